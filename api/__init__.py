@@ -1,0 +1,1 @@
+"""The web layer: FastAPI app, dependencies and routes. Routes parse, authorise, delegate, return."""

@@ -1,0 +1,25 @@
+"""Create the FastAPI application."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from sqlalchemy.engine import Engine
+
+from api.routes import health
+from bot.config import Settings, get_settings
+from bot.db import make_engine
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    """Build the app for `settings` (read from the environment when not given)."""
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="Siyakha",
+        summary="WhatsApp and SMS channel between informal-settlement residents and their "
+        "municipality.",
+        version="0.1.0",
+    )
+    app.state.settings = settings
+    app.state.engine = engine or make_engine(settings.database_url)
+    app.include_router(health.router)
+    return app

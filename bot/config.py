@@ -1,0 +1,66 @@
+"""Settings read from the environment (and an optional `.env` file)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET_KEY = "dev-secret-change-me"  # noqa: S105  (the placeholder refused in production)
+_PLACEHOLDER_SECRETS = {DEV_SECRET_KEY, "changethis", "change-me", "changeme", "secret", ""}
+
+
+class Settings(BaseSettings):
+    """Every setting Siyakha reads, with the names the design fixes."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    env: Literal["dev", "test", "production"] = Field("dev", validation_alias="SIYAKHA_ENV")
+    database_url: str = Field("sqlite:///./siyakha.db", validation_alias="DATABASE_URL")
+    twilio_account_sid: str | None = Field(None, validation_alias="TWILIO_ACCOUNT_SID")
+    twilio_auth_token: str | None = Field(None, validation_alias="TWILIO_AUTH_TOKEN")
+    public_url: str = Field("http://127.0.0.1:8000", validation_alias="SIYAKHA_PUBLIC_URL")
+    outbound: Literal["console", "twilio"] = Field("console", validation_alias="SIYAKHA_OUTBOUND")
+    twilio_api_url: str | None = Field(None, validation_alias="SIYAKHA_TWILIO_API_URL")
+    sms_from: str | None = Field(None, validation_alias="SIYAKHA_SMS_FROM")
+    whatsapp_from: str | None = Field(None, validation_alias="SIYAKHA_WHATSAPP_FROM")
+    messaging_service_sid: str | None = Field(
+        None, validation_alias="SIYAKHA_MESSAGING_SERVICE_SID"
+    )
+    secret_key: str = Field(DEV_SECRET_KEY, validation_alias="SIYAKHA_SECRET_KEY")
+    log_level: str = Field("INFO", validation_alias="SIYAKHA_LOG_LEVEL")
+    log_format: Literal["json", "text"] = Field("json", validation_alias="SIYAKHA_LOG_FORMAT")
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secret(self) -> Settings:
+        if self.env == "production" and self.secret_key.strip().lower() in _PLACEHOLDER_SECRETS:
+            raise ValueError(
+                "SIYAKHA_SECRET_KEY is a placeholder; set a long random value in production "
+                '(python -c "import secrets; print(secrets.token_urlsafe(48))")'
+            )
+        if self.env == "production" and len(self.secret_key) < 32:
+            raise ValueError("SIYAKHA_SECRET_KEY must be at least 32 characters in production")
+        return self
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """Return the database URL with the psycopg 3 driver named for PostgreSQL."""
+        return normalise_database_url(self.database_url)
+
+
+def normalise_database_url(url: str) -> str:
+    """Name the psycopg 3 driver in a PostgreSQL URL; leave other URLs alone."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Return the process-wide settings, read once."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Settlements with their milestones and meetings, and the CSV importer that keeps them current."""

@@ -1,0 +1,428 @@
+"""CSV import of settlements, milestones and meetings: all rows or none.
+
+Every row is checked before anything is written. A file with any bad row writes
+nothing and the caller gets every bad row with its line number and reason. A good
+file is upserted by natural key, so importing it again changes nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sqlmodel import Session, select
+
+from bot.db import utcnow
+from bot.domain.settlements.models import (
+    CATEGORIES,
+    MEETING_LEVELS,
+    MILESTONE_STATUSES,
+    STRANDS,
+    Meeting,
+    Milestone,
+    Settlement,
+    name_key,
+)
+
+Kind = Literal["settlements", "milestones", "meetings"]
+
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "settlements": (
+        "name",
+        "aliases",
+        "ward",
+        "municipality",
+        "category",
+        "category_note",
+        "current_phase",
+    ),
+    "milestones": ("settlement", "strand", "title", "target_date", "status", "note"),
+    "meetings": ("settlement", "ward", "level", "title", "starts_at", "venue"),
+}
+MAX_BYTES = 5 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One reason a row (line 0: the whole file) was refused."""
+
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.reason}" if self.line else self.reason
+
+
+class ImportRejected(Exception):
+    """The file was refused; nothing was written."""
+
+    def __init__(self, errors: list[RowError]) -> None:
+        super().__init__(f"{len(errors)} problem(s); nothing was imported")
+        self.errors = errors
+
+
+@dataclass
+class ImportResult:
+    """What a successful import created, updated and left as it was (by display name)."""
+
+    kind: str
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Row:
+    line: int
+    values: dict[str, str]
+
+
+def _read(kind: Kind, data: bytes | str) -> list[_Row]:
+    if isinstance(data, bytes):
+        if len(data) > MAX_BYTES:
+            raise ImportRejected([RowError(0, f"the file is larger than {MAX_BYTES} bytes")])
+        try:
+            data = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise ImportRejected(
+                [RowError(0, f"the file is not UTF-8 text (byte {exc.start} is not valid UTF-8)")]
+            ) from None
+    data = data.removeprefix("\ufeff")
+    reader = csv.reader(io.StringIO(data, newline=""))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise ImportRejected([RowError(0, "the file is empty: a header row is needed")]) from None
+    header = [h.strip().lower() for h in header]
+    expected = COLUMNS[kind]
+    missing = [c for c in expected if c not in header]
+    unknown = [h for h in header if h not in expected]
+    problems = []
+    if missing:
+        problems.append(RowError(1, f"missing column(s): {', '.join(missing)}"))
+    if unknown:
+        problems.append(RowError(1, f"unknown column(s): {', '.join(unknown)}"))
+    if len(set(header)) != len(header):
+        problems.append(RowError(1, "a column name appears twice"))
+    if problems:
+        raise ImportRejected(problems)
+    rows: list[_Row] = []
+    errors: list[RowError] = []
+    line = 1
+    try:
+        for record in reader:
+            start = line + 1
+            line = reader.line_num
+            if not any(cell.strip() for cell in record):
+                continue
+            if len(record) != len(header):
+                errors.append(
+                    RowError(start, f"has {len(record)} fields; the header has {len(header)}")
+                )
+                continue
+            rows.append(_Row(start, {h: v.strip() for h, v in zip(header, record, strict=True)}))
+    except csv.Error as exc:
+        errors.append(RowError(reader.line_num, f"is not valid CSV ({exc})"))
+    if errors:
+        raise ImportRejected(errors)
+    return rows
+
+
+class _Checker:
+    """Collects the reasons one row is bad."""
+
+    def __init__(self, row: _Row) -> None:
+        self.row = row
+        self.reasons: list[str] = []
+
+    def required(self, column: str) -> str:
+        value = self.row.values[column]
+        if not value:
+            self.reasons.append(f"{column} is missing")
+        return value
+
+    def choice(self, column: str, allowed: tuple[str, ...], *, blank_ok: bool = False) -> str:
+        value = self.row.values[column]
+        folded = {a.lower(): a for a in allowed}
+        if not value and blank_ok:
+            return ""
+        if value.lower() not in folded:
+            self.reasons.append(f"{column} {value!r} is not one of {', '.join(allowed)}")
+            return ""
+        return folded[value.lower()]
+
+    def max_len(self, column: str, limit: int) -> None:
+        if len(self.row.values[column]) > limit:
+            self.reasons.append(f"{column} is longer than {limit} characters")
+
+
+def _settlement_lookup(session: Session) -> Callable[[str], Settlement | str]:
+    by_key: dict[str, list[Settlement]] = {}
+    for settlement in session.exec(select(Settlement)).all():
+        by_key.setdefault(settlement.name_key, []).append(settlement)
+
+    def lookup(name: str) -> Settlement | str:
+        found = by_key.get(name_key(name), [])
+        if not found:
+            return f"unknown settlement {name!r} (import settlements first)"
+        if len(found) > 1:
+            return f"settlement name {name!r} is used in more than one municipality"
+        return found[0]
+
+    return lookup
+
+
+def _apply(obj: Any, values: dict[str, Any]) -> bool:
+    changed = False
+    for key, value in values.items():
+        if getattr(obj, key) != value:
+            setattr(obj, key, value)
+            changed = True
+    if changed:
+        obj.updated_at = utcnow()
+    return changed
+
+
+def _upsert(
+    session: Session,
+    result: ImportResult,
+    existing: Any,
+    model: type,
+    values: dict[str, Any],
+    label: str,
+) -> None:
+    if existing is None:
+        session.add(model(**values))
+        result.created.append(label)
+    elif _apply(existing, values):
+        result.updated.append(label)
+    else:
+        result.unchanged.append(label)
+
+
+def _settlements(session: Session, rows: list[_Row]) -> ImportResult:
+    errors: list[RowError] = []
+    seen: dict[tuple[str, str], int] = {}
+    clean: list[tuple[_Row, dict[str, Any]]] = []
+    for row in rows:
+        check = _Checker(row)
+        name = check.required("name")
+        municipality = check.required("municipality")
+        check.max_len("name", 200)
+        check.max_len("municipality", 200)
+        check.max_len("ward", 50)
+        category = check.choice("category", CATEGORIES, blank_ok=True)
+        key = (name_key(municipality), name_key(name))
+        if name and municipality:
+            if key in seen:
+                check.reasons.append(f"duplicates line {seen[key]} ({name} in {municipality})")
+            else:
+                seen[key] = row.line
+        aliases = [a.strip() for a in row.values["aliases"].split(";") if a.strip()]
+        errors += [RowError(row.line, reason) for reason in check.reasons]
+        clean.append(
+            (
+                row,
+                {
+                    "name": " ".join(name.split()),
+                    "name_key": key[1],
+                    "aliases": aliases,
+                    "ward": row.values["ward"],
+                    "municipality": " ".join(municipality.split()),
+                    "municipality_key": key[0],
+                    "category": category or None,
+                    "category_note": row.values["category_note"],
+                    "current_phase": row.values["current_phase"],
+                },
+            )
+        )
+    if errors:
+        raise ImportRejected(errors)
+    result = ImportResult("settlements")
+    for _row, values in clean:
+        existing = session.exec(
+            select(Settlement).where(
+                Settlement.municipality_key == values["municipality_key"],
+                Settlement.name_key == values["name_key"],
+            )
+        ).first()
+        _upsert(session, result, existing, Settlement, values, values["name"])
+    return result
+
+
+def _parse_date(check: _Checker, column: str) -> dt.date | None:
+    value = check.row.values[column]
+    if not value:
+        return None
+    try:
+        if len(value) == 10:
+            return dt.date.fromisoformat(value)
+    except ValueError:
+        pass
+    check.reasons.append(f"{column} {value!r} is not a date (YYYY-MM-DD)")
+    return None
+
+
+def _milestones(session: Session, rows: list[_Row]) -> ImportResult:
+    lookup = _settlement_lookup(session)
+    errors: list[RowError] = []
+    seen: dict[tuple[int, str, str], int] = {}
+    clean: list[dict[str, Any]] = []
+    for row in rows:
+        check = _Checker(row)
+        settlement_name = check.required("settlement")
+        strand = check.choice("strand", STRANDS)
+        title = check.required("title")
+        check.max_len("title", 300)
+        target = _parse_date(check, "target_date")
+        status = check.choice("status", MILESTONE_STATUSES)
+        found = lookup(settlement_name) if settlement_name else None
+        if isinstance(found, str):
+            check.reasons.append(found)
+        if isinstance(found, Settlement) and strand and title:
+            assert found.id is not None
+            key = (found.id, strand, name_key(title))
+            if key in seen:
+                check.reasons.append(f"duplicates line {seen[key]} ({settlement_name}, {title})")
+            seen[key] = row.line
+            clean.append(
+                {
+                    "settlement_id": found.id,
+                    "strand": strand,
+                    "title": " ".join(title.split()),
+                    "title_key": key[2],
+                    "target_date": target,
+                    "status": status,
+                    "note": row.values["note"],
+                    "_label": f"{found.name}: {title}",
+                }
+            )
+        errors += [RowError(row.line, reason) for reason in check.reasons]
+    if errors:
+        raise ImportRejected(errors)
+    result = ImportResult("milestones")
+    for values in clean:
+        label = values.pop("_label")
+        existing = session.exec(
+            select(Milestone).where(
+                Milestone.settlement_id == values["settlement_id"],
+                Milestone.strand == values["strand"],
+                Milestone.title_key == values["title_key"],
+            )
+        ).first()
+        _upsert(session, result, existing, Milestone, values, label)
+    return result
+
+
+def _parse_starts_at(check: _Checker) -> dt.datetime | None:
+    value = check.row.values["starts_at"]
+    if not value:
+        check.reasons.append("starts_at is missing")
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        check.reasons.append(f"starts_at {value!r} is not an ISO 8601 date and time")
+        return None
+    if parsed.tzinfo is None:
+        check.reasons.append(f"starts_at {value!r} has no UTC offset (write e.g. +02:00)")
+        return None
+    return parsed.astimezone(dt.UTC)
+
+
+def meeting_key(title: str, starts_at: dt.datetime, settlement_id: int | None, ward: str) -> str:
+    """Return a meeting's natural key: title + start + settlement (or ward when none)."""
+    where = f"s{settlement_id}" if settlement_id is not None else f"w{name_key(ward)}"
+    return f"{name_key(title)}|{starts_at.astimezone(dt.UTC).isoformat()}|{where}"
+
+
+def _meetings(session: Session, rows: list[_Row]) -> ImportResult:
+    lookup = _settlement_lookup(session)
+    errors: list[RowError] = []
+    seen: dict[str, int] = {}
+    clean: list[dict[str, Any]] = []
+    for row in rows:
+        check = _Checker(row)
+        level = check.choice("level", MEETING_LEVELS)
+        title = check.required("title")
+        check.max_len("title", 300)
+        starts_at = _parse_starts_at(check)
+        ward = row.values["ward"]
+        settlement: Settlement | None = None
+        if row.values["settlement"]:
+            found = lookup(row.values["settlement"])
+            if isinstance(found, str):
+                check.reasons.append(found)
+            else:
+                settlement = found
+                if ward and found.ward and name_key(ward) != name_key(found.ward):
+                    check.reasons.append(
+                        f"ward {ward!r} differs from {found.name}'s ward {found.ward!r}"
+                    )
+                ward = ward or found.ward
+        if level == "neighbourhood" and not row.values["settlement"]:
+            check.reasons.append("a neighbourhood meeting needs a settlement")
+        if level == "ward" and not ward:
+            check.reasons.append("a ward meeting needs a ward")
+        if level == "city" and row.values["settlement"]:
+            check.reasons.append("a city forum belongs to no single settlement: leave it blank")
+        if not check.reasons and starts_at is not None:
+            settlement_id = settlement.id if settlement else None
+            key = meeting_key(title, starts_at, settlement_id, ward)
+            if key in seen:
+                check.reasons.append(f"duplicates line {seen[key]} ({title})")
+            seen[key] = row.line
+            clean.append(
+                {
+                    "settlement_id": settlement_id,
+                    "ward": ward,
+                    "level": level,
+                    "title": " ".join(title.split()),
+                    "starts_at": starts_at,
+                    "venue": row.values["venue"],
+                    "natural_key": key,
+                }
+            )
+        errors += [RowError(row.line, reason) for reason in check.reasons]
+    if errors:
+        raise ImportRejected(errors)
+    result = ImportResult("meetings")
+    for values in clean:
+        existing = session.exec(
+            select(Meeting).where(Meeting.natural_key == values["natural_key"])
+        ).first()
+        _upsert(session, result, existing, Meeting, values, values["title"])
+    return result
+
+
+_IMPORTERS: dict[str, Callable[[Session, list[_Row]], ImportResult]] = {
+    "settlements": _settlements,
+    "milestones": _milestones,
+    "meetings": _meetings,
+}
+
+
+def import_csv(*, session: Session, kind: Kind, data: bytes | str) -> ImportResult:
+    """Check every row, then create or update them all; raise ImportRejected if any is bad."""
+    if kind not in _IMPORTERS:
+        raise ValueError(f"unknown import kind {kind!r}")
+    rows = _read(kind, data)
+    result = _IMPORTERS[kind](session, rows)
+    session.flush()
+    return result
+
+
+def iter_lines(result: ImportResult) -> Iterator[str]:
+    """Yield a human summary of an import, one line each."""
+    for label in result.created:
+        yield f"created: {label}"
+    for label in result.updated:
+        yield f"updated: {label}"
+    yield (
+        f"{result.kind}: {len(result.created)} created, {len(result.updated)} updated, "
+        f"{len(result.unchanged)} unchanged"
+    )

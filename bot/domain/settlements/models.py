@@ -1,0 +1,109 @@
+"""Tables for settlements, their upgrading milestones and meetings."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import JSON, CheckConstraint, Column, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from bot.db import UTCDateTime, utcnow
+
+CATEGORIES = ("A", "B1", "B2", "C")
+STRANDS = ("planning", "services", "tenure", "layout", "housing")
+MILESTONE_STATUSES = ("planned", "in_progress", "done", "delayed")
+MEETING_LEVELS = ("neighbourhood", "ward", "city")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+def name_key(value: str) -> str:
+    """Fold a name for matching: case-insensitive, spaces collapsed."""
+    return " ".join(value.split()).casefold()
+
+
+class Settlement(SQLModel, table=True):
+    """An informal settlement and its upgrading category (None until assessed)."""
+
+    __tablename__ = "settlement"
+
+    __table_args__ = (
+        UniqueConstraint("municipality_key", "name_key", name="uq_settlement_name"),
+        CheckConstraint(f"category IS NULL OR {_in('category', CATEGORIES)}", name="ck_category"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    name_key: str = Field(max_length=200, index=True)
+    aliases: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    ward: str = Field(default="", max_length=50, index=True)
+    municipality: str = Field(max_length=200)
+    municipality_key: str = Field(max_length=200)
+    category: str | None = Field(default=None, max_length=2)
+    category_note: str = Field(default="")
+    current_phase: str = Field(default="")
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Milestone(SQLModel, table=True):
+    """A step in one strand of a settlement's upgrading, with its target and status."""
+
+    __tablename__ = "milestone"
+
+    __table_args__ = (
+        UniqueConstraint("settlement_id", "strand", "title_key", name="uq_milestone"),
+        CheckConstraint(_in("strand", STRANDS), name="ck_strand"),
+        CheckConstraint(_in("status", MILESTONE_STATUSES), name="ck_milestone_status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    settlement_id: int = Field(foreign_key="settlement.id", ondelete="CASCADE", index=True)
+    strand: str = Field(max_length=20)
+    title: str = Field(max_length=300)
+    title_key: str = Field(max_length=300)
+    target_date: dt.date | None = None
+    status: str = Field(default="planned", max_length=20)
+    note: str = Field(default="")
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Meeting(SQLModel, table=True):
+    """A meeting or forum: neighbourhood (one settlement), ward or city level."""
+
+    __tablename__ = "meeting"
+
+    __table_args__ = (
+        UniqueConstraint("natural_key", name="uq_meeting"),
+        CheckConstraint(_in("level", MEETING_LEVELS), name="ck_meeting_level"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    settlement_id: int | None = Field(
+        default=None, foreign_key="settlement.id", ondelete="CASCADE", index=True
+    )
+    ward: str = Field(default="", max_length=50, index=True)
+    level: str = Field(max_length=20)
+    title: str = Field(max_length=300)
+    starts_at: dt.datetime = Field(sa_type=UTCDateTime, index=True)
+    venue: str = Field(default="")
+    cancelled: bool = False
+    natural_key: str = Field(max_length=700)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class UnmatchedSettlementName(SQLModel, table=True):
+    """A settlement name a resident typed that matched nothing, kept for officers to review."""
+
+    __tablename__ = "unmatched_settlement_name"
+
+    id: int | None = Field(default=None, primary_key=True)
+    text: str = Field(max_length=200)
+    resident_id: int | None = Field(
+        default=None, foreign_key="resident.id", ondelete="SET NULL", index=True
+    )
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

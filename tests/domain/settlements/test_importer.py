@@ -1,0 +1,190 @@
+"""The CSV importer: all rows or none, every bad row reported, re-import updates in place."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlmodel import Session, func, select
+
+from bot.domain.settlements.importer import ImportRejected, import_csv
+from bot.domain.settlements.models import Meeting, Milestone, Settlement
+
+SETTLEMENTS = """name,aliases,ward,municipality,category,category_note,current_phase
+Ubuhle Gardens,Ubuhle;eBuhle,14,Test Bay,B1,Toilets first.,Services
+Masakhane Heights,,14,Test Bay,a,Budget approved.,Township establishment
+Sunrise Camp,,15,Test Bay,,Not yet assessed.,Assessment
+"""
+
+
+def _count(session: Session, model: type) -> int:
+    return session.exec(select(func.count()).select_from(model)).one()
+
+
+def _errors(session: Session, kind: str, data: str) -> list[str]:
+    with pytest.raises(ImportRejected) as caught:
+        import_csv(session=session, kind=kind, data=data)  # type: ignore[arg-type]
+    return [str(e) for e in caught.value.errors]
+
+
+def test_good_settlements_file_creates_every_row(session: Session) -> None:
+    result = import_csv(session=session, kind="settlements", data=SETTLEMENTS)
+    assert result.created == ["Ubuhle Gardens", "Masakhane Heights", "Sunrise Camp"]
+    ubuhle = session.exec(select(Settlement).where(Settlement.name == "Ubuhle Gardens")).one()
+    assert ubuhle.aliases == ["Ubuhle", "eBuhle"]
+    assert ubuhle.category == "B1"
+    masakhane = session.exec(select(Settlement).where(Settlement.name_key == "masakhane heights"))
+    assert masakhane.one().category == "A"  # lower case accepted, stored canonical
+    sunrise = session.exec(select(Settlement).where(Settlement.name == "Sunrise Camp")).one()
+    assert sunrise.category is None
+
+
+def test_reimport_updates_by_natural_key_and_never_duplicates(session: Session) -> None:
+    import_csv(session=session, kind="settlements", data=SETTLEMENTS)
+    changed = SETTLEMENTS.replace("Ubuhle Gardens,Ubuhle;eBuhle,14,Test Bay,B1", "  ubuhle   GARDENS ,Ubuhle,14,test bay,A")
+    result = import_csv(session=session, kind="settlements", data=changed)
+    assert result.created == []
+    assert result.updated == ["ubuhle GARDENS"]
+    assert sorted(result.unchanged) == ["Masakhane Heights", "Sunrise Camp"]
+    assert _count(session, Settlement) == 3
+    ubuhle = session.exec(select(Settlement).where(Settlement.name_key == "ubuhle gardens")).one()
+    assert (ubuhle.category, ubuhle.aliases) == ("A", ["Ubuhle"])
+
+
+def test_same_name_in_another_municipality_is_another_settlement(session: Session) -> None:
+    import_csv(session=session, kind="settlements", data=SETTLEMENTS)
+    other = SETTLEMENTS.replace("Test Bay", "Other Town")
+    assert len(import_csv(session=session, kind="settlements", data=other).created) == 3
+    assert _count(session, Settlement) == 6
+
+
+def test_bad_settlement_rows_are_all_listed_and_nothing_is_written(session: Session) -> None:
+    data = """name,aliases,ward,municipality,category,category_note,current_phase
+Ubuhle Gardens,,14,Test Bay,B1,,
+,,14,Test Bay,A,,
+Kwanele,,14,Test Bay,D,,
+Ubuhle  gardens,,14,Test Bay,B2,,
+Nowhere,,14,,C,,
+"""
+    errors = _errors(session, "settlements", data)
+    assert errors == [
+        "line 3: name is missing",
+        "line 4: category 'D' is not one of A, B1, B2, C",
+        "line 5: duplicates line 2 (Ubuhle  gardens in Test Bay)",
+        "line 6: municipality is missing",
+    ]
+    assert _count(session, Settlement) == 0
+
+
+def test_header_problems_refuse_the_whole_file(session: Session) -> None:
+    errors = _errors(session, "settlements", "name,ward,municipality,categry\nA,1,B,A\n")
+    assert errors[0] == "line 1: missing column(s): aliases, category, category_note, current_phase"
+    assert errors[1] == "line 1: unknown column(s): categry"
+
+
+def test_empty_non_utf8_and_ragged_files_are_refused(session: Session) -> None:
+    assert _errors(session, "settlements", "") == ["the file is empty: a header row is needed"]
+    with pytest.raises(ImportRejected) as caught:
+        import_csv(session=session, kind="settlements", data="name\n\xe9".encode("latin-1"))
+    assert "not UTF-8" in str(caught.value.errors[0])
+    ragged = SETTLEMENTS + "Extra,,1,Test Bay,A,,,surplus\n"
+    assert _errors(session, "settlements", ragged) == ["line 5: has 8 fields; the header has 7"]
+
+
+def test_bom_and_emoji_survive(session: Session) -> None:
+    data = "\ufeff" + SETTLEMENTS.replace("Toilets first.", "Toilets first 🚽.")
+    import_csv(session=session, kind="settlements", data=data.encode("utf-8"))
+    ubuhle = session.exec(select(Settlement).where(Settlement.name == "Ubuhle Gardens")).one()
+    assert ubuhle.category_note == "Toilets first 🚽."
+
+
+MILESTONES = """settlement,strand,title,target_date,status,note
+Ubuhle Gardens,services,Standpipes installed,2027-03-01,in_progress,
+ubuhle gardens,layout,Layout agreed,,planned,Date to be set.
+Masakhane Heights,housing,First houses,2027-09-30,delayed,Contractor stopped.
+"""
+
+
+def test_milestones_import_and_reimport(session: Session) -> None:
+    import_csv(session=session, kind="settlements", data=SETTLEMENTS)
+    result = import_csv(session=session, kind="milestones", data=MILESTONES)
+    assert len(result.created) == 3
+    layout = session.exec(select(Milestone).where(Milestone.strand == "layout")).one()
+    assert layout.target_date is None
+    again = import_csv(
+        session=session,
+        kind="milestones",
+        data=MILESTONES.replace("2027-03-01,in_progress", "2027-04-01,done"),
+    )
+    assert again.updated == ["Ubuhle Gardens: Standpipes installed"]
+    assert _count(session, Milestone) == 3
+    standpipes = session.exec(select(Milestone).where(Milestone.strand == "services")).one()
+    assert (standpipes.status, standpipes.target_date) == ("done", dt.date(2027, 4, 1))
+
+
+def test_bad_milestone_rows(session: Session) -> None:
+    import_csv(session=session, kind="settlements", data=SETTLEMENTS)
+    data = """settlement,strand,title,target_date,status,note
+Atlantis,services,Pipes,2027-01-01,planned,
+Ubuhle Gardens,roads,Pipes,2027-01-01,planned,
+Ubuhle Gardens,services,Drains,01/02/2027,planned,
+Ubuhle Gardens,services,Lights,2027-02-30,finished,
+Ubuhle Gardens,services,Toilets,,planned,
+Ubuhle Gardens,services,TOILETS,,done,
+"""
+    assert _errors(session, "milestones", data) == [
+        "line 2: unknown settlement 'Atlantis' (import settlements first)",
+        "line 3: strand 'roads' is not one of planning, services, tenure, layout, housing",
+        "line 4: target_date '01/02/2027' is not a date (YYYY-MM-DD)",
+        "line 5: target_date '2027-02-30' is not a date (YYYY-MM-DD)",
+        "line 5: status 'finished' is not one of planned, in_progress, done, delayed",
+        "line 7: duplicates line 6 (Ubuhle Gardens, TOILETS)",
+    ]
+    assert _count(session, Milestone) == 0
+
+
+MEETINGS = """settlement,ward,level,title,starts_at,venue
+Ubuhle Gardens,,neighbourhood,Toilet placement,2027-01-12T18:00:00+02:00,Creche
+,14,ward,Ward 14 forum,2027-01-20T18:00:00+02:00,Hall
+,,city,City forum,2027-02-01T08:00:00Z,Civic centre
+"""
+
+
+def test_meetings_import_stores_utc_and_inherits_ward(session: Session) -> None:
+    import_csv(session=session, kind="settlements", data=SETTLEMENTS)
+    result = import_csv(session=session, kind="meetings", data=MEETINGS)
+    assert result.created == ["Toilet placement", "Ward 14 forum", "City forum"]
+    placement = session.exec(select(Meeting).where(Meeting.title == "Toilet placement")).one()
+    assert placement.starts_at == dt.datetime(2027, 1, 12, 16, 0, tzinfo=dt.UTC)
+    assert placement.ward == "14"
+    again = import_csv(
+        session=session, kind="meetings", data=MEETINGS.replace("Creche", "Church hall")
+    )
+    assert again.updated == ["Toilet placement"]
+    assert _count(session, Meeting) == 3
+
+
+def test_bad_meeting_rows(session: Session) -> None:
+    import_csv(session=session, kind="settlements", data=SETTLEMENTS)
+    data = """settlement,ward,level,title,starts_at,venue
+,,neighbourhood,No place,2027-01-12T18:00:00+02:00,
+,,ward,No ward,2027-01-12T18:00:00+02:00,
+Ubuhle Gardens,,city,Wrong level,2027-01-12T18:00:00+02:00,
+,14,block,Bad level,2027-01-12T18:00:00+02:00,
+,14,ward,Naive time,2027-01-12T18:00:00,
+,14,ward,Not a time,next tuesday,
+Ubuhle Gardens,15,neighbourhood,Wrong ward,2027-01-12T18:00:00+02:00,
+,14,ward,Twice,2027-01-12T18:00:00+02:00,
+,14,ward,twice,2027-01-12T16:00:00+00:00,
+"""
+    assert _errors(session, "meetings", data) == [
+        "line 2: a neighbourhood meeting needs a settlement",
+        "line 3: a ward meeting needs a ward",
+        "line 4: a city forum belongs to no single settlement: leave it blank",
+        "line 5: level 'block' is not one of neighbourhood, ward, city",
+        "line 6: starts_at '2027-01-12T18:00:00' has no UTC offset (write e.g. +02:00)",
+        "line 7: starts_at 'next tuesday' is not an ISO 8601 date and time",
+        "line 8: ward '15' differs from Ubuhle Gardens's ward '14'",
+        "line 10: duplicates line 9 (twice)",
+    ]
+    assert _count(session, Meeting) == 0

@@ -1,0 +1,100 @@
+"""The `siyakha` CLI: import (all or nothing, every bad row listed) and demo data."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, func, select
+from typer.testing import CliRunner
+
+from bot import db
+from bot.cli import app
+from bot.config import get_settings
+from bot.domain.settlements import demo
+from bot.domain.settlements.models import Meeting, Milestone, Settlement
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def cli_db(clean_db: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+    """Point the CLI at the test database."""
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    db.get_engine.cache_clear()
+    yield clean_db
+    get_settings.cache_clear()
+    db.get_engine.cache_clear()
+
+
+def _count(engine: Engine, model: type) -> int:
+    with Session(engine) as session:
+        return session.exec(select(func.count()).select_from(model)).one()
+
+
+def test_import_bad_file_lists_every_bad_row_and_writes_nothing(cli_db: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "s.csv"
+    path.write_text(
+        "name,aliases,ward,municipality,category,category_note,current_phase\n"
+        "Good One,,1,Town,A,,\n"
+        ",,1,Town,A,,\n"
+        "Bad Cat,,1,Town,Z,,\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["import", "settlements", str(path)])
+    assert result.exit_code == 1
+    assert "2 problem(s); nothing was imported" in result.output
+    assert "line 3: name is missing" in result.output
+    assert "line 4: category 'Z' is not one of A, B1, B2, C" in result.output
+    assert _count(cli_db, Settlement) == 0
+
+
+def test_import_good_file_prints_created_then_updated(cli_db: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "s.csv"
+    header = "name,aliases,ward,municipality,category,category_note,current_phase\n"
+    path.write_text(header + "Good One,,1,Town,A,,\n", encoding="utf-8")
+    first = runner.invoke(app, ["import", "settlements", str(path)])
+    assert first.exit_code == 0, first.output
+    assert "created: Good One" in first.output
+    path.write_text(header + "Good One,,1,Town,B1,,\n", encoding="utf-8")
+    second = runner.invoke(app, ["import", "settlements", str(path)])
+    assert "updated: Good One" in second.output
+    assert "settlements: 0 created, 1 updated, 0 unchanged" in second.output
+    assert _count(cli_db, Settlement) == 1
+
+
+def test_import_missing_file_is_a_clear_error(cli_db: Engine, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["import", "meetings", str(tmp_path / "nope.csv")])
+    assert result.exit_code == 1
+    assert "cannot read" in result.output
+
+
+def test_demo_covers_every_category_strand_status_and_level(cli_db: Engine) -> None:
+    result = runner.invoke(app, ["demo", "--if-empty"])
+    assert result.exit_code == 0, result.output
+    with Session(cli_db) as session:
+        settlements = session.exec(select(Settlement)).all()
+        milestones = session.exec(select(Milestone)).all()
+        meetings = session.exec(select(Meeting)).all()
+    assert len(settlements) >= 8
+    assert {s.category for s in settlements} == {"A", "B1", "B2", "C", None}
+    assert all("fictional" in s.municipality for s in settlements)
+    assert {m.strand for m in milestones} == {"planning", "services", "tenure", "layout", "housing"}
+    assert {m.status for m in milestones} == {"planned", "in_progress", "done", "delayed"}
+    assert {m.level for m in meetings} == {"neighbourhood", "ward", "city"}
+    now = dt.datetime.now(dt.UTC)
+    assert all(now < m.starts_at < now + dt.timedelta(days=120) for m in meetings)
+    again = runner.invoke(app, ["demo", "--if-empty"])
+    assert "demo data not loaded" in again.output
+    assert _count(cli_db, Settlement) == len(settlements)
+
+
+def test_demo_dates_are_relative_to_today() -> None:
+    text = "{{date:+30}} {{datetime:+1 18:00}} {{date:-2}}"
+    assert demo.render(text, dt.date(2026, 12, 30)) == (
+        "2027-01-29 2026-12-31T18:00:00+02:00 2026-12-28"
+    )

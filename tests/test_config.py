@@ -1,0 +1,56 @@
+"""Settings: the design's names and defaults, and placeholder secrets refused in production."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from bot.config import DEV_SECRET_KEY, Settings, normalise_database_url
+
+
+def test_defaults_match_the_design(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("DATABASE_URL", "SIYAKHA_PUBLIC_URL", "SIYAKHA_OUTBOUND", "TWILIO_AUTH_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.database_url == "sqlite:///./siyakha.db"
+    assert settings.public_url == "http://127.0.0.1:8000"
+    assert settings.outbound == "console"
+    assert settings.twilio_auth_token is None
+    assert settings.twilio_api_url is None
+    assert settings.secret_key == DEV_SECRET_KEY
+
+
+def test_environment_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@db/siyakha")
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "tok")
+    monkeypatch.setenv("SIYAKHA_OUTBOUND", "twilio")
+    monkeypatch.setenv("SIYAKHA_TWILIO_API_URL", "http://127.0.0.1:9999")
+    monkeypatch.setenv("SIYAKHA_WHATSAPP_FROM", "whatsapp:+14155238886")
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.sqlalchemy_url == "postgresql+psycopg://postgres@db/siyakha"
+    assert settings.twilio_auth_token == "tok"
+    assert settings.outbound == "twilio"
+    assert settings.twilio_api_url == "http://127.0.0.1:9999"
+    assert settings.whatsapp_from == "whatsapp:+14155238886"
+
+
+@pytest.mark.parametrize("secret", [DEV_SECRET_KEY, "changethis", "", "short-but-not-placeholder"])
+def test_production_refuses_placeholder_or_short_secret(secret: str) -> None:
+    with pytest.raises(ValidationError, match="SIYAKHA_SECRET_KEY"):
+        Settings(_env_file=None, SIYAKHA_ENV="production", SIYAKHA_SECRET_KEY=secret)  # type: ignore[call-arg]
+
+
+def test_production_accepts_a_real_secret_and_dev_accepts_the_placeholder() -> None:
+    real = "x" * 48
+    assert Settings(_env_file=None, SIYAKHA_ENV="production", SIYAKHA_SECRET_KEY=real).secret_key == real  # type: ignore[call-arg]
+    assert Settings(_env_file=None, SIYAKHA_ENV="dev").secret_key == DEV_SECRET_KEY  # type: ignore[call-arg]
+
+
+def test_unknown_outbound_mode_is_refused() -> None:
+    with pytest.raises(ValidationError, match="SIYAKHA_OUTBOUND"):
+        Settings(_env_file=None, SIYAKHA_OUTBOUND="pigeon")  # type: ignore[call-arg]
+
+
+def test_database_url_normalisation() -> None:
+    assert normalise_database_url("postgres://u@h/d") == "postgresql+psycopg://u@h/d"
+    assert normalise_database_url("sqlite:///x.db") == "sqlite:///x.db"

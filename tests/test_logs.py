@@ -1,0 +1,36 @@
+"""Logs are JSON and never carry a full phone number or a message body."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from bot.logs import JsonFormatter, mask_phone
+
+
+def _format(msg: str, *args: object, **extra: object) -> dict[str, object]:
+    record = logging.LogRecord("siyakha.test", logging.INFO, __file__, 1, msg, args, None)
+    for key, value in extra.items():
+        setattr(record, key, value)
+    return json.loads(JsonFormatter().format(record))
+
+
+def test_mask_phone_keeps_prefix_and_last_four() -> None:
+    assert mask_phone("+27821234567") == "+2782***4567"
+    assert mask_phone("whatsapp:+27821234567") == "whatsapp:+2782***4567"
+    assert mask_phone("call 082 123 4567 now") == "call 082***4567 now"
+
+
+def test_sids_and_short_numbers_are_left_alone() -> None:
+    sid = "SM0123456789abcdef0123456789abcdef"
+    assert mask_phone(sid) == sid
+    assert mask_phone("ward 14, 3 segments") == "ward 14, 3 segments"
+
+
+def test_json_record_masks_message_and_extra_fields_and_drops_bodies() -> None:
+    line = _format("inbound from %s", "+27821234567", phone="+27831112222", body="my secret")
+    assert line["msg"] == "inbound from +2782***4567"
+    assert line["phone"] == "+2783***2222"
+    assert line["body"] == "[redacted]"
+    assert line["level"] == "INFO"
+    assert "27821234567" not in json.dumps(line)
