@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
-from api.routes import health
+from api.routes import health, webhooks
 from bot.config import Settings, get_settings
 from bot.db import make_engine
 
@@ -22,4 +22,5 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.settings = settings
     app.state.engine = engine or make_engine(settings.database_url)
     app.include_router(health.router)
+    app.include_router(webhooks.router)
     return app

@@ -1,0 +1,197 @@
+"""POST /webhooks/twilio/messages: signatures, parsing, TwiML, idempotency, limits."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, func, select
+
+from api.main import create_app
+from bot.config import Settings
+from bot.domain.messages.models import InboundMessage
+from bot.domain.residents.models import Resident
+from tests.twilio_payloads import payload, signed, sms, whatsapp
+
+PATH = "/webhooks/twilio/messages"
+
+
+@pytest.fixture
+def client(settings: Settings, clean_db: Engine) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, clean_db)) as client:
+        yield client
+
+
+def post(client: TestClient, settings: Settings, form: dict[str, str], *, url: str | None = None):
+    assert settings.twilio_auth_token
+    signed_url = url or settings.public_url + PATH
+    return client.post(PATH, **signed(signed_url, form, settings.twilio_auth_token))
+
+
+def messages_of(response) -> list[str]:
+    root = ET.fromstring(response.text)
+    assert root.tag == "Response"
+    return [m.text or "" for m in root.findall("Message")]
+
+
+def count(engine: Engine, model: type) -> int:
+    with Session(engine) as session:
+        return session.exec(select(func.count()).select_from(model)).one()
+
+
+@pytest.mark.parametrize(
+    "fixture", ["sms_text", "whatsapp_text", "whatsapp_media", "whatsapp_location", "whatsapp_button"]
+)
+def test_every_real_payload_gets_a_twiml_reply(client, settings, clean_db, fixture) -> None:
+    response = post(client, settings, payload(fixture))
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/xml")
+    replies = messages_of(response)
+    assert len(replies) == 1
+    assert "isiXhosa" in replies[0]  # a first contact gets the language menu
+    assert count(clean_db, InboundMessage) == 1
+
+
+def test_media_and_location_are_kept(client, settings, clean_db) -> None:
+    post(client, settings, payload("whatsapp_media"))
+    post(client, settings, payload("whatsapp_location"))
+    with Session(clean_db) as session:
+        rows = session.exec(select(InboundMessage).order_by(InboundMessage.id)).all()
+    assert [m["content_type"] for m in rows[0].media] == ["image/jpeg", "audio/ogg"]
+    assert rows[0].media[0]["url"].endswith("/Media/ME00000000000000000000000000000001")
+    assert (rows[1].latitude, rows[1].longitude, rows[1].address) == (
+        -33.9874,
+        18.5612,
+        "Ubuhle Gardens",
+    )
+
+
+def test_same_person_on_sms_and_whatsapp_is_one_resident(client, settings, clean_db) -> None:
+    post(client, settings, sms("hi", phone="0821234567"))
+    post(client, settings, whatsapp("hi", phone="+27821234567"))
+    with Session(clean_db) as session:
+        residents = session.exec(select(Resident)).all()
+    assert [r.phone for r in residents] == ["+27821234567"]
+    assert residents[0].last_inbound_sms_at is not None
+    assert residents[0].last_inbound_whatsapp_at is not None
+
+
+def test_a_retry_gets_the_same_reply_and_changes_nothing(client, settings, clean_db) -> None:
+    first_contact = sms("hello")
+    post(client, settings, first_contact)
+    choose_english = sms("1")
+    first = post(client, settings, choose_english)
+    with Session(clean_db) as session:
+        state = session.exec(select(Resident)).one().conversation
+    again = post(client, settings, choose_english)
+    assert again.status_code == 200
+    assert again.text == first.text
+    assert count(clean_db, InboundMessage) == 2
+    with Session(clean_db) as session:
+        assert session.exec(select(Resident)).one().conversation == state
+
+
+def test_missing_or_wrong_signature_is_403_and_stores_nothing(client, settings, clean_db) -> None:
+    form = sms("hi")
+    body = signed(settings.public_url + PATH, form, "not-the-token")
+    assert client.post(PATH, **body).status_code == 403
+    del body["headers"]["X-Twilio-Signature"]
+    assert client.post(PATH, **body).status_code == 403
+    assert count(clean_db, InboundMessage) == 0
+
+
+def test_tampered_body_is_403(client, settings, clean_db) -> None:
+    form = sms("hi")
+    body = signed(settings.public_url + PATH, form, settings.twilio_auth_token or "")
+    body["content"] = body["content"].replace(b"Body=hi", b"Body=STOP")
+    assert client.post(PATH, **body).status_code == 403
+
+
+def test_signature_is_checked_against_the_public_url_behind_a_proxy(client, settings) -> None:
+    # TLS ends at the proxy: Twilio signed https://siyakha.example.org/..., we see http://testserver.
+    assert post(client, settings, sms("hi")).status_code == 200
+    assert post(client, settings, sms("hi"), url="http://testserver" + PATH).status_code == 403
+    assert (
+        post(client, settings, sms("hi"), url="http://siyakha.example.org" + PATH).status_code
+        == 403
+    )
+
+
+def test_query_string_is_part_of_the_signed_url(client, settings) -> None:
+    form = sms("hi")
+    token = settings.twilio_auth_token or ""
+    good = signed(settings.public_url + PATH + "?src=ws1", form, token)
+    assert client.post(PATH + "?src=ws1", **good).status_code == 200
+    without_query = signed(settings.public_url + PATH, sms("hi"), token)
+    assert client.post(PATH + "?src=ws1", **without_query).status_code == 403
+
+
+def test_unknown_fields_are_tolerated_and_signed(client, settings) -> None:
+    form = sms("hi", SomeFieldTwilioAddsLater="x", Forwarded="true")
+    assert post(client, settings, form).status_code == 200
+
+
+def test_no_auth_token_refuses_everything(database_url, clean_db) -> None:
+    settings = Settings(SIYAKHA_ENV="test", DATABASE_URL=database_url)  # type: ignore[call-arg]
+    with TestClient(create_app(settings, clean_db)) as client:
+        form = sms("hi")
+        response = client.post(PATH, **signed(settings.public_url + PATH, form, ""))
+    assert response.status_code == 403
+    assert count(clean_db, InboundMessage) == 0
+
+
+def test_oversized_bodies_are_413(client, settings, clean_db) -> None:
+    form = sms("x" * (70 * 1024))
+    assert post(client, settings, form).status_code == 413
+
+    def chunks():
+        for _ in range(70):
+            yield b"a" * 1024
+
+    response = client.post(
+        PATH,
+        content=chunks(),
+        headers={"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": "x"},
+    )
+    assert response.status_code == 413
+    assert count(clean_db, InboundMessage) == 0
+
+
+@pytest.mark.parametrize(
+    ("change", "status"),
+    [
+        ({"MessageSid": "", "SmsSid": "", "SmsMessageSid": ""}, 400),
+        ({"From": "not-a-number"}, 400),
+        ({"From": ""}, 400),
+        ({"NumMedia": "lots"}, 400),
+        ({"NumMedia": "1"}, 400),  # no MediaUrl0
+        ({"Latitude": "-33.9"}, 400),  # no Longitude
+        ({"Latitude": "nan", "Longitude": "18"}, 400),
+        ({"Latitude": "95", "Longitude": "18"}, 400),
+    ],
+)
+def test_malformed_signed_requests_are_4xx(client, settings, clean_db, change, status) -> None:
+    response = post(client, settings, {**sms("hi"), **change})
+    assert response.status_code == status, response.text
+    assert count(clean_db, InboundMessage) == 0
+
+
+def test_wrong_content_type_and_bad_encoding(client, settings) -> None:
+    token = settings.twilio_auth_token or ""
+    body = signed(settings.public_url + PATH, sms("hi"), token)
+    body["headers"]["Content-Type"] = "application/json"
+    assert client.post(PATH, **body).status_code == 415
+    bad = signed(settings.public_url + PATH, {}, token)
+    bad["content"] = b"Body=\xff\xfe&From=%2B27821234567"
+    assert client.post(PATH, **bad).status_code == 400
+    assert client.get(PATH).status_code == 405
+
+
+def test_emoji_and_xml_special_characters_round_trip(client, settings, clean_db) -> None:
+    response = post(client, settings, whatsapp("Sawubona 🙏🏾 <b>&amp;</b>"))
+    assert response.status_code == 200
+    with Session(clean_db) as session:
+        assert session.exec(select(InboundMessage)).one().body == "Sawubona 🙏🏾 <b>&amp;</b>"
