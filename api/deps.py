@@ -28,13 +28,13 @@ from bot.engine.ports import Ports, ResidentView
 MAX_WEBHOOK_BYTES = 64 * 1024
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     """Return the settings the app was created with."""
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
     """Return the engine the app was created with."""
     engine: Engine = request.app.state.engine
     return engine
@@ -105,8 +105,8 @@ async def verified_twilio_form(request: Request, settings: SettingsDep) -> dict[
 TwilioForm = Annotated[dict[str, str], Depends(verified_twilio_form)]
 
 
-def get_converse(session: SessionDep) -> Converse:
-    """Wire the conversation engine to this request's database session."""
+def converse_for(session: Session) -> Converse:
+    """Wire the conversation engine to a database session (requests, `siyakha chat`)."""
     ports = Ports(settlements=SqlSettlementDirectory(session), residents=SqlResidentData(session))
 
     def converse(
@@ -115,6 +115,11 @@ def get_converse(session: SessionDep) -> Converse:
         return conversation.handle(inbound, resident=resident, state=state, now=now, ports=ports)
 
     return converse
+
+
+async def get_converse(session: SessionDep) -> Converse:
+    """Wire the conversation engine to this request's session."""
+    return converse_for(session)
 
 
 ConverseDep = Annotated[Converse, Depends(get_converse)]

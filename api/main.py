@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 
-from api.routes import health, webhooks
+from api.routes import health, simulator, webhooks
 from bot.config import Settings, get_settings
 from bot.db import make_engine
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
@@ -23,4 +28,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.engine = engine or make_engine(settings.database_url)
     app.include_router(health.router)
     app.include_router(webhooks.router)
+    if settings.env == "dev":
+        app.include_router(simulator.router)  # development only: absent elsewhere
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -59,6 +59,52 @@ def serve(
     )
 
 
+@app.command()
+def chat(
+    phone: Annotated[str, typer.Option(help="the simulated resident's number")] = "0825550100",
+    channel: Annotated[str, typer.Option(help="sms or whatsapp")] = "sms",
+) -> None:
+    """Chat with the bot in this terminal, as a resident would over SMS or WhatsApp."""
+    import secrets
+
+    from api.deps import converse_for
+    from bot import sms
+    from bot.db import session_scope, utcnow
+    from bot.domain.messages import service as messages
+    from bot.engine.messages import Inbound
+    from bot.phones import InvalidPhone, normalise
+
+    if channel not in ("sms", "whatsapp"):
+        raise typer.BadParameter("channel must be sms or whatsapp")
+    try:
+        number = normalise(phone)
+    except InvalidPhone as exc:
+        raise typer.BadParameter(str(exc)) from None
+    typer.echo(f"Chatting as {number} over {channel}. Ctrl-D to leave.")
+    while True:
+        try:
+            text = input("you> ")
+        except EOFError:
+            typer.echo("")
+            return
+        now = utcnow()
+        inbound = Inbound(
+            message_id="CLI" + secrets.token_hex(16),
+            phone=number,
+            channel=channel,  # type: ignore[arg-type]
+            text=text,
+            received_at=now,
+        )
+        with session_scope() as session:
+            replies = messages.receive(
+                session=session, inbound=inbound, converse=converse_for(session), now=now
+            )
+        for reply in replies:
+            typer.echo(reply)
+            if channel == "sms":
+                typer.echo(f"  [{sms.segments(reply)} segment(s), {sms.encoding(reply)}]")
+
+
 def _import(kind: str, path: Path) -> None:
     from bot.db import session_scope
     from bot.domain.settlements.importer import ImportRejected, import_csv, iter_lines

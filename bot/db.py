@@ -7,6 +7,7 @@ connection; PostgreSQL is reached through psycopg 3.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -19,7 +20,7 @@ from sqlmodel import Session, create_engine
 
 from bot.config import get_settings, normalise_database_url
 
-SQLITE_BUSY_TIMEOUT_MS = 5000
+SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -65,8 +66,38 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _sqlite_begin(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+class _SqliteWriteGate:
+    """Admit one SQLite transaction at a time in this process, first come first served.
+
+    SQLite's own busy handler polls with growing sleeps and is unfair: under load a
+    waiter can lose every race until its timeout and fail with "database is locked".
+    A process-wide lock makes threads queue instead; `busy_timeout` still arbitrates
+    between processes (the web server and the worker).
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self.lock = threading.Lock()
+        self.timeout = timeout
+
+    def begin(self, connection: Any) -> None:
+        if not self.lock.acquire(timeout=self.timeout):
+            raise TimeoutError(f"waited {self.timeout:.0f} s for the SQLite write lock")
+        connection.info["holds_write_gate"] = True
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            self.end(connection)
+            raise
+
+    def end(self, connection: Any, *_args: Any) -> None:
+        if connection.info.pop("holds_write_gate", False):
+            self.lock.release()
+
+    def end_record(self, _dbapi_connection: Any, record: Any, _reset_state: Any = None) -> None:
+        # A connection returned to the pool mid-transaction is rolled back by the pool
+        # without a rollback event; let the next transaction in all the same.
+        if record.info.pop("holds_write_gate", False):
+            self.lock.release()
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -77,8 +108,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         connect_args.setdefault("check_same_thread", False)
         connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
         engine = create_engine(url, connect_args=connect_args, **kwargs)
+        gate = _SqliteWriteGate(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin)
+        event.listen(engine, "begin", gate.begin)
+        event.listen(engine, "commit", gate.end)
+        event.listen(engine, "rollback", gate.end)
+        event.listen(engine.pool, "reset", gate.end_record)
+        event.listen(engine.pool, "checkin", gate.end_record)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy import insert
 from sqlmodel import Session, select
 
 from bot.domain.messages.models import InboundMessage
@@ -20,6 +21,18 @@ log = logging.getLogger(__name__)
 Converse = Callable[[Inbound, ResidentView, dict[str, Any] | None, dt.datetime], Outcome]
 
 
+def _personal_fields(inbound: Inbound, *, resident_id: int | None) -> dict[str, Any]:
+    location = inbound.location
+    return {
+        "resident_id": resident_id,
+        "body": inbound.text,
+        "media": [{"url": m.url, "content_type": m.content_type} for m in inbound.media],
+        "latitude": location.latitude if location else None,
+        "longitude": location.longitude if location else None,
+        "address": location.address if location else None,
+    }
+
+
 def receive(
     *, session: Session, inbound: Inbound, converse: Converse, now: dt.datetime
 ) -> list[str]:
@@ -30,37 +43,35 @@ def receive(
     person are answered in turn and never interleave.
     """
     resident, created = residents.lock_or_create(session=session, phone=inbound.phone, now=now)
-    seen = session.exec(
-        select(InboundMessage).where(InboundMessage.message_sid == inbound.message_id)
+    seen = session.execute(
+        select(InboundMessage.replies).where(InboundMessage.message_sid == inbound.message_id)
     ).first()
     if seen is not None:
         log.info("replayed message %s answered from store", inbound.message_id)
         return list(seen.replies)
-    message = InboundMessage(
-        message_sid=inbound.message_id,
-        resident_id=resident.id,
-        channel=inbound.channel,
-        body=inbound.text,
-        media=[{"url": m.url, "content_type": m.content_type} for m in inbound.media],
-        latitude=inbound.location.latitude if inbound.location else None,
-        longitude=inbound.location.longitude if inbound.location else None,
-        address=inbound.location.address if inbound.location else None,
-        received_at=inbound.received_at,
-    )
-    session.add(message)
     residents.note_inbound(resident=resident, channel=inbound.channel, at=inbound.received_at)
     if inbound.profile_name:
         resident.profile_name = inbound.profile_name[:200]
-    session.flush()
     outcome = converse(
         inbound, residents.view(resident, is_new=created), resident.conversation or None, now
     )
-    message.replies = list(outcome.replies)
-    if residents.apply_effects(
+    erased = not residents.apply_effects(
         session=session, resident=resident, effects=outcome.effects, now=now
-    ):
+    )
+    if not erased:
         resident.conversation = outcome.state
-    session.flush()
+        session.flush()
+    # An erased resident's last message is kept only as a de-identified record of the reply.
+    personal = {} if erased else _personal_fields(inbound, resident_id=resident.id)
+    session.execute(
+        insert(InboundMessage).values(
+            message_sid=inbound.message_id,
+            channel=inbound.channel,
+            replies=list(outcome.replies),
+            received_at=inbound.received_at,
+            **personal,
+        )
+    )
     log.info(
         "answered message %s on %s with %d repl%s",
         inbound.message_id,

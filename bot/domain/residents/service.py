@@ -24,17 +24,21 @@ def lock_or_create(*, session: Session, phone: str, now: dt.datetime) -> tuple[R
     the second waits for the first's transaction (row lock on PostgreSQL, the write lock
     on SQLite) and then sees its state.
     """
+    lookup = (
+        select(Resident)
+        .where(col(Resident.phone) == phone)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    resident = session.execute(lookup).scalar_one_or_none()
+    if resident is not None:
+        return resident, False
     dialect = session.get_bind().dialect.name
-    values = {"phone": phone, "conversation": {}, "created_at": now, "updated_at": now}
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(Resident).values(**values).on_conflict_do_nothing()
-    created = session.execute(stmt).rowcount == 1  # type: ignore[attr-defined]
-    resident = session.execute(
-        select(Resident).where(col(Resident.phone) == phone).with_for_update()
-    ).scalar_one()
-    if not created:
-        session.refresh(resident)
-    return resident, created
+    values = {"phone": phone, "conversation": {}, "created_at": now, "updated_at": now}
+    result = session.execute(insert(Resident).values(**values).on_conflict_do_nothing())
+    created = result.rowcount == 1  # type: ignore[attr-defined]
+    return session.execute(lookup).scalar_one(), created
 
 
 def view(resident: Resident, *, is_new: bool) -> ResidentView:

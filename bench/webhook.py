@@ -1,0 +1,255 @@
+"""Webhook throughput and latency: `siyakha serve` against a bare FastAPI baseline, same run.
+
+Many simulated residents each walk through a conversation (first contact, language,
+consent, settlement, then menu items) over signed Twilio webhooks, 32 at a time on
+keep-alive connections. The same request stream goes to a bare FastAPI endpoint that
+only parses the form and returns fixed TwiML. Prints req/s, p50 and p99 for both and
+the ratio. Usage:
+
+    .venv/bin/python bench/webhook.py                      # SQLite
+    .venv/bin/python bench/webhook.py --database postgresql://postgres@127.0.0.1:5432/postgres
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from urllib.parse import urlencode
+
+import psycopg
+from twilio.request_validator import RequestValidator
+
+ROOT = Path(__file__).resolve().parent.parent
+PATH = "/webhooks/twilio/messages"
+TOKEN = "bench-auth-token"  # noqa: S105
+SCRIPT = ["hi", "1", "1", "Ubuhle", "1", "4", "2", "0", "3", "menu", "6", "4"]
+
+
+def free_port() -> int:
+    """Return a free TCP port on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def build_requests(port: int, residents: int, run: str) -> list[list[bytes]]:
+    """Return, per resident, the raw signed HTTP requests of their conversation."""
+    validator = RequestValidator(TOKEN)
+    url = f"http://127.0.0.1:{port}{PATH}"
+    streams = []
+    for n in range(residents):
+        phone = f"+2782{n:07d}"
+        stream = []
+        for i, text in enumerate(SCRIPT):
+            sid = f"SM{run}{n:08x}{i:04x}".ljust(34, "0")[:34]
+            form = {
+                "MessageSid": sid,
+                "SmsMessageSid": sid,
+                "AccountSid": "AC" + "0" * 32,
+                "From": phone,
+                "To": "+27870000001",
+                "Body": text,
+                "NumMedia": "0",
+                "NumSegments": "1",
+                "SmsStatus": "received",
+                "ApiVersion": "2010-04-01",
+            }
+            body = urlencode(form).encode()
+            signature = validator.compute_signature(url, form)
+            head = (
+                f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                "Content-Type: application/x-www-form-urlencoded\r\n"
+                f"X-Twilio-Signature: {signature}\r\nContent-Length: {len(body)}\r\n\r\n"
+            )
+            stream.append(head.encode() + body)
+        streams.append(stream)
+    return streams
+
+
+async def _read_response(reader: asyncio.StreamReader) -> int:
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+    await reader.readexactly(length)
+    return status
+
+
+async def _worker(port: int, queue: asyncio.Queue[list[bytes]], latencies: list[float]) -> int:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    errors = 0
+    while True:
+        try:
+            stream = queue.get_nowait()
+        except asyncio.QueueEmpty:
+            break
+        for request in stream:
+            start = time.perf_counter()
+            writer.write(request)
+            status = await _read_response(reader)
+            latencies.append(time.perf_counter() - start)
+            errors += status != 200
+    writer.close()
+    return errors
+
+
+async def drive(port: int, streams: list[list[bytes]], concurrency: int) -> dict[str, float]:
+    """Send every stream over `concurrency` connections; return throughput and latency."""
+    queue: asyncio.Queue[list[bytes]] = asyncio.Queue()
+    for stream in streams:
+        queue.put_nowait(stream)
+    latencies: list[float] = []
+    start = time.perf_counter()
+    errors = sum(
+        await asyncio.gather(*(_worker(port, queue, latencies) for _ in range(concurrency)))
+    )
+    elapsed = time.perf_counter() - start
+    latencies.sort()
+    return {
+        "requests": len(latencies),
+        "errors": errors,
+        "rps": len(latencies) / elapsed,
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
+    }
+
+
+def wait_up(port: int, path: str) -> None:
+    """Wait until the server answers `path`."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=1)  # noqa: S310
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"server on {port} did not come up")
+
+
+def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """Start a server process logging to `log`."""
+    with log.open("ab") as out:
+        return subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=out, stderr=out)  # noqa: S603
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Stop a server process."""
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def prepare_database(url: str | None, tmp: Path) -> tuple[str, str | None]:
+    """Return a fresh database URL (and the PostgreSQL database to drop afterwards)."""
+    if not url:
+        return f"sqlite:///{tmp / 'bench.db'}", None
+    name = f"siyakha_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return url.rsplit("/", 1)[0] + f"/{name}", name
+
+
+def main() -> None:
+    """Run the benchmark and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--database", help="PostgreSQL server URL (default: a SQLite file)")
+    parser.add_argument("--residents", type=int, default=250)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--server-log", help="folder to keep the servers' logs in")
+    args = parser.parse_args()
+    bin_dir = Path(sys.executable).parent
+    with tempfile.TemporaryDirectory() as tmp:
+        database, pg_name = prepare_database(args.database, Path(tmp))
+        port, bare_port = free_port(), free_port()
+        env = {
+            **os.environ,
+            "DATABASE_URL": database,
+            "TWILIO_AUTH_TOKEN": TOKEN,
+            "SIYAKHA_PUBLIC_URL": f"http://127.0.0.1:{port}",
+            "SIYAKHA_ENV": "test",
+            "SIYAKHA_LOG_LEVEL": args.log_level,
+        }
+        subprocess.run(
+            [str(bin_dir / "siyakha"), "db", "upgrade"],
+            env=env,
+            cwd=ROOT,  # noqa: S603
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        subprocess.run(
+            [str(bin_dir / "siyakha"), "demo"],
+            env=env,
+            cwd=ROOT,  # noqa: S603
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        logs = Path(args.server_log) if args.server_log else Path(tmp)
+        app = start(
+            [str(bin_dir / "siyakha"), "serve", "--port", str(port)], env, logs / "siyakha.log"
+        )
+        bare = start(
+            [
+                str(bin_dir / "uvicorn"),
+                "bench.bare_app:app",
+                "--port",
+                str(bare_port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            env,
+            logs / "bare.log",
+        )
+        try:
+            wait_up(port, "/healthz")
+            wait_up(bare_port, "/docs")
+            run = uuid.uuid4().hex[:6]
+            warm = build_requests(port, 20, "w" + run[:5])
+            asyncio.run(drive(port, warm, args.concurrency))
+            asyncio.run(drive(bare_port, build_requests(bare_port, 20, run), args.concurrency))
+            siyakha = asyncio.run(
+                drive(port, build_requests(port, args.residents, run), args.concurrency)
+            )
+            baseline = asyncio.run(
+                drive(bare_port, build_requests(bare_port, args.residents, run), args.concurrency)
+            )
+        finally:
+            stop(app)
+            stop(bare)
+            if pg_name and args.database:
+                with psycopg.connect(args.database, autocommit=True) as conn:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
+    backend = "postgresql" if args.database else "sqlite"
+    print(
+        f"webhook benchmark: {backend}, concurrency {args.concurrency}, "
+        f"{args.residents} residents x {len(SCRIPT)} messages"
+    )
+    for name, figures in (("siyakha serve", siyakha), ("bare FastAPI", baseline)):
+        print(
+            f"  {name:14} {figures['rps']:8.1f} req/s  p50 {figures['p50_ms']:6.1f} ms  "
+            f"p99 {figures['p99_ms']:6.1f} ms  ({figures['requests']:.0f} requests, "
+            f"{figures['errors']:.0f} errors)"
+        )
+    print(f"  ratio (siyakha / bare) {siyakha['rps'] / baseline['rps']:.3f}")
+
+
+if __name__ == "__main__":
+    main()

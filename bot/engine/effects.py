@@ -1,0 +1,66 @@
+"""Changes the engine asks for; the domain applies them in the same transaction as the reply.
+
+The engine never writes anything itself. Each effect is a small frozen value, so a
+conversation script can assert exactly what a turn would change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.engine.messages import Channel
+
+
+@dataclass(frozen=True)
+class SetLanguage:
+    """Remember the resident's language (a code from `bot.i18n.SUPPORTED_LOCALES`)."""
+
+    language: str
+
+
+@dataclass(frozen=True)
+class SetSettlement:
+    """Remember which settlement the resident lives in (None: not known)."""
+
+    settlement_id: int | None
+
+
+@dataclass(frozen=True)
+class RecordUnknownSettlement:
+    """Keep a settlement name that matched nothing, for officers to review."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class RecordConsent:
+    """Record that the resident agreed to this version of the privacy notice."""
+
+    channel: Channel
+    notice_version: str
+
+
+@dataclass(frozen=True)
+class OptOut:
+    """Stop all messages to the resident until they opt back in."""
+
+
+@dataclass(frozen=True)
+class OptIn:
+    """Let the resident receive messages again."""
+
+
+@dataclass(frozen=True)
+class EraseResident:
+    """Delete everything kept about the resident (their conversation state included)."""
+
+
+Effect = (
+    SetLanguage
+    | SetSettlement
+    | RecordUnknownSettlement
+    | RecordConsent
+    | OptOut
+    | OptIn
+    | EraseResident
+)

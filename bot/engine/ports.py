@@ -1,0 +1,162 @@
+"""The small interfaces through which flows read the world; `bot.domain` implements them.
+
+Everything here is a plain value or a Protocol, so a conversation can be tested with
+in-memory fakes. Datetimes are timezone-aware UTC; rendering converts them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Literal, Protocol
+
+from bot.i18n import get_translator
+
+Category = Literal["A", "B1", "B2", "C"]
+Strand = Literal["planning", "services", "tenure", "layout", "housing"]
+MilestoneStatus = Literal["planned", "in_progress", "done", "delayed"]
+MeetingLevel = Literal["neighbourhood", "ward", "city"]
+
+
+@dataclass(frozen=True)
+class SettlementRef:
+    """A settlement as offered for matching: its name and the other names people use."""
+
+    id: int
+    name: str
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SettlementInfo:
+    """What a resident may learn about their settlement (category None: not yet assessed)."""
+
+    id: int
+    name: str
+    ward: str
+    municipality: str
+    category: Category | None
+    category_note: str = ""
+    current_phase: str = ""
+
+
+@dataclass(frozen=True)
+class MilestoneInfo:
+    """One step in one strand of the upgrading, with its status and target date."""
+
+    strand: Strand
+    title: str
+    target_date: date | None
+    status: MilestoneStatus
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class MeetingInfo:
+    """A meeting or forum; `ward` is set for ward forums."""
+
+    title: str
+    level: MeetingLevel
+    starts_at: datetime
+    venue: str
+    cancelled: bool = False
+    ward: str = ""
+
+
+@dataclass(frozen=True)
+class DataSummary:
+    """What is stored about a resident, for MY DATA."""
+
+    phone: str
+    language: str | None
+    settlement_name: str | None
+    consented_at: datetime | None
+    opted_out: bool
+    first_seen: datetime | None
+    messages: int
+    reports: int
+
+
+@dataclass(frozen=True)
+class ResidentView:
+    """The resident as the engine sees them at the start of a turn."""
+
+    phone: str
+    language: str | None = None
+    settlement_id: int | None = None
+    consented: bool = False
+    opted_out: bool = False
+    is_new: bool = False
+
+
+class SettlementDirectory(Protocol):
+    """Read settlements, their milestones and meetings."""
+
+    def candidates(self) -> list[SettlementRef]:
+        """Return every settlement a resident may choose."""
+        ...
+
+    def get(self, settlement_id: int) -> SettlementInfo | None:
+        """Return one settlement, or None if it no longer exists."""
+        ...
+
+    def milestones(self, settlement_id: int) -> list[MilestoneInfo]:
+        """Return a settlement's milestones in display order."""
+        ...
+
+    def upcoming_meetings(
+        self,
+        *,
+        settlement_id: int | None,
+        ward: str | None,
+        now: datetime,
+        limit: int,
+    ) -> list[MeetingInfo]:
+        """Return the next meetings (cancelled ones included) of a settlement, its ward
+        forum and the city forum, soonest first."""
+        ...
+
+
+class ResidentData(Protocol):
+    """Read what is stored about a resident."""
+
+    def summary(self, phone: str) -> DataSummary | None:
+        """Return what is kept about the resident with this phone, or None."""
+        ...
+
+
+class Translator(Protocol):
+    """The part of `bot.i18n.Translator` the engine uses."""
+
+    locale: str
+
+    def text(self, msg_id: str, source: str) -> str:
+        """Return the translation of `source` for `msg_id`, or `source` itself."""
+        ...
+
+    def format_date(self, value: date, format: str = "medium") -> str:
+        """Format a date for this locale."""
+        ...
+
+    def format_datetime(self, value: datetime, format: str = "medium") -> str:
+        """Format an aware UTC datetime in Africa/Johannesburg time for this locale."""
+        ...
+
+    def format_when(self, value: datetime) -> str:
+        """Format an aware UTC datetime as weekday, date and hour:minute, South African time."""
+        ...
+
+
+def default_translator(locale: str) -> Translator:
+    """Return the real translator for a locale (unknown locales fall back to English)."""
+    return get_translator(locale)
+
+
+@dataclass(frozen=True)
+class Ports:
+    """Everything the engine may consult, wired in `api/deps.py` (fakes in tests)."""
+
+    settlements: SettlementDirectory
+    residents: ResidentData
+    translator_for: Callable[[str], Translator] = field(default=default_translator)

@@ -1,0 +1,112 @@
+"""One turn of a conversation: what flows read (the inbound message, the resident, the
+state) and what they produce (reply parts, effects, the next step)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from bot.content import Content, normalise
+from bot.engine.effects import (
+    Effect,
+    EraseResident,
+    OptIn,
+    OptOut,
+    RecordConsent,
+    SetLanguage,
+    SetSettlement,
+)
+from bot.engine.messages import Inbound
+from bot.engine.ports import Ports, ResidentView, SettlementInfo, Translator
+
+DEFAULT_LANGUAGE = "en"
+# South Africa keeps one offset all year (no daylight saving), so a fixed zone is exact.
+SAST = timezone(timedelta(hours=2), "SAST")
+
+# Conversation steps: what the resident's next message answers.
+LANGUAGE = "language"
+CONSENT = "consent"
+SETTLEMENT = "settlement"
+SETTLEMENT_CHOICE = "settlement_choice"
+MENU = "menu"
+DELETE_CONFIRM = "delete_confirm"
+STEPS = (LANGUAGE, CONSENT, SETTLEMENT, SETTLEMENT_CHOICE, MENU, DELETE_CONFIRM)
+
+
+@dataclass
+class Turn:
+    """The working state of one inbound message while flows handle it."""
+
+    inbound: Inbound
+    resident: ResidentView
+    now: datetime
+    ports: Ports
+    content: Content
+    translator: Translator
+    step: str
+    data: dict[str, Any] = field(default_factory=dict)
+    """Step-specific values kept for the next turn (e.g. settlement choices)."""
+    parts: list[str] = field(default_factory=list)
+    effects: list[Effect] = field(default_factory=list)
+    erased: bool = False
+    language: str | None = None
+    consented: bool = False
+    opted_out: bool = False
+    settlement_id: int | None = None
+    _settlement: SettlementInfo | None = None
+    _settlement_loaded: bool = False
+
+    @property
+    def text(self) -> str:
+        """Return the message text, trimmed."""
+        return self.inbound.text.strip()
+
+    @property
+    def norm(self) -> str:
+        """Return the message text folded for matching."""
+        return normalise(self.inbound.text)
+
+    def say(self, msg_id: str, **params: object) -> None:
+        """Add a message, in the resident's language, to this turn's reply."""
+        self.parts.append(self.content.render(msg_id, self.translator, **params))
+
+    def text_of(self, msg_id: str, **params: object) -> str:
+        """Render a message without adding it to the reply (for lists and lines)."""
+        return self.content.render(msg_id, self.translator, **params)
+
+    def goto(self, step: str, **data: Any) -> None:
+        """Set what the next message answers, replacing step-specific data."""
+        if step not in STEPS:
+            raise ValueError(f"unknown step {step!r}")
+        self.step = step
+        self.data = dict(data)
+
+    def emit(self, effect: Effect) -> None:
+        """Ask the domain for a change, and see it in the rest of this turn."""
+        self.effects.append(effect)
+        if isinstance(effect, SetLanguage):
+            self.language = effect.language
+            self.translator = self.ports.translator_for(effect.language)
+        elif isinstance(effect, SetSettlement):
+            self.settlement_id = effect.settlement_id
+            self._settlement_loaded = False
+        elif isinstance(effect, RecordConsent):
+            self.consented = True
+        elif isinstance(effect, OptOut):
+            self.opted_out = True
+        elif isinstance(effect, OptIn):
+            self.opted_out = False
+        elif isinstance(effect, EraseResident):
+            self.erased = True
+
+    def settlement(self) -> SettlementInfo | None:
+        """Return the resident's settlement, looked up once per turn."""
+        if not self._settlement_loaded:
+            self._settlement = (
+                self.ports.settlements.get(self.settlement_id)
+                if self.settlement_id is not None
+                else None
+            )
+            self._settlement_loaded = True
+        return self._settlement

@@ -1,0 +1,107 @@
+"""Words that work at any time: MENU, HELP, LANGUAGE, STOP, START, MY DATA, DELETE.
+
+Opting out: STOP records an OptOut and confirms once. While opted out, the resident's
+messages get only a one-line reminder (never a menu or anything proactive), except
+START, which opts back in, and MY DATA and DELETE, because the right to see and erase
+one's data does not lapse with opting out.
+"""
+
+from __future__ import annotations
+
+from bot.engine.effects import EraseResident, OptIn, OptOut
+from bot.engine.turn import DELETE_CONFIRM, MENU, SAST, Turn
+from bot.flows import onboarding
+
+
+def to_menu(turn: Turn) -> None:
+    """Go to the main menu (or back into onboarding), cancelling a pending DELETE."""
+    if turn.step == DELETE_CONFIRM:
+        turn.say("delete.cancelled")
+    onboarding.resume(turn)
+
+
+def help_(turn: Turn) -> None:
+    """Explain what Siyakha does and which words work at any time."""
+    turn.say("help.body")
+
+
+def language(turn: Turn) -> None:
+    """Offer the language menu again."""
+    onboarding.show_language_menu(turn)
+
+
+def stop(turn: Turn) -> None:
+    """Opt out of all messages and confirm it."""
+    turn.emit(OptOut())
+    turn.say("optout.confirmed")
+    turn.goto(MENU)
+
+
+def still_opted_out(turn: Turn) -> None:
+    """Remind an opted-out resident how to opt back in."""
+    turn.say("optout.still_out")
+    turn.goto(MENU)
+
+
+def start(turn: Turn) -> None:
+    """Opt back in if opted out, then carry on where the resident is."""
+    if turn.opted_out:
+        turn.emit(OptIn())
+        turn.say("optin.confirmed")
+    onboarding.resume(turn)
+
+
+def my_data(turn: Turn) -> None:
+    """Show what is stored about the resident."""
+    summary = turn.ports.residents.summary(turn.resident.phone)
+    if summary is None:
+        turn.say("mydata.nothing")
+        return
+    lines = [turn.text_of("mydata.intro"), turn.text_of("mydata.phone", phone=summary.phone)]
+    if summary.language:
+        known = turn.content.language(summary.language)
+        name = known.name if known else summary.language
+        lines.append(turn.text_of("mydata.language", language=name))
+    else:
+        lines.append(turn.text_of("mydata.language_none"))
+    if summary.settlement_name:
+        lines.append(turn.text_of("mydata.settlement", settlement=summary.settlement_name))
+    else:
+        lines.append(turn.text_of("mydata.settlement_none"))
+    if summary.consented_at is not None:
+        day = summary.consented_at.astimezone(SAST).date()
+        lines.append(turn.text_of("mydata.consent", date=turn.translator.format_date(day, "long")))
+    else:
+        lines.append(turn.text_of("mydata.consent_none"))
+    if summary.opted_out:
+        lines.append(turn.text_of("mydata.opted_out"))
+    if summary.first_seen is not None:
+        day = summary.first_seen.astimezone(SAST).date()
+        lines.append(
+            turn.text_of("mydata.first_seen", date=turn.translator.format_date(day, "long"))
+        )
+    lines.append(turn.text_of("mydata.messages", count=summary.messages))
+    lines.append(turn.text_of("mydata.reports", count=summary.reports))
+    turn.say("mydata.heading")
+    turn.parts.append("\n".join(lines))
+    turn.say("mydata.footer")
+
+
+def delete(turn: Turn) -> None:
+    """Ask the resident to confirm erasing everything kept about them."""
+    turn.say("delete.confirm")
+    turn.goto(DELETE_CONFIRM)
+
+
+def on_delete_confirm(turn: Turn) -> None:
+    """Erase the resident on 1 (or yes); anything else keeps everything."""
+    answer = "yes" if turn.norm == "1" else turn.content.answers.get(turn.norm)
+    if answer == "yes":
+        turn.emit(EraseResident())
+        turn.say("delete.done")
+        return
+    turn.say("delete.cancelled")
+    if turn.opted_out:
+        turn.goto(MENU)
+    else:
+        onboarding.resume(turn)

@@ -1,0 +1,72 @@
+"""The main menu: the same numbers in every language and channel, and words for each."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bot.engine.turn import MENU, Turn
+
+# Option numbers are a public promise ("send 4 for meetings"): never renumber them.
+CATEGORY = 1
+TIMELINE = 2
+HOUSING = 3
+MEETINGS = 4
+REPORT = 5
+MY_REPORTS = 6
+CHANGE_SETTLEMENT = 7
+LANGUAGE = 8
+OPTIONS = (CATEGORY, TIMELINE, HOUSING, MEETINGS, REPORT, MY_REPORTS, CHANGE_SETTLEMENT, LANGUAGE)
+
+
+def show(turn: Turn, *, welcome_back: bool = False) -> None:
+    """Show the main menu."""
+    if welcome_back:
+        turn.say("menu.welcome_back")
+    turn.say("menu.main")
+    turn.goto(MENU)
+
+
+def chosen_option(turn: Turn) -> int | None:
+    """Return the main menu option the message picks, by number or by word."""
+    if turn.norm.isdigit():
+        number = int(turn.norm)
+        return number if number in OPTIONS else None
+    return turn.content.menu_words.get(turn.norm)
+
+
+def _handlers() -> dict[int, Callable[[Turn], None]]:
+    # Imported here because the option flows import this module for `show`.
+    from bot.flows import category, housing, meetings, onboarding, reports, settlement, timeline
+
+    return {
+        CATEGORY: category.show,
+        TIMELINE: timeline.show,
+        HOUSING: housing.show,
+        MEETINGS: meetings.show,
+        REPORT: reports.report,
+        MY_REPORTS: reports.my_reports,
+        CHANGE_SETTLEMENT: settlement.ask,
+        LANGUAGE: onboarding.show_language_menu,
+    }
+
+
+def open_option(turn: Turn, option: int) -> None:
+    """Answer one main menu option."""
+    turn.goto(MENU)
+    _handlers()[option](turn)
+
+
+def on_menu(turn: Turn) -> None:
+    """Answer a message sent while the main menu is current."""
+    option = chosen_option(turn)
+    if option is not None:
+        open_option(turn, option)
+    elif not turn.norm and (turn.inbound.media or turn.inbound.location):
+        turn.say("menu.media_only")
+    else:
+        turn.say("menu.not_understood")
+
+
+def back_hint(turn: Turn) -> None:
+    """End a section with the way back to the main menu."""
+    turn.say("menu.back_hint")

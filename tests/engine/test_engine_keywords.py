@@ -1,0 +1,206 @@
+"""Words that win over any flow, in any supported language: MENU, HELP, LANGUAGE, STOP,
+START, MY DATA, DELETE, MORE."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from bot import sms
+from bot.engine import EraseResident, OptIn, OptOut
+
+
+@pytest.mark.parametrize("word", ["MENU", "menu", "0", "Imenyu", "kieslys", "lenane", "Menu!"])
+def test_menu_keyword_mid_flow_in_several_languages(c, word) -> None:
+    chat = c.Chat().onboarded()
+    chat.send("7")
+    assert chat.step == "settlement"
+    reply = chat.send(word)
+    assert "*Main menu*" in reply
+    assert chat.step == "menu"
+    assert chat.effects == []
+
+
+@pytest.mark.parametrize("word", ["STOP", "stop", "Yeka", "misa", "Staak", "emisa", "UNSUBSCRIBE"])
+def test_stop_wins_whatever_the_language_and_step(c, word) -> None:
+    chat = c.Chat().onboarded(language="zu")
+    chat.send("7")
+    reply = chat.send(word)
+    assert chat.effects == [OptOut()]
+    assert "You will get no more messages from Siyakha." in reply
+    assert "START" in reply
+
+
+def test_stop_during_onboarding(chat) -> None:
+    chat.send("hi")
+    chat.send("STOP")
+    assert chat.effects == [OptOut()]
+
+
+def test_opted_out_gets_a_reminder_only_until_start(c) -> None:
+    chat = c.Chat().onboarded()
+    chat.send("STOP")
+    for text in ["4", "hello", "MENU", "HELP"]:
+        reply = chat.send(text)
+        assert reply == (
+            "You have stopped messages from Siyakha. "
+            "Reply START to begin again, or DELETE to remove your details."
+        )
+        assert chat.effects == []
+    reply = chat.send("Qala")  # isiXhosa/isiZulu/Sesotho START
+    assert chat.effects == [OptIn()]
+    assert "Welcome back. You will get messages from Siyakha again." in reply
+    assert "*Main menu*" in reply
+    assert "Next meetings" in chat.send("4")
+
+
+def test_start_when_not_opted_out_just_shows_the_menu(c) -> None:
+    chat = c.Chat().onboarded()
+    reply = chat.send("START")
+    assert chat.effects == []
+    assert "*Main menu*" in reply
+
+
+def test_my_data_and_delete_still_work_when_opted_out(c) -> None:
+    chat = c.Chat().onboarded()
+    chat.send("STOP")
+    assert "You have stopped messages from Siyakha." in chat.send("MY DATA")
+    assert "Reply 1 to delete" in chat.send("DELETE")
+    chat.send("1")
+    assert chat.effects == [EraseResident()]
+
+
+def test_help_in_afrikaans_keeps_the_step(c) -> None:
+    chat = c.Chat().onboarded()
+    chat.send("7")
+    reply = chat.send("Hulp")
+    assert "*Help*" in reply
+    assert "STOP: stop all messages" in reply
+    assert chat.step == "settlement"
+
+
+def test_language_keyword_in_sesotho(c) -> None:
+    chat = c.Chat().onboarded()
+    assert "2 isiXhosa" in chat.send("puo")
+    assert chat.step == "language"
+
+
+def test_my_data_shows_what_is_kept(c) -> None:
+    chat = c.Chat().onboarded()
+    reply = chat.send("my data")
+    assert "*Your data*" in reply
+    assert "Phone number: +27821234567" in reply
+    assert "Language: English" in reply
+    assert "Settlement: Masakhane" in reply
+    assert "You agreed to the privacy notice on 03 May 2025." in reply
+    assert "Messages you have sent us: 1" in reply
+    assert "Send DELETE to remove it." in reply
+    assert chat.effects == []
+
+
+def test_my_data_in_isizulu_words(c) -> None:
+    chat = c.Chat().onboarded(settlement_id=None)
+    reply = chat.send("Imininingwane yami")
+    assert "Settlement: not chosen" in reply
+
+
+def test_delete_needs_confirmation_then_erases(c) -> None:
+    chat = c.Chat().onboarded()
+    reply = chat.send("DELETE")
+    assert "cannot be undone" in reply
+    assert chat.effects == []
+    assert chat.step == "delete_confirm"
+    reply = chat.send("1")
+    assert chat.effects == [EraseResident()]
+    assert "Your details have been deleted." in reply
+    assert chat.state is None  # erased: the engine returned {}
+    assert "1 English" in chat.send("hi")  # a brand-new conversation
+
+
+@pytest.mark.parametrize("answer", ["0", "no", "4", "MENU"])
+def test_delete_cancelled_by_anything_but_1(c, answer) -> None:
+    chat = c.Chat().onboarded()
+    chat.send("susa")  # isiZulu DELETE
+    reply = chat.send(answer)
+    assert EraseResident() not in chat.effects
+    assert "Nothing was deleted." in reply
+    assert "*Main menu*" in reply
+    assert chat.record.exists
+
+
+def test_other_keyword_abandons_a_pending_delete(c) -> None:
+    chat = c.Chat().onboarded()
+    chat.send("DELETE")
+    chat.send("HELP")
+    assert chat.step == "menu"
+    chat.send("1")
+    assert chat.effects == []
+
+
+def test_more_pages_through_a_long_sms_reply(c) -> None:
+    chat = c.Chat(channel="sms").onboarded()
+    first = chat.send("3")
+    assert first.endswith("Reply MORE for the rest.")
+    assert sms.segments(first) <= 3
+    pages = [first]
+    while pages[-1].endswith("Reply MORE for the rest."):
+        pages.append(chat.send("more"))
+        assert sms.segments(pages[-1]) <= 3
+    whole = "\n".join(pages)
+    for fact in ["Siyakha cannot put you on the list", "birth certificates", "Send 5 to ask"]:
+        assert fact in whole
+    assert pages[-1].endswith("Send 0 for the main menu.")
+    assert "There is nothing more to show." in chat.send("MORE")
+    # The menu still works after paging.
+    assert "Next meetings" in chat.send("4")
+
+
+def test_more_in_isixhosa_and_afrikaans(c) -> None:
+    chat = c.Chat(channel="sms").onboarded()
+    chat.send("1")
+    second = chat.send("okungakumbi")
+    assert "More" not in second
+    chat.send("1")
+    assert chat.send("Meer") == second
+
+
+def test_new_message_drops_unsent_pages(c) -> None:
+    chat = c.Chat(channel="sms").onboarded()
+    chat.send("3")
+    assert chat.state["pages"]
+    chat.send("6")
+    assert "pages" not in chat.state
+
+
+def test_keywords_ignore_case_accents_and_punctuation(c) -> None:
+    chat = c.Chat().onboarded()
+    assert "*Help*" in chat.send("  HÉLP!! ")
+    assert "*Your data*" in chat.send("My-Data")
+
+
+def test_keyword_inside_a_sentence_is_not_a_keyword(c) -> None:
+    chat = c.Chat().onboarded()
+    chat.send("please do not stop the water")
+    assert chat.effects == []
+
+
+def test_fixed_clock_dates_are_used(c) -> None:
+    chat = c.Chat(now=datetime(2025, 6, 20, 8, 0, tzinfo=UTC)).onboarded()
+    reply = chat.send("4")
+    assert "Water committee" not in reply  # 14 June has passed
+    assert "City upgrading forum" in reply
+
+
+def test_yes_opts_back_in_on_sms_like_twilio(c) -> None:
+    chat = c.Chat(channel="sms").onboarded()
+    chat.send("STOP")
+    chat.send("YES")
+    assert chat.effects == [OptIn()]
+
+
+def test_yes_does_not_opt_in_on_whatsapp(c) -> None:
+    chat = c.Chat(channel="whatsapp").onboarded()
+    chat.send("STOP")
+    assert "Reply START" in chat.send("yes")
+    assert chat.effects == []

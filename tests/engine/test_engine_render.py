@@ -1,0 +1,41 @@
+"""Fitting replies to SMS (3 segments) and WhatsApp (1,600 characters)."""
+
+from __future__ import annotations
+
+from bot import sms
+from bot.engine.render import for_channel, paginate_chars, strip_bold
+
+HINT = "Reply MORE for the rest."
+
+
+def test_strip_bold_for_sms() -> None:
+    assert strip_bold("*Main menu*\nReply *now*. 2 * 3") == "Main menu\nReply now. 2 * 3"
+
+
+def test_sms_pages_fit_three_segments_and_hint_more() -> None:
+    text = "\n\n".join(f"Paragraph {i}: " + "word " * 40 for i in range(6))
+    pages = for_channel(text, "sms", more_hint=HINT)
+    assert len(pages) > 1
+    assert all(sms.segments(page) <= 3 for page in pages)
+    assert all(page.endswith(HINT) for page in pages[:-1])
+    assert not pages[-1].endswith(HINT)
+    assert "*" not in "".join(pages)
+
+
+def test_short_sms_is_one_page_without_hint() -> None:
+    assert for_channel("*Hi*", "sms", more_hint=HINT) == ["Hi"]
+
+
+def test_whatsapp_keeps_bold_and_pages_at_1600() -> None:
+    text = "*Title*\n" + "\n".join("line " * 30 for _ in range(20))
+    pages = for_channel(text, "whatsapp", more_hint=HINT)
+    assert pages[0].startswith("*Title*")
+    assert len(pages) == 2
+    assert all(len(page) <= 1600 for page in pages)
+    assert pages[0].endswith(HINT)
+
+
+def test_paginate_chars_cuts_an_unbroken_word() -> None:
+    pages = paginate_chars("x" * 250, max_chars=100, more_hint="MORE")
+    assert all(len(p) <= 100 for p in pages)
+    assert "".join(p.removesuffix("\n\nMORE") for p in pages) == "x" * 250

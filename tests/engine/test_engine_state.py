@@ -1,0 +1,133 @@
+"""Conversation state, idle timeout, robustness and the outcome's shape."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from bot.engine import Inbound, Outcome, ResidentView, handle
+
+
+def test_idle_30_minutes_lands_on_menu_with_welcome_back(c) -> None:
+    chat = c.Chat().onboarded()
+    chat.send("7")
+    assert chat.step == "settlement"
+    chat.wait(minutes=31)
+    reply = chat.send("Masakhane")
+    assert reply.startswith("Welcome back to Siyakha.")
+    assert "*Main menu*" in reply
+    assert chat.effects == []
+    assert chat.step == "menu"
+
+
+def test_idle_then_a_menu_number_is_answered_after_the_welcome(c) -> None:
+    chat = c.Chat().onboarded()
+    chat.send("siya")
+    chat.wait(minutes=45)
+    reply = chat.send("4")
+    assert reply.startswith("Welcome back to Siyakha.")
+    assert "*Next meetings for Masakhane*" in reply
+
+
+def test_not_idle_at_29_minutes(c) -> None:
+    chat = c.Chat().onboarded()
+    chat.send("7")
+    chat.wait(minutes=29)
+    chat.send("Masakhane")
+    assert chat.effects  # the settlement answer was taken
+
+
+def test_idle_keywords_still_win(c) -> None:
+    chat = c.Chat().onboarded()
+    chat.wait(minutes=120)
+    assert "*Help*" in chat.send("help")
+
+
+def test_lost_state_for_an_onboarded_resident_is_a_welcome_back(c) -> None:
+    chat = c.Chat().onboarded()
+    chat.state = None
+    assert chat.send("hi there").startswith("Welcome back to Siyakha.")
+
+
+@pytest.mark.parametrize(
+    "junk",
+    [
+        {"step": "nonsense"},
+        {"step": 5, "pages": "x", "data": [], "last_seen": "yesterday"},
+        {"last_seen": "2025-06-01T10:00:00"},  # naive
+        "not a dict",
+    ],
+)
+def test_malformed_state_is_tolerated(c, junk) -> None:
+    chat = c.Chat().onboarded()
+    chat.state = junk
+    reply = chat.send("4")
+    assert "Next meetings" in reply or "*Main menu*" in reply
+
+
+def test_state_is_small_json(c) -> None:
+    chat = c.Chat(channel="sms").onboarded()
+    chat.send("siya")
+    chat.send("7")
+    chat.send("siya")
+    encoded = json.dumps(chat.state)
+    assert json.loads(encoded) == chat.state
+    assert chat.state["data"] == {"choices": [c.SIYAHLALA, c.SIYANQOBA], "query": "siya"}
+    assert chat.state["last_seen"] == chat.now.isoformat()
+    chat.send("1")
+    assert set(chat.state) <= {"step", "last_seen", "pages", "data"}
+    assert len(json.dumps(chat.state)) < 4000
+
+
+def test_handle_signature_and_outcome(c) -> None:
+    ports = c.Chat().ports
+    now = datetime(2025, 6, 2, 8, 0, tzinfo=UTC)
+    inbound = Inbound(
+        message_id="SM1", phone="+27821234567", channel="sms", text="hi", received_at=now
+    )
+    outcome = handle(
+        inbound,
+        resident=ResidentView(phone="+27821234567", is_new=True),
+        state=None,
+        now=now,
+        ports=ports,
+    )
+    assert isinstance(outcome, Outcome)
+    assert outcome.effects == []
+    assert outcome.state["step"] == "language"
+    assert "1 English" in outcome.replies[0]
+
+
+def test_naive_times_are_refused() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        Inbound(
+            message_id="SM1",
+            phone="+27821234567",
+            channel="sms",
+            text="hi",
+            received_at=datetime(2025, 6, 2, 8, 0),
+        )
+
+
+def test_a_failing_port_still_gets_an_answer(c) -> None:
+    """The safety net: never an exception escaping, never silence."""
+
+    class Broken(c.FakeDirectory):
+        def milestones(self, settlement_id: int):
+            raise RuntimeError("database down")
+
+    chat = c.Chat(directory=Broken()).onboarded()
+    reply = chat.send("2")
+    assert reply == "Sorry, something went wrong on our side. Please try again, or send MENU."
+    assert chat.effects == []
+    assert "Next meetings" in chat.send("4")
+
+
+def test_the_same_person_on_sms_and_whatsapp_shares_the_conversation(c) -> None:
+    chat = c.Chat(channel="whatsapp").onboarded()
+    chat.send("7")
+    chat.channel = "sms"
+    chat.send("Zwelitsha")
+    assert chat.record.settlement_id == c.ZWELITSHA

@@ -1,0 +1,172 @@
+"""First contact: language menu, privacy notice and consent, which settlement."""
+
+from __future__ import annotations
+
+from bot.engine import RecordConsent, RecordUnknownSettlement, SetLanguage, SetSettlement
+from bot.engine.messages import Media
+
+
+def test_first_message_gets_the_language_menu_each_language_named_in_itself(chat) -> None:
+    reply = chat.send("Hello")
+    lines = reply.splitlines()
+    for number, name in enumerate(["English", "isiXhosa", "isiZulu", "Afrikaans", "Sesotho"], 1):
+        assert f"{number} {name}" in lines
+    assert chat.step == "language"
+    assert chat.effects == []
+
+
+def test_full_onboarding_exact_match(chat, c) -> None:
+    chat.send("hi")
+    reply = chat.send("1")
+    assert chat.effects == [SetLanguage("en")]
+    assert "Siyakha keeps your phone number" in reply
+    assert "STOP" in reply and "MY DATA" in reply and "DELETE" in reply
+    assert "Reply 1 if you agree" in reply
+
+    reply = chat.send("1")
+    assert chat.effects == [RecordConsent(channel="whatsapp", notice_version="2025-1")]
+    assert "Which informal settlement do you live in?" in reply
+
+    reply = chat.send("Masakhane")
+    assert chat.effects == [SetSettlement(c.MASAKHANE)]
+    assert "We have saved Masakhane as your settlement." in reply
+    assert "*Main menu*" in reply and "4 Meetings" in reply
+    assert chat.step == "menu"
+
+
+def test_language_by_name_and_reply_in_that_language(c) -> None:
+    chat = c.Chat(translator_for=c.MarkedTranslator)
+    chat.send("molo")
+    reply = chat.send("isiXhosa")
+    assert chat.effects == [SetLanguage("xh")]
+    assert reply.startswith("[xh] *Privacy*")
+
+
+def test_unknown_language_choice_asks_again(chat) -> None:
+    chat.send("hi")
+    reply = chat.send("7")
+    assert "Please reply with a number from 1 to 5" in reply
+    assert "5 Sesotho" in reply
+    assert chat.step == "language"
+    assert chat.effects == []
+
+
+def test_typo_in_settlement_name_still_matches(chat, c) -> None:
+    _agree(chat)
+    reply = chat.send("  MASAKANE ")
+    assert chat.effects == [SetSettlement(c.MASAKHANE)]
+    assert "Masakhane" in reply
+
+
+def test_alias_matches(chat, c) -> None:
+    _agree(chat)
+    chat.send("vz")
+    assert chat.effects == [SetSettlement(c.VUKUZENZELE)]
+
+
+def test_ambiguous_name_offers_numbered_choices(chat, c) -> None:
+    _agree(chat)
+    reply = chat.send("siya")
+    assert "more than one settlement" in reply
+    assert "1 Siyahlala" in reply
+    assert "2 Siyanqoba (ward 9)" in reply
+    assert "3 None of these" in reply
+    assert chat.effects == []
+    reply = chat.send("2")
+    assert chat.effects == [SetSettlement(c.SIYANQOBA)]
+    assert "We have saved Siyanqoba as your settlement." in reply
+
+
+def test_none_of_the_choices_records_the_name(chat) -> None:
+    _agree(chat)
+    chat.send("siya")
+    reply = chat.send("3")
+    assert chat.effects == [RecordUnknownSettlement("siya")]
+    assert 'We could not find a settlement called "siya".' in reply
+    assert "*Main menu*" in reply
+
+
+def test_bad_choice_number_asks_again_and_new_text_searches_again(chat, c) -> None:
+    _agree(chat)
+    chat.send("siya")
+    assert "one of the numbers" in chat.send("9")
+    assert chat.step == "settlement_choice"
+    chat.send("Phola Park")
+    assert chat.effects == [SetSettlement(c.PHOLA_PARK)]
+
+
+def test_no_match_says_so_records_it_and_carries_on(chat) -> None:
+    _agree(chat)
+    reply = chat.send("Nowhere Heights")
+    assert chat.effects == [RecordUnknownSettlement("Nowhere Heights")]
+    assert "We could not find a settlement called" in reply
+    assert "sending 7" in reply
+    assert chat.step == "menu"
+    reply = chat.send("1")
+    assert "We do not know your settlement yet. Send 7 to choose it." in reply
+
+
+def test_settlement_question_with_only_a_photo(chat) -> None:
+    _agree(chat)
+    reply = chat.send("", media=(Media("https://example.test/m/1", "image/jpeg"),))
+    assert reply == "Please send the name of your settlement as text."
+    assert chat.step == "settlement"
+
+
+def test_declining_consent_erases_and_starts_afresh_next_time(chat) -> None:
+    chat.send("hi")
+    chat.send("1")
+    reply = chat.send("2")
+    assert "We have removed your number" in reply
+    assert chat.record.exists is False
+    assert chat.state is None
+    assert "1 English" in chat.send("hi")
+
+
+def test_consent_by_word_in_isizulu(chat) -> None:
+    chat.send("hi")
+    chat.send("3")
+    chat.send("Yebo")
+    assert chat.record.consented_at is not None
+    assert chat.step == "settlement"
+
+
+def test_consent_question_repeats_on_anything_else(chat) -> None:
+    chat.send("hi")
+    chat.send("1")
+    reply = chat.send("what is this?")
+    assert "Please reply 1 if you agree" in reply
+    assert chat.step == "consent"
+
+
+def test_menu_keyword_during_onboarding_resumes_onboarding(chat) -> None:
+    chat.send("hi")
+    chat.send("1")
+    reply = chat.send("MENU")
+    assert "Reply 1 if you agree" in reply
+    assert chat.step == "consent"
+
+
+def test_onboarding_works_on_sms_too(sms_chat, c) -> None:
+    sms_chat.send("hi")
+    sms_chat.send("1")
+    sms_chat.send("1")
+    reply = sms_chat.send("zwelitsha")
+    assert sms_chat.effects == [SetSettlement(c.ZWELITSHA)]
+    assert reply.startswith("Thank you. We have saved Zwelitsha")
+    assert "*" not in reply
+
+
+def _agree(chat) -> None:
+    chat.send("hi")
+    chat.send("1")
+    chat.send("1")
+    assert chat.step == "settlement"
+
+
+def test_a_bare_number_is_not_taken_as_a_settlement_name(c) -> None:
+    chat = c.Chat().onboarded()
+    chat.send("7")
+    assert chat.send("4") == "Please send the name of your settlement as text."
+    assert chat.effects == []
+    assert "*Main menu*" in chat.send("0")
