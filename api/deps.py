@@ -7,25 +7,32 @@ engine to the database.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from typing import Annotated, Any
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any, TypeVar
 from urllib.parse import parse_qsl
 
+import anyio
 from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from starlette.datastructures import ImmutableMultiDict
 from twilio.request_validator import RequestValidator
 
 from bot.config import Settings
+from bot.db import session_scope
 from bot.domain.messages.service import Converse
 from bot.domain.residents.service import SqlResidentData
 from bot.domain.settlements.ports import SqlSettlementDirectory
+from bot.domain.staff import service as staff
+from bot.domain.staff.models import StaffUser
+from bot.domain.tickets.ports import SqlTicketDesk
 from bot.engine import engine as conversation
 from bot.engine.messages import Inbound
 from bot.engine.ports import Ports, ResidentView
 
 MAX_WEBHOOK_BYTES = 64 * 1024
+T = TypeVar("T")
 
 
 async def get_app_settings(request: Request) -> Settings:
@@ -105,9 +112,42 @@ async def verified_twilio_form(request: Request, settings: SettingsDep) -> dict[
 TwilioForm = Annotated[dict[str, str], Depends(verified_twilio_form)]
 
 
+class UnitOfWork:
+    """Run blocking database work in a worker thread, in one transaction committed at its end.
+
+    A limiter bounds how many threads work the database at once: on SQLite writes are
+    serialised anyway, and dozens of threads queueing for one lock only fight over the GIL.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.limiter = anyio.CapacityLimiter(2 if engine.dialect.name == "sqlite" else 16)
+
+    async def run(self, work: Callable[[Session], T]) -> T:
+        """Run `work(session)` in a thread; commit if it returns, roll back if it raises."""
+        return await anyio.to_thread.run_sync(self._run, work, limiter=self.limiter)
+
+    def _run(self, work: Callable[[Session], T]) -> T:
+        with session_scope(self.engine) as session:
+            return work(session)
+
+
+async def get_unit_of_work(request: Request) -> UnitOfWork:
+    """Return the app's unit-of-work runner."""
+    uow: UnitOfWork = request.app.state.unit_of_work
+    return uow
+
+
+UnitOfWorkDep = Annotated[UnitOfWork, Depends(get_unit_of_work)]
+
+
 def converse_for(session: Session) -> Converse:
     """Wire the conversation engine to a database session (requests, `siyakha chat`)."""
-    ports = Ports(settlements=SqlSettlementDirectory(session), residents=SqlResidentData(session))
+    ports = Ports(
+        settlements=SqlSettlementDirectory(session),
+        residents=SqlResidentData(session),
+        tickets=SqlTicketDesk(session),
+    )
 
     def converse(
         inbound: Inbound, resident: ResidentView, state: dict[str, Any] | None, now: dt.datetime
@@ -123,3 +163,41 @@ async def get_converse(session: SessionDep) -> Converse:
 
 
 ConverseDep = Annotated[Converse, Depends(get_converse)]
+
+
+_bearer = HTTPBearer(auto_error=False, description="A staff API token (`siyakha token create`).")
+
+
+def get_current_staff(
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> StaffUser:
+    """Return the staff user whose bearer token came with the request; 401 otherwise."""
+    user = (
+        staff.user_for_token(session=session, token=credentials.credentials)
+        if credentials is not None
+        else None
+    )
+    if user is None:
+        raise HTTPException(
+            401, "a valid staff API token is required", headers={"WWW-Authenticate": "Bearer"}
+        )
+    return user
+
+
+CurrentStaff = Annotated[StaffUser, Depends(get_current_staff)]
+
+
+def require_role(*roles: str) -> Callable[[StaffUser], StaffUser]:
+    """Return a dependency that lets only staff with one of `roles` through (403 otherwise)."""
+
+    def check(user: CurrentStaff) -> StaffUser:
+        if user.role not in roles:
+            raise HTTPException(403, f"this needs the role {' or '.join(roles)}")
+        return user
+
+    return check
+
+
+# Who may work tickets: triage staff and admins (officers read them).
+TicketWorker = Annotated[StaffUser, Depends(require_role("admin", "triage"))]

@@ -8,7 +8,8 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 
-from api.routes import health, simulator, webhooks
+from api.deps import UnitOfWork
+from api.routes import health, open311, simulator, v1, webhooks
 from bot.config import Settings, get_settings
 from bot.db import make_engine
 
@@ -26,8 +27,11 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     )
     app.state.settings = settings
     app.state.engine = engine or make_engine(settings.database_url)
+    app.state.unit_of_work = UnitOfWork(app.state.engine)
     app.include_router(health.router)
     app.include_router(webhooks.router)
+    app.include_router(v1.router)
+    app.include_router(open311.router)
     if settings.env == "dev":
         app.include_router(simulator.router)  # development only: absent elsewhere
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

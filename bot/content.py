@@ -290,7 +290,9 @@ def _load_cached(directory: Path) -> Content:
 
 def load(directory: Path | str | None = None) -> Content:
     """Return the parsed content of a directory (default `<repo>/content`), cached."""
-    return _load_cached(Path(directory or DEFAULT_CONTENT_DIR).resolve())
+    if directory is None:  # the hot path: skip resolving the path on every message
+        return _load_cached(DEFAULT_CONTENT_DIR)
+    return _load_cached(Path(directory).resolve())
 
 
 def _fill(text: str, params: Mapping[str, object]) -> str:

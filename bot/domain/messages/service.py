@@ -49,20 +49,19 @@ def receive(
     if seen is not None:
         log.info("replayed message %s answered from store", inbound.message_id)
         return list(seen.replies)
-    residents.note_inbound(resident=resident, channel=inbound.channel, at=inbound.received_at)
-    if inbound.profile_name:
-        resident.profile_name = inbound.profile_name[:200]
     outcome = converse(
-        inbound, residents.view(resident, is_new=created), resident.conversation or None, now
+        inbound, residents.view(resident, is_new=created), resident["conversation"] or None, now
     )
-    erased = not residents.apply_effects(
-        session=session, resident=resident, effects=outcome.effects, now=now
+    erased = not residents.record_turn(
+        session=session,
+        resident=resident,
+        inbound=inbound,
+        effects=outcome.effects,
+        state=outcome.state,
+        now=now,
     )
-    if not erased:
-        resident.conversation = outcome.state
-        session.flush()
     # An erased resident's last message is kept only as a de-identified record of the reply.
-    personal = {} if erased else _personal_fields(inbound, resident_id=resident.id)
+    personal = {} if erased else _personal_fields(inbound, resident_id=resident["id"])
     session.execute(
         insert(InboundMessage).values(
             message_sid=inbound.message_id,

@@ -3,107 +3,119 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import RowMapping
 from sqlmodel import Session, col
 
+from bot.db import utcnow
 from bot.domain.messages.models import InboundMessage
 from bot.domain.residents.models import Resident
 from bot.domain.settlements import service as settlements
 from bot.domain.settlements.models import Settlement, UnmatchedSettlementName
+from bot.domain.tickets import service as tickets
 from bot.engine import effects as fx
-from bot.engine.messages import Channel
+from bot.engine.messages import Inbound
 from bot.engine.ports import DataSummary, ResidentView
 
+RESIDENT: Table = Resident.__table__  # type: ignore[attr-defined]
 
-def lock_or_create(*, session: Session, phone: str, now: dt.datetime) -> tuple[Resident, bool]:
-    """Return the resident with `phone`, created if new, locked for this transaction.
+
+def lock_or_create(*, session: Session, phone: str, now: dt.datetime) -> tuple[RowMapping, bool]:
+    """Return the resident row with `phone`, created if new, locked for this transaction.
 
     Two messages from one person at the same moment are handled one after the other:
     the second waits for the first's transaction (row lock on PostgreSQL, the write lock
-    on SQLite) and then sees its state.
+    on SQLite) and then sees its state. The webhook's hot path reads and writes the row
+    with Core statements: the ORM's bookkeeping costs more than the work here.
     """
-    lookup = (
-        select(Resident)
-        .where(col(Resident.phone) == phone)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    resident = session.execute(lookup).scalar_one_or_none()
-    if resident is not None:
-        return resident, False
+    lookup = select(RESIDENT).where(RESIDENT.c.phone == phone).with_for_update()
+    row = session.execute(lookup).mappings().first()
+    if row is not None:
+        return row, False
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     values = {"phone": phone, "conversation": {}, "created_at": now, "updated_at": now}
-    result = session.execute(insert(Resident).values(**values).on_conflict_do_nothing())
+    result = session.execute(insert(RESIDENT).values(**values).on_conflict_do_nothing())
     created = result.rowcount == 1  # type: ignore[attr-defined]
-    return session.execute(lookup).scalar_one(), created
+    return session.execute(lookup).mappings().one(), created
 
 
-def view(resident: Resident, *, is_new: bool) -> ResidentView:
+def view(resident: RowMapping, *, is_new: bool) -> ResidentView:
     """Return the resident as the conversation engine sees them."""
     return ResidentView(
-        phone=resident.phone,
-        language=resident.language,
-        settlement_id=resident.settlement_id,
-        consented=resident.consented_at is not None,
-        opted_out=resident.opted_out_at is not None,
+        phone=resident["phone"],
+        language=resident["language"],
+        settlement_id=resident["settlement_id"],
+        consented=resident["consented_at"] is not None,
+        opted_out=resident["opted_out_at"] is not None,
         is_new=is_new,
     )
 
 
-def note_inbound(*, resident: Resident, channel: Channel, at: dt.datetime) -> None:
-    """Remember when the resident last wrote on `channel` (the WhatsApp window opens then)."""
-    if channel == "whatsapp":
-        resident.last_inbound_whatsapp_at = at
-    else:
-        resident.last_inbound_sms_at = at
-
-
-def apply_effects(
-    *, session: Session, resident: Resident, effects: list[fx.Effect], now: dt.datetime
+def record_turn(
+    *,
+    session: Session,
+    resident: RowMapping,
+    inbound: Inbound,
+    effects: list[fx.Effect],
+    state: dict[str, Any],
+    now: dt.datetime,
 ) -> bool:
-    """Apply what the engine asked for; return False when the resident was erased."""
+    """Save a turn's effects and state in one update; return False if the resident was erased."""
+    changes: dict[str, Any] = {
+        "conversation": state,
+        "updated_at": now,
+        f"last_inbound_{inbound.channel}_at": inbound.received_at,
+    }
+    if inbound.profile_name:
+        changes["profile_name"] = inbound.profile_name[:200]
     for effect in effects:
         match effect:
             case fx.SetLanguage(language=language):
-                resident.language = language
+                changes["language"] = language
             case fx.SetSettlement(settlement_id=settlement_id):
-                resident.settlement_id = settlement_id
+                changes["settlement_id"] = settlement_id
             case fx.RecordUnknownSettlement(text=text):
                 settlements.record_unmatched_name(
-                    session=session, text=text, resident_id=resident.id
+                    session=session, text=text, resident_id=resident["id"]
                 )
             case fx.RecordConsent(channel=channel, notice_version=version):
-                resident.consented_at = now
-                resident.consent_channel = channel
-                resident.consent_notice_version = version
+                changes.update(
+                    consented_at=now, consent_channel=channel, consent_notice_version=version
+                )
             case fx.OptOut():
-                resident.opted_out_at = resident.opted_out_at or now
+                changes["opted_out_at"] = resident["opted_out_at"] or now
             case fx.OptIn():
-                resident.opted_out_at = None
+                changes["opted_out_at"] = None
             case fx.EraseResident():
-                erase(session=session, resident=resident)
+                erase(session=session, resident_id=resident["id"])
                 return False
-    resident.updated_at = now
+            case fx.OpenTicket() | fx.AddToTicket() | fx.AnswerResolution():
+                tickets.apply_effect(session=session, resident=resident, effect=effect, now=now)
+    session.execute(update(RESIDENT).where(RESIDENT.c.id == resident["id"]).values(**changes))
     return True
 
 
-def erase(*, session: Session, resident: Resident) -> None:
-    """Delete the resident and every message body, media link and name kept about them."""
+def erase(*, session: Session, resident_id: int) -> None:
+    """Delete the resident and every message body, media link and name kept about them.
+
+    Their tickets stay, de-identified, for statistics (tickets.deidentify_for_resident).
+    """
+    tickets.deidentify_for_resident(session=session, resident_id=resident_id, now=utcnow())
     session.execute(
         update(InboundMessage)
-        .where(col(InboundMessage.resident_id) == resident.id)
+        .where(col(InboundMessage.resident_id) == resident_id)
         .values(resident_id=None, body="", media=[], latitude=None, longitude=None, address=None)
     )
     session.execute(
         update(UnmatchedSettlementName)
-        .where(col(UnmatchedSettlementName.resident_id) == resident.id)
+        .where(col(UnmatchedSettlementName.resident_id) == resident_id)
         .values(resident_id=None)
     )
-    session.delete(resident)
-    session.flush()
+    session.execute(delete(RESIDENT).where(RESIDENT.c.id == resident_id))
 
 
 class SqlResidentData:
@@ -135,5 +147,7 @@ class SqlResidentData:
             opted_out=resident.opted_out_at is not None,
             first_seen=resident.created_at,
             messages=messages,
-            reports=0,
+            reports=tickets.count_for_resident(session=self.session, resident_id=resident.id)
+            if resident.id is not None
+            else 0,
         )

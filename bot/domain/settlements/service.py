@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Any
 
-from sqlmodel import Session, col, func, or_, select
+from sqlalchemy import Row, Table
+from sqlalchemy import select as select_columns
+from sqlmodel import Session, func, or_, select
 
 from bot.domain.settlements.models import (
     Meeting,
@@ -14,6 +17,10 @@ from bot.domain.settlements.models import (
     UnmatchedSettlementName,
     name_key,
 )
+
+SETTLEMENT: Table = Settlement.__table__  # type: ignore[attr-defined]
+MILESTONE: Table = Milestone.__table__  # type: ignore[attr-defined]
+MEETING: Table = Meeting.__table__  # type: ignore[attr-defined]
 
 
 def count(*, session: Session) -> int:
@@ -26,9 +33,19 @@ def get(*, session: Session, settlement_id: int) -> Settlement | None:
     return session.get(Settlement, settlement_id)
 
 
-def list_all(*, session: Session) -> Sequence[Settlement]:
-    """Return every settlement, by name."""
-    return session.exec(select(Settlement).order_by(col(Settlement.name_key))).all()
+def refs(*, session: Session) -> Sequence[Row[Any]]:
+    """Return (id, name, aliases) of every settlement, by name."""
+    c = SETTLEMENT.c
+    return session.execute(select_columns(c.id, c.name, c.aliases).order_by(c.name_key)).all()
+
+
+def summary(*, session: Session, settlement_id: int) -> Row[Any] | None:
+    """Return what a resident may learn about one settlement, as a row."""
+    c = SETTLEMENT.c
+    query = select_columns(
+        c.id, c.name, c.ward, c.municipality, c.category, c.category_note, c.current_phase
+    ).where(c.id == settlement_id)
+    return session.execute(query).first()
 
 
 def by_name(
@@ -41,14 +58,15 @@ def by_name(
     return session.exec(query).all()
 
 
-def milestones(*, session: Session, settlement_id: int) -> Sequence[Milestone]:
-    """Return a settlement's milestones, by strand and target date."""
+def milestones(*, session: Session, settlement_id: int) -> Sequence[Row[Any]]:
+    """Return a settlement's milestones (strand, title, target_date, status, note) in order."""
+    c = MILESTONE.c
     query = (
-        select(Milestone)
-        .where(Milestone.settlement_id == settlement_id)
-        .order_by(col(Milestone.strand), col(Milestone.target_date), col(Milestone.id))
+        select_columns(c.strand, c.title, c.target_date, c.status, c.note)
+        .where(c.settlement_id == settlement_id)
+        .order_by(c.strand, c.target_date, c.id)
     )
-    return session.exec(query).all()
+    return session.execute(query).all()
 
 
 def upcoming_meetings(
@@ -58,20 +76,21 @@ def upcoming_meetings(
     ward: str | None,
     now: dt.datetime,
     limit: int = 5,
-) -> Sequence[Meeting]:
-    """Return the next meetings for a settlement, its ward forum and city forums."""
-    reach = [Meeting.level == "city"]
+) -> Sequence[Row[Any]]:
+    """Return the next meetings for a settlement, its ward forum and city forums, as rows."""
+    c = MEETING.c
+    reach = [c.level == "city"]
     if settlement_id is not None:
-        reach.append(Meeting.settlement_id == settlement_id)
+        reach.append(c.settlement_id == settlement_id)
     if ward:
-        reach.append((Meeting.level == "ward") & (Meeting.ward == ward))
+        reach.append((c.level == "ward") & (c.ward == ward))
     query = (
-        select(Meeting)
-        .where(Meeting.starts_at >= now, or_(*reach))
-        .order_by(col(Meeting.starts_at))
+        select_columns(c.title, c.level, c.starts_at, c.venue, c.cancelled, c.ward)
+        .where(c.starts_at >= now, or_(*reach))
+        .order_by(c.starts_at)
         .limit(limit)
     )
-    return session.exec(query).all()
+    return session.execute(query).all()
 
 
 def record_unmatched_name(*, session: Session, text: str, resident_id: int | None) -> None:

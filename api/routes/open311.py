@@ -1,0 +1,125 @@
+"""Open311 GeoReport v2 under /open311/v2 (JSON): services, service requests, tokens.
+
+Reading is open, as GeoReport clients expect; creating a request needs `api_key`, a
+staff API token (`siyakha token create`). Errors are GeoReport-shaped:
+`[{"code": 404, "description": "..."}]`. No phone number or name ever appears.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Path, Query
+from fastapi.responses import JSONResponse
+
+from api.deps import SessionDep
+from api.routes.v1 import CleanText, aware
+from bot.db import utcnow
+from bot.domain.staff import service as staff
+from bot.domain.tickets import open311
+
+router = APIRouter(prefix="/open311/v2", tags=["open311"])
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "bad request"},
+    403: {"description": "missing or invalid api_key"},
+    404: {"description": "not found"},
+}
+Code = Annotated[str, Path(pattern=r"^[a-z_]{1,40}$")]
+
+
+def _error(code: int, description: str) -> JSONResponse:
+    return JSONResponse([{"code": code, "description": description}], status_code=code)
+
+
+def _csv(value: str | None, limit: int = 1000) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (value or "").split(",") if part.strip())[:limit]
+
+
+@router.get("/services.json")
+def services() -> list[dict[str, Any]]:
+    """List the services: one per report category."""
+    return open311.services()
+
+
+@router.get("/services/{service_code}.json", responses=ERRORS)
+def service_definition(service_code: Code) -> Any:
+    """Describe one service (Siyakha asks for no extra attributes)."""
+    definition = open311.service_definition(service_code)
+    return definition if definition is not None else _error(404, "unknown service_code")
+
+
+@router.get("/requests.json", responses=ERRORS)
+def requests(
+    session: SessionDep,
+    service_request_id: Annotated[CleanText | None, Query(max_length=13000)] = None,
+    service_code: Annotated[CleanText | None, Query(max_length=2000)] = None,
+    start_date: dt.datetime | None = None,
+    end_date: dt.datetime | None = None,
+    status: Annotated[CleanText | None, Query(max_length=20)] = None,
+) -> Any:
+    """List service requests: by id (comma-separated), or by service, dates and status
+    (open, closed; comma-separated); the last 90 days by default."""
+    statuses = _csv(status)
+    if any(s not in ("open", "closed") for s in statuses):
+        return _error(400, "status must be open or closed")
+    query = open311.RequestQuery(
+        ids=tuple(i for i in _csv(service_request_id) if i.isdigit() and len(i) <= 12),
+        service_codes=_csv(service_code),
+        start=aware(start_date),
+        end=aware(end_date),
+        statuses=statuses,
+    )
+    return open311.find_requests(session=session, query=query, now=utcnow())
+
+
+@router.post("/requests.json", responses=ERRORS)
+def create_request(
+    session: SessionDep,
+    api_key: Annotated[CleanText, Form(max_length=200)],
+    service_code: Annotated[CleanText, Form(max_length=40)],
+    description: Annotated[CleanText, Form(max_length=4000)] = "",
+    address_string: Annotated[CleanText, Form(max_length=300)] = "",
+    lat: Annotated[float | None, Form(ge=-90, le=90)] = None,
+    long: Annotated[float | None, Form(ge=-180, le=180)] = None,
+    phone: Annotated[CleanText | None, Form(max_length=30)] = None,
+    email: Annotated[CleanText | None, Form(max_length=254)] = None,
+    first_name: Annotated[CleanText | None, Form(max_length=100)] = None,
+    last_name: Annotated[CleanText | None, Form(max_length=100)] = None,
+) -> Any:
+    """Create a service request (needs api_key); names and email are accepted, not kept."""
+    user = staff.user_for_token(session=session, token=api_key)
+    if user is None:
+        return _error(403, "invalid api_key")
+    if user.role not in ("admin", "triage"):
+        return _error(403, "this api_key may not create requests")
+    new = open311.NewRequest(
+        service_code=service_code,
+        description=description,
+        address_string=address_string,
+        lat=lat,
+        long=long,
+        phone=phone,
+    )
+    try:
+        created = open311.create_request(session=session, request=new, staff=user, now=utcnow())
+    except open311.Open311Error as exc:
+        return _error(exc.code, exc.description)
+    return JSONResponse([created], status_code=201)
+
+
+@router.get("/requests/{service_request_id}.json", responses=ERRORS)
+def request(service_request_id: Annotated[str, Path(max_length=40)], session: SessionDep) -> Any:
+    """Read one service request."""
+    if not service_request_id.isdigit() or len(service_request_id) > 12:
+        return _error(404, "no such request")
+    found = open311.get_request(session=session, reference=service_request_id)
+    return [found] if found is not None else _error(404, "no such request")
+
+
+@router.get("/tokens/{token}.json", responses=ERRORS)
+def token(token: Annotated[str, Path(pattern=r"^[0-9a-f]{1,40}$")], session: SessionDep) -> Any:
+    """Find the service request created with a token."""
+    found = open311.token_lookup(session=session, token=token)
+    return [found] if found is not None else _error(404, "unknown token")

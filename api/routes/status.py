@@ -1,0 +1,22 @@
+"""Twilio status callbacks: the delivery state of proactive (outbox) messages."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+
+from api.deps import SessionDep, TwilioForm
+from bot.domain.outbox import service as outbox
+
+router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"])
+
+
+@router.post("/status", response_class=Response)
+def status_callback(
+    form: TwilioForm,
+    session: SessionDep,
+    outbox_id: int | None = Query(None, alias="outbox", description="the outbox row sent"),
+) -> Response:
+    """Record a message status callback; out-of-order ones never move a message backwards."""
+    outbox.record_status(session=session, form=form, outbox_id=outbox_id)
+    return Response(status_code=200)

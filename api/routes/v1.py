@@ -1,0 +1,303 @@
+"""JSON API for staff under /api/v1: tickets (list, read, change, reply, note, duplicates).
+
+Every route needs a staff bearer token (`siyakha token create --email ...`). Everyone may
+read; changing tickets needs the admin or triage role. The resident's phone number and
+name are never part of a response: replies go to the resident through the outbox.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Query
+from pydantic import AfterValidator, BaseModel
+from sqlmodel import Session
+
+from api.deps import CurrentStaff, SessionDep, SettingsDep, TicketWorker
+from bot.content import load
+from bot.db import utcnow
+from bot.domain.staff.models import StaffPublic
+from bot.domain.tickets import service as tickets
+from bot.domain.tickets.models import (
+    LinkCreate,
+    NoteCreate,
+    Priority,
+    ReplyCreate,
+    SlaState,
+    Status,
+    Ticket,
+    TicketDetail,
+    TicketPage,
+    TicketUpdate,
+)
+from bot.flows import report_notices
+from bot.i18n import get_translator
+
+router = APIRouter(prefix="/api/v1", tags=["api v1"])
+
+Reference = Annotated[str, Path(pattern=r"^[0-9]{1,12}$", description="the report number")]
+MAX_ID = 2**31 - 1
+
+
+def clean_text(value: str) -> str:
+    """Refuse text a database cannot store (NUL characters, lone surrogates)."""
+    if "\x00" in value:
+        raise ValueError("text must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("text must be valid Unicode") from None
+    return value
+
+
+CleanText = Annotated[str, AfterValidator(clean_text)]
+
+
+def aware(value: dt.datetime | None) -> dt.datetime | None:
+    """Read a naive datetime as UTC; refuse one too close to the ends of time to compare."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    try:
+        return value.astimezone(dt.UTC)
+    except (OverflowError, ValueError):
+        raise HTTPException(422, "date out of range") from None
+
+
+class Category(BaseModel):
+    """A report category."""
+
+    code: str
+    name: str
+    description: str
+    urgent: bool
+    resolve_hours: float
+
+
+class CannedResponse(BaseModel):
+    """A canned reply, sent to each resident in their language where translated."""
+
+    code: str
+    text: str
+
+
+def _ticket(session: Session, reference: str) -> Ticket:
+    ticket = tickets.get_by_reference(session=session, reference=reference)
+    if ticket is None:
+        raise HTTPException(404, f"no ticket {reference}")
+    return ticket
+
+
+def _detail(session: Session, ticket: Ticket, settings: SettingsDep) -> TicketDetail:
+    return tickets.to_detail(session=session, ticket=ticket, now=utcnow(), settings=settings)
+
+
+@router.get("/me")
+def me(user: CurrentStaff) -> StaffPublic:
+    """Return the staff user the token belongs to."""
+    assert user.id is not None
+    return StaffPublic(id=user.id, email=user.email, role=user.role)
+
+
+@router.get("/categories")
+def categories(user: CurrentStaff, settings: SettingsDep) -> list[Category]:
+    """List the report categories (the Open311 services)."""
+    from bot.domain.tickets import sla
+
+    english = get_translator("en")
+    content = load()
+    return [
+        Category(
+            code=str(entry["code"]),
+            name=report_notices.category_name(content, english, str(entry["code"])),
+            description=str(entry.get("description", "")),
+            urgent=bool(entry.get("urgent", False)),
+            resolve_hours=sla.resolve_hours(settings, str(entry["code"])),
+        )
+        for entry in content.fact("ticket_categories")
+    ]
+
+
+@router.get("/canned-responses")
+def canned_responses(user: CurrentStaff) -> list[CannedResponse]:
+    """List the canned replies staff may send (English text shown)."""
+    english = get_translator("en")
+    content = load()
+    return [
+        CannedResponse(code=code, text=report_notices.canned_text(content, english, code))
+        for code in report_notices.canned_codes(content)
+    ]
+
+
+@router.get("/tickets")
+def list_tickets(
+    user: CurrentStaff,
+    session: SessionDep,
+    settings: SettingsDep,
+    status: Annotated[list[Status] | None, Query()] = None,
+    category: Annotated[list[CleanText] | None, Query(max_length=20)] = None,
+    settlement_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    priority: Annotated[list[Priority] | None, Query()] = None,
+    assignee: Annotated[CleanText | None, Query(max_length=254)] = None,
+    unassigned: bool = False,
+    sla: SlaState | None = None,
+    created_from: dt.datetime | None = None,
+    created_to: dt.datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> TicketPage:
+    """List tickets, newest first, filtered by status, category, settlement, priority,
+    assignee (email), SLA state and creation date range."""
+    filters = tickets.TicketFilters(
+        status=status or (),
+        category=category or (),
+        settlement_id=settlement_id,
+        priority=priority or (),
+        assignee_email=assignee,
+        unassigned=unassigned,
+        sla=sla,
+        created_from=aware(created_from),
+        created_to=aware(created_to),
+    )
+    now = utcnow()
+    rows, total = tickets.search(
+        session=session, filters=filters, now=now, settings=settings, limit=limit, offset=offset
+    )
+    items = [tickets.to_public(session=session, ticket=t, now=now, settings=settings) for t in rows]
+    return TicketPage(total=total, items=items)
+
+
+@router.get("/tickets/{reference}")
+def get_ticket(
+    reference: Reference, user: CurrentStaff, session: SessionDep, settings: SettingsDep
+) -> TicketDetail:
+    """Read one ticket with its events (public and internal)."""
+    return _detail(session, _ticket(session, reference), settings)
+
+
+class TicketUpdateIn(TicketUpdate):
+    """A change to a ticket (status, priority, category, assignee email, public note)."""
+
+    category: CleanText | None = None
+    assignee_email: CleanText | None = None
+    note: CleanText | None = None
+
+
+@router.patch(
+    "/tickets/{reference}",
+    responses={404: {"description": "no such ticket"}, 409: {"description": "not allowed now"}},
+)
+def update_ticket(
+    reference: Reference,
+    body: TicketUpdateIn,
+    user: TicketWorker,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> TicketDetail:
+    """Change a ticket's status, priority, category or assignee (empty email: unassign)."""
+    ticket = _ticket(session, reference)
+    try:
+        tickets.change(
+            session=session,
+            ticket=ticket,
+            update_in=TicketUpdate.model_validate(body.model_dump()),
+            staff=user,
+            now=utcnow(),
+            settings=settings,
+        )
+    except tickets.InvalidTransition as exc:
+        raise HTTPException(409, str(exc)) from None
+    except tickets.TicketError as exc:
+        raise HTTPException(422, str(exc)) from None
+    return _detail(session, ticket, settings)
+
+
+class ReplyIn(ReplyCreate):
+    """A public reply: `body` as written, or `canned` (a canned response code)."""
+
+    body: CleanText | None = None
+    canned: CleanText | None = None
+
+
+@router.post("/tickets/{reference}/replies", status_code=201)
+def reply(
+    reference: Reference,
+    body: ReplyIn,
+    user: TicketWorker,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> TicketDetail:
+    """Send a public reply to the resident (and the reporters of linked duplicates)."""
+    ticket = _ticket(session, reference)
+    try:
+        tickets.reply(
+            session=session,
+            ticket=ticket,
+            staff=user,
+            body=body.body,
+            canned=body.canned,
+            now=utcnow(),
+        )
+    except tickets.TicketError as exc:
+        raise HTTPException(422, str(exc)) from None
+    return _detail(session, ticket, settings)
+
+
+class NoteIn(NoteCreate):
+    """An internal note."""
+
+    body: CleanText
+
+
+@router.post("/tickets/{reference}/notes", status_code=201)
+def add_note(
+    reference: Reference,
+    body: NoteIn,
+    user: TicketWorker,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> TicketDetail:
+    """Add an internal note (never shown to the resident)."""
+    ticket = _ticket(session, reference)
+    if not body.body.strip():
+        raise HTTPException(422, "a note needs some text")
+    tickets.note(session=session, ticket=ticket, staff=user, body=body.body, now=utcnow())
+    return _detail(session, ticket, settings)
+
+
+class LinkIn(LinkCreate):
+    """The report number of the ticket this one duplicates."""
+
+    parent: Annotated[str, AfterValidator(clean_text)]
+
+
+@router.put("/tickets/{reference}/parent")
+def link_duplicate(
+    reference: Reference,
+    body: LinkIn,
+    user: TicketWorker,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> TicketDetail:
+    """Link this ticket as a duplicate of another; the parent's updates reach its reporter."""
+    ticket = _ticket(session, reference)
+    parent = tickets.get_by_reference(session=session, reference=body.parent)
+    if parent is None:
+        raise HTTPException(404, f"no ticket {body.parent}")
+    try:
+        tickets.link(session=session, ticket=ticket, parent=parent, staff=user, now=utcnow())
+    except tickets.TicketError as exc:
+        raise HTTPException(409, str(exc)) from None
+    return _detail(session, ticket, settings)
+
+
+@router.delete("/tickets/{reference}/parent")
+def unlink_duplicate(
+    reference: Reference, user: TicketWorker, session: SessionDep, settings: SettingsDep
+) -> TicketDetail:
+    """Stop treating this ticket as a duplicate."""
+    ticket = _ticket(session, reference)
+    tickets.unlink(session=session, ticket=ticket, staff=user, now=utcnow())
+    return _detail(session, ticket, settings)

@@ -1,0 +1,220 @@
+"""SMS encoding, segment counting, splitting and paging.
+
+Pure functions, no I/O. The tables follow 3GPP TS 23.038 (GSM 7-bit default
+alphabet and its extension table). One character outside GSM-7 makes the whole
+message UCS-2. Counting mirrors what a handset and Twilio do:
+
+- GSM-7: 160 septets in a single message, 153 per part of a concatenated one;
+  extension characters cost two septets (ESC + char) and an escape pair is
+  never split across parts.
+- UCS-2: 70 UTF-16 code units single, 67 per part; characters outside the
+  Basic Multilingual Plane (most emoji) cost two units and a surrogate pair
+  is never split.
+
+Note that TAB and the no-break space are not GSM-7 characters.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Final, Literal
+
+Encoding = Literal["GSM-7", "UCS-2"]
+
+# Basic character set, in table order (0x00-0x7F). 0x1B is the escape to the
+# extension table and not a character of its own, so it is left out.
+GSM7_BASIC: Final[frozenset[str]] = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ"
+    "ÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§"
+    "¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+# Extension table: each costs two septets (ESC + code). \x0c is FORM FEED.
+GSM7_EXTENSION: Final[frozenset[str]] = frozenset("\x0c^{}\\[~]|€")
+
+GSM7_SINGLE: Final = 160
+GSM7_PART: Final = 153
+UCS2_SINGLE: Final = 70
+UCS2_PART: Final = 67
+
+# Regexes do the per-character work in C; segment counting runs often while paging.
+_NON_GSM = re.compile("[^" + re.escape("".join(sorted(GSM7_BASIC | GSM7_EXTENSION))) + "]")
+_GSM_EXTENSION = re.compile("[" + re.escape("".join(sorted(GSM7_EXTENSION))) + "]")
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+_WHITESPACE_RUN = re.compile(r"\s+")
+# Characters that must stay glued to the character before them on a hard cut.
+_GLUE_AFTER = {"\u200d"}  # ZERO WIDTH JOINER glues to what follows as well
+_GLUE_BEFORE = {"\u200d", "\ufe0e", "\ufe0f"} | {chr(c) for c in range(0x1F3FB, 0x1F400)}
+
+
+def is_gsm7(text: str) -> bool:
+    """Return True when every character of text is in the GSM-7 alphabet."""
+    return _NON_GSM.search(text) is None
+
+
+def non_gsm_chars(text: str) -> list[str]:
+    """Return the distinct characters that force text into UCS-2, in order of appearance."""
+    seen: dict[str, None] = {}
+    for ch in text:
+        if ch not in GSM7_BASIC and ch not in GSM7_EXTENSION:
+            seen.setdefault(ch, None)
+    return list(seen)
+
+
+def encoding(text: str) -> Encoding:
+    """Return the encoding a phone network would use for text."""
+    return "GSM-7" if is_gsm7(text) else "UCS-2"
+
+
+def _char_cost(ch: str, enc: Encoding) -> int:
+    if enc == "GSM-7":
+        return 2 if ch in GSM7_EXTENSION else 1
+    return 2 if ord(ch) > 0xFFFF else 1
+
+
+def _double_cost(text: str, enc: Encoding) -> int:
+    """Return how many characters of text cost two units in enc."""
+    return len((_GSM_EXTENSION if enc == "GSM-7" else _ASTRAL).findall(text))
+
+
+def units(text: str) -> int:
+    """Return the length of text in its encoding's units (septets or UTF-16 code units)."""
+    return len(text) + _double_cost(text, encoding(text))
+
+
+def _limits(enc: Encoding) -> tuple[int, int]:
+    return (GSM7_SINGLE, GSM7_PART) if enc == "GSM-7" else (UCS2_SINGLE, UCS2_PART)
+
+
+def split(text: str) -> list[str]:
+    """Split text into the parts a phone would receive; an empty text has no parts."""
+    if not text:
+        return []
+    enc = encoding(text)
+    single, part = _limits(enc)
+    costs = [_char_cost(ch, enc) for ch in text]
+    if sum(costs) <= single:
+        return [text]
+    parts: list[str] = []
+    start = 0
+    used = 0
+    for i, cost in enumerate(costs):
+        # An escape pair or a surrogate pair that does not fit moves whole to the next part.
+        if used + cost > part:
+            parts.append(text[start:i])
+            start, used = i, 0
+        used += cost
+    parts.append(text[start:])
+    return parts
+
+
+def segments(text: str) -> int:
+    """Return how many SMS segments text costs (0 for an empty text)."""
+    if not text:
+        return 0
+    enc = encoding(text)
+    single, part = _limits(enc)
+    doubles = _double_cost(text, enc)
+    total = len(text) + doubles
+    if total <= single:
+        return 1
+    if not doubles:
+        return -(-total // part)
+    return len(split(text))  # a two-unit character may not straddle parts: count exactly
+
+
+def _max_chars(max_segments: int) -> int:
+    """Return an upper bound on the characters max_segments can carry (every char costs >= 1)."""
+    return max(GSM7_SINGLE, GSM7_PART * max_segments)
+
+
+def _fits(text: str, max_segments: int) -> bool:
+    return len(text) <= _max_chars(max_segments) and segments(text) <= max_segments
+
+
+def _longest_prefix(rest: str, suffix: str, max_segments: int) -> int:
+    """Return the largest n such that rest[:n] + suffix fits in max_segments (0 if none)."""
+    lo, hi = 0, min(len(rest), _max_chars(max_segments))
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if segments(rest[:mid] + suffix) <= max_segments:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def _safe_hard_cut(rest: str, limit: int) -> int:
+    """Move a hard cut back so it does not separate a character from its combining marks."""
+    cut = limit
+    while cut > 1 and (
+        unicodedata.combining(rest[cut])
+        or rest[cut] in _GLUE_BEFORE
+        or rest[cut - 1] in _GLUE_AFTER
+    ):
+        cut -= 1
+    return cut if cut > 0 else limit
+
+
+def _break_point(rest: str, limit: int, min_fill: float) -> tuple[int, int]:
+    """Return (end of this page, start of the next) for a page of at most limit characters."""
+    if limit >= len(rest):
+        return len(rest), len(rest)
+    best: dict[str, tuple[int, int]] = {}
+    for m in _WHITESPACE_RUN.finditer(rest):
+        if m.start() > limit:
+            break
+        if m.start() == 0:
+            continue
+        newlines = m.group().count("\n")
+        span = (m.start(), m.end())
+        best["word"] = span
+        if newlines >= 1:
+            best["line"] = span
+        if newlines >= 2:
+            best["paragraph"] = span
+    for kind in ("paragraph", "line", "word"):
+        if kind in best and best[kind][0] >= limit * min_fill:
+            return best[kind]
+    if "word" in best:
+        return best["word"]
+    cut = _safe_hard_cut(rest, limit)
+    return cut, cut
+
+
+def paginate(
+    text: str,
+    *,
+    max_segments: int = 3,
+    more_hint: str,
+    joiner: str = "\n\n",
+    min_fill: float = 0.5,
+) -> list[str]:
+    """Split text into pages within max_segments each, more_hint ending all but the last."""
+    # Pages break at a paragraph, else a line, else a word boundary; a boundary kind is
+    # preferred only if it leaves the page at least min_fill full. A word too long for a
+    # page is cut. Only whitespace at the breaks is dropped. Each page is costed as sent
+    # (with joiner + more_hint), so a non-GSM hint correctly turns a page into UCS-2.
+    if max_segments < 1:
+        raise ValueError("max_segments must be at least 1")
+    if segments(text) <= max_segments:
+        return [text]
+    suffix = joiner + more_hint
+    pages: list[str] = []
+    rest = text
+    while rest:
+        if _fits(rest, max_segments):
+            pages.append(rest)
+            break
+        limit = _longest_prefix(rest, suffix, max_segments)
+        if limit == 0:
+            raise ValueError("more_hint does not leave room for any text within max_segments")
+        end, nxt = _break_point(rest, limit, min_fill)
+        page = rest[:end].rstrip()
+        if not page:  # only whitespace before the break: cut the text instead
+            end = nxt = _safe_hard_cut(rest, limit)
+            page = rest[:end]
+        rest = rest[nxt:].lstrip()
+        pages.append(page + suffix if rest else page)
+    return pages

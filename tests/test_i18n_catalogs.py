@@ -1,0 +1,113 @@
+"""The real catalogs: template fresh, catalogs consistent, complete languages render in budget."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot import content, i18n, i18n_tools, sms
+
+ROOT = i18n_tools.REPO_ROOT
+SMS_BUDGET = 3
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Compile the repository's catalogs into a temporary directory (the repo stays untouched)."""
+    out = tmp_path_factory.mktemp("locales")
+    results = i18n_tools.compile_catalogs(ROOT, out)
+    assert [r.errors for r in results if r.errors] == []
+    i18n.clear_cache()
+    yield out
+    i18n.clear_cache()
+    shutil.rmtree(out, ignore_errors=True)
+
+
+SAMPLE_VALUES = {
+    # Long-ish, realistic values so the budget check is not flattered.
+    "settlement": "Kwa-Langa Extension 4",
+    "municipality": "Umzimkhulu Local Municipality",
+    "note": "The contractor is back on site after the rains.",
+    "title": "Taps and toilets for the lower section",
+    "when": "Lwesibini, Matshi 4, 2025 18:00",
+    "date": "04 Mar 2025",
+    "venue": "Community hall, Main Road",
+    "ward": "57",
+    "phone": "+27821234567",
+    "language": "isiXhosa",
+    "count": "12",
+    "number": "3",
+    "phase": "Planning",
+    "text": "Kwa Langa ext",
+    "choices": "1 Kwa-Langa\n2 Langa Ext 2\n3 None of these",
+}
+
+
+def render(t: i18n.Translator, msg_id: str, source: str) -> str:
+    """Render a message as the bot would: translation (or English) with placeholders filled."""
+    names = {name.strip("{}") for name in i18n_tools.placeholders(source)}
+    translated = t.text(msg_id, source)
+    assert i18n_tools.placeholders(translated) == i18n_tools.placeholders(source), msg_id
+    return translated.format_map({name: SAMPLE_VALUES.get(name, "x" * 20) for name in names})
+
+
+def has_words(text: str) -> bool:
+    """Return True when text has letters outside its placeholders (so it needs translating)."""
+    return any(ch.isalpha() for ch in re.sub(r"\{\w+\}", "", text))
+
+
+def test_template_is_fresh() -> None:
+    assert i18n_tools.template_drift(ROOT) == [], "run: python -m bot.i18n_tools all"
+
+
+def test_catalogs_pass_the_check() -> None:
+    assert i18n_tools.check(ROOT) == []
+
+
+def test_template_holds_exactly_the_content_messages() -> None:
+    template = i18n_tools._read_catalog(i18n_tools.pot_path(ROOT))
+    from_content = {
+        (m.context, m.id)
+        for m in template
+        if m.id and any(loc.startswith("content/") for loc, _ in m.locations)
+    }
+    assert from_content == {(msg_id, text) for msg_id, text, _, _ in content.iter_messages()}
+
+
+def test_every_supported_locale_has_a_catalog() -> None:
+    for locale in i18n.SUPPORTED_LOCALES:
+        assert i18n_tools.po_path(locale, ROOT).exists(), locale
+
+
+@pytest.mark.parametrize("locale", [loc for loc in i18n.COMPLETE_LOCALES if loc != "en"])
+def test_complete_language_translates_every_message(locale: str, compiled: Path) -> None:
+    t = i18n.get_translator(locale, compiled)
+    untranslated = [
+        msg_id
+        for msg_id, text, _, _ in content.iter_messages()
+        if t.text(msg_id, text) == text and has_words(text)
+    ]
+    assert untranslated == []
+
+
+def test_isixhosa_is_gsm7(compiled: Path) -> None:
+    t = i18n.get_translator("xh", compiled)
+    for msg_id, text, _, _ in content.iter_messages():
+        translated = t.text(msg_id, text)
+        assert sms.encoding(translated) == "GSM-7", (msg_id, sms.non_gsm_chars(translated))
+
+
+@pytest.mark.parametrize("locale", i18n.SUPPORTED_LOCALES)
+def test_every_message_renders_and_pages_within_the_sms_budget(locale: str, compiled: Path) -> None:
+    t = i18n.get_translator(locale, compiled)
+    messages = {msg_id: text for msg_id, text, _, _ in content.iter_messages()}
+    more = i18n_tools.sms_text(render(t, "more.hint", messages["more.hint"]))
+    for msg_id, text in messages.items():
+        out = i18n_tools.sms_text(render(t, msg_id, text))
+        pages = sms.paginate(out, max_segments=SMS_BUDGET, more_hint=more)
+        assert all(sms.segments(p) <= SMS_BUDGET for p in pages), msg_id
+        assert len(pages) <= 3, (msg_id, len(pages))

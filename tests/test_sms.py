@@ -1,0 +1,271 @@
+"""Tests for bot.sms: GSM-7 / UCS-2 detection, segment counting, splitting, paging."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from bot import sms
+
+MORE = "Reply MORE for the rest."
+
+
+def part_units(part: str, enc: sms.Encoding) -> int:
+    """Cost of one part under the whole message's encoding."""
+    if enc == "GSM-7":
+        return sum(2 if ch in sms.GSM7_EXTENSION else 1 for ch in part)
+    return sum(2 if ord(ch) > 0xFFFF else 1 for ch in part)
+
+
+def assert_reconstructs(original: str, pages: list[str], hint: str, joiner: str = "\n\n") -> None:
+    """Pages without their hint are, in order, the original text with only whitespace dropped."""
+    bodies = [p.removesuffix(joiner + hint) for p in pages[:-1]] + [pages[-1]]
+    for p in pages[:-1]:
+        assert p.endswith(joiner + hint)
+    pos = 0
+    for body in bodies:
+        assert body, "empty page"
+        while (
+            pos < len(original) and original[pos].isspace() and not original.startswith(body, pos)
+        ):
+            pos += 1
+        assert original.startswith(body, pos), (pos, body[:40])
+        pos += len(body)
+    assert original[pos:].strip() == ""
+
+
+# --- encoding -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Molo! Ukhetha isiXhosa.",
+        "Sawubona",
+        "Café é è à ä ö ü Ä Ö Ü ñ",
+        "Price: R10 {x} [y] ~ | ^ € \\",
+        "line\nbreak\r\n",
+        "",
+    ],
+)
+def test_gsm7_text(text: str) -> None:
+    assert sms.encoding(text) == "GSM-7"
+    assert sms.is_gsm7(text)
+    assert sms.non_gsm_chars(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "culprit"),
+    [
+        ("Wat sê jy?", "ê"),
+        ("Goeie môre", "ô"),
+        ("Ḽavhuvhili", "Ḽ"),
+        ("Mošupologo", "š"),
+        ("It’s", "’"),
+        ("ok 👍", "👍"),
+        ("tab\there", "\t"),
+        ("no\u00a0break", "\u00a0"),
+        ("ç lower cedilla", "ç"),
+    ],
+)
+def test_ucs2_text(text: str, culprit: str) -> None:
+    assert sms.encoding(text) == "UCS-2"
+    assert sms.non_gsm_chars(text) == [culprit]
+
+
+def test_non_gsm_chars_distinct_in_order() -> None:
+    assert sms.non_gsm_chars("sê, môre, sê") == ["ê", "ô"]
+
+
+def test_escape_character_itself_is_not_gsm_text() -> None:
+    assert sms.encoding("\x1b") == "UCS-2"
+
+
+# --- segments -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", 0),
+        ("a", 1),
+        ("a" * 160, 1),
+        ("a" * 161, 2),
+        ("a" * 306, 2),
+        ("a" * 307, 3),
+        ("a" * 459, 3),
+        ("a" * 460, 4),
+        ("€" * 80, 1),  # 160 septets
+        ("€" * 81, 2),
+        ("a" * 159 + "€", 2),  # 161 septets
+        ("ê" * 70, 1),
+        ("ê" * 71, 2),
+        ("ê" * 134, 2),
+        ("ê" * 135, 3),
+        ("😀" * 35, 1),  # 70 UTF-16 units
+        ("😀" * 36, 2),
+        ("a" * 159 + "ê", 3),  # one ê makes all 160 characters UCS-2
+    ],
+)
+def test_segments(text: str, expected: int) -> None:
+    assert sms.segments(text) == expected
+    assert len(sms.split(text)) == expected
+
+
+def test_units() -> None:
+    assert sms.units("a{b") == 4
+    assert sms.units("ê😀") == 3
+
+
+def test_split_never_breaks_escape_pair() -> None:
+    text = "a" * 152 + "€" + "b" * 10
+    parts = sms.split(text)
+    assert parts == ["a" * 152, "€" + "b" * 10]
+
+
+def test_split_fills_part_when_escape_pair_fits() -> None:
+    text = "a" * 151 + "€" + "b" * 10
+    assert sms.split(text) == ["a" * 151 + "€", "b" * 10]
+
+
+def test_split_never_breaks_surrogate_pair() -> None:
+    text = "ê" * 66 + "😀" + "x" * 10
+    parts = sms.split(text)
+    assert parts == ["ê" * 66, "😀" + "x" * 10]
+
+
+def test_split_ucs2_parts_of_67() -> None:
+    text = "ê" * 140
+    assert [len(p) for p in sms.split(text)] == [67, 67, 6]
+
+
+def test_split_gsm_parts_of_153() -> None:
+    text = "x" * 400
+    assert [len(p) for p in sms.split(text)] == [153, 153, 94]
+
+
+def test_split_random_invariants() -> None:
+    rng = random.Random(7)
+    alphabet = "abc ê€{😀\n"
+    for _ in range(300):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 400)))
+        parts = sms.split(text)
+        assert "".join(parts) == text
+        enc = sms.encoding(text)
+        single, part = (160, 153) if enc == "GSM-7" else (70, 67)
+        limit = single if len(parts) == 1 else part
+        assert all(part_units(p, enc) <= limit for p in parts)
+        assert sms.segments(text) == len(parts)
+
+
+# --- paginate -------------------------------------------------------------------------------
+
+
+def test_paginate_short_text_unchanged() -> None:
+    text = "Hello  \n\nthere  "
+    assert sms.paginate(text, more_hint=MORE) == [text]
+
+
+def test_paginate_prefers_paragraphs() -> None:
+    paragraphs = [f"Paragraph {i}. " + "word " * 40 for i in range(6)]
+    text = "\n\n".join(p.strip() for p in paragraphs)
+    pages = sms.paginate(text, more_hint=MORE)
+    assert len(pages) > 1
+    for page in pages:
+        assert sms.segments(page) <= 3
+    # every page except the last ends with a whole paragraph before the hint
+    for page in pages[:-1]:
+        body = page.removesuffix("\n\n" + MORE)
+        assert body.endswith("word")
+        assert body.startswith("Paragraph")
+    assert_reconstructs(text, pages, MORE)
+
+
+def test_paginate_breaks_lines_when_no_paragraphs() -> None:
+    text = "\n".join(f"{i}. Item number {i} on the list" for i in range(1, 60))
+    pages = sms.paginate(text, max_segments=1, more_hint="MORE")
+    for page in pages[:-1]:
+        body = page.removesuffix("\n\nMORE")
+        assert body.split("\n")[-1].endswith("on the list")
+        assert sms.segments(page) == 1
+    assert_reconstructs(text, pages, "MORE")
+
+
+def test_paginate_cuts_huge_word() -> None:
+    text = "x" * 1000
+    pages = sms.paginate(text, max_segments=1, more_hint="MORE")
+    assert all(sms.segments(p) == 1 for p in pages)
+    assert "".join(p.removesuffix("\n\nMORE") for p in pages) == text
+
+
+def test_paginate_hint_on_all_but_last() -> None:
+    pages = sms.paginate("word " * 200, max_segments=1, more_hint="MORE")
+    assert all(p.endswith("\n\nMORE") for p in pages[:-1])
+    assert not pages[-1].endswith("MORE")
+
+
+def test_paginate_ucs2_hint_counts() -> None:
+    # A GSM-7 body becomes UCS-2 once a non-GSM hint is appended: the budget must see that.
+    hint = "Antwoord MEER om verder te lees, sê asseblief."
+    pages = sms.paginate("woord " * 300, max_segments=2, more_hint=hint)
+    assert all(sms.segments(p) <= 2 for p in pages)
+    assert sms.encoding(pages[0]) == "UCS-2"
+    assert_reconstructs("woord " * 300, pages, hint)
+
+
+def test_paginate_trailing_whitespace_does_not_leave_a_dangling_hint() -> None:
+    text = "a" * 400 + " " * 100
+    pages = sms.paginate(text, max_segments=1, more_hint="MORE")
+    assert not pages[-1].endswith("MORE")
+    assert pages[-1].strip()
+
+
+def test_paginate_does_not_split_combining_mark() -> None:
+    text = "e\u0302" * 200  # decomposed ê
+    pages = sms.paginate(text, max_segments=1, more_hint="M")
+    for page in pages:
+        assert not page.startswith("\u0302")
+
+
+def test_paginate_rejects_impossible_hint() -> None:
+    with pytest.raises(ValueError, match="more_hint"):
+        sms.paginate("x" * 500, max_segments=1, more_hint="y" * 200)
+    with pytest.raises(ValueError, match="max_segments"):
+        sms.paginate("x", max_segments=0, more_hint="MORE")
+
+
+@pytest.mark.parametrize("max_segments", [1, 2, 3])
+def test_paginate_random_property(max_segments: int) -> None:
+    rng = random.Random(1000 + max_segments)
+    words = [
+        "Molo",
+        "indlu",
+        "sê",
+        "môre",
+        "Dinsdag",
+        "👍",
+        "😀😀",
+        "€10",
+        "{name}",
+        "[1]",
+        "a|b",
+        "~",
+        "^",
+        "x" * 180,
+        "ê" * 90,
+        "Ḽavhuvhili",
+        "e\u0302",
+    ]
+    separators = [" ", " ", " ", "\n", "\n\n", "  ", " \n "]
+    hints = ["Reply MORE", "Phendula u-MORE", "Antwoord MEER, sê dit 👇"]
+    for _ in range(150):
+        n = rng.randint(0, 120)
+        text = "".join(rng.choice(words) + rng.choice(separators) for _ in range(n)).strip()
+        hint = rng.choice(hints)
+        pages = sms.paginate(text, max_segments=max_segments, more_hint=hint)
+        assert all(sms.segments(p) <= max_segments for p in pages), [sms.segments(p) for p in pages]
+        if sms.segments(text) <= max_segments:
+            assert pages == [text]
+        else:
+            assert_reconstructs(text, pages, hint)
