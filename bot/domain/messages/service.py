@@ -7,8 +7,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import insert
-from sqlmodel import Session, select
+from sqlalchemy import Table, bindparam, insert, select
+from sqlmodel import Session
 
 from bot.domain.messages.models import InboundMessage
 from bot.domain.residents import service as residents
@@ -17,6 +17,18 @@ from bot.engine.messages import Inbound
 from bot.engine.ports import ResidentView
 
 log = logging.getLogger(__name__)
+
+_MESSAGE: Table = InboundMessage.__table__  # type: ignore[attr-defined]
+_SEEN = select(_MESSAGE.c.replies).where(_MESSAGE.c.message_sid == bindparam("sid"))
+_STORE = insert(_MESSAGE)
+_ERASED: dict[str, Any] = {
+    "resident_id": None,
+    "body": "",
+    "media": [],
+    "latitude": None,
+    "longitude": None,
+    "address": None,
+}
 
 Converse = Callable[[Inbound, ResidentView, dict[str, Any] | None, dt.datetime], Outcome]
 
@@ -43,9 +55,7 @@ def receive(
     person are answered in turn and never interleave.
     """
     resident, created = residents.lock_or_create(session=session, phone=inbound.phone, now=now)
-    seen = session.execute(
-        select(InboundMessage.replies).where(InboundMessage.message_sid == inbound.message_id)
-    ).first()
+    seen = session.execute(_SEEN, {"sid": inbound.message_id}).first()
     if seen is not None:
         log.info("replayed message %s answered from store", inbound.message_id)
         return list(seen.replies)
@@ -61,15 +71,16 @@ def receive(
         now=now,
     )
     # An erased resident's last message is kept only as a de-identified record of the reply.
-    personal = {} if erased else _personal_fields(inbound, resident_id=resident["id"])
+    personal = _ERASED if erased else _personal_fields(inbound, resident_id=resident["id"])
     session.execute(
-        insert(InboundMessage).values(
-            message_sid=inbound.message_id,
-            channel=inbound.channel,
-            replies=list(outcome.replies),
-            received_at=inbound.received_at,
+        _STORE,
+        {
+            "message_sid": inbound.message_id,
+            "channel": inbound.channel,
+            "replies": list(outcome.replies),
+            "received_at": inbound.received_at,
             **personal,
-        )
+        },
     )
     log.info(
         "answered message %s on %s with %d repl%s",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Table, delete, func, select, update
+from sqlalchemy import Table, bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
 from sqlmodel import Session, col
@@ -21,6 +21,27 @@ from bot.engine.messages import Inbound
 from bot.engine.ports import DataSummary, ResidentView
 
 RESIDENT: Table = Resident.__table__  # type: ignore[attr-defined]
+# The webhook's hot path runs these for every message; built once, they skip statement
+# construction and cache-key generation on each call.
+_LOOKUP = select(RESIDENT).where(RESIDENT.c.phone == bindparam("phone")).with_for_update()
+_TURN_COLUMNS = (
+    "conversation",
+    "updated_at",
+    "last_inbound_sms_at",
+    "last_inbound_whatsapp_at",
+    "profile_name",
+    "language",
+    "settlement_id",
+    "consented_at",
+    "consent_channel",
+    "consent_notice_version",
+    "opted_out_at",
+)
+_SAVE_TURN = (
+    update(RESIDENT)
+    .where(RESIDENT.c.id == bindparam("resident_id"))
+    .values({column: bindparam(f"new_{column}") for column in _TURN_COLUMNS})
+)
 
 
 def lock_or_create(*, session: Session, phone: str, now: dt.datetime) -> tuple[RowMapping, bool]:
@@ -31,8 +52,7 @@ def lock_or_create(*, session: Session, phone: str, now: dt.datetime) -> tuple[R
     on SQLite) and then sees its state. The webhook's hot path reads and writes the row
     with Core statements: the ORM's bookkeeping costs more than the work here.
     """
-    lookup = select(RESIDENT).where(RESIDENT.c.phone == phone).with_for_update()
-    row = session.execute(lookup).mappings().first()
+    row = session.execute(_LOOKUP, {"phone": phone}).mappings().first()
     if row is not None:
         return row, False
     dialect = session.get_bind().dialect.name
@@ -40,7 +60,7 @@ def lock_or_create(*, session: Session, phone: str, now: dt.datetime) -> tuple[R
     values = {"phone": phone, "conversation": {}, "created_at": now, "updated_at": now}
     result = session.execute(insert(RESIDENT).values(**values).on_conflict_do_nothing())
     created = result.rowcount == 1  # type: ignore[attr-defined]
-    return session.execute(lookup).mappings().one(), created
+    return session.execute(_LOOKUP, {"phone": phone}).mappings().one(), created
 
 
 def view(resident: RowMapping, *, is_new: bool) -> ResidentView:
@@ -95,7 +115,8 @@ def record_turn(
                 return False
             case fx.OpenTicket() | fx.AddToTicket() | fx.AnswerResolution():
                 tickets.apply_effect(session=session, resident=resident, effect=effect, now=now)
-    session.execute(update(RESIDENT).where(RESIDENT.c.id == resident["id"]).values(**changes))
+    values = {f"new_{column}": changes.get(column, resident[column]) for column in _TURN_COLUMNS}
+    session.execute(_SAVE_TURN, {"resident_id": resident["id"], **values})
     return True
 
 

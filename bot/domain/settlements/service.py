@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, Table
+from sqlalchemy import Row, Table, bindparam
 from sqlalchemy import select as select_columns
 from sqlmodel import Session, func, or_, select
 
@@ -33,19 +33,53 @@ def get(*, session: Session, settlement_id: int) -> Settlement | None:
     return session.get(Settlement, settlement_id)
 
 
+_C = SETTLEMENT.c
+_REFS = select_columns(_C.id, _C.name, _C.aliases).order_by(_C.name_key)
+_SUMMARY = select_columns(
+    _C.id, _C.name, _C.ward, _C.municipality, _C.category, _C.category_note, _C.current_phase
+).where(_C.id == bindparam("settlement_id"))
+_MILESTONES = (
+    select_columns(
+        MILESTONE.c.strand,
+        MILESTONE.c.title,
+        MILESTONE.c.target_date,
+        MILESTONE.c.status,
+        MILESTONE.c.note,
+    )
+    .where(MILESTONE.c.settlement_id == bindparam("settlement_id"))
+    .order_by(MILESTONE.c.strand, MILESTONE.c.target_date, MILESTONE.c.id)
+)
+# One statement for every resident: a NULL settlement or an empty ward matches nothing.
+_UPCOMING = (
+    select_columns(
+        MEETING.c.title,
+        MEETING.c.level,
+        MEETING.c.starts_at,
+        MEETING.c.venue,
+        MEETING.c.cancelled,
+        MEETING.c.ward,
+    )
+    .where(
+        MEETING.c.starts_at >= bindparam("now"),
+        or_(
+            MEETING.c.level == "city",
+            MEETING.c.settlement_id == bindparam("settlement_id"),
+            (MEETING.c.level == "ward") & (MEETING.c.ward == bindparam("ward")),
+        ),
+    )
+    .order_by(MEETING.c.starts_at)
+    .limit(bindparam("limit"))
+)
+
+
 def refs(*, session: Session) -> Sequence[Row[Any]]:
     """Return (id, name, aliases) of every settlement, by name."""
-    c = SETTLEMENT.c
-    return session.execute(select_columns(c.id, c.name, c.aliases).order_by(c.name_key)).all()
+    return session.execute(_REFS).all()
 
 
 def summary(*, session: Session, settlement_id: int) -> Row[Any] | None:
     """Return what a resident may learn about one settlement, as a row."""
-    c = SETTLEMENT.c
-    query = select_columns(
-        c.id, c.name, c.ward, c.municipality, c.category, c.category_note, c.current_phase
-    ).where(c.id == settlement_id)
-    return session.execute(query).first()
+    return session.execute(_SUMMARY, {"settlement_id": settlement_id}).first()
 
 
 def by_name(
@@ -60,13 +94,7 @@ def by_name(
 
 def milestones(*, session: Session, settlement_id: int) -> Sequence[Row[Any]]:
     """Return a settlement's milestones (strand, title, target_date, status, note) in order."""
-    c = MILESTONE.c
-    query = (
-        select_columns(c.strand, c.title, c.target_date, c.status, c.note)
-        .where(c.settlement_id == settlement_id)
-        .order_by(c.strand, c.target_date, c.id)
-    )
-    return session.execute(query).all()
+    return session.execute(_MILESTONES, {"settlement_id": settlement_id}).all()
 
 
 def upcoming_meetings(
@@ -78,19 +106,8 @@ def upcoming_meetings(
     limit: int = 5,
 ) -> Sequence[Row[Any]]:
     """Return the next meetings for a settlement, its ward forum and city forums, as rows."""
-    c = MEETING.c
-    reach = [c.level == "city"]
-    if settlement_id is not None:
-        reach.append(c.settlement_id == settlement_id)
-    if ward:
-        reach.append((c.level == "ward") & (c.ward == ward))
-    query = (
-        select_columns(c.title, c.level, c.starts_at, c.venue, c.cancelled, c.ward)
-        .where(c.starts_at >= now, or_(*reach))
-        .order_by(c.starts_at)
-        .limit(limit)
-    )
-    return session.execute(query).all()
+    params = {"now": now, "settlement_id": settlement_id, "ward": ward or "", "limit": limit}
+    return session.execute(_UPCOMING, params).all()
 
 
 def record_unmatched_name(*, session: Session, text: str, resident_id: int | None) -> None:
