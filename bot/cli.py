@@ -12,9 +12,15 @@ from bot.logs import configure_logging
 
 app = typer.Typer(help="Siyakha: residents and their municipality, over WhatsApp and SMS.")
 db_app = typer.Typer(help="Database schema.")
+i18n_app = typer.Typer(help="Translations.")
 import_app = typer.Typer(help="Import CSV files (all rows or none).")
 app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
+app.add_typer(i18n_app, name="i18n")
+user_app = typer.Typer(help="Staff users.")
+token_app = typer.Typer(help="Staff API tokens.")
+app.add_typer(user_app, name="user")
+app.add_typer(token_app, name="token")
 
 
 @app.callback()
@@ -105,6 +111,42 @@ def chat(
                 typer.echo(f"  [{sms.segments(reply)} segment(s), {sms.encoding(reply)}]")
 
 
+@app.command()
+def worker() -> None:
+    """Deliver the outbox and run scheduled jobs until stopped (SIGTERM or Ctrl-C)."""
+    from bot import worker as outbox_worker
+
+    outbox_worker.run(get_settings())
+
+
+@app.command()
+def dev(host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Serve with a worker beside it, as `make run` does: one command for the whole demo."""
+    import subprocess
+    import sys
+
+    from bot import migrate
+
+    migrate.upgrade()
+    worker_process = subprocess.Popen([sys.executable, "-m", "bot.worker"])
+    try:
+        serve(host=host, port=port, migrate_first=False, workers=1)
+    finally:
+        worker_process.terminate()
+        try:
+            worker_process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker_process.kill()
+
+
+@i18n_app.command("report")
+def i18n_report() -> None:
+    """Print, per language, the share translated and reviewed and the SMS cost."""
+    from bot import i18n_tools
+
+    typer.echo(i18n_tools.report())
+
+
 def _import(kind: str, path: Path) -> None:
     from bot.db import session_scope
     from bot.domain.settlements.importer import ImportRejected, import_csv, iter_lines
@@ -163,3 +205,52 @@ def demo(
         for result in demo_data.load(session=session):
             for line in iter_lines(result):
                 typer.echo(line)
+
+
+@user_app.command("create")
+def user_create(
+    email: Annotated[str, typer.Option(help="the user's email address (their login)")],
+    role: Annotated[str, typer.Option(help="admin, officer or triage")],
+    password: Annotated[
+        str | None,
+        typer.Option(
+            prompt=True,
+            hide_input=True,
+            confirmation_prompt=True,
+            help="at least 10 characters; asked for when not given",
+        ),
+    ] = None,
+) -> None:
+    """Add a staff user (the password is stored as an argon2 hash)."""
+    from bot.db import session_scope
+    from bot.domain.staff import service as staff
+
+    try:
+        with session_scope() as session:
+            user = staff.create_user(session=session, email=email, role=role, password=password)
+            typer.echo(f"created {user.role} user {user.email}")
+    except staff.StaffError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+
+
+@token_app.command("create")
+def token_create(
+    email: Annotated[str, typer.Option(help="the staff user the token is for")],
+    name: Annotated[str, typer.Option(help="what the token is for, e.g. a system's name")] = "",
+) -> None:
+    """Issue an API token for a staff user; it is shown once and stored only as a hash."""
+    from bot.db import session_scope
+    from bot.domain.staff import service as staff
+
+    with session_scope() as session:
+        user = staff.get_by_email(session=session, email=email)
+        if user is None or not user.is_active:
+            typer.echo(f"no active staff user {email}", err=True)
+            raise typer.Exit(1)
+        _row, token = staff.create_token(session=session, user=user, name=name)
+    typer.echo(token)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,57 @@
+"""`siyakha dev` (what `make run` serves): web server and worker together, stopped together."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.live_server import free_port
+
+pytestmark = pytest.mark.slow
+
+
+def test_dev_serves_the_simulator_with_a_worker_and_stops_both(tmp_path: Path) -> None:
+    port = free_port()
+    log = tmp_path / "dev.log"
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path}/dev.db",
+        "SIYAKHA_ENV": "dev",
+        "SIYAKHA_LOG_FORMAT": "json",
+    }
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "dev", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        assert httpx.get(f"http://127.0.0.1:{port}/simulator").status_code == 200
+        deadline = time.monotonic() + 30
+        while '"worker started"' not in log.read_text():
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=40)
+    text = log.read_text()
+    assert '"worker stopped"' in text
+    assert process.returncode == 0, text
