@@ -9,7 +9,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 
 from api.deps import UnitOfWork
-from api.routes import health, open311, simulator, v1, webhooks
+from api.routes import health, open311, simulator, status, v1, webhooks
 from bot.config import Settings, get_settings
 from bot.db import make_engine
 
@@ -30,6 +30,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.unit_of_work = UnitOfWork(app.state.engine)
     app.include_router(health.router)
     app.include_router(webhooks.router)
+    app.include_router(status.router)
     app.include_router(v1.router)
     app.include_router(open311.router)
     if settings.env == "dev":

@@ -34,6 +34,45 @@ class Settings(BaseSettings):
     secret_key: str = Field(DEV_SECRET_KEY, validation_alias="SIYAKHA_SECRET_KEY")
     log_level: str = Field("INFO", validation_alias="SIYAKHA_LOG_LEVEL")
     log_format: Literal["json", "text"] = Field("json", validation_alias="SIYAKHA_LOG_FORMAT")
+    # Outbound delivery (`siyakha worker`). Rates are messages per second per worker process
+    # and sender (0 = no limit); with N workers, give each 1/N of the sender's rate.
+    rate_whatsapp: float = Field(10.0, ge=0, validation_alias="SIYAKHA_RATE_WHATSAPP")
+    rate_sms: float = Field(1.0, ge=0, validation_alias="SIYAKHA_RATE_SMS")
+    worker_concurrency: int = Field(8, ge=1, le=256, validation_alias="SIYAKHA_WORKER_CONCURRENCY")
+    worker_batch: int = Field(200, ge=1, le=5000, validation_alias="SIYAKHA_WORKER_BATCH")
+    worker_poll_seconds: float = Field(1.0, gt=0, validation_alias="SIYAKHA_WORKER_POLL_SECONDS")
+    outbox_lease_seconds: float = Field(
+        120.0, ge=1, validation_alias="SIYAKHA_OUTBOX_LEASE_SECONDS"
+    )
+    outbox_max_attempts: int = Field(8, ge=1, validation_alias="SIYAKHA_OUTBOX_MAX_ATTEMPTS")
+    outbox_reconcile_seconds: float = Field(
+        30.0, gt=0, validation_alias="SIYAKHA_OUTBOX_RECONCILE_SECONDS"
+    )
+    twilio_timeout_seconds: float = Field(
+        20.0, gt=0, validation_alias="SIYAKHA_TWILIO_TIMEOUT_SECONDS"
+    )
+    # WhatsApp templates (Twilio Content ContentSids) per purpose and language, as JSON:
+    # {"broadcast": {"en": "HX...", "xh": "HX..."}, "ticket_update": {"en": "HX..."}}.
+    whatsapp_templates: dict[str, dict[str, str]] = Field(
+        default_factory=dict, validation_alias="SIYAKHA_WHATSAPP_TEMPLATES"
+    )
+    # Tickets: SLA clocks (bot/domain/tickets/sla.py). Resolve targets per category default
+    # to content/tickets.yaml; override as JSON hours, e.g. {"water": 48, "roads": 480}.
+    sla_ack_working_days: int = Field(
+        2, ge=0, le=30, validation_alias="SIYAKHA_SLA_ACK_WORKING_DAYS"
+    )
+    sla_urgent_ack_hours: float = Field(4.0, gt=0, validation_alias="SIYAKHA_SLA_URGENT_ACK_HOURS")
+    sla_urgent_resolve_hours: float = Field(
+        24.0, gt=0, validation_alias="SIYAKHA_SLA_URGENT_RESOLVE_HOURS"
+    )
+    sla_resolve_hours: dict[str, float] = Field(
+        default_factory=dict, validation_alias="SIYAKHA_SLA_RESOLVE_HOURS"
+    )
+    sla_due_soon_hours: float = Field(24.0, ge=0, validation_alias="SIYAKHA_SLA_DUE_SOON_HOURS")
+    # Where SLA breach notices go when a ticket has no assignee (logged as an email).
+    sla_team_email: str | None = Field(None, validation_alias="SIYAKHA_SLA_TEAM_EMAIL")
+    # A resolved ticket the resident has not confirmed closes after this many days.
+    ticket_confirm_days: int = Field(7, ge=1, validation_alias="SIYAKHA_TICKET_CONFIRM_DAYS")
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> Settings:

@@ -38,6 +38,13 @@ class Resident(SQLModel, table=True):
     opted_out_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_inbound_sms_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_inbound_whatsapp_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Set by outbound delivery from provider errors (21610 SMS STOP, 63014 WhatsApp block,
+    # 21211/21614/30005/30006 a number that cannot take messages). A later inbound message on
+    # the same channel lifts a channel opt-out; see bot/domain/outbox/routing.py.
+    sms_opted_out_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    whatsapp_opted_out_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    number_flag_code: int | None = None
+    number_flagged_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     conversation: dict[str, Any] = Field(
         default_factory=dict, sa_column=Column(JSON, nullable=False)
     )

@@ -1,0 +1,158 @@
+"""Outbound senders for the worker: Twilio's REST API, or the console (log and store only).
+
+Both implement `bot.domain.outbox.ports.Sender`. The Twilio sender uses the real
+`twilio.rest.Client`; SIYAKHA_TWILIO_API_URL replaces the base URL of its 2010-04-01
+API domain, so tests and benchmarks talk to a local stand-in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import urllib.request
+import uuid
+
+import requests
+from requests.adapters import HTTPAdapter
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+from urllib3.exceptions import NewConnectionError
+
+from bot.config import Settings
+from bot.domain.outbox.ports import OutgoingMessage, ProviderMessage, Sender, SendError, SendResult
+
+log = logging.getLogger(__name__)
+
+# Provider error codes that say "slow down and try again" (no message was created).
+RETRY_CODES = frozenset({20429, 63017, 63018})
+
+
+def _whatsapp_address(number: str) -> str:
+    return number if number.startswith("whatsapp:") else f"whatsapp:{number}"
+
+
+def status_callback_url(settings: Settings, outbox_id: int) -> str:
+    """Return the status-callback URL for a row (the id lets early callbacks find it)."""
+    return f"{settings.public_url.rstrip('/')}/webhooks/twilio/status?outbox={outbox_id}"
+
+
+def classify(exc: Exception) -> SendError:
+    """Turn an exception from the Twilio client into a SendError of the right kind."""
+    if isinstance(exc, SendError):
+        return exc
+    if isinstance(exc, TwilioRestException):
+        message = str(exc.msg or "")[:300]
+        if exc.status == 429 or exc.code in RETRY_CODES:
+            return SendError("retry", message, code=exc.code or 20429, status=exc.status)
+        if exc.status >= 500:
+            # The provider may have created the message before failing: check, then resend.
+            return SendError("ambiguous", message, code=exc.code, status=exc.status)
+        return SendError("permanent", message, code=exc.code, status=exc.status)
+    if isinstance(exc, requests.ConnectionError):
+        reason = getattr(exc.args[0], "reason", None) if exc.args else None
+        if isinstance(exc, requests.ConnectTimeout) or isinstance(reason, NewConnectionError):
+            return SendError("retry", f"cannot connect: {type(reason or exc).__name__}")
+    return SendError("ambiguous", f"{type(exc).__name__}: {str(exc)[:200]}")
+
+
+class TwilioSender:
+    """Send through Twilio's Messages API with the official client."""
+
+    def __init__(self, settings: Settings, *, pool_size: int | None = None) -> None:
+        if not settings.twilio_account_sid or not settings.twilio_auth_token:
+            raise ValueError(
+                "SIYAKHA_OUTBOUND=twilio needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN"
+            )
+        self.settings = settings
+        # Proxies are read from the environment once, not on every request (requests'
+        # trust_env scans os.environ per call, a third of the client's time per message).
+        http = TwilioHttpClient(
+            timeout=settings.twilio_timeout_seconds, proxy=urllib.request.getproxies() or None
+        )
+        size = pool_size or max(10, settings.worker_concurrency * 2)
+        assert http.session is not None
+        http.session.trust_env = False
+        for scheme in ("https://", "http://"):
+            # No transport retries: a retried POST could create a second message.
+            http.session.mount(scheme, HTTPAdapter(pool_connections=4, pool_maxsize=size))
+        self.client = Client(
+            settings.twilio_account_sid, settings.twilio_auth_token, http_client=http
+        )
+        if settings.twilio_api_url:
+            self.client.api.base_url = settings.twilio_api_url.rstrip("/")
+
+    def _senders(self, channel: str) -> dict[str, str]:
+        if self.settings.messaging_service_sid:
+            return {"messaging_service_sid": self.settings.messaging_service_sid}
+        sender = self.settings.whatsapp_from if channel == "whatsapp" else self.settings.sms_from
+        if not sender:
+            name = "SIYAKHA_WHATSAPP_FROM" if channel == "whatsapp" else "SIYAKHA_SMS_FROM"
+            raise SendError("permanent", f"no sender configured: set {name}")
+        return {"from_": _whatsapp_address(sender) if channel == "whatsapp" else sender}
+
+    def send(self, message: OutgoingMessage) -> SendResult:
+        """Create the message at Twilio; raise SendError when it is not accepted."""
+        kwargs: dict[str, str] = {
+            "to": message.to,
+            "status_callback": status_callback_url(self.settings, message.outbox_id),
+            **self._senders(message.channel),
+        }
+        if message.content_sid:
+            kwargs["content_sid"] = message.content_sid
+            kwargs["content_variables"] = json.dumps(message.content_variables or {})
+        else:
+            kwargs["body"] = message.body or ""
+        try:
+            created = self.client.messages.create(**kwargs)
+        except Exception as exc:
+            raise classify(exc) from exc
+        return SendResult(sid=created.sid or "", status=str(created.status or "queued"))
+
+    def find_sent(self, *, to: str, since: dt.datetime) -> list[ProviderMessage]:
+        """List messages to `to` sent since `since` (Twilio filters by DateSent>)."""
+        try:
+            found = self.client.messages.list(to=to, date_sent_after=since, page_size=100)
+        except Exception as exc:
+            raise classify(exc) from exc
+        return [
+            ProviderMessage(
+                sid=m.sid or "",
+                to=m.to or "",
+                body=m.body or "",
+                status=str(m.status or ""),
+                created_at=m.date_created,
+            )
+            for m in found
+        ]
+
+
+class ConsoleSender:
+    """Log proactive messages (phone masked, no body) instead of sending them."""
+
+    def send(self, message: OutgoingMessage) -> SendResult:
+        """Log the message and return a fake sid; the outbox row keeps the text."""
+        sid = "SMconsole" + uuid.uuid4().hex[:25]
+        log.info(
+            "outbound message (console: not sent)",
+            extra={
+                "outbox_id": message.outbox_id,
+                "channel": message.channel,
+                "to": message.to,
+                "template": message.content_sid,
+                "provider_sid": sid,
+            },
+        )
+        return SendResult(sid=sid, status="sent")
+
+    def find_sent(self, *, to: str, since: dt.datetime) -> list[ProviderMessage]:
+        """Return nothing: the console keeps no record beyond the outbox itself."""
+        return []
+
+
+def make_sender(settings: Settings) -> Sender:
+    """Return the sender SIYAKHA_OUTBOUND asks for."""
+    if settings.outbound == "twilio":
+        return TwilioSender(settings)
+    return ConsoleSender()

@@ -1,0 +1,172 @@
+"""Decide, at send time, how a row may reach its resident: pure rules, no I/O.
+
+Order of the checks:
+1. Opted out (STOP on any channel) or no consent on record: the row is cancelled.
+2. SMS rows go by SMS unless the number cannot take SMS (21610 opt-out at the
+   provider, 21211/21614 bad number).
+3. WhatsApp rows: an explicit template is always allowed; free-form text only inside
+   24 hours of the resident's last WhatsApp message (less a safety margin, and never
+   after the provider said 63016 for this row); outside it, the configured template
+   for the purpose and language (then the English one); then SMS if the row allows it
+   and the resident can take SMS; otherwise the row fails with the reason.
+A channel opt-out recorded from a provider error (21610, 63014) is lifted by a later
+inbound message from the resident on that channel.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+WHATSAPP_WINDOW = dt.timedelta(hours=24)
+# Free-form text queued just before the window closes may be sent after it: keep a margin.
+WINDOW_MARGIN = dt.timedelta(minutes=10)
+WINDOW_CLOSED_CODE = 63016
+INVALID_NUMBER_CODE = 21211
+NOT_SMS_CAPABLE_CODES = frozenset({21614, 30005, 30006})
+DEFAULT_LANGUAGE = "en"
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """What routing needs to know about a resident, read in the claiming transaction."""
+
+    phone: str
+    language: str | None = None
+    consented_at: dt.datetime | None = None
+    opted_out_at: dt.datetime | None = None
+    sms_opted_out_at: dt.datetime | None = None
+    whatsapp_opted_out_at: dt.datetime | None = None
+    number_flag_code: int | None = None
+    last_inbound_sms_at: dt.datetime | None = None
+    last_inbound_whatsapp_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class Draft:
+    """The parts of an outbox row that routing reads."""
+
+    channel: str
+    purpose: str
+    body: str | None = None
+    sms_body: str | None = None
+    content_sid: str | None = None
+    content_variables: Mapping[str, Any] | None = None
+    language: str | None = None
+    allow_sms_fallback: bool = False
+    error_code: int | None = None
+
+
+@dataclass(frozen=True)
+class Route:
+    """Send this way."""
+
+    channel: str
+    to: str
+    body: str | None = None
+    content_sid: str | None = None
+    content_variables: dict[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Stop:
+    """Do not send; end the row with this status and reason."""
+
+    status: Literal["cancelled", "failed"]
+    reason: str
+
+
+def _blocked(opted_out_at: dt.datetime | None, last_inbound_at: dt.datetime | None) -> bool:
+    if opted_out_at is None:
+        return False
+    return last_inbound_at is None or last_inbound_at <= opted_out_at
+
+
+def sms_block_reason(recipient: Recipient) -> str | None:
+    """Return why SMS cannot reach `recipient`, or None when it can."""
+    if _blocked(recipient.sms_opted_out_at, recipient.last_inbound_sms_at):
+        return "resident opted out of SMS at the provider (21610)"
+    if recipient.number_flag_code == INVALID_NUMBER_CODE:
+        return "the number is not a valid phone number (21211)"
+    if recipient.number_flag_code in NOT_SMS_CAPABLE_CODES:
+        return f"the number cannot take SMS ({recipient.number_flag_code})"
+    return None
+
+
+def in_whatsapp_window(recipient: Recipient, now: dt.datetime) -> bool:
+    """Return whether free-form WhatsApp text may still reach `recipient` at `now`."""
+    last = recipient.last_inbound_whatsapp_at
+    return last is not None and now < last + WHATSAPP_WINDOW - WINDOW_MARGIN
+
+
+def template_variable(text: str) -> str:
+    """Flatten text for a template variable (no newlines, tabs or long runs of spaces)."""
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def find_template(
+    templates: Mapping[str, Mapping[str, str]], purpose: str, language: str | None
+) -> str | None:
+    """Return the ContentSid for `purpose` in `language`, else in English, else None."""
+    by_language = templates.get(purpose) or {}
+    return by_language.get(language or DEFAULT_LANGUAGE) or by_language.get(DEFAULT_LANGUAGE)
+
+
+def _by_sms(draft: Draft, recipient: Recipient) -> Route | Stop:
+    reason = sms_block_reason(recipient)
+    if reason:
+        return Stop("cancelled" if "opted out" in reason else "failed", reason)
+    text = draft.sms_body or draft.body
+    if not text:
+        return Stop("failed", "a template-only message has no text to send by SMS")
+    return Route("sms", recipient.phone, body=text)
+
+
+def route(
+    draft: Draft,
+    recipient: Recipient,
+    *,
+    now: dt.datetime,
+    templates: Mapping[str, Mapping[str, str]],
+) -> Route | Stop:
+    """Return how `draft` may reach `recipient` now, or why it must not be sent."""
+    if recipient.opted_out_at is not None:
+        return Stop("cancelled", "resident opted out")
+    if recipient.consented_at is None:
+        return Stop("cancelled", "no consent on record")
+    if draft.channel == "sms":
+        return _by_sms(draft, recipient)
+
+    if _blocked(recipient.whatsapp_opted_out_at, recipient.last_inbound_whatsapp_at):
+        return Stop("cancelled", "resident blocked the business on WhatsApp (63014)")
+    if recipient.number_flag_code == INVALID_NUMBER_CODE:
+        return Stop("failed", "the number is not a valid phone number (21211)")
+    to = f"whatsapp:{recipient.phone}"
+    variables = {k: str(v) for k, v in (draft.content_variables or {}).items()}
+    if draft.content_sid:
+        return Route("whatsapp", to, content_sid=draft.content_sid, content_variables=variables)
+    window_open = in_whatsapp_window(recipient, now) and draft.error_code != WINDOW_CLOSED_CODE
+    if window_open and draft.body:
+        return Route("whatsapp", to, body=draft.body)
+    language = draft.language or recipient.language
+    content_sid = find_template(templates, draft.purpose, language)
+    if content_sid:
+        variables = variables or {"1": template_variable(draft.body or "")}
+        return Route("whatsapp", to, content_sid=content_sid, content_variables=variables)
+    if draft.allow_sms_fallback:
+        fallback = _by_sms(draft, recipient)
+        if isinstance(fallback, Route):
+            return fallback
+        return Stop(
+            "failed",
+            f"outside the WhatsApp 24-hour window, no template for {draft.purpose}/"
+            f"{language or DEFAULT_LANGUAGE}, and SMS fallback impossible: {fallback.reason}",
+        )
+    return Stop(
+        "failed",
+        f"outside the WhatsApp 24-hour window, no template for {draft.purpose}/"
+        f"{language or DEFAULT_LANGUAGE}, and SMS fallback not allowed for this message",
+    )

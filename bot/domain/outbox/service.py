@@ -1,0 +1,812 @@
+"""Outbox queries: enqueue, claim, record send outcomes and status callbacks, list.
+
+Every function takes the caller's session, flushes when it must and never commits:
+enqueueing joins the transaction of the change that causes the message, and the
+worker commits once per unit of work.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import operator
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    bindparam,
+    case,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, SQLModel, col
+
+from bot.db import utcnow
+from bot.domain.outbox.models import PURPOSES, RANK, Outbox
+from bot.domain.outbox.routing import (
+    INVALID_NUMBER_CODE,
+    NOT_SMS_CAPABLE_CODES,
+    WINDOW_CLOSED_CODE,
+    Draft,
+    Recipient,
+)
+from bot.domain.residents.models import Resident
+
+log = logging.getLogger(__name__)
+
+outbox_table: Table = SQLModel.metadata.tables["outbox"]
+resident_table: Table = SQLModel.metadata.tables["resident"]
+
+ENQUEUE_CHUNK = 1000
+SMS_OPT_OUT_CODE = 21610
+WHATSAPP_BLOCKED_CODE = 63014
+NUMBER_FLAG_CODES = frozenset({INVALID_NUMBER_CODE, *NOT_SMS_CAPABLE_CODES})
+
+# Provider statuses (Twilio's MessageInstance.Status) as outbox statuses. The provider's
+# own "queued"/"accepted"/"sending" all mean it holds the message: our "sent".
+PROVIDER_STATUS: dict[str, str] = {
+    "accepted": "sent",
+    "scheduled": "sent",
+    "queued": "sent",
+    "sending": "sent",
+    "sent": "sent",
+    "delivered": "delivered",
+    "read": "read",
+    "failed": "failed",
+    "undelivered": "undelivered",
+    "canceled": "cancelled",
+}
+
+
+class UnknownPurpose(ValueError):
+    """The purpose is not one the outbox knows (see models.PURPOSES)."""
+
+
+def preferred_channel(resident: Resident) -> str:
+    """Return the channel a resident last used (or consented on), SMS when unknown."""
+    wa, sms = resident.last_inbound_whatsapp_at, resident.last_inbound_sms_at
+    if wa and (sms is None or wa >= sms):
+        return "whatsapp"
+    if sms:
+        return "sms"
+    return resident.consent_channel or "sms"
+
+
+def _insert(session: Session) -> Any:
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(outbox_table)
+    if dialect == "sqlite":
+        return sqlite.insert(outbox_table)
+    raise NotImplementedError(f"enqueue needs ON CONFLICT support; {dialect} is not supported")
+
+
+def _row(values: Mapping[str, Any], now: dt.datetime) -> dict[str, Any]:
+    purpose = values["purpose"]
+    if purpose not in PURPOSES:
+        raise UnknownPurpose(f"unknown outbox purpose {purpose!r}; known: {sorted(PURPOSES)}")
+    if values.get("channel") not in ("sms", "whatsapp"):
+        raise ValueError(f"channel must be 'sms' or 'whatsapp', not {values.get('channel')!r}")
+    if not values.get("body") and not values.get("content_sid"):
+        raise ValueError("an outbox message needs a body or a WhatsApp template (content_sid)")
+    fallback = values.get("sms_fallback")
+    return {
+        "resident_id": values["resident_id"],
+        "channel": values["channel"],
+        "purpose": purpose,
+        "ref": values.get("ref"),
+        "dedupe_key": values["dedupe_key"],
+        "language": values.get("language"),
+        "body": values.get("body"),
+        "sms_body": values.get("sms_body"),
+        "content_sid": values.get("content_sid"),
+        "content_variables": values.get("content_variables"),
+        "allow_sms_fallback": PURPOSES[purpose] if fallback is None else bool(fallback),
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": values.get("not_before") or now,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def enqueue(
+    *,
+    session: Session,
+    resident: Resident,
+    purpose: str,
+    dedupe_key: str,
+    body: str | None = None,
+    channel: str | None = None,
+    sms_body: str | None = None,
+    content_sid: str | None = None,
+    content_variables: Mapping[str, Any] | None = None,
+    language: str | None = None,
+    ref: str | None = None,
+    sms_fallback: bool | None = None,
+    not_before: dt.datetime | None = None,
+) -> Outbox:
+    """Queue one message for `resident` in the caller's transaction; idempotent on dedupe_key.
+
+    `body` is free text in the resident's language; `content_sid` (with
+    `content_variables`) names an approved WhatsApp template instead. The channel
+    defaults to the one the resident last used. Returns the (possibly existing) row.
+    """
+    assert resident.id is not None, "flush the resident before enqueueing for it"
+    now = utcnow()
+    values = _row(
+        {
+            "resident_id": resident.id,
+            "channel": channel or preferred_channel(resident),
+            "purpose": purpose,
+            "ref": ref,
+            "dedupe_key": dedupe_key,
+            "language": language or resident.language,
+            "body": body,
+            "sms_body": sms_body,
+            "content_sid": content_sid,
+            "content_variables": dict(content_variables) if content_variables else None,
+            "sms_fallback": sms_fallback,
+            "not_before": not_before,
+        },
+        now,
+    )
+    session.flush()
+    session.execute(_insert(session).values(values).on_conflict_do_nothing())
+    return session.execute(select(Outbox).where(col(Outbox.dedupe_key) == dedupe_key)).scalar_one()
+
+
+def enqueue_many(*, session: Session, messages: Iterable[Mapping[str, Any]]) -> int:
+    """Queue many messages at once (a broadcast); skip dedupe keys already queued.
+
+    Each mapping has the keys of `enqueue` with `resident_id` instead of `resident`,
+    and `channel` is required. Returns how many rows were added.
+    """
+    now = utcnow()
+    session.flush()
+    if session.get_bind().dialect.name == "postgresql":
+        return _insert_postgresql(session, [_row(message, now) for message in messages])
+    added = 0
+    chunk: list[dict[str, Any]] = []
+    for message in messages:
+        chunk.append(_row(message, now))
+        if len(chunk) >= ENQUEUE_CHUNK:
+            added += _insert_chunk(session, chunk)
+            chunk = []
+    if chunk:
+        added += _insert_chunk(session, chunk)
+    return added
+
+
+_BULK_COLUMNS = (
+    "resident_id",
+    "channel",
+    "purpose",
+    "ref",
+    "dedupe_key",
+    "language",
+    "body",
+    "sms_body",
+    "content_sid",
+    "content_variables",
+    "allow_sms_fallback",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "created_at",
+    "updated_at",
+)
+# PostgreSQL: COPY the rows into a temporary table (the driver's C path), then one
+# INSERT ... SELECT ... ON CONFLICT moves them in; parameter handling dominated otherwise.
+_PG_LOAD_TABLE = (
+    "CREATE TEMPORARY TABLE IF NOT EXISTS outbox_load (resident_id integer, "
+    "channel varchar, purpose varchar, ref varchar, dedupe_key varchar, language varchar, "
+    "body varchar, sms_body varchar, content_sid varchar, content_variables json, "
+    "allow_sms_fallback boolean, status varchar, attempts integer, "
+    "next_attempt_at timestamptz, created_at timestamptz, updated_at timestamptz) "
+    "ON COMMIT DROP"
+)
+_PG_MOVE = (
+    f"WITH added AS (INSERT INTO outbox ({', '.join(_BULK_COLUMNS)}) "  # noqa: S608
+    f"SELECT {', '.join(_BULK_COLUMNS)} FROM outbox_load "
+    "ON CONFLICT (dedupe_key) DO NOTHING RETURNING 1) SELECT count(*) FROM added"
+)
+
+
+def _copy_rows(session: Session, table: str, rows: list[tuple[Any, ...]]) -> None:
+    raw = session.connection().connection.dbapi_connection
+    assert raw is not None
+    copy_sql = f"COPY {table} ({', '.join(_BULK_COLUMNS)}) FROM STDIN"
+    with raw.cursor() as cursor, cursor.copy(copy_sql) as copy:  # type: ignore[attr-defined]
+        for row in rows:
+            copy.write_row(row)
+
+
+def _insert_postgresql(session: Session, rows: list[dict[str, Any]]) -> int:
+    connection = session.connection()
+    for row in rows:
+        if row["content_variables"] is not None:
+            row["content_variables"] = json.dumps(row["content_variables"])
+    # Fast path: drop the keys already queued and COPY straight into the table. If a
+    # concurrent transaction queued one of the rest meanwhile, the unique key refuses the
+    # COPY: roll back to the savepoint and take the slower path that skips conflicts.
+    keys = [row["dedupe_key"] for row in rows]
+    existing: set[str] = set()
+    if keys:
+        found = connection.exec_driver_sql(
+            "SELECT dedupe_key FROM outbox WHERE dedupe_key = ANY(%s)", (keys,)
+        )
+        existing = set(found.scalars())
+    fresh: dict[str, tuple[Any, ...]] = {}
+    pick = operator.itemgetter(*_BULK_COLUMNS)
+    for row in rows:
+        if row["dedupe_key"] not in existing:
+            fresh.setdefault(row["dedupe_key"], pick(row))
+    if not fresh:
+        return 0
+    try:
+        with session.begin_nested():
+            _copy_rows(session, "outbox", list(fresh.values()))
+        return len(fresh)
+    except IntegrityError:
+        log.info("enqueue_many met a concurrent enqueue; skipping the conflicting keys")
+    connection.exec_driver_sql(_PG_LOAD_TABLE)
+    connection.exec_driver_sql("TRUNCATE outbox_load")
+    _copy_rows(session, "outbox_load", list(fresh.values()))
+    return int(connection.exec_driver_sql(_PG_MOVE).scalar_one())
+
+
+def _memoised(process: Callable[[Any], Any] | None) -> Callable[[Any], Any] | None:
+    # A broadcast repeats the same timestamps, body and flags on every row: convert once.
+    if process is None:
+        return None
+    seen: dict[Any, Any] = {}
+
+    def run(value: Any) -> Any:
+        try:
+            return seen[value]
+        except KeyError:
+            seen[value] = converted = process(value)
+            return converted
+        except TypeError:  # unhashable (a dict of template variables)
+            return process(value)
+
+    return run
+
+
+def _insert_chunk(session: Session, chunk: list[dict[str, Any]]) -> int:
+    connection = session.connection()
+    dialect = connection.dialect
+    # SQLite: the driver's executemany on one plain statement, values already converted
+    # by each column's own bind processor (so stored exactly as the ORM would store them).
+    processors = []
+    for name in _BULK_COLUMNS:
+        column_type = outbox_table.c[name].type
+        processors.append(_memoised(column_type.dialect_impl(dialect).bind_processor(dialect)))
+    placeholders = ", ".join("?" for _ in _BULK_COLUMNS)
+    sql = (
+        f"INSERT INTO outbox ({', '.join(_BULK_COLUMNS)}) VALUES ({placeholders}) "  # noqa: S608
+        "ON CONFLICT (dedupe_key) DO NOTHING"
+    )
+    params = [
+        tuple(
+            process(row[name]) if process else row[name]
+            for name, process in zip(_BULK_COLUMNS, processors, strict=True)
+        )
+        for row in chunk
+    ]
+    result = connection.exec_driver_sql(sql, params)
+    return int(result.rowcount)
+
+
+def cancel(*, session: Session, outbox_id: int, reason: str) -> bool:
+    """Cancel a row that has not been claimed yet; return whether it was cancelled."""
+    now = utcnow()
+    result = session.execute(
+        update(outbox_table)
+        .where(outbox_table.c.id == outbox_id, outbox_table.c.status == "pending")
+        .values(status="cancelled", error_message=reason[:500], status_at=now, updated_at=now)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+def list_for_phone(
+    *, session: Session, phone: str, since: dt.datetime | None = None, limit: int = 50
+) -> list[Outbox]:
+    """Return the newest proactive messages for a phone (the simulator shows them)."""
+    query = (
+        select(Outbox)
+        .join(Resident, col(Resident.id) == col(Outbox.resident_id))
+        .where(col(Resident.phone) == phone)
+        .order_by(col(Outbox.created_at).desc(), col(Outbox.id).desc())
+        .limit(limit)
+    )
+    if since is not None:
+        query = query.where(col(Outbox.created_at) > since)
+    return list(session.execute(query).scalars())
+
+
+def counts_by_status(*, session: Session, ref: str | None = None) -> dict[str, int]:
+    """Return how many rows are in each status (for one broadcast when `ref` is given)."""
+    t = outbox_table
+    query = select(t.c.status, func.count()).group_by(t.c.status)
+    if ref is not None:
+        query = query.where(t.c.ref == ref)
+    return {status: count for status, count in session.execute(query).all()}
+
+
+# --- claiming ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A row this worker now holds in 'sending', with what routing needs."""
+
+    id: int
+    resident_id: int
+    attempts: int
+    claimed_at: dt.datetime
+    draft: Draft
+    recipient: Recipient
+
+
+_DRAFT_COLUMNS = (
+    "id",
+    "resident_id",
+    "attempts",
+    "claimed_at",
+    "channel",
+    "purpose",
+    "body",
+    "sms_body",
+    "content_sid",
+    "content_variables",
+    "language",
+    "allow_sms_fallback",
+    "error_code",
+)
+_RECIPIENT_FIELDS = (
+    "phone",
+    "language",
+    "consented_at",
+    "opted_out_at",
+    "sms_opted_out_at",
+    "whatsapp_opted_out_at",
+    "number_flag_code",
+    "last_inbound_sms_at",
+    "last_inbound_whatsapp_at",
+)
+
+
+def recipients(*, session: Session, resident_ids: Iterable[int]) -> dict[int, Recipient]:
+    """Return routing snapshots of the given residents, by id."""
+    ids = sorted(set(resident_ids))
+    if not ids:
+        return {}
+    columns = [resident_table.c.id, *(resident_table.c[name] for name in _RECIPIENT_FIELDS)]
+    rows = session.execute(select(*columns).where(resident_table.c.id.in_(ids))).all()
+    return {row[0]: Recipient(*row[1:]) for row in rows}
+
+
+def claim(
+    *,
+    session: Session,
+    worker_id: str,
+    channel: str,
+    limit: int,
+    lease: dt.timedelta,
+    now: dt.datetime | None = None,
+) -> list[Claimed]:
+    """Move up to `limit` due pending rows of `channel` to 'sending' for this worker.
+
+    On PostgreSQL, rows other workers hold are skipped (FOR UPDATE SKIP LOCKED). A
+    claimed row's lease ends at `next_attempt_at`; if the worker has not recorded an
+    outcome by then, reconciliation checks the provider before it is sent again.
+    """
+    now = now or utcnow()
+    t = outbox_table
+    due = (
+        select(t.c.id)
+        .where(t.c.status == "pending", t.c.channel == channel, t.c.next_attempt_at <= now)
+        .order_by(t.c.next_attempt_at, t.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    stmt = (
+        update(t)
+        .where(t.c.id.in_(due.scalar_subquery()))
+        .values(
+            status="sending",
+            claimed_at=now,
+            claimed_by=worker_id,
+            attempts=t.c.attempts + 1,
+            next_attempt_at=now + lease,
+            updated_at=now,
+        )
+        .returning(*(t.c[name] for name in _DRAFT_COLUMNS))
+    )
+    rows = session.execute(stmt).all()
+    people = recipients(session=session, resident_ids=(row.resident_id for row in rows))
+    claimed = []
+    for row in sorted(rows, key=lambda r: r.id):
+        recipient = people.get(row.resident_id)
+        if recipient is None:  # deleted between claim and read: the cascade removes the row
+            continue
+        draft = Draft(
+            channel=row.channel,
+            purpose=row.purpose,
+            body=row.body,
+            sms_body=row.sms_body,
+            content_sid=row.content_sid,
+            content_variables=row.content_variables,
+            language=row.language,
+            allow_sms_fallback=row.allow_sms_fallback,
+            error_code=row.error_code,
+        )
+        claimed.append(
+            Claimed(row.id, row.resident_id, row.attempts, row.claimed_at, draft, recipient)
+        )
+    return claimed
+
+
+@dataclass(frozen=True)
+class Stale:
+    """A row whose sender stopped mid-send: check the provider before sending it again."""
+
+    id: int
+    resident_id: int
+    attempts: int
+    claimed_at: dt.datetime
+    lease_ended_at: dt.datetime
+    phone: str
+    draft: Draft
+
+
+def claim_stale(
+    *,
+    session: Session,
+    worker_id: str,
+    lease: dt.timedelta,
+    limit: int = 100,
+    now: dt.datetime | None = None,
+) -> list[Stale]:
+    """Take over rows left in 'sending' past their lease, for reconciliation.
+
+    `claimed_at` is kept (the provider search starts there); the row gets a new lease
+    so that a second reconciler leaves it alone.
+    """
+    now = now or utcnow()
+    t = outbox_table
+    stale = (
+        select(t.c.id)
+        .where(t.c.status == "sending", t.c.next_attempt_at <= now)
+        .order_by(t.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    # RETURNING gives new values; the old lease end is read first, in the same transaction.
+    ids_and_ends = session.execute(stale.add_columns(t.c.next_attempt_at)).all()
+    if not ids_and_ends:
+        return []
+    ends = {row.id: row.next_attempt_at for row in ids_and_ends}
+    rows = session.execute(
+        update(t)
+        .where(t.c.id.in_(list(ends)), t.c.status == "sending")
+        .values(claimed_by=worker_id, next_attempt_at=now + lease, updated_at=now)
+        .returning(*(t.c[name] for name in _DRAFT_COLUMNS))
+    ).all()
+    people = recipients(session=session, resident_ids=(row.resident_id for row in rows))
+    result = []
+    for row in sorted(rows, key=lambda r: r.id):
+        person = people.get(row.resident_id)
+        if person is None:
+            continue
+        end = ends[row.id]
+        end = end if end.tzinfo else end.replace(tzinfo=dt.UTC)
+        draft = Draft(
+            channel=row.channel,
+            purpose=row.purpose,
+            body=row.body,
+            sms_body=row.sms_body,
+            content_sid=row.content_sid,
+            content_variables=row.content_variables,
+            language=row.language,
+            allow_sms_fallback=row.allow_sms_fallback,
+            error_code=row.error_code,
+        )
+        claimed_at = row.claimed_at or now
+        result.append(
+            Stale(row.id, row.resident_id, row.attempts, claimed_at, end, person.phone, draft)
+        )
+    return result
+
+
+def known_sids(*, session: Session, sids: Iterable[str]) -> set[str]:
+    """Return which of these provider sids are already recorded on some row."""
+    wanted = list(set(sids))
+    if not wanted:
+        return set()
+    rows = session.execute(
+        select(outbox_table.c.provider_sid).where(outbox_table.c.provider_sid.in_(wanted))
+    ).scalars()
+    return {sid for sid in rows if sid}
+
+
+# --- outcomes ---------------------------------------------------------------------------
+
+OutcomeKind = Literal["sent", "retry", "ambiguous", "final", "release", "reroute"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one claimed row; written in batches by `record_outcomes`."""
+
+    outbox_id: int
+    resident_id: int
+    kind: OutcomeKind
+    sid: str | None = None
+    status: str | None = None
+    channel: str | None = None
+    code: int | None = None
+    message: str | None = None
+    retry_at: dt.datetime | None = None
+
+
+def _unsettled(t: Table) -> ColumnElement[bool]:
+    # Not IN (...): an expanding IN cannot go into an executemany statement.
+    return or_(t.c.status == "pending", t.c.status == "sending")
+
+
+def record_outcomes(
+    *, session: Session, outcomes: Sequence[Outcome], now: dt.datetime | None = None
+) -> None:
+    """Write a batch of outcomes (one statement per kind) and the resident flags they imply.
+
+    A 'sent' outcome never lowers a status a status callback has already raised.
+    """
+    now = now or utcnow()
+    t = outbox_table
+    groups: dict[str, list[Outcome]] = {}
+    for outcome in outcomes:
+        groups.setdefault(outcome.kind, []).append(outcome)
+
+    if groups.get("sent"):
+        _record_sent(session, groups["sent"], now)
+    retry_like = [*groups.get("retry", []), *groups.get("reroute", []), *groups.get("release", [])]
+    if retry_like:
+        session.execute(
+            update(t)
+            .where(t.c.id == bindparam("b_id"), t.c.status == "sending")
+            .values(
+                status="pending",
+                next_attempt_at=bindparam("b_at"),
+                attempts=t.c.attempts - bindparam("b_refund"),
+                claimed_by=None,
+                error_code=bindparam("b_code"),
+                error_message=bindparam("b_message"),
+                updated_at=now,
+            ),
+            [
+                {
+                    "b_id": o.outbox_id,
+                    "b_at": o.retry_at or now,
+                    "b_refund": 1 if o.kind == "release" else 0,
+                    "b_code": o.code,
+                    "b_message": (o.message or "")[:500] or None,
+                }
+                for o in retry_like
+            ],
+        )
+    if groups.get("ambiguous"):
+        # Stays 'sending' with its claim time; the lease now ends at retry_at, after which
+        # reconciliation looks for it at the provider before any resend.
+        session.execute(
+            update(t)
+            .where(t.c.id == bindparam("b_id"), t.c.status == "sending")
+            .values(
+                next_attempt_at=bindparam("b_at"),
+                claimed_by=None,
+                error_code=bindparam("b_code"),
+                error_message=bindparam("b_message"),
+                updated_at=now,
+            ),
+            [
+                {
+                    "b_id": o.outbox_id,
+                    "b_at": o.retry_at or now,
+                    "b_code": o.code,
+                    "b_message": (o.message or "")[:500] or None,
+                }
+                for o in groups["ambiguous"]
+            ],
+        )
+    if groups.get("final"):
+        session.execute(
+            update(t)
+            .where(t.c.id == bindparam("b_id"), _unsettled(t))
+            .values(
+                status=bindparam("b_status"),
+                sent_channel=bindparam("b_channel"),
+                claimed_by=None,
+                error_code=bindparam("b_code"),
+                error_message=bindparam("b_message"),
+                status_at=now,
+                updated_at=now,
+            ),
+            [
+                {
+                    "b_id": o.outbox_id,
+                    "b_status": o.status or "failed",
+                    "b_channel": o.channel,
+                    "b_code": o.code,
+                    "b_message": (o.message or "")[:500] or None,
+                }
+                for o in groups["final"]
+            ],
+        )
+    flags = [(o.resident_id, o.code) for o in outcomes if o.code is not None]
+    if flags:
+        flag_residents(session=session, flags=flags, now=now)
+
+
+def _record_sent(session: Session, sent: list[Outcome], now: dt.datetime) -> None:
+    t = outbox_table
+    stmt = (
+        update(t)
+        .where(t.c.id == bindparam("b_id"))
+        .values(
+            status=case(
+                (_unsettled(t), bindparam("b_status")),
+                else_=t.c.status,
+            ),
+            provider_sid=func.coalesce(t.c.provider_sid, bindparam("b_sid")),
+            sent_channel=bindparam("b_channel"),
+            sent_at=now,
+            status_at=now,
+            claimed_by=None,
+            error_code=None,
+            error_message=None,
+            updated_at=now,
+        )
+    )
+    params = [
+        {
+            "b_id": o.outbox_id,
+            "b_status": PROVIDER_STATUS.get(o.status or "", "sent"),
+            "b_sid": o.sid,
+            "b_channel": o.channel,
+        }
+        for o in sent
+    ]
+    try:
+        with session.begin_nested():
+            session.execute(stmt, params)
+    except IntegrityError:
+        # A provider sid already on another row: record the rest one by one, log the clash.
+        for one in params:
+            try:
+                with session.begin_nested():
+                    session.execute(stmt, [one])
+            except IntegrityError:
+                log.error(
+                    "provider sid already recorded on another outbox row",
+                    extra={"outbox_id": one["b_id"], "provider_sid": one["b_sid"]},
+                )
+
+
+def flag_residents(
+    *, session: Session, flags: Iterable[tuple[int, int | None]], now: dt.datetime | None = None
+) -> None:
+    """Record what provider error codes say about residents (opt-outs, bad numbers)."""
+    now = now or utcnow()
+    r = resident_table
+    for resident_id, code in flags:
+        if code == SMS_OPT_OUT_CODE:
+            values: dict[str, Any] = {"sms_opted_out_at": now}
+        elif code == WHATSAPP_BLOCKED_CODE:
+            values = {"whatsapp_opted_out_at": now}
+        elif code in NUMBER_FLAG_CODES:
+            values = {"number_flag_code": code, "number_flagged_at": now}
+        else:
+            continue
+        session.execute(update(r).where(r.c.id == resident_id).values(**values, updated_at=now))
+        log.info(
+            "resident flagged from a provider error",
+            extra={"resident_id": resident_id, "error_code": code},
+        )
+
+
+# --- status callbacks -------------------------------------------------------------------
+
+
+def _int_or_none(value: str | None) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def record_status(
+    *, session: Session, form: Mapping[str, str], outbox_id: int | None = None
+) -> Outbox | None:
+    """Apply a provider status callback; never move a row to a lower-ranked status.
+
+    The row is found by MessageSid, or by `outbox_id` (from the callback URL) when the
+    worker has not recorded the sid yet. Unknown sids are logged and ignored. A
+    WhatsApp free-form message failed with 63016 (outside the 24-hour window) goes
+    back to pending, to be routed again as a template or SMS.
+    """
+    sid = form.get("MessageSid") or form.get("SmsSid") or ""
+    provider_status = (form.get("MessageStatus") or form.get("SmsStatus") or "").lower()
+    status = PROVIDER_STATUS.get(provider_status)
+    code = _int_or_none(form.get("ErrorCode"))
+    row = None
+    if sid:
+        found = select(Outbox).where(col(Outbox.provider_sid) == sid)
+        row = session.execute(found).scalars().first()
+    if row is None and outbox_id is not None:
+        candidate = session.get(Outbox, outbox_id)
+        if candidate is not None and candidate.provider_sid in (None, sid):
+            row = candidate
+        elif candidate is not None:
+            log.warning(
+                "status callback for an outbox row that has another provider sid",
+                extra={"outbox_id": outbox_id, "provider_sid": sid},
+            )
+    if row is None:
+        log.info(
+            "status callback for an unknown message",
+            extra={"provider_sid": sid, "provider_status": provider_status},
+        )
+        return None
+    if status is None:
+        log.info(
+            "status callback with a status the outbox does not track",
+            extra={"outbox_id": row.id, "provider_status": provider_status},
+        )
+        return row
+    now = utcnow()
+    t = outbox_table
+    if (
+        code == WINDOW_CLOSED_CODE
+        and status in ("failed", "undelivered")
+        and row.sent_channel == "whatsapp"
+        and row.content_sid is None
+        and row.status in ("sending", "sent")
+    ):
+        session.execute(
+            update(t)
+            .where(t.c.id == row.id, t.c.provider_sid == sid)
+            .values(
+                status="pending",
+                provider_sid=None,
+                claimed_by=None,
+                next_attempt_at=now,
+                error_code=code,
+                error_message=(form.get("ErrorMessage") or "outside the WhatsApp window")[:500],
+                updated_at=now,
+            )
+        )
+        session.refresh(row)
+        return row
+    lower = [name for name, rank in RANK.items() if rank < RANK[status]]
+    values: dict[str, Any] = {"status": status, "status_at": now, "updated_at": now}
+    if row.provider_sid is None:
+        values["provider_sid"] = sid
+    if status in ("failed", "undelivered"):
+        values["error_code"] = code
+        values["error_message"] = (form.get("ErrorMessage") or "")[:500] or None
+    session.execute(update(t).where(and_(t.c.id == row.id, t.c.status.in_(lower))).values(**values))
+    if code is not None and status in ("failed", "undelivered"):
+        flag_residents(session=session, flags=[(row.resident_id, code)], now=now)
+    session.refresh(row)
+    return row

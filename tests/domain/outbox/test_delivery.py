@@ -1,0 +1,353 @@
+"""Delivery against the local Twilio stand-in: exactly once, retries, provider errors, routing."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import time
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from bot.channels.sender import TwilioSender
+from bot.db import session_scope, utcnow
+from bot.domain.outbox import delivery, service
+from bot.domain.outbox.delivery import DeliveryConfig, Dispatcher
+from bot.domain.outbox.models import Outbox
+from bot.domain.outbox.service import outbox_table
+from bot.domain.residents.models import Resident
+from tests.twilio_standin import TwilioStandIn, standin_settings
+
+PHONE = "+27821234567"
+
+
+@pytest.fixture
+def standin() -> Iterator[TwilioStandIn]:
+    with TwilioStandIn() as server:
+        yield server
+
+
+@pytest.fixture
+def sender(standin: TwilioStandIn, database_url: str) -> TwilioSender:
+    return TwilioSender(standin_settings(standin, database_url))
+
+
+def config(**overrides: object) -> DeliveryConfig:
+    values: dict[str, object] = {
+        "rates": {"sms": 0, "whatsapp": 0},
+        "concurrency": 4,
+        "lease": dt.timedelta(seconds=30),
+        "send_timeout": dt.timedelta(seconds=5),
+        "backoff_base": 0.01,
+        "templates": {"broadcast": {"en": "HXbroadcast"}},
+    }
+    values.update(overrides)
+    return DeliveryConfig(**values)  # type: ignore[arg-type]
+
+
+def deliver(
+    engine: Engine, sender: TwilioSender, cfg: DeliveryConfig | None = None, rounds: int = 1
+) -> None:
+    for n in range(rounds):
+        if n:
+            time.sleep(0.05)
+        Dispatcher(engine=engine, sender=sender, config=cfg or config(), worker_id="test").run(
+            until_idle=True
+        )
+
+
+def queue(
+    engine: Engine,
+    *,
+    phone: str = PHONE,
+    key: str = "k1",
+    resident: dict[str, object] | None = None,
+    **message: object,
+) -> int:
+    with session_scope(engine) as session:
+        person = session.execute(
+            select(Resident).where(Resident.phone == phone)
+        ).scalar_one_or_none()
+        if person is None:
+            person = Resident(phone=phone, consented_at=utcnow(), **(resident or {}))
+            session.add(person)
+            session.flush()
+        values = {"purpose": "notice", "channel": "sms", "body": f"Body {key}", **message}
+        row = service.enqueue(session=session, resident=person, dedupe_key=key, **values)  # type: ignore[arg-type]
+        assert row.id is not None
+        return row.id
+
+
+def row_of(engine: Engine, outbox_id: int) -> Outbox:
+    with Session(engine) as session:
+        row = session.get(Outbox, outbox_id)
+        assert row is not None
+        return row
+
+
+def resident_of(engine: Engine, phone: str = PHONE) -> Resident:
+    with Session(engine) as session:
+        return session.execute(select(Resident).where(Resident.phone == phone)).scalar_one()
+
+
+def test_sends_each_row_once_and_records_the_sid(
+    clean_db: Engine, standin: TwilioStandIn, sender: TwilioSender
+) -> None:
+    ids = [queue(clean_db, phone=f"+2782000{n:04d}", key=f"k{n}") for n in range(25)]
+    deliver(clean_db, sender)
+    deliver(clean_db, sender)  # a second pass finds nothing to send
+    assert len(standin.messages) == 25
+    assert sorted(standin.bodies().values()) == [1] * 25
+    sids = {m["sid"] for m in standin.messages}
+    rows = [row_of(clean_db, i) for i in ids]
+    assert {r.status for r in rows} == {"sent"} and {r.provider_sid for r in rows} == sids
+    first = standin.messages[0]
+    assert first["from"] == "+27870000001"
+    assert first["_status_callback"].startswith(
+        "https://siyakha.example.org/webhooks/twilio/status?outbox="
+    )
+
+
+def test_429_backs_off_then_sends(
+    clean_db: Engine, standin: TwilioStandIn, sender: TwilioSender
+) -> None:
+    standin.fail_next(429, 20429, times=2)
+    outbox_id = queue(clean_db)
+    deliver(clean_db, sender, rounds=6)
+    row = row_of(clean_db, outbox_id)
+    assert row.status == "sent" and row.attempts == 3
+    assert len(standin.messages) == 1
+
+
+def test_retries_end_in_failure_after_the_last_attempt(
+    clean_db: Engine, standin: TwilioStandIn, sender: TwilioSender
+) -> None:
+    standin.fail_next(429, 20429, times=10)
+    outbox_id = queue(clean_db)
+    deliver(clean_db, sender, config(max_attempts=2), rounds=5)
+    row = row_of(clean_db, outbox_id)
+    assert row.status == "failed" and "gave up after 2 attempts" in (row.error_message or "")
+    assert standin.messages == []
+
+
+def test_a_lost_response_is_reconciled_not_resent(
+    clean_db: Engine, standin: TwilioStandIn, sender: TwilioSender
+) -> None:
+    standin.fail_next(500, 20500, accept=True)  # Twilio kept the message, we saw a 500
+    outbox_id = queue(clean_db)
+    deliver(clean_db, sender)
+    row = row_of(clean_db, outbox_id)
+    assert row.status == "sending" and row.claimed_by is None  # waits for reconciliation
+    time.sleep(0.05)
+    assert delivery.reconcile(engine=clean_db, sender=sender, config=config(), worker_id="r") == 1
+    deliver(clean_db, sender, rounds=2)
+    row = row_of(clean_db, outbox_id)
+    assert row.status == "sent" and row.provider_sid == standin.messages[0]["sid"]
+    assert len(standin.messages) == 1
+
+
+def test_a_500_without_a_message_is_resent_after_reconciling(
+    clean_db: Engine, standin: TwilioStandIn, sender: TwilioSender
+) -> None:
+    standin.fail_next(500, 20500)
+    outbox_id = queue(clean_db)
+    deliver(clean_db, sender)
+    time.sleep(0.05)
+    delivery.reconcile(engine=clean_db, sender=sender, config=config(), worker_id="r")
+    deliver(clean_db, sender, rounds=2)
+    assert row_of(clean_db, outbox_id).status == "sent"
+    assert len(standin.messages) == 1
+
+
+def test_a_crash_after_the_provider_accepted_is_recovered_without_a_duplicate(
+    clean_db: Engine, standin: TwilioStandIn, sender: TwilioSender
+) -> None:
+    first = queue(clean_db, key="a", body="Same words")
+    second = queue(clean_db, key="b", body="Same words")  # identical text, same number
+    with session_scope(clean_db) as session:  # a worker claims both with a lease that ends now...
+        claimed = service.claim(
+            session=session, worker_id="dead", channel="sms", limit=5, lease=dt.timedelta(0)
+        )
+    route = delivery.route(claimed[0].draft, claimed[0].recipient, now=utcnow(), templates={})
+    assert isinstance(route, delivery.Route)
+    sender.send(delivery.as_outgoing(first, route))  # ...sends the first and dies
+    delivery.reconcile(engine=clean_db, sender=sender, config=config(), worker_id="r")
+    deliver(clean_db, sender, rounds=2)
+    rows = [row_of(clean_db, first), row_of(clean_db, second)]
+    assert [r.status for r in rows] == ["sent", "sent"]
+    assert len(standin.messages) == 2  # one found at the provider, one sent now
+    assert {r.provider_sid for r in rows} == {m["sid"] for m in standin.messages}
+
+
+def test_21610_marks_the_resident_opted_out_of_sms(
+    clean_db: Engine, standin: TwilioStandIn, sender: TwilioSender
+) -> None:
+    standin.fail_always(PHONE, 400, 21610)
+    first = queue(clean_db, key="a")
+    deliver(clean_db, sender)
+    row = row_of(clean_db, first)
+    assert (row.status, row.error_code) == ("failed", 21610)
+    assert resident_of(clean_db).sms_opted_out_at is not None
+    second = queue(clean_db, key="b")
+    deliver(clean_db, sender)
+    assert row_of(clean_db, second).status == "cancelled"  # not even tried
+    assert standin.state.requests["create"] == 1
+
+
+@pytest.mark.parametrize("code", [21211, 21614])
+def test_bad_numbers_are_flagged(
+    clean_db: Engine, standin: TwilioStandIn, sender: TwilioSender, code: int
+) -> None:
+    standin.fail_always(PHONE, 400, code)
+    outbox_id = queue(clean_db)
+    deliver(clean_db, sender)
+    assert row_of(clean_db, outbox_id).status == "failed"
+    assert resident_of(clean_db).number_flag_code == code
+
+
+def test_63014_marks_the_resident_opted_out_of_whatsapp(
+    clean_db: Engine, standin: TwilioStandIn, sender: TwilioSender
+) -> None:
+    standin.fail_always(f"whatsapp:{PHONE}", 400, 63014)
+    outbox_id = queue(clean_db, channel="whatsapp", resident={"last_inbound_whatsapp_at": utcnow()})
+    deliver(clean_db, sender)
+    assert row_of(clean_db, outbox_id).status == "failed"
+    assert resident_of(clean_db).whatsapp_opted_out_at is not None
+
+
+def test_outside_the_window_a_template_is_sent(
+    clean_db: Engine, standin: TwilioStandIn, sender: TwilioSender
+) -> None:
+    old = utcnow() - dt.timedelta(days=2)
+    outbox_id = queue(
+        clean_db,
+        channel="whatsapp",
+        purpose="broadcast",
+        body="Water off on Monday.",
+        resident={"last_inbound_whatsapp_at": old},
+    )
+    deliver(clean_db, sender)
+    (message,) = standin.messages
+    assert message["to"] == f"whatsapp:{PHONE}" and message["from"] == "whatsapp:+27870000002"
+    assert message["_content_sid"] == "HXbroadcast"
+    assert message["_content_variables"] == {"1": "Water off on Monday."}
+    assert row_of(clean_db, outbox_id).status == "sent"
+
+
+def test_63016_reroutes_to_the_template(
+    clean_db: Engine, standin: TwilioStandIn, sender: TwilioSender
+) -> None:
+    standin.close_window(f"whatsapp:{PHONE}")  # our clock says open; Twilio disagrees
+    outbox_id = queue(
+        clean_db,
+        channel="whatsapp",
+        purpose="broadcast",
+        resident={"last_inbound_whatsapp_at": utcnow()},
+    )
+    deliver(clean_db, sender)
+    (message,) = standin.messages
+    assert message["_content_sid"] == "HXbroadcast"
+    assert row_of(clean_db, outbox_id).status == "sent"
+
+
+def test_63016_without_a_template_falls_back_to_sms(
+    clean_db: Engine, standin: TwilioStandIn, sender: TwilioSender
+) -> None:
+    standin.close_window(f"whatsapp:{PHONE}")
+    outbox_id = queue(
+        clean_db,
+        channel="whatsapp",
+        purpose="reminder",
+        body="*Meeting* tonight",
+        sms_body="Meeting tonight",
+        resident={"last_inbound_whatsapp_at": utcnow()},
+    )
+    deliver(clean_db, sender)
+    (message,) = standin.messages
+    assert (message["to"], message["body"]) == (PHONE, "Meeting tonight")
+    row = row_of(clean_db, outbox_id)
+    assert (row.status, row.sent_channel) == ("sent", "sms")
+
+
+def test_opt_out_is_checked_at_send_time(
+    clean_db: Engine, standin: TwilioStandIn, sender: TwilioSender
+) -> None:
+    outbox_id = queue(clean_db)
+    with clean_db.begin() as connection:  # STOP arrives after the message was queued
+        connection.execute(update(Resident.__table__).values(opted_out_at=utcnow()))  # type: ignore[attr-defined]
+    deliver(clean_db, sender)
+    row = row_of(clean_db, outbox_id)
+    assert (row.status, row.error_message) == ("cancelled", "resident opted out")
+    assert standin.messages == []
+
+
+def test_a_row_claimed_too_long_ago_is_released_unsent(
+    clean_db: Engine, standin: TwilioStandIn, sender: TwilioSender
+) -> None:
+    outbox_id = queue(clean_db)
+    with session_scope(clean_db) as session:
+        (claimed,) = service.claim(
+            session=session, worker_id="w", channel="sms", limit=1, lease=dt.timedelta(seconds=30)
+        )
+    late = dataclasses.replace(claimed, claimed_at=utcnow() - dt.timedelta(seconds=29))
+    dispatcher = Dispatcher(engine=clean_db, sender=sender, config=config(), worker_id="w")
+    route = delivery.route(late.draft, late.recipient, now=utcnow(), templates={})
+    assert isinstance(route, delivery.Route)
+    outcome = dispatcher._attempt(late, route)
+    assert outcome.kind == "release"
+    with session_scope(clean_db) as session:
+        service.record_outcomes(session=session, outcomes=[outcome])
+    dispatcher.shutdown()
+    row = row_of(clean_db, outbox_id)
+    assert (row.status, row.attempts) == ("pending", 0)
+    assert standin.messages == []
+
+
+def test_a_lease_shorter_than_a_send_is_refused() -> None:
+    with pytest.raises(ValueError, match="lease"):
+        config(lease=dt.timedelta(seconds=2), send_timeout=dt.timedelta(seconds=2))
+
+
+def test_rate_limit_spaces_sends(
+    clean_db: Engine, standin: TwilioStandIn, sender: TwilioSender
+) -> None:
+    for n in range(6):
+        queue(clean_db, phone=f"+2782000{n:04d}", key=f"r{n}")
+    started = time.monotonic()
+    deliver(clean_db, sender, config(rates={"sms": 20.0, "whatsapp": 0}))
+    assert time.monotonic() - started >= 5 / 20
+    times = [dt.datetime.fromisoformat(m["_created"]) for m in standin.messages]
+    assert (times[-1] - times[0]).total_seconds() >= 5 / 20 - 0.02
+
+
+def test_unset_sender_fails_the_row_clearly(
+    clean_db: Engine, standin: TwilioStandIn, database_url: str
+) -> None:
+    sender = TwilioSender(standin_settings(standin, database_url, SIYAKHA_SMS_FROM=None))
+    outbox_id = queue(clean_db)
+    deliver(clean_db, sender)
+    row = row_of(clean_db, outbox_id)
+    assert row.status == "failed" and "SIYAKHA_SMS_FROM" in (row.error_message or "")
+
+
+def test_console_sender_marks_rows_sent_without_logging_the_body(
+    clean_db: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    from bot.channels.sender import ConsoleSender
+
+    outbox_id = queue(clean_db, body="Private words")
+    with caplog.at_level("INFO"):
+        Dispatcher(engine=clean_db, sender=ConsoleSender(), config=config(), worker_id="c").run(
+            until_idle=True
+        )
+    row = row_of(clean_db, outbox_id)
+    assert row.status == "sent" and (row.provider_sid or "").startswith("SMconsole")
+    assert "Private words" not in caplog.text
+    with Session(clean_db) as session:
+        assert [r.body for r in service.list_for_phone(session=session, phone=PHONE)] == [
+            "Private words"
+        ]
+    assert outbox_table.name == "outbox"

@@ -1,0 +1,124 @@
+"""Send-time routing: consent, opt-outs, the WhatsApp 24-hour window, templates, SMS fallback."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from bot.domain.outbox.routing import Draft, Recipient, Route, Stop, route
+
+NOW = dt.datetime(2026, 3, 2, 10, 0, tzinfo=dt.UTC)
+PHONE = "+27821234567"
+TEMPLATES = {"ticket_update": {"xh": "HXxh", "en": "HXen"}, "broadcast": {"zu": "HXzu"}}
+
+
+def person(**fields: object) -> Recipient:
+    return Recipient(**{"phone": PHONE, "consented_at": NOW - dt.timedelta(days=9), **fields})  # type: ignore[arg-type]
+
+
+def whatsapp(**fields: object) -> Draft:
+    return Draft(
+        **{"channel": "whatsapp", "purpose": "ticket_update", "body": "Hi *there*\nok", **fields}
+    )  # type: ignore[arg-type]
+
+
+def decide(draft: Draft, recipient: Recipient) -> Route | Stop:
+    return route(draft, recipient, now=NOW, templates=TEMPLATES)
+
+
+def test_inside_the_window_whatsapp_goes_free_form() -> None:
+    decision = decide(whatsapp(), person(last_inbound_whatsapp_at=NOW - dt.timedelta(hours=20)))
+    assert decision == Route("whatsapp", f"whatsapp:{PHONE}", body="Hi *there*\nok")
+
+
+def test_outside_the_window_the_purpose_template_in_the_residents_language() -> None:
+    decision = decide(
+        whatsapp(), person(language="xh", last_inbound_whatsapp_at=NOW - dt.timedelta(hours=25))
+    )
+    assert decision == Route(
+        "whatsapp",
+        f"whatsapp:{PHONE}",
+        content_sid="HXxh",
+        content_variables={"1": "Hi *there* ok"},
+    )
+
+
+def test_window_closing_within_the_margin_counts_as_closed() -> None:
+    almost = person(
+        language="xh", last_inbound_whatsapp_at=NOW - dt.timedelta(hours=23, minutes=55)
+    )
+    assert isinstance(decide(whatsapp(), almost), Route)
+    assert decide(whatsapp(), almost).content_sid == "HXxh"  # type: ignore[union-attr]
+
+
+def test_a_63016_on_this_row_forces_a_template_even_inside_the_window() -> None:
+    recent = person(last_inbound_whatsapp_at=NOW - dt.timedelta(hours=1))
+    assert decide(whatsapp(error_code=63016), recent).content_sid == "HXen"  # type: ignore[union-attr]
+
+
+def test_english_template_when_none_in_the_language() -> None:
+    assert decide(whatsapp(), person(language="st")).content_sid == "HXen"  # type: ignore[union-attr]
+
+
+def test_no_template_falls_back_to_sms_when_the_purpose_allows() -> None:
+    draft = whatsapp(purpose="reminder", allow_sms_fallback=True, sms_body="Hi there ok")
+    assert decide(draft, person()) == Route("sms", PHONE, body="Hi there ok")
+
+
+def test_no_template_and_no_fallback_fails_with_a_reason() -> None:
+    decision = decide(whatsapp(purpose="reminder"), person())
+    assert isinstance(decision, Stop)
+    assert decision.status == "failed"
+    assert "24-hour window" in decision.reason and "not allowed" in decision.reason
+
+
+def test_fallback_refused_when_sms_cannot_reach_the_number() -> None:
+    decision = decide(
+        whatsapp(purpose="reminder", allow_sms_fallback=True), person(number_flag_code=21614)
+    )
+    assert isinstance(decision, Stop) and "21614" in decision.reason
+
+
+def test_explicit_template_is_always_allowed() -> None:
+    draft = whatsapp(body=None, content_sid="HXown", content_variables={"1": "Ubuhle", "2": 3})
+    decision = decide(draft, person())
+    assert decision == Route(
+        "whatsapp",
+        f"whatsapp:{PHONE}",
+        content_sid="HXown",
+        content_variables={"1": "Ubuhle", "2": "3"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("recipient", "status", "words"),
+    [
+        (person(opted_out_at=NOW), "cancelled", "opted out"),
+        (person(consented_at=None), "cancelled", "no consent"),
+        (person(whatsapp_opted_out_at=NOW - dt.timedelta(days=1)), "cancelled", "63014"),
+        (person(number_flag_code=21211), "failed", "21211"),
+    ],
+)
+def test_whatsapp_refusals(recipient: Recipient, status: str, words: str) -> None:
+    decision = decide(whatsapp(), recipient)
+    assert isinstance(decision, Stop)
+    assert decision.status == status and words in decision.reason
+
+
+def test_a_later_inbound_message_lifts_a_channel_opt_out() -> None:
+    blocked = NOW - dt.timedelta(days=2)
+    back = person(
+        whatsapp_opted_out_at=blocked, last_inbound_whatsapp_at=NOW - dt.timedelta(hours=1)
+    )
+    assert isinstance(decide(whatsapp(), back), Route)
+    sms = Draft(channel="sms", purpose="notice", body="x")
+    assert isinstance(decide(sms, person(sms_opted_out_at=blocked)), Stop)
+    lifted = person(sms_opted_out_at=blocked, last_inbound_sms_at=NOW - dt.timedelta(hours=1))
+    assert decide(sms, lifted) == Route("sms", PHONE, body="x")
+
+
+def test_sms_row_of_a_template_only_message_fails() -> None:
+    draft = Draft(channel="sms", purpose="notice", content_sid="HX1")
+    decision = decide(draft, person())
+    assert isinstance(decision, Stop) and "template-only" in decision.reason

@@ -1,0 +1,247 @@
+"""Outbox service: enqueue in the caller's transaction, bulk enqueue, claims, status callbacks."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from bot.db import utcnow
+from bot.domain.outbox import service
+from bot.domain.outbox.models import Outbox
+from bot.domain.outbox.service import Outcome
+from bot.domain.residents.models import Resident
+from tests.factories import make_resident
+
+LEASE = dt.timedelta(seconds=60)
+
+
+def _resident(session: Session, phone: str = "+27821234567", **fields: object) -> Resident:
+    return make_resident(session, phone, consented_at=utcnow(), **fields)
+
+
+def _sent(session: Session, row: Outbox, sid: str, status: str = "sent") -> Outbox:
+    row.status, row.provider_sid, row.sent_channel = status, sid, row.channel
+    session.add(row)
+    session.flush()
+    return row
+
+
+def test_enqueue_flushes_into_the_callers_transaction_and_is_idempotent(session: Session) -> None:
+    resident = _resident(session, last_inbound_whatsapp_at=utcnow())
+    row = service.enqueue(
+        session=session, resident=resident, purpose="ticket_update", dedupe_key="t:1", body="Hi"
+    )
+    assert row.id is not None and row.status == "pending"
+    assert row.channel == "whatsapp"  # the channel the resident last used
+    assert row.allow_sms_fallback is True  # ticket updates may fall back to SMS
+    again = service.enqueue(
+        session=session, resident=resident, purpose="ticket_update", dedupe_key="t:1", body="Other"
+    )
+    assert again.id == row.id and again.body == "Hi"
+    assert session.in_transaction()
+
+
+def test_enqueue_refuses_unknown_purposes_and_empty_messages(session: Session) -> None:
+    resident = _resident(session)
+    with pytest.raises(service.UnknownPurpose):
+        service.enqueue(
+            session=session, resident=resident, purpose="spam", dedupe_key="x", body="x"
+        )
+    with pytest.raises(ValueError, match="body or a WhatsApp template"):
+        service.enqueue(session=session, resident=resident, purpose="notice", dedupe_key="y")
+
+
+def test_enqueue_many_inserts_once_per_dedupe_key(session: Session) -> None:
+    people = [_resident(session, f"+2782000{i:04d}") for i in range(30)]
+    messages = [
+        {
+            "resident_id": p.id,
+            "channel": "sms",
+            "purpose": "broadcast",
+            "ref": "broadcast:7",
+            "dedupe_key": f"broadcast:7:{p.id}",
+            "body": "Meeting on Saturday.",
+        }
+        for p in people
+    ]
+    messages.append({**messages[0], "content_variables": {"1": "x"}})  # a duplicate key
+    assert service.enqueue_many(session=session, messages=messages[:10]) == 10
+    assert service.enqueue_many(session=session, messages=messages) == 20
+    assert service.counts_by_status(session=session, ref="broadcast:7") == {"pending": 30}
+    row = session.execute(select(Outbox).where(Outbox.ref == "broadcast:7")).scalars().first()
+    assert row is not None and row.allow_sms_fallback is False
+    assert row.created_at.tzinfo is not None
+
+
+def test_list_for_phone_shows_the_newest_first(session: Session) -> None:
+    resident = _resident(session)
+    for n in range(3):
+        service.enqueue(
+            session=session, resident=resident, purpose="notice", dedupe_key=f"n{n}", body=f"#{n}"
+        )
+    _resident(session, "+27820000001")
+    rows = service.list_for_phone(session=session, phone="+27821234567", limit=2)
+    assert [r.body for r in rows] == ["#2", "#1"]
+    assert service.list_for_phone(session=session, phone="+27820000001") == []
+
+
+def test_claim_moves_due_rows_to_sending_with_a_lease(session: Session) -> None:
+    resident = _resident(session)
+    later = utcnow() + dt.timedelta(hours=1)
+    for n in range(3):
+        service.enqueue(
+            session=session,
+            resident=resident,
+            channel="sms",
+            purpose="notice",
+            dedupe_key=f"c{n}",
+            body="x",
+            not_before=later if n == 2 else None,
+        )
+    claimed = service.claim(session=session, worker_id="w", channel="sms", limit=10, lease=LEASE)
+    assert len(claimed) == 2
+    assert claimed[0].recipient.phone == "+27821234567" and claimed[0].attempts == 1
+    rows = session.execute(select(Outbox).order_by(Outbox.id)).scalars().all()
+    session.expire_all()
+    assert [r.status for r in rows] == ["sending", "sending", "pending"]
+    assert rows[0].claimed_by == "w"
+    assert service.claim(session=session, worker_id="w", channel="sms", limit=9, lease=LEASE) == []
+
+
+def test_record_outcomes_never_lowers_a_callback_status(session: Session) -> None:
+    resident = _resident(session)
+    row = service.enqueue(
+        session=session,
+        resident=resident,
+        channel="sms",
+        purpose="notice",
+        dedupe_key="o",
+        body="x",
+    )
+    service.claim(session=session, worker_id="w", channel="sms", limit=1, lease=LEASE)
+    # the delivered callback (found through ?outbox=) beat the worker's own write
+    service.record_status(
+        session=session,
+        form={"MessageSid": "SM1", "MessageStatus": "delivered"},
+        outbox_id=row.id,
+    )
+    service.record_outcomes(
+        session=session,
+        outcomes=[
+            Outcome(
+                row.id or 0, resident.id or 0, "sent", sid="SM1", status="queued", channel="sms"
+            )
+        ],
+    )
+    session.refresh(row)
+    assert (row.status, row.provider_sid, row.sent_channel) == ("delivered", "SM1", "sms")
+
+
+@pytest.mark.parametrize(
+    ("sequence", "final"),
+    [
+        (["sent", "delivered", "read"], "read"),
+        (["read", "delivered", "sent"], "read"),
+        (["delivered", "sent", "queued"], "delivered"),
+        (["sent", "undelivered", "delivered"], "delivered"),
+        (["delivered", "failed"], "delivered"),
+        (["failed", "sent"], "failed"),
+        (["failed", "undelivered"], "failed"),
+    ],
+)
+def test_status_callbacks_never_move_backwards(
+    session: Session, sequence: list[str], final: str
+) -> None:
+    resident = _resident(session)
+    row = service.enqueue(
+        session=session,
+        resident=resident,
+        channel="sms",
+        purpose="notice",
+        dedupe_key="s",
+        body="x",
+    )
+    _sent(session, row, "SMabc")
+    for status in sequence:
+        service.record_status(
+            session=session, form={"MessageSid": "SMabc", "MessageStatus": status}
+        )
+    session.refresh(row)
+    assert row.status == final
+
+
+def test_unknown_sids_are_accepted_and_ignored(session: Session) -> None:
+    assert (
+        service.record_status(
+            session=session, form={"MessageSid": "SMnope", "MessageStatus": "sent"}
+        )
+        is None
+    )
+    before = session.execute(select(func.count()).select_from(Outbox)).scalar()
+    assert before == 0
+
+
+def test_callback_error_codes_flag_the_resident(session: Session) -> None:
+    resident = _resident(session)
+    row = service.enqueue(
+        session=session,
+        resident=resident,
+        channel="whatsapp",
+        purpose="notice",
+        dedupe_key="f",
+        body="x",
+    )
+    _sent(session, row, "SMblock")
+    service.record_status(
+        session=session,
+        form={
+            "MessageSid": "SMblock",
+            "MessageStatus": "failed",
+            "ErrorCode": "63014",
+            "ErrorMessage": "blocked",
+        },
+    )
+    session.refresh(row)
+    session.refresh(resident)
+    assert (row.status, row.error_code, row.error_message) == ("failed", 63014, "blocked")
+    assert resident.whatsapp_opted_out_at is not None
+
+
+def test_a_63016_callback_sends_the_row_back_to_be_routed_as_a_template(session: Session) -> None:
+    resident = _resident(session)
+    row = service.enqueue(
+        session=session,
+        resident=resident,
+        channel="whatsapp",
+        purpose="notice",
+        dedupe_key="w",
+        body="x",
+    )
+    _sent(session, row, "SMwin")
+    service.record_status(
+        session=session,
+        form={"MessageSid": "SMwin", "MessageStatus": "failed", "ErrorCode": "63016"},
+    )
+    session.refresh(row)
+    assert (row.status, row.provider_sid, row.error_code) == ("pending", None, 63016)
+
+
+def test_callback_for_a_row_with_another_sid_changes_nothing(session: Session) -> None:
+    resident = _resident(session)
+    row = service.enqueue(
+        session=session,
+        resident=resident,
+        channel="sms",
+        purpose="notice",
+        dedupe_key="z",
+        body="x",
+    )
+    _sent(session, row, "SMfirst")
+    service.record_status(
+        session=session, form={"MessageSid": "SMother", "MessageStatus": "failed"}, outbox_id=row.id
+    )
+    session.refresh(row)
+    assert (row.status, row.provider_sid) == ("sent", "SMfirst")
