@@ -88,7 +88,7 @@ def create_request(
     first_name: Annotated[CleanText | None, Form(max_length=100)] = None,
     last_name: Annotated[CleanText | None, Form(max_length=100)] = None,
 ) -> Any:
-    """Create a service request (needs api_key); names and email are accepted, not kept."""
+    """Create a service request (needs api_key); names and email are accepted, never kept."""
     user = staff.user_for_token(session=session, token=api_key)
     if user is None:
         return _error(403, "invalid api_key")
@@ -101,6 +101,7 @@ def create_request(
         lat=lat,
         long=long,
         phone=phone,
+        names=tuple(n for n in (first_name, last_name) if n),
     )
     try:
         created = open311.create_request(session=session, request=new, staff=user, now=utcnow())

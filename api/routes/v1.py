@@ -19,6 +19,7 @@ from bot.content import load
 from bot.db import utcnow
 from bot.domain.staff.models import StaffPublic
 from bot.domain.tickets import service as tickets
+from bot.domain.tickets import sla
 from bot.domain.tickets.models import (
     LinkCreate,
     NoteCreate,
@@ -104,8 +105,6 @@ def me(user: CurrentStaff) -> StaffPublic:
 @router.get("/categories")
 def categories(user: CurrentStaff, settings: SettingsDep) -> list[Category]:
     """List the report categories (the Open311 services)."""
-    from bot.domain.tickets import sla
-
     english = get_translator("en")
     content = load()
     return [

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.engine.messages import Channel
+from bot.engine.messages import Channel, Location, Media
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,40 @@ class EraseResident:
     """Delete everything kept about the resident (their conversation state included)."""
 
 
+@dataclass(frozen=True)
+class OpenTicket:
+    """Open a report with the number reserved through `TicketDesk.new_reference`."""
+
+    reference: str
+    kind: str
+    category: str
+    description: str
+    where: str
+    channel: Channel
+    urgent: bool = False
+    media: tuple[Media, ...] = ()
+    location: Location | None = None
+
+
+@dataclass(frozen=True)
+class AddToTicket:
+    """Add the resident's words, media or pin to one of their open reports."""
+
+    reference: str
+    text: str
+    media: tuple[Media, ...] = ()
+    location: Location | None = None
+
+
+@dataclass(frozen=True)
+class AnswerResolution:
+    """The resident says whether a resolved report is fixed (not fixed: reopen with `text`)."""
+
+    reference: str
+    fixed: bool
+    text: str = ""
+
+
 Effect = (
     SetLanguage
     | SetSettlement
@@ -63,4 +97,7 @@ Effect = (
     | OptOut
     | OptIn
     | EraseResident
+    | OpenTicket
+    | AddToTicket
+    | AnswerResolution
 )

@@ -7,6 +7,8 @@ Order of precedence for a message:
 2. Keywords, in any supported language, whatever the resident chose: MENU/0, HELP,
    LANGUAGE, STOP, START, MY DATA, DELETE, MORE.
 3. A new resident (or one without a language or consent) continues onboarding.
+3a. STATUS <report number> (or STATUS alone); and, between flows, 1/2 (yes/no) answering a
+   report's "fixed?" question asked since the resident last wrote (bot/flows/reports.py).
 4. After IDLE_AFTER without messages an onboarded resident lands on the main menu with a
    short welcome back; a main menu option sent as that first message is answered at once.
 5. Otherwise the current step's flow answers.
@@ -36,12 +38,22 @@ from bot.engine.turn import (
     DELETE_CONFIRM,
     LANGUAGE,
     MENU,
+    MY_REPORTS,
+    REPORT_CATEGORY,
+    REPORT_CHANGE,
+    REPORT_CONFIRM,
+    REPORT_DESCRIBE,
+    REPORT_KIND,
+    REPORT_WHERE,
     SETTLEMENT,
     SETTLEMENT_CHOICE,
     STEPS,
+    TICKET_ADD,
+    TICKET_NOT_FIXED,
+    TICKET_VIEW,
     Turn,
 )
-from bot.flows import account, menu, onboarding, settlement
+from bot.flows import account, menu, onboarding, report, reports, settlement
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +67,16 @@ STEP_FLOWS: dict[str, Callable[[Turn], None]] = {
     SETTLEMENT_CHOICE: settlement.on_choice,
     MENU: menu.on_menu,
     DELETE_CONFIRM: account.on_delete_confirm,
+    REPORT_KIND: report.on_kind,
+    REPORT_CATEGORY: report.on_category,
+    REPORT_DESCRIBE: report.on_describe,
+    REPORT_WHERE: report.on_where,
+    REPORT_CONFIRM: report.on_confirm,
+    REPORT_CHANGE: report.on_change,
+    MY_REPORTS: reports.on_my_reports,
+    TICKET_VIEW: reports.on_view,
+    TICKET_ADD: reports.on_add,
+    TICKET_NOT_FIXED: reports.on_not_fixed,
 }
 
 KEYWORD_FLOWS: dict[str, Callable[[Turn], None]] = {
@@ -169,6 +191,12 @@ def _converse(
             onboarding.on_consent(turn)
         else:
             onboarding.show_consent(turn)
+    elif (
+        anytime := reports.anytime(
+            turn, last_seen=last_seen, between_flows=idle or step in (None, MENU)
+        )
+    ) is not None:
+        anytime(turn)
     elif idle or step is None:
         option = menu.chosen_option(turn)
         if option is None:

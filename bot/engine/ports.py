@@ -17,6 +17,10 @@ Category = Literal["A", "B1", "B2", "C"]
 Strand = Literal["planning", "services", "tenure", "layout", "housing"]
 MilestoneStatus = Literal["planned", "in_progress", "done", "delayed"]
 MeetingLevel = Literal["neighbourhood", "ward", "city"]
+TicketKind = Literal["problem", "question"]
+TicketStatus = Literal[
+    "new", "acknowledged", "in_progress", "waiting_on_resident", "resolved", "reopened", "closed"
+]
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,19 @@ class ResidentView:
     is_new: bool = False
 
 
+@dataclass(frozen=True)
+class TicketInfo:
+    """A resident's report as the conversation shows it (`resolved_at` set: awaiting an answer)."""
+
+    reference: str
+    kind: TicketKind
+    category: str
+    status: TicketStatus
+    created_at: datetime
+    last_public_note: str = ""
+    resolved_at: datetime | None = None
+
+
 class SettlementDirectory(Protocol):
     """Read settlements, their milestones and meetings."""
 
@@ -126,6 +143,48 @@ class ResidentData(Protocol):
         ...
 
 
+class TicketDesk(Protocol):
+    """Read a resident's reports and reserve report numbers (the domain writes tickets when
+    it applies the `OpenTicket` effect, with the number reserved here)."""
+
+    def new_reference(self) -> str:
+        """Return an unused report number (digits only) for a report about to be opened."""
+        ...
+
+    def open_for(self, phone: str) -> list[TicketInfo]:
+        """Return the resident's reports that are not closed, newest first."""
+        ...
+
+    def find(self, phone: str, reference: str) -> TicketInfo | None:
+        """Return one of the resident's reports by number, or None if it is not theirs."""
+        ...
+
+    def awaiting_answer(self, phone: str, *, since: datetime | None) -> TicketInfo | None:
+        """Return the report most recently resolved after `since` (None: any) that still
+        waits for the resident to say whether it is fixed."""
+        ...
+
+
+class NoTicketDesk:
+    """A TicketDesk with no reports, for wirings that do not take reports."""
+
+    def new_reference(self) -> str:
+        """Refuse: reports cannot be opened without a ticket desk."""
+        raise RuntimeError("no ticket desk is wired into these ports")
+
+    def open_for(self, phone: str) -> list[TicketInfo]:
+        """Return no reports."""
+        return []
+
+    def find(self, phone: str, reference: str) -> TicketInfo | None:
+        """Return no report."""
+        return None
+
+    def awaiting_answer(self, phone: str, *, since: datetime | None) -> TicketInfo | None:
+        """Return no report."""
+        return None
+
+
 class Translator(Protocol):
     """The part of `bot.i18n.Translator` the engine uses."""
 
@@ -160,3 +219,4 @@ class Ports:
     settlements: SettlementDirectory
     residents: ResidentData
     translator_for: Callable[[str], Translator] = field(default=default_translator)
+    tickets: TicketDesk = field(default_factory=NoTicketDesk)

@@ -31,7 +31,30 @@ SETTLEMENT = "settlement"
 SETTLEMENT_CHOICE = "settlement_choice"
 MENU = "menu"
 DELETE_CONFIRM = "delete_confirm"
-STEPS = (LANGUAGE, CONSENT, SETTLEMENT, SETTLEMENT_CHOICE, MENU, DELETE_CONFIRM)
+# Reports (bot/flows/report.py and reports.py).
+REPORT_KIND = "report_kind"
+REPORT_CATEGORY = "report_category"
+REPORT_DESCRIBE = "report_describe"
+REPORT_WHERE = "report_where"
+REPORT_CONFIRM = "report_confirm"
+REPORT_CHANGE = "report_change"
+MY_REPORTS = "my_reports"
+TICKET_VIEW = "ticket_view"
+TICKET_ADD = "ticket_add"
+TICKET_NOT_FIXED = "ticket_not_fixed"
+REPORT_STEPS = (
+    REPORT_KIND,
+    REPORT_CATEGORY,
+    REPORT_DESCRIBE,
+    REPORT_WHERE,
+    REPORT_CONFIRM,
+    REPORT_CHANGE,
+    MY_REPORTS,
+    TICKET_VIEW,
+    TICKET_ADD,
+    TICKET_NOT_FIXED,
+)
+STEPS = (LANGUAGE, CONSENT, SETTLEMENT, SETTLEMENT_CHOICE, MENU, DELETE_CONFIRM, *REPORT_STEPS)
 
 
 @dataclass

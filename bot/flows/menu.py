@@ -36,14 +36,23 @@ def chosen_option(turn: Turn) -> int | None:
 
 def _handlers() -> dict[int, Callable[[Turn], None]]:
     # Imported here because the option flows import this module for `show`.
-    from bot.flows import category, housing, meetings, onboarding, reports, settlement, timeline
+    from bot.flows import (
+        category,
+        housing,
+        meetings,
+        onboarding,
+        report,
+        reports,
+        settlement,
+        timeline,
+    )
 
     return {
         CATEGORY: category.show,
         TIMELINE: timeline.show,
         HOUSING: housing.show,
         MEETINGS: meetings.show,
-        REPORT: reports.report,
+        REPORT: report.start,
         MY_REPORTS: reports.my_reports,
         CHANGE_SETTLEMENT: settlement.ask,
         LANGUAGE: onboarding.show_language_menu,

@@ -1,18 +1,219 @@
-"""Options 5 and 6: reporting a problem and seeing one's reports (tickets arrive later)."""
+"""Option 6 and STATUS: the resident's reports, adding to one, and saying whether it is fixed.
+
+- Menu 6 (or the STATUS word alone) lists the open reports with their status; replying
+  with a report number (or its place in the list) shows it.
+- "STATUS <report number>" works at any time once the resident has agreed to the notice.
+- A report's view offers 1 to add more (words; on WhatsApp media and a pin), or, when
+  the municipality has resolved it, asks "fixed? 1 yes 2 no".
+- That question also arrives through the outbox. The resident's next message answers it
+  when it is 1/2 (or yes/no) and nothing else was said since the question was asked; "no"
+  asks what is still wrong and reopens the report with those words.
+"""
 
 from __future__ import annotations
 
-from bot.engine.turn import Turn
-from bot.flows import menu
+from collections.abc import Callable
+from datetime import datetime
+
+from bot.content import normalise
+from bot.engine.effects import AddToTicket, AnswerResolution
+from bot.engine.ports import TicketInfo
+from bot.engine.turn import (
+    MENU,
+    MY_REPORTS,
+    SAST,
+    TICKET_ADD,
+    TICKET_NOT_FIXED,
+    TICKET_VIEW,
+    Turn,
+)
+from bot.flows import menu, report
+
+LIST_LIMIT = 5
 
 
-def report(turn: Turn) -> None:
-    """Say honestly that reporting is coming soon."""
-    turn.say("report.coming_soon")
-    menu.back_hint(turn)
+def status_line(turn: Turn, info: TicketInfo) -> str:
+    """Render one report as a line: number, category and status."""
+    msg_id = f"report_status.{info.status}"
+    values: dict[str, object] = {
+        "number": info.reference,
+        "title": turn.text_of(f"report_category.{info.category}"),
+        "date": turn.translator.format_date(info.created_at.astimezone(SAST).date(), "long"),
+    }
+    wanted = turn.content.message(msg_id).placeholders
+    return turn.text_of(msg_id, **{k: v for k, v in values.items() if k in wanted})
 
 
 def my_reports(turn: Turn) -> None:
-    """Say honestly that seeing one's reports is coming soon."""
-    turn.say("my_reports.coming_soon")
+    """List the resident's open reports, newest first."""
+    open_ = turn.ports.tickets.open_for(turn.resident.phone)[:LIST_LIMIT]
+    if not open_:
+        turn.say("my_reports.none")
+        menu.back_hint(turn)
+        turn.goto(MENU)
+        return
+    turn.say("my_reports.heading")
+    turn.parts.append("\n".join(status_line(turn, info) for info in open_))
+    turn.say("my_reports.footer")
+    turn.goto(MY_REPORTS, refs=[info.reference for info in open_])
+
+
+def on_my_reports(turn: Turn) -> None:
+    """Show the report picked by number (or by its place in the list)."""
+    refs = [str(r) for r in turn.data.get("refs", [])]
+    digits = turn.norm.replace(" ", "")
+    reference = None
+    if digits in refs:
+        reference = digits
+    elif digits.isdigit() and 1 <= int(digits) <= len(refs):
+        reference = refs[int(digits) - 1]
+    info = turn.ports.tickets.find(turn.resident.phone, reference) if reference else None
+    if info is None:
+        turn.say("my_reports.retry")
+        return
+    view(turn, info)
+
+
+def view(turn: Turn, info: TicketInfo) -> None:
+    """Show one report: status, latest public news, and what the resident can do."""
+    turn.parts.append(status_line(turn, info))
+    if info.last_public_note.strip():
+        turn.say("ticket.latest", note=info.last_public_note.strip())
+    if info.status == "resolved":
+        turn.say("ticket.ask_fixed")
+    elif info.status != "closed":
+        turn.say("ticket.add_hint")
+    else:
+        menu.back_hint(turn)
+        turn.goto(MENU)
+        return
+    turn.goto(TICKET_VIEW, reference=info.reference, resolved=info.status == "resolved")
+
+
+def on_view(turn: Turn) -> None:
+    """Answer "fixed?" for a resolved report, or take 1 to add more to an open one."""
+    reference = str(turn.data.get("reference", ""))
+    answer = "yes" if turn.norm == "1" else turn.content.answers.get(turn.norm)
+    if turn.data.get("resolved"):
+        if answer == "yes" or (turn.norm == "2" or answer == "no"):
+            answer_fixed(turn, reference, fixed=answer == "yes")
+            return
+    elif turn.norm == "1":
+        prompt_add(turn, reference)
+        return
+    menu.on_menu(turn)
+
+
+def prompt_add(turn: Turn, reference: str) -> None:
+    """Ask what the resident wants to add to a report."""
+    msg = (
+        "ticket.add_prompt_whatsapp" if turn.inbound.channel == "whatsapp" else "ticket.add_prompt"
+    )
+    turn.say(msg, number=reference)
+    turn.goto(TICKET_ADD, reference=reference)
+
+
+def on_add(turn: Turn) -> None:
+    """Add the message (words, media, pin) to the report; the resident may send more."""
+    reference = str(turn.data.get("reference", ""))
+    info = turn.ports.tickets.find(turn.resident.phone, reference)
+    if info is None or info.status == "closed":
+        turn.say("ticket.closed_now", number=reference)
+        turn.goto(MENU)
+        return
+    inbound = turn.inbound
+    if not turn.text and not inbound.media and inbound.location is None:
+        prompt_add(turn, reference)
+        return
+    turn.emit(
+        AddToTicket(
+            reference=reference,
+            text=turn.text[: report.MAX_TEXT],
+            media=inbound.media[: report.MAX_MEDIA],
+            location=inbound.location,
+        )
+    )
+    turn.say("ticket.added", number=reference)
+    turn.goto(TICKET_ADD, reference=reference)
+
+
+def answer_fixed(turn: Turn, reference: str, *, fixed: bool, words: str = "") -> None:
+    """Close a resolved report (fixed), or reopen it with the resident's words."""
+    if fixed:
+        turn.emit(AnswerResolution(reference=reference, fixed=True))
+        turn.say("ticket.fixed_thanks", number=reference)
+        menu.back_hint(turn)
+        turn.goto(MENU)
+    elif words:
+        turn.emit(AnswerResolution(reference=reference, fixed=False, text=words[: report.MAX_TEXT]))
+        turn.say("ticket.reopened", number=reference)
+        menu.back_hint(turn)
+        turn.goto(MENU)
+    else:
+        turn.say("ticket.ask_what_is_wrong", number=reference)
+        turn.goto(TICKET_NOT_FIXED, reference=reference)
+
+
+def on_not_fixed(turn: Turn) -> None:
+    """Reopen the report with what the resident says is still wrong (media kept too)."""
+    reference = str(turn.data.get("reference", ""))
+    media = turn.inbound.media
+    if not turn.text and not media:
+        turn.say("ticket.ask_what_is_wrong", number=reference)
+        return
+    turn.emit(AnswerResolution(reference=reference, fixed=False, text=turn.text[: report.MAX_TEXT]))
+    if media:
+        turn.emit(AddToTicket(reference=reference, text="", media=media[: report.MAX_MEDIA]))
+    turn.say("ticket.reopened", number=reference)
     menu.back_hint(turn)
+    turn.goto(MENU)
+
+
+def _status_request(turn: Turn) -> str | None:
+    """Return "" for the STATUS word alone, the digits for STATUS <number>, else None."""
+    tokens = turn.norm.split()
+    if not tokens:
+        return None
+    words = {normalise(w) for ws in turn.content.fact("status_words").values() for w in ws}
+    if tokens[0] not in words:
+        return None
+    rest = "".join(tokens[1:])
+    return rest if rest.isdigit() or not rest else None
+
+
+def status(turn: Turn, reference: str) -> None:
+    """Show one report by number (STATUS <number>), or list them (STATUS alone)."""
+    if not reference:
+        my_reports(turn)
+        return
+    info = turn.ports.tickets.find(turn.resident.phone, reference)
+    if info is None:
+        turn.say("ticket.not_found", number=reference)
+        menu.back_hint(turn)
+        turn.goto(MENU)
+        return
+    view(turn, info)
+
+
+def anytime(
+    turn: Turn, *, last_seen: datetime | None, between_flows: bool
+) -> Callable[[Turn], None] | None:
+    """Return the handler for STATUS, or for an answer to "fixed?" asked since the resident
+    last wrote (only between flows, so a number typed inside a flow keeps its meaning)."""
+    reference = _status_request(turn)
+    if reference is not None:
+        return lambda t: status(t, reference)
+    if not between_flows:
+        return None
+    answer = "yes" if turn.norm == "1" else turn.content.answers.get(turn.norm)
+    tokens = turn.norm.split(maxsplit=1)
+    said_no = answer == "no" or bool(tokens and tokens[0] == "2")
+    if answer != "yes" and not said_no:
+        return None
+    info = turn.ports.tickets.awaiting_answer(turn.resident.phone, since=last_seen)
+    if info is None:
+        return None
+    if answer == "yes":
+        return lambda t: answer_fixed(t, info.reference, fixed=True)
+    words = turn.text[1:].strip(" .,:-") if len(tokens) > 1 and tokens[0] == "2" else ""
+    return lambda t: answer_fixed(t, info.reference, fixed=False, words=words)

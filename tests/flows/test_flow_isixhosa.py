@@ -60,8 +60,9 @@ def test_every_menu_path_in_isixhosa(c, channel) -> None:
     assert XH.format_when(c.datetime(2025, 6, 14, 8, 0, tzinfo=c.UTC)) in text
     assert "Masakhane Community Hall" in text
 
-    assert render("report.coming_soon", XH).replace("*", "") in whole(chat.send("5"))
-    assert render("my_reports.coming_soon", XH) in whole(chat.send("6"))
+    assert render("report.kind", XH).replace("*", "") in whole(chat.send("5"))
+    chat.send("0")
+    assert render("my_reports.none", XH) in whole(chat.send("6"))
     assert render("settlement.ask", XH) in chat.send("7")
     chat.send("0")
     assert "5 Sesotho" in chat.send("8")

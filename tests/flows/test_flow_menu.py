@@ -99,7 +99,7 @@ def test_3_housing_list_guidance_and_offer_to_ask(c) -> None:
     assert "Keep your details up to date" in reply
     assert "Send 5 to ask a question" in reply
     assert "coming" not in reply
-    assert "not ready yet" in chat.send("5")
+    assert "Reply 1 to report a problem" in chat.send("5")
 
 
 def test_3_housing_without_settlement_points_to_the_municipality(c) -> None:
@@ -146,11 +146,12 @@ def test_4_without_settlement_shows_city_meetings(c) -> None:
     assert chat.directory.calls == ["meetings None None"]
 
 
-def test_5_and_6_say_honestly_they_are_coming(c) -> None:
+def test_5_starts_a_report_and_6_lists_none(c) -> None:
     chat = c.Chat().onboarded()
-    assert "report a problem or ask a question here" in chat.send("5")
-    assert "This is not ready yet." in chat.send("6")
-    assert "This is not ready yet." in chat.send("my reports")
+    assert "Reply 1 to report a problem" in chat.send("5")
+    chat.send("0")
+    assert "You have no open reports" in chat.send("6")
+    assert "You have no open reports" in chat.send("my reports")
 
 
 def test_7_change_settlement(c) -> None:

@@ -1,0 +1,136 @@
+"""Staff users and API tokens: create, verify passwords, issue and check bearer tokens.
+
+Passwords are hashed with argon2 (argon2-cffi's defaults). API tokens are 256-bit random
+strings, so a fast SHA-256 hash is enough to store them safely and lets every API
+request be checked with one indexed lookup.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlmodel import Session, col
+
+from bot.db import utcnow
+from bot.domain.staff.models import ROLES, ApiToken, StaffUser
+
+TOKEN_PREFIX = "sk_"  # noqa: S105  (a marker, not a secret)
+_hasher = PasswordHasher()
+
+
+class StaffError(ValueError):
+    """A staff user or token request that cannot be honoured."""
+
+
+def normalise_email(email: str) -> str:
+    """Return an email address trimmed and lower-cased, or raise StaffError."""
+    value = email.strip().lower()
+    local, _, domain = value.partition("@")
+    if not local or "." not in domain or " " in value or len(value) > 254:
+        raise StaffError(f"not an email address: {email!r}")
+    return value
+
+
+def hash_password(password: str) -> str:
+    """Return the argon2 hash of a password."""
+    return _hasher.hash(password)
+
+
+def create_user(
+    *, session: Session, email: str, role: str, password: str | None = None
+) -> StaffUser:
+    """Add a staff user; refuse an unknown role or an email already in use."""
+    if role not in ROLES:
+        raise StaffError(f"role must be one of {', '.join(ROLES)}")
+    address = normalise_email(email)
+    if get_by_email(session=session, email=address) is not None:
+        raise StaffError(f"a user with email {address} already exists")
+    if password is not None and len(password) < 10:
+        raise StaffError("a password needs at least 10 characters")
+    user = StaffUser(
+        email=address, role=role, password_hash=hash_password(password) if password else None
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def get_by_email(*, session: Session, email: str) -> StaffUser | None:
+    """Return the user with this email (any case), or None."""
+    address = email.strip().lower()
+    return session.execute(
+        select(StaffUser).where(col(StaffUser.email) == address)
+    ).scalar_one_or_none()
+
+
+def get(*, session: Session, user_id: int) -> StaffUser | None:
+    """Return the user with this id, or None."""
+    return session.get(StaffUser, user_id)
+
+
+def authenticate(*, session: Session, email: str, password: str) -> StaffUser | None:
+    """Return the active user with this email and password, or None."""
+    user = get_by_email(session=session, email=email)
+    if user is None or not user.is_active or not user.password_hash:
+        _hasher.hash(password)  # spend the same time whether or not the user exists
+        return None
+    try:
+        _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    return user
+
+
+def token_hash(token: str) -> str:
+    """Return the stored form of a token."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def create_token(*, session: Session, user: StaffUser, name: str = "") -> tuple[ApiToken, str]:
+    """Issue a token for `user`; return the row and the token (shown only this once)."""
+    assert user.id is not None
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = ApiToken(
+        user_id=user.id, token_hash=token_hash(token), prefix=token[:10], name=name[:100]
+    )
+    session.add(row)
+    session.flush()
+    return row, token
+
+
+def revoke_token(*, session: Session, token_id: int, now: dt.datetime | None = None) -> bool:
+    """Revoke a token by id; return whether it was active."""
+    row = session.get(ApiToken, token_id)
+    if row is None or row.revoked_at is not None:
+        return False
+    row.revoked_at = now or utcnow()
+    return True
+
+
+def user_for_token(
+    *, session: Session, token: str, now: dt.datetime | None = None
+) -> StaffUser | None:
+    """Return the active user a bearer token belongs to, or None (and note its use)."""
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        return None
+    found = session.execute(
+        select(ApiToken, StaffUser)
+        .join(StaffUser, col(StaffUser.id) == col(ApiToken.user_id))
+        .where(col(ApiToken.token_hash) == token_hash(token))
+    ).first()
+    if found is None:
+        return None
+    row, user = found
+    if row.revoked_at is not None or not user.is_active:
+        return None
+    now = now or utcnow()
+    if row.last_used_at is None or now - row.last_used_at > dt.timedelta(minutes=5):
+        row.last_used_at = now  # coarse, so a busy client does not write on every call
+    return user

@@ -1,0 +1,150 @@
+"""Scheduled ticket jobs, run by the leader worker's APScheduler (see bot/worker.py).
+
+- `tickets.flag_breaches` (every 10 minutes): a ticket whose acknowledge or resolve time
+  has passed gets an internal `sla_breach` event, once per clock, and its assignee (or
+  SIYAKHA_SLA_TEAM_EMAIL) is notified by an email-style log line.
+- `tickets.close_unanswered` (hourly): a resolved ticket whose resident has not said
+  whether it is fixed closes after SIYAKHA_TICKET_CONFIRM_DAYS days.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.engine import Engine
+from sqlmodel import col
+
+from bot.config import Settings, get_settings
+from bot.db import session_scope, utcnow
+from bot.domain.staff.models import StaffUser
+from bot.domain.tickets import service
+from bot.domain.tickets.models import OPEN_STATUSES, Ticket
+
+log = logging.getLogger(__name__)
+BATCH = 500
+
+
+def flag_breaches(
+    *,
+    engine: Engine | None = None,
+    settings: Settings | None = None,
+    now: dt.datetime | None = None,
+) -> int:
+    """Record and announce every SLA breach not yet flagged; return how many."""
+    settings = settings or get_settings()
+    now = now or utcnow()
+    flagged = 0
+    with session_scope(engine) as session:
+        ack = and_(
+            col(Ticket.acknowledged_at).is_(None),
+            col(Ticket.ack_due_at) < now,
+            col(Ticket.ack_breach_flagged_at).is_(None),
+        )
+        resolve = and_(
+            col(Ticket.resolve_due_at) < now, col(Ticket.resolve_breach_flagged_at).is_(None)
+        )
+        rows = session.execute(
+            select(Ticket)
+            .where(col(Ticket.status).in_(sorted(OPEN_STATUSES)), or_(ack, resolve))
+            .order_by(col(Ticket.id))
+            .limit(BATCH)
+            .with_for_update(skip_locked=True)
+        ).scalars()
+        for ticket in rows:
+            clocks = []
+            if (
+                ticket.acknowledged_at is None
+                and ticket.ack_due_at < now
+                and not ticket.ack_breach_flagged_at
+            ):
+                ticket.ack_breach_flagged_at = now
+                clocks.append(("acknowledge", ticket.ack_due_at))
+            if ticket.resolve_due_at < now and not ticket.resolve_breach_flagged_at:
+                ticket.resolve_breach_flagged_at = now
+                clocks.append(("resolve", ticket.resolve_due_at))
+            assignee = session.get(StaffUser, ticket.assignee_id) if ticket.assignee_id else None
+            to = assignee.email if assignee else settings.sla_team_email
+            for clock, due in clocks:
+                service.add_event(
+                    session,
+                    ticket,
+                    actor="system",
+                    kind="sla_breach",
+                    now=now,
+                    data={"clock": clock, "due": due.isoformat(), "notified": to},
+                )
+                log.warning(
+                    "email: ticket SLA breached",
+                    extra={
+                        "to": to or "(no assignee, no SIYAKHA_SLA_TEAM_EMAIL)",
+                        "reference": ticket.reference,
+                        "clock": clock,
+                        "due": due.isoformat(),
+                        "category": ticket.category,
+                        "priority": ticket.priority,
+                    },
+                )
+                flagged += 1
+    return flagged
+
+
+def close_unanswered(
+    *,
+    engine: Engine | None = None,
+    settings: Settings | None = None,
+    now: dt.datetime | None = None,
+) -> int:
+    """Close resolved tickets nobody confirmed within the confirmation period; return how many."""
+    settings = settings or get_settings()
+    now = now or utcnow()
+    cutoff = now - dt.timedelta(days=settings.ticket_confirm_days)
+    with session_scope(engine) as session:
+        rows = list(
+            session.execute(
+                select(Ticket)
+                .where(col(Ticket.status) == "resolved", col(Ticket.resolved_at) < cutoff)
+                .order_by(col(Ticket.id))
+                .limit(BATCH)
+                .with_for_update(skip_locked=True)
+            ).scalars()
+        )
+        for ticket in rows:
+            service.move_status(
+                session, ticket, "closed", now=now, actor="system", data={"reason": "no answer"}
+            )
+    return len(rows)
+
+
+def run_flag_breaches() -> None:
+    """Job `tickets.flag_breaches`."""
+    count = flag_breaches()
+    if count:
+        log.info("ticket SLA breaches flagged", extra={"count": count})
+
+
+def run_close_unanswered() -> None:
+    """Job `tickets.close_unanswered`."""
+    count = close_unanswered()
+    if count:
+        log.info("unanswered resolved tickets closed", extra={"count": count})
+
+
+def schedule(settings: Settings) -> list[dict[str, Any]]:
+    """Declare this domain's jobs for the worker's scheduler."""
+    return [
+        {
+            "id": "tickets.flag_breaches",
+            "func": "bot.domain.tickets.jobs:run_flag_breaches",
+            "trigger": "interval",
+            "minutes": 10,
+        },
+        {
+            "id": "tickets.close_unanswered",
+            "func": "bot.domain.tickets.jobs:run_close_unanswered",
+            "trigger": "interval",
+            "minutes": 60,
+        },
+    ]

@@ -1,0 +1,202 @@
+"""The ticket and ticket_event tables, and the shapes the JSON API reads and writes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from sqlalchemy import JSON, CheckConstraint, Column, Index
+from sqlmodel import Field, SQLModel
+
+from bot.db import UTCDateTime, utcnow
+
+Status = Literal[
+    "new", "acknowledged", "in_progress", "waiting_on_resident", "resolved", "reopened", "closed"
+]
+STATUSES: tuple[str, ...] = (
+    "new",
+    "acknowledged",
+    "in_progress",
+    "waiting_on_resident",
+    "resolved",
+    "reopened",
+    "closed",
+)
+OPEN_STATUSES = frozenset(STATUSES) - {"resolved", "closed"}
+Priority = Literal["low", "normal", "high"]
+PRIORITIES: tuple[str, ...] = ("low", "normal", "high")
+Kind = Literal["problem", "question"]
+Source = Literal["sms", "whatsapp", "open311", "api"]
+SlaState = Literal["on_track", "due_soon", "breached", "met", "missed"]
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Ticket(SQLModel, table=True):
+    """A resident's report or question. `reference` is the number the resident quotes."""
+
+    __tablename__ = "ticket"
+    __table_args__ = (
+        CheckConstraint(_in("status", STATUSES), name="ck_ticket_status"),
+        CheckConstraint(_in("priority", PRIORITIES), name="ck_ticket_priority"),
+        CheckConstraint("kind IN ('problem', 'question')", name="ck_ticket_kind"),
+        Index("ix_ticket_status_created", "status", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    reference: str = Field(max_length=12, unique=True)
+    resident_id: int | None = Field(
+        default=None, foreign_key="resident.id", ondelete="SET NULL", index=True
+    )
+    settlement_id: int | None = Field(
+        default=None, foreign_key="settlement.id", ondelete="SET NULL", index=True
+    )
+    kind: str = Field(default="problem", max_length=10)
+    category: str = Field(max_length=40, index=True)
+    priority: str = Field(default="normal", max_length=10)
+    status: str = Field(default="new", max_length=24)
+    source: str = Field(max_length=10)
+    language: str | None = Field(default=None, max_length=10)
+    description: str = ""
+    location_text: str = Field(default="", max_length=300)
+    latitude: float | None = None
+    longitude: float | None = None
+    media: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    assignee_id: int | None = Field(
+        default=None, foreign_key="staff_user.id", ondelete="SET NULL", index=True
+    )
+    parent_id: int | None = Field(
+        default=None, foreign_key="ticket.id", ondelete="SET NULL", index=True
+    )
+    # Open311 POST answers with this token; GET tokens/{token}.json finds the request.
+    open311_token: str | None = Field(default=None, max_length=40, unique=True)
+    last_public_note: str = ""
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    acknowledged_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    resolved_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    closed_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    ack_due_at: dt.datetime = Field(sa_type=UTCDateTime)
+    resolve_due_at: dt.datetime = Field(sa_type=UTCDateTime, index=True)
+    ack_breach_flagged_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    resolve_breach_flagged_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Set when the resident was erased (POPIA): the ticket stays, for statistics only.
+    deidentified_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class TicketEvent(SQLModel, table=True):
+    """One change to a ticket (its audit trail): who, when, what, public or internal."""
+
+    __tablename__ = "ticket_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", ondelete="CASCADE", index=True)
+    at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    actor: str = Field(max_length=10)  # resident | staff | system
+    staff_user_id: int | None = Field(
+        default=None, foreign_key="staff_user.id", ondelete="SET NULL"
+    )
+    kind: str = Field(max_length=30)
+    public: bool = False
+    body: str = ""
+    media: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+# --- API shapes -------------------------------------------------------------------------
+
+
+class TicketEventPublic(SQLModel):
+    """An event in a ticket's history."""
+
+    id: int
+    at: dt.datetime
+    actor: str
+    staff_email: str | None = None
+    kind: str
+    public: bool
+    body: str
+    media: list[dict[str, Any]]
+    data: dict[str, Any]
+
+
+class TicketPublic(SQLModel):
+    """A ticket as staff see it (the resident's phone number and name are never shown)."""
+
+    reference: str
+    kind: str
+    category: str
+    priority: str
+    status: str
+    source: str
+    language: str | None
+    settlement_id: int | None
+    settlement: str | None
+    description: str
+    location_text: str
+    latitude: float | None
+    longitude: float | None
+    media: list[dict[str, Any]]
+    assignee_email: str | None
+    parent_reference: str | None
+    linked_references: list[str]
+    has_resident: bool
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    acknowledged_at: dt.datetime | None
+    resolved_at: dt.datetime | None
+    closed_at: dt.datetime | None
+    ack_due_at: dt.datetime
+    resolve_due_at: dt.datetime
+    sla_state: str
+    last_public_note: str
+
+
+class TicketDetail(TicketPublic):
+    """A ticket with its whole history."""
+
+    events: list[TicketEventPublic]
+
+
+class TicketPage(SQLModel):
+    """One page of tickets and the total matching the filters."""
+
+    total: int
+    items: list[TicketPublic]
+
+
+class TicketUpdate(SQLModel):
+    """A change staff make to a ticket; omitted fields stay as they are."""
+
+    status: Status | None = None
+    priority: Priority | None = None
+    category: str | None = Field(default=None, max_length=40)
+    assignee_email: str | None = Field(default=None, max_length=254)
+    note: str | None = Field(
+        default=None, max_length=1000, description="public note sent with a status change"
+    )
+
+
+class ReplyCreate(SQLModel):
+    """A public reply to the resident: free text, or a canned response (translated)."""
+
+    body: str | None = Field(default=None, max_length=1000)
+    canned: str | None = Field(default=None, max_length=40)
+
+
+class NoteCreate(SQLModel):
+    """An internal note, never shown to the resident."""
+
+    body: str = Field(min_length=1, max_length=4000)
+
+
+class LinkCreate(SQLModel):
+    """Mark this ticket a duplicate of `parent`."""
+
+    parent: str = Field(min_length=1, max_length=12)

@@ -1,0 +1,75 @@
+"""The engine's TicketDesk port, read from the database."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+from sqlmodel import Session, col
+
+from bot.domain.residents.models import Resident
+from bot.domain.tickets import service
+from bot.domain.tickets.models import Ticket
+from bot.engine.ports import TicketInfo
+
+
+def info(ticket: Ticket) -> TicketInfo:
+    """Return a ticket as the conversation shows it."""
+    return TicketInfo(
+        reference=ticket.reference,
+        kind=ticket.kind,  # type: ignore[arg-type]
+        category=ticket.category,
+        status=ticket.status,  # type: ignore[arg-type]
+        created_at=ticket.created_at,
+        last_public_note=ticket.last_public_note,
+        resolved_at=ticket.resolved_at if ticket.status == "resolved" else None,
+    )
+
+
+class SqlTicketDesk:
+    """A resident's reports for the conversation engine."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def _resident_id(self, phone: str) -> int | None:
+        return self.session.execute(
+            select(col(Resident.id)).where(col(Resident.phone) == phone)
+        ).scalar_one_or_none()
+
+    def new_reference(self) -> str:
+        """Return an unused report number."""
+        return service.new_reference(session=self.session)
+
+    def open_for(self, phone: str) -> list[TicketInfo]:
+        """Return the resident's reports that are not closed, newest first."""
+        resident_id = self._resident_id(phone)
+        if resident_id is None:
+            return []
+        return [
+            info(t) for t in service.for_resident(session=self.session, resident_id=resident_id)
+        ]
+
+    def find(self, phone: str, reference: str) -> TicketInfo | None:
+        """Return one of the resident's reports by number."""
+        resident_id = self._resident_id(phone)
+        if resident_id is None:
+            return None
+        ticket = service.get_for_resident(
+            session=self.session, resident_id=resident_id, reference=reference
+        )
+        return info(ticket) if ticket else None
+
+    def awaiting_answer(self, phone: str, *, since: dt.datetime | None) -> TicketInfo | None:
+        """Return the report resolved most recently after `since`, awaiting "fixed?"."""
+        query = (
+            select(Ticket)
+            .join(Resident, col(Resident.id) == col(Ticket.resident_id))
+            .where(col(Resident.phone) == phone, col(Ticket.status) == "resolved")
+            .order_by(col(Ticket.resolved_at).desc())
+            .limit(1)
+        )
+        if since is not None:
+            query = query.where(col(Ticket.resolved_at) > since)
+        ticket = self.session.execute(query).scalar_one_or_none()
+        return info(ticket) if ticket else None

@@ -1,0 +1,844 @@
+"""Ticket queries and changes: open, add, change status, reply, note, link, de-identify.
+
+Every change writes a `TicketEvent` (the audit trail). Changes on a parent ticket reach
+its linked duplicates: status changes are applied to each open child and public replies
+are sent to each child's resident, quoting the child's own number. Services flush and
+never commit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlmodel import Session, col
+
+from bot.config import Settings, get_settings
+from bot.content import load
+from bot.domain.settlements.models import Settlement
+from bot.domain.staff.models import StaffUser
+from bot.domain.tickets import notify, references, sla
+from bot.domain.tickets.models import (
+    OPEN_STATUSES,
+    Ticket,
+    TicketDetail,
+    TicketEvent,
+    TicketEventPublic,
+    TicketPublic,
+    TicketUpdate,
+)
+from bot.engine import effects as fx
+from bot.engine.messages import Location, Media
+from bot.flows import report_notices
+from bot.i18n import get_translator
+
+log = logging.getLogger(__name__)
+
+# Which status may follow which (staff; the resident's "not fixed" reopens resolved ones).
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "new": frozenset({"acknowledged", "in_progress", "waiting_on_resident", "resolved", "closed"}),
+    "acknowledged": frozenset({"in_progress", "waiting_on_resident", "resolved", "closed"}),
+    "in_progress": frozenset({"acknowledged", "waiting_on_resident", "resolved", "closed"}),
+    "waiting_on_resident": frozenset({"acknowledged", "in_progress", "resolved", "closed"}),
+    "resolved": frozenset({"in_progress", "reopened", "closed"}),
+    "reopened": frozenset(
+        {"acknowledged", "in_progress", "waiting_on_resident", "resolved", "closed"}
+    ),
+    "closed": frozenset({"reopened"}),
+}
+MAX_DESCRIPTION = 4000
+
+
+class TicketError(ValueError):
+    """A ticket change that cannot be made (the API answers 4xx)."""
+
+
+class InvalidTransition(TicketError):
+    """The ticket cannot move from its status to the one asked for."""
+
+
+def category_codes() -> list[str]:
+    """Return the known category codes, in menu order."""
+    return [str(c["code"]) for c in load().fact("ticket_categories")]
+
+
+def _settings(settings: Settings | None) -> Settings:
+    return settings or get_settings()
+
+
+# --- reading ----------------------------------------------------------------------------
+
+
+def get_by_reference(*, session: Session, reference: str) -> Ticket | None:
+    """Return the ticket with this report number, or None."""
+    return session.execute(
+        select(Ticket).where(col(Ticket.reference) == reference.strip())
+    ).scalar_one_or_none()
+
+
+def get_for_resident(*, session: Session, resident_id: int, reference: str) -> Ticket | None:
+    """Return one of a resident's tickets by report number, or None."""
+    return session.execute(
+        select(Ticket).where(
+            col(Ticket.reference) == reference, col(Ticket.resident_id) == resident_id
+        )
+    ).scalar_one_or_none()
+
+
+def for_resident(
+    *, session: Session, resident_id: int, include_closed: bool = False
+) -> list[Ticket]:
+    """Return a resident's tickets, newest first."""
+    query = select(Ticket).where(col(Ticket.resident_id) == resident_id)
+    if not include_closed:
+        query = query.where(col(Ticket.status) != "closed")
+    query = query.order_by(col(Ticket.created_at).desc(), col(Ticket.id).desc())
+    return list(session.execute(query).scalars())
+
+
+def count_for_resident(*, session: Session, resident_id: int) -> int:
+    """Return how many tickets a resident has opened."""
+    return session.execute(
+        select(func.count()).select_from(Ticket).where(col(Ticket.resident_id) == resident_id)
+    ).scalar_one()
+
+
+def children(*, session: Session, ticket: Ticket) -> list[Ticket]:
+    """Return the tickets linked to `ticket` as duplicates."""
+    return list(
+        session.execute(
+            select(Ticket).where(col(Ticket.parent_id) == ticket.id).order_by(col(Ticket.id))
+        ).scalars()
+    )
+
+
+def events(*, session: Session, ticket: Ticket) -> list[TicketEvent]:
+    """Return a ticket's events, oldest first."""
+    return list(
+        session.execute(
+            select(TicketEvent)
+            .where(col(TicketEvent.ticket_id) == ticket.id)
+            .order_by(col(TicketEvent.at), col(TicketEvent.id))
+        ).scalars()
+    )
+
+
+@dataclass(frozen=True)
+class TicketFilters:
+    """What the staff list may filter on (all optional)."""
+
+    status: Sequence[str] = ()
+    category: Sequence[str] = ()
+    settlement_id: int | None = None
+    priority: Sequence[str] = ()
+    assignee_email: str | None = None
+    unassigned: bool = False
+    sla: str | None = None
+    created_from: dt.datetime | None = None
+    created_to: dt.datetime | None = None
+    references: Sequence[str] = ()
+
+
+def _sla_condition(state: str, now: dt.datetime, due_soon: dt.timedelta) -> ColumnElement[bool]:
+    """Return the SQL condition for an SLA state (see sla.state)."""
+    open_ = col(Ticket.status).in_(sorted(OPEN_STATUSES))
+    ack_pending = col(Ticket.acknowledged_at).is_(None)
+    breached = and_(
+        open_,
+        or_(and_(ack_pending, col(Ticket.ack_due_at) < now), col(Ticket.resolve_due_at) < now),
+    )
+    soon = and_(
+        open_,
+        ~breached,
+        or_(
+            and_(ack_pending, col(Ticket.ack_due_at) <= now + due_soon),
+            col(Ticket.resolve_due_at) <= now + due_soon,
+        ),
+    )
+    done = col(Ticket.status).in_(["resolved", "closed"])
+    finished_at = func.coalesce(col(Ticket.resolved_at), col(Ticket.closed_at))
+    conditions: dict[str, ColumnElement[bool]] = {
+        "breached": breached,
+        "due_soon": soon,
+        "on_track": and_(open_, ~breached, ~soon),
+        "met": and_(done, finished_at <= col(Ticket.resolve_due_at)),
+        "missed": and_(done, or_(finished_at.is_(None), finished_at > col(Ticket.resolve_due_at))),
+    }
+    return conditions[state]
+
+
+def search(
+    *,
+    session: Session,
+    filters: TicketFilters,
+    now: dt.datetime,
+    settings: Settings | None = None,
+    limit: int = 50,
+    offset: int = 0,
+    newest_first: bool = True,
+) -> tuple[list[Ticket], int]:
+    """Return one page of tickets matching the filters, and how many match in all."""
+    settings = _settings(settings)
+    conditions: list[ColumnElement[bool]] = []
+    if filters.status:
+        conditions.append(col(Ticket.status).in_(list(filters.status)))
+    if filters.category:
+        conditions.append(col(Ticket.category).in_(list(filters.category)))
+    if filters.priority:
+        conditions.append(col(Ticket.priority).in_(list(filters.priority)))
+    if filters.settlement_id is not None:
+        conditions.append(col(Ticket.settlement_id) == filters.settlement_id)
+    if filters.unassigned:
+        conditions.append(col(Ticket.assignee_id).is_(None))
+    elif filters.assignee_email:
+        assignee = select(col(StaffUser.id)).where(
+            col(StaffUser.email) == filters.assignee_email.strip().lower()
+        )
+        conditions.append(col(Ticket.assignee_id).in_(assignee.scalar_subquery()))
+    if filters.sla:
+        due_soon = dt.timedelta(hours=settings.sla_due_soon_hours)
+        conditions.append(_sla_condition(filters.sla, now, due_soon))
+    if filters.created_from is not None:
+        conditions.append(col(Ticket.created_at) >= filters.created_from)
+    if filters.created_to is not None:
+        conditions.append(col(Ticket.created_at) <= filters.created_to)
+    if filters.references:
+        conditions.append(col(Ticket.reference).in_(list(filters.references)))
+    total = session.execute(
+        select(func.count()).select_from(Ticket).where(*conditions)
+    ).scalar_one()
+    order = (
+        (col(Ticket.created_at).desc(), col(Ticket.id).desc())
+        if newest_first
+        else (col(Ticket.created_at), col(Ticket.id))
+    )
+    rows = session.execute(
+        select(Ticket).where(*conditions).order_by(*order).limit(limit).offset(offset)
+    ).scalars()
+    return list(rows), total
+
+
+def sla_state(ticket: Ticket, *, now: dt.datetime, settings: Settings | None = None) -> str:
+    """Return the ticket's SLA state now."""
+    settings = _settings(settings)
+    return sla.state(
+        status=ticket.status,
+        now=now,
+        ack_due_at=ticket.ack_due_at,
+        resolve_due_at=ticket.resolve_due_at,
+        acknowledged_at=ticket.acknowledged_at,
+        resolved_at=ticket.resolved_at or ticket.closed_at,
+        due_soon=dt.timedelta(hours=settings.sla_due_soon_hours),
+    )
+
+
+def to_public(
+    *, session: Session, ticket: Ticket, now: dt.datetime, settings: Settings | None = None
+) -> TicketPublic:
+    """Return the staff view of a ticket (never the resident's phone or name)."""
+    settlement = session.get(Settlement, ticket.settlement_id) if ticket.settlement_id else None
+    assignee = session.get(StaffUser, ticket.assignee_id) if ticket.assignee_id else None
+    parent = session.get(Ticket, ticket.parent_id) if ticket.parent_id else None
+    return TicketPublic(
+        reference=ticket.reference,
+        kind=ticket.kind,
+        category=ticket.category,
+        priority=ticket.priority,
+        status=ticket.status,
+        source=ticket.source,
+        language=ticket.language,
+        settlement_id=ticket.settlement_id,
+        settlement=settlement.name if settlement else None,
+        description=ticket.description,
+        location_text=ticket.location_text,
+        latitude=ticket.latitude,
+        longitude=ticket.longitude,
+        media=list(ticket.media),
+        assignee_email=assignee.email if assignee else None,
+        parent_reference=parent.reference if parent else None,
+        linked_references=[t.reference for t in children(session=session, ticket=ticket)],
+        has_resident=ticket.resident_id is not None,
+        created_at=ticket.created_at,
+        updated_at=ticket.updated_at,
+        acknowledged_at=ticket.acknowledged_at,
+        resolved_at=ticket.resolved_at,
+        closed_at=ticket.closed_at,
+        ack_due_at=ticket.ack_due_at,
+        resolve_due_at=ticket.resolve_due_at,
+        sla_state=sla_state(ticket, now=now, settings=settings),
+        last_public_note=ticket.last_public_note,
+    )
+
+
+def to_detail(
+    *, session: Session, ticket: Ticket, now: dt.datetime, settings: Settings | None = None
+) -> TicketDetail:
+    """Return a ticket with its whole event history."""
+    public = to_public(session=session, ticket=ticket, now=now, settings=settings)
+    emails: dict[int, str] = {}
+    history = []
+    for event in events(session=session, ticket=ticket):
+        email = None
+        if event.staff_user_id is not None:
+            if event.staff_user_id not in emails:
+                user = session.get(StaffUser, event.staff_user_id)
+                emails[event.staff_user_id] = user.email if user else ""
+            email = emails[event.staff_user_id] or None
+        assert event.id is not None
+        history.append(
+            TicketEventPublic(
+                id=event.id,
+                at=event.at,
+                actor=event.actor,
+                staff_email=email,
+                kind=event.kind,
+                public=event.public,
+                body=event.body,
+                media=list(event.media),
+                data=dict(event.data),
+            )
+        )
+    return TicketDetail(**public.model_dump(), events=history)
+
+
+# --- opening ----------------------------------------------------------------------------
+
+
+def new_reference(*, session: Session) -> str:
+    """Return a report number no ticket uses yet."""
+
+    def taken(candidate: str) -> bool:
+        return (
+            session.execute(
+                select(col(Ticket.id)).where(col(Ticket.reference) == candidate)
+            ).first()
+            is not None
+        )
+
+    return references.new_reference(taken=taken)
+
+
+def add_event(
+    session: Session,
+    ticket: Ticket,
+    *,
+    actor: str,
+    kind: str,
+    now: dt.datetime,
+    staff: StaffUser | None = None,
+    public: bool = False,
+    body: str = "",
+    media: list[dict[str, Any]] | None = None,
+    data: dict[str, Any] | None = None,
+) -> TicketEvent:
+    assert ticket.id is not None
+    event = TicketEvent(
+        ticket_id=ticket.id,
+        at=now,
+        actor=actor,
+        staff_user_id=staff.id if staff else None,
+        kind=kind,
+        public=public,
+        body=body,
+        media=media or [],
+        data=data or {},
+    )
+    session.add(event)
+    session.flush()
+    ticket.updated_at = now
+    return event
+
+
+def _media(items: Sequence[Media]) -> list[dict[str, Any]]:
+    return [{"url": m.url, "content_type": m.content_type} for m in items]
+
+
+def open_ticket(
+    *,
+    session: Session,
+    reference: str,
+    kind: str,
+    category: str,
+    description: str,
+    source: str,
+    now: dt.datetime,
+    resident_id: int | None = None,
+    settlement_id: int | None = None,
+    language: str | None = None,
+    where: str = "",
+    urgent: bool = False,
+    media: Sequence[Media] = (),
+    location: Location | None = None,
+    staff: StaffUser | None = None,
+    open311_token: str | None = None,
+    settings: Settings | None = None,
+) -> Ticket:
+    """Open a ticket with its SLA clocks and a `created` event."""
+    settings = _settings(settings)
+    if category not in category_codes():
+        category = "other"
+    ack_due, resolve_due = sla.due_times(settings, start=now, category=category, urgent=urgent)
+    ticket = Ticket(
+        reference=reference,
+        resident_id=resident_id,
+        settlement_id=settlement_id,
+        kind=kind if kind in ("problem", "question") else "problem",
+        category=category,
+        priority="high" if urgent else "normal",
+        status="new",
+        source=source,
+        language=language,
+        description=description[:MAX_DESCRIPTION],
+        location_text=where[:300],
+        latitude=location.latitude if location else None,
+        longitude=location.longitude if location else None,
+        media=_media(media),
+        open311_token=open311_token,
+        created_at=now,
+        updated_at=now,
+        ack_due_at=ack_due,
+        resolve_due_at=resolve_due,
+    )
+    session.add(ticket)
+    session.flush()
+    add_event(
+        session,
+        ticket,
+        actor="staff" if staff else "resident",
+        staff=staff,
+        kind="created",
+        now=now,
+        public=True,
+        body=ticket.description,
+        media=list(ticket.media),
+        data={"source": source, "priority": ticket.priority, "category": category},
+    )
+    log.info(
+        "ticket opened",
+        extra={"reference": reference, "category": category, "priority": ticket.priority},
+    )
+    return ticket
+
+
+def open_from_chat(
+    *, session: Session, resident: Mapping[Any, Any], effect: fx.OpenTicket, now: dt.datetime
+) -> Ticket:
+    """Open the ticket a resident (a row with id, settlement_id, language) confirmed."""
+    return open_ticket(
+        session=session,
+        reference=effect.reference,
+        kind=effect.kind,
+        category=effect.category,
+        description=effect.description,
+        where=effect.where,
+        source=effect.channel,
+        now=now,
+        resident_id=resident["id"],
+        settlement_id=resident["settlement_id"],
+        language=resident["language"],
+        urgent=effect.urgent,
+        media=effect.media,
+        location=effect.location,
+    )
+
+
+def new_open311_token() -> str:
+    """Return a fresh token for an Open311-created request."""
+    return secrets.token_hex(16)
+
+
+# --- the resident's changes -------------------------------------------------------------
+
+
+def add_from_resident(
+    *, session: Session, resident_id: int, effect: fx.AddToTicket, now: dt.datetime
+) -> TicketEvent | None:
+    """Add what the resident sent to their open ticket (None if it is closed or not theirs)."""
+    ticket = get_for_resident(session=session, resident_id=resident_id, reference=effect.reference)
+    if ticket is None or ticket.status == "closed":
+        return None
+    data: dict[str, Any] = {}
+    if effect.location is not None:
+        data = {"latitude": effect.location.latitude, "longitude": effect.location.longitude}
+        if ticket.latitude is None:
+            ticket.latitude, ticket.longitude = effect.location.latitude, effect.location.longitude
+    event = add_event(
+        session,
+        ticket,
+        actor="resident",
+        kind="resident_message",
+        now=now,
+        public=True,
+        body=effect.text,
+        media=_media(effect.media),
+        data=data,
+    )
+    if ticket.status == "waiting_on_resident":
+        move_status(session, ticket, "in_progress", now=now, actor="resident")
+    return event
+
+
+def answer_resolution(
+    *, session: Session, resident_id: int, effect: fx.AnswerResolution, now: dt.datetime
+) -> Ticket | None:
+    """Close the ticket when the resident says it is fixed; reopen it with their words if not."""
+    ticket = get_for_resident(session=session, resident_id=resident_id, reference=effect.reference)
+    if ticket is None:
+        return None
+    if effect.fixed:
+        if ticket.status == "resolved":
+            add_event(
+                session, ticket, actor="resident", kind="confirmed_fixed", now=now, public=True
+            )
+            move_status(session, ticket, "closed", now=now, actor="resident")
+        return ticket
+    if ticket.status not in ("resolved", "closed"):
+        return ticket
+    add_event(
+        session,
+        ticket,
+        actor="resident",
+        kind="not_fixed",
+        now=now,
+        public=True,
+        body=effect.text,
+    )
+    move_status(session, ticket, "reopened", now=now, actor="resident")
+    return ticket
+
+
+def apply_effect(
+    *, session: Session, resident: Mapping[Any, Any], effect: fx.Effect, now: dt.datetime
+) -> None:
+    """Apply a ticket effect from the conversation engine (`resident`: the resident's row)."""
+    resident_id = int(resident["id"])
+    match effect:
+        case fx.OpenTicket():
+            open_from_chat(session=session, resident=resident, effect=effect, now=now)
+        case fx.AddToTicket():
+            add_from_resident(session=session, resident_id=resident_id, effect=effect, now=now)
+        case fx.AnswerResolution():
+            answer_resolution(session=session, resident_id=resident_id, effect=effect, now=now)
+        case _:
+            raise TypeError(f"not a ticket effect: {effect!r}")
+
+
+# --- staff changes ----------------------------------------------------------------------
+
+
+def move_status(
+    session: Session,
+    ticket: Ticket,
+    status: str,
+    *,
+    now: dt.datetime,
+    actor: str,
+    staff: StaffUser | None = None,
+    data: dict[str, Any] | None = None,
+    settings: Settings | None = None,
+) -> TicketEvent:
+    """Set a ticket's status and the timestamps and clocks that go with it."""
+    before = ticket.status
+    ticket.status = status
+    if status != "new" and status != "reopened" and ticket.acknowledged_at is None:
+        ticket.acknowledged_at = now
+    if status == "resolved":
+        ticket.resolved_at = now
+    elif status == "closed":
+        ticket.closed_at = now
+    elif status == "reopened":
+        ticket.resolved_at = None
+        ticket.closed_at = None
+        _, ticket.resolve_due_at = sla.due_times(
+            _settings(settings),
+            start=now,
+            category=ticket.category,
+            urgent=ticket.priority == "high",
+        )
+        ticket.resolve_breach_flagged_at = None
+    return add_event(
+        session,
+        ticket,
+        actor=actor,
+        staff=staff,
+        kind="status",
+        now=now,
+        public=True,
+        data={"from": before, "to": status, **(data or {})},
+    )
+
+
+def _recompute_clocks(ticket: Ticket, settings: Settings) -> None:
+    ack_due, resolve_due = sla.due_times(
+        settings,
+        start=ticket.created_at,
+        category=ticket.category,
+        urgent=ticket.priority == "high",
+    )
+    if ticket.acknowledged_at is None:
+        ticket.ack_due_at = ack_due
+    if ticket.resolved_at is None:
+        ticket.resolve_due_at = resolve_due
+
+
+def set_status(
+    *,
+    session: Session,
+    ticket: Ticket,
+    status: str,
+    staff: StaffUser | None,
+    now: dt.datetime,
+    settings: Settings | None = None,
+) -> None:
+    """Move a ticket (and its open duplicates) to `status`, telling each resident."""
+    if status == ticket.status:
+        return
+    if status not in TRANSITIONS.get(ticket.status, frozenset()):
+        raise InvalidTransition(f"a {ticket.status} ticket cannot become {status}")
+    actor = "staff" if staff else "system"
+    event = move_status(
+        session, ticket, status, now=now, actor=actor, staff=staff, settings=settings
+    )
+    assert event.id is not None
+    notify.status_changed(session=session, ticket=ticket, event_id=event.id)
+    for child in children(session=session, ticket=ticket):
+        if child.status == status or status not in TRANSITIONS.get(child.status, frozenset()):
+            continue
+        child_event = move_status(
+            session,
+            child,
+            status,
+            now=now,
+            actor=actor,
+            staff=staff,
+            data={"via": ticket.reference},
+            settings=settings,
+        )
+        assert child_event.id is not None
+        notify.status_changed(session=session, ticket=child, event_id=child_event.id)
+
+
+def change(
+    *,
+    session: Session,
+    ticket: Ticket,
+    update_in: TicketUpdate,
+    staff: StaffUser,
+    now: dt.datetime,
+    settings: Settings | None = None,
+) -> Ticket:
+    """Apply a staff change (priority, category, assignee, status, public note)."""
+    settings = _settings(settings)
+    if update_in.category is not None and update_in.category not in category_codes():
+        raise TicketError(f"unknown category {update_in.category!r}")
+    assignee: StaffUser | None = None
+    if update_in.assignee_email:
+        assignee = session.execute(
+            select(StaffUser).where(
+                col(StaffUser.email) == update_in.assignee_email.strip().lower()
+            )
+        ).scalar_one_or_none()
+        if assignee is None or not assignee.is_active:
+            raise TicketError(f"no active staff user {update_in.assignee_email!r}")
+    allowed = TRANSITIONS.get(ticket.status, frozenset())
+    if update_in.status not in (None, ticket.status) and update_in.status not in allowed:
+        raise InvalidTransition(f"a {ticket.status} ticket cannot become {update_in.status}")
+    for field in ("priority", "category"):
+        value = getattr(update_in, field)
+        if value is not None and value != getattr(ticket, field):
+            before = getattr(ticket, field)
+            setattr(ticket, field, value)
+            add_event(
+                session,
+                ticket,
+                actor="staff",
+                staff=staff,
+                kind=field,
+                now=now,
+                data={"from": before, "to": value},
+            )
+            _recompute_clocks(ticket, settings)
+    if update_in.assignee_email is not None:
+        new_id = assignee.id if assignee else None
+        if new_id != ticket.assignee_id:
+            ticket.assignee_id = new_id
+            add_event(
+                session,
+                ticket,
+                actor="staff",
+                staff=staff,
+                kind="assignee",
+                now=now,
+                data={"to": assignee.email if assignee else None},
+            )
+    if update_in.note:
+        reply(session=session, ticket=ticket, staff=staff, body=update_in.note, now=now)
+    if update_in.status is not None:
+        set_status(
+            session=session,
+            ticket=ticket,
+            status=update_in.status,
+            staff=staff,
+            now=now,
+            settings=settings,
+        )
+    session.flush()
+    return ticket
+
+
+def reply(
+    *,
+    session: Session,
+    ticket: Ticket,
+    staff: StaffUser,
+    now: dt.datetime,
+    body: str | None = None,
+    canned: str | None = None,
+) -> TicketEvent:
+    """Send a public reply to the resident (and to the residents of linked duplicates)."""
+    content = load()
+    if canned is not None:
+        if canned not in report_notices.canned_codes(content):
+            raise TicketError(f"unknown canned response {canned!r}")
+        english = report_notices.canned_text(content, get_translator("en"), canned)
+    elif body and body.strip():
+        english = body.strip()
+    else:
+        raise TicketError("a reply needs a body or a canned response")
+    event = None
+    for target in [ticket, *children(session=session, ticket=ticket)]:
+        target_event = add_event(
+            session,
+            target,
+            actor="staff",
+            staff=staff,
+            kind="reply",
+            now=now,
+            public=True,
+            body=english,
+            data={"canned": canned}
+            if canned
+            else ({"via": ticket.reference} if target is not ticket else {}),
+        )
+        target.last_public_note = english
+        assert target_event.id is not None
+        notify.staff_reply(
+            session=session,
+            ticket=target,
+            event_id=target_event.id,
+            body=english,
+            canned=canned,
+        )
+        event = event or target_event
+    assert event is not None
+    return event
+
+
+def note(
+    *, session: Session, ticket: Ticket, staff: StaffUser, body: str, now: dt.datetime
+) -> TicketEvent:
+    """Add an internal note, never shown to the resident."""
+    return add_event(
+        session, ticket, actor="staff", staff=staff, kind="note", now=now, body=body.strip()
+    )
+
+
+def link(
+    *, session: Session, ticket: Ticket, parent: Ticket, staff: StaffUser, now: dt.datetime
+) -> Ticket:
+    """Mark `ticket` (and its own duplicates) a duplicate of `parent`; return the parent used."""
+    while parent.parent_id is not None:  # always link to the root, so there are no chains
+        root = session.get(Ticket, parent.parent_id)
+        if root is None:
+            break
+        parent = root
+    if parent.id == ticket.id:
+        raise TicketError("a ticket cannot be a duplicate of itself")
+    for child in [ticket, *children(session=session, ticket=ticket)]:
+        child.parent_id = parent.id
+        add_event(
+            session,
+            child,
+            actor="staff",
+            staff=staff,
+            kind="linked",
+            now=now,
+            data={"parent": parent.reference},
+        )
+    add_event(
+        session,
+        parent,
+        actor="staff",
+        staff=staff,
+        kind="duplicate_added",
+        now=now,
+        data={"child": ticket.reference},
+    )
+    session.flush()
+    return parent
+
+
+def unlink(*, session: Session, ticket: Ticket, staff: StaffUser, now: dt.datetime) -> None:
+    """Stop treating `ticket` as a duplicate."""
+    if ticket.parent_id is None:
+        return
+    parent = session.get(Ticket, ticket.parent_id)
+    ticket.parent_id = None
+    add_event(
+        session,
+        ticket,
+        actor="staff",
+        staff=staff,
+        kind="unlinked",
+        now=now,
+        data={"parent": parent.reference if parent else None},
+    )
+
+
+# --- POPIA ------------------------------------------------------------------------------
+
+
+def deidentify_for_resident(*, session: Session, resident_id: int, now: dt.datetime) -> int:
+    """Strip a resident's tickets of everything personal; keep them for statistics.
+
+    Kept: number, category, kind, priority, status, settlement, channel, language and
+    every timestamp and SLA clock. Removed: the link to the resident, their words, where
+    they live (text and pin), media links, and the text of every event (staff replies and
+    notes may quote the resident).
+    """
+    ids = list(
+        session.execute(
+            select(col(Ticket.id)).where(col(Ticket.resident_id) == resident_id)
+        ).scalars()
+    )
+    if not ids:
+        return 0
+    session.execute(
+        update(Ticket)
+        .where(col(Ticket.id).in_(ids))
+        .values(
+            resident_id=None,
+            description="",
+            location_text="",
+            latitude=None,
+            longitude=None,
+            media=[],
+            last_public_note="",
+            deidentified_at=now,
+        )
+    )
+    session.execute(
+        update(TicketEvent).where(col(TicketEvent.ticket_id).in_(ids)).values(body="", media=[])
+    )
+    session.execute(  # a resident's events may carry their pin
+        update(TicketEvent)
+        .where(col(TicketEvent.ticket_id).in_(ids), col(TicketEvent.actor) == "resident")
+        .values(data={})
+    )
+    session.flush()
+    return len(ids)

@@ -1,0 +1,114 @@
+"""SLA clocks: when a ticket must be acknowledged and resolved, and how it stands.
+
+Acknowledgement is due within SIYAKHA_SLA_ACK_WORKING_DAYS working days (Monday to Friday
+in South Africa, public holidays excluded); urgent (high priority) tickets within
+SIYAKHA_SLA_URGENT_ACK_HOURS hours. The resolve target is per category (content's
+`sla_hours`, overridden by SIYAKHA_SLA_RESOLVE_HOURS), at most
+SIYAKHA_SLA_URGENT_RESOLVE_HOURS for urgent tickets.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import lru_cache
+
+from bot.config import Settings
+from bot.content import load
+
+SAST = dt.timezone(dt.timedelta(hours=2), "SAST")
+DEFAULT_RESOLVE_HOURS = 336.0
+
+
+def _easter(year: int) -> dt.date:
+    """Return Easter Sunday (anonymous Gregorian algorithm)."""
+    a, b, c = year % 19, year // 100, year % 100
+    d, e = divmod(b, 4)
+    f = (b + 8) // 25
+    g = (b - f + 1) // 3
+    h = (19 * a + b - d - g + 15) % 30
+    i, k = divmod(c, 4)
+    l_ = (32 + 2 * e + 2 * i - h - k) % 7
+    m = (a + 11 * h + 22 * l_) // 451
+    month, day = divmod(h + l_ - 7 * m + 114, 31)
+    return dt.date(year, month, day + 1)
+
+
+@lru_cache(maxsize=64)
+def public_holidays(year: int) -> frozenset[dt.date]:
+    """Return South Africa's public holidays in a year (a Sunday holiday moves to Monday)."""
+    fixed = [
+        (1, 1),
+        (3, 21),
+        (4, 27),
+        (5, 1),
+        (6, 16),
+        (8, 9),
+        (9, 24),
+        (12, 16),
+        (12, 25),
+        (12, 26),
+    ]
+    days = {dt.date(year, m, d) for m, d in fixed}
+    days |= {day + dt.timedelta(days=1) for day in list(days) if day.weekday() == 6}
+    easter = _easter(year)
+    days |= {easter - dt.timedelta(days=2), easter + dt.timedelta(days=1)}
+    return frozenset(days)
+
+
+def is_working_day(day: dt.date) -> bool:
+    """Return whether a date is a South African working day."""
+    return day.weekday() < 5 and day not in public_holidays(day.year)
+
+
+def add_working_days(start: dt.datetime, days: int) -> dt.datetime:
+    """Return `start` moved on by `days` working days (same local time; UTC out)."""
+    local = start.astimezone(SAST)
+    while days > 0:
+        local += dt.timedelta(days=1)
+        if is_working_day(local.date()):
+            days -= 1
+    return local.astimezone(dt.UTC)
+
+
+def resolve_hours(settings: Settings, category: str) -> float:
+    """Return the resolve target in hours for a category."""
+    if category in settings.sla_resolve_hours:
+        return float(settings.sla_resolve_hours[category])
+    for entry in load().fact("ticket_categories"):
+        if entry["code"] == category:
+            return float(entry.get("sla_hours", DEFAULT_RESOLVE_HOURS))
+    return DEFAULT_RESOLVE_HOURS
+
+
+def due_times(
+    settings: Settings, *, start: dt.datetime, category: str, urgent: bool
+) -> tuple[dt.datetime, dt.datetime]:
+    """Return (acknowledge by, resolve by) for a ticket opened (or reopened) at `start`."""
+    hours = resolve_hours(settings, category)
+    if urgent:
+        ack = start + dt.timedelta(hours=settings.sla_urgent_ack_hours)
+        hours = min(hours, settings.sla_urgent_resolve_hours)
+    else:
+        ack = add_working_days(start, settings.sla_ack_working_days)
+    return ack, start + dt.timedelta(hours=hours)
+
+
+def state(
+    *,
+    status: str,
+    now: dt.datetime,
+    ack_due_at: dt.datetime,
+    resolve_due_at: dt.datetime,
+    acknowledged_at: dt.datetime | None,
+    resolved_at: dt.datetime | None,
+    due_soon: dt.timedelta,
+) -> str:
+    """Return on_track, due_soon or breached for an open ticket; met or missed once done."""
+    if status in ("resolved", "closed"):
+        return "met" if resolved_at is not None and resolved_at <= resolve_due_at else "missed"
+    dues = [resolve_due_at] + ([ack_due_at] if acknowledged_at is None else [])
+    if any(now > due for due in dues):
+        return "breached"
+    if any(due - now <= due_soon for due in dues):
+        return "due_soon"
+    return "on_track"

@@ -1,0 +1,281 @@
+"""Option 5: report a problem or ask a question, ending in a report with a number.
+
+Steps: problem or question -> category (the list in content/tickets.yaml) -> the
+resident's own words (text; on WhatsApp also photos, voice notes and a location pin,
+all kept) -> where exactly (problems only: section, structure number, landmark or a
+pin) -> a one-screen summary to send (1), change (2) or cancel (0, the menu keyword).
+
+The draft lives in the step data until it is sent. Sending reserves a report number
+through `TicketDesk.new_reference` and emits `OpenTicket`; the domain writes the ticket
+in the same transaction as the reply, so the number the resident reads is the one kept.
+Urgent reports (an urgent category, or urgent words such as fire or burst pipe) get the
+emergency numbers from content and are marked high priority by the domain.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.content import Content, normalise
+from bot.engine.effects import OpenTicket
+from bot.engine.messages import Location, Media
+from bot.engine.turn import (
+    MENU,
+    REPORT_CATEGORY,
+    REPORT_CHANGE,
+    REPORT_CONFIRM,
+    REPORT_DESCRIBE,
+    REPORT_KIND,
+    REPORT_WHERE,
+    Turn,
+)
+from bot.flows import menu
+
+MAX_TEXT = 1600
+MAX_WHERE = 300
+MAX_MEDIA = 10
+SUMMARY_TEXT = 240
+PROBLEM = "problem"
+QUESTION = "question"
+
+
+def categories(content: Content) -> list[dict[str, Any]]:
+    """Return the report categories from content, in menu order."""
+    return list(content.fact("ticket_categories"))
+
+
+def category_codes(content: Content) -> list[str]:
+    """Return the category codes, in menu order."""
+    return [str(c["code"]) for c in categories(content)]
+
+
+def is_urgent(content: Content, *, category: str, texts: list[str]) -> bool:
+    """Return whether a report is urgent: an urgent category or an urgent word or phrase."""
+    if any(c["code"] == category and c.get("urgent") for c in categories(content)):
+        return True
+    words = {normalise(w) for ws in content.fact("urgent_words").values() for w in ws}
+    folded = " " + " ".join(normalise(t) for t in texts) + " "
+    return any(f" {word} " in folded for word in words if word)
+
+
+def _answer(turn: Turn) -> str | None:
+    """Return "1", "2", ... for a number, or "yes"/"no" for a word answer."""
+    if turn.norm.isdigit():
+        return turn.norm
+    return turn.content.answers.get(turn.norm)
+
+
+def _media(turn: Turn) -> list[dict[str, str]]:
+    return [{"url": m.url, "content_type": m.content_type} for m in turn.inbound.media]
+
+
+def _pin(turn: Turn) -> dict[str, Any] | None:
+    loc = turn.inbound.location
+    if loc is None:
+        return None
+    return {
+        "latitude": loc.latitude,
+        "longitude": loc.longitude,
+        "address": loc.address,
+        "label": loc.label,
+    }
+
+
+def _whatsapp(turn: Turn) -> bool:
+    return turn.inbound.channel == "whatsapp"
+
+
+def start(turn: Turn) -> None:
+    """Ask whether the resident wants to report a problem or ask a question."""
+    turn.say("report.kind")
+    turn.goto(REPORT_KIND)
+
+
+def on_kind(turn: Turn) -> None:
+    """Take the choice of problem (1) or question (2)."""
+    answer = _answer(turn)
+    kinds = {"1": PROBLEM, "2": QUESTION}
+    if answer not in kinds:
+        turn.say("report.kind_retry")
+        return
+    ask_category(turn, {"kind": kinds[answer]})
+
+
+def ask_category(turn: Turn, draft: dict[str, Any]) -> None:
+    """List the categories as numbered choices."""
+    lines = [
+        turn.text_of(
+            "report.category_line", number=n, title=turn.text_of(f"report_category.{code}")
+        )
+        for n, code in enumerate(category_codes(turn.content), start=1)
+    ]
+    turn.say("report.category", choices="\n".join(lines))
+    turn.goto(REPORT_CATEGORY, **draft)
+
+
+def on_category(turn: Turn) -> None:
+    """Take the category by number."""
+    codes = category_codes(turn.content)
+    draft = dict(turn.data)
+    if not turn.norm.isdigit() or not 1 <= int(turn.norm) <= len(codes):
+        turn.say("report.category_retry")
+        return
+    draft["category"] = codes[int(turn.norm) - 1]
+    if draft.pop("editing", False):
+        show_summary(turn, draft)
+    else:
+        ask_description(turn, draft)
+
+
+def ask_description(turn: Turn, draft: dict[str, Any]) -> None:
+    """Ask for the resident's own words (and, on WhatsApp, photos or a voice note)."""
+    question = draft.get("kind") == QUESTION
+    if _whatsapp(turn):
+        turn.say(
+            "report.describe_question_whatsapp" if question else "report.describe_problem_whatsapp"
+        )
+    else:
+        turn.say("report.describe_question" if question else "report.describe_problem")
+    turn.goto(REPORT_DESCRIBE, **draft)
+
+
+def on_describe(turn: Turn) -> None:
+    """Keep the words, media and pin; then ask where, or show the summary."""
+    draft = dict(turn.data)
+    media, pin = _media(turn), _pin(turn)
+    if pin is not None:
+        draft["pin"] = pin
+    if not turn.text and not media:
+        if pin is not None:
+            turn.say("report.describe_pin_only")
+            turn.goto(REPORT_DESCRIBE, **draft)
+        else:
+            turn.say("report.describe_empty")
+        return
+    draft["text"] = turn.text[:MAX_TEXT]
+    draft["media"] = (list(draft.get("media", [])) + media)[:MAX_MEDIA]
+    if draft.pop("editing", False) or draft.get("kind") == QUESTION or "pin" in draft:
+        show_summary(turn, draft)
+    else:
+        ask_where(turn, draft)
+
+
+def ask_where(turn: Turn, draft: dict[str, Any]) -> None:
+    """Ask where exactly the problem is."""
+    turn.say("report.where_whatsapp" if _whatsapp(turn) else "report.where")
+    turn.goto(REPORT_WHERE, **draft)
+
+
+def on_where(turn: Turn) -> None:
+    """Take the place in words or as a pin (media sent here is kept too)."""
+    draft = dict(turn.data)
+    media, pin = _media(turn), _pin(turn)
+    if media:
+        draft["media"] = (list(draft.get("media", [])) + media)[:MAX_MEDIA]
+    if pin is not None:
+        draft["pin"] = pin
+        words = turn.text or pin.get("address") or pin.get("label") or ""
+        draft["where"] = str(words)[:MAX_WHERE]
+    elif turn.text:
+        draft["where"] = turn.text[:MAX_WHERE]
+    elif media:
+        turn.say("report.where_media")
+        turn.goto(REPORT_WHERE, **draft)
+        return
+    else:
+        ask_where(turn, draft)
+        return
+    draft.pop("editing", None)
+    show_summary(turn, draft)
+
+
+def _urgent(turn: Turn, draft: dict[str, Any]) -> bool:
+    return is_urgent(
+        turn.content,
+        category=str(draft.get("category", "")),
+        texts=[str(draft.get("text", "")), str(draft.get("where", ""))],
+    )
+
+
+def show_summary(turn: Turn, draft: dict[str, Any]) -> None:
+    """Show the report on one screen and ask to send, change or cancel it."""
+    title = turn.text_of(f"report_category.{draft.get('category', 'other')}")
+    summary_kind = (
+        "report.summary_question" if draft.get("kind") == QUESTION else "report.summary_problem"
+    )
+    lines = [turn.text_of(summary_kind, title=title)]
+    text = str(draft.get("text", ""))
+    if text:
+        short = text if len(text) <= SUMMARY_TEXT else text[: SUMMARY_TEXT - 3].rstrip() + "..."
+        lines.append(turn.text_of("report.summary_text", text=short))
+    else:
+        lines.append(turn.text_of("report.summary_no_text"))
+    if draft.get("media"):
+        lines.append(turn.text_of("report.summary_media", count=len(draft["media"])))
+    if draft.get("where"):
+        lines.append(turn.text_of("report.summary_where", text=draft["where"]))
+    if draft.get("pin"):
+        lines.append(turn.text_of("report.summary_pin"))
+    if _urgent(turn, draft):
+        lines.append(turn.text_of("report.summary_urgent"))
+    turn.say("report.summary_heading")
+    turn.parts.append("\n".join(lines))
+    turn.say("report.confirm")
+    turn.goto(REPORT_CONFIRM, **draft)
+
+
+def on_confirm(turn: Turn) -> None:
+    """Send the report (1 or yes), or offer to change it (2)."""
+    answer = _answer(turn)
+    if answer in ("1", "yes"):
+        submit(turn, dict(turn.data))
+    elif answer in ("2", "no"):
+        turn.say("report.change")
+        turn.goto(REPORT_CHANGE, **turn.data)
+    else:
+        turn.say("report.confirm_retry")
+
+
+def on_change(turn: Turn) -> None:
+    """Go back to the part the resident wants to change, then to the summary again."""
+    draft = {**turn.data, "editing": True}
+    if turn.norm == "1":
+        ask_category(turn, draft)
+    elif turn.norm == "2":
+        ask_description(turn, draft)
+    elif turn.norm == "3":
+        ask_where(turn, draft)
+    else:
+        turn.say("report.change_retry")
+
+
+def submit(turn: Turn, draft: dict[str, Any]) -> None:
+    """Reserve a report number, ask the domain to open the ticket, and give the number."""
+    reference = turn.ports.tickets.new_reference()
+    pin = draft.get("pin")
+    urgent = _urgent(turn, draft)
+    turn.emit(
+        OpenTicket(
+            reference=reference,
+            kind=str(draft.get("kind", PROBLEM)),
+            category=str(draft.get("category", "other")),
+            description=str(draft.get("text", "")),
+            where=str(draft.get("where", "")),
+            channel=turn.inbound.channel,
+            urgent=urgent,
+            media=tuple(Media(m["url"], m["content_type"]) for m in draft.get("media", [])),
+            location=Location(
+                latitude=float(pin["latitude"]),
+                longitude=float(pin["longitude"]),
+                address=pin.get("address"),
+                label=pin.get("label"),
+            )
+            if pin
+            else None,
+        )
+    )
+    turn.say("report.sent", number=reference)
+    if urgent:
+        turn.say("report.urgent")
+    menu.back_hint(turn)
+    turn.goto(MENU)

@@ -1,0 +1,132 @@
+"""Open311 GeoReport v2: services, creating a request with api_key, tokens, errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+
+from api.main import create_app
+from bot.config import Settings
+from bot.db import session_scope
+from bot.domain.tickets.open311 import mask_contacts
+from tests.domain.tickets.factories import make_staff
+
+
+@pytest.fixture
+def client(settings: Settings, clean_db: Engine) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, clean_db)) as client:
+        yield client
+
+
+@pytest.fixture
+def keys(clean_db: Engine) -> dict[str, str]:
+    with session_scope(clean_db) as session:
+        _, triage = make_staff(session)
+        _, officer = make_staff(session, "officer@ubuntubay.example.org", "officer")
+    return {"triage": triage, "officer": officer}
+
+
+def test_services_and_definitions(client) -> None:
+    services = client.get("/open311/v2/services.json").json()
+    assert len(services) == 12
+    fire = next(s for s in services if s["service_code"] == "fire")
+    assert fire["service_name"] == "Fire safety" and fire["keywords"] == "urgent"
+    assert fire["metadata"] is False and fire["type"] == "realtime"
+    assert client.get("/open311/v2/services/water.json").json() == {
+        "service_code": "water",
+        "attributes": [],
+    }
+    missing = client.get("/open311/v2/services/unicorns.json")
+    assert missing.status_code == 404
+    assert missing.json() == [{"code": 404, "description": "unknown service_code"}]
+
+
+def test_call_centre_logs_a_request_for_a_resident(client, keys) -> None:
+    form = {
+        "api_key": keys["triage"],
+        "service_code": "electricity",
+        "description": "Live wires hanging over the path, says Thandi Mokoena on 072 555 0101",
+        "address_string": "Lane 7, Ubuhle Gardens",
+        "lat": "-33.98",
+        "long": "18.56",
+        "phone": "072 555 0101",
+        "first_name": "Thandi",
+        "last_name": "Mokoena",
+        "email": "thandi@example.org",
+    }
+    r = client.post("/open311/v2/requests.json", data=form)
+    assert r.status_code == 201, r.text
+    [created] = r.json()
+    ref, token = created["service_request_id"], created["token"]
+    assert ref.isdigit()
+    assert client.get(f"/open311/v2/tokens/{token}.json").json() == [
+        {"service_request_id": ref, "token": token}
+    ]
+    [request] = client.get(f"/open311/v2/requests/{ref}.json").json()
+    assert request["status"] == "open" and request["service_code"] == "electricity"
+    assert (request["lat"], request["long"]) == (-33.98, 18.56)
+    text = json.dumps(request)
+    for secret in ("072 555 0101", "+27725550101", "thandi@example.org", "Mokoena"):
+        assert secret not in text
+    detail = client.get(
+        f"/api/v1/tickets/{ref}", headers={"Authorization": f"Bearer {keys['triage']}"}
+    ).json()
+    assert detail["priority"] == "high"  # live wires
+    assert detail["source"] == "open311" and detail["has_resident"] is True
+    assert detail["events"][0]["staff_email"] == "triage@ubuntubay.example.org"
+
+    assert [
+        r["service_request_id"]
+        for r in client.get(
+            "/open311/v2/requests.json", params={"service_request_id": f"{ref},999"}
+        ).json()
+    ] == [ref]
+    assert client.get("/open311/v2/requests.json", params={"status": "closed"}).json() == []
+    assert (
+        client.get(
+            "/open311/v2/requests.json", params={"service_code": "electricity", "status": "open"}
+        ).json()[0]["service_request_id"]
+        == ref
+    )
+    assert client.get("/open311/v2/requests.json", params={"status": "maybe"}).status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("change", "status"),
+    [
+        ({"api_key": "sk_wrong"}, 403),
+        ({"service_code": "unicorns"}, 404),
+        ({"lat": "", "long": "", "address_string": ""}, 400),
+        ({"phone": "12"}, 400),
+    ],
+)
+def test_bad_posts_get_open311_errors(client, keys, change, status) -> None:
+    form = {"api_key": keys["triage"], "service_code": "water", "lat": "-33.9", "long": "18.5"}
+    form.update(change)
+    form = {k: v for k, v in form.items() if v != ""}
+    r = client.post("/open311/v2/requests.json", data=form)
+    assert r.status_code == status, r.text
+    assert r.json()[0]["code"] == status
+
+
+def test_an_officer_key_may_not_create(client, keys) -> None:
+    form = {"api_key": keys["officer"], "service_code": "water", "address_string": "Lane 1"}
+    assert client.post("/open311/v2/requests.json", data=form).status_code == 403
+
+
+def test_unknown_request_and_token(client) -> None:
+    assert client.get("/open311/v2/requests/1234567.json").status_code == 404
+    assert client.get("/open311/v2/requests/abc.json").status_code == 404
+    assert client.get("/open311/v2/tokens/abcdef.json").status_code == 404
+
+
+def test_mask_contacts() -> None:
+    assert mask_contacts("call 082 123 4567 or +27 82 123 4567") == (
+        "call [number removed] or [number removed]"
+    )
+    assert mask_contacts("mail a.b@example.co.za") == "mail [email removed]"
+    assert mask_contacts("structure 112, lane 4") == "structure 112, lane 4"

@@ -1,0 +1,260 @@
+"""End to end: complaints from WhatsApp (photo + pin) and SMS reach the JSON API and
+Open311; staff updates reach the resident through the outbox and the Twilio stand-in;
+resolved -> "no" -> reopened; tokens and roles guard the API."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from api.main import create_app
+from bot.channels.sender import TwilioSender
+from bot.config import Settings
+from bot.db import session_scope
+from bot.domain.outbox.delivery import DeliveryConfig, Dispatcher
+from bot.domain.outbox.models import Outbox
+from tests.domain.tickets.factories import Phone, make_staff
+from tests.factories import make_settlement
+from tests.twilio_standin import TwilioStandIn, standin_settings
+
+WA_PHONE = "+27821110001"
+SMS_PHONE = "+27831110002"
+
+
+@pytest.fixture
+def client(settings: Settings, clean_db: Engine) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, clean_db)) as client:
+        yield client
+
+
+@pytest.fixture
+def world(clean_db: Engine) -> dict[str, str]:
+    """A settlement, a triage user and an officer, each with a token."""
+    with session_scope(clean_db) as session:
+        make_settlement(session, "Ubuhle Gardens", ward="14")
+        _, triage = make_staff(session)
+        _, officer = make_staff(session, "officer@ubuntubay.example.org", "officer")
+    return {"triage": triage, "officer": officer}
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def reference_in(reply: str) -> str:
+    match = re.search(r"report number is (\d+)", reply)
+    assert match, reply
+    return match.group(1)
+
+
+def whatsapp_complaint(client: TestClient, settings: Settings) -> tuple[Phone, str]:
+    phone = Phone(client, settings, WA_PHONE, "whatsapp")
+    phone.onboard("Ubuhle Gardens")
+    phone.send("5")
+    phone.send("1")
+    phone.send("1")  # water
+    assert "share a location pin" in phone.send("The tap is broken", fixture="whatsapp_media")
+    summary = phone.send("", fixture="whatsapp_location")
+    assert "Photos and voice notes: 2" in summary and "A location pin is included." in summary
+    return phone, reference_in(phone.send("1"))
+
+
+def sms_complaint(client: TestClient, settings: Settings) -> tuple[Phone, str]:
+    phone = Phone(client, settings, SMS_PHONE, "sms")
+    phone.onboard("Ubuhle Gardens")
+    phone.send("5")
+    phone.send("1")
+    phone.send("7")  # refuse
+    phone.send("Nobody collected the rubbish for two weeks. Call me on 083 111 0002")
+    assert "Where: Section B, structure 112" in phone.send("Section B, structure 112")
+    return phone, reference_in(phone.send("1"))
+
+
+def deliver(settings: Settings, engine: Engine, standin: TwilioStandIn) -> None:
+    """Drain the outbox to the Twilio stand-in, as `siyakha worker` would."""
+    sender = TwilioSender(standin_settings(standin, settings.database_url))
+    config = DeliveryConfig(
+        rates={"sms": 0, "whatsapp": 0},
+        concurrency=2,
+        lease=dt.timedelta(seconds=30),
+        send_timeout=dt.timedelta(seconds=5),
+    )
+    Dispatcher(engine=engine, sender=sender, config=config, worker_id="test").run(until_idle=True)
+
+
+def test_complaints_from_whatsapp_and_sms_reach_the_api(client, settings, world) -> None:
+    _, wa_ref = whatsapp_complaint(client, settings)
+    _, sms_ref = sms_complaint(client, settings)
+    assert wa_ref != sms_ref and wa_ref.isdigit() and len(wa_ref) == 7
+
+    page = client.get("/api/v1/tickets", headers=auth(world["officer"])).json()
+    assert page["total"] == 2
+    by_ref = {t["reference"]: t for t in page["items"]}
+    wa = by_ref[wa_ref]
+    assert (wa["category"], wa["status"], wa["source"], wa["priority"]) == (
+        "water",
+        "new",
+        "whatsapp",
+        "normal",
+    )
+    assert wa["description"] == "The tap is broken"
+    assert [m["content_type"] for m in wa["media"]] == ["image/jpeg", "audio/ogg"]
+    assert (wa["latitude"], wa["longitude"]) == (-33.9874, 18.5612)
+    assert wa["location_text"] == "Ubuhle Gardens"
+    assert wa["settlement"] == "Ubuhle Gardens" and wa["sla_state"] == "on_track"
+    sms = by_ref[sms_ref]
+    assert (sms["category"], sms["source"], sms["location_text"]) == (
+        "refuse",
+        "sms",
+        "Section B, structure 112",
+    )
+    assert sms["latitude"] is None and sms["media"] == []
+    text = json.dumps(page)
+    assert WA_PHONE not in text and SMS_PHONE not in text and "Nomsa" not in text
+
+    detail = client.get(f"/api/v1/tickets/{wa_ref}", headers=auth(world["officer"])).json()
+    assert [e["kind"] for e in detail["events"]] == ["created"]
+
+    filtered = client.get(
+        "/api/v1/tickets",
+        params={"category": "refuse", "status": "new", "sla": "on_track"},
+        headers=auth(world["officer"]),
+    ).json()
+    assert [t["reference"] for t in filtered["items"]] == [sms_ref]
+
+    services = client.get("/open311/v2/services.json").json()
+    assert {s["service_code"] for s in services} >= {"water", "refuse", "fire"}
+    requests = client.get("/open311/v2/requests.json").json()
+    by_id = {r["service_request_id"]: r for r in requests}
+    assert by_id[wa_ref]["status"] == "open"
+    assert (by_id[wa_ref]["lat"], by_id[wa_ref]["long"]) == (-33.9874, 18.5612)
+    assert by_id[wa_ref]["address"] == "Ubuhle Gardens, Ubuhle Gardens"
+    assert by_id[sms_ref]["address"] == "Section B, structure 112, Ubuhle Gardens"
+    assert "[number removed]" in by_id[sms_ref]["description"]
+    assert by_id[sms_ref]["expected_datetime"] > by_id[sms_ref]["requested_datetime"]
+    open311_text = json.dumps(requests)
+    for secret in (WA_PHONE, SMS_PHONE, "083 111 0002", "0831110002", "Nomsa"):
+        assert secret not in open311_text
+    one = client.get(f"/open311/v2/requests/{sms_ref}.json").json()
+    assert one[0]["service_code"] == "refuse"
+
+
+def test_staff_updates_reach_the_resident_and_no_reopens(client, settings, clean_db, world) -> None:
+    phone, ref = whatsapp_complaint(client, settings)
+    headers = auth(world["triage"])
+    r = client.patch(f"/api/v1/tickets/{ref}", json={"status": "acknowledged"}, headers=headers)
+    assert r.status_code == 200, r.text
+    r = client.post(
+        f"/api/v1/tickets/{ref}/replies", json={"canned": "visit_soon"}, headers=headers
+    )
+    assert r.status_code == 201, r.text
+    client.post(f"/api/v1/tickets/{ref}/notes", json={"body": "Plumber booked"}, headers=headers)
+    r = client.patch(f"/api/v1/tickets/{ref}", json={"status": "resolved"}, headers=headers)
+    detail = r.json()
+    assert detail["status"] == "resolved" and detail["acknowledged_at"]
+    kinds = [(e["kind"], e["public"]) for e in detail["events"]]
+    assert ("note", False) in kinds and ("reply", True) in kinds
+
+    with TwilioStandIn() as standin:
+        deliver(settings, clean_db, standin)
+        bodies = [m["body"] for m in standin.to(f"whatsapp:{WA_PHONE}")]
+    assert len(bodies) == 3, bodies
+    assert any("has seen your report " + ref in b for b in bodies)
+    assert any("A team will come to look at the problem soon." in b for b in bodies)
+    assert any("Is it fixed? Reply 1 for yes or 2 for no." in b for b in bodies)
+    assert not any("Plumber" in b for b in bodies)
+
+    assert "We are sorry it is not fixed" in phone.send("2")
+    assert f"opened report {ref} again" in phone.send("Still no water at lane 4")
+    detail = client.get(f"/api/v1/tickets/{ref}", headers=headers).json()
+    assert detail["status"] == "reopened" and detail["resolved_at"] is None
+    assert detail["events"][-2]["kind"] == "not_fixed"
+    assert detail["events"][-2]["body"] == "Still no water at lane 4"
+
+    # Resolve again; this time the resident says it is fixed.
+    client.patch(f"/api/v1/tickets/{ref}", json={"status": "resolved"}, headers=headers)
+    assert f"Report {ref} is now closed" in phone.send("1")
+    assert client.get(f"/api/v1/tickets/{ref}", headers=headers).json()["status"] == "closed"
+
+
+def test_duplicates_share_updates_with_every_reporter(client, settings, clean_db, world) -> None:
+    _, wa_ref = whatsapp_complaint(client, settings)
+    _, sms_ref = sms_complaint(client, settings)
+    headers = auth(world["triage"])
+    r = client.put(f"/api/v1/tickets/{sms_ref}/parent", json={"parent": wa_ref}, headers=headers)
+    assert r.json()["parent_reference"] == wa_ref
+    client.post(
+        f"/api/v1/tickets/{wa_ref}/replies", json={"body": "Team on site."}, headers=headers
+    )
+    client.patch(f"/api/v1/tickets/{wa_ref}", json={"status": "in_progress"}, headers=headers)
+    child = client.get(f"/api/v1/tickets/{sms_ref}", headers=headers).json()
+    assert child["status"] == "in_progress" and child["last_public_note"] == "Team on site."
+    with session_scope(clean_db) as session:
+        rows = session.execute(select(Outbox.body, Outbox.channel)).all()
+    sms_bodies = [b for b, ch in rows if ch == "sms"]
+    assert any(f"news about your report {sms_ref}: Team on site." in b for b in sms_bodies)
+    assert any(f"work has started on your report {sms_ref}" in b for b in sms_bodies)
+
+
+def test_status_and_my_reports_from_the_chat(client, settings, world) -> None:
+    phone, ref = whatsapp_complaint(client, settings)
+    assert f"Report {ref} (Water)" in phone.send("6")
+    assert "Reply 1 to add more" in phone.send(ref)
+    phone.send("1")
+    assert f"added that to report {ref}" in phone.send("It is worse today")
+    assert f"Report {ref} (Water)" in phone.send(f"STATUS {ref}")
+    detail = client.get(f"/api/v1/tickets/{ref}", headers=auth(world["officer"])).json()
+    assert detail["events"][-1]["kind"] == "resident_message"
+    assert detail["events"][-1]["body"] == "It is worse today"
+    assert "Reports and questions: 1" in phone.send("MY DATA")
+
+
+def test_delete_deidentifies_the_residents_tickets(client, settings, world) -> None:
+    phone, ref = whatsapp_complaint(client, settings)
+    phone.send("DELETE")
+    phone.send("1")
+    detail = client.get(f"/api/v1/tickets/{ref}", headers=auth(world["officer"])).json()
+    assert detail["has_resident"] is False
+    assert (detail["description"], detail["location_text"], detail["media"]) == ("", "", [])
+    assert detail["latitude"] is None and detail["category"] == "water"
+    assert all(e["body"] == "" and e["media"] == [] for e in detail["events"])
+    assert client.get(f"/open311/v2/requests/{ref}.json").json()[0]["lat"] is None
+
+
+def test_tokens_and_roles(client, world) -> None:
+    assert client.get("/api/v1/tickets").status_code == 401
+    bad = client.get("/api/v1/tickets", headers=auth("sk_not-a-token"))
+    assert bad.status_code == 401
+    assert client.get("/api/v1/me", headers=auth(world["officer"])).json()["role"] == "officer"
+    r = client.post(
+        "/api/v1/tickets/1234567/notes", json={"body": "x"}, headers=auth(world["officer"])
+    )
+    assert r.status_code == 403
+    r = client.post(
+        "/api/v1/tickets/1234567/notes", json={"body": "x"}, headers=auth(world["triage"])
+    )
+    assert r.status_code == 404
+
+
+def test_invalid_transition_is_409_and_unknown_category_422(client, settings, world) -> None:
+    _, ref = whatsapp_complaint(client, settings)
+    headers = auth(world["triage"])
+    client.patch(f"/api/v1/tickets/{ref}", json={"status": "closed"}, headers=headers)
+    r = client.patch(f"/api/v1/tickets/{ref}", json={"status": "resolved"}, headers=headers)
+    assert r.status_code == 409
+    r = client.patch(f"/api/v1/tickets/{ref}", json={"category": "unicorns"}, headers=headers)
+    assert r.status_code == 422
+    r = client.patch(
+        f"/api/v1/tickets/{ref}",
+        json={"assignee_email": "triage@ubuntubay.example.org", "priority": "high"},
+        headers=headers,
+    )
+    assert r.json()["assignee_email"] == "triage@ubuntubay.example.org"
+    assert r.json()["priority"] == "high"

@@ -1,0 +1,318 @@
+"""Menu 5 (report a problem or ask a question), menu 6 (my reports), STATUS and "fixed?".
+
+Conversation scripts on the pure engine with a fake ticket desk: `ReportChat` applies
+ticket effects the way the tickets domain would (open, add, answer "fixed?"), in memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from bot import sms
+from bot.content import load
+from bot.engine.effects import AddToTicket, AnswerResolution, Effect, OpenTicket
+from bot.engine.messages import Location, Media
+from bot.engine.ports import Ports, TicketInfo
+from bot.flows import report as report_flow
+
+
+@dataclass
+class FakeDesk:
+    """An in-memory TicketDesk for one resident's reports."""
+
+    tickets: dict[str, TicketInfo] = field(default_factory=dict)
+    opened: list[OpenTicket] = field(default_factory=list)
+    added: list[AddToTicket] = field(default_factory=list)
+    answers: list[AnswerResolution] = field(default_factory=list)
+    next_refs: list[str] = field(default_factory=lambda: ["4817263", "5302918", "6120394"])
+
+    def new_reference(self) -> str:
+        return self.next_refs[len(self.opened) % len(self.next_refs)]
+
+    def open_for(self, phone: str) -> list[TicketInfo]:
+        found = [t for t in self.tickets.values() if t.status != "closed"]
+        return sorted(found, key=lambda t: t.created_at, reverse=True)
+
+    def find(self, phone: str, reference: str) -> TicketInfo | None:
+        return self.tickets.get(reference)
+
+    def awaiting_answer(self, phone: str, *, since: datetime | None) -> TicketInfo | None:
+        waiting = [
+            t
+            for t in self.tickets.values()
+            if t.status == "resolved"
+            and t.resolved_at is not None
+            and (since is None or t.resolved_at > since)
+        ]
+        return max(waiting, key=lambda t: t.resolved_at or t.created_at, default=None)
+
+    def resolve(self, reference: str, at: datetime, note: str = "") -> None:
+        """Play staff resolving a report at `at`."""
+        self.tickets[reference] = replace(
+            self.tickets[reference], status="resolved", resolved_at=at, last_public_note=note
+        )
+
+
+def report_chat(c: ModuleType, **kwargs: Any):  # -> c.Chat subclass instance
+    """Return a Chat whose ports include a FakeDesk, applying ticket effects to it."""
+
+    class ReportChat(c.Chat):  # type: ignore[name-defined,misc]
+        def __init__(self, **kw: Any) -> None:
+            super().__init__(**kw)
+            self.desk = FakeDesk()
+            self.ports = Ports(
+                settlements=self.ports.settlements,
+                residents=self.ports.residents,
+                translator_for=self.ports.translator_for,
+                tickets=self.desk,
+            )
+
+        def _apply(self, effects: list[Effect]) -> None:
+            rest = []
+            for effect in effects:
+                if isinstance(effect, OpenTicket):
+                    self.desk.opened.append(effect)
+                    self.desk.tickets[effect.reference] = TicketInfo(
+                        reference=effect.reference,
+                        kind=effect.kind,  # type: ignore[arg-type]
+                        category=effect.category,
+                        status="new",
+                        created_at=self.now,
+                    )
+                elif isinstance(effect, AddToTicket):
+                    self.desk.added.append(effect)
+                elif isinstance(effect, AnswerResolution):
+                    self.desk.answers.append(effect)
+                    t = self.desk.tickets[effect.reference]
+                    status = "closed" if effect.fixed else "reopened"
+                    self.desk.tickets[effect.reference] = replace(t, status=status)
+                else:
+                    rest.append(effect)
+            super()._apply(rest)
+
+    return ReportChat(**kwargs)
+
+
+PHOTO = Media("https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1", "image/jpeg")
+VOICE = Media("https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME2", "audio/ogg")
+PIN = Location(latitude=-33.9761, longitude=18.6323, address="Lane 4, Masakhane")
+
+
+def test_whatsapp_problem_with_photo_and_pin_opens_a_ticket(c) -> None:
+    chat = report_chat(c).onboarded()
+    assert "Reply 1 to report a problem" in chat.send("5")
+    reply = chat.send("1")
+    assert (
+        "1 Water" in reply and "2 Toilets and sanitation" in reply and "12 Something else" in reply
+    )
+    assert "photos or a voice note" in chat.send("1")
+    assert "share a location pin" in chat.send(
+        "The standpipe on lane 4 leaks all day", media=(PHOTO,)
+    )
+    summary = chat.send("", location=PIN)
+    assert "*Please check your report*" in summary
+    assert "Problem: Water" in summary
+    assert "What you said: The standpipe on lane 4 leaks all day" in summary
+    assert "Photos and voice notes: 1" in summary
+    assert "Where: Lane 4, Masakhane" in summary
+    assert "A location pin is included." in summary
+    assert "urgent" not in summary
+    assert chat.desk.opened == []
+    reply = chat.send("1")
+    assert "Your report number is 4817263" in reply and "STATUS 4817263" in reply
+    assert "112" not in reply
+    [opened] = chat.desk.opened
+    assert opened.reference == "4817263"
+    assert (opened.kind, opened.category, opened.channel) == ("problem", "water", "whatsapp")
+    assert opened.description == "The standpipe on lane 4 leaks all day"
+    assert opened.media == (PHOTO,)
+    assert opened.location == PIN and opened.where == "Lane 4, Masakhane"
+    assert not opened.urgent
+    assert chat.step == "menu"
+
+
+def test_sms_problem_in_words_fits_three_segments(c) -> None:
+    chat = report_chat(c, channel="sms").onboarded()
+    replies = [
+        chat.send("report"),
+        chat.send("1"),
+        chat.send("3"),
+        chat.send("No electricity in section B since Friday, the box is broken"),
+        chat.send("Section B, structure 112, next to the spaza"),
+    ]
+    assert "Problem: Electricity" in replies[-1]
+    assert "Where: Section B, structure 112" in replies[-1]
+    assert "voice" not in replies[2]
+    replies.append(chat.send("yes"))
+    assert "4817263" in replies[-1]
+    assert all(sms.segments(r) <= 3 for r in replies)
+    assert chat.desk.opened[0].channel == "sms"
+
+
+def test_urgent_words_give_emergency_numbers(c) -> None:
+    chat = report_chat(c).onboarded()
+    for text in ["5", "1", "2"]:
+        chat.send(text)
+    chat.send("Burst pipe, water is flooding the houses")
+    summary = chat.send("Behind the creche")
+    assert "We will treat this as urgent." in summary
+    reply = chat.send("1")
+    assert "10177" in reply and "112" in reply and "10111" in reply
+    assert chat.desk.opened[0].urgent
+
+
+def test_fire_category_is_urgent_by_itself(c) -> None:
+    assert report_flow.is_urgent(load(), category="fire", texts=[""])
+    assert not report_flow.is_urgent(load(), category="water", texts=["The tap drips"])
+    assert report_flow.is_urgent(
+        load(), category="electricity", texts=["LIVE WIRES near the creche!"]
+    )
+
+
+def test_question_skips_where_and_change_goes_back_to_summary(c) -> None:
+    chat = report_chat(c).onboarded()
+    chat.send("5")
+    chat.send("2")
+    assert "send a voice note" in chat.send("8")  # housing list
+    summary = chat.send("How do I check that I am still on the list?")
+    assert "Question: Housing list" in summary
+    assert "Where" not in summary
+    assert "What do you want to change?" in chat.send("2")
+    assert "1 Water" in chat.send("1")
+    summary = chat.send("9")
+    assert "Question: Relocation" in summary
+    chat.send("2")
+    chat.send("2")
+    summary = chat.send("When do we move?")
+    assert "What you said: When do we move?" in summary
+    chat.send("1")
+    assert chat.desk.opened[0].kind == "question"
+    assert chat.desk.opened[0].category == "relocation"
+
+
+def test_retries_and_cancel(c) -> None:
+    chat = report_chat(c).onboarded()
+    chat.send("5")
+    assert "Please reply 1 to report a problem" in chat.send("maybe")
+    chat.send("1")
+    assert "one of the numbers" in chat.send("99")
+    chat.send("1")
+    assert "Please send your words" in chat.send("")
+    assert "Thank you for the location" in chat.send("", location=PIN)
+    summary = chat.send("", media=(VOICE,))  # a voice note is a description; the pin says where
+    assert "no words, only a photo, voice note or location" in summary
+    assert "Please reply 1 to send your report" in chat.send("what?")
+    assert "*Main menu*" in chat.send("0")
+    assert chat.desk.opened == []
+
+
+def test_where_step_keeps_media_and_asks_again(c) -> None:
+    chat = report_chat(c).onboarded()
+    for text in ["5", "1", "7", "Nobody collected the rubbish for two weeks"]:
+        chat.send(text)
+    assert "we have kept that" in chat.send("", media=(PHOTO,))
+    summary = chat.send("Corner of lane 2")
+    assert "Photos and voice notes: 1" in summary
+
+
+def test_my_reports_status_and_adding_more(c) -> None:
+    chat = report_chat(c).onboarded()
+    assert "You have no open reports" in chat.send("6")
+    for text in ["5", "1", "1", "No water at the standpipe", "Lane 4", "1"]:
+        chat.send(text)
+    reply = chat.send("6")
+    assert "*My reports*" in reply
+    assert "Report 4817263 (Water): received on 02 June 2025, waiting to be seen." in reply
+    reply = chat.send("4817263")
+    assert "Reply 1 to add more" in reply
+    assert "Send what you want to add to report 4817263" in chat.send("1")
+    assert "we have added that to report 4817263" in chat.send("It is still dry", media=(PHOTO,))
+    assert chat.desk.added[-1].text == "It is still dry" and chat.desk.added[-1].media == (PHOTO,)
+    chat.send("0")
+    assert "Report 4817263 (Water)" in chat.send("STATUS 4817263")
+    assert "Report 4817263" in chat.send("status 481 7263")
+    assert "could not find report 1111111" in chat.send("Status 1111111")
+    assert "*My reports*" in chat.send("status")
+
+
+def test_resolved_then_no_reopens_with_the_residents_words(c) -> None:
+    chat = report_chat(c).onboarded()
+    for text in ["5", "1", "2", "The toilet in block C is blocked", "Block C", "1"]:
+        chat.send(text)
+    chat.wait(minutes=120)
+    chat.desk.resolve("4817263", chat.now, note="The toilet was unblocked.")
+    chat.wait(minutes=120)
+    assert "We are sorry it is not fixed" in chat.send("2")
+    reply = chat.send("It is blocked again")
+    assert "opened report 4817263 again" in reply
+    [answer] = chat.desk.answers
+    assert answer == report_flow_answer("4817263", fixed=False, text="It is blocked again")
+    assert chat.desk.tickets["4817263"].status == "reopened"
+
+
+def test_resolved_then_yes_closes(c) -> None:
+    chat = report_chat(c, channel="sms").onboarded()
+    for text in ["5", "1", "2", "The toilet is blocked", "Block C", "1"]:
+        chat.send(text)
+    chat.desk.resolve("4817263", chat.now + timedelta(minutes=1))
+    chat.wait(minutes=60)
+    assert "Report 4817263 is now closed" in chat.send("1")
+    assert chat.desk.answers[0].fixed
+    assert "Our category" not in chat.transcript[-1][1]
+    # Once answered, 1 is the menu option again.
+    assert "category" in chat.send("1").lower()
+
+
+def test_two_with_words_reopens_at_once(c) -> None:
+    chat = report_chat(c).onboarded()
+    for text in ["5", "1", "2", "The toilet is blocked", "Block C", "1"]:
+        chat.send(text)
+    chat.desk.resolve("4817263", chat.now + timedelta(minutes=1))
+    chat.wait(minutes=5)
+    assert "opened report 4817263 again" in chat.send("2, it still smells")
+    assert chat.desk.answers[0].text == "it still smells"
+
+
+def test_answer_only_counts_when_nothing_was_said_since(c) -> None:
+    chat = report_chat(c).onboarded()
+    for text in ["5", "1", "2", "The toilet is blocked", "Block C", "1"]:
+        chat.send(text)
+    chat.desk.resolve("4817263", chat.now + timedelta(minutes=1))
+    chat.wait(minutes=5)
+    chat.send("3")
+    chat.send("0")
+    reply = chat.send("1")  # the category option, not an answer
+    assert chat.desk.answers == []
+    assert "Reply 1 for yes" not in reply
+    # STATUS still offers the question.
+    assert "Is it fixed now?" in chat.send("status 4817263")
+    assert "now closed" in chat.send("1")
+
+
+def test_a_number_inside_a_flow_is_not_an_answer(c) -> None:
+    chat = report_chat(c).onboarded()
+    for text in ["5", "1", "2", "The toilet is blocked", "Block C", "1"]:
+        chat.send(text)
+    chat.send("5")
+    chat.desk.resolve("4817263", chat.now + timedelta(minutes=1))
+    chat.wait(minutes=2)
+    assert "1 Water" in chat.send("1")  # answers "problem or question?", not "fixed?"
+    assert chat.desk.answers == []
+
+
+@pytest.mark.parametrize("language", ["xh", "zu", "af", "st"])
+def test_report_flow_in_every_language_renders(c, language) -> None:
+    chat = report_chat(c, translator_for=c.MarkedTranslator).onboarded(language=language)
+    for text in ["5", "1", "1", "Amanzi", "Lane 4"]:
+        reply = chat.send(text)
+        assert f"[{language}]" in reply
+    assert f"[{language}]" in chat.send("1")
+
+
+def report_flow_answer(reference: str, *, fixed: bool, text: str = ""):
+    return AnswerResolution(reference=reference, fixed=fixed, text=text)
