@@ -32,7 +32,7 @@ from twilio.request_validator import RequestValidator
 
 ROOT = Path(__file__).resolve().parent.parent
 PATH = "/webhooks/twilio/messages"
-TOKEN = "bench-auth-token"  # noqa: S105
+TOKEN = "bench-auth-token"
 SCRIPT = ["hi", "1", "1", "Ubuhle", "1", "4", "2", "0", "3", "menu", "6", "4"]
 
 
@@ -132,7 +132,7 @@ def wait_up(port: int, path: str) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=1)  # noqa: S310
+            urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=1)
             return
         except OSError:
             time.sleep(0.2)
@@ -142,7 +142,7 @@ def wait_up(port: int, path: str) -> None:
 def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     """Start a server process logging to `log`."""
     with log.open("ab") as out:
-        return subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=out, stderr=out)  # noqa: S603
+        return subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=out, stderr=out)
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -188,7 +188,7 @@ def main() -> None:
         subprocess.run(
             [str(bin_dir / "siyakha"), "db", "upgrade"],
             env=env,
-            cwd=ROOT,  # noqa: S603
+            cwd=ROOT,
             check=True,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -196,7 +196,7 @@ def main() -> None:
         subprocess.run(
             [str(bin_dir / "siyakha"), "demo"],
             env=env,
-            cwd=ROOT,  # noqa: S603
+            cwd=ROOT,
             check=True,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

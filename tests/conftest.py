@@ -1,4 +1,4 @@
-"""Shared fixtures: one database per test run (SQLite by default, PostgreSQL with TEST_DATABASE_URL).
+"""Shared fixtures: a database per test run (SQLite, or PostgreSQL with TEST_DATABASE_URL).
 
 With TEST_DATABASE_URL pointing at a PostgreSQL server, every xdist worker creates
 a throwaway database on it and drops it at the end. Service tests use `session`
@@ -85,7 +85,7 @@ def settings(database_url: str) -> Settings:
     return Settings(
         SIYAKHA_ENV="test",
         DATABASE_URL=database_url,
-        TWILIO_AUTH_TOKEN="test-auth-token",  # noqa: S106
+        TWILIO_AUTH_TOKEN="test-auth-token",
         TWILIO_ACCOUNT_SID="AC" + "0" * 32,
         SIYAKHA_PUBLIC_URL="https://siyakha.example.org",
     )

@@ -21,7 +21,9 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def cli_db(clean_db: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+def cli_db(
+    clean_db: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Engine]:
     """Point the CLI at the test database."""
     monkeypatch.setenv("DATABASE_URL", database_url)
     get_settings.cache_clear()
@@ -36,7 +38,9 @@ def _count(engine: Engine, model: type) -> int:
         return session.exec(select(func.count()).select_from(model)).one()
 
 
-def test_import_bad_file_lists_every_bad_row_and_writes_nothing(cli_db: Engine, tmp_path: Path) -> None:
+def test_import_bad_file_lists_every_bad_row_and_writes_nothing(
+    cli_db: Engine, tmp_path: Path
+) -> None:
     path = tmp_path / "s.csv"
     path.write_text(
         "name,aliases,ward,municipality,category,category_note,current_phase\n"

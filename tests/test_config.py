@@ -42,7 +42,10 @@ def test_production_refuses_placeholder_or_short_secret(secret: str) -> None:
 
 def test_production_accepts_a_real_secret_and_dev_accepts_the_placeholder() -> None:
     real = "x" * 48
-    assert Settings(_env_file=None, SIYAKHA_ENV="production", SIYAKHA_SECRET_KEY=real).secret_key == real  # type: ignore[call-arg]
+    assert (
+        Settings(_env_file=None, SIYAKHA_ENV="production", SIYAKHA_SECRET_KEY=real).secret_key
+        == real
+    )  # type: ignore[call-arg]
     assert Settings(_env_file=None, SIYAKHA_ENV="dev").secret_key == DEV_SECRET_KEY  # type: ignore[call-arg]
 
 

@@ -1,11 +1,26 @@
-"""First contact: choose a language, agree to the privacy notice, name the settlement."""
+"""First contact: choose a language, agree to the privacy notice, name the settlement.
+
+The language menu numbers the languages of `content/languages.yaml` in file order, so a
+language's number never changes. It lists English and every language whose catalog
+translates all the messages named by `language_offer_requires` (the menu grows as the
+catalogs fill; a language not yet offered leaves its number unused). On first contact a
+greeting ("Sawubona", "Dumela", "Goeie more"...) puts a line such as "Reply 3 for isiZulu",
+written in that language, above the menu; the numbers stay the same and the resident
+still chooses.
+"""
 
 from __future__ import annotations
 
-from bot.content import normalise
+import re
+from collections.abc import Iterable
+
+from bot.content import Content, Language, normalise
 from bot.engine.effects import EraseResident, RecordConsent, SetLanguage
-from bot.engine.turn import CONSENT, LANGUAGE, Turn
+from bot.engine.ports import Translator
+from bot.engine.turn import CONSENT, DEFAULT_LANGUAGE, LANGUAGE, Turn
 from bot.flows import menu, settlement
+
+_PLACEHOLDER = re.compile(r"\{\w+\}")
 
 
 def resume(turn: Turn) -> None:
@@ -18,19 +33,86 @@ def resume(turn: Turn) -> None:
         menu.show(turn)
 
 
+def required_ids(content: Content) -> list[str]:
+    """Return the message ids a language must translate before the menu offers it."""
+    wanted = [str(item) for item in content.fact("language_offer_requires")]
+    ids = []
+    for msg_id, message in content.messages.items():
+        if not _PLACEHOLDER.sub("", message.text).strip(" \n.,:;()*"):
+            continue  # nothing to translate, e.g. "{number} {language}"
+        if any(msg_id == w or (w.endswith(".") and msg_id.startswith(w)) for w in wanted):
+            ids.append(msg_id)
+    return sorted(ids)
+
+
+def missing_for_offer(content: Content, translator: Translator) -> list[str]:
+    """Return the required message ids this translator does not translate yet."""
+    return [
+        msg_id
+        for msg_id in required_ids(content)
+        if translator.text(msg_id, content.messages[msg_id].text) == content.messages[msg_id].text
+    ]
+
+
+def offered_languages(turn: Turn) -> list[tuple[int, Language]]:
+    """Return the (number, language) pairs the language menu offers, in menu order."""
+    offered = []
+    for number, language in enumerate(turn.content.languages, 1):
+        if language.code == DEFAULT_LANGUAGE or not missing_for_offer(
+            turn.content, turn.ports.translator_for(language.code)
+        ):
+            offered.append((number, language))
+    return offered
+
+
+def greeted_languages(content: Content, text: str) -> list[str]:
+    """Return the language codes a greeting such as "Sawubona!" hints at, in menu order."""
+    norm = normalise(text)
+    hinted = set()
+    for code, greetings in dict(content.fact("language_greetings")).items():
+        for greeting in greetings:
+            word = normalise(str(greeting))
+            if word and (norm == word or norm.startswith(word + " ")):
+                hinted.add(str(code))
+    return [language.code for language in content.languages if language.code in hinted]
+
+
 def show_language_menu(turn: Turn) -> None:
-    """Offer the languages, numbered and each named in itself."""
-    turn.say("onboarding.language_menu")
+    """Offer the languages, numbered and each named in itself, a greeted one first."""
+    offered = offered_languages(turn)
+    if turn.language is None:
+        _suggest(turn, offered, greeted_languages(turn.content, turn.inbound.text))
+    lines = [turn.text_of("onboarding.language_menu")]
+    lines += [
+        turn.text_of("onboarding.language_line", number=number, language=language.name)
+        for number, language in offered
+    ]
+    turn.parts.append("\n".join(lines))
     turn.goto(LANGUAGE)
 
 
+def _suggest(turn: Turn, offered: Iterable[tuple[int, Language]], codes: list[str]) -> None:
+    """Put "Reply 3 for isiZulu", in isiZulu, above the menu for each greeted language."""
+    lines = []
+    for number, language in offered:
+        if language.code in codes:
+            translator = turn.ports.translator_for(language.code)
+            lines.append(
+                turn.content.render(
+                    "onboarding.language_suggest", translator, number=number, language=language.name
+                )
+            )
+    if lines:
+        turn.parts.append("\n".join(lines))
+
+
 def chosen_language(turn: Turn) -> str | None:
-    """Return the language code the message picks, by number or by name."""
-    languages = turn.content.languages
+    """Return the offered language code the message picks, by number or by name."""
+    offered = offered_languages(turn)
     if turn.norm.isdigit():
         number = int(turn.norm)
-        return languages[number - 1].code if 1 <= number <= len(languages) else None
-    for language in languages:
+        return next((language.code for n, language in offered if n == number), None)
+    for _number, language in offered:
         names = (language.code, language.name, *language.words)
         if turn.norm in {normalise(name) for name in names}:
             return language.code

@@ -19,7 +19,9 @@ def test_healthz_ok(settings: Settings, engine: Engine) -> None:
     assert response.json() == {"status": "ok", "database": "ok"}
 
 
-def test_healthz_503_when_the_database_cannot_be_reached(settings: Settings, tmp_path: Path) -> None:
+def test_healthz_503_when_the_database_cannot_be_reached(
+    settings: Settings, tmp_path: Path
+) -> None:
     engines = [
         make_engine(f"sqlite:///{tmp_path}/missing-dir/x.db"),
         make_engine(

@@ -43,7 +43,8 @@ def count(engine: Engine, model: type) -> int:
 
 
 @pytest.mark.parametrize(
-    "fixture", ["sms_text", "whatsapp_text", "whatsapp_media", "whatsapp_location", "whatsapp_button"]
+    "fixture",
+    ["sms_text", "whatsapp_text", "whatsapp_media", "whatsapp_location", "whatsapp_button"],
 )
 def test_every_real_payload_gets_a_twiml_reply(client, settings, clean_db, fixture) -> None:
     response = post(client, settings, payload(fixture))

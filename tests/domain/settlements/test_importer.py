@@ -41,7 +41,9 @@ def test_good_settlements_file_creates_every_row(session: Session) -> None:
 
 def test_reimport_updates_by_natural_key_and_never_duplicates(session: Session) -> None:
     import_csv(session=session, kind="settlements", data=SETTLEMENTS)
-    changed = SETTLEMENTS.replace("Ubuhle Gardens,Ubuhle;eBuhle,14,Test Bay,B1", "  ubuhle   GARDENS ,Ubuhle,14,test bay,A")
+    changed = SETTLEMENTS.replace(
+        "Ubuhle Gardens,Ubuhle;eBuhle,14,Test Bay,B1", "  ubuhle   GARDENS ,Ubuhle,14,test bay,A"
+    )
     result = import_csv(session=session, kind="settlements", data=changed)
     assert result.created == []
     assert result.updated == ["ubuhle GARDENS"]
