@@ -21,7 +21,9 @@ COPY --from=build --chown=siyakha:siyakha /src/content ./content
 COPY --from=build --chown=siyakha:siyakha /src/locales ./locales
 COPY --from=build --chown=siyakha:siyakha /src/bot ./bot
 COPY --from=build --chown=siyakha:siyakha /src/api ./api
-ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 SIYAKHA_ENV=production
+# The code runs from /app (PYTHONPATH ahead of site-packages), beside content/, locales/
+# and migrations/, which it finds relative to itself.
+ENV PATH=/opt/venv/bin:$PATH PYTHONPATH=/app PYTHONUNBUFFERED=1 SIYAKHA_ENV=production
 USER siyakha
 EXPOSE 8000
 # `siyakha serve` applies pending migrations before it listens.

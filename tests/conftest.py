@@ -12,6 +12,8 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import psycopg
 import pytest
@@ -89,3 +91,23 @@ def settings(database_url: str) -> Settings:
         TWILIO_ACCOUNT_SID="AC" + "0" * 32,
         SIYAKHA_PUBLIC_URL="https://siyakha.example.org",
     )
+
+
+@pytest.fixture
+def c() -> ModuleType:
+    """The conversation-script helper module, tests/engine/chat.py (constants, fakes, Chat)."""
+    from tests.engine import chat
+
+    return chat
+
+
+@pytest.fixture
+def chat(c: ModuleType) -> Any:
+    """A new resident on WhatsApp."""
+    return c.Chat(channel="whatsapp")
+
+
+@pytest.fixture
+def sms_chat(c: ModuleType) -> Any:
+    """A new resident on SMS."""
+    return c.Chat(channel="sms")
