@@ -30,6 +30,8 @@ from __future__ import annotations
 import gettext
 import logging
 import os
+import re
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime, time, tzinfo
 from functools import lru_cache
 from pathlib import Path
@@ -42,8 +44,10 @@ log = logging.getLogger(__name__)
 
 SUPPORTED_LOCALES: Final = ("en", "xh", "zu", "af", "st", "tn", "nso", "ts", "ve", "ss", "nr")
 DEFAULT_LOCALE: Final = "en"
-# Languages whose every message must be translated (CI refuses a missing id).
-COMPLETE_LOCALES: Final = ("en", "xh")
+# Languages whose every message must be translated (CI refuses a missing id). The others
+# fall back to English string by string; the language menu offers them once the minimum in
+# `language_offer_requires` (content/languages.yaml) is translated.
+COMPLETE_LOCALES: Final = ("en", "xh", "zu", "af", "st")
 
 LANGUAGE_NAMES: Final[dict[str, str]] = {
     "en": "English",
@@ -90,8 +94,28 @@ _SMS_PLAIN: Final = str.maketrans(
 )
 
 
+_PLACEHOLDER = re.compile(r"\{\w+\}")
+_NOT_WORDS = " \n.,:;()*"
+
+
 def _plain(text: str) -> str:
     return text.translate(_SMS_PLAIN)
+
+
+def offer_required_ids(messages: Mapping[str, str], wanted: Iterable[str]) -> list[str]:
+    """Return the message ids a language must translate before the language menu offers it.
+
+    `messages` maps id -> English text; `wanted` holds ids, or prefixes ending in "." for a
+    group (`language_offer_requires` in content/languages.yaml). A message with nothing to
+    translate (only placeholders and punctuation) never counts.
+    """
+    wanted = [str(w) for w in wanted]
+    return sorted(
+        msg_id
+        for msg_id, text in messages.items()
+        if _PLACEHOLDER.sub("", text).strip(_NOT_WORDS)
+        and any(msg_id == w or (w.endswith(".") and msg_id.startswith(w)) for w in wanted)
+    )
 
 
 def normalise_locale(code: str | None) -> str | None:

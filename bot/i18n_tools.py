@@ -17,7 +17,9 @@ Run it as `python -m bot.i18n_tools COMMAND` (or `scripts/i18n.sh COMMAND`):
   a catalog lags the template, a placeholder differs between msgid and msgstr in a
   used (non-fuzzy) entry, or a complete language misses a translation.
 - `report`   prints, per language, the share translated and reviewed, the mean SMS
-  segments per message, and the messages that force UCS-2 on SMS.
+  segments per message, whether the language menu offers the language (its catalog
+  translates every message `language_offer_requires` in content/languages.yaml names),
+  and the messages that force UCS-2 on SMS. `siyakha i18n report` prints `report()`.
 - `all`      extract, update, compile.
 
 A translation counts as reviewed unless it is fuzzy or carries a translator comment
@@ -46,7 +48,14 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import PoFileError, read_po, unescape, write_po
 
 from bot import sms
-from bot.i18n import COMPLETE_LOCALES, DEFAULT_LOCALE, DOMAIN, LANGUAGE_NAMES, SUPPORTED_LOCALES
+from bot.i18n import (
+    COMPLETE_LOCALES,
+    DEFAULT_LOCALE,
+    DOMAIN,
+    LANGUAGE_NAMES,
+    SUPPORTED_LOCALES,
+    offer_required_ids,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 POT_NAME = "messages.pot"
@@ -54,6 +63,8 @@ MAPPING_NAME = "babel.cfg"
 # Fixed so that re-extracting unchanged words leaves messages.pot byte for byte the same.
 CREATION_DATE = datetime(2025, 1, 1, tzinfo=UTC)
 UNREVIEWED_COMMENT = "unreviewed: machine-drafted, needs first-language review"
+# Holds `language_offer_requires`: what the language menu needs translated (see the report).
+LANGUAGES_FILE = "languages.yaml"
 PROJECT = "Siyakha"
 VERSION = "1"
 PO_WIDTH = 100
@@ -519,6 +530,13 @@ class LocaleReport:
     fuzzy: int
     mean_segments: float
     ucs2: list[tuple[str, list[str]]]
+    offer_missing: list[str] = field(default_factory=list)
+    """Messages the language menu needs translated before it offers this language."""
+
+    @property
+    def offered(self) -> bool:
+        """Return True when the language menu offers this language."""
+        return not self.offer_missing
 
     @property
     def translated_share(self) -> float:
@@ -557,7 +575,27 @@ def locale_report(locale: str, root: Path = REPO_ROOT) -> LocaleReport:
         if sms.encoding(out) == "UCS-2":
             ucs2.append((_label(tmsg), sms.non_gsm_chars(out)))
     mean = sum(segment_counts) / len(segment_counts) if segment_counts else 0.0
-    return LocaleReport(locale, len(template), translated, reviewed, fuzzy, mean, ucs2)
+    return LocaleReport(
+        locale,
+        len(template),
+        translated,
+        reviewed,
+        fuzzy,
+        mean,
+        ucs2,
+        offer_missing=[] if locale == DEFAULT_LOCALE else _offer_missing(catalog, template, root),
+    )
+
+
+def _offer_missing(catalog: Catalog, template: list[Message], root: Path) -> list[str]:
+    """Return the ids the language menu requires that this catalog does not translate."""
+    # The same rule as bot/flows/onboarding.py, read from the .po instead of a compiled .mo.
+    path = root / "content" / LANGUAGES_FILE
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else None
+    wanted = (data or {}).get("language_offer_requires") or ()
+    sources = {m.context: _strings(m.id)[0] for m in template if m.context}
+    used = {m.context for m in catalog if m.context and _used(m)}
+    return [i for i in offer_required_ids(sources, wanted) if i not in used]
 
 
 def report(root: Path = REPO_ROOT, locales: Iterable[str] = SUPPORTED_LOCALES) -> str:
@@ -566,14 +604,15 @@ def report(root: Path = REPO_ROOT, locales: Iterable[str] = SUPPORTED_LOCALES) -
         "Translation coverage (translated = used by the bot; reviewed = translated and not "
         "marked unreviewed)",
         f"{'language':<22}{'translated':>12}{'reviewed':>10}{'fuzzy':>7}{'SMS seg/msg':>13}"
-        f"{'UCS-2 msgs':>12}",
+        f"{'UCS-2 msgs':>12}  in language menu",
     ]
     reports = [locale_report(locale, root) for locale in locales]
     for r in reports:
         name = f"{LANGUAGE_NAMES.get(r.locale, r.locale)} ({r.locale})"
         lines.append(
             f"{name:<22}{r.translated_share:>11.0%} {r.reviewed_share:>9.0%}{r.fuzzy:>7}"
-            f"{r.mean_segments:>13.2f}{len(r.ucs2):>12}"
+            f"{r.mean_segments:>13.2f}{len(r.ucs2):>12}  "
+            + ("yes" if r.offered else f"no ({len(r.offer_missing)} required messages missing)")
         )
     for r in reports:
         if r.ucs2:

@@ -86,10 +86,16 @@ def test_every_supported_locale_has_a_catalog() -> None:
 @pytest.mark.parametrize("locale", [loc for loc in i18n.COMPLETE_LOCALES if loc != "en"])
 def test_complete_language_translates_every_message(locale: str, compiled: Path) -> None:
     t = i18n.get_translator(locale, compiled)
+    # Some words are the same in both languages (Afrikaans "Water"): the catalog says so.
+    same_on_purpose = {
+        m.context
+        for m in i18n_tools._read_catalog(i18n_tools.po_path(locale, ROOT), locale)
+        if m.id and m.string == m.id and i18n_tools._used(m)
+    }
     untranslated = [
         msg_id
         for msg_id, text, _, _ in content.iter_messages()
-        if t.text(msg_id, text) == text and has_words(text)
+        if t.text(msg_id, text) == text and has_words(text) and msg_id not in same_on_purpose
     ]
     assert untranslated == []
 

@@ -284,7 +284,7 @@ def test_check_passes_on_a_consistent_repo(updated: Path) -> None:
             "plain": "Amazwi.",
         },
     )
-    problems = i18n_tools.check(updated)
+    problems = i18n_tools.check(updated, complete=("en", "xh"))
     # The three context-free strings (Python, templates) are still missing in xh.
     assert len(problems) == 3
     assert all("complete language xh misses" in p for p in problems)
@@ -366,6 +366,21 @@ def test_report(updated: Path) -> None:
     assert i18n_tools.main(["report", "--root", str(updated)]) == 0
 
 
+def test_report_says_which_languages_the_language_menu_offers(updated: Path) -> None:
+    (updated / "content" / "languages.yaml").write_text(
+        "language_offer_requires: [greeting.]\n", encoding="utf-8"
+    )
+    po = i18n_tools.po_path("zu", updated)
+    set_translations(po, {"greeting.hello": "Sawubona {name}."})
+    assert i18n_tools.locale_report("zu", updated).offer_missing == ["greeting.bye"]
+    set_translations(po, {"greeting.hello": "Sawubona {name}.", "greeting.bye": "Sala kahle."})
+    assert i18n_tools.locale_report("zu", updated).offered
+    assert i18n_tools.locale_report("en", updated).offered
+    text = i18n_tools.report(updated, ["zu", "st"])
+    assert "isiZulu (zu)" in text and "yes" in text
+    assert "no (2 required messages missing)" in text
+
+
 def test_sms_text_strips_whatsapp_bold() -> None:
     assert i18n_tools.sms_text("*Main menu*\n1 *x* 2*3") == "Main menu\n1 x 2*3"
 
@@ -376,7 +391,8 @@ def test_cli_all_then_check(repo: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert "wrote locales/messages.pot (7 messages)" in out
     assert "xh: 0 of 7 (0%) translated" in out
     assert (repo / "locales" / "xh" / "LC_MESSAGES" / "messages.mo").exists()
-    assert i18n_tools.main(["check", "--root", str(repo), "--locale", "zu"]) == 0
+    assert i18n_tools.main(["check", "--root", str(repo), "--locale", "tn"]) == 0  # not complete
+    assert i18n_tools.main(["check", "--root", str(repo), "--locale", "zu"]) == 1  # complete
 
 
 def test_multiline_previous_id_survives_updates(repo: Path) -> None:

@@ -53,7 +53,7 @@ from bot.engine.turn import (
     TICKET_VIEW,
     Turn,
 )
-from bot.flows import account, menu, onboarding, report, reports, settlement
+from bot.flows import account, meetings, menu, onboarding, report, reports, settlement
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +164,8 @@ def _converse(
     keyword = content.keywords.get(turn.norm)
     if resident.opted_out and inbound.channel == "sms" and turn.norm == "yes":
         keyword = "start"  # Twilio unblocks an SMS number on YES, so we opt in too
+    if keyword == "more" and not pages and (resident.is_new or language is None):
+        keyword = None  # a newcomer's "Môre" (Afrikaans: morning) is a greeting, not MORE
     idle = last_seen is not None and now - last_seen > IDLE_AFTER
 
     if keyword == "more" and not resident.opted_out:
@@ -197,6 +199,12 @@ def _converse(
         )
     ) is not None:
         anytime(turn)
+    elif (
+        attend := meetings.attend_reply(
+            turn, last_seen=last_seen, between_flows=idle or step in (None, MENU)
+        )
+    ) is not None:
+        attend(turn)
     elif idle or step is None:
         option = menu.chosen_option(turn)
         if option is None:

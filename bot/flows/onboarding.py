@@ -11,7 +11,6 @@ still chooses.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
 from bot.content import Content, Language, normalise
@@ -19,8 +18,7 @@ from bot.engine.effects import EraseResident, RecordConsent, SetLanguage
 from bot.engine.ports import Translator
 from bot.engine.turn import CONSENT, DEFAULT_LANGUAGE, LANGUAGE, Turn
 from bot.flows import menu, settlement
-
-_PLACEHOLDER = re.compile(r"\{\w+\}")
+from bot.i18n import offer_required_ids
 
 
 def resume(turn: Turn) -> None:
@@ -35,14 +33,10 @@ def resume(turn: Turn) -> None:
 
 def required_ids(content: Content) -> list[str]:
     """Return the message ids a language must translate before the menu offers it."""
-    wanted = [str(item) for item in content.fact("language_offer_requires")]
-    ids = []
-    for msg_id, message in content.messages.items():
-        if not _PLACEHOLDER.sub("", message.text).strip(" \n.,:;()*"):
-            continue  # nothing to translate, e.g. "{number} {language}"
-        if any(msg_id == w or (w.endswith(".") and msg_id.startswith(w)) for w in wanted):
-            ids.append(msg_id)
-    return sorted(ids)
+    return offer_required_ids(
+        {msg_id: message.text for msg_id, message in content.messages.items()},
+        content.fact("language_offer_requires"),
+    )
 
 
 def missing_for_offer(content: Content, translator: Translator) -> list[str]:

@@ -8,7 +8,9 @@ from datetime import UTC, datetime
 import pytest
 
 from bot import sms
+from bot.content import render
 from bot.engine import EraseResident, OptIn, OptOut
+from bot.i18n import get_translator
 
 
 @pytest.mark.parametrize("word", ["MENU", "menu", "0", "Imenyu", "kieslys", "lenane", "Menu!"])
@@ -28,7 +30,7 @@ def test_stop_wins_whatever_the_language_and_step(c, word) -> None:
     chat.send("7")
     reply = chat.send(word)
     assert chat.effects == [OptOut()]
-    assert "You will get no more messages from Siyakha." in reply
+    assert reply == render("optout.confirmed", get_translator("zu"))  # in isiZulu
     assert "START" in reply
 
 
