@@ -5,11 +5,25 @@ from __future__ import annotations
 from bot.engine import RecordConsent, RecordUnknownSettlement, SetLanguage, SetSettlement
 from bot.engine.messages import Media
 
+ALL_LANGUAGES = [
+    "English",
+    "isiXhosa",
+    "isiZulu",
+    "Afrikaans",
+    "Sesotho",
+    "Setswana",
+    "Sepedi",
+    "Xitsonga",
+    "Tshivenda",
+    "siSwati",
+    "isiNdebele",
+]
+
 
 def test_first_message_gets_the_language_menu_each_language_named_in_itself(chat) -> None:
     reply = chat.send("Hello")
     lines = reply.splitlines()
-    for number, name in enumerate(["English", "isiXhosa", "isiZulu", "Afrikaans", "Sesotho"], 1):
+    for number, name in enumerate(ALL_LANGUAGES, 1):
         assert f"{number} {name}" in lines
     assert chat.step == "language"
     assert chat.effects == []
@@ -44,9 +58,9 @@ def test_language_by_name_and_reply_in_that_language(c) -> None:
 
 def test_unknown_language_choice_asks_again(chat) -> None:
     chat.send("hi")
-    reply = chat.send("7")
-    assert "Please reply with a number from 1 to 5" in reply
-    assert "5 Sesotho" in reply
+    reply = chat.send("12")
+    assert "Please reply with one of the numbers in the list" in reply
+    assert "5 Sesotho" in reply and "11 isiNdebele" in reply
     assert chat.step == "language"
     assert chat.effects == []
 
