@@ -5,11 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.deps import UnitOfWork
-from api.routes import health, open311, simulator, status, v1, webhooks
+from api.routes import broadcasts, health, open311, simulator, status, v1, webhooks
+from api.routes.staff import broadcasts as staff_broadcasts
+from api.routes.staff import router as staff_router
+from api.routes.staff.common import staff_error_page
+from bot import content
 from bot.config import Settings, get_settings
 from bot.db import make_engine
 
@@ -28,12 +34,20 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.settings = settings
     app.state.engine = engine or make_engine(settings.database_url)
     app.state.unit_of_work = UnitOfWork(app.state.engine)
+    content.load()  # parse the bot's words now, not during the first resident's message
     app.include_router(health.router)
     app.include_router(webhooks.router)
     app.include_router(status.router)
     app.include_router(v1.router)
+    app.include_router(broadcasts.router)
     app.include_router(open311.router)
+    app.include_router(staff_router)
+    # Broadcast pages (api/routes/staff/broadcasts.py), under /staff like the dashboard.
+    app.include_router(staff_broadcasts.router, prefix="/staff", include_in_schema=False)
     if settings.env == "dev":
         app.include_router(simulator.router)  # development only: absent elsewhere
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    # Dashboard errors as HTML pages; every other path keeps FastAPI's JSON errors.
+    app.add_exception_handler(StarletteHTTPException, staff_error_page)
+    app.add_exception_handler(RequestValidationError, staff_error_page)
     return app

@@ -12,6 +12,7 @@ still chooses.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
 from bot.content import Content, Language, normalise
 from bot.engine.effects import EraseResident, RecordConsent, SetLanguage
@@ -31,12 +32,20 @@ def resume(turn: Turn) -> None:
         menu.show(turn)
 
 
+_REQUIRED_IDS: dict[Path, list[str]] = {}
+
+
 def required_ids(content: Content) -> list[str]:
     """Return the message ids a language must translate before the menu offers it."""
-    return offer_required_ids(
-        {msg_id: message.text for msg_id, message in content.messages.items()},
-        content.fact("language_offer_requires"),
-    )
+    # Content is parsed once per directory and never changes, so neither does this list;
+    # working it out again on every language menu cost more than the rest of the turn.
+    ids = _REQUIRED_IDS.get(content.directory)
+    if ids is None:
+        ids = _REQUIRED_IDS[content.directory] = offer_required_ids(
+            {msg_id: message.text for msg_id, message in content.messages.items()},
+            content.fact("language_offer_requires"),
+        )
+    return ids
 
 
 def missing_for_offer(content: Content, translator: Translator) -> list[str]:
