@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any, TypeVar
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote
 
 import anyio
 from fastapi import Depends, HTTPException, Request
@@ -20,11 +20,14 @@ from starlette.datastructures import ImmutableMultiDict
 from twilio.request_validator import RequestValidator
 
 from bot.config import Settings
-from bot.db import session_scope
+from bot.db import session_scope, utcnow
+from bot.domain.broadcasts.ports import SqlMeetingInvitations
 from bot.domain.messages.service import Converse
 from bot.domain.residents.service import SqlResidentData
 from bot.domain.settlements.ports import SqlSettlementDirectory
+from bot.domain.staff import scope as scopes
 from bot.domain.staff import service as staff
+from bot.domain.staff import sessions
 from bot.domain.staff.models import StaffUser
 from bot.domain.tickets.ports import SqlTicketDesk
 from bot.engine import engine as conversation
@@ -147,6 +150,7 @@ def converse_for(session: Session) -> Converse:
         settlements=SqlSettlementDirectory(session),
         residents=SqlResidentData(session),
         tickets=SqlTicketDesk(session),
+        invitations=SqlMeetingInvitations(session),
     )
 
     def converse(
@@ -201,3 +205,53 @@ def require_role(*roles: str) -> Callable[[StaffUser], StaffUser]:
 
 # Who may work tickets: triage staff and admins (officers read them).
 TicketWorker = Annotated[StaffUser, Depends(require_role("admin", "triage"))]
+
+
+def get_scope(session: SessionDep, user: CurrentStaff) -> scopes.Scope:
+    """Return the settlements and wards the API caller may see (empty: everything)."""
+    return scopes.for_user(session=session, user=user)
+
+
+# The scope of the API caller: routes hide (404) or filter out everything outside it.
+CurrentScope = Annotated[scopes.Scope, Depends(get_scope)]
+
+
+def client_ip(request: Request) -> str:
+    """Return the caller's address as this process sees it (for throttling and the audit log)."""
+    return request.client.host if request.client else ""
+
+
+def get_staff_login(request: Request, session: SessionDep, settings: SettingsDep) -> sessions.Login:
+    """Return the dashboard session the cookie names; send a browser to the login page."""
+    login = sessions.resolve(
+        session=session,
+        cookie=request.cookies.get(sessions.COOKIE_NAME),
+        settings=settings,
+        now=utcnow(),
+    )
+    if login is None:
+        if request.method in ("GET", "HEAD"):
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            location = "/staff/login?next=" + quote(target, safe="")
+            raise HTTPException(303, "log in first", headers={"Location": location})
+        raise HTTPException(401, "log in first")
+    return login
+
+
+CurrentStaffSession = Annotated[sessions.Login, Depends(get_staff_login)]
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+async def check_csrf(request: Request, expected: str) -> None:
+    """Refuse (403) an unsafe request without the session's CSRF token (form field or header)."""
+    if request.method not in UNSAFE_METHODS:
+        return
+    given = request.headers.get("x-csrf-token")
+    content_type = request.headers.get("content-type", "")
+    if given is None and content_type.startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        value = (await request.form()).get("csrf_token")
+        given = value if isinstance(value, str) else None
+    if not sessions.csrf_ok(expected, given):
+        raise HTTPException(403, "the form is missing its CSRF token or it is out of date")

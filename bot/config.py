@@ -73,6 +73,40 @@ class Settings(BaseSettings):
     sla_team_email: str | None = Field(None, validation_alias="SIYAKHA_SLA_TEAM_EMAIL")
     # A resolved ticket the resident has not confirmed closes after this many days.
     ticket_confirm_days: int = Field(7, ge=1, validation_alias="SIYAKHA_TICKET_CONFIRM_DAYS")
+    # Staff dashboard: how long a login lasts, and how many failed logins (per email and per
+    # address) within the window lock further tries until the window has passed.
+    staff_session_hours: float = Field(
+        12.0, gt=0, le=24 * 30, validation_alias="SIYAKHA_STAFF_SESSION_HOURS"
+    )
+    login_max_failures: int = Field(5, ge=1, validation_alias="SIYAKHA_LOGIN_MAX_FAILURES")
+    login_window_minutes: float = Field(15.0, gt=0, validation_alias="SIYAKHA_LOGIN_WINDOW_MINUTES")
+    # Broadcasts (bot/domain/broadcasts): estimated prices for the preview, the audience size
+    # above which a second officer must approve, and meeting reminders: days before the
+    # meeting (0 = the morning of), sent at this local hour, within this many hours of due.
+    sms_segment_price: float = Field(0.35, ge=0, validation_alias="SIYAKHA_SMS_SEGMENT_PRICE")
+    whatsapp_message_price: float = Field(
+        0.15, ge=0, validation_alias="SIYAKHA_WHATSAPP_MESSAGE_PRICE"
+    )
+    price_currency: str = Field("ZAR", max_length=3, validation_alias="SIYAKHA_PRICE_CURRENCY")
+    broadcast_approval_threshold: int = Field(
+        500, ge=0, validation_alias="SIYAKHA_BROADCAST_APPROVAL_THRESHOLD"
+    )
+    broadcast_send_due_seconds: float = Field(
+        30.0, gt=0, validation_alias="SIYAKHA_BROADCAST_SEND_DUE_SECONDS"
+    )
+    meeting_reminder_days: list[int] = Field(
+        default_factory=lambda: [3, 0], validation_alias="SIYAKHA_MEETING_REMINDER_DAYS"
+    )
+    meeting_reminder_hour: int = Field(
+        7, ge=0, le=23, validation_alias="SIYAKHA_MEETING_REMINDER_HOUR"
+    )
+    meeting_reminder_grace_hours: float = Field(
+        12.0, gt=0, le=23, validation_alias="SIYAKHA_MEETING_REMINDER_GRACE_HOURS"
+    )
+    meeting_reminder_levels: list[str] = Field(
+        default_factory=lambda: ["neighbourhood", "ward"],
+        validation_alias="SIYAKHA_MEETING_REMINDER_LEVELS",
+    )
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> Settings:

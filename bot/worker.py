@@ -39,7 +39,11 @@ from bot.domain.outbox.ports import Sender
 log = logging.getLogger(__name__)
 
 # Modules with a `schedule(settings) -> list[dict]` of APScheduler add_job arguments.
-JOB_MODULES = ("bot.domain.outbox.jobs", "bot.domain.tickets.jobs")
+JOB_MODULES = (
+    "bot.domain.outbox.jobs",
+    "bot.domain.tickets.jobs",
+    "bot.domain.broadcasts.jobs",
+)
 LEADER_LOCK_KEY = 0x5349_59414B_4841  # "SIYAKHA"
 LEADER_RETRY_SECONDS = 15.0
 LEADER_CHECK_SECONDS = 5.0

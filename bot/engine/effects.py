@@ -89,6 +89,13 @@ class AnswerResolution:
     text: str = ""
 
 
+@dataclass(frozen=True)
+class AttendMeeting:
+    """The resident says they will come to a meeting they were reminded of."""
+
+    meeting_id: int
+
+
 Effect = (
     SetLanguage
     | SetSettlement
@@ -100,4 +107,5 @@ Effect = (
     | OpenTicket
     | AddToTicket
     | AnswerResolution
+    | AttendMeeting
 )

@@ -185,6 +185,36 @@ class NoTicketDesk:
         return None
 
 
+@dataclass(frozen=True)
+class InvitationInfo:
+    """A meeting a resident was reminded of and may say they will attend."""
+
+    meeting_id: int
+    title: str
+    starts_at: datetime
+
+
+class MeetingInvitations(Protocol):
+    """Find the meeting a resident was last invited to reply about."""
+
+    def pending(
+        self, phone: str, *, since: datetime | None, now: datetime
+    ) -> InvitationInfo | None:
+        """Return the upcoming meeting whose reminder reached the resident after `since`
+        (None: any), or None."""
+        ...
+
+
+class NoMeetingInvitations:
+    """MeetingInvitations with no reminders, for wirings without broadcasts."""
+
+    def pending(
+        self, phone: str, *, since: datetime | None, now: datetime
+    ) -> InvitationInfo | None:
+        """Return no invitation."""
+        return None
+
+
 class Translator(Protocol):
     """The part of `bot.i18n.Translator` the engine uses."""
 
@@ -220,3 +250,4 @@ class Ports:
     residents: ResidentData
     translator_for: Callable[[str], Translator] = field(default=default_translator)
     tickets: TicketDesk = field(default_factory=NoTicketDesk)
+    invitations: MeetingInvitations = field(default_factory=NoMeetingInvitations)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from bot.engine.ports import MeetingInfo
-from bot.engine.turn import Turn
-from bot.flows import menu
+from collections.abc import Callable
+from datetime import datetime
+
+from bot.content import normalise
+from bot.engine.effects import AttendMeeting
+from bot.engine.ports import InvitationInfo, MeetingInfo
+from bot.engine.turn import MENU, Turn
+from bot.flows import broadcast_notices, menu
 
 LIMIT = 5
 
@@ -54,3 +59,36 @@ def show(turn: Turn) -> None:
     if meetings:
         turn.say("meetings.footer")
     menu.back_hint(turn)
+
+
+def _attend_words(turn: Turn) -> set[str]:
+    words = turn.content.facts.get("attend_words") or {}
+    return {normalise(str(w)) for ws in words.values() for w in ws}
+
+
+def attend(turn: Turn, invitation: InvitationInfo) -> None:
+    """Record that the resident will come to the meeting, and thank them."""
+    turn.emit(AttendMeeting(meeting_id=invitation.meeting_id))
+    turn.parts.append(
+        broadcast_notices.attend_thanks(
+            turn.content, turn.translator, title=invitation.title, starts_at=invitation.starts_at
+        )
+    )
+    menu.back_hint(turn)
+    turn.goto(MENU)
+
+
+def attend_reply(
+    turn: Turn, *, last_seen: datetime | None, between_flows: bool
+) -> Callable[[Turn], None] | None:
+    """Return the handler for "I will attend": an attend word after any reminder of an
+    upcoming meeting, or "1" between flows after a reminder received since the resident
+    last wrote (so a menu choice keeps its meaning otherwise)."""
+    word = turn.norm in _attend_words(turn)
+    if not word and not (between_flows and turn.norm == "1"):
+        return None
+    since = None if word else last_seen
+    invitation = turn.ports.invitations.pending(turn.resident.phone, since=since, now=turn.now)
+    if invitation is None:
+        return None
+    return lambda t: attend(t, invitation)

@@ -11,6 +11,7 @@ from sqlalchemy.engine import RowMapping
 from sqlmodel import Session, col
 
 from bot.db import utcnow
+from bot.domain.broadcasts import service as broadcasts
 from bot.domain.messages.models import InboundMessage
 from bot.domain.residents.models import Resident
 from bot.domain.settlements import service as settlements
@@ -110,6 +111,10 @@ def record_turn(
                 changes["opted_out_at"] = resident["opted_out_at"] or now
             case fx.OptIn():
                 changes["opted_out_at"] = None
+            case fx.AttendMeeting(meeting_id=meeting_id):
+                broadcasts.record_attendance(
+                    session=session, resident_id=resident["id"], meeting_id=meeting_id, now=now
+                )
             case fx.EraseResident():
                 erase(session=session, resident_id=resident["id"])
                 return False

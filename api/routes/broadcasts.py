@@ -1,0 +1,234 @@
+"""JSON API for broadcasts and meeting reminders under /api/v1.
+
+Everyone with a staff token may read; composing, approving and cancelling need the
+officer or admin role. A broadcast whose audience is larger than
+SIYAKHA_BROADCAST_APPROVAL_THRESHOLD waits for a second officer's approval.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Response
+from pydantic import BaseModel
+from sqlmodel import Session
+
+from api.deps import CurrentStaff, SessionDep, SettingsDep, require_role
+from bot.domain.broadcasts import service as broadcasts
+from bot.domain.broadcasts.models import (
+    AttendancePublic,
+    Broadcast,
+    BroadcastCreate,
+    BroadcastPublic,
+    Moment,
+    Preview,
+)
+from bot.domain.settlements.models import Meeting
+from bot.domain.staff import scope as scopes
+from bot.domain.staff.models import StaffUser
+
+router = APIRouter(prefix="/api/v1", tags=["broadcasts"])
+
+Officer = Annotated[StaffUser, Depends(require_role("admin", "officer"))]
+MAX_ID = 2**31 - 1
+BroadcastId = Annotated[int, Path(ge=1, le=MAX_ID, description="the broadcast id")]
+MeetingId = Annotated[int, Path(ge=1, le=MAX_ID, description="the meeting id")]
+
+
+class MeetingAnnouncementIn(BaseModel):
+    """Announce a meeting change: `moved` needs the time it was planned for before."""
+
+    change: Literal["announced", "moved", "cancelled"]
+    previous_starts_at: Moment = None
+    send_at: Moment = None
+
+
+class AnnouncementOffer(BaseModel):
+    """The announcement offered for a meeting change, and what sending it would do."""
+
+    broadcast: BroadcastCreate
+    preview: Preview
+
+
+def _broadcast(session: Session, broadcast_id: int) -> Broadcast:
+    broadcast = broadcasts.get(session=session, broadcast_id=broadcast_id)
+    if broadcast is None:
+        raise HTTPException(404, f"no broadcast {broadcast_id}")
+    return broadcast
+
+
+def _meeting(session: Session, meeting_id: int) -> Meeting:
+    meeting = session.get(Meeting, meeting_id)
+    if meeting is None:
+        raise HTTPException(404, f"no meeting {meeting_id}")
+    return meeting
+
+
+def _refuse(error: broadcasts.BroadcastError) -> HTTPException:
+    if isinstance(error, broadcasts.NotFound):
+        return HTTPException(404, str(error))
+    if isinstance(error, broadcasts.Conflict):
+        return HTTPException(409, str(error))
+    return HTTPException(422, str(error))
+
+
+@router.post("/broadcasts/preview")
+def preview_broadcast(
+    broadcast_in: BroadcastCreate, user: CurrentStaff, session: SessionDep, settings: SettingsDep
+) -> Preview:
+    """Preview a broadcast before creating it: recipients by language and channel, each
+    language's text (and which fall back to English), SMS segments and encoding, estimated
+    cost and time to send, WhatsApp recipients outside the 24-hour window."""
+    audience = broadcast_in.audience.model_dump(mode="json")
+    try:
+        broadcasts.check_scope(
+            session=session, scope=scopes.for_user(session=session, user=user), audience=audience
+        )
+        return broadcasts.preview(
+            session=session,
+            settings=settings,
+            audience=audience,
+            texts=broadcast_in.texts,
+            template=broadcasts.template_dict(broadcast_in.template),
+            sms_fallback=broadcast_in.sms_fallback,
+        )
+    except broadcasts.BroadcastError as error:
+        raise _refuse(error) from None
+
+
+@router.post("/broadcasts", status_code=201)
+def create_broadcast(
+    broadcast_in: BroadcastCreate, user: Officer, session: SessionDep, settings: SettingsDep
+) -> BroadcastPublic:
+    """Create a broadcast: sent now (no `send_at`) or at `send_at`; above the approval
+    threshold it waits for a second officer."""
+    try:
+        broadcast = broadcasts.create(
+            session=session, settings=settings, broadcast_in=broadcast_in, staff=user
+        )
+    except broadcasts.BroadcastError as error:
+        raise _refuse(error) from None
+    return broadcasts.to_public(session=session, broadcast=broadcast)
+
+
+@router.get("/broadcasts")
+def list_broadcasts(user: CurrentStaff, session: SessionDep) -> list[BroadcastPublic]:
+    """List the newest 50 broadcasts with their progress."""
+    return [
+        broadcasts.to_public(session=session, broadcast=b)
+        for b in broadcasts.list_recent(session=session)
+    ]
+
+
+@router.get("/broadcasts/{broadcast_id}")
+def get_broadcast(
+    broadcast_id: BroadcastId, user: CurrentStaff, session: SessionDep
+) -> BroadcastPublic:
+    """Return a broadcast's status and its messages queued, sent, delivered, read, failed
+    (in total and per language and channel)."""
+    return broadcasts.to_public(session=session, broadcast=_broadcast(session, broadcast_id))
+
+
+@router.get("/broadcasts/{broadcast_id}/preview")
+def preview_stored_broadcast(
+    broadcast_id: BroadcastId, user: CurrentStaff, session: SessionDep, settings: SettingsDep
+) -> Preview:
+    """Preview a stored broadcast against today's audience (for the approving officer)."""
+    broadcast = _broadcast(session, broadcast_id)
+    try:
+        return broadcasts.preview_of(session=session, settings=settings, broadcast=broadcast)
+    except broadcasts.BroadcastError as error:
+        raise _refuse(error) from None
+
+
+@router.post("/broadcasts/{broadcast_id}/approve")
+def approve_broadcast(
+    broadcast_id: BroadcastId, user: Officer, session: SessionDep
+) -> BroadcastPublic:
+    """Approve a broadcast waiting for a second officer (not the one who created it)."""
+    try:
+        broadcast = broadcasts.approve(
+            session=session, broadcast=_broadcast(session, broadcast_id), staff=user
+        )
+    except broadcasts.BroadcastError as error:
+        raise _refuse(error) from None
+    return broadcasts.to_public(session=session, broadcast=broadcast)
+
+
+@router.post("/broadcasts/{broadcast_id}/cancel")
+def cancel_broadcast(
+    broadcast_id: BroadcastId, user: Officer, session: SessionDep
+) -> BroadcastPublic:
+    """Cancel a scheduled broadcast, or the messages of a running one not yet sent."""
+    try:
+        broadcasts.cancel(session=session, broadcast=_broadcast(session, broadcast_id), staff=user)
+    except broadcasts.BroadcastError as error:
+        raise _refuse(error) from None
+    return broadcasts.to_public(session=session, broadcast=_broadcast(session, broadcast_id))
+
+
+@router.post("/meetings/{meeting_id}/announcement/preview")
+def offer_meeting_announcement(
+    meeting_id: MeetingId,
+    announcement: MeetingAnnouncementIn,
+    user: CurrentStaff,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> AnnouncementOffer:
+    """Offer the announcement of a meeting created, moved or cancelled, with its preview."""
+    meeting = _meeting(session, meeting_id)
+    try:
+        draft = broadcasts.meeting_announcement(
+            meeting=meeting,
+            change=announcement.change,
+            previous_starts_at=announcement.previous_starts_at,
+        )
+        draft.send_at = announcement.send_at
+        shown = broadcasts.preview(
+            session=session,
+            settings=settings,
+            audience=draft.audience.model_dump(mode="json"),
+            texts=None,
+            template=broadcasts.template_dict(draft.template),
+            sms_fallback=False,
+        )
+    except broadcasts.BroadcastError as error:
+        raise _refuse(error) from None
+    return AnnouncementOffer(broadcast=draft, preview=shown)
+
+
+@router.post("/meetings/{meeting_id}/announcement", status_code=201)
+def announce_meeting(
+    meeting_id: MeetingId,
+    announcement: MeetingAnnouncementIn,
+    user: Officer,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> BroadcastPublic:
+    """Send the announcement of a meeting created, moved or cancelled to the residents it
+    concerns (its settlement, its ward, or everyone for a city forum)."""
+    meeting = _meeting(session, meeting_id)
+    try:
+        broadcast = broadcasts.announce_meeting(
+            session=session,
+            settings=settings,
+            meeting=meeting,
+            change=announcement.change,
+            staff=user,
+            previous_starts_at=announcement.previous_starts_at,
+            send_at=announcement.send_at,
+        )
+    except broadcasts.BroadcastError as error:
+        raise _refuse(error) from None
+    return broadcasts.to_public(session=session, broadcast=broadcast)
+
+
+@router.get("/meetings/{meeting_id}/attendance")
+def meeting_attendance(
+    meeting_id: MeetingId, user: CurrentStaff, session: SessionDep, response: Response
+) -> AttendancePublic:
+    """Return how many residents said they will come, and how many were reminded."""
+    _meeting(session, meeting_id)
+    attending, reminded = broadcasts.attendance(session=session, meeting_id=meeting_id)
+    response.headers["Cache-Control"] = "no-store"
+    return AttendancePublic(meeting_id=meeting_id, attending=attending, reminded=reminded)

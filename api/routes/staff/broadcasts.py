@@ -1,0 +1,266 @@
+"""Broadcast pages: compose, preview, send or schedule, approve, cancel, follow progress.
+
+Included under /staff by `api/main.py`. Compose posts to the preview, which carries the
+composed broadcast as JSON in a hidden field to the create action; a scoped officer may
+only reach their own settlements and wards (`broadcasts.check_scope`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from pydantic import ValidationError
+
+from api.routes.staff.common import LOCAL, OFFICERS, StaffContext, action, back, page, render
+from bot.domain.broadcasts import service as broadcasts
+from bot.domain.broadcasts.models import TEMPLATE_NAMES, Broadcast, BroadcastCreate
+from bot.domain.settlements.models import CATEGORIES, Meeting
+from bot.domain.staff import scope as scopes
+from bot.i18n import COMPLETE_LOCALES, LANGUAGE_NAMES
+
+router = APIRouter()
+Reader = Annotated[StaffContext, Depends(page(*OFFICERS))]
+Editor = Annotated[StaffContext, Depends(action(*OFFICERS))]
+# Languages offered a text box: the complete ones first, then the five of the start.
+LANGUAGES = tuple(dict.fromkeys((*COMPLETE_LOCALES, "xh", "zu", "af", "st")))
+MAX_FORM = 64 * 1024
+
+
+def _broadcast(ctx: StaffContext, broadcast_id: int) -> Broadcast:
+    found = broadcasts.get(session=ctx.session, broadcast_id=broadcast_id)
+    if found is None:
+        raise HTTPException(404, "no such broadcast")
+    return found
+
+
+def _local(value: str) -> dt.datetime | None:
+    if not value.strip():
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise HTTPException(422, f"{value!r} is not a date and time") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=LOCAL)
+
+
+def _ints(values: list[str]) -> list[int]:
+    return [int(v) for v in values if v.strip().isdigit()]
+
+
+def composed(form: Any) -> BroadcastCreate:
+    """Build a broadcast from the compose form (422 with the reason when it is not valid)."""
+    audience: dict[str, Any] = {
+        "everyone": form.get("everyone") == "1",
+        "settlement_ids": _ints(form.getlist("settlement_ids")),
+        "wards": [w.strip() for w in str(form.get("wards", "")).split(",") if w.strip()],
+        "categories": form.getlist("categories"),
+        "languages": form.getlist("languages"),
+        "channels": form.getlist("channels"),
+    }
+    values: dict[str, Any] = {
+        "title": str(form.get("title", "")).strip(),
+        "audience": audience,
+        "send_at": _local(str(form.get("send_at", ""))),
+        "sms_fallback": form.get("sms_fallback") == "1",
+    }
+    if form.get("mode") == "template":
+        values["template"] = {
+            "name": form.get("template_name"),
+            "meeting_id": int(form["meeting_id"])
+            if str(form.get("meeting_id", "")).isdigit()
+            else None,
+            "previous_starts_at": _local(str(form.get("previous_starts_at", ""))),
+            "milestone_id": (
+                int(form["milestone_id"]) if str(form.get("milestone_id", "")).isdigit() else None
+            ),
+            "area": str(form.get("area", "")).strip() or None,
+            "starts_at": _local(str(form.get("starts_at", ""))),
+            "ends_at": _local(str(form.get("ends_at", ""))),
+        }
+    else:
+        values["texts"] = {
+            code: str(form.get(f"text_{code}", "")).strip()
+            for code in LANGUAGES
+            if str(form.get(f"text_{code}", "")).strip()
+        }
+    try:
+        return BroadcastCreate.model_validate(values)
+    except ValidationError as error:
+        reasons = "; ".join(e["msg"].removeprefix("Value error, ") for e in error.errors())
+        raise HTTPException(422, reasons) from None
+
+
+def _compose(
+    request: Request, ctx: StaffContext, draft: BroadcastCreate | None, **extra: Any
+) -> HTMLResponse:
+    meetings = broadcasts.recent_meetings(
+        session=ctx.session, condition=scopes.meeting_condition(ctx.scope)
+    )
+    return render(
+        request,
+        "broadcast_new.html",
+        ctx,
+        draft=draft.model_dump(mode="json") if draft else None,
+        settlements=scopes.visible_settlements(session=ctx.session, scope=ctx.scope),
+        categories=CATEGORIES,
+        languages=[(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
+        templates=TEMPLATE_NAMES,
+        meetings=meetings,
+        **extra,
+    )
+
+
+@router.get("/broadcasts", response_class=HTMLResponse)
+def broadcast_list(request: Request, ctx: Reader) -> HTMLResponse:
+    """The newest broadcasts with their progress."""
+    rows = [
+        broadcasts.to_public(session=ctx.session, broadcast=b)
+        for b in broadcasts.list_recent(session=ctx.session)
+    ]
+    return render(request, "broadcasts.html", ctx, broadcasts=rows)
+
+
+@router.get("/broadcasts/new", response_class=HTMLResponse)
+def broadcast_new(
+    request: Request,
+    ctx: Reader,
+    meeting_id: int | None = None,
+    change: str = "announced",
+    previous: str = "",
+) -> HTMLResponse:
+    """Compose a broadcast; with `meeting_id` (and `change`), the offered announcement."""
+    draft = None
+    if meeting_id is not None:
+        meeting = ctx.session.get(Meeting, meeting_id)
+        if meeting is None:
+            raise HTTPException(404, "no such meeting")
+        try:
+            draft = broadcasts.meeting_announcement(
+                meeting=meeting, change=change, previous_starts_at=_local(previous)
+            )
+        except broadcasts.BroadcastError as error:
+            raise HTTPException(422, str(error)) from None
+    return _compose(request, ctx, draft)
+
+
+@router.post("/broadcasts/preview", response_class=HTMLResponse)
+async def broadcast_preview(request: Request, ctx: Editor) -> HTMLResponse:
+    """Show what the composed broadcast would do, with buttons to send or schedule it."""
+    form = await request.form(max_fields=200, max_part_size=MAX_FORM)
+    draft = composed(form)
+    try:
+        broadcasts.check_scope(
+            session=ctx.session, scope=ctx.scope, audience=draft.audience.model_dump(mode="json")
+        )
+        preview = broadcasts.preview(
+            session=ctx.session,
+            settings=request.app.state.settings,
+            audience=draft.audience.model_dump(mode="json"),
+            texts=draft.texts,
+            template=broadcasts.template_dict(draft.template),
+            sms_fallback=draft.sms_fallback,
+        )
+    except broadcasts.BroadcastError as error:
+        return _compose(request, ctx, draft, error=str(error))
+    return render(
+        request,
+        "broadcast_preview.html",
+        ctx,
+        draft=draft,
+        payload=draft.model_dump_json(),
+        preview=preview,
+    )
+
+
+@router.post("/broadcasts")
+async def broadcast_create(request: Request, ctx: Editor) -> RedirectResponse:
+    """Create the previewed broadcast: sent now, scheduled, or left for approval."""
+    form = await request.form(max_fields=10, max_part_size=MAX_FORM)
+    try:
+        draft = BroadcastCreate.model_validate(json.loads(str(form.get("payload", ""))))
+    except (ValueError, ValidationError):
+        raise HTTPException(422, "the broadcast to send is missing or malformed") from None
+    try:
+        broadcast = broadcasts.create(
+            session=ctx.session,
+            settings=request.app.state.settings,
+            broadcast_in=draft,
+            staff=ctx.user,
+        )
+    except broadcasts.BroadcastError as error:
+        raise HTTPException(
+            409 if isinstance(error, broadcasts.Conflict) else 422, str(error)
+        ) from None
+    ctx.audit("broadcast.create", f"broadcast:{broadcast.id}", recipients=broadcast.audience_size)
+    return back(f"/staff/broadcasts/{broadcast.id}", "created")
+
+
+@router.get("/broadcasts/{broadcast_id}", response_class=HTMLResponse)
+def broadcast_page(request: Request, broadcast_id: int, ctx: Reader) -> HTMLResponse:
+    """Follow one broadcast: status, words, approval, progress per language and channel."""
+    broadcast = _broadcast(ctx, broadcast_id)
+    public = broadcasts.to_public(session=ctx.session, broadcast=broadcast)
+    attendance = (
+        broadcasts.attendance(session=ctx.session, meeting_id=broadcast.meeting_id)
+        if broadcast.meeting_id
+        else None
+    )
+    return render(
+        request,
+        "broadcast.html",
+        ctx,
+        b=public,
+        attendance=attendance,
+        can_approve=public.status == "awaiting_approval" and public.created_by_id != ctx.user.id,
+    )
+
+
+@router.get("/broadcasts/{broadcast_id}/preview", response_class=HTMLResponse)
+def broadcast_stored_preview(request: Request, broadcast_id: int, ctx: Reader) -> HTMLResponse:
+    """Preview a stored broadcast against today's audience (for the approving officer)."""
+    broadcast = _broadcast(ctx, broadcast_id)
+    try:
+        preview = broadcasts.preview_of(
+            session=ctx.session, settings=request.app.state.settings, broadcast=broadcast
+        )
+    except broadcasts.BroadcastError as error:
+        raise HTTPException(422, str(error)) from None
+    return render(
+        request,
+        "broadcast_preview.html",
+        ctx,
+        draft=broadcast,
+        payload="",
+        preview=preview,
+        stored=True,
+    )
+
+
+@router.post("/broadcasts/{broadcast_id}/approve")
+def broadcast_approve(broadcast_id: int, ctx: Editor) -> RedirectResponse:
+    """Approve a broadcast another officer composed."""
+    try:
+        broadcasts.approve(
+            session=ctx.session, broadcast=_broadcast(ctx, broadcast_id), staff=ctx.user
+        )
+    except broadcasts.BroadcastError as error:
+        raise HTTPException(409, str(error)) from None
+    ctx.audit("broadcast.approve", f"broadcast:{broadcast_id}")
+    return back(f"/staff/broadcasts/{broadcast_id}", "updated")
+
+
+@router.post("/broadcasts/{broadcast_id}/cancel")
+def broadcast_cancel(broadcast_id: int, ctx: Editor) -> RedirectResponse:
+    """Cancel a scheduled broadcast, or the unsent rest of a running one."""
+    try:
+        rows = broadcasts.cancel(
+            session=ctx.session, broadcast=_broadcast(ctx, broadcast_id), staff=ctx.user
+        )
+    except broadcasts.BroadcastError as error:
+        raise HTTPException(409, str(error)) from None
+    ctx.audit("broadcast.cancel", f"broadcast:{broadcast_id}", messages=rows)
+    return back(f"/staff/broadcasts/{broadcast_id}", "updated")

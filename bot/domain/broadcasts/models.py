@@ -1,0 +1,284 @@
+"""Tables and API shapes for broadcasts, meeting attendance and sent reminders."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, model_validator
+from pydantic import Field as PydanticField
+from sqlalchemy import JSON, CheckConstraint, Column, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from bot.db import UTCDateTime, utcnow
+
+BroadcastStatus = Literal["awaiting_approval", "scheduled", "enqueued", "cancelled"]
+BROADCAST_STATUSES: tuple[str, ...] = ("awaiting_approval", "scheduled", "enqueued", "cancelled")
+TemplateName = Literal[
+    "meeting_announced",
+    "meeting_moved",
+    "meeting_cancelled",
+    "water_interruption",
+    "electricity_interruption",
+    "milestone_reached",
+    "milestone_delayed",
+]
+TEMPLATE_NAMES: tuple[str, ...] = (
+    "meeting_announced",
+    "meeting_moved",
+    "meeting_cancelled",
+    "water_interruption",
+    "electricity_interruption",
+    "milestone_reached",
+    "milestone_delayed",
+)
+ChannelName = Literal["sms", "whatsapp"]
+
+
+class Broadcast(SQLModel, table=True):
+    """One message to many residents: audience, words, schedule, approval and outcome."""
+
+    __tablename__ = "broadcast"
+
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('awaiting_approval', 'scheduled', 'enqueued', 'cancelled')",
+            name="ck_broadcast_status",
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    title: str = Field(default="", max_length=200)
+    status: str = Field(default="scheduled", max_length=20, index=True)
+    # {"everyone": bool, "settlement_ids": [...], "wards": [...], "categories": [...],
+    #  "languages": [...], "channels": [...]}
+    audience: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # Free text per language ({"en": ..., "xh": ...}) or a structured template.
+    texts: dict[str, str] | None = Field(default=None, sa_column=Column(JSON))
+    template: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    sms_fallback: bool = False
+    meeting_id: int | None = Field(
+        default=None, foreign_key="meeting.id", ondelete="SET NULL", index=True
+    )
+    send_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    audience_size: int = 0
+    needs_approval: bool = False
+    created_by_id: int | None = Field(
+        default=None, foreign_key="staff_user.id", ondelete="SET NULL"
+    )
+    approved_by_id: int | None = Field(
+        default=None, foreign_key="staff_user.id", ondelete="SET NULL"
+    )
+    approved_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    cancelled_by_id: int | None = Field(
+        default=None, foreign_key="staff_user.id", ondelete="SET NULL"
+    )
+    cancelled_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    enqueued_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    enqueued_count: int = 0
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class MeetingAttendance(SQLModel, table=True):
+    """A resident said they will attend a meeting (replying to its reminder)."""
+
+    __tablename__ = "meeting_attendance"
+    __table_args__ = (UniqueConstraint("meeting_id", "resident_id", name="uq_meeting_attendance"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    meeting_id: int = Field(foreign_key="meeting.id", ondelete="CASCADE", index=True)
+    resident_id: int = Field(foreign_key="resident.id", ondelete="CASCADE", index=True)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class MeetingReminder(SQLModel, table=True):
+    """A reminder round already queued for a meeting (per offset and start time)."""
+
+    __tablename__ = "meeting_reminder"
+    __table_args__ = (
+        UniqueConstraint("meeting_id", "days_before", "starts_at", name="uq_meeting_reminder"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    meeting_id: int = Field(foreign_key="meeting.id", ondelete="CASCADE", index=True)
+    days_before: int
+    starts_at: dt.datetime = Field(sa_type=UTCDateTime)
+    recipients: int = 0
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+# --- API shapes ---------------------------------------------------------------------------
+
+
+def _clean_text(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("text must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("text must be valid Unicode") from None
+    return value
+
+
+def _sane_moment(value: dt.datetime | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    if not 2000 <= value.year <= 2100:
+        raise ValueError("dates must fall between the years 2000 and 2100")
+    return value.astimezone(dt.UTC)
+
+
+CleanText = Annotated[str, AfterValidator(_clean_text)]
+Moment = Annotated[dt.datetime | None, AfterValidator(_sane_moment)]
+RowId = Annotated[int, PydanticField(ge=1, le=2**31 - 1)]
+
+
+class Audience(BaseModel):
+    """Who a broadcast reaches: every filter given must match (values within one are OR).
+
+    Residents who opted out or never consented are always left out.
+    """
+
+    everyone: bool = False
+    settlement_ids: list[RowId] = PydanticField(default_factory=list, max_length=1000)
+    wards: list[Annotated[CleanText, PydanticField(max_length=50)]] = PydanticField(
+        default_factory=list, max_length=1000
+    )
+    categories: list[Literal["A", "B1", "B2", "C"]] = PydanticField(default_factory=list)
+    languages: list[Annotated[CleanText, PydanticField(max_length=10)]] = PydanticField(
+        default_factory=list, max_length=20
+    )
+    channels: list[ChannelName] = PydanticField(default_factory=list)
+
+    @model_validator(mode="after")
+    def _something_chosen(self) -> Audience:
+        filtered = any(
+            (self.settlement_ids, self.wards, self.categories, self.languages, self.channels)
+        )
+        if not self.everyone and not filtered:
+            raise ValueError(
+                "choose settlements, wards, categories, languages or channels, or set everyone"
+            )
+        if self.everyone and filtered:
+            raise ValueError("everyone excludes other filters")
+        return self
+
+
+class TemplateIn(BaseModel):
+    """A structured template and its parameters.
+
+    Meetings: `meeting_id` (and `previous_starts_at` for meeting_moved). Interruptions:
+    `area`, `starts_at`, `ends_at`. Milestones: `milestone_id` (its note is included).
+    """
+
+    name: TemplateName
+    meeting_id: RowId | None = None
+    previous_starts_at: Moment = None
+    milestone_id: RowId | None = None
+    area: Annotated[CleanText, PydanticField(max_length=200)] | None = None
+    starts_at: Moment = None
+    ends_at: Moment = None
+
+
+class BroadcastCreate(BaseModel):
+    """A broadcast as an officer composes it: texts per language (English required) or a
+    template; `send_at` empty means now."""
+
+    title: Annotated[CleanText, PydanticField(max_length=200)] = ""
+    audience: Audience
+    texts: dict[Annotated[str, PydanticField(max_length=10)], CleanText] | None = None
+    template: TemplateIn | None = None
+    send_at: Moment = None
+    sms_fallback: bool = False
+
+    @model_validator(mode="after")
+    def _words(self) -> BroadcastCreate:
+        if (self.texts is None) == (self.template is None):
+            raise ValueError("give either texts (per language) or a template")
+        if self.texts is not None:
+            if not (self.texts.get("en") or "").strip():
+                raise ValueError("texts must include English (en)")
+            for language, text in self.texts.items():
+                if len(text) > 1500:
+                    raise ValueError(f"the {language} text is longer than 1,500 characters")
+        return self
+
+
+class LanguagePreview(BaseModel):
+    """One language of a broadcast: its text, whether it falls back to English, SMS size."""
+
+    language: str
+    recipients: int
+    falls_back_to_english: bool
+    text: str
+    sms_text: str
+    sms_encoding: str
+    sms_segments: int
+    sms_characters: int
+
+
+class Preview(BaseModel):
+    """What a broadcast would do if sent now."""
+
+    recipients: int
+    by_language_channel: dict[str, dict[str, int]]
+    languages: list[LanguagePreview]
+    fallback_languages: list[str]
+    sms_recipients: int
+    sms_segments_total: int
+    whatsapp_recipients: int
+    whatsapp_outside_window: int
+    whatsapp_outside_window_without_template: int
+    estimated_cost: float
+    currency: str
+    estimated_seconds: float
+    needs_approval: bool
+    approval_threshold: int
+
+
+class Progress(BaseModel):
+    """Where a broadcast's messages are, in total and per language and channel."""
+
+    total: int
+    queued: int
+    sent: int
+    delivered: int
+    read: int
+    failed: int
+    cancelled: int
+    by_language_channel: dict[str, dict[str, dict[str, int]]]
+
+
+class BroadcastPublic(BaseModel):
+    """A broadcast as the API shows it."""
+
+    id: int
+    title: str
+    status: str
+    done: bool
+    audience: dict[str, Any]
+    texts: dict[str, str] | None
+    template: dict[str, Any] | None
+    sms_fallback: bool
+    meeting_id: int | None
+    send_at: dt.datetime
+    audience_size: int
+    needs_approval: bool
+    created_by_id: int | None
+    approved_by_id: int | None
+    approved_at: dt.datetime | None
+    cancelled_at: dt.datetime | None
+    enqueued_at: dt.datetime | None
+    enqueued_count: int
+    progress: Progress
+
+
+class AttendancePublic(BaseModel):
+    """How many residents said they will attend a meeting, and how many were reminded."""
+
+    meeting_id: int
+    attending: int
+    reminded: int

@@ -1,0 +1,48 @@
+"""The engine's MeetingInvitations port, read from the outbox and the meetings."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+from sqlmodel import Session, col
+
+from bot.domain.outbox.models import Outbox
+from bot.domain.residents.models import Resident
+from bot.domain.settlements.models import Meeting
+from bot.engine.ports import InvitationInfo
+
+# A resident may still say they will come shortly after a meeting has started.
+LATE_REPLY = dt.timedelta(hours=2)
+
+
+class SqlMeetingInvitations:
+    """Find the meeting whose reminder a resident is answering."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def pending(
+        self, phone: str, *, since: dt.datetime | None, now: dt.datetime
+    ) -> InvitationInfo | None:
+        """Return the meeting of the newest reminder queued for this resident after
+        `since` (None: any) that is neither cancelled nor over."""
+        query = (
+            select(col(Outbox.ref))
+            .join(Resident, col(Resident.id) == col(Outbox.resident_id))
+            .where(col(Resident.phone) == phone, col(Outbox.purpose) == "reminder")
+            .order_by(col(Outbox.created_at).desc(), col(Outbox.id).desc())
+            .limit(1)
+        )
+        if since is not None:
+            query = query.where(col(Outbox.created_at) > since)
+        ref = self.session.execute(query).scalar()
+        if not ref or not ref.startswith("meeting:") or not ref[8:].isdigit():
+            return None
+        meeting = self.session.get(Meeting, int(ref[8:]))
+        if meeting is None or meeting.cancelled or meeting.starts_at <= now - LATE_REPLY:
+            return None
+        assert meeting.id is not None
+        return InvitationInfo(
+            meeting_id=meeting.id, title=meeting.title, starts_at=meeting.starts_at
+        )

@@ -1,0 +1,860 @@
+"""Broadcast queries: create, preview, approve, release (enqueue), cancel, progress;
+meeting announcements, reminders and attendance.
+
+Services take the caller's session, flush when they need an id and never commit.
+Every broadcast is rendered once per language, then queued for its whole audience in one
+bulk insert (`outbox.enqueue_many`), idempotent on `broadcast:<id>:<resident id>`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, String, and_, case, cast, func, literal, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col
+
+from bot import sms
+from bot.config import Settings
+from bot.content import load
+from bot.db import UTCDateTime, utcnow
+from bot.domain.broadcasts import audience as audiences
+from bot.domain.broadcasts.models import (
+    Audience,
+    Broadcast,
+    BroadcastCreate,
+    BroadcastPublic,
+    LanguagePreview,
+    MeetingAttendance,
+    MeetingReminder,
+    Preview,
+    Progress,
+    TemplateIn,
+)
+from bot.domain.outbox import service as outbox
+from bot.domain.outbox.models import PURPOSES, Outbox
+from bot.domain.outbox.routing import WHATSAPP_WINDOW, find_template
+from bot.domain.settlements.models import Meeting, Milestone, Settlement
+from bot.domain.staff import scope as scopes
+from bot.domain.staff.models import StaffUser
+from bot.flows import broadcast_notices
+from bot.flows.broadcast_notices import TemplateValues
+from bot.i18n import SUPPORTED_LOCALES, get_translator
+
+log = logging.getLogger(__name__)
+
+LOCAL = ZoneInfo("Africa/Johannesburg")
+ENGLISH = "en"
+# Outbox statuses as the progress report groups them.
+PROGRESS_GROUPS = {
+    "pending": "queued",
+    "sending": "queued",
+    "sent": "sent",
+    "delivered": "delivered",
+    "read": "read",
+    "failed": "failed",
+    "undelivered": "failed",
+    "cancelled": "cancelled",
+}
+PROGRESS_KEYS = ("queued", "sent", "delivered", "read", "failed", "cancelled")
+MEETING_CHANGES = ("announced", "moved", "cancelled")
+
+
+class BroadcastError(ValueError):
+    """A broadcast request that cannot be carried out (the API answers 409 or 422)."""
+
+
+class NotFound(BroadcastError):
+    """A meeting or milestone the broadcast refers to does not exist."""
+
+
+class Conflict(BroadcastError):
+    """The broadcast is not in a state that allows this."""
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A broadcast's words in one language: WhatsApp text and SMS text."""
+
+    language: str
+    text: str
+    sms_text: str
+    falls_back: bool
+
+
+def ref_of(broadcast_id: int) -> str:
+    """Return the outbox `ref` that groups one broadcast's rows."""
+    return f"broadcast:{broadcast_id}"
+
+
+# --- rendering ----------------------------------------------------------------------------
+
+
+def template_values(*, session: Session, template: Mapping[str, Any]) -> TemplateValues:
+    """Read what a structured template needs from the database and its parameters."""
+    name = str(template["name"])
+    if name.startswith("meeting_"):
+        meeting = session.get(Meeting, template.get("meeting_id") or 0)
+        if meeting is None:
+            raise NotFound(f"no meeting {template.get('meeting_id')}")
+        previous = _datetime(template.get("previous_starts_at"))
+        if name == "meeting_moved" and previous is None:
+            raise BroadcastError("meeting_moved needs previous_starts_at")
+        return TemplateValues(
+            title=meeting.title,
+            starts_at=meeting.starts_at,
+            previous_starts_at=previous,
+            venue=meeting.venue,
+        )
+    if name.endswith("_interruption"):
+        starts_at, ends_at = (
+            _datetime(template.get("starts_at")),
+            _datetime(template.get("ends_at")),
+        )
+        area = str(template.get("area") or "").strip()
+        if not area or starts_at is None or ends_at is None:
+            raise BroadcastError(f"{name} needs area, starts_at and ends_at")
+        if ends_at <= starts_at:
+            raise BroadcastError("ends_at must be after starts_at")
+        return TemplateValues(area=area, starts_at=starts_at, ends_at=ends_at)
+    if name.startswith("milestone_"):
+        milestone = session.get(Milestone, template.get("milestone_id") or 0)
+        if milestone is None:
+            raise NotFound(f"no milestone {template.get('milestone_id')}")
+        settlement = session.get(Settlement, milestone.settlement_id)
+        return TemplateValues(
+            settlement=settlement.name if settlement else "",
+            milestone=milestone.title,
+            note=milestone.note,
+        )
+    raise BroadcastError(f"unknown template {name!r}")
+
+
+def _datetime(value: Any) -> dt.datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    assert isinstance(value, dt.datetime)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
+
+
+def _template_falls_back(name: str, language: str) -> bool:
+    """Return whether the template's message has no translation in `language`."""
+    if language == ENGLISH:
+        return False
+    message = load().message(f"broadcast.{name}")
+    return get_translator(language).text(message.id, message.text) == message.text
+
+
+def render(
+    *,
+    session: Session,
+    texts: Mapping[str, str] | None,
+    template: Mapping[str, Any] | None,
+    languages: list[str],
+) -> dict[str, Rendered]:
+    """Render a broadcast once for each language (never once per recipient)."""
+    content = load()
+    values = template_values(session=session, template=template) if template else None
+    rendered: dict[str, Rendered] = {}
+    for language in sorted(set(languages) | {ENGLISH}):
+        translator = get_translator(language)
+        if values is not None and template is not None:
+            name = str(template["name"])
+            text = broadcast_notices.template(content, translator, name, values)
+            falls_back = _template_falls_back(name, language)
+        else:
+            assert texts is not None
+            own = (texts.get(language) or "").strip()
+            falls_back = not own
+            text = own or texts[ENGLISH].strip()
+            if falls_back:  # the English text gets English surroundings (STOP hint)
+                translator = get_translator(ENGLISH)
+        sms_text = broadcast_notices.sms_version(content, translator, text)
+        rendered[language] = Rendered(language, text, sms_text, falls_back)
+    return rendered
+
+
+# --- create, preview ----------------------------------------------------------------------
+
+
+def template_dict(template: TemplateIn | None) -> dict[str, Any] | None:
+    """Return a template request as stored (JSON values, no empty parameters)."""
+    if template is None:
+        return None
+    return template.model_dump(mode="json", exclude_none=True)
+
+
+def _check_words(broadcast_in: BroadcastCreate) -> None:
+    if broadcast_in.texts:
+        unknown = sorted(set(broadcast_in.texts) - set(SUPPORTED_LOCALES))
+        if unknown:
+            raise BroadcastError(f"unknown languages {unknown}; known: {list(SUPPORTED_LOCALES)}")
+
+
+def preview(
+    *,
+    session: Session,
+    settings: Settings,
+    audience: Mapping[str, Any],
+    texts: Mapping[str, str] | None,
+    template: Mapping[str, Any] | None,
+    sms_fallback: bool,
+    now: dt.datetime | None = None,
+) -> Preview:
+    """Say what a broadcast would do if sent now: who, in which words, how long, how much."""
+    now = now or utcnow()
+    groups = audiences.summary(
+        session=session, audience=audience, window_start=now - WHATSAPP_WINDOW
+    )
+    languages = sorted({language for language, *_ in groups} | {ENGLISH})
+    rendered = render(session=session, texts=texts, template=template, languages=languages)
+    by_language_channel: dict[str, dict[str, int]] = {}
+    per_language: dict[str, int] = {}
+    sms_count = sms_segments = wa_count = outside = outside_no_template = 0
+    for language, channel, count, out in groups:
+        by_language_channel.setdefault(language, {})[channel] = count
+        per_language[language] = per_language.get(language, 0) + count
+        segments = sms.segments(rendered[language].sms_text)
+        if channel == "sms":
+            sms_count += count
+            sms_segments += count * segments
+        else:
+            wa_count += count
+            outside += out
+            if not find_template(settings.whatsapp_templates, "broadcast", language):
+                outside_no_template += out
+                if sms_fallback:
+                    sms_segments += out * segments
+    fallback_sms = outside_no_template if sms_fallback else 0
+    reached_by_wa = wa_count - (outside_no_template)
+    cost = (
+        sms_segments * settings.sms_segment_price + reached_by_wa * settings.whatsapp_message_price
+    )
+    seconds = max(
+        _seconds(sms_count + fallback_sms, settings.rate_sms),
+        _seconds(reached_by_wa, settings.rate_whatsapp),
+    )
+    total = sum(per_language.values())
+    language_previews = [
+        LanguagePreview(
+            language=language,
+            recipients=per_language.get(language, 0),
+            falls_back_to_english=rendered[language].falls_back,
+            text=rendered[language].text,
+            sms_text=rendered[language].sms_text,
+            sms_encoding=sms.encoding(rendered[language].sms_text),
+            sms_segments=sms.segments(rendered[language].sms_text),
+            sms_characters=len(rendered[language].sms_text),
+        )
+        for language in languages
+    ]
+    return Preview(
+        recipients=total,
+        by_language_channel=by_language_channel,
+        languages=language_previews,
+        fallback_languages=[
+            p.language for p in language_previews if p.falls_back_to_english and p.recipients
+        ],
+        sms_recipients=sms_count,
+        sms_segments_total=sms_segments,
+        whatsapp_recipients=wa_count,
+        whatsapp_outside_window=outside,
+        whatsapp_outside_window_without_template=outside_no_template,
+        estimated_cost=round(cost, 2),
+        currency=settings.price_currency,
+        estimated_seconds=round(seconds, 1),
+        needs_approval=total > settings.broadcast_approval_threshold,
+        approval_threshold=settings.broadcast_approval_threshold,
+    )
+
+
+def _seconds(count: int, rate: float) -> float:
+    return count / rate if rate > 0 and count else 0.0
+
+
+def preview_of(
+    *, session: Session, settings: Settings, broadcast: Broadcast, now: dt.datetime | None = None
+) -> Preview:
+    """Preview a stored broadcast."""
+    return preview(
+        session=session,
+        settings=settings,
+        audience=broadcast.audience,
+        texts=broadcast.texts,
+        template=broadcast.template,
+        sms_fallback=broadcast.sms_fallback,
+        now=now,
+    )
+
+
+def create(
+    *,
+    session: Session,
+    settings: Settings,
+    broadcast_in: BroadcastCreate,
+    staff: StaffUser | None,
+    meeting_id: int | None = None,
+    now: dt.datetime | None = None,
+) -> Broadcast:
+    """Store a broadcast; queue it at once when due and no approval is needed.
+
+    Above `broadcast_approval_threshold` recipients it waits for a second officer.
+    """
+    now = now or utcnow()
+    _check_words(broadcast_in)
+    audience = broadcast_in.audience.model_dump(mode="json")
+    if staff is not None:
+        check_scope(
+            session=session, scope=scopes.for_user(session=session, user=staff), audience=audience
+        )
+    template = template_dict(broadcast_in.template)
+    if template is not None:
+        template_values(session=session, template=template)  # refuse bad references now
+        if template["name"].startswith("meeting_") and meeting_id is None:
+            meeting_id = int(template["meeting_id"])
+    size = audiences.count(session=session, audience=audience)
+    needs_approval = size > settings.broadcast_approval_threshold
+    send_at = _datetime(broadcast_in.send_at) or now
+    broadcast = Broadcast(
+        title=broadcast_in.title,
+        status="awaiting_approval" if needs_approval else "scheduled",
+        audience=audience,
+        texts=dict(broadcast_in.texts) if broadcast_in.texts else None,
+        template=template,
+        sms_fallback=broadcast_in.sms_fallback,
+        meeting_id=meeting_id,
+        send_at=max(send_at, now),
+        audience_size=size,
+        needs_approval=needs_approval,
+        created_by_id=staff.id if staff else None,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(broadcast)
+    session.flush()
+    log.info(
+        "broadcast created",
+        extra={"broadcast_id": broadcast.id, "audience": size, "status": broadcast.status},
+    )
+    if broadcast.status == "scheduled" and broadcast.send_at <= now:
+        release(session=session, broadcast=broadcast, now=now)
+    return broadcast
+
+
+def get(*, session: Session, broadcast_id: int) -> Broadcast | None:
+    """Return one broadcast."""
+    return session.get(Broadcast, broadcast_id)
+
+
+def list_recent(*, session: Session, limit: int = 50) -> list[Broadcast]:
+    """Return the newest broadcasts first."""
+    query = select(Broadcast).order_by(col(Broadcast.id).desc()).limit(limit)
+    return list(session.execute(query).scalars())
+
+
+def _locked(session: Session, broadcast: Broadcast) -> Broadcast:
+    query = select(Broadcast).where(col(Broadcast.id) == broadcast.id).with_for_update()
+    found = session.execute(query.execution_options(populate_existing=True)).scalar_one()
+    return found
+
+
+def check_scope(*, session: Session, scope: scopes.Scope, audience: Mapping[str, Any]) -> None:
+    """Refuse an audience outside a scoped officer's settlements and wards: they must name
+    settlements (or wards) of their own, never everyone."""
+    if scope.unrestricted:
+        return
+    settlement_ids = list(audience.get("settlement_ids") or [])
+    wards = set(audience.get("wards") or [])
+    if audience.get("everyone") or not (settlement_ids or wards):
+        raise Conflict("your scope allows broadcasts only to your settlements or wards")
+    if wards - set(scope.wards):
+        raise Conflict(f"your scope does not include wards {sorted(wards - set(scope.wards))}")
+    for settlement_id in settlement_ids:
+        if not scopes.allows_settlement(session=session, scope=scope, settlement_id=settlement_id):
+            raise Conflict(f"your scope does not include settlement {settlement_id}")
+
+
+# --- approve, release, cancel -------------------------------------------------------------
+
+
+def approve(
+    *, session: Session, broadcast: Broadcast, staff: StaffUser, now: dt.datetime | None = None
+) -> Broadcast:
+    """Approve a broadcast waiting for a second officer; queue it at once when due."""
+    now = now or utcnow()
+    broadcast = _locked(session, broadcast)
+    if broadcast.status != "awaiting_approval":
+        raise Conflict(f"broadcast {broadcast.id} is {broadcast.status}, not awaiting approval")
+    if broadcast.created_by_id is not None and broadcast.created_by_id == staff.id:
+        raise Conflict("a second officer must approve: you created this broadcast")
+    check_scope(
+        session=session,
+        scope=scopes.for_user(session=session, user=staff),
+        audience=broadcast.audience,
+    )
+    broadcast.status = "scheduled"
+    broadcast.approved_by_id = staff.id
+    broadcast.approved_at = now
+    broadcast.updated_at = now
+    session.flush()
+    if broadcast.send_at <= now:
+        release(session=session, broadcast=broadcast, now=now)
+    return broadcast
+
+
+def _insert(session: Session) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(outbox.outbox_table)
+    return sqlite.insert(outbox.outbox_table)
+
+
+def enqueue_audience(
+    *,
+    session: Session,
+    audience: Mapping[str, Any],
+    words: Mapping[str, Rendered],
+    purpose: str,
+    ref: str,
+    dedupe_prefix: str,
+    sms_fallback: bool,
+    now: dt.datetime,
+) -> int:
+    """Queue one outbox row per audience member in a single INSERT ... SELECT; return how
+    many were added. Idempotent: `dedupe_prefix` + resident id is each row's dedupe key.
+
+    Rows are exactly those `outbox.enqueue_many` writes (same columns, same defaults), but
+    the database builds them: for a whole settlement or city, moving 100,000 rows through
+    Python costs more than the 5 s an officer should wait.
+    """
+    if purpose not in PURPOSES:
+        raise ValueError(f"unknown outbox purpose {purpose!r}")
+    r = audiences.resident_table
+    language, channel = audiences.language_column(), audiences.channel_column()
+    english = words[ENGLISH]
+    whens: list[tuple[Any, Any]] = []
+    sms_whens: list[tuple[Any, Any]] = []
+    for code, rendered in words.items():
+        if code == ENGLISH:
+            continue
+        whens.append((and_(language == code, channel == "whatsapp"), literal(rendered.text)))
+        whens.append((language == code, literal(rendered.sms_text)))
+        sms_whens.append((language == code, literal(rendered.sms_text)))
+    whens.append((channel == "whatsapp", literal(english.text)))
+    body = case(*whens, else_=literal(english.sms_text))
+    sms_body = (
+        case(*sms_whens, else_=literal(english.sms_text))
+        if sms_whens
+        else literal(english.sms_text)
+    )
+    known = [code for code in words]
+    stamp = literal(now, UTCDateTime)
+    rows = select(
+        r.c.id,
+        channel,
+        literal(purpose),
+        literal(ref),
+        literal(dedupe_prefix) + cast(r.c.id, String),
+        case((language.in_(known), language), else_=literal(ENGLISH)),
+        body,
+        sms_body,
+        literal(bool(sms_fallback)),
+        literal("pending"),
+        literal(0),
+        stamp,
+        stamp,
+        stamp,
+    ).where(*audiences.conditions(audience))
+    columns = [
+        "resident_id",
+        "channel",
+        "purpose",
+        "ref",
+        "dedupe_key",
+        "language",
+        "body",
+        "sms_body",
+        "allow_sms_fallback",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "created_at",
+        "updated_at",
+    ]
+    statement = _insert(session).from_select(columns, rows).on_conflict_do_nothing()
+    session.flush()
+    # psycopg reports no row count for INSERT ... SELECT ... ON CONFLICT, and RETURNING
+    # every id costs more than counting the rows of this `ref` (indexed) before and after.
+    t = outbox.outbox_table
+    counted = select(func.count()).select_from(t).where(t.c.ref == ref)
+    before = int(session.execute(counted).scalar_one())
+    session.execute(statement)
+    return int(session.execute(counted).scalar_one()) - before
+
+
+def release(*, session: Session, broadcast: Broadcast, now: dt.datetime | None = None) -> int:
+    """Queue a scheduled broadcast for its whole audience; return how many rows were added."""
+    now = now or utcnow()
+    broadcast = _locked(session, broadcast)
+    if broadcast.status != "scheduled":
+        return 0
+    assert broadcast.id is not None
+    languages = [
+        str(language)
+        for language in session.execute(
+            select(audiences.language_column())
+            .where(*audiences.conditions(broadcast.audience))
+            .distinct()
+        ).scalars()
+    ]
+    rendered = render(
+        session=session, texts=broadcast.texts, template=broadcast.template, languages=languages
+    )
+    ref = ref_of(broadcast.id)
+    added = enqueue_audience(
+        session=session,
+        audience=broadcast.audience,
+        words=rendered,
+        purpose="broadcast",
+        ref=ref,
+        dedupe_prefix=f"{ref}:",
+        sms_fallback=broadcast.sms_fallback,
+        now=now,
+    )
+    broadcast.status = "enqueued"
+    broadcast.enqueued_at = now
+    broadcast.enqueued_count += added
+    broadcast.updated_at = now
+    session.flush()
+    log.info("broadcast queued", extra={"broadcast_id": broadcast.id, "count": added})
+    return added
+
+
+def cancel(
+    *,
+    session: Session,
+    broadcast: Broadcast,
+    staff: StaffUser | None,
+    now: dt.datetime | None = None,
+) -> int:
+    """Cancel a broadcast not yet sent, or the unsent rest of a running one; return how many
+    queued messages were cancelled."""
+    now = now or utcnow()
+    broadcast = _locked(session, broadcast)
+    if broadcast.status == "cancelled":
+        raise Conflict(f"broadcast {broadcast.id} is already cancelled")
+    if staff is not None:
+        check_scope(
+            session=session,
+            scope=scopes.for_user(session=session, user=staff),
+            audience=broadcast.audience,
+        )
+    cancelled = 0
+    if broadcast.status == "enqueued":
+        assert broadcast.id is not None
+        t = outbox.outbox_table
+        result = session.execute(
+            update(t)
+            .where(t.c.ref == ref_of(broadcast.id), t.c.status == "pending")
+            .values(
+                status="cancelled",
+                error_message="broadcast cancelled by an officer",
+                status_at=now,
+                updated_at=now,
+            )
+        )
+        cancelled = int(getattr(result, "rowcount", 0) or 0)
+    broadcast.status = "cancelled"
+    broadcast.cancelled_at = now
+    broadcast.cancelled_by_id = staff.id if staff else None
+    broadcast.updated_at = now
+    session.flush()
+    log.info("broadcast cancelled", extra={"broadcast_id": broadcast.id, "rows": cancelled})
+    return cancelled
+
+
+def send_due(*, session: Session, now: dt.datetime | None = None, limit: int = 20) -> int:
+    """Queue every scheduled broadcast whose time has come; return how many were queued."""
+    now = now or utcnow()
+    due = session.execute(
+        select(Broadcast)
+        .where(col(Broadcast.status) == "scheduled", col(Broadcast.send_at) <= now)
+        .order_by(col(Broadcast.send_at))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).scalars()
+    released = 0
+    for broadcast in list(due):
+        release(session=session, broadcast=broadcast, now=now)
+        released += 1
+    return released
+
+
+# --- progress -----------------------------------------------------------------------------
+
+
+def progress(*, session: Session, ref: str) -> Progress:
+    """Count a broadcast's (or reminder round's) messages per status, language and channel."""
+    t = outbox.outbox_table
+    channel = func.coalesce(t.c.sent_channel, t.c.channel)
+    language = func.coalesce(t.c.language, ENGLISH)
+    inner = (
+        select(language.label("language"), channel.label("channel"), t.c.status)
+        .where(t.c.ref == ref)
+        .subquery()
+    )
+    rows = session.execute(
+        select(inner.c.language, inner.c.channel, inner.c.status, func.count()).group_by(
+            inner.c.language, inner.c.channel, inner.c.status
+        )
+    ).all()
+    totals = dict.fromkeys(PROGRESS_KEYS, 0)
+    nested: dict[str, dict[str, dict[str, int]]] = {}
+    for lang, ch, status, count in rows:
+        key = PROGRESS_GROUPS.get(status, "queued")
+        totals[key] += count
+        cell = nested.setdefault(lang, {}).setdefault(ch, dict.fromkeys(PROGRESS_KEYS, 0))
+        cell[key] += count
+    return Progress(total=sum(totals.values()), by_language_channel=nested, **totals)
+
+
+def to_public(*, session: Session, broadcast: Broadcast) -> BroadcastPublic:
+    """Return a broadcast with its progress, as the API shows it."""
+    assert broadcast.id is not None
+    counts = progress(session=session, ref=ref_of(broadcast.id))
+    return BroadcastPublic(
+        id=broadcast.id,
+        title=broadcast.title,
+        status=broadcast.status,
+        done=broadcast.status == "cancelled"
+        or (broadcast.status == "enqueued" and counts.queued == 0),
+        audience=broadcast.audience,
+        texts=broadcast.texts,
+        template=broadcast.template,
+        sms_fallback=broadcast.sms_fallback,
+        meeting_id=broadcast.meeting_id,
+        send_at=broadcast.send_at,
+        audience_size=broadcast.audience_size,
+        needs_approval=broadcast.needs_approval,
+        created_by_id=broadcast.created_by_id,
+        approved_by_id=broadcast.approved_by_id,
+        approved_at=broadcast.approved_at,
+        cancelled_at=broadcast.cancelled_at,
+        enqueued_at=broadcast.enqueued_at,
+        enqueued_count=broadcast.enqueued_count,
+        progress=counts,
+    )
+
+
+# --- meetings: announcements, reminders, attendance ----------------------------------------
+
+
+def meeting_audience(meeting: Meeting) -> Audience:
+    """Return who a meeting concerns: its settlement, its ward, or everyone (city)."""
+    if meeting.level == "neighbourhood" and meeting.settlement_id is not None:
+        return Audience(settlement_ids=[meeting.settlement_id])
+    if meeting.level == "ward" and meeting.ward:
+        return Audience(wards=[meeting.ward])
+    if meeting.settlement_id is not None:
+        return Audience(settlement_ids=[meeting.settlement_id])
+    return Audience(everyone=True)
+
+
+def meeting_announcement(
+    *, meeting: Meeting, change: str, previous_starts_at: dt.datetime | None = None
+) -> BroadcastCreate:
+    """Return the broadcast that announces a meeting created, moved or cancelled, for the
+    officer to send as it is or adjust (the offer made when a meeting changes)."""
+    if change not in MEETING_CHANGES:
+        raise BroadcastError(f"change must be one of {list(MEETING_CHANGES)}")
+    if change == "moved" and previous_starts_at is None:
+        raise BroadcastError("a moved meeting needs previous_starts_at")
+    return BroadcastCreate(
+        title=f"Meeting {change}: {meeting.title}"[:200],
+        audience=meeting_audience(meeting),
+        template=TemplateIn(
+            name=f"meeting_{change}",
+            meeting_id=meeting.id,
+            previous_starts_at=previous_starts_at if change == "moved" else None,
+        ),
+    )
+
+
+def announce_meeting(
+    *,
+    session: Session,
+    settings: Settings,
+    meeting: Meeting,
+    change: str,
+    staff: StaffUser | None,
+    previous_starts_at: dt.datetime | None = None,
+    send_at: dt.datetime | None = None,
+    now: dt.datetime | None = None,
+) -> Broadcast:
+    """Create the announcement broadcast of a meeting change (approval rules apply)."""
+    draft = meeting_announcement(
+        meeting=meeting, change=change, previous_starts_at=previous_starts_at
+    )
+    draft.send_at = send_at
+    return create(
+        session=session,
+        settings=settings,
+        broadcast_in=draft,
+        staff=staff,
+        meeting_id=meeting.id,
+        now=now,
+    )
+
+
+def recent_meetings(
+    *, session: Session, condition: ColumnElement[bool], limit: int = 50
+) -> list[Meeting]:
+    """Return the newest meetings matching `condition` (to offer announcements of)."""
+    query = select(Meeting).where(condition).order_by(col(Meeting.starts_at).desc()).limit(limit)
+    return list(session.execute(query).scalars())
+
+
+def meeting_ref(meeting_id: int) -> str:
+    """Return the outbox `ref` of a meeting's reminders."""
+    return f"meeting:{meeting_id}"
+
+
+def reminder_due_at(starts_at: dt.datetime, days_before: int, hour: int) -> dt.datetime:
+    """Return when a reminder is due: `hour` local time, `days_before` days before the
+    meeting's local date (0: the morning of)."""
+    local_day = starts_at.astimezone(LOCAL).date() - dt.timedelta(days=days_before)
+    return dt.datetime.combine(local_day, dt.time(hour), tzinfo=LOCAL).astimezone(dt.UTC)
+
+
+def send_reminders(*, session: Session, settings: Settings, now: dt.datetime | None = None) -> int:
+    """Queue every meeting reminder now due; return how many messages were added.
+
+    A reminder is due from its time until `meeting_reminder_grace_hours` later (and never
+    once the meeting has started); each round is marked, and every message has a dedupe
+    key, so running this again (or on two workers) queues nothing twice.
+    """
+    now = now or utcnow()
+    offsets = sorted({d for d in settings.meeting_reminder_days if d >= 0})
+    if not offsets:
+        return 0
+    grace = dt.timedelta(hours=settings.meeting_reminder_grace_hours)
+    horizon = now + dt.timedelta(days=max(offsets) + 1)
+    meetings = session.execute(
+        select(Meeting).where(
+            col(Meeting.cancelled).is_(False),
+            col(Meeting.starts_at) > now,
+            col(Meeting.starts_at) <= horizon,
+            col(Meeting.level).in_(list(settings.meeting_reminder_levels)),
+        )
+    ).scalars()
+    added = 0
+    for meeting in list(meetings):
+        for days in offsets:
+            due = reminder_due_at(meeting.starts_at, days, settings.meeting_reminder_hour)
+            if not (due <= now < due + grace):
+                continue
+            added += _remind(session=session, meeting=meeting, days_before=days, now=now)
+    return added
+
+
+def _remind(*, session: Session, meeting: Meeting, days_before: int, now: dt.datetime) -> int:
+    assert meeting.id is not None
+    done = session.execute(
+        select(col(MeetingReminder.id)).where(
+            col(MeetingReminder.meeting_id) == meeting.id,
+            col(MeetingReminder.days_before) == days_before,
+            col(MeetingReminder.starts_at) == meeting.starts_at,
+        )
+    ).first()
+    if done is not None:
+        return 0
+    audience = meeting_audience(meeting).model_dump(mode="json")
+    content = load()
+    languages = [
+        str(language)
+        for language in session.execute(
+            select(audiences.language_column()).where(*audiences.conditions(audience)).distinct()
+        ).scalars()
+    ]
+    today = days_before == 0
+    words: dict[str, Rendered] = {}
+    for language in {*languages, ENGLISH}:
+        translator = get_translator(language)
+        text = broadcast_notices.reminder(
+            content,
+            translator,
+            title=meeting.title,
+            starts_at=meeting.starts_at,
+            venue=meeting.venue,
+            today=today,
+        )
+        sms_text = broadcast_notices.sms_version(content, translator, text)
+        words[language] = Rendered(language, text, sms_text, falls_back=False)
+    ref = meeting_ref(meeting.id)
+    added = enqueue_audience(
+        session=session,
+        audience=audience,
+        words=words,
+        purpose="reminder",
+        ref=ref,
+        dedupe_prefix=f"{ref}:{int(meeting.starts_at.timestamp())}:d{days_before}:",
+        sms_fallback=PURPOSES["reminder"],
+        now=now,
+    )
+    session.add(
+        MeetingReminder(
+            meeting_id=meeting.id,
+            days_before=days_before,
+            starts_at=meeting.starts_at,
+            recipients=added,
+            created_at=now,
+        )
+    )
+    session.flush()
+    log.info(
+        "meeting reminders queued",
+        extra={"meeting_id": meeting.id, "days_before": days_before, "count": added},
+    )
+    return added
+
+
+def record_attendance(
+    *, session: Session, resident_id: int, meeting_id: int, now: dt.datetime | None = None
+) -> bool:
+    """Note that a resident will come to a meeting; return False if already noted."""
+    exists = session.execute(
+        select(col(MeetingAttendance.id)).where(
+            col(MeetingAttendance.meeting_id) == meeting_id,
+            col(MeetingAttendance.resident_id) == resident_id,
+        )
+    ).first()
+    if exists is not None or session.get(Meeting, meeting_id) is None:
+        return False
+    session.add(
+        MeetingAttendance(
+            meeting_id=meeting_id, resident_id=resident_id, created_at=now or utcnow()
+        )
+    )
+    session.flush()
+    return True
+
+
+def attendance(*, session: Session, meeting_id: int) -> tuple[int, int]:
+    """Return (residents who said they will come, residents reminded) for a meeting."""
+    attending = session.execute(
+        select(func.count()).where(col(MeetingAttendance.meeting_id) == meeting_id)
+    ).scalar_one()
+    reminded = session.execute(
+        select(func.count(func.distinct(col(Outbox.resident_id)))).where(
+            col(Outbox.ref) == meeting_ref(meeting_id)
+        )
+    ).scalar_one()
+    return int(attending), int(reminded)

@@ -1,0 +1,132 @@
+"""The words of broadcasts and meeting reminders (sent through the outbox), per language.
+
+Pure like the other flows: the broadcasts domain reads meetings, milestones and officers'
+input, and calls these once per language (never once per recipient) to get the text.
+Dates and times are formatted by the translator (Babel, Africa/Johannesburg).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.content import Content
+from bot.engine.ports import Translator
+from bot.engine.render import strip_bold
+
+TEMPLATES = (
+    "meeting_announced",
+    "meeting_moved",
+    "meeting_cancelled",
+    "water_interruption",
+    "electricity_interruption",
+    "milestone_reached",
+    "milestone_delayed",
+)
+
+
+@dataclass(frozen=True)
+class TemplateValues:
+    """Everything a structured template may need, read by the domain beforehand."""
+
+    title: str = ""
+    starts_at: datetime | None = None
+    previous_starts_at: datetime | None = None
+    venue: str = ""
+    area: str = ""
+    ends_at: datetime | None = None
+    settlement: str = ""
+    milestone: str = ""
+    note: str = ""
+
+
+def _venue(content: Content, translator: Translator, venue: str) -> str:
+    if venue.strip():
+        return content.render("meetings.venue", translator, venue=venue.strip())
+    return content.render("meetings.venue_unknown", translator)
+
+
+def _when(translator: Translator, value: datetime | None) -> str:
+    if value is None:
+        raise ValueError("this template needs a date and time")
+    return translator.format_when(value)
+
+
+def template(content: Content, translator: Translator, name: str, values: TemplateValues) -> str:
+    """Render the structured template `name` in the translator's language."""
+    msg_id = f"broadcast.{name}"
+    if name in ("meeting_announced", "meeting_cancelled"):
+        text = content.render(
+            msg_id, translator, title=values.title, when=_when(translator, values.starts_at)
+        )
+        if name == "meeting_announced":
+            text = f"{text}\n{_venue(content, translator, values.venue)}"
+        return text
+    if name == "meeting_moved":
+        text = content.render(
+            msg_id,
+            translator,
+            title=values.title,
+            when=_when(translator, values.starts_at),
+            previous=_when(translator, values.previous_starts_at),
+        )
+        return f"{text}\n{_venue(content, translator, values.venue)}"
+    if name in ("water_interruption", "electricity_interruption"):
+        return content.render(
+            msg_id,
+            translator,
+            area=values.area,
+            start=_when(translator, values.starts_at),
+            end=_when(translator, values.ends_at),
+        )
+    if name in ("milestone_reached", "milestone_delayed"):
+        text = content.render(
+            msg_id, translator, settlement=values.settlement, milestone=values.milestone
+        )
+        if values.note.strip():
+            note = content.render("broadcast.note", translator, note=values.note.strip())
+            text = f"{text}\n{note}"
+        return text
+    raise ValueError(f"unknown broadcast template {name!r}")
+
+
+def reminder(
+    content: Content,
+    translator: Translator,
+    *,
+    title: str,
+    starts_at: datetime,
+    venue: str,
+    today: bool,
+) -> str:
+    """Render a meeting reminder with the invitation to reply that one will come."""
+    if today:
+        head = content.render(
+            "broadcast.meeting_reminder_today",
+            translator,
+            title=title,
+            time=translator.format_datetime(starts_at, "HH:mm"),
+        )
+    else:
+        head = content.render(
+            "broadcast.meeting_reminder",
+            translator,
+            title=title,
+            when=translator.format_when(starts_at),
+        )
+    prompt = content.render("broadcast.attend_prompt", translator)
+    return f"{head}\n{_venue(content, translator, venue)}\n{prompt}"
+
+
+def sms_version(content: Content, translator: Translator, text: str) -> str:
+    """Return the SMS form of a broadcast: no WhatsApp bold, with the STOP hint."""
+    return f"{strip_bold(text)}\n{content.render('broadcast.stop_hint', translator)}"
+
+
+def attend_thanks(
+    content: Content, translator: Translator, *, title: str, starts_at: datetime
+) -> str:
+    """Thank a resident who said they will come to a meeting."""
+    return content.render(
+        "broadcast.attend_thanks", translator, title=title, when=translator.format_when(starts_at)
+    )

@@ -1,0 +1,143 @@
+"""Broadcast pages: compose, preview, send, approve by a second officer, follow progress;
+a meeting's announcement offered prefilled; the same flow in headless Chromium."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+
+import pytest
+from fastapi.testclient import TestClient
+from playwright.sync_api import expect
+from sqlalchemy.engine import Engine
+
+from api.main import create_app
+from bot.config import Settings
+from bot.db import session_scope, utcnow
+from tests.api.staff.conftest import EMAILS, PASSWORD, World
+from tests.browser import chromium
+from tests.domain.broadcasts.factories import make_member
+from tests.factories import make_meeting
+from tests.live_server import serve
+
+Role = Callable[[str], tuple[TestClient, str]]
+
+
+@pytest.fixture
+def residents(clean_db: Engine, world: World) -> World:
+    """Three residents here (English SMS, isiXhosa WhatsApp, Afrikaans SMS), one there."""
+    with session_scope(clean_db) as session:
+        make_member(session, settlement_id=world.here, language="en", channel="sms")
+        make_member(session, settlement_id=world.here, language="xh", channel="whatsapp")
+        make_member(session, settlement_id=world.here, language="af", channel="sms")
+        make_member(session, settlement_id=world.there, language="en", channel="sms")
+    return world
+
+
+def _compose(client: TestClient, csrf: str, world: World, **extra: str) -> str:
+    form = {
+        "csrf_token": csrf,
+        "title": "Water tanks",
+        "settlement_ids": str(world.here),
+        "mode": "texts",
+        "text_en": "Water tanks arrive on Monday.",
+        "text_xh": "Iitanki zamanzi zifika ngoMvulo.",
+        **extra,
+    }
+    preview = client.post("/staff/broadcasts/preview", data=form)
+    assert preview.status_code == 200, preview.text
+    return preview.text
+
+
+def _payload(html: str) -> str:
+    match = re.search(r'name="payload" value="([^"]+)"', html)
+    assert match, html[:300]
+    return match.group(1).replace("&#34;", '"').replace("&quot;", '"').replace("&amp;", "&")
+
+
+def test_compose_preview_send_and_follow(as_role: Role, residents: World) -> None:
+    client, csrf = as_role("officer")
+    assert client.get("/staff/broadcasts/new").status_code == 200
+    html = _compose(client, csrf, residents)
+    assert 'id="pv-recipients">3<' in html
+    assert "These languages get the English text: af" in html
+    assert "GSM-7" in html and "Send now" in html
+    sent = client.post(
+        "/staff/broadcasts",
+        data={"csrf_token": csrf, "payload": _payload(html)},
+        follow_redirects=False,
+    )
+    assert sent.status_code == 303
+    page = client.get(sent.headers["location"]).text
+    assert "<progress" in page and "enqueued" in page
+    assert "Iitanki zamanzi" in page
+    listing = client.get("/staff/broadcasts").text
+    assert "Water tanks" in listing
+
+
+def test_big_broadcasts_wait_for_a_second_officer(
+    app_settings: Settings, clean_db: Engine, residents: World, as_role: Role
+) -> None:
+    officer, csrf = as_role("officer")
+    officer.app.state.settings = app_settings.model_copy(  # type: ignore[attr-defined]
+        update={"broadcast_approval_threshold": 1}
+    )
+    html = _compose(officer, csrf, residents)
+    assert "a second officer must approve" in html
+    sent = officer.post("/staff/broadcasts", data={"csrf_token": csrf, "payload": _payload(html)})
+    assert "waiting for a second officer" in sent.text
+    url = str(sent.url).split("?")[0]
+    assert "Approve" not in sent.text.split("<h2>Words</h2>")[0].replace("Approval", "")
+    admin, admin_csrf = as_role("admin")
+    page = admin.get(url).text
+    assert "Approve" in page
+    assert admin.get(url + "/preview").status_code == 200
+    approved = admin.post(url + "/approve", data={"csrf_token": admin_csrf})
+    assert approved.status_code == 200 and "approved" in approved.text
+
+
+def test_triage_and_missing_csrf_are_refused(as_role: Role, residents: World) -> None:
+    triage, _ = as_role("triage")
+    assert triage.get("/staff/broadcasts").status_code == 403
+    officer, _ = as_role("officer")
+    assert officer.post("/staff/broadcasts/preview", data={"mode": "texts"}).status_code == 403
+
+
+def test_a_meeting_change_offers_its_announcement(
+    clean_db: Engine, residents: World, as_role: Role
+) -> None:
+    with session_scope(clean_db) as session:
+        meeting = make_meeting(
+            session, utcnow() + dt.timedelta(days=4), settlement_id=residents.here
+        )
+    client, _ = as_role("officer")
+    page = client.get(f"/staff/broadcasts/new?meeting_id={meeting.id}&change=cancelled").text
+    assert 'value="meeting_cancelled" selected' in page
+    assert f'<option value="{residents.here}" selected' in page
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_broadcast_pages_in_chromium(
+    app_settings: Settings, clean_db: Engine, residents: World
+) -> None:
+    local = app_settings.model_copy(update={"public_url": "http://127.0.0.1"})
+    app = create_app(local, clean_db)
+    with serve(app) as base, chromium() as browser:
+        page = browser.new_page()
+        page.goto(base + "/staff/login")
+        page.get_by_label("Email").fill(EMAILS["officer"])
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name=re.compile("log in", re.I)).click()
+        page.goto(base + "/staff/broadcasts/new")
+        page.get_by_label("Settlements").select_option(str(residents.here))
+        page.get_by_role("textbox", name="English", exact=True).fill(
+            "Water tanks arrive on Monday."
+        )
+        page.get_by_role("button", name="Preview").click()
+        expect(page.locator("#pv-recipients")).to_have_text("3")
+        expect(page.locator("#pv-fallback")).to_contain_text("af, xh")
+        page.get_by_role("button", name="Send now").click()
+        expect(page.locator("#bc-status")).to_contain_text("enqueued")
+        expect(page.locator("#bc-progress")).to_have_attribute("max", "3")

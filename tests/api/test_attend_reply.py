@@ -1,0 +1,54 @@
+"""End to end: a meeting reminder reaches a resident, who replies "1"; officers see the count."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+
+from api.main import create_app
+from bot.config import Settings
+from bot.db import session_scope, utcnow
+from bot.domain.broadcasts import service as broadcasts
+from tests.domain.tickets.factories import Phone, make_staff
+from tests.factories import make_meeting, make_settlement
+
+PHONE = "+27821110009"
+
+
+@pytest.fixture
+def client(settings: Settings, clean_db: Engine) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, clean_db)) as client:
+        yield client
+
+
+def test_a_resident_says_they_will_come(
+    client: TestClient, settings: Settings, clean_db: Engine
+) -> None:
+    with session_scope(clean_db) as session:
+        make_settlement(session, "Ubuhle Gardens", ward="14")
+        _, token = make_staff(session, "officer@ubuntubay.example.org", "officer")
+    phone = Phone(client, settings, PHONE, "whatsapp")
+    phone.onboard("Ubuhle Gardens")
+    with session_scope(clean_db) as session:
+        from bot.domain.settlements.models import Settlement
+
+        home = session.query(Settlement).one()
+        now = utcnow()
+        starts = now + dt.timedelta(minutes=5)
+        hour = now.astimezone(broadcasts.LOCAL).hour
+        today = settings.model_copy(
+            update={"meeting_reminder_days": [0], "meeting_reminder_hour": hour}
+        )
+        meeting = make_meeting(session, starts, settlement_id=home.id, title="Layout plan")
+        meeting_id = meeting.id
+        assert broadcasts.send_reminders(session=session, settings=today, now=now) == 1
+    reply = phone.send("1")
+    assert "you will come to Layout plan" in reply
+    counts = client.get(
+        f"/api/v1/meetings/{meeting_id}/attendance", headers={"Authorization": f"Bearer {token}"}
+    ).json()
+    assert counts["attending"] == 1 and counts["reminded"] == 1

@@ -1,0 +1,193 @@
+"""The broadcasts JSON API: preview, create, approve, schedule, cancel, follow progress
+(drained through the Twilio stand-in); meeting announcements and attendance counts."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+
+from api.main import create_app
+from bot.config import Settings
+from bot.db import session_scope, utcnow
+from bot.domain.broadcasts import service as broadcasts
+from tests.api.test_v1_tickets import deliver
+from tests.domain.broadcasts.factories import make_member
+from tests.domain.tickets.factories import make_staff
+from tests.factories import make_meeting, make_settlement
+from tests.twilio_standin import TwilioStandIn
+
+
+@pytest.fixture
+def client(settings: Settings, clean_db: Engine) -> Iterator[TestClient]:
+    settings = settings.model_copy(update={"broadcast_approval_threshold": 3})
+    with TestClient(create_app(settings, clean_db)) as client:
+        yield client
+
+
+@pytest.fixture
+def world(clean_db: Engine) -> dict[str, Any]:
+    """Four reachable residents in two languages, two officers and a triage user."""
+    with session_scope(clean_db) as session:
+        home = make_settlement(session, "Ubuhle Gardens", ward="14")
+        other = make_settlement(session, "Thembalethu", ward="9")
+        for language, channel in [("en", "sms"), ("xh", "whatsapp"), ("xh", "sms")]:
+            make_member(session, settlement_id=home.id, language=language, channel=channel)
+        make_member(session, settlement_id=other.id, language="af", channel="sms")
+        meeting = make_meeting(
+            session, utcnow() + dt.timedelta(days=3), settlement_id=home.id, title="Layout plan"
+        )
+        _, officer = make_staff(session, "officer@ubuntubay.example.org", "officer")
+        _, second = make_staff(session, "second@ubuntubay.example.org", "officer")
+        _, triage = make_staff(session)
+        return {
+            "home": home.id,
+            "meeting": meeting.id,
+            "officer": officer,
+            "second": second,
+            "triage": triage,
+        }
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_preview_then_send_to_a_settlement_and_follow_delivery(
+    client: TestClient, settings: Settings, clean_db: Engine, world: dict[str, Any]
+) -> None:
+    payload = {
+        "title": "Water tanks",
+        "audience": {"settlement_ids": [world["home"]]},
+        "texts": {"en": "Water tanks arrive on Monday.", "xh": "Iitanki zamanzi zifika ngoMvulo."},
+    }
+    officer = auth(world["officer"])
+    preview = client.post("/api/v1/broadcasts/preview", json=payload, headers=officer).json()
+    assert preview["recipients"] == 3
+    assert preview["by_language_channel"] == {"en": {"sms": 1}, "xh": {"whatsapp": 1, "sms": 1}}
+    assert preview["fallback_languages"] == []
+    assert {p["language"]: p["sms_encoding"] for p in preview["languages"]}["xh"] == "GSM-7"
+
+    created = client.post("/api/v1/broadcasts", json=payload, headers=officer)
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert body["status"] == "enqueued" and body["progress"]["queued"] == 3
+
+    with TwilioStandIn() as standin:
+        deliver(settings, clean_db, standin)
+        bodies = sorted(m["body"] for m in standin.messages)
+    assert any(b.startswith("Iitanki zamanzi") for b in bodies)
+    assert len(bodies) == 3
+    followed = client.get(f"/api/v1/broadcasts/{body['id']}", headers=auth(world["triage"]))
+    progress = followed.json()["progress"]
+    assert progress["queued"] == 0 and progress["sent"] == 3
+    assert progress["by_language_channel"]["xh"]["whatsapp"]["sent"] == 1
+    assert followed.json()["done"] is True
+
+
+def test_big_broadcasts_need_a_second_officer_and_can_be_cancelled(
+    client: TestClient, world: dict[str, Any]
+) -> None:
+    payload = {"audience": {"everyone": True}, "texts": {"en": "Hello everyone."}}
+    created = client.post("/api/v1/broadcasts", json=payload, headers=auth(world["officer"]))
+    broadcast = created.json()
+    assert broadcast["status"] == "awaiting_approval" and broadcast["audience_size"] == 4
+    url = f"/api/v1/broadcasts/{broadcast['id']}"
+    assert client.post(f"{url}/approve", headers=auth(world["officer"])).status_code == 409
+    assert client.post(f"{url}/approve", headers=auth(world["triage"])).status_code == 403
+    approved = client.post(f"{url}/approve", headers=auth(world["second"]))
+    assert approved.json()["status"] == "enqueued"
+    assert approved.json()["progress"]["queued"] == 4
+    cancelled = client.post(f"{url}/cancel", headers=auth(world["second"])).json()
+    assert cancelled["status"] == "cancelled"
+    assert cancelled["progress"]["cancelled"] == 4 and cancelled["done"]
+    assert client.post(f"{url}/cancel", headers=auth(world["second"])).status_code == 409
+
+
+def test_scheduled_broadcasts_wait_for_the_job(
+    client: TestClient, clean_db: Engine, world: dict[str, Any]
+) -> None:
+    send_at = (utcnow() + dt.timedelta(hours=1)).isoformat()
+    payload = {
+        "audience": {"settlement_ids": [world["home"]]},
+        "texts": {"en": "Clinic visit next week."},
+        "send_at": send_at,
+    }
+    broadcast = client.post("/api/v1/broadcasts", json=payload, headers=auth(world["officer"]))
+    assert broadcast.json()["status"] == "scheduled"
+    with session_scope(clean_db) as session:
+        later = utcnow() + dt.timedelta(hours=2)
+        assert broadcasts.send_due(session=session, now=later) == 1
+    followed = client.get(
+        f"/api/v1/broadcasts/{broadcast.json()['id']}", headers=auth(world["officer"])
+    )
+    assert followed.json()["status"] == "enqueued" and followed.json()["progress"]["total"] == 3
+
+
+def test_validation_roles_and_missing_things(client: TestClient, world: dict[str, Any]) -> None:
+    officer = auth(world["officer"])
+    no_english = {"audience": {"everyone": True}, "texts": {"xh": "Molo."}}
+    assert client.post("/api/v1/broadcasts", json=no_english, headers=officer).status_code == 422
+    nobody = {"audience": {}, "texts": {"en": "Hi."}}
+    assert client.post("/api/v1/broadcasts", json=nobody, headers=officer).status_code == 422
+    bad_meeting = {
+        "audience": {"everyone": True},
+        "template": {"name": "meeting_announced", "meeting_id": 99999},
+    }
+    assert client.post("/api/v1/broadcasts", json=bad_meeting, headers=officer).status_code == 404
+    fine = {"audience": {"everyone": True}, "texts": {"en": "Hi."}}
+    assert client.post("/api/v1/broadcasts", json=fine).status_code == 401
+    assert (
+        client.post("/api/v1/broadcasts", json=fine, headers=auth(world["triage"])).status_code
+        == 403
+    )
+    assert client.get("/api/v1/broadcasts/99999", headers=officer).status_code == 404
+
+
+def test_meeting_announcement_offer_send_and_attendance(
+    client: TestClient, world: dict[str, Any]
+) -> None:
+    officer = auth(world["officer"])
+    url = f"/api/v1/meetings/{world['meeting']}/announcement"
+    offer = client.post(f"{url}/preview", json={"change": "announced"}, headers=officer).json()
+    assert offer["broadcast"]["audience"]["settlement_ids"] == [world["home"]]
+    assert offer["preview"]["recipients"] == 3
+    assert any("Layout plan" in p["text"] for p in offer["preview"]["languages"])
+    moved = client.post(url, json={"change": "moved"}, headers=officer)
+    assert moved.status_code == 422  # needs previous_starts_at
+    sent = client.post(url, json={"change": "announced"}, headers=officer)
+    assert sent.status_code == 201 and sent.json()["meeting_id"] == world["meeting"]
+    attendance = client.get(f"/api/v1/meetings/{world['meeting']}/attendance", headers=officer)
+    assert attendance.json() == {"meeting_id": world["meeting"], "attending": 0, "reminded": 0}
+
+
+def test_odd_input_is_refused_not_crashed(client: TestClient, world: dict[str, Any]) -> None:
+    officer = auth(world["officer"])
+    odd: list[dict[str, Any]] = [
+        {"audience": {"settlement_ids": [2**40]}, "texts": {"en": "Hi."}},
+        {"audience": {"wards": ["1\x00"]}, "texts": {"en": "Hi."}},
+        {"audience": {"everyone": True}, "texts": {"en": "Hi.\x00"}},
+        {"audience": {"everyone": True}, "texts": {"en": "Hi."}, "send_at": "0001-01-01T00:00Z"},
+        {
+            "audience": {"everyone": True},
+            "template": {
+                "name": "water_interruption",
+                "area": "Block C",
+                "starts_at": "9999-12-31T23:00:00Z",
+                "ends_at": "9999-12-31T23:30:00Z",
+            },
+        },
+        {"audience": {"everyone": True}, "texts": {"en": "Hi.", "zz": "?"}},
+    ]
+    for payload in odd:
+        assert client.post(
+            "/api/v1/broadcasts/preview", json=payload, headers=officer
+        ).status_code in (
+            200,
+            422,
+        ), payload
+        assert client.post("/api/v1/broadcasts", json=payload, headers=officer).status_code == 422

@@ -1,0 +1,374 @@
+"""Broadcasts: audience, per-language words, preview, approval, schedule, cancel, progress."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+from sqlmodel import Session, col
+
+from bot.config import Settings
+from bot.domain.broadcasts import audience as audiences
+from bot.domain.broadcasts import service as broadcasts
+from bot.domain.broadcasts.models import Audience, BroadcastCreate, TemplateIn
+from bot.domain.outbox.models import Outbox
+from bot.domain.settlements.models import Settlement
+from bot.domain.staff.models import StaffUser
+from bot.flows import broadcast_notices
+from tests.domain.broadcasts.factories import make_member
+from tests.domain.tickets.factories import make_staff
+from tests.factories import make_meeting, make_milestone, make_settlement
+
+NOW = dt.datetime(2026, 3, 2, 8, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def world(session: Session) -> dict[str, Any]:
+    """Two settlements in ward 14 and one in ward 9; residents in four languages."""
+    a = make_settlement(session, "Ubuhle Gardens", ward="14", category="B1")
+    b = make_settlement(session, "Masakhane", ward="14", category="A")
+    c = make_settlement(session, "Thembalethu", ward="9", category="B1")
+    people = {
+        "en_sms": make_member(session, settlement_id=a.id, language="en", channel="sms", now=NOW),
+        "xh_wa": make_member(
+            session, settlement_id=a.id, language="xh", channel="whatsapp", now=NOW
+        ),
+        "af_sms": make_member(session, settlement_id=b.id, language="af", channel="sms", now=NOW),
+        "zu_wa_old": make_member(
+            session,
+            settlement_id=c.id,
+            language="zu",
+            channel="whatsapp",
+            now=NOW,
+            last_inbound_whatsapp_at=NOW - dt.timedelta(days=3),
+        ),
+        "none_lang": make_member(
+            session, settlement_id=c.id, language=None, channel="sms", now=NOW
+        ),
+        "opted_out": make_member(session, settlement_id=a.id, opted_out_at=NOW, now=NOW),
+        "no_consent": make_member(session, settlement_id=a.id, consented_at=None, now=NOW),
+    }
+    officer, _ = make_staff(session, "officer@ubuntubay.example.org", "officer")
+    second, _ = make_staff(session, "second@ubuntubay.example.org", "officer")
+    return {"a": a, "b": b, "c": c, "people": people, "officer": officer, "second": second}
+
+
+def _ids(session: Session, audience: dict[str, Any]) -> set[int]:
+    return {m.resident_id for m in audiences.members(session=session, audience=audience)}
+
+
+def _person(world: dict[str, Any], *names: str) -> set[int]:
+    return {world["people"][n].id for n in names}
+
+
+def test_audience_filters_and_always_excludes_opted_out_and_unconsented(
+    session: Session, world: dict[str, Any]
+) -> None:
+    everyone = Audience(everyone=True).model_dump()
+    assert _ids(session, everyone) == _person(
+        world, "en_sms", "xh_wa", "af_sms", "zu_wa_old", "none_lang"
+    )
+    a: Settlement = world["a"]
+    assert _ids(session, {"settlement_ids": [a.id]}) == _person(world, "en_sms", "xh_wa")
+    assert _ids(session, {"wards": ["14"]}) == _person(world, "en_sms", "xh_wa", "af_sms")
+    assert _ids(session, {"categories": ["B1"]}) == _person(
+        world, "en_sms", "xh_wa", "zu_wa_old", "none_lang"
+    )
+    assert _ids(session, {"languages": ["en"]}) == _person(world, "en_sms", "none_lang")
+    assert _ids(session, {"channels": ["whatsapp"]}) == _person(world, "xh_wa", "zu_wa_old")
+    assert _ids(session, {"wards": ["14"], "channels": ["sms"]}) == _person(
+        world, "en_sms", "af_sms"
+    )
+    assert audiences.count(session=session, audience=everyone) == 5
+
+
+def test_an_audience_must_choose_something() -> None:
+    with pytest.raises(ValueError, match="everyone"):
+        Audience()
+    with pytest.raises(ValueError, match="English"):
+        BroadcastCreate(audience=Audience(everyone=True), texts={"xh": "Molo"})
+
+
+def _create(session: Session, settings: Settings, world: dict[str, Any], **fields: Any) -> Any:
+    fields.setdefault("audience", Audience(everyone=True))
+    return broadcasts.create(
+        session=session,
+        settings=settings,
+        broadcast_in=BroadcastCreate(**fields),
+        staff=world["officer"],
+        now=NOW,
+    )
+
+
+def _rows(session: Session, broadcast_id: int) -> list[Outbox]:
+    query = select(Outbox).where(col(Outbox.ref) == f"broadcast:{broadcast_id}")
+    return list(session.execute(query).scalars())
+
+
+def test_texts_per_language_fall_back_to_english_and_send_now(
+    session: Session, settings: Settings, world: dict[str, Any]
+) -> None:
+    texts = {"en": "Water tanks arrive on Monday.", "xh": "Iitanki zamanzi zifika ngoMvulo."}
+    broadcast = _create(session, settings, world, texts=texts)
+    assert broadcast.status == "enqueued"
+    rows = {row.resident_id: row for row in _rows(session, broadcast.id)}
+    people = world["people"]
+    assert set(rows) == _person(world, "en_sms", "xh_wa", "af_sms", "zu_wa_old", "none_lang")
+    assert rows[people["xh_wa"].id].body == texts["xh"]
+    assert rows[people["xh_wa"].id].channel == "whatsapp"
+    assert rows[people["af_sms"].id].body.startswith(texts["en"])  # falls back to English
+    assert "Reply STOP" in (rows[people["en_sms"].id].body or "")  # SMS carries the STOP hint
+    assert rows[people["en_sms"].id].channel == "sms"
+    assert all(row.purpose == "broadcast" and not row.allow_sms_fallback for row in rows.values())
+    # Releasing again queues nothing twice.
+    broadcast.status = "scheduled"
+    assert broadcasts.release(session=session, broadcast=broadcast, now=NOW) == 0
+
+
+def test_renders_once_per_language_not_per_recipient(
+    session: Session, settings: Settings, world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    real = broadcast_notices.template
+
+    def counting(content: Any, translator: Any, name: str, values: Any) -> str:
+        calls.append(translator.locale)
+        return real(content, translator, name, values)
+
+    monkeypatch.setattr(broadcast_notices, "template", counting)
+    for _ in range(30):
+        make_member(session, settlement_id=world["a"].id, language="xh", now=NOW)
+    template = TemplateIn(
+        name="water_interruption",
+        area="Block C",
+        starts_at=dt.datetime(2026, 3, 4, 7, tzinfo=dt.UTC),
+        ends_at=dt.datetime(2026, 3, 4, 15, tzinfo=dt.UTC),
+    )
+    broadcast = _create(session, settings, world, template=template)
+    assert len(_rows(session, broadcast.id)) == 35
+    assert sorted(calls) == ["af", "en", "xh", "zu"]
+
+
+def test_structured_template_renders_in_each_language_with_babel_dates(
+    session: Session, settings: Settings, world: dict[str, Any]
+) -> None:
+    meeting = make_meeting(
+        session,
+        dt.datetime(2026, 3, 12, 16, 0, tzinfo=dt.UTC),
+        settlement_id=world["a"].id,
+        title="Layout plan",
+        venue="Community hall",
+    )
+    template = TemplateIn(
+        name="meeting_moved",
+        meeting_id=meeting.id,
+        previous_starts_at=dt.datetime(2026, 3, 10, 16, 0, tzinfo=dt.UTC),
+    )
+    broadcast = _create(session, settings, world, template=template)
+    by_language = {row.language: row.body for row in _rows(session, broadcast.id)}
+    assert "Thursday, 12 March 2026 at 18:00" in (by_language["en"] or "") or "12 March 2026" in (
+        by_language["en"] or ""
+    )
+    assert "Layout plan" in (by_language["en"] or "")
+    assert "Tuesday" in (by_language["en"] or "")  # the previous date
+    assert "Matshi" in (by_language["xh"] or "")  # isiXhosa month name from CLDR
+    assert "Maart" in (by_language["af"] or "")
+    assert broadcast.meeting_id == meeting.id
+
+
+def test_milestone_template_includes_the_note(
+    session: Session, settings: Settings, world: dict[str, Any]
+) -> None:
+    milestone = make_milestone(
+        session, world["a"], title="Standpipes installed", status="delayed", note="Pipes late."
+    )
+    template = TemplateIn(name="milestone_delayed", milestone_id=milestone.id)
+    rendered = broadcasts.render(
+        session=session, texts=None, template=template.model_dump(), languages=["en"]
+    )
+    assert "Ubuhle Gardens" in rendered["en"].text
+    assert "Standpipes installed" in rendered["en"].text
+    assert "Pipes late." in rendered["en"].text
+
+
+def test_bad_template_references_are_refused(
+    session: Session, settings: Settings, world: dict[str, Any]
+) -> None:
+    with pytest.raises(broadcasts.NotFound):
+        _create(
+            session, settings, world, template=TemplateIn(name="meeting_announced", meeting_id=999)
+        )
+    with pytest.raises(broadcasts.BroadcastError, match="area"):
+        _create(session, settings, world, template=TemplateIn(name="water_interruption"))
+    with pytest.raises(broadcasts.BroadcastError, match="unknown languages"):
+        _create(session, settings, world, texts={"en": "Hi.", "fr": "Salut."})
+
+
+def test_preview_counts_segments_cost_time_and_window(
+    session: Session, settings: Settings, world: dict[str, Any]
+) -> None:
+    settings = settings.model_copy(
+        update={
+            "sms_segment_price": 0.5,
+            "whatsapp_message_price": 0.1,
+            "rate_sms": 2.0,
+            "rate_whatsapp": 10.0,
+        }
+    )
+    texts = {"en": "Water tanks arrive on Monday.", "af": "Watertenks kom Maandag. Sê dit voort."}
+    preview = broadcasts.preview(
+        session=session,
+        settings=settings,
+        audience={"everyone": True},
+        texts=texts,
+        template=None,
+        sms_fallback=False,
+        now=NOW,
+    )
+    assert preview.recipients == 5
+    assert preview.by_language_channel == {
+        "en": {"sms": 2},
+        "xh": {"whatsapp": 1},
+        "af": {"sms": 1},
+        "zu": {"whatsapp": 1},
+    }
+    languages = {p.language: p for p in preview.languages}
+    assert languages["af"].sms_encoding == "UCS-2"  # ê is outside GSM-7
+    assert languages["en"].sms_encoding == "GSM-7"
+    assert languages["en"].sms_segments == 1
+    assert sorted(preview.fallback_languages) == ["xh", "zu"]
+    assert preview.whatsapp_recipients == 2
+    assert preview.whatsapp_outside_window == 1  # zu wrote three days ago
+    assert preview.whatsapp_outside_window_without_template == 1
+    assert preview.sms_recipients == 3
+    af_segments = languages["af"].sms_segments
+    assert af_segments == 2  # UCS-2: 67 characters a segment
+    assert preview.sms_segments_total == 2 * 1 + af_segments
+    assert preview.estimated_cost == pytest.approx((2 + af_segments) * 0.5 + 1 * 0.1)
+    assert preview.estimated_seconds == pytest.approx(1.5)
+    assert not preview.needs_approval
+
+
+def test_big_audiences_wait_for_a_second_officer(
+    session: Session, settings: Settings, world: dict[str, Any]
+) -> None:
+    settings = settings.model_copy(update={"broadcast_approval_threshold": 3})
+    broadcast = _create(session, settings, world, texts={"en": "Hello."})
+    assert broadcast.status == "awaiting_approval" and broadcast.needs_approval
+    assert _rows(session, broadcast.id) == []
+    with pytest.raises(broadcasts.Conflict, match="second officer"):
+        broadcasts.approve(session=session, broadcast=broadcast, staff=world["officer"], now=NOW)
+    second: StaffUser = world["second"]
+    broadcasts.approve(session=session, broadcast=broadcast, staff=second, now=NOW)
+    assert broadcast.status == "enqueued" and broadcast.approved_by_id == second.id
+    assert len(_rows(session, broadcast.id)) == 5
+    with pytest.raises(broadcasts.Conflict):
+        broadcasts.approve(session=session, broadcast=broadcast, staff=second, now=NOW)
+
+
+def test_scheduled_broadcasts_go_when_due(
+    session: Session, settings: Settings, world: dict[str, Any]
+) -> None:
+    later = NOW + dt.timedelta(hours=2)
+    broadcast = _create(session, settings, world, texts={"en": "Hello."}, send_at=later)
+    assert broadcast.status == "scheduled"
+    assert broadcasts.send_due(session=session, now=NOW) == 0
+    assert broadcasts.send_due(session=session, now=later) == 1
+    assert broadcast.status == "enqueued"
+    assert len(_rows(session, broadcast.id)) == 5
+
+
+def test_cancel_scheduled_and_running(
+    session: Session, settings: Settings, world: dict[str, Any]
+) -> None:
+    later = NOW + dt.timedelta(hours=2)
+    scheduled = _create(session, settings, world, texts={"en": "Hello."}, send_at=later)
+    assert broadcasts.cancel(session=session, broadcast=scheduled, staff=world["officer"]) == 0
+    assert broadcasts.send_due(session=session, now=later) == 0
+    assert _rows(session, scheduled.id) == []
+
+    running = _create(session, settings, world, texts={"en": "Hello."})
+    first = _rows(session, running.id)[0]
+    session.execute(update(Outbox).where(col(Outbox.id) == first.id).values(status="sent"))
+    assert broadcasts.cancel(session=session, broadcast=running, staff=world["officer"]) == 4
+    counts = broadcasts.progress(session=session, ref=f"broadcast:{running.id}")
+    assert (counts.sent, counts.cancelled, counts.queued) == (1, 4, 0)
+    with pytest.raises(broadcasts.Conflict):
+        broadcasts.cancel(session=session, broadcast=running, staff=None)
+
+
+def test_progress_per_language_and_channel(
+    session: Session, settings: Settings, world: dict[str, Any]
+) -> None:
+    broadcast = _create(session, settings, world, texts={"en": "Hello."})
+    people = world["people"]
+    marks = {"xh_wa": "read", "en_sms": "delivered", "af_sms": "undelivered"}
+    for name, status in marks.items():
+        session.execute(
+            update(Outbox)
+            .where(col(Outbox.resident_id) == people[name].id, col(Outbox.ref).startswith("broad"))
+            .values(status=status, sent_channel=people[name].consent_channel)
+        )
+    public = broadcasts.to_public(session=session, broadcast=broadcast)
+    counts = public.progress
+    assert (counts.total, counts.queued, counts.read, counts.delivered, counts.failed) == (
+        5,
+        2,
+        1,
+        1,
+        1,
+    )
+    assert counts.by_language_channel["xh"]["whatsapp"]["read"] == 1
+    assert counts.by_language_channel["af"]["sms"]["failed"] == 1
+    assert counts.by_language_channel["en"]["sms"]["queued"] == 1
+    assert not public.done
+
+
+def test_meeting_announcement_targets_who_the_meeting_concerns(
+    session: Session, settings: Settings, world: dict[str, Any]
+) -> None:
+    ward_forum = make_meeting(
+        session, NOW + dt.timedelta(days=5), level="ward", ward="14", title="Ward 14 forum"
+    )
+    broadcast = broadcasts.announce_meeting(
+        session=session,
+        settings=settings,
+        meeting=ward_forum,
+        change="announced",
+        staff=world["officer"],
+        now=NOW,
+    )
+    assert {row.resident_id for row in _rows(session, broadcast.id)} == _person(
+        world, "en_sms", "xh_wa", "af_sms"
+    )
+    cancelled = broadcasts.meeting_announcement(meeting=ward_forum, change="cancelled")
+    assert cancelled.template is not None and cancelled.template.name == "meeting_cancelled"
+    with pytest.raises(broadcasts.BroadcastError, match="previous_starts_at"):
+        broadcasts.meeting_announcement(meeting=ward_forum, change="moved")
+
+
+def test_scoped_officers_reach_only_their_settlements_and_wards(
+    session: Session, settings: Settings, world: dict[str, Any]
+) -> None:
+    from bot.domain.staff import scope as scopes
+
+    officer: StaffUser = world["officer"]
+    scopes.set_scope(session=session, user=officer, settlement_ids=[], wards=["14"])
+    with pytest.raises(broadcasts.Conflict, match="scope"):
+        _create(session, settings, world, texts={"en": "Hello."})
+    with pytest.raises(broadcasts.Conflict, match="scope"):
+        _create(session, settings, world, texts={"en": "Hello."}, audience=Audience(wards=["9"]))
+    with pytest.raises(broadcasts.Conflict, match="scope"):
+        _create(
+            session,
+            settings,
+            world,
+            texts={"en": "Hello."},
+            audience=Audience(settlement_ids=[world["c"].id]),
+        )
+    mine = _create(
+        session, settings, world, texts={"en": "Hello."}, audience=Audience(wards=["14"])
+    )
+    assert mine.audience_size == 3

@@ -1,0 +1,145 @@
+"""Meeting reminders (3 days before and the morning of), attendance replies and counts."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlmodel import Session, col
+
+from bot.config import Settings
+from bot.domain.broadcasts import service as broadcasts
+from bot.domain.broadcasts.jobs import schedule
+from bot.domain.broadcasts.ports import SqlMeetingInvitations
+from bot.domain.outbox.models import Outbox
+from bot.domain.residents.models import Resident
+from tests.domain.broadcasts.factories import make_member
+from tests.factories import make_meeting, make_settlement
+
+# Thursday 12 March 2026, 18:00 in Johannesburg (16:00 UTC).
+STARTS = dt.datetime(2026, 3, 12, 16, 0, tzinfo=dt.UTC)
+THREE_DAYS_BEFORE = dt.datetime(2026, 3, 9, 5, 0, tzinfo=dt.UTC)  # 07:00 local, Monday
+MORNING_OF = dt.datetime(2026, 3, 12, 5, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def scene(session: Session) -> dict[str, Any]:
+    home = make_settlement(session, "Ubuhle Gardens", ward="14")
+    neighbour = make_settlement(session, "Masakhane", ward="14")
+    far = make_settlement(session, "Thembalethu", ward="9")
+    now = THREE_DAYS_BEFORE - dt.timedelta(days=1)
+    return {
+        "meeting": make_meeting(
+            session, STARTS, settlement_id=home.id, title="Layout plan", venue="Hall"
+        ),
+        "en": make_member(session, settlement_id=home.id, language="en", now=now),
+        "xh": make_member(
+            session, settlement_id=home.id, language="xh", channel="whatsapp", now=now
+        ),
+        "opted_out": make_member(session, settlement_id=home.id, opted_out_at=now, now=now),
+        "neighbour": make_member(session, settlement_id=neighbour.id, now=now),
+        "far": make_member(session, settlement_id=far.id, now=now),
+    }
+
+
+def _reminders(session: Session) -> list[Outbox]:
+    query = select(Outbox).where(col(Outbox.purpose) == "reminder").order_by(col(Outbox.id))
+    return list(session.execute(query).scalars())
+
+
+def test_reminder_times_are_local_mornings() -> None:
+    assert broadcasts.reminder_due_at(STARTS, 3, 7) == THREE_DAYS_BEFORE
+    assert broadcasts.reminder_due_at(STARTS, 0, 7) == MORNING_OF
+
+
+def test_reminders_go_three_days_before_and_the_morning_of_once(
+    session: Session, settings: Settings, scene: dict[str, Any]
+) -> None:
+    early = THREE_DAYS_BEFORE - dt.timedelta(minutes=5)
+    assert broadcasts.send_reminders(session=session, settings=settings, now=early) == 0
+    assert broadcasts.send_reminders(session=session, settings=settings, now=THREE_DAYS_BEFORE) == 2
+    again = THREE_DAYS_BEFORE + dt.timedelta(minutes=10)
+    assert broadcasts.send_reminders(session=session, settings=settings, now=again) == 0
+    rows = _reminders(session)
+    assert {row.resident_id for row in rows} == {scene["en"].id, scene["xh"].id}
+    by_language = {row.language: row for row in rows}
+    assert "Reply 1 or ATTEND" in (by_language["en"].body or "")
+    assert "Thursday" in (by_language["en"].body or "")
+    assert "Layout plan" in (by_language["xh"].body or "")
+    assert by_language["xh"].channel == "whatsapp" and by_language["xh"].allow_sms_fallback
+    assert broadcasts.send_reminders(session=session, settings=settings, now=MORNING_OF) == 2
+    today = [row for row in _reminders(session) if row.language == "en"][-1]
+    assert "Today: Layout plan" in (today.body or "") and "18:00" in (today.body or "")
+    assert broadcasts.send_reminders(session=session, settings=settings, now=MORNING_OF) == 0
+
+
+def test_stale_or_cancelled_meetings_get_no_reminder(
+    session: Session, settings: Settings, scene: dict[str, Any]
+) -> None:
+    late = THREE_DAYS_BEFORE + dt.timedelta(hours=13)  # past the grace period
+    assert broadcasts.send_reminders(session=session, settings=settings, now=late) == 0
+    scene["meeting"].cancelled = True
+    session.flush()
+    assert broadcasts.send_reminders(session=session, settings=settings, now=MORNING_OF) == 0
+
+
+def test_a_moved_meeting_is_reminded_again(
+    session: Session, settings: Settings, scene: dict[str, Any]
+) -> None:
+    broadcasts.send_reminders(session=session, settings=settings, now=THREE_DAYS_BEFORE)
+    meeting = scene["meeting"]
+    meeting.starts_at = STARTS + dt.timedelta(days=1)
+    session.flush()
+    moved_due = THREE_DAYS_BEFORE + dt.timedelta(days=1)
+    assert broadcasts.send_reminders(session=session, settings=settings, now=moved_due) == 2
+
+
+def test_ward_forums_reach_the_ward(
+    session: Session, settings: Settings, scene: dict[str, Any]
+) -> None:
+    make_meeting(session, STARTS, level="ward", ward="14", title="Ward forum")
+    broadcasts.send_reminders(session=session, settings=settings, now=THREE_DAYS_BEFORE)
+    forum = [row for row in _reminders(session) if "Ward forum" in (row.body or "")]
+    assert {row.resident_id for row in forum} == {
+        scene["en"].id,
+        scene["xh"].id,
+        scene["neighbour"].id,
+    }
+
+
+def test_a_resident_answering_a_reminder_is_counted_once(
+    session: Session, settings: Settings, scene: dict[str, Any]
+) -> None:
+    meeting = scene["meeting"]
+    resident: Resident = scene["en"]
+    invitations = SqlMeetingInvitations(session)
+    assert invitations.pending(resident.phone, since=None, now=THREE_DAYS_BEFORE) is None
+    broadcasts.send_reminders(session=session, settings=settings, now=THREE_DAYS_BEFORE)
+    found = invitations.pending(resident.phone, since=None, now=THREE_DAYS_BEFORE)
+    assert found is not None and found.meeting_id == meeting.id and found.title == "Layout plan"
+    future = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+    assert invitations.pending(resident.phone, since=future, now=THREE_DAYS_BEFORE) is None
+    assert (
+        invitations.pending(resident.phone, since=None, now=STARTS + dt.timedelta(hours=3)) is None
+    )
+
+    assert broadcasts.record_attendance(
+        session=session, resident_id=resident.id, meeting_id=meeting.id
+    )
+    assert not broadcasts.record_attendance(
+        session=session, resident_id=resident.id, meeting_id=meeting.id
+    )
+    assert broadcasts.attendance(session=session, meeting_id=meeting.id) == (1, 2)
+
+
+def test_jobs_are_declared_with_their_ids(settings: Settings) -> None:
+    ids = {job["id"] for job in schedule(settings)}
+    assert ids == {"broadcasts.send_due", "broadcasts.meeting_reminders"}
+
+
+def test_the_worker_runs_the_broadcast_jobs() -> None:
+    from bot.worker import JOB_MODULES
+
+    assert "bot.domain.broadcasts.jobs" in JOB_MODULES
