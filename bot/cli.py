@@ -220,15 +220,33 @@ def user_create(
             help="at least 10 characters; asked for when not given",
         ),
     ] = None,
+    settlement: Annotated[
+        list[str] | None,
+        typer.Option(help="limit the user to this settlement (by name; repeatable)"),
+    ] = None,
+    ward: Annotated[
+        list[str] | None, typer.Option(help="limit the user to this ward (repeatable)")
+    ] = None,
 ) -> None:
-    """Add a staff user (the password is stored as an argon2 hash)."""
+    """Add a staff user (the password is stored as an argon2 hash), optionally scoped."""
     from bot.db import session_scope
+    from bot.domain.settlements import service as settlements
+    from bot.domain.staff import scope as scopes
     from bot.domain.staff import service as staff
 
     try:
         with session_scope() as session:
             user = staff.create_user(session=session, email=email, role=role, password=password)
-            typer.echo(f"created {user.role} user {user.email}")
+            ids: list[int] = []
+            for name in settlement or []:
+                found = settlements.by_name(session=session, name=name)
+                if len(found) != 1 or found[0].id is None:
+                    raise staff.StaffError(f"no single settlement named {name!r}")
+                ids.append(found[0].id)
+            scope = scopes.set_scope(
+                session=session, user=user, settlement_ids=ids, wards=ward or []
+            )
+            typer.echo(f"created {user.role} user {user.email} (sees {scope.describe()})")
     except staff.StaffError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None

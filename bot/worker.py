@@ -43,6 +43,7 @@ JOB_MODULES = (
     "bot.domain.outbox.jobs",
     "bot.domain.tickets.jobs",
     "bot.domain.broadcasts.jobs",
+    "bot.domain.staff.jobs",
 )
 LEADER_LOCK_KEY = 0x5349_59414B_4841  # "SIYAKHA"
 LEADER_RETRY_SECONDS = 15.0

@@ -1,8 +1,10 @@
 """JSON API for staff under /api/v1: tickets (list, read, change, reply, note, duplicates).
 
 Every route needs a staff bearer token (`siyakha token create --email ...`). Everyone may
-read; changing tickets needs the admin or triage role. The resident's phone number and
-name are never part of a response: replies go to the resident through the outbox.
+read; changing tickets needs the admin or triage role. A scoped user (settlements or
+wards) sees only tickets there: anything else answers 404. Changes go to the audit log.
+The resident's phone number and name are never part of a response: replies go to the
+resident through the outbox.
 """
 
 from __future__ import annotations
@@ -10,14 +12,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from pydantic import AfterValidator, BaseModel
 from sqlmodel import Session
 
-from api.deps import CurrentStaff, SessionDep, SettingsDep, TicketWorker
+from api.deps import CurrentScope, CurrentStaff, SessionDep, SettingsDep, TicketWorker, client_ip
 from bot.content import load
 from bot.db import utcnow
-from bot.domain.staff.models import StaffPublic
+from bot.domain.staff import audit, queue
+from bot.domain.staff import scope as scopes
+from bot.domain.staff.models import StaffPublic, StaffUser
 from bot.domain.tickets import service as tickets
 from bot.domain.tickets import sla
 from bot.domain.tickets.models import (
@@ -84,11 +88,30 @@ class CannedResponse(BaseModel):
     text: str
 
 
-def _ticket(session: Session, reference: str) -> Ticket:
+def _ticket(session: Session, reference: str, scope: scopes.Scope) -> Ticket:
+    """Return a ticket the caller's scope allows; 404 otherwise, as if it did not exist."""
     ticket = tickets.get_by_reference(session=session, reference=reference)
-    if ticket is None:
+    if ticket is None or not scopes.allows_ticket(session=session, scope=scope, ticket=ticket):
         raise HTTPException(404, f"no ticket {reference}")
     return ticket
+
+
+def _audit(
+    session: Session,
+    request: Request,
+    user: StaffUser,
+    action: str,
+    reference: str,
+    **detail: object,
+) -> None:
+    audit.record(
+        session=session,
+        user=user,
+        action=f"api.{action}",
+        target=f"ticket:{reference}",
+        detail={k: v for k, v in detail.items() if v is not None},
+        ip=client_ip(request),
+    )
 
 
 def _detail(session: Session, ticket: Ticket, settings: SettingsDep) -> TicketDetail:
@@ -133,6 +156,7 @@ def canned_responses(user: CurrentStaff) -> list[CannedResponse]:
 @router.get("/tickets")
 def list_tickets(
     user: CurrentStaff,
+    scope: CurrentScope,
     session: SessionDep,
     settings: SettingsDep,
     status: Annotated[list[Status] | None, Query()] = None,
@@ -149,7 +173,7 @@ def list_tickets(
 ) -> TicketPage:
     """List tickets, newest first, filtered by status, category, settlement, priority,
     assignee (email), SLA state and creation date range."""
-    filters = tickets.TicketFilters(
+    filters = queue.QueueFilters(
         status=status or (),
         category=category or (),
         settlement_id=settlement_id,
@@ -161,8 +185,15 @@ def list_tickets(
         created_to=aware(created_to),
     )
     now = utcnow()
-    rows, total = tickets.search(
-        session=session, filters=filters, now=now, settings=settings, limit=limit, offset=offset
+    rows, total = queue.search(
+        session=session,
+        filters=filters,
+        scope=scope,
+        now=now,
+        settings=settings,
+        order="newest",
+        limit=limit,
+        offset=offset,
     )
     items = [tickets.to_public(session=session, ticket=t, now=now, settings=settings) for t in rows]
     return TicketPage(total=total, items=items)
@@ -170,10 +201,14 @@ def list_tickets(
 
 @router.get("/tickets/{reference}")
 def get_ticket(
-    reference: Reference, user: CurrentStaff, session: SessionDep, settings: SettingsDep
+    reference: Reference,
+    user: CurrentStaff,
+    scope: CurrentScope,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> TicketDetail:
     """Read one ticket with its events (public and internal)."""
-    return _detail(session, _ticket(session, reference), settings)
+    return _detail(session, _ticket(session, reference, scope), settings)
 
 
 class TicketUpdateIn(TicketUpdate):
@@ -191,12 +226,14 @@ class TicketUpdateIn(TicketUpdate):
 def update_ticket(
     reference: Reference,
     body: TicketUpdateIn,
+    request: Request,
     user: TicketWorker,
+    scope: CurrentScope,
     session: SessionDep,
     settings: SettingsDep,
 ) -> TicketDetail:
     """Change a ticket's status, priority, category or assignee (empty email: unassign)."""
-    ticket = _ticket(session, reference)
+    ticket = _ticket(session, reference, scope)
     try:
         tickets.change(
             session=session,
@@ -210,6 +247,7 @@ def update_ticket(
         raise HTTPException(409, str(exc)) from None
     except tickets.TicketError as exc:
         raise HTTPException(422, str(exc)) from None
+    _audit(session, request, user, "ticket.update", reference, **body.model_dump(exclude_none=True))
     return _detail(session, ticket, settings)
 
 
@@ -224,12 +262,14 @@ class ReplyIn(ReplyCreate):
 def reply(
     reference: Reference,
     body: ReplyIn,
+    request: Request,
     user: TicketWorker,
+    scope: CurrentScope,
     session: SessionDep,
     settings: SettingsDep,
 ) -> TicketDetail:
     """Send a public reply to the resident (and the reporters of linked duplicates)."""
-    ticket = _ticket(session, reference)
+    ticket = _ticket(session, reference, scope)
     try:
         tickets.reply(
             session=session,
@@ -241,6 +281,7 @@ def reply(
         )
     except tickets.TicketError as exc:
         raise HTTPException(422, str(exc)) from None
+    _audit(session, request, user, "ticket.reply", reference, canned=body.canned)
     return _detail(session, ticket, settings)
 
 
@@ -254,15 +295,18 @@ class NoteIn(NoteCreate):
 def add_note(
     reference: Reference,
     body: NoteIn,
+    request: Request,
     user: TicketWorker,
+    scope: CurrentScope,
     session: SessionDep,
     settings: SettingsDep,
 ) -> TicketDetail:
     """Add an internal note (never shown to the resident)."""
-    ticket = _ticket(session, reference)
+    ticket = _ticket(session, reference, scope)
     if not body.body.strip():
         raise HTTPException(422, "a note needs some text")
     tickets.note(session=session, ticket=ticket, staff=user, body=body.body, now=utcnow())
+    _audit(session, request, user, "ticket.note", reference)
     return _detail(session, ticket, settings)
 
 
@@ -276,27 +320,34 @@ class LinkIn(LinkCreate):
 def link_duplicate(
     reference: Reference,
     body: LinkIn,
+    request: Request,
     user: TicketWorker,
+    scope: CurrentScope,
     session: SessionDep,
     settings: SettingsDep,
 ) -> TicketDetail:
     """Link this ticket as a duplicate of another; the parent's updates reach its reporter."""
-    ticket = _ticket(session, reference)
-    parent = tickets.get_by_reference(session=session, reference=body.parent)
-    if parent is None:
-        raise HTTPException(404, f"no ticket {body.parent}")
+    ticket = _ticket(session, reference, scope)
+    parent = _ticket(session, body.parent, scope)
     try:
         tickets.link(session=session, ticket=ticket, parent=parent, staff=user, now=utcnow())
     except tickets.TicketError as exc:
         raise HTTPException(409, str(exc)) from None
+    _audit(session, request, user, "ticket.link", reference, parent=parent.reference)
     return _detail(session, ticket, settings)
 
 
 @router.delete("/tickets/{reference}/parent")
 def unlink_duplicate(
-    reference: Reference, user: TicketWorker, session: SessionDep, settings: SettingsDep
+    reference: Reference,
+    request: Request,
+    user: TicketWorker,
+    scope: CurrentScope,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> TicketDetail:
     """Stop treating this ticket as a duplicate."""
-    ticket = _ticket(session, reference)
+    ticket = _ticket(session, reference, scope)
     tickets.unlink(session=session, ticket=ticket, staff=user, now=utcnow())
+    _audit(session, request, user, "ticket.unlink", reference)
     return _detail(session, ticket, settings)

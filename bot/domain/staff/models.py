@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import CheckConstraint
+from sqlalchemy import JSON, CheckConstraint, Column, Index
 from sqlmodel import Field, SQLModel
 
 from bot.db import UTCDateTime, utcnow
@@ -52,3 +52,67 @@ class StaffPublic(SQLModel):
     id: int
     email: str
     role: str
+
+
+class StaffScope(SQLModel, table=True):
+    """One settlement or one ward a scoped user may see; a user with no rows sees everything."""
+
+    __tablename__ = "staff_scope"
+    __table_args__ = (
+        CheckConstraint(
+            "(settlement_id IS NULL) <> (ward IS NULL)", name="ck_staff_scope_one_target"
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="staff_user.id", ondelete="CASCADE", index=True)
+    settlement_id: int | None = Field(default=None, foreign_key="settlement.id", ondelete="CASCADE")
+    ward: str | None = Field(default=None, max_length=50)
+
+
+class StaffSession(SQLModel, table=True):
+    """A dashboard login: the cookie carries a signed random id; only its SHA-256 is kept."""
+
+    __tablename__ = "staff_session"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="staff_user.id", ondelete="CASCADE", index=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    csrf_token: str = Field(max_length=64)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: dt.datetime = Field(sa_type=UTCDateTime)
+    revoked_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    ip: str = Field(default="", max_length=45)
+
+
+class LoginAttempt(SQLModel, table=True):
+    """One try at logging in, kept to throttle guessing by address and by email."""
+
+    __tablename__ = "login_attempt"
+    __table_args__ = (
+        Index("ix_login_attempt_email_at", "email", "at"),
+        Index("ix_login_attempt_ip_at", "ip", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=254)
+    ip: str = Field(default="", max_length=45)
+    at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    succeeded: bool = False
+
+
+class AuditEvent(SQLModel, table=True):
+    """One staff action (dashboard or API): who, when, what, on what."""
+
+    __tablename__ = "audit_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    staff_user_id: int | None = Field(
+        default=None, foreign_key="staff_user.id", ondelete="SET NULL", index=True
+    )
+    actor_email: str = Field(default="", max_length=254)
+    action: str = Field(max_length=60, index=True)
+    target: str = Field(default="", max_length=200)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    ip: str = Field(default="", max_length=45)

@@ -134,3 +134,35 @@ def user_for_token(
     if row.last_used_at is None or now - row.last_used_at > dt.timedelta(minutes=5):
         row.last_used_at = now  # coarse, so a busy client does not write on every call
     return user
+
+
+def list_users(*, session: Session) -> list[StaffUser]:
+    """Return every staff user, by email."""
+    return list(session.execute(select(StaffUser).order_by(col(StaffUser.email))).scalars())
+
+
+def assignable(*, session: Session) -> list[StaffUser]:
+    """Return the active users tickets may be assigned to (admins and triage staff)."""
+    return list(
+        session.execute(
+            select(StaffUser)
+            .where(col(StaffUser.is_active), col(StaffUser.role).in_(["admin", "triage"]))
+            .order_by(col(StaffUser.email))
+        ).scalars()
+    )
+
+
+def update_user(
+    *, session: Session, user: StaffUser, role: str, is_active: bool, password: str | None = None
+) -> StaffUser:
+    """Change a user's role, active flag and (when given) password."""
+    if role not in ROLES:
+        raise StaffError(f"role must be one of {', '.join(ROLES)}")
+    if password is not None:
+        if len(password) < 10:
+            raise StaffError("a password needs at least 10 characters")
+        user.password_hash = hash_password(password)
+    user.role = role
+    user.is_active = is_active
+    session.flush()
+    return user

@@ -1,0 +1,18 @@
+"""The staff dashboard under /staff: server-rendered pages, a signed session cookie, CSRF on
+every form, roles and scopes checked on every route (see `common.py`).
+
+Routes parse, authorise, delegate to `bot.domain` services and render `templates/staff/`.
+Every change is written to the audit log.
+"""
+
+from fastapi import APIRouter
+
+from api.routes.staff import admin, auth, officer, reports, residents, tickets
+
+router = APIRouter(prefix="/staff", include_in_schema=False)
+router.include_router(auth.router)
+router.include_router(tickets.router)
+router.include_router(officer.router)
+router.include_router(residents.router)
+router.include_router(reports.router)
+router.include_router(admin.router)

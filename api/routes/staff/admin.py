@@ -1,0 +1,134 @@
+"""Admin pages: staff users (role, active, scope, password) and the audit log."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from api.routes.staff.common import ADMINS, StaffContext, action, back, page, render
+from bot.db import utcnow
+from bot.domain.staff import audit, sessions
+from bot.domain.staff import scope as scopes
+from bot.domain.staff import service as staff
+from bot.domain.staff.models import ROLES
+
+router = APIRouter(prefix="/admin")
+Reader = Annotated[StaffContext, Depends(page(*ADMINS))]
+Editor = Annotated[StaffContext, Depends(action(*ADMINS))]
+Wards = Annotated[str, Form(max_length=500)]
+SettlementIds = Annotated[list[int], Form()]
+AUDIT_PAGE = 100
+
+
+def _wards(text: str) -> list[str]:
+    return [w.strip() for w in text.replace(";", ",").split(",") if w.strip()]
+
+
+@router.get("/users", response_class=HTMLResponse)
+def users(request: Request, ctx: Reader) -> HTMLResponse:
+    """Every staff user, their role and scope, with forms to add and change them."""
+    rows = [
+        {"user": u, "scope": scopes.for_user(session=ctx.session, user=u)}
+        for u in staff.list_users(session=ctx.session)
+    ]
+    return render(
+        request,
+        "users.html",
+        ctx,
+        users=rows,
+        roles=ROLES,
+        settlements=scopes.visible_settlements(session=ctx.session, scope=scopes.EVERYTHING),
+    )
+
+
+@router.post("/users")
+def create_user(
+    ctx: Editor,
+    email: Annotated[str, Form(max_length=254)],
+    role: Annotated[str, Form(max_length=10)],
+    password: Annotated[str, Form(max_length=1000)],
+    wards: Wards = "",
+    settlement_ids: SettlementIds = [],  # noqa: B006  (FastAPI copies defaults)
+) -> RedirectResponse:
+    """Add a staff user with a password and an optional scope."""
+    try:
+        user = staff.create_user(session=ctx.session, email=email, role=role, password=password)
+    except staff.StaffError as exc:
+        raise HTTPException(422, str(exc)) from None
+    scope = scopes.set_scope(
+        session=ctx.session, user=user, settlement_ids=settlement_ids, wards=_wards(wards)
+    )
+    ctx.audit("user.create", f"user:{user.email}", role=role, scope=scope.describe())
+    return back("/staff/admin/users", "user")
+
+
+@router.post("/users/{user_id}")
+def update_user(
+    user_id: int,
+    ctx: Editor,
+    role: Annotated[str, Form(max_length=10)],
+    is_active: Annotated[bool, Form()] = False,
+    password: Annotated[str, Form(max_length=1000)] = "",
+    wards: Wards = "",
+    settlement_ids: SettlementIds = [],  # noqa: B006
+) -> RedirectResponse:
+    """Change a user's role, active flag, scope or password; their sessions end."""
+    user = staff.get(session=ctx.session, user_id=user_id)
+    if user is None:
+        raise HTTPException(404, "no such user")
+    if user.id == ctx.user.id and (role != "admin" or not is_active):
+        raise HTTPException(422, "you cannot remove your own admin role or deactivate yourself")
+    try:
+        staff.update_user(
+            session=ctx.session,
+            user=user,
+            role=role,
+            is_active=is_active,
+            password=password or None,
+        )
+    except staff.StaffError as exc:
+        raise HTTPException(422, str(exc)) from None
+    scope = scopes.set_scope(
+        session=ctx.session, user=user, settlement_ids=settlement_ids, wards=_wards(wards)
+    )
+    if user.id != ctx.user.id:
+        assert user.id is not None
+        sessions.end_all_for(session=ctx.session, user_id=user.id, now=utcnow())
+    ctx.audit(
+        "user.update",
+        f"user:{user.email}",
+        role=role,
+        active=is_active,
+        scope=scope.describe(),
+        password_changed=bool(password),
+    )
+    return back("/staff/admin/users", "user")
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit_log(request: Request, ctx: Reader) -> HTMLResponse:
+    """The audit log, newest first, filtered by action prefix or by email."""
+    action_filter = request.query_params.get("action", "")[:60]
+    email = request.query_params.get("email", "")[:254]
+    page_no = request.query_params.get("page", "1")
+    number = int(page_no) if page_no.isdigit() and len(page_no) < 6 else 1
+    rows, total = audit.recent(
+        session=ctx.session,
+        limit=AUDIT_PAGE,
+        offset=(number - 1) * AUDIT_PAGE,
+        action=action_filter or None,
+        actor_email=email or None,
+    )
+    return render(
+        request,
+        "audit.html",
+        ctx,
+        events=rows,
+        total=total,
+        page=number,
+        pages=max(1, -(-total // AUDIT_PAGE)),
+        action=action_filter,
+        email=email,
+    )

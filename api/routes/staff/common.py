@@ -1,0 +1,230 @@
+"""What every dashboard route shares: templates, the signed-in context and role checks.
+
+A page dependency (`page("admin", "triage")`) needs a live session cookie and one of the
+roles (403 otherwise); an action dependency (`action(...)`) also needs the session's CSRF
+token. Both carry the user's scope, which routes apply to every query.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import HTTPException, Request
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+)
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlmodel import Session
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.deps import CurrentStaffSession, SessionDep, check_csrf, client_ip
+from bot.domain.staff import audit
+from bot.domain.staff import scope as scopes
+from bot.domain.staff.models import StaffSession, StaffUser
+
+TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parents[2] / "templates")
+LOCAL = ZoneInfo("Africa/Johannesburg")
+ALL_ROLES = ("admin", "officer", "triage")
+TICKET_WORKERS = ("admin", "triage")
+OFFICERS = ("admin", "officer")
+ADMINS = ("admin",)
+
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; media-src 'self'; "
+    "style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "X-Content-Type-Options": "nosniff",
+}
+
+# Messages shown after an action; pages get a code, never text, in the URL.
+NOTICES = {
+    "updated": "Saved.",
+    "replied": "Reply queued for the resident.",
+    "noted": "Internal note added.",
+    "linked": "Linked as a duplicate.",
+    "bulk": "Bulk change applied.",
+    "created": "Created.",
+    "cancelled": "Meeting cancelled.",
+    "imported": "Import finished.",
+    "erased": "The resident's data was erased.",
+    "user": "User saved.",
+}
+
+
+def local_time(value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """Render a UTC datetime in Africa/Johannesburg time."""
+    return value.astimezone(LOCAL).strftime(fmt) if value else ""
+
+
+def until(value: dt.datetime | None, now: dt.datetime | None = None) -> str:
+    """Render how long until (or since) a moment, e.g. `in 3 h` or `5 h ago`."""
+    if value is None:
+        return ""
+    now = now or dt.datetime.now(dt.UTC)
+    seconds = (value - now).total_seconds()
+    hours = abs(seconds) / 3600
+    amount = (
+        f"{hours / 24:.0f} d"
+        if hours >= 48
+        else f"{hours:.0f} h"
+        if hours >= 1
+        else (f"{abs(seconds) / 60:.0f} min")
+    )
+    return f"in {amount}" if seconds >= 0 else f"{amount} ago"
+
+
+TEMPLATES.env.filters["local"] = local_time
+TEMPLATES.env.filters["until"] = until
+
+
+@dataclass
+class StaffContext:
+    """The signed-in user of a dashboard request, their scope and their CSRF token."""
+
+    user: StaffUser
+    row: StaffSession
+    scope: scopes.Scope
+    ip: str
+    session: Session
+
+    @property
+    def csrf(self) -> str:
+        """Return the token every form of this session carries."""
+        return self.row.csrf_token
+
+    def can(self, *roles: str) -> bool:
+        """Return whether the user has one of `roles`."""
+        return self.user.role in roles
+
+    def audit(self, action: str, target: str = "", **detail: Any) -> None:
+        """Record one action of this user in the audit log."""
+        audit.record(
+            session=self.session,
+            user=self.user,
+            action=action,
+            target=target,
+            detail=detail,
+            ip=self.ip,
+        )
+
+
+def _context(
+    request: Request, login: CurrentStaffSession, session: SessionDep, roles: tuple[str, ...]
+) -> StaffContext:
+    if login.user.role not in roles:
+        raise HTTPException(403, "your role does not allow this page")
+    return StaffContext(
+        user=login.user,
+        row=login.row,
+        scope=scopes.for_user(session=session, user=login.user),
+        ip=client_ip(request),
+        session=session,
+    )
+
+
+def page(*roles: str) -> Callable[..., StaffContext]:
+    """Return a dependency for a page only `roles` may see."""
+
+    def dependency(
+        request: Request, login: CurrentStaffSession, session: SessionDep
+    ) -> StaffContext:
+        return _context(request, login, session, roles)
+
+    return dependency
+
+
+def action(*roles: str) -> Callable[..., Coroutine[Any, Any, StaffContext]]:
+    """Return a dependency for a form post only `roles` may make (CSRF checked too)."""
+
+    async def dependency(
+        request: Request, login: CurrentStaffSession, session: SessionDep
+    ) -> StaffContext:
+        ctx = _context(request, login, session, roles)
+        await check_csrf(request, login.row.csrf_token)
+        return ctx
+
+    return dependency
+
+
+def render(
+    request: Request, name: str, ctx: StaffContext | None, status_code: int = 200, **values: Any
+) -> HTMLResponse:
+    """Render a dashboard template with the user, CSRF token and notice filled in."""
+    notice = NOTICES.get(request.query_params.get("ok", ""))
+    response = TEMPLATES.TemplateResponse(
+        request,
+        f"staff/{name}",
+        {"ctx": ctx, "notice": notice, "roles": {"ticket_workers": TICKET_WORKERS}, **values},
+        status_code=status_code,
+    )
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+def back(url: str, notice: str | None = None) -> RedirectResponse:
+    """Redirect after a post (303, so the browser follows with GET)."""
+    if notice:
+        url += ("&" if "?" in url else "?") + f"ok={notice}"
+    return RedirectResponse(url, status_code=303)
+
+
+ERROR_TITLES = {
+    400: "Bad request",
+    401: "Please log in",
+    403: "Not allowed",
+    404: "Not found",
+    409: "Not possible now",
+    413: "Too large",
+    422: "Please check the form",
+    429: "Too many attempts",
+    502: "The provider did not answer",
+}
+
+
+async def staff_error_page(request: Request, exc: Exception) -> Response:
+    """Answer dashboard errors with a small HTML page (redirects pass through); leave the
+    API's JSON errors to FastAPI's own handlers."""
+    if not request.url.path.startswith("/staff"):
+        if isinstance(exc, RequestValidationError):
+            return await request_validation_exception_handler(request, exc)
+        assert isinstance(exc, StarletteHTTPException)
+        return await http_exception_handler(request, exc)
+    if isinstance(exc, RequestValidationError):
+        status, detail = (
+            422,
+            "; ".join(
+                f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'form'}: {e.get('msg', '')}"
+                for e in exc.errors()
+            ),
+        )
+    else:
+        assert isinstance(exc, StarletteHTTPException)
+        status, detail = exc.status_code, str(exc.detail)
+        if 300 <= status < 400:
+            return RedirectResponse(
+                (exc.headers or {}).get("Location", "/staff/"), status_code=status
+            )
+    response = TEMPLATES.TemplateResponse(
+        request,
+        "staff/error.html",
+        {
+            "ctx": None,
+            "notice": None,
+            "title": ERROR_TITLES.get(status, "Something went wrong"),
+            "detail": detail,
+            "status": status,
+        },
+        status_code=status,
+    )
+    response.headers.update(SECURITY_HEADERS)
+    return response

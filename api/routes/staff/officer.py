@@ -1,0 +1,318 @@
+"""Officer pages: settlements (category, note, phase), milestones, meetings and CSV import."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from api.routes.staff.common import LOCAL, OFFICERS, StaffContext, action, back, page, render
+from bot.db import utcnow
+from bot.domain.settlements import edit
+from bot.domain.settlements import service as settlements
+from bot.domain.settlements.importer import (
+    COLUMNS,
+    MAX_BYTES,
+    ImportRejected,
+    RowError,
+    import_csv,
+)
+from bot.domain.settlements.models import (
+    CATEGORIES,
+    MEETING_LEVELS,
+    MILESTONE_STATUSES,
+    STRANDS,
+    Meeting,
+    Settlement,
+)
+from bot.domain.staff import scope as scopes
+
+router = APIRouter()
+Reader = Annotated[StaffContext, Depends(page(*OFFICERS))]
+Editor = Annotated[StaffContext, Depends(action(*OFFICERS))]
+Text = Annotated[str, Form(max_length=2000)]
+
+
+def _settlement(ctx: StaffContext, settlement_id: int) -> Settlement:
+    found = settlements.get(session=ctx.session, settlement_id=settlement_id)
+    if found is None or not scopes.allows_settlement(
+        session=ctx.session, scope=ctx.scope, settlement_id=settlement_id
+    ):
+        raise HTTPException(404, "no such settlement")
+    return found
+
+
+def _meeting(ctx: StaffContext, meeting_id: int) -> Meeting:
+    found = edit.get_meeting(
+        session=ctx.session, meeting_id=meeting_id, condition=scopes.meeting_condition(ctx.scope)
+    )
+    if found is None:
+        raise HTTPException(404, "no such meeting")
+    return found
+
+
+def _date(value: str) -> dt.date | None:
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise HTTPException(422, f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _local_datetime(value: str) -> dt.datetime:
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise HTTPException(422, f"{value!r} is not a date and time") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=LOCAL)
+
+
+@router.get("/settlements", response_class=HTMLResponse)
+def settlement_list(request: Request, ctx: Reader) -> HTMLResponse:
+    """Settlements the user may see, with category and phase."""
+    rows = scopes.visible_settlements(session=ctx.session, scope=ctx.scope)
+    return render(request, "settlements.html", ctx, settlements=rows)
+
+
+@router.get("/settlements/{settlement_id}", response_class=HTMLResponse)
+def settlement_page(request: Request, settlement_id: int, ctx: Reader) -> HTMLResponse:
+    """One settlement: edit its category, note and phase; its milestones and meetings."""
+    settlement = _settlement(ctx, settlement_id)
+    condition = scopes.meeting_condition(scopes.Scope(settlement_ids=frozenset({settlement_id})))
+    return render(
+        request,
+        "settlement.html",
+        ctx,
+        s=settlement,
+        milestones=edit.milestones(session=ctx.session, settlement_id=settlement_id),
+        meetings=edit.meetings(session=ctx.session, condition=condition),
+        categories=CATEGORIES,
+        strands=STRANDS,
+        statuses=MILESTONE_STATUSES,
+    )
+
+
+@router.post("/settlements/{settlement_id}")
+def settlement_update(
+    settlement_id: int,
+    ctx: Editor,
+    category: Annotated[str, Form(max_length=2)] = "",
+    category_note: Text = "",
+    current_phase: Text = "",
+) -> RedirectResponse:
+    """Change a settlement's category, category note and current phase."""
+    settlement = _settlement(ctx, settlement_id)
+    try:
+        edit.update_settlement(
+            session=ctx.session,
+            settlement=settlement,
+            category=category,
+            category_note=category_note,
+            current_phase=current_phase,
+        )
+    except edit.EditRejected as exc:
+        raise HTTPException(422, str(exc)) from None
+    ctx.audit("settlement.update", f"settlement:{settlement_id}", category=category or None)
+    return back(f"/staff/settlements/{settlement_id}", "updated")
+
+
+@router.post("/settlements/{settlement_id}/milestones")
+def milestone_save(
+    settlement_id: int,
+    ctx: Editor,
+    strand: Annotated[str, Form(max_length=20)],
+    title: Annotated[str, Form(max_length=300)],
+    status: Annotated[str, Form(max_length=20)],
+    target_date: Annotated[str, Form(max_length=10)] = "",
+    note: Text = "",
+    milestone_id: Annotated[int | None, Form()] = None,
+) -> RedirectResponse:
+    """Add a milestone, or change one (`milestone_id`)."""
+    settlement = _settlement(ctx, settlement_id)
+    milestone = None
+    if milestone_id is not None:
+        milestone = edit.get_milestone(session=ctx.session, milestone_id=milestone_id)
+        if milestone is None or milestone.settlement_id != settlement_id:
+            raise HTTPException(404, "no such milestone")
+    try:
+        saved = edit.save_milestone(
+            session=ctx.session,
+            settlement=settlement,
+            milestone=milestone,
+            strand=strand,
+            title=title,
+            target_date=_date(target_date),
+            status=status,
+            note=note,
+        )
+    except edit.EditRejected as exc:
+        raise HTTPException(422, str(exc)) from None
+    ctx.audit(
+        "milestone.update" if milestone else "milestone.create",
+        f"milestone:{saved.id}",
+        settlement=settlement_id,
+        status=status,
+    )
+    return back(f"/staff/settlements/{settlement_id}", "updated")
+
+
+@router.get("/meetings", response_class=HTMLResponse)
+def meeting_list(request: Request, ctx: Reader) -> HTMLResponse:
+    """Upcoming meetings (and those of the last week) the user may see, and a form to add one."""
+    rows = edit.meetings(
+        session=ctx.session,
+        condition=scopes.meeting_condition(ctx.scope),
+        since=utcnow() - dt.timedelta(days=7),
+    )
+    return render(
+        request,
+        "meetings.html",
+        ctx,
+        meetings=rows,
+        meeting=None,
+        settlements=scopes.visible_settlements(session=ctx.session, scope=ctx.scope),
+        levels=MEETING_LEVELS,
+    )
+
+
+@router.get("/meetings/{meeting_id}", response_class=HTMLResponse)
+def meeting_page(request: Request, meeting_id: int, ctx: Reader) -> HTMLResponse:
+    """Edit or cancel one meeting."""
+    return render(
+        request,
+        "meeting.html",
+        ctx,
+        meeting=_meeting(ctx, meeting_id),
+        settlements=scopes.visible_settlements(session=ctx.session, scope=ctx.scope),
+        levels=MEETING_LEVELS,
+    )
+
+
+def _save_meeting(
+    ctx: StaffContext,
+    meeting: Meeting | None,
+    settlement_id: str,
+    ward: str,
+    level: str,
+    title: str,
+    starts_at: str,
+    venue: str,
+) -> Meeting:
+    settlement = _settlement(ctx, int(settlement_id)) if settlement_id.isdigit() else None
+    if (
+        not ctx.scope.unrestricted
+        and settlement is None
+        and (level != "ward" or ward.strip() not in ctx.scope.wards)
+    ):
+        raise HTTPException(403, "your scope allows only meetings of your settlements and wards")
+    try:
+        return edit.save_meeting(
+            session=ctx.session,
+            meeting=meeting,
+            settlement=settlement,
+            ward=ward,
+            level=level,
+            title=title,
+            starts_at=_local_datetime(starts_at),
+            venue=venue,
+        )
+    except edit.EditRejected as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
+MeetingForm = Annotated[str, Form(max_length=300)]
+
+
+@router.post("/meetings")
+def meeting_create(
+    ctx: Editor,
+    level: Annotated[str, Form(max_length=20)],
+    title: MeetingForm,
+    starts_at: Annotated[str, Form(max_length=40)],
+    settlement_id: Annotated[str, Form(max_length=12)] = "",
+    ward: Annotated[str, Form(max_length=50)] = "",
+    venue: Text = "",
+) -> RedirectResponse:
+    """Add a meeting (neighbourhood, ward or city)."""
+    saved = _save_meeting(ctx, None, settlement_id, ward, level, title, starts_at, venue)
+    ctx.audit("meeting.create", f"meeting:{saved.id}", title=saved.title)
+    return back("/staff/meetings", "created")
+
+
+@router.post("/meetings/{meeting_id}")
+def meeting_update(
+    meeting_id: int,
+    ctx: Editor,
+    level: Annotated[str, Form(max_length=20)],
+    title: MeetingForm,
+    starts_at: Annotated[str, Form(max_length=40)],
+    settlement_id: Annotated[str, Form(max_length=12)] = "",
+    ward: Annotated[str, Form(max_length=50)] = "",
+    venue: Text = "",
+) -> RedirectResponse:
+    """Change a meeting."""
+    meeting = _meeting(ctx, meeting_id)
+    _save_meeting(ctx, meeting, settlement_id, ward, level, title, starts_at, venue)
+    ctx.audit("meeting.update", f"meeting:{meeting_id}", title=meeting.title)
+    return back(f"/staff/meetings/{meeting_id}", "updated")
+
+
+@router.post("/meetings/{meeting_id}/cancel")
+def meeting_cancel(meeting_id: int, ctx: Editor) -> RedirectResponse:
+    """Cancel a meeting."""
+    meeting = _meeting(ctx, meeting_id)
+    edit.cancel_meeting(session=ctx.session, meeting=meeting)
+    ctx.audit("meeting.cancel", f"meeting:{meeting_id}", title=meeting.title)
+    return back(f"/staff/meetings/{meeting_id}", "cancelled")
+
+
+ImportKind = Literal["settlements", "milestones", "meetings"]
+
+
+@router.get("/import", response_class=HTMLResponse)
+def import_form(request: Request, ctx: Reader) -> HTMLResponse:
+    """Upload a settlements, milestones or meetings CSV file."""
+    return render(request, "import.html", ctx, columns=COLUMNS, errors=None, result=None)
+
+
+@router.post("/import", response_class=HTMLResponse)
+async def import_upload(
+    request: Request,
+    ctx: Editor,
+    kind: Annotated[ImportKind, Form()],
+    file: Annotated[UploadFile, File()],
+) -> HTMLResponse:
+    """Import a CSV file: every row or none, listing each bad row as the CLI does."""
+    if not ctx.scope.unrestricted:
+        raise HTTPException(403, "scoped users cannot import files (they may name any place)")
+    data = await file.read(MAX_BYTES + 1)
+    errors: list[RowError] | None = None
+    result = None
+    if len(data) > MAX_BYTES:
+        errors = [RowError(0, f"the file is larger than {MAX_BYTES // (1024 * 1024)} MB")]
+    else:
+        try:
+            result = import_csv(session=ctx.session, kind=kind, data=data)
+        except ImportRejected as exc:
+            errors = exc.errors
+    ctx.audit(
+        "import." + kind,
+        file.filename or "",
+        ok=errors is None,
+        problems=len(errors or []),
+        created=len(result.created) if result else 0,
+        updated=len(result.updated) if result else 0,
+    )
+    return render(
+        request,
+        "import.html",
+        ctx,
+        status_code=422 if errors else 200,
+        columns=COLUMNS,
+        errors=errors,
+        result=result,
+        kind=kind,
+    )

@@ -1,0 +1,47 @@
+"""Reports: tickets opened and resolved per week, medians, SLA share; charts and CSV."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from api.routes.staff import charts
+from api.routes.staff.common import ALL_ROLES, SECURITY_HEADERS, StaffContext, page, render
+from bot.db import utcnow
+from bot.domain.reports import service as reports
+
+router = APIRouter()
+Reader = Annotated[StaffContext, Depends(page(*ALL_ROLES))]
+Weeks = Annotated[int, Query(ge=1, le=104)]
+
+
+@router.get("/reports", response_class=HTMLResponse)
+def report_page(request: Request, ctx: Reader, weeks: Weeks = 12) -> HTMLResponse:
+    """Weekly charts and headline numbers for the tickets the user may see."""
+    report = reports.weekly(session=ctx.session, now=utcnow(), weeks=weeks, scope=ctx.scope)
+    labels = [day.strftime("%d %b") for day in report.weeks]
+    return render(
+        request,
+        "reports.html",
+        ctx,
+        report=report,
+        weeks=weeks,
+        labels=labels,
+        weekly=charts.grouped(labels, {"Opened": report.opened, "Resolved": report.resolved}),
+        by_category=charts.horizontal({k: sum(v) for k, v in report.opened_by_category.items()}),
+        by_settlement=charts.horizontal(
+            {k: sum(v) for k, v in report.opened_by_settlement.items()}
+        ),
+    )
+
+
+@router.get("/reports.csv")
+def report_csv(ctx: Reader, weeks: Weeks = 12) -> Response:
+    """Download the weekly counts as CSV (cells that a spreadsheet would run are neutralised)."""
+    report = reports.weekly(session=ctx.session, now=utcnow(), weeks=weeks, scope=ctx.scope)
+    ctx.audit("report.export", "reports.csv", weeks=weeks)
+    headers = dict(SECURITY_HEADERS)
+    headers["Content-Disposition"] = 'attachment; filename="siyakha-weekly.csv"'
+    return Response(reports.weekly_csv(report), media_type="text/csv", headers=headers)

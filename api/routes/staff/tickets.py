@@ -1,0 +1,380 @@
+"""The triage queue and the ticket page: filter, bulk change, read the conversation, reply,
+note, change status / priority / category / assignee, link duplicates, see media."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from api.deps import SettingsDep
+from api.routes.staff.common import (
+    ALL_ROLES,
+    SECURITY_HEADERS,
+    TICKET_WORKERS,
+    StaffContext,
+    action,
+    back,
+    page,
+    render,
+)
+from bot.content import load
+from bot.db import utcnow
+from bot.domain.reports import service as reports
+from bot.domain.settlements.models import Settlement
+from bot.domain.staff import conversation, media, queue
+from bot.domain.staff import scope as scopes
+from bot.domain.staff import service as staff
+from bot.domain.tickets import service as tickets
+from bot.domain.tickets.models import OPEN_STATUSES, PRIORITIES, STATUSES, Ticket, TicketUpdate
+from bot.flows import report_notices
+from bot.i18n import get_translator
+
+router = APIRouter()
+Reader = Annotated[StaffContext, Depends(page(*ALL_ROLES))]
+Worker = Annotated[StaffContext, Depends(action(*TICKET_WORKERS))]
+Ref = Annotated[str, Query(pattern=r"^[0-9]{1,12}$")]
+PAGE_SIZE = 50
+CSV_LIMIT = 5000
+CHANNELS = ("whatsapp", "sms", "open311", "api")
+
+
+def _ticket(ctx: StaffContext, reference: str) -> Ticket:
+    """Return a ticket the user may see; 404 for one outside their scope, as if absent."""
+    ticket = tickets.get_by_reference(session=ctx.session, reference=reference)
+    if ticket is None or not scopes.allows_ticket(
+        session=ctx.session, scope=ctx.scope, ticket=ticket
+    ):
+        raise HTTPException(404, f"no ticket {reference}")
+    return ticket
+
+
+def _filters(params: dict[str, str]) -> queue.QueueFilters:
+    status = params.get("status", "")
+    settlement = params.get("settlement_id", "")
+    assignee = params.get("assignee", "")
+    return queue.QueueFilters(
+        status=sorted(OPEN_STATUSES)
+        if status == "open"
+        else ([status] if status not in ("", "all") else []),
+        category=[params["category"]] if params.get("category") else [],
+        settlement_id=int(settlement) if settlement.isdigit() and len(settlement) < 10 else None,
+        ward=params.get("ward") or None,
+        priority=[params["priority"]] if params.get("priority") else [],
+        assignee_email=assignee if assignee not in ("", "none") else None,
+        unassigned=assignee == "none",
+        language=params.get("language") or None,
+        channel=params.get("channel") or None,
+        sla=params.get("sla") if params.get("sla") in queue.SLA_STATES else None,
+    )
+
+
+FILTER_KEYS = (
+    "status", "category", "settlement_id", "ward", "priority", "assignee", "language",
+    "channel", "sla",
+)  # fmt: skip
+
+
+def _params(request: Request) -> dict[str, str]:
+    params = {k: v[:100] for k in FILTER_KEYS if (v := request.query_params.get(k, ""))}
+    if "status" not in request.query_params:
+        params["status"] = "open"
+    return params
+
+
+@router.get("/tickets", response_class=HTMLResponse)
+def queue_page(request: Request, ctx: Reader, settings: SettingsDep) -> HTMLResponse:
+    """The triage queue: most urgent first, with counts for each filter choice."""
+    params = _params(request)
+    page_no = request.query_params.get("page", "1")
+    number = int(page_no) if page_no.isdigit() and len(page_no) < 6 else 1
+    filters = _filters(params)
+    now = utcnow()
+    rows, total = queue.search(
+        session=ctx.session,
+        filters=filters,
+        scope=ctx.scope,
+        now=now,
+        settings=settings,
+        limit=PAGE_SIZE,
+        offset=(number - 1) * PAGE_SIZE,
+    )
+    counts = queue.counts(
+        session=ctx.session, filters=filters, scope=ctx.scope, now=now, settings=settings
+    )
+    settlements = _settlements(ctx)
+    names = {s.id: s.name for s in settlements}
+    items = [
+        {
+            "ticket": t,
+            "settlement": names.get(t.settlement_id, "") if t.settlement_id else "",
+            "sla": tickets.sla_state(t, now=now, settings=settings),
+            "due": t.ack_due_at if t.acknowledged_at is None else t.resolve_due_at,
+        }
+        for t in rows
+    ]
+    emails = {u.id: u.email for u in staff.list_users(session=ctx.session)}
+    return render(
+        request,
+        "queue.html",
+        ctx,
+        items=items,
+        total=total,
+        page=number,
+        pages=max(1, -(-total // PAGE_SIZE)),
+        params=params,
+        query=urlencode(params),
+        counts=counts,
+        settlements=settlements,
+        wards=sorted({s.ward for s in settlements if s.ward}),
+        categories=tickets.category_codes(),
+        statuses=STATUSES,
+        priorities=PRIORITIES,
+        channels=CHANNELS,
+        sla_states=queue.SLA_STATES,
+        assignees=staff.assignable(session=ctx.session),
+        emails=emails,
+        now=now,
+    )
+
+
+def _settlements(ctx: StaffContext) -> list[Settlement]:
+    return scopes.visible_settlements(session=ctx.session, scope=ctx.scope)
+
+
+@router.get("/tickets.csv")
+def queue_csv(request: Request, ctx: Reader, settings: SettingsDep) -> Response:
+    """Download the queue as filtered (up to 5,000 tickets) as CSV; cells a spreadsheet
+    would run as formulas (residents write these words) are neutralised."""
+    params = _params(request)
+    now = utcnow()
+    rows, total = queue.search(
+        session=ctx.session,
+        filters=_filters(params),
+        scope=ctx.scope,
+        now=now,
+        settings=settings,
+        limit=CSV_LIMIT,
+    )
+    names = {s.id: s.name for s in _settlements(ctx)}
+    emails = {u.id: u.email for u in staff.list_users(session=ctx.session)}
+    lines = [
+        reports.ticket_row(
+            t,
+            settlement=names.get(t.settlement_id, "") if t.settlement_id else "",
+            assignee=emails.get(t.assignee_id, "") if t.assignee_id else "",
+            sla_state=tickets.sla_state(t, now=now, settings=settings),
+        )
+        for t in rows
+    ]
+    ctx.audit("ticket.export", "tickets.csv", rows=len(lines), total=total, **params)
+    headers = dict(SECURITY_HEADERS)
+    headers["Content-Disposition"] = 'attachment; filename="siyakha-tickets.csv"'
+    return Response(reports.tickets_csv(lines), media_type="text/csv", headers=headers)
+
+
+@router.post("/tickets/bulk")
+def bulk(
+    ctx: Worker,
+    refs: Annotated[list[str], Form(max_length=200)],
+    operation: Annotated[str, Form(pattern="^(assign|categorise|link)$")],
+    assignee_email: Annotated[str, Form(max_length=254)] = "",
+    category: Annotated[str, Form(max_length=40)] = "",
+    parent: Annotated[str, Form(max_length=12)] = "",
+    return_to: Annotated[str, Form(max_length=1000)] = "",
+) -> RedirectResponse:
+    """Assign, categorise or link as duplicates many tickets at once."""
+    now = utcnow()
+    chosen = [_ticket(ctx, ref) for ref in dict.fromkeys(refs) if ref.isdigit()]
+    if not chosen:
+        raise HTTPException(422, "choose at least one ticket")
+    try:
+        if operation == "link":
+            root = _ticket(ctx, parent.strip())
+            for ticket in chosen:
+                if ticket.id != root.id:
+                    tickets.link(
+                        session=ctx.session, ticket=ticket, parent=root, staff=ctx.user, now=now
+                    )
+        else:
+            update = (
+                TicketUpdate(assignee_email=assignee_email)
+                if operation == "assign"
+                else TicketUpdate(category=category)
+            )
+            for ticket in chosen:
+                tickets.change(
+                    session=ctx.session, ticket=ticket, update_in=update, staff=ctx.user, now=now
+                )
+    except tickets.TicketError as exc:
+        raise HTTPException(422, str(exc)) from None
+    ctx.audit(
+        f"ticket.bulk_{operation}",
+        ",".join(t.reference for t in chosen)[:200],
+        assignee=assignee_email or None,
+        category=category or None,
+        parent=parent or None,
+    )
+    target = return_to if return_to.startswith("/staff/tickets") else "/staff/tickets"
+    return back(target, "bulk")
+
+
+@router.get("/tickets/{reference}", response_class=HTMLResponse)
+def ticket_page(
+    request: Request, reference: str, ctx: Reader, settings: SettingsDep
+) -> HTMLResponse:
+    """One ticket: conversation, media, pin, SLA clocks, history and the forms to work it."""
+    ticket = _ticket(ctx, reference)
+    now = utcnow()
+    detail = tickets.to_detail(session=ctx.session, ticket=ticket, now=now, settings=settings)
+    events = tickets.events(session=ctx.session, ticket=ticket)
+    content = load()
+    language = ticket.language or "en"
+    resident_words = get_translator(language)
+    english = get_translator("en")
+    canned = [
+        {
+            "code": code,
+            "english": report_notices.canned_text(content, english, code),
+            "text": report_notices.canned_text(content, resident_words, code),
+        }
+        for code in report_notices.canned_codes(content)
+    ]
+    return render(
+        request,
+        "ticket.html",
+        ctx,
+        t=detail,
+        ticket=ticket,
+        conversation=conversation.for_ticket(session=ctx.session, ticket=ticket),
+        media=[
+            {**item, "inline": media.is_inline(item["content_type"]), "index": i}
+            for i, item in enumerate(conversation.media_of(ticket, events))
+        ],
+        canned=canned,
+        language=language,
+        categories=tickets.category_codes(),
+        statuses=[ticket.status, *sorted(tickets.TRANSITIONS.get(ticket.status, ()))],
+        priorities=PRIORITIES,
+        assignees=staff.assignable(session=ctx.session),
+        now=now,
+    )
+
+
+def _done(reference: str, notice: str) -> RedirectResponse:
+    return back(f"/staff/tickets/{reference}", notice)
+
+
+@router.post("/tickets/{reference}/update")
+def update_ticket(
+    reference: str,
+    ctx: Worker,
+    settings: SettingsDep,
+    status: Annotated[str, Form(max_length=24)] = "",
+    priority: Annotated[str, Form(max_length=10)] = "",
+    category: Annotated[str, Form(max_length=40)] = "",
+    assignee_email: Annotated[str | None, Form(max_length=254)] = None,
+    note: Annotated[str, Form(max_length=1000)] = "",
+) -> RedirectResponse:
+    """Change status, priority, category or assignee (and send an optional public note)."""
+    ticket = _ticket(ctx, reference)
+    values: dict[str, Any] = {
+        "status": status or None,
+        "priority": priority or None,
+        "category": category or None,
+        "assignee_email": assignee_email,
+        "note": note.strip() or None,
+    }
+    try:
+        change = TicketUpdate.model_validate(values)
+        tickets.change(
+            session=ctx.session,
+            ticket=ticket,
+            update_in=change,
+            staff=ctx.user,
+            now=utcnow(),
+            settings=settings,
+        )
+    except tickets.InvalidTransition as exc:
+        raise HTTPException(409, str(exc)) from None
+    except (tickets.TicketError, ValueError) as exc:
+        raise HTTPException(422, str(exc)) from None
+    ctx.audit("ticket.update", f"ticket:{reference}", **{k: v for k, v in values.items() if v})
+    return _done(reference, "updated")
+
+
+@router.post("/tickets/{reference}/reply")
+def reply(
+    reference: str,
+    ctx: Worker,
+    body: Annotated[str, Form(max_length=1000)] = "",
+    canned: Annotated[str, Form(max_length=40)] = "",
+) -> RedirectResponse:
+    """Send a public reply (free text or a canned response) to the resident."""
+    ticket = _ticket(ctx, reference)
+    try:
+        tickets.reply(
+            session=ctx.session,
+            ticket=ticket,
+            staff=ctx.user,
+            now=utcnow(),
+            body=None if canned else body,
+            canned=canned or None,
+        )
+    except tickets.TicketError as exc:
+        raise HTTPException(422, str(exc)) from None
+    ctx.audit("ticket.reply", f"ticket:{reference}", canned=canned or None)
+    return _done(reference, "replied")
+
+
+@router.post("/tickets/{reference}/note")
+def add_note(
+    reference: str, ctx: Worker, body: Annotated[str, Form(min_length=1, max_length=4000)]
+) -> RedirectResponse:
+    """Add an internal note."""
+    ticket = _ticket(ctx, reference)
+    if not body.strip():
+        raise HTTPException(422, "a note needs some text")
+    tickets.note(session=ctx.session, ticket=ticket, staff=ctx.user, body=body, now=utcnow())
+    ctx.audit("ticket.note", f"ticket:{reference}")
+    return _done(reference, "noted")
+
+
+@router.post("/tickets/{reference}/link")
+def link(
+    reference: str, ctx: Worker, parent: Annotated[str, Form(max_length=12)] = ""
+) -> RedirectResponse:
+    """Link this ticket as a duplicate of another (blank: unlink)."""
+    ticket = _ticket(ctx, reference)
+    now = utcnow()
+    if parent.strip():
+        root = _ticket(ctx, parent.strip())
+        try:
+            tickets.link(session=ctx.session, ticket=ticket, parent=root, staff=ctx.user, now=now)
+        except tickets.TicketError as exc:
+            raise HTTPException(409, str(exc)) from None
+    else:
+        tickets.unlink(session=ctx.session, ticket=ticket, staff=ctx.user, now=now)
+    ctx.audit("ticket.link", f"ticket:{reference}", parent=parent.strip() or None)
+    return _done(reference, "linked")
+
+
+@router.get("/tickets/{reference}/media/{index}")
+def ticket_media(reference: str, index: int, ctx: Reader, settings: SettingsDep) -> Response:
+    """Stream a photo or voice note of the ticket from Twilio, with the account credentials."""
+    ticket = _ticket(ctx, reference)
+    items = conversation.media_of(ticket, tickets.events(session=ctx.session, ticket=ticket))
+    if not 0 <= index < len(items):
+        raise HTTPException(404, "no such media")
+    try:
+        data, content_type = media.fetch(items[index]["url"], settings)
+    except media.MediaUnavailable as exc:
+        raise HTTPException(502, str(exc)) from None
+    headers = dict(SECURITY_HEADERS)
+    headers["Cache-Control"] = "private, max-age=3600"
+    if not media.is_inline(content_type):
+        headers["Content-Disposition"] = f'attachment; filename="ticket-{reference}-{index}"'
+        content_type = "application/octet-stream"
+    return Response(data, media_type=content_type, headers=headers)

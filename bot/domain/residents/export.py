@@ -1,0 +1,105 @@
+"""One resident's data, found by phone and exported whole (POPIA access requests)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import ColumnElement, select, true
+from sqlmodel import Session, col
+
+from bot.domain.messages.models import InboundMessage
+from bot.domain.outbox.models import Outbox
+from bot.domain.residents.models import Resident
+from bot.domain.settlements.models import Settlement
+from bot.domain.tickets.models import Ticket
+
+
+def find_by_phone(
+    *, session: Session, phone: str, condition: ColumnElement[bool] | None = None
+) -> Resident | None:
+    """Return the resident with this E.164 number if they meet `condition` (a scope)."""
+    return session.execute(
+        select(Resident).where(
+            col(Resident.phone) == phone, condition if condition is not None else true()
+        )
+    ).scalar_one_or_none()
+
+
+def get(
+    *, session: Session, resident_id: int, condition: ColumnElement[bool] | None = None
+) -> Resident | None:
+    """Return one resident if they meet `condition`."""
+    return session.execute(
+        select(Resident).where(
+            col(Resident.id) == resident_id, condition if condition is not None else true()
+        )
+    ).scalar_one_or_none()
+
+
+def _when(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def export(*, session: Session, resident: Resident) -> dict[str, Any]:
+    """Return everything kept about a resident, as JSON-ready data."""
+    settlement = session.get(Settlement, resident.settlement_id) if resident.settlement_id else None
+    messages = session.execute(
+        select(InboundMessage)
+        .where(col(InboundMessage.resident_id) == resident.id)
+        .order_by(col(InboundMessage.received_at))
+    ).scalars()
+    reports = session.execute(
+        select(Ticket).where(col(Ticket.resident_id) == resident.id).order_by(col(Ticket.id))
+    ).scalars()
+    sent = session.execute(
+        select(Outbox).where(col(Outbox.resident_id) == resident.id).order_by(col(Outbox.id))
+    ).scalars()
+    return {
+        "phone": resident.phone,
+        "name": resident.profile_name,
+        "language": resident.language,
+        "settlement": settlement.name if settlement else None,
+        "consented_at": _when(resident.consented_at),
+        "consent_channel": resident.consent_channel,
+        "consent_notice_version": resident.consent_notice_version,
+        "opted_out_at": _when(resident.opted_out_at),
+        "sms_opted_out_at": _when(resident.sms_opted_out_at),
+        "whatsapp_opted_out_at": _when(resident.whatsapp_opted_out_at),
+        "first_seen": _when(resident.created_at),
+        "messages_received": [
+            {
+                "at": _when(m.received_at),
+                "channel": m.channel,
+                "body": m.body,
+                "media": m.media,
+                "latitude": m.latitude,
+                "longitude": m.longitude,
+                "replies": m.replies,
+            }
+            for m in messages
+        ],
+        "reports": [
+            {
+                "reference": t.reference,
+                "category": t.category,
+                "status": t.status,
+                "description": t.description,
+                "where": t.location_text,
+                "latitude": t.latitude,
+                "longitude": t.longitude,
+                "opened_at": _when(t.created_at),
+            }
+            for t in reports
+        ],
+        "messages_sent": [
+            {
+                "at": _when(o.created_at),
+                "channel": o.sent_channel or o.channel,
+                "purpose": o.purpose,
+                "body": o.body,
+                "status": o.status,
+            }
+            for o in sent
+        ],
+    }

@@ -1,0 +1,193 @@
+"""Officer edits from the dashboard: a settlement's category, note and phase; milestones;
+meetings (create, edit, cancel). Checks match the CSV importer's, so both refuse the same."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, select, true
+from sqlmodel import Session, col
+
+from bot.db import utcnow
+from bot.domain.settlements.importer import meeting_key
+from bot.domain.settlements.models import (
+    CATEGORIES,
+    MEETING_LEVELS,
+    MILESTONE_STATUSES,
+    STRANDS,
+    Meeting,
+    Milestone,
+    Settlement,
+    name_key,
+)
+
+
+class EditRejected(ValueError):
+    """The change was refused; the message says why, in words an officer understands."""
+
+
+def _choice(value: str, allowed: tuple[str, ...], label: str) -> str:
+    if value not in allowed:
+        raise EditRejected(f"{label} must be one of {', '.join(allowed)}")
+    return value
+
+
+def update_settlement(
+    *,
+    session: Session,
+    settlement: Settlement,
+    category: str,
+    category_note: str,
+    current_phase: str,
+) -> Settlement:
+    """Change a settlement's category (blank: not yet assessed), its note and its phase."""
+    settlement.category = _choice(category, CATEGORIES, "category") if category else None
+    settlement.category_note = category_note.strip()[:2000]
+    settlement.current_phase = current_phase.strip()[:500]
+    settlement.updated_at = utcnow()
+    session.flush()
+    return settlement
+
+
+def milestones(*, session: Session, settlement_id: int) -> list[Milestone]:
+    """Return a settlement's milestones by strand and target date."""
+    return list(
+        session.execute(
+            select(Milestone)
+            .where(col(Milestone.settlement_id) == settlement_id)
+            .order_by(col(Milestone.strand), col(Milestone.target_date), col(Milestone.id))
+        ).scalars()
+    )
+
+
+def save_milestone(
+    *,
+    session: Session,
+    settlement: Settlement,
+    milestone: Milestone | None,
+    strand: str,
+    title: str,
+    target_date: dt.date | None,
+    status: str,
+    note: str,
+) -> Milestone:
+    """Create a milestone (when `milestone` is None) or change one."""
+    title = " ".join(title.split())
+    if not title or len(title) > 300:
+        raise EditRejected("a milestone needs a title of at most 300 characters")
+    assert settlement.id is not None
+    values: dict[str, Any] = {
+        "strand": _choice(strand, STRANDS, "strand"),
+        "title": title,
+        "title_key": name_key(title),
+        "target_date": target_date,
+        "status": _choice(status, MILESTONE_STATUSES, "status"),
+        "note": note.strip()[:2000],
+    }
+    clash = session.execute(
+        select(Milestone).where(
+            col(Milestone.settlement_id) == settlement.id,
+            col(Milestone.strand) == values["strand"],
+            col(Milestone.title_key) == values["title_key"],
+        )
+    ).scalar_one_or_none()
+    if clash is not None and (milestone is None or clash.id != milestone.id):
+        raise EditRejected("this settlement already has a milestone with that strand and title")
+    target = milestone or Milestone(settlement_id=settlement.id, **values)
+    for name, value in values.items():
+        setattr(target, name, value)
+    target.updated_at = utcnow()
+    session.add(target)
+    session.flush()
+    return target
+
+
+def get_milestone(*, session: Session, milestone_id: int) -> Milestone | None:
+    """Return one milestone."""
+    return session.get(Milestone, milestone_id)
+
+
+def meetings(
+    *,
+    session: Session,
+    condition: ColumnElement[bool] | None = None,
+    since: dt.datetime | None = None,
+    limit: int = 200,
+) -> Sequence[Meeting]:
+    """Return meetings (from `since`, soonest first) that meet `condition`."""
+    query = select(Meeting).where(condition if condition is not None else true())
+    if since is not None:
+        query = query.where(col(Meeting.starts_at) >= since)
+    return list(
+        session.execute(query.order_by(col(Meeting.starts_at), col(Meeting.id)).limit(limit))
+        .scalars()
+        .all()
+    )
+
+
+def get_meeting(
+    *, session: Session, meeting_id: int, condition: ColumnElement[bool] | None = None
+) -> Meeting | None:
+    """Return one meeting if it meets `condition`."""
+    return session.execute(
+        select(Meeting).where(
+            col(Meeting.id) == meeting_id, condition if condition is not None else true()
+        )
+    ).scalar_one_or_none()
+
+
+def save_meeting(
+    *,
+    session: Session,
+    meeting: Meeting | None,
+    settlement: Settlement | None,
+    ward: str,
+    level: str,
+    title: str,
+    starts_at: dt.datetime,
+    venue: str,
+) -> Meeting:
+    """Create a meeting (when `meeting` is None) or change one; a neighbourhood meeting
+    needs a settlement, a ward forum a ward."""
+    level = _choice(level, MEETING_LEVELS, "level")
+    title = " ".join(title.split())
+    if not title or len(title) > 300:
+        raise EditRejected("a meeting needs a title of at most 300 characters")
+    if starts_at.tzinfo is None:
+        raise EditRejected("the start time needs a time zone")
+    ward = ward.strip()[:50]
+    if level == "neighbourhood" and settlement is None:
+        raise EditRejected("a neighbourhood meeting needs a settlement")
+    if level == "ward" and not (ward or (settlement and settlement.ward)):
+        raise EditRejected("a ward forum needs a ward")
+    if settlement is not None and not ward:
+        ward = settlement.ward
+    settlement_id = settlement.id if settlement is not None else None
+    starts = starts_at.astimezone(dt.UTC)
+    key = meeting_key(title, starts, settlement_id, ward)
+    clash = session.execute(
+        select(Meeting).where(col(Meeting.natural_key) == key)
+    ).scalar_one_or_none()
+    if clash is not None and (meeting is None or clash.id != meeting.id):
+        raise EditRejected("there is already a meeting with that title, time and place")
+    target = meeting or Meeting(level=level, title=title, starts_at=starts, natural_key=key)
+    target.settlement_id = settlement_id
+    target.ward = ward
+    target.level = level
+    target.title = title
+    target.starts_at = starts
+    target.venue = venue.strip()[:500]
+    target.natural_key = key
+    target.updated_at = utcnow()
+    session.add(target)
+    session.flush()
+    return target
+
+
+def cancel_meeting(*, session: Session, meeting: Meeting) -> None:
+    """Mark a meeting cancelled (residents asking about meetings are told so)."""
+    meeting.cancelled = True
+    meeting.updated_at = utcnow()
+    session.flush()

@@ -1,0 +1,67 @@
+"""The audit log: one row per staff action, from the dashboard or the API."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlmodel import Session, col
+
+from bot.db import utcnow
+from bot.domain.staff.models import AuditEvent, StaffUser
+
+
+def record(
+    *,
+    session: Session,
+    user: StaffUser | None,
+    action: str,
+    target: str = "",
+    detail: dict[str, Any] | None = None,
+    ip: str = "",
+    actor_email: str | None = None,
+    now: dt.datetime | None = None,
+) -> AuditEvent:
+    """Add one audit event (`action` like `ticket.reply`, `target` like `ticket:123`)."""
+    event = AuditEvent(
+        at=now or utcnow(),
+        staff_user_id=user.id if user else None,
+        actor_email=(actor_email if actor_email is not None else (user.email if user else ""))[
+            :254
+        ],
+        action=action[:60],
+        target=target[:200],
+        detail=detail or {},
+        ip=ip[:45],
+    )
+    session.add(event)
+    session.flush()
+    return event
+
+
+def recent(
+    *,
+    session: Session,
+    limit: int = 100,
+    offset: int = 0,
+    action: str | None = None,
+    actor_email: str | None = None,
+) -> tuple[list[AuditEvent], int]:
+    """Return one page of audit events, newest first, and how many match."""
+    conditions = []
+    if action:
+        conditions.append(col(AuditEvent.action).startswith(action))
+    if actor_email:
+        conditions.append(col(AuditEvent.actor_email) == actor_email.strip().lower())
+    total = session.execute(
+        select(func.count()).select_from(AuditEvent).where(*conditions)
+    ).scalar_one()
+    rows = session.execute(
+        select(AuditEvent)
+        .where(*conditions)
+        .order_by(col(AuditEvent.at).desc(), col(AuditEvent.id).desc())
+        .limit(limit)
+        .offset(offset)
+    ).scalars()
+    return list(rows), int(total)

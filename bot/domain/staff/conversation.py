@@ -1,0 +1,109 @@
+"""A ticket's conversation for staff: what the resident sent, what the bot answered in the
+chat, and what was sent proactively (with its delivery status), oldest first."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlmodel import Session, col
+
+from bot.domain.messages.models import InboundMessage
+from bot.domain.outbox.models import Outbox
+from bot.domain.tickets.models import Ticket, TicketEvent
+
+# The chat that led to a report starts a little before the ticket is opened.
+LEAD_IN = dt.timedelta(hours=2)
+
+
+@dataclass
+class Entry:
+    """One message in the conversation."""
+
+    at: dt.datetime
+    direction: str  # in | out
+    channel: str
+    body: str
+    kind: str = "message"  # message | chat_reply | proactive
+    status: str | None = None
+    error: str | None = None
+    media: list[dict[str, Any]] = field(default_factory=list)
+    latitude: float | None = None
+    longitude: float | None = None
+
+
+def for_ticket(*, session: Session, ticket: Ticket, limit: int = 300) -> list[Entry]:
+    """Return the resident's side of the conversation about a ticket, oldest first."""
+    if ticket.resident_id is None:
+        return []
+    since = ticket.created_at - LEAD_IN
+    entries: list[Entry] = []
+    inbound = session.execute(
+        select(InboundMessage)
+        .where(
+            col(InboundMessage.resident_id) == ticket.resident_id,
+            col(InboundMessage.received_at) >= since,
+        )
+        .order_by(col(InboundMessage.received_at), col(InboundMessage.id))
+        .limit(limit)
+    ).scalars()
+    for message in inbound:
+        entries.append(
+            Entry(
+                at=message.received_at,
+                direction="in",
+                channel=message.channel,
+                body=message.body,
+                media=list(message.media),
+                latitude=message.latitude,
+                longitude=message.longitude,
+            )
+        )
+        for reply in message.replies:
+            entries.append(
+                Entry(
+                    at=message.received_at,
+                    direction="out",
+                    channel=message.channel,
+                    body=reply,
+                    kind="chat_reply",
+                    status="replied in chat",
+                )
+            )
+    outbound = session.execute(
+        select(Outbox)
+        .where(
+            col(Outbox.resident_id) == ticket.resident_id,
+            or_(col(Outbox.ref) == f"ticket:{ticket.reference}", col(Outbox.created_at) >= since),
+        )
+        .order_by(col(Outbox.created_at), col(Outbox.id))
+        .limit(limit)
+    ).scalars()
+    for row in outbound:
+        entries.append(
+            Entry(
+                at=row.created_at,
+                direction="out",
+                channel=row.sent_channel or row.channel,
+                body=row.body or f"(template {row.content_sid})",
+                kind="proactive",
+                status=row.status,
+                error=f"{row.error_code or ''} {row.error_message or ''}".strip() or None,
+            )
+        )
+    entries.sort(key=lambda e: (e.at, e.direction == "out"))
+    return entries
+
+
+def media_of(ticket: Ticket, events: list[TicketEvent]) -> list[dict[str, Any]]:
+    """Return every photo, voice note or file on a ticket, once each, in order."""
+    seen: set[str] = set()
+    items: list[dict[str, Any]] = []
+    for item in [*ticket.media, *(m for e in events for m in e.media)]:
+        url = str(item.get("url", ""))
+        if url and url not in seen:
+            seen.add(url)
+            items.append({"url": url, "content_type": str(item.get("content_type", ""))})
+    return items

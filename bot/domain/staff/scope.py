@@ -1,0 +1,143 @@
+"""Scopes: the settlements and wards a scoped staff user may see, as SQL conditions.
+
+A user with no scope rows sees everything. A scoped user sees tickets, settlements,
+meetings and residents of their settlements and of every settlement in their wards,
+in the dashboard and the API alike; anything else is answered as if it did not exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, and_, delete, false, or_, select, true
+from sqlmodel import Session, col
+
+from bot.domain.residents.models import Resident
+from bot.domain.settlements.models import Meeting, Settlement
+from bot.domain.staff.models import StaffScope, StaffUser
+from bot.domain.tickets.models import Ticket
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a user may see; empty sets mean no restriction."""
+
+    settlement_ids: frozenset[int] = frozenset()
+    wards: frozenset[str] = frozenset()
+
+    @property
+    def unrestricted(self) -> bool:
+        """Return whether the user sees everything."""
+        return not self.settlement_ids and not self.wards
+
+    def describe(self) -> str:
+        """Return the scope in words, for pages and the audit log."""
+        if self.unrestricted:
+            return "everything"
+        parts = [f"settlement #{i}" for i in sorted(self.settlement_ids)]
+        parts += [f"ward {w}" for w in sorted(self.wards)]
+        return ", ".join(parts)
+
+
+EVERYTHING = Scope()
+
+
+def for_user(*, session: Session, user: StaffUser) -> Scope:
+    """Return a user's scope."""
+    rows = session.execute(
+        select(col(StaffScope.settlement_id), col(StaffScope.ward)).where(
+            col(StaffScope.user_id) == user.id
+        )
+    ).all()
+    return Scope(
+        settlement_ids=frozenset(r[0] for r in rows if r[0] is not None),
+        wards=frozenset(r[1] for r in rows if r[1] is not None),
+    )
+
+
+def set_scope(
+    *, session: Session, user: StaffUser, settlement_ids: Iterable[int], wards: Iterable[str]
+) -> Scope:
+    """Replace a user's scope (both empty: unrestricted)."""
+    assert user.id is not None
+    session.execute(delete(StaffScope).where(col(StaffScope.user_id) == user.id))
+    ids = sorted({int(i) for i in settlement_ids})
+    names = sorted({w.strip() for w in wards if w.strip()})
+    for settlement_id in ids:
+        session.add(StaffScope(user_id=user.id, settlement_id=settlement_id))
+    for ward in names:
+        session.add(StaffScope(user_id=user.id, ward=ward[:50]))
+    session.flush()
+    return Scope(settlement_ids=frozenset(ids), wards=frozenset(names))
+
+
+def settlement_condition(scope: Scope) -> ColumnElement[bool]:
+    """Return the condition on Settlement rows the scope allows."""
+    if scope.unrestricted:
+        return true()
+    parts: list[ColumnElement[bool]] = []
+    if scope.settlement_ids:
+        parts.append(col(Settlement.id).in_(sorted(scope.settlement_ids)))
+    if scope.wards:
+        parts.append(col(Settlement.ward).in_(sorted(scope.wards)))
+    return or_(*parts)
+
+
+def settlement_id_condition(column: object, scope: Scope) -> ColumnElement[bool]:
+    """Return the condition that a settlement id column is within the scope."""
+    if scope.unrestricted:
+        return true()
+    allowed = select(col(Settlement.id)).where(settlement_condition(scope))
+    return col(column).in_(allowed.scalar_subquery())
+
+
+def ticket_condition(scope: Scope) -> ColumnElement[bool]:
+    """Return the condition on Ticket rows the scope allows (no settlement: hidden)."""
+    return settlement_id_condition(Ticket.settlement_id, scope)
+
+
+def resident_condition(scope: Scope) -> ColumnElement[bool]:
+    """Return the condition on Resident rows the scope allows."""
+    return settlement_id_condition(Resident.settlement_id, scope)
+
+
+def meeting_condition(scope: Scope) -> ColumnElement[bool]:
+    """Return the condition on Meeting rows the scope allows (city forums: unscoped only)."""
+    if scope.unrestricted:
+        return true()
+    in_settlement = settlement_id_condition(Meeting.settlement_id, scope)
+    in_ward = (
+        and_(col(Meeting.level) == "ward", col(Meeting.ward).in_(sorted(scope.wards)))
+        if scope.wards
+        else false()
+    )
+    return or_(in_settlement, in_ward)
+
+
+def allows_settlement(*, session: Session, scope: Scope, settlement_id: int | None) -> bool:
+    """Return whether the scope includes a settlement (None: only when unrestricted)."""
+    if scope.unrestricted:
+        return True
+    if settlement_id is None:
+        return False
+    found = session.execute(
+        select(col(Settlement.id)).where(
+            col(Settlement.id) == settlement_id, settlement_condition(scope)
+        )
+    ).first()
+    return found is not None
+
+
+def allows_ticket(*, session: Session, scope: Scope, ticket: Ticket) -> bool:
+    """Return whether the scope includes a ticket."""
+    return allows_settlement(session=session, scope=scope, settlement_id=ticket.settlement_id)
+
+
+def visible_settlements(*, session: Session, scope: Scope) -> list[Settlement]:
+    """Return the settlements the scope allows, by name."""
+    return list(
+        session.execute(
+            select(Settlement).where(settlement_condition(scope)).order_by(col(Settlement.name_key))
+        ).scalars()
+    )

@@ -1,0 +1,167 @@
+"""Dashboard logins: signed session cookies backed by a row, CSRF tokens, login throttling.
+
+The cookie is `<random id>.<expiry unix time>.<HMAC-SHA256 of both>` keyed with
+SIYAKHA_SECRET_KEY, so a forged or stretched cookie is refused before any query; the row
+(only the id's SHA-256 is stored) lets logout and deactivation end a session at once.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, update
+from sqlmodel import Session, col
+
+from bot.config import Settings
+from bot.domain.staff import service as staff
+from bot.domain.staff.models import LoginAttempt, StaffSession, StaffUser
+
+COOKIE_NAME = "siyakha_staff"
+LOGIN_CSRF_COOKIE = "siyakha_login_csrf"
+
+
+@dataclass(frozen=True)
+class Login:
+    """A live dashboard session and the user it belongs to."""
+
+    user: StaffUser
+    row: StaffSession
+
+
+class Throttled(Exception):
+    """Too many failed logins for this email or address; try again later."""
+
+
+def _sign(secret: str, payload: str) -> str:
+    digest = hmac.new(secret.encode("utf-8"), payload.encode("ascii"), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def sign_cookie(secret: str, session_id: str, expires_at: dt.datetime) -> str:
+    """Return the cookie value for a session id that expires at `expires_at`."""
+    payload = f"{session_id}.{int(expires_at.timestamp())}"
+    return f"{payload}.{_sign(secret, payload)}"
+
+
+def unsign_cookie(secret: str, value: str, now: dt.datetime) -> str | None:
+    """Return the session id in a cookie whose signature holds and which has not expired."""
+    parts = value.split(".")
+    if len(parts) != 3 or not parts[1].isdigit() or len(value) > 200:
+        return None
+    session_id, expires, signature = parts
+    if not hmac.compare_digest(_sign(secret, f"{session_id}.{expires}"), signature):
+        return None
+    if int(expires) <= now.timestamp():
+        return None
+    return session_id
+
+
+def _hash(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode("utf-8")).hexdigest()
+
+
+def start(
+    *, session: Session, user: StaffUser, settings: Settings, now: dt.datetime, ip: str = ""
+) -> tuple[StaffSession, str]:
+    """Open a session for `user`; return the row and the signed cookie value."""
+    assert user.id is not None
+    session_id = secrets.token_urlsafe(32)
+    expires_at = now + dt.timedelta(hours=settings.staff_session_hours)
+    row = StaffSession(
+        user_id=user.id,
+        token_hash=_hash(session_id),
+        csrf_token=secrets.token_urlsafe(32),
+        created_at=now,
+        expires_at=expires_at,
+        ip=ip[:45],
+    )
+    session.add(row)
+    user.last_login_at = now
+    session.flush()
+    return row, sign_cookie(settings.secret_key, session_id, expires_at)
+
+
+def resolve(
+    *, session: Session, cookie: str | None, settings: Settings, now: dt.datetime
+) -> Login | None:
+    """Return the live session a cookie names, or None (bad signature, expired, revoked)."""
+    session_id = unsign_cookie(settings.secret_key, cookie, now) if cookie else None
+    if session_id is None:
+        return None
+    found = session.execute(
+        select(StaffSession, StaffUser)
+        .join(StaffUser, col(StaffUser.id) == col(StaffSession.user_id))
+        .where(col(StaffSession.token_hash) == _hash(session_id))
+    ).first()
+    if found is None:
+        return None
+    row, user = found
+    if row.revoked_at is not None or row.expires_at <= now or not user.is_active:
+        return None
+    return Login(user=user, row=row)
+
+
+def end(*, session: Session, row: StaffSession, now: dt.datetime) -> None:
+    """Revoke one session (logout)."""
+    row.revoked_at = row.revoked_at or now
+    session.flush()
+
+
+def end_all_for(*, session: Session, user_id: int, now: dt.datetime) -> None:
+    """Revoke every session of a user (deactivated, role or scope changed)."""
+    session.execute(
+        update(StaffSession)
+        .where(col(StaffSession.user_id) == user_id, col(StaffSession.revoked_at).is_(None))
+        .values(revoked_at=now)
+    )
+
+
+def csrf_ok(expected: str, given: str | None) -> bool:
+    """Return whether a submitted CSRF token matches the expected one."""
+    return bool(given) and hmac.compare_digest(expected.encode(), (given or "").encode())
+
+
+def _failures(session: Session, column: object, value: str, since: dt.datetime) -> int:
+    return int(
+        session.execute(
+            select(func.count())
+            .select_from(LoginAttempt)
+            .where(
+                column == value,  # type: ignore[arg-type]
+                col(LoginAttempt.at) > since,
+                col(LoginAttempt.succeeded).is_(False),
+            )
+        ).scalar_one()
+    )
+
+
+def login(
+    *,
+    session: Session,
+    email: str,
+    password: str,
+    ip: str,
+    settings: Settings,
+    now: dt.datetime,
+) -> StaffUser | None:
+    """Check a password, throttled per email and per address; raise Throttled when locked.
+
+    Every try is recorded, so the caller must commit even when this returns None.
+    """
+    address = email.strip().lower()[:254]
+    since = now - dt.timedelta(minutes=settings.login_window_minutes)
+    limit = settings.login_max_failures
+    if _failures(session, col(LoginAttempt.email), address, since) >= limit or (
+        ip and _failures(session, col(LoginAttempt.ip), ip, since) >= limit * 4
+    ):
+        session.add(LoginAttempt(email=address, ip=ip[:45], at=now, succeeded=False))
+        raise Throttled("too many failed logins; try again later")
+    user = staff.authenticate(session=session, email=address, password=password)
+    session.add(LoginAttempt(email=address, ip=ip[:45], at=now, succeeded=user is not None))
+    session.flush()
+    return user

@@ -1,0 +1,154 @@
+"""The dashboard in real headless Chromium at 360 px: log in; a WhatsApp complaint sent
+through the signed webhook appears in the queue; staff acknowledge, reply and resolve; the
+replies land in the outbox for the resident."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+from playwright.sync_api import expect
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from api.main import create_app
+from bot.config import Settings
+from bot.db import session_scope
+from bot.domain.outbox.models import Outbox
+from bot.domain.residents.models import Resident
+from bot.domain.staff import service as staff
+from tests.api.staff.test_tickets import PHONE, complaint
+from tests.browser import chromium
+from tests.factories import make_settlement
+from tests.live_server import serve
+
+EMAIL = "triage@ubuntubay.example.org"
+PASSWORD = "correct horse 1"
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_triage_works_a_whatsapp_complaint_in_chromium(
+    settings: Settings, clean_db: Engine
+) -> None:
+    settings = settings.model_copy(update={"public_url": "http://127.0.0.1:8000"})
+    with session_scope(clean_db) as session:
+        make_settlement(session, "Ubuhle Gardens", ward="14")
+        staff.create_user(session=session, email=EMAIL, role="triage", password=PASSWORD)
+    app = create_app(settings, clean_db)
+    with serve(app) as base, chromium() as browser, httpx.Client(base_url=base) as http:
+        reference = complaint(http, settings)  # type: ignore[arg-type]
+        page = browser.new_page(viewport={"width": 360, "height": 740})
+        page.goto(base + "/staff/tickets")
+        expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+        page.get_by_label("Email").fill(EMAIL)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+
+        expect(page.get_by_role("heading", name="Triage queue")).to_be_visible()
+        link = page.get_by_role("link", name=reference)
+        expect(link).to_be_visible()
+        # nothing is wider than the phone
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
+        link.click()
+
+        expect(page.get_by_role("heading", name=re.compile(f"Ticket {reference}"))).to_be_visible()
+        conversation = page.locator("#conversation")
+        expect(conversation).to_contain_text("<script>window.pwned=1</script> the tap leaks")
+        assert page.evaluate("window.pwned") is None
+        expect(page.locator("#pin")).to_have_text("-33.98740, 18.56120")
+
+        page.get_by_label("Status", exact=True).select_option("acknowledged")
+        page.get_by_role("button", name="Save changes").click()
+        expect(page.get_by_role("status")).to_have_text("Saved.")
+        expect(page.locator(".badge").first).to_have_text("acknowledged")
+
+        page.get_by_label("Message").fill("A plumber comes on Tuesday.")
+        page.get_by_role("button", name="Send reply").click()
+        expect(page.get_by_role("status")).to_have_text("Reply queued for the resident.")
+        expect(conversation).to_contain_text("A plumber comes on Tuesday.")
+
+        page.get_by_label("Status", exact=True).select_option("resolved")
+        page.get_by_label("Public note sent with a status change (optional)").fill("Fixed.")
+        page.get_by_role("button", name="Save changes").click()
+        expect(page.locator(".badge").first).to_have_text("resolved")
+
+        page.get_by_role("button", name="Log out").click()
+        expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+    with Session(clean_db) as session:
+        rows = session.exec(
+            select(Outbox)
+            .join(Resident, Resident.id == Outbox.resident_id)  # type: ignore[arg-type]
+            .where(Resident.phone == PHONE, Outbox.ref == f"ticket:{reference}")
+        ).all()
+    bodies = " ".join(r.body or "" for r in rows)
+    assert "A plumber comes on Tuesday." in bodies and "Fixed." in bodies
+    assert {r.purpose for r in rows} == {"staff_reply", "ticket_update"}
+    assert all(r.status == "pending" and r.channel == "whatsapp" for r in rows)
+
+
+UNLABELLED = """() => Array.from(document.querySelectorAll(
+    'input:not([type=hidden]), select, textarea, button')).filter(el => el.tagName === 'BUTTON'
+    ? !el.textContent.trim() && !el.getAttribute('aria-label')
+    : el.labels.length === 0 && !el.getAttribute('aria-label')
+      && !el.getAttribute('aria-labelledby')).map(el => el.outerHTML.slice(0, 100))"""
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_every_page_fits_360_px_and_labels_every_control(
+    settings: Settings, clean_db: Engine
+) -> None:
+    import datetime as dt
+
+    from tests.domain.tickets.factories import make_ticket
+    from tests.factories import make_meeting, make_milestone, make_resident
+
+    settings = settings.model_copy(update={"public_url": "http://127.0.0.1:8000"})
+    with session_scope(clean_db) as session:
+        place = make_settlement(session, "Ubuhle Gardens", ward="14")
+        make_milestone(session, place)
+        meeting = make_meeting(
+            session, dt.datetime.now(dt.UTC) + dt.timedelta(days=3), settlement_id=place.id
+        )
+        resident = make_resident(session, "+27821112222", settlement_id=place.id)
+        ticket = make_ticket(session, settlement_id=place.id, resident_id=resident.id)
+        staff.create_user(session=session, email=EMAIL, role="admin", password=PASSWORD)
+        pages = [
+            "/staff/tickets",
+            f"/staff/tickets/{ticket.reference}",
+            "/staff/settlements",
+            f"/staff/settlements/{place.id}",
+            "/staff/meetings",
+            f"/staff/meetings/{meeting.id}",
+            "/staff/import",
+            "/staff/residents",
+            f"/staff/residents/{resident.id}",
+            "/staff/reports",
+            "/staff/admin/users",
+            "/staff/admin/audit",
+        ]
+    with serve(create_app(settings, clean_db)) as base, chromium() as browser:
+        page = browser.new_page(viewport={"width": 360, "height": 740})
+        page.goto(base + "/staff/login")
+        page.keyboard.press("Tab")  # the first stop is the skip link
+        assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+        assert page.evaluate(UNLABELLED) == []
+        page.get_by_label("Email").fill(EMAIL)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_label("Password").press("Enter")  # keyboard only
+        expect(page.get_by_role("heading", name="Triage queue")).to_be_visible()
+        problems = []
+        for path in pages:
+            answer = page.goto(base + path)
+            assert answer is not None and answer.status == 200, path
+            if page.evaluate("document.documentElement.scrollWidth") > 360:
+                wide = page.evaluate(
+                    "Array.from(document.querySelectorAll('body *')).filter(e => "
+                    "e.getBoundingClientRect().right > 361).map(e => e.tagName + '.' + "
+                    "e.className + '#' + e.id).slice(0, 8).join(' ')"
+                )
+                problems.append(f"{path} is wider than 360 px: {wide}")
+            problems += [f"{path}: {html}" for html in page.evaluate(UNLABELLED)]
+        assert problems == []

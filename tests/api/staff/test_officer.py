@@ -1,0 +1,180 @@
+"""Officer pages: settlements, milestones, meetings (create, edit, cancel), CSV import by
+upload with the CLI's row errors, and residents (find, consent, export, erase)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from collections.abc import Callable
+
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from bot.db import session_scope
+from bot.domain.messages.models import InboundMessage
+from bot.domain.residents.models import Resident
+from bot.domain.settlements.models import Meeting, Milestone, Settlement
+from bot.domain.staff.models import AuditEvent
+from bot.domain.tickets.models import Ticket
+from tests.api.staff.conftest import World
+from tests.factories import make_resident
+
+Login = Callable[[str], tuple[TestClient, str]]
+
+
+def test_settlement_and_milestones(as_role: Login, world: World, clean_db: Engine) -> None:
+    client, csrf = as_role("officer")
+    assert "Ubuhle Gardens" in client.get("/staff/settlements").text
+    url = f"/staff/settlements/{world.here}"
+    saved = client.post(
+        url,
+        data={
+            "csrf_token": csrf,
+            "category": "B1",
+            "category_note": "Services first",
+            "current_phase": "Planning",
+        },
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303
+    assert client.post(url, data={"csrf_token": csrf, "category": "Z"}).status_code == 422
+    milestone = {
+        "csrf_token": csrf,
+        "strand": "services",
+        "title": "Standpipes installed",
+        "status": "planned",
+        "target_date": "2027-03-01",
+    }
+    assert client.post(url + "/milestones", data=milestone).status_code == 200
+    assert client.post(url + "/milestones", data=milestone).status_code == 422  # duplicate
+    with Session(clean_db) as session:
+        settlement = session.get(Settlement, world.here)
+        assert settlement is not None
+        assert (settlement.category, settlement.current_phase) == ("B1", "Planning")
+        row = session.exec(select(Milestone)).one()
+    changed = {**milestone, "status": "done", "milestone_id": str(row.id)}
+    assert client.post(url + "/milestones", data=changed).status_code == 200
+    page = client.get(url).text
+    assert "Standpipes installed" in page and 'value="2027-03-01"' in page
+    with Session(clean_db) as session:
+        assert session.exec(select(Milestone.status)).one() == "done"
+
+
+def test_meetings_create_edit_cancel(as_role: Login, world: World, clean_db: Engine) -> None:
+    client, csrf = as_role("officer")
+    form = {
+        "csrf_token": csrf,
+        "level": "neighbourhood",
+        "title": "Block committee",
+        "starts_at": "2031-05-04T18:00",
+        "settlement_id": str(world.here),
+        "venue": "Creche hall",
+    }
+    assert client.post("/staff/meetings", data=form, follow_redirects=False).status_code == 303
+    no_place = {**form, "settlement_id": ""}
+    assert client.post("/staff/meetings", data=no_place).status_code == 422
+    with Session(clean_db) as session:
+        meeting = session.exec(select(Meeting)).one()
+    assert meeting.starts_at == dt.datetime(2031, 5, 4, 16, 0, tzinfo=dt.UTC)  # SAST -> UTC
+    assert meeting.ward == "14"
+    url = f"/staff/meetings/{meeting.id}"
+    edited = client.post(url, data={**form, "venue": "Church"}, follow_redirects=False)
+    assert edited.status_code == 303
+    assert 'value="2031-05-04T18:00"' in client.get(url).text
+    assert client.post(url + "/cancel", data={"csrf_token": csrf}).status_code == 200
+    with Session(clean_db) as session:
+        meeting = session.exec(select(Meeting)).one()
+        assert (meeting.venue, meeting.cancelled) == ("Church", True)
+    assert "cancelled" in client.get("/staff/meetings").text
+
+
+GOOD = b"""name,aliases,ward,municipality,category,category_note,current_phase
+Sunrise Camp,,15,Test Municipality,C,Relocation planned.,Assessment
+"""
+BAD = b"""name,aliases,ward,municipality,category,category_note,current_phase
+Sunrise Camp,,15,Test Municipality,Q,,
+,,15,Test Municipality,A,,
+"""
+
+
+def test_csv_upload_lists_the_same_row_errors_as_the_cli(
+    as_role: Login, world: World, clean_db: Engine, tmp_path: object
+) -> None:
+    from bot.domain.settlements.importer import ImportRejected, import_csv
+
+    client, csrf = as_role("officer")
+    with session_scope(clean_db) as session:
+        try:
+            import_csv(session=session, kind="settlements", data=BAD)
+        except ImportRejected as exc:
+            expected = [str(e) for e in exc.errors]
+    assert len(expected) == 2
+    answer = client.post(
+        "/staff/import",
+        data={"csrf_token": csrf, "kind": "settlements"},
+        files={"file": ("bad.csv", BAD, "text/csv")},
+    )
+    assert answer.status_code == 422
+    for line in expected:
+        assert line in html.unescape(answer.text)
+    assert "nothing was imported" in answer.text
+    good = client.post(
+        "/staff/import",
+        data={"csrf_token": csrf, "kind": "settlements"},
+        files={"file": ("good.csv", GOOD, "text/csv")},
+    )
+    assert good.status_code == 200 and "1 created" in good.text
+    with Session(clean_db) as session:
+        assert session.exec(select(Settlement).where(Settlement.name == "Sunrise Camp")).one()
+        audit = session.exec(select(AuditEvent).where(AuditEvent.action == "import.settlements"))
+        assert [e.detail["ok"] for e in audit] == [False, True]
+
+
+def test_residents_find_export_erase(as_role: Login, world: World, clean_db: Engine) -> None:
+    with session_scope(clean_db) as session:
+        resident = make_resident(
+            session,
+            "+27821115555",
+            settlement_id=world.here,
+            language="xh",
+            profile_name="Nomsa <b>",
+            consented_at=dt.datetime(2026, 11, 1, 8, tzinfo=dt.UTC),
+            consent_channel="whatsapp",
+            consent_notice_version="1",
+        )
+        session.add(
+            InboundMessage(
+                message_sid="SM" + "1" * 32,
+                resident_id=resident.id,
+                channel="whatsapp",
+                body="My tap",
+            )
+        )
+        ticket = session.exec(select(Ticket).where(Ticket.reference == world.ticket_here)).one()
+        ticket.resident_id = resident.id
+        resident_id = resident.id
+    client, csrf = as_role("officer")
+    found = client.get("/staff/residents?phone=082 111 5555", follow_redirects=False)
+    assert found.headers["location"] == f"/staff/residents/{resident_id}"
+    page = client.get(f"/staff/residents/{resident_id}").text
+    assert "Nomsa &lt;b&gt;" in page and "given 2026-11-01 10:00 on whatsapp" in page
+    assert "Opted out</dt><dd>no" in page
+    exported = client.get(f"/staff/residents/{resident_id}/export.json")
+    assert exported.headers["content-disposition"].startswith("attachment")
+    data = exported.json()
+    assert data["phone"] == "+27821115555" and data["messages_received"][0]["body"] == "My tap"
+    assert [r["reference"] for r in data["reports"]] == [world.ticket_here]
+    erase = f"/staff/residents/{resident_id}/erase"
+    wrong = client.post(erase, data={"csrf_token": csrf, "confirm_phone": "0820000000"})
+    assert wrong.status_code == 422
+    done = client.post(
+        erase, data={"csrf_token": csrf, "confirm_phone": "0821115555"}, follow_redirects=False
+    )
+    assert done.status_code == 303
+    with Session(clean_db) as session:
+        assert session.get(Resident, resident_id) is None
+        ticket = session.exec(select(Ticket).where(Ticket.reference == world.ticket_here)).one()
+        assert ticket.resident_id is None and ticket.description == ""
+        actions = set(session.exec(select(AuditEvent.action)).all())
+    assert {"resident.view", "resident.export", "resident.erase"} <= actions

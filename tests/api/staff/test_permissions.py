@@ -1,0 +1,270 @@
+"""The permission matrix: every role against every dashboard page and action (403 where the
+role is not allowed), and scoped users never see other settlements, the API included."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from bot.db import session_scope
+from bot.domain.residents.models import Resident
+from bot.domain.staff import scope as scopes
+from bot.domain.staff import service as staff
+from bot.domain.staff.models import AuditEvent
+from tests.api.staff.conftest import PASSWORD, World, login
+from tests.factories import make_meeting, make_resident
+
+ADMIN, OFFICER, TRIAGE = "admin", "officer", "triage"
+EVERYONE = {ADMIN, OFFICER, TRIAGE}
+
+# (method, path, roles allowed). Paths use {here}, {ticket}, {meeting}, {resident}, {user}.
+MATRIX: list[tuple[str, str, set[str]]] = [
+    ("GET", "/staff/", EVERYONE),
+    ("GET", "/staff/tickets", EVERYONE),
+    ("GET", "/staff/tickets.csv", EVERYONE),
+    ("GET", "/staff/tickets/{ticket}", EVERYONE),
+    ("POST", "/staff/tickets/bulk", {ADMIN, TRIAGE}),
+    ("POST", "/staff/tickets/{ticket}/update", {ADMIN, TRIAGE}),
+    ("POST", "/staff/tickets/{ticket}/reply", {ADMIN, TRIAGE}),
+    ("POST", "/staff/tickets/{ticket}/note", {ADMIN, TRIAGE}),
+    ("POST", "/staff/tickets/{ticket}/link", {ADMIN, TRIAGE}),
+    ("GET", "/staff/settlements", {ADMIN, OFFICER}),
+    ("GET", "/staff/settlements/{here}", {ADMIN, OFFICER}),
+    ("POST", "/staff/settlements/{here}", {ADMIN, OFFICER}),
+    ("POST", "/staff/settlements/{here}/milestones", {ADMIN, OFFICER}),
+    ("GET", "/staff/meetings", {ADMIN, OFFICER}),
+    ("GET", "/staff/meetings/{meeting}", {ADMIN, OFFICER}),
+    ("POST", "/staff/meetings", {ADMIN, OFFICER}),
+    ("POST", "/staff/meetings/{meeting}", {ADMIN, OFFICER}),
+    ("POST", "/staff/meetings/{meeting}/cancel", {ADMIN, OFFICER}),
+    ("GET", "/staff/import", {ADMIN, OFFICER}),
+    ("POST", "/staff/import", {ADMIN, OFFICER}),
+    ("GET", "/staff/residents", {ADMIN, OFFICER}),
+    ("GET", "/staff/residents/{resident}", {ADMIN, OFFICER}),
+    ("GET", "/staff/residents/{resident}/export.json", {ADMIN, OFFICER}),
+    ("POST", "/staff/residents/{resident}/erase", {ADMIN, OFFICER}),
+    ("GET", "/staff/reports", EVERYONE),
+    ("GET", "/staff/reports.csv", EVERYONE),
+    ("GET", "/staff/admin/users", {ADMIN}),
+    ("POST", "/staff/admin/users", {ADMIN}),
+    ("POST", "/staff/admin/users/{user}", {ADMIN}),
+    ("GET", "/staff/admin/audit", {ADMIN}),
+]
+# Allowed posts carry only the CSRF token: most stop at validation (422), the rest succeed.
+
+
+@pytest.fixture
+def ids(world: World, clean_db: Engine) -> dict[str, str]:
+    import datetime as dt
+
+    with session_scope(clean_db) as session:
+        meeting = make_meeting(
+            session,
+            dt.datetime(2031, 1, 1, 10, tzinfo=dt.UTC),
+            settlement_id=world.here,
+            ward="14",
+        )
+        resident = make_resident(session, "+27821230000", settlement_id=world.here)
+        user = staff.create_user(session=session, email="x@example.org", role="triage")
+        return {
+            "here": str(world.here),
+            "ticket": world.ticket_here,
+            "meeting": str(meeting.id),
+            "resident": str(resident.id),
+            "user": str(user.id),
+        }
+
+
+def test_permission_matrix(
+    as_role: Callable[[str], tuple[TestClient, str]], ids: dict[str, str]
+) -> None:
+    sessions = {role: as_role(role) for role in (ADMIN, OFFICER, TRIAGE)}
+    failures = []
+    for method, template, allowed in MATRIX:
+        path = template.format(**ids)
+        for role, (client, csrf) in sessions.items():
+            if method == "GET":
+                status = client.get(path, follow_redirects=False).status_code
+            else:
+                status = client.post(
+                    path, data={"csrf_token": csrf}, follow_redirects=False
+                ).status_code
+            if role in allowed:
+                ok = status in (200, 303) if method == "GET" else status in (200, 303, 422)
+            else:
+                ok = status == 403
+            if not ok:
+                failures.append(f"{role} {method} {path}: {status}")
+    assert failures == []
+
+
+def _scoped(clean_db: Engine, email: str, role: str, ward: str) -> None:
+    with session_scope(clean_db) as session:
+        user = staff.create_user(session=session, email=email, role=role, password=PASSWORD)
+        scopes.set_scope(session=session, user=user, settlement_ids=[], wards=[ward])
+
+
+def test_scoped_triage_never_sees_other_settlements(
+    app: object, world: World, clean_db: Engine
+) -> None:
+    with TestClient(app, base_url="https://siyakha.example.org") as client:  # type: ignore[arg-type]
+        csrf = login(client, "scoped@ubuntubay.example.org")
+        queue = client.get("/staff/tickets?status=all").text
+        assert "Tap broken here" in queue and "Secret over there" not in queue
+        assert "Kwa-Thema" not in queue  # not even as a filter choice
+        assert client.get(f"/staff/tickets/{world.ticket_there}").status_code == 404
+        assert client.get(f"/staff/tickets/{world.ticket_there}/media/0").status_code == 404
+        for action in ("note", "reply", "update"):
+            answer = client.post(
+                f"/staff/tickets/{world.ticket_there}/{action}",
+                data={"csrf_token": csrf, "body": "x"},
+            )
+            assert answer.status_code == 404, action
+        bulk = client.post(
+            "/staff/tickets/bulk",
+            data={"csrf_token": csrf, "refs": [world.ticket_there], "operation": "assign"},
+        )
+        assert bulk.status_code == 404
+        link = client.post(
+            f"/staff/tickets/{world.ticket_here}/link",
+            data={"csrf_token": csrf, "parent": world.ticket_there},
+        )
+        assert link.status_code == 404
+        report = client.get("/staff/reports").text
+        assert "Kwa-Thema" not in report and "Ubuhle Gardens" in report
+        csv = client.get("/staff/reports.csv").text
+        assert "Kwa-Thema" not in csv
+        exported = client.get("/staff/tickets.csv?status=all").text
+        assert "Tap broken here" in exported and "Secret over there" not in exported
+
+
+def test_scoped_api_token_never_sees_other_settlements(
+    world: World, clean_db: Engine, app: object
+) -> None:
+    with session_scope(clean_db) as session:
+        user = staff.get_by_email(session=session, email="scoped@ubuntubay.example.org")
+        assert user is not None
+        _row, token = staff.create_token(session=session, user=user)
+    auth = {"Authorization": f"Bearer {token}"}
+    with TestClient(app) as client:  # type: ignore[arg-type]
+        listed = client.get("/api/v1/tickets", headers=auth).json()
+        assert [t["reference"] for t in listed["items"]] == [world.ticket_here]
+        assert listed["total"] == 1
+        there = f"/api/v1/tickets/{world.ticket_there}"
+        assert client.get(there, headers=auth).status_code == 404
+        assert client.patch(there, json={"priority": "high"}, headers=auth).status_code == 404
+        assert client.post(there + "/notes", json={"body": "x"}, headers=auth).status_code == 404
+        assert client.post(there + "/replies", json={"body": "x"}, headers=auth).status_code == 404
+        link = client.put(
+            f"/api/v1/tickets/{world.ticket_here}/parent",
+            json={"parent": world.ticket_there},
+            headers=auth,
+        )
+        assert link.status_code == 404
+        ok = client.patch(
+            f"/api/v1/tickets/{world.ticket_here}", json={"priority": "high"}, headers=auth
+        )
+        assert ok.status_code == 200
+    with Session(clean_db) as session:
+        [event] = session.exec(select(AuditEvent).where(AuditEvent.action.startswith("api.")))  # type: ignore[attr-defined]
+    assert (event.action, event.target, event.detail) == (
+        "api.ticket.update",
+        f"ticket:{world.ticket_here}",
+        {"priority": "high"},
+    )
+
+
+def test_scoped_officer_sees_only_their_places_and_people(
+    app: object, world: World, clean_db: Engine
+) -> None:
+    import datetime as dt
+
+    _scoped(clean_db, "ward22@example.org", "officer", "22")
+    with session_scope(clean_db) as session:
+        mine = make_meeting(
+            session, dt.datetime(2031, 1, 1, 10, tzinfo=dt.UTC), settlement_id=world.there
+        )
+        theirs = make_meeting(
+            session,
+            dt.datetime(2031, 1, 2, 10, tzinfo=dt.UTC),
+            settlement_id=world.here,
+            title="Other block meeting",
+        )
+        city = make_meeting(
+            session, dt.datetime(2031, 1, 3, 10, tzinfo=dt.UTC), level="city", title="City forum"
+        )
+        outsider = make_resident(session, "+27821239999", settlement_id=world.here)
+        insider = make_resident(session, "+27821238888", settlement_id=world.there)
+        ids = (mine.id, theirs.id, city.id, outsider.id, insider.id)
+    mine_id, theirs_id, city_id, outsider_id, insider_id = ids
+    with TestClient(app, base_url="https://siyakha.example.org") as client:  # type: ignore[arg-type]
+        csrf = login(client, "ward22@example.org")
+        listing = client.get("/staff/settlements").text
+        assert "Kwa-Thema Extension" in listing and "Ubuhle Gardens" not in listing
+        assert client.get(f"/staff/settlements/{world.here}").status_code == 404
+        edit = client.post(
+            f"/staff/settlements/{world.here}", data={"csrf_token": csrf, "category": "A"}
+        )
+        assert edit.status_code == 404
+        meetings = client.get("/staff/meetings").text
+        assert "Block meeting" in meetings
+        assert "Other block meeting" not in meetings and "City forum" not in meetings
+        assert client.get(f"/staff/meetings/{theirs_id}").status_code == 404
+        assert client.get(f"/staff/meetings/{city_id}").status_code == 404
+        assert client.get(f"/staff/meetings/{mine_id}").status_code == 200
+        create_elsewhere = client.post(
+            "/staff/meetings",
+            data={
+                "csrf_token": csrf,
+                "level": "neighbourhood",
+                "title": "Sneaky",
+                "starts_at": "2031-02-01T10:00",
+                "settlement_id": str(world.here),
+            },
+        )
+        assert create_elsewhere.status_code == 404
+        city_forum = client.post(
+            "/staff/meetings",
+            data={
+                "csrf_token": csrf,
+                "level": "city",
+                "title": "Mine",
+                "starts_at": "2031-02-01T10:00",
+            },
+        )
+        assert city_forum.status_code == 403
+        assert client.get(f"/staff/residents/{outsider_id}").status_code == 404
+        assert client.get(f"/staff/residents/{outsider_id}/export.json").status_code == 404
+        found = client.get("/staff/residents?phone=0821239999")
+        assert "No resident with that number" in found.text
+        assert client.get(f"/staff/residents/{insider_id}").status_code == 200
+        upload = client.post(
+            "/staff/import",
+            data={"csrf_token": csrf, "kind": "settlements"},
+            files={"file": ("s.csv", b"name\n", "text/csv")},
+        )
+        assert upload.status_code == 403
+    with session_scope(clean_db) as session:
+        assert session.get(Resident, outsider_id) is not None
+
+
+def test_dashboard_errors_are_pages_and_api_errors_stay_json(
+    as_role: Callable[[str], tuple[TestClient, str]], world: World
+) -> None:
+    client, csrf = as_role(TRIAGE)
+    forbidden = client.get("/staff/settlements")
+    assert forbidden.status_code == 403
+    assert forbidden.headers["content-type"].startswith("text/html")
+    assert (
+        "Not allowed" in forbidden.text
+        and "frame-ancestors 'none'" in (forbidden.headers["content-security-policy"])
+    )
+    missing = client.post(f"/staff/tickets/{world.ticket_here}/note", data={"csrf_token": csrf})
+    assert missing.status_code == 422 and "Please check the form" in missing.text
+    assert client.get("/staff/no-such-page").status_code == 404
+    api = client.get("/api/v1/tickets/1234567")
+    assert api.status_code == 401 and api.json()["detail"]

@@ -1,0 +1,212 @@
+"""Ticket work in the dashboard: a WhatsApp complaint through the signed webhook reaches the
+queue; the ticket page shows the conversation, media (through the authenticated proxy), the
+pin and history; replies, notes, status changes and bulk changes; all audited."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterator
+
+import pytest
+from fastapi import FastAPI, Request, Response
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from api.main import create_app
+from bot.config import Settings
+from bot.domain.outbox.models import Outbox
+from bot.domain.staff.models import AuditEvent
+from bot.domain.tickets.models import Ticket
+from tests.api.staff.conftest import EMAILS, World, login
+from tests.domain.tickets.factories import Phone
+from tests.live_server import serve
+
+PHONE = "+27821110001"
+SCRIPT = "<script>window.pwned=1</script> the tap leaks"
+JPEG = b"\xff\xd8\xff\xe0fake jpeg"
+
+
+def complaint(client: TestClient, settings: Settings, text: str = SCRIPT) -> str:
+    """A resident reports a broken tap on WhatsApp with a photo, a voice note and a pin."""
+    phone = Phone(client, settings, PHONE, "whatsapp")
+    phone.onboard("Ubuhle Gardens")
+    phone.send("5")
+    phone.send("1")
+    phone.send("1")  # water
+    phone.send(text, fixture="whatsapp_media")
+    phone.send("", fixture="whatsapp_location")
+    match = re.search(r"report number is (\d+)", phone.send("1"))
+    assert match
+    return match.group(1)
+
+
+@pytest.fixture
+def media_server(settings: Settings) -> Iterator[tuple[str, list[str]]]:
+    """A local stand-in for Twilio's media URLs that insists on the account's credentials."""
+    seen: list[str] = []
+    media = FastAPI()
+
+    @media.get("/2010-04-01/Accounts/{account}/Messages/{sid}/Media/{media_sid}")
+    def fetch(request: Request, media_sid: str) -> Response:
+        seen.append(request.headers.get("authorization", ""))
+        import base64
+
+        expected = base64.b64encode(
+            f"{settings.twilio_account_sid}:{settings.twilio_auth_token}".encode()
+        ).decode()
+        if request.headers.get("authorization") != f"Basic {expected}":
+            return Response(status_code=401)
+        if media_sid.endswith("1"):
+            return Response(JPEG, media_type="image/jpeg")
+        return Response(b"<html><script>alert(1)</script>", media_type="text/html")
+
+    with serve(media) as base:
+        yield base, seen
+
+
+@pytest.fixture
+def client(
+    app_settings: Settings, clean_db: Engine, media_server: tuple[str, list[str]]
+) -> Iterator[tuple[TestClient, Settings]]:
+    settings = app_settings.model_copy(update={"twilio_api_url": media_server[0]})
+    with TestClient(create_app(settings, clean_db), base_url=settings.public_url) as client:
+        yield client, settings
+
+
+def test_whatsapp_complaint_worked_from_the_dashboard(
+    client: tuple[TestClient, Settings],
+    world: World,
+    clean_db: Engine,
+    media_server: tuple[str, list[str]],
+) -> None:
+    http, settings = client
+    reference = complaint(http, settings)
+    csrf = login(http, EMAILS["triage"])
+
+    queue = http.get("/staff/tickets").text
+    assert f'href="/staff/tickets/{reference}"' in queue
+    assert "&lt;script&gt;window.pwned=1&lt;/script&gt;" in queue and SCRIPT not in queue
+
+    page = http.get(f"/staff/tickets/{reference}").text
+    assert SCRIPT not in page  # shown as text, never as markup
+    assert page.count("&lt;script&gt;window.pwned=1&lt;/script&gt; the tap leaks") >= 2
+    assert f'src="/staff/tickets/{reference}/media/0"' in page  # the photo
+    assert f'<audio controls preload="none" src="/staff/tickets/{reference}/media/1"' in page
+    assert "-33.98740, 18.56120" in page and "openstreetmap.org/?mlat=-33.9874" in page
+    assert "Main menu" in page  # the bot's side of the chat is there too
+
+    photo = http.get(f"/staff/tickets/{reference}/media/0")
+    assert photo.status_code == 200 and photo.content == JPEG
+    assert photo.headers["content-type"] == "image/jpeg"
+    hostile = http.get(f"/staff/tickets/{reference}/media/1")
+    assert hostile.headers["content-type"] == "application/octet-stream"
+    assert hostile.headers["content-disposition"].startswith("attachment")
+    assert http.get(f"/staff/tickets/{reference}/media/2").status_code == 404
+    assert media_server[1] and all(h.startswith("Basic ") for h in media_server[1])
+
+    def post(action: str, **data: str) -> None:
+        answer = http.post(
+            f"/staff/tickets/{reference}/{action}",
+            data={"csrf_token": csrf, **data},
+            follow_redirects=False,
+        )
+        assert answer.status_code == 303, answer.text
+
+    post("update", status="acknowledged", priority="high", assignee_email=EMAILS["triage"])
+    post("reply", body="A plumber comes on Tuesday.")
+    post("reply", canned=_first_canned(http, reference))
+    post("note", body="Plumber is Sipho <b>not</b> Thabo")
+    post("update", status="resolved", note="Fixed the standpipe.")
+
+    page = http.get(f"/staff/tickets/{reference}?ok=updated").text
+    assert "Saved." in page
+    assert "Plumber is Sipho &lt;b&gt;not&lt;/b&gt; Thabo" in page
+    assert "internal" in page
+    with Session(clean_db) as session:
+        ticket = session.exec(select(Ticket).where(Ticket.reference == reference)).one()
+        assert (ticket.status, ticket.priority) == ("resolved", "high")
+        assert ticket.acknowledged_at is not None and ticket.resolved_at is not None
+        rows = session.exec(
+            select(Outbox).where(Outbox.ref == f"ticket:{reference}").order_by(Outbox.id)
+        ).all()
+        bodies = [r.body or "" for r in rows]
+        assert [r.purpose for r in rows].count("staff_reply") == 3  # two replies and the note
+        assert any("A plumber comes on Tuesday." in b for b in bodies)
+        assert any("Fixed the standpipe." in b for b in bodies)
+        assert not any("Sipho" in b for b in bodies)  # internal notes never leave
+        assert {r.channel for r in rows} == {"whatsapp"}
+        actions = session.exec(select(AuditEvent.action)).all()
+    assert {"login", "ticket.update", "ticket.reply", "ticket.note"} <= set(actions)
+    # the conversation shows what was queued, with its delivery status
+    assert "A plumber comes on Tuesday." in page and "pending" in page
+
+
+def _first_canned(http: TestClient, reference: str) -> str:
+    page = http.get(f"/staff/tickets/{reference}").text
+    match = re.search(r'<option value="([a-z_]+)" data-text=', page)
+    assert match
+    return match.group(1)
+
+
+def test_bulk_assign_categorise_and_link(
+    client: tuple[TestClient, Settings], world: World, clean_db: Engine
+) -> None:
+    http, _settings = client
+    csrf = login(http, EMAILS["admin"])
+    refs = [world.ticket_here, world.ticket_there]
+
+    def bulk(**data: object) -> int:
+        return http.post(
+            "/staff/tickets/bulk",
+            data={"csrf_token": csrf, "refs": refs, **data},  # type: ignore[dict-item]
+            follow_redirects=False,
+        ).status_code
+
+    assert bulk(operation="assign", assignee_email=EMAILS["triage"]) == 303
+    assert bulk(operation="categorise", category="sanitation") == 303
+    assert bulk(operation="categorise", category="nonsense") == 422
+    assert bulk(operation="link", parent=world.ticket_here) == 303
+    with Session(clean_db) as session:
+        tickets = {
+            t.reference: t
+            for t in session.exec(select(Ticket).where(Ticket.reference.in_(refs)))  # type: ignore[attr-defined]
+        }
+    here, there = tickets[world.ticket_here], tickets[world.ticket_there]
+    assert here.category == there.category == "sanitation"
+    assert here.assignee_id is not None and here.assignee_id == there.assignee_id
+    assert there.parent_id == here.id and here.parent_id is None
+    queue = http.get(f"/staff/tickets?assignee={EMAILS['triage']}&category=sanitation").text
+    assert "2 tickets" in queue
+    audit = http.get("/staff/admin/audit?action=ticket.bulk").text
+    assert "ticket.bulk_assign" in audit and "ticket.bulk_link" in audit
+
+
+def test_queue_csv_neutralises_formulas_residents_typed(
+    client: tuple[TestClient, Settings], world: World, clean_db: Engine
+) -> None:
+    http, settings = client
+    reference = complaint(http, settings, text='=HYPERLINK("http://evil.example","fix")')
+    login(http, EMAILS["officer"])
+    answer = http.get("/staff/tickets.csv?channel=whatsapp")
+    assert answer.headers["content-disposition"] == 'attachment; filename="siyakha-tickets.csv"'
+    rows = list(csv.reader(io.StringIO(answer.text)))
+    assert rows[0][:3] == ["reference", "opened_at", "status"]
+    assert [r[0] for r in rows[1:]] == [reference]
+    description = rows[1][rows[0].index("description")]
+    assert description == '\'=HYPERLINK("http://evil.example","fix")'
+    assert rows[1][rows[0].index("settlement")] == "Ubuhle Gardens"
+
+
+def test_triage_cannot_make_an_invalid_transition(
+    client: tuple[TestClient, Settings], world: World
+) -> None:
+    http, _settings = client
+    csrf = login(http, EMAILS["triage"])
+    answer = http.post(
+        f"/staff/tickets/{world.ticket_here}/update",
+        data={"csrf_token": csrf, "status": "reopened"},
+    )
+    assert answer.status_code == 409

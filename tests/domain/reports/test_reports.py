@@ -1,0 +1,71 @@
+"""Reports: weekly counts by category and settlement, medians, SLA share, safe CSV."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+
+from sqlmodel import Session
+
+from bot.domain.reports import service as reports
+from bot.domain.staff.scope import Scope
+from tests.domain.tickets.factories import make_ticket
+from tests.factories import make_settlement
+
+NOW = dt.datetime(2026, 11, 26, 10, 0, tzinfo=dt.UTC)  # a Thursday
+
+
+def test_weekly_counts_medians_and_sla_share(session: Session) -> None:
+    here = make_settlement(session, "Ubuhle Gardens", ward="14")
+    there = make_settlement(session, "=HYPERLINK(1)", ward="22")
+    monday = dt.datetime(2026, 11, 23, 8, tzinfo=dt.UTC)
+    last_week = monday - dt.timedelta(days=5)
+    a = make_ticket(session, now=last_week, settlement_id=here.id, category="water")
+    a.acknowledged_at = last_week + dt.timedelta(hours=2)
+    a.resolved_at = last_week + dt.timedelta(hours=10)  # within 72 h
+    a.status = "resolved"
+    b = make_ticket(session, now=monday, settlement_id=there.id, category="roads")
+    b.acknowledged_at = monday + dt.timedelta(hours=4)
+    c = make_ticket(session, now=monday, settlement_id=here.id, category="water")
+    c.resolved_at = monday + dt.timedelta(days=30)  # after the 72 h target
+    c.resolve_due_at = monday + dt.timedelta(hours=72)
+    c.status = "resolved"
+    old = make_ticket(session, now=NOW - dt.timedelta(weeks=20), settlement_id=here.id)
+    assert old.id
+    session.flush()
+
+    report = reports.weekly(session=session, now=NOW, weeks=4)
+    assert report.weeks[-1] == dt.date(2026, 11, 23) and report.weeks[0] == dt.date(2026, 11, 2)
+    assert report.opened == [0, 0, 1, 2]
+    assert report.resolved == [0, 0, 1, 0]  # c resolves in the future, past the window
+    assert report.opened_by_category == {"roads": [0, 0, 0, 1], "water": [0, 0, 1, 1]}
+    assert report.opened_by_settlement["Ubuhle Gardens"] == [0, 0, 1, 1]
+    assert report.resolved_by_settlement == {"Ubuhle Gardens": [0, 0, 1, 0]}
+    assert report.resolved_by_category == {"water": [0, 0, 1, 0]}
+    assert report.median_ack_hours == 3.0
+    assert report.median_resolve_hours == (10 + 30 * 24) / 2
+    assert (report.finished, report.within_sla, report.sla_share) == (2, 1, 0.5)
+
+    scoped = reports.weekly(session=session, now=NOW, weeks=4, scope=Scope(wards=frozenset({"14"})))
+    assert scoped.opened == [0, 0, 1, 1] and "=HYPERLINK(1)" not in scoped.opened_by_settlement
+
+    rows = list(csv.reader(io.StringIO(reports.weekly_csv(report))))
+    assert rows[0] == ["week_starting", "breakdown", "name", "opened", "resolved"]
+    names = {row[2] for row in rows[1:]}
+    assert "'=HYPERLINK(1)" in names and "=HYPERLINK(1)" not in names
+
+
+def test_neutralise_formula_cells() -> None:
+    for risky in ("=1+1", "+27821234567", "-2", "@SUM(A1)", "\tx", "\rx"):
+        assert reports.neutralise(risky) == "'" + risky
+    assert reports.neutralise("Ubuhle") == "Ubuhle"
+    assert reports.neutralise(None) == ""
+    assert reports.neutralise(3) == "3"
+    text = reports.write_csv(["a"], [["=cmd|' /C calc'!A0"]])
+    assert text.splitlines()[1].startswith("'=cmd")
+
+
+def test_week_start_uses_johannesburg_time() -> None:
+    sunday_night_utc = dt.datetime(2026, 11, 22, 23, 30, tzinfo=dt.UTC)  # Monday 01:30 SAST
+    assert reports.week_start(sunday_night_utc) == dt.date(2026, 11, 23)

@@ -1,0 +1,43 @@
+"""`siyakha user create` with a scope (settlements by name, wards)."""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from bot.cli import app
+from bot.db import session_scope
+from bot.domain.staff import scope as scopes
+from bot.domain.staff.models import StaffUser
+from tests.factories import make_settlement
+from tests.test_cli import cli_db, runner
+
+__all__ = ["cli_db"]
+
+
+def test_user_create_with_a_scope(cli_db: Engine) -> None:
+    with session_scope(cli_db) as session:
+        settlement = make_settlement(session, "Ubuhle Gardens", ward="14")
+        settlement_id = settlement.id
+    args = ["user", "create", "--email", "w@example.org", "--role", "officer"]
+    result = runner.invoke(
+        app,
+        [*args, "--password", "correct horse 1", "--settlement", "ubuhle gardens", "--ward", "9"],
+    )
+    assert result.exit_code == 0, result.output
+    assert f"sees settlement #{settlement_id}, ward 9" in result.output
+    with Session(cli_db) as session:
+        user = session.exec(select(StaffUser).where(StaffUser.email == "w@example.org")).one()
+        scope = scopes.for_user(session=session, user=user)
+    assert scope == scopes.Scope(settlement_ids=frozenset({settlement_id}), wards=frozenset({"9"}))
+    unknown = runner.invoke(
+        app,
+        ["user", "create", "--email", "x@example.org", "--role", "triage", "--password",
+         "correct horse 1", "--settlement", "Nowhere"],
+    )  # fmt: skip
+    assert unknown.exit_code == 1 and "no single settlement named 'Nowhere'" in unknown.output
+    with Session(cli_db) as session:  # nothing half-made
+        assert (
+            session.exec(select(StaffUser).where(StaffUser.email == "x@example.org")).first()
+            is None
+        )
