@@ -124,7 +124,7 @@ class UnitOfWork:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.limiter = anyio.CapacityLimiter(2 if engine.dialect.name == "sqlite" else 16)
+        self.limiter = anyio.CapacityLimiter(2 if engine.dialect.name == "sqlite" else 4)
 
     async def run(self, work: Callable[[Session], T]) -> T:
         """Run `work(session)` in a thread; commit if it returns, roll back if it raises."""
