@@ -56,6 +56,7 @@ bench: install i18n-compile ## run the benchmarks (not part of the test run)
 	$(PY) bench/webhook.py
 	$(PY) bench/webhook.py --database postgresql://postgres@127.0.0.1:5432/postgres
 	$(PY) bench/outbox.py
+	$(PY) bench/broadcast.py
 
 clean: ## remove the venv, caches and the demo database
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache siyakha.db siyakha.db-wal siyakha.db-shm
