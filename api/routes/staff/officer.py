@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -239,7 +240,7 @@ def meeting_create(
     """Add a meeting (neighbourhood, ward or city)."""
     saved = _save_meeting(ctx, None, settlement_id, ward, level, title, starts_at, venue)
     ctx.audit("meeting.create", f"meeting:{saved.id}", title=saved.title)
-    return back("/staff/meetings", "created")
+    return back(f"/staff/meetings/{saved.id}?announce=announced", "created")
 
 
 @router.post("/meetings/{meeting_id}")
@@ -255,8 +256,12 @@ def meeting_update(
 ) -> RedirectResponse:
     """Change a meeting."""
     meeting = _meeting(ctx, meeting_id)
+    previous = meeting.starts_at
     _save_meeting(ctx, meeting, settlement_id, ward, level, title, starts_at, venue)
     ctx.audit("meeting.update", f"meeting:{meeting_id}", title=meeting.title)
+    if meeting.starts_at != previous:  # moved: offer to tell the residents concerned
+        was = quote(previous.astimezone(LOCAL).isoformat(timespec="minutes"))
+        return back(f"/staff/meetings/{meeting_id}?announce=moved&previous={was}", "updated")
     return back(f"/staff/meetings/{meeting_id}", "updated")
 
 
@@ -266,7 +271,7 @@ def meeting_cancel(meeting_id: int, ctx: Editor) -> RedirectResponse:
     meeting = _meeting(ctx, meeting_id)
     edit.cancel_meeting(session=ctx.session, meeting=meeting)
     ctx.audit("meeting.cancel", f"meeting:{meeting_id}", title=meeting.title)
-    return back(f"/staff/meetings/{meeting_id}", "cancelled")
+    return back(f"/staff/meetings/{meeting_id}?announce=cancelled", "cancelled")
 
 
 ImportKind = Literal["settlements", "milestones", "meetings"]

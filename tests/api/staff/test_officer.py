@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import re
 from collections.abc import Callable
 
 from fastapi.testclient import TestClient
@@ -87,6 +88,40 @@ def test_meetings_create_edit_cancel(as_role: Login, world: World, clean_db: Eng
         meeting = session.exec(select(Meeting)).one()
         assert (meeting.venue, meeting.cancelled) == ("Church", True)
     assert "cancelled" in client.get("/staff/meetings").text
+
+
+def test_creating_moving_and_cancelling_a_meeting_offers_an_announcement(
+    as_role: Login, world: World, clean_db: Engine
+) -> None:
+    client, csrf = as_role("officer")
+    form = {
+        "csrf_token": csrf,
+        "level": "neighbourhood",
+        "title": "Water point meeting",
+        "starts_at": "2031-06-01T17:00",
+        "settlement_id": str(world.here),
+        "venue": "Creche hall",
+    }
+    created = client.post("/staff/meetings", data=form)
+    with Session(clean_db) as session:
+        meeting_id = session.exec(select(Meeting.id)).one()
+    offer = f"/staff/broadcasts/new?meeting_id={meeting_id}&amp;change="
+    assert offer + "announced" in created.text
+    renamed = client.post(f"/staff/meetings/{meeting_id}", data={**form, "venue": "Church"})
+    assert "Prepare the announcement" not in renamed.text  # same time: nothing to announce
+    moved = client.post(
+        f"/staff/meetings/{meeting_id}", data={**form, "starts_at": "2031-06-02T17:00"}
+    )
+    assert offer + "moved&amp;previous=2031-06-01T17%3A00%2B02%3A00" in moved.text
+    link = re.search(r'href="(/staff/broadcasts/new[^"]+)"', moved.text)
+    assert link is not None
+    draft = client.get(html.unescape(link.group(1)))
+    assert draft.status_code == 200 and "Water point meeting" in draft.text
+    cancelled = client.post(f"/staff/meetings/{meeting_id}/cancel", data={"csrf_token": csrf})
+    assert offer + "cancelled" in cancelled.text
+    triage, _ = as_role("triage")
+    page = triage.get(f"/staff/meetings/{meeting_id}?announce=cancelled")
+    assert "Prepare the announcement" not in page.text
 
 
 GOOD = b"""name,aliases,ward,municipality,category,category_note,current_phase
