@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
@@ -18,6 +18,7 @@ from api.deps import ConverseDep, SessionDep
 from bot import sms
 from bot.db import utcnow
 from bot.domain.messages import service as messages
+from bot.domain.outbox import service as outbox
 from bot.engine.messages import Inbound
 from bot.phones import InvalidPhone, normalise
 
@@ -48,6 +49,42 @@ class SimulatorAnswer(BaseModel):
 
     phone: str
     replies: list[SimulatedReply]
+
+
+class ProactiveMessage(BaseModel):
+    """A message Siyakha sent on its own initiative (through the outbox) to the phone."""
+
+    id: int
+    purpose: str
+    channel: str
+    status: str
+    text: str
+
+
+@router.get("/outbox", response_model=list[ProactiveMessage])
+def proactive(
+    phone: Annotated[str, Query(min_length=3, max_length=30)],
+    session: SessionDep,
+    after: Annotated[int, Query(ge=0)] = 0,
+) -> list[ProactiveMessage]:
+    """List the proactive messages to a simulated phone (updates, reminders), oldest first."""
+    try:
+        number = normalise(phone)
+    except InvalidPhone as exc:
+        raise HTTPException(422, f"phone: {exc}") from None
+    rows = outbox.list_for_phone(session=session, phone=number)
+    return [
+        ProactiveMessage(
+            id=row.id or 0,
+            purpose=row.purpose,
+            channel=row.sent_channel or row.channel,
+            status=row.status,
+            text=(row.sms_body if row.sent_channel == "sms" and row.sms_body else row.body)
+            or f"[WhatsApp template {row.content_sid}]",
+        )
+        for row in reversed(rows)
+        if (row.id or 0) > after
+    ]
 
 
 @router.get("", response_class=HTMLResponse, include_in_schema=False)

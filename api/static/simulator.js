@@ -25,6 +25,24 @@
     return item;
   }
 
+  // Proactive messages (staff replies, reminders, broadcasts) arrive through the outbox.
+  let lastProactive = 0;
+  let proactivePhone = null;
+  async function pollProactive() {
+    const phone = document.getElementById("phone").value;
+    if (phone !== proactivePhone) { proactivePhone = phone; lastProactive = 0; }
+    try {
+      const response = await fetch("/simulator/outbox?phone=" + encodeURIComponent(phone) + "&after=" + lastProactive);
+      if (response.ok) {
+        for (const message of await response.json()) {
+          lastProactive = Math.max(lastProactive, message.id);
+          bubble(message.text, "bot proactive", "Sent by Siyakha (" + message.purpose + ", " + message.channel + ", " + message.status + ")");
+        }
+      }
+    } catch (err) { /* the next poll tries again */ }
+  }
+  setInterval(pollProactive, 3000);
+
   composer.addEventListener("submit", async function (event) {
     event.preventDefault();
     const text = input.value;

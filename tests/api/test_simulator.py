@@ -10,7 +10,9 @@ from sqlmodel import Session, select
 
 from api.main import create_app
 from bot.config import Settings
+from bot.db import session_scope
 from bot.domain.messages.models import InboundMessage
+from bot.domain.outbox import service as outbox
 from bot.domain.residents.models import Resident
 from tests.browser import chromium
 from tests.live_server import serve
@@ -53,6 +55,41 @@ def test_simulator_api_answers_with_segments(dev_settings: Settings, clean_db: E
         assert session.exec(select(Resident.phone)).all() == ["+27825550101"]
 
 
+def _queue_update(engine: Engine, phone: str, text: str) -> int:
+    with session_scope(engine) as session:
+        resident = session.exec(select(Resident).where(Resident.phone == phone)).one()
+        row = outbox.enqueue(
+            session=session,
+            resident=resident,
+            purpose="ticket_update",
+            dedupe_key=f"test:{text}",
+            body=text,
+            channel="sms",
+        )
+        assert row.id is not None
+        return row.id
+
+
+def test_simulator_lists_proactive_messages_to_the_phone(
+    dev_settings: Settings, clean_db: Engine
+) -> None:
+    with TestClient(create_app(dev_settings, clean_db)) as client:
+        client.post(
+            "/simulator/messages", json={"channel": "sms", "phone": "0825550103", "text": "hi"}
+        )
+        assert client.get("/simulator/outbox", params={"phone": "0825550103"}).json() == []
+        first = _queue_update(clean_db, "+27825550103", "Your report 1234567 is being fixed.")
+        listed = client.get("/simulator/outbox", params={"phone": "082 555 0103"}).json()
+        assert [(m["id"], m["text"], m["purpose"]) for m in listed] == [
+            (first, "Your report 1234567 is being fixed.", "ticket_update")
+        ]
+        after = client.get("/simulator/outbox", params={"phone": "0825550103", "after": first})
+        assert after.json() == []
+        other = client.get("/simulator/outbox", params={"phone": "0825550104"})
+        assert other.json() == []
+        assert client.get("/simulator/outbox", params={"phone": "12345"}).status_code == 422
+
+
 @pytest.mark.browser
 @pytest.mark.slow
 def test_simulator_page_in_chromium(dev_settings: Settings, clean_db: Engine) -> None:
@@ -73,6 +110,11 @@ def test_simulator_page_in_chromium(dev_settings: Settings, clean_db: Engine) ->
         expect(page.locator("li.me").nth(1)).to_have_text("<script>window.pwned=1</script>")
         expect(bot).to_have_count(2)
         assert page.evaluate("window.pwned") is None
+        _queue_update(clean_db, "+27825550102", "A staff reply: the tap is fixed.")
+        proactive = page.locator("li.proactive")
+        expect(proactive).to_have_count(1)
+        expect(proactive).to_contain_text("A staff reply: the tap is fixed.")
+        expect(proactive.locator(".meta")).to_contain_text("ticket_update")
     with Session(clean_db) as session:
         bodies = session.exec(select(InboundMessage.body)).all()
     assert "<script>window.pwned=1</script>" in bodies
