@@ -20,8 +20,9 @@ from bot.config import Settings, get_settings
 from bot.domain.settlements.models import Settlement
 from bot.domain.staff.models import StaffUser
 from bot.domain.staff.scope import EVERYTHING, Scope, ticket_condition
+from bot.domain.tickets import service as tickets
 from bot.domain.tickets.models import OPEN_STATUSES, Ticket
-from bot.domain.tickets.service import _sla_condition
+from bot.domain.tickets.service import TicketFilters
 
 SLA_STATES = ("breached", "due_soon", "on_track", "met", "missed")
 Order = Literal["urgency", "newest"]
@@ -51,35 +52,25 @@ def _conditions(
     conditions: list[ColumnElement[bool]] = []
     if not scope.unrestricted:
         conditions.append(ticket_condition(scope))
-    if filters.status:
-        conditions.append(col(Ticket.status).in_(list(filters.status)))
-    if filters.category:
-        conditions.append(col(Ticket.category).in_(list(filters.category)))
-    if filters.priority:
-        conditions.append(col(Ticket.priority).in_(list(filters.priority)))
-    if filters.settlement_id is not None:
-        conditions.append(col(Ticket.settlement_id) == filters.settlement_id)
+    shared = TicketFilters(
+        status=filters.status,
+        category=filters.category,
+        settlement_id=filters.settlement_id,
+        priority=filters.priority,
+        assignee_email=filters.assignee_email,
+        unassigned=filters.unassigned,
+        sla=filters.sla,
+        created_from=filters.created_from,
+        created_to=filters.created_to,
+    )
+    conditions += tickets.filter_conditions(shared, now=now, settings=settings)
     if filters.ward:
         in_ward = select(col(Settlement.id)).where(col(Settlement.ward) == filters.ward)
         conditions.append(col(Ticket.settlement_id).in_(in_ward.scalar_subquery()))
-    if filters.unassigned:
-        conditions.append(col(Ticket.assignee_id).is_(None))
-    elif filters.assignee_email:
-        assignee = select(col(StaffUser.id)).where(
-            col(StaffUser.email) == filters.assignee_email.strip().lower()
-        )
-        conditions.append(col(Ticket.assignee_id).in_(assignee.scalar_subquery()))
     if filters.language:
         conditions.append(col(Ticket.language) == filters.language)
     if filters.channel:
         conditions.append(col(Ticket.source) == filters.channel)
-    if filters.sla:
-        due_soon = dt.timedelta(hours=settings.sla_due_soon_hours)
-        conditions.append(_sla_condition(filters.sla, now, due_soon))
-    if filters.created_from is not None:
-        conditions.append(col(Ticket.created_at) >= filters.created_from)
-    if filters.created_to is not None:
-        conditions.append(col(Ticket.created_at) <= filters.created_to)
     return conditions
 
 
@@ -167,7 +158,7 @@ def counts(
             session.execute(
                 select(func.count())
                 .select_from(Ticket)
-                .where(*others, _sla_condition(state, now, due_soon))
+                .where(*others, tickets.sla_condition(state, now, due_soon))
             ).scalar_one()
         )
     others = _conditions(dataclasses.replace(filters, **_CLEARS["assignee"]), scope, now, settings)

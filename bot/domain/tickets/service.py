@@ -144,7 +144,7 @@ class TicketFilters:
     references: Sequence[str] = ()
 
 
-def _sla_condition(state: str, now: dt.datetime, due_soon: dt.timedelta) -> ColumnElement[bool]:
+def sla_condition(state: str, now: dt.datetime, due_soon: dt.timedelta) -> ColumnElement[bool]:
     """Return the SQL condition for an SLA state (see sla.state)."""
     open_ = col(Ticket.status).in_(sorted(OPEN_STATUSES))
     ack_pending = col(Ticket.acknowledged_at).is_(None)
@@ -172,18 +172,10 @@ def _sla_condition(state: str, now: dt.datetime, due_soon: dt.timedelta) -> Colu
     return conditions[state]
 
 
-def search(
-    *,
-    session: Session,
-    filters: TicketFilters,
-    now: dt.datetime,
-    settings: Settings | None = None,
-    limit: int = 50,
-    offset: int = 0,
-    newest_first: bool = True,
-) -> tuple[list[Ticket], int]:
-    """Return one page of tickets matching the filters, and how many match in all."""
-    settings = _settings(settings)
+def filter_conditions(
+    filters: TicketFilters, *, now: dt.datetime, settings: Settings
+) -> list[ColumnElement[bool]]:
+    """Return the SQL conditions for the filters (shared by the API and the triage queue)."""
     conditions: list[ColumnElement[bool]] = []
     if filters.status:
         conditions.append(col(Ticket.status).in_(list(filters.status)))
@@ -202,13 +194,28 @@ def search(
         conditions.append(col(Ticket.assignee_id).in_(assignee.scalar_subquery()))
     if filters.sla:
         due_soon = dt.timedelta(hours=settings.sla_due_soon_hours)
-        conditions.append(_sla_condition(filters.sla, now, due_soon))
+        conditions.append(sla_condition(filters.sla, now, due_soon))
     if filters.created_from is not None:
         conditions.append(col(Ticket.created_at) >= filters.created_from)
     if filters.created_to is not None:
         conditions.append(col(Ticket.created_at) <= filters.created_to)
     if filters.references:
         conditions.append(col(Ticket.reference).in_(list(filters.references)))
+    return conditions
+
+
+def search(
+    *,
+    session: Session,
+    filters: TicketFilters,
+    now: dt.datetime,
+    settings: Settings | None = None,
+    limit: int = 50,
+    offset: int = 0,
+    newest_first: bool = True,
+) -> tuple[list[Ticket], int]:
+    """Return one page of tickets matching the filters, and how many match in all."""
+    conditions = filter_conditions(filters, now=now, settings=_settings(settings))
     total = session.execute(
         select(func.count()).select_from(Ticket).where(*conditions)
     ).scalar_one()
