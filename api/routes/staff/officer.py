@@ -75,7 +75,9 @@ def _local_datetime(value: str) -> dt.datetime:
 def settlement_list(request: Request, ctx: Reader) -> HTMLResponse:
     """Settlements the user may see, with category and phase."""
     rows = scopes.visible_settlements(session=ctx.session, scope=ctx.scope)
-    return render(request, "settlements.html", ctx, settlements=rows)
+    # Unmatched names belong to no settlement, so only unscoped users see them.
+    unmatched = settlements.unmatched_names(session=ctx.session) if ctx.scope.unrestricted else []
+    return render(request, "settlements.html", ctx, settlements=rows, unmatched=unmatched)
 
 
 @router.get("/settlements/{settlement_id}", response_class=HTMLResponse)

@@ -110,6 +110,23 @@ def upcoming_meetings(
     return session.execute(_UPCOMING, params).all()
 
 
+def unmatched_names(*, session: Session, limit: int = 50) -> Sequence[Row[Any]]:
+    """Return names typed that matched no settlement: (text, times, last), commonest first."""
+    table: Table = UnmatchedSettlementName.__table__  # type: ignore[attr-defined]
+    folded = func.lower(func.trim(table.c.text))
+    query = (
+        select_columns(
+            func.min(table.c.text).label("text"),
+            func.count().label("times"),
+            func.max(table.c.created_at).label("last"),
+        )
+        .group_by(folded)
+        .order_by(func.count().desc(), func.max(table.c.created_at).desc())
+        .limit(limit)
+    )
+    return session.execute(query).all()
+
+
 def record_unmatched_name(*, session: Session, text: str, resident_id: int | None) -> None:
     """Keep a settlement name that matched nothing, for officers to review."""
     session.add(UnmatchedSettlementName(text=text[:200], resident_id=resident_id))

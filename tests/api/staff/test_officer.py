@@ -213,3 +213,23 @@ def test_residents_find_export_erase(as_role: Login, world: World, clean_db: Eng
         assert ticket.resident_id is None and ticket.description == ""
         actions = set(session.exec(select(AuditEvent.action)).all())
     assert {"resident.view", "resident.export", "resident.erase"} <= actions
+
+
+def test_names_residents_typed_that_matched_nothing_are_listed_for_officers(
+    as_role: Login, world: World, clean_db: Engine
+) -> None:
+    from bot.domain.settlements import service as settlement_service
+
+    with session_scope(clean_db) as session:
+        for text in ["Kwa Nonqaba", "kwa nonqaba ", "Phola Prk", "<b>Blikkies</b>"]:
+            settlement_service.record_unmatched_name(session=session, text=text, resident_id=None)
+    client, _ = as_role("officer")
+    page = client.get("/staff/settlements").text
+    assert "Names residents typed that matched no settlement" in page
+    rows = re.findall(r"<tr><td>([^<]*)</td><td>(\d+)</td>", page)
+    assert ("Kwa Nonqaba", "2") in rows  # case and spaces folded, commonest first
+    assert rows[0] == ("Kwa Nonqaba", "2")
+    assert ("Phola Prk", "1") in rows
+    assert "&lt;b&gt;Blikkies&lt;/b&gt;" in page  # a resident's words shown as text
+    scoped, _ = as_role("scoped")
+    assert "matched no settlement" not in scoped.get("/staff/settlements").text
