@@ -50,9 +50,12 @@ class AnnouncementOffer(BaseModel):
     preview: Preview
 
 
-def _broadcast(session: Session, broadcast_id: int) -> Broadcast:
+def _broadcast(session: Session, broadcast_id: int, user: StaffUser) -> Broadcast:
     broadcast = broadcasts.get(session=session, broadcast_id=broadcast_id)
-    if broadcast is None:
+    scope = scopes.for_user(session=session, user=user)
+    if broadcast is None or not broadcasts.within_scope(
+        session=session, scope=scope, broadcast=broadcast
+    ):
         raise HTTPException(404, f"no broadcast {broadcast_id}")
     return broadcast
 
@@ -113,10 +116,12 @@ def create_broadcast(
 
 @router.get("/broadcasts")
 def list_broadcasts(user: CurrentStaff, session: SessionDep) -> list[BroadcastPublic]:
-    """List the newest 50 broadcasts with their progress."""
+    """List the newest 50 broadcasts (within the user's scope) with their progress."""
+    scope = scopes.for_user(session=session, user=user)
     return [
         broadcasts.to_public(session=session, broadcast=b)
         for b in broadcasts.list_recent(session=session)
+        if broadcasts.within_scope(session=session, scope=scope, broadcast=b)
     ]
 
 
@@ -126,7 +131,7 @@ def get_broadcast(
 ) -> BroadcastPublic:
     """Return a broadcast's status and its messages queued, sent, delivered, read, failed
     (in total and per language and channel)."""
-    return broadcasts.to_public(session=session, broadcast=_broadcast(session, broadcast_id))
+    return broadcasts.to_public(session=session, broadcast=_broadcast(session, broadcast_id, user))
 
 
 @router.get("/broadcasts/{broadcast_id}/preview")
@@ -134,7 +139,7 @@ def preview_stored_broadcast(
     broadcast_id: BroadcastId, user: CurrentStaff, session: SessionDep, settings: SettingsDep
 ) -> Preview:
     """Preview a stored broadcast against today's audience (for the approving officer)."""
-    broadcast = _broadcast(session, broadcast_id)
+    broadcast = _broadcast(session, broadcast_id, user)
     try:
         return broadcasts.preview_of(session=session, settings=settings, broadcast=broadcast)
     except broadcasts.BroadcastError as error:
@@ -148,7 +153,7 @@ def approve_broadcast(
     """Approve a broadcast waiting for a second officer (not the one who created it)."""
     try:
         broadcast = broadcasts.approve(
-            session=session, broadcast=_broadcast(session, broadcast_id), staff=user
+            session=session, broadcast=_broadcast(session, broadcast_id, user), staff=user
         )
     except broadcasts.BroadcastError as error:
         raise _refuse(error) from None
@@ -161,10 +166,12 @@ def cancel_broadcast(
 ) -> BroadcastPublic:
     """Cancel a scheduled broadcast, or the messages of a running one not yet sent."""
     try:
-        broadcasts.cancel(session=session, broadcast=_broadcast(session, broadcast_id), staff=user)
+        broadcasts.cancel(
+            session=session, broadcast=_broadcast(session, broadcast_id, user), staff=user
+        )
     except broadcasts.BroadcastError as error:
         raise _refuse(error) from None
-    return broadcasts.to_public(session=session, broadcast=_broadcast(session, broadcast_id))
+    return broadcasts.to_public(session=session, broadcast=_broadcast(session, broadcast_id, user))
 
 
 @router.post("/meetings/{meeting_id}/announcement/preview")

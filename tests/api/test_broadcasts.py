@@ -191,3 +191,30 @@ def test_odd_input_is_refused_not_crashed(client: TestClient, world: dict[str, A
             422,
         ), payload
         assert client.post("/api/v1/broadcasts", json=payload, headers=officer).status_code == 422
+
+
+def test_scoped_officers_see_and_touch_only_broadcasts_to_their_places(
+    client: TestClient, clean_db: Engine, world: dict[str, Any]
+) -> None:
+    from bot.domain.staff import scope as scopes
+
+    with session_scope(clean_db) as session:
+        user, token = make_staff(session, "ward14@ubuntubay.example.org", "officer")
+        scopes.set_scope(session=session, user=user, settlement_ids=[], wards=["14"])
+    scoped = auth(token)
+    everyone = {"audience": {"everyone": True}, "texts": {"en": "Hello everyone."}}
+    mine = {"audience": {"wards": ["14"]}, "texts": {"en": "Ward 14 forum moved."}}
+    assert client.post("/api/v1/broadcasts", json=everyone, headers=scoped).status_code == 409
+    theirs = client.post("/api/v1/broadcasts", json=everyone, headers=auth(world["officer"]))
+    own = client.post("/api/v1/broadcasts", json=mine, headers=scoped)
+    assert own.status_code == 201, own.text
+    listed = [b["id"] for b in client.get("/api/v1/broadcasts", headers=scoped).json()]
+    assert listed == [own.json()["id"]]
+    other_url = f"/api/v1/broadcasts/{theirs.json()['id']}"
+    assert client.get(other_url, headers=scoped).status_code == 404
+    assert client.post(f"{other_url}/cancel", headers=scoped).status_code == 404
+    assert client.get(other_url, headers=auth(world["officer"])).status_code == 200
+    unscoped = [
+        b["id"] for b in client.get("/api/v1/broadcasts", headers=auth(world["triage"])).json()
+    ]
+    assert set(unscoped) == {own.json()["id"], theirs.json()["id"]}

@@ -32,7 +32,9 @@ MAX_FORM = 64 * 1024
 
 def _broadcast(ctx: StaffContext, broadcast_id: int) -> Broadcast:
     found = broadcasts.get(session=ctx.session, broadcast_id=broadcast_id)
-    if found is None:
+    if found is None or not broadcasts.within_scope(
+        session=ctx.session, scope=ctx.scope, broadcast=found
+    ):
         raise HTTPException(404, "no such broadcast")
     return found
 
@@ -116,10 +118,11 @@ def _compose(
 
 @router.get("/broadcasts", response_class=HTMLResponse)
 def broadcast_list(request: Request, ctx: Reader) -> HTMLResponse:
-    """The newest broadcasts with their progress."""
+    """The newest broadcasts (within the user's scope) with their progress."""
     rows = [
         broadcasts.to_public(session=ctx.session, broadcast=b)
         for b in broadcasts.list_recent(session=ctx.session)
+        if broadcasts.within_scope(session=ctx.session, scope=ctx.scope, broadcast=b)
     ]
     return render(request, "broadcasts.html", ctx, broadcasts=rows)
 

@@ -367,6 +367,15 @@ def _locked(session: Session, broadcast: Broadcast) -> Broadcast:
     return found
 
 
+def within_scope(*, session: Session, scope: scopes.Scope, broadcast: Broadcast) -> bool:
+    """Return whether a scoped user may see this broadcast (its audience is theirs)."""
+    try:
+        check_scope(session=session, scope=scope, audience=broadcast.audience)
+    except Conflict:
+        return False
+    return True
+
+
 def check_scope(*, session: Session, scope: scopes.Scope, audience: Mapping[str, Any]) -> None:
     """Refuse an audience outside a scoped officer's settlements and wards: they must name
     settlements (or wards) of their own, never everyone."""

@@ -141,3 +141,36 @@ def test_broadcast_pages_in_chromium(
         page.get_by_role("button", name="Send now").click()
         expect(page.locator("#bc-status")).to_contain_text("enqueued")
         expect(page.locator("#bc-progress")).to_have_attribute("max", "3")
+
+
+def test_scoped_officers_see_only_broadcasts_to_their_places(
+    app: object, clean_db: Engine, as_role: Role, residents: World
+) -> None:
+    from bot.domain.staff import scope as scopes
+    from bot.domain.staff import service as staff
+    from tests.api.staff.conftest import login, password_hash
+
+    officer, csrf = as_role("officer")
+    there = _compose(officer, csrf, residents, settlement_ids=str(residents.there))
+    sent_there = officer.post(
+        "/staff/broadcasts", data={"csrf_token": csrf, "payload": _payload(there)}
+    )
+    here = _compose(officer, csrf, residents, title="Here only")
+    sent_here = officer.post(
+        "/staff/broadcasts", data={"csrf_token": csrf, "payload": _payload(here)}
+    )
+    url_there = str(sent_there.url).split("?")[0].split("/staff", 1)[1]
+    url_here = str(sent_here.url).split("?")[0].split("/staff", 1)[1]
+    with session_scope(clean_db) as session:
+        user = staff.create_user(
+            session=session, email="ward14-officer@ubuntubay.example.org", role="officer"
+        )
+        user.password_hash = password_hash()
+        scopes.set_scope(session=session, user=user, settlement_ids=[], wards=["14"])
+    with TestClient(app, base_url="https://siyakha.example.org") as scoped:  # type: ignore[arg-type]
+        login(scoped, "ward14-officer@ubuntubay.example.org")
+        assert scoped.get("/staff" + url_there).status_code == 404  # "there" is ward 22
+        assert scoped.get("/staff" + url_here).status_code == 200
+        listing = scoped.get("/staff/broadcasts").text
+    assert f'href="/staff{url_here}"' in listing
+    assert f'href="/staff{url_there}"' not in listing
