@@ -16,13 +16,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, String, and_, case, cast, func, literal, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
 from bot import sms
 from bot.config import Settings
 from bot.content import load
-from bot.db import UTCDateTime, utcnow
+from bot.db import utcnow
 from bot.domain.broadcasts import audience as audiences
 from bot.domain.broadcasts.models import (
     Audience,
@@ -420,12 +419,6 @@ def approve(
     return broadcast
 
 
-def _insert(session: Session) -> Any:
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(outbox.outbox_table)
-    return sqlite.insert(outbox.outbox_table)
-
-
 def enqueue_audience(
     *,
     session: Session,
@@ -437,15 +430,12 @@ def enqueue_audience(
     sms_fallback: bool,
     now: dt.datetime,
 ) -> int:
-    """Queue one outbox row per audience member in a single INSERT ... SELECT; return how
-    many were added. Idempotent: `dedupe_prefix` + resident id is each row's dedupe key.
+    """Queue one outbox row per audience member (`outbox.enqueue_select`); return how many
+    were added. Idempotent: `dedupe_prefix` + resident id is each row's dedupe key.
 
-    Rows are exactly those `outbox.enqueue_many` writes (same columns, same defaults), but
-    the database builds them: for a whole settlement or city, moving 100,000 rows through
-    Python costs more than the 5 s an officer should wait.
+    The words are chosen per row by language and channel in SQL: for a whole settlement or
+    city, moving 100,000 rows through Python costs more than the 5 s an officer should wait.
     """
-    if purpose not in PURPOSES:
-        raise ValueError(f"unknown outbox purpose {purpose!r}")
     r = audiences.resident_table
     language, channel = audiences.language_column(), audiences.channel_column()
     english = words[ENGLISH]
@@ -465,7 +455,6 @@ def enqueue_audience(
         else literal(english.sms_text)
     )
     known = [code for code in words]
-    stamp = literal(now, UTCDateTime)
     rows = select(
         r.c.id,
         channel,
@@ -476,37 +465,8 @@ def enqueue_audience(
         body,
         sms_body,
         literal(bool(sms_fallback)),
-        literal("pending"),
-        literal(0),
-        stamp,
-        stamp,
-        stamp,
     ).where(*audiences.conditions(audience))
-    columns = [
-        "resident_id",
-        "channel",
-        "purpose",
-        "ref",
-        "dedupe_key",
-        "language",
-        "body",
-        "sms_body",
-        "allow_sms_fallback",
-        "status",
-        "attempts",
-        "next_attempt_at",
-        "created_at",
-        "updated_at",
-    ]
-    statement = _insert(session).from_select(columns, rows).on_conflict_do_nothing()
-    session.flush()
-    # psycopg reports no row count for INSERT ... SELECT ... ON CONFLICT, and RETURNING
-    # every id costs more than counting the rows of this `ref` (indexed) before and after.
-    t = outbox.outbox_table
-    counted = select(func.count()).select_from(t).where(t.c.ref == ref)
-    before = int(session.execute(counted).scalar_one())
-    session.execute(statement)
-    return int(session.execute(counted).scalar_one()) - before
+    return outbox.enqueue_select(session=session, rows=rows, purpose=purpose, ref=ref, now=now)
 
 
 def release(*, session: Session, broadcast: Broadcast, now: dt.datetime | None = None) -> int:

@@ -17,11 +17,13 @@ from typing import Any, Literal
 
 from sqlalchemy import (
     ColumnElement,
+    Select,
     Table,
     and_,
     bindparam,
     case,
     func,
+    literal,
     or_,
     select,
     update,
@@ -30,7 +32,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col
 
-from bot.db import utcnow
+from bot.db import UTCDateTime, utcnow
 from bot.domain.outbox.models import PURPOSES, RANK, Outbox
 from bot.domain.outbox.routing import (
     INVALID_NUMBER_CODE,
@@ -163,6 +165,42 @@ def enqueue(
     session.flush()
     session.execute(_insert(session).values(values).on_conflict_do_nothing())
     return session.execute(select(Outbox).where(col(Outbox.dedupe_key) == dedupe_key)).scalar_one()
+
+
+SELECT_COLUMNS = (
+    "resident_id",
+    "channel",
+    "purpose",
+    "ref",
+    "dedupe_key",
+    "language",
+    "body",
+    "sms_body",
+    "allow_sms_fallback",
+)
+
+
+def enqueue_select(
+    *, session: Session, rows: Select[Any], purpose: str, ref: str, now: dt.datetime
+) -> int:
+    """Queue the rows a SELECT yields (columns in SELECT_COLUMNS order) in one INSERT ... SELECT.
+
+    For audiences too large to move through Python: the database builds the rows. Dedupe
+    keys already queued are skipped; returns how many rows were added.
+    """
+    if purpose not in PURPOSES:
+        raise UnknownPurpose(f"unknown outbox purpose {purpose!r}; known: {sorted(PURPOSES)}")
+    stamp = literal(now, UTCDateTime)
+    complete = rows.add_columns(literal("pending"), literal(0), stamp, stamp, stamp)
+    columns = [*SELECT_COLUMNS, "status", "attempts", "next_attempt_at", "created_at", "updated_at"]
+    statement = _insert(session).from_select(columns, complete).on_conflict_do_nothing()
+    session.flush()
+    # psycopg reports no row count for INSERT ... SELECT ... ON CONFLICT, and RETURNING
+    # every id costs more than counting the rows of this `ref` (indexed) before and after.
+    counted = select(func.count()).select_from(outbox_table).where(outbox_table.c.ref == ref)
+    before = int(session.execute(counted).scalar_one())
+    session.execute(statement)
+    return int(session.execute(counted).scalar_one()) - before
 
 
 def enqueue_many(*, session: Session, messages: Iterable[Mapping[str, Any]]) -> int:
@@ -397,6 +435,21 @@ def recipients(*, session: Session, resident_ids: Iterable[int]) -> dict[int, Re
     return {row[0]: Recipient(*row[1:]) for row in rows}
 
 
+def _draft(row: Any) -> Draft:
+    """Return the message a claimed row holds, as routing sees it."""
+    return Draft(
+        channel=row.channel,
+        purpose=row.purpose,
+        body=row.body,
+        sms_body=row.sms_body,
+        content_sid=row.content_sid,
+        content_variables=row.content_variables,
+        language=row.language,
+        allow_sms_fallback=row.allow_sms_fallback,
+        error_code=row.error_code,
+    )
+
+
 def claim(
     *,
     session: Session,
@@ -441,17 +494,7 @@ def claim(
         recipient = people.get(row.resident_id)
         if recipient is None:  # deleted between claim and read: the cascade removes the row
             continue
-        draft = Draft(
-            channel=row.channel,
-            purpose=row.purpose,
-            body=row.body,
-            sms_body=row.sms_body,
-            content_sid=row.content_sid,
-            content_variables=row.content_variables,
-            language=row.language,
-            allow_sms_fallback=row.allow_sms_fallback,
-            error_code=row.error_code,
-        )
+        draft = _draft(row)
         claimed.append(
             Claimed(row.id, row.resident_id, row.attempts, row.claimed_at, draft, recipient)
         )
@@ -512,17 +555,7 @@ def claim_stale(
             continue
         end = ends[row.id]
         end = end if end.tzinfo else end.replace(tzinfo=dt.UTC)
-        draft = Draft(
-            channel=row.channel,
-            purpose=row.purpose,
-            body=row.body,
-            sms_body=row.sms_body,
-            content_sid=row.content_sid,
-            content_variables=row.content_variables,
-            language=row.language,
-            allow_sms_fallback=row.allow_sms_fallback,
-            error_code=row.error_code,
-        )
+        draft = _draft(row)
         claimed_at = row.claimed_at or now
         result.append(
             Stale(row.id, row.resident_id, row.attempts, claimed_at, end, person.phone, draft)
