@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
+from sqlmodel import select
 
 from api.main import create_app
 from bot.config import Settings
@@ -36,16 +37,20 @@ def test_a_resident_says_they_will_come(
     with session_scope(clean_db) as session:
         from bot.domain.settlements.models import Settlement
 
-        home = session.query(Settlement).one()
+        home = session.exec(select(Settlement)).one()
+        # The meeting is minutes away. Its reminder round is due now: this local hour,
+        # on the meeting's day, or the day before when the meeting falls after midnight.
         now = utcnow()
         starts = now + dt.timedelta(minutes=5)
-        hour = now.astimezone(broadcasts.LOCAL).hour
-        today = settings.model_copy(
-            update={"meeting_reminder_days": [0], "meeting_reminder_hour": hour}
+        local_now = now.astimezone(broadcasts.LOCAL)
+        days_before = (starts.astimezone(broadcasts.LOCAL).date() - local_now.date()).days
+        due_now = settings.model_copy(
+            update={"meeting_reminder_days": [days_before], "meeting_reminder_hour": local_now.hour}
         )
         meeting = make_meeting(session, starts, settlement_id=home.id, title="Layout plan")
         meeting_id = meeting.id
-        assert broadcasts.send_reminders(session=session, settings=today, now=now) == 1
+        reminded = broadcasts.send_reminders(session=session, settings=due_now, now=now)
+        assert reminded == 1
     reply = phone.send("1")
     assert "you will come to Layout plan" in reply
     counts = client.get(
