@@ -9,6 +9,11 @@ created on BENCH_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/post
 
 Targets (issue 5): enqueue 100k <= 5 s; drain >= 500 msg/s per worker; limiter within
 5 %; SIGKILL x5 during a 20,000-message send: 0 lost, 0 duplicates.
+
+Baseline, same run: the bare twilio client (TwilioSender on the same number of threads,
+no database, no outbox) sending to the same stand-in process. The drain is printed as a
+ratio to it, which says how much the outbox costs on top of the HTTP calls themselves
+and varies less from machine to machine than msg/s.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -39,14 +45,17 @@ from sqlalchemy.engine import Engine, make_url  # noqa: E402
 
 from bot import migrate  # noqa: E402
 from bot.channels.sender import TwilioSender  # noqa: E402
+from bot.config import Settings  # noqa: E402
 from bot.db import make_engine, session_scope, utcnow  # noqa: E402
 from bot.domain.outbox import service  # noqa: E402
 from bot.domain.outbox.delivery import DeliveryConfig, Dispatcher  # noqa: E402
+from bot.domain.outbox.ports import OutgoingMessage  # noqa: E402
 from bot.domain.residents.models import Resident  # noqa: E402
 from tests.twilio_standin import ACCOUNT_SID, AUTH_TOKEN, TwilioStandIn, standin_settings  # noqa: E402
 
 PG_SERVER = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 RESIDENTS = 2000
+CONCURRENCY = 16  # the workers' SIYAKHA_WORKER_CONCURRENCY below
 
 
 # --- databases ----------------------------------------------------------------------------
@@ -173,7 +182,7 @@ def worker_env(api_url: str, database_url: str, **extra: str) -> dict[str, str]:
         "SIYAKHA_SMS_FROM": "+27870000001",
         "SIYAKHA_RATE_SMS": "0",
         "SIYAKHA_RATE_WHATSAPP": "0",
-        "SIYAKHA_WORKER_CONCURRENCY": "16",
+        "SIYAKHA_WORKER_CONCURRENCY": str(CONCURRENCY),
         "SIYAKHA_WORKER_BATCH": "500",
         "SIYAKHA_WORKER_POLL_SECONDS": "0.2",
         "SIYAKHA_LOG_LEVEL": "WARNING",
@@ -217,6 +226,25 @@ def measure_drain(
         for process in processes:
             stop(process)
     return (done - first) / elapsed
+
+
+def measure_client_only(api_url: str, count: int) -> float:
+    """Send `count` messages with the bare twilio client on CONCURRENCY threads; return msg/s."""
+    keys = ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "SIYAKHA_TWILIO_API_URL", "SIYAKHA_SMS_FROM")
+    env = worker_env(api_url, "sqlite://")
+    settings = Settings(_env_file=None, **{key: env[key] for key in keys})  # type: ignore[call-arg]
+    sender = TwilioSender(settings, pool_size=CONCURRENCY * 2)
+    messages = [
+        OutgoingMessage(
+            outbox_id=n, channel="sms", to=f"+2784{n % RESIDENTS:07d}", body=f"base {n}"
+        )
+        for n in range(count)
+    ]
+    started = time.perf_counter()
+    with ThreadPoolExecutor(CONCURRENCY) as pool:
+        for _ in pool.map(sender.send, messages):
+            pass
+    return count / (time.perf_counter() - started)
 
 
 def measure_limiter(url: str, engine: Engine, ids: list[int], rate: float, count: int) -> float:
@@ -292,8 +320,12 @@ def _sqlite_figures(drain_count: int) -> None:
         print(f"enqueue 100,000  SQLite      {enqueue(engine, ids, 100_000, 'e'):6.2f} s")
         reset_outbox(engine)
         with standin_process() as api:
+            base = measure_client_only(api, drain_count)
             rate = measure_drain(api, url, engine, ids, drain_count, 1)
-        print(f"drain  {drain_count:,} SQLite, 1 worker   {rate:7.0f} msg/s")
+        print(f"baseline: bare twilio client, {CONCURRENCY} threads {base:7.0f} msg/s")
+        print(
+            f"drain  {drain_count:,} SQLite, 1 worker   {rate:7.0f} msg/s (ratio {rate / base:.2f})"
+        )
         for target in (10.0, 50.0):
             measured = measure_limiter(url, engine, ids, target, int(target * 5) + 1)
             print(
@@ -313,11 +345,12 @@ def _postgres_figures(drain_count: int, kill_count: int, kills: int, *, kills_on
         if not kills_only:
             print(f"enqueue 100,000  PostgreSQL  {enqueue(engine, ids, 100_000, 'e'):6.2f} s")
         with standin_process() as api:
+            base = 0.0 if kills_only else measure_client_only(api, drain_count)
             for workers in () if kills_only else (1, 2):
                 rate = measure_drain(api, url, engine, ids, drain_count, workers)
                 print(
                     f"drain  {drain_count:,} PostgreSQL, {workers} worker(s) {rate:7.0f} msg/s "
-                    f"({rate / workers:.0f} per worker)"
+                    f"({rate / workers:.0f} per worker; ratio to the bare client {rate / base:.2f})"
                 )
             lost, dupes, elapsed = measure_kills(api, url, engine, ids, kill_count, kills)
             print(
