@@ -63,7 +63,10 @@ def get_session(request: Request) -> Iterator[Session]:
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
-SessionDep = Annotated[Session, Depends(get_session)]
+# Scope "function": the commit happens before the response goes out, so a failed commit
+# answers 500 rather than following a success, and a browser that follows a redirect at
+# once (after logging in) finds what the request wrote.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 async def _read_limited(request: Request, limit: int) -> bytes:
@@ -221,13 +224,20 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
+# Where `get_staff_login` leaves a slid session's new cookie for the response to carry
+# (`api.routes.staff.auth.RenewSessionCookie` sets it; a route may return any response).
+RENEWED_SESSION = "renewed_staff_session"
+
+
 def get_staff_login(request: Request, session: SessionDep, settings: SettingsDep) -> sessions.Login:
-    """Return the dashboard session the cookie names; send a browser to the login page."""
+    """Return the dashboard session the cookie names and slide it on (this request is
+    activity); send a browser to the login page when there is none."""
+    now = utcnow()
     login = sessions.resolve(
         session=session,
         cookie=request.cookies.get(sessions.COOKIE_NAME),
         settings=settings,
-        now=utcnow(),
+        now=now,
     )
     if login is None:
         if request.method in ("GET", "HEAD"):
@@ -235,6 +245,9 @@ def get_staff_login(request: Request, session: SessionDep, settings: SettingsDep
             location = "/staff/login?next=" + quote(target, safe="")
             raise HTTPException(303, "log in first", headers={"Location": location})
         raise HTTPException(401, "log in first")
+    renewal = sessions.renew(login=login, settings=settings, now=now)
+    if renewal is not None:
+        setattr(request.state, RENEWED_SESSION, (renewal, now))
     return login
 
 

@@ -14,6 +14,7 @@ from api.deps import UnitOfWork
 from api.routes import broadcasts, health, open311, simulator, status, v1, webhooks
 from api.routes.staff import broadcasts as staff_broadcasts
 from api.routes.staff import router as staff_router
+from api.routes.staff.auth import RenewSessionCookie
 from api.routes.staff.common import staff_error_page
 from bot import content
 from bot.config import Settings, get_settings
@@ -50,4 +51,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     # Dashboard errors as HTML pages; every other path keeps FastAPI's JSON errors.
     app.add_exception_handler(StarletteHTTPException, staff_error_page)
     app.add_exception_handler(RequestValidationError, staff_error_page)
+    # A dashboard request slides its session on; this sets the re-signed cookie.
+    app.add_middleware(RenewSessionCookie)
     return app

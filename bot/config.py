@@ -73,8 +73,12 @@ class Settings(BaseSettings):
     sla_team_email: str | None = Field(None, validation_alias="SIYAKHA_SLA_TEAM_EMAIL")
     # A resolved ticket the resident has not confirmed closes after this many days.
     ticket_confirm_days: int = Field(7, ge=1, validation_alias="SIYAKHA_TICKET_CONFIRM_DAYS")
-    # Staff dashboard: how long a login lasts, and how many failed logins (per email and per
-    # address) within the window lock further tries until the window has passed.
+    # Staff dashboard: a login ends after this many minutes without a request (each request
+    # slides it on) and at the latest this many hours after logging in; and how many failed
+    # logins (per email and per address) within the window lock further tries until it passes.
+    staff_session_idle_minutes: float = Field(
+        60.0, ge=5, le=24 * 60, validation_alias="SIYAKHA_STAFF_SESSION_IDLE_MINUTES"
+    )
     staff_session_hours: float = Field(
         12.0, gt=0, le=24 * 30, validation_alias="SIYAKHA_STAFF_SESSION_HOURS"
     )

@@ -2,7 +2,9 @@
 
 Everyone with a staff token may read; composing, approving and cancelling need the
 officer or admin role. A broadcast whose audience is larger than
-SIYAKHA_BROADCAST_APPROVAL_THRESHOLD waits for a second officer's approval.
+SIYAKHA_BROADCAST_APPROVAL_THRESHOLD waits for a second officer's approval. A scoped user
+reads the meetings of their places and the city and ward forums their residents are
+invited to, and announces only to their own places.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from bot.domain.broadcasts.models import (
     Moment,
     Preview,
 )
+from bot.domain.settlements import edit
 from bot.domain.settlements.models import Meeting
 from bot.domain.staff import scope as scopes
 from bot.domain.staff.models import StaffUser
@@ -60,8 +63,14 @@ def _broadcast(session: Session, broadcast_id: int, user: StaffUser) -> Broadcas
     return broadcast
 
 
-def _meeting(session: Session, meeting_id: int) -> Meeting:
-    meeting = session.get(Meeting, meeting_id)
+def _meeting(session: Session, meeting_id: int, user: StaffUser) -> Meeting:
+    """Return a meeting the user may see (scoped: their places' meetings and the forums
+    their residents are invited to); 404 for any other, as if it did not exist."""
+    meeting = edit.get_meeting(
+        session=session,
+        meeting_id=meeting_id,
+        condition=scopes.meeting_read_condition(scopes.for_user(session=session, user=user)),
+    )
     if meeting is None:
         raise HTTPException(404, f"no meeting {meeting_id}")
     return meeting
@@ -182,8 +191,9 @@ def offer_meeting_announcement(
     session: SessionDep,
     settings: SettingsDep,
 ) -> AnnouncementOffer:
-    """Offer the announcement of a meeting created, moved or cancelled, with its preview."""
-    meeting = _meeting(session, meeting_id)
+    """Offer the announcement of a meeting created, moved or cancelled, with its preview
+    (a scoped user: only of a meeting whose residents are all within their scope)."""
+    meeting = _meeting(session, meeting_id, user)
     try:
         draft = broadcasts.meeting_announcement(
             meeting=meeting,
@@ -191,6 +201,11 @@ def offer_meeting_announcement(
             previous_starts_at=announcement.previous_starts_at,
         )
         draft.send_at = announcement.send_at
+        broadcasts.check_scope(
+            session=session,
+            scope=scopes.for_user(session=session, user=user),
+            audience=draft.audience.model_dump(mode="json"),
+        )
         shown = broadcasts.preview(
             session=session,
             settings=settings,
@@ -214,7 +229,7 @@ def announce_meeting(
 ) -> BroadcastPublic:
     """Send the announcement of a meeting created, moved or cancelled to the residents it
     concerns (its settlement, its ward, or everyone for a city forum)."""
-    meeting = _meeting(session, meeting_id)
+    meeting = _meeting(session, meeting_id, user)
     try:
         broadcast = broadcasts.announce_meeting(
             session=session,
@@ -235,7 +250,7 @@ def meeting_attendance(
     meeting_id: MeetingId, user: CurrentStaff, session: SessionDep, response: Response
 ) -> AttendancePublic:
     """Return how many residents said they will come, and how many were reminded."""
-    _meeting(session, meeting_id)
+    _meeting(session, meeting_id, user)
     attending, reminded = broadcasts.attendance(session=session, meeting_id=meeting_id)
     response.headers["Cache-Control"] = "no-store"
     return AttendancePublic(meeting_id=meeting_id, attending=attending, reminded=reminded)

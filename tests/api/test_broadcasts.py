@@ -218,3 +218,38 @@ def test_scoped_officers_see_and_touch_only_broadcasts_to_their_places(
         b["id"] for b in client.get("/api/v1/broadcasts", headers=auth(world["triage"])).json()
     ]
     assert set(unscoped) == {own.json()["id"], theirs.json()["id"]}
+
+
+def test_scoped_officers_read_city_forums_but_announce_only_to_their_places(
+    client: TestClient, clean_db: Engine, world: dict[str, Any]
+) -> None:
+    from bot.domain.staff import scope as scopes
+
+    with session_scope(clean_db) as session:
+        user, token = make_staff(session, "ward9@ubuntubay.example.org", "officer")
+        scopes.set_scope(session=session, user=user, settlement_ids=[], wards=["9"])
+        soon = utcnow() + dt.timedelta(days=5)
+        city = make_meeting(session, soon, level="city", title="City forum").id
+        other = make_settlement(session, "Far Away", ward="30")
+        elsewhere = make_meeting(session, soon, settlement_id=other.id, title="Far meeting").id
+        own = make_meeting(session, soon, level="ward", ward="9", title="Ward 9 forum").id
+    scoped = auth(token)
+
+    def attendance(meeting_id: int, headers: dict[str, str]) -> int:
+        return client.get(f"/api/v1/meetings/{meeting_id}/attendance", headers=headers).status_code
+
+    assert attendance(city, scoped) == 200  # its residents are invited too
+    assert attendance(own, scoped) == 200
+    assert attendance(world["meeting"], scoped) == 404  # ward 14's settlement
+    assert attendance(elsewhere, scoped) == 404
+    offer = {"change": "announced"}
+    city_url = f"/api/v1/meetings/{city}/announcement"
+    assert client.post(f"{city_url}/preview", json=offer, headers=scoped).status_code == 409
+    assert client.post(city_url, json=offer, headers=scoped).status_code == 409
+    own_url = f"/api/v1/meetings/{own}/announcement"
+    assert client.post(f"{own_url}/preview", json=offer, headers=scoped).status_code == 200
+    hidden_url = f"/api/v1/meetings/{world['meeting']}/announcement"
+    assert client.post(f"{hidden_url}/preview", json=offer, headers=scoped).status_code == 404
+    officer = auth(world["officer"])  # unscoped
+    assert client.post(f"{city_url}/preview", json=offer, headers=officer).status_code == 200
+    assert attendance(elsewhere, officer) == 200

@@ -2,7 +2,8 @@
 every form, roles and scopes checked on every route (see `common.py`).
 
 Routes parse, authorise, delegate to `bot.domain` services and render `templates/staff/`.
-Every change is written to the audit log.
+Every change is written to the audit log, and so is every view of the queue, a ticket, a
+resident and the reports (`<thing>.view`, one row per page).
 """
 
 from fastapi import APIRouter

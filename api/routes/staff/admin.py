@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -109,9 +110,13 @@ def update_user(
 
 @router.get("/audit", response_class=HTMLResponse)
 def audit_log(request: Request, ctx: Reader) -> HTMLResponse:
-    """The audit log, newest first, filtered by action prefix or by email."""
+    """The audit log, newest first, filtered by action prefix, email and kind (changes or
+    page views)."""
     action_filter = request.query_params.get("action", "")[:60]
     email = request.query_params.get("email", "")[:254]
+    kind: audit.Kind = next(
+        (k for k in audit.KINDS if k == request.query_params.get("kind")), "all"
+    )
     page_no = request.query_params.get("page", "1")
     number = int(page_no) if page_no.isdigit() and len(page_no) < 6 else 1
     rows, total = audit.recent(
@@ -120,6 +125,7 @@ def audit_log(request: Request, ctx: Reader) -> HTMLResponse:
         offset=(number - 1) * AUDIT_PAGE,
         action=action_filter or None,
         actor_email=email or None,
+        kind=kind,
     )
     return render(
         request,
@@ -131,4 +137,6 @@ def audit_log(request: Request, ctx: Reader) -> HTMLResponse:
         pages=max(1, -(-total // AUDIT_PAGE)),
         action=action_filter,
         email=email,
+        kind=kind,
+        query=urlencode({"action": action_filter, "email": email, "kind": kind}),
     )

@@ -1,15 +1,30 @@
-"""Log in and out of the dashboard; the home page sends each role to its first page."""
+"""Log in and out of the dashboard; the home page sends each role to its first page.
+
+The session cookie is set here: at login, and (by `RenewSessionCookie`) again whenever a
+request slides the session on.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 from typing import Annotated
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.deps import CurrentStaffSession, SessionDep, SettingsDep, check_csrf, client_ip
+from api.deps import (
+    RENEWED_SESSION,
+    CurrentStaffSession,
+    SessionDep,
+    SettingsDep,
+    check_csrf,
+    client_ip,
+)
 from api.routes.staff.common import back, render
+from bot.config import Settings
 from bot.db import utcnow
 from bot.domain.staff import audit, sessions
 
@@ -23,8 +38,55 @@ def _safe_next(value: str | None) -> str:
     return "/staff/"
 
 
-def _secure(settings: SettingsDep) -> bool:
+def _secure(settings: Settings) -> bool:
     return settings.public_url.lower().startswith("https://")
+
+
+def set_session_cookie(
+    response: Response, cookie: str, expires_at: dt.datetime, now: dt.datetime, settings: Settings
+) -> None:
+    """Set the signed session cookie: HttpOnly, SameSite=Lax, Secure over https."""
+    response.set_cookie(
+        sessions.COOKIE_NAME,
+        cookie,
+        max_age=max(0, int((expires_at - now).total_seconds())),
+        httponly=True,
+        samesite="lax",
+        secure=_secure(settings),
+        path="/",
+    )
+
+
+class RenewSessionCookie:
+    """ASGI middleware: give a dashboard response the re-signed cookie of the session its
+    request slid on (`api.deps.get_staff_login`), unless the response sets or clears that
+    cookie itself (login, logout) or is an error (its transaction was rolled back)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on; add the cookie to the start of a successful response."""
+        if scope["type"] != "http" or not scope["path"].startswith("/staff"):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_cookie(message: Message) -> None:
+            renewed = scope.get("state", {}).get(RENEWED_SESSION)
+            if renewed and message["type"] == "http.response.start" and message["status"] < 400:
+                headers = MutableHeaders(scope=message)
+                if not any(
+                    value.startswith(f"{sessions.COOKIE_NAME}=")
+                    for value in headers.getlist("set-cookie")
+                ):
+                    renewal, now = renewed
+                    carrier = Response()
+                    settings: Settings = scope["app"].state.settings
+                    set_session_cookie(carrier, renewal.cookie, renewal.expires_at, now, settings)
+                    headers.append("set-cookie", carrier.headers["set-cookie"])
+            await send(message)
+
+        await self.app(scope, receive, send_with_cookie)
 
 
 def _login_page(
@@ -89,15 +151,7 @@ def login(
     row, cookie = sessions.start(session=session, user=user, settings=settings, now=now, ip=ip)
     audit.record(session=session, user=user, action="login", ip=ip)
     response = RedirectResponse(_safe_next(next), status_code=303)
-    response.set_cookie(
-        sessions.COOKIE_NAME,
-        cookie,
-        max_age=int((row.expires_at - now).total_seconds()),
-        httponly=True,
-        samesite="lax",
-        secure=_secure(settings),
-        path="/",
-    )
+    set_session_cookie(response, cookie, row.expires_at, now, settings)
     response.delete_cookie(sessions.LOGIN_CSRF_COOKIE, path="/staff")
     return response
 

@@ -100,7 +100,7 @@ def _compose(
     request: Request, ctx: StaffContext, draft: BroadcastCreate | None, **extra: Any
 ) -> HTMLResponse:
     meetings = broadcasts.recent_meetings(
-        session=ctx.session, condition=scopes.meeting_condition(ctx.scope)
+        session=ctx.session, condition=scopes.meeting_read_condition(ctx.scope)
     )
     return render(
         request,

@@ -45,13 +45,31 @@ def _settlement(ctx: StaffContext, settlement_id: int) -> Settlement:
     return found
 
 
-def _meeting(ctx: StaffContext, meeting_id: int) -> Meeting:
+def _meeting(ctx: StaffContext, meeting_id: int, *, to_change: bool = False) -> Meeting:
+    """Return a meeting the user may see (404 otherwise); `to_change`, one of their own
+    places too (403 for a forum a scoped user only sees)."""
     found = edit.get_meeting(
-        session=ctx.session, meeting_id=meeting_id, condition=scopes.meeting_condition(ctx.scope)
+        session=ctx.session,
+        meeting_id=meeting_id,
+        condition=scopes.meeting_read_condition(ctx.scope),
     )
     if found is None:
         raise HTTPException(404, "no such meeting")
+    if to_change and not _may_change(ctx, meeting_id):
+        raise HTTPException(403, "your scope allows changing only meetings of your own places")
     return found
+
+
+def _may_change(ctx: StaffContext, meeting_id: int) -> bool:
+    """Return whether the user may change a meeting they see (scoped: their own places)."""
+    return ctx.scope.unrestricted or (
+        edit.get_meeting(
+            session=ctx.session,
+            meeting_id=meeting_id,
+            condition=scopes.meeting_condition(ctx.scope),
+        )
+        is not None
+    )
 
 
 def _date(value: str) -> dt.date | None:
@@ -164,10 +182,11 @@ def milestone_save(
 
 @router.get("/meetings", response_class=HTMLResponse)
 def meeting_list(request: Request, ctx: Reader) -> HTMLResponse:
-    """Upcoming meetings (and those of the last week) the user may see, and a form to add one."""
+    """Upcoming meetings (and those of the last week) the user may see, city and ward forums
+    their residents are invited to included, and a form to add one."""
     rows = edit.meetings(
         session=ctx.session,
-        condition=scopes.meeting_condition(ctx.scope),
+        condition=scopes.meeting_read_condition(ctx.scope),
         since=utcnow() - dt.timedelta(days=7),
     )
     return render(
@@ -183,12 +202,13 @@ def meeting_list(request: Request, ctx: Reader) -> HTMLResponse:
 
 @router.get("/meetings/{meeting_id}", response_class=HTMLResponse)
 def meeting_page(request: Request, meeting_id: int, ctx: Reader) -> HTMLResponse:
-    """Edit or cancel one meeting."""
+    """Edit or cancel one meeting (a forum outside a scoped user's places: read only)."""
     return render(
         request,
         "meeting.html",
         ctx,
         meeting=_meeting(ctx, meeting_id),
+        can_change=_may_change(ctx, meeting_id),
         settlements=scopes.visible_settlements(session=ctx.session, scope=ctx.scope),
         levels=MEETING_LEVELS,
     )
@@ -257,7 +277,7 @@ def meeting_update(
     venue: Text = "",
 ) -> RedirectResponse:
     """Change a meeting."""
-    meeting = _meeting(ctx, meeting_id)
+    meeting = _meeting(ctx, meeting_id, to_change=True)
     previous = meeting.starts_at
     _save_meeting(ctx, meeting, settlement_id, ward, level, title, starts_at, venue)
     ctx.audit("meeting.update", f"meeting:{meeting_id}", title=meeting.title)
@@ -270,7 +290,7 @@ def meeting_update(
 @router.post("/meetings/{meeting_id}/cancel")
 def meeting_cancel(meeting_id: int, ctx: Editor) -> RedirectResponse:
     """Cancel a meeting."""
-    meeting = _meeting(ctx, meeting_id)
+    meeting = _meeting(ctx, meeting_id, to_change=True)
     edit.cancel_meeting(session=ctx.session, meeting=meeting)
     ctx.audit("meeting.cancel", f"meeting:{meeting_id}", title=meeting.title)
     return back(f"/staff/meetings/{meeting_id}?announce=cancelled", "cancelled")

@@ -21,6 +21,7 @@ Weeks = Annotated[int, Query(ge=1, le=104)]
 def report_page(request: Request, ctx: Reader, weeks: Weeks = 12) -> HTMLResponse:
     """Weekly charts and headline numbers for the tickets the user may see."""
     report = reports.weekly(session=ctx.session, now=utcnow(), weeks=weeks, scope=ctx.scope)
+    ctx.audit("report.view", "reports", weeks=weeks)
     labels = [day.strftime("%d %b") for day in report.weeks]
     return render(
         request,
@@ -34,6 +35,20 @@ def report_page(request: Request, ctx: Reader, weeks: Weeks = 12) -> HTMLRespons
         by_settlement=charts.horizontal(
             {k: sum(v) for k, v in report.opened_by_settlement.items()}
         ),
+        weekly_by={
+            "opened_category": charts.stacked(
+                labels, report.opened_by_category, "Other categories"
+            ),
+            "resolved_category": charts.stacked(
+                labels, report.resolved_by_category, "Other categories"
+            ),
+            "opened_settlement": charts.stacked(
+                labels, report.opened_by_settlement, "Other settlements"
+            ),
+            "resolved_settlement": charts.stacked(
+                labels, report.resolved_by_settlement, "Other settlements"
+            ),
+        },
     )
 
 

@@ -104,6 +104,7 @@ def queue_page(request: Request, ctx: Reader, settings: SettingsDep) -> HTMLResp
     counts = queue.counts(
         session=ctx.session, filters=filters, scope=ctx.scope, now=now, settings=settings
     )
+    ctx.audit("queue.view", "tickets", page=number, total=total, **params)
     settlements = _settlements(ctx)
     names = {s.id: s.name for s in settlements}
     items = [
@@ -227,6 +228,7 @@ def ticket_page(
 ) -> HTMLResponse:
     """One ticket: conversation, media, pin, SLA clocks, history and the forms to work it."""
     ticket = _ticket(ctx, reference)
+    ctx.audit("ticket.view", f"ticket:{reference}")
     now = utcnow()
     detail = tickets.to_detail(session=ctx.session, ticket=ticket, now=now, settings=settings)
     events = tickets.events(session=ctx.session, ticket=ticket)

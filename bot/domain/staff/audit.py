@@ -1,15 +1,24 @@
-"""The audit log: one row per staff action, from the dashboard or the API."""
+"""The audit log: one row per staff action, from the dashboard or the API.
+
+Changes are named `<thing>.<verb>` (`ticket.reply`); pages that show residents' data are
+logged too, one row per page view, as `<thing>.view` (`ticket.view`, `queue.view`), so an
+admin can list changes or views alone (`recent(kind=...)`).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import func, not_, select
 from sqlmodel import Session, col
 
 from bot.db import utcnow
 from bot.domain.staff.models import AuditEvent, StaffUser
+
+VIEW_SUFFIX = ".view"
+Kind = Literal["all", "changes", "views"]
+KINDS: tuple[Kind, ...] = ("all", "changes", "views")
 
 
 def record(
@@ -47,13 +56,18 @@ def recent(
     offset: int = 0,
     action: str | None = None,
     actor_email: str | None = None,
+    kind: Kind = "all",
 ) -> tuple[list[AuditEvent], int]:
-    """Return one page of audit events, newest first, and how many match."""
+    """Return one page of audit events, newest first, and how many match (`action` is a
+    prefix; `kind` keeps only changes or only page views)."""
     conditions = []
     if action:
         conditions.append(col(AuditEvent.action).startswith(action))
     if actor_email:
         conditions.append(col(AuditEvent.actor_email) == actor_email.strip().lower())
+    if kind != "all":
+        is_view = col(AuditEvent.action).endswith(VIEW_SUFFIX)
+        conditions.append(is_view if kind == "views" else not_(is_view))
     total = session.execute(
         select(func.count()).select_from(AuditEvent).where(*conditions)
     ).scalar_one()

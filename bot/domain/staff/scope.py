@@ -3,6 +3,8 @@
 A user with no scope rows sees everything. A scoped user sees tickets, settlements,
 meetings and residents of their settlements and of every settlement in their wards,
 in the dashboard and the API alike; anything else is answered as if it did not exist.
+The one exception is read-only: the city and ward forums their residents are invited
+to (`meeting_read_condition`), which they see but may not change.
 """
 
 from __future__ import annotations
@@ -103,7 +105,8 @@ def resident_condition(scope: Scope) -> ColumnElement[bool]:
 
 
 def meeting_condition(scope: Scope) -> ColumnElement[bool]:
-    """Return the condition on Meeting rows the scope allows (city forums: unscoped only)."""
+    """Return the condition on the Meeting rows of the scope's own places, which a scoped
+    user may change: meetings of its settlements and ward forums of its wards."""
     if scope.unrestricted:
         return true()
     in_settlement = settlement_id_condition(Meeting.settlement_id, scope)
@@ -113,6 +116,22 @@ def meeting_condition(scope: Scope) -> ColumnElement[bool]:
         else false()
     )
     return or_(in_settlement, in_ward)
+
+
+def meeting_read_condition(scope: Scope) -> ColumnElement[bool]:
+    """Return the condition on the Meeting rows a scoped user may see: their own places'
+    (`meeting_condition`) and, read-only, the forums their residents are invited to as
+    well: city forums, and the ward forums of the wards their settlements lie in."""
+    if scope.unrestricted:
+        return true()
+    city_forum = and_(col(Meeting.level) == "city", col(Meeting.settlement_id).is_(None))
+    their_wards = select(col(Settlement.ward)).where(settlement_condition(scope))
+    ward_forum = and_(
+        col(Meeting.level) == "ward",
+        col(Meeting.ward) != "",
+        col(Meeting.ward).in_(their_wards.scalar_subquery()),
+    )
+    return or_(meeting_condition(scope), city_forum, ward_forum)
 
 
 def allows_settlement(*, session: Session, scope: Scope, settlement_id: int | None) -> bool:

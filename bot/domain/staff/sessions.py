@@ -3,6 +3,11 @@
 The cookie is `<random id>.<expiry unix time>.<HMAC-SHA256 of both>` keyed with
 SIYAKHA_SECRET_KEY, so a forged or stretched cookie is refused before any query; the row
 (only the id's SHA-256 is stored) lets logout and deactivation end a session at once.
+
+A session is idle-expiring: it ends SIYAKHA_STAFF_SESSION_IDLE_MINUTES after its last
+request, and each request slides that deadline on (`renew`: the row's `expires_at` and a
+re-signed cookie, at most once a minute), but never past SIYAKHA_STAFF_SESSION_HOURS
+after the login (`created_at`).
 """
 
 from __future__ import annotations
@@ -23,14 +28,27 @@ from bot.domain.staff.models import LoginAttempt, StaffSession, StaffUser
 
 COOKIE_NAME = "siyakha_staff"
 LOGIN_CSRF_COOKIE = "siyakha_login_csrf"
+# A used session's deadline moves on only when it would move by at least this much, so a
+# busy user's requests do not each rewrite the row and the cookie.
+RENEW_EVERY = dt.timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
 class Login:
-    """A live dashboard session and the user it belongs to."""
+    """A live dashboard session, the user it belongs to and the cookie that named it."""
 
     user: StaffUser
     row: StaffSession
+    session_id: str
+    cookie_expires_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Renewal:
+    """A session's re-signed cookie after its deadline slid on, and its new expiry."""
+
+    cookie: str
+    expires_at: dt.datetime
 
 
 class Throttled(Exception):
@@ -48,8 +66,7 @@ def sign_cookie(secret: str, session_id: str, expires_at: dt.datetime) -> str:
     return f"{payload}.{_sign(secret, payload)}"
 
 
-def unsign_cookie(secret: str, value: str, now: dt.datetime) -> str | None:
-    """Return the session id in a cookie whose signature holds and which has not expired."""
+def _unsign(secret: str, value: str, now: dt.datetime) -> tuple[str, int] | None:
     parts = value.split(".")
     if len(parts) != 3 or not parts[1].isdigit() or len(value) > 200:
         return None
@@ -58,7 +75,13 @@ def unsign_cookie(secret: str, value: str, now: dt.datetime) -> str | None:
         return None
     if int(expires) <= now.timestamp():
         return None
-    return session_id
+    return session_id, int(expires)
+
+
+def unsign_cookie(secret: str, value: str, now: dt.datetime) -> str | None:
+    """Return the session id in a cookie whose signature holds and which has not expired."""
+    found = _unsign(secret, value, now)
+    return found[0] if found else None
 
 
 def _hash(session_id: str) -> str:
@@ -71,7 +94,7 @@ def start(
     """Open a session for `user`; return the row and the signed cookie value."""
     assert user.id is not None
     session_id = secrets.token_urlsafe(32)
-    expires_at = now + dt.timedelta(hours=settings.staff_session_hours)
+    expires_at = deadline(created_at=now, now=now, settings=settings)
     row = StaffSession(
         user_id=user.id,
         token_hash=_hash(session_id),
@@ -89,10 +112,12 @@ def start(
 def resolve(
     *, session: Session, cookie: str | None, settings: Settings, now: dt.datetime
 ) -> Login | None:
-    """Return the live session a cookie names, or None (bad signature, expired, revoked)."""
-    session_id = unsign_cookie(settings.secret_key, cookie, now) if cookie else None
-    if session_id is None:
+    """Return the live session a cookie names, or None (bad signature, idle or past its
+    absolute limit, revoked, user deactivated)."""
+    unsigned = _unsign(settings.secret_key, cookie, now) if cookie else None
+    if unsigned is None:
         return None
+    session_id, cookie_expires = unsigned
     found = session.execute(
         select(StaffSession, StaffUser)
         .join(StaffUser, col(StaffUser.id) == col(StaffSession.user_id))
@@ -101,9 +126,38 @@ def resolve(
     if found is None:
         return None
     row, user = found
-    if row.revoked_at is not None or row.expires_at <= now or not user.is_active:
+    if (
+        row.revoked_at is not None
+        or row.expires_at <= now
+        or deadline(created_at=row.created_at, now=now, settings=settings) <= now
+        or not user.is_active
+    ):
         return None
-    return Login(user=user, row=row)
+    return Login(
+        user=user,
+        row=row,
+        session_id=session_id,
+        cookie_expires_at=dt.datetime.fromtimestamp(cookie_expires, dt.UTC),
+    )
+
+
+def deadline(*, created_at: dt.datetime, now: dt.datetime, settings: Settings) -> dt.datetime:
+    """Return when a session opened at `created_at` and used at `now` ends if left idle:
+    the idle limit from now, but never past the absolute limit from the login."""
+    return min(
+        now + dt.timedelta(minutes=settings.staff_session_idle_minutes),
+        created_at + dt.timedelta(hours=settings.staff_session_hours),
+    )
+
+
+def renew(*, login: Login, settings: Settings, now: dt.datetime) -> Renewal | None:
+    """Slide a used session's deadline on; return its re-signed cookie, or None when the
+    deadline (of the row or the cookie) would move by less than RENEW_EVERY."""
+    until = deadline(created_at=login.row.created_at, now=now, settings=settings)
+    if until - min(login.row.expires_at, login.cookie_expires_at) < RENEW_EVERY:
+        return None
+    login.row.expires_at = until
+    return Renewal(sign_cookie(settings.secret_key, login.session_id, until), until)
 
 
 def end(*, session: Session, row: StaffSession, now: dt.datetime) -> None:

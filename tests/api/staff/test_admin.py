@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from bot.domain.staff import scope as scopes
-from bot.domain.staff.models import StaffUser
+from bot.domain.staff.models import AuditEvent, StaffUser
 from tests.api.staff.conftest import EMAILS, World, login
 
 Login = Callable[[str], tuple[TestClient, str]]
@@ -83,3 +83,49 @@ def test_admin_manages_users_and_reads_the_audit_log(
     assert "ticket." not in only_users
     users = admin.get("/staff/admin/users").text
     assert "inactive" in users and "Scope: everything" in users
+
+
+def test_page_views_are_audited_and_admins_list_them_apart_from_changes(
+    as_role: Login, world: World, clean_db: Engine
+) -> None:
+    triage, csrf = as_role("triage")
+    assert triage.get("/staff/tickets?status=all&category=water&page=1").status_code == 200
+    for _ in range(2):
+        assert triage.get(f"/staff/tickets/{world.ticket_here}").status_code == 200
+    assert triage.get("/staff/reports?weeks=6").status_code == 200
+    assert triage.get("/staff/reports.csv?weeks=6").status_code == 200
+    note = triage.post(
+        f"/staff/tickets/{world.ticket_here}/note",
+        data={"csrf_token": csrf, "body": "Seen."},
+        follow_redirects=False,
+    )
+    assert note.status_code == 303
+    with Session(clean_db) as session:
+        events = session.exec(
+            select(AuditEvent)
+            .where(AuditEvent.actor_email == EMAILS["triage"])
+            .order_by(AuditEvent.id)  # type: ignore[arg-type]
+        ).all()
+    views = [(e.action, e.target, e.detail) for e in events if e.action.endswith(".view")]
+    # the login's own landing on the queue counts as a view too (conftest.login)
+    assert views[1:] == [
+        ("queue.view", "tickets", {"page": 1, "total": 2, "status": "all", "category": "water"}),
+        ("ticket.view", f"ticket:{world.ticket_here}", {}),
+        ("ticket.view", f"ticket:{world.ticket_here}", {}),
+        ("report.view", "reports", {"weeks": 6}),
+    ]
+    assert {"report.export", "ticket.note"} <= {e.action for e in events}
+
+    admin, _csrf = as_role("admin")
+    everything = admin.get("/staff/admin/audit").text
+    assert "<td>ticket.view</td>" in everything and "<td>ticket.note</td>" in everything
+    changes = admin.get("/staff/admin/audit?kind=changes").text
+    assert "<td>ticket.note</td>" in changes and "<td>login</td>" in changes
+    assert ".view</td>" not in changes
+    views_only = admin.get("/staff/admin/audit?kind=views").text
+    assert "<td>queue.view</td>" in views_only and "<td>report.view</td>" in views_only
+    assert "<td>ticket.note</td>" not in views_only and "<td>login</td>" not in views_only
+    assert "category: water" in views_only and "status: all" in views_only
+    one_user = admin.get(f"/staff/admin/audit?kind=views&action=ticket.&email={EMAILS['triage']}")
+    assert "2 event(s)." in one_user.text
+    assert '<option value="views" selected>' in one_user.text

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 
+import httpx
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+import api.deps
+from api.main import create_app
 from bot.config import Settings
 from bot.db import session_scope, utcnow
 from bot.domain.staff import sessions
-from bot.domain.staff.models import AuditEvent, StaffUser
+from bot.domain.staff.models import AuditEvent, StaffSession, StaffUser
 from tests.api.staff.conftest import EMAILS, PASSWORD, World, csrf_of, login
 
 HTTPS = "https://siyakha.example.org"
@@ -45,7 +49,8 @@ def test_login_sets_a_signed_httponly_lax_secure_cookie(app: object, world: Worl
         cookie = next(
             c for c in answer.headers.get_list("set-cookie") if c.startswith("siyakha_staff=")
         )
-        for attribute in ("HttpOnly", "Secure", "SameSite=lax", "Path=/", "Max-Age=43200"):
+        # the cookie lives as long as the idle limit; activity renews it
+        for attribute in ("HttpOnly", "Secure", "SameSite=lax", "Path=/", "Max-Age=3600"):
             assert attribute.lower() in cookie.lower(), cookie
         assert client.get("/staff/tickets").status_code == 200
 
@@ -151,7 +156,20 @@ def test_expired_tampered_and_revoked_sessions(
             session=session, user=user, settings=app_settings, now=long_ago
         )
         _row, live = sessions.start(session=session, user=user, settings=app_settings, now=utcnow())
+        idle_since = utcnow() - dt.timedelta(minutes=app_settings.staff_session_idle_minutes + 1)
+        _row, idle = sessions.start(
+            session=session, user=user, settings=app_settings, now=idle_since
+        )
+        row, row_expired = sessions.start(
+            session=session, user=user, settings=app_settings, now=utcnow()
+        )
+        row.expires_at = utcnow() - dt.timedelta(seconds=1)
     with TestClient(app, base_url=HTTPS) as client:  # type: ignore[arg-type]
+        client.cookies.set("siyakha_staff", idle, domain="siyakha.example.org")
+        answer = client.get("/staff/reports?weeks=4", follow_redirects=False)
+        assert answer.status_code == 303  # back to the login page, then where they were
+        assert answer.headers["location"] == "/staff/login?next=%2Fstaff%2Freports%3Fweeks%3D4"
+        assert client.post("/staff/tickets/bulk", data={}).status_code == 401
 
         def status(cookie: str) -> int:
             client.cookies.set("siyakha_staff", cookie, domain="siyakha.example.org")
@@ -159,6 +177,8 @@ def test_expired_tampered_and_revoked_sessions(
 
         assert status(live) == 200
         assert status(expired) == 303
+        assert status(idle) == 303  # left alone longer than the idle limit
+        assert status(row_expired) == 303  # the cookie is fine, the server says idle
         session_id, expires, signature = live.split(".")
         later = int(expires) + 3600 * 24 * 30
         assert status(f"{session_id}.{later}.{signature}") == 303  # stretched expiry
@@ -178,3 +198,111 @@ def test_cookie_signature_checks() -> None:
     assert sessions.unsign_cookie("k" * 40, value, now) == "abc"
     assert sessions.unsign_cookie("other key", value, now) is None
     assert sessions.unsign_cookie("k" * 40, value, now + dt.timedelta(hours=2)) is None
+
+
+class Clock:
+    """The dashboard's idea of now (`api.deps.utcnow`), moved on by hand."""
+
+    def __init__(self) -> None:
+        self.now = utcnow()
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def forward(self, **delta: float) -> None:
+        """Let time pass."""
+        self.now += dt.timedelta(**delta)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    moved = Clock()
+    monkeypatch.setattr(api.deps, "utcnow", moved)
+    return moved
+
+
+def _renewed(answer: httpx.Response) -> str | None:
+    """Return the Set-Cookie header of the session cookie in a response, if any."""
+    cookies = answer.headers.get_list("set-cookie")
+    return next((c.lower() for c in cookies if c.startswith("siyakha_staff=")), None)
+
+
+def _session_client(
+    app_settings: Settings, clean_db: Engine, clock: Clock, **limits: float
+) -> tuple[TestClient, int]:
+    """Return a client of an app with these session limits, logged in as admin at `clock`."""
+    settings = app_settings.model_copy(update=limits)
+    with session_scope(clean_db) as session:
+        user = session.exec(select(StaffUser).where(StaffUser.email == EMAILS["admin"])).one()
+        row, cookie = sessions.start(session=session, user=user, settings=settings, now=clock.now)
+        assert row.id is not None
+        row_id = row.id
+    client = TestClient(create_app(settings, clean_db), base_url=HTTPS)
+    client.cookies.set("siyakha_staff", cookie, domain="siyakha.example.org")
+    return client, row_id
+
+
+def test_activity_slides_the_session_and_idleness_ends_it(
+    app_settings: Settings, clean_db: Engine, world: World, clock: Clock
+) -> None:
+    client, _row_id = _session_client(
+        app_settings, clean_db, clock, staff_session_idle_minutes=60, staff_session_hours=12
+    )
+    with client:
+
+        def visit() -> httpx.Response:
+            return client.get("/staff/tickets", follow_redirects=False)
+
+        clock.forward(minutes=50)
+        answer = visit()
+        assert answer.status_code == 200
+        cookie = _renewed(answer)
+        assert cookie is not None and "max-age=3600" in cookie and "httponly" in cookie
+        clock.forward(seconds=30)
+        answer = visit()
+        assert answer.status_code == 200 and _renewed(answer) is None  # renewed a minute ago
+        clock.forward(minutes=50)  # 100 min after login, 50 after the last renewal
+        answer = visit()
+        assert answer.status_code == 200 and _renewed(answer) is not None
+        clock.forward(minutes=61)  # idle longer than the limit
+        answer = visit()
+        assert answer.status_code == 303
+        assert answer.headers["location"] == "/staff/login?next=%2Fstaff%2Ftickets"
+
+
+def test_the_absolute_limit_holds_however_busy_the_user(
+    app_settings: Settings, clean_db: Engine, world: World, clock: Clock
+) -> None:
+    client, row_id = _session_client(
+        app_settings, clean_db, clock, staff_session_idle_minutes=60, staff_session_hours=2
+    )
+    login_at = clock.now
+    with client:
+        for minutes in (50, 50):
+            clock.forward(minutes=minutes)
+            answer = client.get("/staff/tickets", follow_redirects=False)
+            assert answer.status_code == 200
+        cookie = _renewed(answer)
+        assert cookie is not None and "max-age=1200" in cookie  # capped at 2 h
+        with Session(clean_db) as session:
+            row = session.get(StaffSession, row_id)
+            assert row is not None and row.expires_at == login_at + dt.timedelta(hours=2)
+        clock.forward(minutes=19)
+        answer = client.get("/staff/tickets", follow_redirects=False)
+        assert answer.status_code == 200 and _renewed(answer) is None  # nothing left to slide
+        clock.forward(minutes=2)  # 2 h 1 min after login, 2 min after the last request
+        assert client.get("/staff/tickets", follow_redirects=False).status_code == 303
+
+
+def test_logout_is_not_undone_by_a_renewed_cookie(
+    app_settings: Settings, clean_db: Engine, world: World, clock: Clock
+) -> None:
+    client, _row_id = _session_client(app_settings, clean_db, clock)
+    with client:
+        csrf = csrf_of(client.get("/staff/tickets").text)
+        clock.forward(minutes=5)  # the logout request would renew the session
+        answer = client.post("/staff/logout", data={"csrf_token": csrf}, follow_redirects=False)
+        assert answer.status_code == 303
+        [cookie] = [c for c in answer.headers.get_list("set-cookie") if "siyakha_staff=" in c]
+        assert 'siyakha_staff=""' in cookie and "max-age=0" in cookie.lower()
+        assert client.get("/staff/tickets", follow_redirects=False).status_code == 303

@@ -4,17 +4,18 @@ replies land in the outbox for the resident."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import httpx
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Dialog, Page, expect
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from api.main import create_app
 from bot.config import Settings
-from bot.db import session_scope
+from bot.db import session_scope, utcnow
 from bot.domain.outbox.models import Outbox
 from bot.domain.residents.models import Resident
 from bot.domain.staff import service as staff
@@ -152,3 +153,159 @@ def test_every_page_fits_360_px_and_labels_every_control(
                 problems.append(f"{path} is wider than 360 px: {wide}")
             problems += [f"{path}: {html}" for html in page.evaluate(UNLABELLED)]
         assert problems == []
+
+
+def _log_in(page: Page, base: str, email: str = EMAIL) -> None:
+    page.goto(base + "/staff/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Triage queue")).to_be_visible()
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_confirm_dialogs_guard_erase_and_cancel_in_chromium(
+    settings: Settings, clean_db: Engine
+) -> None:
+    """Dismissing the confirm dialog sends nothing; accepting it does the deed."""
+    from bot.domain.broadcasts import service as broadcasts
+    from bot.domain.broadcasts.models import Audience, Broadcast, BroadcastCreate
+    from bot.domain.settlements.models import Meeting
+    from tests.factories import make_meeting, make_resident
+
+    settings = settings.model_copy(update={"public_url": "http://127.0.0.1:8000"})
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(days=3)
+    with session_scope(clean_db) as session:
+        place = make_settlement(session, "Ubuhle Gardens", ward="14")
+        meeting_id = make_meeting(session, soon, settlement_id=place.id).id
+        resident_id = make_resident(session, "+27821112222", settlement_id=place.id).id
+        admin = staff.create_user(session=session, email=EMAIL, role="admin", password=PASSWORD)
+        assert place.id is not None
+        broadcast_id = broadcasts.create(
+            session=session,
+            settings=settings,
+            broadcast_in=BroadcastCreate(
+                title="Water tanks",
+                audience=Audience(settlement_ids=[place.id]),
+                texts={"en": "Water tanks arrive on Monday."},
+                send_at=soon,
+            ),
+            staff=admin,
+        ).id
+
+    def state() -> tuple[bool, bool, str]:
+        with Session(clean_db) as session:
+            meeting = session.get(Meeting, meeting_id)
+            broadcast = session.get(Broadcast, broadcast_id)
+            assert meeting is not None and broadcast is not None
+            return (
+                session.get(Resident, resident_id) is not None,
+                meeting.cancelled,
+                broadcast.status,
+            )
+
+    # (page, what to fill first, button, the dialog's words, notice after, what changes)
+    cases = [
+        (
+            f"/staff/meetings/{meeting_id}",
+            None,
+            "Cancel meeting",
+            "Cancel this meeting?",
+            "Meeting cancelled.",
+            (True, True, "scheduled"),
+        ),
+        (
+            f"/staff/broadcasts/{broadcast_id}",
+            None,
+            "Cancel broadcast",
+            "Cancel this broadcast? Messages already sent stay sent.",
+            "Saved.",
+            (True, True, "cancelled"),
+        ),
+        (
+            f"/staff/residents/{resident_id}",
+            "0821112222",
+            "Erase resident",
+            "Erase everything kept about this resident? This cannot be undone.",
+            "The resident's data was erased.",
+            (False, True, "cancelled"),
+        ),
+    ]
+    assert state() == (True, False, "scheduled")
+    with serve(create_app(settings, clean_db)) as base, chromium() as browser:
+        page = browser.new_page(viewport={"width": 360, "height": 740})
+        _log_in(page, base)
+        for path, phone, button, words, notice, after in cases:
+            before = state()
+            page.goto(base + path)
+            if phone:
+                page.get_by_label("Type the phone number to confirm").fill(phone)
+            asked: list[str] = []
+
+            def dismiss(dialog: Dialog, asked: list[str] = asked) -> None:
+                asked.append(dialog.message)
+                dialog.dismiss()
+
+            page.once("dialog", dismiss)
+            page.get_by_role("button", name=button).click()
+            assert asked == [words]
+            assert page.url == base + path  # no request went out
+            expect(page.get_by_role("button", name=button)).to_be_visible()
+            assert state() == before, path
+
+            page.once("dialog", lambda dialog: dialog.accept())
+            page.get_by_role("button", name=button).click()
+            expect(page.get_by_role("status")).to_have_text(notice)
+            assert state() == after, path
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_csrf_rejection_and_session_expiry_in_chromium(
+    settings: Settings, clean_db: Engine
+) -> None:
+    """A form whose CSRF token was tampered with is refused; an idle session sends the
+    browser to the login page, and logging in again returns to where the user was."""
+    from bot.domain.staff.models import StaffSession
+    from bot.domain.tickets.models import TicketEvent
+    from tests.domain.tickets.factories import make_ticket
+
+    settings = settings.model_copy(update={"public_url": "http://127.0.0.1:8000"})
+    with session_scope(clean_db) as session:
+        place = make_settlement(session, "Ubuhle Gardens", ward="14")
+        reference = make_ticket(session, settlement_id=place.id).reference
+        staff.create_user(session=session, email=EMAIL, role="triage", password=PASSWORD)
+
+    def notes() -> int:
+        with Session(clean_db) as session:
+            return len(session.exec(select(TicketEvent).where(TicketEvent.kind == "note")).all())
+
+    with serve(create_app(settings, clean_db)) as base, chromium() as browser:
+        page = browser.new_page(viewport={"width": 360, "height": 740})
+        _log_in(page, base)
+        ticket = f"{base}/staff/tickets/{reference}"
+        page.goto(ticket)
+        page.get_by_label("Note (never shown to the resident)").fill("Forged?")
+        page.evaluate(
+            "document.querySelector('form[action$=\"/note\"] input[name=csrf_token]').value"
+            " = 'forged-token'"
+        )
+        page.get_by_role("button", name="Add note").click()
+        expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
+        assert notes() == 0
+
+        with session_scope(clean_db) as session:  # left idle past the limit
+            for row in session.exec(select(StaffSession)).all():
+                row.expires_at = utcnow() - dt.timedelta(seconds=1)
+        page.goto(ticket)
+        expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+        assert "next=%2Fstaff%2Ftickets%2F" in page.url
+        page.get_by_label("Email").fill(EMAIL)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        expect(page.get_by_role("heading", name=re.compile(f"Ticket {reference}"))).to_be_visible()
+        page.get_by_label("Note (never shown to the resident)").fill("Real note.")
+        page.get_by_role("button", name="Add note").click()
+        expect(page.get_by_role("status")).to_have_text("Internal note added.")
+        assert notes() == 1

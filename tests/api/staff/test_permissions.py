@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 
 from bot.db import session_scope
 from bot.domain.residents.models import Resident
+from bot.domain.settlements.models import Meeting
 from bot.domain.staff import scope as scopes
 from bot.domain.staff import service as staff
 from bot.domain.staff.models import AuditEvent
@@ -211,11 +212,12 @@ def test_scoped_officer_sees_only_their_places_and_people(
         )
         assert edit.status_code == 404
         meetings = client.get("/staff/meetings").text
-        assert "Block meeting" in meetings
-        assert "Other block meeting" not in meetings and "City forum" not in meetings
+        assert "Block meeting" in meetings and "City forum" in meetings  # all are invited
+        assert "Other block meeting" not in meetings
         assert client.get(f"/staff/meetings/{theirs_id}").status_code == 404
-        assert client.get(f"/staff/meetings/{city_id}").status_code == 404
         assert client.get(f"/staff/meetings/{mine_id}").status_code == 200
+        assert 'id="read-only"' not in client.get(f"/staff/meetings/{mine_id}").text
+        assert 'id="read-only"' in client.get(f"/staff/meetings/{city_id}").text
         create_elsewhere = client.post(
             "/staff/meetings",
             data={
@@ -268,3 +270,95 @@ def test_dashboard_errors_are_pages_and_api_errors_stay_json(
     assert client.get("/staff/no-such-page").status_code == 404
     api = client.get("/api/v1/tickets/1234567")
     assert api.status_code == 401 and api.json()["detail"]
+
+
+def _meetings(clean_db: Engine, world: World) -> dict[str, int]:
+    """A city forum, a ward forum in each ward and a meeting of each settlement."""
+    import datetime as dt
+
+    when = dt.datetime(2031, 3, 1, 10, tzinfo=dt.UTC)
+    with session_scope(clean_db) as session:
+        rows = {
+            "city": make_meeting(session, when, level="city", title="City forum"),
+            "ward22": make_meeting(session, when, level="ward", ward="22", title="Ward 22 forum"),
+            "ward14": make_meeting(session, when, level="ward", ward="14", title="Ward 14 forum"),
+            "there": make_meeting(session, when, settlement_id=world.there, title="There meeting"),
+            "here": make_meeting(session, when, settlement_id=world.here, title="Here meeting"),
+        }
+        return {name: m.id for name, m in rows.items() if m.id is not None}
+
+
+def _meeting_form(csrf: str, **fields: str) -> dict[str, str]:
+    return {
+        "csrf_token": csrf,
+        "level": "city",
+        "title": "Renamed",
+        "starts_at": "2031-03-01T12:00",
+        **fields,
+    }
+
+
+@pytest.mark.parametrize("scope", ["ward", "settlement"])
+def test_scoped_officers_read_the_forums_their_residents_are_invited_to(
+    app: object, world: World, clean_db: Engine, scope: str
+) -> None:
+    ids = _meetings(clean_db, world)
+    with session_scope(clean_db) as session:
+        user = staff.create_user(
+            session=session, email="there@example.org", role="officer", password=PASSWORD
+        )
+        scopes.set_scope(
+            session=session,
+            user=user,
+            settlement_ids=[world.there] if scope == "settlement" else [],
+            wards=["22"] if scope == "ward" else [],
+        )
+    with TestClient(app, base_url="https://siyakha.example.org") as client:  # type: ignore[arg-type]
+        csrf = login(client, "there@example.org")
+        listing = client.get("/staff/meetings").text
+        for title in ("City forum", "Ward 22 forum", "There meeting"):
+            assert title in listing, title
+        assert "Ward 14 forum" not in listing and "Here meeting" not in listing
+        assert client.get(f"/staff/meetings/{ids['ward14']}").status_code == 404
+        assert client.get(f"/staff/meetings/{ids['here']}").status_code == 404
+        # their own settlement's meeting: the forms to change and cancel it
+        own = client.get(f"/staff/meetings/{ids['there']}").text
+        assert f'action="/staff/meetings/{ids["there"]}/cancel"' in own
+        # a ward forum is theirs to change only when the ward is in their scope
+        read_only = ["city"] if scope == "ward" else ["city", "ward22"]
+        for name in read_only:
+            page = client.get(f"/staff/meetings/{ids[name]}")
+            assert page.status_code == 200 and 'id="read-only"' in page.text, name
+            assert f'action="/staff/meetings/{ids[name]}' not in page.text, name
+            cancel = client.post(f"/staff/meetings/{ids[name]}/cancel", data={"csrf_token": csrf})
+            assert cancel.status_code == 403, name
+            edit = client.post(f"/staff/meetings/{ids[name]}", data=_meeting_form(csrf, ward="22"))
+            assert edit.status_code == 403, name
+        if scope == "ward":
+            page = client.get(f"/staff/meetings/{ids['ward22']}").text
+            assert 'id="read-only"' not in page and "/cancel" in page
+    with Session(clean_db) as session:
+        for name in read_only:
+            meeting = session.get(Meeting, ids[name])
+            assert meeting is not None and not meeting.cancelled and meeting.title != "Renamed"
+
+
+def test_unscoped_officers_change_and_cancel_city_forums(
+    as_role: Callable[[str], tuple[TestClient, str]], world: World, clean_db: Engine
+) -> None:
+    ids = _meetings(clean_db, world)
+    for role in (OFFICER, ADMIN):
+        client, csrf = as_role(role)
+        page = client.get(f"/staff/meetings/{ids['city']}").text
+        assert 'id="read-only"' not in page and f"/staff/meetings/{ids['city']}/cancel" in page
+    edit = client.post(
+        f"/staff/meetings/{ids['city']}", data=_meeting_form(csrf), follow_redirects=False
+    )
+    assert edit.status_code == 303
+    cancel = client.post(
+        f"/staff/meetings/{ids['city']}/cancel", data={"csrf_token": csrf}, follow_redirects=False
+    )
+    assert cancel.status_code == 303
+    with Session(clean_db) as session:
+        meeting = session.get(Meeting, ids["city"])
+        assert meeting is not None and meeting.cancelled and meeting.title == "Renamed"

@@ -24,6 +24,7 @@ def test_reports_page_and_csv(
     page = client.get("/staff/reports?weeks=8")
     assert page.status_code == 200
     assert page.text.count('<svg class="chart"') == 3 and 'role="img"' in page.text
+    assert page.text.count('<svg class="chart stacked"') == 2  # nothing resolved yet
     assert "<script" not in page.text.replace('<script src="/static/staff.js"></script>', "")
     assert "Resolved within SLA" in page.text
     assert client.get("/staff/reports?weeks=0").status_code == 422

@@ -81,6 +81,57 @@ def test_prune_forgets_old_attempts_and_ended_sessions(
     assert [j["id"] for j in jobs.schedule(settings)] == ["staff.prune"]
 
 
+def test_sessions_slide_with_use_at_most_once_a_minute_up_to_the_absolute_limit(
+    session: Session, settings: Settings
+) -> None:
+    limits = settings.model_copy(
+        update={"staff_session_idle_minutes": 30, "staff_session_hours": 2}
+    )
+    user = staff.create_user(session=session, email="s@example.org", role="triage")
+    row, cookie = sessions.start(session=session, user=user, settings=limits, now=NOW)
+    assert row.expires_at == NOW + dt.timedelta(minutes=30)  # idle limit, not 2 h
+
+    def use(at: dt.datetime, value: str) -> sessions.Renewal | None:
+        login = sessions.resolve(session=session, cookie=value, settings=limits, now=at)
+        assert login is not None, at
+        return sessions.renew(login=login, settings=limits, now=at)
+
+    assert use(NOW + dt.timedelta(seconds=59), cookie) is None  # too soon to rewrite
+    renewal = use(NOW + dt.timedelta(minutes=20), cookie)
+    assert renewal is not None
+    assert renewal.expires_at == row.expires_at == NOW + dt.timedelta(minutes=50)
+    # the old cookie ends when it said; the renewed one lives on
+    late = NOW + dt.timedelta(minutes=40)
+    assert sessions.resolve(session=session, cookie=cookie, settings=limits, now=late) is None
+    assert use(late, renewal.cookie) is not None
+    # a cookie that outlives its row's deadline is refused: the server decides
+    row.expires_at = NOW + dt.timedelta(minutes=45)
+    gone = NOW + dt.timedelta(minutes=46)
+    assert (
+        sessions.resolve(session=session, cookie=renewal.cookie, settings=limits, now=gone) is None
+    )
+    row.expires_at = NOW + dt.timedelta(minutes=70)
+    # busy to the end: the deadline stops at two hours after the login
+    at, value = late, renewal.cookie
+    while (step := use(at, value)) is not None:
+        value = step.cookie
+        at = step.expires_at - dt.timedelta(minutes=5)
+    assert row.expires_at == NOW + dt.timedelta(hours=2)
+    end = NOW + dt.timedelta(hours=2, seconds=1)
+    assert sessions.resolve(session=session, cookie=value, settings=limits, now=end) is None
+
+
+def test_sessions_end_at_the_absolute_limit_even_if_it_was_shortened(
+    session: Session, settings: Settings
+) -> None:
+    user = staff.create_user(session=session, email="a@example.org", role="admin")
+    _row, cookie = sessions.start(session=session, user=user, settings=settings, now=NOW)
+    shorter = settings.model_copy(update={"staff_session_hours": 0.5})
+    at = NOW + dt.timedelta(minutes=31)
+    assert sessions.resolve(session=session, cookie=cookie, settings=settings, now=at) is not None
+    assert sessions.resolve(session=session, cookie=cookie, settings=shorter, now=at) is None
+
+
 @pytest.fixture(autouse=True)
 def fast_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     """Cheap argon2 parameters: these tests hash many times."""
