@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     sla_team_email: str | None = Field(None, validation_alias="SIYAKHA_SLA_TEAM_EMAIL")
     # A resolved ticket the resident has not confirmed closes after this many days.
     ticket_confirm_days: int = Field(7, ge=1, validation_alias="SIYAKHA_TICKET_CONFIRM_DAYS")
+    # POPIA s14 retention: the words, media links and locations of messages (inbound, and
+    # proactive messages once sent) are de-identified after this many days.
+    retention_days: int = Field(365, ge=30, validation_alias="SIYAKHA_RETENTION_DAYS")
     # Staff dashboard: a login ends after this many minutes without a request (each request
     # slides it on) and at the latest this many hours after logging in; and how many failed
     # logins (per email and per address) within the window lock further tries until it passes.

@@ -31,3 +31,16 @@ class InboundMessage(SQLModel, table=True):
     address: str | None = None
     replies: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     received_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+
+
+# What is left of a message once it no longer identifies anyone (erasure, retention):
+# its provider id, channel and time. Replies go too: a summary can quote the resident.
+DEIDENTIFIED: dict[str, Any] = {
+    "resident_id": None,
+    "replies": [],
+    "body": "",
+    "media": [],
+    "latitude": None,
+    "longitude": None,
+    "address": None,
+}

@@ -7,10 +7,10 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, select
+from sqlalchemy import String, Table, bindparam, cast, insert, or_, select, update
 from sqlmodel import Session
 
-from bot.domain.messages.models import InboundMessage
+from bot.domain.messages.models import DEIDENTIFIED, InboundMessage
 from bot.domain.residents import service as residents
 from bot.engine.engine import Outcome
 from bot.engine.messages import Inbound
@@ -21,14 +21,6 @@ log = logging.getLogger(__name__)
 _MESSAGE: Table = InboundMessage.__table__  # type: ignore[attr-defined]
 _SEEN = select(_MESSAGE.c.replies).where(_MESSAGE.c.message_sid == bindparam("sid"))
 _STORE = insert(_MESSAGE)
-_ERASED: dict[str, Any] = {
-    "resident_id": None,
-    "body": "",
-    "media": [],
-    "latitude": None,
-    "longitude": None,
-    "address": None,
-}
 
 Converse = Callable[[Inbound, ResidentView, dict[str, Any] | None, dt.datetime], Outcome]
 
@@ -70,16 +62,18 @@ def receive(
         state=outcome.state,
         now=now,
     )
-    # An erased resident's last message is kept only as a de-identified record of the reply.
-    personal = _ERASED if erased else _personal_fields(inbound, resident_id=resident["id"])
+    # An erased resident's last message is kept only as a de-identified record.
+    personal = DEIDENTIFIED if erased else _personal_fields(inbound, resident_id=resident["id"])
     session.execute(
         _STORE,
         {
             "message_sid": inbound.message_id,
             "channel": inbound.channel,
-            "replies": list(outcome.replies),
             "received_at": inbound.received_at,
             **personal,
+            # Kept even for an erased resident: a retry of their last message gets the
+            # same goodbye, which quotes nothing of theirs.
+            "replies": list(outcome.replies),
         },
     )
     log.info(
@@ -90,3 +84,25 @@ def receive(
         "y" if len(outcome.replies) == 1 else "ies",
     )
     return list(outcome.replies)
+
+
+def forget_before(*, session: Session, before: dt.datetime) -> int:
+    """De-identify every message received before `before` (POPIA s14 retention): the
+    body, media links, location, replies and the link to the resident go; the provider id,
+    channel and time stay, so counts still add up. Return how many messages changed."""
+    result = session.execute(
+        update(_MESSAGE)
+        .where(
+            _MESSAGE.c.received_at < before,
+            or_(
+                _MESSAGE.c.resident_id.is_not(None),
+                _MESSAGE.c.body != "",
+                cast(_MESSAGE.c.media, String) != "[]",
+                _MESSAGE.c.latitude.is_not(None),
+                _MESSAGE.c.address.is_not(None),
+                cast(_MESSAGE.c.replies, String) != "[]",
+            ),
+        )
+        .values(**DEIDENTIFIED)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

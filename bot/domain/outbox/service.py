@@ -18,12 +18,15 @@ from typing import Any, Literal
 from sqlalchemy import (
     ColumnElement,
     Select,
+    String,
     Table,
     and_,
     bindparam,
     case,
+    cast,
     func,
     literal,
+    null,
     or_,
     select,
     update,
@@ -355,6 +358,35 @@ def cancel(*, session: Session, outbox_id: int, reason: str) -> bool:
         .values(status="cancelled", error_message=reason[:500], status_at=now, updated_at=now)
     )
     return bool(getattr(result, "rowcount", 0))
+
+
+def forget_before(*, session: Session, before: dt.datetime) -> int:
+    """Blank the words of messages created before `before` that are past sending (POPIA s14
+    retention): body, SMS body and template variables go; who, when, purpose and delivery
+    status stay. Return how many rows changed."""
+    t = outbox_table
+    result = session.execute(
+        update(t)
+        .where(
+            t.c.created_at < before,
+            t.c.status.not_in(("pending", "sending")),
+            or_(
+                t.c.body != "",
+                t.c.sms_body.is_not(None),
+                and_(
+                    t.c.content_variables.is_not(None),
+                    cast(t.c.content_variables, String) != "null",
+                ),
+            ),
+        )
+        .values(
+            body=case((t.c.body.is_(None), None), else_=""),
+            sms_body=None,
+            content_variables=null(),
+            updated_at=utcnow(),
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def list_for_phone(

@@ -12,7 +12,7 @@ from sqlmodel import Session, col
 
 from bot.db import utcnow
 from bot.domain.broadcasts import service as broadcasts
-from bot.domain.messages.models import InboundMessage
+from bot.domain.messages.models import DEIDENTIFIED, InboundMessage
 from bot.domain.residents.models import Resident
 from bot.domain.settlements import service as settlements
 from bot.domain.settlements.models import Settlement, UnmatchedSettlementName
@@ -134,7 +134,7 @@ def erase(*, session: Session, resident_id: int) -> None:
     session.execute(
         update(InboundMessage)
         .where(col(InboundMessage.resident_id) == resident_id)
-        .values(resident_id=None, body="", media=[], latitude=None, longitude=None, address=None)
+        .values(**DEIDENTIFIED)
     )
     session.execute(
         update(UnmatchedSettlementName)

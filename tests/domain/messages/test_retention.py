@@ -1,0 +1,163 @@
+"""POPIA s14 retention: old message words, media and locations are de-identified."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+
+from api.main import create_app
+from bot.config import Settings
+from bot.db import session_scope
+from bot.domain.messages import jobs as message_jobs
+from bot.domain.messages.models import InboundMessage
+from bot.domain.outbox import jobs as outbox_jobs
+from bot.domain.outbox.models import Outbox
+from tests.domain.tickets.factories import Phone
+from tests.factories import make_resident, make_settlement
+
+NOW = dt.datetime(2026, 11, 26, 10, 0, tzinfo=dt.UTC)
+OLD = NOW - dt.timedelta(days=400)
+RECENT = NOW - dt.timedelta(days=10)
+
+
+def _message(sid: str, resident_id: int, received_at: dt.datetime) -> InboundMessage:
+    return InboundMessage(
+        message_sid=sid,
+        resident_id=resident_id,
+        channel="whatsapp",
+        body="The tap at section 4 near my shack 17 is broken",
+        media=[{"url": "https://api.twilio.com/media/ME1", "content_type": "image/jpeg"}],
+        latitude=-33.9,
+        longitude=18.6,
+        address="Section 4",
+        replies=["Report 1234567: tap at section 4 near my shack 17"],
+        received_at=received_at,
+    )
+
+
+def test_inbound_messages_past_retention_lose_everything_personal(
+    clean_db: Engine, settings: Settings
+) -> None:
+    with session_scope(clean_db) as session:
+        resident = make_resident(session)
+        session.add_all(
+            [_message("SMold", resident.id, OLD), _message("SMnew", resident.id, RECENT)]
+        )
+
+    assert message_jobs.forget(engine=clean_db, settings=settings, now=NOW) == 1
+
+    with session_scope(clean_db) as session:
+        rows = {m.message_sid: m for m in session.exec(select(InboundMessage))}
+    old, new = rows["SMold"], rows["SMnew"]
+    assert (old.resident_id, old.body, old.media, old.replies) == (None, "", [], [])
+    assert (old.latitude, old.longitude, old.address) == (None, None, None)
+    assert (old.channel, old.received_at) == ("whatsapp", OLD)  # still counted
+    assert new.body.startswith("The tap") and new.media and new.latitude == -33.9
+    assert new.resident_id is not None and new.replies
+    # Nothing left to forget: a second run changes nothing.
+    assert message_jobs.forget(engine=clean_db, settings=settings, now=NOW) == 0
+
+
+def test_retention_period_comes_from_settings(clean_db: Engine, settings: Settings) -> None:
+    with session_scope(clean_db) as session:
+        resident = make_resident(session)
+        session.add(_message("SMmid", resident.id, NOW - dt.timedelta(days=100)))
+    year = settings.model_copy(update={"retention_days": 365})
+    assert message_jobs.forget(engine=clean_db, settings=year, now=NOW) == 0
+    quarter = settings.model_copy(update={"retention_days": 90})
+    assert message_jobs.forget(engine=clean_db, settings=quarter, now=NOW) == 1
+
+
+def _outbox(resident_id: int, key: str, created_at: dt.datetime, **fields: object) -> Outbox:
+    values: dict[str, object] = {
+        "resident_id": resident_id,
+        "channel": "sms",
+        "purpose": "ticket_update",
+        "dedupe_key": key,
+        "body": "Report 1234567: the tap at shack 17 is fixed",
+        "sms_body": "Report 1234567: the tap at shack 17 is fixed",
+        "status": "delivered",
+        "created_at": created_at,
+        **fields,
+    }
+    return Outbox(**values)  # type: ignore[arg-type]
+
+
+def test_sent_outbox_words_past_retention_are_blanked(clean_db: Engine, settings: Settings) -> None:
+    with session_scope(clean_db) as session:
+        resident = make_resident(session)
+        session.add_all(
+            [
+                _outbox(resident.id, "old-sent", OLD),
+                _outbox(resident.id, "old-pending", OLD, status="pending"),
+                _outbox(resident.id, "recent-sent", RECENT),
+                _outbox(
+                    resident.id,
+                    "old-template",
+                    OLD,
+                    channel="whatsapp",
+                    body=None,
+                    sms_body=None,
+                    content_sid="HX" + "1" * 32,
+                    content_variables={"1": "shack 17"},
+                ),
+            ]
+        )
+
+    assert outbox_jobs.forget(engine=clean_db, settings=settings, now=NOW) == 2
+
+    with session_scope(clean_db) as session:
+        rows = {r.dedupe_key: r for r in session.exec(select(Outbox))}
+    assert (rows["old-sent"].body, rows["old-sent"].sms_body) == ("", None)
+    assert rows["old-sent"].status == "delivered" and rows["old-sent"].purpose == "ticket_update"
+    template = rows["old-template"]
+    assert (template.body, template.content_sid, template.content_variables) == (
+        None,
+        "HX" + "1" * 32,
+        None,
+    )
+    # Not yet sent, or still recent: kept word for word.
+    assert rows["old-pending"].body and rows["old-pending"].sms_body
+    assert rows["recent-sent"].body and rows["recent-sent"].sms_body
+    assert outbox_jobs.forget(engine=clean_db, settings=settings, now=NOW) == 0
+
+
+def test_the_worker_declares_both_retention_jobs(settings: Settings) -> None:
+    from bot.worker import JOB_MODULES
+
+    assert {"bot.domain.messages.jobs", "bot.domain.outbox.jobs"} <= set(JOB_MODULES)
+    declared = {
+        j["id"]: j for j in message_jobs.schedule(settings) + outbox_jobs.schedule(settings)
+    }
+    assert declared["messages.forget"]["hours"] == 24
+    assert declared["outbox.forget"]["hours"] == 24
+
+
+@pytest.fixture
+def client(settings: Settings, clean_db: Engine) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, clean_db)) as client:
+        yield client
+
+
+def test_erasing_a_resident_also_clears_replies_that_quoted_them(
+    client: TestClient, settings: Settings, clean_db: Engine
+) -> None:
+    with session_scope(clean_db) as session:
+        make_settlement(session, "Ubuhle Gardens")
+    phone = Phone(client, settings, "+27821110077", "whatsapp")
+    phone.onboard("Ubuhle Gardens")
+    phone.send("DELETE")
+    goodbye = phone.send("1")
+    assert "deleted" in goodbye
+    with session_scope(clean_db) as session:
+        rows = list(session.exec(select(InboundMessage).order_by(InboundMessage.id)))
+    assert rows and all(r.resident_id is None and r.body == "" for r in rows)
+    # Only the last message keeps its reply (the goodbye, for a provider retry); earlier
+    # replies, which showed the resident their settlement and data, are gone.
+    assert [r.replies for r in rows[:-1]] == [[]] * (len(rows) - 1)
+    assert rows[-1].replies == [goodbye]
