@@ -1,7 +1,8 @@
 """Scheduled message jobs, run by the leader worker's APScheduler (see bot/worker.py).
 
-- `messages.forget` (daily): inbound messages older than SIYAKHA_RETENTION_DAYS lose
-  their words, media links, location and link to the resident (POPIA s14).
+- `messages.forget` (daily, POPIA s14): messages older than SIYAKHA_RETENTION_DAYS are
+  de-identified. Inbound ones lose their words, media links, location, replies and link
+  to the resident; proactive ones in the outbox, once past sending, lose their words.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sqlalchemy.engine import Engine
 from bot.config import Settings, get_settings
 from bot.db import session_scope, utcnow
 from bot.domain.messages import service
+from bot.domain.outbox import service as outbox
 
 log = logging.getLogger(__name__)
 
@@ -25,14 +27,16 @@ def forget(
     settings: Settings | None = None,
     now: dt.datetime | None = None,
 ) -> int:
-    """De-identify the inbound messages past the retention period; return how many."""
+    """De-identify the messages past the retention period, inbound and outbound; return
+    how many rows changed."""
     settings = settings or get_settings()
     before = (now or utcnow()) - dt.timedelta(days=settings.retention_days)
     with session_scope(engine) as session:
-        count = service.forget_before(session=session, before=before)
-    if count:
-        log.info("old inbound messages de-identified", extra={"count": count})
-    return count
+        inbound = service.forget_before(session=session, before=before)
+        outbound = outbox.forget_before(session=session, before=before)
+    if inbound or outbound:
+        log.info("old messages de-identified", extra={"inbound": inbound, "outbound": outbound})
+    return inbound + outbound
 
 
 def run_forget() -> None:

@@ -15,7 +15,6 @@ from bot.config import Settings
 from bot.db import session_scope
 from bot.domain.messages import jobs as message_jobs
 from bot.domain.messages.models import InboundMessage
-from bot.domain.outbox import jobs as outbox_jobs
 from bot.domain.outbox.models import Outbox
 from tests.domain.tickets.factories import Phone
 from tests.factories import make_resident, make_settlement
@@ -109,7 +108,7 @@ def test_sent_outbox_words_past_retention_are_blanked(clean_db: Engine, settings
             ]
         )
 
-    assert outbox_jobs.forget(engine=clean_db, settings=settings, now=NOW) == 2
+    assert message_jobs.forget(engine=clean_db, settings=settings, now=NOW) == 2
 
     with session_scope(clean_db) as session:
         rows = {r.dedupe_key: r for r in session.exec(select(Outbox))}
@@ -124,18 +123,21 @@ def test_sent_outbox_words_past_retention_are_blanked(clean_db: Engine, settings
     # Not yet sent, or still recent: kept word for word.
     assert rows["old-pending"].body and rows["old-pending"].sms_body
     assert rows["recent-sent"].body and rows["recent-sent"].sms_body
-    assert outbox_jobs.forget(engine=clean_db, settings=settings, now=NOW) == 0
+    assert message_jobs.forget(engine=clean_db, settings=settings, now=NOW) == 0
 
 
-def test_the_worker_declares_both_retention_jobs(settings: Settings) -> None:
+def test_the_worker_declares_the_retention_job(settings: Settings) -> None:
     from bot.worker import JOB_MODULES
 
-    assert {"bot.domain.messages.jobs", "bot.domain.outbox.jobs"} <= set(JOB_MODULES)
-    declared = {
-        j["id"]: j for j in message_jobs.schedule(settings) + outbox_jobs.schedule(settings)
-    }
-    assert declared["messages.forget"]["hours"] == 24
-    assert declared["outbox.forget"]["hours"] == 24
+    assert "bot.domain.messages.jobs" in JOB_MODULES
+    assert message_jobs.schedule(settings) == [
+        {
+            "id": "messages.forget",
+            "func": "bot.domain.messages.jobs:run_forget",
+            "trigger": "interval",
+            "hours": 24,
+        }
+    ]
 
 
 @pytest.fixture
