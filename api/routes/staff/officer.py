@@ -184,16 +184,19 @@ def milestone_save(
 def meeting_list(request: Request, ctx: Reader) -> HTMLResponse:
     """Upcoming meetings (and those of the last week) the user may see, city and ward forums
     their residents are invited to included, and a form to add one."""
+    since = utcnow() - dt.timedelta(days=7)
     rows = edit.meetings(
-        session=ctx.session,
-        condition=scopes.meeting_read_condition(ctx.scope),
-        since=utcnow() - dt.timedelta(days=7),
+        session=ctx.session, condition=scopes.meeting_read_condition(ctx.scope), since=since
+    )
+    own = edit.meetings(
+        session=ctx.session, condition=scopes.meeting_condition(ctx.scope), since=since
     )
     return render(
         request,
         "meetings.html",
         ctx,
         meetings=rows,
+        read_only={m.id for m in rows} - {m.id for m in own},
         meeting=None,
         settlements=scopes.visible_settlements(session=ctx.session, scope=ctx.scope),
         levels=MEETING_LEVELS,

@@ -337,6 +337,16 @@ def test_scoped_officers_read_the_forums_their_residents_are_invited_to(
         if scope == "ward":
             page = client.get(f"/staff/meetings/{ids['ward22']}").text
             assert 'id="read-only"' not in page and "/cancel" in page
+        # the list marks the forums they may only read
+        rows = {
+            title: row
+            for row in listing.split("<tr>")
+            for title in ("City forum", "Ward 22 forum", "There meeting")
+            if title in row
+        }
+        titles = {"city": "City forum", "ward22": "Ward 22 forum"}
+        marked = sorted(name for name, title in titles.items() if "read only" in rows[title])
+        assert marked == read_only and "read only" not in rows["There meeting"]
     with Session(clean_db) as session:
         for name in read_only:
             meeting = session.get(Meeting, ids[name])
