@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any, TypeVar
 from urllib.parse import parse_qsl, quote
 
@@ -29,6 +30,7 @@ from bot.domain.staff import scope as scopes
 from bot.domain.staff import service as staff
 from bot.domain.staff import sessions
 from bot.domain.staff.models import StaffUser
+from bot.domain.tickets import service as tickets
 from bot.domain.tickets.ports import SqlTicketDesk
 from bot.engine import engine as conversation
 from bot.engine.messages import Inbound
@@ -113,6 +115,18 @@ async def verified_twilio_form(request: Request, settings: SettingsDep) -> dict[
     if not validator.validate(public_url_of(request, settings), form, signature):
         raise HTTPException(403, "X-Twilio-Signature does not match")
     return dict(pairs)
+
+
+@contextmanager
+def ticket_change(*, refused: int = 422) -> Iterator[None]:
+    """Answer a ticket change the domain refuses as HTTP (JSON for the API, the error page
+    for the dashboard): 409 when the status cannot move so, else `refused`."""
+    try:
+        yield
+    except tickets.InvalidTransition as exc:
+        raise HTTPException(409, str(exc)) from None
+    except tickets.TicketError as exc:
+        raise HTTPException(refused, str(exc)) from None
 
 
 TwilioForm = Annotated[dict[str, str], Depends(verified_twilio_form)]

@@ -16,7 +16,15 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request
 from pydantic import AfterValidator, BaseModel
 from sqlmodel import Session
 
-from api.deps import CurrentScope, CurrentStaff, SessionDep, SettingsDep, TicketWorker, client_ip
+from api.deps import (
+    CurrentScope,
+    CurrentStaff,
+    SessionDep,
+    SettingsDep,
+    TicketWorker,
+    client_ip,
+    ticket_change,
+)
 from bot.content import load
 from bot.db import utcnow
 from bot.domain.staff import audit, queue
@@ -234,7 +242,7 @@ def update_ticket(
 ) -> TicketDetail:
     """Change a ticket's status, priority, category or assignee (empty email: unassign)."""
     ticket = _ticket(session, reference, scope)
-    try:
+    with ticket_change():
         tickets.change(
             session=session,
             ticket=ticket,
@@ -243,10 +251,6 @@ def update_ticket(
             now=utcnow(),
             settings=settings,
         )
-    except tickets.InvalidTransition as exc:
-        raise HTTPException(409, str(exc)) from None
-    except tickets.TicketError as exc:
-        raise HTTPException(422, str(exc)) from None
     _audit(session, request, user, "ticket.update", reference, **body.model_dump(exclude_none=True))
     return _detail(session, ticket, settings)
 
@@ -270,7 +274,7 @@ def reply(
 ) -> TicketDetail:
     """Send a public reply to the resident (and the reporters of linked duplicates)."""
     ticket = _ticket(session, reference, scope)
-    try:
+    with ticket_change():
         tickets.reply(
             session=session,
             ticket=ticket,
@@ -279,8 +283,6 @@ def reply(
             canned=body.canned,
             now=utcnow(),
         )
-    except tickets.TicketError as exc:
-        raise HTTPException(422, str(exc)) from None
     _audit(session, request, user, "ticket.reply", reference, canned=body.canned)
     return _detail(session, ticket, settings)
 
@@ -329,10 +331,8 @@ def link_duplicate(
     """Link this ticket as a duplicate of another; the parent's updates reach its reporter."""
     ticket = _ticket(session, reference, scope)
     parent = _ticket(session, body.parent, scope)
-    try:
+    with ticket_change(refused=409):
         tickets.link(session=session, ticket=ticket, parent=parent, staff=user, now=utcnow())
-    except tickets.TicketError as exc:
-        raise HTTPException(409, str(exc)) from None
     _audit(session, request, user, "ticket.link", reference, parent=parent.reference)
     return _detail(session, ticket, settings)
 

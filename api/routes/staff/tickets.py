@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from api.deps import SettingsDep
+from api.deps import SettingsDep, ticket_change
 from api.routes.staff.common import (
     ALL_ROLES,
     SECURITY_HEADERS,
@@ -191,7 +191,7 @@ def bulk(
     chosen = [_ticket(ctx, ref) for ref in dict.fromkeys(refs) if ref.isdigit()]
     if not chosen:
         raise HTTPException(422, "choose at least one ticket")
-    try:
+    with ticket_change():
         if operation == "link":
             root = _ticket(ctx, parent.strip())
             for ticket in chosen:
@@ -209,8 +209,6 @@ def bulk(
                 tickets.change(
                     session=ctx.session, ticket=ticket, update_in=update, staff=ctx.user, now=now
                 )
-    except tickets.TicketError as exc:
-        raise HTTPException(422, str(exc)) from None
     ctx.audit(
         f"ticket.bulk_{operation}",
         ",".join(t.reference for t in chosen)[:200],
@@ -291,6 +289,9 @@ def update_ticket(
     }
     try:
         change = TicketUpdate.model_validate(values)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+    with ticket_change():
         tickets.change(
             session=ctx.session,
             ticket=ticket,
@@ -299,10 +300,6 @@ def update_ticket(
             now=utcnow(),
             settings=settings,
         )
-    except tickets.InvalidTransition as exc:
-        raise HTTPException(409, str(exc)) from None
-    except (tickets.TicketError, ValueError) as exc:
-        raise HTTPException(422, str(exc)) from None
     ctx.audit("ticket.update", f"ticket:{reference}", **{k: v for k, v in values.items() if v})
     return _done(reference, "updated")
 
@@ -316,7 +313,7 @@ def reply(
 ) -> RedirectResponse:
     """Send a public reply (free text or a canned response) to the resident."""
     ticket = _ticket(ctx, reference)
-    try:
+    with ticket_change():
         tickets.reply(
             session=ctx.session,
             ticket=ticket,
@@ -325,8 +322,6 @@ def reply(
             body=None if canned else body,
             canned=canned or None,
         )
-    except tickets.TicketError as exc:
-        raise HTTPException(422, str(exc)) from None
     ctx.audit("ticket.reply", f"ticket:{reference}", canned=canned or None)
     return _done(reference, "replied")
 
@@ -353,10 +348,8 @@ def link(
     now = utcnow()
     if parent.strip():
         root = _ticket(ctx, parent.strip())
-        try:
+        with ticket_change(refused=409):
             tickets.link(session=ctx.session, ticket=ticket, parent=root, staff=ctx.user, now=now)
-        except tickets.TicketError as exc:
-            raise HTTPException(409, str(exc)) from None
     else:
         tickets.unlink(session=ctx.session, ticket=ticket, staff=ctx.user, now=now)
     ctx.audit("ticket.link", f"ticket:{reference}", parent=parent.strip() or None)
