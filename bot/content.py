@@ -148,6 +148,12 @@ class Content:
 
 def normalise(text: str) -> str:
     """Fold text for matching: no case, accents, punctuation, emoji or extra spaces."""
+    # The flows fold the same keywords and names on every message: short texts are cached
+    # (a resident's long description is folded and not kept).
+    return _fold_cached(text) if len(text) <= 80 else _fold(text)
+
+
+def _fold(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     kept = []
     for char in decomposed:
@@ -155,6 +161,9 @@ def normalise(text: str) -> str:
             continue
         kept.append(char if char.isalnum() or char == "?" else " ")
     return " ".join("".join(kept).split())
+
+
+_fold_cached = lru_cache(maxsize=4096)(_fold)
 
 
 def placeholders(text: str) -> frozenset[str]:

@@ -264,7 +264,9 @@ def get_translator(
 ) -> Translator:
     """Return the cached translator for a locale; unknown locales get English."""
     code = normalise_locale(locale) or DEFAULT_LOCALE
-    return _load(code, locales_dir(locales_dir_override).resolve())
+    directory = locales_dir(locales_dir_override)
+    # Resolving touches the file system: only a relative path needs it (not the hot path's).
+    return _load(code, directory if directory.is_absolute() else directory.resolve())
 
 
 def clear_cache() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import phonenumbers
 
 DEFAULT_REGION = "ZA"
@@ -11,6 +13,7 @@ class InvalidPhone(ValueError):
     """The text is not a valid phone number."""
 
 
+@lru_cache(maxsize=8192)  # residents write from the same numbers again and again
 def normalise(raw: str, region: str = DEFAULT_REGION) -> str:
     """Return `raw` (national, international, `whatsapp:+27...` or a WaId) as E.164."""
     text = raw.strip().removeprefix("whatsapp:").strip()

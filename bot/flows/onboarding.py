@@ -11,6 +11,7 @@ still chooses.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -48,8 +49,23 @@ def required_ids(content: Content) -> list[str]:
     return ids
 
 
+# Per translator and content directory. Catalogs do not change under a translator (a
+# reload makes new translators), so every language menu after the first is a lookup.
+_MISSING: weakref.WeakKeyDictionary[Translator, dict[Path, list[str]]] = weakref.WeakKeyDictionary()
+
+
 def missing_for_offer(content: Content, translator: Translator) -> list[str]:
     """Return the required message ids this translator does not translate yet."""
+    try:
+        known = _MISSING.setdefault(translator, {})
+    except TypeError:  # a translator that cannot be weakly referenced or hashed
+        return _missing(content, translator)
+    if content.directory not in known:
+        known[content.directory] = _missing(content, translator)
+    return list(known[content.directory])
+
+
+def _missing(content: Content, translator: Translator) -> list[str]:
     return [
         msg_id
         for msg_id in required_ids(content)

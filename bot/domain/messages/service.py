@@ -47,7 +47,7 @@ def receive(
     person are answered in turn and never interleave.
     """
     resident, created = residents.lock_or_create(session=session, phone=inbound.phone, now=now)
-    seen = session.execute(_SEEN, {"sid": inbound.message_id}).first()
+    seen = session.connection().execute(_SEEN, {"sid": inbound.message_id}).first()
     if seen is not None:
         log.info("replayed message %s answered from store", inbound.message_id)
         return list(seen.replies)
@@ -64,7 +64,7 @@ def receive(
     )
     # An erased resident's last message is kept only as a de-identified record.
     personal = DEIDENTIFIED if erased else _personal_fields(inbound, resident_id=resident["id"])
-    session.execute(
+    session.connection().execute(
         _STORE,
         {
             "message_sid": inbound.message_id,

@@ -53,15 +53,17 @@ def lock_or_create(*, session: Session, phone: str, now: dt.datetime) -> tuple[R
     on SQLite) and then sees its state. The webhook's hot path reads and writes the row
     with Core statements: the ORM's bookkeeping costs more than the work here.
     """
-    row = session.execute(_LOOKUP, {"phone": phone}).mappings().first()
+    # Core statements on the session's connection: the ORM's execution path costs more
+    # than these statements themselves.
+    connection = session.connection()
+    row = connection.execute(_LOOKUP, {"phone": phone}).mappings().first()
     if row is not None:
         return row, False
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
     values = {"phone": phone, "conversation": {}, "created_at": now, "updated_at": now}
-    result = session.execute(insert(RESIDENT).values(**values).on_conflict_do_nothing())
-    created = result.rowcount == 1  # type: ignore[attr-defined]
-    return session.execute(_LOOKUP, {"phone": phone}).mappings().one(), created
+    result = connection.execute(insert(RESIDENT).values(**values).on_conflict_do_nothing())
+    created = result.rowcount == 1
+    return connection.execute(_LOOKUP, {"phone": phone}).mappings().one(), created
 
 
 def view(resident: RowMapping, *, is_new: bool) -> ResidentView:
@@ -121,7 +123,7 @@ def record_turn(
             case fx.OpenTicket() | fx.AddToTicket() | fx.AnswerResolution():
                 tickets.apply_effect(session=session, resident=resident, effect=effect, now=now)
     values = {f"new_{column}": changes.get(column, resident[column]) for column in _TURN_COLUMNS}
-    session.execute(_SAVE_TURN, {"resident_id": resident["id"], **values})
+    session.connection().execute(_SAVE_TURN, {"resident_id": resident["id"], **values})
     return True
 
 
