@@ -89,6 +89,22 @@ class _SqliteWriteGate:
             self.end(connection)
             raise
 
+    def commit(self, connection: Any) -> None:
+        # SQLAlchemy announces a commit before making it: commit here, then let the next
+        # transaction in. Releasing first let it reach BEGIN IMMEDIATE while the lock was
+        # still held, and wait in SQLite's busy handler, which sleeps up to 100 ms a time.
+        # (The driver's own commit that follows finds no transaction and does nothing.)
+        if connection.info.get("holds_write_gate"):
+            connection.connection.driver_connection.commit()  # raises: rollback releases
+            self.end(connection)
+
+    def rollback(self, connection: Any) -> None:
+        if connection.info.get("holds_write_gate"):
+            try:
+                connection.connection.driver_connection.rollback()
+            finally:
+                self.end(connection)
+
     def end(self, connection: Any, *_args: Any) -> None:
         if connection.info.pop("holds_write_gate", False):
             self.lock.release()
@@ -111,8 +127,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         gate = _SqliteWriteGate(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", gate.begin)
-        event.listen(engine, "commit", gate.end)
-        event.listen(engine, "rollback", gate.end)
+        event.listen(engine, "commit", gate.commit)
+        event.listen(engine, "rollback", gate.rollback)
         event.listen(engine.pool, "reset", gate.end_record)
         event.listen(engine.pool, "checkin", gate.end_record)
         return engine
