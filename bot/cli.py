@@ -122,11 +122,18 @@ def worker() -> None:
 @app.command()
 def dev(host: str = "127.0.0.1", port: int = 8000) -> None:
     """Serve with a worker beside it, as `make run` does: one command for the whole demo."""
+    import signal
     import subprocess
     import sys
 
     from bot import migrate
 
+    def stop(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    # uvicorn re-raises the SIGTERM it shut down on once it has restored this handler; by
+    # default that would end the process here and orphan the worker.
+    signal.signal(signal.SIGTERM, stop)
     migrate.upgrade()
     worker_process = subprocess.Popen([sys.executable, "-m", "bot.worker"])
     try:

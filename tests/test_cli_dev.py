@@ -17,7 +17,12 @@ from tests.live_server import free_port
 pytestmark = pytest.mark.slow
 
 
-def test_dev_serves_the_simulator_with_a_worker_and_stops_both(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("stop_with", "exit_code"), [(signal.SIGINT, 0), (signal.SIGTERM, 128 + signal.SIGTERM)]
+)
+def test_dev_serves_the_simulator_with_a_worker_and_stops_both(
+    tmp_path: Path, stop_with: signal.Signals, exit_code: int
+) -> None:
     port = free_port()
     log = tmp_path / "dev.log"
     env = {
@@ -50,8 +55,8 @@ def test_dev_serves_the_simulator_with_a_worker_and_stops_both(tmp_path: Path) -
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.2)
     finally:
-        process.send_signal(signal.SIGINT)
+        process.send_signal(stop_with)
         process.wait(timeout=40)
     text = log.read_text()
     assert '"worker stopped"' in text
-    assert process.returncode == 0, text
+    assert process.returncode == exit_code, text
