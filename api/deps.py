@@ -26,9 +26,9 @@ from bot.domain.broadcasts.ports import SqlMeetingInvitations
 from bot.domain.messages.service import Converse
 from bot.domain.residents.service import SqlResidentData
 from bot.domain.settlements.ports import SqlSettlementDirectory
+from bot.domain.staff import audit, sessions
 from bot.domain.staff import scope as scopes
 from bot.domain.staff import service as staff
-from bot.domain.staff import sessions
 from bot.domain.staff.models import StaffUser
 from bot.domain.tickets import service as tickets
 from bot.domain.tickets.ports import SqlTicketDesk
@@ -236,6 +236,20 @@ CurrentScope = Annotated[scopes.Scope, Depends(get_scope)]
 def client_ip(request: Request) -> str:
     """Return the caller's address as this process sees it (for throttling and the audit log)."""
     return request.client.host if request.client else ""
+
+
+def audit_api(
+    session: Session, request: Request, user: StaffUser, action: str, target: str, **detail: object
+) -> None:
+    """Record a staff action taken through the API (`api.<action>`) in the audit log."""
+    audit.record(
+        session=session,
+        user=user,
+        action=f"api.{action}",
+        target=target,
+        detail={k: v for k, v in detail.items() if v is not None},
+        ip=client_ip(request),
+    )
 
 
 # Where `get_staff_login` leaves a slid session's new cookie for the response to carry

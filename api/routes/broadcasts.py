@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
 from pydantic import BaseModel
 from sqlmodel import Session
 
-from api.deps import CurrentStaff, SessionDep, SettingsDep, require_role
+from api.deps import CurrentStaff, SessionDep, SettingsDep, audit_api, require_role
 from bot.domain.broadcasts import service as broadcasts
 from bot.domain.broadcasts.models import (
     AttendancePublic,
@@ -110,7 +110,11 @@ def preview_broadcast(
 
 @router.post("/broadcasts", status_code=201)
 def create_broadcast(
-    broadcast_in: BroadcastCreate, user: Officer, session: SessionDep, settings: SettingsDep
+    broadcast_in: BroadcastCreate,
+    request: Request,
+    user: Officer,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> BroadcastPublic:
     """Create a broadcast: sent now (no `send_at`) or at `send_at`; above the approval
     threshold it waits for a second officer."""
@@ -120,6 +124,14 @@ def create_broadcast(
         )
     except broadcasts.BroadcastError as error:
         raise _refuse(error) from None
+    audit_api(
+        session,
+        request,
+        user,
+        "broadcast.create",
+        f"broadcast:{broadcast.id}",
+        recipients=broadcast.audience_size,
+    )
     return broadcasts.to_public(session=session, broadcast=broadcast)
 
 
@@ -157,7 +169,7 @@ def preview_stored_broadcast(
 
 @router.post("/broadcasts/{broadcast_id}/approve")
 def approve_broadcast(
-    broadcast_id: BroadcastId, user: Officer, session: SessionDep
+    broadcast_id: BroadcastId, request: Request, user: Officer, session: SessionDep
 ) -> BroadcastPublic:
     """Approve a broadcast waiting for a second officer (not the one who created it)."""
     try:
@@ -166,20 +178,24 @@ def approve_broadcast(
         )
     except broadcasts.BroadcastError as error:
         raise _refuse(error) from None
+    audit_api(session, request, user, "broadcast.approve", f"broadcast:{broadcast_id}")
     return broadcasts.to_public(session=session, broadcast=broadcast)
 
 
 @router.post("/broadcasts/{broadcast_id}/cancel")
 def cancel_broadcast(
-    broadcast_id: BroadcastId, user: Officer, session: SessionDep
+    broadcast_id: BroadcastId, request: Request, user: Officer, session: SessionDep
 ) -> BroadcastPublic:
     """Cancel a scheduled broadcast, or the messages of a running one not yet sent."""
     try:
-        broadcasts.cancel(
+        cancelled = broadcasts.cancel(
             session=session, broadcast=_broadcast(session, broadcast_id, user), staff=user
         )
     except broadcasts.BroadcastError as error:
         raise _refuse(error) from None
+    audit_api(
+        session, request, user, "broadcast.cancel", f"broadcast:{broadcast_id}", messages=cancelled
+    )
     return broadcasts.to_public(session=session, broadcast=_broadcast(session, broadcast_id, user))
 
 
@@ -223,6 +239,7 @@ def offer_meeting_announcement(
 def announce_meeting(
     meeting_id: MeetingId,
     announcement: MeetingAnnouncementIn,
+    request: Request,
     user: Officer,
     session: SessionDep,
     settings: SettingsDep,
@@ -242,6 +259,15 @@ def announce_meeting(
         )
     except broadcasts.BroadcastError as error:
         raise _refuse(error) from None
+    audit_api(
+        session,
+        request,
+        user,
+        "meeting.announce",
+        f"meeting:{meeting_id}",
+        broadcast=broadcast.id,
+        change=announcement.change,
+    )
     return broadcasts.to_public(session=session, broadcast=broadcast)
 
 

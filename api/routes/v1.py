@@ -22,12 +22,12 @@ from api.deps import (
     SessionDep,
     SettingsDep,
     TicketWorker,
-    client_ip,
+    audit_api,
     ticket_change,
 )
 from bot.content import load
 from bot.db import utcnow
-from bot.domain.staff import audit, queue
+from bot.domain.staff import queue
 from bot.domain.staff import scope as scopes
 from bot.domain.staff.models import StaffPublic, StaffUser
 from bot.domain.tickets import service as tickets
@@ -112,14 +112,7 @@ def _audit(
     reference: str,
     **detail: object,
 ) -> None:
-    audit.record(
-        session=session,
-        user=user,
-        action=f"api.{action}",
-        target=f"ticket:{reference}",
-        detail={k: v for k, v in detail.items() if v is not None},
-        ip=client_ip(request),
-    )
+    audit_api(session, request, user, action, f"ticket:{reference}", **detail)
 
 
 def _detail(session: Session, ticket: Ticket, settings: SettingsDep) -> TicketDetail:

@@ -10,11 +10,13 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
 
 from api.main import create_app
 from bot.config import Settings
 from bot.db import session_scope, utcnow
 from bot.domain.broadcasts import service as broadcasts
+from bot.domain.staff.models import AuditEvent
 from tests.api.test_v1_tickets import deliver
 from tests.domain.broadcasts.factories import make_member
 from tests.domain.tickets.factories import make_staff
@@ -253,3 +255,29 @@ def test_scoped_officers_read_city_forums_but_announce_only_to_their_places(
     officer = auth(world["officer"])  # unscoped
     assert client.post(f"{city_url}/preview", json=offer, headers=officer).status_code == 200
     assert attendance(elsewhere, officer) == 200
+
+
+def test_broadcast_actions_through_the_api_are_in_the_audit_log(
+    client: TestClient, world: dict[str, Any], clean_db: Engine
+) -> None:
+    payload = {"audience": {"everyone": True}, "texts": {"en": "Hello everyone."}}
+    created = client.post("/api/v1/broadcasts", json=payload, headers=auth(world["officer"]))
+    url = f"/api/v1/broadcasts/{created.json()['id']}"
+    assert client.post(f"{url}/approve", headers=auth(world["second"])).status_code == 200
+    assert client.post(f"{url}/cancel", headers=auth(world["second"])).status_code == 200
+    announce = f"/api/v1/meetings/{world['meeting']}/announcement"
+    sent = client.post(announce, json={"change": "announced"}, headers=auth(world["officer"]))
+    assert sent.status_code == 201
+    # refused actions change nothing and are not logged as done
+    assert client.post(f"{url}/cancel", headers=auth(world["second"])).status_code == 409
+    with Session(clean_db) as session:
+        events = session.exec(select(AuditEvent).order_by(col(AuditEvent.id))).all()
+    target = f"broadcast:{created.json()['id']}"
+    assert [(e.actor_email, e.action, e.target) for e in events] == [
+        ("officer@ubuntubay.example.org", "api.broadcast.create", target),
+        ("second@ubuntubay.example.org", "api.broadcast.approve", target),
+        ("second@ubuntubay.example.org", "api.broadcast.cancel", target),
+        ("officer@ubuntubay.example.org", "api.meeting.announce", f"meeting:{world['meeting']}"),
+    ]
+    assert events[0].detail == {"recipients": 4} and events[2].detail == {"messages": 4}
+    assert events[3].detail == {"broadcast": sent.json()["id"], "change": "announced"}
