@@ -68,5 +68,5 @@ def schedule(settings: Settings) -> list[dict[str, Any]]:
             "func": "bot.domain.outbox.jobs:reconcile",
             "trigger": "interval",
             "seconds": settings.outbox_reconcile_seconds,
-        },
+        }
     ]

@@ -51,10 +51,9 @@ def lock_or_create(*, session: Session, phone: str, now: dt.datetime) -> tuple[R
     Two messages from one person at the same moment are handled one after the other:
     the second waits for the first's transaction (row lock on PostgreSQL, the write lock
     on SQLite) and then sees its state. The webhook's hot path reads and writes the row
-    with Core statements: the ORM's bookkeeping costs more than the work here.
+    with Core statements on the session's connection: the ORM's execution path and
+    bookkeeping cost more than the work here.
     """
-    # Core statements on the session's connection: the ORM's execution path costs more
-    # than these statements themselves.
     connection = session.connection()
     row = connection.execute(_LOOKUP, {"phone": phone}).mappings().first()
     if row is not None:
