@@ -87,7 +87,7 @@ def for_ticket(*, session: Session, ticket: Ticket, limit: int = 300) -> list[En
                 at=row.created_at,
                 direction="out",
                 channel=row.sent_channel or row.channel,
-                body=row.body or f"(template {row.content_sid})",
+                body=row.body or _without_words(row),
                 kind="proactive",
                 status=row.status,
                 error=f"{row.error_code or ''} {row.error_message or ''}".strip() or None,
@@ -95,6 +95,12 @@ def for_ticket(*, session: Session, ticket: Ticket, limit: int = 300) -> list[En
         )
     entries.sort(key=lambda e: (e.at, e.direction == "out"))
     return entries
+
+
+def _without_words(row: Outbox) -> str:
+    if row.content_sid:
+        return f"(template {row.content_sid})"
+    return "(words removed after the retention period)"  # messages.forget blanked them
 
 
 def media_of(ticket: Ticket, events: list[TicketEvent]) -> list[dict[str, Any]]:

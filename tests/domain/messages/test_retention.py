@@ -16,7 +16,9 @@ from bot.db import session_scope
 from bot.domain.messages import jobs as message_jobs
 from bot.domain.messages.models import InboundMessage
 from bot.domain.outbox.models import Outbox
-from tests.domain.tickets.factories import Phone
+from bot.domain.staff import conversation
+from bot.domain.tickets.models import Ticket
+from tests.domain.tickets.factories import Phone, make_ticket
 from tests.factories import make_resident, make_settlement
 
 NOW = dt.datetime(2026, 11, 26, 10, 0, tzinfo=dt.UTC)
@@ -163,3 +165,16 @@ def test_erasing_a_resident_also_clears_replies_that_quoted_them(
     # replies, which showed the resident their settlement and data, are gone.
     assert [r.replies for r in rows[:-1]] == [[]] * (len(rows) - 1)
     assert rows[-1].replies == [goodbye]
+
+
+def test_the_ticket_page_says_when_words_were_removed(clean_db: Engine, settings: Settings) -> None:
+    with session_scope(clean_db) as session:
+        resident = make_resident(session)
+        ticket = make_ticket(session, resident_id=resident.id, now=OLD)
+        ref = f"ticket:{ticket.reference}"
+        session.add(_outbox(resident.id, "update", OLD, ref=ref))
+    message_jobs.forget(engine=clean_db, settings=settings, now=NOW)
+    with session_scope(clean_db) as session:
+        ticket = session.exec(select(Ticket)).one()
+        shown = [e.body for e in conversation.for_ticket(session=session, ticket=ticket)]
+    assert shown == ["(words removed after the retention period)"]
