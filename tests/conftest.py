@@ -94,6 +94,17 @@ def settings(database_url: str) -> Settings:
 
 
 @pytest.fixture
+def client(settings: Settings, clean_db: Engine) -> Iterator[Any]:
+    """The whole app on the test database, through Starlette's TestClient (lifespan run)."""
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+
+    with TestClient(create_app(settings, clean_db)) as client:
+        yield client
+
+
+@pytest.fixture
 def c() -> ModuleType:
     """The conversation-script helper module, tests/engine/chat.py (constants, fakes, Chat)."""
     from tests.engine import chat

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from api.main import create_app
 from bot.config import Settings
 from bot.db import session_scope, utcnow
 from bot.domain.broadcasts import service as broadcasts
@@ -18,12 +15,6 @@ from tests.domain.tickets.factories import Phone, make_staff
 from tests.factories import make_meeting, make_settlement
 
 PHONE = "+27821110009"
-
-
-@pytest.fixture
-def client(settings: Settings, clean_db: Engine) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, clean_db)) as client:
-        yield client
 
 
 def test_a_resident_says_they_will_come(

@@ -3,23 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
-from api.main import create_app
-from bot.config import Settings
 from bot.db import session_scope
 from bot.domain.tickets.open311 import mask_contacts
 from tests.domain.tickets.factories import make_staff
-
-
-@pytest.fixture
-def client(settings: Settings, clean_db: Engine) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, clean_db)) as client:
-        yield client
 
 
 @pytest.fixture

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from twilio.request_validator import RequestValidator
 
-from api.main import create_app
 from bot.config import Settings
 from bot.db import session_scope, utcnow
 from bot.domain.outbox import service
@@ -38,12 +35,6 @@ def callback(sid: str, message_status: str, **extra: str) -> dict[str, str]:
         "ChannelToAddress": "+2782123XXXX",
         **extra,
     }
-
-
-@pytest.fixture
-def client(settings: Settings, clean_db: Engine) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, clean_db)) as client:
-        yield client
 
 
 @pytest.fixture

@@ -7,14 +7,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from api.main import create_app
 from bot.channels.sender import TwilioSender
 from bot.config import Settings
 from bot.db import session_scope
@@ -26,12 +24,6 @@ from tests.twilio_standin import TwilioStandIn, standin_settings
 
 WA_PHONE = "+27821110001"
 SMS_PHONE = "+27831110002"
-
-
-@pytest.fixture
-def client(settings: Settings, clean_db: Engine) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, clean_db)) as client:
-        yield client
 
 
 @pytest.fixture

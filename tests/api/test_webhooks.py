@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -17,12 +16,6 @@ from bot.domain.residents.models import Resident
 from tests.twilio_payloads import payload, signed, sms, whatsapp
 
 PATH = "/webhooks/twilio/messages"
-
-
-@pytest.fixture
-def client(settings: Settings, clean_db: Engine) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, clean_db)) as client:
-        yield client
 
 
 def post(client: TestClient, settings: Settings, form: dict[str, str], *, url: str | None = None):

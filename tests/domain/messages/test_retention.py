@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from api.main import create_app
 from bot.config import Settings
 from bot.db import session_scope
 from bot.domain.messages import jobs as message_jobs
@@ -140,12 +137,6 @@ def test_the_worker_declares_the_retention_job(settings: Settings) -> None:
             "hours": 24,
         }
     ]
-
-
-@pytest.fixture
-def client(settings: Settings, clean_db: Engine) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, clean_db)) as client:
-        yield client
 
 
 def test_erasing_a_resident_also_clears_replies_that_quoted_them(
