@@ -16,6 +16,7 @@ from api.main import create_app
 from bot.config import Settings
 from bot.db import session_scope, utcnow
 from bot.domain.broadcasts import service as broadcasts
+from bot.domain.staff import scope as scopes
 from bot.domain.staff.models import AuditEvent
 from tests.api.test_v1_tickets import deliver
 from tests.domain.broadcasts.factories import make_member
@@ -57,6 +58,14 @@ def world(clean_db: Engine) -> dict[str, Any]:
 
 def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def scoped_officer(engine: Engine, ward: str) -> dict[str, str]:
+    """Return the API headers of a new officer scoped to one ward."""
+    with session_scope(engine) as session:
+        user, token = make_staff(session, f"ward{ward}@ubuntubay.example.org", "officer")
+        scopes.set_scope(session=session, user=user, settlement_ids=[], wards=[ward])
+    return auth(token)
 
 
 def test_preview_then_send_to_a_settlement_and_follow_delivery(
@@ -198,12 +207,7 @@ def test_odd_input_is_refused_not_crashed(client: TestClient, world: dict[str, A
 def test_scoped_officers_see_and_touch_only_broadcasts_to_their_places(
     client: TestClient, clean_db: Engine, world: dict[str, Any]
 ) -> None:
-    from bot.domain.staff import scope as scopes
-
-    with session_scope(clean_db) as session:
-        user, token = make_staff(session, "ward14@ubuntubay.example.org", "officer")
-        scopes.set_scope(session=session, user=user, settlement_ids=[], wards=["14"])
-    scoped = auth(token)
+    scoped = scoped_officer(clean_db, "14")
     everyone = {"audience": {"everyone": True}, "texts": {"en": "Hello everyone."}}
     mine = {"audience": {"wards": ["14"]}, "texts": {"en": "Ward 14 forum moved."}}
     assert client.post("/api/v1/broadcasts", json=everyone, headers=scoped).status_code == 409
@@ -225,17 +229,13 @@ def test_scoped_officers_see_and_touch_only_broadcasts_to_their_places(
 def test_scoped_officers_read_city_forums_but_announce_only_to_their_places(
     client: TestClient, clean_db: Engine, world: dict[str, Any]
 ) -> None:
-    from bot.domain.staff import scope as scopes
-
+    scoped = scoped_officer(clean_db, "9")
     with session_scope(clean_db) as session:
-        user, token = make_staff(session, "ward9@ubuntubay.example.org", "officer")
-        scopes.set_scope(session=session, user=user, settlement_ids=[], wards=["9"])
         soon = utcnow() + dt.timedelta(days=5)
         city = make_meeting(session, soon, level="city", title="City forum").id
         other = make_settlement(session, "Far Away", ward="30")
         elsewhere = make_meeting(session, soon, settlement_id=other.id, title="Far meeting").id
         own = make_meeting(session, soon, level="ward", ward="9", title="Ward 9 forum").id
-    scoped = auth(token)
 
     def attendance(meeting_id: int, headers: dict[str, str]) -> int:
         return client.get(f"/api/v1/meetings/{meeting_id}/attendance", headers=headers).status_code
