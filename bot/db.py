@@ -48,6 +48,10 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return value.astimezone(dt.UTC)
 
 
+# Earlier than anything stored: "since the beginning" for a bound `since` parameter.
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
 def utcnow() -> dt.datetime:
     """Return the current time, aware, in UTC."""
     return dt.datetime.now(dt.UTC)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlmodel import Session, col
 
+from bot.db import EPOCH
 from bot.domain.outbox.models import Outbox
 from bot.domain.residents.models import Resident
 from bot.domain.settlements.models import Meeting
@@ -14,6 +15,18 @@ from bot.engine.ports import InvitationInfo
 
 # A resident may still say they will come shortly after a meeting has started.
 LATE_REPLY = dt.timedelta(hours=2)
+# Built once: asked whenever a resident answers "1" between flows.
+_NEWEST_REMINDER = (
+    select(col(Outbox.ref))
+    .join(Resident, col(Resident.id) == col(Outbox.resident_id))
+    .where(
+        col(Resident.phone) == bindparam("phone"),
+        col(Outbox.purpose) == "reminder",
+        col(Outbox.created_at) > bindparam("since"),
+    )
+    .order_by(col(Outbox.created_at).desc(), col(Outbox.id).desc())
+    .limit(1)
+)
 
 
 class SqlMeetingInvitations:
@@ -27,16 +40,11 @@ class SqlMeetingInvitations:
     ) -> InvitationInfo | None:
         """Return the meeting of the newest reminder queued for this resident after
         `since` (None: any) that is neither cancelled nor over."""
-        query = (
-            select(col(Outbox.ref))
-            .join(Resident, col(Resident.id) == col(Outbox.resident_id))
-            .where(col(Resident.phone) == phone, col(Outbox.purpose) == "reminder")
-            .order_by(col(Outbox.created_at).desc(), col(Outbox.id).desc())
-            .limit(1)
+        ref = (
+            self.session.connection()
+            .execute(_NEWEST_REMINDER, {"phone": phone, "since": since or EPOCH})
+            .scalar()
         )
-        if since is not None:
-            query = query.where(col(Outbox.created_at) > since)
-        ref = self.session.execute(query).scalar()
         if not ref or not ref.startswith("meeting:") or not ref[8:].isdigit():
             return None
         meeting = self.session.get(Meeting, int(ref[8:]))
