@@ -22,6 +22,7 @@ from twilio.request_validator import RequestValidator
 
 from bot.config import Settings
 from bot.db import session_scope, utcnow
+from bot.domain.broadcasts import service as broadcasts
 from bot.domain.broadcasts.ports import SqlMeetingInvitations
 from bot.domain.messages.service import Converse
 from bot.domain.residents.service import SqlResidentData
@@ -54,13 +55,8 @@ async def get_engine(request: Request) -> Engine:
 
 def get_session(request: Request) -> Iterator[Session]:
     """Yield a session committed when the request succeeds and rolled back when it fails."""
-    with Session(request.app.state.engine, expire_on_commit=False) as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+    with session_scope(request.app.state.engine) as session:
+        yield session
 
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
@@ -118,14 +114,17 @@ async def verified_twilio_form(request: Request, settings: SettingsDep) -> dict[
 
 
 @contextmanager
-def ticket_change(*, refused: int = 422) -> Iterator[None]:
-    """Answer a ticket change the domain refuses as HTTP (JSON for the API, the error page
-    for the dashboard): 409 when the status cannot move so, else `refused`."""
+def refused_as_http(*, refused: int = 422) -> Iterator[None]:
+    """Answer a change the ticket or broadcast domain refuses as HTTP (JSON for the API, the
+    error page for the dashboard): 409 when the state does not allow it, 404 for something
+    it refers to that does not exist, else `refused`."""
     try:
         yield
-    except tickets.InvalidTransition as exc:
+    except (tickets.InvalidTransition, broadcasts.Conflict) as exc:
         raise HTTPException(409, str(exc)) from None
-    except tickets.TicketError as exc:
+    except broadcasts.NotFound as exc:
+        raise HTTPException(404, str(exc)) from None
+    except (tickets.TicketError, broadcasts.BroadcastError) as exc:
         raise HTTPException(refused, str(exc)) from None
 
 

@@ -15,7 +15,14 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
 from pydantic import BaseModel
 from sqlmodel import Session
 
-from api.deps import CurrentStaff, SessionDep, SettingsDep, audit_api, require_role
+from api.deps import (
+    CurrentStaff,
+    SessionDep,
+    SettingsDep,
+    audit_api,
+    refused_as_http,
+    require_role,
+)
 from bot.domain.broadcasts import service as broadcasts
 from bot.domain.broadcasts.models import (
     AttendancePublic,
@@ -76,14 +83,6 @@ def _meeting(session: Session, meeting_id: int, user: StaffUser) -> Meeting:
     return meeting
 
 
-def _refuse(error: broadcasts.BroadcastError) -> HTTPException:
-    if isinstance(error, broadcasts.NotFound):
-        return HTTPException(404, str(error))
-    if isinstance(error, broadcasts.Conflict):
-        return HTTPException(409, str(error))
-    return HTTPException(422, str(error))
-
-
 @router.post("/broadcasts/preview")
 def preview_broadcast(
     broadcast_in: BroadcastCreate, user: CurrentStaff, session: SessionDep, settings: SettingsDep
@@ -92,7 +91,7 @@ def preview_broadcast(
     language's text (and which fall back to English), SMS segments and encoding, estimated
     cost and time to send, WhatsApp recipients outside the 24-hour window."""
     audience = broadcast_in.audience.model_dump(mode="json")
-    try:
+    with refused_as_http():
         broadcasts.check_scope(
             session=session, scope=scopes.for_user(session=session, user=user), audience=audience
         )
@@ -104,8 +103,6 @@ def preview_broadcast(
             template=broadcasts.template_dict(broadcast_in.template),
             sms_fallback=broadcast_in.sms_fallback,
         )
-    except broadcasts.BroadcastError as error:
-        raise _refuse(error) from None
 
 
 @router.post("/broadcasts", status_code=201)
@@ -118,12 +115,10 @@ def create_broadcast(
 ) -> BroadcastPublic:
     """Create a broadcast: sent now (no `send_at`) or at `send_at`; above the approval
     threshold it waits for a second officer."""
-    try:
+    with refused_as_http():
         broadcast = broadcasts.create(
             session=session, settings=settings, broadcast_in=broadcast_in, staff=user
         )
-    except broadcasts.BroadcastError as error:
-        raise _refuse(error) from None
     audit_api(
         session,
         request,
@@ -161,10 +156,8 @@ def preview_stored_broadcast(
 ) -> Preview:
     """Preview a stored broadcast against today's audience (for the approving officer)."""
     broadcast = _broadcast(session, broadcast_id, user)
-    try:
+    with refused_as_http():
         return broadcasts.preview_of(session=session, settings=settings, broadcast=broadcast)
-    except broadcasts.BroadcastError as error:
-        raise _refuse(error) from None
 
 
 @router.post("/broadcasts/{broadcast_id}/approve")
@@ -172,12 +165,10 @@ def approve_broadcast(
     broadcast_id: BroadcastId, request: Request, user: Officer, session: SessionDep
 ) -> BroadcastPublic:
     """Approve a broadcast waiting for a second officer (not the one who created it)."""
-    try:
+    with refused_as_http():
         broadcast = broadcasts.approve(
             session=session, broadcast=_broadcast(session, broadcast_id, user), staff=user
         )
-    except broadcasts.BroadcastError as error:
-        raise _refuse(error) from None
     audit_api(session, request, user, "broadcast.approve", f"broadcast:{broadcast_id}")
     return broadcasts.to_public(session=session, broadcast=broadcast)
 
@@ -187,12 +178,10 @@ def cancel_broadcast(
     broadcast_id: BroadcastId, request: Request, user: Officer, session: SessionDep
 ) -> BroadcastPublic:
     """Cancel a scheduled broadcast, or the messages of a running one not yet sent."""
-    try:
+    with refused_as_http():
         cancelled = broadcasts.cancel(
             session=session, broadcast=_broadcast(session, broadcast_id, user), staff=user
         )
-    except broadcasts.BroadcastError as error:
-        raise _refuse(error) from None
     audit_api(
         session, request, user, "broadcast.cancel", f"broadcast:{broadcast_id}", messages=cancelled
     )
@@ -210,7 +199,7 @@ def offer_meeting_announcement(
     """Offer the announcement of a meeting created, moved or cancelled, with its preview
     (a scoped user: only of a meeting whose residents are all within their scope)."""
     meeting = _meeting(session, meeting_id, user)
-    try:
+    with refused_as_http():
         draft = broadcasts.meeting_announcement(
             meeting=meeting,
             change=announcement.change,
@@ -230,8 +219,6 @@ def offer_meeting_announcement(
             template=broadcasts.template_dict(draft.template),
             sms_fallback=False,
         )
-    except broadcasts.BroadcastError as error:
-        raise _refuse(error) from None
     return AnnouncementOffer(broadcast=draft, preview=shown)
 
 
@@ -247,7 +234,7 @@ def announce_meeting(
     """Send the announcement of a meeting created, moved or cancelled to the residents it
     concerns (its settlement, its ward, or everyone for a city forum)."""
     meeting = _meeting(session, meeting_id, user)
-    try:
+    with refused_as_http():
         broadcast = broadcasts.announce_meeting(
             session=session,
             settings=settings,
@@ -257,8 +244,6 @@ def announce_meeting(
             previous_starts_at=announcement.previous_starts_at,
             send_at=announcement.send_at,
         )
-    except broadcasts.BroadcastError as error:
-        raise _refuse(error) from None
     audit_api(
         session,
         request,

@@ -14,8 +14,8 @@ from fastapi import APIRouter, Form, Path, Query
 from fastapi.responses import JSONResponse
 
 from api.deps import SessionDep
-from api.routes.v1 import CleanText, aware
-from bot.db import utcnow
+from api.routes.v1 import aware
+from bot.db import CleanText, utcnow
 from bot.domain.staff import service as staff
 from bot.domain.tickets import open311
 

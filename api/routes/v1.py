@@ -13,7 +13,7 @@ import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
-from pydantic import AfterValidator, BaseModel
+from pydantic import BaseModel
 from sqlmodel import Session
 
 from api.deps import (
@@ -23,10 +23,10 @@ from api.deps import (
     SettingsDep,
     TicketWorker,
     audit_api,
-    ticket_change,
+    refused_as_http,
 )
 from bot.content import load
-from bot.db import utcnow
+from bot.db import CleanText, utcnow
 from bot.domain.staff import queue
 from bot.domain.staff import scope as scopes
 from bot.domain.staff.models import StaffPublic, StaffUser
@@ -51,20 +51,6 @@ router = APIRouter(prefix="/api/v1", tags=["api v1"])
 
 Reference = Annotated[str, Path(pattern=r"^[0-9]{1,12}$", description="the report number")]
 MAX_ID = 2**31 - 1
-
-
-def clean_text(value: str) -> str:
-    """Refuse text a database cannot store (NUL characters, lone surrogates)."""
-    if "\x00" in value:
-        raise ValueError("text must not contain NUL characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("text must be valid Unicode") from None
-    return value
-
-
-CleanText = Annotated[str, AfterValidator(clean_text)]
 
 
 def aware(value: dt.datetime | None) -> dt.datetime | None:
@@ -235,7 +221,7 @@ def update_ticket(
 ) -> TicketDetail:
     """Change a ticket's status, priority, category or assignee (empty email: unassign)."""
     ticket = _ticket(session, reference, scope)
-    with ticket_change():
+    with refused_as_http():
         tickets.change(
             session=session,
             ticket=ticket,
@@ -267,7 +253,7 @@ def reply(
 ) -> TicketDetail:
     """Send a public reply to the resident (and the reporters of linked duplicates)."""
     ticket = _ticket(session, reference, scope)
-    with ticket_change():
+    with refused_as_http():
         tickets.reply(
             session=session,
             ticket=ticket,
@@ -308,7 +294,7 @@ def add_note(
 class LinkIn(LinkCreate):
     """The report number of the ticket this one duplicates."""
 
-    parent: Annotated[str, AfterValidator(clean_text)]
+    parent: CleanText
 
 
 @router.put("/tickets/{reference}/parent")
@@ -324,7 +310,7 @@ def link_duplicate(
     """Link this ticket as a duplicate of another; the parent's updates reach its reporter."""
     ticket = _ticket(session, reference, scope)
     parent = _ticket(session, body.parent, scope)
-    with ticket_change(refused=409):
+    with refused_as_http(refused=409):
         tickets.link(session=session, ticket=ticket, parent=parent, staff=user, now=utcnow())
     _audit(session, request, user, "ticket.link", reference, parent=parent.reference)
     return _detail(session, ticket, settings)

@@ -14,16 +14,6 @@ from bot.content import Content
 from bot.engine.ports import Translator
 from bot.engine.render import strip_bold
 
-TEMPLATES = (
-    "meeting_announced",
-    "meeting_moved",
-    "meeting_cancelled",
-    "water_interruption",
-    "electricity_interruption",
-    "milestone_reached",
-    "milestone_delayed",
-)
-
 
 @dataclass(frozen=True)
 class TemplateValues:

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 
+from api.deps import refused_as_http
 from api.routes.staff.common import LOCAL, OFFICERS, StaffContext, action, back, page, render
 from bot.domain.broadcasts import service as broadcasts
 from bot.domain.broadcasts.models import TEMPLATE_NAMES, Broadcast, BroadcastCreate
@@ -246,12 +247,10 @@ def broadcast_stored_preview(request: Request, broadcast_id: int, ctx: Reader) -
 @router.post("/broadcasts/{broadcast_id}/approve")
 def broadcast_approve(broadcast_id: int, ctx: Editor) -> RedirectResponse:
     """Approve a broadcast another officer composed."""
-    try:
+    with refused_as_http():
         broadcasts.approve(
             session=ctx.session, broadcast=_broadcast(ctx, broadcast_id), staff=ctx.user
         )
-    except broadcasts.BroadcastError as error:
-        raise HTTPException(409, str(error)) from None
     ctx.audit("broadcast.approve", f"broadcast:{broadcast_id}")
     return back(f"/staff/broadcasts/{broadcast_id}", "updated")
 
@@ -259,11 +258,9 @@ def broadcast_approve(broadcast_id: int, ctx: Editor) -> RedirectResponse:
 @router.post("/broadcasts/{broadcast_id}/cancel")
 def broadcast_cancel(broadcast_id: int, ctx: Editor) -> RedirectResponse:
     """Cancel a scheduled broadcast, or the unsent rest of a running one."""
-    try:
+    with refused_as_http():
         rows = broadcasts.cancel(
             session=ctx.session, broadcast=_broadcast(ctx, broadcast_id), staff=ctx.user
         )
-    except broadcasts.BroadcastError as error:
-        raise HTTPException(409, str(error)) from None
     ctx.audit("broadcast.cancel", f"broadcast:{broadcast_id}", messages=rows)
     return back(f"/staff/broadcasts/{broadcast_id}", "updated")

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from api.deps import SettingsDep, ticket_change
+from api.deps import SettingsDep, refused_as_http
 from api.routes.staff.common import (
     ALL_ROLES,
     SECURITY_HEADERS,
@@ -191,7 +191,7 @@ def bulk(
     chosen = [_ticket(ctx, ref) for ref in dict.fromkeys(refs) if ref.isdigit()]
     if not chosen:
         raise HTTPException(422, "choose at least one ticket")
-    with ticket_change():
+    with refused_as_http():
         if operation == "link":
             root = _ticket(ctx, parent.strip())
             for ticket in chosen:
@@ -291,7 +291,7 @@ def update_ticket(
         change = TicketUpdate.model_validate(values)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
-    with ticket_change():
+    with refused_as_http():
         tickets.change(
             session=ctx.session,
             ticket=ticket,
@@ -313,7 +313,7 @@ def reply(
 ) -> RedirectResponse:
     """Send a public reply (free text or a canned response) to the resident."""
     ticket = _ticket(ctx, reference)
-    with ticket_change():
+    with refused_as_http():
         tickets.reply(
             session=ctx.session,
             ticket=ticket,
@@ -348,7 +348,7 @@ def link(
     now = utcnow()
     if parent.strip():
         root = _ticket(ctx, parent.strip())
-        with ticket_change(refused=409):
+        with refused_as_http(refused=409):
             tickets.link(session=ctx.session, ticket=ticket, parent=root, staff=ctx.user, now=now)
     else:
         tickets.unlink(session=ctx.session, ticket=ticket, staff=ctx.user, now=now)

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, model_validator
 from pydantic import Field as PydanticField
 from sqlalchemy import JSON, CheckConstraint, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from bot.db import UTCDateTime, utcnow
+from bot.db import CleanText, UTCDateTime, utcnow
 
 BroadcastStatus = Literal["awaiting_approval", "scheduled", "enqueued", "cancelled"]
-BROADCAST_STATUSES: tuple[str, ...] = ("awaiting_approval", "scheduled", "enqueued", "cancelled")
 TemplateName = Literal[
     "meeting_announced",
     "meeting_moved",
@@ -23,15 +22,7 @@ TemplateName = Literal[
     "milestone_reached",
     "milestone_delayed",
 ]
-TEMPLATE_NAMES: tuple[str, ...] = (
-    "meeting_announced",
-    "meeting_moved",
-    "meeting_cancelled",
-    "water_interruption",
-    "electricity_interruption",
-    "milestone_reached",
-    "milestone_delayed",
-)
+TEMPLATE_NAMES: tuple[str, ...] = get_args(TemplateName)
 ChannelName = Literal["sms", "whatsapp"]
 
 
@@ -111,16 +102,6 @@ class MeetingReminder(SQLModel, table=True):
 # --- API shapes ---------------------------------------------------------------------------
 
 
-def _clean_text(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("text must not contain NUL characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("text must be valid Unicode") from None
-    return value
-
-
 def _sane_moment(value: dt.datetime | None) -> dt.datetime | None:
     if value is None:
         return None
@@ -131,7 +112,6 @@ def _sane_moment(value: dt.datetime | None) -> dt.datetime | None:
     return value.astimezone(dt.UTC)
 
 
-CleanText = Annotated[str, AfterValidator(_clean_text)]
 Moment = Annotated[dt.datetime | None, AfterValidator(_sane_moment)]
 RowId = Annotated[int, PydanticField(ge=1, le=2**31 - 1)]
 
