@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse
+from pydantic import BaseModel, Field
 
 from api.routes.staff.common import LOCAL, OFFICERS, StaffContext, action, back, page, render
 from bot.db import utcnow
@@ -217,16 +218,22 @@ def meeting_page(request: Request, meeting_id: int, ctx: Reader) -> HTMLResponse
     )
 
 
-def _save_meeting(
-    ctx: StaffContext,
-    meeting: Meeting | None,
-    settlement_id: str,
-    ward: str,
-    level: str,
-    title: str,
-    starts_at: str,
-    venue: str,
-) -> Meeting:
+class MeetingFields(BaseModel):
+    """The meeting form, the same for adding a meeting and changing one."""
+
+    level: str = Field(max_length=20)
+    title: str = Field(max_length=300)
+    starts_at: str = Field(max_length=40)
+    settlement_id: str = Field("", max_length=12)
+    ward: str = Field("", max_length=50)
+    venue: str = Field("", max_length=2000)
+
+
+MeetingForm = Annotated[MeetingFields, Form()]
+
+
+def _save_meeting(ctx: StaffContext, meeting: Meeting | None, form: MeetingFields) -> Meeting:
+    settlement_id, ward, level = form.settlement_id, form.ward, form.level
     settlement = _settlement(ctx, int(settlement_id)) if settlement_id.isdigit() else None
     if (
         not ctx.scope.unrestricted
@@ -241,48 +248,28 @@ def _save_meeting(
             settlement=settlement,
             ward=ward,
             level=level,
-            title=title,
-            starts_at=_local_datetime(starts_at),
-            venue=venue,
+            title=form.title,
+            starts_at=_local_datetime(form.starts_at),
+            venue=form.venue,
         )
     except edit.EditRejected as exc:
         raise HTTPException(422, str(exc)) from None
 
 
-MeetingForm = Annotated[str, Form(max_length=300)]
-
-
 @router.post("/meetings")
-def meeting_create(
-    ctx: Editor,
-    level: Annotated[str, Form(max_length=20)],
-    title: MeetingForm,
-    starts_at: Annotated[str, Form(max_length=40)],
-    settlement_id: Annotated[str, Form(max_length=12)] = "",
-    ward: Annotated[str, Form(max_length=50)] = "",
-    venue: Text = "",
-) -> RedirectResponse:
+def meeting_create(ctx: Editor, form: MeetingForm) -> RedirectResponse:
     """Add a meeting (neighbourhood, ward or city)."""
-    saved = _save_meeting(ctx, None, settlement_id, ward, level, title, starts_at, venue)
+    saved = _save_meeting(ctx, None, form)
     ctx.audit("meeting.create", f"meeting:{saved.id}", title=saved.title)
     return back(f"/staff/meetings/{saved.id}?announce=announced", "created")
 
 
 @router.post("/meetings/{meeting_id}")
-def meeting_update(
-    meeting_id: int,
-    ctx: Editor,
-    level: Annotated[str, Form(max_length=20)],
-    title: MeetingForm,
-    starts_at: Annotated[str, Form(max_length=40)],
-    settlement_id: Annotated[str, Form(max_length=12)] = "",
-    ward: Annotated[str, Form(max_length=50)] = "",
-    venue: Text = "",
-) -> RedirectResponse:
+def meeting_update(meeting_id: int, ctx: Editor, form: MeetingForm) -> RedirectResponse:
     """Change a meeting."""
     meeting = _meeting(ctx, meeting_id, to_change=True)
     previous = meeting.starts_at
-    _save_meeting(ctx, meeting, settlement_id, ward, level, title, starts_at, venue)
+    _save_meeting(ctx, meeting, form)
     ctx.audit("meeting.update", f"meeting:{meeting_id}", title=meeting.title)
     if meeting.starts_at != previous:  # moved: offer to tell the residents concerned
         was = quote(previous.astimezone(LOCAL).isoformat(timespec="minutes"))
