@@ -56,21 +56,15 @@ _MISSING: weakref.WeakKeyDictionary[Translator, dict[Path, list[str]]] = weakref
 
 def missing_for_offer(content: Content, translator: Translator) -> list[str]:
     """Return the required message ids this translator does not translate yet."""
-    try:
-        known = _MISSING.setdefault(translator, {})
-    except TypeError:  # a translator that cannot be weakly referenced or hashed
-        return _missing(content, translator)
+    known = _MISSING.setdefault(translator, {})
     if content.directory not in known:
-        known[content.directory] = _missing(content, translator)
+        messages = content.messages
+        known[content.directory] = [
+            msg_id
+            for msg_id in required_ids(content)
+            if translator.text(msg_id, messages[msg_id].text) == messages[msg_id].text
+        ]
     return list(known[content.directory])
-
-
-def _missing(content: Content, translator: Translator) -> list[str]:
-    return [
-        msg_id
-        for msg_id in required_ids(content)
-        if translator.text(msg_id, content.messages[msg_id].text) == content.messages[msg_id].text
-    ]
 
 
 def offered_languages(turn: Turn) -> list[tuple[int, Language]]:
