@@ -22,8 +22,17 @@ def _resident(session: Session, phone: str = "+27821234567", **fields: object) -
     return make_resident(session, phone, consented_at=utcnow(), **fields)
 
 
-def _sent(session: Session, row: Outbox, sid: str, status: str = "sent") -> Outbox:
-    row.status, row.provider_sid, row.sent_channel = status, sid, row.channel
+def _sent(session: Session, resident: Resident, sid: str, channel: str = "sms") -> Outbox:
+    """Queue a notice to `resident` and mark it sent with provider sid `sid`."""
+    row = service.enqueue(
+        session=session,
+        resident=resident,
+        channel=channel,
+        purpose="notice",
+        dedupe_key=sid,
+        body="x",
+    )
+    row.status, row.provider_sid, row.sent_channel = "sent", sid, row.channel
     session.add(row)
     session.flush()
     return row
@@ -156,15 +165,7 @@ def test_status_callbacks_never_move_backwards(
     session: Session, sequence: list[str], final: str
 ) -> None:
     resident = _resident(session)
-    row = service.enqueue(
-        session=session,
-        resident=resident,
-        channel="sms",
-        purpose="notice",
-        dedupe_key="s",
-        body="x",
-    )
-    _sent(session, row, "SMabc")
+    row = _sent(session, resident, "SMabc")
     for status in sequence:
         service.record_status(
             session=session, form={"MessageSid": "SMabc", "MessageStatus": status}
@@ -186,15 +187,7 @@ def test_unknown_sids_are_accepted_and_ignored(session: Session) -> None:
 
 def test_callback_error_codes_flag_the_resident(session: Session) -> None:
     resident = _resident(session)
-    row = service.enqueue(
-        session=session,
-        resident=resident,
-        channel="whatsapp",
-        purpose="notice",
-        dedupe_key="f",
-        body="x",
-    )
-    _sent(session, row, "SMblock")
+    row = _sent(session, resident, "SMblock", channel="whatsapp")
     service.record_status(
         session=session,
         form={
@@ -212,15 +205,7 @@ def test_callback_error_codes_flag_the_resident(session: Session) -> None:
 
 def test_a_63016_callback_sends_the_row_back_to_be_routed_as_a_template(session: Session) -> None:
     resident = _resident(session)
-    row = service.enqueue(
-        session=session,
-        resident=resident,
-        channel="whatsapp",
-        purpose="notice",
-        dedupe_key="w",
-        body="x",
-    )
-    _sent(session, row, "SMwin")
+    row = _sent(session, resident, "SMwin", channel="whatsapp")
     service.record_status(
         session=session,
         form={"MessageSid": "SMwin", "MessageStatus": "failed", "ErrorCode": "63016"},
@@ -231,15 +216,7 @@ def test_a_63016_callback_sends_the_row_back_to_be_routed_as_a_template(session:
 
 def test_callback_for_a_row_with_another_sid_changes_nothing(session: Session) -> None:
     resident = _resident(session)
-    row = service.enqueue(
-        session=session,
-        resident=resident,
-        channel="sms",
-        purpose="notice",
-        dedupe_key="z",
-        body="x",
-    )
-    _sent(session, row, "SMfirst")
+    row = _sent(session, resident, "SMfirst")
     service.record_status(
         session=session, form={"MessageSid": "SMother", "MessageStatus": "failed"}, outbox_id=row.id
     )
