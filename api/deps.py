@@ -21,7 +21,7 @@ from starlette.datastructures import ImmutableMultiDict
 from twilio.request_validator import RequestValidator
 
 from bot.config import Settings
-from bot.db import session_scope, utcnow
+from bot.db import NOT_NOW, run_now, session_scope, utcnow
 from bot.domain.broadcasts import service as broadcasts
 from bot.domain.broadcasts.ports import SqlMeetingInvitations
 from bot.domain.messages.service import Converse
@@ -83,8 +83,11 @@ async def _read_limited(request: Request, limit: int) -> bytes:
 
 def public_url_of(request: Request, settings: Settings) -> str:
     """Return the URL Twilio called: the configured public base URL + path + query."""
-    url = settings.public_url.rstrip("/") + request.url.path
-    return f"{url}?{request.url.query}" if request.url.query else url
+    # Read from the ASGI scope: `request.url` parses the Host header and builds a URL
+    # object on every webhook. A query that is not UTF-8 cannot match a signature: 403.
+    url = settings.public_url.rstrip("/") + request.scope["path"]
+    query = request.scope.get("query_string", b"").decode("utf-8", "replace")
+    return f"{url}?{query}" if query else url
 
 
 async def verified_twilio_form(request: Request, settings: SettingsDep) -> dict[str, str]:
@@ -132,10 +135,14 @@ TwilioForm = Annotated[dict[str, str], Depends(verified_twilio_form)]
 
 
 class UnitOfWork:
-    """Run blocking database work in a worker thread, in one transaction committed at its end.
+    """Run blocking database work in one transaction committed at its end.
 
-    A limiter bounds how many threads work the database at once: on SQLite writes are
-    serialised anyway, and dozens of threads queueing for one lock only fight over the GIL.
+    On SQLite, when the write lock is free, the work runs at once on the event loop: a
+    turn takes well under a millisecond there, and a hop to a thread costs about as much
+    again in hand-offs and contention for the GIL. Otherwise it runs in a worker thread,
+    where waiting does not hold up other requests. A limiter bounds how many threads work
+    the database at once: on SQLite writes are serialised anyway, and dozens of threads
+    queueing for one lock only fight over the GIL.
     """
 
     def __init__(self, engine: Engine) -> None:
@@ -143,7 +150,10 @@ class UnitOfWork:
         self.limiter = anyio.CapacityLimiter(2 if engine.dialect.name == "sqlite" else 4)
 
     async def run(self, work: Callable[[Session], T]) -> T:
-        """Run `work(session)` in a thread; commit if it returns, roll back if it raises."""
+        """Run `work(session)`; commit if it returns, roll back if it raises."""
+        result = run_now(self.engine, work)
+        if result is not NOT_NOW:
+            return result
         return await anyio.to_thread.run_sync(self._run, work, limiter=self.limiter)
 
     def _run(self, work: Callable[[Session], T]) -> T:

@@ -8,20 +8,23 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator
 from sqlalchemy import DateTime, event, text
 from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, create_engine
 
 from bot.config import get_settings, normalise_database_url
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+T = TypeVar("T")
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -86,6 +89,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+class WriteLockBusy(Exception):
+    """The SQLite database is being written by another process right now."""
+
+
 class _SqliteWriteGate:
     """Admit one SQLite transaction at a time in this process, first come first served.
 
@@ -93,21 +100,66 @@ class _SqliteWriteGate:
     waiter can lose every race until its timeout and fail with "database is locked".
     A process-wide lock makes threads queue instead; `busy_timeout` still arbitrates
     between processes (the web server and the worker).
+
+    `hold_now` lets a thread that must not wait (the event loop) take the gate only when
+    it is free and nobody is queueing for it; its transaction then refuses to wait for
+    another process too (`WriteLockBusy`).
     """
 
     def __init__(self, timeout: float) -> None:
         self.lock = threading.Lock()
         self.timeout = timeout
+        self.held_here = threading.local()
+        self.queue_lock = threading.Lock()
+        self.queued = 0
+
+    def hold_now(self) -> bool:
+        """Take the gate for this thread's next transaction if that needs no waiting."""
+        if self.queued > 0 or not self.lock.acquire(blocking=False):
+            return False
+        self.held_here.value = True
+        return True
+
+    def let_go(self) -> None:
+        """Give back a gate taken with `hold_now`."""
+        self.held_here.value = False
+        self.lock.release()
+
+    def _acquire(self) -> None:
+        if self.lock.acquire(blocking=False):
+            return
+        with self.queue_lock:
+            self.queued += 1
+        try:
+            acquired = self.lock.acquire(timeout=self.timeout)
+        finally:
+            with self.queue_lock:
+                self.queued -= 1
+        if not acquired:
+            raise TimeoutError(f"waited {self.timeout:.0f} s for the SQLite write lock")
 
     def begin(self, connection: Any) -> None:
-        if not self.lock.acquire(timeout=self.timeout):
-            raise TimeoutError(f"waited {self.timeout:.0f} s for the SQLite write lock")
-        connection.info["holds_write_gate"] = True
+        held_here = getattr(self.held_here, "value", False)
+        if not held_here:
+            self._acquire()
+        # "lent": the gate belongs to the `hold_now` caller, who gives it back.
+        connection.info["holds_write_gate"] = "lent" if held_here else True
+        driver = connection.connection.driver_connection
         try:
+            if held_here:
+                driver.execute("PRAGMA busy_timeout=0")
             connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except OperationalError as exc:
+            self.end(connection)
+            if held_here and "locked" in str(exc.orig):
+                raise WriteLockBusy(str(exc.orig)) from None
+            raise
         except BaseException:
             self.end(connection)
             raise
+        finally:
+            if held_here:
+                driver.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
 
     def commit(self, connection: Any) -> None:
         # SQLAlchemy announces a commit before making it: commit here, then let the next
@@ -126,14 +178,18 @@ class _SqliteWriteGate:
                 self.end(connection)
 
     def end(self, connection: Any, *_args: Any) -> None:
-        if connection.info.pop("holds_write_gate", False):
+        if connection.info.pop("holds_write_gate", False) is True:
             self.lock.release()
 
     def end_record(self, _dbapi_connection: Any, record: Any, _reset_state: Any = None) -> None:
         # A connection returned to the pool mid-transaction is rolled back by the pool
         # without a rollback event; let the next transaction in all the same.
-        if record.info.pop("holds_write_gate", False):
+        if record.info.pop("holds_write_gate", False) is True:
             self.lock.release()
+
+
+# The write gate of each SQLite engine made here (`run_now`).
+_GATES: weakref.WeakKeyDictionary[Engine, _SqliteWriteGate] = weakref.WeakKeyDictionary()
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -151,6 +207,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "rollback", gate.rollback)
         event.listen(engine.pool, "reset", gate.end_record)
         event.listen(engine.pool, "checkin", gate.end_record)
+        _GATES[engine] = gate
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
@@ -172,6 +229,28 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+# What `run_now` returns when the work has to wait: run it where waiting is allowed.
+NOT_NOW: Any = object()
+
+
+def run_now(engine: Engine, work: Callable[[Session], T]) -> T:
+    """Run `work(session)` in one transaction on this thread, or return NOT_NOW at once
+    if that would mean waiting: on SQLite when another transaction holds (or waits for)
+    the write lock, here or in another process; on PostgreSQL always (every query waits on
+    the network). For the event loop, which must never block on a lock."""
+    gate = _GATES.get(engine)
+    if gate is None or not gate.hold_now():
+        return NOT_NOW
+    try:
+        with session_scope(engine) as session:
+            session.connection()  # BEGIN IMMEDIATE now, before any of `work` runs
+            return work(session)
+    except WriteLockBusy:
+        return NOT_NOW
+    finally:
+        gate.let_go()
 
 
 def ping(engine: Engine | None = None) -> bool:

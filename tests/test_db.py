@@ -1,16 +1,21 @@
-"""The SQLite engine: one transaction at a time in a process, handed on only once committed."""
+"""The SQLite engine: one transaction at a time in a process, handed on only once committed;
+`run_now` for the event loop, which must never wait for the write lock."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import event
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
 
-from bot.db import make_engine
+from bot.db import NOT_NOW, SQLITE_BUSY_TIMEOUT_MS, make_engine, run_now
 
 
 def test_sqlite_transactions_queue_in_process_and_never_meet_a_held_lock(tmp_path: Path) -> None:
@@ -68,3 +73,115 @@ def test_a_failed_sqlite_transaction_hands_the_lock_on(tmp_path: Path) -> None:
     with engine.connect() as connection:
         assert connection.exec_driver_sql("SELECT x FROM t").scalars().all() == [2]
     engine.dispose()
+
+
+def _counter_engine(tmp_path: Path) -> Engine:
+    engine = make_engine(f"sqlite:///{tmp_path / 'now.db'}")
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE counter (n INTEGER NOT NULL)")
+        connection.exec_driver_sql("INSERT INTO counter VALUES (0)")
+    return engine
+
+
+def _bump(session: Session) -> int:
+    connection = session.connection()
+    connection.exec_driver_sql("UPDATE counter SET n = n + 1")
+    return int(connection.exec_driver_sql("SELECT n FROM counter").scalar_one())
+
+
+def _count(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return int(connection.exec_driver_sql("SELECT n FROM counter").scalar_one())
+
+
+def test_run_now_runs_on_this_thread_and_commits_when_the_write_lock_is_free(
+    tmp_path: Path,
+) -> None:
+    engine = _counter_engine(tmp_path)
+    threads: list[int] = []
+
+    def work(session: Session) -> int:
+        threads.append(threading.get_ident())
+        return _bump(session)
+
+    assert run_now(engine, work) == 1
+    assert run_now(engine, work) == 2
+    assert threads == [threading.get_ident()] * 2
+    assert _count(engine) == 2
+    engine.dispose()
+
+
+def test_run_now_declines_at_once_while_another_thread_holds_the_write_lock(
+    tmp_path: Path,
+) -> None:
+    engine = _counter_engine(tmp_path)
+    holding, finish = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with engine.begin() as connection:
+            connection.exec_driver_sql("UPDATE counter SET n = n + 10")
+            holding.set()
+            finish.wait(30)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    assert holding.wait(10)
+    called: list[bool] = []
+    started = time.monotonic()
+    assert run_now(engine, lambda session: called.append(True)) is NOT_NOW
+    assert time.monotonic() - started < 1
+    assert called == []
+    finish.set()
+    thread.join(10)
+    assert run_now(engine, _bump) == 11
+    engine.dispose()
+
+
+def test_run_now_declines_at_once_while_another_process_writes_and_keeps_its_busy_timeout(
+    tmp_path: Path,
+) -> None:
+    engine = _counter_engine(tmp_path)
+    other = sqlite3.connect(tmp_path / "now.db", isolation_level=None)  # another process
+    other.execute("BEGIN IMMEDIATE")
+    called: list[bool] = []
+    started = time.monotonic()
+    assert run_now(engine, lambda session: called.append(True)) is NOT_NOW
+    assert time.monotonic() - started < 1  # not SQLite's 30 s busy timeout
+    assert called == []
+    other.execute("UPDATE counter SET n = 5")
+    other.execute("COMMIT")
+    other.close()
+    # The same pooled connection waits for other processes again, and the gate is free.
+    with engine.connect() as connection:
+        timeout = connection.exec_driver_sql("PRAGMA busy_timeout").scalar_one()
+    assert timeout == SQLITE_BUSY_TIMEOUT_MS
+    assert run_now(engine, _bump) == 6
+    engine.dispose()
+
+
+def test_run_now_rolls_back_failed_work_and_hands_the_lock_on(tmp_path: Path) -> None:
+    engine = _counter_engine(tmp_path)
+
+    def fail(session: Session) -> None:
+        _bump(session)
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        run_now(engine, fail)
+    done = threading.Event()
+
+    def other() -> None:
+        with engine.begin() as connection:
+            connection.exec_driver_sql("UPDATE counter SET n = n + 1")
+        done.set()
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    assert done.wait(10), "failed work kept the write lock"
+    assert _count(engine) == 1  # the failed work's change was rolled back
+    engine.dispose()
+
+
+def test_run_now_always_declines_on_postgresql() -> None:
+    engine = make_engine("postgresql://postgres@127.0.0.1:1/none")  # never connected
+    assert run_now(engine, lambda session: pytest.fail("ran")) is NOT_NOW
