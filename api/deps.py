@@ -18,7 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from starlette.datastructures import ImmutableMultiDict
-from twilio.request_validator import RequestValidator
+from twilio.request_validator import RequestValidator, compare
 
 from bot.config import Settings
 from bot.db import NOT_NOW, run_now, session_scope, utcnow
@@ -111,7 +111,12 @@ async def verified_twilio_form(request: Request, settings: SettingsDep) -> dict[
         raise HTTPException(400, "the form body is not valid UTF-8 form encoding") from None
     form = ImmutableMultiDict(pairs)
     validator = RequestValidator(settings.twilio_auth_token)
-    if not validator.validate(public_url_of(request, settings), form, signature):
+    url = public_url_of(request, settings)
+    # The URL as configured first (one HMAC); `validate` then also tries it with and
+    # without the port, which Twilio signs inconsistently (two more).
+    if not compare(validator.compute_signature(url, form), signature) and not validator.validate(
+        url, form, signature
+    ):
         raise HTTPException(403, "X-Twilio-Signature does not match")
     return dict(pairs)
 

@@ -114,6 +114,17 @@ def test_signature_is_checked_against_the_public_url_behind_a_proxy(client, sett
     )
 
 
+def test_a_signature_over_the_public_url_with_its_default_port_is_accepted(
+    client, settings
+) -> None:
+    # Twilio has signed https URLs with and without :443 (twilio-python#392).
+    assert settings.public_url.startswith("https://")
+    host = settings.public_url.removeprefix("https://").rstrip("/")
+    with_port = f"https://{host}:443{PATH}"
+    assert post(client, settings, sms("hi"), url=with_port).status_code == 200
+    assert post(client, settings, sms("hi"), url=f"https://{host}:8443{PATH}").status_code == 403
+
+
 def test_query_string_is_part_of_the_signed_url(client, settings) -> None:
     form = sms("hi")
     token = settings.twilio_auth_token or ""
