@@ -7,6 +7,7 @@ engine to the database.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any, TypeVar
@@ -37,6 +38,7 @@ from bot.engine import engine as conversation
 from bot.engine.messages import Inbound
 from bot.engine.ports import Ports, ResidentView
 
+log = logging.getLogger(__name__)
 MAX_WEBHOOK_BYTES = 64 * 1024
 T = TypeVar("T")
 
@@ -110,15 +112,22 @@ async def verified_twilio_form(request: Request, settings: SettingsDep) -> dict[
     except (UnicodeDecodeError, ValueError):
         raise HTTPException(400, "the form body is not valid UTF-8 form encoding") from None
     form = ImmutableMultiDict(pairs)
-    validator = RequestValidator(settings.twilio_auth_token)
     url = public_url_of(request, settings)
+    if not _signed_with(settings.twilio_auth_token, url, form, signature):
+        secondary = settings.twilio_secondary_auth_token
+        if not (secondary and _signed_with(secondary, url, form, signature)):
+            raise HTTPException(403, "X-Twilio-Signature does not match")
+        log.info("a webhook was signed with TWILIO_SECONDARY_AUTH_TOKEN (token rotation)")
+    return dict(pairs)
+
+
+def _signed_with(token: str, url: str, form: ImmutableMultiDict[str, str], signature: str) -> bool:
+    validator = RequestValidator(token)
     # The URL as configured first (one HMAC); `validate` then also tries it with and
     # without the port, which Twilio signs inconsistently (two more).
-    if not compare(validator.compute_signature(url, form), signature) and not validator.validate(
+    return compare(validator.compute_signature(url, form), signature) or validator.validate(
         url, form, signature
-    ):
-        raise HTTPException(403, "X-Twilio-Signature does not match")
-    return dict(pairs)
+    )
 
 
 @contextmanager

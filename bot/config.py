@@ -23,6 +23,11 @@ class Settings(BaseSettings):
     database_url: str = Field("sqlite:///./siyakha.db", validation_alias="DATABASE_URL")
     twilio_account_sid: str | None = Field(None, validation_alias="TWILIO_ACCOUNT_SID")
     twilio_auth_token: str | None = Field(None, validation_alias="TWILIO_AUTH_TOKEN")
+    # While an auth token is rotated, webhooks signed with the other one (Twilio's secondary
+    # token, or the primary being replaced) are accepted too. Only with TWILIO_AUTH_TOKEN set.
+    twilio_secondary_auth_token: str | None = Field(
+        None, validation_alias="TWILIO_SECONDARY_AUTH_TOKEN"
+    )
     public_url: str = Field("http://127.0.0.1:8000", validation_alias="SIYAKHA_PUBLIC_URL")
     outbound: Literal["console", "twilio"] = Field("console", validation_alias="SIYAKHA_OUTBOUND")
     twilio_api_url: str | None = Field(None, validation_alias="SIYAKHA_TWILIO_API_URL")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -123,6 +124,36 @@ def test_a_signature_over_the_public_url_with_its_default_port_is_accepted(
     with_port = f"https://{host}:443{PATH}"
     assert post(client, settings, sms("hi"), url=with_port).status_code == 200
     assert post(client, settings, sms("hi"), url=f"https://{host}:8443{PATH}").status_code == 403
+
+
+def test_during_a_token_rotation_both_tokens_sign(settings, clean_db, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="api.deps")
+    rotating = settings.model_copy(update={"twilio_secondary_auth_token": "old-auth-token"})
+    with TestClient(create_app(rotating, clean_db)) as client:
+        new = signed(settings.public_url + PATH, sms("hi"), "test-auth-token")
+        assert client.post(PATH, **new).status_code == 200
+        assert "TWILIO_SECONDARY_AUTH_TOKEN" not in caplog.text
+        old = signed(settings.public_url + PATH, sms("hi"), "old-auth-token")
+        assert client.post(PATH, **old).status_code == 200
+        assert "signed with TWILIO_SECONDARY_AUTH_TOKEN" in caplog.text
+        other = signed(settings.public_url + PATH, sms("hi"), "another-token")
+        assert client.post(PATH, **other).status_code == 403
+    assert count(clean_db, InboundMessage) == 2
+
+
+def test_a_secondary_token_alone_does_not_open_the_webhooks(settings, clean_db) -> None:
+    only_secondary = settings.model_copy(
+        update={"twilio_auth_token": None, "twilio_secondary_auth_token": "old-auth-token"}
+    )
+    with TestClient(create_app(only_secondary, clean_db)) as client:
+        body = signed(settings.public_url + PATH, sms("hi"), "old-auth-token")
+        assert client.post(PATH, **body).status_code == 403
+    assert count(clean_db, InboundMessage) == 0
+
+
+def test_without_a_secondary_token_the_old_one_is_refused(client, settings, clean_db) -> None:
+    body = signed(settings.public_url + PATH, sms("hi"), "old-auth-token")
+    assert client.post(PATH, **body).status_code == 403
 
 
 def test_query_string_is_part_of_the_signed_url(client, settings) -> None:
