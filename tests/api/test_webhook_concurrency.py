@@ -1,8 +1,11 @@
-"""Two messages from one resident at the same moment, and Twilio retrying in parallel."""
+"""Two messages from one resident at the same moment, Twilio retrying in parallel, and a
+message arriving while another transaction holds what it needs."""
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import sqlite3
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from urllib.parse import urlparse
 
 import httpx
@@ -78,3 +81,63 @@ def test_many_residents_at_once(live, clean_db) -> None:
     assert [r.status_code for r in responses] == [200] * len(forms)
     assert _count(clean_db, Resident) == len(forms)
     assert urlparse(base).hostname == "127.0.0.1"
+
+
+def _post_later(base: str, token: str, form: dict[str, str]) -> Future[httpx.Response]:
+    pool = ThreadPoolExecutor(1)
+    future = pool.submit(
+        lambda: httpx.post(base + PATH, timeout=30, **signed(base + PATH, form, token))
+    )
+    pool.shutdown(wait=False)
+    return future
+
+
+def _answers_while_waiting(base: str, waiting: Future[httpx.Response]) -> None:
+    """The held-up webhook waits off the event loop: other requests are still answered."""
+    time.sleep(0.3)
+    assert not waiting.done()
+    started = time.monotonic()
+    assert httpx.get(base + "/static/staff.css", timeout=5).status_code == 200
+    assert time.monotonic() - started < 2
+    assert not waiting.done()
+
+
+def test_a_message_waits_for_a_transaction_holding_its_resident_and_then_is_answered(
+    live, clean_db
+) -> None:
+    base, token = live
+    phone = "+27831230003"
+    assert _post_all(base, token, [sms("hi", phone=phone)])[0].status_code == 200
+    with clean_db.connect() as connection:
+        # Another request (a dashboard save, say) is mid-transaction on this resident: it
+        # holds the row lock on PostgreSQL and the write lock on SQLite.
+        transaction = connection.begin()
+        connection.exec_driver_sql(
+            "UPDATE resident SET profile_name = 'held' WHERE phone = '" + phone + "'"
+        )
+        waiting = _post_later(base, token, sms("1", phone=phone))
+        _answers_while_waiting(base, waiting)
+        transaction.commit()
+    response = waiting.result(timeout=30)
+    assert response.status_code == 200
+    assert "Masakhane" not in response.text  # "1" chose English: the consent notice follows
+    assert "privacy" in response.text.lower() or "POPIA" in response.text
+    assert _count(clean_db, InboundMessage) == 2
+
+
+def test_on_sqlite_a_message_waits_for_another_process_writing_and_then_is_answered(
+    live, clean_db, database_url
+) -> None:
+    if not database_url.startswith("sqlite"):
+        pytest.skip("SQLite only: PostgreSQL has no database-wide write lock")
+    base, token = live
+    other = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # the worker process, say, mid-transaction
+    waiting = _post_later(base, token, sms("hi", phone="+27831230004"))
+    _answers_while_waiting(base, waiting)
+    other.execute("COMMIT")
+    other.close()
+    response = waiting.result(timeout=30)
+    assert response.status_code == 200
+    assert "isiXhosa" in response.text  # the language menu
+    assert _count(clean_db, Resident) == 1
