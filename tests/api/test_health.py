@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -33,3 +35,27 @@ def test_healthz_503_when_the_database_cannot_be_reached(
             response = client.get("/healthz")
         assert response.status_code == 503
         assert response.json()["database"] == "unreachable"
+
+
+def test_healthz_does_not_wait_for_a_long_write(settings: Settings, clean_db: Engine) -> None:
+    holding, finish = threading.Event(), threading.Event()
+
+    def long_write() -> None:  # a big CSV import, say: on SQLite it holds the write lock
+        with clean_db.begin() as connection:
+            connection.exec_driver_sql("DELETE FROM login_attempt")
+            holding.set()
+            finish.wait(30)
+
+    thread = threading.Thread(target=long_write)
+    thread.start()
+    try:
+        assert holding.wait(10)
+        with TestClient(create_app(settings, clean_db)) as client:
+            started = time.monotonic()
+            response = client.get("/healthz")
+            elapsed = time.monotonic() - started
+    finally:
+        finish.set()
+        thread.join(10)
+    assert response.status_code == 200
+    assert elapsed < 2
