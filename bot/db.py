@@ -11,8 +11,9 @@ import threading
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from enum import Enum
 from functools import lru_cache
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator
 from sqlalchemy import DateTime, event
@@ -231,11 +232,16 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
             raise
 
 
-# What `run_now` returns when the work has to wait: run it where waiting is allowed.
-NOT_NOW: Any = object()
+class Deferred(Enum):
+    """What `run_now` returns when the work has to wait: run it where waiting is allowed."""
+
+    NOT_NOW = "not now"
 
 
-def run_now(engine: Engine, work: Callable[[Session], T]) -> T:
+NOT_NOW = Deferred.NOT_NOW
+
+
+def run_now(engine: Engine, work: Callable[[Session], T]) -> T | Literal[Deferred.NOT_NOW]:
     """Run `work(session)` in one transaction on this thread, or return NOT_NOW at once
     if that would mean waiting: on SQLite when another transaction holds (or waits for)
     the write lock, here or in another process; on PostgreSQL always (every query waits on
