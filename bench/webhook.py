@@ -186,6 +186,9 @@ def main() -> None:
     parser.add_argument("--database", help="PostgreSQL server URL (default: a SQLite file)")
     parser.add_argument("--residents", type=int, default=250)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="siyakha-then-bare rounds (the VM's speed drifts)"
+    )
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--server-log", help="folder to keep the servers' logs in")
     args = parser.parse_args()
@@ -241,32 +244,54 @@ def main() -> None:
             warm = build_requests(port, 20, "w" + run[:5])
             asyncio.run(drive(port, warm, args.concurrency))
             asyncio.run(drive(bare_port, build_requests(bare_port, 20, run), args.concurrency))
-            siyakha = measure(app.pid, port, build_requests(port, args.residents, run), args)
-            baseline = measure(
-                bare.pid, bare_port, build_requests(bare_port, args.residents, run), args
-            )
+            rounds = []
+            for n in range(args.rounds):
+                # New residents every round, so each round walks the whole conversation.
+                tag = f"{run[:4]}{n:02d}"
+                siyakha = measure(app.pid, port, build_requests(port, args.residents, tag), args)
+                baseline = measure(
+                    bare.pid, bare_port, build_requests(bare_port, args.residents, tag), args
+                )
+                rounds.append((siyakha, baseline))
         finally:
             stop(app)
             stop(bare)
             if pg_name and args.database:
                 with psycopg.connect(args.database, autocommit=True) as conn:
                     conn.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
+    report(args, rounds)
+
+
+def report(
+    args: argparse.Namespace, rounds: list[tuple[dict[str, float], dict[str, float]]]
+) -> None:
+    """Print each round's figures, then the median ratios and their range."""
     backend = "postgresql" if args.database else "sqlite"
     print(
         f"webhook benchmark: {backend}, concurrency {args.concurrency}, "
-        f"{args.residents} residents x {len(SCRIPT)} messages"
+        f"{args.residents} residents x {len(SCRIPT)} messages, {len(rounds)} rounds "
+        "(siyakha, then bare, back to back)"
     )
-    for name, figures in (("siyakha serve", siyakha), ("bare FastAPI", baseline)):
-        print(
-            f"  {name:14} {figures['rps']:8.1f} req/s  p50 {figures['p50_ms']:6.1f} ms  "
-            f"p99 {figures['p99_ms']:6.1f} ms  server CPU {figures['cpu_ms']:5.2f} ms/req  "
-            f"({figures['requests']:.0f} requests, {figures['errors']:.0f} errors)"
-        )
-    print(f"  ratio (siyakha / bare) {siyakha['rps'] / baseline['rps']:.3f}")
+    for n, (siyakha, baseline) in enumerate(rounds, 1):
+        for name, figures in ((f"{n}: siyakha serve", siyakha), (f"{n}: bare FastAPI", baseline)):
+            print(
+                f"  {name:17} {figures['rps']:8.1f} req/s  p50 {figures['p50_ms']:6.1f} ms  "
+                f"p99 {figures['p99_ms']:6.1f} ms  server CPU {figures['cpu_ms']:5.2f} ms/req  "
+                f"({figures['requests']:.0f} requests, {figures['errors']:.0f} errors)"
+            )
+    ratios = sorted(s["rps"] / b["rps"] for s, b in rounds)
+    cpu_ratios = sorted(b["cpu_ms"] / s["cpu_ms"] for s, b in rounds)
+    p99s = sorted(s["p99_ms"] for s, _ in rounds)
     print(
-        f"  CPU per request ratio (bare / siyakha) {baseline['cpu_ms'] / siyakha['cpu_ms']:.3f}"
-        " (less sensitive to other load on the machine)"
+        f"  ratio (siyakha / bare req/s): median {statistics.median(ratios):.3f} "
+        f"(range {ratios[0]:.3f}-{ratios[-1]:.3f})"
     )
+    print(
+        f"  CPU per request ratio (bare / siyakha): median {statistics.median(cpu_ratios):.3f} "
+        f"(range {cpu_ratios[0]:.3f}-{cpu_ratios[-1]:.3f}; less sensitive to other load)"
+    )
+    median_p99 = statistics.median(p99s)
+    print(f"  siyakha p99: median {median_p99:.1f} ms (range {p99s[0]:.1f}-{p99s[-1]:.1f})")
 
 
 if __name__ == "__main__":
