@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from bot.db import NOT_NOW, SQLITE_BUSY_TIMEOUT_MS, make_engine, run_now
+from tests.db_threads import write_finishes_elsewhere, write_held_elsewhere
 
 
 def test_sqlite_transactions_queue_in_process_and_never_meet_a_held_lock(tmp_path: Path) -> None:
@@ -60,16 +61,9 @@ def test_a_failed_sqlite_transaction_hands_the_lock_on(tmp_path: Path) -> None:
         with pytest.raises(IntegrityError, match="UNIQUE"), engine.begin() as connection:
             connection.exec_driver_sql("INSERT INTO t VALUES (1)")
             connection.exec_driver_sql("INSERT INTO t VALUES (1)")
-    done = threading.Event()
-
-    def other() -> None:
-        with engine.begin() as connection:
-            connection.exec_driver_sql("INSERT INTO t VALUES (2)")
-        done.set()
-
-    thread = threading.Thread(target=other)
-    thread.start()
-    assert done.wait(10), "the rolled-back transactions kept the write lock"
+    assert write_finishes_elsewhere(engine, "INSERT INTO t VALUES (2)"), (
+        "the rolled-back transactions kept the write lock"
+    )
     with engine.connect() as connection:
         assert connection.exec_driver_sql("SELECT x FROM t").scalars().all() == [2]
     engine.dispose()
@@ -115,24 +109,12 @@ def test_run_now_declines_at_once_while_another_thread_holds_the_write_lock(
     tmp_path: Path,
 ) -> None:
     engine = _counter_engine(tmp_path)
-    holding, finish = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with engine.begin() as connection:
-            connection.exec_driver_sql("UPDATE counter SET n = n + 10")
-            holding.set()
-            finish.wait(30)
-
-    thread = threading.Thread(target=hold)
-    thread.start()
-    assert holding.wait(10)
     called: list[bool] = []
-    started = time.monotonic()
-    assert run_now(engine, lambda session: called.append(True)) is NOT_NOW
-    assert time.monotonic() - started < 1
+    with write_held_elsewhere(engine, "UPDATE counter SET n = n + 10"):
+        started = time.monotonic()
+        assert run_now(engine, lambda session: called.append(True)) is NOT_NOW
+        assert time.monotonic() - started < 1
     assert called == []
-    finish.set()
-    thread.join(10)
     assert run_now(engine, _bump) == 11
     engine.dispose()
 
@@ -168,16 +150,9 @@ def test_run_now_rolls_back_failed_work_and_hands_the_lock_on(tmp_path: Path) ->
 
     with pytest.raises(RuntimeError, match="boom"):
         run_now(engine, fail)
-    done = threading.Event()
-
-    def other() -> None:
-        with engine.begin() as connection:
-            connection.exec_driver_sql("UPDATE counter SET n = n + 1")
-        done.set()
-
-    thread = threading.Thread(target=other)
-    thread.start()
-    assert done.wait(10), "failed work kept the write lock"
+    assert write_finishes_elsewhere(engine, "UPDATE counter SET n = n + 1"), (
+        "failed work kept the write lock"
+    )
     assert _count(engine) == 1  # the failed work's change was rolled back
     engine.dispose()
 

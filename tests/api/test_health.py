@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from sqlalchemy.engine import Engine
 from api.main import create_app
 from bot.config import Settings
 from bot.db import make_engine
+from tests.db_threads import write_held_elsewhere
 
 
 def test_healthz_ok(settings: Settings, engine: Engine) -> None:
@@ -38,24 +38,13 @@ def test_healthz_503_when_the_database_cannot_be_reached(
 
 
 def test_healthz_does_not_wait_for_a_long_write(settings: Settings, clean_db: Engine) -> None:
-    holding, finish = threading.Event(), threading.Event()
-
-    def long_write() -> None:  # a big CSV import, say: on SQLite it holds the write lock
-        with clean_db.begin() as connection:
-            connection.exec_driver_sql("DELETE FROM login_attempt")
-            holding.set()
-            finish.wait(30)
-
-    thread = threading.Thread(target=long_write)
-    thread.start()
-    try:
-        assert holding.wait(10)
-        with TestClient(create_app(settings, clean_db)) as client:
-            started = time.monotonic()
-            response = client.get("/healthz")
-            elapsed = time.monotonic() - started
-    finally:
-        finish.set()
-        thread.join(10)
+    # A big CSV import, say: on SQLite it holds the write lock.
+    with (
+        write_held_elsewhere(clean_db, "DELETE FROM login_attempt"),
+        TestClient(create_app(settings, clean_db)) as client,
+    ):
+        started = time.monotonic()
+        response = client.get("/healthz")
+        elapsed = time.monotonic() - started
     assert response.status_code == 200
     assert elapsed < 2
