@@ -55,6 +55,7 @@ test: lint typecheck i18n-check test-sqlite test-postgres ## lint, types, catalo
 bench: install i18n-compile ## run the benchmarks (not part of the test run)
 	$(PY) bench/webhook.py
 	$(PY) bench/webhook.py --database postgresql://postgres@127.0.0.1:5432/postgres
+	$(PY) bench/turn_db.py
 	$(PY) bench/outbox.py
 	$(PY) bench/broadcast.py
 
