@@ -43,12 +43,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def build_requests(port: int, residents: int, run: str) -> list[list[bytes]]:
-    """Return, per resident, the raw signed HTTP requests of their conversation."""
+def build_requests(port: int, residents: int, run: str, first: int = 0) -> list[list[bytes]]:
+    """Return, per resident, the raw signed HTTP requests of their conversation (residents
+    numbered from `first`, so that a new range is a set of first contacts)."""
     validator = RequestValidator(TOKEN)
     url = f"http://127.0.0.1:{port}{PATH}"
     streams = []
-    for n in range(residents):
+    for n in range(first, first + residents):
         phone = f"+2782{n:07d}"
         stream = []
         for i, text in enumerate(SCRIPT):
@@ -241,17 +242,17 @@ def main() -> None:
             wait_up(port, "/healthz")
             wait_up(bare_port, "/docs")
             run = uuid.uuid4().hex[:6]
-            warm = build_requests(port, 20, "w" + run[:5])
+            warm = build_requests(port, 20, "w" + run[:5], first=9_000_000)
             asyncio.run(drive(port, warm, args.concurrency))
             asyncio.run(drive(bare_port, build_requests(bare_port, 20, run), args.concurrency))
             rounds = []
             for n in range(args.rounds):
                 # New residents every round, so each round walks the whole conversation.
-                tag = f"{run[:4]}{n:02d}"
-                siyakha = measure(app.pid, port, build_requests(port, args.residents, tag), args)
-                baseline = measure(
-                    bare.pid, bare_port, build_requests(bare_port, args.residents, tag), args
-                )
+                tag, first = f"{run[:4]}{n:02d}", n * args.residents
+                streams = build_requests(port, args.residents, tag, first)
+                siyakha = measure(app.pid, port, streams, args)
+                streams = build_requests(bare_port, args.residents, tag, first)
+                baseline = measure(bare.pid, bare_port, streams, args)
                 rounds.append((siyakha, baseline))
         finally:
             stop(app)
