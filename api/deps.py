@@ -19,7 +19,14 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from starlette.datastructures import ImmutableMultiDict
-from twilio.request_validator import RequestValidator, compare
+from twilio.request_validator import (
+    HMAC_SHA1,
+    HMAC_SHA256,
+    SIGNATURE_SETTINGS_HEADER,
+    RequestValidator,
+    compare,
+    get_signature_algorithm,
+)
 
 from bot.config import Settings
 from bot.db import NOT_NOW, run_now, session_scope, utcnow
@@ -113,7 +120,20 @@ async def verified_twilio_form(request: Request, settings: SettingsDep) -> dict[
         raise HTTPException(400, "the form body is not valid UTF-8 form encoding") from None
     form = ImmutableMultiDict(pairs)
     url = public_url_of(request, settings)
-    if not _signed_with(settings.twilio_auth_token, url, form, signature):
+    rule = request.headers.get(SIGNATURE_SETTINGS_HEADER)
+    if rule is not None:
+        # A Webhook Rule matched: Twilio signed with a SharedKey and the algorithm it names.
+        key = settings.twilio_webhook_shared_key
+        if not key:
+            log.error("a webhook was signed with a SharedKey; set TWILIO_WEBHOOK_SHARED_KEY")
+            raise HTTPException(403, "signed with a SharedKey this service does not have")
+        algorithm = get_signature_algorithm(rule)
+        if algorithm.upper() not in (HMAC_SHA1, HMAC_SHA256):
+            log.warning("a webhook was signed with %s, which cannot be checked here", algorithm)
+            raise HTTPException(403, f"unsupported signature algorithm {algorithm}")
+        if not _signed_with(key, url, form, signature, algorithm):
+            raise HTTPException(403, "X-Twilio-Signature does not match")
+    elif not _signed_with(settings.twilio_auth_token, url, form, signature):
         secondary = settings.twilio_secondary_auth_token
         if not (secondary and _signed_with(secondary, url, form, signature)):
             raise HTTPException(403, "X-Twilio-Signature does not match")
@@ -121,13 +141,19 @@ async def verified_twilio_form(request: Request, settings: SettingsDep) -> dict[
     return dict(pairs)
 
 
-def _signed_with(token: str, url: str, form: ImmutableMultiDict[str, str], signature: str) -> bool:
-    validator = RequestValidator(token)
+def _signed_with(
+    secret: str,
+    url: str,
+    form: ImmutableMultiDict[str, str],
+    signature: str,
+    algorithm: str = HMAC_SHA1,
+) -> bool:
+    validator = RequestValidator(secret)
     # The URL as configured first (one HMAC); `validate` then also tries it with and
     # without the port, which Twilio signs inconsistently (two more).
-    return compare(validator.compute_signature(url, form), signature) or validator.validate(
-        url, form, signature
-    )
+    return compare(
+        validator.compute_signature(url, form, algorithm), signature
+    ) or validator.validate(url, form, signature, algorithm)
 
 
 @contextmanager

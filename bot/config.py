@@ -28,6 +28,11 @@ class Settings(BaseSettings):
     twilio_secondary_auth_token: str | None = Field(
         None, validation_alias="TWILIO_SECONDARY_AUTH_TOKEN"
     )
+    # The secret of the SharedKey a Twilio Webhook Setting signs with, for webhooks that carry
+    # X-Twilio-Webhooks-Signature-Settings (Webhook Rules). Only with TWILIO_AUTH_TOKEN set.
+    twilio_webhook_shared_key: str | None = Field(
+        None, validation_alias="TWILIO_WEBHOOK_SHARED_KEY"
+    )
     public_url: str = Field("http://127.0.0.1:8000", validation_alias="SIYAKHA_PUBLIC_URL")
     outbound: Literal["console", "twilio"] = Field("console", validation_alias="SIYAKHA_OUTBOUND")
     twilio_api_url: str | None = Field(None, validation_alias="SIYAKHA_TWILIO_API_URL")

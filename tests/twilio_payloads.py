@@ -59,3 +59,18 @@ def signed(url: str, form: dict[str, str], token: str) -> dict[str, Any]:
             "Content-Type": "application/x-www-form-urlencoded",
         },
     }
+
+
+def signed_by_rule(
+    url: str, form: dict[str, str], secret: str, algorithm: str = "HMAC_SHA256"
+) -> dict[str, Any]:
+    """Return request kwargs for `form` signed as a Twilio Webhook Rule does: with a
+    SharedKey's `secret` and `algorithm`, named in X-Twilio-Webhooks-Signature-Settings."""
+    request = signed(url, form, "unused")
+    request["headers"]["X-Twilio-Signature"] = RequestValidator(secret).compute_signature(
+        url, form, algorithm
+    )
+    request["headers"]["X-Twilio-Webhooks-Signature-Settings"] = (
+        f"key=KY{'0' * 32},algorithm={algorithm}"
+    )
+    return request

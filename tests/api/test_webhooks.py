@@ -14,7 +14,7 @@ from api.main import create_app
 from bot.config import Settings
 from bot.domain.messages.models import InboundMessage
 from bot.domain.residents.models import Resident
-from tests.twilio_payloads import payload, signed, sms, whatsapp
+from tests.twilio_payloads import payload, signed, signed_by_rule, sms, whatsapp
 
 PATH = "/webhooks/twilio/messages"
 
@@ -154,6 +154,40 @@ def test_a_secondary_token_alone_does_not_open_the_webhooks(settings, clean_db) 
 def test_without_a_secondary_token_the_old_one_is_refused(client, settings, clean_db) -> None:
     body = signed(settings.public_url + PATH, sms("hi"), "old-auth-token")
     assert client.post(PATH, **body).status_code == 403
+
+
+def test_a_webhook_rule_signs_with_its_shared_key_and_algorithm(settings, clean_db) -> None:
+    with_key = settings.model_copy(update={"twilio_webhook_shared_key": "shared-key-secret"})
+    url = settings.public_url + PATH
+    with TestClient(create_app(with_key, clean_db)) as client:
+        for algorithm in ("HMAC_SHA256", "HMAC_SHA1"):
+            body = signed_by_rule(url, sms("hi"), "shared-key-secret", algorithm)
+            assert client.post(PATH, **body).status_code == 200, algorithm
+        # The header names the SharedKey: the auth token's signature no longer counts.
+        body = signed(url, sms("hi"), settings.twilio_auth_token or "")
+        body["headers"]["X-Twilio-Webhooks-Signature-Settings"] = "key=KY1,algorithm=HMAC_SHA1"
+        assert client.post(PATH, **body).status_code == 403
+        wrong = signed_by_rule(url, sms("hi"), "another-secret")
+        assert client.post(PATH, **wrong).status_code == 403
+        unknown = signed_by_rule(url, sms("hi"), "shared-key-secret")
+        unknown["headers"]["X-Twilio-Webhooks-Signature-Settings"] = "key=KY1,algorithm=HMAC_MD5"
+        response = client.post(PATH, **unknown)
+        assert response.status_code == 403
+        assert "HMAC_MD5" in response.json()["detail"]
+        # Without the header, the auth token signs as before.
+        assert client.post(PATH, **signed(url, sms("hi"), "test-auth-token")).status_code == 200
+    assert count(clean_db, InboundMessage) == 3
+
+
+def test_a_webhook_rule_without_a_configured_shared_key_is_refused(
+    client, settings, clean_db, caplog
+) -> None:
+    body = signed_by_rule(settings.public_url + PATH, sms("hi"), "shared-key-secret")
+    response = client.post(PATH, **body)
+    assert response.status_code == 403
+    assert "SharedKey" in response.json()["detail"]
+    assert "TWILIO_WEBHOOK_SHARED_KEY" in caplog.text
+    assert count(clean_db, InboundMessage) == 0
 
 
 def test_query_string_is_part_of_the_signed_url(client, settings) -> None:
