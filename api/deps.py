@@ -178,7 +178,7 @@ class UnitOfWork:
     """Run blocking database work in one transaction committed at its end.
 
     On SQLite, when the write lock is free, the work runs at once on the event loop: a
-    turn takes well under a millisecond there, and a hop to a thread costs about as much
+    turn takes about a millisecond there, and a hop to a thread cost about half as much
     again in hand-offs and contention for the GIL. Otherwise it runs in a worker thread,
     where waiting does not hold up other requests. A limiter bounds how many threads work
     the database at once: on SQLite writes are serialised anyway, and dozens of threads
