@@ -319,8 +319,11 @@ def test_rate_limit_spaces_sends(
     started = time.monotonic()
     deliver(clean_db, sender, config(rates={"sms": 20.0, "whatsapp": 0}))
     assert time.monotonic() - started >= 5 / 20
+    # Spread out as they reach Twilio, not sent in a burst at the end. The first arrival
+    # also pays for opening the connection (it came 23 ms late once under load in CI), so
+    # allow one gap of jitter: a burst would arrive within a few milliseconds.
     times = [dt.datetime.fromisoformat(m["_created"]) for m in standin.messages]
-    assert (times[-1] - times[0]).total_seconds() >= 5 / 20 - 0.02
+    assert (times[-1] - times[0]).total_seconds() >= 4 / 20
 
 
 def test_unset_sender_fails_the_row_clearly(

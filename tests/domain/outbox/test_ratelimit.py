@@ -49,8 +49,11 @@ def test_threads_share_the_rate() -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    # 20 tokens at 50/s: the 20th is due 19 intervals after the first.
-    assert time.monotonic() - started == pytest.approx(19 / 50, abs=0.08)
+    # 20 tokens at 50/s: the 20th is due 19 intervals after the first. Never sooner; later
+    # only by scheduling delays (generous: the suite runs beside PostgreSQL on 2 CPUs), far
+    # short of what tokens spaced twice over, or a thread per bucket, would give.
+    elapsed = time.monotonic() - started
+    assert 19 / 50 - 0.01 <= elapsed < 19 / 50 + 0.25
 
 
 def test_acquire_gives_up_when_stopped() -> None:
