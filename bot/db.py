@@ -91,7 +91,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 class WriteLockBusy(Exception):
-    """The SQLite database is being written by another process right now."""
+    """The SQLite write lock is taken (in this process or another) and waiting is not allowed."""
+
+
+# Execution option for a transaction that must not wait for the SQLite write lock.
+NO_WAIT = "siyakha_sqlite_no_wait"
 
 
 class _SqliteWriteGate:
@@ -102,33 +106,22 @@ class _SqliteWriteGate:
     A process-wide lock makes threads queue instead; `busy_timeout` still arbitrates
     between processes (the web server and the worker).
 
-    `hold_now` lets a thread that must not wait (the event loop) take the gate only when
-    it is free and nobody is queueing for it; its transaction then refuses to wait for
-    another process too (`WriteLockBusy`).
+    A transaction begun with the execution option `NO_WAIT` (`run_now`) takes the gate
+    only if it is free and nobody is queueing for it, and refuses to wait for another
+    process too: it raises `WriteLockBusy` instead.
     """
 
     def __init__(self, timeout: float) -> None:
         self.lock = threading.Lock()
         self.timeout = timeout
-        self.held_here = threading.local()
         self.queue_lock = threading.Lock()
         self.queued = 0
 
-    def hold_now(self) -> bool:
-        """Take the gate for this thread's next transaction if that needs no waiting."""
-        if self.queued > 0 or not self.lock.acquire(blocking=False):
-            return False
-        self.held_here.value = True
-        return True
-
-    def let_go(self) -> None:
-        """Give back a gate taken with `hold_now`."""
-        self.held_here.value = False
-        self.lock.release()
-
-    def _acquire(self) -> None:
+    def _acquire(self, *, wait: bool) -> None:
         if self.lock.acquire(blocking=False):
             return
+        if not wait:
+            raise WriteLockBusy("another transaction in this process holds the write lock")
         with self.queue_lock:
             self.queued += 1
         try:
@@ -140,26 +133,26 @@ class _SqliteWriteGate:
             raise TimeoutError(f"waited {self.timeout:.0f} s for the SQLite write lock")
 
     def begin(self, connection: Any) -> None:
-        held_here = getattr(self.held_here, "value", False)
-        if not held_here:
-            self._acquire()
-        # "lent": the gate belongs to the `hold_now` caller, who gives it back.
-        connection.info["holds_write_gate"] = "lent" if held_here else True
+        wait = not connection.get_execution_options().get(NO_WAIT, False)
+        if not wait and self.queued > 0:
+            raise WriteLockBusy("other transactions in this process are queueing")
+        self._acquire(wait=wait)
+        connection.info["holds_write_gate"] = True
         driver = connection.connection.driver_connection
         try:
-            if held_here:
+            if not wait:
                 driver.execute("PRAGMA busy_timeout=0")
             connection.exec_driver_sql("BEGIN IMMEDIATE")
         except OperationalError as exc:
             self.end(connection)
-            if held_here and "locked" in str(exc.orig):
+            if not wait and "locked" in str(exc.orig):
                 raise WriteLockBusy(str(exc.orig)) from None
             raise
         except BaseException:
             self.end(connection)
             raise
         finally:
-            if held_here:
+            if not wait:
                 driver.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
 
     def commit(self, connection: Any) -> None:
@@ -179,18 +172,18 @@ class _SqliteWriteGate:
                 self.end(connection)
 
     def end(self, connection: Any, *_args: Any) -> None:
-        if connection.info.pop("holds_write_gate", False) is True:
+        if connection.info.pop("holds_write_gate", False):
             self.lock.release()
 
     def end_record(self, _dbapi_connection: Any, record: Any, _reset_state: Any = None) -> None:
         # A connection returned to the pool mid-transaction is rolled back by the pool
         # without a rollback event; let the next transaction in all the same.
-        if record.info.pop("holds_write_gate", False) is True:
+        if record.info.pop("holds_write_gate", False):
             self.lock.release()
 
 
-# The write gate of each SQLite engine made here (`run_now`).
-_GATES: weakref.WeakKeyDictionary[Engine, _SqliteWriteGate] = weakref.WeakKeyDictionary()
+# The SQLite engines made here, whose write gate understands NO_WAIT (`run_now`).
+_GATED: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -208,7 +201,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "rollback", gate.rollback)
         event.listen(engine.pool, "reset", gate.end_record)
         event.listen(engine.pool, "checkin", gate.end_record)
-        _GATES[engine] = gate
+        _GATED.add(engine)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
@@ -246,17 +239,15 @@ def run_now(engine: Engine, work: Callable[[Session], T]) -> T | Literal[Deferre
     if that would mean waiting: on SQLite when another transaction holds (or waits for)
     the write lock, here or in another process; on PostgreSQL always (every query waits on
     the network). For the event loop, which must never block on a lock."""
-    gate = _GATES.get(engine)
-    if gate is None or not gate.hold_now():
+    if engine not in _GATED:
         return NOT_NOW
     try:
         with session_scope(engine) as session:
-            session.connection()  # BEGIN IMMEDIATE now, before any of `work` runs
+            # BEGIN IMMEDIATE now, before any of `work` runs; WriteLockBusy if it would wait.
+            session.connection(execution_options={NO_WAIT: True})
             return work(session)
     except WriteLockBusy:
         return NOT_NOW
-    finally:
-        gate.let_go()
 
 
 def ping(engine: Engine | None = None) -> bool:
@@ -270,10 +261,10 @@ def ping(engine: Engine | None = None) -> bool:
         try:
             cursor = connection.cursor()
             cursor.execute("SELECT 1")
-            answered = cursor.fetchone() is not None
+            cursor.fetchone()
             cursor.close()
         finally:
             connection.close()
     except Exception:
         return False
-    return answered
+    return True
