@@ -103,6 +103,8 @@ class Content:
     """normalised word -> main menu option number."""
     facts: Mapping[str, Any] = field(repr=False)
     """Other top-level keys, e.g. `notice_version`, `strands`, `codes`."""
+    attend_words: frozenset[str] = field(default=frozenset(), repr=False)
+    """normalised words that answer a meeting reminder with "I will come"."""
 
     def message(self, msg_id: str) -> Message:
         """Return the message with this id or raise UnknownMessageError."""
@@ -222,6 +224,7 @@ def _parse(directory: Path) -> Content:
     keywords_by_action: dict[str, dict[str, tuple[str, ...]]] = {}
     answers: dict[str, str] = {}
     menu_words: dict[str, int] = {}
+    attend_words: set[str] = set()
 
     files = sorted(directory.glob("*.yaml"))
     if not files:
@@ -269,6 +272,9 @@ def _parse(directory: Path) -> Content:
                         for word in words:
                             _index(numbers, word, str(int(number)), "menu_words")
                 menu_words = {word: int(number) for word, number in numbers.items()}
+            elif key == "attend_words":
+                for words in _words(value, "attend_words").values():
+                    attend_words.update(normalise(word) for word in words)
             elif key == "languages":
                 for entry in value:
                     languages.append(
@@ -291,6 +297,7 @@ def _parse(directory: Path) -> Content:
         answers=answers,
         menu_words=menu_words,
         facts=facts,
+        attend_words=frozenset(attend_words),
     )
 
 

@@ -111,12 +111,3 @@ def reminder(
 def sms_version(content: Content, translator: Translator, text: str) -> str:
     """Return the SMS form of a broadcast: no WhatsApp bold, with the STOP hint."""
     return f"{strip_bold(text)}\n{content.render('broadcast.stop_hint', translator)}"
-
-
-def attend_thanks(
-    content: Content, translator: Translator, *, title: str, starts_at: datetime
-) -> str:
-    """Thank a resident who said they will come to a meeting."""
-    return content.render(
-        "broadcast.attend_thanks", translator, title=title, when=translator.format_when(starts_at)
-    )

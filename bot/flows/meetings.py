@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from bot.content import normalise
 from bot.engine.effects import AttendMeeting
 from bot.engine.ports import InvitationInfo, MeetingInfo
 from bot.engine.turn import MENU, Turn
-from bot.flows import broadcast_notices, menu
+from bot.flows import menu
 
 LIMIT = 5
 
@@ -61,18 +60,13 @@ def show(turn: Turn) -> None:
     menu.back_hint(turn)
 
 
-def _attend_words(turn: Turn) -> set[str]:
-    words = turn.content.facts.get("attend_words") or {}
-    return {normalise(str(w)) for ws in words.values() for w in ws}
-
-
 def attend(turn: Turn, invitation: InvitationInfo) -> None:
     """Record that the resident will come to the meeting, and thank them."""
     turn.emit(AttendMeeting(meeting_id=invitation.meeting_id))
-    turn.parts.append(
-        broadcast_notices.attend_thanks(
-            turn.content, turn.translator, title=invitation.title, starts_at=invitation.starts_at
-        )
+    turn.say(
+        "broadcast.attend_thanks",
+        title=invitation.title,
+        when=turn.translator.format_when(invitation.starts_at),
     )
     menu.back_hint(turn)
     turn.goto(MENU)
@@ -84,7 +78,7 @@ def attend_reply(
     """Return the handler for "I will attend": an attend word after any reminder of an
     upcoming meeting, or "1" between flows after a reminder received since the resident
     last wrote (so a menu choice keeps its meaning otherwise)."""
-    word = turn.norm in _attend_words(turn)
+    word = turn.norm in turn.content.attend_words
     if not word and not (between_flows and turn.norm == "1"):
         return None
     since = None if word else last_seen
