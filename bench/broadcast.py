@@ -98,7 +98,7 @@ def settings_for(url: str, **overrides: object) -> Settings:
         "SIYAKHA_BROADCAST_APPROVAL_THRESHOLD": 10_000_000,
         **overrides,
     }
-    return Settings(**values)  # type: ignore[arg-type]
+    return Settings(_env_file=None, **values)  # type: ignore[arg-type]  # not ./.env
 
 
 def time_broadcast(engine: Engine, settings: Settings, audience: Audience) -> tuple[float, int]:
