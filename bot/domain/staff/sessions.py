@@ -84,10 +84,6 @@ def unsign_cookie(secret: str, value: str, now: dt.datetime) -> str | None:
     return found[0] if found else None
 
 
-def _hash(session_id: str) -> str:
-    return hashlib.sha256(session_id.encode("utf-8")).hexdigest()
-
-
 def start(
     *, session: Session, user: StaffUser, settings: Settings, now: dt.datetime, ip: str = ""
 ) -> tuple[StaffSession, str]:
@@ -97,7 +93,7 @@ def start(
     expires_at = deadline(created_at=now, now=now, settings=settings)
     row = StaffSession(
         user_id=user.id,
-        token_hash=_hash(session_id),
+        token_hash=staff.token_hash(session_id),
         csrf_token=secrets.token_urlsafe(32),
         created_at=now,
         expires_at=expires_at,
@@ -121,7 +117,7 @@ def resolve(
     found = session.execute(
         select(StaffSession, StaffUser)
         .join(StaffUser, col(StaffUser.id) == col(StaffSession.user_id))
-        .where(col(StaffSession.token_hash) == _hash(session_id))
+        .where(col(StaffSession.token_hash) == staff.token_hash(session_id))
     ).first()
     if found is None:
         return None
