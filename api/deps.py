@@ -34,11 +34,12 @@ from bot.domain.broadcasts import service as broadcasts
 from bot.domain.broadcasts.ports import SqlMeetingInvitations
 from bot.domain.messages.service import Converse
 from bot.domain.residents.service import SqlResidentData
+from bot.domain.settlements import edit as settlement_edit
 from bot.domain.settlements.ports import SqlSettlementDirectory
 from bot.domain.staff import audit, sessions
 from bot.domain.staff import scope as scopes
 from bot.domain.staff import service as staff
-from bot.domain.staff.models import StaffUser
+from bot.domain.staff.models import TICKET_WORKERS, StaffUser
 from bot.domain.tickets import service as tickets
 from bot.domain.tickets.ports import SqlTicketDesk
 from bot.engine import engine as conversation
@@ -158,16 +159,21 @@ def _signed_with(
 
 @contextmanager
 def refused_as_http(*, refused: int = 422) -> Iterator[None]:
-    """Answer a change the ticket or broadcast domain refuses as HTTP (JSON for the API, the
-    error page for the dashboard): 409 when the state does not allow it, 404 for something
-    it refers to that does not exist, else `refused`."""
+    """Answer a change the ticket, broadcast, settlement-edit or staff-user domain refuses as
+    HTTP (JSON for the API, the error page for the dashboard): 409 when the state does not
+    allow it, 404 for something it refers to that does not exist, else `refused`."""
     try:
         yield
     except (tickets.InvalidTransition, broadcasts.Conflict) as exc:
         raise HTTPException(409, str(exc)) from None
     except broadcasts.NotFound as exc:
         raise HTTPException(404, str(exc)) from None
-    except (tickets.TicketError, broadcasts.BroadcastError) as exc:
+    except (
+        tickets.TicketError,
+        broadcasts.BroadcastError,
+        settlement_edit.EditRejected,
+        staff.StaffError,
+    ) as exc:
         raise HTTPException(refused, str(exc)) from None
 
 
@@ -270,7 +276,7 @@ def require_role(*roles: str) -> Callable[[StaffUser], StaffUser]:
 
 
 # Who may work tickets: triage staff and admins (officers read them).
-TicketWorker = Annotated[StaffUser, Depends(require_role("admin", "triage"))]
+TicketWorker = Annotated[StaffUser, Depends(require_role(*TICKET_WORKERS))]
 
 
 def get_scope(session: SessionDep, user: CurrentStaff) -> scopes.Scope:

@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from api.deps import refused_as_http
 from api.routes.staff.common import ADMINS, StaffContext, action, back, page, render
 from bot.db import utcnow
 from bot.domain.staff import audit, sessions
@@ -54,10 +55,8 @@ def create_user(
     settlement_ids: SettlementIds = [],  # noqa: B006  (FastAPI copies defaults)
 ) -> RedirectResponse:
     """Add a staff user with a password and an optional scope."""
-    try:
+    with refused_as_http():
         user = staff.create_user(session=ctx.session, email=email, role=role, password=password)
-    except staff.StaffError as exc:
-        raise HTTPException(422, str(exc)) from None
     scope = scopes.set_scope(
         session=ctx.session, user=user, settlement_ids=settlement_ids, wards=_wards(wards)
     )
@@ -81,7 +80,7 @@ def update_user(
         raise HTTPException(404, "no such user")
     if user.id == ctx.user.id and (role != "admin" or not is_active):
         raise HTTPException(422, "you cannot remove your own admin role or deactivate yourself")
-    try:
+    with refused_as_http():
         staff.update_user(
             session=ctx.session,
             user=user,
@@ -89,8 +88,6 @@ def update_user(
             is_active=is_active,
             password=password or None,
         )
-    except staff.StaffError as exc:
-        raise HTTPException(422, str(exc)) from None
     scope = scopes.set_scope(
         session=ctx.session, user=user, settlement_ids=settlement_ids, wards=_wards(wards)
     )

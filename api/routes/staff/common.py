@@ -12,7 +12,6 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from fastapi import HTTPException, Request
 from fastapi.exception_handlers import (
@@ -28,12 +27,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api.deps import CurrentStaffSession, SessionDep, check_csrf, client_ip
 from bot.domain.staff import audit
 from bot.domain.staff import scope as scopes
-from bot.domain.staff.models import StaffSession, StaffUser
+from bot.domain.staff.models import TICKET_WORKERS, StaffSession, StaffUser
+from bot.i18n import TIMEZONE
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parents[2] / "templates")
-LOCAL = ZoneInfo("Africa/Johannesburg")
-ALL_ROLES = ("admin", "officer", "triage")
-TICKET_WORKERS = ("admin", "triage")
+LOCAL = TIMEZONE
 OFFICERS = ("admin", "officer")
 ADMINS = ("admin",)
 
@@ -64,6 +62,16 @@ NOTICES = {
 def local_time(value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     """Render a UTC datetime in Africa/Johannesburg time."""
     return value.astimezone(LOCAL).strftime(fmt) if value else ""
+
+
+def local_datetime(value: str) -> dt.datetime:
+    """Parse a form's ISO date and time; one without a UTC offset is Africa/Johannesburg
+    time (422 when it is not a date and time)."""
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise HTTPException(422, f"{value!r} is not a date and time") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=LOCAL)
 
 
 def until(value: dt.datetime | None, now: dt.datetime | None = None) -> str:
@@ -171,6 +179,13 @@ def render(
     return response
 
 
+def attachment(body: str | bytes, media_type: str, filename: str) -> Response:
+    """Return a download (`Content-Disposition: attachment`) with the dashboard's headers."""
+    headers = dict(SECURITY_HEADERS)
+    headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return Response(body, media_type=media_type, headers=headers)
+
+
 def back(url: str, notice: str | None = None) -> RedirectResponse:
     """Redirect after a post (303, so the browser follows with GET)."""
     if notice:
@@ -214,17 +229,13 @@ async def staff_error_page(request: Request, exc: Exception) -> Response:
             return RedirectResponse(
                 (exc.headers or {}).get("Location", "/staff/"), status_code=status
             )
-    response = TEMPLATES.TemplateResponse(
+    return render(
         request,
-        "staff/error.html",
-        {
-            "ctx": None,
-            "notice": None,
-            "title": ERROR_TITLES.get(status, "Something went wrong"),
-            "detail": detail,
-            "status": status,
-        },
+        "error.html",
+        None,
         status_code=status,
+        notice=None,
+        title=ERROR_TITLES.get(status, "Something went wrong"),
+        detail=detail,
+        status=status,
     )
-    response.headers.update(SECURITY_HEADERS)
-    return response

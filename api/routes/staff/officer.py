@@ -10,7 +10,17 @@ from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, Uplo
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
-from api.routes.staff.common import LOCAL, OFFICERS, StaffContext, action, back, page, render
+from api.deps import refused_as_http
+from api.routes.staff.common import (
+    LOCAL,
+    OFFICERS,
+    StaffContext,
+    action,
+    back,
+    local_datetime,
+    page,
+    render,
+)
 from bot.db import utcnow
 from bot.domain.settlements import edit
 from bot.domain.settlements import service as settlements
@@ -82,14 +92,6 @@ def _date(value: str) -> dt.date | None:
         raise HTTPException(422, f"{value!r} is not a date (YYYY-MM-DD)") from None
 
 
-def _local_datetime(value: str) -> dt.datetime:
-    try:
-        parsed = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise HTTPException(422, f"{value!r} is not a date and time") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=LOCAL)
-
-
 @router.get("/settlements", response_class=HTMLResponse)
 def settlement_list(request: Request, ctx: Reader) -> HTMLResponse:
     """Settlements the user may see, with category and phase."""
@@ -127,7 +129,7 @@ def settlement_update(
 ) -> RedirectResponse:
     """Change a settlement's category, category note and current phase."""
     settlement = _settlement(ctx, settlement_id)
-    try:
+    with refused_as_http():
         edit.update_settlement(
             session=ctx.session,
             settlement=settlement,
@@ -135,8 +137,6 @@ def settlement_update(
             category_note=category_note,
             current_phase=current_phase,
         )
-    except edit.EditRejected as exc:
-        raise HTTPException(422, str(exc)) from None
     ctx.audit("settlement.update", f"settlement:{settlement_id}", category=category or None)
     return back(f"/staff/settlements/{settlement_id}", "updated")
 
@@ -159,7 +159,7 @@ def milestone_save(
         milestone = edit.get_milestone(session=ctx.session, milestone_id=milestone_id)
         if milestone is None or milestone.settlement_id != settlement_id:
             raise HTTPException(404, "no such milestone")
-    try:
+    with refused_as_http():
         saved = edit.save_milestone(
             session=ctx.session,
             settlement=settlement,
@@ -170,8 +170,6 @@ def milestone_save(
             status=status,
             note=note,
         )
-    except edit.EditRejected as exc:
-        raise HTTPException(422, str(exc)) from None
     ctx.audit(
         "milestone.update" if milestone else "milestone.create",
         f"milestone:{saved.id}",
@@ -189,8 +187,13 @@ def meeting_list(request: Request, ctx: Reader) -> HTMLResponse:
     rows = edit.meetings(
         session=ctx.session, condition=scopes.meeting_read_condition(ctx.scope), since=since
     )
-    own = edit.meetings(
-        session=ctx.session, condition=scopes.meeting_condition(ctx.scope), since=since
+    # Unrestricted, both conditions are the same (everything): no second query.
+    own = (
+        rows
+        if ctx.scope.unrestricted
+        else edit.meetings(
+            session=ctx.session, condition=scopes.meeting_condition(ctx.scope), since=since
+        )
     )
     return render(
         request,
@@ -241,7 +244,7 @@ def _save_meeting(ctx: StaffContext, meeting: Meeting | None, form: MeetingField
         and (level != "ward" or ward.strip() not in ctx.scope.wards)
     ):
         raise HTTPException(403, "your scope allows only meetings of your settlements and wards")
-    try:
+    with refused_as_http():
         return edit.save_meeting(
             session=ctx.session,
             meeting=meeting,
@@ -249,11 +252,9 @@ def _save_meeting(ctx: StaffContext, meeting: Meeting | None, form: MeetingField
             ward=ward,
             level=level,
             title=form.title,
-            starts_at=_local_datetime(form.starts_at),
+            starts_at=local_datetime(form.starts_at),
             venue=form.venue,
         )
-    except edit.EditRejected as exc:
-        raise HTTPException(422, str(exc)) from None
 
 
 @router.post("/meetings")

@@ -8,12 +8,13 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from api.routes.staff import charts
-from api.routes.staff.common import ALL_ROLES, SECURITY_HEADERS, StaffContext, page, render
+from api.routes.staff.common import StaffContext, attachment, page, render
 from bot.db import utcnow
 from bot.domain.reports import service as reports
+from bot.domain.staff.models import ROLES
 
 router = APIRouter()
-Reader = Annotated[StaffContext, Depends(page(*ALL_ROLES))]
+Reader = Annotated[StaffContext, Depends(page(*ROLES))]
 Weeks = Annotated[int, Query(ge=1, le=104)]
 
 
@@ -57,6 +58,4 @@ def report_csv(ctx: Reader, weeks: Weeks = 12) -> Response:
     """Download the weekly counts as CSV (cells that a spreadsheet would run are neutralised)."""
     report = reports.weekly(session=ctx.session, now=utcnow(), weeks=weeks, scope=ctx.scope)
     ctx.audit("report.export", "reports.csv", weeks=weeks)
-    headers = dict(SECURITY_HEADERS)
-    headers["Content-Disposition"] = 'attachment; filename="siyakha-weekly.csv"'
-    return Response(reports.weekly_csv(report), media_type="text/csv", headers=headers)
+    return attachment(reports.weekly_csv(report), "text/csv", "siyakha-weekly.csv")

@@ -10,9 +10,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.routes.staff.common import (
     OFFICERS,
-    SECURITY_HEADERS,
     StaffContext,
     action,
+    attachment,
     back,
     page,
     render,
@@ -20,7 +20,6 @@ from api.routes.staff.common import (
 from bot.domain.residents import export as resident_data
 from bot.domain.residents import service as residents
 from bot.domain.residents.models import Resident
-from bot.domain.residents.service import SqlResidentData
 from bot.domain.staff import scope as scopes
 from bot.phones import InvalidPhone, normalise
 
@@ -66,7 +65,7 @@ def resident_page(request: Request, resident_id: int, ctx: Reader) -> HTMLRespon
     """What is kept about one resident, with export and erase."""
     resident = _resident(ctx, resident_id)
     ctx.audit("resident.view", f"resident:{resident_id}")
-    summary = SqlResidentData(ctx.session).summary(resident.phone)
+    summary = residents.summarise(session=ctx.session, resident=resident)
     return render(request, "resident.html", ctx, r=resident, summary=summary)
 
 
@@ -76,12 +75,10 @@ def export(resident_id: int, ctx: Reader) -> Response:
     resident = _resident(ctx, resident_id)
     ctx.audit("resident.export", f"resident:{resident_id}")
     data = resident_data.export(session=ctx.session, resident=resident)
-    headers = dict(SECURITY_HEADERS)
-    headers["Content-Disposition"] = f'attachment; filename="resident-{resident_id}.json"'
-    return Response(
+    return attachment(
         json.dumps(data, ensure_ascii=False, indent=2),
-        media_type="application/json",
-        headers=headers,
+        "application/json",
+        f"resident-{resident_id}.json",
     )
 
 

@@ -11,11 +11,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.deps import SettingsDep, refused_as_http
 from api.routes.staff.common import (
-    ALL_ROLES,
     SECURITY_HEADERS,
-    TICKET_WORKERS,
     StaffContext,
     action,
+    attachment,
     back,
     page,
     render,
@@ -27,13 +26,14 @@ from bot.domain.settlements.models import Settlement
 from bot.domain.staff import conversation, media, queue
 from bot.domain.staff import scope as scopes
 from bot.domain.staff import service as staff
+from bot.domain.staff.models import ROLES, TICKET_WORKERS
 from bot.domain.tickets import service as tickets
 from bot.domain.tickets.models import OPEN_STATUSES, PRIORITIES, STATUSES, Ticket, TicketUpdate
 from bot.flows import report_notices
 from bot.i18n import get_translator
 
 router = APIRouter()
-Reader = Annotated[StaffContext, Depends(page(*ALL_ROLES))]
+Reader = Annotated[StaffContext, Depends(page(*ROLES))]
 Worker = Annotated[StaffContext, Depends(action(*TICKET_WORKERS))]
 Ref = Annotated[str, Query(pattern=r"^[0-9]{1,12}$")]
 PAGE_SIZE = 50
@@ -171,9 +171,7 @@ def queue_csv(request: Request, ctx: Reader, settings: SettingsDep) -> Response:
         for t in rows
     ]
     ctx.audit("ticket.export", "tickets.csv", rows=len(lines), total=total, **params)
-    headers = dict(SECURITY_HEADERS)
-    headers["Content-Disposition"] = 'attachment; filename="siyakha-tickets.csv"'
-    return Response(reports.tickets_csv(lines), media_type="text/csv", headers=headers)
+    return attachment(reports.tickets_csv(lines), "text/csv", "siyakha-tickets.csv")
 
 
 @router.post("/tickets/bulk")
@@ -229,7 +227,6 @@ def ticket_page(
     ctx.audit("ticket.view", f"ticket:{reference}")
     now = utcnow()
     detail = tickets.to_detail(session=ctx.session, ticket=ticket, now=now, settings=settings)
-    events = tickets.events(session=ctx.session, ticket=ticket)
     content = load()
     language = ticket.language or "en"
     resident_words = get_translator(language)
@@ -247,11 +244,10 @@ def ticket_page(
         "ticket.html",
         ctx,
         t=detail,
-        ticket=ticket,
         conversation=conversation.for_ticket(session=ctx.session, ticket=ticket),
         media=[
-            {**item, "inline": media.is_inline(item["content_type"]), "index": i}
-            for i, item in enumerate(conversation.media_of(ticket, events))
+            {**item, "index": i}
+            for i, item in enumerate(conversation.media_of(ticket, detail.events))
         ],
         canned=canned,
         language=language,

@@ -10,7 +10,6 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select
 from sqlmodel import Session, col
@@ -18,8 +17,9 @@ from sqlmodel import Session, col
 from bot.domain.settlements.models import Settlement
 from bot.domain.staff.scope import EVERYTHING, Scope, ticket_condition
 from bot.domain.tickets.models import Ticket
+from bot.i18n import TIMEZONE
 
-LOCAL = ZoneInfo("Africa/Johannesburg")
+LOCAL = TIMEZONE
 # A cell starting with one of these is a formula to a spreadsheet (OWASP CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 

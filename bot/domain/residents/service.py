@@ -145,6 +145,28 @@ def erase(*, session: Session, resident_id: int) -> None:
     session.execute(delete(RESIDENT).where(RESIDENT.c.id == resident_id))
 
 
+def summarise(*, session: Session, resident: Resident) -> DataSummary:
+    """Return what is kept about a resident."""
+    settlement = session.get(Settlement, resident.settlement_id) if resident.settlement_id else None
+    messages = session.execute(
+        select(func.count())
+        .select_from(InboundMessage)
+        .where(col(InboundMessage.resident_id) == resident.id)
+    ).scalar_one()
+    return DataSummary(
+        phone=resident.phone,
+        language=resident.language,
+        settlement_name=settlement.name if settlement else None,
+        consented_at=resident.consented_at,
+        opted_out=resident.opted_out_at is not None,
+        first_seen=resident.created_at,
+        messages=messages,
+        reports=tickets.count_for_resident(session=session, resident_id=resident.id)
+        if resident.id is not None
+        else 0,
+    )
+
+
 class SqlResidentData:
     """The engine's ResidentData port, read from the database."""
 
@@ -158,23 +180,4 @@ class SqlResidentData:
         ).scalar_one_or_none()
         if resident is None:
             return None
-        settlement = (
-            self.session.get(Settlement, resident.settlement_id) if resident.settlement_id else None
-        )
-        messages = self.session.execute(
-            select(func.count())
-            .select_from(InboundMessage)
-            .where(col(InboundMessage.resident_id) == resident.id)
-        ).scalar_one()
-        return DataSummary(
-            phone=resident.phone,
-            language=resident.language,
-            settlement_name=settlement.name if settlement else None,
-            consented_at=resident.consented_at,
-            opted_out=resident.opted_out_at is not None,
-            first_seen=resident.created_at,
-            messages=messages,
-            reports=tickets.count_for_resident(session=self.session, resident_id=resident.id)
-            if resident.id is not None
-            else 0,
-        )
+        return summarise(session=self.session, resident=resident)

@@ -4,15 +4,16 @@ chat, and what was sent proactively (with its delivery status), oldest first."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import or_, select
 from sqlmodel import Session, col
 
 from bot.domain.messages.models import InboundMessage
 from bot.domain.outbox.models import Outbox
-from bot.domain.tickets.models import Ticket, TicketEvent
+from bot.domain.tickets.models import Ticket
 
 # The chat that led to a report starts a little before the ticket is opened.
 LEAD_IN = dt.timedelta(hours=2)
@@ -103,7 +104,16 @@ def _without_words(row: Outbox) -> str:
     return "(words removed after the retention period)"  # messages.forget blanked them
 
 
-def media_of(ticket: Ticket, events: list[TicketEvent]) -> list[dict[str, Any]]:
+class WithMedia(Protocol):
+    """Anything that carries media: a ticket event, stored or as the API shows it."""
+
+    @property
+    def media(self) -> Sequence[Mapping[str, Any]]:
+        """The photos, voice notes and files (each with `url` and `content_type`)."""
+        ...
+
+
+def media_of(ticket: Ticket, events: Sequence[WithMedia]) -> list[dict[str, Any]]:
     """Return every photo, voice note or file on a ticket, once each, in order."""
     seen: set[str] = set()
     items: list[dict[str, Any]] = []

@@ -12,6 +12,8 @@ from bot.db import UTCDateTime, utcnow
 
 Role = Literal["admin", "officer", "triage"]
 ROLES: tuple[str, ...] = ("admin", "officer", "triage")
+# Who may work tickets (triage staff and admins); officers only read them.
+TICKET_WORKERS: tuple[str, ...] = ("admin", "triage")
 
 
 class StaffUser(SQLModel, table=True):

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from bot.db import utcnow
-from bot.domain.staff.models import ROLES, ApiToken, StaffUser
+from bot.domain.staff.models import ROLES, TICKET_WORKERS, ApiToken, StaffUser
 
 TOKEN_PREFIX = "sk_"  # noqa: S105  (a marker, not a secret)
 _hasher = PasswordHasher()
@@ -146,7 +146,7 @@ def assignable(*, session: Session) -> list[StaffUser]:
     return list(
         session.execute(
             select(StaffUser)
-            .where(col(StaffUser.is_active), col(StaffUser.role).in_(["admin", "triage"]))
+            .where(col(StaffUser.is_active), col(StaffUser.role).in_(TICKET_WORKERS))
             .order_by(col(StaffUser.email))
         ).scalars()
     )
