@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import ColumnElement, select, true
+from sqlalchemy import ColumnElement, select
 from sqlmodel import Session, col
 
 from bot.domain.messages.models import InboundMessage
@@ -16,24 +16,18 @@ from bot.domain.tickets.models import Ticket
 
 
 def find_by_phone(
-    *, session: Session, phone: str, condition: ColumnElement[bool] | None = None
+    *, session: Session, phone: str, condition: ColumnElement[bool]
 ) -> Resident | None:
     """Return the resident with this E.164 number if they meet `condition` (a scope)."""
     return session.execute(
-        select(Resident).where(
-            col(Resident.phone) == phone, condition if condition is not None else true()
-        )
+        select(Resident).where(col(Resident.phone) == phone, condition)
     ).scalar_one_or_none()
 
 
-def get(
-    *, session: Session, resident_id: int, condition: ColumnElement[bool] | None = None
-) -> Resident | None:
+def get(*, session: Session, resident_id: int, condition: ColumnElement[bool]) -> Resident | None:
     """Return one resident if they meet `condition`."""
     return session.execute(
-        select(Resident).where(
-            col(Resident.id) == resident_id, condition if condition is not None else true()
-        )
+        select(Resident).where(col(Resident.id) == resident_id, condition)
     ).scalar_one_or_none()
 
 

@@ -7,7 +7,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, select, true
+from sqlalchemy import ColumnElement, select
 from sqlmodel import Session, col
 
 from bot.db import utcnow
@@ -112,12 +112,12 @@ def get_milestone(*, session: Session, milestone_id: int) -> Milestone | None:
 def meetings(
     *,
     session: Session,
-    condition: ColumnElement[bool] | None = None,
+    condition: ColumnElement[bool],
     since: dt.datetime | None = None,
     limit: int = 200,
 ) -> Sequence[Meeting]:
     """Return meetings (from `since`, soonest first) that meet `condition`."""
-    query = select(Meeting).where(condition if condition is not None else true())
+    query = select(Meeting).where(condition)
     if since is not None:
         query = query.where(col(Meeting.starts_at) >= since)
     return list(
@@ -128,13 +128,11 @@ def meetings(
 
 
 def get_meeting(
-    *, session: Session, meeting_id: int, condition: ColumnElement[bool] | None = None
+    *, session: Session, meeting_id: int, condition: ColumnElement[bool]
 ) -> Meeting | None:
     """Return one meeting if it meets `condition`."""
     return session.execute(
-        select(Meeting).where(
-            col(Meeting.id) == meeting_id, condition if condition is not None else true()
-        )
+        select(Meeting).where(col(Meeting.id) == meeting_id, condition)
     ).scalar_one_or_none()
 
 

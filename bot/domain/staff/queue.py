@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -29,21 +28,13 @@ Order = Literal["urgency", "newest"]
 
 
 @dataclass(frozen=True)
-class QueueFilters:
-    """What the queue and the API may filter on (all optional)."""
+class QueueFilters(TicketFilters):
+    """What the queue and the API may filter on (all optional): the ticket list's filters,
+    and ward, language and channel."""
 
-    status: Sequence[str] = ()
-    category: Sequence[str] = ()
-    settlement_id: int | None = None
     ward: str | None = None
-    priority: Sequence[str] = ()
-    assignee_email: str | None = None
-    unassigned: bool = False
     language: str | None = None
     channel: str | None = None
-    sla: str | None = None
-    created_from: dt.datetime | None = None
-    created_to: dt.datetime | None = None
 
 
 def _conditions(
@@ -52,18 +43,7 @@ def _conditions(
     conditions: list[ColumnElement[bool]] = []
     if not scope.unrestricted:
         conditions.append(ticket_condition(scope))
-    shared = TicketFilters(
-        status=filters.status,
-        category=filters.category,
-        settlement_id=filters.settlement_id,
-        priority=filters.priority,
-        assignee_email=filters.assignee_email,
-        unassigned=filters.unassigned,
-        sla=filters.sla,
-        created_from=filters.created_from,
-        created_to=filters.created_to,
-    )
-    conditions += tickets.filter_conditions(shared, now=now, settings=settings)
+    conditions += tickets.filter_conditions(filters, now=now, settings=settings)
     if filters.ward:
         in_ward = select(col(Settlement.id)).where(col(Settlement.ward) == filters.ward)
         conditions.append(col(Ticket.settlement_id).in_(in_ward.scalar_subquery()))
