@@ -17,6 +17,7 @@ from api.deps import SessionDep
 from api.routes.v1 import aware
 from bot.db import CleanText, utcnow
 from bot.domain.staff import service as staff
+from bot.domain.staff.models import TICKET_WORKERS
 from bot.domain.tickets import open311
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
@@ -92,7 +93,7 @@ def create_request(
     user = staff.user_for_token(session=session, token=api_key)
     if user is None:
         return _error(403, "invalid api_key")
-    if user.role not in ("admin", "triage"):
+    if user.role not in TICKET_WORKERS:
         return _error(403, "this api_key may not create requests")
     new = open311.NewRequest(
         service_code=service_code,

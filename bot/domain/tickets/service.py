@@ -90,17 +90,6 @@ def get_for_resident(*, session: Session, resident_id: int, reference: str) -> T
     ).scalar_one_or_none()
 
 
-def for_resident(
-    *, session: Session, resident_id: int, include_closed: bool = False
-) -> list[Ticket]:
-    """Return a resident's tickets, newest first."""
-    query = select(Ticket).where(col(Ticket.resident_id) == resident_id)
-    if not include_closed:
-        query = query.where(col(Ticket.status) != "closed")
-    query = query.order_by(col(Ticket.created_at).desc(), col(Ticket.id).desc())
-    return list(session.execute(query).scalars())
-
-
 def count_for_resident(*, session: Session, resident_id: int) -> int:
     """Return how many tickets a resident has opened."""
     return session.execute(
