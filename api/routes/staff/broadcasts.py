@@ -1,8 +1,9 @@
 """Broadcast pages: compose, preview, send or schedule, approve, cancel, follow progress.
 
-Included under /staff by `api/main.py`. Compose posts to the preview, which carries the
-composed broadcast as JSON in a hidden field to the create action; a scoped officer may
-only reach their own settlements and wards (`broadcasts.check_scope`).
+Included under /staff by the staff package router (`api/routes/staff/__init__.py`).
+Compose posts to the preview, which carries the composed broadcast as JSON in a hidden
+field to the create action; a scoped officer may only reach their own settlements and
+wards (`broadcasts.check_scope`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from api.deps import refused_as_http
 from api.routes.staff.common import LOCAL, OFFICERS, StaffContext, action, back, page, render
 from bot.domain.broadcasts import service as broadcasts
 from bot.domain.broadcasts.models import TEMPLATE_NAMES, Broadcast, BroadcastCreate
-from bot.domain.settlements.models import CATEGORIES, Meeting
+from bot.domain.settlements import edit
+from bot.domain.settlements.models import CATEGORIES
 from bot.domain.staff import scope as scopes
 from bot.i18n import COMPLETE_LOCALES, LANGUAGE_NAMES
 
@@ -139,7 +141,11 @@ def broadcast_new(
     """Compose a broadcast; with `meeting_id` (and `change`), the offered announcement."""
     draft = None
     if meeting_id is not None:
-        meeting = ctx.session.get(Meeting, meeting_id)
+        meeting = edit.get_meeting(
+            session=ctx.session,
+            meeting_id=meeting_id,
+            condition=scopes.meeting_read_condition(ctx.scope),
+        )
         if meeting is None:
             raise HTTPException(404, "no such meeting")
         try:

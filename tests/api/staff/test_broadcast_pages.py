@@ -174,3 +174,26 @@ def test_scoped_officers_see_only_broadcasts_to_their_places(
         listing = scoped.get("/staff/broadcasts").text
     assert f'href="/staff{url_here}"' in listing
     assert f'href="/staff{url_there}"' not in listing
+
+
+def test_a_scoped_officer_gets_no_announcement_of_another_places_meeting(
+    app: object, clean_db: Engine, residents: World
+) -> None:
+    from bot.domain.staff import scope as scopes
+    from bot.domain.staff import service as staff
+    from tests.api.staff.conftest import login, password_hash
+
+    with session_scope(clean_db) as session:
+        starts = utcnow() + dt.timedelta(days=4)
+        here = make_meeting(session, starts, settlement_id=residents.here).id
+        there = make_meeting(session, starts, settlement_id=residents.there).id
+        user = staff.create_user(
+            session=session, email="ward14-officer@ubuntubay.example.org", role="officer"
+        )
+        user.password_hash = password_hash()
+        scopes.set_scope(session=session, user=user, settlement_ids=[], wards=["14"])
+    with TestClient(app, base_url="https://siyakha.example.org") as scoped:  # type: ignore[arg-type]
+        login(scoped, "ward14-officer@ubuntubay.example.org")
+        assert scoped.get(f"/staff/broadcasts/new?meeting_id={here}").status_code == 200
+        # "there" is ward 22: its meeting is as absent as one that does not exist.
+        assert scoped.get(f"/staff/broadcasts/new?meeting_id={there}").status_code == 404
