@@ -12,7 +12,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.deps import UnitOfWork
 from api.routes import broadcasts, health, open311, simulator, status, v1, webhooks
-from api.routes.staff import broadcasts as staff_broadcasts
 from api.routes.staff import router as staff_router
 from api.routes.staff.auth import RenewSessionCookie
 from api.routes.staff.common import staff_error_page
@@ -43,8 +42,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(broadcasts.router)
     app.include_router(open311.router)
     app.include_router(staff_router)
-    # Broadcast pages (api/routes/staff/broadcasts.py), under /staff like the dashboard.
-    app.include_router(staff_broadcasts.router, prefix="/staff", include_in_schema=False)
     if settings.env == "dev":
         app.include_router(simulator.router)  # development only: absent elsewhere
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

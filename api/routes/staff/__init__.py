@@ -8,7 +8,7 @@ resident and the reports (`<thing>.view`, one row per page).
 
 from fastapi import APIRouter
 
-from api.routes.staff import admin, auth, officer, reports, residents, tickets
+from api.routes.staff import admin, auth, broadcasts, officer, reports, residents, tickets
 
 router = APIRouter(prefix="/staff", include_in_schema=False)
 router.include_router(auth.router)
@@ -17,3 +17,4 @@ router.include_router(officer.router)
 router.include_router(residents.router)
 router.include_router(reports.router)
 router.include_router(admin.router)
+router.include_router(broadcasts.router)  # the broadcast pages, last
