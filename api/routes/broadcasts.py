@@ -179,13 +179,13 @@ def cancel_broadcast(
 ) -> BroadcastPublic:
     """Cancel a scheduled broadcast, or the messages of a running one not yet sent."""
     with refused_as_http():
-        cancelled = broadcasts.cancel(
-            session=session, broadcast=_broadcast(session, broadcast_id, user), staff=user
-        )
+        broadcast = _broadcast(session, broadcast_id, user)
+        # `cancel` re-reads this same (identity-mapped) object under a lock and marks it.
+        cancelled = broadcasts.cancel(session=session, broadcast=broadcast, staff=user)
     audit_api(
         session, request, user, "broadcast.cancel", f"broadcast:{broadcast_id}", messages=cancelled
     )
-    return broadcasts.to_public(session=session, broadcast=_broadcast(session, broadcast_id, user))
+    return broadcasts.to_public(session=session, broadcast=broadcast)
 
 
 @router.post("/meetings/{meeting_id}/announcement/preview")
@@ -204,8 +204,8 @@ def offer_meeting_announcement(
             meeting=meeting,
             change=announcement.change,
             previous_starts_at=announcement.previous_starts_at,
+            send_at=announcement.send_at,
         )
-        draft.send_at = announcement.send_at
         broadcasts.check_scope(
             session=session,
             scope=scopes.for_user(session=session, user=user),

@@ -17,11 +17,10 @@ from sqlmodel import Session
 
 from bot.domain.residents.models import Resident
 from bot.domain.settlements.models import Settlement
+from bot.i18n import DEFAULT_LOCALE
 
 resident_table: Table = Resident.__table__  # type: ignore[attr-defined]
 settlement_table: Table = Settlement.__table__  # type: ignore[attr-defined]
-
-DEFAULT_LANGUAGE = "en"
 
 
 @dataclass(frozen=True)
@@ -47,7 +46,7 @@ def channel_column() -> ColumnElement[str]:
 
 def language_column() -> ColumnElement[str]:
     """Return the SQL expression for a resident's language (English when unknown)."""
-    return func.coalesce(resident_table.c.language, DEFAULT_LANGUAGE)
+    return func.coalesce(resident_table.c.language, DEFAULT_LOCALE)
 
 
 def reachable() -> ColumnElement[bool]:
@@ -98,6 +97,12 @@ def members(*, session: Session, audience: Mapping[str, Any]) -> Iterator[Member
     result = session.execute(select_members(audience))
     for row in result:
         yield Member(row[0], row[1], row[2], row[3])
+
+
+def languages(*, session: Session, audience: Mapping[str, Any]) -> list[str]:
+    """Return the distinct languages of the residents the audience reaches."""
+    query = select(language_column()).where(*conditions(audience)).distinct()
+    return [str(language) for language in session.execute(query).scalars()]
 
 
 def count(*, session: Session, audience: Mapping[str, Any]) -> int:

@@ -11,8 +11,10 @@ from sqlalchemy import JSON, CheckConstraint, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from bot.db import CleanText, UTCDateTime, utcnow
+from bot.engine.messages import Channel
 
 BroadcastStatus = Literal["awaiting_approval", "scheduled", "enqueued", "cancelled"]
+BROADCAST_STATUSES: tuple[str, ...] = get_args(BroadcastStatus)
 TemplateName = Literal[
     "meeting_announced",
     "meeting_moved",
@@ -23,7 +25,6 @@ TemplateName = Literal[
     "milestone_delayed",
 ]
 TEMPLATE_NAMES: tuple[str, ...] = get_args(TemplateName)
-ChannelName = Literal["sms", "whatsapp"]
 
 
 class Broadcast(SQLModel, table=True):
@@ -33,7 +34,7 @@ class Broadcast(SQLModel, table=True):
 
     __table_args__ = (
         CheckConstraint(
-            "status IN ('awaiting_approval', 'scheduled', 'enqueued', 'cancelled')",
+            f"status IN ({', '.join(repr(status) for status in BROADCAST_STATUSES)})",
             name="ck_broadcast_status",
         ),
     )
@@ -131,7 +132,7 @@ class Audience(BaseModel):
     languages: list[Annotated[CleanText, PydanticField(max_length=10)]] = PydanticField(
         default_factory=list, max_length=20
     )
-    channels: list[ChannelName] = PydanticField(default_factory=list)
+    channels: list[Channel] = PydanticField(default_factory=list)
 
     @model_validator(mode="after")
     def _something_chosen(self) -> Audience:

@@ -3,7 +3,7 @@ meeting announcements, reminders and attendance.
 
 Services take the caller's session, flush when they need an id and never commit.
 Every broadcast is rendered once per language, then queued for its whole audience in one
-bulk insert (`outbox.enqueue_many`), idempotent on `broadcast:<id>:<resident id>`.
+`INSERT ... SELECT` (`outbox.enqueue_select`), idempotent on `broadcast:<id>:<resident id>`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, String, and_, case, cast, func, literal, select, update
 from sqlmodel import Session, col
@@ -43,12 +42,11 @@ from bot.domain.staff import scope as scopes
 from bot.domain.staff.models import StaffUser
 from bot.flows import broadcast_notices
 from bot.flows.broadcast_notices import TemplateValues
-from bot.i18n import SUPPORTED_LOCALES, get_translator
+from bot.i18n import DEFAULT_LOCALE, SUPPORTED_LOCALES, TIMEZONE, get_translator
 
 log = logging.getLogger(__name__)
 
-LOCAL = ZoneInfo("Africa/Johannesburg")
-ENGLISH = "en"
+LOCAL = TIMEZONE  # an alias kept for callers that read `broadcasts.LOCAL`
 # Outbox statuses as the progress report groups them.
 PROGRESS_GROUPS = {
     "pending": "queued",
@@ -135,6 +133,7 @@ def template_values(*, session: Session, template: Mapping[str, Any]) -> Templat
 
 
 def _datetime(value: Any) -> dt.datetime | None:
+    # A stored template holds JSON: its moments are ISO strings (or datetimes when given).
     if value is None or value == "":
         return None
     if isinstance(value, str):
@@ -147,7 +146,7 @@ def _datetime(value: Any) -> dt.datetime | None:
 
 def _template_falls_back(name: str, language: str) -> bool:
     """Return whether the template's message has no translation in `language`."""
-    if language == ENGLISH:
+    if language == DEFAULT_LOCALE:
         return False
     message = load().message(f"broadcast.{name}")
     return get_translator(language).text(message.id, message.text) == message.text
@@ -164,7 +163,7 @@ def render(
     content = load()
     values = template_values(session=session, template=template) if template else None
     rendered: dict[str, Rendered] = {}
-    for language in sorted(set(languages) | {ENGLISH}):
+    for language in sorted(set(languages) | {DEFAULT_LOCALE}):
         translator = get_translator(language)
         if values is not None and template is not None:
             name = str(template["name"])
@@ -174,9 +173,9 @@ def render(
             assert texts is not None
             own = (texts.get(language) or "").strip()
             falls_back = not own
-            text = own or texts[ENGLISH].strip()
+            text = own or texts[DEFAULT_LOCALE].strip()
             if falls_back:  # the English text gets English surroundings (STOP hint)
-                translator = get_translator(ENGLISH)
+                translator = get_translator(DEFAULT_LOCALE)
         sms_text = broadcast_notices.sms_version(content, translator, text)
         rendered[language] = Rendered(language, text, sms_text, falls_back)
     return rendered
@@ -214,7 +213,7 @@ def preview(
     groups = audiences.summary(
         session=session, audience=audience, window_start=now - WHATSAPP_WINDOW
     )
-    languages = sorted({language for language, *_ in groups} | {ENGLISH})
+    languages = sorted({language for language, *_ in groups} | {DEFAULT_LOCALE})
     rendered = render(session=session, texts=texts, template=template, languages=languages)
     by_language_channel: dict[str, dict[str, int]] = {}
     per_language: dict[str, int] = {}
@@ -322,7 +321,7 @@ def create(
             meeting_id = int(template["meeting_id"])
     size = audiences.count(session=session, audience=audience)
     needs_approval = size > settings.broadcast_approval_threshold
-    send_at = _datetime(broadcast_in.send_at) or now
+    send_at = broadcast_in.send_at or now  # a validated `Moment`: aware, in UTC
     broadcast = Broadcast(
         title=broadcast_in.title,
         status="awaiting_approval" if needs_approval else "scheduled",
@@ -438,11 +437,11 @@ def enqueue_audience(
     """
     r = audiences.resident_table
     language, channel = audiences.language_column(), audiences.channel_column()
-    english = words[ENGLISH]
+    english = words[DEFAULT_LOCALE]
     whens: list[tuple[Any, Any]] = []
     sms_whens: list[tuple[Any, Any]] = []
     for code, rendered in words.items():
-        if code == ENGLISH:
+        if code == DEFAULT_LOCALE:
             continue
         whens.append((and_(language == code, channel == "whatsapp"), literal(rendered.text)))
         whens.append((language == code, literal(rendered.sms_text)))
@@ -461,7 +460,7 @@ def enqueue_audience(
         literal(purpose),
         literal(ref),
         literal(dedupe_prefix) + cast(r.c.id, String),
-        case((language.in_(known), language), else_=literal(ENGLISH)),
+        case((language.in_(known), language), else_=literal(DEFAULT_LOCALE)),
         body,
         sms_body,
         literal(bool(sms_fallback)),
@@ -476,14 +475,7 @@ def release(*, session: Session, broadcast: Broadcast, now: dt.datetime | None =
     if broadcast.status != "scheduled":
         return 0
     assert broadcast.id is not None
-    languages = [
-        str(language)
-        for language in session.execute(
-            select(audiences.language_column())
-            .where(*audiences.conditions(broadcast.audience))
-            .distinct()
-        ).scalars()
-    ]
+    languages = audiences.languages(session=session, audience=broadcast.audience)
     rendered = render(
         session=session, texts=broadcast.texts, template=broadcast.template, languages=languages
     )
@@ -574,7 +566,7 @@ def progress(*, session: Session, ref: str) -> Progress:
     """Count a broadcast's (or reminder round's) messages per status, language and channel."""
     t = outbox.outbox_table
     channel = func.coalesce(t.c.sent_channel, t.c.channel)
-    language = func.coalesce(t.c.language, ENGLISH)
+    language = func.coalesce(t.c.language, DEFAULT_LOCALE)
     inner = (
         select(language.label("language"), channel.label("channel"), t.c.status)
         .where(t.c.ref == ref)
@@ -638,10 +630,15 @@ def meeting_audience(meeting: Meeting) -> Audience:
 
 
 def meeting_announcement(
-    *, meeting: Meeting, change: str, previous_starts_at: dt.datetime | None = None
+    *,
+    meeting: Meeting,
+    change: str,
+    previous_starts_at: dt.datetime | None = None,
+    send_at: dt.datetime | None = None,
 ) -> BroadcastCreate:
     """Return the broadcast that announces a meeting created, moved or cancelled, for the
-    officer to send as it is or adjust (the offer made when a meeting changes)."""
+    officer to send as it is or adjust (the offer made when a meeting changes); `send_at`
+    empty means now."""
     if change not in MEETING_CHANGES:
         raise BroadcastError(f"change must be one of {list(MEETING_CHANGES)}")
     if change == "moved" and previous_starts_at is None:
@@ -654,6 +651,7 @@ def meeting_announcement(
             meeting_id=meeting.id,
             previous_starts_at=previous_starts_at if change == "moved" else None,
         ),
+        send_at=send_at,
     )
 
 
@@ -670,9 +668,8 @@ def announce_meeting(
 ) -> Broadcast:
     """Create the announcement broadcast of a meeting change (approval rules apply)."""
     draft = meeting_announcement(
-        meeting=meeting, change=change, previous_starts_at=previous_starts_at
+        meeting=meeting, change=change, previous_starts_at=previous_starts_at, send_at=send_at
     )
-    draft.send_at = send_at
     return create(
         session=session,
         settings=settings,
@@ -699,8 +696,8 @@ def meeting_ref(meeting_id: int) -> str:
 def reminder_due_at(starts_at: dt.datetime, days_before: int, hour: int) -> dt.datetime:
     """Return when a reminder is due: `hour` local time, `days_before` days before the
     meeting's local date (0: the morning of)."""
-    local_day = starts_at.astimezone(LOCAL).date() - dt.timedelta(days=days_before)
-    return dt.datetime.combine(local_day, dt.time(hour), tzinfo=LOCAL).astimezone(dt.UTC)
+    local_day = starts_at.astimezone(TIMEZONE).date() - dt.timedelta(days=days_before)
+    return dt.datetime.combine(local_day, dt.time(hour), tzinfo=TIMEZONE).astimezone(dt.UTC)
 
 
 def send_reminders(*, session: Session, settings: Settings, now: dt.datetime | None = None) -> int:
@@ -747,15 +744,10 @@ def _remind(*, session: Session, meeting: Meeting, days_before: int, now: dt.dat
         return 0
     audience = meeting_audience(meeting).model_dump(mode="json")
     content = load()
-    languages = [
-        str(language)
-        for language in session.execute(
-            select(audiences.language_column()).where(*audiences.conditions(audience)).distinct()
-        ).scalars()
-    ]
+    languages = audiences.languages(session=session, audience=audience)
     today = days_before == 0
     words: dict[str, Rendered] = {}
-    for language in {*languages, ENGLISH}:
+    for language in {*languages, DEFAULT_LOCALE}:
         translator = get_translator(language)
         text = broadcast_notices.reminder(
             content,

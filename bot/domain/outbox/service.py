@@ -95,10 +95,14 @@ def _insert(session: Session) -> Any:
     raise NotImplementedError(f"enqueue needs ON CONFLICT support; {dialect} is not supported")
 
 
-def _row(values: Mapping[str, Any], now: dt.datetime) -> dict[str, Any]:
-    purpose = values["purpose"]
+def _check_purpose(purpose: str) -> None:
     if purpose not in PURPOSES:
         raise UnknownPurpose(f"unknown outbox purpose {purpose!r}; known: {sorted(PURPOSES)}")
+
+
+def _row(values: Mapping[str, Any], now: dt.datetime) -> dict[str, Any]:
+    purpose = values["purpose"]
+    _check_purpose(purpose)
     if values.get("channel") not in ("sms", "whatsapp"):
         raise ValueError(f"channel must be 'sms' or 'whatsapp', not {values.get('channel')!r}")
     if not values.get("body") and not values.get("content_sid"):
@@ -170,7 +174,10 @@ def enqueue(
     return session.execute(select(Outbox).where(col(Outbox.dedupe_key) == dedupe_key)).scalar_one()
 
 
-SELECT_COLUMNS = (
+# What `enqueue_select` and `enqueue_many` set themselves on a new row, in this order.
+_STATE_COLUMNS = ("status", "attempts", "next_attempt_at", "created_at", "updated_at")
+# The columns `enqueue_many` writes, in the order of its rows' tuples.
+_BULK_COLUMNS = (
     "resident_id",
     "channel",
     "purpose",
@@ -179,7 +186,17 @@ SELECT_COLUMNS = (
     "language",
     "body",
     "sms_body",
+    "content_sid",
+    "content_variables",
     "allow_sms_fallback",
+    *_STATE_COLUMNS,
+)
+# The columns an `enqueue_select` SELECT yields, in order: the bulk columns without the
+# WhatsApp template and the row state.
+SELECT_COLUMNS = tuple(
+    name
+    for name in _BULK_COLUMNS
+    if name not in ("content_sid", "content_variables", *_STATE_COLUMNS)
 )
 
 
@@ -191,11 +208,10 @@ def enqueue_select(
     For audiences too large to move through Python: the database builds the rows. Dedupe
     keys already queued are skipped; returns how many rows were added.
     """
-    if purpose not in PURPOSES:
-        raise UnknownPurpose(f"unknown outbox purpose {purpose!r}; known: {sorted(PURPOSES)}")
+    _check_purpose(purpose)
     stamp = literal(now, UTCDateTime)
     complete = rows.add_columns(literal("pending"), literal(0), stamp, stamp, stamp)
-    columns = [*SELECT_COLUMNS, "status", "attempts", "next_attempt_at", "created_at", "updated_at"]
+    columns = [*SELECT_COLUMNS, *_STATE_COLUMNS]
     statement = _insert(session).from_select(columns, complete).on_conflict_do_nothing()
     session.flush()
     # psycopg reports no row count for INSERT ... SELECT ... ON CONFLICT, and RETURNING
@@ -228,24 +244,6 @@ def enqueue_many(*, session: Session, messages: Iterable[Mapping[str, Any]]) -> 
     return added
 
 
-_BULK_COLUMNS = (
-    "resident_id",
-    "channel",
-    "purpose",
-    "ref",
-    "dedupe_key",
-    "language",
-    "body",
-    "sms_body",
-    "content_sid",
-    "content_variables",
-    "allow_sms_fallback",
-    "status",
-    "attempts",
-    "next_attempt_at",
-    "created_at",
-    "updated_at",
-)
 # PostgreSQL: COPY the rows into a temporary table (the driver's C path), then one
 # INSERT ... SELECT ... ON CONFLICT moves them in; parameter handling dominated otherwise.
 _PG_LOAD_TABLE = (
