@@ -17,7 +17,15 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 
 from api.deps import refused_as_http
-from api.routes.staff.common import LOCAL, OFFICERS, StaffContext, action, back, page, render
+from api.routes.staff.common import (
+    OFFICERS,
+    StaffContext,
+    action,
+    back,
+    local_datetime,
+    page,
+    render,
+)
 from bot.domain.broadcasts import service as broadcasts
 from bot.domain.broadcasts.models import TEMPLATE_NAMES, Broadcast, BroadcastCreate
 from bot.domain.settlements import edit
@@ -43,13 +51,8 @@ def _broadcast(ctx: StaffContext, broadcast_id: int) -> Broadcast:
 
 
 def _local(value: str) -> dt.datetime | None:
-    if not value.strip():
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise HTTPException(422, f"{value!r} is not a date and time") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=LOCAL)
+    """An optional form date and time: blank is None."""
+    return local_datetime(value.strip()) if value.strip() else None
 
 
 def _ints(values: list[str]) -> list[int]:
