@@ -90,18 +90,12 @@ def preview_broadcast(
     """Preview a broadcast before creating it: recipients by language and channel, each
     language's text (and which fall back to English), SMS segments and encoding, estimated
     cost and time to send, WhatsApp recipients outside the 24-hour window."""
-    audience = broadcast_in.audience.model_dump(mode="json")
     with refused_as_http():
-        broadcasts.check_scope(
-            session=session, scope=scopes.for_user(session=session, user=user), audience=audience
-        )
-        return broadcasts.preview(
+        return broadcasts.preview_draft(
             session=session,
             settings=settings,
-            audience=audience,
-            texts=broadcast_in.texts,
-            template=broadcasts.template_dict(broadcast_in.template),
-            sms_fallback=broadcast_in.sms_fallback,
+            scope=scopes.for_user(session=session, user=user),
+            broadcast_in=broadcast_in,
         )
 
 
@@ -136,8 +130,7 @@ def list_broadcasts(user: CurrentStaff, session: SessionDep) -> list[BroadcastPu
     scope = scopes.for_user(session=session, user=user)
     return [
         broadcasts.to_public(session=session, broadcast=b)
-        for b in broadcasts.list_recent(session=session)
-        if broadcasts.within_scope(session=session, scope=scope, broadcast=b)
+        for b in broadcasts.list_visible(session=session, scope=scope)
     ]
 
 
@@ -206,18 +199,11 @@ def offer_meeting_announcement(
             previous_starts_at=announcement.previous_starts_at,
             send_at=announcement.send_at,
         )
-        broadcasts.check_scope(
-            session=session,
-            scope=scopes.for_user(session=session, user=user),
-            audience=draft.audience.model_dump(mode="json"),
-        )
-        shown = broadcasts.preview(
+        shown = broadcasts.preview_draft(
             session=session,
             settings=settings,
-            audience=draft.audience.model_dump(mode="json"),
-            texts=None,
-            template=broadcasts.template_dict(draft.template),
-            sms_fallback=False,
+            scope=scopes.for_user(session=session, user=user),
+            broadcast_in=draft,
         )
     return AnnouncementOffer(broadcast=draft, preview=shown)
 

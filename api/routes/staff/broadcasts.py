@@ -127,8 +127,7 @@ def broadcast_list(request: Request, ctx: Reader) -> HTMLResponse:
     """The newest broadcasts (within the user's scope) with their progress."""
     rows = [
         broadcasts.to_public(session=ctx.session, broadcast=b)
-        for b in broadcasts.list_recent(session=ctx.session)
-        if broadcasts.within_scope(session=ctx.session, scope=ctx.scope, broadcast=b)
+        for b in broadcasts.list_visible(session=ctx.session, scope=ctx.scope)
     ]
     return render(request, "broadcasts.html", ctx, broadcasts=rows)
 
@@ -166,16 +165,11 @@ async def broadcast_preview(request: Request, ctx: Editor) -> HTMLResponse:
     form = await request.form(max_fields=200, max_part_size=MAX_FORM)
     draft = composed(form)
     try:
-        broadcasts.check_scope(
-            session=ctx.session, scope=ctx.scope, audience=draft.audience.model_dump(mode="json")
-        )
-        preview = broadcasts.preview(
+        preview = broadcasts.preview_draft(
             session=ctx.session,
             settings=request.app.state.settings,
-            audience=draft.audience.model_dump(mode="json"),
-            texts=draft.texts,
-            template=broadcasts.template_dict(draft.template),
-            sms_fallback=draft.sms_fallback,
+            scope=ctx.scope,
+            broadcast_in=draft,
         )
     except broadcasts.BroadcastError as error:
         return _compose(request, ctx, draft, error=str(error))

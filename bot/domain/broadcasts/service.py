@@ -275,6 +275,22 @@ def preview(
     )
 
 
+def preview_draft(
+    *, session: Session, settings: Settings, scope: scopes.Scope, broadcast_in: BroadcastCreate
+) -> Preview:
+    """Preview a composed broadcast the user means to send (Conflict outside their scope)."""
+    audience = broadcast_in.audience.model_dump(mode="json")
+    check_scope(session=session, scope=scope, audience=audience)
+    return preview(
+        session=session,
+        settings=settings,
+        audience=audience,
+        texts=broadcast_in.texts,
+        template=template_dict(broadcast_in.template),
+        sms_fallback=broadcast_in.sms_fallback,
+    )
+
+
 def _seconds(count: int, rate: float) -> float:
     return count / rate if rate > 0 and count else 0.0
 
@@ -353,10 +369,19 @@ def get(*, session: Session, broadcast_id: int) -> Broadcast | None:
     return session.get(Broadcast, broadcast_id)
 
 
-def list_recent(*, session: Session, limit: int = 50) -> list[Broadcast]:
-    """Return the newest broadcasts first."""
-    query = select(Broadcast).order_by(col(Broadcast.id).desc()).limit(limit)
-    return list(session.execute(query).scalars())
+def list_visible(*, session: Session, scope: scopes.Scope, limit: int = 50) -> list[Broadcast]:
+    """Return the newest `limit` broadcasts the user may see, newest first (scoped: those
+    whose audience is theirs, however many newer ones are not)."""
+    query = select(Broadcast).order_by(col(Broadcast.id).desc())
+    if scope.unrestricted:
+        return list(session.execute(query.limit(limit)).scalars())
+    visible: list[Broadcast] = []
+    for broadcast in session.execute(query).scalars():
+        if within_scope(session=session, scope=scope, broadcast=broadcast):
+            visible.append(broadcast)
+            if len(visible) == limit:
+                break
+    return visible
 
 
 def _locked(session: Session, broadcast: Broadcast) -> Broadcast:

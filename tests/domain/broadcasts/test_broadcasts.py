@@ -372,3 +372,21 @@ def test_scoped_officers_reach_only_their_settlements_and_wards(
         session, settings, world, texts={"en": "Hello."}, audience=Audience(wards=["14"])
     )
     assert mine.audience_size == 3
+
+
+def test_a_scoped_officer_lists_their_newest_broadcasts_however_many_others_are_newer(
+    session: Session, settings: Settings, world: dict[str, Any]
+) -> None:
+    from bot.domain.staff import scope as scopes
+
+    mine = _create(
+        session, settings, world, texts={"en": "Ward 14."}, audience=Audience(wards=["14"])
+    )
+    for _ in range(3):  # newer, to everyone: not theirs
+        _create(session, settings, world, texts={"en": "Everyone."})
+    officer: StaffUser = world["officer"]
+    scopes.set_scope(session=session, user=officer, settlement_ids=[], wards=["14"])
+    scope = scopes.for_user(session=session, user=officer)
+    assert broadcasts.list_visible(session=session, scope=scope, limit=1) == [mine]
+    everyone = scopes.for_user(session=session, user=world["second"])  # no scope: all
+    assert len(broadcasts.list_visible(session=session, scope=everyone, limit=2)) == 2
