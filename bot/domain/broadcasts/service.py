@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, and_, case, cast, func, literal, select, update
+from sqlalchemy import ColumnElement, String, case, cast, func, literal, select, update
 from sqlmodel import Session, col
 
 from bot import sms
@@ -463,22 +463,15 @@ def enqueue_audience(
     r = audiences.resident_table
     language, channel = audiences.language_column(), audiences.channel_column()
     english = words[DEFAULT_LOCALE]
-    whens: list[tuple[Any, Any]] = []
-    sms_whens: list[tuple[Any, Any]] = []
-    for code, rendered in words.items():
-        if code == DEFAULT_LOCALE:
-            continue
-        whens.append((and_(language == code, channel == "whatsapp"), literal(rendered.text)))
-        whens.append((language == code, literal(rendered.sms_text)))
-        sms_whens.append((language == code, literal(rendered.sms_text)))
-    whens.append((channel == "whatsapp", literal(english.text)))
-    body = case(*whens, else_=literal(english.sms_text))
-    sms_body = (
-        case(*sms_whens, else_=literal(english.sms_text))
-        if sms_whens
-        else literal(english.sms_text)
-    )
-    known = [code for code in words]
+
+    def in_language(attr: str) -> Any:
+        """The row's language's version of `attr` (`text`, `sms_text`), else English's."""
+        whens = [(language == code, literal(getattr(w, attr))) for code, w in words.items()]
+        return case(*whens, else_=literal(getattr(english, attr)))
+
+    body = case((channel == "whatsapp", in_language("text")), else_=in_language("sms_text"))
+    sms_body = in_language("sms_text")
+    known = list(words)
     rows = select(
         r.c.id,
         channel,
