@@ -41,17 +41,21 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+def _check(*, role: str, password: str | None) -> None:
+    if role not in ROLES:
+        raise StaffError(f"role must be one of {', '.join(ROLES)}")
+    if password is not None and len(password) < 10:
+        raise StaffError("a password needs at least 10 characters")
+
+
 def create_user(
     *, session: Session, email: str, role: str, password: str | None = None
 ) -> StaffUser:
     """Add a staff user; refuse an unknown role or an email already in use."""
-    if role not in ROLES:
-        raise StaffError(f"role must be one of {', '.join(ROLES)}")
+    _check(role=role, password=password)
     address = normalise_email(email)
     if get_by_email(session=session, email=address) is not None:
         raise StaffError(f"a user with email {address} already exists")
-    if password is not None and len(password) < 10:
-        raise StaffError("a password needs at least 10 characters")
     user = StaffUser(
         email=address, role=role, password_hash=hash_password(password) if password else None
     )
@@ -156,11 +160,8 @@ def update_user(
     *, session: Session, user: StaffUser, role: str, is_active: bool, password: str | None = None
 ) -> StaffUser:
     """Change a user's role, active flag and (when given) password."""
-    if role not in ROLES:
-        raise StaffError(f"role must be one of {', '.join(ROLES)}")
+    _check(role=role, password=password)
     if password is not None:
-        if len(password) < 10:
-            raise StaffError("a password needs at least 10 characters")
         user.password_hash = hash_password(password)
     user.role = role
     user.is_active = is_active
