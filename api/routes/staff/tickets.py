@@ -137,6 +137,7 @@ def queue_page(request: Request, ctx: Reader, settings: SettingsDep) -> HTMLResp
         sla_states=queue.SLA_STATES,
         assignees=staff.assignable(session=ctx.session),
         emails=emails,
+        open_count=sum(n for status, n in counts["status"].items() if status in OPEN_STATUSES),
         now=now,
     )
 
