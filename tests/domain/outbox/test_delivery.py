@@ -319,11 +319,12 @@ def test_rate_limit_spaces_sends(
     started = time.monotonic()
     deliver(clean_db, sender, config(rates={"sms": 20.0, "whatsapp": 0}))
     assert time.monotonic() - started >= 5 / 20
-    # Spread out as they reach Twilio, not sent in a burst at the end. The first arrival
-    # also pays for opening the connection (it came 23 ms late once under load in CI), so
-    # allow one gap of jitter: a burst would arrive within a few milliseconds.
+    # Spread out as they reach Twilio, not sent in a burst at the end. Arrivals jitter
+    # under load (the first also opens the connection: on a busy CI machine the first-to-
+    # last span was once 0.154 s of the 0.25 s planned), so ask for two gaps: a burst
+    # arrives within a few milliseconds. The spacing itself is tested in test_ratelimit.
     times = [dt.datetime.fromisoformat(m["_created"]) for m in standin.messages]
-    assert (times[-1] - times[0]).total_seconds() >= 4 / 20
+    assert (times[-1] - times[0]).total_seconds() >= 2 / 20
 
 
 def test_unset_sender_fails_the_row_clearly(
