@@ -14,6 +14,10 @@ from bot.phones import InvalidPhone, normalise
 
 MAX_MEDIA = 10
 _SID = re.compile(r"^[A-Za-z0-9]{2,64}$")
+# What XML 1.0 cannot carry: C0 controls other than tab, newline and carriage return, and
+# U+FFFE/U+FFFF. One of them in a resident's words quoted back ("no place called ...")
+# would make the whole TwiML document unreadable to Twilio, and the resident hear nothing.
+_NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 class MalformedWebhook(ValueError):
@@ -56,7 +60,7 @@ def _location(form: Mapping[str, str]) -> Location | None:
 
 def _media(form: Mapping[str, str]) -> tuple[Media, ...]:
     raw = form.get("NumMedia", "0").strip() or "0"
-    if not raw.isdigit() or int(raw) > MAX_MEDIA:
+    if not raw.isdecimal() or int(raw) > MAX_MEDIA:
         raise MalformedWebhook(f"NumMedia must be a whole number up to {MAX_MEDIA}")
     items = []
     for index in range(int(raw)):
@@ -96,8 +100,9 @@ def parse_inbound(form: Mapping[str, str], *, received_at: dt.datetime) -> Inbou
 
 
 def twiml(replies: list[str]) -> str:
-    """Render replies as a TwiML document (`<Response/>` when there is nothing to say)."""
+    """Render replies as a TwiML document (`<Response/>` when there is nothing to say),
+    leaving out any character XML cannot carry."""
     response = MessagingResponse()
     for reply in replies:
-        response.message(reply)
+        response.message(_NOT_XML.sub("", reply))
     return str(response)
