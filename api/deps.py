@@ -14,7 +14,7 @@ from typing import Annotated, Any, TypeVar
 from urllib.parse import parse_qsl, quote
 
 import anyio
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -29,7 +29,7 @@ from twilio.request_validator import (
 )
 
 from bot.config import Settings
-from bot.db import NOT_NOW, run_now, session_scope, utcnow
+from bot.db import MAX_ID, NOT_NOW, run_now, session_scope, utcnow
 from bot.domain.broadcasts import service as broadcasts
 from bot.domain.broadcasts.ports import SqlMeetingInvitations
 from bot.domain.messages.service import Converse
@@ -48,6 +48,8 @@ from bot.engine.ports import Ports, ResidentView
 
 log = logging.getLogger(__name__)
 MAX_WEBHOOK_BYTES = 64 * 1024
+# A row id in a path: out of range is a 422, not a database error (500) on PostgreSQL.
+PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
 T = TypeVar("T")
 
 
@@ -79,7 +81,7 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 async def _read_limited(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+    if declared is not None and (not declared.isdecimal() or int(declared) > limit):
         raise HTTPException(413, f"request body larger than {limit} bytes")
     chunks: list[bytes] = []
     size = 0
@@ -139,7 +141,9 @@ async def verified_twilio_form(request: Request, settings: SettingsDep) -> dict[
         if not (secondary and _signed_with(secondary, url, form, signature)):
             raise HTTPException(403, "X-Twilio-Signature does not match")
         log.info("a webhook was signed with TWILIO_SECONDARY_AUTH_TOKEN (token rotation)")
-    return dict(pairs)
+    # PostgreSQL text cannot hold U+0000, and no SMS or WhatsApp text means anything by it:
+    # dropped, so that such a message is answered and kept instead of failing on storage.
+    return {name: value.replace("\x00", "") for name, value in pairs}
 
 
 def _signed_with(

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import ConverseDep, SessionDep
 from bot import sms
-from bot.db import utcnow
+from bot.db import CleanText, utcnow
 from bot.domain.messages import service as messages
 from bot.domain.outbox import service as outbox
 from bot.engine.messages import Inbound
@@ -33,7 +33,7 @@ class SimulatedMessage(BaseModel):
 
     channel: Literal["sms", "whatsapp"]
     phone: str = Field(min_length=3, max_length=30)
-    text: str = Field(max_length=1600)
+    text: CleanText = Field(max_length=1600)
 
 
 class SimulatedReply(BaseModel):

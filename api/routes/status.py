@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from api.deps import SessionDep, TwilioForm
+from bot.db import MAX_ID
 from bot.domain.outbox import service as outbox
 
 router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"])
@@ -15,7 +16,9 @@ router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"])
 def status_callback(
     form: TwilioForm,
     session: SessionDep,
-    outbox_id: int | None = Query(None, alias="outbox", description="the outbox row sent"),
+    outbox_id: int | None = Query(
+        None, alias="outbox", ge=1, le=MAX_ID, description="the outbox row sent"
+    ),
 ) -> Response:
     """Record a message status callback; out-of-order ones never move a message backwards."""
     outbox.record_status(session=session, form=form, outbox_id=outbox_id)
