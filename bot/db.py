@@ -25,6 +25,9 @@ from sqlmodel import Session, create_engine
 from bot.config import get_settings, normalise_database_url
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# The largest id an INTEGER column holds on PostgreSQL: a larger one asked for must be
+# refused as invalid before it reaches the database, where it fails.
+MAX_ID = 2**31 - 1
 T = TypeVar("T")
 
 

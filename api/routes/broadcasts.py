@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from sqlmodel import Session
 
 from api.deps import (
+    MAX_ID,
     CurrentStaff,
     SessionDep,
     SettingsDep,
@@ -40,7 +41,6 @@ from bot.domain.staff.models import StaffUser
 router = APIRouter(prefix="/api/v1", tags=["broadcasts"])
 
 Officer = Annotated[StaffUser, Depends(require_role("admin", "officer"))]
-MAX_ID = 2**31 - 1
 BroadcastId = Annotated[int, Path(ge=1, le=MAX_ID, description="the broadcast id")]
 MeetingId = Annotated[int, Path(ge=1, le=MAX_ID, description="the meeting id")]
 

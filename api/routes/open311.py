@@ -66,7 +66,7 @@ def requests(
     if any(s not in ("open", "closed") for s in statuses):
         return _error(400, "status must be open or closed")
     query = open311.RequestQuery(
-        ids=tuple(i for i in _csv(service_request_id) if i.isdigit() and len(i) <= 12),
+        ids=tuple(i for i in _csv(service_request_id) if i.isdecimal() and len(i) <= 12),
         service_codes=_csv(service_code),
         start=aware(start_date),
         end=aware(end_date),
@@ -114,7 +114,7 @@ def create_request(
 @router.get("/requests/{service_request_id}.json", responses=ERRORS)
 def request(service_request_id: Annotated[str, Path(max_length=40)], session: SessionDep) -> Any:
     """Read one service request."""
-    if not service_request_id.isdigit() or len(service_request_id) > 12:
+    if not service_request_id.isdecimal() or len(service_request_id) > 12:
         return _error(404, "no such request")
     found = open311.get_request(session=session, reference=service_request_id)
     return [found] if found is not None else _error(404, "no such request")

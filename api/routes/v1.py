@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from sqlmodel import Session
 
 from api.deps import (
+    MAX_ID,
     CurrentScope,
     CurrentStaff,
     SessionDep,
@@ -50,7 +51,6 @@ from bot.i18n import get_translator
 router = APIRouter(prefix="/api/v1", tags=["api v1"])
 
 Reference = Annotated[str, Path(pattern=r"^[0-9]{1,12}$", description="the report number")]
-MAX_ID = 2**31 - 1
 
 
 def aware(value: dt.datetime | None) -> dt.datetime | None:

@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from api.deps import refused_as_http
+from api.deps import PathId, refused_as_http
 from api.routes.staff.common import ADMINS, StaffContext, action, back, page, render
 from bot.db import utcnow
 from bot.domain.staff import audit, sessions
@@ -66,7 +66,7 @@ def create_user(
 
 @router.post("/users/{user_id}")
 def update_user(
-    user_id: int,
+    user_id: PathId,
     ctx: Editor,
     role: Annotated[str, Form(max_length=10)],
     is_active: Annotated[bool, Form()] = False,
@@ -115,7 +115,7 @@ def audit_log(request: Request, ctx: Reader) -> HTMLResponse:
         (k for k in audit.KINDS if k == request.query_params.get("kind")), "all"
     )
     page_no = request.query_params.get("page", "1")
-    number = int(page_no) if page_no.isdigit() and len(page_no) < 6 else 1
+    number = int(page_no) if page_no.isdecimal() and len(page_no) < 6 else 1
     rows, total = audit.recent(
         session=ctx.session,
         limit=AUDIT_PAGE,

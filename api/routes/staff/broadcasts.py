@@ -12,11 +12,11 @@ import datetime as dt
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 
-from api.deps import refused_as_http
+from api.deps import MAX_ID, PathId, refused_as_http
 from api.routes.staff.common import (
     OFFICERS,
     StaffContext,
@@ -56,7 +56,7 @@ def _local(value: str) -> dt.datetime | None:
 
 
 def _ints(values: list[str]) -> list[int]:
-    return [int(v) for v in values if v.strip().isdigit()]
+    return [int(v) for v in values if v.strip().isdecimal()]
 
 
 def composed(form: Any) -> BroadcastCreate:
@@ -79,11 +79,11 @@ def composed(form: Any) -> BroadcastCreate:
         values["template"] = {
             "name": form.get("template_name"),
             "meeting_id": int(form["meeting_id"])
-            if str(form.get("meeting_id", "")).isdigit()
+            if str(form.get("meeting_id", "")).isdecimal()
             else None,
             "previous_starts_at": _local(str(form.get("previous_starts_at", ""))),
             "milestone_id": (
-                int(form["milestone_id"]) if str(form.get("milestone_id", "")).isdigit() else None
+                int(form["milestone_id"]) if str(form.get("milestone_id", "")).isdecimal() else None
             ),
             "area": str(form.get("area", "")).strip() or None,
             "starts_at": _local(str(form.get("starts_at", ""))),
@@ -136,7 +136,7 @@ def broadcast_list(request: Request, ctx: Reader) -> HTMLResponse:
 def broadcast_new(
     request: Request,
     ctx: Reader,
-    meeting_id: int | None = None,
+    meeting_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     change: str = "announced",
     previous: str = "",
 ) -> HTMLResponse:
@@ -207,7 +207,7 @@ async def broadcast_create(request: Request, ctx: Editor) -> RedirectResponse:
 
 
 @router.get("/broadcasts/{broadcast_id}", response_class=HTMLResponse)
-def broadcast_page(request: Request, broadcast_id: int, ctx: Reader) -> HTMLResponse:
+def broadcast_page(request: Request, broadcast_id: PathId, ctx: Reader) -> HTMLResponse:
     """Follow one broadcast: status, words, approval, progress per language and channel."""
     broadcast = _broadcast(ctx, broadcast_id)
     public = broadcasts.to_public(session=ctx.session, broadcast=broadcast)
@@ -227,7 +227,7 @@ def broadcast_page(request: Request, broadcast_id: int, ctx: Reader) -> HTMLResp
 
 
 @router.get("/broadcasts/{broadcast_id}/preview", response_class=HTMLResponse)
-def broadcast_stored_preview(request: Request, broadcast_id: int, ctx: Reader) -> HTMLResponse:
+def broadcast_stored_preview(request: Request, broadcast_id: PathId, ctx: Reader) -> HTMLResponse:
     """Preview a stored broadcast against today's audience (for the approving officer)."""
     broadcast = _broadcast(ctx, broadcast_id)
     try:
@@ -248,7 +248,7 @@ def broadcast_stored_preview(request: Request, broadcast_id: int, ctx: Reader) -
 
 
 @router.post("/broadcasts/{broadcast_id}/approve")
-def broadcast_approve(broadcast_id: int, ctx: Editor) -> RedirectResponse:
+def broadcast_approve(broadcast_id: PathId, ctx: Editor) -> RedirectResponse:
     """Approve a broadcast another officer composed."""
     with refused_as_http():
         broadcasts.approve(
@@ -259,7 +259,7 @@ def broadcast_approve(broadcast_id: int, ctx: Editor) -> RedirectResponse:
 
 
 @router.post("/broadcasts/{broadcast_id}/cancel")
-def broadcast_cancel(broadcast_id: int, ctx: Editor) -> RedirectResponse:
+def broadcast_cancel(broadcast_id: PathId, ctx: Editor) -> RedirectResponse:
     """Cancel a scheduled broadcast, or the unsent rest of a running one."""
     with refused_as_http():
         rows = broadcasts.cancel(

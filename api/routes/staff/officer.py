@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, Uplo
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
-from api.deps import refused_as_http
+from api.deps import PathId, refused_as_http
 from api.routes.staff.common import (
     LOCAL,
     OFFICERS,
@@ -102,7 +102,7 @@ def settlement_list(request: Request, ctx: Reader) -> HTMLResponse:
 
 
 @router.get("/settlements/{settlement_id}", response_class=HTMLResponse)
-def settlement_page(request: Request, settlement_id: int, ctx: Reader) -> HTMLResponse:
+def settlement_page(request: Request, settlement_id: PathId, ctx: Reader) -> HTMLResponse:
     """One settlement: edit its category, note and phase; its milestones and meetings."""
     settlement = _settlement(ctx, settlement_id)
     condition = scopes.meeting_condition(scopes.Scope(settlement_ids=frozenset({settlement_id})))
@@ -121,7 +121,7 @@ def settlement_page(request: Request, settlement_id: int, ctx: Reader) -> HTMLRe
 
 @router.post("/settlements/{settlement_id}")
 def settlement_update(
-    settlement_id: int,
+    settlement_id: PathId,
     ctx: Editor,
     category: Annotated[str, Form(max_length=2)] = "",
     category_note: Text = "",
@@ -143,7 +143,7 @@ def settlement_update(
 
 @router.post("/settlements/{settlement_id}/milestones")
 def milestone_save(
-    settlement_id: int,
+    settlement_id: PathId,
     ctx: Editor,
     strand: Annotated[str, Form(max_length=20)],
     title: Annotated[str, Form(max_length=300)],
@@ -208,7 +208,7 @@ def meeting_list(request: Request, ctx: Reader) -> HTMLResponse:
 
 
 @router.get("/meetings/{meeting_id}", response_class=HTMLResponse)
-def meeting_page(request: Request, meeting_id: int, ctx: Reader) -> HTMLResponse:
+def meeting_page(request: Request, meeting_id: PathId, ctx: Reader) -> HTMLResponse:
     """Edit or cancel one meeting (a forum outside a scoped user's places: read only)."""
     return render(
         request,
@@ -237,7 +237,7 @@ MeetingForm = Annotated[MeetingFields, Form()]
 
 def _save_meeting(ctx: StaffContext, meeting: Meeting | None, form: MeetingFields) -> Meeting:
     settlement_id, ward, level = form.settlement_id, form.ward, form.level
-    settlement = _settlement(ctx, int(settlement_id)) if settlement_id.isdigit() else None
+    settlement = _settlement(ctx, int(settlement_id)) if settlement_id.isdecimal() else None
     if (
         not ctx.scope.unrestricted
         and settlement is None
@@ -266,7 +266,7 @@ def meeting_create(ctx: Editor, form: MeetingForm) -> RedirectResponse:
 
 
 @router.post("/meetings/{meeting_id}")
-def meeting_update(meeting_id: int, ctx: Editor, form: MeetingForm) -> RedirectResponse:
+def meeting_update(meeting_id: PathId, ctx: Editor, form: MeetingForm) -> RedirectResponse:
     """Change a meeting."""
     meeting = _meeting(ctx, meeting_id, to_change=True)
     previous = meeting.starts_at
@@ -279,7 +279,7 @@ def meeting_update(meeting_id: int, ctx: Editor, form: MeetingForm) -> RedirectR
 
 
 @router.post("/meetings/{meeting_id}/cancel")
-def meeting_cancel(meeting_id: int, ctx: Editor) -> RedirectResponse:
+def meeting_cancel(meeting_id: PathId, ctx: Editor) -> RedirectResponse:
     """Cancel a meeting."""
     meeting = _meeting(ctx, meeting_id, to_change=True)
     edit.cancel_meeting(session=ctx.session, meeting=meeting)

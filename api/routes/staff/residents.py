@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from api.deps import PathId
 from api.routes.staff.common import (
     OFFICERS,
     StaffContext,
@@ -61,7 +62,7 @@ def find(request: Request, ctx: Reader) -> HTMLResponse | RedirectResponse:
 
 
 @router.get("/residents/{resident_id}", response_class=HTMLResponse)
-def resident_page(request: Request, resident_id: int, ctx: Reader) -> HTMLResponse:
+def resident_page(request: Request, resident_id: PathId, ctx: Reader) -> HTMLResponse:
     """What is kept about one resident, with export and erase."""
     resident = _resident(ctx, resident_id)
     ctx.audit("resident.view", f"resident:{resident_id}")
@@ -70,7 +71,7 @@ def resident_page(request: Request, resident_id: int, ctx: Reader) -> HTMLRespon
 
 
 @router.get("/residents/{resident_id}/export.json")
-def export(resident_id: int, ctx: Reader) -> Response:
+def export(resident_id: PathId, ctx: Reader) -> Response:
     """Download everything kept about a resident as JSON."""
     resident = _resident(ctx, resident_id)
     ctx.audit("resident.export", f"resident:{resident_id}")
@@ -84,7 +85,7 @@ def export(resident_id: int, ctx: Reader) -> Response:
 
 @router.post("/residents/{resident_id}/erase")
 def erase(
-    resident_id: int, ctx: Editor, confirm_phone: Annotated[str, Form(max_length=40)] = ""
+    resident_id: PathId, ctx: Editor, confirm_phone: Annotated[str, Form(max_length=40)] = ""
 ) -> RedirectResponse:
     """Erase a resident on request (type their number to confirm); tickets stay de-identified."""
     resident = _resident(ctx, resident_id)

@@ -60,7 +60,7 @@ def _filters(params: dict[str, str]) -> queue.QueueFilters:
         if status == "open"
         else ([status] if status not in ("", "all") else []),
         category=[params["category"]] if params.get("category") else [],
-        settlement_id=int(settlement) if settlement.isdigit() and len(settlement) < 10 else None,
+        settlement_id=int(settlement) if settlement.isdecimal() and len(settlement) < 10 else None,
         ward=params.get("ward") or None,
         priority=[params["priority"]] if params.get("priority") else [],
         assignee_email=assignee if assignee not in ("", "none") else None,
@@ -89,7 +89,7 @@ def queue_page(request: Request, ctx: Reader, settings: SettingsDep) -> HTMLResp
     """The triage queue: most urgent first, with counts for each filter choice."""
     params = _params(request)
     page_no = request.query_params.get("page", "1")
-    number = int(page_no) if page_no.isdigit() and len(page_no) < 6 else 1
+    number = int(page_no) if page_no.isdecimal() and len(page_no) < 6 else 1
     filters = _filters(params)
     now = utcnow()
     rows, total = queue.search(
@@ -187,7 +187,7 @@ def bulk(
 ) -> RedirectResponse:
     """Assign, categorise or link as duplicates many tickets at once."""
     now = utcnow()
-    chosen = [_ticket(ctx, ref) for ref in dict.fromkeys(refs) if ref.isdigit()]
+    chosen = [_ticket(ctx, ref) for ref in dict.fromkeys(refs) if ref.isdecimal()]
     if not chosen:
         raise HTTPException(422, "choose at least one ticket")
     with refused_as_http():
