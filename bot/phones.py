@@ -17,7 +17,7 @@ class InvalidPhone(ValueError):
 def normalise(raw: str, region: str = DEFAULT_REGION) -> str:
     """Return `raw` (national, international, `whatsapp:+27...` or a WaId) as E.164."""
     text = raw.strip().removeprefix("whatsapp:").strip()
-    if text.isdigit() and not text.startswith("0"):
+    if text.isdecimal() and not text.startswith("0"):
         text = "+" + text  # a WhatsApp WaId is the international number without "+"
     try:
         number = phonenumbers.parse(text, region)

@@ -28,7 +28,7 @@ def show(turn: Turn, *, welcome_back: bool = False) -> None:
 
 def chosen_option(turn: Turn) -> int | None:
     """Return the main menu option the message picks, by number or by word."""
-    if turn.norm.isdigit():
+    if turn.norm.isdecimal():
         number = int(turn.norm)
         return number if number in OPTIONS else None
     return turn.content.menu_words.get(turn.norm)

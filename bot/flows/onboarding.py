@@ -122,7 +122,7 @@ def _suggest(turn: Turn, offered: Iterable[tuple[int, Language]], codes: list[st
 def chosen_language(turn: Turn) -> str | None:
     """Return the offered language code the message picks, by number or by name."""
     offered = offered_languages(turn)
-    if turn.norm.isdigit():
+    if turn.norm.isdecimal():
         number = int(turn.norm)
         return next((language.code for n, language in offered if n == number), None)
     for _number, language in offered:

@@ -60,7 +60,7 @@ def is_urgent(content: Content, *, category: str, texts: list[str]) -> bool:
 
 def _answer(turn: Turn) -> str | None:
     """Return "1", "2", ... for a number, or "yes"/"no" for a word answer."""
-    if turn.norm.isdigit():
+    if turn.norm.isdecimal():
         return turn.norm
     return turn.content.answers.get(turn.norm)
 
@@ -117,7 +117,7 @@ def on_category(turn: Turn) -> None:
     """Take the category by number."""
     codes = category_codes(turn.content)
     draft = dict(turn.data)
-    if not turn.norm.isdigit() or not 1 <= int(turn.norm) <= len(codes):
+    if not turn.norm.isdecimal() or not 1 <= int(turn.norm) <= len(codes):
         turn.say("report.category_retry")
         return
     draft["category"] = codes[int(turn.norm) - 1]

@@ -65,7 +65,7 @@ def on_my_reports(turn: Turn) -> None:
     reference = None
     if digits in refs:
         reference = digits
-    elif digits.isdigit() and 1 <= int(digits) <= len(refs):
+    elif digits.isdecimal() and 1 <= int(digits) <= len(refs):
         reference = refs[int(digits) - 1]
     info = turn.ports.tickets.find(turn.resident.phone, reference) if reference else None
     if info is None:
@@ -178,7 +178,7 @@ def _status_request(turn: Turn) -> str | None:
     if tokens[0] not in words:
         return None
     rest = "".join(tokens[1:])
-    return rest if rest.isdigit() or not rest else None
+    return rest if rest.isdecimal() or not rest else None
 
 
 def status(turn: Turn, reference: str) -> None:

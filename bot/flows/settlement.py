@@ -75,7 +75,7 @@ def ask(turn: Turn) -> None:
 def on_name(turn: Turn) -> None:
     """Match the settlement name the resident sent."""
     query = turn.text[:MAX_QUERY]
-    if not turn.norm or turn.norm.isdigit():
+    if not turn.norm or turn.norm.isdecimal():
         # A bare number is a menu habit, not a name; 0 or MENU leaves this question.
         turn.say("settlement.empty")
         return
@@ -113,7 +113,7 @@ def on_choice(turn: Turn) -> None:
     """Take a numbered choice, or treat other text as a new settlement name."""
     choices = [int(c) for c in turn.data.get("choices", [])]
     query = str(turn.data.get("query", ""))
-    if turn.norm.isdigit():
+    if turn.norm.isdecimal():
         number = int(turn.norm)
         if 1 <= number <= len(choices):
             save(turn, choices[number - 1])

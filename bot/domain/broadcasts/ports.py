@@ -45,7 +45,7 @@ class SqlMeetingInvitations:
             .execute(_NEWEST_REMINDER, {"phone": phone, "since": since or EPOCH})
             .scalar()
         )
-        if not ref or not ref.startswith("meeting:") or not ref[8:].isdigit():
+        if not ref or not ref.startswith("meeting:") or not ref[8:].isdecimal():
             return None
         meeting = self.session.get(Meeting, int(ref[8:]))
         if meeting is None or meeting.cancelled or meeting.starts_at <= now - LATE_REPLY:

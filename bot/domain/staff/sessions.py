@@ -68,7 +68,7 @@ def sign_cookie(secret: str, session_id: str, expires_at: dt.datetime) -> str:
 
 def _unsign(secret: str, value: str, now: dt.datetime) -> tuple[str, int] | None:
     parts = value.split(".")
-    if len(parts) != 3 or not parts[1].isdigit() or len(value) > 200:
+    if len(parts) != 3 or not parts[1].isdecimal() or len(value) > 200:
         return None
     session_id, expires, signature = parts
     if not hmac.compare_digest(_sign(secret, f"{session_id}.{expires}"), signature):

@@ -30,7 +30,7 @@ def luhn_digit(body: str) -> str:
 def is_valid(reference: str) -> bool:
     """Return whether a report number is well formed (digits, right check digit)."""
     return (
-        reference.isdigit()
+        reference.isdecimal()
         and BODY_DIGITS + 1 <= len(reference) <= 12
         and luhn_digit(reference[:-1]) == reference[-1]
     )
