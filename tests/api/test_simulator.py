@@ -51,6 +51,10 @@ def test_simulator_api_answers_with_segments(dev_settings: Settings, clean_db: E
             "/simulator/messages", json={"channel": "sms", "phone": "12345", "text": "hi"}
         )
         assert bad_phone.status_code == 422
+        nul = client.post(
+            "/simulator/messages", json={"channel": "sms", "phone": "0825550101", "text": "a\x00"}
+        )
+        assert nul.status_code == 422  # refused before PostgreSQL refuses it
     with Session(clean_db) as session:
         assert session.exec(select(Resident.phone)).all() == ["+27825550101"]
 

@@ -108,6 +108,17 @@ def test_unknown_sids_are_accepted(client, settings) -> None:
     assert post(client, settings, callback("SM" + "f" * 32, "delivered")).status_code == 200
 
 
+def test_a_nul_or_an_out_of_range_outbox_id_is_no_server_error(
+    client, settings, clean_db, outbox_id
+) -> None:
+    # PostgreSQL refuses both (text cannot hold NUL; the id column is 32-bit): they were 500s.
+    form = callback(SID + "\x00", "delivered", ErrorMessage="bad\x00byte")
+    assert post(client, settings, form).status_code == 200
+    assert status_of(clean_db, outbox_id) == "delivered"  # the NUL is dropped, not the sid
+    for query in ("outbox=99999999999", "outbox=0"):
+        assert post(client, settings, callback("SM" + "e" * 32, "sent"), query).status_code == 422
+
+
 def test_the_outbox_id_in_the_url_finds_a_row_before_its_sid_is_recorded(
     client, settings, clean_db
 ) -> None:

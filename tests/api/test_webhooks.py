@@ -237,6 +237,7 @@ def test_oversized_bodies_are_413(client, settings, clean_db) -> None:
         ({"From": "not-a-number"}, 400),
         ({"From": ""}, 400),
         ({"NumMedia": "lots"}, 400),
+        ({"NumMedia": "\u00b9"}, 400),  # a digit to str.isdigit(), not to int()
         ({"NumMedia": "1"}, 400),  # no MediaUrl0
         ({"Latitude": "-33.9"}, 400),  # no Longitude
         ({"Latitude": "nan", "Longitude": "18"}, 400),
@@ -258,6 +259,29 @@ def test_wrong_content_type_and_bad_encoding(client, settings) -> None:
     bad["content"] = b"Body=\xff\xfe&From=%2B27821234567"
     assert client.post(PATH, **bad).status_code == 400
     assert client.get(PATH).status_code == 405
+
+
+def test_a_control_character_quoted_back_leaves_the_twiml_readable(client, settings) -> None:
+    # XML 1.0 cannot carry most C0 controls: quoted raw, one would make Twilio refuse the
+    # whole reply (found by fuzzing the webhook with arbitrary text).
+    for text in ("hello", "1", "1"):  # first contact, English, agree to the notice
+        assert post(client, settings, sms(text)).status_code == 200
+    response = post(client, settings, sms("Nowhere\x1fville\x00 \ufffe"))
+    assert response.status_code == 200
+    (reply,) = messages_of(response)  # parses as XML
+    assert 'We could not find a settlement called "Nowhereville "' in reply
+
+
+def test_a_nul_byte_is_dropped_and_the_message_answered_and_kept(
+    client, settings, clean_db
+) -> None:
+    # PostgreSQL text cannot hold U+0000: storing it raised, and the webhook answered 500.
+    response = post(client, settings, whatsapp("Mol\x00o", ProfileName="Tha\x00bo"))
+    assert response.status_code == 200
+    assert messages_of(response)
+    with Session(clean_db) as session:
+        assert session.exec(select(InboundMessage.body)).one() == "Molo"
+        assert session.exec(select(Resident.profile_name)).one() == "Thabo"
 
 
 def test_emoji_and_xml_special_characters_round_trip(client, settings, clean_db) -> None:

@@ -65,6 +65,15 @@ def test_unknown_language_choice_asks_again(chat) -> None:
     assert chat.effects == []
 
 
+def test_a_digit_int_cannot_read_asks_again(chat) -> None:
+    # str.isdigit() accepts the Kharoshthi digit one, int() does not: it was an exception
+    # and the "something went wrong" apology.
+    chat.send("hi")
+    reply = chat.send("\U00010a40")
+    assert "Please reply with one of the numbers in the list" in reply
+    assert chat.step == "language"
+
+
 def test_typo_in_settlement_name_still_matches(chat, c) -> None:
     _agree(chat)
     reply = chat.send("  MASAKANE ")

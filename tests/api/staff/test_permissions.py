@@ -270,6 +270,14 @@ def test_dashboard_errors_are_pages_and_api_errors_stay_json(
     assert client.get("/staff/no-such-page").status_code == 404
     api = client.get("/api/v1/tickets/1234567")
     assert api.status_code == 401 and api.json()["detail"]
+    # An id no INTEGER column holds is refused before the database (PostgreSQL raised: 500).
+    admin, admin_csrf = as_role(ADMIN)
+    for path in ("/staff/residents/99999999999", "/staff/broadcasts/0", "/staff/meetings/-1"):
+        refused = admin.get(path)
+        assert refused.status_code == 422 and "Please check the form" in refused.text, path
+    too_big = admin.post("/staff/settlements/99999999999", data={"csrf_token": admin_csrf})
+    assert too_big.status_code == 422
+    assert admin.get("/staff/broadcasts/new?meeting_id=99999999999").status_code == 422
 
 
 def _meetings(clean_db: Engine, world: World) -> dict[str, int]:
