@@ -15,7 +15,7 @@ from enum import Enum
 from functools import lru_cache
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, Field
 from sqlalchemy import DateTime, event
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import OperationalError
@@ -28,6 +28,7 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 # The largest id an INTEGER column holds on PostgreSQL: a larger one asked for must be
 # refused as invalid before it reaches the database, where it fails.
 MAX_ID = 2**31 - 1
+RowId = Annotated[int, Field(ge=1, le=MAX_ID)]
 T = TypeVar("T")
 
 

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from api.deps import PathId, refused_as_http
 from api.routes.staff.common import ADMINS, StaffContext, action, back, page, render
-from bot.db import utcnow
+from bot.db import RowId, utcnow
 from bot.domain.staff import audit, sessions
 from bot.domain.staff import scope as scopes
 from bot.domain.staff import service as staff
@@ -20,7 +20,7 @@ router = APIRouter(prefix="/admin")
 Reader = Annotated[StaffContext, Depends(page(*ADMINS))]
 Editor = Annotated[StaffContext, Depends(action(*ADMINS))]
 Wards = Annotated[str, Form(max_length=500)]
-SettlementIds = Annotated[list[int], Form()]
+SettlementIds = Annotated[list[RowId], Form()]
 AUDIT_PAGE = 100
 
 

@@ -21,7 +21,7 @@ from api.routes.staff.common import (
     page,
     render,
 )
-from bot.db import utcnow
+from bot.db import MAX_ID, RowId, utcnow
 from bot.domain.settlements import edit
 from bot.domain.settlements import service as settlements
 from bot.domain.settlements.importer import (
@@ -48,7 +48,11 @@ Text = Annotated[str, Form(max_length=2000)]
 
 
 def _settlement(ctx: StaffContext, settlement_id: int) -> Settlement:
-    found = settlements.get(session=ctx.session, settlement_id=settlement_id)
+    found = (
+        settlements.get(session=ctx.session, settlement_id=settlement_id)
+        if 1 <= settlement_id <= MAX_ID  # a form's number may be beyond any id
+        else None
+    )
     if found is None or not scopes.allows_settlement(
         session=ctx.session, scope=ctx.scope, settlement_id=settlement_id
     ):
@@ -150,7 +154,7 @@ def milestone_save(
     status: Annotated[str, Form(max_length=20)],
     target_date: Annotated[str, Form(max_length=10)] = "",
     note: Text = "",
-    milestone_id: Annotated[int | None, Form()] = None,
+    milestone_id: Annotated[RowId | None, Form()] = None,
 ) -> RedirectResponse:
     """Add a milestone, or change one (`milestone_id`)."""
     settlement = _settlement(ctx, settlement_id)

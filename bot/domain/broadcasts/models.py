@@ -10,7 +10,7 @@ from pydantic import Field as PydanticField
 from sqlalchemy import JSON, CheckConstraint, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from bot.db import MAX_ID, CleanText, UTCDateTime, utcnow
+from bot.db import CleanText, RowId, UTCDateTime, utcnow
 from bot.engine.messages import Channel
 
 BroadcastStatus = Literal["awaiting_approval", "scheduled", "enqueued", "cancelled"]
@@ -114,7 +114,6 @@ def _sane_moment(value: dt.datetime | None) -> dt.datetime | None:
 
 
 Moment = Annotated[dt.datetime | None, AfterValidator(_sane_moment)]
-RowId = Annotated[int, PydanticField(ge=1, le=MAX_ID)]
 
 
 class Audience(BaseModel):

@@ -278,6 +278,16 @@ def test_dashboard_errors_are_pages_and_api_errors_stay_json(
     too_big = admin.post("/staff/settlements/99999999999", data={"csrf_token": admin_csrf})
     assert too_big.status_code == 422
     assert admin.get("/staff/broadcasts/new?meeting_id=99999999999").status_code == 422
+    forms = [
+        (f"/staff/settlements/{world.here}/milestones", 422, {"milestone_id": "99999999999"}),
+        ("/staff/meetings", 404, {"settlement_id": "999999999999"}),
+        ("/staff/admin/users", 422, {"settlement_ids": "99999999999"}),
+    ]
+    valid = {"strand": "water", "title": "T", "status": "done", "level": "neighbourhood"}
+    valid |= {"starts_at": "2031-03-01T12:00", "email": "new@example.org", "role": "triage"}
+    for path, status, field in forms:
+        answer = admin.post(path, data={**valid, **field, "csrf_token": admin_csrf})
+        assert answer.status_code == status, (path, answer.text)
 
 
 def _meetings(clean_db: Engine, world: World) -> dict[str, int]:
