@@ -4,7 +4,9 @@ Many simulated residents each walk through a conversation (first contact, langua
 consent, settlement, then menu items) over signed Twilio webhooks, 32 at a time on
 keep-alive connections. The same request stream goes to a bare FastAPI endpoint that
 only parses the form and returns fixed TwiML. Prints req/s, p50 and p99 for both and
-the ratio. Usage:
+the ratio. For reference it also drives a third server: the bare endpoint plus one
+SQLite write per message (`bench/bare_app.py:one_write`), the least any webhook that
+answers each MessageSid once must do. Usage:
 
     .venv/bin/python bench/webhook.py                      # SQLite
     .venv/bin/python bench/webhook.py --database postgresql://postgres@127.0.0.1:5432/postgres
@@ -196,7 +198,7 @@ def main() -> None:
     bin_dir = Path(sys.executable).parent
     with tempfile.TemporaryDirectory() as tmp:
         database, pg_name = prepare_database(args.database, Path(tmp))
-        port, bare_port = free_port(), free_port()
+        port, bare_port, write_port = free_port(), free_port(), free_port()
         env = {
             **os.environ,
             "DATABASE_URL": database,
@@ -238,61 +240,91 @@ def main() -> None:
             env,
             logs / "bare.log",
         )
+        one_write = start(
+            [
+                str(bin_dir / "uvicorn"),
+                "bench.bare_app:one_write",
+                "--port",
+                str(write_port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            {**env, "BENCH_ONE_WRITE_DB": str(Path(tmp) / "one_write.db")},
+            logs / "one_write.log",
+        )
+        servers = ((app, port), (bare, bare_port), (one_write, write_port))
         try:
             wait_up(port, "/healthz")
             wait_up(bare_port, "/docs")
+            wait_up(write_port, "/docs")
             run = uuid.uuid4().hex[:6]
-            warm = build_requests(port, 20, "w" + run[:5], first=9_000_000)
-            asyncio.run(drive(port, warm, args.concurrency))
-            asyncio.run(drive(bare_port, build_requests(bare_port, 20, run), args.concurrency))
+            for _, server_port in servers:
+                warm = build_requests(server_port, 20, "w" + run[:5], first=9_000_000)
+                asyncio.run(drive(server_port, warm, args.concurrency))
             rounds = []
             for n in range(args.rounds):
                 # New residents every round, so each round walks the whole conversation.
                 tag, first = f"{run[:4]}{n:02d}", n * args.residents
-                streams = build_requests(port, args.residents, tag, first)
-                siyakha = measure(app.pid, port, streams, args)
-                streams = build_requests(bare_port, args.residents, tag, first)
-                baseline = measure(bare.pid, bare_port, streams, args)
-                rounds.append((siyakha, baseline))
+                rounds.append(
+                    tuple(
+                        measure(
+                            server.pid,
+                            server_port,
+                            build_requests(server_port, args.residents, tag, first),
+                            args,
+                        )
+                        for server, server_port in servers
+                    )
+                )
         finally:
-            stop(app)
-            stop(bare)
+            for server, _ in servers:
+                stop(server)
             if pg_name and args.database:
                 with psycopg.connect(args.database, autocommit=True) as conn:
                     conn.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
     report(args, rounds)
 
 
-def report(
-    args: argparse.Namespace, rounds: list[tuple[dict[str, float], dict[str, float]]]
-) -> None:
+def _median_range(values: list[float]) -> str:
+    values = sorted(values)
+    return f"median {statistics.median(values):.3f} (range {values[0]:.3f}-{values[-1]:.3f})"
+
+
+def report(args: argparse.Namespace, rounds: list[tuple[dict[str, float], ...]]) -> None:
     """Print each round's figures, then the median ratios and their range."""
     backend = "postgresql" if args.database else "sqlite"
     print(
         f"webhook benchmark: {backend}, concurrency {args.concurrency}, "
         f"{args.residents} residents x {len(SCRIPT)} messages, {len(rounds)} rounds "
-        "(siyakha, then bare, back to back)"
+        "(siyakha, bare, bare + one SQLite write, back to back)"
     )
-    for n, (siyakha, baseline) in enumerate(rounds, 1):
-        for name, figures in ((f"{n}: siyakha serve", siyakha), (f"{n}: bare FastAPI", baseline)):
+    names = ("siyakha serve", "bare FastAPI", "bare + 1 write")
+    for n, servers in enumerate(rounds, 1):
+        for name, figures in zip(names, servers, strict=True):
             print(
-                f"  {name:17} {figures['rps']:8.1f} req/s  p50 {figures['p50_ms']:6.1f} ms  "
+                f"  {n}: {name:14} {figures['rps']:8.1f} req/s  p50 {figures['p50_ms']:6.1f} ms  "
                 f"p99 {figures['p99_ms']:6.1f} ms  server CPU {figures['cpu_ms']:5.2f} ms/req  "
                 f"({figures['requests']:.0f} requests, {figures['errors']:.0f} errors)"
             )
-    ratios = sorted(s["rps"] / b["rps"] for s, b in rounds)
-    cpu_ratios = sorted(b["cpu_ms"] / s["cpu_ms"] for s, b in rounds)
-    p99s = sorted(s["p99_ms"] for s, _ in rounds)
     print(
-        f"  ratio (siyakha / bare req/s): median {statistics.median(ratios):.3f} "
-        f"(range {ratios[0]:.3f}-{ratios[-1]:.3f})"
+        "  ratio (siyakha / bare req/s): "
+        + _median_range([s["rps"] / b["rps"] for s, b, _ in rounds])
     )
     print(
-        f"  CPU per request ratio (bare / siyakha): median {statistics.median(cpu_ratios):.3f} "
-        f"(range {cpu_ratios[0]:.3f}-{cpu_ratios[-1]:.3f}; less sensitive to other load)"
+        "  CPU per request ratio (bare / siyakha): "
+        + _median_range([b["cpu_ms"] / s["cpu_ms"] for s, b, _ in rounds])
+        + " (less sensitive to other load)"
     )
-    median_p99 = statistics.median(p99s)
-    print(f"  siyakha p99: median {median_p99:.1f} ms (range {p99s[0]:.1f}-{p99s[-1]:.1f})")
+    p99s = sorted(s["p99_ms"] for s, _, _ in rounds)
+    print(
+        f"  siyakha p99: median {statistics.median(p99s):.1f} ms "
+        f"(range {p99s[0]:.1f}-{p99s[-1]:.1f})"
+    )
+    print(
+        "  for reference, bare + 1 write / bare req/s: "
+        + _median_range([w["rps"] / b["rps"] for _, b, w in rounds])
+    )
 
 
 if __name__ == "__main__":
