@@ -60,5 +60,5 @@ bench: install i18n-compile ## run the benchmarks (not part of the test run)
 	$(PY) bench/broadcast.py
 
 clean: ## remove the venv, caches and the demo database
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache siyakha.db siyakha.db-wal siyakha.db-shm
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache siyakha.db siyakha.db-wal siyakha.db-shm siyakha.db.scheduler.lock
 	find locales -name '*.mo' -delete
