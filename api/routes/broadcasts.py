@@ -16,7 +16,6 @@ from pydantic import BaseModel
 from sqlmodel import Session
 
 from api.deps import (
-    MAX_ID,
     CurrentStaff,
     SessionDep,
     SettingsDep,
@@ -24,6 +23,7 @@ from api.deps import (
     refused_as_http,
     require_role,
 )
+from bot.db import MAX_ID
 from bot.domain.broadcasts import service as broadcasts
 from bot.domain.broadcasts.models import (
     AttendancePublic,

@@ -17,7 +17,6 @@ from pydantic import BaseModel
 from sqlmodel import Session
 
 from api.deps import (
-    MAX_ID,
     CurrentScope,
     CurrentStaff,
     SessionDep,
@@ -27,7 +26,7 @@ from api.deps import (
     refused_as_http,
 )
 from bot.content import load
-from bot.db import CleanText, utcnow
+from bot.db import MAX_ID, CleanText, utcnow
 from bot.domain.staff import queue
 from bot.domain.staff import scope as scopes
 from bot.domain.staff.models import StaffPublic, StaffUser

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 
-from api.deps import MAX_ID, PathId, refused_as_http
+from api.deps import PathId, refused_as_http
 from api.routes.staff.common import (
     OFFICERS,
     StaffContext,
@@ -26,6 +26,7 @@ from api.routes.staff.common import (
     page,
     render,
 )
+from bot.db import MAX_ID
 from bot.domain.broadcasts import service as broadcasts
 from bot.domain.broadcasts.models import TEMPLATE_NAMES, Broadcast, BroadcastCreate
 from bot.domain.settlements import edit
