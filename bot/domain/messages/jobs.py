@@ -3,15 +3,19 @@
 - `messages.forget` (daily, POPIA s14): messages older than SIYAKHA_RETENTION_DAYS are
   de-identified. Inbound ones lose their words, media links, location, replies and link
   to the resident; proactive ones in the outbox, once past sending, lose their words.
+  In batches of BATCH rows, each its own transaction: on SQLite one transaction over a
+  year of messages would hold the write lock, and every webhook turn behind it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from bot.config import Settings, get_settings
 from bot.db import session_scope, utcnow
@@ -19,6 +23,7 @@ from bot.domain.messages import service
 from bot.domain.outbox import service as outbox
 
 log = logging.getLogger(__name__)
+BATCH = 1000
 
 
 def forget(
@@ -30,13 +35,29 @@ def forget(
     """De-identify the messages past the retention period, inbound and outbound; return
     how many rows changed."""
     settings = settings or get_settings()
-    before = (now or utcnow()) - dt.timedelta(days=settings.retention_days)
-    with session_scope(engine) as session:
-        inbound = service.forget_before(session=session, before=before)
-        outbound = outbox.forget_before(session=session, before=before)
+    now = now or utcnow()
+    before = now - dt.timedelta(days=settings.retention_days)
+    inbound = _in_batches(
+        engine, lambda session: service.forget_before(session=session, before=before, limit=BATCH)
+    )
+    outbound = _in_batches(
+        engine,
+        lambda session: outbox.forget_before(session=session, before=before, limit=BATCH, now=now),
+    )
     if inbound or outbound:
         log.info("old messages de-identified", extra={"inbound": inbound, "outbound": outbound})
     return inbound + outbound
+
+
+def _in_batches(engine: Engine | None, batch: Callable[[Session], int]) -> int:
+    """Run `batch` in its own transaction until it changes fewer than BATCH rows."""
+    total = 0
+    while True:
+        with session_scope(engine) as session:
+            changed = batch(session)
+        total += changed
+        if changed < BATCH:
+            return total
 
 
 def run_forget() -> None:

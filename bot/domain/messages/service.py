@@ -86,12 +86,13 @@ def receive(
     return list(outcome.replies)
 
 
-def forget_before(*, session: Session, before: dt.datetime) -> int:
-    """De-identify every message received before `before` (POPIA s14 retention): the
-    body, media links, location, replies and the link to the resident go; the provider id,
-    channel and time stay, so counts still add up. Return how many messages changed."""
-    result = session.execute(
-        update(_MESSAGE)
+def forget_before(*, session: Session, before: dt.datetime, limit: int) -> int:
+    """De-identify up to `limit` of the messages received before `before` (POPIA s14
+    retention): the body, media links, location, replies and the link to the resident go;
+    the provider id, channel and time stay, so counts still add up. Return how many
+    messages changed; fewer than `limit` means none is left."""
+    due = (
+        select(_MESSAGE.c.id)
         .where(
             _MESSAGE.c.received_at < before,
             or_(
@@ -103,6 +104,7 @@ def forget_before(*, session: Session, before: dt.datetime) -> int:
                 cast(_MESSAGE.c.replies, String) != "[]",
             ),
         )
-        .values(**DEIDENTIFIED)
+        .limit(limit)
     )
+    result = session.execute(update(_MESSAGE).where(_MESSAGE.c.id.in_(due)).values(**DEIDENTIFIED))
     return int(getattr(result, "rowcount", 0) or 0)

@@ -358,13 +358,14 @@ def cancel(*, session: Session, outbox_id: int, reason: str) -> bool:
     return bool(getattr(result, "rowcount", 0))
 
 
-def forget_before(*, session: Session, before: dt.datetime) -> int:
-    """Blank the words of messages created before `before` that are past sending (POPIA s14
-    retention): body, SMS body and template variables go; who, when, purpose and delivery
-    status stay. Return how many rows changed."""
+def forget_before(*, session: Session, before: dt.datetime, limit: int, now: dt.datetime) -> int:
+    """Blank the words of up to `limit` of the messages created before `before` that are
+    past sending (POPIA s14 retention): body, SMS body and template variables go; who,
+    when, purpose and delivery status stay. Return how many rows changed; fewer than
+    `limit` means none is left."""
     t = outbox_table
-    result = session.execute(
-        update(t)
+    due = (
+        select(t.c.id)
         .where(
             t.c.created_at < before,
             t.c.status.not_in(("pending", "sending")),
@@ -377,11 +378,16 @@ def forget_before(*, session: Session, before: dt.datetime) -> int:
                 ),
             ),
         )
+        .limit(limit)
+    )
+    result = session.execute(
+        update(t)
+        .where(t.c.id.in_(due))
         .values(
             body=case((t.c.body.is_(None), None), else_=""),
             sms_body=None,
             content_variables=null(),
-            updated_at=utcnow(),
+            updated_at=now,
         )
     )
     return int(getattr(result, "rowcount", 0) or 0)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
@@ -69,6 +71,27 @@ def test_retention_period_comes_from_settings(clean_db: Engine, settings: Settin
     assert message_jobs.forget(engine=clean_db, settings=year, now=NOW) == 0
     quarter = settings.model_copy(update={"retention_days": 90})
     assert message_jobs.forget(engine=clean_db, settings=quarter, now=NOW) == 1
+
+
+def test_forgetting_goes_in_batches_each_its_own_transaction(
+    clean_db: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(message_jobs, "BATCH", 2)
+    with session_scope(clean_db) as session:
+        resident = make_resident(session)
+        session.add_all([_message(f"SMold{n}", resident.id, OLD) for n in range(5)])
+        session.add_all([_outbox(resident.id, f"old-{n}", OLD) for n in range(4)])
+    commits: list[object] = []
+    count_commit = commits.append
+    event.listen(clean_db, "commit", count_commit)
+    try:
+        assert message_jobs.forget(engine=clean_db, settings=settings, now=NOW) == 9
+    finally:
+        event.remove(clean_db, "commit", count_commit)
+    assert len(commits) == 3 + 3  # 2 + 2 + 1 inbound; 2 + 2 + 0 outbound
+    with session_scope(clean_db) as session:
+        assert {m.body for m in session.exec(select(InboundMessage))} == {""}
+        assert {r.body for r in session.exec(select(Outbox))} == {""}
 
 
 def _outbox(resident_id: int, key: str, created_at: dt.datetime, **fields: object) -> Outbox:
