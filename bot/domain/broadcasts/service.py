@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -375,9 +375,10 @@ def list_visible(*, session: Session, scope: scopes.Scope, limit: int = 50) -> l
     query = select(Broadcast).order_by(col(Broadcast.id).desc())
     if scope.unrestricted:
         return list(session.execute(query.limit(limit)).scalars())
+    allowed = scopes.allowed_settlement_ids(session=session, scope=scope)
     visible: list[Broadcast] = []
     for broadcast in session.execute(query).scalars():
-        if within_scope(session=session, scope=scope, broadcast=broadcast):
+        if _outside_scope(scope, broadcast.audience, allowed) is None:
             visible.append(broadcast)
             if len(visible) == limit:
                 break
@@ -404,15 +405,28 @@ def check_scope(*, session: Session, scope: scopes.Scope, audience: Mapping[str,
     settlements (or wards) of their own, never everyone."""
     if scope.unrestricted:
         return
+    named = audience.get("settlement_ids") or []
+    allowed = scopes.allowed_settlement_ids(session=session, scope=scope, among=named)
+    refusal = _outside_scope(scope, audience, allowed)
+    if refusal is not None:
+        raise Conflict(refusal)
+
+
+def _outside_scope(
+    scope: scopes.Scope, audience: Mapping[str, Any], allowed: Collection[int]
+) -> str | None:
+    """Return why an audience is outside a scoped user's scope (None if it is within),
+    given the ids of the settlements the scope allows."""
     settlement_ids = list(audience.get("settlement_ids") or [])
     wards = set(audience.get("wards") or [])
     if audience.get("everyone") or not (settlement_ids or wards):
-        raise Conflict("your scope allows broadcasts only to your settlements or wards")
+        return "your scope allows broadcasts only to your settlements or wards"
     if wards - set(scope.wards):
-        raise Conflict(f"your scope does not include wards {sorted(wards - set(scope.wards))}")
+        return f"your scope does not include wards {sorted(wards - set(scope.wards))}"
     for settlement_id in settlement_ids:
-        if not scopes.allows_settlement(session=session, scope=scope, settlement_id=settlement_id):
-            raise Conflict(f"your scope does not include settlement {settlement_id}")
+        if settlement_id not in allowed:
+            return f"your scope does not include settlement {settlement_id}"
+    return None
 
 
 # --- approve, release, cancel -------------------------------------------------------------

@@ -9,7 +9,7 @@ to (`meeting_read_condition`), which they see but may not change.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, and_, delete, false, or_, select, true
@@ -146,6 +146,17 @@ def allows_settlement(*, session: Session, scope: Scope, settlement_id: int | No
         )
     ).first()
     return found is not None
+
+
+def allowed_settlement_ids(
+    *, session: Session, scope: Scope, among: Collection[int] | None = None
+) -> set[int]:
+    """Return the ids of the settlements a (scoped) scope allows, in one query; with `among`,
+    only those of them."""
+    query = select(col(Settlement.id)).where(settlement_condition(scope))
+    if among is not None:
+        query = query.where(col(Settlement.id).in_(sorted(among)))
+    return set(session.execute(query).scalars())
 
 
 def allows_ticket(*, session: Session, scope: Scope, ticket: Ticket) -> bool:
