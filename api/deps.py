@@ -35,6 +35,7 @@ from bot.domain.broadcasts.ports import SqlMeetingInvitations
 from bot.domain.messages.service import Converse
 from bot.domain.residents.service import SqlResidentData
 from bot.domain.settlements import edit as settlement_edit
+from bot.domain.settlements.models import Meeting
 from bot.domain.settlements.ports import SqlSettlementDirectory
 from bot.domain.staff import audit, sessions
 from bot.domain.staff import scope as scopes
@@ -290,6 +291,17 @@ def get_scope(session: SessionDep, user: CurrentStaff) -> scopes.Scope:
 
 # The scope of the API caller: routes hide (404) or filter out everything outside it.
 CurrentScope = Annotated[scopes.Scope, Depends(get_scope)]
+
+
+def readable_meeting(*, session: Session, scope: scopes.Scope, meeting_id: int) -> Meeting:
+    """Return a meeting the scope may see (scoped: its places' meetings and the forums its
+    residents are invited to); 404 for any other, as if it did not exist."""
+    meeting = settlement_edit.get_meeting(
+        session=session, meeting_id=meeting_id, condition=scopes.meeting_read_condition(scope)
+    )
+    if meeting is None:
+        raise HTTPException(404, f"no meeting {meeting_id}")
+    return meeting
 
 
 def client_ip(request: Request) -> str:

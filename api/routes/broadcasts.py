@@ -16,10 +16,11 @@ from pydantic import BaseModel
 from sqlmodel import Session
 
 from api.deps import (
-    CurrentStaff,
+    CurrentScope,
     SessionDep,
     SettingsDep,
     audit_api,
+    readable_meeting,
     refused_as_http,
     require_role,
 )
@@ -33,8 +34,6 @@ from bot.domain.broadcasts.models import (
     Moment,
     Preview,
 )
-from bot.domain.settlements import edit
-from bot.domain.settlements.models import Meeting
 from bot.domain.staff import scope as scopes
 from bot.domain.staff.models import StaffUser
 
@@ -60,9 +59,8 @@ class AnnouncementOffer(BaseModel):
     preview: Preview
 
 
-def _broadcast(session: Session, broadcast_id: int, user: StaffUser) -> Broadcast:
+def _broadcast(session: Session, broadcast_id: int, scope: scopes.Scope) -> Broadcast:
     broadcast = broadcasts.get(session=session, broadcast_id=broadcast_id)
-    scope = scopes.for_user(session=session, user=user)
     if broadcast is None or not broadcasts.within_scope(
         session=session, scope=scope, broadcast=broadcast
     ):
@@ -70,22 +68,9 @@ def _broadcast(session: Session, broadcast_id: int, user: StaffUser) -> Broadcas
     return broadcast
 
 
-def _meeting(session: Session, meeting_id: int, user: StaffUser) -> Meeting:
-    """Return a meeting the user may see (scoped: their places' meetings and the forums
-    their residents are invited to); 404 for any other, as if it did not exist."""
-    meeting = edit.get_meeting(
-        session=session,
-        meeting_id=meeting_id,
-        condition=scopes.meeting_read_condition(scopes.for_user(session=session, user=user)),
-    )
-    if meeting is None:
-        raise HTTPException(404, f"no meeting {meeting_id}")
-    return meeting
-
-
 @router.post("/broadcasts/preview")
 def preview_broadcast(
-    broadcast_in: BroadcastCreate, user: CurrentStaff, session: SessionDep, settings: SettingsDep
+    broadcast_in: BroadcastCreate, scope: CurrentScope, session: SessionDep, settings: SettingsDep
 ) -> Preview:
     """Preview a broadcast before creating it: recipients by language and channel, each
     language's text (and which fall back to English), SMS segments and encoding, estimated
@@ -94,7 +79,7 @@ def preview_broadcast(
         return broadcasts.preview_draft(
             session=session,
             settings=settings,
-            scope=scopes.for_user(session=session, user=user),
+            scope=scope,
             broadcast_in=broadcast_in,
         )
 
@@ -125,9 +110,8 @@ def create_broadcast(
 
 
 @router.get("/broadcasts")
-def list_broadcasts(user: CurrentStaff, session: SessionDep) -> list[BroadcastPublic]:
+def list_broadcasts(scope: CurrentScope, session: SessionDep) -> list[BroadcastPublic]:
     """List the newest 50 broadcasts (within the user's scope) with their progress."""
-    scope = scopes.for_user(session=session, user=user)
     return [
         broadcasts.to_public(session=session, broadcast=b)
         for b in broadcasts.list_visible(session=session, scope=scope)
@@ -136,31 +120,35 @@ def list_broadcasts(user: CurrentStaff, session: SessionDep) -> list[BroadcastPu
 
 @router.get("/broadcasts/{broadcast_id}")
 def get_broadcast(
-    broadcast_id: BroadcastId, user: CurrentStaff, session: SessionDep
+    broadcast_id: BroadcastId, scope: CurrentScope, session: SessionDep
 ) -> BroadcastPublic:
     """Return a broadcast's status and its messages queued, sent, delivered, read, failed
     (in total and per language and channel)."""
-    return broadcasts.to_public(session=session, broadcast=_broadcast(session, broadcast_id, user))
+    return broadcasts.to_public(session=session, broadcast=_broadcast(session, broadcast_id, scope))
 
 
 @router.get("/broadcasts/{broadcast_id}/preview")
 def preview_stored_broadcast(
-    broadcast_id: BroadcastId, user: CurrentStaff, session: SessionDep, settings: SettingsDep
+    broadcast_id: BroadcastId, scope: CurrentScope, session: SessionDep, settings: SettingsDep
 ) -> Preview:
     """Preview a stored broadcast against today's audience (for the approving officer)."""
-    broadcast = _broadcast(session, broadcast_id, user)
+    broadcast = _broadcast(session, broadcast_id, scope)
     with refused_as_http():
         return broadcasts.preview_of(session=session, settings=settings, broadcast=broadcast)
 
 
 @router.post("/broadcasts/{broadcast_id}/approve")
 def approve_broadcast(
-    broadcast_id: BroadcastId, request: Request, user: Officer, session: SessionDep
+    broadcast_id: BroadcastId,
+    request: Request,
+    user: Officer,
+    scope: CurrentScope,
+    session: SessionDep,
 ) -> BroadcastPublic:
     """Approve a broadcast waiting for a second officer (not the one who created it)."""
     with refused_as_http():
         broadcast = broadcasts.approve(
-            session=session, broadcast=_broadcast(session, broadcast_id, user), staff=user
+            session=session, broadcast=_broadcast(session, broadcast_id, scope), staff=user
         )
     audit_api(session, request, user, "broadcast.approve", f"broadcast:{broadcast_id}")
     return broadcasts.to_public(session=session, broadcast=broadcast)
@@ -168,11 +156,15 @@ def approve_broadcast(
 
 @router.post("/broadcasts/{broadcast_id}/cancel")
 def cancel_broadcast(
-    broadcast_id: BroadcastId, request: Request, user: Officer, session: SessionDep
+    broadcast_id: BroadcastId,
+    request: Request,
+    user: Officer,
+    scope: CurrentScope,
+    session: SessionDep,
 ) -> BroadcastPublic:
     """Cancel a scheduled broadcast, or the messages of a running one not yet sent."""
     with refused_as_http():
-        broadcast = _broadcast(session, broadcast_id, user)
+        broadcast = _broadcast(session, broadcast_id, scope)
         # `cancel` re-reads this same (identity-mapped) object under a lock and marks it.
         cancelled = broadcasts.cancel(session=session, broadcast=broadcast, staff=user)
     audit_api(
@@ -185,13 +177,13 @@ def cancel_broadcast(
 def offer_meeting_announcement(
     meeting_id: MeetingId,
     announcement: MeetingAnnouncementIn,
-    user: CurrentStaff,
+    scope: CurrentScope,
     session: SessionDep,
     settings: SettingsDep,
 ) -> AnnouncementOffer:
     """Offer the announcement of a meeting created, moved or cancelled, with its preview
     (a scoped user: only of a meeting whose residents are all within their scope)."""
-    meeting = _meeting(session, meeting_id, user)
+    meeting = readable_meeting(session=session, scope=scope, meeting_id=meeting_id)
     with refused_as_http():
         draft = broadcasts.meeting_announcement(
             meeting=meeting,
@@ -200,10 +192,7 @@ def offer_meeting_announcement(
             send_at=announcement.send_at,
         )
         shown = broadcasts.preview_draft(
-            session=session,
-            settings=settings,
-            scope=scopes.for_user(session=session, user=user),
-            broadcast_in=draft,
+            session=session, settings=settings, scope=scope, broadcast_in=draft
         )
     return AnnouncementOffer(broadcast=draft, preview=shown)
 
@@ -214,12 +203,13 @@ def announce_meeting(
     announcement: MeetingAnnouncementIn,
     request: Request,
     user: Officer,
+    scope: CurrentScope,
     session: SessionDep,
     settings: SettingsDep,
 ) -> BroadcastPublic:
     """Send the announcement of a meeting created, moved or cancelled to the residents it
     concerns (its settlement, its ward, or everyone for a city forum)."""
-    meeting = _meeting(session, meeting_id, user)
+    meeting = readable_meeting(session=session, scope=scope, meeting_id=meeting_id)
     with refused_as_http():
         broadcast = broadcasts.announce_meeting(
             session=session,
@@ -244,10 +234,10 @@ def announce_meeting(
 
 @router.get("/meetings/{meeting_id}/attendance")
 def meeting_attendance(
-    meeting_id: MeetingId, user: CurrentStaff, session: SessionDep, response: Response
+    meeting_id: MeetingId, scope: CurrentScope, session: SessionDep, response: Response
 ) -> AttendancePublic:
     """Return how many residents said they will come, and how many were reminded."""
-    _meeting(session, meeting_id, user)
+    readable_meeting(session=session, scope=scope, meeting_id=meeting_id)
     attending, reminded = broadcasts.attendance(session=session, meeting_id=meeting_id)
     response.headers["Cache-Control"] = "no-store"
     return AttendancePublic(meeting_id=meeting_id, attending=attending, reminded=reminded)

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 
-from api.deps import PathId, refused_as_http
+from api.deps import PathId, readable_meeting, refused_as_http
 from api.routes.staff.common import (
     OFFICERS,
     StaffContext,
@@ -29,7 +29,6 @@ from api.routes.staff.common import (
 from bot.db import MAX_ID
 from bot.domain.broadcasts import service as broadcasts
 from bot.domain.broadcasts.models import TEMPLATE_NAMES, Broadcast, BroadcastCreate
-from bot.domain.settlements import edit
 from bot.domain.settlements.models import CATEGORIES
 from bot.domain.staff import scope as scopes
 from bot.i18n import COMPLETE_LOCALES, LANGUAGE_NAMES
@@ -144,19 +143,11 @@ def broadcast_new(
     """Compose a broadcast; with `meeting_id` (and `change`), the offered announcement."""
     draft = None
     if meeting_id is not None:
-        meeting = edit.get_meeting(
-            session=ctx.session,
-            meeting_id=meeting_id,
-            condition=scopes.meeting_read_condition(ctx.scope),
-        )
-        if meeting is None:
-            raise HTTPException(404, "no such meeting")
-        try:
+        meeting = readable_meeting(session=ctx.session, scope=ctx.scope, meeting_id=meeting_id)
+        with refused_as_http():
             draft = broadcasts.meeting_announcement(
                 meeting=meeting, change=change, previous_starts_at=_local(previous)
             )
-        except broadcasts.BroadcastError as error:
-            raise HTTPException(422, str(error)) from None
     return _compose(request, ctx, draft)
 
 

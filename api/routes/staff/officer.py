@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, Uplo
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
-from api.deps import PathId, refused_as_http
+from api.deps import PathId, readable_meeting, refused_as_http
 from api.routes.staff.common import (
     LOCAL,
     OFFICERS,
@@ -63,13 +63,7 @@ def _settlement(ctx: StaffContext, settlement_id: int) -> Settlement:
 def _meeting(ctx: StaffContext, meeting_id: int, *, to_change: bool = False) -> Meeting:
     """Return a meeting the user may see (404 otherwise); `to_change`, one of their own
     places too (403 for a forum a scoped user only sees)."""
-    found = edit.get_meeting(
-        session=ctx.session,
-        meeting_id=meeting_id,
-        condition=scopes.meeting_read_condition(ctx.scope),
-    )
-    if found is None:
-        raise HTTPException(404, "no such meeting")
+    found = readable_meeting(session=ctx.session, scope=ctx.scope, meeting_id=meeting_id)
     if to_change and not _may_change(ctx, meeting_id):
         raise HTTPException(403, "your scope allows changing only meetings of your own places")
     return found
