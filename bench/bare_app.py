@@ -3,10 +3,10 @@
 `app`: parse the same form and return fixed TwiML, nothing else (issue 3's baseline).
 
 `one_write`: the same plus one durable SQLite write per message on a bare sqlite3
-connection (BEGIN IMMEDIATE, insert the MessageSid unless already there, COMMIT; WAL and
-synchronous=NORMAL as the app uses). The least a webhook that answers each MessageSid once
-must do: a reference for what the database alone costs, not a target. Its file is
-`BENCH_ONE_WRITE_DB` (default: one in the temporary folder).
+connection (BEGIN IMMEDIATE, insert the MessageSid unless already there, COMMIT; the app's
+own pragmas, from `bot.db._sqlite_pragmas`). The least a webhook that answers each
+MessageSid once must do: a reference for what the database alone costs, not a target. Its
+file is `BENCH_ONE_WRITE_DB` (default: one in the temporary folder).
 """
 
 from __future__ import annotations
@@ -35,9 +35,11 @@ async def messages(request: Request) -> Response:
 
 def _connect() -> sqlite3.Connection:
     path = os.environ.get("BENCH_ONE_WRITE_DB") or str(Path(tempfile.gettempdir()) / "one.db")
-    connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute("PRAGMA synchronous=NORMAL")
+    # Imported here, not at the top, so the bare `app` process loads nothing of the app's.
+    from bot.db import _sqlite_pragmas
+
+    connection = sqlite3.connect(path, check_same_thread=False)
+    _sqlite_pragmas(connection, None)
     connection.execute("CREATE TABLE IF NOT EXISTS seen (sid TEXT PRIMARY KEY)")
     return connection
 

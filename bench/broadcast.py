@@ -23,7 +23,8 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import insert, text  # noqa: E402
 from sqlalchemy.engine import Engine  # noqa: E402
 
-from bench.outbox import postgres_database, sqlite_database, standin_process  # noqa: E402
+from bench.common import PG_SERVER, postgres_database, sqlite_database  # noqa: E402
+from bench.outbox import standin_process  # noqa: E402
 from bot import migrate  # noqa: E402
 from bot.channels.sender import TwilioSender  # noqa: E402
 from bot.config import Settings  # noqa: E402
@@ -188,7 +189,7 @@ def main() -> None:
     print(f"Siyakha broadcast benchmark ({os.cpu_count()} CPUs, Python {sys.version.split()[0]})")
     with sqlite_database() as url:
         enqueue_figures("SQLite", url, args.residents)
-    with postgres_database() as pg_url:
+    with postgres_database(PG_SERVER) as pg_url:
         if pg_url is None:
             print("PostgreSQL not reachable: skipping the PostgreSQL figure")
         else:

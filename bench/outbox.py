@@ -26,10 +26,8 @@ import random
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -39,10 +37,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import psycopg  # noqa: E402
 from sqlalchemy import text  # noqa: E402
-from sqlalchemy.engine import Engine, make_url  # noqa: E402
+from sqlalchemy.engine import Engine  # noqa: E402
 
+from bench.common import PG_SERVER, postgres_database, sqlite_database  # noqa: E402
 from bot import migrate  # noqa: E402
 from bot.channels.sender import TwilioSender  # noqa: E402
 from bot.config import Settings  # noqa: E402
@@ -53,37 +51,11 @@ from bot.domain.outbox.ports import OutgoingMessage  # noqa: E402
 from bot.domain.residents.models import Resident  # noqa: E402
 from tests.twilio_standin import ACCOUNT_SID, AUTH_TOKEN, TwilioStandIn, standin_settings  # noqa: E402
 
-PG_SERVER = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 RESIDENTS = 2000
 CONCURRENCY = 16  # the workers' SIYAKHA_WORKER_CONCURRENCY below
 
 
 # --- databases ----------------------------------------------------------------------------
-
-
-@contextmanager
-def sqlite_database() -> Iterator[str]:
-    """Yield the URL of a fresh SQLite file."""
-    with tempfile.TemporaryDirectory() as folder:
-        yield f"sqlite:///{folder}/bench.db"
-
-
-@contextmanager
-def postgres_database() -> Iterator[str | None]:
-    """Yield the URL of a fresh PostgreSQL database (None when no server answers)."""
-    admin = make_url(PG_SERVER).set(drivername="postgresql").render_as_string(hide_password=False)
-    name = f"siyakha_bench_{uuid.uuid4().hex[:8]}"
-    try:
-        with psycopg.connect(admin, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.Error:
-        yield None
-        return
-    try:
-        yield make_url(admin).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def prepare(url: str) -> tuple[Engine, list[int]]:
@@ -337,7 +309,7 @@ def _sqlite_figures(drain_count: int) -> None:
 
 def _postgres_figures(drain_count: int, kill_count: int, kills: int, *, kills_only: bool) -> None:
     """Print the PostgreSQL figures: enqueue, drains with one and two workers, SIGKILLs."""
-    with postgres_database() as url:
+    with postgres_database(PG_SERVER) as url:
         if url is None:
             print("PostgreSQL not reachable: skipping the PostgreSQL figures")
             return

@@ -16,7 +16,6 @@ import argparse
 import datetime as dt
 import json
 import sqlite3
-import statistics
 import sys
 import tempfile
 import time
@@ -26,6 +25,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import median_range  # noqa: E402
 from bot import migrate  # noqa: E402
 from bot.db import make_engine, run_now, utcnow  # noqa: E402
 from bot.domain.messages import service as messages  # noqa: E402
@@ -111,11 +111,7 @@ def main() -> None:
                 figures[name] = (time.perf_counter() - start) / args.turns * 1e6
                 print(f"  {r + 1}: {name:21} {figures[name]:6.0f} us per turn")
             ratios.append(figures["bare sqlite3"] / figures["siyakha (SQLAlchemy)"])
-        ratios.sort()
-        print(
-            f"  ratio (bare / siyakha time): median {statistics.median(ratios):.3f} "
-            f"(range {ratios[0]:.3f}-{ratios[-1]:.3f})"
-        )
+        print("  ratio (bare / siyakha time): " + median_range(ratios))
         pooled.close()
         engine.dispose()
 

@@ -26,13 +26,18 @@ import tempfile
 import time
 import urllib.request
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlencode
 
-import psycopg
 from twilio.request_validator import RequestValidator
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.common import median_range, postgres_database  # noqa: E402
+
 PATH = "/webhooks/twilio/messages"
 TOKEN = "bench-auth-token"
 SCRIPT = ["hi", "1", "1", "Ubuhle", "1", "4", "2", "0", "3", "menu", "6", "4"]
@@ -173,14 +178,17 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.kill()
 
 
-def prepare_database(url: str | None, tmp: Path) -> tuple[str, str | None]:
-    """Return a fresh database URL (and the PostgreSQL database to drop afterwards)."""
-    if not url:
-        return f"sqlite:///{tmp / 'bench.db'}", None
-    name = f"siyakha_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return url.rsplit("/", 1)[0] + f"/{name}", name
+@contextmanager
+def fresh_database(server: str | None, tmp: Path) -> Iterator[str]:
+    """Yield a fresh database URL: a SQLite file in `tmp`, or a database on the PostgreSQL
+    `server`, dropped afterwards."""
+    if not server:
+        yield f"sqlite:///{tmp / 'bench.db'}"
+        return
+    with postgres_database(server) as url:
+        if url is None:
+            raise SystemExit(f"PostgreSQL at {server} did not answer")
+        yield url
 
 
 def main() -> None:
@@ -196,8 +204,10 @@ def main() -> None:
     parser.add_argument("--server-log", help="folder to keep the servers' logs in")
     args = parser.parse_args()
     bin_dir = Path(sys.executable).parent
-    with tempfile.TemporaryDirectory() as tmp:
-        database, pg_name = prepare_database(args.database, Path(tmp))
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        fresh_database(args.database, Path(tmp)) as database,
+    ):
         port, bare_port, write_port = free_port(), free_port(), free_port()
         env = {
             **os.environ,
@@ -280,15 +290,7 @@ def main() -> None:
         finally:
             for server, _ in servers:
                 stop(server)
-            if pg_name and args.database:
-                with psycopg.connect(args.database, autocommit=True) as conn:
-                    conn.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
     report(args, rounds)
-
-
-def _median_range(values: list[float]) -> str:
-    values = sorted(values)
-    return f"median {statistics.median(values):.3f} (range {values[0]:.3f}-{values[-1]:.3f})"
 
 
 def report(args: argparse.Namespace, rounds: list[tuple[dict[str, float], ...]]) -> None:
@@ -309,21 +311,17 @@ def report(args: argparse.Namespace, rounds: list[tuple[dict[str, float], ...]])
             )
     print(
         "  ratio (siyakha / bare req/s): "
-        + _median_range([s["rps"] / b["rps"] for s, b, _ in rounds])
+        + median_range([s["rps"] / b["rps"] for s, b, _ in rounds])
     )
     print(
         "  CPU per request ratio (bare / siyakha): "
-        + _median_range([b["cpu_ms"] / s["cpu_ms"] for s, b, _ in rounds])
+        + median_range([b["cpu_ms"] / s["cpu_ms"] for s, b, _ in rounds])
         + " (less sensitive to other load)"
     )
-    p99s = sorted(s["p99_ms"] for s, _, _ in rounds)
-    print(
-        f"  siyakha p99: median {statistics.median(p99s):.1f} ms "
-        f"(range {p99s[0]:.1f}-{p99s[-1]:.1f})"
-    )
+    print("  siyakha p99: " + median_range([s["p99_ms"] for s, _, _ in rounds], ".1f", unit=" ms"))
     print(
         "  for reference, bare + 1 write / bare req/s: "
-        + _median_range([w["rps"] / b["rps"] for _, b, w in rounds])
+        + median_range([w["rps"] / b["rps"] for _, b, w in rounds])
     )
 
 
