@@ -1,10 +1,12 @@
-"""Database work in another thread, for tests of who waits for whom."""
+"""Database work in another thread or process, for tests of who waits for whom."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
@@ -43,3 +45,17 @@ def write_finishes_elsewhere(engine: Engine, sql: str, *, within: float = 10) ->
 
     threading.Thread(target=write, daemon=True).start()
     return done.wait(within)
+
+
+@contextmanager
+def write_held_by_another_process(path: str | Path) -> Iterator[sqlite3.Connection]:
+    """Hold the write lock of the SQLite file at `path` from a connection of its own (another
+    process, as far as any engine can tell) for the length of the block; at its end, commit
+    whatever the block ran on the connection it was given."""
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        yield other
+        other.execute("COMMIT")
+    finally:
+        other.close()

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -16,7 +15,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from bot.db import NOT_NOW, SQLITE_BUSY_TIMEOUT_MS, make_engine, run_now
-from tests.db_threads import write_finishes_elsewhere, write_held_elsewhere
+from tests.db_threads import (
+    write_finishes_elsewhere,
+    write_held_by_another_process,
+    write_held_elsewhere,
+)
 
 
 def test_sqlite_transactions_queue_in_process_and_never_meet_a_held_lock(tmp_path: Path) -> None:
@@ -123,16 +126,13 @@ def test_run_now_declines_at_once_while_another_process_writes_and_keeps_its_bus
     tmp_path: Path,
 ) -> None:
     engine = _counter_engine(tmp_path)
-    other = sqlite3.connect(tmp_path / "now.db", isolation_level=None)  # another process
-    other.execute("BEGIN IMMEDIATE")
     called: list[bool] = []
-    started = time.monotonic()
-    assert run_now(engine, lambda session: called.append(True)) is NOT_NOW
-    assert time.monotonic() - started < 1  # not SQLite's 30 s busy timeout
-    assert called == []
-    other.execute("UPDATE counter SET n = 5")
-    other.execute("COMMIT")
-    other.close()
+    with write_held_by_another_process(tmp_path / "now.db") as other:
+        started = time.monotonic()
+        assert run_now(engine, lambda session: called.append(True)) is NOT_NOW
+        assert time.monotonic() - started < 1  # not SQLite's 30 s busy timeout
+        assert called == []
+        other.execute("UPDATE counter SET n = 5")
     # The same pooled connection waits for other processes again, and the gate is free.
     with engine.connect() as connection:
         timeout = connection.exec_driver_sql("PRAGMA busy_timeout").scalar_one()

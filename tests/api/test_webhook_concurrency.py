@@ -3,7 +3,6 @@ message arriving while another transaction holds what it needs."""
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from urllib.parse import urlparse
@@ -17,6 +16,7 @@ from api.main import create_app
 from bot.config import Settings
 from bot.domain.messages.models import InboundMessage
 from bot.domain.residents.models import Resident
+from tests.db_threads import write_held_by_another_process, write_held_elsewhere
 from tests.live_server import serve
 from tests.twilio_payloads import signed, sms
 
@@ -108,16 +108,12 @@ def test_a_message_waits_for_a_transaction_holding_its_resident_and_then_is_answ
     base, token = live
     phone = "+27831230003"
     assert _post_all(base, token, [sms("hi", phone=phone)])[0].status_code == 200
-    with clean_db.connect() as connection:
-        # Another request (a dashboard save, say) is mid-transaction on this resident: it
-        # holds the row lock on PostgreSQL and the write lock on SQLite.
-        transaction = connection.begin()
-        connection.exec_driver_sql(
-            "UPDATE resident SET profile_name = 'held' WHERE phone = '" + phone + "'"
-        )
+    # Another request (a dashboard save, say) is mid-transaction on this resident: it
+    # holds the row lock on PostgreSQL and the write lock on SQLite.
+    held = "UPDATE resident SET profile_name = 'held' WHERE phone = '" + phone + "'"
+    with write_held_elsewhere(clean_db, held):
         waiting = _post_later(base, token, sms("1", phone=phone))
         _answers_while_waiting(base, waiting)
-        transaction.commit()
     response = waiting.result(timeout=30)
     assert response.status_code == 200
     assert "Masakhane" not in response.text  # "1" chose English: the consent notice follows
@@ -131,12 +127,10 @@ def test_on_sqlite_a_message_waits_for_another_process_writing_and_then_is_answe
     if not database_url.startswith("sqlite"):
         pytest.skip("SQLite only: PostgreSQL has no database-wide write lock")
     base, token = live
-    other = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")  # the worker process, say, mid-transaction
-    waiting = _post_later(base, token, sms("hi", phone="+27831230004"))
-    _answers_while_waiting(base, waiting)
-    other.execute("COMMIT")
-    other.close()
+    # the worker process, say, mid-transaction
+    with write_held_by_another_process(database_url.removeprefix("sqlite:///")):
+        waiting = _post_later(base, token, sms("hi", phone="+27831230004"))
+        _answers_while_waiting(base, waiting)
     response = waiting.result(timeout=30)
     assert response.status_code == 200
     assert "isiXhosa" in response.text  # the language menu

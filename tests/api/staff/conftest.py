@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from functools import cache
 
@@ -101,16 +102,31 @@ def login(client: TestClient, email: str, password: str = PASSWORD) -> str:
     return csrf_of(client.get("/staff/tickets").text)
 
 
+def make_scoped_user(
+    clean_db: Engine,
+    email: str,
+    role: str,
+    *,
+    wards: Iterable[str] = (),
+    settlement_ids: Iterable[int] = (),
+) -> None:
+    """Add a user with PASSWORD whose scope is these wards and settlements."""
+    with session_scope(clean_db) as session:
+        user = staff.create_user(session=session, email=email, role=role)
+        user.password_hash = password_hash()
+        scopes.set_scope(session=session, user=user, settlement_ids=settlement_ids, wards=wards)
+
+
+@contextmanager
+def logged_in(
+    app: object, email: str, password: str = PASSWORD
+) -> Iterator[tuple[TestClient, str]]:
+    """Yield a dashboard client logged in as `email`, and its CSRF token."""
+    with TestClient(app, base_url="https://siyakha.example.org") as client:  # type: ignore[arg-type]
+        yield client, login(client, email, password)
+
+
 @pytest.fixture
 def as_role(app: object, world: World) -> Iterator[Callable[[str], tuple[TestClient, str]]]:
-    clients: list[TestClient] = []
-
-    def make(role: str) -> tuple[TestClient, str]:
-        client = TestClient(app, base_url="https://siyakha.example.org")  # type: ignore[arg-type]
-        client.__enter__()
-        clients.append(client)
-        return client, login(client, EMAILS[role])
-
-    yield make
-    for client in clients:
-        client.__exit__(None, None, None)
+    with ExitStack() as stack:
+        yield lambda role: stack.enter_context(logged_in(app, EMAILS[role]))

@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 
 from bot.domain.staff import scope as scopes
 from bot.domain.staff.models import AuditEvent, StaffUser
-from tests.api.staff.conftest import EMAILS, World, login
+from tests.api.staff.conftest import EMAILS, World, logged_in, login
 
 Login = Callable[[str], tuple[TestClient, str]]
 
@@ -47,8 +47,7 @@ def test_admin_manages_users_and_reads_the_audit_log(
         settlement_ids=frozenset({world.there}), wards=frozenset({"7", "9"})
     )
 
-    with TestClient(app, base_url="https://siyakha.example.org") as officer:  # type: ignore[arg-type]
-        login(officer, "new.officer@example.org", "another horse 2")
+    with logged_in(app, "new.officer@example.org", "another horse 2") as (officer, _csrf):
         assert "Kwa-Thema Extension" in officer.get("/staff/settlements").text
         # the admin widens the scope and makes them triage: their session ends
         changed = admin.post(

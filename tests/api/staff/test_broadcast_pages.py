@@ -15,13 +15,14 @@ from sqlalchemy.engine import Engine
 from api.main import create_app
 from bot.config import Settings
 from bot.db import session_scope, utcnow
-from tests.api.staff.conftest import EMAILS, PASSWORD, World
+from tests.api.staff.conftest import EMAILS, PASSWORD, World, logged_in, make_scoped_user
 from tests.browser import chromium
 from tests.domain.broadcasts.factories import make_member
 from tests.factories import make_meeting
 from tests.live_server import serve
 
 Role = Callable[[str], tuple[TestClient, str]]
+WARD_14_OFFICER = "ward14-officer@ubuntubay.example.org"
 
 
 @pytest.fixture
@@ -146,10 +147,6 @@ def test_broadcast_pages_in_chromium(
 def test_scoped_officers_see_only_broadcasts_to_their_places(
     app: object, clean_db: Engine, as_role: Role, residents: World
 ) -> None:
-    from bot.domain.staff import scope as scopes
-    from bot.domain.staff import service as staff
-    from tests.api.staff.conftest import login, password_hash
-
     officer, csrf = as_role("officer")
     there = _compose(officer, csrf, residents, settlement_ids=str(residents.there))
     sent_there = officer.post(
@@ -161,14 +158,8 @@ def test_scoped_officers_see_only_broadcasts_to_their_places(
     )
     url_there = str(sent_there.url).split("?")[0].split("/staff", 1)[1]
     url_here = str(sent_here.url).split("?")[0].split("/staff", 1)[1]
-    with session_scope(clean_db) as session:
-        user = staff.create_user(
-            session=session, email="ward14-officer@ubuntubay.example.org", role="officer"
-        )
-        user.password_hash = password_hash()
-        scopes.set_scope(session=session, user=user, settlement_ids=[], wards=["14"])
-    with TestClient(app, base_url="https://siyakha.example.org") as scoped:  # type: ignore[arg-type]
-        login(scoped, "ward14-officer@ubuntubay.example.org")
+    make_scoped_user(clean_db, WARD_14_OFFICER, "officer", wards=["14"])
+    with logged_in(app, WARD_14_OFFICER) as (scoped, _csrf):
         assert scoped.get("/staff" + url_there).status_code == 404  # "there" is ward 22
         assert scoped.get("/staff" + url_here).status_code == 200
         listing = scoped.get("/staff/broadcasts").text
@@ -179,21 +170,12 @@ def test_scoped_officers_see_only_broadcasts_to_their_places(
 def test_a_scoped_officer_gets_no_announcement_of_another_places_meeting(
     app: object, clean_db: Engine, residents: World
 ) -> None:
-    from bot.domain.staff import scope as scopes
-    from bot.domain.staff import service as staff
-    from tests.api.staff.conftest import login, password_hash
-
     with session_scope(clean_db) as session:
         starts = utcnow() + dt.timedelta(days=4)
         here = make_meeting(session, starts, settlement_id=residents.here).id
         there = make_meeting(session, starts, settlement_id=residents.there).id
-        user = staff.create_user(
-            session=session, email="ward14-officer@ubuntubay.example.org", role="officer"
-        )
-        user.password_hash = password_hash()
-        scopes.set_scope(session=session, user=user, settlement_ids=[], wards=["14"])
-    with TestClient(app, base_url="https://siyakha.example.org") as scoped:  # type: ignore[arg-type]
-        login(scoped, "ward14-officer@ubuntubay.example.org")
+    make_scoped_user(clean_db, WARD_14_OFFICER, "officer", wards=["14"])
+    with logged_in(app, WARD_14_OFFICER) as (scoped, _csrf):
         assert scoped.get(f"/staff/broadcasts/new?meeting_id={here}").status_code == 200
         # "there" is ward 22: its meeting is as absent as one that does not exist.
         assert scoped.get(f"/staff/broadcasts/new?meeting_id={there}").status_code == 404

@@ -101,8 +101,6 @@ UNLABELLED = """() => Array.from(document.querySelectorAll(
 def test_every_page_fits_360_px_and_labels_every_control(
     settings: Settings, clean_db: Engine
 ) -> None:
-    import datetime as dt
-
     from tests.domain.tickets.factories import make_ticket
     from tests.factories import make_meeting, make_milestone, make_resident
 
@@ -155,9 +153,9 @@ def test_every_page_fits_360_px_and_labels_every_control(
         assert problems == []
 
 
-def _log_in(page: Page, base: str, email: str = EMAIL) -> None:
+def _log_in(page: Page, base: str) -> None:
     page.goto(base + "/staff/login")
-    page.get_by_label("Email").fill(email)
+    page.get_by_label("Email").fill(EMAIL)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("heading", name="Triage queue")).to_be_visible()

@@ -13,10 +13,9 @@ from sqlmodel import Session, select
 from bot.db import session_scope
 from bot.domain.residents.models import Resident
 from bot.domain.settlements.models import Meeting
-from bot.domain.staff import scope as scopes
 from bot.domain.staff import service as staff
 from bot.domain.staff.models import AuditEvent
-from tests.api.staff.conftest import PASSWORD, World, login
+from tests.api.staff.conftest import World, logged_in, make_scoped_user
 from tests.factories import make_meeting, make_resident
 
 ADMIN, OFFICER, TRIAGE = "admin", "officer", "triage"
@@ -103,17 +102,10 @@ def test_permission_matrix(
     assert failures == []
 
 
-def _scoped(clean_db: Engine, email: str, role: str, ward: str) -> None:
-    with session_scope(clean_db) as session:
-        user = staff.create_user(session=session, email=email, role=role, password=PASSWORD)
-        scopes.set_scope(session=session, user=user, settlement_ids=[], wards=[ward])
-
-
 def test_scoped_triage_never_sees_other_settlements(
     app: object, world: World, clean_db: Engine
 ) -> None:
-    with TestClient(app, base_url="https://siyakha.example.org") as client:  # type: ignore[arg-type]
-        csrf = login(client, "scoped@ubuntubay.example.org")
+    with logged_in(app, "scoped@ubuntubay.example.org") as (client, csrf):
         queue = client.get("/staff/tickets?status=all").text
         assert "Tap broken here" in queue and "Secret over there" not in queue
         assert "Kwa-Thema" not in queue  # not even as a filter choice
@@ -184,7 +176,7 @@ def test_scoped_officer_sees_only_their_places_and_people(
 ) -> None:
     import datetime as dt
 
-    _scoped(clean_db, "ward22@example.org", "officer", "22")
+    make_scoped_user(clean_db, "ward22@example.org", "officer", wards=["22"])
     with session_scope(clean_db) as session:
         mine = make_meeting(
             session, dt.datetime(2031, 1, 1, 10, tzinfo=dt.UTC), settlement_id=world.there
@@ -202,8 +194,7 @@ def test_scoped_officer_sees_only_their_places_and_people(
         insider = make_resident(session, "+27821238888", settlement_id=world.there)
         ids = (mine.id, theirs.id, city.id, outsider.id, insider.id)
     mine_id, theirs_id, city_id, outsider_id, insider_id = ids
-    with TestClient(app, base_url="https://siyakha.example.org") as client:  # type: ignore[arg-type]
-        csrf = login(client, "ward22@example.org")
+    with logged_in(app, "ward22@example.org") as (client, csrf):
         listing = client.get("/staff/settlements").text
         assert "Kwa-Thema Extension" in listing and "Ubuhle Gardens" not in listing
         assert client.get(f"/staff/settlements/{world.here}").status_code == 404
@@ -321,18 +312,14 @@ def test_scoped_officers_read_the_forums_their_residents_are_invited_to(
     app: object, world: World, clean_db: Engine, scope: str
 ) -> None:
     ids = _meetings(clean_db, world)
-    with session_scope(clean_db) as session:
-        user = staff.create_user(
-            session=session, email="there@example.org", role="officer", password=PASSWORD
-        )
-        scopes.set_scope(
-            session=session,
-            user=user,
-            settlement_ids=[world.there] if scope == "settlement" else [],
-            wards=["22"] if scope == "ward" else [],
-        )
-    with TestClient(app, base_url="https://siyakha.example.org") as client:  # type: ignore[arg-type]
-        csrf = login(client, "there@example.org")
+    make_scoped_user(
+        clean_db,
+        "there@example.org",
+        "officer",
+        settlement_ids=[world.there] if scope == "settlement" else [],
+        wards=["22"] if scope == "ward" else [],
+    )
+    with logged_in(app, "there@example.org") as (client, csrf):
         listing = client.get("/staff/meetings").text
         for title in ("City forum", "Ward 22 forum", "There meeting"):
             assert title in listing, title
@@ -379,6 +366,7 @@ def test_unscoped_officers_change_and_cancel_city_forums(
         client, csrf = as_role(role)
         page = client.get(f"/staff/meetings/{ids['city']}").text
         assert 'id="read-only"' not in page and f"/staff/meetings/{ids['city']}/cancel" in page
+    client, csrf = as_role(OFFICER)
     edit = client.post(
         f"/staff/meetings/{ids['city']}", data=_meeting_form(csrf), follow_redirects=False
     )
