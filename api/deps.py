@@ -147,6 +147,18 @@ async def verified_twilio_form(request: Request, settings: SettingsDep) -> dict[
     return {name: value.replace("\x00", "") for name, value in pairs}
 
 
+def aware(value: dt.datetime | None) -> dt.datetime | None:
+    """Read a naive datetime as UTC; refuse one too close to the ends of time to compare."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    try:
+        return value.astimezone(dt.UTC)
+    except (OverflowError, ValueError):
+        raise HTTPException(422, "date out of range") from None
+
+
 def _signed_with(
     secret: str,
     url: str,

@@ -13,8 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Path, Query
 from fastapi.responses import JSONResponse
 
-from api.deps import SessionDep
-from api.routes.v1 import aware
+from api.deps import SessionDep, aware
 from bot.db import CleanText, utcnow
 from bot.domain.staff import service as staff
 from bot.domain.staff.models import TICKET_WORKERS

@@ -23,6 +23,7 @@ from api.deps import (
     SettingsDep,
     TicketWorker,
     audit_api,
+    aware,
     refused_as_http,
 )
 from bot.content import load
@@ -50,18 +51,6 @@ from bot.i18n import get_translator
 router = APIRouter(prefix="/api/v1", tags=["api v1"])
 
 Reference = Annotated[str, Path(pattern=r"^[0-9]{1,12}$", description="the report number")]
-
-
-def aware(value: dt.datetime | None) -> dt.datetime | None:
-    """Read a naive datetime as UTC; refuse one too close to the ends of time to compare."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    try:
-        return value.astimezone(dt.UTC)
-    except (OverflowError, ValueError):
-        raise HTTPException(422, "date out of range") from None
 
 
 class Category(BaseModel):

@@ -215,6 +215,11 @@ class NoMeetingInvitations:
         return None
 
 
+def has_translation(translator: Translator, msg_id: str, source: str) -> bool:
+    """Return whether `translator` has words of its own for a message, not its English source."""
+    return translator.text(msg_id, source) != source
+
+
 class Translator(Protocol):
     """The part of `bot.i18n.Translator` the engine uses."""
 

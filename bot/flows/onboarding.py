@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bot.content import Content, Language, normalise
 from bot.engine.effects import EraseResident, RecordConsent, SetLanguage
-from bot.engine.ports import Translator
+from bot.engine.ports import Translator, has_translation
 from bot.engine.turn import CONSENT, DEFAULT_LANGUAGE, LANGUAGE, Turn
 from bot.flows import menu, settlement
 from bot.i18n import offer_required_ids
@@ -62,7 +62,7 @@ def missing_for_offer(content: Content, translator: Translator) -> list[str]:
         known[content.directory] = [
             msg_id
             for msg_id in required_ids(content)
-            if translator.text(msg_id, messages[msg_id].text) == messages[msg_id].text
+            if not has_translation(translator, msg_id, messages[msg_id].text)
         ]
     return list(known[content.directory])
 

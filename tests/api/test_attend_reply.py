@@ -11,6 +11,7 @@ from sqlmodel import select
 from bot.config import Settings
 from bot.db import session_scope, utcnow
 from bot.domain.broadcasts import service as broadcasts
+from bot.i18n import TIMEZONE
 from tests.domain.tickets.factories import Phone, make_staff
 from tests.factories import make_meeting, make_settlement
 
@@ -33,8 +34,8 @@ def test_a_resident_says_they_will_come(
         # on the meeting's day, or the day before when the meeting falls after midnight.
         now = utcnow()
         starts = now + dt.timedelta(minutes=5)
-        local_now = now.astimezone(broadcasts.LOCAL)
-        days_before = (starts.astimezone(broadcasts.LOCAL).date() - local_now.date()).days
+        local_now = now.astimezone(TIMEZONE)
+        days_before = (starts.astimezone(TIMEZONE).date() - local_now.date()).days
         due_now = settings.model_copy(
             update={"meeting_reminder_days": [days_before], "meeting_reminder_hour": local_now.hour}
         )

@@ -31,7 +31,6 @@ from bot.domain.staff.models import TICKET_WORKERS, StaffSession, StaffUser
 from bot.i18n import TIMEZONE
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parents[2] / "templates")
-LOCAL = TIMEZONE
 OFFICERS = ("admin", "officer")
 ADMINS = ("admin",)
 
@@ -61,7 +60,7 @@ NOTICES = {
 
 def local_time(value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     """Render a UTC datetime in Africa/Johannesburg time."""
-    return value.astimezone(LOCAL).strftime(fmt) if value else ""
+    return value.astimezone(TIMEZONE).strftime(fmt) if value else ""
 
 
 def local_datetime(value: str) -> dt.datetime:
@@ -71,7 +70,7 @@ def local_datetime(value: str) -> dt.datetime:
         parsed = dt.datetime.fromisoformat(value)
     except ValueError:
         raise HTTPException(422, f"{value!r} is not a date and time") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=LOCAL)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=TIMEZONE)
 
 
 def until(value: dt.datetime | None, now: dt.datetime | None = None) -> str:

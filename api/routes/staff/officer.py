@@ -12,7 +12,6 @@ from pydantic import BaseModel, Field
 
 from api.deps import PathId, readable_meeting, refused_as_http
 from api.routes.staff.common import (
-    LOCAL,
     OFFICERS,
     StaffContext,
     action,
@@ -40,6 +39,7 @@ from bot.domain.settlements.models import (
     Settlement,
 )
 from bot.domain.staff import scope as scopes
+from bot.i18n import TIMEZONE
 
 router = APIRouter()
 Reader = Annotated[StaffContext, Depends(page(*OFFICERS))]
@@ -271,7 +271,7 @@ def meeting_update(meeting_id: PathId, ctx: Editor, form: MeetingForm) -> Redire
     _save_meeting(ctx, meeting, form)
     ctx.audit("meeting.update", f"meeting:{meeting_id}", title=meeting.title)
     if meeting.starts_at != previous:  # moved: offer to tell the residents concerned
-        was = quote(previous.astimezone(LOCAL).isoformat(timespec="minutes"))
+        was = quote(previous.astimezone(TIMEZONE).isoformat(timespec="minutes"))
         return back(f"/staff/meetings/{meeting_id}?announce=moved&previous={was}", "updated")
     return back(f"/staff/meetings/{meeting_id}", "updated")
 

@@ -40,13 +40,13 @@ from bot.domain.outbox.routing import WHATSAPP_WINDOW, find_template
 from bot.domain.settlements.models import Meeting, Milestone, Settlement
 from bot.domain.staff import scope as scopes
 from bot.domain.staff.models import StaffUser
+from bot.engine.ports import has_translation
 from bot.flows import broadcast_notices
 from bot.flows.broadcast_notices import TemplateValues
 from bot.i18n import DEFAULT_LOCALE, SUPPORTED_LOCALES, TIMEZONE, get_translator
 
 log = logging.getLogger(__name__)
 
-LOCAL = TIMEZONE  # an alias kept for callers that read `broadcasts.LOCAL`
 # Outbox statuses as the progress report groups them.
 PROGRESS_GROUPS = {
     "pending": "queued",
@@ -149,7 +149,7 @@ def _template_falls_back(name: str, language: str) -> bool:
     if language == DEFAULT_LOCALE:
         return False
     message = load().message(f"broadcast.{name}")
-    return get_translator(language).text(message.id, message.text) == message.text
+    return not has_translation(get_translator(language), message.id, message.text)
 
 
 def render(

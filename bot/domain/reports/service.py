@@ -19,7 +19,6 @@ from bot.domain.staff.scope import EVERYTHING, Scope, ticket_condition
 from bot.domain.tickets.models import Ticket
 from bot.i18n import TIMEZONE
 
-LOCAL = TIMEZONE
 # A cell starting with one of these is a formula to a spreadsheet (OWASP CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -42,7 +41,7 @@ def write_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
 
 def week_start(moment: dt.datetime) -> dt.date:
     """Return the Monday (local time) of the week a moment falls in."""
-    day = moment.astimezone(LOCAL).date()
+    day = moment.astimezone(TIMEZONE).date()
     return day - dt.timedelta(days=day.weekday())
 
 
@@ -77,7 +76,7 @@ def weekly(
 ) -> Report:
     """Return per-week counts, medians and SLA share for the last `weeks` weeks (this one too)."""
     first = week_start(now) - dt.timedelta(weeks=weeks - 1)
-    start = dt.datetime.combine(first, dt.time(), LOCAL).astimezone(dt.UTC)
+    start = dt.datetime.combine(first, dt.time(), TIMEZONE).astimezone(dt.UTC)
     days = [first + dt.timedelta(weeks=i) for i in range(weeks)]
     index = {day: i for i, day in enumerate(days)}
     query = (
@@ -169,7 +168,7 @@ def ticket_row(ticket: Ticket, *, settlement: str, assignee: str, sla_state: str
     resolved = _hours(ticket.created_at, ticket.resolved_at)
     return [
         ticket.reference,
-        ticket.created_at.astimezone(LOCAL).strftime("%Y-%m-%d %H:%M"),
+        ticket.created_at.astimezone(TIMEZONE).strftime("%Y-%m-%d %H:%M"),
         ticket.status,
         ticket.category,
         ticket.priority,

@@ -8,7 +8,7 @@ admin can list changes or views alone (`recent(kind=...)`).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from sqlalchemy import func, not_, select
 from sqlmodel import Session, col
@@ -18,7 +18,7 @@ from bot.domain.staff.models import AuditEvent, StaffUser
 
 VIEW_SUFFIX = ".view"
 Kind = Literal["all", "changes", "views"]
-KINDS: tuple[Kind, ...] = ("all", "changes", "views")
+KINDS: tuple[Kind, ...] = get_args(Kind)
 
 
 def record(

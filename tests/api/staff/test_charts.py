@@ -13,7 +13,8 @@ from sqlalchemy.engine import Engine
 
 from api.routes.staff import charts
 from bot.db import session_scope, utcnow
-from bot.domain.reports.service import LOCAL, week_start
+from bot.domain.reports.service import week_start
+from bot.i18n import TIMEZONE
 from tests.api.staff.conftest import World
 from tests.domain.tickets.factories import make_ticket
 from tests.factories import make_settlement
@@ -68,7 +69,7 @@ def test_reports_page_draws_weekly_breakdowns_as_stacked_svg(
     as_role: Callable[[str], tuple[TestClient, str]], world: World, clean_db: Engine
 ) -> None:
     now = utcnow()
-    this_monday = dt.datetime.combine(week_start(now), dt.time(9), LOCAL)
+    this_monday = dt.datetime.combine(week_start(now), dt.time(9), TIMEZONE)
     last_monday = this_monday - dt.timedelta(weeks=1)
     with session_scope(clean_db) as session:
         third = make_settlement(session, "Freedom Park", ward="14")
