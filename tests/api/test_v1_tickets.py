@@ -206,6 +206,10 @@ def test_status_and_my_reports_from_the_chat(client, settings, world) -> None:
     assert detail["events"][-1]["kind"] == "resident_message"
     assert detail["events"][-1]["body"] == "It is worse today"
     assert "Reports and questions: 1" in phone.send("MY DATA")
+    # Another resident cannot look the report up by its number.
+    other = Phone(client, settings, SMS_PHONE, "sms")
+    other.onboard("Ubuhle Gardens")
+    assert f"could not find report {ref}" in other.send(f"STATUS {ref}")
 
 
 def test_delete_deidentifies_the_residents_tickets(client, settings, world) -> None:

@@ -25,24 +25,22 @@ _SHOWN = (
     col(Ticket.last_public_note),
     col(Ticket.resolved_at),
 )
-_OF_PHONE = col(Resident.phone) == bindparam("phone")
-_OPEN = (
+_OF_RESIDENT = (
     select(*_SHOWN)
     .join(Resident, col(Resident.id) == col(Ticket.resident_id))
-    .where(_OF_PHONE, col(Ticket.status) != "closed")
-    .order_by(col(Ticket.created_at).desc(), col(Ticket.id).desc())
+    .where(col(Resident.phone) == bindparam("phone"))
+)
+_OPEN = _OF_RESIDENT.where(col(Ticket.status) != "closed").order_by(
+    col(Ticket.created_at).desc(), col(Ticket.id).desc()
 )
 _AWAITING = (
-    select(*_SHOWN)
-    .join(Resident, col(Resident.id) == col(Ticket.resident_id))
-    .where(
-        _OF_PHONE,
-        col(Ticket.status) == "resolved",
-        col(Ticket.resolved_at) > bindparam("since"),
+    _OF_RESIDENT.where(
+        col(Ticket.status) == "resolved", col(Ticket.resolved_at) > bindparam("since")
     )
     .order_by(col(Ticket.resolved_at).desc())
     .limit(1)
 )
+_FIND = _OF_RESIDENT.where(col(Ticket.reference) == bindparam("reference"))
 
 
 def info(ticket: Ticket | Any) -> TicketInfo:
@@ -64,11 +62,6 @@ class SqlTicketDesk:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def _resident_id(self, phone: str) -> int | None:
-        return self.session.execute(
-            select(col(Resident.id)).where(col(Resident.phone) == phone)
-        ).scalar_one_or_none()
-
     def new_reference(self) -> str:
         """Return an unused report number."""
         return service.new_reference(session=self.session)
@@ -80,13 +73,12 @@ class SqlTicketDesk:
 
     def find(self, phone: str, reference: str) -> TicketInfo | None:
         """Return one of the resident's reports by number."""
-        resident_id = self._resident_id(phone)
-        if resident_id is None:
-            return None
-        ticket = service.get_for_resident(
-            session=self.session, resident_id=resident_id, reference=reference
+        row = (
+            self.session.connection()
+            .execute(_FIND, {"phone": phone, "reference": reference})
+            .first()
         )
-        return info(ticket) if ticket else None
+        return info(row) if row else None
 
     def awaiting_answer(self, phone: str, *, since: dt.datetime | None) -> TicketInfo | None:
         """Return the report resolved most recently after `since`, awaiting "fixed?"."""
