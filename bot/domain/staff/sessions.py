@@ -124,8 +124,8 @@ def resolve(
     row, user = found
     if (
         row.revoked_at is not None
-        or row.expires_at <= now
-        or deadline(created_at=row.created_at, now=now, settings=settings) <= now
+        or row.expires_at <= now  # idle too long
+        or row.created_at + dt.timedelta(hours=settings.staff_session_hours) <= now
         or not user.is_active
     ):
         return None
