@@ -58,6 +58,7 @@ bench: install i18n-compile ## run the benchmarks (not part of the test run)
 	$(PY) bench/turn_db.py
 	$(PY) bench/outbox.py
 	$(PY) bench/broadcast.py
+	$(PY) bench/retention.py
 
 clean: ## remove the venv, caches and the demo database
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache siyakha.db siyakha.db-wal siyakha.db-shm siyakha.db.scheduler.lock

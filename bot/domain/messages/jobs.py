@@ -4,7 +4,9 @@
   de-identified. Inbound ones lose their words, media links, location, replies and link
   to the resident; proactive ones in the outbox, once past sending, lose their words.
   In batches of BATCH rows, each its own transaction: on SQLite one transaction over a
-  year of messages would hold the write lock, and every webhook turn behind it.
+  year of messages would hold the write lock, and every webhook turn behind it. Each
+  batch starts after the last id the one before changed, so the job reads each row once
+  (starting again from the oldest made the first run quadratic: bench/retention.py).
 """
 
 from __future__ import annotations
@@ -38,26 +40,33 @@ def forget(
     now = now or utcnow()
     before = now - dt.timedelta(days=settings.retention_days)
     inbound = _in_batches(
-        engine, lambda session: service.forget_before(session=session, before=before, limit=BATCH)
+        engine,
+        lambda session, after_id: service.forget_before(
+            session=session, before=before, after_id=after_id, limit=BATCH
+        ),
     )
     outbound = _in_batches(
         engine,
-        lambda session: outbox.forget_before(session=session, before=before, limit=BATCH, now=now),
+        lambda session, after_id: outbox.forget_before(
+            session=session, before=before, after_id=after_id, limit=BATCH, now=now
+        ),
     )
     if inbound or outbound:
         log.info("old messages de-identified", extra={"inbound": inbound, "outbound": outbound})
     return inbound + outbound
 
 
-def _in_batches(engine: Engine | None, batch: Callable[[Session], int]) -> int:
-    """Run `batch` in its own transaction until it changes fewer than BATCH rows."""
-    total = 0
+def _in_batches(engine: Engine | None, batch: Callable[[Session, int], list[int]]) -> int:
+    """Run `batch` in its own transaction, each time after the last id the one before
+    changed, until it changes fewer than BATCH rows; return how many it changed."""
+    total, after_id = 0, 0
     while True:
         with session_scope(engine) as session:
-            changed = batch(session)
-        total += changed
-        if changed < BATCH:
+            changed = batch(session, after_id)
+        total += len(changed)
+        if len(changed) < BATCH:
             return total
+        after_id = changed[-1]
 
 
 def run_forget() -> None:

@@ -86,14 +86,17 @@ def receive(
     return list(outcome.replies)
 
 
-def forget_before(*, session: Session, before: dt.datetime, limit: int) -> int:
+def forget_before(*, session: Session, before: dt.datetime, after_id: int, limit: int) -> list[int]:
     """De-identify up to `limit` of the messages received before `before` (POPIA s14
-    retention): the body, media links, location, replies and the link to the resident go;
-    the provider id, channel and time stay, so counts still add up. Return how many
-    messages changed; fewer than `limit` means none is left."""
+    retention), taking those with an id above `after_id` in id order: the body, media
+    links, location, replies and the link to the resident go; the provider id, channel
+    and time stay, so counts still add up. Return the ids changed, ascending; fewer than
+    `limit` means none is left. The next batch starts after the last id, so it does not
+    read again the rows this one forgot."""
     due = (
         select(_MESSAGE.c.id)
         .where(
+            _MESSAGE.c.id > after_id,
             _MESSAGE.c.received_at < before,
             or_(
                 _MESSAGE.c.resident_id.is_not(None),
@@ -104,7 +107,13 @@ def forget_before(*, session: Session, before: dt.datetime, limit: int) -> int:
                 cast(_MESSAGE.c.replies, String) != "[]",
             ),
         )
+        .order_by(_MESSAGE.c.id)
         .limit(limit)
     )
-    result = session.execute(update(_MESSAGE).where(_MESSAGE.c.id.in_(due)).values(**DEIDENTIFIED))
-    return int(getattr(result, "rowcount", 0) or 0)
+    forgotten = (
+        update(_MESSAGE)
+        .where(_MESSAGE.c.id.in_(due.scalar_subquery()))
+        .values(**DEIDENTIFIED)
+        .returning(_MESSAGE.c.id)
+    )
+    return sorted(session.execute(forgotten).scalars())

@@ -358,15 +358,19 @@ def cancel(*, session: Session, outbox_id: int, reason: str) -> bool:
     return bool(getattr(result, "rowcount", 0))
 
 
-def forget_before(*, session: Session, before: dt.datetime, limit: int, now: dt.datetime) -> int:
+def forget_before(
+    *, session: Session, before: dt.datetime, after_id: int, limit: int, now: dt.datetime
+) -> list[int]:
     """Blank the words of up to `limit` of the messages created before `before` that are
-    past sending (POPIA s14 retention): body, SMS body and template variables go; who,
-    when, purpose and delivery status stay. Return how many rows changed; fewer than
-    `limit` means none is left."""
+    past sending (POPIA s14 retention), taking those with an id above `after_id` in id
+    order: body, SMS body and template variables go; who, when, purpose and delivery
+    status stay. Return the ids changed, ascending; fewer than `limit` means none is left
+    (the next batch starts after the last id, as in `messages.service.forget_before`)."""
     t = outbox_table
     due = (
         select(t.c.id)
         .where(
+            t.c.id > after_id,
             t.c.created_at < before,
             t.c.status.not_in(("pending", "sending")),
             or_(
@@ -378,19 +382,21 @@ def forget_before(*, session: Session, before: dt.datetime, limit: int, now: dt.
                 ),
             ),
         )
+        .order_by(t.c.id)
         .limit(limit)
     )
-    result = session.execute(
+    forgotten = (
         update(t)
-        .where(t.c.id.in_(due))
+        .where(t.c.id.in_(due.scalar_subquery()))
         .values(
             body=case((t.c.body.is_(None), None), else_=""),
             sms_body=None,
             content_variables=null(),
             updated_at=now,
         )
+        .returning(t.c.id)
     )
-    return int(getattr(result, "rowcount", 0) or 0)
+    return sorted(session.execute(forgotten).scalars())
 
 
 def list_for_phone(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,7 +14,9 @@ from sqlmodel import select
 from bot.config import Settings
 from bot.db import session_scope
 from bot.domain.messages import jobs as message_jobs
+from bot.domain.messages import service as message_service
 from bot.domain.messages.models import InboundMessage
+from bot.domain.outbox import service as outbox_service
 from bot.domain.outbox.models import Outbox
 from bot.domain.staff import conversation
 from bot.domain.tickets.models import Ticket
@@ -73,14 +76,23 @@ def test_retention_period_comes_from_settings(clean_db: Engine, settings: Settin
     assert message_jobs.forget(engine=clean_db, settings=quarter, now=NOW) == 1
 
 
+def _old_messages(engine: Engine, *, inbound: int, outbound: int) -> tuple[list[int], list[int]]:
+    """Add inbound and sent outbox messages past retention; return their ids, ascending."""
+    with session_scope(engine) as session:
+        resident = make_resident(session)
+        session.add_all([_message(f"SMold{n}", resident.id, OLD) for n in range(inbound)])
+        session.add_all([_outbox(resident.id, f"old-{n}", OLD) for n in range(outbound)])
+    with session_scope(engine) as session:
+        inbound_ids = session.exec(select(InboundMessage.id).order_by(InboundMessage.id))
+        outbox_ids = session.exec(select(Outbox.id).order_by(Outbox.id))
+        return [n for n in inbound_ids if n], [n for n in outbox_ids if n]
+
+
 def test_forgetting_goes_in_batches_each_its_own_transaction(
     clean_db: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(message_jobs, "BATCH", 2)
-    with session_scope(clean_db) as session:
-        resident = make_resident(session)
-        session.add_all([_message(f"SMold{n}", resident.id, OLD) for n in range(5)])
-        session.add_all([_outbox(resident.id, f"old-{n}", OLD) for n in range(4)])
+    _old_messages(clean_db, inbound=5, outbound=4)
     commits: list[object] = []
     count_commit = commits.append
     event.listen(clean_db, "commit", count_commit)
@@ -92,6 +104,51 @@ def test_forgetting_goes_in_batches_each_its_own_transaction(
     with session_scope(clean_db) as session:
         assert {m.body for m in session.exec(select(InboundMessage))} == {""}
         assert {r.body for r in session.exec(select(Outbox))} == {""}
+
+
+def test_each_batch_starts_after_the_last_id_the_one_before_changed(
+    clean_db: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Starting again from the oldest row made the first run quadratic on SQLite: every
+    # batch read again all the rows the batches before it had forgotten.
+    monkeypatch.setattr(message_jobs, "BATCH", 2)
+    i, o = _old_messages(clean_db, inbound=5, outbound=3)
+    calls: dict[str, list[tuple[int, list[int]]]] = {"inbound": [], "outbox": []}
+
+    def spy(name: str, forget_before: Any) -> Any:
+        def forget(**kwargs: Any) -> list[int]:
+            changed = forget_before(**kwargs)
+            calls[name].append((kwargs["after_id"], changed))
+            return changed
+
+        return forget
+
+    monkeypatch.setattr(
+        message_service, "forget_before", spy("inbound", message_service.forget_before)
+    )
+    monkeypatch.setattr(
+        outbox_service, "forget_before", spy("outbox", outbox_service.forget_before)
+    )
+    assert message_jobs.forget(engine=clean_db, settings=settings, now=NOW) == 8
+    assert calls["inbound"] == [(0, i[0:2]), (i[1], i[2:4]), (i[3], i[4:5])]
+    assert calls["outbox"] == [(0, o[0:2]), (o[1], o[2:3])]
+
+
+def test_a_batch_leaves_alone_what_lies_at_or_below_its_starting_id(clean_db: Engine) -> None:
+    ids, outbox_ids = _old_messages(clean_db, inbound=4, outbound=4)
+    with session_scope(clean_db) as session:
+        changed = message_service.forget_before(
+            session=session, before=NOW, after_id=ids[1], limit=10
+        )
+        changed_outbox = outbox_service.forget_before(
+            session=session, before=NOW, after_id=outbox_ids[2], limit=10, now=NOW
+        )
+    assert (changed, changed_outbox) == (ids[2:], outbox_ids[3:])
+    with session_scope(clean_db) as session:
+        bodies = [m.body for m in session.exec(select(InboundMessage).order_by(InboundMessage.id))]
+        outbox_bodies = [r.body for r in session.exec(select(Outbox).order_by(Outbox.id))]
+    assert [bool(b) for b in bodies] == [True, True, False, False]
+    assert [bool(b) for b in outbox_bodies] == [True, True, True, False]
 
 
 def _outbox(resident_id: int, key: str, created_at: dt.datetime, **fields: object) -> Outbox:
