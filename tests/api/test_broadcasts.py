@@ -16,6 +16,8 @@ from api.main import create_app
 from bot.config import Settings
 from bot.db import session_scope, utcnow
 from bot.domain.broadcasts import service as broadcasts
+from bot.domain.settlements.models import Settlement
+from bot.domain.settlements.service import upcoming_meetings
 from bot.domain.staff import scope as scopes
 from bot.domain.staff.models import AuditEvent
 from tests.api.test_v1_tickets import deliver
@@ -255,6 +257,29 @@ def test_scoped_officers_read_city_forums_but_announce_only_to_their_places(
     officer = auth(world["officer"])  # unscoped
     assert client.post(f"{city_url}/preview", json=offer, headers=officer).status_code == 200
     assert attendance(elsewhere, officer) == 200
+
+
+def test_a_city_forum_that_names_a_settlement_still_concerns_everyone(
+    client: TestClient, clean_db: Engine, world: dict[str, Any]
+) -> None:
+    # The dashboard once took a settlement on a city forum (the CSV import never did).
+    # Residents asking for meetings saw it everywhere, but only that settlement's staff
+    # could read it and its announcement went to that settlement alone.
+    scoped = scoped_officer(clean_db, "9")
+    with session_scope(clean_db) as session:
+        soon = utcnow() + dt.timedelta(days=5)
+        city = make_meeting(
+            session, soon, level="city", settlement_id=world["home"], title="City forum"
+        ).id
+        other = session.exec(select(Settlement).where(Settlement.ward == "9")).one()
+        shown = upcoming_meetings(session=session, settlement_id=other.id, ward="9", now=utcnow())
+    assert [m.title for m in shown] == ["City forum"]
+    attendance = client.get(f"/api/v1/meetings/{city}/attendance", headers=scoped)
+    assert attendance.status_code == 200
+    url = f"/api/v1/meetings/{city}/announcement/preview"
+    offer = client.post(url, json={"change": "announced"}, headers=auth(world["officer"])).json()
+    assert offer["broadcast"]["audience"]["everyone"] is True
+    assert offer["preview"]["recipients"] == 4  # Thembalethu's resident too
 
 
 def test_broadcast_actions_through_the_api_are_in_the_audit_log(

@@ -651,14 +651,14 @@ def to_public(*, session: Session, broadcast: Broadcast) -> BroadcastPublic:
 
 
 def meeting_audience(meeting: Meeting) -> Audience:
-    """Return who a meeting concerns: its settlement, its ward, or everyone (city)."""
-    if meeting.level == "neighbourhood" and meeting.settlement_id is not None:
-        return Audience(settlement_ids=[meeting.settlement_id])
+    """Return who a meeting concerns, as residents asking for meetings see it
+    (`settlements.service.upcoming_meetings`): its settlement, its ward, or everyone
+    (a city forum, whatever settlement an old row may name)."""
     if meeting.level == "ward" and meeting.ward:
         return Audience(wards=[meeting.ward])
-    if meeting.settlement_id is not None:
-        return Audience(settlement_ids=[meeting.settlement_id])
-    return Audience(everyone=True)
+    if meeting.level == "city" or meeting.settlement_id is None:
+        return Audience(everyone=True)
+    return Audience(settlement_ids=[meeting.settlement_id])
 
 
 def meeting_announcement(

@@ -11,7 +11,7 @@ from sqlalchemy import ColumnElement, select
 from sqlmodel import Session, col
 
 from bot.db import utcnow
-from bot.domain.settlements.importer import meeting_key
+from bot.domain.settlements.importer import meeting_key, meeting_place_problems
 from bot.domain.settlements.models import (
     CATEGORIES,
     MEETING_LEVELS,
@@ -147,8 +147,8 @@ def save_meeting(
     starts_at: dt.datetime,
     venue: str,
 ) -> Meeting:
-    """Create a meeting (when `meeting` is None) or change one; a neighbourhood meeting
-    needs a settlement, a ward forum a ward."""
+    """Create a meeting (when `meeting` is None) or change one, where the CSV import would
+    take it (`meeting_place_problems`)."""
     level = _choice(level, MEETING_LEVELS, "level")
     title = " ".join(title.split())
     if not title or len(title) > 300:
@@ -156,10 +156,11 @@ def save_meeting(
     if starts_at.tzinfo is None:
         raise EditRejected("the start time needs a time zone")
     ward = ward.strip()[:50]
-    if level == "neighbourhood" and settlement is None:
-        raise EditRejected("a neighbourhood meeting needs a settlement")
-    if level == "ward" and not (ward or (settlement and settlement.ward)):
-        raise EditRejected("a ward forum needs a ward")
+    problems = meeting_place_problems(
+        level=level, ward=ward, settlement=settlement, named=settlement is not None
+    )
+    if problems:
+        raise EditRejected("; ".join(problems))
     if settlement is not None and not ward:
         ward = settlement.ward
     settlement_id = settlement.id if settlement is not None else None

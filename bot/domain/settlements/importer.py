@@ -334,6 +334,27 @@ def _parse_starts_at(check: _Checker) -> dt.datetime | None:
     return parsed.astimezone(dt.UTC)
 
 
+def meeting_place_problems(
+    *, level: str, ward: str, settlement: Settlement | None, named: bool
+) -> list[str]:
+    """Return what is wrong with where a meeting is for (nothing: an empty list), the same
+    for the CSV import and the dashboard: a neighbourhood meeting needs a settlement, a ward
+    meeting a ward (its settlement's, when none is given, and no other), and a city forum,
+    which concerns everyone, no settlement. `named` says a settlement was given, `settlement`
+    is it if it was found."""
+    problems = []
+    theirs = settlement.ward if settlement is not None else ""
+    if settlement is not None and ward and theirs and name_key(ward) != name_key(theirs):
+        problems.append(f"ward {ward!r} differs from {settlement.name}'s ward {theirs!r}")
+    if level == "neighbourhood" and not named:
+        problems.append("a neighbourhood meeting needs a settlement")
+    if level == "ward" and not (ward or (settlement and settlement.ward)):
+        problems.append("a ward meeting needs a ward")
+    if level == "city" and named:
+        problems.append("a city forum belongs to no single settlement: leave it blank")
+    return problems
+
+
 def meeting_key(title: str, starts_at: dt.datetime, settlement_id: int | None, ward: str) -> str:
     """Return a meeting's natural key: title + start + settlement (or ward when none)."""
     where = f"s{settlement_id}" if settlement_id is not None else f"w{name_key(ward)}"
@@ -359,17 +380,11 @@ def _meetings(session: Session, rows: list[_Row]) -> ImportResult:
                 check.reasons.append(found)
             else:
                 settlement = found
-                if ward and found.ward and name_key(ward) != name_key(found.ward):
-                    check.reasons.append(
-                        f"ward {ward!r} differs from {found.name}'s ward {found.ward!r}"
-                    )
-                ward = ward or found.ward
-        if level == "neighbourhood" and not row.values["settlement"]:
-            check.reasons.append("a neighbourhood meeting needs a settlement")
-        if level == "ward" and not ward:
-            check.reasons.append("a ward meeting needs a ward")
-        if level == "city" and row.values["settlement"]:
-            check.reasons.append("a city forum belongs to no single settlement: leave it blank")
+        check.reasons += meeting_place_problems(
+            level=level, ward=ward, settlement=settlement, named=bool(row.values["settlement"])
+        )
+        if settlement is not None:
+            ward = ward or settlement.ward
         if not check.reasons and starts_at is not None:
             settlement_id = settlement.id if settlement else None
             key = meeting_key(title, starts_at, settlement_id, ward)

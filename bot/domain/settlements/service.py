@@ -64,7 +64,9 @@ _UPCOMING = (
         or_(
             MEETING.c.level == "city",
             MEETING.c.settlement_id == bindparam("settlement_id"),
-            (MEETING.c.level == "ward") & (MEETING.c.ward == bindparam("ward")),
+            (MEETING.c.level == "ward")
+            & (MEETING.c.ward != "")
+            & (MEETING.c.ward == bindparam("ward")),
         ),
     )
     .order_by(MEETING.c.starts_at)

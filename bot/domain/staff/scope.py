@@ -124,7 +124,7 @@ def meeting_read_condition(scope: Scope) -> ColumnElement[bool]:
     well: city forums, and the ward forums of the wards their settlements lie in."""
     if scope.unrestricted:
         return true()
-    city_forum = and_(col(Meeting.level) == "city", col(Meeting.settlement_id).is_(None))
+    city_forum = col(Meeting.level) == "city"
     their_wards = select(col(Settlement.ward)).where(settlement_condition(scope))
     ward_forum = and_(
         col(Meeting.level) == "ward",

@@ -90,6 +90,41 @@ def test_meetings_create_edit_cancel(as_role: Login, world: World, clean_db: Eng
     assert "cancelled" in client.get("/staff/meetings").text
 
 
+def test_a_meeting_is_refused_where_the_csv_import_would_refuse_it(
+    as_role: Login, world: World, clean_db: Engine
+) -> None:
+    client, csrf = as_role("officer")
+    form = {
+        "csrf_token": csrf,
+        "level": "city",
+        "title": "City forum",
+        "starts_at": "2031-05-04T18:00",
+        "settlement_id": str(world.here),
+        "venue": "Civic centre",
+    }
+    refusals = {
+        "a city forum belongs to no single settlement: leave it blank": form,
+        "ward &#39;15&#39; differs from Ubuhle Gardens&#39;s ward &#39;14&#39;": {
+            **form,
+            "level": "ward",
+            "ward": "15",
+        },
+        "a ward meeting needs a ward": {**form, "level": "ward", "settlement_id": ""},
+    }
+    for reason, refused in refusals.items():
+        answer = client.post("/staff/meetings", data=refused)
+        assert answer.status_code == 422 and reason in answer.text
+    with Session(clean_db) as session:
+        assert session.exec(select(Meeting)).all() == []
+    city = {**form, "settlement_id": ""}
+    assert client.post("/staff/meetings", data=city, follow_redirects=False).status_code == 303
+    ward = {**form, "level": "ward", "ward": "14", "title": "Ward forum"}
+    assert client.post("/staff/meetings", data=ward, follow_redirects=False).status_code == 303
+    with Session(clean_db) as session:
+        saved = session.exec(select(Meeting.level, Meeting.settlement_id, Meeting.ward)).all()
+    assert sorted(saved) == [("city", None, ""), ("ward", world.here, "14")]
+
+
 def test_creating_moving_and_cancelling_a_meeting_offers_an_announcement(
     as_role: Login, world: World, clean_db: Engine
 ) -> None:
