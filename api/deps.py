@@ -28,6 +28,7 @@ from twilio.request_validator import (
     get_signature_algorithm,
 )
 
+from bot.channels.twilio import xml_safe
 from bot.config import Settings
 from bot.db import MAX_ID, NOT_NOW, run_now, session_scope, utcnow
 from bot.domain.broadcasts import service as broadcasts
@@ -142,9 +143,10 @@ async def verified_twilio_form(request: Request, settings: SettingsDep) -> dict[
         if not (secondary and _signed_with(secondary, url, form, signature)):
             raise HTTPException(403, "X-Twilio-Signature does not match")
         log.info("a webhook was signed with TWILIO_SECONDARY_AUTH_TOKEN (token rotation)")
-    # PostgreSQL text cannot hold U+0000, and no SMS or WhatsApp text means anything by it:
-    # dropped, so that such a message is answered and kept instead of failing on storage.
-    return {name: value.replace("\x00", "") for name, value in pairs}
+    # No SMS or WhatsApp text means anything by the characters XML cannot carry: dropped
+    # here, so that a resident's words are stored (PostgreSQL text cannot hold U+0000) and
+    # quoted back later, in TwiML or a proactive message, without them.
+    return {name: xml_safe(value) for name, value in pairs}
 
 
 def aware(value: dt.datetime | None) -> dt.datetime | None:

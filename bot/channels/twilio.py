@@ -99,10 +99,15 @@ def parse_inbound(form: Mapping[str, str], *, received_at: dt.datetime) -> Inbou
     )
 
 
+def xml_safe(text: str) -> str:
+    """Return `text` without the characters XML 1.0 cannot carry (NUL among them)."""
+    return _NOT_XML.sub("", text)
+
+
 def twiml(replies: list[str]) -> str:
     """Render replies as a TwiML document (`<Response/>` when there is nothing to say),
     leaving out any character XML cannot carry."""
     response = MessagingResponse()
     for reply in replies:
-        response.message(_NOT_XML.sub("", reply))
+        response.message(xml_safe(reply))
     return str(response)
