@@ -69,12 +69,18 @@ def serve(
 def chat(
     phone: Annotated[str, typer.Option(help="the simulated resident's number")] = "0825550100",
     channel: Annotated[str, typer.Option(help="sms or whatsapp")] = "sms",
+    migrate_first: Annotated[
+        bool, typer.Option("--migrate/--no-migrate", help="apply pending migrations first")
+    ] = True,
 ) -> None:
-    """Chat with the bot in this terminal, as a resident would over SMS or WhatsApp."""
+    """Chat with the bot in this terminal, as a resident would over SMS or WhatsApp (only
+    warnings and errors are logged meanwhile, so that the log stays out of the chat)."""
+    import logging
     import secrets
 
     from api.deps import converse_for
-    from bot import sms
+    from bot import migrate, sms
+    from bot.channels.twilio import xml_safe
     from bot.db import session_scope, utcnow
     from bot.domain.messages import service as messages
     from bot.engine.messages import Inbound
@@ -86,29 +92,37 @@ def chat(
         number = normalise(phone)
     except InvalidPhone as exc:
         raise typer.BadParameter(str(exc)) from None
-    typer.echo(f"Chatting as {number} over {channel}. Ctrl-D to leave.")
-    while True:
-        try:
-            text = input("you> ")
-        except EOFError:
-            typer.echo("")
-            return
-        now = utcnow()
-        inbound = Inbound(
-            message_id="CLI" + secrets.token_hex(16),
-            phone=number,
-            channel=channel,  # type: ignore[arg-type]
-            text=text,
-            received_at=now,
-        )
-        with session_scope() as session:
-            replies = messages.receive(
-                session=session, inbound=inbound, converse=converse_for(session), now=now
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(max(level, logging.WARNING))
+    try:
+        if migrate_first:
+            migrate.upgrade()
+        typer.echo(f"Chatting as {number} over {channel}. Ctrl-D to leave.")
+        while True:
+            try:
+                text = input("you> ")
+            except EOFError:
+                typer.echo("")
+                return
+            now = utcnow()
+            inbound = Inbound(
+                message_id="CLI" + secrets.token_hex(16),
+                phone=number,
+                channel=channel,  # type: ignore[arg-type]
+                text=xml_safe(text),  # as the webhook has it
+                received_at=now,
             )
-        for reply in replies:
-            typer.echo(reply)
-            if channel == "sms":
-                typer.echo(f"  [{sms.segments(reply)} segment(s), {sms.encoding(reply)}]")
+            with session_scope() as session:
+                replies = messages.receive(
+                    session=session, inbound=inbound, converse=converse_for(session), now=now
+                )
+            for reply in replies:
+                typer.echo(reply)
+                if channel == "sms":
+                    typer.echo(f"  [{sms.segments(reply)} segment(s), {sms.encoding(reply)}]")
+    finally:
+        root.setLevel(level)
 
 
 @app.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,8 +15,10 @@ from typer.testing import CliRunner
 from bot import db
 from bot.cli import app
 from bot.config import get_settings
+from bot.domain.residents.models import Resident
 from bot.domain.settlements import demo
 from bot.domain.settlements.models import Meeting, Milestone, Settlement
+from tests.factories import make_settlement
 
 runner = CliRunner()
 
@@ -102,3 +105,59 @@ def test_demo_dates_are_relative_to_today() -> None:
     assert demo.render(text, dt.date(2026, 12, 30)) == (
         "2027-01-29 2026-12-31T18:00:00+02:00 2026-12-28"
     )
+
+
+def test_chat_talks_to_the_engine_and_counts_each_sms_reply(cli_db: Engine) -> None:
+    with Session(cli_db) as session:
+        make_settlement(session, "Ubuhle Gardens", category="B1")
+        session.commit()
+    script = "hi\n1\n1\nubuhle gardns\n1\n"  # first contact, English, agree, a typo, category
+    result = runner.invoke(app, ["chat", "--phone", "082 555 0190"], input=script)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("Chatting as +27825550190 over sms.")
+    assert "1 English\n2 isiXhosa" in result.stdout
+    assert "We have saved Ubuhle Gardens as your settlement." in result.stdout
+    assert "Ubuhle Gardens: category B1" in result.stdout
+    counts = re.findall(r"\[(\d) segment\(s\), (GSM-7|UCS-2)\]", result.stdout)
+    assert len(counts) == 5 and all(1 <= int(n) <= 3 for n, _ in counts)
+    # The log (INFO: "answered message ...") stays out of the conversation.
+    assert "answered message" not in result.output
+    with Session(cli_db) as session:
+        resident = session.exec(select(Resident)).one()
+    assert (resident.phone, resident.language) == ("+27825550190", "en")
+    assert resident.settlement_id is not None
+
+
+def test_chat_on_whatsapp_shows_no_segment_counts(cli_db: Engine) -> None:
+    result = runner.invoke(app, ["chat", "--channel", "whatsapp"], input="hi\n")
+    assert result.exit_code == 0, result.output
+    assert "Choose your language" in result.stdout and "segment(s)" not in result.stdout
+
+
+def test_chat_applies_migrations_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A new database is made ready, as `siyakha serve` does, instead of a traceback.
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'new.db'}")
+    get_settings.cache_clear()
+    db.get_engine.cache_clear()
+    try:
+        result = runner.invoke(app, ["chat"], input="hi\n")
+    finally:
+        get_settings.cache_clear()
+        db.get_engine.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert "Choose your language" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [
+        (["--phone", "12"], "not a phone number"),
+        (["--channel", "fax"], "channel must be sms or whatsapp"),
+    ],
+)
+def test_chat_refuses_a_bad_number_or_channel(
+    cli_db: Engine, options: list[str], error: str
+) -> None:
+    result = runner.invoke(app, ["chat", *options], input="hi\n")
+    assert result.exit_code == 2 and error in result.output
+    assert _count(cli_db, Resident) == 0
