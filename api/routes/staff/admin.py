@@ -31,10 +31,9 @@ def _wards(text: str) -> list[str]:
 @router.get("/users", response_class=HTMLResponse)
 def users(request: Request, ctx: Reader) -> HTMLResponse:
     """Every staff user, their role and scope, with forms to add and change them."""
-    rows = [
-        {"user": u, "scope": scopes.for_user(session=ctx.session, user=u)}
-        for u in staff.list_users(session=ctx.session)
-    ]
+    staff_users = staff.list_users(session=ctx.session)
+    scope_of = scopes.for_users(session=ctx.session, user_ids=[u.id for u in staff_users if u.id])
+    rows = [{"user": u, "scope": scope_of[u.id]} for u in staff_users if u.id]
     return render(
         request,
         "users.html",

@@ -47,15 +47,31 @@ EVERYTHING = Scope()
 
 def for_user(*, session: Session, user: StaffUser) -> Scope:
     """Return a user's scope."""
+    assert user.id is not None
+    return for_users(session=session, user_ids=[user.id])[user.id]
+
+
+def for_users(*, session: Session, user_ids: Iterable[int]) -> dict[int, Scope]:
+    """Return the scopes of several users, by user id, in one query."""
+    ids = set(user_ids)
+    ids_of: dict[int, set[int]] = {user_id: set() for user_id in ids}
+    wards_of: dict[int, set[str]] = {user_id: set() for user_id in ids}
     rows = session.execute(
-        select(col(StaffScope.settlement_id), col(StaffScope.ward)).where(
-            col(StaffScope.user_id) == user.id
+        select(col(StaffScope.user_id), col(StaffScope.settlement_id), col(StaffScope.ward)).where(
+            col(StaffScope.user_id).in_(ids)
         )
     ).all()
-    return Scope(
-        settlement_ids=frozenset(r[0] for r in rows if r[0] is not None),
-        wards=frozenset(r[1] for r in rows if r[1] is not None),
-    )
+    for user_id, settlement_id, ward in rows:
+        if settlement_id is not None:
+            ids_of[user_id].add(settlement_id)
+        if ward is not None:
+            wards_of[user_id].add(ward)
+    return {
+        user_id: Scope(
+            settlement_ids=frozenset(ids_of[user_id]), wards=frozenset(wards_of[user_id])
+        )
+        for user_id in ids
+    }
 
 
 def set_scope(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from sqlalchemy import event
 from sqlmodel import Session
 
 from bot.config import Settings
@@ -102,3 +103,33 @@ def test_scope_rows(session: Session) -> None:
     assert not scopes.allows_settlement(session=session, scope=scope, settlement_id=None)
     scopes.set_scope(session=session, user=user, settlement_ids=[], wards=[])
     assert scopes.for_user(session=session, user=user).unrestricted
+
+
+def test_scopes_of_several_users_in_one_query(session: Session) -> None:
+    here = make_settlement(session, "Ubuhle Gardens", ward="14")
+    users = [
+        staff.create_user(session=session, email=f"s{n}@example.org", role="officer")
+        for n in range(3)
+    ]
+    ids = [u.id for u in users if u.id is not None]
+    assert here.id is not None
+    scopes.set_scope(session=session, user=users[0], settlement_ids=[here.id], wards=["7"])
+    scopes.set_scope(session=session, user=users[1], settlement_ids=[], wards=["9", "10"])
+    statements: list[str] = []
+
+    def count(_connection: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    engine = session.get_bind()
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        found = scopes.for_users(session=session, user_ids=ids)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert len(statements) == 1
+    assert found == {
+        ids[0]: scopes.Scope(settlement_ids=frozenset({here.id}), wards=frozenset({"7"})),
+        ids[1]: scopes.Scope(wards=frozenset({"9", "10"})),
+        ids[2]: scopes.EVERYTHING,
+    }
+    assert all(found[u.id] == scopes.for_user(session=session, user=u) for u in users if u.id)
