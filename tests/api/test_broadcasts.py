@@ -16,7 +16,7 @@ from api.main import create_app
 from bot.config import Settings
 from bot.db import session_scope, utcnow
 from bot.domain.broadcasts import service as broadcasts
-from bot.domain.settlements.models import Settlement
+from bot.domain.settlements.models import Meeting, Settlement
 from bot.domain.settlements.service import upcoming_meetings
 from bot.domain.staff import scope as scopes
 from bot.domain.staff.models import AuditEvent
@@ -280,6 +280,13 @@ def test_a_city_forum_that_names_a_settlement_still_concerns_everyone(
     offer = client.post(url, json={"change": "announced"}, headers=auth(world["officer"])).json()
     assert offer["broadcast"]["audience"]["everyone"] is True
     assert offer["preview"]["recipients"] == 4  # Thembalethu's resident too
+    # The settlement it names gives that settlement's staff no more say over it than others.
+    named = scoped_officer(clean_db, "14")
+    assert client.post(url, json={"change": "announced"}, headers=named).status_code == 409
+    with session_scope(clean_db) as session:
+        mine = scopes.Scope(wards=frozenset({"14"}))
+        changeable = select(Meeting.id).where(scopes.meeting_condition(mine))
+        assert city not in session.exec(changeable).all()
 
 
 def test_broadcast_actions_through_the_api_are_in_the_audit_log(
