@@ -348,7 +348,7 @@ def meeting_place_problems(
         problems.append(f"ward {ward!r} differs from {settlement.name}'s ward {theirs!r}")
     if level == "neighbourhood" and not named:
         problems.append("a neighbourhood meeting needs a settlement")
-    if level == "ward" and not (ward or (settlement and settlement.ward)):
+    if level == "ward" and not (ward or theirs):
         problems.append("a ward meeting needs a ward")
     if level == "city" and named:
         problems.append("a city forum belongs to no single settlement: leave it blank")
