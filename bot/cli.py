@@ -135,12 +135,19 @@ def worker() -> None:
 
 @app.command()
 def dev(host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Serve with a worker beside it, as `make run` does: one command for the whole demo."""
+    """Serve with a worker beside it, as `make run` does: one command for the whole demo.
+    Unless SIYAKHA_PUBLIC_URL is set, it is http://HOST:PORT, so that webhooks signed for
+    the address served (e.g. `make run PORT=8776`) pass the signature check."""
+    import os
     import signal
     import subprocess
     import sys
 
     from bot import migrate
+
+    if "public_url" not in get_settings().model_fields_set:
+        os.environ["SIYAKHA_PUBLIC_URL"] = f"http://{host}:{port}"  # the worker's too
+        get_settings.cache_clear()
 
     def stop(signum: int, _frame: object) -> None:
         raise SystemExit(128 + signum)

@@ -11,10 +11,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from twilio.request_validator import RequestValidator
 
 from tests.live_server import free_port
 
 pytestmark = pytest.mark.slow
+TOKEN = "dev-test-token"
+SID = "SM" + "d" * 32
 
 
 @pytest.mark.parametrize(
@@ -26,15 +29,17 @@ def test_dev_serves_the_simulator_with_a_worker_and_stops_both(
     port = free_port()
     log = tmp_path / "dev.log"
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "SIYAKHA_PUBLIC_URL"},
         "DATABASE_URL": f"sqlite:///{tmp_path}/dev.db",
         "SIYAKHA_ENV": "dev",
         "SIYAKHA_LOG_FORMAT": "json",
+        "TWILIO_AUTH_TOKEN": TOKEN,
     }
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "bot.cli", "dev", "--port", str(port)],
             env=env,
+            cwd=tmp_path,  # no ./.env
             stdout=out,
             stderr=subprocess.STDOUT,
         )
@@ -50,6 +55,13 @@ def test_dev_serves_the_simulator_with_a_worker_and_stops_both(
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.2)
         assert httpx.get(f"http://127.0.0.1:{port}/simulator").status_code == 200
+        # With no SIYAKHA_PUBLIC_URL the public URL is the address served, on any port, so
+        # a webhook signed for it passes the signature check.
+        url = f"http://127.0.0.1:{port}/webhooks/twilio/messages"
+        form = {"From": "+27825550123", "To": "+27870000001", "Body": "hi", "MessageSid": SID}
+        signature = RequestValidator(TOKEN).compute_signature(url, form)
+        answer = httpx.post(url, data=form, headers={"X-Twilio-Signature": signature})
+        assert answer.status_code == 200 and "<Message>" in answer.text
         deadline = time.monotonic() + 30
         while '"worker started"' not in log.read_text():
             assert time.monotonic() < deadline, log.read_text()
