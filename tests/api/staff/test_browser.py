@@ -28,6 +28,29 @@ EMAIL = "triage@ubuntubay.example.org"
 PASSWORD = "correct horse 1"
 
 
+def water_tanks(
+    session: Session, settings: Settings, settlement_id: int, send_at: dt.datetime | None = None
+) -> int:
+    """Add an admin (EMAIL, PASSWORD) with a broadcast to one settlement; return its id."""
+    from bot.domain.broadcasts import service as broadcasts
+    from bot.domain.broadcasts.models import Audience, BroadcastCreate
+
+    admin = staff.create_user(session=session, email=EMAIL, role="admin", password=PASSWORD)
+    broadcast = broadcasts.create(
+        session=session,
+        settings=settings,
+        broadcast_in=BroadcastCreate(
+            title="Water tanks",
+            audience=Audience(settlement_ids=[settlement_id]),
+            texts={"en": "Water tanks arrive on Monday."},
+            send_at=send_at,
+        ),
+        staff=admin,
+    )
+    assert broadcast.id is not None
+    return broadcast.id
+
+
 @pytest.mark.browser
 @pytest.mark.slow
 def test_triage_works_a_whatsapp_complaint_in_chromium(
@@ -108,13 +131,23 @@ def test_every_page_fits_360_px_and_labels_every_control(
     with session_scope(clean_db) as session:
         place = make_settlement(session, "Ubuhle Gardens", ward="14")
         make_milestone(session, place)
+        # A long title: as an option of the broadcast form's meeting list it once made
+        # that form wider than a phone (a fieldset is as wide as its widest child).
         meeting = make_meeting(
-            session, dt.datetime.now(dt.UTC) + dt.timedelta(days=3), settlement_id=place.id
+            session,
+            dt.datetime.now(dt.UTC) + dt.timedelta(days=3),
+            settlement_id=place.id,
+            title="Block leaders meeting about the house designs and the re-blocking plan",
         )
         resident = make_resident(session, "+27821112222", settlement_id=place.id)
         ticket = make_ticket(session, settlement_id=place.id, resident_id=resident.id)
-        staff.create_user(session=session, email=EMAIL, role="admin", password=PASSWORD)
+        assert place.id is not None
+        broadcast_id = water_tanks(session, settings, place.id)
         pages = [
+            "/staff/broadcasts",
+            "/staff/broadcasts/new",
+            f"/staff/broadcasts/new?meeting_id={meeting.id}&change=announced",
+            f"/staff/broadcasts/{broadcast_id}",
             "/staff/tickets",
             f"/staff/tickets/{ticket.reference}",
             "/staff/settlements",
@@ -167,8 +200,7 @@ def test_confirm_dialogs_guard_erase_and_cancel_in_chromium(
     settings: Settings, clean_db: Engine
 ) -> None:
     """Dismissing the confirm dialog sends nothing; accepting it does the deed."""
-    from bot.domain.broadcasts import service as broadcasts
-    from bot.domain.broadcasts.models import Audience, Broadcast, BroadcastCreate
+    from bot.domain.broadcasts.models import Broadcast
     from bot.domain.settlements.models import Meeting
     from tests.factories import make_meeting, make_resident
 
@@ -178,19 +210,8 @@ def test_confirm_dialogs_guard_erase_and_cancel_in_chromium(
         place = make_settlement(session, "Ubuhle Gardens", ward="14")
         meeting_id = make_meeting(session, soon, settlement_id=place.id).id
         resident_id = make_resident(session, "+27821112222", settlement_id=place.id).id
-        admin = staff.create_user(session=session, email=EMAIL, role="admin", password=PASSWORD)
         assert place.id is not None
-        broadcast_id = broadcasts.create(
-            session=session,
-            settings=settings,
-            broadcast_in=BroadcastCreate(
-                title="Water tanks",
-                audience=Audience(settlement_ids=[place.id]),
-                texts={"en": "Water tanks arrive on Monday."},
-                send_at=soon,
-            ),
-            staff=admin,
-        ).id
+        broadcast_id = water_tanks(session, settings, place.id, send_at=soon)
 
     def state() -> tuple[bool, bool, str]:
         with Session(clean_db) as session:
