@@ -294,9 +294,11 @@ def _carry_over_by_id(catalog: Catalog) -> None:
 
 def update(root: Path = REPO_ROOT, locales: Iterable[str] = SUPPORTED_LOCALES) -> list[Path]:
     """Merge the template into each locale's catalog, creating missing ones; return the paths."""
-    template = _read_catalog(pot_path(root))
     written = []
     for locale in locales:
+        # Read afresh for each catalog: Babel's update adds the template's own message
+        # objects for new entries, and the carried-over suggestion is written onto them.
+        template = _read_catalog(pot_path(root))
         path = po_path(locale, root)
         if path.exists():
             catalog = _read_catalog(path, locale)

@@ -248,6 +248,28 @@ def test_changed_english_keeps_old_translation_as_fuzzy_suggestion(repo: Path) -
     assert xh.read_bytes() == before
 
 
+def test_each_language_keeps_its_own_old_translation_when_the_english_changes(
+    repo: Path,
+) -> None:
+    # The template's messages were shared by every catalog in one update: the first
+    # language's suggestion was written onto them and then handed to the others.
+    i18n_tools.extract(repo)
+    i18n_tools.update(repo, ["xh", "af"])
+    old = {"xh": "Amazwi.", "af": "Gewone woorde."}
+    for locale, text in old.items():
+        set_translations(i18n_tools.po_path(locale, repo), {"plain": text})
+    yaml_path = repo / "content" / "messages.yaml"
+    yaml_path.write_text(FIXTURE_YAML.replace("Plain words here.", "Completely different text."))
+    i18n_tools.extract(repo)
+    i18n_tools.update(repo, ["xh", "af"])
+    for locale, text in old.items():
+        catalog = i18n_tools._read_catalog(i18n_tools.po_path(locale, repo))
+        msg = catalog.get("Completely different text.", "plain")
+        assert msg is not None and (msg.string, "fuzzy" in msg.flags) == (text, True), locale
+    template = i18n_tools._read_catalog(i18n_tools.pot_path(repo))
+    assert template.get("Completely different text.", "plain").string == ""
+
+
 def test_compile_fails_on_catalog_errors(repo: Path) -> None:
     i18n_tools.extract(repo)
     i18n_tools.update(repo, ["af"])
