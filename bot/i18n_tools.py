@@ -317,6 +317,10 @@ def update(root: Path = REPO_ROOT, locales: Iterable[str] = SUPPORTED_LOCALES) -
             if msg.id and "fuzzy" in msg.flags and key in previous_ids:
                 msg.previous_id = previous_ids[key]
         _carry_over_by_id(catalog)
+        # An entry no longer in the template keeps, commented out, only a translation worth
+        # keeping: untranslated ones (e.g. every English entry whose text changed) go.
+        for gone in [k for k, m in catalog.obsolete.items() if not any(_strings(m.string))]:
+            del catalog.obsolete[gone]
         # Babel marks a freshly merged header fuzzy in some paths; a fuzzy header would make
         # the whole catalog be skipped on compile.
         catalog.fuzzy = False

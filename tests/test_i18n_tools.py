@@ -270,6 +270,18 @@ def test_each_language_keeps_its_own_old_translation_when_the_english_changes(
     assert template.get("Completely different text.", "plain").string == ""
 
 
+def test_an_untranslated_entry_whose_english_changed_leaves_nothing_behind(repo: Path) -> None:
+    i18n_tools.extract(repo)
+    i18n_tools.update(repo, ["zu"])
+    yaml_path = repo / "content" / "messages.yaml"
+    yaml_path.write_text(FIXTURE_YAML.replace("Plain words here.", "Completely different text."))
+    i18n_tools.extract(repo)
+    i18n_tools.update(repo, ["zu"])
+    catalog = i18n_tools._read_catalog(i18n_tools.po_path("zu", repo))
+    assert not catalog.obsolete
+    assert "Plain words here." not in i18n_tools.po_path("zu", repo).read_text(encoding="utf-8")
+
+
 def test_compile_fails_on_catalog_errors(repo: Path) -> None:
     i18n_tools.extract(repo)
     i18n_tools.update(repo, ["af"])
