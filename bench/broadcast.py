@@ -34,6 +34,7 @@ from bot.domain.broadcasts.models import Audience, BroadcastCreate  # noqa: E402
 from bot.domain.outbox.delivery import DeliveryConfig, Dispatcher  # noqa: E402
 from bot.domain.residents.models import Resident  # noqa: E402
 from bot.domain.settlements.models import Settlement, name_key  # noqa: E402
+from tests import TEST_SECRET_KEY  # noqa: E402
 from tests.twilio_standin import ACCOUNT_SID, AUTH_TOKEN  # noqa: E402
 
 LANGUAGES = ("en", "xh", "zu", "af", "st")
@@ -95,6 +96,7 @@ def settings_for(url: str, **overrides: object) -> Settings:
     """Return settings for a benchmark database (no approval: it would stop the send)."""
     values: dict[str, object] = {
         "SIYAKHA_ENV": "test",
+        "SIYAKHA_SECRET_KEY": TEST_SECRET_KEY,
         "DATABASE_URL": url,
         "SIYAKHA_BROADCAST_APPROVAL_THRESHOLD": 10_000_000,
         **overrides,

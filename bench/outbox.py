@@ -49,6 +49,7 @@ from bot.domain.outbox import service  # noqa: E402
 from bot.domain.outbox.delivery import DeliveryConfig, Dispatcher  # noqa: E402
 from bot.domain.outbox.ports import OutgoingMessage  # noqa: E402
 from bot.domain.residents.models import Resident  # noqa: E402
+from tests import TEST_SECRET_KEY  # noqa: E402
 from tests.twilio_standin import ACCOUNT_SID, AUTH_TOKEN, TwilioStandIn, standin_settings  # noqa: E402
 
 RESIDENTS = 2000
@@ -146,6 +147,7 @@ def worker_env(api_url: str, database_url: str, **extra: str) -> dict[str, str]:
         **os.environ,
         "PYTHONPATH": str(ROOT),
         "SIYAKHA_ENV": "test",
+        "SIYAKHA_SECRET_KEY": TEST_SECRET_KEY,
         "DATABASE_URL": database_url,
         "SIYAKHA_OUTBOUND": "twilio",
         "TWILIO_ACCOUNT_SID": ACCOUNT_SID,

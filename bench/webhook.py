@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import median_range, postgres_database  # noqa: E402
+from tests import TEST_SECRET_KEY  # noqa: E402
 
 PATH = "/webhooks/twilio/messages"
 TOKEN = "bench-auth-token"
@@ -215,6 +216,7 @@ def main() -> None:
             "TWILIO_AUTH_TOKEN": TOKEN,
             "SIYAKHA_PUBLIC_URL": f"http://127.0.0.1:{port}",
             "SIYAKHA_ENV": "test",
+            "SIYAKHA_SECRET_KEY": TEST_SECRET_KEY,
             "SIYAKHA_LOG_LEVEL": args.log_level,
         }
         subprocess.run(

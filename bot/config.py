@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEV_SECRET_KEY = "dev-secret-change-me"  # noqa: S105  (the placeholder refused in production)
+DEV_SECRET_KEY = "dev-secret-change-me"  # noqa: S105  (the placeholder refused outside dev)
 _PLACEHOLDER_SECRETS = {DEV_SECRET_KEY, "changethis", "change-me", "changeme", "secret", ""}
 
 
@@ -127,10 +127,10 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> Settings:
-        if self.env == "production" and self.secret_key.strip().lower() in _PLACEHOLDER_SECRETS:
+        if self.env != "dev" and self.secret_key.strip().lower() in _PLACEHOLDER_SECRETS:
             raise ValueError(
-                "SIYAKHA_SECRET_KEY is a placeholder; set a long random value in production "
-                '(python -c "import secrets; print(secrets.token_urlsafe(48))")'
+                f"SIYAKHA_SECRET_KEY is a placeholder; outside dev (SIYAKHA_ENV={self.env}) set a "
+                'long random value (python -c "import secrets; print(secrets.token_urlsafe(48))")'
             )
         if self.env == "production" and len(self.secret_key) < 32:
             raise ValueError("SIYAKHA_SECRET_KEY must be at least 32 characters in production")

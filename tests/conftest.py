@@ -25,6 +25,7 @@ import bot.domain.models  # noqa: F401  (every table on the metadata)
 from bot import migrate
 from bot.config import Settings
 from bot.db import make_engine
+from tests import TEST_SECRET_KEY
 
 
 def _postgres_database(server_url: str, worker: str) -> Iterator[str]:
@@ -86,6 +87,7 @@ def settings(database_url: str) -> Settings:
     """Return test settings on the test database, with a Twilio auth token for signatures."""
     return Settings(
         SIYAKHA_ENV="test",
+        SIYAKHA_SECRET_KEY=TEST_SECRET_KEY,
         DATABASE_URL=database_url,
         TWILIO_AUTH_TOKEN="test-auth-token",
         TWILIO_ACCOUNT_SID="AC" + "0" * 32,

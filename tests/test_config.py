@@ -1,4 +1,4 @@
-"""Settings: the design's names and defaults, and placeholder secrets refused in production."""
+"""Settings: the design's names and defaults, and placeholder secrets refused outside dev."""
 
 from __future__ import annotations
 
@@ -38,6 +38,14 @@ def test_environment_names(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_production_refuses_placeholder_or_short_secret(secret: str) -> None:
     with pytest.raises(ValidationError, match="SIYAKHA_SECRET_KEY"):
         Settings(_env_file=None, SIYAKHA_ENV="production", SIYAKHA_SECRET_KEY=secret)  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize("secret", [DEV_SECRET_KEY, " ChangeMe "])
+def test_a_placeholder_secret_is_refused_outside_dev_as_the_design_says(secret: str) -> None:
+    with pytest.raises(ValidationError, match="placeholder; outside dev"):
+        Settings(_env_file=None, SIYAKHA_ENV="test", SIYAKHA_SECRET_KEY=secret)  # type: ignore[call-arg]
+    short = Settings(_env_file=None, SIYAKHA_ENV="test", SIYAKHA_SECRET_KEY="short but real")  # type: ignore[call-arg]
+    assert short.secret_key == "short but real"  # the length rule is production's only
 
 
 def test_production_accepts_a_real_secret_and_dev_accepts_the_placeholder() -> None:

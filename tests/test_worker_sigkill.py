@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import Engine
 
+from tests import TEST_SECRET_KEY
 from tests.test_worker import enqueue, statuses, wait_for
 from tests.twilio_standin import TwilioStandIn
 
@@ -30,6 +31,7 @@ def start_worker(standin: TwilioStandIn, database_url: str) -> subprocess.Popen[
         **os.environ,
         "PYTHONPATH": str(ROOT),
         "SIYAKHA_ENV": "test",
+        "SIYAKHA_SECRET_KEY": TEST_SECRET_KEY,
         "DATABASE_URL": database_url,
         "SIYAKHA_OUTBOUND": "twilio",
         "TWILIO_ACCOUNT_SID": standin.account_sid,

@@ -479,9 +479,11 @@ class TwilioStandIn:
 def standin_settings(standin: TwilioStandIn, database_url: str, **overrides: Any) -> Any:
     """Return Siyakha settings that send through `standin` (imported late: no app at import)."""
     from bot.config import Settings
+    from tests import TEST_SECRET_KEY
 
     values: dict[str, Any] = {
         "SIYAKHA_ENV": "test",
+        "SIYAKHA_SECRET_KEY": TEST_SECRET_KEY,
         "DATABASE_URL": database_url,
         "SIYAKHA_OUTBOUND": "twilio",
         "TWILIO_ACCOUNT_SID": standin.account_sid,

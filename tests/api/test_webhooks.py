@@ -15,6 +15,7 @@ from bot.channels.twilio import twiml
 from bot.config import Settings
 from bot.domain.messages.models import InboundMessage
 from bot.domain.residents.models import Resident
+from tests import TEST_SECRET_KEY
 from tests.twilio_payloads import payload, signed, signed_by_rule, sms, whatsapp
 
 PATH = "/webhooks/twilio/messages"
@@ -206,7 +207,9 @@ def test_unknown_fields_are_tolerated_and_signed(client, settings) -> None:
 
 
 def test_no_auth_token_refuses_everything(database_url, clean_db) -> None:
-    settings = Settings(SIYAKHA_ENV="test", DATABASE_URL=database_url)  # type: ignore[call-arg]
+    settings = Settings(  # type: ignore[call-arg]
+        SIYAKHA_ENV="test", SIYAKHA_SECRET_KEY=TEST_SECRET_KEY, DATABASE_URL=database_url
+    )
     with TestClient(create_app(settings, clean_db)) as client:
         form = sms("hi")
         response = client.post(PATH, **signed(settings.public_url + PATH, form, ""))

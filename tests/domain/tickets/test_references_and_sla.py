@@ -6,6 +6,7 @@ import datetime as dt
 
 from bot.config import Settings
 from bot.domain.tickets import references, sla
+from tests import TEST_SECRET_KEY
 
 UTC = dt.UTC
 
@@ -42,7 +43,11 @@ def test_working_days_skip_weekends_and_public_holidays() -> None:
 
 
 def test_due_times_normal_urgent_and_overridden() -> None:
-    settings = Settings(SIYAKHA_ENV="test", SIYAKHA_SLA_RESOLVE_HOURS={"water": 10})
+    settings = Settings(
+        SIYAKHA_ENV="test",
+        SIYAKHA_SECRET_KEY=TEST_SECRET_KEY,
+        SIYAKHA_SLA_RESOLVE_HOURS={"water": 10},
+    )
     start = dt.datetime(2025, 6, 2, 8, 0, tzinfo=UTC)  # Monday
     ack, resolve = sla.due_times(settings, start=start, category="roads", urgent=False)
     assert ack == dt.datetime(2025, 6, 4, 8, 0, tzinfo=UTC)
