@@ -24,7 +24,7 @@ def test_1_category_b1_with_note_and_how_to_get_involved(c) -> None:
     assert "Services: water, toilets" in reply
     assert "Land: your right to stay" in reply
     assert "Housing: for now, families build" in reply
-    assert "Moving: not planned." in reply
+    assert "Moving: the settlement stays, but some homes may have to move" in reply
     assert "agree together which services come first" in reply
     assert "Note from the municipality: Standpipes and toilets first" in reply
     assert "How to get involved" in reply
