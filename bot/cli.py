@@ -29,6 +29,20 @@ def _main() -> None:
     configure_logging(settings.log_level, settings.log_format)
 
 
+def _require_current_schema() -> None:
+    """Stop with a clear message when the database lacks migrations (instead of a traceback
+    about a missing table)."""
+    from bot import migrate
+
+    if not migrate.is_current():
+        typer.echo(
+            "The database is not up to date: run `siyakha db upgrade` first "
+            "(`make run` does it for the demo).",
+            err=True,
+        )
+        raise typer.Exit(1)
+
+
 @db_app.command("upgrade")
 def db_upgrade(revision: str = "head") -> None:
     """Apply pending migrations."""
@@ -176,6 +190,7 @@ def i18n_report() -> None:
 
 
 def _import(kind: str, path: Path) -> None:
+    _require_current_schema()
     from bot.db import session_scope
     from bot.domain.settlements.importer import ImportRejected, import_csv, iter_lines
 
@@ -221,6 +236,7 @@ def demo(
     ] = False,
 ) -> None:
     """Load the fictional demo municipality (dates relative to today)."""
+    _require_current_schema()
     from bot.db import session_scope
     from bot.domain.settlements import demo as demo_data
     from bot.domain.settlements import service as settlements
@@ -257,6 +273,7 @@ def user_create(
     ] = None,
 ) -> None:
     """Add a staff user (the password is stored as an argon2 hash), optionally scoped."""
+    _require_current_schema()
     from bot.db import session_scope
     from bot.domain.settlements import service as settlements
     from bot.domain.staff import scope as scopes
@@ -286,6 +303,7 @@ def token_create(
     name: Annotated[str, typer.Option(help="what the token is for, e.g. a system's name")] = "",
 ) -> None:
     """Issue an API token for a staff user; it is shown once and stored only as a hash."""
+    _require_current_schema()
     from bot.db import session_scope
     from bot.domain.staff import service as staff
 

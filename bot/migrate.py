@@ -6,6 +6,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
 from bot.db import get_engine
@@ -26,3 +28,10 @@ def upgrade(engine: Engine | None = None, revision: str = "head") -> None:
     with (engine or get_engine()).begin() as connection:
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, revision)
+
+
+def is_current(engine: Engine | None = None) -> bool:
+    """Return whether the database has every migration applied."""
+    heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
+    with (engine or get_engine()).connect() as connection:
+        return set(MigrationContext.configure(connection).get_current_heads()) == heads

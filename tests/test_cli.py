@@ -21,6 +21,7 @@ from bot.domain.settlements.models import Meeting, Milestone, Settlement
 from tests.factories import make_settlement
 
 runner = CliRunner()
+SETTLEMENTS_HEADER = "name,aliases,ward,municipality,category,category_note,current_phase\n"
 
 
 @pytest.fixture
@@ -46,10 +47,7 @@ def test_import_bad_file_lists_every_bad_row_and_writes_nothing(
 ) -> None:
     path = tmp_path / "s.csv"
     path.write_text(
-        "name,aliases,ward,municipality,category,category_note,current_phase\n"
-        "Good One,,1,Town,A,,\n"
-        ",,1,Town,A,,\n"
-        "Bad Cat,,1,Town,Z,,\n",
+        SETTLEMENTS_HEADER + "Good One,,1,Town,A,,\n,,1,Town,A,,\nBad Cat,,1,Town,Z,,\n",
         encoding="utf-8",
     )
     result = runner.invoke(app, ["import", "settlements", str(path)])
@@ -62,7 +60,7 @@ def test_import_bad_file_lists_every_bad_row_and_writes_nothing(
 
 def test_import_good_file_prints_created_then_updated(cli_db: Engine, tmp_path: Path) -> None:
     path = tmp_path / "s.csv"
-    header = "name,aliases,ward,municipality,category,category_note,current_phase\n"
+    header = SETTLEMENTS_HEADER
     path.write_text(header + "Good One,,1,Town,A,,\n", encoding="utf-8")
     first = runner.invoke(app, ["import", "settlements", str(path)])
     assert first.exit_code == 0, first.output
@@ -161,3 +159,31 @@ def test_chat_refuses_a_bad_number_or_channel(
     result = runner.invoke(app, ["chat", *options], input="hi\n")
     assert result.exit_code == 2 and error in result.output
     assert _count(cli_db, Resident) == 0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["demo"],
+        ["import", "settlements", "settlements.csv"],
+        ["user", "create", "--email", "a@example.org", "--role", "admin", "--password", "x" * 12],
+        ["token", "create", "--email", "a@example.org"],
+    ],
+)
+def test_data_commands_on_a_database_without_migrations_say_what_to_do(
+    args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # They died with a traceback about a missing table.
+    (tmp_path / "settlements.csv").write_text(SETTLEMENTS_HEADER + "Ubuhle,,14,Town,A,,\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'new.db'}")
+    get_settings.cache_clear()
+    db.get_engine.cache_clear()
+    try:
+        result = runner.invoke(app, args)
+    finally:
+        get_settings.cache_clear()
+        db.get_engine.cache_clear()
+    assert result.exit_code == 1
+    assert "run `siyakha db upgrade` first" in result.output
+    assert "Traceback" not in result.output

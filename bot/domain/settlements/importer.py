@@ -81,7 +81,7 @@ class _Row:
     values: dict[str, str]
 
 
-def _read(kind: Kind, data: bytes | str) -> list[_Row]:
+def _read(kind: Kind, data: bytes | str) -> tuple[list[_Row], list[RowError]]:
     if isinstance(data, bytes):
         if len(data) > MAX_BYTES:
             raise ImportRejected([RowError(0, f"the file is larger than {MAX_BYTES} bytes")])
@@ -111,25 +111,33 @@ def _read(kind: Kind, data: bytes | str) -> list[_Row]:
     if problems:
         raise ImportRejected(problems)
     rows: list[_Row] = []
-    errors: list[RowError] = []
+    unreadable: list[RowError] = []
     line = 1
-    try:
-        for record in reader:
-            start = line + 1
+    while True:
+        start = line + 1
+        try:
+            record = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # the reader goes on at the next line
+            unreadable.append(RowError(start, f"is not valid CSV ({exc})"))
+            if reader.line_num <= line:
+                break
             line = reader.line_num
-            if not any(cell.strip() for cell in record):
-                continue
-            if len(record) != len(header):
-                errors.append(
-                    RowError(start, f"has {len(record)} fields; the header has {len(header)}")
-                )
-                continue
-            rows.append(_Row(start, {h: v.strip() for h, v in zip(header, record, strict=True)}))
-    except csv.Error as exc:
-        errors.append(RowError(reader.line_num, f"is not valid CSV ({exc})"))
-    if errors:
-        raise ImportRejected(errors)
-    return rows
+            continue
+        line = reader.line_num
+        if not any(cell.strip() for cell in record):
+            continue
+        if len(record) != len(header):
+            unreadable.append(
+                RowError(start, f"has {len(record)} fields; the header has {len(header)}")
+            )
+            continue
+        if any("\x00" in cell for cell in record):  # PostgreSQL text cannot hold it
+            unreadable.append(RowError(start, "contains a NUL character (U+0000)"))
+            continue
+        rows.append(_Row(start, {h: v.strip() for h, v in zip(header, record, strict=True)}))
+    return rows, unreadable
 
 
 class _Checker:
@@ -204,8 +212,7 @@ def _upsert(
         result.unchanged.append(label)
 
 
-def _settlements(session: Session, rows: list[_Row]) -> ImportResult:
-    errors: list[RowError] = []
+def _settlements(session: Session, rows: list[_Row], errors: list[RowError]) -> ImportResult:
     seen: dict[tuple[str, str], int] = {}
     clean: list[tuple[_Row, dict[str, Any]]] = []
     for row in rows:
@@ -241,7 +248,7 @@ def _settlements(session: Session, rows: list[_Row]) -> ImportResult:
             )
         )
     if errors:
-        raise ImportRejected(errors)
+        raise ImportRejected(sorted(errors, key=lambda error: error.line))
     result = ImportResult("settlements")
     for _row, values in clean:
         existing = session.exec(
@@ -267,9 +274,8 @@ def _parse_date(check: _Checker, column: str) -> dt.date | None:
     return None
 
 
-def _milestones(session: Session, rows: list[_Row]) -> ImportResult:
+def _milestones(session: Session, rows: list[_Row], errors: list[RowError]) -> ImportResult:
     lookup = _settlement_lookup(session)
-    errors: list[RowError] = []
     seen: dict[tuple[int, str, str], int] = {}
     clean: list[dict[str, Any]] = []
     for row in rows:
@@ -303,7 +309,7 @@ def _milestones(session: Session, rows: list[_Row]) -> ImportResult:
             )
         errors += [RowError(row.line, reason) for reason in check.reasons]
     if errors:
-        raise ImportRejected(errors)
+        raise ImportRejected(sorted(errors, key=lambda error: error.line))
     result = ImportResult("milestones")
     for values in clean:
         label = values.pop("_label")
@@ -361,9 +367,8 @@ def meeting_key(title: str, starts_at: dt.datetime, settlement_id: int | None, w
     return f"{name_key(title)}|{starts_at.astimezone(dt.UTC).isoformat()}|{where}"
 
 
-def _meetings(session: Session, rows: list[_Row]) -> ImportResult:
+def _meetings(session: Session, rows: list[_Row], errors: list[RowError]) -> ImportResult:
     lookup = _settlement_lookup(session)
-    errors: list[RowError] = []
     seen: dict[str, int] = {}
     clean: list[dict[str, Any]] = []
     for row in rows:
@@ -404,7 +409,7 @@ def _meetings(session: Session, rows: list[_Row]) -> ImportResult:
             )
         errors += [RowError(row.line, reason) for reason in check.reasons]
     if errors:
-        raise ImportRejected(errors)
+        raise ImportRejected(sorted(errors, key=lambda error: error.line))
     result = ImportResult("meetings")
     for values in clean:
         existing = session.exec(
@@ -414,7 +419,7 @@ def _meetings(session: Session, rows: list[_Row]) -> ImportResult:
     return result
 
 
-_IMPORTERS: dict[str, Callable[[Session, list[_Row]], ImportResult]] = {
+_IMPORTERS: dict[str, Callable[[Session, list[_Row], list[RowError]], ImportResult]] = {
     "settlements": _settlements,
     "milestones": _milestones,
     "meetings": _meetings,
@@ -425,8 +430,9 @@ def import_csv(*, session: Session, kind: Kind, data: bytes | str) -> ImportResu
     """Check every row, then create or update them all; raise ImportRejected if any is bad."""
     if kind not in _IMPORTERS:
         raise ValueError(f"unknown import kind {kind!r}")
-    rows = _read(kind, data)
-    result = _IMPORTERS[kind](session, rows)
+    rows, unreadable = _read(kind, data)
+    # The rows that could be read are checked too, so every bad row is listed at once.
+    result = _IMPORTERS[kind](session, rows, unreadable)
     session.flush()
     return result
 

@@ -93,6 +93,31 @@ def test_empty_non_utf8_and_ragged_files_are_refused(session: Session) -> None:
     assert _errors(session, "settlements", ragged) == ["line 5: has 8 fields; the header has 7"]
 
 
+def test_unreadable_rows_and_bad_values_are_listed_together_in_line_order(
+    session: Session,
+) -> None:
+    # A ragged or unparseable row once stopped the check: the bad values further down
+    # were only reported on the next try.
+    huge = "x" * 140_000  # over the csv module's field size limit
+    data = f"""name,aliases,ward,municipality,category,category_note,current_phase
+Kwanele,,14,Test Bay,D,,
+Extra,,1,Test Bay,A,,,surplus
+Big,,1,Test Bay,A,{huge},
+,,14,Test Bay,A,,
+Nul\x00Place,,14,Test Bay,A,,
+Fine Place,,14,Test Bay,C,,
+"""
+    errors = _errors(session, "settlements", data)
+    assert errors == [
+        "line 2: category 'D' is not one of A, B1, B2, C",
+        "line 3: has 8 fields; the header has 7",
+        "line 4: is not valid CSV (field larger than field limit (131072))",
+        "line 5: name is missing",
+        "line 6: contains a NUL character (U+0000)",  # PostgreSQL refused it: a 500
+    ]
+    assert _count(session, Settlement) == 0
+
+
 def test_bom_and_emoji_survive(session: Session) -> None:
     data = "\ufeff" + SETTLEMENTS.replace("Toilets first.", "Toilets first 🚽.")
     import_csv(session=session, kind="settlements", data=data.encode("utf-8"))
