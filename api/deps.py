@@ -112,13 +112,15 @@ async def verified_twilio_form(request: Request, settings: SettingsDep) -> dict[
     """
     if not settings.twilio_auth_token:
         raise HTTPException(403, "Twilio webhooks are disabled: TWILIO_AUTH_TOKEN is not set")
-    body = await _read_limited(request, MAX_WEBHOOK_BYTES)
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != "application/x-www-form-urlencoded":
-        raise HTTPException(415, "expected application/x-www-form-urlencoded")
+    # What the headers alone refuse goes first, before the body is read: unsigned traffic
+    # gets 403 whatever it sends.
     signature = request.headers.get("x-twilio-signature")
     if not signature:
         raise HTTPException(403, "missing X-Twilio-Signature")
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        raise HTTPException(415, "expected application/x-www-form-urlencoded")
+    body = await _read_limited(request, MAX_WEBHOOK_BYTES)
     try:
         pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(body))
     except (UnicodeDecodeError, ValueError):

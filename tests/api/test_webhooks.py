@@ -19,6 +19,7 @@ from tests import TEST_SECRET_KEY
 from tests.twilio_payloads import payload, signed, signed_by_rule, sms, whatsapp
 
 PATH = "/webhooks/twilio/messages"
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
 def post(client: TestClient, settings: Settings, form: dict[str, str], *, url: str | None = None):
@@ -251,6 +252,22 @@ def test_oversized_bodies_are_413(client, settings, clean_db) -> None:
 def test_malformed_signed_requests_are_4xx(client, settings, clean_db, change, status) -> None:
     response = post(client, settings, {**sms("hi"), **change})
     assert response.status_code == status, response.text
+    assert count(clean_db, InboundMessage) == 0
+
+
+def test_unsigned_requests_are_403_whatever_they_send(client, clean_db) -> None:
+    # The design promises 403 for a missing signature: an unsigned JSON post got 415 and an
+    # unsigned oversized body 413, since the body and its type were checked first.
+    unsigned = [
+        {"json": {"From": "+27821234567", "Body": "hi"}},
+        {"content": b"Body=" + b"x" * (70 * 1024), "headers": FORM},
+        {"content": b"Body=\xff\xfe", "headers": FORM},
+        {"content": b"", "headers": {}},
+    ]
+    for request in unsigned:
+        response = client.post(PATH, **request)
+        assert response.status_code == 403, request
+        assert response.json() == {"detail": "missing X-Twilio-Signature"}
     assert count(clean_db, InboundMessage) == 0
 
 
