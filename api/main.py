@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.deps import UnitOfWork
-from api.routes import broadcasts, health, open311, simulator, status, v1, webhooks
+from api.routes import broadcasts, health, open311, places, simulator, status, v1, webhooks
 from api.routes.staff import router as staff_router
 from api.routes.staff.auth import RenewSessionCookie
 from api.routes.staff.common import staff_error_page
@@ -40,6 +40,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(status.router)
     app.include_router(v1.router)
     app.include_router(broadcasts.router)
+    app.include_router(places.router)
     app.include_router(open311.router)
     app.include_router(staff_router)
     if settings.env == "dev":
