@@ -36,7 +36,7 @@ from bot.domain.broadcasts.ports import SqlMeetingInvitations
 from bot.domain.messages.service import Converse
 from bot.domain.residents.service import SqlResidentData
 from bot.domain.settlements import edit as settlement_edit
-from bot.domain.settlements.models import Meeting
+from bot.domain.settlements.models import Meeting, Settlement
 from bot.domain.settlements.ports import SqlSettlementDirectory
 from bot.domain.staff import audit, sessions
 from bot.domain.staff import scope as scopes
@@ -298,6 +298,8 @@ def require_role(*roles: str) -> Callable[[StaffUser], StaffUser]:
 
 # Who may work tickets: triage staff and admins (officers read them).
 TicketWorker = Annotated[StaffUser, Depends(require_role(*TICKET_WORKERS))]
+# Who may change settlements, milestones, meetings and broadcasts.
+Officer = Annotated[StaffUser, Depends(require_role("admin", "officer"))]
 
 
 def get_scope(session: SessionDep, user: CurrentStaff) -> scopes.Scope:
@@ -318,6 +320,48 @@ def readable_meeting(*, session: Session, scope: scopes.Scope, meeting_id: int) 
     if meeting is None:
         raise HTTPException(404, f"no meeting {meeting_id}")
     return meeting
+
+
+def changeable_meeting(*, session: Session, scope: scopes.Scope, meeting_id: int) -> Meeting:
+    """Return a meeting the scope may change (scoped: its own places' meetings): 404 for one
+    it may not see, 403 for a forum it only sees."""
+    meeting = readable_meeting(session=session, scope=scope, meeting_id=meeting_id)
+    if not may_change_meeting(session=session, scope=scope, meeting_id=meeting_id):
+        raise HTTPException(403, "your scope allows changing only meetings of your own places")
+    return meeting
+
+
+def may_change_meeting(*, session: Session, scope: scopes.Scope, meeting_id: int) -> bool:
+    """Return whether the scope may change a meeting (scoped: its own places' meetings)."""
+    return scope.unrestricted or (
+        settlement_edit.get_meeting(
+            session=session, meeting_id=meeting_id, condition=scopes.meeting_condition(scope)
+        )
+        is not None
+    )
+
+
+def visible_settlement(*, session: Session, scope: scopes.Scope, settlement_id: int) -> Settlement:
+    """Return a settlement the scope allows; 404 for any other, as if it did not exist."""
+    found = session.get(Settlement, settlement_id) if 1 <= settlement_id <= MAX_ID else None
+    if found is None or not scopes.allows_settlement(
+        session=session, scope=scope, settlement_id=settlement_id
+    ):
+        raise HTTPException(404, f"no settlement {settlement_id}")
+    return found
+
+
+def check_meeting_place(
+    *, scope: scopes.Scope, settlement: Settlement | None, level: str, ward: str
+) -> None:
+    """Refuse (403) a meeting a scoped user would place outside their scope: one with no
+    settlement of theirs must be a ward forum of one of their wards."""
+    if (
+        not scope.unrestricted
+        and settlement is None
+        and (level != "ward" or ward.strip() not in scope.wards)
+    ):
+        raise HTTPException(403, "your scope allows only meetings of your settlements and wards")
 
 
 def client_ip(request: Request) -> str:

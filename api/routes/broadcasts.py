@@ -11,18 +11,18 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
+from fastapi import APIRouter, HTTPException, Path, Request, Response
 from pydantic import BaseModel
 from sqlmodel import Session
 
 from api.deps import (
     CurrentScope,
+    Officer,
     SessionDep,
     SettingsDep,
     audit_api,
     readable_meeting,
     refused_as_http,
-    require_role,
 )
 from bot.db import MAX_ID
 from bot.domain.broadcasts import service as broadcasts
@@ -35,11 +35,9 @@ from bot.domain.broadcasts.models import (
     Preview,
 )
 from bot.domain.staff import scope as scopes
-from bot.domain.staff.models import StaffUser
 
 router = APIRouter(prefix="/api/v1", tags=["broadcasts"])
 
-Officer = Annotated[StaffUser, Depends(require_role("admin", "officer"))]
 BroadcastId = Annotated[int, Path(ge=1, le=MAX_ID, description="the broadcast id")]
 MeetingId = Annotated[int, Path(ge=1, le=MAX_ID, description="the meeting id")]
 

@@ -1,30 +1,51 @@
-"""JSON API under /api/v1 for what municipal systems read: settlements, with their category
-and milestones, and meetings.
+"""JSON API under /api/v1 for settlements, with their category and milestones, and meetings:
+municipal systems read them, officers keep them current.
 
-Every staff token may read. A scoped user sees the settlements of their scope, and the
-meetings their scope may read (their places' own, and the ward and city forums their
-residents are invited to); any other answers 404, as if it did not exist.
+Every staff token may read; changing needs the officer or admin role, is checked as the
+dashboard and the CSV import check it, and goes to the audit log. A scoped user sees the
+settlements of their scope and the meetings their scope may read (their places' own, and
+the ward and city forums their residents are invited to); any other answers 404, as if
+it did not exist. They change only their own places: a forum they only see is 403.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query
-from pydantic import BaseModel
-from sqlmodel import col
+from fastapi import APIRouter, HTTPException, Path, Query, Request
+from pydantic import BaseModel, Field
+from sqlmodel import Session, col
 
-from api.deps import CurrentScope, SessionDep, aware, readable_meeting
-from bot.db import MAX_ID, utcnow
+from api.deps import (
+    CurrentScope,
+    Officer,
+    SessionDep,
+    audit_api,
+    aware,
+    changeable_meeting,
+    check_meeting_place,
+    readable_meeting,
+    refused_as_http,
+    visible_settlement,
+)
+from bot.db import MAX_ID, CleanText, RowId, utcnow
 from bot.domain.settlements import edit
-from bot.domain.settlements.models import MEETING_LEVELS, Meeting, Settlement
+from bot.domain.settlements.models import (
+    MEETING_LEVELS,
+    MILESTONE_STATUSES,
+    STRANDS,
+    Meeting,
+    Milestone,
+    Settlement,
+)
 from bot.domain.staff import scope as scopes
 
 router = APIRouter(prefix="/api/v1", tags=["settlements and meetings"])
 
 SettlementId = Annotated[int, Path(ge=1, le=MAX_ID, description="the settlement id")]
 MeetingId = Annotated[int, Path(ge=1, le=MAX_ID, description="the meeting id")]
+MilestoneId = Annotated[int, Path(ge=1, le=MAX_ID, description="the milestone id")]
 
 
 class SettlementPublic(BaseModel):
@@ -89,19 +110,21 @@ def get_settlement(
     settlement_id: SettlementId, scope: CurrentScope, session: SessionDep
 ) -> SettlementDetail:
     """Return one settlement with its milestones; 404 outside the caller's scope."""
-    settlement = session.get(Settlement, settlement_id)
-    if settlement is None or not scopes.allows_settlement(
-        session=session, scope=scope, settlement_id=settlement_id
-    ):
-        raise HTTPException(404, f"no settlement {settlement_id}")
-    milestones = edit.milestones(session=session, settlement_id=settlement_id)
+    settlement = visible_settlement(session=session, scope=scope, settlement_id=settlement_id)
+    return _detail(session, settlement)
+
+
+def _detail(session: Session, settlement: Settlement) -> SettlementDetail:
+    assert settlement.id is not None
+    milestones = edit.milestones(session=session, settlement_id=settlement.id)
     return SettlementDetail.model_validate(
-        {
-            **_settlement_public(settlement),
-            "milestones": [
-                m.model_dump(exclude={"settlement_id", "title_key"}) for m in milestones
-            ],
-        }
+        {**_settlement_public(settlement), "milestones": [_milestone_public(m) for m in milestones]}
+    )
+
+
+def _milestone_public(milestone: Milestone) -> MilestonePublic:
+    return MilestonePublic.model_validate(
+        milestone.model_dump(exclude={"settlement_id", "title_key"})
     )
 
 
@@ -133,4 +156,183 @@ def list_meetings(
 def get_meeting(meeting_id: MeetingId, scope: CurrentScope, session: SessionDep) -> MeetingPublic:
     """Return one meeting; 404 for one the caller's scope may not read."""
     meeting = readable_meeting(session=session, scope=scope, meeting_id=meeting_id)
+    return MeetingPublic.model_validate(meeting.model_dump())
+
+
+# --- changes: officers and admins keep settlements, milestones and meetings current --------
+
+
+class SettlementUpdate(BaseModel):
+    """What to change on a settlement; a field left out keeps its value."""
+
+    category: Literal["A", "B1", "B2", "C"] | None = Field(
+        None, description="null: not yet assessed"
+    )
+    category_note: CleanText | None = Field(None, max_length=2000)
+    current_phase: CleanText | None = Field(None, max_length=500)
+
+
+class MilestoneIn(BaseModel):
+    """A milestone, checked as the CSV import checks it."""
+
+    strand: str = Field(max_length=20, description=f"one of {', '.join(STRANDS)}")
+    title: CleanText = Field(max_length=300)
+    status: str = Field(max_length=20, description=f"one of {', '.join(MILESTONE_STATUSES)}")
+    target_date: dt.date | None = None
+    note: CleanText = Field("", max_length=2000)
+
+
+class MeetingIn(BaseModel):
+    """A meeting, checked as the CSV import checks it: a neighbourhood meeting needs a
+    settlement, a ward forum a ward (or a settlement in it), a city forum no settlement."""
+
+    level: str = Field(max_length=20, description=f"one of {', '.join(MEETING_LEVELS)}")
+    title: CleanText = Field(max_length=300)
+    starts_at: dt.datetime = Field(description="with a UTC offset")
+    settlement_id: RowId | None = None
+    ward: CleanText = Field("", max_length=50)
+    venue: CleanText = Field("", max_length=500)
+
+
+@router.patch("/settlements/{settlement_id}")
+def update_settlement(
+    settlement_id: SettlementId,
+    change: SettlementUpdate,
+    request: Request,
+    user: Officer,
+    scope: CurrentScope,
+    session: SessionDep,
+) -> SettlementDetail:
+    """Change a settlement's category, category note or current phase."""
+    settlement = visible_settlement(session=session, scope=scope, settlement_id=settlement_id)
+    given = change.model_fields_set
+    category = change.category if "category" in given else settlement.category
+    note = change.category_note if "category_note" in given else settlement.category_note
+    phase = change.current_phase if "current_phase" in given else settlement.current_phase
+    with refused_as_http():
+        edit.update_settlement(
+            session=session,
+            settlement=settlement,
+            category=category or "",
+            category_note=note or "",
+            current_phase=phase or "",
+        )
+    audit_api(
+        session,
+        request,
+        user,
+        "settlement.update",
+        f"settlement:{settlement_id}",
+        fields=sorted(given),
+    )
+    return _detail(session, settlement)
+
+
+def _save_milestone(
+    session: Session, settlement: Settlement, milestone: Milestone | None, data: MilestoneIn
+) -> Milestone:
+    with refused_as_http():
+        return edit.save_milestone(
+            session=session, settlement=settlement, milestone=milestone, **data.model_dump()
+        )
+
+
+@router.post("/settlements/{settlement_id}/milestones", status_code=201)
+def create_milestone(
+    settlement_id: SettlementId,
+    data: MilestoneIn,
+    request: Request,
+    user: Officer,
+    scope: CurrentScope,
+    session: SessionDep,
+) -> MilestonePublic:
+    """Add a milestone to a settlement."""
+    settlement = visible_settlement(session=session, scope=scope, settlement_id=settlement_id)
+    saved = _save_milestone(session, settlement, None, data)
+    target = f"milestone:{saved.id}"
+    audit_api(session, request, user, "milestone.create", target, settlement=settlement_id)
+    return _milestone_public(saved)
+
+
+@router.put("/settlements/{settlement_id}/milestones/{milestone_id}")
+def update_milestone(
+    settlement_id: SettlementId,
+    milestone_id: MilestoneId,
+    data: MilestoneIn,
+    request: Request,
+    user: Officer,
+    scope: CurrentScope,
+    session: SessionDep,
+) -> MilestonePublic:
+    """Change a milestone (every field, as given)."""
+    settlement = visible_settlement(session=session, scope=scope, settlement_id=settlement_id)
+    milestone = edit.get_milestone(session=session, milestone_id=milestone_id)
+    if milestone is None or milestone.settlement_id != settlement_id:
+        raise HTTPException(404, f"no milestone {milestone_id} in settlement {settlement_id}")
+    saved = _save_milestone(session, settlement, milestone, data)
+    target = f"milestone:{milestone_id}"
+    audit_api(session, request, user, "milestone.update", target, settlement=settlement_id)
+    return _milestone_public(saved)
+
+
+def _save_meeting(
+    session: Session, scope: scopes.Scope, meeting: Meeting | None, data: MeetingIn
+) -> Meeting:
+    settlement = (
+        visible_settlement(session=session, scope=scope, settlement_id=data.settlement_id)
+        if data.settlement_id is not None
+        else None
+    )
+    check_meeting_place(scope=scope, settlement=settlement, level=data.level, ward=data.ward)
+    if data.starts_at.tzinfo is None:  # a municipal system's local time read as UTC: 2 h off
+        raise HTTPException(422, "starts_at needs a UTC offset, e.g. 2027-03-01T18:00+02:00")
+    starts_at = aware(data.starts_at)  # 422 near the ends of time
+    assert starts_at is not None
+    with refused_as_http():
+        return edit.save_meeting(
+            session=session,
+            meeting=meeting,
+            settlement=settlement,
+            starts_at=starts_at,
+            **data.model_dump(exclude={"settlement_id", "starts_at"}),
+        )
+
+
+@router.post("/meetings", status_code=201)
+def create_meeting(
+    data: MeetingIn, request: Request, user: Officer, scope: CurrentScope, session: SessionDep
+) -> MeetingPublic:
+    """Add a meeting. Residents hear of it when an announcement is sent
+    (`POST /api/v1/meetings/{id}/announcement`)."""
+    saved = _save_meeting(session, scope, None, data)
+    audit_api(session, request, user, "meeting.create", f"meeting:{saved.id}", title=saved.title)
+    return MeetingPublic.model_validate(saved.model_dump())
+
+
+@router.put("/meetings/{meeting_id}")
+def update_meeting(
+    meeting_id: MeetingId,
+    data: MeetingIn,
+    request: Request,
+    user: Officer,
+    scope: CurrentScope,
+    session: SessionDep,
+) -> MeetingPublic:
+    """Change a meeting (every field, as given); 403 for a forum a scoped user only sees."""
+    meeting = changeable_meeting(session=session, scope=scope, meeting_id=meeting_id)
+    saved = _save_meeting(session, scope, meeting, data)
+    audit_api(session, request, user, "meeting.update", f"meeting:{meeting_id}", title=saved.title)
+    return MeetingPublic.model_validate(saved.model_dump())
+
+
+@router.post("/meetings/{meeting_id}/cancel")
+def cancel_meeting(
+    meeting_id: MeetingId, request: Request, user: Officer, scope: CurrentScope, session: SessionDep
+) -> MeetingPublic:
+    """Cancel a meeting (residents asking for meetings are told it is cancelled)."""
+    meeting = changeable_meeting(session=session, scope=scope, meeting_id=meeting_id)
+    edit.cancel_meeting(session=session, meeting=meeting)
+    audit_api(
+        session, request, user, "meeting.cancel", f"meeting:{meeting_id}", title=meeting.title
+    )
     return MeetingPublic.model_validate(meeting.model_dump())

@@ -1,5 +1,6 @@
-"""Settlements and meetings read through /api/v1, as municipal systems do: every staff
-token reads, a scoped token sees only its places (and the forums its residents attend)."""
+"""Settlements, milestones and meetings through /api/v1: every staff token reads, officers
+change them with the dashboard's and the import's checks; a scoped token sees only its
+places (and the forums its residents attend) and changes only its own."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
 
 from bot.db import session_scope, utcnow
+from bot.domain.settlements.service import upcoming_meetings
 from bot.domain.staff import scope as scopes
+from bot.domain.staff.models import AuditEvent
 from tests.domain.tickets.factories import make_staff
 from tests.factories import make_meeting, make_milestone, make_settlement
 
@@ -54,6 +58,7 @@ def world(clean_db: Engine) -> dict[str, Any]:
             ),
         }
         _, reader = make_staff(session)
+        _, officer = make_staff(session, "officer@ubuntubay.example.org", "officer")
         user, scoped = make_staff(session, "ward9@ubuntubay.example.org", "officer")
         scopes.set_scope(session=session, user=user, settlement_ids=[], wards=["9"])
         return {
@@ -61,6 +66,7 @@ def world(clean_db: Engine) -> dict[str, Any]:
             "other": other.id,
             "meetings": {name: m.id for name, m in meetings.items()},
             "reader": auth(reader),
+            "officer": auth(officer),
             "scoped": auth(scoped),
         }
 
@@ -159,3 +165,110 @@ def test_every_route_needs_a_staff_token(client: TestClient, world: dict[str, An
     ):
         assert client.get(path).status_code == 401
         assert client.get(path, headers=auth("not-a-token")).status_code == 401
+
+
+def test_an_officer_keeps_a_settlement_and_its_milestones_current(
+    client: TestClient, world: dict[str, Any], clean_db: Engine
+) -> None:
+    url = f"/api/v1/settlements/{world['home']}"
+    officer = world["officer"]
+    changed = client.patch(
+        url, json={"category": "B2", "category_note": "Flood line"}, headers=officer
+    )
+    assert changed.status_code == 200, changed.text
+    assert (changed.json()["category"], changed.json()["category_note"]) == ("B2", "Flood line")
+    phase = client.patch(url, json={"current_phase": "Planning"}, headers=officer).json()
+    assert (phase["category"], phase["category_note"], phase["current_phase"]) == (
+        "B2",
+        "Flood line",
+        "Planning",
+    )  # fields left out keep their values
+    assert client.patch(url, json={"category": None}, headers=officer).json()["category"] is None
+    assert client.patch(url, json={"category": "D"}, headers=officer).status_code == 422
+    assert client.patch(url, json={"category": "A"}, headers=world["reader"]).status_code == 403
+
+    milestone = {"strand": "housing", "title": "Houses built", "status": "planned"}
+    created = client.post(f"{url}/milestones", json=milestone, headers=officer)
+    assert created.status_code == 201 and created.json()["target_date"] is None
+    again = client.post(f"{url}/milestones", json=milestone, headers=officer)
+    assert again.status_code == 422 and "already has a milestone" in again.text
+    done = {**milestone, "status": "done", "target_date": "2027-06-30", "note": "On time"}
+    updated = client.put(f"{url}/milestones/{created.json()['id']}", json=done, headers=officer)
+    assert (updated.json()["status"], updated.json()["target_date"]) == ("done", "2027-06-30")
+    bad = client.post(f"{url}/milestones", json={**milestone, "strand": "x"}, headers=officer)
+    assert bad.status_code == 422 and "strand" in bad.text
+    elsewhere = f"/api/v1/settlements/{world['other']}/milestones/{created.json()['id']}"
+    assert client.put(elsewhere, json=done, headers=officer).status_code == 404
+    with Session(clean_db) as session:
+        actions = session.exec(
+            select(AuditEvent.action).where(col(AuditEvent.action).startswith("api."))
+        ).all()
+    assert actions.count("api.settlement.update") == 3  # the refused ones are not logged
+    assert actions.count("api.milestone.create") == 1 and "api.milestone.update" in actions
+
+
+def test_an_officer_adds_moves_and_cancels_meetings_as_the_import_would(
+    client: TestClient, world: dict[str, Any], clean_db: Engine
+) -> None:
+    officer = world["officer"]
+    meeting = {
+        "level": "neighbourhood",
+        "title": "Water point meeting",
+        "starts_at": "2031-06-01T17:00:00+02:00",
+        "settlement_id": world["home"],
+        "venue": "Creche hall",
+    }
+    created = client.post("/api/v1/meetings", json=meeting, headers=officer)
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert (body["ward"], body["starts_at"]) == ("14", "2031-06-01T15:00:00Z")
+    refusals = {
+        "a city forum belongs to no single settlement": {**meeting, "level": "city"},
+        "a neighbourhood meeting needs a settlement": {**meeting, "settlement_id": None},
+        "needs a UTC offset": {**meeting, "starts_at": "2031-06-01T17:00:00"},
+        "already a meeting with that title": meeting,
+    }
+    for reason, refused in refusals.items():
+        answer = client.post("/api/v1/meetings", json=refused, headers=officer)
+        assert answer.status_code == 422 and reason in answer.text, (reason, answer.text)
+    url = f"/api/v1/meetings/{body['id']}"
+    moved = client.put(
+        url, json={**meeting, "starts_at": "2031-06-02T17:00:00+02:00"}, headers=officer
+    )
+    assert moved.json()["starts_at"] == "2031-06-02T15:00:00Z"
+    assert client.post(f"{url}/cancel", headers=officer).json()["cancelled"] is True
+    assert client.post(f"{url}/cancel", headers=world["reader"]).status_code == 403
+    with Session(clean_db) as session:
+        shown = upcoming_meetings(
+            session=session,
+            settlement_id=world["home"],
+            ward="14",
+            now=dt.datetime(2031, 6, 1, tzinfo=dt.UTC),
+        )
+    assert [(m.title, m.cancelled) for m in shown] == [("Water point meeting", True)]
+
+
+def test_a_scoped_officer_changes_only_its_own_places(
+    client: TestClient, world: dict[str, Any]
+) -> None:
+    scoped, m = world["scoped"], world["meetings"]
+    forum = {"level": "ward", "title": "Ward 9 report-back", "starts_at": "2031-01-01T10:00+02:00"}
+    assert (
+        client.post("/api/v1/meetings", json={**forum, "ward": "9"}, headers=scoped).status_code
+        == 201
+    )
+    assert (
+        client.post("/api/v1/meetings", json={**forum, "ward": "14"}, headers=scoped).status_code
+        == 403
+    )
+    in_other = {**forum, "level": "neighbourhood", "settlement_id": world["other"]}
+    assert client.post("/api/v1/meetings", json=in_other, headers=scoped).status_code == 201
+    in_home = {**in_other, "settlement_id": world["home"]}
+    assert client.post("/api/v1/meetings", json=in_home, headers=scoped).status_code == 404
+    city = {"level": "city", "title": "City forum", "starts_at": "2031-01-01T10:00+02:00"}
+    assert client.put(f"/api/v1/meetings/{m['city']}", json=city, headers=scoped).status_code == 403
+    assert client.post(f"/api/v1/meetings/{m['home']}/cancel", headers=scoped).status_code == 404
+    home = f"/api/v1/settlements/{world['home']}"
+    assert client.patch(home, json={"category": "A"}, headers=scoped).status_code == 404
+    own = f"/api/v1/settlements/{world['other']}"
+    assert client.patch(own, json={"category": "C"}, headers=scoped).json()["category"] == "C"

@@ -10,7 +10,15 @@ from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, Uplo
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
-from api.deps import PathId, readable_meeting, refused_as_http
+from api.deps import (
+    PathId,
+    changeable_meeting,
+    check_meeting_place,
+    may_change_meeting,
+    readable_meeting,
+    refused_as_http,
+    visible_settlement,
+)
 from api.routes.staff.common import (
     OFFICERS,
     StaffContext,
@@ -20,7 +28,7 @@ from api.routes.staff.common import (
     page,
     render,
 )
-from bot.db import MAX_ID, RowId, utcnow
+from bot.db import RowId, utcnow
 from bot.domain.settlements import edit
 from bot.domain.settlements import service as settlements
 from bot.domain.settlements.importer import (
@@ -48,37 +56,15 @@ Text = Annotated[str, Form(max_length=2000)]
 
 
 def _settlement(ctx: StaffContext, settlement_id: int) -> Settlement:
-    found = (
-        settlements.get(session=ctx.session, settlement_id=settlement_id)
-        if 1 <= settlement_id <= MAX_ID  # a form's number may be beyond any id
-        else None
-    )
-    if found is None or not scopes.allows_settlement(
-        session=ctx.session, scope=ctx.scope, settlement_id=settlement_id
-    ):
-        raise HTTPException(404, "no such settlement")
-    return found
+    return visible_settlement(session=ctx.session, scope=ctx.scope, settlement_id=settlement_id)
 
 
 def _meeting(ctx: StaffContext, meeting_id: int, *, to_change: bool = False) -> Meeting:
     """Return a meeting the user may see (404 otherwise); `to_change`, one of their own
     places too (403 for a forum a scoped user only sees)."""
-    found = readable_meeting(session=ctx.session, scope=ctx.scope, meeting_id=meeting_id)
-    if to_change and not _may_change(ctx, meeting_id):
-        raise HTTPException(403, "your scope allows changing only meetings of your own places")
-    return found
-
-
-def _may_change(ctx: StaffContext, meeting_id: int) -> bool:
-    """Return whether the user may change a meeting they see (scoped: their own places)."""
-    return ctx.scope.unrestricted or (
-        edit.get_meeting(
-            session=ctx.session,
-            meeting_id=meeting_id,
-            condition=scopes.meeting_condition(ctx.scope),
-        )
-        is not None
-    )
+    if to_change:
+        return changeable_meeting(session=ctx.session, scope=ctx.scope, meeting_id=meeting_id)
+    return readable_meeting(session=ctx.session, scope=ctx.scope, meeting_id=meeting_id)
 
 
 def _date(value: str) -> dt.date | None:
@@ -213,7 +199,7 @@ def meeting_page(request: Request, meeting_id: PathId, ctx: Reader) -> HTMLRespo
         "meeting.html",
         ctx,
         meeting=_meeting(ctx, meeting_id),
-        can_change=_may_change(ctx, meeting_id),
+        can_change=may_change_meeting(session=ctx.session, scope=ctx.scope, meeting_id=meeting_id),
         settlements=scopes.visible_settlements(session=ctx.session, scope=ctx.scope),
         levels=MEETING_LEVELS,
     )
@@ -236,12 +222,7 @@ MeetingForm = Annotated[MeetingFields, Form()]
 def _save_meeting(ctx: StaffContext, meeting: Meeting | None, form: MeetingFields) -> Meeting:
     settlement_id, ward, level = form.settlement_id, form.ward, form.level
     settlement = _settlement(ctx, int(settlement_id)) if settlement_id.isdecimal() else None
-    if (
-        not ctx.scope.unrestricted
-        and settlement is None
-        and (level != "ward" or ward.strip() not in ctx.scope.wards)
-    ):
-        raise HTTPException(403, "your scope allows only meetings of your settlements and wards")
+    check_meeting_place(scope=ctx.scope, settlement=settlement, level=level, ward=ward)
     with refused_as_http():
         return edit.save_meeting(
             session=ctx.session,
