@@ -213,7 +213,8 @@ def _import(kind: str, path: Path) -> None:
 
 @import_app.command("settlements")
 def import_settlements(path: Path) -> None:
-    """Import settlements: name, aliases, ward, municipality, category, category_note, phase."""
+    """Import settlements: name, aliases, ward, municipality, category, category_note,
+    current_phase."""
     _import("settlements", path)
 
 

@@ -74,7 +74,7 @@ def requests(
     return open311.find_requests(session=session, query=query, now=utcnow())
 
 
-@router.post("/requests.json", responses=ERRORS)
+@router.post("/requests.json", status_code=201, responses=ERRORS)
 def create_request(
     session: SessionDep,
     api_key: Annotated[CleanText, Form(max_length=200)],

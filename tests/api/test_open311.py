@@ -120,3 +120,10 @@ def test_mask_contacts() -> None:
     )
     assert mask_contacts("mail a.b@example.co.za") == "mail [email removed]"
     assert mask_contacts("structure 112, lane 4") == "structure 112, lane 4"
+
+
+def test_the_schema_documents_what_the_routes_answer(client) -> None:
+    # POST requests.json answers 201 (GeoReport v2); /openapi.json said 200.
+    spec = client.get("/openapi.json").json()
+    post = spec["paths"]["/open311/v2/requests.json"]["post"]["responses"]
+    assert "201" in post and "200" not in post
