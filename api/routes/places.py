@@ -11,7 +11,7 @@ it did not exist. They change only their own places: a forum they only see is 40
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from pydantic import BaseModel, Field
@@ -32,6 +32,7 @@ from api.deps import (
 from bot.db import MAX_ID, CleanText, RowId, utcnow
 from bot.domain.settlements import edit
 from bot.domain.settlements.models import (
+    CATEGORIES,
     MEETING_LEVELS,
     MILESTONE_STATUSES,
     STRANDS,
@@ -165,8 +166,8 @@ def get_meeting(meeting_id: MeetingId, scope: CurrentScope, session: SessionDep)
 class SettlementUpdate(BaseModel):
     """What to change on a settlement; a field left out keeps its value."""
 
-    category: Literal["A", "B1", "B2", "C"] | None = Field(
-        None, description="null: not yet assessed"
+    category: str | None = Field(
+        None, max_length=2, description=f"one of {', '.join(CATEGORIES)}; null: not yet assessed"
     )
     category_note: CleanText | None = Field(None, max_length=2000)
     current_phase: CleanText | None = Field(None, max_length=500)
