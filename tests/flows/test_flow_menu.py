@@ -214,9 +214,10 @@ def test_emoji_only(c) -> None:
 def test_empty_body_with_only_media_or_location(c) -> None:
     chat = c.Chat().onboarded()
     reply = chat.send("", media=(Media("https://example.test/m/1", "audio/ogg"),))
-    assert "We cannot look at photos, voice notes or locations here yet." in reply
+    # Reports take photos, voice notes and locations: the resident is told how.
+    assert "To report a problem with a photo, voice note or location, send 5 first." in reply
     reply = chat.send("", location=Location(-33.9, 18.6, "Lane 4", None))
-    assert "We cannot look at photos" in reply
+    assert "send 5 first" in reply
 
 
 def test_every_menu_option_on_sms_fits_three_segments(c) -> None:
