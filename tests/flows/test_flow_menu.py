@@ -27,7 +27,8 @@ def test_1_category_b1_with_note_and_how_to_get_involved(c) -> None:
     assert "Moving: the settlement stays, but some homes may have to move" in reply
     assert "agree together which services come first" in reply
     assert "Note from the municipality: Standpipes and toilets first" in reply
-    assert "How to get involved" in reply
+    assert "How to get involved:\n- Organise with your neighbours" in reply
+    assert "- Check that the work is done as promised." in reply  # residents monitor too
     assert reply.endswith("Send 0 for the main menu.")
 
 
