@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from api.deps import (
     CurrentScope,
+    MeetingId,
     Officer,
     SessionDep,
     SettingsDep,
@@ -39,7 +40,6 @@ from bot.domain.staff import scope as scopes
 router = APIRouter(prefix="/api/v1", tags=["broadcasts"])
 
 BroadcastId = Annotated[int, Path(ge=1, le=MAX_ID, description="the broadcast id")]
-MeetingId = Annotated[int, Path(ge=1, le=MAX_ID, description="the meeting id")]
 
 
 class MeetingAnnouncementIn(BaseModel):

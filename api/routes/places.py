@@ -11,14 +11,15 @@ it did not exist. They change only their own places: a forum they only see is 40
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from pydantic import BaseModel, Field
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from api.deps import (
     CurrentScope,
+    MeetingId,
     Officer,
     SessionDep,
     audit_api,
@@ -45,7 +46,6 @@ from bot.domain.staff import scope as scopes
 router = APIRouter(prefix="/api/v1", tags=["settlements and meetings"])
 
 SettlementId = Annotated[int, Path(ge=1, le=MAX_ID, description="the settlement id")]
-MeetingId = Annotated[int, Path(ge=1, le=MAX_ID, description="the meeting id")]
 MilestoneId = Annotated[int, Path(ge=1, le=MAX_ID, description="the milestone id")]
 
 
@@ -134,7 +134,8 @@ def list_meetings(
     scope: CurrentScope,
     session: SessionDep,
     since: Annotated[
-        dt.datetime | None, Query(description="from this time (default: now); no zone is UTC")
+        dt.datetime | None,
+        Query(description="from this time (default: now); no zone is UTC; write + as %2B"),
     ] = None,
     until: Annotated[dt.datetime | None, Query(description="before this time")] = None,
     level: Annotated[str | None, Query(pattern=f"^({'|'.join(MEETING_LEVELS)})$")] = None,
@@ -142,13 +143,13 @@ def list_meetings(
 ) -> list[MeetingPublic]:
     """Return the meetings the caller's scope may read, soonest first, cancelled ones too
     (`cancelled` says so)."""
-    condition = scopes.meeting_read_condition(scope)
-    if (end := aware(until)) is not None:
-        condition = condition & (col(Meeting.starts_at) < end)
-    if level is not None:
-        condition = condition & (col(Meeting.level) == level)
     found = edit.meetings(
-        session=session, condition=condition, since=aware(since) or utcnow(), limit=limit
+        session=session,
+        condition=scopes.meeting_read_condition(scope),
+        since=aware(since) or utcnow(),
+        until=aware(until),
+        level=level,
+        limit=limit,
     )
     return [MeetingPublic.model_validate(m.model_dump()) for m in found]
 
@@ -187,7 +188,7 @@ class MeetingIn(BaseModel):
     """A meeting, checked as the CSV import checks it: a neighbourhood meeting needs a
     settlement, a ward forum a ward (or a settlement in it), a city forum no settlement."""
 
-    level: str = Field(max_length=20, description=f"one of {', '.join(MEETING_LEVELS)}")
+    level: Literal["neighbourhood", "ward", "city"]
     title: CleanText = Field(max_length=300)
     starts_at: dt.datetime = Field(description="with a UTC offset")
     settlement_id: RowId | None = None
@@ -207,6 +208,8 @@ def update_settlement(
     """Change a settlement's category, category note or current phase."""
     settlement = visible_settlement(session=session, scope=scope, settlement_id=settlement_id)
     given = change.model_fields_set
+    if not given:  # nothing to change: nothing written, nothing logged
+        return _detail(session, settlement)
     category = change.category if "category" in given else settlement.category
     note = change.category_note if "category_note" in given else settlement.category_note
     phase = change.current_phase if "current_phase" in given else settlement.current_phase

@@ -272,3 +272,44 @@ def test_a_scoped_officer_changes_only_its_own_places(
     assert client.patch(home, json={"category": "A"}, headers=scoped).status_code == 404
     own = f"/api/v1/settlements/{world['other']}"
     assert client.patch(own, json={"category": "C"}, headers=scoped).json()["category"] == "C"
+
+
+def test_what_the_review_found_is_refused(
+    client: TestClient, world: dict[str, Any], clean_db: Engine
+) -> None:
+    officer, scoped, m = world["officer"], world["scoped"], world["meetings"]
+    with session_scope(clean_db) as session:
+        no_ward = make_settlement(session, "Unwarded Camp", ward="").id
+        user, token = make_staff(session, "camp@ubuntubay.example.org", "officer")
+        scopes.set_scope(session=session, user=user, settlement_ids=[no_ward], wards=[])
+    camp = auth(token)
+    forum = {"level": "ward", "title": "Forum", "starts_at": "2031-01-01T10:00+02:00"}
+    # A settlement with no ward gave its scoped officer another ward's forum to run.
+    hijack = client.post(
+        "/api/v1/meetings", json={**forum, "ward": "14", "settlement_id": no_ward}, headers=camp
+    )
+    assert hijack.status_code == 422 and "Unwarded Camp has no ward" in hijack.text
+    # A placeholder date broke every resident's list of meetings (no Johannesburg time).
+    far = {**forum, "ward": "9", "starts_at": "9999-12-31T23:30:00+00:00"}
+    answer = client.post("/api/v1/meetings", json=far, headers=officer)
+    assert answer.status_code == 422 and "is not between 2000 and 2099" in answer.text
+    # A bad level is a 422 for everyone, not a 403 for a scoped officer.
+    galaxy = client.post("/api/v1/meetings", json={**forum, "level": "galaxy"}, headers=scoped)
+    assert galaxy.status_code == 422
+    # A scoped officer cannot move their own meeting out of their scope, nor cancel a forum
+    # they only read.
+    own = client.post("/api/v1/meetings", json={**forum, "ward": "9"}, headers=scoped).json()
+    moved = client.put(
+        f"/api/v1/meetings/{own['id']}", json={**forum, "ward": "14"}, headers=scoped
+    )
+    assert moved.status_code == 403
+    assert client.post(f"/api/v1/meetings/{m['city']}/cancel", headers=scoped).status_code == 403
+    # Changing nothing writes nothing and logs nothing.
+    url = f"/api/v1/settlements/{world['home']}"
+    before = client.get(url, headers=officer).json()
+    assert client.patch(url, json={}, headers=officer).json() == before
+    with Session(clean_db) as session:
+        logged = session.exec(
+            select(AuditEvent).where(AuditEvent.action == "api.settlement.update")
+        ).all()
+    assert logged == []

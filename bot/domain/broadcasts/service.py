@@ -651,9 +651,9 @@ def to_public(*, session: Session, broadcast: Broadcast) -> BroadcastPublic:
 
 
 def meeting_audience(meeting: Meeting) -> Audience:
-    """Return who a meeting concerns, as residents asking for meetings see it
-    (`settlements.service.upcoming_meetings`): its settlement, its ward, or everyone
-    (a city forum, whatever settlement an old row may name)."""
+    """Return who a meeting concerns: a ward forum its ward, a neighbourhood meeting its
+    settlement, and a city forum everyone, whatever settlement an old row may name (as
+    residents asking for meetings see them: `settlements.service.upcoming_meetings`)."""
     if meeting.level == "ward" and meeting.ward:
         return Audience(wards=[meeting.ward])
     if meeting.level == "city" or meeting.settlement_id is None:

@@ -8,10 +8,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, select
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from bot.db import utcnow
-from bot.domain.settlements.importer import meeting_key, meeting_place_problems
+from bot.domain.settlements.importer import (
+    meeting_key,
+    meeting_place_problems,
+    meeting_time_problem,
+)
 from bot.domain.settlements.models import (
     CATEGORIES,
     MEETING_LEVELS,
@@ -32,6 +37,21 @@ def _choice(value: str, allowed: tuple[str, ...], label: str) -> str:
     if value not in allowed:
         raise EditRejected(f"{label} must be one of {', '.join(allowed)}")
     return value
+
+
+_MILESTONE_CLASH = "this settlement already has a milestone with that strand and title"
+_MEETING_CLASH = "there is already a meeting with that title, time and place"
+
+
+def _flush(session: Session, target: Milestone | Meeting, clash: str) -> None:
+    """Write `target`; the same one saved at the same moment by another request (a retry)
+    passes the check for a clash and then breaks the unique key: refused, not a 500. The
+    caller's transaction is rolled back with the refusal."""
+    session.add(target)
+    try:
+        session.flush()
+    except IntegrityError:
+        raise EditRejected(clash) from None
 
 
 def update_settlement(
@@ -94,13 +114,12 @@ def save_milestone(
         )
     ).scalar_one_or_none()
     if clash is not None and (milestone is None or clash.id != milestone.id):
-        raise EditRejected("this settlement already has a milestone with that strand and title")
+        raise EditRejected(_MILESTONE_CLASH)
     target = milestone or Milestone(settlement_id=settlement.id, **values)
     for name, value in values.items():
         setattr(target, name, value)
     target.updated_at = utcnow()
-    session.add(target)
-    session.flush()
+    _flush(session, target, _MILESTONE_CLASH)
     return target
 
 
@@ -114,12 +133,19 @@ def meetings(
     session: Session,
     condition: ColumnElement[bool],
     since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    level: str | None = None,
     limit: int = 200,
 ) -> Sequence[Meeting]:
-    """Return meetings (from `since`, soonest first) that meet `condition`."""
+    """Return meetings (from `since`, before `until`, of one `level`, soonest first) that
+    meet `condition`."""
     query = select(Meeting).where(condition)
     if since is not None:
         query = query.where(col(Meeting.starts_at) >= since)
+    if until is not None:
+        query = query.where(col(Meeting.starts_at) < until)
+    if level is not None:
+        query = query.where(col(Meeting.level) == level)
     return list(
         session.execute(query.order_by(col(Meeting.starts_at), col(Meeting.id)).limit(limit))
         .scalars()
@@ -155,6 +181,8 @@ def save_meeting(
         raise EditRejected("a meeting needs a title of at most 300 characters")
     if starts_at.tzinfo is None:
         raise EditRejected("the start time needs a time zone")
+    if problem := meeting_time_problem(starts_at):
+        raise EditRejected(problem)
     ward = ward.strip()[:50]
     problems = meeting_place_problems(
         level=level, ward=ward, settlement=settlement, named=settlement is not None
@@ -170,7 +198,7 @@ def save_meeting(
         select(Meeting).where(col(Meeting.natural_key) == key)
     ).scalar_one_or_none()
     if clash is not None and (meeting is None or clash.id != meeting.id):
-        raise EditRejected("there is already a meeting with that title, time and place")
+        raise EditRejected(_MEETING_CLASH)
     target = meeting or Meeting(level=level, title=title, starts_at=starts, natural_key=key)
     target.settlement_id = settlement_id
     target.ward = ward
@@ -180,8 +208,7 @@ def save_meeting(
     target.venue = venue.strip()[:500]
     target.natural_key = key
     target.updated_at = utcnow()
-    session.add(target)
-    session.flush()
+    _flush(session, target, _MEETING_CLASH)
     return target
 
 

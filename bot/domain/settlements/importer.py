@@ -337,7 +337,29 @@ def _parse_starts_at(check: _Checker) -> dt.datetime | None:
     if parsed.tzinfo is None:
         check.reasons.append(f"starts_at {value!r} has no UTC offset (write e.g. +02:00)")
         return None
+    if problem := meeting_time_problem(parsed):
+        check.reasons.append(problem)
+        return None
     return parsed.astimezone(dt.UTC)
+
+
+# Meetings fall in these years: a placeholder like 9999-12-31 could not be shown in
+# Johannesburg time, and would break every resident's list of meetings.
+MEETING_YEARS = range(2000, 2100)
+
+
+def meeting_time_problem(starts_at: dt.datetime) -> str | None:
+    """Return why a meeting cannot start at `starts_at` (aware), or None."""
+    try:
+        year = starts_at.astimezone(dt.UTC).year
+    except (OverflowError, ValueError):
+        year = 0
+    if year not in MEETING_YEARS:
+        return (
+            f"starts_at {starts_at.isoformat()} is not between {MEETING_YEARS.start} "
+            f"and {MEETING_YEARS.stop - 1}"
+        )
+    return None
 
 
 def meeting_place_problems(
@@ -350,8 +372,14 @@ def meeting_place_problems(
     is it if it was found."""
     problems = []
     theirs = settlement.ward if settlement is not None else ""
-    if settlement is not None and ward and theirs and name_key(ward) != name_key(theirs):
-        problems.append(f"ward {ward!r} differs from {settlement.name}'s ward {theirs!r}")
+    if settlement is not None and ward and name_key(ward) != name_key(theirs):
+        # A settlement with no ward is no licence to name one: a scoped officer of that
+        # settlement would reach (and keep changing) another ward's forum.
+        problems.append(
+            f"ward {ward!r} differs from {settlement.name}'s ward {theirs!r}"
+            if theirs
+            else f"{settlement.name} has no ward: leave the ward blank"
+        )
     if level == "neighbourhood" and not named:
         problems.append("a neighbourhood meeting needs a settlement")
     if level == "ward" and not (ward or theirs):

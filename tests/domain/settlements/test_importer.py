@@ -203,6 +203,7 @@ Ubuhle Gardens,,city,Wrong level,2027-01-12T18:00:00+02:00,
 Ubuhle Gardens,15,neighbourhood,Wrong ward,2027-01-12T18:00:00+02:00,
 ,14,ward,Twice,2027-01-12T18:00:00+02:00,
 ,14,ward,twice,2027-01-12T16:00:00+00:00,
+,14,ward,Someday,9999-12-31T23:30:00+00:00,
 """
     assert _errors(session, "meetings", data) == [
         "line 2: a neighbourhood meeting needs a settlement",
@@ -213,5 +214,19 @@ Ubuhle Gardens,15,neighbourhood,Wrong ward,2027-01-12T18:00:00+02:00,
         "line 7: starts_at 'next tuesday' is not an ISO 8601 date and time",
         "line 8: ward '15' differs from Ubuhle Gardens's ward '14'",
         "line 10: duplicates line 9 (twice)",
+        # A placeholder date could not be shown in Johannesburg time: residents' lists broke.
+        "line 11: starts_at 9999-12-31T23:30:00+00:00 is not between 2000 and 2099",
     ]
     assert _count(session, Meeting) == 0
+
+
+def test_a_settlement_without_a_ward_does_not_take_one_from_a_meeting(session: Session) -> None:
+    # Its scoped officer would otherwise run (and keep changing) another ward's forum.
+    import_csv(session=session, kind="settlements", data=SETTLEMENTS.replace(",15,Test", ",,Test"))
+    data = """settlement,ward,level,title,starts_at,venue
+Sunrise Camp,14,ward,Borrowed forum,2027-01-12T18:00:00+02:00,
+Sunrise Camp,,neighbourhood,Own meeting,2027-01-12T18:00:00+02:00,
+"""
+    assert _errors(session, "meetings", data) == [
+        "line 2: Sunrise Camp has no ward: leave the ward blank"
+    ]
