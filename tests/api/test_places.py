@@ -203,7 +203,7 @@ def test_an_officer_keeps_a_settlement_and_its_milestones_current(
         actions = session.exec(
             select(AuditEvent.action).where(col(AuditEvent.action).startswith("api."))
         ).all()
-    assert actions.count("api.settlement.update") == 3  # the refused ones are not logged
+    assert actions.count("api.settlement.update") == 3  # a refusal rolls back with its request
     assert actions.count("api.milestone.create") == 1 and "api.milestone.update" in actions
 
 
