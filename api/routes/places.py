@@ -11,10 +11,9 @@ it did not exist. They change only their own places: a forum they only see is 40
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
-from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from api.deps import (
@@ -30,16 +29,20 @@ from api.deps import (
     refused_as_http,
     visible_settlement,
 )
-from bot.db import MAX_ID, CleanText, RowId, utcnow
+from bot.db import MAX_ID, utcnow
 from bot.domain.settlements import edit
 from bot.domain.settlements.models import (
-    CATEGORIES,
     MEETING_LEVELS,
-    MILESTONE_STATUSES,
-    STRANDS,
     Meeting,
+    MeetingIn,
+    MeetingPublic,
     Milestone,
+    MilestoneIn,
+    MilestonePublic,
     Settlement,
+    SettlementDetail,
+    SettlementPublic,
+    SettlementUpdate,
 )
 from bot.domain.staff import scope as scopes
 
@@ -47,52 +50,6 @@ router = APIRouter(prefix="/api/v1", tags=["settlements and meetings"])
 
 SettlementId = Annotated[int, Path(ge=1, le=MAX_ID, description="the settlement id")]
 MilestoneId = Annotated[int, Path(ge=1, le=MAX_ID, description="the milestone id")]
-
-
-class SettlementPublic(BaseModel):
-    """A settlement and its upgrading category (null until assessed)."""
-
-    id: int
-    name: str
-    aliases: list[str]
-    ward: str
-    municipality: str
-    category: str | None
-    category_note: str
-    current_phase: str
-    updated_at: dt.datetime
-
-
-class MilestonePublic(BaseModel):
-    """A step in one strand of a settlement's upgrading."""
-
-    id: int
-    strand: str
-    title: str
-    target_date: dt.date | None
-    status: str
-    note: str
-    updated_at: dt.datetime
-
-
-class SettlementDetail(SettlementPublic):
-    """A settlement with its milestones, by strand and target date."""
-
-    milestones: list[MilestonePublic]
-
-
-class MeetingPublic(BaseModel):
-    """A meeting or forum: neighbourhood (one settlement), ward or city level."""
-
-    id: int
-    title: str
-    level: str
-    settlement_id: int | None
-    ward: str
-    starts_at: dt.datetime
-    venue: str
-    cancelled: bool
-    updated_at: dt.datetime
 
 
 def _settlement_public(settlement: Settlement) -> dict[str, object]:
@@ -162,38 +119,6 @@ def get_meeting(meeting_id: MeetingId, scope: CurrentScope, session: SessionDep)
 
 
 # --- changes: officers and admins keep settlements, milestones and meetings current --------
-
-
-class SettlementUpdate(BaseModel):
-    """What to change on a settlement; a field left out keeps its value."""
-
-    category: str | None = Field(
-        None, max_length=2, description=f"one of {', '.join(CATEGORIES)}; null: not yet assessed"
-    )
-    category_note: CleanText | None = Field(None, max_length=2000)
-    current_phase: CleanText | None = Field(None, max_length=500)
-
-
-class MilestoneIn(BaseModel):
-    """A milestone, checked as the CSV import checks it."""
-
-    strand: str = Field(max_length=20, description=f"one of {', '.join(STRANDS)}")
-    title: CleanText = Field(max_length=300)
-    status: str = Field(max_length=20, description=f"one of {', '.join(MILESTONE_STATUSES)}")
-    target_date: dt.date | None = None
-    note: CleanText = Field("", max_length=2000)
-
-
-class MeetingIn(BaseModel):
-    """A meeting, checked as the CSV import checks it: a neighbourhood meeting needs a
-    settlement, a ward forum a ward (or a settlement in it), a city forum no settlement."""
-
-    level: Literal["neighbourhood", "ward", "city"]
-    title: CleanText = Field(max_length=300)
-    starts_at: dt.datetime = Field(description="with a UTC offset")
-    settlement_id: RowId | None = None
-    ward: CleanText = Field("", max_length=50)
-    venue: CleanText = Field("", max_length=500)
 
 
 @router.patch("/settlements/{settlement_id}")

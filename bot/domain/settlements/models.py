@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Literal
 
 from sqlalchemy import JSON, CheckConstraint, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from bot.db import UTCDateTime, utcnow
+from bot.db import CleanText, RowId, UTCDateTime, utcnow
 
 CATEGORIES = ("A", "B1", "B2", "C")
 STRANDS = ("planning", "services", "tenure", "layout", "housing")
@@ -107,3 +108,84 @@ class UnmatchedSettlementName(SQLModel, table=True):
         default=None, foreign_key="resident.id", ondelete="SET NULL", index=True
     )
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+# --- API schemas (/api/v1/settlements, /api/v1/meetings) -------------------------------
+
+
+class SettlementPublic(SQLModel):
+    """A settlement and its upgrading category (null until assessed)."""
+
+    id: int
+    name: str
+    aliases: list[str]
+    ward: str
+    municipality: str
+    category: str | None
+    category_note: str
+    current_phase: str
+    updated_at: dt.datetime
+
+
+class MilestonePublic(SQLModel):
+    """A step in one strand of a settlement's upgrading."""
+
+    id: int
+    strand: str
+    title: str
+    target_date: dt.date | None
+    status: str
+    note: str
+    updated_at: dt.datetime
+
+
+class SettlementDetail(SettlementPublic):
+    """A settlement with its milestones, by strand and target date."""
+
+    milestones: list[MilestonePublic]
+
+
+class MeetingPublic(SQLModel):
+    """A meeting or forum: neighbourhood (one settlement), ward or city level."""
+
+    id: int
+    title: str
+    level: str
+    settlement_id: int | None
+    ward: str
+    starts_at: dt.datetime
+    venue: str
+    cancelled: bool
+    updated_at: dt.datetime
+
+
+class SettlementUpdate(SQLModel):
+    """What to change on a settlement; a field left out keeps its value."""
+
+    category: str | None = Field(
+        None, max_length=2, description=f"one of {', '.join(CATEGORIES)}; null: not yet assessed"
+    )
+    category_note: CleanText | None = Field(None, max_length=2000)
+    current_phase: CleanText | None = Field(None, max_length=500)
+
+
+class MilestoneIn(SQLModel):
+    """A milestone, checked as the CSV import checks it."""
+
+    strand: str = Field(max_length=20, description=f"one of {', '.join(STRANDS)}")
+    title: CleanText = Field(max_length=300)
+    status: str = Field(max_length=20, description=f"one of {', '.join(MILESTONE_STATUSES)}")
+    target_date: dt.date | None = None
+    note: CleanText = Field("", max_length=2000)
+
+
+class MeetingIn(SQLModel):
+    """A meeting, checked as the CSV import checks it: a neighbourhood meeting needs a
+    settlement, a ward forum a ward (or a settlement in it), a city forum no settlement."""
+
+    level: Literal["neighbourhood", "ward", "city"]
+    title: CleanText = Field(max_length=300)
+    starts_at: dt.datetime = Field(description="with a UTC offset")
+    settlement_id: RowId | None = None
+    ward: CleanText = Field("", max_length=50)
+    venue: CleanText = Field("", max_length=500)
