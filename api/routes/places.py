@@ -52,15 +52,11 @@ SettlementId = Annotated[int, Path(ge=1, le=MAX_ID, description="the settlement 
 MilestoneId = Annotated[int, Path(ge=1, le=MAX_ID, description="the milestone id")]
 
 
-def _settlement_public(settlement: Settlement) -> dict[str, object]:
-    return settlement.model_dump(exclude={"name_key", "municipality_key", "created_at"})
-
-
 @router.get("/settlements")
 def list_settlements(scope: CurrentScope, session: SessionDep) -> list[SettlementPublic]:
     """Return the settlements the caller's scope allows, by name."""
     found = scopes.visible_settlements(session=session, scope=scope)
-    return [SettlementPublic.model_validate(_settlement_public(s)) for s in found]
+    return [SettlementPublic.model_validate(s, from_attributes=True) for s in found]
 
 
 @router.get("/settlements/{settlement_id}")
@@ -76,14 +72,12 @@ def _detail(session: Session, settlement: Settlement) -> SettlementDetail:
     assert settlement.id is not None
     milestones = edit.milestones(session=session, settlement_id=settlement.id)
     return SettlementDetail.model_validate(
-        {**_settlement_public(settlement), "milestones": [_milestone_public(m) for m in milestones]}
+        {**settlement.model_dump(), "milestones": [_milestone_public(m) for m in milestones]}
     )
 
 
 def _milestone_public(milestone: Milestone) -> MilestonePublic:
-    return MilestonePublic.model_validate(
-        milestone.model_dump(exclude={"settlement_id", "title_key"})
-    )
+    return MilestonePublic.model_validate(milestone, from_attributes=True)
 
 
 @router.get("/meetings")
@@ -108,14 +102,14 @@ def list_meetings(
         level=level,
         limit=limit,
     )
-    return [MeetingPublic.model_validate(m.model_dump()) for m in found]
+    return [MeetingPublic.model_validate(m, from_attributes=True) for m in found]
 
 
 @router.get("/meetings/{meeting_id}")
 def get_meeting(meeting_id: MeetingId, scope: CurrentScope, session: SessionDep) -> MeetingPublic:
     """Return one meeting; 404 for one the caller's scope may not read."""
     meeting = readable_meeting(session=session, scope=scope, meeting_id=meeting_id)
-    return MeetingPublic.model_validate(meeting.model_dump())
+    return MeetingPublic.model_validate(meeting, from_attributes=True)
 
 
 # --- changes: officers and admins keep settlements, milestones and meetings current --------
@@ -235,7 +229,7 @@ def create_meeting(
     (`POST /api/v1/meetings/{id}/announcement`)."""
     saved = _save_meeting(session, scope, None, data)
     audit_api(session, request, user, "meeting.create", f"meeting:{saved.id}", title=saved.title)
-    return MeetingPublic.model_validate(saved.model_dump())
+    return MeetingPublic.model_validate(saved, from_attributes=True)
 
 
 @router.put("/meetings/{meeting_id}")
@@ -251,7 +245,7 @@ def update_meeting(
     meeting = changeable_meeting(session=session, scope=scope, meeting_id=meeting_id)
     saved = _save_meeting(session, scope, meeting, data)
     audit_api(session, request, user, "meeting.update", f"meeting:{meeting_id}", title=saved.title)
-    return MeetingPublic.model_validate(saved.model_dump())
+    return MeetingPublic.model_validate(saved, from_attributes=True)
 
 
 @router.post("/meetings/{meeting_id}/cancel")
@@ -264,4 +258,4 @@ def cancel_meeting(
     audit_api(
         session, request, user, "meeting.cancel", f"meeting:{meeting_id}", title=meeting.title
     )
-    return MeetingPublic.model_validate(meeting.model_dump())
+    return MeetingPublic.model_validate(meeting, from_attributes=True)
