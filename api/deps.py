@@ -315,31 +315,32 @@ CurrentScope = Annotated[scopes.Scope, Depends(get_scope)]
 def readable_meeting(*, session: Session, scope: scopes.Scope, meeting_id: int) -> Meeting:
     """Return a meeting the scope may see (scoped: its places' meetings and the forums its
     residents are invited to); 404 for any other, as if it did not exist."""
-    meeting = settlement_edit.get_meeting(
-        session=session, meeting_id=meeting_id, condition=scopes.meeting_read_condition(scope)
-    )
-    if meeting is None:
-        raise HTTPException(404, f"no meeting {meeting_id}")
-    return meeting
+    return meeting_in_scope(session=session, scope=scope, meeting_id=meeting_id)[0]
 
 
 def changeable_meeting(*, session: Session, scope: scopes.Scope, meeting_id: int) -> Meeting:
     """Return a meeting the scope may change (scoped: its own places' meetings): 404 for one
     it may not see, 403 for a forum it only sees."""
-    meeting = readable_meeting(session=session, scope=scope, meeting_id=meeting_id)
-    if not may_change_meeting(session=session, scope=scope, meeting_id=meeting_id):
+    meeting, may_change = meeting_in_scope(session=session, scope=scope, meeting_id=meeting_id)
+    if not may_change:
         raise HTTPException(403, "your scope allows changing only meetings of your own places")
     return meeting
 
 
-def may_change_meeting(*, session: Session, scope: scopes.Scope, meeting_id: int) -> bool:
-    """Return whether the scope may change a meeting (scoped: its own places' meetings)."""
-    return scope.unrestricted or (
-        settlement_edit.get_meeting(
-            session=session, meeting_id=meeting_id, condition=scopes.meeting_condition(scope)
-        )
-        is not None
+def meeting_in_scope(
+    *, session: Session, scope: scopes.Scope, meeting_id: int
+) -> tuple[Meeting, bool]:
+    """Return a meeting the scope may see (404 for any other) and whether it may change it,
+    in one query."""
+    found = settlement_edit.get_meeting(
+        session=session,
+        meeting_id=meeting_id,
+        condition=scopes.meeting_read_condition(scope),
+        also=scopes.meeting_condition(scope),
     )
+    if found is None:
+        raise HTTPException(404, f"no meeting {meeting_id}")
+    return found
 
 
 def visible_settlement(*, session: Session, scope: scopes.Scope, settlement_id: int) -> Settlement:

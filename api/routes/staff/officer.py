@@ -14,7 +14,7 @@ from api.deps import (
     PathId,
     changeable_meeting,
     check_meeting_place,
-    may_change_meeting,
+    meeting_in_scope,
     readable_meeting,
     refused_as_http,
     visible_settlement,
@@ -194,12 +194,15 @@ def meeting_list(request: Request, ctx: Reader) -> HTMLResponse:
 @router.get("/meetings/{meeting_id}", response_class=HTMLResponse)
 def meeting_page(request: Request, meeting_id: PathId, ctx: Reader) -> HTMLResponse:
     """Edit or cancel one meeting (a forum outside a scoped user's places: read only)."""
+    meeting, can_change = meeting_in_scope(
+        session=ctx.session, scope=ctx.scope, meeting_id=meeting_id
+    )
     return render(
         request,
         "meeting.html",
         ctx,
-        meeting=_meeting(ctx, meeting_id),
-        can_change=may_change_meeting(session=ctx.session, scope=ctx.scope, meeting_id=meeting_id),
+        meeting=meeting,
+        can_change=can_change,
         settlements=scopes.visible_settlements(session=ctx.session, scope=ctx.scope),
         levels=MEETING_LEVELS,
     )

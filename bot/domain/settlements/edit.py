@@ -154,12 +154,18 @@ def meetings(
 
 
 def get_meeting(
-    *, session: Session, meeting_id: int, condition: ColumnElement[bool]
-) -> Meeting | None:
-    """Return one meeting if it meets `condition`."""
-    return session.execute(
-        select(Meeting).where(col(Meeting.id) == meeting_id, condition)
-    ).scalar_one_or_none()
+    *,
+    session: Session,
+    meeting_id: int,
+    condition: ColumnElement[bool],
+    also: ColumnElement[bool],
+) -> tuple[Meeting, bool] | None:
+    """Return one meeting if it meets `condition`, and whether it meets `also` too (e.g.
+    may see it, may change it), in one query."""
+    row = session.execute(
+        select(Meeting, also.label("also")).where(col(Meeting.id) == meeting_id, condition)
+    ).first()
+    return None if row is None else (row[0], bool(row[1]))
 
 
 def save_meeting(
