@@ -20,7 +20,7 @@ from bot.domain.settlements.models import Meeting, Settlement
 from bot.domain.settlements.service import upcoming_meetings
 from bot.domain.staff import scope as scopes
 from bot.domain.staff.models import AuditEvent
-from tests.api.test_v1_tickets import deliver
+from tests.api.test_v1_tickets import auth, deliver
 from tests.domain.broadcasts.factories import make_member
 from tests.domain.tickets.factories import make_staff
 from tests.factories import make_meeting, make_settlement
@@ -56,10 +56,6 @@ def world(clean_db: Engine) -> dict[str, Any]:
             "second": second,
             "triage": triage,
         }
-
-
-def auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def scoped_officer(engine: Engine, ward: str) -> dict[str, str]:

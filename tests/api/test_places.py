@@ -16,14 +16,11 @@ from bot.db import session_scope, utcnow
 from bot.domain.settlements.service import upcoming_meetings
 from bot.domain.staff import scope as scopes
 from bot.domain.staff.models import AuditEvent
+from tests.api.test_v1_tickets import auth
 from tests.domain.tickets.factories import make_staff
 from tests.factories import make_meeting, make_milestone, make_settlement
 
 SOON = utcnow().replace(microsecond=0) + dt.timedelta(days=5)
-
-
-def auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -23,41 +24,44 @@ def _blind_clash_check(*columns: Any) -> Any:
     return real_select(*columns).where(false())
 
 
-def test_a_meeting_saved_twice_at_once_is_refused(
-    session: Session, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("save", "fields", "refusal"),
+    [
+        (
+            edit.save_meeting,
+            {
+                "meeting": None,
+                "ward": "",
+                "level": "neighbourhood",
+                "title": "Block committee",
+                "starts_at": STARTS,
+                "venue": "",
+            },
+            "already a meeting with that title",
+        ),
+        (
+            edit.save_milestone,
+            {
+                "milestone": None,
+                "strand": "services",
+                "title": "Standpipes installed",
+                "target_date": None,
+                "status": "planned",
+                "note": "",
+            },
+            "already has a milestone",
+        ),
+    ],
+)
+def test_the_same_meeting_or_milestone_saved_twice_at_once_is_refused(
+    session: Session,
+    monkeypatch: pytest.MonkeyPatch,
+    save: Callable[..., object],
+    fields: dict[str, Any],
+    refusal: str,
 ) -> None:
     place = make_settlement(session)
-    meeting: dict[str, Any] = {
-        "session": session,
-        "meeting": None,
-        "settlement": place,
-        "ward": "",
-        "level": "neighbourhood",
-        "title": "Block committee",
-        "starts_at": STARTS,
-        "venue": "",
-    }
-    edit.save_meeting(**meeting)
+    save(session=session, settlement=place, **fields)
     monkeypatch.setattr(edit, "select", _blind_clash_check)
-    with pytest.raises(edit.EditRejected, match="already a meeting with that title"):
-        edit.save_meeting(**meeting)
-
-
-def test_a_milestone_saved_twice_at_once_is_refused(
-    session: Session, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    place = make_settlement(session)
-    milestone: dict[str, Any] = {
-        "session": session,
-        "settlement": place,
-        "milestone": None,
-        "strand": "services",
-        "title": "Standpipes installed",
-        "target_date": None,
-        "status": "planned",
-        "note": "",
-    }
-    edit.save_milestone(**milestone)
-    monkeypatch.setattr(edit, "select", _blind_clash_check)
-    with pytest.raises(edit.EditRejected, match="already has a milestone"):
-        edit.save_milestone(**milestone)
+    with pytest.raises(edit.EditRejected, match=refusal):
+        save(session=session, settlement=place, **fields)
