@@ -28,7 +28,7 @@ from twilio.request_validator import (
     get_signature_algorithm,
 )
 
-from bot.channels.twilio import xml_safe
+from bot import sms
 from bot.config import Settings
 from bot.db import MAX_ID, NOT_NOW, run_now, session_scope, utcnow
 from bot.domain.broadcasts import service as broadcasts
@@ -147,9 +147,9 @@ async def verified_twilio_form(request: Request, settings: SettingsDep) -> dict[
             raise HTTPException(403, "X-Twilio-Signature does not match")
         log.info("a webhook was signed with TWILIO_SECONDARY_AUTH_TOKEN (token rotation)")
     # No SMS or WhatsApp text means anything by the characters XML cannot carry: dropped
-    # here, so that a resident's words are stored (PostgreSQL text cannot hold U+0000) and
-    # quoted back later, in TwiML or a proactive message, without them.
-    return {name: xml_safe(value) for name, value in pairs}
+    # here (`sms.sendable`), so that a resident's words are stored (PostgreSQL text cannot
+    # hold U+0000) and quoted back later, in TwiML or a proactive message, without them.
+    return {name: sms.sendable(value) for name, value in pairs}
 
 
 def aware(value: dt.datetime | None) -> dt.datetime | None:

@@ -94,7 +94,6 @@ def chat(
 
     from api.deps import converse_for
     from bot import migrate, sms
-    from bot.channels.twilio import xml_safe
     from bot.db import session_scope, utcnow
     from bot.domain.messages import service as messages
     from bot.engine.messages import Inbound
@@ -124,7 +123,7 @@ def chat(
                 message_id="CLI" + secrets.token_hex(16),
                 phone=number,
                 channel=channel,  # type: ignore[arg-type]
-                text=xml_safe(text),  # as the webhook has it
+                text=sms.sendable(text),  # as the webhook has it
                 received_at=now,
             )
             with session_scope() as session:

@@ -1,4 +1,4 @@
-"""SMS encoding, segment counting, splitting and paging.
+"""SMS encoding, segment counting, splitting and paging, and what any message can carry.
 
 Pure functions, no I/O. The tables follow 3GPP TS 23.038 (GSM 7-bit default
 alphabet and its extension table). One character outside GSM-7 makes the whole
@@ -43,9 +43,21 @@ _NON_GSM = re.compile("[^" + re.escape("".join(sorted(GSM7_BASIC | GSM7_EXTENSIO
 _GSM_EXTENSION = re.compile("[" + re.escape("".join(sorted(GSM7_EXTENSION))) + "]")
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 _WHITESPACE_RUN = re.compile(r"\s+")
+# Vertical tab and form feed: the line and page breaks of text pasted from a word processor.
+_BREAKS = re.compile(r"[\x0b\x0c]")
+# What no message may carry: the other C0 controls but tab, newline and carriage return,
+# and U+FFFE/U+FFFF. XML 1.0 cannot carry them, so one in a TwiML reply would make the whole
+# document unreadable to Twilio and the resident hear nothing; a phone shows none of them.
+_UNSENDABLE = re.compile(r"[\x00-\x08\x0e-\x1f\ufffe\uffff]")
 # Characters that must stay glued to the character before them on a hard cut.
 _GLUE_AFTER = {"\u200d"}  # ZERO WIDTH JOINER glues to what follows as well
 _GLUE_BEFORE = {"\u200d", "\ufe0e", "\ufe0f"} | {chr(c) for c in range(0x1F3FB, 0x1F400)}
+
+
+def sendable(text: str) -> str:
+    """Return `text` as a message can carry it: vertical tabs and form feeds become line
+    breaks, and the characters XML 1.0 cannot carry (NUL among them) are left out."""
+    return _UNSENDABLE.sub("", _BREAKS.sub("\n", text))
 
 
 def is_gsm7(text: str) -> bool:

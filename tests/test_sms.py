@@ -74,6 +74,15 @@ def test_ucs2_text(text: str, culprit: str) -> None:
     assert sms.non_gsm_chars(text) == [culprit]
 
 
+def test_sendable_turns_word_processor_breaks_into_newlines_and_drops_what_xml_cannot_carry() -> (
+    None
+):
+    pasted = "Water\x0bon Monday\x0cBlock C\x07\x00\x1b\ufffe\uffff"
+    assert sms.sendable(pasted) == "Water\non Monday\nBlock C"
+    kept = "Tab\there\r\nMolo! Ümbrella 🙂 é ß"
+    assert sms.sendable(kept) == kept
+
+
 def test_non_gsm_chars_distinct_in_order() -> None:
     assert sms.non_gsm_chars("sê, môre, sê") == ["ê", "ô"]
 

@@ -11,13 +11,10 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from bot.engine.messages import Channel, Inbound, Location, Media
 from bot.phones import InvalidPhone, normalise
+from bot.sms import sendable
 
 MAX_MEDIA = 10
 _SID = re.compile(r"^[A-Za-z0-9]{2,64}$")
-# What XML 1.0 cannot carry: C0 controls other than tab, newline and carriage return, and
-# U+FFFE/U+FFFF. One of them in a resident's words quoted back ("no place called ...")
-# would make the whole TwiML document unreadable to Twilio, and the resident hear nothing.
-_NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 class MalformedWebhook(ValueError):
@@ -99,15 +96,10 @@ def parse_inbound(form: Mapping[str, str], *, received_at: dt.datetime) -> Inbou
     )
 
 
-def xml_safe(text: str) -> str:
-    """Return `text` without the characters XML 1.0 cannot carry (NUL among them)."""
-    return _NOT_XML.sub("", text)
-
-
 def twiml(replies: list[str]) -> str:
     """Render replies as a TwiML document (`<Response/>` when there is nothing to say),
-    leaving out any character XML cannot carry."""
+    leaving out any character XML cannot carry (`sms.sendable`)."""
     response = MessagingResponse()
     for reply in replies:
-        response.message(xml_safe(reply))
+        response.message(sendable(reply))
     return str(response)

@@ -177,6 +177,8 @@ def render(
             if falls_back:  # the English text gets English surroundings (STOP hint)
                 translator = get_translator(DEFAULT_LOCALE)
         sms_text = broadcast_notices.sms_version(content, translator, text)
+        # Staff words as sent (`sms.sendable`): the preview counts what residents will get.
+        text, sms_text = sms.sendable(text), sms.sendable(sms_text)
         rendered[language] = Rendered(language, text, sms_text, falls_back)
     return rendered
 

@@ -6,6 +6,6 @@ transaction), claims, records send results and status callbacks, and answers que
 templates, SMS fallback, consent and opt-outs), without I/O; `ports.py` is the
 provider interface the worker's sender implements; `ratelimit.py` the token bucket;
 `delivery.py` one delivery pass (claim, route, send, record); `jobs.py` the scheduled
-jobs. May import `bot.db`, `bot.config` and the residents domain, never `api` or
+jobs. May import `bot.db`, `bot.config`, `bot.sms` and the residents domain, never `api` or
 `bot.channels` (the worker passes a sender in).
 """

@@ -45,6 +45,7 @@ from bot.domain.outbox.routing import (
     Recipient,
 )
 from bot.domain.residents.models import Resident
+from bot.sms import sendable
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,19 @@ def _check_purpose(purpose: str) -> None:
         raise UnknownPurpose(f"unknown outbox purpose {purpose!r}; known: {sorted(PURPOSES)}")
 
 
+def _sendable(text: str | None) -> str | None:
+    return None if text is None else sendable(text)
+
+
+def _sendable_values(variables: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if variables is None:
+        return None
+    return {k: sendable(v) if isinstance(v, str) else v for k, v in variables.items()}
+
+
 def _row(values: Mapping[str, Any], now: dt.datetime) -> dict[str, Any]:
+    """Return the outbox row for `values`, its words as a message can carry them: text typed
+    or pasted by staff may hold control characters, and they are stored as sent."""
     purpose = values["purpose"]
     _check_purpose(purpose)
     if values.get("channel") not in ("sms", "whatsapp"):
@@ -115,10 +128,10 @@ def _row(values: Mapping[str, Any], now: dt.datetime) -> dict[str, Any]:
         "ref": values.get("ref"),
         "dedupe_key": values["dedupe_key"],
         "language": values.get("language"),
-        "body": values.get("body"),
-        "sms_body": values.get("sms_body"),
+        "body": _sendable(values.get("body")),
+        "sms_body": _sendable(values.get("sms_body")),
         "content_sid": values.get("content_sid"),
-        "content_variables": values.get("content_variables"),
+        "content_variables": _sendable_values(values.get("content_variables")),
         "allow_sms_fallback": PURPOSES[purpose] if fallback is None else bool(fallback),
         "status": "pending",
         "attempts": 0,

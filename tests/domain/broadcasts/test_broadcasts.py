@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlmodel import Session, col
 
+from bot import sms
 from bot.config import Settings
 from bot.domain.broadcasts import audience as audiences
 from bot.domain.broadcasts import service as broadcasts
@@ -125,6 +126,28 @@ def test_texts_per_language_fall_back_to_english_and_send_now(
     # Releasing again queues nothing twice.
     broadcast.status = "scheduled"
     assert broadcasts.release(session=session, broadcast=broadcast, now=NOW) == 0
+
+
+def test_staff_words_are_previewed_and_queued_as_a_message_can_carry_them(
+    session: Session, settings: Settings, world: dict[str, Any]
+) -> None:
+    texts = {"en": "Water tanks\x0barrive on Monday.\x07", "xh": "Iitanki\x01 zifika."}
+    preview = broadcasts.preview(
+        session=session,
+        settings=settings,
+        audience={"settlement_ids": [world["a"].id]},
+        texts=texts,
+        template=None,
+        sms_fallback=False,
+        now=NOW,
+    )
+    shown = {p.language: p.text for p in preview.languages}
+    assert shown["en"] == "Water tanks\narrive on Monday."
+    broadcast = _create(session, settings, world, texts=texts)
+    bodies = {row.language: row.body or "" for row in _rows(session, broadcast.id)}
+    assert bodies["xh"] == "Iitanki zifika."
+    assert bodies["en"].startswith("Water tanks\narrive on Monday.\n")  # with the STOP hint
+    assert all(sms.sendable(body) == body for body in bodies.values())
 
 
 def test_renders_once_per_language_not_per_recipient(

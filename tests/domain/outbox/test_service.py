@@ -63,6 +63,22 @@ def test_enqueue_refuses_unknown_purposes_and_empty_messages(session: Session) -
         service.enqueue(session=session, resident=resident, purpose="notice", dedupe_key="y")
 
 
+def test_enqueue_stores_staff_words_as_a_message_can_carry_them(session: Session) -> None:
+    # Text pasted from a word processor: a vertical tab for a line break, stray controls.
+    row = service.enqueue(
+        session=session,
+        resident=_resident(session),
+        purpose="ticket_update",
+        dedupe_key="t:2",
+        body="Fixed.\x0bThank you\x07\x00",
+        sms_body="Fixed\x1b.",
+        content_variables={"1": "Block\x0cC\x01", "2": 3},
+    )
+    session.expire(row)
+    assert (row.body, row.sms_body) == ("Fixed.\nThank you", "Fixed.")
+    assert row.content_variables == {"1": "Block\nC", "2": 3}
+
+
 def test_enqueue_many_inserts_once_per_dedupe_key(session: Session) -> None:
     people = [_resident(session, f"+2782000{i:04d}") for i in range(30)]
     messages = [
