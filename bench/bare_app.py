@@ -7,6 +7,11 @@ connection (BEGIN IMMEDIATE, insert the MessageSid unless already there, COMMIT;
 own pragmas, from `bot.db._sqlite_pragmas`). The least a webhook that answers each
 MessageSid once must do: a reference for what the database alone costs, not a target. Its
 file is `BENCH_ONE_WRITE_DB` (default: one in the temporary folder).
+
+`siyakha_front` (a factory): the real app, everything `siyakha serve` does for a webhook
+(middleware, signature check, form, parsing, TwiML, logging) but the turn, which a
+dependency override replaces by a fixed reply: what siyakha costs outside its database and
+conversation.
 """
 
 from __future__ import annotations
@@ -14,9 +19,10 @@ from __future__ import annotations
 import os
 import sqlite3
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
@@ -65,3 +71,43 @@ async def messages_one_write(request: Request) -> Response:
     db.execute("INSERT INTO seen (sid) VALUES (?) ON CONFLICT DO NOTHING", (sid,))
     db.execute("COMMIT")
     return Response(TWIML, media_type="text/xml")
+
+
+class _FixedReply:
+    """A unit of work that runs nothing and answers every message with one fixed reply."""
+
+    async def run(self, work: Callable[[Any], Any]) -> list[str]:
+        return ["ok"]
+
+
+async def _fixed_reply() -> _FixedReply:
+    return _FixedReply()
+
+
+def siyakha_front() -> FastAPI:
+    """Return the real app with the turn (session, engine, database) replaced by a fixed reply."""
+    from api.deps import get_unit_of_work
+    from api.main import create_app
+
+    front = create_app()
+    front.dependency_overrides[get_unit_of_work] = _fixed_reply
+    return front
+
+
+def serve_front(port: int) -> None:
+    """Serve `siyakha_front` on `port` as `siyakha serve` serves the app (its logging too)."""
+    import uvicorn
+
+    from bot.config import get_settings
+    from bot.logs import configure_logging
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    uvicorn.run(
+        "bench.bare_app:siyakha_front",
+        factory=True,
+        host="127.0.0.1",
+        port=port,
+        proxy_headers=True,
+        log_config=None,
+    )

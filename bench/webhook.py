@@ -4,9 +4,11 @@ Many simulated residents each walk through a conversation (first contact, langua
 consent, settlement, then menu items) over signed Twilio webhooks, 32 at a time on
 keep-alive connections. The same request stream goes to a bare FastAPI endpoint that
 only parses the form and returns fixed TwiML. Prints req/s, p50 and p99 for both and
-the ratio. For reference it also drives a third server: the bare endpoint plus one
+the ratio. For reference it also drives two more servers: the bare endpoint plus one
 SQLite write per message (`bench/bare_app.py:one_write`), the least any webhook that
-answers each MessageSid once must do. Usage:
+answers each MessageSid once must do; and the real app with the turn (session, conversation,
+database) replaced by a fixed reply (`bench/bare_app.py:siyakha_front`), which splits
+siyakha's cost into what lies outside the turn and the turn itself. Usage:
 
     .venv/bin/python bench/webhook.py                      # SQLite
     .venv/bin/python bench/webhook.py --database postgresql://postgres@127.0.0.1:5432/postgres
@@ -209,7 +211,7 @@ def main() -> None:
         tempfile.TemporaryDirectory() as tmp,
         fresh_database(args.database, Path(tmp)) as database,
     ):
-        port, bare_port, write_port = free_port(), free_port(), free_port()
+        port, bare_port, write_port, front_port = (free_port() for _ in range(4))
         env = {
             **os.environ,
             "DATABASE_URL": database,
@@ -236,40 +238,45 @@ def main() -> None:
             stderr=subprocess.DEVNULL,
         )
         logs = Path(args.server_log) if args.server_log else Path(tmp)
-        app = start(
-            [str(bin_dir / "siyakha"), "serve", "--port", str(port)], env, logs / "siyakha.log"
-        )
-        bare = start(
-            [
-                str(bin_dir / "uvicorn"),
-                "bench.bare_app:app",
-                "--port",
-                str(bare_port),
-                "--log-level",
-                "warning",
-                "--no-access-log",
-            ],
-            env,
-            logs / "bare.log",
-        )
-        one_write = start(
-            [
-                str(bin_dir / "uvicorn"),
-                "bench.bare_app:one_write",
-                "--port",
-                str(write_port),
-                "--log-level",
-                "warning",
-                "--no-access-log",
-            ],
-            {**env, "BENCH_ONE_WRITE_DB": str(Path(tmp) / "one_write.db")},
-            logs / "one_write.log",
-        )
-        servers = ((app, port), (bare, bare_port), (one_write, write_port))
+        uvicorn = [str(bin_dir / "uvicorn"), "--log-level", "warning", "--no-access-log"]
+        front_code = f"from bench.bare_app import serve_front; serve_front({front_port})"
+        servers = [
+            (
+                start(
+                    [str(bin_dir / "siyakha"), "serve", "--port", str(port)],
+                    env,
+                    logs / "siyakha.log",
+                ),
+                port,
+            ),
+            (
+                start(
+                    [*uvicorn, "bench.bare_app:app", "--port", str(bare_port)],
+                    env,
+                    logs / "bare.log",
+                ),
+                bare_port,
+            ),
+            (
+                start(
+                    [*uvicorn, "bench.bare_app:one_write", "--port", str(write_port)],
+                    {**env, "BENCH_ONE_WRITE_DB": str(Path(tmp) / "one_write.db")},
+                    logs / "one_write.log",
+                ),
+                write_port,
+            ),
+            (
+                start(
+                    [sys.executable, "-c", front_code],
+                    {**env, "SIYAKHA_PUBLIC_URL": f"http://127.0.0.1:{front_port}"},
+                    logs / "front.log",
+                ),
+                front_port,
+            ),
+        ]
         try:
-            wait_up(port, "/healthz")
-            wait_up(bare_port, "/docs")
-            wait_up(write_port, "/docs")
+            for _, server_port in servers:
+                wait_up(server_port, "/docs")
             run = uuid.uuid4().hex[:6]
             for _, server_port in servers:
                 warm = build_requests(server_port, 20, "w" + run[:5], first=9_000_000)
@@ -301,9 +308,9 @@ def report(args: argparse.Namespace, rounds: list[tuple[dict[str, float], ...]])
     print(
         f"webhook benchmark: {backend}, concurrency {args.concurrency}, "
         f"{args.residents} residents x {len(SCRIPT)} messages, {len(rounds)} rounds "
-        "(siyakha, bare, bare + one SQLite write, back to back)"
+        "(siyakha, bare, bare + one SQLite write, siyakha without the turn, back to back)"
     )
-    names = ("siyakha serve", "bare FastAPI", "bare + 1 write")
+    names = ("siyakha serve", "bare FastAPI", "bare + 1 write", "no turn")
     for n, servers in enumerate(rounds, 1):
         for name, figures in zip(names, servers, strict=True):
             print(
@@ -313,17 +320,29 @@ def report(args: argparse.Namespace, rounds: list[tuple[dict[str, float], ...]])
             )
     print(
         "  ratio (siyakha / bare req/s): "
-        + median_range([s["rps"] / b["rps"] for s, b, _ in rounds])
+        + median_range([s["rps"] / b["rps"] for s, b, _, _ in rounds])
     )
     print(
         "  CPU per request ratio (bare / siyakha): "
-        + median_range([b["cpu_ms"] / s["cpu_ms"] for s, b, _ in rounds])
+        + median_range([b["cpu_ms"] / s["cpu_ms"] for s, b, _, _ in rounds])
         + " (less sensitive to other load)"
     )
-    print("  siyakha p99: " + median_range([s["p99_ms"] for s, _, _ in rounds], ".1f", unit=" ms"))
+    print(
+        "  siyakha p99: " + median_range([s["p99_ms"] for s, _, _, _ in rounds], ".1f", unit=" ms")
+    )
     print(
         "  for reference, bare + 1 write / bare req/s: "
-        + median_range([w["rps"] / b["rps"] for _, b, w in rounds])
+        + median_range([w["rps"] / b["rps"] for _, b, w, _ in rounds])
+    )
+    print(
+        "  for reference, siyakha without the turn / bare req/s: "
+        + median_range([f["rps"] / b["rps"] for _, b, _, f in rounds])
+    )
+    print(
+        "  server CPU per request outside the turn (no turn): "
+        + median_range([f["cpu_ms"] for *_, f in rounds], ".2f", unit=" ms")
+        + "; in the turn (siyakha - no turn): "
+        + median_range([s["cpu_ms"] - f["cpu_ms"] for s, _, _, f in rounds], ".2f", unit=" ms")
     )
 
 
