@@ -50,6 +50,8 @@ def receive(
     seen = session.connection().execute(_SEEN, {"sid": inbound.message_id}).first()
     if seen is not None:
         log.info("replayed message %s answered from store", inbound.message_id)
+        if created:  # a retry of the message that erased them: they stay erased
+            residents.erase(session=session, resident_id=resident["id"])
         return list(seen.replies)
     outcome = converse(
         inbound, residents.view(resident, is_new=created), resident["conversation"] or None, now

@@ -60,8 +60,9 @@ def lock_or_create(*, session: Session, phone: str, now: dt.datetime) -> tuple[R
         return row, False
     insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
     values = {"phone": phone, "conversation": {}, "created_at": now, "updated_at": now}
-    result = connection.execute(insert(RESIDENT).values(**values).on_conflict_do_nothing())
-    created = result.rowcount == 1
+    # RETURNING, not the row count: psycopg reports -1 for INSERT ... ON CONFLICT.
+    added = insert(RESIDENT).values(**values).on_conflict_do_nothing().returning(RESIDENT.c.id)
+    created = connection.execute(added).first() is not None
     return connection.execute(_LOOKUP, {"phone": phone}).mappings().one(), created
 
 
@@ -130,7 +131,10 @@ def erase(*, session: Session, resident_id: int) -> None:
     """Delete the resident and every message body, media link and name kept about them.
 
     Their tickets stay, de-identified, for statistics (tickets.deidentify_for_resident).
+    The resident's row is locked first: a message of theirs being answered meanwhile (a
+    staff erase) commits before anything is cleared, so its words are cleared too.
     """
+    session.execute(select(RESIDENT.c.id).where(RESIDENT.c.id == resident_id).with_for_update())
     tickets.deidentify_for_resident(session=session, resident_id=resident_id, now=utcnow())
     session.execute(
         update(InboundMessage)

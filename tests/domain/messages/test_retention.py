@@ -3,25 +3,31 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlmodel import select
+from sqlmodel import Session, select
 
+from api.deps import converse_for
 from bot.config import Settings
-from bot.db import session_scope
+from bot.db import session_scope, utcnow
 from bot.domain.messages import jobs as message_jobs
 from bot.domain.messages import service as message_service
 from bot.domain.messages.models import InboundMessage
 from bot.domain.outbox import service as outbox_service
 from bot.domain.outbox.models import Outbox
+from bot.domain.residents import service as residents
+from bot.domain.residents.models import Resident
 from bot.domain.staff import conversation
 from bot.domain.tickets.models import Ticket
+from bot.engine.messages import Inbound
 from tests.domain.tickets.factories import Phone, make_ticket
 from tests.factories import make_resident, make_settlement
+from tests.twilio_payloads import new_sid
 
 NOW = dt.datetime(2026, 11, 26, 10, 0, tzinfo=dt.UTC)
 OLD = NOW - dt.timedelta(days=400)
@@ -236,6 +242,64 @@ def test_erasing_a_resident_also_clears_replies_that_quoted_them(
     # replies, which showed the resident their settlement and data, are gone.
     assert [r.replies for r in rows[:-1]] == [[]] * (len(rows) - 1)
     assert rows[-1].replies == [goodbye]
+
+
+def test_a_retry_of_the_message_that_erased_a_resident_does_not_bring_them_back(
+    client: TestClient, settings: Settings, clean_db: Engine
+) -> None:
+    with session_scope(clean_db) as session:
+        make_settlement(session, "Ubuhle Gardens")
+    phone = Phone(client, settings, "+27821110078", "whatsapp")
+    phone.onboard("Ubuhle Gardens")
+    phone.send("DELETE")
+    goodbye = phone.send("1")
+    assert phone.send("1", sid=phone.sid) == goodbye  # Twilio retrying the confirmation
+    with session_scope(clean_db) as session:
+        assert session.exec(select(Resident)).all() == []
+    assert "language" in phone.send("hi").lower()  # writing again starts afresh
+
+
+def test_a_staff_erase_waits_for_the_residents_message_being_answered_and_clears_it(
+    client: TestClient, settings: Settings, clean_db: Engine
+) -> None:
+    with session_scope(clean_db) as session:
+        make_settlement(session, "Ubuhle Gardens")
+    phone = Phone(client, settings, "+27821110079", "whatsapp")
+    phone.onboard("Ubuhle Gardens")
+    with session_scope(clean_db) as session:
+        resident_id = session.exec(select(Resident.id)).one()
+    # The webhook's turn for "My house is at 12 Main Road" has run but not committed...
+    answering = Session(clean_db)
+    now = utcnow()
+    inbound = Inbound(
+        message_id=new_sid("SM"),
+        phone=phone.number,
+        channel="whatsapp",
+        text="My house is at 12 Main Road",
+        received_at=now,
+    )
+    message_service.receive(
+        session=answering, inbound=inbound, converse=converse_for(answering), now=now
+    )
+    # ... when an officer erases the resident.
+    erased = threading.Event()
+
+    def erase() -> None:
+        with session_scope(clean_db) as session:
+            residents.erase(session=session, resident_id=resident_id)
+        erased.set()
+
+    officer = threading.Thread(target=erase)
+    officer.start()
+    assert not erased.wait(0.5), "the erase did not wait for the turn"
+    answering.commit()
+    answering.close()
+    officer.join(10)
+    assert erased.is_set()
+    with session_scope(clean_db) as session:
+        rows = list(session.exec(select(InboundMessage)))
+        assert rows and all(r.resident_id is None and r.body == "" for r in rows)
+        assert session.exec(select(Resident)).all() == []
 
 
 def test_the_ticket_page_says_when_words_were_removed(clean_db: Engine, settings: Settings) -> None:

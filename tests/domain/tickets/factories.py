@@ -66,10 +66,15 @@ class Phone:
         self, client: TestClient, settings: Settings, number: str, channel: str = "whatsapp"
     ) -> None:
         self.client, self.settings, self.number, self.channel = client, settings, number, channel
+        self.sid = ""
 
-    def send(self, body: str = "", fixture: str | None = None, **fields: str) -> str:
-        """Post one signed inbound message and return the TwiML reply text."""
-        sid = new_sid("MM" if fixture == "whatsapp_media" else "SM")
+    def send(
+        self, body: str = "", fixture: str | None = None, sid: str | None = None, **fields: str
+    ) -> str:
+        """Post one signed inbound message (a new MessageSid unless `sid` is given; the
+        last one is `self.sid`) and return the TwiML reply text."""
+        sid = sid or new_sid("MM" if fixture == "whatsapp_media" else "SM")
+        self.sid = sid
         if self.channel == "whatsapp":
             form = payload(
                 fixture or "whatsapp_text",
