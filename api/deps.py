@@ -356,14 +356,17 @@ def visible_settlement(*, session: Session, scope: scopes.Scope, settlement_id: 
 def check_meeting_place(
     *, scope: scopes.Scope, settlement: Settlement | None, level: str, ward: str
 ) -> None:
-    """Refuse (403) a meeting a scoped user would place outside their scope: one with no
-    settlement of theirs must be a ward forum of one of their wards."""
-    if (
-        not scope.unrestricted
-        and settlement is None
-        and (level != "ward" or ward.strip() not in scope.wards)
-    ):
-        raise HTTPException(403, "your scope allows only meetings of your settlements and wards")
+    """Refuse (403) a meeting a scoped user would place outside their scope. Its audience
+    decides (`broadcasts.meeting_audience`): a neighbourhood meeting reaches its settlement
+    (theirs: resolved in scope before this), a ward forum the whole ward, which must be one
+    of their wards even when it names a settlement of theirs, a city forum everyone."""
+    if scope.unrestricted or (level == "neighbourhood" and settlement is not None):
+        return
+    forum_ward = ward.strip() or (settlement.ward if settlement is not None else "")
+    if level != "ward" or forum_ward not in scope.wards:
+        raise HTTPException(
+            403, "your scope allows only meetings of your settlements and forums of your wards"
+        )
 
 
 def client_ip(request: Request) -> str:

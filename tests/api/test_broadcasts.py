@@ -23,7 +23,7 @@ from bot.domain.staff.models import AuditEvent
 from tests.api.test_v1_tickets import auth, deliver
 from tests.domain.broadcasts.factories import make_member
 from tests.domain.tickets.factories import make_staff
-from tests.factories import make_meeting, make_settlement
+from tests.factories import make_meeting, make_milestone, make_settlement
 from tests.twilio_standin import TwilioStandIn
 
 
@@ -309,3 +309,28 @@ def test_broadcast_actions_through_the_api_are_in_the_audit_log(
     ]
     assert events[0].detail == {"recipients": 4} and events[2].detail == {"messages": 4}
     assert events[3].detail == {"broadcast": sent.json()["id"], "change": "announced"}
+
+
+def test_a_template_cannot_show_a_scoped_officer_a_meeting_or_milestone_outside_their_scope(
+    client: TestClient, clean_db: Engine, world: dict[str, Any]
+) -> None:
+    with session_scope(clean_db) as session:
+        milestone = make_milestone(session, session.get(Settlement, world["home"]), note="Farm 12")
+        city = make_meeting(session, utcnow() + dt.timedelta(days=5), level="city", title="City")
+        ids = {"milestone": milestone.id, "city": city.id}
+    scoped = scoped_officer(clean_db, "9")  # Ubuhle and its meeting lie in ward 14
+    audience = {"wards": ["9"]}
+    hidden = [
+        {"name": "meeting_announced", "meeting_id": world["meeting"]},
+        {"name": "milestone_reached", "milestone_id": ids["milestone"]},
+    ]
+    for template in hidden:
+        draft = {"title": "News", "audience": audience, "template": template}
+        for url in ("/api/v1/broadcasts/preview", "/api/v1/broadcasts"):
+            answer = client.post(url, json=draft, headers=scoped)
+            assert answer.status_code == 404, (url, answer.text)
+            assert "Layout plan" not in answer.text and "Farm 12" not in answer.text
+    # A city forum concerns everyone: announcing it to their own ward is theirs to do.
+    announced = {"name": "meeting_announced", "meeting_id": ids["city"]}
+    shown = {"title": "City", "audience": audience, "template": announced}
+    assert client.post("/api/v1/broadcasts/preview", json=shown, headers=scoped).status_code == 200

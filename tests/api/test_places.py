@@ -282,9 +282,9 @@ def test_what_the_review_found_is_refused(
     camp = auth(token)
     forum = {"level": "ward", "title": "Forum", "starts_at": "2031-01-01T10:00+02:00"}
     # A settlement with no ward gave its scoped officer another ward's forum to run.
-    hijack = client.post(
-        "/api/v1/meetings", json={**forum, "ward": "14", "settlement_id": no_ward}, headers=camp
-    )
+    place = {**forum, "ward": "14", "settlement_id": no_ward}
+    assert client.post("/api/v1/meetings", json=place, headers=camp).status_code == 403
+    hijack = client.post("/api/v1/meetings", json=place, headers=officer)
     assert hijack.status_code == 422 and "Unwarded Camp has no ward" in hijack.text
     # A placeholder date broke every resident's list of meetings (no Johannesburg time).
     far = {**forum, "ward": "9", "starts_at": "9999-12-31T23:30:00+00:00"}
@@ -310,3 +310,31 @@ def test_what_the_review_found_is_refused(
             select(AuditEvent).where(AuditEvent.action == "api.settlement.update")
         ).all()
     assert logged == []
+
+
+def test_a_settlement_officer_cannot_run_the_forum_of_the_whole_ward_it_lies_in(
+    client: TestClient, world: dict[str, Any], clean_db: Engine
+) -> None:
+    """A ward forum reaches every resident of the ward (its reminders too), even when it
+    names a settlement: only an officer of that ward, or an unscoped one, runs it."""
+    with session_scope(clean_db) as session:
+        user, token = make_staff(session, "ubuhle@ubuntubay.example.org", "officer")
+        scopes.set_scope(session=session, user=user, settlement_ids=[world["home"]], wards=[])
+    ubuhle = auth(token)
+    forum = {
+        "level": "ward",
+        "title": "Ward 14 forum",
+        "starts_at": "2031-01-01T10:00+02:00",
+        "settlement_id": world["home"],
+    }
+    created = client.post("/api/v1/meetings", json=forum, headers=ubuhle)
+    assert created.status_code == 403 and "forums of your wards" in created.text
+    # An unscoped officer's ward forum naming Ubuhle: the settlement officer reads it only.
+    theirs = client.post("/api/v1/meetings", json=forum, headers=world["officer"]).json()
+    url = f"/api/v1/meetings/{theirs['id']}"
+    assert client.get(url, headers=ubuhle).status_code == 200
+    assert client.put(url, json={**forum, "venue": "Hall"}, headers=ubuhle).status_code == 403
+    assert client.post(f"{url}/cancel", headers=ubuhle).status_code == 403
+    # Their own settlement's meeting they do run.
+    own = {**forum, "level": "neighbourhood", "title": "Block C"}
+    assert client.post("/api/v1/meetings", json=own, headers=ubuhle).status_code == 201

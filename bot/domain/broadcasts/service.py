@@ -92,11 +92,18 @@ def ref_of(broadcast_id: int) -> str:
 # --- rendering ----------------------------------------------------------------------------
 
 
-def template_values(*, session: Session, template: Mapping[str, Any]) -> TemplateValues:
-    """Read what a structured template needs from the database and its parameters."""
+def template_values(
+    *, session: Session, template: Mapping[str, Any], scope: scopes.Scope | None = None
+) -> TemplateValues:
+    """Read what a structured template needs from the database and its parameters; with a
+    `scope`, only a meeting or milestone it lets its user see (NotFound for any other)."""
     name = str(template["name"])
     if name.startswith("meeting_"):
         meeting = session.get(Meeting, template.get("meeting_id") or 0)
+        if meeting is not None and scope is not None and not scope.unrestricted:
+            readable = scopes.meeting_read_condition(scope)
+            found = select(col(Meeting.id)).where(col(Meeting.id) == meeting.id, readable)
+            meeting = meeting if session.execute(found).first() else None
         if meeting is None:
             raise NotFound(f"no meeting {template.get('meeting_id')}")
         previous = _datetime(template.get("previous_starts_at"))
@@ -121,6 +128,14 @@ def template_values(*, session: Session, template: Mapping[str, Any]) -> Templat
         return TemplateValues(area=area, starts_at=starts_at, ends_at=ends_at)
     if name.startswith("milestone_"):
         milestone = session.get(Milestone, template.get("milestone_id") or 0)
+        if (
+            milestone is not None
+            and scope is not None
+            and not scopes.allows_settlement(
+                session=session, scope=scope, settlement_id=milestone.settlement_id
+            )
+        ):
+            milestone = None
         if milestone is None:
             raise NotFound(f"no milestone {template.get('milestone_id')}")
         settlement = session.get(Settlement, milestone.settlement_id)
@@ -283,12 +298,15 @@ def preview_draft(
     """Preview a composed broadcast the user means to send (Conflict outside their scope)."""
     audience = broadcast_in.audience.model_dump(mode="json")
     check_scope(session=session, scope=scope, audience=audience)
+    template = template_dict(broadcast_in.template)
+    if template is not None:
+        template_values(session=session, template=template, scope=scope)
     return preview(
         session=session,
         settings=settings,
         audience=audience,
         texts=broadcast_in.texts,
-        template=template_dict(broadcast_in.template),
+        template=template,
         sms_fallback=broadcast_in.sms_fallback,
     )
 
@@ -328,13 +346,13 @@ def create(
     now = now or utcnow()
     _check_words(broadcast_in)
     audience = broadcast_in.audience.model_dump(mode="json")
-    if staff is not None:
-        check_scope(
-            session=session, scope=scopes.for_user(session=session, user=staff), audience=audience
-        )
+    scope = scopes.for_user(session=session, user=staff) if staff is not None else None
+    if scope is not None:
+        check_scope(session=session, scope=scope, audience=audience)
     template = template_dict(broadcast_in.template)
     if template is not None:
-        template_values(session=session, template=template)  # refuse bad references now
+        # Refuse bad references now, and a meeting or milestone the user may not see.
+        template_values(session=session, template=template, scope=scope)
         if template["name"].startswith("meeting_") and meeting_id is None:
             meeting_id = int(template["meeting_id"])
     size = audiences.count(session=session, audience=audience)

@@ -122,12 +122,14 @@ def resident_condition(scope: Scope) -> ColumnElement[bool]:
 
 def meeting_condition(scope: Scope) -> ColumnElement[bool]:
     """Return the condition on the Meeting rows of the scope's own places, which a scoped
-    user may change: meetings of its settlements and ward forums of its wards (never a
-    city forum, which concerns everyone, even an old one that names a settlement)."""
+    user may change: neighbourhood meetings of its settlements and ward forums of its wards.
+    Never a city forum, which concerns everyone, nor another ward's forum, which reaches the
+    whole ward, even an old one that names a settlement of theirs."""
     if scope.unrestricted:
         return true()
     in_settlement = and_(
-        col(Meeting.level) != "city", settlement_id_condition(Meeting.settlement_id, scope)
+        col(Meeting.level) == "neighbourhood",
+        settlement_id_condition(Meeting.settlement_id, scope),
     )
     in_ward = (
         and_(col(Meeting.level) == "ward", col(Meeting.ward).in_(sorted(scope.wards)))
