@@ -75,6 +75,7 @@ def serve(
         port=port,
         workers=workers,
         proxy_headers=True,
+        forwarded_allow_ips=get_settings().forwarded_allow_ips,
         log_config=None,
     )
 

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
         None, validation_alias="TWILIO_WEBHOOK_SHARED_KEY"
     )
     public_url: str = Field("http://127.0.0.1:8000", validation_alias="SIYAKHA_PUBLIC_URL")
+    # uvicorn's own setting, read here so that .env sets it too: the proxies whose
+    # X-Forwarded-For (the client's address: login throttle, audit log) is trusted.
+    forwarded_allow_ips: str = Field("127.0.0.1,::1", validation_alias="FORWARDED_ALLOW_IPS")
     outbound: Literal["console", "twilio"] = Field("console", validation_alias="SIYAKHA_OUTBOUND")
     twilio_api_url: str | None = Field(None, validation_alias="SIYAKHA_TWILIO_API_URL")
     sms_from: str | None = Field(None, validation_alias="SIYAKHA_SMS_FROM")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -35,11 +37,14 @@ def test_dev_serves_the_simulator_with_a_worker_and_stops_both(
         "SIYAKHA_LOG_FORMAT": "json",
         "TWILIO_AUTH_TOKEN": TOKEN,
     }
+    # Only a proxy at 10.9.9.9 is trusted with the client's address: the server must have
+    # read that from .env, as uvicorn alone would not.
+    (tmp_path / ".env").write_text("FORWARDED_ALLOW_IPS=10.9.9.9\n")
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "bot.cli", "dev", "--port", str(port)],
             env=env,
-            cwd=tmp_path,  # no ./.env
+            cwd=tmp_path,  # not the checkout's ./.env: the one written above
             stdout=out,
             stderr=subprocess.STDOUT,
         )
@@ -62,6 +67,15 @@ def test_dev_serves_the_simulator_with_a_worker_and_stops_both(
         signature = RequestValidator(TOKEN).compute_signature(url, form)
         answer = httpx.post(url, data=form, headers={"X-Twilio-Signature": signature})
         assert answer.status_code == 200 and "<Message>" in answer.text
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as browser:
+            page = browser.get("/staff/login").text
+            token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+            assert token, page[:500]
+            login = {"email": "a@example.org", "password": "wrong", "csrf_token": token[1]}
+            forged = {"X-Forwarded-For": "203.0.113.9"}
+            assert browser.post("/staff/login", data=login, headers=forged).status_code == 401
+        with sqlite3.connect(tmp_path / "dev.db") as db:
+            assert db.execute("SELECT ip FROM login_attempt").fetchall() == [("127.0.0.1",)]
         deadline = time.monotonic() + 30
         while '"worker started"' not in log.read_text():
             assert time.monotonic() < deadline, log.read_text()

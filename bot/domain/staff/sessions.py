@@ -19,7 +19,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlmodel import Session, col
 
 from bot.config import Settings
@@ -176,13 +176,13 @@ def csrf_ok(expected: str, given: str | None) -> bool:
     return bool(given) and hmac.compare_digest(expected.encode(), (given or "").encode())
 
 
-def _failures(session: Session, column: object, value: str, since: dt.datetime) -> int:
+def _failures(session: Session, since: dt.datetime, *conditions: ColumnElement[bool]) -> int:
     return int(
         session.execute(
             select(func.count())
             .select_from(LoginAttempt)
             .where(
-                column == value,  # type: ignore[arg-type]
+                *conditions,
                 col(LoginAttempt.at) > since,
                 col(LoginAttempt.succeeded).is_(False),
             )
@@ -199,19 +199,26 @@ def login(
     settings: Settings,
     now: dt.datetime,
 ) -> StaffUser | None:
-    """Check a password, throttled per email and per address; raise Throttled when locked.
+    """Check a password; raise Throttled after too many failures within the window: the
+    limit for this email from this address, 4x the limit for this email from anywhere
+    (guessing spread over many addresses) or from this address for any email.
 
-    Every try is recorded, so the caller must commit even when this returns None.
+    So that nobody can lock a colleague out for long from elsewhere, failures from other
+    addresses count only towards the 4x limit, and refused tries are not counted at all.
+    Every try checked is recorded, so the caller must commit even when this returns None.
     """
     address = email.strip().lower()[:254]
+    ip = ip[:45]
     since = now - dt.timedelta(minutes=settings.login_window_minutes)
     limit = settings.login_max_failures
-    if _failures(session, col(LoginAttempt.email), address, since) >= limit or (
-        ip and _failures(session, col(LoginAttempt.ip), ip, since) >= limit * 4
+    by_email, by_ip = col(LoginAttempt.email) == address, col(LoginAttempt.ip) == ip
+    if (
+        (ip and _failures(session, since, by_email, by_ip) >= limit)
+        or _failures(session, since, by_email) >= limit * 4
+        or (ip and _failures(session, since, by_ip) >= limit * 4)
     ):
-        session.add(LoginAttempt(email=address, ip=ip[:45], at=now, succeeded=False))
         raise Throttled("too many failed logins; try again later")
     user = staff.authenticate(session=session, email=address, password=password)
-    session.add(LoginAttempt(email=address, ip=ip[:45], at=now, succeeded=user is not None))
+    session.add(LoginAttempt(email=address, ip=ip, at=now, succeeded=user is not None))
     session.flush()
     return user

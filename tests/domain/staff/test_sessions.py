@@ -20,7 +20,9 @@ def _count(session: Session, model: type) -> int:
     return session.exec(select(func.count()).select_from(model)).one()
 
 
-def test_throttle_per_email_then_window_passes(session: Session, settings: Settings) -> None:
+def test_throttle_per_email_and_address_then_window_passes(
+    session: Session, settings: Settings
+) -> None:
     staff.create_user(session=session, email="t@example.org", role="triage", password="x" * 12)
     limited = settings.model_copy(update={"login_max_failures": 2, "login_window_minutes": 10})
 
@@ -35,10 +37,38 @@ def test_throttle_per_email_then_window_passes(session: Session, settings: Setti
         )
 
     assert attempt("wrong", NOW) is None
-    assert attempt("wrong", NOW, ip="10.0.0.2") is None
+    assert attempt("wrong", NOW) is None
     with pytest.raises(sessions.Throttled):
-        attempt("x" * 12, NOW + dt.timedelta(minutes=1), ip="10.0.0.3")  # per email
-    assert attempt("x" * 12, NOW + dt.timedelta(minutes=11)) is not None  # window passed
+        attempt("x" * 12, NOW + dt.timedelta(minutes=1))  # this email from this address
+    # Someone else's failures do not lock the owner out from their own address...
+    assert attempt("x" * 12, NOW + dt.timedelta(minutes=1), ip="10.0.0.3") is not None
+    # ... and refused tries do not prolong the lock: it ends with the window.
+    for minute in range(2, 10):
+        with pytest.raises(sessions.Throttled):
+            attempt("wrong", NOW + dt.timedelta(minutes=minute))
+    assert attempt("x" * 12, NOW + dt.timedelta(minutes=11)) is not None
+
+
+def test_throttle_per_email_from_many_addresses(session: Session, settings: Settings) -> None:
+    limited = settings.model_copy(update={"login_max_failures": 2})
+    for i in range(8):  # guessing spread over addresses: the email reaches 4x the limit
+        sessions.login(
+            session=session,
+            email="target@example.org",
+            password="nope",
+            ip=f"10.1.0.{i}",
+            settings=limited,
+            now=NOW,
+        )
+    with pytest.raises(sessions.Throttled):
+        sessions.login(
+            session=session,
+            email="target@example.org",
+            password="nope",
+            ip="10.1.0.99",
+            settings=limited,
+            now=NOW,
+        )
 
 
 def test_throttle_per_address(session: Session, settings: Settings) -> None:
