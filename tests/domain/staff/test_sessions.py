@@ -49,48 +49,26 @@ def test_throttle_per_email_and_address_then_window_passes(
     assert attempt("x" * 12, NOW + dt.timedelta(minutes=11)) is not None
 
 
+def _wrong_password(session: Session, settings: Settings, email: str, ip: str) -> object:
+    return sessions.login(
+        session=session, email=email, password="nope", ip=ip, settings=settings, now=NOW
+    )
+
+
 def test_throttle_per_email_from_many_addresses(session: Session, settings: Settings) -> None:
     limited = settings.model_copy(update={"login_max_failures": 2})
     for i in range(8):  # guessing spread over addresses: the email reaches 4x the limit
-        sessions.login(
-            session=session,
-            email="target@example.org",
-            password="nope",
-            ip=f"10.1.0.{i}",
-            settings=limited,
-            now=NOW,
-        )
+        assert _wrong_password(session, limited, "target@example.org", f"10.1.0.{i}") is None
     with pytest.raises(sessions.Throttled):
-        sessions.login(
-            session=session,
-            email="target@example.org",
-            password="nope",
-            ip="10.1.0.99",
-            settings=limited,
-            now=NOW,
-        )
+        _wrong_password(session, limited, "target@example.org", "10.1.0.99")
 
 
 def test_throttle_per_address(session: Session, settings: Settings) -> None:
     limited = settings.model_copy(update={"login_max_failures": 1})
     for i in range(4):  # four emails, one failure each: the address reaches 4x the limit
-        sessions.login(
-            session=session,
-            email=f"u{i}@example.org",
-            password="nope",
-            ip="10.9.9.9",
-            settings=limited,
-            now=NOW,
-        )
+        assert _wrong_password(session, limited, f"u{i}@example.org", "10.9.9.9") is None
     with pytest.raises(sessions.Throttled):
-        sessions.login(
-            session=session,
-            email="fresh@example.org",
-            password="nope",
-            ip="10.9.9.9",
-            settings=limited,
-            now=NOW,
-        )
+        _wrong_password(session, limited, "fresh@example.org", "10.9.9.9")
 
 
 def test_prune_forgets_old_attempts_and_ended_sessions(
