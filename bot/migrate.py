@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -23,11 +24,39 @@ def alembic_config() -> Config:
 
 
 def upgrade(engine: Engine | None = None, revision: str = "head") -> None:
-    """Bring the database up to `revision` (the newest by default)."""
+    """Bring the database up to `revision` (the newest by default).
+
+    On SQLite, foreign keys are off while migrations run (a migration that rebuilds a
+    table drops the old one, and the drop would cascade to the rows that point at it) and
+    checked before the migrations commit.
+    """
+    run(command.upgrade, engine, revision)
+
+
+def downgrade(engine: Engine | None = None, revision: str = "-1") -> None:
+    """Take the database back to `revision` (one step by default), as `upgrade` does."""
+    run(command.downgrade, engine, revision)
+
+
+def run(step: Callable[[Config, str], None], engine: Engine | None, revision: str) -> None:
+    """Run an Alembic command on one connection, in one transaction (see `upgrade`)."""
     cfg = alembic_config()
-    with (engine or get_engine()).begin() as connection:
-        cfg.attributes["connection"] = connection
-        command.upgrade(cfg, revision)
+    with (engine or get_engine()).connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        driver = connection.connection.driver_connection
+        if sqlite:  # not inside a transaction, where SQLite ignores the pragma
+            driver.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
+        try:
+            with connection.begin():
+                cfg.attributes["connection"] = connection
+                step(cfg, revision)
+                if sqlite:
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                    if broken:
+                        raise RuntimeError(f"foreign keys broken by the migration: {broken}")
+        finally:
+            if sqlite:
+                driver.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
 
 
 def is_current(engine: Engine | None = None) -> bool:

@@ -1,14 +1,23 @@
-"""Migrations build the whole schema from empty, and match the models exactly."""
+"""Migrations build the whole schema from empty, match the models exactly, and keep rows."""
 
 from __future__ import annotations
 
+import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
-from sqlmodel import SQLModel
+from sqlmodel import SQLModel, select
 
 from bot import migrate
+from bot.db import session_scope
+from bot.domain.outbox import service as outbox
+from bot.domain.outbox.models import Outbox
+from bot.domain.residents import service as residents
+from bot.domain.tickets.models import Ticket
+from tests.domain.tickets.factories import make_ticket
+from tests.factories import make_resident
 
 
 def test_migrations_from_empty_create_every_table(engine: Engine) -> None:
@@ -28,3 +37,49 @@ def test_upgrade_twice_is_a_no_op(engine: Engine) -> None:
     migrate.upgrade(engine)
     with engine.connect() as connection:
         assert MigrationContext.configure(connection).get_current_revision() is not None
+
+
+def test_an_erased_residents_ids_are_never_given_to_the_next_person(clean_db: Engine) -> None:
+    """Migration 0006 rebuilds `resident` and `outbox` on SQLite (AUTOINCREMENT) and keeps
+    every row, including the rows of other tables that point at them."""
+    migrate.downgrade(clean_db, "0005")
+    try:
+        with session_scope(clean_db) as session:
+            kept = make_resident(session, "+27821110090")
+            erased = make_resident(session, "+27821110091")
+            ticket = make_ticket(session, resident_id=kept.id)
+            queued = [
+                outbox.enqueue(
+                    session=session, resident=r, purpose="notice", dedupe_key=r.phone, body="Hi"
+                ).id
+                for r in (kept, erased)
+            ]
+            ids = {"kept": kept.id, "erased": erased.id, "ticket": ticket.id}
+    finally:
+        migrate.upgrade(clean_db)
+    with session_scope(clean_db) as session:
+        assert session.get(Ticket, ids["ticket"]).resident_id == ids["kept"]
+        assert {row.id for row in session.exec(select(Outbox))} == set(queued)
+        residents.erase(session=session, resident_id=ids["erased"])  # the newest of each
+    with session_scope(clean_db) as session:
+        newcomer = make_resident(session, "+27821110092")
+        row = outbox.enqueue(
+            session=session, resident=newcomer, purpose="notice", dedupe_key="new", body="Hi"
+        )
+        assert newcomer.id > ids["erased"] and row.id > max(queued)
+        assert session.get(Ticket, ids["ticket"]).resident_id == ids["kept"]
+    if clean_db.dialect.name == "sqlite":
+        with clean_db.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_migrations_refuse_to_rebuild_a_sqlite_table_with_foreign_keys_on(
+    clean_db: Engine,
+) -> None:
+    if clean_db.dialect.name != "sqlite":
+        pytest.skip("only SQLite rebuilds tables (runs in the SQLite pass)")
+    cfg = migrate.alembic_config()
+    with clean_db.begin() as connection:  # foreign keys on, as every app connection has them
+        cfg.attributes["connection"] = connection
+        with pytest.raises(RuntimeError, match="cascade"):
+            command.downgrade(cfg, "0005")

@@ -66,6 +66,8 @@ class Outbox(SQLModel, table=True):
             "body IS NOT NULL OR content_sid IS NOT NULL", name="ck_outbox_body_or_template"
         ),
         Index("ix_outbox_due", "status", "next_attempt_at"),
+        # SQLite: never reuse the id of an erased resident's row (migration 0006).
+        {"sqlite_autoincrement": True},
     )
 
     id: int | None = Field(default=None, primary_key=True)

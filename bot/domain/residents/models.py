@@ -23,6 +23,8 @@ class Resident(SQLModel, table=True):
             "consent_channel IS NULL OR consent_channel IN ('sms', 'whatsapp')",
             name="ck_consent_channel",
         ),
+        # SQLite: never reuse the id of an erased resident's row (migration 0006).
+        {"sqlite_autoincrement": True},
     )
 
     id: int | None = Field(default=None, primary_key=True)
