@@ -209,16 +209,17 @@ def update_ticket(
 ) -> TicketDetail:
     """Change a ticket's status, priority, category or assignee (empty email: unassign)."""
     ticket = _ticket(session, reference, scope)
+    change = TicketUpdate.model_validate(body.model_dump())
     with refused_as_http():
         tickets.change(
             session=session,
             ticket=ticket,
-            update_in=TicketUpdate.model_validate(body.model_dump()),
+            update_in=change,
             staff=user,
             now=utcnow(),
             settings=settings,
         )
-    _audit(session, request, user, "ticket.update", reference, **body.model_dump(exclude_none=True))
+    _audit(session, request, user, "ticket.update", reference, **tickets.audit_detail(change))
     return _detail(session, ticket, settings)
 
 

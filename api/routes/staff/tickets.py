@@ -297,7 +297,7 @@ def update_ticket(
             now=utcnow(),
             settings=settings,
         )
-    ctx.audit("ticket.update", f"ticket:{reference}", **{k: v for k, v in values.items() if v})
+    ctx.audit("ticket.update", f"ticket:{reference}", **tickets.audit_detail(change))
     return _done(reference, "updated")
 
 

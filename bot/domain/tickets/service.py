@@ -619,6 +619,16 @@ def set_status(
         notify.status_changed(session=session, ticket=child, event_id=child_event.id)
 
 
+def audit_detail(update_in: TicketUpdate) -> dict[str, Any]:
+    """What the audit log keeps of a ticket change: the fields given, and of the public note
+    only that there was one (it may quote the resident, and erasing them cannot reach the
+    audit log; the note itself stays on the ticket, which erasure de-identifies)."""
+    detail = update_in.model_dump(exclude_none=True)
+    if "note" in detail:
+        detail["note"] = True
+    return detail
+
+
 def change(
     *,
     session: Session,

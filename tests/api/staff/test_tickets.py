@@ -139,7 +139,13 @@ def test_whatsapp_complaint_worked_from_the_dashboard(
         assert not any("Sipho" in b for b in bodies)  # internal notes never leave
         assert {r.channel for r in rows} == {"whatsapp"}
         actions = session.exec(select(AuditEvent.action)).all()
+        updates = session.exec(
+            select(AuditEvent.detail).where(AuditEvent.action == "ticket.update")
+        ).all()
     assert {"login", "ticket.update", "ticket.reply", "ticket.note"} <= set(actions)
+    # The audit log keeps that a public note was sent, not its words (erasure cannot reach it).
+    assert {"status": "resolved", "note": True} in updates
+    assert "Fixed the standpipe" not in str(updates)
     # the conversation shows what was queued, with its delivery status
     assert "A plumber comes on Tuesday." in page and "pending" in page
 
