@@ -62,6 +62,28 @@ def serve(
     workers: int = 1,
 ) -> None:
     """Serve the webhooks, API, dashboard and (in dev) the simulator."""
+    if get_settings().env == "dev" and not _loopback(host):
+        typer.echo(
+            f"SIYAKHA_ENV is dev, which serves the simulator: anyone who reaches {host} could "
+            "write as any resident and read what is sent to them. Set SIYAKHA_ENV=production "
+            "(or test) to serve on this address; `siyakha dev` serves a demo on it.",
+            err=True,
+        )
+        raise typer.Exit(2)
+    _serve(host=host, port=port, migrate_first=migrate_first, workers=workers)
+
+
+def _loopback(host: str) -> bool:
+    """Return whether `host` is reachable from this machine only."""
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def _serve(*, host: str, port: int, migrate_first: bool, workers: int) -> None:
     import uvicorn
 
     from bot import migrate
@@ -172,7 +194,7 @@ def dev(host: str = "127.0.0.1", port: int = 8000) -> None:
     migrate.upgrade()
     worker_process = subprocess.Popen([sys.executable, "-m", "bot.worker"])
     try:
-        serve(host=host, port=port, migrate_first=False, workers=1)
+        _serve(host=host, port=port, migrate_first=False, workers=1)
     finally:
         worker_process.terminate()
         try:

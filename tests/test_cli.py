@@ -146,6 +146,20 @@ def test_chat_applies_migrations_first(tmp_path: Path, monkeypatch: pytest.Monke
     assert "Choose your language" in result.stdout
 
 
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.10", "::"])
+def test_serve_refuses_to_put_the_dev_simulator_on_the_network(
+    monkeypatch: pytest.MonkeyPatch, host: str
+) -> None:
+    monkeypatch.setenv("SIYAKHA_ENV", "dev")
+    get_settings.cache_clear()
+    try:
+        result = runner.invoke(app, ["serve", "--host", host, "--no-migrate"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 2
+    assert "serves the simulator" in result.output and "SIYAKHA_ENV=production" in result.output
+
+
 @pytest.mark.parametrize(
     ("options", "error"),
     [
