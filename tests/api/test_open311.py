@@ -41,8 +41,8 @@ def test_call_centre_logs_a_request_for_a_resident(client, keys) -> None:
         "service_code": "electricity",
         "description": "Live wires hanging over the path, says Thandi Mokoena on 072 555 0101",
         "address_string": "Lane 7, Ubuhle Gardens",
-        "lat": "-33.98",
-        "long": "18.56",
+        "lat": "-33.987412",
+        "long": "18.561234",
         "phone": "072 555 0101",
         "first_name": "Thandi",
         "last_name": "Mokoena",
@@ -58,7 +58,7 @@ def test_call_centre_logs_a_request_for_a_resident(client, keys) -> None:
     ]
     [request] = client.get(f"/open311/v2/requests/{ref}.json").json()
     assert request["status"] == "open" and request["service_code"] == "electricity"
-    assert (request["lat"], request["long"]) == (-33.98, 18.56)
+    assert (request["lat"], request["long"]) == (-33.987, 18.561)  # public: about 110 m
     text = json.dumps(request)
     for secret in ("072 555 0101", "+27725550101", "thandi@example.org", "Mokoena"):
         assert secret not in text
@@ -67,6 +67,7 @@ def test_call_centre_logs_a_request_for_a_resident(client, keys) -> None:
     ).json()
     assert detail["priority"] == "high"  # live wires
     assert detail["source"] == "open311" and detail["has_resident"] is True
+    assert (detail["latitude"], detail["longitude"]) == (-33.987412, 18.561234)  # staff: as sent
     assert detail["events"][0]["staff_email"] == "triage@ubuntubay.example.org"
 
     assert [

@@ -95,8 +95,15 @@ def _status(ticket: Ticket) -> str:
     return "closed" if ticket.status in ("resolved", "closed") else "open"
 
 
+def _public_coordinate(value: float | None) -> float | None:
+    """Return a coordinate to 3 decimals (about 110 m): enough to find the standpipe or the
+    lane, not a resident's home. The staff API keeps the pin as sent."""
+    return None if value is None else round(value, 3)
+
+
 def as_request(session: Session, ticket: Ticket, settlements: dict[int, str]) -> dict[str, Any]:
-    """Return one ticket as an Open311 service request (never a phone number or a name)."""
+    """Return one ticket as an Open311 service request (never a phone number or a name, and
+    the pin to about 110 m)."""
     settlement = ""
     if ticket.settlement_id is not None:
         if ticket.settlement_id not in settlements:
@@ -121,8 +128,8 @@ def as_request(session: Session, ticket: Ticket, settlements: dict[int, str]) ->
         "address": address or None,
         "address_id": None,
         "zipcode": None,
-        "lat": ticket.latitude,
-        "long": ticket.longitude,
+        "lat": _public_coordinate(ticket.latitude),
+        "long": _public_coordinate(ticket.longitude),
         "media_url": None,  # provider media links need credentials and may show people
     }
 
