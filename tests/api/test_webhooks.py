@@ -13,9 +13,11 @@ from sqlmodel import Session, func, select
 from api.main import create_app
 from bot.channels.twilio import twiml
 from bot.config import Settings
+from bot.db import session_scope, utcnow
 from bot.domain.messages.models import InboundMessage
 from bot.domain.residents.models import Resident
 from tests import TEST_SECRET_KEY
+from tests.factories import make_resident
 from tests.twilio_payloads import payload, signed, signed_by_rule, sms, whatsapp
 
 PATH = "/webhooks/twilio/messages"
@@ -306,12 +308,28 @@ def test_characters_xml_cannot_carry_are_dropped_and_the_message_answered_and_ke
     # PostgreSQL text cannot hold U+0000: storing it raised, and the webhook answered 500.
     # The others would be stored, and later quoted in a proactive message.
     body = "Mol\x00o\x1f \ufffe\tshack\n17"
+    with session_scope(clean_db) as session:
+        make_resident(session, "+27821234567", consented_at=utcnow())
     response = post(client, settings, whatsapp(body, ProfileName="Tha\x00bo\x08"))
     assert response.status_code == 200
     assert messages_of(response)
     with Session(clean_db) as session:
         assert session.exec(select(InboundMessage.body)).one() == "Molo \tshack\n17"
         assert session.exec(select(Resident.profile_name)).one() == "Thabo"
+
+
+def test_the_whatsapp_name_is_kept_only_once_the_resident_agrees_to_the_notice(
+    client, settings, clean_db
+) -> None:
+    def name_after(text: str) -> str | None:
+        answer = post(client, settings, whatsapp(text, phone="+27821234599", ProfileName="Zodwa"))
+        assert answer.status_code == 200
+        with Session(clean_db) as session:
+            return session.exec(select(Resident.profile_name)).one()
+
+    assert name_after("hi") is None  # the language menu
+    assert name_after("1") is None  # English: the privacy notice
+    assert name_after("1") == "Zodwa"  # agreed
 
 
 def test_emoji_and_xml_special_characters_round_trip(client, settings, clean_db) -> None:

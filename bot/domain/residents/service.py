@@ -93,8 +93,6 @@ def record_turn(
         "updated_at": now,
         f"last_inbound_{inbound.channel}_at": inbound.received_at,
     }
-    if inbound.profile_name:
-        changes["profile_name"] = inbound.profile_name[:200]
     for effect in effects:
         match effect:
             case fx.SetLanguage(language=language):
@@ -122,6 +120,10 @@ def record_turn(
                 return False
             case fx.OpenTicket() | fx.AddToTicket() | fx.AnswerResolution():
                 tickets.apply_effect(session=session, resident=resident, effect=effect, now=now)
+    # The WhatsApp profile name only once they have agreed to the notice, which promises
+    # nothing kept but the number before that.
+    if inbound.profile_name and changes.get("consented_at", resident["consented_at"]):
+        changes["profile_name"] = inbound.profile_name[:200]
     values = {f"new_{column}": changes.get(column, resident[column]) for column in _TURN_COLUMNS}
     session.connection().execute(_SAVE_TURN, {"resident_id": resident["id"], **values})
     return True
