@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 # Modules with a `schedule(settings) -> list[dict]` of APScheduler add_job arguments.
 JOB_MODULES = (
     "bot.domain.messages.jobs",
+    "bot.domain.residents.jobs",
     "bot.domain.outbox.jobs",
     "bot.domain.tickets.jobs",
     "bot.domain.broadcasts.jobs",
