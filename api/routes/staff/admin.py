@@ -90,9 +90,11 @@ def update_user(
     scope = scopes.set_scope(
         session=ctx.session, user=user, settlement_ids=settlement_ids, wards=_wards(wards)
     )
+    assert user.id is not None
     if user.id != ctx.user.id:
-        assert user.id is not None
         sessions.end_all_for(session=ctx.session, user_id=user.id, now=utcnow())
+    elif password:  # their own new password: every other login of theirs ends
+        sessions.end_all_for(session=ctx.session, user_id=user.id, now=utcnow(), keep=ctx.row.id)
     ctx.audit(
         "user.update",
         f"user:{user.email}",

@@ -162,11 +162,18 @@ def end(*, session: Session, row: StaffSession, now: dt.datetime) -> None:
     session.flush()
 
 
-def end_all_for(*, session: Session, user_id: int, now: dt.datetime) -> None:
-    """Revoke every session of a user (deactivated, role or scope changed)."""
+def end_all_for(
+    *, session: Session, user_id: int, now: dt.datetime, keep: int | None = None
+) -> None:
+    """Revoke every session of a user (deactivated, role, scope or password changed), but
+    `keep` (the id of the session making the change, when it is theirs)."""
     session.execute(
         update(StaffSession)
-        .where(col(StaffSession.user_id) == user_id, col(StaffSession.revoked_at).is_(None))
+        .where(
+            col(StaffSession.user_id) == user_id,
+            col(StaffSession.revoked_at).is_(None),
+            col(StaffSession.id) != (keep if keep is not None else -1),
+        )
         .values(revoked_at=now)
     )
 

@@ -128,3 +128,25 @@ def test_page_views_are_audited_and_admins_list_them_apart_from_changes(
     one_user = admin.get(f"/staff/admin/audit?kind=views&action=ticket.&email={EMAILS['triage']}")
     assert "2 event(s)." in one_user.text
     assert '<option value="views" selected>' in one_user.text
+
+
+def test_an_admin_changing_their_own_password_ends_their_other_logins(
+    as_role: Login, app: object, world: World, clean_db: Engine
+) -> None:
+    admin, csrf = as_role("admin")
+    with logged_in(app, EMAILS["admin"]) as (elsewhere, _csrf):  # another browser of theirs
+        with Session(clean_db) as session:
+            me = session.exec(select(StaffUser).where(StaffUser.email == EMAILS["admin"])).one()
+        changed = admin.post(
+            f"/staff/admin/users/{me.id}",
+            data={
+                "csrf_token": csrf,
+                "role": "admin",
+                "is_active": "true",
+                "password": "a brand new horse 3",
+            },
+            follow_redirects=False,
+        )
+        assert changed.status_code == 303
+        assert admin.get("/staff/admin/users").status_code == 200  # this login goes on
+        assert elsewhere.get("/staff/tickets", follow_redirects=False).status_code == 303
