@@ -300,7 +300,9 @@ def link_duplicate(
     ticket = _ticket(session, reference, scope)
     parent = _ticket(session, body.parent, scope)
     with refused_as_http(refused=409):
-        tickets.link(session=session, ticket=ticket, parent=parent, staff=user, now=utcnow())
+        tickets.link(
+            session=session, ticket=ticket, parent=parent, staff=user, now=utcnow(), scope=scope
+        )
     _audit(session, request, user, "ticket.link", reference, parent=parent.reference)
     return _detail(session, ticket, settings)
 

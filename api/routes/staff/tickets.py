@@ -196,7 +196,12 @@ def bulk(
             for ticket in chosen:
                 if ticket.id != root.id:
                     tickets.link(
-                        session=ctx.session, ticket=ticket, parent=root, staff=ctx.user, now=now
+                        session=ctx.session,
+                        ticket=ticket,
+                        parent=root,
+                        staff=ctx.user,
+                        now=now,
+                        scope=ctx.scope,
                     )
         else:
             update = (
@@ -346,7 +351,14 @@ def link(
     if parent.strip():
         root = _ticket(ctx, parent.strip())
         with refused_as_http(refused=409):
-            tickets.link(session=ctx.session, ticket=ticket, parent=root, staff=ctx.user, now=now)
+            tickets.link(
+                session=ctx.session,
+                ticket=ticket,
+                parent=root,
+                staff=ctx.user,
+                now=now,
+                scope=ctx.scope,
+            )
     else:
         tickets.unlink(session=ctx.session, ticket=ticket, staff=ctx.user, now=now)
     ctx.audit("ticket.link", f"ticket:{reference}", parent=parent.strip() or None)

@@ -21,7 +21,8 @@ from sqlmodel import Session, col
 from bot.config import Settings, get_settings
 from bot.content import load
 from bot.domain.settlements.models import Settlement
-from bot.domain.staff.models import StaffUser
+from bot.domain.staff import scope as scopes
+from bot.domain.staff.models import TICKET_WORKERS, StaffUser
 from bot.domain.tickets import notify, references, sla
 from bot.domain.tickets.models import (
     OPEN_STATUSES,
@@ -651,6 +652,13 @@ def change(
         ).scalar_one_or_none()
         if assignee is None or not assignee.is_active:
             raise TicketError(f"no active staff user {update_in.assignee_email!r}")
+        # Only someone who works tickets, and may see this one, can be given it.
+        if assignee.role not in TICKET_WORKERS or not scopes.allows_ticket(
+            session=session, scope=scopes.for_user(session=session, user=assignee), ticket=ticket
+        ):
+            raise TicketError(
+                f"{assignee.email} cannot be given this ticket: their role or scope excludes it"
+            )
     allowed = TRANSITIONS.get(ticket.status, frozenset())
     if update_in.status not in (None, ticket.status) and update_in.status not in allowed:
         raise InvalidTransition(f"a {ticket.status} ticket cannot become {update_in.status}")
@@ -755,9 +763,18 @@ def note(
 
 
 def link(
-    *, session: Session, ticket: Ticket, parent: Ticket, staff: StaffUser, now: dt.datetime
+    *,
+    session: Session,
+    ticket: Ticket,
+    parent: Ticket,
+    staff: StaffUser,
+    now: dt.datetime,
+    scope: scopes.Scope | None = None,
 ) -> Ticket:
-    """Mark `ticket` (and its own duplicates) a duplicate of `parent`; return the parent used."""
+    """Mark `ticket` (and its own duplicates) a duplicate of `parent`; return the parent used.
+
+    With the user's `scope`, refuse when the link would reach a ticket outside it: the root
+    `parent` is a duplicate of, or a duplicate of `ticket` that would move with it."""
     while parent.parent_id is not None:  # always link to the root, so there are no chains
         root = session.get(Ticket, parent.parent_id)
         if root is None:
@@ -765,7 +782,12 @@ def link(
         parent = root
     if parent.id == ticket.id:
         raise TicketError("a ticket cannot be a duplicate of itself")
-    for child in [ticket, *children(session=session, ticket=ticket)]:
+    moving = [ticket, *children(session=session, ticket=ticket)]
+    if scope is not None and not all(
+        scopes.allows_ticket(session=session, scope=scope, ticket=t) for t in [parent, *moving]
+    ):
+        raise TicketError("linking these would reach a ticket outside your scope")
+    for child in moving:
         child.parent_id = parent.id
         add_event(
             session,

@@ -13,11 +13,12 @@ from sqlmodel import Session
 from bot.config import Settings
 from bot.db import session_scope
 from bot.domain.outbox.models import Outbox
+from bot.domain.staff import scope as scopes
 from bot.domain.tickets import jobs
 from bot.domain.tickets import service as tickets
 from bot.domain.tickets.models import Ticket, TicketUpdate
 from tests.domain.tickets.factories import make_staff, make_ticket
-from tests.factories import make_resident
+from tests.factories import make_resident, make_settlement
 
 NOW = dt.datetime(2025, 6, 2, 8, 0, tzinfo=dt.UTC)
 
@@ -115,3 +116,51 @@ def test_linking_flattens_to_the_root(session: Session) -> None:
         tickets.link(session=session, ticket=a, parent=c, staff=user, now=NOW)
     tickets.unlink(session=session, ticket=c, staff=user, now=NOW)
     assert c.parent_id is None
+
+
+def test_linking_never_reaches_a_ticket_outside_the_users_scope(session: Session) -> None:
+    user, _ = make_staff(session)
+    mine, theirs = make_settlement(session, "Ubuhle Gardens"), make_settlement(session, "Zenzele")
+    scope = scopes.Scope(settlement_ids=frozenset({mine.id}))
+    root = make_ticket(session, now=NOW, settlement_id=theirs.id)
+    parent, ticket, other = (make_ticket(session, now=NOW, settlement_id=mine.id) for _ in "abc")
+    tickets.link(session=session, ticket=parent, parent=root, staff=user, now=NOW)  # unscoped
+    with pytest.raises(tickets.TicketError, match="outside your scope"):
+        tickets.link(
+            session=session, ticket=ticket, parent=parent, staff=user, now=NOW, scope=scope
+        )
+    assert ticket.parent_id is None
+    tickets.link(session=session, ticket=ticket, parent=other, staff=user, now=NOW, scope=scope)
+    assert ticket.parent_id == other.id
+    # Nor may a ticket in scope carry along a duplicate of its own that lies outside it.
+    outside = make_ticket(session, now=NOW, settlement_id=theirs.id)
+    tickets.link(session=session, ticket=outside, parent=other, staff=user, now=NOW)  # unscoped
+    target = make_ticket(session, now=NOW, settlement_id=mine.id)
+    with pytest.raises(tickets.TicketError, match="outside your scope"):
+        tickets.link(session=session, ticket=other, parent=target, staff=user, now=NOW, scope=scope)
+    assert (other.parent_id, outside.parent_id) == (None, other.id)
+
+
+def test_a_ticket_goes_only_to_someone_who_works_tickets_and_may_see_it(session: Session) -> None:
+    user, _ = make_staff(session)
+    here, there = make_settlement(session, "Ubuhle Gardens"), make_settlement(session, "Zenzele")
+    ticket = make_ticket(session, now=NOW, settlement_id=here.id)
+    officer, _ = make_staff(session, "officer@ubuntubay.example.org", "officer")
+    elsewhere, _ = make_staff(session, "zenzele@ubuntubay.example.org", "triage")
+    scopes.set_scope(session=session, user=elsewhere, settlement_ids=[there.id], wards=[])
+
+    def assign(email: str) -> None:
+        tickets.change(
+            session=session,
+            ticket=ticket,
+            update_in=TicketUpdate(assignee_email=email),
+            staff=user,
+            now=NOW,
+        )
+
+    for email in (officer.email, elsewhere.email):
+        with pytest.raises(tickets.TicketError, match="role or scope excludes it"):
+            assign(email)
+    assert ticket.assignee_id is None
+    assign(user.email)
+    assert ticket.assignee_id == user.id
