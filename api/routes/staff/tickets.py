@@ -3,6 +3,7 @@ note, change status / priority / category / assignee, link duplicates, see media
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -49,6 +50,12 @@ def _ticket(ctx: StaffContext, reference: str) -> Ticket:
     ):
         raise HTTPException(404, f"no ticket {reference}")
     return ticket
+
+
+def _link(ctx: StaffContext, ticket: Ticket, root: Ticket, now: dt.datetime) -> None:
+    tickets.link(
+        session=ctx.session, ticket=ticket, parent=root, staff=ctx.user, now=now, scope=ctx.scope
+    )
 
 
 def _filters(params: dict[str, str]) -> queue.QueueFilters:
@@ -195,14 +202,7 @@ def bulk(
             root = _ticket(ctx, parent.strip())
             for ticket in chosen:
                 if ticket.id != root.id:
-                    tickets.link(
-                        session=ctx.session,
-                        ticket=ticket,
-                        parent=root,
-                        staff=ctx.user,
-                        now=now,
-                        scope=ctx.scope,
-                    )
+                    _link(ctx, ticket, root, now)
         else:
             update = (
                 TicketUpdate(assignee_email=assignee_email)
@@ -351,14 +351,7 @@ def link(
     if parent.strip():
         root = _ticket(ctx, parent.strip())
         with refused_as_http(refused=409):
-            tickets.link(
-                session=ctx.session,
-                ticket=ticket,
-                parent=root,
-                staff=ctx.user,
-                now=now,
-                scope=ctx.scope,
-            )
+            _link(ctx, ticket, root, now)
     else:
         tickets.unlink(session=ctx.session, ticket=ticket, staff=ctx.user, now=now)
     ctx.audit("ticket.link", f"ticket:{reference}", parent=parent.strip() or None)
