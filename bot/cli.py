@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Annotated
 
@@ -337,6 +338,48 @@ def token_create(
             raise typer.Exit(1)
         _row, token = staff.create_token(session=session, user=user, name=name)
     typer.echo(token)
+
+
+@token_app.command("list")
+def token_list(
+    email: Annotated[str | None, typer.Option(help="only this staff user's tokens")] = None,
+) -> None:
+    """List API tokens: id, user, name, the token's first characters, when made and last
+    used, and whether revoked (the tokens themselves are not stored)."""
+    _require_current_schema()
+    from bot.db import session_scope
+    from bot.domain.staff import service as staff
+
+    def when(moment: dt.datetime | None) -> str:
+        return moment.strftime("%Y-%m-%d %H:%M") if moment else "never"
+
+    with session_scope() as session:
+        rows = staff.tokens(session=session, email=email)
+        for token, user_email in rows:
+            state = f"revoked {when(token.revoked_at)}" if token.revoked_at else "active"
+            typer.echo(
+                f"{token.id}\t{user_email}\t{token.name or '-'}\t{token.prefix}...\t"
+                f"made {when(token.created_at)}\tused {when(token.last_used_at)}\t{state}"
+            )
+    if not rows:
+        typer.echo("no tokens", err=True)
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: Annotated[int, typer.Argument(help="the id `token list` shows")],
+) -> None:
+    """Revoke an API token at once (a leaked one, or a system retired)."""
+    _require_current_schema()
+    from bot.db import session_scope
+    from bot.domain.staff import service as staff
+
+    with session_scope() as session:
+        revoked = staff.revoke_token(session=session, token_id=token_id)
+    if not revoked:
+        typer.echo(f"no active token {token_id}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"token {token_id} revoked")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""`siyakha user create` with a scope (settlements by name, wards)."""
+"""`siyakha user create` with a scope (settlements by name, wards); `siyakha token list`
+and `revoke`."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from sqlmodel import Session, select
 from bot.cli import app
 from bot.db import session_scope
 from bot.domain.staff import scope as scopes
+from bot.domain.staff import service as staff
 from bot.domain.staff.models import StaffUser
 from tests.factories import make_settlement
 from tests.test_cli import cli_db, runner
@@ -41,3 +43,23 @@ def test_user_create_with_a_scope(cli_db: Engine) -> None:
             session.exec(select(StaffUser).where(StaffUser.email == "x@example.org")).first()
             is None
         )
+
+
+def test_tokens_are_listed_and_revoked_and_then_refused(cli_db: Engine) -> None:
+    with session_scope(cli_db) as session:
+        staff.create_user(session=session, email="sys@example.org", role="triage")
+    made = runner.invoke(app, ["token", "create", "--email", "sys@example.org", "--name", "CRM"])
+    assert made.exit_code == 0, made.output
+    token = made.stdout.strip()
+    with Session(cli_db) as session:
+        assert staff.user_for_token(session=session, token=token) is not None
+    listed = runner.invoke(app, ["token", "list", "--email", "SYS@example.org"])
+    token_id, email, name, prefix, *_, state = listed.stdout.strip().split("\t")
+    assert (email, name, prefix, state) == ("sys@example.org", "CRM", token[:10] + "...", "active")
+    assert token not in listed.stdout  # never shown again
+    assert runner.invoke(app, ["token", "revoke", token_id]).exit_code == 0
+    with Session(cli_db) as session:
+        assert staff.user_for_token(session=session, token=token) is None
+    assert "revoked" in runner.invoke(app, ["token", "list"]).stdout
+    again = runner.invoke(app, ["token", "revoke", token_id])
+    assert again.exit_code == 1 and f"no active token {token_id}" in again.output

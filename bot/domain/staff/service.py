@@ -109,6 +109,18 @@ def create_token(*, session: Session, user: StaffUser, name: str = "") -> tuple[
     return row, token
 
 
+def tokens(*, session: Session, email: str | None = None) -> list[tuple[ApiToken, str]]:
+    """Return the API tokens (of the user with `email`, or everyone's) with their user's
+    email, oldest first."""
+    query = select(ApiToken, col(StaffUser.email)).join(
+        StaffUser, col(StaffUser.id) == col(ApiToken.user_id)
+    )
+    if email is not None:
+        query = query.where(col(StaffUser.email) == email.strip().lower())
+    rows = session.execute(query.order_by(col(ApiToken.id))).all()
+    return [(row[0], row[1]) for row in rows]
+
+
 def revoke_token(*, session: Session, token_id: int, now: dt.datetime | None = None) -> bool:
     """Revoke a token by id; return whether it was active."""
     row = session.get(ApiToken, token_id)
