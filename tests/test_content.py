@@ -41,6 +41,7 @@ SAMPLES = {
     "text": "Nowhere Heights near the old quarry",
     "number": "6",
     "count": "120",
+    "name": "Nomvula Thandeka Mahlangu-Dlamini 🌻",  # a WhatsApp profile name
     # Broadcasts (content/broadcasts.yaml).
     "area": "Masakhane Extension 2, blocks C to F along the main road",
     "start": "Wednesday, 30 September 2025, 08:00",

@@ -80,6 +80,10 @@ class DataSummary:
     first_seen: datetime | None
     messages: int
     reports: int
+    profile_name: str | None = None  # their WhatsApp name, kept once they agreed
+    media: int = 0  # messages with a photo, voice note, video or location
+    sent: int = 0  # proactive messages: updates, replies, reminders, broadcasts
+    meetings: int = 0  # meetings they said they will attend
 
 
 @dataclass(frozen=True)

@@ -80,8 +80,15 @@ def my_data(turn: Turn) -> None:
         lines.append(
             turn.text_of("mydata.first_seen", date=turn.translator.format_date(day, "long"))
         )
+    if summary.profile_name:
+        lines.append(turn.text_of("mydata.name", name=summary.profile_name))
     lines.append(turn.text_of("mydata.messages", count=summary.messages))
+    for key, count in (("media", summary.media), ("sent", summary.sent)):
+        if count:
+            lines.append(turn.text_of(f"mydata.{key}", count=count))
     lines.append(turn.text_of("mydata.reports", count=summary.reports))
+    if summary.meetings:
+        lines.append(turn.text_of("mydata.meetings", count=summary.meetings))
     turn.say("mydata.heading")
     turn.parts.append("\n".join(lines))
     turn.say("mydata.footer")

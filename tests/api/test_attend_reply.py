@@ -49,3 +49,6 @@ def test_a_resident_says_they_will_come(
         f"/api/v1/meetings/{meeting_id}/attendance", headers={"Authorization": f"Bearer {token}"}
     ).json()
     assert counts["attending"] == 1 and counts["reminded"] == 1
+    data = phone.send("MY DATA")  # the reminder and the promise are theirs to see
+    assert "Updates and reminders we have sent you: 1" in data
+    assert "Meetings you said you will attend: 1" in data

@@ -205,7 +205,17 @@ def test_status_and_my_reports_from_the_chat(client, settings, world) -> None:
     detail = client.get(f"/api/v1/tickets/{ref}", headers=auth(world["officer"])).json()
     assert detail["events"][-1]["kind"] == "resident_message"
     assert detail["events"][-1]["body"] == "It is worse today"
-    assert "Reports and questions: 1" in phone.send("MY DATA")
+    data = phone.send("MY DATA")
+    assert "Reports and questions: 1" in data
+    # The photo and the pin are among their messages; the name WhatsApp gave is kept too.
+    assert "Photos, voice notes and locations among them: 2" in data
+    assert "WhatsApp name: Nomsa" in data
+    client.post(
+        f"/api/v1/tickets/{ref}/replies",
+        json={"body": "On our way."},
+        headers=auth(world["triage"]),
+    )
+    assert "Updates and reminders we have sent you: 1" in phone.send("MY DATA")
     # Another resident cannot look the report up by its number.
     other = Phone(client, settings, SMS_PHONE, "sms")
     other.onboard("Ubuhle Gardens")

@@ -5,14 +5,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, func, select, update
+from sqlalchemy import String, Table, bindparam, cast, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
 from sqlmodel import Session, col
 
 from bot.db import utcnow
 from bot.domain.broadcasts import service as broadcasts
+from bot.domain.broadcasts.models import MeetingAttendance
 from bot.domain.messages.models import DEIDENTIFIED, InboundMessage
+from bot.domain.outbox.models import Outbox
 from bot.domain.residents.models import Resident
 from bot.domain.settlements import service as settlements
 from bot.domain.settlements.models import Settlement, UnmatchedSettlementName
@@ -154,11 +156,19 @@ def erase(*, session: Session, resident_id: int) -> None:
 def summarise(*, session: Session, resident: Resident) -> DataSummary:
     """Return what is kept about a resident."""
     settlement = session.get(Settlement, resident.settlement_id) if resident.settlement_id else None
-    messages = session.execute(
-        select(func.count())
-        .select_from(InboundMessage)
-        .where(col(InboundMessage.resident_id) == resident.id)
-    ).scalar_one()
+    inbound: Table = InboundMessage.__table__  # type: ignore[attr-defined]
+    with_media = or_(cast(inbound.c.media, String) != "[]", inbound.c.latitude.is_not(None))
+    messages, media = session.execute(
+        select(func.count(), func.count().filter(with_media)).where(
+            inbound.c.resident_id == resident.id
+        )
+    ).one()
+    sent, meetings = (
+        session.execute(
+            select(func.count()).select_from(model).where(col(model.resident_id) == resident.id)
+        ).scalar_one()
+        for model in (Outbox, MeetingAttendance)
+    )
     return DataSummary(
         phone=resident.phone,
         language=resident.language,
@@ -170,6 +180,10 @@ def summarise(*, session: Session, resident: Resident) -> DataSummary:
         reports=tickets.count_for_resident(session=session, resident_id=resident.id)
         if resident.id is not None
         else 0,
+        profile_name=resident.profile_name,
+        media=media,
+        sent=sent,
+        meetings=meetings,
     )
 
 
