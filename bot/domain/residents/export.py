@@ -8,10 +8,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, select
 from sqlmodel import Session, col
 
+from bot.domain.broadcasts.models import MeetingAttendance
 from bot.domain.messages.models import InboundMessage
 from bot.domain.outbox.models import Outbox
 from bot.domain.residents.models import Resident
-from bot.domain.settlements.models import Settlement
+from bot.domain.settlements.models import Meeting, Settlement, UnmatchedSettlementName
 from bot.domain.tickets.models import Ticket
 
 
@@ -49,6 +50,17 @@ def export(*, session: Session, resident: Resident) -> dict[str, Any]:
     sent = session.execute(
         select(Outbox).where(col(Outbox.resident_id) == resident.id).order_by(col(Outbox.id))
     ).scalars()
+    attending = session.execute(
+        select(col(Meeting.title), col(Meeting.starts_at), col(MeetingAttendance.created_at))
+        .join(Meeting, col(Meeting.id) == col(MeetingAttendance.meeting_id))
+        .where(col(MeetingAttendance.resident_id) == resident.id)
+        .order_by(col(Meeting.starts_at))
+    ).all()
+    typed = session.execute(
+        select(UnmatchedSettlementName)
+        .where(col(UnmatchedSettlementName.resident_id) == resident.id)
+        .order_by(col(UnmatchedSettlementName.id))
+    ).scalars()
     return {
         "phone": resident.phone,
         "name": resident.profile_name,
@@ -60,6 +72,8 @@ def export(*, session: Session, resident: Resident) -> dict[str, Any]:
         "opted_out_at": _when(resident.opted_out_at),
         "sms_opted_out_at": _when(resident.sms_opted_out_at),
         "whatsapp_opted_out_at": _when(resident.whatsapp_opted_out_at),
+        "number_flag_code": resident.number_flag_code,
+        "number_flagged_at": _when(resident.number_flagged_at),
         "first_seen": _when(resident.created_at),
         "messages_received": [
             {
@@ -69,6 +83,7 @@ def export(*, session: Session, resident: Resident) -> dict[str, Any]:
                 "media": m.media,
                 "latitude": m.latitude,
                 "longitude": m.longitude,
+                "address": m.address,
                 "replies": m.replies,
             }
             for m in messages
@@ -92,8 +107,15 @@ def export(*, session: Session, resident: Resident) -> dict[str, Any]:
                 "channel": o.sent_channel or o.channel,
                 "purpose": o.purpose,
                 "body": o.body,
+                "sms_body": o.sms_body,
+                "template_values": o.content_variables,
                 "status": o.status,
             }
             for o in sent
         ],
+        "meetings_attending": [
+            {"meeting": title, "starts_at": _when(starts_at), "said_at": _when(said_at)}
+            for title, starts_at, said_at in attending
+        ],
+        "settlement_names_typed": [{"text": u.text, "at": _when(u.created_at)} for u in typed],
     }

@@ -13,13 +13,19 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from bot.db import session_scope
+from bot.domain.broadcasts.models import MeetingAttendance
 from bot.domain.messages.models import InboundMessage
 from bot.domain.residents.models import Resident
-from bot.domain.settlements.models import Meeting, Milestone, Settlement
+from bot.domain.settlements.models import (
+    Meeting,
+    Milestone,
+    Settlement,
+    UnmatchedSettlementName,
+)
 from bot.domain.staff.models import AuditEvent
 from bot.domain.tickets.models import Ticket
 from tests.api.staff.conftest import World
-from tests.factories import make_resident
+from tests.factories import make_meeting, make_resident
 
 Login = Callable[[str], tuple[TestClient, str]]
 
@@ -224,6 +230,9 @@ def test_residents_find_export_erase(as_role: Login, world: World, clean_db: Eng
         ticket = session.exec(select(Ticket).where(Ticket.reference == world.ticket_here)).one()
         ticket.resident_id = resident.id
         resident_id = resident.id
+        session.add(UnmatchedSettlementName(text="Nowhere Heights", resident_id=resident_id))
+        meeting = make_meeting(session, dt.datetime(2026, 12, 5, 15, tzinfo=dt.UTC), title="Plan")
+        session.add(MeetingAttendance(meeting_id=meeting.id, resident_id=resident_id))
     client, csrf = as_role("officer")
     found = client.get("/staff/residents?phone=082 111 5555", follow_redirects=False)
     assert found.headers["location"] == f"/staff/residents/{resident_id}"
@@ -235,6 +244,8 @@ def test_residents_find_export_erase(as_role: Login, world: World, clean_db: Eng
     data = exported.json()
     assert data["phone"] == "+27821115555" and data["messages_received"][0]["body"] == "My tap"
     assert [r["reference"] for r in data["reports"]] == [world.ticket_here]
+    assert [m["meeting"] for m in data["meetings_attending"]] == ["Plan"]
+    assert [t["text"] for t in data["settlement_names_typed"]] == ["Nowhere Heights"]
     erase = f"/staff/residents/{resident_id}/erase"
     wrong = client.post(erase, data={"csrf_token": csrf, "confirm_phone": "0820000000"})
     assert wrong.status_code == 422
