@@ -228,6 +228,13 @@ class Dispatcher:
             return release
         if utcnow() > row.claimed_at + self.config.send_deadline:
             return release  # too late to start inside the lease: someone may reconcile it
+        with session_scope(self.engine) as session:
+            wanted = service.still_to_send(
+                session=session, outbox_id=row.id, worker_id=self.worker_id
+            )
+        if not wanted:  # erased, opted out or cancelled while it waited for its turn
+            log.info("outbox row no longer to be sent", extra={"outbox_id": row.id})
+            return release
         try:
             result = self.sender.send(as_outgoing(row.id, decision))
         except SendError as error:

@@ -569,6 +569,26 @@ class Stale:
     draft: Draft
 
 
+def still_to_send(*, session: Session, outbox_id: int, worker_id: str) -> bool:
+    """Return whether a row this worker claimed should still go out now: it still exists
+    and is still this worker's to send, and its resident has not opted out meanwhile. A
+    claimed row can wait minutes for its rate limit while the resident sends DELETE or
+    STOP, or a broadcast is cancelled."""
+    t = outbox_table
+    r = resident_table
+    found = session.execute(
+        select(t.c.id)
+        .join(r, r.c.id == t.c.resident_id)
+        .where(
+            t.c.id == outbox_id,
+            t.c.status == "sending",
+            t.c.claimed_by == worker_id,
+            r.c.opted_out_at.is_(None),
+        )
+    ).first()
+    return found is not None
+
+
 def claim_stale(
     *,
     session: Session,

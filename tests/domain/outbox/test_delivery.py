@@ -18,6 +18,7 @@ from bot.domain.outbox import delivery, service
 from bot.domain.outbox.delivery import DeliveryConfig, Dispatcher
 from bot.domain.outbox.models import Outbox
 from bot.domain.outbox.service import outbox_table
+from bot.domain.residents import service as residents
 from bot.domain.residents.models import Resident
 from tests.twilio_standin import TwilioStandIn, standin_settings
 
@@ -303,6 +304,37 @@ def test_a_row_claimed_too_long_ago_is_released_unsent(
     dispatcher.shutdown()
     row = row_of(clean_db, outbox_id)
     assert (row.status, row.attempts) == ("pending", 0)
+    assert standin.messages == []
+
+
+@pytest.mark.parametrize("meanwhile", ["erased", "opted out", "cancelled"])
+def test_a_claimed_row_is_not_sent_if_its_resident_left_while_it_waited(
+    clean_db: Engine, standin: TwilioStandIn, sender: TwilioSender, meanwhile: str
+) -> None:
+    outbox_id = queue(clean_db)
+    with session_scope(clean_db) as session:
+        (claimed,) = service.claim(
+            session=session, worker_id="w", channel="sms", limit=1, lease=dt.timedelta(seconds=30)
+        )
+    route = delivery.route(claimed.draft, claimed.recipient, now=utcnow(), templates={})
+    assert isinstance(route, delivery.Route)
+    with session_scope(clean_db) as session:  # DELETE, STOP or a cancel, while it waits
+        if meanwhile == "erased":
+            residents.erase(session=session, resident_id=claimed.resident_id)
+        elif meanwhile == "opted out":
+            person = session.get(Resident, claimed.resident_id)
+            assert person is not None
+            person.opted_out_at = utcnow()
+        else:
+            session.execute(
+                update(outbox_table)
+                .where(outbox_table.c.id == outbox_id)
+                .values(status="cancelled")
+            )
+    dispatcher = Dispatcher(engine=clean_db, sender=sender, config=config(), worker_id="w")
+    outcome = dispatcher._attempt(claimed, route)
+    dispatcher.shutdown()
+    assert outcome.kind == "release"
     assert standin.messages == []
 
 
