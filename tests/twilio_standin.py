@@ -204,6 +204,22 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._error(404, 20404)
 
+    def do_DELETE(self) -> None:
+        """Delete a message (and with it its media)."""
+        _, parts, _ = self._route()
+        if len(parts) != 5 or parts[0] != "2010-04-01" or parts[3] != "Messages":
+            self._error(404, 20404)
+            return
+        if not self._authorised(parts[2]):
+            self._error(401, 20003)
+            return
+        if self.server.remove(parts[4].removesuffix(".json")):
+            self.send_response(204)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        else:
+            self._error(404, 20404)
+
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
@@ -320,6 +336,17 @@ class _Server(ThreadingHTTPServer):
         if fault is not None:  # accepted, but the caller never learns it
             return fault.status, {"code": fault.code}
         return 201, self.public(message)
+
+    def remove(self, sid: str) -> bool:
+        """Delete one message; return whether there was one."""
+        with self.state.lock:
+            self.state.requests["delete"] += 1
+            message = self.state.by_sid.pop(sid, None)
+            if message is None:
+                return False
+            self.state.messages.remove(message)
+            self.state.by_to[message["to"]].remove(message)
+            return True
 
     def list(self, query: dict[str, list[str]]) -> dict[str, Any]:
         to = (query.get("To") or [None])[-1]
@@ -440,6 +467,16 @@ class TwilioStandIn:
     def set_latency(self, seconds: float) -> None:
         """Delay every create by `seconds`."""
         self.state.latency = seconds
+
+    def received(self, sender: str, body: str, to: str = "+27870000001") -> str:
+        """Record a message a resident sent us (as Twilio keeps it); return its sid."""
+        status, created = self._server.create({"To": to, "From": sender, "Body": body})
+        assert status == 201, created
+        with self.state.lock:
+            message = self.state.by_sid[created["sid"]]
+            message["direction"], message["status"] = "inbound", "received"
+            self.state.requests["create"] -= 1  # not one of ours
+        return str(created["sid"])
 
     # -- inspection ------------------------------------------------------------------
     @property

@@ -127,6 +127,28 @@ class TwilioSender:
             for m in found
         ]
 
+    def delete_messages(self, *, phone: str, before: dt.datetime) -> int:
+        """Delete every message to or from `phone` (SMS and WhatsApp) sent before `before`,
+        TwiML replies included; deleting a message deletes its media. One already gone (a
+        404) counts as deleted."""
+        deleted = 0
+        for address in (phone, _whatsapp_address(phone)):
+            for direction in ({"to": address}, {"from_": address}):
+                try:
+                    found = self.client.messages.list(date_sent_before=before, **direction)
+                except Exception as exc:
+                    raise classify(exc) from exc
+                for message in found:
+                    try:
+                        self.client.messages(message.sid).delete()
+                    except TwilioRestException as exc:
+                        if exc.status != 404:
+                            raise classify(exc) from exc
+                    except Exception as exc:
+                        raise classify(exc) from exc
+                    deleted += 1
+        return deleted
+
 
 class ConsoleSender:
     """Log proactive messages (phone masked, no body) instead of sending them."""
@@ -149,6 +171,10 @@ class ConsoleSender:
     def find_sent(self, *, to: str, since: dt.datetime) -> list[ProviderMessage]:
         """Return nothing: the console keeps no record beyond the outbox itself."""
         return []
+
+    def delete_messages(self, *, phone: str, before: dt.datetime) -> int:
+        """Delete nothing: the console sent nothing."""
+        return 0
 
 
 def make_sender(settings: Settings) -> Sender:

@@ -1,6 +1,8 @@
 """Scheduled outbox jobs, run by the leader worker's APScheduler.
 
 - `outbox.reconcile` (every SIYAKHA_OUTBOX_RECONCILE_SECONDS): settle rows left mid-send.
+- `outbox.delete_at_provider` (every 10 minutes): delete at Twilio the messages of erased
+  residents (`residents.service.erase` queues them); a failure is tried again later.
 - Retention of sent messages' words: `messages.forget` (bot/domain/messages/jobs.py).
 
 `schedule(settings)` declares them (APScheduler `add_job` keyword arguments, with the
@@ -10,6 +12,7 @@ binds the engine and sender the jobs use with `bind()` before the scheduler star
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -17,8 +20,9 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from bot.config import Settings
-from bot.domain.outbox import delivery
-from bot.domain.outbox.ports import Sender
+from bot.db import session_scope, utcnow
+from bot.domain.outbox import delivery, service
+from bot.domain.outbox.ports import Sender, SendError
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +64,49 @@ def reconcile() -> None:
             return
 
 
+def delete_at_provider(
+    *,
+    engine: Engine | None = None,
+    sender: Sender | None = None,
+    now: dt.datetime | None = None,
+) -> int:
+    """Delete at the provider the messages of the erased residents due now; return how many
+    numbers were done (job `outbox.delete_at_provider`)."""
+    if sender is None:
+        if _runtime is None:
+            log.warning("outbox.delete_at_provider ran before bind(); skipped")
+            return 0
+        engine, sender = _runtime.engine, _runtime.sender
+    now = now or utcnow()
+    done = 0
+    with session_scope(engine) as session:
+        due = service.due_provider_deletions(session=session, now=now, limit=100)
+    for item in due:
+        error = None
+        try:
+            deleted = sender.delete_messages(phone=item.phone, before=item.before)
+        except SendError as exc:
+            error = f"{exc.kind}: {exc}"
+            log.warning(
+                "deleting an erased resident's messages at the provider failed; will retry",
+                extra={"deletion_id": item.id, "attempts": item.attempts + 1, "error": error},
+            )
+        else:
+            done += 1
+            log.info(
+                "erased resident's messages deleted at the provider",
+                extra={"deletion_id": item.id, "messages": deleted},
+            )
+        with session_scope(engine) as session:
+            service.record_provider_deletion(session=session, due=item, error=error, now=now)
+    return done
+
+
+def run_delete_at_provider() -> None:
+    """Job `outbox.delete_at_provider`."""
+    delete_at_provider()
+
+
 def schedule(settings: Settings) -> list[dict[str, Any]]:
     """Declare this domain's jobs for the worker's scheduler."""
     return [
@@ -68,5 +115,11 @@ def schedule(settings: Settings) -> list[dict[str, Any]]:
             "func": "bot.domain.outbox.jobs:reconcile",
             "trigger": "interval",
             "seconds": settings.outbox_reconcile_seconds,
-        }
+        },
+        {
+            "id": "outbox.delete_at_provider",
+            "func": "bot.domain.outbox.jobs:run_delete_at_provider",
+            "trigger": "interval",
+            "minutes": 10,
+        },
     ]

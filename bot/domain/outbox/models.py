@@ -98,6 +98,22 @@ class Outbox(SQLModel, table=True):
     updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+class ProviderDeletion(SQLModel, table=True):
+    """An erased resident's messages still to be deleted at the provider: Twilio keeps
+    every message (words, numbers, media) to and from a number until it is deleted,
+    replies given in TwiML too. The number stays here only until Twilio has deleted every
+    message exchanged with it before `before`, the moment of the erasure."""
+
+    __tablename__ = "provider_deletion"
+
+    id: int | None = Field(default=None, primary_key=True)
+    phone: str = Field(max_length=20)
+    before: dt.datetime = Field(sa_type=UTCDateTime)
+    attempts: int = 0
+    next_attempt_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    last_error: str | None = Field(default=None, max_length=500)
+
+
 # APScheduler 3's SQLAlchemyJobStore table, declared here (with the columns and index the job
 # store itself would create) so that migrations create it and the schema check knows it; the
 # worker's scheduler runs the outbox jobs and those of other domains.

@@ -68,3 +68,8 @@ class Sender(Protocol):
     def find_sent(self, *, to: str, since: dt.datetime) -> list[ProviderMessage]:
         """Return the messages sent to `to` since `since` (raise SendError on failure)."""
         ...
+
+    def delete_messages(self, *, phone: str, before: dt.datetime) -> int:
+        """Delete at the provider every message (and its media) sent to or from `phone`, on
+        any channel, before `before`; return how many. Raise SendError on failure."""
+        ...

@@ -24,7 +24,9 @@ from sqlalchemy import (
     bindparam,
     case,
     cast,
+    delete,
     func,
+    insert,
     literal,
     null,
     or_,
@@ -36,7 +38,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col
 
 from bot.db import UTCDateTime, utcnow
-from bot.domain.outbox.models import PURPOSES, RANK, Outbox
+from bot.domain.outbox.models import PURPOSES, RANK, Outbox, ProviderDeletion
 from bot.domain.outbox.routing import (
     INVALID_NUMBER_CODE,
     NOT_SMS_CAPABLE_CODES,
@@ -410,6 +412,62 @@ def forget_before(
         .returning(t.c.id)
     )
     return sorted(session.execute(forgotten).scalars())
+
+
+# --- deleting an erased resident's messages at the provider --------------------------------
+
+deletion_table: Table = ProviderDeletion.__table__  # type: ignore[attr-defined]
+
+
+def queue_provider_deletion(*, session: Session, phone: str, before: dt.datetime) -> None:
+    """Queue the deletion at the provider of every message exchanged with `phone` before
+    `before` (an erased resident's)."""
+    session.execute(
+        insert(deletion_table).values(phone=phone, before=before, next_attempt_at=before)
+    )
+
+
+@dataclass(frozen=True)
+class DueDeletion:
+    """One erased number whose messages are due for deletion at the provider."""
+
+    id: int
+    phone: str
+    before: dt.datetime
+    attempts: int
+
+
+def due_provider_deletions(*, session: Session, now: dt.datetime, limit: int) -> list[DueDeletion]:
+    """Return up to `limit` provider deletions due now, oldest first."""
+    t = deletion_table
+    query = (
+        select(t.c.id, t.c.phone, t.c.before, t.c.attempts)
+        .where(t.c.next_attempt_at <= now)
+        .order_by(t.c.id)
+        .limit(limit)
+    )
+    return [DueDeletion(*row) for row in session.execute(query).all()]
+
+
+def record_provider_deletion(
+    *, session: Session, due: DueDeletion, error: str | None, now: dt.datetime
+) -> None:
+    """Forget the number once the provider has deleted its messages; after a failure, try
+    again later (after 2, 4, 8 ... minutes, at most a day)."""
+    t = deletion_table
+    if error is None:
+        session.execute(delete(t).where(t.c.id == due.id))
+        return
+    attempts = due.attempts + 1
+    session.execute(
+        update(t)
+        .where(t.c.id == due.id)
+        .values(
+            attempts=attempts,
+            next_attempt_at=now + dt.timedelta(minutes=min(2**attempts, 24 * 60)),
+            last_error=error[:500],
+        )
+    )
 
 
 def list_for_phone(

@@ -14,6 +14,7 @@ from bot.db import utcnow
 from bot.domain.broadcasts import service as broadcasts
 from bot.domain.broadcasts.models import MeetingAttendance
 from bot.domain.messages.models import DEIDENTIFIED, InboundMessage
+from bot.domain.outbox import service as outbox
 from bot.domain.outbox.models import Outbox
 from bot.domain.residents.models import Resident
 from bot.domain.settlements import service as settlements
@@ -24,6 +25,9 @@ from bot.engine.messages import Inbound
 from bot.engine.ports import DataSummary, ResidentView
 
 RESIDENT: Table = Resident.__table__  # type: ignore[attr-defined]
+# After an erasure, messages exchanged with the number up to this much later are deleted at
+# the provider too: the reply to DELETE, given in TwiML, reaches Twilio after the erasure.
+PROVIDER_GRACE = dt.timedelta(minutes=2)
 # The webhook's hot path runs these for every message; built once, they skip statement
 # construction and cache-key generation on each call.
 _LOOKUP = select(RESIDENT).where(RESIDENT.c.phone == bindparam("phone")).with_for_update()
@@ -138,8 +142,14 @@ def erase(*, session: Session, resident_id: int) -> None:
     The resident's row is locked first: a message of theirs being answered meanwhile (a
     staff erase) commits before anything is cleared, so its words are cleared too.
     """
-    session.execute(select(RESIDENT.c.id).where(RESIDENT.c.id == resident_id).with_for_update())
-    tickets.deidentify_for_resident(session=session, resident_id=resident_id, now=utcnow())
+    phone = session.execute(
+        select(RESIDENT.c.phone).where(RESIDENT.c.id == resident_id).with_for_update()
+    ).scalar_one_or_none()
+    now = utcnow()
+    if phone is not None:  # what Twilio keeps of their messages goes too (outbox.jobs)
+        before = now + PROVIDER_GRACE  # the goodbye, a TwiML reply, is sent after this
+        outbox.queue_provider_deletion(session=session, phone=phone, before=before)
+    tickets.deidentify_for_resident(session=session, resident_id=resident_id, now=now)
     session.execute(
         update(InboundMessage)
         .where(col(InboundMessage.resident_id) == resident_id)

@@ -1,0 +1,82 @@
+"""An erased resident's messages are deleted at Twilio too (job outbox.delete_at_provider),
+against the local stand-in, through the real Twilio client."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from bot.channels.sender import TwilioSender
+from bot.db import session_scope, utcnow
+from bot.domain.outbox import jobs
+from bot.domain.outbox.models import ProviderDeletion
+from bot.domain.residents import service as residents
+from tests.factories import make_resident
+from tests.live_server import free_port
+from tests.twilio_standin import TwilioStandIn, standin_settings
+
+PHONE, OTHER = "+27821110300", "+27821110301"
+
+
+@pytest.fixture
+def standin() -> Iterator[TwilioStandIn]:
+    with TwilioStandIn() as server:
+        yield server
+
+
+def _send(sender: TwilioSender, to: str, body: str) -> None:
+    sender.client.messages.create(to=to, from_="+27870000001", body=body)
+
+
+def test_erasing_a_resident_deletes_their_messages_at_twilio(
+    clean_db: Engine, standin: TwilioStandIn, database_url: str
+) -> None:
+    sender = TwilioSender(standin_settings(standin, database_url))
+    standin.received(PHONE, "My shack is 12 Main Road")  # what they sent, by SMS
+    standin.received(f"whatsapp:{PHONE}", "Photo of the leak")  # and on WhatsApp
+    _send(sender, PHONE, "Your report 1234567 is being fixed.")  # what we sent them
+    _send(sender, f"whatsapp:{PHONE}", "Welcome to Siyakha")  # a TwiML reply, say
+    _send(sender, OTHER, "Someone else's message")
+    with session_scope(clean_db) as session:
+        resident_id = make_resident(session, PHONE, consented_at=utcnow()).id
+    with session_scope(clean_db) as session:
+        residents.erase(session=session, resident_id=resident_id)
+    # The reply to DELETE reaches Twilio after the erasure: it goes too.
+    _send(sender, PHONE, "Your details have been deleted.")
+    later = utcnow() + residents.PROVIDER_GRACE
+    assert jobs.delete_at_provider(engine=clean_db, sender=sender, now=later) == 1
+    assert [m["to"] for m in standin.messages] == [OTHER]
+    with Session(clean_db) as session:  # the number is forgotten once Twilio has done it
+        assert session.exec(select(ProviderDeletion)).all() == []
+
+
+def test_a_failed_deletion_is_tried_again_later_and_nothing_is_due_before(
+    clean_db: Engine, standin: TwilioStandIn, database_url: str
+) -> None:
+    sender = TwilioSender(standin_settings(standin, database_url))
+    _send(sender, PHONE, "Meeting on Saturday")
+    with session_scope(clean_db) as session:
+        resident_id = make_resident(session, PHONE).id
+        residents.erase(session=session, resident_id=resident_id)
+    now = utcnow()
+    assert jobs.delete_at_provider(engine=clean_db, sender=sender, now=now) == 0  # grace
+    later = now + residents.PROVIDER_GRACE + dt.timedelta(seconds=1)
+    unreachable = TwilioSender(
+        standin_settings(
+            standin, database_url, SIYAKHA_TWILIO_API_URL=f"http://127.0.0.1:{free_port()}"
+        )
+    )
+    assert jobs.delete_at_provider(engine=clean_db, sender=unreachable, now=later) == 0
+    with Session(clean_db) as session:
+        waiting = session.exec(select(ProviderDeletion)).one()
+    assert waiting.attempts == 1 and waiting.last_error
+    assert waiting.next_attempt_at >= later + dt.timedelta(minutes=2)
+    assert waiting.phone == PHONE  # kept until done
+    assert [m["body"] for m in standin.messages] == ["Meeting on Saturday"]
+    retry = waiting.next_attempt_at + dt.timedelta(seconds=1)
+    assert jobs.delete_at_provider(engine=clean_db, sender=sender, now=retry) == 1
+    assert standin.messages == []
