@@ -9,8 +9,8 @@ MessageSid once must do: a reference for what the database alone costs, not a ta
 file is `BENCH_ONE_WRITE_DB` (default: one in the temporary folder).
 
 `siyakha_front` (a factory): the real app, everything `siyakha serve` does for a webhook
-(middleware, signature check, form, parsing, TwiML, logging) but the turn, which a
-dependency override replaces by a fixed reply: what siyakha costs outside its database and
+(middleware, signature check, form, parsing, TwiML, logging) but the turn, which a unit of
+work that answers with a fixed reply replaces: what siyakha costs outside its database and
 conversation.
 """
 
@@ -80,17 +80,16 @@ class _FixedReply:
         return ["ok"]
 
 
-async def _fixed_reply() -> _FixedReply:
-    return _FixedReply()
-
-
 def siyakha_front() -> FastAPI:
-    """Return the real app with the turn (session, engine, database) replaced by a fixed reply."""
-    from api.deps import get_unit_of_work
+    """Return the real app with the turn (session, engine, database) replaced by a fixed reply.
+
+    The app's unit of work is swapped, not overridden with `dependency_overrides`: with any
+    override set, FastAPI analyses every dependency's signature again on each request, a
+    third of this server's time, which the real app never pays."""
     from api.main import create_app
 
     front = create_app()
-    front.dependency_overrides[get_unit_of_work] = _fixed_reply
+    front.state.unit_of_work = _FixedReply()
     return front
 
 
