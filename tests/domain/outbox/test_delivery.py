@@ -331,8 +331,9 @@ def test_a_claimed_row_is_not_sent_if_its_resident_left_while_it_waited(
                 .where(outbox_table.c.id == outbox_id)
                 .values(status="cancelled")
             )
+    waited = dataclasses.replace(claimed, claimed_at=utcnow() - delivery.RECHECK_AFTER * 2)
     dispatcher = Dispatcher(engine=clean_db, sender=sender, config=config(), worker_id="w")
-    outcome = dispatcher._attempt(claimed, route)
+    outcome = dispatcher._attempt(waited, route)
     dispatcher.shutdown()
     assert outcome.kind == "release"
     assert standin.messages == []
