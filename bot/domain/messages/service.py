@@ -51,7 +51,7 @@ def receive(
     if seen is not None:
         log.info("replayed message %s answered from store", inbound.message_id)
         if created:  # a retry of the message that erased them: they stay erased
-            residents.erase(session=session, resident_id=resident["id"])
+            residents.discard_new(session=session, resident_id=resident["id"])
         return list(seen.replies)
     outcome = converse(
         inbound, residents.view(resident, is_new=created), resident["conversation"] or None, now

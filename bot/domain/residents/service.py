@@ -163,6 +163,12 @@ def erase(*, session: Session, resident_id: int) -> None:
     session.execute(delete(RESIDENT).where(RESIDENT.c.id == resident_id))
 
 
+def discard_new(*, session: Session, resident_id: int) -> None:
+    """Remove a resident row this transaction has just created and nothing refers to yet
+    (a provider's retry of the message that erased them must not bring them back)."""
+    session.connection().execute(delete(RESIDENT).where(RESIDENT.c.id == resident_id))
+
+
 def summarise(*, session: Session, resident: Resident) -> DataSummary:
     """Return what is kept about a resident."""
     settlement = session.get(Settlement, resident.settlement_id) if resident.settlement_id else None

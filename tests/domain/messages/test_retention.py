@@ -19,7 +19,7 @@ from bot.domain.messages import jobs as message_jobs
 from bot.domain.messages import service as message_service
 from bot.domain.messages.models import InboundMessage
 from bot.domain.outbox import service as outbox_service
-from bot.domain.outbox.models import Outbox
+from bot.domain.outbox.models import Outbox, ProviderDeletion
 from bot.domain.residents import service as residents
 from bot.domain.residents.models import Resident
 from bot.domain.staff import conversation
@@ -246,6 +246,8 @@ def test_erasing_a_resident_also_clears_replies_that_quoted_them_and_a_retry_kee
     assert phone.send("1", sid=phone.sid) == goodbye
     with session_scope(clean_db) as session:
         assert session.exec(select(Resident)).all() == []
+        # Twilio is asked once to delete what it keeps of the number.
+        assert [d.phone for d in session.exec(select(ProviderDeletion))] == [phone.number]
     assert "language" in phone.send("hi").lower()  # writing again starts afresh
 
 
