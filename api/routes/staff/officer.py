@@ -9,6 +9,8 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, Field
+from sqlalchemy import and_
+from sqlmodel import col
 
 from api.deps import (
     PathId,
@@ -89,7 +91,8 @@ def settlement_list(request: Request, ctx: Reader) -> HTMLResponse:
 def settlement_page(request: Request, settlement_id: PathId, ctx: Reader) -> HTMLResponse:
     """One settlement: edit its category, note and phase; its milestones and meetings."""
     settlement = _settlement(ctx, settlement_id)
-    condition = scopes.meeting_condition(scopes.Scope(settlement_ids=frozenset({settlement_id})))
+    # Its own meetings and the ward forums that name it (not a city forum, which is everyone's).
+    condition = and_(col(Meeting.settlement_id) == settlement_id, col(Meeting.level) != "city")
     return render(
         request,
         "settlement.html",

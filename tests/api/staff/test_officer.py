@@ -62,8 +62,16 @@ def test_settlement_and_milestones(as_role: Login, world: World, clean_db: Engin
         row = session.exec(select(Milestone)).one()
     changed = {**milestone, "status": "done", "milestone_id": str(row.id)}
     assert client.post(url + "/milestones", data=changed).status_code == 200
+    with session_scope(clean_db) as session:  # the meetings that concern it are listed
+        when = dt.datetime(2030, 5, 1, 8, tzinfo=dt.UTC)
+        make_meeting(session, when, settlement_id=world.here, title="Layout workshop")
+        make_meeting(
+            session, when, settlement_id=world.here, level="ward", ward="14", title="Ward forum"
+        )
+        make_meeting(session, when, level="city", title="City forum")
     page = client.get(url).text
     assert "Standpipes installed" in page and 'value="2027-03-01"' in page
+    assert "Layout workshop" in page and "Ward forum" in page and "City forum" not in page
     with Session(clean_db) as session:
         assert session.exec(select(Milestone.status)).one() == "done"
 
