@@ -43,6 +43,9 @@ def forget_unconsented(*, engine: Engine | None = None, now: dt.datetime | None 
         )
         .order_by(col(Resident.id))
         .limit(BATCH)
+        # Locked as chosen; one whose message is being answered (they may be agreeing right
+        # now) is skipped until the next run. SQLite's single writer needs neither.
+        .with_for_update(skip_locked=True)
     )
     total = 0
     while True:

@@ -652,9 +652,15 @@ def change(
         ).scalar_one_or_none()
         if assignee is None or not assignee.is_active:
             raise TicketError(f"no active staff user {update_in.assignee_email!r}")
-        # Only someone who works tickets, and may see this one, can be given it.
-        if assignee.role not in TICKET_WORKERS or not scopes.allows_ticket(
-            session=session, scope=scopes.for_user(session=session, user=assignee), ticket=ticket
+        # Only someone who works tickets, and may see this one, can be given it (a form that
+        # sends the current assignee back unchanged is not giving it to anyone).
+        if assignee.id != ticket.assignee_id and (
+            assignee.role not in TICKET_WORKERS
+            or not scopes.allows_ticket(
+                session=session,
+                scope=scopes.for_user(session=session, user=assignee),
+                ticket=ticket,
+            )
         ):
             raise TicketError(
                 f"{assignee.email} cannot be given this ticket: their role or scope excludes it"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -64,3 +66,27 @@ def test_the_job_works_in_batches_until_none_is_left(
     assert jobs.forget_unconsented(engine=clean_db, now=NOW) == 5
     with Session(clean_db) as session:
         assert session.exec(select(Resident)).all() == []
+
+
+def test_a_number_agreeing_while_the_job_runs_is_kept(clean_db: Engine) -> None:
+    with session_scope(clean_db) as session:
+        resident_id = make_resident(session, "+27821110555", updated_at=NOW).id
+    later = NOW + dt.timedelta(days=jobs.UNCONSENTED_DAYS + 1)
+    # Their message is being answered (the row locked) and they agree to the notice...
+    turn = Session(clean_db)
+    turn.execute(select(Resident.id).where(Resident.id == resident_id).with_for_update())
+    erased: list[int] = []
+    job = threading.Thread(
+        target=lambda: erased.append(jobs.forget_unconsented(engine=clean_db, now=later))
+    )
+    job.start()  # ... while the job looks for numbers that never agreed.
+    time.sleep(0.5)
+    person = turn.get(Resident, resident_id)
+    assert person is not None
+    person.consented_at = person.updated_at = later
+    turn.commit()
+    turn.close()
+    job.join(10)
+    assert erased == [0]
+    with Session(clean_db) as session:
+        assert session.get(Resident, resident_id) is not None

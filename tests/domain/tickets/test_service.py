@@ -164,3 +164,8 @@ def test_a_ticket_goes_only_to_someone_who_works_tickets_and_may_see_it(session:
     assert ticket.assignee_id is None
     assign(user.email)
     assert ticket.assignee_id == user.id
+    # Their scope narrows later: the ticket stays theirs, and a form that sends them back
+    # unchanged (with a new status, say) still works.
+    scopes.set_scope(session=session, user=user, settlement_ids=[there.id], wards=[])
+    assign(user.email)
+    assert ticket.assignee_id == user.id
