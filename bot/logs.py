@@ -13,12 +13,15 @@ import re
 from typing import Any
 
 _PHONE = re.compile(r"(?<![\w+])\+?\d[\d ]{7,14}\d(?!\w)")
+# A number in a URL's query string, as the Twilio client logs its requests: %2B27821234567.
+_ENCODED_PHONE = re.compile(r"%2[Bb](\d{8,15})(?!\d)")
 _SENSITIVE_KEYS = {"body", "text", "message_body", "media_url", "profile_name", "name"}
 _STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 
 def mask_phone(value: str) -> str:
-    """Mask the middle of every phone-like number in `value`: +27821234567 -> +2782***4567."""
+    """Mask the middle of every phone-like number in `value`: +27821234567 -> +2782***4567,
+    and in URLs %2B27821234567 -> %2B2782***4567."""
 
     def _mask(match: re.Match[str]) -> str:
         raw = match.group(0)
@@ -26,7 +29,11 @@ def mask_phone(value: str) -> str:
         head = "+" + digits[:4] if raw.startswith("+") else digits[:3]
         return f"{head}***{digits[-4:]}"
 
-    return _PHONE.sub(_mask, value)
+    def _mask_encoded(match: re.Match[str]) -> str:
+        digits = match.group(1)
+        return f"%2B{digits[:4]}***{digits[-4:]}"
+
+    return _PHONE.sub(_mask, _ENCODED_PHONE.sub(_mask_encoded, value))
 
 
 def _scrub(value: Any) -> Any:
@@ -79,6 +86,9 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     root.setLevel(level.upper())
     # Alembic announces every plugin it loads at INFO; keep only its warnings.
     logging.getLogger("alembic").setLevel(max(root.level, logging.WARNING))
+    # The Twilio client logs every request's URL at INFO, numbers in its query string
+    # (reconciling, deleting an erased resident's messages): masked, and kept to warnings.
+    logging.getLogger("twilio.http_client").setLevel(max(root.level, logging.WARNING))
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True

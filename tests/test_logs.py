@@ -21,6 +21,13 @@ def test_mask_phone_keeps_prefix_and_last_four() -> None:
     assert mask_phone("call 082 123 4567 now") == "call 082***4567 now"
 
 
+def test_mask_phone_masks_numbers_in_urls_as_the_twilio_client_logs_them() -> None:
+    url = "GET /Messages.json?To=whatsapp%3A%2B27821234567&From=%2b27831112222&PageSize=50"
+    assert mask_phone(url) == (
+        "GET /Messages.json?To=whatsapp%3A%2B2782***4567&From=%2B2783***2222&PageSize=50"
+    )
+
+
 def test_sids_and_short_numbers_are_left_alone() -> None:
     sid = "SM0123456789abcdef0123456789abcdef"
     assert mask_phone(sid) == sid

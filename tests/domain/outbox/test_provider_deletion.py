@@ -4,6 +4,7 @@ against the local stand-in, through the real Twilio client."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -15,6 +16,7 @@ from bot.db import session_scope, utcnow
 from bot.domain.outbox import jobs
 from bot.domain.outbox.models import ProviderDeletion
 from bot.domain.residents import service as residents
+from bot.logs import configure_logging
 from tests.factories import make_resident
 from tests.live_server import free_port
 from tests.twilio_standin import TwilioStandIn, standin_settings
@@ -80,3 +82,19 @@ def test_a_failed_deletion_is_tried_again_later_and_nothing_is_due_before(
     retry = waiting.next_attempt_at + dt.timedelta(seconds=1)
     assert jobs.delete_at_provider(engine=clean_db, sender=sender, now=retry) == 1
     assert standin.messages == []
+
+
+def test_deleting_an_erased_number_at_twilio_never_logs_it(
+    standin: TwilioStandIn, database_url: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    sender = TwilioSender(standin_settings(standin, database_url))
+    _send(sender, PHONE, "Meeting on Saturday")
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        configure_logging("DEBUG", "json")  # even at DEBUG
+        assert sender.delete_messages(phone=PHONE, before=utcnow() + dt.timedelta(minutes=1)) == 1
+    finally:
+        root.handlers[:], root.level = handlers, level
+    logged = capfd.readouterr().err
+    assert PHONE.removeprefix("+") not in logged
