@@ -6,11 +6,12 @@ import datetime as dt
 
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
-from sqlmodel import select
+from sqlmodel import select, update
 
 from bot.config import Settings
 from bot.db import session_scope, utcnow
 from bot.domain.broadcasts import service as broadcasts
+from bot.domain.outbox.models import Outbox
 from bot.i18n import TIMEZONE
 from tests.domain.tickets.factories import Phone, make_staff
 from tests.factories import make_meeting, make_settlement
@@ -49,6 +50,9 @@ def test_a_resident_says_they_will_come(
         f"/api/v1/meetings/{meeting_id}/attendance", headers={"Authorization": f"Bearer {token}"}
     ).json()
     assert counts["attending"] == 1 and counts["reminded"] == 1
-    data = phone.send("MY DATA")  # the reminder and the promise are theirs to see
-    assert "Updates and reminders we have sent you: 1" in data
+    data = phone.send("MY DATA")  # the promise is theirs to see, and the reminder once sent
     assert "Meetings you said you will attend: 1" in data
+    assert "we have sent you" not in data  # still queued
+    with session_scope(clean_db) as session:
+        session.execute(update(Outbox).values(status="delivered"))
+    assert "Updates and reminders we have sent you: 1" in phone.send("MY DATA")

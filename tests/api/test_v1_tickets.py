@@ -10,7 +10,7 @@ import re
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
 from bot.channels.sender import TwilioSender
@@ -195,7 +195,7 @@ def test_duplicates_share_updates_with_every_reporter(client, settings, clean_db
     assert any(f"work has started on your report {sms_ref}" in b for b in sms_bodies)
 
 
-def test_status_and_my_reports_from_the_chat(client, settings, world) -> None:
+def test_status_and_my_reports_from_the_chat(client, settings, world, clean_db) -> None:
     phone, ref = whatsapp_complaint(client, settings)
     assert f"Report {ref} (Water)" in phone.send("6")
     assert "Reply 1 to add more" in phone.send(ref)
@@ -215,6 +215,9 @@ def test_status_and_my_reports_from_the_chat(client, settings, world) -> None:
         json={"body": "On our way."},
         headers=auth(world["triage"]),
     )
+    assert "we have sent you" not in phone.send("MY DATA")  # queued, not sent yet
+    with session_scope(clean_db) as session:
+        session.execute(update(Outbox).values(status="sent"))
     assert "Updates and reminders we have sent you: 1" in phone.send("MY DATA")
     # Another resident cannot look the report up by its number.
     other = Phone(client, settings, SMS_PHONE, "sms")

@@ -25,6 +25,9 @@ from bot.engine.messages import Inbound
 from bot.engine.ports import DataSummary, ResidentView
 
 RESIDENT: Table = Resident.__table__  # type: ignore[attr-defined]
+# Outbox statuses of a message that reached Twilio (MY DATA's "sent you"): not one still
+# queued, cancelled or refused.
+SENT_STATUSES = ("sent", "delivered", "read", "undelivered")
 # After an erasure, messages exchanged with the number up to this much later are deleted at
 # the provider too: the reply to DELETE, given in TwiML, reaches Twilio after the erasure.
 PROVIDER_GRACE = dt.timedelta(minutes=2)
@@ -179,12 +182,14 @@ def summarise(*, session: Session, resident: Resident) -> DataSummary:
             inbound.c.resident_id == resident.id
         )
     ).one()
-    sent, meetings = (
-        session.execute(
-            select(func.count()).select_from(model).where(col(model.resident_id) == resident.id)
-        ).scalar_one()
-        for model in (Outbox, MeetingAttendance)
-    )
+    sent = session.execute(
+        select(func.count()).where(
+            col(Outbox.resident_id) == resident.id, col(Outbox.status).in_(SENT_STATUSES)
+        )
+    ).scalar_one()
+    meetings = session.execute(
+        select(func.count()).where(col(MeetingAttendance.resident_id) == resident.id)
+    ).scalar_one()
     return DataSummary(
         phone=resident.phone,
         language=resident.language,

@@ -775,12 +775,13 @@ def link(
     parent: Ticket,
     staff: StaffUser,
     now: dt.datetime,
-    scope: scopes.Scope | None = None,
+    scope: scopes.Scope | None,
 ) -> Ticket:
     """Mark `ticket` (and its own duplicates) a duplicate of `parent`; return the parent used.
 
-    With the user's `scope`, refuse when the link would reach a ticket outside it: the root
-    `parent` is a duplicate of, or a duplicate of `ticket` that would move with it."""
+    With the user's `scope` (None only for the system and tests), refuse when the link would
+    reach a ticket outside it: the root `parent` is a duplicate of, or a duplicate of `ticket`
+    that would move with it."""
     while parent.parent_id is not None:  # always link to the root, so there are no chains
         root = session.get(Ticket, parent.parent_id)
         if root is None:

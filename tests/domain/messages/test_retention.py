@@ -254,6 +254,8 @@ def test_erasing_a_resident_also_clears_replies_that_quoted_them_and_a_retry_kee
 def test_a_staff_erase_waits_for_the_residents_message_being_answered_and_clears_it(
     client: TestClient, settings: Settings, clean_db: Engine
 ) -> None:
+    """On PostgreSQL the erase must lock the resident to wait; on SQLite the single writer
+    makes it wait anyway, so there this guards against a regression only."""
     with session_scope(clean_db) as session:
         make_settlement(session, "Ubuhle Gardens")
     phone = Phone(client, settings, "+27821110079", "whatsapp")

@@ -109,11 +109,11 @@ def test_flag_breaches_once_and_close_unanswered(
 def test_linking_flattens_to_the_root(session: Session) -> None:
     user, _ = make_staff(session)
     a, b, c = (make_ticket(session, now=NOW) for _ in range(3))
-    tickets.link(session=session, ticket=b, parent=a, staff=user, now=NOW)
-    assert tickets.link(session=session, ticket=c, parent=b, staff=user, now=NOW) is a
+    tickets.link(session=session, ticket=b, parent=a, staff=user, now=NOW, scope=None)
+    assert tickets.link(session=session, ticket=c, parent=b, staff=user, now=NOW, scope=None) is a
     assert c.parent_id == a.id
     with pytest.raises(tickets.TicketError):
-        tickets.link(session=session, ticket=a, parent=c, staff=user, now=NOW)
+        tickets.link(session=session, ticket=a, parent=c, staff=user, now=NOW, scope=None)
     tickets.unlink(session=session, ticket=c, staff=user, now=NOW)
     assert c.parent_id is None
 
@@ -124,7 +124,9 @@ def test_linking_never_reaches_a_ticket_outside_the_users_scope(session: Session
     scope = scopes.Scope(settlement_ids=frozenset({mine.id}))
     root = make_ticket(session, now=NOW, settlement_id=theirs.id)
     parent, ticket, other = (make_ticket(session, now=NOW, settlement_id=mine.id) for _ in "abc")
-    tickets.link(session=session, ticket=parent, parent=root, staff=user, now=NOW)  # unscoped
+    tickets.link(
+        session=session, ticket=parent, parent=root, staff=user, now=NOW, scope=None
+    )  # unscoped
     with pytest.raises(tickets.TicketError, match="outside your scope"):
         tickets.link(
             session=session, ticket=ticket, parent=parent, staff=user, now=NOW, scope=scope
@@ -134,7 +136,9 @@ def test_linking_never_reaches_a_ticket_outside_the_users_scope(session: Session
     assert ticket.parent_id == other.id
     # Nor may a ticket in scope carry along a duplicate of its own that lies outside it.
     outside = make_ticket(session, now=NOW, settlement_id=theirs.id)
-    tickets.link(session=session, ticket=outside, parent=other, staff=user, now=NOW)  # unscoped
+    tickets.link(
+        session=session, ticket=outside, parent=other, staff=user, now=NOW, scope=None
+    )  # unscoped
     target = make_ticket(session, now=NOW, settlement_id=mine.id)
     with pytest.raises(tickets.TicketError, match="outside your scope"):
         tickets.link(session=session, ticket=other, parent=target, staff=user, now=NOW, scope=scope)
