@@ -260,7 +260,7 @@ def ticket_page(
         categories=tickets.category_codes(),
         statuses=[ticket.status, *sorted(tickets.TRANSITIONS.get(ticket.status, ()))],
         priorities=PRIORITIES,
-        assignees=staff.assignable(session=ctx.session),
+        assignees=staff.assignable(session=ctx.session, ticket=ticket),
         now=now,
     )
 

@@ -17,7 +17,9 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from bot.db import utcnow
+from bot.domain.staff import scope as scopes
 from bot.domain.staff.models import ROLES, TICKET_WORKERS, ApiToken, StaffUser
+from bot.domain.tickets.models import Ticket
 
 TOKEN_PREFIX = "sk_"  # noqa: S105  (a marker, not a secret)
 _hasher = PasswordHasher()
@@ -157,15 +159,26 @@ def list_users(*, session: Session) -> list[StaffUser]:
     return list(session.execute(select(StaffUser).order_by(col(StaffUser.email))).scalars())
 
 
-def assignable(*, session: Session) -> list[StaffUser]:
-    """Return the active users tickets may be assigned to (admins and triage staff)."""
-    return list(
+def assignable(*, session: Session, ticket: Ticket | None = None) -> list[StaffUser]:
+    """Return the active users tickets may be assigned to (admins and triage staff); with a
+    `ticket`, only those whose scope includes it (`tickets.change` refuses the others) and
+    its current assignee (a form must be able to send them back unchanged)."""
+    users = list(
         session.execute(
             select(StaffUser)
             .where(col(StaffUser.is_active), col(StaffUser.role).in_(TICKET_WORKERS))
             .order_by(col(StaffUser.email))
         ).scalars()
     )
+    if ticket is None:
+        return users
+    scope_of = scopes.for_users(session=session, user_ids=[u.id for u in users if u.id])
+    return [
+        u
+        for u in users
+        if u.id == ticket.assignee_id
+        or (u.id and scopes.allows_ticket(session=session, scope=scope_of[u.id], ticket=ticket))
+    ]
 
 
 def update_user(

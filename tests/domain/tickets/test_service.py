@@ -14,6 +14,7 @@ from bot.config import Settings
 from bot.db import session_scope
 from bot.domain.outbox.models import Outbox
 from bot.domain.staff import scope as scopes
+from bot.domain.staff import service as staff
 from bot.domain.tickets import jobs
 from bot.domain.tickets import service as tickets
 from bot.domain.tickets.models import Ticket, TicketUpdate
@@ -166,6 +167,8 @@ def test_a_ticket_goes_only_to_someone_who_works_tickets_and_may_see_it(session:
         with pytest.raises(tickets.TicketError, match="role or scope excludes it"):
             assign(email)
     assert ticket.assignee_id is None
+    # The ticket page offers only those it can go to.
+    assert [u.email for u in staff.assignable(session=session, ticket=ticket)] == [user.email]
     assign(user.email)
     assert ticket.assignee_id == user.id
     # Their scope narrows later: the ticket stays theirs, and a form that sends them back
@@ -173,3 +176,4 @@ def test_a_ticket_goes_only_to_someone_who_works_tickets_and_may_see_it(session:
     scopes.set_scope(session=session, user=user, settlement_ids=[there.id], wards=[])
     assign(user.email)
     assert ticket.assignee_id == user.id
+    assert user in staff.assignable(session=session, ticket=ticket)  # still offered: theirs
