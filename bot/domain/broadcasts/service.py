@@ -173,10 +173,12 @@ def render(
     texts: Mapping[str, str] | None,
     template: Mapping[str, Any] | None,
     languages: list[str],
+    scope: scopes.Scope | None = None,
 ) -> dict[str, Rendered]:
-    """Render a broadcast once for each language (never once per recipient)."""
+    """Render a broadcast once for each language (never once per recipient); with a
+    `scope`, a template may quote only what its user may see (`template_values`)."""
     content = load()
-    values = template_values(session=session, template=template) if template else None
+    values = template_values(session=session, template=template, scope=scope) if template else None
     rendered: dict[str, Rendered] = {}
     for language in sorted(set(languages) | {DEFAULT_LOCALE}):
         translator = get_translator(language)
@@ -224,14 +226,18 @@ def preview(
     template: Mapping[str, Any] | None,
     sms_fallback: bool,
     now: dt.datetime | None = None,
+    scope: scopes.Scope | None = None,
 ) -> Preview:
-    """Say what a broadcast would do if sent now: who, in which words, how long, how much."""
+    """Say what a broadcast would do if sent now: who, in which words, how long, how much
+    (with the `scope` of the user composing it, as `render` takes it)."""
     now = now or utcnow()
     groups = audiences.summary(
         session=session, audience=audience, window_start=now - WHATSAPP_WINDOW
     )
     languages = sorted({language for language, *_ in groups} | {DEFAULT_LOCALE})
-    rendered = render(session=session, texts=texts, template=template, languages=languages)
+    rendered = render(
+        session=session, texts=texts, template=template, languages=languages, scope=scope
+    )
     by_language_channel: dict[str, dict[str, int]] = {}
     per_language: dict[str, int] = {}
     sms_count = sms_segments = wa_count = outside = outside_no_template = 0
@@ -298,16 +304,14 @@ def preview_draft(
     """Preview a composed broadcast the user means to send (Conflict outside their scope)."""
     audience = broadcast_in.audience.model_dump(mode="json")
     check_scope(session=session, scope=scope, audience=audience)
-    template = template_dict(broadcast_in.template)
-    if template is not None:
-        template_values(session=session, template=template, scope=scope)
     return preview(
         session=session,
         settings=settings,
         audience=audience,
         texts=broadcast_in.texts,
-        template=template,
+        template=template_dict(broadcast_in.template),
         sms_fallback=broadcast_in.sms_fallback,
+        scope=scope,
     )
 
 

@@ -38,6 +38,9 @@ RANK: dict[str, int] = {
     "read": 5,
 }
 FINAL_STATUSES = frozenset({"delivered", "read", "failed", "undelivered", "cancelled"})
+# Statuses of a message that reached the provider (MY DATA's "sent you"): not one still
+# queued, cancelled or refused.
+SENT_STATUSES = ("sent", "delivered", "read", "undelivered")
 
 # Purposes and whether, by default, a WhatsApp message of that kind may fall back to SMS
 # when neither a free-form message nor a template can reach the resident.

@@ -15,7 +15,7 @@ from bot.domain.broadcasts import service as broadcasts
 from bot.domain.broadcasts.models import MeetingAttendance
 from bot.domain.messages.models import DEIDENTIFIED, InboundMessage
 from bot.domain.outbox import service as outbox
-from bot.domain.outbox.models import Outbox
+from bot.domain.outbox.models import SENT_STATUSES, Outbox
 from bot.domain.residents.models import Resident
 from bot.domain.settlements import service as settlements
 from bot.domain.settlements.models import Settlement, UnmatchedSettlementName
@@ -25,9 +25,6 @@ from bot.engine.messages import Inbound
 from bot.engine.ports import DataSummary, ResidentView
 
 RESIDENT: Table = Resident.__table__  # type: ignore[attr-defined]
-# Outbox statuses of a message that reached Twilio (MY DATA's "sent you"): not one still
-# queued, cancelled or refused.
-SENT_STATUSES = ("sent", "delivered", "read", "undelivered")
 # After an erasure, messages exchanged with the number up to this much later are deleted at
 # the provider too: the reply to DELETE, given in TwiML, reaches Twilio after the erasure.
 PROVIDER_GRACE = dt.timedelta(minutes=2)
@@ -175,11 +172,12 @@ def discard_new(*, session: Session, resident_id: int) -> None:
 def summarise(*, session: Session, resident: Resident) -> DataSummary:
     """Return what is kept about a resident."""
     settlement = session.get(Settlement, resident.settlement_id) if resident.settlement_id else None
-    inbound: Table = InboundMessage.__table__  # type: ignore[attr-defined]
-    with_media = or_(cast(inbound.c.media, String) != "[]", inbound.c.latitude.is_not(None))
+    with_media = or_(
+        cast(col(InboundMessage.media), String) != "[]", col(InboundMessage.latitude).is_not(None)
+    )
     messages, media = session.execute(
         select(func.count(), func.count().filter(with_media)).where(
-            inbound.c.resident_id == resident.id
+            col(InboundMessage.resident_id) == resident.id
         )
     ).one()
     sent = session.execute(
