@@ -25,8 +25,9 @@ from bot.domain.outbox.ports import OutgoingMessage, ProviderMessage, Sender, Se
 
 log = logging.getLogger(__name__)
 
-# Provider error codes that say "slow down and try again" (no message was created).
-RETRY_CODES = frozenset({20429, 63017, 63018})
+# Provider error codes that say "slow down and try again" (no message was created): too
+# many requests, the sender's queue is full (21611), WhatsApp rate limits.
+RETRY_CODES = frozenset({20429, 21611, 63017, 63018})
 
 
 def _whatsapp_address(number: str) -> str:

@@ -14,7 +14,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, case, cast, func, literal, select, update
+from sqlalchemy import ColumnElement, String, case, cast, func, literal, select
 from sqlmodel import Session, col
 
 from bot import sms
@@ -36,7 +36,7 @@ from bot.domain.broadcasts.models import (
 )
 from bot.domain.outbox import service as outbox
 from bot.domain.outbox.models import PURPOSES, Outbox
-from bot.domain.outbox.routing import WHATSAPP_WINDOW, find_template
+from bot.domain.outbox.routing import WHATSAPP_WINDOW, find_template, fits_a_template
 from bot.domain.settlements.models import Meeting, Milestone, Settlement
 from bot.domain.staff import scope as scopes
 from bot.domain.staff.models import StaffUser
@@ -251,7 +251,8 @@ def preview(
         else:
             wa_count += count
             outside += out
-            if not find_template(settings.whatsapp_templates, "broadcast", language):
+            content_sid = find_template(settings.whatsapp_templates, "broadcast", language)
+            if not content_sid or not fits_a_template(rendered[language].text):
                 outside_no_template += out
                 if sms_fallback:
                     sms_segments += out * segments
@@ -577,18 +578,12 @@ def cancel(
     cancelled = 0
     if broadcast.status == "enqueued":
         assert broadcast.id is not None
-        t = outbox.outbox_table
-        result = session.execute(
-            update(t)
-            .where(t.c.ref == ref_of(broadcast.id), t.c.status == "pending")
-            .values(
-                status="cancelled",
-                error_message="broadcast cancelled by an officer",
-                status_at=now,
-                updated_at=now,
-            )
+        cancelled = outbox.cancel_queued(
+            session=session,
+            refs=[ref_of(broadcast.id)],
+            reason="broadcast cancelled by an officer",
+            now=now,
         )
-        cancelled = int(getattr(result, "rowcount", 0) or 0)
     broadcast.status = "cancelled"
     broadcast.cancelled_at = now
     broadcast.cancelled_by_id = staff.id if staff else None
@@ -744,9 +739,28 @@ def recent_meetings(
     return list(session.execute(query).scalars())
 
 
+# How far back `send_reminders` looks for started meetings whose reminders are still queued
+# (it runs every few minutes: the first run after the start cancels them).
+STARTED_LOOKBACK = dt.timedelta(days=1)
+
+
 def meeting_ref(meeting_id: int) -> str:
     """Return the outbox `ref` of a meeting's reminders."""
     return f"meeting:{meeting_id}"
+
+
+def withdraw_reminders(
+    *, session: Session, meeting_ids: Collection[int], reason: str, now: dt.datetime | None = None
+) -> int:
+    """Cancel the reminders of these meetings still waiting to be sent; return how many."""
+    refs = [meeting_ref(meeting_id) for meeting_id in meeting_ids]
+    withdrawn = outbox.cancel_queued(session=session, refs=refs, reason=reason, now=now)
+    if withdrawn:
+        log.info(
+            "meeting reminders withdrawn",
+            extra={"meeting_ids": sorted(meeting_ids), "count": withdrawn, "reason": reason},
+        )
+    return withdrawn
 
 
 def reminder_due_at(starts_at: dt.datetime, days_before: int, hour: int) -> dt.datetime:
@@ -761,9 +775,20 @@ def send_reminders(*, session: Session, settings: Settings, now: dt.datetime | N
 
     A reminder is due from its time until `meeting_reminder_grace_hours` later (and never
     once the meeting has started); each round is marked, and every message has a dedupe
-    key, so running this again (or on two workers) queues nothing twice.
+    key, so running this again (or on two workers) queues nothing twice. Reminders of a
+    meeting that started in the last day and are still queued are cancelled.
     """
     now = now or utcnow()
+    # A reminder still queued when its meeting starts (a long round at the SMS rate) is
+    # too late to be of use.
+    started = session.execute(
+        select(col(Meeting.id)).where(
+            col(Meeting.starts_at) <= now, col(Meeting.starts_at) > now - STARTED_LOOKBACK
+        )
+    ).scalars()
+    withdraw_reminders(
+        session=session, meeting_ids=list(started), reason="the meeting has started", now=now
+    )
     offsets = sorted({d for d in settings.meeting_reminder_days if d >= 0})
     if not offsets:
         return 0

@@ -247,6 +247,7 @@ class Dispatcher:
             sid=result.sid,
             status=result.status,
             channel=decision.channel,
+            content_sid=decision.content_sid,
         )
 
     def _still_to_send(self, row: Claimed) -> bool:

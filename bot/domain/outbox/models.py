@@ -88,7 +88,12 @@ class Outbox(SQLModel, table=True):
     allow_sms_fallback: bool = False
     status: str = Field(default="pending", max_length=12)
     sent_channel: str | None = Field(default=None, max_length=10)
+    # The WhatsApp template it went out as (None: free-form text, or SMS).
+    sent_content_sid: str | None = Field(default=None, max_length=64)
     provider_sid: str | None = Field(default=None, max_length=64, unique=True)
+    # The sid of a free-form send refused with 63016 and routed again: its late or repeated
+    # callbacks, and the worker's record of it, leave the row alone.
+    rerouted_sid: str | None = Field(default=None, max_length=64)
     error_code: int | None = None
     error_message: str | None = Field(default=None, max_length=500)
     attempts: int = 0

@@ -7,7 +7,8 @@ Order of the checks:
 3. WhatsApp rows: an explicit template is always allowed; free-form text only inside
    24 hours of the resident's last WhatsApp message (less a safety margin, and never
    after the provider said 63016 for this row); outside it, the configured template
-   for the purpose and language (then the English one); then SMS if the row allows it
+   for the purpose and language (then the English one), if the text fits in it (1,024
+   characters); then SMS if the row allows it
    and the resident can take SMS; otherwise the row fails with the reason.
 A channel opt-out recorded from a provider error (21610, 63014) is lifted by a later
 inbound message from the resident on that channel.
@@ -28,6 +29,7 @@ WINDOW_CLOSED_CODE = 63016
 INVALID_NUMBER_CODE = 21211
 NOT_SMS_CAPABLE_CODES = frozenset({21614, 30005, 30006})
 DEFAULT_LANGUAGE = "en"
+TEMPLATE_BODY_LIMIT = 1024
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,12 @@ def template_variable(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
+def fits_a_template(text: str) -> bool:
+    """Return whether `text` can be a template's variable: a template's body with its values
+    must stay within 1,024 characters (63021), so a longer value can never go."""
+    return len(template_variable(text)) <= TEMPLATE_BODY_LIMIT
+
+
 def find_template(
     templates: Mapping[str, Mapping[str, str]], purpose: str, language: str | None
 ) -> str | None:
@@ -153,20 +161,23 @@ def route(
         return Route("whatsapp", to, body=draft.body)
     language = draft.language or recipient.language
     content_sid = find_template(templates, draft.purpose, language)
-    if content_sid:
+    no_template = f"no template for {draft.purpose}/{language or DEFAULT_LANGUAGE}"
+    if content_sid and (variables or fits_a_template(draft.body or "")):
         variables = variables or {"1": template_variable(draft.body or "")}
         return Route("whatsapp", to, content_sid=content_sid, content_variables=variables)
+    if content_sid:
+        no_template = f"the text is too long for a template ({TEMPLATE_BODY_LIMIT} characters)"
     if draft.allow_sms_fallback:
         fallback = _by_sms(draft, recipient)
         if isinstance(fallback, Route):
             return fallback
         return Stop(
             "failed",
-            f"outside the WhatsApp 24-hour window, no template for {draft.purpose}/"
-            f"{language or DEFAULT_LANGUAGE}, and SMS fallback impossible: {fallback.reason}",
+            f"outside the WhatsApp 24-hour window, {no_template}, "
+            f"and SMS fallback impossible: {fallback.reason}",
         )
     return Stop(
         "failed",
-        f"outside the WhatsApp 24-hour window, no template for {draft.purpose}/"
-        f"{language or DEFAULT_LANGUAGE}, and SMS fallback not allowed for this message",
+        f"outside the WhatsApp 24-hour window, {no_template}, "
+        "and SMS fallback not allowed for this message",
     )

@@ -11,7 +11,7 @@ import datetime as dt
 import json
 import logging
 import operator
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -373,6 +373,30 @@ def cancel(*, session: Session, outbox_id: int, reason: str) -> bool:
     return bool(getattr(result, "rowcount", 0))
 
 
+def cancel_queued(
+    *, session: Session, refs: Collection[str], reason: str, now: dt.datetime | None = None
+) -> int:
+    """Cancel the messages of `refs` not sent yet, those a worker has claimed included (it
+    checks again before sending one that waited); return how many. One a worker is
+    sending at this moment may still go: its delivery raises the status again."""
+    if not refs:
+        return 0
+    now = now or utcnow()
+    t = outbox_table
+    result = session.execute(
+        update(t)
+        .where(t.c.ref.in_(list(refs)), t.c.status.in_(("pending", "sending")))
+        .values(
+            status="cancelled",
+            claimed_by=None,
+            error_message=reason[:500],
+            status_at=now,
+            updated_at=now,
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 def forget_before(
     *, session: Session, before: dt.datetime, after_id: int, limit: int, now: dt.datetime
 ) -> list[int]:
@@ -725,6 +749,8 @@ class Outcome:
     code: int | None = None
     message: str | None = None
     retry_at: dt.datetime | None = None
+    content_sid: str | None = None
+    """For 'sent': the WhatsApp template it went out as (None: free-form text or SMS)."""
 
 
 def _unsettled(t: Table) -> ColumnElement[bool]:
@@ -826,21 +852,25 @@ def record_outcomes(
 
 def _record_sent(session: Session, sent: list[Outcome], now: dt.datetime) -> None:
     t = outbox_table
+    unsettled = _unsettled(t)
     stmt = (
         update(t)
-        .where(t.c.id == bindparam("b_id"))
+        # A send a 63016 callback already routed again (it came first) is not recorded.
+        .where(
+            t.c.id == bindparam("b_id"),
+            or_(t.c.rerouted_sid.is_(None), t.c.rerouted_sid != bindparam("b_sid")),
+        )
         .values(
-            status=case(
-                (_unsettled(t), bindparam("b_status")),
-                else_=t.c.status,
-            ),
+            status=case((unsettled, bindparam("b_status")), else_=t.c.status),
             provider_sid=func.coalesce(t.c.provider_sid, bindparam("b_sid")),
             sent_channel=bindparam("b_channel"),
+            sent_content_sid=bindparam("b_content_sid"),
             sent_at=now,
             status_at=now,
             claimed_by=None,
-            error_code=None,
-            error_message=None,
+            # A failure a callback recorded before the worker got here keeps its reason.
+            error_code=case((unsettled, None), else_=t.c.error_code),
+            error_message=case((unsettled, None), else_=t.c.error_message),
             updated_at=now,
         )
     )
@@ -850,6 +880,7 @@ def _record_sent(session: Session, sent: list[Outcome], now: dt.datetime) -> Non
             "b_status": PROVIDER_STATUS.get(o.status or "", "sent"),
             "b_sid": o.sid,
             "b_channel": o.channel,
+            "b_content_sid": o.content_sid,
         }
         for o in sent
     ]
@@ -901,6 +932,23 @@ def _int_or_none(value: str | None) -> int | None:
         return None
 
 
+def _free_form(row: Outbox) -> bool:
+    """Return whether a row still being sent, or just sent, went out as free-form WhatsApp
+    text: what 63016 refuses outside the 24-hour window, and what a template can replace.
+    A callback that comes before the worker recorded the send cannot tell free-form text
+    from the configured template: it counts as free-form, and the template's own 63016, if
+    it gets one, is final."""
+    if row.content_sid is not None or row.status not in ("sending", "sent"):
+        return False
+    if row.sent_channel is None:  # a re-routed row's next send is the template
+        return (
+            row.status == "sending"
+            and row.channel == "whatsapp"
+            and row.error_code != WINDOW_CLOSED_CODE
+        )
+    return row.sent_channel == "whatsapp" and row.sent_content_sid is None
+
+
 def record_status(
     *, session: Session, form: Mapping[str, str], outbox_id: int | None = None
 ) -> Outbox | None:
@@ -909,7 +957,8 @@ def record_status(
     The row is found by MessageSid, or by `outbox_id` (from the callback URL) when the
     worker has not recorded the sid yet. Unknown sids are logged and ignored. A
     WhatsApp free-form message failed with 63016 (outside the 24-hour window) goes
-    back to pending, to be routed again as a template or SMS.
+    back to pending, to be routed again as a template or SMS; later callbacks for that
+    send are ignored.
     """
     sid = form.get("MessageSid") or form.get("SmsSid") or ""
     provider_status = (form.get("MessageStatus") or form.get("SmsStatus") or "").lower()
@@ -921,7 +970,11 @@ def record_status(
         row = session.execute(found).scalars().first()
     if row is None and outbox_id is not None:
         candidate = session.get(Outbox, outbox_id)
-        if candidate is not None and candidate.provider_sid in (None, sid):
+        if (
+            candidate is not None
+            and candidate.provider_sid in (None, sid)
+            and candidate.rerouted_sid != sid
+        ):
             row = candidate
         elif candidate is not None:
             log.warning(
@@ -942,19 +995,15 @@ def record_status(
         return row
     now = utcnow()
     t = outbox_table
-    if (
-        code == WINDOW_CLOSED_CODE
-        and status in ("failed", "undelivered")
-        and row.sent_channel == "whatsapp"
-        and row.content_sid is None
-        and row.status in ("sending", "sent")
-    ):
+    if code == WINDOW_CLOSED_CODE and status in ("failed", "undelivered") and _free_form(row):
         session.execute(
             update(t)
-            .where(t.c.id == row.id, t.c.provider_sid == sid)
+            .where(t.c.id == row.id, or_(t.c.provider_sid == sid, t.c.provider_sid.is_(None)))
             .values(
                 status="pending",
                 provider_sid=None,
+                rerouted_sid=sid,
+                sent_channel=None,
                 claimed_by=None,
                 next_attempt_at=now,
                 error_code=code,

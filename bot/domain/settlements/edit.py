@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from bot.db import utcnow
+from bot.domain.broadcasts.service import withdraw_reminders
 from bot.domain.settlements.importer import (
     meeting_key,
     meeting_place_problems,
@@ -205,6 +206,12 @@ def save_meeting(
     ).scalar_one_or_none()
     if clash is not None and (meeting is None or clash.id != meeting.id):
         raise EditRejected(_MEETING_CLASH)
+    if meeting is not None and meeting.id is not None and meeting.starts_at != starts:
+        # Reminders queued for the old time would give residents the wrong time; the
+        # reminder job queues them again for the new one when they are due.
+        withdraw_reminders(
+            session=session, meeting_ids=[meeting.id], reason="the meeting was moved"
+        )
     target = meeting or Meeting(level=level, title=title, starts_at=starts, natural_key=key)
     target.settlement_id = settlement_id
     target.ward = ward
@@ -219,7 +226,12 @@ def save_meeting(
 
 
 def cancel_meeting(*, session: Session, meeting: Meeting) -> None:
-    """Mark a meeting cancelled (residents asking about meetings are told so)."""
+    """Mark a meeting cancelled (residents asking about meetings are told so) and withdraw
+    its reminders not sent yet."""
     meeting.cancelled = True
+    if meeting.id is not None:
+        withdraw_reminders(
+            session=session, meeting_ids=[meeting.id], reason="the meeting was cancelled"
+        )
     meeting.updated_at = utcnow()
     session.flush()

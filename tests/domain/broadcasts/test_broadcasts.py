@@ -14,6 +14,7 @@ from bot.config import Settings
 from bot.domain.broadcasts import audience as audiences
 from bot.domain.broadcasts import service as broadcasts
 from bot.domain.broadcasts.models import Audience, BroadcastCreate, TemplateIn
+from bot.domain.outbox import service as outbox
 from bot.domain.outbox.models import Outbox
 from bot.domain.settlements.models import Settlement
 from bot.domain.staff.models import StaffUser
@@ -274,6 +275,28 @@ def test_preview_counts_segments_cost_time_and_window(
     assert not preview.needs_approval
 
 
+def test_preview_counts_a_text_too_long_for_the_template_as_not_reaching_whatsapp(
+    session: Session, settings: Settings, world: dict[str, Any]
+) -> None:
+    settings = settings.model_copy(update={"whatsapp_templates": {"broadcast": {"en": "HXen"}}})
+
+    def outside_without_template(text: str) -> int:
+        preview = broadcasts.preview(
+            session=session,
+            settings=settings,
+            audience={"everyone": True},
+            texts={"en": text},
+            template=None,
+            sms_fallback=False,
+            now=NOW,
+        )
+        assert preview.whatsapp_outside_window == 1
+        return preview.whatsapp_outside_window_without_template
+
+    assert outside_without_template("Water tanks arrive on Monday.") == 0
+    assert outside_without_template("Water tanks arrive on Monday. " * 40) == 1  # 1,199 characters
+
+
 def test_big_audiences_wait_for_a_second_officer(
     session: Session, settings: Settings, world: dict[str, Any]
 ) -> None:
@@ -313,11 +336,18 @@ def test_cancel_scheduled_and_running(
     assert _rows(session, scheduled.id) == []
 
     running = _create(session, settings, world, texts={"en": "Hello."})
-    first = _rows(session, running.id)[0]
+    first, waiting = _rows(session, running.id)[:2]
     session.execute(update(Outbox).where(col(Outbox.id) == first.id).values(status="sent"))
+    # A worker has claimed this one and waits for its rate limit: it must not go either.
+    session.execute(
+        update(Outbox)
+        .where(col(Outbox.id) == waiting.id)
+        .values(status="sending", claimed_by="worker-1")
+    )
     assert broadcasts.cancel(session=session, broadcast=running, staff=world["officer"]) == 4
     counts = broadcasts.progress(session=session, ref=f"broadcast:{running.id}")
     assert (counts.sent, counts.cancelled, counts.queued) == (1, 4, 0)
+    assert not outbox.still_to_send(session=session, outbox_id=waiting.id, worker_id="worker-1")
     with pytest.raises(broadcasts.Conflict):
         broadcasts.cancel(session=session, broadcast=running, staff=None)
 

@@ -13,8 +13,11 @@ from bot.config import Settings
 from bot.domain.broadcasts import service as broadcasts
 from bot.domain.broadcasts.jobs import schedule
 from bot.domain.broadcasts.ports import SqlMeetingInvitations
+from bot.domain.outbox import service as outbox
 from bot.domain.outbox.models import Outbox
 from bot.domain.residents.models import Resident
+from bot.domain.settlements import edit
+from bot.domain.settlements.models import Meeting, Settlement
 from tests.domain.broadcasts.factories import make_member
 from tests.factories import make_meeting, make_settlement
 
@@ -46,7 +49,7 @@ def scene(session: Session) -> dict[str, Any]:
 
 def _reminders(session: Session) -> list[Outbox]:
     query = select(Outbox).where(col(Outbox.purpose) == "reminder").order_by(col(Outbox.id))
-    return list(session.execute(query).scalars())
+    return list(session.execute(query.execution_options(populate_existing=True)).scalars())
 
 
 def test_reminder_times_are_local_mornings() -> None:
@@ -94,6 +97,68 @@ def test_a_moved_meeting_is_reminded_again(
     session.flush()
     moved_due = THREE_DAYS_BEFORE + dt.timedelta(days=1)
     assert broadcasts.send_reminders(session=session, settings=settings, now=moved_due) == 2
+
+
+def _queued(session: Session) -> list[Outbox]:
+    return [row for row in _reminders(session) if row.status in ("pending", "sending")]
+
+
+def _change(session: Session, meeting: Meeting, *, starts_at: dt.datetime, venue: str) -> None:
+    """Change a meeting's time or venue as an officer does."""
+    edit.save_meeting(
+        session=session,
+        meeting=meeting,
+        settlement=session.get(Settlement, meeting.settlement_id),
+        ward="14",
+        level="neighbourhood",
+        title=meeting.title,
+        starts_at=starts_at,
+        venue=venue,
+    )
+
+
+def test_reminders_still_queued_are_withdrawn_when_the_meeting_is_cancelled_or_moved(
+    session: Session, settings: Settings, scene: dict[str, Any]
+) -> None:
+    broadcasts.send_reminders(session=session, settings=settings, now=THREE_DAYS_BEFORE)
+    first, _ = _reminders(session)
+    first.status, first.claimed_by = "sending", "worker-1"  # a worker waits to send it
+    session.flush()
+    meeting = scene["meeting"]
+    _change(session, meeting, starts_at=STARTS + dt.timedelta(days=1), venue=meeting.venue)
+    assert _queued(session) == []
+    assert {row.error_message for row in _reminders(session)} == {"the meeting was moved"}
+    assert not outbox.still_to_send(session=session, outbox_id=first.id, worker_id="worker-1")
+    moved_due = THREE_DAYS_BEFORE + dt.timedelta(days=1)
+    assert broadcasts.send_reminders(session=session, settings=settings, now=moved_due) == 2
+    assert len(_queued(session)) == 2
+    edit.cancel_meeting(session=session, meeting=meeting)
+    assert _queued(session) == []
+
+
+def test_a_venue_change_keeps_the_queued_reminders(
+    session: Session, settings: Settings, scene: dict[str, Any]
+) -> None:
+    broadcasts.send_reminders(session=session, settings=settings, now=THREE_DAYS_BEFORE)
+    meeting = scene["meeting"]
+    _change(session, meeting, starts_at=STARTS, venue="Creche")
+    assert len(_queued(session)) == 2
+
+
+def test_reminders_still_queued_when_the_meeting_starts_are_withdrawn(
+    session: Session, settings: Settings, scene: dict[str, Any]
+) -> None:
+    broadcasts.send_reminders(session=session, settings=settings, now=MORNING_OF)
+    assert len(_queued(session)) == 2
+    broadcasts.send_reminders(
+        session=session, settings=settings, now=STARTS - dt.timedelta(minutes=1)
+    )
+    assert len(_queued(session)) == 2
+    broadcasts.send_reminders(
+        session=session, settings=settings, now=STARTS + dt.timedelta(minutes=5)
+    )
+    assert _queued(session) == []
+    assert {row.error_message for row in _reminders(session)} == {"the meeting has started"}
 
 
 def test_ward_forums_reach_the_ward(

@@ -123,6 +123,17 @@ def test_429_backs_off_then_sends(
     assert len(standin.messages) == 1
 
 
+def test_a_full_sender_queue_backs_off_then_sends(
+    clean_db: Engine, standin: TwilioStandIn, sender: TwilioSender
+) -> None:
+    standin.fail_next(400, 21611)  # this From has too many messages queued: slow down
+    outbox_id = queue(clean_db)
+    deliver(clean_db, sender, rounds=4)
+    row = row_of(clean_db, outbox_id)
+    assert row.status == "sent" and row.attempts == 2
+    assert len(standin.messages) == 1
+
+
 def test_retries_end_in_failure_after_the_last_attempt(
     clean_db: Engine, standin: TwilioStandIn, sender: TwilioSender
 ) -> None:
@@ -271,6 +282,117 @@ def test_63016_without_a_template_falls_back_to_sms(
     assert (message["to"], message["body"]) == (PHONE, "Meeting tonight")
     row = row_of(clean_db, outbox_id)
     assert (row.status, row.sent_channel) == ("sent", "sms")
+
+
+def callback(engine: Engine, form: dict[str, str], outbox_id: int | None = None) -> None:
+    """Apply a status callback as its request would, in a transaction of its own."""
+    with session_scope(engine) as session:
+        service.record_status(session=session, form=form, outbox_id=outbox_id)
+
+
+def send_unrecorded(engine: Engine, sender: TwilioSender, channel: str) -> service.Outcome:
+    """Claim the queued row and send it as the worker does, without recording the result:
+    what a callback arriving before the worker's record finds."""
+    with session_scope(engine) as session:
+        (claimed,) = service.claim(
+            session=session, worker_id="w", channel=channel, limit=1, lease=dt.timedelta(seconds=30)
+        )
+    dispatcher = Dispatcher(engine=engine, sender=sender, config=config(), worker_id="w")
+    decision = delivery.route(claimed.draft, claimed.recipient, now=utcnow(), templates={})
+    assert isinstance(decision, delivery.Route)
+    sent = dispatcher._attempt(claimed, decision)
+    assert sent.kind == "sent" and sent.sid is not None
+    return sent
+
+
+def test_a_template_refused_with_63016_fails_instead_of_being_sent_again(
+    clean_db: Engine, standin: TwilioStandIn, sender: TwilioSender
+) -> None:
+    # Free-form text outside the window goes as the configured template; Twilio refuses
+    # that template with 63016 too (a content type that cannot open a conversation).
+    outbox_id = queue(
+        clean_db,
+        channel="whatsapp",
+        purpose="broadcast",
+        body="Water off on Monday.",
+        resident={"last_inbound_whatsapp_at": utcnow() - dt.timedelta(days=2)},
+    )
+    deliver(clean_db, sender)
+    (message,) = standin.messages
+    assert message["_content_sid"] == "HXbroadcast"
+    assert row_of(clean_db, outbox_id).sent_content_sid == "HXbroadcast"
+    callback(clean_db, standin.callback_form(message["sid"], "failed", error_code=63016))
+    deliver(clean_db, sender)
+    assert len(standin.messages) == 1  # not sent again (it was, without end)
+    row = row_of(clean_db, outbox_id)
+    assert (row.status, row.error_code) == ("failed", 63016)
+
+
+def test_free_form_refused_with_63016_is_sent_once_more_as_the_template(
+    clean_db: Engine, standin: TwilioStandIn, sender: TwilioSender
+) -> None:
+    outbox_id = queue(
+        clean_db,
+        channel="whatsapp",
+        purpose="broadcast",
+        body="Water off on Monday.",
+        resident={"last_inbound_whatsapp_at": utcnow()},
+    )
+    deliver(clean_db, sender)
+    (first,) = standin.messages
+    assert (
+        first["body"] == "Water off on Monday."
+        and row_of(clean_db, outbox_id).sent_content_sid is None
+    )
+    refused = standin.callback_form(first["sid"], "failed", error_code=63016)
+    callback(clean_db, refused)
+    callback(clean_db, refused, outbox_id)  # Twilio repeats it before the resend
+    deliver(clean_db, sender)
+    second = standin.messages[1]
+    assert second["_content_sid"] == "HXbroadcast"
+    callback(clean_db, refused, outbox_id)  # and repeats it again after
+    callback(clean_db, standin.callback_form(second["sid"], "failed", error_code=63016))
+    deliver(clean_db, sender)
+    assert len(standin.messages) == 2
+    row = row_of(clean_db, outbox_id)
+    assert (row.status, row.provider_sid, row.rerouted_sid) == (
+        "failed",
+        second["sid"],
+        first["sid"],
+    )
+
+
+def test_a_63016_callback_before_the_worker_records_the_send_still_reroutes(
+    clean_db: Engine, standin: TwilioStandIn, sender: TwilioSender
+) -> None:
+    outbox_id = queue(
+        clean_db,
+        channel="whatsapp",
+        purpose="broadcast",
+        body="Water off on Monday.",
+        resident={"last_inbound_whatsapp_at": utcnow()},
+    )
+    sent = send_unrecorded(clean_db, sender, "whatsapp")
+    callback(clean_db, standin.callback_form(sent.sid, "failed", error_code=63016), outbox_id)
+    with session_scope(clean_db) as session:
+        service.record_outcomes(session=session, outcomes=[sent])  # the worker, late
+    row = row_of(clean_db, outbox_id)
+    assert (row.status, row.provider_sid, row.error_code) == ("pending", None, 63016)
+    deliver(clean_db, sender)
+    assert standin.messages[-1]["_content_sid"] == "HXbroadcast"
+    assert row_of(clean_db, outbox_id).status == "sent"
+
+
+def test_a_failure_reported_before_the_worker_records_the_send_keeps_its_reason(
+    clean_db: Engine, standin: TwilioStandIn, sender: TwilioSender
+) -> None:
+    outbox_id = queue(clean_db)
+    sent = send_unrecorded(clean_db, sender, "sms")
+    callback(clean_db, standin.callback_form(sent.sid, "undelivered", error_code=30003), outbox_id)
+    with session_scope(clean_db) as session:
+        service.record_outcomes(session=session, outcomes=[sent])
+    row = row_of(clean_db, outbox_id)
+    assert (row.status, row.error_code, row.sent_channel) == ("undelivered", 30003, "sms")
 
 
 def test_opt_out_is_checked_at_send_time(
