@@ -85,6 +85,8 @@ class StandInState:
     faults: list[Fault] = field(default_factory=list)
     permanent: dict[str, tuple[int, int]] = field(default_factory=dict)
     closed_windows: set[str] = field(default_factory=set)
+    # Numbers whose messages stay in Twilio's queue: status queued, no date_sent yet.
+    held: set[str] = field(default_factory=set)
     random_faults: list[tuple[float, int, int]] = field(default_factory=list)
     requests: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -245,6 +247,7 @@ class _Server(ThreadingHTTPServer):
             self.state.faults.clear()
             self.state.permanent.clear()
             self.state.closed_windows.clear()
+            self.state.held.clear()
             self.state.random_faults.clear()
             self.state.requests.clear()
 
@@ -320,7 +323,7 @@ class _Server(ThreadingHTTPServer):
             "error_message": None,
             "date_created": _rfc2822(now),
             "date_updated": _rfc2822(now),
-            "date_sent": _rfc2822(now),
+            "date_sent": None if to in state.held else _rfc2822(now),
             "uri": f"/2010-04-01/Accounts/{state.account_sid}/Messages/{sid}.json",
             "subresource_uris": {},
             "_created": now.isoformat(),
@@ -358,15 +361,17 @@ class _Server(ThreadingHTTPServer):
         before = _parse_when((query.get("DateSent<") or [""])[-1])
         page_size = int((query.get("PageSize") or ["50"])[-1])
         found = []
-        for message in reversed(messages):
-            created = dt.datetime.fromisoformat(message["_created"])
+        for message in reversed(messages):  # newest first
+            # Twilio filters on when it sent a message: one still queued has no date_sent
+            # and no DateSent filter matches it.
+            sent = dt.datetime.fromisoformat(message["_created"]) if message["date_sent"] else None
             if to and message["to"] != to:
                 continue
             if sender and message["from"] != sender:
                 continue
-            if after and created < after:
+            if after and (sent is None or sent < after):
                 continue
-            if before and created > before:
+            if before and (sent is None or sent > before):
                 continue
             found.append(self.public(message))
         # One page: enough for reconciliation, which asks about one number at a time.
@@ -458,6 +463,12 @@ class TwilioStandIn:
         """Refuse free-form WhatsApp messages to `to` with 63016 (window closed)."""
         with self.state.lock:
             self.state.closed_windows.add(to)
+
+    def hold(self, to: str) -> None:
+        """Keep messages to `to` queued at the stand-in, as Twilio does when a sender's
+        queue is long: status queued and no date_sent, so DateSent filters miss them."""
+        with self.state.lock:
+            self.state.held.add(to)
 
     def fail_randomly(self, probability: float, status: int, code: int) -> None:
         """Answer a random share of creates with this error."""

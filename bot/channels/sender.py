@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 RETRY_CODES = frozenset({20429, 21611, 63017, 63018})
 
 
+# How many of a number's newest messages reconciliation reads for ones still queued.
+NEWEST_TO_CHECK = 50
+
+
 def _whatsapp_address(number: str) -> str:
     return number if number.startswith("whatsapp:") else f"whatsapp:{number}"
 
@@ -112,11 +116,16 @@ class TwilioSender:
         return SendResult(sid=created.sid or "", status=str(created.status or "queued"))
 
     def find_sent(self, *, to: str, since: dt.datetime) -> list[ProviderMessage]:
-        """List messages to `to` sent since `since` (Twilio filters by DateSent>)."""
+        """List messages to `to` that may have been created since `since`: those Twilio
+        sent since then (DateSent>), and among its newest messages to `to` those still in
+        its queue, which have no send date yet and which no DateSent filter finds."""
         try:
-            found = self.client.messages.list(to=to, date_sent_after=since, page_size=100)
+            sent = self.client.messages.list(to=to, date_sent_after=since, page_size=100)
+            newest = self.client.messages.list(to=to, limit=NEWEST_TO_CHECK)
         except Exception as exc:
             raise classify(exc) from exc
+        unsent = [m for m in newest if m.date_sent is None]
+        found = {m.sid: m for m in [*sent, *unsent]}.values()
         return [
             ProviderMessage(
                 sid=m.sid or "",

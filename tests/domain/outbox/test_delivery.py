@@ -161,6 +161,22 @@ def test_a_lost_response_is_reconciled_not_resent(
     assert len(standin.messages) == 1
 
 
+def test_a_lost_response_for_a_message_still_in_twilios_queue_is_not_resent(
+    clean_db: Engine, standin: TwilioStandIn, sender: TwilioSender
+) -> None:
+    standin.hold(PHONE)  # a long queue at Twilio: no date_sent yet, DateSent> misses it
+    standin.fail_next(500, 20500, accept=True)
+    outbox_id = queue(clean_db)
+    deliver(clean_db, sender)
+    time.sleep(0.05)
+    delivery.reconcile(engine=clean_db, sender=sender, config=config(), worker_id="r")
+    deliver(clean_db, sender, rounds=2)
+    (message,) = standin.messages
+    assert message["date_sent"] is None
+    row = row_of(clean_db, outbox_id)
+    assert (row.status, row.provider_sid) == ("sent", message["sid"])
+
+
 def test_a_500_without_a_message_is_resent_after_reconciling(
     clean_db: Engine, standin: TwilioStandIn, sender: TwilioSender
 ) -> None:
