@@ -138,14 +138,19 @@ class TwilioSender:
         ]
 
     def delete_messages(self, *, phone: str, before: dt.datetime) -> int:
-        """Delete every message to or from `phone` (SMS and WhatsApp) sent before `before`,
-        TwiML replies included; deleting a message deletes its media. One already gone (a
-        404) counts as deleted."""
+        """Delete every message to or from `phone` (SMS and WhatsApp) created before
+        `before`, TwiML replies included; deleting a message deletes its media. One already
+        gone (a 404) counts as deleted. Not filtered by DateSent: a message still in
+        Twilio's queue has no send date yet, and would escape."""
         deleted = 0
         for address in (phone, _whatsapp_address(phone)):
             for direction in ({"to": address}, {"from_": address}):
                 try:
-                    found = self.client.messages.list(date_sent_before=before, **direction)
+                    found = [
+                        message
+                        for message in self.client.messages.list(**direction)
+                        if message.date_created is None or message.date_created < before
+                    ]
                 except Exception as exc:
                     raise classify(exc) from exc
                 for message in found:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -54,6 +55,25 @@ def test_erasing_a_resident_deletes_their_messages_at_twilio(
     assert [m["to"] for m in standin.messages] == [OTHER]
     with Session(clean_db) as session:  # the number is forgotten once Twilio has done it
         assert session.exec(select(ProviderDeletion)).all() == []
+
+
+def test_a_message_still_queued_at_twilio_is_deleted_and_a_returning_residents_kept(
+    clean_db: Engine, standin: TwilioStandIn, database_url: str
+) -> None:
+    sender = TwilioSender(standin_settings(standin, database_url))
+    standin.hold(PHONE)
+    _send(sender, PHONE, "Meeting on Saturday")  # queued at Twilio: no send date yet
+    with session_scope(clean_db) as session:
+        resident_id = make_resident(session, PHONE, consented_at=utcnow()).id
+    with session_scope(clean_db) as session:
+        residents.erase(session=session, resident_id=resident_id)
+        deletion = session.exec(select(ProviderDeletion)).one()
+        deletion.before = utcnow()  # as if the goodbye's grace had passed
+    time.sleep(1.1)  # Twilio's dates have whole seconds
+    later = utcnow() + residents.PROVIDER_GRACE + dt.timedelta(seconds=1)
+    standin.received(PHONE, "Hi, I am back")  # they come back after it
+    assert jobs.delete_at_provider(engine=clean_db, sender=sender, now=later) == 1
+    assert [m["body"] for m in standin.messages] == ["Hi, I am back"]
 
 
 def test_a_failed_deletion_is_tried_again_later_and_nothing_is_due_before(
