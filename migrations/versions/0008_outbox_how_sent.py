@@ -1,10 +1,11 @@
-"""Outbox: the template a message was actually sent as, and the send a 63016 re-routed
+"""Outbox: the template a message was actually sent as, and the failed send tried again
 
 `sent_content_sid` is the WhatsApp template a row went out as (NULL for free-form text or
 SMS): only a free-form message refused with 63016 (outside the 24-hour window) is routed
-again, so a template refused with 63016 is not re-sent without end. `rerouted_sid` is the
-provider sid of the send that 63016 re-routed: a late or repeated callback for it, or the
-worker's own record of that send arriving after the callback, no longer touches the row.
+again, so a template refused with 63016 is not re-sent without end. `retried_sid` is the
+provider sid of a failed send that is tried again (63016 on free-form text, an unreachable
+handset): a late or repeated callback for it, or the worker's own record of that send
+arriving after the callback, no longer touches the row.
 
 Revision ID: 0008
 Revises: 0007
@@ -29,11 +30,11 @@ def upgrade() -> None:
             sa.Column("sent_content_sid", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True)
         )
         batch_op.add_column(
-            sa.Column("rerouted_sid", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True)
+            sa.Column("retried_sid", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True)
         )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("outbox", schema=None) as batch_op:
-        batch_op.drop_column("rerouted_sid")
+        batch_op.drop_column("retried_sid")
         batch_op.drop_column("sent_content_sid")

@@ -91,9 +91,9 @@ class Outbox(SQLModel, table=True):
     # The WhatsApp template it went out as (None: free-form text, or SMS).
     sent_content_sid: str | None = Field(default=None, max_length=64)
     provider_sid: str | None = Field(default=None, max_length=64, unique=True)
-    # The sid of a free-form send refused with 63016 and routed again: its late or repeated
-    # callbacks, and the worker's record of it, leave the row alone.
-    rerouted_sid: str | None = Field(default=None, max_length=64)
+    # The sid of a send that failed and is tried again (63016 on free-form text, 30003, ...):
+    # its late or repeated callbacks, and the worker's record of it, leave the row alone.
+    retried_sid: str | None = Field(default=None, max_length=64)
     error_code: int | None = None
     error_message: str | None = Field(default=None, max_length=500)
     attempts: int = 0

@@ -858,7 +858,7 @@ def _record_sent(session: Session, sent: list[Outcome], now: dt.datetime) -> Non
         # A send a 63016 callback already routed again (it came first) is not recorded.
         .where(
             t.c.id == bindparam("b_id"),
-            or_(t.c.rerouted_sid.is_(None), t.c.rerouted_sid != bindparam("b_sid")),
+            or_(t.c.retried_sid.is_(None), t.c.retried_sid != bindparam("b_sid")),
         )
         .values(
             status=case((unsettled, bindparam("b_status")), else_=t.c.status),
@@ -949,16 +949,40 @@ def _free_form(row: Outbox) -> bool:
     return row.sent_channel == "whatsapp" and row.sent_content_sid is None
 
 
+# Failures reported by callback after which a send is tried again: after how long, and
+# up to how many sends in all (twilio-facts: 30003 "retry later, with a limit", 30008
+# "retry once", 30001 queue overflow "slow down").
+TRY_AGAIN: dict[int, tuple[dt.timedelta, int]] = {
+    30003: (dt.timedelta(minutes=30), 3),
+    30008: (dt.timedelta(minutes=10), 2),
+    30001: (dt.timedelta(minutes=10), 2),
+}
+
+
+def _try_again_after(row: Outbox, status: str, code: int | None) -> dt.timedelta | None:
+    """Return when a send this callback reports as failed is to be tried again, or None
+    when the failure is final: a free-form WhatsApp message refused with 63016 goes again
+    at once (routing then takes a template or SMS), an unreachable handset and the like
+    later, within a limit."""
+    if status not in ("failed", "undelivered") or code is None:
+        return None
+    if code == WINDOW_CLOSED_CODE:
+        return dt.timedelta(0) if _free_form(row) else None
+    if code not in TRY_AGAIN or row.status not in ("sending", "sent"):
+        return None
+    wait, sends = TRY_AGAIN[code]
+    return wait * row.attempts if row.attempts < sends else None
+
+
 def record_status(
     *, session: Session, form: Mapping[str, str], outbox_id: int | None = None
 ) -> Outbox | None:
     """Apply a provider status callback; never move a row to a lower-ranked status.
 
     The row is found by MessageSid, or by `outbox_id` (from the callback URL) when the
-    worker has not recorded the sid yet. Unknown sids are logged and ignored. A
-    WhatsApp free-form message failed with 63016 (outside the 24-hour window) goes
-    back to pending, to be routed again as a template or SMS; later callbacks for that
-    send are ignored.
+    worker has not recorded the sid yet. Unknown sids are logged and ignored. A send
+    that failed in a way worth another try (`_try_again_after`) goes back to pending;
+    later callbacks for that send are ignored.
     """
     sid = form.get("MessageSid") or form.get("SmsSid") or ""
     provider_status = (form.get("MessageStatus") or form.get("SmsStatus") or "").lower()
@@ -973,7 +997,7 @@ def record_status(
         if (
             candidate is not None
             and candidate.provider_sid in (None, sid)
-            and candidate.rerouted_sid != sid
+            and candidate.retried_sid != sid
         ):
             row = candidate
         elif candidate is not None:
@@ -995,19 +1019,20 @@ def record_status(
         return row
     now = utcnow()
     t = outbox_table
-    if code == WINDOW_CLOSED_CODE and status in ("failed", "undelivered") and _free_form(row):
+    wait = _try_again_after(row, status, code)
+    if wait is not None:
         session.execute(
             update(t)
             .where(t.c.id == row.id, or_(t.c.provider_sid == sid, t.c.provider_sid.is_(None)))
             .values(
                 status="pending",
                 provider_sid=None,
-                rerouted_sid=sid,
+                retried_sid=sid,
                 sent_channel=None,
                 claimed_by=None,
-                next_attempt_at=now,
+                next_attempt_at=now + wait,
                 error_code=code,
-                error_message=(form.get("ErrorMessage") or "outside the WhatsApp window")[:500],
+                error_message=(form.get("ErrorMessage") or f"error {code}: sent again")[:500],
                 updated_at=now,
             )
         )

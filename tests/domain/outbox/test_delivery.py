@@ -371,7 +371,7 @@ def test_free_form_refused_with_63016_is_sent_once_more_as_the_template(
     deliver(clean_db, sender)
     assert len(standin.messages) == 2
     row = row_of(clean_db, outbox_id)
-    assert (row.status, row.provider_sid, row.rerouted_sid) == (
+    assert (row.status, row.provider_sid, row.retried_sid) == (
         "failed",
         second["sid"],
         first["sid"],
@@ -399,16 +399,50 @@ def test_a_63016_callback_before_the_worker_records_the_send_still_reroutes(
     assert row_of(clean_db, outbox_id).status == "sent"
 
 
+def due_now(engine: Engine, outbox_id: int) -> None:
+    """Make a row waiting to be tried again due now, as if the wait had passed."""
+    with engine.begin() as connection:
+        connection.execute(
+            update(outbox_table)
+            .where(outbox_table.c.id == outbox_id)
+            .values(next_attempt_at=utcnow())
+        )
+
+
+@pytest.mark.parametrize(("code", "sends"), [(30003, 3), (30008, 2)])
+def test_an_unreachable_handset_is_tried_again_later_within_a_limit(
+    clean_db: Engine, standin: TwilioStandIn, sender: TwilioSender, code: int, sends: int
+) -> None:
+    outbox_id = queue(clean_db)
+    for n in range(1, sends + 1):
+        deliver(clean_db, sender)
+        assert len(standin.messages) == n
+        undelivered = standin.callback_form(
+            standin.messages[-1]["sid"], "undelivered", error_code=code
+        )
+        callback(clean_db, undelivered)
+        callback(clean_db, undelivered, outbox_id)  # repeated: changes nothing more
+        row = row_of(clean_db, outbox_id)
+        if n < sends:
+            assert (row.status, row.error_code) == ("pending", code)
+            assert row.next_attempt_at > utcnow() + dt.timedelta(minutes=9)
+            deliver(clean_db, sender)
+            assert len(standin.messages) == n  # not before its time
+            due_now(clean_db, outbox_id)
+    row = row_of(clean_db, outbox_id)
+    assert (row.status, row.error_code, row.attempts) == ("undelivered", code, sends)
+
+
 def test_a_failure_reported_before_the_worker_records_the_send_keeps_its_reason(
     clean_db: Engine, standin: TwilioStandIn, sender: TwilioSender
 ) -> None:
     outbox_id = queue(clean_db)
     sent = send_unrecorded(clean_db, sender, "sms")
-    callback(clean_db, standin.callback_form(sent.sid, "undelivered", error_code=30003), outbox_id)
+    callback(clean_db, standin.callback_form(sent.sid, "undelivered", error_code=30007), outbox_id)
     with session_scope(clean_db) as session:
         service.record_outcomes(session=session, outcomes=[sent])
     row = row_of(clean_db, outbox_id)
-    assert (row.status, row.error_code, row.sent_channel) == ("undelivered", 30003, "sms")
+    assert (row.status, row.error_code, row.sent_channel) == ("undelivered", 30007, "sms")
 
 
 def test_opt_out_is_checked_at_send_time(
