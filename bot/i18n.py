@@ -18,11 +18,11 @@ Africa/Johannesburg time. CLDR has day and month names for all eleven
 languages, but for Sesotho, Setswana, Sepedi, Xitsonga, Tshivenda, siSwati and
 isiNdebele only its root date patterns (year first: "2025 Mat 4"). For those
 we use South African day-month-year patterns with the language's own CLDR
-names (`_DATE_PATTERN_OVERRIDES`); isiXhosa's numeric short date is US-ordered in
-CLDR (M/d/yy) and is made day-first too. Formatted values use plain spaces and ASCII
-apostrophes instead of CLDR's no-break spaces and curly apostrophes, which would
-force a whole SMS into UCS-2; Tshivenda and Sepedi names keep their letters
-(ḓ ḽ ṅ ṋ ṱ, š), which are not GSM-7.
+names (`_DATE_PATTERN_OVERRIDES`). CLDR's isiXhosa and isiZulu dates are month first
+("Disemba 3, 2026", and isiXhosa's numeric short date is the US M/d/yy); they are made
+day-first too. Formatted values use plain spaces and ASCII apostrophes instead of
+CLDR's no-break spaces and curly apostrophes, which would force a whole SMS into UCS-2;
+Tshivenda and Sepedi names keep their letters (ḓ ḽ ṅ ṋ ṱ, š), which are not GSM-7.
 """
 
 from __future__ import annotations
@@ -81,8 +81,11 @@ _DAY_FIRST: Final[dict[str, str]] = {
 }
 _DATE_PATTERN_OVERRIDES: Final[dict[str, dict[str, str]]] = {
     **{code: _DAY_FIRST for code in ("st", "tn", "nso", "ts", "ve", "ss", "nr")},
-    # CLDR's isiXhosa short date is the US "M/d/yy": 3/4/25 would read as 3 April.
-    "xh": {"short": "dd/MM/y"},
+    # CLDR writes isiXhosa and isiZulu dates month first ("Disemba 3, 2026"), and its
+    # isiXhosa short date is the US "M/d/yy": 3/4/25 would read as 3 April. isiZulu's
+    # short date is CLDR's unambiguous year-first 2025-03-04.
+    "xh": _DAY_FIRST,
+    "zu": {width: _DAY_FIRST[width] for width in ("full", "long", "medium")},
 }
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from babel import dates
 from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 
@@ -170,8 +172,8 @@ def test_locales_dir_from_environment(catalogs: Path, monkeypatch: pytest.Monkey
     ("locale", "expected"),
     [
         ("en", "Tuesday, 04 March 2025"),
-        ("xh", "Lwesibini, Matshi 4, 2025"),
-        ("zu", "ULwesibili, Mashi 4, 2025"),
+        ("xh", "Lwesibini, 4 Matshi 2025"),
+        ("zu", "ULwesibili, 4 Mashi 2025"),
         ("af", "Dinsdag 04 Maart 2025"),
         ("st", "Labobedi, 4 Hlakubele 2025"),
         ("tn", "Labobedi, 4 Mopitlo 2025"),
@@ -220,6 +222,18 @@ def test_short_dates_are_never_month_first() -> None:
     assert i18n.get_translator("en").format_date(TUESDAY, "short") == "2025/03/04"
 
 
+@pytest.mark.parametrize("locale", i18n.SUPPORTED_LOCALES)
+def test_dates_the_bot_writes_are_day_first_in_every_language(locale: str) -> None:
+    # CLDR's isiXhosa and isiZulu long and full dates were month first: "Disemba 3, 2026".
+    t = i18n.get_translator(locale)
+    day = date(2026, 12, 3)
+    december = dates.get_month_names("wide", locale=t.babel_locale)[12].replace("\u2019", "'")
+    when = datetime(2026, 12, 3, 16, 0, tzinfo=UTC)
+    for text in [t.format_date(day, "long"), t.format_date(day, "full"), t.format_when(when)]:
+        assert re.search(rf"\b0?3 {re.escape(december)} 2026\b", text), text
+    assert t.format_date(day, "medium").startswith(("03 ", "3 "))
+
+
 def test_utc_converted_to_south_african_time() -> None:
     four_pm_utc = datetime(2025, 3, 4, 16, 0, tzinfo=UTC)
     for locale in ("en", "xh", "zu", "af", "st"):
@@ -246,7 +260,7 @@ def test_date_of_an_aware_datetime_is_the_south_african_date() -> None:
 def test_format_when_for_meetings() -> None:
     value = datetime(2025, 3, 4, 16, 0, tzinfo=UTC)
     assert i18n.get_translator("en").format_when(value) == "Tuesday, 04 March 2025, 18:00"
-    assert i18n.get_translator("xh").format_when(value) == "Lwesibini, Matshi 4, 2025 18:00"
+    assert i18n.get_translator("xh").format_when(value) == "Lwesibini, 4 Matshi 2025 18:00"
     assert i18n.get_translator("st").format_when(value) == "Labobedi, 4 Hlakubele 2025 18:00"
     # tn's CLDR glue has a quoted literal, which must not leak its quotes.
     assert i18n.get_translator("tn").format_when(value) == "Labobedi, 4 Mopitlo 2025 ka 18:00"

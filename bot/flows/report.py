@@ -225,7 +225,15 @@ def show_summary(turn: Turn, draft: dict[str, Any]) -> None:
 
 
 def on_confirm(turn: Turn) -> None:
-    """Send the report (1 or yes), or offer to change it (2)."""
+    """Send the report (1 or yes), or offer to change it (2); keep media sent here."""
+    media = _media(turn)
+    if media:
+        # A photo or voice note sent after the summary belongs to the report: keep it and
+        # show the summary again, so "1" sends what the resident sees counted.
+        draft = dict(turn.data)
+        draft["media"] = (list(draft.get("media", [])) + media)[:MAX_MEDIA]
+        show_summary(turn, draft)
+        return
     answer = _answer(turn)
     if answer in ("1", "yes"):
         submit(turn, dict(turn.data))

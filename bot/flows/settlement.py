@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass
+from itertools import islice
 
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 from bot.content import normalise
 from bot.engine.effects import RecordUnknownSettlement, SetSettlement
@@ -12,38 +14,107 @@ from bot.engine.ports import SettlementRef
 from bot.engine.turn import SETTLEMENT, SETTLEMENT_CHOICE, Turn
 from bot.flows import menu
 
-# Scores are rapidfuzz WRatio (0-100) on folded text. A best match at or above SURE wins
-# outright when no other settlement comes within MARGIN; anything at or above POSSIBLE
-# is offered as a numbered choice; below that, nothing matched.
-SURE = 86.0
+# Text and names are folded (no case, accents or punctuation) and compared with rapidfuzz's
+# ratio, never its partial scores: WRatio scores any fragment ("ok", "Park") about 90.
+# The text *is* a name when it equals it (spaces aside), or is a clear typo of the whole
+# name: the whole scores at least SURE and each word agrees with the name's word in the
+# same place (equal; longer words without digits within WORD_TYPO). It is saved when no
+# other settlement comes within MARGIN. A settlement is otherwise offered as a numbered
+# choice when the text shares a real word with one of its names (the same word of at least
+# MIN_WORD letters, the start of one from MIN_PREFIX letters, or a typo of one); it scores
+# the share of letters in the shared words, and choices within CLOSE of the best are
+# offered. Anything else matched nothing: the name is recorded for officers.
+SURE = 85.0
 MARGIN = 8.0
-POSSIBLE = 70.0
+WORD_TYPO = 80.0
+CLOSE = 15.0
+MIN_WORD = 3
+MIN_PREFIX = 4
 MAX_CHOICES = 5
 MAX_QUERY = 100
 
 
 @dataclass(frozen=True)
 class Match:
-    """A settlement and how closely the resident's text matched one of its names."""
+    """A settlement and how closely the resident's text matched one of its names (0-100)."""
 
     ref: SettlementRef
     score: float
+    whole: bool = False  # the text is that name, or a clear typo of the whole of it
+
+
+def _agree(word: str, other: str) -> bool:
+    """Return whether two words are the same, allowing a typo in a longer word."""
+    if word == other:
+        return True
+    if min(len(word), len(other)) < MIN_PREFIX or not (word + other).isalpha():
+        return False  # short words and numbers must be exact: "Ext 7" is not "Ext 2"
+    return fuzz.ratio(word, other) >= WORD_TYPO
+
+
+def _shared_words(words: list[str], vocabulary: list[str]) -> dict[str, dict[str, float]]:
+    """Map each word of the text to the name words it shares letters with, and how many."""
+    # Shared: the same word, a word it starts, or a typo of it. The vocabulary is sorted,
+    # so the words a word starts follow it.
+    found: dict[str, dict[str, float]] = {}
+    for word in set(words):
+        if len(word) < MIN_WORD:
+            continue
+        letters: dict[str, float] = {}
+        at = bisect_left(vocabulary, word)
+        for other in islice(vocabulary, at, None):
+            if other != word and (len(word) < MIN_PREFIX or not other.startswith(word)):
+                break
+            letters[other] = float(len(word))
+        hits = process.extract_iter(word, vocabulary, scorer=fuzz.ratio, score_cutoff=WORD_TYPO)
+        for other, score, _ in hits:
+            if _agree(word, other):
+                # ratio is 2 * matching letters / both lengths.
+                letters.setdefault(other, score * (len(word) + len(other)) / 200)
+        if letters:
+            found[word] = letters
+    return found
+
+
+def _compare(
+    words: list[str], name: str, shared: dict[str, dict[str, float]]
+) -> tuple[float, bool]:
+    """Return how closely the text's words match one name (0-100), and whether it is it."""
+    name_words = name.split()
+    text, joined = "".join(words), "".join(name_words)
+    if text == joined:
+        return 100.0, True
+    whole = fuzz.ratio(text, joined, score_cutoff=SURE)  # 0 below SURE
+    if whole and len(words) == len(name_words) and all(map(_agree, words, name_words)):
+        return whole, True
+    letters = sum(
+        max(shared[word].get(other, 0.0) for other in name_words)
+        for word in words
+        if word in shared
+    )
+    score = 200 * letters / (len(text) + len(joined))
+    if len(text) >= MIN_PREFIX:
+        score = max(score, whole)  # the words run together: "ubuhlegardns"
+    return score, False
 
 
 def rank(query: str, candidates: list[SettlementRef]) -> list[Match]:
     """Return settlements that could be meant by the text, best first."""
-    folded = normalise(query)
-    if not folded:
+    words = normalise(query).split()
+    if not words:
         return []
+    named = [
+        (ref, [folded for folded in map(normalise, (ref.name, *ref.aliases)) if folded])
+        for ref in candidates
+    ]
+    vocabulary = sorted({word for _, names in named for name in names for word in name.split()})
+    shared = _shared_words(words, vocabulary)
     matches = []
-    for ref in candidates:
-        names = [normalise(name) for name in (ref.name, *ref.aliases)]
-        if folded in names:
-            score = 100.0
-        else:
-            score = max((fuzz.WRatio(folded, name) for name in names if name), default=0.0)
-        if score >= POSSIBLE:
-            matches.append(Match(ref, score))
+    for ref, names in named:
+        compared = (_compare(words, name, shared) for name in names)
+        score, whole = max(compared, default=(0.0, False))
+        if score > 0:
+            matches.append(Match(ref, score, whole))
     matches.sort(key=lambda m: (-m.score, m.ref.name))
     return matches
 
@@ -55,14 +126,14 @@ def resolve(
     matches = rank(query, candidates)
     if not matches:
         return None, []
-    best = matches[0]
-    exact = [m for m in matches if m.score == 100.0]
+    exact = [m for m in matches if m.whole and m.score == 100.0]
     if len(exact) == 1:
-        return best.ref, []
+        return exact[0].ref, []
+    best = matches[0]
     runner_up = matches[1].score if len(matches) > 1 else 0.0
-    if best.score >= SURE and best.score - runner_up >= MARGIN:
+    if best.whole and best.score - runner_up >= MARGIN:
         return best.ref, []
-    close = [m for m in matches if m.score >= best.score - 15.0]
+    close = [m for m in matches if m.score >= best.score - CLOSE]
     return None, close[:MAX_CHOICES]
 
 
@@ -89,7 +160,7 @@ def on_name(turn: Turn) -> None:
 
 
 def offer(turn: Turn, query: str, refs: list[SettlementRef]) -> None:
-    """List close matches as numbered choices, with a last choice for none of them."""
+    """List close matches as numbered choices (maybe only one), then a choice for none."""
     lines = []
     for number, ref in enumerate(refs, start=1):
         info = turn.ports.settlements.get(ref.id)
@@ -105,7 +176,8 @@ def offer(turn: Turn, query: str, refs: list[SettlementRef]) -> None:
         else:
             lines.append(turn.text_of("settlement.choice_line", number=number, settlement=ref.name))
     lines.append(turn.text_of("settlement.choice_none", number=len(refs) + 1))
-    turn.say("settlement.choose", choices="\n".join(lines))
+    prompt = "settlement.choose" if len(refs) > 1 else "settlement.choose_one"
+    turn.say(prompt, choices="\n".join(lines))
     turn.goto(SETTLEMENT_CHOICE, choices=[ref.id for ref in refs], query=query)
 
 

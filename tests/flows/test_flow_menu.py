@@ -164,6 +164,17 @@ def test_7_change_settlement(c) -> None:
     assert "category C" in chat.send("1")
 
 
+def test_7_a_partial_name_asks_before_replacing_the_settlement(c) -> None:
+    chat = c.Chat().onboarded()
+    chat.send("7")
+    reply = chat.send("Phola Heights")
+    assert "1 Phola Park (ward 3)" in reply and "2 None of these" in reply
+    assert chat.effects == []
+    assert chat.record.settlement_id == c.MASAKHANE
+    chat.send("1")
+    assert chat.effects == [SetSettlement(c.PHOLA_PARK)]
+
+
 def test_7_then_unknown_name_forgets_the_old_settlement(c) -> None:
     chat = c.Chat().onboarded()
     chat.send("7")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bot.engine import RecordConsent, RecordUnknownSettlement, SetLanguage, SetSettlement
 from bot.engine.messages import Media
 
@@ -107,6 +109,47 @@ def test_none_of_the_choices_records_the_name(chat) -> None:
     assert chat.effects == [RecordUnknownSettlement("siya")]
     assert 'We could not find a settlement called "siya".' in reply
     assert "*Main menu*" in reply
+
+
+def test_a_neighbouring_name_is_offered_not_saved(chat, c) -> None:
+    # WRatio scored "Masakhane Extension 7" 95 against Extension 2 and saved it outright.
+    _agree(chat)
+    reply = chat.send("Masakhane Extension 7")
+    assert "We found one settlement with a name like that. Is it yours?" in reply
+    assert "1 Masakhane Extension 2 (ward 12)" in reply
+    assert "2 None of these" in reply
+    assert "Masakhane (ward 12)" not in reply
+    assert chat.effects == []
+    reply = chat.send("2")
+    assert chat.effects == [RecordUnknownSettlement("Masakhane Extension 7")]
+    assert 'We could not find a settlement called "Masakhane Extension 7".' in reply
+
+
+def test_a_shared_word_is_a_choice_and_1_saves_it(chat, c) -> None:
+    _agree(chat)
+    reply = chat.send("Park")
+    assert "1 Phola Park (ward 3)\n2 None of these" in reply
+    assert chat.effects == []
+    assert "We have saved Phola Park" in chat.send("1")
+    assert chat.effects == [SetSettlement(c.PHOLA_PARK)]
+
+
+@pytest.mark.parametrize("text", ["ok", "Ma", "Si", "a", "Vuka"])
+def test_a_short_word_or_fragment_is_no_match_and_is_recorded(chat, text) -> None:
+    _agree(chat)
+    reply = chat.send(text)
+    assert chat.effects == [RecordUnknownSettlement(text)]
+    assert f'We could not find a settlement called "{text}".' in reply
+    assert chat.step == "menu"
+
+
+def test_typos_of_a_whole_name_are_saved(chat, c) -> None:
+    _agree(chat)
+    chat.send("Zwelisha")
+    assert chat.effects == [SetSettlement(c.ZWELITSHA)]
+    chat.send("7")
+    chat.send("masakhane-EXTENSION 2")
+    assert chat.effects == [SetSettlement(c.MASAKHANE_EXT2)]
 
 
 def test_bad_choice_number_asks_again_and_new_text_searches_again(chat, c) -> None:

@@ -220,6 +220,35 @@ def test_where_step_keeps_media_and_asks_again(c) -> None:
     assert "Photos and voice notes: 1" in summary
 
 
+def test_photo_sent_at_the_summary_is_added_and_the_summary_shown_again(c) -> None:
+    chat = report_chat(c).onboarded()
+    for text in ["5", "1", "2"]:
+        chat.send(text)
+    chat.send("Toilet block C is overflowing", media=(PHOTO,))
+    assert "Photos and voice notes: 1" in chat.send("Next to the creche")
+    summary = chat.send("", media=(VOICE,))
+    assert "*Please check your report*" in summary
+    assert "Photos and voice notes: 2" in summary
+    assert "Please reply 1 to send" not in summary
+    assert chat.step == "report_confirm"
+    chat.send("1")
+    [opened] = chat.desk.opened
+    assert opened.media == (PHOTO, VOICE)
+    assert opened.description == "Toilet block C is overflowing"
+
+
+def test_media_at_the_summary_keeps_the_draft_limit(c) -> None:
+    chat = report_chat(c).onboarded()
+    for text in ["5", "1", "2"]:
+        chat.send(text)
+    chat.send("Blocked", media=(PHOTO,) * report_flow.MAX_MEDIA)
+    chat.send("Lane 4")
+    summary = chat.send("", media=(VOICE,))
+    assert f"Photos and voice notes: {report_flow.MAX_MEDIA}" in summary
+    chat.send("1")
+    assert chat.desk.opened[0].media == (PHOTO,) * report_flow.MAX_MEDIA
+
+
 def test_my_reports_status_and_adding_more(c) -> None:
     chat = report_chat(c).onboarded()
     assert "You have no open reports" in chat.send("6")
