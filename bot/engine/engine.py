@@ -4,19 +4,35 @@ Order of precedence for a message:
 1. An opted-out resident: START (and YES on SMS, as Twilio does) opts back in; MY DATA
    and DELETE (and its confirmation) still work; anything else gets a one-line reminder
    and nothing more.
-2. Keywords, in any supported language, whatever the resident chose: MENU/0, HELP,
-   LANGUAGE, STOP, START, MY DATA, DELETE, MORE.
-3. A new resident (or one without a language or consent) continues onboarding.
-3a. STATUS <report number> (or STATUS alone); and, between flows, 1/2 (yes/no) answering a
-   report's "fixed?" question asked since the resident last wrote (bot/flows/reports.py).
-4. After IDLE_AFTER without messages an onboarded resident lands on the main menu with a
-   short welcome back; a main menu option sent as that first message is answered at once.
-5. Otherwise the current step's flow answers.
+2. MORE sends the next page of the last reply. With nothing left to send (or after
+   IDLE_AFTER, when unsent pages expire) the word is taken as the greeting it also is
+   (Afrikaans "Môre", good morning): the main menu, with a welcome back after idle; only
+   inside a flow does it say there is nothing more, so the flow's step is kept.
+3. Keywords, in any supported language, whatever the resident chose: MENU/0, HELP,
+   LANGUAGE, STOP, START, MY DATA, DELETE. Inside a flow a cancel word ("cancel",
+   "kanselleer"...: `cancel_words` in content/keywords.yaml) is MENU/0, which our prompts
+   offer to cancel, not STOP; except English CANCEL on SMS, where Twilio itself blocks the
+   number on its standard opt-out words, so we record the opt-out too.
+4. A new resident (or one without a language or consent) continues onboarding.
+4a. STATUS <report number> (or STATUS alone) at the menu and while looking at reports;
+   and, between flows, 1/2 (yes/no) answering a report's "fixed?" question or 1 (ATTEND)
+   answering a meeting reminder received since the resident last wrote; a 1 goes to the
+   newer of the two (bot/flows/reports.py, bot/flows/meetings.py).
+5. After IDLE_AFTER without messages the next message gets a short welcome back. At the
+   main menu it is followed by the menu, or by the option the message picks. Anywhere
+   else the step is kept and the message answers it: the question is still the last
+   thing on the resident's screen, so "1" under a report summary sends the report, "2"
+   under numbered settlements picks the second, and a description or a settlement name
+   typed slowly is kept, never read as a menu number. The exception is a pending DELETE:
+   its "1" erases everything, so after idle the question is asked again, never answered.
+6. Otherwise the current step's flow answers.
 
 State (JSON, kept by the domain per resident): `{"step": str, "last_seen": ISO-8601 UTC,
-"pages": [str, ...] (replies not yet sent, for MORE), "data": {...} (step-specific:
-settlement `choices` and the `query` typed)}`. Missing or malformed state is treated as a
-fresh conversation; an erased resident gets `{}`.
+"more": str (the rest of the last reply, not yet sent, for MORE; paged for the channel
+MORE arrives on), "data": {...} (step-specific: settlement `choices` and the `query`
+typed)}`. Missing or malformed state is treated as a fresh conversation; an erased
+resident gets `{}`. States written before "more" kept a list of "pages" cut for one
+channel; they are read back as text.
 """
 
 from __future__ import annotations
@@ -27,11 +43,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.content import Content, load
+from bot.content import Content, load, normalise
 from bot.engine.effects import Effect
 from bot.engine.messages import Inbound
 from bot.engine.ports import Ports, ResidentView
-from bot.engine.render import for_channel
+from bot.engine.render import PAGE_JOINER, first_page, strip_bold
 from bot.engine.turn import (
     CONSENT,
     DEFAULT_LANGUAGE,
@@ -58,7 +74,6 @@ from bot.flows import account, meetings, menu, onboarding, report, reports, sett
 log = logging.getLogger(__name__)
 
 IDLE_AFTER = timedelta(minutes=30)
-PAGE_JOINER = "\n\n"
 
 STEP_FLOWS: dict[str, Callable[[Turn], None]] = {
     LANGUAGE: onboarding.on_language,
@@ -104,14 +119,16 @@ class Outcome:
 
 def _read_state(
     state: dict[str, Any] | None,
-) -> tuple[str | None, dict[str, Any], list[str], datetime | None]:
-    """Return (step, data, pages, last_seen) from stored state, tolerating junk."""
+) -> tuple[str | None, dict[str, Any], str, list[str], datetime | None]:
+    """Return (step, data, more, old pages, last_seen) from stored state, tolerating junk."""
     if not isinstance(state, dict):
-        return None, {}, [], None
+        return None, {}, "", [], None
     step = state.get("step")
     step = step if step in STEPS else None
     data = state.get("data")
     data = data if isinstance(data, dict) else {}
+    more = state.get("more")
+    more = more if isinstance(more, str) else ""
     pages = state.get("pages")
     pages = [p for p in pages if isinstance(p, str)] if isinstance(pages, list) else []
     last_seen = None
@@ -123,17 +140,27 @@ def _read_state(
             parsed = None
         if parsed is not None and parsed.tzinfo is not None:
             last_seen = parsed
-    return step, data, pages, last_seen
+    return step, data, more, pages, last_seen
 
 
-def _state(step: str, data: dict[str, Any], pages: list[str], now: datetime) -> dict[str, Any]:
+def _state(step: str, data: dict[str, Any], more: str, now: datetime) -> dict[str, Any]:
     """Build the state to store after a turn."""
     state: dict[str, Any] = {"step": step, "last_seen": now.isoformat()}
     if data:
         state["data"] = data
-    if pages:
-        state["pages"] = pages
+    if more:
+        state["more"] = more
     return state
+
+
+def _cancels(turn: Turn, keyword: str | None) -> bool:
+    """Return whether the message is a cancel word that, here, means MENU/0."""
+    if turn.step in (MENU, LANGUAGE, CONSENT):
+        return False  # not inside a flow: nothing to cancel (CANCEL stays STOP)
+    if keyword == "stop" and turn.inbound.channel == "sms":
+        return False  # Twilio has blocked the number on its opt-out word already
+    words = turn.content.fact("cancel_words")
+    return turn.norm in {normalise(w) for ws in words.values() for w in ws}
 
 
 def _converse(
@@ -145,7 +172,7 @@ def _converse(
     content: Content,
 ) -> Outcome:
     """Run the flows for one message (see the module docstring for the precedence)."""
-    step, data, pages, last_seen = _read_state(state)
+    step, data, more, old_pages, last_seen = _read_state(state)
     language = resident.language
     turn = Turn(
         inbound=inbound,
@@ -161,28 +188,44 @@ def _converse(
         opted_out=resident.opted_out,
         settlement_id=resident.settlement_id,
     )
+    idle = last_seen is not None and now - last_seen > IDLE_AFTER
+    if idle:
+        more = ""  # unsent pages expire with the conversation: yesterday's page 2 is noise
+    elif old_pages and not more:
+        suffix = PAGE_JOINER + turn.text_of("more.hint")
+        more = PAGE_JOINER.join(
+            page.removesuffix(suffix).removesuffix(strip_bold(suffix)) for page in old_pages
+        )
     keyword = content.keywords.get(turn.norm)
     if resident.opted_out and inbound.channel == "sms" and turn.norm == "yes":
         keyword = "start"  # Twilio unblocks an SMS number on YES, so we opt in too
-    if keyword == "more" and not pages and (resident.is_new or language is None):
+    if keyword == "more" and not more and (resident.is_new or language is None):
         keyword = None  # a newcomer's "Môre" (Afrikaans: morning) is a greeting, not MORE
-    idle = last_seen is not None and now - last_seen > IDLE_AFTER
+    if _cancels(turn, keyword):
+        keyword = "menu"
 
-    if keyword == "more" and not resident.opted_out:
-        if pages:
-            return Outcome(replies=[pages[0]], state=_state(turn.step, data, pages[1:], now))
-        turn.say("more.none")
-    elif resident.opted_out and keyword not in OPTED_OUT_KEYWORDS:
+    if resident.opted_out and keyword not in OPTED_OUT_KEYWORDS:
         if step == DELETE_CONFIRM and keyword is None:
-            account.on_delete_confirm(turn)
+            _answer_delete(turn, idle=idle)
         else:
             account.still_opted_out(turn)
+    elif keyword == "more":
+        if more:
+            hint = turn.text_of("more.hint")
+            page, rest = first_page(more, inbound.channel, more_hint=hint)
+            return Outcome(replies=[page], state=_state(turn.step, data, rest, now))
+        if idle or step in (None, MENU):  # "Môre!": good morning, a greeting like "hallo"
+            if idle:
+                turn.say("menu.welcome_back")
+            account.to_menu(turn)
+        else:
+            turn.say("more.none")
     elif keyword is not None and keyword in KEYWORD_FLOWS:
         KEYWORD_FLOWS[keyword](turn)
         if turn.step == DELETE_CONFIRM and keyword != "delete":
             turn.goto(MENU)  # any other keyword abandons a pending DELETE
     elif step == DELETE_CONFIRM:
-        account.on_delete_confirm(turn)
+        _answer_delete(turn, idle=idle)
     elif resident.is_new or turn.language is None:
         if step == LANGUAGE and not resident.is_new:
             onboarding.on_language(turn)
@@ -205,7 +248,7 @@ def _converse(
         )
     ) is not None:
         attend(turn)
-    elif idle or step is None:
+    elif step is None or (idle and step == MENU):
         option = menu.chosen_option(turn)
         if option is None:
             menu.show(turn, welcome_back=True)
@@ -213,25 +256,36 @@ def _converse(
             turn.say("menu.welcome_back")
             menu.open_option(turn, option)
     else:
+        if idle:
+            turn.say("menu.welcome_back")  # and the step answers: see the module docstring
         STEP_FLOWS[turn.step](turn)
 
-    replies = _render(turn, inbound)
+    reply, rest = _render(turn, inbound)
     if turn.erased:
-        return Outcome(replies=replies[:1], state={}, effects=list(turn.effects))
+        return Outcome(replies=[reply], state={}, effects=list(turn.effects))
     return Outcome(
-        replies=replies[:1],
-        state=_state(turn.step, turn.data, replies[1:], now),
+        replies=[reply],
+        state=_state(turn.step, turn.data, rest, now),
         effects=list(turn.effects),
     )
 
 
-def _render(turn: Turn, inbound: Inbound) -> list[str]:
-    """Join the turn's parts into one reply and page it for the channel."""
+def _answer_delete(turn: Turn, *, idle: bool) -> None:
+    """Answer the DELETE confirmation; after idle ask it again, since "1" erases everything."""
+    if idle:
+        turn.say("menu.welcome_back")
+        account.delete(turn)
+    else:
+        account.on_delete_confirm(turn)
+
+
+def _render(turn: Turn, inbound: Inbound) -> tuple[str, str]:
+    """Join the turn's parts into one reply; return its first page for the channel and the
+    text left for MORE."""
     if not turn.parts:  # never silence
         turn.say("menu.not_understood")
-    text = PAGE_JOINER.join(turn.parts)
-    hint = turn.text_of("more.hint")
-    return for_channel(text, inbound.channel, more_hint=hint)
+    hint = turn.text_of("more.hint")  # in the language the turn ended in
+    return first_page(PAGE_JOINER.join(turn.parts), inbound.channel, more_hint=hint)
 
 
 def handle(
@@ -259,6 +313,6 @@ def handle(
         text = content.render("error.sorry", translator)
         return Outcome(
             replies=[text],
-            state=_state(MENU, {}, [], now) if resident.consented else {},
+            state=_state(MENU, {}, "", now) if resident.consented else {},
             effects=[],
         )

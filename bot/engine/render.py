@@ -1,7 +1,8 @@
 """Fit a turn's reply to its channel: SMS within 3 segments, WhatsApp within 1,600 characters.
 
-Longer replies are split into pages; every page but the last ends with the MORE hint, and
-the engine keeps the pages not yet sent in the conversation state.
+Longer replies are split into pages; every page but the last ends with the MORE hint. The
+engine sends the first page and keeps the rest as text, not as pages: the same resident
+may ask for MORE on the other channel, which must cut and format it for itself.
 """
 
 from __future__ import annotations
@@ -61,3 +62,17 @@ def for_channel(text: str, channel: Channel, *, more_hint: str) -> list[str]:
             joiner=PAGE_JOINER,
         )
     return paginate_chars(text, max_chars=WHATSAPP_MAX_CHARS, more_hint=more_hint)
+
+
+def first_page(text: str, channel: Channel, *, more_hint: str) -> tuple[str, str]:
+    """Return the page to send now for a reply on a channel, and the text left for MORE."""
+    pages = for_channel(text, channel, more_hint=more_hint)
+    if len(pages) == 1:
+        return pages[0], ""
+    sms_channel = channel == "sms"
+    source = strip_bold(text) if sms_channel else text
+    hint = strip_bold(more_hint) if sms_channel else more_hint
+    body = pages[0].removesuffix(PAGE_JOINER + hint)
+    if source.startswith(body):  # both paginators cut a prefix and drop the break
+        return pages[0], source[len(body) :].lstrip()
+    return pages[0], PAGE_JOINER.join(p.removesuffix(PAGE_JOINER + hint) for p in pages[1:])

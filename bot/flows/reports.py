@@ -2,12 +2,17 @@
 
 - Menu 6 (or the STATUS word alone) lists the open reports with their status; replying
   with a report number (or its place in the list) shows it.
-- "STATUS <report number>" works at any time once the resident has agreed to the notice.
+- "STATUS <report number>" works at the main menu and while looking at or adding to
+  reports. Inside other flows the message answers the question on screen: "Stand 45"
+  (Afrikaans STATUS, and the usual word for a plot) is a place, and a report draft is
+  never thrown away.
 - A report's view offers 1 to add more (words; on WhatsApp media and a pin), or, when
   the municipality has resolved it, asks "fixed? 1 yes 2 no".
 - That question also arrives through the outbox. The resident's next message answers it
   when it is 1/2 (or yes/no) and nothing else was said since the question was asked; "no"
-  asks what is still wrong and reopens the report with those words.
+  asks what is still wrong and reopens the report with those words. A meeting reminder
+  asks for a 1 too ("Reply 1 or ATTEND"), and the newer of the two is the one answered:
+  after a later reminder, the report is answered from its view (menu 6, STATUS <number>).
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ from bot.engine.turn import (
 from bot.flows import menu, report
 
 LIST_LIMIT = 5
+# Where STATUS <number> is read: between flows and while looking at reports (see above).
+STATUS_STEPS = frozenset({MENU, MY_REPORTS, TICKET_VIEW})
 
 
 def status_line(turn: Turn, info: TicketInfo) -> str:
@@ -195,13 +202,26 @@ def status(turn: Turn, reference: str) -> None:
     view(turn, info)
 
 
+def _reads_status(turn: Turn, reference: str) -> bool:
+    """Return whether STATUS <reference> is read here, rather than taken as the answer."""
+    if turn.step in STATUS_STEPS:
+        return True
+    # Adding to a report leaves nothing pending (each message is added at once), so STATUS
+    # naming one of the resident's reports is read there; "Stand 45" is still added.
+    return (
+        turn.step == TICKET_ADD
+        and bool(reference)
+        and turn.ports.tickets.find(turn.resident.phone, reference) is not None
+    )
+
+
 def anytime(
     turn: Turn, *, last_seen: datetime | None, between_flows: bool
 ) -> Callable[[Turn], None] | None:
     """Return the handler for STATUS, or for an answer to "fixed?" asked since the resident
     last wrote (only between flows, so a number typed inside a flow keeps its meaning)."""
     reference = _status_request(turn)
-    if reference is not None:
+    if reference is not None and _reads_status(turn, reference):
         return lambda t: status(t, reference)
     if not between_flows:
         return None
@@ -213,6 +233,8 @@ def anytime(
     info = turn.ports.tickets.awaiting_answer(turn.resident.phone, since=last_seen)
     if info is None:
         return None
+    if turn.ports.invitations.pending(turn.resident.phone, since=info.resolved_at, now=turn.now):
+        return None  # a meeting reminder came after the question: the newer one is answered
     if answer == "yes":
         return lambda t: answer_fixed(t, info.reference, fixed=True)
     words = turn.text[1:].strip(" .,:-") if len(tokens) > 1 and tokens[0] == "2" else ""

@@ -3,7 +3,7 @@ START, MY DATA, DELETE, MORE."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -153,7 +153,7 @@ def test_more_pages_through_a_long_sms_reply(c) -> None:
     for fact in ["Siyakha cannot put you on the list", "birth certificates", "Send 5 to ask"]:
         assert fact in whole
     assert pages[-1].endswith("Send 0 for the main menu.")
-    assert "There is nothing more to show." in chat.send("MORE")
+    assert "Main menu" in chat.send("MORE")  # nothing more to show: the menu is what is next
     # The menu still works after paging.
     assert "Next meetings" in chat.send("4")
 
@@ -167,12 +167,75 @@ def test_more_in_isixhosa_and_afrikaans(c) -> None:
     assert chat.send("Meer") == second
 
 
+@pytest.mark.parametrize(("first", "then"), [("whatsapp", "sms"), ("sms", "whatsapp")])
+def test_more_on_the_other_channel_is_paged_for_that_channel(c, first, then) -> None:
+    """One resident, one conversation on both channels: MORE pages the rest for the
+    channel it arrives on (SMS: 3 segments, no WhatsApp *bold*)."""
+    chat = c.Chat(channel=first).onboarded()
+    rows = [
+        c.MilestoneInfo(
+            "services",
+            f"Standpipes and flush toilets for lane {i} of block {i % 4}",
+            date(2026, 1 + i % 12, 1 + i),
+            "delayed",
+            "The contractor left the site and a new contractor is being appointed by the city.",
+        )
+        for i in range(1, 25)
+    ]
+    chat.directory.milestone_rows[c.MASAKHANE] = rows
+    pages = [chat.send("2")]
+    assert pages[0].endswith("Reply MORE for the rest.")
+    chat.channel = then
+    while pages[-1].endswith("Reply MORE for the rest."):
+        pages.append(chat.send("MORE"))
+        if then == "sms":
+            assert sms.segments(pages[-1]) <= 3
+            assert "*" not in pages[-1]
+        else:
+            assert len(pages[-1]) <= 1600
+    whole = "\n".join(pages)
+    for row in rows:
+        assert whole.count(row.title + ":") == 1, row.title  # every one, once
+
+
+def test_unsent_pages_expire_after_idle(c) -> None:
+    chat = c.Chat(channel="sms").onboarded()
+    chat.send("3")
+    assert chat.state["more"]
+    chat.wait(minutes=31)
+    reply = chat.send("MORE")
+    assert reply.startswith("Welcome back to Siyakha.")
+    assert "Main menu" in reply
+    assert "more" not in chat.state
+
+
+def test_more_as_afrikaans_good_morning_the_next_day_is_a_welcome_back(c) -> None:
+    t = get_translator("af")
+    chat = c.Chat(channel="sms").onboarded(language="af")
+    chat.send("1")  # the category text: paged on SMS
+    assert chat.state["more"]
+    chat.wait(minutes=20 * 60)
+    reply = chat.send("Môre!")
+    assert reply.startswith(render("menu.welcome_back", t))
+    assert render("menu.main", t).replace("*", "") in reply
+    assert render("more.none", t) not in reply
+
+
+def test_more_with_nothing_to_show_is_the_menu_or_keeps_the_flow(c) -> None:
+    chat = c.Chat().onboarded(language="af")
+    t = get_translator("af")
+    assert render("menu.main", t) in chat.send("Môre")  # at the menu: a greeting
+    chat.send("5")
+    assert chat.send("more") == render("more.none", t)  # inside a flow: the step is kept
+    assert chat.step == "report_kind"
+
+
 def test_new_message_drops_unsent_pages(c) -> None:
     chat = c.Chat(channel="sms").onboarded()
     chat.send("3")
-    assert chat.state["pages"]
+    assert chat.state["more"]
     chat.send("6")
-    assert "pages" not in chat.state
+    assert "more" not in chat.state
 
 
 def test_keywords_ignore_case_accents_and_punctuation(c) -> None:
@@ -206,3 +269,13 @@ def test_yes_does_not_opt_in_on_whatsapp(c) -> None:
     chat.send("STOP")
     assert "Reply START" in chat.send("yes")
     assert chat.effects == []
+
+
+def test_more_greeting_after_idle_still_asks_for_consent_first(c) -> None:
+    chat = c.Chat()
+    chat.send("Goeie more")
+    chat.send("4")  # Afrikaans
+    chat.wait(minutes=45)
+    reply = chat.send("Môre")
+    assert render("onboarding.consent_prompt", get_translator("af")) in reply
+    assert chat.step == "consent"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bot import sms
-from bot.engine.render import for_channel, paginate_chars, strip_bold
+from bot.engine.render import first_page, for_channel, paginate_chars, strip_bold
 
 HINT = "Reply MORE for the rest."
 
@@ -39,3 +41,22 @@ def test_paginate_chars_cuts_an_unbroken_word() -> None:
     pages = paginate_chars("x" * 250, max_chars=100, more_hint="MORE")
     assert all(len(p) <= 100 for p in pages)
     assert "".join(p.removesuffix("\n\nMORE") for p in pages) == "x" * 250
+
+
+@pytest.mark.parametrize("channel", ["sms", "whatsapp"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "*Title*\n" + "\n\n".join(f"Paragraph {i}: " + "word " * 60 for i in range(12)),
+        "x" * 5000,
+        "\n".join(f"*{i}* môre " * 9 for i in range(80)),
+    ],
+)
+def test_first_page_then_the_rest_gives_the_same_pages(channel, text) -> None:
+    """Paging the kept text page by page gives what cutting it all at once gives."""
+    pages = []
+    rest = text
+    while rest:
+        page, rest = first_page(rest, channel, more_hint=HINT)
+        pages.append(page)
+    assert pages == for_channel(text, channel, more_hint=HINT)

@@ -7,19 +7,66 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.engine import Inbound, Outcome, ResidentView, handle
+from bot.engine import EraseResident, Inbound, Outcome, ResidentView, SetSettlement, handle
 
 
-def test_idle_30_minutes_lands_on_menu_with_welcome_back(c) -> None:
+def test_idle_30_minutes_at_the_menu_lands_on_menu_with_welcome_back(c) -> None:
     chat = c.Chat().onboarded()
-    chat.send("7")
-    assert chat.step == "settlement"
+    chat.send("4")
+    assert chat.step == "menu"
     chat.wait(minutes=31)
     reply = chat.send("Masakhane")
     assert reply.startswith("Welcome back to Siyakha.")
     assert "*Main menu*" in reply
     assert chat.effects == []
     assert chat.step == "menu"
+
+
+def test_idle_keeps_the_question_on_screen_and_answers_it(c) -> None:
+    """The question is still the last thing on the resident's phone: the answer counts."""
+    chat = c.Chat().onboarded()
+    chat.send("7")
+    assert chat.step == "settlement"
+    chat.wait(minutes=31)
+    reply = chat.send("Zwelitsha")
+    assert reply.startswith("Welcome back to Siyakha.")
+    assert "We have saved Zwelitsha as your settlement." in reply
+    assert chat.effects == [SetSettlement(c.ZWELITSHA)]
+
+
+def test_idle_number_picks_from_the_numbered_settlements_not_the_main_menu(c) -> None:
+    chat = c.Chat(channel="sms").onboarded()
+    chat.send("7")
+    assert "1 Siyahlala" in chat.send("siya")
+    chat.wait(minutes=40)
+    reply = chat.send("2")
+    assert reply.startswith("Welcome back to Siyakha.")
+    assert "We have saved Siyanqoba as your settlement." in reply
+    assert chat.effects == [SetSettlement(c.SIYANQOBA)]
+
+
+def test_idle_delete_confirmation_is_asked_again_never_answered(c) -> None:
+    chat = c.Chat().onboarded()
+    chat.send("DELETE")
+    chat.wait(minutes=31)
+    reply = chat.send("1")
+    assert reply.startswith("Welcome back to Siyakha.")
+    assert "Reply 1 to delete, or 0 to keep everything." in reply
+    assert chat.effects == []
+    assert chat.record.exists and chat.step == "delete_confirm"
+    chat.send("1")  # answered while the question is fresh
+    assert chat.effects == [EraseResident()]
+
+
+def test_idle_delete_confirmation_of_an_opted_out_resident_is_asked_again(c) -> None:
+    chat = c.Chat().onboarded()
+    chat.send("STOP")
+    chat.send("DELETE")
+    chat.wait(minutes=60)
+    assert "Reply 1 to delete" in chat.send("1")
+    assert chat.effects == []
+    chat.send("1")
+    assert chat.effects == [EraseResident()]
 
 
 def test_idle_then_a_menu_number_is_answered_after_the_welcome(c) -> None:
@@ -55,7 +102,7 @@ def test_lost_state_for_an_onboarded_resident_is_a_welcome_back(c) -> None:
     "junk",
     [
         {"step": "nonsense"},
-        {"step": 5, "pages": "x", "data": [], "last_seen": "yesterday"},
+        {"step": 5, "more": ["x"], "pages": "x", "data": [], "last_seen": "yesterday"},
         {"last_seen": "2025-06-01T10:00:00"},  # naive
         "not a dict",
     ],
@@ -77,7 +124,7 @@ def test_state_is_small_json(c) -> None:
     assert chat.state["data"] == {"choices": [c.SIYAHLALA, c.SIYANQOBA], "query": "siya"}
     assert chat.state["last_seen"] == chat.now.isoformat()
     chat.send("1")
-    assert set(chat.state) <= {"step", "last_seen", "pages", "data"}
+    assert set(chat.state) <= {"step", "last_seen", "more", "data"}
     assert len(json.dumps(chat.state)) < 4000
 
 
@@ -131,3 +178,18 @@ def test_the_same_person_on_sms_and_whatsapp_shares_the_conversation(c) -> None:
     chat.channel = "sms"
     chat.send("Zwelitsha")
     assert chat.record.settlement_id == c.ZWELITSHA
+
+
+def test_pages_stored_before_the_rest_was_kept_as_text_still_page_on(c) -> None:
+    """States written by the previous release kept a list of pages cut for one channel."""
+    chat = c.Chat(channel="sms").onboarded()
+    pages = [chat.send("3")]
+    while pages[-1].endswith("Reply MORE for the rest."):
+        pages.append(chat.send("MORE"))
+    chat.state = {"step": "menu", "last_seen": chat.now.isoformat(), "pages": pages[1:]}
+    chat.channel = "whatsapp"
+    reply = chat.send("MORE")
+    assert reply == "\n\n".join(
+        page.removesuffix("\n\nReply MORE for the rest.") for page in pages[1:]
+    )
+    assert "Reply MORE" not in reply

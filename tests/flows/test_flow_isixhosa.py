@@ -39,7 +39,7 @@ def test_every_menu_path_in_isixhosa(c, channel) -> None:
 
     def whole(first: str) -> str:
         pages = [first]
-        while chat.state and chat.state.get("pages"):
+        while chat.state and chat.state.get("more"):
             pages.append(chat.send("MORE"))
         for page in pages:
             assert sms.segments(page) <= 3 or channel == "whatsapp"

@@ -8,6 +8,7 @@ checked literally against CLDR's names.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from functools import cache
 from typing import Any
@@ -248,7 +249,7 @@ def test_keywords_mix_languages_ignoring_case_and_accents(c, chosen, word, msg_i
 def test_more_in_another_language_pages_on(c, chosen, word) -> None:
     chat = c.Chat(channel="sms").onboarded(language=chosen)
     first = chat.send("1")
-    assert chat.state and chat.state.get("pages"), "category text should need paging on SMS"
+    assert chat.state and chat.state.get("more"), "category text should need paging on SMS"
     hint = render("more.hint", get_translator(chosen))
     assert first.endswith(hint)
     assert chat.send(word) != first
@@ -277,6 +278,42 @@ def test_yes_in_another_language_answers_the_consent_question(c) -> None:
     assert chat.step == "settlement"
 
 
+# Prompts whose answer is one word: a resident may send the verb the prompt uses ("0 to
+# cancel": "kanselleer"; "1 if you agree": "dumela") instead of the number.
+ANSWERED_PROMPTS = [
+    "onboarding.consent_prompt",
+    "onboarding.consent_retry",
+    "report.confirm",
+    "report.confirm_retry",
+    "report.change_retry",
+]
+
+
+@pytest.mark.parametrize("locale", SUPPORTED_LOCALES)
+def test_prompts_do_not_tell_residents_to_send_a_keyword_verb(locale) -> None:
+    """What follows each number ("0 to ...") may be sent instead of it, so it must not be a
+    keyword: Sesotho "hlakola" is DELETE, "dumela" MENU; English "cancel" is one of
+    Twilio's opt-out words on SMS."""
+    t = get_translator(locale)
+    for msg_id in ANSWERED_PROMPTS:
+        for instruction in re.split(r"\b\d+\b", render(msg_id, t))[1:]:
+            for word in instruction.split():
+                assert normalise(word) not in CONTENT.keywords, (msg_id, word)
+
+
+def test_sesotho_consent_answered_with_the_greeting_is_not_taken_as_agreeing(c) -> None:
+    """ "Dumela" is hello (and the MENU word): it asks again and records nothing."""
+    chat = c.Chat()
+    chat.send("Dumela")
+    chat.send("5")  # Sesotho
+    reply = chat.send("Dumela")
+    assert chat.record.consent is None and chat.step == "consent"
+    assert render("onboarding.consent_prompt", get_translator("st")) in reply
+    assert "dumela" not in normalise(render("onboarding.consent_prompt", get_translator("st")))
+    chat.send("1")
+    assert chat.record.consent is not None
+
+
 # --- scripts in isiZulu, Afrikaans and Sesotho ------------------------------------------------
 
 MEETING = datetime(2025, 6, 14, 8, 0, tzinfo=UTC)  # Saturday 10:00 in Johannesburg
@@ -301,7 +338,7 @@ def test_whole_conversation_in_the_language(
     def whole(first: str) -> str:
         """Return the reply with every page fetched by MORE, as one flat text."""
         pages = [first]
-        while chat.state and chat.state.get("pages"):
+        while chat.state and chat.state.get("more"):
             pages.append(chat.send("MORE"))
         for page in pages:
             assert channel == "whatsapp" or sms.segments(page) <= 3, page

@@ -236,3 +236,12 @@ def test_a_bare_number_is_not_taken_as_a_settlement_name(c) -> None:
     assert chat.send("4") == "Please send the name of your settlement as text."
     assert chat.effects == []
     assert "*Main menu*" in chat.send("0")
+
+
+def test_settlement_name_typed_after_idle_at_onboarding_is_saved(chat, c) -> None:
+    _agree(chat)
+    chat.wait(minutes=45)
+    reply = chat.send("Masakhane")
+    assert reply.startswith("Welcome back to Siyakha.")
+    assert chat.effects == [SetSettlement(c.MASAKHANE)]
+    assert "We have saved Masakhane as your settlement." in reply

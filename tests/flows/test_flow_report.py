@@ -14,11 +14,13 @@ from typing import Any
 import pytest
 
 from bot import sms
-from bot.content import load
-from bot.engine.effects import AddToTicket, AnswerResolution, Effect, OpenTicket
+from bot.content import load, render
+from bot.engine import OptOut
+from bot.engine.effects import AddToTicket, AnswerResolution, AttendMeeting, Effect, OpenTicket
 from bot.engine.messages import Location, Media
-from bot.engine.ports import Ports, TicketInfo
+from bot.engine.ports import InvitationInfo, Ports, TicketInfo
 from bot.flows import report as report_flow
+from bot.i18n import get_translator
 
 
 @dataclass
@@ -86,6 +88,8 @@ def report_chat(c: ModuleType, **kwargs: Any):  # -> c.Chat subclass instance
                     )
                 elif isinstance(effect, AddToTicket):
                     self.desk.added.append(effect)
+                elif isinstance(effect, AttendMeeting):
+                    pass  # the broadcasts domain records it; nothing here depends on it
                 elif isinstance(effect, AnswerResolution):
                     self.desk.answers.append(effect)
                     t = self.desk.tickets[effect.reference]
@@ -341,6 +345,181 @@ def test_report_flow_in_every_language_renders(c, language) -> None:
         reply = chat.send(text)
         assert f"[{language}]" in reply
     assert f"[{language}]" in chat.send("1")
+
+
+def test_idle_then_1_under_the_summary_sends_the_report(c) -> None:
+    chat = report_chat(c, channel="sms").onboarded(language="zu")
+    for text in ["5", "1", "3", "Ucingo lukagesi luvulekile eduze kwesikole", "Section B"]:
+        chat.send(text)
+    assert chat.step == "report_confirm"
+    chat.wait(minutes=35)
+    reply = chat.send("1")
+    assert reply.startswith(render("menu.welcome_back", get_translator("zu")))
+    assert "4817263" in reply
+    [opened] = chat.desk.opened
+    assert opened.description == "Ucingo lukagesi luvulekile eduze kwesikole"
+    assert sms.segments(reply) <= 3
+
+
+def test_idle_keeps_a_slow_description_and_what_is_still_wrong(c) -> None:
+    chat = report_chat(c).onboarded()
+    chat.desk.tickets["4817263"] = TicketInfo(
+        "4817263", "problem", "water", "resolved", chat.now - timedelta(days=5)
+    )
+    chat.desk.resolve("4817263", chat.now + timedelta(seconds=5))
+    chat.wait(minutes=1)
+    assert "what is still wrong" in chat.send("2")
+    chat.wait(minutes=35)  # typing a long explanation on a basic phone
+    reply = chat.send("The tap still leaks at night and the water runs into our house")
+    assert reply.startswith("Welcome back to Siyakha.")
+    assert "opened report 4817263 again" in reply
+    assert chat.desk.answers == [
+        report_flow_answer(
+            "4817263",
+            fixed=False,
+            text="The tap still leaks at night and the water runs into our house",
+        )
+    ]
+
+    for text in ["5", "1", "1"]:
+        chat.send(text)
+    chat.wait(minutes=31)
+    reply = chat.send("No water in lane 4 since Monday")
+    assert reply.startswith("Welcome back to Siyakha.")
+    assert chat.step == "report_where"
+    summary = chat.send("Lane 4")
+    assert "What you said: No water in lane 4 since Monday" in summary
+
+
+class OneReminder:
+    """MeetingInvitations with one reminder, queued at `sent_at`."""
+
+    def __init__(self, sent_at: datetime) -> None:
+        self.sent_at = sent_at
+        self.info = InvitationInfo(
+            meeting_id=7, title="Layout plan", starts_at=sent_at + timedelta(days=2)
+        )
+
+    def pending(
+        self, phone: str, *, since: datetime | None, now: datetime
+    ) -> InvitationInfo | None:
+        return self.info if since is None or self.sent_at > since else None
+
+
+@pytest.mark.parametrize("reminder_first", [False, True])
+def test_1_answers_the_newer_of_fixed_and_a_meeting_reminder(c, reminder_first) -> None:
+    chat = report_chat(c).onboarded()
+    chat.desk.tickets["4817263"] = TicketInfo(
+        "4817263", "problem", "water", "new", chat.now - timedelta(days=5)
+    )
+    t0 = chat.now
+    resolved_at, reminded_at = t0 + timedelta(hours=1), t0 + timedelta(days=2)
+    if reminder_first:
+        resolved_at, reminded_at = reminded_at, resolved_at
+    chat.desk.resolve("4817263", resolved_at)  # "Is it fixed? 1 yes 2 no" goes out
+    chat.ports = replace(chat.ports, invitations=OneReminder(reminded_at))  # "Reply 1 or ATTEND"
+    chat.wait(minutes=3 * 24 * 60)
+    reply = chat.send("1")
+    if reminder_first:  # the "fixed?" question is the newer one
+        assert "Report 4817263 is now closed" in reply
+        assert chat.effects == [report_flow_answer("4817263", fixed=True)]
+    else:
+        assert "you will come to Layout plan" in reply
+        assert chat.effects == [AttendMeeting(meeting_id=7)]
+        assert chat.desk.tickets["4817263"].status == "resolved"
+        # The report is still answered from its view.
+        assert "Is it fixed now?" in chat.send("status 4817263")
+        assert "now closed" in chat.send("1")
+
+
+@pytest.mark.parametrize(
+    ("language", "where"),
+    [("en", "Stand 45"), ("af", "Stand 45"), ("en", "check 12"), ("af", "Status 7")],
+)
+def test_status_words_at_the_where_step_are_the_place(c, language, where) -> None:
+    """ "Stand" is Afrikaans for STATUS and the usual word for a plot."""
+    chat = report_chat(c, channel="sms").onboarded(language=language)
+    for text in ["5", "1", "1", "The standpipe is broken and water runs into the houses"]:
+        chat.send(text)
+    assert chat.step == "report_where"
+    chat.send(where)
+    assert chat.step == "report_confirm"
+    assert chat.state["data"]["where"] == where
+    chat.send("1")
+    assert chat.desk.opened[0].where == where
+
+
+def test_status_inside_a_report_keeps_the_draft_and_works_at_the_menu(c) -> None:
+    chat = report_chat(c).onboarded()
+    for text in ["5", "1", "1", "No water", "Lane 4", "1"]:
+        chat.send(text)
+    for text in ["5", "1", "2", "Toilet blocked", "Block C"]:
+        chat.send(text)
+    assert "Please reply 1 to send your report" in chat.send("STATUS 4817263")
+    assert chat.step == "report_confirm"
+    chat.send("1")
+    assert len(chat.desk.opened) == 2
+    assert "Report 4817263 (Water)" in chat.send("STATUS 4817263")
+
+
+def test_adding_to_a_report_keeps_stand_45_and_reads_status_of_a_report(c) -> None:
+    chat = report_chat(c).onboarded(language="af")
+    for text in ["5", "1", "1", "Geen water nie", "Laan 4", "1", "STATUS 4817263", "1"]:
+        chat.send(text)
+    assert chat.step == "ticket_add"
+    chat.send("Stand 45")
+    assert chat.desk.added[-1].text == "Stand 45"
+    assert chat.step == "ticket_add"
+    chat.send("Status 4817263")
+    assert chat.step == "ticket_view"
+    assert len(chat.desk.added) == 1
+
+
+@pytest.mark.parametrize(
+    ("language", "channel", "word"),
+    [
+        ("af", "whatsapp", "kanselleer"),
+        ("af", "sms", "Kanselleer!"),
+        ("en", "whatsapp", "cancel"),
+        ("zu", "sms", "khansela"),
+    ],
+)
+def test_a_cancel_word_inside_a_report_cancels_it_like_0(c, language, channel, word) -> None:
+    chat = report_chat(c, channel=channel).onboarded(language=language)
+    for text in ["5", "1", "1", "Pipe leaking", "Lane 4"]:
+        chat.send(text)
+    reply = chat.send(word)
+    assert chat.effects == []  # no opt-out
+    assert not chat.record.opted_out
+    assert chat.step == "menu"
+    assert render("menu.main", get_translator(language)).replace("*", "") in reply.replace("*", "")
+    assert chat.desk.opened == []
+
+
+def test_cancel_on_sms_is_twilios_opt_out_word_even_inside_a_flow(c) -> None:
+    chat = report_chat(c, channel="sms").onboarded()
+    for text in ["5", "1", "1", "Pipe leaking", "Lane 4"]:
+        chat.send(text)
+    chat.send("CANCEL")
+    assert chat.effects == [OptOut()]
+
+
+def test_cancel_at_the_menu_still_opts_out(c) -> None:
+    chat = report_chat(c).onboarded()
+    chat.send("cancel")
+    assert chat.effects == [OptOut()]
+
+
+def test_sesotho_summary_no_longer_says_delete_and_hlakola_keeps_everything(c) -> None:
+    """It said "0 ho hlakola" (0 to delete); "hlakola" is DELETE, which must ask first."""
+    chat = report_chat(c, channel="sms").onboarded(language="st")
+    for text in ["5", "1", "1", "Phaephe e a dutla", "Lane 4"]:
+        summary = chat.send(text)
+    prompt = summary.splitlines()[-1]
+    assert prompt == render("report.confirm", get_translator("st"))
+    assert "hlakola" not in prompt
+    assert chat.send("hlakola") == render("delete.confirm", get_translator("st"))
+    assert chat.effects == [] and chat.record.exists
 
 
 def report_flow_answer(reference: str, *, fixed: bool, text: str = ""):
