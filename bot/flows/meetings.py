@@ -75,11 +75,14 @@ def attend(turn: Turn, invitation: InvitationInfo) -> None:
 def attend_reply(
     turn: Turn, *, last_seen: datetime | None, between_flows: bool
 ) -> Callable[[Turn], None] | None:
-    """Return the handler for "I will attend": an attend word after any reminder of an
-    upcoming meeting, or "1" between flows after a reminder received since the resident
-    last wrote (so a menu choice keeps its meaning otherwise)."""
+    """Return the handler for "I will attend", between flows: an attend word after any
+    reminder of an upcoming meeting, or "1" after a reminder received since the resident
+    last wrote (so a menu choice keeps its meaning otherwise). Inside a flow the words
+    answer its question ("Kom" may be a report's description)."""
+    if not between_flows:
+        return None
     word = turn.norm in turn.content.attend_words
-    if not word and not (between_flows and turn.norm == "1"):
+    if not word and turn.norm != "1":
         return None
     since = None if word else last_seen
     invitation = turn.ports.invitations.pending(turn.resident.phone, since=since, now=turn.now)

@@ -71,3 +71,15 @@ def test_no_reminder_no_attendance(c: ModuleType) -> None:
     reply = chat.send("attend")
     assert chat.effects == []
     assert reply
+
+
+def test_an_attend_word_inside_a_report_is_part_of_it(c: ModuleType) -> None:
+    chat = c.Chat().onboarded()
+    invitations = FakeInvitations(chat.now - timedelta(hours=1), chat.now + timedelta(days=3))
+    chat.ports = dataclasses.replace(chat.ports, invitations=invitations)
+    chat.send("5")
+    chat.send("1")  # a problem
+    assert "photos or a voice note" in chat.send("1")  # water: describe it
+    assert "share a location pin" in chat.send("Kom")  # kept as the description
+    assert chat.effects == []
+    assert chat.step == "report_where"  # at the menu, "Kom" says I will come (above)
