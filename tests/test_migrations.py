@@ -2,22 +2,44 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import secrets
+
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import insert, inspect
 from sqlalchemy.engine import Engine
-from sqlmodel import SQLModel, select
+from sqlmodel import Session, SQLModel, col, select
 
 from bot import migrate
 from bot.db import session_scope
 from bot.domain.outbox import service as outbox
 from bot.domain.outbox.models import Outbox
 from bot.domain.residents import service as residents
-from bot.domain.tickets.models import Ticket
-from tests.domain.tickets.factories import make_ticket
+from bot.domain.tickets.models import Ticket, TicketEvent
 from tests.factories import make_resident
+
+NOW = dt.datetime(2025, 6, 2, 8, 0, tzinfo=dt.UTC)
+
+
+def _old_ticket(session: Session, status: str = "new", resident_id: int | None = None) -> int:
+    """Add a ticket to a database at an older revision: only the columns it has."""
+    ticket = Ticket(
+        reference=str(secrets.randbelow(9_000_000) + 1_000_000),
+        resident_id=resident_id,
+        category="water",
+        status=status,
+        source="sms",
+        created_at=NOW,
+        updated_at=NOW,
+        ack_due_at=NOW + dt.timedelta(days=2),
+        resolve_due_at=NOW + dt.timedelta(hours=72),
+    )
+    columns = {c["name"] for c in inspect(session.connection()).get_columns("ticket")}
+    values = {k: v for k, v in ticket.model_dump().items() if k in columns and k != "id"}
+    return session.execute(insert(Ticket).values(values).returning(col(Ticket.id))).scalar_one()
 
 
 def test_migrations_from_empty_create_every_table(engine: Engine) -> None:
@@ -47,14 +69,14 @@ def test_an_erased_residents_ids_are_never_given_to_the_next_person(clean_db: En
         with session_scope(clean_db) as session:
             kept = make_resident(session, "+27821110090")
             erased = make_resident(session, "+27821110091")
-            ticket = make_ticket(session, resident_id=kept.id)
+            ticket_id = _old_ticket(session, resident_id=kept.id)
             queued = [
                 outbox.enqueue(
                     session=session, resident=r, purpose="notice", dedupe_key=r.phone, body="Hi"
                 ).id
                 for r in (kept, erased)
             ]
-            ids = {"kept": kept.id, "erased": erased.id, "ticket": ticket.id}
+            ids = {"kept": kept.id, "erased": erased.id, "ticket": ticket_id}
     finally:
         migrate.upgrade(clean_db)
     with session_scope(clean_db) as session:
@@ -84,3 +106,37 @@ def test_migrations_refuse_to_rebuild_a_sqlite_table_with_foreign_keys_on(
         cfg.attributes["connection"] = connection
         command.downgrade(cfg, "0005")
     assert migrate.is_current(clean_db)
+
+
+def test_tickets_clocks_start_at_their_last_reopening_and_a_wait_goes_on(clean_db: Engine) -> None:
+    """Migration 0009 gives each ticket its clock start (its last reopening, else its
+    opening) and a ticket waiting on the resident the time it began to."""
+    migrate.downgrade(clean_db, "0008")
+    try:
+        with session_scope(clean_db) as session:
+            ids = {s: _old_ticket(session, s) for s in ("new", "reopened", "waiting_on_resident")}
+            moves = [
+                ("reopened", "reopened", 5),
+                ("reopened", "reopened", 9),  # the last reopening counts
+                ("waiting_on_resident", "waiting_on_resident", 3),
+                ("new", "waiting_on_resident", 1),  # no longer waiting: nothing to pause
+            ]
+            for ticket, to, day in moves:
+                session.add(
+                    TicketEvent(
+                        ticket_id=ids[ticket],
+                        at=NOW + dt.timedelta(days=day),
+                        actor="staff",
+                        kind="status",
+                        data={"from": "in_progress", "to": to},
+                    )
+                )
+    finally:
+        migrate.upgrade(clean_db)
+    with Session(clean_db) as session:
+        rows = {t.id: t for t in session.exec(select(Ticket))}
+    new, reopened, waiting = (rows[ids[s]] for s in ("new", "reopened", "waiting_on_resident"))
+    assert (new.clock_started_at, new.waiting_since) == (NOW, None)
+    assert (reopened.clock_started_at, reopened.waiting_since) == (NOW + dt.timedelta(days=9), None)
+    assert waiting.clock_started_at == NOW
+    assert waiting.waiting_since == NOW + dt.timedelta(days=3)
