@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
@@ -20,6 +20,14 @@ from bot.config import Settings, get_settings
 from bot.db import make_engine
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+async def error_response(request: Request, exc: Exception) -> Response:
+    """Answer an HTTP or input error as the path's callers expect: GeoReport's error list
+    under /open311/, an HTML page on the dashboard, FastAPI's JSON elsewhere."""
+    if request.url.path.startswith("/open311/"):
+        return open311.error_response(exc)
+    return await staff_error_page(request, exc)
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
@@ -46,9 +54,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     if settings.env == "dev":
         app.include_router(simulator.router)  # development only: absent elsewhere
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    # Dashboard errors as HTML pages; every other path keeps FastAPI's JSON errors.
-    app.add_exception_handler(StarletteHTTPException, staff_error_page)
-    app.add_exception_handler(RequestValidationError, staff_error_page)
+    # Dashboard errors as HTML pages, Open311's as GeoReport's; every other path keeps
+    # FastAPI's JSON errors.
+    app.add_exception_handler(StarletteHTTPException, error_response)
+    app.add_exception_handler(RequestValidationError, error_response)
     # A dashboard request slides its session on; this sets the re-signed cookie.
     app.add_middleware(RenewSessionCookie)
     return app

@@ -2,21 +2,53 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import secrets
+
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import MetaData, Table, insert, inspect
-from sqlalchemy.engine import Connection, Engine
-from sqlmodel import SQLModel, select
+from sqlalchemy import insert, inspect
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, SQLModel, select
 
 from bot import migrate
-from bot.db import session_scope, utcnow
+from bot.db import session_scope
 from bot.domain.outbox import service as outbox
 from bot.domain.outbox.models import Outbox
 from bot.domain.residents import service as residents
-from bot.domain.tickets.models import Ticket
+from bot.domain.residents.models import Resident
+from bot.domain.tickets.models import Ticket, TicketEvent
 from tests.factories import make_resident
+
+NOW = dt.datetime(2025, 6, 2, 8, 0, tzinfo=dt.UTC)
+
+
+def _old_row(session: Session, row: SQLModel) -> int:
+    """Add a row to a database at an older revision: only the columns its table has there
+    (the models describe the newest schema). Return its id."""
+    model = type(row)
+    table = model.__table__  # type: ignore[attr-defined]
+    columns = {c["name"] for c in inspect(session.connection()).get_columns(table.name)}
+    values = {k: v for k, v in row.model_dump().items() if k in columns and k != "id"}
+    return int(session.execute(insert(table).values(values).returning(table.c.id)).scalar_one())
+
+
+def _old_ticket(session: Session, status: str = "new", resident_id: int | None = None) -> int:
+    """Add a ticket to a database at an older revision."""
+    ticket = Ticket(
+        reference=str(secrets.randbelow(9_000_000) + 1_000_000),
+        resident_id=resident_id,
+        category="water",
+        status=status,
+        source="sms",
+        created_at=NOW,
+        updated_at=NOW,
+        ack_due_at=NOW + dt.timedelta(days=2),
+        resolve_due_at=NOW + dt.timedelta(hours=72),
+    )
+    return _old_row(session, ticket)
 
 
 def test_migrations_from_empty_create_every_table(engine: Engine) -> None:
@@ -38,65 +70,31 @@ def test_upgrade_twice_is_a_no_op(engine: Engine) -> None:
         assert MigrationContext.configure(connection).get_current_revision() is not None
 
 
-def _insert(connection: Connection, table: str, **values: object) -> int:
-    """Insert a row as that revision's schema has the table (read from the database: the
-    models describe the newest schema), and return its id."""
-    reflected = Table(table, MetaData(), autoload_with=connection)
-    return int(
-        connection.execute(
-            insert(reflected).values(**values).returning(reflected.c.id)
-        ).scalar_one()
-    )
-
-
 def test_an_erased_residents_ids_are_never_given_to_the_next_person(clean_db: Engine) -> None:
     """Migration 0006 rebuilds `resident` and `outbox` on SQLite (AUTOINCREMENT) and keeps
     every row, including the rows of other tables that point at them."""
     migrate.downgrade(clean_db, "0005")
-    now = utcnow()
-    stamps = {"created_at": now, "updated_at": now}
     try:
-        with clean_db.begin() as connection:
+        with session_scope(clean_db) as session:
             kept, erased = (
-                _insert(connection, "resident", phone=phone, conversation={}, **stamps)
+                _old_row(session, Resident(phone=phone))
                 for phone in ("+27821110090", "+27821110091")
             )
-            ticket = _insert(
-                connection,
-                "ticket",
-                resident_id=kept,
-                reference="4817263",
-                kind="problem",
-                category="water",
-                priority="normal",
-                status="new",
-                source="whatsapp",
-                description="No water",
-                location_text="",
-                media=[],
-                last_public_note="",
-                ack_due_at=now,
-                resolve_due_at=now,
-                **stamps,
-            )
+            ticket_id = _old_ticket(session, resident_id=kept)
             queued = [
-                _insert(
-                    connection,
-                    "outbox",
-                    resident_id=resident_id,
-                    channel="sms",
-                    purpose="notice",
-                    dedupe_key=str(resident_id),
-                    body="Hi",
-                    allow_sms_fallback=False,
-                    status="pending",
-                    attempts=0,
-                    next_attempt_at=now,
-                    **stamps,
+                _old_row(
+                    session,
+                    Outbox(
+                        resident_id=resident_id,
+                        channel="sms",
+                        purpose="notice",
+                        dedupe_key=str(resident_id),
+                        body="Hi",
+                    ),
                 )
                 for resident_id in (kept, erased)
             ]
-            ids = {"kept": kept, "erased": erased, "ticket": ticket}
+            ids = {"kept": kept, "erased": erased, "ticket": ticket_id}
     finally:
         migrate.upgrade(clean_db)
     with session_scope(clean_db) as session:
@@ -126,3 +124,37 @@ def test_migrations_refuse_to_rebuild_a_sqlite_table_with_foreign_keys_on(
         cfg.attributes["connection"] = connection
         command.downgrade(cfg, "0005")
     assert migrate.is_current(clean_db)
+
+
+def test_tickets_clocks_start_at_their_last_reopening_and_a_wait_goes_on(clean_db: Engine) -> None:
+    """Migration 0009 gives each ticket its clock start (its last reopening, else its
+    opening) and a ticket waiting on the resident the time it began to."""
+    migrate.downgrade(clean_db, "0008")
+    try:
+        with session_scope(clean_db) as session:
+            ids = {s: _old_ticket(session, s) for s in ("new", "reopened", "waiting_on_resident")}
+            moves = [
+                ("reopened", "reopened", 5),
+                ("reopened", "reopened", 9),  # the last reopening counts
+                ("waiting_on_resident", "waiting_on_resident", 3),
+                ("new", "waiting_on_resident", 1),  # no longer waiting: nothing to pause
+            ]
+            for ticket, to, day in moves:
+                session.add(
+                    TicketEvent(
+                        ticket_id=ids[ticket],
+                        at=NOW + dt.timedelta(days=day),
+                        actor="staff",
+                        kind="status",
+                        data={"from": "in_progress", "to": to},
+                    )
+                )
+    finally:
+        migrate.upgrade(clean_db)
+    with Session(clean_db) as session:
+        rows = {t.id: t for t in session.exec(select(Ticket))}
+    new, reopened, waiting = (rows[ids[s]] for s in ("new", "reopened", "waiting_on_resident"))
+    assert (new.clock_started_at, new.waiting_since) == (NOW, None)
+    assert (reopened.clock_started_at, reopened.waiting_since) == (NOW + dt.timedelta(days=9), None)
+    assert waiting.clock_started_at == NOW
+    assert waiting.waiting_since == NOW + dt.timedelta(days=3)

@@ -2,7 +2,10 @@
 
 Reading is open, as GeoReport clients expect; creating a request needs `api_key`, a
 staff API token (`siyakha token create`). Errors are GeoReport-shaped:
-`[{"code": 404, "description": "..."}]`. No phone number or name ever appears.
+`[{"code": 404, "description": "..."}]`, those of input checking too (`error_response`,
+which api/main.py routes every error under /open311/ to): 400 for bad input, 403 for a
+POST without api_key, 404 for an unknown service, token or request. No phone number or
+name ever appears.
 """
 
 from __future__ import annotations
@@ -11,7 +14,10 @@ import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Path, Query
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.deps import SessionDep, aware
 from bot.db import CleanText, utcnow
@@ -21,16 +27,61 @@ from bot.domain.tickets import open311
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
 
+
+class GeoReportError(BaseModel):
+    """A GeoReport v2 error; an error answer is a list of these."""
+
+    code: int
+    description: str
+
+
+def _documented(description: str) -> dict[str, Any]:
+    return {"model": list[GeoReportError], "description": description}
+
+
+# "4XX" also keeps FastAPI from documenting its 422, which never answers here.
 ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "bad request"},
-    403: {"description": "missing or invalid api_key"},
-    404: {"description": "not found"},
+    400: _documented("bad request"),
+    403: _documented("missing or invalid api_key"),
+    404: _documented("not found"),
+    "4XX": _documented("any other client error (a wrong method, say)"),
 }
 Code = Annotated[str, Path(pattern=r"^[a-z_]{1,40}$")]
+# What a path parameter that fails its check names (the answer is 404, as for one unknown).
+UNKNOWN = {
+    "service_code": "unknown service_code",
+    "service_request_id": "no such request",
+    "token": "unknown token",
+}
 
 
-def _error(code: int, description: str) -> JSONResponse:
-    return JSONResponse([{"code": code, "description": description}], status_code=code)
+def _error(code: int, description: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(
+        [{"code": code, "description": description}], status_code=code, headers=headers
+    )
+
+
+def error_response(exc: Exception) -> JSONResponse:
+    """Answer an error under /open311/ as GeoReport does: a path parameter that fails its
+    check is not found (404), a POST without api_key is refused (403), other bad input is a
+    bad request (400); HTTP errors keep their status."""
+    if isinstance(exc, RequestValidationError):
+        errors = exc.errors()
+        for error in errors:
+            loc = tuple(error.get("loc", ()))
+            if loc[:1] == ("path",):
+                return _error(404, UNKNOWN.get(str(loc[-1]), "not found"))
+            if loc == ("body", "api_key") and error.get("type") == "missing":
+                return _error(403, "api_key is required")
+        return _error(
+            400,
+            "; ".join(
+                f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'request'}: {e.get('msg', '')}"
+                for e in errors
+            ),
+        )
+    assert isinstance(exc, StarletteHTTPException)
+    return _error(exc.status_code, str(exc.detail), dict(exc.headers or {}) or None)
 
 
 def _csv(value: str | None, limit: int = 1000) -> tuple[str, ...]:

@@ -1,4 +1,5 @@
-"""Open311 GeoReport v2: services, creating a request with api_key, tokens, errors."""
+"""Open311 GeoReport v2: services, creating a request with api_key, tokens, errors (input
+checking's too, GeoReport-shaped)."""
 
 from __future__ import annotations
 
@@ -128,3 +129,55 @@ def test_the_schema_documents_what_the_routes_answer(client) -> None:
     spec = client.get("/openapi.json").json()
     post = spec["paths"]["/open311/v2/requests.json"]["post"]["responses"]
     assert "201" in post and "200" not in post
+
+
+def test_input_errors_are_georeport_errors_too(client, keys) -> None:
+    lane = {"service_code": "water", "address_string": "Lane 1"}
+    cases = [
+        (client.post("/open311/v2/requests.json", data=lane), 403, "api_key is required"),
+        (
+            client.post(
+                "/open311/v2/requests.json",
+                data={"api_key": keys["triage"], "address_string": "Lane 1"},
+            ),
+            400,
+            "service_code: Field required",
+        ),
+        (
+            client.post(
+                "/open311/v2/requests.json",
+                data={**lane, "api_key": keys["triage"], "lat": "95", "long": "18"},
+            ),
+            400,
+            "lat: Input should be less than or equal to 90",
+        ),
+        (
+            client.get("/open311/v2/requests.json", params={"start_date": "yesterday"}),
+            400,
+            "start_date: Input should be a valid datetime",
+        ),
+        (client.get("/open311/v2/services/Water.json"), 404, "unknown service_code"),
+        (client.get("/open311/v2/tokens/XYZ.json"), 404, "unknown token"),
+        (client.get("/open311/v2/nothing.json"), 404, "Not Found"),
+        (client.delete("/open311/v2/services.json"), 405, "Method Not Allowed"),
+    ]
+    for answer, status, description in cases:
+        assert answer.status_code == status, answer.text
+        [error] = answer.json()
+        assert error["code"] == status and error["description"].startswith(description)
+    # The API's errors keep FastAPI's shape.
+    assert "detail" in client.get("/api/v1/tickets/abc").json()
+
+
+def test_the_schema_documents_georeport_errors_and_no_422(client) -> None:
+    spec = client.get("/openapi.json").json()
+    for path, operations in spec["paths"].items():
+        if not path.startswith("/open311/"):
+            continue
+        for operation in operations.values():
+            assert "422" not in operation["responses"], path
+            errors = [r for s, r in operation["responses"].items() if s.startswith("4")]
+            for error in errors:
+                schema = error["content"]["application/json"]["schema"]
+                assert schema["items"] == {"$ref": "#/components/schemas/GeoReportError"}
+            assert not operation.get("parameters") or len(errors) == 4, path

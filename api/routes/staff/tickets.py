@@ -4,7 +4,7 @@ note, change status / priority / category / assignee, link duplicates, see media
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
@@ -40,6 +40,7 @@ Ref = Annotated[str, Query(pattern=r"^[0-9]{1,12}$")]
 PAGE_SIZE = 50
 CSV_LIMIT = 5000
 CHANNELS = ("whatsapp", "sms", "open311", "api")
+UNASSIGNED = "none"  # the assignee choice (and filter) for nobody
 
 
 def _ticket(ctx: StaffContext, reference: str) -> Ticket:
@@ -70,8 +71,8 @@ def _filters(params: dict[str, str]) -> queue.QueueFilters:
         settlement_id=int(settlement) if settlement.isdecimal() and len(settlement) < 10 else None,
         ward=params.get("ward") or None,
         priority=[params["priority"]] if params.get("priority") else [],
-        assignee_email=assignee if assignee not in ("", "none") else None,
-        unassigned=assignee == "none",
+        assignee_email=assignee if assignee not in ("", UNASSIGNED) else None,
+        unassigned=assignee == UNASSIGNED,
         language=params.get("language") or None,
         channel=params.get("channel") or None,
         sla=params.get("sla") if params.get("sla") in queue.SLA_STATES else None,
@@ -261,8 +262,14 @@ def ticket_page(
         statuses=[ticket.status, *sorted(tickets.TRANSITIONS.get(ticket.status, ()))],
         priorities=PRIORITIES,
         assignees=staff.assignable(session=ctx.session, ticket=ticket),
+        waiting_since=ticket.waiting_since,
         now=now,
     )
+
+
+def _assignee(chosen: str) -> str:
+    """Return the email an assignee choice names ("" for UNASSIGNED)."""
+    return "" if chosen == UNASSIGNED else chosen
 
 
 def _done(reference: str, notice: str) -> RedirectResponse:
@@ -277,32 +284,56 @@ def update_ticket(
     status: Annotated[str, Form(max_length=24)] = "",
     priority: Annotated[str, Form(max_length=10)] = "",
     category: Annotated[str, Form(max_length=40)] = "",
-    assignee_email: Annotated[str | None, Form(max_length=254)] = None,
+    assignee_email: Annotated[str, Form(max_length=254)] = "",
     note: Annotated[str, Form(max_length=1000)] = "",
+    was_status: Annotated[str, Form(max_length=24)] = "",
+    was_priority: Annotated[str, Form(max_length=10)] = "",
+    was_category: Annotated[str, Form(max_length=40)] = "",
+    was_assignee_email: Annotated[str, Form(max_length=254)] = "",
 ) -> RedirectResponse:
-    """Change status, priority, category or assignee (and send an optional public note)."""
+    """Change status, priority, category or assignee (and send an optional public note).
+
+    The form sends back what its page showed (`was_*`; the assignee "none" is unassigned):
+    only the fields changed from it are applied, and one someone else changed meanwhile is
+    refused (409) rather than overwritten. A field not sent is left as it is."""
     ticket = _ticket(ctx, reference)
-    values: dict[str, Any] = {
-        "status": status or None,
-        "priority": priority or None,
-        "category": category or None,
-        "assignee_email": assignee_email,
-        "note": note.strip() or None,
+    shown = {
+        "status": was_status,
+        "priority": was_priority,
+        "category": was_category,
+        "assignee_email": was_assignee_email,
     }
+    if not all(shown.values()):
+        raise HTTPException(422, "the form did not say what its page showed: reload the page")
     try:
-        change = TicketUpdate.model_validate(values)
+        loaded = TicketUpdate.model_validate(
+            {**shown, "assignee_email": _assignee(was_assignee_email)}
+        )
+        wanted = TicketUpdate.model_validate(
+            {
+                "status": status or None,
+                "priority": priority or None,
+                "category": category or None,
+                "assignee_email": _assignee(assignee_email) if assignee_email else None,
+                "note": note.strip() or None,
+            }
+        )
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
     with refused_as_http():
-        tickets.change(
-            session=ctx.session,
-            ticket=ticket,
-            update_in=change,
-            staff=ctx.user,
-            now=utcnow(),
-            settings=settings,
-        )
-    ctx.audit("ticket.update", f"ticket:{reference}", **tickets.audit_detail(change))
+        try:
+            applied = tickets.change(
+                session=ctx.session,
+                ticket=ticket,
+                update_in=wanted,
+                loaded=loaded,
+                staff=ctx.user,
+                now=utcnow(),
+                settings=settings,
+            )
+        except tickets.ChangedMeanwhile as exc:
+            raise HTTPException(409, str(exc)) from None
+    ctx.audit("ticket.update", f"ticket:{reference}", **tickets.audit_detail(applied))
     return _done(reference, "updated")
 
 

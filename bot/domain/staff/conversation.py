@@ -36,7 +36,8 @@ class Entry:
 
 
 def for_ticket(*, session: Session, ticket: Ticket, limit: int = 300) -> list[Entry]:
-    """Return the resident's side of the conversation about a ticket, oldest first."""
+    """Return the resident's side of the conversation about a ticket, oldest first: the
+    newest `limit` messages they sent and the newest `limit` sent to them."""
     if ticket.resident_id is None:
         return []
     since = ticket.created_at - LEAD_IN
@@ -47,10 +48,10 @@ def for_ticket(*, session: Session, ticket: Ticket, limit: int = 300) -> list[En
             col(InboundMessage.resident_id) == ticket.resident_id,
             col(InboundMessage.received_at) >= since,
         )
-        .order_by(col(InboundMessage.received_at), col(InboundMessage.id))
+        .order_by(col(InboundMessage.received_at).desc(), col(InboundMessage.id).desc())
         .limit(limit)
     ).scalars()
-    for message in inbound:
+    for message in reversed(inbound.all()):
         entries.append(
             Entry(
                 at=message.received_at,
@@ -79,10 +80,10 @@ def for_ticket(*, session: Session, ticket: Ticket, limit: int = 300) -> list[En
             col(Outbox.resident_id) == ticket.resident_id,
             or_(col(Outbox.ref) == f"ticket:{ticket.reference}", col(Outbox.created_at) >= since),
         )
-        .order_by(col(Outbox.created_at), col(Outbox.id))
+        .order_by(col(Outbox.created_at).desc(), col(Outbox.id).desc())
         .limit(limit)
     ).scalars()
-    for row in outbound:
+    for row in reversed(outbound.all()):
         entries.append(
             Entry(
                 at=row.created_at,

@@ -2,9 +2,11 @@
 
 - `tickets.flag_breaches` (every 10 minutes): a ticket whose acknowledge or resolve time
   has passed gets an internal `sla_breach` event, once per clock, and its assignee (or
-  SIYAKHA_SLA_TEAM_EMAIL) is notified by an email-style log line.
+  SIYAKHA_SLA_TEAM_EMAIL) is notified by an email-style log line. A resolve clock paused
+  while the ticket waits on the resident does not pass meanwhile (see sla.py).
 - `tickets.close_unanswered` (hourly): a resolved ticket whose resident has not said
-  whether it is fixed closes after SIYAKHA_TICKET_CONFIRM_DAYS days.
+  whether it is fixed closes after SIYAKHA_TICKET_CONFIRM_DAYS days, and the resident is
+  told it is closed, as when staff close it.
 """
 
 from __future__ import annotations
@@ -13,14 +15,14 @@ import datetime as dt
 import logging
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, literal, or_, select
 from sqlalchemy.engine import Engine
 from sqlmodel import col
 
 from bot.config import Settings, get_settings
-from bot.db import session_scope, utcnow
+from bot.db import UTCDateTime, session_scope, utcnow
 from bot.domain.staff.models import StaffUser
-from bot.domain.tickets import service
+from bot.domain.tickets import notify, service
 from bot.domain.tickets.models import OPEN_STATUSES, Ticket
 
 log = logging.getLogger(__name__)
@@ -38,13 +40,14 @@ def flag_breaches(
     now = now or utcnow()
     flagged = 0
     with session_scope(engine) as session:
+        stands = func.coalesce(col(Ticket.waiting_since), literal(now, UTCDateTime()))
         ack = and_(
             col(Ticket.acknowledged_at).is_(None),
-            col(Ticket.ack_due_at) < now,
+            col(Ticket.ack_due_at) < stands,
             col(Ticket.ack_breach_flagged_at).is_(None),
         )
         resolve = and_(
-            col(Ticket.resolve_due_at) < now, col(Ticket.resolve_breach_flagged_at).is_(None)
+            col(Ticket.resolve_due_at) < stands, col(Ticket.resolve_breach_flagged_at).is_(None)
         )
         rows = session.execute(
             select(Ticket)
@@ -55,14 +58,15 @@ def flag_breaches(
         ).scalars()
         for ticket in rows:
             clocks = []
+            stood = ticket.waiting_since or now  # a paused clock stands where the wait began
             if (
                 ticket.acknowledged_at is None
-                and ticket.ack_due_at < now
+                and ticket.ack_due_at < stood
                 and not ticket.ack_breach_flagged_at
             ):
                 ticket.ack_breach_flagged_at = now
                 clocks.append(("acknowledge", ticket.ack_due_at))
-            if ticket.resolve_due_at < now and not ticket.resolve_breach_flagged_at:
+            if ticket.resolve_due_at < stood and not ticket.resolve_breach_flagged_at:
                 ticket.resolve_breach_flagged_at = now
                 clocks.append(("resolve", ticket.resolve_due_at))
             assignee = session.get(StaffUser, ticket.assignee_id) if ticket.assignee_id else None
@@ -97,7 +101,8 @@ def close_unanswered(
     settings: Settings | None = None,
     now: dt.datetime | None = None,
 ) -> int:
-    """Close resolved tickets nobody confirmed within the confirmation period; return how many."""
+    """Close resolved tickets nobody confirmed within the confirmation period, telling each
+    resident; return how many."""
     settings = settings or get_settings()
     now = now or utcnow()
     cutoff = now - dt.timedelta(days=settings.ticket_confirm_days)
@@ -112,9 +117,11 @@ def close_unanswered(
             ).scalars()
         )
         for ticket in rows:
-            service.move_status(
+            event = service.move_status(
                 session, ticket, "closed", now=now, actor="system", data={"reason": "no answer"}
             )
+            assert event.id is not None
+            notify.status_changed(session=session, ticket=ticket, event_id=event.id)
     return len(rows)
 
 

@@ -82,6 +82,12 @@ class Ticket(SQLModel, table=True):
     closed_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     ack_due_at: dt.datetime = Field(sa_type=UTCDateTime)
     resolve_due_at: dt.datetime = Field(sa_type=UTCDateTime, index=True)
+    # The SLA clocks run from here: the opening or the last reopening, moved on by the time
+    # spent since then waiting on the resident. Every ticket has one (migration 0008 filled
+    # in the older rows); nullable only because SQLite cannot add a NOT NULL column in place.
+    clock_started_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Set while the ticket is waiting_on_resident: since when its resolve clock is paused.
+    waiting_since: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     ack_breach_flagged_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     resolve_breach_flagged_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     # Set when the resident was erased (POPIA): the ticket stays, for statistics only.

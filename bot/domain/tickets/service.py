@@ -15,11 +15,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, literal, or_, select, update
 from sqlmodel import Session, col
 
 from bot.config import Settings, get_settings
 from bot.content import load
+from bot.db import UTCDateTime
 from bot.domain.settlements.models import Settlement
 from bot.domain.staff import scope as scopes
 from bot.domain.staff.models import TICKET_WORKERS, StaffUser
@@ -35,6 +36,7 @@ from bot.domain.tickets.models import (
 )
 from bot.engine import effects as fx
 from bot.engine.messages import Location, Media
+from bot.flows import report as report_flow
 from bot.flows import report_notices
 from bot.i18n import get_translator
 
@@ -63,6 +65,14 @@ class InvalidTransition(TicketError):
     """The ticket cannot move from its status to the one asked for."""
 
 
+class ChangedMeanwhile(TicketError):
+    """Someone else changed a field since the page the change was made on was loaded."""
+
+
+# What a staff change may set, and what its page shows of each (assignee: an email or "").
+CHANGEABLE = ("status", "priority", "category", "assignee_email")
+
+
 def category_codes() -> list[str]:
     """Return the known category codes, in menu order."""
     return [str(c["code"]) for c in load().fact("ticket_categories")]
@@ -82,13 +92,28 @@ def get_by_reference(*, session: Session, reference: str) -> Ticket | None:
     ).scalar_one_or_none()
 
 
-def get_for_resident(*, session: Session, resident_id: int, reference: str) -> Ticket | None:
-    """Return one of a resident's tickets by report number, or None."""
-    return session.execute(
-        select(Ticket).where(
-            col(Ticket.reference) == reference, col(Ticket.resident_id) == resident_id
-        )
-    ).scalar_one_or_none()
+def get_for_resident(
+    *, session: Session, resident_id: int, reference: str, for_update: bool = False
+) -> Ticket | None:
+    """Return one of a resident's tickets by report number, or None (`for_update`: its row
+    locked, see `lock`)."""
+    query = select(Ticket).where(
+        col(Ticket.reference) == reference, col(Ticket.resident_id) == resident_id
+    )
+    if for_update:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return session.execute(query).scalar_one_or_none()
+
+
+def lock(*, session: Session, ticket: Ticket) -> None:
+    """Re-read `ticket` with its row locked until the transaction ends.
+
+    Every change of a ticket starts here, so two at once (a double-clicked Save, two staff,
+    a resident's answer) run one after the other and the second sees what the first did:
+    PostgreSQL's SELECT ... FOR UPDATE; SQLite ignores it, its write gate serialises them.
+    """
+    session.flush()
+    session.refresh(ticket, with_for_update=True)
 
 
 def count_for_resident(*, session: Session, resident_id: int) -> int:
@@ -98,13 +123,13 @@ def count_for_resident(*, session: Session, resident_id: int) -> int:
     ).scalar_one()
 
 
-def children(*, session: Session, ticket: Ticket) -> list[Ticket]:
-    """Return the tickets linked to `ticket` as duplicates."""
-    return list(
-        session.execute(
-            select(Ticket).where(col(Ticket.parent_id) == ticket.id).order_by(col(Ticket.id))
-        ).scalars()
-    )
+def children(*, session: Session, ticket: Ticket, for_update: bool = False) -> list[Ticket]:
+    """Return the tickets linked to `ticket` as duplicates (`for_update`: their rows locked,
+    see `lock`)."""
+    query = select(Ticket).where(col(Ticket.parent_id) == ticket.id).order_by(col(Ticket.id))
+    if for_update:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return list(session.execute(query).scalars())
 
 
 def events(*, session: Session, ticket: Ticket) -> list[TicketEvent]:
@@ -138,13 +163,15 @@ def sla_condition(state: str, now: dt.datetime, due_soon: dt.timedelta) -> Colum
     """Return the SQL condition for an SLA state (see sla.state)."""
     open_ = col(Ticket.status).in_(sorted(OPEN_STATUSES))
     ack_pending = col(Ticket.acknowledged_at).is_(None)
+    clock = func.coalesce(col(Ticket.waiting_since), literal(now, UTCDateTime()))  # paused?
     breached = and_(
         open_,
-        or_(and_(ack_pending, col(Ticket.ack_due_at) < now), col(Ticket.resolve_due_at) < now),
+        or_(and_(ack_pending, col(Ticket.ack_due_at) < clock), col(Ticket.resolve_due_at) < clock),
     )
     soon = and_(
         open_,
         ~breached,
+        col(Ticket.waiting_since).is_(None),
         or_(
             and_(ack_pending, col(Ticket.ack_due_at) <= now + due_soon),
             col(Ticket.resolve_due_at) <= now + due_soon,
@@ -226,6 +253,7 @@ def sla_state(ticket: Ticket, *, now: dt.datetime, settings: Settings | None = N
     return sla.state(
         status=ticket.status,
         now=now,
+        waiting_since=ticket.waiting_since,
         ack_due_at=ticket.ack_due_at,
         resolve_due_at=ticket.resolve_due_at,
         acknowledged_at=ticket.acknowledged_at,
@@ -400,6 +428,7 @@ def open_ticket(
         updated_at=now,
         ack_due_at=ack_due,
         resolve_due_at=resolve_due,
+        clock_started_at=now,
     )
     session.add(ticket)
     session.flush()
@@ -456,7 +485,9 @@ def add_from_resident(
     *, session: Session, resident_id: int, effect: fx.AddToTicket, now: dt.datetime
 ) -> TicketEvent | None:
     """Add what the resident sent to their open ticket (None if it is closed or not theirs)."""
-    ticket = get_for_resident(session=session, resident_id=resident_id, reference=effect.reference)
+    ticket = get_for_resident(
+        session=session, resident_id=resident_id, reference=effect.reference, for_update=True
+    )
     if ticket is None or ticket.status == "closed":
         return None
     data: dict[str, Any] = {}
@@ -483,8 +514,11 @@ def add_from_resident(
 def answer_resolution(
     *, session: Session, resident_id: int, effect: fx.AnswerResolution, now: dt.datetime
 ) -> Ticket | None:
-    """Close the ticket when the resident says it is fixed; reopen it with their words if not."""
-    ticket = get_for_resident(session=session, resident_id=resident_id, reference=effect.reference)
+    """Close the ticket when the resident says it is fixed; reopen it with their words if not
+    (if staff took it back from resolved meanwhile, it stays as it is and gets the words)."""
+    ticket = get_for_resident(
+        session=session, resident_id=resident_id, reference=effect.reference, for_update=True
+    )
     if ticket is None:
         return None
     if effect.fixed:
@@ -495,6 +529,16 @@ def answer_resolution(
             move_status(session, ticket, "closed", now=now, actor="resident")
         return ticket
     if ticket.status not in ("resolved", "closed"):
+        if effect.text.strip():
+            add_event(
+                session,
+                ticket,
+                actor="resident",
+                kind="resident_message",
+                now=now,
+                public=True,
+                body=effect.text,
+            )
         return ticket
     add_event(
         session,
@@ -542,6 +586,13 @@ def move_status(
     """Set a ticket's status and the timestamps and clocks that go with it."""
     before = ticket.status
     ticket.status = status
+    if ticket.waiting_since is not None:  # the resident's turn is over: the clock runs again
+        waited = max(now - ticket.waiting_since, dt.timedelta(0))
+        ticket.clock_started_at = _clock_start(ticket) + waited
+        ticket.resolve_due_at += waited
+        ticket.waiting_since = None
+    if status == "waiting_on_resident":
+        ticket.waiting_since = now
     if status != "new" and status != "reopened" and ticket.acknowledged_at is None:
         ticket.acknowledged_at = now
     if status == "resolved":
@@ -551,13 +602,10 @@ def move_status(
     elif status == "reopened":
         ticket.resolved_at = None
         ticket.closed_at = None
-        _, ticket.resolve_due_at = sla.due_times(
-            _settings(settings),
-            start=now,
-            category=ticket.category,
-            urgent=ticket.priority == "high",
-        )
-        ticket.resolve_breach_flagged_at = None
+        ticket.clock_started_at = now  # a fresh resolve clock
+        _set_clocks(ticket, _settings(settings), now)
+    else:  # back to work: if it was resolved, it was not after all
+        ticket.resolved_at = None
     return add_event(
         session,
         ticket,
@@ -570,17 +618,29 @@ def move_status(
     )
 
 
-def _recompute_clocks(ticket: Ticket, settings: Settings) -> None:
+def _clock_start(ticket: Ticket) -> dt.datetime:
+    return ticket.clock_started_at or ticket.created_at
+
+
+def _set_clocks(ticket: Ticket, settings: Settings, now: dt.datetime) -> None:
+    """Set the clocks still running for the ticket's category and priority, from its clock
+    start; a breach flagged on a clock whose new time has not passed is cleared, so the
+    breach job flags it again if that time passes too."""
     ack_due, resolve_due = sla.due_times(
         settings,
-        start=ticket.created_at,
+        start=_clock_start(ticket),
         category=ticket.category,
         urgent=ticket.priority == "high",
     )
+    clock = ticket.waiting_since or now  # a paused clock stands where the wait began
     if ticket.acknowledged_at is None:
         ticket.ack_due_at = ack_due
+        if ack_due >= clock:
+            ticket.ack_breach_flagged_at = None
     if ticket.resolved_at is None:
         ticket.resolve_due_at = resolve_due
+        if resolve_due >= clock:
+            ticket.resolve_breach_flagged_at = None
 
 
 def set_status(
@@ -593,6 +653,21 @@ def set_status(
     settings: Settings | None = None,
 ) -> None:
     """Move a ticket (and its open duplicates) to `status`, telling each resident."""
+    lock(session=session, ticket=ticket)
+    _set_status(
+        session=session, ticket=ticket, status=status, staff=staff, now=now, settings=settings
+    )
+
+
+def _set_status(
+    *,
+    session: Session,
+    ticket: Ticket,
+    status: str,
+    staff: StaffUser | None,
+    now: dt.datetime,
+    settings: Settings | None,
+) -> None:
     if status == ticket.status:
         return
     if status not in TRANSITIONS.get(ticket.status, frozenset()):
@@ -603,7 +678,7 @@ def set_status(
     )
     assert event.id is not None
     notify.status_changed(session=session, ticket=ticket, event_id=event.id)
-    for child in children(session=session, ticket=ticket):
+    for child in children(session=session, ticket=ticket, for_update=True):
         if child.status == status or status not in TRANSITIONS.get(child.status, frozenset()):
             continue
         child_event = move_status(
@@ -630,6 +705,51 @@ def audit_detail(update_in: TicketUpdate) -> dict[str, Any]:
     return detail
 
 
+def _shown(session: Session, ticket: Ticket) -> dict[str, str]:
+    """Return the changeable fields as a ticket page shows them."""
+    assignee = session.get(StaffUser, ticket.assignee_id) if ticket.assignee_id else None
+    return {
+        "status": ticket.status,
+        "priority": ticket.priority,
+        "category": ticket.category,
+        "assignee_email": assignee.email if assignee else "",
+    }
+
+
+def _changed_since(
+    session: Session, ticket: Ticket, update_in: TicketUpdate, loaded: TicketUpdate
+) -> TicketUpdate:
+    """Return `update_in` less the fields left as `loaded` showed them (None: not known);
+    refuse one changed meanwhile by someone else to something other than what this change
+    wants."""
+    now_shown = _shown(session, ticket)
+    kept: dict[str, Any] = {"note": update_in.note}
+    clashes: list[str] = []
+    for field in CHANGEABLE:
+        wanted, before = getattr(update_in, field), getattr(loaded, field)
+        if wanted is None:
+            continue
+        if field == "assignee_email":
+            wanted = wanted.strip().lower()
+            before = before if before is None else before.strip().lower()
+        if before is not None and wanted == before:
+            continue  # left as it was
+        current = now_shown[field]
+        if before is not None and current not in (before, wanted):
+            clashes.append(f"{field.replace('_email', '')} is now {current or 'unassigned'}")
+        kept[field] = wanted
+    if clashes:
+        raise ChangedMeanwhile(
+            f"ticket {ticket.reference} changed since you opened it ({'; '.join(clashes)}): "
+            "reload the page and make your change again"
+        )
+    return TicketUpdate.model_validate(kept)
+
+
+def _urgent_category(category: str) -> bool:
+    return report_flow.is_urgent(load(), category=category, texts=[])
+
+
 def change(
     *,
     session: Session,
@@ -638,9 +758,18 @@ def change(
     staff: StaffUser,
     now: dt.datetime,
     settings: Settings | None = None,
-) -> Ticket:
-    """Apply a staff change (priority, category, assignee, status, public note)."""
+    loaded: TicketUpdate | None = None,
+) -> TicketUpdate:
+    """Apply a staff change (priority, category, assignee, status, public note); return it.
+
+    With `loaded` (what the page the change was made on showed; an assignee_email of ""
+    is unassigned), only the fields changed from it are applied, and a field someone else
+    changed meanwhile is refused (ChangedMeanwhile) rather than overwritten: that page was
+    stale. The change returned is the one applied."""
     settings = _settings(settings)
+    lock(session=session, ticket=ticket)
+    if loaded is not None:
+        update_in = _changed_since(session, ticket, update_in, loaded)
     if update_in.category is not None and update_in.category not in category_codes():
         raise TicketError(f"unknown category {update_in.category!r}")
     assignee: StaffUser | None = None
@@ -668,21 +797,30 @@ def change(
     allowed = TRANSITIONS.get(ticket.status, frozenset())
     if update_in.status not in (None, ticket.status) and update_in.status not in allowed:
         raise InvalidTransition(f"a {ticket.status} ticket cannot become {update_in.status}")
-    for field in ("priority", "category"):
-        value = getattr(update_in, field)
-        if value is not None and value != getattr(ticket, field):
-            before = getattr(ticket, field)
-            setattr(ticket, field, value)
-            add_event(
-                session,
-                ticket,
-                actor="staff",
-                staff=staff,
-                kind=field,
-                now=now,
-                data={"from": before, "to": value},
-            )
-            _recompute_clocks(ticket, settings)
+    changes = {
+        field: value
+        for field in ("priority", "category")
+        if (value := getattr(update_in, field)) is not None and value != getattr(ticket, field)
+    }
+    # As when a report is opened: an urgent category makes it high priority (unless this
+    # change sets the priority itself).
+    urgent = "category" in changes and _urgent_category(changes["category"])
+    if urgent and update_in.priority is None and ticket.priority != "high":
+        changes["priority"] = "high"
+    for field, value in changes.items():
+        before = getattr(ticket, field)
+        setattr(ticket, field, value)
+        add_event(
+            session,
+            ticket,
+            actor="staff",
+            staff=staff,
+            kind=field,
+            now=now,
+            data={"from": before, "to": value},
+        )
+    if changes:
+        _set_clocks(ticket, settings, now)
     if update_in.assignee_email is not None:
         new_id = assignee.id if assignee else None
         if new_id != ticket.assignee_id:
@@ -697,9 +835,9 @@ def change(
                 data={"to": assignee.email if assignee else None},
             )
     if update_in.note:
-        reply(session=session, ticket=ticket, staff=staff, body=update_in.note, now=now)
+        _reply(session=session, ticket=ticket, staff=staff, now=now, body=update_in.note)
     if update_in.status is not None:
-        set_status(
+        _set_status(
             session=session,
             ticket=ticket,
             status=update_in.status,
@@ -708,7 +846,7 @@ def change(
             settings=settings,
         )
     session.flush()
-    return ticket
+    return update_in
 
 
 def reply(
@@ -721,6 +859,19 @@ def reply(
     canned: str | None = None,
 ) -> TicketEvent:
     """Send a public reply to the resident (and to the residents of linked duplicates)."""
+    lock(session=session, ticket=ticket)
+    return _reply(session=session, ticket=ticket, staff=staff, now=now, body=body, canned=canned)
+
+
+def _reply(
+    *,
+    session: Session,
+    ticket: Ticket,
+    staff: StaffUser,
+    now: dt.datetime,
+    body: str | None = None,
+    canned: str | None = None,
+) -> TicketEvent:
     content = load()
     if canned is not None:
         if canned not in report_notices.canned_codes(content):
@@ -731,7 +882,7 @@ def reply(
     else:
         raise TicketError("a reply needs a body or a canned response")
     event = None
-    for target in [ticket, *children(session=session, ticket=ticket)]:
+    for target in [ticket, *children(session=session, ticket=ticket, for_update=True)]:
         target_event = add_event(
             session,
             target,
@@ -782,14 +933,17 @@ def link(
     With the user's `scope` (None only for the system and tests), refuse when the link would
     reach a ticket outside it: the root `parent` is a duplicate of, or a duplicate of `ticket`
     that would move with it."""
+    for each in sorted({ticket.id: ticket, parent.id: parent}.values(), key=lambda t: t.id or 0):
+        lock(session=session, ticket=each)
     while parent.parent_id is not None:  # always link to the root, so there are no chains
         root = session.get(Ticket, parent.parent_id)
         if root is None:
             break
+        lock(session=session, ticket=root)
         parent = root
     if parent.id == ticket.id:
         raise TicketError("a ticket cannot be a duplicate of itself")
-    moving = [ticket, *children(session=session, ticket=ticket)]
+    moving = [ticket, *children(session=session, ticket=ticket, for_update=True)]
     if scope is not None and not all(
         scopes.allows_ticket(session=session, scope=scope, ticket=t) for t in [parent, *moving]
     ):

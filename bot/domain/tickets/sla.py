@@ -5,6 +5,17 @@ in South Africa, public holidays excluded); urgent (high priority) tickets withi
 SIYAKHA_SLA_URGENT_ACK_HOURS hours. The resolve target is per category (content's
 `sla_hours`, overridden by SIYAKHA_SLA_RESOLVE_HOURS), at most
 SIYAKHA_SLA_URGENT_RESOLVE_HOURS for urgent tickets.
+
+Both clocks run from the ticket's clock start: when it was opened, or last reopened (a
+fresh resolve clock). A change of category or priority sets the clocks again from that
+start, not from now.
+
+While a ticket waits on the resident its resolve clock is paused: it stands as it did when
+the wait began (breached only if it already was, and never "due soon": staff can do
+nothing until the resident answers), and when the ticket moves on, its clock start and
+resolve time move later by the time spent waiting. The resolve target is in plain hours,
+so the wait counts in plain hours too; the acknowledgement clock (working days) never
+needs pausing, as asking the resident something acknowledges the ticket.
 """
 
 from __future__ import annotations
@@ -97,16 +108,20 @@ def state(
     *,
     status: str,
     now: dt.datetime,
+    waiting_since: dt.datetime | None = None,
     ack_due_at: dt.datetime,
     resolve_due_at: dt.datetime,
     acknowledged_at: dt.datetime | None,
     resolved_at: dt.datetime | None,
     due_soon: dt.timedelta,
 ) -> str:
-    """Return on_track, due_soon or breached for an open ticket; met or missed once done."""
+    """Return on_track, due_soon or breached for an open ticket; met or missed once done
+    (`waiting_since`: its clock is paused since then, see above)."""
     if status in ("resolved", "closed"):
         return "met" if resolved_at is not None and resolved_at <= resolve_due_at else "missed"
     dues = [resolve_due_at] + ([ack_due_at] if acknowledged_at is None else [])
+    if waiting_since is not None:
+        return "breached" if any(waiting_since > due for due in dues) else "on_track"
     if any(now > due for due in dues):
         return "breached"
     if any(due - now <= due_soon for due in dues):

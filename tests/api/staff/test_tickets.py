@@ -1,13 +1,14 @@
 """Ticket work in the dashboard: a WhatsApp complaint through the signed webhook reaches the
 queue; the ticket page shows the conversation, media (through the authenticated proxy), the
-pin and history; replies, notes, status changes and bulk changes; all audited."""
+pin and history; replies, notes, status changes and bulk changes; all audited. A change
+made on a stale page saves only what it changed, and never what a colleague changed since."""
 
 from __future__ import annotations
 
 import csv
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from fastapi import FastAPI, Request, Response
@@ -18,7 +19,7 @@ from sqlmodel import Session, select
 from api.main import create_app
 from bot.config import Settings
 from bot.domain.outbox.models import Outbox
-from bot.domain.staff.models import AuditEvent
+from bot.domain.staff.models import AuditEvent, StaffUser
 from bot.domain.tickets.models import Ticket
 from tests.api.staff.conftest import EMAILS, World, login
 from tests.domain.tickets.factories import Phone
@@ -115,11 +116,19 @@ def test_whatsapp_complaint_worked_from_the_dashboard(
         )
         assert answer.status_code == 303, answer.text
 
-    post("update", status="acknowledged", priority="high", assignee_email=EMAILS["triage"])
+    def update(**data: str) -> None:
+        answer = http.post(
+            f"/staff/tickets/{reference}/update",
+            data={**update_form(http.get(f"/staff/tickets/{reference}").text), **data},
+            follow_redirects=False,
+        )
+        assert answer.status_code == 303, answer.text
+
+    update(status="acknowledged", priority="high", assignee_email=EMAILS["triage"])
     post("reply", body="A plumber comes on Tuesday.")
     post("reply", canned=_first_canned(http, reference))
     post("note", body="Plumber is Sipho <b>not</b> Thabo")
-    post("update", status="resolved", note="Fixed the standpipe.")
+    update(status="resolved", note="Fixed the standpipe.")
 
     page = http.get(f"/staff/tickets/{reference}?ok=updated").text
     assert "Saved." in page
@@ -148,6 +157,17 @@ def test_whatsapp_complaint_worked_from_the_dashboard(
     assert "Fixed the standpipe" not in str(updates)
     # the conversation shows what was queued, with its delivery status
     assert "A plumber comes on Tuesday." in page and "pending" in page
+
+
+def update_form(html: str) -> dict[str, str]:
+    """Return what a browser posts from a ticket page's Change form as the page shows it."""
+    form = html[html.index('/update"') :]
+    form = form[: form.index("</form>")]
+    values = dict(re.findall(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)"', form))
+    for name, options in re.findall(r'<select[^>]*name="([a-z_]+)"[^>]*>(.*?)</select>', form):
+        chosen = re.search(r'<option value="([^"]*)"[^>]*selected', options)
+        values[name] = chosen.group(1) if chosen else ""
+    return values
 
 
 def _first_canned(http: TestClient, reference: str) -> str:
@@ -210,9 +230,61 @@ def test_triage_cannot_make_an_invalid_transition(
     client: tuple[TestClient, Settings], world: World
 ) -> None:
     http, _settings = client
-    csrf = login(http, EMAILS["triage"])
+    login(http, EMAILS["triage"])
+    form = update_form(http.get(f"/staff/tickets/{world.ticket_here}").text)
     answer = http.post(
-        f"/staff/tickets/{world.ticket_here}/update",
-        data={"csrf_token": csrf, "status": "reopened"},
+        f"/staff/tickets/{world.ticket_here}/update", data={**form, "status": "reopened"}
     )
     assert answer.status_code == 409
+
+
+def test_a_stale_page_saves_only_its_changes_and_never_undoes_a_colleagues(
+    as_role: Callable[[str], tuple[TestClient, str]], world: World, clean_db: Engine
+) -> None:
+    url = f"/staff/tickets/{world.ticket_here}/update"
+    admin, _ = as_role("admin")
+    triage, _ = as_role("triage")
+    stale = update_form(admin.get(f"/staff/tickets/{world.ticket_here}").text)
+    fresh = update_form(triage.get(f"/staff/tickets/{world.ticket_here}").text)
+    taken = {**fresh, "priority": "high", "assignee_email": EMAILS["triage"]}
+    assert triage.post(url, data=taken, follow_redirects=False).status_code == 303
+    # The admin, on the page they opened before that, changes only the status.
+    answer = admin.post(url, data={**stale, "status": "acknowledged"}, follow_redirects=False)
+    assert answer.status_code == 303
+    # What they change that triage changed too is refused, not overwritten.
+    refused = admin.post(url, data={**stale, "priority": "low"}, follow_redirects=False)
+    assert refused.status_code == 409
+    assert "changed since you opened it (priority is now high)" in refused.text
+    assert "reload the page" in refused.text
+    with Session(clean_db) as session:
+        ticket = session.exec(select(Ticket).where(Ticket.reference == world.ticket_here)).one()
+        assignee = session.exec(select(StaffUser).where(StaffUser.id == ticket.assignee_id)).one()
+    assert (ticket.status, ticket.priority) == ("acknowledged", "high")
+    assert assignee.email == EMAILS["triage"]
+
+
+def test_choosing_unassigned_unassigns(
+    as_role: Callable[[str], tuple[TestClient, str]], world: World
+) -> None:
+    triage, _ = as_role("triage")
+    page = f"/staff/tickets/{world.ticket_here}"
+
+    def save(assignee: str) -> dict[str, str]:
+        form = {**update_form(triage.get(page).text), "assignee_email": assignee}
+        answer = triage.post(f"{page}/update", data=form, follow_redirects=False)
+        assert answer.status_code == 303, answer.text
+        return update_form(triage.get(page).text)
+
+    assert save(EMAILS["triage"])["assignee_email"] == EMAILS["triage"]
+    assert save("none")["assignee_email"] == "none"  # "(unassigned)" chosen
+    assert "<dt>Assignee</dt><dd>(unassigned)</dd>" in triage.get(page).text
+
+
+def test_the_page_shows_a_resolve_clock_paused_while_waiting_on_the_resident(
+    as_role: Callable[[str], tuple[TestClient, str]], world: World
+) -> None:
+    triage, _ = as_role("triage")
+    page = f"/staff/tickets/{world.ticket_here}"
+    form = {**update_form(triage.get(page).text), "status": "waiting_on_resident"}
+    assert triage.post(f"{page}/update", data=form, follow_redirects=False).status_code == 303
+    assert "paused while waiting on the resident since" in triage.get(page).text

@@ -4,20 +4,28 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
+import time
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from bot.config import Settings
+from bot.content import load
 from bot.db import session_scope
 from bot.domain.outbox.models import Outbox
+from bot.domain.reports import service as reports
 from bot.domain.staff import scope as scopes
 from bot.domain.staff import service as staff
+from bot.domain.staff.models import StaffUser
 from bot.domain.tickets import jobs
 from bot.domain.tickets import service as tickets
-from bot.domain.tickets.models import Ticket, TicketUpdate
+from bot.domain.tickets.models import Ticket, TicketEvent, TicketUpdate
+from bot.engine import effects as fx
+from bot.flows import report_notices
+from bot.i18n import get_translator
 from tests.domain.tickets.factories import make_staff, make_ticket
 from tests.factories import make_resident, make_settlement
 
@@ -177,3 +185,303 @@ def test_a_ticket_goes_only_to_someone_who_works_tickets_and_may_see_it(session:
     assign(user.email)
     assert ticket.assignee_id == user.id
     assert user in staff.assignable(session=session, ticket=ticket)  # still offered: theirs
+
+
+H = dt.timedelta(hours=1)
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "refused"),
+    [
+        ("resolved", "resolved", None),  # a double-clicked Save
+        ("closed", "waiting_on_resident", "a closed ticket cannot become waiting_on_resident"),
+    ],
+)
+def test_two_changes_at_once_run_one_after_the_other(
+    clean_db: Engine, settings: Settings, first: str, second: str, refused: str | None
+) -> None:
+    with session_scope(clean_db) as session:
+        resident = make_resident(session, consented_at=NOW, consent_channel="sms", language="en")
+        make_staff(session)
+        ticket = make_ticket(
+            session, resident_id=resident.id, now=NOW, status="in_progress", acknowledged_at=NOW
+        )
+        reference = ticket.reference
+
+    def save(session: Session, status: str) -> None:
+        ticket = tickets.get_by_reference(session=session, reference=reference)
+        assert ticket is not None
+        user = session.execute(select(StaffUser)).scalar_one()
+        tickets.change(
+            session=session,
+            ticket=ticket,
+            update_in=TicketUpdate(status=status),  # type: ignore[arg-type]
+            staff=user,
+            now=NOW + H,
+            settings=settings,
+        )
+
+    outcome: list[str] = []
+
+    def other() -> None:
+        try:
+            with session_scope(clean_db) as session:
+                save(session, second)
+            outcome.append("saved")
+        except tickets.InvalidTransition as exc:
+            outcome.append(str(exc))
+
+    with Session(clean_db) as one:
+        save(one, first)  # not committed yet: the ticket is still in_progress to others
+        thread = threading.Thread(target=other)
+        thread.start()  # on PostgreSQL it reads in_progress, then waits for the row
+        time.sleep(0.5)
+        one.commit()
+    thread.join(10)
+    assert outcome == [refused or "saved"]
+    with Session(clean_db) as session:
+        moves = session.execute(select(TicketEvent).where(TicketEvent.kind == "status")).all()
+        notices = session.execute(select(Outbox).where(Outbox.purpose == "ticket_update")).all()
+        assert session.execute(select(Ticket.status)).scalar_one() == first
+    assert len(moves) == len(notices) == 1  # the resident is told once
+
+
+def test_a_reopened_tickets_fresh_clock_survives_a_change_of_category(session: Session) -> None:
+    user, _ = make_staff(session)
+    ticket = make_ticket(
+        session, now=NOW, category="water", status="in_progress", acknowledged_at=NOW
+    )
+    tickets.set_status(session=session, ticket=ticket, status="resolved", staff=user, now=NOW)
+    reopened = NOW + 20 * 24 * H  # the resident says it is not fixed, 20 days on
+    tickets.move_status(session, ticket, "reopened", now=reopened, actor="resident")
+    assert ticket.resolve_due_at == reopened + 72 * H
+    tickets.change(
+        session=session,
+        ticket=ticket,
+        update_in=TicketUpdate(category="electricity"),  # 48 h
+        staff=user,
+        now=reopened + H,
+    )
+    assert ticket.resolve_due_at == reopened + 48 * H
+    assert tickets.sla_state(ticket, now=reopened + H) == "on_track"
+
+
+def test_a_breach_flag_is_cleared_when_its_clock_moves_later(
+    clean_db: Engine, settings: Settings
+) -> None:
+    with session_scope(clean_db) as session:
+        user, _ = make_staff(session)
+        ticket = make_ticket(
+            session, now=NOW, category="electricity", status="in_progress", acknowledged_at=NOW
+        )  # 48 h
+        reference = ticket.reference
+    assert jobs.flag_breaches(engine=clean_db, settings=settings, now=NOW + 50 * H) == 1
+
+    def recategorise(category: str, at: dt.datetime) -> Ticket:
+        with session_scope(clean_db) as session:
+            ticket = tickets.get_by_reference(session=session, reference=reference)
+            assert ticket is not None
+            tickets.change(
+                session=session,
+                ticket=ticket,
+                update_in=TicketUpdate(category=category),
+                staff=session.merge(user),
+                now=at,
+                settings=settings,
+            )
+            return ticket
+
+    # Still past due on the new clock (water, 72 h): the flag stands.
+    assert recategorise("water", NOW + 80 * H).resolve_breach_flagged_at is not None
+    # It was about a footpath (roads, 720 h): not breached after all, until 720 h pass.
+    assert recategorise("roads", NOW + 81 * H).resolve_breach_flagged_at is None
+    assert jobs.flag_breaches(engine=clean_db, settings=settings, now=NOW + 700 * H) == 0
+    assert jobs.flag_breaches(engine=clean_db, settings=settings, now=NOW + 721 * H) == 1
+
+
+def test_the_resolve_clock_pauses_while_waiting_on_the_resident(session: Session) -> None:
+    resident = make_resident(session)
+    user, _ = make_staff(session)
+    ticket = make_ticket(session, resident_id=resident.id, now=NOW, category="water")  # 72 h
+    tickets.set_status(
+        session=session, ticket=ticket, status="waiting_on_resident", staff=user, now=NOW + H
+    )
+    # Four days on, the 72 h have passed, but the clock is paused.
+    later = NOW + 4 * 24 * H
+    assert tickets.sla_state(ticket, now=later) == "on_track"
+
+    def found(sla: str) -> bool:
+        rows, _ = tickets.search(session=session, filters=tickets.TicketFilters(sla=sla), now=later)
+        return ticket in rows
+
+    assert found("on_track") and not found("breached") and not found("due_soon")
+    # The resident answers: the clock runs again, moved on by the wait (4 days less an hour).
+    tickets.add_from_resident(
+        session=session,
+        resident_id=resident.id,
+        effect=fx.AddToTicket(reference=ticket.reference, text="It is the tap by number 12"),
+        now=later,
+    )
+    waited = later - (NOW + H)
+    assert ticket.status == "in_progress" and ticket.waiting_since is None
+    assert ticket.resolve_due_at == NOW + 72 * H + waited
+    assert ticket.clock_started_at == NOW + waited
+    # A change of category later counts from the moved clock start too.
+    tickets.change(
+        session=session,
+        ticket=ticket,
+        update_in=TicketUpdate(category="sanitation"),  # 72 h as well
+        staff=user,
+        now=later + H,
+    )
+    assert ticket.resolve_due_at == NOW + 72 * H + waited
+    tickets.set_status(session=session, ticket=ticket, status="resolved", staff=user, now=later + H)
+    assert tickets.sla_state(ticket, now=later + H) == "met"
+    report = reports.weekly(session=session, now=later + H, weeks=2)
+    assert (report.finished, report.within_sla) == (1, 1)
+
+
+def test_a_clock_paused_after_its_breach_stays_breached(
+    clean_db: Engine, settings: Settings
+) -> None:
+    with session_scope(clean_db) as session:
+        user, _ = make_staff(session)
+        late = make_ticket(session, now=NOW, category="water", acknowledged_at=NOW)
+        paused = make_ticket(session, now=NOW, category="water", acknowledged_at=NOW)
+        for ticket, at in ((late, NOW + 80 * H), (paused, NOW + H)):
+            tickets.set_status(
+                session=session, ticket=ticket, status="waiting_on_resident", staff=user, now=at
+            )
+        assert tickets.sla_state(late, now=NOW + 100 * H) == "breached"
+        late_reference = late.reference
+    assert jobs.flag_breaches(engine=clean_db, settings=settings, now=NOW + 100 * H) == 1
+    with Session(clean_db) as session:
+        flagged = session.execute(
+            select(Ticket.reference).where(col(Ticket.resolve_breach_flagged_at).is_not(None))
+        ).scalar_one()
+    assert flagged == late_reference
+
+
+def test_leaving_resolved_for_work_clears_resolved_at(session: Session) -> None:
+    user, _ = make_staff(session)
+    now = dt.datetime.now(dt.UTC) - 48 * H
+    ticket = make_ticket(session, now=now, status="in_progress", acknowledged_at=now)
+    tickets.set_status(session=session, ticket=ticket, status="resolved", staff=user, now=now + H)
+    tickets.set_status(
+        session=session, ticket=ticket, status="in_progress", staff=user, now=now + 2 * H
+    )
+    assert ticket.resolved_at is None
+    report = reports.weekly(session=session, now=dt.datetime.now(dt.UTC), weeks=2)
+    assert (report.finished, sum(report.resolved)) == (0, 0)
+    # Closing a resolved ticket keeps when it was resolved.
+    tickets.set_status(session=session, ticket=ticket, status="resolved", staff=user, now=now + H)
+    tickets.set_status(session=session, ticket=ticket, status="closed", staff=user, now=now + H)
+    assert ticket.resolved_at == now + H
+
+
+def test_a_move_into_an_urgent_category_makes_it_high_priority(session: Session) -> None:
+    user, _ = make_staff(session)
+    ticket = make_ticket(session, now=NOW, category="other")
+
+    def recategorise(category: str, priority: str | None = None) -> None:
+        tickets.change(
+            session=session,
+            ticket=ticket,
+            update_in=TicketUpdate(category=category, priority=priority),  # type: ignore[arg-type]
+            staff=user,
+            now=NOW + H,
+        )
+
+    recategorise("fire")
+    assert ticket.priority == "high"
+    assert ticket.ack_due_at == NOW + 4 * H and ticket.resolve_due_at == NOW + 24 * H
+    kinds = [(e.kind, e.data) for e in tickets.events(session=session, ticket=ticket)]
+    assert ("priority", {"from": "normal", "to": "high"}) in kinds
+    recategorise("water", priority="normal")
+    recategorise("fire", priority="low")  # staff who set the priority themselves decide
+    assert ticket.priority == "low"
+
+
+def test_not_fixed_words_are_kept_when_the_ticket_left_resolved_meanwhile(
+    session: Session,
+) -> None:
+    resident = make_resident(session)
+    user, _ = make_staff(session)
+    ticket = make_ticket(
+        session, resident_id=resident.id, now=NOW, status="in_progress", acknowledged_at=NOW
+    )
+    tickets.set_status(session=session, ticket=ticket, status="resolved", staff=user, now=NOW)
+    # The resident says "not fixed"; before they say what is wrong, staff take it back.
+    tickets.set_status(
+        session=session, ticket=ticket, status="in_progress", staff=user, now=NOW + H
+    )
+    words = "The tap still leaks at the bottom"
+    tickets.answer_resolution(
+        session=session,
+        resident_id=resident.id,
+        effect=fx.AnswerResolution(reference=ticket.reference, fixed=False, text=words),
+        now=NOW + 2 * H,
+    )
+    last = tickets.events(session=session, ticket=ticket)[-1]
+    assert (last.kind, last.actor, last.body, last.public) == (
+        "resident_message",
+        "resident",
+        words,
+        True,
+    )
+    assert ticket.status == "in_progress"
+
+
+def test_closing_unanswered_tells_the_resident_once(clean_db: Engine, settings: Settings) -> None:
+    with session_scope(clean_db) as session:
+        resident = make_resident(session, consented_at=NOW, consent_channel="sms", language="en")
+        user, _ = make_staff(session)
+        ticket = make_ticket(
+            session, resident_id=resident.id, now=NOW, status="in_progress", acknowledged_at=NOW
+        )
+        tickets.set_status(session=session, ticket=ticket, status="resolved", staff=user, now=NOW)
+        reference = ticket.reference
+    week_on = NOW + dt.timedelta(days=settings.ticket_confirm_days, hours=1)
+    assert jobs.close_unanswered(engine=clean_db, settings=settings, now=week_on) == 1
+    assert jobs.close_unanswered(engine=clean_db, settings=settings, now=week_on) == 0
+    with Session(clean_db) as session:
+        bodies = session.execute(
+            select(Outbox.body).where(Outbox.purpose == "ticket_update").order_by(Outbox.id)
+        ).scalars()
+        closed = report_notices.status_notice(
+            load(), get_translator("en"), status="closed", reference=reference, category="water"
+        )
+        assert list(bodies)[1:] == [closed]
+
+
+def test_a_change_from_a_stale_page_applies_only_what_it_changed(session: Session) -> None:
+    user, _ = make_staff(session)
+    admin, _ = make_staff(session, "admin@ubuntubay.example.org", "admin")
+    ticket = make_ticket(session, now=NOW)
+    shown = TicketUpdate(status="new", priority="normal", category="water", assignee_email="")
+
+    def save(**fields: str) -> TicketUpdate:
+        form = {**shown.model_dump(), **fields}
+        return tickets.change(
+            session=session,
+            ticket=ticket,
+            update_in=TicketUpdate.model_validate(form),
+            loaded=shown,
+            staff=admin,
+            now=NOW + H,
+        )
+
+    # Meanwhile triage take it and raise its priority.
+    tickets.change(
+        session=session,
+        ticket=ticket,
+        update_in=TicketUpdate(assignee_email=user.email, priority="high"),
+        staff=user,
+        now=NOW,
+    )
+    assert save(status="acknowledged") == TicketUpdate(status="acknowledged")
+    assert (ticket.status, ticket.priority, ticket.assignee_id) == ("acknowledged", "high", user.id)
+    assert save(priority="high") == TicketUpdate(priority="high")  # what they did too: fine
+    with pytest.raises(tickets.ChangedMeanwhile, match=r"\(assignee is now triage@"):
+        save(assignee_email="admin@ubuntubay.example.org")
+    assert ticket.assignee_id == user.id
