@@ -9,10 +9,9 @@ Order of precedence for a message:
    (Afrikaans "Môre", good morning): the main menu, with a welcome back after idle; only
    inside a flow does it say there is nothing more, so the flow's step is kept.
 3. Keywords, in any supported language, whatever the resident chose: MENU/0, HELP,
-   LANGUAGE, STOP, START, MY DATA, DELETE. Inside a flow a cancel word ("cancel",
-   "kanselleer"...: `cancel_words` in content/keywords.yaml) is MENU/0, which our prompts
-   offer to cancel, not STOP; except English CANCEL on SMS, where Twilio itself blocks the
-   number on its standard opt-out words, so we record the opt-out too.
+   LANGUAGE, STOP, START, MY DATA, DELETE. Inside a flow a cancel word ("kanselleer",
+   "khansela"...: `cancel_words` in content/keywords.yaml) is MENU/0. An opt-out word
+   wins over any flow: English CANCEL (one of Twilio's standard opt-out words) is STOP.
 4. A new resident (or one without a language or consent) continues onboarding.
 4a. STATUS <report number> (or STATUS alone) at the menu and while looking at reports;
    and, between flows, 1/2 (yes/no) answering a report's "fixed?" question or 1 (ATTEND)
@@ -25,6 +24,8 @@ Order of precedence for a message:
    under numbered settlements picks the second, and a description or a settlement name
    typed slowly is kept, never read as a menu number. The exception is a pending DELETE:
    its "1" erases everything, so after idle the question is asked again, never answered.
+   After STEP_KEPT_FOR (a day) the question is no longer on the screen: whatever was
+   pending is set aside and the message is read at the main menu.
 6. Otherwise the current step's flow answers.
 
 State (JSON, kept by the domain per resident): `{"step": str, "last_seen": ISO-8601 UTC,
@@ -74,6 +75,8 @@ from bot.flows import account, meetings, menu, onboarding, report, reports, sett
 log = logging.getLogger(__name__)
 
 IDLE_AFTER = timedelta(minutes=30)
+# How long after the last message the question on the screen is still answered (rule 5).
+STEP_KEPT_FOR = timedelta(hours=24)
 
 STEP_FLOWS: dict[str, Callable[[Turn], None]] = {
     LANGUAGE: onboarding.on_language,
@@ -155,10 +158,8 @@ def _state(step: str, data: dict[str, Any], more: str, now: datetime) -> dict[st
 
 def _cancels(turn: Turn, keyword: str | None) -> bool:
     """Return whether the message is a cancel word that, here, means MENU/0."""
-    if turn.step in (MENU, LANGUAGE, CONSENT):
-        return False  # not inside a flow: nothing to cancel (CANCEL stays STOP)
-    if keyword == "stop" and turn.inbound.channel == "sms":
-        return False  # Twilio has blocked the number on its opt-out word already
+    if turn.step in (MENU, LANGUAGE, CONSENT) or keyword == "stop":
+        return False  # not inside a flow; an opt-out word wins over any flow
     words = turn.content.fact("cancel_words")
     return turn.norm in {normalise(w) for ws in words.values() for w in ws}
 
@@ -173,6 +174,14 @@ def _converse(
 ) -> Outcome:
     """Run the flows for one message (see the module docstring for the precedence)."""
     step, data, more, old_pages, last_seen = _read_state(state)
+    if (
+        last_seen is not None
+        and now - last_seen > STEP_KEPT_FOR
+        and step not in (LANGUAGE, CONSENT)
+    ):
+        # Days later the question is no longer the last thing on the screen (updates and
+        # broadcasts came since): what was pending is set aside, the main menu answers.
+        step, data = MENU, {}
     language = resident.language
     turn = Turn(
         inbound=inbound,
@@ -237,14 +246,12 @@ def _converse(
         else:
             onboarding.show_consent(turn)
     elif (
-        anytime := reports.anytime(
-            turn, last_seen=last_seen, between_flows=idle or step in (None, MENU)
-        )
+        anytime := reports.anytime(turn, last_seen=last_seen, between_flows=step in (None, MENU))
     ) is not None:
         anytime(turn)
     elif (
         attend := meetings.attend_reply(
-            turn, last_seen=last_seen, between_flows=idle or step in (None, MENU)
+            turn, last_seen=last_seen, between_flows=step in (None, MENU)
         )
     ) is not None:
         attend(turn)

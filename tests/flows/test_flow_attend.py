@@ -83,3 +83,14 @@ def test_an_attend_word_inside_a_report_is_part_of_it(c: ModuleType) -> None:
     assert "share a location pin" in chat.send("Kom")  # kept as the description
     assert chat.effects == []
     assert chat.step == "report_where"  # at the menu, "Kom" says I will come (above)
+
+
+def test_after_idle_an_attend_word_inside_a_report_is_still_part_of_it(c: ModuleType) -> None:
+    chat = c.Chat().onboarded()
+    invitations = FakeInvitations(chat.now - timedelta(hours=1), chat.now + timedelta(days=3))
+    chat.ports = dataclasses.replace(chat.ports, invitations=invitations)
+    for text in ["5", "1", "1"]:
+        chat.send(text)
+    chat.wait(minutes=40)
+    assert "share a location pin" in chat.send("Kom")
+    assert chat.effects == [] and chat.step == "report_where"
