@@ -33,6 +33,7 @@ from bot.domain.outbox.routing import (
     Draft,
     Route,
     Stop,
+    find_template,
     route,
     template_variable,
 )
@@ -355,6 +356,16 @@ def matches(draft: Draft, message: ProviderMessage) -> bool:
     return bool(values) and all(value in text for value in values)
 
 
+def _template_sent(
+    draft: Draft, message: ProviderMessage, channel: str, config: DeliveryConfig
+) -> str | None:
+    """Return the template a WhatsApp message found at the provider went out as, or None
+    when it went as the row's own text (free-form, or SMS)."""
+    if channel != "whatsapp" or " ".join(message.body.split()) in _texts(draft):
+        return None
+    return draft.content_sid or find_template(config.templates, draft.purpose, draft.language)
+
+
 def _addresses(phone: str, channel: str) -> tuple[str, ...]:
     # A WhatsApp row may have gone out by SMS (fallback); an SMS row only by SMS.
     return (f"whatsapp:{phone}", phone) if channel == "whatsapp" else (phone,)
@@ -437,6 +448,7 @@ def reconcile(
                         sid=match.sid,
                         status=match.status,
                         channel=channel,
+                        content_sid=_template_sent(row.draft, match, channel, config),
                     )
                 )
                 log.info("reconciled: the provider has the message", extra={"outbox_id": row.id})

@@ -7,7 +7,7 @@ Order of the checks:
 3. WhatsApp rows: an explicit template is always allowed; free-form text only inside
    24 hours of the resident's last WhatsApp message (less a safety margin, and never
    after the provider said 63016 for this row); outside it, the configured template
-   for the purpose and language (then the English one), if the text fits in it (1,024
+   for the purpose and language (then the English one), if the text fits in it (900
    characters); then SMS if the row allows it
    and the resident can take SMS; otherwise the row fails with the reason.
 A channel opt-out recorded from a provider error (21610, 63014) is lifted by a later
@@ -29,7 +29,11 @@ WINDOW_CLOSED_CODE = 63016
 INVALID_NUMBER_CODE = 21211
 NOT_SMS_CAPABLE_CODES = frozenset({21614, 30005, 30006})
 DEFAULT_LANGUAGE = "en"
+# A template's body with its values must stay within 1,024 characters (63021). Its own
+# words (a greeting, a sign-off, "Reply STOP ...") take some: a value may take the rest.
 TEMPLATE_BODY_LIMIT = 1024
+TEMPLATE_OWN_WORDS = 124
+TEMPLATE_VALUE_LIMIT = TEMPLATE_BODY_LIMIT - TEMPLATE_OWN_WORDS
 
 
 @dataclass(frozen=True)
@@ -110,9 +114,8 @@ def template_variable(text: str) -> str:
 
 
 def fits_a_template(text: str) -> bool:
-    """Return whether `text` can be a template's variable: a template's body with its values
-    must stay within 1,024 characters (63021), so a longer value can never go."""
-    return len(template_variable(text)) <= TEMPLATE_BODY_LIMIT
+    """Return whether `text` can be a template's variable (TEMPLATE_VALUE_LIMIT)."""
+    return len(template_variable(text)) <= TEMPLATE_VALUE_LIMIT
 
 
 def find_template(
@@ -166,7 +169,7 @@ def route(
         variables = variables or {"1": template_variable(draft.body or "")}
         return Route("whatsapp", to, content_sid=content_sid, content_variables=variables)
     if content_sid:
-        no_template = f"the text is too long for a template ({TEMPLATE_BODY_LIMIT} characters)"
+        no_template = f"the text is too long for a template ({TEMPLATE_VALUE_LIMIT} characters)"
     if draft.allow_sms_fallback:
         fallback = _by_sms(draft, recipient)
         if isinstance(fallback, Route):

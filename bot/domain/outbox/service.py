@@ -721,14 +721,18 @@ def claim_stale(
 
 
 def known_sids(*, session: Session, sids: Iterable[str]) -> set[str]:
-    """Return which of these provider sids are already recorded on some row."""
+    """Return which of these provider sids are already recorded on some row, as its send
+    or as a failed send it was tried again after."""
     wanted = list(set(sids))
     if not wanted:
         return set()
-    rows = session.execute(
-        select(outbox_table.c.provider_sid).where(outbox_table.c.provider_sid.in_(wanted))
-    ).scalars()
-    return {sid for sid in rows if sid}
+    t = outbox_table
+    found = session.execute(
+        select(t.c.provider_sid, t.c.retried_sid).where(
+            or_(t.c.provider_sid.in_(wanted), t.c.retried_sid.in_(wanted))
+        )
+    ).all()
+    return {sid for row in found for sid in row if sid in wanted}
 
 
 # --- outcomes ---------------------------------------------------------------------------
@@ -751,6 +755,15 @@ class Outcome:
     retry_at: dt.datetime | None = None
     content_sid: str | None = None
     """For 'sent': the WhatsApp template it went out as (None: free-form text or SMS)."""
+
+
+def _keep_window_closed(t: Table) -> ColumnElement[Any]:
+    """The error code to record on a row sent back to wait: a row Twilio refused with 63016
+    keeps that code, which tells routing the WhatsApp window is closed, whatever went wrong
+    after (a lost answer, a 429)."""
+    return case(
+        (t.c.error_code == WINDOW_CLOSED_CODE, WINDOW_CLOSED_CODE), else_=bindparam("b_code")
+    )
 
 
 def _unsettled(t: Table) -> ColumnElement[bool]:
@@ -783,7 +796,7 @@ def record_outcomes(
                 next_attempt_at=bindparam("b_at"),
                 attempts=t.c.attempts - bindparam("b_refund"),
                 claimed_by=None,
-                error_code=bindparam("b_code"),
+                error_code=_keep_window_closed(t),
                 error_message=bindparam("b_message"),
                 updated_at=now,
             ),
@@ -807,7 +820,7 @@ def record_outcomes(
             .values(
                 next_attempt_at=bindparam("b_at"),
                 claimed_by=None,
-                error_code=bindparam("b_code"),
+                error_code=_keep_window_closed(t),
                 error_message=bindparam("b_message"),
                 updated_at=now,
             ),

@@ -539,6 +539,8 @@ def answer_resolution(
                 public=True,
                 body=effect.text,
             )
+        if ticket.status == "waiting_on_resident":  # they have answered: the clock runs
+            move_status(session, ticket, "in_progress", now=now, actor="resident")
         return ticket
     add_event(
         session,

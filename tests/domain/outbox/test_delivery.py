@@ -378,6 +378,58 @@ def test_free_form_refused_with_63016_is_sent_once_more_as_the_template(
     )
 
 
+def test_a_template_found_by_reconciliation_is_recorded_as_one(
+    clean_db: Engine, standin: TwilioStandIn, sender: TwilioSender
+) -> None:
+    outbox_id = queue(
+        clean_db,
+        channel="whatsapp",
+        purpose="broadcast",
+        body="Water off on Monday.",
+        resident={"last_inbound_whatsapp_at": utcnow() - dt.timedelta(days=2)},
+    )
+    standin.fail_next(500, 20500, accept=True)  # Twilio kept the template, we saw a 500
+    deliver(clean_db, sender)
+    time.sleep(0.05)
+    delivery.reconcile(engine=clean_db, sender=sender, config=config(), worker_id="r")
+    (message,) = standin.messages
+    row = row_of(clean_db, outbox_id)
+    assert (row.status, row.provider_sid, row.sent_content_sid) == (
+        "sent",
+        message["sid"],
+        "HXbroadcast",
+    )
+    callback(clean_db, standin.callback_form(message["sid"], "failed", error_code=63016))
+    deliver(clean_db, sender)
+    assert len(standin.messages) == 1  # a template refused with 63016 is final
+    assert row_of(clean_db, outbox_id).status == "failed"
+
+
+def test_a_refused_send_is_not_taken_for_the_lost_resend_it_was_tried_again_with(
+    clean_db: Engine, standin: TwilioStandIn, sender: TwilioSender
+) -> None:
+    outbox_id = queue(
+        clean_db,
+        channel="whatsapp",
+        purpose="broadcast",
+        body="Water off on Monday.",
+        resident={"last_inbound_whatsapp_at": utcnow()},
+    )
+    deliver(clean_db, sender)
+    (refused,) = standin.messages
+    callback(clean_db, standin.callback_form(refused["sid"], "failed", error_code=63016))
+    standin.fail_next(500, 20500)  # the template's send gets no answer (and was not made)
+    deliver(clean_db, sender)
+    assert row_of(clean_db, outbox_id).status == "sending"
+    time.sleep(0.05)
+    delivery.reconcile(engine=clean_db, sender=sender, config=config(), worker_id="r")
+    deliver(clean_db, sender, rounds=2)
+    row = row_of(clean_db, outbox_id)
+    template = standin.messages[-1]
+    assert template["_content_sid"] == "HXbroadcast"  # sent again, not matched to the refusal
+    assert (row.status, row.provider_sid) == ("sent", template["sid"])
+
+
 def test_a_63016_callback_before_the_worker_records_the_send_still_reroutes(
     clean_db: Engine, standin: TwilioStandIn, sender: TwilioSender
 ) -> None:

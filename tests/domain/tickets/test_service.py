@@ -432,6 +432,26 @@ def test_not_fixed_words_are_kept_when_the_ticket_left_resolved_meanwhile(
     assert ticket.status == "in_progress"
 
 
+def test_not_fixed_words_end_a_wait_on_the_resident_started_meanwhile(session: Session) -> None:
+    resident = make_resident(session)
+    user, _ = make_staff(session)
+    ticket = make_ticket(
+        session, resident_id=resident.id, now=NOW, status="in_progress", acknowledged_at=NOW
+    )
+    tickets.set_status(session=session, ticket=ticket, status="resolved", staff=user, now=NOW)
+    for status in ("in_progress", "waiting_on_resident"):  # staff take it back, ask something
+        tickets.set_status(session=session, ticket=ticket, status=status, staff=user, now=NOW + H)
+    due = ticket.resolve_due_at
+    tickets.answer_resolution(
+        session=session,
+        resident_id=resident.id,
+        effect=fx.AnswerResolution(reference=ticket.reference, fixed=False, text="Still leaks"),
+        now=NOW + 3 * H,
+    )
+    assert (ticket.status, ticket.waiting_since) == ("in_progress", None)
+    assert ticket.resolve_due_at == due + 2 * H  # the clock stood still while it waited
+
+
 def test_closing_unanswered_tells_the_resident_once(clean_db: Engine, settings: Settings) -> None:
     with session_scope(clean_db) as session:
         resident = make_resident(session, consented_at=NOW, consent_channel="sms", language="en")
