@@ -495,6 +495,21 @@ def add_from_resident(
         data = {"latitude": effect.location.latitude, "longitude": effect.location.longitude}
         if ticket.latitude is None:
             ticket.latitude, ticket.longitude = effect.location.latitude, effect.location.longitude
+    return _resident_said(
+        session, ticket, effect.text, now=now, media=_media(effect.media), data=data
+    )
+
+
+def _resident_said(
+    session: Session,
+    ticket: Ticket,
+    text: str,
+    *,
+    now: dt.datetime,
+    media: list[dict[str, Any]] | None = None,
+    data: dict[str, Any] | None = None,
+) -> TicketEvent:
+    """Record what the resident sent about a ticket; a wait on them ends: the clock runs."""
     event = add_event(
         session,
         ticket,
@@ -502,8 +517,8 @@ def add_from_resident(
         kind="resident_message",
         now=now,
         public=True,
-        body=effect.text,
-        media=_media(effect.media),
+        body=text,
+        media=media,
         data=data,
     )
     if ticket.status == "waiting_on_resident":
@@ -530,17 +545,7 @@ def answer_resolution(
         return ticket
     if ticket.status not in ("resolved", "closed"):
         if effect.text.strip():
-            add_event(
-                session,
-                ticket,
-                actor="resident",
-                kind="resident_message",
-                now=now,
-                public=True,
-                body=effect.text,
-            )
-        if ticket.status == "waiting_on_resident":  # they have answered: the clock runs
-            move_status(session, ticket, "in_progress", now=now, actor="resident")
+            _resident_said(session, ticket, effect.text, now=now)
         return ticket
     add_event(
         session,
