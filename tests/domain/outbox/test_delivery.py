@@ -250,13 +250,7 @@ def test_outside_the_window_a_template_is_sent(
     clean_db: Engine, standin: TwilioStandIn, sender: TwilioSender
 ) -> None:
     old = utcnow() - dt.timedelta(days=2)
-    outbox_id = queue(
-        clean_db,
-        channel="whatsapp",
-        purpose="broadcast",
-        body="Water off on Monday.",
-        resident={"last_inbound_whatsapp_at": old},
-    )
+    outbox_id = queue_broadcast(clean_db, last_inbound_whatsapp_at=old)
     deliver(clean_db, sender)
     (message,) = standin.messages
     assert message["to"] == f"whatsapp:{PHONE}" and message["from"] == "whatsapp:+27870000002"
@@ -300,6 +294,17 @@ def test_63016_without_a_template_falls_back_to_sms(
     assert (row.status, row.sent_channel) == ("sent", "sms")
 
 
+def queue_broadcast(engine: Engine, *, last_inbound_whatsapp_at: dt.datetime) -> int:
+    """Queue a WhatsApp broadcast to a resident who last wrote at that time."""
+    return queue(
+        engine,
+        channel="whatsapp",
+        purpose="broadcast",
+        body="Water off on Monday.",
+        resident={"last_inbound_whatsapp_at": last_inbound_whatsapp_at},
+    )
+
+
 def callback(engine: Engine, form: dict[str, str], outbox_id: int | None = None) -> None:
     """Apply a status callback as its request would, in a transaction of its own."""
     with session_scope(engine) as session:
@@ -326,13 +331,7 @@ def test_a_template_refused_with_63016_fails_instead_of_being_sent_again(
 ) -> None:
     # Free-form text outside the window goes as the configured template; Twilio refuses
     # that template with 63016 too (a content type that cannot open a conversation).
-    outbox_id = queue(
-        clean_db,
-        channel="whatsapp",
-        purpose="broadcast",
-        body="Water off on Monday.",
-        resident={"last_inbound_whatsapp_at": utcnow() - dt.timedelta(days=2)},
-    )
+    outbox_id = queue_broadcast(clean_db, last_inbound_whatsapp_at=utcnow() - dt.timedelta(days=2))
     deliver(clean_db, sender)
     (message,) = standin.messages
     assert message["_content_sid"] == "HXbroadcast"
@@ -347,13 +346,7 @@ def test_a_template_refused_with_63016_fails_instead_of_being_sent_again(
 def test_free_form_refused_with_63016_is_sent_once_more_as_the_template(
     clean_db: Engine, standin: TwilioStandIn, sender: TwilioSender
 ) -> None:
-    outbox_id = queue(
-        clean_db,
-        channel="whatsapp",
-        purpose="broadcast",
-        body="Water off on Monday.",
-        resident={"last_inbound_whatsapp_at": utcnow()},
-    )
+    outbox_id = queue_broadcast(clean_db, last_inbound_whatsapp_at=utcnow())
     deliver(clean_db, sender)
     (first,) = standin.messages
     assert (
@@ -381,13 +374,7 @@ def test_free_form_refused_with_63016_is_sent_once_more_as_the_template(
 def test_a_template_found_by_reconciliation_is_recorded_as_one(
     clean_db: Engine, standin: TwilioStandIn, sender: TwilioSender
 ) -> None:
-    outbox_id = queue(
-        clean_db,
-        channel="whatsapp",
-        purpose="broadcast",
-        body="Water off on Monday.",
-        resident={"last_inbound_whatsapp_at": utcnow() - dt.timedelta(days=2)},
-    )
+    outbox_id = queue_broadcast(clean_db, last_inbound_whatsapp_at=utcnow() - dt.timedelta(days=2))
     standin.fail_next(500, 20500, accept=True)  # Twilio kept the template, we saw a 500
     deliver(clean_db, sender)
     time.sleep(0.05)
@@ -408,13 +395,7 @@ def test_a_template_found_by_reconciliation_is_recorded_as_one(
 def test_a_refused_send_is_not_taken_for_the_lost_resend_it_was_tried_again_with(
     clean_db: Engine, standin: TwilioStandIn, sender: TwilioSender
 ) -> None:
-    outbox_id = queue(
-        clean_db,
-        channel="whatsapp",
-        purpose="broadcast",
-        body="Water off on Monday.",
-        resident={"last_inbound_whatsapp_at": utcnow()},
-    )
+    outbox_id = queue_broadcast(clean_db, last_inbound_whatsapp_at=utcnow())
     deliver(clean_db, sender)
     (refused,) = standin.messages
     callback(clean_db, standin.callback_form(refused["sid"], "failed", error_code=63016))
@@ -433,13 +414,7 @@ def test_a_refused_send_is_not_taken_for_the_lost_resend_it_was_tried_again_with
 def test_a_63016_callback_before_the_worker_records_the_send_still_reroutes(
     clean_db: Engine, standin: TwilioStandIn, sender: TwilioSender
 ) -> None:
-    outbox_id = queue(
-        clean_db,
-        channel="whatsapp",
-        purpose="broadcast",
-        body="Water off on Monday.",
-        resident={"last_inbound_whatsapp_at": utcnow()},
-    )
+    outbox_id = queue_broadcast(clean_db, last_inbound_whatsapp_at=utcnow())
     sent = send_unrecorded(clean_db, sender, "whatsapp")
     callback(clean_db, standin.callback_form(sent.sid, "failed", error_code=63016), outbox_id)
     with session_scope(clean_db) as session:
