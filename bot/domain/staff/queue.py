@@ -60,8 +60,11 @@ def _urgency() -> tuple[Any, ...]:
         col(Ticket.acknowledged_at).is_(None), col(Ticket.ack_due_at) < col(Ticket.resolve_due_at)
     )
     next_due = case((ack_first, col(Ticket.ack_due_at)), else_=col(Ticket.resolve_due_at))
+    # Open tickets whose clock runs first, nearest deadline first; then those whose clock
+    # stands still while they wait on the resident; then the rest.
+    paused = col(Ticket.waiting_since).is_not(None)
     return (
-        case((open_, 0), else_=1),
+        case((and_(open_, ~paused), 0), (open_, 1), else_=2),
         case((open_, next_due), else_=None),
         col(Ticket.created_at).desc(),
         col(Ticket.id).desc(),

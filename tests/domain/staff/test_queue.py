@@ -133,3 +133,18 @@ def test_scopes_of_several_users_in_one_query(session: Session) -> None:
         ids[2]: scopes.EVERYTHING,
     }
     assert all(found[u.id] == scopes.for_user(session=session, user=u) for u in users if u.id)
+
+
+def test_a_ticket_waiting_on_the_resident_comes_after_every_running_clock(
+    session: Session, settings: Settings
+) -> None:
+    hour = dt.timedelta(hours=1)
+    calm = make_ticket(session, now=NOW)
+    waiting = make_ticket(session, now=NOW - 90 * hour, status="waiting_on_resident")
+    waiting.acknowledged_at = waiting.waiting_since = NOW - 89 * hour  # its deadline is near
+    done = make_ticket(session, now=NOW - 300 * hour, status="closed")
+    session.flush()
+    rows, _ = queue.search(
+        session=session, filters=queue.QueueFilters(), now=NOW, settings=settings
+    )
+    assert [t.reference for t in rows] == [calm.reference, waiting.reference, done.reference]
