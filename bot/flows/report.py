@@ -225,13 +225,18 @@ def show_summary(turn: Turn, draft: dict[str, Any]) -> None:
 
 
 def on_confirm(turn: Turn) -> None:
-    """Send the report (1 or yes), or offer to change it (2); keep media sent here."""
-    media = _media(turn)
-    if media:
-        # A photo or voice note sent after the summary belongs to the report: keep it and
-        # show the summary again, so "1" sends what the resident sees counted.
+    """Send the report (1 or yes), or offer to change it (2); keep media or a pin sent here."""
+    media, pin = _media(turn), _pin(turn)
+    if media or pin is not None:
+        # A photo, voice note or pin sent after the summary belongs to the report: keep it
+        # and show the summary again, so "1" sends what the resident sees.
         draft = dict(turn.data)
-        draft["media"] = (list(draft.get("media", [])) + media)[:MAX_MEDIA]
+        if media:
+            draft["media"] = (list(draft.get("media", [])) + media)[:MAX_MEDIA]
+        if pin is not None:
+            draft["pin"] = pin
+            words = pin.get("address") or pin.get("label") or draft.get("where") or ""
+            draft["where"] = str(words)[:MAX_WHERE]
         show_summary(turn, draft)
         return
     answer = _answer(turn)

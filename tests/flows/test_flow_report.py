@@ -241,6 +241,17 @@ def test_photo_sent_at_the_summary_is_added_and_the_summary_shown_again(c) -> No
     assert opened.description == "Toilet block C is overflowing"
 
 
+def test_a_pin_sent_at_the_summary_becomes_the_place(c) -> None:
+    chat = report_chat(c).onboarded()
+    for text in ["5", "1", "1", "No water", "Near the big tree"]:
+        chat.send(text)
+    summary = chat.send("", location=PIN)
+    assert "Lane 4, Masakhane" in summary and chat.step == "report_confirm"
+    chat.send("1")
+    [opened] = chat.desk.opened
+    assert opened.location == PIN and opened.where == "Lane 4, Masakhane"
+
+
 def test_media_at_the_summary_keeps_the_draft_limit(c) -> None:
     chat = report_chat(c).onboarded()
     for text in ["5", "1", "2"]:
