@@ -48,7 +48,7 @@ from bot.content import Content, load, normalise
 from bot.engine.effects import Effect
 from bot.engine.messages import Inbound
 from bot.engine.ports import Ports, ResidentView
-from bot.engine.render import PAGE_JOINER, first_page, strip_bold
+from bot.engine.render import PAGE_JOINER, first_page, join_pages
 from bot.engine.turn import (
     CONSENT,
     DEFAULT_LANGUAGE,
@@ -200,11 +200,8 @@ def _converse(
     idle = last_seen is not None and now - last_seen > IDLE_AFTER
     if idle:
         more = ""  # unsent pages expire with the conversation: yesterday's page 2 is noise
-    elif old_pages and not more:
-        suffix = PAGE_JOINER + turn.text_of("more.hint")
-        more = PAGE_JOINER.join(
-            page.removesuffix(suffix).removesuffix(strip_bold(suffix)) for page in old_pages
-        )
+    elif old_pages and not more:  # a state written before "more"
+        more = join_pages(old_pages, more_hint=turn.text_of("more.hint"))
     keyword = content.keywords.get(turn.norm)
     if resident.opted_out and inbound.channel == "sms" and turn.norm == "yes":
         keyword = "start"  # Twilio unblocks an SMS number on YES, so we opt in too

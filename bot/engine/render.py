@@ -75,4 +75,11 @@ def first_page(text: str, channel: Channel, *, more_hint: str) -> tuple[str, str
     body = pages[0].removesuffix(PAGE_JOINER + hint)
     if source.startswith(body):  # both paginators cut a prefix and drop the break
         return pages[0], source[len(body) :].lstrip()
-    return pages[0], PAGE_JOINER.join(p.removesuffix(PAGE_JOINER + hint) for p in pages[1:])
+    return pages[0], join_pages(pages[1:], more_hint=hint)
+
+
+def join_pages(pages: list[str], *, more_hint: str) -> str:
+    """Join pages back into the text they were cut from, less the MORE hint ending each
+    (with or without WhatsApp's bold)."""
+    suffix = PAGE_JOINER + more_hint
+    return PAGE_JOINER.join(p.removesuffix(suffix).removesuffix(strip_bold(suffix)) for p in pages)

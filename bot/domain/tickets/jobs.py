@@ -15,12 +15,12 @@ import datetime as dt
 import logging
 from typing import Any
 
-from sqlalchemy import and_, func, literal, or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.engine import Engine
 from sqlmodel import col
 
 from bot.config import Settings, get_settings
-from bot.db import UTCDateTime, session_scope, utcnow
+from bot.db import session_scope, utcnow
 from bot.domain.staff.models import StaffUser
 from bot.domain.tickets import notify, service
 from bot.domain.tickets.models import OPEN_STATUSES, Ticket
@@ -40,7 +40,7 @@ def flag_breaches(
     now = now or utcnow()
     flagged = 0
     with session_scope(engine) as session:
-        stands = func.coalesce(col(Ticket.waiting_since), literal(now, UTCDateTime()))
+        stands = service.clock_at_sql(now)
         ack = and_(
             col(Ticket.acknowledged_at).is_(None),
             col(Ticket.ack_due_at) < stands,
@@ -58,7 +58,7 @@ def flag_breaches(
         ).scalars()
         for ticket in rows:
             clocks = []
-            stood = ticket.waiting_since or now  # a paused clock stands where the wait began
+            stood = service.clock_at(ticket, now)
             if (
                 ticket.acknowledged_at is None
                 and ticket.ack_due_at < stood

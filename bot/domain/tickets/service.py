@@ -159,11 +159,22 @@ class TicketFilters:
     references: Sequence[str] = ()
 
 
+def clock_at(ticket: Ticket, now: dt.datetime) -> dt.datetime:
+    """Return where a ticket's clocks stand at `now`: `now`, or, while it waits on the
+    resident, where the wait began (see sla.py)."""
+    return ticket.waiting_since or now
+
+
+def clock_at_sql(now: dt.datetime) -> ColumnElement[dt.datetime]:
+    """Return `clock_at` as a SQL expression over the ticket table."""
+    return func.coalesce(col(Ticket.waiting_since), literal(now, UTCDateTime()))
+
+
 def sla_condition(state: str, now: dt.datetime, due_soon: dt.timedelta) -> ColumnElement[bool]:
     """Return the SQL condition for an SLA state (see sla.state)."""
     open_ = col(Ticket.status).in_(sorted(OPEN_STATUSES))
     ack_pending = col(Ticket.acknowledged_at).is_(None)
-    clock = func.coalesce(col(Ticket.waiting_since), literal(now, UTCDateTime()))  # paused?
+    clock = clock_at_sql(now)
     breached = and_(
         open_,
         or_(and_(ack_pending, col(Ticket.ack_due_at) < clock), col(Ticket.resolve_due_at) < clock),
@@ -639,7 +650,7 @@ def _set_clocks(ticket: Ticket, settings: Settings, now: dt.datetime) -> None:
         category=ticket.category,
         urgent=ticket.priority == "high",
     )
-    clock = ticket.waiting_since or now  # a paused clock stands where the wait began
+    clock = clock_at(ticket, now)
     if ticket.acknowledged_at is None:
         ticket.ack_due_at = ack_due
         if ack_due >= clock:
