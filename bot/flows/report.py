@@ -81,6 +81,24 @@ def _pin(turn: Turn) -> dict[str, Any] | None:
     }
 
 
+def _attach(
+    draft: dict[str, Any],
+    media: list[dict[str, str]],
+    pin: dict[str, Any] | None,
+    *,
+    said: str = "",
+    otherwise: str = "",
+) -> None:
+    """Add media (up to MAX_MEDIA) to a draft, and a pin, which sets the place: in the words
+    said with it, else its address or label, else `otherwise`."""
+    if media:
+        draft["media"] = (list(draft.get("media", [])) + media)[:MAX_MEDIA]
+    if pin is not None:
+        draft["pin"] = pin
+        words = said or pin.get("address") or pin.get("label") or otherwise
+        draft["where"] = str(words)[:MAX_WHERE]
+
+
 def _whatsapp(turn: Turn) -> bool:
     return turn.inbound.channel == "whatsapp"
 
@@ -170,19 +188,14 @@ def on_where(turn: Turn) -> None:
     """Take the place in words or as a pin (media sent here is kept too)."""
     draft = dict(turn.data)
     media, pin = _media(turn), _pin(turn)
-    if media:
-        draft["media"] = (list(draft.get("media", [])) + media)[:MAX_MEDIA]
-    if pin is not None:
-        draft["pin"] = pin
-        words = turn.text or pin.get("address") or pin.get("label") or ""
-        draft["where"] = str(words)[:MAX_WHERE]
-    elif turn.text:
+    _attach(draft, media, pin, said=turn.text)
+    if pin is None and turn.text:
         draft["where"] = turn.text[:MAX_WHERE]
-    elif media:
+    elif pin is None and media:
         turn.say("report.where_media")
         turn.goto(REPORT_WHERE, **draft)
         return
-    else:
+    elif pin is None:
         ask_where(turn, draft)
         return
     draft.pop("editing", None)
@@ -231,12 +244,7 @@ def on_confirm(turn: Turn) -> None:
         # A photo, voice note or pin sent after the summary belongs to the report: keep it
         # and show the summary again, so "1" sends what the resident sees.
         draft = dict(turn.data)
-        if media:
-            draft["media"] = (list(draft.get("media", [])) + media)[:MAX_MEDIA]
-        if pin is not None:
-            draft["pin"] = pin
-            words = pin.get("address") or pin.get("label") or draft.get("where") or ""
-            draft["where"] = str(words)[:MAX_WHERE]
+        _attach(draft, media, pin, otherwise=str(draft.get("where") or ""))
         show_summary(turn, draft)
         return
     answer = _answer(turn)
