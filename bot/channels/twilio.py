@@ -14,7 +14,7 @@ from bot.phones import InvalidPhone, normalise
 from bot.sms import sendable
 
 MAX_MEDIA = 10
-_SID = re.compile(r"^[A-Za-z0-9]{2,64}$")
+_SID = re.compile(r"[A-Za-z0-9]{2,64}")
 
 
 class MalformedWebhook(ValueError):
@@ -71,7 +71,7 @@ def _media(form: Mapping[str, str]) -> tuple[Media, ...]:
 def parse_inbound(form: Mapping[str, str], *, received_at: dt.datetime) -> Inbound:
     """Read an inbound SMS or WhatsApp message from Twilio's form fields (unknown ones ignored)."""
     sid = form.get("MessageSid") or form.get("SmsMessageSid") or form.get("SmsSid") or ""
-    if not _SID.match(sid):
+    if not _SID.fullmatch(sid):  # `$` in a match() would let a final newline through
         raise MalformedWebhook("MessageSid is missing or malformed")
     sender = form.get("From", "")
     if not sender:
