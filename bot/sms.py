@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator
 from typing import Final, Literal
 
 Encoding = Literal["GSM-7", "UCS-2"]
@@ -204,6 +205,26 @@ def paginate(
     min_fill: float = 0.5,
 ) -> list[str]:
     """Split text into pages within max_segments each, more_hint ending all but the last."""
+    return list(
+        pages(
+            text,
+            max_segments=max_segments,
+            more_hint=more_hint,
+            joiner=joiner,
+            min_fill=min_fill,
+        )
+    )
+
+
+def pages(
+    text: str,
+    *,
+    max_segments: int = 3,
+    more_hint: str,
+    joiner: str = "\n\n",
+    min_fill: float = 0.5,
+) -> Iterator[str]:
+    """Yield the pages `paginate` returns, one at a time: each is cut only when asked for."""
     # Pages break at a paragraph, else a line, else a word boundary; a boundary kind is
     # preferred only if it leaves the page at least min_fill full. A word too long for a
     # page is cut. Only whitespace at the breaks is dropped. Each page is costed as sent
@@ -211,14 +232,14 @@ def paginate(
     if max_segments < 1:
         raise ValueError("max_segments must be at least 1")
     if segments(text) <= max_segments:
-        return [text]
+        yield text
+        return
     suffix = joiner + more_hint
-    pages: list[str] = []
     rest = text
     while rest:
         if _fits(rest, max_segments):
-            pages.append(rest)
-            break
+            yield rest
+            return
         limit = _longest_prefix(rest, suffix, max_segments)
         if limit == 0:
             raise ValueError("more_hint does not leave room for any text within max_segments")
@@ -228,5 +249,4 @@ def paginate(
             end = nxt = _safe_hard_cut(rest, limit)
             page = rest[:end]
         rest = rest[nxt:].lstrip()
-        pages.append(page + suffix if rest else page)
-    return pages
+        yield page + suffix if rest else page
