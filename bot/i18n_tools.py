@@ -48,6 +48,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import PoFileError, read_po, unescape, write_po
 
 from bot import sms
+from bot.engine.render import strip_bold
 from bot.i18n import (
     COMPLETE_LOCALES,
     DEFAULT_LOCALE,
@@ -72,7 +73,6 @@ PO_WIDTH = 100
 SOURCE_DIRS = frozenset({"bot", "api", "content"})
 
 _PERCENT_PLACEHOLDER = re.compile(r"%\((\w+)\)[#0 +-]*\d*(?:\.\d+)?[diouxXeEfFgGcrsa]")
-_BOLD = re.compile(r"\*([^*\n]+)\*")
 _PO_LITERAL = re.compile(r'"(?:[^"\\]|\\.)*"')
 
 
@@ -522,7 +522,7 @@ def check(
 
 def sms_text(text: str) -> str:
     """Return text as it goes out by SMS: WhatsApp *bold* stars removed."""
-    return _BOLD.sub(r"\1", text)
+    return strip_bold(text)
 
 
 @dataclass

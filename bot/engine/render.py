@@ -1,4 +1,5 @@
-"""Fit a turn's reply to its channel: SMS within 3 segments, WhatsApp within 1,600 characters.
+"""Fit a turn's reply to its channel: SMS within 3 segments, WhatsApp within 1,600 characters
+(as Twilio counts them).
 
 Longer replies are split into pages; every page but the last ends with the MORE hint. The
 engine sends the first page and keeps the rest as text, not as pages: the same resident
@@ -8,6 +9,7 @@ may ask for MORE on the other channel, which must cut and format it for itself.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from bot import sms
 from bot.engine.messages import Channel
@@ -16,7 +18,10 @@ SMS_MAX_SEGMENTS = 3
 WHATSAPP_MAX_CHARS = 1600
 PAGE_JOINER = "\n\n"
 
-_BOLD = re.compile(r"\*([^*\n]+)\*")
+# WhatsApp's bold: a star opening at the start of a word, closing at the end of one. Stars
+# inside a word or with spaces inside them are text, which an SMS must keep: a USSD code
+# (*120*4664#) in a note, "5 * 6".
+_BOLD = re.compile(r"(?<![\w*])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])")
 
 
 def strip_bold(text: str) -> str:
@@ -34,48 +39,68 @@ def _cut(text: str, limit: int) -> tuple[str, str]:
     return text[:limit], text[limit:]
 
 
-def paginate_chars(text: str, *, max_chars: int, more_hint: str) -> list[str]:
-    """Split text into pages of at most max_chars, hinting MORE on all but the last."""
+def twilio_length(text: str) -> int:
+    """Return the length of text as Twilio counts it against 1,600 characters: in UTF-16
+    code units, so an emoji counts twice."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _chars_within(text: str, units: int) -> int:
+    """Return how many characters from the start of text fit in `units` UTF-16 units."""
+    n = min(len(text), units)
+    while (over := twilio_length(text[:n]) - units) > 0:
+        n -= (over + 1) // 2  # each character is one unit or two
+    return n
+
+
+def pages_chars(text: str, *, max_chars: int, more_hint: str) -> Iterator[str]:
+    """Yield text in pages of at most max_chars as Twilio counts them (`twilio_length`),
+    hinting MORE on all but the last; each page is cut only when asked for."""
+    if twilio_length(text) <= max_chars:
+        yield text
+        return
     suffix = PAGE_JOINER + more_hint
-    if len(text) <= max_chars:
-        return [text]
-    room = max_chars - len(suffix)
+    room = max_chars - twilio_length(suffix)
     if room <= 0:
         raise ValueError("more_hint leaves no room for text")
-    pages: list[str] = []
     rest = text
-    while len(rest) > max_chars:
-        page, rest = _cut(rest, room)
-        pages.append(page + suffix)
+    while twilio_length(rest) > max_chars:
+        page, rest = _cut(rest, _chars_within(rest, room))
+        yield page + suffix
     if rest:
-        pages.append(rest)
-    return pages
+        yield rest
 
 
-def for_channel(text: str, channel: Channel, *, more_hint: str) -> list[str]:
-    """Return the pages to send for one reply on a channel (the first is sent now)."""
+def _pages(text: str, channel: Channel, *, more_hint: str) -> Iterator[str]:
     if channel == "sms":
-        return sms.paginate(
+        return sms.pages(
             strip_bold(text),
             max_segments=SMS_MAX_SEGMENTS,
             more_hint=strip_bold(more_hint),
             joiner=PAGE_JOINER,
         )
-    return paginate_chars(text, max_chars=WHATSAPP_MAX_CHARS, more_hint=more_hint)
+    return pages_chars(text, max_chars=WHATSAPP_MAX_CHARS, more_hint=more_hint)
+
+
+def for_channel(text: str, channel: Channel, *, more_hint: str) -> list[str]:
+    """Return the pages to send for one reply on a channel (the first is sent now)."""
+    return list(_pages(text, channel, more_hint=more_hint))
 
 
 def first_page(text: str, channel: Channel, *, more_hint: str) -> tuple[str, str]:
-    """Return the page to send now for a reply on a channel, and the text left for MORE."""
-    pages = for_channel(text, channel, more_hint=more_hint)
-    if len(pages) == 1:
-        return pages[0], ""
+    """Return the page to send now for a reply on a channel, and the text left for MORE.
+    Only the first page is cut: the rest is cut when the resident asks for it."""
     sms_channel = channel == "sms"
     source = strip_bold(text) if sms_channel else text
     hint = strip_bold(more_hint) if sms_channel else more_hint
-    body = pages[0].removesuffix(PAGE_JOINER + hint)
+    pages = _pages(text, channel, more_hint=more_hint)
+    page = next(pages)
+    if page == source:
+        return page, ""
+    body = page.removesuffix(PAGE_JOINER + hint)
     if source.startswith(body):  # both paginators cut a prefix and drop the break
-        return pages[0], source[len(body) :].lstrip()
-    return pages[0], join_pages(pages[1:], more_hint=hint)
+        return page, source[len(body) :].lstrip()
+    return page, join_pages(list(pages), more_hint=hint)
 
 
 def join_pages(pages: list[str], *, more_hint: str) -> str:

@@ -5,13 +5,27 @@ from __future__ import annotations
 import pytest
 
 from bot import sms
-from bot.engine.render import first_page, for_channel, paginate_chars, strip_bold
+from bot.engine.render import first_page, for_channel, pages_chars, strip_bold
 
 HINT = "Reply MORE for the rest."
 
 
 def test_strip_bold_for_sms() -> None:
     assert strip_bold("*Main menu*\nReply *now*. 2 * 3") == "Main menu\nReply now. 2 * 3"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "dial *120*4664# or *134*1#",  # USSD codes, how a basic phone reaches services
+        "stand 5*6",
+        "*a*b*",
+        "* x *",
+    ],
+)
+def test_strip_bold_keeps_stars_that_are_not_bold(text) -> None:
+    assert strip_bold(text) == text
+    assert strip_bold(f"*Note* {text}") == f"Note {text}"
 
 
 def test_sms_pages_fit_three_segments_and_hint_more() -> None:
@@ -37,10 +51,21 @@ def test_whatsapp_keeps_bold_and_pages_at_1600() -> None:
     assert pages[0].endswith(HINT)
 
 
-def test_paginate_chars_cuts_an_unbroken_word() -> None:
-    pages = paginate_chars("x" * 250, max_chars=100, more_hint="MORE")
+def test_whatsapp_pages_cut_an_unbroken_word() -> None:
+    pages = list(pages_chars("x" * 250, max_chars=100, more_hint="MORE"))
     assert all(len(p) <= 100 for p in pages)
     assert "".join(p.removesuffix("\n\nMORE") for p in pages) == "x" * 250
+
+
+def test_whatsapp_pages_count_an_emoji_as_twilio_does() -> None:
+    """Twilio counts 1,600 characters in UTF-16 units: an emoji is two."""
+    text = "Our street 🚰 has no water. " * 100  # 2,800 characters, 2,900 units
+    pages = for_channel(text, "whatsapp", more_hint=HINT)
+    assert all(len(page.encode("utf-16-le")) // 2 <= 1600 for page in pages)
+    assert len(pages) == 2
+    assert "".join(p.removesuffix("\n\n" + HINT) for p in pages).replace(" ", "") == text.replace(
+        " ", ""
+    )
 
 
 @pytest.mark.parametrize("channel", ["sms", "whatsapp"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from bot import sms
@@ -43,6 +45,17 @@ def test_1_category_b1_with_note_and_how_to_get_involved(c) -> None:
 def test_1_category_each_outcome(c, settlement, expected) -> None:
     chat = c.Chat().onboarded(settlement_id=getattr(c, settlement))
     assert expected in chat.send("category")
+
+
+def test_1_a_note_with_a_ussd_code_reaches_sms_intact(c) -> None:
+    chat = c.Chat(channel="sms").onboarded(settlement_id=c.MASAKHANE)
+    info, aliases = chat.directory.settlements[c.MASAKHANE]
+    note = "To check your subsidy, dial *120*4664# (free)."
+    chat.directory.settlements[c.MASAKHANE] = (replace(info, category_note=note), aliases)
+    reply = chat.send("1")
+    while note not in reply and "MORE" in reply:
+        reply = chat.send("MORE")
+    assert f"Note from the municipality: {note}" in reply
 
 
 def test_1_category_c_explains_relocation_and_the_note(c) -> None:

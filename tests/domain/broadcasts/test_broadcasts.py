@@ -151,6 +151,16 @@ def test_staff_words_are_previewed_and_queued_as_a_message_can_carry_them(
     assert all(sms.sendable(body) == body for body in bodies.values())
 
 
+def test_the_sms_version_loses_bold_but_keeps_a_ussd_code(
+    session: Session, settings: Settings, world: dict[str, Any]
+) -> None:
+    texts = {"en": "*Subsidy*: dial *120*4664# to check.", "xh": "*Inkxaso*: cofa *120*4664#."}
+    broadcast = _create(session, settings, world, texts=texts)
+    bodies = {row.language: row.body or "" for row in _rows(session, broadcast.id)}
+    assert bodies["en"].startswith("Subsidy: dial *120*4664# to check.\n")  # SMS
+    assert bodies["xh"] == "*Inkxaso*: cofa *120*4664#."  # WhatsApp keeps its bold
+
+
 def test_renders_once_per_language_not_per_recipient(
     session: Session, settings: Settings, world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
