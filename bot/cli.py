@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 from pathlib import Path
 from typing import Annotated
 
@@ -135,6 +136,9 @@ def chat(
     try:
         if migrate_first:
             migrate.upgrade()
+        else:
+            _require_current_schema()
+        _replace_undecodable_input()
         typer.echo(f"Chatting as {number} over {channel}. Ctrl-D to leave.")
         while True:
             try:
@@ -160,6 +164,16 @@ def chat(
                     typer.echo(f"  [{sms.segments(reply)} segment(s), {sms.encoding(reply)}]")
     finally:
         root.setLevel(level)
+
+
+def _replace_undecodable_input() -> None:
+    """Read bytes that are not valid UTF-8 (or the terminal's encoding) as U+FFFD."""
+    import sys
+
+    # Otherwise they end the chat: a strict stdin raises, and one with surrogateescape (the
+    # C and POSIX locales) hands on lone surrogates that no database can store.
+    if isinstance(sys.stdin, io.TextIOWrapper):
+        sys.stdin.reconfigure(errors="replace")
 
 
 @app.command()

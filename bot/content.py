@@ -5,7 +5,8 @@ Every YAML file in the content directory is a mapping. A top-level `messages:` k
 words residents may send; `languages.yaml` the languages they may choose; other top-level
 keys (`codes`, `strands`, `notice_version`) are small facts the flows rely on.
 
-The content is parsed once per directory and cached. Rendering asks the translator for the
+The content is parsed once per directory and cached; a key repeated within one mapping is
+refused (PyYAML would keep the last silently). Rendering asks the translator for the
 text (msgctxt = id, msgid = English source) and fills named placeholders, refusing missing
 or unexpected ones so a typo fails loudly in tests instead of reaching a resident.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import string
 import unicodedata
-from collections.abc import Iterator, Mapping
+from collections.abc import Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -39,6 +40,7 @@ __all__ = [
     "load",
     "normalise",
     "placeholders",
+    "read_yaml",
     "render",
 ]
 
@@ -56,6 +58,36 @@ class UnknownMessageError(ContentError, KeyError):
 
 class PlaceholderError(ContentError, ValueError):
     """The parameters given to a message do not match its placeholders."""
+
+
+class _UniqueKeyLoader(_YamlLoader):  # type: ignore[valid-type,misc]
+    """A safe YAML loader that refuses a key repeated in one mapping."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        """Build a mapping; raise ContentError on a key it already has (PyYAML keeps the
+        last one silently, and the extractor would offer both to translators)."""
+        first_lines: dict[Any, int] = {}
+        for key_node, _value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # keys merged in by `<<:` may be overridden on purpose
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, Hashable):
+                continue  # the base class refuses it with its own error
+            line = key_node.start_mark.line + 1
+            if key in first_lines:
+                raise ContentError(
+                    f"line {line}: key {key!r} is repeated (first on line {first_lines[key]})"
+                )
+            first_lines[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml(document: str, where: str) -> Any:
+    """Parse one content YAML document, refusing a key repeated in one mapping."""
+    try:
+        return yaml.load(document, Loader=_UniqueKeyLoader)  # noqa: S506 (a safe loader)
+    except ContentError as exc:
+        raise ContentError(f"{where}: {exc}") from None
 
 
 class TextSource(Protocol):
@@ -133,6 +165,14 @@ class Content:
             pass
         return _fill(message.text, params)
 
+    def keyword(self, text: str) -> str | None:
+        """Return the action (`menu`, `help`, `stop`...) a message is the keyword for, if any."""
+        action = self.keywords.get(normalise(text))
+        if action == "stop" and _fold(text).endswith("?"):
+            # Opting out takes effect at once: "stop?" is a question, not the request.
+            return None
+        return action
+
     def language(self, code: str) -> Language | None:
         """Return the choosable language with this code, if any."""
         for language in self.languages:
@@ -149,13 +189,18 @@ class Content:
 
 
 def normalise(text: str) -> str:
-    """Fold text for matching: no case, accents, punctuation, emoji or extra spaces."""
+    """Fold text for matching: no case, accents, punctuation, emoji or extra spaces.
+
+    A question mark at the end asks for the same thing ("Help?", "Menu ?" match HELP and
+    MENU); "?" alone is a word of its own (HELP). See `Content.keyword` for the opt-out.
+    """
     # The flows fold the same keywords and names on every message: short texts are cached
     # (a resident's long description is folded and not kept).
-    return _fold_cached(text) if len(text) <= 80 else _fold(text)
+    return _match_form_cached(text) if len(text) <= 80 else _match_form(text)
 
 
 def _fold(text: str) -> str:
+    """Fold case, accents, punctuation but "?", emoji and extra spaces."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     kept = []
     for char in decomposed:
@@ -165,7 +210,13 @@ def _fold(text: str) -> str:
     return " ".join("".join(kept).split())
 
 
-_fold_cached = lru_cache(maxsize=4096)(_fold)
+def _match_form(text: str) -> str:
+    """Fold text and drop trailing question marks, unless nothing else is left."""
+    folded = _fold(text)
+    return folded.rstrip("? ") or folded[:1]  # "?" (or "??") alone stays "?"
+
+
+_match_form_cached = lru_cache(maxsize=4096)(_match_form)
 
 
 def placeholders(text: str) -> frozenset[str]:
@@ -231,7 +282,7 @@ def _parse(directory: Path) -> Content:
         raise ContentError(f"no content files in {directory}")
     for path in files:
         document = path.read_text(encoding="utf-8")
-        data = yaml.load(document, Loader=_YamlLoader) or {}  # noqa: S506 (a safe loader)
+        data = read_yaml(document, path.name) or {}
         if not isinstance(data, dict):
             raise ContentError(f"{path.name} must be a mapping")
         lines = _message_lines(path, document)

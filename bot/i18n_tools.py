@@ -32,7 +32,6 @@ import argparse
 import io
 import os
 import re
-import string
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -47,7 +46,7 @@ from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import PoFileError, read_po, unescape, write_po
 
-from bot import sms
+from bot import content, sms
 from bot.engine.render import strip_bold
 from bot.i18n import (
     COMPLETE_LOCALES,
@@ -118,6 +117,8 @@ def extract_content_yaml(
     # give dotted ids. The comment lines directly above a message become comments for
     # translators. Yielding funcname "pgettext" with (context, msgid) makes Babel set msgctxt.
     text = fileobj.read().decode(options.get("encoding", "utf-8"))
+    # The bot's own load refuses a repeated id first: the node tree below would yield both.
+    content.read_yaml(text, Path(getattr(fileobj, "name", "content YAML")).name)
     root = yaml.compose(text, Loader=yaml.SafeLoader)
     if not isinstance(root, yaml.MappingNode):
         return
@@ -287,9 +288,18 @@ def _carry_over_by_id(catalog: Catalog) -> None:
             continue
         msg.string = old.string
         msg.flags.add("fuzzy")
-        msg.previous_id = [old.id] if isinstance(old.id, str) else list(old.id)
+        msg.previous_id = _translated_from(old)
         msg.user_comments = list(old.user_comments)
         del catalog.obsolete[key]
+
+
+def _translated_from(msg: Message) -> list[str]:
+    """Return the English a translation was made from: a suggestion's own previous id."""
+    # A fuzzy entry whose English changed again still translates the English before both
+    # changes; the intermediate text was never translated, so comparing with it misleads.
+    if "fuzzy" in msg.flags and msg.previous_id:
+        return list(msg.previous_id)
+    return [msg.id] if isinstance(msg.id, str) else list(msg.id)
 
 
 def update(root: Path = REPO_ROOT, locales: Iterable[str] = SUPPORTED_LOCALES) -> list[Path]:
@@ -392,11 +402,14 @@ def compile_catalogs(
 
 
 def placeholders(text: str) -> set[str]:
-    """Return the named placeholders in text: `{name}` and `%(name)s` forms."""
+    """Return the named placeholders in text: `{name}` and `%(name)s` forms.
+
+    Raise ContentError for a `{placeholder}` the bot refuses to fill (not a plain name:
+    `{count!r}`, `{count:>5}`), as rendering would fall back to English for it, and
+    ValueError for unbalanced braces.
+    """
     names = {f"%({m})" for m in _PERCENT_PLACEHOLDER.findall(text)}
-    for _literal, name, _spec, _conversion in string.Formatter().parse(text):
-        if name is not None:
-            names.add(f"{{{name}}}")
+    names.update(f"{{{name}}}" for name in content.placeholders(text))
     return names
 
 
@@ -467,7 +480,7 @@ def placeholder_problems(path: Path, catalog: Catalog) -> list[str]:
                         f"{path}:{msg.lineno}: {_label(msg)}: placeholders "
                         f"{sorted(found)} in translation, {sorted(expected)} in source"
                     )
-        except ValueError as exc:  # unbalanced braces
+        except (ValueError, content.ContentError) as exc:  # unbalanced braces, not a plain name
             problems.append(f"{path}:{msg.lineno}: {_label(msg)}: bad placeholder syntax: {exc}")
     return problems
 

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
+import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -146,6 +150,33 @@ def test_chat_applies_migrations_first(tmp_path: Path, monkeypatch: pytest.Monke
     assert "Choose your language" in result.stdout
 
 
+def test_chat_reads_bytes_that_are_not_utf8_as_replacement_characters(tmp_path: Path) -> None:
+    # A terminal in the C.UTF-8 locale hands them on as lone surrogates, which ended the
+    # chat with a UnicodeEncodeError from the database insert.
+    env = {
+        **os.environ,
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'chat.db'}",
+        "SIYAKHA_ENV": "dev",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "chat"],
+        input=b"hi\ncaf\xe9\n1\n",
+        env=env,
+        cwd=tmp_path,  # not the checkout's ./.env
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    assert b"Traceback" not in result.stderr
+    assert "Reply 1 if you agree" in result.stdout.decode()  # went on: "1" chose English
+    with sqlite3.connect(tmp_path / "chat.db") as database:
+        bodies = [row[0] for row in database.execute("SELECT body FROM inbound_message")]
+    assert bodies == ["hi", "caf\N{REPLACEMENT CHARACTER}", "1"]
+
+
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.10", "::"])
 def test_serve_refuses_to_put_the_dev_simulator_on_the_network(
     monkeypatch: pytest.MonkeyPatch, host: str
@@ -182,6 +213,7 @@ def test_chat_refuses_a_bad_number_or_channel(
         ["import", "settlements", "settlements.csv"],
         ["user", "create", "--email", "a@example.org", "--role", "admin", "--password", "x" * 12],
         ["token", "create", "--email", "a@example.org"],
+        ["chat", "--no-migrate"],
     ],
 )
 def test_data_commands_on_a_database_without_migrations_say_what_to_do(
@@ -194,7 +226,7 @@ def test_data_commands_on_a_database_without_migrations_say_what_to_do(
     get_settings.cache_clear()
     db.get_engine.cache_clear()
     try:
-        result = runner.invoke(app, args)
+        result = runner.invoke(app, args, input="hi\n")
     finally:
         get_settings.cache_clear()
         db.get_engine.cache_clear()

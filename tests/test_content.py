@@ -165,6 +165,32 @@ def test_duplicate_ids_and_ambiguous_keywords_are_refused(tmp_path: Path) -> Non
         content._parse(other)
 
 
+@pytest.mark.parametrize(
+    ("document", "error"),
+    [
+        (
+            'messages:\n  x.one: "One."\n  x.two: "Two."\n  x.one: "Again."\n',
+            "a.yaml: line 4: key 'x.one' is repeated (first on line 2)",
+        ),
+        (
+            "codes: [A]\nmessages:\n  x.one: One.\ncodes: [B]\n",
+            "a.yaml: line 4: key 'codes' is repeated (first on line 1)",
+        ),
+        (
+            "keywords:\n  stop:\n    en: [stop]\n    en: [halt]\n",
+            "a.yaml: line 4: key 'en' is repeated (first on line 3)",
+        ),
+    ],
+    ids=["message id", "top-level key", "nested key"],
+)
+def test_a_key_repeated_in_one_file_is_refused(tmp_path: Path, document: str, error: str) -> None:
+    # PyYAML kept the last one silently, and the extractor offered both to translators.
+    (tmp_path / "a.yaml").write_text(document)
+    with pytest.raises(ContentError) as refused:
+        content._parse(tmp_path)
+    assert str(refused.value) == error
+
+
 def test_languages_yaml_lists_the_eleven_languages_in_menu_order() -> None:
     # The language menu numbers them in this order (bot/flows/onboarding.py).
     assert [language.code for language in CONTENT.languages] == list(SUPPORTED_LOCALES)
@@ -195,6 +221,17 @@ def test_normalise_folds_case_accents_punctuation_and_emoji() -> None:
     assert normalise("My-Data") == "my data"
     assert normalise("👍🏽") == ""
     assert normalise("?") == "?"
+
+
+def test_a_trailing_question_mark_asks_for_the_keyword_but_stop() -> None:
+    assert normalise("Help ?") == "help"
+    assert normalise("What? Menu??") == "what? menu"
+    assert normalise("??") == "?"
+    assert CONTENT.keyword("Uncedo?") == "help"
+    assert CONTENT.keyword("? ") == "help"
+    assert CONTENT.keyword("delete?") == "delete"
+    assert CONTENT.keyword("Stop") == "stop"
+    assert CONTENT.keyword("stop ?") is None  # opting out takes effect at once: never a guess
 
 
 def _ids_in_code() -> tuple[set[str], set[str]]:

@@ -11,6 +11,7 @@ import pytest
 from babel.messages.pofile import read_po, write_po
 
 from bot import i18n, i18n_tools
+from bot.content import ContentError
 
 REAL_CFG = i18n_tools.REPO_ROOT / "locales" / "babel.cfg"
 
@@ -111,6 +112,21 @@ def test_extractor_yields_pgettext_with_id_as_context() -> None:
         "Keep it short.",
     ]
     assert comments["greeting.hello"] == []
+
+
+def test_extract_refuses_a_message_id_repeated_in_one_file(repo: Path) -> None:
+    # Both went into messages.pot; the bot itself kept only the second.
+    yaml_path = repo / "content" / "messages.yaml"
+    yaml_path.write_text(FIXTURE_YAML + 'messages:\n  again: "Again."\n', encoding="utf-8")
+    with pytest.raises(ContentError, match=r"messages.yaml: line 19: key 'messages' is repeated"):
+        i18n_tools.extract(repo)
+    yaml_path.write_text(
+        FIXTURE_YAML.replace("  plain: Plain words here.\n", "  plain: A.\n  plain: B.\n"),
+        encoding="utf-8",
+    )
+    with pytest.raises(ContentError, match=r"line 17: key 'plain' is repeated"):
+        i18n_tools.extract(repo)
+    assert not i18n_tools.pot_path(repo).exists()
 
 
 def test_extractor_ignores_files_without_messages() -> None:
@@ -248,6 +264,29 @@ def test_changed_english_keeps_old_translation_as_fuzzy_suggestion(repo: Path) -
     assert xh.read_bytes() == before
 
 
+def test_english_changed_twice_keeps_the_english_the_translation_was_made_from(
+    repo: Path,
+) -> None:
+    # The previous-text note showed the intermediate English, which nobody translated:
+    # a translator comparing it with the new English missed the first change.
+    i18n_tools.extract(repo)
+    i18n_tools.update(repo, ["xh"])
+    xh = i18n_tools.po_path("xh", repo)
+    set_translations(xh, {"plain": "Amazwi."})
+    yaml_path = repo / "content" / "messages.yaml"
+    for english in ("Completely different text.", "Different again."):
+        yaml_path.write_text(FIXTURE_YAML.replace("Plain words here.", english))
+        i18n_tools.extract(repo)
+        i18n_tools.update(repo, ["xh"])
+    catalog = i18n_tools._read_catalog(xh)
+    msg = catalog.get("Different again.", "plain")
+    assert msg is not None
+    assert (msg.string, "fuzzy" in msg.flags) == ("Amazwi.", True)
+    assert msg.previous_id == ["Plain words here."]
+    assert '#| msgid "Plain words here."' in xh.read_text(encoding="utf-8")
+    assert not catalog.obsolete
+
+
 def test_each_language_keeps_its_own_old_translation_when_the_english_changes(
     repo: Path,
 ) -> None:
@@ -348,6 +387,17 @@ def test_check_catches_bad_brace_syntax(updated: Path) -> None:
     set_translations(i18n_tools.po_path("st", updated), {"greeting.hello": "Dumela {name."})
     problems = i18n_tools.check(updated, complete=())
     assert len(problems) == 1 and "bad placeholder syntax" in problems[0]
+
+
+@pytest.mark.parametrize("translation", ["Molo {name!r}.", "Molo {name:>5}."])
+def test_check_catches_a_placeholder_the_bot_would_refuse_to_fill(
+    updated: Path, translation: str
+) -> None:
+    # The same name as the source passed, and the resident silently got English.
+    set_translations(i18n_tools.po_path("xh", updated), {"greeting.hello": translation})
+    problems = i18n_tools.check(updated, complete=())
+    assert len(problems) == 1
+    assert "greeting.hello" in problems[0] and "must be a plain name" in problems[0]
 
 
 def test_check_catches_a_catalog_that_does_not_parse(updated: Path) -> None:

@@ -12,6 +12,8 @@ Order of precedence for a message:
    LANGUAGE, STOP, START, MY DATA, DELETE. Inside a flow a cancel word ("kanselleer",
    "khansela"...: `cancel_words` in content/keywords.yaml) is MENU/0. An opt-out word
    wins over any flow: English CANCEL (one of Twilio's standard opt-out words) is STOP.
+   A question mark at the end asks for the same keyword ("Help?"), except that "stop?"
+   never opts out (`Content.keyword`).
 4. A new resident (or one without a language or consent) continues onboarding.
 4a. STATUS <report number> (or STATUS alone) at the menu and while looking at reports;
    and, between flows, 1/2 (yes/no) answering a report's "fixed?" question or 1 (ATTEND)
@@ -42,6 +44,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from bot.content import Content, load, normalise
@@ -78,34 +81,45 @@ IDLE_AFTER = timedelta(minutes=30)
 # How long after the last message the question on the screen is still answered (rule 5).
 STEP_KEPT_FOR = timedelta(hours=24)
 
-STEP_FLOWS: dict[str, Callable[[Turn], None]] = {
-    LANGUAGE: onboarding.on_language,
-    CONSENT: onboarding.on_consent,
-    SETTLEMENT: settlement.on_name,
-    SETTLEMENT_CHOICE: settlement.on_choice,
-    MENU: menu.on_menu,
-    DELETE_CONFIRM: account.on_delete_confirm,
-    REPORT_KIND: report.on_kind,
-    REPORT_CATEGORY: report.on_category,
-    REPORT_DESCRIBE: report.on_describe,
-    REPORT_WHERE: report.on_where,
-    REPORT_CONFIRM: report.on_confirm,
-    REPORT_CHANGE: report.on_change,
-    MY_REPORTS: reports.on_my_reports,
-    TICKET_VIEW: reports.on_view,
-    TICKET_ADD: reports.on_add,
-    TICKET_NOT_FIXED: reports.on_not_fixed,
-}
 
-KEYWORD_FLOWS: dict[str, Callable[[Turn], None]] = {
-    "menu": account.to_menu,
-    "help": account.help_,
-    "language": account.language,
-    "stop": account.stop,
-    "start": account.start,
-    "my_data": account.my_data,
-    "delete": account.delete,
-}
+@cache
+def _step_flows() -> dict[str, Callable[[Turn], None]]:
+    """Return the flow that answers each step."""
+    # Built on first use, not at import: the flows import `bot.engine` (turn, effects), so
+    # a flow module imported first finds this module while it is itself half-loaded.
+    return {
+        LANGUAGE: onboarding.on_language,
+        CONSENT: onboarding.on_consent,
+        SETTLEMENT: settlement.on_name,
+        SETTLEMENT_CHOICE: settlement.on_choice,
+        MENU: menu.on_menu,
+        DELETE_CONFIRM: account.on_delete_confirm,
+        REPORT_KIND: report.on_kind,
+        REPORT_CATEGORY: report.on_category,
+        REPORT_DESCRIBE: report.on_describe,
+        REPORT_WHERE: report.on_where,
+        REPORT_CONFIRM: report.on_confirm,
+        REPORT_CHANGE: report.on_change,
+        MY_REPORTS: reports.on_my_reports,
+        TICKET_VIEW: reports.on_view,
+        TICKET_ADD: reports.on_add,
+        TICKET_NOT_FIXED: reports.on_not_fixed,
+    }
+
+
+@cache
+def _keyword_flows() -> dict[str, Callable[[Turn], None]]:
+    """Return the flow that answers each keyword action (built on first use, as above)."""
+    return {
+        "menu": account.to_menu,
+        "help": account.help_,
+        "language": account.language,
+        "stop": account.stop,
+        "start": account.start,
+        "my_data": account.my_data,
+        "delete": account.delete,
+    }
+
 
 # What an opted-out resident can still do.
 OPTED_OUT_KEYWORDS = frozenset({"start", "my_data", "delete"})
@@ -202,7 +216,7 @@ def _converse(
         more = ""  # unsent pages expire with the conversation: yesterday's page 2 is noise
     elif old_pages and not more:  # a state written before "more"
         more = join_pages(old_pages, more_hint=turn.text_of("more.hint"))
-    keyword = content.keywords.get(turn.norm)
+    keyword = content.keyword(inbound.text)
     if resident.opted_out and inbound.channel == "sms" and turn.norm == "yes":
         keyword = "start"  # Twilio unblocks an SMS number on YES, so we opt in too
     if keyword == "more" and not more and (resident.is_new or language is None):
@@ -226,8 +240,8 @@ def _converse(
             account.to_menu(turn)
         else:
             turn.say("more.none")
-    elif keyword is not None and keyword in KEYWORD_FLOWS:
-        KEYWORD_FLOWS[keyword](turn)
+    elif keyword is not None and keyword in _keyword_flows():
+        _keyword_flows()[keyword](turn)
         if turn.step == DELETE_CONFIRM and keyword != "delete":
             turn.goto(MENU)  # any other keyword abandons a pending DELETE
     elif step == DELETE_CONFIRM:
@@ -262,7 +276,7 @@ def _converse(
     else:
         if idle:
             turn.say("menu.welcome_back")  # and the step answers: see the module docstring
-        STEP_FLOWS[turn.step](turn)
+        _step_flows()[turn.step](turn)
 
     reply, rest = _render(turn, inbound)
     if turn.erased:

@@ -279,3 +279,52 @@ def test_more_greeting_after_idle_still_asks_for_consent_first(c) -> None:
     reply = chat.send("Môre")
     assert render("onboarding.consent_prompt", get_translator("af")) in reply
     assert chat.step == "consent"
+
+
+@pytest.mark.parametrize("word", ["Help?", "HELP ?", "help??", "?", "Uncedo?", "Hulp ?"])
+def test_a_trailing_question_mark_still_asks_for_help(c, word) -> None:
+    chat = c.Chat().onboarded()
+    chat.send("7")
+    reply = chat.send(word)
+    assert "*Help*" in reply
+    assert chat.step == "settlement"  # HELP keeps the step
+
+
+@pytest.mark.parametrize("word", ["Menu?", "Imenyu ?", "kieslys?"])
+def test_a_trailing_question_mark_still_opens_the_menu(c, word) -> None:
+    chat = c.Chat().onboarded()
+    chat.send("5")
+    assert chat.step == "report_kind"
+    assert "*Main menu*" in chat.send(word)
+    assert chat.step == "menu"
+
+
+@pytest.mark.parametrize("word", ["Meetings?", "Iintlanganiso ?", "Vergaderings?"])
+def test_a_trailing_question_mark_still_picks_a_menu_option(c, word) -> None:
+    chat = c.Chat().onboarded()
+    assert "Next meetings" in chat.send(word)
+
+
+@pytest.mark.parametrize("word", ["Yes?", "Ja ?", "Ewe?"])
+def test_a_trailing_question_mark_still_answers_yes(chat, word) -> None:
+    chat.send("hi")
+    chat.send("1")
+    chat.send(word)
+    assert chat.record.consented_at is not None
+    assert chat.step == "settlement"
+
+
+@pytest.mark.parametrize("word", ["stop?", "STOP ?", "Cancel?", "Yeka?", "Staak??"])
+def test_a_question_about_stop_does_not_opt_out(c, word) -> None:
+    chat = c.Chat().onboarded()
+    reply = chat.send(word)
+    assert chat.effects == []
+    assert reply == render("menu.not_understood", get_translator("en"))
+
+
+@pytest.mark.parametrize("word", ["delete?", "Cima ?"])
+def test_a_question_about_delete_asks_for_its_confirmation(c, word) -> None:
+    chat = c.Chat().onboarded()
+    assert "cannot be undone" in chat.send(word)
+    assert chat.effects == []
+    assert chat.step == "delete_confirm"
