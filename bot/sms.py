@@ -196,26 +196,6 @@ def _break_point(rest: str, limit: int, min_fill: float) -> tuple[int, int]:
     return cut, cut
 
 
-def paginate(
-    text: str,
-    *,
-    max_segments: int = 3,
-    more_hint: str,
-    joiner: str = "\n\n",
-    min_fill: float = 0.5,
-) -> list[str]:
-    """Split text into pages within max_segments each, more_hint ending all but the last."""
-    return list(
-        pages(
-            text,
-            max_segments=max_segments,
-            more_hint=more_hint,
-            joiner=joiner,
-            min_fill=min_fill,
-        )
-    )
-
-
 def pages(
     text: str,
     *,
@@ -224,7 +204,8 @@ def pages(
     joiner: str = "\n\n",
     min_fill: float = 0.5,
 ) -> Iterator[str]:
-    """Yield the pages `paginate` returns, one at a time: each is cut only when asked for."""
+    """Yield text in pages within max_segments each, more_hint ending all but the last;
+    each page is cut only when asked for."""
     # Pages break at a paragraph, else a line, else a word boundary; a boundary kind is
     # preferred only if it leaves the page at least min_fill full. A word too long for a
     # page is cut. Only whitespace at the breaks is dropped. Each page is costed as sent

@@ -114,6 +114,6 @@ def test_every_message_renders_and_pages_within_the_sms_budget(locale: str, comp
     more = i18n_tools.sms_text(render(t, "more.hint", messages["more.hint"]))
     for msg_id, text in messages.items():
         out = i18n_tools.sms_text(render(t, msg_id, text))
-        pages = sms.paginate(out, max_segments=SMS_BUDGET, more_hint=more)
+        pages = list(sms.pages(out, max_segments=SMS_BUDGET, more_hint=more))
         assert all(sms.segments(p) <= SMS_BUDGET for p in pages), msg_id
         assert len(pages) <= 3, (msg_id, len(pages))

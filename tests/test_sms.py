@@ -168,18 +168,18 @@ def test_split_random_invariants() -> None:
         assert sms.segments(text) == len(parts)
 
 
-# --- paginate -------------------------------------------------------------------------------
+# --- pages ----------------------------------------------------------------------------------
 
 
 def test_paginate_short_text_unchanged() -> None:
     text = "Hello  \n\nthere  "
-    assert sms.paginate(text, more_hint=MORE) == [text]
+    assert list(sms.pages(text, more_hint=MORE)) == [text]
 
 
 def test_paginate_prefers_paragraphs() -> None:
     paragraphs = [f"Paragraph {i}. " + "word " * 40 for i in range(6)]
     text = "\n\n".join(p.strip() for p in paragraphs)
-    pages = sms.paginate(text, more_hint=MORE)
+    pages = list(sms.pages(text, more_hint=MORE))
     assert len(pages) > 1
     for page in pages:
         assert sms.segments(page) <= 3
@@ -193,7 +193,7 @@ def test_paginate_prefers_paragraphs() -> None:
 
 def test_paginate_breaks_lines_when_no_paragraphs() -> None:
     text = "\n".join(f"{i}. Item number {i} on the list" for i in range(1, 60))
-    pages = sms.paginate(text, max_segments=1, more_hint="MORE")
+    pages = list(sms.pages(text, max_segments=1, more_hint="MORE"))
     for page in pages[:-1]:
         body = page.removesuffix("\n\nMORE")
         assert body.split("\n")[-1].endswith("on the list")
@@ -203,13 +203,13 @@ def test_paginate_breaks_lines_when_no_paragraphs() -> None:
 
 def test_paginate_cuts_huge_word() -> None:
     text = "x" * 1000
-    pages = sms.paginate(text, max_segments=1, more_hint="MORE")
+    pages = list(sms.pages(text, max_segments=1, more_hint="MORE"))
     assert all(sms.segments(p) == 1 for p in pages)
     assert "".join(p.removesuffix("\n\nMORE") for p in pages) == text
 
 
 def test_paginate_hint_on_all_but_last() -> None:
-    pages = sms.paginate("word " * 200, max_segments=1, more_hint="MORE")
+    pages = list(sms.pages("word " * 200, max_segments=1, more_hint="MORE"))
     assert all(p.endswith("\n\nMORE") for p in pages[:-1])
     assert not pages[-1].endswith("MORE")
 
@@ -217,7 +217,7 @@ def test_paginate_hint_on_all_but_last() -> None:
 def test_paginate_ucs2_hint_counts() -> None:
     # A GSM-7 body becomes UCS-2 once a non-GSM hint is appended: the budget must see that.
     hint = "Antwoord MEER om verder te lees, sê asseblief."
-    pages = sms.paginate("woord " * 300, max_segments=2, more_hint=hint)
+    pages = list(sms.pages("woord " * 300, max_segments=2, more_hint=hint))
     assert all(sms.segments(p) <= 2 for p in pages)
     assert sms.encoding(pages[0]) == "UCS-2"
     assert_reconstructs("woord " * 300, pages, hint)
@@ -225,23 +225,23 @@ def test_paginate_ucs2_hint_counts() -> None:
 
 def test_paginate_trailing_whitespace_does_not_leave_a_dangling_hint() -> None:
     text = "a" * 400 + " " * 100
-    pages = sms.paginate(text, max_segments=1, more_hint="MORE")
+    pages = list(sms.pages(text, max_segments=1, more_hint="MORE"))
     assert not pages[-1].endswith("MORE")
     assert pages[-1].strip()
 
 
 def test_paginate_does_not_split_combining_mark() -> None:
     text = "e\u0302" * 200  # decomposed ê
-    pages = sms.paginate(text, max_segments=1, more_hint="M")
+    pages = list(sms.pages(text, max_segments=1, more_hint="M"))
     for page in pages:
         assert not page.startswith("\u0302")
 
 
 def test_paginate_rejects_impossible_hint() -> None:
     with pytest.raises(ValueError, match="more_hint"):
-        sms.paginate("x" * 500, max_segments=1, more_hint="y" * 200)
+        list(sms.pages("x" * 500, max_segments=1, more_hint="y" * 200))
     with pytest.raises(ValueError, match="max_segments"):
-        sms.paginate("x", max_segments=0, more_hint="MORE")
+        list(sms.pages("x", max_segments=0, more_hint="MORE"))
 
 
 @pytest.mark.parametrize("max_segments", [1, 2, 3])
@@ -272,7 +272,7 @@ def test_paginate_random_property(max_segments: int) -> None:
         n = rng.randint(0, 120)
         text = "".join(rng.choice(words) + rng.choice(separators) for _ in range(n)).strip()
         hint = rng.choice(hints)
-        pages = sms.paginate(text, max_segments=max_segments, more_hint=hint)
+        pages = list(sms.pages(text, max_segments=max_segments, more_hint=hint))
         assert all(sms.segments(p) <= max_segments for p in pages), [sms.segments(p) for p in pages]
         if sms.segments(text) <= max_segments:
             assert pages == [text]
