@@ -34,6 +34,17 @@ def test_stop_wins_whatever_the_language_and_step(c, word) -> None:
     assert "START" in reply
 
 
+# Twilio's standard opt-out words (twilio-facts: Advanced Opt-Out): Twilio blocks the number
+# on each of them itself, so each must opt out here too.
+@pytest.mark.parametrize(
+    "word", ["STOP", "UNSUBSCRIBE", "END", "QUIT", "STOPALL", "REVOKE", "OPTOUT", "CANCEL"]
+)
+def test_every_twilio_opt_out_word_opts_out(c, word) -> None:
+    chat = c.Chat(channel="sms").onboarded()
+    chat.send(word)
+    assert chat.effects == [OptOut()]
+
+
 def test_stop_during_onboarding(chat) -> None:
     chat.send("hi")
     chat.send("STOP")
