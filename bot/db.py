@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import Enum
 from functools import lru_cache
+from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, Field
@@ -254,21 +255,35 @@ def run_now(engine: Engine, work: Callable[[Session], T]) -> T | Literal[Deferre
         return NOT_NOW
 
 
+def _missing_file(engine: Engine) -> bool:
+    """Return whether the engine is on a SQLite file that does not exist (connecting would
+    create it, empty)."""
+    url = engine.url
+    if url.get_backend_name() != "sqlite" or url.query.get("uri"):
+        return False
+    database = url.database
+    return bool(database) and database != ":memory:" and not Path(str(database)).is_file()
+
+
 def ping(engine: Engine | None = None) -> bool:
-    """Return whether the database answers a trivial query.
+    """Return whether the migrated database answers: its schema version can be read (a
+    missing, empty or corrupt SQLite file cannot; a missing one is not created).
 
     Straight on a pooled driver connection, outside SQLAlchemy's transactions: on SQLite a
     read needs no write lock, so a long write elsewhere does not hold up a health check.
     """
+    engine = engine or get_engine()
+    if _missing_file(engine):
+        return False
     try:
-        connection = (engine or get_engine()).raw_connection()
+        connection = engine.raw_connection()
         try:
             cursor = connection.cursor()
-            cursor.execute("SELECT 1")
-            cursor.fetchone()
+            cursor.execute("SELECT version_num FROM alembic_version")
+            version = cursor.fetchone()
             cursor.close()
         finally:
             connection.close()
     except Exception:
         return False
-    return True
+    return version is not None

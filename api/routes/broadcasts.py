@@ -25,6 +25,7 @@ from api.deps import (
     readable_meeting,
     refused_as_http,
 )
+from api.errors import API_ERRORS, documented
 from bot.db import MAX_ID
 from bot.domain.broadcasts import service as broadcasts
 from bot.domain.broadcasts.models import (
@@ -37,7 +38,7 @@ from bot.domain.broadcasts.models import (
 )
 from bot.domain.staff import scope as scopes
 
-router = APIRouter(prefix="/api/v1", tags=["broadcasts"])
+router = APIRouter(prefix="/api/v1", tags=["broadcasts"], responses=API_ERRORS)
 
 BroadcastId = Annotated[int, Path(ge=1, le=MAX_ID, description="the broadcast id")]
 
@@ -66,7 +67,7 @@ def _broadcast(session: Session, broadcast_id: int, scope: scopes.Scope) -> Broa
     return broadcast
 
 
-@router.post("/broadcasts/preview")
+@router.post("/broadcasts/preview", responses=documented(404, 409))
 def preview_broadcast(
     broadcast_in: BroadcastCreate, scope: CurrentScope, session: SessionDep, settings: SettingsDep
 ) -> Preview:
@@ -82,7 +83,7 @@ def preview_broadcast(
         )
 
 
-@router.post("/broadcasts", status_code=201)
+@router.post("/broadcasts", status_code=201, responses=documented(403, 404, 409))
 def create_broadcast(
     broadcast_in: BroadcastCreate,
     request: Request,
@@ -116,7 +117,7 @@ def list_broadcasts(scope: CurrentScope, session: SessionDep) -> list[BroadcastP
     ]
 
 
-@router.get("/broadcasts/{broadcast_id}")
+@router.get("/broadcasts/{broadcast_id}", responses=documented(404))
 def get_broadcast(
     broadcast_id: BroadcastId, scope: CurrentScope, session: SessionDep
 ) -> BroadcastPublic:
@@ -125,7 +126,7 @@ def get_broadcast(
     return broadcasts.to_public(session=session, broadcast=_broadcast(session, broadcast_id, scope))
 
 
-@router.get("/broadcasts/{broadcast_id}/preview")
+@router.get("/broadcasts/{broadcast_id}/preview", responses=documented(404, 409))
 def preview_stored_broadcast(
     broadcast_id: BroadcastId, scope: CurrentScope, session: SessionDep, settings: SettingsDep
 ) -> Preview:
@@ -135,7 +136,7 @@ def preview_stored_broadcast(
         return broadcasts.preview_of(session=session, settings=settings, broadcast=broadcast)
 
 
-@router.post("/broadcasts/{broadcast_id}/approve")
+@router.post("/broadcasts/{broadcast_id}/approve", responses=documented(403, 404, 409))
 def approve_broadcast(
     broadcast_id: BroadcastId,
     request: Request,
@@ -152,7 +153,7 @@ def approve_broadcast(
     return broadcasts.to_public(session=session, broadcast=broadcast)
 
 
-@router.post("/broadcasts/{broadcast_id}/cancel")
+@router.post("/broadcasts/{broadcast_id}/cancel", responses=documented(403, 404, 409))
 def cancel_broadcast(
     broadcast_id: BroadcastId,
     request: Request,
@@ -171,7 +172,7 @@ def cancel_broadcast(
     return broadcasts.to_public(session=session, broadcast=broadcast)
 
 
-@router.post("/meetings/{meeting_id}/announcement/preview")
+@router.post("/meetings/{meeting_id}/announcement/preview", responses=documented(404, 409))
 def offer_meeting_announcement(
     meeting_id: MeetingId,
     announcement: MeetingAnnouncementIn,
@@ -195,7 +196,9 @@ def offer_meeting_announcement(
     return AnnouncementOffer(broadcast=draft, preview=shown)
 
 
-@router.post("/meetings/{meeting_id}/announcement", status_code=201)
+@router.post(
+    "/meetings/{meeting_id}/announcement", status_code=201, responses=documented(403, 404, 409)
+)
 def announce_meeting(
     meeting_id: MeetingId,
     announcement: MeetingAnnouncementIn,
@@ -230,7 +233,7 @@ def announce_meeting(
     return broadcasts.to_public(session=session, broadcast=broadcast)
 
 
-@router.get("/meetings/{meeting_id}/attendance")
+@router.get("/meetings/{meeting_id}/attendance", responses=documented(404))
 def meeting_attendance(
     meeting_id: MeetingId, scope: CurrentScope, session: SessionDep, response: Response
 ) -> AttendancePublic:

@@ -1,11 +1,13 @@
 """Open311 GeoReport v2 under /open311/v2 (JSON): services, service requests, tokens.
 
-Reading is open, as GeoReport clients expect; creating a request needs `api_key`, a
-staff API token (`siyakha token create`). Errors are GeoReport-shaped:
-`[{"code": 404, "description": "..."}]`, those of input checking too (`error_response`,
-which api/main.py routes every error under /open311/ to): 400 for bad input, 403 for a
-POST without api_key, 404 for an unknown service, token or request. No phone number or
-name ever appears.
+Reading is open, as GeoReport clients expect, and carries no personal data: no
+description, no address, no safety reports (see bot/domain/tickets/open311.py). A read
+with `api_key`, a staff API token (`siyakha token create`), adds the description and the
+address of the tickets the token's scope includes; creating a request needs one.
+Errors are GeoReport-shaped: `[{"code": 404, "description": "..."}]`, those of input
+checking too (`error_response`, which api/main.py routes every error under /open311/
+to): 400 for bad input, 403 for a POST without api_key or any invalid api_key, 404 for
+an unknown service, token or request. No phone number or name ever appears.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Path, Query
+from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
@@ -21,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.deps import SessionDep, aware
 from bot.db import CleanText, utcnow
+from bot.domain.staff import scope as scopes
 from bot.domain.staff import service as staff
 from bot.domain.staff.models import TICKET_WORKERS
 from bot.domain.tickets import open311
@@ -55,6 +58,17 @@ UNKNOWN = {
 }
 
 
+ReadKey = Annotated[
+    CleanText | None,
+    Query(
+        max_length=200,
+        description="a staff API token (`siyakha token create`): the requests within the "
+        "token's scope then carry their description and address, safety reports included; "
+        "without it no request carries either, and safety reports are left out",
+    ),
+]
+
+
 def _error(code: int, description: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(
         [{"code": code, "description": description}], status_code=code, headers=headers
@@ -64,7 +78,8 @@ def _error(code: int, description: str, headers: dict[str, str] | None = None) -
 def error_response(exc: Exception) -> JSONResponse:
     """Answer an error under /open311/ as GeoReport does: a path parameter that fails its
     check is not found (404), a POST without api_key is refused (403), other bad input is a
-    bad request (400); HTTP errors keep their status."""
+    bad request (400), a refusal raised by hand too (422 elsewhere); other HTTP errors keep
+    their status."""
     if isinstance(exc, RequestValidationError):
         errors = exc.errors()
         for error in errors:
@@ -81,11 +96,26 @@ def error_response(exc: Exception) -> JSONResponse:
             ),
         )
     assert isinstance(exc, StarletteHTTPException)
-    return _error(exc.status_code, str(exc.detail), dict(exc.headers or {}) or None)
+    code = 400 if exc.status_code == 422 else exc.status_code  # `aware`: a date out of range
+    return _error(code, str(exc.detail), dict(exc.headers or {}) or None)
 
 
 def _csv(value: str | None, limit: int = 1000) -> tuple[str, ...]:
     return tuple(part.strip() for part in (value or "").split(",") if part.strip())[:limit]
+
+
+def read_scope(session: SessionDep, api_key: ReadKey = None) -> scopes.Scope | None:
+    """Return the scope of the staff user whose api_key came with a read, or None for a
+    public read; 403 for an api_key that is no active user's token."""
+    if api_key is None:
+        return None
+    user = staff.user_for_token(session=session, token=api_key)
+    if user is None:
+        raise HTTPException(403, "invalid api_key")
+    return scopes.for_user(session=session, user=user)
+
+
+ReadScope = Annotated[scopes.Scope | None, Depends(read_scope)]
 
 
 @router.get("/services.json")
@@ -104,25 +134,30 @@ def service_definition(service_code: Code) -> Any:
 @router.get("/requests.json", responses=ERRORS)
 def requests(
     session: SessionDep,
+    scope: ReadScope,
     service_request_id: Annotated[CleanText | None, Query(max_length=13000)] = None,
     service_code: Annotated[CleanText | None, Query(max_length=2000)] = None,
     start_date: dt.datetime | None = None,
     end_date: dt.datetime | None = None,
     status: Annotated[CleanText | None, Query(max_length=20)] = None,
 ) -> Any:
-    """List service requests: by id (comma-separated), or by service, dates and status
-    (open, closed; comma-separated); the last 90 days by default."""
+    """List service requests: by id (comma-separated; ids that are no report number match
+    nothing), or by service, dates and status (open, closed; comma-separated); the last 90
+    days by default."""
     statuses = _csv(status)
     if any(s not in ("open", "closed") for s in statuses):
         return _error(400, "status must be open or closed")
+    ids = None
+    if service_request_id is not None:
+        ids = tuple(i for i in _csv(service_request_id) if i.isdecimal() and len(i) <= 12)
     query = open311.RequestQuery(
-        ids=tuple(i for i in _csv(service_request_id) if i.isdecimal() and len(i) <= 12),
+        ids=ids,
         service_codes=_csv(service_code),
         start=aware(start_date),
         end=aware(end_date),
         statuses=statuses,
     )
-    return open311.find_requests(session=session, query=query, now=utcnow())
+    return open311.find_requests(session=session, query=query, now=utcnow(), scope=scope)
 
 
 @router.post("/requests.json", status_code=201, responses=ERRORS)
@@ -162,11 +197,17 @@ def create_request(
 
 
 @router.get("/requests/{service_request_id}.json", responses=ERRORS)
-def request(service_request_id: Annotated[str, Path(max_length=40)], session: SessionDep) -> Any:
+def request(
+    service_request_id: Annotated[str, Path(max_length=40)],
+    session: SessionDep,
+    scope: ReadScope,
+) -> Any:
     """Read one service request."""
     if not service_request_id.isdecimal() or len(service_request_id) > 12:
         return _error(404, "no such request")
-    found = open311.get_request(session=session, reference=service_request_id)
+    found = open311.get_request(
+        session=session, reference=service_request_id, now=utcnow(), scope=scope
+    )
     return [found] if found is not None else _error(404, "no such request")
 
 

@@ -29,6 +29,7 @@ from api.deps import (
     refused_as_http,
     visible_settlement,
 )
+from api.errors import API_ERRORS, documented
 from bot.db import MAX_ID, utcnow
 from bot.domain.settlements import edit
 from bot.domain.settlements.models import (
@@ -46,7 +47,7 @@ from bot.domain.settlements.models import (
 )
 from bot.domain.staff import scope as scopes
 
-router = APIRouter(prefix="/api/v1", tags=["settlements and meetings"])
+router = APIRouter(prefix="/api/v1", tags=["settlements and meetings"], responses=API_ERRORS)
 
 SettlementId = Annotated[int, Path(ge=1, le=MAX_ID, description="the settlement id")]
 MilestoneId = Annotated[int, Path(ge=1, le=MAX_ID, description="the milestone id")]
@@ -59,7 +60,7 @@ def list_settlements(scope: CurrentScope, session: SessionDep) -> list[Settlemen
     return [SettlementPublic.model_validate(s, from_attributes=True) for s in found]
 
 
-@router.get("/settlements/{settlement_id}")
+@router.get("/settlements/{settlement_id}", responses=documented(404))
 def get_settlement(
     settlement_id: SettlementId, scope: CurrentScope, session: SessionDep
 ) -> SettlementDetail:
@@ -105,7 +106,7 @@ def list_meetings(
     return [MeetingPublic.model_validate(m, from_attributes=True) for m in found]
 
 
-@router.get("/meetings/{meeting_id}")
+@router.get("/meetings/{meeting_id}", responses=documented(404))
 def get_meeting(meeting_id: MeetingId, scope: CurrentScope, session: SessionDep) -> MeetingPublic:
     """Return one meeting; 404 for one the caller's scope may not read."""
     meeting = readable_meeting(session=session, scope=scope, meeting_id=meeting_id)
@@ -115,7 +116,7 @@ def get_meeting(meeting_id: MeetingId, scope: CurrentScope, session: SessionDep)
 # --- changes: officers and admins keep settlements, milestones and meetings current --------
 
 
-@router.patch("/settlements/{settlement_id}")
+@router.patch("/settlements/{settlement_id}", responses=documented(403, 404))
 def update_settlement(
     settlement_id: SettlementId,
     change: SettlementUpdate,
@@ -160,7 +161,9 @@ def _save_milestone(
         )
 
 
-@router.post("/settlements/{settlement_id}/milestones", status_code=201)
+@router.post(
+    "/settlements/{settlement_id}/milestones", status_code=201, responses=documented(403, 404)
+)
 def create_milestone(
     settlement_id: SettlementId,
     data: MilestoneIn,
@@ -177,7 +180,9 @@ def create_milestone(
     return _milestone_public(saved)
 
 
-@router.put("/settlements/{settlement_id}/milestones/{milestone_id}")
+@router.put(
+    "/settlements/{settlement_id}/milestones/{milestone_id}", responses=documented(403, 404)
+)
 def update_milestone(
     settlement_id: SettlementId,
     milestone_id: MilestoneId,
@@ -221,7 +226,7 @@ def _save_meeting(
         )
 
 
-@router.post("/meetings", status_code=201)
+@router.post("/meetings", status_code=201, responses=documented(403, 404))
 def create_meeting(
     data: MeetingIn, request: Request, user: Officer, scope: CurrentScope, session: SessionDep
 ) -> MeetingPublic:
@@ -232,7 +237,7 @@ def create_meeting(
     return MeetingPublic.model_validate(saved, from_attributes=True)
 
 
-@router.put("/meetings/{meeting_id}")
+@router.put("/meetings/{meeting_id}", responses=documented(403, 404))
 def update_meeting(
     meeting_id: MeetingId,
     data: MeetingIn,
@@ -248,7 +253,7 @@ def update_meeting(
     return MeetingPublic.model_validate(saved, from_attributes=True)
 
 
-@router.post("/meetings/{meeting_id}/cancel")
+@router.post("/meetings/{meeting_id}/cancel", responses=documented(403, 404))
 def cancel_meeting(
     meeting_id: MeetingId, request: Request, user: Officer, scope: CurrentScope, session: SessionDep
 ) -> MeetingPublic:

@@ -26,6 +26,7 @@ from api.deps import (
     aware,
     refused_as_http,
 )
+from api.errors import API_ERRORS, documented
 from bot.content import load
 from bot.db import MAX_ID, CleanText, utcnow
 from bot.domain.staff import queue
@@ -48,7 +49,7 @@ from bot.domain.tickets.models import (
 from bot.flows import report_notices
 from bot.i18n import get_translator
 
-router = APIRouter(prefix="/api/v1", tags=["api v1"])
+router = APIRouter(prefix="/api/v1", tags=["api v1"], responses=API_ERRORS)
 
 Reference = Annotated[str, Path(pattern=r"^[0-9]{1,12}$", description="the report number")]
 
@@ -174,7 +175,7 @@ def list_tickets(
     return TicketPage(total=total, items=items)
 
 
-@router.get("/tickets/{reference}")
+@router.get("/tickets/{reference}", responses=documented(404))
 def get_ticket(
     reference: Reference,
     user: CurrentStaff,
@@ -194,10 +195,7 @@ class TicketUpdateIn(TicketUpdate):
     note: CleanText | None = None
 
 
-@router.patch(
-    "/tickets/{reference}",
-    responses={404: {"description": "no such ticket"}, 409: {"description": "not allowed now"}},
-)
+@router.patch("/tickets/{reference}", responses=documented(403, 404, 409))
 def update_ticket(
     reference: Reference,
     body: TicketUpdateIn,
@@ -230,7 +228,7 @@ class ReplyIn(ReplyCreate):
     canned: CleanText | None = None
 
 
-@router.post("/tickets/{reference}/replies", status_code=201)
+@router.post("/tickets/{reference}/replies", status_code=201, responses=documented(403, 404, 409))
 def reply(
     reference: Reference,
     body: ReplyIn,
@@ -261,7 +259,7 @@ class NoteIn(NoteCreate):
     body: CleanText
 
 
-@router.post("/tickets/{reference}/notes", status_code=201)
+@router.post("/tickets/{reference}/notes", status_code=201, responses=documented(403, 404))
 def add_note(
     reference: Reference,
     body: NoteIn,
@@ -286,7 +284,7 @@ class LinkIn(LinkCreate):
     parent: CleanText
 
 
-@router.put("/tickets/{reference}/parent")
+@router.put("/tickets/{reference}/parent", responses=documented(403, 404, 409))
 def link_duplicate(
     reference: Reference,
     body: LinkIn,
@@ -307,7 +305,7 @@ def link_duplicate(
     return _detail(session, ticket, settings)
 
 
-@router.delete("/tickets/{reference}/parent")
+@router.delete("/tickets/{reference}/parent", responses=documented(403, 404))
 def unlink_duplicate(
     reference: Reference,
     request: Request,

@@ -68,10 +68,16 @@ def _media(form: Mapping[str, str]) -> tuple[Media, ...]:
     return tuple(items)
 
 
+def is_message_sid(value: str) -> bool:
+    """Return whether a value can be a Twilio message sid (letters and digits, at most 64)."""
+    # fullmatch: `$` in a match() would let a final newline through.
+    return _SID.fullmatch(value) is not None
+
+
 def parse_inbound(form: Mapping[str, str], *, received_at: dt.datetime) -> Inbound:
     """Read an inbound SMS or WhatsApp message from Twilio's form fields (unknown ones ignored)."""
     sid = form.get("MessageSid") or form.get("SmsMessageSid") or form.get("SmsSid") or ""
-    if not _SID.fullmatch(sid):  # `$` in a match() would let a final newline through
+    if not is_message_sid(sid):
         raise MalformedWebhook("MessageSid is missing or malformed")
     sender = form.get("From", "")
     if not sender:

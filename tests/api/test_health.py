@@ -48,3 +48,27 @@ def test_healthz_does_not_wait_for_a_long_write(settings: Settings, clean_db: En
         elapsed = time.monotonic() - started
     assert response.status_code == 200
     assert elapsed < 2
+
+
+def test_healthz_503_for_a_missing_empty_or_corrupt_sqlite_file(
+    settings: Settings, tmp_path: Path
+) -> None:
+    # SELECT 1 never read the file: all three said ok, and the missing one was created.
+    (tmp_path / "empty.db").write_bytes(b"")
+    (tmp_path / "corrupt.db").write_bytes(b"not a database " * 512)
+    for name in ("missing.db", "empty.db", "corrupt.db"):
+        broken = make_engine(f"sqlite:///{tmp_path / name}")
+        with TestClient(create_app(settings, broken)) as client:
+            response = client.get("/healthz")
+        assert response.status_code == 503, name
+        assert response.json() == {"status": "error", "database": "unreachable"}
+        broken.dispose()
+    assert not (tmp_path / "missing.db").exists()
+
+
+def test_the_schema_documents_the_503(settings: Settings, engine: Engine) -> None:
+    responses = create_app(settings, engine).openapi()["paths"]["/healthz"]["get"]["responses"]
+    assert set(responses) == {"200", "503"}
+    assert responses["503"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Health"
+    }

@@ -6,11 +6,14 @@ from __future__ import annotations
 import json
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from bot.db import session_scope
+from bot.domain.staff import scope as scopes
 from bot.domain.tickets.open311 import mask_contacts
-from tests.domain.tickets.factories import make_staff
+from tests.domain.tickets.factories import make_staff, make_ticket
+from tests.factories import make_resident, make_settlement
 
 
 @pytest.fixture
@@ -124,6 +127,28 @@ def test_mask_contacts() -> None:
     assert mask_contacts("structure 112, lane 4") == "structure 112, lane 4"
 
 
+@pytest.mark.parametrize(
+    "number",
+    [
+        "082/123/4567",
+        "082\u2013123\u20134567",  # en dash
+        "082*123*4567",
+        "082\u2010123\u20154567",  # hyphen, horizontal bar
+        "082\u2212123 \u22124567",  # minus sign
+        "(082) 123-4567",
+        "082_123_4567",
+        "082 - 123 - 4567",
+        "082   123   4567",
+    ],
+)
+def test_mask_contacts_with_any_separators(number: str) -> None:
+    assert mask_contacts(f"call {number} now") == "call [number removed] now"
+
+
+def test_mask_contacts_leaves_words_between_digits_alone() -> None:
+    assert mask_contacts("lane 082 abc 123 4567") == "lane 082 abc 123 4567"
+
+
 def test_the_schema_documents_what_the_routes_answer(client) -> None:
     # POST requests.json answers 201 (GeoReport v2); /openapi.json said 200.
     spec = client.get("/openapi.json").json()
@@ -181,3 +206,149 @@ def test_the_schema_documents_georeport_errors_and_no_422(client) -> None:
                 schema = error["content"]["application/json"]["schema"]
                 assert schema["items"] == {"$ref": "#/components/schemas/GeoReportError"}
             assert not operation.get("parameters") or len(errors) == 4, path
+
+
+@pytest.fixture
+def reported(clean_db: Engine) -> dict[str, str]:
+    """Two chat reports in two wards (one names a neighbour), a safety report, staff keys."""
+    with session_scope(clean_db) as session:
+        here = make_settlement(session, "Ubuhle Gardens", ward="14")
+        there = make_settlement(session, "Sizamile", ward="9")
+        resident = make_resident(session, "+27825550000", profile_name="Nomsa Dlamini")
+        water = make_ticket(
+            session,
+            resident_id=resident.id,
+            settlement_id=here.id,
+            description="Sipho Ndlovu broke the tap again, ask Nomsa on 082/123/4567",
+            where="my shack is number 47 next to his",
+            last_public_note="A plumber comes on Tuesday.",
+        )
+        roads = make_ticket(
+            session, category="roads", settlement_id=there.id, description="Pothole by Zodwa's"
+        )
+        crime = make_ticket(
+            session, category="safety", settlement_id=here.id, description="He robs us at night"
+        )
+        _, officer = make_staff(session, "officer@ubuntubay.example.org", "officer")
+        scoped_user, scoped = make_staff(session, "ward14@ubuntubay.example.org", "officer")
+        assert here.id is not None
+        scopes.set_scope(session=session, user=scoped_user, settlement_ids=[], wards=["14"])
+        return {
+            "water": water.reference,
+            "roads": roads.reference,
+            "safety": crime.reference,
+            "officer": officer,
+            "scoped": scoped,
+        }
+
+
+def _by_id(answer: list[dict]) -> dict[str, dict]:
+    return {r["service_request_id"]: r for r in answer}
+
+
+def test_public_reads_carry_no_words_no_address_and_no_safety_reports(client, reported) -> None:
+    listed = client.get("/open311/v2/requests.json")
+    assert listed.status_code == 200, listed.text
+    found = _by_id(listed.json())
+    assert set(found) == {reported["water"], reported["roads"]}
+    for request in found.values():
+        assert request["description"] is None and request["address"] is None
+    water = found[reported["water"]]
+    assert water["status_notes"] == "A plumber comes on Tuesday."  # staff-written
+    assert water["service_code"] == "water" and water["status"] == "open"
+    text = listed.text
+    for secret in ("Sipho", "Ndlovu", "shack", "number 47", "Zodwa", "robs", "Ubuhle"):
+        assert secret not in text
+    [one] = client.get(f"/open311/v2/requests/{reported['water']}.json").json()
+    assert one == water
+    assert client.get(f"/open311/v2/requests/{reported['safety']}.json").status_code == 404
+    by_id = client.get(
+        "/open311/v2/requests.json", params={"service_request_id": reported["safety"]}
+    )
+    assert by_id.json() == []
+    assert client.get("/open311/v2/requests.json", params={"service_code": "safety"}).json() == []
+
+
+def test_a_staff_api_key_reads_the_words_and_address_of_its_scope(client, reported) -> None:
+    keyed = client.get("/open311/v2/requests.json", params={"api_key": reported["officer"]})
+    assert keyed.status_code == 200, keyed.text
+    found = _by_id(keyed.json())
+    assert set(found) == {reported["water"], reported["roads"], reported["safety"]}
+    water = found[reported["water"]]
+    assert water["description"] == (
+        "Sipho Ndlovu broke the tap again, ask [name removed] on [number removed]"
+    )
+    assert water["address"] == "my shack is number 47 next to his, Ubuhle Gardens"
+    assert found[reported["safety"]]["description"] == "He robs us at night"
+    [one] = client.get(
+        f"/open311/v2/requests/{reported['safety']}.json", params={"api_key": reported["officer"]}
+    ).json()
+    assert one["description"] == "He robs us at night"
+    # A token scoped to ward 14 reads its own tickets in full, the others as the public does.
+    scoped = _by_id(
+        client.get("/open311/v2/requests.json", params={"api_key": reported["scoped"]}).json()
+    )
+    assert set(scoped) == {reported["water"], reported["roads"], reported["safety"]}
+    assert scoped[reported["water"]]["address"] == water["address"]
+    assert scoped[reported["roads"]]["description"] is None
+    assert scoped[reported["roads"]]["address"] is None
+    # An api_key that is no active staff token is refused, as POST refuses it.
+    for path in ("requests.json", f"requests/{reported['water']}.json"):
+        refused = client.get(f"/open311/v2/{path}", params={"api_key": "sk_wrong"})
+        assert refused.status_code == 403
+        assert refused.json() == [{"code": 403, "description": "invalid api_key"}]
+
+
+@pytest.mark.parametrize("ids", ["abc", "", ",", "1234567890123", "12345678901234567890,x"])
+def test_ids_that_are_no_report_number_find_nothing(client, reported, ids) -> None:
+    answer = client.get("/open311/v2/requests.json", params={"service_request_id": ids})
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == []
+
+
+def test_an_out_of_range_date_is_a_bad_request(client) -> None:
+    for name in ("start_date", "end_date"):
+        answer = client.get("/open311/v2/requests.json", params={name: "0001-01-01T00:00:00+01:00"})
+        assert answer.status_code == 400, answer.text
+        assert answer.json() == [{"code": 400, "description": "date out of range"}]
+
+
+def _statements(engine: Engine, call) -> int:
+    statements: list[str] = []
+
+    def count(_connection: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        call()
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    return len(statements)
+
+
+def _add_reports(engine: Engine, count: int) -> None:
+    with session_scope(engine) as session:
+        here = make_settlement(session, f"Place {count}")
+        for n in range(count):
+            resident = make_resident(session, f"+2782555{count:02d}{n:02d}", profile_name="Thabo")
+            make_ticket(session, resident_id=resident.id, settlement_id=here.id)
+
+
+def test_listing_requests_takes_as_many_statements_for_many_tickets_as_for_few(
+    client, clean_db, keys
+) -> None:
+    client.get("/open311/v2/requests.json", params={"api_key": keys["officer"]})  # notes its use
+    counts = []
+    for more in (2, 12):
+        _add_reports(clean_db, more)
+        for params in ({}, {"api_key": keys["officer"]}):
+            answer: list = []
+
+            def listing(params: dict[str, str] = params, answer: list = answer) -> None:
+                answer.append(client.get("/open311/v2/requests.json", params=params))
+
+            counts.append(_statements(clean_db, listing))
+            assert answer[0].status_code == 200
+    assert len(answer[0].json()) == 14
+    assert counts[:2] == counts[2:], counts

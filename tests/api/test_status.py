@@ -134,6 +134,7 @@ def test_the_outbox_id_in_the_url_finds_a_row_before_its_sid_is_recorded(
             dedupe_key="early",
             body="x",
         )
+        row.status = "sending"  # claimed by the worker, which has not recorded the sid yet
         row_id = row.id
     assert row_id is not None
     response = post(
@@ -144,3 +145,36 @@ def test_the_outbox_id_in_the_url_finds_a_row_before_its_sid_is_recorded(
         found = session.get(Outbox, row_id)
         assert found is not None
         assert (found.status, found.provider_sid) == ("delivered", SID[:-1] + "b")
+
+
+def test_malformed_sids_and_error_codes_are_no_server_error(client, settings, clean_db) -> None:
+    # Both were 500s: an error code SQLite cannot store (PostgreSQL: not in its integer
+    # column) and, on PostgreSQL, a sid longer than the provider_sid column.
+    with session_scope(clean_db) as session:
+        resident = Resident(phone="+27829999998", consented_at=utcnow())
+        session.add(resident)
+        session.flush()
+        row = service.enqueue(
+            session=session,
+            resident=resident,
+            channel="sms",
+            purpose="notice",
+            dedupe_key="malformed",
+            body="x",
+        )
+        row.status = "sending"
+        row_id = row.id
+    query = f"outbox={row_id}"
+    for sid in ("SM" + "c" * 63, "", "SM-1", "SM c"):  # ignored, as unknown sids are
+        answer = post(client, settings, callback(sid, "delivered"), query)
+        assert answer.status_code == 200, answer.text
+    assert status_of(clean_db, row_id) == "sending"
+    for code in ("99999999999999999999999", "99999999999", "-1", "2147483648", "x"):
+        form = callback(SID, "undelivered", ErrorCode=code)
+        assert post(client, settings, form, query).status_code == 200
+        with Session(clean_db) as session:
+            found = session.get(Outbox, row_id)
+            assert found is not None
+            assert (found.status, found.error_code) == ("undelivered", None)
+    form = callback(SID, "undelivered", ErrorCode="2147483647")
+    assert post(client, settings, form, query).status_code == 200

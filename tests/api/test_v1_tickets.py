@@ -127,11 +127,14 @@ def test_complaints_from_whatsapp_and_sms_reach_the_api(client, settings, world)
     by_id = {r["service_request_id"]: r for r in requests}
     assert by_id[wa_ref]["status"] == "open"
     assert (by_id[wa_ref]["lat"], by_id[wa_ref]["long"]) == (-33.987, 18.561)  # to about 110 m
+    assert by_id[wa_ref]["address"] is None and by_id[sms_ref]["description"] is None  # public
+    keyed = client.get("/open311/v2/requests.json", params={"api_key": world["officer"]}).json()
+    by_id = {r["service_request_id"]: r for r in keyed}
     assert by_id[wa_ref]["address"] == "Ubuhle Gardens, Ubuhle Gardens"
     assert by_id[sms_ref]["address"] == "Section B, structure 112, Ubuhle Gardens"
     assert "[number removed]" in by_id[sms_ref]["description"]
     assert by_id[sms_ref]["expected_datetime"] > by_id[sms_ref]["requested_datetime"]
-    open311_text = json.dumps(requests)
+    open311_text = json.dumps([requests, keyed])
     for secret in (WA_PHONE, SMS_PHONE, "083 111 0002", "0831110002", "Nomsa"):
         assert secret not in open311_text
     one = client.get(f"/open311/v2/requests/{sms_ref}.json").json()

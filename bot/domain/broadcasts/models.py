@@ -119,7 +119,9 @@ Moment = Annotated[dt.datetime | None, AfterValidator(_sane_moment)]
 class Audience(BaseModel):
     """Who a broadcast reaches: every filter given must match (values within one are OR).
 
-    Residents who opted out or never consented are always left out.
+    Give at least one filter (settlement_ids, wards, categories, languages, channels), or
+    `everyone: true` and no filter. Residents who opted out or never consented are always
+    left out.
     """
 
     everyone: bool = False

@@ -938,11 +938,17 @@ def flag_residents(
 # --- status callbacks -------------------------------------------------------------------
 
 
-def _int_or_none(value: str | None) -> int | None:
+# The largest error code a row keeps (its column is a 32-bit integer on PostgreSQL).
+MAX_ERROR_CODE = 2**31 - 1
+
+
+def _error_code(value: str | None) -> int | None:
+    """Return a provider error code, or None for none, or one that cannot be a code."""
     try:
-        return int(value) if value not in (None, "") else None
+        code = int(value) if value not in (None, "") else None
     except ValueError:
         return None
+    return code if code is not None and 0 <= code <= MAX_ERROR_CODE else None
 
 
 def _free_form(row: Outbox) -> bool:
@@ -993,29 +999,35 @@ def record_status(
     """Apply a provider status callback; never move a row to a lower-ranked status.
 
     The row is found by MessageSid, or by `outbox_id` (from the callback URL) when the
-    worker has not recorded the sid yet. Unknown sids are logged and ignored. A send
+    worker has not recorded the sid yet: only while the row is 'sending', when the
+    callback can be for the send in flight. Unknown sids are logged and ignored. A send
     that failed in a way worth another try (`_try_again_after`) goes back to pending;
     later callbacks for that send are ignored.
     """
     sid = form.get("MessageSid") or form.get("SmsSid") or ""
     provider_status = (form.get("MessageStatus") or form.get("SmsStatus") or "").lower()
     status = PROVIDER_STATUS.get(provider_status)
-    code = _int_or_none(form.get("ErrorCode"))
+    code = _error_code(form.get("ErrorCode"))
     row = None
     if sid:
         found = select(Outbox).where(col(Outbox.provider_sid) == sid)
         row = session.execute(found).scalars().first()
     if row is None and outbox_id is not None:
-        candidate = session.get(Outbox, outbox_id)
+        candidate = session.get(Outbox, outbox_id, populate_existing=True)  # status now
+        # Only a row being sent: its send may be answered by callback before the worker
+        # records the sid. A row waiting to be sent again is left alone: a late callback
+        # for an earlier send (not only the last, `retried_sid`) would take it over, and
+        # the next send would never happen.
         if (
             candidate is not None
-            and candidate.provider_sid in (None, sid)
+            and candidate.status == "sending"
+            and candidate.provider_sid is None
             and candidate.retried_sid != sid
         ):
             row = candidate
         elif candidate is not None:
             log.warning(
-                "status callback for an outbox row that has another provider sid",
+                "status callback for an outbox row not being sent under that sid",
                 extra={"outbox_id": outbox_id, "provider_sid": sid},
             )
     if row is None:

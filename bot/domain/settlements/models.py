@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Literal, get_args
 
 from sqlalchemy import JSON, CheckConstraint, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -11,8 +11,10 @@ from sqlmodel import Field, SQLModel
 from bot.db import CleanText, RowId, UTCDateTime, utcnow
 
 CATEGORIES = ("A", "B1", "B2", "C")
-STRANDS = ("planning", "services", "tenure", "layout", "housing")
-MILESTONE_STATUSES = ("planned", "in_progress", "done", "delayed")
+Strand = Literal["planning", "services", "tenure", "layout", "housing"]
+MilestoneStatus = Literal["planned", "in_progress", "done", "delayed"]
+STRANDS: tuple[str, ...] = get_args(Strand)
+MILESTONE_STATUSES: tuple[str, ...] = get_args(MilestoneStatus)
 MEETING_LEVELS = ("neighbourhood", "ward", "city")
 
 
@@ -131,10 +133,10 @@ class MilestonePublic(SQLModel):
     """A step in one strand of a settlement's upgrading."""
 
     id: int
-    strand: str
+    strand: Strand
     title: str
     target_date: dt.date | None
-    status: str
+    status: MilestoneStatus
     note: str
     updated_at: dt.datetime
 
@@ -172,9 +174,9 @@ class SettlementUpdate(SQLModel):
 class MilestoneIn(SQLModel):
     """A milestone, checked as the CSV import checks it."""
 
-    strand: str = Field(max_length=20, description=f"one of {', '.join(STRANDS)}")
+    strand: Strand
     title: CleanText = Field(max_length=300)
-    status: str = Field(max_length=20, description=f"one of {', '.join(MILESTONE_STATUSES)}")
+    status: MilestoneStatus
     target_date: dt.date | None = None
     note: CleanText = Field("", max_length=2000)
 

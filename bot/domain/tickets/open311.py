@@ -2,11 +2,17 @@
 
 One service per category (content/tickets.yaml). A service request is a ticket:
 `service_request_id` is the report number, status is open or closed (resolved counts as
-closed), `status_notes` the last public update, `address` the settlement and the place,
-lat/long the resident's pin, and the datetimes come from the ticket and its SLA. No
-phone number or name ever appears: the resident is never named, and phone numbers, email
-addresses and known names (a WhatsApp profile name, the names given to POST) are masked
-in free text. Names and email given to POST are not kept at all.
+closed), `status_notes` the last public update (a staff reply), lat/long the resident's
+pin to about 110 m, and the datetimes come from the ticket and its SLA.
+
+Reads are public, but residents agreed to their reports being shared with the
+municipality, not published: a public read carries neither the resident's own words
+(`description`) nor the place (`address`), and leaves out safety reports (crime, unsafe
+places) altogether. Staff reading with an API token get the description and the address
+(the settlement and the place) of the tickets their scope includes. No phone number or
+name ever appears: the resident is never named, and phone numbers, email addresses and
+known names (a WhatsApp profile name, the names given to POST) are masked in free text.
+Names and email given to POST are not kept at all.
 """
 
 from __future__ import annotations
@@ -16,13 +22,16 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, false, or_, select
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
+from bot.config import get_settings
 from bot.content import load
 from bot.domain.residents import service as residents
 from bot.domain.residents.models import Resident
 from bot.domain.settlements.models import Settlement
+from bot.domain.staff import scope as scopes
 from bot.domain.staff.models import StaffUser
 from bot.domain.tickets import service
 from bot.domain.tickets.models import Ticket
@@ -35,8 +44,12 @@ from bot.phones import InvalidPhone, normalise
 AGENCY = "Siyakha"
 DEFAULT_DAYS = 90
 MAX_RESULTS = 1000
-# A run of 9+ digits with spaces, dashes, dots or brackets between: a phone number.
-_PHONE = re.compile(r"\+?\(?\d(?:[\s\-.()]*\d){8,}")
+# Reports never published, not even without their words: crime and unsafe places.
+PRIVATE_CATEGORIES = ("safety",)
+# A run of 9+ digits with at most three other characters (not letters or digits) between
+# any two: spaces, dashes of every kind, dots, slashes, brackets, stars ("082 - 123 - 4567")...
+# a phone number.
+_PHONE = re.compile(r"\+?\(?\d(?:[\W_]{0,3}\d){8,}")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 
 
@@ -55,15 +68,6 @@ def mask_contacts(text: str, names: tuple[str, ...] = ()) -> str:
     for name in sorted({n.strip() for n in names if len(n.strip()) >= 2}, key=len, reverse=True):
         text = re.sub(rf"\b{re.escape(name)}\b", "[name removed]", text, flags=re.IGNORECASE)
     return text
-
-
-def _known_names(session: Session, ticket: Ticket) -> tuple[str, ...]:
-    """Return the resident's profile name (and its parts), to keep it out of the output."""
-    if ticket.resident_id is None:
-        return ()
-    resident = session.get(Resident, ticket.resident_id)
-    name = (resident.profile_name or "").strip() if resident else ""
-    return (name, *name.split()) if name else ()
 
 
 def services() -> list[dict[str, Any]]:
@@ -101,31 +105,41 @@ def _public_coordinate(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
-def as_request(session: Session, ticket: Ticket, settlements: dict[int, str]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Found:
+    """A ticket with what its service request shows besides it."""
+
+    ticket: Ticket
+    settlement: str | None
+    profile_name: str | None
+    detailed: bool
+
+
+def as_request(found: Found, service_names: dict[str, str]) -> dict[str, Any]:
     """Return one ticket as an Open311 service request (never a phone number or a name, and
-    the pin to about 110 m)."""
-    settlement = ""
-    if ticket.settlement_id is not None:
-        if ticket.settlement_id not in settlements:
-            row = session.get(Settlement, ticket.settlement_id)
-            settlements[ticket.settlement_id] = row.name if row else ""
-        settlement = settlements[ticket.settlement_id]
-    names = _known_names(session, ticket)
-    address = ", ".join(p for p in (mask_contacts(ticket.location_text, names), settlement) if p)
-    service_names = {s["service_code"]: s["service_name"] for s in services()}
+    the pin to about 110 m); the description and the address only when `found.detailed`."""
+    ticket = found.ticket
+    name = (found.profile_name or "").strip()
+    names = (name, *name.split()) if name else ()
+    description = address = None
+    if found.detailed:
+        description = mask_contacts(ticket.description, names)
+        where = (mask_contacts(ticket.location_text, names), found.settlement or "")
+        address = ", ".join(p for p in where if p) or None
     return {
         "service_request_id": ticket.reference,
         "status": _status(ticket),
+        # Only staff write it (`tickets.reply`); the resident's name is masked all the same.
         "status_notes": mask_contacts(ticket.last_public_note, names) or None,
         "service_name": service_names.get(ticket.category, ticket.category),
         "service_code": ticket.category,
-        "description": mask_contacts(ticket.description, names),
+        "description": description,
         "agency_responsible": AGENCY,
         "service_notice": None,
         "requested_datetime": ticket.created_at.isoformat(),
         "updated_datetime": ticket.updated_at.isoformat(),
         "expected_datetime": ticket.resolve_due_at.isoformat(),
-        "address": address or None,
+        "address": address,
         "address_id": None,
         "zipcode": None,
         "lat": _public_coordinate(ticket.latitude),
@@ -134,11 +148,42 @@ def as_request(session: Session, ticket: Ticket, settlements: dict[int, str]) ->
     }
 
 
+def _requests(
+    session: Session,
+    filters: service.TicketFilters,
+    *,
+    now: dt.datetime,
+    scope: scopes.Scope | None,
+) -> list[dict[str, Any]]:
+    """Return the service requests of the tickets matching `filters`, newest first, in one
+    query: for the public (`scope` None) without safety reports, words or addresses; for
+    staff with the description and address of the tickets their scope includes."""
+    detailed: ColumnElement[bool] = false() if scope is None else scopes.ticket_condition(scope)
+    # Aliased: the scope's subquery on the settlement table must not correlate to the join.
+    place, resident = aliased(Settlement), aliased(Resident)
+    rows = session.execute(
+        select(Ticket, col(place.name), col(resident.profile_name), detailed.label("detailed"))
+        .outerjoin(place, col(place.id) == col(Ticket.settlement_id))
+        .outerjoin(resident, col(resident.id) == col(Ticket.resident_id))
+        .where(
+            *service.filter_conditions(filters, now=now, settings=get_settings()),
+            or_(col(Ticket.category).not_in(PRIVATE_CATEGORIES), detailed),
+        )
+        .order_by(col(Ticket.created_at).desc(), col(Ticket.id).desc())
+        .limit(MAX_RESULTS)
+    ).all()
+    service_names = {s["service_code"]: s["service_name"] for s in services()}
+    return [
+        as_request(Found(ticket, settlement, name, bool(shown)), service_names)
+        for ticket, settlement, name, shown in rows
+    ]
+
+
 @dataclass(frozen=True)
 class RequestQuery:
-    """The filters of GET requests.json."""
+    """The filters of GET requests.json; `ids` None: not asked for by id."""
 
-    ids: tuple[str, ...] = ()
+    ids: tuple[str, ...] | None = None
     service_codes: tuple[str, ...] = ()
     start: dt.datetime | None = None
     end: dt.datetime | None = None
@@ -146,42 +191,37 @@ class RequestQuery:
 
 
 def find_requests(
-    *, session: Session, query: RequestQuery, now: dt.datetime
+    *,
+    session: Session,
+    query: RequestQuery,
+    now: dt.datetime,
+    scope: scopes.Scope | None = None,
 ) -> list[dict[str, Any]]:
-    """Return requests.json: by id, or filtered (the last 90 days unless dates are given)."""
-    settlements: dict[int, str] = {}
-    if query.ids:
-        rows, _ = service.search(
-            session=session,
-            filters=service.TicketFilters(references=query.ids[:MAX_RESULTS]),
-            now=now,
-            limit=MAX_RESULTS,
-        )
-        return [as_request(session, t, settlements) for t in rows]
+    """Return requests.json: by id (ids that match nothing find nothing), or filtered (the
+    last 90 days unless dates are given). `scope`: a staff reader's (see `_requests`)."""
+    if query.ids is not None:
+        if not query.ids:
+            return []
+        by_id = service.TicketFilters(references=query.ids[:MAX_RESULTS])
+        return _requests(session, by_id, now=now, scope=scope)
     start = query.start or (now - dt.timedelta(days=DEFAULT_DAYS) if query.end is None else None)
     status: list[str] = []
     if "open" in query.statuses:
         status += ["new", "acknowledged", "in_progress", "waiting_on_resident", "reopened"]
     if "closed" in query.statuses:
         status += ["resolved", "closed"]
-    rows, _ = service.search(
-        session=session,
-        filters=service.TicketFilters(
-            category=query.service_codes,
-            status=status,
-            created_from=start,
-            created_to=query.end,
-        ),
-        now=now,
-        limit=MAX_RESULTS,
+    filters = service.TicketFilters(
+        category=query.service_codes, status=status, created_from=start, created_to=query.end
     )
-    return [as_request(session, t, settlements) for t in rows]
+    return _requests(session, filters, now=now, scope=scope)
 
 
-def get_request(*, session: Session, reference: str) -> dict[str, Any] | None:
-    """Return requests/{id}.json, or None."""
-    ticket = service.get_by_reference(session=session, reference=reference)
-    return as_request(session, ticket, {}) if ticket else None
+def get_request(
+    *, session: Session, reference: str, now: dt.datetime, scope: scopes.Scope | None = None
+) -> dict[str, Any] | None:
+    """Return requests/{id}.json, or None (a safety report, for the public)."""
+    found = _requests(session, service.TicketFilters(references=[reference]), now=now, scope=scope)
+    return found[0] if found else None
 
 
 def token_lookup(*, session: Session, token: str) -> dict[str, Any] | None:

@@ -460,6 +460,26 @@ def test_an_unreachable_handset_is_tried_again_later_within_a_limit(
     assert (row.status, row.error_code, row.attempts) == ("undelivered", code, sends)
 
 
+def test_a_late_callback_for_an_earlier_send_leaves_a_row_waiting_to_be_sent_again(
+    clean_db: Engine, standin: TwilioStandIn, sender: TwilioSender
+) -> None:
+    outbox_id = queue(clean_db)
+    for _ in range(2):  # two sends, both undelivered: the row waits for its third
+        deliver(clean_db, sender)
+        failed = standin.callback_form(standin.messages[-1]["sid"], "undelivered", error_code=30003)
+        callback(clean_db, failed, outbox_id)
+        due_now(clean_db, outbox_id)
+    first, second = (m["sid"] for m in standin.messages)
+    for status in ("sent", "delivered"):  # the first send's, late, by the URL's outbox id
+        callback(clean_db, standin.callback_form(first, status), outbox_id)
+    row = row_of(clean_db, outbox_id)
+    assert (row.status, row.provider_sid, row.retried_sid) == ("pending", None, second)
+    deliver(clean_db, sender)
+    assert len(standin.messages) == 3
+    row = row_of(clean_db, outbox_id)
+    assert (row.status, row.provider_sid) == ("sent", standin.messages[-1]["sid"])
+
+
 def test_a_failure_reported_before_the_worker_records_the_send_keeps_its_reason(
     clean_db: Engine, standin: TwilioStandIn, sender: TwilioSender
 ) -> None:
