@@ -36,8 +36,9 @@ from bot.domain.broadcasts.ports import SqlMeetingInvitations
 from bot.domain.messages.service import Converse
 from bot.domain.residents.service import SqlResidentData
 from bot.domain.settlements import edit as settlement_edit
-from bot.domain.settlements.models import Meeting, Settlement
+from bot.domain.settlements.models import Meeting, Settlement, name_key
 from bot.domain.settlements.ports import SqlSettlementDirectory
+from bot.domain.settlements.service import UnknownWard
 from bot.domain.staff import audit, sessions
 from bot.domain.staff import scope as scopes
 from bot.domain.staff import service as staff
@@ -181,7 +182,7 @@ def _signed_with(
 
 @contextmanager
 def refused_as_http(*, refused: int = 422) -> Iterator[None]:
-    """Answer a change the ticket, broadcast, settlement-edit or staff-user domain refuses as
+    """Answer a change the ticket, broadcast, settlement or staff-user domain refuses as
     HTTP (JSON for the API, the error page for the dashboard): 409 when the state does not
     allow it, 404 for something it refers to that does not exist, else `refused`."""
     try:
@@ -195,6 +196,7 @@ def refused_as_http(*, refused: int = 422) -> Iterator[None]:
         broadcasts.BroadcastError,
         settlement_edit.EditRejected,
         staff.StaffError,
+        UnknownWard,
     ) as exc:
         raise HTTPException(refused, str(exc)) from None
 
@@ -363,7 +365,8 @@ def check_meeting_place(
     if scope.unrestricted or (level == "neighbourhood" and settlement is not None):
         return
     forum_ward = ward.strip() or (settlement.ward if settlement is not None else "")
-    if level != "ward" or forum_ward not in scope.wards:
+    # Folded: the forum is stored with the settlements' spelling of the ward, as scopes are.
+    if level != "ward" or name_key(forum_ward) not in {name_key(w) for w in scope.wards}:
         raise HTTPException(
             403, "your scope allows only meetings of your settlements and forums of your wards"
         )

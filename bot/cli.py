@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
-from bot.config import get_settings
+from bot.config import get_settings, problems
 from bot.logs import configure_logging
 
 app = typer.Typer(help="Siyakha: residents and their municipality, over WhatsApp and SMS.")
@@ -27,7 +29,12 @@ app.add_typer(token_app, name="token")
 
 @app.callback()
 def _main() -> None:
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except (ValidationError, SettingsError) as exc:  # one line each, not a traceback
+        for problem in problems(exc):
+            typer.echo(problem, err=True)
+        raise typer.Exit(2) from None
     configure_logging(settings.log_level, settings.log_format)
 
 
@@ -307,7 +314,8 @@ def user_create(
         typer.Option(help="limit the user to this settlement (by name; repeatable)"),
     ] = None,
     ward: Annotated[
-        list[str] | None, typer.Option(help="limit the user to this ward (repeatable)")
+        list[str] | None,
+        typer.Option(help="limit the user to this ward, one a settlement is in (repeatable)"),
     ] = None,
 ) -> None:
     """Add a staff user (the password is stored as an argon2 hash), optionally scoped."""
@@ -326,11 +334,11 @@ def user_create(
                 if len(found) != 1 or found[0].id is None:
                     raise staff.StaffError(f"no single settlement named {name!r}")
                 ids.append(found[0].id)
-            scope = scopes.set_scope(
-                session=session, user=user, settlement_ids=ids, wards=ward or []
-            )
+            # As the settlements spell them: scopes compare wards as stored.
+            wards = settlements.spell_wards(session=session, wards=ward or [])
+            scope = scopes.set_scope(session=session, user=user, settlement_ids=ids, wards=wards)
             typer.echo(f"created {user.role} user {user.email} (sees {scope.describe()})")
-    except staff.StaffError as exc:
+    except (staff.StaffError, settlements.UnknownWard) as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+import re
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 DEV_SECRET_KEY = "dev-secret-change-me"  # noqa: S105  (the placeholder refused outside dev)
 _PLACEHOLDER_SECRETS = {DEV_SECRET_KEY, "changethis", "change-me", "changeme", "secret", ""}
@@ -128,6 +130,14 @@ class Settings(BaseSettings):
         validation_alias="SIYAKHA_MEETING_REMINDER_LEVELS",
     )
 
+    @field_validator("log_level")
+    @classmethod
+    def _known_log_level(cls, value: str) -> str:
+        # logging.setLevel would refuse it later, as a traceback from every command.
+        if value.upper() not in logging.getLevelNamesMapping():
+            raise ValueError("must be a logging level: DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return value.upper()
+
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> Settings:
         if self.env != "dev" and self.secret_key.strip().lower() in _PLACEHOLDER_SECRETS:
@@ -151,6 +161,26 @@ def normalise_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+def problems(error: ValidationError | SettingsError) -> list[str]:
+    """Return what is wrong with the environment, one line per problem, each naming the
+    variable (for the command line, instead of a traceback)."""
+    if isinstance(error, SettingsError):  # a JSON value that does not parse
+        match = re.search(r'field "(\w+)"', str(error))
+        field = Settings.model_fields.get(match.group(1)) if match else None
+        if field is None:
+            return [str(error)]
+        return [f"{field.validation_alias}: must be JSON"]
+    lines = []
+    for problem in error.errors():
+        message = problem["msg"].removeprefix("Value error, ").replace("Input should be", "must be")
+        if problem["type"] == "literal_error":  # "must be 'console' or 'twilio'", unquoted
+            message = message.replace("'", "")
+        where = ".".join(str(part) for part in problem["loc"])
+        # A check of the whole (the secret key) names its variable in the message.
+        lines.append(f"{where}: {message}" if where else message)
+    return lines
 
 
 @lru_cache

@@ -9,11 +9,14 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from bot.db import get_engine
 
 ROOT = Path(__file__).resolve().parent.parent
+# Held (PostgreSQL) while migrations run; not the worker's leader lock (bot/worker.py).
+MIGRATION_LOCK_KEY = 0x5349_59414B_4D49  # "SIYAKMI"
 
 
 def alembic_config() -> Config:
@@ -26,9 +29,11 @@ def alembic_config() -> Config:
 def upgrade(engine: Engine | None = None, revision: str = "head") -> None:
     """Bring the database up to `revision` (the newest by default).
 
-    On SQLite, foreign keys are off while migrations run (a migration that rebuilds a
-    table drops the old one, and the drop would cascade to the rows that point at it) and
-    checked before the migrations commit.
+    On PostgreSQL, one process migrates at a time: replicas that start together each
+    migrate, and the others wait, then find the schema at head. On SQLite, foreign keys
+    are off while migrations run (a migration that rebuilds a table drops the old one,
+    and the drop would cascade to the rows that point at it) and checked before the
+    migrations commit.
     """
     run(command.upgrade, engine, revision)
 
@@ -48,6 +53,9 @@ def run(step: Callable[[Config, str], None], engine: Engine | None, revision: st
             driver.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
         try:
             with connection.begin():
+                if connection.dialect.name == "postgresql":  # released when this commits
+                    lock = text("SELECT pg_advisory_xact_lock(:key)")
+                    connection.execute(lock, {"key": MIGRATION_LOCK_KEY})
                 cfg.attributes["connection"] = connection
                 step(cfg, revision)
                 if sqlite:

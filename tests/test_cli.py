@@ -192,6 +192,41 @@ def test_serve_refuses_to_put_the_dev_simulator_on_the_network(
 
 
 @pytest.mark.parametrize(
+    ("environment", "lines"),
+    [
+        (
+            {"SIYAKHA_OUTBOUND": "foo", "SIYAKHA_LOG_LEVEL": "foo"},
+            [
+                "SIYAKHA_OUTBOUND: must be console or twilio",
+                "SIYAKHA_LOG_LEVEL: must be a logging level: DEBUG, INFO, WARNING, ERROR or "
+                "CRITICAL",
+            ],
+        ),
+        (
+            {"SIYAKHA_ENV": "production", "SIYAKHA_SECRET_KEY": "dev-secret-change-me"},
+            ["SIYAKHA_SECRET_KEY is a placeholder; outside dev (SIYAKHA_ENV=production) set a"],
+        ),
+        ({"SIYAKHA_WHATSAPP_TEMPLATES": "{nope"}, ["SIYAKHA_WHATSAPP_TEMPLATES: must be JSON"]),
+    ],
+)
+def test_a_malformed_setting_is_one_line_naming_it_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, environment: dict[str, str], lines: list[str]
+) -> None:
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    try:
+        result = runner.invoke(app, ["db", "upgrade"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 2, result.output
+    printed = result.stderr.splitlines()
+    assert len(printed) == len(lines)
+    assert all(line.startswith(want) for line, want in zip(printed, lines, strict=True))
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+@pytest.mark.parametrize(
     ("options", "error"),
     [
         (["--phone", "12"], "not a phone number"),

@@ -20,18 +20,29 @@ __all__ = ["cli_db"]
 def test_user_create_with_a_scope(cli_db: Engine) -> None:
     with session_scope(cli_db) as session:
         settlement = make_settlement(session, "Ubuhle Gardens", ward="14")
+        make_settlement(session, "Themba", ward="Ward 9")
         settlement_id = settlement.id
     args = ["user", "create", "--email", "w@example.org", "--role", "officer"]
     result = runner.invoke(
         app,
-        [*args, "--password", "correct horse 1", "--settlement", "ubuhle gardens", "--ward", "9"],
-    )
+        [*args, "--password", "correct horse 1", "--settlement", "ubuhle gardens", "--ward",
+         " WARD  9"],
+    )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert f"sees settlement #{settlement_id}, ward 9" in result.output
+    # As the settlements spell it: scopes compare wards as stored.
+    assert f"sees settlement #{settlement_id}, ward Ward 9" in result.output
     with Session(cli_db) as session:
         user = session.exec(select(StaffUser).where(StaffUser.email == "w@example.org")).one()
         scope = scopes.for_user(session=session, user=user)
-    assert scope == scopes.Scope(settlement_ids=frozenset({settlement_id}), wards=frozenset({"9"}))
+    assert scope == scopes.Scope(
+        settlement_ids=frozenset({settlement_id}), wards=frozenset({"Ward 9"})
+    )
+    nowhere = runner.invoke(
+        app,
+        ["user", "create", "--email", "v@example.org", "--role", "triage", "--password",
+         "correct horse 1", "--ward", "Ward 12"],
+    )  # fmt: skip
+    assert nowhere.exit_code == 1 and "no settlement is in ward 'Ward 12'" in nowhere.output
     unknown = runner.invoke(
         app,
         ["user", "create", "--email", "x@example.org", "--role", "triage", "--password",
@@ -39,10 +50,8 @@ def test_user_create_with_a_scope(cli_db: Engine) -> None:
     )  # fmt: skip
     assert unknown.exit_code == 1 and "no single settlement named 'Nowhere'" in unknown.output
     with Session(cli_db) as session:  # nothing half-made
-        assert (
-            session.exec(select(StaffUser).where(StaffUser.email == "x@example.org")).first()
-            is None
-        )
+        for email in ("x@example.org", "v@example.org"):
+            assert session.exec(select(StaffUser).where(StaffUser.email == email)).first() is None
 
 
 def test_tokens_are_listed_and_revoked_and_then_refused(cli_db: Engine) -> None:

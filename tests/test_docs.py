@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import yaml
 from fastapi.routing import APIRoute
 
 from api.main import create_app
@@ -30,6 +31,16 @@ def test_readme_shows_the_two_commands() -> None:
     readme = (ROOT / "README.md").read_text()
     assert "make run" in readme and "make test" in readme
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_compose_runs_every_siyakha_service_in_production() -> None:
+    # env_file (.env from .env.example says dev) would override the image's
+    # SIYAKHA_ENV=production, and `serve --host 0.0.0.0` refuses dev; environment beats it.
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    ours = {name: s for name, s in compose["services"].items() if "build" in s}
+    assert set(ours) == {"app", "worker"}
+    for name, service in ours.items():
+        assert service["environment"]["SIYAKHA_ENV"] == "production", name
 
 
 def test_every_api_route_is_described_in_openapi(settings: Settings, engine) -> None:

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import secrets
+import subprocess
+import sys
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from alembic import command
@@ -14,12 +19,13 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, select
 
 from bot import migrate
-from bot.db import session_scope
+from bot.db import make_engine, session_scope
 from bot.domain.outbox import service as outbox
 from bot.domain.outbox.models import Outbox
 from bot.domain.residents import service as residents
 from bot.domain.residents.models import Resident
 from bot.domain.tickets.models import Ticket, TicketEvent
+from tests.conftest import _postgres_database
 from tests.factories import make_resident
 
 NOW = dt.datetime(2025, 6, 2, 8, 0, tzinfo=dt.UTC)
@@ -68,6 +74,53 @@ def test_upgrade_twice_is_a_no_op(engine: Engine) -> None:
     migrate.upgrade(engine)
     with engine.connect() as connection:
         assert MigrationContext.configure(connection).get_current_revision() is not None
+
+
+_UPGRADE_ON_A_LINE = """
+import sys
+from bot import migrate
+from bot.db import make_engine
+engine = make_engine(sys.argv[1])
+engine.connect().close()
+print("ready", flush=True)
+sys.stdin.readline()
+migrate.upgrade(engine)
+"""
+
+
+def test_upgrades_started_together_on_a_fresh_database_all_end_at_head(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Replicas of `siyakha serve` start together and each migrates: one at a time (an
+    advisory lock), the others waiting and then finding the schema at head, none crashing
+    on the alembic_version row the first one wrote. Processes, as replicas are: Alembic's
+    `context` is one per process."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("needs PostgreSQL (runs in the PostgreSQL pass)")
+    with contextmanager(_postgres_database)(os.environ["TEST_DATABASE_URL"], "upgrade") as url:
+        upgrades = [
+            subprocess.Popen(
+                [sys.executable, "-c", _UPGRADE_ON_A_LINE, url],
+                cwd=tmp_path,  # not the checkout's ./.env
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            )
+            for _ in range(3)
+        ]
+        for upgrade in upgrades:  # loaded and connected
+            assert upgrade.stdout is not None and upgrade.stdout.readline() == b"ready\n"
+        for upgrade in upgrades:  # go, all together
+            assert upgrade.stdin is not None
+            upgrade.stdin.write(b"go\n")
+            upgrade.stdin.flush()
+        outputs = [upgrade.communicate(timeout=180)[0].decode() for upgrade in upgrades]
+        assert [upgrade.returncode for upgrade in upgrades] == [0, 0, 0], outputs
+        engine = make_engine(url)
+        try:
+            assert migrate.is_current(engine)
+        finally:
+            engine.dispose()
 
 
 def test_an_erased_residents_ids_are_never_given_to_the_next_person(clean_db: Engine) -> None:

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from api.deps import PathId, refused_as_http
 from api.routes.staff.common import ADMINS, StaffContext, action, back, page, render
 from bot.db import RowId, utcnow
+from bot.domain.settlements import service as settlements
 from bot.domain.staff import audit, sessions
 from bot.domain.staff import scope as scopes
 from bot.domain.staff import service as staff
@@ -24,8 +25,12 @@ SettlementIds = Annotated[list[RowId], Form()]
 AUDIT_PAGE = 100
 
 
-def _wards(text: str) -> list[str]:
-    return [w.strip() for w in text.replace(";", ",").split(",") if w.strip()]
+def _wards(ctx: StaffContext, text: str) -> list[str]:
+    """Return the wards typed, as the settlements spell them (422 for one no settlement is
+    in): scopes compare wards as stored."""
+    typed = [w.strip() for w in text.replace(";", ",").split(",") if w.strip()]
+    with refused_as_http():
+        return settlements.spell_wards(session=ctx.session, wards=typed)
 
 
 @router.get("/users", response_class=HTMLResponse)
@@ -54,10 +59,11 @@ def create_user(
     settlement_ids: SettlementIds = [],  # noqa: B006  (FastAPI copies defaults)
 ) -> RedirectResponse:
     """Add a staff user with a password and an optional scope."""
+    spelt = _wards(ctx, wards)
     with refused_as_http():
         user = staff.create_user(session=ctx.session, email=email, role=role, password=password)
     scope = scopes.set_scope(
-        session=ctx.session, user=user, settlement_ids=settlement_ids, wards=_wards(wards)
+        session=ctx.session, user=user, settlement_ids=settlement_ids, wards=spelt
     )
     ctx.audit("user.create", f"user:{user.email}", role=role, scope=scope.describe())
     return back("/staff/admin/users", "user")
@@ -79,6 +85,7 @@ def update_user(
         raise HTTPException(404, "no such user")
     if user.id == ctx.user.id and (role != "admin" or not is_active):
         raise HTTPException(422, "you cannot remove your own admin role or deactivate yourself")
+    spelt = _wards(ctx, wards)
     with refused_as_http():
         staff.update_user(
             session=ctx.session,
@@ -88,7 +95,7 @@ def update_user(
             password=password or None,
         )
     scope = scopes.set_scope(
-        session=ctx.session, user=user, settlement_ids=settlement_ids, wards=_wards(wards)
+        session=ctx.session, user=user, settlement_ids=settlement_ids, wards=spelt
     )
     assert user.id is not None
     if user.id != ctx.user.id:

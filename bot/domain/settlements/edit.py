@@ -17,17 +17,25 @@ from bot.domain.settlements.importer import (
     meeting_key,
     meeting_place_problems,
     meeting_time_problem,
+    meeting_ward,
 )
 from bot.domain.settlements.models import (
     CATEGORIES,
+    MEETING_KEY_LENGTH,
     MEETING_LEVELS,
     MILESTONE_STATUSES,
+    NOTE_LENGTH,
+    PHASE_LENGTH,
     STRANDS,
+    TITLE_LENGTH,
+    VENUE_LENGTH,
+    WARD_LENGTH,
     Meeting,
     Milestone,
     Settlement,
     name_key,
 )
+from bot.domain.settlements.service import UnknownWard
 
 
 class EditRejected(ValueError):
@@ -65,8 +73,8 @@ def update_settlement(
 ) -> Settlement:
     """Change a settlement's category (blank: not yet assessed), its note and its phase."""
     settlement.category = _choice(category, CATEGORIES, "category") if category else None
-    settlement.category_note = category_note.strip()[:2000]
-    settlement.current_phase = current_phase.strip()[:500]
+    settlement.category_note = category_note.strip()[:NOTE_LENGTH]
+    settlement.current_phase = current_phase.strip()[:PHASE_LENGTH]
     settlement.updated_at = utcnow()
     session.flush()
     return settlement
@@ -96,8 +104,10 @@ def save_milestone(
 ) -> Milestone:
     """Create a milestone (when `milestone` is None) or change one."""
     title = " ".join(title.split())
-    if not title or len(title) > 300:
-        raise EditRejected("a milestone needs a title of at most 300 characters")
+    if not title or len(title) > TITLE_LENGTH:
+        raise EditRejected(f"a milestone needs a title of at most {TITLE_LENGTH} characters")
+    if len(name_key(title)) > TITLE_LENGTH:  # folding lengthens some ("ß" becomes "ss")
+        raise EditRejected(f"the title is longer than {TITLE_LENGTH} characters once folded")
     assert settlement.id is not None
     values: dict[str, Any] = {
         "strand": _choice(strand, STRANDS, "strand"),
@@ -105,7 +115,7 @@ def save_milestone(
         "title_key": name_key(title),
         "target_date": target_date,
         "status": _choice(status, MILESTONE_STATUSES, "status"),
-        "note": note.strip()[:2000],
+        "note": note.strip()[:NOTE_LENGTH],
     }
     clash = session.execute(
         select(Milestone).where(
@@ -184,23 +194,29 @@ def save_meeting(
     take it (`meeting_place_problems`)."""
     level = _choice(level, MEETING_LEVELS, "level")
     title = " ".join(title.split())
-    if not title or len(title) > 300:
-        raise EditRejected("a meeting needs a title of at most 300 characters")
+    if not title or len(title) > TITLE_LENGTH:
+        raise EditRejected(f"a meeting needs a title of at most {TITLE_LENGTH} characters")
     if starts_at.tzinfo is None:
         raise EditRejected("the start time needs a time zone")
     if problem := meeting_time_problem(starts_at):
         raise EditRejected(problem)
-    ward = ward.strip()[:50]
+    ward = ward.strip()
+    if len(ward) > WARD_LENGTH:
+        raise EditRejected(f"the ward is longer than {WARD_LENGTH} characters")
     problems = meeting_place_problems(
         level=level, ward=ward, settlement=settlement, named=settlement is not None
     )
     if problems:
         raise EditRejected("; ".join(problems))
-    if settlement is not None and not ward:
-        ward = settlement.ward
+    try:
+        ward = meeting_ward(session=session, ward=ward, settlement=settlement)
+    except UnknownWard as exc:
+        raise EditRejected(str(exc)) from None
     settlement_id = settlement.id if settlement is not None else None
     starts = starts_at.astimezone(dt.UTC)
     key = meeting_key(title, starts, settlement_id, ward)
+    if len(key) > MEETING_KEY_LENGTH:  # folding lengthens some ("ß" becomes "ss")
+        raise EditRejected("the title is too long once folded for matching: shorten it")
     clash = session.execute(
         select(Meeting).where(col(Meeting.natural_key) == key)
     ).scalar_one_or_none()
@@ -218,7 +234,7 @@ def save_meeting(
     target.level = level
     target.title = title
     target.starts_at = starts
-    target.venue = venue.strip()[:500]
+    target.venue = venue.strip()[:VENUE_LENGTH]
     target.natural_key = key
     target.updated_at = utcnow()
     _flush(session, target, _MEETING_CLASH)

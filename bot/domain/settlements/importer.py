@@ -10,23 +10,33 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from sqlalchemy import select as select_columns
 from sqlmodel import Session, select
 
 from bot.db import utcnow
+from bot.domain.settlements import service as settlements
 from bot.domain.settlements.models import (
     CATEGORIES,
+    MEETING_KEY_LENGTH,
     MEETING_LEVELS,
     MILESTONE_STATUSES,
+    NAME_LENGTH,
+    NOTE_LENGTH,
+    PHASE_LENGTH,
     STRANDS,
+    TITLE_LENGTH,
+    VENUE_LENGTH,
+    WARD_LENGTH,
     Meeting,
     Milestone,
     Settlement,
     name_key,
 )
+from bot.i18n import TIMEZONE
 
 Kind = Literal["settlements", "milestones", "meetings"]
 
@@ -97,21 +107,36 @@ def _read(kind: Kind, data: bytes | str) -> tuple[list[_Row], list[RowError]]:
         header = next(reader)
     except StopIteration:
         raise ImportRejected([RowError(0, "the file is empty: a header row is needed")]) from None
+    if len(header) == 1 and ";" in header[0]:  # Excel where the list separator is ";"
+        raise ImportRejected(
+            [
+                RowError(
+                    1,
+                    "the file is separated by semicolons (;), not commas: save it as "
+                    "comma-separated CSV (CSV UTF-8, comma delimited)",
+                )
+            ]
+        )
     header = [h.strip().lower() for h in header]
+    # Spreadsheets export columns past the last one as blank names: ignored while their
+    # cells are blank too; a value under one is refused below, not dropped.
+    named = [h for h in header if h]
+    nameless = [i for i, h in enumerate(header) if not h]
     expected = COLUMNS[kind]
-    missing = [c for c in expected if c not in header]
-    unknown = [h for h in header if h not in expected]
+    missing = [c for c in expected if c not in named]
+    unknown = [h for h in named if h not in expected]
     problems = []
     if missing:
         problems.append(RowError(1, f"missing column(s): {', '.join(missing)}"))
     if unknown:
         problems.append(RowError(1, f"unknown column(s): {', '.join(unknown)}"))
-    if len(set(header)) != len(header):
+    if len(set(named)) != len(named):
         problems.append(RowError(1, "a column name appears twice"))
     if problems:
         raise ImportRejected(problems)
     rows: list[_Row] = []
     unreadable: list[RowError] = []
+    filled: dict[int, int] = {}  # nameless column -> the first line with a value in it
     line = 1
     while True:
         start = line + 1
@@ -136,7 +161,15 @@ def _read(kind: Kind, data: bytes | str) -> tuple[list[_Row], list[RowError]]:
         if any("\x00" in cell for cell in record):  # PostgreSQL text cannot hold it
             unreadable.append(RowError(start, "contains a NUL character (U+0000)"))
             continue
-        rows.append(_Row(start, {h: v.strip() for h, v in zip(header, record, strict=True)}))
+        for i in nameless:
+            if record[i].strip():
+                filled.setdefault(i, start)
+        values = {h: v.strip() for h, v in zip(header, record, strict=True) if h}
+        rows.append(_Row(start, values))
+    unreadable += [
+        RowError(1, f"column {i + 1} has no name (line {first} has a value in it)")
+        for i, first in filled.items()
+    ]
     return rows, unreadable
 
 
@@ -166,6 +199,14 @@ class _Checker:
     def max_len(self, column: str, limit: int) -> None:
         if len(self.row.values[column]) > limit:
             self.reasons.append(f"{column} is longer than {limit} characters")
+
+    def key_len(self, column: str, key: str, limit: int) -> None:
+        # Folding for matching can lengthen a value ("ß" becomes "ss") past its key column.
+        if len(key) > limit >= len(self.row.values[column]):
+            self.reasons.append(
+                f"{column} is longer than {limit} characters once folded for matching "
+                "(e.g. ß becomes ss): shorten it"
+            )
 
 
 def _settlement_lookup(session: Session) -> Callable[[str], Settlement | str]:
@@ -215,15 +256,25 @@ def _upsert(
 def _settlements(session: Session, rows: list[_Row], errors: list[RowError]) -> ImportResult:
     seen: dict[tuple[str, str], int] = {}
     clean: list[tuple[_Row, dict[str, Any]]] = []
+    spellings = settlements.ward_spellings(session=session)
     for row in rows:
         check = _Checker(row)
         name = check.required("name")
         municipality = check.required("municipality")
-        check.max_len("name", 200)
-        check.max_len("municipality", 200)
-        check.max_len("ward", 50)
+        check.max_len("name", NAME_LENGTH)
+        check.max_len("municipality", NAME_LENGTH)
+        check.max_len("ward", WARD_LENGTH)
+        check.max_len("category_note", NOTE_LENGTH)
+        check.max_len("current_phase", PHASE_LENGTH)
         category = check.choice("category", CATEGORIES, blank_ok=True)
         key = (name_key(municipality), name_key(name))
+        check.key_len("name", key[1], NAME_LENGTH)
+        check.key_len("municipality", key[0], NAME_LENGTH)
+        ward = " ".join(row.values["ward"].split())
+        if ward:
+            # One spelling per ward, the first one stored: forums, scopes and broadcast
+            # audiences compare wards as stored, so "WARD 5" would be another ward.
+            ward = spellings.setdefault(name_key(ward), ward)
         if name and municipality:
             if key in seen:
                 check.reasons.append(f"duplicates line {seen[key]} ({name} in {municipality})")
@@ -238,7 +289,7 @@ def _settlements(session: Session, rows: list[_Row], errors: list[RowError]) -> 
                     "name": " ".join(name.split()),
                     "name_key": key[1],
                     "aliases": aliases,
-                    "ward": row.values["ward"],
+                    "ward": ward,
                     "municipality": " ".join(municipality.split()),
                     "municipality_key": key[0],
                     "category": category or None,
@@ -283,7 +334,9 @@ def _milestones(session: Session, rows: list[_Row], errors: list[RowError]) -> I
         settlement_name = check.required("settlement")
         strand = check.choice("strand", STRANDS)
         title = check.required("title")
-        check.max_len("title", 300)
+        check.max_len("title", TITLE_LENGTH)
+        check.max_len("note", NOTE_LENGTH)
+        check.key_len("title", name_key(title), TITLE_LENGTH)
         target = _parse_date(check, "target_date")
         status = check.choice("status", MILESTONE_STATUSES)
         found = lookup(settlement_name) if settlement_name else None
@@ -389,21 +442,45 @@ def meeting_place_problems(
     return problems
 
 
+def meeting_ward(
+    *,
+    session: Session,
+    ward: str,
+    settlement: Settlement | None,
+    spellings: Mapping[str, str] | None = None,
+) -> str:
+    """Return the ward a meeting is stored with, the same for the CSV import and the
+    dashboard: its settlement's, else the given ward as the settlements spell it; raise
+    `settlements.UnknownWard` for a ward no settlement is in (its forum would reach no one).
+    Residents' lists and reminders compare wards as stored: one spelling is what matches."""
+    if settlement is not None:
+        return settlement.ward
+    spelt = settlements.spell_wards(session=session, wards=[ward], spellings=spellings)
+    return spelt[0] if spelt else ""
+
+
+def _place(settlement_id: int | None, ward: str) -> str:
+    return f"s{settlement_id}" if settlement_id is not None else f"w{name_key(ward)}"
+
+
 def meeting_key(title: str, starts_at: dt.datetime, settlement_id: int | None, ward: str) -> str:
     """Return a meeting's natural key: title + start + settlement (or ward when none)."""
-    where = f"s{settlement_id}" if settlement_id is not None else f"w{name_key(ward)}"
+    where = _place(settlement_id, ward)
     return f"{name_key(title)}|{starts_at.astimezone(dt.UTC).isoformat()}|{where}"
 
 
 def _meetings(session: Session, rows: list[_Row], errors: list[RowError]) -> ImportResult:
     lookup = _settlement_lookup(session)
+    spellings = settlements.ward_spellings(session=session)
     seen: dict[str, int] = {}
-    clean: list[dict[str, Any]] = []
+    clean: list[tuple[int, dict[str, Any]]] = []
     for row in rows:
         check = _Checker(row)
         level = check.choice("level", MEETING_LEVELS)
         title = check.required("title")
-        check.max_len("title", 300)
+        check.max_len("title", TITLE_LENGTH)
+        check.max_len("ward", WARD_LENGTH)
+        check.max_len("venue", VENUE_LENGTH)
         starts_at = _parse_starts_at(check)
         ward = row.values["ward"]
         settlement: Settlement | None = None
@@ -413,38 +490,101 @@ def _meetings(session: Session, rows: list[_Row], errors: list[RowError]) -> Imp
                 check.reasons.append(found)
             else:
                 settlement = found
-        check.reasons += meeting_place_problems(
+        problems = meeting_place_problems(
             level=level, ward=ward, settlement=settlement, named=bool(row.values["settlement"])
         )
-        if settlement is not None:
-            ward = ward or settlement.ward
+        check.reasons += problems
+        if not problems and len(ward) <= WARD_LENGTH:
+            try:
+                ward = meeting_ward(
+                    session=session, ward=ward, settlement=settlement, spellings=spellings
+                )
+            except settlements.UnknownWard as exc:
+                check.reasons.append(str(exc))
         if not check.reasons and starts_at is not None:
             settlement_id = settlement.id if settlement else None
             key = meeting_key(title, starts_at, settlement_id, ward)
-            if key in seen:
+            if len(key) > MEETING_KEY_LENGTH:
+                check.reasons.append(
+                    f"title is too long once folded for matching (e.g. ß becomes ss): the "
+                    f"meeting's key would pass {MEETING_KEY_LENGTH} characters; shorten it"
+                )
+            elif key in seen:
                 check.reasons.append(f"duplicates line {seen[key]} ({title})")
             seen[key] = row.line
             clean.append(
-                {
-                    "settlement_id": settlement_id,
-                    "ward": ward,
-                    "level": level,
-                    "title": " ".join(title.split()),
-                    "starts_at": starts_at,
-                    "venue": row.values["venue"],
-                    "natural_key": key,
-                }
+                (
+                    row.line,
+                    {
+                        "settlement_id": settlement_id,
+                        "ward": ward,
+                        "level": level,
+                        "title": " ".join(title.split()),
+                        "starts_at": starts_at,
+                        "venue": row.values["venue"],
+                        "natural_key": key,
+                    },
+                )
             )
         errors += [RowError(row.line, reason) for reason in check.reasons]
+    errors += _moved_meetings(session, clean)
     if errors:
         raise ImportRejected(sorted(errors, key=lambda error: error.line))
     result = ImportResult("meetings")
-    for values in clean:
+    for _line, values in clean:
         existing = session.exec(
             select(Meeting).where(Meeting.natural_key == values["natural_key"])
         ).first()
         _upsert(session, result, existing, Meeting, values, values["title"])
     return result
+
+
+def _moved_meetings(session: Session, clean: list[tuple[int, dict[str, Any]]]) -> list[RowError]:
+    """Refuse a row that matches no meeting but looks like one moved: a future meeting with
+    its title and place that no row of the file matches. Imported, it would be a second
+    meeting, and residents would see both and be reminded of the old one. The dashboard
+    and the API move a meeting (telling residents, moving its reminders); a file that
+    keeps every other date's row adds one (a meeting that recurs)."""
+    keys = {values["natural_key"] for _line, values in clean}
+    unmatched: dict[tuple[str, str, str], list[dt.datetime]] = {}
+    m = settlements.MEETING.c
+    future = session.execute(
+        select_columns(m.title, m.level, m.settlement_id, m.ward, m.starts_at, m.natural_key).where(
+            m.starts_at >= utcnow(), m.cancelled.is_(False)
+        )
+    ).all()
+    for title, level, settlement_id, ward, starts_at, natural_key in future:
+        if natural_key not in keys:
+            place = (name_key(title), level, _place(settlement_id, ward))
+            unmatched.setdefault(place, []).append(starts_at)
+    errors = []
+    for line, values in clean:
+        place = (
+            name_key(values["title"]),
+            values["level"],
+            _place(values["settlement_id"], values["ward"]),
+        )
+        if place not in unmatched:
+            continue
+        known = session.exec(
+            select(Meeting.id).where(Meeting.natural_key == values["natural_key"])
+        ).first()
+        if known is not None:  # a past or cancelled meeting of its own: updated
+            continue
+        when = ", ".join(
+            moment.astimezone(TIMEZONE).isoformat(timespec="minutes")
+            for moment in sorted(unmatched[place])
+        )
+        errors.append(
+            RowError(
+                line,
+                f"{values['title']!r} is already on {when} at this place, and no row of "
+                "this file has that date: to move it, change it on the dashboard or with the "
+                "API (residents are told and its reminders move); to add another meeting, "
+                "keep its row in this file too",
+            )
+        )
+    return errors
 
 
 _IMPORTERS: dict[str, Callable[[Session, list[_Row], list[RowError]], ImportResult]] = {

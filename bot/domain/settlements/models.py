@@ -17,6 +17,15 @@ STRANDS: tuple[str, ...] = get_args(Strand)
 MILESTONE_STATUSES: tuple[str, ...] = get_args(MilestoneStatus)
 MEETING_LEVELS = ("neighbourhood", "ward", "city")
 
+# Longest values: the tables, the API, the dashboard and the CSV import allow the same.
+NAME_LENGTH = 200  # a settlement's name and municipality, and their folded keys
+WARD_LENGTH = 50
+TITLE_LENGTH = 300  # a milestone's or meeting's title, and a milestone's folded title
+NOTE_LENGTH = 2000  # a settlement's category_note, a milestone's note
+PHASE_LENGTH = 500  # a settlement's current_phase
+VENUE_LENGTH = 500
+MEETING_KEY_LENGTH = 700  # `importer.meeting_key`: folded title, start and place
+
 
 def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
@@ -38,12 +47,12 @@ class Settlement(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    name: str = Field(max_length=200)
-    name_key: str = Field(max_length=200, index=True)
+    name: str = Field(max_length=NAME_LENGTH)
+    name_key: str = Field(max_length=NAME_LENGTH, index=True)
     aliases: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    ward: str = Field(default="", max_length=50, index=True)
-    municipality: str = Field(max_length=200)
-    municipality_key: str = Field(max_length=200)
+    ward: str = Field(default="", max_length=WARD_LENGTH, index=True)
+    municipality: str = Field(max_length=NAME_LENGTH)
+    municipality_key: str = Field(max_length=NAME_LENGTH)
     category: str | None = Field(default=None, max_length=2)
     category_note: str = Field(default="")
     current_phase: str = Field(default="")
@@ -65,8 +74,8 @@ class Milestone(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     settlement_id: int = Field(foreign_key="settlement.id", ondelete="CASCADE", index=True)
     strand: str = Field(max_length=20)
-    title: str = Field(max_length=300)
-    title_key: str = Field(max_length=300)
+    title: str = Field(max_length=TITLE_LENGTH)
+    title_key: str = Field(max_length=TITLE_LENGTH)
     target_date: dt.date | None = None
     status: str = Field(default="planned", max_length=20)
     note: str = Field(default="")
@@ -88,13 +97,13 @@ class Meeting(SQLModel, table=True):
     settlement_id: int | None = Field(
         default=None, foreign_key="settlement.id", ondelete="CASCADE", index=True
     )
-    ward: str = Field(default="", max_length=50, index=True)
+    ward: str = Field(default="", max_length=WARD_LENGTH, index=True)
     level: str = Field(max_length=20)
-    title: str = Field(max_length=300)
+    title: str = Field(max_length=TITLE_LENGTH)
     starts_at: dt.datetime = Field(sa_type=UTCDateTime, index=True)
     venue: str = Field(default="")
     cancelled: bool = False
-    natural_key: str = Field(max_length=700)
+    natural_key: str = Field(max_length=MEETING_KEY_LENGTH)
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
@@ -167,18 +176,18 @@ class SettlementUpdate(SQLModel):
     category: str | None = Field(
         None, max_length=2, description=f"one of {', '.join(CATEGORIES)}; null: not yet assessed"
     )
-    category_note: CleanText | None = Field(None, max_length=2000)
-    current_phase: CleanText | None = Field(None, max_length=500)
+    category_note: CleanText | None = Field(None, max_length=NOTE_LENGTH)
+    current_phase: CleanText | None = Field(None, max_length=PHASE_LENGTH)
 
 
 class MilestoneIn(SQLModel):
     """A milestone, checked as the CSV import checks it."""
 
     strand: Strand
-    title: CleanText = Field(max_length=300)
+    title: CleanText = Field(max_length=TITLE_LENGTH)
     status: MilestoneStatus
     target_date: dt.date | None = None
-    note: CleanText = Field("", max_length=2000)
+    note: CleanText = Field("", max_length=NOTE_LENGTH)
 
 
 class MeetingIn(SQLModel):
@@ -186,8 +195,8 @@ class MeetingIn(SQLModel):
     settlement, a ward forum a ward (or a settlement in it), a city forum no settlement."""
 
     level: Literal["neighbourhood", "ward", "city"]
-    title: CleanText = Field(max_length=300)
+    title: CleanText = Field(max_length=TITLE_LENGTH)
     starts_at: dt.datetime = Field(description="with a UTC offset")
     settlement_id: RowId | None = None
-    ward: CleanText = Field("", max_length=50)
-    venue: CleanText = Field("", max_length=500)
+    ward: CleanText = Field("", max_length=WARD_LENGTH)
+    venue: CleanText = Field("", max_length=VENUE_LENGTH)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Row, Table, bindparam
@@ -110,6 +110,40 @@ def upcoming_meetings(
     """Return the next meetings for a settlement, its ward forum and city forums, as rows."""
     params = {"now": now, "settlement_id": settlement_id, "ward": ward or "", "limit": limit}
     return session.execute(_UPCOMING, params).all()
+
+
+class UnknownWard(ValueError):
+    """No settlement is in the ward named: a forum or a scope there would reach no one."""
+
+
+def ward_spellings(*, session: Session) -> dict[str, str]:
+    """Return how the settlements spell each ward, by its folded key (`name_key`)."""
+    wards = session.execute(
+        select_columns(_C.ward).where(_C.ward != "").distinct().order_by(_C.ward)
+    ).scalars()
+    spellings: dict[str, str] = {}
+    for ward in wards:
+        spellings.setdefault(name_key(ward), ward)
+    return spellings
+
+
+def spell_wards(
+    *, session: Session, wards: Iterable[str], spellings: Mapping[str, str] | None = None
+) -> list[str]:
+    """Return each ward as the settlements spell it ("Ward 5" for "ward 5"), blanks left
+    out; raise UnknownWard for one no settlement is in. Wards are compared as stored
+    (forums, scopes, broadcast audiences): one spelling each is what lets them match."""
+    if spellings is None:
+        spellings = ward_spellings(session=session)
+    spelt = []
+    for ward in wards:
+        if not ward.strip():
+            continue
+        found = spellings.get(name_key(ward))
+        if found is None:
+            raise UnknownWard(f"no settlement is in ward {' '.join(ward.split())!r}")
+        spelt.append(found)
+    return spelt
 
 
 def unmatched_names(*, session: Session, limit: int = 50) -> Sequence[Row[Any]]:

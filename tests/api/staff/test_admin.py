@@ -28,11 +28,17 @@ def test_admin_manages_users_and_reads_the_audit_log(
             "role": "officer",
             "password": "another horse 2",
             "settlement_ids": [str(world.there)],
-            "wards": "7, 9",
+            "wards": "22, 14",
         },
         follow_redirects=False,
     )
     assert created.status_code == 303
+    nowhere = admin.post(  # a scope in a ward no settlement is in would show nothing
+        "/staff/admin/users",
+        data={"csrf_token": csrf, "email": "y@example.org", "role": "triage",
+              "password": "another horse 2", "wards": "14, 7"},
+    )  # fmt: skip
+    assert nowhere.status_code == 422 and "no settlement is in ward &#39;7&#39;" in nowhere.text
     short = admin.post(
         "/staff/admin/users",
         data={"csrf_token": csrf, "email": "x@example.org", "role": "triage", "password": "short"},
@@ -44,7 +50,7 @@ def test_admin_manages_users_and_reads_the_audit_log(
         ).one()
         scope = scopes.for_user(session=session, user=user)
     assert scope == scopes.Scope(
-        settlement_ids=frozenset({world.there}), wards=frozenset({"7", "9"})
+        settlement_ids=frozenset({world.there}), wards=frozenset({"14", "22"})
     )
 
     with logged_in(app, "new.officer@example.org", "another horse 2") as (officer, _csrf):

@@ -65,3 +65,33 @@ def test_the_same_meeting_or_milestone_saved_twice_at_once_is_refused(
     monkeypatch.setattr(edit, "select", _blind_clash_check)
     with pytest.raises(edit.EditRejected, match=refusal):
         save(session=session, settlement=place, **fields)
+
+
+def test_a_forum_takes_the_settlements_spelling_of_its_ward(session: Session) -> None:
+    # Stored as typed ("ward 5"), it reached none of the residents of "Ward 5".
+    ubuhle = make_settlement(session, "Ubuhle", ward="Ward 5")
+    forum: dict[str, Any] = {"meeting": None, "level": "ward", "starts_at": STARTS, "venue": ""}
+    saved = edit.save_meeting(
+        session=session, settlement=None, ward=" ward  5", title="Ward forum", **forum
+    )
+    assert saved.ward == "Ward 5"
+    named = edit.save_meeting(
+        session=session, settlement=ubuhle, ward="WARD 5", title="Ward forum B", **forum
+    )
+    assert named.ward == "Ward 5"
+    with pytest.raises(edit.EditRejected, match="no settlement is in ward 'Ward 55'"):
+        edit.save_meeting(session=session, settlement=None, ward="Ward 55", title="X", **forum)
+
+
+def test_a_title_too_long_once_folded_is_refused_not_a_database_error(session: Session) -> None:
+    place = make_settlement(session)
+    with pytest.raises(edit.EditRejected, match="once folded"):
+        edit.save_milestone(
+            session=session, settlement=place, milestone=None, strand="services",
+            title="ß" * 300, target_date=None, status="planned", note="",
+        )  # fmt: skip
+    with pytest.raises(edit.EditRejected, match="once folded"):
+        edit.save_meeting(
+            session=session, settlement=place, meeting=None, ward="", level="neighbourhood",
+            title="ﬃ" * 300, starts_at=STARTS, venue="",
+        )  # fmt: skip

@@ -7,8 +7,16 @@ import datetime as dt
 import pytest
 from sqlmodel import Session, func, select
 
+from bot.domain.settlements import service as settlements
 from bot.domain.settlements.importer import ImportRejected, import_csv
-from bot.domain.settlements.models import Meeting, Milestone, Settlement
+from bot.domain.settlements.models import (
+    NOTE_LENGTH,
+    PHASE_LENGTH,
+    VENUE_LENGTH,
+    Meeting,
+    Milestone,
+    Settlement,
+)
 
 SETTLEMENTS = """name,aliases,ward,municipality,category,category_note,current_phase
 Ubuhle Gardens,Ubuhle;eBuhle,14,Test Bay,B1,Toilets first.,Services
@@ -82,6 +90,29 @@ def test_header_problems_refuse_the_whole_file(session: Session) -> None:
     errors = _errors(session, "settlements", "name,ward,municipality,categry\nA,1,B,A\n")
     assert errors[0] == "line 1: missing column(s): aliases, category, category_note, current_phase"
     assert errors[1] == "line 1: unknown column(s): categry"
+
+
+def test_blank_columns_a_spreadsheet_adds_are_ignored_unless_they_hold_values(
+    session: Session,
+) -> None:
+    # Excel and LibreOffice export "...,current_phase,," with blank cells: it was refused
+    # as "unknown column(s): , ".
+    lines = SETTLEMENTS.splitlines()
+    padded = "\n".join(line + ",," for line in lines) + "\n"
+    assert len(import_csv(session=session, kind="settlements", data=padded).created) == 3
+    lines[2] += ",,stray"
+    stray = "\n".join([lines[0] + ",,", lines[1] + ",,", lines[2], lines[3] + ",,"]) + "\n"
+    assert _errors(session, "settlements", stray) == [
+        "line 1: column 9 has no name (line 3 has a value in it)"
+    ]
+
+
+def test_a_semicolon_separated_file_is_named_as_such(session: Session) -> None:
+    # Excel in a South African locale saves "CSV" with semicolons.
+    assert _errors(session, "settlements", SETTLEMENTS.replace(",", ";")) == [
+        "line 1: the file is separated by semicolons (;), not commas: save it as "
+        "comma-separated CSV (CSV UTF-8, comma delimited)"
+    ]
 
 
 def test_empty_non_utf8_and_ragged_files_are_refused(session: Session) -> None:
@@ -230,3 +261,111 @@ Sunrise Camp,,neighbourhood,Own meeting,2027-01-12T18:00:00+02:00,
     assert _errors(session, "meetings", data) == [
         "line 2: Sunrise Camp has no ward: leave the ward blank"
     ]
+
+
+WARD_5 = """name,aliases,ward,municipality,category,category_note,current_phase
+Ubuhle,,Ward 5,Test Bay,,,
+Themba,,Ward 5,Test Bay,,,
+"""
+
+
+def test_a_ward_has_one_spelling_whatever_the_case_and_spaces_typed(session: Session) -> None:
+    # Both rows were imported as typed, and Themba's residents (ward "Ward 5") saw neither
+    # forum and got no reminders: wards are compared as stored.
+    import_csv(session=session, kind="settlements", data=WARD_5)
+    data = """settlement,ward,level,title,starts_at,venue
+,ward 5,ward,Ward forum,2030-03-01T10:00:00+02:00,Hall
+Ubuhle, WARD  5 ,ward,Ward forum B,2030-03-02T10:00:00+02:00,Hall
+"""
+    assert len(import_csv(session=session, kind="meetings", data=data).created) == 2
+    assert {m.ward for m in session.exec(select(Meeting)).all()} == {"Ward 5"}
+    themba = session.exec(select(Settlement).where(Settlement.name == "Themba")).one()
+    upcoming = settlements.upcoming_meetings(
+        session=session,
+        settlement_id=themba.id,
+        ward=themba.ward,
+        now=dt.datetime(2030, 1, 1, tzinfo=dt.UTC),
+    )
+    assert [row.title for row in upcoming] == ["Ward forum", "Ward forum B"]
+    nowhere = "settlement,ward,level,title,starts_at,venue\n,Ward 55,ward,Lost,2030-03-01T10:00Z,\n"
+    assert _errors(session, "meetings", nowhere) == ["line 2: no settlement is in ward 'Ward 55'"]
+    # A settlement imported with another spelling of a ward takes the one stored.
+    more = WARD_5.splitlines()[0] + "\nSizwe,,WARD   5,Test Bay,,,\nLindo,,ward 6,Test Bay,,,\n"
+    import_csv(session=session, kind="settlements", data=more + "Zola,,Ward 6,Test Bay,,,\n")
+    wards = dict(session.exec(select(Settlement.name, Settlement.ward)).all())
+    assert (wards["Sizwe"], wards["Lindo"], wards["Zola"]) == ("Ward 5", "ward 6", "ward 6")
+
+
+def test_a_meeting_moved_in_the_file_is_refused_not_doubled(session: Session) -> None:
+    # Re-imported with another date it became a second meeting (the natural key holds the
+    # start), and the first one kept its reminders: residents saw both.
+    import_csv(session=session, kind="settlements", data=WARD_5)
+    header = "settlement,ward,level,title,starts_at,venue\n"
+    first = ",Ward 5,ward,Ward forum,2030-03-01T10:00:00+02:00,Hall\n"
+    second = ",Ward 5,ward,Ward forum,2030-04-05T10:00:00+02:00,Hall\n"
+    import_csv(session=session, kind="meetings", data=header + first)
+    assert _errors(session, "meetings", header + second) == [
+        "line 2: 'Ward forum' is already on 2030-03-01T10:00+02:00 at this place, and no row "
+        "of this file has that date: to move it, change it on the dashboard or with the API "
+        "(residents are told and its reminders move); to add another meeting, keep its row "
+        "in this file too"
+    ]
+    assert _count(session, Meeting) == 1
+    # A meeting that recurs: every date's row in the file, the new one added.
+    result = import_csv(session=session, kind="meetings", data=header + first + second)
+    assert (result.created, result.unchanged) == (["Ward forum"], ["Ward forum"])
+    third = ",Ward 5,ward,Ward forum,2030-05-03T10:00:00+02:00,Hall\n"
+    assert (
+        len(
+            import_csv(
+                session=session, kind="meetings", data=header + first + second + third
+            ).created
+        )
+        == 1
+    )
+    # Another place, or a past or cancelled meeting, is no meeting moved.
+    elsewhere = "Ubuhle,,neighbourhood,Ward forum,2030-06-01T10:00:00+02:00,Creche\n"
+    assert import_csv(session=session, kind="meetings", data=header + elsewhere).created
+    for meeting in session.exec(select(Meeting).where(Meeting.level == "ward")).all():
+        meeting.cancelled = True
+    fourth = ",Ward 5,ward,Ward forum,2030-07-05T10:00:00+02:00,Hall\n"
+    assert import_csv(session=session, kind="meetings", data=header + fourth).created
+
+
+def test_lengths_are_the_apis_and_folded_keys_fit_their_columns(session: Session) -> None:
+    # A 60-character ward was a DataError on PostgreSQL; venue, note and phase had no limit
+    # here while the API refused them; folding ("ß" to "ss") passed the key columns' lengths.
+    settlements_data = f"""name,aliases,ward,municipality,category,category_note,current_phase
+{"ß" * 200},,5,Test Bay,,,
+Long Notes,,5,Test Bay,,{"n" * (NOTE_LENGTH + 1)},{"p" * (PHASE_LENGTH + 1)}
+"""
+    assert _errors(session, "settlements", settlements_data) == [
+        "line 2: name is longer than 200 characters once folded for matching (e.g. ß becomes "
+        "ss): shorten it",
+        "line 3: category_note is longer than 2000 characters",
+        "line 3: current_phase is longer than 500 characters",
+    ]
+    import_csv(session=session, kind="settlements", data=SETTLEMENTS)
+    milestones_data = f"""settlement,strand,title,target_date,status,note
+Ubuhle Gardens,services,{"ß" * 300},,planned,
+Ubuhle Gardens,services,Pipes,,planned,{"n" * (NOTE_LENGTH + 1)}
+"""
+    assert _errors(session, "milestones", milestones_data) == [
+        "line 2: title is longer than 300 characters once folded for matching (e.g. ß becomes "
+        "ss): shorten it",
+        "line 3: note is longer than 2000 characters",
+    ]
+    meetings_data = f"""settlement,ward,level,title,starts_at,venue
+,{"w" * 60},ward,Forum,2030-03-01T10:00:00+02:00,
+,14,ward,Forum,2030-03-01T10:00:00+02:00,{"v" * (VENUE_LENGTH + 1)}
+,14,ward,{"ß" * 300},2030-03-01T10:00:00+02:00,
+,14,ward,{"ﬃ" * 300},2030-03-01T10:00:00+02:00,
+"""
+    assert _errors(session, "meetings", meetings_data) == [
+        "line 2: ward is longer than 50 characters",
+        "line 3: venue is longer than 500 characters",
+        # "ß" * 300 fits (600 + time + place); "ﬃ" folds to "ffi"
+        "line 5: title is too long once folded for matching (e.g. ß becomes ss): the meeting's "
+        "key would pass 700 characters; shorten it",
+    ]
+    assert _count(session, Meeting) == 0
