@@ -37,25 +37,34 @@ def callback(sid: str, message_status: str, **extra: str) -> dict[str, str]:
     }
 
 
-@pytest.fixture
-def outbox_id(clean_db: Engine) -> int:
-    with session_scope(clean_db) as session:
-        resident = Resident(phone="+27821234567", consented_at=utcnow())
+def _queued(
+    engine: Engine, *, phone: str, channel: str, status: str, provider_sid: str | None
+) -> int:
+    """Queue a notice for a new resident, put it in `status`; return its outbox id."""
+    with session_scope(engine) as session:
+        resident = Resident(phone=phone, consented_at=utcnow())
         session.add(resident)
         session.flush()
         row = service.enqueue(
             session=session,
             resident=resident,
-            channel="whatsapp",
+            channel=channel,
             purpose="notice",
-            dedupe_key="status-test",
+            dedupe_key=f"status-test-{phone}",
             body="Hi",
         )
-        row.status, row.provider_sid = "sent", SID
+        row.status, row.provider_sid = status, provider_sid
         session.add(row)
         session.flush()
         assert row.id is not None
         return row.id
+
+
+@pytest.fixture
+def outbox_id(clean_db: Engine) -> int:
+    return _queued(
+        clean_db, phone="+27821234567", channel="whatsapp", status="sent", provider_sid=SID
+    )
 
 
 def post(
@@ -150,20 +159,9 @@ def test_the_outbox_id_in_the_url_finds_a_row_before_its_sid_is_recorded(
 def test_malformed_sids_and_error_codes_are_no_server_error(client, settings, clean_db) -> None:
     # Both were 500s: an error code SQLite cannot store (PostgreSQL: not in its integer
     # column) and, on PostgreSQL, a sid longer than the provider_sid column.
-    with session_scope(clean_db) as session:
-        resident = Resident(phone="+27829999998", consented_at=utcnow())
-        session.add(resident)
-        session.flush()
-        row = service.enqueue(
-            session=session,
-            resident=resident,
-            channel="sms",
-            purpose="notice",
-            dedupe_key="malformed",
-            body="x",
-        )
-        row.status = "sending"
-        row_id = row.id
+    row_id = _queued(
+        clean_db, phone="+27829999998", channel="sms", status="sending", provider_sid=None
+    )
     query = f"outbox={row_id}"
     for sid in ("SM" + "c" * 63, "", "SM-1", "SM c"):  # ignored, as unknown sids are
         answer = post(client, settings, callback(sid, "delivered"), query)
