@@ -93,8 +93,9 @@ def siyakha_front() -> FastAPI:
     return front
 
 
-def serve_front(port: int) -> None:
-    """Serve `siyakha_front` on `port` as `siyakha serve` serves the app (its logging too)."""
+def serve_front(port: int, loop: str = "asyncio") -> None:
+    """Serve `siyakha_front` on `port` as `siyakha serve --loop LOOP` serves the app (its
+    logging too)."""
     import uvicorn
 
     from bot.config import get_settings
@@ -107,6 +108,7 @@ def serve_front(port: int) -> None:
         factory=True,
         host="127.0.0.1",
         port=port,
+        loop=loop,
         proxy_headers=True,
         log_config=None,
     )

@@ -204,6 +204,12 @@ def main() -> None:
         "--rounds", type=int, default=3, help="siyakha-then-bare rounds (the VM's speed drifts)"
     )
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument(
+        "--loop",
+        choices=["asyncio", "uvloop"],
+        default="asyncio",
+        help="the event loop of `siyakha serve` and of siyakha without the turn",
+    )
     parser.add_argument("--server-log", help="folder to keep the servers' logs in")
     args = parser.parse_args()
     bin_dir = Path(sys.executable).parent
@@ -239,11 +245,13 @@ def main() -> None:
         )
         logs = Path(args.server_log) if args.server_log else Path(tmp)
         uvicorn = [str(bin_dir / "uvicorn"), "--log-level", "warning", "--no-access-log"]
-        front_code = f"from bench.bare_app import serve_front; serve_front({front_port})"
+        front_code = (
+            f"from bench.bare_app import serve_front; serve_front({front_port}, {args.loop!r})"
+        )
         servers = [
             (
                 start(
-                    [str(bin_dir / "siyakha"), "serve", "--port", str(port)],
+                    [str(bin_dir / "siyakha"), "serve", "--port", str(port), "--loop", args.loop],
                     env,
                     logs / "siyakha.log",
                 ),

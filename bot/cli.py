@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from pydantic import ValidationError
@@ -13,6 +13,14 @@ from pydantic_settings import SettingsError
 
 from bot.config import get_settings, problems
 from bot.logs import configure_logging
+
+# The event loop `siyakha serve` runs. asyncio's own, by default, not uvloop: in the
+# webhook benchmark's closed loop of 32 connections, uvloop started about 3 % of requests a
+# whole pass of the loop late (some 30 places after their turn in arrival order), doubling
+# their wait, while asyncio's loop started every request in arrival order at the same CPU
+# per request: p99 fell by about a third (README: Benchmarks).
+ServeLoop = Literal["asyncio", "uvloop"]
+
 
 app = typer.Typer(help="Siyakha: residents and their municipality, over WhatsApp and SMS.")
 db_app = typer.Typer(help="Database schema.")
@@ -69,6 +77,9 @@ def serve(
         bool, typer.Option("--migrate/--no-migrate", help="apply pending migrations first")
     ] = True,
     workers: int = 1,
+    loop: Annotated[
+        ServeLoop, typer.Option(help="the event loop (see README: Benchmarks)")
+    ] = "asyncio",
 ) -> None:
     """Serve the webhooks, API, dashboard and (in dev) the simulator."""
     if get_settings().env == "dev" and not _loopback(host):
@@ -79,7 +90,7 @@ def serve(
             err=True,
         )
         raise typer.Exit(2)
-    _serve(host=host, port=port, migrate_first=migrate_first, workers=workers)
+    _serve(host=host, port=port, migrate_first=migrate_first, workers=workers, loop=loop)
 
 
 def _loopback(host: str) -> bool:
@@ -92,7 +103,9 @@ def _loopback(host: str) -> bool:
         return host == "localhost"
 
 
-def _serve(*, host: str, port: int, migrate_first: bool, workers: int) -> None:
+def _serve(
+    *, host: str, port: int, migrate_first: bool, workers: int, loop: ServeLoop = "asyncio"
+) -> None:
     import uvicorn
 
     from bot import migrate
@@ -105,6 +118,7 @@ def _serve(*, host: str, port: int, migrate_first: bool, workers: int) -> None:
         host=host,
         port=port,
         workers=workers,
+        loop=loop,
         proxy_headers=True,
         forwarded_allow_ips=get_settings().forwarded_allow_ips,
         log_config=None,

@@ -24,7 +24,9 @@ def serve(app: FastAPI) -> Iterator[str]:
     """Serve `app` on 127.0.0.1 until the block ends; yield its base URL."""
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", loop="asyncio"
+        )  # the loop `siyakha serve` runs
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -177,6 +177,24 @@ def test_chat_reads_bytes_that_are_not_utf8_as_replacement_characters(tmp_path: 
     assert bodies == ["hi", "caf\N{REPLACEMENT CHARACTER}", "1"]
 
 
+@pytest.mark.parametrize(("args", "loop"), [([], "asyncio"), (["--loop", "uvloop"], "uvloop")])
+def test_serve_runs_asyncios_loop_unless_told(
+    monkeypatch: pytest.MonkeyPatch, args: list[str], loop: str
+) -> None:
+    import uvicorn
+
+    runs: list[dict[str, object]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *_args, **options: runs.append(options))
+    result = runner.invoke(app, ["serve", "--no-migrate", *args])
+    assert result.exit_code == 0, result.output
+    assert [run["loop"] for run in runs] == [loop]
+
+
+def test_serve_refuses_an_unknown_loop() -> None:
+    result = runner.invoke(app, ["serve", "--no-migrate", "--loop", "tokio"])
+    assert result.exit_code == 2 and "tokio" in result.output
+
+
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.10", "::"])
 def test_serve_refuses_to_put_the_dev_simulator_on_the_network(
     monkeypatch: pytest.MonkeyPatch, host: str
