@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import signal
 import socket
 import statistics
@@ -31,6 +32,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 from twilio.request_validator import RequestValidator
@@ -99,7 +101,12 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
     return status
 
 
-async def _worker(port: int, queue: asyncio.Queue[list[bytes]], latencies: list[float]) -> int:
+async def _worker(
+    port: int,
+    queue: asyncio.Queue[list[bytes]],
+    latencies: list[float],
+    sent: list[tuple[float, bytes]],
+) -> int:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     errors = 0
     while True:
@@ -110,6 +117,7 @@ async def _worker(port: int, queue: asyncio.Queue[list[bytes]], latencies: list[
         for request in stream:
             start = time.perf_counter()
             writer.write(request)
+            sent.append((start, request))
             status = await _read_response(reader)
             latencies.append(time.perf_counter() - start)
             errors += status != 200
@@ -117,16 +125,35 @@ async def _worker(port: int, queue: asyncio.Queue[list[bytes]], latencies: list[
     return errors
 
 
-async def drive(port: int, streams: list[list[bytes]], concurrency: int) -> dict[str, float]:
-    """Send every stream over `concurrency` connections; return throughput and latency."""
+_SID_FIELD = re.compile(rb"MessageSid=(\w+)")
+_ANSWERED = re.compile(r"answered message (\w+)")
+
+
+def late_share(sent: list[tuple[float, bytes]], server_log: str, *, by: int = 5) -> float | None:
+    """Return the share of requests the server answered more than `by` places after their
+    place in the order they were sent (from its log's "answered message" lines; None
+    without them). In a closed loop a request answered a pass of the event loop late
+    waits about twice as long as the others: this is what makes p99 twice p50."""
+    sids = [_SID_FIELD.search(request).group(1).decode() for _, request in sorted(sent)]  # type: ignore[union-attr]
+    wanted = set(sids)
+    answered = [sid for sid in _ANSWERED.findall(server_log) if sid in wanted]
+    if len(answered) != len(sids):
+        return None
+    place = {sid: n for n, sid in enumerate(answered)}
+    return sum(place[sid] - n > by for n, sid in enumerate(sids)) / len(sids)
+
+
+async def drive(port: int, streams: list[list[bytes]], concurrency: int) -> dict[str, Any]:
+    """Send every stream over `concurrency` connections; return throughput and latency
+    (and, under "sent", each request with the time it was sent)."""
     queue: asyncio.Queue[list[bytes]] = asyncio.Queue()
     for stream in streams:
         queue.put_nowait(stream)
     latencies: list[float] = []
+    sent: list[tuple[float, bytes]] = []
     start = time.perf_counter()
-    errors = sum(
-        await asyncio.gather(*(_worker(port, queue, latencies) for _ in range(concurrency)))
-    )
+    workers = (_worker(port, queue, latencies, sent) for _ in range(concurrency))
+    errors = sum(await asyncio.gather(*workers))
     elapsed = time.perf_counter() - start
     latencies.sort()
     return {
@@ -135,6 +162,7 @@ async def drive(port: int, streams: list[list[bytes]], concurrency: int) -> dict
         "rps": len(latencies) / elapsed,
         "p50_ms": statistics.median(latencies) * 1000,
         "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
+        "sent": sent,
     }
 
 
@@ -146,7 +174,7 @@ def cpu_seconds(pid: int) -> float:
 
 def measure(
     pid: int, port: int, streams: list[list[bytes]], args: argparse.Namespace
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """Drive one server and add the server's own CPU time per request to the figures."""
     before = cpu_seconds(pid)
     figures = asyncio.run(drive(port, streams, args.concurrency))
@@ -304,13 +332,16 @@ def main() -> None:
                         for server, server_port in servers
                     )
                 )
+                siyakha = rounds[-1][0]
+                log = (logs / "siyakha.log").read_text(errors="replace")
+                siyakha["late"] = late_share(siyakha["sent"], log)
         finally:
             for server, _ in servers:
                 stop(server)
     report(args, rounds)
 
 
-def report(args: argparse.Namespace, rounds: list[tuple[dict[str, float], ...]]) -> None:
+def report(args: argparse.Namespace, rounds: list[tuple[dict[str, Any], ...]]) -> None:
     """Print each round's figures, then the median ratios and their range."""
     backend = "postgresql" if args.database else "sqlite"
     print(
@@ -338,6 +369,12 @@ def report(args: argparse.Namespace, rounds: list[tuple[dict[str, float], ...]])
     print(
         "  siyakha p99: " + median_range([s["p99_ms"] for s, _, _, _ in rounds], ".1f", unit=" ms")
     )
+    late = [s["late"] for s, *_ in rounds if s.get("late") is not None]
+    if late:
+        print(
+            "  siyakha requests answered over 5 places after their place in sending order: "
+            + median_range([100 * share for share in late], ".1f", unit=" %")
+        )
     print(
         "  for reference, bare + 1 write / bare req/s: "
         + median_range([w["rps"] / b["rps"] for _, b, w, _ in rounds])
