@@ -15,10 +15,10 @@ from bot.config import get_settings, problems
 from bot.logs import configure_logging
 
 # The event loop `siyakha serve` runs. asyncio's own, by default, not uvloop: in the
-# webhook benchmark's closed loop of 32 connections, uvloop started about 3 % of requests a
+# webhook benchmark's closed loop of 32 connections, uvloop answered 2-3 % of requests a
 # whole pass of the loop late (some 30 places after their turn in arrival order), doubling
-# their wait, while asyncio's loop started every request in arrival order at the same CPU
-# per request: p99 fell by about a third (README: Benchmarks).
+# their wait, while asyncio's loop answered every request in turn at the same CPU per
+# request: p99 was lower in every paired run, by 4-33 % (README: Benchmarks).
 ServeLoop = Literal["asyncio", "uvloop"]
 
 
