@@ -37,6 +37,7 @@ from bot.domain.broadcasts.models import (
 from bot.domain.outbox import service as outbox
 from bot.domain.outbox.models import PURPOSES, Outbox
 from bot.domain.outbox.routing import WHATSAPP_WINDOW, find_template, fits_a_template
+from bot.domain.settlements import service as settlements
 from bot.domain.settlements.models import Meeting, Milestone, Settlement
 from bot.domain.staff import scope as scopes
 from bot.domain.staff.models import StaffUser
@@ -299,11 +300,24 @@ def preview(
     )
 
 
+def _audience_of(session: Session, broadcast_in: BroadcastCreate) -> dict[str, Any]:
+    """Return a composed broadcast's audience, its wards as the settlements spell them
+    (wards are compared as stored: "ward 5" would reach no one in "Ward 5");
+    BroadcastError for a ward no settlement is in."""
+    audience = broadcast_in.audience.model_dump(mode="json")
+    if audience.get("wards"):
+        try:
+            audience["wards"] = settlements.spell_wards(session=session, wards=audience["wards"])
+        except settlements.UnknownWard as exc:
+            raise BroadcastError(str(exc)) from None
+    return audience
+
+
 def preview_draft(
     *, session: Session, settings: Settings, scope: scopes.Scope, broadcast_in: BroadcastCreate
 ) -> Preview:
     """Preview a composed broadcast the user means to send (Conflict outside their scope)."""
-    audience = broadcast_in.audience.model_dump(mode="json")
+    audience = _audience_of(session, broadcast_in)
     check_scope(session=session, scope=scope, audience=audience)
     return preview(
         session=session,
@@ -350,7 +364,7 @@ def create(
     """
     now = now or utcnow()
     _check_words(broadcast_in)
-    audience = broadcast_in.audience.model_dump(mode="json")
+    audience = _audience_of(session, broadcast_in)
     scope = scopes.for_user(session=session, user=staff) if staff is not None else None
     if scope is not None:
         check_scope(session=session, scope=scope, audience=audience)

@@ -63,6 +63,15 @@ def _flush(session: Session, target: Milestone | Meeting, clash: str) -> None:
         raise EditRejected(clash) from None
 
 
+def _text(value: str, limit: int, what: str) -> str:
+    """Return `value` stripped; refuse it if longer than `limit` (cutting it would lose
+    what the officer wrote without saying so)."""
+    value = value.strip()
+    if len(value) > limit:
+        raise EditRejected(f"the {what} is longer than {limit} characters")
+    return value
+
+
 def update_settlement(
     *,
     session: Session,
@@ -73,8 +82,8 @@ def update_settlement(
 ) -> Settlement:
     """Change a settlement's category (blank: not yet assessed), its note and its phase."""
     settlement.category = _choice(category, CATEGORIES, "category") if category else None
-    settlement.category_note = category_note.strip()[:NOTE_LENGTH]
-    settlement.current_phase = current_phase.strip()[:PHASE_LENGTH]
+    settlement.category_note = _text(category_note, NOTE_LENGTH, "note")
+    settlement.current_phase = _text(current_phase, PHASE_LENGTH, "current phase")
     settlement.updated_at = utcnow()
     session.flush()
     return settlement
@@ -115,7 +124,7 @@ def save_milestone(
         "title_key": name_key(title),
         "target_date": target_date,
         "status": _choice(status, MILESTONE_STATUSES, "status"),
-        "note": note.strip()[:NOTE_LENGTH],
+        "note": _text(note, NOTE_LENGTH, "note"),
     }
     clash = session.execute(
         select(Milestone).where(
@@ -196,6 +205,7 @@ def save_meeting(
     title = " ".join(title.split())
     if not title or len(title) > TITLE_LENGTH:
         raise EditRejected(f"a meeting needs a title of at most {TITLE_LENGTH} characters")
+    venue = _text(venue, VENUE_LENGTH, "venue")
     if starts_at.tzinfo is None:
         raise EditRejected("the start time needs a time zone")
     if problem := meeting_time_problem(starts_at):
@@ -234,7 +244,7 @@ def save_meeting(
     target.level = level
     target.title = title
     target.starts_at = starts
-    target.venue = venue.strip()[:VENUE_LENGTH]
+    target.venue = venue
     target.natural_key = key
     target.updated_at = utcnow()
     _flush(session, target, _MEETING_CLASH)

@@ -437,6 +437,19 @@ def test_scoped_officers_reach_only_their_settlements_and_wards(
     assert mine.audience_size == 3
 
 
+def test_audience_wards_take_the_settlements_spelling(
+    session: Session, settings: Settings, world: dict[str, Any]
+) -> None:
+    # Compared as stored, " 14 " reached no one in ward "14".
+    sent = _create(
+        session, settings, world, texts={"en": "Hello."}, audience=Audience(wards=[" 14 "])
+    )
+    assert sent.audience["wards"] == ["14"]
+    assert sent.audience_size == 3
+    with pytest.raises(broadcasts.BroadcastError, match="no settlement is in ward '99'"):
+        _create(session, settings, world, texts={"en": "Hello."}, audience=Audience(wards=["99"]))
+
+
 def test_a_scoped_officer_lists_their_newest_broadcasts_however_many_others_are_newer(
     session: Session, settings: Settings, world: dict[str, Any]
 ) -> None:

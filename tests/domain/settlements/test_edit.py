@@ -95,3 +95,28 @@ def test_a_title_too_long_once_folded_is_refused_not_a_database_error(session: S
             session=session, settlement=place, meeting=None, ward="", level="neighbourhood",
             title="ﬃ" * 300, starts_at=STARTS, venue="",
         )  # fmt: skip
+
+
+def test_text_too_long_is_refused_not_cut(session: Session) -> None:
+    # The venue, notes and phase were cut to their column without a word to the officer.
+    place = make_settlement(session)
+    with pytest.raises(edit.EditRejected, match="venue is longer than 500"):
+        edit.save_meeting(
+            session=session, settlement=place, meeting=None, ward="", level="neighbourhood",
+            title="Block committee", starts_at=STARTS, venue="Hall " * 101,
+        )  # fmt: skip
+    with pytest.raises(edit.EditRejected, match="note is longer than 2000"):
+        edit.save_milestone(
+            session=session, settlement=place, milestone=None, strand="services",
+            title="Standpipes", target_date=None, status="planned", note="n" * 2001,
+        )  # fmt: skip
+    with pytest.raises(edit.EditRejected, match="current phase is longer than 500"):
+        edit.update_settlement(
+            session=session, settlement=place, category="B1", category_note="",
+            current_phase="p" * 501,
+        )  # fmt: skip
+    kept = edit.save_meeting(
+        session=session, settlement=place, meeting=None, ward="", level="neighbourhood",
+        title="Block committee", starts_at=STARTS, venue="  Hall " + "x" * 494,
+    )  # fmt: skip
+    assert kept.venue == "Hall " + "x" * 494  # at the limit once stripped: kept whole
