@@ -14,7 +14,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import insert, inspect
+from sqlalchemy import MetaData, Table, insert, inspect
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, select
 
@@ -38,7 +38,9 @@ def _old_row(session: Session, row: SQLModel) -> int:
     table = model.__table__  # type: ignore[attr-defined]
     columns = {c["name"] for c in inspect(session.connection()).get_columns(table.name)}
     values = {k: v for k, v in row.model_dump().items() if k in columns and k != "id"}
-    return int(session.execute(insert(table).values(values).returning(table.c.id)).scalar_one())
+    # The table as it is there: a newer column with a default would be inserted too.
+    old = Table(table.name, MetaData(), *(c._copy() for c in table.columns if c.name in columns))
+    return int(session.execute(insert(old).values(values).returning(old.c.id)).scalar_one())
 
 
 def _old_ticket(session: Session, status: str = "new", resident_id: int | None = None) -> int:
@@ -211,3 +213,34 @@ def test_tickets_clocks_start_at_their_last_reopening_and_a_wait_goes_on(clean_d
     assert (reopened.clock_started_at, reopened.waiting_since) == (NOW + dt.timedelta(days=9), None)
     assert waiting.clock_started_at == NOW
     assert waiting.waiting_since == NOW + dt.timedelta(days=3)
+
+
+def test_tickets_remember_whether_their_last_public_reply_was_canned(clean_db: Engine) -> None:
+    """Migration 0010 gives each ticket the canned code of its last public reply, if that
+    reply was canned."""
+    migrate.downgrade(clean_db, "0009")
+    try:
+        with session_scope(clean_db) as session:
+            ids = {name: _old_ticket(session) for name in ("canned", "then_free", "none")}
+            replies = [
+                ("canned", True, {"canned": "visit_soon"}),
+                ("canned", False, {}),  # an internal note after it changes nothing
+                ("then_free", True, {"canned": "visit_soon"}),
+                ("then_free", True, {}),  # the last public reply was free text
+            ]
+            for ticket, public, data in replies:
+                session.add(
+                    TicketEvent(
+                        ticket_id=ids[ticket],
+                        at=NOW,
+                        actor="staff",
+                        kind="reply",
+                        public=public,
+                        data=data,
+                    )
+                )
+    finally:
+        migrate.upgrade(clean_db)
+    with Session(clean_db) as session:
+        rows = {t.id: t.last_public_canned for t in session.exec(select(Ticket))}
+    assert [rows[ids[n]] for n in ("canned", "then_free", "none")] == ["visit_soon", "", ""]

@@ -108,6 +108,7 @@ class TicketInfo:
     status: TicketStatus
     created_at: datetime
     last_public_note: str = ""
+    last_public_canned: str = ""  # the canned response that note is, in English
     resolved_at: datetime | None = None
 
 

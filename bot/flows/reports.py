@@ -32,7 +32,7 @@ from bot.engine.turn import (
     TICKET_VIEW,
     Turn,
 )
-from bot.flows import menu, report
+from bot.flows import menu, report, report_notices
 
 LIST_LIMIT = 5
 # Where STATUS <number> is read: between flows and while looking at reports (see above).
@@ -84,8 +84,12 @@ def on_my_reports(turn: Turn) -> None:
 def view(turn: Turn, info: TicketInfo) -> None:
     """Show one report: status, latest public news, and what the resident can do."""
     turn.parts.append(status_line(turn, info))
-    if info.last_public_note.strip():
-        turn.say("ticket.latest", note=info.last_public_note.strip())
+    note = info.last_public_note.strip()
+    if info.last_public_canned in report_notices.canned_codes(turn.content):
+        # Staff chose a canned response: in the resident's language, as it was sent.
+        note = report_notices.canned_text(turn.content, turn.translator, info.last_public_canned)
+    if note:
+        turn.say("ticket.latest", note=note)
     if info.status == "resolved":
         turn.say("ticket.ask_fixed")
     elif info.status != "closed":

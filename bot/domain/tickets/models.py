@@ -75,6 +75,9 @@ class Ticket(SQLModel, table=True):
     # Open311 POST answers with this token; GET tokens/{token}.json finds the request.
     open311_token: str | None = Field(default=None, max_length=40, unique=True)
     last_public_note: str = ""
+    # The canned response the last public reply was ("" for free text): the resident's
+    # report screen shows it in their language, not `last_public_note`'s English.
+    last_public_canned: str = Field(default="", max_length=40)
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     acknowledged_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -23,6 +23,7 @@ _SHOWN = (
     col(Ticket.status),
     col(Ticket.created_at),
     col(Ticket.last_public_note),
+    col(Ticket.last_public_canned),
     col(Ticket.resolved_at),
 )
 _OF_RESIDENT = (
@@ -52,6 +53,7 @@ def info(ticket: Ticket | Any) -> TicketInfo:
         status=ticket.status,  # type: ignore[arg-type]
         created_at=ticket.created_at,
         last_public_note=ticket.last_public_note,
+        last_public_canned=ticket.last_public_canned,
         resolved_at=ticket.resolved_at if ticket.status == "resolved" else None,
     )
 

@@ -915,6 +915,7 @@ def _reply(
             else ({"via": ticket.reference} if target is not ticket else {}),
         )
         target.last_public_note = english
+        target.last_public_canned = canned or ""
         assert target_event.id is not None
         notify.staff_reply(
             session=session,
@@ -1036,6 +1037,7 @@ def deidentify_for_resident(*, session: Session, resident_id: int, now: dt.datet
             longitude=None,
             media=[],
             last_public_note="",
+            last_public_canned="",
             deidentified_at=now,
         )
     )

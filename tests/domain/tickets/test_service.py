@@ -59,6 +59,37 @@ def test_lifecycle_events_and_notices(session: Session) -> None:
     assert ticket.reference in rows[0].body
 
 
+def test_the_report_screen_shows_a_canned_reply_in_the_residents_language(
+    session: Session,
+) -> None:
+    # It showed the stored English text to a resident who was sent the isiXhosa one.
+    from api.deps import converse_for
+    from bot.domain.messages import service as messages
+    from bot.engine.messages import Inbound
+
+    resident = make_resident(session, language="xh", consented_at=NOW, consent_channel="sms")
+    user, _ = make_staff(session)
+    ticket = make_ticket(session, resident_id=resident.id, now=NOW)
+    tickets.reply(
+        session=session, ticket=ticket, staff=user, canned="contractor_appointed", now=NOW
+    )
+    status = Inbound(
+        message_id="SM" + "5" * 32,
+        phone=resident.phone,
+        channel="whatsapp",
+        text=f"STATUS {ticket.reference}",
+        received_at=NOW,
+    )
+    [reply] = messages.receive(
+        session=session, inbound=status, converse=converse_for(session), now=NOW
+    )
+    isixhosa = report_notices.canned_text(load(), get_translator("xh"), "contractor_appointed")
+    assert isixhosa == "Kuqeshwe ikontraka ukuba ilungise oku."
+    assert isixhosa in reply
+    assert "A contractor has been appointed" not in reply
+    assert ticket.last_public_note == "A contractor has been appointed to fix this."  # staff's
+
+
 def test_priority_change_recomputes_clocks(session: Session) -> None:
     user, _ = make_staff(session)
     ticket = make_ticket(session, now=NOW, category="roads")
