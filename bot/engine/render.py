@@ -71,29 +71,33 @@ def pages_chars(text: str, *, max_chars: int, more_hint: str) -> Iterator[str]:
         yield rest
 
 
+def _as_carried(text: str, channel: Channel, more_hint: str) -> tuple[str, str]:
+    """Return a reply and its MORE hint as the channel carries them: SMS shows no bold."""
+    if channel == "sms":
+        return strip_bold(text), strip_bold(more_hint)
+    return text, more_hint
+
+
 def _pages(text: str, channel: Channel, *, more_hint: str) -> Iterator[str]:
+    """Yield the pages of a reply already as the channel carries it (`_as_carried`)."""
     if channel == "sms":
         return sms.pages(
-            strip_bold(text),
-            max_segments=SMS_MAX_SEGMENTS,
-            more_hint=strip_bold(more_hint),
-            joiner=PAGE_JOINER,
+            text, max_segments=SMS_MAX_SEGMENTS, more_hint=more_hint, joiner=PAGE_JOINER
         )
     return pages_chars(text, max_chars=WHATSAPP_MAX_CHARS, more_hint=more_hint)
 
 
 def for_channel(text: str, channel: Channel, *, more_hint: str) -> list[str]:
     """Return the pages to send for one reply on a channel (the first is sent now)."""
-    return list(_pages(text, channel, more_hint=more_hint))
+    source, hint = _as_carried(text, channel, more_hint)
+    return list(_pages(source, channel, more_hint=hint))
 
 
 def first_page(text: str, channel: Channel, *, more_hint: str) -> tuple[str, str]:
     """Return the page to send now for a reply on a channel, and the text left for MORE.
     Only the first page is cut: the rest is cut when the resident asks for it."""
-    sms_channel = channel == "sms"
-    source = strip_bold(text) if sms_channel else text
-    hint = strip_bold(more_hint) if sms_channel else more_hint
-    pages = _pages(text, channel, more_hint=more_hint)
+    source, hint = _as_carried(text, channel, more_hint)
+    pages = _pages(source, channel, more_hint=hint)
     page = next(pages)
     if page == source:
         return page, ""

@@ -210,9 +210,7 @@ def save_meeting(
         raise EditRejected("the start time needs a time zone")
     if problem := meeting_time_problem(starts_at):
         raise EditRejected(problem)
-    ward = ward.strip()
-    if len(ward) > WARD_LENGTH:
-        raise EditRejected(f"the ward is longer than {WARD_LENGTH} characters")
+    ward = _text(ward, WARD_LENGTH, "ward")
     problems = meeting_place_problems(
         level=level, ward=ward, settlement=settlement, named=settlement is not None
     )

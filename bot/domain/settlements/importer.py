@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from sqlalchemy import select as select_columns
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bot.db import utcnow
 from bot.domain.settlements import service as settlements
@@ -539,6 +539,13 @@ def _meetings(session: Session, rows: list[_Row], errors: list[RowError]) -> Imp
     return result
 
 
+def _same_meeting(
+    title: str, level: str, settlement_id: int | None, ward: str
+) -> tuple[str, str, str]:
+    """Return what a meeting moved to another time keeps: its title, level and place."""
+    return name_key(title), level, _place(settlement_id, ward)
+
+
 def _moved_meetings(session: Session, clean: list[tuple[int, dict[str, Any]]]) -> list[RowError]:
     """Refuse a row that matches no meeting but looks like one moved: a future meeting with
     its title and place that no row of the file matches. Imported, it would be a second
@@ -555,21 +562,24 @@ def _moved_meetings(session: Session, clean: list[tuple[int, dict[str, Any]]]) -
     ).all()
     for title, level, settlement_id, ward, starts_at, natural_key in future:
         if natural_key not in keys:
-            place = (name_key(title), level, _place(settlement_id, ward))
-            unmatched.setdefault(place, []).append(starts_at)
-    errors = []
+            unmatched.setdefault(_same_meeting(title, level, settlement_id, ward), []).append(
+                starts_at
+            )
+    suspects = []
     for line, values in clean:
-        place = (
-            name_key(values["title"]),
-            values["level"],
-            _place(values["settlement_id"], values["ward"]),
+        place = _same_meeting(
+            values["title"], values["level"], values["settlement_id"], values["ward"]
         )
-        if place not in unmatched:
-            continue
-        known = session.exec(
-            select(Meeting.id).where(Meeting.natural_key == values["natural_key"])
-        ).first()
-        if known is not None:  # a past or cancelled meeting of its own: updated
+        if place in unmatched:
+            suspects.append((line, values, place))
+    if not suspects:
+        return []
+    # A suspect whose own meeting exists (past or cancelled) updates it: asked for at once.
+    existing = col(Meeting.natural_key).in_([values["natural_key"] for _, values, _ in suspects])
+    known = set(session.exec(select(Meeting.natural_key).where(existing)))
+    errors = []
+    for line, values, place in suspects:
+        if values["natural_key"] in known:
             continue
         when = ", ".join(
             moment.astimezone(TIMEZONE).isoformat(timespec="minutes")
