@@ -550,7 +550,7 @@ def _moved_meetings(session: Session, clean: list[tuple[int, dict[str, Any]]]) -
     """Refuse a row that matches no meeting but looks like one moved: a future meeting with
     its title and place that no row of the file matches. Imported, it would be a second
     meeting, and residents would see both and be reminded of the old one. The dashboard
-    and the API move a meeting (telling residents, moving its reminders); a file that
+    and the API move a meeting (moving its reminders; an announcement tells residents); a file that
     keeps every other date's row adds one (a meeting that recurs)."""
     keys = {values["natural_key"] for _line, values in clean}
     unmatched: dict[tuple[str, str, str], list[dt.datetime]] = {}
@@ -590,7 +590,7 @@ def _moved_meetings(session: Session, clean: list[tuple[int, dict[str, Any]]]) -
                 line,
                 f"{values['title']!r} is already on {when} at this place, and no row of "
                 "this file has that date: to move it, change it on the dashboard or with the "
-                "API (residents are told and its reminders move); to add another meeting, "
+                "API (its reminders move; announce it to tell residents); to add another meeting, "
                 "keep its row in this file too",
             )
         )

@@ -307,7 +307,7 @@ def test_a_meeting_moved_in_the_file_is_refused_not_doubled(session: Session) ->
     assert _errors(session, "meetings", header + second) == [
         "line 2: 'Ward forum' is already on 2030-03-01T10:00+02:00 at this place, and no row "
         "of this file has that date: to move it, change it on the dashboard or with the API "
-        "(residents are told and its reminders move); to add another meeting, keep its row "
+        "(its reminders move; announce it to tell residents); to add another meeting, keep its row "
         "in this file too"
     ]
     assert _count(session, Meeting) == 1
