@@ -7,6 +7,7 @@ connection; PostgreSQL is reached through psycopg 3.
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 import threading
 import weakref
 from collections.abc import Callable, Iterator
@@ -147,12 +148,13 @@ class _SqliteWriteGate:
         try:
             if not wait:
                 driver.execute("PRAGMA busy_timeout=0")
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-        except OperationalError as exc:
+            # On the driver: SQLAlchemy's execution path costs more than the statement.
+            driver.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
             self.end(connection)
-            if not wait and "locked" in str(exc.orig):
-                raise WriteLockBusy(str(exc.orig)) from None
-            raise
+            if not wait and "locked" in str(exc):
+                raise WriteLockBusy(str(exc)) from None
+            raise OperationalError("BEGIN IMMEDIATE", None, exc) from exc
         except BaseException:
             self.end(connection)
             raise
