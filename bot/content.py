@@ -159,7 +159,7 @@ class Content:
         try:
             # A translation whose placeholders drifted from the source must not crash a
             # conversation: fall back to English (CI refuses such .po files anyway).
-            if placeholders(translated) == message.placeholders:
+            if _translated_placeholders(translated) == message.placeholders:
                 return _fill(translated, params)
         except (ContentError, ValueError, KeyError, IndexError):
             pass
@@ -229,6 +229,10 @@ def placeholders(text: str) -> frozenset[str]:
             raise ContentError(f"placeholder {{{name}}} must be a plain name in {text!r}")
         names.add(name)
     return frozenset(names)
+
+
+# Every reply renders several messages: a translation's placeholders are read once.
+_translated_placeholders = lru_cache(maxsize=4096)(placeholders)
 
 
 def _message_lines(path: Path, document: str) -> dict[str, int]:

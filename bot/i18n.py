@@ -129,6 +129,9 @@ def normalise_locale(code: str | None) -> str | None:
     return language if language in SUPPORTED_LOCALES else None
 
 
+_WHEN_CACHE_SIZE = 1024
+
+
 def _require_aware(value: datetime) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("naive datetime: pass a timezone-aware datetime (UTC in storage)")
@@ -144,6 +147,10 @@ class Translator:
         self.locale = locale
         self._translations = translations or gettext.NullTranslations()
         self._babel_locale = Locale.parse(_BABEL_LOCALES.get(locale, locale))
+        # Every resident asking for the meetings is shown the same few times: each is
+        # formatted once per language (Babel's formatting costs more than the rest of
+        # the reply).
+        self._when: dict[datetime, str] = {}
 
     def __repr__(self) -> str:
         return f"Translator({self.locale!r})"
@@ -207,10 +214,15 @@ class Translator:
     def format_when(self, value: datetime) -> str:
         """Format an aware datetime as weekday, date and hour:minute, e.g. for a meeting."""
         local = _require_aware(value)
-        pattern = self._datetime_pattern("full", "short")
-        return _plain(
-            dates.format_datetime(local, pattern, tzinfo=TIMEZONE, locale=self._babel_locale)
-        )
+        formatted = self._when.get(local)
+        if formatted is None:
+            if len(self._when) >= _WHEN_CACHE_SIZE:
+                self._when.clear()
+            pattern = self._datetime_pattern("full", "short")
+            formatted = self._when[local] = _plain(
+                dates.format_datetime(local, pattern, tzinfo=TIMEZONE, locale=self._babel_locale)
+            )
+        return formatted
 
     def format_time(self, value: datetime | time, format: str = "short") -> str:
         """Format an aware datetime's Africa/Johannesburg time, or a local wall-clock time."""
