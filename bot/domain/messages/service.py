@@ -19,7 +19,14 @@ from bot.engine.ports import ResidentView
 log = logging.getLogger(__name__)
 
 _MESSAGE: Table = InboundMessage.__table__  # type: ignore[attr-defined]
-_SEEN = select(_MESSAGE.c.replies).where(_MESSAGE.c.message_sid == bindparam("sid"))
+# The resident, locked, and the replies already given to this MessageSid (NULL if none:
+# `replies` is never NULL), in one statement.
+_LOCK_AND_SEEN = residents.LOOKUP.add_columns(
+    select(_MESSAGE.c.replies)
+    .where(_MESSAGE.c.message_sid == bindparam("sid"))
+    .scalar_subquery()
+    .label("replayed")
+)
 _STORE = insert(_MESSAGE)
 
 Converse = Callable[[Inbound, ResidentView, dict[str, Any] | None, dt.datetime], Outcome]
@@ -46,13 +53,18 @@ def receive(
     changes nothing. The resident's row is locked first, so two messages from one
     person are answered in turn and never interleave.
     """
-    resident, created = residents.lock_or_create(session=session, phone=inbound.phone, now=now)
-    seen = session.connection().execute(_SEEN, {"sid": inbound.message_id}).first()
-    if seen is not None:
+    resident, created = residents.lock_or_create(
+        session=session,
+        phone=inbound.phone,
+        now=now,
+        lookup=_LOCK_AND_SEEN,
+        sid=inbound.message_id,
+    )
+    if resident["replayed"] is not None:
         log.info("replayed message %s answered from store", inbound.message_id)
         if created:  # a retry of the message that erased them: they stay erased
             residents.discard_new(session=session, resident_id=resident["id"])
-        return list(seen.replies)
+        return list(resident["replayed"])
     outcome = converse(
         inbound, residents.view(resident, is_new=created), resident["conversation"] or None, now
     )

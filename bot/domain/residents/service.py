@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import String, Table, bindparam, cast, delete, func, or_, select, update
+from sqlalchemy import Select, String, Table, bindparam, cast, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
 from sqlmodel import Session, col
@@ -30,7 +30,7 @@ RESIDENT: Table = Resident.__table__  # type: ignore[attr-defined]
 PROVIDER_GRACE = dt.timedelta(minutes=2)
 # The webhook's hot path runs these for every message; built once, they skip statement
 # construction and cache-key generation on each call.
-_LOOKUP = select(RESIDENT).where(RESIDENT.c.phone == bindparam("phone")).with_for_update()
+LOOKUP = select(RESIDENT).where(RESIDENT.c.phone == bindparam("phone")).with_for_update()
 _TURN_COLUMNS = (
     "conversation",
     "updated_at",
@@ -51,17 +51,26 @@ _SAVE_TURN = (
 )
 
 
-def lock_or_create(*, session: Session, phone: str, now: dt.datetime) -> tuple[RowMapping, bool]:
+def lock_or_create(
+    *,
+    session: Session,
+    phone: str,
+    now: dt.datetime,
+    lookup: Select[Any] = LOOKUP,
+    **params: Any,
+) -> tuple[RowMapping, bool]:
     """Return the resident row with `phone`, created if new, locked for this transaction.
 
     Two messages from one person at the same moment are handled one after the other:
     the second waits for the first's transaction (row lock on PostgreSQL, the write lock
     on SQLite) and then sees its state. The webhook's hot path reads and writes the row
     with Core statements on the session's connection: the ORM's execution path and
-    bookkeeping cost more than the work here.
+    bookkeeping cost more than the work here. `lookup` may be `LOOKUP` with more columns
+    (bound by `params`), read in the same statement.
     """
     connection = session.connection()
-    row = connection.execute(_LOOKUP, {"phone": phone}).mappings().first()
+    params["phone"] = phone
+    row = connection.execute(lookup, params).mappings().first()
     if row is not None:
         return row, False
     insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
@@ -69,7 +78,7 @@ def lock_or_create(*, session: Session, phone: str, now: dt.datetime) -> tuple[R
     # RETURNING, not the row count: psycopg reports -1 for INSERT ... ON CONFLICT.
     added = insert(RESIDENT).values(**values).on_conflict_do_nothing().returning(RESIDENT.c.id)
     created = connection.execute(added).first() is not None
-    return connection.execute(_LOOKUP, {"phone": phone}).mappings().one(), created
+    return connection.execute(lookup, params).mappings().one(), created
 
 
 def view(resident: RowMapping, *, is_new: bool) -> ResidentView:
