@@ -44,6 +44,8 @@ _NON_GSM = re.compile("[^" + re.escape("".join(sorted(GSM7_BASIC | GSM7_EXTENSIO
 _GSM_EXTENSION = re.compile("[" + re.escape("".join(sorted(GSM7_EXTENSION))) + "]")
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 _WHITESPACE_RUN = re.compile(r"\s+")
+# A whitespace run with a line break in it, matched from the start of the run.
+_LINE_BREAK_RUN = re.compile(r"[^\S\n]*\n\s*")
 # Vertical tab and form feed: the line and page breaks of text pasted from a word processor.
 _BREAKS = re.compile(r"[\x0b\x0c]")
 # What no message may carry: the other C0 controls but tab, newline and carriage return,
@@ -174,26 +176,40 @@ def _break_point(rest: str, limit: int, min_fill: float) -> tuple[int, int]:
     """Return (end of this page, start of the next) for a page of at most limit characters."""
     if limit >= len(rest):
         return len(rest), len(rest)
-    best: dict[str, tuple[int, int]] = {}
-    for m in _WHITESPACE_RUN.finditer(rest):
+    # The candidates are whitespace runs that start after 0 and at or before limit: the
+    # last with two line breaks, the last with one, the last of all.
+    line = paragraph = None
+    for m in _LINE_BREAK_RUN.finditer(rest):
         if m.start() > limit:
             break
         if m.start() == 0:
             continue
-        newlines = m.group().count("\n")
-        span = (m.start(), m.end())
-        best["word"] = span
-        if newlines >= 1:
-            best["line"] = span
-        if newlines >= 2:
-            best["paragraph"] = span
-    for kind in ("paragraph", "line", "word"):
-        if kind in best and best[kind][0] >= limit * min_fill:
-            return best[kind]
-    if "word" in best:
-        return best["word"]
+        line = m.span()
+        if m.group().count("\n") >= 2:
+            paragraph = line
+    word = _last_space_run(rest, limit)
+    for span in (paragraph, line, word):
+        if span is not None and span[0] >= limit * min_fill:
+            return span
+    if word is not None:
+        return word
     cut = _safe_hard_cut(rest, limit)
     return cut, cut
+
+
+def _last_space_run(rest: str, limit: int) -> tuple[int, int] | None:
+    """Return the span of the last whitespace run in rest that starts after 0 and at or
+    before limit, if any (found backwards: a page holds dozens of words)."""
+    start = limit
+    while start > 0 and not rest[start].isspace():
+        start -= 1
+    while start > 0 and rest[start - 1].isspace():
+        start -= 1
+    if start == 0:
+        return None
+    match = _WHITESPACE_RUN.match(rest, start)
+    assert match is not None
+    return start, match.end()
 
 
 def pages(

@@ -201,6 +201,28 @@ def test_paginate_breaks_lines_when_no_paragraphs() -> None:
     assert_reconstructs(text, pages, "MORE")
 
 
+@pytest.mark.parametrize(
+    ("limit", "min_fill", "expected"),
+    [
+        (10, 0.5, (9, 12)),  # a run starting before the limit is whole: two breaks, a paragraph
+        (9, 0.5, (9, 12)),  # a run may start at the limit itself
+        (8, 0.5, (4, 5)),  # only the space between the first two words starts in time
+        (16, 0.9, (16, 17)),  # the paragraph leaves the page too empty: the last space
+        (16, 0.5, (9, 12)),
+    ],
+)
+def test_page_breaks_at_the_best_whitespace_run_starting_by_the_limit(
+    limit: int, min_fill: float, expected: tuple[int, int]
+) -> None:
+    text = "aaaa bbbb\n \ncccc dddd eeee"
+    assert sms._break_point(text, limit, min_fill) == expected
+
+
+def test_page_break_never_at_leading_whitespace() -> None:
+    assert sms._break_point("  aaaa bbbb", 3, 0.5) == (3, 3)  # a hard cut, not an empty page
+    assert sms._break_point("  aaaa bbbb", 7, 0.5) == (6, 7)
+
+
 def test_paginate_cuts_huge_word() -> None:
     text = "x" * 1000
     pages = list(sms.pages(text, max_segments=1, more_hint="MORE"))
