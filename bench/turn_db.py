@@ -2,9 +2,10 @@
 statements on the bare sqlite3 driver, in the same run.
 
 The turn's bookkeeping is `messages.receive` with a conversation that answers at once:
-lock (or create) the resident, check the MessageSid, save the state, store the message,
-in one transaction as the webhook runs it (`bot.db.run_now`). The baseline runs the same
-four statements and the transaction on a bare sqlite3 connection to the same database
+lock (or create) the resident and check the MessageSid (one statement), save the state,
+store the message, in one transaction as the webhook runs it (`bot.db.run_now`). The
+baseline runs the same three statements and the transaction on a bare sqlite3 connection
+to the same database
 (no flows, no ports: those come on top in a real turn). Usage:
 
     .venv/bin/python bench/turn_db.py [--turns 3000]
@@ -60,14 +61,15 @@ def siyakha_turn(engine: Any, n: int) -> None:
 
 
 def bare_turn(driver: sqlite3.Connection, n: int) -> None:
-    """The same four statements in one transaction on the bare driver."""
+    """The same three statements in one transaction on the bare driver."""
     now = utcnow().replace(tzinfo=None).isoformat(" ", "microseconds")
     sid = f"SB{n:032d}"
     driver.execute("BEGIN IMMEDIATE")
     row = driver.execute(
-        "SELECT * FROM resident WHERE phone = ?", (f"+2782{n % RESIDENTS:07d}",)
+        "SELECT *, (SELECT replies FROM inbound_message WHERE message_sid = ?) FROM resident "
+        "WHERE phone = ?",
+        (sid, f"+2782{n % RESIDENTS:07d}"),
     ).fetchone()
-    driver.execute("SELECT replies FROM inbound_message WHERE message_sid = ?", (sid,)).fetchone()
     state = json.dumps({"step": "menu", "last_seen": now})
     driver.execute(
         "UPDATE resident SET conversation = ?, updated_at = ?, last_inbound_sms_at = ? "
