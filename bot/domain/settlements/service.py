@@ -33,9 +33,6 @@ def get(*, session: Session, settlement_id: int) -> Settlement | None:
     return session.get(Settlement, settlement_id)
 
 
-# What the conversation reads on every turn (`ports.SqlSettlementDirectory`), built once
-# and run on the session's connection, past the ORM's execution path: nothing a turn
-# leaves pending in the session touches settlements, milestones or meetings.
 _C = SETTLEMENT.c
 _REFS = select_columns(_C.id, _C.name, _C.aliases).order_by(_C.name_key)
 _SUMMARY = select_columns(
@@ -79,12 +76,12 @@ _UPCOMING = (
 
 def refs(*, session: Session) -> Sequence[Row[Any]]:
     """Return (id, name, aliases) of every settlement, by name."""
-    return session.connection().execute(_REFS).all()
+    return session.execute(_REFS).all()
 
 
 def summary(*, session: Session, settlement_id: int) -> Row[Any] | None:
     """Return what a resident may learn about one settlement, as a row."""
-    return session.connection().execute(_SUMMARY, {"settlement_id": settlement_id}).first()
+    return session.execute(_SUMMARY, {"settlement_id": settlement_id}).first()
 
 
 def by_name(
@@ -99,7 +96,7 @@ def by_name(
 
 def milestones(*, session: Session, settlement_id: int) -> Sequence[Row[Any]]:
     """Return a settlement's milestones (strand, title, target_date, status, note) in order."""
-    return session.connection().execute(_MILESTONES, {"settlement_id": settlement_id}).all()
+    return session.execute(_MILESTONES, {"settlement_id": settlement_id}).all()
 
 
 def upcoming_meetings(
@@ -112,7 +109,7 @@ def upcoming_meetings(
 ) -> Sequence[Row[Any]]:
     """Return the next meetings for a settlement, its ward forum and city forums, as rows."""
     params = {"now": now, "settlement_id": settlement_id, "ward": ward or "", "limit": limit}
-    return session.connection().execute(_UPCOMING, params).all()
+    return session.execute(_UPCOMING, params).all()
 
 
 class UnknownWard(ValueError):
