@@ -3,9 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Select, String, Table, bindparam, cast, delete, func, or_, select, update
+from sqlalchemy import (
+    Select,
+    String,
+    Table,
+    Update,
+    bindparam,
+    cast,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
 from sqlmodel import Session, col
@@ -31,24 +44,14 @@ PROVIDER_GRACE = dt.timedelta(minutes=2)
 # The webhook's hot path runs these for every message; built once, they skip statement
 # construction and cache-key generation on each call.
 LOOKUP = select(RESIDENT).where(RESIDENT.c.phone == bindparam("phone")).with_for_update()
-_TURN_COLUMNS = (
-    "conversation",
-    "updated_at",
-    "last_inbound_sms_at",
-    "last_inbound_whatsapp_at",
-    "profile_name",
-    "language",
-    "settlement_id",
-    "consented_at",
-    "consent_channel",
-    "consent_notice_version",
-    "opted_out_at",
-)
-_SAVE_TURN = (
-    update(RESIDENT)
-    .where(RESIDENT.c.id == bindparam("resident_id"))
-    .values({column: bindparam(f"new_{column}") for column in _TURN_COLUMNS})
-)
+
+
+@lru_cache(maxsize=64)
+def _save_turn(columns: tuple[str, ...]) -> Update:
+    """Return the update of these resident columns (few combinations: the state, the time
+    and the channel's last message, and now and then what an effect changed)."""
+    values: dict[str, Any] = {column: bindparam(f"new_{column}") for column in columns}
+    return update(RESIDENT).where(RESIDENT.c.id == bindparam("resident_id")).values(values)
 
 
 def lock_or_create(
@@ -139,8 +142,11 @@ def record_turn(
     # nothing kept but the number before that.
     if inbound.profile_name and changes.get("consented_at", resident["consented_at"]):
         changes["profile_name"] = inbound.profile_name[:200]
-    values = {f"new_{column}": changes.get(column, resident[column]) for column in _TURN_COLUMNS}
-    session.connection().execute(_SAVE_TURN, {"resident_id": resident["id"], **values})
+    # Only what changed: the row is locked, and binding the unchanged columns again cost
+    # more than the rest of the statement.
+    values = {f"new_{column}": value for column, value in changes.items()}
+    statement = _save_turn(tuple(sorted(changes)))
+    session.connection().execute(statement, {"resident_id": resident["id"], **values})
     return True
 
 
