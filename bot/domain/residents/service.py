@@ -43,7 +43,22 @@ RESIDENT: Table = Resident.__table__  # type: ignore[attr-defined]
 PROVIDER_GRACE = dt.timedelta(minutes=2)
 # The webhook's hot path runs these for every message; built once, they skip statement
 # construction and cache-key generation on each call.
-LOOKUP = select(RESIDENT).where(RESIDENT.c.phone == bindparam("phone")).with_for_update()
+# The columns a turn reads (turning each stored time back into a datetime costs): the
+# engine's view of the resident, their state, and what an effect keeps or carries over.
+_TURN_READS = (
+    "id",
+    "phone",
+    "language",
+    "settlement_id",
+    "consented_at",
+    "opted_out_at",
+    "conversation",
+)
+LOOKUP = (
+    select(*(RESIDENT.c[name] for name in _TURN_READS))
+    .where(RESIDENT.c.phone == bindparam("phone"))
+    .with_for_update()
+)
 
 
 @lru_cache(maxsize=64)
@@ -62,7 +77,8 @@ def lock_or_create(
     lookup: Select[Any] = LOOKUP,
     **params: Any,
 ) -> tuple[RowMapping, bool]:
-    """Return the resident row with `phone`, created if new, locked for this transaction.
+    """Return the resident with `phone` (the columns of `LOOKUP`), created if new, locked
+    for this transaction.
 
     Two messages from one person at the same moment are handled one after the other:
     the second waits for the first's transaction (row lock on PostgreSQL, the write lock
