@@ -42,6 +42,8 @@ UCS2_PART: Final = 67
 # Regexes do the per-character work in C; segment counting runs often while paging.
 _NON_GSM = re.compile("[^" + re.escape("".join(sorted(GSM7_BASIC | GSM7_EXTENSION))) + "]")
 _GSM_EXTENSION = re.compile("[" + re.escape("".join(sorted(GSM7_EXTENSION))) + "]")
+# Outside the basic table: an escaped (two-septet) character, or not GSM-7 at all.
+_NON_GSM_BASIC = re.compile("[^" + re.escape("".join(sorted(GSM7_BASIC))) + "]")
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 _WHITESPACE_RUN = re.compile(r"\s+")
 # A whitespace run with a line break in it, matched from the start of the run.
@@ -150,6 +152,10 @@ def _fits(text: str, max_segments: int) -> bool:
 
 def _longest_prefix(rest: str, suffix: str, max_segments: int) -> int:
     """Return the largest n such that rest[:n] + suffix fits in max_segments (0 if none)."""
+    if _NON_GSM_BASIC.search(rest) is None and _NON_GSM_BASIC.search(suffix) is None:
+        # Every character costs one septet, whatever the prefix: no search needed.
+        room = GSM7_SINGLE if max_segments == 1 else GSM7_PART * max_segments
+        return max(0, min(len(rest), room - len(suffix)))
     lo, hi = 0, min(len(rest), _max_chars(max_segments))
     while lo < hi:
         mid = (lo + hi + 1) // 2

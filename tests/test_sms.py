@@ -223,6 +223,23 @@ def test_page_break_never_at_leading_whitespace() -> None:
     assert sms._break_point("  aaaa bbbb", 7, 0.5) == (6, 7)
 
 
+@pytest.mark.parametrize(
+    ("rest", "suffix", "max_segments", "expected"),
+    [
+        ("a" * 1000, "MORE", 3, 3 * 153 - 4),
+        ("a" * 1000, "MORE", 1, 160 - 4),
+        ("a" * 100, "MORE", 3, 100),  # all of it fits
+        ("a" * 1000, "[MORE]", 3, 3 * 153 - 8),  # [ and ] cost two septets each
+        # A page holding the ê is UCS-2: 3 x 67 units, too few for 201 characters and the
+        # hint, so the page stops before it.
+        ("a" * 200 + "ê" + "a" * 800, "MORE", 3, 200),
+        ("a" * 1000, "MORE ê", 2, 2 * 67 - 6),  # a UCS-2 hint makes every page UCS-2
+    ],
+)
+def test_longest_page_prefix(rest: str, suffix: str, max_segments: int, expected: int) -> None:
+    assert sms._longest_prefix(rest, suffix, max_segments) == expected
+
+
 def test_paginate_cuts_huge_word() -> None:
     text = "x" * 1000
     pages = list(sms.pages(text, max_segments=1, more_hint="MORE"))
