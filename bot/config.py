@@ -12,6 +12,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 DEV_SECRET_KEY = "dev-secret-change-me"  # noqa: S105  (the placeholder refused outside dev)
 _PLACEHOLDER_SECRETS = {DEV_SECRET_KEY, "changethis", "change-me", "changeme", "secret", ""}
+# The SQLite write gate is built on the standard library's driver (`bot.db`).
+SQLITE_DRIVERS = ("sqlite", "sqlite+pysqlite")
 
 
 class Settings(BaseSettings):
@@ -129,6 +131,14 @@ class Settings(BaseSettings):
         default_factory=lambda: ["neighbourhood", "ward"],
         validation_alias="SIYAKHA_MEETING_REMINDER_LEVELS",
     )
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_sqlite_driver(cls, value: str) -> str:
+        driver = value.split(":", 1)[0].lower()
+        if driver.startswith("sqlite") and driver not in SQLITE_DRIVERS:
+            raise ValueError(f"{driver} is not supported: use sqlite:///path for SQLite")
+        return value
 
     @field_validator("log_level")
     @classmethod

@@ -25,7 +25,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, create_engine
 
-from bot.config import get_settings, normalise_database_url
+from bot.config import SQLITE_DRIVERS, get_settings, normalise_database_url
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # The largest id an INTEGER column holds on PostgreSQL: a larger one asked for must be
@@ -216,8 +216,7 @@ class _GatedSQLiteDialect(SQLiteDialect_pysqlite):
         self.write_gate.rollback(dbapi_connection)
 
 
-_GATED_DRIVER = "sqlite+siyakha_gated"
-registry.register(_GATED_DRIVER.replace("+", "."), __name__, _GatedSQLiteDialect.__name__)
+registry.register("sqlite.siyakha_gated", __name__, "_GatedSQLiteDialect")
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -225,12 +224,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     url = normalise_database_url(url)
     if url.startswith("sqlite"):
         parsed = make_url(url)
-        if parsed.drivername not in ("sqlite", "sqlite+pysqlite"):
+        if parsed.drivername not in SQLITE_DRIVERS:
             raise ValueError(f"unsupported SQLite driver {parsed.drivername!r}: use sqlite://")
         connect_args = kwargs.pop("connect_args", {})
         connect_args.setdefault("check_same_thread", False)
         connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
-        gated = parsed.set(drivername=_GATED_DRIVER)
+        gated = parsed.set(drivername="sqlite+siyakha_gated")
         engine = create_engine(gated, connect_args=connect_args, **kwargs)
         gate = engine.dialect.write_gate  # type: ignore[attr-defined]
         event.listen(engine.pool, "connect", _sqlite_pragmas)

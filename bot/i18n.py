@@ -129,7 +129,7 @@ def normalise_locale(code: str | None) -> str | None:
     return language if language in SUPPORTED_LOCALES else None
 
 
-_WHEN_CACHE_SIZE = 1024
+_WHEN_CACHE_SIZE = 1024  # meeting times kept formatted, per language
 
 
 def _require_aware(value: datetime) -> datetime:

@@ -225,6 +225,10 @@ def test_serve_refuses_to_put_the_dev_simulator_on_the_network(
             ["SIYAKHA_SECRET_KEY is a placeholder; outside dev (SIYAKHA_ENV=production) set a"],
         ),
         ({"SIYAKHA_WHATSAPP_TEMPLATES": "{nope"}, ["SIYAKHA_WHATSAPP_TEMPLATES: must be JSON"]),
+        (
+            {"DATABASE_URL": "sqlite+pysqlcipher:///x.db"},
+            ["DATABASE_URL: sqlite+pysqlcipher is not supported: use sqlite:///path for SQLite"],
+        ),
     ],
 )
 def test_a_malformed_setting_is_one_line_naming_it_not_a_traceback(

@@ -160,3 +160,14 @@ def test_run_now_rolls_back_failed_work_and_hands_the_lock_on(tmp_path: Path) ->
 def test_run_now_always_declines_on_postgresql() -> None:
     engine = make_engine("postgresql://postgres@127.0.0.1:1/none")  # never connected
     assert run_now(engine, lambda session: pytest.fail("ran")) is NOT_NOW
+
+
+def test_an_sqlite_driver_other_than_pysqlite_is_refused_by_name(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="sqlite\\+pysqlcipher"):
+        make_engine(f"sqlite+pysqlcipher:///{tmp_path / 'x.db'}")
+    engine = make_engine(f"sqlite+pysqlite:///{tmp_path / 'x.db'}")  # the default, named
+    assert (
+        run_now(engine, lambda session: session.connection().exec_driver_sql("SELECT 1").scalar())
+        == 1
+    )
+    engine.dispose()
