@@ -58,6 +58,20 @@ def test_parallel_retries_of_one_message_are_answered_once(live, clean_db) -> No
     assert _count(clean_db, Resident) == 1
 
 
+def test_parallel_retries_of_a_known_residents_message_are_answered_once(live, clean_db) -> None:
+    # The retries wait for the first's lock on the resident's row; each must then see the
+    # message the first stored (on PostgreSQL, a statement that waited for a row lock reads
+    # other tables as they were when it began: the MessageSid is checked after the wait).
+    base, token = live
+    phone = "+27831230009"
+    assert _post_all(base, token, [sms("hi", phone=phone)])[0].status_code == 200
+    form = sms("1", phone=phone)
+    responses = _post_all(base, token, [form] * 8)
+    assert [r.status_code for r in responses] == [200] * 8
+    assert len({r.text for r in responses}) == 1
+    assert _count(clean_db, InboundMessage) == 2
+
+
 def test_simultaneous_messages_from_one_new_resident(live, clean_db) -> None:
     base, token = live
     forms = [sms(text, phone="+27831230002") for text in ["hi", "1", "hello", "menu", "?", "0"]]

@@ -19,14 +19,13 @@ from bot.engine.ports import ResidentView
 log = logging.getLogger(__name__)
 
 _MESSAGE: Table = InboundMessage.__table__  # type: ignore[attr-defined]
-# The resident, locked, and the replies already given to this MessageSid (NULL if none:
-# `replies` is never NULL), in one statement.
-_LOCK_AND_SEEN = residents.LOOKUP.add_columns(
-    select(_MESSAGE.c.replies)
-    .where(_MESSAGE.c.message_sid == bindparam("sid"))
-    .scalar_subquery()
-    .label("replayed")
-)
+# The replies already given to a MessageSid (none if it is new: `replies` is never NULL).
+_SEEN = select(_MESSAGE.c.replies).where(_MESSAGE.c.message_sid == bindparam("sid"))
+# On SQLite, the resident and the replies in one statement: the transaction holds the write
+# lock before it reads anything, so nothing can change between the two. Not on PostgreSQL,
+# where a statement that waited for the resident's row lock still reads other tables as
+# they were when it began: a parallel retry of the message would not see it stored.
+_LOCK_AND_SEEN = residents.LOOKUP.add_columns(_SEEN.scalar_subquery().label("replayed"))
 _STORE = insert(_MESSAGE)
 
 Converse = Callable[[Inbound, ResidentView, dict[str, Any] | None, dt.datetime], Outcome]
@@ -53,18 +52,20 @@ def receive(
     changes nothing. The resident's row is locked first, so two messages from one
     person are answered in turn and never interleave.
     """
-    resident, created = residents.lock_or_create(
-        session=session,
-        phone=inbound.phone,
-        now=now,
-        lookup=_LOCK_AND_SEEN,
-        sid=inbound.message_id,
-    )
-    if resident["replayed"] is not None:
+    sid = {"sid": inbound.message_id}
+    if session.connection().dialect.name == "sqlite":
+        resident, created = residents.lock_or_create(
+            session=session, phone=inbound.phone, now=now, lookup=_LOCK_AND_SEEN, **sid
+        )
+        replayed = resident["replayed"]
+    else:
+        resident, created = residents.lock_or_create(session=session, phone=inbound.phone, now=now)
+        replayed = session.connection().execute(_SEEN, sid).scalar()
+    if replayed is not None:
         log.info("replayed message %s answered from store", inbound.message_id)
         if created:  # a retry of the message that erased them: they stay erased
             residents.discard_new(session=session, resident_id=resident["id"])
-        return list(resident["replayed"])
+        return list(replayed)
     outcome = converse(
         inbound, residents.view(resident, is_new=created), resident["conversation"] or None, now
     )
