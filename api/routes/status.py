@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import logging
-
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from api.deps import SessionDep, TwilioForm
-from bot.channels.twilio import is_message_sid
 from bot.db import MAX_ID
 from bot.domain.outbox import service as outbox
 
-log = logging.getLogger(__name__)
 router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"])
 
 
@@ -25,10 +21,5 @@ def status_callback(
     ),
 ) -> Response:
     """Record a message status callback; out-of-order ones never move a message backwards."""
-    # One that cannot be a sid is ignored, as an unknown one is (and never reaches a
-    # provider_sid column it does not fit).
-    if is_message_sid(form.get("MessageSid") or form.get("SmsSid") or ""):
-        outbox.record_status(session=session, form=form, outbox_id=outbox_id)
-    else:
-        log.info("status callback without a well-formed MessageSid: ignored")
+    outbox.record_status(session=session, form=form, outbox_id=outbox_id)
     return Response(status_code=200)

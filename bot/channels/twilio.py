@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import re
 from collections.abc import Mapping
 
 from twilio.twiml.messaging_response import MessagingResponse
 
+from bot.domain.outbox.ports import is_message_sid
 from bot.engine.messages import Channel, Inbound, Location, Media
 from bot.phones import InvalidPhone, normalise
 from bot.sms import sendable
 
 MAX_MEDIA = 10
-_SID = re.compile(r"[A-Za-z0-9]{2,64}")
 
 
 class MalformedWebhook(ValueError):
@@ -66,12 +65,6 @@ def _media(form: Mapping[str, str]) -> tuple[Media, ...]:
             raise MalformedWebhook(f"MediaUrl{index} is missing or not a URL")
         items.append(Media(url=url, content_type=form.get(f"MediaContentType{index}", "")))
     return tuple(items)
-
-
-def is_message_sid(value: str) -> bool:
-    """Return whether a value can be a Twilio message sid (letters and digits, at most 64)."""
-    # fullmatch: `$` in a match() would let a final newline through.
-    return _SID.fullmatch(value) is not None
 
 
 def parse_inbound(form: Mapping[str, str], *, received_at: dt.datetime) -> Inbound:

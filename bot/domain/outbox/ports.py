@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
 ErrorKind = Literal["retry", "ambiguous", "permanent"]
+_SID = re.compile(r"[A-Za-z0-9]{2,64}")
+
+
+def is_message_sid(value: str) -> bool:
+    """Return whether a value can be a Twilio message sid (letters and digits, at most 64)."""
+    # fullmatch: `$` in a match() would let a final newline through.
+    return _SID.fullmatch(value) is not None
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from sqlmodel import Session, SQLModel, col
 
 from bot.db import UTCDateTime, utcnow
 from bot.domain.outbox.models import PURPOSES, RANK, Outbox, ProviderDeletion
+from bot.domain.outbox.ports import is_message_sid
 from bot.domain.outbox.routing import (
     INVALID_NUMBER_CODE,
     NOT_SMS_CAPABLE_CODES,
@@ -1005,13 +1006,14 @@ def record_status(
     later callbacks for that send are ignored.
     """
     sid = form.get("MessageSid") or form.get("SmsSid") or ""
+    if not is_message_sid(sid):  # ignored, as an unknown one is (nor fits provider_sid)
+        log.info("status callback without a well-formed MessageSid: ignored")
+        return None
     provider_status = (form.get("MessageStatus") or form.get("SmsStatus") or "").lower()
     status = PROVIDER_STATUS.get(provider_status)
     code = _error_code(form.get("ErrorCode"))
-    row = None
-    if sid:
-        found = select(Outbox).where(col(Outbox.provider_sid) == sid)
-        row = session.execute(found).scalars().first()
+    found = select(Outbox).where(col(Outbox.provider_sid) == sid)
+    row = session.execute(found).scalars().first()
     if row is None and outbox_id is not None:
         candidate = session.get(Outbox, outbox_id, populate_existing=True)  # status now
         # Only a row being sent: its send may be answered by callback before the worker

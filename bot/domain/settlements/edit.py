@@ -15,13 +15,13 @@ from bot.db import utcnow
 from bot.domain.broadcasts.service import withdraw_reminders
 from bot.domain.settlements.importer import (
     meeting_key,
+    meeting_key_problem,
     meeting_place_problems,
     meeting_time_problem,
     meeting_ward,
 )
 from bot.domain.settlements.models import (
     CATEGORIES,
-    MEETING_KEY_LENGTH,
     MEETING_LEVELS,
     MILESTONE_STATUSES,
     NOTE_LENGTH,
@@ -223,8 +223,8 @@ def save_meeting(
     settlement_id = settlement.id if settlement is not None else None
     starts = starts_at.astimezone(dt.UTC)
     key = meeting_key(title, starts, settlement_id, ward)
-    if len(key) > MEETING_KEY_LENGTH:  # folding lengthens some ("ß" becomes "ss")
-        raise EditRejected("the title is too long once folded for matching: shorten it")
+    if problem := meeting_key_problem(key):
+        raise EditRejected(problem)
     clash = session.execute(
         select(Meeting).where(col(Meeting.natural_key) == key)
     ).scalar_one_or_none()

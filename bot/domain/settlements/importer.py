@@ -459,6 +459,17 @@ def meeting_ward(
     return spelt[0] if spelt else ""
 
 
+def meeting_key_problem(key: str) -> str | None:
+    """Return why a meeting's natural key cannot be stored, if it cannot: folding for
+    matching lengthens some titles past the key's column."""
+    if len(key) <= MEETING_KEY_LENGTH:
+        return None
+    return (
+        f"title is too long once folded for matching (e.g. ß becomes ss): the meeting's key "
+        f"would pass {MEETING_KEY_LENGTH} characters; shorten it"
+    )
+
+
 def _place(settlement_id: int | None, ward: str) -> str:
     return f"s{settlement_id}" if settlement_id is not None else f"w{name_key(ward)}"
 
@@ -504,11 +515,8 @@ def _meetings(session: Session, rows: list[_Row], errors: list[RowError]) -> Imp
         if not check.reasons and starts_at is not None:
             settlement_id = settlement.id if settlement else None
             key = meeting_key(title, starts_at, settlement_id, ward)
-            if len(key) > MEETING_KEY_LENGTH:
-                check.reasons.append(
-                    f"title is too long once folded for matching (e.g. ß becomes ss): the "
-                    f"meeting's key would pass {MEETING_KEY_LENGTH} characters; shorten it"
-                )
+            if problem := meeting_key_problem(key):
+                check.reasons.append(problem)
             elif key in seen:
                 check.reasons.append(f"duplicates line {seen[key]} ({title})")
             seen[key] = row.line
