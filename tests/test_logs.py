@@ -41,3 +41,14 @@ def test_json_record_masks_message_and_extra_fields_and_drops_bodies() -> None:
     assert line["body"] == "[redacted]"
     assert line["level"] == "INFO"
     assert "27821234567" not in json.dumps(line)
+
+
+def test_each_line_carries_its_own_second() -> None:
+    formatter = JsonFormatter()
+    lines = []
+    for created in (1_000_000_000.2, 1_000_000_000.9, 1_000_000_001.1, 1_000_000_000.5):
+        record = logging.LogRecord("siyakha.test", logging.INFO, __file__, 1, "x", (), None)
+        record.created = created
+        lines.append(json.loads(formatter.format(record))["ts"])
+        assert lines[-1] == formatter.formatTime(record, "%Y-%m-%dT%H:%M:%S%z")
+    assert lines[0] == lines[1] == lines[3] != lines[2]
