@@ -1,5 +1,5 @@
 """The webhook's turn in process, without HTTP: for timing, profiling and counting
-instructions (the README's instructions a turn).
+instructions (the instructions a turn in the README and bench/HISTORY.md).
 
 Each simulated resident sends the bench's 12 messages (`bench/webhook.py`'s SCRIPT) over
 SMS; each message runs as the webhook runs it (`run_now` and `messages.receive` with the

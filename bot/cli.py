@@ -18,7 +18,7 @@ from bot.logs import configure_logging
 # webhook benchmark's closed loop of 32 connections, uvloop answered 2-3 % of requests a
 # whole pass of the loop late (some 30 places after their turn in arrival order), doubling
 # their wait, while asyncio's loop answered every request in turn at the same CPU per
-# request: p99 was lower in every paired run, by 4-33 % (README: Benchmarks).
+# request: p99 was lower in every paired run, by 4-33 % (bench/HISTORY.md).
 ServeLoop = Literal["asyncio", "uvloop"]
 
 

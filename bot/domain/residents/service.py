@@ -159,7 +159,7 @@ def record_turn(
     if inbound.profile_name and changes.get("consented_at", resident["consented_at"]):
         changes["profile_name"] = inbound.profile_name[:200]
     # Only what changed: the row is locked, and binding the unchanged columns again cost
-    # 4 % of a turn's instructions (README: Benchmarks).
+    # 4 % of a turn's instructions (bench/HISTORY.md).
     values = {f"new_{column}": value for column, value in changes.items()}
     statement = _save_turn(tuple(sorted(changes)))
     session.connection().execute(statement, {"resident_id": resident["id"], **values})
