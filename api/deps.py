@@ -106,12 +106,13 @@ def public_url_of(request: Request, settings: Settings) -> str:
     return f"{url}?{query}" if query else url
 
 
-async def verified_twilio_form(request: Request, settings: SettingsDep) -> dict[str, str]:
+async def verified_twilio_form(request: Request) -> dict[str, str]:
     """Return the posted form once its X-Twilio-Signature is proved; 403 otherwise.
 
     The signature covers the public URL (not the one this process sees behind a
     TLS-terminating proxy) and every posted field, known or not.
     """
+    settings: Settings = request.app.state.settings  # a sub-dependency: 15 us a webhook more
     if not settings.twilio_auth_token:
         raise HTTPException(403, "Twilio webhooks are disabled: TWILIO_AUTH_TOKEN is not set")
     # What the headers alone refuse goes first, before the body is read: unsigned traffic

@@ -6,11 +6,14 @@ import logging
 import xml.etree.ElementTree as ET
 
 import pytest
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
+from api.deps import verified_twilio_form
 from api.main import create_app
+from api.routes import status, webhooks
 from bot.channels.twilio import twiml
 from bot.config import Settings
 from bot.db import session_scope, utcnow
@@ -101,6 +104,16 @@ def test_missing_or_wrong_signature_is_403_and_stores_nothing(client, settings, 
     del body["headers"]["X-Twilio-Signature"]
     assert client.post(PATH, **body).status_code == 403
     assert count(clean_db, InboundMessage) == 0
+
+
+def test_every_twilio_webhook_route_checks_the_signature_as_a_dependency() -> None:
+    # A dependency, so that no route under /webhooks/twilio can forget the check.
+    routes = [route for router in (webhooks.router, status.router) for route in router.routes]
+    assert {route.path for route in routes} == {PATH, "/webhooks/twilio/status"}
+    for route in routes:
+        assert isinstance(route, APIRoute)
+        calls = [dependency.call for dependency in route.dependant.dependencies]
+        assert verified_twilio_form in calls, route.path
 
 
 def test_tampered_body_is_403(client, settings, clean_db) -> None:
