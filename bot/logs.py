@@ -49,7 +49,7 @@ def _scrub(value: Any) -> Any:
 class JsonFormatter(logging.Formatter):
     """Render a record as one JSON object per line, masked."""
 
-    _last: tuple[int, str] = (-1, "")  # a second, and its time as written
+    _last: tuple[int | None, str] = (None, "")  # a second, and its time as written
 
     def format(self, record: logging.LogRecord) -> str:
         """Return the masked JSON line for `record`."""
