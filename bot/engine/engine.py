@@ -1,9 +1,9 @@
 """`handle`: one inbound message in, replies + next state + effects out.
 
 Order of precedence for a message:
-1. An opted-out resident: START (and YES on SMS, as Twilio does) opts back in; MY DATA
-   and DELETE (and its confirmation) still work; anything else gets a one-line reminder
-   and nothing more.
+1. An opted-out resident: START (and YES on SMS, as Twilio does, except as the answer to
+   a pending DELETE) opts back in; MY DATA and DELETE (and its confirmation) still work;
+   anything else gets a one-line reminder and nothing more.
 2. MORE sends the next page of the last reply. With nothing left to send (or after
    IDLE_AFTER, when unsent pages expire) the word is taken as the greeting it also is
    (Afrikaans "Môre", good morning): the main menu, with a welcome back after idle; only
@@ -13,7 +13,8 @@ Order of precedence for a message:
    "khansela"...: `cancel_words` in content/keywords.yaml) is MENU/0. An opt-out word
    wins over any flow: English CANCEL (one of Twilio's standard opt-out words) is STOP.
    A question mark at the end asks for the same keyword ("Help?"), except that "stop?"
-   never opts out (`Content.keyword`).
+   never opts out (`Content.keyword`). MENU after IDLE_AFTER (a greeting, mostly: "hi",
+   "molo") gets the welcome back of 5 before the menu.
 4. A new resident (or one without a language or consent) continues onboarding.
 4a. STATUS <report number> (or STATUS alone) at the menu and while looking at reports;
    and, between flows, 1/2 (yes/no) answering a report's "fixed?" question or 1 (ATTEND)
@@ -217,8 +218,11 @@ def _converse(
     elif old_pages and not more:  # a state written before "more"
         more = join_pages(old_pages, more_hint=turn.text_of("more.hint"))
     keyword = content.keyword(inbound.text)
-    if resident.opted_out and inbound.channel == "sms" and turn.norm == "yes":
-        keyword = "start"  # Twilio unblocks an SMS number on YES, so we opt in too
+    # Twilio unblocks an SMS number on YES, so we opt in too; but a YES to the DELETE
+    # question on the screen answers it (once erased, there is nobody to opt in).
+    sms_yes = resident.opted_out and inbound.channel == "sms" and turn.norm == "yes"
+    if sms_yes and step != DELETE_CONFIRM:
+        keyword = "start"
     if keyword == "more" and not more and (resident.is_new or language is None):
         keyword = None  # a newcomer's "Môre" (Afrikaans: morning) is a greeting, not MORE
     if _cancels(turn, keyword):
@@ -241,6 +245,8 @@ def _converse(
         else:
             turn.say("more.none")
     elif keyword is not None and keyword in _keyword_flows():
+        if idle and keyword == "menu":  # "hi" after a while: the menu, with a welcome back
+            turn.say("menu.welcome_back")
         _keyword_flows()[keyword](turn)
         if turn.step == DELETE_CONFIRM and keyword != "delete":
             turn.goto(MENU)  # any other keyword abandons a pending DELETE

@@ -275,6 +275,16 @@ def test_yes_opts_back_in_on_sms_like_twilio(c) -> None:
     assert chat.effects == [OptIn()]
 
 
+@pytest.mark.parametrize("answer", ["Yes", "YES", "1"])
+def test_an_opted_out_sms_residents_yes_to_delete_erases_them(c, answer) -> None:
+    # YES opts an SMS number back in, but here it answers the question on the screen.
+    chat = c.Chat(channel="sms").onboarded()
+    chat.send("STOP")
+    assert "Reply 1 to delete" in chat.send("DELETE")
+    chat.send(answer)
+    assert chat.effects == [EraseResident()]
+
+
 def test_yes_does_not_opt_in_on_whatsapp(c) -> None:
     chat = c.Chat(channel="whatsapp").onboarded()
     chat.send("STOP")

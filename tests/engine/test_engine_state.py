@@ -7,7 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from bot.content import render
 from bot.engine import EraseResident, Inbound, Outcome, ResidentView, SetSettlement, handle
+from bot.i18n import get_translator
 
 
 def test_idle_30_minutes_at_the_menu_lands_on_menu_with_welcome_back(c) -> None:
@@ -84,6 +86,28 @@ def test_not_idle_at_29_minutes(c) -> None:
     chat.wait(minutes=29)
     chat.send("Masakhane")
     assert chat.effects  # the settlement answer was taken
+
+
+@pytest.mark.parametrize(
+    ("language", "greeting"),
+    [
+        ("en", "Hi"),
+        ("en", "menu"),
+        ("en", "0"),
+        ("xh", "Molo"),
+        ("zu", "Sawubona"),
+        ("af", "Hallo"),
+        ("st", "Dumela"),
+    ],
+)
+def test_idle_then_a_greeting_is_a_welcome_back_to_the_menu(c, language, greeting) -> None:
+    chat = c.Chat(channel="sms").onboarded(language=language)
+    chat.wait(minutes=120)
+    reply = chat.send(greeting)
+    assert reply.startswith(render("menu.welcome_back", get_translator(language)))
+    assert chat.step == "menu"
+    chat.wait(minutes=5)
+    assert not chat.send(greeting).startswith(render("menu.welcome_back", get_translator(language)))
 
 
 def test_idle_keywords_still_win(c) -> None:
