@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 
+from bot.content import normalise
 from bot.engine.turn import MENU, Turn
 
 # Option numbers are a public promise ("send 4 for meetings"): never renumber them.
@@ -27,11 +29,26 @@ def show(turn: Turn, *, welcome_back: bool = False) -> None:
 
 
 def chosen_option(turn: Turn) -> int | None:
-    """Return the main menu option the message picks, by number or by word."""
+    """Return the main menu option the message picks: by number, by word, or by its label
+    as the menu shows it in the resident's language ("Uluhlu lwezindlu")."""
     if turn.norm.isdecimal():
         number = int(turn.norm)
         return number if number in OPTIONS else None
-    return turn.content.menu_words.get(turn.norm)
+    option = turn.content.menu_words.get(turn.norm)
+    if option is None:
+        option = _labels(turn.text_of("menu.main")).get(turn.norm)
+    return option
+
+
+@lru_cache(maxsize=32)
+def _labels(menu: str) -> dict[str, int]:
+    """Map each option's label in a rendered main menu ("3 Housing list") to its number."""
+    labels = {}
+    for line in menu.splitlines():
+        number, _, label = line.partition(" ")
+        if number.isdecimal() and int(number) in OPTIONS and normalise(label):
+            labels[normalise(label)] = int(number)
+    return labels
 
 
 def _handlers() -> dict[int, Callable[[Turn], None]]:

@@ -255,3 +255,17 @@ def test_every_menu_option_on_sms_fits_three_segments(c) -> None:
         while reply.endswith("Reply MORE for the rest."):
             reply = chat.send("MORE")
             assert sms.segments(reply) <= 3
+
+
+@pytest.mark.parametrize("language", ["en", "xh", "zu", "af", "st"])
+@pytest.mark.parametrize("channel", ["sms", "whatsapp"])
+def test_each_option_as_the_menu_shows_it_works_as_a_word(c, language, channel) -> None:
+    # Whatever the translation calls an option, sending that label back opens it.
+    menu = c.Chat(channel=channel).onboarded(language=language).send("0")
+    shown = [line.split(" ", 1) for line in menu.splitlines() if line[:1].isdecimal()]
+    assert [int(number) for number, _ in shown] == list(range(1, 9)), menu
+    for number, label in shown:
+        by_number = c.Chat(channel=channel).onboarded(language=language).send(number)
+        for typed in (label, label.upper() + " "):
+            chat = c.Chat(channel=channel).onboarded(language=language)
+            assert chat.send(typed) == by_number, (language, label)
