@@ -155,6 +155,10 @@ def on_name(turn: Turn) -> None:
         save(turn, found.id)
     elif choices:
         offer(turn, query, [m.ref for m in choices])
+    elif (option := menu.chosen_option(turn)) is not None:
+        # No settlement is called that, but a menu option is ("meetings"): the resident
+        # has moved on, keeping the settlement they had; nothing is recorded for officers.
+        menu.open_option(turn, option)
     else:
         not_found(turn, query)
 

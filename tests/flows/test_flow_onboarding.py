@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from bot.engine import RecordConsent, RecordUnknownSettlement, SetLanguage, SetSettlement
+from bot.engine import (
+    RecordConsent,
+    RecordUnknownSettlement,
+    SetLanguage,
+    SetSettlement,
+    SettlementInfo,
+)
 from bot.engine.messages import Media
 
 ALL_LANGUAGES = [
@@ -245,3 +251,29 @@ def test_settlement_name_typed_after_idle_at_onboarding_is_saved(chat, c) -> Non
     assert reply.startswith("Welcome back to Siyakha.")
     assert chat.effects == [SetSettlement(c.MASAKHANE)]
     assert "We have saved Masakhane as your settlement." in reply
+
+
+@pytest.mark.parametrize(("language", "word"), [("en", "meetings"), ("zu", "imihlangano")])
+def test_a_menu_word_at_the_settlement_question_opens_it_and_keeps_the_settlement(
+    c, language, word
+) -> None:
+    # 7 pressed by mistake: "meetings" names no settlement, so it is not recorded as one.
+    meetings = c.Chat().onboarded(language=language).send("4")
+    chat = c.Chat().onboarded(language=language)
+    chat.send("7")
+    assert chat.send(word) == meetings
+    assert chat.effects == []
+    chat.send("7")
+    chat.send("siya")  # numbered choices
+    assert chat.send(word) == meetings
+    assert chat.effects == []
+
+
+def test_a_settlement_named_like_a_menu_word_is_still_found(c) -> None:
+    directory = c.FakeDirectory()
+    info = SettlementInfo(99, "Progress", "4", c.MUNICIPALITY, "A")
+    directory.settlements[99] = (info, ())
+    chat = c.Chat(directory=directory).onboarded()
+    chat.send("7")
+    assert "We have saved Progress as your settlement." in chat.send("progress")
+    assert chat.effects == [SetSettlement(99)]
