@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_left
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import islice
 
 from rapidfuzz import fuzz, process
@@ -20,18 +22,26 @@ from bot.flows import menu
 # name: the whole scores at least SURE and each word agrees with the name's word in the
 # same place (equal; longer words without digits within WORD_TYPO). It is saved when no
 # other settlement comes within MARGIN. A settlement is otherwise offered as a numbered
-# choice when the text shares a real word with one of its names (the same word of at least
-# MIN_WORD letters, the start of one from MIN_PREFIX letters, or a typo of one); it scores
-# the share of letters in the shared words, and choices within CLOSE of the best are
-# offered. Anything else matched nothing: the name is recorded for officers.
+# choice when the text shares a real word with one of its names (the same number, the same
+# word of at least MIN_WORD letters, the start of one from MIN_PREFIX letters, or a typo of
+# one); it scores the share of letters in the shared words, and choices within CLOSE of
+# the best are offered. Anything else matched nothing: the name is recorded for officers. Before all
+# this, both sides are folded (`_fold`): "Ext" is "Extension", "Ext2" is "Ext 2", and
+# "informal settlement" is left out; a number (NUMBER_LETTERS) weighs as a short word.
 SURE = 85.0
 MARGIN = 8.0
 WORD_TYPO = 80.0
 CLOSE = 15.0
 MIN_WORD = 3
 MIN_PREFIX = 4
+NUMBER_LETTERS = 4
 MAX_CHOICES = 5
 MAX_QUERY = 100
+# Written out, so that "Ext 7", "Ext. 7", "Ext7" and "Extension 7" are one name.
+_ABBREVIATIONS = {"ext": "extension", "extn": "extension"}
+# Words that many names carry and that tell none apart ("Masakhane Informal Settlement").
+_GENERIC = frozenset({"informal", "settlement", "informele", "nedersetting"})
+_RUNS = re.compile(r"[^\W\d_]+|\d+")
 
 
 @dataclass(frozen=True)
@@ -58,14 +68,14 @@ def _shared_words(words: list[str], vocabulary: list[str]) -> dict[str, dict[str
     # so the words a word starts follow it.
     found: dict[str, dict[str, float]] = {}
     for word in set(words):
-        if len(word) < MIN_WORD:
+        if len(word) < MIN_WORD and not word.isdecimal():  # "2" tells "Ext 2" from "Ext 7"
             continue
         letters: dict[str, float] = {}
         at = bisect_left(vocabulary, word)
         for other in islice(vocabulary, at, None):
             if other != word and (len(word) < MIN_PREFIX or not other.startswith(word)):
                 break
-            letters[other] = float(len(word))
+            letters[other] = float(_letters(word))
         hits = process.extract_iter(word, vocabulary, scorer=fuzz.ratio, score_cutoff=WORD_TYPO)
         for other, score, _ in hits:
             if _agree(word, other):
@@ -92,19 +102,38 @@ def _compare(
         for word in words
         if word in shared
     )
-    score = 200 * letters / (len(text) + len(joined))
-    if len(text) >= MIN_PREFIX:
+    score = 200 * letters / (sum(map(_letters, words)) + sum(map(_letters, name_words)))
+    if len(text) >= MIN_PREFIX and _numbers(words) == _numbers(name_words):
         score = max(score, whole)  # the words run together: "ubuhlegardns"
     return score, False
 
 
+def _letters(word: str) -> int:
+    """Return how much a word weighs in a match: its letters; a number, which tells
+    "Ext 2" from "Ext 7", weighs as much as a short word."""
+    return max(len(word), NUMBER_LETTERS) if word.isdecimal() else len(word)
+
+
+def _numbers(words: list[str]) -> set[str]:
+    return {word for word in words if word.isdecimal()}
+
+
+@lru_cache(maxsize=4096)  # every name is folded again for each resident's text
+def _fold(text: str) -> str:
+    """Fold a name, or the resident's text, into the words that matching compares: folded
+    (`normalise`), letters and digits apart ("Ext2"), abbreviations written out, and the
+    words many names share left out, unless nothing else is left."""
+    words = [_ABBREVIATIONS.get(run, run) for run in _RUNS.findall(normalise(text))]
+    return " ".join([word for word in words if word not in _GENERIC] or words)
+
+
 def rank(query: str, candidates: list[SettlementRef]) -> list[Match]:
     """Return settlements that could be meant by the text, best first."""
-    words = normalise(query).split()
+    words = _fold(query).split()
     if not words:
         return []
     named = [
-        (ref, [folded for folded in map(normalise, (ref.name, *ref.aliases)) if folded])
+        (ref, [folded for folded in map(_fold, (ref.name, *ref.aliases)) if folded])
         for ref in candidates
     ]
     vocabulary = sorted({word for _, names in named for name in names for word in name.split()})

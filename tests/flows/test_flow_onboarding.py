@@ -277,3 +277,38 @@ def test_a_settlement_named_like_a_menu_word_is_still_found(c) -> None:
     chat.send("7")
     assert "We have saved Progress as your settlement." in chat.send("progress")
     assert chat.effects == [SetSettlement(99)]
+
+
+@pytest.mark.parametrize(
+    "text", ["Masakhane Ext 2", "masakhane ext. 2", "Masakhane Ext2", "MASAKHANE EXTENSION 2"]
+)
+def test_an_extension_is_found_however_it_is_written(c, text) -> None:
+    # "Ext" is short for "Extension", and the number tells extensions apart.
+    chat = c.Chat().onboarded()
+    chat.send("7")
+    assert "We have saved Masakhane Extension 2 as your settlement." in chat.send(text)
+    assert chat.effects == [SetSettlement(c.MASAKHANE_EXT2)]
+
+
+@pytest.mark.parametrize(
+    ("text", "offered"),
+    [
+        ("Masakhane Ext 7", ["Masakhane Extension 2"]),
+        ("Masakhane 2", ["Masakhane", "Masakhane Extension 2"]),
+    ],
+)
+def test_a_near_extension_is_offered_not_saved(c, text, offered) -> None:
+    chat = c.Chat(channel="sms").onboarded()
+    chat.send("7")
+    reply = chat.send(text)
+    assert chat.effects == []
+    lines = [f"{n} {name} (ward 12)" for n, name in enumerate(offered, start=1)]
+    assert "\n".join([*lines, f"{len(offered) + 1} None of these"]) in reply, reply
+
+
+def test_informal_settlement_after_a_name_does_not_favour_another_alias(c) -> None:
+    # Masakhane's alias is "Masakhane Informal Settlement": the generic words tell nothing.
+    chat = c.Chat().onboarded()
+    chat.send("7")
+    assert "We have saved Vukuzenzele" in chat.send("Vukuzenzele informal settlement")
+    assert chat.effects == [SetSettlement(c.VUKUZENZELE)]
