@@ -16,18 +16,19 @@ from bot.engine.ports import SettlementRef
 from bot.engine.turn import SETTLEMENT, SETTLEMENT_CHOICE, Turn
 from bot.flows import menu
 
-# Text and names are folded (no case, accents or punctuation) and compared with rapidfuzz's
-# ratio, never its partial scores: WRatio scores any fragment ("ok", "Park") about 90.
-# The text *is* a name when it equals it (spaces aside), or is a clear typo of the whole
-# name: the whole scores at least SURE and each word agrees with the name's word in the
-# same place (equal; longer words without digits within WORD_TYPO). It is saved when no
-# other settlement comes within MARGIN. A settlement is otherwise offered as a numbered
-# choice when the text shares a real word with one of its names (the same number, the same
-# word of at least MIN_WORD letters, the start of one from MIN_PREFIX letters, or a typo of
-# one); it scores the share of letters in the shared words, and choices within CLOSE of
-# the best are offered. Anything else matched nothing: the name is recorded for officers. Before all
-# this, both sides are folded (`_fold`): "Ext" is "Extension", "Ext2" is "Ext 2", and
-# "informal settlement" is left out; a number (NUMBER_LETTERS) weighs as a short word.
+# Text and names are folded (no case, accents or punctuation) and compared with
+# rapidfuzz's ratio, never its partial scores: WRatio scores any fragment ("ok", "Park")
+# about 90. The text *is* a name when it equals it (spaces aside), or is a clear typo of
+# the whole name: the whole scores at least SURE and each word agrees with the name's word
+# in the same place (equal; longer words without digits within WORD_TYPO). It is saved
+# when no other settlement comes within MARGIN. A settlement is otherwise offered as a
+# numbered choice when the text shares a real word with one of its names (the same number,
+# the same word of at least MIN_WORD letters, the start of one from MIN_PREFIX letters, or
+# a typo of one); it scores the share of letters in the shared words, and choices within
+# CLOSE of the best are offered. Anything else matched nothing: the name is recorded for
+# officers. Before all this, both sides are folded (`_fold`): "Ext" is "Extension", "Ext2"
+# is "Ext 2", and "informal settlement" is left out; a number (NUMBER_LETTERS) weighs as a
+# short word.
 SURE = 85.0
 MARGIN = 8.0
 WORD_TYPO = 80.0
