@@ -229,7 +229,7 @@ def _converse(
         keyword = "menu"
 
     if resident.opted_out and keyword not in OPTED_OUT_KEYWORDS:
-        if step == DELETE_CONFIRM and keyword is None:
+        if step == DELETE_CONFIRM and keyword in (None, "menu"):  # "0" keeps everything
             _answer_delete(turn, idle=idle)
         else:
             account.still_opted_out(turn)
@@ -247,9 +247,11 @@ def _converse(
     elif keyword is not None and keyword in _keyword_flows():
         if idle and keyword == "menu":  # "hi" after a while: the menu, with a welcome back
             turn.say("menu.welcome_back")
+        if step == DELETE_CONFIRM and keyword not in ("delete", "menu"):  # MENU says so too
+            turn.say("delete.cancelled")  # any other keyword abandons a pending DELETE
         _keyword_flows()[keyword](turn)
         if turn.step == DELETE_CONFIRM and keyword != "delete":
-            turn.goto(MENU)  # any other keyword abandons a pending DELETE
+            turn.goto(MENU)
     elif step == DELETE_CONFIRM:
         _answer_delete(turn, idle=idle)
     elif resident.is_new or turn.language is None:

@@ -349,3 +349,24 @@ def test_a_question_about_delete_asks_for_its_confirmation(c, word) -> None:
     assert "cannot be undone" in chat.send(word)
     assert chat.effects == []
     assert chat.step == "delete_confirm"
+
+
+@pytest.mark.parametrize("opted_out", [False, True])
+def test_0_to_a_pending_delete_says_nothing_was_deleted(c, opted_out) -> None:
+    chat = c.Chat(channel="sms").onboarded()
+    if opted_out:
+        chat.send("STOP")
+    chat.send("DELETE")
+    assert "Nothing was deleted" in chat.send("0")
+    assert chat.effects == [] and chat.step == "menu"
+    assert "Reply 1 to delete" not in chat.send("1")
+    assert chat.effects == []
+
+
+@pytest.mark.parametrize("word", ["HELP", "LANGUAGE", "MY DATA"])
+def test_another_keyword_leaves_a_pending_delete_saying_so(c, word) -> None:
+    chat = c.Chat().onboarded()
+    chat.send("DELETE")
+    reply = chat.send(word)
+    assert reply.startswith("Nothing was deleted"), reply
+    assert chat.effects == [] and chat.step != "delete_confirm"
