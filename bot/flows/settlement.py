@@ -176,8 +176,9 @@ def ask(turn: Turn) -> None:
 def on_name(turn: Turn) -> None:
     """Match the settlement name the resident sent."""
     query = turn.text[:MAX_QUERY]
-    if not turn.norm or turn.norm.isdecimal():
-        # A bare number is a menu habit, not a name; 0 or MENU leaves this question.
+    if not turn.norm or turn.norm.isdecimal() or turn.norm in turn.content.answers:
+        # A bare number is a menu habit, and "ok" or "yes" an answer, not a name; 0 or
+        # MENU leaves this question.
         turn.say("settlement.empty")
         return
     found, choices = resolve(query, turn.ports.settlements.candidates())

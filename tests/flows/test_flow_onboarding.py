@@ -140,7 +140,7 @@ def test_a_shared_word_is_a_choice_and_1_saves_it(chat, c) -> None:
     assert chat.effects == [SetSettlement(c.PHOLA_PARK)]
 
 
-@pytest.mark.parametrize("text", ["ok", "Ma", "Si", "a", "Vuka"])
+@pytest.mark.parametrize("text", ["Ma", "Si", "a", "Vuka"])
 def test_a_short_word_or_fragment_is_no_match_and_is_recorded(chat, text) -> None:
     _agree(chat)
     reply = chat.send(text)
@@ -312,3 +312,11 @@ def test_informal_settlement_after_a_name_does_not_favour_another_alias(c) -> No
     chat.send("7")
     assert "We have saved Vukuzenzele" in chat.send("Vukuzenzele informal settlement")
     assert chat.effects == [SetSettlement(c.VUKUZENZELE)]
+
+
+@pytest.mark.parametrize("word", ["ok", "Yes", "no", "ewe", "Ja"])
+def test_a_yes_or_no_at_the_settlement_question_is_not_taken_as_a_name(c, word) -> None:
+    chat = c.Chat().onboarded()
+    chat.send("7")
+    assert chat.send(word) == "Please send the name of your settlement as text."
+    assert chat.effects == [] and chat.step == "settlement"
