@@ -230,7 +230,7 @@ def on_choice(turn: Turn) -> None:
             return
         turn.say("settlement.choice_retry")
         return
-    if not turn.norm:
+    if not turn.norm or turn.norm in turn.content.answers:  # "ok": which one?
         turn.say("settlement.choice_retry")
         return
     on_name(turn)

@@ -320,3 +320,12 @@ def test_a_yes_or_no_at_the_settlement_question_is_not_taken_as_a_name(c, word) 
     chat.send("7")
     assert chat.send(word) == "Please send the name of your settlement as text."
     assert chat.effects == [] and chat.step == "settlement"
+
+
+def test_a_yes_to_numbered_settlements_asks_for_a_number(c) -> None:
+    chat = c.Chat().onboarded()
+    chat.send("7")
+    chat.send("siya")  # numbered choices
+    reply = chat.send("ok")
+    assert reply.startswith("Please reply with one of the numbers in the list"), reply
+    assert chat.effects == [] and chat.step == "settlement_choice"
