@@ -257,7 +257,9 @@ def test_every_menu_option_on_sms_fits_three_segments(c) -> None:
             assert sms.segments(reply) <= 3
 
 
-@pytest.mark.parametrize("language", ["en", "xh", "zu", "af", "st"])
+@pytest.mark.parametrize(
+    "language", ["en", "xh", "zu", "af", "st", "tn", "nso", "ts", "ve", "ss", "nr"]
+)
 @pytest.mark.parametrize("channel", ["sms", "whatsapp"])
 def test_each_option_as_the_menu_shows_it_works_as_a_word(c, language, channel) -> None:
     # Whatever the translation calls an option, sending that label back opens it.
