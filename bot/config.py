@@ -135,9 +135,8 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _known_sqlite_driver(cls, value: str) -> str:
-        driver = value.split(":", 1)[0].lower()
-        if driver.startswith("sqlite") and driver not in SQLITE_DRIVERS:
-            raise ValueError(f"{driver} is not supported: use sqlite:///path for SQLite")
+        if problem := sqlite_driver_problem(value):
+            raise ValueError(problem)
         return value
 
     @field_validator("log_level")
@@ -163,6 +162,14 @@ class Settings(BaseSettings):
     def sqlalchemy_url(self) -> str:
         """Return the database URL with the psycopg 3 driver named for PostgreSQL."""
         return normalise_database_url(self.database_url)
+
+
+def sqlite_driver_problem(url: str) -> str | None:
+    """Return why a SQLite URL names a driver the write gate cannot use, if it does."""
+    driver = url.split(":", 1)[0].lower()
+    if driver.startswith("sqlite") and driver not in SQLITE_DRIVERS:
+        return f"{driver} is not supported: use sqlite:///path for SQLite"
+    return None
 
 
 def normalise_database_url(url: str) -> str:

@@ -25,7 +25,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, create_engine
 
-from bot.config import SQLITE_DRIVERS, get_settings, normalise_database_url
+from bot.config import get_settings, normalise_database_url, sqlite_driver_problem
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # The largest id an INTEGER column holds on PostgreSQL: a larger one asked for must be
@@ -223,9 +223,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine for `url`, with SQLite pragmas set on every connection."""
     url = normalise_database_url(url)
     if url.startswith("sqlite"):
+        if problem := sqlite_driver_problem(url):
+            raise ValueError(problem)
         parsed = make_url(url)
-        if parsed.drivername not in SQLITE_DRIVERS:
-            raise ValueError(f"unsupported SQLite driver {parsed.drivername!r}: use sqlite://")
         connect_args = kwargs.pop("connect_args", {})
         connect_args.setdefault("check_same_thread", False)
         connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)

@@ -142,7 +142,8 @@ def segments(text: str) -> int:
 
 
 def _max_chars(max_segments: int) -> int:
-    """Return an upper bound on the characters max_segments can carry (every char costs >= 1)."""
+    """Return an upper bound on the characters max_segments can carry (every char costs >= 1):
+    exactly what they carry of text in the GSM-7 basic table, one septet a character."""
     return max(GSM7_SINGLE, GSM7_PART * max_segments)
 
 
@@ -154,8 +155,7 @@ def _longest_prefix(rest: str, suffix: str, max_segments: int) -> int:
     """Return the largest n such that rest[:n] + suffix fits in max_segments (0 if none)."""
     if _NON_GSM_BASIC.search(rest) is None and _NON_GSM_BASIC.search(suffix) is None:
         # Every character costs one septet, whatever the prefix: no search needed.
-        room = GSM7_SINGLE if max_segments == 1 else GSM7_PART * max_segments
-        return max(0, min(len(rest), room - len(suffix)))
+        return max(0, min(len(rest), _max_chars(max_segments) - len(suffix)))
     lo, hi = 0, min(len(rest), _max_chars(max_segments))
     while lo < hi:
         mid = (lo + hi + 1) // 2
