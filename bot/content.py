@@ -26,6 +26,9 @@ import yaml
 # libyaml's loader when PyYAML has it: several times faster at start-up.
 _YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 DEFAULT_CONTENT_DIR = Path(__file__).resolve().parent.parent / "content"
+# What changes an emoji's look but not its meaning: skin tones, the text and emoji
+# presentation selectors and the zero-width joiner of emoji sequences.
+_EMOJI_MODIFIERS = frozenset("\U0001f3fb\U0001f3fc\U0001f3fd\U0001f3fe\U0001f3ff\ufe0e\ufe0f\u200d")
 
 __all__ = [
     "DEFAULT_CONTENT_DIR",
@@ -137,6 +140,10 @@ class Content:
     """Other top-level keys, e.g. `notice_version`, `strands`, `codes`."""
     attend_words: frozenset[str] = field(default=frozenset(), repr=False)
     """normalised words that answer a meeting reminder with "I will come"."""
+    thanks_words: frozenset[str] = field(default=frozenset(), repr=False)
+    """normalised words that say thank you."""
+    thanks_emoji: frozenset[str] = field(default=frozenset(), repr=False)
+    """emoji that say thank you in a message of their own (without skin tone)."""
 
     def message(self, msg_id: str) -> Message:
         """Return the message with this id or raise UnknownMessageError."""
@@ -172,6 +179,14 @@ class Content:
             # Opting out takes effect at once: "stop?" is a question, not the request.
             return None
         return action
+
+    def is_thanks(self, text: str) -> bool:
+        """Return whether a message only says thank you ("Enkosi!", "👍🏾", "🙏🙏")."""
+        folded = normalise(text)
+        if folded:
+            return folded in self.thanks_words
+        emoji = "".join(c for c in text if not c.isspace() and c not in _EMOJI_MODIFIERS)
+        return bool(emoji) and all(c in self.thanks_emoji for c in emoji)
 
     def language(self, code: str) -> Language | None:
         """Return the choosable language with this code, if any."""
@@ -280,6 +295,8 @@ def _parse(directory: Path) -> Content:
     answers: dict[str, str] = {}
     menu_words: dict[str, int] = {}
     attend_words: set[str] = set()
+    thanks_words: set[str] = set()
+    thanks_emoji: set[str] = set()
 
     files = sorted(directory.glob("*.yaml"))
     if not files:
@@ -330,6 +347,11 @@ def _parse(directory: Path) -> Content:
             elif key == "attend_words":
                 for words in _words(value, "attend_words").values():
                     attend_words.update(normalise(word) for word in words)
+            elif key == "thanks_words":
+                for words in _words(value, "thanks_words").values():
+                    thanks_words.update(normalise(word) for word in words)
+            elif key == "thanks_emoji":
+                thanks_emoji.update(c for e in value for c in e if c not in _EMOJI_MODIFIERS)
             elif key == "languages":
                 for entry in value:
                     languages.append(
@@ -353,6 +375,8 @@ def _parse(directory: Path) -> Content:
         menu_words=menu_words,
         facts=facts,
         attend_words=frozenset(attend_words),
+        thanks_words=frozenset(thanks_words),
+        thanks_emoji=frozenset(thanks_emoji),
     )
 
 

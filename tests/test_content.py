@@ -216,6 +216,14 @@ def test_menu_words_do_not_shadow_keywords() -> None:
     assert set(CONTENT.menu_words.values()) == set(range(1, 8))
 
 
+def test_thanks_words_are_no_keyword_answer_or_menu_word() -> None:
+    taken = set(CONTENT.keywords) | set(CONTENT.answers) | set(CONTENT.menu_words)
+    assert CONTENT.thanks_words and not CONTENT.thanks_words & taken
+    assert CONTENT.is_thanks("Thank you!!") and CONTENT.is_thanks(" 👍🏾 🙏 ")
+    assert not CONTENT.is_thanks("thanks for nothing") and not CONTENT.is_thanks("🤔")
+    assert not CONTENT.is_thanks("") and not CONTENT.is_thanks("  ")
+
+
 def test_normalise_folds_case_accents_punctuation_and_emoji() -> None:
     assert normalise("  HÉLP!! ") == "help"
     assert normalise("My-Data") == "my data"

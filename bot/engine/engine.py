@@ -21,7 +21,8 @@ Order of precedence for a message:
    answering a meeting reminder received since the resident last wrote; a 1 goes to the
    newer of the two (bot/flows/reports.py, bot/flows/meetings.py).
 5. After IDLE_AFTER without messages the next message gets a short welcome back. At the
-   main menu it is followed by the menu, or by the option the message picks. Anywhere
+   main menu it is followed by the menu, or by the option the message picks (thanks, for
+   a staff reply that came meanwhile, gets "you are welcome" alone). Anywhere
    else the step is kept and the message answers it: the question is still the last
    thing on the resident's screen, so "1" under a report summary sends the report, "2"
    under numbered settlements picks the second, and a description or a settlement name
@@ -276,7 +277,9 @@ def _converse(
         attend(turn)
     elif step is None or (idle and step == MENU):
         option = menu.chosen_option(turn)
-        if option is None:
+        if option is None and turn.content.is_thanks(turn.text):
+            turn.say("menu.thanks")  # to a staff reply, mostly, that came while they were away
+        elif option is None:
             menu.show(turn, welcome_back=True)
         else:
             turn.say("menu.welcome_back")

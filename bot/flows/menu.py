@@ -89,6 +89,8 @@ def on_menu(turn: Turn) -> None:
         open_option(turn, option)
     elif not turn.norm and (turn.inbound.media or turn.inbound.location):
         turn.say("menu.media_only")
+    elif turn.content.is_thanks(turn.text):
+        turn.say("menu.thanks")
     else:
         turn.say("menu.not_understood")
 

@@ -176,9 +176,9 @@ def ask(turn: Turn) -> None:
 def on_name(turn: Turn) -> None:
     """Match the settlement name the resident sent."""
     query = turn.text[:MAX_QUERY]
-    if not turn.norm or turn.norm.isdecimal() or turn.norm in turn.content.answers:
-        # A bare number is a menu habit, and "ok" or "yes" an answer, not a name; 0 or
-        # MENU leaves this question.
+    if _not_a_name(turn) or turn.norm.isdecimal():
+        # A bare number is a menu habit, and "ok", "yes" or "thanks" an answer, not a
+        # name; 0 or MENU leaves this question.
         turn.say("settlement.empty")
         return
     found, choices = resolve(query, turn.ports.settlements.candidates())
@@ -230,10 +230,18 @@ def on_choice(turn: Turn) -> None:
             return
         turn.say("settlement.choice_retry")
         return
-    if not turn.norm or turn.norm in turn.content.answers:  # "ok": which one?
+    if _not_a_name(turn):  # "ok": which one?
         turn.say("settlement.choice_retry")
         return
     on_name(turn)
+
+
+def _not_a_name(turn: Turn) -> bool:
+    """Return whether the message is no settlement's name: empty (an emoji, a sticker), a
+    yes or no, or thanks."""
+    return (
+        not turn.norm or turn.norm in turn.content.answers or turn.norm in turn.content.thanks_words
+    )
 
 
 def save(turn: Turn, settlement_id: int) -> None:

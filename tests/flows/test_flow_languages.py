@@ -186,6 +186,7 @@ def test_every_offered_language_has_words_for_every_keyword_answer_and_option(co
     options = {n for w, n in CONTENT.menu_words.items() if w in words}
     assert options == set(range(1, 8)), code
     assert CONTENT.fact("status_words").get(code), code
+    assert _keywords_file()["thanks_words"].get(code), code
 
 
 @cache

@@ -7,8 +7,10 @@ from dataclasses import replace
 import pytest
 
 from bot import sms
+from bot.content import render
 from bot.engine import SetLanguage, SetSettlement
 from bot.engine.messages import Location, Media
+from bot.i18n import get_translator
 
 
 def test_menu_numbers_are_the_same_in_every_language(c) -> None:
@@ -232,8 +234,37 @@ def test_digits_are_read_as_int_reads_them(c, text, expected) -> None:
 
 
 def test_emoji_only(c) -> None:
-    reply = c.Chat().onboarded().send("👍🏽")
+    reply = c.Chat().onboarded().send("🤔🏽")
     assert "did not understand" in reply
+    assert "did not understand" in c.Chat().onboarded().send("👍 🔥")  # not thanks alone
+
+
+@pytest.mark.parametrize(
+    ("language", "text"),
+    [
+        ("en", "Thank you!"),
+        ("en", "ok thanks"),
+        ("xh", "Enkosi kakhulu"),
+        ("zu", "ngiyabonga"),
+        ("af", "Baie dankie!!"),
+        ("st", "Ke a leboha"),
+        ("en", "👍🏽"),
+        ("xh", "🙏🙏"),
+        ("af", "❤️"),
+    ],
+)
+def test_thanks_at_the_menu_is_welcomed_not_misunderstood(c, language, text) -> None:
+    chat = c.Chat().onboarded(language=language)
+    chat.send("4")
+    assert chat.send(text) == render("menu.thanks", get_translator(language))
+    assert chat.effects == [] and chat.step == "menu"
+
+
+def test_thanks_after_a_while_is_welcomed_without_the_whole_menu(c) -> None:
+    # Mostly a thank-you for a staff reply that reached them while they were away.
+    chat = c.Chat(channel="sms").onboarded(language="zu")
+    chat.wait(minutes=180)
+    assert chat.send("Ngiyabonga") == render("menu.thanks", get_translator("zu"))
 
 
 def test_empty_body_with_only_media_or_location(c) -> None:

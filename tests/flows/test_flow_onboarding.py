@@ -314,8 +314,8 @@ def test_informal_settlement_after_a_name_does_not_favour_another_alias(c) -> No
     assert chat.effects == [SetSettlement(c.VUKUZENZELE)]
 
 
-@pytest.mark.parametrize("word", ["ok", "Yes", "no", "ewe", "Ja"])
-def test_a_yes_or_no_at_the_settlement_question_is_not_taken_as_a_name(c, word) -> None:
+@pytest.mark.parametrize("word", ["ok", "Yes", "no", "ewe", "Ja", "Thanks!", "enkosi", "dankie"])
+def test_a_yes_no_or_thanks_at_the_settlement_question_is_not_taken_as_a_name(c, word) -> None:
     chat = c.Chat().onboarded()
     chat.send("7")
     assert chat.send(word) == "Please send the name of your settlement as text."
@@ -326,6 +326,7 @@ def test_a_yes_to_numbered_settlements_asks_for_a_number(c) -> None:
     chat = c.Chat().onboarded()
     chat.send("7")
     chat.send("siya")  # numbered choices
-    reply = chat.send("ok")
-    assert reply.startswith("Please reply with one of the numbers in the list"), reply
-    assert chat.effects == [] and chat.step == "settlement_choice"
+    for word in ("ok", "Thank you"):
+        reply = chat.send(word)
+        assert reply.startswith("Please reply with one of the numbers in the list"), reply
+        assert chat.effects == [] and chat.step == "settlement_choice"
