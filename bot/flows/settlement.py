@@ -28,7 +28,8 @@ from bot.flows import menu
 # CLOSE of the best are offered. Anything else matched nothing: the name is recorded for
 # officers. Before all this, both sides are folded (`_fold`): "Ext" is "Extension", "Ext2"
 # is "Ext 2", and "informal settlement" is left out; a number (NUMBER_LETTERS) weighs as a
-# short word.
+# short word. A place word ("Park", "Camp": _PLACE_WORDS) is shared only when the text
+# has no other word.
 SURE = 85.0
 MARGIN = 8.0
 WORD_TYPO = 80.0
@@ -42,6 +43,28 @@ MAX_QUERY = 100
 _ABBREVIATIONS = {"ext": "extension", "extn": "extension"}
 # Words that many names carry and that tell none apart ("Masakhane Informal Settlement").
 _GENERIC = frozenset({"informal", "settlement", "informele", "nedersetting"})
+# The kind of place a name ends in: shared alone ("Phola Park", "Lindokuhle Park") it
+# makes no settlement a choice, unless the text has no other word. Unlike _GENERIC they
+# stay in the names, so "Sunrise Park" is not taken to be Sunrise Camp without asking.
+_PLACE_WORDS = frozenset(
+    {
+        "park",
+        "camp",
+        "view",
+        "heights",
+        "gardens",
+        "garden",
+        "village",
+        "valley",
+        "farm",
+        "hill",
+        "hills",
+        "flats",
+        "kamp",
+        "plaas",
+        "dorp",
+    }
+)
 _RUNS = re.compile(r"[^\W\d_]+|\d+")
 
 
@@ -68,7 +91,8 @@ def _shared_words(words: list[str], vocabulary: list[str]) -> dict[str, dict[str
     # Shared: the same word, a word it starts, or a typo of it. The vocabulary is sorted,
     # so the words a word starts follow it.
     found: dict[str, dict[str, float]] = {}
-    for word in set(words):
+    telling = [word for word in words if word not in _PLACE_WORDS]
+    for word in set(telling or words):
         if len(word) < MIN_WORD and not word.isdecimal():  # "2" tells "Ext 2" from "Ext 7"
             continue
         letters: dict[str, float] = {}

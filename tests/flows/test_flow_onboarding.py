@@ -140,6 +140,22 @@ def test_a_shared_word_is_a_choice_and_1_saves_it(chat, c) -> None:
     assert chat.effects == [SetSettlement(c.PHOLA_PARK)]
 
 
+@pytest.mark.parametrize("text", ["Freedom Park", "Sweet Home Park", "park freedom"])
+def test_a_shared_place_word_alone_is_no_match_and_is_recorded(chat, text) -> None:
+    # "Park" is in Phola Park's name, but a "Freedom Park" resident does not live there.
+    _agree(chat)
+    reply = chat.send(text)
+    assert chat.effects == [RecordUnknownSettlement(text)]
+    assert "Phola Park" not in reply
+
+
+def test_a_name_with_another_place_word_is_asked_not_saved(chat, c) -> None:
+    _agree(chat)
+    reply = chat.send("Phola Camp")
+    assert "1 Phola Park (ward 3)\n2 None of these" in reply
+    assert chat.effects == []
+
+
 @pytest.mark.parametrize("text", ["Ma", "Si", "a", "Vuka"])
 def test_a_short_word_or_fragment_is_no_match_and_is_recorded(chat, text) -> None:
     _agree(chat)
