@@ -65,6 +65,35 @@ def sendable(text: str) -> str:
     return _UNSENDABLE.sub("", _BREAKS.sub("\n", text))
 
 
+# Typographic look-alikes of GSM-7 characters, as phones' "smart punctuation" and word
+# processors type them: one of them in a text makes all of it UCS-2, 70 characters a
+# segment instead of 160. What Twilio's Smart Encoding does, done here so that the
+# segments we count are the segments sent whatever the account's setting. Letters with
+# diacritics (Afrikaans ê) are not look-alikes: they are left as they are.
+_LOOKALIKES: Final = str.maketrans(
+    {
+        **dict.fromkeys("\u2018\u2019\u201a\u201b\u2032\u02bc\u00b4\u0060", "'"),
+        **dict.fromkeys("\u201c\u201d\u201e\u201f\u2033\u00ab\u00bb", '"'),
+        **dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u2022", "-"),
+        **dict.fromkeys(
+            "\t\u00a0\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000", " "
+        ),
+        **dict.fromkeys("\u200b\u2060\ufeff\u00ad", None),
+        "\u2026": "...",
+    }
+)
+
+
+def plain_punctuation(text: str) -> str:
+    """Return text with its typographic look-alikes (curly quotes, dashes, the ellipsis,
+    odd spaces) as GSM-7 writes them, when that makes all of it GSM-7; else unchanged,
+    since one other character (an emoji, ê) keeps it UCS-2 anyway."""
+    if is_gsm7(text):
+        return text
+    plain = text.translate(_LOOKALIKES)
+    return plain if is_gsm7(plain) else text
+
+
 def is_gsm7(text: str) -> bool:
     """Return True when every character of text is in the GSM-7 alphabet."""
     return _NON_GSM.search(text) is None

@@ -83,6 +83,26 @@ def test_sendable_turns_word_processor_breaks_into_newlines_and_drops_what_xml_c
     assert sms.sendable(kept) == kept
 
 
+def test_plain_punctuation_makes_smart_punctuation_gsm7() -> None:
+    typed = "Meeting at 18:00 \u2013 bring your ID\u2019s\u2026 \u201cHall\u201d\u00a0B\u200b"
+    assert sms.encoding(typed) == "UCS-2" and sms.segments(typed * 3) == 3
+    plain = sms.plain_punctuation(typed)
+    assert plain == 'Meeting at 18:00 - bring your ID\'s... "Hall" B'
+    assert sms.encoding(plain) == "GSM-7" and sms.segments(plain * 3) == 1
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Ons s\u00ea \u2018n vergadering",  # \u00ea keeps it UCS-2: the quote stays as typed
+        "Thanks \U0001f44d \u201cok\u201d",
+        "Already plain: 'quotes' - and dashes...",
+    ],
+)
+def test_plain_punctuation_changes_nothing_it_cannot_make_gsm7(text: str) -> None:
+    assert sms.plain_punctuation(text) == text
+
+
 def test_non_gsm_chars_distinct_in_order() -> None:
     assert sms.non_gsm_chars("sê, môre, sê") == ["ê", "ô"]
 

@@ -72,9 +72,10 @@ def pages_chars(text: str, *, max_chars: int, more_hint: str) -> Iterator[str]:
 
 
 def _as_carried(text: str, channel: Channel, more_hint: str) -> tuple[str, str]:
-    """Return a reply and its MORE hint as the channel carries them: SMS shows no bold."""
+    """Return a reply and its MORE hint as the channel carries them: SMS shows no bold, and
+    no curly quotes where GSM-7 has straight ones (`sms.plain_punctuation`)."""
     if channel == "sms":
-        return strip_bold(text), strip_bold(more_hint)
+        return sms.plain_punctuation(strip_bold(text)), strip_bold(more_hint)
     return text, more_hint
 
 

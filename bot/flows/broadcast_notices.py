@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot import sms
 from bot.content import Content
 from bot.engine.ports import Translator
 from bot.engine.render import strip_bold
@@ -109,5 +110,8 @@ def reminder(
 
 
 def sms_version(content: Content, translator: Translator, text: str) -> str:
-    """Return the SMS form of a broadcast: no WhatsApp bold, with the STOP hint."""
-    return f"{strip_bold(text)}\n{content.render('broadcast.stop_hint', translator)}"
+    """Return the SMS form of a broadcast: no WhatsApp bold, plain punctuation where that
+    keeps it GSM-7 (`sms.plain_punctuation`), with the STOP hint."""
+    return sms.plain_punctuation(
+        f"{strip_bold(text)}\n{content.render('broadcast.stop_hint', translator)}"
+    )

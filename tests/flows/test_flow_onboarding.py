@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot import sms
 from bot.engine import (
     RecordConsent,
     RecordUnknownSettlement,
@@ -147,6 +148,17 @@ def test_a_shared_place_word_alone_is_no_match_and_is_recorded(chat, text) -> No
     reply = chat.send(text)
     assert chat.effects == [RecordUnknownSettlement(text)]
     assert "Phola Park" not in reply
+
+
+def test_a_name_quoted_back_by_sms_loses_its_curly_apostrophe(c) -> None:
+    chat = c.Chat(channel="sms").onboarded()
+    chat.send("7")
+    reply = chat.send("Mama\u2019s place")  # a phone's "smart punctuation"
+    assert 'We could not find a settlement called "Mama\'s place".' in reply
+    assert sms.encoding(reply) == "GSM-7"
+    whatsapp = c.Chat().onboarded()
+    whatsapp.send("7")
+    assert "Mama\u2019s place" in whatsapp.send("Mama\u2019s place")
 
 
 def test_a_name_with_another_place_word_is_asked_not_saved(chat, c) -> None:

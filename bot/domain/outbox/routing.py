@@ -22,6 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from bot import sms
+
 WHATSAPP_WINDOW = dt.timedelta(hours=24)
 # Free-form text queued just before the window closes may be sent after it: keep a margin.
 WINDOW_MARGIN = dt.timedelta(minutes=10)
@@ -133,7 +135,8 @@ def _by_sms(draft: Draft, recipient: Recipient) -> Route | Stop:
     text = draft.sms_body or draft.body
     if not text:
         return Stop("failed", "a template-only message has no text to send by SMS")
-    return Route("sms", recipient.phone, body=text)
+    # A staff reply typed with a phone's curly quotes costs half as many segments without.
+    return Route("sms", recipient.phone, body=sms.plain_punctuation(text))
 
 
 def route(

@@ -129,19 +129,30 @@ def test_texts_per_language_fall_back_to_english_and_send_now(
     assert broadcasts.release(session=session, broadcast=broadcast, now=NOW) == 0
 
 
-def test_staff_words_are_previewed_and_queued_as_a_message_can_carry_them(
-    session: Session, settings: Settings, world: dict[str, Any]
-) -> None:
-    texts = {"en": "Water tanks\x0barrive on Monday.\x07", "xh": "Iitanki\x01 zifika."}
-    preview = broadcasts.preview(
+def _preview(
+    session: Session,
+    settings: Settings,
+    texts: dict[str, str],
+    *,
+    audience: dict[str, Any] | None = None,
+) -> Any:
+    """Preview staff words (no template, no SMS fallback) for everyone, or `audience`."""
+    return broadcasts.preview(
         session=session,
         settings=settings,
-        audience={"settlement_ids": [world["a"].id]},
+        audience=audience or {"everyone": True},
         texts=texts,
         template=None,
         sms_fallback=False,
         now=NOW,
     )
+
+
+def test_staff_words_are_previewed_and_queued_as_a_message_can_carry_them(
+    session: Session, settings: Settings, world: dict[str, Any]
+) -> None:
+    texts = {"en": "Water tanks\x0barrive on Monday.\x07", "xh": "Iitanki\x01 zifika."}
+    preview = _preview(session, settings, texts, audience={"settlement_ids": [world["a"].id]})
     shown = {p.language: p.text for p in preview.languages}
     assert shown["en"] == "Water tanks\narrive on Monday."
     broadcast = _create(session, settings, world, texts=texts)
@@ -252,15 +263,7 @@ def test_preview_counts_segments_cost_time_and_window(
         }
     )
     texts = {"en": "Water tanks arrive on Monday.", "af": "Watertenks kom Maandag. Sê dit voort."}
-    preview = broadcasts.preview(
-        session=session,
-        settings=settings,
-        audience={"everyone": True},
-        texts=texts,
-        template=None,
-        sms_fallback=False,
-        now=NOW,
-    )
+    preview = _preview(session, settings, texts)
     assert preview.recipients == 5
     assert preview.by_language_channel == {
         "en": {"sms": 2},
@@ -285,21 +288,24 @@ def test_preview_counts_segments_cost_time_and_window(
     assert not preview.needs_approval
 
 
+def test_the_sms_version_has_plain_punctuation_and_is_counted_so(
+    session: Session, settings: Settings, world: dict[str, Any]
+) -> None:
+    typed = "Meeting moved to Tuesday \u2013 same hall. Bring your ID\u2019s\u2026 " * 2
+    preview = _preview(session, settings, {"en": typed})
+    english = next(p for p in preview.languages if p.language == "en")
+    assert english.sms_encoding == "GSM-7" and english.sms_segments == 1  # UCS-2: 3
+    assert english.sms_text.startswith("Meeting moved to Tuesday - same hall. Bring your ID's...")
+    assert "\u2013 same hall" in english.text and "ID\u2019s\u2026" in english.text  # WhatsApp
+
+
 def test_preview_counts_a_text_too_long_for_the_template_as_not_reaching_whatsapp(
     session: Session, settings: Settings, world: dict[str, Any]
 ) -> None:
     settings = settings.model_copy(update={"whatsapp_templates": {"broadcast": {"en": "HXen"}}})
 
     def outside_without_template(text: str) -> int:
-        preview = broadcasts.preview(
-            session=session,
-            settings=settings,
-            audience={"everyone": True},
-            texts={"en": text},
-            template=None,
-            sms_fallback=False,
-            now=NOW,
-        )
+        preview = _preview(session, settings, {"en": text})
         assert preview.whatsapp_outside_window == 1
         return preview.whatsapp_outside_window_without_template
 

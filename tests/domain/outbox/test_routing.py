@@ -78,6 +78,15 @@ def test_no_template_falls_back_to_sms_when_the_purpose_allows() -> None:
     assert decide(draft, person()) == Route("sms", PHONE, body="Hi there ok")
 
 
+def test_an_sms_goes_with_plain_punctuation() -> None:
+    # A staff reply typed on a phone with "smart punctuation": UCS-2 as typed, GSM-7 sent.
+    typed = "We\u2019ll fix the tap on Monday \u2013 sorry for the wait."
+    draft = whatsapp(channel="sms", body=typed)
+    assert decide(draft, person()) == Route(
+        "sms", PHONE, body="We'll fix the tap on Monday - sorry for the wait."
+    )
+
+
 def test_no_template_and_no_fallback_fails_with_a_reason() -> None:
     decision = decide(whatsapp(purpose="reminder"), person())
     assert isinstance(decision, Stop)
