@@ -46,8 +46,10 @@ def hash_password(password: str) -> str:
 def _check(*, role: str, password: str | None) -> None:
     if role not in ROLES:
         raise StaffError(f"role must be one of {', '.join(ROLES)}")
-    if password is not None and len(password) < 10:
-        raise StaffError("a password needs at least 10 characters")
+    # Length is what makes a password strong (NIST SP 800-63B); but ten spaces, or one key
+    # held down, are as easy to guess as no password.
+    if password is not None and (len(password) < 10 or len(set(password) - {" "}) < 4):
+        raise StaffError("a password needs at least 10 characters, 4 of them different")
 
 
 def create_user(

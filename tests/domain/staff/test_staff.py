@@ -43,6 +43,9 @@ def test_users_have_argon2_hashes_and_roles(session: Session) -> None:
         {"email": "x@example.org", "role": "mayor"},
         {"email": "not an email", "role": "admin"},
         {"email": "y@example.org", "role": "admin", "password": "short"},
+        {"email": "y@example.org", "role": "admin", "password": " " * 12},
+        {"email": "y@example.org", "role": "admin", "password": "a" * 16},
+        {"email": "y@example.org", "role": "admin", "password": "ab ab ab ab ab"},
     ]:
         with pytest.raises(staff.StaffError):
             staff.create_user(session=session, **bad)  # type: ignore[arg-type]
