@@ -20,6 +20,12 @@ from bot.engine.effects import (
 from bot.engine.messages import Inbound
 from bot.engine.ports import Ports, ResidentView, SettlementInfo, Translator
 
+# Whitespace, and the format characters that show nothing: zero-width space, joiner and
+# non-joiner, word joiner, byte-order mark, soft hyphen, Mongolian vowel separator.
+_BLANK = "".join(c for c in map(chr, range(0x3001)) if c.isspace()) + (
+    "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e"
+)
+
 DEFAULT_LANGUAGE = "en"
 # South Africa keeps one offset all year (no daylight saving), so a fixed zone is exact.
 SAST = timezone(timedelta(hours=2), "SAST")
@@ -82,8 +88,9 @@ class Turn:
 
     @property
     def text(self) -> str:
-        """Return the message text, trimmed."""
-        return self.inbound.text.strip()
+        """Return the message text, trimmed of spaces and of the invisible characters that
+        phones and pasted text carry (a zero-width space alone is no description)."""
+        return self.inbound.text.strip(_BLANK)
 
     @property
     def norm(self) -> str:

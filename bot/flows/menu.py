@@ -87,7 +87,7 @@ def on_menu(turn: Turn) -> None:
     option = chosen_option(turn)
     if option is not None:
         open_option(turn, option)
-    elif not turn.norm and (turn.inbound.media or turn.inbound.location):
+    elif turn.inbound.media or turn.inbound.location:  # a captioned photo too
         turn.say("menu.media_only")
     elif turn.content.is_thanks(turn.text):
         turn.say("menu.thanks")

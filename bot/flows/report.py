@@ -4,6 +4,7 @@ Steps: problem or question -> category (the list in content/tickets.yaml) -> the
 resident's own words (text; on WhatsApp also photos, voice notes and a location pin,
 all kept) -> where exactly (problems only: section, structure number, landmark or a
 pin) -> a one-screen summary to send (1), change (2) or cancel (0, the menu keyword).
+A photo, voice note or pin sent at any step is kept with the draft (`_attach`).
 
 The draft lives in the step data until it is sent. Sending reserves a report number
 through `TicketDesk.new_reference` and emits `OpenTicket`; the domain writes the ticket
@@ -31,7 +32,9 @@ from bot.engine.turn import (
 )
 from bot.flows import menu
 
-MAX_TEXT = 1600
+# A resident's words are kept up to the tickets domain's limit (Open311's 4,000 characters,
+# about a whole WhatsApp message), not cut at what one outbound message may carry.
+MAX_TEXT = 4000
 MAX_WHERE = 300
 MAX_MEDIA = 10
 SUMMARY_TEXT = 240
@@ -81,22 +84,31 @@ def _pin(turn: Turn) -> dict[str, Any] | None:
     }
 
 
-def _attach(
-    draft: dict[str, Any],
-    media: list[dict[str, str]],
-    pin: dict[str, Any] | None,
-    *,
-    said: str = "",
-    otherwise: str = "",
-) -> None:
-    """Add media (up to MAX_MEDIA) to a draft, and a pin, which sets the place: in the words
-    said with it, else its address or label, else `otherwise`."""
+def _attach(draft: dict[str, Any], media: list[dict[str, str]], pin: dict[str, Any] | None) -> None:
+    """Add media (up to MAX_MEDIA) to a draft, and a pin. The place is the words the
+    resident typed for it (`where_typed`) with the pin's label and address after them, or
+    those alone: "Near the big tree (Standpipe 4, Ubuhle Gardens)". A later pin replaces
+    an earlier one's names, never the resident's words."""
     if media:
         draft["media"] = (list(draft.get("media", [])) + media)[:MAX_MEDIA]
-    if pin is not None:
-        draft["pin"] = pin
-        words = said or pin.get("address") or pin.get("label") or otherwise
-        draft["where"] = str(words)[:MAX_WHERE]
+    if pin is None:
+        return
+    draft["pin"] = pin
+    typed = str(draft.get("where_typed", ""))
+    named = ", ".join(dict.fromkeys(str(pin[key]) for key in ("label", "address") if pin.get(key)))
+    where = f"{typed} ({named})" if typed and named else typed or named
+    if where:
+        draft["where"] = where[:MAX_WHERE]
+    else:
+        draft.pop("where", None)
+
+
+def _with_attachments(turn: Turn) -> dict[str, Any]:
+    """Return the draft with any media or pin this message brought, at a step that asks
+    for neither (a photo sent while choosing the category still belongs to the report)."""
+    draft = dict(turn.data)
+    _attach(draft, _media(turn), _pin(turn))
+    return draft
 
 
 def _whatsapp(turn: Turn) -> bool:
@@ -113,10 +125,12 @@ def on_kind(turn: Turn) -> None:
     """Take the choice of problem (1) or question (2)."""
     answer = _answer(turn)
     kinds = {"1": PROBLEM, "2": QUESTION}
+    draft = _with_attachments(turn)
     if answer not in kinds:
         turn.say("report.kind_retry")
+        turn.goto(REPORT_KIND, **draft)
         return
-    ask_category(turn, {"kind": kinds[answer]})
+    ask_category(turn, {**draft, "kind": kinds[answer]})
 
 
 def ask_category(turn: Turn, draft: dict[str, Any]) -> None:
@@ -134,9 +148,10 @@ def ask_category(turn: Turn, draft: dict[str, Any]) -> None:
 def on_category(turn: Turn) -> None:
     """Take the category by number."""
     codes = category_codes(turn.content)
-    draft = dict(turn.data)
+    draft = _with_attachments(turn)
     if not turn.norm.isdecimal() or not 1 <= int(turn.norm) <= len(codes):
         turn.say("report.category_retry")
+        turn.goto(REPORT_CATEGORY, **draft)
         return
     draft["category"] = codes[int(turn.norm) - 1]
     if draft.pop("editing", False):
@@ -159,19 +174,13 @@ def ask_description(turn: Turn, draft: dict[str, Any]) -> None:
 
 def on_describe(turn: Turn) -> None:
     """Keep the words, media and pin; then ask where, or show the summary."""
-    draft = dict(turn.data)
-    media, pin = _media(turn), _pin(turn)
-    if pin is not None:
-        draft["pin"] = pin
-    if not turn.text and not media:
-        if pin is not None:
-            turn.say("report.describe_pin_only")
-            turn.goto(REPORT_DESCRIBE, **draft)
-        else:
-            turn.say("report.describe_empty")
+    draft = _with_attachments(turn)
+    if not turn.text and not turn.inbound.media:
+        pin_only = turn.inbound.location is not None
+        turn.say("report.describe_pin_only" if pin_only else "report.describe_empty")
+        turn.goto(REPORT_DESCRIBE, **draft)
         return
     draft["text"] = turn.text[:MAX_TEXT]
-    draft["media"] = (list(draft.get("media", [])) + media)[:MAX_MEDIA]
     if draft.pop("editing", False) or draft.get("kind") == QUESTION or "pin" in draft:
         show_summary(turn, draft)
     else:
@@ -187,16 +196,15 @@ def ask_where(turn: Turn, draft: dict[str, Any]) -> None:
 def on_where(turn: Turn) -> None:
     """Take the place in words or as a pin (media sent here is kept too)."""
     draft = dict(turn.data)
-    media, pin = _media(turn), _pin(turn)
-    _attach(draft, media, pin, said=turn.text)
-    if pin is None and turn.text:
-        draft["where"] = turn.text[:MAX_WHERE]
-    elif pin is None and media:
-        turn.say("report.where_media")
-        turn.goto(REPORT_WHERE, **draft)
-        return
-    elif pin is None:
-        ask_where(turn, draft)
+    if turn.text:
+        draft["where"] = draft["where_typed"] = turn.text[:MAX_WHERE]
+    _attach(draft, _media(turn), _pin(turn))
+    if not turn.text and turn.inbound.location is None:
+        if turn.inbound.media:
+            turn.say("report.where_media")
+            turn.goto(REPORT_WHERE, **draft)
+        else:
+            ask_where(turn, draft)
         return
     draft.pop("editing", None)
     show_summary(turn, draft)
@@ -243,9 +251,7 @@ def on_confirm(turn: Turn) -> None:
     if media or pin is not None:
         # A photo, voice note or pin sent after the summary belongs to the report: keep it
         # and show the summary again, so "1" sends what the resident sees.
-        draft = dict(turn.data)
-        _attach(draft, media, pin, otherwise=str(draft.get("where") or ""))
-        show_summary(turn, draft)
+        show_summary(turn, _with_attachments(turn))
         return
     answer = _answer(turn)
     if answer in ("1", "yes"):
@@ -259,6 +265,9 @@ def on_confirm(turn: Turn) -> None:
 
 def on_change(turn: Turn) -> None:
     """Go back to the part the resident wants to change, then to the summary again."""
+    if turn.inbound.media or turn.inbound.location is not None:  # as after the summary
+        show_summary(turn, _with_attachments(turn))
+        return
     draft = {**turn.data, "editing": True}
     if turn.norm == "1":
         ask_category(turn, draft)

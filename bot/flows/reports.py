@@ -7,7 +7,8 @@
   (Afrikaans STATUS, and the usual word for a plot) is a place, and a report draft is
   never thrown away.
 - A report's view offers 1 to add more (words; on WhatsApp media and a pin), or, when
-  the municipality has resolved it, asks "fixed? 1 yes 2 no".
+  the municipality has resolved it, asks "fixed? 1 yes 2 no". A photo or pin sent while
+  a report is on the screen is added to it at once.
 - That question also arrives through the outbox. The resident's next message answers it
   when it is 1/2 (or yes/no) and nothing else was said since the question was asked; "no"
   asks what is still wrong and reopens the report with those words. A meeting reminder
@@ -105,6 +106,14 @@ def on_view(turn: Turn) -> None:
     """Answer "fixed?" for a resolved report, or take 1 to add more to an open one."""
     reference = str(turn.data.get("reference", ""))
     answer = "yes" if turn.norm == "1" else turn.content.answers.get(turn.norm)
+    if turn.inbound.media or turn.inbound.location is not None:
+        # A photo, voice note or pin sent while a report is on the screen is about it: add
+        # it, as after "1". A resolved one is asked "fixed?" again.
+        on_screen = dict(turn.data)
+        if add(turn, reference) and on_screen.get("resolved"):
+            turn.say("ticket.ask_fixed")
+            turn.goto(TICKET_VIEW, **on_screen)
+        return
     if turn.data.get("resolved"):
         if answer == "yes" or (turn.norm == "2" or answer == "no"):
             answer_fixed(turn, reference, fixed=answer == "yes")
@@ -127,15 +136,21 @@ def prompt_add(turn: Turn, reference: str) -> None:
 def on_add(turn: Turn) -> None:
     """Add the message (words, media, pin) to the report; the resident may send more."""
     reference = str(turn.data.get("reference", ""))
-    info = turn.ports.tickets.find(turn.resident.phone, reference)
-    if info is None or info.status == "closed":
-        turn.say("ticket.closed_now", number=reference)
-        turn.goto(MENU)
-        return
     inbound = turn.inbound
     if not turn.text and not inbound.media and inbound.location is None:
         prompt_add(turn, reference)
         return
+    add(turn, reference)
+
+
+def add(turn: Turn, reference: str) -> bool:
+    """Add the message to the report, unless it was closed meanwhile; return whether it was."""
+    info = turn.ports.tickets.find(turn.resident.phone, reference)
+    if info is None or info.status == "closed":
+        turn.say("ticket.closed_now", number=reference)
+        turn.goto(MENU)
+        return False
+    inbound = turn.inbound
     turn.emit(
         AddToTicket(
             reference=reference,
@@ -146,6 +161,7 @@ def on_add(turn: Turn) -> None:
     )
     turn.say("ticket.added", number=reference)
     turn.goto(TICKET_ADD, reference=reference)
+    return True
 
 
 def answer_fixed(turn: Turn, reference: str, *, fixed: bool, words: str = "") -> None:
@@ -166,15 +182,17 @@ def answer_fixed(turn: Turn, reference: str, *, fixed: bool, words: str = "") ->
 
 
 def on_not_fixed(turn: Turn) -> None:
-    """Reopen the report with what the resident says is still wrong (media kept too)."""
+    """Reopen the report with what the resident says is still wrong (media and pin kept too)."""
     reference = str(turn.data.get("reference", ""))
-    media = turn.inbound.media
-    if not turn.text and not media:
+    media, pin = turn.inbound.media, turn.inbound.location
+    if not turn.text and not media and pin is None:
         turn.say("ticket.ask_what_is_wrong", number=reference)
         return
     turn.emit(AnswerResolution(reference=reference, fixed=False, text=turn.text[: report.MAX_TEXT]))
-    if media:
-        turn.emit(AddToTicket(reference=reference, text="", media=media[: report.MAX_MEDIA]))
+    if media or pin is not None:
+        turn.emit(
+            AddToTicket(reference=reference, text="", media=media[: report.MAX_MEDIA], location=pin)
+        )
     turn.say("ticket.reopened", number=reference)
     menu.back_hint(turn)
     turn.goto(MENU)

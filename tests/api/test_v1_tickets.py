@@ -99,7 +99,7 @@ def test_complaints_from_whatsapp_and_sms_reach_the_api(client, settings, world)
     assert wa["description"] == "The tap is broken"
     assert [m["content_type"] for m in wa["media"]] == ["image/jpeg", "audio/ogg"]
     assert (wa["latitude"], wa["longitude"]) == (-33.9874, 18.5612)
-    assert wa["location_text"] == "Ubuhle Gardens"
+    assert wa["location_text"] == "Standpipe 4, Ubuhle Gardens"  # the pin's Label and Address
     assert wa["settlement"] == "Ubuhle Gardens" and wa["sla_state"] == "on_track"
     sms = by_ref[sms_ref]
     assert (sms["category"], sms["source"], sms["location_text"]) == (
@@ -130,7 +130,7 @@ def test_complaints_from_whatsapp_and_sms_reach_the_api(client, settings, world)
     assert by_id[wa_ref]["address"] is None and by_id[sms_ref]["description"] is None  # public
     keyed = client.get("/open311/v2/requests.json", params={"api_key": world["officer"]}).json()
     by_id = {r["service_request_id"]: r for r in keyed}
-    assert by_id[wa_ref]["address"] == "Ubuhle Gardens, Ubuhle Gardens"
+    assert by_id[wa_ref]["address"] == "Standpipe 4, Ubuhle Gardens, Ubuhle Gardens"
     assert by_id[sms_ref]["address"] == "Section B, structure 112, Ubuhle Gardens"
     assert "[number removed]" in by_id[sms_ref]["description"]
     assert by_id[sms_ref]["expected_datetime"] > by_id[sms_ref]["requested_datetime"]

@@ -19,9 +19,10 @@ from bot.config import Settings
 from bot.db import session_scope, utcnow
 from bot.domain.messages.models import InboundMessage
 from bot.domain.residents.models import Resident
+from bot.domain.tickets.models import Ticket, TicketEvent
 from tests import TEST_SECRET_KEY
 from tests.factories import make_resident
-from tests.twilio_payloads import payload, signed, signed_by_rule, sms, whatsapp
+from tests.twilio_payloads import new_sid, payload, signed, signed_by_rule, sms, whatsapp
 
 PATH = "/webhooks/twilio/messages"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -70,6 +71,26 @@ def test_media_and_location_are_kept(client, settings, clean_db) -> None:
         18.5612,
         "Ubuhle Gardens",
     )
+
+
+def test_a_pin_sent_under_an_open_report_is_added_with_its_names(
+    client, settings, clean_db
+) -> None:
+    # Real payloads through the app: the pin lands on the report on the screen, as an event
+    # keeping Twilio's Address and Label, not as the menu's "send 5 first".
+    for text in ["hi", "1", "1", "Masakhane", "5", "1", "1", "Tap broken", "Lane 4", "1", "6"]:
+        post(client, settings, whatsapp(text))
+    assert "Reply 1 to add more" in messages_of(post(client, settings, whatsapp("1")))[0]
+    pin = payload("whatsapp_location", MessageSid=new_sid(), SmsSid="", SmsMessageSid="")
+    [reply] = messages_of(post(client, settings, pin))
+    assert "we have added that to report" in reply
+    with Session(clean_db) as session:
+        ticket = session.exec(select(Ticket)).one()
+        events = session.exec(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id)).all()
+    assert [e.kind for e in events] == ["created", "resident_message"]
+    assert events[1].data["address"] == "Ubuhle Gardens"
+    assert events[1].data["label"] == "Standpipe 4"
+    assert (ticket.latitude, ticket.longitude) == (-33.9874, 18.5612)
 
 
 def test_same_person_on_sms_and_whatsapp_is_one_resident(client, settings, clean_db) -> None:

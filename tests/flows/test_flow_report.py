@@ -241,15 +241,21 @@ def test_photo_sent_at_the_summary_is_added_and_the_summary_shown_again(c) -> No
     assert opened.description == "Toilet block C is overflowing"
 
 
-def test_a_pin_sent_at_the_summary_becomes_the_place(c) -> None:
+def test_a_pin_sent_at_the_summary_joins_the_place_typed(c) -> None:
+    # The landmark the resident typed stays: the pin's names come after it.
     chat = report_chat(c).onboarded()
     for text in ["5", "1", "1", "No water", "Near the big tree"]:
         chat.send(text)
     summary = chat.send("", location=PIN)
-    assert "Lane 4, Masakhane" in summary and chat.step == "report_confirm"
+    assert "Where: Near the big tree (Lane 4, Masakhane)" in summary
+    assert chat.step == "report_confirm"
+    labelled = Location(-33.9, 18.6, address="Ubuhle Gardens", label="Standpipe 4")
+    summary = chat.send("", location=labelled)  # a second pin replaces the first's names
+    assert "Where: Near the big tree (Standpipe 4, Ubuhle Gardens)" in summary
     chat.send("1")
     [opened] = chat.desk.opened
-    assert opened.location == PIN and opened.where == "Lane 4, Masakhane"
+    assert opened.location == labelled
+    assert opened.where == "Near the big tree (Standpipe 4, Ubuhle Gardens)"
 
 
 def test_media_at_the_summary_keeps_the_draft_limit(c) -> None:
@@ -550,3 +556,99 @@ def test_a_day_later_the_question_on_the_screen_is_set_aside_for_the_menu(c) -> 
     reply = chat.send("3")
     assert "housing list" in reply.lower() and "Welcome back" in reply
     assert len(chat.desk.added) == 1 and chat.step == "menu"
+
+
+# --- photos and pins wherever a report is on the screen (the 2026-12-07 channel audit) --------
+
+
+def _sent_report(c: ModuleType) -> Any:
+    chat = report_chat(c).onboarded()
+    for text in ["5", "1", "1", "No water at the standpipe", "Lane 4", "1"]:
+        chat.send(text)
+    return chat
+
+
+@pytest.mark.parametrize("sent", [{"media": (PHOTO,)}, {"location": PIN}])
+def test_a_photo_or_pin_under_an_open_report_is_added_to_it(c, sent) -> None:
+    # Following the menu's "send 5 first" here would make a second report of the same tap.
+    chat = _sent_report(c)
+    chat.send("6")
+    assert "Reply 1 to add more" in chat.send("1")
+    reply = chat.send("", **sent)
+    assert "we have added that to report 4817263" in reply
+    [added] = chat.desk.added
+    assert added.media == sent.get("media", ()) and added.location == sent.get("location")
+    assert chat.step == "ticket_add"
+
+
+def test_a_photo_under_a_resolved_report_is_added_and_fixed_asked_again(c) -> None:
+    chat = _sent_report(c)
+    chat.desk.resolve("4817263", chat.now + timedelta(minutes=1))
+    chat.wait(minutes=5)
+    chat.send("STATUS 4817263")
+    reply = chat.send("Look", media=(PHOTO,))
+    assert "we have added that to report 4817263" in reply
+    assert render("ticket.ask_fixed", get_translator("en")) in reply
+    assert chat.desk.added[0].media == (PHOTO,) and chat.desk.added[0].text == "Look"
+    assert "We are sorry it is not fixed" in chat.send("2")
+    assert "opened report 4817263 again" in chat.send("Still dry")
+    assert chat.desk.answers[0] == report_flow_answer("4817263", fixed=False, text="Still dry")
+
+
+def test_a_captioned_photo_at_the_menu_is_pointed_to_5(c) -> None:
+    reply = report_chat(c).onboarded().send("The tap is leaking", media=(PHOTO,))
+    assert reply == render("menu.media_only", get_translator("en"))
+
+
+@pytest.mark.parametrize("steps", [["5"], ["5", "1"]])
+def test_a_photo_or_pin_before_the_description_stays_with_the_report(c, steps) -> None:
+    chat = report_chat(c).onboarded()
+    for text in steps:
+        chat.send(text)
+    chat.send("", media=(PHOTO,))  # at "problem or question?" or the category list
+    chat.send("", location=PIN)
+    for text in ["1", "1"][len(steps) - 1 :]:
+        chat.send(text)
+    summary = chat.send("No water at the standpipe")  # the pin came: no "where?"
+    assert "Photos and voice notes: 1" in summary and "Where: Lane 4, Masakhane" in summary
+    chat.send("1")
+    [opened] = chat.desk.opened
+    assert opened.media == (PHOTO,) and opened.location == PIN
+
+
+def test_a_photo_at_what_to_change_is_added_and_the_summary_shown(c) -> None:
+    chat = report_chat(c).onboarded()
+    for text in ["5", "1", "1", "No water", "Lane 4", "2"]:
+        chat.send(text)
+    summary = chat.send("", media=(VOICE,))
+    assert "Photos and voice notes: 1" in summary and chat.step == "report_confirm"
+
+
+def test_a_pin_answers_what_is_still_wrong(c) -> None:
+    chat = _sent_report(c)
+    chat.desk.resolve("4817263", chat.now + timedelta(minutes=1))
+    chat.wait(minutes=5)
+    assert "We are sorry it is not fixed" in chat.send("2")
+    assert "opened report 4817263 again" in chat.send("", location=PIN)
+    assert chat.desk.answers[0].fixed is False
+    assert chat.desk.added[0].location == PIN
+
+
+def test_a_long_description_is_kept_whole(c) -> None:
+    chat = report_chat(c).onboarded()
+    words = "The standpipe on lane 4 has leaked since March and the lane floods. " * 45
+    for text in ["5", "1", "1", words, "Lane 4"]:
+        chat.send(text)
+    chat.send("1")
+    assert len(words) > 3000 and chat.desk.opened[0].description == words.strip()
+
+
+@pytest.mark.parametrize("invisible", ["\u200b", "\u2060\u200b ", "\ufeff\u00ad"])
+def test_invisible_characters_alone_are_no_description_or_place(c, invisible) -> None:
+    chat = report_chat(c, channel="sms").onboarded()
+    for text in ["5", "1", "1"]:
+        chat.send(text)
+    assert chat.send(invisible) == render("report.describe_empty", get_translator("en"))
+    chat.send("No water")
+    reply = chat.send(invisible)
+    assert chat.step == "report_where" and "Please check your report" not in reply

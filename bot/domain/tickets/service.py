@@ -503,7 +503,9 @@ def add_from_resident(
         return None
     data: dict[str, Any] = {}
     if effect.location is not None:
-        data = {"latitude": effect.location.latitude, "longitude": effect.location.longitude}
+        pin = effect.location
+        data = {"latitude": pin.latitude, "longitude": pin.longitude}
+        data.update({k: v for k, v in (("address", pin.address), ("label", pin.label)) if v})
         if ticket.latitude is None:
             ticket.latitude, ticket.longitude = effect.location.latitude, effect.location.longitude
     return _resident_said(

@@ -24,6 +24,7 @@ from bot.domain.tickets import jobs
 from bot.domain.tickets import service as tickets
 from bot.domain.tickets.models import Ticket, TicketEvent, TicketUpdate
 from bot.engine import effects as fx
+from bot.engine.messages import Location
 from bot.flows import report_notices
 from bot.i18n import get_translator
 from tests.domain.tickets.factories import make_staff, make_ticket
@@ -370,6 +371,25 @@ def test_the_resolve_clock_pauses_while_waiting_on_the_resident(session: Session
     assert tickets.sla_state(ticket, now=later + H) == "met"
     report = reports.weekly(session=session, now=later + H, weeks=2)
     assert (report.finished, report.within_sla) == (1, 1)
+
+
+def test_a_pin_added_by_the_resident_keeps_its_address_and_label(session: Session) -> None:
+    resident = make_resident(session)
+    ticket = make_ticket(session, resident_id=resident.id, now=NOW, category="water")
+    pin = Location(-33.97, 18.63, address="Ubuhle Gardens", label="Standpipe 4")
+    event = tickets.add_from_resident(
+        session=session,
+        resident_id=resident.id,
+        effect=fx.AddToTicket(reference=ticket.reference, text="", location=pin),
+        now=NOW + H,
+    )
+    assert event is not None and event.data == {
+        "latitude": -33.97,
+        "longitude": 18.63,
+        "address": "Ubuhle Gardens",
+        "label": "Standpipe 4",
+    }
+    assert (ticket.latitude, ticket.longitude) == (-33.97, 18.63)
 
 
 def test_a_clock_paused_after_its_breach_stays_breached(
