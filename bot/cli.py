@@ -167,6 +167,8 @@ def chat(
             except EOFError:
                 typer.echo("")
                 return
+            if not text.strip():  # no phone sends an empty message: Enter alone is nothing
+                continue
             now = utcnow()
             inbound = Inbound(
                 message_id="CLI" + secrets.token_hex(16),

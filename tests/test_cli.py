@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from bot import db
 from bot.cli import app
 from bot.config import get_settings
+from bot.domain.messages.models import InboundMessage
 from bot.domain.residents.models import Resident
 from bot.domain.settlements import demo
 from bot.domain.settlements.models import Meeting, Milestone, Settlement
@@ -128,6 +129,14 @@ def test_chat_talks_to_the_engine_and_counts_each_sms_reply(cli_db: Engine) -> N
         resident = session.exec(select(Resident)).one()
     assert (resident.phone, resident.language) == ("+27825550190", "en")
     assert resident.settlement_id is not None
+
+
+def test_chat_sends_nothing_for_an_empty_line(cli_db: Engine) -> None:
+    result = runner.invoke(app, ["chat", "--channel", "whatsapp"], input="\n  \nhi\n\n")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("Choose your language") == 1
+    with Session(cli_db) as session:
+        assert session.exec(select(func.count()).select_from(InboundMessage)).one() == 1
 
 
 def test_chat_on_whatsapp_shows_no_segment_counts(cli_db: Engine) -> None:
