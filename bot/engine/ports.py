@@ -225,6 +225,32 @@ def has_translation(translator: Translator, msg_id: str, source: str) -> bool:
     return translator.text(msg_id, source) != source
 
 
+def with_dates(
+    params: dict[str, object],
+    *,
+    translator: Translator,
+    english: Translator,
+    msg_id: str,
+    source: str,
+) -> dict[str, object]:
+    """Return a message's parameters with its dates written out: a datetime as a meeting
+    time (`format_when`), a date in full. In the translator's language when it has the
+    message, else in English, the language of the sentence around them: no "held on
+    Labobedi, 10 Seetebosigo" in an English fallback."""
+    if not any(isinstance(value, date) for value in params.values()):
+        return params
+    writer = translator if has_translation(translator, msg_id, source) else english
+    return {name: _written(writer, value) for name, value in params.items()}
+
+
+def _written(writer: Translator, value: object) -> object:
+    if isinstance(value, datetime):  # a datetime is a date too: first
+        return writer.format_when(value)
+    if isinstance(value, date):
+        return writer.format_date(value, "long")  # full month names: CLDR's short st "Jan" is June
+    return value
+
+
 class Translator(Protocol):
     """The part of `bot.i18n.Translator` the engine uses."""
 

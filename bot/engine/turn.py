@@ -4,7 +4,7 @@ state) and what they produce (reply parts, effects, the next step)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from bot.content import Content, normalise
@@ -18,7 +18,7 @@ from bot.engine.effects import (
     SetSettlement,
 )
 from bot.engine.messages import Inbound
-from bot.engine.ports import Ports, ResidentView, SettlementInfo, Translator
+from bot.engine.ports import Ports, ResidentView, SettlementInfo, Translator, with_dates
 
 # Whitespace, and the format characters that show nothing: zero-width space, joiner and
 # non-joiner, word joiner, byte-order mark, soft hyphen, Mongolian vowel separator.
@@ -98,11 +98,20 @@ class Turn:
         return normalise(self.inbound.text)
 
     def say(self, msg_id: str, **params: object) -> None:
-        """Add a message, in the resident's language, to this turn's reply."""
-        self.parts.append(self.content.render(msg_id, self.translator, **params))
+        """Add a message, in the resident's language, to this turn's reply (a date or
+        datetime parameter is written out: `with_dates`)."""
+        self.parts.append(self.text_of(msg_id, **params))
 
     def text_of(self, msg_id: str, **params: object) -> str:
         """Render a message without adding it to the reply (for lists and lines)."""
+        if any(isinstance(value, date) for value in params.values()):
+            params = with_dates(
+                params,
+                translator=self.translator,
+                english=self.ports.translator_for(DEFAULT_LANGUAGE),
+                msg_id=msg_id,
+                source=self.content.message(msg_id).text,
+            )
         return self.content.render(msg_id, self.translator, **params)
 
     def goto(self, step: str, **data: Any) -> None:

@@ -70,16 +70,14 @@ def my_data(turn: Turn) -> None:
         lines.append(turn.text_of("mydata.settlement_none"))
     if summary.consented_at is not None:
         day = summary.consented_at.astimezone(SAST).date()
-        lines.append(turn.text_of("mydata.consent", date=turn.translator.format_date(day, "long")))
+        lines.append(turn.text_of("mydata.consent", date=day))
     else:
         lines.append(turn.text_of("mydata.consent_none"))
     if summary.opted_out:
         lines.append(turn.text_of("mydata.opted_out"))
     if summary.first_seen is not None:
         day = summary.first_seen.astimezone(SAST).date()
-        lines.append(
-            turn.text_of("mydata.first_seen", date=turn.translator.format_date(day, "long"))
-        )
+        lines.append(turn.text_of("mydata.first_seen", date=day))
     if summary.profile_name:
         lines.append(turn.text_of("mydata.name", name=summary.profile_name))
     lines.append(turn.text_of("mydata.messages", count=summary.messages))

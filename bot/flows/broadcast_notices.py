@@ -12,7 +12,7 @@ from datetime import datetime
 
 from bot import sms
 from bot.content import Content
-from bot.engine.ports import Translator
+from bot.engine.ports import Translator, with_dates
 from bot.engine.render import strip_bold
 
 
@@ -37,38 +37,59 @@ def _venue(content: Content, translator: Translator, venue: str) -> str:
     return content.render("meetings.venue_unknown", translator)
 
 
-def _when(translator: Translator, value: datetime | None) -> str:
+def _when(value: datetime | None) -> datetime:
     if value is None:
         raise ValueError("this template needs a date and time")
-    return translator.format_when(value)
+    return value
 
 
-def template(content: Content, translator: Translator, name: str, values: TemplateValues) -> str:
-    """Render the structured template `name` in the translator's language."""
+def _render(
+    content: Content, translator: Translator, english: Translator, msg_id: str, **params: object
+) -> str:
+    """Render a message, its dates written out in the language of its sentence (`with_dates`)."""
+    source = content.message(msg_id).text
+    dated = with_dates(params, translator=translator, english=english, msg_id=msg_id, source=source)
+    return content.render(msg_id, translator, **dated)
+
+
+def template(
+    content: Content,
+    translator: Translator,
+    name: str,
+    values: TemplateValues,
+    *,
+    english: Translator,
+) -> str:
+    """Render the structured template `name` in the translator's language (`english` writes
+    the dates of a message that falls back to English)."""
     msg_id = f"broadcast.{name}"
     if name in ("meeting_announced", "meeting_cancelled"):
-        text = content.render(
-            msg_id, translator, title=values.title, when=_when(translator, values.starts_at)
+        text = _render(
+            content, translator, english, msg_id, title=values.title, when=_when(values.starts_at)
         )
         if name == "meeting_announced":
             text = f"{text}\n{_venue(content, translator, values.venue)}"
         return text
     if name == "meeting_moved":
-        text = content.render(
-            msg_id,
+        text = _render(
+            content,
             translator,
+            english,
+            msg_id,
             title=values.title,
-            when=_when(translator, values.starts_at),
-            previous=_when(translator, values.previous_starts_at),
+            when=_when(values.starts_at),
+            previous=_when(values.previous_starts_at),
         )
         return f"{text}\n{_venue(content, translator, values.venue)}"
     if name in ("water_interruption", "electricity_interruption"):
-        return content.render(
-            msg_id,
+        return _render(
+            content,
             translator,
+            english,
+            msg_id,
             area=values.area,
-            start=_when(translator, values.starts_at),
-            end=_when(translator, values.ends_at),
+            start=_when(values.starts_at),
+            end=_when(values.ends_at),
         )
     if name in ("milestone_reached", "milestone_delayed"):
         text = content.render(
@@ -85,6 +106,7 @@ def reminder(
     content: Content,
     translator: Translator,
     *,
+    english: Translator,
     title: str,
     starts_at: datetime,
     venue: str,
@@ -99,11 +121,8 @@ def reminder(
             time=translator.format_datetime(starts_at, "HH:mm"),
         )
     else:
-        head = content.render(
-            "broadcast.meeting_reminder",
-            translator,
-            title=title,
-            when=translator.format_when(starts_at),
+        head = _render(
+            content, translator, english, "broadcast.meeting_reminder", title=title, when=starts_at
         )
     prompt = content.render("broadcast.attend_prompt", translator)
     return f"{head}\n{_venue(content, translator, venue)}\n{prompt}"

@@ -14,8 +14,9 @@ LIMIT = 5
 
 
 def _meeting(turn: Turn, meeting: MeetingInfo) -> str:
-    """Render one meeting: what, when (South African time, resident's language), where."""
-    when = turn.translator.format_when(meeting.starts_at)
+    """Render one meeting: what, when (South African time, written out by `Turn.text_of`
+    in the language of its sentence), where."""
+    when = meeting.starts_at
     if meeting.cancelled:
         return turn.text_of("meetings.item.cancelled", title=meeting.title, when=when)
     if meeting.level == "ward" and meeting.ward:
@@ -66,7 +67,7 @@ def attend(turn: Turn, invitation: InvitationInfo) -> None:
     turn.say(
         "broadcast.attend_thanks",
         title=invitation.title,
-        when=turn.translator.format_when(invitation.starts_at),
+        when=invitation.starts_at,
     )
     menu.back_hint(turn)
     turn.goto(MENU)

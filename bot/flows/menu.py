@@ -91,8 +91,18 @@ def on_menu(turn: Turn) -> None:
         turn.say("menu.media_only")
     elif turn.content.is_thanks(turn.text):
         turn.say("menu.thanks")
+    elif is_greeting(turn):
+        show(turn)
     else:
         turn.say("menu.not_understood")
+
+
+def is_greeting(turn: Turn) -> bool:
+    """Return whether the message is only a greeting, in any language (`language_greetings`
+    in content/languages.yaml: "Aa", "Lotjha", "Goeie more"); the commonest are MENU
+    keywords as well. Asked only of messages nothing else understood."""
+    greetings = dict(turn.content.fact("language_greetings")).values()
+    return any(turn.norm == normalise(str(word)) for words in greetings for word in words)
 
 
 def back_hint(turn: Turn) -> None:

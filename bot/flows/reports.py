@@ -46,7 +46,7 @@ def status_line(turn: Turn, info: TicketInfo) -> str:
     values: dict[str, object] = {
         "number": info.reference,
         "title": turn.text_of(f"report_category.{info.category}"),
-        "date": turn.translator.format_date(info.created_at.astimezone(SAST).date(), "long"),
+        "date": info.created_at.astimezone(SAST).date(),
     }
     wanted = turn.content.message(msg_id).placeholders
     return turn.text_of(msg_id, **{k: v for k, v in values.items() if k in wanted})

@@ -262,9 +262,12 @@ def on_choice(turn: Turn) -> None:
 
 def _not_a_name(turn: Turn) -> bool:
     """Return whether the message is no settlement's name: empty (an emoji, a sticker), a
-    yes or no, or thanks."""
+    yes or no, thanks, or a greeting ("Aa", "Lotjha")."""
     return (
-        not turn.norm or turn.norm in turn.content.answers or turn.norm in turn.content.thanks_words
+        not turn.norm
+        or turn.norm in turn.content.answers
+        or turn.norm in turn.content.thanks_words
+        or menu.is_greeting(turn)
     )
 
 

@@ -6,16 +6,10 @@ from bot.engine.ports import MilestoneInfo
 from bot.engine.turn import Turn
 from bot.flows import menu
 
-DATE_FORMAT = "long"  # full month names: CLDR's short Sesotho "Jan" means June
-
 
 def _item(turn: Turn, milestone: MilestoneInfo) -> list[str]:
-    """Render one milestone as one or two lines."""
-    date = (
-        turn.translator.format_date(milestone.target_date, DATE_FORMAT)
-        if milestone.target_date is not None
-        else None
-    )
+    """Render one milestone as one or two lines (`Turn.text_of` writes the date out)."""
+    date = milestone.target_date
     title = milestone.title
     if milestone.status == "done":
         return [turn.text_of("timeline.item.done", title=title)]

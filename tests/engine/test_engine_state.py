@@ -119,7 +119,7 @@ def test_idle_keywords_still_win(c) -> None:
 def test_lost_state_for_an_onboarded_resident_is_a_welcome_back(c) -> None:
     chat = c.Chat().onboarded()
     chat.state = None
-    assert chat.send("hi there").startswith("Welcome back to Siyakha.")
+    assert chat.send("hello again").startswith("Welcome back to Siyakha.")
 
 
 @pytest.mark.parametrize(

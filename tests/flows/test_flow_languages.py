@@ -9,7 +9,7 @@ checked literally against CLDR's names.
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -19,6 +19,8 @@ import yaml
 from bot import sms
 from bot.content import load, normalise, render
 from bot.engine import OptOut, SetLanguage
+from bot.engine.render import strip_bold
+from bot.flows import broadcast_notices
 from bot.flows.onboarding import greeted_languages, missing_for_offer, required_ids
 from bot.i18n import SUPPORTED_LOCALES, get_translator
 
@@ -187,6 +189,7 @@ def test_every_offered_language_has_words_for_every_keyword_answer_and_option(co
     assert options == set(range(1, 8)), code
     assert CONTENT.fact("status_words").get(code), code
     assert _keywords_file()["thanks_words"].get(code), code
+    assert CONTENT.fact("urgent_words").get(code), code  # a fire is urgent in every language
 
 
 @cache
@@ -392,3 +395,78 @@ def test_whole_conversation_in_the_language(
     assert plain("mydata.language", language=CONTENT.language(code).name) in text  # type: ignore[union-attr]
     text = whole(chat.send("8"))
     assert "11 isiNdebele" in text
+
+
+# --- dates in the language of the sentence around them ---------------------------------------
+
+
+def _walkabout(c) -> Any:
+    return next(m for _, _, m in c._meetings() if m.title == "Layout walkabout")
+
+
+def test_a_sentence_that_falls_back_to_english_has_its_date_in_english(c) -> None:
+    # Setswana has no words yet for the meeting lines: "CANCELLED: ... on Labobedi, 10
+    # Seetebosigo 2025 ka 09:00 will not take place" was half one language, half the other.
+    starts = _walkabout(c).starts_at
+    reply = c.Chat(channel="sms").onboarded(language="tn").send("4")
+    assert get_translator("en").format_when(starts) in reply
+    assert get_translator("tn").format_when(starts) not in reply
+    timeline = c.Chat(channel="sms").onboarded(language="tn").send("2")
+    assert "expected by 31 August 2025" in timeline, timeline
+
+
+def test_a_translated_sentence_keeps_its_own_date(c) -> None:
+    starts = _walkabout(c).starts_at
+    assert get_translator("xh").format_when(starts) in c.Chat().onboarded(language="xh").send("4")
+    # MY DATA's consent line has Setswana words: its date is Setswana too.
+    chat = c.Chat().onboarded(language="tn")
+    day = (chat.now - timedelta(days=30)).date()
+    assert get_translator("tn").format_date(day, "long") in chat.send("MY DATA")
+
+
+def test_broadcast_templates_and_reminders_write_dates_as_their_sentence(c) -> None:
+    content, english = load(), get_translator("en")
+    values = broadcast_notices.TemplateValues(
+        area="Block C",
+        starts_at=datetime(2025, 6, 14, 8, 0, tzinfo=UTC),
+        ends_at=datetime(2025, 6, 14, 14, 0, tzinfo=UTC),
+    )
+    for language in ("tn", "xh"):
+        translator = get_translator(language)
+        text = broadcast_notices.template(
+            content, translator, "water_interruption", values, english=english
+        )
+        writer = translator if language == "xh" else english  # xh has the words; tn not yet
+        assert writer.format_when(values.starts_at) in text, (language, text)
+        reminder = broadcast_notices.reminder(
+            content,
+            translator,
+            english=english,
+            title="Water committee",
+            starts_at=values.starts_at,
+            venue="Hall",
+            today=False,
+        )
+        assert writer.format_when(values.starts_at) in reminder, (language, reminder)
+
+
+@pytest.mark.parametrize(
+    ("language", "greeting"),
+    [
+        ("ve", "Aa"),
+        ("nr", "Lotjha"),
+        ("ts", "Minjhani"),
+        ("tn", "Dumela rra"),
+        ("en", "Good morning"),
+    ],
+)
+def test_a_greeting_is_no_settlement_name_and_at_the_menu_shows_it(c, language, greeting) -> None:
+    # "Aa" after 7 was filed for officers as a settlement and cleared the resident's own.
+    chat = c.Chat(channel="sms").onboarded(language=language)
+    chat.send("7")
+    reply = chat.send(greeting)
+    assert chat.effects == [] and chat.record.settlement_id == c.MASAKHANE
+    assert chat.step in ("settlement", "menu"), reply  # asked again, or MENU (a keyword)
+    chat.send("0")
+    menu_text = strip_bold(render("menu.main", get_translator(language)))  # SMS: no bold
+    assert chat.send(greeting).endswith(menu_text)

@@ -652,3 +652,21 @@ def test_invisible_characters_alone_are_no_description_or_place(c, invisible) ->
     chat.send("No water")
     reply = chat.send(invisible)
     assert chat.step == "report_where" and "Please check your report" not in reply
+
+
+@pytest.mark.parametrize(
+    ("language", "words"),
+    [
+        ("tn", "Go na le molelo mo ntlong ya me"),
+        ("tn", "Go na le morwalela"),
+        ("ts", "Ku na ndzilo endlwini"),
+        ("ve", "Hu na mulilo nnyuni"),
+        ("nr", "Kunomlilo ngemva kwekhaya, umlilo omkhulu"),
+    ],
+)
+def test_a_fire_or_flood_is_urgent_in_the_other_six_languages_too(c, language, words) -> None:
+    chat = report_chat(c, channel="sms").onboarded(language=language)
+    for text in ["5", "1", "1", words, "Lane 4"]:
+        chat.send(text)
+    assert "112" in chat.send("1")
+    assert chat.desk.opened[-1].urgent

@@ -185,7 +185,8 @@ def render(
         translator = get_translator(language)
         if values is not None and template is not None:
             name = str(template["name"])
-            text = broadcast_notices.template(content, translator, name, values)
+            english = get_translator(DEFAULT_LOCALE)
+            text = broadcast_notices.template(content, translator, name, values, english=english)
             falls_back = _template_falls_back(name, language)
         else:
             assert texts is not None
@@ -847,6 +848,7 @@ def _remind(*, session: Session, meeting: Meeting, days_before: int, now: dt.dat
         text = broadcast_notices.reminder(
             content,
             translator,
+            english=get_translator(DEFAULT_LOCALE),
             title=meeting.title,
             starts_at=meeting.starts_at,
             venue=meeting.venue,

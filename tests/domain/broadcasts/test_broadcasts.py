@@ -178,9 +178,9 @@ def test_renders_once_per_language_not_per_recipient(
     calls: list[str] = []
     real = broadcast_notices.template
 
-    def counting(content: Any, translator: Any, name: str, values: Any) -> str:
+    def counting(content: Any, translator: Any, name: str, values: Any, **kw: Any) -> str:
         calls.append(translator.locale)
-        return real(content, translator, name, values)
+        return real(content, translator, name, values, **kw)
 
     monkeypatch.setattr(broadcast_notices, "template", counting)
     for _ in range(30):
