@@ -90,8 +90,12 @@ def _audit(
     audit_api(session, request, user, action, f"ticket:{reference}", **detail)
 
 
-def _detail(session: Session, ticket: Ticket, settings: SettingsDep) -> TicketDetail:
-    return tickets.to_detail(session=session, ticket=ticket, now=utcnow(), settings=settings)
+def _detail(
+    session: Session, ticket: Ticket, settings: SettingsDep, scope: scopes.Scope
+) -> TicketDetail:
+    return tickets.to_detail(
+        session=session, ticket=ticket, now=utcnow(), settings=settings, scope=scope
+    )
 
 
 @router.get("/me")
@@ -171,7 +175,10 @@ def list_tickets(
         limit=limit,
         offset=offset,
     )
-    items = [tickets.to_public(session=session, ticket=t, now=now, settings=settings) for t in rows]
+    items = [
+        tickets.to_public(session=session, ticket=t, now=now, settings=settings, scope=scope)
+        for t in rows
+    ]
     return TicketPage(total=total, items=items)
 
 
@@ -184,7 +191,7 @@ def get_ticket(
     settings: SettingsDep,
 ) -> TicketDetail:
     """Read one ticket with its events (public and internal)."""
-    return _detail(session, _ticket(session, reference, scope), settings)
+    return _detail(session, _ticket(session, reference, scope), settings, scope)
 
 
 class TicketUpdateIn(TicketUpdate):
@@ -218,7 +225,7 @@ def update_ticket(
             settings=settings,
         )
     _audit(session, request, user, "ticket.update", reference, **tickets.audit_detail(change))
-    return _detail(session, ticket, settings)
+    return _detail(session, ticket, settings, scope)
 
 
 class ReplyIn(ReplyCreate):
@@ -250,7 +257,7 @@ def reply(
             now=utcnow(),
         )
     _audit(session, request, user, "ticket.reply", reference, canned=body.canned)
-    return _detail(session, ticket, settings)
+    return _detail(session, ticket, settings, scope)
 
 
 class NoteIn(NoteCreate):
@@ -275,7 +282,7 @@ def add_note(
         raise HTTPException(422, "a note needs some text")
     tickets.note(session=session, ticket=ticket, staff=user, body=body.body, now=utcnow())
     _audit(session, request, user, "ticket.note", reference)
-    return _detail(session, ticket, settings)
+    return _detail(session, ticket, settings, scope)
 
 
 class LinkIn(LinkCreate):
@@ -302,7 +309,7 @@ def link_duplicate(
             session=session, ticket=ticket, parent=parent, staff=user, now=utcnow(), scope=scope
         )
     _audit(session, request, user, "ticket.link", reference, parent=parent.reference)
-    return _detail(session, ticket, settings)
+    return _detail(session, ticket, settings, scope)
 
 
 @router.delete("/tickets/{reference}/parent", responses=documented(403, 404))
@@ -318,4 +325,4 @@ def unlink_duplicate(
     ticket = _ticket(session, reference, scope)
     tickets.unlink(session=session, ticket=ticket, staff=user, now=utcnow())
     _audit(session, request, user, "ticket.unlink", reference)
-    return _detail(session, ticket, settings)
+    return _detail(session, ticket, settings, scope)

@@ -6,11 +6,12 @@ Every change is written to the audit log, and so is every view of the queue, a t
 resident and the reports (`<thing>.view`, one row per page).
 """
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from api.routes.staff import admin, auth, broadcasts, officer, reports, residents, tickets
+from api.routes.staff.common import storable_input
 
-router = APIRouter(prefix="/staff", include_in_schema=False)
+router = APIRouter(prefix="/staff", include_in_schema=False, dependencies=[Depends(storable_input)])
 router.include_router(auth.router)
 router.include_router(tickets.router)
 router.include_router(officer.router)

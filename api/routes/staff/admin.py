@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from api.deps import PathId, refused_as_http
-from api.routes.staff.common import ADMINS, StaffContext, action, back, page, render
+from api.routes.staff.common import ADMINS, StaffContext, action, back, page, page_number, render
 from bot.db import RowId, utcnow
 from bot.domain.settlements import service as settlements
 from bot.domain.staff import audit, sessions
@@ -122,8 +122,7 @@ def audit_log(request: Request, ctx: Reader) -> HTMLResponse:
     kind: audit.Kind = next(
         (k for k in audit.KINDS if k == request.query_params.get("kind")), "all"
     )
-    page_no = request.query_params.get("page", "1")
-    number = int(page_no) if page_no.isdecimal() and len(page_no) < 6 else 1
+    number = page_number(request)
     rows, total = audit.recent(
         session=ctx.session,
         limit=AUDIT_PAGE,

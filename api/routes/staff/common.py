@@ -25,6 +25,7 @@ from sqlmodel import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.deps import CurrentStaffSession, SessionDep, check_csrf, client_ip
+from bot.db import clean_text
 from bot.domain.staff import audit
 from bot.domain.staff import scope as scopes
 from bot.domain.staff.models import TICKET_WORKERS, StaffSession, StaffUser
@@ -42,6 +43,29 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "X-Content-Type-Options": "nosniff",
 }
+
+
+async def storable_input(request: Request) -> None:
+    """Refuse (422) a dashboard request whose query or form carries text no database can
+    store (a NUL character): the API's `CleanText`, for every field of every page at once,
+    so that PostgreSQL's refusal is never a 500."""
+    fields = list(request.query_params.multi_items())
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        form = await request.form()  # parsed once: the route reads the same form
+        fields += [(name, value) for name, value in form.multi_items() if isinstance(value, str)]
+    for name, value in fields:
+        try:
+            clean_text(value)
+        except ValueError as exc:
+            raise HTTPException(422, f"{name}: {exc}") from None
+
+
+def page_number(request: Request) -> int:
+    """Return the page a list was asked for (`?page=`): 1 for anything but a number from 1."""
+    page_no = request.query_params.get("page", "1")
+    return max(1, int(page_no)) if page_no.isdecimal() and len(page_no) < 6 else 1
+
 
 # Messages shown after an action; pages get a code, never text, in the URL.
 NOTICES = {

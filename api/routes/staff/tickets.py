@@ -18,6 +18,7 @@ from api.routes.staff.common import (
     attachment,
     back,
     page,
+    page_number,
     render,
 )
 from bot.content import load
@@ -96,8 +97,7 @@ def _params(request: Request) -> dict[str, str]:
 def queue_page(request: Request, ctx: Reader, settings: SettingsDep) -> HTMLResponse:
     """The triage queue: most urgent first, with counts for each filter choice."""
     params = _params(request)
-    page_no = request.query_params.get("page", "1")
-    number = int(page_no) if page_no.isdecimal() and len(page_no) < 6 else 1
+    number = page_number(request)
     filters = _filters(params)
     now = utcnow()
     rows, total = queue.search(
@@ -233,7 +233,9 @@ def ticket_page(
     ticket = _ticket(ctx, reference)
     ctx.audit("ticket.view", f"ticket:{reference}")
     now = utcnow()
-    detail = tickets.to_detail(session=ctx.session, ticket=ticket, now=now, settings=settings)
+    detail = tickets.to_detail(
+        session=ctx.session, ticket=ticket, now=now, settings=settings, scope=ctx.scope
+    )
     content = load()
     language = ticket.language or "en"
     resident_words = get_translator(language)
@@ -352,7 +354,7 @@ def reply(
             ticket=ticket,
             staff=ctx.user,
             now=utcnow(),
-            body=None if canned else body,
+            body=body or None,
             canned=canned or None,
         )
     ctx.audit("ticket.reply", f"ticket:{reference}", canned=canned or None)

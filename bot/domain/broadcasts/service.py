@@ -14,6 +14,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import ColumnElement, String, case, cast, func, literal, select
 from sqlmodel import Session, col
 
@@ -709,16 +710,19 @@ def meeting_announcement(
         raise BroadcastError(f"change must be one of {list(MEETING_CHANGES)}")
     if change == "moved" and previous_starts_at is None:
         raise BroadcastError("a moved meeting needs previous_starts_at")
-    return BroadcastCreate(
-        title=f"Meeting {change}: {meeting.title}"[:200],
-        audience=meeting_audience(meeting),
-        template=TemplateIn(
-            name=f"meeting_{change}",
-            meeting_id=meeting.id,
-            previous_starts_at=previous_starts_at if change == "moved" else None,
-        ),
-        send_at=send_at,
-    )
+    try:
+        return BroadcastCreate(
+            title=f"Meeting {change}: {meeting.title}"[:200],
+            audience=meeting_audience(meeting),
+            template=TemplateIn(
+                name=f"meeting_{change}",
+                meeting_id=meeting.id,
+                previous_starts_at=previous_starts_at if change == "moved" else None,
+            ),
+            send_at=send_at,
+        )
+    except ValidationError as exc:  # a hand-made time: "0001-01-01T00:00"
+        raise BroadcastError("; ".join(error["msg"] for error in exc.errors())) from None
 
 
 def announce_meeting(

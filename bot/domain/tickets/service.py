@@ -55,6 +55,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "closed": frozenset({"reopened"}),
 }
 MAX_DESCRIPTION = 4000
+# A reply repeated within this is the same reply sent twice (a double click): see `reply`.
+REPLY_REPEAT = dt.timedelta(seconds=30)
 
 
 class TicketError(ValueError):
@@ -130,6 +132,17 @@ def children(*, session: Session, ticket: Ticket, for_update: bool = False) -> l
     if for_update:
         query = query.with_for_update().execution_options(populate_existing=True)
     return list(session.execute(query).scalars())
+
+
+def _reached(*, session: Session, ticket: Ticket, staff: StaffUser | None) -> list[Ticket]:
+    """Return the duplicates a change of `ticket` by `staff` carries to (rows locked): those
+    within the user's scope. An admin may link tickets of two wards; a user of one of them
+    changes, and messages the residents of, their own only."""
+    linked = children(session=session, ticket=ticket, for_update=True)
+    if staff is None or not linked:
+        return linked
+    scope = scopes.for_user(session=session, user=staff)
+    return [t for t in linked if scopes.allows_ticket(session=session, scope=scope, ticket=t)]
 
 
 def events(*, session: Session, ticket: Ticket) -> list[TicketEvent]:
@@ -274,9 +287,15 @@ def sla_state(ticket: Ticket, *, now: dt.datetime, settings: Settings | None = N
 
 
 def to_public(
-    *, session: Session, ticket: Ticket, now: dt.datetime, settings: Settings | None = None
+    *,
+    session: Session,
+    ticket: Ticket,
+    now: dt.datetime,
+    settings: Settings | None = None,
+    scope: scopes.Scope | None = None,
 ) -> TicketPublic:
-    """Return the staff view of a ticket (never the resident's phone or name)."""
+    """Return the staff view of a ticket (never the resident's phone or name); with the
+    viewer's `scope`, only the linked duplicates within it are listed."""
     settlement = session.get(Settlement, ticket.settlement_id) if ticket.settlement_id else None
     assignee = session.get(StaffUser, ticket.assignee_id) if ticket.assignee_id else None
     parent = session.get(Ticket, ticket.parent_id) if ticket.parent_id else None
@@ -297,7 +316,11 @@ def to_public(
         media=list(ticket.media),
         assignee_email=assignee.email if assignee else None,
         parent_reference=parent.reference if parent else None,
-        linked_references=[t.reference for t in children(session=session, ticket=ticket)],
+        linked_references=[
+            t.reference
+            for t in children(session=session, ticket=ticket)
+            if scope is None or scopes.allows_ticket(session=session, scope=scope, ticket=t)
+        ],
         has_resident=ticket.resident_id is not None,
         created_at=ticket.created_at,
         updated_at=ticket.updated_at,
@@ -312,10 +335,15 @@ def to_public(
 
 
 def to_detail(
-    *, session: Session, ticket: Ticket, now: dt.datetime, settings: Settings | None = None
+    *,
+    session: Session,
+    ticket: Ticket,
+    now: dt.datetime,
+    settings: Settings | None = None,
+    scope: scopes.Scope | None = None,
 ) -> TicketDetail:
-    """Return a ticket with its whole event history."""
-    public = to_public(session=session, ticket=ticket, now=now, settings=settings)
+    """Return a ticket with its whole event history (`scope`: as in `to_public`)."""
+    public = to_public(session=session, ticket=ticket, now=now, settings=settings, scope=scope)
     emails: dict[int, str] = {}
     history = []
     for event in events(session=session, ticket=ticket):
@@ -698,7 +726,7 @@ def _set_status(
     )
     assert event.id is not None
     notify.status_changed(session=session, ticket=ticket, event_id=event.id)
-    for child in children(session=session, ticket=ticket, for_update=True):
+    for child in _reached(session=session, ticket=ticket, staff=staff):
         if child.status == status or status not in TRANSITIONS.get(child.status, frozenset()):
             continue
         child_event = move_status(
@@ -878,9 +906,39 @@ def reply(
     body: str | None = None,
     canned: str | None = None,
 ) -> TicketEvent:
-    """Send a public reply to the resident (and to the residents of linked duplicates)."""
+    """Send a public reply to the resident (and to the residents of linked duplicates).
+
+    The same reply by the same user within REPLY_REPEAT of the last is that reply sent
+    again by a double click or a retried request: it is returned, not sent twice."""
     lock(session=session, ticket=ticket)
+    last = session.execute(
+        select(TicketEvent)
+        .where(col(TicketEvent.ticket_id) == ticket.id, col(TicketEvent.kind) == "reply")
+        .order_by(col(TicketEvent.id).desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    if (
+        last is not None
+        and last.staff_user_id == staff.id
+        and last.body == _reply_text(body=body, canned=canned)
+        and last.data.get("canned") == canned
+        and now - last.at < REPLY_REPEAT
+    ):
+        return last
     return _reply(session=session, ticket=ticket, staff=staff, now=now, body=body, canned=canned)
+
+
+def _reply_text(*, body: str | None, canned: str | None) -> str:
+    """Return the English words of a reply: the canned response's, or the body's."""
+    if canned is not None and body and body.strip():
+        raise TicketError("a reply is a canned response or your own words, not both")
+    if canned is not None:
+        if canned not in report_notices.canned_codes(load()):
+            raise TicketError(f"unknown canned response {canned!r}")
+        return report_notices.canned_text(load(), get_translator("en"), canned)
+    if body and body.strip():
+        return body.strip()
+    raise TicketError("a reply needs a body or a canned response")
 
 
 def _reply(
@@ -892,17 +950,9 @@ def _reply(
     body: str | None = None,
     canned: str | None = None,
 ) -> TicketEvent:
-    content = load()
-    if canned is not None:
-        if canned not in report_notices.canned_codes(content):
-            raise TicketError(f"unknown canned response {canned!r}")
-        english = report_notices.canned_text(content, get_translator("en"), canned)
-    elif body and body.strip():
-        english = body.strip()
-    else:
-        raise TicketError("a reply needs a body or a canned response")
+    english = _reply_text(body=body, canned=canned)
     event = None
-    for target in [ticket, *children(session=session, ticket=ticket, for_update=True)]:
+    for target in [ticket, *_reached(session=session, ticket=ticket, staff=staff)]:
         target_event = add_event(
             session,
             target,

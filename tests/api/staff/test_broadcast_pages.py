@@ -116,6 +116,9 @@ def test_a_meeting_change_offers_its_announcement(
     page = client.get(f"/staff/broadcasts/new?meeting_id={meeting.id}&change=cancelled").text
     assert 'value="meeting_cancelled" selected' in page
     assert f'<option value="{residents.here}" selected' in page
+    # A hand-edited time out of range is refused, not a 500.
+    odd = f"/staff/broadcasts/new?meeting_id={meeting.id}&change=moved&previous=0001-01-01T00:00"
+    assert client.get(odd).status_code == 422
 
 
 @pytest.mark.browser

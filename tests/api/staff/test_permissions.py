@@ -15,7 +15,9 @@ from bot.domain.residents.models import Resident
 from bot.domain.settlements.models import Meeting
 from bot.domain.staff import service as staff
 from bot.domain.staff.models import AuditEvent
+from bot.domain.tickets.models import Ticket, TicketEvent
 from tests.api.staff.conftest import World, logged_in, make_scoped_user
+from tests.api.staff.test_tickets import update_form
 from tests.factories import make_meeting, make_resident
 
 ADMIN, OFFICER, TRIAGE = "admin", "officer", "triage"
@@ -378,3 +380,41 @@ def test_unscoped_officers_change_and_cancel_city_forums(
     with Session(clean_db) as session:
         meeting = session.get(Meeting, ids["city"])
         assert meeting is not None and meeting.cancelled and meeting.title == "Renamed"
+
+
+def test_a_scoped_users_change_reaches_only_the_duplicates_in_their_scope(
+    app: object, world: World, clean_db: Engine
+) -> None:
+    # An admin links a ward-22 report under a ward-14 one; the ward-14 user resolving and
+    # replying to the parent leaves the ward-22 report, and its resident, alone.
+    with logged_in(app, "admin@ubuntubay.example.org") as (admin, csrf):
+        linked = admin.post(
+            f"/staff/tickets/{world.ticket_there}/link",
+            data={"csrf_token": csrf, "parent": world.ticket_here},
+        )
+        assert linked.status_code in (200, 303)
+        page = admin.get(f"/staff/tickets/{world.ticket_here}").text
+        assert world.ticket_there in page[page.index("<dt>Duplicates</dt>") :].split("</dd>")[0]
+    with logged_in(app, "scoped@ubuntubay.example.org") as (client, csrf):
+        page = client.get(f"/staff/tickets/{world.ticket_here}").text
+        duplicates = page[page.index("<dt>Duplicates</dt>") :].split("</dd>")[0]
+        assert world.ticket_there not in duplicates and "(none)" in duplicates
+        replied = client.post(
+            f"/staff/tickets/{world.ticket_here}/reply",
+            data={"csrf_token": csrf, "body": "A plumber comes on Monday."},
+            follow_redirects=False,
+        )
+        assert replied.status_code == 303
+        form = update_form(client.get(f"/staff/tickets/{world.ticket_here}").text)
+        updated = client.post(
+            f"/staff/tickets/{world.ticket_here}/update",
+            data={**form, "csrf_token": csrf, "status": "in_progress"},
+            follow_redirects=False,
+        )
+        assert updated.status_code == 303, updated.text
+    with Session(clean_db) as session:
+        status = {t.reference: t.status for t in session.exec(select(Ticket)).all()}
+        events = session.exec(select(TicketEvent)).all()
+    assert status == {world.ticket_here: "in_progress", world.ticket_there: "new"}
+    there_id = next(e.ticket_id for e in events if e.kind == "linked")
+    assert [e.kind for e in events if e.ticket_id == there_id] == ["created", "linked"]

@@ -21,7 +21,7 @@ from bot.config import Settings
 from bot.domain.outbox.models import Outbox
 from bot.domain.staff.models import AuditEvent, StaffUser
 from bot.domain.tickets.models import Ticket
-from tests.api.staff.conftest import EMAILS, World, login
+from tests.api.staff.conftest import EMAILS, World, csrf_of, login
 from tests.domain.tickets.factories import Phone
 from tests.live_server import serve
 
@@ -288,3 +288,55 @@ def test_the_page_shows_a_resolve_clock_paused_while_waiting_on_the_resident(
     form = {**update_form(triage.get(page).text), "status": "waiting_on_resident"}
     assert triage.post(f"{page}/update", data=form, follow_redirects=False).status_code == 303
     assert "paused while waiting on the resident since" in triage.get(page).text
+
+
+def test_text_no_database_can_store_is_a_422_on_every_dashboard_form_and_filter(
+    as_role: Callable[[str], tuple[TestClient, str]], world: World, clean_db: Engine
+) -> None:
+    # PostgreSQL refuses NUL in text: each of these was a 500 there (SQLite stored it).
+    admin, csrf = as_role("admin")
+    ticket = f"/staff/tickets/{world.ticket_here}"
+    for path in (
+        "/staff/tickets?status=%00",
+        "/staff/tickets?category=a%00b",
+        "/staff/tickets.csv?channel=%00",
+        "/staff/admin/audit?email=%00",
+    ):
+        answer = admin.get(path)
+        assert answer.status_code == 422, path
+        assert "NUL" in answer.text, path
+    for path, data in (
+        (f"{ticket}/reply", {"body": "a\x00b"}),
+        (f"{ticket}/note", {"body": "a\x00b"}),
+        (f"/staff/settlements/{world.here}/milestones", {"title": "a\x00b"}),
+    ):
+        answer = admin.post(path, data={"csrf_token": csrf, **data}, follow_redirects=False)
+        assert answer.status_code == 422, path
+    form = admin.get("/staff/login")
+    login_page = admin.post(
+        "/staff/login",
+        data={"email": "x\x00@y.org", "password": "p", "csrf_token": csrf_of(form.text)},
+    )
+    assert login_page.status_code == 422
+    with Session(clean_db) as session:
+        assert session.exec(select(Outbox)).all() == []
+
+
+def test_page_zero_is_the_first_page(as_role: Callable[[str], tuple[TestClient, str]]) -> None:
+    admin, _ = as_role("admin")
+    for path in ("/staff/tickets?page=0", "/staff/tickets?page=00000", "/staff/admin/audit?page=0"):
+        assert admin.get(path).status_code == 200, path
+
+
+def test_a_canned_reply_with_typed_words_is_refused_not_half_sent(
+    as_role: Callable[[str], tuple[TestClient, str]], world: World, clean_db: Engine
+) -> None:
+    triage, csrf = as_role("triage")
+    answer = triage.post(
+        f"/staff/tickets/{world.ticket_here}/reply",
+        data={"csrf_token": csrf, "canned": "seen", "body": "The plumber comes on Tuesday"},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 422 and "not both" in answer.text
+    with Session(clean_db) as session:
+        assert session.exec(select(Outbox)).all() == []

@@ -60,6 +60,28 @@ def test_lifecycle_events_and_notices(session: Session) -> None:
     assert ticket.reference in rows[0].body
 
 
+def test_the_same_reply_sent_twice_at_once_reaches_the_resident_once(session: Session) -> None:
+    resident = make_resident(session)
+    user, _ = make_staff(session)
+    ticket = make_ticket(session, resident_id=resident.id, now=NOW)
+
+    def send(at: dt.datetime, **words: str) -> int:
+        event = tickets.reply(session=session, ticket=ticket, staff=user, now=at, **words)
+        assert event.id is not None
+        return event.id
+
+    first = send(NOW, body="A plumber comes on Tuesday.")
+    assert send(NOW + dt.timedelta(seconds=2), body=" A plumber comes on Tuesday. ") == first
+    assert send(NOW + dt.timedelta(seconds=3), canned="seen") != first  # other words: sent
+    canned = send(NOW + dt.timedelta(seconds=4), canned="seen")
+    later = send(NOW + tickets.REPLY_REPEAT + dt.timedelta(seconds=5), canned="seen")
+    assert later != canned  # said again a while later: meant
+    replies = session.execute(select(Outbox).where(Outbox.purpose == "staff_reply")).all()
+    assert len(replies) == 3
+    with pytest.raises(tickets.TicketError, match="not both"):
+        send(NOW, canned="seen", body="and my own words")
+
+
 def test_the_report_screen_shows_a_canned_reply_in_the_residents_language(
     session: Session,
 ) -> None:
