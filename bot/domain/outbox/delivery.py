@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 
 from sqlalchemy.engine import Engine
 
+from bot import sms
 from bot.config import Settings
 from bot.db import session_scope, utcnow
 from bot.domain.outbox import service
@@ -336,7 +337,8 @@ class Dispatcher:
 
 def _texts(draft: Draft) -> list[str]:
     texts = [text for text in (draft.body, draft.sms_body) if text]
-    return [" ".join(text.split()) for text in texts]
+    texts += [sms.plain_punctuation(text) for text in texts]  # as SMS carries it (`_by_sms`)
+    return [" ".join(text.split()) for text in dict.fromkeys(texts)]
 
 
 def _template_values(draft: Draft) -> list[str]:

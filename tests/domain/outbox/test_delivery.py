@@ -145,11 +145,16 @@ def test_retries_end_in_failure_after_the_last_attempt(
     assert standin.messages == []
 
 
+CURLY = "Report 1234567: we\u2019ll fix the tap \u2013 the plumber comes \u201ctoday\u201d"
+
+
+# The second is sent by SMS with plain punctuation (sms.plain_punctuation): found all the same.
+@pytest.mark.parametrize("words", [{}, {"body": CURLY}])
 def test_a_lost_response_is_reconciled_not_resent(
-    clean_db: Engine, standin: TwilioStandIn, sender: TwilioSender
+    clean_db: Engine, standin: TwilioStandIn, sender: TwilioSender, words: dict[str, str]
 ) -> None:
     standin.fail_next(500, 20500, accept=True)  # Twilio kept the message, we saw a 500
-    outbox_id = queue(clean_db)
+    outbox_id = queue(clean_db, **words)
     deliver(clean_db, sender)
     row = row_of(clean_db, outbox_id)
     assert row.status == "sending" and row.claimed_by is None  # waits for reconciliation
