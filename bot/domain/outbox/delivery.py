@@ -231,10 +231,15 @@ class Dispatcher:
 
     def _attempt(self, row: Claimed, decision: Route) -> Outcome:
         release = Outcome(row.id, row.resident_id, "release", message="released unsent")
-        if not self.buckets[decision.channel].acquire(self.stop):
+        # A send must start inside the lease (else someone may reconcile it): a row that
+        # could not get its turn at the channel's rate by then takes no turn from another.
+        # Rows claimed for WhatsApp's rate that fall back to SMS would otherwise book the
+        # SMS lane for minutes ahead, and be released unsent, over and over.
+        left = (row.claimed_at + self.config.send_deadline - utcnow()).total_seconds()
+        if left <= 0 or not self.buckets[decision.channel].acquire(self.stop, within=left):
             return release
         if utcnow() > row.claimed_at + self.config.send_deadline:
-            return release  # too late to start inside the lease: someone may reconcile it
+            return release
         if utcnow() > row.claimed_at + RECHECK_AFTER and not self._still_to_send(row):
             log.info("outbox row no longer to be sent", extra={"outbox_id": row.id})
             return release  # erased, opted out or cancelled while it waited for its turn

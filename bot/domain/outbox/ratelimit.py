@@ -26,8 +26,9 @@ class TokenBucket:
         self._lock = threading.Lock()
         self._next = 0.0
 
-    def reserve(self) -> float:
-        """Reserve one token and return how many seconds to wait before using it."""
+    def reserve(self, within: float | None = None) -> float | None:
+        """Reserve one token and return how many seconds to wait before using it; None, and
+        nothing reserved, when that would be more than `within` seconds."""
         if self.rate <= 0:
             return 0.0
         interval = 1.0 / self.rate
@@ -35,12 +36,17 @@ class TokenBucket:
             now = self._clock()
             # Unused capacity accumulates up to `burst` tokens, no more.
             slot = max(self._next, now - (self.burst - 1) * interval)
+            if within is not None and slot - now > within:
+                return None  # too late for the caller: the slot stays free for another
             self._next = slot + interval
         return max(0.0, slot - now)
 
-    def acquire(self, stop: threading.Event | None = None) -> bool:
-        """Block until a token is ours; return False if `stop` was set while waiting."""
-        delay = self.reserve()
+    def acquire(self, stop: threading.Event | None = None, within: float | None = None) -> bool:
+        """Block until a token is ours; return False if `stop` was set while waiting, or
+        at once if no token is free within `within` seconds."""
+        delay = self.reserve(within)
+        if delay is None:
+            return False
         if delay <= 0:
             return not (stop and stop.is_set())
         if stop is None:

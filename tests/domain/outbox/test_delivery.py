@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import threading
 import time
 from collections.abc import Iterator
 
@@ -614,3 +615,42 @@ def test_console_sender_marks_rows_sent_without_logging_the_body(
             "Private words"
         ]
     assert outbox_table.name == "outbox"
+
+
+@pytest.mark.slow
+def test_whatsapp_rows_falling_back_to_sms_do_not_starve_the_sms_lane(
+    clean_db: Engine, standin: TwilioStandIn, sender: TwilioSender
+) -> None:
+    # Reminders claimed at WhatsApp's rate, all outside the window with no template, go by
+    # SMS at a tenth of it. They booked the SMS lane far past their lease and were released
+    # unsent again and again, staff replies behind them with them: sends stalled.
+    for n in range(50):
+        queue(
+            clean_db, phone=f"+2782100{n:04d}", key=f"r{n}", channel="whatsapp", purpose="reminder"
+        )
+    for n in range(5):
+        queue(clean_db, phone=f"+2782200{n:04d}", key=f"s{n}", purpose="staff_reply")
+    cfg = config(
+        rates={"sms": 10, "whatsapp": 100},
+        concurrency=8,
+        lease=dt.timedelta(seconds=4),
+        send_timeout=dt.timedelta(seconds=1),
+    )
+    dispatcher = Dispatcher(engine=clean_db, sender=sender, config=cfg, worker_id="w")
+    started = time.monotonic()
+    worker = threading.Thread(target=dispatcher.run, kwargs={"idle_wait": 0.05})
+    worker.start()
+    try:
+        while len(standin.messages) < 55 and time.monotonic() - started < 20:
+            time.sleep(0.1)
+        took = time.monotonic() - started
+    finally:
+        dispatcher.stop.set()
+        worker.join(10)
+    assert len(standin.messages) == 55, f"{len(standin.messages)} sent in {took:.1f} s"
+    assert took < 12  # 55 at 10 a second: 5.5 s
+    assert {m["to"] for m in standin.messages} == {
+        m["to"] for m in standin.messages if "+" in m["to"]
+    }
+    with Session(clean_db) as session:
+        assert set(session.execute(select(Outbox.status)).scalars()) == {"sent"}

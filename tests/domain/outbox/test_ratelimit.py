@@ -34,6 +34,16 @@ def test_idle_time_buys_at_most_a_burst() -> None:
     assert waits[3] == pytest.approx(0.1)
 
 
+def test_a_turn_too_far_ahead_is_not_booked() -> None:
+    # One caller that cannot wait 2 s takes no turn from the callers after it.
+    clock = Clock()
+    bucket = TokenBucket(1.0, clock=clock)
+    assert [bucket.reserve(within=5) for _ in range(3)] == [0.0, 1.0, 2.0]
+    assert bucket.reserve(within=2.5) is None
+    assert bucket.reserve(within=3.0) == 3.0  # the turn it did not take
+    assert not bucket.acquire(within=0.5)
+
+
 def test_zero_rate_is_unlimited() -> None:
     bucket = TokenBucket(0)
     assert all(bucket.reserve() == 0 for _ in range(1000))
