@@ -202,6 +202,49 @@ def test_odd_input_is_refused_not_crashed(client: TestClient, world: dict[str, A
         assert client.post("/api/v1/broadcasts", json=payload, headers=officer).status_code == 422
 
 
+def test_a_message_twilio_would_refuse_as_too_long_is_refused_first(
+    client: TestClient, world: dict[str, Any]
+) -> None:
+    # 900 thumbs-up are 900 characters but 1,800 as Twilio counts them (UTF-16): refused
+    # there (21617) for every resident; here, before anything is queued.
+    officer = auth(world["officer"])
+    payload = {"audience": {"everyone": True}, "texts": {"en": "Thanks! " + "\U0001f44d" * 900}}
+    for path in ("/api/v1/broadcasts/preview", "/api/v1/broadcasts"):
+        answer = client.post(path, json=payload, headers=officer)
+        assert answer.status_code == 422, (path, answer.text)
+        assert "1,843 characters as Twilio counts them" in answer.text  # SMS: + the STOP hint
+        assert "at most 1,600" in answer.text
+    payload["texts"] = {"en": "Thanks! " + "\U0001f44d" * 700}  # 1,408: fine
+    assert (
+        client.post("/api/v1/broadcasts/preview", json=payload, headers=officer).status_code == 200
+    )
+
+
+def test_a_time_without_a_utc_offset_is_refused(client: TestClient, world: dict[str, Any]) -> None:
+    # Read as UTC, a municipal system's 08:00 told residents "no water from 10:00".
+    officer = auth(world["officer"])
+    template = {
+        "name": "water_interruption",
+        "area": "Block C",
+        "starts_at": "2030-03-10T08:00:00",
+        "ends_at": "2030-03-10T16:00:00",
+    }
+    for payload in (
+        {"audience": {"everyone": True}, "template": template},
+        {"audience": {"everyone": True}, "texts": {"en": "Hi."}, "send_at": "2030-03-09T18:00"},
+    ):
+        for path in ("/api/v1/broadcasts/preview", "/api/v1/broadcasts"):
+            answer = client.post(path, json=payload, headers=officer)
+            assert answer.status_code == 422 and "UTC offset" in answer.text, (path, payload)
+    template.update(starts_at="2030-03-10T08:00:00+02:00", ends_at="2030-03-10T16:00:00+02:00")
+    preview = client.post(
+        "/api/v1/broadcasts/preview",
+        json={"audience": {"everyone": True}, "template": template},
+        headers=officer,
+    )
+    assert preview.status_code == 200 and "08:00" in preview.text
+
+
 def test_scoped_officers_see_and_touch_only_broadcasts_to_their_places(
     client: TestClient, clean_db: Engine, world: dict[str, Any]
 ) -> None:

@@ -106,8 +106,8 @@ class MeetingReminder(SQLModel, table=True):
 def _sane_moment(value: dt.datetime | None) -> dt.datetime | None:
     if value is None:
         return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
+    if value.tzinfo is None:  # a municipal system's local time read as UTC is 2 hours off
+        raise ValueError("a time needs a UTC offset, e.g. 2027-03-01T18:00+02:00")
     if not 2000 <= value.year <= 2100:
         raise ValueError("dates must fall between the years 2000 and 2100")
     return value.astimezone(dt.UTC)

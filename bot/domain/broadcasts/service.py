@@ -43,6 +43,7 @@ from bot.domain.settlements.models import Meeting, Milestone, Settlement
 from bot.domain.staff import scope as scopes
 from bot.domain.staff.models import StaffUser
 from bot.engine.ports import has_translation
+from bot.engine.render import WHATSAPP_MAX_CHARS, twilio_length
 from bot.flows import broadcast_notices
 from bot.flows.broadcast_notices import TemplateValues
 from bot.i18n import DEFAULT_LOCALE, SUPPORTED_LOCALES, TIMEZONE, get_translator
@@ -199,6 +200,14 @@ def render(
         sms_text = broadcast_notices.sms_version(content, translator, text)
         # Staff words as sent (`sms.sendable`): the preview counts what residents will get.
         text, sms_text = sms.sendable(text), sms.sendable(sms_text)
+        # Twilio refuses a longer Body (21617): a template with a long milestone note, or
+        # staff words full of emoji, which count twice.
+        longest = max(twilio_length(text), twilio_length(sms_text))
+        if longest > WHATSAPP_MAX_CHARS:
+            raise BroadcastError(
+                f"the {language} message would be {longest:,} characters as Twilio counts them"
+                f" (an emoji is two): at most {WHATSAPP_MAX_CHARS:,} can be sent; shorten it"
+            )
         rendered[language] = Rendered(language, text, sms_text, falls_back)
     return rendered
 
@@ -376,6 +385,15 @@ def create(
         template_values(session=session, template=template, scope=scope)
         if template["name"].startswith("meeting_") and meeting_id is None:
             meeting_id = int(template["meeting_id"])
+    # Every language's words can be sent (`render` refuses what Twilio would), now rather
+    # than when a second officer approves or the time comes.
+    render(
+        session=session,
+        texts=broadcast_in.texts,
+        template=template,
+        languages=list(SUPPORTED_LOCALES),
+        scope=scope,
+    )
     size = audiences.count(session=session, audience=audience)
     needs_approval = size > settings.broadcast_approval_threshold
     send_at = broadcast_in.send_at or now  # a validated `Moment`: aware, in UTC

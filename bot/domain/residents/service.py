@@ -53,6 +53,7 @@ _TURN_READS = (
     "consented_at",
     "opted_out_at",
     "conversation",
+    "number_flag_code",
 )
 LOOKUP = (
     select(*(RESIDENT.c[name] for name in _TURN_READS))
@@ -158,6 +159,10 @@ def record_turn(
     # nothing kept but the number before that.
     if inbound.profile_name and changes.get("consented_at", resident["consented_at"]):
         changes["profile_name"] = inbound.profile_name[:200]
+    # A number Twilio flagged as unable to take SMS (30005/30006, 21614) or invalid (21211)
+    # that has just sent one can: the flag, often a passing network fault, goes.
+    if inbound.channel == "sms" and resident["number_flag_code"] is not None:
+        changes.update(number_flag_code=None, number_flagged_at=None)
     # Only what changed: the row is locked, and binding the unchanged columns again cost
     # 4 % of a turn's instructions (bench/HISTORY.md).
     values = {f"new_{column}": value for column, value in changes.items()}
