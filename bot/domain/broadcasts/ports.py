@@ -8,23 +8,27 @@ from sqlalchemy import bindparam, select
 from sqlmodel import Session, col
 
 from bot.db import EPOCH
-from bot.domain.outbox.models import Outbox
+from bot.domain.outbox.models import SENT_STATUSES, Outbox
 from bot.domain.residents.models import Resident
 from bot.domain.settlements.models import Meeting
 from bot.engine.ports import InvitationInfo
 
 # A resident may still say they will come shortly after a meeting has started.
 LATE_REPLY = dt.timedelta(hours=2)
-# Built once: asked whenever a resident answers "1" between flows.
+# Only a reminder that reached Twilio (SENT_STATUSES), not one still queued (a round of
+# thousands takes hours at the SMS rate, and "1" then means menu option 1), withdrawn or
+# failed. Built once: asked whenever a resident answers "1" between flows.
 _NEWEST_REMINDER = (
     select(col(Outbox.ref))
     .join(Resident, col(Resident.id) == col(Outbox.resident_id))
     .where(
         col(Resident.phone) == bindparam("phone"),
         col(Outbox.purpose) == "reminder",
-        col(Outbox.created_at) > bindparam("since"),
+        col(Outbox.status).in_(SENT_STATUSES),
+        # Sent since: a round queued at 07:00 may reach this resident an hour later.
+        col(Outbox.sent_at) > bindparam("since"),
     )
-    .order_by(col(Outbox.created_at).desc(), col(Outbox.id).desc())
+    .order_by(col(Outbox.sent_at).desc(), col(Outbox.id).desc())
     .limit(1)
 )
 
@@ -38,8 +42,8 @@ class SqlMeetingInvitations:
     def pending(
         self, phone: str, *, since: dt.datetime | None, now: dt.datetime
     ) -> InvitationInfo | None:
-        """Return the meeting of the newest reminder queued for this resident after
-        `since` (None: any) that is neither cancelled nor over."""
+        """Return the meeting of the newest reminder sent to this resident since `since`
+        (None: any) that is neither cancelled nor over."""
         ref = (
             self.session.connection()
             .execute(_NEWEST_REMINDER, {"phone": phone, "since": since or EPOCH})

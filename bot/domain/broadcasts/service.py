@@ -36,7 +36,7 @@ from bot.domain.broadcasts.models import (
     TemplateIn,
 )
 from bot.domain.outbox import service as outbox
-from bot.domain.outbox.models import PURPOSES, Outbox
+from bot.domain.outbox.models import PURPOSES, SENT_STATUSES, Outbox
 from bot.domain.outbox.routing import WHATSAPP_WINDOW, find_template, fits_a_template
 from bot.domain.settlements import service as settlements
 from bot.domain.settlements.models import Meeting, Milestone, Settlement
@@ -566,6 +566,16 @@ def release(*, session: Session, broadcast: Broadcast, now: dt.datetime | None =
     if broadcast.status != "scheduled":
         return 0
     assert broadcast.id is not None
+    name = (broadcast.template or {}).get("name")
+    if name in ("meeting_announced", "meeting_moved") and broadcast.meeting_id is not None:
+        meeting = session.get(Meeting, broadcast.meeting_id)
+        if meeting is None or meeting.cancelled:  # cancelled since it was scheduled
+            log.info(
+                "announcement of a cancelled meeting withdrawn",
+                extra={"broadcast_id": broadcast.id},
+            )
+            cancel(session=session, broadcast=broadcast, staff=None, now=now)
+            return 0
     languages = audiences.languages(session=session, audience=broadcast.audience)
     rendered = render(
         session=session, texts=broadcast.texts, template=broadcast.template, languages=languages
@@ -928,13 +938,14 @@ def record_attendance(
 
 
 def attendance(*, session: Session, meeting_id: int) -> tuple[int, int]:
-    """Return (residents who said they will come, residents reminded) for a meeting."""
+    """Return (residents who said they will come, residents reminded) for a meeting: a
+    reminder counts once it reached Twilio (SENT_STATUSES), not while queued or withdrawn."""
     attending = session.execute(
         select(func.count()).where(col(MeetingAttendance.meeting_id) == meeting_id)
     ).scalar_one()
     reminded = session.execute(
         select(func.count(func.distinct(col(Outbox.resident_id)))).where(
-            col(Outbox.ref) == meeting_ref(meeting_id)
+            col(Outbox.ref) == meeting_ref(meeting_id), col(Outbox.status).in_(SENT_STATUSES)
         )
     ).scalar_one()
     return int(attending), int(reminded)

@@ -421,6 +421,34 @@ def test_meeting_announcement_targets_who_the_meeting_concerns(
         broadcasts.meeting_announcement(meeting=ward_forum, change="moved")
 
 
+def test_a_scheduled_announcement_of_a_meeting_cancelled_since_is_not_sent(
+    session: Session, settings: Settings, world: dict[str, Any]
+) -> None:
+    from bot.domain.settlements import edit
+
+    meeting = make_meeting(
+        session, NOW + dt.timedelta(days=5), settlement_id=world["a"].id, title="Layout plan"
+    )
+
+    def announce(change: str, now: dt.datetime, **when: Any) -> Any:
+        return broadcasts.announce_meeting(
+            session=session,
+            settings=settings,
+            meeting=meeting,
+            change=change,
+            staff=world["officer"],
+            now=now,
+            **when,
+        )
+
+    announced = announce("announced", NOW, send_at=NOW + dt.timedelta(days=1))
+    edit.cancel_meeting(session=session, meeting=meeting)
+    broadcasts.send_due(session=session, now=NOW + dt.timedelta(days=2))
+    assert announced.status == "cancelled" and not _rows(session, announced.id)
+    notice = announce("cancelled", NOW + dt.timedelta(days=2))  # its own notice still goes
+    assert notice.status == "enqueued" and _rows(session, notice.id)
+
+
 def test_scoped_officers_reach_only_their_settlements_and_wards(
     session: Session, settings: Settings, world: dict[str, Any]
 ) -> None:

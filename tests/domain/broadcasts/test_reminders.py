@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlmodel import Session, col
 
 from bot.config import Settings
@@ -182,6 +182,10 @@ def test_a_resident_answering_a_reminder_is_counted_once(
     invitations = SqlMeetingInvitations(session)
     assert invitations.pending(resident.phone, since=None, now=THREE_DAYS_BEFORE) is None
     broadcasts.send_reminders(session=session, settings=settings, now=THREE_DAYS_BEFORE)
+    # Queued, not sent: no invitation yet ("1" is the menu's), and nobody counted reminded.
+    assert invitations.pending(resident.phone, since=None, now=THREE_DAYS_BEFORE) is None
+    assert broadcasts.attendance(session=session, meeting_id=meeting.id) == (0, 0)
+    session.execute(update(Outbox).values(status="sent", sent_at=THREE_DAYS_BEFORE))
     found = invitations.pending(resident.phone, since=None, now=THREE_DAYS_BEFORE)
     assert found is not None and found.meeting_id == meeting.id and found.title == "Layout plan"
     future = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
