@@ -102,6 +102,9 @@ class Outbox(SQLModel, table=True):
     claimed_by: str | None = Field(default=None, max_length=100)
     sent_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     status_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Set when what it says was withdrawn after it went (a cancelled broadcast, a moved or
+    # cancelled meeting): a failed send is then not tried again.
+    withdrawn_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 

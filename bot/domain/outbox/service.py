@@ -379,11 +379,17 @@ def cancel_queued(
 ) -> int:
     """Cancel the messages of `refs` not sent yet, those a worker has claimed included (it
     checks again before sending one that waited); return how many. One a worker is
-    sending at this moment may still go: its delivery raises the status again."""
+    sending at this moment may still go: its delivery raises the status again. Those
+    already sent are marked withdrawn: a failed one is not tried again."""
     if not refs:
         return 0
     now = now or utcnow()
     t = outbox_table
+    session.execute(
+        update(t)
+        .where(t.c.ref.in_(list(refs)), t.c.withdrawn_at.is_(None))
+        .values(withdrawn_at=now)
+    )
     result = session.execute(
         update(t)
         .where(t.c.ref.in_(list(refs)), t.c.status.in_(("pending", "sending")))
@@ -984,7 +990,7 @@ def _try_again_after(row: Outbox, status: str, code: int | None) -> dt.timedelta
     when the failure is final: a free-form WhatsApp message refused with 63016 goes again
     at once (routing then takes a template or SMS), an unreachable handset and the like
     later, within a limit."""
-    if status not in ("failed", "undelivered") or code is None:
+    if status not in ("failed", "undelivered") or code is None or row.withdrawn_at is not None:
         return None
     if code == WINDOW_CLOSED_CODE:
         return dt.timedelta(0) if _free_form(row) else None

@@ -466,6 +466,26 @@ def test_an_unreachable_handset_is_tried_again_later_within_a_limit(
     assert (row.status, row.error_code, row.attempts) == ("undelivered", code, sends)
 
 
+def test_an_unreachable_handset_is_not_tried_again_once_the_message_was_withdrawn(
+    clean_db: Engine, standin: TwilioStandIn, sender: TwilioSender
+) -> None:
+    # The officer cancelled the broadcast (or the meeting was cancelled) after it went: a
+    # 30003 for it brought it back and sent it half an hour later all the same.
+    outbox_id = queue(clean_db, ref="broadcast:7")
+    deliver(clean_db, sender)
+    with session_scope(clean_db) as session:
+        cancelled = service.cancel_queued(session=session, refs=["broadcast:7"], reason="x")
+    assert cancelled == 0 and row_of(clean_db, outbox_id).withdrawn_at is not None
+    callback(
+        clean_db,
+        standin.callback_form(standin.messages[-1]["sid"], "undelivered", error_code=30003),
+    )
+    due_now(clean_db, outbox_id)
+    deliver(clean_db, sender)
+    row = row_of(clean_db, outbox_id)
+    assert (row.status, row.error_code, len(standin.messages)) == ("undelivered", 30003, 1)
+
+
 def test_a_late_callback_for_an_earlier_send_leaves_a_row_waiting_to_be_sent_again(
     clean_db: Engine, standin: TwilioStandIn, sender: TwilioSender
 ) -> None:
