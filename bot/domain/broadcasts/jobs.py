@@ -21,12 +21,21 @@ from bot.domain.broadcasts import service
 log = logging.getLogger(__name__)
 
 
-def send_due(*, engine: Engine | None = None, now: dt.datetime | None = None) -> int:
-    """Queue every due broadcast, one transaction each; return how many were queued."""
+def send_due(
+    *,
+    engine: Engine | None = None,
+    settings: Settings | None = None,
+    now: dt.datetime | None = None,
+) -> int:
+    """Queue every due broadcast, one transaction each (one grown past the approval
+    threshold waits for approval instead); return how many were taken up."""
+    settings = settings or get_settings()
     released = 0
     while True:
         with session_scope(engine) as session:
-            count = service.send_due(session=session, now=now or utcnow(), limit=1)
+            count = service.send_due(
+                session=session, now=now or utcnow(), limit=1, settings=settings
+            )
         if not count:
             return released
         released += count

@@ -559,13 +559,36 @@ def enqueue_audience(
     return outbox.enqueue_select(session=session, rows=rows, purpose=purpose, ref=ref, now=now)
 
 
-def release(*, session: Session, broadcast: Broadcast, now: dt.datetime | None = None) -> int:
-    """Queue a scheduled broadcast for its whole audience; return how many rows were added."""
+def release(
+    *,
+    session: Session,
+    broadcast: Broadcast,
+    now: dt.datetime | None = None,
+    settings: Settings | None = None,
+) -> int:
+    """Queue a scheduled broadcast for its whole audience; return how many rows were added.
+
+    With `settings`, one nobody approved whose audience has grown past the approval
+    threshold since it was scheduled (a settlement re-categorised, residents joined) waits
+    for a second officer instead."""
     now = now or utcnow()
     broadcast = _locked(session, broadcast)
     if broadcast.status != "scheduled":
         return 0
     assert broadcast.id is not None
+    if settings is not None and broadcast.approved_by_id is None:
+        size = audiences.count(session=session, audience=broadcast.audience)
+        if size > settings.broadcast_approval_threshold:
+            broadcast.status = "awaiting_approval"
+            broadcast.needs_approval = True
+            broadcast.audience_size = size
+            broadcast.updated_at = now
+            session.flush()
+            log.info(
+                "broadcast grew past the approval threshold",
+                extra={"broadcast_id": broadcast.id, "audience": size},
+            )
+            return 0
     name = (broadcast.template or {}).get("name")
     if name in ("meeting_announced", "meeting_moved") and broadcast.meeting_id is not None:
         meeting = session.get(Meeting, broadcast.meeting_id)
@@ -637,8 +660,15 @@ def cancel(
     return cancelled
 
 
-def send_due(*, session: Session, now: dt.datetime | None = None, limit: int = 20) -> int:
-    """Queue every scheduled broadcast whose time has come; return how many were queued."""
+def send_due(
+    *,
+    session: Session,
+    now: dt.datetime | None = None,
+    limit: int = 20,
+    settings: Settings | None = None,
+) -> int:
+    """Queue every scheduled broadcast whose time has come (`settings`: see `release`);
+    return how many were taken up."""
     now = now or utcnow()
     due = session.execute(
         select(Broadcast)
@@ -649,7 +679,7 @@ def send_due(*, session: Session, now: dt.datetime | None = None, limit: int = 2
     ).scalars()
     released = 0
     for broadcast in list(due):
-        release(session=session, broadcast=broadcast, now=now)
+        release(session=session, broadcast=broadcast, now=now, settings=settings)
         released += 1
     return released
 

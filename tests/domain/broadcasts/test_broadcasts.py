@@ -333,6 +333,28 @@ def test_big_audiences_wait_for_a_second_officer(
         broadcasts.approve(session=session, broadcast=broadcast, staff=second, now=NOW)
 
 
+def test_a_scheduled_audience_that_grew_past_the_threshold_waits_for_approval(
+    session: Session, settings: Settings, world: dict[str, Any]
+) -> None:
+    # Scheduled for 3 residents of a settlement; 10 more joined before it went. Nobody
+    # approved 13 messages, and the threshold is 5.
+    settings = settings.model_copy(update={"broadcast_approval_threshold": 5})
+    later = NOW + dt.timedelta(days=1)
+    audience = Audience(settlement_ids=[world["a"].id])
+    broadcast = _create(
+        session, settings, world, texts={"en": "Hello."}, audience=audience, send_at=later
+    )
+    assert broadcast.status == "scheduled" and broadcast.audience_size <= 5
+    for _ in range(10):
+        make_member(session, settlement_id=world["a"].id, now=NOW)
+    broadcasts.send_due(session=session, now=later, settings=settings)
+    assert broadcast.status == "awaiting_approval" and broadcast.audience_size > 5
+    assert _rows(session, broadcast.id) == []
+    broadcasts.approve(session=session, broadcast=broadcast, staff=world["second"], now=later)
+    assert broadcast.status == "enqueued"
+    assert len(_rows(session, broadcast.id)) == broadcast.audience_size
+
+
 def test_scheduled_broadcasts_go_when_due(
     session: Session, settings: Settings, world: dict[str, Any]
 ) -> None:
