@@ -201,8 +201,8 @@ def on_name(turn: Turn) -> None:
     """Match the settlement name the resident sent."""
     query = turn.text[:MAX_QUERY]
     if _not_a_name(turn) or turn.norm.isdecimal():
-        # A bare number is a menu habit, and "ok", "yes" or "thanks" an answer, not a
-        # name; 0 or MENU leaves this question.
+        # A bare number is a menu habit, and "ok", "yes", "thanks" or "Aa" (hello) an
+        # answer or a greeting, not a name; 0 or MENU leaves this question.
         turn.say("settlement.empty")
         return
     found, choices = resolve(query, turn.ports.settlements.candidates())
