@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import zlib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import ColumnElement, String, case, cast, func, literal, select
+from sqlalchemy import ColumnElement, String, case, cast, delete, func, literal, select
 from sqlmodel import Session, col
 
 from bot import sms
@@ -827,11 +828,24 @@ def meeting_ref(meeting_id: int) -> str:
 
 
 def withdraw_reminders(
-    *, session: Session, meeting_ids: Collection[int], reason: str, now: dt.datetime | None = None
+    *,
+    session: Session,
+    meeting_ids: Collection[int],
+    reason: str,
+    now: dt.datetime | None = None,
+    remind_again: bool = False,
 ) -> int:
-    """Cancel the reminders of these meetings still waiting to be sent; return how many."""
+    """Cancel the reminders of these meetings still waiting to be sent; return how many.
+
+    With `remind_again` (the meeting moved, or changed place or venue), the rounds are
+    also no longer marked done: a round still due is queued again with what is now true,
+    for whom it now concerns (a new `_reminder_revision` keeps its messages apart)."""
     refs = [meeting_ref(meeting_id) for meeting_id in meeting_ids]
     withdrawn = outbox.cancel_queued(session=session, refs=refs, reason=reason, now=now)
+    if remind_again:
+        session.execute(
+            delete(MeetingReminder).where(col(MeetingReminder.meeting_id).in_(list(meeting_ids)))
+        )
     if withdrawn:
         log.info(
             "meeting reminders withdrawn",
@@ -889,6 +903,14 @@ def send_reminders(*, session: Session, settings: Settings, now: dt.datetime | N
     return added
 
 
+def _reminder_revision(meeting: Meeting) -> str:
+    """Return a short mark of where a meeting is (place, level, venue): a reminder round
+    queued again after the meeting changed place gets new dedupe keys, so those already
+    reminded of the old venue hear of the new one."""
+    place = f"{meeting.settlement_id}|{meeting.ward}|{meeting.level}|{meeting.venue}"
+    return f"{zlib.crc32(place.encode()):08x}"
+
+
 def _remind(*, session: Session, meeting: Meeting, days_before: int, now: dt.datetime) -> int:
     assert meeting.id is not None
     done = session.execute(
@@ -925,7 +947,10 @@ def _remind(*, session: Session, meeting: Meeting, days_before: int, now: dt.dat
         words=words,
         purpose="reminder",
         ref=ref,
-        dedupe_prefix=f"{ref}:{int(meeting.starts_at.timestamp())}:d{days_before}:",
+        dedupe_prefix=(
+            f"{ref}:{int(meeting.starts_at.timestamp())}:d{days_before}:"
+            f"{_reminder_revision(meeting)}:"
+        ),
         sms_fallback=PURPOSES["reminder"],
         now=now,
     )

@@ -230,12 +230,19 @@ def save_meeting(
     ).scalar_one_or_none()
     if clash is not None and (meeting is None or clash.id != meeting.id):
         raise EditRejected(_MEETING_CLASH)
-    if meeting is not None and meeting.id is not None and meeting.starts_at != starts:
-        # Reminders queued for the old time would give residents the wrong time; the
-        # reminder job queues them again for the new one when they are due.
-        withdraw_reminders(
-            session=session, meeting_ids=[meeting.id], reason="the meeting was moved"
-        )
+    if meeting is not None and meeting.id is not None:
+        moved = meeting.starts_at != starts
+        place = (meeting.settlement_id, meeting.ward, meeting.level, meeting.venue)
+        if moved or place != (settlement_id, ward, level, venue):
+            # Reminders queued for the old time or place would send residents to the wrong
+            # one, or the wrong residents; the reminder job queues them again for what is
+            # now true, to whom it concerns, while their round is due.
+            withdraw_reminders(
+                session=session,
+                meeting_ids=[meeting.id],
+                reason="the meeting was moved" if moved else "the meeting changed place",
+                remind_again=True,
+            )
     target = meeting or Meeting(level=level, title=title, starts_at=starts, natural_key=key)
     target.settlement_id = settlement_id
     target.ward = ward

@@ -103,12 +103,19 @@ def _queued(session: Session) -> list[Outbox]:
     return [row for row in _reminders(session) if row.status in ("pending", "sending")]
 
 
-def _change(session: Session, meeting: Meeting, *, starts_at: dt.datetime, venue: str) -> None:
-    """Change a meeting's time or venue as an officer does."""
+def _change(
+    session: Session,
+    meeting: Meeting,
+    *,
+    starts_at: dt.datetime,
+    venue: str,
+    settlement: Settlement | None = None,
+) -> None:
+    """Change a meeting's time, venue or settlement as an officer does."""
     edit.save_meeting(
         session=session,
         meeting=meeting,
-        settlement=session.get(Settlement, meeting.settlement_id),
+        settlement=settlement or session.get(Settlement, meeting.settlement_id),
         ward="14",
         level="neighbourhood",
         title=meeting.title,
@@ -136,13 +143,36 @@ def test_reminders_still_queued_are_withdrawn_when_the_meeting_is_cancelled_or_m
     assert _queued(session) == []
 
 
-def test_a_venue_change_keeps_the_queued_reminders(
+def test_a_venue_change_reminds_again_with_the_new_venue(
+    session: Session, settings: Settings, scene: dict[str, Any]
+) -> None:
+    # The queued reminders said "Where: Hall" after the meeting moved to the creche.
+    broadcasts.send_reminders(session=session, settings=settings, now=THREE_DAYS_BEFORE)
+    sent = _reminders(session)[0]
+    sent.status = "sent"  # one already went: its resident hears of the new venue too
+    session.flush()
+    _change(session, scene["meeting"], starts_at=STARTS, venue="Creche")
+    assert _queued(session) == []
+    later = THREE_DAYS_BEFORE + dt.timedelta(hours=1)  # the round is still due
+    assert broadcasts.send_reminders(session=session, settings=settings, now=later) == 2
+    again = _queued(session)
+    assert {row.resident_id for row in again} == {scene["en"].id, scene["xh"].id}
+    assert all("Creche" in (row.body or "") and "Hall" not in (row.body or "") for row in again)
+
+
+def test_a_meeting_moved_to_another_settlement_reminds_its_residents_instead(
     session: Session, settings: Settings, scene: dict[str, Any]
 ) -> None:
     broadcasts.send_reminders(session=session, settings=settings, now=THREE_DAYS_BEFORE)
+    masakhane = session.execute(
+        select(Settlement).where(col(Settlement.name) == "Masakhane")
+    ).scalar_one()
     meeting = scene["meeting"]
-    _change(session, meeting, starts_at=STARTS, venue="Creche")
-    assert len(_queued(session)) == 2
+    _change(session, meeting, starts_at=STARTS, venue=meeting.venue, settlement=masakhane)
+    assert _queued(session) == []
+    later = THREE_DAYS_BEFORE + dt.timedelta(hours=1)
+    assert broadcasts.send_reminders(session=session, settings=settings, now=later) == 1
+    assert {row.resident_id for row in _queued(session)} == {scene["neighbour"].id}
 
 
 def test_reminders_still_queued_when_the_meeting_starts_are_withdrawn(
