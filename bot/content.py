@@ -23,12 +23,11 @@ from typing import Any, Protocol
 
 import yaml
 
+from bot.sms import EMOJI_MODIFIERS
+
 # libyaml's loader when PyYAML has it: several times faster at start-up.
 _YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 DEFAULT_CONTENT_DIR = Path(__file__).resolve().parent.parent / "content"
-# What changes an emoji's look but not its meaning: skin tones, the text and emoji
-# presentation selectors and the zero-width joiner of emoji sequences.
-_EMOJI_MODIFIERS = frozenset("\U0001f3fb\U0001f3fc\U0001f3fd\U0001f3fe\U0001f3ff\ufe0e\ufe0f\u200d")
 
 __all__ = [
     "DEFAULT_CONTENT_DIR",
@@ -185,7 +184,7 @@ class Content:
         folded = normalise(text)
         if folded:
             return folded in self.thanks_words
-        emoji = "".join(c for c in text if not c.isspace() and c not in _EMOJI_MODIFIERS)
+        emoji = "".join(c for c in text if not c.isspace() and c not in EMOJI_MODIFIERS)
         return bool(emoji) and all(c in self.thanks_emoji for c in emoji)
 
     def language(self, code: str) -> Language | None:
@@ -351,7 +350,7 @@ def _parse(directory: Path) -> Content:
                 for words in _words(value, "thanks_words").values():
                     thanks_words.update(normalise(word) for word in words)
             elif key == "thanks_emoji":
-                thanks_emoji.update(c for e in value for c in e if c not in _EMOJI_MODIFIERS)
+                thanks_emoji.update(c for e in value for c in e if c not in EMOJI_MODIFIERS)
             elif key == "languages":
                 for entry in value:
                     languages.append(

@@ -13,7 +13,7 @@ Catalogs are read from `<repo>/locales/<lang>/LC_MESSAGES/messages.mo` (compiled
 elsewhere. A supported locale without a compiled catalog speaks English (with one
 warning in the log); its translator still formats dates in its own language, but the
 flows write a date in the language of the sentence around it
-(`bot.engine.ports.with_dates`), so an English sentence gets an English date.
+(`bot.engine.ports.render_dated`), so an English sentence gets an English date.
 
 Dates and times render with Babel (CLDR) in the translator's locale, in
 Africa/Johannesburg time. CLDR has day and month names for all eleven

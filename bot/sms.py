@@ -54,9 +54,14 @@ _BREAKS = re.compile(r"[\x0b\x0c]")
 # and U+FFFE/U+FFFF. XML 1.0 cannot carry them, so one in a TwiML reply would make the whole
 # document unreadable to Twilio and the resident hear nothing; a phone shows none of them.
 _UNSENDABLE = re.compile(r"[\x00-\x08\x0e-\x1f\ufffe\uffff]")
+# What changes an emoji's look but not its meaning: the zero-width joiner of emoji
+# sequences, the text and emoji presentation selectors, and the five skin tones.
+EMOJI_MODIFIERS: Final = frozenset(
+    {"\u200d", "\ufe0e", "\ufe0f"} | {chr(c) for c in range(0x1F3FB, 0x1F400)}
+)
 # Characters that must stay glued to the character before them on a hard cut.
+_GLUE_BEFORE = EMOJI_MODIFIERS
 _GLUE_AFTER = {"\u200d"}  # ZERO WIDTH JOINER glues to what follows as well
-_GLUE_BEFORE = {"\u200d", "\ufe0e", "\ufe0f"} | {chr(c) for c in range(0x1F3FB, 0x1F400)}
 
 
 def sendable(text: str) -> str:

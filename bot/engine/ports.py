@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Literal, Protocol
 
+from bot.content import Content
 from bot.i18n import get_translator
 
 Category = Literal["A", "B1", "B2", "C"]
@@ -225,22 +226,18 @@ def has_translation(translator: Translator, msg_id: str, source: str) -> bool:
     return translator.text(msg_id, source) != source
 
 
-def with_dates(
-    params: dict[str, object],
-    *,
-    translator: Translator,
-    english: Translator,
-    msg_id: str,
-    source: str,
-) -> dict[str, object]:
-    """Return a message's parameters with its dates written out: a datetime as a meeting
-    time (`format_when`), a date in full. In the translator's language when it has the
-    message, else in English, the language of the sentence around them: no "held on
-    Labobedi, 10 Seetebosigo" in an English fallback."""
-    if not any(isinstance(value, date) for value in params.values()):
-        return params
-    writer = translator if has_translation(translator, msg_id, source) else english
-    return {name: _written(writer, value) for name, value in params.items()}
+def render_dated(
+    content: Content, translator: Translator, english: Translator, msg_id: str, /, **params: object
+) -> str:
+    """Render a message in the translator's language with its dates written out: a
+    datetime as a meeting time (`format_when`), a date in full. In the translator's
+    language when it has the message, else in English (`english`), the language of the
+    sentence around them: no "held on Labobedi, 10 Seetebosigo" in an English fallback."""
+    if any(isinstance(value, date) for value in params.values()):
+        source = content.message(msg_id).text
+        writer = translator if has_translation(translator, msg_id, source) else english
+        params = {name: _written(writer, value) for name, value in params.items()}
+    return content.render(msg_id, translator, **params)
 
 
 def _written(writer: Translator, value: object) -> object:

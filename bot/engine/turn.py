@@ -4,7 +4,8 @@ state) and what they produce (reply parts, effects, the next step)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
+from functools import cached_property
 from typing import Any
 
 from bot.content import Content, normalise
@@ -18,7 +19,7 @@ from bot.engine.effects import (
     SetSettlement,
 )
 from bot.engine.messages import Inbound
-from bot.engine.ports import Ports, ResidentView, SettlementInfo, Translator, with_dates
+from bot.engine.ports import Ports, ResidentView, SettlementInfo, Translator, render_dated
 
 # Whitespace, and the format characters that show nothing: zero-width space, joiner and
 # non-joiner, word joiner, byte-order mark, soft hyphen, Mongolian vowel separator.
@@ -99,20 +100,17 @@ class Turn:
 
     def say(self, msg_id: str, **params: object) -> None:
         """Add a message, in the resident's language, to this turn's reply (a date or
-        datetime parameter is written out: `with_dates`)."""
+        datetime parameter is written out: `render_dated`)."""
         self.parts.append(self.text_of(msg_id, **params))
 
     def text_of(self, msg_id: str, **params: object) -> str:
         """Render a message without adding it to the reply (for lists and lines)."""
-        if any(isinstance(value, date) for value in params.values()):
-            params = with_dates(
-                params,
-                translator=self.translator,
-                english=self.ports.translator_for(DEFAULT_LANGUAGE),
-                msg_id=msg_id,
-                source=self.content.message(msg_id).text,
-            )
-        return self.content.render(msg_id, self.translator, **params)
+        return render_dated(self.content, self.translator, self.english, msg_id, **params)
+
+    @cached_property
+    def english(self) -> Translator:
+        """Return the English translator: a message not yet translated writes its dates in it."""
+        return self.ports.translator_for(DEFAULT_LANGUAGE)
 
     def goto(self, step: str, **data: Any) -> None:
         """Set what the next message answers, replacing step-specific data."""

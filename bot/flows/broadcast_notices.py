@@ -12,7 +12,7 @@ from datetime import datetime
 
 from bot import sms
 from bot.content import Content
-from bot.engine.ports import Translator, with_dates
+from bot.engine.ports import Translator, render_dated
 from bot.engine.render import strip_bold
 
 
@@ -43,15 +43,6 @@ def _when(value: datetime | None) -> datetime:
     return value
 
 
-def _render(
-    content: Content, translator: Translator, english: Translator, msg_id: str, **params: object
-) -> str:
-    """Render a message, its dates written out in the language of its sentence (`with_dates`)."""
-    source = content.message(msg_id).text
-    dated = with_dates(params, translator=translator, english=english, msg_id=msg_id, source=source)
-    return content.render(msg_id, translator, **dated)
-
-
 def template(
     content: Content,
     translator: Translator,
@@ -64,14 +55,14 @@ def template(
     the dates of a message that falls back to English)."""
     msg_id = f"broadcast.{name}"
     if name in ("meeting_announced", "meeting_cancelled"):
-        text = _render(
+        text = render_dated(
             content, translator, english, msg_id, title=values.title, when=_when(values.starts_at)
         )
         if name == "meeting_announced":
             text = f"{text}\n{_venue(content, translator, values.venue)}"
         return text
     if name == "meeting_moved":
-        text = _render(
+        text = render_dated(
             content,
             translator,
             english,
@@ -82,7 +73,7 @@ def template(
         )
         return f"{text}\n{_venue(content, translator, values.venue)}"
     if name in ("water_interruption", "electricity_interruption"):
-        return _render(
+        return render_dated(
             content,
             translator,
             english,
@@ -121,7 +112,7 @@ def reminder(
             time=translator.format_datetime(starts_at, "HH:mm"),
         )
     else:
-        head = _render(
+        head = render_dated(
             content, translator, english, "broadcast.meeting_reminder", title=title, when=starts_at
         )
     prompt = content.render("broadcast.attend_prompt", translator)

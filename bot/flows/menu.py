@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import lru_cache
 
-from bot.content import normalise
+from bot.content import Content, normalise
 from bot.engine.turn import MENU, Turn
 
 # Option numbers are a public promise ("send 4 for meetings"): never renumber them.
@@ -97,12 +97,20 @@ def on_menu(turn: Turn) -> None:
         turn.say("menu.not_understood")
 
 
+def greetings(content: Content) -> dict[str, tuple[str, ...]]:
+    """Return each language's greetings (`language_greetings` in content/languages.yaml),
+    folded as messages are."""
+    return {
+        str(code): tuple(word for word in (normalise(str(g)) for g in words) if word)
+        for code, words in dict(content.fact("language_greetings")).items()
+    }
+
+
 def is_greeting(turn: Turn) -> bool:
-    """Return whether the message is only a greeting, in any language (`language_greetings`
-    in content/languages.yaml: "Aa", "Lotjha", "Goeie more"); the commonest are MENU
-    keywords as well. Asked only of messages nothing else understood."""
-    greetings = dict(turn.content.fact("language_greetings")).values()
-    return any(turn.norm == normalise(str(word)) for words in greetings for word in words)
+    """Return whether the message is only a greeting, in any language ("Aa", "Lotjha",
+    "Goeie more"); the commonest are MENU keywords as well. Asked only of messages nothing
+    else understood."""
+    return any(turn.norm in words for words in greetings(turn.content).values())
 
 
 def back_hint(turn: Turn) -> None:

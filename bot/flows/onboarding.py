@@ -82,11 +82,9 @@ def greeted_languages(content: Content, text: str) -> list[str]:
     """Return the language codes a greeting such as "Sawubona!" hints at, in menu order."""
     norm = normalise(text)
     hinted = set()
-    for code, greetings in dict(content.fact("language_greetings")).items():
-        for greeting in greetings:
-            word = normalise(str(greeting))
-            if word and (norm == word or norm.startswith(word + " ")):
-                hinted.add(str(code))
+    for code, words in menu.greetings(content).items():
+        if any(norm == word or norm.startswith(word + " ") for word in words):
+            hinted.add(code)
     return [language.code for language in content.languages if language.code in hinted]
 
 

@@ -183,12 +183,12 @@ def render(
     `scope`, a template may quote only what its user may see (`template_values`)."""
     content = load()
     values = template_values(session=session, template=template, scope=scope) if template else None
+    english = get_translator(DEFAULT_LOCALE)
     rendered: dict[str, Rendered] = {}
     for language in sorted(set(languages) | {DEFAULT_LOCALE}):
         translator = get_translator(language)
         if values is not None and template is not None:
             name = str(template["name"])
-            english = get_translator(DEFAULT_LOCALE)
             text = broadcast_notices.template(content, translator, name, values, english=english)
             falls_back = _template_falls_back(name, language)
         else:
@@ -197,7 +197,7 @@ def render(
             falls_back = not own
             text = own or texts[DEFAULT_LOCALE].strip()
             if falls_back:  # the English text gets English surroundings (STOP hint)
-                translator = get_translator(DEFAULT_LOCALE)
+                translator = english
         sms_text = broadcast_notices.sms_version(content, translator, text)
         # Staff words as sent (`sms.sendable`): the preview counts what residents will get.
         text, sms_text = sms.sendable(text), sms.sendable(sms_text)
@@ -381,13 +381,11 @@ def create(
     if scope is not None:
         check_scope(session=session, scope=scope, audience=audience)
     template = template_dict(broadcast_in.template)
-    if template is not None:
-        # Refuse bad references now, and a meeting or milestone the user may not see.
-        template_values(session=session, template=template, scope=scope)
-        if template["name"].startswith("meeting_") and meeting_id is None:
-            meeting_id = int(template["meeting_id"])
-    # Every language's words can be sent (`render` refuses what Twilio would), now rather
-    # than when a second officer approves or the time comes.
+    if template is not None and template["name"].startswith("meeting_") and meeting_id is None:
+        meeting_id = int(template["meeting_id"])
+    # Refuse now, rather than when a second officer approves or the time comes, a bad
+    # template reference, a meeting or milestone the user may not see (`template_values`),
+    # and words Twilio would refuse in any language.
     render(
         session=session,
         texts=broadcast_in.texts,
@@ -926,13 +924,14 @@ def _remind(*, session: Session, meeting: Meeting, days_before: int, now: dt.dat
     content = load()
     languages = audiences.languages(session=session, audience=audience)
     today = days_before == 0
+    english = get_translator(DEFAULT_LOCALE)
     words: dict[str, Rendered] = {}
     for language in {*languages, DEFAULT_LOCALE}:
         translator = get_translator(language)
         text = broadcast_notices.reminder(
             content,
             translator,
-            english=get_translator(DEFAULT_LOCALE),
+            english=english,
             title=meeting.title,
             starts_at=meeting.starts_at,
             venue=meeting.venue,

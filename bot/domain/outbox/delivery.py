@@ -235,10 +235,11 @@ class Dispatcher:
         # could not get its turn at the channel's rate by then takes no turn from another.
         # Rows claimed for WhatsApp's rate that fall back to SMS would otherwise book the
         # SMS lane for minutes ahead, and be released unsent, over and over.
-        left = (row.claimed_at + self.config.send_deadline - utcnow()).total_seconds()
+        deadline = row.claimed_at + self.config.send_deadline
+        left = (deadline - utcnow()).total_seconds()
         if left <= 0 or not self.buckets[decision.channel].acquire(self.stop, within=left):
             return release
-        if utcnow() > row.claimed_at + self.config.send_deadline:
+        if utcnow() > deadline:  # woken late: the lease may be gone
             return release
         if utcnow() > row.claimed_at + RECHECK_AFTER and not self._still_to_send(row):
             log.info("outbox row no longer to be sent", extra={"outbox_id": row.id})

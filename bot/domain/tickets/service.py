@@ -134,15 +134,22 @@ def children(*, session: Session, ticket: Ticket, for_update: bool = False) -> l
     return list(session.execute(query).scalars())
 
 
-def _reached(*, session: Session, ticket: Ticket, staff: StaffUser | None) -> list[Ticket]:
-    """Return the duplicates a change of `ticket` by `staff` carries to (rows locked): those
-    within the user's scope. An admin may link tickets of two wards; a user of one of them
-    changes, and messages the residents of, their own only."""
-    linked = children(session=session, ticket=ticket, for_update=True)
-    if staff is None or not linked:
+def _linked(
+    *, session: Session, ticket: Ticket, scope: scopes.Scope | None, for_update: bool = False
+) -> list[Ticket]:
+    """Return `ticket`'s duplicates within `scope` (None: all). An admin may link tickets of
+    two wards; a user of one of them sees, changes and messages the residents of their own
+    only."""
+    linked = children(session=session, ticket=ticket, for_update=for_update)
+    if scope is None:
         return linked
-    scope = scopes.for_user(session=session, user=staff)
     return [t for t in linked if scopes.allows_ticket(session=session, scope=scope, ticket=t)]
+
+
+def _reached(*, session: Session, ticket: Ticket, staff: StaffUser | None) -> list[Ticket]:
+    """Return the duplicates a change of `ticket` by `staff` carries to, rows locked."""
+    scope = scopes.for_user(session=session, user=staff) if staff is not None else None
+    return _linked(session=session, ticket=ticket, scope=scope, for_update=True)
 
 
 def events(*, session: Session, ticket: Ticket) -> list[TicketEvent]:
@@ -317,9 +324,7 @@ def to_public(
         assignee_email=assignee.email if assignee else None,
         parent_reference=parent.reference if parent else None,
         linked_references=[
-            t.reference
-            for t in children(session=session, ticket=ticket)
-            if scope is None or scopes.allows_ticket(session=session, scope=scope, ticket=t)
+            t.reference for t in _linked(session=session, ticket=ticket, scope=scope)
         ],
         has_resident=ticket.resident_id is not None,
         created_at=ticket.created_at,
@@ -883,7 +888,8 @@ def change(
                 data={"to": assignee.email if assignee else None},
             )
     if update_in.note:
-        _reply(session=session, ticket=ticket, staff=staff, now=now, body=update_in.note)
+        note = _reply_text(body=update_in.note, canned=None)
+        _reply(session=session, ticket=ticket, staff=staff, now=now, english=note, canned=None)
     if update_in.status is not None:
         _set_status(
             session=session,
@@ -911,6 +917,7 @@ def reply(
     The same reply by the same user within REPLY_REPEAT of the last is that reply sent
     again by a double click or a retried request: it is returned, not sent twice."""
     lock(session=session, ticket=ticket)
+    english = _reply_text(body=body, canned=canned)
     last = session.execute(
         select(TicketEvent)
         .where(col(TicketEvent.ticket_id) == ticket.id, col(TicketEvent.kind) == "reply")
@@ -920,12 +927,14 @@ def reply(
     if (
         last is not None
         and last.staff_user_id == staff.id
-        and last.body == _reply_text(body=body, canned=canned)
+        and last.body == english
         and last.data.get("canned") == canned
         and now - last.at < REPLY_REPEAT
     ):
         return last
-    return _reply(session=session, ticket=ticket, staff=staff, now=now, body=body, canned=canned)
+    return _reply(
+        session=session, ticket=ticket, staff=staff, now=now, english=english, canned=canned
+    )
 
 
 def _reply_text(*, body: str | None, canned: str | None) -> str:
@@ -947,10 +956,11 @@ def _reply(
     ticket: Ticket,
     staff: StaffUser,
     now: dt.datetime,
-    body: str | None = None,
-    canned: str | None = None,
+    english: str,
+    canned: str | None,
 ) -> TicketEvent:
-    english = _reply_text(body=body, canned=canned)
+    """Send `english` (`_reply_text`: the words, or the canned response's) to the resident
+    and to those of the linked duplicates the user may reach."""
     event = None
     for target in [ticket, *_reached(session=session, ticket=ticket, staff=staff)]:
         target_event = add_event(
