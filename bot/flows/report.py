@@ -15,6 +15,7 @@ emergency numbers from content and are marked high priority by the domain.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from bot.content import Content, normalise
@@ -68,11 +69,18 @@ def _answer(turn: Turn) -> str | None:
     return turn.content.answers.get(turn.norm)
 
 
-def _media(turn: Turn) -> list[dict[str, str]]:
+def media_data(turn: Turn) -> list[dict[str, str]]:
+    """Return the message's media as step data (`media_of` reads it back)."""
     return [{"url": m.url, "content_type": m.content_type} for m in turn.inbound.media]
 
 
-def _pin(turn: Turn) -> dict[str, Any] | None:
+def media_of(data: Mapping[str, Any]) -> tuple[Media, ...]:
+    """Return the media kept in step data under "media"."""
+    return tuple(Media(m["url"], m["content_type"]) for m in data.get("media", []))
+
+
+def pin_data(turn: Turn) -> dict[str, Any] | None:
+    """Return the message's pin as step data (`pin_of` reads it back), or None."""
     loc = turn.inbound.location
     if loc is None:
         return None
@@ -82,6 +90,19 @@ def _pin(turn: Turn) -> dict[str, Any] | None:
         "address": loc.address,
         "label": loc.label,
     }
+
+
+def pin_of(data: Mapping[str, Any]) -> Location | None:
+    """Return the pin kept in step data under "pin", or None."""
+    pin = data.get("pin")
+    if not pin:
+        return None
+    return Location(
+        latitude=float(pin["latitude"]),
+        longitude=float(pin["longitude"]),
+        address=pin.get("address"),
+        label=pin.get("label"),
+    )
 
 
 def _attach(draft: dict[str, Any], media: list[dict[str, str]], pin: dict[str, Any] | None) -> None:
@@ -107,7 +128,7 @@ def _with_attachments(turn: Turn) -> dict[str, Any]:
     """Return the draft with any media or pin this message brought, at a step that asks
     for neither (a photo sent while choosing the category still belongs to the report)."""
     draft = dict(turn.data)
-    _attach(draft, _media(turn), _pin(turn))
+    _attach(draft, media_data(turn), pin_data(turn))
     return draft
 
 
@@ -198,7 +219,7 @@ def on_where(turn: Turn) -> None:
     draft = dict(turn.data)
     if turn.text:
         draft["where"] = draft["where_typed"] = turn.text[:MAX_WHERE]
-    _attach(draft, _media(turn), _pin(turn))
+    _attach(draft, media_data(turn), pin_data(turn))
     if not turn.text and turn.inbound.location is None:
         if turn.inbound.media:
             turn.say("report.where_media")
@@ -247,7 +268,7 @@ def show_summary(turn: Turn, draft: dict[str, Any]) -> None:
 
 def on_confirm(turn: Turn) -> None:
     """Send the report (1 or yes), or offer to change it (2); keep media or a pin sent here."""
-    media, pin = _media(turn), _pin(turn)
+    media, pin = media_data(turn), pin_data(turn)
     if media or pin is not None:
         # A photo, voice note or pin sent after the summary belongs to the report: keep it
         # and show the summary again, so "1" sends what the resident sees.
@@ -282,7 +303,6 @@ def on_change(turn: Turn) -> None:
 def submit(turn: Turn, draft: dict[str, Any]) -> None:
     """Reserve a report number, ask the domain to open the ticket, and give the number."""
     reference = turn.ports.tickets.new_reference()
-    pin = draft.get("pin")
     urgent = _urgent(turn, draft)
     turn.emit(
         OpenTicket(
@@ -293,15 +313,8 @@ def submit(turn: Turn, draft: dict[str, Any]) -> None:
             where=str(draft.get("where", "")),
             channel=turn.inbound.channel,
             urgent=urgent,
-            media=tuple(Media(m["url"], m["content_type"]) for m in draft.get("media", [])),
-            location=Location(
-                latitude=float(pin["latitude"]),
-                longitude=float(pin["longitude"]),
-                address=pin.get("address"),
-                label=pin.get("label"),
-            )
-            if pin
-            else None,
+            media=media_of(draft),
+            location=pin_of(draft),
         )
     )
     turn.say("report.sent", number=reference)

@@ -8,7 +8,8 @@
   never thrown away.
 - A report's view offers 1 to add more (words; on WhatsApp media and a pin), or, when
   the municipality has resolved it, asks "fixed? 1 yes 2 no". A photo or pin sent while
-  a report is on the screen is added to it at once.
+  a report is on the screen is added to it at once; sent at the list, it is added to the
+  report the resident then picks.
 - That question also arrives through the outbox. The resident's next message answers it
   when it is 1/2 (or yes/no) and nothing else was said since the question was asked; "no"
   asks what is still wrong and reopens the report with those words. A meeting reminder
@@ -18,8 +19,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
+from typing import Any
 
 from bot.content import normalise
 from bot.engine.effects import AddToTicket, AnswerResolution
@@ -67,19 +69,45 @@ def my_reports(turn: Turn) -> None:
 
 
 def on_my_reports(turn: Turn) -> None:
-    """Show the report picked by number (or by its place in the list)."""
+    """Show the report picked by number (or by its place in the list). A photo, voice note
+    or pin sent at the list is added to the report its caption picks, or to the only one
+    listed; with several, it is kept (`held`) until the resident says which report it is
+    about, and added to that one."""
     refs = [str(r) for r in turn.data.get("refs", [])]
-    digits = turn.norm.replace(" ", "")
-    reference = None
-    if digits in refs:
-        reference = digits
-    elif digits.isdecimal() and 1 <= int(digits) <= len(refs):
-        reference = refs[int(digits) - 1]
+    held = dict(turn.data.get("held", {}))
+    reference = _picked(turn, refs)
+    if turn.inbound.media or turn.inbound.location is not None:
+        words = "" if reference else turn.text
+        held = {
+            "text": "\n".join(w for w in (str(held.get("text", "")), words) if w),
+            "media": (list(held.get("media", [])) + report.media_data(turn))[: report.MAX_MEDIA],
+            "pin": report.pin_data(turn) or held.get("pin"),
+        }
+        if reference is None and len(refs) == 1:
+            reference = refs[0]
+        if reference is None:
+            turn.say("my_reports.which_for")
+            turn.goto(MY_REPORTS, refs=refs, held=held)
+            return
     info = turn.ports.tickets.find(turn.resident.phone, reference) if reference else None
     if info is None:
         turn.say("my_reports.retry")
+        turn.goto(MY_REPORTS, refs=refs, held=held)
+        return
+    if held:
+        add(turn, info.reference, held=held)
         return
     view(turn, info)
+
+
+def _picked(turn: Turn, refs: list[str]) -> str | None:
+    """Return the report the message picks from the list: its number or its place."""
+    digits = turn.norm.replace(" ", "")
+    if digits in refs:
+        return digits
+    if digits.isdecimal() and 1 <= int(digits) <= len(refs):
+        return refs[int(digits) - 1]
+    return None
 
 
 def view(turn: Turn, info: TicketInfo) -> None:
@@ -108,11 +136,8 @@ def on_view(turn: Turn) -> None:
     answer = "yes" if turn.norm == "1" else turn.content.answers.get(turn.norm)
     if turn.inbound.media or turn.inbound.location is not None:
         # A photo, voice note or pin sent while a report is on the screen is about it: add
-        # it, as after "1". A resolved one is asked "fixed?" again.
-        on_screen = dict(turn.data)
-        if add(turn, reference) and on_screen.get("resolved"):
-            turn.say("ticket.ask_fixed")
-            turn.goto(TICKET_VIEW, **on_screen)
+        # it, as after "1".
+        add(turn, reference)
         return
     if turn.data.get("resolved"):
         if answer == "yes" or (turn.norm == "2" or answer == "no"):
@@ -143,25 +168,32 @@ def on_add(turn: Turn) -> None:
     add(turn, reference)
 
 
-def add(turn: Turn, reference: str) -> bool:
-    """Add the message to the report, unless it was closed meanwhile; return whether it was."""
+def add(turn: Turn, reference: str, *, held: Mapping[str, Any] | None = None) -> None:
+    """Add the message, or what was `held` for the report at the list, to the report,
+    unless it was closed meanwhile. A resolved report is asked "fixed?" again."""
     info = turn.ports.tickets.find(turn.resident.phone, reference)
     if info is None or info.status == "closed":
         turn.say("ticket.closed_now", number=reference)
         turn.goto(MENU)
-        return False
-    inbound = turn.inbound
+        return
+    if held is None:
+        text, media, pin = turn.text, turn.inbound.media, turn.inbound.location
+    else:
+        text, media, pin = str(held.get("text", "")), report.media_of(held), report.pin_of(held)
     turn.emit(
         AddToTicket(
             reference=reference,
-            text=turn.text[: report.MAX_TEXT],
-            media=inbound.media[: report.MAX_MEDIA],
-            location=inbound.location,
+            text=text[: report.MAX_TEXT],
+            media=media[: report.MAX_MEDIA],
+            location=pin,
         )
     )
     turn.say("ticket.added", number=reference)
-    turn.goto(TICKET_ADD, reference=reference)
-    return True
+    if info.status == "resolved":  # the municipality says it is fixed: is it?
+        turn.say("ticket.ask_fixed")
+        turn.goto(TICKET_VIEW, reference=reference, resolved=True)
+    else:
+        turn.goto(TICKET_ADD, reference=reference)
 
 
 def answer_fixed(turn: Turn, reference: str, *, fixed: bool, words: str = "") -> None:

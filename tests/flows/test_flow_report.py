@@ -634,6 +634,82 @@ def test_a_pin_answers_what_is_still_wrong(c) -> None:
     assert chat.desk.added[0].location == PIN
 
 
+def _two_reports(c: ModuleType) -> Any:
+    chat = _sent_report(c)
+    chat.wait(minutes=2)
+    for text in ["5", "1", "2", "The toilet in block C is blocked", "Block C", "1"]:
+        chat.send(text)
+    assert chat.desk.opened[1].reference == "5302918"
+    return chat
+
+
+def test_a_photo_at_the_list_of_one_report_is_added_to_it(c) -> None:
+    chat = _sent_report(c)
+    chat.send("6")
+    assert "we have added that to report 4817263" in chat.send("Still dry", media=(PHOTO,))
+    assert chat.desk.added == [
+        AddToTicket(reference="4817263", text="Still dry", media=(PHOTO,), location=None)
+    ]
+    assert chat.step == "ticket_add"
+
+
+def test_a_photo_and_pin_at_a_list_of_several_wait_for_the_report_picked(c) -> None:
+    # "Reply with a number" used to drop them: the resident had to find and send them again.
+    chat = _two_reports(c)
+    chat.send("6")  # newest first: 1 is 5302918 (toilets), 2 is 4817263 (water)
+    which = render("my_reports.which_for", get_translator("en"))
+    assert chat.send("Still blocked", media=(PHOTO,)) == which
+    assert chat.send("", location=PIN) == which
+    assert chat.send("9").startswith("Please reply with one of the report numbers")
+    assert chat.desk.added == []
+    assert "we have added that to report 5302918" in chat.send("1")
+    assert chat.desk.added == [
+        AddToTicket(reference="5302918", text="Still blocked", media=(PHOTO,), location=PIN)
+    ]
+    assert chat.step == "ticket_add"
+    chat.send("0")
+    chat.send("6")
+    chat.send("Another one", media=(VOICE,))
+    chat.send("4817263")  # by its number, not its place
+    assert chat.desk.added[-1] == AddToTicket(
+        reference="4817263", text="Another one", media=(VOICE,), location=None
+    )
+
+
+def test_a_photo_captioned_with_its_place_in_the_list_goes_to_that_report(c) -> None:
+    chat = _two_reports(c)
+    chat.send("6")
+    assert "we have added that to report 4817263" in chat.send("2", media=(PHOTO,))
+    assert chat.desk.added == [
+        AddToTicket(reference="4817263", text="", media=(PHOTO,), location=None)
+    ]
+
+
+def test_a_photo_held_for_a_resolved_report_asks_fixed_again(c) -> None:
+    chat = _two_reports(c)
+    chat.desk.resolve("4817263", chat.now + timedelta(minutes=1))
+    chat.wait(minutes=5)
+    chat.send("0")
+    chat.send("6")
+    chat.send("", media=(PHOTO,))
+    reply = chat.send("2")
+    assert "we have added that to report 4817263" in reply
+    assert reply.endswith(render("ticket.ask_fixed", get_translator("en")))
+    assert "We are sorry it is not fixed" in chat.send("2")
+    assert "opened report 4817263 again" in chat.send("Still dry")
+    assert chat.desk.answers[0] == report_flow_answer("4817263", fixed=False, text="Still dry")
+
+
+def test_the_menu_key_at_the_list_drops_what_was_held(c) -> None:
+    chat = _two_reports(c)
+    chat.send("6")
+    chat.send("", media=(PHOTO,))
+    chat.send("0")
+    chat.send("6")
+    assert "Reply 1 to add more" in chat.send("1")  # the report is shown, nothing added
+    assert chat.desk.added == [] and chat.step == "ticket_view"
+
+
 def test_a_long_description_is_kept_whole(c) -> None:
     chat = report_chat(c).onboarded()
     words = "The standpipe on lane 4 has leaked since March and the lane floods. " * 45
