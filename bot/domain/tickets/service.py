@@ -347,11 +347,22 @@ def to_detail(
     settings: Settings | None = None,
     scope: scopes.Scope | None = None,
 ) -> TicketDetail:
-    """Return a ticket with its whole event history (`scope`: as in `to_public`)."""
+    """Return a ticket with its whole event history (`scope`: as in `to_public`; an admin's
+    "duplicate_added" of a ticket outside it keeps `child_outside_scope`, not its number)."""
     public = to_public(session=session, ticket=ticket, now=now, settings=settings, scope=scope)
     emails: dict[int, str] = {}
     history = []
-    for event in events(session=session, ticket=ticket):
+    happened = events(session=session, ticket=ticket)
+    unseen = _outside(
+        session=session,
+        scope=scope,
+        references={
+            str(e.data["child"])
+            for e in happened
+            if e.kind == "duplicate_added" and e.data.get("child")
+        },
+    )
+    for event in happened:
         email = None
         if event.staff_user_id is not None:
             if event.staff_user_id not in emails:
@@ -369,10 +380,31 @@ def to_detail(
                 public=event.public,
                 body=event.body,
                 media=list(event.media),
-                data=dict(event.data),
+                data=_seen_data(event, unseen),
             )
         )
     return TicketDetail(**public.model_dump(), events=history)
+
+
+def _outside(*, session: Session, scope: scopes.Scope | None, references: set[str]) -> set[str]:
+    """Return those of `references` whose ticket `scope` does not allow (None: all allowed)."""
+    if scope is None or not references:
+        return set()
+    found = session.execute(select(Ticket).where(col(Ticket.reference).in_(references))).scalars()
+    return {
+        t.reference
+        for t in found
+        if not scopes.allows_ticket(session=session, scope=scope, ticket=t)
+    }
+
+
+def _seen_data(event: TicketEvent, unseen: set[str]) -> dict[str, Any]:
+    """Return an event's data as its viewer may see it: no number of a ticket outside scope."""
+    data = dict(event.data)
+    if event.kind == "duplicate_added" and data.get("child") in unseen:
+        data["child"] = None
+        data["child_outside_scope"] = True
+    return data
 
 
 # --- opening ----------------------------------------------------------------------------
