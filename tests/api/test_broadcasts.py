@@ -148,6 +148,9 @@ def test_validation_roles_and_missing_things(client: TestClient, world: dict[str
         "template": {"name": "meeting_announced", "meeting_id": 99999},
     }
     assert client.post("/api/v1/broadcasts", json=bad_meeting, headers=officer).status_code == 404
+    no_meeting = {"audience": {"everyone": True}, "template": {"name": "meeting_announced"}}
+    for path in ("/api/v1/broadcasts/preview", "/api/v1/broadcasts"):  # a 500 at d635bef
+        assert client.post(path, json=no_meeting, headers=officer).status_code == 404, path
     fine = {"audience": {"everyone": True}, "texts": {"en": "Hi."}}
     assert client.post("/api/v1/broadcasts", json=fine).status_code == 401
     assert (
@@ -200,6 +203,9 @@ def test_odd_input_is_refused_not_crashed(client: TestClient, world: dict[str, A
             422,
         ), payload
         assert client.post("/api/v1/broadcasts", json=payload, headers=officer).status_code == 422
+    # The preview refuses a language create refuses; it used to show the rest with a 200.
+    unknown = client.post("/api/v1/broadcasts/preview", json=odd[-1], headers=officer)
+    assert unknown.status_code == 422 and "unknown languages ['zz']" in unknown.text
 
 
 def test_a_message_twilio_would_refuse_as_too_long_is_refused_first(

@@ -328,7 +328,9 @@ def _audience_of(session: Session, broadcast_in: BroadcastCreate) -> dict[str, A
 def preview_draft(
     *, session: Session, settings: Settings, scope: scopes.Scope, broadcast_in: BroadcastCreate
 ) -> Preview:
-    """Preview a composed broadcast the user means to send (Conflict outside their scope)."""
+    """Preview a composed broadcast the user means to send (Conflict outside their scope;
+    refused as `create` would refuse it)."""
+    _check_words(broadcast_in)
     audience = _audience_of(session, broadcast_in)
     check_scope(session=session, scope=scope, audience=audience)
     return preview(
@@ -381,8 +383,6 @@ def create(
     if scope is not None:
         check_scope(session=session, scope=scope, audience=audience)
     template = template_dict(broadcast_in.template)
-    if template is not None and template["name"].startswith("meeting_") and meeting_id is None:
-        meeting_id = int(template["meeting_id"])
     # Refuse now, rather than when a second officer approves or the time comes, a bad
     # template reference, a meeting or milestone the user may not see (`template_values`),
     # and words Twilio would refuse in any language.
@@ -393,6 +393,8 @@ def create(
         languages=list(SUPPORTED_LOCALES),
         scope=scope,
     )
+    if template is not None and template["name"].startswith("meeting_") and meeting_id is None:
+        meeting_id = int(template["meeting_id"])  # render found it
     size = audiences.count(session=session, audience=audience)
     needs_approval = size > settings.broadcast_approval_threshold
     send_at = broadcast_in.send_at or now  # a validated `Moment`: aware, in UTC
