@@ -14,7 +14,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from pydantic import BaseModel
-from sqlmodel import Session
+from sqlmodel import Field, Session
 
 from api.deps import (
     CurrentScope,
@@ -197,9 +197,12 @@ def get_ticket(
 class TicketUpdateIn(TicketUpdate):
     """A change to a ticket (status, priority, category, assignee email, public note)."""
 
-    category: CleanText | None = None
-    assignee_email: CleanText | None = None
-    note: CleanText | None = None
+    # The limits are TicketUpdate's: a redeclared field keeps none of its parent's.
+    category: CleanText | None = Field(default=None, max_length=40)
+    assignee_email: CleanText | None = Field(default=None, max_length=254)
+    note: CleanText | None = Field(
+        default=None, max_length=1000, description="public note sent with a status change"
+    )
 
 
 @router.patch("/tickets/{reference}", responses=documented(403, 404, 409))
@@ -231,8 +234,8 @@ def update_ticket(
 class ReplyIn(ReplyCreate):
     """A public reply: `body` as written, or `canned` (a canned response code)."""
 
-    body: CleanText | None = None
-    canned: CleanText | None = None
+    body: CleanText | None = Field(default=None, max_length=1000)
+    canned: CleanText | None = Field(default=None, max_length=40)
 
 
 @router.post("/tickets/{reference}/replies", status_code=201, responses=documented(403, 404, 409))
@@ -263,7 +266,7 @@ def reply(
 class NoteIn(NoteCreate):
     """An internal note."""
 
-    body: CleanText
+    body: CleanText = Field(min_length=1, max_length=4000)
 
 
 @router.post("/tickets/{reference}/notes", status_code=201, responses=documented(403, 404))
@@ -288,7 +291,7 @@ def add_note(
 class LinkIn(LinkCreate):
     """The report number of the ticket this one duplicates."""
 
-    parent: CleanText
+    parent: CleanText = Field(min_length=1, max_length=12)
 
 
 @router.put("/tickets/{reference}/parent", responses=documented(403, 404, 409))

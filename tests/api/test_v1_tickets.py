@@ -270,3 +270,29 @@ def test_invalid_transition_is_409_and_unknown_category_422(client, settings, wo
     )
     assert r.json()["assignee_email"] == "triage@ubuntubay.example.org"
     assert r.json()["priority"] == "high"
+
+
+def test_too_long_words_are_refused_with_the_field_named(client, settings, world) -> None:
+    # A 1,001-character note was a 500 and a 5,000-character reply a 201 that Twilio
+    # (1,600 at most) would never carry: the limits of TicketUpdate and ReplyCreate were
+    # lost where v1 redeclared the fields. The OpenAPI schema now shows them too.
+    _, ref = whatsapp_complaint(client, settings)
+    headers = auth(world["triage"])
+    refused = {
+        f"/api/v1/tickets/{ref}": ("patch", {"status": "acknowledged", "note": "x" * 1001}),
+        f"/api/v1/tickets/{ref}/replies": ("post", {"body": "y" * 5000}),
+        f"/api/v1/tickets/{ref}/notes": ("post", {"body": "n" * 4001}),
+        f"/api/v1/tickets/{ref}/parent": ("put", {"parent": "1" * 13}),
+    }
+    for path, (method, body) in refused.items():
+        answer = client.request(method, path, json=body, headers=headers)
+        assert answer.status_code == 422, (path, answer.text)
+        assert next(iter(body.keys() - {"status"})) in answer.text
+    category = client.patch(f"/api/v1/tickets/{ref}", json={"category": "c" * 41}, headers=headers)
+    assert category.status_code == 422
+    detail = client.get(f"/api/v1/tickets/{ref}", headers=headers).json()
+    assert detail["status"] == "new" and not [e for e in detail["events"] if e["kind"] == "reply"]
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    assert schemas["ReplyIn"]["properties"]["body"]["anyOf"][0]["maxLength"] == 1000
+    assert schemas["TicketUpdateIn"]["properties"]["note"]["anyOf"][0]["maxLength"] == 1000
+    assert schemas["NoteIn"]["properties"]["body"]["maxLength"] == 4000
