@@ -172,7 +172,8 @@ def record_turn(
 
 
 def erase(*, session: Session, resident_id: int) -> None:
-    """Delete the resident and every message body, media link and name kept about them.
+    """Delete the resident and every message body, media link, typed settlement name and
+    name kept about them.
 
     Their tickets stay, de-identified, for statistics (tickets.deidentify_for_resident).
     The resident's row is locked first: a message of theirs being answered meanwhile (a
@@ -191,10 +192,11 @@ def erase(*, session: Session, resident_id: int) -> None:
         .where(col(InboundMessage.resident_id) == resident_id)
         .values(**DEIDENTIFIED)
     )
+    # The settlement names they typed are their words too ("Thandi, 14 Nkosi Street").
     session.execute(
-        update(UnmatchedSettlementName)
-        .where(col(UnmatchedSettlementName.resident_id) == resident_id)
-        .values(resident_id=None)
+        delete(UnmatchedSettlementName).where(
+            col(UnmatchedSettlementName.resident_id) == resident_id
+        )
     )
     session.execute(delete(RESIDENT).where(RESIDENT.c.id == resident_id))
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from bot.db import utcnow
 from bot.domain.residents import service as residents
 from bot.domain.residents.models import Resident
+from bot.domain.settlements import service as settlements
+from bot.domain.settlements.models import UnmatchedSettlementName
 from bot.engine.messages import Inbound
 
 
@@ -46,3 +48,19 @@ def test_an_sms_from_a_number_flagged_unable_to_take_sms_clears_the_flag(
     session.refresh(person)
     assert (person.number_flag_code is None) is cleared
     assert (person.number_flagged_at is None) is cleared
+
+
+def test_erasure_deletes_the_settlement_names_the_resident_typed(session: Session) -> None:
+    # What a resident types at "which settlement?" is their words ("Thandi Mokoena 14 Nkosi
+    # Street"): it stayed on the officers' list, unlinked, after DELETE.
+    person = Resident(phone="+27821110082", conversation={})
+    other = Resident(phone="+27821110083", conversation={})
+    session.add_all([person, other])
+    session.flush()
+    assert person.id is not None and other.id is not None
+    for text, owner in [("Thandi Mokoena 14 Nkosi Street", person.id), ("Nowhere", other.id)]:
+        settlements.record_unmatched_name(session=session, text=text, resident_id=owner)
+    session.flush()
+    residents.erase(session=session, resident_id=person.id)
+    left = session.exec(select(UnmatchedSettlementName)).all()
+    assert [(n.text, n.resident_id) for n in left] == [("Nowhere", other.id)]
