@@ -12,28 +12,28 @@ import logging
 import re
 from typing import Any
 
-_PHONE = re.compile(r"(?<![\w+])\+?\d[\d ]{7,14}\d(?!\w)")
-# A number in a URL's query string, as the Twilio client logs its requests: %2B27821234567.
-_ENCODED_PHONE = re.compile(r"%2[Bb](\d{8,15})(?!\d)")
+# A phone number: 9 to 15 digits, perhaps after + and broken by spaces; in a URL's query
+# string (as uvicorn logs a GET form, or the Twilio client its requests) the + is %2B and a
+# space is + or %20: %2B27821234567, 082+123+4567, 082%20123%204567.
+_PHONE = re.compile(r"(?:%2[Bb]|(?<![\w+%])\+?)\d(?:[\d +]|%20){7,40}\d(?!\w)")
 _SENSITIVE_KEYS = {"body", "text", "message_body", "media_url", "profile_name", "name"}
 _STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 
 def mask_phone(value: str) -> str:
     """Mask the middle of every phone-like number in `value`: +27821234567 -> +2782***4567,
-    and in URLs %2B27821234567 -> %2B2782***4567."""
+    and in URLs %2B27821234567 -> %2B2782***4567, 082+123+4567 -> 082***4567."""
 
     def _mask(match: re.Match[str]) -> str:
         raw = match.group(0)
-        digits = re.sub(r"\D", "", raw)
-        head = "+" + digits[:4] if raw.startswith("+") else digits[:3]
+        prefix = raw[:3] if raw[:3].upper() == "%2B" else raw[:1] if raw[0] == "+" else ""
+        digits = re.sub(r"\D", "", raw.replace("%20", " ")[len(prefix) :])
+        if not 9 <= len(digits) <= 15:
+            return raw
+        head = prefix.upper() + digits[:4] if prefix else digits[:3]
         return f"{head}***{digits[-4:]}"
 
-    def _mask_encoded(match: re.Match[str]) -> str:
-        digits = match.group(1)
-        return f"%2B{digits[:4]}***{digits[-4:]}"
-
-    return _PHONE.sub(_mask, _ENCODED_PHONE.sub(_mask_encoded, value))
+    return _PHONE.sub(_mask, value)
 
 
 def _scrub(value: Any) -> Any:

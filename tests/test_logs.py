@@ -28,10 +28,25 @@ def test_mask_phone_masks_numbers_in_urls_as_the_twilio_client_logs_them() -> No
     )
 
 
+def test_mask_phone_masks_numbers_typed_into_a_get_form() -> None:
+    # uvicorn logs the query string of the dashboard's resident search as the browser sent
+    # it: spaces as + or %20, the + of +27 as %2B. These reached the log whole.
+    for typed, masked in [
+        ("phone=082+123+4567", "phone=082***4567"),
+        ("phone=082%20123%204567", "phone=082***4567"),
+        ("phone=%2B27+82+123+4567", "phone=%2B2782***4567"),
+        ("phone=%2b27821234567&page=2", "phone=%2B2782***4567&page=2"),
+    ]:
+        line = f'"GET /staff/residents?{typed} HTTP/1.1" 200'
+        assert mask_phone(line) == f'"GET /staff/residents?{masked} HTTP/1.1" 200'
+
+
 def test_sids_and_short_numbers_are_left_alone() -> None:
     sid = "SM0123456789abcdef0123456789abcdef"
     assert mask_phone(sid) == sid
     assert mask_phone("ward 14, 3 segments") == "ward 14, 3 segments"
+    assert mask_phone("page=2&ward=14+3") == "page=2&ward=14+3"
+    assert mask_phone("at 2026-12-07T11:22:03+0000") == "at 2026-12-07T11:22:03+0000"
 
 
 def test_json_record_masks_message_and_extra_fields_and_drops_bodies() -> None:
