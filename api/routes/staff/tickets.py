@@ -253,7 +253,7 @@ def ticket_page(
         "ticket.html",
         ctx,
         t=detail,
-        conversation=conversation.for_ticket(session=ctx.session, ticket=ticket),
+        conversation=conversation.for_ticket(session=ctx.session, ticket=ticket, scope=ctx.scope),
         media=[
             {**item, "index": i}
             for i, item in enumerate(conversation.media_of(ticket, detail.events))

@@ -8,12 +8,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, not_, or_, select, true
 from sqlmodel import Session, col
 
 from bot.domain.messages.models import InboundMessage
 from bot.domain.outbox.models import Outbox
+from bot.domain.residents.models import Resident
+from bot.domain.staff import scope as scopes
 from bot.domain.tickets.models import Ticket
+from bot.logs import mask_phone
 
 # The chat that led to a report starts a little before the ticket is opened.
 LEAD_IN = dt.timedelta(hours=2)
@@ -35,18 +38,39 @@ class Entry:
     longitude: float | None = None
 
 
-def for_ticket(*, session: Session, ticket: Ticket, limit: int = 300) -> list[Entry]:
+def for_ticket(
+    *, session: Session, ticket: Ticket, limit: int = 300, scope: scopes.Scope | None = None
+) -> list[Entry]:
     """Return the resident's side of the conversation about a ticket, oldest first: the
-    newest `limit` messages they sent and the newest `limit` sent to them."""
+    newest `limit` messages they sent and the newest `limit` sent to them.
+
+    Never their number or WhatsApp name (a MY DATA answer quotes both): numbers are masked
+    and the name replaced. With a `scope`, the chat stops where the resident's next report
+    outside it begins (its LEAD_IN), and starts after one outside it opened before."""
     if ticket.resident_id is None:
         return []
     since = ticket.created_at - LEAD_IN
+    until = None
+    if scope is not None and not scope.unrestricted:
+        for other in session.execute(
+            select(Ticket).where(
+                col(Ticket.resident_id) == ticket.resident_id,
+                col(Ticket.id) != ticket.id,
+                or_(col(Ticket.settlement_id).is_(None), not_(scopes.ticket_condition(scope))),
+            )
+        ).scalars():
+            if other.created_at <= ticket.created_at:
+                since = max(since, other.created_at)
+            else:
+                start = max(other.created_at - LEAD_IN, ticket.created_at)
+                until = min(until or start, start)
     entries: list[Entry] = []
     inbound = session.execute(
         select(InboundMessage)
         .where(
             col(InboundMessage.resident_id) == ticket.resident_id,
             col(InboundMessage.received_at) >= since,
+            true() if until is None else col(InboundMessage.received_at) < until,
         )
         .order_by(col(InboundMessage.received_at).desc(), col(InboundMessage.id).desc())
         .limit(limit)
@@ -78,7 +102,13 @@ def for_ticket(*, session: Session, ticket: Ticket, limit: int = 300) -> list[En
         select(Outbox)
         .where(
             col(Outbox.resident_id) == ticket.resident_id,
-            or_(col(Outbox.ref) == f"ticket:{ticket.reference}", col(Outbox.created_at) >= since),
+            or_(
+                col(Outbox.ref) == f"ticket:{ticket.reference}",
+                and_(
+                    col(Outbox.created_at) >= since,
+                    true() if until is None else col(Outbox.created_at) < until,
+                ),
+            ),
         )
         .order_by(col(Outbox.created_at).desc(), col(Outbox.id).desc())
         .limit(limit)
@@ -96,6 +126,12 @@ def for_ticket(*, session: Session, ticket: Ticket, limit: int = 300) -> list[En
             )
         )
     entries.sort(key=lambda e: (e.at, e.direction == "out"))
+    resident = session.get(Resident, ticket.resident_id)
+    name = resident.profile_name.strip() if resident and resident.profile_name else ""
+    for entry in entries:
+        entry.body = mask_phone(entry.body)
+        if name and entry.direction == "out":
+            entry.body = entry.body.replace(name, "(name)")
     return entries
 
 
