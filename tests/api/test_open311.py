@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, func, select
 from sqlalchemy.engine import Engine
 
 from bot.db import session_scope
+from bot.domain.residents.models import Resident
 from bot.domain.staff import scope as scopes
+from bot.domain.tickets.models import Ticket
 from bot.domain.tickets.open311 import mask_contacts
 from tests.domain.tickets.factories import make_staff, make_ticket
 from tests.factories import make_resident, make_settlement
@@ -111,6 +113,33 @@ def test_bad_posts_get_open311_errors(client, keys, change, status) -> None:
 def test_an_officer_key_may_not_create(client, keys) -> None:
     form = {"api_key": keys["officer"], "service_code": "water", "address_string": "Lane 1"}
     assert client.post("/open311/v2/requests.json", data=form).status_code == 403
+
+
+def test_a_scoped_key_files_only_inside_its_scope(client, clean_db) -> None:
+    # A ward-9 key filed a ward-14 resident's report (and one with no resident), then could
+    # not read either: a 404 on its own ticket. Now refused, and no resident is added.
+    with session_scope(clean_db) as session:
+        fourteen = make_settlement(session, "Ubuhle Gardens", ward="14")
+        nine = make_settlement(session, "Masakhane", ward="9")
+        make_resident(session, "+27821234567", settlement_id=fourteen.id)
+        make_resident(session, "+27821234568", settlement_id=nine.id)
+        user, key = make_staff(session, "ward9@ubuntubay.example.org", "triage")
+        scopes.set_scope(session=session, user=user, settlement_ids=[], wards=["9"])
+    form = {"api_key": key, "service_code": "water", "address_string": "Lane 4"}
+    for phone in ("0821234567", None, "0829999999"):
+        answer = client.post("/open311/v2/requests.json", data={**form, "phone": phone or ""})
+        assert answer.status_code == 403, (phone, answer.text)
+        assert "limited to some places" in answer.json()[0]["description"]
+    mine = client.post("/open311/v2/requests.json", data={**form, "phone": "0821234568"})
+    assert mine.status_code == 201, mine.text
+    [created] = mine.json()
+    with session_scope(clean_db) as session:
+        assert session.execute(select(func.count()).select_from(Ticket)).scalar_one() == 1
+        phones = set(session.execute(select(Resident.phone)).scalars())
+        assert phones == {"+27821234567", "+27821234568"}  # 082 999 9999 was not added
+        ticket = session.execute(select(Ticket)).scalar_one()
+        assert ticket.reference == created["service_request_id"]
+        assert ticket.settlement_id == nine.id
 
 
 def test_unknown_request_and_token(client) -> None:

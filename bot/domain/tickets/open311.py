@@ -247,13 +247,32 @@ class NewRequest:
     names: tuple[str, ...] = ()
 
 
+def _check_scope(*, session: Session, staff: StaffUser, phone: str | None) -> None:
+    """Refuse (403) a request a scoped key would file outside its scope: a resident who
+    lives elsewhere, or none known (a ticket without a settlement only the unscoped see)."""
+    scope = scopes.for_user(session=session, user=staff)
+    if scope.unrestricted:
+        return
+    settlement_id = None
+    if phone is not None:
+        settlement_id = session.execute(
+            select(col(Resident.settlement_id)).where(col(Resident.phone) == phone)
+        ).scalar_one_or_none()
+    if not scopes.allows_settlement(session=session, scope=scope, settlement_id=settlement_id):
+        raise Open311Error(
+            403, "this api_key is limited to some places: the request would be filed outside them"
+        )
+
+
 def create_request(
     *, session: Session, request: NewRequest, staff: StaffUser, now: dt.datetime
 ) -> dict[str, Any]:
     """Log a request for a resident (a call centre, another system); return the POST answer.
 
     With a phone number the ticket is the resident's (found or added, without consent
-    recorded, so the outbox tells them nothing until they agree in the chat).
+    recorded, so the outbox tells them nothing until they agree in the chat). A key with a
+    scope files only what lands in it: a resident of one of its settlements (403 else, as
+    the ticket would then be out of the key's sight).
     """
     if request.service_code not in service.category_codes():
         raise Open311Error(404, f"unknown service_code {request.service_code!r}")
@@ -268,8 +287,11 @@ def create_request(
             phone = normalise(request.phone)
         except InvalidPhone as exc:
             raise Open311Error(400, f"phone: {exc}") from None
+        _check_scope(session=session, staff=staff, phone=phone)
         row, _ = residents.lock_or_create(session=session, phone=phone, now=now)
         resident_id, settlement_id, language = row["id"], row["settlement_id"], row["language"]
+    else:
+        _check_scope(session=session, staff=staff, phone=None)
     urgent = report_flow.is_urgent(
         load(), category=request.service_code, texts=[request.description]
     )
