@@ -221,6 +221,12 @@ def test_an_officer_adds_moves_and_cancels_meetings_as_the_import_would(
     assert (body["ward"], body["starts_at"]) == ("14", "2031-06-01T15:00:00Z")
     refusals = {
         "a city forum belongs to no single settlement": {**meeting, "level": "city"},
+        "a city forum belongs to no single ward": {
+            **meeting,
+            "level": "city",
+            "settlement_id": None,
+            "ward": "14",
+        },
         "a neighbourhood meeting needs a settlement": {**meeting, "settlement_id": None},
         "needs a UTC offset": {**meeting, "starts_at": "2031-06-01T17:00:00"},
         "already a meeting with that title": meeting,

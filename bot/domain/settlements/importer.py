@@ -421,8 +421,8 @@ def meeting_place_problems(
     """Return what is wrong with where a meeting is for (nothing: an empty list), the same
     for the CSV import and the dashboard: a neighbourhood meeting needs a settlement, a ward
     meeting a ward (its settlement's, when none is given, and no other), and a city forum,
-    which concerns everyone, no settlement. `named` says a settlement was given, `settlement`
-    is it if it was found."""
+    which concerns everyone, neither settlement nor ward. `named` says a settlement was
+    given, `settlement` is it if it was found."""
     problems = []
     theirs = settlement.ward if settlement is not None else ""
     if settlement is not None and ward and name_key(ward) != name_key(theirs):
@@ -439,6 +439,8 @@ def meeting_place_problems(
         problems.append("a ward meeting needs a ward")
     if level == "city" and named:
         problems.append("a city forum belongs to no single settlement: leave it blank")
+    if level == "city" and ward:  # else a second copy of the same forum, told to everyone
+        problems.append("a city forum belongs to no single ward: leave the ward blank")
     return problems
 
 

@@ -235,6 +235,7 @@ Ubuhle Gardens,15,neighbourhood,Wrong ward,2027-01-12T18:00:00+02:00,
 ,14,ward,Twice,2027-01-12T18:00:00+02:00,
 ,14,ward,twice,2027-01-12T16:00:00+00:00,
 ,14,ward,Someday,9999-12-31T23:30:00+00:00,
+,14,city,City forum in a ward,2027-01-12T18:00:00+02:00,
 """
     assert _errors(session, "meetings", data) == [
         "line 2: a neighbourhood meeting needs a settlement",
@@ -247,6 +248,8 @@ Ubuhle Gardens,15,neighbourhood,Wrong ward,2027-01-12T18:00:00+02:00,
         "line 10: duplicates line 9 (twice)",
         # A placeholder date could not be shown in Johannesburg time: residents' lists broke.
         "line 11: starts_at 9999-12-31T23:30:00+00:00 is not between 2000 and 2099",
+        # Kept, it was a second copy of the forum without a ward, shown to everyone.
+        "line 12: a city forum belongs to no single ward: leave the ward blank",
     ]
     assert _count(session, Meeting) == 0
 
