@@ -11,6 +11,7 @@ from sqlalchemy import String, Table, bindparam, cast, insert, or_, select, upda
 from sqlmodel import Session
 
 from bot.domain.messages.models import DEIDENTIFIED, InboundMessage
+from bot.domain.outbox import service as outbox
 from bot.domain.residents import service as residents
 from bot.engine.engine import Outcome
 from bot.engine.messages import Inbound
@@ -66,6 +67,13 @@ def receive(
         if created:  # a retry of the message that erased them: they stay erased
             residents.discard_new(session=session, resident_id=resident["id"])
         return list(replayed)
+    if created:  # back after an erasure, perhaps: what they send now stays at Twilio
+        outbox.spare_provider_messages(
+            session=session,
+            phone=inbound.phone,
+            since=inbound.received_at,
+            not_before=residents.PROVIDER_GRACE,
+        )
     outcome = converse(
         inbound, residents.view(resident, is_new=created), resident["conversation"] or None, now
     )

@@ -450,12 +450,32 @@ def forget_before(
 deletion_table: Table = ProviderDeletion.__table__  # type: ignore[attr-defined]
 
 
+# How much earlier than our clock reads a webhook the provider dates its message.
+PROVIDER_LEAD = dt.timedelta(seconds=5)
+
+
 def queue_provider_deletion(*, session: Session, phone: str, before: dt.datetime) -> None:
     """Queue the deletion at the provider of every message exchanged with `phone` before
     `before` (an erased resident's)."""
     session.execute(
         insert(deletion_table).values(phone=phone, before=before, next_attempt_at=before)
     )
+
+
+def spare_provider_messages(
+    *, session: Session, phone: str, since: dt.datetime, not_before: dt.timedelta
+) -> None:
+    """Keep at the provider what `phone` exchanges from `since` on (a resident back after an
+    erasure): a deletion queued for it stops there instead of at its end, but never sooner
+    than `not_before` before that end (its erasure). The provider dates a message a moment
+    before its webhook reaches us, in whole seconds: PROVIDER_LEAD allows for it."""
+    until = since - PROVIDER_LEAD
+    t = deletion_table
+    for row in session.execute(
+        select(t.c.id, t.c.before).where(t.c.phone == phone, t.c.before > until)
+    ).all():
+        before = max(until, row.before - not_before)
+        session.execute(update(t).where(t.c.id == row.id).values(before=before))
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,11 @@ from sqlmodel import Session, select
 
 from bot.channels.sender import TwilioSender
 from bot.db import session_scope, utcnow
+from bot.domain.messages import service as messages
 from bot.domain.outbox import jobs
 from bot.domain.outbox.models import ProviderDeletion
 from bot.domain.residents import service as residents
+from bot.engine.messages import Inbound
 from bot.logs import configure_logging
 from tests.factories import make_resident
 from tests.live_server import free_port
@@ -74,6 +76,41 @@ def test_a_message_still_queued_at_twilio_is_deleted_and_a_returning_residents_k
     standin.received(PHONE, "Hi, I am back")  # they come back after it
     assert jobs.delete_at_provider(engine=clean_db, sender=sender, now=later) == 1
     assert [m["body"] for m in standin.messages] == ["Hi, I am back"]
+
+
+def test_a_resident_back_straight_after_deleting_keeps_what_they_send_now(
+    clean_db: Engine, standin: TwilioStandIn, database_url: str
+) -> None:
+    # The deletion covered the 2 minutes after the erasure, whoever wrote then: a resident
+    # who started again at once lost their new report's photo at Twilio.
+    from api.deps import converse_for
+
+    sender = TwilioSender(standin_settings(standin, database_url))
+    with session_scope(clean_db) as session:
+        resident_id = make_resident(session, PHONE, consented_at=utcnow()).id
+    with session_scope(clean_db) as session:
+        residents.erase(session=session, resident_id=resident_id)
+    _send(sender, f"whatsapp:{PHONE}", "Your details have been deleted.")  # the goodbye
+    time.sleep(6.1)  # read it, and write again
+    standin.received(f"whatsapp:{PHONE}", "Hi, I want to start again")
+    again = Inbound(
+        message_id="SM" + "7" * 32,
+        phone=PHONE,
+        channel="whatsapp",
+        text="Hi, I want to start again",
+        received_at=utcnow(),
+    )
+    with session_scope(clean_db) as session:
+        messages.receive(
+            session=session, inbound=again, converse=converse_for(session), now=utcnow()
+        )
+    _send(sender, f"whatsapp:{PHONE}", "Welcome to Siyakha")  # the answer, a TwiML reply
+    later = utcnow() + residents.PROVIDER_GRACE
+    assert jobs.delete_at_provider(engine=clean_db, sender=sender, now=later) == 1
+    assert [m["body"] for m in standin.messages] == [
+        "Hi, I want to start again",
+        "Welcome to Siyakha",
+    ]
 
 
 def test_a_failed_deletion_is_tried_again_later_and_nothing_is_due_before(
