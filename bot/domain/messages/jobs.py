@@ -3,6 +3,9 @@
 - `messages.forget` (daily, POPIA s14): messages older than SIYAKHA_RETENTION_DAYS are
   de-identified. Inbound ones lose their words, media links, location, replies and link
   to the resident; proactive ones in the outbox, once past sending, lose their words.
+  A resident who last wrote before then loses any report draft and unsent MORE pages
+  kept in their conversation state (words, media links, pin), set back to the main
+  menu; the settlement names typed that matched nothing, as old, are deleted.
   In batches of BATCH rows, each its own transaction: on SQLite one transaction over a
   year of messages would hold the write lock, and every webhook turn behind it. Each
   batch starts after the last id the one before changed, so the job reads each row once
@@ -23,6 +26,8 @@ from bot.config import Settings, get_settings
 from bot.db import session_scope, utcnow
 from bot.domain.messages import service
 from bot.domain.outbox import service as outbox
+from bot.domain.residents import service as residents
+from bot.domain.settlements import service as settlements
 
 log = logging.getLogger(__name__)
 BATCH = 1000
@@ -34,8 +39,9 @@ def forget(
     settings: Settings | None = None,
     now: dt.datetime | None = None,
 ) -> int:
-    """De-identify the messages past the retention period, inbound and outbound; return
-    how many rows changed."""
+    """De-identify the messages past the retention period, inbound and outbound, clear the
+    drafts of residents quiet as long and delete the unmatched settlement names as old;
+    return how many rows changed."""
     settings = settings or get_settings()
     now = now or utcnow()
     before = now - dt.timedelta(days=settings.retention_days)
@@ -51,9 +57,20 @@ def forget(
             session=session, before=before, after_id=after_id, limit=BATCH, now=now
         ),
     )
-    if inbound or outbound:
-        log.info("old messages de-identified", extra={"inbound": inbound, "outbound": outbound})
-    return inbound + outbound
+    drafts = _in_batches(
+        engine,
+        lambda session, after_id: residents.forget_conversations_before(
+            session=session, before=before, after_id=after_id, limit=BATCH
+        ),
+    )
+    with session_scope(engine) as session:
+        names = settlements.forget_unmatched_names_before(session=session, before=before)
+    if inbound or outbound or drafts or names:
+        log.info(
+            "old messages de-identified",
+            extra={"inbound": inbound, "outbound": outbound, "drafts": drafts, "names": names},
+        )
+    return inbound + outbound + drafts + names
 
 
 def _in_batches(engine: Engine | None, batch: Callable[[Session, int], list[int]]) -> int:

@@ -36,6 +36,7 @@ from bot.domain.tickets import service as tickets
 from bot.engine import effects as fx
 from bot.engine.messages import Inbound
 from bot.engine.ports import DataSummary, ResidentView
+from bot.engine.turn import MENU
 
 RESIDENT: Table = Resident.__table__  # type: ignore[attr-defined]
 # After an erasure, messages exchanged with the number up to this much later are deleted at
@@ -169,6 +170,62 @@ def record_turn(
     statement = _save_turn(tuple(sorted(changes)))
     session.connection().execute(statement, {"resident_id": resident["id"], **values})
     return True
+
+
+# A conversation state with these keys holds a resident's words: a draft's text, media
+# links and pin ("data"), or the unsent pages of a reply ("more", older "pages").
+_STATE_WITH_WORDS = ('"data"', '"more"', '"pages"')
+
+
+def forget_conversations_before(
+    *, session: Session, before: dt.datetime, after_id: int, limit: int
+) -> list[int]:
+    """Set back to the main menu, up to `limit` of them with an id above `after_id`, the
+    conversations of residents who last wrote before `before` (POPIA s14 retention) and
+    still hold a draft or unsent pages: their data and pages go, the step becomes the main
+    menu, the time they last wrote stays (the engine reads the rest as a fresh conversation,
+    bot/engine/engine.py). Return the ids changed, ascending; fewer than `limit` means none
+    is left. A resident whose message is being answered is skipped."""
+    state = cast(RESIDENT.c.conversation, String)
+    quiet = [
+        or_(RESIDENT.c[column].is_(None), RESIDENT.c[column] < before)
+        for column in ("last_inbound_sms_at", "last_inbound_whatsapp_at")
+    ]
+    due = (
+        select(RESIDENT.c.id, RESIDENT.c.conversation)
+        .where(
+            RESIDENT.c.id > after_id,
+            *quiet,
+            or_(*(state.contains(key) for key in _STATE_WITH_WORDS)),
+        )
+        .order_by(RESIDENT.c.id)
+        .limit(limit)
+        # Locked as chosen: one being answered right now has just written, and is skipped
+        # rather than having its new state overwritten. SQLite's single writer needs neither.
+        .with_for_update(skip_locked=True)
+    )
+    changed = []
+    for resident_id, conversation in session.execute(due).all():
+        last_seen = conversation.get("last_seen") if isinstance(conversation, dict) else None
+        if _wrote_since(last_seen, before):
+            continue  # the state's own clock says they wrote since
+        fresh: dict[str, Any] = {"step": MENU}
+        if isinstance(last_seen, str):
+            fresh["last_seen"] = last_seen
+        session.execute(
+            update(RESIDENT).where(RESIDENT.c.id == resident_id).values(conversation=fresh)
+        )
+        changed.append(resident_id)
+    return changed
+
+
+def _wrote_since(last_seen: object, before: dt.datetime) -> bool:
+    """Return whether a state's `last_seen` (ISO-8601, or junk) is at or after `before`."""
+    try:
+        seen = dt.datetime.fromisoformat(last_seen) if isinstance(last_seen, str) else None
+    except ValueError:
+        return False
+    return seen is not None and seen.tzinfo is not None and seen >= before
 
 
 def erase(*, session: Session, resident_id: int) -> None:

@@ -6,9 +6,9 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Row, Table, bindparam
+from sqlalchemy import Row, Table, bindparam, delete
 from sqlalchemy import select as select_columns
-from sqlmodel import Session, func, or_, select
+from sqlmodel import Session, col, func, or_, select
 
 from bot.domain.settlements.models import (
     Meeting,
@@ -161,6 +161,13 @@ def unmatched_names(*, session: Session, limit: int = 50) -> Sequence[Row[Any]]:
         .limit(limit)
     )
     return session.execute(query).all()
+
+
+def forget_unmatched_names_before(*, session: Session, before: dt.datetime) -> int:
+    """Delete the settlement names typed before `before` that matched nothing (POPIA s14
+    retention: they are a resident's own words); return how many."""
+    old = delete(UnmatchedSettlementName).where(col(UnmatchedSettlementName.created_at) < before)
+    return len(session.execute(old.returning(col(UnmatchedSettlementName.id))).all())
 
 
 def record_unmatched_name(*, session: Session, text: str, resident_id: int | None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 from typing import Any
 
@@ -22,12 +23,13 @@ from bot.domain.outbox import service as outbox_service
 from bot.domain.outbox.models import Outbox, ProviderDeletion
 from bot.domain.residents import service as residents
 from bot.domain.residents.models import Resident
+from bot.domain.settlements.models import UnmatchedSettlementName
 from bot.domain.staff import conversation
 from bot.domain.tickets.models import Ticket
 from bot.engine.messages import Inbound
 from tests.domain.tickets.factories import Phone, make_ticket
 from tests.factories import make_resident, make_settlement
-from tests.twilio_payloads import new_sid
+from tests.twilio_payloads import new_sid, payload, whatsapp
 
 NOW = dt.datetime(2026, 11, 26, 10, 0, tzinfo=dt.UTC)
 OLD = NOW - dt.timedelta(days=400)
@@ -106,7 +108,8 @@ def test_forgetting_goes_in_batches_each_its_own_transaction(
         assert message_jobs.forget(engine=clean_db, settings=settings, now=NOW) == 9
     finally:
         event.remove(clean_db, "commit", count_commit)
-    assert len(commits) == 3 + 3  # 2 + 2 + 1 inbound; 2 + 2 + 0 outbound
+    # 2 + 2 + 1 inbound; 2 + 2 + 0 outbound; one for drafts (none), one for typed names
+    assert len(commits) == 3 + 3 + 1 + 1
     with session_scope(clean_db) as session:
         assert {m.body for m in session.exec(select(InboundMessage))} == {""}
         assert {r.body for r in session.exec(select(Outbox))} == {""}
@@ -307,3 +310,94 @@ def test_the_ticket_page_says_when_words_were_removed(clean_db: Engine, settings
         ticket = session.exec(select(Ticket)).one()
         shown = [e.body for e in conversation.for_ticket(session=session, ticket=ticket)]
     assert shown == ["(words removed after the retention period)"]
+
+
+def _abandoned_draft(client: TestClient, settings: Settings, clean_db: Engine) -> int:
+    """Start a report on WhatsApp, send its words and a photo, then walk away; return the
+    resident's id."""
+    from tests.api.test_webhooks import post
+
+    with session_scope(clean_db) as session:
+        make_settlement(session, "Ubuhle Gardens")
+    for text in ["hi", "1", "1", "Ubuhle Gardens", "5", "1", "1"]:
+        assert post(client, settings, whatsapp(text)).status_code == 200
+    sid = new_sid("MM")
+    words = "My neighbour Sipho at shack 17 stole the tap"
+    media = payload("whatsapp_media", Body=words, MessageSid=sid, SmsSid=sid, SmsMessageSid=sid)
+    assert post(client, settings, media).status_code == 200
+    with session_scope(clean_db) as session:
+        resident = session.exec(select(Resident)).one()
+        assert resident.id is not None
+        return resident.id
+
+
+def test_an_abandoned_drafts_words_media_and_pages_go_with_the_messages(
+    client: TestClient, settings: Settings, clean_db: Engine
+) -> None:
+    resident_id = _abandoned_draft(client, settings, clean_db)
+    with session_scope(clean_db) as session:
+        kept = json.dumps(session.get(Resident, resident_id).conversation)
+    assert "Sipho" in kept and "api.twilio.com" in kept  # the draft, before retention
+    later = utcnow() + dt.timedelta(days=400)
+    message_jobs.forget(engine=clean_db, settings=settings, now=later)
+    with session_scope(clean_db) as session:
+        state = session.get(Resident, resident_id).conversation
+        assert all(m.body == "" for m in session.exec(select(InboundMessage)))
+    assert "Sipho" not in json.dumps(state) and "api.twilio.com" not in json.dumps(state)
+    assert state["step"] == "menu" and state.get("data", {}) == {} and not state.get("more")
+
+
+def test_only_quiet_residents_lose_their_drafts_and_pages(
+    clean_db: Engine, settings: Settings
+) -> None:
+    draft = {"kind": "problem", "text": "Sipho took the tap", "pin": [-33.9, 18.6]}
+
+    def state(seen: dt.datetime, **fields: object) -> dict[str, object]:
+        return {"step": "report_where", "last_seen": seen.isoformat(), **fields}
+
+    with session_scope(clean_db) as session:
+        quiet = make_resident(
+            session, "+27821110001", last_inbound_sms_at=OLD, conversation=state(OLD, data=draft)
+        )
+        paged = make_resident(
+            session,
+            "+27821110002",
+            last_inbound_whatsapp_at=OLD,
+            conversation={"step": "menu", "last_seen": OLD.isoformat(), "more": "Sipho, page 2"},
+        )
+        recent = make_resident(
+            session,
+            "+27821110003",
+            last_inbound_sms_at=OLD,
+            last_inbound_whatsapp_at=RECENT,
+            conversation=state(RECENT, data=draft),
+        )
+        ids = (quiet.id, paged.id, recent.id)
+    assert message_jobs.forget(engine=clean_db, settings=settings, now=NOW) == 2
+    with session_scope(clean_db) as session:
+        quiet_state, paged_state, recent_state = (
+            session.get(Resident, i).conversation for i in ids
+        )
+    assert quiet_state == {"step": "menu", "last_seen": OLD.isoformat()}
+    assert paged_state == {"step": "menu", "last_seen": OLD.isoformat()}
+    assert recent_state == state(RECENT, data=draft)  # still writing: the draft is theirs
+    assert message_jobs.forget(engine=clean_db, settings=settings, now=NOW) == 0
+
+
+def test_settlement_names_typed_past_retention_are_deleted(
+    clean_db: Engine, settings: Settings
+) -> None:
+    with session_scope(clean_db) as session:
+        resident = make_resident(session)
+        session.add_all(
+            [
+                UnmatchedSettlementName(
+                    text="Sipho's place", resident_id=resident.id, created_at=OLD
+                ),
+                UnmatchedSettlementName(text="Kwa Nonqaba", resident_id=None, created_at=RECENT),
+            ]
+        )
+    assert message_jobs.forget(engine=clean_db, settings=settings, now=NOW) == 1
+    with session_scope(clean_db) as session:
+        left = [u.text for u in session.exec(select(UnmatchedSettlementName))]
+    assert left == ["Kwa Nonqaba"]
