@@ -72,10 +72,11 @@ def resident_page(request: Request, resident_id: PathId, ctx: Reader) -> HTMLRes
 
 @router.get("/residents/{resident_id}/export.json")
 def export(resident_id: PathId, ctx: Reader) -> Response:
-    """Download everything kept about a resident as JSON."""
+    """Download everything kept about a resident as JSON (a scoped user's leaves out, and
+    counts, the reports outside their scope)."""
     resident = _resident(ctx, resident_id)
     ctx.audit("resident.export", f"resident:{resident_id}")
-    data = resident_data.export(session=ctx.session, resident=resident)
+    data = resident_data.export(session=ctx.session, resident=resident, scope=ctx.scope)
     return attachment(
         json.dumps(data, ensure_ascii=False, indent=2),
         "application/json",

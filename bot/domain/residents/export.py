@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, func, select
 from sqlmodel import Session, col
 
 from bot.domain.broadcasts.models import MeetingAttendance
@@ -13,6 +13,7 @@ from bot.domain.messages.models import InboundMessage
 from bot.domain.outbox.models import Outbox
 from bot.domain.residents.models import Resident
 from bot.domain.settlements.models import Meeting, Settlement, UnmatchedSettlementName
+from bot.domain.staff import scope as scopes
 from bot.domain.tickets.models import Ticket
 
 
@@ -36,17 +37,30 @@ def _when(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def export(*, session: Session, resident: Resident) -> dict[str, Any]:
-    """Return everything kept about a resident, as JSON-ready data."""
+def export(
+    *, session: Session, resident: Resident, scope: scopes.Scope = scopes.EVERYTHING
+) -> dict[str, Any]:
+    """Return everything kept about a resident, as JSON-ready data, for a user of `scope`.
+
+    A scoped user finds a resident through their current settlement, but the resident may
+    have reported elsewhere (before moving, or for a relative): those reports are left
+    out, as the ticket pages answer 404 for them, and `reports_outside_scope` says how
+    many, so the export is known to be partial."""
     settlement = session.get(Settlement, resident.settlement_id) if resident.settlement_id else None
     messages = session.execute(
         select(InboundMessage)
         .where(col(InboundMessage.resident_id) == resident.id)
         .order_by(col(InboundMessage.received_at))
     ).scalars()
-    reports = session.execute(
-        select(Ticket).where(col(Ticket.resident_id) == resident.id).order_by(col(Ticket.id))
-    ).scalars()
+    theirs = col(Ticket.resident_id) == resident.id
+    reports = list(
+        session.execute(
+            select(Ticket).where(theirs, scopes.ticket_condition(scope)).order_by(col(Ticket.id))
+        ).scalars()
+    )
+    # A count of all less those shown: NOT IN would miss a ticket with no settlement,
+    # which a scoped user does not see either.
+    outside = session.execute(select(func.count()).where(theirs)).scalar_one() - len(reports)
     sent = session.execute(
         select(Outbox).where(col(Outbox.resident_id) == resident.id).order_by(col(Outbox.id))
     ).scalars()
@@ -101,6 +115,7 @@ def export(*, session: Session, resident: Resident) -> dict[str, Any]:
             }
             for t in reports
         ],
+        "reports_outside_scope": outside,
         "messages_sent": [
             {
                 "at": _when(o.created_at),

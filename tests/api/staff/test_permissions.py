@@ -3,6 +3,7 @@ role is not allowed), and scoped users never see other settlements, the API incl
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import pytest
@@ -18,6 +19,7 @@ from bot.domain.staff.models import AuditEvent
 from bot.domain.tickets.models import Ticket, TicketEvent
 from tests.api.staff.conftest import World, logged_in, make_scoped_user
 from tests.api.staff.test_tickets import update_form
+from tests.domain.tickets.factories import make_ticket
 from tests.factories import make_meeting, make_resident
 
 ADMIN, OFFICER, TRIAGE = "admin", "officer", "triage"
@@ -421,3 +423,33 @@ def test_a_scoped_users_change_reaches_only_the_duplicates_in_their_scope(
     assert status == {world.ticket_here: "in_progress", world.ticket_there: "new"}
     there_id = next(e.ticket_id for e in events if e.kind == "linked")
     assert [e.kind for e in events if e.ticket_id == there_id] == ["created", "linked"]
+
+
+def test_a_scoped_officers_export_leaves_out_reports_outside_their_scope(
+    app: object, world: World, clean_db: Engine
+) -> None:
+    from bot.db import utcnow
+
+    make_scoped_user(clean_db, "ward14@example.org", "officer", wards=["14"])
+    with session_scope(clean_db) as session:
+        resident = make_resident(
+            session, "+27821237777", settlement_id=world.here, consented_at=utcnow()
+        )
+        for ticket in session.exec(select(Ticket)):
+            ticket.resident_id = resident.id
+        nowhere = make_ticket(session, settlement_id=None, description="Secret, no place")
+        nowhere.resident_id = resident.id
+        resident_id, nowhere_ref = resident.id, nowhere.reference
+    export = f"/staff/residents/{resident_id}/export.json"
+    with logged_in(app, "ward14@example.org") as (client, _):
+        assert client.get(f"/staff/tickets/{world.ticket_there}").status_code == 404
+        scoped = client.get(export).json()
+    assert [r["reference"] for r in scoped["reports"]] == [world.ticket_here]
+    assert "Secret" not in json.dumps(scoped)
+    assert scoped["reports_outside_scope"] == 2
+    with logged_in(app, "admin@ubuntubay.example.org") as (client, _):
+        whole = client.get(export).json()
+    assert sorted(r["reference"] for r in whole["reports"]) == sorted(
+        [world.ticket_here, world.ticket_there, nowhere_ref]
+    )
+    assert whole["reports_outside_scope"] == 0
