@@ -15,6 +15,7 @@ from bot.domain.residents.models import Resident
 from bot.domain.settlements.models import Meeting, Settlement, UnmatchedSettlementName
 from bot.domain.staff import scope as scopes
 from bot.domain.tickets.models import Ticket
+from bot.engine.turn import MENU
 
 
 def find_by_phone(
@@ -35,6 +36,28 @@ def get(*, session: Session, resident_id: int, condition: ColumnElement[bool]) -
 
 def _when(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value else None
+
+
+# What a step keeps to read the next answer, not what the resident said: the settlement
+# ids and report numbers last listed, whether the report shown was resolved.
+_STATE_NOISE = frozenset({"choices", "refs", "resolved"})
+
+
+def _pending(conversation: object, shown: set[str]) -> dict[str, Any] | None:
+    """Return the step a resident is at and what it keeps of theirs (a report's words,
+    media links and pin, a settlement name typed), or None at the main menu with nothing
+    kept. A report number is shown only if the report is (`shown`): see `export`."""
+    if not isinstance(conversation, dict):
+        return None
+    step, data = conversation.get("step"), conversation.get("data")
+    data = {
+        key: value
+        for key, value in (data.items() if isinstance(data, dict) else ())
+        if key not in _STATE_NOISE and (key != "reference" or value in shown)
+    }
+    if not data and step in (None, MENU):
+        return None
+    return {"step": step, "last_message_at": conversation.get("last_seen"), "data": data}
 
 
 def export(
@@ -116,6 +139,7 @@ def export(
             for t in reports
         ],
         "reports_outside_scope": outside,
+        "conversation": _pending(resident.conversation, {t.reference for t in reports}),
         "messages_sent": [
             {
                 "at": _when(o.created_at),

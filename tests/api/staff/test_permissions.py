@@ -432,8 +432,13 @@ def test_a_scoped_officers_export_leaves_out_reports_outside_their_scope(
 
     make_scoped_user(clean_db, "ward14@example.org", "officer", wards=["14"])
     with session_scope(clean_db) as session:
+        looking_at = {"reference": world.ticket_there, "refs": [world.ticket_there]}
         resident = make_resident(
-            session, "+27821237777", settlement_id=world.here, consented_at=utcnow()
+            session,
+            "+27821237777",
+            settlement_id=world.here,
+            consented_at=utcnow(),
+            conversation={"step": "ticket_view", "data": looking_at},
         )
         for ticket in session.exec(select(Ticket)):
             ticket.resident_id = resident.id
@@ -445,7 +450,8 @@ def test_a_scoped_officers_export_leaves_out_reports_outside_their_scope(
         assert client.get(f"/staff/tickets/{world.ticket_there}").status_code == 404
         scoped = client.get(export).json()
     assert [r["reference"] for r in scoped["reports"]] == [world.ticket_here]
-    assert "Secret" not in json.dumps(scoped)
+    assert "Secret" not in json.dumps(scoped) and world.ticket_there not in json.dumps(scoped)
+    assert scoped["conversation"] == {"step": "ticket_view", "last_message_at": None, "data": {}}
     assert scoped["reports_outside_scope"] == 2
     with logged_in(app, "admin@ubuntubay.example.org") as (client, _):
         whole = client.get(export).json()
@@ -453,3 +459,4 @@ def test_a_scoped_officers_export_leaves_out_reports_outside_their_scope(
         [world.ticket_here, world.ticket_there, nowhere_ref]
     )
     assert whole["reports_outside_scope"] == 0
+    assert whole["conversation"]["data"] == {"reference": world.ticket_there}

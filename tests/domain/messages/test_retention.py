@@ -21,6 +21,7 @@ from bot.domain.messages import service as message_service
 from bot.domain.messages.models import InboundMessage
 from bot.domain.outbox import service as outbox_service
 from bot.domain.outbox.models import Outbox, ProviderDeletion
+from bot.domain.residents import export as resident_export
 from bot.domain.residents import service as residents
 from bot.domain.residents.models import Resident
 from bot.domain.settlements.models import UnmatchedSettlementName
@@ -338,11 +339,21 @@ def test_an_abandoned_drafts_words_media_and_pages_go_with_the_messages(
     with session_scope(clean_db) as session:
         kept = json.dumps(session.get(Resident, resident_id).conversation)
     assert "Sipho" in kept and "api.twilio.com" in kept  # the draft, before retention
+    with session_scope(clean_db) as session:
+        exported = resident_export.export(
+            session=session, resident=session.get(Resident, resident_id)
+        )
+    pending = exported["conversation"]  # an access request sees the draft too
+    assert pending["step"] == "report_where" and pending["last_message_at"]
+    assert pending["data"]["text"] == "My neighbour Sipho at shack 17 stole the tap"
+    assert [m["content_type"] for m in pending["data"]["media"]] == ["image/jpeg", "audio/ogg"]
     later = utcnow() + dt.timedelta(days=400)
     message_jobs.forget(engine=clean_db, settings=settings, now=later)
     with session_scope(clean_db) as session:
         state = session.get(Resident, resident_id).conversation
         assert all(m.body == "" for m in session.exec(select(InboundMessage)))
+        after = resident_export.export(session=session, resident=session.get(Resident, resident_id))
+    assert after["conversation"] is None  # nothing pending any more
     assert "Sipho" not in json.dumps(state) and "api.twilio.com" not in json.dumps(state)
     assert state["step"] == "menu" and state.get("data", {}) == {} and not state.get("more")
 
