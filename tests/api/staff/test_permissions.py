@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bot.db import session_scope
 from bot.domain.residents.models import Resident
@@ -419,7 +419,7 @@ def test_a_scoped_users_change_reaches_only_the_duplicates_in_their_scope(
         assert updated.status_code == 303, updated.text
     with Session(clean_db) as session:
         status = {t.reference: t.status for t in session.exec(select(Ticket)).all()}
-        events = session.exec(select(TicketEvent)).all()
+        events = session.exec(select(TicketEvent).order_by(col(TicketEvent.id))).all()
     assert status == {world.ticket_here: "in_progress", world.ticket_there: "new"}
     there_id = next(e.ticket_id for e in events if e.kind == "linked")
     assert [e.kind for e in events if e.ticket_id == there_id] == ["created", "linked"]
