@@ -81,9 +81,9 @@ def export(
             select(Ticket).where(theirs, scopes.ticket_condition(scope)).order_by(col(Ticket.id))
         ).scalars()
     )
-    # A count of all less those shown: NOT IN would miss a ticket with no settlement,
-    # which a scoped user does not see either.
-    outside = session.execute(select(func.count()).where(theirs)).scalar_one() - len(reports)
+    outside = session.execute(
+        select(func.count()).where(theirs, scopes.ticket_outside_condition(scope))
+    ).scalar_one()
     sent = session.execute(
         select(Outbox).where(col(Outbox.resident_id) == resident.id).order_by(col(Outbox.id))
     ).scalars()

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import and_, not_, or_, select, true
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlmodel import Session, col
 
 from bot.domain.messages.models import InboundMessage
@@ -56,7 +56,7 @@ def for_ticket(
             select(Ticket).where(
                 col(Ticket.resident_id) == ticket.resident_id,
                 col(Ticket.id) != ticket.id,
-                or_(col(Ticket.settlement_id).is_(None), not_(scopes.ticket_condition(scope))),
+                scopes.ticket_outside_condition(scope),
             )
         ).scalars():
             if other.created_at <= ticket.created_at:
@@ -64,13 +64,17 @@ def for_ticket(
             else:
                 start = max(other.created_at - LEAD_IN, ticket.created_at)
                 until = min(until or start, start)
+
+    def window(column: object) -> ColumnElement[bool]:
+        at = col(column)
+        return and_(at >= since, at < until) if until is not None else at >= since
+
     entries: list[Entry] = []
     inbound = session.execute(
         select(InboundMessage)
         .where(
             col(InboundMessage.resident_id) == ticket.resident_id,
-            col(InboundMessage.received_at) >= since,
-            true() if until is None else col(InboundMessage.received_at) < until,
+            window(InboundMessage.received_at),
         )
         .order_by(col(InboundMessage.received_at).desc(), col(InboundMessage.id).desc())
         .limit(limit)
@@ -102,13 +106,7 @@ def for_ticket(
         select(Outbox)
         .where(
             col(Outbox.resident_id) == ticket.resident_id,
-            or_(
-                col(Outbox.ref) == f"ticket:{ticket.reference}",
-                and_(
-                    col(Outbox.created_at) >= since,
-                    true() if until is None else col(Outbox.created_at) < until,
-                ),
-            ),
+            or_(col(Outbox.ref) == f"ticket:{ticket.reference}", window(Outbox.created_at)),
         )
         .order_by(col(Outbox.created_at).desc(), col(Outbox.id).desc())
         .limit(limit)

@@ -115,6 +115,14 @@ def ticket_condition(scope: Scope) -> ColumnElement[bool]:
     return settlement_id_condition(Ticket.settlement_id, scope)
 
 
+def ticket_outside_condition(scope: Scope) -> ColumnElement[bool]:
+    """Return the condition on Ticket rows the scope does not allow: `ticket_condition`'s
+    opposite, a ticket with no settlement included (NOT IN alone would miss it)."""
+    if scope.unrestricted:
+        return false()
+    return or_(col(Ticket.settlement_id).is_(None), ~ticket_condition(scope))
+
+
 def resident_condition(scope: Scope) -> ColumnElement[bool]:
     """Return the condition on Resident rows the scope allows."""
     return settlement_id_condition(Resident.settlement_id, scope)

@@ -281,17 +281,16 @@ def create_request(
     if request.lat is None and not request.address_string.strip():
         raise Open311Error(400, "a location is required: lat and long, or address_string")
     resident_id = settlement_id = None
-    language = None
+    language = phone = None
     if request.phone:
         try:
             phone = normalise(request.phone)
         except InvalidPhone as exc:
             raise Open311Error(400, f"phone: {exc}") from None
-        _check_scope(session=session, staff=staff, phone=phone)
+    _check_scope(session=session, staff=staff, phone=phone)  # before a resident is added
+    if phone is not None:
         row, _ = residents.lock_or_create(session=session, phone=phone, now=now)
         resident_id, settlement_id, language = row["id"], row["settlement_id"], row["language"]
-    else:
-        _check_scope(session=session, staff=staff, phone=None)
     urgent = report_flow.is_urgent(
         load(), category=request.service_code, texts=[request.description]
     )

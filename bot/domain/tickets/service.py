@@ -390,12 +390,10 @@ def _outside(*, session: Session, scope: scopes.Scope | None, references: set[st
     """Return those of `references` whose ticket `scope` does not allow (None: all allowed)."""
     if scope is None or not references:
         return set()
-    found = session.execute(select(Ticket).where(col(Ticket.reference).in_(references))).scalars()
-    return {
-        t.reference
-        for t in found
-        if not scopes.allows_ticket(session=session, scope=scope, ticket=t)
-    }
+    outside = select(col(Ticket.reference)).where(
+        col(Ticket.reference).in_(references), scopes.ticket_outside_condition(scope)
+    )
+    return set(session.execute(outside).scalars())
 
 
 def _seen_data(event: TicketEvent, unseen: set[str]) -> dict[str, Any]:
