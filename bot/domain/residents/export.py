@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, select
 from sqlmodel import Session, col
 
 from bot.domain.broadcasts.models import MeetingAttendance
@@ -13,6 +13,7 @@ from bot.domain.messages.models import InboundMessage
 from bot.domain.outbox.models import Outbox
 from bot.domain.residents.models import Resident
 from bot.domain.settlements.models import Meeting, Settlement, UnmatchedSettlementName
+from bot.domain.staff import conversation as conversations
 from bot.domain.staff import scope as scopes
 from bot.domain.tickets.models import Ticket
 from bot.engine.turn import MENU
@@ -43,10 +44,12 @@ def _when(value: dt.datetime | None) -> str | None:
 _STATE_NOISE = frozenset({"choices", "refs", "resolved"})
 
 
-def _pending(conversation: object, shown: set[str]) -> dict[str, Any] | None:
+def _pending(conversation: object, shown: set[str], *, whole: bool) -> dict[str, Any] | None:
     """Return the step a resident is at and what it keeps of theirs (a report's words,
-    media links and pin, a settlement name typed), or None at the main menu with nothing
-    kept. A report number is shown only if the report is (`shown`): see `export`."""
+    media links and pin, a settlement name typed, the reply's pages not yet sent), or None
+    at the main menu with nothing kept. A report number is shown only if the report is
+    (`shown`), and the unsent pages only if the export is `whole` (they may quote any
+    report): see `export`."""
     if not isinstance(conversation, dict):
         return None
     step, data = conversation.get("step"), conversation.get("data")
@@ -55,9 +58,13 @@ def _pending(conversation: object, shown: set[str]) -> dict[str, Any] | None:
         for key, value in (data.items() if isinstance(data, dict) else ())
         if key not in _STATE_NOISE and (key != "reference" or value in shown)
     }
-    if not data and step in (None, MENU):
+    more = conversation.get("more") if whole else None
+    if not data and not more and step in (None, MENU):
         return None
-    return {"step": step, "last_message_at": conversation.get("last_seen"), "data": data}
+    pending = {"step": step, "last_message_at": conversation.get("last_seen"), "data": data}
+    if more:
+        pending["unsent_pages"] = more
+    return pending
 
 
 def export(
@@ -67,26 +74,40 @@ def export(
 
     A scoped user finds a resident through their current settlement, but the resident may
     have reported elsewhere (before moving, or for a relative): those reports are left
-    out, as the ticket pages answer 404 for them, and `reports_outside_scope` says how
-    many, so the export is known to be partial."""
+    out, as the ticket pages answer 404 for them, with the messages about them (the chat
+    about each, as the ticket pages cut it, and the updates and replies sent for it), and
+    `reports_outside_scope` and `messages_outside_scope` say how many, so the export is
+    known to be partial."""
     settlement = session.get(Settlement, resident.settlement_id) if resident.settlement_id else None
-    messages = session.execute(
+    assert resident.id is not None
+    away = conversations.outside(session=session, resident_id=resident.id, scope=scope)
+    away_refs = {f"ticket:{reference}" for reference in away.references}
+    received = session.execute(
         select(InboundMessage)
         .where(col(InboundMessage.resident_id) == resident.id)
         .order_by(col(InboundMessage.received_at))
     ).scalars()
-    theirs = col(Ticket.resident_id) == resident.id
+    messages, hidden = [], 0
+    for message in received:
+        if away.holds(message.received_at):
+            hidden += 1
+        else:
+            messages.append(message)
     reports = list(
         session.execute(
-            select(Ticket).where(theirs, scopes.ticket_condition(scope)).order_by(col(Ticket.id))
+            select(Ticket)
+            .where(col(Ticket.resident_id) == resident.id, scopes.ticket_condition(scope))
+            .order_by(col(Ticket.id))
         ).scalars()
     )
-    outside = session.execute(
-        select(func.count()).where(theirs, scopes.ticket_outside_condition(scope))
-    ).scalar_one()
-    sent = session.execute(
+    sent = []
+    for row in session.execute(
         select(Outbox).where(col(Outbox.resident_id) == resident.id).order_by(col(Outbox.id))
-    ).scalars()
+    ).scalars():
+        if row.ref in away_refs:
+            hidden += 1
+        else:
+            sent.append(row)
     attending = session.execute(
         select(col(Meeting.title), col(Meeting.starts_at), col(MeetingAttendance.created_at))
         .join(Meeting, col(Meeting.id) == col(MeetingAttendance.meeting_id))
@@ -138,8 +159,11 @@ def export(
             }
             for t in reports
         ],
-        "reports_outside_scope": outside,
-        "conversation": _pending(resident.conversation, {t.reference for t in reports}),
+        "reports_outside_scope": len(away.references),
+        "messages_outside_scope": hidden,
+        "conversation": _pending(
+            resident.conversation, {t.reference for t in reports}, whole=not away.references
+        ),
         "messages_sent": [
             {
                 "at": _when(o.created_at),

@@ -133,6 +133,42 @@ def for_ticket(
     return entries
 
 
+@dataclass(frozen=True)
+class Outside:
+    """A resident's reports outside a scope and the stretches of their chat about them."""
+
+    references: frozenset[str]
+    spans: tuple[tuple[dt.datetime, dt.datetime | None], ...]
+
+    def holds(self, at: dt.datetime) -> bool:
+        """Return whether a message at `at` falls in the chat about one of those reports."""
+        return any(at >= start and (end is None or at < end) for start, end in self.spans)
+
+
+def outside(*, session: Session, resident_id: int, scope: scopes.Scope) -> Outside:
+    """Return the resident's reports outside `scope` and their chat's stretches: each from
+    the report's LEAD_IN to where the resident's next report inside the scope begins (its
+    LEAD_IN, never before the report itself: as `for_ticket` starts that report's chat),
+    or on to now."""
+    theirs = col(Ticket.resident_id) == resident_id
+    away = session.execute(
+        select(col(Ticket.reference), col(Ticket.created_at))
+        .where(theirs, scopes.ticket_outside_condition(scope))
+        .order_by(col(Ticket.created_at))
+    ).all()
+    if not away:
+        return Outside(references=frozenset(), spans=())
+    inside = session.execute(
+        select(col(Ticket.created_at)).where(theirs, scopes.ticket_condition(scope))
+    ).scalars()
+    starts = sorted(inside)
+    spans = []
+    for _, opened in away:
+        later = [max(start - LEAD_IN, opened) for start in starts if start > opened]
+        spans.append((opened - LEAD_IN, min(later) if later else None))
+    return Outside(references=frozenset(ref for ref, _ in away), spans=tuple(spans))
+
+
 def _without_words(row: Outbox) -> str:
     if row.content_sid:
         return f"(template {row.content_sid})"

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+from typing import Any
 
-from sqlmodel import Session
+from sqlalchemy import update
+from sqlmodel import Session, col
 
 from bot.domain.messages.models import InboundMessage
 from bot.domain.outbox.models import Outbox
+from bot.domain.residents import export as resident_export
 from bot.domain.staff import conversation
 from bot.domain.staff import scope as scopes
 from tests.domain.tickets.factories import make_ticket
@@ -105,3 +109,59 @@ def test_a_scoped_user_sees_no_chat_about_a_report_outside_their_scope(session: 
     assert shown(None) == ["Fire at the hall", "Tap broken", "Gang at the hall"]
     assert shown(scopes.Scope()) == shown(None)  # unrestricted: an admin
     assert shown(scoped) == ["Tap broken"]
+
+
+def _sent(session: Session, who: int | None, at: dt.datetime, body: str, ref: str) -> None:
+    assert who is not None
+    purpose = "broadcast" if ref.startswith("broadcast") else "staff_reply"
+    key = f"{ref} {body}"
+    session.add(
+        Outbox(resident_id=who, purpose=purpose, dedupe_key=key, channel="sms", body=body, ref=ref)
+    )
+    session.flush()
+    session.execute(update(Outbox).where(col(Outbox.dedupe_key) == key).values(created_at=at))
+
+
+def test_a_scoped_export_leaves_out_the_messages_about_a_report_outside_the_scope(
+    session: Session,
+) -> None:
+    # The resident lives in ward 14 now; between two reports there they reported a fire at
+    # their mother's place in ward 22, whose ticket page 404s for a ward-14 officer.
+    here = make_settlement(session, "Ubuhle Gardens", ward="14")
+    there = make_settlement(session, "Kwa-Thema Extension", ward="22")
+    resident = make_resident(
+        session,
+        settlement_id=here.id,
+        conversation={"step": "menu", "more": "Your reports: ... Fire at Mama's place"},
+    )
+    first = make_ticket(session, resident_id=resident.id, now=NOW)
+    first.settlement_id = here.id
+    away = make_ticket(session, resident_id=resident.id, now=NOW + dt.timedelta(days=1))
+    away.settlement_id = there.id
+    back = make_ticket(session, resident_id=resident.id, now=NOW + dt.timedelta(days=3))
+    back.settlement_id = here.id
+    day = dt.timedelta(days=1)
+    for at, body in [
+        (NOW - dt.timedelta(minutes=5), "Tap broken"),
+        (NOW + day - dt.timedelta(minutes=30), "Fire at Mama's place in Kwa-Thema"),
+        (NOW + day + dt.timedelta(hours=1), "The fire is out, photos coming"),
+        (NOW + 3 * day - dt.timedelta(minutes=20), "Toilets blocked"),
+    ]:
+        _said(session, resident.id, at, body, "ok")
+    _sent(session, resident.id, NOW + day, "Fire crew on the way", f"ticket:{away.reference}")
+    _sent(session, resident.id, NOW + day, "Tap fixed", f"ticket:{first.reference}")
+    _sent(session, resident.id, NOW + day + dt.timedelta(hours=2), "Meeting Sat", "broadcast:1")
+    session.flush()
+
+    def exported(scope: scopes.Scope) -> dict[str, Any]:
+        return resident_export.export(session=session, resident=resident, scope=scope)
+
+    scoped = exported(scopes.Scope(wards=frozenset({"14"})))
+    assert [m["body"] for m in scoped["messages_received"]] == ["Tap broken", "Toilets blocked"]
+    assert [m["body"] for m in scoped["messages_sent"]] == ["Tap fixed", "Meeting Sat"]
+    assert scoped["reports_outside_scope"] == 1 and scoped["messages_outside_scope"] == 3
+    assert "Fire" not in json.dumps(scoped) and "Kwa-Thema" not in json.dumps(scoped)
+    whole = exported(scopes.Scope())
+    assert len(whole["messages_received"]) == 4 and len(whole["messages_sent"]) == 3
+    assert whole["reports_outside_scope"] == 0 and whole["messages_outside_scope"] == 0
+    assert whole["conversation"]["unsent_pages"] == "Your reports: ... Fire at Mama's place"
