@@ -14,9 +14,10 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import MetaData, Table, insert, inspect
+from sqlalchemy import MetaData, Table, delete, insert, inspect, update
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, SQLModel, select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, SQLModel, col, select
 
 from bot import migrate
 from bot.db import make_engine, session_scope
@@ -244,3 +245,28 @@ def test_tickets_remember_whether_their_last_public_reply_was_canned(clean_db: E
     with Session(clean_db) as session:
         rows = {t.id: t.last_public_canned for t in session.exec(select(Ticket))}
     assert [rows[ids[n]] for n in ("canned", "then_free", "none")] == ["visit_soon", "", ""]
+
+
+def test_opt_outs_kept_before_their_channel_have_none(clean_db: Engine) -> None:
+    """Migration 0012 adds `resident.opted_out_channel` in place: an existing opt-out has
+    none, a channel other than SMS or WhatsApp is refused, and on SQLite an erased
+    resident's id is still never given again (a rebuilt table counts on from the highest
+    id left)."""
+    migrate.downgrade(clean_db, "0011")
+    try:
+        with session_scope(clean_db) as session:
+            opted_out, erased = (
+                _old_row(session, Resident(phone=phone, opted_out_at=opted_out_at))
+                for phone, opted_out_at in (("+27821110097", NOW), ("+27821110098", None))
+            )
+            session.execute(delete(Resident).where(col(Resident.id) == erased))
+    finally:
+        migrate.upgrade(clean_db)
+    with session_scope(clean_db) as session:
+        resident = session.get(Resident, opted_out)
+        assert resident is not None
+        assert (resident.opted_out_at, resident.opted_out_channel) == (NOW, None)
+        assert make_resident(session, "+27821110099").id > erased
+    fax = update(Resident).where(col(Resident.id) == opted_out).values(opted_out_channel="fax")
+    with pytest.raises(IntegrityError, match="ck_opted_out_channel"), session_scope(clean_db) as s:
+        s.execute(fax)

@@ -42,7 +42,13 @@ class RecordConsent:
 
 @dataclass(frozen=True)
 class OptOut:
-    """Stop all messages to the resident until they opt back in."""
+    """Stop all messages to the resident until they opt back in.
+
+    `channel`: "sms" once a STOP came by SMS (Twilio then blocks the number until it texts
+    START or YES, and YES opts back in here too), else "whatsapp".
+    """
+
+    channel: Channel
 
 
 @dataclass(frozen=True)

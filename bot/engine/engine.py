@@ -1,9 +1,10 @@
 """`handle`: one inbound message in, replies + next state + effects out.
 
 Order of precedence for a message:
-1. An opted-out resident: START (and YES on SMS, as Twilio does, except as the answer to
-   a pending DELETE) opts back in; MY DATA and DELETE (and its confirmation) still work;
-   anything else gets a one-line reminder and nothing more.
+1. An opted-out resident: START (and YES on SMS after a STOP sent by SMS, as Twilio does,
+   except as the answer to a pending DELETE) opts back in; MY DATA and DELETE (and its
+   confirmation) still work; anything else gets a one-line reminder and nothing more (a
+   STOP by SMS after one by WhatsApp is recorded too, since Twilio now blocks the number).
 2. MORE sends the next page of the last reply. With nothing left to send (or after
    IDLE_AFTER, when unsent pages expire) the word is taken as the greeting it also is
    (Afrikaans "Môre", good morning): the main menu, with a welcome back after idle; only
@@ -219,9 +220,16 @@ def _converse(
     elif old_pages and not more:  # a state written before "more"
         more = join_pages(old_pages, more_hint=turn.text_of("more.hint"))
     keyword = content.keyword(inbound.text)
-    # Twilio unblocks an SMS number on YES, so we opt in too; but a YES to the DELETE
-    # question on the screen answers it (once erased, there is nobody to opt in).
-    sms_yes = resident.opted_out and inbound.channel == "sms" and turn.norm == "yes"
+    # Twilio unblocks an SMS number on YES, so we opt in too, but only when the STOP came by
+    # SMS: after a WhatsApp STOP Twilio blocked nothing, and a "Yes" texted to something
+    # else is no request to start again. A YES to the DELETE question on the screen answers
+    # it (once erased, there is nobody to opt in).
+    sms_yes = (
+        resident.opted_out
+        and resident.opted_out_channel == "sms"
+        and inbound.channel == "sms"
+        and turn.norm == "yes"
+    )
     if sms_yes and step != DELETE_CONFIRM:
         keyword = "start"
     if keyword == "more" and not more and (resident.is_new or language is None):
@@ -232,6 +240,8 @@ def _converse(
     if resident.opted_out and keyword not in OPTED_OUT_KEYWORDS:
         if step == DELETE_CONFIRM and keyword in (None, "menu"):  # "0" keeps everything
             _answer_delete(turn, idle=idle)
+        elif keyword == "stop":
+            account.stop_again(turn)
         else:
             account.still_opted_out(turn)
     elif keyword == "more":

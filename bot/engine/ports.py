@@ -12,6 +12,7 @@ from datetime import date, datetime
 from typing import Literal, Protocol
 
 from bot.content import Content
+from bot.engine.messages import Channel
 from bot.i18n import get_translator
 
 Category = Literal["A", "B1", "B2", "C"]
@@ -96,6 +97,9 @@ class ResidentView:
     settlement_id: int | None = None
     consented: bool = False
     opted_out: bool = False
+    # "sms" once a STOP came by SMS, "whatsapp" if only by WhatsApp; None when not opted
+    # out, or opted out before the channel was kept (YES by SMS does not opt those in).
+    opted_out_channel: Channel | None = None
     is_new: bool = False
 
 

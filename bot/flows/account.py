@@ -3,7 +3,8 @@
 Opting out: STOP records an OptOut and confirms once. While opted out, the resident's
 messages get only a one-line reminder (never a menu or anything proactive), except
 START, which opts back in, and MY DATA and DELETE, because the right to see and erase
-one's data does not lapse with opting out.
+one's data does not lapse with opting out. The OptOut keeps whether a STOP came by SMS
+(a later one by SMS too): only then does YES by SMS opt back in (bot/engine/engine.py).
 """
 
 from __future__ import annotations
@@ -32,9 +33,17 @@ def language(turn: Turn) -> None:
 
 def stop(turn: Turn) -> None:
     """Opt out of all messages and confirm it."""
-    turn.emit(OptOut())
+    turn.emit(OptOut(channel=turn.inbound.channel))
     turn.say("optout.confirmed")
     turn.goto(MENU)
+
+
+def stop_again(turn: Turn) -> None:
+    """Remind an opted-out resident how to opt back in; a first STOP by SMS is recorded
+    (Twilio now blocks the number, and unblocks it on YES)."""
+    if turn.inbound.channel == "sms" and turn.resident.opted_out_channel != "sms":
+        turn.emit(OptOut(channel="sms"))
+    still_opted_out(turn)
 
 
 def still_opted_out(turn: Turn) -> None:

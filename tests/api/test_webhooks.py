@@ -103,6 +103,30 @@ def test_same_person_on_sms_and_whatsapp_is_one_resident(client, settings, clean
     assert residents[0].last_inbound_whatsapp_at is not None
 
 
+def test_yes_by_sms_opts_back_in_only_after_a_stop_by_sms(client, settings, clean_db) -> None:
+    # A "Yes" texted after a WhatsApp STOP opted the resident back in to everything, though
+    # Twilio had blocked nothing (a POPIA audit). The channel is kept with the opt-out.
+    with session_scope(clean_db) as session:
+        make_resident(session, language="en", consented_at=utcnow())
+
+    def opt_out() -> tuple[object, str | None]:
+        with Session(clean_db) as session:
+            resident = session.exec(select(Resident)).one()
+            return resident.opted_out_at, resident.opted_out_channel
+
+    post(client, settings, whatsapp("STOP"))
+    stopped_at, channel = opt_out()
+    assert stopped_at is not None and channel == "whatsapp"
+    [reply] = messages_of(post(client, settings, sms("Yes")))
+    assert reply.startswith("You have stopped messages from Siyakha.")
+    assert opt_out() == (stopped_at, "whatsapp")
+    post(client, settings, sms("STOP"))  # Twilio blocks the SMS number now
+    assert opt_out() == (stopped_at, "sms")  # since the first STOP, and now by SMS too
+    [reply] = messages_of(post(client, settings, sms("Yes")))
+    assert reply.startswith("Welcome back.")
+    assert opt_out() == (None, None)
+
+
 def test_a_retry_gets_the_same_reply_and_changes_nothing(client, settings, clean_db) -> None:
     first_contact = sms("hello")
     post(client, settings, first_contact)

@@ -16,6 +16,7 @@ from itertools import count
 from typing import Any
 
 from bot.engine import (
+    Channel,
     DataSummary,
     Effect,
     EraseResident,
@@ -196,6 +197,7 @@ class FakeResident:
     consented_at: datetime | None = None
     consent: RecordConsent | None = None
     opted_out: bool = False
+    opted_out_channel: Channel | None = None
     first_seen: datetime | None = None
     messages: int = 0
     unknown_names: list[str] = field(default_factory=list)
@@ -302,6 +304,7 @@ class Chat:
             settlement_id=r.settlement_id,
             consented=r.consented_at is not None,
             opted_out=r.opted_out,
+            opted_out_channel=r.opted_out_channel,
             is_new=not r.exists,
         )
 
@@ -354,8 +357,10 @@ class Chat:
                 r.unknown_names.append(effect.text)
             elif isinstance(effect, OptOut):
                 r.opted_out = True
+                r.opted_out_channel = effect.channel
             elif isinstance(effect, OptIn):
                 r.opted_out = False
+                r.opted_out_channel = None
             elif isinstance(effect, EraseResident):
                 fresh = FakeResident(r.phone)
                 self.record = fresh

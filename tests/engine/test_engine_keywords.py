@@ -29,7 +29,7 @@ def test_stop_wins_whatever_the_language_and_step(c, word) -> None:
     chat = c.Chat().onboarded(language="zu")
     chat.send("7")
     reply = chat.send(word)
-    assert chat.effects == [OptOut()]
+    assert chat.effects == [OptOut(channel="whatsapp")]
     assert reply == render("optout.confirmed", get_translator("zu"))  # in isiZulu
     assert "START" in reply
 
@@ -42,13 +42,13 @@ def test_stop_wins_whatever_the_language_and_step(c, word) -> None:
 def test_every_twilio_opt_out_word_opts_out(c, word) -> None:
     chat = c.Chat(channel="sms").onboarded()
     chat.send(word)
-    assert chat.effects == [OptOut()]
+    assert chat.effects == [OptOut(channel="sms")]
 
 
 def test_stop_during_onboarding(chat) -> None:
     chat.send("hi")
     chat.send("STOP")
-    assert chat.effects == [OptOut()]
+    assert chat.effects == [OptOut(channel="whatsapp")]
 
 
 def test_opted_out_gets_a_reminder_only_until_start(c) -> None:
@@ -275,11 +275,81 @@ def test_yes_opts_back_in_on_sms_like_twilio(c) -> None:
     assert chat.effects == [OptIn()]
 
 
-@pytest.mark.parametrize("answer", ["Yes", "YES", "1"])
-def test_an_opted_out_sms_residents_yes_to_delete_erases_them(c, answer) -> None:
-    # YES opts an SMS number back in, but here it answers the question on the screen.
+STILL_OUT = (
+    "You have stopped messages from Siyakha. "
+    "Reply START to begin again, or DELETE to remove your details."
+)
+
+
+def test_yes_by_sms_after_a_stop_by_whatsapp_does_not_opt_in(c) -> None:
+    # Twilio blocked nothing (the STOP came by WhatsApp), and a "Yes" texted to something
+    # else (a neighbour's question, by habit) is no request to start again (a POPIA audit).
+    chat = c.Chat(channel="whatsapp").onboarded()
+    chat.send("STOP")
+    chat.channel = "sms"
+    for text in ["Yes", "YES", "yes!"]:
+        assert chat.send(text) == STILL_OUT
+        assert chat.effects == []
+    assert chat.record.opted_out
+    chat.send("START")  # START by SMS opts in on every channel
+    assert chat.effects == [OptIn()]
+    assert chat.record.opted_out_channel is None
+
+
+@pytest.mark.parametrize(("stopped_on", "started_on"), [("sms", "whatsapp"), ("whatsapp", "sms")])
+def test_start_on_either_channel_lifts_a_stop_sent_on_the_other(c, stopped_on, started_on) -> None:
+    chat = c.Chat(channel=stopped_on).onboarded()
+    chat.send("STOP")
+    assert chat.effects == [OptOut(channel=stopped_on)]
+    chat.channel = started_on
+    assert "Welcome back." in chat.send("START")
+    assert chat.effects == [OptIn()]
+
+
+def test_a_stop_by_sms_after_one_by_whatsapp_lets_yes_by_sms_opt_in(c) -> None:
+    # Twilio now blocks the SMS number and unblocks it on YES: the engine keeps in step.
+    chat = c.Chat(channel="whatsapp").onboarded()
+    chat.send("STOP")
+    assert chat.send("STOP") == STILL_OUT  # again by WhatsApp: nothing new to keep
+    assert chat.effects == []
+    chat.channel = "sms"
+    assert chat.send("STOP") == STILL_OUT  # confirmed once, at the first STOP
+    assert chat.effects == [OptOut(channel="sms")]
+    assert "Welcome back." in chat.send("YES")
+    assert chat.effects == [OptIn()]
+
+
+def test_a_stop_by_whatsapp_after_one_by_sms_still_lets_yes_by_sms_opt_in(c) -> None:
     chat = c.Chat(channel="sms").onboarded()
     chat.send("STOP")
+    chat.channel = "whatsapp"
+    assert chat.send("STOP") == STILL_OUT
+    assert chat.effects == []  # Twilio still blocks the SMS number until START or YES
+    assert chat.send("yes") == STILL_OUT  # YES by WhatsApp never opted in
+    chat.channel = "sms"
+    chat.send("yes")
+    assert chat.effects == [OptIn()]
+
+
+def test_yes_by_sms_does_not_lift_an_opt_out_kept_without_its_channel(c) -> None:
+    # Opted out before the channel was kept (migration 0012): it may have been by WhatsApp.
+    chat = c.Chat(channel="sms").onboarded()
+    chat.record.opted_out = True
+    assert chat.send("YES") == STILL_OUT
+    assert chat.effects == []
+    chat.send("STOP")  # a STOP by SMS now is known to be one
+    assert chat.effects == [OptOut(channel="sms")]
+    chat.send("YES")
+    assert chat.effects == [OptIn()]
+
+
+@pytest.mark.parametrize("stopped_on", ["sms", "whatsapp"])
+@pytest.mark.parametrize("answer", ["Yes", "YES", "1"])
+def test_an_opted_out_sms_residents_yes_to_delete_erases_them(c, stopped_on, answer) -> None:
+    # YES opts an SMS number back in, but here it answers the question on the screen.
+    chat = c.Chat(channel=stopped_on).onboarded()
+    chat.send("STOP")
+    chat.channel = "sms"
     assert "Reply 1 to delete" in chat.send("DELETE")
     chat.send(answer)
     assert chat.effects == [EraseResident()]

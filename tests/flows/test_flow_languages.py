@@ -221,7 +221,7 @@ def test_stop_in_any_language_works_whatever_language_was_chosen(c, chosen, word
     chat = c.Chat().onboarded(language=chosen)
     chat.send("4")
     reply = chat.send(word)
-    assert chat.effects == [OptOut()]
+    assert chat.effects == [OptOut(channel="whatsapp")]
     assert reply == render("optout.confirmed", get_translator(chosen))
 
 

@@ -519,13 +519,13 @@ def test_cancel_is_an_opt_out_word_even_inside_a_flow(c, channel) -> None:
     for text in ["5", "1", "1", "Pipe leaking", "Lane 4"]:
         chat.send(text)
     chat.send("CANCEL")
-    assert chat.effects == [OptOut()]
+    assert chat.effects == [OptOut(channel=channel)]
 
 
 def test_cancel_at_the_menu_still_opts_out(c) -> None:
     chat = report_chat(c).onboarded()
     chat.send("cancel")
-    assert chat.effects == [OptOut()]
+    assert chat.effects == [OptOut(channel="whatsapp")]
 
 
 def test_sesotho_summary_no_longer_says_delete_and_hlakola_keeps_everything(c) -> None:

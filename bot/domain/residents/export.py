@@ -128,6 +128,7 @@ def export(
         "consent_channel": resident.consent_channel,
         "consent_notice_version": resident.consent_notice_version,
         "opted_out_at": _when(resident.opted_out_at),
+        "opted_out_channel": resident.opted_out_channel,
         "sms_opted_out_at": _when(resident.sms_opted_out_at),
         "whatsapp_opted_out_at": _when(resident.whatsapp_opted_out_at),
         "number_flag_code": resident.number_flag_code,

@@ -23,6 +23,10 @@ class Resident(SQLModel, table=True):
             "consent_channel IS NULL OR consent_channel IN ('sms', 'whatsapp')",
             name="ck_consent_channel",
         ),
+        CheckConstraint(
+            "opted_out_channel IS NULL OR opted_out_channel IN ('sms', 'whatsapp')",
+            name="ck_opted_out_channel",
+        ),
         # SQLite: never reuse the id of an erased resident's row (migration 0006).
         {"sqlite_autoincrement": True},
     )
@@ -38,6 +42,10 @@ class Resident(SQLModel, table=True):
     consent_channel: str | None = Field(default=None, max_length=10)
     consent_notice_version: str | None = Field(default=None, max_length=20)
     opted_out_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # "sms" once a STOP came by SMS (YES by SMS then opts back in, as Twilio unblocks the
+    # number), "whatsapp" if only by WhatsApp; NULL for an opt-out kept before migration
+    # 0012, which YES does not lift (see bot/engine/engine.py).
+    opted_out_channel: str | None = Field(default=None, max_length=10)
     last_inbound_sms_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_inbound_whatsapp_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     # Set by outbound delivery from provider errors (21610 SMS STOP, 63014 WhatsApp block,

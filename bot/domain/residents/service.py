@@ -53,6 +53,7 @@ _TURN_READS = (
     "settlement_id",
     "consented_at",
     "opted_out_at",
+    "opted_out_channel",
     "conversation",
     "number_flag_code",
 )
@@ -110,6 +111,7 @@ def view(resident: RowMapping, *, is_new: bool) -> ResidentView:
         settlement_id=resident["settlement_id"],
         consented=resident["consented_at"] is not None,
         opted_out=resident["opted_out_at"] is not None,
+        opted_out_channel=resident["opted_out_channel"],
         is_new=is_new,
     )
 
@@ -143,10 +145,12 @@ def record_turn(
                 changes.update(
                     consented_at=now, consent_channel=channel, consent_notice_version=version
                 )
-            case fx.OptOut():
+            case fx.OptOut(channel=channel):
+                # A second STOP (by SMS, after one by WhatsApp) keeps the first one's time.
                 changes["opted_out_at"] = resident["opted_out_at"] or now
+                changes["opted_out_channel"] = channel
             case fx.OptIn():
-                changes["opted_out_at"] = None
+                changes.update(opted_out_at=None, opted_out_channel=None)
             case fx.AttendMeeting(meeting_id=meeting_id):
                 broadcasts.record_attendance(
                     session=session, resident_id=resident["id"], meeting_id=meeting_id, now=now
