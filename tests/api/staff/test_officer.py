@@ -215,6 +215,29 @@ def test_csv_upload_lists_the_same_row_errors_as_the_cli(
         assert [e.detail["ok"] for e in audit] == [False, True]
 
 
+def test_a_residents_page_says_which_channel_their_stop_came_on(
+    as_role: Login, world: World, clean_db: Engine
+) -> None:
+    # By SMS, YES by SMS opts them back in (Twilio unblocks the number); by WhatsApp, not.
+    stopped = dt.datetime(2026, 11, 2, 8, tzinfo=dt.UTC)
+    with session_scope(clean_db) as session:
+        ids = [
+            make_resident(
+                session, phone, settlement_id=world.here, opted_out_at=stopped, **channel
+            ).id
+            for phone, channel in [
+                ("+27821116661", {"opted_out_channel": "sms"}),
+                ("+27821116662", {"opted_out_channel": "whatsapp"}),
+                ("+27821116663", {}),  # kept before migration 0012
+            ]
+        ]
+    client, _ = as_role("officer")
+    shown = [client.get(f"/staff/residents/{i}").text for i in ids]
+    assert "Opted out</dt><dd>yes, 2026-11-02 10:00 (STOP by SMS)" in shown[0]
+    assert "Opted out</dt><dd>yes, 2026-11-02 10:00 (STOP by WhatsApp)" in shown[1]
+    assert "Opted out</dt><dd>yes, 2026-11-02 10:00</dd>" in shown[2]
+
+
 def test_residents_find_export_erase(as_role: Login, world: World, clean_db: Engine) -> None:
     with session_scope(clean_db) as session:
         resident = make_resident(
