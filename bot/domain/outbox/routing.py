@@ -104,6 +104,16 @@ def sms_block_reason(recipient: Recipient) -> str | None:
     return None
 
 
+def whatsapp_block(recipient: Recipient) -> Stop | None:
+    """Return how a WhatsApp row for `recipient` ends because WhatsApp cannot reach them
+    (blocked, or not a valid number), or None when it can."""
+    if _blocked(recipient.whatsapp_opted_out_at, recipient.last_inbound_whatsapp_at):
+        return Stop("cancelled", "resident blocked the business on WhatsApp (63014)")
+    if recipient.number_flag_code == INVALID_NUMBER_CODE:
+        return Stop("failed", "the number is not a valid phone number (21211)")
+    return None
+
+
 def in_whatsapp_window(recipient: Recipient, now: dt.datetime) -> bool:
     """Return whether free-form WhatsApp text may still reach `recipient` at `now`."""
     last = recipient.last_inbound_whatsapp_at
@@ -154,10 +164,9 @@ def route(
     if draft.channel == "sms":
         return _by_sms(draft, recipient)
 
-    if _blocked(recipient.whatsapp_opted_out_at, recipient.last_inbound_whatsapp_at):
-        return Stop("cancelled", "resident blocked the business on WhatsApp (63014)")
-    if recipient.number_flag_code == INVALID_NUMBER_CODE:
-        return Stop("failed", "the number is not a valid phone number (21211)")
+    blocked = whatsapp_block(recipient)
+    if blocked is not None:
+        return blocked
     to = f"whatsapp:{recipient.phone}"
     variables = {k: str(v) for k, v in (draft.content_variables or {}).items()}
     if draft.content_sid:
