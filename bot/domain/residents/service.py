@@ -129,7 +129,7 @@ def record_turn(
     changes: dict[str, Any] = {
         "conversation": state,
         "updated_at": now,
-        f"last_inbound_{inbound.channel}_at": inbound.received_at,
+        **_reached(inbound, number_flag_code=resident["number_flag_code"]),
     }
     for effect in effects:
         match effect:
@@ -164,16 +164,23 @@ def record_turn(
     # nothing kept but the number before that.
     if inbound.profile_name and changes.get("consented_at", resident["consented_at"]):
         changes["profile_name"] = inbound.profile_name[:200]
-    # A number Twilio flagged as unable to take SMS (30005/30006, 21614) or invalid (21211)
-    # that has just sent one can: the flag, often a passing network fault, goes.
-    if inbound.channel == "sms" and resident["number_flag_code"] is not None:
-        changes.update(number_flag_code=None, number_flagged_at=None)
     # Only what changed: the row is locked, and binding the unchanged columns again cost
     # 4 % of a turn's instructions (bench/HISTORY.md).
     values = {f"new_{column}": value for column, value in changes.items()}
     statement = _save_turn(tuple(sorted(changes)))
     session.connection().execute(statement, {"resident_id": resident["id"], **values})
     return True
+
+
+def _reached(inbound: Inbound, *, number_flag_code: int | None) -> dict[str, Any]:
+    """Return the resident's columns a message from them changes about reaching them: the
+    channel's last message time (it lifts a block on that channel: outbox.routing), and a
+    flag that the number cannot take SMS (30005/30006, 21614) or is invalid (21211), which
+    an SMS from it disproves (the flag is often a passing network fault)."""
+    changes: dict[str, Any] = {f"last_inbound_{inbound.channel}_at": inbound.received_at}
+    if inbound.channel == "sms" and number_flag_code is not None:
+        changes.update(number_flag_code=None, number_flagged_at=None)
+    return changes
 
 
 # A conversation state with these keys holds a resident's words: a draft's text, media
