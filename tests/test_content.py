@@ -42,6 +42,9 @@ SAMPLES = {
     "number": "6",
     "count": "120",
     "name": "Nomvula Thandeka Mahlangu-Dlamini 🌻",  # a WhatsApp profile name
+    # MY DATA: the settlement names a resident typed that matched none, quoted back.
+    "names": '"Nowhere Heights near the old quarry", "Thandi Mokoena 14 Nkosi Street"',
+    "category": "Stormwater and flooding",
     # Broadcasts (content/broadcasts.yaml).
     "area": "Masakhane Extension 2, blocks C to F along the main road",
     "start": "Wednesday, 30 September 2025, 08:00",

@@ -12,7 +12,7 @@ from datetime import date, datetime
 from typing import Literal, Protocol
 
 from bot.content import Content
-from bot.engine.messages import Channel
+from bot.engine.messages import Channel, Inbound
 from bot.i18n import get_translator
 
 Category = Literal["A", "B1", "B2", "C"]
@@ -86,6 +86,11 @@ class DataSummary:
     media: int = 0  # messages with a photo, voice note, video or location
     sent: int = 0  # proactive messages: updates, replies, reminders, broadcasts
     meetings: int = 0  # meetings they said they will attend
+    # Settlement names they typed that matched none, kept for officers, first typed first.
+    names_typed: tuple[str, ...] = ()
+    # Twilio said our messages cannot reach them on the channel (outbox.routing's rule).
+    sms_blocked: bool = False
+    whatsapp_blocked: bool = False
 
 
 @dataclass(frozen=True)
@@ -148,8 +153,9 @@ class SettlementDirectory(Protocol):
 class ResidentData(Protocol):
     """Read what is stored about a resident."""
 
-    def summary(self, phone: str) -> DataSummary | None:
-        """Return what is kept about the resident with this phone, or None."""
+    def summary(self, inbound: Inbound) -> DataSummary | None:
+        """Return what is kept about the sender of `inbound`, or None, as it stands once
+        the message is recorded (a message on a channel lifts a block on it)."""
         ...
 
 

@@ -49,13 +49,17 @@ MY_REPORTS = "my_reports"
 TICKET_VIEW = "ticket_view"
 TICKET_ADD = "ticket_add"
 TICKET_NOT_FIXED = "ticket_not_fixed"
-REPORT_STEPS = (
+# The steps of a report being written: the step data is its draft, not yet sent.
+REPORT_DRAFT_STEPS = (
     REPORT_KIND,
     REPORT_CATEGORY,
     REPORT_DESCRIBE,
     REPORT_WHERE,
     REPORT_CONFIRM,
     REPORT_CHANGE,
+)
+REPORT_STEPS = (
+    *REPORT_DRAFT_STEPS,
     MY_REPORTS,
     TICKET_VIEW,
     TICKET_ADD,

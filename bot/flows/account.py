@@ -10,8 +10,8 @@ one's data does not lapse with opting out. The OptOut keeps whether a STOP came 
 from __future__ import annotations
 
 from bot.engine.effects import EraseResident, OptIn, OptOut
-from bot.engine.turn import DELETE_CONFIRM, MENU, SAST, Turn
-from bot.flows import onboarding
+from bot.engine.turn import DELETE_CONFIRM, MENU, MY_REPORTS, REPORT_DRAFT_STEPS, SAST, Turn
+from bot.flows import onboarding, report
 
 
 def to_menu(turn: Turn) -> None:
@@ -62,7 +62,7 @@ def start(turn: Turn) -> None:
 
 def my_data(turn: Turn) -> None:
     """Show what is stored about the resident."""
-    summary = turn.ports.residents.summary(turn.resident.phone)
+    summary = turn.ports.residents.summary(turn.inbound)
     if summary is None:
         turn.say("mydata.nothing")
         return
@@ -77,6 +77,9 @@ def my_data(turn: Turn) -> None:
         lines.append(turn.text_of("mydata.settlement", settlement=summary.settlement_name))
     else:
         lines.append(turn.text_of("mydata.settlement_none"))
+    if summary.names_typed:
+        names = ", ".join(f'"{name}"' for name in summary.names_typed)
+        lines.append(turn.text_of("mydata.names_typed", names=names))
     if summary.consented_at is not None:
         day = summary.consented_at.astimezone(SAST).date()
         lines.append(turn.text_of("mydata.consent", date=day))
@@ -84,6 +87,10 @@ def my_data(turn: Turn) -> None:
         lines.append(turn.text_of("mydata.consent_none"))
     if summary.opted_out:
         lines.append(turn.text_of("mydata.opted_out"))
+    if summary.sms_blocked:
+        lines.append(turn.text_of("mydata.sms_blocked"))
+    if summary.whatsapp_blocked:
+        lines.append(turn.text_of("mydata.whatsapp_blocked"))
     if summary.first_seen is not None:
         day = summary.first_seen.astimezone(SAST).date()
         lines.append(turn.text_of("mydata.first_seen", date=day))
@@ -94,11 +101,41 @@ def my_data(turn: Turn) -> None:
         if count:
             lines.append(turn.text_of(f"mydata.{key}", count=count))
     lines.append(turn.text_of("mydata.reports", count=summary.reports))
+    lines.extend(_unsent_lines(turn))
     if summary.meetings:
         lines.append(turn.text_of("mydata.meetings", count=summary.meetings))
     turn.say("mydata.heading")
     turn.parts.append("\n".join(lines))
     turn.say("mydata.footer")
+
+
+def _unsent_lines(turn: Turn) -> list[str]:
+    """Return MY DATA's lines about what the resident gave for a report and has not sent:
+    a report or question started (the draft in the step data, bot/flows/report.py), or
+    words, photos or a pin sent at their reports list, kept until they say which report
+    it is for (bot/flows/reports.py). None when nothing of theirs waits. The step data
+    read is the one this turn keeps: a draft set aside after a day is not mentioned."""
+    if turn.step in REPORT_DRAFT_STEPS:
+        kept = turn.data
+        question = kept.get("kind") == report.QUESTION
+        heading = "mydata.draft_question" if question else "mydata.draft_problem"
+    elif turn.step == MY_REPORTS and isinstance(turn.data.get("held"), dict):
+        kept, heading = turn.data["held"], "mydata.draft_held"
+    else:
+        return []
+    lines = []
+    if kept.get("category"):
+        title = turn.text_of(f"report_category.{kept['category']}")
+        lines.append(turn.text_of("mydata.draft_category", category=title))
+    if kept.get("text"):
+        lines.append(turn.text_of("mydata.draft_words"))
+    if kept.get("where"):
+        lines.append(turn.text_of("mydata.draft_place"))
+    if kept.get("media"):
+        lines.append(turn.text_of("mydata.draft_media", count=len(kept["media"])))
+    if kept.get("pin"):
+        lines.append(turn.text_of("mydata.draft_pin"))
+    return [turn.text_of(heading), *lines] if lines else []
 
 
 def delete(turn: Turn) -> None:

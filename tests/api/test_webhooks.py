@@ -21,7 +21,7 @@ from bot.domain.messages.models import InboundMessage
 from bot.domain.residents.models import Resident
 from bot.domain.tickets.models import Ticket, TicketEvent
 from tests import TEST_SECRET_KEY
-from tests.factories import make_resident
+from tests.factories import make_resident, make_settlement
 from tests.twilio_payloads import new_sid, payload, signed, signed_by_rule, sms, whatsapp
 
 PATH = "/webhooks/twilio/messages"
@@ -397,3 +397,34 @@ def test_emoji_and_xml_special_characters_round_trip(client, settings, clean_db)
     assert response.status_code == 200
     with Session(clean_db) as session:
         assert session.exec(select(InboundMessage)).one().body == "Sawubona 🙏🏾 <b>&amp;</b>"
+
+
+def test_my_data_tells_the_names_typed_a_draft_and_a_blocked_channel_until_lifted(
+    client, settings, clean_db
+) -> None:
+    number = "+27821234588"
+
+    def say(text: str, channel: str = "whatsapp") -> str:
+        form = whatsapp(text, phone=number) if channel == "whatsapp" else sms(text, phone=number)
+        [reply] = messages_of(post(client, settings, form))
+        return reply
+
+    with session_scope(clean_db) as session:
+        make_settlement(session, "Ubuhle Gardens")
+    for text in ["hi", "1", "1"]:
+        say(text)
+    assert "could not find" in say("Nowhere Heights near the dam")
+    assert "cannot reach you" not in say("MY DATA")
+    for text in ["5", "1", "1", "The standpipe leaks"]:
+        say(text)
+    with session_scope(clean_db) as session:  # as the outbox records Twilio's 21610
+        resident = session.exec(select(Resident)).one()
+        resident.sms_opted_out_at = utcnow()
+    data = say("MY DATA")
+    assert 'Settlement names you typed that we did not find: "Nowhere Heights near the dam"' in data
+    assert "Our SMS messages cannot reach you at the moment." in data
+    assert "You started a report and have not sent it." in data
+    assert "It holds your words." in data
+    # An SMS lifts the block (outbox routing reads the later message): not said to it.
+    by_sms = say("MY DATA", "sms")
+    assert "cannot reach you" not in by_sms and "Nowhere Heights near the dam" in by_sms

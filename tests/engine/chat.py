@@ -201,6 +201,8 @@ class FakeResident:
     first_seen: datetime | None = None
     messages: int = 0
     unknown_names: list[str] = field(default_factory=list)
+    sms_blocked: bool = False  # Twilio said SMS cannot reach them (outbox routing's rule)
+    whatsapp_blocked: bool = False
 
 
 @dataclass
@@ -210,8 +212,8 @@ class FakeResidents:
     directory: FakeDirectory
     residents: dict[str, FakeResident] = field(default_factory=dict)
 
-    def summary(self, phone: str) -> DataSummary | None:
-        r = self.residents.get(phone)
+    def summary(self, inbound: Inbound) -> DataSummary | None:
+        r = self.residents.get(inbound.phone)
         if r is None or not r.exists:
             return None
         info = self.directory.get(r.settlement_id) if r.settlement_id else None
@@ -224,6 +226,9 @@ class FakeResidents:
             first_seen=r.first_seen,
             messages=r.messages,
             reports=0,
+            names_typed=tuple(dict.fromkeys(r.unknown_names)),
+            sms_blocked=r.sms_blocked,
+            whatsapp_blocked=r.whatsapp_blocked,
         )
 
 

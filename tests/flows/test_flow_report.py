@@ -676,6 +676,23 @@ def test_a_photo_and_pin_at_a_list_of_several_wait_for_the_report_picked(c) -> N
     )
 
 
+def test_my_data_mentions_what_waits_at_the_list_for_a_report_to_be_picked(c) -> None:
+    chat = _two_reports(c)
+    chat.send("6")
+    waiting = "You sent something for one of your reports and have not said which one."
+    assert waiting not in chat.send("MY DATA")
+    chat.send("6")
+    chat.send("Still blocked", media=(PHOTO,))
+    chat.send("", location=PIN)
+    reply = chat.send("MY DATA")
+    assert waiting in reply
+    assert "It holds your words." in reply and "It holds a location pin." in reply
+    assert "Photos and voice notes in it: 1" in reply
+    assert "Its category" not in reply and "You started a report" not in reply
+    assert "we have added that to report 5302918" in chat.send("1")  # still waiting till now
+    assert waiting not in chat.send("MY DATA")
+
+
 def test_a_photo_captioned_with_its_place_in_the_list_goes_to_that_report(c) -> None:
     chat = _two_reports(c)
     chat.send("6")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import fields
 from functools import lru_cache
 from typing import Any
 
@@ -27,6 +28,7 @@ from bot.db import utcnow
 from bot.domain.broadcasts import service as broadcasts
 from bot.domain.broadcasts.models import MeetingAttendance
 from bot.domain.messages.models import DEIDENTIFIED, InboundMessage
+from bot.domain.outbox import routing
 from bot.domain.outbox import service as outbox
 from bot.domain.outbox.models import SENT_STATUSES, Outbox
 from bot.domain.residents.models import Resident
@@ -275,8 +277,11 @@ def discard_new(*, session: Session, resident_id: int) -> None:
     session.connection().execute(delete(RESIDENT).where(RESIDENT.c.id == resident_id))
 
 
-def summarise(*, session: Session, resident: Resident) -> DataSummary:
-    """Return what is kept about a resident."""
+def summarise(
+    *, session: Session, resident: Resident, inbound: Inbound | None = None
+) -> DataSummary:
+    """Return what is kept about a resident, as it stands once `inbound`, their message
+    being answered (MY DATA), is recorded: a message on a channel lifts a block on it."""
     settlement = session.get(Settlement, resident.settlement_id) if resident.settlement_id else None
     with_media = or_(
         cast(col(InboundMessage.media), String) != "[]", col(InboundMessage.latitude).is_not(None)
@@ -294,6 +299,19 @@ def summarise(*, session: Session, resident: Resident) -> DataSummary:
     meetings = session.execute(
         select(func.count()).where(col(MeetingAttendance.resident_id) == resident.id)
     ).scalar_one()
+    typed = session.execute(
+        select(col(UnmatchedSettlementName.text))
+        .where(col(UnmatchedSettlementName.resident_id) == resident.id)
+        .group_by(col(UnmatchedSettlementName.text))
+        .order_by(func.min(UnmatchedSettlementName.id))
+    ).scalars()
+    reached = _reached(inbound, number_flag_code=resident.number_flag_code) if inbound else {}
+    recipient = routing.Recipient(
+        **{
+            name: reached.get(name, getattr(resident, name))
+            for name in (f.name for f in fields(routing.Recipient))
+        }
+    )
     return DataSummary(
         phone=resident.phone,
         language=resident.language,
@@ -309,6 +327,9 @@ def summarise(*, session: Session, resident: Resident) -> DataSummary:
         media=media,
         sent=sent,
         meetings=meetings,
+        names_typed=tuple(typed),
+        sms_blocked=routing.sms_block_reason(recipient) is not None,
+        whatsapp_blocked=routing.whatsapp_block(recipient) is not None,
     )
 
 
@@ -318,11 +339,11 @@ class SqlResidentData:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def summary(self, phone: str) -> DataSummary | None:
-        """Return what is kept about the resident with this phone."""
+    def summary(self, inbound: Inbound) -> DataSummary | None:
+        """Return what is kept about the sender of `inbound`."""
         resident = self.session.execute(
-            select(Resident).where(col(Resident.phone) == phone)
+            select(Resident).where(col(Resident.phone) == inbound.phone)
         ).scalar_one_or_none()
         if resident is None:
             return None
-        return summarise(session=self.session, resident=resident)
+        return summarise(session=self.session, resident=resident, inbound=inbound)

@@ -64,3 +64,74 @@ def test_erasure_deletes_the_settlement_names_the_resident_typed(session: Sessio
     residents.erase(session=session, resident_id=person.id)
     left = session.exec(select(UnmatchedSettlementName)).all()
     assert [(n.text, n.resident_id) for n in left] == [("Nowhere", other.id)]
+
+
+def _asking(phone: str, channel: str, at: dt.datetime) -> Inbound:
+    """Return the MY DATA message being answered."""
+    sid = "SM" + "2" * 32
+    return Inbound(message_id=sid, phone=phone, channel=channel, text="my data", received_at=at)
+
+
+def test_the_summary_has_each_settlement_name_typed_once_first_typed_first(
+    session: Session,
+) -> None:
+    person = Resident(phone="+27821110086", conversation={})
+    other = Resident(phone="+27821110087", conversation={})
+    session.add_all([person, other])
+    session.flush()
+    assert person.id is not None and other.id is not None
+    for text, owner in [
+        ("Nowhere Heights", person.id),
+        ("Thandi Mokoena 14 Nkosi Street", person.id),
+        ("Elsewhere", other.id),
+        ("Nowhere Heights", person.id),
+    ]:
+        settlements.record_unmatched_name(session=session, text=text, resident_id=owner)
+    session.flush()
+    asking = _asking(person.phone, "whatsapp", utcnow())
+    summary = residents.summarise(session=session, resident=person, inbound=asking)
+    assert summary.names_typed == ("Nowhere Heights", "Thandi Mokoena 14 Nkosi Street")
+    newcomer = Resident(phone="+27821110088", conversation={})
+    session.add(newcomer)
+    session.flush()
+    asking = _asking(newcomer.phone, "whatsapp", utcnow())
+    assert residents.summarise(session=session, resident=newcomer, inbound=asking).names_typed == ()
+
+
+DAY = dt.timedelta(days=1)
+
+
+@pytest.mark.parametrize(
+    ("kept", "asked_on", "blocked"),
+    [
+        # Twilio said 21610 (the resident sent STOP to its SMS number): asked on WhatsApp,
+        # SMS cannot reach them; asked by SMS, this very message lifts it, as routing reads.
+        ({"sms_opted_out_at": -2 * DAY}, "whatsapp", (True, False)),
+        ({"sms_opted_out_at": -2 * DAY}, "sms", (False, False)),
+        ({"sms_opted_out_at": -2 * DAY, "last_inbound_sms_at": -DAY}, "whatsapp", (False, False)),
+        ({"sms_opted_out_at": -DAY, "last_inbound_sms_at": -2 * DAY}, "whatsapp", (True, False)),
+        # 63014: they blocked the business on WhatsApp.
+        ({"whatsapp_opted_out_at": -2 * DAY}, "sms", (False, True)),
+        ({"whatsapp_opted_out_at": -2 * DAY}, "whatsapp", (False, False)),
+        # 30006: the number could not take SMS; an SMS from it clears the flag.
+        ({"number_flag_code": 30006}, "whatsapp", (True, False)),
+        ({"number_flag_code": 30006}, "sms", (False, False)),
+        ({"number_flag_code": 21211}, "sms", (False, False)),
+        ({}, "whatsapp", (False, False)),
+        ({}, "sms", (False, False)),
+    ],
+)
+def test_the_summary_says_which_channel_routing_would_refuse(
+    session: Session, kept: dict[str, object], asked_on: str, blocked: tuple[bool, bool]
+) -> None:
+    now = utcnow()
+    columns = {
+        name: now + value if isinstance(value, dt.timedelta) else value
+        for name, value in kept.items()
+    }
+    person = Resident(phone="+27821110089", conversation={}, consented_at=now - 9 * DAY, **columns)
+    session.add(person)
+    session.flush()
+    asking = _asking(person.phone, asked_on, now)
+    summary = residents.summarise(session=session, resident=person, inbound=asking)
+    assert (summary.sms_blocked, summary.whatsapp_blocked) == blocked
