@@ -178,9 +178,12 @@ def _reached(inbound: Inbound, *, number_flag_code: int | None) -> dict[str, Any
     """Return the resident's columns a message from them changes about reaching them: the
     channel's last message time (it lifts a block on that channel: outbox.routing), and a
     flag that the number cannot take SMS (30005/30006, 21614) or is invalid (21211), which
-    an SMS from it disproves (the flag is often a passing network fault)."""
+    an SMS from it disproves (the flag is often a passing network fault). A WhatsApp
+    message disproves only "invalid": a number on WhatsApp may still be a landline's."""
     changes: dict[str, Any] = {f"last_inbound_{inbound.channel}_at": inbound.received_at}
-    if inbound.channel == "sms" and number_flag_code is not None:
+    if number_flag_code is not None and (
+        inbound.channel == "sms" or number_flag_code == routing.INVALID_NUMBER_CODE
+    ):
         changes.update(number_flag_code=None, number_flagged_at=None)
     return changes
 

@@ -23,9 +23,19 @@ def test_lock_or_create_says_whether_it_created_the_resident(session: Session) -
     assert first["id"] == again["id"] and first["phone"] == "+27821110080"
 
 
-@pytest.mark.parametrize(("channel", "cleared"), [("sms", True), ("whatsapp", False)])
-def test_an_sms_from_a_number_flagged_unable_to_take_sms_clears_the_flag(
-    session: Session, channel: str, cleared: bool
+@pytest.mark.parametrize(
+    ("code", "channel", "cleared"),
+    [
+        (30006, "sms", True),
+        (30006, "whatsapp", False),  # a number on WhatsApp may still be unable to take SMS
+        (21211, "sms", True),
+        # "Not a valid number" is disproved by any message from it: routing refused every
+        # WhatsApp message to a resident who had just written on WhatsApp.
+        (21211, "whatsapp", True),
+    ],
+)
+def test_a_message_from_a_flagged_number_clears_the_flag_it_disproves(
+    session: Session, code: int, channel: str, cleared: bool
 ) -> None:
     # Flagged 30006 days ago (often a passing network fault): every staff reply and reminder
     # by SMS was refused for ever, even after the resident texted from the number.
@@ -33,7 +43,7 @@ def test_an_sms_from_a_number_flagged_unable_to_take_sms_clears_the_flag(
     person = Resident(
         phone="+27821110081",
         conversation={},
-        number_flag_code=30006,
+        number_flag_code=code,
         number_flagged_at=now - dt.timedelta(days=5),
     )
     session.add(person)
@@ -117,6 +127,7 @@ DAY = dt.timedelta(days=1)
         ({"number_flag_code": 30006}, "whatsapp", (True, False)),
         ({"number_flag_code": 30006}, "sms", (False, False)),
         ({"number_flag_code": 21211}, "sms", (False, False)),
+        ({"number_flag_code": 21211}, "whatsapp", (False, False)),
         ({}, "whatsapp", (False, False)),
         ({}, "sms", (False, False)),
     ],
