@@ -84,6 +84,15 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def utc_year(moment: dt.datetime) -> int:
+    """Return the year of `moment` (aware) in UTC: 0 when UTC cannot hold it (a time in the
+    first or last hours of the calendar, 0001-01-01T00:00+02:00 say)."""
+    try:
+        return moment.astimezone(dt.UTC).year
+    except (OverflowError, ValueError):
+        return 0
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin (so
     # SAVEPOINT works), and take the write lock up front: two requests that read and

@@ -251,6 +251,31 @@ def test_a_time_without_a_utc_offset_is_refused(client: TestClient, world: dict[
     assert preview.status_code == 200 and "08:00" in preview.text
 
 
+def test_a_time_is_checked_in_utc(client: TestClient, world: dict[str, Any]) -> None:
+    # The year was checked as written: 2100-12-31T23:30-05:00 passed, yet it is 2101 in UTC.
+    officer = auth(world["officer"])
+    texts = {"audience": {"everyone": True}, "texts": {"en": "Hi."}}
+    template = {
+        "name": "water_interruption",
+        "area": "Block C",
+        "starts_at": "2000-01-01T01:00+02:00",  # 1999 in UTC
+        "ends_at": "2000-01-01T16:00+02:00",
+    }
+    for payload, field in (
+        ({**texts, "send_at": "2100-12-31T23:30-05:00"}, "send_at"),
+        ({"audience": {"everyone": True}, "template": template}, "starts_at"),
+    ):
+        for path in ("/api/v1/broadcasts/preview", "/api/v1/broadcasts"):
+            answer = client.post(path, json=payload, headers=officer)
+            assert answer.status_code == 422, (path, answer.text)
+            [problem] = answer.json()["detail"]
+            assert problem["loc"][-1] == field
+            assert "is not between 2000 and 2100 in UTC" in problem["msg"]
+            assert problem["msg"].startswith(f"Value error, {field} ")
+    last = {**texts, "send_at": "2100-12-31T23:30+00:00"}  # as written and in UTC
+    assert client.post("/api/v1/broadcasts/preview", json=last, headers=officer).status_code == 200
+
+
 def test_scoped_officers_see_and_touch_only_broadcasts_to_their_places(
     client: TestClient, clean_db: Engine, world: dict[str, Any]
 ) -> None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AfterValidator, BaseModel, model_validator
+from pydantic import AfterValidator, BaseModel, ValidationInfo, model_validator
 from pydantic import Field as PydanticField
 from sqlalchemy import JSON, CheckConstraint, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from bot.db import CleanText, RowId, UTCDateTime, utcnow
+from bot.db import CleanText, RowId, UTCDateTime, utc_year, utcnow
 from bot.engine.messages import Channel
 
 BroadcastStatus = Literal["awaiting_approval", "scheduled", "enqueued", "cancelled"]
@@ -103,13 +103,21 @@ class MeetingReminder(SQLModel, table=True):
 # --- API shapes ---------------------------------------------------------------------------
 
 
-def _sane_moment(value: dt.datetime | None) -> dt.datetime | None:
+# A broadcast's times fall in these years in UTC, where they are stored and compared.
+MOMENT_YEARS = range(2000, 2101)
+
+
+def _sane_moment(value: dt.datetime | None, info: ValidationInfo) -> dt.datetime | None:
     if value is None:
         return None
     if value.tzinfo is None:  # a municipal system's local time read as UTC is 2 hours off
         raise ValueError("a time needs a UTC offset, e.g. 2027-03-01T18:00+02:00")
-    if not 2000 <= value.year <= 2100:
-        raise ValueError("dates must fall between the years 2000 and 2100")
+    # The year in UTC, not as written: 2100-12-31T23:30-05:00 is 2101 in UTC.
+    if utc_year(value) not in MOMENT_YEARS:
+        raise ValueError(
+            f"{info.field_name} {value.isoformat()} is not between {MOMENT_YEARS.start} "
+            f"and {MOMENT_YEARS.stop - 1} in UTC"
+        )
     return value.astimezone(dt.UTC)
 
 

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from sqlalchemy import select as select_columns
 from sqlmodel import Session, col, select
 
-from bot.db import utcnow
+from bot.db import utc_year, utcnow
 from bot.domain.settlements import service as settlements
 from bot.domain.settlements.models import (
     CATEGORIES,
@@ -403,11 +403,7 @@ MEETING_YEARS = range(2000, 2100)
 
 def meeting_time_problem(starts_at: dt.datetime) -> str | None:
     """Return why a meeting cannot start at `starts_at` (aware), or None."""
-    try:
-        year = starts_at.astimezone(dt.UTC).year
-    except (OverflowError, ValueError):
-        year = 0
-    if year not in MEETING_YEARS:
+    if utc_year(starts_at) not in MEETING_YEARS:
         return (
             f"starts_at {starts_at.isoformat()} is not between {MEETING_YEARS.start} "
             f"and {MEETING_YEARS.stop - 1}"

@@ -105,6 +105,22 @@ def test_triage_and_missing_csrf_are_refused(as_role: Role, residents: World) ->
     assert officer.post("/staff/broadcasts/preview", data={"mode": "texts"}).status_code == 403
 
 
+def test_a_send_time_is_checked_in_utc(as_role: Role, residents: World) -> None:
+    # Johannesburg's 2000-01-01 01:00 is 1999 in UTC: it passed, checked as written.
+    client, csrf = as_role("officer")
+    form = {
+        "csrf_token": csrf,
+        "settlement_ids": str(residents.here),
+        "mode": "texts",
+        "text_en": "Water tanks arrive on Monday.",
+    }
+    early = client.post("/staff/broadcasts/preview", data={**form, "send_at": "2000-01-01T01:00"})
+    assert early.status_code == 422
+    assert "send_at 2000-01-01T01:00:00+02:00 is not between 2000 and 2100 in UTC" in early.text
+    fine = client.post("/staff/broadcasts/preview", data={**form, "send_at": "2000-01-01T02:00"})
+    assert fine.status_code == 200
+
+
 def test_a_meeting_change_offers_its_announcement(
     clean_db: Engine, residents: World, as_role: Role
 ) -> None:
