@@ -204,6 +204,28 @@ def test_an_officer_keeps_a_settlement_and_its_milestones_current(
     assert actions.count("api.milestone.create") == 1 and "api.milestone.update" in actions
 
 
+def test_a_milestone_target_falls_between_2000_and_2099(
+    client: TestClient, world: dict[str, Any]
+) -> None:
+    # A placeholder target (0001-01-01, 9999-12-31) was saved and shown to residents.
+    officer = world["officer"]
+    url = f"/api/v1/settlements/{world['home']}/milestones"
+    milestone = {"strand": "housing", "title": "Houses built", "status": "planned"}
+    for target in ("0001-01-01", "9999-12-31", "1999-12-31"):
+        answer = client.post(url, json={**milestone, "target_date": target}, headers=officer)
+        assert answer.status_code == 422, target
+        assert answer.json()["detail"] == f"target_date {target} is not between 2000 and 2099"
+    created = client.post(url, json={**milestone, "target_date": "2099-12-31"}, headers=officer)
+    assert created.status_code == 201
+    moved = {**milestone, "target_date": "0001-01-01"}
+    answer = client.put(f"{url}/{created.json()['id']}", json=moved, headers=officer)
+    assert answer.status_code == 422 and "target_date 0001-01-01" in answer.text
+    detail = client.get(f"/api/v1/settlements/{world['home']}", headers=officer).json()
+    assert [m["target_date"] for m in detail["milestones"] if m["title"] == "Houses built"] == [
+        "2099-12-31"
+    ]
+
+
 def test_an_officer_adds_moves_and_cancels_meetings_as_the_import_would(
     client: TestClient, world: dict[str, Any], clean_db: Engine
 ) -> None:

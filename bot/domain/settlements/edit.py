@@ -19,6 +19,7 @@ from bot.domain.settlements.importer import (
     meeting_place_problems,
     meeting_time_problem,
     meeting_ward,
+    target_date_problem,
 )
 from bot.domain.settlements.models import (
     CATEGORIES,
@@ -117,6 +118,8 @@ def save_milestone(
         raise EditRejected(f"a milestone needs a title of at most {TITLE_LENGTH} characters")
     if len(name_key(title)) > TITLE_LENGTH:  # folding lengthens some ("ß" becomes "ss")
         raise EditRejected(f"the title is longer than {TITLE_LENGTH} characters once folded")
+    if target_date is not None and (problem := target_date_problem(target_date)):
+        raise EditRejected(problem)
     assert settlement.id is not None
     values: dict[str, Any] = {
         "strand": _choice(strand, STRANDS, "strand"),

@@ -338,6 +338,8 @@ def _milestones(session: Session, rows: list[_Row], errors: list[RowError]) -> I
         check.max_len("note", NOTE_LENGTH)
         check.key_len("title", name_key(title), TITLE_LENGTH)
         target = _parse_date(check, "target_date")
+        if target is not None and (problem := target_date_problem(target)):
+            check.reasons.append(problem)
         status = check.choice("status", MILESTONE_STATUSES)
         found = lookup(settlement_name) if settlement_name else None
         if isinstance(found, str):
@@ -396,19 +398,26 @@ def _parse_starts_at(check: _Checker) -> dt.datetime | None:
     return parsed.astimezone(dt.UTC)
 
 
-# Meetings fall in these years: a placeholder like 9999-12-31 could not be shown in
-# Johannesburg time, and would break every resident's list of meetings.
-MEETING_YEARS = range(2000, 2100)
+# Meetings start and milestones fall due in these years: a placeholder like 9999-12-31
+# could not be shown in Johannesburg time, and would break every resident's list of
+# meetings; 0001-01-01 or 9999-12-31 is no milestone's real target either.
+YEARS = range(2000, 2100)
+
+
+def _years_problem(column: str, value: dt.date, year: int) -> str | None:
+    if year in YEARS:
+        return None
+    return f"{column} {value.isoformat()} is not between {YEARS.start} and {YEARS.stop - 1}"
 
 
 def meeting_time_problem(starts_at: dt.datetime) -> str | None:
     """Return why a meeting cannot start at `starts_at` (aware), or None."""
-    if utc_year(starts_at) not in MEETING_YEARS:
-        return (
-            f"starts_at {starts_at.isoformat()} is not between {MEETING_YEARS.start} "
-            f"and {MEETING_YEARS.stop - 1}"
-        )
-    return None
+    return _years_problem("starts_at", starts_at, utc_year(starts_at))
+
+
+def target_date_problem(target_date: dt.date) -> str | None:
+    """Return why a milestone cannot fall due on `target_date`, or None."""
+    return _years_problem("target_date", target_date, target_date.year)
 
 
 def meeting_place_problems(

@@ -76,6 +76,21 @@ def test_settlement_and_milestones(as_role: Login, world: World, clean_db: Engin
         assert session.exec(select(Milestone.status)).one() == "done"
 
 
+def test_a_milestone_target_falls_between_2000_and_2099(
+    as_role: Login, world: World, clean_db: Engine
+) -> None:
+    # The form took 0001-01-01 (a browser's date picker allows it) as a target.
+    client, csrf = as_role("officer")
+    url = f"/staff/settlements/{world.here}/milestones"
+    milestone = {"csrf_token": csrf, "strand": "services", "title": "Pipes", "status": "planned"}
+    for target in ("0001-01-01", "9999-12-31"):
+        answer = client.post(url, data={**milestone, "target_date": target})
+        assert answer.status_code == 422
+        assert f"target_date {target} is not between 2000 and 2099" in answer.text
+    with Session(clean_db) as session:
+        assert session.exec(select(Milestone)).all() == []
+
+
 def test_meetings_create_edit_cancel(as_role: Login, world: World, clean_db: Engine) -> None:
     client, csrf = as_role("officer")
     form = {

@@ -201,6 +201,26 @@ Ubuhle Gardens,services,TOILETS,,done,
     assert _count(session, Milestone) == 0
 
 
+def test_a_milestone_falls_due_between_2000_and_2099(session: Session) -> None:
+    # A placeholder (0001-01-01, 9999-12-31) was imported as a target.
+    import_csv(session=session, kind="settlements", data=SETTLEMENTS)
+    data = """settlement,strand,title,target_date,status,note
+Ubuhle Gardens,services,Pipes,0001-01-01,planned,
+Ubuhle Gardens,services,Drains,2099-12-31,planned,
+Ubuhle Gardens,services,Lights,9999-12-31,planned,
+Ubuhle Gardens,services,Toilets,1999-12-31,done,
+"""
+    assert _errors(session, "milestones", data) == [
+        "line 2: target_date 0001-01-01 is not between 2000 and 2099",
+        "line 4: target_date 9999-12-31 is not between 2000 and 2099",
+        "line 5: target_date 1999-12-31 is not between 2000 and 2099",
+    ]
+    assert _count(session, Milestone) == 0
+    bounds = data.replace("0001-01-01", "2000-01-01").split("\n")
+    result = import_csv(session=session, kind="milestones", data="\n".join(bounds[:3]))
+    assert result.created == ["Ubuhle Gardens: Pipes", "Ubuhle Gardens: Drains"]
+
+
 MEETINGS = """settlement,ward,level,title,starts_at,venue
 Ubuhle Gardens,,neighbourhood,Toilet placement,2027-01-12T18:00:00+02:00,Creche
 ,14,ward,Ward 14 forum,2027-01-20T18:00:00+02:00,Hall
