@@ -13,12 +13,14 @@ an unknown service, token or request. No phone number or name ever appears.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, BeforeValidator
+from pydantic_core import PydanticCustomError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.deps import SessionDep, aware
@@ -58,6 +60,24 @@ UNKNOWN = {
 }
 
 
+# GeoReport v2's dates are W3C datetimes ("2010-01-01T00:00:00Z"); input checking alone
+# would read a bare number as a Unix time (start_date=99999: 1970-01-02T03:46:39Z).
+_W3C_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _w3c_datetime(value: Any) -> Any:
+    if isinstance(value, str) and not _W3C_DATE.match(value):
+        raise PydanticCustomError(
+            "datetime_type", "Input should be a W3C datetime, e.g. 2010-01-01T00:00:00Z"
+        )
+    return value
+
+
+W3CDateTime = Annotated[
+    dt.datetime | None,
+    BeforeValidator(_w3c_datetime),
+    Query(description="a W3C datetime, e.g. 2010-01-01T00:00:00Z (UTC when it has no offset)"),
+]
 ReadKey = Annotated[
     CleanText | None,
     Query(
@@ -137,8 +157,8 @@ def requests(
     scope: ReadScope,
     service_request_id: Annotated[CleanText | None, Query(max_length=13000)] = None,
     service_code: Annotated[CleanText | None, Query(max_length=2000)] = None,
-    start_date: dt.datetime | None = None,
-    end_date: dt.datetime | None = None,
+    start_date: W3CDateTime = None,
+    end_date: W3CDateTime = None,
     status: Annotated[CleanText | None, Query(max_length=20)] = None,
 ) -> Any:
     """List service requests: by id (comma-separated; ids that are no report number match

@@ -208,7 +208,7 @@ def test_input_errors_are_georeport_errors_too(client, keys) -> None:
         (
             client.get("/open311/v2/requests.json", params={"start_date": "yesterday"}),
             400,
-            "start_date: Input should be a valid datetime",
+            "start_date: Input should be a W3C datetime",
         ),
         (client.get("/open311/v2/services/Water.json"), 404, "unknown service_code"),
         (client.get("/open311/v2/tokens/XYZ.json"), 404, "unknown token"),
@@ -221,6 +221,18 @@ def test_input_errors_are_georeport_errors_too(client, keys) -> None:
         assert error["code"] == status and error["description"].startswith(description)
     # The API's errors keep FastAPI's shape.
     assert "detail" in client.get("/api/v1/tickets/abc").json()
+
+
+def test_dates_are_w3c_datetimes_not_unix_times(client) -> None:
+    # start_date=99999 was read as a Unix time (1970-01-02) and answered 200.
+    expected = "Input should be a W3C datetime, e.g. 2010-01-01T00:00:00Z"
+    for field in ("start_date", "end_date"):
+        for number in ("99999", "1700000000", "-5", "1.5e9", "2010"):
+            answer = client.get("/open311/v2/requests.json", params={field: number})
+            assert answer.status_code == 400, (field, number)
+            assert answer.json() == [{"code": 400, "description": f"{field}: {expected}"}]
+    dates = {"start_date": "2010-01-01T00:00:00Z", "end_date": "2010-01-02"}
+    assert client.get("/open311/v2/requests.json", params=dates).json() == []
 
 
 def test_the_schema_documents_georeport_errors_and_no_422(client) -> None:
