@@ -29,6 +29,13 @@ from bot.domain.staff import scope as scopes
 from bot.domain.staff import service as staff
 from bot.domain.staff.models import TICKET_WORKERS
 from bot.domain.tickets import open311
+from bot.domain.tickets.models import (
+    GeoReportCreated,
+    GeoReportRequest,
+    GeoReportService,
+    GeoReportServiceDefinition,
+    GeoReportToken,
+)
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
 
@@ -51,6 +58,17 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     404: _documented("not found"),
     "4XX": _documented("any other client error (a wrong method, say)"),
 }
+
+
+def _answers(
+    shape: Any, description: str, *, status: int = 200, errors: bool = True
+) -> dict[int | str, dict[str, Any]]:
+    """Document an operation's success answer (and its errors): the dicts the domain builds,
+    sent as they are, since the routes set `response_model=None` (FastAPI then neither
+    validates nor reorders them)."""
+    return {status: {"model": shape, "description": description}, **(ERRORS if errors else {})}
+
+
 Code = Annotated[str, Path(pattern=r"^[a-z_]{1,40}$")]
 # What a path parameter that fails its check names (the answer is 404, as for one unknown).
 UNKNOWN = {
@@ -138,20 +156,32 @@ def read_scope(session: SessionDep, api_key: ReadKey = None) -> scopes.Scope | N
 ReadScope = Annotated[scopes.Scope | None, Depends(read_scope)]
 
 
-@router.get("/services.json")
-def services() -> list[dict[str, Any]]:
+@router.get(
+    "/services.json",
+    response_model=None,
+    responses=_answers(list[GeoReportService], "the services", errors=False),
+)
+def services() -> list[GeoReportService]:
     """List the services: one per report category."""
     return open311.services()
 
 
-@router.get("/services/{service_code}.json", responses=ERRORS)
-def service_definition(service_code: Code) -> Any:
+@router.get(
+    "/services/{service_code}.json",
+    response_model=None,
+    responses=_answers(GeoReportServiceDefinition, "the service's definition"),
+)
+def service_definition(service_code: Code) -> GeoReportServiceDefinition | JSONResponse:
     """Describe one service (Siyakha asks for no extra attributes)."""
     definition = open311.service_definition(service_code)
     return definition if definition is not None else _error(404, "unknown service_code")
 
 
-@router.get("/requests.json", responses=ERRORS)
+@router.get(
+    "/requests.json",
+    response_model=None,
+    responses=_answers(list[GeoReportRequest], "the service requests found"),
+)
 def requests(
     session: SessionDep,
     scope: ReadScope,
@@ -160,7 +190,7 @@ def requests(
     start_date: W3CDateTime = None,
     end_date: W3CDateTime = None,
     status: Annotated[CleanText | None, Query(max_length=20)] = None,
-) -> Any:
+) -> list[GeoReportRequest] | JSONResponse:
     """List service requests: by id (comma-separated; ids that are no report number match
     nothing), or by service, dates and status (open, closed; comma-separated); the last 90
     days by default."""
@@ -180,7 +210,12 @@ def requests(
     return open311.find_requests(session=session, query=query, now=utcnow(), scope=scope)
 
 
-@router.post("/requests.json", status_code=201, responses=ERRORS)
+@router.post(
+    "/requests.json",
+    status_code=201,
+    response_model=None,
+    responses=_answers(list[GeoReportCreated], "the service request created", status=201),
+)
 def create_request(
     session: SessionDep,
     api_key: Annotated[CleanText, Form(max_length=200)],
@@ -193,7 +228,7 @@ def create_request(
     email: Annotated[CleanText | None, Form(max_length=254)] = None,
     first_name: Annotated[CleanText | None, Form(max_length=100)] = None,
     last_name: Annotated[CleanText | None, Form(max_length=100)] = None,
-) -> Any:
+) -> JSONResponse:
     """Create a service request (needs api_key); names and email are accepted, never kept."""
     user = staff.user_for_token(session=session, token=api_key)
     if user is None:
@@ -216,12 +251,16 @@ def create_request(
     return JSONResponse([created], status_code=201)
 
 
-@router.get("/requests/{service_request_id}.json", responses=ERRORS)
+@router.get(
+    "/requests/{service_request_id}.json",
+    response_model=None,
+    responses=_answers(list[GeoReportRequest], "the service request (a list of one)"),
+)
 def request(
     service_request_id: Annotated[str, Path(max_length=40)],
     session: SessionDep,
     scope: ReadScope,
-) -> Any:
+) -> list[GeoReportRequest] | JSONResponse:
     """Read one service request."""
     if not service_request_id.isdecimal() or len(service_request_id) > 12:
         return _error(404, "no such request")
@@ -231,8 +270,14 @@ def request(
     return [found] if found is not None else _error(404, "no such request")
 
 
-@router.get("/tokens/{token}.json", responses=ERRORS)
-def token(token: Annotated[str, Path(pattern=r"^[0-9a-f]{1,40}$")], session: SessionDep) -> Any:
+@router.get(
+    "/tokens/{token}.json",
+    response_model=None,
+    responses=_answers(list[GeoReportToken], "the service request the token created"),
+)
+def token(
+    token: Annotated[str, Path(pattern=r"^[0-9a-f]{1,40}$")], session: SessionDep
+) -> list[GeoReportToken] | JSONResponse:
     """Find the service request created with a token."""
     found = open311.token_lookup(session=session, token=token)
     return [found] if found is not None else _error(404, "unknown token")

@@ -235,6 +235,68 @@ def test_dates_are_w3c_datetimes_not_unix_times(client) -> None:
     assert client.get("/open311/v2/requests.json", params=dates).json() == []
 
 
+def test_the_schema_documents_every_field_the_answers_carry(client, keys) -> None:
+    # The success answers had no schema in /openapi.json (only the errors had one). Real
+    # answers are compared with it, so that neither drifts from the other.
+    key = keys["triage"]
+    form = {"api_key": key, "service_code": "water", "address_string": "Lane 1"}
+    created = client.post("/open311/v2/requests.json", data={**form, "lat": "-34", "long": "18"})
+    [new] = created.json()
+    v2 = "/open311/v2"
+    answers = {
+        ("get", f"{v2}/services.json", "200"): client.get(f"{v2}/services.json"),
+        ("get", f"{v2}/services/{{service_code}}.json", "200"): client.get(
+            f"{v2}/services/water.json"
+        ),
+        ("get", f"{v2}/requests.json", "200"): client.get(
+            f"{v2}/requests.json", params={"api_key": key}
+        ),
+        ("post", f"{v2}/requests.json", "201"): created,
+        ("get", f"{v2}/requests/{{service_request_id}}.json", "200"): client.get(
+            f"{v2}/requests/{new['service_request_id']}.json"
+        ),
+        ("get", f"{v2}/tokens/{{token}}.json", "200"): client.get(
+            f"{v2}/tokens/{new['token']}.json"
+        ),
+    }
+    spec = client.get("/openapi.json").json()
+    operations = {
+        (method, path)
+        for path, methods in spec["paths"].items()
+        if path.startswith(v2)
+        for method in methods
+    }
+    assert operations == {(method, path) for method, path, _ in answers}
+    types = {
+        "string": str,
+        "number": (int, float),
+        "boolean": bool,
+        "array": list,
+        "null": type(None),
+    }
+
+    def named(schema: dict) -> dict:
+        return spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+
+    for (method, path, status), answer in answers.items():
+        assert answer.status_code == int(status), (path, answer.text)
+        schema = spec["paths"][path][method]["responses"][status]["content"]
+        schema = schema["application/json"]["schema"]
+        items = answer.json()
+        if schema.get("type") == "array":
+            schema = schema["items"]
+        else:
+            items = [items]
+        fields = named(schema)
+        assert items, path
+        for item in items:
+            assert list(item) == list(fields["properties"]) == fields["required"], path
+            for name, value in item.items():
+                kinds = fields["properties"][name].get("anyOf", [fields["properties"][name]])
+                allowed = tuple(types[kind["type"]] for kind in kinds)
+                assert isinstance(value, allowed), (path, name, value)
+
+
 def test_the_schema_documents_georeport_errors_and_no_422(client) -> None:
     spec = client.get("/openapi.json").json()
     for path, operations in spec["paths"].items():

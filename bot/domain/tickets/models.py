@@ -1,12 +1,15 @@
-"""The ticket and ticket_event tables, and the shapes the JSON API reads and writes."""
+"""The ticket and ticket_event tables, and the shapes the JSON API and Open311 read and
+write."""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from pydantic import Field as PydanticField
 from sqlalchemy import JSON, CheckConstraint, Column, Index
 from sqlmodel import Field, SQLModel
+from typing_extensions import TypedDict  # pydantic reads typing's only from Python 3.12
 
 from bot.db import UTCDateTime, utcnow
 
@@ -209,3 +212,78 @@ class LinkCreate(SQLModel):
     """Mark this ticket a duplicate of `parent`."""
 
     parent: str = Field(min_length=1, max_length=12)
+
+
+# --- Open311 GeoReport v2 shapes (bot/domain/tickets/open311.py builds them) ---------------
+# TypedDicts, not models: the answers are the dicts as built, and /openapi.json documents
+# them without FastAPI validating or reordering a byte of them.
+
+DateTimeText = Annotated[str, PydanticField(json_schema_extra={"format": "date-time"})]
+GeoReportStatus = Literal["open", "closed"]
+
+
+class GeoReportService(TypedDict):
+    """A service (services.json): one per report category."""
+
+    service_code: str
+    service_name: str
+    description: str
+    metadata: Annotated[bool, PydanticField(description="always false: no extra attributes")]
+    type: Literal["realtime", "batch", "blackbox"]
+    keywords: Annotated[str, PydanticField(description='"urgent" for urgent categories')]
+    group: str
+
+
+class GeoReportServiceDefinition(TypedDict):
+    """A service's definition (services/{code}.json)."""
+
+    service_code: str
+    attributes: Annotated[
+        list[dict[str, Any]],
+        PydanticField(description="always empty: Siyakha asks for no extra attributes"),
+    ]
+
+
+class GeoReportRequest(TypedDict):
+    """A service request (requests.json, requests/{id}.json): a ticket, without the
+    resident's phone number or name."""
+
+    service_request_id: Annotated[str, PydanticField(description="the report number")]
+    status: GeoReportStatus
+    status_notes: Annotated[str | None, PydanticField(description="the last staff reply")]
+    service_name: str
+    service_code: str
+    description: Annotated[
+        str | None, PydanticField(description="null unless the api_key's scope includes it")
+    ]
+    agency_responsible: str
+    service_notice: Annotated[str | None, PydanticField(description="always null")]
+    requested_datetime: DateTimeText
+    updated_datetime: DateTimeText
+    expected_datetime: Annotated[
+        DateTimeText, PydanticField(description="the SLA's resolve due time")
+    ]
+    address: Annotated[
+        str | None, PydanticField(description="null unless the api_key's scope includes it")
+    ]
+    address_id: Annotated[str | None, PydanticField(description="always null")]
+    zipcode: Annotated[str | None, PydanticField(description="always null")]
+    lat: Annotated[float | None, PydanticField(description="to 3 decimals (about 110 m)")]
+    long: Annotated[float | None, PydanticField(description="to 3 decimals (about 110 m)")]
+    media_url: Annotated[str | None, PydanticField(description="always null")]
+
+
+class GeoReportCreated(TypedDict):
+    """A service request just created (POST requests.json)."""
+
+    service_request_id: str
+    token: Annotated[str, PydanticField(description="for tokens/{token}.json")]
+    service_notice: Annotated[str | None, PydanticField(description="always null")]
+    account_id: Annotated[str | None, PydanticField(description="always null")]
+
+
+class GeoReportToken(TypedDict):
+    """The service request created with a token (tokens/{token}.json)."""
+
+    service_request_id: str
+    token: str

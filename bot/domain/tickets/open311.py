@@ -20,7 +20,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import ColumnElement, false, or_, select
 from sqlalchemy.orm import aliased
@@ -34,7 +33,15 @@ from bot.domain.settlements.models import Settlement
 from bot.domain.staff import scope as scopes
 from bot.domain.staff.models import StaffUser
 from bot.domain.tickets import service
-from bot.domain.tickets.models import Ticket
+from bot.domain.tickets.models import (
+    GeoReportCreated,
+    GeoReportRequest,
+    GeoReportService,
+    GeoReportServiceDefinition,
+    GeoReportStatus,
+    GeoReportToken,
+    Ticket,
+)
 from bot.engine.messages import Location
 from bot.flows import report as report_flow
 from bot.flows import report_notices
@@ -70,7 +77,7 @@ def mask_contacts(text: str, names: tuple[str, ...] = ()) -> str:
     return text
 
 
-def services() -> list[dict[str, Any]]:
+def services() -> list[GeoReportService]:
     """Return services.json: one service per category."""
     content = load()
     english = get_translator("en")
@@ -88,14 +95,14 @@ def services() -> list[dict[str, Any]]:
     ]
 
 
-def service_definition(code: str) -> dict[str, Any] | None:
+def service_definition(code: str) -> GeoReportServiceDefinition | None:
     """Return services/{code}.json (no extra attributes), or None for an unknown code."""
     if code not in service.category_codes():
         return None
     return {"service_code": code, "attributes": []}
 
 
-def _status(ticket: Ticket) -> str:
+def _status(ticket: Ticket) -> GeoReportStatus:
     return "closed" if ticket.status in ("resolved", "closed") else "open"
 
 
@@ -115,7 +122,7 @@ class Found:
     detailed: bool
 
 
-def as_request(found: Found, service_names: dict[str, str]) -> dict[str, Any]:
+def as_request(found: Found, service_names: dict[str, str]) -> GeoReportRequest:
     """Return one ticket as an Open311 service request (never a phone number or a name, and
     the pin to about 110 m); the description and the address only when `found.detailed`."""
     ticket = found.ticket
@@ -154,7 +161,7 @@ def _requests(
     *,
     now: dt.datetime,
     scope: scopes.Scope | None,
-) -> list[dict[str, Any]]:
+) -> list[GeoReportRequest]:
     """Return the service requests of the tickets matching `filters`, newest first, in one
     query: for the public (`scope` None) without safety reports, words or addresses; for
     staff with the description and address of the tickets their scope includes."""
@@ -196,7 +203,7 @@ def find_requests(
     query: RequestQuery,
     now: dt.datetime,
     scope: scopes.Scope | None = None,
-) -> list[dict[str, Any]]:
+) -> list[GeoReportRequest]:
     """Return requests.json: by id (ids that match nothing find nothing), or filtered (the
     last 90 days unless dates are given). `scope`: a staff reader's (see `_requests`)."""
     if query.ids is not None:
@@ -218,13 +225,13 @@ def find_requests(
 
 def get_request(
     *, session: Session, reference: str, now: dt.datetime, scope: scopes.Scope | None = None
-) -> dict[str, Any] | None:
+) -> GeoReportRequest | None:
     """Return requests/{id}.json, or None (a safety report, for the public)."""
     found = _requests(session, service.TicketFilters(references=[reference]), now=now, scope=scope)
     return found[0] if found else None
 
 
-def token_lookup(*, session: Session, token: str) -> dict[str, Any] | None:
+def token_lookup(*, session: Session, token: str) -> GeoReportToken | None:
     """Return tokens/{token}.json for a request created through Open311, or None."""
     ticket = session.execute(
         select(Ticket).where(col(Ticket.open311_token) == token)
@@ -266,7 +273,7 @@ def _check_scope(*, session: Session, staff: StaffUser, phone: str | None) -> No
 
 def create_request(
     *, session: Session, request: NewRequest, staff: StaffUser, now: dt.datetime
-) -> dict[str, Any]:
+) -> GeoReportCreated:
     """Log a request for a resident (a call centre, another system); return the POST answer.
 
     With a phone number the ticket is the resident's (found or added, without consent
