@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any, TypeVar
@@ -16,6 +17,8 @@ from urllib.parse import parse_qsl, quote
 import anyio
 from fastapi import Depends, HTTPException, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BeforeValidator
+from pydantic_core import PydanticCustomError
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from starlette.datastructures import ImmutableMultiDict
@@ -152,6 +155,24 @@ async def verified_twilio_form(request: Request) -> dict[str, str]:
     # here (`sms.sendable`), so that a resident's words are stored (PostgreSQL text cannot
     # hold U+0000) and quoted back later, in TwiML or a proactive message, without them.
     return {name: sms.sendable(value) for name, value in pairs}
+
+
+# A datetime in a query is written as one: pydantic alone reads a bare number as a Unix
+# time (?start_date=99999 was 1970-01-02T03:46:39Z, answered 200), a year (2010) too.
+_DATE_FIRST = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _written_as_datetime(value: Any) -> Any:
+    if isinstance(value, str) and not _DATE_FIRST.match(value):
+        raise PydanticCustomError(
+            "datetime_type", "Input should be a W3C datetime, e.g. 2010-01-01T00:00:00Z"
+        )
+    return value
+
+
+# A query's datetime: YYYY-MM-DD, then an optional time and offset (W3C's profile of ISO
+# 8601, as GeoReport v2 names it); no number.
+QueryDateTime = Annotated[dt.datetime, BeforeValidator(_written_as_datetime)]
 
 
 def aware(value: dt.datetime | None) -> dt.datetime | None:

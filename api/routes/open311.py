@@ -12,18 +12,15 @@ an unknown service, token or request. No phone number or name ever appears.
 
 from __future__ import annotations
 
-import datetime as dt
-import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, BeforeValidator
-from pydantic_core import PydanticCustomError
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.deps import SessionDep, aware
+from api.deps import QueryDateTime, SessionDep, aware
 from bot.db import CleanText, utcnow
 from bot.domain.staff import scope as scopes
 from bot.domain.staff import service as staff
@@ -78,22 +75,8 @@ UNKNOWN = {
 }
 
 
-# GeoReport v2's dates are W3C datetimes ("2010-01-01T00:00:00Z"); input checking alone
-# would read a bare number as a Unix time (start_date=99999: 1970-01-02T03:46:39Z).
-_W3C_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-
-def _w3c_datetime(value: Any) -> Any:
-    if isinstance(value, str) and not _W3C_DATE.match(value):
-        raise PydanticCustomError(
-            "datetime_type", "Input should be a W3C datetime, e.g. 2010-01-01T00:00:00Z"
-        )
-    return value
-
-
 W3CDateTime = Annotated[
-    dt.datetime | None,
-    BeforeValidator(_w3c_datetime),
+    QueryDateTime | None,
     Query(description="a W3C datetime, e.g. 2010-01-01T00:00:00Z (UTC when it has no offset)"),
 ]
 ReadKey = Annotated[

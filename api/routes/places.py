@@ -10,7 +10,6 @@ it did not exist. They change only their own places: a forum they only see is 40
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
@@ -20,6 +19,7 @@ from api.deps import (
     CurrentScope,
     MeetingId,
     Officer,
+    QueryDateTime,
     SessionDep,
     audit_api,
     aware,
@@ -86,10 +86,10 @@ def list_meetings(
     scope: CurrentScope,
     session: SessionDep,
     since: Annotated[
-        dt.datetime | None,
+        QueryDateTime | None,
         Query(description="from this time (default: now); no zone is UTC; write + as %2B"),
     ] = None,
-    until: Annotated[dt.datetime | None, Query(description="before this time")] = None,
+    until: Annotated[QueryDateTime | None, Query(description="before this time")] = None,
     level: Annotated[str | None, Query(pattern=f"^({'|'.join(MEETING_LEVELS)})$")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 200,
 ) -> list[MeetingPublic]:

@@ -9,7 +9,6 @@ resident through the outbox.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
@@ -19,6 +18,7 @@ from sqlmodel import Field, Session
 from api.deps import (
     CurrentScope,
     CurrentStaff,
+    QueryDateTime,
     SessionDep,
     SettingsDep,
     TicketWorker,
@@ -146,8 +146,8 @@ def list_tickets(
     assignee: Annotated[CleanText | None, Query(max_length=254)] = None,
     unassigned: bool = False,
     sla: SlaState | None = None,
-    created_from: dt.datetime | None = None,
-    created_to: dt.datetime | None = None,
+    created_from: QueryDateTime | None = None,
+    created_to: QueryDateTime | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> TicketPage:

@@ -145,6 +145,10 @@ def test_a_scoped_token_reads_its_meetings_and_the_forums_its_residents_attend(
         ("/api/v1/meetings?limit=0", 422),
         ("/api/v1/meetings?since=yesterday", 422),
         ("/api/v1/meetings?since=0001-01-01T00:00:00%2B14:00", 422),
+        # A bare number was read as a Unix time (1970-01-02), a year as seconds too.
+        ("/api/v1/meetings?since=99999", 422),
+        ("/api/v1/meetings?until=2030", 422),
+        ("/api/v1/meetings?since=2030-01-01", 200),
     ],
 )
 def test_odd_requests_are_refused_not_crashed(

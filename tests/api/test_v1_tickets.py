@@ -272,6 +272,17 @@ def test_invalid_transition_is_409_and_unknown_category_422(client, settings, wo
     assert r.json()["priority"] == "high"
 
 
+def test_a_date_filter_is_a_datetime_not_a_unix_time(client, settings, world) -> None:
+    # ?created_from=99999 was read as 1970-01-02T03:46:39Z and listed everything.
+    headers = auth(world["triage"])
+    for query in ("created_from=99999", "created_to=1764000000", "created_from=2030"):
+        answer = client.get(f"/api/v1/tickets?{query}", headers=headers)
+        assert answer.status_code == 422, query
+        assert "Input should be a W3C datetime" in answer.text
+    since = client.get("/api/v1/tickets?created_from=2030-01-01T00:00:00Z", headers=headers)
+    assert since.status_code == 200 and since.json()["total"] == 0
+
+
 def test_too_long_words_are_refused_with_the_field_named(client, settings, world) -> None:
     # A 1,001-character note was a 500 and a 5,000-character reply a 201 that Twilio
     # (1,600 at most) would never carry: the limits of TicketUpdate and ReplyCreate were
