@@ -102,6 +102,17 @@ def composed(form: Any) -> BroadcastCreate:
         raise HTTPException(422, reasons) from None
 
 
+def _times(draft: BroadcastCreate | None) -> dict[str, dt.datetime | None]:
+    """The draft's times, for the form's fields (which read and show Johannesburg time)."""
+    template = draft.template if draft else None
+    return {
+        "send_at": draft.send_at if draft else None,
+        "previous_starts_at": template.previous_starts_at if template else None,
+        "starts_at": template.starts_at if template else None,
+        "ends_at": template.ends_at if template else None,
+    }
+
+
 def _compose(
     request: Request, ctx: StaffContext, draft: BroadcastCreate | None, **extra: Any
 ) -> HTMLResponse:
@@ -113,6 +124,7 @@ def _compose(
         "broadcast_new.html",
         ctx,
         draft=draft.model_dump(mode="json") if draft else None,
+        times=_times(draft),
         settlements=scopes.visible_settlements(session=ctx.session, scope=ctx.scope),
         categories=CATEGORIES,
         languages=[(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],

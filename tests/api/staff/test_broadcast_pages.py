@@ -4,6 +4,7 @@ a meeting's announcement offered prefilled; the same flow in headless Chromium."
 from __future__ import annotations
 
 import datetime as dt
+import html
 import re
 from collections.abc import Callable
 
@@ -135,6 +136,82 @@ def test_a_meeting_change_offers_its_announcement(
     # A hand-edited time out of range is refused, not a 500.
     odd = f"/staff/broadcasts/new?meeting_id={meeting.id}&change=moved&previous=0001-01-01T00:00"
     assert client.get(odd).status_code == 422
+
+
+def test_a_moved_meetings_announcement_gives_the_old_time_in_johannesburg_time(
+    clean_db: Engine, residents: World, as_role: Role
+) -> None:
+    # The officer moves 18:00 (16:00 UTC) to 19:00 and follows "Prepare the announcement":
+    # "Planned before" was filled with the UTC time and read back as Johannesburg time, so
+    # every resident was told it had been planned for 16:00.
+    starts = dt.datetime(2030, 3, 12, 16, 0, tzinfo=dt.UTC)
+    with session_scope(clean_db) as session:
+        meeting = make_meeting(session, starts, settlement_id=residents.here, venue="Hall")
+        meeting_id, title = meeting.id, meeting.title
+    client, csrf = as_role("officer")
+    moved = client.post(
+        f"/staff/meetings/{meeting_id}",
+        data={
+            "csrf_token": csrf,
+            "level": "neighbourhood",
+            "title": title,
+            "starts_at": "2030-03-12T19:00",
+            "settlement_id": str(residents.here),
+            "venue": "Hall",
+        },
+        follow_redirects=False,
+    )
+    assert moved.status_code == 303, moved.text
+    page = client.get(moved.headers["location"]).text
+    link = re.search(r'href="(/staff/broadcasts/new\?[^"]+)"', page)
+    assert link, page
+    compose = client.get(html.unescape(link.group(1))).text
+    before = re.search(r'name="previous_starts_at" type="datetime-local" value="([^"]*)"', compose)
+    assert before and before.group(1) == "2030-03-12T18:00"
+    preview = client.post(
+        "/staff/broadcasts/preview",
+        data={
+            "csrf_token": csrf,
+            "settlement_ids": str(residents.here),
+            "mode": "template",
+            "template_name": "meeting_moved",
+            "meeting_id": str(meeting_id),
+            "previous_starts_at": before.group(1),
+        },
+    )
+    assert preview.status_code == 200, preview.text
+    words = re.search(r"<pre>(.*?)</pre>", preview.text, re.S)
+    assert words and "18:00" in words.group(1) and "16:00" not in words.group(1)
+
+
+def test_a_refused_preview_keeps_the_times_and_the_sms_fallback(
+    as_role: Role, residents: World
+) -> None:
+    # The page came back with "when" empty: sent again unnoticed, a scheduled broadcast
+    # went at once.
+    client, csrf = as_role("officer")
+    refused = client.post(
+        "/staff/broadcasts/preview",
+        data={
+            "csrf_token": csrf,
+            "settlement_ids": str(residents.here),
+            "mode": "template",
+            "template_name": "water_interruption",
+            "area": "Block C",
+            "starts_at": "2030-05-02T14:00",
+            "ends_at": "2030-05-02T09:00",
+            "send_at": "2030-05-01T18:30",
+            "sms_fallback": "1",
+        },
+    )
+    assert refused.status_code == 200 and "ends_at must be after starts_at" in refused.text
+    for name, value in [
+        ("send_at", "2030-05-01T18:30"),
+        ("starts_at", "2030-05-02T14:00"),
+        ("ends_at", "2030-05-02T09:00"),
+    ]:
+        assert f'name="{name}" type="datetime-local" value="{value}"' in refused.text
+    assert 'name="sms_fallback" value="1" checked' in refused.text
 
 
 @pytest.mark.browser
