@@ -96,7 +96,9 @@ def milestones(*, session: Session, settlement_id: int) -> list[Milestone]:
         session.execute(
             select(Milestone)
             .where(col(Milestone.settlement_id) == settlement_id)
-            .order_by(col(Milestone.strand), col(Milestone.target_date), col(Milestone.id))
+            .order_by(
+                col(Milestone.strand), col(Milestone.target_date).nulls_last(), col(Milestone.id)
+            )
         ).scalars()
     )
 

@@ -47,7 +47,7 @@ _MILESTONES = (
         MILESTONE.c.note,
     )
     .where(MILESTONE.c.settlement_id == bindparam("settlement_id"))
-    .order_by(MILESTONE.c.strand, MILESTONE.c.target_date, MILESTONE.c.id)
+    .order_by(MILESTONE.c.strand, MILESTONE.c.target_date.nulls_last(), MILESTONE.c.id)
 )
 # One statement for every resident: a NULL settlement or an empty ward matches nothing.
 _UPCOMING = (

@@ -13,7 +13,8 @@ from sqlalchemy import select as real_select
 from sqlmodel import Session
 
 from bot.domain.settlements import edit
-from tests.factories import make_settlement
+from bot.domain.settlements import service as settlements
+from tests.factories import make_milestone, make_settlement
 
 STARTS = dt.datetime(2031, 5, 4, 16, 0, tzinfo=dt.UTC)
 
@@ -120,3 +121,17 @@ def test_text_too_long_is_refused_not_cut(session: Session) -> None:
         title="Block committee", starts_at=STARTS, venue="  Hall " + "x" * 494,
     )  # fmt: skip
     assert kept.venue == "Hall " + "x" * 494  # at the limit once stripped: kept whole
+
+
+def test_undated_milestones_come_after_the_dated_ones_on_every_database(session: Session) -> None:
+    # ORDER BY target_date put NULL first on SQLite and last on PostgreSQL: "planned, no
+    # date set yet" headed residents' timeline on one and ended it on the other.
+    here = make_settlement(session, "Ubuhle Gardens")
+    make_milestone(session, here, title="Toilets", target_date=None)
+    make_milestone(session, here, title="Standpipes", target_date=dt.date(2031, 3, 1))
+    make_milestone(session, here, title="Drains", target_date=dt.date(2030, 9, 1))
+    assert here.id is not None
+    expected = ["Drains", "Standpipes", "Toilets"]
+    assert [m.title for m in edit.milestones(session=session, settlement_id=here.id)] == expected
+    shown = settlements.milestones(session=session, settlement_id=here.id)
+    assert [row.title for row in shown] == expected
