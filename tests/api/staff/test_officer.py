@@ -8,6 +8,7 @@ import html
 import re
 from collections.abc import Callable
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
@@ -16,6 +17,7 @@ from bot.db import session_scope
 from bot.domain.broadcasts.models import MeetingAttendance
 from bot.domain.messages.models import InboundMessage
 from bot.domain.residents.models import Resident
+from bot.domain.settlements.importer import import_csv
 from bot.domain.settlements.models import (
     Meeting,
     Milestone,
@@ -25,6 +27,7 @@ from bot.domain.settlements.models import (
 from bot.domain.staff.models import AuditEvent
 from bot.domain.tickets.models import Ticket
 from tests.api.staff.conftest import World
+from tests.browser import chromium
 from tests.factories import make_meeting, make_resident
 
 Login = Callable[[str], tuple[TestClient, str]]
@@ -325,3 +328,50 @@ def test_names_residents_typed_that_matched_nothing_are_listed_for_officers(
     assert "&lt;b&gt;Blikkies&lt;/b&gt;" in page  # a resident's words shown as text
     scoped, _ = as_role("scoped")
     assert "matched no settlement" not in scoped.get("/staff/settlements").text
+
+
+# What a browser would post for a form on the page, every field as the page holds it.
+FORM_DATA = "(selector) => Object.fromEntries(new FormData(document.querySelector(selector)))"
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_saving_the_category_keeps_the_phase_and_note_as_imported(
+    as_role: Login, world: World, clean_db: Engine
+) -> None:
+    # The phase and a milestone's note were single-line inputs, which drop line breaks:
+    # changing only the category rewrote "Phase 2: roads.\nPhase 3: toilets." as one line,
+    # and residents read the delayed step's reason as "Pipes stolen.Contractor back in May."
+    with session_scope(clean_db) as session:
+        import_csv(
+            session=session,
+            kind="settlements",
+            data="name,aliases,ward,municipality,category,category_note,current_phase\n"
+            'Ubuhle Gardens,,14,Test Municipality,B1,,"Phase 2: roads.\nPhase 3: toilets."\n',
+        )
+        import_csv(
+            session=session,
+            kind="milestones",
+            data="settlement,strand,title,target_date,status,note\n"
+            "Ubuhle Gardens,services,Taps,2030-01-01,delayed,"
+            '"Pipes stolen.\nContractor back in May."\n',
+        )
+    client, _ = as_role("officer")
+    html_page = client.get(f"/staff/settlements/{world.here}").text
+    with chromium() as browser:
+        page = browser.new_page()
+        page.set_content(html_page)
+        settlement = page.evaluate(FORM_DATA, f'form[action="/staff/settlements/{world.here}"]')
+        milestone = page.evaluate(FORM_DATA, 'form[aria-label="Milestone Taps"]')
+    # The officer changes only the category, and only the milestone's status.
+    client.post(f"/staff/settlements/{world.here}", data={**settlement, "category": "B2"})
+    milestones = f"/staff/settlements/{world.here}/milestones"
+    client.post(milestones, data={**milestone, "status": "in_progress"})
+    with Session(clean_db) as session:
+        saved = session.get(Settlement, world.here)
+        taps = session.exec(select(Milestone)).one()
+        assert saved is not None and (saved.category, taps.status) == ("B2", "in_progress")
+        assert (saved.current_phase, taps.note) == (
+            "Phase 2: roads.\nPhase 3: toilets.",
+            "Pipes stolen.\nContractor back in May.",
+        )
