@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from sqlalchemy import select as select_columns
+from sqlalchemy import text
 from sqlmodel import Session, col, select
 
 from bot.db import utc_year, utcnow
@@ -619,11 +620,20 @@ _IMPORTERS: dict[str, Callable[[Session, list[_Row], list[RowError]], ImportResu
 }
 
 
+# Imports take turns on PostgreSQL (SQLite's write gate already makes them): two at once,
+# a double-clicked Import say, each found no row for a name and both inserted it, the
+# second a 500 on the unique constraint. The second now waits and finds the rows.
+IMPORT_LOCK_KEY = 0x5349_59414B_494D  # "SIYAKIM"
+
+
 def import_csv(*, session: Session, kind: Kind, data: bytes | str) -> ImportResult:
     """Check every row, then create or update them all; raise ImportRejected if any is bad."""
     if kind not in _IMPORTERS:
         raise ValueError(f"unknown import kind {kind!r}")
     rows, unreadable = _read(kind, data)
+    if session.get_bind().dialect.name == "postgresql":  # released when the import commits
+        lock = text("SELECT pg_advisory_xact_lock(:key)")
+        session.execute(lock, {"key": IMPORT_LOCK_KEY})
     # The rows that could be read are checked too, so every bad row is listed at once.
     result = _IMPORTERS[kind](session, rows, unreadable)
     session.flush()

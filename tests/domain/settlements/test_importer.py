@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 
 import pytest
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
+from bot.db import session_scope
 from bot.domain.settlements import service as settlements
-from bot.domain.settlements.importer import ImportRejected, import_csv
+from bot.domain.settlements.importer import ImportRejected, ImportResult, import_csv
 from bot.domain.settlements.models import (
     NOTE_LENGTH,
     PHASE_LENGTH,
@@ -392,3 +396,34 @@ Ubuhle Gardens,services,Pipes,,planned,{"n" * (NOTE_LENGTH + 1)}
         "key would pass 700 characters; shorten it",
     ]
     assert _count(session, Meeting) == 0
+
+
+def test_the_same_import_twice_at_once_waits_and_finds_the_rows(clean_db: Engine) -> None:
+    # A double-clicked Import, or two officers: on PostgreSQL each found no row and both
+    # inserted it, the second a 500 on uq_settlement_name (SQLite's write gate made them
+    # take turns already).
+    first = Session(clean_db)
+    created = import_csv(session=first, kind="settlements", data=SETTLEMENTS).created
+    outcome: dict[str, object] = {}
+
+    def second() -> None:
+        try:
+            with session_scope(clean_db) as session:
+                outcome["result"] = import_csv(
+                    session=session, kind="settlements", data=SETTLEMENTS
+                )
+        except Exception as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    time.sleep(1)  # the second import is waiting for the first
+    assert thread.is_alive()
+    first.commit()
+    first.close()
+    thread.join(30)
+    assert "error" not in outcome, outcome.get("error")
+    result = outcome["result"]
+    assert isinstance(result, ImportResult) and result.unchanged == created
+    with Session(clean_db) as session:
+        assert _count(session, Settlement) == len(created) == 3
