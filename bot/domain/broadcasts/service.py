@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import zlib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -838,10 +837,14 @@ def withdraw_reminders(
     """Cancel the reminders of these meetings still waiting to be sent; return how many.
 
     With `remind_again` (the meeting moved, or changed place or venue), the rounds are
-    also no longer marked done: a round still due is queued again with what is now true,
-    for whom it now concerns (a new `_reminder_revision` keeps its messages apart)."""
+    also no longer marked done, and the reminders withdrawn, sent or not, give up their
+    dedupe keys: a round still due is queued again with what is now true, for whom it now
+    concerns, those reminded of the old time or venue included, also when the meeting
+    was changed back as it was."""
     refs = [meeting_ref(meeting_id) for meeting_id in meeting_ids]
-    withdrawn = outbox.cancel_queued(session=session, refs=refs, reason=reason, now=now)
+    withdrawn = outbox.cancel_queued(
+        session=session, refs=refs, reason=reason, now=now, release_keys=remind_again
+    )
     if remind_again:
         session.execute(
             delete(MeetingReminder).where(col(MeetingReminder.meeting_id).in_(list(meeting_ids)))
@@ -903,14 +906,6 @@ def send_reminders(*, session: Session, settings: Settings, now: dt.datetime | N
     return added
 
 
-def _reminder_revision(meeting: Meeting) -> str:
-    """Return a short mark of where a meeting is (place, level, venue): a reminder round
-    queued again after the meeting changed place gets new dedupe keys, so those already
-    reminded of the old venue hear of the new one."""
-    place = f"{meeting.settlement_id}|{meeting.ward}|{meeting.level}|{meeting.venue}"
-    return f"{zlib.crc32(place.encode()):08x}"
-
-
 def _remind(*, session: Session, meeting: Meeting, days_before: int, now: dt.datetime) -> int:
     assert meeting.id is not None
     done = session.execute(
@@ -948,10 +943,7 @@ def _remind(*, session: Session, meeting: Meeting, days_before: int, now: dt.dat
         words=words,
         purpose="reminder",
         ref=ref,
-        dedupe_prefix=(
-            f"{ref}:{int(meeting.starts_at.timestamp())}:d{days_before}:"
-            f"{_reminder_revision(meeting)}:"
-        ),
+        dedupe_prefix=f"{ref}:{int(meeting.starts_at.timestamp())}:d{days_before}:",
         sms_fallback=PURPOSES["reminder"],
         now=now,
     )

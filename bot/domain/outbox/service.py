@@ -375,20 +375,30 @@ def cancel(*, session: Session, outbox_id: int, reason: str) -> bool:
 
 
 def cancel_queued(
-    *, session: Session, refs: Collection[str], reason: str, now: dt.datetime | None = None
+    *,
+    session: Session,
+    refs: Collection[str],
+    reason: str,
+    now: dt.datetime | None = None,
+    release_keys: bool = False,
 ) -> int:
     """Cancel the messages of `refs` not sent yet, those a worker has claimed included (it
     checks again before sending one that waited); return how many. One a worker is
     sending at this moment may still go: its delivery raises the status again. Those
-    already sent are marked withdrawn: a failed one is not tried again."""
+    already sent are marked withdrawn: a failed one is not tried again.
+
+    With `release_keys`, the messages withdrawn now give up their dedupe keys (their id is
+    appended), so the same key can be queued again: a meeting changed and then changed
+    back is reminded again, not found already reminded."""
     if not refs:
         return 0
     now = now or utcnow()
     t = outbox_table
+    withdrawn: dict[str, Any] = {"withdrawn_at": now}
+    if release_keys:
+        withdrawn["dedupe_key"] = t.c.dedupe_key + ":withdrawn:" + cast(t.c.id, String)
     session.execute(
-        update(t)
-        .where(t.c.ref.in_(list(refs)), t.c.withdrawn_at.is_(None))
-        .values(withdrawn_at=now)
+        update(t).where(t.c.ref.in_(list(refs)), t.c.withdrawn_at.is_(None)).values(withdrawn)
     )
     result = session.execute(
         update(t)

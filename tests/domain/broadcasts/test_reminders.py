@@ -35,7 +35,7 @@ def scene(session: Session) -> dict[str, Any]:
     now = THREE_DAYS_BEFORE - dt.timedelta(days=1)
     return {
         "meeting": make_meeting(
-            session, STARTS, settlement_id=home.id, title="Layout plan", venue="Hall"
+            session, STARTS, settlement_id=home.id, ward="14", title="Layout plan", venue="Hall"
         ),
         "en": make_member(session, settlement_id=home.id, language="en", now=now),
         "xh": make_member(
@@ -158,6 +158,41 @@ def test_a_venue_change_reminds_again_with_the_new_venue(
     again = _queued(session)
     assert {row.resident_id for row in again} == {scene["en"].id, scene["xh"].id}
     assert all("Creche" in (row.body or "") and "Hall" not in (row.body or "") for row in again)
+
+
+def _bodies(rows: list[Outbox]) -> set[str]:
+    return {row.body or "" for row in rows}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"venue": "Creche"}, {"starts_at": STARTS + dt.timedelta(hours=1)}],
+    ids=["venue", "time"],
+)
+def test_a_meeting_changed_and_changed_back_is_reminded_again(
+    session: Session, settings: Settings, scene: dict[str, Any], change: dict[str, Any]
+) -> None:
+    # The dedupe keys named the start and the venue: back as it was, the round queued again
+    # found every key taken by the withdrawn or sent reminders of the first time, and added
+    # none. Those whose reminder was withdrawn got none; those told the wrong venue or time
+    # in between were never told the right one.
+    meeting = scene["meeting"]
+    first = {"starts_at": STARTS, "venue": "Hall"}
+    broadcasts.send_reminders(session=session, settings=settings, now=THREE_DAYS_BEFORE)
+    _change(session, meeting, **{**first, **change})
+    _change(session, meeting, **first)  # put back before the reminder job ran again
+    later = THREE_DAYS_BEFORE + dt.timedelta(minutes=10)
+    assert broadcasts.send_reminders(session=session, settings=settings, now=later) == 2
+    right = _bodies(_queued(session))
+    assert {row.resident_id for row in _queued(session)} == {scene["en"].id, scene["xh"].id}
+    _change(session, meeting, **{**first, **change})
+    later += dt.timedelta(minutes=10)
+    assert broadcasts.send_reminders(session=session, settings=settings, now=later) == 2
+    session.execute(update(Outbox).where(col(Outbox.status) == "pending").values(status="sent"))
+    _change(session, meeting, **first)  # those told the wrong one hear the right one again
+    later += dt.timedelta(minutes=10)
+    assert broadcasts.send_reminders(session=session, settings=settings, now=later) == 2
+    assert _bodies(_queued(session)) == right
 
 
 def test_a_meeting_moved_to_another_settlement_reminds_its_residents_instead(
