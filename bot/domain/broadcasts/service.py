@@ -857,6 +857,27 @@ def withdraw_reminders(
     return withdrawn
 
 
+# What a meeting's reminders say besides its title, and whom they reach.
+_REMINDED_PLACE = ("settlement_id", "ward", "level", "venue")
+
+
+def meeting_changing(*, session: Session, meeting: Meeting, values: Mapping[str, Any]) -> None:
+    """Withdraw the reminders still queued of `meeting`, about to take `values`, if they
+    would send residents to the wrong time or place, or reach the wrong residents; a round
+    still due is queued again (`withdraw_reminders`). Every change of a stored meeting goes
+    through this: the dashboard, the API and the CSV import."""
+    if meeting.id is None:
+        return
+    changed = {name for name, value in values.items() if getattr(meeting, name) != value}
+    if "starts_at" in changed:
+        reason = "the meeting was moved"
+    elif changed.intersection(_REMINDED_PLACE):
+        reason = "the meeting changed place"
+    else:
+        return
+    withdraw_reminders(session=session, meeting_ids=[meeting.id], reason=reason, remind_again=True)
+
+
 def reminder_due_at(starts_at: dt.datetime, days_before: int, hour: int) -> dt.datetime:
     """Return when a reminder is due: `hour` local time, `days_before` days before the
     meeting's local date (0: the morning of)."""

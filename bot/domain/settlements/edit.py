@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from bot.db import utcnow
-from bot.domain.broadcasts.service import withdraw_reminders
+from bot.domain.broadcasts.service import meeting_changing, withdraw_reminders
 from bot.domain.settlements.importer import (
     meeting_key,
     meeting_key_problem,
@@ -235,27 +235,20 @@ def save_meeting(
     ).scalar_one_or_none()
     if clash is not None and (meeting is None or clash.id != meeting.id):
         raise EditRejected(_MEETING_CLASH)
-    if meeting is not None and meeting.id is not None:
-        moved = meeting.starts_at != starts
-        place = (meeting.settlement_id, meeting.ward, meeting.level, meeting.venue)
-        if moved or place != (settlement_id, ward, level, venue):
-            # Reminders queued for the old time or place would send residents to the wrong
-            # one, or the wrong residents; the reminder job queues them again for what is
-            # now true, to whom it concerns, while their round is due.
-            withdraw_reminders(
-                session=session,
-                meeting_ids=[meeting.id],
-                reason="the meeting was moved" if moved else "the meeting changed place",
-                remind_again=True,
-            )
-    target = meeting or Meeting(level=level, title=title, starts_at=starts, natural_key=key)
-    target.settlement_id = settlement_id
-    target.ward = ward
-    target.level = level
-    target.title = title
-    target.starts_at = starts
-    target.venue = venue
-    target.natural_key = key
+    values: dict[str, Any] = {
+        "settlement_id": settlement_id,
+        "ward": ward,
+        "level": level,
+        "title": title,
+        "starts_at": starts,
+        "venue": venue,
+        "natural_key": key,
+    }
+    if meeting is not None:
+        meeting_changing(session=session, meeting=meeting, values=values)
+    target = meeting or Meeting(**values)
+    for name, value in values.items():
+        setattr(target, name, value)
     target.updated_at = utcnow()
     _flush(session, target, _MEETING_CLASH)
     return target

@@ -19,6 +19,7 @@ from sqlalchemy import text
 from sqlmodel import Session, col, select
 
 from bot.db import utc_year, utcnow
+from bot.domain.broadcasts import service as broadcasts
 from bot.domain.settlements import service as settlements
 from bot.domain.settlements.models import (
     CATEGORIES,
@@ -551,6 +552,8 @@ def _meetings(session: Session, rows: list[_Row], errors: list[RowError]) -> Imp
         existing = session.exec(
             select(Meeting).where(Meeting.natural_key == values["natural_key"])
         ).first()
+        if existing is not None:
+            broadcasts.meeting_changing(session=session, meeting=existing, values=values)
         _upsert(session, result, existing, Meeting, values, values["title"])
     return result
 

@@ -10,7 +10,10 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
+from bot.config import Settings
 from bot.db import session_scope
+from bot.domain.broadcasts import service as broadcasts
+from bot.domain.outbox.models import Outbox
 from bot.domain.settlements import service as settlements
 from bot.domain.settlements.importer import ImportRejected, ImportResult, import_csv
 from bot.domain.settlements.models import (
@@ -21,6 +24,7 @@ from bot.domain.settlements.models import (
     Milestone,
     Settlement,
 )
+from tests.domain.broadcasts.factories import make_member
 
 SETTLEMENTS = """name,aliases,ward,municipality,category,category_note,current_phase
 Ubuhle Gardens,Ubuhle;eBuhle,14,Test Bay,B1,Toilets first.,Services
@@ -244,6 +248,28 @@ def test_meetings_import_stores_utc_and_inherits_ward(session: Session) -> None:
     )
     assert again.updated == ["Toilet placement"]
     assert _count(session, Meeting) == 3
+
+
+def test_an_import_changing_a_meeting_withdraws_its_queued_reminders(
+    session: Session, settings: Settings
+) -> None:
+    # The import updated the meeting and left "Where: Creche" in the reminders still queued,
+    # where the dashboard and the API withdraw them and queue the round again.
+    import_csv(session=session, kind="settlements", data=SETTLEMENTS)
+    ubuhle = session.exec(select(Settlement).where(Settlement.name == "Ubuhle Gardens")).one()
+    resident = make_member(
+        session, settlement_id=ubuhle.id, now=dt.datetime(2027, 1, 1, tzinfo=dt.UTC)
+    )
+    import_csv(session=session, kind="meetings", data=MEETINGS)
+    three_days_before = dt.datetime(2027, 1, 9, 5, 0, tzinfo=dt.UTC)  # 07:00 local
+    assert broadcasts.send_reminders(session=session, settings=settings, now=three_days_before) == 1
+    import_csv(session=session, kind="meetings", data=MEETINGS.replace("Creche", "Church hall"))
+    withdrawn = session.exec(select(Outbox)).one()
+    assert (withdrawn.status, withdrawn.error_message) == ("cancelled", "the meeting changed place")
+    later = three_days_before + dt.timedelta(minutes=10)
+    assert broadcasts.send_reminders(session=session, settings=settings, now=later) == 1
+    again = session.exec(select(Outbox).where(Outbox.status == "pending")).one()
+    assert again.resident_id == resident.id and "Church hall" in (again.body or "")
 
 
 def test_bad_meeting_rows(session: Session) -> None:
