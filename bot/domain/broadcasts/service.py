@@ -833,6 +833,7 @@ def withdraw_reminders(
     reason: str,
     now: dt.datetime | None = None,
     remind_again: bool = False,
+    keep_sent: bool = False,
 ) -> int:
     """Cancel the reminders of these meetings still waiting to be sent; return how many.
 
@@ -840,10 +841,16 @@ def withdraw_reminders(
     also no longer marked done, and the reminders withdrawn, sent or not, give up their
     dedupe keys: a round still due is queued again with what is now true, for whom it now
     concerns, those reminded of the old time or venue included, also when the meeting
-    was changed back as it was."""
+    was changed back as it was. With `keep_sent` too (only the title changed), those
+    already sent stand, and their residents are not reminded again."""
     refs = [meeting_ref(meeting_id) for meeting_id in meeting_ids]
     withdrawn = outbox.cancel_queued(
-        session=session, refs=refs, reason=reason, now=now, release_keys=remind_again
+        session=session,
+        refs=refs,
+        reason=reason,
+        now=now,
+        release_keys=remind_again,
+        keep_sent=keep_sent,
     )
     if remind_again:
         session.execute(
@@ -857,25 +864,37 @@ def withdraw_reminders(
     return withdrawn
 
 
-# What a meeting's reminders say besides its title, and whom they reach.
+# What a meeting's reminders say besides its start and title, and whom they reach.
 _REMINDED_PLACE = ("settlement_id", "ward", "level", "venue")
 
 
 def meeting_changing(*, session: Session, meeting: Meeting, values: Mapping[str, Any]) -> None:
     """Withdraw the reminders still queued of `meeting`, about to take `values`, if they
-    would send residents to the wrong time or place, or reach the wrong residents; a round
-    still due is queued again (`withdraw_reminders`). Every change of a stored meeting goes
-    through this: the dashboard, the API and the CSV import."""
+    would send residents to the wrong time or place, reach the wrong residents or name it
+    by its old title; a round still due is queued again (`withdraw_reminders`). Every
+    change of a stored meeting goes through this: the dashboard, the API and the CSV
+    import."""
     if meeting.id is None:
         return
     changed = {name for name, value in values.items() if getattr(meeting, name) != value}
+    # A reminder already sent of the same time and place stands: a corrected title is not
+    # worth a second SMS.
+    keep_sent = False
     if "starts_at" in changed:
         reason = "the meeting was moved"
     elif changed.intersection(_REMINDED_PLACE):
         reason = "the meeting changed place"
+    elif "title" in changed:
+        reason, keep_sent = "the meeting's title changed", True
     else:
         return
-    withdraw_reminders(session=session, meeting_ids=[meeting.id], reason=reason, remind_again=True)
+    withdraw_reminders(
+        session=session,
+        meeting_ids=[meeting.id],
+        reason=reason,
+        remind_again=True,
+        keep_sent=keep_sent,
+    )
 
 
 def reminder_due_at(starts_at: dt.datetime, days_before: int, hour: int) -> dt.datetime:

@@ -381,11 +381,13 @@ def cancel_queued(
     reason: str,
     now: dt.datetime | None = None,
     release_keys: bool = False,
+    keep_sent: bool = False,
 ) -> int:
     """Cancel the messages of `refs` not sent yet, those a worker has claimed included (it
     checks again before sending one that waited); return how many. One a worker is
     sending at this moment may still go: its delivery raises the status again. Those
-    already sent are marked withdrawn: a failed one is not tried again.
+    already sent are marked withdrawn, a failed one is not tried again, unless `keep_sent`
+    (what they said still stands).
 
     With `release_keys`, the messages withdrawn now give up their dedupe keys (their id is
     appended), so the same key can be queued again: a meeting changed and then changed
@@ -394,15 +396,17 @@ def cancel_queued(
         return 0
     now = now or utcnow()
     t = outbox_table
+    unsent = t.c.status.in_(("pending", "sending"))
     withdrawn: dict[str, Any] = {"withdrawn_at": now}
     if release_keys:
         withdrawn["dedupe_key"] = t.c.dedupe_key + ":withdrawn:" + cast(t.c.id, String)
-    session.execute(
-        update(t).where(t.c.ref.in_(list(refs)), t.c.withdrawn_at.is_(None)).values(withdrawn)
-    )
+    marked = [t.c.ref.in_(list(refs)), t.c.withdrawn_at.is_(None)]
+    if keep_sent:
+        marked.append(unsent)
+    session.execute(update(t).where(*marked).values(withdrawn))
     result = session.execute(
         update(t)
-        .where(t.c.ref.in_(list(refs)), t.c.status.in_(("pending", "sending")))
+        .where(t.c.ref.in_(list(refs)), unsent)
         .values(
             status="cancelled",
             claimed_by=None,

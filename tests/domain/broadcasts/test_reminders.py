@@ -110,15 +110,16 @@ def _change(
     starts_at: dt.datetime,
     venue: str,
     settlement: Settlement | None = None,
+    title: str | None = None,
 ) -> None:
-    """Change a meeting's time, venue or settlement as an officer does."""
+    """Change a meeting's time, venue, settlement or title as an officer does."""
     edit.save_meeting(
         session=session,
         meeting=meeting,
         settlement=settlement or session.get(Settlement, meeting.settlement_id),
         ward="14",
         level="neighbourhood",
-        title=meeting.title,
+        title=title or meeting.title,
         starts_at=starts_at,
         venue=venue,
     )
@@ -193,6 +194,24 @@ def test_a_meeting_changed_and_changed_back_is_reminded_again(
     later += dt.timedelta(minutes=10)
     assert broadcasts.send_reminders(session=session, settings=settings, now=later) == 2
     assert _bodies(_queued(session)) == right
+
+
+def test_a_new_title_reaches_the_reminders_still_queued_and_no_one_twice(
+    session: Session, settings: Settings, scene: dict[str, Any]
+) -> None:
+    # The reminders still queued kept the old title. One already sent gave the right time
+    # and place: a corrected title is not worth a second SMS.
+    broadcasts.send_reminders(session=session, settings=settings, now=THREE_DAYS_BEFORE)
+    sent = next(row for row in _reminders(session) if row.resident_id == scene["en"].id)
+    sent.status = "sent"
+    session.flush()
+    _change(session, scene["meeting"], starts_at=STARTS, venue="Hall", title="Layout plan vote")
+    assert _queued(session) == []
+    later = THREE_DAYS_BEFORE + dt.timedelta(minutes=10)
+    assert broadcasts.send_reminders(session=session, settings=settings, now=later) == 1
+    (again,) = _queued(session)
+    assert again.resident_id == scene["xh"].id and "Layout plan vote" in (again.body or "")
+    assert sent.status == "sent" and sent.withdrawn_at is None  # a failed send is tried again
 
 
 def test_a_meeting_moved_to_another_settlement_reminds_its_residents_instead(
