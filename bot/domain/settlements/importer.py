@@ -544,7 +544,7 @@ def _meetings(session: Session, rows: list[_Row], errors: list[RowError]) -> Imp
                 )
             )
         errors += [RowError(row.line, reason) for reason in check.reasons]
-    errors += _moved_meetings(session, clean)
+    errors += _changed_meetings(session, clean)
     if errors:
         raise ImportRejected(sorted(errors, key=lambda error: error.line))
     result = ImportResult("meetings")
@@ -565,14 +565,17 @@ def _same_meeting(
     return name_key(title), level, _place(settlement_id, ward)
 
 
-def _moved_meetings(session: Session, clean: list[tuple[int, dict[str, Any]]]) -> list[RowError]:
-    """Refuse a row that matches no meeting but looks like one moved: a future meeting with
-    its title and place that no row of the file matches. Imported, it would be a second
-    meeting, and residents would see both and be reminded of the old one. The dashboard
-    and the API move a meeting (moving its reminders; an announcement tells residents); a file that
-    keeps every other date's row adds one (a meeting that recurs)."""
+def _changed_meetings(session: Session, clean: list[tuple[int, dict[str, Any]]]) -> list[RowError]:
+    """Refuse a row that matches no meeting but looks like one changed: a future meeting
+    that no row of the file matches, with the row's title and place (moved) or its time and
+    place (renamed, a typo corrected in the file). Imported, it would be a second meeting,
+    and residents would see both and be reminded of the old one. The dashboard and the API
+    move or rename a meeting (its reminders follow; an announcement tells residents of a
+    move); a file that keeps the other row too adds one (a meeting that recurs, or two at
+    the same time and place)."""
     keys = {values["natural_key"] for _line, values in clean}
-    unmatched: dict[tuple[str, str, str], list[dt.datetime]] = {}
+    moved: dict[tuple[str, str, str], list[dt.datetime]] = {}
+    renamed: dict[tuple[dt.datetime, str, str], list[str]] = {}
     m = settlements.MEETING.c
     future = session.execute(
         select_columns(m.title, m.level, m.settlement_id, m.ward, m.starts_at, m.natural_key).where(
@@ -581,38 +584,49 @@ def _moved_meetings(session: Session, clean: list[tuple[int, dict[str, Any]]]) -
     ).all()
     for title, level, settlement_id, ward, starts_at, natural_key in future:
         if natural_key not in keys:
-            unmatched.setdefault(_same_meeting(title, level, settlement_id, ward), []).append(
-                starts_at
-            )
+            moved.setdefault(_same_meeting(title, level, settlement_id, ward), []).append(starts_at)
+            renamed.setdefault((starts_at, level, _place(settlement_id, ward)), []).append(title)
     suspects = []
     for line, values in clean:
         place = _same_meeting(
             values["title"], values["level"], values["settlement_id"], values["ward"]
         )
-        if place in unmatched:
-            suspects.append((line, values, place))
+        slot = (
+            values["starts_at"],
+            values["level"],
+            _place(values["settlement_id"], values["ward"]),
+        )
+        if place in moved or slot in renamed:
+            suspects.append((line, values, place, slot))
     if not suspects:
         return []
     # A suspect whose own meeting exists (past or cancelled) updates it: asked for at once.
-    existing = col(Meeting.natural_key).in_([values["natural_key"] for _, values, _ in suspects])
+    existing = col(Meeting.natural_key).in_([values["natural_key"] for _, values, _, _ in suspects])
     known = set(session.exec(select(Meeting.natural_key).where(existing)))
     errors = []
-    for line, values, place in suspects:
+    for line, values, place, slot in suspects:
         if values["natural_key"] in known:
             continue
-        when = ", ".join(
-            moment.astimezone(TIMEZONE).isoformat(timespec="minutes")
-            for moment in sorted(unmatched[place])
-        )
-        errors.append(
-            RowError(
-                line,
+        if place in moved:
+            when = ", ".join(
+                moment.astimezone(TIMEZONE).isoformat(timespec="minutes")
+                for moment in sorted(moved[place])
+            )
+            reason = (
                 f"{values['title']!r} is already on {when} at this place, and no row of "
                 "this file has that date: to move it, change it on the dashboard or with the "
-                "API (its reminders move; announce it to tell residents); to add another meeting, "
-                "keep its row in this file too",
+                "API (its reminders move; announce it to tell residents); to add another "
+                "meeting, keep its row in this file too"
             )
-        )
+        else:
+            titles = " and ".join(repr(title) for title in sorted(renamed[slot]))
+            reason = (
+                f"{titles} is already at this time and place, and no row of this file has "
+                f"that title: to rename it {values['title']!r}, change it on the dashboard or "
+                "with the API (its reminders follow); to add another meeting at the same "
+                "time and place, keep its row in this file too"
+            )
+        errors.append(RowError(line, reason))
     return errors
 
 

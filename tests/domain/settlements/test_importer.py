@@ -424,6 +424,33 @@ Ubuhle Gardens,services,Pipes,,planned,{"n" * (NOTE_LENGTH + 1)}
     assert _count(session, Meeting) == 0
 
 
+def test_a_meeting_renamed_in_the_file_is_refused_not_doubled(session: Session) -> None:
+    # "Blok meeting" corrected to "Block meeting" in the file was a second meeting at the
+    # same time and place (the natural key holds the title): two in menu 4, two reminders.
+    import_csv(session=session, kind="settlements", data=WARD_5)
+    header = "settlement,ward,level,title,starts_at,venue\n"
+    typo = ",Ward 5,ward,Blok meeting,2030-03-01T10:00:00+02:00,Hall\n"
+    fixed = typo.replace("Blok", "Block")
+    import_csv(session=session, kind="meetings", data=header + typo)
+    assert _errors(session, "meetings", header + fixed) == [
+        "line 2: 'Blok meeting' is already at this time and place, and no row of this file "
+        "has that title: to rename it 'Block meeting', change it on the dashboard or with the "
+        "API (its reminders follow); to add another meeting at the same time and place, keep "
+        "its row in this file too"
+    ]
+    assert _count(session, Meeting) == 1
+    # Two meetings at the same time and place: both rows in the file.
+    result = import_csv(session=session, kind="meetings", data=header + typo + fixed)
+    assert (result.created, result.unchanged) == (["Block meeting"], ["Blok meeting"])
+    # Another time, or the old one cancelled, is no meeting renamed.
+    later = fixed.replace("10:00", "14:00").replace("Block", "Budget")
+    assert import_csv(session=session, kind="meetings", data=header + later).created
+    for meeting in session.exec(select(Meeting)).all():
+        meeting.cancelled = True
+    again = fixed.replace("Block", "Street committee")
+    assert import_csv(session=session, kind="meetings", data=header + again).created
+
+
 def test_the_same_import_twice_at_once_waits_and_finds_the_rows(clean_db: Engine) -> None:
     # A double-clicked Import, or two officers: on PostgreSQL each found no row and both
     # inserted it, the second a 500 on uq_settlement_name (SQLite's write gate made them
