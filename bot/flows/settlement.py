@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from bisect import bisect_left
 from dataclasses import dataclass
-from functools import lru_cache
 from itertools import islice
 
 from rapidfuzz import fuzz, process
 
-from bot.content import normalise
 from bot.engine.effects import RecordUnknownSettlement, SetSettlement
 from bot.engine.ports import SettlementRef
 from bot.engine.turn import SETTLEMENT, SETTLEMENT_CHOICE, Turn
 from bot.flows import menu
+from bot.names import fold
 
 # Text and names are folded (no case, accents or punctuation) and compared with
 # rapidfuzz's ratio, never its partial scores: WRatio scores any fragment ("ok", "Park")
@@ -26,10 +24,10 @@ from bot.flows import menu
 # the same word of at least MIN_WORD letters, the start of one from MIN_PREFIX letters, or
 # a typo of one); it scores the share of letters in the shared words, and choices within
 # CLOSE of the best are offered. Anything else matched nothing: the name is recorded for
-# officers. Before all this, both sides are folded (`_fold`): "Ext" is "Extension", "Ext2"
-# is "Ext 2", and "informal settlement" is left out; a number (NUMBER_LETTERS) weighs as a
-# short word. A place word ("Park", "Camp": _PLACE_WORDS) is shared only when the text
-# has no other word.
+# officers. Before all this, both sides are folded (`bot.names.fold`): "Ext" is
+# "Extension", "Ext2" is "Ext 2", and "informal settlement" is left out; a number
+# (NUMBER_LETTERS) weighs as a short word. A place word ("Park", "Camp": _PLACE_WORDS) is
+# shared only when the text has no other word.
 SURE = 85.0
 MARGIN = 8.0
 WORD_TYPO = 80.0
@@ -39,13 +37,10 @@ MIN_PREFIX = 4
 NUMBER_LETTERS = 4
 MAX_CHOICES = 5
 MAX_QUERY = 100
-# Written out, so that "Ext 7", "Ext. 7", "Ext7" and "Extension 7" are one name.
-_ABBREVIATIONS = {"ext": "extension", "extn": "extension"}
-# Words that many names carry and that tell none apart ("Masakhane Informal Settlement").
-_GENERIC = frozenset({"informal", "settlement", "informele", "nedersetting"})
 # The kind of place a name ends in: shared alone ("Phola Park", "Lindokuhle Park") it
-# makes no settlement a choice, unless the text has no other word. Unlike _GENERIC they
-# stay in the names, so "Sunrise Park" is not taken to be Sunrise Camp without asking.
+# makes no settlement a choice, unless the text has no other word. Unlike the generic words
+# `fold` leaves out ("informal") they stay in the names, so "Sunrise Park" is not taken to
+# be Sunrise Camp without asking.
 _PLACE_WORDS = frozenset(
     {
         "park",
@@ -65,7 +60,6 @@ _PLACE_WORDS = frozenset(
         "dorp",
     }
 )
-_RUNS = re.compile(r"[^\W\d_]+|\d+")
 
 
 @dataclass(frozen=True)
@@ -143,22 +137,13 @@ def _numbers(words: list[str]) -> set[str]:
     return {word for word in words if word.isdecimal()}
 
 
-@lru_cache(maxsize=4096)  # every name is folded again for each resident's text
-def _fold(text: str) -> str:
-    """Fold a name, or the resident's text, into the words that matching compares: folded
-    (`normalise`), letters and digits apart ("Ext2"), abbreviations written out, and the
-    words many names share left out, unless nothing else is left."""
-    words = [_ABBREVIATIONS.get(run, run) for run in _RUNS.findall(normalise(text))]
-    return " ".join([word for word in words if word not in _GENERIC] or words)
-
-
 def rank(query: str, candidates: list[SettlementRef]) -> list[Match]:
     """Return settlements that could be meant by the text, best first."""
-    words = _fold(query).split()
+    words = fold(query).split()
     if not words:
         return []
     named = [
-        (ref, [folded for folded in map(_fold, (ref.name, *ref.aliases)) if folded])
+        (ref, [folded for folded in map(fold, (ref.name, *ref.aliases)) if folded])
         for ref in candidates
     ]
     vocabulary = sorted({word for _, names in named for name in names for word in name.split()})

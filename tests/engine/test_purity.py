@@ -22,7 +22,7 @@ FORBIDDEN = (
     "bot.config",
 )
 ALLOWED_THIRD_PARTY = ("babel", "rapidfuzz", "yaml")
-ALLOWED_BOT = ("bot.content", "bot.i18n", "bot.sms", "bot.engine", "bot.flows")
+ALLOWED_BOT = ("bot.content", "bot.i18n", "bot.names", "bot.sms", "bot.engine", "bot.flows")
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:

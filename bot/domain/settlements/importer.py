@@ -39,6 +39,7 @@ from bot.domain.settlements.models import (
     name_key,
 )
 from bot.i18n import TIMEZONE
+from bot.names import same_name_key
 
 Kind = Literal["settlements", "milestones", "meetings"]
 
@@ -300,6 +301,7 @@ def _settlements(session: Session, rows: list[_Row], errors: list[RowError]) -> 
                 },
             )
         )
+    errors += _names_alike(session, clean)
     if errors:
         raise ImportRejected(sorted(errors, key=lambda error: error.line))
     result = ImportResult("settlements")
@@ -312,6 +314,70 @@ def _settlements(session: Session, rows: list[_Row], errors: list[RowError]) -> 
         ).first()
         _upsert(session, result, existing, Settlement, values, values["name"])
     return result
+
+
+@dataclass(frozen=True)
+class _Called:
+    """A name or alias a settlement is called by, and where it comes from."""
+
+    settlement: tuple[str, str]  # its natural key: municipality_key, name_key
+    value: str
+    name: str  # the settlement's name
+    where: str  # "line 3", or the municipality of one already imported
+
+    def __str__(self) -> str:
+        called = self.name if self.value == self.name else f"{self.name}'s alias {self.value!r}"
+        return f"{called} ({self.where})"
+
+
+def _called(key: tuple[str, str], name: str, aliases: list[str], where: str) -> list[_Called]:
+    return [_Called(key, value, name, where) for value in (name, *aliases)]
+
+
+def _names_alike(session: Session, clean: list[tuple[_Row, dict[str, Any]]]) -> list[RowError]:
+    """Refuse a name or alias new to its settlement that residents' matching reads as
+    another settlement's name or alias (`same_name_key`: no case, accents, punctuation or
+    spaces; Ext is Extension), in this file or already imported, in any municipality: a
+    resident typing it would be asked to choose between two lines that read the same.
+    What the settlements will be called after this import is compared, so an alias may
+    move from one to another in one file; names already alike are left alone (only new
+    ones are checked) and hold up no other import."""
+    stored: dict[tuple[str, str], list[_Called]] = {}
+    for settlement in session.exec(select(Settlement)).all():
+        key = (settlement.municipality_key, settlement.name_key)
+        where = f"in {settlement.municipality}"
+        stored[key] = _called(key, settlement.name, settlement.aliases, where)
+    filed: dict[tuple[str, str], tuple[_Row, list[_Called]]] = {}
+    for row, values in clean:
+        key = (values["municipality_key"], values["name_key"])
+        if values["name"] and values["municipality"] and key not in filed:
+            called = _called(key, values["name"], values["aliases"], f"line {row.line}")
+            filed[key] = (row, called)
+    by_key: dict[str, list[_Called]] = {}
+    after = {**stored, **{key: called for key, (_row, called) in filed.items()}}
+    for called in after.values():
+        for one in called:
+            by_key.setdefault(same_name_key(one.value), []).append(one)
+    errors = []
+    for key, (row, called) in filed.items():
+        known = {same_name_key(one.value) for one in stored.get(key, [])}
+        for one in called:
+            alike = same_name_key(one.value)
+            others = [o for o in by_key.get(alike, []) if o.settlement != key]
+            if not alike or alike in known or not others:
+                continue
+            known.add(alike)  # said once a row
+            what = "name" if one.value == one.name else "alias"
+            errors.append(
+                RowError(
+                    row.line,
+                    f"{what} {one.value!r} reads the same to residents as "
+                    f"{', '.join(map(str, others))}: the bot matches names without case, "
+                    'accents, punctuation, spaces or words like "informal settlement", and '
+                    "reads Ext as Extension; give one a name residents can tell apart",
+                )
+            )
+    return errors
 
 
 def _parse_date(check: _Checker, column: str) -> dt.date | None:

@@ -25,6 +25,7 @@ from bot.domain.settlements.models import (
     Settlement,
 )
 from tests.domain.broadcasts.factories import make_member
+from tests.factories import make_settlement
 
 SETTLEMENTS = """name,aliases,ward,municipality,category,category_note,current_phase
 Ubuhle Gardens,Ubuhle;eBuhle,14,Test Bay,B1,Toilets first.,Services
@@ -69,11 +70,67 @@ def test_reimport_updates_by_natural_key_and_never_duplicates(session: Session) 
     assert (ubuhle.category, ubuhle.aliases) == ("A", ["Ubuhle"])
 
 
-def test_same_name_in_another_municipality_is_another_settlement(session: Session) -> None:
+HEADER = SETTLEMENTS.splitlines()[0] + "\n"
+# What residents' matching cannot tell apart, after case, accents, punctuation and spaces.
+WHY = (
+    ": the bot matches names without case, accents, punctuation, spaces or words like "
+    '"informal settlement", and reads Ext as Extension; give one a name residents can tell apart'
+)
+
+
+def test_names_residents_cannot_tell_apart_are_not_two_settlements(session: Session) -> None:
+    # The file's key folds case and spaces only: "Mandela Park" and "Mandéla Park" were two
+    # settlements, and a resident typing either was asked to choose between two lines that
+    # read the same. Every such row is listed, naming what it reads as.
+    data = HEADER + (
+        "Mandela Park,,14,Test Bay,,,\n"
+        "Mandéla Park,,14,Test Bay,,,\n"
+        "Zola Ext 2,,14,Test Bay,,,\n"
+        "Zola Extension-2,,14,Test Bay,,,\n"
+        "Iota,Kappa,14,Test Bay,,,\n"
+        "KAPPA,,14,Test Bay,,,\n"
+        "Lambda,,14,Test Bay,,,\n"
+    )
+    assert _errors(session, "settlements", data) == [
+        f"line 2: name 'Mandela Park' reads the same to residents as Mandéla Park (line 3){WHY}",
+        f"line 3: name 'Mandéla Park' reads the same to residents as Mandela Park (line 2){WHY}",
+        f"line 4: name 'Zola Ext 2' reads the same to residents as Zola Extension-2 (line 5){WHY}",
+        f"line 5: name 'Zola Extension-2' reads the same to residents as Zola Ext 2 (line 4){WHY}",
+        f"line 6: alias 'Kappa' reads the same to residents as KAPPA (line 7){WHY}",
+        f"line 7: name 'KAPPA' reads the same to residents as Iota's alias 'Kappa' (line 6){WHY}",
+    ]
+    assert _count(session, Settlement) == 0
+    # Against those already imported, in any municipality: residents choose from them all.
     import_csv(session=session, kind="settlements", data=SETTLEMENTS)
-    other = SETTLEMENTS.replace("Test Bay", "Other Town")
-    assert len(import_csv(session=session, kind="settlements", data=other).created) == 3
-    assert _count(session, Settlement) == 6
+    data = HEADER + ("Masakhane Heights,,14,Other Town,,,\nEbuhle,,14,Test Bay,,,\n")
+    assert _errors(session, "settlements", data) == [
+        "line 2: name 'Masakhane Heights' reads the same to residents as Masakhane Heights "
+        f"(in Test Bay){WHY}",
+        "line 3: name 'Ebuhle' reads the same to residents as Ubuhle Gardens's alias 'eBuhle' "
+        f"(in Test Bay){WHY}",
+    ]
+    # An alias may move from one settlement to another in one file.
+    moved = SETTLEMENTS.replace("Ubuhle;eBuhle", "Ubuhle").replace(
+        "Masakhane Heights,", "Masakhane Heights,eBuhle"
+    )
+    assert import_csv(session=session, kind="settlements", data=moved).updated == [
+        "Ubuhle Gardens",
+        "Masakhane Heights",
+    ]
+
+
+def test_names_already_alike_hold_up_no_import(session: Session) -> None:
+    # Stored before names were compared as residents' matching reads them.
+    for name in ("Mandela Park", "Mandéla Park"):
+        make_settlement(session, name, municipality="Test Bay")
+    alike = HEADER + "Mandela Park,,14,Test Bay,,,\nMandéla Park,,14,Test Bay,,,\n"
+    assert import_csv(session=session, kind="settlements", data=alike).unchanged == [
+        "Mandela Park",
+        "Mandéla Park",
+    ]
+    assert len(import_csv(session=session, kind="settlements", data=SETTLEMENTS).created) == 3
+    again = import_csv(session=session, kind="settlements", data=SETTLEMENTS + alike[len(HEADER) :])
+    assert (again.created, again.updated, len(again.unchanged)) == ([], [], 5)
 
 
 def test_bad_settlement_rows_are_all_listed_and_nothing_is_written(session: Session) -> None:
