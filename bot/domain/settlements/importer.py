@@ -101,8 +101,18 @@ def _read(kind: Kind, data: bytes | str) -> tuple[list[_Row], list[RowError]]:
         try:
             data = data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
+            # Excel's "CSV (Comma delimited)" writes Windows-1252: ’ is byte 0x92, é 0xE9.
+            line = exc.object.count(b"\n", 0, exc.start) + 1
+            byte = f"{exc.object[exc.start]:02X}"
             raise ImportRejected(
-                [RowError(0, f"the file is not UTF-8 text (byte {exc.start} is not valid UTF-8)")]
+                [
+                    RowError(
+                        line,
+                        f"is not UTF-8 text (byte 0x{byte} is not valid UTF-8, as in a file "
+                        "Excel saved as CSV (Comma delimited) with ’ or é in it): save it as "
+                        "CSV UTF-8 (Comma delimited)",
+                    )
+                ]
             ) from None
     data = data.removeprefix("\ufeff")
     reader = csv.reader(io.StringIO(data, newline=""))

@@ -38,7 +38,7 @@ def _count(session: Session, model: type) -> int:
     return session.exec(select(func.count()).select_from(model)).one()
 
 
-def _errors(session: Session, kind: str, data: str) -> list[str]:
+def _errors(session: Session, kind: str, data: str | bytes) -> list[str]:
     with pytest.raises(ImportRejected) as caught:
         import_csv(session=session, kind=kind, data=data)  # type: ignore[arg-type]
     return [str(e) for e in caught.value.errors]
@@ -177,6 +177,16 @@ def test_a_semicolon_separated_file_is_named_as_such(session: Session) -> None:
     assert _errors(session, "settlements", SETTLEMENTS.replace(",", ";")) == [
         "line 1: the file is separated by semicolons (;), not commas: save it as "
         "comma-separated CSV (CSV UTF-8, comma delimited)"
+    ]
+
+
+def test_a_windows_1252_file_gives_its_line_and_how_to_save_it(session: Session) -> None:
+    # Excel's "CSV (Comma delimited)" writes ’ as byte 0x92: it was refused as "byte 101
+    # is not valid UTF-8", with no line and no way out.
+    data = SETTLEMENTS.replace("Toilets first.", "Residents’ committee agreed.").encode("cp1252")
+    assert _errors(session, "settlements", data) == [
+        "line 2: is not UTF-8 text (byte 0x92 is not valid UTF-8, as in a file Excel saved "
+        "as CSV (Comma delimited) with ’ or é in it): save it as CSV UTF-8 (Comma delimited)"
     ]
 
 
