@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from bot.db import session_scope, utcnow
+from bot.domain.settlements.models import Settlement
 from bot.domain.settlements.service import upcoming_meetings
 from bot.domain.staff import scope as scopes
 from bot.domain.staff.models import AuditEvent
@@ -228,6 +229,34 @@ def test_a_milestone_target_falls_between_2000_and_2099(
     assert [m["target_date"] for m in detail["milestones"] if m["title"] == "Houses built"] == [
         "2099-12-31"
     ]
+
+
+def test_control_characters_are_refused_as_the_import_refuses_them(
+    client: TestClient, world: dict[str, Any], clean_db: Engine
+) -> None:
+    officer = world["officer"]
+    url = f"/api/v1/settlements/{world['home']}"
+    milestone = {"strand": "housing", "title": "Houses\x07 built", "status": "planned"}
+    bell = client.post(f"{url}/milestones", json=milestone, headers=officer)
+    assert bell.status_code == 422
+    assert bell.json()["detail"] == (
+        "the title contains a control character (U+0007), which no one can see: take it out "
+        "(tabs and line breaks may stay)"
+    )
+    escape = client.patch(url, json={"current_phase": "Phase\x1b 2"}, headers=officer)
+    assert escape.status_code == 422 and "U+001B" in escape.text
+    forum = {"level": "ward", "ward": "14", "title": "Forum", "starts_at": "2031-01-01T10:00Z"}
+    venue = client.post("/api/v1/meetings", json={**forum, "venue": "Ha\x0cll"}, headers=officer)
+    assert venue.status_code == 422 and "the venue contains" in venue.text
+    # Tabs and line breaks stay; a note imported with one before holds up no other change.
+    note = "Pipes stolen.\r\nBack\tin May."
+    kept = client.patch(url, json={"category_note": note}, headers=officer)
+    assert kept.status_code == 200 and kept.json()["category_note"] == note
+    with session_scope(clean_db) as session:
+        settlement = session.get(Settlement, world["home"])
+        assert settlement is not None
+        settlement.category_note = "Imported\x07 before."
+    assert client.patch(url, json={"category": "C"}, headers=officer).status_code == 200
 
 
 def test_an_officer_adds_moves_and_cancels_meetings_as_the_import_would(

@@ -14,6 +14,7 @@ from sqlmodel import Session, col
 from bot.db import utcnow
 from bot.domain.broadcasts.service import meeting_changing, withdraw_reminders
 from bot.domain.settlements.importer import (
+    control_character_problem,
     meeting_key,
     meeting_key_problem,
     meeting_place_problems,
@@ -64,13 +65,21 @@ def _flush(session: Session, target: Milestone | Meeting, clash: str) -> None:
         raise EditRejected(clash) from None
 
 
-def _text(value: str, limit: int, what: str) -> str:
+def _text(value: str, limit: int, what: str, *, stored: str | None = None) -> str:
     """Return `value` stripped; refuse it if longer than `limit` (cutting it would lose
     what the officer wrote without saying so)."""
     value = value.strip()
     if len(value) > limit:
         raise EditRejected(f"the {what} is longer than {limit} characters")
+    _typed(value, what, stored=stored)
     return value
+
+
+def _typed(value: str, what: str, *, stored: str | None) -> None:
+    """Refuse a control character the import would refuse, in a value changed from the one
+    `stored`: one imported before they were refused holds up no other change."""
+    if value != stored and (problem := control_character_problem(f"the {what}", value)):
+        raise EditRejected(problem)
 
 
 def update_settlement(
@@ -83,8 +92,12 @@ def update_settlement(
 ) -> Settlement:
     """Change a settlement's category (blank: not yet assessed), its note and its phase."""
     settlement.category = _choice(category, CATEGORIES, "category") if category else None
-    settlement.category_note = _text(category_note, NOTE_LENGTH, "note")
-    settlement.current_phase = _text(current_phase, PHASE_LENGTH, "current phase")
+    settlement.category_note = _text(
+        category_note, NOTE_LENGTH, "note", stored=settlement.category_note
+    )
+    settlement.current_phase = _text(
+        current_phase, PHASE_LENGTH, "current phase", stored=settlement.current_phase
+    )
     settlement.updated_at = utcnow()
     session.flush()
     return settlement
@@ -122,6 +135,7 @@ def save_milestone(
         raise EditRejected(f"the title is longer than {TITLE_LENGTH} characters once folded")
     if target_date is not None and (problem := target_date_problem(target_date)):
         raise EditRejected(problem)
+    _typed(title, "title", stored=milestone.title if milestone else None)
     assert settlement.id is not None
     values: dict[str, Any] = {
         "strand": _choice(strand, STRANDS, "strand"),
@@ -129,7 +143,7 @@ def save_milestone(
         "title_key": name_key(title),
         "target_date": target_date,
         "status": _choice(status, MILESTONE_STATUSES, "status"),
-        "note": _text(note, NOTE_LENGTH, "note"),
+        "note": _text(note, NOTE_LENGTH, "note", stored=milestone.note if milestone else None),
     }
     clash = session.execute(
         select(Milestone).where(
@@ -210,12 +224,13 @@ def save_meeting(
     title = " ".join(title.split())
     if not title or len(title) > TITLE_LENGTH:
         raise EditRejected(f"a meeting needs a title of at most {TITLE_LENGTH} characters")
-    venue = _text(venue, VENUE_LENGTH, "venue")
+    _typed(title, "title", stored=meeting.title if meeting else None)
+    venue = _text(venue, VENUE_LENGTH, "venue", stored=meeting.venue if meeting else None)
     if starts_at.tzinfo is None:
         raise EditRejected("the start time needs a time zone")
     if problem := meeting_time_problem(starts_at):
         raise EditRejected(problem)
-    ward = _text(ward, WARD_LENGTH, "ward")
+    ward = _text(ward, WARD_LENGTH, "ward", stored=meeting.ward if meeting else None)
     problems = meeting_place_problems(
         level=level, ward=ward, settlement=settlement, named=settlement is not None
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -178,12 +179,37 @@ def _read(kind: Kind, data: bytes | str) -> tuple[list[_Row], list[RowError]]:
             if record[i].strip():
                 filled.setdefault(i, start)
         values = {h: v.strip() for h, v in zip(header, record, strict=True) if h}
+        unreadable += [
+            RowError(start, problem)
+            for column, value in values.items()
+            if (problem := control_character_problem(column, value))
+        ]
         rows.append(_Row(start, values))
     unreadable += [
         RowError(1, f"column {i + 1} has no name (line {first} has a value in it)")
         for i, first in filled.items()
     ]
     return rows, unreadable
+
+
+# C0 control characters (U+0000 is refused on its own) but tab, line feed and carriage
+# return: invisible on the dashboard and in a phone's text, and left out of messages
+# (`bot.sms.sendable`), so a name or title with one is not what residents would type. A
+# tab is whitespace a pasted cell carries: a name or title collapses it into a space and
+# a message sends it as one, so it is kept rather than refusing a file for it.
+_CONTROL = re.compile(r"[\x01-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def control_character_problem(what: str, value: str) -> str | None:
+    """Return why `value` cannot be stored as `what` if it holds a control character other
+    than a tab or a line break, the same for the CSV import, the dashboard and the API."""
+    found = _CONTROL.search(value)
+    if found is None:
+        return None
+    return (
+        f"{what} contains a control character (U+{ord(found.group()):04X}), which no one can "
+        "see: take it out (tabs and line breaks may stay)"
+    )
 
 
 class _Checker:

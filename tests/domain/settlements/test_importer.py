@@ -224,6 +224,30 @@ Fine Place,,14,Test Bay,C,,
     assert _count(session, Settlement) == 0
 
 
+def test_control_characters_are_refused_but_tabs_and_line_breaks_are_kept(
+    session: Session,
+) -> None:
+    # "Ctl\x07x" was stored: a name no one can see whole, nor type.
+    kept = 'Tabbed\tPlace,,14,Test Bay,,"First line.\r\nSecond\tline.",\n'
+    data = HEADER + "Ctl\x07x,,14,Test Bay,,,\nEscape,,14,Test Bay,,Note\x1b[0m,\n" + kept
+    assert _errors(session, "settlements", data) == [
+        "line 2: name contains a control character (U+0007), which no one can see: take it "
+        "out (tabs and line breaks may stay)",
+        "line 3: category_note contains a control character (U+001B), which no one can see: "
+        "take it out (tabs and line breaks may stay)",
+    ]
+    import_csv(session=session, kind="settlements", data=HEADER + kept)
+    tabbed = session.exec(select(Settlement)).one()
+    assert (tabbed.name, tabbed.category_note) == ("Tabbed Place", "First line.\r\nSecond\tline.")
+    milestone = (
+        "settlement,strand,title,target_date,status,note\nTabbed Place,services,T\x0bx,,planned,\n"
+    )
+    assert _errors(session, "milestones", milestone) == [
+        "line 2: title contains a control character (U+000B), which no one can see: take it "
+        "out (tabs and line breaks may stay)"
+    ]
+
+
 def test_bom_and_emoji_survive(session: Session) -> None:
     data = "\ufeff" + SETTLEMENTS.replace("Toilets first.", "Toilets first 🚽.")
     import_csv(session=session, kind="settlements", data=data.encode("utf-8"))
