@@ -249,6 +249,22 @@ def test_scoped_officer_sees_only_their_places_and_people(
         assert session.get(Resident, outsider_id) is not None
 
 
+def test_a_scoped_officer_is_not_offered_an_import_they_may_not_make(
+    app: object, as_role: Callable[[str], tuple[TestClient, str]], clean_db: Engine
+) -> None:
+    # The link and the form were shown, and the upload answered 403.
+    make_scoped_user(clean_db, "ward22@example.org", "officer", wards=["22"])
+    with logged_in(app, "ward22@example.org") as (client, _csrf):
+        assert 'href="/staff/import"' not in client.get("/staff/settlements").text
+        page = client.get("/staff/import")
+        assert page.status_code == 200
+        assert 'action="/staff/import"' not in page.text
+        assert "Imports are for officers with no scope" in page.text
+    client, _csrf = as_role(OFFICER)
+    assert 'href="/staff/import"' in client.get("/staff/settlements").text
+    assert 'action="/staff/import"' in client.get("/staff/import").text
+
+
 def test_dashboard_errors_are_pages_and_api_errors_stay_json(
     as_role: Callable[[str], tuple[TestClient, str]], world: World
 ) -> None:
