@@ -39,7 +39,7 @@ from bot.domain.broadcasts.ports import SqlMeetingInvitations
 from bot.domain.messages.service import Converse
 from bot.domain.residents.service import SqlResidentData
 from bot.domain.settlements import edit as settlement_edit
-from bot.domain.settlements.models import Meeting, Settlement, name_key
+from bot.domain.settlements.models import Meeting, Milestone, Settlement, name_key
 from bot.domain.settlements.ports import SqlSettlementDirectory
 from bot.domain.settlements.service import UnknownWard
 from bot.domain.staff import audit, sessions
@@ -209,7 +209,7 @@ def refused_as_http(*, refused: int = 422) -> Iterator[None]:
     allow it, 404 for something it refers to that does not exist, else `refused`."""
     try:
         yield
-    except (tickets.InvalidTransition, broadcasts.Conflict) as exc:
+    except (tickets.InvalidTransition, broadcasts.Conflict, settlement_edit.StillQuoted) as exc:
         raise HTTPException(409, str(exc)) from None
     except broadcasts.NotFound as exc:
         raise HTTPException(404, str(exc)) from None
@@ -375,6 +375,17 @@ def visible_settlement(*, session: Session, scope: scopes.Scope, settlement_id: 
     ):
         raise HTTPException(404, f"no settlement {settlement_id}")
     return found
+
+
+def visible_milestone(
+    *, session: Session, scope: scopes.Scope, settlement_id: int, milestone_id: int
+) -> tuple[Settlement, Milestone]:
+    """Return a settlement the scope allows and one of its milestones; 404 for any other."""
+    settlement = visible_settlement(session=session, scope=scope, settlement_id=settlement_id)
+    milestone = settlement_edit.get_milestone(session=session, milestone_id=milestone_id)
+    if milestone is None or milestone.settlement_id != settlement_id:
+        raise HTTPException(404, f"no milestone {milestone_id} in settlement {settlement_id}")
+    return settlement, milestone
 
 
 def check_meeting_place(

@@ -27,6 +27,7 @@ from api.deps import (
     check_meeting_place,
     readable_meeting,
     refused_as_http,
+    visible_milestone,
     visible_settlement,
 )
 from api.errors import API_ERRORS, documented
@@ -193,14 +194,40 @@ def update_milestone(
     session: SessionDep,
 ) -> MilestonePublic:
     """Change a milestone (every field, as given)."""
-    settlement = visible_settlement(session=session, scope=scope, settlement_id=settlement_id)
-    milestone = edit.get_milestone(session=session, milestone_id=milestone_id)
-    if milestone is None or milestone.settlement_id != settlement_id:
-        raise HTTPException(404, f"no milestone {milestone_id} in settlement {settlement_id}")
+    settlement, milestone = visible_milestone(
+        session=session, scope=scope, settlement_id=settlement_id, milestone_id=milestone_id
+    )
     saved = _save_milestone(session, settlement, milestone, data)
     target = f"milestone:{milestone_id}"
     audit_api(session, request, user, "milestone.update", target, settlement=settlement_id)
     return _milestone_public(saved)
+
+
+@router.delete(
+    "/settlements/{settlement_id}/milestones/{milestone_id}",
+    status_code=204,
+    responses=documented(403, 404, 409),
+)
+def delete_milestone(
+    settlement_id: SettlementId,
+    milestone_id: MilestoneId,
+    request: Request,
+    user: Officer,
+    scope: CurrentScope,
+    session: SessionDep,
+) -> None:
+    """Delete a milestone (residents stop seeing it); 409 while a broadcast not sent yet
+    quotes it."""
+    _, milestone = visible_milestone(
+        session=session, scope=scope, settlement_id=settlement_id, milestone_id=milestone_id
+    )
+    title = milestone.title
+    with refused_as_http():
+        edit.delete_milestone(session=session, milestone=milestone)
+    target = f"milestone:{milestone_id}"
+    audit_api(
+        session, request, user, "milestone.delete", target, settlement=settlement_id, title=title
+    )
 
 
 def _save_meeting(

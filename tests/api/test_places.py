@@ -209,6 +209,54 @@ def test_an_officer_keeps_a_settlement_and_its_milestones_current(
     assert actions.count("api.milestone.create") == 1 and "api.milestone.update" in actions
 
 
+def test_an_officer_deletes_a_milestone_no_unsent_broadcast_quotes(
+    client: TestClient, world: dict[str, Any], clean_db: Engine
+) -> None:
+    # A milestone could not be deleted anywhere: one whose title a re-import corrected
+    # stayed beside the corrected one in residents' timeline for ever.
+    officer = world["officer"]
+    home = f"/api/v1/settlements/{world['home']}"
+    milestones = client.get(home, headers=officer).json()["milestones"]
+    typo = next(m["id"] for m in milestones if m["title"] == "Occupation certificates")
+    url = f"{home}/milestones/{typo}"
+    assert client.delete(url, headers=world["reader"]).status_code == 403
+    assert client.delete(url, headers=world["scoped"]).status_code == 404  # outside its scope
+    elsewhere = f"/api/v1/settlements/{world['other']}/milestones/{typo}"
+    assert client.delete(elsewhere, headers=officer).status_code == 404
+    # A broadcast not sent yet quotes it: sent without it, it would fail at its time.
+    news = {
+        "title": "Certificates",
+        "audience": {"settlement_ids": [world["home"]]},
+        "template": {"name": "milestone_reached", "milestone_id": typo},
+        "send_at": (utcnow() + dt.timedelta(days=1)).isoformat(),
+    }
+    scheduled = client.post("/api/v1/broadcasts", json=news, headers=officer).json()
+    assert scheduled["status"] == "scheduled"
+    quoted = client.delete(url, headers=officer)
+    assert quoted.status_code == 409
+    assert quoted.json()["detail"] == (
+        f"a broadcast not sent yet quotes this milestone ({scheduled['id']} (Certificates)): "
+        "cancel it, or wait until it is sent, before deleting the milestone"
+    )
+    cancel = client.post(f"/api/v1/broadcasts/{scheduled['id']}/cancel", headers=officer)
+    assert cancel.status_code == 200
+    deleted = client.delete(url, headers=officer)
+    assert (deleted.status_code, deleted.content) == (204, b"")
+    assert client.delete(url, headers=officer).status_code == 404
+    titles = [m["title"] for m in client.get(home, headers=officer).json()["milestones"]]
+    assert titles == ["Standpipes installed"]
+    with Session(clean_db) as session:
+        logged = session.exec(
+            select(AuditEvent).where(AuditEvent.action == "api.milestone.delete")
+        ).all()
+    assert [(e.target, e.detail) for e in logged] == [
+        (
+            f"milestone:{typo}",
+            {"settlement": world["home"], "title": "Occupation certificates"},
+        )
+    ]
+
+
 def test_a_milestone_target_falls_between_2000_and_2099(
     client: TestClient, world: dict[str, Any]
 ) -> None:

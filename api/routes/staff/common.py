@@ -76,6 +76,7 @@ NOTICES = {
     "bulk": "Bulk change applied.",
     "created": "Created.",
     "cancelled": "Meeting cancelled.",
+    "deleted": "Deleted.",
     "imported": "Import finished.",
     "erased": "The resident's data was erased.",
     "user": "User saved.",

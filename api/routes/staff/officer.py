@@ -19,6 +19,7 @@ from api.deps import (
     meeting_in_scope,
     readable_meeting,
     refused_as_http,
+    visible_milestone,
     visible_settlement,
 )
 from api.routes.staff.common import (
@@ -46,6 +47,7 @@ from bot.domain.settlements.models import (
     MILESTONE_STATUSES,
     STRANDS,
     Meeting,
+    Milestone,
     Settlement,
 )
 from bot.domain.staff import scope as scopes
@@ -59,6 +61,16 @@ Text = Annotated[str, Form(max_length=2000)]
 
 def _settlement(ctx: StaffContext, settlement_id: int) -> Settlement:
     return visible_settlement(session=ctx.session, scope=ctx.scope, settlement_id=settlement_id)
+
+
+def _milestone(ctx: StaffContext, settlement_id: int, milestone_id: int) -> Milestone:
+    """Return a milestone of a settlement the user may see (404 otherwise)."""
+    return visible_milestone(
+        session=ctx.session,
+        scope=ctx.scope,
+        settlement_id=settlement_id,
+        milestone_id=milestone_id,
+    )[1]
 
 
 def _meeting(ctx: StaffContext, meeting_id: int, *, to_change: bool = False) -> Meeting:
@@ -141,11 +153,7 @@ def milestone_save(
 ) -> RedirectResponse:
     """Add a milestone, or change one (`milestone_id`)."""
     settlement = _settlement(ctx, settlement_id)
-    milestone = None
-    if milestone_id is not None:
-        milestone = edit.get_milestone(session=ctx.session, milestone_id=milestone_id)
-        if milestone is None or milestone.settlement_id != settlement_id:
-            raise HTTPException(404, "no such milestone")
+    milestone = None if milestone_id is None else _milestone(ctx, settlement_id, milestone_id)
     with refused_as_http():
         saved = edit.save_milestone(
             session=ctx.session,
@@ -164,6 +172,19 @@ def milestone_save(
         status=status,
     )
     return back(f"/staff/settlements/{settlement_id}", "updated")
+
+
+@router.post("/settlements/{settlement_id}/milestones/{milestone_id}/delete")
+def milestone_delete(settlement_id: PathId, milestone_id: PathId, ctx: Editor) -> RedirectResponse:
+    """Delete a milestone (refused while a broadcast not sent yet quotes it)."""
+    milestone = _milestone(ctx, settlement_id, milestone_id)
+    title = milestone.title
+    with refused_as_http():
+        edit.delete_milestone(session=ctx.session, milestone=milestone)
+    ctx.audit(
+        "milestone.delete", f"milestone:{milestone_id}", settlement=settlement_id, title=title
+    )
+    return back(f"/staff/settlements/{settlement_id}", "deleted")
 
 
 @router.get("/meetings", response_class=HTMLResponse)

@@ -450,6 +450,21 @@ def _locked(session: Session, broadcast: Broadcast) -> Broadcast:
     return found
 
 
+def unsent_quoting_milestone(*, session: Session, milestone_id: int) -> list[Broadcast]:
+    """Return the broadcasts not sent yet (scheduled or awaiting approval) whose template
+    quotes a milestone: they read it when they are sent."""
+    unsent = select(Broadcast).where(
+        col(Broadcast.status).in_(["scheduled", "awaiting_approval"]),
+        col(Broadcast.template).is_not(None),
+    )
+    return [
+        broadcast
+        for broadcast in session.execute(unsent.order_by(col(Broadcast.id))).scalars()
+        if str((broadcast.template or {}).get("name", "")).startswith("milestone_")
+        and (broadcast.template or {}).get("milestone_id") == milestone_id
+    ]
+
+
 def within_scope(*, session: Session, scope: scopes.Scope, broadcast: Broadcast) -> bool:
     """Return whether a scoped user may see this broadcast (its audience is theirs)."""
     try:

@@ -12,7 +12,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from bot.db import utcnow
-from bot.domain.broadcasts.service import meeting_changing, withdraw_reminders
+from bot.domain.broadcasts.service import (
+    meeting_changing,
+    unsent_quoting_milestone,
+    withdraw_reminders,
+)
 from bot.domain.settlements.importer import (
     control_character_problem,
     meeting_key,
@@ -42,6 +46,10 @@ from bot.domain.settlements.service import UnknownWard
 
 class EditRejected(ValueError):
     """The change was refused; the message says why, in words an officer understands."""
+
+
+class StillQuoted(EditRejected):
+    """The thing is quoted by something that still needs it (the API answers 409)."""
 
 
 def _choice(value: str, allowed: tuple[str, ...], label: str) -> str:
@@ -165,6 +173,21 @@ def save_milestone(
 def get_milestone(*, session: Session, milestone_id: int) -> Milestone | None:
     """Return one milestone."""
     return session.get(Milestone, milestone_id)
+
+
+def delete_milestone(*, session: Session, milestone: Milestone) -> None:
+    """Delete a milestone (one whose title a re-import corrected stays beside the new one);
+    refused while a broadcast not sent yet quotes it, which could then not be sent."""
+    assert milestone.id is not None
+    unsent = unsent_quoting_milestone(session=session, milestone_id=milestone.id)
+    if unsent:
+        which = ", ".join(f"{b.id} ({b.title or 'untitled'})" for b in unsent)
+        raise StillQuoted(
+            f"a broadcast not sent yet quotes this milestone ({which}): cancel it, or wait "
+            "until it is sent, before deleting the milestone"
+        )
+    session.delete(milestone)
+    session.flush()
 
 
 def meetings(
