@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 from api.main import create_app
 from bot.config import Settings
 from bot.db import session_scope, utcnow
+from bot.domain.broadcasts import jobs
 from bot.domain.broadcasts import service as broadcasts
 from bot.domain.settlements.models import Meeting, Settlement
 from bot.domain.settlements.service import upcoming_meetings
@@ -135,6 +136,34 @@ def test_scheduled_broadcasts_wait_for_the_job(
         f"/api/v1/broadcasts/{broadcast.json()['id']}", headers=auth(world["officer"])
     )
     assert followed.json()["status"] == "enqueued" and followed.json()["progress"]["total"] == 3
+
+
+def test_a_broadcast_that_failed_when_due_says_why(
+    client: TestClient, settings: Settings, clean_db: Engine, world: dict[str, Any]
+) -> None:
+    officer = auth(world["officer"])
+    milestone = {"strand": "services", "title": "Water points", "status": "delayed"}
+    url = f"/api/v1/settlements/{world['home']}/milestones"
+    created = client.post(url, json={**milestone, "note": "Soon."}, headers=officer)
+    milestone_id = created.json()["id"]
+    payload = {
+        "audience": {"settlement_ids": [world["home"]]},
+        "template": {"name": "milestone_delayed", "milestone_id": milestone_id},
+        "send_at": (utcnow() + dt.timedelta(hours=1)).isoformat(),
+    }
+    broadcast_id = client.post("/api/v1/broadcasts", json=payload, headers=officer).json()["id"]
+    # The note grows past what Twilio takes (2,000 characters are allowed).
+    longer = {**milestone, "note": "The contractor left the site. " * 60}
+    assert client.put(f"{url}/{milestone_id}", json=longer, headers=officer).status_code == 200
+    jobs.send_due(engine=clean_db, settings=settings, now=utcnow() + dt.timedelta(hours=2))
+    followed = client.get(f"/api/v1/broadcasts/{broadcast_id}", headers=officer).json()
+    assert followed["status"] == "failed" and followed["done"]
+    assert "could not be built when it was due" in followed["status_reason"]
+    assert "at most 1,600" in followed["status_reason"]
+    listed = client.get("/api/v1/broadcasts", headers=officer).json()
+    assert [b["status_reason"] for b in listed if b["id"] == broadcast_id] == [
+        followed["status_reason"]
+    ]
 
 
 def test_validation_roles_and_missing_things(client: TestClient, world: dict[str, Any]) -> None:

@@ -13,7 +13,7 @@ from sqlmodel import Field, SQLModel
 from bot.db import CleanText, RowId, UTCDateTime, utc_year, utcnow
 from bot.engine.messages import Channel
 
-BroadcastStatus = Literal["awaiting_approval", "scheduled", "enqueued", "cancelled"]
+BroadcastStatus = Literal["awaiting_approval", "scheduled", "enqueued", "cancelled", "failed"]
 BROADCAST_STATUSES: tuple[str, ...] = get_args(BroadcastStatus)
 TemplateName = Literal[
     "meeting_announced",
@@ -42,6 +42,9 @@ class Broadcast(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     title: str = Field(default="", max_length=200)
     status: str = Field(default="scheduled", max_length=20, index=True)
+    # Why it failed when it was due (words that can no longer be sent, such as a milestone
+    # note lengthened since it was scheduled); shown on the dashboard and in the API.
+    status_reason: str | None = Field(default=None, max_length=500)
     # {"everyone": bool, "settlement_ids": [...], "wards": [...], "categories": [...],
     #  "languages": [...], "channels": [...]}
     audience: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
@@ -248,6 +251,10 @@ class BroadcastPublic(BaseModel):
     id: int
     title: str
     status: str
+    status_reason: Annotated[
+        str | None,
+        PydanticField(description='why it failed (status "failed"): null for any other'),
+    ]
     done: bool
     audience: dict[str, Any]
     texts: dict[str, str] | None

@@ -585,7 +585,8 @@ def release(
 
     With `settings`, one nobody approved whose audience has grown past the approval
     threshold since it was scheduled (a settlement re-categorised, residents joined) waits
-    for a second officer instead."""
+    for a second officer instead. One whose words can no longer be built is marked failed,
+    with the reason."""
     now = now or utcnow()
     broadcast = _locked(session, broadcast)
     if broadcast.status != "scheduled":
@@ -615,9 +616,21 @@ def release(
             cancel(session=session, broadcast=broadcast, staff=None, now=now)
             return 0
     languages = audiences.languages(session=session, audience=broadcast.audience)
-    rendered = render(
-        session=session, texts=broadcast.texts, template=broadcast.template, languages=languages
-    )
+    try:
+        rendered = render(
+            session=session, texts=broadcast.texts, template=broadcast.template, languages=languages
+        )
+    except BroadcastError as error:
+        # Words that could be sent when it was scheduled may not be now (a milestone note
+        # lengthened past what Twilio takes, the milestone deleted): this one fails, with
+        # the reason, rather than fail the job again on every run and hold up every later
+        # broadcast behind it.
+        broadcast.status = "failed"
+        broadcast.status_reason = f"Its words could not be built when it was due: {error}"[:500]
+        broadcast.updated_at = now
+        session.flush()
+        log.warning("broadcast failed", extra={"broadcast_id": broadcast.id, "reason": str(error)})
+        return 0
     ref = ref_of(broadcast.id)
     added = enqueue_audience(
         session=session,
@@ -735,7 +748,8 @@ def to_public(*, session: Session, broadcast: Broadcast) -> BroadcastPublic:
         id=broadcast.id,
         title=broadcast.title,
         status=broadcast.status,
-        done=broadcast.status == "cancelled"
+        status_reason=broadcast.status_reason,
+        done=broadcast.status in ("cancelled", "failed")
         or (broadcast.status == "enqueued" and counts.queued == 0),
         audience=broadcast.audience,
         texts=broadcast.texts,

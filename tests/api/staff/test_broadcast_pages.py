@@ -12,13 +12,17 @@ import pytest
 from fastapi.testclient import TestClient
 from playwright.sync_api import expect
 from sqlalchemy.engine import Engine
+from sqlmodel import col, select
 
 from api.main import create_app
 from bot.config import Settings
 from bot.db import session_scope, utcnow
+from bot.domain.broadcasts import jobs
+from bot.domain.settlements.models import Settlement
+from bot.domain.staff.models import StaffUser
 from tests.api.staff.conftest import EMAILS, PASSWORD, World, logged_in, make_scoped_user
 from tests.browser import chromium
-from tests.domain.broadcasts.factories import make_member
+from tests.domain.broadcasts.factories import make_failing_broadcast, make_member
 from tests.factories import make_meeting
 from tests.live_server import serve
 
@@ -212,6 +216,30 @@ def test_a_refused_preview_keeps_the_times_and_the_sms_fallback(
     ]:
         assert f'name="{name}" type="datetime-local" value="{value}"' in refused.text
     assert 'name="sms_fallback" value="1" checked' in refused.text
+
+
+def test_a_broadcast_that_failed_when_due_shows_why(
+    clean_db: Engine, settings: Settings, residents: World, as_role: Role
+) -> None:
+    officer = select(StaffUser).where(col(StaffUser.email) == EMAILS["officer"])
+    with session_scope(clean_db) as session:
+        broadcast_id = make_failing_broadcast(
+            session,
+            settings=settings,
+            settlement=session.get_one(Settlement, residents.here),
+            staff=session.execute(officer).scalar_one(),
+            send_at=utcnow() + dt.timedelta(hours=1),
+        )
+    jobs.send_due(engine=clean_db, settings=settings, now=utcnow() + dt.timedelta(hours=2))
+    client, _ = as_role("officer")
+    page = client.get(f"/staff/broadcasts/{broadcast_id}").text
+    assert re.search(r'id="bc-status">failed<', page)
+    reason = 'id="bc-reason">Nothing was sent. Its words could not be built when it was due: '
+    assert re.search(re.escape(reason) + r"the \w+ message would be [\d,]+ characters", page)
+    assert "at most 1,600 can be sent" in page
+    assert "Cancel broadcast" not in page
+    listing = client.get("/staff/broadcasts").text
+    assert 'failed<br><span class="muted">Its words could not be built when it was due' in listing
 
 
 @pytest.mark.browser

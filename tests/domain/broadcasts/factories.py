@@ -8,9 +8,15 @@ from typing import Any
 
 from sqlmodel import Session
 
+from bot.config import Settings
 from bot.db import utcnow
+from bot.domain.broadcasts import service as broadcasts
+from bot.domain.broadcasts.models import Audience, BroadcastCreate, TemplateIn
 from bot.domain.residents.models import Resident
-from tests.factories import make_resident
+from bot.domain.settlements import edit
+from bot.domain.settlements.models import Settlement
+from bot.domain.staff.models import StaffUser
+from tests.factories import make_milestone, make_resident
 
 _phones = count(1)
 
@@ -36,3 +42,41 @@ def make_member(
         **fields,
     }
     return make_resident(session, f"+2782{next(_phones):07d}", **values)
+
+
+def make_failing_broadcast(
+    session: Session,
+    *,
+    settings: Settings,
+    settlement: Settlement,
+    staff: StaffUser,
+    send_at: dt.datetime,
+    now: dt.datetime | None = None,
+) -> int:
+    """Schedule a "milestone delayed" notice to `settlement`, then lengthen the milestone's
+    note (2,000 characters are allowed) past what Twilio takes: it fails when due. Return
+    its id."""
+    milestone = make_milestone(session, settlement, title="Water points", note="Soon.")
+    broadcast = broadcasts.create(
+        session=session,
+        settings=settings,
+        broadcast_in=BroadcastCreate(
+            audience=Audience(settlement_ids=[milestone.settlement_id]),
+            template=TemplateIn(name="milestone_delayed", milestone_id=milestone.id),
+            send_at=send_at,
+        ),
+        staff=staff,
+        now=now,
+    )
+    assert broadcast.id is not None and broadcast.status == "scheduled"
+    edit.save_milestone(
+        session=session,
+        settlement=settlement,
+        milestone=milestone,
+        strand=milestone.strand,
+        title=milestone.title,
+        target_date=milestone.target_date,
+        status="delayed",
+        note="The contractor left the site. " * 60,
+    )
+    return broadcast.id

@@ -7,20 +7,24 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select, update
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
 from bot import sms
 from bot.config import Settings
+from bot.db import session_scope
 from bot.domain.broadcasts import audience as audiences
+from bot.domain.broadcasts import jobs
 from bot.domain.broadcasts import service as broadcasts
-from bot.domain.broadcasts.models import Audience, BroadcastCreate, TemplateIn
+from bot.domain.broadcasts.models import Audience, Broadcast, BroadcastCreate, TemplateIn
 from bot.domain.outbox import service as outbox
 from bot.domain.outbox.models import Outbox
+from bot.domain.settlements import edit
 from bot.domain.settlements.models import Settlement
 from bot.domain.staff.models import StaffUser
 from bot.flows import broadcast_notices
 from bot.i18n import SUPPORTED_LOCALES
-from tests.domain.broadcasts.factories import make_member
+from tests.domain.broadcasts.factories import make_failing_broadcast, make_member
 from tests.domain.tickets.factories import make_staff
 from tests.factories import make_meeting, make_milestone, make_settlement
 
@@ -367,6 +371,46 @@ def test_scheduled_broadcasts_go_when_due(
     assert len(_rows(session, broadcast.id)) == 5
 
 
+def test_a_broadcast_that_can_no_longer_be_built_fails_and_the_later_ones_go(
+    clean_db: Engine, settings: Settings
+) -> None:
+    with session_scope(clean_db) as session:
+        place = make_settlement(session, "Ubuhle Gardens", ward="14")
+        make_member(session, settlement_id=place.id, now=NOW)
+        officer, _ = make_staff(session, "officer@ubuntubay.example.org", "officer")
+        # Scheduled first; then its milestone's note grew past what Twilio takes.
+        delayed = make_failing_broadcast(
+            session,
+            settings=settings,
+            settlement=place,
+            staff=officer,
+            send_at=NOW + dt.timedelta(minutes=5),
+            now=NOW,
+        )
+        water = broadcasts.create(
+            session=session,
+            settings=settings,
+            broadcast_in=BroadcastCreate(
+                audience=Audience(settlement_ids=[place.id]),
+                texts={"en": "No water tomorrow from 9 to 12."},
+                send_at=NOW + dt.timedelta(minutes=10),
+            ),
+            staff=officer,
+            now=NOW,
+        ).id
+    # One run of the job: the broken one fails, the next one goes.
+    later = NOW + dt.timedelta(minutes=15)
+    assert jobs.send_due(engine=clean_db, settings=settings, now=later) == 2
+    with session_scope(clean_db) as session:
+        failed, sent = session.get(Broadcast, delayed), session.get(Broadcast, water)
+        assert failed is not None and sent is not None
+        assert failed.status == "failed" and not _rows(session, delayed)
+        assert failed.status_reason is not None and "at most 1,600" in failed.status_reason
+        assert sent.status == "enqueued" and len(_rows(session, sent.id)) == 1
+        public = broadcasts.to_public(session=session, broadcast=failed)
+        assert public.done and public.status_reason == failed.status_reason
+
+
 def test_cancel_scheduled_and_running(
     session: Session, settings: Settings, world: dict[str, Any]
 ) -> None:
@@ -446,7 +490,6 @@ def test_meeting_announcement_targets_who_the_meeting_concerns(
 def test_a_scheduled_announcement_of_a_meeting_cancelled_since_is_not_sent(
     session: Session, settings: Settings, world: dict[str, Any]
 ) -> None:
-    from bot.domain.settlements import edit
 
     meeting = make_meeting(
         session, NOW + dt.timedelta(days=5), settlement_id=world["a"].id, title="Layout plan"
