@@ -284,7 +284,8 @@ def update_meeting(
 def cancel_meeting(
     meeting_id: MeetingId, request: Request, user: Officer, scope: CurrentScope, session: SessionDep
 ) -> MeetingPublic:
-    """Cancel a meeting (residents asking for meetings are told it is cancelled)."""
+    """Cancel a meeting (residents asking for meetings are told it is cancelled); its
+    reminders and announcements ("new meeting", "moved") not sent yet are withdrawn."""
     meeting = changeable_meeting(session=session, scope=scope, meeting_id=meeting_id)
     edit.cancel_meeting(session=session, meeting=meeting)
     audit_api(

@@ -63,6 +63,8 @@ PROGRESS_GROUPS = {
 }
 PROGRESS_KEYS = ("queued", "sent", "delivered", "read", "failed", "cancelled")
 MEETING_CHANGES = ("announced", "moved", "cancelled")
+# Templates that invite residents to a meeting: not to be sent once it is cancelled.
+INVITATIONS = ("meeting_announced", "meeting_moved")
 
 
 class BroadcastError(ValueError):
@@ -606,7 +608,7 @@ def release(
             )
             return 0
     name = (broadcast.template or {}).get("name")
-    if name in ("meeting_announced", "meeting_moved") and broadcast.meeting_id is not None:
+    if name in INVITATIONS and broadcast.meeting_id is not None:
         meeting = session.get(Meeting, broadcast.meeting_id)
         if meeting is None or meeting.cancelled:  # cancelled since it was scheduled
             log.info(
@@ -679,13 +681,59 @@ def cancel(
             reason="broadcast cancelled by an officer",
             now=now,
         )
+    _mark_cancelled(session, broadcast, staff, now)
+    log.info("broadcast cancelled", extra={"broadcast_id": broadcast.id, "rows": cancelled})
+    return cancelled
+
+
+def _mark_cancelled(
+    session: Session, broadcast: Broadcast, staff: StaffUser | None, now: dt.datetime
+) -> None:
     broadcast.status = "cancelled"
     broadcast.cancelled_at = now
     broadcast.cancelled_by_id = staff.id if staff else None
     broadcast.updated_at = now
     session.flush()
-    log.info("broadcast cancelled", extra={"broadcast_id": broadcast.id, "rows": cancelled})
-    return cancelled
+
+
+def withdraw_invitations(
+    *, session: Session, meeting_id: int, now: dt.datetime | None = None
+) -> int:
+    """Withdraw the announcements ("new meeting", "moved") of a meeting just cancelled:
+    cancel those not sent yet and the queued messages of running ones, and keep those
+    already sent from being tried again; return how many messages were cancelled. One
+    whose every message had gone keeps its status (it was sent)."""
+    now = now or utcnow()
+    found = (
+        select(Broadcast)
+        .where(
+            col(Broadcast.meeting_id) == meeting_id,
+            col(Broadcast.status).in_(("awaiting_approval", "scheduled", "enqueued")),
+        )
+        .order_by(col(Broadcast.id))
+        .with_for_update()
+        .execution_options(populate_existing=True)  # a release may have just queued it
+    )
+    withdrawn = 0
+    for broadcast in list(session.execute(found).scalars()):
+        if (broadcast.template or {}).get("name") not in INVITATIONS:
+            continue
+        assert broadcast.id is not None
+        rows = outbox.cancel_queued(
+            session=session,
+            refs=[ref_of(broadcast.id)],
+            reason="the meeting was cancelled",
+            now=now,
+        )
+        if broadcast.status != "enqueued" or rows:
+            _mark_cancelled(session, broadcast, None, now)
+        withdrawn += rows
+    if withdrawn:
+        log.info(
+            "announcements of a cancelled meeting withdrawn",
+            extra={"meeting_id": meeting_id, "count": withdrawn},
+        )
+    return withdrawn
 
 
 def send_due(

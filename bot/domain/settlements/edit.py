@@ -15,6 +15,7 @@ from bot.db import utcnow
 from bot.domain.broadcasts.service import (
     meeting_changing,
     unsent_quoting_milestone,
+    withdraw_invitations,
     withdraw_reminders,
 )
 from bot.domain.settlements.importer import (
@@ -294,11 +295,12 @@ def save_meeting(
 
 def cancel_meeting(*, session: Session, meeting: Meeting) -> None:
     """Mark a meeting cancelled (residents asking about meetings are told so) and withdraw
-    its reminders not sent yet."""
+    its reminders and its announcements ("new meeting", "moved") not sent yet."""
     meeting.cancelled = True
     if meeting.id is not None:
         withdraw_reminders(
             session=session, meeting_ids=[meeting.id], reason="the meeting was cancelled"
         )
+        withdraw_invitations(session=session, meeting_id=meeting.id)
     meeting.updated_at = utcnow()
     session.flush()

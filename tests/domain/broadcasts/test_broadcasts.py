@@ -514,6 +514,42 @@ def test_a_scheduled_announcement_of_a_meeting_cancelled_since_is_not_sent(
     assert notice.status == "enqueued" and _rows(session, notice.id)
 
 
+def test_cancelling_a_meeting_withdraws_its_queued_announcement(
+    session: Session, settings: Settings, world: dict[str, Any]
+) -> None:
+    def announced(title: str) -> Any:
+        meeting = make_meeting(
+            session, NOW + dt.timedelta(days=5), settlement_id=world["a"].id, title=title
+        )
+        broadcast = broadcasts.announce_meeting(
+            session=session,
+            settings=settings,
+            meeting=meeting,
+            change="announced",
+            staff=world["officer"],
+            now=NOW,
+        )
+        return meeting, broadcast, _rows(session, broadcast.id)
+
+    # A round goes at the SMS rate: one message has gone, the other is still queued when
+    # the officer cancels the meeting.
+    meeting, running, (sent, queued) = announced("Layout plan")
+    session.execute(update(Outbox).where(col(Outbox.id) == sent.id).values(status="sent"))
+    # This one's every message had gone.
+    gone_meeting, gone, gone_rows = announced("Water committee")
+    session.execute(
+        update(Outbox).where(col(Outbox.ref) == f"broadcast:{gone.id}").values(status="delivered")
+    )
+    for each in (meeting, gone_meeting):
+        edit.cancel_meeting(session=session, meeting=each)
+    session.expire_all()
+    assert queued.status == "cancelled" and queued.error_message == "the meeting was cancelled"
+    assert sent.status == "sent" and sent.withdrawn_at is not None  # never tried again
+    assert running.status == "cancelled" and running.cancelled_by_id is None
+    assert gone.status == "enqueued"  # it was sent: not relabelled cancelled
+    assert all(row.status == "delivered" and row.withdrawn_at for row in gone_rows)
+
+
 def test_scoped_officers_reach_only_their_settlements_and_wards(
     session: Session, settings: Settings, world: dict[str, Any]
 ) -> None:
