@@ -73,7 +73,8 @@ def preview_broadcast(
 ) -> Preview:
     """Preview a broadcast before creating it: recipients by language and channel, each
     language's text (and which fall back to English), SMS segments and encoding, estimated
-    cost and time to send, WhatsApp recipients outside the 24-hour window."""
+    cost and time to send, WhatsApp recipients outside the 24-hour window (as it will be at
+    `send_at`: `whatsapp_window_at`)."""
     with refused_as_http():
         return broadcasts.preview_draft(
             session=session,
@@ -130,7 +131,8 @@ def get_broadcast(
 def preview_stored_broadcast(
     broadcast_id: BroadcastId, scope: CurrentScope, session: SessionDep, settings: SettingsDep
 ) -> Preview:
-    """Preview a stored broadcast against today's audience (for the approving officer)."""
+    """Preview a stored broadcast against today's audience (for the approving officer), the
+    WhatsApp window as it will be at its send time."""
     broadcast = _broadcast(session, broadcast_id, scope)
     with refused_as_http():
         return broadcasts.preview_of(session=session, settings=settings, broadcast=broadcast)

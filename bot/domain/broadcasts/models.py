@@ -214,7 +214,7 @@ class LanguagePreview(BaseModel):
 
 
 class Preview(BaseModel):
-    """What a broadcast would do if sent now."""
+    """What a broadcast would do when it goes (its send time, or now), to today's audience."""
 
     recipients: int
     by_language_channel: dict[str, dict[str, int]]
@@ -223,6 +223,13 @@ class Preview(BaseModel):
     sms_recipients: int
     sms_segments_total: int
     whatsapp_recipients: int
+    whatsapp_window_at: Annotated[
+        dt.datetime,
+        PydanticField(
+            description="when the 24-hour window is counted: the send time of a scheduled "
+            "broadcast (a resident who writes before then will be inside it), else now"
+        ),
+    ]
     whatsapp_outside_window: int
     whatsapp_outside_window_without_template: int
     estimated_cost: float

@@ -242,8 +242,9 @@ def preview(
     now: dt.datetime | None = None,
     scope: scopes.Scope | None = None,
 ) -> Preview:
-    """Say what a broadcast would do if sent now: who, in which words, how long, how much
-    (with the `scope` of the user composing it, as `render` takes it)."""
+    """Say what a broadcast would do if sent at `now` (default: now): who, in which words,
+    how long, how much (with the `scope` of the user composing it, as `render` takes it).
+    Today's audience, with the WhatsApp 24-hour window as it will be at `now`."""
     now = now or utcnow()
     groups = audiences.summary(
         session=session, audience=audience, window_start=now - WHATSAPP_WINDOW
@@ -303,6 +304,7 @@ def preview(
         sms_recipients=sms_count,
         sms_segments_total=sms_segments,
         whatsapp_recipients=wa_count,
+        whatsapp_window_at=now,
         whatsapp_outside_window=outside,
         whatsapp_outside_window_without_template=outside_no_template,
         estimated_cost=round(cost, 2),
@@ -329,8 +331,8 @@ def _audience_of(session: Session, broadcast_in: BroadcastCreate) -> dict[str, A
 def preview_draft(
     *, session: Session, settings: Settings, scope: scopes.Scope, broadcast_in: BroadcastCreate
 ) -> Preview:
-    """Preview a composed broadcast the user means to send (Conflict outside their scope;
-    refused as `create` would refuse it)."""
+    """Preview a composed broadcast the user means to send, as it would go at its send time
+    (Conflict outside their scope; refused as `create` would refuse it)."""
     _check_words(broadcast_in)
     audience = _audience_of(session, broadcast_in)
     check_scope(session=session, scope=scope, audience=audience)
@@ -341,8 +343,16 @@ def preview_draft(
         texts=broadcast_in.texts,
         template=template_dict(broadcast_in.template),
         sms_fallback=broadcast_in.sms_fallback,
+        now=_goes_at(broadcast_in.send_at, utcnow()),
         scope=scope,
     )
+
+
+def _goes_at(send_at: dt.datetime | None, now: dt.datetime) -> dt.datetime:
+    """Return when a broadcast would go: at its send time, or now if that has passed (the
+    WhatsApp window is counted then: a resident who writes today may be outside it by a
+    send time two days away)."""
+    return max(send_at, now) if send_at is not None else now
 
 
 def _seconds(count: int, rate: float) -> float:
@@ -352,7 +362,7 @@ def _seconds(count: int, rate: float) -> float:
 def preview_of(
     *, session: Session, settings: Settings, broadcast: Broadcast, now: dt.datetime | None = None
 ) -> Preview:
-    """Preview a stored broadcast."""
+    """Preview a stored broadcast, as it would go at its send time (or now, if that passed)."""
     return preview(
         session=session,
         settings=settings,
@@ -360,7 +370,7 @@ def preview_of(
         texts=broadcast.texts,
         template=broadcast.template,
         sms_fallback=broadcast.sms_fallback,
-        now=now,
+        now=_goes_at(broadcast.send_at, now or utcnow()),
     )
 
 

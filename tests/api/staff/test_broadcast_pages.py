@@ -20,6 +20,7 @@ from bot.db import session_scope, utcnow
 from bot.domain.broadcasts import jobs
 from bot.domain.settlements.models import Settlement
 from bot.domain.staff.models import StaffUser
+from bot.i18n import TIMEZONE
 from tests.api.staff.conftest import EMAILS, PASSWORD, World, logged_in, make_scoped_user
 from tests.browser import chromium
 from tests.domain.broadcasts.factories import make_failing_broadcast, make_member
@@ -124,6 +125,20 @@ def test_a_send_time_is_checked_in_utc(as_role: Role, residents: World) -> None:
     assert "send_at 2000-01-01T01:00:00+02:00 is not between 2000 and 2100 in UTC" in early.text
     fine = client.post("/staff/broadcasts/preview", data={**form, "send_at": "2000-01-01T02:00"})
     assert fine.status_code == 200
+
+
+def test_the_preview_of_a_scheduled_broadcast_counts_the_window_when_it_goes(
+    as_role: Role, residents: World
+) -> None:
+    # The isiXhosa WhatsApp resident wrote an hour ago: inside the window now, not in two
+    # days.
+    client, csrf = as_role("officer")
+    now = _compose(client, csrf, residents)
+    assert "of whom 0 outside the 24-hour window now" in now
+    later = (utcnow() + dt.timedelta(days=2)).astimezone(TIMEZONE).strftime("%Y-%m-%dT%H:%M")
+    scheduled = _compose(client, csrf, residents, send_at=later)
+    shown = f"of whom 1 outside the 24-hour window when it is to go, {later.replace('T', ' ')}"
+    assert shown in scheduled, scheduled
 
 
 def test_a_meeting_change_offers_its_announcement(

@@ -12,7 +12,7 @@ from sqlmodel import Session, col
 
 from bot import sms
 from bot.config import Settings
-from bot.db import session_scope
+from bot.db import session_scope, utcnow
 from bot.domain.broadcasts import audience as audiences
 from bot.domain.broadcasts import jobs
 from bot.domain.broadcasts import service as broadcasts
@@ -21,6 +21,7 @@ from bot.domain.outbox import service as outbox
 from bot.domain.outbox.models import Outbox
 from bot.domain.settlements import edit
 from bot.domain.settlements.models import Settlement
+from bot.domain.staff import scope as scopes
 from bot.domain.staff.models import StaffUser
 from bot.flows import broadcast_notices
 from bot.i18n import SUPPORTED_LOCALES
@@ -318,6 +319,45 @@ def test_preview_counts_a_text_too_long_for_the_template_as_not_reaching_whatsap
 
     assert outside_without_template("Water tanks arrive on Monday.") == 0
     assert outside_without_template("Water tanks arrive on Monday. " * 40) == 1  # 1,199 characters
+
+
+def test_preview_of_a_scheduled_broadcast_counts_the_window_at_send_time(
+    session: Session, settings: Settings
+) -> None:
+    now = utcnow()  # preview_draft counts from the clock
+    place = make_settlement(session, "Ubuhle Gardens", ward="14")
+    make_member(session, settlement_id=place.id, channel="whatsapp", language="xh", now=now)
+    officer, _ = make_staff(session, "officer@ubuntubay.example.org", "officer")
+    scope = scopes.for_user(session=session, user=officer)
+    draft = BroadcastCreate(
+        audience=Audience(settlement_ids=[place.id]), texts={"en": "Water tanks arrive."}
+    )
+
+    def outside(send_at: dt.datetime | None) -> tuple[int, int, dt.datetime]:
+        shown = broadcasts.preview_draft(
+            session=session,
+            settings=settings,
+            scope=scope,
+            broadcast_in=draft.model_copy(update={"send_at": send_at}),
+        )
+        window = shown.whatsapp_outside_window, shown.whatsapp_outside_window_without_template
+        return (*window, shown.whatsapp_window_at)
+
+    # They wrote an hour ago: inside the window now, outside it by tomorrow's send time
+    # (no template is configured, so it will not reach them).
+    assert outside(None)[:2] == (0, 0) and outside(None)[2] >= now
+    tomorrow = now + dt.timedelta(days=1)
+    assert outside(tomorrow) == (1, 1, tomorrow)
+    assert outside(now - dt.timedelta(hours=1))[:2] == (0, 0)  # a past time means now
+    stored = broadcasts.create(
+        session=session,
+        settings=settings,
+        broadcast_in=draft.model_copy(update={"send_at": tomorrow}),
+        staff=officer,
+        now=now,
+    )
+    again = broadcasts.preview_of(session=session, settings=settings, broadcast=stored, now=now)
+    assert again.whatsapp_outside_window == 1 and again.whatsapp_window_at == tomorrow
 
 
 def test_big_audiences_wait_for_a_second_officer(
