@@ -237,6 +237,22 @@ def test_odd_input_is_refused_not_crashed(client: TestClient, world: dict[str, A
     assert unknown.status_code == 422 and "unknown languages ['zz']" in unknown.text
 
 
+def test_an_audience_language_residents_cannot_have_is_refused(
+    client: TestClient, world: dict[str, Any]
+) -> None:
+    # A language is a code ("xh"): "isiXhosa" matched no one, and was sent to no one.
+    officer = auth(world["officer"])
+    payload = {"audience": {"languages": ["isiXhosa", "xh"]}, "texts": {"en": "Hi."}}
+    for path in ("/api/v1/broadcasts/preview", "/api/v1/broadcasts"):
+        answer = client.post(path, json=payload, headers=officer)
+        assert answer.status_code == 422, (path, answer.text)
+        assert "unknown audience languages ['isiXhosa']" in answer.text
+    assert client.get("/api/v1/broadcasts", headers=officer).json() == []
+    payload["audience"] = {"languages": ["xh"]}
+    created = client.post("/api/v1/broadcasts", json=payload, headers=officer).json()
+    assert created["audience_size"] == 2
+
+
 def test_a_message_twilio_would_refuse_as_too_long_is_refused_first(
     client: TestClient, world: dict[str, Any]
 ) -> None:

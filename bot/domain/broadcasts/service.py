@@ -224,11 +224,18 @@ def template_dict(template: TemplateIn | None) -> dict[str, Any] | None:
     return template.model_dump(mode="json", exclude_none=True)
 
 
-def _check_words(broadcast_in: BroadcastCreate) -> None:
+def _check_languages(broadcast_in: BroadcastCreate) -> None:
+    """Refuse a text, or an audience language, in a language residents cannot have: an
+    audience of "isiXhosa" (not "xh") would reach no one."""
     if broadcast_in.texts:
         unknown = sorted(set(broadcast_in.texts) - set(SUPPORTED_LOCALES))
         if unknown:
             raise BroadcastError(f"unknown languages {unknown}; known: {list(SUPPORTED_LOCALES)}")
+    unknown = sorted(set(broadcast_in.audience.languages) - set(SUPPORTED_LOCALES))
+    if unknown:
+        raise BroadcastError(
+            f"unknown audience languages {unknown}; known: {list(SUPPORTED_LOCALES)}"
+        )
 
 
 def preview(
@@ -333,7 +340,7 @@ def preview_draft(
 ) -> Preview:
     """Preview a composed broadcast the user means to send, as it would go at its send time
     (Conflict outside their scope; refused as `create` would refuse it)."""
-    _check_words(broadcast_in)
+    _check_languages(broadcast_in)
     audience = _audience_of(session, broadcast_in)
     check_scope(session=session, scope=scope, audience=audience)
     return preview(
@@ -388,7 +395,7 @@ def create(
     Above `broadcast_approval_threshold` recipients it waits for a second officer.
     """
     now = now or utcnow()
-    _check_words(broadcast_in)
+    _check_languages(broadcast_in)
     audience = _audience_of(session, broadcast_in)
     scope = scopes.for_user(session=session, user=staff) if staff is not None else None
     if scope is not None:
