@@ -163,7 +163,8 @@ def cancel_broadcast(
     scope: CurrentScope,
     session: SessionDep,
 ) -> BroadcastPublic:
-    """Cancel a scheduled broadcast, or the messages of a running one not yet sent."""
+    """Cancel a scheduled broadcast, or the messages of a running one not yet sent (409 for
+    one that finished or failed)."""
     with refused_as_http():
         broadcast = _broadcast(session, broadcast_id, scope)
         # `cancel` re-reads this same (identity-mapped) object under a lock and marks it.

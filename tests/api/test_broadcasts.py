@@ -17,6 +17,7 @@ from bot.config import Settings
 from bot.db import session_scope, utcnow
 from bot.domain.broadcasts import jobs
 from bot.domain.broadcasts import service as broadcasts
+from bot.domain.outbox.models import Outbox
 from bot.domain.settlements.models import Meeting, Settlement
 from bot.domain.settlements.service import upcoming_meetings
 from bot.domain.staff import scope as scopes
@@ -100,7 +101,7 @@ def test_preview_then_send_to_a_settlement_and_follow_delivery(
 
 
 def test_big_broadcasts_need_a_second_officer_and_can_be_cancelled(
-    client: TestClient, world: dict[str, Any]
+    client: TestClient, clean_db: Engine, world: dict[str, Any]
 ) -> None:
     payload = {"audience": {"everyone": True}, "texts": {"en": "Hello everyone."}}
     created = client.post("/api/v1/broadcasts", json=payload, headers=auth(world["officer"]))
@@ -116,6 +117,18 @@ def test_big_broadcasts_need_a_second_officer_and_can_be_cancelled(
     assert cancelled["status"] == "cancelled"
     assert cancelled["progress"]["cancelled"] == 4 and cancelled["done"]
     assert client.post(f"{url}/cancel", headers=auth(world["second"])).status_code == 409
+    # One whose every message went is not relabelled cancelled.
+    small = {"audience": {"settlement_ids": [world["home"]]}, "texts": {"en": "Hello."}}
+    sent = client.post("/api/v1/broadcasts", json=small, headers=auth(world["officer"])).json()
+    with session_scope(clean_db) as session:
+        for row in session.execute(
+            select(Outbox).where(col(Outbox.ref) == f"broadcast:{sent['id']}")
+        ).scalars():
+            row.status = "delivered"
+    refused = client.post(f"/api/v1/broadcasts/{sent['id']}/cancel", headers=auth(world["officer"]))
+    assert refused.status_code == 409 and "has finished" in refused.text
+    followed = client.get(f"/api/v1/broadcasts/{sent['id']}", headers=auth(world["officer"]))
+    assert followed.json()["status"] == "enqueued" and followed.json()["progress"]["delivered"] == 3
 
 
 def test_scheduled_broadcasts_wait_for_the_job(

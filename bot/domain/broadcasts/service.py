@@ -678,11 +678,15 @@ def cancel(
     now: dt.datetime | None = None,
 ) -> int:
     """Cancel a broadcast not yet sent, or the unsent rest of a running one; return how many
-    queued messages were cancelled."""
+    queued messages were cancelled (Conflict for one that finished or failed)."""
     now = now or utcnow()
     broadcast = _locked(session, broadcast)
-    if broadcast.status == "cancelled":
-        raise Conflict(f"broadcast {broadcast.id} is already cancelled")
+    assert broadcast.id is not None
+    if broadcast.status in ("cancelled", "failed"):
+        raise Conflict(f"broadcast {broadcast.id} is already {broadcast.status}")
+    # Once every message went, "cancelled" would tell staff that residents were not told.
+    if broadcast.status == "enqueued" and not _still_queued(session, broadcast.id):
+        raise Conflict(f"broadcast {broadcast.id} has finished: no message is left to send")
     if staff is not None:
         check_scope(
             session=session,
@@ -691,7 +695,6 @@ def cancel(
         )
     cancelled = 0
     if broadcast.status == "enqueued":
-        assert broadcast.id is not None
         cancelled = outbox.cancel_queued(
             session=session,
             refs=[ref_of(broadcast.id)],
@@ -701,6 +704,15 @@ def cancel(
     _mark_cancelled(session, broadcast, staff, now)
     log.info("broadcast cancelled", extra={"broadcast_id": broadcast.id, "rows": cancelled})
     return cancelled
+
+
+def _still_queued(session: Session, broadcast_id: int) -> bool:
+    """Return whether any of a broadcast's messages waits to be sent (or is being sent)."""
+    queued = [status for status, group in PROGRESS_GROUPS.items() if group == "queued"]
+    found = select(col(Outbox.id)).where(
+        col(Outbox.ref) == ref_of(broadcast_id), col(Outbox.status).in_(queued)
+    )
+    return session.execute(found.limit(1)).first() is not None
 
 
 def _mark_cancelled(

@@ -477,6 +477,34 @@ def test_cancel_scheduled_and_running(
         broadcasts.cancel(session=session, broadcast=running, staff=None)
 
 
+def test_a_finished_or_failed_broadcast_cannot_be_cancelled(
+    session: Session, settings: Settings, world: dict[str, Any]
+) -> None:
+    finished = _create(session, settings, world, texts={"en": "Hello."})
+    ref = f"broadcast:{finished.id}"
+    session.execute(update(Outbox).where(col(Outbox.ref) == ref).values(status="delivered"))
+    with pytest.raises(broadcasts.Conflict, match="finished: no message is left to send"):
+        broadcasts.cancel(session=session, broadcast=finished, staff=world["officer"], now=NOW)
+    session.expire_all()
+    assert finished.status == "enqueued" and finished.cancelled_at is None
+    assert all(row.withdrawn_at is None for row in _rows(session, finished.id))
+    failed = session.get_one(
+        Broadcast,
+        make_failing_broadcast(
+            session,
+            settings=settings,
+            settlement=world["a"],
+            staff=world["officer"],
+            send_at=NOW + dt.timedelta(hours=1),
+            now=NOW,
+        ),
+    )
+    broadcasts.send_due(session=session, now=NOW + dt.timedelta(hours=2))
+    with pytest.raises(broadcasts.Conflict, match="already failed"):
+        broadcasts.cancel(session=session, broadcast=failed, staff=world["officer"], now=NOW)
+    assert failed.status == "failed"
+
+
 def test_progress_per_language_and_channel(
     session: Session, settings: Settings, world: dict[str, Any]
 ) -> None:
