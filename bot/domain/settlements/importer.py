@@ -373,8 +373,10 @@ def _called(key: tuple[str, str], name: str, aliases: list[str], where: str) -> 
 def _names_alike(session: Session, clean: list[tuple[_Row, dict[str, Any]]]) -> list[RowError]:
     """Refuse a name or alias new to its settlement that residents' matching reads as
     another settlement's name or alias (`same_name_key`: no case, accents, punctuation or
-    spaces; Ext is Extension), in this file or already imported, in any municipality: a
-    resident typing it would be asked to choose between two lines that read the same.
+    spaces; Ext is Extension), in this file or already imported, in the same municipality:
+    a resident typing it would be asked to choose between two lines that read the same.
+    Another municipality's settlement of the same name is another settlement (the natural
+    key's scope; residents' choices show the ward).
     What the settlements will be called after this import is compared, so an alias may
     move from one to another in one file; names already alike are left alone (only new
     ones are checked) and hold up no other import."""
@@ -399,7 +401,11 @@ def _names_alike(session: Session, clean: list[tuple[_Row, dict[str, Any]]]) -> 
         known = {same_name_key(one.value) for one in stored.get(key, [])}
         for one in called:
             alike = same_name_key(one.value)
-            others = [o for o in by_key.get(alike, []) if o.settlement != key]
+            others = [
+                o
+                for o in by_key.get(alike, [])
+                if o.settlement != key and o.settlement[0] == key[0]  # same municipality
+            ]
             if not alike or alike in known or not others:
                 continue
             known.add(alike)  # said once a row

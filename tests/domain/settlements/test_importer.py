@@ -78,6 +78,15 @@ WHY = (
 )
 
 
+def test_same_name_in_another_municipality_is_another_settlement(session: Session) -> None:
+    import_csv(session=session, kind="settlements", data=SETTLEMENTS)
+    other = SETTLEMENTS.replace("Test Bay", "Other Town")
+    assert len(import_csv(session=session, kind="settlements", data=other).created) == 3
+    alike = HEADER + "Masakhane-Heights,,14,Far Town,,,\n"  # alike, in a third municipality
+    assert import_csv(session=session, kind="settlements", data=alike).created
+    assert _count(session, Settlement) == 7
+
+
 def test_names_residents_cannot_tell_apart_are_not_two_settlements(session: Session) -> None:
     # The file's key folds case and spaces only: "Mandela Park" and "Mandéla Park" were two
     # settlements, and a resident typing either was asked to choose between two lines that
@@ -100,11 +109,11 @@ def test_names_residents_cannot_tell_apart_are_not_two_settlements(session: Sess
         f"line 7: name 'KAPPA' reads the same to residents as Iota's alias 'Kappa' (line 6){WHY}",
     ]
     assert _count(session, Settlement) == 0
-    # Against those already imported, in any municipality: residents choose from them all.
+    # Against those already imported in the same municipality.
     import_csv(session=session, kind="settlements", data=SETTLEMENTS)
-    data = HEADER + ("Masakhane Heights,,14,Other Town,,,\nEbuhle,,14,Test Bay,,,\n")
+    data = HEADER + ("Masakhane-Heights,,14,Test Bay,,,\nEbuhle,,14,Test Bay,,,\n")
     assert _errors(session, "settlements", data) == [
-        "line 2: name 'Masakhane Heights' reads the same to residents as Masakhane Heights "
+        "line 2: name 'Masakhane-Heights' reads the same to residents as Masakhane Heights "
         f"(in Test Bay){WHY}",
         "line 3: name 'Ebuhle' reads the same to residents as Ubuhle Gardens's alias 'eBuhle' "
         f"(in Test Bay){WHY}",
