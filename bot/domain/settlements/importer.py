@@ -338,6 +338,7 @@ def _settlements(session: Session, rows: list[_Row], errors: list[RowError]) -> 
             )
         )
     errors += _names_alike(session, clean)
+    errors += _wards_shared(session, clean)
     if errors:
         raise ImportRejected(sorted(errors, key=lambda error: error.line))
     result = ImportResult("settlements")
@@ -417,6 +418,49 @@ def _names_alike(session: Session, clean: list[tuple[_Row, dict[str, Any]]]) -> 
                     f"{', '.join(map(str, others))}: the bot matches names without case, "
                     'accents, punctuation, spaces or words like "informal settlement", and '
                     "reads Ext as Extension; give one a name residents can tell apart",
+                )
+            )
+    return errors
+
+
+def _wards_shared(session: Session, clean: list[tuple[_Row, dict[str, Any]]]) -> list[RowError]:
+    """Refuse a ward new to its settlement that a settlement of another municipality is in
+    (in the file or already imported): wards are compared by name alone (ward forums,
+    residents' lists of meetings, reminders, broadcast audiences, staff scopes), so one
+    municipality's "Ward 3" forum would be shown and reminded to the other's residents.
+    Wards stored shared before are left alone: only a ward new to a settlement is checked."""
+    s = settlements.SETTLEMENT.c
+    stored = {
+        (municipality_key, key): (municipality, ward)
+        for municipality_key, key, municipality, ward in session.execute(
+            select_columns(s.municipality_key, s.name_key, s.municipality, s.ward)
+        )
+    }
+    clean = [(row, v) for row, v in clean if v["name"] and v["municipality"]]  # others refused
+    filed = {
+        (v["municipality_key"], v["name_key"]): (v["municipality"], v["ward"]) for _, v in clean
+    }
+    owners: dict[str, dict[str, str]] = {}  # ward -> municipality key -> its name
+    for (municipality_key, _name), (municipality, ward) in {**stored, **filed}.items():
+        if ward:
+            owners.setdefault(name_key(ward), {})[municipality_key] = municipality
+    errors = []
+    for row, values in clean:
+        ward, key = values["ward"], (values["municipality_key"], values["name_key"])
+        before = stored.get(key, ("", ""))[1]
+        if not ward or name_key(before) == name_key(ward):
+            continue
+        others = sorted(
+            name for m, name in owners[name_key(ward)].items() if m != values["municipality_key"]
+        )
+        if others:
+            errors.append(
+                RowError(
+                    row.line,
+                    f"ward {ward!r} is already a ward of {' and '.join(others)}: wards are "
+                    "told apart by name alone (forums, reminders, broadcasts, staff scopes), "
+                    "so name this municipality's wards differently, e.g. "
+                    f"'{values['municipality']} {ward}'",
                 )
             )
     return errors

@@ -80,9 +80,9 @@ WHY = (
 
 def test_same_name_in_another_municipality_is_another_settlement(session: Session) -> None:
     import_csv(session=session, kind="settlements", data=SETTLEMENTS)
-    other = SETTLEMENTS.replace("Test Bay", "Other Town")
+    other = SETTLEMENTS.replace("Test Bay", "Other Town").replace(",1", ",OT 1")
     assert len(import_csv(session=session, kind="settlements", data=other).created) == 3
-    alike = HEADER + "Masakhane-Heights,,14,Far Town,,,\n"  # alike, in a third municipality
+    alike = HEADER + "Masakhane-Heights,,FT 14,Far Town,,,\n"  # alike, in a third one
     assert import_csv(session=session, kind="settlements", data=alike).created
     assert _count(session, Settlement) == 7
 
@@ -549,6 +549,29 @@ def test_a_meeting_renamed_in_the_file_is_refused_not_doubled(session: Session) 
         meeting.cancelled = True
     again = fixed.replace("Block", "Street committee")
     assert import_csv(session=session, kind="meetings", data=header + again).created
+
+
+def test_a_ward_of_one_municipality_is_not_taken_by_another(session: Session) -> None:
+    # Wards are told apart by name alone: Metro A's "Ward 3" forum was shown and reminded
+    # to the residents of Municipality B's Ward 3.
+    import_csv(session=session, kind="settlements", data=HEADER + "Sakhile,,Ward 3,Metro A,,,\n")
+    rows = "Thembeka,,ward 3,Municipality B,,,\nLindelani,,Ward 4,Municipality B,,,\n"
+    assert _errors(session, "settlements", HEADER + rows) == [
+        "line 2: ward 'Ward 3' is already a ward of Metro A: wards are told apart by name "
+        "alone (forums, reminders, broadcasts, staff scopes), so name this municipality's "
+        "wards differently, e.g. 'Municipality B Ward 3'"
+    ]
+    both = HEADER + "Kwanele,,7,Metro A,,,\nZola,,7,Municipality B,,,\n"  # in one file
+    assert [error[:30] for error in _errors(session, "settlements", both)] == [
+        "line 2: ward '7' is already a ",
+        "line 3: ward '7' is already a ",
+    ]
+    fixed = rows.replace("ward 3", "Municipality B Ward 3")
+    assert len(import_csv(session=session, kind="settlements", data=HEADER + fixed).created) == 2
+    # Wards stored shared before this check hold up no import of what is unchanged.
+    make_settlement(session, "Old Camp", municipality="Municipality B", ward="Ward 3")
+    again = HEADER + "Old Camp,,Ward 3,Municipality B,,,\nSakhile,,Ward 3,Metro A,B1,,\n"
+    assert import_csv(session=session, kind="settlements", data=again).updated == ["Sakhile"]
 
 
 def test_the_same_import_twice_at_once_waits_and_finds_the_rows(clean_db: Engine) -> None:
