@@ -7,6 +7,7 @@ engine to the database.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import re
 from collections.abc import Callable, Iterator
@@ -51,6 +52,7 @@ from bot.domain.tickets.ports import SqlTicketDesk
 from bot.engine import engine as conversation
 from bot.engine.messages import Inbound
 from bot.engine.ports import Ports, ResidentView
+from bot.i18n import TIMEZONE
 
 log = logging.getLogger(__name__)
 MAX_WEBHOOK_BYTES = 64 * 1024
@@ -160,19 +162,37 @@ async def verified_twilio_form(request: Request) -> dict[str, str]:
 # A datetime in a query is written as one: pydantic alone reads a bare number as a Unix
 # time (?start_date=99999 was 1970-01-02T03:46:39Z, answered 200), a year (2010) too.
 _DATE_FIRST = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DATE_ALONE = re.compile(r"\d{4}-\d{2}-\d{2}$")
 
 
-def _written_as_datetime(value: Any) -> Any:
-    if isinstance(value, str) and not _DATE_FIRST.match(value):
+def _written_as_datetime(value: Any, *, day_end: bool = False) -> Any:
+    """Refuse anything but a written date and time; read a date alone as that day in
+    Johannesburg: its start, or with `day_end` its last moment (an inclusive "to")."""
+    if not isinstance(value, str):
+        return value
+    if not _DATE_FIRST.match(value):
         raise PydanticCustomError(
             "datetime_type", "Input should be a W3C datetime, e.g. 2010-01-01T00:00:00Z"
         )
+    if _DATE_ALONE.match(value):
+        try:
+            day = dt.date.fromisoformat(value)
+        except ValueError:
+            return value  # pydantic says what is wrong with it
+        start = dt.datetime.combine(day, dt.time(), tzinfo=TIMEZONE)
+        return start + dt.timedelta(days=1, microseconds=-1) if day_end else start
     return value
 
 
 # A query's datetime: YYYY-MM-DD, then an optional time and offset (W3C's profile of ISO
-# 8601, as GeoReport v2 names it); no number.
+# 8601, as GeoReport v2 names it); no number. A date alone is that day's start in
+# Johannesburg (the tickets' `created_from=2030-01-01` starts at 00:00 there, not 02:00).
 QueryDateTime = Annotated[dt.datetime, BeforeValidator(_written_as_datetime)]
+# The same for an inclusive end: a date alone is that day's last moment in Johannesburg
+# (`created_to=2030-01-31` left out the 31st).
+QueryDateTimeTo = Annotated[
+    dt.datetime, BeforeValidator(functools.partial(_written_as_datetime, day_end=True))
+]
 
 
 def aware(value: dt.datetime | None) -> dt.datetime | None:

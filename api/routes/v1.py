@@ -19,6 +19,7 @@ from api.deps import (
     CurrentScope,
     CurrentStaff,
     QueryDateTime,
+    QueryDateTimeTo,
     SessionDep,
     SettingsDep,
     TicketWorker,
@@ -146,8 +147,14 @@ def list_tickets(
     assignee: Annotated[CleanText | None, Query(max_length=254)] = None,
     unassigned: bool = False,
     sla: SlaState | None = None,
-    created_from: QueryDateTime | None = None,
-    created_to: QueryDateTime | None = None,
+    created_from: Annotated[
+        QueryDateTime | None,
+        Query(description="created at or after; a date alone starts at 00:00 Johannesburg time"),
+    ] = None,
+    created_to: Annotated[
+        QueryDateTimeTo | None,
+        Query(description="created at or before; a date alone runs to the end of that day there"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> TicketPage:

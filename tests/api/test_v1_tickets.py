@@ -18,7 +18,7 @@ from bot.config import Settings
 from bot.db import session_scope
 from bot.domain.outbox.delivery import DeliveryConfig, Dispatcher
 from bot.domain.outbox.models import Outbox
-from tests.domain.tickets.factories import Phone, make_staff
+from tests.domain.tickets.factories import Phone, make_staff, make_ticket
 from tests.factories import make_settlement
 from tests.twilio_standin import TwilioStandIn, standin_settings
 
@@ -281,6 +281,23 @@ def test_a_date_filter_is_a_datetime_not_a_unix_time(client, settings, world) ->
         assert "Input should be a W3C datetime" in answer.text
     since = client.get("/api/v1/tickets?created_from=2030-01-01T00:00:00Z", headers=headers)
     assert since.status_code == 200 and since.json()["total"] == 0
+
+
+def test_a_date_alone_is_a_whole_johannesburg_day(client, clean_db, world) -> None:
+    # created_to=2030-01-31 was 31 January 00:00 UTC, which left out the 31st, and
+    # created_from=2030-01-01 started at 02:00 in Johannesburg.
+    with session_scope(clean_db) as session:
+        last = make_ticket(session, now=dt.datetime(2030, 1, 31, 20, 0, tzinfo=dt.UTC)).reference
+        first = make_ticket(session, now=dt.datetime(2029, 12, 31, 23, 0, tzinfo=dt.UTC)).reference
+        make_ticket(session, now=dt.datetime(2030, 1, 31, 22, 0, tzinfo=dt.UTC))  # 1 Feb there
+        make_ticket(session, now=dt.datetime(2029, 12, 31, 21, 0, tzinfo=dt.UTC))  # 31 Dec there
+    january = "created_from=2030-01-01&created_to=2030-01-31"
+    found = client.get(f"/api/v1/tickets?{january}", headers=auth(world["triage"])).json()
+    assert {t["reference"] for t in found["items"]} == {first, last}
+    # A time written out is read as written (no zone: UTC, as before).
+    exact = "created_from=2030-01-31T20:00:00&created_to=2030-01-31T20:00:00Z"
+    found = client.get(f"/api/v1/tickets?{exact}", headers=auth(world["triage"])).json()
+    assert [t["reference"] for t in found["items"]] == [last]
 
 
 def test_too_long_words_are_refused_with_the_field_named(client, settings, world) -> None:
