@@ -197,10 +197,15 @@ def add(turn: Turn, reference: str, *, held: Mapping[str, Any] | None = None) ->
 
 
 def answer_fixed(turn: Turn, reference: str, *, fixed: bool, words: str = "") -> None:
-    """Close a resolved report (fixed), or reopen it with the resident's words."""
+    """Close a resolved report (fixed), or reopen it with the resident's words. A "yes" to a
+    report that staff took back from resolved meanwhile closes nothing: say so."""
     if fixed:
-        turn.emit(AnswerResolution(reference=reference, fixed=True))
-        turn.say("ticket.fixed_thanks", number=reference)
+        info = turn.ports.tickets.find(turn.resident.phone, reference)
+        if info is not None and info.status not in ("resolved", "closed"):
+            turn.say("ticket.worked_on_again", number=reference)
+        else:
+            turn.emit(AnswerResolution(reference=reference, fixed=True))
+            turn.say("ticket.fixed_thanks", number=reference)
         menu.back_hint(turn)
         turn.goto(MENU)
     elif words:

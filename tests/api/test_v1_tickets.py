@@ -179,6 +179,19 @@ def test_staff_updates_reach_the_resident_and_no_reopens(client, settings, clean
     assert client.get(f"/api/v1/tickets/{ref}", headers=headers).json()["status"] == "closed"
 
 
+def test_yes_after_staff_took_the_report_back_keeps_it_open(
+    client, settings, clean_db, world
+) -> None:
+    phone, ref = sms_complaint(client, settings)
+    headers = auth(world["triage"])
+    client.patch(f"/api/v1/tickets/{ref}", json={"status": "resolved"}, headers=headers)
+    assert "Reply 1 for yes" in phone.send(f"STATUS {ref}")
+    client.patch(f"/api/v1/tickets/{ref}", json={"status": "in_progress"}, headers=headers)
+    reply = phone.send("1")
+    assert f"working on report {ref} again" in reply and "now closed" not in reply
+    assert client.get(f"/api/v1/tickets/{ref}", headers=headers).json()["status"] == "in_progress"
+
+
 def test_duplicates_share_updates_with_every_reporter(client, settings, clean_db, world) -> None:
     _, wa_ref = whatsapp_complaint(client, settings)
     _, sms_ref = sms_complaint(client, settings)

@@ -305,6 +305,16 @@ def test_resolved_then_no_reopens_with_the_residents_words(c) -> None:
     assert chat.desk.tickets["4817263"].status == "reopened"
 
 
+def resolved_report_chat(c: ModuleType):  # -> ReportChat
+    """Return a chat whose report 4817263 staff resolved a few minutes ago."""
+    chat = report_chat(c).onboarded()
+    for text in ["5", "1", "2", "The toilet is blocked", "Block C", "1"]:
+        chat.send(text)
+    chat.desk.resolve("4817263", chat.now + timedelta(minutes=1))
+    chat.wait(minutes=5)
+    return chat
+
+
 def test_resolved_then_yes_closes(c) -> None:
     chat = report_chat(c, channel="sms").onboarded()
     for text in ["5", "1", "2", "The toilet is blocked", "Block C", "1"]:
@@ -318,22 +328,25 @@ def test_resolved_then_yes_closes(c) -> None:
     assert "category" in chat.send("1").lower()
 
 
+def test_yes_after_staff_took_the_report_back_closes_nothing(c) -> None:
+    chat = resolved_report_chat(c)
+    assert "Is it fixed now?" in chat.send("status 4817263")
+    taken_back = replace(chat.desk.tickets["4817263"], status="in_progress", resolved_at=None)
+    chat.desk.tickets["4817263"] = taken_back
+    reply = chat.send("1")
+    assert "working on report 4817263 again, so it stays open" in reply
+    assert "now closed" not in reply
+    assert chat.desk.answers == []
+
+
 def test_two_with_words_reopens_at_once(c) -> None:
-    chat = report_chat(c).onboarded()
-    for text in ["5", "1", "2", "The toilet is blocked", "Block C", "1"]:
-        chat.send(text)
-    chat.desk.resolve("4817263", chat.now + timedelta(minutes=1))
-    chat.wait(minutes=5)
+    chat = resolved_report_chat(c)
     assert "opened report 4817263 again" in chat.send("2, it still smells")
     assert chat.desk.answers[0].text == "it still smells"
 
 
 def test_answer_only_counts_when_nothing_was_said_since(c) -> None:
-    chat = report_chat(c).onboarded()
-    for text in ["5", "1", "2", "The toilet is blocked", "Block C", "1"]:
-        chat.send(text)
-    chat.desk.resolve("4817263", chat.now + timedelta(minutes=1))
-    chat.wait(minutes=5)
+    chat = resolved_report_chat(c)
     chat.send("3")
     chat.send("0")
     reply = chat.send("1")  # the category option, not an answer
