@@ -29,6 +29,7 @@ from bot.domain.staff import conversation, media, queue
 from bot.domain.staff import scope as scopes
 from bot.domain.staff import service as staff
 from bot.domain.staff.models import ROLES, TICKET_WORKERS
+from bot.domain.tickets import notify
 from bot.domain.tickets import service as tickets
 from bot.domain.tickets.models import OPEN_STATUSES, PRIORITIES, STATUSES, Ticket, TicketUpdate
 from bot.flows import report_notices
@@ -237,7 +238,7 @@ def ticket_page(
         session=ctx.session, ticket=ticket, now=now, settings=settings, scope=ctx.scope
     )
     content = load()
-    language = ticket.language or "en"
+    language = notify.language_of(session=ctx.session, ticket=ticket)
     resident_words = get_translator(language)
     english = get_translator("en")
     canned = [

@@ -23,6 +23,13 @@ from bot.i18n import get_translator
 log = logging.getLogger(__name__)
 
 
+def language_of(*, session: Session, ticket: Ticket) -> str:
+    """Return the language the ticket's resident is told things in: theirs now (they may
+    have changed it since reporting), else the report's, else English."""
+    resident = session.get(Resident, ticket.resident_id) if ticket.resident_id else None
+    return (resident.language if resident else None) or ticket.language or "en"
+
+
 def tell(
     *,
     session: Session,
@@ -37,7 +44,7 @@ def tell(
     resident = session.get(Resident, ticket.resident_id)
     if resident is None:
         return False
-    translator = get_translator(resident.language or ticket.language or "en")
+    translator = get_translator(language_of(session=session, ticket=ticket))
     outbox.enqueue(
         session=session,
         resident=resident,

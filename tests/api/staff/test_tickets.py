@@ -6,6 +6,7 @@ made on a stale page saves only what it changed, and never what a colleague chan
 from __future__ import annotations
 
 import csv
+import html
 import io
 import re
 from collections.abc import Callable, Iterator
@@ -18,11 +19,16 @@ from sqlmodel import Session, select
 
 from api.main import create_app
 from bot.config import Settings
+from bot.content import load
+from bot.db import session_scope
 from bot.domain.outbox.models import Outbox
 from bot.domain.staff.models import AuditEvent, StaffUser
 from bot.domain.tickets.models import Ticket
+from bot.flows import report_notices
+from bot.i18n import get_translator
 from tests.api.staff.conftest import EMAILS, World, csrf_of, login
 from tests.domain.tickets.factories import Phone
+from tests.factories import make_resident
 from tests.live_server import serve
 
 PHONE = "+27821110001"
@@ -340,3 +346,26 @@ def test_a_canned_reply_with_typed_words_is_refused_not_half_sent(
     assert answer.status_code == 422 and "not both" in answer.text
     with Session(clean_db) as session:
         assert session.exec(select(Outbox)).all() == []
+
+
+def test_the_page_shows_the_language_the_resident_is_told_in(
+    as_role: Callable[[str], tuple[TestClient, str]], world: World, clean_db: Engine
+) -> None:
+    # Reported in isiXhosa; the resident has since switched to Afrikaans.
+    with session_scope(clean_db) as session:
+        ticket = session.exec(select(Ticket).where(Ticket.reference == world.ticket_here)).one()
+        ticket.resident_id = make_resident(session, phone=PHONE, language="af").id
+        ticket.language = "xh"
+    afrikaans = report_notices.canned_text(load(), get_translator("af"), "visit_soon")
+    triage, csrf = as_role("triage")
+    page = html.unescape(triage.get(f"/staff/tickets/{world.ticket_here}").text)
+    assert "<dt>Language</dt><dd>af</dd>" in page
+    assert f'<option value="visit_soon" data-text="{afrikaans}">' in page
+    triage.post(
+        f"/staff/tickets/{world.ticket_here}/reply",
+        data={"csrf_token": csrf, "canned": "visit_soon"},
+        follow_redirects=False,
+    )
+    with Session(clean_db) as session:
+        [sent] = session.exec(select(Outbox.body)).all()
+    assert sent is not None and afrikaans in sent
