@@ -17,6 +17,7 @@ STATUS_NOTICES = {
     "waiting_on_resident": "notice.waiting_on_resident",
     "resolved": "notice.resolved",
     "closed": "notice.closed",
+    "reopened": "notice.reopened",  # by staff; the resident's own "not fixed" is answered at once
 }
 
 

@@ -547,6 +547,18 @@ def test_closing_unanswered_tells_the_resident_once(clean_db: Engine, settings: 
         assert list(bodies)[1:] == [closed]
 
 
+def test_staff_reopening_a_closed_report_tells_the_resident(session: Session) -> None:
+    resident = make_resident(session, consented_at=NOW, consent_channel="sms", language="en")
+    user, _ = make_staff(session)
+    ticket = make_ticket(session, resident_id=resident.id, now=NOW, status="closed")
+    tickets.set_status(session=session, ticket=ticket, status="reopened", staff=user, now=NOW)
+    [body] = session.execute(select(Outbox.body).where(Outbox.purpose == "ticket_update")).scalars()
+    assert body == (
+        f"Siyakha: the municipality has opened your report {ticket.reference} (Water) again"
+        " and will follow up."
+    )
+
+
 def test_a_change_from_a_stale_page_applies_only_what_it_changed(session: Session) -> None:
     user, _ = make_staff(session)
     admin, _ = make_staff(session, "admin@ubuntubay.example.org", "admin")
