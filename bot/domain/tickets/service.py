@@ -1,9 +1,9 @@
 """Ticket queries and changes: open, add, change status, reply, note, link, de-identify.
 
 Every change writes a `TicketEvent` (the audit trail). Changes on a parent ticket reach
-its linked duplicates: status changes are applied to each open child and public replies
-are sent to each child's resident, quoting the child's own number. Services flush and
-never commit.
+its linked duplicates: status changes are applied to each open child (but for waiting on
+the resident: that question is for the parent's reporter) and public replies are sent to
+each child's resident, quoting the child's own number. Services flush and never commit.
 """
 
 from __future__ import annotations
@@ -735,7 +735,8 @@ def set_status(
     now: dt.datetime,
     settings: Settings | None = None,
 ) -> None:
-    """Move a ticket (and its open duplicates) to `status`, telling each resident."""
+    """Move a ticket (and its open duplicates, unless to waiting on the resident) to `status`,
+    telling each resident."""
     lock(session=session, ticket=ticket)
     _set_status(
         session=session, ticket=ticket, status=status, staff=staff, now=now, settings=settings
@@ -761,6 +762,8 @@ def _set_status(
     )
     assert event.id is not None
     notify.status_changed(session=session, ticket=ticket, event_id=event.id)
+    if status == "waiting_on_resident":
+        return  # the question is for the parent's reporter: the duplicates' clocks run on
     for child in _reached(session=session, ticket=ticket, staff=staff):
         if child.status == status or status not in TRANSITIONS.get(child.status, frozenset()):
             continue

@@ -395,6 +395,40 @@ def test_the_resolve_clock_pauses_while_waiting_on_the_resident(session: Session
     assert (report.finished, report.within_sla) == (1, 1)
 
 
+def _told(session: Session, resident_id: int | None) -> list[str]:
+    """Return what the outbox holds for a resident, oldest first."""
+    return list(
+        session.execute(
+            select(Outbox.body).where(Outbox.resident_id == resident_id).order_by(Outbox.id)
+        ).scalars()
+    )
+
+
+def test_a_duplicate_does_not_wait_on_the_parents_resident(session: Session) -> None:
+    a = make_resident(session, phone="+27820000001")
+    b = make_resident(session, phone="+27820000002")
+    user, _ = make_staff(session)
+    parent = make_ticket(session, resident_id=a.id, now=NOW)
+    child = make_ticket(session, resident_id=b.id, now=NOW)
+    tickets.link(session=session, ticket=child, parent=parent, staff=user, now=NOW, scope=None)
+    tickets.set_status(
+        session=session, ticket=parent, status="waiting_on_resident", staff=user, now=NOW + H
+    )
+    # The question is for the parent's reporter: the duplicate's clock runs on, and its
+    # reporter, asked nothing, is told nothing.
+    assert parent.waiting_since == NOW + H
+    assert (child.status, child.waiting_since) == ("new", None)
+    assert _told(session, b.id) == []
+    tickets.add_from_resident(
+        session=session,
+        resident_id=a.id,
+        effect=fx.AddToTicket(reference=parent.reference, text="The tap by number 12"),
+        now=NOW + 2 * H,
+    )
+    assert (parent.status, parent.waiting_since) == ("in_progress", None)
+    assert (child.status, child.waiting_since) == ("new", None)
+
+
 def test_a_pin_added_by_the_resident_keeps_its_address_and_label(session: Session) -> None:
     resident = make_resident(session)
     ticket = make_ticket(session, resident_id=resident.id, now=NOW, category="water")
