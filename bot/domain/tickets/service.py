@@ -761,7 +761,9 @@ def _set_status(
         session, ticket, status, now=now, actor=actor, staff=staff, settings=settings
     )
     assert event.id is not None
-    notify.status_changed(session=session, ticket=ticket, event_id=event.id)
+    told: set[int] = set()
+    if _news_to(told, ticket):
+        notify.status_changed(session=session, ticket=ticket, event_id=event.id)
     if status == "waiting_on_resident":
         return  # the question is for the parent's reporter: the duplicates' clocks run on
     for child in _reached(session=session, ticket=ticket, staff=staff):
@@ -778,7 +780,19 @@ def _set_status(
             settings=settings,
         )
         assert child_event.id is not None
-        notify.status_changed(session=session, ticket=child, event_id=child_event.id)
+        if _news_to(told, child):
+            notify.status_changed(session=session, ticket=child, event_id=child_event.id)
+
+
+def _news_to(told: set[int], ticket: Ticket) -> bool:
+    """Return whether `ticket`'s resident is yet to be told of a change that reaches several
+    tickets (`told`: the residents told so far, this one added): a resident who reported one
+    problem twice hears of it once, about the first ticket."""
+    if ticket.resident_id in told:
+        return False
+    if ticket.resident_id is not None:
+        told.add(ticket.resident_id)
+    return True
 
 
 def audit_detail(update_in: TicketUpdate) -> dict[str, Any]:
@@ -993,8 +1007,9 @@ def _reply(
     canned: str | None,
 ) -> TicketEvent:
     """Send `english` (`_reply_text`: the words, or the canned response's) to the resident
-    and to those of the linked duplicates the user may reach."""
+    and to those of the linked duplicates the user may reach, once to each resident."""
     event = None
+    told: set[int] = set()
     for target in [ticket, *_reached(session=session, ticket=ticket, staff=staff)]:
         target_event = add_event(
             session,
@@ -1012,13 +1027,14 @@ def _reply(
         target.last_public_note = english
         target.last_public_canned = canned or ""
         assert target_event.id is not None
-        notify.staff_reply(
-            session=session,
-            ticket=target,
-            event_id=target_event.id,
-            body=english,
-            canned=canned,
-        )
+        if _news_to(told, target):
+            notify.staff_reply(
+                session=session,
+                ticket=target,
+                event_id=target_event.id,
+                body=english,
+                canned=canned,
+            )
         event = event or target_event
     assert event is not None
     return event

@@ -429,6 +429,30 @@ def test_a_duplicate_does_not_wait_on_the_parents_resident(session: Session) -> 
     assert (child.status, child.waiting_since) == ("new", None)
 
 
+def test_a_resident_who_reported_a_problem_twice_is_told_each_thing_once(
+    session: Session,
+) -> None:
+    a = make_resident(session, phone="+27820000001")
+    b = make_resident(session, phone="+27820000002")
+    user, _ = make_staff(session)
+    parent = make_ticket(session, resident_id=a.id, now=NOW)
+    again = make_ticket(session, resident_id=a.id, now=NOW + H)  # the same problem again
+    other = make_ticket(session, resident_id=b.id, now=NOW + H)
+    for child in (again, other):
+        tickets.link(session=session, ticket=child, parent=parent, staff=user, now=NOW, scope=None)
+    tickets.reply(session=session, ticket=parent, staff=user, now=NOW + 2 * H, body="Tuesday")
+    tickets.set_status(
+        session=session, ticket=parent, status="resolved", staff=user, now=NOW + 3 * H
+    )
+    # One reply and one "fixed?" question, about the first report; each ticket keeps both.
+    told = _told(session, a.id)
+    assert len(told) == 2 and all(parent.reference in body for body in told)
+    assert len(_told(session, b.id)) == 2
+    for ticket in (parent, again, other):
+        kinds = [e.kind for e in tickets.events(session=session, ticket=ticket)]
+        assert kinds.count("reply") == 1 and ticket.status == "resolved"
+
+
 def test_a_pin_added_by_the_resident_keeps_its_address_and_label(session: Session) -> None:
     resident = make_resident(session)
     ticket = make_ticket(session, resident_id=resident.id, now=NOW, category="water")
