@@ -3,7 +3,8 @@
 Every change writes a `TicketEvent` (the audit trail). Changes on a parent ticket reach
 its linked duplicates: status changes are applied to each open child (but for waiting on
 the resident: that question is for the parent's reporter) and public replies are sent to
-each child's resident, quoting the child's own number. Services flush and never commit.
+each child's resident but a closed child's, quoting the child's own number, once to each
+resident. Services flush and never commit.
 """
 
 from __future__ import annotations
@@ -1007,10 +1008,13 @@ def _reply(
     canned: str | None,
 ) -> TicketEvent:
     """Send `english` (`_reply_text`: the words, or the canned response's) to the resident
-    and to those of the linked duplicates the user may reach, once to each resident."""
+    and to those of the linked duplicates the user may reach and not closed, once to each
+    resident. A closed duplicate is finished for its reporter (the parent's later work does
+    not concern them); the ticket itself may be closed: staff chose to answer its reporter."""
     event = None
     told: set[int] = set()
-    for target in [ticket, *_reached(session=session, ticket=ticket, staff=staff)]:
+    duplicates = _reached(session=session, ticket=ticket, staff=staff)
+    for target in [ticket, *(t for t in duplicates if t.status != "closed")]:
         target_event = add_event(
             session,
             target,

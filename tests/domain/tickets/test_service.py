@@ -404,13 +404,21 @@ def _told(session: Session, resident_id: int | None) -> list[str]:
     )
 
 
-def test_a_duplicate_does_not_wait_on_the_parents_resident(session: Session) -> None:
-    a = make_resident(session, phone="+27820000001")
-    b = make_resident(session, phone="+27820000002")
+def _parent_and_duplicate(session: Session) -> tuple[StaffUser, Ticket, Ticket]:
+    """Return a staff user and two tickets of two residents, the second a duplicate."""
     user, _ = make_staff(session)
-    parent = make_ticket(session, resident_id=a.id, now=NOW)
-    child = make_ticket(session, resident_id=b.id, now=NOW)
+    parent, child = (
+        make_ticket(session, resident_id=make_resident(session, phone=phone).id, now=NOW)
+        for phone in ("+27820000001", "+27820000002")
+    )
     tickets.link(session=session, ticket=child, parent=parent, staff=user, now=NOW, scope=None)
+    return user, parent, child
+
+
+def test_a_duplicate_does_not_wait_on_the_parents_resident(session: Session) -> None:
+    user, parent, child = _parent_and_duplicate(session)
+    a, b = parent.resident_id, child.resident_id
+    assert a is not None and b is not None
     tickets.set_status(
         session=session, ticket=parent, status="waiting_on_resident", staff=user, now=NOW + H
     )
@@ -418,10 +426,10 @@ def test_a_duplicate_does_not_wait_on_the_parents_resident(session: Session) -> 
     # reporter, asked nothing, is told nothing.
     assert parent.waiting_since == NOW + H
     assert (child.status, child.waiting_since) == ("new", None)
-    assert _told(session, b.id) == []
+    assert _told(session, b) == []
     tickets.add_from_resident(
         session=session,
-        resident_id=a.id,
+        resident_id=a,
         effect=fx.AddToTicket(reference=parent.reference, text="The tap by number 12"),
         now=NOW + 2 * H,
     )
@@ -451,6 +459,26 @@ def test_a_resident_who_reported_a_problem_twice_is_told_each_thing_once(
     for ticket in (parent, again, other):
         kinds = [e.kind for e in tickets.events(session=session, ticket=ticket)]
         assert kinds.count("reply") == 1 and ticket.status == "resolved"
+
+
+def test_a_reply_on_the_parent_skips_a_closed_duplicate(session: Session) -> None:
+    user, parent, child = _parent_and_duplicate(session)
+    a, b = parent.resident_id, child.resident_id
+    assert a is not None and b is not None
+    tickets.set_status(session=session, ticket=parent, status="resolved", staff=user, now=NOW + H)
+    # The duplicate's reporter says it is fixed; the parent's says it is not.
+    for resident, ticket, fixed in ((b, child, True), (a, parent, False)):
+        effect = fx.AnswerResolution(reference=ticket.reference, fixed=fixed, text="")
+        tickets.answer_resolution(session=session, resident_id=resident, effect=effect, now=NOW)
+    assert (parent.status, child.status) == ("reopened", "closed")
+    before = _told(session, b)
+    tickets.reply(session=session, ticket=parent, staff=user, now=NOW + 4 * H, body="Monday")
+    assert _told(session, b) == before and child.last_public_note == ""
+    assert "Monday" in _told(session, a)[-1]
+    assert [e.kind for e in tickets.events(session=session, ticket=child)][-1] != "reply"
+    # A reply on the closed ticket itself reaches its reporter: staff chose to answer them.
+    tickets.reply(session=session, ticket=child, staff=user, now=NOW + 5 * H, body="Thanks")
+    assert "Thanks" in _told(session, b)[-1]
 
 
 def test_a_pin_added_by_the_resident_keeps_its_address_and_label(session: Session) -> None:
