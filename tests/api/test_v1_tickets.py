@@ -209,6 +209,11 @@ def test_duplicates_share_updates_with_every_reporter(client, settings, clean_db
     sms_bodies = [b for b, ch in rows if ch == "sms"]
     assert any(f"news about your report {sms_ref}: Team on site." in b for b in sms_bodies)
     assert any(f"work has started on your report {sms_ref}" in b for b in sms_bodies)
+    # A resolved ticket takes no more duplicates: they would never hear of it again.
+    client.patch(f"/api/v1/tickets/{wa_ref}", json={"status": "resolved"}, headers=headers)
+    client.delete(f"/api/v1/tickets/{sms_ref}/parent", headers=headers)
+    r = client.put(f"/api/v1/tickets/{sms_ref}/parent", json={"parent": wa_ref}, headers=headers)
+    assert r.status_code == 409 and "reopen it" in r.json()["detail"]
 
 
 def test_status_and_my_reports_from_the_chat(client, settings, world, clean_db) -> None:

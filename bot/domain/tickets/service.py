@@ -1066,7 +1066,7 @@ def link(
 
     With the user's `scope` (None only for the system and tests), refuse when the link would
     reach a ticket outside it: the root `parent` is a duplicate of, or a duplicate of `ticket`
-    that would move with it."""
+    that would move with it. Refuse a resolved or closed root too."""
     for each in sorted({ticket.id: ticket, parent.id: parent}.values(), key=lambda t: t.id or 0):
         lock(session=session, ticket=each)
     while parent.parent_id is not None:  # always link to the root, so there are no chains
@@ -1077,6 +1077,13 @@ def link(
         parent = root
     if parent.id == ticket.id:
         raise TicketError("a ticket cannot be a duplicate of itself")
+    if parent.status in ("resolved", "closed"):
+        # Its changes are over, so none would reach the duplicate (which would stay new, its
+        # reporter told nothing); and a new report of a fixed problem says it may not be.
+        raise TicketError(
+            f"ticket {parent.reference} is {parent.status}: reopen it to link duplicates to it, "
+            "or work this report on its own"
+        )
     moving = [ticket, *children(session=session, ticket=ticket, for_update=True)]
     if scope is not None and not all(
         scopes.allows_ticket(session=session, scope=scope, ticket=t) for t in [parent, *moving]

@@ -181,6 +181,21 @@ def test_linking_flattens_to_the_root(session: Session) -> None:
     assert c.parent_id is None
 
 
+def test_a_resolved_or_closed_ticket_takes_no_duplicates(session: Session) -> None:
+    user, _ = make_staff(session)
+    parent, child = make_ticket(session, now=NOW), make_ticket(session, now=NOW)
+    for status in ("resolved", "closed"):
+        tickets.set_status(session=session, ticket=parent, status=status, staff=user, now=NOW)
+        with pytest.raises(tickets.TicketError, match=f"is {status}: reopen it"):
+            tickets.link(
+                session=session, ticket=child, parent=parent, staff=user, now=NOW, scope=None
+            )
+        assert child.parent_id is None
+    tickets.set_status(session=session, ticket=parent, status="reopened", staff=user, now=NOW)
+    tickets.link(session=session, ticket=child, parent=parent, staff=user, now=NOW, scope=None)
+    assert child.parent_id == parent.id
+
+
 def test_linking_never_reaches_a_ticket_outside_the_users_scope(session: Session) -> None:
     user, _ = make_staff(session)
     mine, theirs = make_settlement(session, "Ubuhle Gardens"), make_settlement(session, "Zenzele")
