@@ -607,34 +607,59 @@ def answer_resolution(
     *, session: Session, resident_id: int, effect: fx.AnswerResolution, now: dt.datetime
 ) -> Ticket | None:
     """Close the ticket when the resident says it is fixed; reopen it with their words if not
-    (if staff took it back from resolved meanwhile, it stays as it is and gets the words)."""
+    (if staff took it back from resolved meanwhile, it stays as it is and gets the words).
+    The answer holds for their other resolved reports linked with it too (one problem they
+    reported twice, asked about once): left resolved, the job closed each with one more
+    notice, or it stayed closed though they said it was not fixed."""
     ticket = get_for_resident(
         session=session, resident_id=resident_id, reference=effect.reference, for_update=True
     )
     if ticket is None:
         return None
-    if effect.fixed:
-        if ticket.status == "resolved":
-            add_event(
-                session, ticket, actor="resident", kind="confirmed_fixed", now=now, public=True
-            )
-            move_status(session, ticket, "closed", now=now, actor="resident")
-        return ticket
     if ticket.status not in ("resolved", "closed"):
-        if effect.text.strip():
+        if not effect.fixed and effect.text.strip():
             _resident_said(session, ticket, effect.text, now=now)
         return ticket
-    add_event(
-        session,
-        ticket,
-        actor="resident",
-        kind="not_fixed",
-        now=now,
-        public=True,
-        body=effect.text,
-    )
-    move_status(session, ticket, "reopened", now=now, actor="resident")
+    for answered in [ticket, *_own_resolved_duplicates(session, ticket, resident_id)]:
+        if effect.fixed:
+            if answered.status == "resolved":
+                add_event(
+                    session,
+                    answered,
+                    actor="resident",
+                    kind="confirmed_fixed",
+                    now=now,
+                    public=True,
+                )
+                move_status(session, answered, "closed", now=now, actor="resident")
+        else:
+            add_event(
+                session,
+                answered,
+                actor="resident",
+                kind="not_fixed",
+                now=now,
+                public=True,
+                body=effect.text,
+            )
+            move_status(session, answered, "reopened", now=now, actor="resident")
     return ticket
+
+
+def _own_resolved_duplicates(session: Session, ticket: Ticket, resident_id: int) -> list[Ticket]:
+    """Return the resident's other resolved reports linked with `ticket` (its root and the
+    root's duplicates), their rows locked."""
+    root = session.get(Ticket, ticket.parent_id) if ticket.parent_id is not None else None
+    if root is None:
+        root = ticket
+    else:
+        lock(session=session, ticket=root)
+    family = [root, *children(session=session, ticket=root, for_update=True)]
+    return [
+        t
+        for t in family
+        if t.id != ticket.id and t.resident_id == resident_id and t.status == "resolved"
+    ]
 
 
 def apply_effect(

@@ -476,6 +476,33 @@ def test_a_resident_who_reported_a_problem_twice_is_told_each_thing_once(
         assert kinds.count("reply") == 1 and ticket.status == "resolved"
 
 
+@pytest.mark.parametrize("fixed", [True, False])
+def test_a_residents_answer_holds_for_their_own_linked_report_too(
+    session: Session, fixed: bool
+) -> None:
+    # Asked once about a problem they reported twice: the other report stayed resolved, and
+    # the job later closed it with one more notice, also after "not fixed".
+    a = make_resident(session, phone="+27820000003")
+    b = make_resident(session, phone="+27820000004")
+    user, _ = make_staff(session)
+    parent = make_ticket(session, resident_id=a.id, now=NOW)
+    again = make_ticket(session, resident_id=a.id, now=NOW + H)
+    other = make_ticket(session, resident_id=b.id, now=NOW + H)
+    for child in (again, other):
+        tickets.link(session=session, ticket=child, parent=parent, staff=user, now=NOW, scope=None)
+    tickets.set_status(
+        session=session, ticket=parent, status="resolved", staff=user, now=NOW + 2 * H
+    )
+    assert a.id is not None
+    effect = fx.AnswerResolution(reference=again.reference, fixed=fixed, text="Still leaking")
+    tickets.answer_resolution(session=session, resident_id=a.id, effect=effect, now=NOW + 3 * H)
+    expected = "closed" if fixed else "reopened"
+    assert (parent.status, again.status, other.status) == (expected, expected, "resolved")
+    kind = "confirmed_fixed" if fixed else "not_fixed"
+    for ticket in (parent, again):
+        assert [e.kind for e in tickets.events(session=session, ticket=ticket)].count(kind) == 1
+
+
 def test_a_reply_on_the_parent_skips_a_closed_duplicate(session: Session) -> None:
     user, parent, child = _parent_and_duplicate(session)
     a, b = parent.resident_id, child.resident_id
