@@ -197,7 +197,9 @@ def _read(kind: Kind, data: bytes | str) -> tuple[list[_Row], list[RowError]]:
 # (`bot.sms.sendable`), so a name or title with one is not what residents would type. A
 # tab is whitespace a pasted cell carries: a name or title collapses it into a space and
 # a message sends it as one, so it is kept rather than refusing a file for it.
-_CONTROL = re.compile(r"[\x01-\x08\x0b\x0c\x0e-\x1f]")
+# DEL and the C1 controls (U+007F-U+009F) too: invisible, and a sign of a file decoded
+# with the wrong code page.
+_CONTROL = re.compile(r"[\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 def control_character_problem(what: str, value: str) -> str | None:

@@ -255,6 +255,13 @@ def test_control_characters_are_refused_but_tabs_and_line_breaks_are_kept(
         "line 2: title contains a control character (U+000B), which no one can see: take it "
         "out (tabs and line breaks may stay)"
     ]
+    # DEL and the C1 controls (NEL, CSI...) as well.
+    for control in ("\x7f", "\x85", "\x9b"):
+        bad = HEADER + f"Odd{control}Name,,14,Test Bay,,,\n"
+        assert _errors(session, "settlements", bad) == [
+            f"line 2: name contains a control character (U+{ord(control):04X}), which no one "
+            "can see: take it out (tabs and line breaks may stay)"
+        ]
 
 
 def test_bom_and_emoji_survive(session: Session) -> None:
