@@ -257,6 +257,21 @@ def test_a_broadcast_that_failed_when_due_shows_why(
     assert 'failed<br><span class="muted">Its words could not be built when it was due' in listing
 
 
+def test_a_broadcast_that_reaches_nobody_says_so_and_is_not_offered_to_send(
+    as_role: Role, residents: World
+) -> None:
+    # A filter that matches no resident (no Sesotho speaker here) showed "Recipients 0" and
+    # a "Send now" button that sent nothing.
+    client, csrf = as_role("officer")
+    nobody = _compose(client, csrf, residents, languages="st")
+    assert 'id="pv-recipients">0<' in nobody and 'id="pv-nobody"' in nobody
+    assert "Send now" not in nobody and 'name="payload"' not in nobody
+    # Scheduled, it is offered: residents may join before it goes.
+    later = _compose(client, csrf, residents, languages="st", send_at="2030-05-01T18:30")
+    assert "only residents who join or change before it goes" in later and "Schedule" in later
+    assert 'id="pv-nobody"' not in _compose(client, csrf, residents)
+
+
 @pytest.mark.browser
 @pytest.mark.slow
 def test_broadcast_pages_in_chromium(
