@@ -272,10 +272,19 @@ def test_csv_upload_lists_the_same_row_errors_as_the_cli(
         files={"file": ("good.csv", GOOD, "text/csv")},
     )
     assert good.status_code == 200 and "1 created" in good.text
+    # Which rows, as the CLI says: the page gave only the counts.
+    assert '<ul id="import-created"><li>Sunrise Camp</li></ul>' in good.text
+    again = client.post(
+        "/staff/import",
+        data={"csrf_token": csrf, "kind": "settlements"},
+        files={"file": ("good.csv", GOOD.replace(b"Assessment", b"Services"), "text/csv")},
+    )
+    assert '<ul id="import-updated"><li>Sunrise Camp</li></ul>' in again.text
+    assert 'id="import-created"' not in again.text
     with Session(clean_db) as session:
         assert session.exec(select(Settlement).where(Settlement.name == "Sunrise Camp")).one()
         audit = session.exec(select(AuditEvent).where(AuditEvent.action == "import.settlements"))
-        assert [e.detail["ok"] for e in audit] == [False, True]
+        assert [e.detail["ok"] for e in audit] == [False, True, True]
 
 
 def test_a_residents_page_says_which_channel_their_stop_came_on(
