@@ -96,7 +96,10 @@ def settlement_list(request: Request, ctx: Reader) -> HTMLResponse:
     rows = scopes.visible_settlements(session=ctx.session, scope=ctx.scope)
     # Unmatched names belong to no settlement, so only unscoped users see them.
     unmatched = settlements.unmatched_names(session=ctx.session) if ctx.scope.unrestricted else []
-    return render(request, "settlements.html", ctx, settlements=rows, unmatched=unmatched)
+    known = settlements.now_known(session=ctx.session, texts=[u.text for u in unmatched])
+    return render(
+        request, "settlements.html", ctx, settlements=rows, unmatched=unmatched, known=known
+    )
 
 
 @router.get("/settlements/{settlement_id}", response_class=HTMLResponse)

@@ -17,6 +17,7 @@ from bot.domain.settlements.models import (
     UnmatchedSettlementName,
     name_key,
 )
+from bot.names import same_name_key
 
 SETTLEMENT: Table = Settlement.__table__  # type: ignore[attr-defined]
 MILESTONE: Table = Milestone.__table__  # type: ignore[attr-defined]
@@ -161,6 +162,18 @@ def unmatched_names(*, session: Session, limit: int = 50) -> Sequence[Row[Any]]:
         .limit(limit)
     )
     return session.execute(query).all()
+
+
+def now_known(*, session: Session, texts: Iterable[str]) -> dict[str, str]:
+    """Return, of these typed names, those a settlement is now called by (its name or an
+    alias added since, as residents' matching reads them), with that settlement's name: the
+    officers' list says which it became, and the next resident is matched."""
+    called: dict[str, str] = {}
+    for name, aliases in session.execute(select_columns(_C.name, _C.aliases)).all():
+        for value in (name, *(aliases or [])):
+            called.setdefault(same_name_key(value), name)
+    found = {text: called.get(same_name_key(text)) for text in texts}
+    return {text: name for text, name in found.items() if name is not None}
 
 
 def forget_unmatched_names_before(*, session: Session, before: dt.datetime) -> int:

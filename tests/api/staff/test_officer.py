@@ -28,7 +28,7 @@ from bot.domain.staff.models import AuditEvent
 from bot.domain.tickets.models import Ticket
 from tests.api.staff.conftest import World, logged_in, make_scoped_user
 from tests.browser import chromium
-from tests.factories import make_meeting, make_milestone, make_resident
+from tests.factories import make_meeting, make_milestone, make_resident, make_settlement
 
 Login = Callable[[str], tuple[TestClient, str]]
 
@@ -380,6 +380,12 @@ def test_names_residents_typed_that_matched_nothing_are_listed_for_officers(
     assert rows[0] == ("Kwa Nonqaba", "2")
     assert ("Phola Prk", "1") in rows
     assert "&lt;b&gt;Blikkies&lt;/b&gt;" in page  # a resident's words shown as text
+    # Once a settlement is called by it (an alias imported), the list says which.
+    with session_scope(clean_db) as session:
+        make_settlement(session, "Nonqaba Heights", aliases=["Kwa-Nonqaba"])
+    page = client.get("/staff/settlements").text
+    rows = re.findall(r"<tr><td>([^<]*)</td><td>\d+</td><td>[^<]*</td><td>([^<]*)</td>", page)
+    assert ("Kwa Nonqaba", "matches Nonqaba Heights") in rows and ("Phola Prk", "") in rows
     scoped, _ = as_role("scoped")
     assert "matched no settlement" not in scoped.get("/staff/settlements").text
 
