@@ -168,6 +168,9 @@ def now_known(*, session: Session, texts: Iterable[str]) -> dict[str, str]:
     """Return, of these typed names, those a settlement is now called by (its name or an
     alias added since, as residents' matching reads them), with that settlement's name: the
     officers' list says which it became, and the next resident is matched."""
+    texts = list(texts)
+    if not texts:  # a scoped user's page lists none: no need to read every settlement
+        return {}
     called: dict[str, str] = {}
     for name, aliases in session.execute(select_columns(_C.name, _C.aliases)).all():
         for value in (name, *(aliases or [])):
