@@ -339,8 +339,9 @@ def _settlements(session: Session, rows: list[_Row], errors: list[RowError]) -> 
                 },
             )
         )
-    errors += _names_alike(session, clean)
-    errors += _wards_shared(session, clean)
+    imported = list(session.exec(select(Settlement)).all())
+    errors += _names_alike(imported, clean)
+    errors += _wards_shared(imported, clean)
     if errors:
         raise ImportRejected(sorted(errors, key=lambda error: error.line))
     result = ImportResult("settlements")
@@ -373,7 +374,9 @@ def _called(key: tuple[str, str], name: str, aliases: list[str], where: str) -> 
     return [_Called(key, value, name, where) for value in (name, *aliases)]
 
 
-def _names_alike(session: Session, clean: list[tuple[_Row, dict[str, Any]]]) -> list[RowError]:
+def _names_alike(
+    imported: list[Settlement], clean: list[tuple[_Row, dict[str, Any]]]
+) -> list[RowError]:
     """Refuse a name or alias new to its settlement that residents' matching reads as
     another settlement's name or alias (`same_name_key`: no case, accents, punctuation or
     spaces; Ext is Extension), in this file or already imported, in the same municipality:
@@ -384,7 +387,7 @@ def _names_alike(session: Session, clean: list[tuple[_Row, dict[str, Any]]]) -> 
     move from one to another in one file; names already alike are left alone (only new
     ones are checked) and hold up no other import."""
     stored: dict[tuple[str, str], list[_Called]] = {}
-    for settlement in session.exec(select(Settlement)).all():
+    for settlement in imported:
         key = (settlement.municipality_key, settlement.name_key)
         where = f"in {settlement.municipality}"
         stored[key] = _called(key, settlement.name, settlement.aliases, where)
@@ -425,19 +428,15 @@ def _names_alike(session: Session, clean: list[tuple[_Row, dict[str, Any]]]) -> 
     return errors
 
 
-def _wards_shared(session: Session, clean: list[tuple[_Row, dict[str, Any]]]) -> list[RowError]:
+def _wards_shared(
+    imported: list[Settlement], clean: list[tuple[_Row, dict[str, Any]]]
+) -> list[RowError]:
     """Refuse a ward new to its settlement that a settlement of another municipality is in
     (in the file or already imported): wards are compared by name alone (ward forums,
     residents' lists of meetings, reminders, broadcast audiences, staff scopes), so one
     municipality's "Ward 3" forum would be shown and reminded to the other's residents.
     Wards stored shared before are left alone: only a ward new to a settlement is checked."""
-    s = settlements.SETTLEMENT.c
-    stored = {
-        (municipality_key, key): (municipality, ward)
-        for municipality_key, key, municipality, ward in session.execute(
-            select_columns(s.municipality_key, s.name_key, s.municipality, s.ward)
-        )
-    }
+    stored = {(s.municipality_key, s.name_key): (s.municipality, s.ward) for s in imported}
     clean = [(row, v) for row, v in clean if v["name"] and v["municipality"]]  # others refused
     filed = {
         (v["municipality_key"], v["name_key"]): (v["municipality"], v["ward"]) for _, v in clean
