@@ -31,10 +31,11 @@ def test_a_resident_says_they_will_come(
         from bot.domain.settlements.models import Settlement
 
         home = session.exec(select(Settlement)).one()
-        # The meeting is minutes away. Its reminder round is due now: this local hour,
-        # on the meeting's day, or the day before when the meeting falls after midnight.
+        # The meeting is two hours away (a same-day round needs an hour's notice). Its
+        # reminder round is due now: this local hour, on the meeting's day, or the day
+        # before when the meeting falls after midnight.
         now = utcnow()
-        starts = now + dt.timedelta(minutes=5)
+        starts = now + dt.timedelta(hours=2)
         local_now = now.astimezone(TIMEZONE)
         days_before = (starts.astimezone(TIMEZONE).date() - local_now.date()).days
         due_now = settings.model_copy(

@@ -3,7 +3,8 @@
 - `broadcasts.send_due` (every SIYAKHA_BROADCAST_SEND_DUE_SECONDS): queue scheduled
   broadcasts whose time has come (approved ones only, when approval was needed).
 - `broadcasts.meeting_reminders` (every 10 minutes): queue meeting reminders that are due
-  (SIYAKHA_MEETING_REMINDER_DAYS, default 3 days before and the morning of).
+  (SIYAKHA_MEETING_REMINDER_DAYS, default 3 days before and the morning of, or the day
+  before for a meeting starting before, or less than an hour after, the reminder hour).
 """
 
 from __future__ import annotations

@@ -1003,11 +1003,20 @@ def meeting_changing(*, session: Session, meeting: Meeting, values: Mapping[str,
     )
 
 
+# The least notice the morning-of round gives: a meeting starting sooner after the
+# reminder hour (06:00, with reminders at 07:00) is reminded the day before instead.
+SAME_DAY_NOTICE = dt.timedelta(hours=1)
+
+
 def reminder_due_at(starts_at: dt.datetime, days_before: int, hour: int) -> dt.datetime:
     """Return when a reminder is due: `hour` local time, `days_before` days before the
-    meeting's local date (0: the morning of)."""
+    meeting's local date (0: the morning of, or the day before when the meeting starts
+    less than SAME_DAY_NOTICE after `hour`)."""
     local_day = starts_at.astimezone(TIMEZONE).date() - dt.timedelta(days=days_before)
-    return dt.datetime.combine(local_day, dt.time(hour), tzinfo=TIMEZONE).astimezone(dt.UTC)
+    due = dt.datetime.combine(local_day, dt.time(hour), tzinfo=TIMEZONE).astimezone(dt.UTC)
+    if days_before == 0 and starts_at - due < SAME_DAY_NOTICE:
+        return reminder_due_at(starts_at, 1, hour)
+    return due
 
 
 def send_reminders(*, session: Session, settings: Settings, now: dt.datetime | None = None) -> int:
@@ -1043,16 +1052,26 @@ def send_reminders(*, session: Session, settings: Settings, now: dt.datetime | N
         )
     ).scalars()
     added = 0
+    hour = settings.meeting_reminder_hour
     for meeting in list(meetings):
-        for days in offsets:
-            due = reminder_due_at(meeting.starts_at, days, settings.meeting_reminder_hour)
+        rounds = {days: reminder_due_at(meeting.starts_at, days, hour) for days in offsets}
+        for days, due in rounds.items():
             if not (due <= now < due + grace):
                 continue
-            added += _remind(session=session, meeting=meeting, days_before=days, now=now)
+            if any(other > days and rounds[other] == due for other in rounds):
+                continue  # an early meeting's morning-of round moved onto the day-before one
+            on_the_day = (
+                due.astimezone(TIMEZONE).date() == meeting.starts_at.astimezone(TIMEZONE).date()
+            )
+            added += _remind(
+                session=session, meeting=meeting, days_before=days, today=on_the_day, now=now
+            )
     return added
 
 
-def _remind(*, session: Session, meeting: Meeting, days_before: int, now: dt.datetime) -> int:
+def _remind(
+    *, session: Session, meeting: Meeting, days_before: int, today: bool, now: dt.datetime
+) -> int:
     assert meeting.id is not None
     done = session.execute(
         select(col(MeetingReminder.id)).where(
@@ -1066,7 +1085,6 @@ def _remind(*, session: Session, meeting: Meeting, days_before: int, now: dt.dat
     audience = meeting_audience(meeting).model_dump(mode="json")
     content = load()
     languages = audiences.languages(session=session, audience=audience)
-    today = days_before == 0
     english = get_translator(DEFAULT_LOCALE)
     words: dict[str, Rendered] = {}
     for language in {*languages, DEFAULT_LOCALE}:

@@ -57,6 +57,50 @@ def test_reminder_times_are_local_mornings() -> None:
     assert broadcasts.reminder_due_at(STARTS, 0, 7) == MORNING_OF
 
 
+def test_a_meeting_before_the_reminder_hour_is_reminded_the_day_before() -> None:
+    dawn = dt.datetime(2026, 3, 12, 4, 0, tzinfo=dt.UTC)  # 06:00 local: before the 07:00 round
+    assert broadcasts.reminder_due_at(dawn, 0, 7) == MORNING_OF - dt.timedelta(days=1)
+    half_past = dt.datetime(2026, 3, 12, 5, 30, tzinfo=dt.UTC)  # 07:30: half an hour's notice
+    assert broadcasts.reminder_due_at(half_past, 0, 7) == MORNING_OF - dt.timedelta(days=1)
+    eight = dt.datetime(2026, 3, 12, 6, 0, tzinfo=dt.UTC)  # 08:00: an hour's notice will do
+    assert broadcasts.reminder_due_at(eight, 0, 7) == MORNING_OF
+
+
+def test_an_early_meeting_s_same_day_round_goes_the_day_before_as_a_dated_reminder(
+    session: Session, settings: Settings, scene: dict[str, Any]
+) -> None:
+    dawn = dt.datetime(2026, 3, 12, 4, 0, tzinfo=dt.UTC)  # Thursday 06:00 local
+    early = make_meeting(
+        session, dawn, settlement_id=scene["meeting"].settlement_id, ward="14", title="Dawn walk"
+    )
+    broadcasts.send_reminders(session=session, settings=settings, now=THREE_DAYS_BEFORE)
+    day_before = MORNING_OF - dt.timedelta(days=1)
+    broadcasts.send_reminders(session=session, settings=settings, now=day_before)
+    rows = [r for r in _reminders(session) if r.ref == broadcasts.meeting_ref(early.id)]
+    assert len(rows) == 4  # two residents, three days before and the day before
+    last = [r for r in rows if r.language == "en"][-1]
+    assert "Reminder: Dawn walk" in (last.body or "") and "Today" not in (last.body or "")
+    assert "Thursday" in (last.body or "") and "06:00" in (last.body or "")
+    assert broadcasts.send_reminders(session=session, settings=settings, now=day_before) == 0
+    # On the day, 07:00 is after the start: nothing more goes.
+    assert broadcasts.send_reminders(session=session, settings=settings, now=MORNING_OF) == 2
+    assert len([r for r in _reminders(session) if r.ref == broadcasts.meeting_ref(early.id)]) == 4
+
+
+def test_an_early_meeting_is_reminded_once_when_the_day_before_is_a_round_too(
+    session: Session, settings: Settings, scene: dict[str, Any]
+) -> None:
+    dawn = dt.datetime(2026, 3, 12, 4, 0, tzinfo=dt.UTC)
+    early = make_meeting(
+        session, dawn, settlement_id=scene["meeting"].settlement_id, ward="14", title="Dawn walk"
+    )
+    day_before = MORNING_OF - dt.timedelta(days=1)
+    settings = settings.model_copy(update={"meeting_reminder_days": [1, 0]})
+    broadcasts.send_reminders(session=session, settings=settings, now=day_before)
+    rows = [r for r in _reminders(session) if r.ref == broadcasts.meeting_ref(early.id)]
+    assert sorted(r.resident_id for r in rows) == sorted([scene["en"].id, scene["xh"].id])
+
+
 def test_reminders_go_three_days_before_and_the_morning_of_once(
     session: Session, settings: Settings, scene: dict[str, Any]
 ) -> None:
