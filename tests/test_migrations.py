@@ -270,3 +270,37 @@ def test_opt_outs_kept_before_their_channel_have_none(clean_db: Engine) -> None:
     fax = update(Resident).where(col(Resident.id) == opted_out).values(opted_out_channel="fax")
     with pytest.raises(IntegrityError, match="ck_opted_out_channel"), session_scope(clean_db) as s:
         s.execute(fax)
+
+
+def test_taking_outbox_columns_back_keeps_its_ids_from_being_given_again(
+    clean_db: Engine,
+) -> None:
+    """The downgrades of 0011 and 0008 drop their `outbox` columns in place: on SQLite a
+    rebuilt table would lose AUTOINCREMENT (migration 0006), and a message's id, which the
+    worker's claims and the delivery log name, would be given to the next message."""
+    migrate.downgrade(clean_db, "0007")
+    try:
+        with session_scope(clean_db) as session:
+            resident = _old_row(session, Resident(phone="+27821110093"))
+            kept, dropped = (
+                _old_row(
+                    session,
+                    Outbox(
+                        resident_id=resident,
+                        channel="sms",
+                        purpose="notice",
+                        dedupe_key=key,
+                        body="Hi",
+                    ),
+                )
+                for key in ("kept", "dropped")
+            )
+            session.execute(delete(Outbox).where(col(Outbox.id) == dropped))
+    finally:
+        migrate.upgrade(clean_db)
+    with session_scope(clean_db) as session:
+        newcomer = make_resident(session, "+27821110094")
+        row = outbox.enqueue(
+            session=session, resident=newcomer, purpose="notice", dedupe_key="new", body="Hi"
+        )
+        assert row.id > dropped > kept

@@ -35,6 +35,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("outbox", schema=None) as batch_op:
-        batch_op.drop_column("retried_sid")
-        batch_op.drop_column("sent_content_sid")
+    # In place, on SQLite too: rebuilding `outbox` there (batch mode) would drop its
+    # AUTOINCREMENT (migration 0006).
+    op.execute("ALTER TABLE outbox DROP COLUMN retried_sid")
+    op.execute("ALTER TABLE outbox DROP COLUMN sent_content_sid")
