@@ -216,6 +216,28 @@ def test_duplicates_share_updates_with_every_reporter(client, settings, clean_db
     assert r.status_code == 409 and "reopen it" in r.json()["detail"]
 
 
+def test_a_resolved_or_closed_report_is_not_linked_as_a_duplicate(
+    client, settings, clean_db, world
+) -> None:
+    _, wa_ref = whatsapp_complaint(client, settings)
+    _, sms_ref = sms_complaint(client, settings)
+    headers = auth(world["triage"])
+    for status in ("resolved", "closed"):
+        client.patch(f"/api/v1/tickets/{sms_ref}", json={"status": status}, headers=headers)
+        r = client.put(
+            f"/api/v1/tickets/{sms_ref}/parent", json={"parent": wa_ref}, headers=headers
+        )
+        assert r.status_code == 409, r.text
+        assert r.json()["detail"].startswith(f"ticket {sms_ref} is {status}: reopen it first")
+        child = client.get(f"/api/v1/tickets/{sms_ref}", headers=headers).json()
+        assert child["parent_reference"] is None and child["status"] == status
+        parent = client.get(f"/api/v1/tickets/{wa_ref}", headers=headers).json()
+        assert parent["linked_references"] == []
+    client.patch(f"/api/v1/tickets/{sms_ref}", json={"status": "reopened"}, headers=headers)
+    r = client.put(f"/api/v1/tickets/{sms_ref}/parent", json={"parent": wa_ref}, headers=headers)
+    assert r.status_code == 200 and r.json()["parent_reference"] == wa_ref
+
+
 def test_status_and_my_reports_from_the_chat(client, settings, world, clean_db) -> None:
     phone, ref = whatsapp_complaint(client, settings)
     assert f"Report {ref} (Water)" in phone.send("6")

@@ -1091,7 +1091,7 @@ def link(
 
     With the user's `scope` (None only for the system and tests), refuse when the link would
     reach a ticket outside it: the root `parent` is a duplicate of, or a duplicate of `ticket`
-    that would move with it. Refuse a resolved or closed root too."""
+    that would move with it. Refuse a resolved or closed `ticket` or root too."""
     for each in sorted({ticket.id: ticket, parent.id: parent}.values(), key=lambda t: t.id or 0):
         lock(session=session, ticket=each)
     while parent.parent_id is not None:  # always link to the root, so there are no chains
@@ -1102,6 +1102,13 @@ def link(
         parent = root
     if parent.id == ticket.id:
         raise TicketError("a ticket cannot be a duplicate of itself")
+    if ticket.status in ("resolved", "closed"):
+        # Its reporter was told it is done: the parent's later changes would take it up again
+        # without them (work started, reopened) or pass it by.
+        raise TicketError(
+            f"ticket {ticket.reference} is {ticket.status}: reopen it first to link it as a "
+            "duplicate"
+        )
     if parent.status in ("resolved", "closed"):
         # Its changes are over, so none would reach the duplicate (which would stay new, its
         # reporter told nothing); and a new report of a fixed problem says it may not be.

@@ -196,6 +196,22 @@ def test_a_resolved_or_closed_ticket_takes_no_duplicates(session: Session) -> No
     assert child.parent_id == parent.id
 
 
+def test_a_resolved_or_closed_ticket_is_not_linked_as_a_duplicate(session: Session) -> None:
+    user, _ = make_staff(session)
+    parent, child = make_ticket(session, now=NOW), make_ticket(session, now=NOW)
+    for status in ("resolved", "closed"):
+        tickets.set_status(session=session, ticket=child, status=status, staff=user, now=NOW)
+        with pytest.raises(tickets.TicketError, match=f"is {status}: reopen it first"):
+            tickets.link(
+                session=session, ticket=child, parent=parent, staff=user, now=NOW, scope=None
+            )
+        assert child.parent_id is None
+        assert [e.kind for e in tickets.events(session=session, ticket=parent)] == ["created"]
+    tickets.set_status(session=session, ticket=child, status="reopened", staff=user, now=NOW)
+    tickets.link(session=session, ticket=child, parent=parent, staff=user, now=NOW, scope=None)
+    assert child.parent_id == parent.id
+
+
 def test_linking_never_reaches_a_ticket_outside_the_users_scope(session: Session) -> None:
     user, _ = make_staff(session)
     mine, theirs = make_settlement(session, "Ubuhle Gardens"), make_settlement(session, "Zenzele")
