@@ -304,3 +304,88 @@ def test_taking_outbox_columns_back_keeps_its_ids_from_being_given_again(
             session=session, resident=newcomer, purpose="notice", dedupe_key="new", body="Hi"
         )
         assert row.id > dropped > kept
+
+
+def test_duplicates_left_waiting_on_their_parents_reporter_are_taken_back(
+    clean_db: Engine,
+) -> None:
+    """Migration 0014: a duplicate put on waiting on the resident through its parent (before
+    43b592e), and still waiting so, goes back to the status it had, its clock running as if
+    it had never paused; a wait staff set on a ticket itself stays."""
+    migrate.downgrade(clean_db, "0013")
+    day = dt.timedelta(days=1)
+    try:
+        with session_scope(clean_db) as session:
+            parent = _old_ticket(session, "waiting_on_resident")
+            names = ("from_new", "from_in_progress", "unlinked", "asked", "answered")
+            ids = {name: _old_ticket(session, "waiting_on_resident") for name in names}
+            ids["resumed"] = _old_ticket(session, "in_progress")
+            moves = [  # ticket, from, to, via the parent
+                ("from_in_progress", "new", "in_progress", True),
+                ("from_in_progress", "in_progress", "waiting_on_resident", True),
+                ("from_new", "new", "waiting_on_resident", True),
+                ("unlinked", "acknowledged", "waiting_on_resident", True),
+                ("asked", "acknowledged", "waiting_on_resident", False),  # staff asked them
+                ("answered", "new", "waiting_on_resident", True),
+                ("answered", "waiting_on_resident", "in_progress", False),  # they answered
+                ("answered", "in_progress", "waiting_on_resident", False),  # asked again
+                ("resumed", "new", "waiting_on_resident", True),
+                ("resumed", "waiting_on_resident", "in_progress", True),
+            ]
+            for at, (name, before, to, via) in enumerate(moves, start=1):
+                data = {"from": before, "to": to} | ({"via": "1000001"} if via else {})
+                session.add(
+                    TicketEvent(
+                        ticket_id=ids[name],
+                        at=NOW + at * day,
+                        actor="staff",
+                        kind="status",
+                        public=True,
+                        data=data,
+                    )
+                )
+            # When each last moved: a ticket still waiting, since then.
+            waits = {name: NOW + at * day for at, (name, *_) in enumerate(moves, start=1)}
+            for name, ticket_id in ids.items():
+                session.execute(
+                    update(Ticket)
+                    .where(col(Ticket.id) == ticket_id)
+                    .values(
+                        parent_id=None if name in ("unlinked", "asked") else parent,
+                        clock_started_at=NOW,
+                        acknowledged_at=NOW + day if name != "from_new" else waits[name],
+                        waiting_since=waits[name] if name != "resumed" else None,
+                    )
+                )
+    finally:
+        migrate.upgrade(clean_db)
+    with Session(clean_db) as session:
+        rows = {t.id: t for t in session.exec(select(Ticket))}
+        history = {
+            name: [
+                (e.actor, e.public, e.data.get("from"), e.data.get("to"))
+                for e in session.exec(
+                    select(TicketEvent)
+                    .where(TicketEvent.ticket_id == ticket_id)
+                    .order_by(col(TicketEvent.id))
+                )
+            ]
+            for name, ticket_id in ids.items()
+        }
+    due = NOW + dt.timedelta(hours=72)  # as opened: the clock never paused
+    state = {
+        name: (t.status, t.waiting_since, t.acknowledged_at, t.resolve_due_at, t.clock_started_at)
+        for name, t in ((name, rows[ticket_id]) for name, ticket_id in ids.items())
+    }
+    assert state["from_new"] == ("new", None, None, due, NOW)
+    assert state["from_in_progress"] == ("in_progress", None, NOW + day, due, NOW)
+    assert state["unlinked"] == ("acknowledged", None, NOW + day, due, NOW)
+    assert state["asked"] == ("waiting_on_resident", waits["asked"], NOW + day, due, NOW)
+    assert state["answered"][:2] == ("waiting_on_resident", waits["answered"])
+    assert state["resumed"][:2] == ("in_progress", None)
+    assert rows[parent].status == "waiting_on_resident"
+    # The history says so, as an internal change: the resident is told nothing.
+    for name, back in (("from_new", "new"), ("from_in_progress", "in_progress")):
+        assert history[name][-1] == ("system", False, "waiting_on_resident", back)
+    for name in ("asked", "answered", "resumed"):
+        assert history[name][-1][0] == "staff"
