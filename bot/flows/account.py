@@ -10,7 +10,15 @@ one's data does not lapse with opting out. The OptOut keeps whether a STOP came 
 from __future__ import annotations
 
 from bot.engine.effects import EraseResident, OptIn, OptOut
-from bot.engine.turn import DELETE_CONFIRM, MENU, MY_REPORTS, REPORT_DRAFT_STEPS, SAST, Turn
+from bot.engine.turn import (
+    DELETE_CONFIRM,
+    MENU,
+    MY_REPORTS,
+    REPORT_DRAFT_STEPS,
+    SAST,
+    SETTLEMENT_CHOICE,
+    Turn,
+)
 from bot.flows import onboarding, report
 
 
@@ -80,6 +88,10 @@ def my_data(turn: Turn) -> None:
     if summary.names_typed:
         names = ", ".join(f'"{name}"' for name in summary.names_typed)
         lines.append(turn.text_of("mydata.names_typed", names=names))
+    if turn.step == SETTLEMENT_CHOICE and turn.data.get("query"):
+        # Matched several settlements (or one not surely): kept until they choose.
+        name = f'"{turn.data["query"]}"'
+        lines.append(turn.text_of("mydata.name_choosing", name=name))
     if summary.consented_at is not None:
         day = summary.consented_at.astimezone(SAST).date()
         lines.append(turn.text_of("mydata.consent", date=day))
@@ -113,10 +125,13 @@ def _unsent_lines(turn: Turn) -> list[str]:
     """Return MY DATA's lines about what the resident gave for a report and has not sent:
     a report or question started (the draft in the step data, bot/flows/report.py), or
     words, photos or a pin sent at their reports list, kept until they say which report
-    it is for (bot/flows/reports.py). None when nothing of theirs waits. The step data
-    read is the one this turn keeps: a draft set aside after a day is not mentioned."""
+    it is for (bot/flows/reports.py). None when nothing of theirs waits; a draft that holds
+    only the choice of problem or question is theirs too. The step data read is the one
+    this turn keeps: a draft set aside after a day is not mentioned."""
+    chosen = False  # a report's kind chosen: the draft is theirs though it holds nothing else
     if turn.step in REPORT_DRAFT_STEPS:
         kept = turn.data
+        chosen = kept.get("kind") in (report.PROBLEM, report.QUESTION)
         question = kept.get("kind") == report.QUESTION
         heading = "mydata.draft_question" if question else "mydata.draft_problem"
     elif turn.step == MY_REPORTS and isinstance(turn.data.get("held"), dict):
@@ -135,7 +150,7 @@ def _unsent_lines(turn: Turn) -> list[str]:
         lines.append(turn.text_of("mydata.draft_media", count=len(kept["media"])))
     if kept.get("pin"):
         lines.append(turn.text_of("mydata.draft_pin"))
-    return [turn.text_of(heading), *lines] if lines else []
+    return [turn.text_of(heading), *lines] if lines or chosen else []
 
 
 def delete(turn: Turn) -> None:

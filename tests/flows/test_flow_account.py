@@ -1,5 +1,6 @@
-"""MY DATA (bot/flows/account.py): the settlement names typed that matched none, a report
-started and not sent, and a channel our messages cannot reach, each said only when so."""
+"""MY DATA (bot/flows/account.py): the settlement names typed that matched none or that wait
+for a choice, a report started and not sent, and a channel our messages cannot reach, each
+said only when so."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ PIN = Location(latitude=-33.9761, longitude=18.6323, address="Lane 4, Masakhane"
 TYPED = "Settlement names you typed that we did not find"
 BLOCKED = "messages cannot reach you at the moment."
 UNSENT = "and have not sent it."
+CHOOSING = "Settlement name you typed, waiting for you to choose from our list"
 
 
 def test_my_data_quotes_back_the_settlement_names_typed_that_matched_none(c) -> None:
@@ -48,8 +50,9 @@ def test_my_data_says_which_channel_our_messages_cannot_reach(c, blocked, said, 
 def test_my_data_counts_what_an_unsent_report_holds_and_keeps_it(c) -> None:
     chat = c.Chat().onboarded()
     chat.send("5")
+    assert UNSENT not in chat.send("MY DATA")  # asked "problem or question?": nothing chosen
+    assert chat.step == "report_kind"
     chat.send("1")  # a problem
-    assert UNSENT not in chat.send("MY DATA")  # a choice of kind alone holds nothing of theirs
     assert chat.step == "report_category"
     chat.send("1")  # water
     chat.send("The standpipe on lane 4 leaks all day", media=(PHOTO, VOICE))
@@ -68,6 +71,49 @@ def test_my_data_counts_what_an_unsent_report_holds_and_keeps_it(c) -> None:
     assert "It holds a location pin." in chat.send("my data")
     chat.send("0")  # cancelled: the draft is gone
     assert UNSENT not in chat.send("MY DATA")
+
+
+@pytest.mark.parametrize(
+    ("answer", "said"),
+    [
+        ("1", "You started a report and have not sent it."),
+        ("2", "You started a question and have not sent it."),
+    ],
+)
+def test_my_data_names_an_unsent_draft_that_holds_only_its_kind(c, answer, said) -> None:
+    chat = c.Chat().onboarded()
+    chat.send("5")
+    chat.send(answer)  # problem or question: nothing else yet
+    assert chat.step == "report_category"
+    reply = chat.send("MY DATA")
+    assert said in reply
+    assert "Its category" not in reply and "It holds" not in reply
+    assert "Photos and voice notes" not in reply
+    assert chat.step == "report_category"  # MY DATA leaves the draft where it was
+    chat.send("1")  # water
+    assert chat.step == "report_describe"
+
+
+@pytest.mark.parametrize("code", ["en", "xh", "af"])
+def test_my_data_quotes_the_settlement_name_waiting_for_a_choice_and_keeps_it(c, code) -> None:
+    t = get_translator(code)
+    choosing = render("mydata.name_choosing", t, name='"siya"')
+    chat = c.Chat().onboarded(language=code)
+    assert choosing not in chat.send("MY DATA")
+    chat.send("7")  # change settlement
+    chat.send("siya")  # matched several: numbered choices
+    assert chat.step == "settlement_choice"
+    reply = chat.send("MY DATA")
+    assert choosing in reply
+    # Not a name we did not find: it waits for their choice.
+    assert render("mydata.names_typed", t, names="").strip() not in reply
+    if code == "en":
+        assert f'{CHOOSING}: "siya"' in reply
+    else:
+        assert CHOOSING not in reply  # their language, not the English source
+    assert chat.step == "settlement_choice"  # the choice is still theirs to make
+    chat.send("1")
+    assert chat.step == "menu" and choosing not in chat.send("MY DATA")
 
 
 def test_my_data_names_an_unsent_question(c) -> None:
