@@ -7,6 +7,7 @@ connection; PostgreSQL is reached through psycopg 3.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -16,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 from sqlalchemy import DateTime, event, make_url
 from sqlalchemy.dialects import registry
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
@@ -71,8 +72,24 @@ def clean_text(value: str) -> str:
     return value
 
 
-# Text from the API that is about to be stored: a validation error, never a 500 from the driver.
-CleanText = Annotated[str, AfterValidator(clean_text)]
+_CR_LINE_BREAK = re.compile(r"\r\n?")
+
+
+def plain_line_breaks(value: str) -> str:
+    """Return `value` with each CR LF and lone CR as LF. Browsers post a textarea's line
+    breaks as CR LF (HTML form submission): stored so, each CR went to residents, a
+    character an SMS pays for (GSM-7 has it) that phones show their own way."""
+    return _CR_LINE_BREAK.sub("\n", value)
+
+
+def _plain_if_text(value: Any) -> Any:
+    return plain_line_breaks(value) if isinstance(value, str) else value
+
+
+# Text from the API that is about to be stored: a validation error, never a 500 from the
+# driver. Line breaks become LF before the length is checked, so that one counts once, as
+# in a textarea's maxlength and on a phone.
+CleanText = Annotated[str, BeforeValidator(_plain_if_text), AfterValidator(clean_text)]
 
 
 # Earlier than anything stored: "since the beginning" for a bound `since` parameter.

@@ -1,5 +1,6 @@
 """The SQLite engine: one transaction at a time in a process, handed on only once committed;
-`run_now` for the event loop, which must never wait for the write lock."""
+`run_now` for the event loop, which must never wait for the write lock. `CleanText`, the
+text the API stores."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from bot.db import NOT_NOW, SQLITE_BUSY_TIMEOUT_MS, make_engine, run_now
+from bot.db import NOT_NOW, SQLITE_BUSY_TIMEOUT_MS, CleanText, make_engine, run_now
 from tests.db_threads import (
     write_finishes_elsewhere,
     write_held_by_another_process,
@@ -171,3 +173,16 @@ def test_an_sqlite_driver_other_than_pysqlite_is_refused_by_name(tmp_path: Path)
         == 1
     )
     engine.dispose()
+
+
+class _Note(BaseModel):
+    body: CleanText = Field(max_length=5)
+
+
+def test_api_text_keeps_its_line_breaks_as_lf_counted_once() -> None:
+    # A client that posts what a textarea holds (CR LF) had "\r\n" stored and sent to
+    # residents, each CR a character an SMS pays for, and a text at its limit refused.
+    assert _Note(body="a\r\nb\rc").body == "a\nb\nc"
+    assert _Note(body="ab\r\ncd").body == "ab\ncd"  # five characters, as a textarea counts
+    with pytest.raises(ValidationError):
+        _Note(body="a\x00b")

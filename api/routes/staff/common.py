@@ -2,12 +2,14 @@
 
 A page dependency (`page("admin", "triage")`) needs a live session cookie and one of the
 roles (403 otherwise); an action dependency (`action(...)`) also needs the session's CSRF
-token. Both carry the user's scope, which routes apply to every query.
+token. Both carry the user's scope, which routes apply to every query. Forms reach the
+routes with their line breaks as LF (`PlainLineBreaks`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +24,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlmodel import Session
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.deps import CurrentStaffSession, SessionDep, check_csrf, client_ip
 from bot.db import clean_text
@@ -43,6 +47,54 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "X-Content-Type-Options": "nosniff",
 }
+
+
+# A line break in a URL-encoded form: CR LF or a lone CR, percent-encoded as browsers
+# write it (raw, as none does, too). "%" always starts an escape there, so this matches
+# nothing else.
+_FORM_CR = re.compile(rb"(?:%0D|\r)(?:%0A|\n)?", re.IGNORECASE)
+
+
+class PlainLineBreaks:
+    """ASGI middleware: a dashboard form's line breaks reach its route as LF, as the API's
+    `CleanText` makes them (`bot.db.plain_line_breaks`). Browsers post a textarea's line
+    breaks as CR LF; changed here, before anything reads the form, every field of every
+    page is covered, and a textarea filled to its maxlength (which counts a line break
+    once) is not refused as too long. URL-encoded forms only: the one multipart form, the
+    import, carries a file that the importer reads."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass a dashboard request on with the line breaks of its form as LF."""
+        if not (
+            scope["type"] == "http"
+            and scope["path"].startswith("/staff")
+            and Headers(scope=scope)
+            .get("content-type", "")
+            .lower()
+            .startswith("application/x-www-form-urlencoded")
+        ):
+            await self.app(scope, receive, send)
+            return
+
+        async def receive_plain() -> Message:
+            message = await receive()
+            if message["type"] != "http.request":
+                return message
+            # The whole body at once: an encoded CR LF may be cut between two chunks. (Its
+            # Content-Length now overstates it; the form parser does not read that.)
+            chunks = [message.get("body", b"")]
+            while message.get("more_body", False):
+                message = await receive()
+                if message["type"] != "http.request":
+                    return message  # the client went away
+                chunks.append(message.get("body", b""))
+            body = _FORM_CR.sub(b"%0A", b"".join(chunks))
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, receive_plain, send)
 
 
 async def storable_input(request: Request) -> None:

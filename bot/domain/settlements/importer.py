@@ -19,7 +19,7 @@ from sqlalchemy import select as select_columns
 from sqlalchemy import text
 from sqlmodel import Session, col, select
 
-from bot.db import utc_year, utcnow
+from bot.db import plain_line_breaks, utc_year, utcnow
 from bot.domain.broadcasts import service as broadcasts
 from bot.domain.settlements import service as settlements
 from bot.domain.settlements.models import (
@@ -178,7 +178,9 @@ def _read(kind: Kind, data: bytes | str) -> tuple[list[_Row], list[RowError]]:
         for i in nameless:
             if record[i].strip():
                 filled.setdefault(i, start)
-        values = {h: v.strip() for h, v in zip(header, record, strict=True) if h}
+        # A line break in a quoted cell as LF, as the dashboard and the API store it: a
+        # file written from text typed in a browser carries CR LF.
+        values = {h: plain_line_breaks(v.strip()) for h, v in zip(header, record, strict=True) if h}
         unreadable += [
             RowError(start, problem)
             for column, value in values.items()

@@ -1,0 +1,180 @@
+"""What every dashboard form shares: its line breaks reach the routes as LF."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import anyio
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+from starlette.types import Message, Receive, Scope, Send
+
+from api.routes.staff.common import PlainLineBreaks
+from bot import sms
+from bot.db import session_scope
+from bot.domain.broadcasts.models import Broadcast
+from bot.domain.outbox.models import Outbox
+from bot.domain.settlements.models import Milestone, Settlement
+from bot.domain.tickets.models import Ticket, TicketEvent
+from tests.api.staff.conftest import World
+from tests.api.staff.test_tickets import update_form
+from tests.domain.broadcasts.factories import make_member
+
+Role = Callable[[str], tuple[TestClient, str]]
+
+# 160 characters once a broadcast adds its opt-out line: one SMS. With each line break as
+# CR LF, as a browser posts a textarea, 162: two.
+TYPED = "\n".join(
+    [
+        "Water is off on Monday from 08:00 to 16:00 while the new pipes go in.",
+        "Fill containers on Sunday night.",
+        "Ask at the local hall.",
+    ]
+)
+
+
+def _sent(text: str) -> str:
+    """Return `text` as a browser posts a textarea holding it (HTML: CR LF line breaks)."""
+    return text.replace("\n", "\r\n")
+
+
+def test_line_breaks_typed_in_a_textarea_are_stored_and_sent_as_lf(
+    as_role: Role, world: World, clean_db: Engine
+) -> None:
+    # Browsers post a textarea's line breaks as CR LF: each field below stored "\r\n", and
+    # an SMS counted every CR (GSM-7 has one), a segment more for this broadcast.
+    with session_scope(clean_db) as session:
+        resident = make_member(session, settlement_id=world.here, channel="sms")
+        ticket = session.exec(select(Ticket).where(Ticket.reference == world.ticket_here)).one()
+        ticket.resident_id = resident.id
+    officer, csrf = as_role("officer")
+    triage, triage_csrf = as_role("triage")
+    here = f"/staff/settlements/{world.here}"
+    ticket_url = f"/staff/tickets/{world.ticket_here}"
+
+    def post(client: TestClient, url: str, **data: str) -> None:
+        token = csrf if client is officer else triage_csrf
+        answer = client.post(url, data={"csrf_token": token, **data}, follow_redirects=False)
+        assert answer.status_code == 303, (url, answer.text)
+
+    post(officer, here, category_note=_sent(TYPED), current_phase=_sent(TYPED))
+    post(officer, f"{here}/milestones", strand="services", title="Pipes", status="planned")
+    with Session(clean_db) as session:
+        milestone_id = session.exec(select(Milestone.id).where(Milestone.title == "Pipes")).one()
+    post(
+        officer,
+        f"{here}/milestones",
+        milestone_id=str(milestone_id),
+        strand="services",
+        title="Pipes",
+        status="planned",
+        note=_sent(TYPED),
+    )
+    post(triage, f"{ticket_url}/reply", body=_sent(TYPED))
+    post(triage, f"{ticket_url}/note", body=_sent(TYPED))
+    form = update_form(triage.get(ticket_url).text)
+    answer = triage.post(
+        f"{ticket_url}/update",
+        data={**form, "status": "acknowledged", "note": _sent(TYPED)},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303, answer.text
+    # A textarea filled to its maxlength (line breaks count one) is taken, not a 422.
+    full = "\n".join(["x" * 99] * 10)
+    assert len(full) == 999
+    post(triage, f"{ticket_url}/reply", body=_sent(full + "y"))
+    preview = officer.post(
+        "/staff/broadcasts/preview",
+        data={
+            "csrf_token": csrf,
+            "title": "Water",
+            "settlement_ids": str(world.here),
+            "mode": "texts",
+            "text_en": _sent(TYPED),
+        },
+    )
+    assert preview.status_code == 200, preview.text
+    assert "GSM-7, 160 characters, 1 segment<" in preview.text
+    payload = re.search(r'name="payload" value="([^"]+)"', preview.text)
+    assert payload is not None
+    post(officer, "/staff/broadcasts", payload=payload.group(1).replace("&#34;", '"'))
+
+    with Session(clean_db) as session:
+        settlement = session.get(Settlement, world.here)
+        milestone = session.get(Milestone, milestone_id)
+        broadcast = session.exec(select(Broadcast)).one()
+        events = session.exec(
+            select(TicketEvent).where(TicketEvent.actor == "staff", TicketEvent.body != "")
+        ).all()
+        outbox = session.exec(select(Outbox).order_by(col(Outbox.id))).all()
+    assert settlement is not None and milestone is not None
+    stored = {
+        "category note": settlement.category_note,
+        "current phase": settlement.current_phase,
+        "milestone note": milestone.note,
+        "broadcast": (broadcast.texts or {}).get("en"),
+    }
+    assert stored == dict.fromkeys(stored, TYPED)
+    # The reply, the internal note, the status change's public note, the full reply.
+    assert [(e.kind, e.body) for e in events] == [
+        ("reply", TYPED),
+        ("note", TYPED),
+        ("reply", TYPED),
+        ("reply", full + "y"),
+    ]
+    sent = [row.sms_body or row.body or "" for row in outbox]
+    assert [text for text in sent if "\r" in text] == []
+    footer = "\nReply STOP to stop these messages."
+    assert (TYPED + footer) in sent and sms.segments(TYPED + footer) == 1
+    assert sms.segments(_sent(TYPED) + footer) == 2
+    news = f"Siyakha: news about your report {world.ticket_here}: "
+    assert sent.count(news + TYPED) == 2  # the reply and the status change's note
+
+
+def _through_middleware(path: str, content_type: str, chunks: list[bytes]) -> bytes:
+    """Return the body an app behind `PlainLineBreaks` reads of a request sent in `chunks`."""
+    read: list[bytes] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        more = True
+        while more:
+            message = await receive()
+            read.append(message.get("body", b""))
+            more = message.get("more_body", False)
+
+    messages = iter(
+        {"type": "http.request", "body": chunk, "more_body": i < len(chunks) - 1}
+        for i, chunk in enumerate(chunks)
+    )
+
+    async def receive() -> Message:
+        return next(messages)
+
+    async def send(message: Message) -> None:
+        raise AssertionError("nothing is sent")
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": path,
+        "headers": [(b"content-type", content_type.encode())],
+    }
+    anyio.run(PlainLineBreaks(app), scope, receive, send)
+    return b"".join(read)
+
+
+def test_a_line_break_cut_between_two_chunks_is_read_whole() -> None:
+    form = "application/x-www-form-urlencoded"
+    chunks = [b"note=a%0", b"D%0", b"Ab%0d", b"c%0D", b"%0ad+%250D"]
+    # CR LF, a lone CR (lower case), CR LF again; "%250D" is the text "%0D", not a CR.
+    assert _through_middleware("/staff/tickets/1/note", form, chunks) == (
+        b"note=a%0Ab%0Ac%0Ad+%250D"
+    )
+    # Not a dashboard form: left as it came (a webhook's signature covers what was sent).
+    for path, content_type in (
+        ("/webhooks/twilio/messages", form),
+        ("/staff/import", "multipart/form-data; boundary=x"),
+    ):
+        assert _through_middleware(path, content_type, chunks) == b"".join(chunks)
