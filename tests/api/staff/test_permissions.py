@@ -13,19 +13,20 @@ from sqlmodel import Session, col, select
 
 from bot.db import session_scope
 from bot.domain.residents.models import Resident
-from bot.domain.settlements.models import Meeting
+from bot.domain.settlements.models import Meeting, Milestone, Settlement
 from bot.domain.staff import service as staff
 from bot.domain.staff.models import AuditEvent
 from bot.domain.tickets.models import Ticket, TicketEvent
 from tests.api.staff.conftest import World, logged_in, make_scoped_user
 from tests.api.staff.test_tickets import update_form
 from tests.domain.tickets.factories import make_ticket
-from tests.factories import make_meeting, make_resident
+from tests.factories import make_meeting, make_milestone, make_resident
 
 ADMIN, OFFICER, TRIAGE = "admin", "officer", "triage"
 EVERYONE = {ADMIN, OFFICER, TRIAGE}
 
-# (method, path, roles allowed). Paths use {here}, {ticket}, {meeting}, {resident}, {user}.
+# (method, path, roles allowed). Paths use {here}, {ticket}, {meeting}, {resident}, {user},
+# and {milestone}: one for each role, since an allowed role's post deletes it.
 MATRIX: list[tuple[str, str, set[str]]] = [
     ("GET", "/staff/", EVERYONE),
     ("GET", "/staff/tickets", EVERYONE),
@@ -40,6 +41,7 @@ MATRIX: list[tuple[str, str, set[str]]] = [
     ("GET", "/staff/settlements/{here}", {ADMIN, OFFICER}),
     ("POST", "/staff/settlements/{here}", {ADMIN, OFFICER}),
     ("POST", "/staff/settlements/{here}/milestones", {ADMIN, OFFICER}),
+    ("POST", "/staff/settlements/{here}/milestones/{milestone}/delete", {ADMIN, OFFICER}),
     ("GET", "/staff/meetings", {ADMIN, OFFICER}),
     ("GET", "/staff/meetings/{meeting}", {ADMIN, OFFICER}),
     ("POST", "/staff/meetings", {ADMIN, OFFICER}),
@@ -74,23 +76,30 @@ def ids(world: World, clean_db: Engine) -> dict[str, str]:
         )
         resident = make_resident(session, "+27821230000", settlement_id=world.here)
         user = staff.create_user(session=session, email="x@example.org", role="triage")
+        here = session.get(Settlement, world.here)
+        assert here is not None
+        milestones = {
+            f"milestone:{role}": str(make_milestone(session, here, title=f"For {role}").id)
+            for role in (ADMIN, OFFICER, TRIAGE)
+        }
         return {
             "here": str(world.here),
             "ticket": world.ticket_here,
             "meeting": str(meeting.id),
             "resident": str(resident.id),
             "user": str(user.id),
+            **milestones,
         }
 
 
 def test_permission_matrix(
-    as_role: Callable[[str], tuple[TestClient, str]], ids: dict[str, str]
+    as_role: Callable[[str], tuple[TestClient, str]], ids: dict[str, str], clean_db: Engine
 ) -> None:
     sessions = {role: as_role(role) for role in (ADMIN, OFFICER, TRIAGE)}
     failures = []
     for method, template, allowed in MATRIX:
-        path = template.format(**ids)
         for role, (client, csrf) in sessions.items():
+            path = template.format(milestone=ids[f"milestone:{role}"], **ids)
             if method == "GET":
                 status = client.get(path, follow_redirects=False).status_code
             else:
@@ -104,6 +113,8 @@ def test_permission_matrix(
             if not ok:
                 failures.append(f"{role} {method} {path}: {status}")
     assert failures == []
+    with Session(clean_db) as session:
+        assert session.exec(select(Milestone.title)).all() == ["For triage"]
 
 
 def test_scoped_triage_never_sees_other_settlements(
