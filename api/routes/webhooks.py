@@ -16,7 +16,8 @@ router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"])
 
 @router.post("/messages", response_class=Response)
 async def inbound_message(request: Request, form: TwilioForm) -> Response:
-    """Answer an inbound SMS or WhatsApp message with TwiML (idempotent on MessageSid)."""
+    """Answer an inbound SMS or WhatsApp message with TwiML (idempotent on MessageSid);
+    refuse (400) one on another channel, such as RCS."""
     uow: UnitOfWork = request.app.state.unit_of_work  # what UnitOfWorkDep gives, unresolved
     now = utcnow()
     try:

@@ -1,9 +1,11 @@
-"""Twilio Messaging webhooks: form fields in, TwiML out."""
+"""Twilio Messaging webhooks: form fields in, TwiML out. SMS and WhatsApp only: a message
+on another of Twilio's channels (RCS, Messenger...) is refused."""
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections.abc import Mapping
 
 from twilio.twiml.messaging_response import MessagingResponse
@@ -17,12 +19,30 @@ MAX_MEDIA = 10
 
 
 class MalformedWebhook(ValueError):
-    """A signed request whose fields cannot be a Twilio message."""
+    """A signed request whose fields cannot be a message this service takes."""
+
+
+class UnsupportedChannel(MalformedWebhook):
+    """A message on a channel other than SMS and WhatsApp (Twilio's RCS, `rcs:+27...`)."""
+
+
+# The channel prefix of an address ("whatsapp:", "rcs:", "messenger:"), written as a URI
+# scheme; an SMS address is a bare number, with none.
+_PREFIX = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
 
 
 def channel_of(address: str) -> Channel:
-    """Return the channel a Twilio `From`/`To` address belongs to."""
-    return "whatsapp" if address.strip().lower().startswith("whatsapp:") else "sms"
+    """Return the channel a Twilio `From`/`To` address belongs to: WhatsApp for
+    `whatsapp:+27...`, SMS for a bare number; refuse any other prefix."""
+    prefix = _PREFIX.match(address.strip())
+    if prefix is None:
+        return "sms"
+    if prefix.group(1).lower() == "whatsapp":
+        return "whatsapp"
+    # Its number would be read as an SMS resident's, reached by SMS ever after.
+    raise UnsupportedChannel(
+        f"From: {prefix.group(1)}: is a channel this service does not serve (SMS and WhatsApp only)"
+    )
 
 
 def _float(form: Mapping[str, str], name: str) -> float | None:

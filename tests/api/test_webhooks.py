@@ -103,6 +103,36 @@ def test_same_person_on_sms_and_whatsapp_is_one_resident(client, settings, clean
     assert residents[0].last_inbound_whatsapp_at is not None
 
 
+@pytest.mark.parametrize(
+    "sender", ["rcs:+27821234567", "RCS:0821234567", "tel:+27821234567", "messenger:27821234567"]
+)
+def test_a_message_on_another_channel_is_refused_not_filed_as_sms(
+    client, settings, clean_db, sender
+) -> None:
+    # Only SMS (a bare number) and WhatsApp ("whatsapp:") are served: Twilio's RCS
+    # ("rcs:+27...") and the like were answered as SMS, their sender stored as an SMS
+    # resident whom broadcasts and updates then reached by SMS.
+    response = post(client, settings, sms("hi", phone=sender))
+    assert response.status_code == 400
+    scheme = sender.split(":")[0]
+    assert response.json() == {
+        "detail": f"From: {scheme}: is a channel this service does not serve (SMS and "
+        "WhatsApp only)"
+    }
+    assert (count(clean_db, InboundMessage), count(clean_db, Resident)) == (0, 0)
+    # A bare number is SMS, "whatsapp:" WhatsApp, in any case.
+    for form in (
+        sms("hi", phone="+27821234567"),
+        whatsapp("hi"),
+        sms("hi", phone="WhatsApp:+27821234567"),
+    ):
+        assert post(client, settings, form).status_code == 200
+    with Session(clean_db) as session:
+        resident = session.exec(select(Resident)).one()
+    assert resident.last_inbound_sms_at is not None
+    assert resident.last_inbound_whatsapp_at is not None
+
+
 def test_yes_by_sms_opts_back_in_only_after_a_stop_by_sms(client, settings, clean_db) -> None:
     # A "Yes" texted after a WhatsApp STOP opted the resident back in to everything, though
     # Twilio had blocked nothing (a POPIA audit). The channel is kept with the opt-out.
