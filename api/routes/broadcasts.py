@@ -93,7 +93,8 @@ def create_broadcast(
     settings: SettingsDep,
 ) -> BroadcastPublic:
     """Create a broadcast: sent now (no `send_at`) or at `send_at`; above the approval
-    threshold it waits for a second officer."""
+    threshold it waits for a second officer. One to be sent now whose audience matches no
+    resident is refused (409); scheduled, it is taken (residents may join before it goes)."""
     with refused_as_http():
         broadcast = broadcasts.create(
             session=session, settings=settings, broadcast_in=broadcast_in, staff=user
@@ -212,7 +213,8 @@ def announce_meeting(
     settings: SettingsDep,
 ) -> BroadcastPublic:
     """Send the announcement of a meeting created, moved or cancelled to the residents it
-    concerns (its settlement, its ward, or everyone for a city forum)."""
+    concerns (its settlement, its ward, or everyone for a city forum); 409 when it would go
+    now and no resident matches."""
     meeting = readable_meeting(session=session, scope=scope, meeting_id=meeting_id)
     with refused_as_http():
         broadcast = broadcasts.announce_meeting(

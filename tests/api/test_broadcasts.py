@@ -202,6 +202,39 @@ def test_validation_roles_and_missing_things(client: TestClient, world: dict[str
     assert client.get("/api/v1/broadcasts/99999", headers=officer).status_code == 404
 
 
+def test_a_broadcast_that_would_reach_nobody_now_is_refused_but_may_be_scheduled(
+    client: TestClient, clean_db: Engine, world: dict[str, Any]
+) -> None:
+    # Nobody here speaks Sesotho: sent now, it reached nobody and was stored as sent, while
+    # the dashboard's preview says so and offers no "Send now".
+    officer = auth(world["officer"])
+    nobody = {"audience": {"languages": ["st"]}, "texts": {"en": "Hi."}}
+    preview = client.post("/api/v1/broadcasts/preview", json=nobody, headers=officer)
+    assert preview.status_code == 200 and preview.json()["recipients"] == 0
+    long_ago = (utcnow() - dt.timedelta(hours=1)).isoformat()  # a time passed goes now
+    for payload in (nobody, {**nobody, "send_at": long_ago}):
+        refused = client.post("/api/v1/broadcasts", json=payload, headers=officer)
+        assert refused.status_code == 409, refused.text
+        assert "no resident matches" in refused.json()["detail"]
+    with session_scope(clean_db) as session:
+        empty = make_settlement(session, "Empty Lots", ward="40")
+        soon = utcnow() + dt.timedelta(days=3)
+        quiet = make_meeting(session, soon, settlement_id=empty.id).id
+    url = f"/api/v1/meetings/{quiet}/announcement"
+    refused = client.post(url, json={"change": "announced"}, headers=officer)
+    assert refused.status_code == 409 and "no resident matches" in refused.json()["detail"]
+    assert client.get("/api/v1/broadcasts", headers=officer).json() == []
+    # Scheduled, it is taken: residents may join or change before it goes.
+    later = {**nobody, "send_at": (utcnow() + dt.timedelta(days=1)).isoformat()}
+    scheduled = client.post("/api/v1/broadcasts", json=later, headers=officer)
+    assert scheduled.status_code == 201, scheduled.text
+    assert scheduled.json()["status"] == "scheduled" and scheduled.json()["audience_size"] == 0
+    announced = client.post(
+        url, json={"change": "announced", "send_at": later["send_at"]}, headers=officer
+    )
+    assert announced.status_code == 201 and announced.json()["status"] == "scheduled"
+
+
 def test_meeting_announcement_offer_send_and_attendance(
     client: TestClient, world: dict[str, Any]
 ) -> None:

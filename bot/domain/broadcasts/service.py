@@ -392,7 +392,8 @@ def create(
 ) -> Broadcast:
     """Store a broadcast; queue it at once when due and no approval is needed.
 
-    Above `broadcast_approval_threshold` recipients it waits for a second officer.
+    Above `broadcast_approval_threshold` recipients it waits for a second officer. One due
+    now whose audience matches no resident is refused (Conflict); scheduled, it is taken.
     """
     now = now or utcnow()
     _check_languages(broadcast_in)
@@ -416,6 +417,13 @@ def create(
     size = audiences.count(session=session, audience=audience)
     needs_approval = size > settings.broadcast_approval_threshold
     send_at = broadcast_in.send_at or now  # a validated `Moment`: aware, in UTC
+    # Sent now, it would reach nobody and be stored as sent; scheduled, residents may join
+    # or change before it goes (as the dashboard's preview offers it).
+    if size == 0 and send_at <= now:
+        raise Conflict(
+            "no resident matches this audience, so nobody would get it now:"
+            " change the filters, or schedule it for later"
+        )
     broadcast = Broadcast(
         title=broadcast_in.title,
         status="awaiting_approval" if needs_approval else "scheduled",

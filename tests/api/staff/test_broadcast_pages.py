@@ -270,6 +270,15 @@ def test_a_broadcast_that_reaches_nobody_says_so_and_is_not_offered_to_send(
     later = _compose(client, csrf, residents, languages="st", send_at="2030-05-01T18:30")
     assert "only residents who join or change before it goes" in later and "Schedule" in later
     assert 'id="pv-nobody"' not in _compose(client, csrf, residents)
+    # A time already passed goes now: not offered either, and refused if sent all the same
+    # (as the API refuses it).
+    passed = _compose(client, csrf, residents, languages="st", send_at="2020-05-01T18:30")
+    assert "nothing to send" in passed and 'name="payload"' not in passed
+    form = {"csrf_token": csrf, "payload": _payload(later)}
+    assert client.post("/staff/broadcasts", data=form, follow_redirects=False).status_code == 303
+    crafted = _payload(later).replace("2030-05-01", "2020-05-01")
+    refused = client.post("/staff/broadcasts", data={"csrf_token": csrf, "payload": crafted})
+    assert refused.status_code == 409 and "no resident matches" in refused.text
 
 
 @pytest.mark.browser

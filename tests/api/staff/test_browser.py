@@ -139,7 +139,10 @@ def test_every_page_fits_360_px_and_labels_every_control(
             settlement_id=place.id,
             title="Block leaders meeting about the house designs and the re-blocking plan",
         )
-        resident = make_resident(session, "+27821112222", settlement_id=place.id)
+        # Consented: the broadcast sent now reaches them (one to nobody is refused).
+        resident = make_resident(
+            session, "+27821112222", settlement_id=place.id, consented_at=dt.datetime.now(dt.UTC)
+        )
         ticket = make_ticket(session, settlement_id=place.id, resident_id=resident.id)
         assert place.id is not None
         broadcast_id = water_tanks(session, settings, place.id)
