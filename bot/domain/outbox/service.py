@@ -397,24 +397,33 @@ def cancel_queued(
     now = now or utcnow()
     t = outbox_table
     unsent = t.c.status.in_(("pending", "sending"))
+    released = t.c.dedupe_key + ":withdrawn:" + cast(t.c.id, String)
+    cancelled: dict[str, Any] = {
+        "status": "cancelled",
+        "claimed_by": None,
+        "error_message": reason[:500],
+        "status_at": now,
+        "updated_at": now,
+    }
+    if keep_sent:
+        # One statement: a worker recording "sent" between a mark and a cancel left a sent
+        # message withdrawn, its key released to be queued again for the same resident.
+        # One withdrawn before keeps its mark and key, as the mark below leaves it.
+        first_time = t.c.withdrawn_at.is_(None)
+        cancelled["withdrawn_at"] = case(
+            (first_time, literal(now, UTCDateTime())), else_=t.c.withdrawn_at
+        )
+        if release_keys:
+            cancelled["dedupe_key"] = case((first_time, released), else_=t.c.dedupe_key)
+        result = session.execute(update(t).where(t.c.ref.in_(list(refs)), unsent).values(cancelled))
+        return int(getattr(result, "rowcount", 0) or 0)
     withdrawn: dict[str, Any] = {"withdrawn_at": now}
     if release_keys:
-        withdrawn["dedupe_key"] = t.c.dedupe_key + ":withdrawn:" + cast(t.c.id, String)
-    marked = [t.c.ref.in_(list(refs)), t.c.withdrawn_at.is_(None)]
-    if keep_sent:
-        marked.append(unsent)
-    session.execute(update(t).where(*marked).values(withdrawn))
-    result = session.execute(
-        update(t)
-        .where(t.c.ref.in_(list(refs)), unsent)
-        .values(
-            status="cancelled",
-            claimed_by=None,
-            error_message=reason[:500],
-            status_at=now,
-            updated_at=now,
-        )
+        withdrawn["dedupe_key"] = released
+    session.execute(
+        update(t).where(t.c.ref.in_(list(refs)), t.c.withdrawn_at.is_(None)).values(withdrawn)
     )
+    result = session.execute(update(t).where(t.c.ref.in_(list(refs)), unsent).values(cancelled))
     return int(getattr(result, "rowcount", 0) or 0)
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Connection, event, func, select, update
 from sqlmodel import Session
 
 from bot.db import utcnow
 from bot.domain.outbox import service
-from bot.domain.outbox.models import Outbox
+from bot.domain.outbox.models import SENT_STATUSES, Outbox
 from bot.domain.outbox.service import Outcome
 from bot.domain.residents.models import Resident
 from tests.factories import make_resident
@@ -238,3 +238,65 @@ def test_callback_for_a_row_with_another_sid_changes_nothing(session: Session) -
     )
     session.refresh(row)
     assert (row.status, row.provider_sid) == ("sent", "SMfirst")
+
+
+def test_withdrawing_but_keeping_the_sent_never_marks_a_sent_message_withdrawn(
+    session: Session,
+) -> None:
+    # Two statements (mark withdrawn, then cancel) let a worker record "sent" between them:
+    # a SENT reminder was left withdrawn with its dedupe key released, so the round queued
+    # again (a meeting's new title) reached that resident a second time.
+    resident = _resident(session)
+    rows = [
+        service.enqueue(
+            session=session,
+            resident=resident,
+            channel="sms",
+            purpose="reminder",
+            ref="meeting:1",
+            dedupe_key=f"meeting:1:d{n}:{resident.id}",
+            body="Reminder",
+        )
+        for n in range(3)
+    ]
+    waiting, sending, sent = rows
+    sending.status, sending.claimed_by = "sending", "w"  # a worker is sending it
+    sent.status = "sent"
+    session.flush()
+    t = service.outbox_table
+    seen: list[str] = []
+
+    def worker_records_sent(conn: Connection, *args: object) -> None:
+        statement = str(args[1])
+        if not statement.lstrip().upper().startswith("UPDATE OUTBOX") or seen:
+            return
+        seen.append(statement)
+        # As the worker records a send: only over a row still pending or sending.
+        conn.execute(
+            update(t)
+            .where(t.c.id == sending.id, t.c.status.in_(("pending", "sending")))
+            .values(status="sent", provider_sid="SM-race", sent_at=utcnow())
+        )
+
+    now = utcnow()
+    connection = session.connection()
+    event.listen(connection, "after_cursor_execute", worker_records_sent)
+    try:
+        service.cancel_queued(
+            session=session,
+            refs=["meeting:1"],
+            reason="the meeting's title changed",
+            now=now,
+            release_keys=True,
+            keep_sent=True,
+        )
+    finally:
+        event.remove(connection, "after_cursor_execute", worker_records_sent)
+    assert seen, "the hook never ran"
+    session.expire_all()
+    for row in rows:
+        gone = row.withdrawn_at is not None or ":withdrawn:" in row.dedupe_key
+        assert not (row.status in SENT_STATUSES and gone), (row.id, row.status, row.dedupe_key)
+    assert (waiting.status, waiting.withdrawn_at) == ("cancelled", now)
+    assert waiting.dedupe_key.endswith(f":withdrawn:{waiting.id}")
+    assert (sent.status, sent.withdrawn_at, sent.dedupe_key) == ("sent", None, rows[2].dedupe_key)
