@@ -257,8 +257,8 @@ def _save_meeting(
 def create_meeting(
     data: MeetingIn, request: Request, user: Officer, scope: CurrentScope, session: SessionDep
 ) -> MeetingPublic:
-    """Add a meeting. Residents hear of it when an announcement is sent
-    (`POST /api/v1/meetings/{id}/announcement`)."""
+    """Add a meeting (422 for a time that has passed). Residents hear of it when an
+    announcement is sent (`POST /api/v1/meetings/{id}/announcement`)."""
     saved = _save_meeting(session, scope, None, data)
     audit_api(session, request, user, "meeting.create", f"meeting:{saved.id}", title=saved.title)
     return MeetingPublic.model_validate(saved, from_attributes=True)
@@ -273,7 +273,8 @@ def update_meeting(
     scope: CurrentScope,
     session: SessionDep,
 ) -> MeetingPublic:
-    """Change a meeting (every field, as given); 403 for a forum a scoped user only sees."""
+    """Change a meeting (every field, as given); 403 for a forum a scoped user only sees,
+    422 for a move to a time that has passed."""
     meeting = changeable_meeting(session=session, scope=scope, meeting_id=meeting_id)
     saved = _save_meeting(session, scope, meeting, data)
     audit_api(session, request, user, "meeting.update", f"meeting:{meeting_id}", title=saved.title)

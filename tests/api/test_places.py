@@ -309,6 +309,40 @@ def test_control_characters_are_refused_as_the_import_refuses_them(
     assert client.patch(url, json={"category": "C"}, headers=officer).status_code == 200
 
 
+def test_a_meeting_is_not_added_or_moved_to_a_time_that_has_passed(
+    client: TestClient, world: dict[str, Any], clean_db: Engine
+) -> None:
+    # It was taken: a year typo made a meeting no resident saw or was reminded of.
+    officer = world["officer"]
+    soon = utcnow() + dt.timedelta(days=30)
+    last_year = soon - dt.timedelta(days=365)
+    meeting = {
+        "level": "neighbourhood",
+        "title": "Water point meeting",
+        "starts_at": last_year.isoformat(),
+        "settlement_id": world["home"],
+        "venue": "Creche hall",
+    }
+    refused = client.post("/api/v1/meetings", json=meeting, headers=officer)
+    assert refused.status_code == 422 and "has passed" in refused.text, refused.text
+    created = client.post(
+        "/api/v1/meetings", json={**meeting, "starts_at": soon.isoformat()}, headers=officer
+    )
+    assert created.status_code == 201, created.text
+    url = f"/api/v1/meetings/{created.json()['id']}"
+    moved = client.put(url, json=meeting, headers=officer)
+    assert moved.status_code == 422 and "has passed" in moved.text
+    # A meeting held already may still be put right, where and when it was.
+    with session_scope(clean_db) as session:
+        held = make_meeting(session, last_year, settlement_id=world["home"], title="Held").id
+    held_url = f"/api/v1/meetings/{held}"
+    kept = {**meeting, "title": "Held", "venue": "Church"}
+    corrected = client.put(held_url, json=kept, headers=officer)
+    assert corrected.status_code == 200 and corrected.json()["venue"] == "Church"
+    later_still = {**kept, "starts_at": (last_year + dt.timedelta(days=1)).isoformat()}
+    assert client.put(held_url, json=later_still, headers=officer).status_code == 422
+
+
 def test_an_officer_adds_moves_and_cancels_meetings_as_the_import_would(
     client: TestClient, world: dict[str, Any], clean_db: Engine
 ) -> None:

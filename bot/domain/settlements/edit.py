@@ -25,6 +25,7 @@ from bot.domain.settlements.importer import (
     meeting_place_problems,
     meeting_time_problem,
     meeting_ward,
+    passed_start_problem,
     target_date_problem,
 )
 from bot.domain.settlements.models import (
@@ -241,9 +242,11 @@ def save_meeting(
     title: str,
     starts_at: dt.datetime,
     venue: str,
+    now: dt.datetime | None = None,
 ) -> Meeting:
     """Create a meeting (when `meeting` is None) or change one, where the CSV import would
-    take it (`meeting_place_problems`)."""
+    take it (`meeting_place_problems`); a time that has passed (at `now`, default now) is
+    refused, but for a meeting held already that keeps its time (`passed_start_problem`)."""
     level = _choice(level, MEETING_LEVELS, "level")
     title = " ".join(title.split())
     if not title or len(title) > TITLE_LENGTH:
@@ -266,6 +269,9 @@ def save_meeting(
         raise EditRejected(str(exc)) from None
     settlement_id = settlement.id if settlement is not None else None
     starts = starts_at.astimezone(dt.UTC)
+    moved = meeting is None or starts != meeting.starts_at  # a new one "moves" there too
+    if moved and (problem := passed_start_problem(starts, now=now or utcnow())):
+        raise EditRejected(problem)
     key = meeting_key(title, starts, settlement_id, ward)
     if problem := meeting_key_problem(key):
         raise EditRejected(problem)

@@ -572,6 +572,19 @@ def meeting_time_problem(starts_at: dt.datetime) -> str | None:
     return _years_problem("starts_at", starts_at, utc_year(starts_at))
 
 
+def passed_start_problem(starts_at: dt.datetime, *, now: dt.datetime) -> str | None:
+    """Return why a meeting cannot be added at, or moved to, `starts_at` (aware), or None:
+    the time has passed. Residents never see such a meeting and are never reminded of it;
+    it is most often a year typed wrong."""
+    if starts_at >= now:
+        return None
+    local = starts_at.astimezone(TIMEZONE).isoformat(timespec="minutes")
+    return (
+        f"starts_at {local} has passed: a meeting is added or moved only to a time still to "
+        "come (is the year right?)"
+    )
+
+
 def target_date_problem(target_date: dt.date) -> str | None:
     """Return why a milestone cannot fall due on `target_date`, or None."""
     return _years_problem("target_date", target_date, target_date.year)
@@ -645,6 +658,7 @@ def meeting_key(title: str, starts_at: dt.datetime, settlement_id: int | None, w
 
 
 def _meetings(session: Session, rows: list[_Row], errors: list[RowError]) -> ImportResult:
+    now = utcnow()
     lookup = _settlement_lookup(session)
     spellings = settlements.ward_spellings(session=session)
     seen: dict[str, int] = {}
@@ -699,7 +713,8 @@ def _meetings(session: Session, rows: list[_Row], errors: list[RowError]) -> Imp
                 )
             )
         errors += [RowError(row.line, reason) for reason in check.reasons]
-    errors += _changed_meetings(session, clean)
+    errors += _passed_meetings(session, clean, now)
+    errors += _changed_meetings(session, clean, now)
     if errors:
         raise ImportRejected(sorted(errors, key=lambda error: error.line))
     result = ImportResult("meetings")
@@ -720,7 +735,32 @@ def _same_meeting(
     return name_key(title), level, _place(settlement_id, ward)
 
 
-def _changed_meetings(session: Session, clean: list[tuple[int, dict[str, Any]]]) -> list[RowError]:
+def _passed_meetings(
+    session: Session, clean: list[tuple[int, dict[str, Any]]], now: dt.datetime
+) -> list[RowError]:
+    """Refuse a row that would add a meeting whose time has passed (`passed_start_problem`).
+    A row of a meeting imported before passes, so last year's whole file imports again;
+    a file cannot move a meeting (its time is in its key), so no other row matches one."""
+    passed = [(line, values) for line, values in clean if values["starts_at"] < now]
+    if not passed:
+        return []
+    # By time, not by key: last year's file may name thousands (a query's bound limit).
+    since = min(values["starts_at"] for _, values in passed)
+    stored = select(Meeting.natural_key).where(
+        col(Meeting.starts_at) >= since, col(Meeting.starts_at) < now
+    )
+    known = set(session.exec(stored))
+    return [
+        RowError(line, problem)
+        for line, values in passed
+        if values["natural_key"] not in known
+        and (problem := passed_start_problem(values["starts_at"], now=now))
+    ]
+
+
+def _changed_meetings(
+    session: Session, clean: list[tuple[int, dict[str, Any]]], now: dt.datetime
+) -> list[RowError]:
     """Refuse a row that matches no meeting but looks like one changed: a future meeting
     that no row of the file matches, with the row's title and place (moved) or its time and
     place (renamed, a typo corrected in the file). Imported, it would be a second meeting,
@@ -734,7 +774,7 @@ def _changed_meetings(session: Session, clean: list[tuple[int, dict[str, Any]]])
     m = settlements.MEETING.c
     future = session.execute(
         select_columns(m.title, m.level, m.settlement_id, m.ward, m.starts_at, m.natural_key).where(
-            m.starts_at >= utcnow(), m.cancelled.is_(False)
+            m.starts_at >= now, m.cancelled.is_(False)
         )
     ).all()
     for title, level, settlement_id, ward, starts_at, natural_key in future:

@@ -26,6 +26,7 @@ from bot.domain.settlements.models import (
 )
 from bot.domain.staff.models import AuditEvent
 from bot.domain.tickets.models import Ticket
+from bot.i18n import TIMEZONE
 from tests.api.staff.conftest import World, logged_in, make_scoped_user
 from tests.browser import chromium
 from tests.factories import make_meeting, make_milestone, make_resident, make_settlement
@@ -200,6 +201,31 @@ def test_a_meeting_is_refused_where_the_csv_import_would_refuse_it(
     with Session(clean_db) as session:
         saved = session.exec(select(Meeting.level, Meeting.settlement_id, Meeting.ward)).all()
     assert sorted(saved) == [("city", None, ""), ("ward", world.here, "14")]
+
+
+def test_a_meeting_is_not_added_or_moved_to_a_time_that_has_passed(
+    as_role: Login, world: World, clean_db: Engine
+) -> None:
+    # It was taken: a year typo made a meeting no resident saw or was reminded of.
+    client, csrf = as_role("officer")
+    soon = (utcnow() + dt.timedelta(days=30)).astimezone(TIMEZONE)
+    last_year = soon - dt.timedelta(days=365)
+    form = {
+        "csrf_token": csrf,
+        "level": "neighbourhood",
+        "title": "Block committee",
+        "starts_at": last_year.strftime("%Y-%m-%dT%H:%M"),
+        "settlement_id": str(world.here),
+        "venue": "Creche hall",
+    }
+    refused = client.post("/staff/meetings", data=form)
+    assert refused.status_code == 422 and "has passed" in refused.text
+    later = {**form, "starts_at": soon.strftime("%Y-%m-%dT%H:%M")}
+    assert client.post("/staff/meetings", data=later, follow_redirects=False).status_code == 303
+    with Session(clean_db) as session:
+        meeting_id = session.exec(select(Meeting.id)).one()
+    moved = client.post(f"/staff/meetings/{meeting_id}", data=form)
+    assert moved.status_code == 422 and "has passed" in moved.text
 
 
 def test_creating_moving_and_cancelling_a_meeting_offers_an_announcement(

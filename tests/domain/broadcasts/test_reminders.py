@@ -156,7 +156,8 @@ def _change(
     settlement: Settlement | None = None,
     title: str | None = None,
 ) -> None:
-    """Change a meeting's time, venue, settlement or title as an officer does."""
+    """Change a meeting's time, venue, settlement or title as an officer does, on the day
+    the first reminders are due."""
     edit.save_meeting(
         session=session,
         meeting=meeting,
@@ -166,6 +167,7 @@ def _change(
         title=title or meeting.title,
         starts_at=starts_at,
         venue=venue,
+        now=THREE_DAYS_BEFORE,
     )
 
 

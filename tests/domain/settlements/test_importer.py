@@ -11,11 +11,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
 from bot.config import Settings
-from bot.db import session_scope
+from bot.db import session_scope, utcnow
 from bot.domain.broadcasts import service as broadcasts
 from bot.domain.outbox.models import Outbox
 from bot.domain.settlements import service as settlements
-from bot.domain.settlements.importer import ImportRejected, ImportResult, import_csv
+from bot.domain.settlements.importer import ImportRejected, ImportResult, import_csv, meeting_key
 from bot.domain.settlements.models import (
     NOTE_LENGTH,
     PHASE_LENGTH,
@@ -24,6 +24,7 @@ from bot.domain.settlements.models import (
     Milestone,
     Settlement,
 )
+from bot.i18n import TIMEZONE
 from tests.domain.broadcasts.factories import make_member
 from tests.factories import make_settlement
 
@@ -338,9 +339,9 @@ Ubuhle Gardens,services,Toilets,1999-12-31,done,
 
 
 MEETINGS = """settlement,ward,level,title,starts_at,venue
-Ubuhle Gardens,,neighbourhood,Toilet placement,2027-01-12T18:00:00+02:00,Creche
-,14,ward,Ward 14 forum,2027-01-20T18:00:00+02:00,Hall
-,,city,City forum,2027-02-01T08:00:00Z,Civic centre
+Ubuhle Gardens,,neighbourhood,Toilet placement,2031-01-12T18:00:00+02:00,Creche
+,14,ward,Ward 14 forum,2031-01-20T18:00:00+02:00,Hall
+,,city,City forum,2031-02-01T08:00:00Z,Civic centre
 """
 
 
@@ -349,7 +350,7 @@ def test_meetings_import_stores_utc_and_inherits_ward(session: Session) -> None:
     result = import_csv(session=session, kind="meetings", data=MEETINGS)
     assert result.created == ["Toilet placement", "Ward 14 forum", "City forum"]
     placement = session.exec(select(Meeting).where(Meeting.title == "Toilet placement")).one()
-    assert placement.starts_at == dt.datetime(2027, 1, 12, 16, 0, tzinfo=dt.UTC)
+    assert placement.starts_at == dt.datetime(2031, 1, 12, 16, 0, tzinfo=dt.UTC)
     assert placement.ward == "14"
     again = import_csv(
         session=session, kind="meetings", data=MEETINGS.replace("Creche", "Church hall")
@@ -366,10 +367,10 @@ def test_an_import_changing_a_meeting_withdraws_its_queued_reminders(
     import_csv(session=session, kind="settlements", data=SETTLEMENTS)
     ubuhle = session.exec(select(Settlement).where(Settlement.name == "Ubuhle Gardens")).one()
     resident = make_member(
-        session, settlement_id=ubuhle.id, now=dt.datetime(2027, 1, 1, tzinfo=dt.UTC)
+        session, settlement_id=ubuhle.id, now=dt.datetime(2031, 1, 1, tzinfo=dt.UTC)
     )
     import_csv(session=session, kind="meetings", data=MEETINGS)
-    three_days_before = dt.datetime(2027, 1, 9, 5, 0, tzinfo=dt.UTC)  # 07:00 local
+    three_days_before = dt.datetime(2031, 1, 9, 5, 0, tzinfo=dt.UTC)  # 07:00 local
     assert broadcasts.send_reminders(session=session, settings=settings, now=three_days_before) == 1
     import_csv(session=session, kind="meetings", data=MEETINGS.replace("Creche", "Church hall"))
     withdrawn = session.exec(select(Outbox)).one()
@@ -383,24 +384,24 @@ def test_an_import_changing_a_meeting_withdraws_its_queued_reminders(
 def test_bad_meeting_rows(session: Session) -> None:
     import_csv(session=session, kind="settlements", data=SETTLEMENTS)
     data = """settlement,ward,level,title,starts_at,venue
-,,neighbourhood,No place,2027-01-12T18:00:00+02:00,
-,,ward,No ward,2027-01-12T18:00:00+02:00,
-Ubuhle Gardens,,city,Wrong level,2027-01-12T18:00:00+02:00,
-,14,block,Bad level,2027-01-12T18:00:00+02:00,
-,14,ward,Naive time,2027-01-12T18:00:00,
+,,neighbourhood,No place,2031-01-12T18:00:00+02:00,
+,,ward,No ward,2031-01-12T18:00:00+02:00,
+Ubuhle Gardens,,city,Wrong level,2031-01-12T18:00:00+02:00,
+,14,block,Bad level,2031-01-12T18:00:00+02:00,
+,14,ward,Naive time,2031-01-12T18:00:00,
 ,14,ward,Not a time,next tuesday,
-Ubuhle Gardens,15,neighbourhood,Wrong ward,2027-01-12T18:00:00+02:00,
-,14,ward,Twice,2027-01-12T18:00:00+02:00,
-,14,ward,twice,2027-01-12T16:00:00+00:00,
+Ubuhle Gardens,15,neighbourhood,Wrong ward,2031-01-12T18:00:00+02:00,
+,14,ward,Twice,2031-01-12T18:00:00+02:00,
+,14,ward,twice,2031-01-12T16:00:00+00:00,
 ,14,ward,Someday,9999-12-31T23:30:00+00:00,
-,14,city,City forum in a ward,2027-01-12T18:00:00+02:00,
+,14,city,City forum in a ward,2031-01-12T18:00:00+02:00,
 """
     assert _errors(session, "meetings", data) == [
         "line 2: a neighbourhood meeting needs a settlement",
         "line 3: a ward meeting needs a ward",
         "line 4: a city forum belongs to no single settlement: leave it blank",
         "line 5: level 'block' is not one of neighbourhood, ward, city",
-        "line 6: starts_at '2027-01-12T18:00:00' has no UTC offset (write e.g. +02:00)",
+        "line 6: starts_at '2031-01-12T18:00:00' has no UTC offset (write e.g. +02:00)",
         "line 7: starts_at 'next tuesday' is not an ISO 8601 date and time",
         "line 8: ward '15' differs from Ubuhle Gardens's ward '14'",
         "line 10: duplicates line 9 (twice)",
@@ -412,12 +413,48 @@ Ubuhle Gardens,15,neighbourhood,Wrong ward,2027-01-12T18:00:00+02:00,
     assert _count(session, Meeting) == 0
 
 
+def test_a_meeting_that_has_passed_is_refused_unless_it_was_imported_before(
+    session: Session,
+) -> None:
+    # A year typo (last year for this one) made a meeting nobody was reminded of and no
+    # resident ever saw, without a word.
+    import_csv(session=session, kind="settlements", data=SETTLEMENTS)
+
+    def at(moment: dt.datetime) -> str:
+        return moment.astimezone(TIMEZONE).isoformat(timespec="minutes")
+
+    soon = (utcnow() + dt.timedelta(days=30)).replace(second=0, microsecond=0)
+    typo, earlier = soon - dt.timedelta(days=365), soon - dt.timedelta(days=400)
+    header = "settlement,ward,level,title,starts_at,venue\n"
+    data = (
+        header
+        + f"Ubuhle Gardens,,neighbourhood,Toilet placement,{at(soon)},Creche\n"
+        + f",14,ward,Ward 14 forum,{at(typo)},Hall\n"
+        + f",,city,City forum,{at(earlier)},Civic centre\n"
+    )
+    passed = "has passed: a meeting is added or moved only to a time still to come"
+    assert _errors(session, "meetings", data) == [
+        f"line 3: starts_at {at(typo)} {passed} (is the year right?)",
+        f"line 4: starts_at {at(earlier)} {passed} (is the year right?)",
+    ]
+    assert _count(session, Meeting) == 0
+    # Last year's file, imported then, is imported again: its meetings are left as they are.
+    forum = {"level": "ward", "title": "Ward 14 forum", "ward": "14", "venue": "Hall"}
+    key = meeting_key("Ward 14 forum", typo, None, "14")
+    session.add(Meeting(starts_at=typo, natural_key=key, **forum))
+    again = import_csv(
+        session=session, kind="meetings", data=data.replace(f"{at(earlier)}", at(soon))
+    )
+    assert again.created == ["Toilet placement", "City forum"]
+    assert again.unchanged == ["Ward 14 forum"]
+
+
 def test_a_settlement_without_a_ward_does_not_take_one_from_a_meeting(session: Session) -> None:
     # Its scoped officer would otherwise run (and keep changing) another ward's forum.
     import_csv(session=session, kind="settlements", data=SETTLEMENTS.replace(",15,Test", ",,Test"))
     data = """settlement,ward,level,title,starts_at,venue
-Sunrise Camp,14,ward,Borrowed forum,2027-01-12T18:00:00+02:00,
-Sunrise Camp,,neighbourhood,Own meeting,2027-01-12T18:00:00+02:00,
+Sunrise Camp,14,ward,Borrowed forum,2031-01-12T18:00:00+02:00,
+Sunrise Camp,,neighbourhood,Own meeting,2031-01-12T18:00:00+02:00,
 """
     assert _errors(session, "meetings", data) == [
         "line 2: Sunrise Camp has no ward: leave the ward blank"
