@@ -1035,7 +1035,9 @@ def _reply(
     """Send `english` (`_reply_text`: the words, or the canned response's) to the resident
     and to those of the linked duplicates the user may reach and not closed, once to each
     resident. A closed duplicate is finished for its reporter (the parent's later work does
-    not concern them); the ticket itself may be closed: staff chose to answer its reporter."""
+    not concern them); the ticket itself may be closed: staff chose to answer its reporter.
+    Each ticket answered is acknowledged, if it was not yet: its reporter heard from staff
+    (its status stays as it is; an internal note acknowledges nothing)."""
     event = None
     told: set[int] = set()
     duplicates = _reached(session=session, ticket=ticket, staff=staff)
@@ -1055,6 +1057,8 @@ def _reply(
         )
         target.last_public_note = english
         target.last_public_canned = canned or ""
+        if target.acknowledged_at is None:
+            target.acknowledged_at = now
         assert target_event.id is not None
         if _news_to(told, target):
             notify.staff_reply(

@@ -734,3 +734,21 @@ def test_a_change_from_a_stale_page_applies_only_what_it_changed(session: Sessio
     with pytest.raises(tickets.ChangedMeanwhile, match=r"\(assignee is now triage@"):
         save(assignee_email="admin@ubuntubay.example.org")
     assert ticket.assignee_id == user.id
+
+
+def test_a_public_reply_acknowledges_the_ticket_and_an_internal_note_does_not(
+    session: Session, settings: Settings
+) -> None:
+    user, _ = make_staff(session)
+    noted, replied = (make_ticket(session, now=NOW, category="roads") for _ in "ab")
+    tickets.note(session=session, ticket=noted, staff=user, body="Ask roads", now=NOW + H)
+    assert noted.acknowledged_at is None
+    tickets.reply(session=session, ticket=replied, staff=user, body="We saw it", now=NOW + H)
+    assert (replied.acknowledged_at, replied.status) == (NOW + H, "new")  # status as it was
+    # Three days on the acknowledge time (2 working days) has passed: only the noted one
+    # breached, and the reply stays the acknowledgement.
+    later = NOW + 3 * 24 * H
+    assert tickets.sla_state(noted, now=later, settings=settings) == "breached"
+    assert tickets.sla_state(replied, now=later, settings=settings) == "on_track"
+    tickets.reply(session=session, ticket=replied, staff=user, body="A crew comes", now=later)
+    assert replied.acknowledged_at == NOW + H
