@@ -4,7 +4,8 @@ Every change writes a `TicketEvent` (the audit trail). Changes on a parent ticke
 its linked duplicates: status changes are applied to each open child (but for waiting on
 the resident: that question is for the parent's reporter) and public replies are sent to
 each child's resident but a closed child's, quoting the child's own number, once to each
-resident. Services flush and never commit.
+resident. Linking a ticket as a duplicate acknowledges it (see `link`). Services flush and
+never commit.
 """
 
 from __future__ import annotations
@@ -1095,7 +1096,8 @@ def link(
 
     With the user's `scope` (None only for the system and tests), refuse when the link would
     reach a ticket outside it: the root `parent` is a duplicate of, or a duplicate of `ticket`
-    that would move with it. Refuse a resolved or closed `ticket` or root too."""
+    that would move with it. Refuse a resolved or closed `ticket` or root too. Linking is
+    triage: each ticket linked is acknowledged, see `_triaged_by_link`."""
     for each in sorted({ticket.id: ticket, parent.id: parent}.values(), key=lambda t: t.id or 0):
         lock(session=session, ticket=each)
     while parent.parent_id is not None:  # always link to the root, so there are no chains
@@ -1125,6 +1127,7 @@ def link(
         scopes.allows_ticket(session=session, scope=scope, ticket=t) for t in [parent, *moving]
     ):
         raise TicketError("linking these would reach a ticket outside your scope")
+    told = {parent.resident_id} if parent.resident_id is not None else set()
     for child in moving:
         child.parent_id = parent.id
         add_event(
@@ -1136,6 +1139,7 @@ def link(
             now=now,
             data={"parent": parent.reference},
         )
+        _triaged_by_link(session, child, parent, staff=staff, now=now, told=told)
     add_event(
         session,
         parent,
@@ -1147,6 +1151,41 @@ def link(
     )
     session.flush()
     return parent
+
+
+def _triaged_by_link(
+    session: Session,
+    child: Ticket,
+    parent: Ticket,
+    *,
+    staff: StaffUser,
+    now: dt.datetime,
+    told: set[int],
+) -> None:
+    """Acknowledge a ticket just linked as a duplicate of `parent`. One still waiting to be
+    seen (new, reopened) takes the parent's working status (acknowledged, in progress), as it
+    would have had it been linked before the parent moved on, and its reporter is told so as
+    then (`told`: as in `_news_to`, starting with the parent's reporter, who heard it of the
+    parent). A parent waiting on its resident gives no status: that question is not theirs."""
+    if child.acknowledged_at is None:
+        child.acknowledged_at = now
+    if child.status not in ("new", "reopened") or parent.status not in (
+        "acknowledged",
+        "in_progress",
+    ):
+        return
+    event = move_status(
+        session,
+        child,
+        parent.status,
+        now=now,
+        actor="staff",
+        staff=staff,
+        data={"via": parent.reference},
+    )
+    assert event.id is not None
+    if _news_to(told, child):
+        notify.status_changed(session=session, ticket=child, event_id=event.id)
 
 
 def unlink(*, session: Session, ticket: Ticket, staff: StaffUser, now: dt.datetime) -> None:

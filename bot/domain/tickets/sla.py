@@ -5,7 +5,8 @@ in South Africa, public holidays excluded); urgent (high priority) tickets withi
 SIYAKHA_SLA_URGENT_ACK_HOURS hours. The resolve target is per category (content's
 `sla_hours`, overridden by SIYAKHA_SLA_RESOLVE_HOURS), at most
 SIYAKHA_SLA_URGENT_RESOLVE_HOURS for urgent tickets. Staff acknowledge a ticket by moving
-it past new or by a public reply to its resident (an internal note is no acknowledgement).
+it past new, by a public reply to its resident or by linking it as a duplicate (an
+internal note is no acknowledgement).
 
 Both clocks run from the ticket's clock start: when it was opened, or last reopened (a
 fresh resolve clock). A change of category or priority sets the clocks again from that

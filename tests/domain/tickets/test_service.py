@@ -752,3 +752,46 @@ def test_a_public_reply_acknowledges_the_ticket_and_an_internal_note_does_not(
     assert tickets.sla_state(replied, now=later, settings=settings) == "on_track"
     tickets.reply(session=session, ticket=replied, staff=user, body="A crew comes", now=later)
     assert replied.acknowledged_at == NOW + H
+
+
+def test_a_duplicate_linked_to_a_ticket_being_worked_is_acknowledged_and_worked_too(
+    session: Session, settings: Settings
+) -> None:
+    a = make_resident(session, phone="+27820000005")
+    b = make_resident(session, phone="+27820000006")
+    user, _ = make_staff(session)
+    parent = make_ticket(session, resident_id=a.id, now=NOW, category="roads")
+    tickets.set_status(
+        session=session, ticket=parent, status="in_progress", staff=user, now=NOW + H
+    )
+    again = make_ticket(session, resident_id=a.id, now=NOW + 2 * H, category="roads")
+    other = make_ticket(session, resident_id=b.id, now=NOW + 2 * H, category="roads")
+    for child in (again, other):
+        tickets.link(
+            session=session, ticket=child, parent=parent, staff=user, now=NOW + 3 * H, scope=None
+        )
+        # Linking it is triage: acknowledged, and worked as its parent is, as if it had been
+        # linked before the parent moved on.
+        assert (child.acknowledged_at, child.status) == (NOW + 3 * H, "in_progress")
+        assert tickets.sla_state(child, now=NOW + 4 * 24 * H, settings=settings) == "on_track"
+        status = [e for e in tickets.events(session=session, ticket=child) if e.kind == "status"]
+        assert [e.data for e in status] == [
+            {"from": "new", "to": "in_progress", "via": parent.reference}
+        ]
+    # Its reporter hears it as they would have then; the parent's, who reported it twice and
+    # heard it of the parent, not again.
+    english = get_translator("en")
+    being_worked = report_notices.status_notice(
+        load(), english, status="in_progress", reference=other.reference, category="roads"
+    )
+    assert _told(session, b.id) == [being_worked]
+    assert len(_told(session, a.id)) == 1 and parent.reference in _told(session, a.id)[0]
+    # A parent waiting on its resident: the duplicate is acknowledged, and waits on nobody.
+    tickets.set_status(
+        session=session, ticket=parent, status="waiting_on_resident", staff=user, now=NOW + 4 * H
+    )
+    late = make_ticket(session, now=NOW + 5 * H, category="roads")
+    tickets.link(
+        session=session, ticket=late, parent=parent, staff=user, now=NOW + 6 * H, scope=None
+    )
+    assert (late.acknowledged_at, late.status, late.waiting_since) == (NOW + 6 * H, "new", None)
