@@ -86,7 +86,8 @@ class Settings(BaseSettings):
         default_factory=dict, validation_alias="SIYAKHA_SLA_RESOLVE_HOURS"
     )
     sla_due_soon_hours: float = Field(24.0, ge=0, validation_alias="SIYAKHA_SLA_DUE_SOON_HOURS")
-    # Where SLA breach notices go when a ticket has no assignee (logged as an email).
+    # Where SLA breach notices (logged as an email) go when a ticket has no assignee, or one
+    # who can no longer work it: deactivated, or out of their role or scope.
     sla_team_email: str | None = Field(None, validation_alias="SIYAKHA_SLA_TEAM_EMAIL")
     # A resolved ticket the resident has not confirmed closes after this many days.
     ticket_confirm_days: int = Field(7, ge=1, validation_alias="SIYAKHA_TICKET_CONFIRM_DAYS")

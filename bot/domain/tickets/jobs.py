@@ -1,9 +1,11 @@
 """Scheduled ticket jobs, run by the leader worker's APScheduler (see bot/worker.py).
 
 - `tickets.flag_breaches` (every 10 minutes): a ticket whose acknowledge or resolve time
-  has passed gets an internal `sla_breach` event, once per clock, and its assignee (or
-  SIYAKHA_SLA_TEAM_EMAIL) is notified by an email-style log line. A resolve clock paused
-  while the ticket waits on the resident does not pass meanwhile (see sla.py).
+  has passed gets an internal `sla_breach` event, once per clock, and its assignee is
+  notified by an email-style log line; SIYAKHA_SLA_TEAM_EMAIL is, instead, when nobody is
+  assigned or the assignee can no longer work the ticket (deactivated, no longer a ticket
+  worker, or their scope no longer includes it). A resolve clock paused while the ticket
+  waits on the resident does not pass meanwhile (see sla.py).
 - `tickets.close_unanswered` (hourly): a resolved ticket whose resident has not said
   whether it is fixed closes after SIYAKHA_TICKET_CONFIRM_DAYS days, and the resident is
   told it is closed, as when staff close it.
@@ -70,6 +72,10 @@ def flag_breaches(
                 ticket.resolve_breach_flagged_at = now
                 clocks.append(("resolve", ticket.resolve_due_at))
             assignee = session.get(StaffUser, ticket.assignee_id) if ticket.assignee_id else None
+            if assignee is not None and not service.may_work(
+                session=session, user=assignee, ticket=ticket
+            ):
+                assignee = None  # deactivated, or no longer theirs to see: the team hears
             to = assignee.email if assignee else settings.sla_team_email
             for clock, due in clocks:
                 service.add_event(

@@ -873,6 +873,18 @@ def _changed_since(
     return TicketUpdate.model_validate(kept)
 
 
+def may_work(*, session: Session, user: StaffUser, ticket: Ticket) -> bool:
+    """Return whether `user` may be given `ticket` now: active, a ticket worker, and their
+    scope includes it."""
+    return (
+        user.is_active
+        and user.role in TICKET_WORKERS
+        and scopes.allows_ticket(
+            session=session, scope=scopes.for_user(session=session, user=user), ticket=ticket
+        )
+    )
+
+
 def _urgent_category(category: str) -> bool:
     return report_flow.is_urgent(load(), category=category, texts=[])
 
@@ -910,13 +922,8 @@ def change(
             raise TicketError(f"no active staff user {update_in.assignee_email!r}")
         # Only someone who works tickets, and may see this one, can be given it (a form that
         # sends the current assignee back unchanged is not giving it to anyone).
-        if assignee.id != ticket.assignee_id and (
-            assignee.role not in TICKET_WORKERS
-            or not scopes.allows_ticket(
-                session=session,
-                scope=scopes.for_user(session=session, user=assignee),
-                ticket=ticket,
-            )
+        if assignee.id != ticket.assignee_id and not may_work(
+            session=session, user=assignee, ticket=ticket
         ):
             raise TicketError(
                 f"{assignee.email} cannot be given this ticket: their role or scope excludes it"

@@ -795,3 +795,41 @@ def test_a_duplicate_linked_to_a_ticket_being_worked_is_acknowledged_and_worked_
         session=session, ticket=late, parent=parent, staff=user, now=NOW + 6 * H, scope=None
     )
     assert (late.acknowledged_at, late.status, late.waiting_since) == (NOW + 6 * H, "new", None)
+
+
+def test_a_breach_is_told_to_the_team_when_the_assignee_can_no_longer_work_the_ticket(
+    clean_db: Engine, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = settings.model_copy(update={"sla_team_email": "team@ubuntubay.example.org"})
+    with session_scope(clean_db) as session:
+        here = make_settlement(session, "Ubuhle Gardens", ward="14")
+        admin, _ = make_staff(session, "admin@ubuntubay.example.org", "admin")
+        left, _ = make_staff(session, "left@ubuntubay.example.org")
+        moved, _ = make_staff(session, "ward14@ubuntubay.example.org")
+        stays, _ = make_staff(session, "stays@ubuntubay.example.org")
+        scopes.set_scope(session=session, user=moved, settlement_ids=[], wards=["14"])
+        assigned = {}
+        for user in (left, moved, stays):
+            ticket = make_ticket(session, now=NOW, settlement_id=here.id)
+            tickets.change(
+                session=session,
+                ticket=ticket,
+                update_in=TicketUpdate(assignee_email=user.email),
+                staff=admin,
+                now=NOW,
+            )
+            assigned[ticket.reference] = user.email
+        staff.update_user(session=session, user=left, role="triage", is_active=False)
+        here.ward = "22"  # a re-import moved the settlement: ward 14's user no longer sees it
+    with caplog.at_level(logging.WARNING, logger="bot.domain.tickets.jobs"):
+        jobs.flag_breaches(engine=clean_db, settings=settings, now=NOW + 5 * 24 * H)
+    told = {r.reference: r.to for r in caplog.records if r.getMessage().startswith("email")}
+    team = "team@ubuntubay.example.org"
+    assert told == {ref: email if email == stays.email else team for ref, email in assigned.items()}
+    with Session(clean_db) as session:
+        notified = session.execute(
+            select(Ticket.reference, TicketEvent.data)
+            .join(Ticket, col(Ticket.id) == col(TicketEvent.ticket_id))
+            .where(TicketEvent.kind == "sla_breach")
+        ).all()
+    assert {ref: data["notified"] for ref, data in notified} == told
