@@ -121,7 +121,8 @@ def queue_page(request: Request, ctx: Reader, settings: SettingsDep) -> HTMLResp
             "ticket": t,
             "settlement": names.get(t.settlement_id, "") if t.settlement_id else "",
             "sla": tickets.sla_state(t, now=now, settings=settings),
-            "due": t.ack_due_at if t.acknowledged_at is None else t.resolve_due_at,
+            "due": tickets.next_due(t),
+            "paused": t.waiting_since is not None,
         }
         for t in rows
     ]

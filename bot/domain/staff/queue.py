@@ -1,8 +1,10 @@
 """The triage queue: tickets filtered (and counted per filter) within a user's scope.
 
-Urgency order puts open tickets first, by the nearest clock still running (the
-acknowledgement clock until acknowledged, then the resolve clock), so breached tickets
-come first and then those due soonest; finished tickets follow, newest first.
+Urgency order puts open tickets whose clocks run first, by the nearest clock still running
+(the acknowledgement clock until acknowledged, and the resolve clock: tickets.next_due), so
+breached tickets come first and then those due soonest; then those waiting on the
+resident, whose clock stands still, even one that breached before the wait (staff can do
+nothing until the resident answers); finished tickets follow, newest first.
 """
 
 from __future__ import annotations

@@ -280,6 +280,15 @@ def search(
     return list(rows), total
 
 
+def next_due(ticket: Ticket) -> dt.datetime:
+    """Return the deadline that decides an open ticket's SLA state: the nearer of its clocks
+    still running (the acknowledge clock until it is acknowledged, and the resolve clock),
+    the one the queue's urgency order sorts by."""
+    if ticket.acknowledged_at is None:
+        return min(ticket.ack_due_at, ticket.resolve_due_at)
+    return ticket.resolve_due_at
+
+
 def sla_state(ticket: Ticket, *, now: dt.datetime, settings: Settings | None = None) -> str:
     """Return the ticket's SLA state now."""
     settings = _settings(settings)

@@ -6,6 +6,7 @@ made on a stale page saves only what it changed, and never what a colleague chan
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import html
 import io
 import re
@@ -20,14 +21,14 @@ from sqlmodel import Session, select
 from api.main import create_app
 from bot.config import Settings
 from bot.content import load
-from bot.db import session_scope
+from bot.db import session_scope, utcnow
 from bot.domain.outbox.models import Outbox
 from bot.domain.staff.models import AuditEvent, StaffUser
 from bot.domain.tickets.models import Ticket
 from bot.flows import report_notices
 from bot.i18n import get_translator
 from tests.api.staff.conftest import EMAILS, World, csrf_of, login
-from tests.domain.tickets.factories import Phone
+from tests.domain.tickets.factories import Phone, make_ticket
 from tests.factories import make_resident
 from tests.live_server import serve
 
@@ -369,3 +370,35 @@ def test_the_page_shows_the_language_the_resident_is_told_in(
     with Session(clean_db) as session:
         [sent] = session.exec(select(Outbox.body)).all()
     assert sent is not None and afrikaans in sent
+
+
+def test_the_queue_shows_the_deadline_that_decides_and_a_paused_clock_as_paused(
+    as_role: Callable[[str], tuple[TestClient, str]], world: World, clean_db: Engine
+) -> None:
+    hour, now = dt.timedelta(hours=1), utcnow()
+    with session_scope(clean_db) as session:
+        # Electricity (48 h) reported on a Friday: on Monday its resolve time has passed
+        # though its acknowledge time (2 working days) is a day away.
+        lights = make_ticket(
+            session, now=now - 50 * hour, category="electricity", settlement_id=world.here
+        )
+        lights.ack_due_at = now + 24 * hour
+        # Water (72 h), waiting on the resident for 9 days: its clock stands still.
+        waiting = make_ticket(
+            session,
+            now=now - 240 * hour,
+            category="water",
+            settlement_id=world.here,
+            status="waiting_on_resident",
+            acknowledged_at=now - 216 * hour,
+            waiting_since=now - 216 * hour,
+        )
+        rows = {lights.reference: "", waiting.reference: ""}
+    triage, _ = as_role("triage")
+    page = triage.get("/staff/tickets").text
+    for reference in rows:
+        row = page[page.index(f">{reference}</a>") :]
+        rows[reference] = " ".join(re.sub(r"<[^>]+>", " ", row[: row.index("</tr>")]).split())
+    assert "breached due 2 h ago" in rows[lights.reference]
+    assert "on track paused while waiting on the resident" in rows[waiting.reference]
+    assert "due" not in rows[waiting.reference]

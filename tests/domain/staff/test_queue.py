@@ -11,6 +11,7 @@ from bot.config import Settings
 from bot.domain.staff import queue
 from bot.domain.staff import scope as scopes
 from bot.domain.staff import service as staff
+from bot.domain.tickets import service as tickets
 from tests.domain.tickets.factories import make_ticket
 from tests.factories import make_settlement
 
@@ -142,9 +143,19 @@ def test_a_ticket_waiting_on_the_resident_comes_after_every_running_clock(
     calm = make_ticket(session, now=NOW)
     waiting = make_ticket(session, now=NOW - 90 * hour, status="waiting_on_resident")
     waiting.acknowledged_at = waiting.waiting_since = NOW - 89 * hour  # its deadline is near
+    # Even one that breached before its wait began: staff can do nothing until the resident
+    # answers.
+    late = make_ticket(session, now=NOW - 200 * hour, status="waiting_on_resident")
+    late.acknowledged_at, late.waiting_since = NOW - 199 * hour, NOW - 100 * hour
     done = make_ticket(session, now=NOW - 300 * hour, status="closed")
     session.flush()
+    assert tickets.sla_state(late, now=NOW, settings=settings) == "breached"
     rows, _ = queue.search(
         session=session, filters=queue.QueueFilters(), now=NOW, settings=settings
     )
-    assert [t.reference for t in rows] == [calm.reference, waiting.reference, done.reference]
+    assert [t.reference for t in rows] == [
+        calm.reference,
+        late.reference,
+        waiting.reference,
+        done.reference,
+    ]
