@@ -172,12 +172,16 @@ def queue_csv(request: Request, ctx: Reader, settings: SettingsDep) -> Response:
     )
     names = {s.id: s.name for s in _settlements(ctx)}
     emails = {u.id: u.email for u in staff.list_users(session=ctx.session)}
+    reopened = tickets.last_reopenings(
+        session=ctx.session, ticket_ids=[t.id for t in rows if t.id is not None]
+    )
     lines = [
         reports.ticket_row(
             t,
             settlement=names.get(t.settlement_id, "") if t.settlement_id else "",
             assignee=emails.get(t.assignee_id, "") if t.assignee_id else "",
             sla_state=tickets.sla_state(t, now=now, settings=settings),
+            reopened_at=reopened.get(t.id) if t.id is not None else None,
         )
         for t in rows
     ]

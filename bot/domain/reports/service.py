@@ -16,6 +16,7 @@ from sqlmodel import Session, col
 
 from bot.domain.settlements.models import Settlement
 from bot.domain.staff.scope import EVERYTHING, Scope, ticket_condition
+from bot.domain.tickets import service as tickets
 from bot.domain.tickets.models import Ticket
 from bot.i18n import TIMEZONE
 
@@ -71,6 +72,13 @@ def _hours(start: dt.datetime, end: dt.datetime | None) -> float | None:
     return None if end is None else (end - start).total_seconds() / 3600
 
 
+def hours_to_acknowledge(ticket: Ticket, reopened_at: dt.datetime | None) -> float | None:
+    """Return the hours from the ticket's opening, or its last reopening (`reopened_at`), to
+    the acknowledgement that followed (None: not acknowledged since): reopening starts the
+    acknowledge clock again, and clears the acknowledgement before it."""
+    return _hours(reopened_at or ticket.created_at, ticket.acknowledged_at)
+
+
 def weekly(
     *, session: Session, now: dt.datetime, weeks: int = 12, scope: Scope = EVERYTHING
 ) -> Report:
@@ -79,9 +87,11 @@ def weekly(
     start = dt.datetime.combine(first, dt.time(), TIMEZONE).astimezone(dt.UTC)
     days = [first + dt.timedelta(weeks=i) for i in range(weeks)]
     index = {day: i for i, day in enumerate(days)}
+    reopened = tickets.last_reopening_sql()
     query = (
-        select(Ticket, Settlement.name)  # type: ignore[call-overload]
+        select(Ticket, Settlement.name, reopened.c.at)  # type: ignore[call-overload]
         .outerjoin(Settlement, col(Settlement.id) == col(Ticket.settlement_id))
+        .outerjoin(reopened, reopened.c.ticket_id == col(Ticket.id))
         .where(or_(col(Ticket.created_at) >= start, col(Ticket.resolved_at) >= start))
     )
     if not scope.unrestricted:
@@ -93,13 +103,13 @@ def weekly(
     by_place: defaultdict[str, list[int]] = defaultdict(lambda: [0] * weeks)
     res_cat: defaultdict[str, list[int]] = defaultdict(lambda: [0] * weeks)
     res_place: defaultdict[str, list[int]] = defaultdict(lambda: [0] * weeks)
-    for ticket, settlement_name in session.execute(query).all():
+    for ticket, settlement_name, reopened_at in session.execute(query).all():
         if ticket.created_at >= start:
             i = index[week_start(ticket.created_at)]
             report.opened[i] += 1
             by_cat[ticket.category][i] += 1
             by_place[settlement_name or "(no settlement)"][i] += 1
-            ack = _hours(ticket.created_at, ticket.acknowledged_at)
+            ack = hours_to_acknowledge(ticket, reopened_at)
             if ack is not None:
                 ack_hours.append(ack)
         if ticket.resolved_at is not None and ticket.resolved_at >= start:
@@ -162,9 +172,17 @@ def tickets_csv(rows: Iterable[Sequence[Any]]) -> str:
     return write_csv(TICKET_COLUMNS, rows)
 
 
-def ticket_row(ticket: Ticket, *, settlement: str, assignee: str, sla_state: str) -> list[Any]:
-    """Return one ticket's CSV row, in TICKET_COLUMNS order (times in Johannesburg)."""
-    ack = _hours(ticket.created_at, ticket.acknowledged_at)
+def ticket_row(
+    ticket: Ticket,
+    *,
+    settlement: str,
+    assignee: str,
+    sla_state: str,
+    reopened_at: dt.datetime | None = None,
+) -> list[Any]:
+    """Return one ticket's CSV row, in TICKET_COLUMNS order (times in Johannesburg;
+    `reopened_at`: when it was last reopened, see `hours_to_acknowledge`)."""
+    ack = hours_to_acknowledge(ticket, reopened_at)
     resolved = _hours(ticket.created_at, ticket.resolved_at)
     return [
         ticket.reference,

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, literal, or_, select, update
+from sqlalchemy import ColumnElement, Subquery, and_, func, literal, or_, select, update
 from sqlmodel import Session, col
 
 from bot.config import Settings, get_settings
@@ -179,6 +179,32 @@ class TicketFilters:
     created_from: dt.datetime | None = None
     created_to: dt.datetime | None = None
     references: Sequence[str] = ()
+
+
+def last_reopening_sql() -> Subquery:
+    """Return (ticket_id, at): when each ticket ever reopened was last reopened."""
+    return (
+        select(
+            col(TicketEvent.ticket_id).label("ticket_id"), func.max(col(TicketEvent.at)).label("at")
+        )
+        .where(
+            col(TicketEvent.kind) == "status",
+            col(TicketEvent.data)["to"].as_string() == "reopened",
+        )
+        .group_by(col(TicketEvent.ticket_id))
+        .subquery()
+    )
+
+
+def last_reopenings(*, session: Session, ticket_ids: Sequence[int]) -> dict[int, dt.datetime]:
+    """Return when each of these tickets was last reopened (one never reopened is left out)."""
+    if not ticket_ids:
+        return {}
+    last = last_reopening_sql()
+    rows = session.execute(
+        select(last.c.ticket_id, last.c.at).where(last.c.ticket_id.in_(list(ticket_ids)))
+    )
+    return {ticket_id: at for ticket_id, at in rows}
 
 
 def clock_at(ticket: Ticket, now: dt.datetime) -> dt.datetime:
@@ -718,10 +744,11 @@ def move_status(
         ticket.resolved_at = now
     elif status == "closed":
         ticket.closed_at = now
-    elif status == "reopened":
+    elif status == "reopened":  # fresh clocks: to be acknowledged and resolved again
         ticket.resolved_at = None
         ticket.closed_at = None
-        ticket.clock_started_at = now  # a fresh resolve clock
+        ticket.acknowledged_at = None
+        ticket.clock_started_at = now
         _set_clocks(ticket, _settings(settings), now)
     else:  # back to work: if it was resolved, it was not after all
         ticket.resolved_at = None

@@ -8,8 +8,9 @@ SIYAKHA_SLA_URGENT_RESOLVE_HOURS for urgent tickets. Staff acknowledge a ticket 
 it past new, by a public reply to its resident or by linking it as a duplicate (an
 internal note is no acknowledgement).
 
-Both clocks run from the ticket's clock start: when it was opened, or last reopened (a
-fresh resolve clock). A change of category or priority sets the clocks again from that
+Both clocks run from the ticket's clock start: when it was opened, or last reopened (fresh
+clocks: reopening clears the acknowledgement, so a reopened ticket is to be acknowledged
+again as well as resolved). A change of category or priority sets the clocks again from that
 start, not from now.
 
 While a ticket waits on the resident its resolve clock is paused: it stands as it did when

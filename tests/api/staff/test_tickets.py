@@ -402,3 +402,30 @@ def test_the_queue_shows_the_deadline_that_decides_and_a_paused_clock_as_paused(
     assert "breached due 2 h ago" in rows[lights.reference]
     assert "on track paused while waiting on the resident" in rows[waiting.reference]
     assert "due" not in rows[waiting.reference]
+
+
+def test_a_reopened_ticket_shows_a_fresh_acknowledge_time_and_counts_from_its_reopening(
+    as_role: Callable[[str], tuple[TestClient, str]], world: World, clean_db: Engine
+) -> None:
+    with session_scope(clean_db) as session:
+        reference = make_ticket(
+            session, now=utcnow() - dt.timedelta(hours=100), settlement_id=world.here
+        ).reference
+    triage, _ = as_role("triage")
+    page = f"/staff/tickets/{reference}"
+
+    def move(status: str) -> str:
+        form = {**update_form(triage.get(page).text), "status": status}
+        assert triage.post(f"{page}/update", data=form, follow_redirects=False).status_code == 303
+        shown = re.search(r"<dt>Acknowledge by</dt><dd>(.*?)</dd>", triage.get(page).text)
+        assert shown
+        return shown.group(1)
+
+    assert "(done " in move("in_progress")
+    move("resolved")
+    fresh = move("reopened")  # to be acknowledged again, within 2 working days from now
+    assert "(done" not in fresh and "(in " in fresh
+    move("in_progress")
+    rows = list(csv.DictReader(io.StringIO(triage.get("/staff/tickets.csv?status=all").text)))
+    [row] = [r for r in rows if r["reference"] == reference]
+    assert row["hours_to_acknowledge"] == "0.0"  # from the reopening, not the opening

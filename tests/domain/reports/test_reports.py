@@ -10,7 +10,8 @@ from sqlmodel import Session
 
 from bot.domain.reports import service as reports
 from bot.domain.staff.scope import Scope
-from tests.domain.tickets.factories import make_ticket
+from bot.domain.tickets import service as tickets
+from tests.domain.tickets.factories import make_staff, make_ticket
 from tests.factories import make_settlement
 
 NOW = dt.datetime(2026, 11, 26, 10, 0, tzinfo=dt.UTC)  # a Thursday
@@ -69,3 +70,30 @@ def test_neutralise_formula_cells() -> None:
 def test_week_start_uses_johannesburg_time() -> None:
     sunday_night_utc = dt.datetime(2026, 11, 22, 23, 30, tzinfo=dt.UTC)  # Monday 01:30 SAST
     assert reports.week_start(sunday_night_utc) == dt.date(2026, 11, 23)
+
+
+def test_time_to_acknowledge_a_reopened_report_runs_from_its_reopening(
+    session: Session,
+) -> None:
+    monday = dt.datetime(2026, 11, 23, 8, tzinfo=dt.UTC)
+    user, _ = make_staff(session)
+    ticket = make_ticket(session, now=monday, category="roads")
+    for status, hours in (("in_progress", 2), ("resolved", 3), ("reopened", 50)):
+        tickets.set_status(
+            session=session,
+            ticket=ticket,
+            status=status,
+            staff=user,
+            now=monday + dt.timedelta(hours=hours),
+        )
+    report = reports.weekly(session=session, now=NOW, weeks=1)
+    assert report.median_ack_hours is None  # not acknowledged since it was reopened
+    tickets.set_status(
+        session=session,
+        ticket=ticket,
+        status="in_progress",
+        staff=user,
+        now=monday + dt.timedelta(hours=55),
+    )
+    report = reports.weekly(session=session, now=NOW, weeks=1)
+    assert report.median_ack_hours == 5.0  # from the reopening, not 55 h from the opening

@@ -20,7 +20,7 @@ from bot.domain.reports import service as reports
 from bot.domain.staff import scope as scopes
 from bot.domain.staff import service as staff
 from bot.domain.staff.models import StaffUser
-from bot.domain.tickets import jobs
+from bot.domain.tickets import jobs, sla
 from bot.domain.tickets import service as tickets
 from bot.domain.tickets.models import Ticket, TicketEvent, TicketUpdate
 from bot.engine import effects as fx
@@ -833,3 +833,56 @@ def test_a_breach_is_told_to_the_team_when_the_assignee_can_no_longer_work_the_t
             .where(TicketEvent.kind == "sla_breach")
         ).all()
     assert {ref: data["notified"] for ref, data in notified} == told
+
+
+def test_a_reopened_ticket_must_be_acknowledged_again(
+    clean_db: Engine, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    with session_scope(clean_db) as session:
+        resident = make_resident(session)
+        user, _ = make_staff(session)
+        ticket = make_ticket(session, resident_id=resident.id, now=NOW, category="roads")
+        reference, resident_id = ticket.reference, resident.id
+    # Nobody saw it for three days: the acknowledge clock is flagged, once.
+    assert jobs.flag_breaches(engine=clean_db, settings=settings, now=NOW + 72 * H) == 1
+    reopened = NOW + 21 * 24 * H  # a Monday, three weeks on
+    with session_scope(clean_db) as session:
+        ticket = tickets.get_by_reference(session=session, reference=reference)
+        assert ticket is not None
+        user = session.merge(user)
+        for status in ("in_progress", "resolved"):
+            tickets.set_status(
+                session=session, ticket=ticket, status=status, staff=user, now=NOW + 73 * H
+            )
+        tickets.answer_resolution(
+            session=session,
+            resident_id=resident_id,
+            effect=fx.AnswerResolution(reference=reference, fixed=False, text="Still a hole"),
+            now=reopened,
+        )
+        # Both clocks start again: it must be seen again within 2 working days, and fixed
+        # within roads' 720 h.
+        assert (ticket.status, ticket.acknowledged_at) == ("reopened", None)
+        assert ticket.ack_due_at == sla.add_working_days(reopened, 2)
+        assert ticket.resolve_due_at == reopened + 720 * H
+        assert ticket.ack_breach_flagged_at is None
+        assert tickets.sla_state(ticket, now=reopened + 24 * H, settings=settings) == "due_soon"
+        assert tickets.sla_state(ticket, now=reopened + 72 * H, settings=settings) == "breached"
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="bot.domain.tickets.jobs"):
+        assert jobs.flag_breaches(engine=clean_db, settings=settings, now=reopened + 72 * H) == 1
+    assert [r.clock for r in caplog.records if r.getMessage().startswith("email")] == [
+        "acknowledge"
+    ]
+    with session_scope(clean_db) as session:
+        ticket = tickets.get_by_reference(session=session, reference=reference)
+        assert ticket is not None
+        tickets.set_status(
+            session=session,
+            ticket=ticket,
+            status="in_progress",
+            staff=session.merge(user),
+            now=reopened + 80 * H,
+        )
+        assert ticket.acknowledged_at == reopened + 80 * H
+        assert tickets.sla_state(ticket, now=reopened + 81 * H, settings=settings) == "on_track"
