@@ -64,7 +64,8 @@ class Report:
 
     @property
     def sla_share(self) -> float | None:
-        """Return the share of finished tickets resolved within their SLA (None if none)."""
+        """Return the share of finished tickets (resolved, or closed without being resolved:
+        the queue's met and missed) finished within their SLA (None if none)."""
         return self.within_sla / self.finished if self.finished else None
 
 
@@ -92,7 +93,13 @@ def weekly(
         select(Ticket, Settlement.name, reopened.c.at)  # type: ignore[call-overload]
         .outerjoin(Settlement, col(Settlement.id) == col(Ticket.settlement_id))
         .outerjoin(reopened, reopened.c.ticket_id == col(Ticket.id))
-        .where(or_(col(Ticket.created_at) >= start, col(Ticket.resolved_at) >= start))
+        .where(
+            or_(
+                col(Ticket.created_at) >= start,
+                col(Ticket.resolved_at) >= start,
+                col(Ticket.closed_at) >= start,
+            )
+        )
     )
     if not scope.unrestricted:
         query = query.where(ticket_condition(scope))
@@ -121,8 +128,12 @@ def weekly(
             hours = _hours(ticket.created_at, ticket.resolved_at)
             if hours is not None:
                 resolve_hours.append(hours)
+        # The SLA share counts what the queue, the API and the CSV call met or missed: a
+        # ticket closed without being resolved too, finished when it was closed.
+        finished = tickets.finished_at(ticket)
+        if finished is not None and finished >= start:
             report.finished += 1
-            report.within_sla += ticket.resolved_at <= ticket.resolve_due_at
+            report.within_sla += finished <= ticket.resolve_due_at
     report.opened_by_category = dict(sorted(by_cat.items()))
     report.opened_by_settlement = dict(sorted(by_place.items()))
     report.resolved_by_category = dict(sorted(res_cat.items()))

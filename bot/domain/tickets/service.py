@@ -237,13 +237,13 @@ def sla_condition(state: str, now: dt.datetime, due_soon: dt.timedelta) -> Colum
         ),
     )
     done = col(Ticket.status).in_(["resolved", "closed"])
-    finished_at = func.coalesce(col(Ticket.resolved_at), col(Ticket.closed_at))
+    finished = func.coalesce(col(Ticket.resolved_at), col(Ticket.closed_at))  # `finished_at`
     conditions: dict[str, ColumnElement[bool]] = {
         "breached": breached,
         "due_soon": soon,
         "on_track": and_(open_, ~breached, ~soon),
-        "met": and_(done, finished_at <= col(Ticket.resolve_due_at)),
-        "missed": and_(done, or_(finished_at.is_(None), finished_at > col(Ticket.resolve_due_at))),
+        "met": and_(done, finished <= col(Ticket.resolve_due_at)),
+        "missed": and_(done, or_(finished.is_(None), finished > col(Ticket.resolve_due_at))),
     }
     return conditions[state]
 
@@ -315,6 +315,14 @@ def next_due(ticket: Ticket) -> dt.datetime:
     return ticket.resolve_due_at
 
 
+def finished_at(ticket: Ticket) -> dt.datetime | None:
+    """Return when a resolved or closed ticket was finished, for its SLA (met or missed): when
+    it was resolved, or closed if it never was (None while it is open)."""
+    if ticket.status not in ("resolved", "closed"):
+        return None
+    return ticket.resolved_at or ticket.closed_at
+
+
 def sla_state(ticket: Ticket, *, now: dt.datetime, settings: Settings | None = None) -> str:
     """Return the ticket's SLA state now."""
     settings = _settings(settings)
@@ -325,7 +333,7 @@ def sla_state(ticket: Ticket, *, now: dt.datetime, settings: Settings | None = N
         ack_due_at=ticket.ack_due_at,
         resolve_due_at=ticket.resolve_due_at,
         acknowledged_at=ticket.acknowledged_at,
-        resolved_at=ticket.resolved_at or ticket.closed_at,
+        resolved_at=finished_at(ticket),
         due_soon=dt.timedelta(hours=settings.sla_due_soon_hours),
     )
 

@@ -8,7 +8,9 @@ import io
 
 from sqlmodel import Session
 
+from bot.config import Settings
 from bot.domain.reports import service as reports
+from bot.domain.staff import queue
 from bot.domain.staff.scope import Scope
 from bot.domain.tickets import service as tickets
 from tests.domain.tickets.factories import make_staff, make_ticket
@@ -97,3 +99,30 @@ def test_time_to_acknowledge_a_reopened_report_runs_from_its_reopening(
     )
     report = reports.weekly(session=session, now=NOW, weeks=1)
     assert report.median_ack_hours == 5.0  # from the reopening, not 55 h from the opening
+
+
+def test_the_sla_share_counts_the_tickets_the_queue_calls_met_or_missed(
+    session: Session, settings: Settings
+) -> None:
+    monday = dt.datetime(2026, 11, 23, 8, tzinfo=dt.UTC)
+    user, _ = make_staff(session)
+    spam, late, fixed = (make_ticket(session, now=monday, category="water") for _ in "abc")
+    for ticket, status, hours in (
+        (spam, "closed", 1),  # closed straight from new, within the 72 h: met
+        (late, "closed", 80),  # after them: missed
+        (fixed, "resolved", 2),  # met
+    ):
+        tickets.set_status(
+            session=session,
+            ticket=ticket,
+            status=status,
+            staff=user,
+            now=monday + dt.timedelta(hours=hours),
+        )
+    states = queue.counts(
+        session=session, filters=queue.QueueFilters(), now=NOW, settings=settings
+    )["sla"]
+    assert (states["met"], states["missed"]) == (2, 1)
+    report = reports.weekly(session=session, now=NOW, weeks=1)
+    assert (report.within_sla, report.finished) == (2, 3)
+    assert report.resolved == [1]  # resolved is still resolved: a close is no resolution
