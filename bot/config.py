@@ -5,15 +5,26 @@ from __future__ import annotations
 import logging
 import re
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+
+from bot.content import load
 
 DEV_SECRET_KEY = "dev-secret-change-me"  # noqa: S105  (the placeholder refused outside dev)
 _PLACEHOLDER_SECRETS = {DEV_SECRET_KEY, "changethis", "change-me", "changeme", "secret", ""}
 # The SQLite write gate is built on the standard library's driver (`bot.db`).
 SQLITE_DRIVERS = ("sqlite", "sqlite+pysqlite")
+
+
+def _ticket_category(code: str) -> str:
+    """Refuse a key of SIYAKHA_SLA_RESOLVE_HOURS that is no ticket category (a typo would be
+    ignored, and that category left at its default)."""
+    codes = [str(entry["code"]) for entry in load().fact("ticket_categories")]
+    if code not in codes:
+        raise ValueError(f"not a ticket category: use {', '.join(codes)}")
+    return code
 
 
 class Settings(BaseSettings):
@@ -74,17 +85,18 @@ class Settings(BaseSettings):
         default_factory=dict, validation_alias="SIYAKHA_WHATSAPP_TEMPLATES"
     )
     # Tickets: SLA clocks (bot/domain/tickets/sla.py). Resolve targets per category default
-    # to content/tickets.yaml; override as JSON hours, e.g. {"water": 48, "roads": 480}.
+    # to content/tickets.yaml; override as JSON hours, e.g. {"water": 48, "roads": 480}: each
+    # key a category code, each value more than 0 (anything else is refused, not ignored).
     sla_ack_working_days: int = Field(
-        2, ge=0, le=30, validation_alias="SIYAKHA_SLA_ACK_WORKING_DAYS"
+        2, ge=1, le=30, validation_alias="SIYAKHA_SLA_ACK_WORKING_DAYS"
     )
     sla_urgent_ack_hours: float = Field(4.0, gt=0, validation_alias="SIYAKHA_SLA_URGENT_ACK_HOURS")
     sla_urgent_resolve_hours: float = Field(
         24.0, gt=0, validation_alias="SIYAKHA_SLA_URGENT_RESOLVE_HOURS"
     )
-    sla_resolve_hours: dict[str, float] = Field(
-        default_factory=dict, validation_alias="SIYAKHA_SLA_RESOLVE_HOURS"
-    )
+    sla_resolve_hours: dict[
+        Annotated[str, AfterValidator(_ticket_category)], Annotated[float, Field(gt=0)]
+    ] = Field(default_factory=dict, validation_alias="SIYAKHA_SLA_RESOLVE_HOURS")
     sla_due_soon_hours: float = Field(24.0, ge=0, validation_alias="SIYAKHA_SLA_DUE_SOON_HOURS")
     # Where SLA breach notices (logged as an email) go when a ticket has no assignee, or one
     # who can no longer work it: deactivated, or out of their role or scope.
@@ -195,7 +207,8 @@ def problems(error: ValidationError | SettingsError) -> list[str]:
         message = problem["msg"].removeprefix("Value error, ").replace("Input should be", "must be")
         if problem["type"] == "literal_error":  # "must be 'console' or 'twilio'", unquoted
             message = message.replace("'", "")
-        where = ".".join(str(part) for part in problem["loc"])
+        # A bad key of a JSON object is named as the key (pydantic adds "[key]").
+        where = ".".join(str(part) for part in problem["loc"] if part != "[key]")
         # A check of the whole (the secret key) names its variable in the message.
         lines.append(f"{where}: {message}" if where else message)
     return lines

@@ -235,6 +235,18 @@ def test_serve_refuses_to_put_the_dev_simulator_on_the_network(
         ),
         ({"SIYAKHA_WHATSAPP_TEMPLATES": "{nope"}, ["SIYAKHA_WHATSAPP_TEMPLATES: must be JSON"]),
         (
+            {
+                "SIYAKHA_SLA_ACK_WORKING_DAYS": "0",
+                "SIYAKHA_SLA_RESOLVE_HOURS": '{"watr": 10, "water": -5, "roads": 0}',
+            },
+            [
+                "SIYAKHA_SLA_ACK_WORKING_DAYS: must be greater than or equal to 1",
+                "SIYAKHA_SLA_RESOLVE_HOURS.watr: not a ticket category: use water, sanitation,",
+                "SIYAKHA_SLA_RESOLVE_HOURS.water: must be greater than 0",
+                "SIYAKHA_SLA_RESOLVE_HOURS.roads: must be greater than 0",
+            ],
+        ),
+        (
             {"DATABASE_URL": "sqlite+pysqlcipher:///x.db"},
             ["DATABASE_URL: sqlite+pysqlcipher is not supported: use sqlite:///path for SQLite"],
         ),
