@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.deps import QueryDateTime, SessionDep, aware
+from api.deps import QueryDateTime, QueryDateTimeTo, SessionDep, aware
 from bot.db import CleanText, utcnow
 from bot.domain.staff import scope as scopes
 from bot.domain.staff import service as staff
@@ -75,9 +75,19 @@ UNKNOWN = {
 }
 
 
-W3CDateTime = Annotated[
+StartDate = Annotated[
     QueryDateTime | None,
-    Query(description="a W3C datetime, e.g. 2010-01-01T00:00:00Z (UTC when it has no offset)"),
+    Query(
+        description="created at or after this W3C datetime, e.g. 2010-01-01T00:00:00Z (a time "
+        "without an offset is UTC); a date alone starts at 00:00 Johannesburg time"
+    ),
+]
+EndDate = Annotated[
+    QueryDateTimeTo | None,
+    Query(
+        description="created at or before this W3C datetime, e.g. 2010-01-31T23:59:59Z (a time "
+        "without an offset is UTC); a date alone runs to the end of that day in Johannesburg"
+    ),
 ]
 ReadKey = Annotated[
     CleanText | None,
@@ -170,8 +180,8 @@ def requests(
     scope: ReadScope,
     service_request_id: Annotated[CleanText | None, Query(max_length=13000)] = None,
     service_code: Annotated[CleanText | None, Query(max_length=2000)] = None,
-    start_date: W3CDateTime = None,
-    end_date: W3CDateTime = None,
+    start_date: StartDate = None,
+    end_date: EndDate = None,
     status: Annotated[CleanText | None, Query(max_length=20)] = None,
 ) -> list[GeoReportRequest] | JSONResponse:
     """List service requests: by id (comma-separated; ids that are no report number match

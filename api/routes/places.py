@@ -88,9 +88,15 @@ def list_meetings(
     session: SessionDep,
     since: Annotated[
         QueryDateTime | None,
-        Query(description="from this time (default: now); no zone is UTC; write + as %2B"),
+        Query(
+            description="from this time (default: now); a time without an offset is UTC "
+            "(write + as %2B); a date alone starts at 00:00 Johannesburg time"
+        ),
     ] = None,
-    until: Annotated[QueryDateTime | None, Query(description="before this time")] = None,
+    until: Annotated[
+        QueryDateTime | None,
+        Query(description="before this time, read as `since` is (a date alone: before that day)"),
+    ] = None,
     level: Annotated[str | None, Query(pattern=f"^({'|'.join(MEETING_LEVELS)})$")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 200,
 ) -> list[MeetingPublic]:

@@ -3,6 +3,7 @@ checking's too, GeoReport-shaped)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
@@ -233,6 +234,22 @@ def test_dates_are_w3c_datetimes_not_unix_times(client) -> None:
             assert answer.json() == [{"code": 400, "description": f"{field}: {expected}"}]
     dates = {"start_date": "2010-01-01T00:00:00Z", "end_date": "2010-01-02"}
     assert client.get("/open311/v2/requests.json", params=dates).json() == []
+
+
+def test_a_date_alone_is_a_whole_johannesburg_day(client, clean_db) -> None:
+    # end_date=2030-01-31 was 31 January 00:00 in Johannesburg and left out the 31st
+    # (/api/v1's created_to reads it to the day's end); a time without an offset is UTC.
+    with session_scope(clean_db) as session:
+        last = make_ticket(session, now=dt.datetime(2030, 1, 31, 20, 0, tzinfo=dt.UTC)).reference
+        first = make_ticket(session, now=dt.datetime(2029, 12, 31, 23, 0, tzinfo=dt.UTC)).reference
+        make_ticket(session, now=dt.datetime(2030, 1, 31, 22, 0, tzinfo=dt.UTC))  # 1 Feb there
+        make_ticket(session, now=dt.datetime(2029, 12, 31, 21, 0, tzinfo=dt.UTC))  # 31 Dec there
+    january = {"start_date": "2030-01-01", "end_date": "2030-01-31"}
+    found = client.get("/open311/v2/requests.json", params=january).json()
+    assert {r["service_request_id"] for r in found} == {first, last}
+    exact = {"start_date": "2030-01-31T20:00:00", "end_date": "2030-01-31T20:00:00Z"}
+    found = client.get("/open311/v2/requests.json", params=exact).json()
+    assert [r["service_request_id"] for r in found] == [last]
 
 
 def test_the_schema_documents_every_field_the_answers_carry(client, keys) -> None:
