@@ -32,6 +32,7 @@ from twilio.request_validator import (
     get_signature_algorithm,
 )
 
+from api.errors import Problem
 from bot import sms
 from bot.config import Settings
 from bot.db import MAX_ID, NOT_NOW, run_now, session_scope, utcnow
@@ -157,6 +158,20 @@ async def verified_twilio_form(request: Request) -> dict[str, str]:
     # here (`sms.sendable`), so that a resident's words are stored (PostgreSQL text cannot
     # hold U+0000) and quoted back later, in TwiML or a proactive message, without them.
     return {name: sms.sendable(value) for name, value in pairs}
+
+
+def _refusal(description: str) -> dict[str, Any]:
+    return {"model": Problem, "description": description}
+
+
+# What `verified_twilio_form` answers besides the route's own answer, documented on each
+# Twilio webhook route (FastAPI cannot see the HTTPExceptions a dependency raises).
+TWILIO_FORM_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: _refusal("the body is not UTF-8 form encoding"),
+    403: _refusal("X-Twilio-Signature missing or not matching (or TWILIO_AUTH_TOKEN is not set)"),
+    413: _refusal(f"the body is larger than {MAX_WEBHOOK_BYTES // 1024} KiB"),
+    415: _refusal("the body is not application/x-www-form-urlencoded"),
+}
 
 
 # A datetime in a query is written as one: pydantic alone reads a bare number as a Unix

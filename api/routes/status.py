@@ -5,14 +5,21 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from api.deps import SessionDep, TwilioForm
+from api.deps import TWILIO_FORM_ERRORS, SessionDep, TwilioForm
 from bot.db import MAX_ID
 from bot.domain.outbox import service as outbox
 
 router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"])
 
 
-@router.post("/status", response_class=Response)
+@router.post(
+    "/status",
+    response_class=Response,
+    responses={
+        200: {"description": "recorded, or ignored (an unknown or malformed MessageSid)"},
+        **TWILIO_FORM_ERRORS,
+    },
+)
 def status_callback(
     form: TwilioForm,
     session: SessionDep,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import xml.etree.ElementTree as ET
+from typing import Any
 
 import pytest
 from fastapi.routing import APIRoute
@@ -458,3 +459,35 @@ def test_my_data_tells_the_names_typed_a_draft_and_a_blocked_channel_until_lifte
     # An SMS lifts the block (outbox routing reads the later message): not said to it.
     by_sms = say("MY DATA", "sms")
     assert "cannot reach you" not in by_sms and "Nowhere Heights near the dam" in by_sms
+
+
+def test_openapi_lists_every_answer_the_twilio_webhooks_give(client, settings) -> None:
+    # /openapi.json listed only 200 for the messages webhook and 200/422 for the status
+    # callback, though both answer 403, 400, 413 and 415 too.
+    token = settings.twilio_auth_token or ""
+    spec = client.app.openapi()
+
+    def send(path: str, form: dict[str, str], *, query: str = "", **change: Any) -> int:
+        request = signed(settings.public_url + path + query, form, token)
+        request["headers"].update(change.pop("headers", {}))
+        request.update(change)
+        return client.post(path + query, **request).status_code
+
+    for path, fields in (
+        (PATH, sms("hi")),
+        ("/webhooks/twilio/status", {"MessageSid": new_sid(), "MessageStatus": "sent"}),
+    ):
+        answers = {
+            send(path, fields),
+            send(path, fields, headers={"X-Twilio-Signature": "wrong"}),
+            send(path, fields, headers={"Content-Type": "application/json"}),
+            send(path, fields, content=b"Body=\xff\xfe"),
+            send(path, {**fields, "Body": "x" * (70 * 1024)}),
+        }
+        if path == PATH:
+            answers.add(send(path, {**fields, "From": ""}))
+        else:
+            answers.add(send(path, fields, query="?outbox=0"))
+        documented = spec["paths"][path]["post"]["responses"]
+        assert sorted(documented) == sorted(str(code) for code in answers), path
+        assert list(documented["200"].get("content", {})) == (["text/xml"] if path == PATH else [])
