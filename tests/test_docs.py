@@ -114,3 +114,10 @@ def test_every_api_v1_operation_documents_its_errors(settings: Settings, engine)
         assert fields["strand"]["enum"] == ["planning", "services", "tenure", "layout", "housing"]
         assert fields["status"]["enum"] == ["planned", "in_progress", "done", "delayed"]
     assert "at least one filter" in schemas["Audience"]["description"]
+
+
+def test_a_reply_documents_only_the_answers_it_gives(settings: Settings, engine) -> None:
+    # It documented a 409 it can never give: a reply is refused only as bad input (422).
+    spec = create_app(settings, engine).openapi()
+    responses = spec["paths"]["/api/v1/tickets/{reference}/replies"]["post"]["responses"]
+    assert sorted(responses) == ["201", "401", "403", "404", "422"]

@@ -245,7 +245,7 @@ class ReplyIn(ReplyCreate):
     canned: CleanText | None = Field(default=None, max_length=40)
 
 
-@router.post("/tickets/{reference}/replies", status_code=201, responses=documented(403, 404, 409))
+@router.post("/tickets/{reference}/replies", status_code=201, responses=documented(403, 404))
 def reply(
     reference: Reference,
     body: ReplyIn,
