@@ -108,7 +108,9 @@ class Settings(BaseSettings):
     retention_days: int = Field(365, ge=30, validation_alias="SIYAKHA_RETENTION_DAYS")
     # Staff dashboard: a login ends after this many minutes without a request (each request
     # slides it on) and at the latest this many hours after logging in; and how many failed
-    # logins (per email and per address) within the window lock further tries until it passes.
+    # logins for one email from one address within the window lock that address's tries at
+    # it until the window passes (4x for the email from anywhere, or the address for any
+    # email: bot/domain/staff/sessions.py login).
     staff_session_idle_minutes: float = Field(
         60.0, ge=5, le=24 * 60, validation_alias="SIYAKHA_STAFF_SESSION_IDLE_MINUTES"
     )
