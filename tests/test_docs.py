@@ -121,3 +121,13 @@ def test_a_reply_documents_only_the_answers_it_gives(settings: Settings, engine)
     spec = create_app(settings, engine).openapi()
     responses = spec["paths"]["/api/v1/tickets/{reference}/replies"]["post"]["responses"]
     assert sorted(responses) == ["201", "401", "403", "404", "422"]
+
+
+def test_a_copy_of_env_example_leaves_the_public_url_to_make_run(monkeypatch) -> None:
+    # It set SIYAKHA_PUBLIC_URL=http://127.0.0.1:8000, and a value from .env counts as set:
+    # `make run PORT=8776` then checked signatures against port 8000, not the one served.
+    for name in _env_names():
+        monkeypatch.delenv(name, raising=False)  # the file's values alone
+    settings = Settings(_env_file=ROOT / ".env.example")  # type: ignore[call-arg]
+    assert "public_url" not in settings.model_fields_set
+    assert settings.public_url == "http://127.0.0.1:8000"
