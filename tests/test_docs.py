@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from api.main import create_app
+from bot import i18n
 from bot.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,6 +26,15 @@ def test_every_setting_is_in_env_example_and_readme() -> None:
     assert "DATABASE_URL" in names and "SIYAKHA_SECRET_KEY" in names
     assert [n for n in names if f"{n}=" not in example] == []
     assert [n for n in names if f"`{n}`" not in readme and n not in readme] == []
+
+
+def test_a_variable_read_outside_the_settings_is_listed_too() -> None:
+    # SIYAKHA_LOCALES_DIR (bot/i18n.py) was in neither, though .env.example says every
+    # variable Siyakha reads is listed there.
+    example = (ROOT / ".env.example").read_text()
+    readme = (ROOT / "README.md").read_text()
+    assert f"{i18n.LOCALES_DIR_ENV}=" in example
+    assert f"`{i18n.LOCALES_DIR_ENV}`" in readme
 
 
 def test_readme_shows_the_two_commands() -> None:
