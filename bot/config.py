@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from bot.content import load
 
@@ -25,6 +34,34 @@ def _ticket_category(code: str) -> str:
     if code not in codes:
         raise ValueError(f"not a ticket category: use {', '.join(codes)}")
     return code
+
+
+class _NotJson(str):
+    """The text of a JSON setting that does not parse, left for validation to refuse."""
+
+
+def _json_or_text(
+    decode: Callable[[str, FieldInfo, Any], Any], field_name: str, field: FieldInfo, value: Any
+) -> Any:
+    try:
+        return decode(field_name, field, value)
+    except ValueError:
+        return _NotJson(value)
+
+
+class _EnvSource(EnvSettingsSource):
+    """The environment, where a JSON setting that does not parse is one problem among the
+    others (pydantic-settings stops at the first such with a SettingsError)."""
+
+    def decode_complex_value(self, field_name: str, field: FieldInfo, value: Any) -> Any:
+        return _json_or_text(super().decode_complex_value, field_name, field, value)
+
+
+class _DotEnvSource(DotEnvSettingsSource):
+    """The `.env` file, read as `_EnvSource` reads the environment."""
+
+    def decode_complex_value(self, field_name: str, field: FieldInfo, value: Any) -> Any:
+        return _json_or_text(super().decode_complex_value, field_name, field, value)
 
 
 class Settings(BaseSettings):
@@ -147,6 +184,32 @@ class Settings(BaseSettings):
         validation_alias="SIYAKHA_MEETING_REMINDER_LEVELS",
     )
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Read the environment and `.env` so that every malformed setting is reported at
+        once, a JSON one that does not parse included (`problems`)."""
+        assert isinstance(dotenv_settings, DotEnvSettingsSource)
+        dotenv = _DotEnvSource(  # the file a caller named (`_env_file=None`: none) kept
+            settings_cls,
+            env_file=dotenv_settings.env_file,
+            env_file_encoding=dotenv_settings.env_file_encoding,
+        )
+        return init_settings, _EnvSource(settings_cls), dotenv, file_secret_settings
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _parsed_json(cls, value: Any) -> Any:
+        if isinstance(value, _NotJson):
+            raise ValueError("must be JSON")
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _known_sqlite_driver(cls, value: str) -> str:
@@ -198,7 +261,7 @@ def normalise_database_url(url: str) -> str:
 def problems(error: ValidationError | SettingsError) -> list[str]:
     """Return what is wrong with the environment, one line per problem, each naming the
     variable (for the command line, instead of a traceback)."""
-    if isinstance(error, SettingsError):  # a JSON value that does not parse
+    if isinstance(error, SettingsError):  # a source that could not be read at all
         match = re.search(r'field "(\w+)"', str(error))
         field = Settings.model_fields.get(match.group(1)) if match else None
         if field is None:

@@ -234,6 +234,18 @@ def test_serve_refuses_to_put_the_dev_simulator_on_the_network(
             ["SIYAKHA_SECRET_KEY is a placeholder; outside dev (SIYAKHA_ENV=production) set a"],
         ),
         ({"SIYAKHA_WHATSAPP_TEMPLATES": "{nope"}, ["SIYAKHA_WHATSAPP_TEMPLATES: must be JSON"]),
+        (  # a JSON setting that did not parse hid every other problem
+            {
+                "SIYAKHA_OUTBOUND": "foo",
+                "SIYAKHA_SLA_RESOLVE_HOURS": "[1",
+                "SIYAKHA_MEETING_REMINDER_DAYS": "3,0",
+            },
+            [
+                "SIYAKHA_OUTBOUND: must be console or twilio",
+                "SIYAKHA_SLA_RESOLVE_HOURS: must be JSON",
+                "SIYAKHA_MEETING_REMINDER_DAYS: must be JSON",
+            ],
+        ),
         (
             {
                 "SIYAKHA_SLA_ACK_WORKING_DAYS": "0",

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
-from bot.config import DEV_SECRET_KEY, Settings, normalise_database_url
+from bot.config import DEV_SECRET_KEY, Settings, normalise_database_url, problems
 
 
 def test_defaults_match_the_design(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -65,3 +67,25 @@ def test_unknown_outbound_mode_is_refused() -> None:
 def test_database_url_normalisation() -> None:
     assert normalise_database_url("postgres://u@h/d") == "postgresql+psycopg://u@h/d"
     assert normalise_database_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_json_that_does_not_parse_is_one_problem_among_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One SettingsError for the first such setting hid every other problem.
+    env_file = tmp_path / ".env"
+    env_file.write_text('SIYAKHA_WHATSAPP_TEMPLATES={"broadcast":\nSIYAKHA_LOG_LEVEL=LOUD\n')
+    monkeypatch.setenv("SIYAKHA_MEETING_REMINDER_LEVELS", "ward")
+    with pytest.raises(ValidationError) as refused:
+        Settings(_env_file=env_file)  # type: ignore[call-arg]
+    assert problems(refused.value) == [
+        "SIYAKHA_LOG_LEVEL: must be a logging level: DEBUG, INFO, WARNING, ERROR or CRITICAL",
+        "SIYAKHA_WHATSAPP_TEMPLATES: must be JSON",
+        "SIYAKHA_MEETING_REMINDER_LEVELS: must be JSON",
+    ]
+    monkeypatch.setenv("SIYAKHA_WHATSAPP_TEMPLATES", '{"broadcast": {"en": "HX1"}}')
+    monkeypatch.setenv("SIYAKHA_MEETING_REMINDER_LEVELS", '["ward"]')
+    monkeypatch.setenv("SIYAKHA_LOG_LEVEL", "debug")
+    read = Settings(_env_file=env_file)  # type: ignore[call-arg]  (the environment wins)
+    assert read.whatsapp_templates == {"broadcast": {"en": "HX1"}}
+    assert read.meeting_reminder_levels == ["ward"] and read.log_level == "DEBUG"
