@@ -25,6 +25,9 @@ TemplateName = Literal[
     "milestone_delayed",
 ]
 TEMPLATE_NAMES: tuple[str, ...] = get_args(TemplateName)
+# The longest text an officer may write for one language (the dashboard's box holds as
+# many), leaving room in Twilio's 1,600 for what the message adds (the SMS STOP hint).
+MAX_TEXT = 1500
 
 
 class Broadcast(SQLModel, table=True):
@@ -182,7 +185,12 @@ class BroadcastCreate(BaseModel):
 
     title: Annotated[CleanText, PydanticField(max_length=200)] = ""
     audience: Audience
-    texts: dict[Annotated[str, PydanticField(max_length=10)], CleanText] | None = None
+    texts: dict[Annotated[str, PydanticField(max_length=10)], CleanText] | None = PydanticField(
+        default=None,
+        description="the words per language code (English, en, required), each at most "
+        f"{MAX_TEXT:,} characters as written; the message sent, with the SMS copy's STOP "
+        "hint, must also fit Twilio's 1,600 (an emoji counts two)",
+    )
     template: TemplateIn | None = None
     send_at: Moment = None
     sms_fallback: bool = False
@@ -195,8 +203,8 @@ class BroadcastCreate(BaseModel):
             if not (self.texts.get("en") or "").strip():
                 raise ValueError("texts must include English (en)")
             for language, text in self.texts.items():
-                if len(text) > 1500:
-                    raise ValueError(f"the {language} text is longer than 1,500 characters")
+                if len(text) > MAX_TEXT:
+                    raise ValueError(f"the {language} text is longer than {MAX_TEXT:,} characters")
         return self
 
 
