@@ -17,6 +17,7 @@ from bot.config import Settings
 from bot.db import session_scope, utcnow
 from bot.domain.broadcasts import jobs
 from bot.domain.broadcasts import service as broadcasts
+from bot.domain.broadcasts.models import Broadcast
 from bot.domain.outbox.models import Outbox
 from bot.domain.settlements.models import Meeting, Settlement
 from bot.domain.settlements.service import upcoming_meetings
@@ -250,6 +251,44 @@ def test_meeting_announcement_offer_send_and_attendance(
     assert sent.status_code == 201 and sent.json()["meeting_id"] == world["meeting"]
     attendance = client.get(f"/api/v1/meetings/{world['meeting']}/attendance", headers=officer)
     assert attendance.json() == {"meeting_id": world["meeting"], "attending": 0, "reminded": 0}
+
+
+def test_an_announcement_says_only_what_is_true_of_the_meeting(
+    client: TestClient, clean_db: Engine, world: dict[str, Any]
+) -> None:
+    # "cancelled" was offered and sent for a meeting still on (residents told to stay away),
+    # and "announced" for a cancelled one made a broadcast cancelled as soon as it was made.
+    officer = auth(world["officer"])
+    meeting = world["meeting"]
+    url = f"/api/v1/meetings/{meeting}/announcement"
+    template = {"name": "meeting_cancelled", "meeting_id": meeting}
+    draft = {"title": "News", "audience": {"settlement_ids": [world["home"]]}, "template": template}
+    refused = [
+        client.post(f"{url}/preview", json={"change": "cancelled"}, headers=officer),
+        client.post(url, json={"change": "cancelled"}, headers=officer),
+        client.post("/api/v1/broadcasts/preview", json=draft, headers=officer),
+        client.post("/api/v1/broadcasts", json=draft, headers=officer),
+    ]
+    for answer in refused:
+        assert answer.status_code == 409, answer.text
+        assert answer.json()["detail"] == (
+            f"meeting {meeting} is not cancelled: cancel it first, then announce that"
+        )
+    assert client.post(f"/api/v1/meetings/{meeting}/cancel", headers=officer).status_code == 200
+    earlier = (utcnow() + dt.timedelta(days=2)).isoformat()
+    for change in ({"change": "announced"}, {"change": "moved", "previous_starts_at": earlier}):
+        for answer in (
+            client.post(f"{url}/preview", json=change, headers=officer),
+            client.post(url, json=change, headers=officer),
+        ):
+            assert answer.status_code == 409, answer.text
+            assert answer.json()["detail"] == (
+                f"meeting {meeting} is cancelled: announce that it is cancelled instead"
+            )
+    with Session(clean_db) as session:
+        assert session.exec(select(Broadcast)).all() == []
+    sent = client.post(url, json={"change": "cancelled"}, headers=officer)
+    assert sent.status_code == 201, sent.text
 
 
 def test_odd_input_is_refused_not_crashed(client: TestClient, world: dict[str, Any]) -> None:

@@ -176,7 +176,9 @@ async def broadcast_preview(request: Request, ctx: Editor) -> HTMLResponse:
             broadcast_in=draft,
         )
     except broadcasts.BroadcastError as error:
-        return _compose(request, ctx, draft, error=str(error))
+        # The form again, with the reason; 409 for what the state refuses, as on sending.
+        conflict = isinstance(error, broadcasts.Conflict)
+        return _compose(request, ctx, draft, error=str(error), status_code=409 if conflict else 200)
     return render(
         request,
         "broadcast_preview.html",

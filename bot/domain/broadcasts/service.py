@@ -97,6 +97,18 @@ def ref_of(broadcast_id: int) -> str:
 # --- rendering ----------------------------------------------------------------------------
 
 
+def check_meeting_change(*, meeting: Meeting, name: str) -> None:
+    """Refuse (Conflict) a meeting template that would tell residents what is not true:
+    "cancelled" for a meeting still on, an invitation ("announced", "moved") to one
+    cancelled."""
+    if name == "meeting_cancelled" and not meeting.cancelled:
+        raise Conflict(
+            f"meeting {meeting.id} is not cancelled: cancel it first, then announce that"
+        )
+    if name in INVITATIONS and meeting.cancelled:
+        raise Conflict(f"meeting {meeting.id} is cancelled: announce that it is cancelled instead")
+
+
 def template_values(
     *, session: Session, template: Mapping[str, Any], scope: scopes.Scope | None = None
 ) -> TemplateValues:
@@ -111,6 +123,7 @@ def template_values(
             meeting = meeting if session.execute(found).first() else None
         if meeting is None:
             raise NotFound(f"no meeting {template.get('meeting_id')}")
+        check_meeting_change(meeting=meeting, name=name)
         previous = _datetime(template.get("previous_starts_at"))
         if name == "meeting_moved" and previous is None:
             raise BroadcastError("meeting_moved needs previous_starts_at")
@@ -880,6 +893,7 @@ def meeting_announcement(
     empty means now."""
     if change not in MEETING_CHANGES:
         raise BroadcastError(f"change must be one of {list(MEETING_CHANGES)}")
+    check_meeting_change(meeting=meeting, name=f"meeting_{change}")
     if change == "moved" and previous_starts_at is None:
         raise BroadcastError("a moved meeting needs previous_starts_at")
     try:

@@ -148,10 +148,45 @@ def test_a_meeting_change_offers_its_announcement(
         meeting = make_meeting(
             session, utcnow() + dt.timedelta(days=4), settlement_id=residents.here
         )
-    client, _ = as_role("officer")
-    page = client.get(f"/staff/broadcasts/new?meeting_id={meeting.id}&change=cancelled").text
+        called_off = make_meeting(
+            session,
+            utcnow() + dt.timedelta(days=5),
+            settlement_id=residents.here,
+            title="Called off",
+            cancelled=True,
+        )
+    client, csrf = as_role("officer")
+    page = client.get(f"/staff/broadcasts/new?meeting_id={called_off.id}&change=cancelled").text
     assert 'value="meeting_cancelled" selected' in page
     assert f'<option value="{residents.here}" selected' in page
+    # What is not true of the meeting is not offered, nor previewed: "cancelled" for one
+    # still on, "announced" for one cancelled (both were).
+    still_on = client.get(f"/staff/broadcasts/new?meeting_id={meeting.id}&change=cancelled")
+    assert still_on.status_code == 409
+    assert f"meeting {meeting.id} is not cancelled: cancel it first" in still_on.text
+    off = client.get(f"/staff/broadcasts/new?meeting_id={called_off.id}&change=announced")
+    assert off.status_code == 409
+    assert f"meeting {called_off.id} is cancelled: announce that it is cancelled" in off.text
+    offer = "Prepare the announcement"
+    assert offer in client.get(f"/staff/meetings/{called_off.id}?announce=cancelled").text
+    assert offer not in client.get(f"/staff/meetings/{called_off.id}?announce=moved").text
+    assert offer not in client.get(f"/staff/meetings/{meeting.id}?announce=cancelled").text
+    for meeting_id, name in (
+        (meeting.id, "meeting_cancelled"),
+        (called_off.id, "meeting_announced"),
+    ):
+        preview = client.post(
+            "/staff/broadcasts/preview",
+            data={
+                "csrf_token": csrf,
+                "settlement_ids": str(residents.here),
+                "mode": "template",
+                "template_name": name,
+                "meeting_id": str(meeting_id),
+            },
+        )
+        assert preview.status_code == 409, name
+        assert f"meeting {meeting_id} is " in preview.text and "Send now" not in preview.text
     # A hand-edited time out of range is refused, not a 500.
     odd = f"/staff/broadcasts/new?meeting_id={meeting.id}&change=moved&previous=0001-01-01T00:00"
     assert client.get(odd).status_code == 422

@@ -549,10 +549,13 @@ def test_meeting_announcement_targets_who_the_meeting_concerns(
     assert {row.resident_id for row in _rows(session, broadcast.id)} == _person(
         world, "en_sms", "xh_wa", "af_sms"
     )
-    cancelled = broadcasts.meeting_announcement(meeting=ward_forum, change="cancelled")
-    assert cancelled.template is not None and cancelled.template.name == "meeting_cancelled"
     with pytest.raises(broadcasts.BroadcastError, match="previous_starts_at"):
         broadcasts.meeting_announcement(meeting=ward_forum, change="moved")
+    with pytest.raises(broadcasts.Conflict, match="is not cancelled"):  # it is still on
+        broadcasts.meeting_announcement(meeting=ward_forum, change="cancelled")
+    ward_forum.cancelled = True
+    cancelled = broadcasts.meeting_announcement(meeting=ward_forum, change="cancelled")
+    assert cancelled.template is not None and cancelled.template.name == "meeting_cancelled"
 
 
 def test_a_scheduled_announcement_of_a_meeting_cancelled_since_is_not_sent(
