@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import ast
 import json
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -151,3 +153,36 @@ def test_the_limit_of_a_broadcast_text_is_documented(settings: Settings, engine)
         in schema["BroadcastCreate"]["properties"]["texts"]["description"]
     )
     assert "text at most 1,500 characters" in (ROOT / "README.md").read_text()
+
+
+def test_every_cli_option_is_in_the_readme() -> None:
+    # serve --workers and db upgrade --revision were missing from the CLI table.
+    from typer.main import get_command
+
+    from bot.cli import app
+
+    rows = [
+        line.split("|")[1]
+        for line in (ROOT / "README.md").read_text().replace("\\|", "/").splitlines()
+        if line.startswith("| `siyakha ")
+    ]
+
+    def commands(group: Any, words: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], Any]]:
+        for name, command in getattr(group, "commands", {}).items():
+            if hasattr(command, "commands"):
+                yield from commands(command, (*words, name))
+            else:
+                yield (*words, name), command
+
+    missing = []
+    for words, command in commands(get_command(app), ()):
+        row = next((r for r in rows if f"siyakha {' '.join(words)}" in r), None)
+        row = row or next((r for r in rows if all(w in r for w in words)), None)
+        if row is None:
+            missing.append(" ".join(words))
+            continue
+        for param in command.params:
+            flags = [f for f in (*param.opts, *param.secondary_opts) if f.startswith("--")]
+            if flags and not any(f in row for f in flags):
+                missing.append(f"{' '.join(words)} {flags[0]}")
+    assert missing == []
