@@ -141,7 +141,9 @@ class Settings(BaseSettings):
     # A resolved ticket the resident has not confirmed closes after this many days.
     ticket_confirm_days: int = Field(7, ge=1, validation_alias="SIYAKHA_TICKET_CONFIRM_DAYS")
     # POPIA s14 retention: the words, media links and locations of messages (inbound, and
-    # proactive messages once sent) are de-identified after this many days.
+    # proactive messages once sent) are de-identified after this many days, a resident quiet
+    # as long loses an unfinished report, and unmatched settlement names typed are deleted
+    # (bot/domain/messages/jobs.py forget).
     retention_days: int = Field(365, ge=30, validation_alias="SIYAKHA_RETENTION_DAYS")
     # Staff dashboard: a login ends after this many minutes without a request (each request
     # slides it on) and at the latest this many hours after logging in; and how many failed
