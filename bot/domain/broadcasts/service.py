@@ -665,12 +665,9 @@ def release(
         # lengthened past what Twilio takes, the milestone deleted): this one fails, with
         # the reason, rather than fail the job again on every run and hold up every later
         # broadcast behind it.
-        broadcast.status = "failed"
-        broadcast.status_reason = f"Its words could not be built when it was due: {error}"[:500]
-        broadcast.updated_at = now
-        session.flush()
-        log.warning("broadcast failed", extra={"broadcast_id": broadcast.id, "reason": str(error)})
-        return 0
+        return _failed(
+            session, broadcast, f"Its words could not be built when it was due: {error}", now
+        )
     ref = ref_of(broadcast.id)
     added = enqueue_audience(
         session=session,
@@ -682,6 +679,11 @@ def release(
         sms_fallback=broadcast.sms_fallback,
         now=now,
     )
+    if added == 0 and broadcast.enqueued_count == 0:
+        # Residents left, stopped messages or changed since it was scheduled: "sent" to
+        # nobody would read as done.
+        reason = "No resident matched its audience when it was due, so nobody was sent it."
+        return _failed(session, broadcast, reason, now)
     broadcast.status = "enqueued"
     broadcast.enqueued_at = now
     broadcast.enqueued_count += added
@@ -689,6 +691,16 @@ def release(
     session.flush()
     log.info("broadcast queued", extra={"broadcast_id": broadcast.id, "count": added})
     return added
+
+
+def _failed(session: Session, broadcast: Broadcast, reason: str, now: dt.datetime) -> int:
+    """Mark `broadcast` failed with `reason`; return 0, the messages queued."""
+    broadcast.status = "failed"
+    broadcast.status_reason = reason[:500]
+    broadcast.updated_at = now
+    session.flush()
+    log.warning("broadcast failed", extra={"broadcast_id": broadcast.id, "reason": reason})
+    return 0
 
 
 def cancel(

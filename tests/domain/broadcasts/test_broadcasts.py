@@ -19,6 +19,7 @@ from bot.domain.broadcasts import service as broadcasts
 from bot.domain.broadcasts.models import Audience, Broadcast, BroadcastCreate, TemplateIn
 from bot.domain.outbox import service as outbox
 from bot.domain.outbox.models import Outbox
+from bot.domain.residents.models import Resident
 from bot.domain.settlements import edit
 from bot.domain.settlements.models import Settlement
 from bot.domain.staff import scope as scopes
@@ -409,6 +410,22 @@ def test_scheduled_broadcasts_go_when_due(
     assert broadcasts.send_due(session=session, now=later) == 1
     assert broadcast.status == "enqueued"
     assert len(_rows(session, broadcast.id)) == 5
+
+
+def test_a_scheduled_broadcast_that_reaches_nobody_when_due_fails_and_says_why(
+    session: Session, settings: Settings, world: dict[str, Any]
+) -> None:
+    later = NOW + dt.timedelta(hours=2)
+    broadcast = _create(session, settings, world, texts={"en": "Hello."}, send_at=later)
+    assert broadcast.status == "scheduled" and broadcast.audience_size == 5
+    # Everyone it was meant for stopped messages before it was due.
+    session.execute(update(Resident).values(opted_out_at=NOW + dt.timedelta(hours=1)))
+    assert broadcasts.send_due(session=session, now=later) == 1
+    assert _rows(session, broadcast.id) == []
+    assert broadcast.status == "failed"
+    assert broadcast.status_reason is not None
+    assert "no resident" in broadcast.status_reason.lower()
+    assert broadcasts.to_public(session=session, broadcast=broadcast).done
 
 
 def test_a_broadcast_that_can_no_longer_be_built_fails_and_the_later_ones_go(
