@@ -25,6 +25,7 @@ _SHOWN = (
     col(Ticket.last_public_note),
     col(Ticket.last_public_canned),
     col(Ticket.resolved_at),
+    col(Ticket.acknowledged_at),
 )
 _OF_RESIDENT = (
     select(*_SHOWN)
@@ -45,12 +46,16 @@ _FIND = _OF_RESIDENT.where(col(Ticket.reference) == bindparam("reference"))
 
 
 def info(ticket: Ticket | Any) -> TicketInfo:
-    """Return a ticket (or a row of its `_SHOWN` columns) as the conversation shows it."""
+    """Return a ticket (or a row of its `_SHOWN` columns) as the conversation shows it: one
+    still new or reopened that staff acknowledged (a public reply does) as seen."""
+    status = ticket.status
+    if status in ("new", "reopened") and ticket.acknowledged_at is not None:
+        status = "acknowledged"  # "waiting to be seen" would contradict the reply they got
     return TicketInfo(
         reference=ticket.reference,
         kind=ticket.kind,  # type: ignore[arg-type]
         category=ticket.category,
-        status=ticket.status,  # type: ignore[arg-type]
+        status=status,  # type: ignore[arg-type]
         created_at=ticket.created_at,
         last_public_note=ticket.last_public_note,
         last_public_canned=ticket.last_public_canned,

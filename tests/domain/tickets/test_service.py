@@ -23,6 +23,7 @@ from bot.domain.staff.models import StaffUser
 from bot.domain.tickets import jobs, sla
 from bot.domain.tickets import service as tickets
 from bot.domain.tickets.models import Ticket, TicketEvent, TicketUpdate
+from bot.domain.tickets.ports import SqlTicketDesk
 from bot.engine import effects as fx
 from bot.engine.messages import Location
 from bot.flows import report_notices
@@ -752,6 +753,23 @@ def test_a_public_reply_acknowledges_the_ticket_and_an_internal_note_does_not(
     assert tickets.sla_state(replied, now=later, settings=settings) == "on_track"
     tickets.reply(session=session, ticket=replied, staff=user, body="A crew comes", now=later)
     assert replied.acknowledged_at == NOW + H
+
+
+def test_a_resident_hears_a_report_answered_by_staff_is_seen_not_waiting_to_be_seen(
+    session: Session,
+) -> None:
+    resident = make_resident(session, phone="+27820000007")
+    user, _ = make_staff(session)
+    report = make_ticket(session, resident_id=resident.id, now=NOW, category="roads")
+    desk = SqlTicketDesk(session)
+    assert [info.status for info in desk.open_for(resident.phone)] == ["new"]
+    tickets.reply(session=session, ticket=report, staff=user, body="We saw it", now=NOW + H)
+    session.flush()
+    # The reply acknowledged it (its status stays new for staff): "waiting to be seen"
+    # would contradict the answer the resident just got.
+    assert [info.status for info in desk.open_for(resident.phone)] == ["acknowledged"]
+    found = desk.find(resident.phone, report.reference)
+    assert found is not None and found.status == "acknowledged"
 
 
 def test_a_duplicate_linked_to_a_ticket_being_worked_is_acknowledged_and_worked_too(
