@@ -11,27 +11,39 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from bot.config import Settings
 from bot.db import session_scope
+from bot.domain.broadcasts import service as broadcasts
+from bot.domain.broadcasts.models import Audience, Broadcast, BroadcastCreate
 from bot.domain.residents.models import Resident
 from bot.domain.settlements.models import Meeting, Milestone, Settlement
+from bot.domain.staff import media
 from bot.domain.staff import service as staff
 from bot.domain.staff.models import AuditEvent
 from bot.domain.tickets.models import Ticket, TicketEvent
 from tests.api.staff.conftest import World, logged_in, make_scoped_user
 from tests.api.staff.test_tickets import update_form
+from tests.domain.broadcasts.factories import make_member
 from tests.domain.tickets.factories import make_ticket
 from tests.factories import make_meeting, make_milestone, make_resident
 
 ADMIN, OFFICER, TRIAGE = "admin", "officer", "triage"
 EVERYONE = {ADMIN, OFFICER, TRIAGE}
+PHOTO = {
+    "url": "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1",
+    "content_type": "image/jpeg",
+}
 
-# (method, path, roles allowed). Paths use {here}, {ticket}, {meeting}, {resident}, {user},
-# and {milestone}: one for each role, since an allowed role's post deletes it.
+# (method, path, roles allowed). Paths use {here}, {ticket}, {photo} (a ticket with a
+# photo) and its {index}, {meeting}, {resident}, {user}, and {milestone} and {broadcast}:
+# one of each for each role, since an allowed role's post deletes the milestone or
+# approves and cancels the broadcast.
 MATRIX: list[tuple[str, str, set[str]]] = [
     ("GET", "/staff/", EVERYONE),
     ("GET", "/staff/tickets", EVERYONE),
     ("GET", "/staff/tickets.csv", EVERYONE),
     ("GET", "/staff/tickets/{ticket}", EVERYONE),
+    ("GET", "/staff/tickets/{photo}/media/{index}", EVERYONE),
     ("POST", "/staff/tickets/bulk", {ADMIN, TRIAGE}),
     ("POST", "/staff/tickets/{ticket}/update", {ADMIN, TRIAGE}),
     ("POST", "/staff/tickets/{ticket}/reply", {ADMIN, TRIAGE}),
@@ -59,14 +71,25 @@ MATRIX: list[tuple[str, str, set[str]]] = [
     ("POST", "/staff/admin/users", {ADMIN}),
     ("POST", "/staff/admin/users/{user}", {ADMIN}),
     ("GET", "/staff/admin/audit", {ADMIN}),
+    ("GET", "/staff/broadcasts", {ADMIN, OFFICER}),
+    ("GET", "/staff/broadcasts/new", {ADMIN, OFFICER}),
+    ("POST", "/staff/broadcasts/preview", {ADMIN, OFFICER}),
+    ("POST", "/staff/broadcasts", {ADMIN, OFFICER}),
+    ("GET", "/staff/broadcasts/{broadcast}", {ADMIN, OFFICER}),
+    ("GET", "/staff/broadcasts/{broadcast}/preview", {ADMIN, OFFICER}),
+    ("POST", "/staff/broadcasts/{broadcast}/approve", {ADMIN, OFFICER}),
+    ("POST", "/staff/broadcasts/{broadcast}/cancel", {ADMIN, OFFICER}),
 ]
 # Allowed posts carry only the CSRF token: most stop at validation (422), the rest succeed.
 
 
 @pytest.fixture
-def ids(world: World, clean_db: Engine) -> dict[str, str]:
+def ids(world: World, clean_db: Engine, app_settings: Settings) -> dict[str, str]:
     import datetime as dt
 
+    # A broadcast to more than no resident waits for approval; composed by no user, it may be
+    # approved by any officer.
+    strict = app_settings.model_copy(update={"broadcast_approval_threshold": 0})
     with session_scope(clean_db) as session:
         meeting = make_meeting(
             session,
@@ -82,24 +105,57 @@ def ids(world: World, clean_db: Engine) -> dict[str, str]:
             f"milestone:{role}": str(make_milestone(session, here, title=f"For {role}").id)
             for role in (ADMIN, OFFICER, TRIAGE)
         }
+        make_member(session, settlement_id=world.here)
+        waiting = {
+            f"broadcast:{role}": str(
+                broadcasts.create(
+                    session=session,
+                    settings=strict,
+                    broadcast_in=BroadcastCreate(
+                        title=f"For {role}",
+                        audience=Audience(settlement_ids=[world.here]),
+                        texts={"en": "Water tanks arrive on Monday."},
+                        send_at=dt.datetime(2031, 1, 1, 10, tzinfo=dt.UTC),
+                    ),
+                    staff=None,
+                ).id
+            )
+            for role in (ADMIN, OFFICER, TRIAGE)
+        }
+        photo = make_ticket(session, settlement_id=world.here, media=[PHOTO])
         return {
             "here": str(world.here),
             "ticket": world.ticket_here,
+            "photo": photo.reference,
+            "index": "0",
             "meeting": str(meeting.id),
             "resident": str(resident.id),
             "user": str(user.id),
             **milestones,
+            **waiting,
         }
 
 
+def _paths_of(ids: dict[str, str], role: str) -> dict[str, str]:
+    """The ids for filling in a path template: the shared ones and `role`'s own."""
+    shared = {name: value for name, value in ids.items() if ":" not in name}
+    own = {name.removesuffix(f":{role}"): v for name, v in ids.items() if name.endswith(f":{role}")}
+    return shared | own
+
+
 def test_permission_matrix(
-    as_role: Callable[[str], tuple[TestClient, str]], ids: dict[str, str], clean_db: Engine
+    as_role: Callable[[str], tuple[TestClient, str]],
+    ids: dict[str, str],
+    clean_db: Engine,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # Twilio's media URL answers with the photo (no network in tests).
+    monkeypatch.setattr(media, "fetch", lambda url, settings: (b"\xff\xd8 jpeg", "image/jpeg"))
     sessions = {role: as_role(role) for role in (ADMIN, OFFICER, TRIAGE)}
     failures = []
     for method, template, allowed in MATRIX:
         for role, (client, csrf) in sessions.items():
-            path = template.format(milestone=ids[f"milestone:{role}"], **ids)
+            path = template.format(**_paths_of(ids, role))
             if method == "GET":
                 status = client.get(path, follow_redirects=False).status_code
             else:
@@ -115,6 +171,13 @@ def test_permission_matrix(
     assert failures == []
     with Session(clean_db) as session:
         assert session.exec(select(Milestone.title)).all() == ["For triage"]
+        status = {b.title: b.status for b in session.exec(select(Broadcast))}
+    # approved, then cancelled, by admin and officer; the triage user's still waits
+    assert status == {
+        "For admin": "cancelled",
+        "For officer": "cancelled",
+        "For triage": "awaiting_approval",
+    }
 
 
 def test_scoped_triage_never_sees_other_settlements(
