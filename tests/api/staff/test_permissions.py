@@ -1,16 +1,22 @@
 """The permission matrix: every role against every dashboard page and action (403 where the
-role is not allowed), and scoped users never see other settlements, the API included."""
+role is not allowed; a route missing from it fails), and scoped users never see other
+settlements, the API included."""
 
 from __future__ import annotations
 
+import importlib
 import json
+import pkgutil
+import re
 from collections.abc import Callable
 
 import pytest
+from fastapi.routing import APIRoute, APIRouter
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+import api.routes.staff as dashboard
 from bot.config import Settings
 from bot.db import session_scope
 from bot.domain.broadcasts import service as broadcasts
@@ -81,6 +87,17 @@ MATRIX: list[tuple[str, str, set[str]]] = [
     ("POST", "/staff/broadcasts/{broadcast}/cancel", {ADMIN, OFFICER}),
 ]
 # Allowed posts carry only the CSRF token: most stop at validation (422), the rest succeed.
+
+# The dashboard routes no role check guards, so not in MATRIX; each says why. Every other
+# route under /staff must be in MATRIX (test_every_dashboard_route_is_in_the_matrix).
+SIGNED_IN = [  # any signed-in user, whatever their role
+    ("POST", "/staff/logout"),  # it ends the session, so it cannot run amid the matrix
+]
+ANYONE = [  # no session needed: the way in (the form carries its own CSRF token)
+    ("GET", "/staff/login"),
+    ("POST", "/staff/login"),
+]
+# The dashboard's CSS and JS are not here: `/static` is mounted outside /staff, for anyone.
 
 
 @pytest.fixture
@@ -178,6 +195,71 @@ def test_permission_matrix(
         "For officer": "cancelled",
         "For triage": "awaiting_approval",
     }
+
+
+def dashboard_routes() -> set[tuple[str, str]]:
+    """Return every (method, path) under /staff, each path parameter written `{}`.
+
+    Read from the routers of `api/routes/staff/`: since FastAPI 0.165 the app's and the
+    package router's `.routes` hold the routers they include, not those routers' routes.
+    """
+    own = [r for r in dashboard.router.routes if isinstance(r, APIRoute)]  # none so far
+    found = {(method, _shape(r.path)) for r in own for method in r.methods or ()}
+    modules = [
+        importlib.import_module(f"{dashboard.__name__}.{info.name}")
+        for info in pkgutil.iter_modules(dashboard.__path__)
+    ]
+    routers = [m.router for m in modules if isinstance(getattr(m, "router", None), APIRouter)]
+    # Every router of the folder is included under /staff and no other (one from elsewhere,
+    # or one nested in these, would need reading here too).
+    assert len(dashboard.router.routes) - len(own) == len(routers)
+    for router in routers:
+        assert all(isinstance(r, APIRoute) for r in router.routes), router.routes
+        found |= {
+            (method, _shape(dashboard.router.prefix + r.path))
+            for r in router.routes
+            if isinstance(r, APIRoute)
+            for method in r.methods or ()
+        }
+    return found
+
+
+def _shape(path: str) -> str:
+    """Write a path's parameters as `{}`: `{reference}` in a route, `{ticket}` in MATRIX."""
+    return re.sub(r"\{[^}]*\}", "{}", path)
+
+
+def test_every_dashboard_route_is_in_the_matrix() -> None:
+    # A route added without a line in MATRIX (or in an open list, saying why) fails here,
+    # so that no page or action ships without its role check tested.
+    listed = [(method, _shape(path)) for method, path, _roles in MATRIX]
+    listed += [(method, _shape(path)) for method, path in SIGNED_IN + ANYONE]
+    assert len(listed) == len(set(listed))  # each once
+    routes = dashboard_routes()
+    assert len(routes) >= 40
+    assert sorted(routes - set(listed)) == []  # not in MATRIX, nor in an open list
+    assert sorted(set(listed) - routes) == []  # listed, but no such route
+
+
+def test_only_the_login_is_open_to_anyone(app: object, ids: dict[str, str]) -> None:
+    # Every other route wants a session: a page sends the browser to the login page, a
+    # post is refused.
+    paths = [(method, path) for method, path, _roles in MATRIX] + SIGNED_IN
+    let_in = []
+    with TestClient(app, base_url="https://siyakha.example.org") as client:  # type: ignore[arg-type]
+        for method, template in paths:
+            path = template.format(**_paths_of(ids, ADMIN))
+            answer = client.request(method, path, follow_redirects=False)
+            location = answer.headers.get("location", "")
+            ok = answer.status_code == 401 or (
+                method == "GET"
+                and answer.status_code == 303
+                and location.startswith("/staff/login?next=")
+            )
+            if not ok:
+                let_in.append(f"{method} {path}: {answer.status_code} {location}")
+        assert let_in == []
+        assert client.get("/staff/login").status_code == 200
 
 
 def test_scoped_triage_never_sees_other_settlements(
