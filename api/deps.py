@@ -386,6 +386,16 @@ def changeable_meeting(*, session: Session, scope: scopes.Scope, meeting_id: int
     return meeting
 
 
+def announceable_meeting(*, session: Session, scope: scopes.Scope, meeting_id: int) -> Meeting:
+    """Return a meeting the scope may announce, as it may change it (scoped: its own places'
+    meetings and its wards' forums): 404 for one it may not see, 403 for a forum it only
+    reads (its announcement reaches residents outside the scope)."""
+    meeting, may_change = meeting_in_scope(session=session, scope=scope, meeting_id=meeting_id)
+    if not may_change:
+        raise HTTPException(403, "your scope allows announcing only meetings of your own places")
+    return meeting
+
+
 def meeting_in_scope(
     *, session: Session, scope: scopes.Scope, meeting_id: int
 ) -> tuple[Meeting, bool]:

@@ -21,8 +21,8 @@ from api.deps import (
     Officer,
     SessionDep,
     SettingsDep,
+    announceable_meeting,
     audit_api,
-    meeting_in_scope,
     readable_meeting,
     refused_as_http,
 )
@@ -37,7 +37,6 @@ from bot.domain.broadcasts.models import (
     Moment,
     Preview,
 )
-from bot.domain.settlements.models import Meeting
 from bot.domain.staff import scope as scopes
 
 router = APIRouter(prefix="/api/v1", tags=["broadcasts"], responses=API_ERRORS)
@@ -58,16 +57,6 @@ class AnnouncementOffer(BaseModel):
 
     broadcast: BroadcastCreate
     preview: Preview
-
-
-def _announceable(session: Session, scope: scopes.Scope, meeting_id: int) -> Meeting:
-    """Return a meeting the scope may announce, as it may change it (scoped: its own places'
-    meetings and its wards' forums): 404 for one it may not see, 403 for a forum it only
-    reads (its announcement reaches residents outside the scope)."""
-    meeting, may_change = meeting_in_scope(session=session, scope=scope, meeting_id=meeting_id)
-    if not may_change:
-        raise HTTPException(403, "your scope allows announcing only meetings of your own places")
-    return meeting
 
 
 def _broadcast(session: Session, broadcast_id: int, scope: scopes.Scope) -> Broadcast:
@@ -198,7 +187,7 @@ def offer_meeting_announcement(
 ) -> AnnouncementOffer:
     """Offer the announcement of a meeting created, moved or cancelled, with its preview
     (a scoped user: only of a meeting of their own places; 403 for a forum they only read)."""
-    meeting = _announceable(session, scope, meeting_id)
+    meeting = announceable_meeting(session=session, scope=scope, meeting_id=meeting_id)
     with refused_as_http():
         draft = broadcasts.meeting_announcement(
             meeting=meeting,
@@ -228,7 +217,7 @@ def announce_meeting(
     concerns (its settlement, its ward, or everyone for a city forum); 409 when it would go
     now and no resident matches; a scoped user only of a meeting of their own places (403
     for a forum they only read)."""
-    meeting = _announceable(session, scope, meeting_id)
+    meeting = announceable_meeting(session=session, scope=scope, meeting_id=meeting_id)
     with refused_as_http():
         broadcast = broadcasts.announce_meeting(
             session=session,

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 
-from api.deps import PathId, readable_meeting, refused_as_http
+from api.deps import PathId, announceable_meeting, refused_as_http
 from api.routes.staff.common import (
     OFFICERS,
     StaffContext,
@@ -155,7 +155,7 @@ def broadcast_new(
     """Compose a broadcast; with `meeting_id` (and `change`), the offered announcement."""
     draft = None
     if meeting_id is not None:
-        meeting = readable_meeting(session=ctx.session, scope=ctx.scope, meeting_id=meeting_id)
+        meeting = announceable_meeting(session=ctx.session, scope=ctx.scope, meeting_id=meeting_id)
         with refused_as_http():
             draft = broadcasts.meeting_announcement(
                 meeting=meeting, change=change, previous_starts_at=_local(previous)

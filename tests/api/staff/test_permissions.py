@@ -515,6 +515,11 @@ def test_scoped_officers_read_the_forums_their_residents_are_invited_to(
             assert cancel.status_code == 403, name
             edit = client.post(f"/staff/meetings/{ids[name]}", data=_meeting_form(csrf, ward="22"))
             assert edit.status_code == 403, name
+            # nor announce it: the offer is refused as the API's is (97f0872)
+            offer = client.get(f"/staff/broadcasts/new?meeting_id={ids[name]}&change=announced")
+            assert offer.status_code == 403, name
+        own_offer = client.get(f"/staff/broadcasts/new?meeting_id={ids['there']}&change=announced")
+        assert own_offer.status_code == 200
         if scope == "ward":
             page = client.get(f"/staff/meetings/{ids['ward22']}").text
             assert 'id="read-only"' not in page and "/cancel" in page
