@@ -377,7 +377,8 @@ def test_duplicates_left_waiting_on_their_parents_reporter_are_taken_back(
         name: (t.status, t.waiting_since, t.acknowledged_at, t.resolve_due_at, t.clock_started_at)
         for name, t in ((name, rows[ticket_id]) for name, ticket_id in ids.items())
     }
-    assert state["from_new"] == ("new", None, None, due, NOW)
+    # Still acknowledged, as linking acknowledges since 13c0456: no breach email for it now.
+    assert state["from_new"] == ("new", None, waits["from_new"], due, NOW)
     assert state["from_in_progress"] == ("in_progress", None, NOW + day, due, NOW)
     assert state["unlinked"] == ("acknowledged", None, NOW + day, due, NOW)
     assert state["asked"] == ("waiting_on_resident", waits["asked"], NOW + day, due, NOW)

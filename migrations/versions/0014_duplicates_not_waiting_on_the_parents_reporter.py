@@ -9,9 +9,10 @@ until a later change of the parent, its own reporter's message or staff moved it
 A ticket still waiting whose last status event is such a carried wait goes back to where
 43b592e's code leaves it: the status it had (the event's `from`: new, acknowledged,
 in progress or reopened), its resolve clock running as if it had never paused (its due
-time was not moved, and is not), and unacknowledged again if it was new (the wait was
-what acknowledged it; a new ticket is never acknowledged). That it is a duplicate now or
-not does not matter: the wait was the parent's all the same. A wait staff set on the
+time was not moved, and is not). It stays acknowledged: it was linked, and linking is
+triage that acknowledges a ticket (13c0456), so its acknowledge clock, long past, does
+not draw a breach email now. That it is a duplicate now or not does not matter: the wait
+was the parent's all the same. A wait staff set on the
 ticket itself, or one after its reporter answered, is not carried and stays. An internal
 status event ("system") records the change; the resident is told nothing (they were told
 of the wait, and nothing of theirs was asked or answered). Duplicates that left such a
@@ -42,7 +43,6 @@ TICKET = sa.table(
     "ticket",
     sa.column("id", sa.Integer()),
     sa.column("status", sa.String()),
-    sa.column("acknowledged_at", sa.DateTime(timezone=True)),
     sa.column("waiting_since", sa.DateTime(timezone=True)),
     sa.column("updated_at", sa.DateTime(timezone=True)),
 )
@@ -80,8 +80,6 @@ def upgrade() -> None:
         if data.get("to") != WAITING or not data.get("via") or back not in BACK_TO:
             continue
         values: dict[str, Any] = {"status": back, "waiting_since": None, "updated_at": now}
-        if back == "new":
-            values["acknowledged_at"] = None
         bind.execute(
             TICKET.update()
             .where(TICKET.c.id == ticket_id, TICKET.c.status == WAITING)
