@@ -390,3 +390,44 @@ def test_duplicates_left_waiting_on_their_parents_reporter_are_taken_back(
         assert history[name][-1] == ("system", False, "waiting_on_resident", back)
     for name in ("asked", "answered", "resumed"):
         assert history[name][-1][0] == "staff"
+
+
+def test_tickets_reopened_before_086b4bb_are_to_be_acknowledged_again(clean_db: Engine) -> None:
+    """Migration 0015: a ticket still reopened that kept its earlier opening's
+    acknowledgement loses it and gets a fresh acknowledge time after its reopening; one
+    acknowledged since, or moved on, is left."""
+    migrate.downgrade(clean_db, "0014")
+    day = dt.timedelta(days=1)
+    reopened_at = NOW + 5 * day
+    try:
+        with session_scope(clean_db) as session:
+            ids = {
+                name: _old_ticket(session, status)
+                for name, status in (
+                    ("stale", "reopened"),
+                    ("seen_since", "reopened"),
+                    ("moved_on", "in_progress"),
+                )
+            }
+            for name, ticket_id in ids.items():
+                session.execute(
+                    update(Ticket)
+                    .where(col(Ticket.id) == ticket_id)
+                    .values(
+                        clock_started_at=reopened_at,
+                        acknowledged_at=reopened_at + day if name == "seen_since" else NOW,
+                        ack_breach_flagged_at=NOW + 3 * day,
+                    )
+                )
+    finally:
+        migrate.upgrade(clean_db)
+    with Session(clean_db) as session:
+        state = {
+            name: (t.acknowledged_at, t.ack_due_at, t.ack_breach_flagged_at)
+            for name, t in ((n, session.get(Ticket, i)) for n, i in ids.items())
+            if t is not None
+        }
+    first_window = dt.timedelta(days=2)  # _old_ticket: acknowledge by 2 days after opening
+    assert state["stale"] == (None, reopened_at + first_window, None)
+    assert state["seen_since"] == (reopened_at + day, NOW + first_window, NOW + 3 * day)
+    assert state["moved_on"] == (NOW, NOW + first_window, NOW + 3 * day)

@@ -76,8 +76,11 @@ def _hours(start: dt.datetime, end: dt.datetime | None) -> float | None:
 def hours_to_acknowledge(ticket: Ticket, reopened_at: dt.datetime | None) -> float | None:
     """Return the hours from the ticket's opening, or its last reopening (`reopened_at`), to
     the acknowledgement that followed (None: not acknowledged since): reopening starts the
-    acknowledge clock again, and clears the acknowledgement before it."""
-    return _hours(reopened_at or ticket.created_at, ticket.acknowledged_at)
+    acknowledge clock again, and clears the acknowledgement before it (one kept from before
+    the reopening, as before 086b4bb, is none since)."""
+    start = reopened_at or ticket.created_at
+    acknowledged = ticket.acknowledged_at
+    return None if acknowledged is None or acknowledged < start else _hours(start, acknowledged)
 
 
 def weekly(

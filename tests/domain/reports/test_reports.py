@@ -16,6 +16,7 @@ from bot.domain.tickets import service as tickets
 from tests.domain.tickets.factories import make_staff, make_ticket
 from tests.factories import make_settlement
 
+H = dt.timedelta(hours=1)
 NOW = dt.datetime(2026, 11, 26, 10, 0, tzinfo=dt.UTC)  # a Thursday
 
 
@@ -99,6 +100,23 @@ def test_time_to_acknowledge_a_reopened_report_runs_from_its_reopening(
     )
     report = reports.weekly(session=session, now=NOW, weeks=1)
     assert report.median_ack_hours == 5.0  # from the reopening, not 55 h from the opening
+
+
+def test_an_acknowledgement_from_before_the_last_reopening_is_not_counted(
+    session: Session,
+) -> None:
+    # Reopened before 086b4bb, which kept the acknowledgement of its first opening: it has
+    # not been acknowledged since, and no negative time to acknowledge may come of it.
+    monday = dt.datetime(2026, 11, 23, 8, tzinfo=dt.UTC)
+    user, _ = make_staff(session)
+    ticket = make_ticket(session, now=monday, category="roads")
+    for status, hours in (("resolved", 2), ("reopened", 3)):
+        tickets.set_status(
+            session=session, ticket=ticket, status=status, staff=user, now=monday + hours * H
+        )
+    ticket.acknowledged_at = monday + H  # as the old code left it
+    assert reports.hours_to_acknowledge(ticket, monday + 3 * H) is None
+    assert reports.weekly(session=session, now=NOW, weeks=1).median_ack_hours is None
 
 
 def test_the_sla_share_counts_the_tickets_the_queue_calls_met_or_missed(
