@@ -291,6 +291,50 @@ def test_an_announcement_says_only_what_is_true_of_the_meeting(
     assert sent.status_code == 201, sent.text
 
 
+def test_a_meeting_that_has_started_is_not_announced_as_new_or_moved(
+    client: TestClient, clean_db: Engine, world: dict[str, Any]
+) -> None:
+    # "New meeting: ... When: 19:13" went out at 19:13:40 (found by the journey audit).
+    officer = auth(world["officer"])
+    with session_scope(clean_db) as session:
+        started = make_meeting(
+            session, utcnow() - dt.timedelta(minutes=1), settlement_id=world["home"]
+        ).id
+        soon = make_meeting(
+            session, utcnow() + dt.timedelta(hours=1), settlement_id=world["home"], title="Soon"
+        ).id
+    url = f"/api/v1/meetings/{started}/announcement"
+    template = {"name": "meeting_announced", "meeting_id": started}
+    draft = {"title": "News", "audience": {"settlement_ids": [world["home"]]}, "template": template}
+    earlier = (utcnow() - dt.timedelta(days=1)).isoformat()
+    moved = {"change": "moved", "previous_starts_at": earlier}
+    refused = [
+        client.post(f"{url}/preview", json={"change": "announced"}, headers=officer),
+        client.post(url, json={"change": "announced"}, headers=officer),
+        client.post(url, json=moved, headers=officer),
+        client.post("/api/v1/broadcasts/preview", json=draft, headers=officer),
+        client.post("/api/v1/broadcasts", json=draft, headers=officer),
+    ]
+    # Sent after the start of one still to come, it would be as late.
+    late = (utcnow() + dt.timedelta(hours=2)).isoformat()
+    refused.append(
+        client.post(
+            f"/api/v1/meetings/{soon}/announcement",
+            json={"change": "announced", "send_at": late},
+            headers=officer,
+        )
+    )
+    for answer in refused:
+        assert answer.status_code == 409, answer.text
+        assert "too late to invite residents" in answer.json()["detail"]
+    with Session(clean_db) as session:
+        assert session.exec(select(Broadcast)).all() == []
+    on_time = client.post(
+        f"/api/v1/meetings/{soon}/announcement", json={"change": "announced"}, headers=officer
+    )
+    assert on_time.status_code == 201, on_time.text
+
+
 def test_odd_input_is_refused_not_crashed(client: TestClient, world: dict[str, Any]) -> None:
     officer = auth(world["officer"])
     odd: list[dict[str, Any]] = [

@@ -109,6 +109,26 @@ def check_meeting_change(*, meeting: Meeting, name: str) -> None:
         raise Conflict(f"meeting {meeting.id} is cancelled: announce that it is cancelled instead")
 
 
+def check_invitation_in_time(*, meeting: Meeting, name: str, at: dt.datetime) -> None:
+    """Refuse (Conflict) an invitation ("announced", "moved") that would go at `at`, once
+    the meeting has started: "New meeting ... When: 19:13" sent at 19:14 invites nobody."""
+    if name in INVITATIONS and meeting.starts_at <= at:
+        raise Conflict(
+            f"meeting {meeting.id} starts before this would go: too late to invite residents"
+        )
+
+
+def _check_invitation(
+    session: Session, template: Mapping[str, Any] | None, at: dt.datetime
+) -> None:
+    """`check_invitation_in_time` for a composed broadcast's meeting template, if any."""
+    name = (template or {}).get("name")
+    if name in INVITATIONS:
+        meeting = session.get(Meeting, (template or {}).get("meeting_id") or 0)
+        if meeting is not None:
+            check_invitation_in_time(meeting=meeting, name=str(name), at=at)
+
+
 def template_values(
     *, session: Session, template: Mapping[str, Any], scope: scopes.Scope | None = None
 ) -> TemplateValues:
@@ -356,14 +376,17 @@ def preview_draft(
     _check_languages(broadcast_in)
     audience = _audience_of(session, broadcast_in)
     check_scope(session=session, scope=scope, audience=audience)
+    template = template_dict(broadcast_in.template)
+    goes_at = _goes_at(broadcast_in.send_at, utcnow())
+    _check_invitation(session, template, goes_at)
     return preview(
         session=session,
         settings=settings,
         audience=audience,
         texts=broadcast_in.texts,
-        template=template_dict(broadcast_in.template),
+        template=template,
         sms_fallback=broadcast_in.sms_fallback,
-        now=_goes_at(broadcast_in.send_at, utcnow()),
+        now=goes_at,
         scope=scope,
     )
 
@@ -430,6 +453,7 @@ def create(
     size = audiences.count(session=session, audience=audience)
     needs_approval = size > settings.broadcast_approval_threshold
     send_at = broadcast_in.send_at or now  # a validated `Moment`: aware, in UTC
+    _check_invitation(session, template, max(send_at, now))
     # Sent now, it would reach nobody and be stored as sent; scheduled, residents may join
     # or change before it goes (as the dashboard's preview offers it).
     if size == 0 and send_at <= now:
@@ -655,6 +679,9 @@ def release(
             )
             cancel(session=session, broadcast=broadcast, staff=None, now=now)
             return 0
+        if meeting.starts_at <= now:  # it waited for approval, or was moved earlier
+            reason = "The meeting had started when it was due: too late to invite residents."
+            return _failed(session, broadcast, reason, now)
     languages = audiences.languages(session=session, audience=broadcast.audience)
     try:
         rendered = render(
@@ -899,6 +926,7 @@ def meeting_announcement(
     change: str,
     previous_starts_at: dt.datetime | None = None,
     send_at: dt.datetime | None = None,
+    now: dt.datetime | None = None,
 ) -> BroadcastCreate:
     """Return the broadcast that announces a meeting created, moved or cancelled, for the
     officer to send as it is or adjust (the offer made when a meeting changes); `send_at`
@@ -906,6 +934,8 @@ def meeting_announcement(
     if change not in MEETING_CHANGES:
         raise BroadcastError(f"change must be one of {list(MEETING_CHANGES)}")
     check_meeting_change(meeting=meeting, name=f"meeting_{change}")
+    goes_at = _goes_at(send_at, now or utcnow())
+    check_invitation_in_time(meeting=meeting, name=f"meeting_{change}", at=goes_at)
     if change == "moved" and previous_starts_at is None:
         raise BroadcastError("a moved meeting needs previous_starts_at")
     try:
@@ -936,7 +966,11 @@ def announce_meeting(
 ) -> Broadcast:
     """Create the announcement broadcast of a meeting change (approval rules apply)."""
     draft = meeting_announcement(
-        meeting=meeting, change=change, previous_starts_at=previous_starts_at, send_at=send_at
+        meeting=meeting,
+        change=change,
+        previous_starts_at=previous_starts_at,
+        send_at=send_at,
+        now=now,
     )
     return create(
         session=session,

@@ -567,11 +567,11 @@ def test_meeting_announcement_targets_who_the_meeting_concerns(
         world, "en_sms", "xh_wa", "af_sms"
     )
     with pytest.raises(broadcasts.BroadcastError, match="previous_starts_at"):
-        broadcasts.meeting_announcement(meeting=ward_forum, change="moved")
+        broadcasts.meeting_announcement(meeting=ward_forum, change="moved", now=NOW)
     with pytest.raises(broadcasts.Conflict, match="is not cancelled"):  # it is still on
-        broadcasts.meeting_announcement(meeting=ward_forum, change="cancelled")
+        broadcasts.meeting_announcement(meeting=ward_forum, change="cancelled", now=NOW)
     ward_forum.cancelled = True
-    cancelled = broadcasts.meeting_announcement(meeting=ward_forum, change="cancelled")
+    cancelled = broadcasts.meeting_announcement(meeting=ward_forum, change="cancelled", now=NOW)
     assert cancelled.template is not None and cancelled.template.name == "meeting_cancelled"
 
 
@@ -600,6 +600,28 @@ def test_a_scheduled_announcement_of_a_meeting_cancelled_since_is_not_sent(
     assert announced.status == "cancelled" and not _rows(session, announced.id)
     notice = announce("cancelled", NOW + dt.timedelta(days=2))  # its own notice still goes
     assert notice.status == "enqueued" and _rows(session, notice.id)
+
+
+def test_an_announcement_due_after_its_meeting_started_fails_and_says_why(
+    session: Session, settings: Settings, world: dict[str, Any]
+) -> None:
+    meeting = make_meeting(
+        session, NOW + dt.timedelta(hours=3), settlement_id=world["a"].id, title="Layout plan"
+    )
+    announced = broadcasts.announce_meeting(
+        session=session,
+        settings=settings,
+        meeting=meeting,
+        change="announced",
+        staff=world["officer"],
+        send_at=NOW + dt.timedelta(hours=1),
+        now=NOW,
+    )
+    # Moved earlier before the announcement went (its "moved" notice is another broadcast).
+    meeting.starts_at = NOW + dt.timedelta(minutes=30)
+    broadcasts.send_due(session=session, now=NOW + dt.timedelta(hours=1))
+    assert announced.status == "failed" and not _rows(session, announced.id)
+    assert announced.status_reason is not None and "had started" in announced.status_reason
 
 
 def test_cancelling_a_meeting_withdraws_its_queued_announcement(
