@@ -1110,7 +1110,8 @@ def send_reminders(*, session: Session, settings: Settings, now: dt.datetime | N
     if not offsets:
         return 0
     grace = dt.timedelta(hours=settings.meeting_reminder_grace_hours)
-    horizon = now + dt.timedelta(days=max(offsets) + 1)
+    # A day more than the earliest round needs: a morning-of round may go the day before.
+    horizon = now + dt.timedelta(days=max(offsets) + 2)
     meetings = session.execute(
         select(Meeting).where(
             col(Meeting.cancelled).is_(False),

@@ -101,6 +101,22 @@ def test_an_early_meeting_is_reminded_once_when_the_day_before_is_a_round_too(
     assert sorted(r.resident_id for r in rows) == sorted([scene["en"].id, scene["xh"].id])
 
 
+def test_an_early_meeting_is_reminded_the_day_before_on_time_with_only_a_same_day_round(
+    session: Session, settings: Settings, scene: dict[str, Any]
+) -> None:
+    half_past = dt.datetime(2026, 3, 12, 5, 30, tzinfo=dt.UTC)  # Thursday 07:30 local
+    early = make_meeting(
+        session, half_past, settlement_id=scene["meeting"].settlement_id, ward="14", title="Walk"
+    )
+    settings = settings.model_copy(
+        update={"meeting_reminder_days": [0], "meeting_reminder_grace_hours": 0.25}
+    )
+    day_before = MORNING_OF - dt.timedelta(days=1)  # Wednesday 07:00: 24.5 hours ahead
+    broadcasts.send_reminders(session=session, settings=settings, now=day_before)
+    rows = [r for r in _reminders(session) if r.ref == broadcasts.meeting_ref(early.id)]
+    assert len(rows) == 2
+
+
 def test_reminders_go_three_days_before_and_the_morning_of_once(
     session: Session, settings: Settings, scene: dict[str, Any]
 ) -> None:
