@@ -89,7 +89,7 @@ def flag_breaches(
                 log.warning(
                     "email: ticket SLA breached",
                     extra={
-                        "to": to or "(no assignee, no SIYAKHA_SLA_TEAM_EMAIL)",
+                        "to": to or "(no assignee who may work it, no SIYAKHA_SLA_TEAM_EMAIL)",
                         "reference": ticket.reference,
                         "clock": clock,
                         "due": due.isoformat(),
