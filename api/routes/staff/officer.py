@@ -249,6 +249,16 @@ class MeetingFields(BaseModel):
 MeetingForm = Annotated[MeetingFields, Form()]
 
 
+def _kept_start(meeting: Meeting | None, starts_at: dt.datetime) -> dt.datetime:
+    """Return the stored start of `meeting` when the form's time is that start to the
+    minute: the form's field has no seconds, and an API or CSV start may have some."""
+    stored = meeting.starts_at if meeting is not None else None
+    whole_minute = starts_at.second == 0 and starts_at.microsecond == 0
+    if stored is not None and whole_minute and starts_at == stored.replace(second=0, microsecond=0):
+        return stored
+    return starts_at
+
+
 def _save_meeting(ctx: StaffContext, meeting: Meeting | None, form: MeetingFields) -> Meeting:
     settlement_id, ward, level = form.settlement_id, form.ward, form.level
     settlement = _settlement(ctx, int(settlement_id)) if settlement_id.isdecimal() else None
@@ -261,7 +271,7 @@ def _save_meeting(ctx: StaffContext, meeting: Meeting | None, form: MeetingField
             ward=ward,
             level=level,
             title=form.title,
-            starts_at=local_datetime(form.starts_at),
+            starts_at=_kept_start(meeting, local_datetime(form.starts_at)),
             venue=form.venue,
         )
 

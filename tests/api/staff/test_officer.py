@@ -262,6 +262,54 @@ def test_creating_moving_and_cancelling_a_meeting_offers_an_announcement(
     assert "Prepare the announcement" not in page.text
 
 
+def test_a_meeting_whose_start_has_seconds_keeps_it_when_only_the_venue_changes(
+    as_role: Login, world: World, clean_db: Engine
+) -> None:
+    # It was taken: the form's datetime-local field has no seconds, so an API or CSV start
+    # of 17:07:35 came back as 17:07 (a "move" to offer an announcement of, from 19:07 to
+    # 19:07), and a meeting held already could not have its venue corrected at all.
+    client, csrf = as_role("officer")
+    soon = (utcnow() + dt.timedelta(days=30)).replace(hour=17, minute=7, second=35, microsecond=0)
+    held = soon - dt.timedelta(days=60)
+    with session_scope(clean_db) as session:
+        ids = [
+            make_meeting(session, when, title=f"Block committee {n}", settlement_id=world.here).id
+            for n, when in enumerate((soon, held))
+        ]
+
+    def form(n: int, starts_at: str) -> dict[str, str]:
+        return {
+            "csrf_token": csrf,
+            "level": "neighbourhood",
+            "title": f"Block committee {n}",
+            "starts_at": starts_at,
+            "settlement_id": str(world.here),
+            "venue": "Church",
+        }
+
+    for n, (meeting_id, when) in enumerate(zip(ids, (soon, held), strict=True)):
+        url = f"/staff/meetings/{meeting_id}"
+        shown = re.search(r'name="starts_at"[^>]* value="([^"]+)"', client.get(url).text)
+        assert shown is not None
+        assert shown.group(1) == when.astimezone(TIMEZONE).strftime("%Y-%m-%dT%H:%M")
+        saved = client.post(url, data=form(n, shown.group(1)))
+        assert saved.status_code == 200, saved.text
+        assert "Prepare the announcement" not in saved.text  # not moved: nothing to announce
+        with Session(clean_db) as session:
+            meeting = session.get(Meeting, meeting_id)
+            assert meeting is not None
+            assert (meeting.starts_at, meeting.venue) == (when, "Church")
+    a_minute_later = soon.replace(second=0) + dt.timedelta(minutes=1)
+    moved = client.post(
+        f"/staff/meetings/{ids[0]}",
+        data=form(0, a_minute_later.astimezone(TIMEZONE).strftime("%Y-%m-%dT%H:%M")),
+    )
+    assert moved.status_code == 200 and "Prepare the announcement" in moved.text
+    with Session(clean_db) as session:
+        meeting = session.get(Meeting, ids[0])
+        assert meeting is not None and meeting.starts_at == a_minute_later
+
+
 GOOD = b"""name,aliases,ward,municipality,category,category_note,current_phase
 Sunrise Camp,,15,Test Municipality,C,Relocation planned.,Assessment
 """
