@@ -55,9 +55,21 @@ def _ticket(ctx: StaffContext, reference: str) -> Ticket:
     return ticket
 
 
-def _link(ctx: StaffContext, ticket: Ticket, root: Ticket, now: dt.datetime) -> None:
+def _link(
+    ctx: StaffContext,
+    ticket: Ticket,
+    root: Ticket,
+    now: dt.datetime,
+    told: set[int] | None = None,
+) -> None:
     tickets.link(
-        session=ctx.session, ticket=ticket, parent=root, staff=ctx.user, now=now, scope=ctx.scope
+        session=ctx.session,
+        ticket=ticket,
+        parent=root,
+        staff=ctx.user,
+        now=now,
+        scope=ctx.scope,
+        told=told,
     )
 
 
@@ -207,9 +219,10 @@ def bulk(
     with refused_as_http():
         if operation == "link":
             root = _ticket(ctx, parent.strip())
+            told: set[int] = set()  # one action: each resident hears of it once
             for ticket in chosen:
                 if ticket.id != root.id:
-                    _link(ctx, ticket, root, now)
+                    _link(ctx, ticket, root, now, told)
         else:
             update = (
                 TicketUpdate(assignee_email=assignee_email)

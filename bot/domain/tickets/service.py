@@ -1142,13 +1142,15 @@ def link(
     staff: StaffUser,
     now: dt.datetime,
     scope: scopes.Scope | None,
+    told: set[int] | None = None,
 ) -> Ticket:
     """Mark `ticket` (and its own duplicates) a duplicate of `parent`; return the parent used.
 
     With the user's `scope` (None only for the system and tests), refuse when the link would
     reach a ticket outside it: the root `parent` is a duplicate of, or a duplicate of `ticket`
     that would move with it. Refuse a resolved or closed `ticket` or root too. Linking is
-    triage: each ticket linked is acknowledged, see `_triaged_by_link`."""
+    triage: each ticket linked is acknowledged, see `_triaged_by_link`. One action linking
+    several tickets passes the same `told` set to each call, so it tells each resident once."""
     for each in sorted({ticket.id: ticket, parent.id: parent}.values(), key=lambda t: t.id or 0):
         lock(session=session, ticket=each)
     while parent.parent_id is not None:  # always link to the root, so there are no chains
@@ -1178,7 +1180,9 @@ def link(
         scopes.allows_ticket(session=session, scope=scope, ticket=t) for t in [parent, *moving]
     ):
         raise TicketError("linking these would reach a ticket outside your scope")
-    told = {parent.resident_id} if parent.resident_id is not None else set()
+    told = set() if told is None else told
+    if parent.resident_id is not None:
+        told.add(parent.resident_id)
     for child in moving:
         child.parent_id = parent.id
         add_event(

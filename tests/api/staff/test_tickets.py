@@ -217,6 +217,39 @@ def test_bulk_assign_categorise_and_link(
     assert "ticket.bulk_assign" in audit and "ticket.bulk_link" in audit
 
 
+def test_a_bulk_link_tells_a_resident_with_two_of_the_reports_once(
+    client: tuple[TestClient, Settings], world: World, clean_db: Engine
+) -> None:
+    # It was taken: each ticket linked told its reporter of the parent's status, so a
+    # resident who reported the problem twice had "work started" twice.
+    http, _settings = client
+    csrf = login(http, EMAILS["admin"])
+    with session_scope(clean_db) as session:
+        twice = make_resident(session, phone="+27820000021")
+        once = make_resident(session, phone="+27820000022")
+        parent = make_ticket(session, status="in_progress", resident_id=make_resident(session).id)
+        refs = [
+            make_ticket(session, resident_id=resident.id, settlement_id=world.here).reference
+            for resident in (twice, twice, once)
+        ]
+        parent_ref, residents = parent.reference, (twice.id, once.id)
+    linked = http.post(
+        "/staff/tickets/bulk",
+        data={"csrf_token": csrf, "refs": refs, "operation": "link", "parent": parent_ref},
+        follow_redirects=False,
+    )
+    assert linked.status_code == 303
+    with Session(clean_db) as session:
+        statuses = session.exec(select(Ticket.status).where(Ticket.reference.in_(refs))).all()  # type: ignore[attr-defined]
+        told = [
+            session.exec(select(Outbox.body).where(Outbox.resident_id == resident_id)).all()
+            for resident_id in residents
+        ]
+    assert statuses == ["in_progress"] * 3
+    assert [len(bodies) for bodies in told] == [1, 1]
+    assert refs[0] in told[0][0] and refs[2] in told[1][0]
+
+
 def test_queue_csv_neutralises_formulas_residents_typed(
     client: tuple[TestClient, Settings], world: World, clean_db: Engine
 ) -> None:
