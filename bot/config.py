@@ -36,6 +36,26 @@ def _ticket_category(code: str) -> str:
     return code
 
 
+def _outbox_purpose(purpose: str) -> str:
+    """Refuse a key of SIYAKHA_WHATSAPP_TEMPLATES that is no outbox purpose (its templates
+    would never be used)."""
+    from bot.domain.outbox.models import PURPOSES  # imported here: bot.db imports this module
+
+    if purpose not in PURPOSES:
+        raise ValueError(f"not an outbox purpose: use {', '.join(PURPOSES)}")
+    return purpose
+
+
+def _meeting_level(level: str) -> str:
+    """Refuse a SIYAKHA_MEETING_REMINDER_LEVELS entry that is no meeting level (the meetings
+    meant would never be reminded)."""
+    from bot.domain.settlements.models import MEETING_LEVELS  # as in `_outbox_purpose`
+
+    if level not in MEETING_LEVELS:
+        raise ValueError(f"not a meeting level: use {', '.join(MEETING_LEVELS)}")
+    return level
+
+
 class _NotJson(str):
     """The text of a JSON setting that does not parse, left for validation to refuse."""
 
@@ -117,9 +137,10 @@ class Settings(BaseSettings):
         20.0, gt=0, validation_alias="SIYAKHA_TWILIO_TIMEOUT_SECONDS"
     )
     # WhatsApp templates (Twilio Content ContentSids) per purpose and language, as JSON:
-    # {"broadcast": {"en": "HX...", "xh": "HX..."}, "ticket_update": {"en": "HX..."}}.
-    whatsapp_templates: dict[str, dict[str, str]] = Field(
-        default_factory=dict, validation_alias="SIYAKHA_WHATSAPP_TEMPLATES"
+    # {"broadcast": {"en": "HX...", "xh": "HX..."}, "ticket_update": {"en": "HX..."}}: each
+    # key an outbox purpose (bot/domain/outbox/models.py PURPOSES), anything else refused.
+    whatsapp_templates: dict[Annotated[str, AfterValidator(_outbox_purpose)], dict[str, str]] = (
+        Field(default_factory=dict, validation_alias="SIYAKHA_WHATSAPP_TEMPLATES")
     )
     # Tickets: SLA clocks (bot/domain/tickets/sla.py). Resolve targets per category default
     # to content/tickets.yaml; override as JSON hours, e.g. {"water": 48, "roads": 480}: each
@@ -160,7 +181,8 @@ class Settings(BaseSettings):
     login_window_minutes: float = Field(15.0, gt=0, validation_alias="SIYAKHA_LOGIN_WINDOW_MINUTES")
     # Broadcasts (bot/domain/broadcasts): estimated prices for the preview, the audience size
     # above which a second officer must approve, and meeting reminders: days before the
-    # meeting (0 = the morning of), sent at this local hour, within this many hours of due.
+    # meeting (0 = the morning of; none below 0), sent at this local hour, within this many
+    # hours of due, for meetings of these levels (each one of MEETING_LEVELS).
     sms_segment_price: float = Field(0.35, ge=0, validation_alias="SIYAKHA_SMS_SEGMENT_PRICE")
     whatsapp_message_price: float = Field(
         0.15, ge=0, validation_alias="SIYAKHA_WHATSAPP_MESSAGE_PRICE"
@@ -172,7 +194,7 @@ class Settings(BaseSettings):
     broadcast_send_due_seconds: float = Field(
         30.0, gt=0, validation_alias="SIYAKHA_BROADCAST_SEND_DUE_SECONDS"
     )
-    meeting_reminder_days: list[int] = Field(
+    meeting_reminder_days: list[Annotated[int, Field(ge=0)]] = Field(
         default_factory=lambda: [3, 0], validation_alias="SIYAKHA_MEETING_REMINDER_DAYS"
     )
     meeting_reminder_hour: int = Field(
@@ -181,7 +203,7 @@ class Settings(BaseSettings):
     meeting_reminder_grace_hours: float = Field(
         12.0, gt=0, le=23, validation_alias="SIYAKHA_MEETING_REMINDER_GRACE_HOURS"
     )
-    meeting_reminder_levels: list[str] = Field(
+    meeting_reminder_levels: list[Annotated[str, AfterValidator(_meeting_level)]] = Field(
         default_factory=lambda: ["neighbourhood", "ward"],
         validation_alias="SIYAKHA_MEETING_REMINDER_LEVELS",
     )

@@ -258,6 +258,18 @@ def test_serve_refuses_to_put_the_dev_simulator_on_the_network(
                 "SIYAKHA_SLA_RESOLVE_HOURS.roads: must be greater than 0",
             ],
         ),
+        (  # each was accepted: no reminder ever went, a day was dropped, a template unused
+            {
+                "SIYAKHA_MEETING_REMINDER_LEVELS": '["neighborhood", "ward"]',
+                "SIYAKHA_MEETING_REMINDER_DAYS": "[3, -1]",
+                "SIYAKHA_WHATSAPP_TEMPLATES": '{"broadcasts": {"en": "HX1"}, "reminder": {}}',
+            },
+            [
+                "SIYAKHA_WHATSAPP_TEMPLATES.broadcasts: not an outbox purpose: use ticket_update,",
+                "SIYAKHA_MEETING_REMINDER_DAYS.1: must be greater than or equal to 0",
+                "SIYAKHA_MEETING_REMINDER_LEVELS.0: not a meeting level: use neighbourhood, ward,",
+            ],
+        ),
         (
             {"DATABASE_URL": "sqlite+pysqlcipher:///x.db"},
             ["DATABASE_URL: sqlite+pysqlcipher is not supported: use sqlite:///path for SQLite"],
