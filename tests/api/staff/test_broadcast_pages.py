@@ -12,12 +12,14 @@ import pytest
 from fastapi.testclient import TestClient
 from playwright.sync_api import expect
 from sqlalchemy.engine import Engine
-from sqlmodel import col, select
+from sqlmodel import col, select, update
 
 from api.main import create_app
 from bot.config import Settings
 from bot.db import session_scope, utcnow
 from bot.domain.broadcasts import jobs
+from bot.domain.broadcasts.models import Broadcast
+from bot.domain.residents.models import Resident
 from bot.domain.settlements.models import Settlement
 from bot.domain.staff.models import StaffUser
 from bot.i18n import TIMEZONE
@@ -314,6 +316,38 @@ def test_a_broadcast_that_reaches_nobody_says_so_and_is_not_offered_to_send(
     crafted = _payload(later).replace("2030-05-01", "2020-05-01")
     refused = client.post("/staff/broadcasts", data={"csrf_token": csrf, "payload": crafted})
     assert refused.status_code == 409 and "no resident matches" in refused.text
+
+
+def test_the_approvers_preview_of_a_due_broadcast_that_reaches_nobody_says_approving_sends_nothing(
+    app_settings: Settings, clean_db: Engine, residents: World, as_role: Role
+) -> None:
+    # It was taken: a broadcast due already goes the moment it is approved, yet its preview
+    # said "only residents who join or change before it goes would get it".
+    officer, csrf = as_role("officer")
+    officer.app.state.settings = app_settings.model_copy(  # type: ignore[attr-defined]
+        update={"broadcast_approval_threshold": 1}
+    )
+    soon = (utcnow() + dt.timedelta(hours=1)).astimezone(TIMEZONE).strftime("%Y-%m-%dT%H:%M")
+    html = _compose(officer, csrf, residents, send_at=soon)
+    sent = officer.post("/staff/broadcasts", data={"csrf_token": csrf, "payload": _payload(html)})
+    assert "waiting for a second officer" in sent.text
+    preview = str(sent.url).split("?")[0] + "/preview"
+    with session_scope(clean_db) as session:  # everyone here moved away
+        session.execute(
+            update(Resident)
+            .where(col(Resident.settlement_id) == residents.here)
+            .values(settlement_id=residents.there)
+        )
+    admin, _ = as_role("admin")
+    scheduled = admin.get(preview).text
+    assert 'id="pv-recipients">0<' in scheduled
+    assert "only residents who join or change before it goes" in scheduled
+    with session_scope(clean_db) as session:  # and its time came while it waited
+        session.execute(update(Broadcast).values(send_at=utcnow() - dt.timedelta(minutes=5)))
+    due = admin.get(preview).text
+    assert 'id="pv-recipients">0<' in due
+    assert "only residents who join" not in due and "<dd>now (it was due " in due
+    assert "approving it now would send it to nobody, and it would be marked failed" in due
 
 
 @pytest.mark.browser
