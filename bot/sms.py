@@ -48,8 +48,9 @@ _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 _WHITESPACE_RUN = re.compile(r"\s+")
 # A whitespace run with a line break in it, matched from the start of the run.
 _LINE_BREAK_RUN = re.compile(r"[^\S\n]*\n\s*")
-# Vertical tab and form feed: the line and page breaks of text pasted from a word processor.
-_BREAKS = re.compile(r"[\x0b\x0c]")
+# CR LF and a lone CR (a browser's textarea), vertical tab and form feed (the line and page
+# breaks of text pasted from a word processor): line breaks, as LF.
+_BREAKS = re.compile(r"\r\n?|[\x0b\x0c]")
 # What no message may carry: the other C0 controls but tab, newline and carriage return,
 # and U+FFFE/U+FFFF. XML 1.0 cannot carry them, so one in a TwiML reply would make the whole
 # document unreadable to Twilio and the resident hear nothing; a phone shows none of them.
@@ -65,8 +66,9 @@ _GLUE_AFTER = {"\u200d"}  # ZERO WIDTH JOINER glues to what follows as well
 
 
 def sendable(text: str) -> str:
-    """Return `text` as a message can carry it: vertical tabs and form feeds become line
-    breaks, and the characters XML 1.0 cannot carry (NUL among them) are left out."""
+    """Return `text` as a message can carry it: CR LF, a lone CR, vertical tabs and form
+    feeds become line breaks (LF: a CR is one more character an SMS pays for), and the
+    characters XML 1.0 cannot carry (NUL among them) are left out."""
     return _UNSENDABLE.sub("", _BREAKS.sub("\n", text))
 
 

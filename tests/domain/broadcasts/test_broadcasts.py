@@ -428,6 +428,18 @@ def test_a_scheduled_broadcast_that_reaches_nobody_when_due_fails_and_says_why(
     assert broadcasts.to_public(session=session, broadcast=broadcast).done
 
 
+def test_a_broadcast_stored_with_cr_lf_goes_with_lf(
+    session: Session, settings: Settings, world: dict[str, Any]
+) -> None:
+    later = NOW + dt.timedelta(hours=2)
+    broadcast = _create(session, settings, world, texts={"en": "Hello."}, send_at=later)
+    broadcast.texts = {"en": "No water on Monday.\r\nBring buckets."}  # stored before 49bb9b7
+    broadcasts.send_due(session=session, now=later)
+    rows = _rows(session, broadcast.id)
+    assert rows and all("\r" not in (row.body or "") + (row.sms_body or "") for row in rows)
+    assert "Monday.\nBring" in (rows[0].body or "")
+
+
 def test_a_broadcast_that_can_no_longer_be_built_fails_and_the_later_ones_go(
     clean_db: Engine, settings: Settings
 ) -> None:
