@@ -17,8 +17,9 @@ from bot.engine.ports import InvitationInfo
 LATE_REPLY = dt.timedelta(hours=2)
 # Only a reminder that reached Twilio (SENT_STATUSES), not one still queued (a round of
 # thousands takes hours at the SMS rate, and "1" then means menu option 1), withdrawn or
-# failed. Built once: asked whenever a resident answers "1" between flows.
-_NEWEST_REMINDER = (
+# failed. Built once: asked whenever a resident answers "1" between flows. A few, newest
+# first: one whose meeting was cancelled or is over leaves the one before it standing.
+_NEWEST_REMINDERS = (
     select(col(Outbox.ref))
     .join(Resident, col(Resident.id) == col(Outbox.resident_id))
     .where(
@@ -29,7 +30,7 @@ _NEWEST_REMINDER = (
         col(Outbox.sent_at) > bindparam("since"),
     )
     .order_by(col(Outbox.sent_at).desc(), col(Outbox.id).desc())
-    .limit(1)
+    .limit(5)
 )
 
 
@@ -43,18 +44,21 @@ class SqlMeetingInvitations:
         self, phone: str, *, since: dt.datetime | None, now: dt.datetime
     ) -> InvitationInfo | None:
         """Return the meeting of the newest reminder sent to this resident since `since`
-        (None: any) that is neither cancelled nor over."""
-        ref = (
+        (None: any) whose meeting is neither cancelled nor over."""
+        refs = (
             self.session.connection()
-            .execute(_NEWEST_REMINDER, {"phone": phone, "since": since or EPOCH})
-            .scalar()
+            .execute(_NEWEST_REMINDERS, {"phone": phone, "since": since or EPOCH})
+            .scalars()
+            .all()
         )
-        if not ref or not ref.startswith("meeting:") or not ref[8:].isdecimal():
-            return None
-        meeting = self.session.get(Meeting, int(ref[8:]))
-        if meeting is None or meeting.cancelled or meeting.starts_at <= now - LATE_REPLY:
-            return None
-        assert meeting.id is not None
-        return InvitationInfo(
-            meeting_id=meeting.id, title=meeting.title, starts_at=meeting.starts_at
-        )
+        for ref in refs:
+            if not ref or not ref.startswith("meeting:") or not ref[8:].isdecimal():
+                continue
+            meeting = self.session.get(Meeting, int(ref[8:]))
+            if meeting is None or meeting.cancelled or meeting.starts_at <= now - LATE_REPLY:
+                continue
+            assert meeting.id is not None
+            return InvitationInfo(
+                meeting_id=meeting.id, title=meeting.title, starts_at=meeting.starts_at
+            )
+        return None

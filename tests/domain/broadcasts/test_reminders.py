@@ -349,6 +349,38 @@ def test_a_resident_answering_a_reminder_is_counted_once(
     assert broadcasts.attendance(session=session, meeting_id=meeting.id) == (1, 2)
 
 
+def test_a_reminder_still_standing_is_answered_when_a_newer_one_s_meeting_was_cancelled(
+    session: Session, settings: Settings, scene: dict[str, Any]
+) -> None:
+    # Two reminders in one round (an early meeting's comes the day before, as another's
+    # does): the newer one's meeting is cancelled, and "1" still answers the other.
+    resident: Resident = scene["en"]
+    walk = make_meeting(
+        session,
+        STARTS + dt.timedelta(hours=1),
+        settlement_id=scene["meeting"].settlement_id,
+        ward="14",
+        title="Walk",
+    )
+    broadcasts.send_reminders(session=session, settings=settings, now=THREE_DAYS_BEFORE)
+    rows = [r for r in _reminders(session) if r.resident_id == resident.id]
+    assert {r.ref for r in rows} == {
+        broadcasts.meeting_ref(scene["meeting"].id),
+        broadcasts.meeting_ref(walk.id),
+    }
+    older, newer = sorted(rows, key=lambda r: r.id)
+    for row, minutes in ((older, 0), (newer, 1)):
+        row.status, row.sent_at = "sent", THREE_DAYS_BEFORE + dt.timedelta(minutes=minutes)
+    session.flush()
+    newest = session.get(Meeting, int(newer.ref.removeprefix("meeting:")))
+    invitations = SqlMeetingInvitations(session)
+    found = invitations.pending(resident.phone, since=None, now=THREE_DAYS_BEFORE)
+    assert found is not None and newest is not None and found.meeting_id == newest.id
+    edit.cancel_meeting(session=session, meeting=newest)
+    found = invitations.pending(resident.phone, since=None, now=THREE_DAYS_BEFORE)
+    assert found is not None and found.meeting_id == int(older.ref.removeprefix("meeting:"))
+
+
 def test_jobs_are_declared_with_their_ids(settings: Settings) -> None:
     ids = {job["id"] for job in schedule(settings)}
     assert ids == {"broadcasts.send_due", "broadcasts.meeting_reminders"}
