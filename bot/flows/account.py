@@ -90,8 +90,7 @@ def my_data(turn: Turn) -> None:
         lines.append(turn.text_of("mydata.names_typed", names=names))
     if turn.step == SETTLEMENT_CHOICE and turn.data.get("query"):
         # Matched several settlements (or one not surely): kept until they choose.
-        name = f'"{turn.data["query"]}"'
-        lines.append(turn.text_of("mydata.name_choosing", name=name))
+        lines.append(turn.text_of("mydata.name_choosing", name=turn.data["query"]))
     if summary.consented_at is not None:
         day = summary.consented_at.astimezone(SAST).date()
         lines.append(turn.text_of("mydata.consent", date=day))

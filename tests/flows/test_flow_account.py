@@ -97,7 +97,7 @@ def test_my_data_names_an_unsent_draft_that_holds_only_its_kind(c, answer, said)
 @pytest.mark.parametrize("code", ["en", "xh", "af"])
 def test_my_data_quotes_the_settlement_name_waiting_for_a_choice_and_keeps_it(c, code) -> None:
     t = get_translator(code)
-    choosing = render("mydata.name_choosing", t, name='"siya"')
+    choosing = render("mydata.name_choosing", t, name="siya")
     chat = c.Chat().onboarded(language=code)
     assert choosing not in chat.send("MY DATA")
     chat.send("7")  # change settlement
