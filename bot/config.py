@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 
@@ -27,33 +27,40 @@ _PLACEHOLDER_SECRETS = {DEV_SECRET_KEY, "changethis", "change-me", "changeme", "
 SQLITE_DRIVERS = ("sqlite", "sqlite+pysqlite")
 
 
-def _ticket_category(code: str) -> str:
-    """Refuse a key of SIYAKHA_SLA_RESOLVE_HOURS that is no ticket category (a typo would be
-    ignored, and that category left at its default)."""
-    codes = [str(entry["code"]) for entry in load().fact("ticket_categories")]
-    if code not in codes:
-        raise ValueError(f"not a ticket category: use {', '.join(codes)}")
-    return code
+def _one_of(what: str, names: Callable[[], Sequence[str]]) -> AfterValidator:
+    """Refuse a setting's entry or key that is not one of `names()` (read when checked:
+    the content, or modules that import this one), naming them: a typo would be ignored,
+    silently."""
+
+    def check(value: str) -> str:
+        known = names()
+        if value not in known:
+            raise ValueError(f"not {what}: use {', '.join(known)}")
+        return value
+
+    return AfterValidator(check)
 
 
-def _outbox_purpose(purpose: str) -> str:
-    """Refuse a key of SIYAKHA_WHATSAPP_TEMPLATES that is no outbox purpose (its templates
-    would never be used)."""
+def _categories() -> list[str]:
+    return [str(entry["code"]) for entry in load().fact("ticket_categories")]
+
+
+def _purposes() -> Sequence[str]:
     from bot.domain.outbox.models import PURPOSES  # imported here: bot.db imports this module
 
-    if purpose not in PURPOSES:
-        raise ValueError(f"not an outbox purpose: use {', '.join(PURPOSES)}")
-    return purpose
+    return list(PURPOSES)
 
 
-def _meeting_level(level: str) -> str:
-    """Refuse a SIYAKHA_MEETING_REMINDER_LEVELS entry that is no meeting level (the meetings
-    meant would never be reminded)."""
-    from bot.domain.settlements.models import MEETING_LEVELS  # as in `_outbox_purpose`
+def _levels() -> Sequence[str]:
+    from bot.domain.settlements.models import MEETING_LEVELS  # as in `_purposes`
 
-    if level not in MEETING_LEVELS:
-        raise ValueError(f"not a meeting level: use {', '.join(MEETING_LEVELS)}")
-    return level
+    return MEETING_LEVELS
+
+
+# Names a setting may hold, each refused unless known.
+_Purpose = Annotated[str, _one_of("an outbox purpose", _purposes)]
+_Category = Annotated[str, _one_of("a ticket category", _categories)]
+_Level = Annotated[str, _one_of("a meeting level", _levels)]
 
 
 class _NotJson(str):
@@ -139,9 +146,9 @@ class Settings(BaseSettings):
     # WhatsApp templates (Twilio Content ContentSids) per purpose and language, as JSON:
     # {"broadcast": {"en": "HX...", "xh": "HX..."}, "ticket_update": {"en": "HX..."}}: each
     # key an outbox purpose (bot/domain/outbox/models.py PURPOSES), anything else refused.
-    whatsapp_templates: dict[Annotated[str, AfterValidator(_outbox_purpose)], dict[str, str]] = (
-        Field(default_factory=dict, validation_alias="SIYAKHA_WHATSAPP_TEMPLATES")
-    )
+    whatsapp_templates: dict[
+        Annotated[str, _one_of("an outbox purpose", _purposes)], dict[str, str]
+    ] = Field(default_factory=dict, validation_alias="SIYAKHA_WHATSAPP_TEMPLATES")
     # Tickets: SLA clocks (bot/domain/tickets/sla.py). Resolve targets per category default
     # to content/tickets.yaml; override as JSON hours, e.g. {"water": 48, "roads": 480}: each
     # key a category code, each value more than 0 (anything else is refused, not ignored).
@@ -152,9 +159,9 @@ class Settings(BaseSettings):
     sla_urgent_resolve_hours: float = Field(
         24.0, gt=0, validation_alias="SIYAKHA_SLA_URGENT_RESOLVE_HOURS"
     )
-    sla_resolve_hours: dict[
-        Annotated[str, AfterValidator(_ticket_category)], Annotated[float, Field(gt=0)]
-    ] = Field(default_factory=dict, validation_alias="SIYAKHA_SLA_RESOLVE_HOURS")
+    sla_resolve_hours: dict[_Category, Annotated[float, Field(gt=0)]] = Field(
+        default_factory=dict, validation_alias="SIYAKHA_SLA_RESOLVE_HOURS"
+    )
     sla_due_soon_hours: float = Field(24.0, ge=0, validation_alias="SIYAKHA_SLA_DUE_SOON_HOURS")
     # Where SLA breach notices (logged as an email) go when a ticket has no assignee, or one
     # who can no longer work it: deactivated, or out of their role or scope.
@@ -203,7 +210,7 @@ class Settings(BaseSettings):
     meeting_reminder_grace_hours: float = Field(
         12.0, gt=0, le=23, validation_alias="SIYAKHA_MEETING_REMINDER_GRACE_HOURS"
     )
-    meeting_reminder_levels: list[Annotated[str, AfterValidator(_meeting_level)]] = Field(
+    meeting_reminder_levels: list[_Level] = Field(
         default_factory=lambda: ["neighbourhood", "ward"],
         validation_alias="SIYAKHA_MEETING_REMINDER_LEVELS",
     )
