@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import shutil
 from collections.abc import Iterator
@@ -117,3 +118,28 @@ def test_every_message_renders_and_pages_within_the_sms_budget(locale: str, comp
         pages = list(sms.pages(out, max_segments=SMS_BUDGET, more_hint=more))
         assert all(sms.segments(p) <= SMS_BUDGET for p in pages), msg_id
         assert len(pages) <= 3, (msg_id, len(pages))
+
+
+# Placeholders filled with a meeting time written out in full (`Translator.format_when`, as
+# content/broadcasts.yaml says): it starts with the weekday, a noun in the Nguni languages
+# ("ULwesine"), so a prefix glued to the placeholder reads "ka-ULwesine" or "ngo-Lwesine"
+# instead of the language's own form.
+WEEKDAY_FIRST = ("when", "previous", "start", "end")
+
+
+@pytest.mark.parametrize("locale", i18n.SUPPORTED_LOCALES)
+def test_no_prefix_is_glued_to_a_meeting_time(locale: str, compiled: Path) -> None:
+    t = i18n.get_translator(locale, compiled)
+    when = t.format_when(dt.datetime(2026, 12, 10, 15, 0, tzinfo=dt.UTC))
+    glued = []
+    for msg_id, text, _, _ in content.iter_messages():
+        names = {name.strip("{}") for name in i18n_tools.placeholders(text)}
+        if not names & set(WEEKDAY_FIRST):
+            continue
+        values = {
+            name: when if name in WEEKDAY_FIRST else SAMPLE_VALUES.get(name, "x") for name in names
+        }
+        filled = t.text(msg_id, text).format_map(values)
+        if re.search(rf"\w-{re.escape(when)}", filled):
+            glued.append((msg_id, filled))
+    assert glued == []
