@@ -20,7 +20,9 @@ Order of precedence for a message:
 4a. STATUS <report number> (or STATUS alone) at the menu and while looking at reports;
    and, between flows, 1/2 (yes/no) answering a report's "fixed?" question or 1 (ATTEND)
    answering a meeting reminder received since the resident last wrote; a 1 goes to the
-   newer of the two (bot/flows/reports.py, bot/flows/meetings.py).
+   newer of the two (bot/flows/reports.py, bot/flows/meetings.py). The list of reports and
+   a report's view count as between flows (`_between_flows`): the question that came
+   after them is the newer one on the screen, so its 1 or 2 is no place in the list.
 5. After IDLE_AFTER without messages the next message gets a short welcome back. At the
    main menu it is followed by the menu, or by the option the message picks (thanks, for
    a staff reply that came meanwhile, gets "you are welcome" alone). Anywhere
@@ -276,12 +278,12 @@ def _converse(
         else:
             onboarding.show_consent(turn)
     elif (
-        anytime := reports.anytime(turn, last_seen=last_seen, between_flows=step in (None, MENU))
+        anytime := reports.anytime(turn, last_seen=last_seen, between_flows=_between_flows(turn))
     ) is not None:
         anytime(turn)
     elif (
         attend := meetings.attend_reply(
-            turn, last_seen=last_seen, between_flows=step in (None, MENU)
+            turn, last_seen=last_seen, between_flows=_between_flows(turn)
         )
     ) is not None:
         attend(turn)
@@ -307,6 +309,16 @@ def _converse(
         state=_state(turn.step, turn.data, rest, now),
         effects=list(turn.effects),
     )
+
+
+def _between_flows(turn: Turn) -> bool:
+    """Return whether a 1 or 2 may answer a question that came since the resident last wrote
+    (a report's "fixed?", a meeting reminder): at the main menu, and at the list of reports or
+    a report's view, which wait for nothing (the newer question is the last thing on the
+    screen), unless a photo or pin is held at the list for the report the resident picks."""
+    if turn.step in (MY_REPORTS, TICKET_VIEW):
+        return "held" not in turn.data
+    return turn.step == MENU
 
 
 def _answer_delete(turn: Turn, *, idle: bool) -> None:

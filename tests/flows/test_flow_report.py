@@ -776,3 +776,39 @@ def test_a_fire_or_flood_is_urgent_in_the_other_six_languages_too(c, language, w
         chat.send(text)
     assert "112" in chat.send("1")
     assert chat.desk.opened[-1].urgent
+
+
+def test_a_fixed_question_that_came_to_the_list_takes_the_2(c) -> None:
+    """The question arrived after the list: it is the last thing on the screen."""
+    chat = _two_reports(c)
+    chat.send("6")  # 1 is 5302918, 2 is 4817263
+    chat.desk.resolve("5302918", chat.now + timedelta(minutes=1))  # "fixed? 1 yes 2 no"
+    chat.wait(minutes=5)
+    assert "we will open report 5302918 again" in chat.send("2")
+    assert "opened report 5302918 again" in chat.send("The toilet is still blocked")
+    assert chat.desk.answers == [
+        report_flow_answer("5302918", fixed=False, text="The toilet is still blocked")
+    ]
+
+
+def test_a_fixed_question_leaves_a_photo_held_at_the_list_to_its_pick(c) -> None:
+    chat = _two_reports(c)
+    chat.send("6")
+    chat.send("", media=(PHOTO,))  # held until a report is picked
+    chat.desk.resolve("5302918", chat.now + timedelta(minutes=1))
+    chat.wait(minutes=5)
+    assert "we have added that to report 4817263" in chat.send("2")
+    assert chat.desk.added == [
+        AddToTicket(reference="4817263", text="", media=(PHOTO,), location=None)
+    ]
+    assert chat.desk.answers == []
+
+
+def test_a_reminder_that_came_to_a_report_s_view_takes_the_1(c) -> None:
+    chat = _two_reports(c)
+    assert "Reply 1 to add more" in chat.send("status 4817263")
+    chat.ports = replace(chat.ports, invitations=OneReminder(chat.now + timedelta(minutes=1)))
+    chat.wait(minutes=5)
+    assert "you will come to Layout plan" in chat.send("1")
+    assert chat.effects == [AttendMeeting(meeting_id=7)]
+    assert chat.step == "menu"
