@@ -40,6 +40,7 @@ _WHY: dict[int, tuple[type[BaseModel], str]] = {
     403: (Problem, "the token's role or scope does not allow this change"),
     404: (Problem, "no such thing, or outside the token's scope"),
     409: (Problem, "not allowed in its current state, or outside the token's scope"),
+    413: (Problem, "the request body is larger than 1 MiB (`api.limits`)"),
     422: (Invalid, "the input is malformed or refused"),
 }
 
@@ -50,4 +51,4 @@ def documented(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 
 # What every /api/v1 route may answer.
-API_ERRORS = documented(401, 422)
+API_ERRORS = documented(401, 413, 422)

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.deps import UnitOfWork
+from api.limits import BodyLimit
 from api.routes import broadcasts, health, open311, places, simulator, status, v1, webhooks
 from api.routes.staff import router as staff_router
 from api.routes.staff.auth import RenewSessionCookie
@@ -62,4 +63,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.add_middleware(RenewSessionCookie)
     # Dashboard forms' line breaks as LF, whatever the browser posted (CR LF).
     app.add_middleware(PlainLineBreaks)
+    # Outermost: no body past its limit reaches anything that reads it.
+    app.add_middleware(BodyLimit, answer=error_response)
     return app

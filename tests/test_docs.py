@@ -132,7 +132,7 @@ def test_a_reply_documents_only_the_answers_it_gives(settings: Settings, engine)
     # It documented a 409 it can never give: a reply is refused only as bad input (422).
     spec = create_app(settings, engine).openapi()
     responses = spec["paths"]["/api/v1/tickets/{reference}/replies"]["post"]["responses"]
-    assert sorted(responses) == ["201", "401", "403", "404", "422"]
+    assert sorted(responses) == ["201", "401", "403", "404", "413", "422"]
 
 
 def test_a_copy_of_env_example_leaves_the_public_url_to_make_run(monkeypatch) -> None:

@@ -38,7 +38,6 @@ Reader = Annotated[StaffContext, Depends(page(*OFFICERS))]
 Editor = Annotated[StaffContext, Depends(action(*OFFICERS))]
 # Languages offered a text box: the complete ones first, then the five of the start.
 LANGUAGES = tuple(dict.fromkeys((*COMPLETE_LOCALES, "xh", "zu", "af", "st")))
-MAX_FORM = 64 * 1024
 
 
 def _broadcast(ctx: StaffContext, broadcast_id: int) -> Broadcast:
@@ -166,7 +165,7 @@ def broadcast_new(
 @router.post("/broadcasts/preview", response_class=HTMLResponse)
 async def broadcast_preview(request: Request, ctx: Editor) -> HTMLResponse:
     """Show what the composed broadcast would do, with buttons to send or schedule it."""
-    form = await request.form(max_fields=200, max_part_size=MAX_FORM)
+    form = await request.form()  # read by `storable_input`, within its limits
     draft = composed(form)
     try:
         preview = broadcasts.preview_draft(
@@ -192,7 +191,7 @@ async def broadcast_preview(request: Request, ctx: Editor) -> HTMLResponse:
 @router.post("/broadcasts")
 async def broadcast_create(request: Request, ctx: Editor) -> RedirectResponse:
     """Create the previewed broadcast: sent now, scheduled, or left for approval."""
-    form = await request.form(max_fields=10, max_part_size=MAX_FORM)
+    form = await request.form()  # read by `storable_input`, within its limits
     try:
         draft = BroadcastCreate.model_validate(json.loads(str(form.get("payload", ""))))
     except (ValueError, ValidationError):

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 from starlette.types import Message, Receive, Scope, Send
 
+from api.limits import MAX_BODY_BYTES
 from api.routes.staff.common import PlainLineBreaks
 from bot import sms
 from bot.db import session_scope
@@ -178,3 +179,23 @@ def test_a_line_break_cut_between_two_chunks_is_read_whole() -> None:
         ("/staff/import", "multipart/form-data; boundary=x"),
     ):
         assert _through_middleware(path, content_type, chunks) == b"".join(chunks)
+
+
+def test_an_oversized_dashboard_form_gets_413_and_changes_nothing(
+    as_role: Role, app: object, clean_db: Engine
+) -> None:
+    officer, csrf = as_role("officer")
+    big = "x" * (MAX_BODY_BYTES + 1)
+    with TestClient(app, base_url="https://siyakha.example.org") as anonymous:  # type: ignore[arg-type]
+        for client in (officer, anonymous):  # refused before anything reads it, signed in or not
+            response = client.post(
+                "/staff/broadcasts/preview", data={"csrf_token": csrf, "body": big}
+            )
+            assert response.status_code == 413, response.text[:300]
+            assert "Too large" in response.text and "1024 KiB" in response.text
+    fits = officer.post(
+        "/staff/broadcasts/preview", data={"csrf_token": csrf, "body": "y" * 100_000}
+    )
+    assert fits.status_code != 413
+    with session_scope(clean_db) as session:
+        assert session.exec(select(Broadcast)).all() == []
