@@ -20,9 +20,11 @@ Order of precedence for a message:
 4a. STATUS <report number> (or STATUS alone) at the menu and while looking at reports;
    and, between flows, 1/2 (yes/no) answering a report's "fixed?" question or 1 (ATTEND)
    answering a meeting reminder received since the resident last wrote; a 1 goes to the
-   newer of the two (bot/flows/reports.py, bot/flows/meetings.py). The list of reports and
-   a report's view count as between flows (`_between_flows`): the question that came
-   after them is the newer one on the screen, so its 1 or 2 is no place in the list.
+   newer of the two (bot/flows/reports.py, bot/flows/meetings.py). With two or more
+   meetings pending, the reply asks which (step ATTEND_WHICH) and records nothing yet. The
+   list of reports and a report's view count as between flows (`_between_flows`): the
+   question that came after them is the newer one on the screen, so its 1 or 2 is no place
+   in the list.
 5. After IDLE_AFTER without messages the next message gets a short welcome back. At the
    main menu it is followed by the menu, or by the option the message picks (thanks, for
    a staff reply that came meanwhile, gets "you are welcome" alone). Anywhere
@@ -58,6 +60,7 @@ from bot.engine.messages import Inbound
 from bot.engine.ports import Ports, ResidentView
 from bot.engine.render import PAGE_JOINER, first_page, join_pages
 from bot.engine.turn import (
+    ATTEND_WHICH,
     CONSENT,
     DEFAULT_LANGUAGE,
     DELETE_CONFIRM,
@@ -99,6 +102,7 @@ def _step_flows() -> dict[str, Callable[[Turn], None]]:
         SETTLEMENT_CHOICE: settlement.on_choice,
         MENU: menu.on_menu,
         DELETE_CONFIRM: account.on_delete_confirm,
+        ATTEND_WHICH: meetings.on_which,
         REPORT_KIND: report.on_kind,
         REPORT_CATEGORY: report.on_category,
         REPORT_DESCRIBE: report.on_describe,

@@ -211,23 +211,28 @@ class InvitationInfo:
 
 
 class MeetingInvitations(Protocol):
-    """Find the meeting a resident was last invited to reply about."""
+    """Find the meetings a resident was invited to reply about."""
 
-    def pending(
-        self, phone: str, *, since: datetime | None, now: datetime
-    ) -> InvitationInfo | None:
-        """Return the upcoming meeting whose reminder reached the resident after `since`
-        (None: any), or None."""
+    def pending(self, phone: str, *, since: datetime | None, now: datetime) -> list[InvitationInfo]:
+        """Return the meetings, neither cancelled nor over, whose reminders reached the
+        resident after `since` (None: any): each once, newest reminder first, a few at most."""
+        ...
+
+    def still_on(self, meeting_id: int, *, now: datetime) -> InvitationInfo | None:
+        """Return a meeting if it is neither cancelled nor over (as `pending` reads them),
+        else None."""
         ...
 
 
 class NoMeetingInvitations:
     """MeetingInvitations with no reminders, for wirings without broadcasts."""
 
-    def pending(
-        self, phone: str, *, since: datetime | None, now: datetime
-    ) -> InvitationInfo | None:
+    def pending(self, phone: str, *, since: datetime | None, now: datetime) -> list[InvitationInfo]:
         """Return no invitation."""
+        return []
+
+    def still_on(self, meeting_id: int, *, now: datetime) -> InvitationInfo | None:
+        """Return no meeting."""
         return None
 
 

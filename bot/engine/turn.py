@@ -38,6 +38,8 @@ SETTLEMENT = "settlement"
 SETTLEMENT_CHOICE = "settlement_choice"
 MENU = "menu"
 DELETE_CONFIRM = "delete_confirm"
+# "1" or ATTEND with two or more meetings pending: which one (bot/flows/meetings.py).
+ATTEND_WHICH = "attend_which"
 # Reports (bot/flows/report.py and reports.py).
 REPORT_KIND = "report_kind"
 REPORT_CATEGORY = "report_category"
@@ -65,7 +67,16 @@ REPORT_STEPS = (
     TICKET_ADD,
     TICKET_NOT_FIXED,
 )
-STEPS = (LANGUAGE, CONSENT, SETTLEMENT, SETTLEMENT_CHOICE, MENU, DELETE_CONFIRM, *REPORT_STEPS)
+STEPS = (
+    LANGUAGE,
+    CONSENT,
+    SETTLEMENT,
+    SETTLEMENT_CHOICE,
+    MENU,
+    DELETE_CONFIRM,
+    ATTEND_WHICH,
+    *REPORT_STEPS,
+)
 
 
 @dataclass

@@ -1,4 +1,15 @@
-"""Option 4: the next meetings of the settlement, its ward forum and the city forum."""
+"""Option 4: the next meetings of the settlement, its ward forum and the city forum; and
+"I will attend", the answer to a meeting reminder.
+
+A reminder ends "Reply 1 or ATTEND". Between flows, "1" answers the reminders that reached
+the resident since they last wrote (otherwise it is menu option 1), and an attend word
+answers any reminder of a meeting neither cancelled nor over. With one such meeting the
+answer is recorded and the thanks names it. With two or more (a round may bring the ward
+forum and the settlement's meeting together) nothing is recorded yet: the reply lists them
+by start time, the order of a calendar (reminders of one round go in no order a resident
+could tell), with a last number for all of them, and the number then chosen is recorded.
+A meeting cancelled or over by then is not: the reply says it is no longer on.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +18,7 @@ from datetime import datetime
 
 from bot.engine.effects import AttendMeeting
 from bot.engine.ports import InvitationInfo, MeetingInfo
-from bot.engine.turn import MENU, Turn
+from bot.engine.turn import ATTEND_WHICH, MENU, Turn
 from bot.flows import menu
 
 LIMIT = 5
@@ -63,12 +74,51 @@ def show(turn: Turn) -> None:
 
 def attend(turn: Turn, invitation: InvitationInfo) -> None:
     """Record that the resident will come to the meeting, and thank them."""
+    _record(turn, invitation)
+    menu.back_hint(turn)
+    turn.goto(MENU)
+
+
+def _record(turn: Turn, invitation: InvitationInfo) -> None:
     turn.emit(AttendMeeting(meeting_id=invitation.meeting_id))
     turn.say(
         "broadcast.attend_thanks",
         title=invitation.title,
         when=invitation.starts_at,
     )
+
+
+def ask_which(turn: Turn, invitations: list[InvitationInfo]) -> None:
+    """Ask which of several meetings the resident will come to: numbered by start time,
+    then a number for all of them."""
+    ordered = sorted(invitations, key=lambda i: (i.starts_at, i.meeting_id))
+    lines = [
+        turn.text_of("broadcast.attend_choice", number=n, title=i.title, when=i.starts_at)
+        for n, i in enumerate(ordered, start=1)
+    ]
+    lines.append(turn.text_of("broadcast.attend_choice_all", number=len(ordered) + 1))
+    turn.say("broadcast.attend_which", choices="\n".join(lines))
+    turn.goto(ATTEND_WHICH, choices=[i.meeting_id for i in ordered])
+
+
+def on_which(turn: Turn) -> None:
+    """Record the meeting picked by number (or all of them, the last number), each only if
+    it is still on; anything else asks again."""
+    choices = [int(c) for c in turn.data.get("choices", [])]
+    number = int(turn.norm) if turn.norm.isdecimal() else 0
+    if 1 <= number <= len(choices):
+        picked = [(number, choices[number - 1])]
+    elif number == len(choices) + 1:
+        picked = list(enumerate(choices, start=1))
+    else:
+        turn.say("broadcast.attend_which_retry")
+        return
+    for place, meeting_id in picked:
+        invitation = turn.ports.invitations.still_on(meeting_id, now=turn.now)
+        if invitation is None:
+            turn.say("broadcast.attend_gone", number=place)
+        else:
+            _record(turn, invitation)
     menu.back_hint(turn)
     turn.goto(MENU)
 
@@ -79,14 +129,17 @@ def attend_reply(
     """Return the handler for "I will attend", between flows: an attend word after any
     reminder of an upcoming meeting, or "1" after a reminder received since the resident
     last wrote (so a menu choice keeps its meaning otherwise). Inside a flow the words
-    answer its question ("Kom" may be a report's description)."""
+    answer its question ("Kom" may be a report's description). Two or more meetings
+    pending: ask which."""
     if not between_flows:
         return None
     word = turn.norm in turn.content.attend_words
     if not word and turn.norm != "1":
         return None
     since = None if word else last_seen
-    invitation = turn.ports.invitations.pending(turn.resident.phone, since=since, now=turn.now)
-    if invitation is None:
+    invitations = turn.ports.invitations.pending(turn.resident.phone, since=since, now=turn.now)
+    if not invitations:
         return None
-    return lambda t: attend(t, invitation)
+    if len(invitations) == 1:
+        return lambda t: attend(t, invitations[0])
+    return lambda t: ask_which(t, invitations)

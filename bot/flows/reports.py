@@ -14,7 +14,8 @@
   when it is 1/2 (or yes/no) and nothing else was said since the question was asked; "no"
   asks what is still wrong and reopens the report with those words. A meeting reminder
   asks for a 1 too ("Reply 1 or ATTEND"), and the newer of the two is the one answered:
-  after a later reminder, the report is answered from its view (menu 6, STATUS <number>).
+  after a later reminder (or a round of several, when the 1 asks which meeting:
+  bot/flows/meetings.py), the report is answered from its view (menu 6, STATUS <number>).
 """
 
 from __future__ import annotations
@@ -293,7 +294,7 @@ def anytime(
     if info is None:
         return None
     if turn.ports.invitations.pending(turn.resident.phone, since=info.resolved_at, now=turn.now):
-        return None  # a meeting reminder came after the question: the newer one is answered
+        return None  # meeting reminders came after the question: the newer are answered
     if answer == "yes":
         return lambda t: answer_fixed(t, info.reference, fixed=True)
     words = turn.text[1:].strip(" .,:-") if len(tokens) > 1 and tokens[0] == "2" else ""

@@ -12,6 +12,8 @@ from bot.config import Settings
 from bot.db import session_scope, utcnow
 from bot.domain.broadcasts import service as broadcasts
 from bot.domain.outbox.models import Outbox
+from bot.domain.settlements import edit
+from bot.domain.settlements.models import Meeting
 from bot.i18n import TIMEZONE
 from tests.domain.tickets.factories import Phone, make_staff
 from tests.factories import make_meeting, make_settlement
@@ -61,3 +63,47 @@ def test_a_resident_says_they_will_come(
     data = phone.send("MY DATA")  # the promise is theirs to see, and the reminder once sent
     assert "Meetings you said you will attend: 1" in data
     assert "Updates and reminders we have sent you: 1" in data
+
+
+def test_a_resident_reminded_of_two_meetings_picks_one_and_a_cancelled_one_is_not_kept(
+    client: TestClient, settings: Settings, clean_db: Engine
+) -> None:
+    with session_scope(clean_db) as session:
+        home = make_settlement(session, "Ubuhle Gardens", ward="14")
+        _, token = make_staff(session, "officer@ubuntubay.example.org", "officer")
+    phone = Phone(client, settings, PHONE, "whatsapp")
+    phone.onboard("Ubuhle Gardens")
+    with session_scope(clean_db) as session:
+        # One round, two meetings of theirs: the ward forum, then the settlement's walk.
+        now = utcnow()
+        local_now = now.astimezone(TIMEZONE)
+        forum_starts, walk_starts = now + dt.timedelta(days=3), now + dt.timedelta(days=3, hours=2)
+        days_before = (forum_starts.astimezone(TIMEZONE).date() - local_now.date()).days
+        due_now = settings.model_copy(
+            update={"meeting_reminder_days": [days_before], "meeting_reminder_hour": local_now.hour}
+        )
+        forum = make_meeting(session, forum_starts, level="ward", ward="14", title="Ward forum")
+        walk = make_meeting(session, walk_starts, settlement_id=home.id, title="Layout walk")
+        forum_id, walk_id = forum.id, walk.id
+        assert broadcasts.send_reminders(session=session, settings=due_now, now=now) == 2
+        session.execute(update(Outbox).values(status="delivered", sent_at=utcnow()))
+    officer = {"Authorization": f"Bearer {token}"}
+
+    def attending(meeting_id: int | None) -> int:
+        url = f"/api/v1/meetings/{meeting_id}/attendance"
+        return int(client.get(url, headers=officer).json()["attending"])
+
+    reply = phone.send("1")
+    assert "1 Ward forum" in reply and "2 Layout walk" in reply and "3 All of them" in reply
+    assert (attending(forum_id), attending(walk_id)) == (0, 0)
+    assert "Please reply with one of the numbers" in phone.send("4")
+    assert "you will come to Layout walk" in phone.send("2")
+    assert (attending(forum_id), attending(walk_id)) == (0, 1)
+
+    assert "1 Ward forum" in phone.send("ATTEND")  # both are still pending
+    with session_scope(clean_db) as session:
+        meeting = session.get(Meeting, forum_id)
+        assert meeting is not None
+        edit.cancel_meeting(session=session, meeting=meeting)
+    assert "meeting 1 in the list is no longer on" in phone.send("1")
+    assert (attending(forum_id), attending(walk_id)) == (0, 1)

@@ -39,6 +39,7 @@ from bot.engine import (
     Translator,
     handle,
 )
+from bot.engine.effects import AttendMeeting
 from bot.i18n import get_translator
 
 START = datetime(2025, 6, 2, 8, 0, tzinfo=UTC)  # a Monday, 10:00 in Johannesburg
@@ -201,6 +202,7 @@ class FakeResident:
     first_seen: datetime | None = None
     messages: int = 0
     unknown_names: list[str] = field(default_factory=list)
+    attending: list[int] = field(default_factory=list)  # meetings they said they will come to
     sms_blocked: bool = False  # Twilio said SMS cannot reach them (outbox routing's rule)
     whatsapp_blocked: bool = False
 
@@ -366,6 +368,8 @@ class Chat:
             elif isinstance(effect, OptIn):
                 r.opted_out = False
                 r.opted_out_channel = None
+            elif isinstance(effect, AttendMeeting):
+                r.attending.append(effect.meeting_id)
             elif isinstance(effect, EraseResident):
                 fresh = FakeResident(r.phone)
                 self.record = fresh

@@ -5,26 +5,42 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime, timedelta
 from types import ModuleType
+from typing import Any
 
-from bot.engine.effects import AttendMeeting
+import pytest
+
+from bot.engine.effects import AttendMeeting, OptOut
 from bot.engine.engine import Outcome, handle
 from bot.engine.messages import Inbound
 from bot.engine.ports import InvitationInfo
+from bot.i18n import get_translator
 
 
 class FakeInvitations:
-    """One reminder, queued at `sent_at`, for a meeting at `starts_at`."""
+    """Reminders, each sent at a time for a meeting; meetings in `cancelled` are off."""
 
-    def __init__(self, sent_at: datetime, starts_at: datetime) -> None:
-        self.sent_at = sent_at
-        self.info = InvitationInfo(meeting_id=7, title="Layout plan", starts_at=starts_at)
+    def __init__(self, *reminders: tuple[datetime, InvitationInfo]) -> None:
+        self.reminders = list(reminders)
+        self.cancelled: set[int] = set()
 
-    def pending(
-        self, phone: str, *, since: datetime | None, now: datetime
-    ) -> InvitationInfo | None:
-        if since is not None and self.sent_at <= since:
+    def pending(self, phone: str, *, since: datetime | None, now: datetime) -> list[InvitationInfo]:
+        found: dict[int, InvitationInfo] = {}
+        for sent_at, info in sorted(self.reminders, key=lambda r: r[0], reverse=True):
+            if (since is None or sent_at > since) and self.still_on(info.meeting_id, now=now):
+                found.setdefault(info.meeting_id, info)
+        return list(found.values())
+
+    def still_on(self, meeting_id: int, *, now: datetime) -> InvitationInfo | None:
+        if meeting_id in self.cancelled:
             return None
-        return self.info
+        return next((i for _, i in self.reminders if i.meeting_id == meeting_id), None)
+
+
+def one_reminder(sent_at: datetime, starts_at: datetime) -> FakeInvitations:
+    """One reminder, sent at `sent_at`, for Layout plan (meeting 7) at `starts_at`."""
+    return FakeInvitations(
+        (sent_at, InvitationInfo(meeting_id=7, title="Layout plan", starts_at=starts_at))
+    )
 
 
 def _turn(c: ModuleType, text: str, *, sent_after_last_seen: bool, language: str = "en") -> Outcome:
@@ -35,7 +51,7 @@ def _turn(c: ModuleType, text: str, *, sent_after_last_seen: bool, language: str
         if sent_after_last_seen
         else last_seen - timedelta(hours=1)
     )
-    invitations = FakeInvitations(sent_at, chat.now + timedelta(days=3))
+    invitations = one_reminder(sent_at, chat.now + timedelta(days=3))
     ports = dataclasses.replace(chat.ports, invitations=invitations)
     inbound = Inbound(
         message_id="SM" + "1" * 32,
@@ -75,7 +91,7 @@ def test_no_reminder_no_attendance(c: ModuleType) -> None:
 
 def test_an_attend_word_inside_a_report_is_part_of_it(c: ModuleType) -> None:
     chat = c.Chat().onboarded()
-    invitations = FakeInvitations(chat.now - timedelta(hours=1), chat.now + timedelta(days=3))
+    invitations = one_reminder(chat.now - timedelta(hours=1), chat.now + timedelta(days=3))
     chat.ports = dataclasses.replace(chat.ports, invitations=invitations)
     chat.send("5")
     chat.send("1")  # a problem
@@ -87,10 +103,139 @@ def test_an_attend_word_inside_a_report_is_part_of_it(c: ModuleType) -> None:
 
 def test_after_idle_an_attend_word_inside_a_report_is_still_part_of_it(c: ModuleType) -> None:
     chat = c.Chat().onboarded()
-    invitations = FakeInvitations(chat.now - timedelta(hours=1), chat.now + timedelta(days=3))
+    invitations = one_reminder(chat.now - timedelta(hours=1), chat.now + timedelta(days=3))
     chat.ports = dataclasses.replace(chat.ports, invitations=invitations)
     for text in ["5", "1", "1"]:
         chat.send(text)
     chat.wait(minutes=40)
     assert "share a location pin" in chat.send("Kom")
     assert chat.effects == [] and chat.step == "report_where"
+
+
+# One round brings two reminders: the ward forum's first, then Layout plan's, though
+# Layout plan starts later. Meeting 11 is the forum, 12 Layout plan.
+FORUM, PLAN = 11, 12
+
+
+def two_reminders(c: ModuleType, *, language: str = "en", fresh: bool = True) -> Any:
+    """Return an onboarded chat with two meetings pending: reminded since the resident last
+    wrote (`fresh`), or an hour before."""
+    chat = c.Chat().onboarded(language=language)
+    sent = chat.now - (timedelta(seconds=30) if fresh else timedelta(hours=1))
+    chat.ports = dataclasses.replace(
+        chat.ports,
+        invitations=FakeInvitations(
+            (sent, InvitationInfo(FORUM, "Ward forum", chat.now + timedelta(days=1))),
+            (
+                sent + timedelta(seconds=1),
+                InvitationInfo(PLAN, "Layout plan", chat.now + timedelta(days=2)),
+            ),
+        ),
+    )
+    return chat
+
+
+def test_1_with_two_meetings_pending_asks_which_by_start_time_and_records_nothing(
+    c: ModuleType,
+) -> None:
+    chat = two_reminders(c)
+    reply = chat.send("1")
+    assert "more than one meeting" in reply
+    # By start time, not by reminder: the forum (reminded first, on first) is number 1.
+    assert "1 Ward forum, Tuesday, 03 June 2025, 10:00" in reply
+    assert "2 Layout plan, Wednesday, 04 June 2025, 10:00" in reply
+    assert "3 All of them" in reply
+    assert chat.effects == [] and chat.step == "attend_which"
+    assert chat.state is not None and chat.state["data"] == {"choices": [FORUM, PLAN]}
+    reply = chat.send("2")
+    assert chat.effects == [AttendMeeting(meeting_id=PLAN)]
+    assert "you will come to Layout plan on Wednesday, 04 June 2025, 10:00" in reply
+    assert "Ward forum" not in reply
+    assert chat.record.attending == [PLAN] and chat.step == "menu"
+
+
+def test_one_pending_meeting_is_recorded_at_once_however_often_it_was_reminded(
+    c: ModuleType,
+) -> None:
+    chat = c.Chat().onboarded()
+    info = InvitationInfo(7, "Layout plan", chat.now + timedelta(days=1))
+    chat.ports = dataclasses.replace(
+        chat.ports,
+        invitations=FakeInvitations(
+            (chat.now - timedelta(days=2), info), (chat.now - timedelta(seconds=5), info)
+        ),
+    )
+    assert "you will come to Layout plan" in chat.send("ATTEND")
+    assert chat.effects == [AttendMeeting(meeting_id=7)] and chat.step == "menu"
+
+
+def test_the_last_number_records_every_meeting_listed(c: ModuleType) -> None:
+    chat = two_reminders(c)
+    chat.send("1")
+    reply = chat.send("3")
+    assert chat.effects == [AttendMeeting(meeting_id=FORUM), AttendMeeting(meeting_id=PLAN)]
+    assert "you will come to Ward forum" in reply and "you will come to Layout plan" in reply
+    assert chat.step == "menu"
+
+
+@pytest.mark.parametrize("answer", ["4", "yes", "Layout plan", ""])
+def test_an_answer_that_is_no_number_in_the_list_asks_again(c: ModuleType, answer: str) -> None:
+    chat = two_reminders(c)
+    chat.send("1")
+    reply = chat.send(answer)
+    assert reply == "Please reply with one of the numbers in the list, or 0 for the main menu."
+    assert chat.effects == [] and chat.step == "attend_which"
+    chat.send("1")
+    assert chat.effects == [AttendMeeting(meeting_id=FORUM)]
+
+
+def test_keywords_still_win_over_the_question(c: ModuleType) -> None:
+    chat = two_reminders(c)
+    chat.send("1")
+    assert "MENU" in chat.send("HELP")  # help, as anywhere; the question stays
+    assert chat.effects == [] and chat.step == "attend_which"
+    assert "Main menu" in chat.send("0")
+    assert chat.effects == [] and chat.step == "menu"
+    chat.send("1")  # the reminders are older than the last message now: menu option 1
+    assert chat.effects == [] and chat.step == "menu"
+    chat.send("ATTEND")  # any reminder: the question again
+    assert chat.step == "attend_which"
+    assert "no more messages" in chat.send("STOP")
+    assert chat.effects == [OptOut(channel="whatsapp")] and chat.step == "menu"
+
+
+def test_a_meeting_cancelled_since_the_question_is_not_recorded(c: ModuleType) -> None:
+    chat = two_reminders(c)
+    chat.send("1")
+    chat.ports.invitations.cancelled.add(PLAN)
+    reply = chat.send("2")
+    assert chat.effects == []
+    assert "meeting 2 in the list is no longer on" in reply and chat.step == "menu"
+
+
+def test_all_of_them_records_only_the_meetings_still_on(c: ModuleType) -> None:
+    chat = two_reminders(c)
+    chat.send("1")
+    chat.ports.invitations.cancelled.add(FORUM)
+    reply = chat.send("3")
+    assert chat.effects == [AttendMeeting(meeting_id=PLAN)]
+    assert "meeting 1 in the list is no longer on" in reply
+    assert "you will come to Layout plan" in reply
+
+
+def test_attend_word_with_two_meetings_pending_asks_which(c: ModuleType) -> None:
+    chat = two_reminders(c, fresh=False)
+    assert "category B1" in chat.send("1")  # no reminder since they last wrote: menu option 1
+    chat.send("0")
+    reply = chat.send("I will come")
+    assert "1 Ward forum" in reply and "2 Layout plan" in reply and chat.effects == []
+    chat.send("1")
+    assert chat.effects == [AttendMeeting(meeting_id=FORUM)]
+
+
+def test_the_question_writes_dates_in_the_residents_language(c: ModuleType) -> None:
+    chat = two_reminders(c, language="xh")
+    chat.ports = dataclasses.replace(chat.ports, translator_for=get_translator)
+    reply = chat.send("Ndiza")
+    assert "1 Ward forum (Lwesibini, 3 Juni 2025 10:00)" in reply
+    assert "3 Zonke" in reply

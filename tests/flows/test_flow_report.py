@@ -421,23 +421,27 @@ def test_idle_keeps_a_slow_description_and_what_is_still_wrong(c) -> None:
     assert "What you said: No water in lane 4 since Monday" in summary
 
 
-class OneReminder:
-    """MeetingInvitations with one reminder, queued at `sent_at`."""
+class Reminders:
+    """MeetingInvitations with one reminder round, sent at `sent_at`, for `meetings`
+    (meeting ids 7, 8, ...), all still on."""
 
-    def __init__(self, sent_at: datetime) -> None:
+    def __init__(self, sent_at: datetime, *meetings: str) -> None:
         self.sent_at = sent_at
-        self.info = InvitationInfo(
-            meeting_id=7, title="Layout plan", starts_at=sent_at + timedelta(days=2)
-        )
+        self.infos = [
+            InvitationInfo(meeting_id=7 + n, title=title, starts_at=sent_at + timedelta(days=2))
+            for n, title in enumerate(meetings or ("Layout plan",))
+        ]
 
-    def pending(
-        self, phone: str, *, since: datetime | None, now: datetime
-    ) -> InvitationInfo | None:
-        return self.info if since is None or self.sent_at > since else None
+    def pending(self, phone: str, *, since: datetime | None, now: datetime) -> list[InvitationInfo]:
+        return list(self.infos) if since is None or self.sent_at > since else []
+
+    def still_on(self, meeting_id: int, *, now: datetime) -> InvitationInfo | None:
+        return next((i for i in self.infos if i.meeting_id == meeting_id), None)
 
 
+@pytest.mark.parametrize("meetings", [("Layout plan",), ("Ward forum", "Walk")])
 @pytest.mark.parametrize("reminder_first", [False, True])
-def test_1_answers_the_newer_of_fixed_and_a_meeting_reminder(c, reminder_first) -> None:
+def test_1_answers_the_newer_of_fixed_and_a_meeting_reminder(c, reminder_first, meetings) -> None:
     chat = report_chat(c).onboarded()
     chat.desk.tickets["4817263"] = TicketInfo(
         "4817263", "problem", "water", "new", chat.now - timedelta(days=5)
@@ -447,19 +451,27 @@ def test_1_answers_the_newer_of_fixed_and_a_meeting_reminder(c, reminder_first) 
     if reminder_first:
         resolved_at, reminded_at = reminded_at, resolved_at
     chat.desk.resolve("4817263", resolved_at)  # "Is it fixed? 1 yes 2 no" goes out
-    chat.ports = replace(chat.ports, invitations=OneReminder(reminded_at))  # "Reply 1 or ATTEND"
+    # "Reply 1 or ATTEND", for one meeting or (one round) for two.
+    chat.ports = replace(chat.ports, invitations=Reminders(reminded_at, *meetings))
     chat.wait(minutes=3 * 24 * 60)
     reply = chat.send("1")
     if reminder_first:  # the "fixed?" question is the newer one
         assert "Report 4817263 is now closed" in reply
         assert chat.effects == [report_flow_answer("4817263", fixed=True)]
-    else:
+        return
+    if len(meetings) == 1:
         assert "you will come to Layout plan" in reply
         assert chat.effects == [AttendMeeting(meeting_id=7)]
+    else:  # which meeting? Nothing is recorded until the resident says
+        assert "1 Ward forum" in reply and "2 Walk" in reply
+        assert chat.effects == [] and chat.step == "attend_which"
         assert chat.desk.tickets["4817263"].status == "resolved"
-        # The report is still answered from its view.
-        assert "Is it fixed now?" in chat.send("status 4817263")
-        assert "now closed" in chat.send("1")
+        chat.send("2")
+        assert chat.effects == [AttendMeeting(meeting_id=8)]
+    assert chat.desk.tickets["4817263"].status == "resolved"
+    # The report is still answered from its view.
+    assert "Is it fixed now?" in chat.send("status 4817263")
+    assert "now closed" in chat.send("1")
 
 
 @pytest.mark.parametrize(
@@ -807,7 +819,7 @@ def test_a_fixed_question_leaves_a_photo_held_at_the_list_to_its_pick(c) -> None
 def test_a_reminder_that_came_to_a_report_s_view_takes_the_1(c) -> None:
     chat = _two_reports(c)
     assert "Reply 1 to add more" in chat.send("status 4817263")
-    chat.ports = replace(chat.ports, invitations=OneReminder(chat.now + timedelta(minutes=1)))
+    chat.ports = replace(chat.ports, invitations=Reminders(chat.now + timedelta(minutes=1)))
     chat.wait(minutes=5)
     assert "you will come to Layout plan" in chat.send("1")
     assert chat.effects == [AttendMeeting(meeting_id=7)]

@@ -18,7 +18,8 @@ LATE_REPLY = dt.timedelta(hours=2)
 # Only a reminder that reached Twilio (SENT_STATUSES), not one still queued (a round of
 # thousands takes hours at the SMS rate, and "1" then means menu option 1), withdrawn or
 # failed. Built once: asked whenever a resident answers "1" between flows. A few, newest
-# first: one whose meeting was cancelled or is over leaves the one before it standing.
+# first: one whose meeting was cancelled or is over leaves the ones before it standing,
+# and a round may bring two meetings (an early one's reminder comes the day before).
 _NEWEST_REMINDERS = (
     select(col(Outbox.ref))
     .join(Resident, col(Resident.id) == col(Outbox.resident_id))
@@ -35,30 +36,38 @@ _NEWEST_REMINDERS = (
 
 
 class SqlMeetingInvitations:
-    """Find the meeting whose reminder a resident is answering."""
+    """Find the meetings whose reminders a resident is answering."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
 
     def pending(
         self, phone: str, *, since: dt.datetime | None, now: dt.datetime
-    ) -> InvitationInfo | None:
-        """Return the meeting of the newest reminder sent to this resident since `since`
-        (None: any) whose meeting is neither cancelled nor over."""
+    ) -> list[InvitationInfo]:
+        """Return the meetings of the newest reminders sent to this resident since `since`
+        (None: any) that are neither cancelled nor over, each once, newest reminder first."""
         refs = (
             self.session.connection()
             .execute(_NEWEST_REMINDERS, {"phone": phone, "since": since or EPOCH})
             .scalars()
             .all()
         )
+        found: dict[int, InvitationInfo] = {}
         for ref in refs:
             if not ref or not ref.startswith("meeting:") or not ref[8:].isdecimal():
                 continue
-            meeting = self.session.get(Meeting, int(ref[8:]))
-            if meeting is None or meeting.cancelled or meeting.starts_at <= now - LATE_REPLY:
-                continue
-            assert meeting.id is not None
-            return InvitationInfo(
-                meeting_id=meeting.id, title=meeting.title, starts_at=meeting.starts_at
-            )
-        return None
+            meeting_id = int(ref[8:])
+            if meeting_id not in found and (info := self.still_on(meeting_id, now=now)):
+                found[meeting_id] = info
+        return list(found.values())
+
+    def still_on(self, meeting_id: int, *, now: dt.datetime) -> InvitationInfo | None:
+        """Return the meeting unless it is gone, cancelled or over (`LATE_REPLY` after its
+        start)."""
+        meeting = self.session.get(Meeting, meeting_id)
+        if meeting is None or meeting.cancelled or meeting.starts_at <= now - LATE_REPLY:
+            return None
+        assert meeting.id is not None
+        return InvitationInfo(
+            meeting_id=meeting.id, title=meeting.title, starts_at=meeting.starts_at
+        )

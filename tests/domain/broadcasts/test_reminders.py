@@ -326,19 +326,17 @@ def test_a_resident_answering_a_reminder_is_counted_once(
     meeting = scene["meeting"]
     resident: Resident = scene["en"]
     invitations = SqlMeetingInvitations(session)
-    assert invitations.pending(resident.phone, since=None, now=THREE_DAYS_BEFORE) is None
+    assert invitations.pending(resident.phone, since=None, now=THREE_DAYS_BEFORE) == []
     broadcasts.send_reminders(session=session, settings=settings, now=THREE_DAYS_BEFORE)
     # Queued, not sent: no invitation yet ("1" is the menu's), and nobody counted reminded.
-    assert invitations.pending(resident.phone, since=None, now=THREE_DAYS_BEFORE) is None
+    assert invitations.pending(resident.phone, since=None, now=THREE_DAYS_BEFORE) == []
     assert broadcasts.attendance(session=session, meeting_id=meeting.id) == (0, 0)
     session.execute(update(Outbox).values(status="sent", sent_at=THREE_DAYS_BEFORE))
-    found = invitations.pending(resident.phone, since=None, now=THREE_DAYS_BEFORE)
-    assert found is not None and found.meeting_id == meeting.id and found.title == "Layout plan"
+    [found] = invitations.pending(resident.phone, since=None, now=THREE_DAYS_BEFORE)
+    assert found.meeting_id == meeting.id and found.title == "Layout plan"
     future = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
-    assert invitations.pending(resident.phone, since=future, now=THREE_DAYS_BEFORE) is None
-    assert (
-        invitations.pending(resident.phone, since=None, now=STARTS + dt.timedelta(hours=3)) is None
-    )
+    assert invitations.pending(resident.phone, since=future, now=THREE_DAYS_BEFORE) == []
+    assert invitations.pending(resident.phone, since=None, now=STARTS + dt.timedelta(hours=3)) == []
 
     assert broadcasts.record_attendance(
         session=session, resident_id=resident.id, meeting_id=meeting.id
@@ -375,10 +373,28 @@ def test_a_reminder_still_standing_is_answered_when_a_newer_one_s_meeting_was_ca
     newest = session.get(Meeting, int(newer.ref.removeprefix("meeting:")))
     invitations = SqlMeetingInvitations(session)
     found = invitations.pending(resident.phone, since=None, now=THREE_DAYS_BEFORE)
-    assert found is not None and newest is not None and found.meeting_id == newest.id
+    older_id = int(older.ref.removeprefix("meeting:"))
+    assert newest is not None and [i.meeting_id for i in found] == [newest.id, older_id]
+    assert invitations.still_on(newest.id, now=THREE_DAYS_BEFORE) == found[0]
     edit.cancel_meeting(session=session, meeting=newest)
     found = invitations.pending(resident.phone, since=None, now=THREE_DAYS_BEFORE)
-    assert found is not None and found.meeting_id == int(older.ref.removeprefix("meeting:"))
+    assert [i.meeting_id for i in found] == [older_id]
+    assert invitations.still_on(newest.id, now=THREE_DAYS_BEFORE) is None
+
+
+def test_a_meeting_reminded_in_two_rounds_is_one_invitation(
+    session: Session, settings: Settings, scene: dict[str, Any]
+) -> None:
+    resident: Resident = scene["en"]
+    for now in (THREE_DAYS_BEFORE, MORNING_OF):
+        broadcasts.send_reminders(session=session, settings=settings, now=now)
+        session.execute(
+            update(Outbox).where(col(Outbox.status) == "pending").values(status="sent", sent_at=now)
+        )
+    rows = [r for r in _reminders(session) if r.resident_id == resident.id]
+    assert len(rows) == 2
+    found = SqlMeetingInvitations(session).pending(resident.phone, since=None, now=MORNING_OF)
+    assert [i.meeting_id for i in found] == [scene["meeting"].id]
 
 
 def test_jobs_are_declared_with_their_ids(settings: Settings) -> None:
