@@ -171,7 +171,8 @@ class Settings(BaseSettings):
     # POPIA s14 retention: the words, media links and locations of messages (inbound, and
     # proactive messages once sent) are de-identified after this many days, a resident quiet
     # as long loses an unfinished report, and unmatched settlement names typed are deleted
-    # (bot/domain/messages/jobs.py forget).
+    # (bot/domain/messages/jobs.py forget); at Twilio, the messages to or from the sender
+    # numbers are deleted with their media (bot/domain/outbox/jobs.py forget_at_provider).
     retention_days: int = Field(365, ge=30, validation_alias="SIYAKHA_RETENTION_DAYS")
     # Staff dashboard: a login ends after this many minutes without a request (each request
     # slides it on) and at the latest this many hours after logging in; and how many failed

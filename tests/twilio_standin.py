@@ -6,15 +6,17 @@ talks to once SIYAKHA_TWILIO_API_URL points at `standin.url`. It answers:
 - POST /2010-04-01/Accounts/{AccountSid}/Messages.json (create; To, From or
   MessagingServiceSid, Body or ContentSid + ContentVariables, StatusCallback),
 - GET  /2010-04-01/Accounts/{AccountSid}/Messages.json (list; To, From, DateSent>,
-  DateSent<, PageSize; newest first),
+  DateSent< (by day, as Twilio: sent on or before that UTC date), PageSize, PageToken;
+  newest first, in pages with next_page_uri),
 - GET  /2010-04-01/Accounts/{AccountSid}/Messages/{Sid}.json (fetch),
+- DELETE /2010-04-01/Accounts/{AccountSid}/Messages/{Sid}.json (delete, with its media),
 - GET  /_standin/messages and POST /_standin/reset, for a process that only has the URL,
 
 with HTTP basic auth and Twilio-shaped JSON errors. Faults are scriptable: the next
 N creates (optionally only to one number) answer 429/20429, 400 + 21610/21211/21614/
 63016/63014, 500, or accept the message and then answer 500 anyway (the response is
-lost but the message exists). Every accepted message is recorded, so a test can count
-exactly-once delivery.
+lost but the message exists); the next N deletes (optionally of one sid) can fail too.
+Every accepted message is recorded, so a test can count exactly-once delivery.
 
 Run it alone (benchmarks): `python -m tests.twilio_standin --port 0` prints its URL.
 """
@@ -37,7 +39,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 ACCOUNT_SID = "AC" + "0" * 32
 AUTH_TOKEN = "standin-auth-token"
@@ -83,6 +85,8 @@ class StandInState:
     by_sid: dict[str, dict[str, Any]] = field(default_factory=dict)
     by_to: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     faults: list[Fault] = field(default_factory=list)
+    delete_faults: list[Fault] = field(default_factory=list)  # `to` holds the sid here
+    media: dict[str, list[str]] = field(default_factory=dict)  # message sid -> media sids
     permanent: dict[str, tuple[int, int]] = field(default_factory=dict)
     closed_windows: set[str] = field(default_factory=set)
     # Numbers whose messages stay in Twilio's queue: status queued, no date_sent yet.
@@ -215,7 +219,11 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._authorised(parts[2]):
             self._error(401, 20003)
             return
-        if self.server.remove(parts[4].removesuffix(".json")):
+        sid = parts[4].removesuffix(".json")
+        fault = self.server.delete_fault(sid)
+        if fault is not None:
+            self._error(fault.status, fault.code)
+        elif self.server.remove(sid):
             self.send_response(204)
             self.send_header("Content-Length", "0")
             self.end_headers()
@@ -245,6 +253,8 @@ class _Server(ThreadingHTTPServer):
             self.state.by_sid.clear()
             self.state.by_to.clear()
             self.state.faults.clear()
+            self.state.delete_faults.clear()
+            self.state.media.clear()
             self.state.permanent.clear()
             self.state.closed_windows.clear()
             self.state.held.clear()
@@ -340,8 +350,21 @@ class _Server(ThreadingHTTPServer):
             return fault.status, {"code": fault.code}
         return 201, self.public(message)
 
+    def delete_fault(self, sid: str) -> Fault | None:
+        """Return the scripted failure for deleting `sid`, if one is due (and use it up)."""
+        with self.state.lock:
+            for fault in self.state.delete_faults:
+                if fault.matches(sid):
+                    fault.times -= 1
+                    if fault.times <= 0:
+                        self.state.delete_faults.remove(fault)
+                    self.state.requests[f"delete_fault:{fault.code}"] += 1
+                    return fault
+        return None
+
     def remove(self, sid: str) -> bool:
-        """Delete one message; return whether there was one."""
+        """Delete one message and its media (as Twilio has since October 2020); return
+        whether there was one."""
         with self.state.lock:
             self.state.requests["delete"] += 1
             message = self.state.by_sid.pop(sid, None)
@@ -349,6 +372,7 @@ class _Server(ThreadingHTTPServer):
                 return False
             self.state.messages.remove(message)
             self.state.by_to[message["to"]].remove(message)
+            self.state.media.pop(sid, None)
             return True
 
     def list(self, query: dict[str, list[str]]) -> dict[str, Any]:
@@ -358,34 +382,50 @@ class _Server(ThreadingHTTPServer):
             messages = list(self.state.by_to.get(to, []) if to else self.state.messages)
         sender = (query.get("From") or [None])[-1]
         after = _parse_when((query.get("DateSent>") or [""])[-1])
-        before = _parse_when((query.get("DateSent<") or [""])[-1])
-        page_size = int((query.get("PageSize") or ["50"])[-1])
+        # Twilio reads DateSent< as a day (YYYY-MM-DD; "<=YYYY-MM-DD" in its docs: on and
+        # before it), whatever time follows: the whole day named is included.
+        before_day = (query.get("DateSent<") or [""])[-1][:10]
+        before = dt.date.fromisoformat(before_day) if before_day else None
+        page_size = max(int((query.get("PageSize") or ["50"])[-1]), 1)
+        token = (query.get("PageToken") or [""])[-1]
+        below = int(token.removeprefix("PA")) if token else None
         found = []
         for message in reversed(messages):  # newest first
             # Twilio filters on when it sent a message: one still queued has no date_sent
             # and no DateSent filter matches it.
             sent = dt.datetime.fromisoformat(message["_created"]) if message["date_sent"] else None
+            if below is not None and message["_serial"] >= below:
+                continue
             if to and message["to"] != to:
                 continue
             if sender and message["from"] != sender:
                 continue
             if after and (sent is None or sent < after):
                 continue
-            if before and (sent is None or sent > before):
+            if before and (sent is None or sent.astimezone(dt.UTC).date() > before):
                 continue
-            found.append(self.public(message))
-        # One page: enough for reconciliation, which asks about one number at a time.
+            found.append(message)
+        page = found[:page_size]
+        next_page_uri = None
+        if len(found) > page_size:  # the next page starts below the last one given
+            parts = {k: v[-1] for k, v in query.items() if k != "PageToken"}
+            parts["PageToken"] = f"PA{page[-1]['_serial']}"
+            next_page_uri = f"{self.path_of_list}?{urlencode(parts)}"
         return {
-            "messages": found[: max(page_size, 1) * 20],
-            "end": len(found),
+            "messages": [self.public(message) for message in page],
+            "end": len(page),
             "first_page_uri": "",
-            "next_page_uri": None,
+            "next_page_uri": next_page_uri,
             "page": 0,
             "page_size": page_size,
             "previous_page_uri": None,
             "start": 0,
             "uri": "",
         }
+
+    @property
+    def path_of_list(self) -> str:
+        return f"/2010-04-01/Accounts/{self.state.account_sid}/Messages.json"
 
 
 class TwilioStandIn:
@@ -479,15 +519,37 @@ class TwilioStandIn:
         """Delay every create by `seconds`."""
         self.state.latency = seconds
 
-    def received(self, sender: str, body: str, to: str = "+27870000001") -> str:
-        """Record a message a resident sent us (as Twilio keeps it); return its sid."""
+    def received(self, sender: str, body: str, to: str = "+27870000001", *, media: int = 0) -> str:
+        """Record a message a resident sent us (as Twilio keeps it), with `media` photos or
+        voice notes; return its sid."""
         status, created = self._server.create({"To": to, "From": sender, "Body": body})
         assert status == 201, created
+        sid = str(created["sid"])
         with self.state.lock:
-            message = self.state.by_sid[created["sid"]]
+            message = self.state.by_sid[sid]
             message["direction"], message["status"] = "inbound", "received"
+            message["num_media"] = str(media)
+            if media:
+                self.state.media[sid] = ["ME" + uuid.uuid4().hex for _ in range(media)]
             self.state.requests["create"] -= 1  # not one of ours
-        return str(created["sid"])
+        return sid
+
+    def backdate(self, sid: str, when: dt.datetime) -> None:
+        """Make a message look created and sent at `when` (keeping the list's order by age:
+        backdate in the order the messages were made)."""
+        with self.state.lock:
+            message = self.state.by_sid[sid]
+            message["_created"] = when.isoformat()
+            message["date_created"] = _rfc2822(when)
+            if message["date_sent"] is not None:
+                message["date_sent"] = _rfc2822(when)
+
+    def fail_delete(
+        self, status: int = 500, code: int = 20500, *, times: int = 1, sid: str | None = None
+    ) -> None:
+        """Answer the next `times` deletes (of `sid`, if given) with this error."""
+        with self.state.lock:
+            self.state.delete_faults.append(Fault(status, code, times, sid))
 
     # -- inspection ------------------------------------------------------------------
     @property
@@ -499,6 +561,12 @@ class TwilioStandIn:
     def bodies(self) -> Counter[str]:
         """Count accepted messages by rendered body."""
         return Counter(m["body"] for m in self.messages)
+
+    @property
+    def media(self) -> dict[str, list[str]]:
+        """Return the media Twilio keeps, by message sid."""
+        with self.state.lock:
+            return {sid: list(found) for sid, found in self.state.media.items()}
 
     def to(self, number: str) -> list[dict[str, Any]]:
         """Return the messages accepted for `number`."""

@@ -12,6 +12,7 @@ import json
 import logging
 import urllib.request
 import uuid
+from collections.abc import Iterator
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -32,6 +33,8 @@ RETRY_CODES = frozenset({20429, 21611, 63017, 63018})
 
 # How many of a number's newest messages reconciliation reads for ones still queued.
 NEWEST_TO_CHECK = 50
+# Messages per page when listing the old ones to delete (Twilio allows up to 1,000).
+OLD_PAGE_SIZE = 200
 
 
 def _whatsapp_address(number: str) -> str:
@@ -154,15 +157,55 @@ class TwilioSender:
                 except Exception as exc:
                     raise classify(exc) from exc
                 for message in found:
-                    try:
-                        self.client.messages(message.sid).delete()
-                    except TwilioRestException as exc:
-                        if exc.status != 404:
-                            raise classify(exc) from exc
-                    except Exception as exc:
-                        raise classify(exc) from exc
+                    self.delete_message(sid=message.sid or "")
                     deleted += 1
         return deleted
+
+    def own_addresses(self) -> list[str]:
+        """Return our numbers as Twilio writes them: SIYAKHA_SMS_FROM, and
+        SIYAKHA_WHATSAPP_FROM with its `whatsapp:` prefix (those set)."""
+        addresses = [self.settings.sms_from] if self.settings.sms_from else []
+        if self.settings.whatsapp_from:
+            addresses.append(_whatsapp_address(self.settings.whatsapp_from))
+        return addresses
+
+    def sent_before(self, *, before: dt.datetime) -> Iterator[str]:
+        """Yield, page by page, the sids of the messages to or from our own numbers (SMS and
+        WhatsApp, TwiML replies included) that Twilio sent before `before`.
+
+        Twilio's DateSent< filter reads a day and includes all of it, so the day asked for
+        is the last one wholly before `before`: a message can be found a day late, never
+        early. Each is checked against `before` again, whatever the filter did. Only our
+        numbers are listed: another application on the same account keeps its messages."""
+        addresses = self.own_addresses()
+        if not addresses:
+            log.warning(
+                "no sender numbers set (SIYAKHA_SMS_FROM, SIYAKHA_WHATSAPP_FROM): "
+                "messages past the retention period are not deleted at Twilio"
+            )
+            return
+        day = (before.astimezone(dt.UTC).date() - dt.timedelta(days=1)).isoformat()
+        for address in addresses:
+            for direction in ({"to": address}, {"from_": address}):
+                try:
+                    for message in self.client.messages.stream(
+                        **direction, date_sent_before=day, page_size=OLD_PAGE_SIZE
+                    ):
+                        if message.date_sent is not None and message.date_sent < before:
+                            yield message.sid or ""
+                except Exception as exc:
+                    raise classify(exc) from exc
+
+    def delete_message(self, *, sid: str) -> None:
+        """Delete one message at Twilio, and with it its media; one already gone (a 404)
+        counts as deleted."""
+        try:
+            self.client.messages(sid).delete()
+        except TwilioRestException as exc:
+            if exc.status != 404:
+                raise classify(exc) from exc
+        except Exception as exc:
+            raise classify(exc) from exc
 
 
 class ConsoleSender:
@@ -190,6 +233,13 @@ class ConsoleSender:
     def delete_messages(self, *, phone: str, before: dt.datetime) -> int:
         """Delete nothing: the console sent nothing."""
         return 0
+
+    def sent_before(self, *, before: dt.datetime) -> Iterator[str]:
+        """Yield nothing: the console sent nothing."""
+        yield from ()
+
+    def delete_message(self, *, sid: str) -> None:
+        """Delete nothing: the console sent nothing."""
 
 
 def make_sender(settings: Settings) -> Sender:

@@ -3,7 +3,10 @@
 - `outbox.reconcile` (every SIYAKHA_OUTBOX_RECONCILE_SECONDS): settle rows left mid-send.
 - `outbox.delete_at_provider` (every 10 minutes): delete at Twilio the messages of erased
   residents (`residents.service.erase` queues them); a failure is tried again later.
-- Retention of sent messages' words: `messages.forget` (bot/domain/messages/jobs.py).
+- `outbox.forget_at_provider` (hourly, POPIA s14): delete at Twilio, with their media, the
+  messages to or from our numbers that it sent more than SIYAKHA_RETENTION_DAYS ago, at
+  most FORGET_LIMIT a run; the rest, and any that failed, go in the next runs.
+- Retention of sent messages' words here: `messages.forget` (bot/domain/messages/jobs.py).
 
 `schedule(settings)` declares them (APScheduler `add_job` keyword arguments, with the
 function as a textual reference so the database job store can hold it). The worker
@@ -19,12 +22,17 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from bot.config import Settings
+from bot.config import Settings, get_settings
 from bot.db import session_scope, utcnow
 from bot.domain.outbox import delivery, service
 from bot.domain.outbox.ports import Sender, SendError
 
 log = logging.getLogger(__name__)
+
+# outbox.forget_at_provider: deletions tried in one run (one request each: minutes, not
+# hours), and failed ones after which the run stops (Twilio is in trouble: try next run).
+FORGET_LIMIT = 2000
+FORGET_MAX_FAILURES = 20
 
 
 @dataclass(frozen=True)
@@ -107,6 +115,58 @@ def run_delete_at_provider() -> None:
     delete_at_provider()
 
 
+def forget_at_provider(
+    *,
+    sender: Sender | None = None,
+    settings: Settings | None = None,
+    now: dt.datetime | None = None,
+    limit: int = FORGET_LIMIT,
+) -> int:
+    """Delete at the provider, with their media, up to `limit` messages to or from our
+    numbers sent before the retention period; return how many (job
+    `outbox.forget_at_provider`). A deletion that fails is logged and left for the next run;
+    so is anything past `limit`, or everything when the provider cannot list."""
+    if sender is None:
+        if _runtime is None:
+            log.warning("outbox.forget_at_provider ran before bind(); skipped")
+            return 0
+        sender = _runtime.sender
+    settings = settings or get_settings()
+    before = (now or utcnow()) - dt.timedelta(days=settings.retention_days)
+    deleted = failed = 0
+    try:
+        for sid in sender.sent_before(before=before):
+            if deleted + failed >= limit or failed >= FORGET_MAX_FAILURES:
+                log.info("more old messages at the provider: the next run goes on")
+                break
+            try:
+                sender.delete_message(sid=sid)
+            except SendError as exc:
+                failed += 1
+                log.warning(
+                    "deleting an old message at the provider failed; will retry next run",
+                    extra={"provider_sid": sid, "error": f"{exc.kind}: {exc}"},
+                )
+            else:
+                deleted += 1
+    except SendError as exc:
+        log.warning(
+            "listing old messages at the provider failed; will retry next run",
+            extra={"error": f"{exc.kind}: {exc}"},
+        )
+    if deleted or failed:
+        log.info(
+            "old messages deleted at the provider",
+            extra={"messages": deleted, "failed": failed},
+        )
+    return deleted
+
+
+def run_forget_at_provider() -> None:
+    """Job `outbox.forget_at_provider`."""
+    forget_at_provider()
+
+
 def schedule(settings: Settings) -> list[dict[str, Any]]:
     """Declare this domain's jobs for the worker's scheduler."""
     return [
@@ -121,5 +181,11 @@ def schedule(settings: Settings) -> list[dict[str, Any]]:
             "func": "bot.domain.outbox.jobs:run_delete_at_provider",
             "trigger": "interval",
             "minutes": 10,
+        },
+        {
+            "id": "outbox.forget_at_provider",
+            "func": "bot.domain.outbox.jobs:run_forget_at_provider",
+            "trigger": "interval",
+            "hours": 1,
         },
     ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -80,4 +81,14 @@ class Sender(Protocol):
     def delete_messages(self, *, phone: str, before: dt.datetime) -> int:
         """Delete at the provider every message (and its media) sent to or from `phone`, on
         any channel, before `before`; return how many. Raise SendError on failure."""
+        ...
+
+    def sent_before(self, *, before: dt.datetime) -> Iterator[str]:
+        """Yield, page by page, the sids of the messages to or from our own numbers, on any
+        channel, that the provider sent before `before` (raise SendError on failure)."""
+        ...
+
+    def delete_message(self, *, sid: str) -> None:
+        """Delete one message and its media at the provider; one already gone is deleted.
+        Raise SendError on failure."""
         ...

@@ -6,7 +6,6 @@ import dataclasses
 import datetime as dt
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import select, update
@@ -24,17 +23,6 @@ from bot.domain.residents.models import Resident
 from tests.twilio_standin import TwilioStandIn, standin_settings
 
 PHONE = "+27821234567"
-
-
-@pytest.fixture
-def standin() -> Iterator[TwilioStandIn]:
-    with TwilioStandIn() as server:
-        yield server
-
-
-@pytest.fixture
-def sender(standin: TwilioStandIn, database_url: str) -> TwilioSender:
-    return TwilioSender(standin_settings(standin, database_url))
 
 
 def config(**overrides: object) -> DeliveryConfig:

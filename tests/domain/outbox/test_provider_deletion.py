@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -25,12 +24,6 @@ from tests.live_server import free_port
 from tests.twilio_standin import TwilioStandIn, standin_settings
 
 PHONE, OTHER = "+27821110300", "+27821110301"
-
-
-@pytest.fixture
-def standin() -> Iterator[TwilioStandIn]:
-    with TwilioStandIn() as server:
-        yield server
 
 
 def _send(sender: TwilioSender, to: str, body: str) -> None:
