@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -57,10 +65,24 @@ def _levels() -> Sequence[str]:
     return MEETING_LEVELS
 
 
+def _iso_date(value: Any) -> Any:
+    """Read a date written YYYY-MM-DD, refusing it, named, otherwise: pydantic would take
+    a number as seconds since 1970, and `date.fromisoformat` takes 20240529 or 2024-W22-3."""
+    if type(value) is dt.date:  # given in Python (Settings(...)), not read
+        return value
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            pass  # 2024-02-30
+    raise ValueError(f"{value} is not a date: use YYYY-MM-DD")
+
+
 # Names a setting may hold, each refused unless known.
 _Purpose = Annotated[str, _one_of("an outbox purpose", _purposes)]
 _Category = Annotated[str, _one_of("a ticket category", _categories)]
 _Level = Annotated[str, _one_of("a meeting level", _levels)]
+_IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
 
 
 class _NotJson(str):
@@ -163,6 +185,12 @@ class Settings(BaseSettings):
         default_factory=dict, validation_alias="SIYAKHA_SLA_RESOLVE_HOURS"
     )
     sla_due_soon_hours: float = Field(24.0, ge=0, validation_alias="SIYAKHA_SLA_DUE_SOON_HOURS")
+    # Days that are no working days beside the statutory calendar (sla.public_holidays): a
+    # public holiday the President declares (an election day, 27 December 2022) or a day the
+    # municipality closes, as a JSON list of YYYY-MM-DD dates.
+    sla_extra_holidays: frozenset[_IsoDate] = Field(
+        default_factory=frozenset, validation_alias="SIYAKHA_SLA_EXTRA_HOLIDAYS"
+    )
     # Where SLA breach notices (logged as an email) go when a ticket has no assignee, or one
     # who can no longer work it: deactivated, or out of their role or scope.
     sla_team_email: str | None = Field(None, validation_alias="SIYAKHA_SLA_TEAM_EMAIL")

@@ -270,6 +270,14 @@ def test_serve_refuses_to_put_the_dev_simulator_on_the_network(
                 "SIYAKHA_MEETING_REMINDER_LEVELS.0: not a meeting level: use neighbourhood, ward,",
             ],
         ),
+        (  # each date named; a number would have been read as seconds since 1970
+            {"SIYAKHA_SLA_EXTRA_HOLIDAYS": '["2024-05-29", "2024-02-30", "29/05/2024", 20240529]'},
+            [
+                "SIYAKHA_SLA_EXTRA_HOLIDAYS.1: 2024-02-30 is not a date: use YYYY-MM-DD",
+                "SIYAKHA_SLA_EXTRA_HOLIDAYS.2: 29/05/2024 is not a date: use YYYY-MM-DD",
+                "SIYAKHA_SLA_EXTRA_HOLIDAYS.3: 20240529 is not a date: use YYYY-MM-DD",
+            ],
+        ),
         (
             {"DATABASE_URL": "sqlite+pysqlcipher:///x.db"},
             ["DATABASE_URL: sqlite+pysqlcipher is not supported: use sqlite:///path for SQLite"],

@@ -1,9 +1,10 @@
 """SLA clocks: when a ticket must be acknowledged and resolved, and how it stands.
 
 Acknowledgement is due within SIYAKHA_SLA_ACK_WORKING_DAYS working days (Monday to Friday
-in South Africa, public holidays excluded); urgent (high priority) tickets within
-SIYAKHA_SLA_URGENT_ACK_HOURS hours. The resolve target is per category (content's
-`sla_hours`, overridden by SIYAKHA_SLA_RESOLVE_HOURS), at most
+in South Africa, public holidays excluded, and the days of SIYAKHA_SLA_EXTRA_HOLIDAYS:
+one-off holidays the President declares, days the municipality closes); urgent (high
+priority) tickets within SIYAKHA_SLA_URGENT_ACK_HOURS hours. The resolve target is per
+category (content's `sla_hours`, overridden by SIYAKHA_SLA_RESOLVE_HOURS), at most
 SIYAKHA_SLA_URGENT_RESOLVE_HOURS for urgent tickets. Staff acknowledge a ticket by moving
 it past new, by a public reply to its resident or by linking it as a duplicate (an
 internal note is no acknowledgement).
@@ -24,6 +25,7 @@ needs pausing, as asking the resident something acknowledges the ticket.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Set as AbstractSet
 from functools import lru_cache
 
 from bot.config import Settings
@@ -69,17 +71,20 @@ def public_holidays(year: int) -> frozenset[dt.date]:
     return frozenset(days)
 
 
-def is_working_day(day: dt.date) -> bool:
-    """Return whether a date is a South African working day."""
-    return day.weekday() < 5 and day not in public_holidays(day.year)
+def is_working_day(day: dt.date, extra_holidays: AbstractSet[dt.date] = frozenset()) -> bool:
+    """Return whether a date is a South African working day (`extra_holidays`: days off
+    beside the statutory ones, SIYAKHA_SLA_EXTRA_HOLIDAYS)."""
+    return day.weekday() < 5 and day not in public_holidays(day.year) and day not in extra_holidays
 
 
-def add_working_days(start: dt.datetime, days: int) -> dt.datetime:
+def add_working_days(
+    start: dt.datetime, days: int, extra_holidays: AbstractSet[dt.date] = frozenset()
+) -> dt.datetime:
     """Return `start` moved on by `days` working days (same local time; UTC out)."""
     local = start.astimezone(SAST)
     while days > 0:
         local += dt.timedelta(days=1)
-        if is_working_day(local.date()):
+        if is_working_day(local.date(), extra_holidays):
             days -= 1
     return local.astimezone(dt.UTC)
 
@@ -103,7 +108,7 @@ def due_times(
         ack = start + dt.timedelta(hours=settings.sla_urgent_ack_hours)
         hours = min(hours, settings.sla_urgent_resolve_hours)
     else:
-        ack = add_working_days(start, settings.sla_ack_working_days)
+        ack = add_working_days(start, settings.sla_ack_working_days, settings.sla_extra_holidays)
     return ack, start + dt.timedelta(hours=hours)
 
 

@@ -42,6 +42,18 @@ def test_working_days_skip_weekends_and_public_holidays() -> None:
     assert dt.date(2021, 12, 27) in sla.public_holidays(2021)  # Boxing Day on a Sunday
 
 
+def test_extra_holidays_are_no_working_days_and_leave_the_statutory_calendar_alone() -> None:
+    # Christmas 2022 fell on a Sunday, its Monday was Day of Goodwill anyway, and Tuesday the
+    # 27th was declared a public holiday.
+    declared = frozenset([dt.date(2022, 12, 27)])
+    assert sla.is_working_day(dt.date(2022, 12, 27))
+    assert not sla.is_working_day(dt.date(2022, 12, 27), declared)
+    friday = dt.datetime(2022, 12, 23, 8, 0, tzinfo=UTC)
+    assert sla.add_working_days(friday, 1) == dt.datetime(2022, 12, 27, 8, 0, tzinfo=UTC)
+    assert sla.add_working_days(friday, 1, declared) == dt.datetime(2022, 12, 28, 8, 0, tzinfo=UTC)
+    assert dt.date(2022, 12, 27) not in sla.public_holidays(2022)  # cached, statutory only
+
+
 def test_due_times_normal_urgent_and_overridden() -> None:
     settings = Settings(
         SIYAKHA_ENV="test",

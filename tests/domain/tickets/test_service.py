@@ -125,6 +125,42 @@ def test_priority_change_recomputes_clocks(session: Session) -> None:
     assert ticket.ack_due_at == NOW + dt.timedelta(hours=4)
 
 
+def test_a_declared_holiday_moves_the_acknowledge_time_a_day_later(
+    session: Session, settings: Settings
+) -> None:
+    # 29 May 2024 (election day) was declared a public holiday; counted as a working day, a
+    # ticket opened on the Monday was due on it, a day early, and its breach email unfair.
+    monday = dt.datetime(2024, 5, 27, 8, 0, tzinfo=dt.UTC)  # 10:00 SAST
+    declared = settings.model_copy(update={"sla_extra_holidays": frozenset([dt.date(2024, 5, 29)])})
+    ticket = tickets.open_ticket(
+        session=session,
+        reference=tickets.new_reference(session=session),
+        kind="problem",
+        category="roads",
+        description="A pothole",
+        source="sms",
+        now=monday,
+        settings=declared,
+    )
+    thursday = dt.datetime(2024, 5, 30, 8, 0, tzinfo=dt.UTC)
+    assert ticket.ack_due_at == thursday
+    # A change that sets the clocks again (urgent, then not) counts the holiday as well.
+    user, _ = make_staff(session)
+    for priority in ("high", "normal"):
+        tickets.change(
+            session=session,
+            ticket=ticket,
+            update_in=TicketUpdate(priority=priority),
+            staff=user,
+            now=monday + dt.timedelta(hours=1),
+            settings=declared,
+        )
+    assert ticket.ack_due_at == thursday
+    # Without the setting the day is a working day, as the statutory calendar has it.
+    plain = make_ticket(session, now=monday, category="roads")
+    assert plain.ack_due_at == dt.datetime(2024, 5, 29, 8, 0, tzinfo=dt.UTC)
+
+
 def test_search_filters(session: Session) -> None:
     user, _ = make_staff(session)
     late = make_ticket(session, now=NOW - dt.timedelta(days=10), category="water")
