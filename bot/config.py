@@ -14,8 +14,8 @@ from pydantic import (
     BeforeValidator,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
-    model_validator,
 )
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
@@ -30,7 +30,9 @@ from pydantic_settings import (
 from bot.content import load
 
 DEV_SECRET_KEY = "dev-secret-change-me"  # noqa: S105  (the placeholder refused outside dev)
-_PLACEHOLDER_SECRETS = {DEV_SECRET_KEY, "changethis", "change-me", "changeme", "secret", ""}
+# The shortest secret production takes: Twilio's auth tokens are 32 hex characters, the key
+# README suggests (secrets.token_urlsafe(48)) 64.
+MIN_SECRET_LENGTH = 32
 # The SQLite write gate is built on the standard library's driver (`bot.db`).
 SQLITE_DRIVERS = ("sqlite", "sqlite+pysqlite")
 
@@ -76,6 +78,18 @@ def _iso_date(value: Any) -> Any:
         except ValueError:
             pass  # 2024-02-30
     raise ValueError(f"{value} is not a date: use YYYY-MM-DD")
+
+
+def _is_placeholder(secret: str) -> bool:
+    """Return whether a secret is a placeholder, whatever its case, spaces and punctuation
+    (" Change-Me ", "CHANGE_ME", "dev-secret-change-me", "secret", blank)."""
+    plain = re.sub(r"[\W_]", "", secret.lower())
+    return plain in ("", "secret") or "changeme" in plain or "changethis" in plain
+
+
+def _long_enough(secret: str) -> None:
+    if len(secret.strip()) < MIN_SECRET_LENGTH:
+        raise ValueError(f"must be at least {MIN_SECRET_LENGTH} characters in production")
 
 
 # Names a setting may hold, each refused unless known.
@@ -145,7 +159,9 @@ class Settings(BaseSettings):
     messaging_service_sid: str | None = Field(
         None, validation_alias="SIYAKHA_MESSAGING_SERVICE_SID"
     )
-    secret_key: str = Field(DEV_SECRET_KEY, validation_alias="SIYAKHA_SECRET_KEY")
+    secret_key: str = Field(
+        DEV_SECRET_KEY, validation_alias="SIYAKHA_SECRET_KEY", validate_default=True
+    )
     log_level: str = Field("INFO", validation_alias="SIYAKHA_LOG_LEVEL")
     log_format: Literal["json", "text"] = Field("json", validation_alias="SIYAKHA_LOG_FORMAT")
     # Outbound delivery (`siyakha worker`). Rates are messages per second per worker process
@@ -285,16 +301,31 @@ class Settings(BaseSettings):
             raise ValueError("must be a logging level: DEBUG, INFO, WARNING, ERROR or CRITICAL")
         return value.upper()
 
-    @model_validator(mode="after")
-    def _refuse_placeholder_secret(self) -> Settings:
-        if self.env != "dev" and self.secret_key.strip().lower() in _PLACEHOLDER_SECRETS:
+    # The secrets are checked one by one (`env` is read before them), so that each refused
+    # is one line of `problems`. Twilio's may be left empty (unset: webhooks refuse all).
+    @field_validator("secret_key")
+    @classmethod
+    def _no_placeholder_key(cls, value: str, info: ValidationInfo) -> str:
+        env = info.data.get("env")
+        if env not in (None, "dev") and _is_placeholder(value):
             raise ValueError(
-                f"SIYAKHA_SECRET_KEY is a placeholder; outside dev (SIYAKHA_ENV={self.env}) set a "
-                'long random value (python -c "import secrets; print(secrets.token_urlsafe(48))")'
+                f"is a placeholder; outside dev (SIYAKHA_ENV={env}) set a long random value "
+                '(python -c "import secrets; print(secrets.token_urlsafe(48))")'
             )
-        if self.env == "production" and len(self.secret_key) < 32:
-            raise ValueError("SIYAKHA_SECRET_KEY must be at least 32 characters in production")
-        return self
+        if env == "production":
+            _long_enough(value)
+        return value
+
+    @field_validator(
+        "twilio_auth_token", "twilio_secondary_auth_token", "twilio_webhook_shared_key"
+    )
+    @classmethod
+    def _no_placeholder_twilio_secret(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value and info.data.get("env") == "production":
+            if _is_placeholder(value):
+                raise ValueError("is a placeholder; in production set Twilio's, or leave it empty")
+            _long_enough(value)
+        return value
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -332,9 +363,12 @@ def problems(error: ValidationError | SettingsError) -> list[str]:
         message = problem["msg"].removeprefix("Value error, ").replace("Input should be", "must be")
         if problem["type"] == "literal_error":  # "must be 'console' or 'twilio'", unquoted
             message = message.replace("'", "")
-        # A bad key of a JSON object is named as the key (pydantic adds "[key]").
-        where = ".".join(str(part) for part in problem["loc"] if part != "[key]")
-        # A check of the whole (the secret key) names its variable in the message.
+        # A bad key of a JSON object is named as the key (pydantic adds "[key]"); a default
+        # refused (the secret key's placeholder) by its variable, not the field's name.
+        loc = [part for part in problem["loc"] if part != "[key]"]
+        if loc and (field := Settings.model_fields.get(str(loc[0]))) is not None:
+            loc[0] = str(field.validation_alias)
+        where = ".".join(str(part) for part in loc)
         lines.append(f"{where}: {message}" if where else message)
     return lines
 

@@ -231,7 +231,20 @@ def test_serve_refuses_to_put_the_dev_simulator_on_the_network(
         ),
         (
             {"SIYAKHA_ENV": "production", "SIYAKHA_SECRET_KEY": "dev-secret-change-me"},
-            ["SIYAKHA_SECRET_KEY is a placeholder; outside dev (SIYAKHA_ENV=production) set a"],
+            ["SIYAKHA_SECRET_KEY: is a placeholder; outside dev (SIYAKHA_ENV=production) set a"],
+        ),
+        (  # each secret refused is a line of its own; a Twilio one was not checked at all
+            {
+                "SIYAKHA_ENV": "production",
+                "SIYAKHA_SECRET_KEY": " CHANGE-ME ",
+                "TWILIO_AUTH_TOKEN": "Change_Me",
+                "TWILIO_WEBHOOK_SHARED_KEY": "x",
+            },
+            [
+                "TWILIO_AUTH_TOKEN: is a placeholder; in production set Twilio's",
+                "TWILIO_WEBHOOK_SHARED_KEY: must be at least 32 characters in production",
+                "SIYAKHA_SECRET_KEY: is a placeholder; outside dev (SIYAKHA_ENV=production)",
+            ],
         ),
         ({"SIYAKHA_WHATSAPP_TEMPLATES": "{nope"}, ["SIYAKHA_WHATSAPP_TEMPLATES: must be JSON"]),
         (  # a JSON setting that did not parse hid every other problem

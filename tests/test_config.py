@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 import pytest
@@ -36,13 +37,42 @@ def test_environment_names(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.whatsapp_from == "whatsapp:+14155238886"
 
 
-@pytest.mark.parametrize("secret", [DEV_SECRET_KEY, "changethis", "", "short-but-not-placeholder"])
+# A Twilio auth token as Twilio issues them (32 hex characters), and a key as README says.
+TWILIO_TOKEN = "9f86d081884c7d659a2feaa0c55ad015"
+REAL_KEY = secrets.token_urlsafe(48)
+LONG_PLACEHOLDER = "change-me-change-me-change-me-change-me"  # 39 characters
+# Each was taken in production: padded, upper case, spelt otherwise, or long enough.
+PLACEHOLDERS = [" change-me ", "CHANGE-ME", "changeme", "Change_Me", LONG_PLACEHOLDER]
+SHORT = ["x", "x" + " " * 40, TWILIO_TOKEN[:31]]
+
+
+@pytest.mark.parametrize(
+    "secret", [DEV_SECRET_KEY, "changethis", "", "short-but-not-placeholder", *PLACEHOLDERS, *SHORT]
+)
 def test_production_refuses_placeholder_or_short_secret(secret: str) -> None:
     with pytest.raises(ValidationError, match="SIYAKHA_SECRET_KEY"):
         Settings(_env_file=None, SIYAKHA_ENV="production", SIYAKHA_SECRET_KEY=secret)  # type: ignore[call-arg]
 
 
-@pytest.mark.parametrize("secret", [DEV_SECRET_KEY, " ChangeMe "])
+@pytest.mark.parametrize(
+    "name", ["TWILIO_AUTH_TOKEN", "TWILIO_SECONDARY_AUTH_TOKEN", "TWILIO_WEBHOOK_SHARED_KEY"]
+)
+@pytest.mark.parametrize("secret", [*PLACEHOLDERS, *SHORT, "   "])
+def test_production_refuses_a_placeholder_or_short_twilio_secret(name: str, secret: str) -> None:
+    # Unchecked, "x" was a signing key anyone could sign forged webhooks with.
+    with pytest.raises(ValidationError, match=name) as refused:
+        Settings(  # type: ignore[call-arg]
+            _env_file=None, SIYAKHA_ENV="production", SIYAKHA_SECRET_KEY=REAL_KEY, **{name: secret}
+        )
+    assert len(problems(refused.value)) == 1
+    # Only production checks them: the tests' own token is short.
+    tests = Settings(
+        _env_file=None, SIYAKHA_ENV="test", SIYAKHA_SECRET_KEY=REAL_KEY, **{name: secret}
+    )  # type: ignore[call-arg]
+    assert getattr(tests, name.lower()) == secret
+
+
+@pytest.mark.parametrize("secret", [DEV_SECRET_KEY, " ChangeMe ", "CHANGE_ME", LONG_PLACEHOLDER])
 def test_a_placeholder_secret_is_refused_outside_dev_as_the_design_says(secret: str) -> None:
     with pytest.raises(ValidationError, match="placeholder; outside dev"):
         Settings(_env_file=None, SIYAKHA_ENV="test", SIYAKHA_SECRET_KEY=secret)  # type: ignore[call-arg]
@@ -50,13 +80,29 @@ def test_a_placeholder_secret_is_refused_outside_dev_as_the_design_says(secret: 
     assert short.secret_key == "short but real"  # the length rule is production's only
 
 
-def test_production_accepts_a_real_secret_and_dev_accepts_the_placeholder() -> None:
-    real = "x" * 48
-    assert (
-        Settings(_env_file=None, SIYAKHA_ENV="production", SIYAKHA_SECRET_KEY=real).secret_key
-        == real
-    )  # type: ignore[call-arg]
-    assert Settings(_env_file=None, SIYAKHA_ENV="dev").secret_key == DEV_SECRET_KEY  # type: ignore[call-arg]
+def test_production_accepts_real_secrets_and_dev_accepts_the_placeholder() -> None:
+    real = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        SIYAKHA_ENV="production",
+        SIYAKHA_SECRET_KEY=REAL_KEY,
+        TWILIO_AUTH_TOKEN=TWILIO_TOKEN,
+        TWILIO_SECONDARY_AUTH_TOKEN="",  # .env.example's empty line: unset
+        TWILIO_WEBHOOK_SHARED_KEY=secrets.token_hex(16),
+    )
+    assert (real.secret_key, real.twilio_auth_token) == (REAL_KEY, TWILIO_TOKEN)
+    dev = Settings(_env_file=None, SIYAKHA_ENV="dev", TWILIO_AUTH_TOKEN="x")  # type: ignore[call-arg]
+    assert (dev.secret_key, dev.twilio_auth_token) == (DEV_SECRET_KEY, "x")
+
+
+def test_the_secret_key_left_at_its_default_is_named_as_its_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("SIYAKHA_SECRET_KEY", raising=False)
+    with pytest.raises(ValidationError) as refused:
+        Settings(_env_file=None, SIYAKHA_ENV="production")  # type: ignore[call-arg]
+    assert [line.split(";")[0] for line in problems(refused.value)] == [
+        "SIYAKHA_SECRET_KEY: is a placeholder"
+    ]
 
 
 def test_unknown_outbound_mode_is_refused() -> None:
