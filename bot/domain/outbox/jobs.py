@@ -30,7 +30,9 @@ from bot.domain.outbox.ports import Sender, SendError
 log = logging.getLogger(__name__)
 
 # outbox.forget_at_provider: deletions tried in one run (one request each: minutes, not
-# hours), and failed ones after which the run stops (Twilio is in trouble: try next run).
+# hours), and failures after which the run stops (Twilio is in trouble: try next run). A
+# refusal of one message (a 4xx, "permanent") is not counted there: Twilio lists the same
+# messages first in every run, so a few it will not delete would stop every run.
 FORGET_LIMIT = 2000
 FORGET_MAX_FAILURES = 20
 
@@ -133,16 +135,17 @@ def forget_at_provider(
         sender = _runtime.sender
     settings = settings or get_settings()
     before = (now or utcnow()) - dt.timedelta(days=settings.retention_days)
-    deleted = failed = 0
+    deleted = failed = troubled = 0
     try:
         for sid in sender.sent_before(before=before):
-            if deleted + failed >= limit or failed >= FORGET_MAX_FAILURES:
+            if deleted + failed >= limit or troubled >= FORGET_MAX_FAILURES:
                 log.info("more old messages at the provider: the next run goes on")
                 break
             try:
                 sender.delete_message(sid=sid)
             except SendError as exc:
                 failed += 1
+                troubled += exc.kind != "permanent"
                 log.warning(
                     "deleting an old message at the provider failed; will retry next run",
                     extra={"provider_sid": sid, "error": f"{exc.kind}: {exc}"},

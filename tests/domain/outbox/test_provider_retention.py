@@ -197,3 +197,25 @@ def test_the_simulator_setup_deletes_nothing_and_the_worker_schedules_the_job(
     assert declared["outbox.forget_at_provider"]["func"] == (
         "bot.domain.outbox.jobs:run_forget_at_provider"
     )
+
+
+@pytest.mark.parametrize(("status", "code", "deleted"), [(400, 21610, 4), (500, 20500, 0)])
+def test_messages_twilio_refuses_to_delete_do_not_hold_up_the_rest(
+    sender: TwilioSender,
+    standin: TwilioStandIn,
+    database_url: str,
+    status: int,
+    code: int,
+    deleted: int,
+) -> None:
+    """A refusal (4xx) is that message's own: the run goes on past more of them than the
+    failures that stop it (Twilio lists the same ones first in every run, so they would
+    stop every run). Server errors (5xx) still stop it: Twilio is in trouble."""
+    for n in range(jobs.FORGET_MAX_FAILURES + 5):
+        _sent(sender, standin, OLD + dt.timedelta(minutes=n), to=PHONE, body=f"old {n}")
+    listed_first = [m["sid"] for m in standin.messages][::-1][: jobs.FORGET_MAX_FAILURES + 1]
+    for sid in listed_first:
+        standin.fail_delete(status, code, sid=sid, times=99)
+    settings = standin_settings(standin, database_url)
+    assert jobs.forget_at_provider(sender=sender, settings=settings, now=NOW) == deleted
+    assert len(standin.messages) == len(listed_first) + 4 - deleted
