@@ -212,6 +212,9 @@ class Settings(BaseSettings):
     sla_team_email: str | None = Field(None, validation_alias="SIYAKHA_SLA_TEAM_EMAIL")
     # A resolved ticket the resident has not confirmed closes after this many days.
     ticket_confirm_days: int = Field(7, ge=1, validation_alias="SIYAKHA_TICKET_CONFIRM_DAYS")
+    # A wait on the resident (status waiting_on_resident, resolve clock paused) nobody
+    # answered ends after this many days: the ticket goes back to staff, its clock running.
+    ticket_wait_days: int = Field(14, ge=1, validation_alias="SIYAKHA_TICKET_WAIT_DAYS")
     # POPIA s14 retention: the words, media links and locations of messages (inbound, and
     # proactive messages once sent) are de-identified after this many days, a resident quiet
     # as long loses an unfinished report, and unmatched settlement names typed are deleted

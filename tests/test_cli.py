@@ -295,6 +295,10 @@ def test_serve_refuses_to_put_the_dev_simulator_on_the_network(
             {"DATABASE_URL": "sqlite+pysqlcipher:///x.db"},
             ["DATABASE_URL: sqlite+pysqlcipher is not supported: use sqlite:///path for SQLite"],
         ),
+        (  # 0 would end every wait on the resident at once
+            {"SIYAKHA_TICKET_WAIT_DAYS": "0"},
+            ["SIYAKHA_TICKET_WAIT_DAYS: must be greater than or equal to 1"],
+        ),
     ],
 )
 def test_a_malformed_setting_is_one_line_naming_it_not_a_traceback(

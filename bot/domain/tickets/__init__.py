@@ -5,7 +5,7 @@
 de-identify); `references.py` report numbers; `sla.py` due times and SLA state;
 `notify.py` what the resident is told, through the outbox; `ports.py` the engine's
 TicketDesk; `jobs.py` the scheduled jobs (`tickets.flag_breaches`,
-`tickets.close_unanswered`).
+`tickets.close_unanswered`, `tickets.end_unanswered_waits`).
 
 May import `bot.db`, `bot.config`, `bot.content`, `bot.i18n`, the pure report notices in
 `bot.flows.report_notices`, the residents, staff and outbox domains, and the engine's ports

@@ -9,6 +9,11 @@
 - `tickets.close_unanswered` (hourly): a resolved ticket whose resident has not said
   whether it is fixed closes after SIYAKHA_TICKET_CONFIRM_DAYS days, and the resident is
   told it is closed, as when staff close it.
+- `tickets.end_unanswered_waits` (hourly): a ticket that has waited on its resident for
+  SIYAKHA_TICKET_WAIT_DAYS days without an answer goes back to staff (in progress, its
+  resolve clock running again, moved on by the wait, as an answer would leave it), with
+  the reason in its status event; its assignee, or the team address as for a breach, is
+  told. It is not closed, and the resident is not told (they were asked and said nothing).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.engine import Engine
-from sqlmodel import col
+from sqlmodel import Session, col
 
 from bot.config import Settings, get_settings
 from bot.db import session_scope, utcnow
@@ -71,12 +76,7 @@ def flag_breaches(
             if ticket.resolve_due_at < stood and not ticket.resolve_breach_flagged_at:
                 ticket.resolve_breach_flagged_at = now
                 clocks.append(("resolve", ticket.resolve_due_at))
-            assignee = session.get(StaffUser, ticket.assignee_id) if ticket.assignee_id else None
-            if assignee is not None and not service.may_work(
-                session=session, user=assignee, ticket=ticket
-            ):
-                assignee = None  # deactivated, or no longer theirs to see: the team hears
-            to = assignee.email if assignee else settings.sla_team_email
+            to = _notice_to(session, ticket, settings)
             for clock, due in clocks:
                 service.add_event(
                     session,
@@ -86,19 +86,84 @@ def flag_breaches(
                     now=now,
                     data={"clock": clock, "due": due.isoformat(), "notified": to},
                 )
-                log.warning(
-                    "email: ticket SLA breached",
-                    extra={
-                        "to": to or "(no assignee who may work it, no SIYAKHA_SLA_TEAM_EMAIL)",
-                        "reference": ticket.reference,
-                        "clock": clock,
-                        "due": due.isoformat(),
-                        "category": ticket.category,
-                        "priority": ticket.priority,
-                    },
-                )
+                _email("ticket SLA breached", to, ticket, clock=clock, due=due.isoformat())
                 flagged += 1
     return flagged
+
+
+def _notice_to(session: Session, ticket: Ticket, settings: Settings) -> str | None:
+    """Return who hears about a ticket's clock: its assignee, or SIYAKHA_SLA_TEAM_EMAIL when
+    nobody is assigned or the assignee may no longer work it."""
+    assignee = session.get(StaffUser, ticket.assignee_id) if ticket.assignee_id else None
+    if assignee is not None and not service.may_work(session=session, user=assignee, ticket=ticket):
+        assignee = None  # deactivated, or no longer theirs to see: the team hears
+    return assignee.email if assignee else settings.sla_team_email
+
+
+def _email(subject: str, to: str | None, ticket: Ticket, **details: str) -> None:
+    """Send a notice about a ticket to staff (an email-style log line)."""
+    log.warning(
+        f"email: {subject}",
+        extra={
+            "to": to or "(no assignee who may work it, no SIYAKHA_SLA_TEAM_EMAIL)",
+            "reference": ticket.reference,
+            **details,
+            "category": ticket.category,
+            "priority": ticket.priority,
+        },
+    )
+
+
+def end_unanswered_waits(
+    *,
+    engine: Engine | None = None,
+    settings: Settings | None = None,
+    now: dt.datetime | None = None,
+) -> int:
+    """Give back to staff every ticket that has waited on its resident for longer than
+    SIYAKHA_TICKET_WAIT_DAYS, telling the assignee or the team; return how many."""
+    settings = settings or get_settings()
+    now = now or utcnow()
+    days = settings.ticket_wait_days
+    cutoff = now - dt.timedelta(days=days)
+    reason = f"no answer from the resident after {days} day{'' if days == 1 else 's'}"
+    with session_scope(engine) as session:
+        rows = list(
+            session.execute(
+                select(Ticket)
+                .where(
+                    col(Ticket.status) == "waiting_on_resident",
+                    col(Ticket.waiting_since) < cutoff,
+                )
+                .order_by(col(Ticket.id))
+                .limit(BATCH)
+                .with_for_update(skip_locked=True)
+            ).scalars()
+        )
+        for ticket in rows:
+            assert ticket.waiting_since is not None
+            since = ticket.waiting_since.isoformat()
+            to = _notice_to(session, ticket, settings)
+            # As when the resident answers (service._resident_said): the ticket is worked
+            # again and its resolve clock resumes, moved on by the wait. The resident is not
+            # told: they were asked and have said nothing; their report stays open.
+            service.move_status(
+                session,
+                ticket,
+                "in_progress",
+                now=now,
+                actor="system",
+                data={"reason": reason, "notified": to},
+            )
+            _email(
+                "ticket back from waiting on the resident",
+                to,
+                ticket,
+                reason=reason,
+                waiting_since=since,
+                resolve_due=ticket.resolve_due_at.isoformat(),
+            )
+    return len(rows)
 
 
 def close_unanswered(
@@ -145,6 +210,13 @@ def run_close_unanswered() -> None:
         log.info("unanswered resolved tickets closed", extra={"count": count})
 
 
+def run_end_unanswered_waits() -> None:
+    """Job `tickets.end_unanswered_waits`."""
+    count = end_unanswered_waits()
+    if count:
+        log.info("unanswered waits on residents ended", extra={"count": count})
+
+
 def schedule(settings: Settings) -> list[dict[str, Any]]:
     """Declare this domain's jobs for the worker's scheduler."""
     return [
@@ -157,6 +229,12 @@ def schedule(settings: Settings) -> list[dict[str, Any]]:
         {
             "id": "tickets.close_unanswered",
             "func": "bot.domain.tickets.jobs:run_close_unanswered",
+            "trigger": "interval",
+            "minutes": 60,
+        },
+        {
+            "id": "tickets.end_unanswered_waits",
+            "func": "bot.domain.tickets.jobs:run_end_unanswered_waits",
             "trigger": "interval",
             "minutes": 60,
         },

@@ -23,7 +23,9 @@ from bot.config import Settings
 from bot.content import load
 from bot.db import session_scope, utcnow
 from bot.domain.outbox.models import Outbox
+from bot.domain.staff import service as staff
 from bot.domain.staff.models import AuditEvent, StaffUser
+from bot.domain.tickets import jobs
 from bot.domain.tickets.models import Ticket
 from bot.flows import report_notices
 from bot.i18n import get_translator
@@ -328,6 +330,32 @@ def test_the_page_shows_a_resolve_clock_paused_while_waiting_on_the_resident(
     form = {**update_form(triage.get(page).text), "status": "waiting_on_resident"}
     assert triage.post(f"{page}/update", data=form, follow_redirects=False).status_code == 303
     assert "paused while waiting on the resident since" in triage.get(page).text
+
+
+def test_a_wait_nobody_answered_ends_with_its_reason_in_the_history_and_the_api(
+    as_role: Callable[[str], tuple[TestClient, str]],
+    world: World,
+    clean_db: Engine,
+    app_settings: Settings,
+) -> None:
+    triage, _ = as_role("triage")
+    page = f"/staff/tickets/{world.ticket_here}"
+    form = {**update_form(triage.get(page).text), "status": "waiting_on_resident"}
+    assert triage.post(f"{page}/update", data=form, follow_redirects=False).status_code == 303
+    later = utcnow() + dt.timedelta(days=app_settings.ticket_wait_days, hours=1)
+    assert jobs.end_unanswered_waits(engine=clean_db, settings=app_settings, now=later) == 1
+    reason = "reason: no answer from the resident after 14 days"
+    history = re.sub(r"<[^>]+>", " ", triage.get(page).text)
+    assert reason in " ".join(history.split())
+    with session_scope(clean_db) as session:
+        user = session.execute(select(StaffUser).where(StaffUser.email == EMAILS["triage"]))
+        _row, token = staff.create_token(session=session, user=user.scalar_one())
+    detail = triage.get(
+        f"/api/v1/tickets/{world.ticket_here}", headers={"Authorization": f"Bearer {token}"}
+    ).json()
+    assert detail["status"] == "in_progress"
+    assert detail["events"][-1]["actor"] == "system"
+    assert detail["events"][-1]["data"]["reason"] == reason.removeprefix("reason: ")
 
 
 def test_text_no_database_can_store_is_a_422_on_every_dashboard_form_and_filter(
