@@ -156,8 +156,23 @@ class TicketPublic(SQLModel):
     longitude: float | None
     media: list[dict[str, Any]]
     assignee_email: str | None
-    parent_reference: str | None
-    linked_references: list[str]
+    parent_reference: str | None = PydanticField(
+        description=(
+            "the report number of the ticket this one is a duplicate of; null when it is no "
+            "duplicate, or when the viewer's scope does not include that ticket "
+            "(`parent_outside_scope` then says it is a duplicate all the same)"
+        )
+    )
+    parent_outside_scope: bool = PydanticField(
+        description=(
+            "true when this ticket is a duplicate of a ticket outside the viewer's scope, "
+            "whose number is not shown (DELETE .../parent still unlinks it)"
+        ),
+    )
+    linked_references: list[str] = PydanticField(
+        description="the tickets linked as duplicates of this one, those within the viewer's "
+        "scope only"
+    )
     has_resident: bool
     created_at: dt.datetime
     updated_at: dt.datetime

@@ -347,10 +347,16 @@ def to_public(
     scope: scopes.Scope | None = None,
 ) -> TicketPublic:
     """Return the staff view of a ticket (never the resident's phone or name); with the
-    viewer's `scope`, only the linked duplicates within it are listed."""
+    viewer's `scope`, only the linked duplicates within it are listed, and a parent outside
+    it is no number but `parent_outside_scope` (an admin may link tickets of two scopes)."""
     settlement = session.get(Settlement, ticket.settlement_id) if ticket.settlement_id else None
     assignee = session.get(StaffUser, ticket.assignee_id) if ticket.assignee_id else None
     parent = session.get(Ticket, ticket.parent_id) if ticket.parent_id else None
+    hidden = (
+        parent is not None
+        and scope is not None
+        and not scopes.allows_ticket(session=session, scope=scope, ticket=parent)
+    )
     return TicketPublic(
         reference=ticket.reference,
         kind=ticket.kind,
@@ -367,7 +373,8 @@ def to_public(
         longitude=ticket.longitude,
         media=list(ticket.media),
         assignee_email=assignee.email if assignee else None,
-        parent_reference=parent.reference if parent else None,
+        parent_reference=parent.reference if parent and not hidden else None,
+        parent_outside_scope=hidden,
         linked_references=[
             t.reference for t in _linked(session=session, ticket=ticket, scope=scope)
         ],
@@ -392,8 +399,9 @@ def to_detail(
     settings: Settings | None = None,
     scope: scopes.Scope | None = None,
 ) -> TicketDetail:
-    """Return a ticket with its whole event history (`scope`: as in `to_public`; an admin's
-    "duplicate_added" of a ticket outside it keeps `child_outside_scope`, not its number)."""
+    """Return a ticket with its whole event history (`scope`: as in `to_public`; an event
+    naming a ticket outside it, an admin's link of tickets of two scopes, keeps
+    `<key>_outside_scope` instead of its number, see `_seen_data`)."""
     public = to_public(session=session, ticket=ticket, now=now, settings=settings, scope=scope)
     emails: dict[int, str] = {}
     history = []
@@ -401,11 +409,7 @@ def to_detail(
     unseen = _outside(
         session=session,
         scope=scope,
-        references={
-            str(e.data["child"])
-            for e in happened
-            if e.kind == "duplicate_added" and e.data.get("child")
-        },
+        references={str(e.data[k]) for e in happened for k in LINK_KEYS if e.data.get(k)},
     )
     for event in happened:
         email = None
@@ -441,12 +445,18 @@ def _outside(*, session: Session, scope: scopes.Scope | None, references: set[st
     return set(session.execute(outside).scalars())
 
 
+# The event data keys that name another ticket of the same duplicates: "duplicate_added"'s
+# child, "linked" and "unlinked"'s parent, and the parent a status change or reply came via.
+LINK_KEYS = ("child", "parent", "via")
+
+
 def _seen_data(event: TicketEvent, unseen: set[str]) -> dict[str, Any]:
     """Return an event's data as its viewer may see it: no number of a ticket outside scope."""
     data = dict(event.data)
-    if event.kind == "duplicate_added" and data.get("child") in unseen:
-        data["child"] = None
-        data["child_outside_scope"] = True
+    for key in LINK_KEYS:
+        if data.get(key) in unseen:
+            data[key] = None
+            data[f"{key}_outside_scope"] = True
     return data
 
 

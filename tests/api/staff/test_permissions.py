@@ -602,6 +602,78 @@ def test_a_scoped_users_change_reaches_only_the_duplicates_in_their_scope(
     assert [e.kind for e in events if e.ticket_id == there_id] == ["created", "linked"]
 
 
+def test_a_parent_outside_the_viewers_scope_is_shown_as_such_not_by_number(
+    app: object, world: World, clean_db: Engine
+) -> None:
+    # An admin links the ward-14 report as a duplicate of the ward-22 one and starts work on
+    # the parent (which reaches the duplicate "via" it). The ward-14 user saw "Duplicate of
+    # <ward-22 number>" with a link, and the number in the API and the history.
+    tokens = {}
+    with session_scope(clean_db) as session:
+        for email in ("admin@ubuntubay.example.org", "scoped@ubuntubay.example.org"):
+            user = staff.get_by_email(session=session, email=email)
+            assert user is not None
+            tokens[email.split("@")[0]] = {
+                "Authorization": f"Bearer {staff.create_token(session=session, user=user)[1]}"
+            }
+    here, there = world.ticket_here, world.ticket_there
+    with TestClient(app) as api:  # type: ignore[arg-type]
+        linked = api.put(
+            f"/api/v1/tickets/{here}/parent", json={"parent": there}, headers=tokens["admin"]
+        )
+        assert linked.status_code == 200, linked.text
+        moved = api.patch(
+            f"/api/v1/tickets/{there}", json={"status": "in_progress"}, headers=tokens["admin"]
+        )
+        assert moved.status_code == 200, moved.text
+        seen = {
+            who: (
+                api.get(f"/api/v1/tickets/{here}", headers=auth).json(),
+                api.get("/api/v1/tickets", headers=auth).json()["items"],
+            )
+            for who, auth in tokens.items()
+        }
+    detail, listed = seen["admin"]
+    assert (detail["parent_reference"], detail["parent_outside_scope"]) == (there, False)
+    assert {(t["reference"], t["parent_reference"]) for t in listed} == {
+        (here, there),
+        (there, None),
+    }
+    assert [e["data"].get("via") for e in detail["events"] if e["kind"] == "status"] == [there]
+    detail, listed = seen["scoped"]
+    assert detail["status"] == "in_progress"
+    assert (detail["parent_reference"], detail["parent_outside_scope"]) == (None, True)
+    [item] = listed
+    assert (item["reference"], item["parent_reference"], item["parent_outside_scope"]) == (
+        here,
+        None,
+        True,
+    )
+    assert there not in json.dumps(detail)
+    assert [e["data"] for e in detail["events"] if e["kind"] in ("linked", "status")] == [
+        {"parent": None, "parent_outside_scope": True},
+        {"from": "new", "to": "in_progress", "via": None, "via_outside_scope": True},
+    ]
+    with logged_in(app, "admin@ubuntubay.example.org") as (admin, _csrf):
+        page = admin.get(f"/staff/tickets/{here}").text
+        parent = page[page.index("<dt>Duplicate of</dt>") :].split("</dd>")[0]
+        assert f'<a href="/staff/tickets/{there}">{there}</a>' in parent
+    with logged_in(app, "scoped@ubuntubay.example.org") as (client, csrf):
+        page = client.get(f"/staff/tickets/{here}").text
+        parent = page[page.index("<dt>Duplicate of</dt>") :].split("</dd>")[0]
+        assert "a ticket outside your scope" in parent and "<a " not in parent
+        assert there not in page
+        assert "parent_outside_scope: True" in page and "via_outside_scope: True" in page
+        # saved blank, the link form unlinks it, and the history still keeps the number back
+        unlinked = client.post(
+            f"/staff/tickets/{here}/link", data={"csrf_token": csrf}, follow_redirects=False
+        )
+        assert unlinked.status_code == 303
+        page = client.get(f"/staff/tickets/{here}").text
+        assert there not in page
+        assert "(none)" in page[page.index("<dt>Duplicate of</dt>") :].split("</dd>")[0]
+
+
 def test_a_scoped_officers_export_leaves_out_reports_outside_their_scope(
     app: object, world: World, clean_db: Engine
 ) -> None:
