@@ -73,14 +73,30 @@ def _hours(start: dt.datetime, end: dt.datetime | None) -> float | None:
     return None if end is None else (end - start).total_seconds() / 3600
 
 
+def _since_clock_start(
+    ticket: Ticket, reopened_at: dt.datetime | None, end: dt.datetime | None
+) -> float | None:
+    """Return the hours from the ticket's opening, or its last reopening (`reopened_at`), to
+    `end` (None: `end` is None or came before, so not since)."""
+    start = reopened_at or ticket.created_at
+    return None if end is None or end < start else _hours(start, end)
+
+
 def hours_to_acknowledge(ticket: Ticket, reopened_at: dt.datetime | None) -> float | None:
     """Return the hours from the ticket's opening, or its last reopening (`reopened_at`), to
     the acknowledgement that followed (None: not acknowledged since): reopening starts the
     acknowledge clock again, and clears the acknowledgement before it (one kept from before
     the reopening, as before 086b4bb, is none since)."""
-    start = reopened_at or ticket.created_at
-    acknowledged = ticket.acknowledged_at
-    return None if acknowledged is None or acknowledged < start else _hours(start, acknowledged)
+    return _since_clock_start(ticket, reopened_at, ticket.acknowledged_at)
+
+
+def hours_to_resolve(ticket: Ticket, reopened_at: dt.datetime | None) -> float | None:
+    """Return the hours from the ticket's opening, or its last reopening (`reopened_at`), to
+    its resolution (None: not resolved): reopening starts the resolve clock again, as it does
+    the SLA's, so the time a ticket sat resolved before its resident said "not fixed" is no
+    time spent resolving it. Time waiting on the resident counts (elapsed hours), though the
+    SLA's resolve clock stands still meanwhile."""
+    return _since_clock_start(ticket, reopened_at, ticket.resolved_at)
 
 
 def weekly(
@@ -128,7 +144,7 @@ def weekly(
                 report.resolved[i] += 1
                 res_cat[ticket.category][i] += 1
                 res_place[settlement_name or "(no settlement)"][i] += 1
-            hours = _hours(ticket.created_at, ticket.resolved_at)
+            hours = hours_to_resolve(ticket, reopened_at)
             if hours is not None:
                 resolve_hours.append(hours)
         # The SLA share counts what the queue, the API and the CSV call met or missed: a
@@ -195,9 +211,9 @@ def ticket_row(
     reopened_at: dt.datetime | None = None,
 ) -> list[Any]:
     """Return one ticket's CSV row, in TICKET_COLUMNS order (times in Johannesburg;
-    `reopened_at`: when it was last reopened, see `hours_to_acknowledge`)."""
+    `reopened_at`: when it was last reopened, see `hours_to_acknowledge`, `hours_to_resolve`)."""
     ack = hours_to_acknowledge(ticket, reopened_at)
-    resolved = _hours(ticket.created_at, ticket.resolved_at)
+    resolved = hours_to_resolve(ticket, reopened_at)
     return [
         ticket.reference,
         ticket.created_at.astimezone(TIMEZONE).strftime("%Y-%m-%d %H:%M"),

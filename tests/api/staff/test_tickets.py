@@ -490,3 +490,7 @@ def test_a_reopened_ticket_shows_a_fresh_acknowledge_time_and_counts_from_its_re
     rows = list(csv.DictReader(io.StringIO(triage.get("/staff/tickets.csv?status=all").text)))
     [row] = [r for r in rows if r["reference"] == reference]
     assert row["hours_to_acknowledge"] == "0.0"  # from the reopening, not the opening
+    move("resolved")
+    rows = list(csv.DictReader(io.StringIO(triage.get("/staff/tickets.csv?status=all").text)))
+    [row] = [r for r in rows if r["reference"] == reference]
+    assert row["hours_to_resolve"] == "0.0"  # likewise, not the 100 h since the opening

@@ -11,8 +11,10 @@ from sqlmodel import Session
 from bot.config import Settings
 from bot.domain.reports import service as reports
 from bot.domain.staff import queue
+from bot.domain.staff.models import StaffUser
 from bot.domain.staff.scope import Scope
 from bot.domain.tickets import service as tickets
+from bot.domain.tickets.models import Ticket
 from tests.domain.tickets.factories import make_staff, make_ticket
 from tests.factories import make_settlement
 
@@ -75,31 +77,64 @@ def test_week_start_uses_johannesburg_time() -> None:
     assert reports.week_start(sunday_night_utc) == dt.date(2026, 11, 23)
 
 
+MONDAY = dt.datetime(2026, 11, 23, 8, tzinfo=dt.UTC)
+
+
+def _moved(
+    session: Session,
+    user: StaffUser,
+    steps: tuple[tuple[str, int], ...],
+    ticket: Ticket | None = None,
+) -> Ticket:
+    """Return a roads ticket opened on MONDAY (or `ticket`), moved by `user` to each status
+    at its hours after MONDAY."""
+    ticket = ticket or make_ticket(session, now=MONDAY, category="roads")
+    for status, hours in steps:
+        tickets.set_status(
+            session=session, ticket=ticket, status=status, staff=user, now=MONDAY + hours * H
+        )
+    return ticket
+
+
 def test_time_to_acknowledge_a_reopened_report_runs_from_its_reopening(
     session: Session,
 ) -> None:
-    monday = dt.datetime(2026, 11, 23, 8, tzinfo=dt.UTC)
     user, _ = make_staff(session)
-    ticket = make_ticket(session, now=monday, category="roads")
-    for status, hours in (("in_progress", 2), ("resolved", 3), ("reopened", 50)):
-        tickets.set_status(
-            session=session,
-            ticket=ticket,
-            status=status,
-            staff=user,
-            now=monday + dt.timedelta(hours=hours),
-        )
+    ticket = _moved(session, user, (("in_progress", 2), ("resolved", 3), ("reopened", 50)))
     report = reports.weekly(session=session, now=NOW, weeks=1)
     assert report.median_ack_hours is None  # not acknowledged since it was reopened
-    tickets.set_status(
-        session=session,
-        ticket=ticket,
-        status="in_progress",
-        staff=user,
-        now=monday + dt.timedelta(hours=55),
-    )
+    _moved(session, user, (("in_progress", 55),), ticket)
     report = reports.weekly(session=session, now=NOW, weeks=1)
     assert report.median_ack_hours == 5.0  # from the reopening, not 55 h from the opening
+
+
+def test_time_to_resolve_a_resolved_reopened_resolved_report_runs_from_its_reopening(
+    session: Session,
+) -> None:
+    # Resolved after 3 h, reopened ("not fixed") 47 h later, resolved again 10 h after that:
+    # the report and the CSV counted 60 h, the time it sat resolved included.
+    steps = (("in_progress", 2), ("resolved", 3), ("reopened", 50), ("in_progress", 52))
+    user, _ = make_staff(session)
+    ticket = _moved(session, user, (*steps, ("resolved", 60)))
+    report = reports.weekly(session=session, now=NOW, weeks=1)
+    assert (report.median_ack_hours, report.median_resolve_hours) == (2.0, 10.0)
+    assert (report.finished, report.within_sla) == (1, 1)  # its SLA clock ran from +50 h too
+    assert ticket.id is not None
+    reopened = tickets.last_reopenings(session=session, ticket_ids=[ticket.id])
+    assert reopened == {ticket.id: MONDAY + 50 * H}
+    row = dict(
+        zip(
+            reports.TICKET_COLUMNS,
+            reports.ticket_row(
+                ticket, settlement="", assignee="", sla_state="met", reopened_at=reopened[ticket.id]
+            ),
+            strict=True,
+        )
+    )
+    assert (row["hours_to_acknowledge"], row["hours_to_resolve"]) == ("2.0", "10.0")
+    once = _moved(session, user, (("resolved", 4),))  # never reopened: from the opening
+    assert reports.hours_to_resolve(once, None) == 4.0
+    assert reports.weekly(session=session, now=NOW, weeks=1).median_resolve_hours == 7.0
 
 
 def test_an_acknowledgement_from_before_the_last_reopening_is_not_counted(
@@ -107,15 +142,10 @@ def test_an_acknowledgement_from_before_the_last_reopening_is_not_counted(
 ) -> None:
     # Reopened before 086b4bb, which kept the acknowledgement of its first opening: it has
     # not been acknowledged since, and no negative time to acknowledge may come of it.
-    monday = dt.datetime(2026, 11, 23, 8, tzinfo=dt.UTC)
     user, _ = make_staff(session)
-    ticket = make_ticket(session, now=monday, category="roads")
-    for status, hours in (("resolved", 2), ("reopened", 3)):
-        tickets.set_status(
-            session=session, ticket=ticket, status=status, staff=user, now=monday + hours * H
-        )
-    ticket.acknowledged_at = monday + H  # as the old code left it
-    assert reports.hours_to_acknowledge(ticket, monday + 3 * H) is None
+    ticket = _moved(session, user, (("resolved", 2), ("reopened", 3)))
+    ticket.acknowledged_at = MONDAY + H  # as the old code left it
+    assert reports.hours_to_acknowledge(ticket, MONDAY + 3 * H) is None
     assert reports.weekly(session=session, now=NOW, weeks=1).median_ack_hours is None
 
 
