@@ -28,6 +28,7 @@ from pydantic_settings import (
 )
 
 from bot.content import load
+from bot.i18n import SUPPORTED_LOCALES
 
 DEV_SECRET_KEY = "dev-secret-change-me"  # noqa: S105  (the placeholder refused outside dev)
 # The shortest secret production takes: Twilio's auth tokens are 32 hex characters, the key
@@ -80,6 +81,14 @@ def _iso_date(value: Any) -> Any:
     raise ValueError(f"{value} is not a date: use YYYY-MM-DD")
 
 
+def _content_sid(value: str) -> str:
+    """Refuse what is not a Twilio Content SID (HX and 32 hex characters, Twilio's pattern),
+    naming it: Twilio would refuse each message sent with it (error 21655)."""
+    if not re.fullmatch(r"HX[0-9a-fA-F]{32}", value):
+        raise ValueError(f"{value} is not a Content SID: use HX and 32 hex characters")
+    return value
+
+
 def _is_placeholder(secret: str) -> bool:
     """Return whether a secret is a placeholder, whatever its case, spaces and punctuation
     (" Change-Me ", "CHANGE_ME", "dev-secret-change-me", "secret", blank)."""
@@ -96,6 +105,8 @@ def _long_enough(secret: str) -> None:
 _Purpose = Annotated[str, _one_of("an outbox purpose", _purposes)]
 _Category = Annotated[str, _one_of("a ticket category", _categories)]
 _Level = Annotated[str, _one_of("a meeting level", _levels)]
+_Locale = Annotated[str, _one_of("a supported language", lambda: SUPPORTED_LOCALES)]
+_ContentSid = Annotated[str, AfterValidator(_content_sid)]
 _IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
 
 
@@ -183,10 +194,11 @@ class Settings(BaseSettings):
     )
     # WhatsApp templates (Twilio Content ContentSids) per purpose and language, as JSON:
     # {"broadcast": {"en": "HX...", "xh": "HX..."}, "ticket_update": {"en": "HX..."}}: each
-    # key an outbox purpose (bot/domain/outbox/models.py PURPOSES), anything else refused.
-    whatsapp_templates: dict[
-        Annotated[str, _one_of("an outbox purpose", _purposes)], dict[str, str]
-    ] = Field(default_factory=dict, validation_alias="SIYAKHA_WHATSAPP_TEMPLATES")
+    # key an outbox purpose (bot/domain/outbox/models.py PURPOSES), each language a code of
+    # bot/i18n.py SUPPORTED_LOCALES, each value a Content SID; anything else refused.
+    whatsapp_templates: dict[_Purpose, dict[_Locale, _ContentSid]] = Field(
+        default_factory=dict, validation_alias="SIYAKHA_WHATSAPP_TEMPLATES"
+    )
     # Tickets: SLA clocks (bot/domain/tickets/sla.py). Resolve targets per category default
     # to content/tickets.yaml; override as JSON hours, e.g. {"water": 48, "roads": 480}: each
     # key a category code, each value more than 0 (anything else is refused, not ignored).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
 import sqlite3
@@ -275,12 +276,31 @@ def test_serve_refuses_to_put_the_dev_simulator_on_the_network(
             {
                 "SIYAKHA_MEETING_REMINDER_LEVELS": '["neighborhood", "ward"]',
                 "SIYAKHA_MEETING_REMINDER_DAYS": "[3, -1]",
-                "SIYAKHA_WHATSAPP_TEMPLATES": '{"broadcasts": {"en": "HX1"}, "reminder": {}}',
+                "SIYAKHA_WHATSAPP_TEMPLATES": json.dumps(
+                    {"broadcasts": {"en": "HX" + "0" * 32}, "reminder": {}}
+                ),
             },
             [
                 "SIYAKHA_WHATSAPP_TEMPLATES.broadcasts: not an outbox purpose: use ticket_update,",
                 "SIYAKHA_MEETING_REMINDER_DAYS.1: must be greater than or equal to 0",
                 "SIYAKHA_MEETING_REMINDER_LEVELS.0: not a meeting level: use neighbourhood, ward,",
+            ],
+        ),
+        (  # a template for a language never asked for, or a SID Twilio refuses, went unused
+            {
+                "SIYAKHA_WHATSAPP_TEMPLATES": json.dumps(
+                    {
+                        "broadcast": {"english": "HX" + "a" * 32, "xx": "HX" + "b" * 32},
+                        "reminder": {"zu": "HX1", "xh": "MG" + "c" * 32, "en": "HX" + "d" * 33},
+                    }
+                ),
+            },
+            [
+                "SIYAKHA_WHATSAPP_TEMPLATES.broadcast.english: not a supported language: use en,",
+                "SIYAKHA_WHATSAPP_TEMPLATES.broadcast.xx: not a supported language: use en, xh,",
+                "SIYAKHA_WHATSAPP_TEMPLATES.reminder.zu: HX1 is not a Content SID: use HX and 32",
+                "SIYAKHA_WHATSAPP_TEMPLATES.reminder.xh: MG" + "c" * 32 + " is not a Content SID",
+                "SIYAKHA_WHATSAPP_TEMPLATES.reminder.en: HX" + "d" * 33 + " is not a Content SID",
             ],
         ),
         (  # each date named; a number would have been read as seconds since 1970

@@ -9,6 +9,9 @@ import pytest
 from pydantic import ValidationError
 
 from bot.config import DEV_SECRET_KEY, Settings, normalise_database_url, problems
+from bot.i18n import SUPPORTED_LOCALES
+
+SID = "HX" + "0123456789abcdef" * 2  # a Twilio Content SID: HX and 32 hex characters
 
 
 def test_defaults_match_the_design(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -129,9 +132,28 @@ def test_json_that_does_not_parse_is_one_problem_among_the_others(
         "SIYAKHA_WHATSAPP_TEMPLATES: must be JSON",
         "SIYAKHA_MEETING_REMINDER_LEVELS: must be JSON",
     ]
-    monkeypatch.setenv("SIYAKHA_WHATSAPP_TEMPLATES", '{"broadcast": {"en": "HX1"}}')
+    monkeypatch.setenv("SIYAKHA_WHATSAPP_TEMPLATES", f'{{"broadcast": {{"en": "{SID}"}}}}')
     monkeypatch.setenv("SIYAKHA_MEETING_REMINDER_LEVELS", '["ward"]')
     monkeypatch.setenv("SIYAKHA_LOG_LEVEL", "debug")
     read = Settings(_env_file=env_file)  # type: ignore[call-arg]  (the environment wins)
-    assert read.whatsapp_templates == {"broadcast": {"en": "HX1"}}
+    assert read.whatsapp_templates == {"broadcast": {"en": SID}}
     assert read.meeting_reminder_levels == ["ward"] and read.log_level == "DEBUG"
+
+
+def test_whatsapp_templates_take_a_content_sid_for_each_supported_language() -> None:
+    by_language = {code: SID for code in SUPPORTED_LOCALES} | {"xh": SID.upper()}
+    read = Settings(_env_file=None, SIYAKHA_WHATSAPP_TEMPLATES={"broadcast": by_language})  # type: ignore[call-arg]
+    assert read.whatsapp_templates == {"broadcast": by_language}
+    # A language Siyakha never asks for would never be used; nor would a SID Twilio refuses.
+    for wrong, where in (
+        ({"english": SID}, "english"),
+        ({"xx": SID}, "xx"),
+        ({"en": "HX1"}, "en"),
+        ({"en": SID + "0"}, "en"),
+        ({"en": "HX" + "g" * 32}, "en"),
+    ):
+        with pytest.raises(ValidationError) as refused:
+            Settings(_env_file=None, SIYAKHA_WHATSAPP_TEMPLATES={"notice": wrong})  # type: ignore[call-arg]
+        assert [line.split(":")[0] for line in problems(refused.value)] == [
+            f"SIYAKHA_WHATSAPP_TEMPLATES.notice.{where}"
+        ]
