@@ -8,6 +8,7 @@ wards (`broadcasts.check_scope`).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 from typing import Annotated, Any
@@ -221,13 +222,22 @@ def broadcast_page(request: Request, broadcast_id: PathId, ctx: Reader) -> HTMLR
         if broadcast.meeting_id
         else None
     )
+    can_approve = public.status == "awaiting_approval" and public.created_by_id != ctx.user.id
+    preview = None
+    if can_approve:  # the approver is told, as the preview tells, if it would reach nobody
+        # Words that can no longer be built: the preview page says why.
+        with contextlib.suppress(broadcasts.BroadcastError):
+            preview = broadcasts.preview_of(
+                session=ctx.session, settings=request.app.state.settings, broadcast=broadcast
+            )
     return render(
         request,
         "broadcast.html",
         ctx,
         b=public,
         attendance=attendance,
-        can_approve=public.status == "awaiting_approval" and public.created_by_id != ctx.user.id,
+        can_approve=can_approve,
+        preview=preview,
     )
 
 

@@ -318,11 +318,11 @@ def test_a_broadcast_that_reaches_nobody_says_so_and_is_not_offered_to_send(
     assert refused.status_code == 409 and "no resident matches" in refused.text
 
 
-def test_the_approvers_preview_of_a_due_broadcast_that_reaches_nobody_says_approving_sends_nothing(
-    app_settings: Settings, clean_db: Engine, residents: World, as_role: Role
-) -> None:
-    # It was taken: a broadcast due already goes the moment it is approved, yet its preview
-    # said "only residents who join or change before it goes would get it".
+def _awaiting_approval(
+    app_settings: Settings, residents: World, as_role: Role
+) -> tuple[TestClient, str]:
+    """Have the officer compose a broadcast to go in an hour that waits for a second
+    officer; return the officer's client and the broadcast's page."""
     officer, csrf = as_role("officer")
     officer.app.state.settings = app_settings.model_copy(  # type: ignore[attr-defined]
         update={"broadcast_approval_threshold": 1}
@@ -331,13 +331,27 @@ def test_the_approvers_preview_of_a_due_broadcast_that_reaches_nobody_says_appro
     html = _compose(officer, csrf, residents, send_at=soon)
     sent = officer.post("/staff/broadcasts", data={"csrf_token": csrf, "payload": _payload(html)})
     assert "waiting for a second officer" in sent.text
-    preview = str(sent.url).split("?")[0] + "/preview"
-    with session_scope(clean_db) as session:  # everyone here moved away
+    return officer, str(sent.url).split("?")[0]
+
+
+def _move_away(engine: Engine, residents: World) -> None:
+    """Move everyone here there."""
+    with session_scope(engine) as session:
         session.execute(
             update(Resident)
             .where(col(Resident.settlement_id) == residents.here)
             .values(settlement_id=residents.there)
         )
+
+
+def test_the_approvers_preview_of_a_due_broadcast_that_reaches_nobody_says_approving_sends_nothing(
+    app_settings: Settings, clean_db: Engine, residents: World, as_role: Role
+) -> None:
+    # It was taken: a broadcast due already goes the moment it is approved, yet its preview
+    # said "only residents who join or change before it goes would get it".
+    _, url = _awaiting_approval(app_settings, residents, as_role)
+    preview = url + "/preview"
+    _move_away(clean_db, residents)
     admin, _ = as_role("admin")
     scheduled = admin.get(preview).text
     assert 'id="pv-recipients">0<' in scheduled
@@ -348,6 +362,27 @@ def test_the_approvers_preview_of_a_due_broadcast_that_reaches_nobody_says_appro
     assert 'id="pv-recipients">0<' in due
     assert "only residents who join" not in due and "<dd>now (it was due " in due
     assert "approving it now would send it to nobody, and it would be marked failed" in due
+
+
+def test_the_broadcast_page_warns_the_approver_that_a_due_broadcast_reaches_nobody(
+    app_settings: Settings, clean_db: Engine, residents: World, as_role: Role
+) -> None:
+    # Its Approve button said nothing: the approver clicked and the broadcast failed.
+    officer, url = _awaiting_approval(app_settings, residents, as_role)
+    admin, admin_csrf = as_role("admin")
+    assert "Approve</button>" in admin.get(url).text
+    assert 'id="pv-nobody"' not in admin.get(url).text  # three residents match
+    _move_away(clean_db, residents)
+    with session_scope(clean_db) as session:  # and its time came while it waited
+        session.execute(update(Broadcast).values(send_at=utcnow() - dt.timedelta(minutes=5)))
+    page = admin.get(url).text
+    warning = "approving it now would send it to nobody, and it would be marked failed"
+    assert warning in page and 'id="pv-nobody"' in page
+    assert page.index(warning) < page.index("Approve</button>")
+    assert 'id="pv-nobody"' not in officer.get(url).text  # who cannot approve is not asked
+    approved = admin.post(url + "/approve", data={"csrf_token": admin_csrf})
+    assert re.search(r'id="bc-status">failed<', approved.text)
+    assert 'id="pv-nobody"' not in approved.text and "Approve</button>" not in approved.text
 
 
 @pytest.mark.browser
