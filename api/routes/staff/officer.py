@@ -249,14 +249,19 @@ class MeetingFields(BaseModel):
 MeetingForm = Annotated[MeetingFields, Form()]
 
 
+def _minute(moment: dt.datetime) -> dt.datetime:
+    """Return `moment` to the minute, as residents are told it."""
+    return moment.replace(second=0, microsecond=0)
+
+
 def _kept_start(meeting: Meeting | None, starts_at: dt.datetime) -> dt.datetime:
-    """Return the stored start of `meeting` when the form's time is that start to the
-    minute: the form's field has no seconds, and an API or CSV start may have some."""
-    stored = meeting.starts_at if meeting is not None else None
-    whole_minute = starts_at.second == 0 and starts_at.microsecond == 0
-    if stored is not None and whole_minute and starts_at == stored.replace(second=0, microsecond=0):
-        return stored
-    return starts_at
+    """Return the start the meeting form means: the stored start, exactly, when the form's
+    time is the one it showed (to the second: an API or CSV start may have seconds, and a
+    fraction of one the field cannot show); else the time typed, to the minute (a field
+    showing seconds keeps them when only its minute is changed)."""
+    if meeting is not None and starts_at == meeting.starts_at.replace(microsecond=0):
+        return meeting.starts_at
+    return _minute(starts_at)
 
 
 def _save_meeting(ctx: StaffContext, meeting: Meeting | None, form: MeetingFields) -> Meeting:
@@ -291,7 +296,8 @@ def meeting_update(meeting_id: PathId, ctx: Editor, form: MeetingForm) -> Redire
     previous = meeting.starts_at
     _save_meeting(ctx, meeting, form)
     ctx.audit("meeting.update", f"meeting:{meeting_id}", title=meeting.title)
-    if meeting.starts_at != previous:  # moved: offer to tell the residents concerned
+    # Moved: offer to tell the residents concerned (a start set to its whole minute is not).
+    if _minute(meeting.starts_at) != _minute(previous):
         was = quote(previous.astimezone(TIMEZONE).isoformat(timespec="minutes"))
         return back(f"/staff/meetings/{meeting_id}?announce=moved&previous={was}", "updated")
     return back(f"/staff/meetings/{meeting_id}", "updated")

@@ -291,7 +291,7 @@ def test_a_meeting_whose_start_has_seconds_keeps_it_when_only_the_venue_changes(
         url = f"/staff/meetings/{meeting_id}"
         shown = re.search(r'name="starts_at"[^>]* value="([^"]+)"', client.get(url).text)
         assert shown is not None
-        assert shown.group(1) == when.astimezone(TIMEZONE).strftime("%Y-%m-%dT%H:%M")
+        assert shown.group(1) == when.astimezone(TIMEZONE).strftime("%Y-%m-%dT%H:%M:%S")
         saved = client.post(url, data=form(n, shown.group(1)))
         assert saved.status_code == 200, saved.text
         assert "Prepare the announcement" not in saved.text  # not moved: nothing to announce
@@ -308,6 +308,53 @@ def test_a_meeting_whose_start_has_seconds_keeps_it_when_only_the_venue_changes(
     with Session(clean_db) as session:
         meeting = session.get(Meeting, ids[0])
         assert meeting is not None and meeting.starts_at == a_minute_later
+
+
+def test_an_officer_can_set_a_start_with_seconds_to_a_whole_minute(
+    as_role: Login, world: World, clean_db: Engine
+) -> None:
+    # It was swallowed: the form showed an imported 10:00:30 as 10:00, so the officer who
+    # meant 10:00 sent what the form sent unchanged, and 10:00:30 was kept.
+    client, csrf = as_role("officer")
+    day = (utcnow() + dt.timedelta(days=30)).astimezone(TIMEZONE).date()
+    imported = dt.datetime.combine(day, dt.time(10, 0, 30), TIMEZONE).astimezone(dt.UTC)
+    with session_scope(clean_db) as session:
+        meeting_id = make_meeting(session, imported, settlement_id=world.here).id
+    url = f"/staff/meetings/{meeting_id}"
+
+    def save(starts_at: str) -> tuple[str, dt.datetime]:
+        form = {
+            "csrf_token": csrf,
+            "level": "neighbourhood",
+            "title": "Block committee",
+            "starts_at": starts_at,
+            "settlement_id": str(world.here),
+            "venue": "Church",
+        }
+        saved = client.post(url, data=form)
+        assert saved.status_code == 200, saved.text
+        with Session(clean_db) as session:
+            meeting = session.get(Meeting, meeting_id)
+            assert meeting is not None
+            return saved.text, meeting.starts_at
+
+    field = re.search(r'<input id="mt-starts"[^>]*>', client.get(url).text)
+    assert field is not None and 'step="1"' in field.group(0)  # the seconds can be seen
+    shown = re.search(r'value="([^"]+)"', field.group(0))
+    assert shown is not None and shown.group(1) == f"{day}T10:00:30"
+    page, starts = save(shown.group(1))  # (a) the form as shown: kept, not moved
+    assert starts == imported and "Prepare the announcement" not in page
+    page, starts = save(f"{day}T10:00")  # (b) the officer's whole minute, as typed
+    assert starts == dt.datetime.combine(day, dt.time(10, 0), TIMEZONE)
+    assert "Prepare the announcement" not in page  # residents are told 10:00 either way
+    field = re.search(r'<input id="mt-starts"[^>]*>', client.get(url).text)
+    assert field is not None and f'value="{day}T10:00"' in field.group(0)
+    assert 'step="1"' not in field.group(0)
+    with session_scope(clean_db) as session:  # imported again, with its seconds
+        session.get_one(Meeting, meeting_id).starts_at = imported
+    page, starts = save(f"{day}T10:05:30")  # the minute changed, the seconds shown left
+    assert starts == dt.datetime.combine(day, dt.time(10, 5), TIMEZONE)
+    assert "Prepare the announcement" in page and "previous=" in page
 
 
 GOOD = b"""name,aliases,ward,municipality,category,category_note,current_phase
