@@ -30,6 +30,18 @@ def test_every_setting_is_in_env_example_and_readme() -> None:
     assert [n for n in names if f"`{n}`" not in readme and n not in readme] == []
 
 
+def test_every_setting_has_a_row_in_the_readme_s_table_of_variables() -> None:
+    # Fourteen (the SLA hours, the reminders, the broadcast prices...) were only in the prose
+    # of later sections, though the table is where "Environment variables" lists them.
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("Environment variables (or a `.env` file") : readme.index("## CLI")]
+    first_cells = " ".join(
+        line.split(" | ")[0] for line in table.splitlines() if line.startswith("| `")
+    )
+    names = [*_env_names(), i18n.LOCALES_DIR_ENV]
+    assert [n for n in names if f"`{n}`" not in first_cells] == []
+
+
 def test_a_variable_read_outside_the_settings_is_listed_too() -> None:
     # SIYAKHA_LOCALES_DIR (bot/i18n.py) was in neither, though .env.example says every
     # variable Siyakha reads is listed there.
