@@ -91,7 +91,8 @@ class MeetingAttendance(SQLModel, table=True):
 
 
 class MeetingReminder(SQLModel, table=True):
-    """A reminder round already queued for a meeting (per offset and start time)."""
+    """A reminder round already queued for a meeting (per offset and start, to the minute
+    residents are told; rounds recorded before 2026-12-07 kept the start's seconds)."""
 
     __tablename__ = "meeting_reminder"
     __table_args__ = (

@@ -1051,6 +1051,8 @@ def meeting_changing(*, session: Session, meeting: Meeting, values: Mapping[str,
     if meeting.id is None:
         return
     changed = {name for name, value in values.items() if getattr(meeting, name) != value}
+    if "starts_at" in changed and _told(meeting.starts_at) == _told(values["starts_at"]):
+        changed.discard("starts_at")  # seconds residents are never told (an import's 18:00:30)
     # A reminder already sent of the same time and place stands: a corrected title is not
     # worth a second SMS.
     keep_sent = False
@@ -1069,6 +1071,11 @@ def meeting_changing(*, session: Session, meeting: Meeting, values: Mapping[str,
         remind_again=True,
         keep_sent=keep_sent,
     )
+
+
+def _told(starts_at: dt.datetime) -> dt.datetime:
+    """Return a meeting's start as residents are told it: to the minute."""
+    return starts_at.replace(second=0, microsecond=0)
 
 
 # The least notice the morning-of round gives: a meeting starting sooner after the
@@ -1142,11 +1149,15 @@ def _remind(
     *, session: Session, meeting: Meeting, days_before: int, today: bool, now: dt.datetime
 ) -> int:
     assert meeting.id is not None
+    # A round is of the start residents are told, to the minute: one recorded with the
+    # start's seconds (before 2026-12-07, or an import's 18:00:30) is the same round.
+    told = _told(meeting.starts_at)
     done = session.execute(
         select(col(MeetingReminder.id)).where(
             col(MeetingReminder.meeting_id) == meeting.id,
             col(MeetingReminder.days_before) == days_before,
-            col(MeetingReminder.starts_at) == meeting.starts_at,
+            col(MeetingReminder.starts_at) >= told,
+            col(MeetingReminder.starts_at) < told + dt.timedelta(minutes=1),
         )
     ).first()
     if done is not None:
@@ -1176,7 +1187,7 @@ def _remind(
         words=words,
         purpose="reminder",
         ref=ref,
-        dedupe_prefix=f"{ref}:{int(meeting.starts_at.timestamp())}:d{days_before}:",
+        dedupe_prefix=f"{ref}:{int(told.timestamp())}:d{days_before}:",
         sms_fallback=PURPOSES["reminder"],
         now=now,
     )
@@ -1184,7 +1195,7 @@ def _remind(
         MeetingReminder(
             meeting_id=meeting.id,
             days_before=days_before,
-            starts_at=meeting.starts_at,
+            starts_at=told,
             recipients=added,
             created_at=now,
         )

@@ -12,6 +12,7 @@ from sqlmodel import Session, col
 from bot.config import Settings
 from bot.domain.broadcasts import service as broadcasts
 from bot.domain.broadcasts.jobs import schedule
+from bot.domain.broadcasts.models import MeetingReminder
 from bot.domain.broadcasts.ports import SqlMeetingInvitations
 from bot.domain.outbox import service as outbox
 from bot.domain.outbox.models import Outbox
@@ -406,3 +407,33 @@ def test_the_worker_runs_the_broadcast_jobs() -> None:
     from bot.worker import JOB_MODULES
 
     assert "bot.domain.broadcasts.jobs" in JOB_MODULES
+
+
+def test_a_start_set_to_its_whole_minute_reminds_no_one_again(
+    session: Session, settings: Settings, scene: dict[str, Any]
+) -> None:
+    # An imported start with seconds, set to its whole minute on the dashboard (5a05f3e):
+    # residents were told 18:00 and still are, so nothing is withdrawn or sent twice.
+    meeting = scene["meeting"]
+    meeting.starts_at = STARTS + dt.timedelta(seconds=30)
+    session.flush()
+    broadcasts.send_reminders(session=session, settings=settings, now=THREE_DAYS_BEFORE)
+    queued = _queued(session)
+    assert len(queued) == 2
+    _change(session, meeting, starts_at=STARTS, venue="Hall")
+    assert meeting.starts_at == STARTS and _queued(session) == queued
+    later = THREE_DAYS_BEFORE + dt.timedelta(minutes=10)
+    assert broadcasts.send_reminders(session=session, settings=settings, now=later) == 0
+    assert len(_reminders(session)) == 2
+
+
+def test_a_round_recorded_with_the_start_s_seconds_is_not_sent_again(
+    session: Session, settings: Settings, scene: dict[str, Any]
+) -> None:
+    # Rounds were recorded with the exact start (before 2026-12-07): such a record still
+    # counts for the minute residents are told.
+    meeting = scene["meeting"]
+    meeting.starts_at = STARTS + dt.timedelta(seconds=30)
+    session.add(MeetingReminder(meeting_id=meeting.id, days_before=3, starts_at=meeting.starts_at))
+    session.flush()
+    assert broadcasts.send_reminders(session=session, settings=settings, now=THREE_DAYS_BEFORE) == 0
