@@ -68,6 +68,7 @@ class MeetingInfo:
     venue: str
     cancelled: bool = False
     ward: str = ""
+    meeting_id: int = field(kw_only=True)  # what ATTEND records (bot/flows/meetings.py)
 
 
 @dataclass(frozen=True)
@@ -219,8 +220,8 @@ class MeetingInvitations(Protocol):
         ...
 
     def still_on(self, meeting_id: int, *, now: datetime) -> InvitationInfo | None:
-        """Return a meeting if it is neither cancelled nor over (as `pending` reads them),
-        else None."""
+        """Return a meeting, reminded of or not (ATTEND offers option 4's meetings too), if
+        it is neither cancelled nor over (as `pending` reads them), else None."""
         ...
 
 

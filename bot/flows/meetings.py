@@ -1,5 +1,5 @@
 """Option 4: the next meetings of the settlement, its ward forum and the city forum; and
-"I will attend", the answer to a meeting reminder.
+"I will attend", the answer to a meeting reminder or to a facilitator's "send ATTEND".
 
 A reminder ends "Reply 1 or ATTEND". Between flows, "1" answers the reminders that reached
 the resident since they last wrote (otherwise it is menu option 1), and an attend word
@@ -9,6 +9,13 @@ forum and the settlement's meeting together) nothing is recorded yet: the reply 
 by start time, the order of a calendar (reminders of one round go in no order a resident
 could tell), with a last number for all of them, and the number then chosen is recorded.
 A meeting cancelled or over by then is not: the reply says it is no longer on.
+
+An attend word with no such reminder (a facilitator at a meeting says "send ATTEND to say
+you will come to the next forum"; option 4's list ends saying so) takes the meetings
+option 4 lists, cancelled ones left out, the same way: one is recorded at once, as one
+reminded meeting is (the resident typed the word on purpose and the thanks names the
+meeting, so asking "will you come to X?" would only add a message to pay for), two or
+more are asked about, and none gets option 4's "no meetings" and the way back to the menu.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from bot.engine.effects import AttendMeeting
-from bot.engine.ports import InvitationInfo, MeetingInfo
+from bot.engine.ports import InvitationInfo, MeetingInfo, SettlementInfo
 from bot.engine.turn import ATTEND_WHICH, MENU, Turn
 from bot.flows import menu
 
@@ -46,8 +53,9 @@ def _meeting(turn: Turn, meeting: MeetingInfo) -> str:
     return f"{head}\n{venue}"
 
 
-def show(turn: Turn) -> None:
-    """List the next meetings, cancelled ones flagged, or say none are scheduled."""
+def _upcoming(turn: Turn) -> tuple[SettlementInfo | None, list[MeetingInfo]]:
+    """Return the resident's settlement (None if not chosen) and the next meetings of it,
+    its ward forum and the city forum, cancelled ones included, soonest first."""
     info = turn.settlement()
     meetings = turn.ports.settlements.upcoming_meetings(
         settlement_id=info.id if info else None,
@@ -55,21 +63,53 @@ def show(turn: Turn) -> None:
         now=turn.now,
         limit=LIMIT,
     )
-    meetings = sorted(meetings, key=lambda m: m.starts_at)[:LIMIT]
+    return info, sorted(meetings, key=lambda m: m.starts_at)[:LIMIT]
+
+
+def _say_none(turn: Turn, info: SettlementInfo | None) -> None:
+    if info is not None:
+        turn.say("meetings.none", settlement=info.name)
+    else:
+        turn.say("meetings.none_general")
+
+
+def show(turn: Turn) -> None:
+    """List the next meetings, cancelled ones flagged, or say none are scheduled; end a
+    list with a meeting still on with how to say "I will come"."""
+    info, meetings = _upcoming(turn)
     if info is not None:
         turn.say("meetings.heading", settlement=info.name)
     else:
         turn.say("meetings.heading_general")
     if not meetings:
-        if info is not None:
-            turn.say("meetings.none", settlement=info.name)
-        else:
-            turn.say("meetings.none_general")
+        _say_none(turn, info)
     for meeting in meetings:
         turn.parts.append(_meeting(turn, meeting))
     if meetings:
         turn.say("meetings.footer")
+    if any(not meeting.cancelled for meeting in meetings):
+        turn.say("meetings.attend_hint")
     menu.back_hint(turn)
+
+
+def attend_upcoming(turn: Turn) -> None:
+    """Answer an attend word with no reminder pending with the meetings option 4 lists,
+    cancelled ones left out: one is recorded at once, two or more are asked about as a
+    reminder's are; none: say so."""
+    info, meetings = _upcoming(turn)
+    on = [
+        InvitationInfo(meeting_id=m.meeting_id, title=m.title, starts_at=m.starts_at)
+        for m in meetings
+        if not m.cancelled
+    ]
+    if len(on) == 1:
+        attend(turn, on[0])
+    elif on:
+        ask_which(turn, on, question="meetings.attend_which")
+    else:
+        _say_none(turn, info)
+        menu.back_hint(turn)
+        turn.goto(MENU)
 
 
 def attend(turn: Turn, invitation: InvitationInfo) -> None:
@@ -88,16 +128,18 @@ def _record(turn: Turn, invitation: InvitationInfo) -> None:
     )
 
 
-def ask_which(turn: Turn, invitations: list[InvitationInfo]) -> None:
-    """Ask which of several meetings the resident will come to: numbered by start time,
-    then a number for all of them."""
+def ask_which(
+    turn: Turn, invitations: list[InvitationInfo], *, question: str = "broadcast.attend_which"
+) -> None:
+    """Ask which of several meetings the resident will come to (`question`, the message
+    that heads the list): numbered by start time, then a number for all of them."""
     ordered = sorted(invitations, key=lambda i: (i.starts_at, i.meeting_id))
     lines = [
         turn.text_of("broadcast.attend_choice", number=n, title=i.title, when=i.starts_at)
         for n, i in enumerate(ordered, start=1)
     ]
     lines.append(turn.text_of("broadcast.attend_choice_all", number=len(ordered) + 1))
-    turn.say("broadcast.attend_which", choices="\n".join(lines))
+    turn.say(question, choices="\n".join(lines))
     turn.goto(ATTEND_WHICH, choices=[i.meeting_id for i in ordered])
 
 
@@ -130,7 +172,7 @@ def attend_reply(
     reminder of an upcoming meeting, or "1" after a reminder received since the resident
     last wrote (so a menu choice keeps its meaning otherwise). Inside a flow the words
     answer its question ("Kom" may be a report's description). Two or more meetings
-    pending: ask which."""
+    pending: ask which. An attend word with none pending: the meetings option 4 lists."""
     if not between_flows:
         return None
     word = turn.norm in turn.content.attend_words
@@ -139,7 +181,7 @@ def attend_reply(
     since = None if word else last_seen
     invitations = turn.ports.invitations.pending(turn.resident.phone, since=since, now=turn.now)
     if not invitations:
-        return None
+        return attend_upcoming if word else None
     if len(invitations) == 1:
         return lambda t: attend(t, invitations[0])
     return lambda t: ask_which(t, invitations)

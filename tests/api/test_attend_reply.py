@@ -6,19 +6,26 @@ import datetime as dt
 
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
-from sqlmodel import select, update
+from sqlmodel import Session, select, update
 
 from bot.config import Settings
 from bot.db import session_scope, utcnow
 from bot.domain.broadcasts import service as broadcasts
 from bot.domain.outbox.models import Outbox
 from bot.domain.settlements import edit
-from bot.domain.settlements.models import Meeting
+from bot.domain.settlements.models import Meeting, Settlement
 from bot.i18n import TIMEZONE
 from tests.domain.tickets.factories import Phone, make_staff
 from tests.factories import make_meeting, make_settlement
 
 PHONE = "+27821110009"
+
+
+def _home_and_officer(session: Session) -> tuple[Settlement, str]:
+    """Add the resident's settlement, Ubuhle Gardens in ward 14, and an officer's token."""
+    home = make_settlement(session, "Ubuhle Gardens", ward="14")
+    _, token = make_staff(session, "officer@ubuntubay.example.org", "officer")
+    return home, token
 
 
 def test_a_resident_says_they_will_come(
@@ -30,8 +37,6 @@ def test_a_resident_says_they_will_come(
     phone = Phone(client, settings, PHONE, "whatsapp")
     phone.onboard("Ubuhle Gardens")
     with session_scope(clean_db) as session:
-        from bot.domain.settlements.models import Settlement
-
         home = session.exec(select(Settlement)).one()
         # The meeting is two hours away (a same-day round needs an hour's notice). Its
         # reminder round is due now: this local hour, on the meeting's day, or the day
@@ -69,8 +74,7 @@ def test_a_resident_reminded_of_two_meetings_picks_one_and_a_cancelled_one_is_no
     client: TestClient, settings: Settings, clean_db: Engine
 ) -> None:
     with session_scope(clean_db) as session:
-        home = make_settlement(session, "Ubuhle Gardens", ward="14")
-        _, token = make_staff(session, "officer@ubuntubay.example.org", "officer")
+        home, token = _home_and_officer(session)
     phone = Phone(client, settings, PHONE, "whatsapp")
     phone.onboard("Ubuhle Gardens")
     with session_scope(clean_db) as session:
@@ -107,3 +111,41 @@ def test_a_resident_reminded_of_two_meetings_picks_one_and_a_cancelled_one_is_no
         edit.cancel_meeting(session=session, meeting=meeting)
     assert "meeting 1 in the list is no longer on" in phone.send("1")
     assert (attending(forum_id), attending(walk_id)) == (0, 1)
+
+
+def test_attend_with_no_reminder_is_recorded_and_counted_once(
+    client: TestClient, settings: Settings, clean_db: Engine
+) -> None:
+    with session_scope(clean_db) as session:
+        home, token = _home_and_officer(session)
+        # What a facilitator announces: no reminder has gone out for either.
+        now = utcnow()
+        forum = make_meeting(
+            session, now + dt.timedelta(days=9), level="ward", ward="14", title="Ward forum"
+        )
+        walk = make_meeting(
+            session, now + dt.timedelta(days=10), settlement_id=home.id, title="Layout walk"
+        )
+        gone = make_meeting(session, now + dt.timedelta(days=8), settlement_id=home.id)
+        edit.cancel_meeting(session=session, meeting=gone)
+        forum_id, walk_id = forum.id, walk.id
+    phone = Phone(client, settings, PHONE, "whatsapp")
+    phone.onboard("Ubuhle Gardens")
+    officer = {"Authorization": f"Bearer {token}"}
+
+    def counts(meeting_id: int | None) -> tuple[int, int]:
+        body = client.get(f"/api/v1/meetings/{meeting_id}/attendance", headers=officer).json()
+        return body["attending"], body["reminded"]
+
+    assert "Reply ATTEND to tell us you will come" in phone.send("4")
+    phone.send("0")
+    reply = phone.send("ATTEND")
+    assert "Which meeting will you come to?" in reply
+    assert "1 Ward forum" in reply and "2 Layout walk" in reply and "3 All of them" in reply
+    assert "you will come to Layout walk" in phone.send("2")
+    assert (counts(forum_id), counts(walk_id)) == ((0, 0), (1, 0))
+    # Said twice (the facilitator asks again at the next meeting): counted once.
+    phone.send("ATTEND")
+    assert "you will come to Layout walk" in phone.send("2")
+    assert (counts(forum_id), counts(walk_id)) == ((0, 0), (1, 0))
+    assert "Meetings you said you will attend: 1" in phone.send("MY DATA")

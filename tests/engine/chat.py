@@ -124,25 +124,48 @@ def _meetings() -> list[tuple[int | None, str, MeetingInfo]]:
                 "neighbourhood",
                 at(14, 8),
                 "Masakhane Community Hall",
+                meeting_id=1,
             ),
         ),
         (
             None,
             "12",
-            MeetingInfo("Ward 12 planning forum", "ward", at(19, 15), "Ward 12 Library", ward="12"),
+            MeetingInfo(
+                "Ward 12 planning forum",
+                "ward",
+                at(19, 15),
+                "Ward 12 Library",
+                ward="12",
+                meeting_id=2,
+            ),
         ),
         (
             MASAKHANE,
             "12",
             MeetingInfo(
-                "Layout walkabout", "neighbourhood", at(10, 7), "Lane 4 taxi stop", cancelled=True
+                "Layout walkabout",
+                "neighbourhood",
+                at(10, 7),
+                "Lane 4 taxi stop",
+                cancelled=True,
+                meeting_id=3,
             ),
         ),
-        (None, "", MeetingInfo("City upgrading forum", "city", at(26, 12), "Civic Centre")),
+        (
+            None,
+            "",
+            MeetingInfo("City upgrading forum", "city", at(26, 12), "Civic Centre", meeting_id=4),
+        ),
         (
             PHOLA_PARK,
             "3",
-            MeetingInfo("Relocation questions", "neighbourhood", at(1, 8), "Phola Park creche"),
+            MeetingInfo(
+                "Relocation questions",
+                "neighbourhood",
+                at(1, 8),
+                "Phola Park creche",
+                meeting_id=5,
+            ),
         ),  # in the past
     ]
 

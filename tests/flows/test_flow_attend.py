@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import Any
 
@@ -12,7 +12,7 @@ import pytest
 from bot.engine.effects import AttendMeeting, OptOut
 from bot.engine.engine import Outcome, handle
 from bot.engine.messages import Inbound
-from bot.engine.ports import InvitationInfo
+from bot.engine.ports import InvitationInfo, MeetingInfo
 from bot.i18n import get_translator
 
 
@@ -80,13 +80,6 @@ def test_attend_word_works_after_any_reminder_in_the_residents_language(c: Modul
     assert _turn(c, "Ndiza", sent_after_last_seen=False, language="xh").effects == [
         AttendMeeting(meeting_id=7)
     ]
-
-
-def test_no_reminder_no_attendance(c: ModuleType) -> None:
-    chat = c.Chat().onboarded()
-    reply = chat.send("attend")
-    assert chat.effects == []
-    assert reply
 
 
 def test_an_attend_word_inside_a_report_is_part_of_it(c: ModuleType) -> None:
@@ -239,3 +232,109 @@ def test_the_question_writes_dates_in_the_residents_language(c: ModuleType) -> N
     reply = chat.send("Ndiza")
     assert "1 Ward forum (Lwesibini, 3 Juni 2025 10:00)" in reply
     assert "3 Zonke" in reply
+
+
+class MeetingsOn:
+    """MeetingInvitations with no reminder sent: `still_on` reads the chat's meetings."""
+
+    def __init__(self, directory: Any) -> None:
+        self.directory = directory
+
+    def pending(self, phone: str, *, since: datetime | None, now: datetime) -> list[InvitationInfo]:
+        return []
+
+    def still_on(self, meeting_id: int, *, now: datetime) -> InvitationInfo | None:
+        for _, _, m in self.directory.meeting_rows:
+            if m.meeting_id == meeting_id and not m.cancelled and m.starts_at > now:
+                return InvitationInfo(m.meeting_id, m.title, m.starts_at)
+        return None
+
+
+def unreminded(c: ModuleType, *meetings: MeetingInfo, language: str = "en") -> Any:
+    """Return an onboarded chat in Masakhane (ward 12) with these meetings and no reminder."""
+    chat = c.Chat().onboarded(language=language)
+    chat.directory.meeting_rows = [(c.MASAKHANE, "12", m) for m in meetings]
+    chat.ports = dataclasses.replace(chat.ports, invitations=MeetingsOn(chat.directory))
+    return chat
+
+
+def _on(day: int, title: str, *, meeting_id: int, cancelled: bool = False) -> MeetingInfo:
+    starts = datetime(2025, 6, day, 8, 0, tzinfo=UTC)  # 10:00 in Johannesburg
+    return MeetingInfo(
+        title, "neighbourhood", starts, "Hall", cancelled=cancelled, meeting_id=meeting_id
+    )
+
+
+def test_attend_with_no_reminder_asks_which_upcoming_meeting_and_records_the_one_picked(
+    c: ModuleType,
+) -> None:
+    chat = unreminded(
+        c,
+        _on(5, "Layout plan", meeting_id=PLAN),
+        _on(4, "Walkabout", meeting_id=13, cancelled=True),
+        _on(3, "Ward forum", meeting_id=FORUM),
+    )
+    reply = chat.send("ATTEND")
+    assert reply.startswith("Which meeting will you come to? Reply with its number:")
+    assert "1 Ward forum, Tuesday, 03 June 2025, 10:00" in reply
+    assert "2 Layout plan, Thursday, 05 June 2025, 10:00" in reply
+    assert "3 All of them" in reply
+    assert "Walkabout" not in reply  # cancelled: nothing to come to
+    assert "reminded" not in reply
+    assert chat.effects == [] and chat.step == "attend_which"
+    reply = chat.send("2")
+    assert chat.effects == [AttendMeeting(meeting_id=PLAN)]
+    assert "you will come to Layout plan on Thursday, 05 June 2025, 10:00" in reply
+    assert chat.record.attending == [PLAN] and chat.step == "menu"
+
+
+def test_attend_with_no_reminder_and_one_meeting_on_records_it_at_once(c: ModuleType) -> None:
+    chat = unreminded(
+        c,
+        _on(3, "Ward forum", meeting_id=FORUM),
+        _on(4, "Walkabout", meeting_id=13, cancelled=True),
+    )
+    reply = chat.send("I will come")
+    assert "you will come to Ward forum on Tuesday, 03 June 2025, 10:00" in reply
+    assert chat.effects == [AttendMeeting(meeting_id=FORUM)] and chat.step == "menu"
+
+
+@pytest.mark.parametrize("cancelled", [(), (_on(4, "Walkabout", meeting_id=13, cancelled=True),)])
+def test_attend_with_no_reminder_and_no_meeting_on_says_none_are_scheduled(
+    c: ModuleType, cancelled: tuple[MeetingInfo, ...]
+) -> None:
+    chat = unreminded(c, *cancelled)
+    reply = chat.send("ATTEND")
+    assert "No meetings are scheduled for Masakhane, its ward or the city" in reply
+    assert reply.endswith("Send 0 for the main menu.")
+    assert chat.effects == [] and chat.step == "menu"
+
+
+def test_1_with_no_reminder_is_menu_option_1_even_with_meetings_on(c: ModuleType) -> None:
+    chat = unreminded(c, _on(3, "Ward forum", meeting_id=FORUM))
+    reply = chat.send("1")
+    assert "category B1" in reply and "Ward forum" not in reply
+    assert chat.effects == [] and chat.step == "menu"
+
+
+def test_attend_with_no_reminder_asks_in_the_residents_language(c: ModuleType) -> None:
+    chat = unreminded(
+        c,
+        _on(3, "Ward forum", meeting_id=FORUM),
+        _on(5, "Layout plan", meeting_id=PLAN),
+        language="xh",
+    )
+    chat.ports = dataclasses.replace(chat.ports, translator_for=get_translator)
+    reply = chat.send("Ndiza")
+    assert reply.startswith("Uza kuza kweyiphi intlanganiso?")
+    assert "2 Layout plan (Lwesine, 5 Juni 2025 10:00)" in reply
+
+
+def test_menu_4_ends_with_how_to_say_i_will_come_when_a_meeting_is_on(c: ModuleType) -> None:
+    chat = unreminded(c, _on(3, "Ward forum", meeting_id=FORUM))
+    reply = chat.send("4")
+    assert "Ward forum" in reply
+    assert "Reply ATTEND to tell us you will come to one of these meetings." in reply
+    cancelled = unreminded(c, _on(4, "Walkabout", meeting_id=13, cancelled=True))
+    reply = cancelled.send("4")
+    assert "CANCELLED: Walkabout" in reply and "ATTEND" not in reply  # nothing to come to

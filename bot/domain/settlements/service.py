@@ -53,6 +53,7 @@ _MILESTONES = (
 # One statement for every resident: a NULL settlement or an empty ward matches nothing.
 _UPCOMING = (
     select_columns(
+        MEETING.c.id.label("meeting_id"),
         MEETING.c.title,
         MEETING.c.level,
         MEETING.c.starts_at,
