@@ -8,8 +8,9 @@ from itertools import islice
 
 from rapidfuzz import fuzz, process
 
+from bot.content import Content
 from bot.engine.effects import RecordUnknownSettlement, SetSettlement
-from bot.engine.ports import SettlementRef
+from bot.engine.ports import SettlementRef, Translator
 from bot.engine.turn import SETTLEMENT, SETTLEMENT_CHOICE, Turn
 from bot.flows import menu
 from bot.names import fold
@@ -273,3 +274,9 @@ def not_found(turn: Turn, query: str) -> None:
         turn.emit(SetSettlement(None))
     turn.say("settlement.not_found", text=query)
     menu.show(turn)
+
+
+def linked_notice(content: Content, translator: Translator, *, settlement: str) -> str:
+    """Render what a resident is told, through the outbox, when the name they typed (which
+    `not_found` passed on) becomes `settlement`'s and they are linked to it."""
+    return content.render("settlement.linked", translator, settlement=settlement)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import fields
 from functools import lru_cache
 from typing import Any
@@ -272,6 +273,34 @@ def erase(*, session: Session, resident_id: int) -> None:
         )
     )
     session.execute(delete(RESIDENT).where(RESIDENT.c.id == resident_id))
+
+
+def link_unsettled(
+    *, session: Session, settlement_of: Mapping[int, int], now: dt.datetime
+) -> list[Resident]:
+    """Give each resident (by id) the settlement mapped to them if they still have none
+    (one who chose meanwhile is left alone); return those given one."""
+    by_settlement: dict[int, list[int]] = {}
+    for resident_id, settlement_id in settlement_of.items():
+        by_settlement.setdefault(settlement_id, []).append(resident_id)
+    linked: list[int] = []
+    for settlement_id, resident_ids in by_settlement.items():
+        statement = (
+            update(RESIDENT)
+            .where(RESIDENT.c.id.in_(resident_ids), RESIDENT.c.settlement_id.is_(None))
+            .values(settlement_id=settlement_id, updated_at=now)
+            .returning(RESIDENT.c.id)
+        )
+        linked += session.execute(statement).scalars().all()
+    if not linked:
+        return []
+    query = (
+        select(Resident)
+        .where(col(Resident.id).in_(linked))
+        .order_by(col(Resident.id))
+        .execution_options(populate_existing=True)
+    )
+    return list(session.execute(query).scalars().all())
 
 
 def discard_new(*, session: Session, resident_id: int) -> None:

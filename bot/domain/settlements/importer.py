@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 
 from bot.db import plain_line_breaks, utc_year, utcnow
 from bot.domain.broadcasts import service as broadcasts
+from bot.domain.settlements import links
 from bot.domain.settlements import service as settlements
 from bot.domain.settlements.models import (
     CATEGORIES,
@@ -87,6 +88,7 @@ class ImportResult:
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    linked: int = 0  # residents whose unmatched settlement name this import made a settlement's
 
 
 @dataclass
@@ -355,6 +357,8 @@ def _settlements(session: Session, rows: list[_Row], errors: list[RowError]) -> 
             )
         ).first()
         _upsert(session, result, existing, Settlement, values, values["name"])
+    session.flush()
+    result.linked = links.link_unmatched(session=session)
     return result
 
 
@@ -862,3 +866,8 @@ def iter_lines(result: ImportResult) -> Iterator[str]:
         f"{result.kind}: {len(result.created)} created, {len(result.updated)} updated, "
         f"{len(result.unchanged)} unchanged"
     )
+    if result.linked:
+        yield (
+            f"linked: {result.linked} resident(s) who had typed a name that matched no "
+            "settlement (each is told, unless opted out)"
+        )

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Row, Table, bindparam, delete
 from sqlalchemy import select as select_columns
-from sqlmodel import Session, col, func, or_, select
+from sqlmodel import Session, SQLModel, col, func, or_, select
 
 from bot.domain.settlements.models import (
     Meeting,
@@ -165,19 +165,52 @@ def unmatched_names(*, session: Session, limit: int = 50) -> Sequence[Row[Any]]:
     return session.execute(query).all()
 
 
-def now_known(*, session: Session, texts: Iterable[str]) -> dict[str, str]:
+def called_by(*, session: Session) -> dict[str, list[tuple[int, str]]]:
+    """Return the settlements (id, name) each name or alias reads as to residents' matching
+    (`same_name_key`), by that key; two under one key are two a resident could mean."""
+    called: dict[str, list[tuple[int, str]]] = {}
+    for id_, name, aliases in session.execute(_REFS).all():
+        keys = {same_name_key(value) for value in (name, *(aliases or []))}
+        for key in keys - {""}:
+            called.setdefault(key, []).append((id_, name))
+    return called
+
+
+def now_known(*, session: Session, texts: Iterable[str]) -> dict[str, list[str]]:
     """Return, of these typed names, those a settlement is now called by (its name or an
-    alias added since, as residents' matching reads them), with that settlement's name: the
-    officers' list says which it became, and the next resident is matched."""
+    alias added since, as residents' matching reads them), with the names of the
+    settlements so called: the officers' list says which it became (more than one: no
+    resident who typed it is linked), and the next resident is matched."""
     texts = list(texts)
     if not texts:  # a scoped user's page lists none: no need to read every settlement
         return {}
-    called: dict[str, str] = {}
-    for name, aliases in session.execute(select_columns(_C.name, _C.aliases)).all():
-        for value in (name, *(aliases or [])):
-            called.setdefault(same_name_key(value), name)
-    found = {text: called.get(same_name_key(text)) for text in texts}
-    return {text: name for text, name in found.items() if name is not None}
+    called = called_by(session=session)
+    found = {text: called.get(same_name_key(text), []) for text in texts}
+    return {text: [name for _id, name in refs] for text, refs in found.items() if refs}
+
+
+def unmatched_names_of_unsettled(*, session: Session) -> Sequence[Row[Any]]:
+    """Return the names typed that matched nothing (id, text, resident_id) by residents
+    who have no settlement now, oldest first."""
+    table: Table = UnmatchedSettlementName.__table__  # type: ignore[attr-defined]
+    resident: Table = SQLModel.metadata.tables["resident"]
+    query = (
+        select_columns(table.c.id, table.c.text, table.c.resident_id)
+        .join(resident, resident.c.id == table.c.resident_id)
+        .where(resident.c.settlement_id.is_(None))
+        .order_by(table.c.id)
+    )
+    return session.execute(query).all()
+
+
+def forget_unmatched_names_of(*, session: Session, resident_ids: Collection[int]) -> int:
+    """Delete the names these residents typed that matched nothing; return how many."""
+    if not resident_ids:
+        return 0
+    gone = delete(UnmatchedSettlementName).where(
+        col(UnmatchedSettlementName.resident_id).in_(resident_ids)
+    )
+    return len(session.execute(gone.returning(col(UnmatchedSettlementName.id))).all())
 
 
 def forget_unmatched_names_before(*, session: Session, before: dt.datetime) -> int:

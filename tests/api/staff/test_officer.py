@@ -511,6 +511,54 @@ def test_names_residents_typed_that_matched_nothing_are_listed_for_officers(
     assert "matched no settlement" not in scoped.get("/staff/settlements").text
 
 
+def test_an_alias_added_on_the_dashboard_links_and_tells_the_residents_who_typed_it(
+    as_role: Login, world: World, clean_db: Engine
+) -> None:
+    from bot.domain.outbox.models import Outbox
+    from bot.domain.settlements import service as settlement_service
+
+    with session_scope(clean_db) as session:
+        typed = make_resident(session, "+27821119901", language="zu", consented_at=utcnow())
+        other = make_resident(session, "+27821119902", language="xh", consented_at=utcnow())
+        for resident, text in [(typed, "Ubuhle Gdns"), (other, "Ubuhle  GDNS"), (other, "Kwa")]:
+            settlement_service.record_unmatched_name(
+                session=session, text=text, resident_id=resident.id
+            )
+        ids = (typed.id, other.id)
+    client, csrf = as_role("officer")
+    answer = client.post(
+        "/staff/import",
+        data={"csrf_token": csrf, "kind": "settlements"},
+        files={
+            "file": (
+                "aliases.csv",
+                b"name,aliases,ward,municipality,category,category_note,current_phase\n"
+                b"Ubuhle Gardens,Ubuhle Gdns,14,Test Municipality,,,\n",
+                "text/csv",
+            )
+        },
+    )
+    assert answer.status_code == 200
+    assert '<p id="import-linked">2 resident(s)' in answer.text
+    with Session(clean_db) as session:
+        linked = [session.get(Resident, resident_id) for resident_id in ids]
+        assert [r.settlement_id for r in linked if r] == [world.here, world.here]
+        rows = session.exec(select(Outbox).order_by(Outbox.resident_id)).all()
+        assert [(r.resident_id, r.language, r.purpose) for r in rows] == [
+            (ids[0], "zu", "notice"),
+            (ids[1], "xh", "notice"),
+        ]
+        assert rows[0].body is not None and "Ubuhle Gardens" in rows[0].body
+        assert rows[0].body.startswith("Izindaba ezinhle")  # isiZulu, the resident's language
+        assert session.exec(select(UnmatchedSettlementName)).all() == []
+        audit = session.exec(
+            select(AuditEvent).where(AuditEvent.action == "import.settlements")
+        ).one()
+        assert audit.detail["linked"] == 2
+    page = client.get("/staff/settlements").text
+    assert "matched no settlement" not in page  # no one is left unmatched
+
+
 # What a browser would post for a form on the page, every field as the page holds it.
 FORM_DATA = "(selector) => Object.fromEntries(new FormData(document.querySelector(selector)))"
 
