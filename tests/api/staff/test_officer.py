@@ -507,6 +507,12 @@ def test_names_residents_typed_that_matched_nothing_are_listed_for_officers(
     page = client.get("/staff/settlements").text
     rows = re.findall(r"<tr><td>([^<]*)</td><td>\d+</td><td>[^<]*</td><td>([^<]*)</td>", page)
     assert ("Kwa Nonqaba", "matches Nonqaba Heights") in rows and ("Phola Prk", "") in rows
+    # Two settlements called by it (two municipalities): no one was linked, and it says so.
+    with session_scope(clean_db) as session:
+        for municipality in ("Ekurhuleni", "Msunduzi"):
+            make_settlement(session, "Phola Park", aliases=["Phola Prk"], municipality=municipality)
+    page = html.unescape(client.get("/staff/settlements").text)
+    assert "matches Phola Park and Phola Park: no resident was linked" in page
     scoped, _ = as_role("scoped")
     assert "matched no settlement" not in scoped.get("/staff/settlements").text
 
