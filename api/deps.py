@@ -147,17 +147,42 @@ async def verified_twilio_form(request: Request) -> dict[str, str]:
         if algorithm.upper() not in (HMAC_SHA1, HMAC_SHA256):
             log.warning("a webhook was signed with %s, which cannot be checked here", algorithm)
             raise HTTPException(403, f"unsupported signature algorithm {algorithm}")
-        if not _signed_with(key, url, form, signature, algorithm):
-            raise HTTPException(403, "X-Twilio-Signature does not match")
-    elif not _signed_with(settings.twilio_auth_token, url, form, signature):
+        secondary = settings.twilio_webhook_secondary_shared_key
+        _check(
+            url, form, signature, key, secondary, "TWILIO_WEBHOOK_SECONDARY_SHARED_KEY", algorithm
+        )
+    else:
         secondary = settings.twilio_secondary_auth_token
-        if not (secondary and _signed_with(secondary, url, form, signature)):
-            raise HTTPException(403, "X-Twilio-Signature does not match")
-        log.info("a webhook was signed with TWILIO_SECONDARY_AUTH_TOKEN (token rotation)")
+        _check(
+            url,
+            form,
+            signature,
+            settings.twilio_auth_token,
+            secondary,
+            "TWILIO_SECONDARY_AUTH_TOKEN",
+        )
     # No SMS or WhatsApp text means anything by the characters XML cannot carry: dropped
     # here (`sms.sendable`), so that a resident's words are stored (PostgreSQL text cannot
     # hold U+0000) and quoted back later, in TwiML or a proactive message, without them.
     return {name: sms.sendable(value) for name, value in pairs}
+
+
+def _check(
+    url: str,
+    form: ImmutableMultiDict[str, str],
+    signature: str,
+    key: str,
+    secondary: str | None,
+    secondary_name: str,
+    algorithm: str = HMAC_SHA1,
+) -> None:
+    """Refuse (403) a signature made with neither `key` nor, while it is rotated, the
+    `secondary` one (logged by its variable's name when it signed)."""
+    if _signed_with(key, url, form, signature, algorithm):
+        return
+    if not (secondary and _signed_with(secondary, url, form, signature, algorithm)):
+        raise HTTPException(403, "X-Twilio-Signature does not match")
+    log.info("a webhook was signed with %s (rotation)", secondary_name)
 
 
 def _refusal(description: str) -> dict[str, Any]:

@@ -159,6 +159,11 @@ class Settings(BaseSettings):
     twilio_webhook_shared_key: str | None = Field(
         None, validation_alias="TWILIO_WEBHOOK_SHARED_KEY"
     )
+    # While a SharedKey is rotated (a new key, the Webhook Setting moved to it), webhooks
+    # signed with the other one are accepted too. Only with TWILIO_WEBHOOK_SHARED_KEY set.
+    twilio_webhook_secondary_shared_key: str | None = Field(
+        None, validation_alias="TWILIO_WEBHOOK_SECONDARY_SHARED_KEY"
+    )
     public_url: str = Field("http://127.0.0.1:8000", validation_alias="SIYAKHA_PUBLIC_URL")
     # uvicorn's own setting, read here so that .env sets it too: the proxies whose
     # X-Forwarded-For (the client's address: login throttle, audit log) is trusted.
@@ -332,7 +337,10 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "twilio_auth_token", "twilio_secondary_auth_token", "twilio_webhook_shared_key"
+        "twilio_auth_token",
+        "twilio_secondary_auth_token",
+        "twilio_webhook_shared_key",
+        "twilio_webhook_secondary_shared_key",
     )
     @classmethod
     def _no_placeholder_twilio_secret(cls, value: str | None, info: ValidationInfo) -> str | None:

@@ -58,7 +58,13 @@ def test_production_refuses_placeholder_or_short_secret(secret: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["TWILIO_AUTH_TOKEN", "TWILIO_SECONDARY_AUTH_TOKEN", "TWILIO_WEBHOOK_SHARED_KEY"]
+    "name",
+    [
+        "TWILIO_AUTH_TOKEN",
+        "TWILIO_SECONDARY_AUTH_TOKEN",
+        "TWILIO_WEBHOOK_SHARED_KEY",
+        "TWILIO_WEBHOOK_SECONDARY_SHARED_KEY",
+    ],
 )
 @pytest.mark.parametrize("secret", [*PLACEHOLDERS, *SHORT, "   "])
 def test_production_refuses_a_placeholder_or_short_twilio_secret(name: str, secret: str) -> None:

@@ -273,6 +273,29 @@ def test_a_webhook_rule_signs_with_its_shared_key_and_algorithm(settings, clean_
     assert count(clean_db, InboundMessage) == 3
 
 
+def test_a_shared_key_is_rotated_with_a_secondary_one(settings, clean_db, caplog) -> None:
+    # A new SharedKey and the Webhook Setting moved to it: webhooks already in flight, or
+    # retried, are signed with the old key until Twilio has switched (a single key dropped
+    # them).
+    caplog.set_level(logging.INFO, logger="api.deps")
+    keys = {
+        "twilio_webhook_shared_key": "new-shared-key-secret",
+        "twilio_webhook_secondary_shared_key": "old-shared-key-secret",
+    }
+    url = settings.public_url + PATH
+    with TestClient(create_app(settings.model_copy(update=keys), clean_db)) as client:
+        for secret in ("new-shared-key-secret", "old-shared-key-secret"):
+            body = signed_by_rule(url, sms("hi"), secret, "HMAC_SHA256")
+            assert client.post(PATH, **body).status_code == 200, secret
+        assert "signed with TWILIO_WEBHOOK_SECONDARY_SHARED_KEY" in caplog.text
+        body = signed_by_rule(url, sms("hi"), "another-secret", "HMAC_SHA256")
+        assert client.post(PATH, **body).status_code == 403
+        # The secondary key is no auth token: without the rule's header it signs nothing.
+        plain = signed(url, sms("hi"), "old-shared-key-secret")
+        assert client.post(PATH, **plain).status_code == 403
+    assert count(clean_db, InboundMessage) == 2
+
+
 def test_a_webhook_rule_without_a_configured_shared_key_is_refused(
     client, settings, clean_db, caplog
 ) -> None:
