@@ -49,6 +49,7 @@ from bot.domain.settlements.models import (
     Meeting,
     Milestone,
     Settlement,
+    told_start,
 )
 from bot.domain.staff import scope as scopes
 from bot.i18n import TIMEZONE
@@ -249,11 +250,6 @@ class MeetingFields(BaseModel):
 MeetingForm = Annotated[MeetingFields, Form()]
 
 
-def _minute(moment: dt.datetime) -> dt.datetime:
-    """Return `moment` to the minute, as residents are told it."""
-    return moment.replace(second=0, microsecond=0)
-
-
 def _kept_start(meeting: Meeting | None, starts_at: dt.datetime) -> dt.datetime:
     """Return the start the meeting form means: the stored start, exactly, when the form's
     time is the one it showed (to the second: an API or CSV start may have seconds, and a
@@ -261,7 +257,7 @@ def _kept_start(meeting: Meeting | None, starts_at: dt.datetime) -> dt.datetime:
     showing seconds keeps them when only its minute is changed)."""
     if meeting is not None and starts_at == meeting.starts_at.replace(microsecond=0):
         return meeting.starts_at
-    return _minute(starts_at)
+    return told_start(starts_at)
 
 
 def _save_meeting(ctx: StaffContext, meeting: Meeting | None, form: MeetingFields) -> Meeting:
@@ -297,7 +293,7 @@ def meeting_update(meeting_id: PathId, ctx: Editor, form: MeetingForm) -> Redire
     _save_meeting(ctx, meeting, form)
     ctx.audit("meeting.update", f"meeting:{meeting_id}", title=meeting.title)
     # Moved: offer to tell the residents concerned (a start set to its whole minute is not).
-    if _minute(meeting.starts_at) != _minute(previous):
+    if told_start(meeting.starts_at) != told_start(previous):
         was = quote(previous.astimezone(TIMEZONE).isoformat(timespec="minutes"))
         return back(f"/staff/meetings/{meeting_id}?announce=moved&previous={was}", "updated")
     return back(f"/staff/meetings/{meeting_id}", "updated")

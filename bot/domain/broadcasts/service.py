@@ -39,7 +39,7 @@ from bot.domain.outbox import service as outbox
 from bot.domain.outbox.models import PURPOSES, SENT_STATUSES, Outbox
 from bot.domain.outbox.routing import WHATSAPP_WINDOW, find_template, fits_a_template
 from bot.domain.settlements import service as settlements
-from bot.domain.settlements.models import Meeting, Milestone, Settlement
+from bot.domain.settlements.models import Meeting, Milestone, Settlement, told_start
 from bot.domain.staff import scope as scopes
 from bot.domain.staff.models import StaffUser
 from bot.engine.ports import has_translation
@@ -1051,7 +1051,7 @@ def meeting_changing(*, session: Session, meeting: Meeting, values: Mapping[str,
     if meeting.id is None:
         return
     changed = {name for name, value in values.items() if getattr(meeting, name) != value}
-    if "starts_at" in changed and _told(meeting.starts_at) == _told(values["starts_at"]):
+    if "starts_at" in changed and told_start(meeting.starts_at) == told_start(values["starts_at"]):
         changed.discard("starts_at")  # seconds residents are never told (an import's 18:00:30)
     # A reminder already sent of the same time and place stands: a corrected title is not
     # worth a second SMS.
@@ -1071,11 +1071,6 @@ def meeting_changing(*, session: Session, meeting: Meeting, values: Mapping[str,
         remind_again=True,
         keep_sent=keep_sent,
     )
-
-
-def _told(starts_at: dt.datetime) -> dt.datetime:
-    """Return a meeting's start as residents are told it: to the minute."""
-    return starts_at.replace(second=0, microsecond=0)
 
 
 # The least notice the morning-of round gives: a meeting starting sooner after the
@@ -1151,7 +1146,7 @@ def _remind(
     assert meeting.id is not None
     # A round is of the start residents are told, to the minute: one recorded with the
     # start's seconds (before 2026-12-07, or an import's 18:00:30) is the same round.
-    told = _told(meeting.starts_at)
+    told = told_start(meeting.starts_at)
     done = session.execute(
         select(col(MeetingReminder.id)).where(
             col(MeetingReminder.meeting_id) == meeting.id,

@@ -83,6 +83,12 @@ class Milestone(SQLModel, table=True):
     updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+def told_start(starts_at: dt.datetime) -> dt.datetime:
+    """Return a meeting's start as residents are told it: to the minute (an API or CSV start
+    may carry seconds that no message shows)."""
+    return starts_at.replace(second=0, microsecond=0)
+
+
 class Meeting(SQLModel, table=True):
     """A meeting or forum: neighbourhood (one settlement), ward or city level."""
 
