@@ -415,14 +415,13 @@ def cancel_queued(
         )
         if release_keys:
             cancelled["dedupe_key"] = case((first_time, released), else_=t.c.dedupe_key)
-        result = session.execute(update(t).where(t.c.ref.in_(list(refs)), unsent).values(cancelled))
-        return int(getattr(result, "rowcount", 0) or 0)
-    withdrawn: dict[str, Any] = {"withdrawn_at": now}
-    if release_keys:
-        withdrawn["dedupe_key"] = released
-    session.execute(
-        update(t).where(t.c.ref.in_(list(refs)), t.c.withdrawn_at.is_(None)).values(withdrawn)
-    )
+    else:  # those already sent are marked too, first
+        withdrawn: dict[str, Any] = {"withdrawn_at": now}
+        if release_keys:
+            withdrawn["dedupe_key"] = released
+        session.execute(
+            update(t).where(t.c.ref.in_(list(refs)), t.c.withdrawn_at.is_(None)).values(withdrawn)
+        )
     result = session.execute(update(t).where(t.c.ref.in_(list(refs)), unsent).values(cancelled))
     return int(getattr(result, "rowcount", 0) or 0)
 
