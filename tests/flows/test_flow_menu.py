@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import pytest
 
@@ -92,6 +93,41 @@ def test_2_timeline_grouped_by_strand_with_status_and_dates(c) -> None:
     assert "Reason given: The contractor left the site" in reply
     assert "Land purchase from the province: planned, no date set yet." in reply
     assert "Self-build support office opens: planned for 01 February 2026." in reply
+
+
+def test_2_timeline_dates_take_the_tense_of_today(c) -> None:
+    # The fixture's milestones: delayed to 31 March 2025, under way to 31 August 2025,
+    # planned for 1 February 2026. The chat's clock decides which dates have passed.
+    before = c.Chat(now=datetime(2025, 1, 10, 8, 0, tzinfo=UTC)).onboarded().send("2")
+    assert "Flush toilets block C: delayed. It was planned for 31 March 2025 and may now be" in (
+        before
+    )
+    assert "It was due by" not in before
+    after = c.Chat(now=datetime(2026, 3, 2, 8, 0, tzinfo=UTC)).onboarded().send("2")
+    assert "Flush toilets block C: delayed. It was due by 31 March 2025." in after
+    assert (
+        "Standpipes on every lane: under way. It was expected by 31 August 2025 and is not "
+        "marked done yet." in after
+    )
+    assert (
+        "Self-build support office opens: planned for 01 February 2026. That date has passed "
+        "and it is not marked done." in after
+    )
+    assert "Community action plan agreed: done." in after
+
+
+def test_2_timeline_a_target_date_is_today_in_johannesburg_until_its_midnight(c) -> None:
+    # 31 August 2025, 23:30 in Johannesburg is 21:30 UTC: the date has not passed yet.
+    late = c.Chat(now=datetime(2025, 8, 31, 21, 30, tzinfo=UTC)).onboarded().send("2")
+    assert "Standpipes on every lane: under way, expected by 31 August 2025." in late
+    # Half an hour after midnight there (22:30 UTC) it has.
+    next_day = c.Chat(now=datetime(2025, 8, 31, 22, 30, tzinfo=UTC)).onboarded().send("2")
+    assert "Standpipes on every lane: under way. It was expected by 31 August 2025" in next_day
+
+
+def test_2_timeline_the_tenses_are_translated(c) -> None:
+    reply = c.Chat(now=datetime(2026, 3, 2, 8, 0, tzinfo=UTC)).onboarded(language="af").send("2")
+    assert "aan die gang. Dit is teen 31 Augustus 2025 verwag" in reply
 
 
 def test_2_timeline_dates_in_the_residents_language(c) -> None:
