@@ -148,10 +148,51 @@ def on_kind(turn: Turn) -> None:
     kinds = {"1": PROBLEM, "2": QUESTION}
     draft = _with_attachments(turn)
     if answer not in kinds:
-        turn.say("report.kind_retry")
+        turn.say("report.kind_words_kept" if _keep_words(turn, draft) else "report.kind_retry")
         turn.goto(REPORT_KIND, **draft)
         return
     ask_category(turn, {**draft, "kind": kinds[answer]})
+
+
+def _keep_words(turn: Turn, draft: dict[str, Any]) -> bool:
+    """Keep a message of two words or more, sent before the description is asked for, as
+    the resident's own words (many type the problem straight away), added to any kept
+    before; return whether it was kept. One word is taken for a mistyped answer; thanks, a
+    greeting or a main menu option ("my reports") for no description."""
+    if (
+        len(turn.text.split()) < 2
+        or turn.content.is_thanks(turn.text)
+        or menu.is_greeting(turn)
+        or menu.chosen_option(turn) is not None
+    ):
+        return False
+    kept = draft.get("text", "")
+    draft["text"] = f"{kept}\n{turn.text}"[:MAX_TEXT] if kept else turn.text[:MAX_TEXT]
+    return True
+
+
+def _category_named(turn: Turn, codes: list[str]) -> str | None:
+    """Return the category the message names, in the resident's language or English: its
+    whole title ("Toilets and sanitation"), or a word of four letters or more that is in
+    one title only ("toilets")."""
+    words = normalise(turn.text).split()
+    if not words:
+        return None
+    titles = {
+        code: {
+            normalise(turn.content.render(f"report_category.{code}", translator))
+            for translator in (turn.translator, turn.english)
+        }
+        for code in codes
+    }
+    whole = " ".join(words)
+    for code, names in titles.items():
+        if whole in names:
+            return code
+    if len(words) != 1 or len(whole) < 4:
+        return None
+    holding = [code for code, names in titles.items() if any(whole in n.split() for n in names)]
+    return holding[0] if len(holding) == 1 else None
 
 
 def ask_category(turn: Turn, draft: dict[str, Any]) -> None:
@@ -170,13 +211,20 @@ def on_category(turn: Turn) -> None:
     """Take the category by number."""
     codes = category_codes(turn.content)
     draft = _with_attachments(turn)
-    if not turn.norm.isdecimal() or not 1 <= int(turn.norm) <= len(codes):
-        turn.say("report.category_retry")
+    if turn.norm.isdecimal() and 1 <= int(turn.norm) <= len(codes):
+        draft["category"] = codes[int(turn.norm) - 1]
+    elif named := _category_named(turn, codes):
+        draft["category"] = named
+    else:
+        editing = draft.get("editing", False)
+        kept = not editing and _keep_words(turn, draft)
+        turn.say("report.category_words_kept" if kept else "report.category_retry")
         turn.goto(REPORT_CATEGORY, **draft)
         return
-    draft["category"] = codes[int(turn.norm) - 1]
     if draft.pop("editing", False):
         show_summary(turn, draft)
+    elif "text" in draft:
+        _described(turn, draft)
     else:
         ask_description(turn, draft)
 
@@ -202,7 +250,15 @@ def on_describe(turn: Turn) -> None:
         turn.goto(REPORT_DESCRIBE, **draft)
         return
     draft["text"] = turn.text[:MAX_TEXT]
-    if draft.pop("editing", False) or draft.get("kind") == QUESTION or "pin" in draft:
+    if draft.pop("editing", False):
+        show_summary(turn, draft)
+    else:
+        _described(turn, draft)
+
+
+def _described(turn: Turn, draft: dict[str, Any]) -> None:
+    """With the words in hand: ask where a problem is, unless a pin says it already."""
+    if draft.get("kind") == QUESTION or "pin" in draft:
         show_summary(turn, draft)
     else:
         ask_where(turn, draft)

@@ -824,3 +824,84 @@ def test_a_reminder_that_came_to_a_report_s_view_takes_the_1(c) -> None:
     assert "you will come to Layout plan" in chat.send("1")
     assert chat.effects == [AttendMeeting(meeting_id=7)]
     assert chat.step == "menu"
+
+
+def test_a_problem_typed_at_the_category_is_kept_and_not_asked_for_again(c) -> None:
+    chat = report_chat(c, channel="sms").onboarded()
+    chat.send("5")
+    chat.send("1")
+    reply = chat.send("The tap on lane 3 has been leaking for 2 weeks 💧")
+    assert "we have kept what you wrote" in reply
+    assert "Reply with one of the numbers in the list" in reply
+    assert "Where exactly is it?" in chat.send("1")  # not "Please describe the problem"
+    summary = chat.send("Next to the church")
+    assert "Problem: Water" in summary
+    assert "What you said: The tap on lane 3 has been leaking for 2 weeks 💧" in summary
+    chat.send("1")
+    assert chat.desk.opened[0].description == "The tap on lane 3 has been leaking for 2 weeks 💧"
+    assert chat.desk.opened[0].where == "Next to the church"
+
+
+def test_words_typed_before_the_category_are_all_kept_in_order(c) -> None:
+    chat = report_chat(c).onboarded()
+    chat.send("5")
+    reply = chat.send("No water since Monday")
+    assert "Is it a problem (reply 1) or a question (reply 2)?" in reply
+    assert "Please reply 1" not in reply
+    chat.send("1")
+    assert "we have kept what you wrote" in chat.send("the whole of section B")
+    assert "Where exactly is it?" in chat.send("water")  # the category by its name
+    chat.send("Section B")
+    chat.send("1")
+    opened = chat.desk.opened[0]
+    assert (opened.category, opened.description) == (
+        "water",
+        "No water since Monday\nthe whole of section B",
+    )
+
+
+@pytest.mark.parametrize(
+    ("language", "typed", "category"),
+    [
+        ("en", "Toilets and sanitation", "sanitation"),
+        ("en", "TOILETS", "sanitation"),
+        ("en", "safety", "safety"),  # a whole title before a word of "Fire safety"
+        ("en", "rubbish", "refuse"),
+        ("xh", "izindlu zangasese nococeko", "sanitation"),
+        ("xh", "Electricity", "electricity"),  # English names work in every language
+    ],
+)
+def test_a_category_can_be_named(c, language, typed, category) -> None:
+    chat = report_chat(c).onboarded(language=language)
+    chat.send("5")
+    chat.send("1")
+    chat.send(typed)
+    assert chat.state["step"] == "report_describe"
+    assert chat.state["data"]["category"] == category
+
+
+@pytest.mark.parametrize(
+    "typed", ["ok", "and", "watr", "the", "thank you", "yebo sawubona", "my reports"]
+)
+def test_one_word_that_names_no_category_is_asked_again_and_not_kept(c, typed) -> None:
+    chat = report_chat(c).onboarded()
+    chat.send("5")
+    chat.send("1")
+    assert "Please reply with one of the numbers in the list" in chat.send(typed)
+    assert "text" not in chat.state["data"]
+    assert "Please describe the problem" in chat.send("1")
+
+
+def test_words_sent_while_changing_the_category_change_nothing(c) -> None:
+    chat = report_chat(c).onboarded()
+    chat.send("5")
+    chat.send("1")
+    chat.send("1")
+    chat.send("The tap is leaking")
+    chat.send("Lane 3")
+    chat.send("2")  # change something
+    chat.send("1")  # what it is about
+    assert "Please reply with one of the numbers in the list" in chat.send("it is the tap really")
+    summary = chat.send("2")
+    assert "Problem: Toilets and sanitation" in summary
+    assert "What you said: The tap is leaking" in summary
