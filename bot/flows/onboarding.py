@@ -127,7 +127,25 @@ def chosen_language(turn: Turn) -> str | None:
         names = (language.code, language.name, *language.words)
         if turn.norm in {normalise(name) for name in names}:
             return language.code
-    return None
+    return _named_among_words(turn.norm, offered)
+
+
+def _named_among_words(norm: str, offered: Iterable[tuple[int, Language]]) -> str | None:
+    """Return the one offered language a longer message names ("English please", "Ndifuna
+    isiXhosa"); None when it names none or several. A name inside a longer one found too
+    counts only as the longer ("Sesotho sa Leboa" is Sepedi, not Sesotho as well)."""
+    padded = f" {norm} "
+    found: dict[str, str] = {}
+    for _number, language in offered:
+        for name in {normalise(word) for word in (language.name, *language.words)}:
+            if name and f" {name} " in padded:
+                found[name] = language.code
+    codes = {
+        code
+        for name, code in found.items()
+        if not any(name != other and f" {name} " in f" {other} " for other in found)
+    }
+    return codes.pop() if len(codes) == 1 else None
 
 
 def on_language(turn: Turn) -> None:

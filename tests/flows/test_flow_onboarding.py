@@ -65,6 +65,31 @@ def test_language_by_name_and_reply_in_that_language(c) -> None:
     assert reply.startswith("[xh] *Privacy*")
 
 
+@pytest.mark.parametrize(
+    ("typed", "code"),
+    [
+        ("English please", "en"),
+        ("Ndifuna isiXhosa.", "xh"),
+        ("in zulu", "zu"),
+        ("Sesotho sa Leboa please", "nso"),  # Sepedi, not Sesotho as well
+        ("ke bua Sesotho", "st"),
+    ],
+)
+def test_a_language_named_among_other_words_is_chosen(c, typed, code) -> None:
+    chat = c.Chat()
+    chat.send("hi")
+    chat.send(typed)
+    assert chat.effects == [SetLanguage(code)]
+    assert chat.step == "consent"
+
+
+@pytest.mark.parametrize("typed", ["English or Afrikaans", "Shona please", "isiZulu isiXhosa"])
+def test_several_languages_or_none_named_ask_again(chat, typed) -> None:
+    chat.send("hi")
+    assert "Please reply with one of the numbers in the list" in chat.send(typed)
+    assert chat.effects == []
+
+
 def test_unknown_language_choice_asks_again(chat) -> None:
     chat.send("hi")
     reply = chat.send("12")
