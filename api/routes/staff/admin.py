@@ -1,4 +1,6 @@
-"""Admin pages: staff users (role, active, scope, password) and the audit log."""
+"""Admin pages: staff users (role, active, scope, password) and the audit log. They act on
+the whole city, so they are for admins with no scope: a scoped admin, who works tickets and
+places within their scope, could otherwise lift it (their own or anyone's)."""
 
 from __future__ import annotations
 
@@ -18,8 +20,8 @@ from bot.domain.staff import service as staff
 from bot.domain.staff.models import ROLES
 
 router = APIRouter(prefix="/admin")
-Reader = Annotated[StaffContext, Depends(page(*ADMINS))]
-Editor = Annotated[StaffContext, Depends(action(*ADMINS))]
+Reader = Annotated[StaffContext, Depends(page(*ADMINS, whole_city=True))]
+Editor = Annotated[StaffContext, Depends(action(*ADMINS, whole_city=True))]
 Wards = Annotated[str, Form(max_length=500)]
 SettlementIds = Annotated[list[RowId], Form()]
 AUDIT_PAGE = 100

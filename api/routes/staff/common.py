@@ -2,8 +2,10 @@
 
 A page dependency (`page("admin", "triage")`) needs a live session cookie and one of the
 roles (403 otherwise); an action dependency (`action(...)`) also needs the session's CSRF
-token. Both carry the user's scope, which routes apply to every query. Forms reach the
-routes with their line breaks as LF (`PlainLineBreaks`).
+token. Both carry the user's scope, which routes apply to every query. What acts on the
+whole city (users, the audit log, imports) is `whole_city=True`: a scoped user, an admin
+too, is refused it (403, saying so) whatever their role. Forms reach the routes with their
+line breaks as LF (`PlainLineBreaks`).
 """
 
 from __future__ import annotations
@@ -186,9 +188,10 @@ class StaffContext:
         """Return the token every form of this session carries."""
         return self.row.csrf_token
 
-    def can(self, *roles: str) -> bool:
-        """Return whether the user has one of `roles`."""
-        return self.user.role in roles
+    def can(self, *roles: str, whole_city: bool = False) -> bool:
+        """Return whether the user has one of `roles` (and, for what acts on the
+        `whole_city`, no scope)."""
+        return self.user.role in roles and (self.scope.unrestricted or not whole_city)
 
     def audit(self, action: str, target: str = "", **detail: Any) -> None:
         """Record one action of this user in the audit log."""
@@ -203,37 +206,52 @@ class StaffContext:
 
 
 def _context(
-    request: Request, login: CurrentStaffSession, session: SessionDep, roles: tuple[str, ...]
+    request: Request,
+    login: CurrentStaffSession,
+    session: SessionDep,
+    roles: tuple[str, ...],
+    whole_city: bool,
 ) -> StaffContext:
     if login.user.role not in roles:
         raise HTTPException(403, "your role does not allow this page")
-    return StaffContext(
+    ctx = StaffContext(
         user=login.user,
         row=login.row,
         scope=scopes.for_user(session=session, user=login.user),
         ip=client_ip(request),
         session=session,
     )
+    if not ctx.can(*roles, whole_city=whole_city):
+        raise HTTPException(
+            403,
+            "this acts on the whole city, so it needs a user with no scope "
+            f"(yours is {ctx.scope.describe()})",
+        )
+    return ctx
 
 
-def page(*roles: str) -> Callable[..., StaffContext]:
-    """Return a dependency for a page only `roles` may see."""
+def page(*roles: str, whole_city: bool = False) -> Callable[..., StaffContext]:
+    """Return a dependency for a page only `roles` may see (with `whole_city`, only those
+    of them with no scope)."""
 
     def dependency(
         request: Request, login: CurrentStaffSession, session: SessionDep
     ) -> StaffContext:
-        return _context(request, login, session, roles)
+        return _context(request, login, session, roles, whole_city)
 
     return dependency
 
 
-def action(*roles: str) -> Callable[..., Coroutine[Any, Any, StaffContext]]:
-    """Return a dependency for a form post only `roles` may make (CSRF checked too)."""
+def action(
+    *roles: str, whole_city: bool = False
+) -> Callable[..., Coroutine[Any, Any, StaffContext]]:
+    """Return a dependency for a form post only `roles` may make (with `whole_city`, only
+    those of them with no scope; CSRF checked too)."""
 
     async def dependency(
         request: Request, login: CurrentStaffSession, session: SessionDep
     ) -> StaffContext:
-        ctx = _context(request, login, session, roles)
+        ctx = _context(request, login, session, roles, whole_city)
         await check_csrf(request, login.row.csrf_token)
         return ctx
 

@@ -88,6 +88,7 @@ def test_admin_manages_users_and_reads_the_audit_log(
     assert "ticket." not in only_users
     users = admin.get("/staff/admin/users").text
     assert "inactive" in users and "Scope: everything" in users
+    assert "An admin with a scope works tickets and places within it" in users
 
 
 def test_page_views_are_audited_and_admins_list_them_apart_from_changes(

@@ -24,6 +24,7 @@ from bot.domain.broadcasts.models import Audience, Broadcast, BroadcastCreate
 from bot.domain.residents.models import Resident
 from bot.domain.settlements.models import Meeting, Milestone, Settlement
 from bot.domain.staff import media
+from bot.domain.staff import scope as scopes
 from bot.domain.staff import service as staff
 from bot.domain.staff.models import AuditEvent
 from bot.domain.tickets.models import Ticket, TicketEvent
@@ -34,57 +35,66 @@ from tests.domain.tickets.factories import make_ticket
 from tests.factories import make_meeting, make_milestone, make_resident
 
 ADMIN, OFFICER, TRIAGE = "admin", "officer", "triage"
-EVERYONE = {ADMIN, OFFICER, TRIAGE}
+# An admin whose scope is ward 14, where every row the matrix acts on lies: they work
+# tickets, settlements, meetings, residents and broadcasts there as any scoped user would,
+# and are refused what acts on the whole city (users, the audit log, imports).
+SCOPED_ADMIN = "scoped_admin"
+SCOPED_ADMIN_EMAIL = "ward14.admin@ubuntubay.example.org"
+WHO = (ADMIN, SCOPED_ADMIN, OFFICER, TRIAGE)
+EVERYONE = set(WHO)
+WORKERS = {ADMIN, SCOPED_ADMIN, TRIAGE}  # they work tickets
+KEEPERS = {ADMIN, SCOPED_ADMIN, OFFICER}  # they keep places, residents and broadcasts
+CITY_ADMIN = {ADMIN}  # an admin with no scope: what acts on the whole city
 PHOTO = {
     "url": "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1",
     "content_type": "image/jpeg",
 }
 
-# (method, path, roles allowed). Paths use {here}, {ticket}, {photo} (a ticket with a
+# (method, path, who may). Paths use {here}, {ticket}, {photo} (a ticket with a
 # photo) and its {index}, {meeting}, {resident}, {user}, and {milestone} and {broadcast}:
-# one of each for each role, since an allowed role's post deletes the milestone or
-# approves and cancels the broadcast.
+# one of each for each of WHO, since an allowed post deletes the milestone or approves and
+# cancels the broadcast.
 MATRIX: list[tuple[str, str, set[str]]] = [
     ("GET", "/staff/", EVERYONE),
     ("GET", "/staff/tickets", EVERYONE),
     ("GET", "/staff/tickets.csv", EVERYONE),
     ("GET", "/staff/tickets/{ticket}", EVERYONE),
     ("GET", "/staff/tickets/{photo}/media/{index}", EVERYONE),
-    ("POST", "/staff/tickets/bulk", {ADMIN, TRIAGE}),
-    ("POST", "/staff/tickets/{ticket}/update", {ADMIN, TRIAGE}),
-    ("POST", "/staff/tickets/{ticket}/reply", {ADMIN, TRIAGE}),
-    ("POST", "/staff/tickets/{ticket}/note", {ADMIN, TRIAGE}),
-    ("POST", "/staff/tickets/{ticket}/link", {ADMIN, TRIAGE}),
-    ("GET", "/staff/settlements", {ADMIN, OFFICER}),
-    ("GET", "/staff/settlements/{here}", {ADMIN, OFFICER}),
-    ("POST", "/staff/settlements/{here}", {ADMIN, OFFICER}),
-    ("POST", "/staff/settlements/{here}/milestones", {ADMIN, OFFICER}),
-    ("POST", "/staff/settlements/{here}/milestones/{milestone}/delete", {ADMIN, OFFICER}),
-    ("GET", "/staff/meetings", {ADMIN, OFFICER}),
-    ("GET", "/staff/meetings/{meeting}", {ADMIN, OFFICER}),
-    ("POST", "/staff/meetings", {ADMIN, OFFICER}),
-    ("POST", "/staff/meetings/{meeting}", {ADMIN, OFFICER}),
-    ("POST", "/staff/meetings/{meeting}/cancel", {ADMIN, OFFICER}),
-    ("GET", "/staff/import", {ADMIN, OFFICER}),
-    ("POST", "/staff/import", {ADMIN, OFFICER}),
-    ("GET", "/staff/residents", {ADMIN, OFFICER}),
-    ("GET", "/staff/residents/{resident}", {ADMIN, OFFICER}),
-    ("GET", "/staff/residents/{resident}/export.json", {ADMIN, OFFICER}),
-    ("POST", "/staff/residents/{resident}/erase", {ADMIN, OFFICER}),
+    ("POST", "/staff/tickets/bulk", WORKERS),
+    ("POST", "/staff/tickets/{ticket}/update", WORKERS),
+    ("POST", "/staff/tickets/{ticket}/reply", WORKERS),
+    ("POST", "/staff/tickets/{ticket}/note", WORKERS),
+    ("POST", "/staff/tickets/{ticket}/link", WORKERS),
+    ("GET", "/staff/settlements", KEEPERS),
+    ("GET", "/staff/settlements/{here}", KEEPERS),
+    ("POST", "/staff/settlements/{here}", KEEPERS),
+    ("POST", "/staff/settlements/{here}/milestones", KEEPERS),
+    ("POST", "/staff/settlements/{here}/milestones/{milestone}/delete", KEEPERS),
+    ("GET", "/staff/meetings", KEEPERS),
+    ("GET", "/staff/meetings/{meeting}", KEEPERS),
+    ("POST", "/staff/meetings", KEEPERS),
+    ("POST", "/staff/meetings/{meeting}", KEEPERS),
+    ("POST", "/staff/meetings/{meeting}/cancel", KEEPERS),
+    ("GET", "/staff/import", KEEPERS),  # a scoped user's page says why there is no form
+    ("POST", "/staff/import", {ADMIN, OFFICER}),  # a file may name any place: no scope
+    ("GET", "/staff/residents", KEEPERS),
+    ("GET", "/staff/residents/{resident}", KEEPERS),
+    ("GET", "/staff/residents/{resident}/export.json", KEEPERS),
+    ("POST", "/staff/residents/{resident}/erase", KEEPERS),
     ("GET", "/staff/reports", EVERYONE),
     ("GET", "/staff/reports.csv", EVERYONE),
-    ("GET", "/staff/admin/users", {ADMIN}),
-    ("POST", "/staff/admin/users", {ADMIN}),
-    ("POST", "/staff/admin/users/{user}", {ADMIN}),
-    ("GET", "/staff/admin/audit", {ADMIN}),
-    ("GET", "/staff/broadcasts", {ADMIN, OFFICER}),
-    ("GET", "/staff/broadcasts/new", {ADMIN, OFFICER}),
-    ("POST", "/staff/broadcasts/preview", {ADMIN, OFFICER}),
-    ("POST", "/staff/broadcasts", {ADMIN, OFFICER}),
-    ("GET", "/staff/broadcasts/{broadcast}", {ADMIN, OFFICER}),
-    ("GET", "/staff/broadcasts/{broadcast}/preview", {ADMIN, OFFICER}),
-    ("POST", "/staff/broadcasts/{broadcast}/approve", {ADMIN, OFFICER}),
-    ("POST", "/staff/broadcasts/{broadcast}/cancel", {ADMIN, OFFICER}),
+    ("GET", "/staff/admin/users", CITY_ADMIN),
+    ("POST", "/staff/admin/users", CITY_ADMIN),
+    ("POST", "/staff/admin/users/{user}", CITY_ADMIN),
+    ("GET", "/staff/admin/audit", CITY_ADMIN),
+    ("GET", "/staff/broadcasts", KEEPERS),
+    ("GET", "/staff/broadcasts/new", KEEPERS),
+    ("POST", "/staff/broadcasts/preview", KEEPERS),
+    ("POST", "/staff/broadcasts", KEEPERS),
+    ("GET", "/staff/broadcasts/{broadcast}", KEEPERS),
+    ("GET", "/staff/broadcasts/{broadcast}/preview", KEEPERS),
+    ("POST", "/staff/broadcasts/{broadcast}/approve", KEEPERS),
+    ("POST", "/staff/broadcasts/{broadcast}/cancel", KEEPERS),
 ]
 # Allowed posts carry only the CSRF token: most stop at validation (422), the rest succeed.
 
@@ -120,7 +130,7 @@ def ids(world: World, clean_db: Engine, app_settings: Settings) -> dict[str, str
         assert here is not None
         milestones = {
             f"milestone:{role}": str(make_milestone(session, here, title=f"For {role}").id)
-            for role in (ADMIN, OFFICER, TRIAGE)
+            for role in WHO
         }
         make_member(session, settlement_id=world.here)
         waiting = {
@@ -137,7 +147,7 @@ def ids(world: World, clean_db: Engine, app_settings: Settings) -> dict[str, str
                     staff=None,
                 ).id
             )
-            for role in (ADMIN, OFFICER, TRIAGE)
+            for role in WHO
         }
         photo = make_ticket(session, settlement_id=world.here, media=[PHOTO])
         return {
@@ -161,6 +171,7 @@ def _paths_of(ids: dict[str, str], role: str) -> dict[str, str]:
 
 
 def test_permission_matrix(
+    app: object,
     as_role: Callable[[str], tuple[TestClient, str]],
     ids: dict[str, str],
     clean_db: Engine,
@@ -168,33 +179,44 @@ def test_permission_matrix(
 ) -> None:
     # Twilio's media URL answers with the photo (no network in tests).
     monkeypatch.setattr(media, "fetch", lambda url, settings: (b"\xff\xd8 jpeg", "image/jpeg"))
-    sessions = {role: as_role(role) for role in (ADMIN, OFFICER, TRIAGE)}
-    failures = []
-    for method, template, allowed in MATRIX:
-        for role, (client, csrf) in sessions.items():
-            path = template.format(**_paths_of(ids, role))
-            if method == "GET":
-                status = client.get(path, follow_redirects=False).status_code
-            else:
-                status = client.post(
-                    path, data={"csrf_token": csrf}, follow_redirects=False
-                ).status_code
-            if role in allowed:
-                ok = status in (200, 303) if method == "GET" else status in (200, 303, 422)
-            else:
-                ok = status == 403
-            if not ok:
-                failures.append(f"{role} {method} {path}: {status}")
-    assert failures == []
+    make_scoped_user(clean_db, SCOPED_ADMIN_EMAIL, ADMIN, wards=["14"])
+    with logged_in(app, SCOPED_ADMIN_EMAIL) as scoped_admin:
+        sessions = {role: as_role(role) for role in (ADMIN, OFFICER, TRIAGE)}
+        sessions[SCOPED_ADMIN] = scoped_admin
+        failures = []
+        for method, template, allowed in MATRIX:
+            for role in WHO:
+                client, csrf = sessions[role]
+                path = template.format(**_paths_of(ids, role))
+                if method == "GET":
+                    answer = client.get(path, follow_redirects=False)
+                else:
+                    answer = client.post(path, data={"csrf_token": csrf}, follow_redirects=False)
+                status = answer.status_code
+                if role in allowed:
+                    ok = status in (200, 303) if method == "GET" else status in (200, 303, 422)
+                elif role == SCOPED_ADMIN:  # their role would do: the page says it is the scope
+                    ok = status == 403 and _says_why_the_scope_refuses(answer.text)
+                else:
+                    ok = status == 403
+                if not ok:
+                    failures.append(f"{role} {method} {path}: {status}")
+        assert failures == []
     with Session(clean_db) as session:
         assert session.exec(select(Milestone.title)).all() == ["For triage"]
         status = {b.title: b.status for b in session.exec(select(Broadcast))}
-    # approved, then cancelled, by admin and officer; the triage user's still waits
+    # approved, then cancelled, by the admins and the officer; the triage user's still waits
     assert status == {
         "For admin": "cancelled",
+        "For scoped_admin": "cancelled",
         "For officer": "cancelled",
         "For triage": "awaiting_approval",
     }
+
+
+def _says_why_the_scope_refuses(page: str) -> bool:
+    """Return whether a dashboard error page says the user's scope refused them."""
+    return "Not allowed" in page and "acts on the whole city" in page and "ward 14" in page
 
 
 def dashboard_routes() -> set[tuple[str, str]]:
@@ -415,10 +437,89 @@ def test_a_scoped_officer_is_not_offered_an_import_they_may_not_make(
         page = client.get("/staff/import")
         assert page.status_code == 200
         assert 'action="/staff/import"' not in page.text
-        assert "Imports are for officers with no scope" in page.text
+        assert "Imports are for officers and admins with no scope" in page.text
     client, _csrf = as_role(OFFICER)
     assert 'href="/staff/import"' in client.get("/staff/settlements").text
     assert 'action="/staff/import"' in client.get("/staff/import").text
+
+
+def test_a_scoped_admin_works_their_scope_and_nothing_city_wide(
+    app: object, world: World, clean_db: Engine
+) -> None:
+    # A ward-14 admin could add an unscoped admin (so become one), lift their own scope,
+    # change any user and read the whole audit log: the admin pages took the role alone.
+    make_scoped_user(clean_db, SCOPED_ADMIN_EMAIL, ADMIN, wards=["14"])
+    with session_scope(clean_db) as session:
+        me = staff.get_by_email(session=session, email=SCOPED_ADMIN_EMAIL)
+        other = staff.get_by_email(session=session, email="triage@ubuntubay.example.org")
+        assert me is not None and me.id is not None
+        assert other is not None and other.id is not None
+        me_id, other_id = me.id, other.id
+        _row, token = staff.create_token(session=session, user=me)
+    city_wide = {"csrf_token": "", "role": "admin", "is_active": "true"}
+    with logged_in(app, SCOPED_ADMIN_EMAIL) as (client, csrf):
+        city_wide["csrf_token"] = csrf
+        nav = client.get("/staff/tickets").text
+        assert 'href="/staff/settlements"' in nav and 'href="/staff/broadcasts"' in nav
+        assert "/staff/admin/" not in nav  # no Users, no Audit log
+        assert 'href="/staff/import"' not in client.get("/staff/settlements").text
+        page = client.get("/staff/import").text
+        assert 'action="/staff/import"' not in page
+        assert "Imports are for officers and admins with no scope" in page
+        refused = [
+            client.get("/staff/admin/users"),
+            client.get("/staff/admin/audit"),
+            client.post(
+                "/staff/admin/users",
+                data={**city_wide, "email": "boss@example.org", "password": "a long horse 4"},
+            ),
+            client.post(f"/staff/admin/users/{me_id}", data=city_wide),  # their own scope
+            client.post(f"/staff/admin/users/{other_id}", data={**city_wide, "wards": "22"}),
+            client.post(
+                "/staff/import",
+                data={"csrf_token": csrf, "kind": "settlements"},
+                files={"file": ("s.csv", CSV_ELSEWHERE, "text/csv")},
+            ),
+        ]
+        assert [a.status_code for a in refused] == [403] * len(refused)
+        assert all(_says_why_the_scope_refuses(a.text) for a in refused)
+        # their own ward's work goes on: a ticket, a settlement
+        noted = client.post(
+            f"/staff/tickets/{world.ticket_here}/note",
+            data={"csrf_token": csrf, "body": "Seen."},
+            follow_redirects=False,
+        )
+        assert noted.status_code == 303
+        assert client.get(f"/staff/tickets/{world.ticket_there}").status_code == 404
+        assert client.get(f"/staff/settlements/{world.there}").status_code == 404
+    with TestClient(app) as api:  # type: ignore[arg-type]
+        auth = {"Authorization": f"Bearer {token}"}
+        listed = api.get("/api/v1/tickets", headers=auth).json()
+        assert [t["reference"] for t in listed["items"]] == [world.ticket_here]
+        elsewhere = api.patch(
+            f"/api/v1/settlements/{world.there}", json={"category": "A"}, headers=auth
+        )
+        assert elsewhere.status_code == 404
+        city = api.post(
+            "/api/v1/meetings",
+            json={"level": "city", "title": "Mine", "starts_at": "2031-02-01T10:00:00+02:00"},
+            headers=auth,
+        )
+        assert city.status_code == 403 and "scope" in city.json()["detail"]
+    with Session(clean_db) as session:
+        assert staff.get_by_email(session=session, email="boss@example.org") is None
+        imported = session.exec(select(Settlement).where(Settlement.name == "Elsewhere"))
+        assert imported.first() is None
+        scope_of = scopes.for_users(session=session, user_ids=[me_id, other_id])
+    assert scope_of[me_id] == scopes.Scope(wards=frozenset({"14"}))
+    assert scope_of[other_id].unrestricted
+
+
+# A settlement of another municipality, which a scoped user's import could have added.
+CSV_ELSEWHERE = (
+    b"name,aliases,ward,municipality,category,category_note,current_phase\n"
+    b"Elsewhere,,3,Another Municipality,A,,\n"
+)
 
 
 def test_dashboard_errors_are_pages_and_api_errors_stay_json(
