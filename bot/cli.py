@@ -354,6 +354,11 @@ def user_create(
             wards = settlements.spell_wards(session=session, wards=ward or [])
             scope = scopes.set_scope(session=session, user=user, settlement_ids=ids, wards=wards)
             typer.echo(f"created {user.role} user {user.email} (sees {scope.describe()})")
+            if user.role == "admin" and not scope.unrestricted:
+                typer.echo(
+                    "an admin with a scope works tickets and places within it; managing "
+                    "users, imports and the audit log need an admin with no scope"
+                )
     except (staff.StaffError, settlements.UnknownWard) as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None

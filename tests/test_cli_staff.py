@@ -31,11 +31,23 @@ def test_user_create_with_a_scope(cli_db: Engine) -> None:
     assert result.exit_code == 0, result.output
     # As the settlements spell it: scopes compare wards as stored.
     assert f"sees settlement #{settlement_id}, ward Ward 9" in result.output
+    assert "an admin with a scope" not in result.output
     with Session(cli_db) as session:
         user = session.exec(select(StaffUser).where(StaffUser.email == "w@example.org")).one()
         scope = scopes.for_user(session=session, user=user)
     assert scope == scopes.Scope(
         settlement_ids=frozenset({settlement_id}), wards=frozenset({"Ward 9"})
+    )
+    # An admin with a scope is made (they work their scope), and told what they cannot do.
+    ward_admin = runner.invoke(
+        app,
+        ["user", "create", "--email", "a@example.org", "--role", "admin", "--password",
+         "correct horse 1", "--ward", "14"],
+    )  # fmt: skip
+    assert ward_admin.exit_code == 0, ward_admin.output
+    assert "created admin user a@example.org (sees ward 14)" in ward_admin.output
+    assert "managing users, imports and the audit log need an admin with no scope" in (
+        ward_admin.output
     )
     nowhere = runner.invoke(
         app,

@@ -88,6 +88,11 @@ def update_user(
     if user.id == ctx.user.id and (role != "admin" or not is_active):
         raise HTTPException(422, "you cannot remove your own admin role or deactivate yourself")
     spelt = _wards(ctx, wards)
+    if user.id == ctx.user.id and (settlement_ids or spelt):
+        # A scope would take these pages from them at once, as losing the role would.
+        raise HTTPException(
+            422, "you cannot give yourself a scope: an admin with one does not manage users"
+        )
     with refused_as_http():
         staff.update_user(
             session=ctx.session,

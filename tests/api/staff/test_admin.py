@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 
 from bot.domain.staff import scope as scopes
 from bot.domain.staff.models import AuditEvent, StaffUser
-from tests.api.staff.conftest import EMAILS, World, logged_in, login
+from tests.api.staff.conftest import EMAILS, PASSWORD, World, logged_in, login
 
 Login = Callable[[str], tuple[TestClient, str]]
 
@@ -157,3 +157,57 @@ def test_an_admin_changing_their_own_password_ends_their_other_logins(
         assert changed.status_code == 303
         assert admin.get("/staff/admin/users").status_code == 200  # this login goes on
         assert elsewhere.get("/staff/tickets", follow_redirects=False).status_code == 303
+
+
+def test_an_admin_may_have_a_scope_but_no_admin_gives_themselves_one(
+    as_role: Login, app: object, world: World, clean_db: Engine
+) -> None:
+    # A scoped admin works their scope and nothing city-wide: coherent, so it is made and
+    # kept. Giving yourself a scope would take the user pages from you at once, as losing
+    # the role would: refused, so an admin with no scope always remains.
+    admin, csrf = as_role("admin")
+    created = admin.post(
+        "/staff/admin/users",
+        data={"csrf_token": csrf, "email": "ward.admin@example.org", "role": "admin",
+              "password": "another horse 2", "wards": "14"},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert created.status_code == 303
+    with Session(clean_db) as session:
+        me, scoped = (
+            session.exec(select(StaffUser).where(StaffUser.email == email)).one()
+            for email in (EMAILS["admin"], EMAILS["scoped"])
+        )
+    assert me.id is not None and scoped.id is not None
+    promoted = admin.post(  # the ward-14 triage user becomes the ward's admin
+        f"/staff/admin/users/{scoped.id}",
+        data={"csrf_token": csrf, "role": "admin", "is_active": "true", "wards": "14"},
+        follow_redirects=False,
+    )
+    assert promoted.status_code == 303
+    for email, password in (
+        ("ward.admin@example.org", "another horse 2"),
+        (EMAILS["scoped"], PASSWORD),
+    ):
+        with logged_in(app, email, password) as (client, _csrf):
+            assert client.get(f"/staff/tickets/{world.ticket_here}").status_code == 200
+            assert client.get(f"/staff/settlements/{world.here}").status_code == 200
+            assert client.get(f"/staff/tickets/{world.ticket_there}").status_code == 404
+            assert client.get("/staff/admin/users").status_code == 403
+    for field in ({"wards": "22"}, {"settlement_ids": str(world.there)}):
+        own = admin.post(
+            f"/staff/admin/users/{me.id}",
+            data={"csrf_token": csrf, "role": "admin", "is_active": "true", **field},
+        )
+        assert own.status_code == 422, field
+        assert "you cannot give yourself a scope" in own.text
+    assert admin.get("/staff/admin/users").status_code == 200
+    with Session(clean_db) as session:
+        scope_of = scopes.for_users(session=session, user_ids=[me.id, scoped.id])
+        made = session.exec(
+            select(StaffUser).where(StaffUser.email == "ward.admin@example.org")
+        ).one()
+        assert made.role == "admin"
+        assert scopes.for_user(session=session, user=made) == scopes.Scope(wards=frozenset({"14"}))
+    assert scope_of[me.id].unrestricted
+    assert scope_of[scoped.id] == scopes.Scope(wards=frozenset({"14"}))
