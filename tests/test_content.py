@@ -54,6 +54,12 @@ SAMPLES = {
     "time": "18:00",
     "choices": "\n".join(f"{n} Masakhane Extension {n} (ward 12)" for n in range(1, 6))
     + "\n6 None of these",
+    # Meetings a resident already said they will come to: as many as menu 4 lists.
+    "meetings": "\n".join(
+        f"Standpipes and flush toilets on every lane of block C, Wednesday, {day} September "
+        "2025, 18:00"
+        for day in range(23, 28)
+    ),
 }
 
 

@@ -22,7 +22,9 @@ Order of precedence for a message:
    answering a meeting reminder received since the resident last wrote; a 1 goes to the
    newer of the two (bot/flows/reports.py, bot/flows/meetings.py). With two or more
    meetings pending, the reply asks which (step ATTEND_WHICH) and records nothing yet; an
-   attend word with none pending offers the meetings option 4 lists instead. The
+   attend word with none pending offers the meetings option 4 lists instead. Meetings
+   the resident already said they will come to are not offered again (the reply says so
+   when nothing else is left). The
    list of reports and a report's view count as between flows (`_between_flows`): the
    question that came after them is the newer one on the screen, so its 1 or 2 is no place
    in the list.

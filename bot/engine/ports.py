@@ -6,7 +6,7 @@ in-memory fakes. Datetimes are timezone-aware UTC; rendering converts them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Literal, Protocol
@@ -224,6 +224,10 @@ class MeetingInvitations(Protocol):
         it is neither cancelled nor over (as `pending` reads them), else None."""
         ...
 
+    def attending(self, phone: str, meeting_ids: Collection[int]) -> set[int]:
+        """Return those of `meeting_ids` the resident already said they will attend."""
+        ...
+
 
 class NoMeetingInvitations:
     """MeetingInvitations with no reminders, for wirings without broadcasts."""
@@ -235,6 +239,10 @@ class NoMeetingInvitations:
     def still_on(self, meeting_id: int, *, now: datetime) -> InvitationInfo | None:
         """Return no meeting."""
         return None
+
+    def attending(self, phone: str, meeting_ids: Collection[int]) -> set[int]:
+        """Return no meeting."""
+        return set()
 
 
 def has_translation(translator: Translator, msg_id: str, source: str) -> bool:

@@ -16,6 +16,12 @@ option 4 lists, cancelled ones left out, the same way: one is recorded at once, 
 reminded meeting is (the resident typed the word on purpose and the thanks names the
 meeting, so asking "will you come to X?" would only add a message to pay for), two or
 more are asked about, and none gets option 4's "no meetings" and the way back to the menu.
+
+A meeting the resident already said they will come to is not offered again: the others
+are (one left is recorded at once, as above). A reminder answered that way no longer
+waits for an answer, so an attend word with only such reminders takes option 4's
+meetings. When every meeting it could answer was said yes to already, the reply says so,
+naming them with their times, instead of a list or "no meetings".
 """
 
 from __future__ import annotations
@@ -92,24 +98,68 @@ def show(turn: Turn) -> None:
     menu.back_hint(turn)
 
 
-def attend_upcoming(turn: Turn) -> None:
-    """Answer an attend word with no reminder pending with the meetings option 4 lists,
-    cancelled ones left out: one is recorded at once, two or more are asked about as a
-    reminder's are; none: say so."""
+def _on(turn: Turn) -> tuple[SettlementInfo | None, list[InvitationInfo]]:
+    """Return the resident's settlement and the meetings option 4 lists that are on
+    (cancelled ones left out)."""
     info, meetings = _upcoming(turn)
-    on = [
+    return info, [
         InvitationInfo(meeting_id=m.meeting_id, title=m.title, starts_at=m.starts_at)
         for m in meetings
         if not m.cancelled
     ]
-    if len(on) == 1:
-        attend(turn, on[0])
-    elif on:
-        ask_which(turn, on, question="meetings.attend_which")
+
+
+def _split(
+    turn: Turn, invitations: list[InvitationInfo]
+) -> tuple[list[InvitationInfo], list[InvitationInfo]]:
+    """Return (the meetings the resident already said they will come to, the others)."""
+    ids = [i.meeting_id for i in invitations]
+    said = turn.ports.invitations.attending(turn.resident.phone, ids) if ids else set()
+    return (
+        [i for i in invitations if i.meeting_id in said],
+        [i for i in invitations if i.meeting_id not in said],
+    )
+
+
+def _answer(turn: Turn, reminded: list[InvitationInfo], *, upcoming: bool) -> None:
+    """Offer the meetings the resident has not said yes to yet: those reminded of, or, for
+    an attend word (`upcoming`) with none of those left, the ones option 4 lists. One is
+    recorded at once, two or more are asked about; with every one said yes to already,
+    say so, naming them; with none at all, say none is scheduled."""
+    said, offered = _split(turn, reminded)
+    question = "broadcast.attend_which"
+    if upcoming and not offered:
+        info, on = _on(turn)
+        said_too, offered = _split(turn, on)
+        known = {i.meeting_id for i in said}
+        said += [i for i in said_too if i.meeting_id not in known]
+        question = "meetings.attend_which"
+        if not said and not offered:
+            _say_none(turn, info)
+            menu.back_hint(turn)
+            turn.goto(MENU)
+            return
+    if len(offered) == 1:
+        attend(turn, offered[0])
+    elif offered:
+        ask_which(turn, offered, question=question)
     else:
-        _say_none(turn, info)
-        menu.back_hint(turn)
-        turn.goto(MENU)
+        _already(turn, said)
+
+
+def _already(turn: Turn, said: list[InvitationInfo]) -> None:
+    """Tell the resident they already said they will come to these meetings."""
+    ordered = _by_start(said)
+    if len(ordered) == 1:
+        turn.say("broadcast.attend_already", title=ordered[0].title, when=ordered[0].starts_at)
+    else:
+        lines = [
+            turn.text_of("broadcast.attend_already_line", title=i.title, when=i.starts_at)
+            for i in ordered
+        ]
+        turn.say("broadcast.attend_already_several", meetings="\n".join(lines))
+    menu.back_hint(turn)
+    turn.goto(MENU)
 
 
 def attend(turn: Turn, invitation: InvitationInfo) -> None:
@@ -128,12 +178,18 @@ def _record(turn: Turn, invitation: InvitationInfo) -> None:
     )
 
 
+def _by_start(invitations: list[InvitationInfo]) -> list[InvitationInfo]:
+    """Order meetings as a calendar does (reminders of one round go in no order a resident
+    could tell)."""
+    return sorted(invitations, key=lambda i: (i.starts_at, i.meeting_id))
+
+
 def ask_which(
     turn: Turn, invitations: list[InvitationInfo], *, question: str = "broadcast.attend_which"
 ) -> None:
     """Ask which of several meetings the resident will come to (`question`, the message
     that heads the list): numbered by start time, then a number for all of them."""
-    ordered = sorted(invitations, key=lambda i: (i.starts_at, i.meeting_id))
+    ordered = _by_start(invitations)
     lines = [
         turn.text_of("broadcast.attend_choice", number=n, title=i.title, when=i.starts_at)
         for n, i in enumerate(ordered, start=1)
@@ -171,17 +227,15 @@ def attend_reply(
     """Return the handler for "I will attend", between flows: an attend word after any
     reminder of an upcoming meeting, or "1" after a reminder received since the resident
     last wrote (so a menu choice keeps its meaning otherwise). Inside a flow the words
-    answer its question ("Kom" may be a report's description). Two or more meetings
-    pending: ask which. An attend word with none pending: the meetings option 4 lists."""
+    answer its question ("Kom" may be a report's description). What is offered: see
+    `_answer`."""
     if not between_flows:
         return None
     word = turn.norm in turn.content.attend_words
     if not word and turn.norm != "1":
         return None
     since = None if word else last_seen
-    invitations = turn.ports.invitations.pending(turn.resident.phone, since=since, now=turn.now)
-    if not invitations:
-        return attend_upcoming if word else None
-    if len(invitations) == 1:
-        return lambda t: attend(t, invitations[0])
-    return lambda t: ask_which(t, invitations)
+    reminded = turn.ports.invitations.pending(turn.resident.phone, since=since, now=turn.now)
+    if not reminded and not word:
+        return None
+    return lambda t: _answer(t, reminded, upcoming=word)

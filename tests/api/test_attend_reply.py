@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select, update
+from sqlmodel import Session, col, select, update
 
 from bot.config import Settings
 from bot.db import session_scope, utcnow
@@ -14,7 +15,7 @@ from bot.domain.broadcasts import service as broadcasts
 from bot.domain.outbox.models import Outbox
 from bot.domain.settlements import edit
 from bot.domain.settlements.models import Meeting, Settlement
-from bot.i18n import TIMEZONE
+from bot.i18n import TIMEZONE, get_translator
 from tests.domain.tickets.factories import Phone, make_staff
 from tests.factories import make_meeting, make_settlement
 
@@ -104,19 +105,21 @@ def test_a_resident_reminded_of_two_meetings_picks_one_and_a_cancelled_one_is_no
     assert "1 Ward forum" in reply and "2 Layout walk" in reply and "3 All of them" in reply
     assert (attending(forum_id), attending(walk_id)) == (0, 0)
     assert "Please reply with one of the numbers" in phone.send("4")
-    assert "you will come to Layout walk" in phone.send("2")
-    assert (attending(forum_id), attending(walk_id)) == (0, 1)
-
-    assert "1 Ward forum" in phone.send("ATTEND")  # both are still pending
     with session_scope(clean_db) as session:
         meeting = session.get(Meeting, forum_id)
         assert meeting is not None
         edit.cancel_meeting(session=session, meeting=meeting)
     assert "meeting 1 in the list is no longer on" in phone.send("1")
+    assert (attending(forum_id), attending(walk_id)) == (0, 0)
+    # The walk is the one reminded meeting left: recorded at once, then not offered again.
+    assert "you will come to Layout walk" in phone.send("ATTEND")
+    assert (attending(forum_id), attending(walk_id)) == (0, 1)
+    reply = phone.send("ATTEND")
+    assert reply.startswith("You have already told us that you will come to Layout walk on")
     assert (attending(forum_id), attending(walk_id)) == (0, 1)
 
 
-def test_attend_with_no_reminder_is_recorded_and_counted_once(
+def test_attend_with_no_reminder_is_recorded_and_not_offered_again(
     client: TestClient, settings: Settings, clean_db: Engine
 ) -> None:
     with session_scope(clean_db) as session:
@@ -147,8 +150,106 @@ def test_attend_with_no_reminder_is_recorded_and_counted_once(
     assert "1 Ward forum" in reply and "2 Layout walk" in reply and "3 All of them" in reply
     assert "you will come to Layout walk" in phone.send("2")
     assert (counts(forum_id), counts(walk_id)) == ((0, 0), (1, 0))
-    # Said twice (the facilitator asks again at the next meeting): counted once.
-    phone.send("ATTEND")
-    assert "you will come to Layout walk" in phone.send("2")
-    assert (counts(forum_id), counts(walk_id)) == ((0, 0), (1, 0))
-    assert "Meetings you said you will attend: 1" in phone.send("MY DATA")
+    # Said again (the facilitator asks again at the next meeting): the walk is not offered
+    # again, the forum, the one left, is recorded at once; then both are named.
+    assert "you will come to Ward forum" in phone.send("ATTEND")
+    assert (counts(forum_id), counts(walk_id)) == ((1, 0), (1, 0))
+    reply = phone.send("ATTEND")
+    assert reply.startswith("You have already told us that you will come to these meetings:")
+    assert "Ward forum" in reply and "Layout walk" in reply
+    assert (counts(forum_id), counts(walk_id)) == ((1, 0), (1, 0))
+    assert "Meetings you said you will attend: 2" in phone.send("MY DATA")
+
+
+@pytest.mark.parametrize("channel", ["sms", "whatsapp"])
+@pytest.mark.parametrize(
+    ("language", "number", "word", "several", "one"),
+    [
+        pytest.param(
+            "en",
+            "1",
+            "ATTEND",
+            "You have already told us that you will come to these meetings:\n"
+            "Ward forum, {forum}\nLayout walk, {walk}\n\nSend 0 for the main menu.",
+            "You have already told us that you will come to Layout walk on {walk}.",
+            id="en",
+        ),
+        pytest.param(
+            "xh",
+            "2",
+            "NDIZA",
+            "Sele usixelele ukuba uza kuza kwezi ntlanganiso:\n"
+            "Ward forum ({forum})\nLayout walk ({walk})\n\n",
+            "Sele usixelele ukuba uza kuza kwi-Layout walk ({walk}).",
+            id="xh",
+        ),
+    ],
+)
+def test_a_meeting_said_yes_to_is_not_offered_again(
+    client: TestClient,
+    settings: Settings,
+    clean_db: Engine,
+    channel: str,
+    language: str,
+    number: str,
+    word: str,
+    several: str,
+    one: str,
+) -> None:
+    with session_scope(clean_db) as session:
+        home, token = _home_and_officer(session)
+        # At 10:00 and 10:00 the day before, local time: the walk is reminded of ten days
+        # ahead, the forum is not yet.
+        now = utcnow()
+        local_now = now.astimezone(TIMEZONE)
+        day = local_now.date() + dt.timedelta(days=10)
+        walk_starts = dt.datetime.combine(day, dt.time(10), tzinfo=TIMEZONE)
+        forum_starts = walk_starts - dt.timedelta(days=1)
+        forum = make_meeting(session, forum_starts, level="ward", ward="14", title="Ward forum")
+        walk = make_meeting(session, walk_starts, settlement_id=home.id, title="Layout walk")
+        forum_id, walk_id = forum.id, walk.id
+    phone = Phone(client, settings, PHONE, channel)
+    for text in ("hi", number, "1", "Ubuhle Gardens"):  # language, the notice, settlement
+        phone.send(text)
+    officer = {"Authorization": f"Bearer {token}"}
+
+    def remind(days_before: int, at: dt.datetime) -> None:
+        """Send the walk's reminder round due `days_before` it, as at `at`; it reaches them."""
+        due = settings.model_copy(
+            update={
+                "meeting_reminder_days": [days_before],
+                "meeting_reminder_hour": at.astimezone(TIMEZONE).hour,
+            }
+        )
+        with session_scope(clean_db) as session:
+            assert broadcasts.send_reminders(session=session, settings=due, now=at) == 1
+            session.execute(
+                update(Outbox)
+                .where(col(Outbox.status) == "pending")
+                .values(status="delivered", sent_at=utcnow())
+            )
+
+    def attending() -> tuple[int, int]:
+        url = "/api/v1/meetings/{}/attendance"
+        forum, walk = (
+            client.get(url.format(id_), headers=officer).json()["attending"]
+            for id_ in (forum_id, walk_id)
+        )
+        return forum, walk
+
+    when = get_translator(language).format_when
+    remind(10, now)
+    assert when(walk_starts) in phone.send("1")  # the thanks, naming the walk
+    assert attending() == (0, 1)
+    # The walk is not offered again: the forum, the one meeting left, is recorded at once.
+    reply = phone.send(word)
+    assert when(forum_starts) in reply and "Layout walk" not in reply
+    assert attending() == (1, 1)
+    reply = phone.send(word)
+    assert reply.startswith(several.format(forum=when(forum_starts), walk=when(walk_starts)))
+    assert attending() == (1, 1)
+    # The walk's next reminder reaches them: its "1" gets the same answer, naming the walk.
+    remind(9, now + dt.timedelta(days=1))
+    reply = phone.send("1")
+    assert reply.startswith(one.format(walk=when(walk_starts))) and "Ward forum" not in reply
+    assert attending() == (1, 1)

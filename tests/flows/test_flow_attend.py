@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import Any
@@ -17,11 +18,15 @@ from bot.i18n import get_translator
 
 
 class FakeInvitations:
-    """Reminders, each sent at a time for a meeting; meetings in `cancelled` are off."""
+    """Reminders, each sent at a time for a meeting; meetings in `cancelled` are off, and
+    the resident said they will come to those in `said` (the chat's record of them)."""
 
-    def __init__(self, *reminders: tuple[datetime, InvitationInfo]) -> None:
+    def __init__(
+        self, *reminders: tuple[datetime, InvitationInfo], said: list[int] | None = None
+    ) -> None:
         self.reminders = list(reminders)
         self.cancelled: set[int] = set()
+        self.said = said if said is not None else []
 
     def pending(self, phone: str, *, since: datetime | None, now: datetime) -> list[InvitationInfo]:
         found: dict[int, InvitationInfo] = {}
@@ -34,6 +39,9 @@ class FakeInvitations:
         if meeting_id in self.cancelled:
             return None
         return next((i for _, i in self.reminders if i.meeting_id == meeting_id), None)
+
+    def attending(self, phone: str, meeting_ids: Collection[int]) -> set[int]:
+        return set(meeting_ids) & set(self.said)
 
 
 def one_reminder(sent_at: datetime, starts_at: datetime) -> FakeInvitations:
@@ -110,10 +118,12 @@ def test_after_idle_an_attend_word_inside_a_report_is_still_part_of_it(c: Module
 FORUM, PLAN = 11, 12
 
 
-def two_reminders(c: ModuleType, *, language: str = "en", fresh: bool = True) -> Any:
+def two_reminders(
+    c: ModuleType, *, language: str = "en", fresh: bool = True, channel: str = "whatsapp"
+) -> Any:
     """Return an onboarded chat with two meetings pending: reminded since the resident last
     wrote (`fresh`), or an hour before."""
-    chat = c.Chat().onboarded(language=language)
+    chat = c.Chat(channel=channel).onboarded(language=language)
     sent = chat.now - (timedelta(seconds=30) if fresh else timedelta(hours=1))
     chat.ports = dataclasses.replace(
         chat.ports,
@@ -123,6 +133,7 @@ def two_reminders(c: ModuleType, *, language: str = "en", fresh: bool = True) ->
                 sent + timedelta(seconds=1),
                 InvitationInfo(PLAN, "Layout plan", chat.now + timedelta(days=2)),
             ),
+            said=chat.record.attending,
         ),
     )
     return chat
@@ -235,10 +246,12 @@ def test_the_question_writes_dates_in_the_residents_language(c: ModuleType) -> N
 
 
 class MeetingsOn:
-    """MeetingInvitations with no reminder sent: `still_on` reads the chat's meetings."""
+    """MeetingInvitations with no reminder sent: `still_on` reads the chat's meetings, and
+    `said` is the chat's record of those the resident said they will come to."""
 
-    def __init__(self, directory: Any) -> None:
+    def __init__(self, directory: Any, said: list[int]) -> None:
         self.directory = directory
+        self.said = said
 
     def pending(self, phone: str, *, since: datetime | None, now: datetime) -> list[InvitationInfo]:
         return []
@@ -249,12 +262,18 @@ class MeetingsOn:
                 return InvitationInfo(m.meeting_id, m.title, m.starts_at)
         return None
 
+    def attending(self, phone: str, meeting_ids: Collection[int]) -> set[int]:
+        return set(meeting_ids) & set(self.said)
 
-def unreminded(c: ModuleType, *meetings: MeetingInfo, language: str = "en") -> Any:
+
+def unreminded(
+    c: ModuleType, *meetings: MeetingInfo, language: str = "en", channel: str = "whatsapp"
+) -> Any:
     """Return an onboarded chat in Masakhane (ward 12) with these meetings and no reminder."""
-    chat = c.Chat().onboarded(language=language)
+    chat = c.Chat(channel=channel).onboarded(language=language)
     chat.directory.meeting_rows = [(c.MASAKHANE, "12", m) for m in meetings]
-    chat.ports = dataclasses.replace(chat.ports, invitations=MeetingsOn(chat.directory))
+    invitations = MeetingsOn(chat.directory, chat.record.attending)
+    chat.ports = dataclasses.replace(chat.ports, invitations=invitations)
     return chat
 
 
@@ -338,3 +357,144 @@ def test_menu_4_ends_with_how_to_say_i_will_come_when_a_meeting_is_on(c: ModuleT
     cancelled = unreminded(c, _on(4, "Walkabout", meeting_id=13, cancelled=True))
     reply = cancelled.send("4")
     assert "CANCELLED: Walkabout" in reply and "ATTEND" not in reply  # nothing to come to
+
+
+# A meeting the resident already said they will come to is not offered again.
+CHANNELS = ["sms", "whatsapp"]
+
+
+def reminded(
+    c: ModuleType, *meetings: MeetingInfo, channel: str, language: str = "en"
+) -> tuple[Any, FakeInvitations]:
+    """Return a chat in Masakhane with these meetings (option 4 lists them), each reminded
+    of just before the resident writes, and the reminders."""
+    chat = unreminded(c, *meetings, language=language, channel=channel)
+    sent = chat.now - timedelta(seconds=30)
+    invitations = FakeInvitations(
+        *((sent, InvitationInfo(m.meeting_id, m.title, m.starts_at)) for m in meetings),
+        said=chat.record.attending,
+    )
+    chat.ports = dataclasses.replace(chat.ports, invitations=invitations)
+    return chat, invitations
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+def test_attend_again_after_saying_yes_to_the_one_meeting_says_it_is_noted(
+    c: ModuleType, channel: str
+) -> None:
+    chat, invitations = reminded(c, _on(5, "Layout plan", meeting_id=PLAN), channel=channel)
+    assert "you will come to Layout plan" in chat.send("1")
+    assert chat.effects == [AttendMeeting(meeting_id=PLAN)]
+    reply = chat.send("ATTEND")
+    assert reply == (
+        "You have already told us that you will come to Layout plan on Thursday, "
+        "05 June 2025, 10:00.\n\nSend 0 for the main menu."
+    )
+    assert chat.effects == [] and chat.step == "menu"
+    # The next reminder of it reaches them, and its "1" is answered the same way.
+    invitations.reminders.append((chat.now + timedelta(seconds=5), invitations.reminders[0][1]))
+    assert chat.send("1").startswith("You have already told us that you will come to Layout")
+    assert chat.effects == [] and chat.record.attending == [PLAN]
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+def test_a_meeting_said_yes_to_is_not_offered_again_and_the_one_left_is_recorded(
+    c: ModuleType, channel: str
+) -> None:
+    chat, _ = reminded(
+        c,
+        _on(3, "Ward forum", meeting_id=FORUM),
+        _on(4, "Layout plan", meeting_id=PLAN),
+        channel=channel,
+    )
+    assert "more than one meeting" in chat.send("1")
+    assert "you will come to Layout plan" in chat.send("2")
+    reply = chat.send("ATTEND")  # only the forum is left: recorded at once, as one meeting is
+    assert "you will come to Ward forum on Tuesday, 03 June 2025, 10:00" in reply
+    assert "Layout plan" not in reply
+    assert chat.effects == [AttendMeeting(meeting_id=FORUM)] and chat.step == "menu"
+    reply = chat.send("I will come")
+    assert reply == (
+        "You have already told us that you will come to these meetings:\n"
+        "Ward forum, Tuesday, 03 June 2025, 10:00\n"
+        "Layout plan, Wednesday, 04 June 2025, 10:00\n\n"
+        "Send 0 for the main menu."
+    )
+    assert chat.effects == [] and chat.step == "menu"
+
+
+def test_attend_with_no_reminder_offers_only_the_meetings_not_said_yes_to(c: ModuleType) -> None:
+    chat = unreminded(
+        c,
+        _on(3, "Ward forum", meeting_id=FORUM),
+        _on(4, "Walkabout", meeting_id=13),
+        _on(5, "Layout plan", meeting_id=PLAN),
+    )
+    chat.send("ATTEND")
+    assert "you will come to Walkabout" in chat.send("2")
+    reply = chat.send("ATTEND")
+    assert reply.startswith("Which meeting will you come to? Reply with its number:")
+    assert "1 Ward forum" in reply and "2 Layout plan" in reply and "3 All of them" in reply
+    assert "Walkabout" not in reply
+    chat.send("3")
+    assert chat.effects == [AttendMeeting(meeting_id=FORUM), AttendMeeting(meeting_id=PLAN)]
+    reply = chat.send("ATTEND")
+    assert reply.startswith(
+        "You have already told us that you will come to these meetings:\n"
+        "Ward forum, Tuesday, 03 June 2025, 10:00\n"
+        "Walkabout, Wednesday, 04 June 2025, 10:00\n"
+        "Layout plan, Thursday, 05 June 2025, 10:00\n"
+    )
+    assert "No meetings" not in reply
+    assert chat.effects == [] and chat.step == "menu"
+    assert "category B1" in chat.send("1")  # no reminder: "1" is still menu option 1
+
+
+def test_an_attend_word_after_every_reminder_was_answered_takes_the_meetings_of_option_4(
+    c: ModuleType,
+) -> None:
+    # Reminded of the forum, the resident said yes; at a meeting a facilitator says "send
+    # ATTEND to say you will come to the layout plan meeting", which no reminder named yet.
+    chat = unreminded(
+        c, _on(3, "Ward forum", meeting_id=FORUM), _on(5, "Layout plan", meeting_id=PLAN)
+    )
+    forum = InvitationInfo(FORUM, "Ward forum", datetime(2025, 6, 3, 8, 0, tzinfo=UTC))
+    chat.ports = dataclasses.replace(
+        chat.ports,
+        invitations=FakeInvitations(
+            (chat.now - timedelta(seconds=30), forum), said=chat.record.attending
+        ),
+    )
+    assert "you will come to Ward forum" in chat.send("1")
+    reply = chat.send("ATTEND")
+    assert "you will come to Layout plan on Thursday, 05 June 2025, 10:00" in reply
+    assert chat.effects == [AttendMeeting(meeting_id=PLAN)]
+    assert "these meetings:\nWard forum" in chat.send("ATTEND")
+    assert chat.effects == []
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+def test_said_yes_already_is_told_in_the_residents_language(c: ModuleType, channel: str) -> None:
+    chat, _ = reminded(c, _on(5, "Layout plan", meeting_id=PLAN), channel=channel, language="xh")
+    chat.ports = dataclasses.replace(chat.ports, translator_for=get_translator)
+    assert chat.send("1").startswith("Enkosi.")
+    assert chat.send("Ndiza").startswith(
+        "Sele usixelele ukuba uza kuza kwi-Layout plan (Lwesine, 5 Juni 2025 10:00)."
+    )
+    assert chat.effects == []
+    several = unreminded(
+        c,
+        _on(3, "Ward forum", meeting_id=FORUM),
+        _on(4, "Walkabout", meeting_id=13),
+        language="xh",
+        channel=channel,
+    )
+    several.ports = dataclasses.replace(several.ports, translator_for=get_translator)
+    several.send("Ndiza")
+    several.send("3")  # both
+    assert several.send("Ndiza").startswith(
+        "Sele usixelele ukuba uza kuza kwezi ntlanganiso:\n"
+        "Ward forum (Lwesibini, 3 Juni 2025 10:00)\n"
+        "Walkabout (Lwesithathu, 4 Juni 2025 10:00)\n"
+    )
+    assert several.effects == []

@@ -6,6 +6,7 @@ ticket effects the way the tickets domain would (open, add, answer "fixed?"), in
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from types import ModuleType
@@ -437,6 +438,9 @@ class Reminders:
 
     def still_on(self, meeting_id: int, *, now: datetime) -> InvitationInfo | None:
         return next((i for i in self.infos if i.meeting_id == meeting_id), None)
+
+    def attending(self, phone: str, meeting_ids: Collection[int]) -> set[int]:
+        return set()  # no one said yes yet
 
 
 @pytest.mark.parametrize("meetings", [("Layout plan",), ("Ward forum", "Walk")])

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 
 from sqlalchemy import bindparam, select
 from sqlmodel import Session, col
 
 from bot.db import EPOCH
+from bot.domain.broadcasts.models import MeetingAttendance
 from bot.domain.outbox.models import SENT_STATUSES, Outbox
 from bot.domain.residents.models import Resident
 from bot.domain.settlements.models import Meeting
@@ -32,6 +34,14 @@ _NEWEST_REMINDERS = (
     )
     .order_by(col(Outbox.sent_at).desc(), col(Outbox.id).desc())
     .limit(5)
+)
+_ATTENDING = (
+    select(col(MeetingAttendance.meeting_id))
+    .join(Resident, col(Resident.id) == col(MeetingAttendance.resident_id))
+    .where(
+        col(Resident.phone) == bindparam("phone"),
+        col(MeetingAttendance.meeting_id).in_(bindparam("meeting_ids", expanding=True)),
+    )
 )
 
 
@@ -71,3 +81,13 @@ class SqlMeetingInvitations:
         return InvitationInfo(
             meeting_id=meeting.id, title=meeting.title, starts_at=meeting.starts_at
         )
+
+    def attending(self, phone: str, meeting_ids: Collection[int]) -> set[int]:
+        """Return those of the meetings the resident said they will attend (`AttendMeeting`,
+        recorded in meeting_attendance)."""
+        if not meeting_ids:
+            return set()
+        rows = self.session.connection().execute(
+            _ATTENDING, {"phone": phone, "meeting_ids": list(meeting_ids)}
+        )
+        return set(rows.scalars().all())
