@@ -27,7 +27,10 @@ Order of precedence for a message:
    when nothing else is left). The
    list of reports and a report's view count as between flows (`_between_flows`): the
    question that came after them is the newer one on the screen, so its 1 or 2 is no place
-   in the list.
+   in the list. So is the notice that a settlements import linked the resident to the
+   name they typed: its 1 (category) or 7 (change settlement), between flows and at the
+   settlement question it answered, unless a newer question asks for the 1
+   (bot/flows/settlement.py).
 5. After IDLE_AFTER without messages the next message gets a short welcome back. At the
    main menu it is followed by the menu, or by the option the message picks (thanks, for
    a staff reply that came meanwhile, gets "you are welcome" alone). Anywhere
@@ -285,6 +288,12 @@ def _converse(
         else:
             onboarding.show_consent(turn)
     elif (
+        linked := settlement.linked_reply(
+            turn, last_seen=last_seen, between_flows=_between_flows(turn)
+        )
+    ) is not None:
+        linked(turn)
+    elif (
         anytime := reports.anytime(turn, last_seen=last_seen, between_flows=_between_flows(turn))
     ) is not None:
         anytime(turn)
@@ -320,9 +329,10 @@ def _converse(
 
 def _between_flows(turn: Turn) -> bool:
     """Return whether a 1 or 2 may answer a question that came since the resident last wrote
-    (a report's "fixed?", a meeting reminder): at the main menu, and at the list of reports or
-    a report's view, which wait for nothing (the newer question is the last thing on the
-    screen), unless a photo or pin is held at the list for the report the resident picks."""
+    (a report's "fixed?", a meeting reminder, a settlement link's notice): at the main
+    menu, and at the list of reports or a report's view, which wait for nothing (the newer
+    question is the last thing on the screen), unless a photo or pin is held at the list
+    for the report the resident picks."""
     if turn.step in (MY_REPORTS, TICKET_VIEW):
         return "held" not in turn.data
     return turn.step == MENU

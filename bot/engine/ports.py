@@ -124,7 +124,8 @@ class TicketInfo:
 
 
 class SettlementDirectory(Protocol):
-    """Read settlements, their milestones and meetings."""
+    """Read settlements, their milestones and meetings, and whether a resident was told
+    they were linked to one."""
 
     def candidates(self) -> list[SettlementRef]:
         """Return every settlement a resident may choose."""
@@ -148,6 +149,12 @@ class SettlementDirectory(Protocol):
     ) -> list[MeetingInfo]:
         """Return the next meetings (cancelled ones included) of a settlement, its ward
         forum and the city forum, soonest first."""
+        ...
+
+    def linked_notice_at(self, phone: str, *, since: datetime | None) -> datetime | None:
+        """Return when the newest notice that the resident was linked to a settlement
+        (`settlement.linked`, after a settlements import named what they had typed) reached
+        them after `since` (None: any), or None."""
         ...
 
 

@@ -1,9 +1,24 @@
-"""Which settlement the resident lives in: fuzzy matching on names and aliases."""
+"""Which settlement the resident lives in: fuzzy matching on names and aliases; and the
+answer to the notice that a settlements import linked them to the name they had typed.
+
+That notice (`linked_notice`, sent through the outbox) ends "Send 1 to learn its category,
+or 7 if it is not your settlement". Like a meeting reminder or a report's "fixed?"
+question, it is answered when it reached the resident since they last wrote and they are
+between flows (the main menu, the list of reports, a report's view: the notice is the
+newer question on the screen, so its 1 is no report in the list, no "yes, fixed" and no
+"add more"), and at the settlement question, which the notice answered (a bare number is
+no name there). 1 shows the category (menu option 1), 7 asks for the settlement again
+(option 7). A 1 goes to the newest question: after a later reminder or "fixed?" question
+it answers that. Inside other flows a number keeps its meaning (a report's draft is
+never set aside by a notice): the resident sends 1 again from the menu.
+"""
 
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from itertools import islice
 
 from rapidfuzz import fuzz, process
@@ -280,3 +295,25 @@ def linked_notice(content: Content, translator: Translator, *, settlement: str) 
     """Render what a resident is told, through the outbox, when the name they typed (which
     `not_found` passed on) becomes `settlement`'s and they are linked to it."""
     return content.render("settlement.linked", translator, settlement=settlement)
+
+
+def linked_reply(
+    turn: Turn, *, last_seen: datetime | None, between_flows: bool
+) -> Callable[[Turn], None] | None:
+    """Return the handler for 1 or 7 answering the notice that the resident was linked to a
+    settlement, when it reached them since they last wrote (see the module docstring)."""
+    if turn.norm not in ("1", "7") or turn.settlement_id is None:
+        return None
+    if not between_flows and turn.step not in (SETTLEMENT, SETTLEMENT_CHOICE):
+        return None
+    phone = turn.resident.phone
+    told_at = turn.ports.settlements.linked_notice_at(phone, since=last_seen)
+    if told_at is None:
+        return None
+    if turn.norm == "1" and (
+        turn.ports.tickets.awaiting_answer(phone, since=told_at) is not None
+        or turn.ports.invitations.pending(phone, since=told_at, now=turn.now)
+    ):
+        return None  # a question that came after the notice asks for a 1 too: it is answered
+    option = menu.CATEGORY if turn.norm == "1" else menu.CHANGE_SETTLEMENT
+    return lambda t: menu.open_option(t, option)

@@ -180,6 +180,8 @@ class FakeDirectory:
     milestone_rows: dict[int, list[MilestoneInfo]] = field(default_factory=_milestones)
     meeting_rows: list[tuple[int | None, str, MeetingInfo]] = field(default_factory=_meetings)
     calls: list[str] = field(default_factory=list)
+    # When notices that the chat's resident was linked to a settlement reached them.
+    linked_notices: list[datetime] = field(default_factory=list)
 
     def candidates(self) -> list[SettlementRef]:
         return [
@@ -208,6 +210,9 @@ class FakeDirectory:
             )
         ]
         return sorted(found, key=lambda m: m.starts_at)[:limit]
+
+    def linked_notice_at(self, phone: str, *, since: datetime | None) -> datetime | None:
+        return max((at for at in self.linked_notices if since is None or at > since), default=None)
 
 
 @dataclass

@@ -478,6 +478,79 @@ def test_1_answers_the_newer_of_fixed_and_a_meeting_reminder(c, reminder_first, 
     assert "now closed" in chat.send("1")
 
 
+def linked_while_looking_at_a_report(c, *, resolved: bool, channel: str = "whatsapp"):
+    """Return a chat of a resident with no settlement looking at their report (resolved: the
+    "fixed? 1 yes 2 no" question), who is then linked to Masakhane by a settlements import
+    and told so ("Send 1 to learn its category, or 7 if it is not your settlement") an hour
+    later."""
+    chat = report_chat(c, channel=channel).onboarded(settlement_id=None)
+    chat.desk.tickets["4817263"] = TicketInfo(
+        "4817263", "problem", "water", "new", chat.now - timedelta(days=5)
+    )
+    if resolved:
+        chat.desk.resolve("4817263", chat.now - timedelta(days=1))
+    chat.send("6")
+    chat.send("1")
+    assert chat.step == "ticket_view"
+    chat.record.settlement_id = c.MASAKHANE
+    chat.directory.linked_notices.append(chat.now + timedelta(hours=1))
+    chat.wait(minutes=90)
+    return chat
+
+
+@pytest.mark.parametrize("channel", ["sms", "whatsapp"])
+@pytest.mark.parametrize("resolved", [True, False])
+def test_1_after_the_settlement_notice_at_a_reports_view_shows_the_category(
+    c, resolved, channel
+) -> None:
+    chat = linked_while_looking_at_a_report(c, resolved=resolved, channel=channel)
+    reply = chat.send("1")
+    assert "Masakhane: category B1" in reply
+    # Not "yes, it is fixed" (which closed the report), nor "add more to it".
+    assert chat.effects == [] and chat.desk.answers == [] and chat.step == "menu"
+    assert chat.desk.tickets["4817263"].status == ("resolved" if resolved else "new")
+
+
+def test_a_fixed_question_after_the_settlement_notice_takes_the_1(c) -> None:
+    chat = linked_while_looking_at_a_report(c, resolved=False)
+    chat.desk.resolve("4817263", chat.now)  # "fixed?" comes after the notice: the newer
+    chat.wait(minutes=5)
+    assert "Report 4817263 is now closed" in chat.send("1")
+
+
+def test_7_after_the_settlement_notice_at_the_list_of_reports_asks_for_the_settlement(c) -> None:
+    chat = report_chat(c).onboarded(settlement_id=None)
+    for reference in ("4817263", "4817264"):
+        chat.desk.tickets[reference] = TicketInfo(
+            reference, "problem", "water", "new", chat.now - timedelta(days=5)
+        )
+    chat.send("6")
+    chat.record.settlement_id = c.MASAKHANE
+    chat.directory.linked_notices.append(chat.now + timedelta(seconds=5))
+    assert "Which informal settlement do you live in?" in chat.send("7")
+    assert chat.step == "settlement"
+
+
+@pytest.mark.parametrize("reminder_first", [False, True])
+def test_1_answers_the_newer_of_the_settlement_notice_and_a_meeting_reminder(
+    c, reminder_first
+) -> None:
+    chat = report_chat(c).onboarded(settlement_id=None)
+    chat.record.settlement_id = c.MASAKHANE
+    noticed, reminded = chat.now + timedelta(minutes=10), chat.now + timedelta(minutes=20)
+    if reminder_first:
+        noticed, reminded = reminded, noticed
+    chat.directory.linked_notices.append(noticed)
+    chat.ports = replace(chat.ports, invitations=Reminders(reminded))
+    chat.wait(minutes=30)
+    reply = chat.send("1")
+    if reminder_first:  # the notice is the newer: its 1 is the category
+        assert "Masakhane: category B1" in reply and chat.effects == []
+    else:
+        assert "you will come to Layout plan" in reply
+        assert chat.effects == [AttendMeeting(meeting_id=7)]
+
+
 @pytest.mark.parametrize(
     ("language", "where"),
     [("en", "Stand 45"), ("af", "Stand 45"), ("en", "check 12"), ("af", "Status 7")],

@@ -13,21 +13,44 @@ punctuation or spaces, Ext is Extension), never its fuzzy likeness: the bot asks
 resident to confirm a likeness, and no one is there to confirm this. A name two
 settlements are called by (of two municipalities), or a resident whose names read as two
 settlements, links no one: the officers' list says so. An opted-out resident is linked
-(their menu then answers for it) but not told: they get nothing proactive.
+(their menu then answers for it) but not told: they get nothing proactive. The notice's
+1 and 7 are read as its answer for a while (bot/flows/settlement.py `linked_reply`, which
+asks `notice_reached` when it reached the resident).
 """
 
 from __future__ import annotations
 
-from sqlmodel import Session
+import datetime as dt
+
+from sqlalchemy import bindparam, func, select
+from sqlmodel import Session, col
 
 from bot.content import load
-from bot.db import utcnow
+from bot.db import EPOCH, utcnow
 from bot.domain.outbox import service as outbox
+from bot.domain.outbox.models import SENT_STATUSES, Outbox
 from bot.domain.residents import service as residents
+from bot.domain.residents.models import Resident
 from bot.domain.settlements import service as settlements
 from bot.flows.settlement import linked_notice
 from bot.i18n import get_translator
 from bot.names import same_name_key
+
+# The notice's dedupe key: NOTICE_KEY:<resident id>:<the typed name's row id>.
+NOTICE_KEY = "settlement_linked"
+# When the newest notice reached the resident (Twilio has it: SENT_STATUSES, not one still
+# queued) after a time: its 1 and 7 are answered only then (bot/flows/settlement.py).
+_NOTICE_REACHED = (
+    select(func.max(col(Outbox.sent_at)))
+    .join(Resident, col(Resident.id) == col(Outbox.resident_id))
+    .where(
+        col(Resident.phone) == bindparam("phone"),
+        col(Outbox.purpose) == "notice",
+        col(Outbox.dedupe_key).startswith(f"{NOTICE_KEY}:"),
+        col(Outbox.status).in_(SENT_STATUSES),
+        col(Outbox.sent_at) > bindparam("since"),
+    )
+)
 
 
 def link_unmatched(*, session: Session) -> int:
@@ -58,8 +81,18 @@ def link_unmatched(*, session: Session) -> int:
             session=session,
             resident=resident,
             purpose="notice",
-            dedupe_key=f"settlement_linked:{resident.id}:{last_typed[resident.id]}",
+            dedupe_key=f"{NOTICE_KEY}:{resident.id}:{last_typed[resident.id]}",
             body=linked_notice(content, translator, settlement=names[resident.settlement_id]),
             ref=f"settlement:{resident.settlement_id}",
         )
     return len(linked)
+
+
+def notice_reached(
+    *, session: Session, phone: str, since: dt.datetime | None
+) -> dt.datetime | None:
+    """Return when the newest notice that the resident was linked reached them after `since`
+    (None: any), or None."""
+    params = {"phone": phone, "since": since or EPOCH}
+    reached: dt.datetime | None = session.connection().execute(_NOTICE_REACHED, params).scalar()
+    return reached

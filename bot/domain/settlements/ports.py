@@ -6,7 +6,7 @@ import datetime as dt
 
 from sqlmodel import Session
 
-from bot.domain.settlements import service
+from bot.domain.settlements import links, service
 from bot.engine.ports import MeetingInfo, MilestoneInfo, SettlementInfo, SettlementRef
 
 
@@ -41,3 +41,8 @@ class SqlSettlementDirectory:
             session=self.session, settlement_id=settlement_id, ward=ward, now=now, limit=limit
         )
         return [MeetingInfo(**row._asdict()) for row in rows]
+
+    def linked_notice_at(self, phone: str, *, since: dt.datetime | None) -> dt.datetime | None:
+        """Return when the newest notice that the resident was linked to a settlement
+        reached them after `since` (None: any), or None."""
+        return links.notice_reached(session=self.session, phone=phone, since=since)

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from sqlmodel import Session, select
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select, update
 
+from bot.config import Settings
 from bot.content import render
-from bot.db import utcnow
+from bot.db import session_scope, utcnow
 from bot.domain.outbox.models import Outbox
 from bot.domain.residents.models import Resident
 from bot.domain.settlements import service as settlements
 from bot.domain.settlements.importer import import_csv, iter_lines
 from bot.domain.settlements.models import Settlement, UnmatchedSettlementName
 from bot.i18n import get_translator
+from tests.domain.tickets.factories import Phone
 from tests.factories import make_resident, make_settlement
 
 HEADER = "name,aliases,ward,municipality,category,category_note,current_phase\n"
@@ -120,3 +125,33 @@ def test_a_resident_whose_names_read_as_two_settlements_is_not_linked(session: S
     )
     session.refresh(resident)
     assert resident.settlement_id is None and _notices(session) == []
+
+
+@pytest.mark.parametrize("channel", ["sms", "whatsapp"])
+@pytest.mark.parametrize(
+    ("number", "category"),
+    [
+        pytest.param("1", "Lindokuhle Park: category B1", id="en"),
+        pytest.param("2", "Lindokuhle Park: udidi B1", id="xh"),
+    ],
+)
+def test_1_answers_the_notice_at_the_settlement_question_it_answered(
+    client: TestClient,
+    settings: Settings,
+    clean_db: Engine,
+    channel: str,
+    number: str,
+    category: str,
+) -> None:
+    phone = Phone(client, settings, "+27821110121", channel)
+    for text in ("hi", number, "1", "Lindokuhle Park"):  # language, notice, no such settlement
+        phone.send(text)
+    phone.send("7")  # which settlement? The resident is still thinking about it.
+    with session_scope(clean_db) as session:
+        row = "Lindokuhle Park,,14,Test Municipality,B1,,\n"
+        assert import_csv(session=session, kind="settlements", data=HEADER + row).linked == 1
+    # Still queued: no notice reached them, and a bare number is no settlement's name.
+    assert category not in phone.send("1")
+    with session_scope(clean_db) as session:
+        session.execute(update(Outbox).values(status="delivered", sent_at=utcnow()))
+    assert category in phone.send("1")  # "Send 1 to learn its category"
