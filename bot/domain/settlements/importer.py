@@ -298,7 +298,9 @@ def _upsert(
         result.unchanged.append(label)
 
 
-def _settlements(session: Session, rows: list[_Row], errors: list[RowError]) -> ImportResult:
+def _settlements(
+    session: Session, rows: list[_Row], errors: list[RowError], now: dt.datetime
+) -> ImportResult:
     seen: dict[tuple[str, str], int] = {}
     clean: list[tuple[_Row, dict[str, Any]]] = []
     spellings = settlements.ward_spellings(session=session)
@@ -486,7 +488,9 @@ def _parse_date(check: _Checker, column: str) -> dt.date | None:
     return None
 
 
-def _milestones(session: Session, rows: list[_Row], errors: list[RowError]) -> ImportResult:
+def _milestones(
+    session: Session, rows: list[_Row], errors: list[RowError], now: dt.datetime
+) -> ImportResult:
     lookup = _settlement_lookup(session)
     seen: dict[tuple[int, str, str], int] = {}
     clean: list[dict[str, Any]] = []
@@ -661,8 +665,9 @@ def meeting_key(title: str, starts_at: dt.datetime, settlement_id: int | None, w
     return f"{name_key(title)}|{starts_at.astimezone(dt.UTC).isoformat()}|{where}"
 
 
-def _meetings(session: Session, rows: list[_Row], errors: list[RowError]) -> ImportResult:
-    now = utcnow()
+def _meetings(
+    session: Session, rows: list[_Row], errors: list[RowError], now: dt.datetime
+) -> ImportResult:
     lookup = _settlement_lookup(session)
     spellings = settlements.ward_spellings(session=session)
     seen: dict[str, int] = {}
@@ -829,7 +834,9 @@ def _changed_meetings(
     return errors
 
 
-_IMPORTERS: dict[str, Callable[[Session, list[_Row], list[RowError]], ImportResult]] = {
+_IMPORTERS: dict[
+    str, Callable[[Session, list[_Row], list[RowError], dt.datetime], ImportResult]
+] = {
     "settlements": _settlements,
     "milestones": _milestones,
     "meetings": _meetings,
@@ -842,8 +849,11 @@ _IMPORTERS: dict[str, Callable[[Session, list[_Row], list[RowError]], ImportResu
 IMPORT_LOCK_KEY = 0x5349_59414B_494D  # "SIYAKIM"
 
 
-def import_csv(*, session: Session, kind: Kind, data: bytes | str) -> ImportResult:
-    """Check every row, then create or update them all; raise ImportRejected if any is bad."""
+def import_csv(
+    *, session: Session, kind: Kind, data: bytes | str, now: dt.datetime | None = None
+) -> ImportResult:
+    """Check every row, then create or update them all; raise ImportRejected if any is bad.
+    `now` (default now) says which meetings have passed."""
     if kind not in _IMPORTERS:
         raise ValueError(f"unknown import kind {kind!r}")
     rows, unreadable = _read(kind, data)
@@ -851,7 +861,7 @@ def import_csv(*, session: Session, kind: Kind, data: bytes | str) -> ImportResu
         lock = text("SELECT pg_advisory_xact_lock(:key)")
         session.execute(lock, {"key": IMPORT_LOCK_KEY})
     # The rows that could be read are checked too, so every bad row is listed at once.
-    result = _IMPORTERS[kind](session, rows, unreadable)
+    result = _IMPORTERS[kind](session, rows, unreadable, now or utcnow())
     session.flush()
     return result
 
