@@ -13,7 +13,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from bot.db import session_scope, utcnow
-from bot.domain.settlements.models import Settlement
+from bot.domain.settlements.importer import import_csv
+from bot.domain.settlements.models import Meeting, Settlement
 from bot.domain.settlements.service import upcoming_meetings
 from bot.domain.staff import scope as scopes
 from bot.domain.staff.models import AuditEvent
@@ -483,3 +484,37 @@ def test_a_settlement_officer_cannot_run_the_forum_of_the_whole_ward_it_lies_in(
     # Their own settlement's meeting they do run.
     own = {**forum, "level": "neighbourhood", "title": "Block C"}
     assert client.post("/api/v1/meetings", json=own, headers=ubuhle).status_code == 201
+
+
+def test_last_years_meetings_file_imports_again_after_the_api_renamed_one(
+    client: TestClient, world: dict[str, Any], clean_db: Engine
+) -> None:
+    # Renamed with the API (as the import asks: a file cannot rename a meeting), then held:
+    # the same file imported the next year was refused, its row "has passed".
+    meetings = (
+        "settlement,ward,level,title,starts_at,venue\n"
+        "Ubuhle Gardens,,neighbourhood,Blok meeting,2031-03-01T10:00:00+02:00,Creche\n"
+        ",14,ward,Ward 14 forum,2031-03-08T10:00:00+02:00,Hall\n"
+    )
+    with session_scope(clean_db) as session:
+        import_csv(session=session, kind="meetings", data=meetings)
+        blok = session.exec(select(Meeting).where(Meeting.title == "Blok meeting")).one()
+        blok_id = blok.id
+    renamed = {
+        "level": "neighbourhood",
+        "title": "Block meeting",
+        "starts_at": "2031-03-01T10:00:00+02:00",
+        "settlement_id": world["home"],
+        "venue": "Creche",
+    }
+    answer = client.put(f"/api/v1/meetings/{blok_id}", json=renamed, headers=world["officer"])
+    assert answer.status_code == 200
+    next_year = dt.datetime(2032, 1, 10, 8, 0, tzinfo=dt.UTC)
+    with session_scope(clean_db) as session:
+        result = import_csv(session=session, kind="meetings", data=meetings, now=next_year)
+        assert result.created == []
+        assert result.unchanged == ["Ward 14 forum"]
+        assert result.kept == ["Blok meeting (now 'Block meeting')"]
+        # Held already: the import neither renames it back nor adds a second one.
+        same_place = select(Meeting.title).where(Meeting.settlement_id == world["home"])
+        assert sorted(session.exec(same_place).all()) == ["Block meeting", "Gone", "Layout plan"]

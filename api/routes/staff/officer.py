@@ -344,6 +344,7 @@ async def import_upload(
         problems=len(errors or []),
         created=len(result.created) if result else 0,
         updated=len(result.updated) if result else 0,
+        kept=len(result.kept) if result else 0,
         linked=result.linked if result else 0,
     )
     return render(

@@ -25,7 +25,9 @@ from bot.domain.settlements.importer import (
     meeting_place_problems,
     meeting_time_problem,
     meeting_ward,
+    milestone_key,
     passed_start_problem,
+    remember_key,
     target_date_problem,
 )
 from bot.domain.settlements.models import (
@@ -164,6 +166,12 @@ def save_milestone(
     ).scalar_one_or_none()
     if clash is not None and (milestone is None or clash.id != milestone.id):
         raise EditRejected(_MILESTONE_CLASH)
+    if milestone is not None:
+        values["former_keys"] = remember_key(
+            milestone.former_keys,
+            old=milestone_key(milestone.strand, milestone.title_key),
+            new=milestone_key(values["strand"], values["title_key"]),
+        )
     target = milestone or Milestone(settlement_id=settlement.id, **values)
     for name, value in values.items():
         setattr(target, name, value)
@@ -290,6 +298,7 @@ def save_meeting(
         "natural_key": key,
     }
     if meeting is not None:
+        values["former_keys"] = remember_key(meeting.former_keys, old=meeting.natural_key, new=key)
         meeting_changing(session=session, meeting=meeting, values=values)
     target = meeting or Meeting(**values)
     for name, value in values.items():

@@ -2,7 +2,9 @@
 
 Every row is checked before anything is written. A file with any bad row writes
 nothing and the caller gets every bad row with its line number and reason. A good
-file is upserted by natural key, so importing it again changes nothing.
+file is upserted by natural key, so importing it again changes nothing. A row finds a
+meeting or milestone by a key it had before the dashboard or the API renamed or moved
+it too, and then changes nothing; nor does a row of a meeting held already.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from sqlalchemy import func, text
 from sqlalchemy import select as select_columns
-from sqlalchemy import text
 from sqlmodel import Session, col, select
 
 from bot.db import plain_line_breaks, utc_year, utcnow
@@ -82,12 +84,15 @@ class ImportRejected(Exception):
 
 @dataclass
 class ImportResult:
-    """What a successful import created, updated and left as it was (by display name)."""
+    """What a successful import created, updated and left as it was (by display name), and
+    the rows it kept from changing what they name (`kept`: a meeting held already, or one
+    renamed or moved on the dashboard or with the API since; each says why)."""
 
     kind: str
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
     linked: int = 0  # residents whose unmatched settlement name this import made a settlement's
 
 
@@ -270,15 +275,30 @@ def _settlement_lookup(session: Session) -> Callable[[str], Settlement | str]:
     return lookup
 
 
+def _changes(obj: Any, values: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in values.items() if getattr(obj, key) != value}
+
+
 def _apply(obj: Any, values: dict[str, Any]) -> bool:
-    changed = False
-    for key, value in values.items():
-        if getattr(obj, key) != value:
-            setattr(obj, key, value)
-            changed = True
-    if changed:
+    changes = _changes(obj, values)
+    for key, value in changes.items():
+        setattr(obj, key, value)
+    if changes:
         obj.updated_at = utcnow()
-    return changed
+    return bool(changes)
+
+
+def remember_key(former: list[str], *, old: str, new: str) -> list[str]:
+    """Return a record's former natural keys once its key changes from `old` to `new` (on
+    the dashboard or with the API): `old` added, `new` taken out (it is its own again)."""
+    if old == new:
+        return former
+    return [key for key in former if key not in (old, new)] + [old]
+
+
+def _has_former_keys(column: Any) -> Any:
+    """Return the condition that a record has former keys (a JSON list, empty for most)."""
+    return func.json_array_length(column) > 0
 
 
 def _upsert(
@@ -531,6 +551,18 @@ def _milestones(
     if errors:
         raise ImportRejected(sorted(errors, key=lambda error: error.line))
     result = ImportResult("milestones")
+    renamed = session.exec(
+        select(Milestone).where(
+            col(Milestone.settlement_id).in_(sorted({v["settlement_id"] for v in clean})),
+            _has_former_keys(col(Milestone.former_keys)),
+        )
+    )
+    # Of two milestones that had the same key, the later one: the last to have had it.
+    former = {
+        (milestone.settlement_id, key): milestone
+        for milestone in sorted(renamed, key=lambda milestone: milestone.id or 0)
+        for key in milestone.former_keys
+    }
     for values in clean:
         label = values.pop("_label")
         existing = session.exec(
@@ -540,8 +572,19 @@ def _milestones(
                 Milestone.title_key == values["title_key"],
             )
         ).first()
+        was = (values["settlement_id"], milestone_key(values["strand"], values["title_key"]))
+        if existing is None and was in former:  # its row from before a rename: stays renamed
+            kept = former[was]
+            strand = "" if kept.strand == values["strand"] else f" in {kept.strand}"
+            result.kept.append(f"{label} (now {kept.title!r}{strand})")
+            continue
         _upsert(session, result, existing, Milestone, values, label)
     return result
+
+
+def milestone_key(strand: str, title_key: str) -> str:
+    """Return a milestone's natural key within its settlement: strand and folded title."""
+    return f"{strand}|{title_key}"
 
 
 def _parse_starts_at(check: _Checker) -> dt.datetime | None:
@@ -722,19 +765,60 @@ def _meetings(
                 )
             )
         errors += [RowError(row.line, reason) for reason in check.reasons]
-    errors += _passed_meetings(session, clean, now)
-    errors += _changed_meetings(session, clean, now)
+    former = _meetings_by_former_key(session, clean)
+    errors += _passed_meetings(session, clean, now, former)
+    errors += _changed_meetings(session, clean, now, former)
     if errors:
         raise ImportRejected(sorted(errors, key=lambda error: error.line))
     result = ImportResult("meetings")
-    for _line, values in clean:
+    for line, values in clean:
+        if line in former:  # its row from before the dashboard or the API changed it
+            result.kept.append(_now_called(values, former[line]))
+            continue
         existing = session.exec(
             select(Meeting).where(Meeting.natural_key == values["natural_key"])
         ).first()
+        if existing is not None and values["starts_at"] < now:  # held: it stays as it was
+            if _changes(existing, values):
+                result.kept.append(f"{values['title']} (held already: left as it was)")
+            else:
+                result.unchanged.append(values["title"])
+            continue
         if existing is not None:
             broadcasts.meeting_changing(session=session, meeting=existing, values=values)
         _upsert(session, result, existing, Meeting, values, values["title"])
     return result
+
+
+def _meetings_by_former_key(
+    session: Session, clean: list[tuple[int, dict[str, Any]]]
+) -> dict[int, Meeting]:
+    """Return, by line, the meeting a row names by a natural key it had before the dashboard
+    or the API renamed or moved it (or changed its place), where no meeting has that key
+    now: the row is from a file imported before the change, and stands for that meeting."""
+    renamed = session.exec(select(Meeting).where(_has_former_keys(col(Meeting.former_keys))))
+    # Of two meetings that had the same key, the later one: the last to have had it.
+    by_key = {
+        key: meeting
+        for meeting in sorted(renamed, key=lambda meeting: meeting.id or 0)
+        for key in meeting.former_keys
+    }
+    rows = [(line, values["natural_key"]) for line, values in clean]
+    rows = [(line, key) for line, key in rows if key in by_key]
+    if not rows:
+        return {}
+    current = select(Meeting.natural_key).where(col(Meeting.natural_key).in_([k for _, k in rows]))
+    taken = set(session.exec(current))
+    return {line: by_key[key] for line, key in rows if key not in taken}
+
+
+def _now_called(values: dict[str, Any], meeting: Meeting) -> str:
+    """Return how the import names a row kept for the meeting it stood for: by its title
+    in the file and the meeting's title (and its start, if it moved) now."""
+    now = repr(meeting.title)
+    if meeting.starts_at != values["starts_at"]:
+        now += f" on {meeting.starts_at.astimezone(TIMEZONE).isoformat(timespec='minutes')}"
+    return f"{values['title']} (now {now})"
 
 
 def _same_meeting(
@@ -745,12 +829,18 @@ def _same_meeting(
 
 
 def _passed_meetings(
-    session: Session, clean: list[tuple[int, dict[str, Any]]], now: dt.datetime
+    session: Session,
+    clean: list[tuple[int, dict[str, Any]]],
+    now: dt.datetime,
+    former: Mapping[int, Meeting],
 ) -> list[RowError]:
     """Refuse a row that would add a meeting whose time has passed (`passed_start_problem`).
-    A row of a meeting imported before passes, so last year's whole file imports again;
-    a file cannot move a meeting (its time is in its key), so no other row matches one."""
-    passed = [(line, values) for line, values in clean if values["starts_at"] < now]
+    A row of a meeting imported before passes, so last year's whole file imports again,
+    and so does one that stands for a meeting renamed or moved since (`former`); a file
+    cannot move a meeting (its time is in its key), so no other row matches one."""
+    passed = [
+        (line, values) for line, values in clean if values["starts_at"] < now and line not in former
+    ]
     if not passed:
         return []
     # By time, not by key: last year's file may name thousands (a query's bound limit).
@@ -768,7 +858,10 @@ def _passed_meetings(
 
 
 def _changed_meetings(
-    session: Session, clean: list[tuple[int, dict[str, Any]]], now: dt.datetime
+    session: Session,
+    clean: list[tuple[int, dict[str, Any]]],
+    now: dt.datetime,
+    former: Mapping[int, Meeting],
 ) -> list[RowError]:
     """Refuse a row that matches no meeting but looks like one changed: a future meeting
     that no row of the file matches, with the row's title and place (moved) or its time and
@@ -776,8 +869,10 @@ def _changed_meetings(
     and residents would see both and be reminded of the old one. The dashboard and the API
     move or rename a meeting (its reminders follow; an announcement tells residents of a
     move); a file that keeps the other row too adds one (a meeting that recurs, or two at
-    the same time and place)."""
+    the same time and place). A row that stands for a meeting changed that way since it was
+    imported (`former`) is that meeting, neither moved nor renamed by the file."""
     keys = {values["natural_key"] for _line, values in clean}
+    keys |= {meeting.natural_key for meeting in former.values()}
     moved: dict[tuple[str, str, str], list[dt.datetime]] = {}
     renamed: dict[tuple[dt.datetime, str, str], list[str]] = {}
     m = settlements.MEETING.c
@@ -792,6 +887,8 @@ def _changed_meetings(
             renamed.setdefault((starts_at, level, _place(settlement_id, ward)), []).append(title)
     suspects = []
     for line, values in clean:
+        if line in former:
+            continue
         place = _same_meeting(
             values["title"], values["level"], values["settlement_id"], values["ward"]
         )
@@ -872,9 +969,12 @@ def iter_lines(result: ImportResult) -> Iterator[str]:
         yield f"created: {label}"
     for label in result.updated:
         yield f"updated: {label}"
+    for label in result.kept:
+        yield f"kept: {label}"
+    kept = f", {len(result.kept)} kept as they are" if result.kept else ""
     yield (
         f"{result.kind}: {len(result.created)} created, {len(result.updated)} updated, "
-        f"{len(result.unchanged)} unchanged"
+        f"{len(result.unchanged)} unchanged{kept}"
     )
     if result.linked:
         yield (

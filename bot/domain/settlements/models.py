@@ -79,6 +79,11 @@ class Milestone(SQLModel, table=True):
     target_date: dt.date | None = None
     status: str = Field(default="planned", max_length=20)
     note: str = Field(default="")
+    # Its `milestone_key`s before the dashboard or the API renamed it (or changed its
+    # strand): a CSV row that still has one is this milestone, not a new one.
+    former_keys: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+    )
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
@@ -110,6 +115,11 @@ class Meeting(SQLModel, table=True):
     venue: str = Field(default="")
     cancelled: bool = False
     natural_key: str = Field(max_length=MEETING_KEY_LENGTH)
+    # Its natural keys before the dashboard or the API renamed or moved it (or changed its
+    # place): a CSV row that still has one is this meeting, not a new one.
+    former_keys: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+    )
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 

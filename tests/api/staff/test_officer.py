@@ -125,6 +125,56 @@ def test_an_officer_deletes_a_milestone_after_confirming(
         ]
 
 
+def test_a_milestone_renamed_on_the_dashboard_is_found_by_its_row_in_the_old_file(
+    as_role: Login, world: World, clean_db: Engine
+) -> None:
+    # Its old row matched nothing: the same file imported again made a second milestone,
+    # and residents saw both in the timeline.
+    client, csrf = as_role("officer")
+    milestones = (
+        b"settlement,strand,title,target_date,status,note\n"
+        b"Ubuhle Gardens,services,Standpipes installed,2030-03-01,in_progress,\n"
+        b"Ubuhle Gardens,layout,Layout agreed,,planned,\n"
+    )
+
+    def upload(kind: str, data: bytes) -> str:
+        answer = client.post(
+            "/staff/import",
+            data={"csrf_token": csrf, "kind": kind},
+            files={"file": (f"{kind}.csv", data, "text/csv")},
+        )
+        assert answer.status_code == 200, answer.text
+        return answer.text
+
+    upload("milestones", milestones)
+    with Session(clean_db) as session:
+        standpipes = session.exec(select(Milestone).where(Milestone.strand == "services")).one()
+    renamed = {
+        "csrf_token": csrf,
+        "milestone_id": str(standpipes.id),
+        "strand": "services",
+        "title": "Standpipes in every lane",
+        "status": "done",
+        "target_date": "2030-03-01",
+    }
+    url = f"/staff/settlements/{world.here}/milestones"
+    assert client.post(url, data=renamed, follow_redirects=False).status_code == 303
+    page = upload("milestones", milestones)
+    assert "0 created, 0 updated, 1 unchanged, 1 kept as they are." in page
+    assert (
+        '<ul id="import-kept"><li>Ubuhle Gardens: Standpipes installed (now &#39;Standpipes in '
+        "every lane&#39;)</li></ul>" in page
+    )
+    with Session(clean_db) as session:
+        stored = session.exec(select(Milestone.title, Milestone.status)).all()
+        assert sorted(stored) == [
+            ("Layout agreed", "planned"),
+            ("Standpipes in every lane", "done"),
+        ]
+        audit = session.exec(select(AuditEvent).where(AuditEvent.action == "import.milestones"))
+        assert [e.detail["kept"] for e in audit] == [0, 1]
+
+
 def test_a_milestone_target_falls_between_2000_and_2099(
     as_role: Login, world: World, clean_db: Engine
 ) -> None:

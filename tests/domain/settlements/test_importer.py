@@ -14,6 +14,7 @@ from bot.config import Settings
 from bot.db import session_scope, utcnow
 from bot.domain.broadcasts import service as broadcasts
 from bot.domain.outbox.models import Outbox
+from bot.domain.settlements import edit
 from bot.domain.settlements import service as settlements
 from bot.domain.settlements.importer import ImportRejected, ImportResult, import_csv, meeting_key
 from bot.domain.settlements.models import (
@@ -594,6 +595,102 @@ def test_a_meeting_renamed_in_the_file_is_refused_not_doubled(session: Session) 
         meeting.cancelled = True
     again = fixed.replace("Block", "Street committee")
     assert import_csv(session=session, kind="meetings", data=header + again).created
+
+
+OLD_FILE = """settlement,ward,level,title,starts_at,venue
+Ubuhle,,neighbourhood,Blok meeting,2031-03-01T10:00:00+02:00,Creche
+,Ward 5,ward,Ward forum,2031-03-08T10:00:00+02:00,Hall
+"""
+JANUARY = dt.datetime(2031, 1, 5, 8, 0, tzinfo=dt.UTC)
+
+
+def _change(
+    session: Session,
+    current: str,
+    *,
+    title: str | None = None,
+    starts_at: dt.datetime | None = None,
+    venue: str | None = None,
+) -> Meeting:
+    """Change a meeting as the dashboard and the API do (`edit.save_meeting`), in January."""
+    meeting = session.exec(select(Meeting).where(Meeting.title == current)).one()
+    settlement = session.get(Settlement, meeting.settlement_id) if meeting.settlement_id else None
+    return edit.save_meeting(
+        session=session,
+        meeting=meeting,
+        settlement=settlement,
+        ward="" if settlement else meeting.ward,
+        level=meeting.level,
+        title=title or meeting.title,
+        starts_at=starts_at or meeting.starts_at,
+        venue=venue or meeting.venue,
+        now=JANUARY,
+    )
+
+
+def test_a_meeting_renamed_or_moved_on_the_dashboard_is_found_by_its_old_row(
+    session: Session,
+) -> None:
+    # The import asks for a rename or a move on the dashboard; done, the same file was
+    # refused: its row "is already at this time and place" (or "on ... at this place").
+    import_csv(session=session, kind="settlements", data=WARD_5)
+    import_csv(session=session, kind="meetings", data=OLD_FILE, now=JANUARY)
+    _change(session, "Blok meeting", title="Block meeting")
+    moved = dt.datetime(2031, 3, 15, 8, 0, tzinfo=dt.UTC)
+    _change(session, "Ward forum", starts_at=moved, venue="Church")
+    again = import_csv(session=session, kind="meetings", data=OLD_FILE, now=JANUARY)
+    assert (again.created, again.updated, again.unchanged) == ([], [], [])
+    assert again.kept == [
+        "Blok meeting (now 'Block meeting')",
+        "Ward forum (now 'Ward forum' on 2031-03-15T10:00+02:00)",
+    ]
+    stored = session.exec(select(Meeting.title, Meeting.starts_at, Meeting.venue)).all()
+    assert sorted(stored) == [  # the dashboard's changes stand; nothing was added
+        ("Block meeting", dt.datetime(2031, 3, 1, 8, 0, tzinfo=dt.UTC), "Creche"),
+        ("Ward forum", moved, "Church"),
+    ]
+    # Renamed again, the row of each name it had finds it; a row of its name now updates it.
+    _change(session, "Block meeting", title="Block committee")
+    now_called = "Ubuhle,,neighbourhood,Block committee,2031-03-01T10:00:00+02:00,Hall\n"
+    result = import_csv(session=session, kind="meetings", data=OLD_FILE + now_called, now=JANUARY)
+    assert result.kept[0] == "Blok meeting (now 'Block committee')"
+    assert result.updated == ["Block committee"]  # the venue, Hall
+    # Renamed back, the meeting has its first name's key again: the row matches it.
+    _change(session, "Block committee", title="Blok meeting")
+    back = import_csv(session=session, kind="meetings", data=OLD_FILE, now=JANUARY)
+    assert back.updated == ["Blok meeting"]  # the venue, Creche again
+    assert _count(session, Meeting) == 2
+
+
+def test_an_import_changes_no_meeting_held_already(session: Session) -> None:
+    # Held, a meeting took the file's venue (or, renamed since, the file was refused).
+    import_csv(session=session, kind="settlements", data=WARD_5)
+    import_csv(session=session, kind="meetings", data=OLD_FILE, now=JANUARY)
+    _change(session, "Ward forum", venue="Church")
+    _change(session, "Blok meeting", title="Block meeting")
+    next_year = dt.datetime(2032, 1, 10, 8, 0, tzinfo=dt.UTC)
+    result = import_csv(session=session, kind="meetings", data=OLD_FILE, now=next_year)
+    assert (result.created, result.updated, result.unchanged) == ([], [], [])
+    assert result.kept == [
+        "Blok meeting (now 'Block meeting')",
+        "Ward forum (held already: left as it was)",
+    ]
+    assert sorted(session.exec(select(Meeting.title, Meeting.venue)).all()) == [
+        ("Block meeting", "Creche"),
+        ("Ward forum", "Church"),
+    ]
+    # A row of one held as the file says is unchanged; a new one that has passed is refused.
+    typo = ",Ward 5,ward,Budget forum,2031-06-01T10:00:00+02:00,Hall\n"
+    as_held = import_csv(
+        session=session, kind="meetings", data=OLD_FILE.replace("Hall", "Church"), now=next_year
+    )
+    assert as_held.unchanged == ["Ward forum"]
+    with pytest.raises(ImportRejected) as refused:
+        import_csv(session=session, kind="meetings", data=OLD_FILE + typo, now=next_year)
+    assert [str(e) for e in refused.value.errors] == [
+        "line 4: starts_at 2031-06-01T10:00+02:00 has passed: a meeting is added or moved only "
+        "to a time still to come (is the year right?)"
+    ]
 
 
 def test_a_ward_of_one_municipality_is_not_taken_by_another(session: Session) -> None:
