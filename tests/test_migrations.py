@@ -25,6 +25,8 @@ from bot.domain.outbox import service as outbox
 from bot.domain.outbox.models import Outbox
 from bot.domain.residents import service as residents
 from bot.domain.residents.models import Resident
+from bot.domain.settlements.importer import import_csv
+from bot.domain.settlements.models import Meeting, Milestone, Settlement
 from bot.domain.tickets.models import Ticket, TicketEvent
 from tests.conftest import _postgres_database
 from tests.factories import make_resident
@@ -431,3 +433,31 @@ def test_tickets_reopened_before_086b4bb_are_to_be_acknowledged_again(clean_db: 
     assert state["stale"] == (None, reopened_at + first_window, None)
     assert state["seen_since"] == (reopened_at + day, NOW + first_window, NOW + 3 * day)
     assert state["moved_on"] == (NOW, NOW + first_window, NOW + 3 * day)
+
+
+def test_meetings_and_milestones_stored_before_0016_have_no_former_keys(clean_db: Engine) -> None:
+    """Migration 0016 adds `former_keys` in place: meetings and milestones already there
+    have none (the keys of changes made before were not kept), and imports read them."""
+    migrate.downgrade(clean_db, "0015")
+    try:
+        with session_scope(clean_db) as session:
+            town = Settlement(
+                name="Old Town", name_key="old town", municipality="Bay", municipality_key="bay"
+            )
+            settlement = _old_row(session, town)
+            forum = Meeting(level="city", title="Forum", starts_at=NOW, natural_key="forum")
+            meeting = _old_row(session, forum)
+            taps = Milestone(
+                settlement_id=settlement, strand="services", title="Taps", title_key="taps"
+            )
+            milestone = _old_row(session, taps)
+    finally:
+        migrate.upgrade(clean_db)
+    with session_scope(clean_db) as session:
+        stored = session.get(Meeting, meeting), session.get(Milestone, milestone)
+        assert [row.former_keys for row in stored if row is not None] == [[], []]
+        again = (
+            "settlement,strand,title,target_date,status,note\nOld Town,services,Taps,,planned,\n"
+        )
+        result = import_csv(session=session, kind="milestones", data=again)
+        assert (result.unchanged, result.kept) == (["Old Town: Taps"], [])
