@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from sqlalchemy import DateTime, event, make_url
 from sqlalchemy.dialects import registry
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
@@ -90,6 +90,14 @@ def _plain_if_text(value: Any) -> Any:
 # driver. Line breaks become LF before the length is checked, so that one counts once, as
 # in a textarea's maxlength and on a phone.
 CleanText = Annotated[str, BeforeValidator(_plain_if_text), AfterValidator(clean_text)]
+
+
+class ApiInput(BaseModel):
+    """A JSON API request body (or a part of one): a field it does not know is refused
+    (422, named in `loc`), not dropped, so a misspelt field changes nothing without a word.
+    Open311 takes form fields and ignores unknown ones, as GeoReport v2 expects."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 # Earlier than anything stored: "since the beginning" for a bound `since` parameter.

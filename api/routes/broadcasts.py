@@ -27,7 +27,7 @@ from api.deps import (
     refused_as_http,
 )
 from api.errors import API_ERRORS, documented
-from bot.db import MAX_ID
+from bot.db import MAX_ID, ApiInput
 from bot.domain.broadcasts import service as broadcasts
 from bot.domain.broadcasts.models import (
     AttendancePublic,
@@ -44,7 +44,7 @@ router = APIRouter(prefix="/api/v1", tags=["broadcasts"], responses=API_ERRORS)
 BroadcastId = Annotated[int, Path(ge=1, le=MAX_ID, description="the broadcast id")]
 
 
-class MeetingAnnouncementIn(BaseModel):
+class MeetingAnnouncementIn(ApiInput):
     """Announce a meeting change: `moved` needs the time it was planned for before."""
 
     change: Literal["announced", "moved", "cancelled"]

@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
-from pydantic import BaseModel
-from sqlmodel import Field, Session
+from pydantic import BaseModel, Field
+from sqlmodel import Session
 
 from api.deps import (
     CurrentScope,

@@ -10,7 +10,7 @@ from pydantic import Field as PydanticField
 from sqlalchemy import JSON, CheckConstraint, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from bot.db import CleanText, RowId, UTCDateTime, utc_year, utcnow
+from bot.db import ApiInput, CleanText, RowId, UTCDateTime, utc_year, utcnow
 from bot.engine.messages import Channel
 
 BroadcastStatus = Literal["awaiting_approval", "scheduled", "enqueued", "cancelled", "failed"]
@@ -131,7 +131,7 @@ def _sane_moment(value: dt.datetime | None, info: ValidationInfo) -> dt.datetime
 Moment = Annotated[dt.datetime | None, AfterValidator(_sane_moment)]
 
 
-class Audience(BaseModel):
+class Audience(ApiInput):
     """Who a broadcast reaches: every filter given must match (values within one are OR).
 
     Give at least one filter (settlement_ids, wards, categories, languages, channels), or
@@ -164,7 +164,7 @@ class Audience(BaseModel):
         return self
 
 
-class TemplateIn(BaseModel):
+class TemplateIn(ApiInput):
     """A structured template and its parameters.
 
     Meetings: `meeting_id` (and `previous_starts_at` for meeting_moved). Interruptions:
@@ -180,7 +180,7 @@ class TemplateIn(BaseModel):
     ends_at: Moment = None
 
 
-class BroadcastCreate(BaseModel):
+class BroadcastCreate(ApiInput):
     """A broadcast as an officer composes it: texts per language (English required) or a
     template; `send_at` empty means now."""
 

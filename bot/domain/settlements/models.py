@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal, get_args
 
+from pydantic import Field as PydanticField
 from sqlalchemy import JSON, CheckConstraint, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from bot.db import CleanText, RowId, UTCDateTime, utcnow
+from bot.db import ApiInput, CleanText, RowId, UTCDateTime, utcnow
 
 CATEGORIES = ("A", "B1", "B2", "C")
 Strand = Literal["planning", "services", "tenure", "layout", "housing"]
@@ -186,33 +187,33 @@ class MeetingPublic(SQLModel):
     updated_at: dt.datetime
 
 
-class SettlementUpdate(SQLModel):
+class SettlementUpdate(ApiInput):
     """What to change on a settlement; a field left out keeps its value."""
 
-    category: str | None = Field(
+    category: str | None = PydanticField(
         None, max_length=2, description=f"one of {', '.join(CATEGORIES)}; null: not yet assessed"
     )
-    category_note: CleanText | None = Field(None, max_length=NOTE_LENGTH)
-    current_phase: CleanText | None = Field(None, max_length=PHASE_LENGTH)
+    category_note: CleanText | None = PydanticField(None, max_length=NOTE_LENGTH)
+    current_phase: CleanText | None = PydanticField(None, max_length=PHASE_LENGTH)
 
 
-class MilestoneIn(SQLModel):
+class MilestoneIn(ApiInput):
     """A milestone, checked as the CSV import checks it."""
 
     strand: Strand
-    title: CleanText = Field(max_length=TITLE_LENGTH)
+    title: CleanText = PydanticField(max_length=TITLE_LENGTH)
     status: MilestoneStatus
     target_date: dt.date | None = None
-    note: CleanText = Field("", max_length=NOTE_LENGTH)
+    note: CleanText = PydanticField("", max_length=NOTE_LENGTH)
 
 
-class MeetingIn(SQLModel):
+class MeetingIn(ApiInput):
     """A meeting, checked as the CSV import checks it: a neighbourhood meeting needs a
     settlement, a ward forum a ward (or a settlement in it), a city forum no settlement."""
 
     level: Literal["neighbourhood", "ward", "city"]
-    title: CleanText = Field(max_length=TITLE_LENGTH)
-    starts_at: dt.datetime = Field(description="with a UTC offset")
+    title: CleanText = PydanticField(max_length=TITLE_LENGTH)
+    starts_at: dt.datetime = PydanticField(description="with a UTC offset")
     settlement_id: RowId | None = None
-    ward: CleanText = Field("", max_length=WARD_LENGTH)
-    venue: CleanText = Field("", max_length=VENUE_LENGTH)
+    ward: CleanText = PydanticField("", max_length=WARD_LENGTH)
+    venue: CleanText = PydanticField("", max_length=VENUE_LENGTH)

@@ -11,7 +11,7 @@ from sqlalchemy import JSON, CheckConstraint, Column, Index
 from sqlmodel import Field, SQLModel
 from typing_extensions import TypedDict  # pydantic reads typing's only from Python 3.12
 
-from bot.db import UTCDateTime, utcnow
+from bot.db import ApiInput, UTCDateTime, utcnow
 
 Status = Literal[
     "new", "acknowledged", "in_progress", "waiting_on_resident", "resolved", "reopened", "closed"
@@ -198,35 +198,35 @@ class TicketPage(SQLModel):
     items: list[TicketPublic]
 
 
-class TicketUpdate(SQLModel):
+class TicketUpdate(ApiInput):
     """A change staff make to a ticket; omitted fields stay as they are."""
 
     status: Status | None = None
     priority: Priority | None = None
-    category: str | None = Field(default=None, max_length=40)
-    assignee_email: str | None = Field(default=None, max_length=254)
-    note: str | None = Field(
+    category: str | None = PydanticField(default=None, max_length=40)
+    assignee_email: str | None = PydanticField(default=None, max_length=254)
+    note: str | None = PydanticField(
         default=None, max_length=1000, description="public note sent with a status change"
     )
 
 
-class ReplyCreate(SQLModel):
+class ReplyCreate(ApiInput):
     """A public reply to the resident: free text, or a canned response (translated)."""
 
-    body: str | None = Field(default=None, max_length=1000)
-    canned: str | None = Field(default=None, max_length=40)
+    body: str | None = PydanticField(default=None, max_length=1000)
+    canned: str | None = PydanticField(default=None, max_length=40)
 
 
-class NoteCreate(SQLModel):
+class NoteCreate(ApiInput):
     """An internal note, never shown to the resident."""
 
-    body: str = Field(min_length=1, max_length=4000)
+    body: str = PydanticField(min_length=1, max_length=4000)
 
 
-class LinkCreate(SQLModel):
+class LinkCreate(ApiInput):
     """Mark this ticket a duplicate of `parent`."""
 
-    parent: str = Field(min_length=1, max_length=12)
+    parent: str = PydanticField(min_length=1, max_length=12)
 
 
 # --- Open311 GeoReport v2 shapes (bot/domain/tickets/open311.py builds them) ---------------
