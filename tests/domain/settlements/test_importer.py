@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
+from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -440,7 +441,12 @@ def test_a_meeting_that_has_passed_is_refused_unless_it_was_imported_before(
     ]
     assert _count(session, Meeting) == 0
     # Last year's file, imported then, is imported again: its meetings are left as they are.
-    forum = {"level": "ward", "title": "Ward 14 forum", "ward": "14", "venue": "Hall"}
+    forum: dict[str, Any] = {
+        "level": "ward",
+        "title": "Ward 14 forum",
+        "ward": "14",
+        "venue": "Hall",
+    }
     key = meeting_key("Ward 14 forum", typo, None, "14")
     session.add(Meeting(starts_at=typo, natural_key=key, **forum))
     again = import_csv(

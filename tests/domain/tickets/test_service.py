@@ -337,7 +337,7 @@ def test_two_changes_at_once_run_one_after_the_other(
         tickets.change(
             session=session,
             ticket=ticket,
-            update_in=TicketUpdate(status=status),  # type: ignore[arg-type]
+            update_in=TicketUpdate(status=status),
             staff=user,
             now=NOW + H,
             settings=settings,
@@ -641,7 +641,7 @@ def test_a_move_into_an_urgent_category_makes_it_high_priority(session: Session)
         tickets.change(
             session=session,
             ticket=ticket,
-            update_in=TicketUpdate(category=category, priority=priority),  # type: ignore[arg-type]
+            update_in=TicketUpdate(category=category, priority=priority),
             staff=user,
             now=NOW + H,
         )
