@@ -13,7 +13,7 @@ Added in place, with a default for the rows there, in one statement both databas
 
 Revision ID: 0016
 Revises: 0015
-Create Date: 2026-12-08 09:00:00+00:00
+Create Date: 2026-12-07 21:05:00+00:00
 """
 
 from collections.abc import Sequence
