@@ -34,6 +34,11 @@ GSM7_BASIC: Final[frozenset[str]] = frozenset(
 # Extension table: each costs two septets (ESC + code). \x0c is FORM FEED.
 GSM7_EXTENSION: Final[frozenset[str]] = frozenset("\x0c^{}\\[~]|€")
 
+# The most segments one SMS of ours takes: the bot's longer replies are paged
+# (bot/engine/render.py), and staff words that would need more are refused when written
+# (bot/domain/outbox/budget.py).
+MAX_SEGMENTS: Final = 3
+
 GSM7_SINGLE: Final = 160
 GSM7_PART: Final = 153
 UCS2_SINGLE: Final = 70

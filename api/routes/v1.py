@@ -30,6 +30,7 @@ from api.deps import (
 from api.errors import API_ERRORS, documented
 from bot.content import load
 from bot.db import MAX_ID, CleanText, utcnow
+from bot.domain.outbox import budget
 from bot.domain.staff import queue
 from bot.domain.staff import scope as scopes
 from bot.domain.staff.models import StaffPublic, StaffUser
@@ -40,6 +41,7 @@ from bot.domain.tickets.models import (
     NoteCreate,
     Priority,
     ReplyCreate,
+    ReplySms,
     SlaState,
     Status,
     Ticket,
@@ -51,6 +53,14 @@ from bot.flows import report_notices
 from bot.i18n import get_translator
 
 router = APIRouter(prefix="/api/v1", tags=["api v1"], responses=API_ERRORS)
+
+# What the words of a public reply may be, on top of their 1,000 characters.
+REPLY_BODY = (
+    f"refused (422) when its SMS to the resident, or to a linked duplicate's, would take "
+    f"more than {budget.MAX_SEGMENTS} segments with the report number (GSM-7: 153 "
+    "characters a segment; one character outside it, such as an emoji, makes it UCS-2: 67); "
+    "a resident WhatsApp reaches gets up to the 1,000"
+)
 
 Reference = Annotated[str, Path(pattern=r"^[0-9]{1,12}$", description="the report number")]
 
@@ -208,7 +218,9 @@ class TicketUpdateIn(TicketUpdate):
     category: CleanText | None = Field(default=None, max_length=40)
     assignee_email: CleanText | None = Field(default=None, max_length=254)
     note: CleanText | None = Field(
-        default=None, max_length=1000, description="public note sent with a status change"
+        default=None,
+        max_length=1000,
+        description="public note sent with a status change, as a reply is: " + REPLY_BODY,
     )
 
 
@@ -241,8 +253,32 @@ def update_ticket(
 class ReplyIn(ReplyCreate):
     """A public reply: `body` as written, or `canned` (a canned response code)."""
 
-    body: CleanText | None = Field(default=None, max_length=1000)
+    body: CleanText | None = Field(default=None, max_length=1000, description=REPLY_BODY)
     canned: CleanText | None = Field(default=None, max_length=40)
+
+
+@router.post("/tickets/{reference}/replies/preview", responses=documented(403, 404))
+def preview_reply(
+    reference: Reference,
+    body: ReplyIn,
+    user: TicketWorker,
+    scope: CurrentScope,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> ReplySms:
+    """Say how a public reply would reach its residents if sent now (changes nothing): by
+    SMS or not, its largest SMS's segments and encoding, and the refusal it would get."""
+    ticket = _ticket(session, reference, scope)
+    with refused_as_http():
+        return tickets.reply_sms(
+            session=session,
+            ticket=ticket,
+            staff=user,
+            body=body.body,
+            canned=body.canned,
+            now=utcnow(),
+            settings=settings,
+        )
 
 
 @router.post("/tickets/{reference}/replies", status_code=201, responses=documented(403, 404))
@@ -265,6 +301,7 @@ def reply(
             body=body.body,
             canned=body.canned,
             now=utcnow(),
+            settings=settings,
         )
     _audit(session, request, user, "ticket.reply", reference, canned=body.canned)
     return _detail(session, ticket, settings, scope)

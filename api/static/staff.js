@@ -17,6 +17,50 @@
       preview.textContent = option ? (option.getAttribute("data-text") || "") : "";
     });
   }
+  // SMS size as staff write: the server measures the words as they would be sent (with the
+  // report number or STOP hint, in the resident's language, plain punctuation), and says
+  // when they would be refused; the form then will not submit until they are shortened.
+  function post(url, form, extra) {
+    var data = new URLSearchParams(new FormData(form));
+    Object.keys(extra).forEach(function (key) { data.set(key, extra[key]); });
+    return fetch(url, { method: "POST", body: data, credentials: "same-origin" })
+      .then(function (answer) { return answer.ok ? answer.json() : null; });
+  }
+  function sized(size) {
+    return size.segments + " SMS segment" + (size.segments === 1 ? "" : "s") + " of at most " +
+      size.max + " (" + size.encoding + ", " + size.characters + " characters)";
+  }
+  function show(area, out, text, refusal) {
+    out.textContent = refusal ? "Too long for SMS: " + refusal : text;
+    out.className = refusal ? "error" : "muted";
+    area.setCustomValidity(refusal || "");
+  }
+  function watch(areas, measure) {
+    var timer = null;
+    var asked = 0;
+    function run() {
+      var ask = ++asked;
+      measure(function (answer) { return ask === asked ? answer : null; });
+    }
+    areas.forEach(function (area) {
+      area.addEventListener("input", function () { clearTimeout(timer); timer = setTimeout(run, 250); });
+    });
+    return run;
+  }
+  // A reply or public note on the ticket page.
+  document.querySelectorAll("textarea[data-sms]").forEach(function (area) {
+    var out = document.getElementById(area.getAttribute("aria-describedby"));
+    watch([area], function (latest) {
+      if (!area.value.trim()) { show(area, out, out.getAttribute("data-hint"), ""); return; }
+      post(area.getAttribute("data-sms"), area.form, { body: area.value, field: area.name })
+        .then(function (size) {
+          if (!latest(size)) { return; }
+          if (!size.by_sms) { show(area, out, "Goes by WhatsApp: no SMS segments to count.", ""); return; }
+          show(area, out, "By SMS: " + sized({ segments: size.segments, max: size.max_segments,
+            encoding: size.encoding, characters: size.characters }) + ".", size.fits ? "" : size.detail);
+        }).catch(function () {});
+    });
+  });
   // Ask before destructive actions (erase, cancel).
   document.querySelectorAll("form[data-confirm]").forEach(function (form) {
     form.addEventListener("submit", function (event) {

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from bot import sms
 from bot.engine.messages import Channel
 
-SMS_MAX_SEGMENTS = 3
+SMS_MAX_SEGMENTS = sms.MAX_SEGMENTS
 WHATSAPP_MAX_CHARS = 1600
 PAGE_JOINER = "\n\n"
 

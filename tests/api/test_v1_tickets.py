@@ -364,3 +364,50 @@ def test_too_long_words_are_refused_with_the_field_named(client, settings, world
     assert schemas["ReplyIn"]["properties"]["body"]["anyOf"][0]["maxLength"] == 1000
     assert schemas["TicketUpdateIn"]["properties"]["note"]["anyOf"][0]["maxLength"] == 1000
     assert schemas["NoteIn"]["properties"]["body"]["maxLength"] == 4000
+
+
+def test_a_reply_too_long_for_the_residents_sms_is_refused_naming_the_field_and_count(
+    client: TestClient, settings: Settings, world: dict[str, str]
+) -> None:
+    _, sms_ref = sms_complaint(client, settings)
+    _, wa_ref = whatsapp_complaint(client, settings)  # wrote a moment ago: in the window
+    triage = auth(world["triage"])
+    words = "The crew will come to your lane on Tuesday morning, bring your papers. " * 7
+
+    said = client.post(
+        f"/api/v1/tickets/{sms_ref}/replies/preview", json={"body": words}, headers=triage
+    ).json()
+    assert said["by_sms"] and not said["fits"]
+    assert (said["segments"], said["encoding"], said["max_segments"]) == (4, "GSM-7", 3)
+    answer = client.post(f"/api/v1/tickets/{sms_ref}/replies", json={"body": words}, headers=triage)
+    assert answer.status_code == 422, answer.text
+    [problem] = answer.json()["detail"]
+    assert problem["loc"] == ["body", "body"] and problem["type"] == "sms_segments"
+    assert problem["msg"] == said["detail"].removeprefix("body: ")
+    assert "would be 4 SMS segments (GSM-7, " in problem["msg"]
+    changed = client.patch(
+        f"/api/v1/tickets/{sms_ref}", json={"status": "in_progress", "note": words}, headers=triage
+    )
+    assert changed.status_code == 422 and changed.json()["detail"][0]["loc"] == ["body", "note"]
+    detail = client.get(f"/api/v1/tickets/{sms_ref}", headers=triage).json()
+    assert detail["status"] == "new" and [e["kind"] for e in detail["events"]] == ["created"]
+
+    # The same words reach the WhatsApp resident, who wrote within 24 hours: sent.
+    said = client.post(
+        f"/api/v1/tickets/{wa_ref}/replies/preview", json={"body": words}, headers=triage
+    ).json()
+    assert said == {
+        "by_sms": False,
+        "segments": None,
+        "encoding": None,
+        "characters": None,
+        "max_segments": 3,
+        "fits": True,
+        "detail": None,
+    }
+    answer = client.post(f"/api/v1/tickets/{wa_ref}/replies", json={"body": words}, headers=triage)
+    assert answer.status_code == 201
+    # Shorter, it reaches the SMS resident too.
+    short = words[:300]
+    answer = client.post(f"/api/v1/tickets/{sms_ref}/replies", json={"body": short}, headers=triage)
+    assert answer.status_code == 201

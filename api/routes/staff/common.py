@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -300,6 +300,14 @@ ERROR_TITLES = {
 }
 
 
+def _problems(errors: Sequence[Any]) -> str:
+    """Say input problems (`loc`, `msg`, as FastAPI lists them) in one line."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'form'}: {e.get('msg', '')}"
+        for e in errors
+    )
+
+
 async def staff_error_page(request: Request, exc: Exception) -> Response:
     """Answer dashboard errors with a small HTML page (redirects pass through); leave the
     API's JSON errors to FastAPI's own handlers."""
@@ -309,16 +317,12 @@ async def staff_error_page(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         return await http_exception_handler(request, exc)
     if isinstance(exc, RequestValidationError):
-        status, detail = (
-            422,
-            "; ".join(
-                f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'form'}: {e.get('msg', '')}"
-                for e in exc.errors()
-            ),
-        )
+        status, detail = 422, _problems(exc.errors())
     else:
         assert isinstance(exc, StarletteHTTPException)
-        status, detail = exc.status_code, str(exc.detail)
+        status = exc.status_code
+        # A refusal that names fields, as the API gives it (`refused_as_http`), in a sentence.
+        detail = _problems(exc.detail) if isinstance(exc.detail, list) else str(exc.detail)
         if 300 <= status < 400:
             return RedirectResponse(
                 (exc.headers or {}).get("Location", "/staff/"), status_code=status

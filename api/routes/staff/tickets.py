@@ -23,6 +23,7 @@ from api.routes.staff.common import (
 )
 from bot.content import load
 from bot.db import utcnow
+from bot.domain.outbox import budget
 from bot.domain.reports import service as reports
 from bot.domain.settlements.models import Settlement
 from bot.domain.staff import conversation, media, queue
@@ -31,7 +32,14 @@ from bot.domain.staff import service as staff
 from bot.domain.staff.models import ROLES, TICKET_WORKERS
 from bot.domain.tickets import notify
 from bot.domain.tickets import service as tickets
-from bot.domain.tickets.models import OPEN_STATUSES, PRIORITIES, STATUSES, Ticket, TicketUpdate
+from bot.domain.tickets.models import (
+    OPEN_STATUSES,
+    PRIORITIES,
+    STATUSES,
+    ReplySms,
+    Ticket,
+    TicketUpdate,
+)
 from bot.flows import report_notices
 from bot.i18n import get_translator
 
@@ -285,6 +293,7 @@ def ticket_page(
         assignees=staff.assignable(session=ctx.session, ticket=ticket),
         waiting_since=ticket.waiting_since,
         now=now,
+        max_segments=budget.MAX_SEGMENTS,
     )
 
 
@@ -362,6 +371,7 @@ def update_ticket(
 def reply(
     reference: str,
     ctx: Worker,
+    settings: SettingsDep,
     body: Annotated[str, Form(max_length=1000)] = "",
     canned: Annotated[str, Form(max_length=40)] = "",
 ) -> RedirectResponse:
@@ -375,9 +385,33 @@ def reply(
             now=utcnow(),
             body=body or None,
             canned=canned or None,
+            settings=settings,
         )
     ctx.audit("ticket.reply", f"ticket:{reference}", canned=canned or None)
     return _done(reference, "replied")
+
+
+@router.post("/tickets/{reference}/sms")
+def reply_sms(
+    reference: str,
+    ctx: Worker,
+    settings: SettingsDep,
+    body: Annotated[str, Form(max_length=1000)] = "",
+    field: Annotated[str, Form(pattern="^(body|note)$")] = "body",
+) -> ReplySms:
+    """Say how the reply or public note being written would reach the resident (the ticket
+    page's counter): by SMS or not, its segments and encoding; changes nothing."""
+    ticket = _ticket(ctx, reference)
+    with refused_as_http():
+        return tickets.reply_sms(
+            session=ctx.session,
+            ticket=ticket,
+            staff=ctx.user,
+            now=utcnow(),
+            body=body or None,
+            settings=settings,
+            field=field,
+        )
 
 
 @router.post("/tickets/{reference}/note")

@@ -6,6 +6,7 @@ transaction), claims, records send results and status callbacks, and answers que
 templates, SMS fallback, consent and opt-outs), without I/O; `ports.py` is the
 provider interface the worker's sender implements; `ratelimit.py` the token bucket;
 `delivery.py` one delivery pass (claim, route, send, record); `jobs.py` the scheduled
-jobs. May import `bot.db`, `bot.config`, `bot.sms` and the residents domain, never `api` or
-`bot.channels` (the worker passes a sender in).
+jobs; `budget.py` how long staff words may be where they may go by SMS (checked when
+written, by the domains that take them). May import `bot.db`, `bot.config`, `bot.sms`
+and the residents domain, never `api` or `bot.channels` (the worker passes a sender in).
 """

@@ -46,6 +46,8 @@ from bot.domain.outbox.routing import (
     WINDOW_CLOSED_CODE,
     Draft,
     Recipient,
+    Route,
+    route,
 )
 from bot.domain.residents.models import Resident
 from bot.sms import sendable
@@ -188,6 +190,35 @@ def enqueue(
     session.flush()
     session.execute(_insert(session).values(values).on_conflict_do_nothing())
     return session.execute(select(Outbox).where(col(Outbox.dedupe_key) == dedupe_key)).scalar_one()
+
+
+def sms_if_queued_now(
+    *,
+    session: Session,
+    resident: Resident,
+    purpose: str,
+    body: str,
+    now: dt.datetime,
+    templates: Mapping[str, Mapping[str, str]],
+) -> str | None:
+    """Return the SMS `body` would reach `resident` as if `enqueue`d now and sent at once
+    (the channel `enqueue` takes, routing's rules), or None when it would go by WhatsApp
+    or not at all. A WhatsApp message goes by SMS when routing falls back to it; one still
+    queued when the 24-hour window closes may then, as it would anyway."""
+    _check_purpose(purpose)
+    assert resident.id is not None, "flush the resident before asking how to reach it"
+    draft = Draft(
+        channel=preferred_channel(resident),
+        purpose=purpose,
+        body=sendable(body),
+        language=resident.language,
+        allow_sms_fallback=PURPOSES[purpose],
+    )
+    recipient = recipients(session=session, resident_ids=[resident.id])[resident.id]
+    decision = route(draft, recipient, now=now, templates=templates)
+    if isinstance(decision, Route) and decision.channel == "sms":
+        return decision.body
+    return None
 
 
 # What `enqueue_select` and `enqueue_many` set themselves on a new row, in this order.

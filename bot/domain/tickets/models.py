@@ -217,6 +217,28 @@ class ReplyCreate(ApiInput):
     canned: str | None = PydanticField(default=None, max_length=40)
 
 
+class ReplySms(SQLModel):
+    """How a public reply would reach its residents if sent now: by SMS or not, and the
+    largest SMS it would go as (to the resident, or to a linked duplicate's reporter)."""
+
+    by_sms: bool = Field(
+        description="whether any of them would get it by SMS (an SMS resident, or a WhatsApp "
+        "one outside the 24-hour window whom no approved template reaches)"
+    )
+    segments: int | None = Field(
+        default=None, description="the largest SMS's segments; null: no SMS"
+    )
+    encoding: Literal["GSM-7", "UCS-2"] | None = None
+    characters: int | None = None
+    max_segments: int = Field(description="the most segments a reply by SMS may take")
+    fits: bool = True
+    detail: str | None = Field(
+        default=None,
+        description="why sending it would be refused (422), in the words of the refusal; "
+        "null when it would be sent",
+    )
+
+
 class NoteCreate(ApiInput):
     """An internal note, never shown to the resident."""
 

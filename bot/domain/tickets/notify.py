@@ -7,8 +7,9 @@ one to tell; opted-out residents are skipped by the outbox's routing at send tim
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from sqlmodel import Session
 
@@ -78,10 +79,9 @@ def status_changed(*, session: Session, ticket: Ticket, event_id: int) -> bool:
     )
 
 
-def staff_reply(
-    *, session: Session, ticket: Ticket, event_id: int, body: str, canned: str | None
-) -> bool:
-    """Send a public reply: a canned response in the resident's language, else as written."""
+def _reply_words(ticket: Ticket, body: str, canned: str | None) -> Callable[[Translator], str]:
+    """Return how a public reply reads in a language: a canned response in it, else the
+    words as written, framed with the report number."""
     content = load()
 
     def render(translator: Translator) -> str:
@@ -90,6 +90,42 @@ def staff_reply(
             content, translator, reference=ticket.reference, note=note
         )
 
+    return render
+
+
+def staff_reply(
+    *, session: Session, ticket: Ticket, event_id: int, body: str, canned: str | None
+) -> bool:
+    """Send a public reply: a canned response in the resident's language, else as written."""
     return tell(
-        session=session, ticket=ticket, event_id=event_id, purpose="staff_reply", render=render
+        session=session,
+        ticket=ticket,
+        event_id=event_id,
+        purpose="staff_reply",
+        render=_reply_words(ticket, body, canned),
+    )
+
+
+def staff_reply_sms(
+    *,
+    session: Session,
+    ticket: Ticket,
+    body: str,
+    canned: str | None,
+    now: dt.datetime,
+    templates: Mapping[str, Mapping[str, str]],
+) -> str | None:
+    """Return the SMS a public reply would reach the ticket's resident as, sent now, or
+    None when it would reach them by WhatsApp, or reach nobody."""
+    resident = session.get(Resident, ticket.resident_id) if ticket.resident_id else None
+    if resident is None:
+        return None
+    translator = get_translator(language_of(session=session, ticket=ticket))
+    return outbox.sms_if_queued_now(
+        session=session,
+        resident=resident,
+        purpose="staff_reply",
+        body=_reply_words(ticket, body, canned)(translator),
+        now=now,
+        templates=templates,
     )

@@ -23,12 +23,14 @@ from sqlmodel import Session, col
 from bot.config import Settings, get_settings
 from bot.content import load
 from bot.db import UTCDateTime
+from bot.domain.outbox import budget
 from bot.domain.settlements.models import Settlement
 from bot.domain.staff import scope as scopes
 from bot.domain.staff.models import TICKET_WORKERS, StaffUser
 from bot.domain.tickets import notify, references, sla
 from bot.domain.tickets.models import (
     OPEN_STATUSES,
+    ReplySms,
     Ticket,
     TicketDetail,
     TicketEvent,
@@ -148,10 +150,13 @@ def _linked(
     return [t for t in linked if scopes.allows_ticket(session=session, scope=scope, ticket=t)]
 
 
-def _reached(*, session: Session, ticket: Ticket, staff: StaffUser | None) -> list[Ticket]:
-    """Return the duplicates a change of `ticket` by `staff` carries to, rows locked."""
+def _reached(
+    *, session: Session, ticket: Ticket, staff: StaffUser | None, for_update: bool = True
+) -> list[Ticket]:
+    """Return the duplicates a change of `ticket` by `staff` carries to, rows locked (unless
+    only asked about: `for_update` False)."""
     scope = scopes.for_user(session=session, user=staff) if staff is not None else None
-    return _linked(session=session, ticket=ticket, scope=scope, for_update=True)
+    return _linked(session=session, ticket=ticket, scope=scope, for_update=for_update)
 
 
 def events(*, session: Session, ticket: Ticket) -> list[TicketEvent]:
@@ -1024,7 +1029,16 @@ def change(
             )
     if update_in.note:
         note = _reply_text(body=update_in.note, canned=None)
-        _reply(session=session, ticket=ticket, staff=staff, now=now, english=note, canned=None)
+        _reply(
+            session=session,
+            ticket=ticket,
+            staff=staff,
+            now=now,
+            english=note,
+            canned=None,
+            settings=settings,
+            field="note",
+        )
     if update_in.status is not None:
         _set_status(
             session=session,
@@ -1046,11 +1060,13 @@ def reply(
     now: dt.datetime,
     body: str | None = None,
     canned: str | None = None,
+    settings: Settings | None = None,
 ) -> TicketEvent:
     """Send a public reply to the resident (and to the residents of linked duplicates).
 
     The same reply by the same user within REPLY_REPEAT of the last is that reply sent
-    again by a double click or a retried request: it is returned, not sent twice."""
+    again by a double click or a retried request: it is returned, not sent twice. One
+    whose SMS to any of them would pass the SMS budget is refused (TooManySegments)."""
     lock(session=session, ticket=ticket)
     english = _reply_text(body=body, canned=canned)
     last = session.execute(
@@ -1068,7 +1084,14 @@ def reply(
     ):
         return last
     return _reply(
-        session=session, ticket=ticket, staff=staff, now=now, english=english, canned=canned
+        session=session,
+        ticket=ticket,
+        staff=staff,
+        now=now,
+        english=english,
+        canned=canned,
+        settings=_settings(settings),
+        field="body",
     )
 
 
@@ -1085,6 +1108,91 @@ def _reply_text(*, body: str | None, canned: str | None) -> str:
     raise TicketError("a reply needs a body or a canned response")
 
 
+def _reply_targets(
+    session: Session, ticket: Ticket, staff: StaffUser, *, for_update: bool
+) -> list[Ticket]:
+    """Return the tickets a public reply to `ticket` reaches: it, and the linked duplicates
+    the user may reach and not closed. A closed duplicate is finished for its reporter (the
+    parent's later work does not concern them); the ticket itself may be closed: staff
+    chose to answer its reporter."""
+    duplicates = _reached(session=session, ticket=ticket, staff=staff, for_update=for_update)
+    return [ticket, *(t for t in duplicates if t.status != "closed")]
+
+
+def _largest_sms(
+    session: Session,
+    targets: Sequence[Ticket],
+    *,
+    english: str,
+    canned: str | None,
+    now: dt.datetime,
+    settings: Settings,
+) -> tuple[Ticket, budget.SmsSize] | None:
+    """Return the largest SMS a reply would go as to the residents of `targets` (once to
+    each), with the ticket whose resident would get it; None when it reaches none by SMS."""
+    largest: tuple[Ticket, budget.SmsSize] | None = None
+    told: set[int] = set()
+    for target in targets:
+        if not _news_to(told, target):
+            continue
+        text = notify.staff_reply_sms(
+            session=session,
+            ticket=target,
+            body=english,
+            canned=canned,
+            now=now,
+            templates=settings.whatsapp_templates,
+        )
+        if text is not None:
+            size = budget.measure(text)
+            if largest is None or size.segments > largest[1].segments:
+                largest = (target, size)
+    return largest
+
+
+def reply_problem(field: str, ticket: Ticket, size: budget.SmsSize) -> budget.Problem:
+    """Return the problem of a reply whose SMS to the resident of `ticket` is `size`."""
+    return budget.Problem(
+        (field,), f"the SMS of this reply to the resident of report {ticket.reference}", size
+    )
+
+
+def reply_sms(
+    *,
+    session: Session,
+    ticket: Ticket,
+    staff: StaffUser,
+    now: dt.datetime,
+    body: str | None = None,
+    canned: str | None = None,
+    settings: Settings | None = None,
+    field: str = "body",
+) -> ReplySms:
+    """Say how a public reply (its words given in `field`) would reach its residents if
+    sent now: the largest SMS it would go as, and the refusal it would get. Words not yet
+    written reach nobody. Changes nothing."""
+    largest = None
+    if (body and body.strip()) or canned is not None:
+        english = _reply_text(body=body, canned=canned)
+        targets = _reply_targets(session, ticket, staff, for_update=False)
+        largest = _largest_sms(
+            session, targets, english=english, canned=canned, now=now, settings=_settings(settings)
+        )
+    if largest is None:
+        return ReplySms(by_sms=False, max_segments=budget.MAX_SEGMENTS)
+    target, size = largest
+    refusal = None if size.fits else budget.TooManySegments([reply_problem(field, target, size)])
+    return ReplySms(
+        by_sms=True,
+        segments=size.segments,
+        encoding=size.encoding,
+        characters=size.characters,
+        max_segments=budget.MAX_SEGMENTS,
+        fits=size.fits,
+        detail=str(refusal) if refusal else None,
+    )
+
+
 def _reply(
     *,
     session: Session,
@@ -1093,17 +1201,24 @@ def _reply(
     now: dt.datetime,
     english: str,
     canned: str | None,
+    settings: Settings,
+    field: str,
 ) -> TicketEvent:
-    """Send `english` (`_reply_text`: the words, or the canned response's) to the resident
-    and to those of the linked duplicates the user may reach and not closed, once to each
-    resident. A closed duplicate is finished for its reporter (the parent's later work does
-    not concern them); the ticket itself may be closed: staff chose to answer its reporter.
-    Each ticket answered is acknowledged, if it was not yet: its reporter heard from staff
-    (its status stays as it is; an internal note acknowledges nothing)."""
+    """Send `english` (`_reply_text`: the words, or the canned response's, given in
+    `field`) to the resident and to those of the linked duplicates (`_reply_targets`),
+    once to each resident, unless its SMS to any of them would pass the SMS budget
+    (TooManySegments). Each ticket answered is acknowledged, if it was not yet: its
+    reporter heard from staff (its status stays as it is; an internal note acknowledges
+    nothing)."""
+    targets = _reply_targets(session, ticket, staff, for_update=True)
+    largest = _largest_sms(
+        session, targets, english=english, canned=canned, now=now, settings=settings
+    )
+    if largest is not None and not largest[1].fits:
+        raise budget.TooManySegments([reply_problem(field, *largest)])
     event = None
     told: set[int] = set()
-    duplicates = _reached(session=session, ticket=ticket, staff=staff)
-    for target in [ticket, *(t for t in duplicates if t.status != "closed")]:
+    for target in targets:
         target_event = add_event(
             session,
             target,

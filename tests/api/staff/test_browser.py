@@ -331,3 +331,48 @@ def test_csrf_rejection_and_session_expiry_in_chromium(
         page.get_by_role("button", name="Add note").click()
         expect(page.get_by_role("status")).to_have_text("Internal note added.")
         assert notes() == 1
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_the_reply_form_counts_sms_segments_as_staff_type_and_holds_back_too_many_in_chromium(
+    settings: Settings, clean_db: Engine
+) -> None:
+    from tests.domain.tickets.factories import make_ticket
+    from tests.factories import make_resident
+
+    settings = settings.model_copy(update={"public_url": "http://127.0.0.1:8000"})
+    now = utcnow()
+    with session_scope(clean_db) as session:
+        staff.create_user(session=session, email=EMAIL, role="triage", password=PASSWORD)
+        texting = make_resident(session, PHONE, consented_at=now, last_inbound_sms_at=now)
+        reference = make_ticket(session, resident_id=texting.id).reference
+    short = "A plumber comes on Tuesday."
+    long_words = "A plumber comes on Tuesday morning to fix the standpipe in your lane. " * 7
+    with serve(create_app(settings, clean_db)) as base, chromium() as browser:
+        page = browser.new_page(viewport={"width": 360, "height": 740})
+        _log_in(page, base)
+        page.goto(f"{base}/staff/tickets/{reference}")
+        size = page.locator("#reply-body-sms")
+        expect(size).to_contain_text("at most 3 SMS segments")
+        message = page.get_by_label("Message")
+        message.fill(short)
+        expect(size).to_have_text(re.compile(r"^By SMS: 1 SMS segment of at most 3 \(GSM-7, \d+"))
+        message.fill(long_words)
+        expect(size).to_contain_text("Too long for SMS: body: the SMS of this reply")
+        expect(size).to_contain_text("would be 4 SMS segments (GSM-7,")
+        expect(size).to_have_class("error")
+        page.get_by_role("button", name="Send reply").click()  # held back by the browser
+        assert "4 SMS segments" in message.evaluate("area => area.validationMessage")
+        expect(page.get_by_role("status")).to_have_count(0)
+        message.fill(short + " 🙏")  # an emoji: UCS-2, 67 characters a segment
+        expect(size).to_contain_text("By SMS: 2 SMS segments of at most 3 (UCS-2,")
+        page.get_by_role("button", name="Send reply").click()
+        expect(page.get_by_role("status")).to_have_text("Reply queued for the resident.")
+        note = page.get_by_label("Public note sent with a status change (optional)")
+        note.fill(long_words)
+        expect(page.locator("#u-note-sms")).to_contain_text("Too long for SMS: note:")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    with Session(clean_db) as session:
+        [row] = session.exec(select(Outbox)).all()
+    assert row.channel == "sms" and (row.body or "").endswith(short + " 🙏")

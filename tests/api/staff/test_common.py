@@ -8,15 +8,16 @@ from collections.abc import Callable
 import anyio
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, select, update
 from starlette.types import Message, Receive, Scope, Send
 
 from api.limits import MAX_BODY_BYTES
 from api.routes.staff.common import PlainLineBreaks
 from bot import sms
-from bot.db import session_scope
+from bot.db import session_scope, utcnow
 from bot.domain.broadcasts.models import Broadcast
 from bot.domain.outbox.models import Outbox
+from bot.domain.residents.models import Resident
 from bot.domain.settlements.models import Milestone, Settlement
 from bot.domain.tickets.models import Ticket, TicketEvent
 from tests.api.staff.conftest import World
@@ -49,7 +50,7 @@ def test_line_breaks_typed_in_a_textarea_are_stored_and_sent_as_lf(
     with session_scope(clean_db) as session:
         resident = make_member(session, settlement_id=world.here, channel="sms")
         ticket = session.exec(select(Ticket).where(Ticket.reference == world.ticket_here)).one()
-        ticket.resident_id = resident.id
+        ticket.resident_id = resident_id = resident.id
     officer, csrf = as_role("officer")
     triage, triage_csrf = as_role("triage")
     here = f"/staff/settlements/{world.here}"
@@ -82,9 +83,23 @@ def test_line_breaks_typed_in_a_textarea_are_stored_and_sent_as_lf(
         follow_redirects=False,
     )
     assert answer.status_code == 303, answer.text
-    # A textarea filled to its maxlength (line breaks count one) is taken, not a 422.
+    # A textarea filled to its maxlength (line breaks count one) is taken, not a 422 for its
+    # length: by SMS it would pass 3 segments (refused for that), so to a resident who
+    # has just written on WhatsApp.
     full = "\n".join(["x" * 99] * 10)
     assert len(full) == 999
+    answer = triage.post(
+        f"{ticket_url}/reply",
+        data={"csrf_token": triage_csrf, "body": _sent(full + "y")},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 422 and "would be 7 SMS segments (GSM-7, " in answer.text
+    with session_scope(clean_db) as session:
+        session.exec(
+            update(Resident)
+            .where(col(Resident.id) == resident_id)
+            .values(last_inbound_whatsapp_at=utcnow())
+        )
     post(triage, f"{ticket_url}/reply", body=_sent(full + "y"))
     preview = officer.post(
         "/staff/broadcasts/preview",

@@ -64,6 +64,7 @@ MATRIX: list[tuple[str, str, set[str]]] = [
     ("POST", "/staff/tickets/{ticket}/update", WORKERS),
     ("POST", "/staff/tickets/{ticket}/reply", WORKERS),
     ("POST", "/staff/tickets/{ticket}/note", WORKERS),
+    ("POST", "/staff/tickets/{ticket}/sms", WORKERS),
     ("POST", "/staff/tickets/{ticket}/link", WORKERS),
     ("GET", "/staff/settlements", KEEPERS),
     ("GET", "/staff/settlements/{here}", KEEPERS),

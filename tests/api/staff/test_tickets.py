@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from api.main import create_app
+from bot import sms
 from bot.config import Settings
 from bot.content import load
 from bot.db import session_scope, utcnow
@@ -494,3 +495,55 @@ def test_a_reopened_ticket_shows_a_fresh_acknowledge_time_and_counts_from_its_re
     rows = list(csv.DictReader(io.StringIO(triage.get("/staff/tickets.csv?status=all").text)))
     [row] = [r for r in rows if r["reference"] == reference]
     assert row["hours_to_resolve"] == "0.0"  # likewise, not the 100 h since the opening
+
+
+def test_a_reply_too_long_for_sms_is_measured_as_written_and_refused_on_sending(
+    as_role: Callable[[str], tuple[TestClient, str]], world: World, clean_db: Engine
+) -> None:
+    with session_scope(clean_db) as session:
+        ticket = session.exec(select(Ticket).where(Ticket.reference == world.ticket_here)).one()
+        now = utcnow()
+        ticket.resident_id = make_resident(
+            session, phone=PHONE, language="zu", consented_at=now, last_inbound_sms_at=now
+        ).id
+    triage, csrf = as_role("triage")
+    page = triage.get(f"/staff/tickets/{world.ticket_here}").text
+    assert 'data-sms="/staff/tickets/' in page and "at most 3 SMS segments" in page
+    words = "Ithimba lizofika ngoLwesibili ekuseni, sicela ulinde eduze kompompi. " * 5  # 345
+    measured = triage.post(
+        f"/staff/tickets/{world.ticket_here}/sms",
+        data={"csrf_token": csrf, "body": words + "🙏", "field": "note"},
+    )
+    assert measured.status_code == 200
+    size = measured.json()
+    assert (size["by_sms"], size["fits"], size["encoding"]) == (True, False, "UCS-2")
+    assert size["detail"].startswith(
+        f"note: the SMS of this reply to the resident of report {world.ticket_here} would be "
+        f"{size['segments']} SMS segments (UCS-2, {size['characters']} characters) (UCS-2 "
+        "because of 🙏"
+    )
+    assert (
+        triage.post(f"/staff/tickets/{world.ticket_here}/sms", data={"body": words}).status_code
+        == 403
+    )  # no CSRF token: refused like any form
+
+    answer = triage.post(
+        f"/staff/tickets/{world.ticket_here}/reply",
+        data={"csrf_token": csrf, "body": words + "🙏"},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 422
+    assert f"body: the SMS of this reply to the resident of report {world.ticket_here}" in (
+        html.unescape(answer.text)
+    )
+    with Session(clean_db) as session:
+        assert session.exec(select(Outbox)).all() == []
+    sent = triage.post(
+        f"/staff/tickets/{world.ticket_here}/reply",
+        data={"csrf_token": csrf, "body": words},
+        follow_redirects=False,
+    )
+    assert sent.status_code == 303
+    with Session(clean_db) as session:
+        [row] = session.exec(select(Outbox)).all()
+    assert row.channel == "sms" and sms.segments(row.body or "") == 3

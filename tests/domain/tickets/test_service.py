@@ -12,9 +12,11 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
+from bot import sms
 from bot.config import Settings
 from bot.content import load
 from bot.db import session_scope
+from bot.domain.outbox import budget
 from bot.domain.outbox.models import Outbox
 from bot.domain.reports import service as reports
 from bot.domain.staff import scope as scopes
@@ -940,3 +942,123 @@ def test_a_reopened_ticket_must_be_acknowledged_again(
         )
         assert ticket.acknowledged_at == reopened + 80 * H
         assert tickets.sla_state(ticket, now=reopened + 81 * H, settings=settings) == "on_track"
+
+
+# --- replies within the SMS budget ------------------------------------------------------
+
+
+def _frame(ticket: Ticket, language: str = "en") -> int:
+    """Return how many characters the reply's frame (the report number) adds to the words."""
+    framed = report_notices.update_notice(
+        load(), get_translator(language), reference=ticket.reference, note=""
+    )
+    return len(framed)
+
+
+def test_a_reply_whose_sms_would_pass_three_segments_is_refused_naming_the_count(
+    session: Session,
+) -> None:
+    resident = make_resident(session, consented_at=NOW, last_inbound_sms_at=NOW)
+    user, _ = make_staff(session)
+    ticket = make_ticket(session, resident_id=resident.id, now=NOW)
+    room = 3 * 153 - _frame(ticket)  # GSM-7: 459 characters in three segments
+
+    with pytest.raises(budget.TooManySegments) as refused:
+        tickets.reply(session=session, ticket=ticket, staff=user, now=NOW, body="a" * (room + 1))
+    [problem] = refused.value.problems
+    assert problem.field == ("body",) and problem.size.segments == 4
+    assert problem.size.encoding == "GSM-7" and problem.size.characters == 460
+    assert str(refused.value).startswith(
+        f"body: the SMS of this reply to the resident of report {ticket.reference} would be "
+        "4 SMS segments (GSM-7, 460 characters): at most 3 segments"
+    )
+    assert refused.value.errors()[0]["loc"] == ["body", "body"]
+    assert session.execute(select(Outbox)).first() is None
+    assert [e.kind for e in tickets.events(session=session, ticket=ticket)] == ["created"]
+
+    tickets.reply(session=session, ticket=ticket, staff=user, now=NOW, body="a" * room)
+    [row] = session.execute(select(Outbox)).scalars()
+    assert row.channel == "sms" and len(row.body or "") == 459
+
+
+def test_one_character_outside_gsm7_counts_the_reply_in_ucs2_and_is_named(
+    session: Session,
+) -> None:
+    resident = make_resident(session, consented_at=NOW, consent_channel="sms")
+    user, _ = make_staff(session)
+    ticket = make_ticket(session, resident_id=resident.id, now=NOW)
+    # 300 characters fit GSM-7's three segments; with an emoji they need five of UCS-2's.
+    words = "The crew comes on Tuesday. " * 11 + "🙏"
+    with pytest.raises(budget.TooManySegments) as refused:
+        tickets.reply(session=session, ticket=ticket, staff=user, now=NOW, body=words)
+    assert refused.value.problems[0].size.encoding == "UCS-2"
+    assert "UCS-2 because of 🙏" in str(refused.value)
+    # Curly quotes are sent as straight ones (plain punctuation): they cost nothing more.
+    curly = "The crew comes on Tuesday. " * 11 + "\u201cThanks\u201d"
+    tickets.reply(session=session, ticket=ticket, staff=user, now=NOW, body=curly)
+    [row] = session.execute(select(Outbox)).scalars()
+    sent = sms.plain_punctuation(row.body or "")
+    assert sms.encoding(sent) == "GSM-7" and sms.segments(sent) == 3
+
+
+def test_a_long_reply_goes_to_a_resident_whatsapp_reaches_but_not_by_sms_fallback(
+    session: Session, settings: Settings
+) -> None:
+    recent = NOW - dt.timedelta(hours=2)
+    user, _ = make_staff(session)
+    chatting = make_resident(session, consented_at=NOW, last_inbound_whatsapp_at=recent)
+    ticket = make_ticket(session, resident_id=chatting.id, now=NOW)
+    long_words = "The crew will come to your lane on Tuesday morning. " * 15  # 780 characters
+    # Within the 24-hour window: free-form WhatsApp, as long as a reply may be.
+    tickets.reply(session=session, ticket=ticket, staff=user, now=NOW, body=long_words)
+    [row] = session.execute(select(Outbox)).scalars()
+    assert row.channel == "whatsapp" and long_words.strip() in (row.body or "")
+
+    # A day later, with no template for staff replies, it would fall back to SMS: refused.
+    later = NOW + dt.timedelta(days=2)
+    with pytest.raises(budget.TooManySegments):
+        tickets.reply(session=session, ticket=ticket, staff=user, now=later, body=long_words)
+    # With an approved template that takes the words, it goes as the template: sent.
+    templated = settings.model_copy(
+        update={"whatsapp_templates": {"staff_reply": {"en": "HX" + "1" * 32}}}
+    )
+    tickets.reply(
+        session=session,
+        ticket=ticket,
+        staff=user,
+        now=later,
+        body=long_words + "Thanks.",
+        settings=templated,
+    )
+    assert len(session.execute(select(Outbox)).all()) == 2
+
+
+def test_a_reply_to_a_ticket_is_measured_for_every_linked_reporter(session: Session) -> None:
+    user, _ = make_staff(session)
+    chatting = make_resident(session, consented_at=NOW, last_inbound_whatsapp_at=NOW)
+    texting = make_resident(session, "+27827654321", consented_at=NOW, consent_channel="sms")
+    parent = make_ticket(session, resident_id=chatting.id, now=NOW)
+    child = make_ticket(session, resident_id=texting.id, now=NOW)
+    tickets.link(session=session, ticket=child, parent=parent, staff=user, now=NOW, scope=None)
+    words = "The crew will come to your lane on Tuesday morning. " * 10  # 520 characters
+
+    framed = report_notices.update_notice(
+        load(), get_translator("en"), reference=child.reference, note=words.strip()
+    )
+    said = tickets.reply_sms(session=session, ticket=parent, staff=user, now=NOW, body=words)
+    assert said.by_sms and not said.fits
+    assert (said.segments, said.encoding, said.characters) == (4, "GSM-7", len(framed))
+    assert said.detail is not None and f"report {child.reference} would be 4" in said.detail
+    with pytest.raises(budget.TooManySegments) as refused:
+        tickets.reply(session=session, ticket=parent, staff=user, now=NOW, body=words)
+    assert f"resident of report {child.reference}" in str(refused.value)
+    # A public note sent with a change is the same reply, named as the note.
+    with pytest.raises(budget.TooManySegments) as refused:
+        tickets.change(
+            session=session,
+            ticket=parent,
+            update_in=TicketUpdate(status="in_progress", note=words),
+            staff=user,
+            now=NOW,
+        )
+    assert refused.value.problems[0].field == ("note",)
