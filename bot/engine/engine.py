@@ -33,7 +33,9 @@ Order of precedence for a message:
    (bot/flows/settlement.py).
 5. After IDLE_AFTER without messages the next message gets a short welcome back. At the
    main menu it is followed by the menu, or by the option the message picks (thanks, for
-   a staff reply that came meanwhile, gets "you are welcome" alone). Anywhere
+   a staff reply that came meanwhile, gets "you are welcome" alone, and other words, a
+   photo or a pin answer a staff question: added to the report waiting on the resident,
+   as at the menu without idle, `reports.wait_answer`). Anywhere
    else the step is kept and the message answers it: the question is still the last
    thing on the resident's screen, so "1" under a report summary sends the report, "2"
    under numbered settlements picks the second, and a description or a settlement name
@@ -307,6 +309,8 @@ def _converse(
         option = menu.chosen_option(turn)
         if option is None and turn.content.is_thanks(turn.text):
             turn.say("menu.thanks")  # to a staff reply, mostly, that came while they were away
+        elif option is None and (answer := reports.wait_answer(turn)) is not None:
+            answer(turn)  # to a staff question that came while they were away
         elif option is None:
             menu.show(turn, welcome_back=True)
         else:

@@ -83,10 +83,15 @@ def open_option(turn: Turn, option: int) -> None:
 
 
 def on_menu(turn: Turn) -> None:
-    """Answer a message sent while the main menu is current."""
+    """Answer a message sent while the main menu is current (words, a photo or a pin that
+    pick no option answer staff, when a report waits on the resident: `reports.wait_answer`)."""
+    from bot.flows import reports  # here: reports imports this module for `back_hint`
+
     option = chosen_option(turn)
     if option is not None:
         open_option(turn, option)
+    elif (answer := reports.wait_answer(turn)) is not None:
+        answer(turn)  # the answer staff asked for, sent as a plain reply
     elif turn.inbound.media or turn.inbound.location:  # a captioned photo too
         turn.say("menu.media_only")
     elif turn.content.is_thanks(turn.text):

@@ -16,6 +16,10 @@
   asks for a 1 too ("Reply 1 or ATTEND"), and the newer of the two is the one answered:
   after a later reminder (or a round of several, when the 1 asks which meeting:
   bot/flows/meetings.py), the report is answered from its view (menu 6, STATUS <number>).
+- Staff waiting on the resident's answer (a report "waiting on resident") are answered by
+  a plain reply: words, a photo or a pin that the menu (or a report's view) does not read
+  as an option, thanks or a greeting are added to that report (with several waiting, held
+  at a list of them for the one picked), not met with "we did not understand".
 """
 
 from __future__ import annotations
@@ -195,6 +199,39 @@ def add(turn: Turn, reference: str, *, held: Mapping[str, Any] | None = None) ->
         turn.goto(TICKET_VIEW, reference=reference, resolved=True)
     else:
         turn.goto(TICKET_ADD, reference=reference)
+
+
+def wait_answer(turn: Turn) -> Callable[[Turn], None] | None:
+    """Return the handler that takes a message nothing else understood (words, media or a
+    pin; not thanks or a greeting) as the answer staff asked for, when a report waits on
+    the resident's answer; else None. Residents reply to the question, not with STATUS and
+    1 as the notice says: with one report waiting it is added to that one, with several it
+    is held at a list of them for the report the resident picks, as a photo at the list is."""
+    inbound = turn.inbound
+    sent = bool(inbound.media) or inbound.location is not None
+    if not (turn.text or sent):
+        return None
+    if not sent and (turn.content.is_thanks(turn.text) or menu.is_greeting(turn)):
+        return None
+    waiting = [
+        info
+        for info in turn.ports.tickets.open_for(turn.resident.phone)
+        if info.status == "waiting_on_resident"
+    ][:LIST_LIMIT]
+    if not waiting:
+        return None
+    if len(waiting) == 1:
+        return lambda t: add(t, waiting[0].reference)
+    return lambda t: _hold_for_one_of(t, waiting)
+
+
+def _hold_for_one_of(turn: Turn, waiting: list[TicketInfo]) -> None:
+    """List the reports waiting on the resident and keep the message for the one picked."""
+    turn.say("my_reports.heading")
+    turn.parts.append("\n".join(status_line(turn, info) for info in waiting))
+    turn.say("my_reports.which_for")
+    held = {"text": turn.text, "media": report.media_data(turn), "pin": report.pin_data(turn)}
+    turn.goto(MY_REPORTS, refs=[info.reference for info in waiting], held=held)
 
 
 def answer_fixed(turn: Turn, reference: str, *, fixed: bool, words: str = "") -> None:

@@ -982,3 +982,86 @@ def test_words_sent_while_changing_the_category_change_nothing(c) -> None:
     summary = chat.send("2")
     assert "Problem: Toilets and sanitation" in summary
     assert "What you said: The tap is leaking" in summary
+
+
+STAFF_ASKED = "Which toilet block: the one by the road or the one behind the creche?"
+
+
+def _waiting(chat: Any, reference: str) -> None:
+    """Play staff asking the resident something and marking the report waiting on them."""
+    ticket = chat.desk.tickets[reference]
+    chat.desk.tickets[reference] = replace(
+        ticket, status="waiting_on_resident", last_public_note=STAFF_ASKED
+    )
+
+
+@pytest.mark.parametrize("later", [2, 180, 60 * 30])
+def test_an_answer_to_staff_s_question_is_added_to_the_report_waiting_for_it(c, later) -> None:
+    # Staff asked and marked the report waiting; the resident simply replied, as anyone
+    # would, and got "Sorry, we did not understand that": the answer reached nobody and
+    # the report stayed paused until the wait ran out (SIYAKHA_TICKET_WAIT_DAYS).
+    chat = report_chat(c, channel="sms").onboarded()
+    for text in ["5", "1", "2", "The toilet is blocked", "Section A", "1"]:
+        chat.send(text)
+    _waiting(chat, "4817263")
+    chat.wait(minutes=later)  # at once, hours later, or the next day
+    reply = chat.send("The one behind the creche")
+    assert "we have added that to report 4817263" in reply
+    assert "did not understand" not in reply and "Main menu" not in reply
+    assert chat.desk.added == [
+        AddToTicket(reference="4817263", text="The one behind the creche", media=(), location=None)
+    ]
+    assert chat.step == "ticket_add"
+
+
+def test_an_answer_typed_under_the_waiting_report_s_view_is_added(c) -> None:
+    chat = report_chat(c, channel="sms").onboarded()
+    for text in ["5", "1", "2", "The toilet is blocked", "Section A", "1"]:
+        chat.send(text)
+    _waiting(chat, "4817263")
+    view = chat.send("STATUS 4817263")
+    assert "needs more information from you" in view and STAFF_ASKED in view
+    assert "we have added that to report 4817263" in chat.send("Behind the creche")
+    assert [a.text for a in chat.desk.added] == ["Behind the creche"]
+
+
+def test_a_photo_sent_in_answer_is_added_to_the_waiting_report(c) -> None:
+    chat = report_chat(c).onboarded()
+    for text in ["5", "1", "2", "The toilet is blocked", "Section A", "1"]:
+        chat.send(text)
+    _waiting(chat, "4817263")
+    chat.wait(minutes=10)
+    assert "we have added that to report 4817263" in chat.send("", media=(PHOTO,))
+    assert chat.desk.added == [
+        AddToTicket(reference="4817263", text="", media=(PHOTO,), location=None)
+    ]
+
+
+def test_an_answer_with_two_reports_waiting_is_kept_for_the_report_picked(c) -> None:
+    chat = _two_reports(c)
+    _waiting(chat, "4817263")
+    _waiting(chat, "5302918")
+    chat.wait(minutes=5)
+    reply = chat.send("Behind the creche")
+    assert "Report 5302918 (Toilets and sanitation)" in reply
+    assert "Report 4817263 (Water)" in reply
+    assert reply.endswith(render("my_reports.which_for", get_translator("en")))
+    assert chat.desk.added == []
+    assert "we have added that to report 4817263" in chat.send("2")
+    assert chat.desk.added == [
+        AddToTicket(reference="4817263", text="Behind the creche", media=(), location=None)
+    ]
+
+
+@pytest.mark.parametrize("later", [2, 180])
+def test_thanks_a_greeting_or_an_option_is_no_answer_to_staff(c, later) -> None:
+    chat = report_chat(c).onboarded()
+    for text in ["5", "1", "2", "The toilet is blocked", "Section A", "1"]:
+        chat.send(text)
+    _waiting(chat, "4817263")
+    chat.wait(minutes=later)
+    assert chat.send("Thank you").startswith("You are welcome")
+    chat.wait(minutes=later)
+    assert "Main menu" in chat.send("Hello")
+    assert "Upgrading timeline" in chat.send("2")
+    assert chat.desk.added == []

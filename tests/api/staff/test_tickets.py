@@ -547,3 +547,31 @@ def test_a_reply_too_long_for_sms_is_measured_as_written_and_refused_on_sending(
     with Session(clean_db) as session:
         [row] = session.exec(select(Outbox)).all()
     assert row.channel == "sms" and sms.segments(row.body or "") == 3
+
+
+def test_a_resident_s_plain_reply_answers_staff_waiting_on_them(
+    client: tuple[TestClient, Settings], world: World, clean_db: Engine
+) -> None:
+    http, settings = client
+    phone = Phone(http, settings, "+27821110009", "sms")
+    phone.onboard("Ubuhle Gardens")
+    for text in ["5", "1", "2", "The toilet block is full", "Section A"]:
+        phone.send(text)
+    match = re.search(r"report number is (\d+)", phone.send("1"))
+    assert match
+    reference = match.group(1)
+    login(http, EMAILS["triage"])
+    page = f"/staff/tickets/{reference}"
+    form = {
+        **update_form(http.get(page).text),
+        "status": "waiting_on_resident",
+        "note": "Which block: by the road or behind the creche?",
+    }
+    assert http.post(f"{page}/update", data=form, follow_redirects=False).status_code == 303
+    reply = phone.send("The one behind the creche")
+    assert "we have added that to report" in reply and "did not understand" not in reply
+    with Session(clean_db) as session:
+        ticket = session.exec(select(Ticket).where(Ticket.reference == reference)).one()
+        assert (ticket.status, ticket.waiting_since) == ("in_progress", None)
+    history = " ".join(re.sub(r"<[^>]+>", " ", http.get(page).text).split())
+    assert "resident message The one behind the creche" in history
