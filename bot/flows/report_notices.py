@@ -28,13 +28,35 @@ def category_name(content: Content, translator: Translator, code: str) -> str:
     return content.render(f"report_category.{code}", translator)
 
 
+# What is said of a question where a problem is "fixed": it is answered.
+QUESTION_WORDING = {
+    "notice.resolved": "notice.resolved_question",
+    "report_status.resolved": "report_status.resolved_question",
+    "ticket.ask_fixed": "ticket.ask_fixed_question",
+    "ticket.ask_what_is_wrong": "ticket.ask_what_is_wrong_question",
+}
+
+
+def for_kind(msg_id: str, kind: str) -> str:
+    """Return the message's wording for the kind of report (a problem or a question)."""
+    return QUESTION_WORDING.get(msg_id, msg_id) if kind == "question" else msg_id
+
+
 def status_notice(
-    content: Content, translator: Translator, *, status: str, reference: str, category: str
+    content: Content,
+    translator: Translator,
+    *,
+    status: str,
+    reference: str,
+    category: str,
+    kind: str = "problem",
 ) -> str | None:
-    """Return what to tell the resident when their report moves to `status`, if anything."""
+    """Return what to tell the resident when their report (a problem or a question) moves
+    to `status`, if anything."""
     msg_id = STATUS_NOTICES.get(status)
     if msg_id is None:
         return None
+    msg_id = for_kind(msg_id, kind)
     values = {"number": reference, "title": category_name(content, translator, category)}
     wanted = content.message(msg_id).placeholders
     return content.render(msg_id, translator, **{k: v for k, v in values.items() if k in wanted})

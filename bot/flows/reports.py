@@ -49,7 +49,7 @@ STATUS_STEPS = frozenset({MENU, MY_REPORTS, TICKET_VIEW})
 
 def status_line(turn: Turn, info: TicketInfo) -> str:
     """Render one report as a line: number, category and status."""
-    msg_id = f"report_status.{info.status}"
+    msg_id = report_notices.for_kind(f"report_status.{info.status}", info.kind)
     values: dict[str, object] = {
         "number": info.reference,
         "title": turn.text_of(f"report_category.{info.category}"),
@@ -125,7 +125,7 @@ def view(turn: Turn, info: TicketInfo) -> None:
     if note:
         turn.say("ticket.latest", note=note)
     if info.status == "resolved":
-        turn.say("ticket.ask_fixed")
+        turn.say(report_notices.for_kind("ticket.ask_fixed", info.kind))
     elif info.status != "closed":
         turn.say("ticket.add_hint")
     else:
@@ -195,7 +195,7 @@ def add(turn: Turn, reference: str, *, held: Mapping[str, Any] | None = None) ->
     )
     turn.say("ticket.added", number=reference)
     if info.status == "resolved":  # the municipality says it is fixed: is it?
-        turn.say("ticket.ask_fixed")
+        turn.say(report_notices.for_kind("ticket.ask_fixed", info.kind))
         turn.goto(TICKET_VIEW, reference=reference, resolved=True)
     else:
         turn.goto(TICKET_ADD, reference=reference)
@@ -252,8 +252,16 @@ def answer_fixed(turn: Turn, reference: str, *, fixed: bool, words: str = "") ->
         menu.back_hint(turn)
         turn.goto(MENU)
     else:
-        turn.say("ticket.ask_what_is_wrong", number=reference)
-        turn.goto(TICKET_NOT_FIXED, reference=reference)
+        info = turn.ports.tickets.find(turn.resident.phone, reference)
+        kind = info.kind if info is not None else report.PROBLEM
+        _ask_what_is_wrong(turn, reference, kind)
+
+
+def _ask_what_is_wrong(turn: Turn, reference: str, kind: str) -> None:
+    """Ask what is still wrong (for a question: what the resident still wants to know)."""
+    msg_id = report_notices.for_kind("ticket.ask_what_is_wrong", kind)
+    turn.say(msg_id, number=reference)
+    turn.goto(TICKET_NOT_FIXED, reference=reference, kind=kind)
 
 
 def on_not_fixed(turn: Turn) -> None:
@@ -261,7 +269,7 @@ def on_not_fixed(turn: Turn) -> None:
     reference = str(turn.data.get("reference", ""))
     media, pin = turn.inbound.media, turn.inbound.location
     if not turn.text and not media and pin is None:
-        turn.say("ticket.ask_what_is_wrong", number=reference)
+        _ask_what_is_wrong(turn, reference, str(turn.data.get("kind", report.PROBLEM)))
         return
     turn.emit(AnswerResolution(reference=reference, fixed=False, text=turn.text[: report.MAX_TEXT]))
     if media or pin is not None:

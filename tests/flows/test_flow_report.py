@@ -1065,3 +1065,39 @@ def test_thanks_a_greeting_or_an_option_is_no_answer_to_staff(c, later) -> None:
     assert "Main menu" in chat.send("Hello")
     assert "Upgrading timeline" in chat.send("2")
     assert chat.desk.added == []
+
+
+def test_a_question_resolved_is_asked_whether_it_was_answered(c) -> None:
+    chat = report_chat(c, channel="sms").onboarded()
+    for text in ["5", "2", "3", "When will we get electricity connections?", "1"]:
+        chat.send(text)
+    assert chat.desk.opened[0].kind == "question"
+    chat.desk.resolve("4817263", chat.now + timedelta(minutes=1), note="In March.")
+    chat.wait(minutes=5)
+    view = chat.send("STATUS 4817263")
+    assert "Report 4817263 (Electricity): the municipality says it has answered your question." in (
+        view
+    )
+    assert "Is your question answered now? Reply 1 for yes or 2 for no." in view
+    assert "fixed" not in view
+    reply = chat.send("2")
+    assert "your question is not answered yet" in reply and "what you still want to know" in reply
+    assert "fixed" not in reply
+    assert "opened report 4817263 again" in chat.send("Which month exactly?")
+    assert chat.desk.answers[0] == report_flow_answer(
+        "4817263", fixed=False, text="Which month exactly?"
+    )
+
+
+def test_a_resolved_question_s_answer_at_the_menu_is_asked_about_in_its_words(c) -> None:
+    chat = report_chat(c).onboarded()
+    for text in ["5", "2", "3", "When will we get electricity connections?", "1"]:
+        chat.send(text)
+    chat.desk.resolve("4817263", chat.now + timedelta(minutes=1))
+    chat.wait(minutes=5)
+    reply = chat.send("2")  # answering the notice at the menu
+    assert "your question is not answered yet" in reply and "fixed" not in reply
+    chat.send("0")
+    chat.send("STATUS 4817263")
+    chat.send("1")  # fixed? yes: closed
+    assert chat.desk.answers[-1].fixed

@@ -68,6 +68,7 @@ def status_changed(*, session: Session, ticket: Ticket, event_id: int) -> bool:
             status=ticket.status,
             reference=ticket.reference,
             category=ticket.category,
+            kind=ticket.kind,
         )
         assert text is not None
         return text

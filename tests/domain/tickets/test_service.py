@@ -742,6 +742,29 @@ def test_staff_reopening_a_closed_report_tells_the_resident(session: Session) ->
     )
 
 
+@pytest.mark.parametrize(
+    ("language", "asked", "not_said"),
+    [
+        ("en", "Is your question answered?", "fixed"),
+        ("xh", "Ingaba uwuphendulile umbuzo wakho?", "ilungisiwe"),
+    ],
+)
+def test_resolving_a_question_asks_whether_it_was_answered_not_whether_it_is_fixed(
+    session: Session, language: str, asked: str, not_said: str
+) -> None:
+    # "When will we get electricity?" answered and resolved told the resident "the
+    # municipality says your report (Electricity) is fixed. Is it fixed?"
+    resident = make_resident(session, consented_at=NOW, consent_channel="sms", language=language)
+    user, _ = make_staff(session)
+    question = make_ticket(
+        session, resident_id=resident.id, now=NOW, kind="question", category="electricity"
+    )
+    tickets.set_status(session=session, ticket=question, status="resolved", staff=user, now=NOW)
+    [body] = session.execute(select(Outbox.body).where(Outbox.purpose == "ticket_update")).scalars()
+    assert question.reference in body and asked in body
+    assert not_said not in body
+
+
 def test_a_change_from_a_stale_page_applies_only_what_it_changed(session: Session) -> None:
     user, _ = make_staff(session)
     admin, _ = make_staff(session, "admin@ubuntubay.example.org", "admin")
