@@ -12,8 +12,10 @@
   report the resident then picks.
 - That question also arrives through the outbox. The resident's next message answers it
   when it is 1/2 (or yes/no) and nothing else was said since the question was asked; "no"
-  asks what is still wrong and reopens the report with those words. A meeting reminder
-  asks for a 1 too ("Reply 1 or ATTEND"), and the newer of the two is the one answered:
+  asks what is still wrong and reopens the report with those words. While the resident is
+  adding to that report, a 1 or 2 (yes or no) answers it too, not more words for it. A
+  meeting reminder asks for a 1 too ("Reply 1 or ATTEND"), and the newer of the two is the
+  one answered:
   after a later reminder (or a round of several, when the 1 asks which meeting:
   bot/flows/meetings.py), the report is answered from its view (menu 6, STATUS <number>).
 - Staff waiting on the resident's answer (a report "waiting on resident") are answered by
@@ -164,12 +166,21 @@ def prompt_add(turn: Turn, reference: str) -> None:
 
 
 def on_add(turn: Turn) -> None:
-    """Add the message (words, media, pin) to the report; the resident may send more."""
+    """Add the message (words, media, pin) to the report; the resident may send more. A 1
+    or 2 (yes or no) after staff resolved it meanwhile answers "fixed?", which came after
+    the prompt to add: it is the question on the screen, not more words for the report."""
     reference = str(turn.data.get("reference", ""))
     inbound = turn.inbound
     if not turn.text and not inbound.media and inbound.location is None:
         prompt_add(turn, reference)
         return
+    answer = None if inbound.media or inbound.location else _fixed_answer(turn)
+    if answer is not None:
+        info = turn.ports.tickets.find(turn.resident.phone, reference)
+        if info is not None and info.status == "resolved":
+            fixed, words = answer
+            answer_fixed(turn, reference, fixed=fixed, words=words)
+            return
     add(turn, reference)
 
 
@@ -330,17 +341,26 @@ def anytime(
         return lambda t: status(t, reference)
     if not between_flows:
         return None
-    answer = "yes" if turn.norm == "1" else turn.content.answers.get(turn.norm)
-    tokens = turn.norm.split(maxsplit=1)
-    said_no = answer == "no" or bool(tokens and tokens[0] == "2")
-    if answer != "yes" and not said_no:
+    answer = _fixed_answer(turn)
+    if answer is None:
         return None
     info = turn.ports.tickets.awaiting_answer(turn.resident.phone, since=last_seen)
     if info is None:
         return None
     if turn.ports.invitations.pending(turn.resident.phone, since=info.resolved_at, now=turn.now):
         return None  # meeting reminders came after the question: the newer are answered
+    fixed, words = answer
+    return lambda t: answer_fixed(t, info.reference, fixed=fixed, words=words)
+
+
+def _fixed_answer(turn: Turn) -> tuple[bool, str] | None:
+    """Return (fixed, words) if the message answers "fixed? 1 yes 2 no": 1 or yes; 2 or no,
+    "2" followed by what is still wrong ("2, it still smells"); else None."""
+    answer = "yes" if turn.norm == "1" else turn.content.answers.get(turn.norm)
     if answer == "yes":
-        return lambda t: answer_fixed(t, info.reference, fixed=True)
+        return True, ""
+    tokens = turn.norm.split(maxsplit=1)
+    if answer != "no" and not (tokens and tokens[0] == "2"):
+        return None
     words = turn.text[1:].strip(" .,:-") if len(tokens) > 1 and tokens[0] == "2" else ""
-    return lambda t: answer_fixed(t, info.reference, fixed=False, words=words)
+    return False, words

@@ -1101,3 +1101,47 @@ def test_a_resolved_question_s_answer_at_the_menu_is_asked_about_in_its_words(c)
     chat.send("STATUS 4817263")
     chat.send("1")  # fixed? yes: closed
     assert chat.desk.answers[-1].fixed
+
+
+@pytest.mark.parametrize(
+    ("answer", "told", "fixed", "words"),
+    [
+        ("2", "We are sorry it is not fixed", None, ""),
+        ("2 the tap still drips", "opened report 4817263 again", False, "the tap still drips"),
+        ("1", "Report 4817263 is now closed", True, ""),
+        ("yes", "Report 4817263 is now closed", True, ""),
+    ],
+)
+def test_fixed_is_answered_while_adding_to_the_report(c, answer, told, fixed, words) -> None:
+    # A resident who had just added to their report (often the answer staff asked for) was
+    # still "adding" when "Is it fixed? Reply 1 for yes or 2 for no" came: their "2" was
+    # added to the report as words, "Thank you, we have added that", and asked again.
+    chat = report_chat(c, channel="sms").onboarded()
+    for text in ["5", "1", "1", "No water at the standpipe", "Lane 4", "1"]:
+        chat.send(text)
+    chat.send("STATUS 4817263")
+    chat.send("1")
+    assert "we have added that" in chat.send("No water comes out at all")
+    chat.desk.resolve("4817263", chat.now + timedelta(minutes=1), note="New tap fitted.")
+    chat.wait(minutes=20)
+    reply = chat.send(answer)
+    assert told in reply and "we have added that" not in reply
+    assert [a.text for a in chat.desk.added] == ["No water comes out at all"]
+    if fixed is None:
+        assert chat.desk.answers == []
+        assert "opened report 4817263 again" in chat.send("It still drips")
+        fixed, words = False, "It still drips"
+    assert chat.desk.answers == [report_flow_answer("4817263", fixed=fixed, text=words)]
+
+
+def test_words_added_to_a_report_resolved_meanwhile_are_added_and_fixed_asked(c) -> None:
+    chat = report_chat(c, channel="sms").onboarded()
+    for text in ["5", "1", "1", "No water at the standpipe", "Lane 4", "1"]:
+        chat.send(text)
+    chat.send("STATUS 4817263")
+    chat.send("1")
+    chat.desk.resolve("4817263", chat.now + timedelta(minutes=1))
+    chat.wait(minutes=5)
+    reply = chat.send("The standpipe by the creche")
+    assert "we have added that to report 4817263" in reply and "Is it fixed now?" in reply
+    assert chat.desk.answers == []
