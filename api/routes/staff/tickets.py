@@ -212,18 +212,23 @@ def queue_csv(request: Request, ctx: Reader, settings: SettingsDep) -> Response:
 @router.post("/tickets/bulk")
 def bulk(
     ctx: Worker,
-    refs: Annotated[list[str], Form(max_length=200)],
     operation: Annotated[str, Form(pattern="^(assign|categorise|link)$")],
+    refs: Annotated[list[str], Form(max_length=200)] = [],  # noqa: B006 (FastAPI copies it)
     assignee_email: Annotated[str, Form(max_length=254)] = "",
     category: Annotated[str, Form(max_length=40)] = "",
     parent: Annotated[str, Form(max_length=12)] = "",
     return_to: Annotated[str, Form(max_length=1000)] = "",
 ) -> RedirectResponse:
-    """Assign, categorise or link as duplicates many tickets at once."""
+    """Assign (to UNASSIGNED: to nobody), categorise or link as duplicates many tickets at
+    once. The form's assignee and category start unchosen, so Apply alone changes nothing."""
     now = utcnow()
     chosen = [_ticket(ctx, ref) for ref in dict.fromkeys(refs) if ref.isdecimal()]
     if not chosen:
         raise HTTPException(422, "choose at least one ticket")
+    if operation == "assign" and not assignee_email:
+        raise HTTPException(422, "choose who to assign them to, or nobody to unassign them")
+    if operation == "categorise" and not category:
+        raise HTTPException(422, "choose the category to set")
     with refused_as_http():
         if operation == "link":
             root = _ticket(ctx, parent.strip())
@@ -233,7 +238,7 @@ def bulk(
                     _link(ctx, ticket, root, now, told)
         else:
             update = (
-                TicketUpdate(assignee_email=assignee_email)
+                TicketUpdate(assignee_email=_assignee(assignee_email))
                 if operation == "assign"
                 else TicketUpdate(category=category)
             )

@@ -12,6 +12,7 @@ import io
 import re
 from collections.abc import Callable, Iterator
 
+import httpx
 import pytest
 from fastapi import FastAPI, Request, Response
 from fastapi.testclient import TestClient
@@ -218,6 +219,48 @@ def test_bulk_assign_categorise_and_link(
     assert "2 tickets" in queue
     audit = http.get("/staff/admin/audit?action=ticket.bulk").text
     assert "ticket.bulk_assign" in audit and "ticket.bulk_link" in audit
+
+
+def test_bulk_apply_with_nothing_chosen_changes_nothing_and_says_what_is_missing(
+    client: tuple[TestClient, Settings], world: World, clean_db: Engine
+) -> None:
+    http, _settings = client
+    csrf = login(http, EMAILS["admin"])
+    refs = [world.ticket_here, world.ticket_there]
+
+    def bulk(**data: object) -> httpx.Response:
+        return http.post(
+            "/staff/tickets/bulk",
+            data={"csrf_token": csrf, **data},  # type: ignore[dict-item]
+            follow_redirects=False,
+        )
+
+    assert bulk(refs=refs, operation="assign", assignee_email=EMAILS["triage"]).status_code == 303
+
+    def assignees() -> set[int | None]:
+        with Session(clean_db) as session:
+            rows = session.exec(select(Ticket).where(Ticket.reference.in_(refs)))  # type: ignore[attr-defined]
+            return {t.assignee_id for t in rows}
+
+    assigned = assignees()
+    assert None not in assigned
+    # The form as it first shows: the assignee and category are still to be chosen. Before,
+    # the assignee started at "(unassigned)", so Apply took the tickets from their assignee.
+    page = http.get("/staff/tickets").text
+    assert '<option value="">(choose)</option>\n          <option value="none">nobody' in page
+    for data, words in [
+        ({"operation": "assign", "assignee_email": ""}, "choose who to assign them to"),
+        ({"operation": "categorise", "category": ""}, "choose the category to set"),
+    ]:
+        refused = bulk(refs=refs, **data)
+        assert refused.status_code == 422
+        assert words in refused.text
+    assert assignees() == assigned
+    none_ticked = bulk(operation="assign", assignee_email=EMAILS["triage"])
+    assert none_ticked.status_code == 422
+    assert "choose at least one ticket" in none_ticked.text  # not "refs: Field required"
+    assert bulk(refs=refs, operation="assign", assignee_email="none").status_code == 303
+    assert assignees() == {None}
 
 
 def test_a_bulk_link_tells_a_resident_with_two_of_the_reports_once(
