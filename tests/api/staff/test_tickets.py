@@ -188,6 +188,15 @@ def _first_canned(http: TestClient, reference: str) -> str:
     return match.group(1)
 
 
+def post_bulk(http: TestClient, csrf: str, **data: object) -> httpx.Response:
+    """Post the queue's bulk form as the browser does."""
+    return http.post(
+        "/staff/tickets/bulk",
+        data={"csrf_token": csrf, **data},  # type: ignore[dict-item]
+        follow_redirects=False,
+    )
+
+
 def test_bulk_assign_categorise_and_link(
     client: tuple[TestClient, Settings], world: World, clean_db: Engine
 ) -> None:
@@ -196,11 +205,7 @@ def test_bulk_assign_categorise_and_link(
     refs = [world.ticket_here, world.ticket_there]
 
     def bulk(**data: object) -> int:
-        return http.post(
-            "/staff/tickets/bulk",
-            data={"csrf_token": csrf, "refs": refs, **data},  # type: ignore[dict-item]
-            follow_redirects=False,
-        ).status_code
+        return post_bulk(http, csrf, refs=refs, **data).status_code
 
     assert bulk(operation="assign", assignee_email=EMAILS["triage"]) == 303
     assert bulk(operation="categorise", category="sanitation") == 303
@@ -229,11 +234,7 @@ def test_bulk_apply_with_nothing_chosen_changes_nothing_and_says_what_is_missing
     refs = [world.ticket_here, world.ticket_there]
 
     def bulk(**data: object) -> httpx.Response:
-        return http.post(
-            "/staff/tickets/bulk",
-            data={"csrf_token": csrf, **data},  # type: ignore[dict-item]
-            follow_redirects=False,
-        )
+        return post_bulk(http, csrf, **data)
 
     assert bulk(refs=refs, operation="assign", assignee_email=EMAILS["triage"]).status_code == 303
 
