@@ -794,7 +794,10 @@ def _clock_start(ticket: Ticket) -> dt.datetime:
 def _set_clocks(ticket: Ticket, settings: Settings, now: dt.datetime) -> None:
     """Set the clocks still running for the ticket's category and priority, from its clock
     start; a breach flagged on a clock whose new time has not passed is cleared, so the
-    breach job flags it again if that time passes too."""
+    breach job flags it again if that time passes too. A resolved or closed ticket's
+    clocks have stopped: a category put right afterwards moves no deadline met or missed."""
+    if finished_at(ticket) is not None:
+        return
     ack_due, resolve_due = sla.due_times(
         settings,
         start=_clock_start(ticket),

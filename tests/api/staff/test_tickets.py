@@ -541,6 +541,27 @@ def test_a_reopened_ticket_shows_a_fresh_acknowledge_time_and_counts_from_its_re
     assert row["hours_to_resolve"] == "0.0"  # likewise, not the 100 h since the opening
 
 
+def test_a_ticket_closed_unresolved_shows_its_resolve_clock_stopped_after_a_new_category(
+    as_role: Callable[[str], tuple[TestClient, str]], world: World, clean_db: Engine
+) -> None:
+    with session_scope(clean_db) as session:
+        reference = make_ticket(
+            session,
+            now=utcnow() - dt.timedelta(hours=10),
+            settlement_id=world.here,
+            category="water",
+        ).reference
+    triage, _ = as_role("triage")
+    page = f"/staff/tickets/{reference}"
+    for change in ({"status": "closed"}, {"category": "electricity"}):
+        form = {**update_form(triage.get(page).text), **change}
+        assert triage.post(f"{page}/update", data=form, follow_redirects=False).status_code == 303
+    shown = re.search(r"<dt>Resolve by</dt><dd>(.*?)</dd>", triage.get(page).text)
+    assert shown
+    assert "without being resolved" in shown.group(1)
+    assert "(in " not in shown.group(1)  # was "(in 38 h)": a clock set again
+
+
 def test_a_reply_too_long_for_sms_is_measured_as_written_and_refused_on_sending(
     as_role: Callable[[str], tuple[TestClient, str]], world: World, clean_db: Engine
 ) -> None:

@@ -390,6 +390,26 @@ def test_a_reopened_tickets_fresh_clock_survives_a_change_of_category(session: S
     assert tickets.sla_state(ticket, now=reopened + H) == "on_track"
 
 
+def test_a_closed_tickets_clocks_stay_stopped_when_its_category_changes(session: Session) -> None:
+    user, _ = make_staff(session)
+    ticket = make_ticket(session, now=NOW, category="water", status="new")
+    closed = NOW + 200 * H  # closed unanswered, long after both clocks ran out
+    tickets.set_status(session=session, ticket=ticket, status="closed", staff=user, now=closed)
+    ack_due, resolve_due = ticket.ack_due_at, ticket.resolve_due_at
+    assert tickets.finished_at(ticket) == closed
+    tickets.change(
+        session=session,
+        ticket=ticket,
+        update_in=TicketUpdate(category="electricity"),  # put right for the statistics
+        staff=user,
+        now=closed + H,
+    )
+    assert ticket.category == "electricity"
+    # Before, the clocks were set again from the opening (48 h for electricity): a closed
+    # ticket showed "Resolve by ... (in 24 h)", and a missed deadline moved.
+    assert (ticket.ack_due_at, ticket.resolve_due_at) == (ack_due, resolve_due)
+
+
 def test_a_breach_flag_is_cleared_when_its_clock_moves_later(
     clean_db: Engine, settings: Settings
 ) -> None:
