@@ -31,6 +31,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.deps import CurrentStaffSession, SessionDep, check_csrf, client_ip
+from bot.content import load
 from bot.db import clean_text
 from bot.domain.staff import audit
 from bot.domain.staff import scope as scopes
@@ -169,8 +170,17 @@ def until(value: dt.datetime | None, now: dt.datetime | None = None) -> str:
     return f"in {amount}" if seconds >= 0 else f"{amount} ago"
 
 
+def category_name(code: str) -> str:
+    """Return a report category's name as residents pick it, in English ("Housing list" for
+    housing_list); an unknown code as it is."""
+    messages = load().messages
+    message = messages.get(f"report_category.{code}")
+    return message.text if message else code
+
+
 TEMPLATES.env.filters["local"] = local_time
 TEMPLATES.env.filters["until"] = until
+TEMPLATES.env.filters["category"] = category_name
 
 
 @dataclass

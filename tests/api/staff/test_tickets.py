@@ -562,6 +562,22 @@ def test_a_ticket_closed_unresolved_shows_its_resolve_clock_stopped_after_a_new_
     assert "(in " not in shown.group(1)  # was "(in 38 h)": a clock set again
 
 
+def test_categories_read_as_residents_pick_them_not_as_codes(
+    as_role: Callable[[str], tuple[TestClient, str]], world: World, clean_db: Engine
+) -> None:
+    with session_scope(clean_db) as session:
+        reference = make_ticket(
+            session, now=utcnow(), settlement_id=world.here, category="housing_list"
+        ).reference
+    triage, _ = as_role("triage")
+    queue = triage.get("/staff/tickets").text
+    assert "<td>Housing list</td>" in queue and "<td>housing_list</td>" not in queue
+    assert '<option value="stormwater">Stormwater and flooding</option>' in queue  # bulk form
+    ticket = triage.get(f"/staff/tickets/{reference}").text
+    assert "<dt>Category</dt><dd>Housing list</dd>" in ticket
+    assert '<option value="housing_list" selected>Housing list</option>' in ticket
+
+
 def test_a_reply_too_long_for_sms_is_measured_as_written_and_refused_on_sending(
     as_role: Callable[[str], tuple[TestClient, str]], world: World, clean_db: Engine
 ) -> None:
