@@ -80,8 +80,15 @@ def is_working_day(day: dt.date, extra_holidays: AbstractSet[dt.date] = frozense
 def add_working_days(
     start: dt.datetime, days: int, extra_holidays: AbstractSet[dt.date] = frozenset()
 ) -> dt.datetime:
-    """Return `start` moved on by `days` working days (same local time; UTC out)."""
+    """Return `start` moved on by `days` working days (same local time; UTC out). A start on
+    a day that is no working day counts from the beginning of the next working day: a
+    report sent on Saturday at 10:00 has Monday and Tuesday, as one sent on Friday at 16:00
+    has Monday and Tuesday until 16:00 (before, Saturday's was due at 10:00 on Tuesday)."""
     local = start.astimezone(SAST)
+    if not is_working_day(local.date(), extra_holidays):
+        local = dt.datetime.combine(local.date(), dt.time(), tzinfo=SAST)
+        while not is_working_day(local.date(), extra_holidays):
+            local += dt.timedelta(days=1)
     while days > 0:
         local += dt.timedelta(days=1)
         if is_working_day(local.date(), extra_holidays):

@@ -42,6 +42,24 @@ def test_working_days_skip_weekends_and_public_holidays() -> None:
     assert dt.date(2021, 12, 27) in sla.public_holidays(2021)  # Boxing Day on a Sunday
 
 
+def test_a_start_on_no_working_day_counts_from_the_next_working_days_beginning() -> None:
+    friday = dt.datetime(2025, 6, 6, 14, 0, tzinfo=UTC)  # 16:00 SAST
+    saturday = dt.datetime(2025, 6, 7, 8, 0, tzinfo=UTC)  # 10:00 SAST
+    assert sla.add_working_days(friday, 2) == dt.datetime(2025, 6, 10, 14, 0, tzinfo=UTC)
+    # Monday and Tuesday whole: due at midnight, Wednesday 00:00 SAST (was Tuesday 10:00,
+    # before Friday afternoon's report).
+    assert sla.add_working_days(saturday, 2) == dt.datetime(2025, 6, 10, 22, 0, tzinfo=UTC)
+    # Sunday 15 June 2025, before Youth Day on Monday: Tuesday and Wednesday whole.
+    sunday = dt.datetime(2025, 6, 15, 9, 0, tzinfo=UTC)
+    assert sla.add_working_days(sunday, 2) == dt.datetime(2025, 6, 18, 22, 0, tzinfo=UTC)
+    # A declared day counts the same way: the 27th is no working day, so from the 28th.
+    declared = frozenset([dt.date(2022, 12, 27)])
+    tuesday = dt.datetime(2022, 12, 27, 8, 0, tzinfo=UTC)
+    assert sla.add_working_days(tuesday, 1, declared) == dt.datetime(
+        2022, 12, 28, 22, 0, tzinfo=UTC
+    )
+
+
 def test_extra_holidays_are_no_working_days_and_leave_the_statutory_calendar_alone() -> None:
     # Christmas 2022 fell on a Sunday, its Monday was Day of Goodwill anyway, and Tuesday the
     # 27th was declared a public holiday.
