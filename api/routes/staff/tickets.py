@@ -63,6 +63,17 @@ def _ticket(ctx: StaffContext, reference: str) -> Ticket:
     return ticket
 
 
+def _parent(ctx: StaffContext, reference: str) -> Ticket:
+    """Return the ticket typed as the one to link to; 422 naming the number when there is
+    none the user may see (a 404 read as if the ticket being worked were missing)."""
+    try:
+        return _ticket(ctx, reference)
+    except HTTPException:
+        raise HTTPException(
+            422, f"there is no ticket {reference} to link to: check the number"
+        ) from None
+
+
 def _link(
     ctx: StaffContext,
     ticket: Ticket,
@@ -231,7 +242,7 @@ def bulk(
         raise HTTPException(422, "choose the category to set")
     with refused_as_http():
         if operation == "link":
-            root = _ticket(ctx, parent.strip())
+            root = _parent(ctx, parent.strip())
             told: set[int] = set()  # one action: each resident hears of it once
             for ticket in chosen:
                 if ticket.id != root.id:
@@ -440,7 +451,7 @@ def link(
     ticket = _ticket(ctx, reference)
     now = utcnow()
     if parent.strip():
-        root = _ticket(ctx, parent.strip())
+        root = _parent(ctx, parent.strip())
         with refused_as_http(refused=409):
             _link(ctx, ticket, root, now)
     else:

@@ -309,7 +309,9 @@ def test_scoped_triage_never_sees_other_settlements(
             f"/staff/tickets/{world.ticket_here}/link",
             data={"csrf_token": csrf, "parent": world.ticket_there},
         )
-        assert link.status_code == 404
+        # The number typed is answered as one that does not exist, as any absent one is.
+        assert link.status_code == 422
+        assert f"there is no ticket {world.ticket_there} to link to" in link.text
         report = client.get("/staff/reports").text
         assert "Kwa-Thema" not in report and "Ubuhle Gardens" in report
         csv = client.get("/staff/reports.csv").text

@@ -264,6 +264,25 @@ def test_bulk_apply_with_nothing_chosen_changes_nothing_and_says_what_is_missing
     assert assignees() == {None}
 
 
+def test_linking_to_a_number_that_is_no_ticket_names_the_number_typed(
+    client: tuple[TestClient, Settings], world: World
+) -> None:
+    http, _settings = client
+    csrf = login(http, EMAILS["admin"])
+    for path, data in [
+        (f"/staff/tickets/{world.ticket_here}/link", {"parent": "9013161"}),
+        (
+            "/staff/tickets/bulk",
+            {"refs": [world.ticket_here], "operation": "link", "parent": "9013161"},
+        ),
+    ]:
+        answer = http.post(path, data={"csrf_token": csrf, **data}, follow_redirects=False)
+        # Was 404 "Not found: no ticket 9013161", which read as if the ticket worked on were gone.
+        assert answer.status_code == 422, path
+        assert "there is no ticket 9013161 to link to: check the number" in answer.text
+    assert world.ticket_here in http.get(f"/staff/tickets/{world.ticket_here}").text
+
+
 def test_a_bulk_link_tells_a_resident_with_two_of_the_reports_once(
     client: tuple[TestClient, Settings], world: World, clean_db: Engine
 ) -> None:
