@@ -61,6 +61,14 @@
         }).catch(function () {});
     });
   });
+  // Ask before closing a ticket (it tells its residents), not before any other status.
+  document.querySelectorAll("form[data-confirm-close]").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      var status = form.elements["status"], was = form.elements["was_status"];
+      if (status && was && status.value === "closed" && was.value !== "closed" &&
+          !window.confirm(form.getAttribute("data-confirm-close"))) { event.preventDefault(); }
+    });
+  });
   // Ask before destructive actions (erase, cancel).
   document.querySelectorAll("form[data-confirm]").forEach(function (form) {
     form.addEventListener("submit", function (event) {

@@ -304,7 +304,10 @@ def ticket_page(
         canned=canned,
         language=language,
         categories=tickets.category_codes(),
-        statuses=[ticket.status, *sorted(tickets.TRANSITIONS.get(ticket.status, ()))],
+        statuses=[
+            ticket.status,
+            *(s for s in STATUSES if s in tickets.TRANSITIONS.get(ticket.status, ())),
+        ],  # in the order a ticket goes through them, closed last
         priorities=PRIORITIES,
         assignees=staff.assignable(session=ctx.session, ticket=ticket),
         waiting_since=ticket.waiting_since,

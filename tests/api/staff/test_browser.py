@@ -9,6 +9,7 @@ import re
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from playwright.sync_api import Dialog, Page, expect
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
@@ -51,16 +52,22 @@ def water_tanks(
     return broadcast.id
 
 
+def _triage_app(settings: Settings, clean_db: Engine) -> tuple[Settings, FastAPI]:
+    """Return settings for a served app and the app, with Ubuhle Gardens and a triage user
+    (EMAIL, PASSWORD)."""
+    settings = settings.model_copy(update={"public_url": "http://127.0.0.1:8000"})
+    with session_scope(clean_db) as session:
+        make_settlement(session, "Ubuhle Gardens", ward="14")
+        staff.create_user(session=session, email=EMAIL, role="triage", password=PASSWORD)
+    return settings, create_app(settings, clean_db)
+
+
 @pytest.mark.browser
 @pytest.mark.slow
 def test_triage_works_a_whatsapp_complaint_in_chromium(
     settings: Settings, clean_db: Engine
 ) -> None:
-    settings = settings.model_copy(update={"public_url": "http://127.0.0.1:8000"})
-    with session_scope(clean_db) as session:
-        make_settlement(session, "Ubuhle Gardens", ward="14")
-        staff.create_user(session=session, email=EMAIL, role="triage", password=PASSWORD)
-    app = create_app(settings, clean_db)
+    settings, app = _triage_app(settings, clean_db)
     with serve(app) as base, chromium() as browser, httpx.Client(base_url=base) as http:
         reference = complaint(http, settings)  # type: ignore[arg-type]
         page = browser.new_page(viewport={"width": 360, "height": 740})
@@ -110,6 +117,56 @@ def test_triage_works_a_whatsapp_complaint_in_chromium(
     assert "A plumber comes on Tuesday." in bodies and "Fixed." in bodies
     assert {r.purpose for r in rows} == {"staff_reply", "ticket_update"}
     assert all(r.status == "pending" and r.channel == "whatsapp" for r in rows)
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_closing_a_ticket_asks_first_and_lists_statuses_in_their_order_in_chromium(
+    settings: Settings, clean_db: Engine
+) -> None:
+    from bot.domain.tickets.models import Ticket
+
+    settings, app = _triage_app(settings, clean_db)
+
+    def status(reference: str) -> str:
+        with Session(clean_db) as session:
+            return session.exec(select(Ticket).where(Ticket.reference == reference)).one().status
+
+    with serve(app) as base, chromium() as browser, httpx.Client(base_url=base) as http:
+        reference = complaint(http, settings)  # type: ignore[arg-type]
+        page = browser.new_page(viewport={"width": 360, "height": 740})
+        _log_in(page, base)
+        page.goto(f"{base}/staff/tickets/{reference}")
+        options = page.get_by_label("Status", exact=True).locator("option").all_inner_texts()
+        # Was alphabetical ("acknowledged", "closed", "in progress", ...): closed sat mid-list.
+        assert options == [
+            "new",
+            "acknowledged",
+            "in progress",
+            "waiting on resident",
+            "resolved",
+            "closed",
+        ]
+        asked: list[str] = []
+
+        def dismiss(dialog: Dialog) -> None:
+            asked.append(dialog.message)
+            dialog.dismiss()
+
+        page.once("dialog", dismiss)
+        page.get_by_label("Status", exact=True).select_option("closed")
+        page.get_by_role("button", name="Save changes").click()
+        assert asked == ["Close this ticket? The resident will be told it is closed."]
+        assert status(reference) == "new"  # nothing was sent
+        page.get_by_label("Status", exact=True).select_option("acknowledged")
+        page.get_by_role("button", name="Save changes").click()  # no dialog for the rest
+        expect(page.get_by_role("status")).to_have_text("Saved.")
+        assert (asked, status(reference)) == ([asked[0]], "acknowledged")
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.get_by_label("Status", exact=True).select_option("closed")
+        page.get_by_role("button", name="Save changes").click()
+        expect(page.get_by_role("status")).to_have_text("Saved.")
+        assert status(reference) == "closed"
 
 
 UNLABELLED = """() => Array.from(document.querySelectorAll(
