@@ -61,6 +61,32 @@
         }).catch(function () {});
     });
   });
+  // Each language's text of a broadcast being composed, for the audience chosen.
+  var compose = document.querySelector("form[data-sms]");
+  if (compose) {
+    var texts = Array.prototype.slice.call(compose.querySelectorAll("textarea[data-sms-language]"));
+    var run = watch(texts, function (latest) {
+      var own = compose.querySelector("input[name=mode][value=texts]");
+      post(compose.getAttribute("data-sms"), compose, {}).then(function (answer) {
+        if (!latest(answer)) { return; }
+        var sizes = {};
+        answer.languages.forEach(function (size) { sizes[size.language] = size; });
+        texts.forEach(function (area) {
+          var out = document.getElementById(area.getAttribute("aria-describedby"));
+          var size = sizes[area.getAttribute("data-sms-language")];
+          if (!size) { show(area, out, "", ""); return; }
+          var text = "SMS copy, with its STOP hint: " + sized({ segments: size.segments,
+            max: answer.max_segments, encoding: size.encoding, characters: size.characters }) +
+            (answer.by_sms ? "." : "; sent by WhatsApp alone, it may be longer.");
+          show(area, out, text, own && own.checked && !size.fits ? size.detail : "");
+        });
+      }).catch(function () {});
+    });
+    compose.addEventListener("change", function (event) {
+      if (event.target.matches("input[name=channels], input[name=sms_fallback], input[name=mode]")) { run(); }
+    });
+    if (texts.some(function (area) { return area.value.trim(); })) { run(); }
+  }
   // Ask before closing a ticket (it tells its residents), not before any other status.
   document.querySelectorAll("form[data-confirm-close]").forEach(function (form) {
     form.addEventListener("submit", function (event) {

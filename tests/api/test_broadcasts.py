@@ -394,7 +394,9 @@ def test_a_message_twilio_would_refuse_as_too_long_is_refused_first(
         assert answer.status_code == 422, (path, answer.text)
         assert "1,843 characters as Twilio counts them" in answer.text  # SMS: + the STOP hint
         assert "at most 1,600" in answer.text
-    payload["texts"] = {"en": "Thanks! " + "\U0001f44d" * 700}  # 1,408: fine
+    # 1,408: fine for Twilio, and for WhatsApp alone (an SMS copy would be 22 segments).
+    payload["texts"] = {"en": "Thanks! " + "\U0001f44d" * 700}
+    payload["audience"] = {"channels": ["whatsapp"]}
     assert (
         client.post("/api/v1/broadcasts/preview", json=payload, headers=officer).status_code == 200
     )
@@ -585,3 +587,60 @@ def test_a_template_cannot_show_a_scoped_officer_a_meeting_or_milestone_outside_
     announced = {"name": "meeting_announced", "meeting_id": ids["city"]}
     shown = {"title": "City", "audience": audience, "template": announced}
     assert client.post("/api/v1/broadcasts/preview", json=shown, headers=scoped).status_code == 200
+
+
+def test_a_broadcast_whose_sms_would_pass_three_segments_is_refused_in_any_language(
+    client: TestClient, clean_db: Engine, world: dict[str, Any]
+) -> None:
+    officer = auth(world["officer"])
+    news = "The water tanks arrive on Monday morning at the hall, bring containers. " * 6
+    payload: dict[str, Any] = {
+        "audience": {"settlement_ids": [world["home"]]},
+        "texts": {"en": "Water tanks arrive on Monday.", "zu": news[:350] + " 💧"},
+    }
+    # No resident speaks isiZulu today; one may by the time it goes, by SMS.
+    for path in ("/api/v1/broadcasts/preview", "/api/v1/broadcasts"):
+        answer = client.post(path, json=payload, headers=officer)
+        assert answer.status_code == 422, (path, answer.text)
+        [problem] = answer.json()["detail"]
+        assert problem["loc"] == ["body", "texts", "zu"] and problem["type"] == "sms_segments"
+        assert problem["msg"].startswith(
+            "the isiZulu SMS, with its STOP hint, would be 6 SMS segments (UCS-2, 395 characters)"
+        )
+        assert "UCS-2 because of 💧" in problem["msg"]
+    # English words given for every language: one problem, named by the English text.
+    payload["texts"] = {"en": news}
+    answer = client.post("/api/v1/broadcasts", json=payload, headers=officer)
+    assert [p["loc"] for p in answer.json()["detail"]] == [["body", "texts", "en"]]
+    assert "would be 4 SMS segments (GSM-7, 466 characters)" in answer.text
+    # SMS fallback would carry it to WhatsApp residents outside the window: refused too.
+    payload["audience"] = {"settlement_ids": [world["home"]], "channels": ["whatsapp"]}
+    payload["sms_fallback"] = True
+    assert client.post("/api/v1/broadcasts", json=payload, headers=officer).status_code == 422
+    # To WhatsApp alone it may be as long as WhatsApp takes.
+    payload["sms_fallback"] = False
+    created = client.post("/api/v1/broadcasts", json=payload, headers=officer)
+    assert created.status_code == 201, created.text
+    with Session(clean_db) as session:
+        [row] = session.exec(select(Outbox)).all()
+    assert row.channel == "whatsapp" and news.strip() in (row.body or "")
+
+
+def test_a_meeting_announcement_too_long_for_sms_is_refused_naming_what_to_shorten(
+    client: TestClient, clean_db: Engine, world: dict[str, Any]
+) -> None:
+    with session_scope(clean_db) as session:
+        meeting = session.get(Meeting, world["meeting"])
+        assert meeting is not None
+        meeting.venue = "The community hall behind the clinic, next to the taxi rank. " * 6
+    answer = client.post(
+        f"/api/v1/meetings/{world['meeting']}/announcement",
+        json={"change": "announced"},
+        headers=auth(world["officer"]),
+    )
+    assert answer.status_code == 422, answer.text
+    [problem] = answer.json()["detail"]
+    assert problem["loc"] == ["body", "template"]
+    assert "so shorten the meeting's title or venue" in problem["msg"]
+    with Session(clean_db) as session:
+        assert session.exec(select(Broadcast)).all() == []

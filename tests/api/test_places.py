@@ -344,17 +344,23 @@ def test_a_meeting_is_not_added_or_moved_to_a_time_that_has_passed(
     assert client.put(held_url, json=later_still, headers=officer).status_code == 422
 
 
-def test_an_officer_adds_moves_and_cancels_meetings_as_the_import_would(
-    client: TestClient, world: dict[str, Any], clean_db: Engine
-) -> None:
-    officer = world["officer"]
-    meeting = {
+def _water_point(world: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    """Return a new meeting at home, as the API takes it."""
+    return {
         "level": "neighbourhood",
         "title": "Water point meeting",
         "starts_at": "2031-06-01T17:00:00+02:00",
         "settlement_id": world["home"],
         "venue": "Creche hall",
+        **fields,
     }
+
+
+def test_an_officer_adds_moves_and_cancels_meetings_as_the_import_would(
+    client: TestClient, world: dict[str, Any], clean_db: Engine
+) -> None:
+    officer = world["officer"]
+    meeting = _water_point(world)
     created = client.post("/api/v1/meetings", json=meeting, headers=officer)
     assert created.status_code == 201, created.text
     body = created.json()
@@ -518,3 +524,31 @@ def test_last_years_meetings_file_imports_again_after_the_api_renamed_one(
         # Held already: the import neither renames it back nor adds a second one.
         same_place = select(Meeting.title).where(Meeting.settlement_id == world["home"])
         assert sorted(session.exec(same_place).all()) == ["Block meeting", "Gone", "Layout plan"]
+
+
+def test_a_meeting_whose_sms_reminder_would_pass_three_segments_is_refused(
+    client: TestClient, world: dict[str, Any]
+) -> None:
+    officer = world["officer"]
+    venue = "The creche behind the clinic, past the taxi rank and the spaza. " * 5
+    meeting = _water_point(world, venue=venue)
+    answer = client.post("/api/v1/meetings", json=meeting, headers=officer)
+    assert answer.status_code == 422, answer.text
+    [problem] = answer.json()["detail"]
+    assert problem["loc"] == ["body", "venue"] and problem["type"] == "sms_segments"
+    assert "SMS reminder, with the date, would be 4 SMS segments (GSM-7, " in problem["msg"]
+    created = client.post(
+        "/api/v1/meetings", json={**meeting, "venue": "Creche hall"}, headers=officer
+    )
+    assert created.status_code == 201
+    changed = client.put(
+        f"/api/v1/meetings/{created.json()['id']}",
+        json={
+            **meeting,
+            "title": "Water point meeting 🚰",
+            "venue": "Creche hall, gate 2, behind the clinic",
+        },
+        headers=officer,
+    )
+    assert changed.status_code == 422 and changed.json()["detail"][0]["loc"] == ["body", "venue"]
+    assert "UCS-2 because of 🚰" in changed.text

@@ -29,7 +29,8 @@ from api.routes.staff.common import (
 )
 from bot.db import MAX_ID
 from bot.domain.broadcasts import service as broadcasts
-from bot.domain.broadcasts.models import TEMPLATE_NAMES, Broadcast, BroadcastCreate
+from bot.domain.broadcasts.models import TEMPLATE_NAMES, Broadcast, BroadcastCreate, TextsSms
+from bot.domain.outbox import budget
 from bot.domain.settlements.models import CATEGORIES
 from bot.domain.staff import scope as scopes
 from bot.i18n import COMPLETE_LOCALES, LANGUAGE_NAMES
@@ -130,6 +131,7 @@ def _compose(
         languages=[(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
         templates=TEMPLATE_NAMES,
         meetings=meetings,
+        max_segments=budget.MAX_SEGMENTS,
         **extra,
     )
 
@@ -175,7 +177,7 @@ async def broadcast_preview(request: Request, ctx: Editor) -> HTMLResponse:
             scope=ctx.scope,
             broadcast_in=draft,
         )
-    except broadcasts.BroadcastError as error:
+    except (broadcasts.BroadcastError, budget.TooManySegments) as error:
         # The form again, with the reason; 409 for what the state refuses, as on sending.
         conflict = isinstance(error, broadcasts.Conflict)
         return _compose(request, ctx, draft, error=str(error), status_code=409 if conflict else 200)
@@ -186,6 +188,18 @@ async def broadcast_preview(request: Request, ctx: Editor) -> HTMLResponse:
         draft=draft,
         payload=draft.model_dump_json(),
         preview=preview,
+    )
+
+
+@router.post("/broadcasts/sms")
+async def broadcast_sms(request: Request, ctx: Editor) -> TextsSms:
+    """Say how long each language's SMS copy of the texts being written is, and whether it
+    may be sent to the audience chosen (the compose page's counter; changes nothing)."""
+    form = await request.form()  # read by `storable_input`, within its limits
+    return broadcasts.texts_sms(
+        texts={code: str(form.get(f"text_{code}", "")) for code in LANGUAGES},
+        audience={"channels": [str(channel) for channel in form.getlist("channels")]},
+        sms_fallback=form.get("sms_fallback") == "1",
     )
 
 
@@ -208,6 +222,8 @@ async def broadcast_create(request: Request, ctx: Editor) -> RedirectResponse:
         raise HTTPException(
             409 if isinstance(error, broadcasts.Conflict) else 422, str(error)
         ) from None
+    except budget.TooManySegments as error:  # a quoted note lengthened since the preview
+        raise HTTPException(422, str(error)) from None
     ctx.audit("broadcast.create", f"broadcast:{broadcast.id}", recipients=broadcast.audience_size)
     return back(f"/staff/broadcasts/{broadcast.id}", "created")
 

@@ -190,7 +190,12 @@ class BroadcastCreate(ApiInput):
         default=None,
         description="the words per language code (English, en, required), each at most "
         f"{MAX_TEXT:,} characters as written; the message sent, with the SMS copy's STOP "
-        "hint, must also fit Twilio's 1,600 (an emoji counts two)",
+        "hint, must also fit Twilio's 1,600 (an emoji counts two); and where it may reach "
+        "residents by SMS (no channel filter, SMS among the channels, or sms_fallback) each "
+        "language's SMS copy, with its STOP hint, must fit 3 SMS segments (GSM-7: 153 "
+        "characters each; one character outside GSM-7, such as an emoji, makes them UCS-2: "
+        "67), or it is refused (422 naming `texts.<code>`, or `template` for a template's "
+        "words); a language without its own text is measured by the English one",
     )
     template: TemplateIn | None = None
     send_at: Moment = None
@@ -220,6 +225,26 @@ class LanguagePreview(BaseModel):
     sms_encoding: str
     sms_segments: int
     sms_characters: int
+
+
+class TextSms(BaseModel):
+    """The SMS copy of one language's own text as an officer writes it."""
+
+    language: str
+    segments: int
+    encoding: str
+    characters: int
+    fits: bool
+    detail: str | None
+
+
+class TextsSms(BaseModel):
+    """Whether a broadcast being written may reach residents by SMS, and the size of each
+    language's SMS copy (the dashboard's counter)."""
+
+    by_sms: bool
+    max_segments: int
+    languages: list[TextSms]
 
 
 class Preview(BaseModel):

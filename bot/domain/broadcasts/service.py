@@ -34,7 +34,10 @@ from bot.domain.broadcasts.models import (
     Preview,
     Progress,
     TemplateIn,
+    TextSms,
+    TextsSms,
 )
+from bot.domain.outbox import budget
 from bot.domain.outbox import service as outbox
 from bot.domain.outbox.models import PURPOSES, SENT_STATUSES, Outbox
 from bot.domain.outbox.routing import WHATSAPP_WINDOW, find_template, fits_a_template
@@ -42,11 +45,11 @@ from bot.domain.settlements import service as settlements
 from bot.domain.settlements.models import Meeting, Milestone, Settlement, told_start
 from bot.domain.staff import scope as scopes
 from bot.domain.staff.models import StaffUser
-from bot.engine.ports import has_translation
+from bot.engine.ports import Translator, has_translation
 from bot.engine.render import WHATSAPP_MAX_CHARS, twilio_length
 from bot.flows import broadcast_notices
 from bot.flows.broadcast_notices import TemplateValues
-from bot.i18n import DEFAULT_LOCALE, SUPPORTED_LOCALES, TIMEZONE, get_translator
+from bot.i18n import DEFAULT_LOCALE, LANGUAGE_NAMES, SUPPORTED_LOCALES, TIMEZONE, get_translator
 
 log = logging.getLogger(__name__)
 
@@ -215,36 +218,125 @@ def render(
 ) -> dict[str, Rendered]:
     """Render a broadcast once for each language (never once per recipient); with a
     `scope`, a template may quote only what its user may see (`template_values`)."""
-    content = load()
     values = template_values(session=session, template=template, scope=scope) if template else None
-    english = get_translator(DEFAULT_LOCALE)
     rendered: dict[str, Rendered] = {}
     for language in sorted(set(languages) | {DEFAULT_LOCALE}):
-        translator = get_translator(language)
         if values is not None and template is not None:
-            name = str(template["name"])
-            text = broadcast_notices.template(content, translator, name, values, english=english)
-            falls_back = _template_falls_back(name, language)
+            words = _template_words(str(template["name"]), values, language)
         else:
             assert texts is not None
-            own = (texts.get(language) or "").strip()
-            falls_back = not own
-            text = own or texts[DEFAULT_LOCALE].strip()
-            if falls_back:  # the English text gets English surroundings (STOP hint)
-                translator = english
-        sms_text = broadcast_notices.sms_version(content, translator, text)
-        # Staff words as sent (`sms.sendable`): the preview counts what residents will get.
-        text, sms_text = sms.sendable(text), sms.sendable(sms_text)
+            words = _own_words(texts, language)
         # Twilio refuses a longer Body (21617): a template with a long milestone note, or
         # staff words full of emoji, which count twice.
-        longest = max(twilio_length(text), twilio_length(sms_text))
+        longest = max(twilio_length(words.text), twilio_length(words.sms_text))
         if longest > WHATSAPP_MAX_CHARS:
             raise BroadcastError(
                 f"the {language} message would be {longest:,} characters as Twilio counts them"
                 f" (an emoji is two): at most {WHATSAPP_MAX_CHARS:,} can be sent; shorten it"
             )
-        rendered[language] = Rendered(language, text, sms_text, falls_back)
+        rendered[language] = words
     return rendered
+
+
+def _as_sent(language: str, text: str, translator: Translator, falls_back: bool) -> Rendered:
+    """Return a broadcast's words in one language with their SMS copy, as sent
+    (`sms.sendable`): the preview counts what residents will get."""
+    sms_text = broadcast_notices.sms_version(load(), translator, text)
+    return Rendered(language, sms.sendable(text), sms.sendable(sms_text), falls_back)
+
+
+def _template_words(name: str, values: TemplateValues, language: str) -> Rendered:
+    """Return a structured template's words in `language`."""
+    translator = get_translator(language)
+    english = get_translator(DEFAULT_LOCALE)
+    text = broadcast_notices.template(load(), translator, name, values, english=english)
+    return _as_sent(language, text, translator, _template_falls_back(name, language))
+
+
+def _own_words(texts: Mapping[str, str], language: str) -> Rendered:
+    """Return the officer's words for `language`: its own text, else the English one, with
+    English surroundings (the STOP hint)."""
+    own = (texts.get(language) or "").strip()
+    if own:
+        return _as_sent(language, own, get_translator(language), False)
+    english = (texts.get(DEFAULT_LOCALE) or "").strip()
+    return _as_sent(language, english, get_translator(DEFAULT_LOCALE), True)
+
+
+def reaches_sms(audience: Mapping[str, Any], sms_fallback: bool) -> bool:
+    """Return whether a broadcast may reach residents by SMS: its audience keeps residents
+    who use SMS (no channel filter, or SMS among the channels), or WhatsApp ones outside
+    the 24-hour window fall back to SMS. Residents may change channel before it goes."""
+    channels = audience.get("channels") or []
+    return sms_fallback or not channels or "sms" in channels
+
+
+# What an officer shortens when a template's SMS is too long: the words it quotes.
+_QUOTED = {
+    "meeting": "the meeting's title or venue",
+    "milestone": "the milestone's title or note",
+}
+
+
+def _sms_problem(words: Rendered, template: Mapping[str, Any] | None) -> budget.Problem | None:
+    """Return the problem with one language's SMS copy, if it passes the SMS budget."""
+    language = DEFAULT_LOCALE if words.falls_back and not template else words.language
+    name = str((template or {}).get("name", ""))
+    return budget.problem(
+        words.sms_text,
+        field=("template",) if template else ("texts", language),
+        what=f"the {LANGUAGE_NAMES[words.language]} SMS, with its STOP hint,",
+        shorten=_QUOTED.get(name.split("_")[0], "the area") if template else "it",
+        advice=""
+        if template
+        else " (or send it to the WhatsApp channel alone, without SMS fallback, to say more)",
+    )
+
+
+def check_sms_budget(
+    *,
+    rendered: Mapping[str, Rendered],
+    audience: Mapping[str, Any],
+    template: Mapping[str, Any] | None,
+    sms_fallback: bool,
+) -> None:
+    """Refuse (TooManySegments) a broadcast that may reach residents by SMS whose SMS copy
+    in a language of its audience (any, when it names none) would pass the SMS budget.
+    A language without its own text is named by the English one it gets."""
+    if not reaches_sms(audience, sms_fallback):
+        return
+    languages = audience.get("languages") or SUPPORTED_LOCALES
+    problems: dict[tuple[str, ...], budget.Problem] = {}
+    for language in sorted(languages, key=SUPPORTED_LOCALES.index):
+        if (problem := _sms_problem(rendered[language], template)) is not None:
+            problems.setdefault(problem.field, problem)
+    budget.refuse(list(problems.values()))
+
+
+def texts_sms(
+    *, texts: Mapping[str, str], audience: Mapping[str, Any], sms_fallback: bool
+) -> TextsSms:
+    """Say how long the SMS copy of each language's own text is, and whether it may be sent
+    as it is (for the officer writing it; no template, nothing read or changed)."""
+    by_sms = reaches_sms(audience, sms_fallback)
+    sizes = []
+    for language in SUPPORTED_LOCALES:
+        if not (texts.get(language) or "").strip():
+            continue
+        words = _own_words(texts, language)
+        size = budget.measure(words.sms_text)
+        problem = _sms_problem(words, None) if by_sms else None
+        sizes.append(
+            TextSms(
+                language=language,
+                segments=size.segments,
+                encoding=size.encoding,
+                characters=size.characters,
+                fits=problem is None,
+                detail=problem.message() if problem else None,
+            )
+        )
+    return TextsSms(by_sms=by_sms, max_segments=budget.MAX_SEGMENTS, languages=sizes)
 
 
 # --- create, preview ----------------------------------------------------------------------
@@ -368,6 +460,32 @@ def _audience_of(session: Session, broadcast_in: BroadcastCreate) -> dict[str, A
     return audience
 
 
+def _check_words(
+    session: Session,
+    broadcast_in: BroadcastCreate,
+    audience: Mapping[str, Any],
+    template: Mapping[str, Any] | None,
+    scope: scopes.Scope | None,
+) -> None:
+    """Refuse now, rather than when a second officer approves or the time comes, a bad
+    template reference, a meeting or milestone the user may not see (`template_values`),
+    words Twilio would refuse in any language, and an SMS copy past the SMS budget
+    (`check_sms_budget`)."""
+    rendered = render(
+        session=session,
+        texts=broadcast_in.texts,
+        template=template,
+        languages=list(SUPPORTED_LOCALES),
+        scope=scope,
+    )
+    check_sms_budget(
+        rendered=rendered,
+        audience=audience,
+        template=template,
+        sms_fallback=broadcast_in.sms_fallback,
+    )
+
+
 def preview_draft(
     *, session: Session, settings: Settings, scope: scopes.Scope, broadcast_in: BroadcastCreate
 ) -> Preview:
@@ -377,6 +495,7 @@ def preview_draft(
     audience = _audience_of(session, broadcast_in)
     check_scope(session=session, scope=scope, audience=audience)
     template = template_dict(broadcast_in.template)
+    _check_words(session, broadcast_in, audience, template, scope)
     goes_at = _goes_at(broadcast_in.send_at, utcnow())
     _check_invitation(session, template, goes_at)
     return preview(
@@ -438,16 +557,7 @@ def create(
     if scope is not None:
         check_scope(session=session, scope=scope, audience=audience)
     template = template_dict(broadcast_in.template)
-    # Refuse now, rather than when a second officer approves or the time comes, a bad
-    # template reference, a meeting or milestone the user may not see (`template_values`),
-    # and words Twilio would refuse in any language.
-    render(
-        session=session,
-        texts=broadcast_in.texts,
-        template=template,
-        languages=list(SUPPORTED_LOCALES),
-        scope=scope,
-    )
+    _check_words(session, broadcast_in, audience, template, scope)
     if template is not None and template["name"].startswith("meeting_") and meeting_id is None:
         meeting_id = int(template["meeting_id"])  # render found it
     size = audiences.count(session=session, audience=audience)
@@ -527,6 +637,33 @@ def unsent_quoting_milestone(*, session: Session, milestone_id: int) -> list[Bro
         if str((broadcast.template or {}).get("name", "")).startswith("milestone_")
         and (broadcast.template or {}).get("milestone_id") == milestone_id
     ]
+
+
+def quoting_sms_problems(*, session: Session, milestone_id: int) -> dict[int, budget.Problem]:
+    """Return, by broadcast, the SMS problem of each broadcast not sent yet that quotes the
+    milestone as the session now has it (`check_sms_budget`). One whose words cannot be
+    built at all fails when it is due, with the reason (`release`): none here."""
+    problems: dict[int, budget.Problem] = {}
+    for broadcast in unsent_quoting_milestone(session=session, milestone_id=milestone_id):
+        assert broadcast.id is not None
+        try:
+            rendered = render(
+                session=session,
+                texts=None,
+                template=broadcast.template,
+                languages=list(SUPPORTED_LOCALES),
+            )
+            check_sms_budget(
+                rendered=rendered,
+                audience=broadcast.audience,
+                template=broadcast.template,
+                sms_fallback=broadcast.sms_fallback,
+            )
+        except budget.TooManySegments as exc:
+            problems[broadcast.id] = exc.problems[0]
+        except BroadcastError:
+            continue
+    return problems
 
 
 def within_scope(*, session: Session, scope: scopes.Scope, broadcast: Broadcast) -> bool:
@@ -1140,6 +1277,49 @@ def send_reminders(*, session: Session, settings: Settings, now: dt.datetime | N
     return added
 
 
+def reminder_words(
+    *, title: str, venue: str, starts_at: dt.datetime, today: bool, language: str
+) -> Rendered:
+    """Return a meeting reminder in `language` (`today`: the morning-of round's words)."""
+    content = load()
+    translator = get_translator(language)
+    text = broadcast_notices.reminder(
+        content,
+        translator,
+        english=get_translator(DEFAULT_LOCALE),
+        title=title,
+        starts_at=starts_at,
+        venue=venue,
+        today=today,
+    )
+    sms_text = broadcast_notices.sms_version(content, translator, text)
+    return Rendered(language, text, sms_text, falls_back=False)
+
+
+def reminder_sms_problem(
+    *, title: str, venue: str, starts_at: dt.datetime
+) -> budget.Problem | None:
+    """Return the problem with a meeting's SMS reminders, if any would pass the SMS budget:
+    the largest, in any language and either round's words. Officers write the title and
+    venue once, and the reminders go by themselves, so they are measured when written."""
+    largest = max(
+        (
+            reminder_words(
+                title=title, venue=venue, starts_at=starts_at, today=today, language=language
+            )
+            for language in SUPPORTED_LOCALES
+            for today in (False, True)
+        ),
+        key=lambda words: (sms.segments(words.sms_text), sms.units(words.sms_text)),
+    )
+    return budget.problem(
+        largest.sms_text,
+        field=("venue",) if venue.strip() else ("title",),
+        what=f"its {LANGUAGE_NAMES[largest.language]} SMS reminder, with the date,",
+        shorten="the title or venue",
+    )
+
+
 def _remind(
     *, session: Session, meeting: Meeting, days_before: int, today: bool, now: dt.datetime
 ) -> int:
@@ -1158,23 +1338,17 @@ def _remind(
     if done is not None:
         return 0
     audience = meeting_audience(meeting).model_dump(mode="json")
-    content = load()
     languages = audiences.languages(session=session, audience=audience)
-    english = get_translator(DEFAULT_LOCALE)
-    words: dict[str, Rendered] = {}
-    for language in {*languages, DEFAULT_LOCALE}:
-        translator = get_translator(language)
-        text = broadcast_notices.reminder(
-            content,
-            translator,
-            english=english,
+    words = {
+        language: reminder_words(
             title=meeting.title,
-            starts_at=meeting.starts_at,
             venue=meeting.venue,
+            starts_at=meeting.starts_at,
             today=today,
+            language=language,
         )
-        sms_text = broadcast_notices.sms_version(content, translator, text)
-        words[language] = Rendered(language, text, sms_text, falls_back=False)
+        for language in {*languages, DEFAULT_LOCALE}
+    }
     ref = meeting_ref(meeting.id)
     added = enqueue_audience(
         session=session,

@@ -14,10 +14,13 @@ from sqlmodel import Session, col
 from bot.db import utcnow
 from bot.domain.broadcasts.service import (
     meeting_changing,
+    quoting_sms_problems,
+    reminder_sms_problem,
     unsent_quoting_milestone,
     withdraw_invitations,
     withdraw_reminders,
 )
+from bot.domain.outbox import budget
 from bot.domain.settlements.importer import (
     control_character_problem,
     meeting_key,
@@ -25,6 +28,7 @@ from bot.domain.settlements.importer import (
     meeting_place_problems,
     meeting_time_problem,
     meeting_ward,
+    meeting_words_changed,
     milestone_key,
     passed_start_problem,
     remember_key,
@@ -172,12 +176,41 @@ def save_milestone(
             old=milestone_key(milestone.strand, milestone.title_key),
             new=milestone_key(values["strand"], values["title_key"]),
         )
+    quoted = milestone.id if milestone is not None else None
+    before = {} if quoted is None else quoting_sms_problems(session=session, milestone_id=quoted)
     target = milestone or Milestone(settlement_id=settlement.id, **values)
     for name, value in values.items():
         setattr(target, name, value)
     target.updated_at = utcnow()
     _flush(session, target, _MILESTONE_CLASH)
+    if quoted is not None:
+        _check_quoting_sms(session, target, before, "note" if note.strip() else "title")
     return target
+
+
+def _check_quoting_sms(
+    session: Session, milestone: Milestone, before: dict[int, budget.Problem], field: str
+) -> None:
+    """Refuse (TooManySegments) a change of a milestone after which a broadcast not sent
+    yet that quotes it would pass the SMS budget, or pass it by more than `before`: it was
+    measured when composed, and reads the milestone when it goes."""
+    assert milestone.id is not None
+    after = quoting_sms_problems(session=session, milestone_id=milestone.id)
+    budget.refuse(
+        [
+            budget.Problem(
+                (field,),
+                f"broadcast {broadcast_id} quotes this milestone and is not sent yet: "
+                f"{problem.what}",
+                problem.size,
+                shorten="the milestone's title or note",
+                advice=" (or cancel the broadcast first)",
+            )
+            for broadcast_id, problem in after.items()
+            if broadcast_id not in before
+            or problem.size.segments > before[broadcast_id].size.segments
+        ]
+    )
 
 
 def get_milestone(*, session: Session, milestone_id: int) -> Milestone | None:
@@ -297,6 +330,8 @@ def save_meeting(
         "venue": venue,
         "natural_key": key,
     }
+    if meeting_words_changed(meeting, values):
+        budget.refuse([reminder_sms_problem(title=title, venue=venue, starts_at=starts)])
     if meeting is not None:
         values["former_keys"] = remember_key(meeting.former_keys, old=meeting.natural_key, new=key)
         meeting_changing(session=session, meeting=meeting, values=values)

@@ -698,6 +698,16 @@ def meeting_key_problem(key: str) -> str | None:
     )
 
 
+def meeting_words_changed(meeting: Meeting | None, values: Mapping[str, Any]) -> bool:
+    """Return whether a meeting saved with `values` says something new in its reminders (a
+    new meeting, a new title, venue or start): only then are they measured, so a meeting
+    stored before the SMS budget was checked holds up no other change, nor a re-import."""
+    if meeting is None:
+        return True
+    said = ("title", "venue", "starts_at")
+    return any(getattr(meeting, name) != values[name] for name in said)
+
+
 def _place(settlement_id: int | None, ward: str) -> str:
     return f"s{settlement_id}" if settlement_id is not None else f"w{name_key(ward)}"
 
@@ -768,6 +778,7 @@ def _meetings(
     former = _meetings_by_former_key(session, clean)
     errors += _passed_meetings(session, clean, now, former)
     errors += _changed_meetings(session, clean, now, former)
+    errors += _long_reminders(session, clean, former)
     if errors:
         raise ImportRejected(sorted(errors, key=lambda error: error.line))
     result = ImportResult("meetings")
@@ -819,6 +830,29 @@ def _now_called(values: dict[str, Any], meeting: Meeting) -> str:
     if meeting.starts_at != values["starts_at"]:
         now += f" on {meeting.starts_at.astimezone(TIMEZONE).isoformat(timespec='minutes')}"
     return f"{values['title']} (now {now})"
+
+
+def _long_reminders(
+    session: Session, clean: list[tuple[int, dict[str, Any]]], former: Mapping[int, Meeting]
+) -> list[RowError]:
+    """Refuse a row whose meeting's SMS reminders would pass the SMS budget, where it says
+    something new (`meeting_words_changed`), as the dashboard and the API refuse it. A row
+    kept for a meeting renamed or moved since (`former`) changes nothing, so says nothing."""
+    errors = []
+    for line, values in clean:
+        if line in former:
+            continue
+        existing = session.exec(
+            select(Meeting).where(Meeting.natural_key == values["natural_key"])
+        ).first()
+        if not meeting_words_changed(existing, values):
+            continue
+        problem = broadcasts.reminder_sms_problem(
+            title=values["title"], venue=values["venue"], starts_at=values["starts_at"]
+        )
+        if problem is not None:
+            errors.append(RowError(line, f"title and venue: {problem.message()}"))
+    return errors
 
 
 def _same_meeting(

@@ -204,7 +204,21 @@ class MilestoneIn(ApiInput):
     title: CleanText = PydanticField(max_length=TITLE_LENGTH)
     status: MilestoneStatus
     target_date: dt.date | None = None
-    note: CleanText = PydanticField("", max_length=NOTE_LENGTH)
+    note: CleanText = PydanticField(
+        "",
+        max_length=NOTE_LENGTH,
+        description="a change of the title or note is refused (422 naming the note, or the "
+        "title when there is none) when a broadcast not sent yet that quotes the milestone "
+        "would then pass 3 SMS segments, or pass them by more",
+    )
+
+
+# The title and venue of a meeting are quoted by its reminders, which go by themselves.
+_REMINDED = (
+    "; with the title and venue, its SMS reminder (in every language, with the date) must "
+    "fit 3 SMS segments, or it is refused (422 naming the venue, or the title when there "
+    "is no venue), where either or the start changes"
+)
 
 
 class MeetingIn(ApiInput):
@@ -212,8 +226,10 @@ class MeetingIn(ApiInput):
     settlement, a ward forum a ward (or a settlement in it), a city forum no settlement."""
 
     level: Literal["neighbourhood", "ward", "city"]
-    title: CleanText = PydanticField(max_length=TITLE_LENGTH)
+    title: CleanText = PydanticField(
+        max_length=TITLE_LENGTH, description="the meeting's name" + _REMINDED
+    )
     starts_at: dt.datetime = PydanticField(description="with a UTC offset")
     settlement_id: RowId | None = None
     ward: CleanText = PydanticField("", max_length=WARD_LENGTH)
-    venue: CleanText = PydanticField("", max_length=VENUE_LENGTH)
+    venue: CleanText = PydanticField("", max_length=VENUE_LENGTH, description="where" + _REMINDED)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import pytest
 from fastapi.testclient import TestClient
-from playwright.sync_api import expect
+from playwright.sync_api import Page, expect
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select, update
 
@@ -385,6 +385,14 @@ def test_the_broadcast_page_warns_the_approver_that_a_due_broadcast_reaches_nobo
     assert 'id="pv-nobody"' not in approved.text and "Approve</button>" not in approved.text
 
 
+def _log_in(page: Page, base: str) -> None:
+    """Log in as the officer in Chromium."""
+    page.goto(base + "/staff/login")
+    page.get_by_label("Email").fill(EMAILS["officer"])
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name=re.compile("log in", re.I)).click()
+
+
 @pytest.mark.browser
 @pytest.mark.slow
 def test_broadcast_pages_in_chromium(
@@ -394,10 +402,7 @@ def test_broadcast_pages_in_chromium(
     app = create_app(local, clean_db)
     with serve(app) as base, chromium() as browser:
         page = browser.new_page()
-        page.goto(base + "/staff/login")
-        page.get_by_label("Email").fill(EMAILS["officer"])
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name=re.compile("log in", re.I)).click()
+        _log_in(page, base)
         page.goto(base + "/staff/broadcasts/new")
         page.get_by_label("Settlements").select_option(str(residents.here))
         page.get_by_role("textbox", name="English", exact=True).fill(
@@ -446,3 +451,74 @@ def test_a_scoped_officer_gets_no_announcement_of_another_places_meeting(
         assert scoped.get(f"/staff/broadcasts/new?meeting_id={here}").status_code == 200
         # "there" is ward 22: its meeting is as absent as one that does not exist.
         assert scoped.get(f"/staff/broadcasts/new?meeting_id={there}").status_code == 404
+
+
+def test_texts_too_long_for_sms_are_measured_as_written_and_sent_back_with_the_count(
+    as_role: Role, residents: World
+) -> None:
+    client, csrf = as_role("officer")
+    page = client.get("/staff/broadcasts/new").text
+    assert 'data-sms="/staff/broadcasts/sms"' in page and "at most 3 SMS segments" in page
+    long_af = "Die watertenks kom Maandag by die saal aan, bring houers saam. " * 8  # 512
+    form = {
+        "csrf_token": csrf,
+        "settlement_ids": str(residents.here),
+        "mode": "texts",
+        "text_en": "Water tanks arrive on Monday.",
+        "text_af": long_af,
+    }
+    measured = client.post("/staff/broadcasts/sms", data=form).json()
+    assert measured["by_sms"] is True and measured["max_segments"] == 3
+    by_language = {size["language"]: size for size in measured["languages"]}
+    assert sorted(by_language) == ["af", "en"]
+    assert by_language["en"]["fits"] and by_language["en"]["segments"] == 1
+    af = by_language["af"]
+    assert (af["fits"], af["segments"], af["encoding"]) == (False, 4, "GSM-7")
+    assert af["detail"].startswith("the Afrikaans SMS, with its STOP hint, would be 4 SMS")
+    # To WhatsApp alone, the same words are counted but may be sent.
+    whatsapp = client.post("/staff/broadcasts/sms", data={**form, "channels": "whatsapp"}).json()
+    assert whatsapp["by_sms"] is False and all(s["fits"] for s in whatsapp["languages"])
+
+    refused = client.post("/staff/broadcasts/preview", data=form)
+    assert refused.status_code == 200 and "Preview:" not in refused.text
+    assert "texts.af: the Afrikaans SMS, with its STOP hint, would be 4 SMS segments" in (
+        html.unescape(refused.text)
+    )
+    assert long_af.strip() in html.unescape(refused.text)  # the words are kept to shorten
+    previewed = client.post("/staff/broadcasts/preview", data={**form, "channels": "whatsapp"})
+    assert "Preview:" in previewed.text
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_the_compose_page_counts_each_languages_sms_as_the_officer_types_in_chromium(
+    app_settings: Settings, clean_db: Engine, residents: World
+) -> None:
+    local = app_settings.model_copy(update={"public_url": "http://127.0.0.1"})
+    long_xh = "Iitanki zamanzi zifika ngoMvulo kusasa eholweni, yiza nezitya zakho. " * 7
+    with serve(create_app(local, clean_db)) as base, chromium() as browser:
+        page = browser.new_page(viewport={"width": 360, "height": 740})
+        _log_in(page, base)
+        page.goto(base + "/staff/broadcasts/new")
+        page.get_by_label("Settlements").select_option(str(residents.here))
+        page.get_by_role("textbox", name="English", exact=True).fill("Water tanks on Monday.")
+        english = page.locator("#bc-text-en-sms")
+        expect(english).to_have_text(
+            re.compile(r"^SMS copy, with its STOP hint: 1 SMS segment of at most 3 \(GSM-7, ")
+        )
+        xhosa = page.get_by_role("textbox", name="isiXhosa", exact=True)
+        xhosa.fill(long_xh)
+        counter = page.locator("#bc-text-xh-sms")
+        expect(counter).to_contain_text(
+            "Too long for SMS: the isiXhosa SMS, with its STOP hint, would be 4 SMS segments"
+        )
+        page.get_by_role("button", name="Preview").click()  # held back by the browser
+        assert "4 SMS segments" in xhosa.evaluate("area => area.validationMessage")
+        expect(page.get_by_role("heading", name="New broadcast")).to_be_visible()
+        # To the WhatsApp channel alone, without SMS fallback, it may be longer.
+        page.get_by_role("checkbox", name="whatsapp", exact=True).check()
+        expect(counter).to_contain_text("sent by WhatsApp alone, it may be longer")
+        expect(counter).to_have_class("muted")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
+        page.get_by_role("button", name="Preview").click()
+        expect(page.locator("#pv-recipients")).to_have_text("1")

@@ -238,10 +238,16 @@ def test_a_meeting_is_refused_where_the_csv_import_would_refuse_it(
             "ward": "15",
         },
         "a ward meeting needs a ward": {**form, "level": "ward", "settlement_id": ""},
+        # Its reminders go by SMS, by themselves: measured when the officer writes it.
+        "venue: its Afrikaans SMS reminder, with the date, would be 4 SMS segments": {
+            **form,
+            "settlement_id": "",
+            "venue": "The civic centre in the main street, the hall on the first floor. " * 5,
+        },
     }
     for reason, refused in refusals.items():
         answer = client.post("/staff/meetings", data=refused)
-        assert answer.status_code == 422 and reason in answer.text
+        assert answer.status_code == 422 and reason in answer.text, html.unescape(answer.text)
     with Session(clean_db) as session:
         assert session.exec(select(Meeting)).all() == []
     city = {**form, "settlement_id": ""}

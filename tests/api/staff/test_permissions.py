@@ -91,6 +91,7 @@ MATRIX: list[tuple[str, str, set[str]]] = [
     ("GET", "/staff/broadcasts", KEEPERS),
     ("GET", "/staff/broadcasts/new", KEEPERS),
     ("POST", "/staff/broadcasts/preview", KEEPERS),
+    ("POST", "/staff/broadcasts/sms", KEEPERS),
     ("POST", "/staff/broadcasts", KEEPERS),
     ("GET", "/staff/broadcasts/{broadcast}", KEEPERS),
     ("GET", "/staff/broadcasts/{broadcast}/preview", KEEPERS),

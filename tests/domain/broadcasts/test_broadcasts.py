@@ -17,6 +17,7 @@ from bot.domain.broadcasts import audience as audiences
 from bot.domain.broadcasts import jobs
 from bot.domain.broadcasts import service as broadcasts
 from bot.domain.broadcasts.models import Audience, Broadcast, BroadcastCreate, TemplateIn
+from bot.domain.outbox import budget
 from bot.domain.outbox import service as outbox
 from bot.domain.outbox.models import Outbox
 from bot.domain.residents.models import Resident
@@ -726,3 +727,35 @@ def test_a_scoped_officer_lists_their_newest_broadcasts_however_many_others_are_
     assert broadcasts.list_visible(session=session, scope=scope, limit=1) == [mine]
     everyone = scopes.for_user(session=session, user=world["second"])  # no scope: all
     assert len(broadcasts.list_visible(session=session, scope=everyone, limit=2)) == 2
+
+
+def test_a_broadcast_scheduled_before_sms_were_measured_still_goes_whole(
+    session: Session, world: dict[str, Any]
+) -> None:
+    # Stored by an earlier version, which took 1,500 characters for SMS residents too: when
+    # it comes due it goes as it was written (nothing queued or scheduled is lost).
+    news = "The water tanks arrive on Monday morning at the hall, bring containers. " * 8
+    stored = Broadcast(
+        title="Water tanks",
+        audience={"settlement_ids": [world["a"].id]},
+        texts={"en": news},
+        send_at=NOW,
+        audience_size=2,
+    )
+    session.add(stored)
+    session.flush()
+    assert broadcasts.release(session=session, broadcast=stored, now=NOW) == 2
+    rows = session.execute(select(Outbox).order_by(col(Outbox.id))).scalars().all()
+    sms_row = next(row for row in rows if row.channel == "sms")
+    assert news.strip() in (sms_row.body or "") and sms.segments(sms_row.body or "") == 4
+    # Composed today, the same words are refused before anything is stored.
+    with pytest.raises(budget.TooManySegments):
+        broadcasts.create(
+            session=session,
+            settings=Settings(),
+            broadcast_in=BroadcastCreate(
+                audience=Audience(settlement_ids=[world["a"].id]), texts={"en": news}
+            ),
+            staff=None,
+            now=NOW,
+        )

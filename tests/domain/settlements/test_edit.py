@@ -8,13 +8,16 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import false
+from sqlalchemy import false, update
 from sqlalchemy import select as real_select
 from sqlmodel import Session
 
+from bot.domain.broadcasts.models import Broadcast
+from bot.domain.outbox import budget
 from bot.domain.settlements import edit
 from bot.domain.settlements import service as settlements
-from tests.factories import make_milestone, make_settlement
+from bot.domain.settlements.models import Milestone
+from tests.factories import make_meeting, make_milestone, make_settlement
 
 STARTS = dt.datetime(2031, 5, 4, 16, 0, tzinfo=dt.UTC)
 
@@ -116,11 +119,18 @@ def test_text_too_long_is_refused_not_cut(session: Session) -> None:
             session=session, settlement=place, category="B1", category_note="",
             current_phase="p" * 501,
         )  # fmt: skip
+    # At the limit once stripped, the venue passes its column's check, and only then meets
+    # the SMS reminder's, which no venue of 500 characters passes.
+    with pytest.raises(budget.TooManySegments, match=r"venue: its \w+ SMS reminder"):
+        edit.save_meeting(
+            session=session, settlement=place, meeting=None, ward="", level="neighbourhood",
+            title="Block committee", starts_at=STARTS, venue="  Hall " + "x" * 494,
+        )  # fmt: skip
     kept = edit.save_meeting(
         session=session, settlement=place, meeting=None, ward="", level="neighbourhood",
-        title="Block committee", starts_at=STARTS, venue="  Hall " + "x" * 494,
+        title="Block committee", starts_at=STARTS, venue="  Hall " + "x" * 94,
     )  # fmt: skip
-    assert kept.venue == "Hall " + "x" * 494  # at the limit once stripped: kept whole
+    assert kept.venue == "Hall " + "x" * 94
 
 
 def test_undated_milestones_come_after_the_dated_ones_on_every_database(session: Session) -> None:
@@ -135,3 +145,95 @@ def test_undated_milestones_come_after_the_dated_ones_on_every_database(session:
     assert [m.title for m in edit.milestones(session=session, settlement_id=here.id)] == expected
     shown = settlements.milestones(session=session, settlement_id=here.id)
     assert [row.title for row in shown] == expected
+
+
+def _meeting(session: Session, place: Any, meeting: Any = None, **fields: Any) -> Any:
+    values = {"ward": "", "level": "neighbourhood", "title": "Block committee", "venue": ""}
+    return edit.save_meeting(
+        session=session,
+        settlement=place,
+        meeting=meeting,
+        starts_at=fields.pop("starts_at", STARTS),
+        **{**values, **fields},
+    )
+
+
+def test_a_meeting_whose_sms_reminder_would_pass_three_segments_is_refused(
+    session: Session,
+) -> None:
+    # Reminders go by themselves, in every resident's language: their length is checked
+    # when the officer writes the title and venue.
+    place = make_settlement(session)
+    venue = "The community hall behind the clinic, next to the taxi rank. " * 5  # 305
+    with pytest.raises(budget.TooManySegments) as refused:
+        _meeting(session, place, venue=venue)
+    [problem] = refused.value.problems
+    assert problem.field == ("venue",) and problem.size.segments == 4
+    assert str(refused.value).startswith("venue: its Afrikaans SMS reminder, with the date, ")
+    assert "so shorten the title or venue" in str(refused.value)
+    title = "Vergadering oor die nuwe kraanwater en die strate van die blok, sê die komitee"
+    with pytest.raises(budget.TooManySegments) as refused:
+        _meeting(session, place, title=title)  # "ê": UCS-2, 67 characters a segment
+    assert refused.value.problems[0].field == ("title",)
+    assert "(UCS-2 because of ê:" in str(refused.value)
+    fits = _meeting(session, place, venue=venue[:200])
+    assert fits.venue == venue[:200].strip()
+
+
+def test_a_meeting_stored_with_long_words_is_measured_only_when_they_change(
+    session: Session,
+) -> None:
+    place = make_settlement(session)
+    long_venue = "The community hall behind the clinic, next to the taxi rank. " * 6
+    stored = make_meeting(session, STARTS, settlement_id=place.id, venue=long_venue.strip())
+    kept = _meeting(session, place, stored, title="Block meeting", venue=long_venue)
+    assert kept.venue == long_venue.strip()  # nothing new said: it stands as it was
+    with pytest.raises(budget.TooManySegments):
+        _meeting(session, place, stored, title="Block meeting", venue=long_venue + "Gate 2.")
+    with pytest.raises(budget.TooManySegments):  # moved: the reminders will say so
+        _meeting(
+            session,
+            place,
+            stored,
+            title="Block meeting",
+            venue=long_venue,
+            starts_at=STARTS + dt.timedelta(days=1),
+        )
+
+
+def test_a_milestone_change_that_makes_an_unsent_broadcasts_sms_too_long_is_refused(
+    session: Session,
+) -> None:
+    place = make_settlement(session)
+    milestone = make_milestone(session, place, title="Standpipes", note="Four standpipes.")
+    assert place.id is not None and milestone.id is not None
+    scheduled = Broadcast(
+        title="Standpipes done",
+        audience={"settlement_ids": [place.id]},
+        template={"name": "milestone_reached", "milestone_id": milestone.id},
+        send_at=STARTS,
+    )
+    session.add(scheduled)
+    session.flush()
+
+    def save(note: str) -> None:
+        edit.save_milestone(
+            session=session, settlement=place, milestone=milestone, strand="services",
+            title="Standpipes", target_date=None, status="done", note=note,
+        )  # fmt: skip
+
+    long_note = "The four standpipes in lanes 1 to 4 were installed and tested. " * 6  # 384
+    with pytest.raises(budget.TooManySegments) as refused:
+        save(long_note)
+    assert str(refused.value).startswith(
+        f"note: broadcast {scheduled.id} quotes this milestone and is not sent yet: the "
+    )
+    assert "(or cancel the broadcast first)" in str(refused.value)
+    save(long_note[:150])  # fits
+    assert milestone.note == long_note[:150].strip()
+    # One too long already (quoted before the check) holds up no change that is no longer.
+    session.execute(update(Milestone).values(note=long_note.strip()))
+    session.refresh(milestone)
+    save(long_note.strip().replace("tested", "checked"))  # as many segments as before
+    with pytest.raises(budget.TooManySegments):
+        save(long_note + "More news follows soon. " * 7)  # one segment more

@@ -8,8 +8,9 @@ import time
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, func, select
+from sqlmodel import Session, col, func, select
 
 from bot.config import Settings
 from bot.db import session_scope, utcnow
@@ -566,13 +567,18 @@ Ubuhle Gardens,services,Pipes,,planned,{"n" * (NOTE_LENGTH + 1)}
 ,14,ward,{"ß" * 300},2030-03-01T10:00:00+02:00,
 ,14,ward,{"ﬃ" * 300},2030-03-01T10:00:00+02:00,
 """
-    assert _errors(session, "meetings", meetings_data) == [
+    errors = _errors(session, "meetings", meetings_data)
+    assert errors[:2] + errors[3:4] == [
         "line 2: ward is longer than 50 characters",
         "line 3: venue is longer than 500 characters",
         # "ß" * 300 fits (600 + time + place); "ﬃ" folds to "ffi"
         "line 5: title is too long once folded for matching (e.g. ß becomes ss): the meeting's "
         "key would pass 700 characters; shorten it",
     ]
+    # Both titles fit their column, but not a reminder by SMS (one "ﬃ" makes it UCS-2).
+    assert errors[2].startswith("line 4: title and venue: its Afrikaans SMS reminder, with the ")
+    assert errors[4].startswith("line 5: title and venue: its Afrikaans SMS reminder, with the ")
+    assert len(errors) == 5
     assert _count(session, Meeting) == 0
 
 
@@ -751,3 +757,25 @@ def test_the_same_import_twice_at_once_waits_and_finds_the_rows(clean_db: Engine
     assert isinstance(result, ImportResult) and result.unchanged == created
     with Session(clean_db) as session:
         assert _count(session, Settlement) == len(created) == 3
+
+
+def test_a_meeting_whose_sms_reminder_would_be_too_long_is_refused_unless_unchanged(
+    session: Session,
+) -> None:
+    import_csv(session=session, kind="settlements", data=SETTLEMENTS)
+    venue = "Creche behind the clinic, past the taxi rank and the spaza, at the blue gate. " * 4
+    long_file = MEETINGS.replace("Creche", f'"{venue.strip()}"')
+    assert _errors(session, "meetings", long_file) == [
+        "line 2: title and venue: its Afrikaans SMS reminder, with the date, would be 4 SMS "
+        "segments (GSM-7, 486 characters): at most 3 segments go to a resident by SMS, so "
+        "shorten the title or venue"
+    ]
+    assert _count(session, Meeting) == 0
+    # A meeting stored before the check (the dashboard of an earlier version) is imported
+    # again as it is; only new words are measured.
+    import_csv(session=session, kind="meetings", data=MEETINGS)
+    session.execute(
+        update(Meeting).where(col(Meeting.title) == "Toilet placement").values(venue=venue.strip())
+    )
+    again = import_csv(session=session, kind="meetings", data=long_file)
+    assert again.unchanged == ["Toilet placement", "Ward 14 forum", "City forum"]
