@@ -106,6 +106,14 @@ def plain_punctuation(text: str) -> str:
     return plain if is_gsm7(plain) else text
 
 
+def as_gsm7(text: str) -> str:
+    """Return text as long as GSM-7 would count it: look-alikes as GSM-7 writes them, and
+    each other character outside GSM-7 as one GSM-7 character. For measuring words that may
+    be written in any language's spelling (Sepedi š, Tshivenda ṱ, Afrikaans ê) by their
+    length alone, never for sending."""
+    return _NON_GSM.sub("?", text.translate(_LOOKALIKES))
+
+
 def is_gsm7(text: str) -> bool:
     """Return True when every character of text is in the GSM-7 alphabet."""
     return _NON_GSM.search(text) is None

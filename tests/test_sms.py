@@ -340,3 +340,12 @@ def test_paginate_random_property(max_segments: int) -> None:
             assert pages == [text]
         else:
             assert_reconstructs(text, pages, hint)
+
+
+def test_as_gsm7_keeps_the_length_gsm7_would_count() -> None:
+    # Sepedi š, Tshivenda ṱ and ḓ, Afrikaans ê, an emoji: one GSM-7 character each.
+    words = "Mošate, Muṱangano wa u ḓivhadza, sê 🚰 \u201cHall\u201d \u2026"
+    folded = sms.as_gsm7(words)
+    assert sms.is_gsm7(folded) and not sms.is_gsm7(words)
+    assert folded == 'Mo?ate, Mu?angano wa u ?ivhadza, s? ? "Hall" ...'
+    assert sms.as_gsm7("Civic centre {room 3}") == "Civic centre {room 3}"  # GSM-7 already

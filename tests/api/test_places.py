@@ -550,5 +550,40 @@ def test_a_meeting_whose_sms_reminder_would_pass_three_segments_is_refused(
         },
         headers=officer,
     )
+    # The emoji makes the reminders UCS-2, but alone refuses nothing (GSM-7, they fit).
+    assert changed.status_code == 200, changed.text
+    longer = {**meeting, "title": "Water point meeting 🚰", "venue": venue}
+    changed = client.put(f"/api/v1/meetings/{created.json()['id']}", json=longer, headers=officer)
     assert changed.status_code == 422 and changed.json()["detail"][0]["loc"] == ["body", "venue"]
-    assert "UCS-2 because of 🚰" in changed.text
+    assert "(GSM-7, " in changed.text  # as GSM-7 would count the words written once
+
+
+def test_a_meeting_written_in_sepedi_or_tshivenda_is_taken_and_announced(
+    client: TestClient, world: dict[str, Any], clean_db: Engine
+) -> None:
+    # One letter outside GSM-7 makes the reminders UCS-2 (4 segments in Afrikaans): the
+    # length is measured as GSM-7 would count the words, so the API takes them.
+    officer = world["officer"]
+    for title, venue in (
+        ("Housing list information session", "Mošate community hall"),
+        ("Muṱangano wa u ḓivhadza vhadzulapo", "Holo ya tshitshavha"),
+    ):
+        meeting = _water_point(world, title=title, venue=venue)
+        created = client.post("/api/v1/meetings", json=meeting, headers=officer)
+        assert created.status_code == 201, created.text
+        assert (created.json()["title"], created.json()["venue"]) == (title, venue)
+        announced = client.post(
+            f"/api/v1/meetings/{created.json()['id']}/announcement",
+            json={"change": "announced", "send_at": "2031-05-20T09:00:00+02:00"},
+            headers=officer,
+        )
+        assert announced.status_code == 201, announced.text  # its words measured so too
+    # Long, it is still refused, whatever its letters.
+    long_venue = "Mošate community hall behind the clinic, next to the taxi rank. " * 5
+    refused = client.post(
+        "/api/v1/meetings", json=_water_point(world, venue=long_venue), headers=officer
+    )
+    assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == ["body", "venue"]
+    with Session(clean_db) as session:
+        venues = session.exec(select(Meeting.venue).where(Meeting.venue != "Creche hall"))
+        assert long_venue.strip() not in set(venues)

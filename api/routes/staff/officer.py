@@ -31,7 +31,10 @@ from api.routes.staff.common import (
     page,
     render,
 )
+from bot import sms
 from bot.db import RowId, utcnow
+from bot.domain.broadcasts import service as broadcasts
+from bot.domain.outbox import budget
 from bot.domain.settlements import edit
 from bot.domain.settlements import service as settlements
 from bot.domain.settlements.importer import (
@@ -227,11 +230,20 @@ def meeting_page(request: Request, meeting_id: PathId, ctx: Reader) -> HTMLRespo
     meeting, can_change = meeting_in_scope(
         session=ctx.session, scope=ctx.scope, meeting_id=meeting_id
     )
+    # Taken, but said: letters outside GSM-7 that make its reminders pass 3 SMS segments.
+    reminder_sms = None
+    if not meeting.cancelled:
+        reminder_sms = broadcasts.reminder_sms_beyond_budget(
+            title=meeting.title, venue=meeting.venue, starts_at=meeting.starts_at
+        )
     return render(
         request,
         "meeting.html",
         ctx,
         meeting=meeting,
+        reminder_sms=reminder_sms,
+        max_segments=budget.MAX_SEGMENTS,
+        ucs2_part=sms.UCS2_PART,
         can_change=can_change,
         settlements=scopes.visible_settlements(session=ctx.session, scope=ctx.scope),
         levels=MEETING_LEVELS,

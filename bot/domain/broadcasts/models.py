@@ -195,7 +195,8 @@ class BroadcastCreate(ApiInput):
         "language's SMS copy, with its STOP hint, must fit 3 SMS segments (GSM-7: 153 "
         "characters each; one character outside GSM-7, such as an emoji, makes them UCS-2: "
         "67), or it is refused (422 naming `texts.<code>`, or `template` for a template's "
-        "words); a language without its own text is measured by the English one",
+        "words, where the meeting's or milestone's words it quotes count by length as GSM-7 "
+        "would count them); a language without its own text is measured by the English one",
     )
     template: TemplateIn | None = None
     send_at: Moment = None

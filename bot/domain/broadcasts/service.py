@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import ValidationError
@@ -215,10 +215,13 @@ def render(
     template: Mapping[str, Any] | None,
     languages: list[str],
     scope: scopes.Scope | None = None,
+    values: TemplateValues | None = None,
 ) -> dict[str, Rendered]:
     """Render a broadcast once for each language (never once per recipient); with a
-    `scope`, a template may quote only what its user may see (`template_values`)."""
-    values = template_values(session=session, template=template, scope=scope) if template else None
+    `scope`, a template may quote only what its user may see (`template_values`), unless
+    its `values` were read already."""
+    if template and values is None:
+        values = template_values(session=session, template=template, scope=scope)
     rendered: dict[str, Rendered] = {}
     for language in sorted(set(languages) | {DEFAULT_LOCALE}):
         if values is not None and template is not None:
@@ -293,19 +296,40 @@ def _sms_problem(words: Rendered, template: Mapping[str, Any] | None) -> budget.
     )
 
 
+def quoted_as_gsm7(values: TemplateValues) -> TemplateValues:
+    """Return a template's values with the words officers wrote once on a meeting,
+    milestone or settlement as long as GSM-7 would count them (`sms.as_gsm7`): a place
+    or a note in any official language's spelling is measured by its length alone. An
+    interruption's area is written for the broadcast itself, and measured as it is."""
+    return replace(
+        values,
+        title=sms.as_gsm7(values.title),
+        venue=sms.as_gsm7(values.venue),
+        settlement=sms.as_gsm7(values.settlement),
+        milestone=sms.as_gsm7(values.milestone),
+        note=sms.as_gsm7(values.note),
+    )
+
+
 def check_sms_budget(
     *,
     rendered: Mapping[str, Rendered],
     audience: Mapping[str, Any],
     template: Mapping[str, Any] | None,
+    values: TemplateValues | None,
     sms_fallback: bool,
 ) -> None:
     """Refuse (TooManySegments) a broadcast that may reach residents by SMS whose SMS copy
     in a language of its audience (any, when it names none) would pass the SMS budget.
-    A language without its own text is named by the English one it gets."""
+    A language without its own text is named by the English one it gets. A template's
+    SMS is measured with the words it quotes as GSM-7 would count them
+    (`quoted_as_gsm7`); officers' own texts, written for this SMS, as they are."""
     if not reaches_sms(audience, sms_fallback):
         return
     languages = audience.get("languages") or SUPPORTED_LOCALES
+    if template and values and (quoted := quoted_as_gsm7(values)) != values:
+        name = str(template["name"])
+        rendered = {language: _template_words(name, quoted, language) for language in languages}
     problems: dict[tuple[str, ...], budget.Problem] = {}
     for language in sorted(languages, key=SUPPORTED_LOCALES.index):
         if (problem := _sms_problem(rendered[language], template)) is not None:
@@ -471,17 +495,19 @@ def _check_words(
     template reference, a meeting or milestone the user may not see (`template_values`),
     words Twilio would refuse in any language, and an SMS copy past the SMS budget
     (`check_sms_budget`)."""
+    values = template_values(session=session, template=template, scope=scope) if template else None
     rendered = render(
         session=session,
         texts=broadcast_in.texts,
         template=template,
         languages=list(SUPPORTED_LOCALES),
-        scope=scope,
+        values=values,
     )
     check_sms_budget(
         rendered=rendered,
         audience=audience,
         template=template,
+        values=values,
         sms_fallback=broadcast_in.sms_fallback,
     )
 
@@ -647,16 +673,19 @@ def quoting_sms_problems(*, session: Session, milestone_id: int) -> dict[int, bu
     for broadcast in unsent_quoting_milestone(session=session, milestone_id=milestone_id):
         assert broadcast.id is not None
         try:
+            values = template_values(session=session, template=broadcast.template or {})
             rendered = render(
                 session=session,
                 texts=None,
                 template=broadcast.template,
                 languages=list(SUPPORTED_LOCALES),
+                values=values,
             )
             check_sms_budget(
                 rendered=rendered,
                 audience=broadcast.audience,
                 template=broadcast.template,
+                values=values,
                 sms_fallback=broadcast.sms_fallback,
             )
         except budget.TooManySegments as exc:
@@ -1296,13 +1325,9 @@ def reminder_words(
     return Rendered(language, text, sms_text, falls_back=False)
 
 
-def reminder_sms_problem(
-    *, title: str, venue: str, starts_at: dt.datetime
-) -> budget.Problem | None:
-    """Return the problem with a meeting's SMS reminders, if any would pass the SMS budget:
-    the largest, in any language and either round's words. Officers write the title and
-    venue once, and the reminders go by themselves, so they are measured when written."""
-    largest = max(
+def _largest_reminder(*, title: str, venue: str, starts_at: dt.datetime) -> Rendered:
+    """Return the largest of a meeting's SMS reminders: in any language, either round's."""
+    return max(
         (
             reminder_words(
                 title=title, venue=venue, starts_at=starts_at, today=today, language=language
@@ -1312,12 +1337,38 @@ def reminder_sms_problem(
         ),
         key=lambda words: (sms.segments(words.sms_text), sms.units(words.sms_text)),
     )
+
+
+def _reminder_problem(largest: Rendered, *, venue: str) -> budget.Problem | None:
     return budget.problem(
         largest.sms_text,
         field=("venue",) if venue.strip() else ("title",),
         what=f"its {LANGUAGE_NAMES[largest.language]} SMS reminder, with the date,",
         shorten="the title or venue",
     )
+
+
+def reminder_sms_problem(
+    *, title: str, venue: str, starts_at: dt.datetime
+) -> budget.Problem | None:
+    """Return the problem with a meeting's SMS reminders, if the largest would pass the SMS
+    budget with the title and venue as long as GSM-7 would count them (`sms.as_gsm7`).
+    Officers write them once, and the reminders go by themselves, so they are measured
+    when written; by length alone, so that a place is written in any official language's
+    spelling (`reminder_sms_beyond_budget` says what its letters cost)."""
+    gsm7_title, gsm7_venue = sms.as_gsm7(title), sms.as_gsm7(venue)
+    largest = _largest_reminder(title=gsm7_title, venue=gsm7_venue, starts_at=starts_at)
+    return _reminder_problem(largest, venue=venue)
+
+
+def reminder_sms_beyond_budget(
+    *, title: str, venue: str, starts_at: dt.datetime
+) -> budget.Problem | None:
+    """Return how far a meeting's largest SMS reminder, as sent, passes the SMS budget:
+    only letters outside GSM-7 in its title or venue take it there (`reminder_sms_problem`
+    refuses the rest). For the dashboard to say after saving; nothing is refused."""
+    largest = _largest_reminder(title=title, venue=venue, starts_at=starts_at)
+    return _reminder_problem(largest, venue=venue)
 
 
 def _remind(

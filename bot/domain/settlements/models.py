@@ -209,7 +209,8 @@ class MilestoneIn(ApiInput):
         max_length=NOTE_LENGTH,
         description="a change of the title or note is refused (422 naming the note, or the "
         "title when there is none) when a broadcast not sent yet that quotes the milestone "
-        "would then pass 3 SMS segments, or pass them by more",
+        "would then pass 3 SMS segments, or pass them by more, counting them by length as "
+        "GSM-7 would (a character outside GSM-7 is accepted)",
     )
 
 
@@ -217,7 +218,9 @@ class MilestoneIn(ApiInput):
 _REMINDED = (
     "; with the title and venue, its SMS reminder (in every language, with the date) must "
     "fit 3 SMS segments, or it is refused (422 naming the venue, or the title when there "
-    "is no venue), where either or the start changes"
+    "is no venue), where either or the start changes. Measured by length as GSM-7 would "
+    "count the title and venue: a character outside GSM-7 (Sepedi š, Tshivenda ṱ, "
+    "Afrikaans ê, an emoji) is accepted, though it makes the reminders UCS-2"
 )
 
 

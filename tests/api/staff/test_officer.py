@@ -259,6 +259,41 @@ def test_a_meeting_is_refused_where_the_csv_import_would_refuse_it(
     assert sorted(saved) == [("city", None, ""), ("ward", world.here, "14")]
 
 
+def test_a_meeting_written_in_sepedi_or_tshivenda_is_saved_with_a_notice_of_its_sms(
+    as_role: Login, world: World, clean_db: Engine
+) -> None:
+    client, csrf = as_role("officer")
+    form = {
+        "csrf_token": csrf,
+        "level": "neighbourhood",
+        "starts_at": "2031-05-04T18:00",
+        "settlement_id": str(world.here),
+    }
+    for title, venue, letters in (
+        ("Housing list information session", "Mošate community hall", "š"),
+        ("Muṱangano wa u ḓivhadza vhadzulapo", "Holo ya tshitshavha", "ṱ ḓ"),
+    ):
+        saved = client.post("/staff/meetings", data={**form, "title": title, "venue": venue})
+        assert saved.status_code == 200 and "ok=created" in str(saved.url), saved.text
+        [notice] = re.findall(r'<p class="notice" id="reminder-sms">(.*?)</p>', saved.text, re.S)
+        notice = " ".join(html.unescape(notice).split())
+        assert f"Written with {letters}, which GSM-7 does not have" in notice
+        assert (
+            "its Afrikaans SMS reminder, with the date, will take 4 SMS segments (UCS-2" in notice
+        )
+    # A short venue in Sepedi: the reminders, UCS-2, still fit, so nothing to say.
+    short = {**form, "title": "Block committee", "venue": "Mošate community hall"}
+    page = client.post("/staff/meetings", data=short)
+    assert page.status_code == 200 and 'id="reminder-sms"' not in page.text
+    # Long, it is still refused, counted as GSM-7 would count it.
+    long_venue = "Mošate community hall behind the clinic, next to the taxi rank. " * 5
+    refused = client.post("/staff/meetings", data={**short, "title": "Water", "venue": long_venue})
+    assert refused.status_code == 422
+    assert "would be 4 SMS segments (GSM-7, " in html.unescape(refused.text)
+    with Session(clean_db) as session:
+        assert len(session.exec(select(Meeting)).all()) == 3
+
+
 def test_a_meeting_is_not_added_or_moved_to_a_time_that_has_passed(
     as_role: Login, world: World, clean_db: Engine
 ) -> None:

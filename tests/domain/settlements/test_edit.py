@@ -12,6 +12,7 @@ from sqlalchemy import false, update
 from sqlalchemy import select as real_select
 from sqlmodel import Session
 
+from bot.domain.broadcasts import service as broadcasts
 from bot.domain.broadcasts.models import Broadcast
 from bot.domain.outbox import budget
 from bot.domain.settlements import edit
@@ -171,13 +172,48 @@ def test_a_meeting_whose_sms_reminder_would_pass_three_segments_is_refused(
     assert problem.field == ("venue",) and problem.size.segments == 4
     assert str(refused.value).startswith("venue: its Afrikaans SMS reminder, with the date, ")
     assert "so shorten the title or venue" in str(refused.value)
-    title = "Vergadering oor die nuwe kraanwater en die strate van die blok, sê die komitee"
-    with pytest.raises(budget.TooManySegments) as refused:
-        _meeting(session, place, title=title)  # "ê": UCS-2, 67 characters a segment
-    assert refused.value.problems[0].field == ("title",)
-    assert "(UCS-2 because of ê:" in str(refused.value)
     fits = _meeting(session, place, venue=venue[:200])
     assert fits.venue == venue[:200].strip()
+
+
+# Meetings as officers write them in Sepedi and Tshivenda: one letter outside GSM-7 (š, ṱ,
+# ḓ) makes every reminder UCS-2, 67 characters a segment, and the Afrikaans one 4 segments.
+SEPEDI = ("Housing list information session", "Mošate community hall")
+TSHIVENDA = ("Muṱangano wa u ḓivhadza vhadzulapo", "Holo ya tshitshavha")
+
+
+def test_a_meeting_written_in_any_languages_spelling_is_saved_and_told_what_its_sms_take(
+    session: Session,
+) -> None:
+    place = make_settlement(session)
+    for title, venue in (SEPEDI, TSHIVENDA):
+        saved = _meeting(session, place, title=title, venue=venue)
+        assert (saved.title, saved.venue) == (title, venue)
+        # What the reminders will take as sent, for the dashboard to say.
+        told = broadcasts.reminder_sms_beyond_budget(title=title, venue=venue, starts_at=STARTS)
+        assert told is not None and told.size.encoding == "UCS-2" and told.size.segments == 4
+        assert told.what == "its Afrikaans SMS reminder, with the date,"
+    told = broadcasts.reminder_sms_beyond_budget(
+        title=TSHIVENDA[0], venue=TSHIVENDA[1], starts_at=STARTS
+    )
+    assert told is not None and told.size.ucs2_because == ("ṱ", "ḓ")
+    # Afrikaans ê in a title of 77 characters: 4 UCS-2 segments, 2 as GSM-7 would count it.
+    title = "Vergadering oor die nuwe kraanwater en die strate van die blok, sê die komitee"
+    assert _meeting(session, place, title=title).title == title
+    # A short venue is no notice: its reminders, UCS-2, still fit.
+    assert (
+        broadcasts.reminder_sms_beyond_budget(
+            title="Block committee", venue=SEPEDI[1], starts_at=STARTS
+        )
+        is None
+    )
+    # Length is still measured, as GSM-7 would count the words: a long venue is refused.
+    venue = "Mošate community hall behind the clinic, next to the taxi rank. " * 5
+    with pytest.raises(budget.TooManySegments) as refused:
+        _meeting(session, place, venue=venue)
+    [problem] = refused.value.problems
+    assert problem.field == ("venue",) and problem.size.encoding == "GSM-7"
+    assert problem.size.segments == 4 and "so shorten the title or venue" in problem.message()
 
 
 def test_a_meeting_stored_with_long_words_is_measured_only_when_they_change(
@@ -231,6 +267,10 @@ def test_a_milestone_change_that_makes_an_unsent_broadcasts_sms_too_long_is_refu
     assert "(or cancel the broadcast first)" in str(refused.value)
     save(long_note[:150])  # fits
     assert milestone.note == long_note[:150].strip()
+    # Sepedi š makes that broadcast's SMS UCS-2, 4 segments: counted as GSM-7 would count
+    # the words the officer wrote once, it fits, and the note is saved.
+    save(long_note[:150] + " At Mošate.")
+    assert milestone.note.endswith("At Mošate.")
     # One too long already (quoted before the check) holds up no change that is no longer.
     session.execute(update(Milestone).values(note=long_note.strip()))
     session.refresh(milestone)
