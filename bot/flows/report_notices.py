@@ -28,12 +28,14 @@ def category_name(content: Content, translator: Translator, code: str) -> str:
     return content.render(f"report_category.{code}", translator)
 
 
-# What is said of a question where a problem is "fixed": it is answered.
+# What is said of a question where a problem is "fixed" (it is answered) or worked on.
 QUESTION_WORDING = {
+    "notice.in_progress": "notice.in_progress_question",
     "notice.resolved": "notice.resolved_question",
     "report_status.resolved": "report_status.resolved_question",
     "ticket.ask_fixed": "ticket.ask_fixed_question",
     "ticket.ask_what_is_wrong": "ticket.ask_what_is_wrong_question",
+    "ticket.worked_on_again": "ticket.worked_on_again_question",
 }
 
 

@@ -251,7 +251,7 @@ def answer_fixed(turn: Turn, reference: str, *, fixed: bool, words: str = "") ->
     if fixed:
         info = turn.ports.tickets.find(turn.resident.phone, reference)
         if info is not None and info.status not in ("resolved", "closed"):
-            turn.say("ticket.worked_on_again", number=reference)
+            turn.say(report_notices.for_kind("ticket.worked_on_again", info.kind), number=reference)
         else:
             turn.emit(AnswerResolution(reference=reference, fixed=True))
             turn.say("ticket.fixed_thanks", number=reference)

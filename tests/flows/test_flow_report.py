@@ -316,6 +316,17 @@ def resolved_report_chat(c: ModuleType):  # -> ReportChat
     return chat
 
 
+def resolved_question_chat(c: ModuleType, **kwargs: Any):  # -> ReportChat
+    """Return a chat whose question 4817263 staff resolved a few minutes ago."""
+    chat = report_chat(c, **kwargs).onboarded()
+    for text in ["5", "2", "3", "When will we get electricity connections?", "1"]:
+        chat.send(text)
+    assert chat.desk.opened[0].kind == "question"
+    chat.desk.resolve("4817263", chat.now + timedelta(minutes=1), note="In March.")
+    chat.wait(minutes=5)
+    return chat
+
+
 def test_resolved_then_yes_closes(c) -> None:
     chat = report_chat(c, channel="sms").onboarded()
     for text in ["5", "1", "2", "The toilet is blocked", "Block C", "1"]:
@@ -1068,12 +1079,7 @@ def test_thanks_a_greeting_or_an_option_is_no_answer_to_staff(c, later) -> None:
 
 
 def test_a_question_resolved_is_asked_whether_it_was_answered(c) -> None:
-    chat = report_chat(c, channel="sms").onboarded()
-    for text in ["5", "2", "3", "When will we get electricity connections?", "1"]:
-        chat.send(text)
-    assert chat.desk.opened[0].kind == "question"
-    chat.desk.resolve("4817263", chat.now + timedelta(minutes=1), note="In March.")
-    chat.wait(minutes=5)
+    chat = resolved_question_chat(c, channel="sms")
     view = chat.send("STATUS 4817263")
     assert "Report 4817263 (Electricity): the municipality says it has answered your question." in (
         view
@@ -1089,12 +1095,19 @@ def test_a_question_resolved_is_asked_whether_it_was_answered(c) -> None:
     )
 
 
+def test_yes_to_a_question_staff_took_back_says_it_will_be_answered_not_fixed(c) -> None:
+    chat = resolved_question_chat(c)
+    assert "Is your question answered now?" in chat.send("STATUS 4817263")
+    taken_back = replace(chat.desk.tickets["4817263"], status="in_progress", resolved_at=None)
+    chat.desk.tickets["4817263"] = taken_back
+    reply = chat.send("1")
+    assert "working on your question 4817263 again, so it stays open" in reply
+    assert "when it is answered" in reply and "fixed" not in reply
+    assert chat.desk.answers == []
+
+
 def test_a_resolved_question_s_answer_at_the_menu_is_asked_about_in_its_words(c) -> None:
-    chat = report_chat(c).onboarded()
-    for text in ["5", "2", "3", "When will we get electricity connections?", "1"]:
-        chat.send(text)
-    chat.desk.resolve("4817263", chat.now + timedelta(minutes=1))
-    chat.wait(minutes=5)
+    chat = resolved_question_chat(c)
     reply = chat.send("2")  # answering the notice at the menu
     assert "your question is not answered yet" in reply and "fixed" not in reply
     chat.send("0")

@@ -785,6 +785,27 @@ def test_resolving_a_question_asks_whether_it_was_answered_not_whether_it_is_fix
     assert not_said not in body
 
 
+@pytest.mark.parametrize(
+    ("language", "told"),
+    [
+        ("en", "the municipality is working on your question"),
+        ("af", "die munisipaliteit werk aan jou vraag"),
+    ],
+)
+def test_work_starting_on_a_question_is_told_as_work_on_a_question(
+    session: Session, language: str, told: str
+) -> None:
+    resident = make_resident(session, consented_at=NOW, consent_channel="sms", language=language)
+    user, _ = make_staff(session)
+    question = make_ticket(
+        session, resident_id=resident.id, now=NOW, kind="question", category="housing_list"
+    )
+    tickets.set_status(session=session, ticket=question, status="in_progress", staff=user, now=NOW)
+    [body] = session.execute(select(Outbox.body).where(Outbox.purpose == "ticket_update")).scalars()
+    # Was "work has started on your report": no work starts on a question.
+    assert question.reference in body and told in body
+
+
 def test_a_change_from_a_stale_page_applies_only_what_it_changed(session: Session) -> None:
     user, _ = make_staff(session)
     admin, _ = make_staff(session, "admin@ubuntubay.example.org", "admin")
