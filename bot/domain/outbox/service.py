@@ -13,6 +13,7 @@ import logging
 import operator
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any, Literal
 
 from sqlalchemy import (
@@ -205,15 +206,20 @@ def sms_if_queued_now(
     (the channel `enqueue` takes, routing's rules), or None when it would go by WhatsApp
     or not at all. A WhatsApp message goes by SMS when routing falls back to it; one still
     queued when the 24-hour window closes may then, as it would anyway."""
-    _check_purpose(purpose)
     assert resident.id is not None, "flush the resident before asking how to reach it"
-    draft = Draft(
-        channel=preferred_channel(resident),
-        purpose=purpose,
-        body=sendable(body),
-        language=resident.language,
-        allow_sms_fallback=PURPOSES[purpose],
+    # The row `enqueue` would write, as the worker would route it.
+    row = _row(
+        {
+            "resident_id": resident.id,
+            "channel": preferred_channel(resident),
+            "purpose": purpose,
+            "dedupe_key": "",
+            "language": resident.language,
+            "body": body,
+        },
+        now,
     )
+    draft = _draft(SimpleNamespace(**row, error_code=None))
     recipient = recipients(session=session, resident_ids=[resident.id])[resident.id]
     decision = route(draft, recipient, now=now, templates=templates)
     if isinstance(decision, Route) and decision.channel == "sms":
