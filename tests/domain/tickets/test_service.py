@@ -762,6 +762,21 @@ def test_staff_reopening_a_closed_report_tells_the_resident(session: Session) ->
     )
 
 
+def _question_told(
+    session: Session, *, language: str, category: str, status: str
+) -> tuple[str, str]:
+    """Move a question of a resident speaking `language` to `status`; return its number and
+    what the resident is told."""
+    resident = make_resident(session, consented_at=NOW, consent_channel="sms", language=language)
+    user, _ = make_staff(session)
+    question = make_ticket(
+        session, resident_id=resident.id, now=NOW, kind="question", category=category
+    )
+    tickets.set_status(session=session, ticket=question, status=status, staff=user, now=NOW)
+    [body] = session.execute(select(Outbox.body).where(Outbox.purpose == "ticket_update")).scalars()
+    return question.reference, body
+
+
 @pytest.mark.parametrize(
     ("language", "asked", "not_said"),
     [
@@ -774,14 +789,10 @@ def test_resolving_a_question_asks_whether_it_was_answered_not_whether_it_is_fix
 ) -> None:
     # "When will we get electricity?" answered and resolved told the resident "the
     # municipality says your report (Electricity) is fixed. Is it fixed?"
-    resident = make_resident(session, consented_at=NOW, consent_channel="sms", language=language)
-    user, _ = make_staff(session)
-    question = make_ticket(
-        session, resident_id=resident.id, now=NOW, kind="question", category="electricity"
+    reference, body = _question_told(
+        session, language=language, category="electricity", status="resolved"
     )
-    tickets.set_status(session=session, ticket=question, status="resolved", staff=user, now=NOW)
-    [body] = session.execute(select(Outbox.body).where(Outbox.purpose == "ticket_update")).scalars()
-    assert question.reference in body and asked in body
+    assert reference in body and asked in body
     assert not_said not in body
 
 
@@ -795,15 +806,11 @@ def test_resolving_a_question_asks_whether_it_was_answered_not_whether_it_is_fix
 def test_work_starting_on_a_question_is_told_as_work_on_a_question(
     session: Session, language: str, told: str
 ) -> None:
-    resident = make_resident(session, consented_at=NOW, consent_channel="sms", language=language)
-    user, _ = make_staff(session)
-    question = make_ticket(
-        session, resident_id=resident.id, now=NOW, kind="question", category="housing_list"
+    reference, body = _question_told(
+        session, language=language, category="housing_list", status="in_progress"
     )
-    tickets.set_status(session=session, ticket=question, status="in_progress", staff=user, now=NOW)
-    [body] = session.execute(select(Outbox.body).where(Outbox.purpose == "ticket_update")).scalars()
     # Was "work has started on your report": no work starts on a question.
-    assert question.reference in body and told in body
+    assert reference in body and told in body
 
 
 def test_a_change_from_a_stale_page_applies_only_what_it_changed(session: Session) -> None:
