@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from api.routes.staff import charts
-from api.routes.staff.common import StaffContext, attachment, page, render
+from api.routes.staff.common import StaffContext, attachment, category_name, page, render
 from bot.db import utcnow
 from bot.domain.reports import service as reports
 from bot.domain.staff.models import ROLES
@@ -24,6 +24,9 @@ def report_page(request: Request, ctx: Reader, weeks: Weeks = 12) -> HTMLRespons
     report = reports.weekly(session=ctx.session, now=utcnow(), weeks=weeks, scope=ctx.scope)
     ctx.audit("report.view", "reports", weeks=weeks)
     labels = [day.strftime("%d %b") for day in report.weeks]
+    # Charts name categories as the queue does ("Housing list"); the CSV keeps the codes.
+    opened_by_category = {category_name(k): v for k, v in report.opened_by_category.items()}
+    resolved_by_category = {category_name(k): v for k, v in report.resolved_by_category.items()}
     return render(
         request,
         "reports.html",
@@ -32,17 +35,13 @@ def report_page(request: Request, ctx: Reader, weeks: Weeks = 12) -> HTMLRespons
         weeks=weeks,
         labels=labels,
         weekly=charts.grouped(labels, {"Opened": report.opened, "Resolved": report.resolved}),
-        by_category=charts.horizontal({k: sum(v) for k, v in report.opened_by_category.items()}),
+        by_category=charts.horizontal({k: sum(v) for k, v in opened_by_category.items()}),
         by_settlement=charts.horizontal(
             {k: sum(v) for k, v in report.opened_by_settlement.items()}
         ),
         weekly_by={
-            "opened_category": charts.stacked(
-                labels, report.opened_by_category, "Other categories"
-            ),
-            "resolved_category": charts.stacked(
-                labels, report.resolved_by_category, "Other categories"
-            ),
+            "opened_category": charts.stacked(labels, opened_by_category, "Other categories"),
+            "resolved_category": charts.stacked(labels, resolved_by_category, "Other categories"),
             "opened_settlement": charts.stacked(
                 labels, report.opened_by_settlement, "Other settlements"
             ),

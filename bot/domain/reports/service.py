@@ -61,6 +61,7 @@ class Report:
     median_resolve_hours: float | None = None
     finished: int = 0
     within_sla: int = 0
+    closed_unresolved: int = 0
 
     @property
     def sla_share(self) -> float | None:
@@ -153,6 +154,7 @@ def weekly(
         if finished is not None and finished >= start:
             report.finished += 1
             report.within_sla += finished <= ticket.resolve_due_at
+            report.closed_unresolved += ticket.resolved_at is None
     report.opened_by_category = dict(sorted(by_cat.items()))
     report.opened_by_settlement = dict(sorted(by_place.items()))
     report.resolved_by_category = dict(sorted(res_cat.items()))

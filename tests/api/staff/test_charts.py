@@ -95,12 +95,15 @@ def test_reports_page_draws_weekly_breakdowns_as_stacked_svg(
     # world's two tickets are opened now, this week (water in both settlements)
     by_category = _svg(html, "Opened per week, by category")
     assert re.findall(r"<title>([^<]*)</title></rect>", by_category) == [
-        f"water, week of {labels[0]}: 2",
-        f"roads, week of {labels[0]}: 2",
-        f"water, week of {labels[1]}: 3",
+        f"Water, week of {labels[0]}: 2",
+        f"Roads and footpaths, week of {labels[0]}: 2",
+        f"Water, week of {labels[1]}: 3",
     ]
     assert 'role="img"' in by_category and 'aria-labelledby="open-cat-title"' in by_category
-    assert '<desc id="open-cat-desc">' in by_category and "stacked by water, roads" in by_category
+    assert (
+        '<desc id="open-cat-desc">' in by_category
+        and "stacked by Water, Roads and footpaths" in by_category
+    )
     for label in labels:
         assert f'text-anchor="middle">{label}</text>' in by_category
     by_place = _svg(html, "Opened per week, by settlement")

@@ -172,5 +172,5 @@ def test_the_sla_share_counts_the_tickets_the_queue_calls_met_or_missed(
     )["sla"]
     assert (states["met"], states["missed"]) == (2, 1)
     report = reports.weekly(session=session, now=NOW, weeks=1)
-    assert (report.within_sla, report.finished) == (2, 3)
+    assert (report.within_sla, report.finished, report.closed_unresolved) == (2, 3, 2)
     assert report.resolved == [1]  # resolved is still resolved: a close is no resolution
