@@ -24,6 +24,7 @@ from bot.domain.messages.models import InboundMessage
 from bot.domain.residents.models import Resident
 from bot.domain.settlements import demo
 from bot.domain.settlements.models import Meeting, Milestone, Settlement
+from bot.domain.tickets import sla
 from tests.factories import make_settlement
 
 runner = CliRunner()
@@ -109,6 +110,21 @@ def test_demo_dates_are_relative_to_today() -> None:
     assert demo.render(text, dt.date(2026, 12, 30)) == (
         "2027-01-29 2026-12-31T18:00:00+02:00 2026-12-28"
     )
+
+
+def test_demo_meetings_are_never_on_a_public_holiday() -> None:
+    """A meeting's day skips public holidays (16 and 25-26 December here); a date does not."""
+    text = "{{datetime:+9 17:30}} {{datetime:+18 18:00}} {{date:+18}}"
+    assert demo.render(text, dt.date(2026, 12, 7)) == (
+        "2026-12-17T17:30:00+02:00 2026-12-27T18:00:00+02:00 2026-12-25"
+    )
+    meetings = (demo.DEMO_DIR / "meetings.csv").read_text(encoding="utf-8")
+    for offset in range(366):
+        today = dt.date(2026, 1, 1) + dt.timedelta(days=offset)
+        days = re.findall(r"(\d{4}-\d{2}-\d{2})T", demo.render(meetings, today))
+        assert len(days) == meetings.count("{{datetime:")
+        holidays = sla.public_holidays(2026) | sla.public_holidays(2027)
+        assert not {dt.date.fromisoformat(d) for d in days} & holidays, today
 
 
 def test_chat_talks_to_the_engine_and_counts_each_sms_reply(cli_db: Engine) -> None:

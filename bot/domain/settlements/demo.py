@@ -1,7 +1,9 @@
 """Load the fictional demo municipality from content/demo/*.csv through the importer.
 
 Dates in the demo files are written relative to today (`{{date:+30}}`,
-`{{datetime:+6 18:00}}`, Africa/Johannesburg), so the demo never goes stale.
+`{{datetime:+6 18:00}}`, Africa/Johannesburg), so the demo never goes stale. A datetime
+(a meeting's start) that would fall on a South African public holiday moves to the next
+day that is none: no municipality calls residents to a meeting on Christmas Day.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session
 
 from bot.domain.settlements.importer import ImportResult, Kind, import_csv
+from bot.domain.tickets.sla import public_holidays
 
 DEMO_DIR = Path(__file__).resolve().parents[3] / "content" / "demo"
 SAST = ZoneInfo("Africa/Johannesburg")
@@ -29,6 +32,8 @@ def render(text: str, today: dt.date) -> str:
         day = today + dt.timedelta(days=int(offset))
         if kind == "date":
             return day.isoformat()
+        while day in public_holidays(day.year):
+            day += dt.timedelta(days=1)
         hour, minute = (int(part) for part in (clock or "09:00").split(":"))
         return dt.datetime(day.year, day.month, day.day, hour, minute, tzinfo=SAST).isoformat()
 
