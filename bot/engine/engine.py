@@ -32,10 +32,10 @@ Order of precedence for a message:
    settlement question it answered, unless a newer question asks for the 1
    (bot/flows/settlement.py).
 5. After IDLE_AFTER without messages the next message gets a short welcome back. At the
-   main menu it is followed by the menu, or by the option the message picks (thanks, for
-   a staff reply that came meanwhile, gets "you are welcome" alone, and other words, a
-   photo or a pin answer a staff question: added to the report waiting on the resident,
-   as at the menu without idle, `reports.wait_answer`). Anywhere
+   main menu it is followed by the menu, or by the option the message picks, and read as
+   at the menu otherwise (`menu.on_menu`): words, a photo or a pin answer a staff question
+   (added to the report waiting on the resident, `reports.wait_answer`), and thanks, for a
+   staff reply that came meanwhile, gets "you are welcome" alone. Anywhere
    else the step is kept and the message answers it: the question is still the last
    thing on the resident's screen, so "1" under a report summary sends the report, "2"
    under numbered settlements picks the second, and a description or a settlement name
@@ -306,16 +306,7 @@ def _converse(
     ) is not None:
         attend(turn)
     elif step is None or (idle and step == MENU):
-        option = menu.chosen_option(turn)
-        if option is None and turn.content.is_thanks(turn.text):
-            turn.say("menu.thanks")  # to a staff reply, mostly, that came while they were away
-        elif option is None and (answer := reports.wait_answer(turn)) is not None:
-            answer(turn)  # to a staff question that came while they were away
-        elif option is None:
-            menu.show(turn, welcome_back=True)
-        else:
-            turn.say("menu.welcome_back")
-            menu.open_option(turn, option)
+        menu.on_menu(turn, welcome_back=True)
     else:
         if idle:
             turn.say("menu.welcome_back")  # and the step answers: see the module docstring

@@ -82,22 +82,27 @@ def open_option(turn: Turn, option: int) -> None:
     _handlers()[option](turn)
 
 
-def on_menu(turn: Turn) -> None:
+def on_menu(turn: Turn, *, welcome_back: bool = False) -> None:
     """Answer a message sent while the main menu is current (words, a photo or a pin that
-    pick no option answer staff, when a report waits on the resident: `reports.wait_answer`)."""
+    pick no option answer staff, when a report waits on the resident: `reports.wait_answer`).
+    `welcome_back`: the resident comes back after a while (or to no conversation at all): an
+    option is answered after a welcome back, and what picks none shows the menu with one
+    instead of a pointer to it."""
     from bot.flows import reports  # here: reports imports this module for `back_hint`
 
     option = chosen_option(turn)
     if option is not None:
+        if welcome_back:
+            turn.say("menu.welcome_back")
         open_option(turn, option)
     elif (answer := reports.wait_answer(turn)) is not None:
-        answer(turn)  # the answer staff asked for, sent as a plain reply
-    elif turn.inbound.media or turn.inbound.location:  # a captioned photo too
-        turn.say("menu.media_only")
+        answer(turn)  # the answer staff asked for (perhaps while they were away)
+    elif (turn.inbound.media or turn.inbound.location) and not welcome_back:
+        turn.say("menu.media_only")  # a captioned photo too
     elif turn.content.is_thanks(turn.text):
-        turn.say("menu.thanks")
-    elif is_greeting(turn):
-        show(turn)
+        turn.say("menu.thanks")  # to a staff reply, mostly
+    elif welcome_back or is_greeting(turn):
+        show(turn, welcome_back=welcome_back)
     else:
         turn.say("menu.not_understood")
 

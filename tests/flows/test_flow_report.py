@@ -1048,6 +1048,21 @@ def test_a_photo_sent_in_answer_is_added_to_the_waiting_report(c) -> None:
     ]
 
 
+@pytest.mark.parametrize("later", [10, 180])
+def test_a_photo_captioned_thanks_is_added_to_the_waiting_report_even_hours_later(c, later) -> None:
+    # Coming back after a while the engine answered "thanks" before looking for a report
+    # waiting on the resident: the photo staff asked for was lost ("You are welcome").
+    chat = report_chat(c).onboarded()
+    for text in ["5", "1", "2", "The toilet is blocked", "Section A", "1"]:
+        chat.send(text)
+    _waiting(chat, "4817263")
+    chat.wait(minutes=later)
+    assert "we have added that to report 4817263" in chat.send("Thanks", media=(PHOTO,))
+    assert chat.desk.added == [
+        AddToTicket(reference="4817263", text="Thanks", media=(PHOTO,), location=None)
+    ]
+
+
 def test_an_answer_with_two_reports_waiting_is_kept_for_the_report_picked(c) -> None:
     chat = _two_reports(c)
     _waiting(chat, "4817263")
