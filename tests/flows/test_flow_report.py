@@ -1006,15 +1006,22 @@ def _waiting(chat: Any, reference: str) -> None:
     )
 
 
+def _report_waiting(c: ModuleType, **kwargs: Any) -> Any:
+    """Return a chat whose resident reported a blocked toilet (report 4817263) that staff
+    then asked about and marked waiting on them."""
+    chat = report_chat(c, **kwargs).onboarded()
+    for text in ["5", "1", "2", "The toilet is blocked", "Section A", "1"]:
+        chat.send(text)
+    _waiting(chat, "4817263")
+    return chat
+
+
 @pytest.mark.parametrize("later", [2, 180, 60 * 30])
 def test_an_answer_to_staff_s_question_is_added_to_the_report_waiting_for_it(c, later) -> None:
     # Staff asked and marked the report waiting; the resident simply replied, as anyone
     # would, and got "Sorry, we did not understand that": the answer reached nobody and
     # the report stayed paused until the wait ran out (SIYAKHA_TICKET_WAIT_DAYS).
-    chat = report_chat(c, channel="sms").onboarded()
-    for text in ["5", "1", "2", "The toilet is blocked", "Section A", "1"]:
-        chat.send(text)
-    _waiting(chat, "4817263")
+    chat = _report_waiting(c, channel="sms")
     chat.wait(minutes=later)  # at once, hours later, or the next day
     reply = chat.send("The one behind the creche")
     assert "we have added that to report 4817263" in reply
@@ -1026,10 +1033,7 @@ def test_an_answer_to_staff_s_question_is_added_to_the_report_waiting_for_it(c, 
 
 
 def test_an_answer_typed_under_the_waiting_report_s_view_is_added(c) -> None:
-    chat = report_chat(c, channel="sms").onboarded()
-    for text in ["5", "1", "2", "The toilet is blocked", "Section A", "1"]:
-        chat.send(text)
-    _waiting(chat, "4817263")
+    chat = _report_waiting(c, channel="sms")
     view = chat.send("STATUS 4817263")
     assert "needs more information from you" in view and STAFF_ASKED in view
     assert "we have added that to report 4817263" in chat.send("Behind the creche")
@@ -1037,10 +1041,7 @@ def test_an_answer_typed_under_the_waiting_report_s_view_is_added(c) -> None:
 
 
 def test_a_photo_sent_in_answer_is_added_to_the_waiting_report(c) -> None:
-    chat = report_chat(c).onboarded()
-    for text in ["5", "1", "2", "The toilet is blocked", "Section A", "1"]:
-        chat.send(text)
-    _waiting(chat, "4817263")
+    chat = _report_waiting(c)
     chat.wait(minutes=10)
     assert "we have added that to report 4817263" in chat.send("", media=(PHOTO,))
     assert chat.desk.added == [
@@ -1052,10 +1053,7 @@ def test_a_photo_sent_in_answer_is_added_to_the_waiting_report(c) -> None:
 def test_a_photo_captioned_thanks_is_added_to_the_waiting_report_even_hours_later(c, later) -> None:
     # Coming back after a while the engine answered "thanks" before looking for a report
     # waiting on the resident: the photo staff asked for was lost ("You are welcome").
-    chat = report_chat(c).onboarded()
-    for text in ["5", "1", "2", "The toilet is blocked", "Section A", "1"]:
-        chat.send(text)
-    _waiting(chat, "4817263")
+    chat = _report_waiting(c)
     chat.wait(minutes=later)
     assert "we have added that to report 4817263" in chat.send("Thanks", media=(PHOTO,))
     assert chat.desk.added == [
@@ -1081,10 +1079,7 @@ def test_an_answer_with_two_reports_waiting_is_kept_for_the_report_picked(c) -> 
 
 @pytest.mark.parametrize("later", [2, 180])
 def test_thanks_a_greeting_or_an_option_is_no_answer_to_staff(c, later) -> None:
-    chat = report_chat(c).onboarded()
-    for text in ["5", "1", "2", "The toilet is blocked", "Section A", "1"]:
-        chat.send(text)
-    _waiting(chat, "4817263")
+    chat = _report_waiting(c)
     chat.wait(minutes=later)
     assert chat.send("Thank you").startswith("You are welcome")
     chat.wait(minutes=later)
