@@ -112,11 +112,12 @@ def test_demo_dates_are_relative_to_today() -> None:
     )
 
 
-def test_demo_meetings_are_never_on_a_public_holiday() -> None:
-    """A meeting's day skips public holidays (16 and 25-26 December here); a date does not."""
+def test_demo_meetings_are_never_on_a_sunday_or_a_public_holiday() -> None:
+    """A meeting's day skips Sundays and public holidays (16 and 25-26 December, then
+    Sunday 27th, here); a date does not."""
     text = "{{datetime:+9 17:30}} {{datetime:+18 18:00}} {{date:+18}}"
     assert demo.render(text, dt.date(2026, 12, 7)) == (
-        "2026-12-17T17:30:00+02:00 2026-12-27T18:00:00+02:00 2026-12-25"
+        "2026-12-17T17:30:00+02:00 2026-12-28T18:00:00+02:00 2026-12-25"
     )
     meetings = (demo.DEMO_DIR / "meetings.csv").read_text(encoding="utf-8")
     for offset in range(366):
@@ -124,7 +125,8 @@ def test_demo_meetings_are_never_on_a_public_holiday() -> None:
         days = re.findall(r"(\d{4}-\d{2}-\d{2})T", demo.render(meetings, today))
         assert len(days) == meetings.count("{{datetime:")
         holidays = sla.public_holidays(2026) | sla.public_holidays(2027)
-        assert not {dt.date.fromisoformat(d) for d in days} & holidays, today
+        dates = {dt.date.fromisoformat(d) for d in days}
+        assert not dates & holidays and all(d.weekday() != demo.SUNDAY for d in dates), today
 
 
 def test_chat_talks_to_the_engine_and_counts_each_sms_reply(cli_db: Engine) -> None:

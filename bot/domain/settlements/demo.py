@@ -2,8 +2,9 @@
 
 Dates in the demo files are written relative to today (`{{date:+30}}`,
 `{{datetime:+6 18:00}}`, Africa/Johannesburg), so the demo never goes stale. A datetime
-(a meeting's start) that would fall on a South African public holiday moves to the next
-day that is none: no municipality calls residents to a meeting on Christmas Day.
+(a meeting's start) that would fall on a Sunday or a South African public holiday moves
+to the next day that is neither: no municipality calls residents to a meeting on Christmas
+Day, nor holds its housing-list open day on a Sunday.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from bot.domain.tickets.sla import public_holidays
 DEMO_DIR = Path(__file__).resolve().parents[3] / "content" / "demo"
 SAST = ZoneInfo("Africa/Johannesburg")
 _TOKEN = re.compile(r"\{\{(date|datetime):([+-]\d+)(?: (\d{2}:\d{2}))?\}\}")
+SUNDAY = 6
 ORDER: tuple[Kind, ...] = ("settlements", "milestones", "meetings")
 
 
@@ -32,7 +34,7 @@ def render(text: str, today: dt.date) -> str:
         day = today + dt.timedelta(days=int(offset))
         if kind == "date":
             return day.isoformat()
-        while day in public_holidays(day.year):
+        while day.weekday() == SUNDAY or day in public_holidays(day.year):
             day += dt.timedelta(days=1)
         hour, minute = (int(part) for part in (clock or "09:00").split(":"))
         return dt.datetime(day.year, day.month, day.day, hour, minute, tzinfo=SAST).isoformat()
