@@ -650,7 +650,7 @@ def _locked(session: Session, broadcast: Broadcast) -> Broadcast:
     return found
 
 
-def unsent_quoting_milestone(*, session: Session, milestone_id: int) -> list[Broadcast]:
+def _unsent_quoting_milestones(session: Session) -> list[Broadcast]:
     """Return the broadcasts not sent yet (scheduled or awaiting approval) whose template
     quotes a milestone: they read it when they are sent."""
     unsent = select(Broadcast).where(
@@ -661,8 +661,25 @@ def unsent_quoting_milestone(*, session: Session, milestone_id: int) -> list[Bro
         broadcast
         for broadcast in session.execute(unsent.order_by(col(Broadcast.id))).scalars()
         if str((broadcast.template or {}).get("name", "")).startswith("milestone_")
-        and (broadcast.template or {}).get("milestone_id") == milestone_id
     ]
+
+
+def unsent_quoting_milestone(*, session: Session, milestone_id: int) -> list[Broadcast]:
+    """Return the broadcasts not sent yet that quote the milestone."""
+    return [
+        broadcast
+        for broadcast in _unsent_quoting_milestones(session)
+        if (broadcast.template or {}).get("milestone_id") == milestone_id
+    ]
+
+
+def quoted_milestone_ids(*, session: Session) -> set[int]:
+    """Return the milestones that broadcasts not sent yet quote."""
+    return {
+        int(broadcast.template["milestone_id"])
+        for broadcast in _unsent_quoting_milestones(session)
+        if broadcast.template and str(broadcast.template.get("milestone_id", "")).isdecimal()
+    }
 
 
 def quoting_sms_problems(*, session: Session, milestone_id: int) -> dict[int, budget.Problem]:

@@ -31,6 +31,7 @@ from bot.domain.settlements.importer import (
     meeting_words_changed,
     milestone_key,
     passed_start_problem,
+    quoting_sms_worse,
     remember_key,
     target_date_problem,
 )
@@ -192,25 +193,10 @@ def _check_quoting_sms(
     session: Session, milestone: Milestone, before: dict[int, budget.Problem], field: str
 ) -> None:
     """Refuse (TooManySegments) a change of a milestone after which a broadcast not sent
-    yet that quotes it would pass the SMS budget, or pass it by more than `before`: it was
-    measured when composed, and reads the milestone when it goes."""
+    yet that quotes it would pass the SMS budget, or pass it by more than `before`
+    (`quoting_sms_worse`, which the CSV import checks too)."""
     assert milestone.id is not None
-    after = quoting_sms_problems(session=session, milestone_id=milestone.id)
-    budget.refuse(
-        [
-            budget.Problem(
-                (field,),
-                f"broadcast {broadcast_id} quotes this milestone and is not sent yet: "
-                f"{problem.what}",
-                problem.size,
-                shorten="the milestone's title or note",
-                advice=" (or cancel the broadcast first)",
-            )
-            for broadcast_id, problem in after.items()
-            if broadcast_id not in before
-            or problem.size.segments > before[broadcast_id].size.segments
-        ]
-    )
+    budget.refuse(quoting_sms_worse(session, milestone.id, before, field))
 
 
 def get_milestone(*, session: Session, milestone_id: int) -> Milestone | None:

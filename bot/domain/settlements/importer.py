@@ -23,6 +23,7 @@ from sqlmodel import Session, col, select
 
 from bot.db import plain_line_breaks, utc_year, utcnow
 from bot.domain.broadcasts import service as broadcasts
+from bot.domain.outbox import budget
 from bot.domain.settlements import links
 from bot.domain.settlements import service as settlements
 from bot.domain.settlements.models import (
@@ -545,6 +546,7 @@ def _milestones(
                     "status": status,
                     "note": row.values["note"],
                     "_label": f"{found.name}: {title}",
+                    "_line": row.line,
                 }
             )
         errors += [RowError(row.line, reason) for reason in check.reasons]
@@ -563,23 +565,61 @@ def _milestones(
         for milestone in sorted(renamed, key=lambda milestone: milestone.id or 0)
         for key in milestone.former_keys
     }
-    for values in clean:
-        label = values.pop("_label")
-        existing = session.exec(
-            select(Milestone).where(
-                Milestone.settlement_id == values["settlement_id"],
-                Milestone.strand == values["strand"],
-                Milestone.title_key == values["title_key"],
-            )
-        ).first()
-        was = (values["settlement_id"], milestone_key(values["strand"], values["title_key"]))
-        if existing is None and was in former:  # its row from before a rename: stays renamed
-            kept = former[was]
-            strand = "" if kept.strand == values["strand"] else f" in {kept.strand}"
-            result.kept.append(f"{label} (now {kept.title!r}{strand})")
-            continue
-        _upsert(session, result, existing, Milestone, values, label)
+    quoted = broadcasts.quoted_milestone_ids(session=session)
+    too_long: list[RowError] = []
+    # A savepoint: a milestone a broadcast not sent yet quotes is measured as changed, and
+    # the file refused (nothing written) if that broadcast's SMS would pass the budget.
+    with session.begin_nested():
+        for values in clean:
+            label, line = values.pop("_label"), values.pop("_line")
+            existing = session.exec(
+                select(Milestone).where(
+                    Milestone.settlement_id == values["settlement_id"],
+                    Milestone.strand == values["strand"],
+                    Milestone.title_key == values["title_key"],
+                )
+            ).first()
+            was = (values["settlement_id"], milestone_key(values["strand"], values["title_key"]))
+            if existing is None and was in former:  # its row from before a rename: renamed
+                kept = former[was]
+                strand = "" if kept.strand == values["strand"] else f" in {kept.strand}"
+                result.kept.append(f"{label} (now {kept.title!r}{strand})")
+                continue
+            if existing is None or existing.id not in quoted:
+                _upsert(session, result, existing, Milestone, values, label)
+                continue
+            assert existing.id is not None
+            before = broadcasts.quoting_sms_problems(session=session, milestone_id=existing.id)
+            _upsert(session, result, existing, Milestone, values, label)
+            field = "note" if values["note"].strip() else "title"
+            too_long += [
+                RowError(line, f"{field}: {problem.message()}")
+                for problem in quoting_sms_worse(session, existing.id, before, field)
+            ]
+        if too_long:
+            raise ImportRejected(too_long)
     return result
+
+
+def quoting_sms_worse(
+    session: Session, milestone_id: int, before: Mapping[int, budget.Problem], field: str
+) -> list[budget.Problem]:
+    """Return the SMS problems of the broadcasts not sent yet that quote a milestone just
+    changed (flushed or not), where one passes the budget and did not before the change
+    (`before`, `quoting_sms_problems`), or passes it by more: they were measured when
+    composed, and read the milestone when they go. `field`: the words to name."""
+    after = broadcasts.quoting_sms_problems(session=session, milestone_id=milestone_id)
+    return [
+        budget.Problem(
+            (field,),
+            f"broadcast {broadcast_id} quotes this milestone and is not sent yet: {problem.what}",
+            problem.size,
+            shorten="the milestone's title or note",
+            advice=" (or cancel the broadcast first)",
+        )
+        for broadcast_id, problem in after.items()
+        if broadcast_id not in before or problem.size.segments > before[broadcast_id].size.segments
+    ]
 
 
 def milestone_key(strand: str, title_key: str) -> str:

@@ -15,6 +15,7 @@ from sqlmodel import Session, col, func, select
 from bot.config import Settings
 from bot.db import session_scope, utcnow
 from bot.domain.broadcasts import service as broadcasts
+from bot.domain.broadcasts.models import Broadcast
 from bot.domain.outbox.models import Outbox
 from bot.domain.settlements import edit
 from bot.domain.settlements import service as settlements
@@ -281,6 +282,46 @@ Ubuhle Gardens,services,Standpipes installed,2027-03-01,in_progress,
 ubuhle gardens,layout,Layout agreed,,planned,Date to be set.
 Masakhane Heights,housing,First houses,2027-09-30,delayed,Contractor stopped.
 """
+
+
+def test_a_milestone_note_an_unsent_broadcast_quotes_is_refused_when_its_sms_would_pass_3(
+    session: Session,
+) -> None:
+    # The dashboard and the API refuse such a change (1e33cc1); a re-imported file wrote it,
+    # and the broadcast went out as a 4-segment SMS, or longer.
+    import_csv(session=session, kind="settlements", data=SETTLEMENTS)
+    import_csv(session=session, kind="milestones", data=MILESTONES)
+    first = session.exec(select(Milestone).where(Milestone.strand == "housing")).one()
+    scheduled = Broadcast(
+        title="First houses delayed",
+        audience={"settlement_ids": [first.settlement_id]},
+        template={"name": "milestone_delayed", "milestone_id": first.id},
+        send_at=utcnow() + dt.timedelta(days=2),
+    )
+    session.add(scheduled)
+    session.flush()
+    long_note = "The contractor stopped work and a new one is being appointed now. " * 5
+    with pytest.raises(ImportRejected) as refused:
+        import_csv(
+            session=session,
+            kind="milestones",
+            data=MILESTONES.replace("Contractor stopped.", long_note.strip()).replace(
+                "2027-03-01,in_progress", "2027-04-01,done"
+            ),
+        )
+    [error] = refused.value.errors
+    assert error.line == 4 and error.reason.startswith(
+        f"note: broadcast {scheduled.id} quotes this milestone and is not sent yet: the "
+    )
+    assert "(or cancel the broadcast first)" in error.reason
+    session.expire_all()  # nothing was written, the other rows' changes neither
+    assert session.get(Milestone, first.id).note == "Contractor stopped."  # type: ignore[union-attr]
+    standpipes = session.exec(select(Milestone).where(Milestone.strand == "services")).one()
+    assert standpipes.status == "in_progress"
+    fits = MILESTONES.replace("Contractor stopped.", long_note[:120].strip())
+    assert import_csv(session=session, kind="milestones", data=fits).updated == [
+        "Masakhane Heights: First houses"
+    ]
 
 
 def test_milestones_import_and_reimport(session: Session) -> None:
