@@ -37,6 +37,7 @@ from bot.domain.staff.models import StaffPublic, StaffUser
 from bot.domain.tickets import service as tickets
 from bot.domain.tickets import sla
 from bot.domain.tickets.models import (
+    Kind,
     LinkCreate,
     NoteCreate,
     Priority,
@@ -154,6 +155,7 @@ def list_tickets(
     category: Annotated[list[CleanText] | None, Query(max_length=20)] = None,
     settlement_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     priority: Annotated[list[Priority] | None, Query()] = None,
+    kind: Annotated[list[Kind] | None, Query(description="problem or question")] = None,
     assignee: Annotated[CleanText | None, Query(max_length=254)] = None,
     unassigned: bool = False,
     sla: SlaState | None = None,
@@ -168,13 +170,14 @@ def list_tickets(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> TicketPage:
-    """List tickets, newest first, filtered by status, category, settlement, priority,
-    assignee (email), SLA state and creation date range."""
+    """List tickets, newest first, filtered by status, category, settlement, priority, kind
+    (problem or question), assignee (email), SLA state and creation date range."""
     filters = queue.QueueFilters(
         status=status or (),
         category=category or (),
         settlement_id=settlement_id,
         priority=priority or (),
+        kind=kind or (),
         assignee_email=assignee,
         unassigned=unassigned,
         sla=sla,

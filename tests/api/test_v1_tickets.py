@@ -312,6 +312,29 @@ def test_invalid_transition_is_409_and_unknown_category_422(client, settings, wo
     assert r.json()["priority"] == "high"
 
 
+def _listed(client: TestClient, token: str, **params: str) -> dict[str, str]:
+    """Return the kind of each ticket `GET /api/v1/tickets` lists with these filters."""
+    page = client.get("/api/v1/tickets", params=params, headers=auth(token)).json()
+    return {t["reference"]: t["kind"] for t in page["items"]}
+
+
+def test_tickets_say_their_kind_and_filter_by_it(client, settings, clean_db, world) -> None:
+    _, ref = sms_complaint(client, settings)
+    with session_scope(clean_db) as session:
+        asked = make_ticket(session, kind="question", category="housing_list").reference
+    token = world["officer"]
+    assert _listed(client, token) == {ref: "problem", asked: "question"}
+    assert _listed(client, token, kind="question") == {asked: "question"}
+    assert _listed(client, token, kind="problem", category="refuse") == {ref: "problem"}
+    refused = client.get("/api/v1/tickets", params={"kind": "complaint"}, headers=auth(token))
+    assert refused.status_code == 422 and "'problem' or 'question'" in refused.text
+    spec = client.get("/openapi.json").json()
+    [kind] = [
+        p for p in spec["paths"]["/api/v1/tickets"]["get"]["parameters"] if p["name"] == "kind"
+    ]
+    assert kind["schema"]["anyOf"][0]["items"]["enum"] == ["problem", "question"]
+
+
 def test_a_date_filter_is_a_datetime_not_a_unix_time(client, settings, world) -> None:
     # ?created_from=99999 was read as 1970-01-02T03:46:39Z and listed everything.
     headers = auth(world["triage"])

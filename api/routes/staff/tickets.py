@@ -33,6 +33,7 @@ from bot.domain.staff.models import ROLES, TICKET_WORKERS
 from bot.domain.tickets import notify
 from bot.domain.tickets import service as tickets
 from bot.domain.tickets.models import (
+    KINDS,
     OPEN_STATUSES,
     PRIORITIES,
     STATUSES,
@@ -104,6 +105,7 @@ def _filters(params: dict[str, str]) -> queue.QueueFilters:
         settlement_id=int(settlement) if settlement.isdecimal() and len(settlement) < 10 else None,
         ward=params.get("ward") or None,
         priority=[params["priority"]] if params.get("priority") else [],
+        kind=[params["kind"]] if params.get("kind") else [],
         assignee_email=assignee if assignee not in ("", UNASSIGNED) else None,
         unassigned=assignee == UNASSIGNED,
         language=params.get("language") or None,
@@ -113,7 +115,7 @@ def _filters(params: dict[str, str]) -> queue.QueueFilters:
 
 
 FILTER_KEYS = (
-    "status", "category", "settlement_id", "ward", "priority", "assignee", "language",
+    "status", "category", "settlement_id", "ward", "priority", "kind", "assignee", "language",
     "channel", "sla",
 )  # fmt: skip
 
@@ -174,6 +176,7 @@ def queue_page(request: Request, ctx: Reader, settings: SettingsDep) -> HTMLResp
         categories=tickets.category_codes(),
         statuses=STATUSES,
         priorities=PRIORITIES,
+        kinds=KINDS,
         channels=CHANNELS,
         sla_states=queue.SLA_STATES,
         assignees=staff.assignable(session=ctx.session),

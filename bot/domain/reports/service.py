@@ -196,6 +196,7 @@ TICKET_COLUMNS = (
     "hours_to_resolve",
     "description",
     "where",
+    "kind",  # last: added after the others, so a sheet that reads columns by place still works
 )
 
 
@@ -231,4 +232,5 @@ def ticket_row(
         f"{resolved:.1f}" if resolved is not None else "",
         ticket.description,
         ticket.location_text,
+        ticket.kind,
     ]

@@ -4,7 +4,7 @@ write."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Field as PydanticField
 from sqlalchemy import JSON, CheckConstraint, Column, Index
@@ -28,7 +28,8 @@ STATUSES: tuple[str, ...] = (
 OPEN_STATUSES = frozenset(STATUSES) - {"resolved", "closed"}
 Priority = Literal["low", "normal", "high"]
 PRIORITIES: tuple[str, ...] = ("low", "normal", "high")
-Kind = Literal["problem", "question"]
+Kind = Literal["problem", "question"]  # a report of a problem, or a question asked
+KINDS: tuple[str, ...] = get_args(Kind)
 Source = Literal["sms", "whatsapp", "open311", "api"]
 SlaState = Literal["on_track", "due_soon", "breached", "met", "missed"]
 
@@ -44,7 +45,7 @@ class Ticket(SQLModel, table=True):
     __table_args__ = (
         CheckConstraint(_in("status", STATUSES), name="ck_ticket_status"),
         CheckConstraint(_in("priority", PRIORITIES), name="ck_ticket_priority"),
-        CheckConstraint("kind IN ('problem', 'question')", name="ck_ticket_kind"),
+        CheckConstraint(_in("kind", KINDS), name="ck_ticket_kind"),
         Index("ix_ticket_status_created", "status", "created_at"),
     )
 
@@ -142,7 +143,7 @@ class TicketPublic(SQLModel):
     """A ticket as staff see it (the resident's phone number and name are never shown)."""
 
     reference: str
-    kind: str
+    kind: str = PydanticField(description="problem (a problem reported) or question (asked)")
     category: str
     priority: str
     status: str

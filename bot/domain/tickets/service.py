@@ -29,6 +29,7 @@ from bot.domain.staff import scope as scopes
 from bot.domain.staff.models import TICKET_WORKERS, StaffUser
 from bot.domain.tickets import notify, references, sla
 from bot.domain.tickets.models import (
+    KINDS,
     OPEN_STATUSES,
     ReplySms,
     Ticket,
@@ -178,6 +179,7 @@ class TicketFilters:
     category: Sequence[str] = ()
     settlement_id: int | None = None
     priority: Sequence[str] = ()
+    kind: Sequence[str] = ()
     assignee_email: str | None = None
     unassigned: bool = False
     sla: str | None = None
@@ -264,6 +266,8 @@ def filter_conditions(
         conditions.append(col(Ticket.category).in_(list(filters.category)))
     if filters.priority:
         conditions.append(col(Ticket.priority).in_(list(filters.priority)))
+    if filters.kind:
+        conditions.append(col(Ticket.kind).in_(list(filters.kind)))
     if filters.settlement_id is not None:
         conditions.append(col(Ticket.settlement_id) == filters.settlement_id)
     if filters.unassigned:
@@ -546,7 +550,7 @@ def open_ticket(
         reference=reference,
         resident_id=resident_id,
         settlement_id=settlement_id,
-        kind=kind if kind in ("problem", "question") else "problem",
+        kind=kind if kind in KINDS else "problem",
         category=category,
         priority="high" if urgent else "normal",
         status="new",

@@ -675,3 +675,78 @@ def test_a_resident_s_plain_reply_answers_staff_waiting_on_them(
         assert (ticket.status, ticket.waiting_since) == ("in_progress", None)
     history = " ".join(re.sub(r"<[^>]+>", " ", http.get(page).text).split())
     assert "resident message The one behind the creche" in history
+
+
+def _queue_cells(html_text: str, reference: str) -> list[str]:
+    """Return the text of each cell of the queue's row for `reference`."""
+    row = re.search(
+        rf'<tr>\s*(?:(?!</tr>).)*?href="/staff/tickets/{reference}"(?:(?!</tr>).)*</tr>',
+        html_text,
+        re.S,
+    )
+    assert row, reference
+    cells = re.findall(r"<td>(.*?)</td>", row.group(0), re.S)
+    return [" ".join(re.sub(r"<[^>]+>", " ", c).split()) for c in cells]
+
+
+def _question_and_problem(clean_db: Engine, world: World) -> tuple[str, str]:
+    """Add a question beside the world's problem here; return (question, problem)."""
+    with session_scope(clean_db) as session:
+        question = make_ticket(
+            session,
+            settlement_id=world.here,
+            category="housing_list",
+            kind="question",
+            description="When is my name on the housing list?",
+        )
+        return question.reference, world.ticket_here
+
+
+def test_the_queue_shows_each_tickets_kind_and_filters_by_it(
+    as_role: Callable[[str], tuple[TestClient, str]], world: World, clean_db: Engine
+) -> None:
+    question, problem = _question_and_problem(clean_db, world)
+    triage, _ = as_role("triage")
+    everything = triage.get("/staff/tickets").text
+    headers = re.findall(r'<th scope="col">([^<]*)</th>', everything)
+    assert headers[headers.index("Status") + 1] == "Kind"
+    kind_at = headers.index("Kind") + 1  # the first cell is the row's checkbox
+    assert _queue_cells(everything, question)[kind_at] == "question"
+    assert _queue_cells(everything, problem)[kind_at] == "problem"
+    assert '<option value="question">question (1)</option>' in everything
+    assert '<option value="problem">problem (2)</option>' in everything
+
+    asked = triage.get("/staff/tickets?kind=question").text
+    assert "1 ticket," in asked
+    assert f'href="/staff/tickets/{question}"' in asked
+    assert f'href="/staff/tickets/{problem}"' not in asked
+    assert '<option value="question" selected>question (1)</option>' in asked
+    # Kept with the other filters: the CSV link, the pages and the bulk form's way back.
+    assert 'href="/staff/tickets.csv?kind=question&amp;status=open"' in asked
+    assert 'name="return_to" value="/staff/tickets?kind=question&amp;status=open"' in asked
+    reported = triage.get("/staff/tickets?kind=problem&category=water").text
+    assert f'href="/staff/tickets/{problem}"' in reported
+    assert f'href="/staff/tickets/{question}"' not in reported
+
+    exported = triage.get("/staff/tickets.csv?kind=question")
+    rows = list(csv.DictReader(io.StringIO(exported.text)))
+    assert [(r["reference"], r["kind"]) for r in rows] == [(question, "question")]
+    with Session(clean_db) as session:
+        audited = session.exec(select(AuditEvent.action, AuditEvent.detail)).all()
+    asked_for = [(a, d) for a, d in audited if d.get("kind") == "question"]
+    assert [(a, d.get("total")) for a, d in asked_for] == [
+        ("queue.view", 1),
+        ("ticket.export", 1),
+    ]
+
+
+def test_the_tickets_csv_ends_with_each_tickets_kind(
+    as_role: Callable[[str], tuple[TestClient, str]], world: World, clean_db: Engine
+) -> None:
+    question, problem = _question_and_problem(clean_db, world)
+    officer, _ = as_role("officer")
+    rows = list(csv.reader(io.StringIO(officer.get("/staff/tickets.csv").text)))
+    # Last, after the columns a sheet may read by place.
+    assert rows[0][-3:] == ["description", "where", "kind"]
+    kinds = {r[0]: r[-1] for r in rows[1:]}
+    assert (kinds[question], kinds[problem]) == ("question", "problem")
