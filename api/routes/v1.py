@@ -215,7 +215,7 @@ def get_ticket(
 
 
 class TicketUpdateIn(TicketUpdate):
-    """A change to a ticket (status, priority, category, assignee email, public note)."""
+    """A change to a ticket (status, priority, category, kind, assignee email, public note)."""
 
     # The limits are TicketUpdate's: a redeclared field keeps none of its parent's.
     category: CleanText | None = Field(default=None, max_length=40)
@@ -237,7 +237,8 @@ def update_ticket(
     session: SessionDep,
     settings: SettingsDep,
 ) -> TicketDetail:
-    """Change a ticket's status, priority, category or assignee (empty email: unassign)."""
+    """Change a ticket's status, priority, category, kind (problem or question; finished
+    tickets too, their clocks left stopped) or assignee (empty email: unassign)."""
     ticket = _ticket(session, reference, scope)
     change = TicketUpdate.model_validate(body.model_dump())
     with refused_as_http():

@@ -18,6 +18,7 @@ from bot.config import Settings
 from bot.db import session_scope
 from bot.domain.outbox.delivery import DeliveryConfig, Dispatcher
 from bot.domain.outbox.models import Outbox
+from bot.domain.staff.models import AuditEvent
 from tests.domain.tickets.factories import Phone, make_staff, make_ticket
 from tests.factories import make_settlement
 from tests.twilio_standin import TwilioStandIn, standin_settings
@@ -333,6 +334,44 @@ def test_tickets_say_their_kind_and_filter_by_it(client, settings, clean_db, wor
         p for p in spec["paths"]["/api/v1/tickets"]["get"]["parameters"] if p["name"] == "kind"
     ]
     assert kind["schema"]["anyOf"][0]["items"]["enum"] == ["problem", "question"]
+
+
+def test_staff_make_a_problem_a_question_through_the_api(client, settings, clean_db, world) -> None:
+    phone, ref = sms_complaint(client, settings)
+    headers = auth(world["triage"])
+    r = client.patch(f"/api/v1/tickets/{ref}", json={"kind": "question"}, headers=headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["kind"] == "question"
+    event = r.json()["events"][-1]
+    assert (event["kind"], event["data"], event["public"]) == (
+        "kind",
+        {"from": "problem", "to": "question"},
+        False,
+    )
+    assert event["staff_email"] == "triage@ubuntubay.example.org"
+    assert _listed(client, world["triage"], kind="question") == {ref: "question"}
+    bad = client.patch(f"/api/v1/tickets/{ref}", json={"kind": "complaint"}, headers=headers)
+    assert bad.status_code == 422
+    with session_scope(clean_db) as session:
+        audited = session.execute(
+            select(AuditEvent.detail).where(AuditEvent.action == "api.ticket.update")
+        ).scalars()
+        assert list(audited) == [{"kind": "question"}]
+    spec = client.get("/openapi.json").json()
+    change = spec["components"]["schemas"]["TicketUpdateIn"]["properties"]["kind"]
+    assert change["anyOf"][0]["enum"] == ["problem", "question"]
+
+    r = client.patch(f"/api/v1/tickets/{ref}", json={"status": "resolved"}, headers=headers)
+    assert r.status_code == 200, r.text
+    with session_scope(clean_db) as session:
+        [told] = session.execute(
+            select(Outbox.body).where(Outbox.purpose == "ticket_update")
+        ).scalars()
+    assert told == (
+        f"Siyakha: the municipality says it has answered your question {ref} (Rubbish "
+        "removal). Is your question answered? Reply 1 for yes or 2 for no."
+    )
+    assert "Is your question answered now?" in phone.send(f"STATUS {ref}")
 
 
 def test_a_date_filter_is_a_datetime_not_a_unix_time(client, settings, world) -> None:

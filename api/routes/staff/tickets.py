@@ -1,5 +1,5 @@
 """The triage queue and the ticket page: filter, bulk change, read the conversation, reply,
-note, change status / priority / category / assignee, link duplicates, see media."""
+note, change status / priority / category / kind / assignee, link duplicates, see media."""
 
 from __future__ import annotations
 
@@ -312,6 +312,7 @@ def ticket_page(
             *(s for s in STATUSES if s in tickets.TRANSITIONS.get(ticket.status, ())),
         ],  # in the order a ticket goes through them, closed last
         priorities=PRIORITIES,
+        kinds=KINDS,
         assignees=staff.assignable(session=ctx.session, ticket=ticket),
         waiting_since=ticket.waiting_since,
         now=now,
@@ -336,14 +337,17 @@ def update_ticket(
     status: Annotated[str, Form(max_length=24)] = "",
     priority: Annotated[str, Form(max_length=10)] = "",
     category: Annotated[str, Form(max_length=40)] = "",
+    kind: Annotated[str, Form(max_length=10)] = "",
     assignee_email: Annotated[str, Form(max_length=254)] = "",
     note: Annotated[str, Form(max_length=1000)] = "",
     was_status: Annotated[str, Form(max_length=24)] = "",
     was_priority: Annotated[str, Form(max_length=10)] = "",
     was_category: Annotated[str, Form(max_length=40)] = "",
+    was_kind: Annotated[str, Form(max_length=10)] = "",
     was_assignee_email: Annotated[str, Form(max_length=254)] = "",
 ) -> RedirectResponse:
-    """Change status, priority, category or assignee (and send an optional public note).
+    """Change status, priority, category, kind or assignee (and send an optional public
+    note).
 
     The form sends back what its page showed (`was_*`; the assignee "none" is unassigned):
     only the fields changed from it are applied, and one someone else changed meanwhile is
@@ -353,6 +357,7 @@ def update_ticket(
         "status": was_status,
         "priority": was_priority,
         "category": was_category,
+        "kind": was_kind,
         "assignee_email": was_assignee_email,
     }
     if not all(shown.values()):
@@ -366,6 +371,7 @@ def update_ticket(
                 "status": status or None,
                 "priority": priority or None,
                 "category": category or None,
+                "kind": kind or None,
                 "assignee_email": _assignee(assignee_email) if assignee_email else None,
                 "note": note.strip() or None,
             }

@@ -205,6 +205,12 @@ class TicketUpdate(ApiInput):
     status: Status | None = None
     priority: Priority | None = None
     category: str | None = PydanticField(default=None, max_length=40)
+    kind: Kind | None = PydanticField(
+        default=None,
+        description="problem or question: how the resident is told of the ticket's progress "
+        "(a question is answered, not fixed); allowed on finished tickets too, whose SLA "
+        "clocks it leaves as they are",
+    )
     assignee_email: str | None = PydanticField(default=None, max_length=254)
     note: str | None = PydanticField(
         default=None, max_length=1000, description="public note sent with a status change"

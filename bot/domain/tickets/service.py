@@ -77,7 +77,11 @@ class ChangedMeanwhile(TicketError):
 
 
 # What a staff change may set, and what its page shows of each (assignee: an email or "").
-CHANGEABLE = ("status", "priority", "category", "assignee_email")
+CHANGEABLE = ("status", "priority", "category", "kind", "assignee_email")
+# The changeable fields a change sets as they are (with an event), and those of them the SLA
+# clocks depend on (a change of kind leaves them be: a question is due as a problem is).
+SET_AS_GIVEN = ("priority", "category", "kind")
+TIMED_BY = frozenset({"priority", "category"})
 
 
 def category_codes() -> list[str]:
@@ -905,6 +909,7 @@ def _shown(session: Session, ticket: Ticket) -> dict[str, str]:
         "status": ticket.status,
         "priority": ticket.priority,
         "category": ticket.category,
+        "kind": ticket.kind,
         "assignee_email": assignee.email if assignee else "",
     }
 
@@ -965,12 +970,17 @@ def change(
     settings: Settings | None = None,
     loaded: TicketUpdate | None = None,
 ) -> TicketUpdate:
-    """Apply a staff change (priority, category, assignee, status, public note); return it.
+    """Apply a staff change (priority, category, kind, assignee, status, public note);
+    return it.
 
     With `loaded` (what the page the change was made on showed; an assignee_email of ""
     is unassigned), only the fields changed from it are applied, and a field someone else
     changed meanwhile is refused (ChangedMeanwhile) rather than overwritten: that page was
-    stale. The change returned is the one applied."""
+    stale. The change returned is the one applied.
+
+    A change of kind (a problem that was asked as a question, or the other way) is allowed
+    whatever the status, as a category put right is: the resident's later notices are worded
+    for the new kind, and no clock moves (the SLA does not depend on the kind)."""
     settings = _settings(settings)
     lock(session=session, ticket=ticket)
     if loaded is not None:
@@ -999,7 +1009,7 @@ def change(
         raise InvalidTransition(f"a {ticket.status} ticket cannot become {update_in.status}")
     changes = {
         field: value
-        for field in ("priority", "category")
+        for field in SET_AS_GIVEN
         if (value := getattr(update_in, field)) is not None and value != getattr(ticket, field)
     }
     # As when a report is opened: an urgent category makes it high priority (unless this
@@ -1019,7 +1029,7 @@ def change(
             now=now,
             data={"from": before, "to": value},
         )
-    if changes:
+    if TIMED_BY & changes.keys():
         _set_clocks(ticket, settings, now)
     if update_in.assignee_email is not None:
         new_id = assignee.id if assignee else None

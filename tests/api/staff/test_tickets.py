@@ -750,3 +750,61 @@ def test_the_tickets_csv_ends_with_each_tickets_kind(
     assert rows[0][-3:] == ["description", "where", "kind"]
     kinds = {r[0]: r[-1] for r in rows[1:]}
     assert (kinds[question], kinds[problem]) == ("question", "problem")
+
+
+def test_staff_make_a_problem_a_question_on_its_page_and_the_resident_is_asked_so(
+    as_role: Callable[[str], tuple[TestClient, str]], world: World, clean_db: Engine
+) -> None:
+    with session_scope(clean_db) as session:
+        resident = make_resident(
+            session, phone=PHONE, language="en", consented_at=utcnow(), consent_channel="sms"
+        )
+        reference = make_ticket(
+            session,
+            settlement_id=world.here,
+            category="housing_list",
+            resident_id=resident.id,
+            description="Is my name still on the housing list?",
+        ).reference
+    triage, _ = as_role("triage")
+    admin, _ = as_role("admin")
+    page = f"/staff/tickets/{reference}"
+    shown = triage.get(page).text
+    assert "<dt>Kind</dt><dd>problem</dd>" in shown
+    assert '<option value="problem" selected>problem</option>' in shown
+    stale = update_form(admin.get(page).text)  # an admin's page, loaded before the change
+
+    form = {**update_form(shown), "kind": "question"}
+    assert triage.post(f"{page}/update", data=form, follow_redirects=False).status_code == 303
+    shown = triage.get(page).text
+    assert "<dt>Kind</dt><dd>question</dd>" in shown
+    history = " ".join(re.sub(r"<[^>]+>", " ", shown).split())
+    assert f"{EMAILS['triage']} kind internal from: problem to: question" in history
+    # The admin's older page saves its priority and leaves the kind as the triage user set it.
+    answer = admin.post(
+        f"{page}/update", data={**stale, "priority": "high"}, follow_redirects=False
+    )
+    assert answer.status_code == 303
+
+    form = {**update_form(triage.get(page).text), "status": "resolved"}
+    assert triage.post(f"{page}/update", data=form, follow_redirects=False).status_code == 303
+    with Session(clean_db) as session:
+        ticket = session.exec(select(Ticket).where(Ticket.reference == reference)).one()
+        assert (ticket.kind, ticket.priority) == ("question", "high")
+        [told] = session.exec(select(Outbox.body).where(Outbox.purpose == "ticket_update")).all()
+        audited = session.exec(
+            select(AuditEvent.detail).where(AuditEvent.action == "ticket.update")
+        ).all()
+    assert told == (
+        f"Siyakha: the municipality says it has answered your question {reference} (Housing "
+        "list). Is your question answered? Reply 1 for yes or 2 for no."
+    )
+    assert {"kind": "question"} in audited
+
+    # Put right on the finished ticket too: its clocks stay stopped.
+    form = {**update_form(triage.get(page).text), "kind": "problem"}
+    assert triage.post(f"{page}/update", data=form, follow_redirects=False).status_code == 303
+    with Session(clean_db) as session:
+        after = session.exec(select(Ticket).where(Ticket.reference == reference)).one()
+    assert (after.kind, after.status) == ("problem", "resolved")
+    assert (after.ack_due_at, after.resolve_due_at) == (ticket.ack_due_at, ticket.resolve_due_at)

@@ -813,6 +813,67 @@ def test_work_starting_on_a_question_is_told_as_work_on_a_question(
     assert reference in body and told in body
 
 
+@pytest.mark.parametrize(
+    ("was", "becomes", "told", "not_told"),
+    [
+        ("problem", "question", "Is your question answered?", "Is it fixed?"),
+        ("question", "problem", "Is it fixed?", "Is your question answered?"),
+    ],
+)
+def test_a_change_of_kind_words_the_residents_later_notices_for_the_new_kind(
+    session: Session, was: str, becomes: str, told: str, not_told: str
+) -> None:
+    resident = make_resident(session, consented_at=NOW, consent_channel="sms", language="en")
+    user, _ = make_staff(session)
+    ticket = make_ticket(
+        session, resident_id=resident.id, now=NOW, kind=was, category="housing_list"
+    )
+    applied = tickets.change(
+        session=session, ticket=ticket, update_in=TicketUpdate(kind=becomes), staff=user, now=NOW
+    )
+    assert tickets.audit_detail(applied) == {"kind": becomes}
+    [event] = [e for e in tickets.events(session=session, ticket=ticket) if e.kind == "kind"]
+    assert (event.data, event.public, event.staff_user_id) == (
+        {"from": was, "to": becomes},
+        False,
+        user.id,
+    )
+    assert session.execute(select(Outbox)).first() is None  # the change itself is internal
+    tickets.set_status(session=session, ticket=ticket, status="resolved", staff=user, now=NOW + H)
+    [body] = session.execute(select(Outbox.body).where(Outbox.purpose == "ticket_update")).scalars()
+    assert told in body and not_told not in body
+
+
+def test_a_change_of_kind_moves_no_clock(session: Session, settings: Settings) -> None:
+    # The SLA does not depend on the kind: a question is due as a problem is. Setting the
+    # clocks again on a change of kind would move them to SLA settings changed since.
+    user, _ = make_staff(session)
+    ticket = make_ticket(session, now=NOW, category="water")  # 72 h
+    due = (ticket.ack_due_at, ticket.resolve_due_at)
+    flagged = ticket.resolve_breach_flagged_at = NOW + 73 * H
+    later = settings.model_copy(update={"sla_resolve_hours": {"water": 200.0}})
+    tickets.change(
+        session=session,
+        ticket=ticket,
+        update_in=TicketUpdate(kind="question"),
+        staff=user,
+        now=NOW + 80 * H,
+        settings=later,
+    )
+    assert ticket.kind == "question"
+    assert (ticket.ack_due_at, ticket.resolve_due_at) == due
+    assert ticket.resolve_breach_flagged_at == flagged
+    tickets.change(
+        session=session,
+        ticket=ticket,
+        update_in=TicketUpdate(category="water", priority="low"),  # a timed change: set again
+        staff=user,
+        now=NOW + 81 * H,
+        settings=later,
+    )
+    assert ticket.resolve_due_at == NOW + 200 * H
+
+
 def test_a_change_from_a_stale_page_applies_only_what_it_changed(session: Session) -> None:
     user, _ = make_staff(session)
     admin, _ = make_staff(session, "admin@ubuntubay.example.org", "admin")
