@@ -59,6 +59,9 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     ),
     "closed": frozenset({"reopened"}),
 }
+# A ticket nobody has answered or taken up since it came in (or came back): a staff reply
+# moves it on to acknowledged, as the resident already reads it (`ports.info`).
+UNSEEN = ("new", "reopened")
 MAX_DESCRIPTION = 4000
 # A reply repeated within this is the same reply sent twice (a double click): see `reply`.
 REPLY_REPEAT = dt.timedelta(seconds=30)
@@ -1225,8 +1228,9 @@ def _reply(
     `field`) to the resident and to those of the linked duplicates (`_reply_targets`),
     once to each resident, unless its SMS to any of them would pass the SMS budget
     (TooManySegments). Each ticket answered is acknowledged, if it was not yet: its
-    reporter heard from staff (its status stays as it is; an internal note acknowledges
-    nothing)."""
+    reporter heard from staff. One still new or reopened becomes acknowledged (a status
+    event, no notice: the reply is the news); any other keeps its status. An internal note
+    acknowledges nothing."""
     targets = _reply_targets(session, ticket, staff, for_update=True)
     largest = _largest_sms(
         session, targets, english=english, canned=canned, now=now, settings=settings
@@ -1251,7 +1255,9 @@ def _reply(
         )
         target.last_public_note = english
         target.last_public_canned = canned or ""
-        if target.acknowledged_at is None:
+        if target.status in UNSEEN:  # answered, so seen: the queue's "new" no longer holds it
+            move_status(session, target, "acknowledged", now=now, actor="staff", staff=staff)
+        elif target.acknowledged_at is None:
             target.acknowledged_at = now
         assert target_event.id is not None
         if _news_to(told, target):

@@ -915,7 +915,7 @@ def test_a_public_reply_acknowledges_the_ticket_and_an_internal_note_does_not(
     tickets.note(session=session, ticket=noted, staff=user, body="Ask roads", now=NOW + H)
     assert noted.acknowledged_at is None
     tickets.reply(session=session, ticket=replied, staff=user, body="We saw it", now=NOW + H)
-    assert (replied.acknowledged_at, replied.status) == (NOW + H, "new")  # status as it was
+    assert (replied.acknowledged_at, replied.status) == (NOW + H, "acknowledged")
     # Three days on the acknowledge time (2 working days) has passed: only the noted one
     # breached, and the reply stays the acknowledgement.
     later = NOW + 3 * 24 * H
@@ -923,6 +923,34 @@ def test_a_public_reply_acknowledges_the_ticket_and_an_internal_note_does_not(
     assert tickets.sla_state(replied, now=later, settings=settings) == "on_track"
     tickets.reply(session=session, ticket=replied, staff=user, body="A crew comes", now=later)
     assert replied.acknowledged_at == NOW + H
+
+
+@pytest.mark.parametrize("status", ["new", "reopened"])
+def test_a_reply_moves_a_ticket_nobody_answered_to_acknowledged_without_a_second_message(
+    session: Session, status: str
+) -> None:
+    # The queue's "new" filter held tickets staff had answered (their status stayed new),
+    # though the resident already read them as seen.
+    resident = make_resident(session, phone="+27820000008")
+    user, _ = make_staff(session)
+    ticket = make_ticket(session, resident_id=resident.id, now=NOW, status=status)
+    tickets.reply(session=session, ticket=ticket, staff=user, body="We saw it", now=NOW + H)
+    assert ticket.status == "acknowledged"
+    events = session.execute(
+        select(TicketEvent.kind, TicketEvent.data).where(TicketEvent.ticket_id == ticket.id)
+    ).all()
+    assert ("status", {"from": status, "to": "acknowledged"}) in events
+    bodies = session.execute(select(Outbox.purpose, Outbox.body)).all()
+    assert [purpose for purpose, _ in bodies] == ["staff_reply"]  # the reply is the news
+    assert "We saw it" in bodies[0][1]
+    # A ticket staff took up keeps its status: a reply is no status change.
+    tickets.set_status(
+        session=session, ticket=ticket, status="in_progress", staff=user, now=NOW + 2 * H
+    )
+    tickets.reply(
+        session=session, ticket=ticket, staff=user, body="Crew on Monday", now=NOW + 3 * H
+    )
+    assert ticket.status == "in_progress"
 
 
 def test_a_resident_hears_a_report_answered_by_staff_is_seen_not_waiting_to_be_seen(
@@ -935,8 +963,8 @@ def test_a_resident_hears_a_report_answered_by_staff_is_seen_not_waiting_to_be_s
     assert [info.status for info in desk.open_for(resident.phone)] == ["new"]
     tickets.reply(session=session, ticket=report, staff=user, body="We saw it", now=NOW + H)
     session.flush()
-    # The reply acknowledged it (its status stays new for staff): "waiting to be seen"
-    # would contradict the answer the resident just got.
+    # The reply acknowledged it: "waiting to be seen" would contradict the answer the
+    # resident just got.
     assert [info.status for info in desk.open_for(resident.phone)] == ["acknowledged"]
     found = desk.find(resident.phone, report.reference)
     assert found is not None and found.status == "acknowledged"
