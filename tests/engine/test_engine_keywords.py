@@ -93,6 +93,33 @@ def test_help_in_afrikaans_keeps_the_step(c) -> None:
     assert chat.step == "settlement"
 
 
+@pytest.mark.parametrize(
+    ("language", "status_line", "attend_line"),
+    [
+        ("en", "STATUS: how your reports are going", "ATTEND: tell us you will come to a meeting"),
+        (
+            "xh",
+            "STATUS okanye IMEKO: iingxelo zakho zihamba njani",
+            "ATTEND okanye NDIZA: sixelele ukuba uza kuza entlanganisweni",
+        ),
+    ],
+)
+def test_help_names_status_and_attend_and_they_do_what_it_says(
+    c, language, status_line, attend_line
+) -> None:
+    t = get_translator(language)
+    chat = c.Chat().onboarded(language=language)
+    lines = chat.send("HELP").splitlines()
+    assert status_line in lines and attend_line in lines
+    # The resident's own words, as HELP names them (the last before the colon).
+    status, attend = (line.split(":")[0].split(" ")[-1] for line in (status_line, attend_line))
+    assert chat.send(status).startswith(render("my_reports.none", t))
+    chat.send("0")
+    which = render("meetings.attend_which", t, choices="").strip()
+    assert chat.send(attend).startswith(which)
+    assert chat.step == "attend_which"
+
+
 def test_language_keyword_in_sesotho(c) -> None:
     chat = c.Chat().onboarded()
     assert "2 isiXhosa" in chat.send("puo")

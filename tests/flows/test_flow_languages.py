@@ -192,6 +192,33 @@ def test_every_offered_language_has_words_for_every_keyword_answer_and_option(co
     assert CONTENT.fact("urgent_words").get(code), code  # a fire is urgent in every language
 
 
+# The words HELP names: capitals, one word or several ("MY DATA", "KE TLA TLA").
+HELP_WORD = re.compile(r"\b[A-Z]{2,}(?: [A-Z]{2,})*\b")
+
+
+@pytest.mark.parametrize("code", SUPPORTED_LOCALES)
+def test_help_names_only_words_that_work_and_the_language_s_own_status_and_attend(code) -> None:
+    text = render("help.body", get_translator(code))
+    named = set(HELP_WORD.findall(text))
+    status = {normalise(w) for ws in CONTENT.fact("status_words").values() for w in ws}
+    for word in named:
+        folded = normalise(word)
+        assert CONTENT.keyword(word) or folded in status or folded in CONTENT.attend_words, word
+    assert {"STATUS", "ATTEND"} <= named
+    # Where the language has a word of its own for them, HELP names it too (beside the
+    # English one, which works for everyone).
+    own_status = CONTENT.fact("status_words").get(code, [])
+    own_attend = _attend_words().get(code, [])
+    assert not own_status or any(w.upper() in named for w in own_status), code
+    assert not own_attend or any(w.upper() in named for w in own_attend), code
+
+
+@cache
+def _attend_words() -> dict[str, list[str]]:
+    broadcasts = (CONTENT.directory / "broadcasts.yaml").read_text(encoding="utf-8")
+    return dict(yaml.safe_load(broadcasts)["attend_words"])
+
+
 @cache
 def _keywords_file() -> dict[str, Any]:
     return dict(yaml.safe_load((CONTENT.directory / "keywords.yaml").read_text(encoding="utf-8")))
