@@ -19,7 +19,8 @@ Order of precedence for a message:
 4. A new resident (or one without a language or consent) continues onboarding.
 4a. STATUS <report number> (or STATUS alone) at the menu and while looking at reports;
    and, between flows, 1/2 (yes/no) answering a report's "fixed?" question or 1 (ATTEND)
-   answering a meeting reminder received since the resident last wrote; a 1 goes to the
+   answering a meeting reminder received since the resident last wrote (one that asked: to
+   a resident who already said they will come, it says so instead); a 1 goes to the
    newer of the two (bot/flows/reports.py, bot/flows/meetings.py). With two or more
    meetings pending, the reply asks which (step ATTEND_WHICH) and records nothing yet; an
    attend word with none pending offers the meetings option 4 lists instead. Meetings

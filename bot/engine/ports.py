@@ -223,7 +223,9 @@ class MeetingInvitations(Protocol):
 
     def pending(self, phone: str, *, since: datetime | None, now: datetime) -> list[InvitationInfo]:
         """Return the meetings, neither cancelled nor over, whose reminders reached the
-        resident after `since` (None: any): each once, newest reminder first, a few at most."""
+        resident after `since` (None: any): each once, newest reminder first, a few at most.
+        A reminder that asked nothing (to a resident who had already said they will come)
+        is not one."""
         ...
 
     def still_on(self, meeting_id: int, *, now: datetime) -> InvitationInfo | None:

@@ -102,8 +102,10 @@ def reminder(
     starts_at: datetime,
     venue: str,
     today: bool,
+    attending: bool,
 ) -> str:
-    """Render a meeting reminder with the invitation to reply that one will come."""
+    """Render a meeting reminder that invites a reply saying one will come, or, to a
+    resident who already said so (`attending`), says that instead and asks nothing."""
     if today:
         head = content.render(
             "broadcast.meeting_reminder_today",
@@ -115,8 +117,8 @@ def reminder(
         head = render_dated(
             content, translator, english, "broadcast.meeting_reminder", title=title, when=starts_at
         )
-    prompt = content.render("broadcast.attend_prompt", translator)
-    return f"{head}\n{_venue(content, translator, venue)}\n{prompt}"
+    ending = "broadcast.attend_noted" if attending else "broadcast.attend_prompt"
+    return f"{head}\n{_venue(content, translator, venue)}\n{content.render(ending, translator)}"
 
 
 def sms_version(content: Content, translator: Translator, text: str) -> str:

@@ -1,14 +1,16 @@
 """Option 4: the next meetings of the settlement, its ward forum and the city forum; and
 "I will attend", the answer to a meeting reminder or to a facilitator's "send ATTEND".
 
-A reminder ends "Reply 1 or ATTEND". Between flows, "1" answers the reminders that reached
-the resident since they last wrote (otherwise it is menu option 1), and an attend word
-answers any reminder of a meeting neither cancelled nor over. With one such meeting the
-answer is recorded and the thanks names it. With two or more (a round may bring the ward
-forum and the settlement's meeting together) nothing is recorded yet: the reply lists them
-by start time, the order of a calendar (reminders of one round go in no order a resident
-could tell), with a last number for all of them, and the number then chosen is recorded.
-A meeting cancelled or over by then is not: the reply says it is no longer on.
+A reminder ends "Reply 1 or ATTEND" (to a resident who already said they will come, it
+says so instead and asks nothing, so it is no reminder here). Between flows, "1" answers
+the reminders that reached the resident since they last wrote (otherwise it is menu
+option 1), and an attend word answers any reminder of a meeting neither cancelled nor over.
+With one such meeting the answer is recorded and the thanks names it. With two or more (a
+round may bring the ward forum and the settlement's meeting together) nothing is recorded
+yet: the reply lists them by start time, the order of a calendar (reminders of one round
+go in no order a resident could tell), with a last number for all of them, and the number
+then chosen is recorded. A meeting cancelled or over by then is not: the reply says it is
+no longer on.
 
 An attend word with no such reminder (a facilitator at a meeting says "send ATTEND to say
 you will come to the next forum"; option 4's list ends saying so) takes the meetings

@@ -163,7 +163,7 @@ def test_attend_with_no_reminder_is_recorded_and_not_offered_again(
 
 @pytest.mark.parametrize("channel", ["sms", "whatsapp"])
 @pytest.mark.parametrize(
-    ("language", "number", "word", "several", "one"),
+    ("language", "number", "word", "several", "noted", "category"),
     [
         pytest.param(
             "en",
@@ -171,7 +171,8 @@ def test_attend_with_no_reminder_is_recorded_and_not_offered_again(
             "ATTEND",
             "You have already told us that you will come to these meetings:\n"
             "Ward forum, {forum}\nLayout walk, {walk}\n\nSend 0 for the main menu.",
-            "You have already told us that you will come to Layout walk on {walk}.",
+            "You said you will come. See you there.",
+            "Ubuhle Gardens: no category yet",
             id="en",
         ),
         pytest.param(
@@ -180,7 +181,8 @@ def test_attend_with_no_reminder_is_recorded_and_not_offered_again(
             "NDIZA",
             "Sele usixelele ukuba uza kuza kwezi ntlanganiso:\n"
             "Ward forum ({forum})\nLayout walk ({walk})\n\n",
-            "Sele usixelele ukuba uza kuza kwi-Layout walk ({walk}).",
+            "Usixelele ukuba uza kuza. Sobonana apho.",
+            "Ubuhle Gardens: ayikabi nadidi",
             id="xh",
         ),
     ],
@@ -194,7 +196,8 @@ def test_a_meeting_said_yes_to_is_not_offered_again(
     number: str,
     word: str,
     several: str,
-    one: str,
+    noted: str,
+    category: str,
 ) -> None:
     with session_scope(clean_db) as session:
         home, token = _home_and_officer(session)
@@ -248,8 +251,13 @@ def test_a_meeting_said_yes_to_is_not_offered_again(
     reply = phone.send(word)
     assert reply.startswith(several.format(forum=when(forum_starts), walk=when(walk_starts)))
     assert attending() == (1, 1)
-    # The walk's next reminder reaches them: its "1" gets the same answer, naming the walk.
+    # The walk's next reminder says they said they will come and asks nothing: their "1"
+    # is menu option 1.
     remind(9, now + dt.timedelta(days=1))
+    with session_scope(clean_db) as session:
+        newest = session.exec(select(Outbox).order_by(col(Outbox.id).desc())).first()
+        assert newest is not None and newest.body is not None
+        assert noted in newest.body.splitlines()[-2:] and word not in newest.body
     reply = phone.send("1")
-    assert reply.startswith(one.format(walk=when(walk_starts))) and "Ward forum" not in reply
+    assert category in reply and when(walk_starts) not in reply
     assert attending() == (1, 1)

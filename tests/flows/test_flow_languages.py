@@ -473,6 +473,7 @@ def test_broadcast_templates_and_reminders_write_dates_as_their_sentence(c) -> N
             starts_at=values.starts_at,
             venue="Hall",
             today=False,
+            attending=False,
         )
         assert writer.format_when(values.starts_at) in reminder, (language, reminder)
 

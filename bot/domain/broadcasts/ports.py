@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import String, bindparam, cast, literal, select
 from sqlmodel import Session, col
 
 from bot.db import EPOCH
@@ -21,7 +21,18 @@ LATE_REPLY = dt.timedelta(hours=2)
 # thousands takes hours at the SMS rate, and "1" then means menu option 1), withdrawn or
 # failed. Built once: asked whenever a resident answers "1" between flows. A few, newest
 # first: one whose meeting was cancelled or is over leaves the ones before it standing,
-# and a round may bring two meetings (an early one's reminder comes the day before).
+# and a round may bring two meetings (an early one's reminder comes the day before). Not
+# one queued after the resident said they will come: it told them so and asked nothing
+# (broadcast.attend_noted, `service._remind`), so their "1" is the menu's.
+_ASKED_NOTHING = (
+    select(col(MeetingAttendance.id))
+    .where(
+        col(MeetingAttendance.resident_id) == col(Outbox.resident_id),
+        literal("meeting:") + cast(col(MeetingAttendance.meeting_id), String) == col(Outbox.ref),
+        col(MeetingAttendance.created_at) <= col(Outbox.created_at),
+    )
+    .exists()
+)
 _NEWEST_REMINDERS = (
     select(col(Outbox.ref))
     .join(Resident, col(Resident.id) == col(Outbox.resident_id))
@@ -31,6 +42,7 @@ _NEWEST_REMINDERS = (
         col(Outbox.status).in_(SENT_STATUSES),
         # Sent since: a round queued at 07:00 may reach this resident an hour later.
         col(Outbox.sent_at) > bindparam("since"),
+        ~_ASKED_NOTHING,
     )
     .order_by(col(Outbox.sent_at).desc(), col(Outbox.id).desc())
     .limit(5)
@@ -55,7 +67,8 @@ class SqlMeetingInvitations:
         self, phone: str, *, since: dt.datetime | None, now: dt.datetime
     ) -> list[InvitationInfo]:
         """Return the meetings of the newest reminders sent to this resident since `since`
-        (None: any) that are neither cancelled nor over, each once, newest reminder first."""
+        (None: any) that are neither cancelled nor over, each once, newest reminder first;
+        not those of reminders that asked nothing (`_ASKED_NOTHING`)."""
         refs = (
             self.session.connection()
             .execute(_NEWEST_REMINDERS, {"phone": phone, "since": since or EPOCH})

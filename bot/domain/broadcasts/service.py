@@ -788,24 +788,33 @@ def enqueue_audience(
     dedupe_prefix: str,
     sms_fallback: bool,
     now: dt.datetime,
+    instead: tuple[ColumnElement[bool], Mapping[str, Rendered]] | None = None,
 ) -> int:
     """Queue one outbox row per audience member (`outbox.enqueue_select`); return how many
     were added. Idempotent: `dedupe_prefix` + resident id is each row's dedupe key.
 
     The words are chosen per row by language and channel in SQL: for a whole settlement or
     city, moving 100,000 rows through Python costs more than the 5 s an officer should wait.
+    `instead` is a condition on the resident and the words (in the same languages) its
+    residents get in place of `words`.
     """
-    r = audiences.resident_table
     language, channel = audiences.language_column(), audiences.channel_column()
-    english = words[DEFAULT_LOCALE]
 
-    def in_language(attr: str) -> Any:
+    def in_language(versions: Mapping[str, Rendered], attr: str) -> Any:
         """The row's language's version of `attr` (`text`, `sms_text`), else English's."""
-        whens = [(language == code, literal(getattr(w, attr))) for code, w in words.items()]
-        return case(*whens, else_=literal(getattr(english, attr)))
+        whens = [(language == code, literal(getattr(w, attr))) for code, w in versions.items()]
+        return case(*whens, else_=literal(getattr(versions[DEFAULT_LOCALE], attr)))
 
-    body = case((channel == "whatsapp", in_language("text")), else_=in_language("sms_text"))
-    sms_body = in_language("sms_text")
+    def chosen(attr: str) -> Any:
+        """The row's version of `attr`: `instead`'s for its residents, else `words`'."""
+        if instead is None:
+            return in_language(words, attr)
+        condition, other = instead
+        return case((condition, in_language(other, attr)), else_=in_language(words, attr))
+
+    r = audiences.resident_table
+    body = case((channel == "whatsapp", chosen("text")), else_=chosen("sms_text"))
+    sms_body = chosen("sms_text")
     known = list(words)
     rows = select(
         r.c.id,
@@ -1324,9 +1333,16 @@ def send_reminders(*, session: Session, settings: Settings, now: dt.datetime | N
 
 
 def reminder_words(
-    *, title: str, venue: str, starts_at: dt.datetime, today: bool, language: str
+    *,
+    title: str,
+    venue: str,
+    starts_at: dt.datetime,
+    today: bool,
+    language: str,
+    attending: bool,
 ) -> Rendered:
-    """Return a meeting reminder in `language` (`today`: the morning-of round's words)."""
+    """Return a meeting reminder in `language` (`today`: the morning-of round's words;
+    `attending`: the words for a resident who already said they will come)."""
     content = load()
     translator = get_translator(language)
     text = broadcast_notices.reminder(
@@ -1337,20 +1353,28 @@ def reminder_words(
         starts_at=starts_at,
         venue=venue,
         today=today,
+        attending=attending,
     )
     sms_text = broadcast_notices.sms_version(content, translator, text)
     return Rendered(language, text, sms_text, falls_back=False)
 
 
 def _largest_reminder(*, title: str, venue: str, starts_at: dt.datetime) -> Rendered:
-    """Return the largest of a meeting's SMS reminders: in any language, either round's."""
+    """Return the largest of a meeting's SMS reminders: in any language, either round's,
+    to a resident who said they will come or not."""
     return max(
         (
             reminder_words(
-                title=title, venue=venue, starts_at=starts_at, today=today, language=language
+                title=title,
+                venue=venue,
+                starts_at=starts_at,
+                today=today,
+                language=language,
+                attending=attending,
             )
             for language in SUPPORTED_LOCALES
             for today in (False, True)
+            for attending in (False, True)
         ),
         key=lambda words: (sms.segments(words.sms_text), sms.units(words.sms_text)),
     )
@@ -1406,27 +1430,40 @@ def _remind(
     if done is not None:
         return 0
     audience = meeting_audience(meeting).model_dump(mode="json")
-    languages = audiences.languages(session=session, audience=audience)
-    words = {
-        language: reminder_words(
-            title=meeting.title,
-            venue=meeting.venue,
-            starts_at=meeting.starts_at,
-            today=today,
-            language=language,
-        )
-        for language in {*languages, DEFAULT_LOCALE}
-    }
+    languages = {*audiences.languages(session=session, audience=audience), DEFAULT_LOCALE}
+
+    def words(*, attending: bool) -> dict[str, Rendered]:
+        return {
+            language: reminder_words(
+                title=meeting.title,
+                venue=meeting.venue,
+                starts_at=meeting.starts_at,
+                today=today,
+                language=language,
+                attending=attending,
+            )
+            for language in languages
+        }
+
+    # Those who already said they will come are told so, not asked again (their "1" is
+    # then the menu's: `SqlMeetingInvitations.pending`).
+    said = select(col(MeetingAttendance.id)).where(col(MeetingAttendance.meeting_id) == meeting.id)
+    instead = None
+    if session.execute(said.limit(1)).first() is not None:
+        resident = audiences.resident_table.c.id
+        condition = said.where(col(MeetingAttendance.resident_id) == resident).exists()
+        instead = (condition, words(attending=True))
     ref = meeting_ref(meeting.id)
     added = enqueue_audience(
         session=session,
         audience=audience,
-        words=words,
+        words=words(attending=False),
         purpose="reminder",
         ref=ref,
         dedupe_prefix=f"{ref}:{int(told.timestamp())}:d{days_before}:",
         sms_fallback=PURPOSES["reminder"],
         now=now,
+        instead=instead,
     )
     session.add(
         MeetingReminder(

@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from typing import Any
 
 import pytest
 from sqlalchemy import select, update
 from sqlmodel import Session, col
 
+from api.deps import converse_for
 from bot.config import Settings
 from bot.domain.broadcasts import service as broadcasts
 from bot.domain.broadcasts.jobs import schedule
 from bot.domain.broadcasts.models import MeetingReminder
 from bot.domain.broadcasts.ports import SqlMeetingInvitations
+from bot.domain.messages import service as messages
 from bot.domain.outbox import service as outbox
 from bot.domain.outbox.models import Outbox
 from bot.domain.residents.models import Resident
 from bot.domain.settlements import edit
 from bot.domain.settlements.models import Meeting, Settlement
+from bot.engine.messages import Inbound
+from bot.flows import broadcast_notices
 from tests.domain.broadcasts.factories import make_member
 from tests.factories import make_meeting, make_settlement
 
@@ -437,3 +442,119 @@ def test_a_round_recorded_with_the_start_s_seconds_is_not_sent_again(
     session.add(MeetingReminder(meeting_id=meeting.id, days_before=3, starts_at=meeting.starts_at))
     session.flush()
     assert broadcasts.send_reminders(session=session, settings=settings, now=THREE_DAYS_BEFORE) == 0
+
+
+# --- a resident who already said they will come --------------------------------------------
+
+_sids = itertools.count(1)
+
+
+def _say(session: Session, resident: Resident, text: str, at: dt.datetime) -> str:
+    """Send `text` from `resident` on their channel as at `at`; return the reply."""
+    inbound = Inbound(
+        message_id=f"SM{next(_sids):032d}",
+        phone=resident.phone,
+        channel="whatsapp" if resident.last_inbound_whatsapp_at else "sms",
+        text=text,
+        received_at=at,
+    )
+    [reply] = messages.receive(
+        session=session, inbound=inbound, converse=converse_for(session), now=at
+    )
+    return reply
+
+
+def _deliver(session: Session, at: dt.datetime) -> None:
+    """Let every queued reminder reach its resident at `at`."""
+    session.execute(
+        update(Outbox).where(col(Outbox.status) == "pending").values(status="sent", sent_at=at)
+    )
+
+
+def test_a_resident_who_said_yes_is_told_so_not_asked_again(
+    session: Session, settings: Settings, scene: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = scene["meeting"].settlement_id
+    said_en, said_xh = scene["en"], scene["xh"]
+    asked_en = make_member(session, settlement_id=home, now=THREE_DAYS_BEFORE)
+    asked_xh = make_member(
+        session, settlement_id=home, language="xh", channel="whatsapp", now=MORNING_OF
+    )
+    broadcasts.send_reminders(session=session, settings=settings, now=THREE_DAYS_BEFORE)
+    _deliver(session, THREE_DAYS_BEFORE + dt.timedelta(minutes=1))
+    answered = THREE_DAYS_BEFORE + dt.timedelta(hours=1)
+    assert _say(session, said_en, "1", answered).startswith(
+        "Thank you. We noted that you will come to Layout plan on Thursday, 12 March 2026"
+    )
+    assert _say(session, said_xh, "NDIZA", answered).startswith("Enkosi.")
+
+    rendered: list[tuple[str, bool]] = []
+    real = broadcast_notices.reminder
+
+    def counted(*args: Any, **kwargs: Any) -> str:
+        rendered.append((args[1].locale, kwargs.get("attending", False)))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(broadcast_notices, "reminder", counted)
+    assert broadcasts.send_reminders(session=session, settings=settings, now=MORNING_OF) == 4
+    today = {
+        row.resident_id: row.body or ""
+        for row in _reminders(session)
+        if row.created_at == MORNING_OF
+    }
+    assert today[said_en.id] == (
+        "Today: Layout plan\nStarts at 18:00.\nWhere: Hall\n"
+        "You said you will come. See you there.\nReply STOP to stop these messages."
+    )
+    assert today[asked_en.id] == (
+        "Today: Layout plan\nStarts at 18:00.\nWhere: Hall\n"
+        "Reply 1 or ATTEND to tell us you will come.\nReply STOP to stop these messages."
+    )
+    assert today[said_xh.id].endswith("\nUsixelele ukuba uza kuza. Sobonana apho.")
+    assert today[asked_xh.id].endswith("\nPhendula ngo-1 okanye NDIZA ukusazisa ukuba uza kuza.")
+    # Each ending once per language, not once per resident.
+    assert sorted(rendered) == [("en", False), ("en", True), ("xh", False), ("xh", True)]
+
+    _deliver(session, MORNING_OF + dt.timedelta(minutes=1))
+    invitations = SqlMeetingInvitations(session)
+    since = answered + dt.timedelta(minutes=1)
+    assert invitations.pending(said_en.phone, since=since, now=MORNING_OF) == []
+    [asked] = invitations.pending(asked_en.phone, since=since, now=MORNING_OF)
+    assert asked.meeting_id == scene["meeting"].id
+    # Their "1" is the menu's: the reminder on their screen asked nothing.
+    later = MORNING_OF + dt.timedelta(hours=1)
+    assert _say(session, said_en, "1", later).startswith(
+        "Welcome back to Siyakha.\n\nUbuhle Gardens: no category yet\n"
+        "The municipality has not yet assessed Ubuhle Gardens."
+    )
+    assert _say(session, said_xh, "1", later).startswith(
+        "Wamkelekile kwakhona kwi-Siyakha.\n\n*Ubuhle Gardens: ayikabi nadidi*\n"
+    )
+    # Those the reminder asked are answered as ever.
+    assert _say(session, asked_en, "1", later) == (
+        "Thank you. We noted that you will come to Layout plan on Thursday, 12 March 2026, "
+        "18:00.\n\nSend 0 for the main menu."
+    )
+    assert _say(session, asked_xh, "1", later).startswith(
+        "Enkosi. Siqaphele ukuba uza kuza kwi-Layout plan (Lwesine, 12 Matshi 2026 18:00)."
+    )
+    assert broadcasts.attendance(session=session, meeting_id=scene["meeting"].id) == (4, 4)
+
+
+def test_the_sms_budget_of_a_reminder_counts_the_words_for_those_who_said_yes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Both endings are short today; a longer "you said you will come" must still be measured.
+    real = broadcast_notices.reminder
+
+    def noted_longer(*args: Any, **kwargs: Any) -> str:
+        text = real(*args, **kwargs)
+        return text + " See you there." * 20 if kwargs.get("attending") else text
+
+    title, venue = "Layout plan", "Hall"
+    assert broadcasts.reminder_sms_problem(title=title, venue=venue, starts_at=STARTS) is None
+    monkeypatch.setattr(broadcast_notices, "reminder", noted_longer)
+    problem = broadcasts.reminder_sms_problem(title=title, venue=venue, starts_at=STARTS)
+    assert problem is not None
+    assert "SMS reminder, with the date, would be" in problem.message()
+    assert "so shorten the title or venue" in problem.message()
