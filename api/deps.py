@@ -462,6 +462,23 @@ def visible_milestone(
     return settlement, milestone
 
 
+def announceable_milestone(
+    *, session: Session, scope: scopes.Scope, milestone_id: int
+) -> tuple[Settlement, Milestone]:
+    """Return a milestone of a settlement the scope allows, with that settlement; 404 for
+    any other, as if it did not exist. Its announcement reaches that settlement alone, which
+    a scope that sees it may reach: unlike a forum's, it is never refused (403) for scope."""
+    milestone = settlement_edit.get_milestone(session=session, milestone_id=milestone_id)
+    settlement = session.get(Settlement, milestone.settlement_id) if milestone else None
+    if (
+        milestone is None
+        or settlement is None
+        or not scopes.allows_settlement(session=session, scope=scope, settlement_id=settlement.id)
+    ):
+        raise HTTPException(404, f"no milestone {milestone_id}")
+    return settlement, milestone
+
+
 def check_meeting_place(
     *, scope: scopes.Scope, settlement: Settlement | None, level: str, ward: str
 ) -> None:

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 
-from api.deps import PathId, announceable_meeting, refused_as_http
+from api.deps import PathId, announceable_meeting, announceable_milestone, refused_as_http
 from api.routes.staff.common import (
     OFFICERS,
     StaffContext,
@@ -153,8 +153,10 @@ def broadcast_new(
     meeting_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     change: str = "announced",
     previous: str = "",
+    milestone_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> HTMLResponse:
-    """Compose a broadcast; with `meeting_id` (and `change`), the offered announcement."""
+    """Compose a broadcast; with `meeting_id` (and `change`), or `milestone_id`, the
+    offered announcement."""
     draft = None
     if meeting_id is not None:
         meeting = announceable_meeting(session=ctx.session, scope=ctx.scope, meeting_id=meeting_id)
@@ -162,6 +164,12 @@ def broadcast_new(
             draft = broadcasts.meeting_announcement(
                 meeting=meeting, change=change, previous_starts_at=_local(previous)
             )
+    elif milestone_id is not None:
+        settlement, milestone = announceable_milestone(
+            session=ctx.session, scope=ctx.scope, milestone_id=milestone_id
+        )
+        with refused_as_http():
+            draft = broadcasts.milestone_announcement(milestone=milestone, settlement=settlement)
     return _compose(request, ctx, draft)
 
 

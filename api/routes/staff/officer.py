@@ -109,17 +109,31 @@ def settlement_list(request: Request, ctx: Reader) -> HTMLResponse:
 
 
 @router.get("/settlements/{settlement_id}", response_class=HTMLResponse)
-def settlement_page(request: Request, settlement_id: PathId, ctx: Reader) -> HTMLResponse:
-    """One settlement: edit its category, note and phase; its milestones and meetings."""
+def settlement_page(
+    request: Request, settlement_id: PathId, ctx: Reader, announce: str = ""
+) -> HTMLResponse:
+    """One settlement: edit its category, note and phase; its milestones and meetings;
+    after a milestone became news (`announce`: its id), the offer to tell the residents."""
     settlement = _settlement(ctx, settlement_id)
     # Its own meetings and the ward forums that name it (not a city forum, which is everyone's).
     condition = and_(col(Meeting.settlement_id) == settlement_id, col(Meeting.level) != "city")
+    milestones = edit.milestones(session=ctx.session, settlement_id=settlement_id)
+    # Only what is true of it now: a milestone of this settlement, done or delayed.
+    news = next(
+        (
+            m
+            for m in milestones
+            if str(m.id) == announce and m.status in broadcasts.MILESTONE_TEMPLATES
+        ),
+        None,
+    )
     return render(
         request,
         "settlement.html",
         ctx,
         s=settlement,
-        milestones=edit.milestones(session=ctx.session, settlement_id=settlement_id),
+        milestones=milestones,
+        announce=news,
         meetings=edit.meetings(session=ctx.session, condition=condition),
         categories=CATEGORIES,
         strands=STRANDS,
@@ -163,6 +177,7 @@ def milestone_save(
     """Add a milestone, or change one (`milestone_id`)."""
     settlement = _settlement(ctx, settlement_id)
     milestone = None if milestone_id is None else _milestone(ctx, settlement_id, milestone_id)
+    status_before, note_before = (milestone.status, milestone.note) if milestone else (None, None)
     with refused_as_http():
         saved = edit.save_milestone(
             session=ctx.session,
@@ -180,6 +195,11 @@ def milestone_save(
         settlement=settlement_id,
         status=status,
     )
+    # Newly done or delayed (or a delay's new note): offer to tell the residents.
+    if broadcasts.milestone_is_news(
+        milestone=saved, status_before=status_before, note_before=note_before
+    ):
+        return back(f"/staff/settlements/{settlement_id}?announce={saved.id}", "updated")
     return back(f"/staff/settlements/{settlement_id}", "updated")
 
 

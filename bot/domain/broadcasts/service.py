@@ -1,5 +1,5 @@
 """Broadcast queries: create, preview, approve, release (enqueue), cancel, progress;
-meeting announcements, reminders and attendance.
+milestone and meeting announcements, meeting reminders and attendance.
 
 Services take the caller's session, flush when they need an id and never commit.
 Every broadcast is rendered once per language, then queued for its whole audience in one
@@ -1095,6 +1095,49 @@ def to_public(*, session: Session, broadcast: Broadcast) -> BroadcastPublic:
         enqueued_at=broadcast.enqueued_at,
         enqueued_count=broadcast.enqueued_count,
         progress=counts,
+    )
+
+
+# --- milestones: announcements -------------------------------------------------------------
+
+# The template that tells a settlement's residents of a milestone's status; residents are
+# told of no other (planned, in progress).
+MILESTONE_TEMPLATES = {"done": "milestone_reached", "delayed": "milestone_delayed"}
+
+
+def milestone_is_news(
+    *, milestone: Milestone, status_before: str | None, note_before: str | None
+) -> bool:
+    """Return whether a milestone just added or changed (`None` before: added) is news for
+    its settlement's residents: done or delayed now and not before, or still delayed with
+    a new note, which the "delayed" message quotes (why, or until when). A done
+    milestone's new note is not: "good news, this step is done" would be sent again."""
+    if milestone.status not in MILESTONE_TEMPLATES:
+        return False
+    if milestone.status != status_before:
+        return True
+    return milestone.status == "delayed" and milestone.note != note_before
+
+
+def milestone_announcement(
+    *, milestone: Milestone, settlement: Settlement, send_at: dt.datetime | None = None
+) -> BroadcastCreate:
+    """Return the broadcast that tells a settlement's residents its milestone is done or
+    delayed, as its status says, for the officer to send as it is or adjust (the offer made
+    when a milestone changes); Conflict for a milestone neither done nor delayed.
+    `send_at` empty means now."""
+    name = MILESTONE_TEMPLATES.get(milestone.status)
+    if name is None:
+        raise Conflict(
+            f"milestone {milestone.id} is {milestone.status.replace('_', ' ')}: residents are"
+            " told of a milestone once it is done or delayed (set its status first)"
+        )
+    word = name.removeprefix("milestone_")
+    return BroadcastCreate(
+        title=f"Milestone {word}: {milestone.title} ({settlement.name})"[:200],
+        audience=Audience(settlement_ids=[milestone.settlement_id]),
+        template=TemplateIn(name=name, milestone_id=milestone.id),
+        send_at=send_at,
     )
 
 

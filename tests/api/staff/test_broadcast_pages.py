@@ -1,5 +1,6 @@
 """Broadcast pages: compose, preview, send, approve by a second officer, follow progress;
-a meeting's announcement offered prefilled; the same flow in headless Chromium."""
+a meeting's or milestone's announcement offered prefilled; the same flow in headless
+Chromium."""
 
 from __future__ import annotations
 
@@ -7,18 +8,20 @@ import datetime as dt
 import html
 import re
 from collections.abc import Callable
+from html.parser import HTMLParser
 
 import pytest
 from fastapi.testclient import TestClient
 from playwright.sync_api import Page, expect
 from sqlalchemy.engine import Engine
-from sqlmodel import col, select, update
+from sqlmodel import Session, col, select, update
 
 from api.main import create_app
 from bot.config import Settings
 from bot.db import session_scope, utcnow
 from bot.domain.broadcasts import jobs
 from bot.domain.broadcasts.models import Broadcast
+from bot.domain.outbox.models import Outbox
 from bot.domain.residents.models import Resident
 from bot.domain.settlements.models import Settlement
 from bot.domain.staff.models import StaffUser
@@ -26,11 +29,12 @@ from bot.i18n import TIMEZONE
 from tests.api.staff.conftest import EMAILS, PASSWORD, World, logged_in, make_scoped_user
 from tests.browser import chromium
 from tests.domain.broadcasts.factories import make_failing_broadcast, make_member
-from tests.factories import make_meeting
+from tests.factories import make_meeting, make_milestone
 from tests.live_server import serve
 
 Role = Callable[[str], tuple[TestClient, str]]
 WARD_14_OFFICER = "ward14-officer@ubuntubay.example.org"
+BROADCAST_PREVIEW = "/staff/broadcasts/preview"
 
 
 @pytest.fixture
@@ -57,6 +61,63 @@ def _compose(client: TestClient, csrf: str, world: World, **extra: str) -> str:
     preview = client.post("/staff/broadcasts/preview", data=form)
     assert preview.status_code == 200, preview.text
     return preview.text
+
+
+class _FormReader(HTMLParser):
+    """Read what a browser would submit from one form of a page: its fields' values, the
+    checked boxes and the selected options."""
+
+    def __init__(self, action: str) -> None:
+        super().__init__()
+        self.action, self.inside, self.fields = action, False, []
+        self._select: tuple[str, bool] | None = None
+        self._options: list[tuple[str, bool]] = []
+        self._textarea: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {key: value or "" for key, value in attrs}
+        if tag == "form":
+            self.inside = a.get("action") == self.action
+        elif not self.inside or ("name" not in a and tag != "option"):
+            return
+        elif tag == "input":
+            if a.get("type") not in ("checkbox", "radio") or "checked" in a:
+                self.fields.append((a["name"], a.get("value", "on")))
+        elif tag == "textarea":
+            self._textarea = a["name"]
+        elif tag == "select":
+            self._select, self._options = (a["name"], "multiple" in a), []
+        elif tag == "option" and self._select:
+            self._options.append((a.get("value", ""), "selected" in a))
+
+    def handle_data(self, data: str) -> None:
+        if self._textarea is not None:
+            self.fields.append((self._textarea, data))
+            self._textarea = None
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self.inside = False
+        elif tag == "textarea" and self._textarea is not None:
+            self.fields.append((self._textarea, ""))
+            self._textarea = None
+        elif tag == "select" and self._select:
+            name, multiple = self._select
+            chosen = [value for value, selected in self._options if selected]
+            if not chosen and not multiple and self._options:
+                chosen = [self._options[0][0]]
+            self.fields += [(name, value) for value in chosen]
+            self._select = None
+
+
+def _submitted(page: str, action: str) -> dict[str, list[str]]:
+    """Return what the form posting to `action` on `page` would send as it stands."""
+    reader = _FormReader(action)
+    reader.feed(page)
+    fields: dict[str, list[str]] = {}
+    for name, value in reader.fields:
+        fields.setdefault(name, []).append(value)
+    return fields
 
 
 def _payload(html: str) -> str:
@@ -238,6 +299,107 @@ def test_a_moved_meetings_announcement_gives_the_old_time_in_johannesburg_time(
     assert preview.status_code == 200, preview.text
     words = re.search(r"<pre>(.*?)</pre>", preview.text, re.S)
     assert words and "18:00" in words.group(1) and "16:00" not in words.group(1)
+
+
+def _offered_milestone_announcement(
+    client: TestClient, csrf: str, settlement_id: int, milestone_id: int, **changes: str
+) -> str:
+    """Save a milestone of a settlement with `changes` on its settlement page, follow the
+    offer the page makes and return the compose page it leads to."""
+    form = {
+        "csrf_token": csrf,
+        "milestone_id": str(milestone_id),
+        "strand": "services",
+        "title": "Standpipes installed",
+        "status": "planned",
+        **changes,
+    }
+    saved = client.post(f"/staff/settlements/{settlement_id}/milestones", data=form)
+    assert saved.status_code == 200, saved.text
+    link = re.search(r'href="(/staff/broadcasts/new\?[^"]+)">Prepare the announcement', saved.text)
+    assert link, saved.text
+    compose = client.get(html.unescape(link.group(1)))
+    assert compose.status_code == 200, compose.text
+    return compose.text
+
+
+def test_a_milestones_offer_composes_its_announcement_and_sends_it(
+    clean_db: Engine, residents: World, as_role: Role
+) -> None:
+    # Residents were told of a milestone done or delayed only if the officer went to
+    # Broadcasts, chose template mode and typed the milestone's number by hand.
+    with session_scope(clean_db) as session:
+        here = session.get_one(Settlement, residents.here)
+        milestone_id = make_milestone(session, here, title="Standpipes installed").id
+    client, csrf = as_role("officer")
+    page = _offered_milestone_announcement(
+        client, csrf, residents.here, milestone_id, status="done"
+    )
+    fields = _submitted(page, "/staff/broadcasts/preview")
+    assert fields["mode"] == ["template"]
+    assert fields["template_name"] == ["milestone_reached"]
+    assert fields["milestone_id"] == [str(milestone_id)]
+    assert fields["settlement_ids"] == [str(residents.here)]
+    assert fields["title"] == ["Milestone reached: Standpipes installed (Ubuhle Gardens)"]
+    preview = client.post("/staff/broadcasts/preview", data=fields)
+    assert preview.status_code == 200, preview.text
+    assert 'id="pv-recipients">3<' in preview.text
+    english = "*Good news for Ubuhle Gardens*\nThis step of the upgrading is done: Standpipes"
+    assert english in html.unescape(preview.text)
+    sent = client.post(
+        "/staff/broadcasts",
+        data={"csrf_token": csrf, "payload": _payload(preview.text)},
+        follow_redirects=False,
+    )
+    assert sent.status_code == 303, sent.text
+    with Session(clean_db) as session:
+        bodies = session.exec(
+            select(Outbox.body).join(Resident).where(col(Resident.language) == "en")
+        ).all()
+    assert len(bodies) == 1 and "This step of the upgrading is done: Standpipes" in str(bodies[0])
+    # Delayed, the residents are told why, as the note says.
+    page = _offered_milestone_announcement(
+        client, csrf, residents.here, milestone_id, status="delayed", note="Pipes arrive in May."
+    )
+    fields = _submitted(page, "/staff/broadcasts/preview")
+    assert fields["template_name"] == ["milestone_delayed"]
+    preview = client.post("/staff/broadcasts/preview", data=fields)
+    words = html.unescape(preview.text)
+    assert "*Delay for Ubuhle Gardens*" in words and "municipality: Pipes arrive in May." in words
+    # Neither done nor delayed, it has nothing to tell (a hand-made address).
+    _offered_milestone_announcement(client, csrf, residents.here, milestone_id, status="done")
+    planned = {"csrf_token": csrf, "milestone_id": str(milestone_id), "strand": "services"}
+    planned |= {"title": "Standpipes installed", "status": "in_progress"}
+    client.post(f"/staff/settlements/{residents.here}/milestones", data=planned)
+    refused = client.get(f"/staff/broadcasts/new?milestone_id={milestone_id}")
+    assert refused.status_code == 409
+    assert f"milestone {milestone_id} is in progress: residents are told" in refused.text
+
+
+def test_a_milestones_announcement_keeps_to_the_sms_budget(
+    clean_db: Engine, residents: World, as_role: Role
+) -> None:
+    # The note is quoted: measured by its length as GSM-7 counts it (a Tshivenda spelling
+    # is no reason to refuse it), a long one is refused at the preview, naming what to
+    # shorten.
+    tshivenda = "Muṱangano wa u ḓivhadza vhadzulapo ndi nga Ḽavhuraru. " * 3  # UCS-2
+    long = "The contractor left the site; pipes arrive in May, then trenches. " * 6
+    with session_scope(clean_db) as session:
+        here = session.get_one(Settlement, residents.here)
+        milestone_id = make_milestone(session, here, title="Standpipes installed").id
+    client, csrf = as_role("officer")
+    page = _offered_milestone_announcement(
+        client, csrf, residents.here, milestone_id, status="delayed", note=tshivenda
+    )
+    preview = client.post("/staff/broadcasts/preview", data=_submitted(page, BROADCAST_PREVIEW))
+    assert "Preview:" in preview.text and "UCS-2" in preview.text
+    page = _offered_milestone_announcement(
+        client, csrf, residents.here, milestone_id, status="delayed", note=long
+    )
+    refused = client.post("/staff/broadcasts/preview", data=_submitted(page, BROADCAST_PREVIEW))
+    words = html.unescape(refused.text)
+    assert "Preview:" not in words and "template: the English SMS, with its STOP hint" in words
+    assert "so shorten the milestone's title or note" in words
 
 
 def test_a_refused_preview_keeps_the_times_and_the_sms_fallback(
@@ -451,6 +613,25 @@ def test_a_scoped_officer_gets_no_announcement_of_another_places_meeting(
         assert scoped.get(f"/staff/broadcasts/new?meeting_id={here}").status_code == 200
         # "there" is ward 22: its meeting is as absent as one that does not exist.
         assert scoped.get(f"/staff/broadcasts/new?meeting_id={there}").status_code == 404
+
+
+def test_a_scoped_officer_gets_no_announcement_of_another_places_milestone(
+    app: object, clean_db: Engine, residents: World, as_role: Role
+) -> None:
+    with session_scope(clean_db) as session:
+        here = make_milestone(session, session.get_one(Settlement, residents.here), status="done")
+        there = session.get_one(Settlement, residents.there)
+        elsewhere = make_milestone(session, there, status="done", note="Secret over there")
+    make_scoped_user(clean_db, WARD_14_OFFICER, "officer", wards=["14"])
+    with logged_in(app, WARD_14_OFFICER) as (scoped, _csrf):
+        assert scoped.get(f"/staff/broadcasts/new?milestone_id={here.id}").status_code == 200
+        # "there" is ward 22: its milestone is as absent as one that does not exist.
+        for milestone_id in (elsewhere.id, elsewhere.id + 100):
+            hidden = scoped.get(f"/staff/broadcasts/new?milestone_id={milestone_id}")
+            assert hidden.status_code == 404 and f"no milestone {milestone_id}" in hidden.text
+            assert "Secret over there" not in hidden.text
+    triage, _ = as_role("triage")
+    assert triage.get(f"/staff/broadcasts/new?milestone_id={here.id}").status_code == 403
 
 
 def test_texts_too_long_for_sms_are_measured_as_written_and_sent_back_with_the_count(

@@ -190,6 +190,63 @@ def test_a_milestone_target_falls_between_2000_and_2099(
         assert session.exec(select(Milestone)).all() == []
 
 
+def test_a_milestone_done_or_delayed_offers_to_tell_the_residents(
+    as_role: Login, world: World, clean_db: Engine
+) -> None:
+    # Meetings offered their announcement; a milestone set done or delayed offered nothing,
+    # though its templates exist: residents heard of it only if the officer knew to compose
+    # one by hand, typing the milestone's number.
+    client, csrf = as_role("officer")
+    url = f"/staff/settlements/{world.here}/milestones"
+    form = {"csrf_token": csrf, "strand": "services", "title": "Standpipes", "status": "planned"}
+
+    def offer_after(changes: dict[str, str]) -> str | None:
+        """Save the form with `changes`; return the offer the page then makes, if any."""
+        form.update(changes)
+        saved = client.post(url, data=form)
+        assert saved.status_code == 200, saved.text
+        if "milestone_id" not in form:
+            with Session(clean_db) as session:
+                form["milestone_id"] = str(session.exec(select(Milestone.id)).one())
+        found = re.search(r'<p class="notice" id="announce">(.*?)</p>', saved.text, re.S)
+        return " ".join(html.unescape(found.group(1)).split()) if found else None
+
+    assert offer_after({}) is None  # added as planned
+    assert offer_after({"status": "in_progress"}) is None
+    link = '<a href="/staff/broadcasts/new?milestone_id={}">Prepare the announcement</a>'
+    done = offer_after({"status": "done"})
+    assert done == (
+        "The milestone “Standpipes” is done. Tell the residents of Ubuhle Gardens? "
+        + link.format(form["milestone_id"])
+        + " (you will see it in every language and the recipients before anything is sent)."
+    )
+    assert offer_after({"note": "Handed over at the ward meeting"}) is None  # old news
+    assert "“Standpipes” is delayed." in (offer_after({"status": "delayed"}) or "")
+    # The "delayed" message quotes the note: a delay's new note (why, until when) is news.
+    assert offer_after({"note": "The contractor returns in May"}) is not None
+    assert offer_after({"target_date": "2031-05-01"}) is None  # the message has no date
+    assert offer_after({"status": "planned"}) is None
+    # Added already done is news too.
+    standpipes = form.pop("milestone_id")
+    form.update(title="Roads graded", status="done", note="")
+    added = client.post(url, data=form, follow_redirects=False)
+    with Session(clean_db) as session:
+        roads = session.exec(select(Milestone).where(Milestone.title == "Roads graded")).one()
+    assert added.headers["location"] == (
+        f"/staff/settlements/{world.here}?announce={roads.id}&ok=updated"
+    )
+    # A hand-made address offers only what is true: not a planned milestone, nor another
+    # settlement's.
+    with session_scope(clean_db) as session:
+        there = session.get(Settlement, world.there)
+        assert there is not None
+        elsewhere = make_milestone(session, there, status="done").id
+    page = f"/staff/settlements/{world.here}?announce="
+    for milestone_id in (standpipes, elsewhere, "x"):
+        assert "Prepare the announcement" not in client.get(f"{page}{milestone_id}").text
+    assert "Prepare the announcement" in client.get(f"{page}{roads.id}").text
+
+
 def test_meetings_create_edit_cancel(as_role: Login, world: World, clean_db: Engine) -> None:
     client, csrf = as_role("officer")
     form = {
