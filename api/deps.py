@@ -61,6 +61,8 @@ MAX_WEBHOOK_BYTES = 64 * 1024
 # A row id in a path: out of range is a 422, not a database error (500) on PostgreSQL.
 PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
 MeetingId = Annotated[int, Path(ge=1, le=MAX_ID, description="the meeting id")]
+SettlementId = Annotated[int, Path(ge=1, le=MAX_ID, description="the settlement id")]
+MilestoneId = Annotated[int, Path(ge=1, le=MAX_ID, description="the milestone id")]
 T = TypeVar("T")
 
 

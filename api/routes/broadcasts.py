@@ -4,27 +4,31 @@ Everyone with a staff token may read; composing, approving and cancelling need t
 officer or admin role. A broadcast whose audience is larger than
 SIYAKHA_BROADCAST_APPROVAL_THRESHOLD waits for a second officer's approval. A scoped user
 reads the meetings of their places and the city and ward forums their residents are
-invited to, and announces only to their own places.
+invited to, and announces only to their own places: a meeting of theirs, or a milestone of
+one of their settlements.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Request, Response
+from fastapi import APIRouter, Body, HTTPException, Path, Request, Response
 from pydantic import BaseModel
 from sqlmodel import Session
 
 from api.deps import (
     CurrentScope,
     MeetingId,
+    MilestoneId,
     Officer,
     SessionDep,
     SettingsDep,
+    SettlementId,
     announceable_meeting,
     audit_api,
     readable_meeting,
     refused_as_http,
+    visible_milestone,
 )
 from api.errors import API_ERRORS, documented
 from bot.db import MAX_ID, ApiInput
@@ -52,8 +56,20 @@ class MeetingAnnouncementIn(ApiInput):
     send_at: Moment = None
 
 
+class MilestoneAnnouncementIn(ApiInput):
+    """Announce a milestone done or delayed (its status says which): now, or at `send_at`."""
+
+    send_at: Moment = None
+
+
+# The body may be left out: the milestone's status says what to tell, now.
+MilestoneAnnouncement = Annotated[MilestoneAnnouncementIn, Body()]
+SEND_NOW = MilestoneAnnouncementIn()
+
+
 class AnnouncementOffer(BaseModel):
-    """The announcement offered for a meeting change, and what sending it would do."""
+    """The announcement offered for a meeting or milestone change, and what sending it would
+    do."""
 
     broadcast: BroadcastCreate
     preview: Preview
@@ -236,6 +252,74 @@ def announce_meeting(
         f"meeting:{meeting_id}",
         broadcast=broadcast.id,
         change=announcement.change,
+    )
+    return broadcasts.to_public(session=session, broadcast=broadcast)
+
+
+MILESTONE_ANNOUNCEMENT = "/settlements/{settlement_id}/milestones/{milestone_id}/announcement"
+
+
+@router.post(f"{MILESTONE_ANNOUNCEMENT}/preview", responses=documented(404, 409))
+def offer_milestone_announcement(
+    settlement_id: SettlementId,
+    milestone_id: MilestoneId,
+    scope: CurrentScope,
+    session: SessionDep,
+    settings: SettingsDep,
+    announcement: MilestoneAnnouncement = SEND_NOW,
+) -> AnnouncementOffer:
+    """Offer the announcement that tells a settlement's residents its milestone is done
+    (`milestone_reached`) or delayed (`milestone_delayed`, with its note), with its preview;
+    409 for a milestone neither done nor delayed; 404 outside the caller's scope."""
+    settlement, milestone = visible_milestone(
+        session=session, scope=scope, settlement_id=settlement_id, milestone_id=milestone_id
+    )
+    with refused_as_http():
+        draft = broadcasts.milestone_announcement(
+            milestone=milestone,
+            settlement=settlement,
+            send_at=announcement.send_at,
+        )
+        shown = broadcasts.preview_draft(
+            session=session, settings=settings, scope=scope, broadcast_in=draft
+        )
+    return AnnouncementOffer(broadcast=draft, preview=shown)
+
+
+@router.post(MILESTONE_ANNOUNCEMENT, status_code=201, responses=documented(403, 404, 409))
+def announce_milestone(
+    settlement_id: SettlementId,
+    milestone_id: MilestoneId,
+    request: Request,
+    user: Officer,
+    scope: CurrentScope,
+    session: SessionDep,
+    settings: SettingsDep,
+    announcement: MilestoneAnnouncement = SEND_NOW,
+) -> BroadcastPublic:
+    """Send the announcement that a settlement's milestone is done or delayed to that
+    settlement's residents; 409 for a milestone neither done nor delayed, or when it would
+    go now and no resident matches; 404 outside the caller's scope."""
+    settlement, milestone = visible_milestone(
+        session=session, scope=scope, settlement_id=settlement_id, milestone_id=milestone_id
+    )
+    with refused_as_http():
+        broadcast = broadcasts.announce_milestone(
+            session=session,
+            settings=settings,
+            milestone=milestone,
+            settlement=settlement,
+            staff=user,
+            send_at=announcement.send_at,
+        )
+    audit_api(
+        session,
+        request,
+        user,
+        "milestone.announce",
+        f"milestone:{milestone_id}",
+        broadcast=broadcast.id,
+        settlement=settlement_id,
     )
     return broadcasts.to_public(session=session, broadcast=broadcast)
 

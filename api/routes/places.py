@@ -12,15 +12,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from sqlmodel import Session
 
 from api.deps import (
     CurrentScope,
     MeetingId,
+    MilestoneId,
     Officer,
     QueryDateTime,
     SessionDep,
+    SettlementId,
     audit_api,
     aware,
     changeable_meeting,
@@ -31,7 +33,7 @@ from api.deps import (
     visible_settlement,
 )
 from api.errors import API_ERRORS, documented
-from bot.db import MAX_ID, utcnow
+from bot.db import utcnow
 from bot.domain.settlements import edit
 from bot.domain.settlements.models import (
     MEETING_LEVELS,
@@ -49,9 +51,6 @@ from bot.domain.settlements.models import (
 from bot.domain.staff import scope as scopes
 
 router = APIRouter(prefix="/api/v1", tags=["settlements and meetings"], responses=API_ERRORS)
-
-SettlementId = Annotated[int, Path(ge=1, le=MAX_ID, description="the settlement id")]
-MilestoneId = Annotated[int, Path(ge=1, le=MAX_ID, description="the milestone id")]
 
 
 @router.get("/settlements")

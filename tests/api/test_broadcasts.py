@@ -1,5 +1,6 @@
 """The broadcasts JSON API: preview, create, approve, schedule, cancel, follow progress
-(drained through the Twilio stand-in); meeting announcements and attendance counts."""
+(drained through the Twilio stand-in); meeting and milestone announcements, attendance
+counts."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from bot.domain.broadcasts import jobs
 from bot.domain.broadcasts import service as broadcasts
 from bot.domain.broadcasts.models import Broadcast
 from bot.domain.outbox.models import Outbox
-from bot.domain.settlements.models import Meeting, Settlement
+from bot.domain.settlements.models import Meeting, Milestone, Settlement
 from bot.domain.settlements.service import upcoming_meetings
 from bot.domain.staff import scope as scopes
 from bot.domain.staff.models import AuditEvent
@@ -251,6 +252,84 @@ def test_meeting_announcement_offer_send_and_attendance(
     assert sent.status_code == 201 and sent.json()["meeting_id"] == world["meeting"]
     attendance = client.get(f"/api/v1/meetings/{world['meeting']}/attendance", headers=officer)
     assert attendance.json() == {"meeting_id": world["meeting"], "attending": 0, "reminded": 0}
+
+
+def test_milestone_announcement_offer_and_send(
+    client: TestClient, clean_db: Engine, world: dict[str, Any]
+) -> None:
+    # Meetings had an announcement endpoint; a milestone done or delayed had none, so code
+    # that keeps milestones current had to build the template broadcast itself.
+    with session_scope(clean_db) as session:
+        home = session.get_one(Settlement, world["home"])
+        milestone = make_milestone(session, home, title="Standpipes installed", status="done")
+        planned = make_milestone(session, home, title="Roads graded").id
+        other = make_settlement(session, "Far Away", ward="30").id
+    officer = auth(world["officer"])
+    url = f"/api/v1/settlements/{world['home']}/milestones/{milestone.id}/announcement"
+    offer = client.post(f"{url}/preview", headers=officer)  # no body: the status says what
+    assert offer.status_code == 200, offer.text
+    draft = offer.json()["broadcast"]
+    assert draft["title"] == "Milestone reached: Standpipes installed (Ubuhle Gardens)"
+    assert draft["audience"]["settlement_ids"] == [world["home"]]
+    assert draft["template"]["name"] == "milestone_reached"
+    assert draft["template"]["milestone_id"] == milestone.id
+    assert offer.json()["preview"]["recipients"] == 3
+    [english] = [p for p in offer.json()["preview"]["languages"] if p["language"] == "en"]
+    assert "This step of the upgrading is done: Standpipes installed." in english["text"]
+    with session_scope(clean_db) as session:
+        session.get_one(Milestone, milestone.id).status = "delayed"
+    later = (utcnow() + dt.timedelta(days=1)).isoformat()
+    sent = client.post(url, json={"send_at": later}, headers=officer)
+    assert sent.status_code == 201, sent.text
+    assert sent.json()["status"] == "scheduled"
+    assert sent.json()["template"] == {"name": "milestone_delayed", "milestone_id": milestone.id}
+    with Session(clean_db) as session:
+        [event] = session.exec(
+            select(AuditEvent).where(AuditEvent.action == "api.milestone.announce")
+        ).all()
+    assert event.target == f"milestone:{milestone.id}"
+    assert event.detail == {"broadcast": sent.json()["id"], "settlement": world["home"]}
+    # Neither done nor delayed: nothing to tell.
+    not_news = f"/api/v1/settlements/{world['home']}/milestones/{planned}/announcement"
+    for answer in (
+        client.post(f"{not_news}/preview", headers=officer),
+        client.post(not_news, json={}, headers=officer),
+    ):
+        assert answer.status_code == 409, answer.text
+        assert answer.json()["detail"] == (
+            f"milestone {planned} is planned: residents are told of a milestone once it is"
+            " done or delayed (set its status first)"
+        )
+    # Another settlement's number, another ward's settlement, another role.
+    mismatch = f"/api/v1/settlements/{other}/milestones/{milestone.id}/announcement"
+    assert client.post(f"{mismatch}/preview", headers=officer).status_code == 404
+    scoped = scoped_officer(clean_db, "9")  # Ubuhle Gardens is ward 14
+    assert client.post(f"{url}/preview", headers=scoped).status_code == 404
+    assert client.post(url, headers=scoped).status_code == 404
+    assert client.post(url, headers=auth(world["triage"])).status_code == 403
+    assert client.post(url, json={"change": "done"}, headers=officer).status_code == 422
+    with Session(clean_db) as session:
+        assert len(session.exec(select(Broadcast)).all()) == 1
+
+
+def test_a_milestone_announcement_too_long_for_sms_is_refused_naming_what_to_shorten(
+    client: TestClient, clean_db: Engine, world: dict[str, Any]
+) -> None:
+    long = "The contractor left the site; pipes arrive in May, then trenches. " * 6
+    with session_scope(clean_db) as session:
+        home = session.get_one(Settlement, world["home"])
+        milestone = make_milestone(session, home, status="delayed", note=long).id
+    url = f"/api/v1/settlements/{world['home']}/milestones/{milestone}/announcement"
+    for answer in (
+        client.post(f"{url}/preview", headers=auth(world["officer"])),
+        client.post(url, headers=auth(world["officer"])),
+    ):
+        assert answer.status_code == 422, answer.text
+        [problem] = answer.json()["detail"]
+        assert problem["loc"] == ["body", "template"]
+        assert "so shorten the milestone's title or note" in problem["msg"]
+    with Session(clean_db) as session:
+        assert session.exec(select(Broadcast)).all() == []
 
 
 def test_an_announcement_says_only_what_is_true_of_the_meeting(

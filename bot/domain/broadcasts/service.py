@@ -1141,6 +1141,22 @@ def milestone_announcement(
     )
 
 
+def announce_milestone(
+    *,
+    session: Session,
+    settings: Settings,
+    milestone: Milestone,
+    settlement: Settlement,
+    staff: StaffUser | None,
+    send_at: dt.datetime | None = None,
+    now: dt.datetime | None = None,
+) -> Broadcast:
+    """Create the broadcast that tells a settlement's residents its milestone is done or
+    delayed (approval rules apply)."""
+    draft = milestone_announcement(milestone=milestone, settlement=settlement, send_at=send_at)
+    return create(session=session, settings=settings, broadcast_in=draft, staff=staff, now=now)
+
+
 # --- meetings: announcements, reminders, attendance ----------------------------------------
 
 
