@@ -32,7 +32,9 @@ def world(clean_db: Engine) -> dict[str, Any]:
     with session_scope(clean_db) as session:
         home = make_settlement(session, "Ubuhle Gardens", ward="14", category="B1")
         other = make_settlement(session, "Thembalethu", ward="9", aliases=["Thembi"])
-        make_milestone(session, home, strand="tenure", title="Occupation certificates")
+        make_milestone(
+            session, home, strand="tenure", title="Occupation certificates", status="done"
+        )
         make_milestone(session, home, title="Standpipes installed", target_date=dt.date(2027, 3, 1))
         meetings = {
             "home": make_meeting(session, SOON, settlement_id=home.id, title="Layout plan"),

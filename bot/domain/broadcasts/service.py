@@ -112,6 +112,18 @@ def check_meeting_change(*, meeting: Meeting, name: str) -> None:
         raise Conflict(f"meeting {meeting.id} is cancelled: announce that it is cancelled instead")
 
 
+def check_milestone_status(*, milestone: Milestone, name: str) -> None:
+    """Refuse (Conflict) a milestone template that would tell residents what is not true:
+    "this step is done" of a milestone not done, "delayed" of one not delayed (as composed,
+    and again when it goes: a status put back meanwhile fails it, with this reason)."""
+    status = next((s for s, template in MILESTONE_TEMPLATES.items() if template == name), None)
+    if status is not None and milestone.status != status:
+        raise Conflict(
+            f"milestone {milestone.id} is {milestone.status.replace('_', ' ')}, not {status}: "
+            f"set its status to {status} first, or tell residents something else"
+        )
+
+
 def check_invitation_in_time(*, meeting: Meeting, name: str, at: dt.datetime) -> None:
     """Refuse (Conflict) an invitation ("announced", "moved") that would go at `at`, once
     the meeting has started: "New meeting ... When: 19:13" sent at 19:14 invites nobody."""
@@ -179,6 +191,7 @@ def template_values(
             milestone = None
         if milestone is None:
             raise NotFound(f"no milestone {template.get('milestone_id')}")
+        check_milestone_status(milestone=milestone, name=name)
         settlement = session.get(Settlement, milestone.settlement_id)
         return TemplateValues(
             settlement=settlement.name if settlement else "",

@@ -56,7 +56,9 @@ def make_failing_broadcast(
     """Schedule a "milestone delayed" notice to `settlement`, then lengthen the milestone's
     note (2,000 characters are allowed) past what Twilio takes: it fails when due. Return
     its id."""
-    milestone = make_milestone(session, settlement, title="Water points", note="Soon.")
+    milestone = make_milestone(
+        session, settlement, title="Water points", note="Soon.", status="delayed"
+    )
     broadcast = broadcasts.create(
         session=session,
         settings=settings,

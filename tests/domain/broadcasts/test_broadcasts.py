@@ -248,6 +248,32 @@ def test_milestone_template_includes_the_note(
     assert "Pipes late." in rendered["en"].text
 
 
+def test_a_milestone_template_must_say_what_is_true_when_composed_and_when_sent(
+    session: Session, settings: Settings, world: dict[str, Any]
+) -> None:
+    # "This step of the upgrading is done" could be composed, and sent, of a milestone
+    # still planned (switching the template on the compose page, or the API), as
+    # "cancelled" of a meeting still on could not.
+    planned = make_milestone(session, world["a"], title="Standpipes installed")
+    reached = TemplateIn(name="milestone_reached", milestone_id=planned.id)
+    with pytest.raises(broadcasts.Conflict) as refused:
+        _create(session, settings, world, template=reached)
+    assert str(refused.value) == (
+        f"milestone {planned.id} is planned, not done: set its status to done first, or tell "
+        "residents something else"
+    )
+    planned.status = "done"
+    later = NOW + dt.timedelta(hours=2)
+    scheduled = _create(session, settings, world, template=reached, send_at=later)
+    assert scheduled.status == "scheduled"
+    planned.status = "in_progress"  # put back before it went: it fails, saying why
+    broadcasts.send_due(session=session, now=later)
+    assert scheduled.status == "failed" and _rows(session, scheduled.id) == []
+    assert scheduled.status_reason is not None and "is in progress, not done" in (
+        scheduled.status_reason
+    )
+
+
 def test_bad_template_references_are_refused(
     session: Session, settings: Settings, world: dict[str, Any]
 ) -> None:
