@@ -942,7 +942,7 @@ def _changed_since(
     if clashes:
         raise ChangedMeanwhile(
             f"ticket {ticket.reference} changed since you opened it ({'; '.join(clashes)}): "
-            "reload the page and make your change again"
+            "open it in a new tab to see it as it is now, and make your change there"
         )
     return TicketUpdate.model_validate(kept)
 

@@ -361,7 +361,11 @@ def test_a_stale_page_saves_only_its_changes_and_never_undoes_a_colleagues(
     refused = admin.post(url, data={**stale, "priority": "low"}, follow_redirects=False)
     assert refused.status_code == 409
     assert "changed since you opened it (priority is now high)" in refused.text
-    assert "reload the page" in refused.text
+    # Not "reload the page": that empties the form (a public note typed in it, too).
+    assert "open it in a new tab to see it as it is now, and make your change there" in (
+        refused.text
+    )
+    assert "reload" not in refused.text
     with Session(clean_db) as session:
         ticket = session.exec(select(Ticket).where(Ticket.reference == world.ticket_here)).one()
         assignee = session.exec(select(StaffUser).where(StaffUser.id == ticket.assignee_id)).one()
