@@ -23,7 +23,7 @@ from api.deps import (
     check_csrf,
     client_ip,
 )
-from api.routes.staff.common import back, render
+from api.routes.staff.common import back, render, staff_path
 from bot.config import Settings
 from bot.db import utcnow
 from bot.domain.staff import audit, sessions
@@ -33,9 +33,7 @@ router = APIRouter()
 
 def _safe_next(value: str | None) -> str:
     """Return a local dashboard path to go to after login (never another site)."""
-    if value and value.startswith("/staff") and "//" not in value and "\\" not in value:
-        return value
-    return "/staff/"
+    return staff_path(value) or "/staff/"
 
 
 def _secure(settings: Settings) -> bool:

@@ -5,7 +5,8 @@ roles (403 otherwise); an action dependency (`action(...)`) also needs the sessi
 token. Both carry the user's scope, which routes apply to every query. What acts on the
 whole city (users, the audit log, imports) is `whole_city=True`: a scoped user, an admin
 too, is refused it (403, saying so) whatever their role. Forms reach the routes with their
-line breaks as LF (`PlainLineBreaks`).
+line breaks as LF (`PlainLineBreaks`). The error page of a refused post links back to its
+form.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import HTTPException, Request
 from fastapi.exception_handlers import (
@@ -310,6 +312,25 @@ ERROR_TITLES = {
 }
 
 
+def staff_path(value: str | None) -> str | None:
+    """Return `value` if it is a local dashboard path (never one that leads to another
+    site), else None."""
+    if value and value.startswith("/staff") and "//" not in value and "\\" not in value:
+        return value
+    return None
+
+
+def _form_page(request: Request) -> str | None:
+    """Return the dashboard page (path and query) whose form made this post, from a
+    Referer of this site; None for anything else."""
+    if request.method != "POST":
+        return None
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.scheme not in ("http", "https") or referer.netloc != request.headers.get("host"):
+        return None
+    return staff_path(referer.path + (f"?{referer.query}" if referer.query else ""))
+
+
 def _problems(errors: Sequence[Any]) -> str:
     """Say input problems (`loc`, `msg`, as FastAPI lists them) in one line."""
     return "; ".join(
@@ -346,4 +367,5 @@ async def staff_error_page(request: Request, exc: Exception) -> Response:
         title=ERROR_TITLES.get(status, "Something went wrong"),
         detail=detail,
         status=status,
+        form_page=_form_page(request),
     )

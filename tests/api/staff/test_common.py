@@ -214,3 +214,43 @@ def test_an_oversized_dashboard_form_gets_413_and_changes_nothing(
     assert fits.status_code != 413
     with session_scope(clean_db) as session:
         assert session.exec(select(Broadcast)).all() == []
+
+
+def test_a_refused_form_without_script_offers_the_way_back_to_it(
+    as_role: Role, world: World
+) -> None:
+    officer, csrf = as_role("officer")
+    meeting = {
+        "csrf_token": csrf,
+        "title": "Block meeting",
+        "level": "neighbourhood",
+        "settlement_id": str(world.here),
+        "starts_at": "2021-03-04T10:00",  # passed: refused
+    }
+
+    def refused(referer: str | None) -> str:
+        headers = {"referer": referer} if referer else {}
+        answer = officer.post("/staff/meetings", data=meeting, headers=headers)
+        assert answer.status_code == 422 and "has passed" in answer.text
+        return answer.text
+
+    page = refused("https://siyakha.example.org/staff/meetings?page=2")
+    assert (
+        '<p id="back-to-form">Your browser\'s Back button returns to the form with what you'
+        ' typed still in it. <a href="/staff/meetings?page=2">Back to the form</a> opens it'
+        " afresh.</p>"
+    ) in page
+    # No way out of the dashboard, nor to a page that held no form.
+    for elsewhere in (
+        None,
+        "https://evil.example/staff/meetings",
+        "https://siyakha.example.org//evil.example/staff/meetings",
+        "https://siyakha.example.org/staff//evil.example",
+        "https://siyakha.example.org/api/v1/meetings",
+        "javascript:alert(1)//siyakha.example.org/staff/meetings",
+    ):
+        assert "back-to-form" not in refused(elsewhere), elsewhere
+    missing = officer.get(
+        "/staff/meetings/999999", headers={"referer": "https://siyakha.example.org/staff/"}
+    )
+    assert missing.status_code == 404 and "back-to-form" not in missing.text
