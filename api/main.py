@@ -15,7 +15,7 @@ from api.limits import BodyLimit
 from api.routes import broadcasts, health, open311, places, simulator, status, v1, webhooks
 from api.routes.staff import router as staff_router
 from api.routes.staff.auth import RenewSessionCookie
-from api.routes.staff.common import PlainLineBreaks, staff_error_page
+from api.routes.staff.common import PlainLineBreaks, ScriptedFormRedirects, staff_error_page
 from bot import content
 from bot.config import Settings, get_settings
 from bot.db import make_engine
@@ -61,6 +61,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.add_exception_handler(RequestValidationError, error_response)
     # A dashboard request slides its session on; this sets the re-signed cookie.
     app.add_middleware(RenewSessionCookie)
+    # A redirect after a form staff.js posted goes to the script, not to fetch to follow.
+    app.add_middleware(ScriptedFormRedirects)
     # Dashboard forms' line breaks as LF, whatever the browser posted (CR LF).
     app.add_middleware(PlainLineBreaks)
     # Outermost: no body past its limit reaches anything that reads it.

@@ -101,4 +101,93 @@
       if (!window.confirm(form.getAttribute("data-confirm"))) { event.preventDefault(); }
     });
   });
+  // Post the dashboard's forms with fetch, so that a refusal keeps what was typed: its
+  // reason is shown at the form (the browser would leave for the error page), and success
+  // goes where the server sends it, as before. The confirmations above run first (on the
+  // form; this listens on the document). Forms whose answer is a page of its own (the
+  // broadcast compose form's preview, the import, logging in and out) are data-plain: the
+  // browser posts those.
+  var loggedOut = false;  // after a 401, the next post first takes the new login's CSRF token
+  function freshToken() {
+    if (!loggedOut) { return Promise.resolve(); }
+    return fetch(window.location.href, { credentials: "same-origin" }).then(function (answer) {
+      return answer.redirected ? "" : answer.text();  // still logged out: sent to the login page
+    }).then(function (html) {
+      var token = html && new DOMParser().parseFromString(html, "text/html")
+        .querySelector("input[name=csrf_token]");
+      if (!token) { return; }
+      document.querySelectorAll("input[name=csrf_token]").forEach(function (field) {
+        field.value = token.value;
+      });
+      loggedOut = false;
+    });
+  }
+  function busy(form, on) {
+    form.setAttribute("aria-busy", on ? "true" : "false");
+    form.querySelectorAll("[type=submit]").forEach(function (button) { button.disabled = on; });
+  }
+  function refuse(form, text) {
+    var old = form.querySelector("[data-refusal]");
+    if (old) { old.remove(); }
+    var box = document.createElement("p");
+    box.setAttribute("data-refusal", "");
+    box.setAttribute("role", "alert");
+    box.className = "error";
+    box.tabIndex = -1;
+    box.textContent = text;
+    if (loggedOut) {
+      var login = document.createElement("a");
+      login.href = "/staff/login?next=" +
+        encodeURIComponent(window.location.pathname + window.location.search);
+      login.target = "_blank";
+      login.rel = "noopener";
+      login.textContent = "log in again in a new tab";
+      box.append(": ", login, ", then send this form again (what you typed stays here).");
+    }
+    // Above the submit button (or the group of fields holding it).
+    var place = form.querySelector("[type=submit]");
+    while (place && place.parentNode !== form) { place = place.parentNode; }
+    form.insertBefore(box, place || form.firstChild);
+    box.focus();
+  }
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (event.defaultPrevented || form.method !== "post" || form.hasAttribute("data-plain")) {
+      return;
+    }
+    event.preventDefault();
+    if (form.getAttribute("aria-busy") === "true") { return; }  // sent already: not twice
+    var data = new FormData(form, event.submitter);
+    busy(form, true);
+    freshToken().then(function () {
+      var token = form.querySelector("input[name=csrf_token]");
+      if (token) { data.set("csrf_token", token.value); }
+      return fetch(form.action, {
+        method: "POST",
+        body: form.enctype === "multipart/form-data" ? data : new URLSearchParams(data),
+        credentials: "same-origin",
+        headers: { "X-Staff-Form": "1" }  // a redirect comes back as a 204 with its Location
+      });
+    }).then(function (answer) {
+      var next = answer.headers.get("Location");
+      if (answer.status === 204 && next) { window.location.assign(next); return; }
+      return answer.text().then(function (html) {
+        var said = new DOMParser().parseFromString(html, "text/html").querySelector("main .error");
+        loggedOut = answer.status === 401;
+        refuse(form, said ? said.textContent.trim() : answer.status + " " + answer.statusText);
+        busy(form, false);
+      });
+    }).catch(function () {
+      refuse(form, "No answer came from the dashboard: check the connection, then send again.");
+      busy(form, false);
+    });
+  });
+  // A page the browser keeps and shows again on Back is not left with a form still busy.
+  window.addEventListener("pageshow", function (event) {
+    if (event.persisted) {
+      document.querySelectorAll("form[aria-busy=true]").forEach(function (form) {
+        busy(form, false);
+      });
+    }
+  });
 })();

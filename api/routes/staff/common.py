@@ -5,8 +5,8 @@ roles (403 otherwise); an action dependency (`action(...)`) also needs the sessi
 token. Both carry the user's scope, which routes apply to every query. What acts on the
 whole city (users, the audit log, imports) is `whole_city=True`: a scoped user, an admin
 too, is refused it (403, saying so) whatever their role. Forms reach the routes with their
-line breaks as LF (`PlainLineBreaks`). The error page of a refused post links back to its
-form.
+line breaks as LF (`PlainLineBreaks`). A form staff.js posts gets its redirect as a 204
+(`ScriptedFormRedirects`), and the error page of a refused post links back to its form.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlmodel import Session
-from starlette.datastructures import Headers
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -60,6 +60,13 @@ SECURITY_HEADERS = {
 _FORM_CR = re.compile(rb"(?:%0D|\r)(?:%0A|\n)?", re.IGNORECASE)
 
 
+def dashboard_request(scope: Scope) -> Headers | None:
+    """Return the headers of an HTTP request to the dashboard; None for anything else."""
+    if scope["type"] == "http" and scope["path"].startswith("/staff"):
+        return Headers(scope=scope)
+    return None
+
+
 class PlainLineBreaks:
     """ASGI middleware: a dashboard form's line breaks reach its route as LF, as the API's
     `CleanText` makes them (`bot.db.plain_line_breaks`). Browsers post a textarea's line
@@ -73,13 +80,9 @@ class PlainLineBreaks:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Pass a dashboard request on with the line breaks of its form as LF."""
-        if not (
-            scope["type"] == "http"
-            and scope["path"].startswith("/staff")
-            and Headers(scope=scope)
-            .get("content-type", "")
-            .lower()
-            .startswith("application/x-www-form-urlencoded")
+        headers = dashboard_request(scope)
+        if headers is None or not headers.get("content-type", "").lower().startswith(
+            "application/x-www-form-urlencoded"
         ):
             await self.app(scope, receive, send)
             return
@@ -310,6 +313,37 @@ ERROR_TITLES = {
     429: "Too many attempts",
     502: "The provider did not answer",
 }
+
+
+# staff.js posts a form with this header; the answer's redirect then reaches it as a 204
+# (`ScriptedFormRedirects`).
+SCRIPTED_FORM = "x-staff-form"
+
+
+class ScriptedFormRedirects:
+    """ASGI middleware: the redirect after a dashboard form that staff.js posted (header
+    `X-Staff-Form`) reaches the script as a 204 with the same Location, and the script
+    sends the browser there. A 303 would be followed by fetch itself, which would load the
+    page only for the browser to load it again: two audited views of a ticket or the queue
+    for one action."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass a scripted dashboard form on; answer its redirect as a 204."""
+        headers = dashboard_request(scope)
+        if headers is None or SCRIPTED_FORM not in headers:
+            await self.app(scope, receive, send)
+            return
+
+        async def send_unfollowed(message: Message) -> None:
+            if message["type"] == "http.response.start" and 300 <= message["status"] < 400:
+                message = {**message, "status": 204}
+                del MutableHeaders(scope=message)["content-length"]  # a 204 has no body
+            await send(message)
+
+        await self.app(scope, receive, send_unfollowed)
 
 
 def staff_path(value: str | None) -> str | None:

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from playwright.sync_api import Dialog, Page, expect
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from api.main import create_app
 from bot.config import Settings
@@ -165,7 +167,8 @@ def test_closing_a_ticket_asks_first_and_lists_statuses_in_their_order_in_chromi
         page.once("dialog", lambda dialog: dialog.accept())
         page.get_by_label("Status", exact=True).select_option("closed")
         page.get_by_role("button", name="Save changes").click()
-        expect(page.get_by_role("status")).to_have_text("Saved.")
+        # (The page already says "Saved.": the ticket's new state tells the page came again.)
+        expect(page.locator(".badge").first).to_have_text("closed")
         assert status(reference) == "closed"
 
 
@@ -315,6 +318,8 @@ def test_confirm_dialogs_guard_erase_and_cancel_in_chromium(
     with serve(create_app(settings, clean_db)) as base, chromium() as browser:
         page = browser.new_page(viewport={"width": 360, "height": 740})
         _log_in(page, base)
+        posts: list[str] = []
+        page.on("request", lambda request: request.method == "POST" and posts.append(request.url))
         for path, phone, button, words, notice, after in cases:
             before = state()
             page.goto(base + path)
@@ -329,14 +334,16 @@ def test_confirm_dialogs_guard_erase_and_cancel_in_chromium(
             page.once("dialog", dismiss)
             page.get_by_role("button", name=button).click()
             assert asked == [words]
-            assert page.url == base + path  # no request went out
-            expect(page.get_by_role("button", name=button)).to_be_visible()
-            assert state() == before, path
+            page.reload()  # a post sent (by the page's script too) is seen by then
+            assert posts == [] and state() == before, path
 
             page.once("dialog", lambda dialog: dialog.accept())
+            if phone:
+                page.get_by_label("Type the phone number to confirm").fill(phone)
             page.get_by_role("button", name=button).click()
             expect(page.get_by_role("status")).to_have_text(notice)
             assert state() == after, path
+            posts.clear()
 
 
 @pytest.mark.browser
@@ -371,7 +378,9 @@ def test_csrf_rejection_and_session_expiry_in_chromium(
             " = 'forged-token'"
         )
         page.get_by_role("button", name="Add note").click()
-        expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
+        expect(page.get_by_role("alert")).to_have_text(
+            "the form is missing its CSRF token or it is out of date"
+        )
         assert notes() == 0
 
         with session_scope(clean_db) as session:  # left idle past the limit
@@ -390,11 +399,14 @@ def test_csrf_rejection_and_session_expiry_in_chromium(
         assert notes() == 1
 
 
-@pytest.mark.browser
-@pytest.mark.slow
-def test_the_reply_form_counts_sms_segments_as_staff_type_and_holds_back_too_many_in_chromium(
-    settings: Settings, clean_db: Engine
-) -> None:
+SHORT_REPLY = "A plumber comes on Tuesday."
+LONG_REPLY = "A plumber comes on Tuesday morning to fix the standpipe in your lane. " * 7  # 4 SMS
+
+
+@contextmanager
+def _texting_ticket_page(settings: Settings, clean_db: Engine) -> Iterator[tuple[Page, str]]:
+    """Serve the dashboard with a ticket of a resident who texts (SMS); yield a 360 px page
+    logged in as a triage user (EMAIL) on that ticket, and the ticket's URL."""
     from tests.domain.tickets.factories import make_ticket
     from tests.factories import make_resident
 
@@ -404,12 +416,21 @@ def test_the_reply_form_counts_sms_segments_as_staff_type_and_holds_back_too_man
         staff.create_user(session=session, email=EMAIL, role="triage", password=PASSWORD)
         texting = make_resident(session, PHONE, consented_at=now, last_inbound_sms_at=now)
         reference = make_ticket(session, resident_id=texting.id).reference
-    short = "A plumber comes on Tuesday."
-    long_words = "A plumber comes on Tuesday morning to fix the standpipe in your lane. " * 7
     with serve(create_app(settings, clean_db)) as base, chromium() as browser:
         page = browser.new_page(viewport={"width": 360, "height": 740})
         _log_in(page, base)
-        page.goto(f"{base}/staff/tickets/{reference}")
+        ticket = f"{base}/staff/tickets/{reference}"
+        page.goto(ticket)
+        yield page, ticket
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_the_reply_form_counts_sms_segments_as_staff_type_and_holds_back_too_many_in_chromium(
+    settings: Settings, clean_db: Engine
+) -> None:
+    short, long_words = SHORT_REPLY, LONG_REPLY
+    with _texting_ticket_page(settings, clean_db) as (page, _ticket):
         size = page.locator("#reply-body-sms")
         expect(size).to_contain_text("at most 3 SMS segments")
         message = page.get_by_label("Message")
@@ -433,3 +454,138 @@ def test_the_reply_form_counts_sms_segments_as_staff_type_and_holds_back_too_man
     with Session(clean_db) as session:
         [row] = session.exec(select(Outbox)).all()
     assert row.channel == "sms" and (row.body or "").endswith(short + " 🙏")
+
+
+REPLY_ALERT = "form[action$='/reply'] [role=alert]"
+SHOWN_AGAIN_BUSY = """() => {
+    const form = document.querySelector("form[action$='/reply']");
+    form.setAttribute("aria-busy", "true");
+    form.querySelector("[type=submit]").disabled = true;
+    window.dispatchEvent(new PageTransitionEvent("pageshow", { persisted: true }));
+}"""
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_a_refused_reply_stays_on_the_ticket_page_with_its_words_and_the_reason_in_chromium(
+    settings: Settings, clean_db: Engine
+) -> None:
+    """A reply over the SMS budget that reaches the server (the counter that holds it back
+    did not answer) is refused where it was written: same page, the reason in an alert at
+    the form, every word still in the box. Shortened, it is sent as before."""
+    from bot.domain.staff.models import AuditEvent
+
+    short, long_words = SHORT_REPLY, LONG_REPLY
+    with _texting_ticket_page(settings, clean_db) as (page, ticket):
+        reference = ticket.rsplit("/", 1)[1]
+        page.route("**/sms", lambda route: route.abort())  # the counter: offline
+        message = page.get_by_label("Message")
+        message.fill(long_words)
+        page.get_by_role("button", name="Send reply").click()
+        alert = page.locator(REPLY_ALERT)
+        expect(alert).to_contain_text(
+            f"body: the SMS of this reply to the resident of report {reference} would be 4 SMS"
+        )
+        expect(alert).to_be_focused()  # read out by screen readers
+        assert page.url == ticket
+        expect(message).to_have_value(long_words)
+        expect(page.get_by_role("button", name="Send reply")).to_be_enabled()
+
+        message.fill(short)
+        page.get_by_role("button", name="Send reply").click()
+        expect(page.get_by_role("status")).to_have_text("Reply queued for the resident.")
+        assert page.url == ticket + "?ok=replied"
+        expect(page.locator("#conversation")).to_contain_text(short)
+        expect(page.locator(REPLY_ALERT)).to_have_count(0)
+
+        # Sent twice at once (a double click): one post.
+        page.wait_for_load_state()  # staff.js has run on the page come again
+        posts: list[str] = []
+        page.on("request", lambda request: request.url.endswith("/reply") and posts.append("sent"))
+        page.get_by_label("Message").fill("Sent once.")
+        page.evaluate(
+            "() => { const form = document.querySelector(\"form[action$='/reply']\");"
+            " form.requestSubmit(); form.requestSubmit(); }"
+        )
+        expect(page.locator("#conversation")).to_contain_text("Sent once.")
+        assert posts == ["sent"]
+        # Shown again from the browser's back-forward cache, a page left busy is not kept so.
+        page.wait_for_load_state()
+        page.evaluate(SHOWN_AGAIN_BUSY)
+        expect(page.get_by_role("button", name="Send reply")).to_be_enabled()
+    with Session(clean_db) as session:
+        bodies = [
+            row.body or "" for row in session.exec(select(Outbox).order_by(col(Outbox.id))).all()
+        ]
+        views = session.exec(select(AuditEvent).where(AuditEvent.action == "ticket.view")).all()
+    assert [body.count("Sent once.") for body in bodies] == [0, 1]
+    assert bodies[0].endswith(short)
+    # Each page shown once: a redirect the script's fetch followed would load it twice.
+    assert len(views) == 3
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_a_refused_meeting_and_an_ended_session_keep_the_form_as_typed_in_chromium(
+    settings: Settings, clean_db: Engine
+) -> None:
+    """A meeting whose start has passed is refused at the form, which keeps what was typed;
+    so is any form after the session ended, with a link to log in again in a new tab,
+    after which the same form is sent with the new login's CSRF token."""
+    from bot.domain.settlements.models import Meeting
+    from bot.domain.staff.models import StaffSession
+
+    settings = settings.model_copy(update={"public_url": "http://127.0.0.1:8000"})
+    with session_scope(clean_db) as session:
+        place = make_settlement(session, "Ubuhle Gardens", ward="14")
+        staff.create_user(session=session, email=EMAIL, role="admin", password=PASSWORD)
+    typed = {
+        "Title": "Block leaders meeting",
+        "Venue": "Ubuhle Gardens community hall, next to the creche",
+    }
+    with serve(create_app(settings, clean_db)) as base, chromium() as browser:
+        context = browser.new_context(viewport={"width": 360, "height": 740})
+        page = context.new_page()
+        _log_in(page, base)
+        meetings = f"{base}/staff/meetings"
+        page.goto(meetings)
+        for label, value in typed.items():
+            page.get_by_label(label, exact=True).fill(value)
+        page.get_by_label("Settlement (neighbourhood meetings)").select_option(str(place.id))
+        starts = page.get_by_label("Starts (Johannesburg time)")
+        starts.fill("2021-03-04T10:00")  # the year typed wrong
+        add = page.get_by_role("button", name="Add meeting")
+        add.click()
+        alert = page.get_by_role("alert")
+        expect(alert).to_have_text(
+            "starts_at 2021-03-04T10:00+02:00 has passed: a meeting is added or moved only to"
+            " a time still to come (is the year right?)"
+        )
+        expect(alert).to_be_focused()
+        assert page.url == meetings
+        for label, value in typed.items():
+            expect(page.get_by_label(label, exact=True)).to_have_value(value)
+        expect(starts).to_have_value("2021-03-04T10:00")
+
+        with session_scope(clean_db) as session:  # left idle past the limit
+            for row in session.exec(select(StaffSession)).all():
+                row.expires_at = utcnow() - dt.timedelta(seconds=1)
+        starts.fill("2098-03-04T10:00")
+        add.click()
+        expect(alert).to_contain_text("log in first: log in again in a new tab, then send")
+        assert page.url == meetings
+        expect(starts).to_have_value("2098-03-04T10:00")
+        with context.expect_page() as opened:
+            alert.get_by_role("link", name="log in again in a new tab").click()
+        login = opened.value
+        login.get_by_label("Email").fill(EMAIL)
+        login.get_by_label("Password").fill(PASSWORD)
+        login.get_by_role("button", name="Log in").click()
+        expect(login.get_by_role("heading", name="Meetings")).to_be_visible()
+        login.close()
+        add.click()
+        expect(page.get_by_role("status")).to_have_text("Created.")
+        expect(page.get_by_role("heading", name="Block leaders meeting")).to_be_visible()
+    with Session(clean_db) as session:
+        [meeting] = session.exec(select(Meeting)).all()
+    assert (meeting.title, meeting.venue) == (typed["Title"], typed["Venue"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 
 import anyio
 from fastapi.testclient import TestClient
@@ -21,6 +22,7 @@ from bot.domain.residents.models import Resident
 from bot.domain.settlements.models import Milestone, Settlement
 from bot.domain.tickets.models import Ticket, TicketEvent
 from tests.api.staff.conftest import World
+from tests.api.staff.test_permissions import dashboard_api_routes
 from tests.api.staff.test_tickets import update_form
 from tests.domain.broadcasts.factories import make_member
 
@@ -254,3 +256,64 @@ def test_a_refused_form_without_script_offers_the_way_back_to_it(
         "/staff/meetings/999999", headers={"referer": "https://siyakha.example.org/staff/"}
     )
     assert missing.status_code == 404 and "back-to-form" not in missing.text
+
+
+def test_a_form_the_script_posts_gets_its_redirect_as_a_204_to_go_to_itself(
+    as_role: Role, world: World, clean_db: Engine
+) -> None:
+    triage, csrf = as_role("triage")
+    ticket = f"/staff/tickets/{world.ticket_here}"
+    scripted = triage.post(
+        f"{ticket}/note",
+        data={"csrf_token": csrf, "body": "Scripted."},
+        headers={"X-Staff-Form": "1"},
+        follow_redirects=False,
+    )
+    # fetch would follow a 303 and load the page the browser then loads again.
+    assert scripted.status_code == 204 and scripted.content == b""
+    assert scripted.headers["location"] == f"{ticket}?ok=noted"
+    assert "content-length" not in scripted.headers
+    plain = triage.post(
+        f"{ticket}/note", data={"csrf_token": csrf, "body": "Plain."}, follow_redirects=False
+    )
+    assert (plain.status_code, plain.headers["location"]) == (303, f"{ticket}?ok=noted")
+    forged = triage.post(
+        f"{ticket}/note",
+        data={"csrf_token": "forged", "body": "Forged."},
+        headers={"X-Staff-Form": "1"},
+    )
+    assert forged.status_code == 403 and "CSRF token" in forged.text  # errors as they were
+    with session_scope(clean_db) as session:
+        notes = session.exec(select(TicketEvent).where(TicketEvent.kind == "note")).all()
+    assert sorted(note.body for note in notes) == ["Plain.", "Scripted."]
+
+
+TEMPLATES = Path(__file__).resolve().parents[3] / "api" / "templates" / "staff"
+
+
+def test_every_form_whose_answer_is_a_page_of_its_own_is_posted_by_the_browser() -> None:
+    """staff.js posts a dashboard form and expects a redirect or a refusal: a form whose
+    answer is a page shown in its place (the preview, the import) is data-plain."""
+    in_place = [
+        re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", path) + "$")
+        for path, route in dashboard_api_routes()
+        if "POST" in route.methods
+        and route.endpoint.__annotations__["return"] != "RedirectResponse"
+    ]
+    # Logging in and out, the preview, the import, and the SMS counters (no form of theirs).
+    assert len(in_place) == 6
+    forms = [
+        (template.name, tag)
+        for template in sorted(TEMPLATES.glob("*.html"))
+        for tag in re.findall(r"<form\b[^>]*>", template.read_text())
+        if 'method="post"' in tag
+    ]
+    assert len(forms) > 20
+    unplain = []
+    for name, tag in forms:
+        action = re.search(r'action="([^"]*)"', tag)
+        assert action, tag
+        posted_to = re.sub(r"\{\{[^}]*\}\}", "1", action.group(1))
+        if any(path.match(posted_to) for path in in_place) and "data-plain" not in tag:
+            unplain.append(f"{name}: {tag}")
+    assert unplain == []

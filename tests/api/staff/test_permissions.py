@@ -221,14 +221,13 @@ def _says_why_the_scope_refuses(page: str) -> bool:
     return "Not allowed" in page and "acts on the whole city" in page and "ward 14" in page
 
 
-def dashboard_routes() -> set[tuple[str, str]]:
-    """Return every (method, path) under /staff, each path parameter written `{}`.
+def dashboard_api_routes() -> list[tuple[str, APIRoute]]:
+    """Return every route under /staff with its whole path.
 
     Read from the routers of `api/routes/staff/`: since FastAPI 0.165 the app's and the
     package router's `.routes` hold the routers they include, not those routers' routes.
     """
     own = [r for r in dashboard.router.routes if isinstance(r, APIRoute)]  # none so far
-    found = {(method, _shape(r.path)) for r in own for method in r.methods or ()}
     modules = [
         importlib.import_module(f"{dashboard.__name__}.{info.name}")
         for info in pkgutil.iter_modules(dashboard.__path__)
@@ -237,15 +236,20 @@ def dashboard_routes() -> set[tuple[str, str]]:
     # Every router of the folder is included under /staff and no other (one from elsewhere,
     # or one nested in these, would need reading here too).
     assert len(dashboard.router.routes) - len(own) == len(routers)
+    found = [(r.path, r) for r in own]
     for router in routers:
         assert all(isinstance(r, APIRoute) for r in router.routes), router.routes
-        found |= {
-            (method, _shape(dashboard.router.prefix + r.path))
-            for r in router.routes
-            if isinstance(r, APIRoute)
-            for method in r.methods or ()
-        }
+        found += [
+            (dashboard.router.prefix + r.path, r) for r in router.routes if isinstance(r, APIRoute)
+        ]
     return found
+
+
+def dashboard_routes() -> set[tuple[str, str]]:
+    """Return every (method, path) under /staff, each path parameter written `{}`."""
+    return {
+        (method, _shape(path)) for path, r in dashboard_api_routes() for method in r.methods or ()
+    }
 
 
 def _shape(path: str) -> str:
