@@ -19,6 +19,7 @@ from bot.domain.settlements.service import upcoming_meetings
 from bot.domain.staff import scope as scopes
 from bot.domain.staff.models import AuditEvent
 from tests.api.test_v1_tickets import auth
+from tests.domain.broadcasts.factories import HALL
 from tests.domain.tickets.factories import make_staff
 from tests.factories import make_meeting, make_milestone, make_settlement
 
@@ -589,3 +590,37 @@ def test_a_meeting_written_in_sepedi_or_tshivenda_is_taken_and_announced(
     with Session(clean_db) as session:
         venues = session.exec(select(Meeting.venue).where(Meeting.venue != "Creche hall"))
         assert long_venue.strip() not in set(venues)
+
+
+def test_a_meeting_change_that_makes_its_unsent_announcement_too_long_for_sms_is_refused(
+    client: TestClient, world: dict[str, Any], clean_db: Engine
+) -> None:
+    officer = world["officer"]
+    meeting = _water_point(world, title="Block meeting", starts_at="2031-05-04T18:00:00+02:00")
+    created = client.post("/api/v1/meetings", json=meeting, headers=officer)
+    assert created.status_code == 201, created.text
+    url = f"/api/v1/meetings/{created.json()['id']}"
+    moved = client.post(
+        f"{url}/announcement",
+        json={
+            "change": "moved",
+            "previous_starts_at": "2031-05-03T18:00:00+02:00",
+            "send_at": "2031-05-02T09:00:00+02:00",
+        },
+        headers=officer,
+    )
+    assert moved.status_code == 201 and moved.json()["status"] == "scheduled", moved.text
+    # 285 characters: its reminders fit, its "moved" announcement, with two dates, not.
+    hall = HALL[:285]
+    answer = client.put(url, json={**meeting, "venue": hall}, headers=officer)
+    assert answer.status_code == 422, answer.text
+    [problem] = answer.json()["detail"]
+    assert problem["loc"] == ["body", "venue"] and problem["type"] == "sms_segments"
+    assert problem["msg"].startswith(
+        f"broadcast {moved.json()['id']} quotes this meeting and is not sent yet: the "
+        "Afrikaans SMS, with its STOP hint, would be 4 SMS segments (GSM-7, "
+    )
+    assert problem["msg"].endswith("title or venue (or cancel the broadcast first)")
+    assert client.get(url, headers=officer).json()["venue"] == "Creche hall"
+    changed = client.put(url, json={**meeting, "venue": hall[:270]}, headers=officer)
+    assert changed.status_code == 200 and changed.json()["venue"] == hall[:270].strip()

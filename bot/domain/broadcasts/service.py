@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 from sqlalchemy import ColumnElement, String, case, cast, delete, func, literal, select
@@ -663,9 +664,23 @@ def _locked(session: Session, broadcast: Broadcast) -> Broadcast:
     return found
 
 
-def _unsent_quoting_milestones(session: Session) -> list[Broadcast]:
+# What a broadcast's template may quote that officers go on changing: a milestone (title,
+# note) or a meeting (title, venue, start), named in the template by `<kind>_id`.
+Quoted = Literal["milestone", "meeting"]
+
+
+def _quoted(milestone_id: int | None, meeting_id: int | None) -> tuple[Quoted, int]:
+    """Return what a caller names, a milestone or a meeting (exactly one), and its id."""
+    if milestone_id is not None and meeting_id is None:
+        return "milestone", milestone_id
+    if meeting_id is not None and milestone_id is None:
+        return "meeting", meeting_id
+    raise TypeError("name a milestone or a meeting")
+
+
+def _unsent_quoting(session: Session, kind: Quoted) -> list[Broadcast]:
     """Return the broadcasts not sent yet (scheduled or awaiting approval) whose template
-    quotes a milestone: they read it when they are sent."""
+    quotes a milestone, or a meeting (`kind`): they read it when they are sent."""
     unsent = select(Broadcast).where(
         col(Broadcast.status).in_(["scheduled", "awaiting_approval"]),
         col(Broadcast.template).is_not(None),
@@ -673,36 +688,46 @@ def _unsent_quoting_milestones(session: Session) -> list[Broadcast]:
     return [
         broadcast
         for broadcast in session.execute(unsent.order_by(col(Broadcast.id))).scalars()
-        if str((broadcast.template or {}).get("name", "")).startswith("milestone_")
+        if str((broadcast.template or {}).get("name", "")).startswith(f"{kind}_")
     ]
 
 
-def unsent_quoting_milestone(*, session: Session, milestone_id: int) -> list[Broadcast]:
-    """Return the broadcasts not sent yet that quote the milestone."""
+def unsent_quoting(
+    *, session: Session, milestone_id: int | None = None, meeting_id: int | None = None
+) -> list[Broadcast]:
+    """Return the broadcasts not sent yet that quote the milestone, or the meeting."""
+    kind, quoted = _quoted(milestone_id, meeting_id)
     return [
         broadcast
-        for broadcast in _unsent_quoting_milestones(session)
-        if (broadcast.template or {}).get("milestone_id") == milestone_id
+        for broadcast in _unsent_quoting(session, kind)
+        if (broadcast.template or {}).get(f"{kind}_id") == quoted
     ]
 
 
-def quoted_milestone_ids(*, session: Session) -> set[int]:
-    """Return the milestones that broadcasts not sent yet quote."""
+def quoted_ids(*, session: Session, kind: Quoted) -> set[int]:
+    """Return the milestones, or the meetings (`kind`), that broadcasts not sent yet quote."""
     return {
-        int(broadcast.template["milestone_id"])
-        for broadcast in _unsent_quoting_milestones(session)
-        if broadcast.template and str(broadcast.template.get("milestone_id", "")).isdecimal()
+        int(broadcast.template[f"{kind}_id"])
+        for broadcast in _unsent_quoting(session, kind)
+        if broadcast.template and str(broadcast.template.get(f"{kind}_id", "")).isdecimal()
     }
 
 
-def quoting_sms_problems(*, session: Session, milestone_id: int) -> dict[int, budget.Problem]:
+def quoting_sms_problems(
+    *, session: Session, milestone_id: int | None = None, meeting_id: int | None = None
+) -> dict[int, budget.Problem]:
     """Return, by broadcast, the SMS problem of each broadcast not sent yet that quotes the
-    milestone as the session now has it (`check_sms_budget`). One whose words cannot be
-    built at all fails when it is due, with the reason (`release`): none here."""
+    milestone, or the meeting, as the session now has it (`check_sms_budget`). Only those
+    that will still go count: one whose words cannot be built, a meeting's "cancelled" of
+    one not cancelled, an invitation to one cancelled or started by the time it is due,
+    fails or is withdrawn then (`release`), so none of them is here."""
     problems: dict[int, budget.Problem] = {}
-    for broadcast in unsent_quoting_milestone(session=session, milestone_id=milestone_id):
+    for broadcast in unsent_quoting(
+        session=session, milestone_id=milestone_id, meeting_id=meeting_id
+    ):
         assert broadcast.id is not None
         try:
+            _check_invitation(session, broadcast.template, broadcast.send_at)
             values = template_values(session=session, template=broadcast.template or {})
             rendered = render(
                 session=session,
@@ -723,6 +748,53 @@ def quoting_sms_problems(*, session: Session, milestone_id: int) -> dict[int, bu
         except BroadcastError:
             continue
     return problems
+
+
+def quoting_sms_worse(
+    *,
+    session: Session,
+    before: Mapping[int, budget.Problem],
+    field: str,
+    milestone_id: int | None = None,
+    meeting_id: int | None = None,
+) -> list[budget.Problem]:
+    """Return the SMS problems of the broadcasts not sent yet that quote a milestone, or a
+    meeting, just changed (flushed or not), where one passes the budget and did not before
+    the change (`before`, `quoting_sms_problems`), or passes it by more: they were measured
+    when composed, and read it when they go. One too long already holds up no change that
+    makes it no longer. `field`: the words to name."""
+    kind, _ = _quoted(milestone_id, meeting_id)
+    after = quoting_sms_problems(session=session, milestone_id=milestone_id, meeting_id=meeting_id)
+    return [
+        budget.Problem(
+            (field,),
+            f"broadcast {broadcast_id} quotes this {kind} and is not sent yet: {problem.what}",
+            problem.size,
+            shorten=problem.shorten,
+            advice=" (or cancel the broadcast first)",
+        )
+        for broadcast_id, problem in after.items()
+        if broadcast_id not in before or problem.size.segments > before[broadcast_id].size.segments
+    ]
+
+
+@contextmanager
+def quoting_sms_measured(
+    *, session: Session, changed: Milestone | Meeting | None, field: str
+) -> Iterator[list[budget.Problem]]:
+    """Measure the broadcasts not sent yet that quote `changed`, a stored milestone or
+    meeting (None: none to measure, as for a new one), before and after the change the
+    block makes; then fill the list it yields with those the change took past the SMS
+    budget, or further past (`quoting_sms_worse`), naming `field`. The caller refuses
+    them, and rolls the change back (a savepoint)."""
+    worse: list[budget.Problem] = []
+    if changed is None:
+        yield worse
+        return
+    quoted = {"milestone_id" if isinstance(changed, Milestone) else "meeting_id": changed.id}
+    before = quoting_sms_problems(session=session, **quoted)
+    yield worse
+    worse += quoting_sms_worse(session=session, before=before, field=field, **quoted)
 
 
 def within_scope(*, session: Session, scope: scopes.Scope, broadcast: Broadcast) -> bool:

@@ -4,7 +4,8 @@ meetings (create, edit, cancel). Checks match the CSV importer's, so both refuse
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import ColumnElement, select
@@ -14,9 +15,9 @@ from sqlmodel import Session, col
 from bot.db import utcnow
 from bot.domain.broadcasts.service import (
     meeting_changing,
-    quoting_sms_problems,
+    quoting_sms_measured,
     reminder_sms_problem,
-    unsent_quoting_milestone,
+    unsent_quoting,
     withdraw_invitations,
     withdraw_reminders,
 )
@@ -26,12 +27,12 @@ from bot.domain.settlements.importer import (
     meeting_key,
     meeting_key_problem,
     meeting_place_problems,
+    meeting_quoted_field,
     meeting_time_problem,
     meeting_ward,
     meeting_words_changed,
     milestone_key,
     passed_start_problem,
-    quoting_sms_worse,
     remember_key,
     target_date_problem,
 )
@@ -144,7 +145,9 @@ def save_milestone(
     status: str,
     note: str,
 ) -> Milestone:
-    """Create a milestone (when `milestone` is None) or change one."""
+    """Create a milestone (when `milestone` is None) or change one; refused
+    (TooManySegments) if a broadcast not sent yet that quotes it would then pass the SMS
+    budget, or pass it by more."""
     title = " ".join(title.split())
     if not title or len(title) > TITLE_LENGTH:
         raise EditRejected(f"a milestone needs a title of at most {TITLE_LENGTH} characters")
@@ -177,26 +180,28 @@ def save_milestone(
             old=milestone_key(milestone.strand, milestone.title_key),
             new=milestone_key(values["strand"], values["title_key"]),
         )
-    quoted = milestone.id if milestone is not None else None
-    before = {} if quoted is None else quoting_sms_problems(session=session, milestone_id=quoted)
-    target = milestone or Milestone(settlement_id=settlement.id, **values)
-    for name, value in values.items():
-        setattr(target, name, value)
-    target.updated_at = utcnow()
-    _flush(session, target, _MILESTONE_CLASH)
-    if quoted is not None:
-        _check_quoting_sms(session, target, before, "note" if note.strip() else "title")
+    field = "note" if values["note"] else "title"
+    with _quotes_within_budget(session, milestone, field):
+        target = milestone or Milestone(settlement_id=settlement.id, **values)
+        for name, value in values.items():
+            setattr(target, name, value)
+        target.updated_at = utcnow()
+        _flush(session, target, _MILESTONE_CLASH)
     return target
 
 
-def _check_quoting_sms(
-    session: Session, milestone: Milestone, before: dict[int, budget.Problem], field: str
-) -> None:
-    """Refuse (TooManySegments) a change of a milestone after which a broadcast not sent
-    yet that quotes it would pass the SMS budget, or pass it by more than `before`
-    (`quoting_sms_worse`, which the CSV import checks too)."""
-    assert milestone.id is not None
-    budget.refuse(quoting_sms_worse(session, milestone.id, before, field))
+@contextmanager
+def _quotes_within_budget(
+    session: Session, changed: Milestone | Meeting | None, field: str
+) -> Iterator[None]:
+    """Make a change of a milestone or a meeting (None: a new one, which nothing quotes
+    yet) in a savepoint, refused (TooManySegments, nothing written) if a broadcast not sent
+    yet that quotes it would then pass the SMS budget, or pass it by more than before
+    (`quoting_sms_measured`, which the CSV import uses too), naming `field`."""
+    with session.begin_nested():
+        with quoting_sms_measured(session=session, changed=changed, field=field) as worse:
+            yield
+        budget.refuse(worse)
 
 
 def get_milestone(*, session: Session, milestone_id: int) -> Milestone | None:
@@ -208,7 +213,7 @@ def delete_milestone(*, session: Session, milestone: Milestone) -> None:
     """Delete a milestone (one whose title a re-import corrected stays beside the new one);
     refused while a broadcast not sent yet quotes it, which could then not be sent."""
     assert milestone.id is not None
-    unsent = unsent_quoting_milestone(session=session, milestone_id=milestone.id)
+    unsent = unsent_quoting(session=session, milestone_id=milestone.id)
     if unsent:
         which = ", ".join(f"{b.id} ({b.title or 'untitled'})" for b in unsent)
         raise StillQuoted(
@@ -273,7 +278,9 @@ def save_meeting(
 ) -> Meeting:
     """Create a meeting (when `meeting` is None) or change one, where the CSV import would
     take it (`meeting_place_problems`); a time that has passed (at `now`, default now) is
-    refused, but for a meeting held already that keeps its time (`passed_start_problem`)."""
+    refused, but for a meeting held already that keeps its time (`passed_start_problem`),
+    and so are words whose SMS reminders, or announcements not sent yet that quote it,
+    would pass the SMS budget (TooManySegments)."""
     level = _choice(level, MEETING_LEVELS, "level")
     title = " ".join(title.split())
     if not title or len(title) > TITLE_LENGTH:
@@ -318,14 +325,18 @@ def save_meeting(
     }
     if meeting_words_changed(meeting, values):
         budget.refuse([reminder_sms_problem(title=title, venue=venue, starts_at=starts)])
-    if meeting is not None:
-        values["former_keys"] = remember_key(meeting.former_keys, old=meeting.natural_key, new=key)
-        meeting_changing(session=session, meeting=meeting, values=values)
-    target = meeting or Meeting(**values)
-    for name, value in values.items():
-        setattr(target, name, value)
-    target.updated_at = utcnow()
-    _flush(session, target, _MEETING_CLASH)
+    field = "venue" if meeting is None else meeting_quoted_field(meeting, values)
+    with _quotes_within_budget(session, meeting, field):
+        if meeting is not None:
+            values["former_keys"] = remember_key(
+                meeting.former_keys, old=meeting.natural_key, new=key
+            )
+            meeting_changing(session=session, meeting=meeting, values=values)
+        target = meeting or Meeting(**values)
+        for name, value in values.items():
+            setattr(target, name, value)
+        target.updated_at = utcnow()
+        _flush(session, target, _MEETING_CLASH)
     return target
 
 

@@ -13,7 +13,7 @@ import csv
 import datetime as dt
 import io
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -23,7 +23,6 @@ from sqlmodel import Session, col, select
 
 from bot.db import plain_line_breaks, utc_year, utcnow
 from bot.domain.broadcasts import service as broadcasts
-from bot.domain.outbox import budget
 from bot.domain.settlements import links
 from bot.domain.settlements import service as settlements
 from bot.domain.settlements.models import (
@@ -565,7 +564,7 @@ def _milestones(
         for milestone in sorted(renamed, key=lambda milestone: milestone.id or 0)
         for key in milestone.former_keys
     }
-    quoted = broadcasts.quoted_milestone_ids(session=session)
+    quoted = broadcasts.quoted_ids(session=session, kind="milestone")
     too_long: list[RowError] = []
     # A savepoint: a milestone a broadcast not sent yet quotes is measured as changed, and
     # the file refused (nothing written) if that broadcast's SMS would pass the budget.
@@ -585,41 +584,37 @@ def _milestones(
                 strand = "" if kept.strand == values["strand"] else f" in {kept.strand}"
                 result.kept.append(f"{label} (now {kept.title!r}{strand})")
                 continue
-            if existing is None or existing.id not in quoted:
-                _upsert(session, result, existing, Milestone, values, label)
-                continue
-            assert existing.id is not None
-            before = broadcasts.quoting_sms_problems(session=session, milestone_id=existing.id)
-            _upsert(session, result, existing, Milestone, values, label)
             field = "note" if values["note"].strip() else "title"
             too_long += [
-                RowError(line, f"{field}: {problem.message()}")
-                for problem in quoting_sms_worse(session, existing.id, before, field)
+                RowError(line, reason)
+                for reason in _upsert_quoted(
+                    session, result, existing, Milestone, values, label, quoted=quoted, field=field
+                )
             ]
         if too_long:
             raise ImportRejected(too_long)
     return result
 
 
-def quoting_sms_worse(
-    session: Session, milestone_id: int, before: Mapping[int, budget.Problem], field: str
-) -> list[budget.Problem]:
-    """Return the SMS problems of the broadcasts not sent yet that quote a milestone just
-    changed (flushed or not), where one passes the budget and did not before the change
-    (`before`, `quoting_sms_problems`), or passes it by more: they were measured when
-    composed, and read the milestone when they go. `field`: the words to name."""
-    after = broadcasts.quoting_sms_problems(session=session, milestone_id=milestone_id)
-    return [
-        budget.Problem(
-            (field,),
-            f"broadcast {broadcast_id} quotes this milestone and is not sent yet: {problem.what}",
-            problem.size,
-            shorten="the milestone's title or note",
-            advice=" (or cancel the broadcast first)",
-        )
-        for broadcast_id, problem in after.items()
-        if broadcast_id not in before or problem.size.segments > before[broadcast_id].size.segments
-    ]
+def _upsert_quoted(
+    session: Session,
+    result: ImportResult,
+    existing: Milestone | Meeting | None,
+    model: type[Milestone | Meeting],
+    values: dict[str, Any],
+    label: str,
+    *,
+    quoted: Collection[int],
+    field: str,
+) -> list[str]:
+    """`_upsert` a milestone or a meeting (`model`); return why the file is refused if a
+    broadcast not sent yet that quotes it (its id in `quoted`) would now pass the SMS
+    budget, or pass it by more (`broadcasts.quoting_sms_worse`), naming `field`. Run in a
+    savepoint, which the refusal rolls back."""
+    measured = existing if existing is not None and existing.id in quoted else None
+    with broadcasts.quoting_sms_measured(session=session, changed=measured, field=field) as worse:
+        _upsert(session, result, existing, model, values, label)
+    return [f"{field}: {problem.message()}" for problem in worse]
 
 
 def milestone_key(strand: str, title_key: str) -> str:
@@ -738,14 +733,25 @@ def meeting_key_problem(key: str) -> str | None:
     )
 
 
+# What a meeting's reminders and announcements say of it, the words to name first.
+_SAID = ("venue", "title", "starts_at")
+
+
 def meeting_words_changed(meeting: Meeting | None, values: Mapping[str, Any]) -> bool:
     """Return whether a meeting saved with `values` says something new in its reminders (a
     new meeting, a new title, venue or start): only then are they measured, so a meeting
     stored before the SMS budget was checked holds up no other change, nor a re-import."""
     if meeting is None:
         return True
-    said = ("title", "venue", "starts_at")
-    return any(getattr(meeting, name) != values[name] for name in said)
+    return any(getattr(meeting, name) != values[name] for name in _SAID)
+
+
+def meeting_quoted_field(meeting: Meeting, values: Mapping[str, Any]) -> str:
+    """Return the field to name when `meeting`, taking `values`, makes an announcement
+    not sent yet that quotes it too long: its venue, title or start, the first that
+    changes (`broadcasts.quoting_sms_worse`)."""
+    changed = (name for name in _SAID if getattr(meeting, name) != values[name])
+    return next(changed, "venue")
 
 
 def _place(settlement_id: int | None, ward: str) -> str:
@@ -822,22 +828,44 @@ def _meetings(
     if errors:
         raise ImportRejected(sorted(errors, key=lambda error: error.line))
     result = ImportResult("meetings")
-    for line, values in clean:
-        if line in former:  # its row from before the dashboard or the API changed it
-            result.kept.append(_now_called(values, former[line]))
-            continue
-        existing = session.exec(
-            select(Meeting).where(Meeting.natural_key == values["natural_key"])
-        ).first()
-        if existing is not None and values["starts_at"] < now:  # held: it stays as it was
-            if _changes(existing, values):
-                result.kept.append(f"{values['title']} (held already: left as it was)")
-            else:
-                result.unchanged.append(values["title"])
-            continue
-        if existing is not None:
-            broadcasts.meeting_changing(session=session, meeting=existing, values=values)
-        _upsert(session, result, existing, Meeting, values, values["title"])
+    quoted = broadcasts.quoted_ids(session=session, kind="meeting")
+    too_long: list[RowError] = []
+    # A savepoint, as for milestones: a meeting an announcement not sent yet quotes is
+    # measured as changed, and the file refused (nothing written) if that announcement's
+    # SMS would pass the budget.
+    with session.begin_nested():
+        for line, values in clean:
+            if line in former:  # its row from before the dashboard or the API changed it
+                result.kept.append(_now_called(values, former[line]))
+                continue
+            existing = session.exec(
+                select(Meeting).where(Meeting.natural_key == values["natural_key"])
+            ).first()
+            if existing is not None and values["starts_at"] < now:  # held: stays as it was
+                if _changes(existing, values):
+                    result.kept.append(f"{values['title']} (held already: left as it was)")
+                else:
+                    result.unchanged.append(values["title"])
+                continue
+            field = "venue"
+            if existing is not None:
+                field = meeting_quoted_field(existing, values)
+                broadcasts.meeting_changing(session=session, meeting=existing, values=values)
+            too_long += [
+                RowError(line, reason)
+                for reason in _upsert_quoted(
+                    session,
+                    result,
+                    existing,
+                    Meeting,
+                    values,
+                    values["title"],
+                    quoted=quoted,
+                    field=field,
+                )
+            ]
+        if too_long:
+            raise ImportRejected(too_long)
     return result
 
 

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from bot.config import Settings
 from bot.db import session_scope, utcnow
 from bot.domain.broadcasts.models import Broadcast, MeetingAttendance
 from bot.domain.messages.models import InboundMessage
@@ -29,6 +30,7 @@ from bot.domain.tickets.models import Ticket
 from bot.i18n import TIMEZONE
 from tests.api.staff.conftest import World, logged_in, make_scoped_user
 from tests.browser import chromium
+from tests.domain.broadcasts.factories import HALL, make_moved_announcement
 from tests.factories import make_meeting, make_milestone, make_resident, make_settlement
 
 Login = Callable[[str], tuple[TestClient, str]]
@@ -408,6 +410,39 @@ def test_creating_moving_and_cancelling_a_meeting_offers_an_announcement(
     triage, _ = as_role("triage")
     page = triage.get(f"/staff/meetings/{meeting_id}?announce=cancelled")
     assert "Prepare the announcement" not in page.text
+
+
+def test_a_meeting_change_that_makes_its_unsent_announcement_too_long_for_sms_is_refused(
+    as_role: Login, world: World, clean_db: Engine, settings: Settings
+) -> None:
+    client, csrf = as_role("officer")
+    starts = dt.datetime(2031, 5, 4, 18, 0, tzinfo=TIMEZONE)
+    with session_scope(clean_db) as session:
+        meeting = make_meeting(session, starts, settlement_id=world.here, venue="Creche hall")
+        moved_id = make_moved_announcement(session, settings=settings, meeting=meeting)
+        meeting_id = meeting.id
+    form = {
+        "csrf_token": csrf,
+        "level": "neighbourhood",
+        "title": "Block meeting",
+        "starts_at": "2031-05-04T18:00",
+        "settlement_id": str(world.here),
+        # 285 characters: its reminders fit, its "moved" announcement, with two dates, not.
+        "venue": HALL[:285],
+    }
+    refused = client.post(f"/staff/meetings/{meeting_id}", data=form)
+    assert refused.status_code == 422
+    said = " ".join(html.unescape(refused.text).split())
+    assert (
+        f"venue: broadcast {moved_id} quotes this meeting and is not sent yet: the Afrikaans "
+        "SMS, with its STOP hint, would be 4 SMS segments (GSM-7, "
+    ) in said
+    assert "so shorten the meeting's title or venue (or cancel the broadcast first)" in said
+    with Session(clean_db) as session:
+        assert session.get(Meeting, meeting_id).venue == "Creche hall"  # type: ignore[union-attr]
+    fits = {**form, "venue": form["venue"][:270]}
+    saved = client.post(f"/staff/meetings/{meeting_id}", data=fits, follow_redirects=False)
+    assert saved.status_code == 303
 
 
 def test_a_meeting_whose_start_has_seconds_keeps_it_when_only_the_venue_changes(

@@ -14,7 +14,7 @@ from bot.domain.broadcasts import service as broadcasts
 from bot.domain.broadcasts.models import Audience, BroadcastCreate, TemplateIn
 from bot.domain.residents.models import Resident
 from bot.domain.settlements import edit
-from bot.domain.settlements.models import Settlement
+from bot.domain.settlements.models import Meeting, Settlement
 from bot.domain.staff.models import StaffUser
 from tests.factories import make_milestone, make_resident
 
@@ -81,4 +81,26 @@ def make_failing_broadcast(
         status="delayed",
         note="The contractor left the site. " * 60,
     )
+    return broadcast.id
+
+
+# A venue for a "Block meeting" starting on 2031-05-04 at 18:00: its reminders stay within
+# 3 SMS segments up to 292 characters; its "moved" announcement (from the day before), with
+# two dates, passes them from 277.
+HALL = "The community hall behind the clinic, next to the taxi rank, gate 2. " * 5
+
+
+def make_moved_announcement(session: Session, *, settings: Settings, meeting: Meeting) -> int:
+    """Schedule the announcement that `meeting` moved to its start from the day before, to
+    go two days before it starts; return its id."""
+    broadcast = broadcasts.announce_meeting(
+        session=session,
+        settings=settings,
+        meeting=meeting,
+        change="moved",
+        staff=None,
+        previous_starts_at=meeting.starts_at - dt.timedelta(days=1),
+        send_at=meeting.starts_at - dt.timedelta(days=2),
+    )
+    assert broadcast.id is not None and broadcast.status == "scheduled"
     return broadcast.id

@@ -12,12 +12,14 @@ from sqlalchemy import false, update
 from sqlalchemy import select as real_select
 from sqlmodel import Session
 
+from bot.config import Settings
 from bot.domain.broadcasts import service as broadcasts
 from bot.domain.broadcasts.models import Broadcast
 from bot.domain.outbox import budget
 from bot.domain.settlements import edit
 from bot.domain.settlements import service as settlements
-from bot.domain.settlements.models import Milestone
+from bot.domain.settlements.models import Meeting, Milestone
+from tests.domain.broadcasts.factories import HALL, make_moved_announcement
 from tests.factories import make_meeting, make_milestone, make_settlement
 
 STARTS = dt.datetime(2031, 5, 4, 16, 0, tzinfo=dt.UTC)
@@ -277,3 +279,67 @@ def test_a_milestone_change_that_makes_an_unsent_broadcasts_sms_too_long_is_refu
     save(long_note.strip().replace("tested", "checked"))  # as many segments as before
     with pytest.raises(budget.TooManySegments):
         save(long_note + "More news follows soon. " * 7)  # one segment more
+
+
+def test_a_meeting_change_that_makes_its_unsent_announcements_sms_too_long_is_refused(
+    session: Session, settings: Settings
+) -> None:
+    # A meeting's announcement was measured only when composed: its venue lengthened, or
+    # the meeting moved, before it went, it went as 4 SMS segments.
+    place = make_settlement(session)
+    meeting = make_meeting(session, STARTS, settlement_id=place.id, venue="Creche hall")
+    moved = make_moved_announcement(session, settings=settings, meeting=meeting)
+
+    def save(venue: str, starts_at: dt.datetime = STARTS, title: str = "Block meeting") -> None:
+        _meeting(session, place, meeting, title=title, venue=venue, starts_at=starts_at)
+
+    with pytest.raises(budget.TooManySegments) as refused:
+        save(HALL[:285])
+    [problem] = refused.value.problems
+    assert problem.field == ("venue",) and problem.size.segments == 4
+    assert str(refused.value).startswith(
+        f"venue: broadcast {moved} quotes this meeting and is not sent yet: the Afrikaans "
+        "SMS, with its STOP hint, would be 4 SMS segments (GSM-7, "
+    )
+    assert str(refused.value).endswith(
+        "so shorten the meeting's title or venue (or cancel the broadcast first)"
+    )
+    assert meeting.venue == "Creche hall"  # nothing written
+    save(HALL[:270])  # fits
+    assert meeting.venue == HALL[:270].strip()
+    # Moved, it says another date: 2031-05-09 is two characters longer to say than 05-04.
+    save(HALL[:276])
+    with pytest.raises(budget.TooManySegments) as refused:
+        save(HALL[:276], starts_at=STARTS + dt.timedelta(days=5))
+    assert [p.field for p in refused.value.problems] == [("starts_at",)]
+    assert meeting.starts_at == STARTS
+    save(HALL[:276], starts_at=STARTS + dt.timedelta(days=2))  # 05-06: one longer, fits
+    assert meeting.starts_at == STARTS + dt.timedelta(days=2)
+    # Tshivenda letters make it UCS-2 (7 segments as sent): measured as GSM-7 would count
+    # them, the venue an officer writes once is taken, as its reminders take it.
+    venda = "Holo ya tshitshavha ya Muṱangano, murahu ha kiliniki, tsini ha dithekisi. " * 4
+    save(venda[:270], starts_at=STARTS)
+    assert meeting.venue == venda[:270].strip()
+    # One too long already (stored before the check) holds up no change that is no longer.
+    session.execute(
+        update(Meeting).where(Meeting.id == meeting.id).values(venue=HALL[:290].strip())
+    )
+    session.refresh(meeting)
+    save(HALL[:290], title="Block Meeting")
+    assert meeting.title == "Block Meeting"
+    # An invitation due once the meeting has started fails then, sent to no one: not counted.
+    assert list(broadcasts.quoting_sms_problems(session=session, meeting_id=meeting.id)) == [moved]
+    meeting.starts_at = STARTS - dt.timedelta(days=3)  # before the announcement would go
+    assert broadcasts.quoting_sms_problems(session=session, meeting_id=meeting.id) == {}
+    meeting.starts_at = STARTS
+    # Cancelled, the meeting's invitations are withdrawn; its own notice ("cancelled") does
+    # not say the venue: nothing that will go passes the budget for it.
+    edit.cancel_meeting(session=session, meeting=meeting)
+    assert session.get(Broadcast, moved).status == "cancelled"  # type: ignore[union-attr]
+    notice = broadcasts.announce_meeting(
+        session=session, settings=settings, meeting=meeting, change="cancelled", staff=None,
+        send_at=STARTS - dt.timedelta(days=2),
+    )  # fmt: skip
+    assert notice.status == "scheduled"
+    save(HALL[:292], title="Block Meeting")
+    assert meeting.venue == HALL[:292].strip()

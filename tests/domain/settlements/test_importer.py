@@ -29,7 +29,7 @@ from bot.domain.settlements.models import (
     Settlement,
 )
 from bot.i18n import TIMEZONE
-from tests.domain.broadcasts.factories import make_member
+from tests.domain.broadcasts.factories import HALL, make_member, make_moved_announcement
 from tests.factories import make_settlement
 
 SETTLEMENTS = """name,aliases,ward,municipality,category,category_note,current_phase
@@ -820,3 +820,39 @@ def test_a_meeting_whose_sms_reminder_would_be_too_long_is_refused_unless_unchan
     )
     again = import_csv(session=session, kind="meetings", data=long_file)
     assert again.unchanged == ["Toilet placement", "Ward 14 forum", "City forum"]
+
+
+BLOCK_MEETING = """settlement,ward,level,title,starts_at,venue
+Ubuhle Gardens,,neighbourhood,Block meeting,2031-05-04T18:00:00+02:00,Creche hall
+,14,ward,Ward 14 forum,2031-05-20T18:00:00+02:00,Hall
+"""
+
+
+def test_a_meeting_venue_an_unsent_announcement_quotes_is_refused_when_its_sms_would_pass_3(
+    session: Session, settings: Settings
+) -> None:
+    # The dashboard and the API refuse such a change; the import wrote it, and the "moved"
+    # announcement went as 4 SMS segments.
+    import_csv(session=session, kind="settlements", data=SETTLEMENTS)
+    import_csv(session=session, kind="meetings", data=BLOCK_MEETING)
+    block = session.exec(select(Meeting).where(Meeting.title == "Block meeting")).one()
+    moved = make_moved_announcement(session, settings=settings, meeting=block)
+    # 285 characters: the reminders fit, the announcement with its two dates does not.
+    hall = HALL[:285]
+    refused = BLOCK_MEETING.replace("Creche hall", f'"{hall.strip()}"').replace(
+        ",Hall\n", ",Hall at gate 2\n"
+    )
+    [error] = _errors(session, "meetings", refused)
+    assert error.startswith(
+        f"line 2: venue: broadcast {moved} quotes this meeting and is not sent yet: the "
+        "Afrikaans SMS, with its STOP hint, would be 4 SMS segments (GSM-7, "
+    )
+    assert error.endswith("so shorten the meeting's title or venue (or cancel the broadcast first)")
+    session.expire_all()  # nothing was written, the other row's change neither
+    assert sorted(session.exec(select(Meeting.venue))) == ["Creche hall", "Hall"]
+    fits = refused.replace(hall.strip(), hall[:270].strip())
+    assert import_csv(session=session, kind="meetings", data=fits).updated == [
+        "Block meeting",
+        "Ward 14 forum",
+    ]
+    assert session.get(Meeting, block.id).venue == hall[:270].strip()  # type: ignore[union-attr]
