@@ -30,9 +30,10 @@
     return size.segments + " SMS segment" + (size.segments === 1 ? "" : "s") + " of at most " +
       size.max + " (" + size.encoding + ", " + size.characters + " characters)";
   }
-  function show(area, out, text, refusal) {
+  // `notice`: taken, but worth saying (what letters outside GSM-7 cost).
+  function show(area, out, text, refusal, notice) {
     out.textContent = refusal ? "Too long for SMS: " + refusal : text;
-    out.className = refusal ? "error" : "muted";
+    out.className = refusal ? "error" : (notice ? "notice" : "muted");
     area.setCustomValidity(refusal || "");
   }
   function watch(areas, measure) {
@@ -87,6 +88,30 @@
     });
     if (texts.some(function (area) { return area.value.trim(); })) { run(); }
   }
+  // A meeting's SMS reminders (every language, both rounds, either ending), with the date:
+  // the title and venue are counted as GSM-7 would count them, as saving it measures them.
+  document.querySelectorAll("form[data-sms-reminders]").forEach(function (form) {
+    var words = [form.elements["title"], form.elements["venue"]];
+    var start = form.elements["starts_at"];
+    var out = document.getElementById(words[0].getAttribute("aria-describedby"));
+    var meeting = form.getAttribute("data-sms-meeting");
+    function say(field, text, refusal, notice) {  // a refusal holds back the field it names
+      words.forEach(function (input) { if (input !== field) { input.setCustomValidity(""); } });
+      show(field, out, text, refusal, notice);
+    }
+    var run = watch(words.concat([start]), function (latest) {
+      if (!start.value) { say(words[0], out.getAttribute("data-hint"), ""); return; }
+      post(form.getAttribute("data-sms-reminders"), form, meeting ? { meeting_id: meeting } : {})
+        .then(function (size) {
+          if (!latest(size)) { return; }
+          var text = "Longest SMS reminder (" + size.language_name + ", with the date): " +
+            sized({ segments: size.segments, max: size.max_segments, encoding: size.encoding,
+              characters: size.characters }) + "." + (size.beyond_budget ? " " + size.beyond_budget : "");
+          say(form.elements[size.field] || words[0], text, size.detail, size.beyond_budget);
+        }).catch(function () {});
+    });
+    if (start.value) { run(); }
+  });
   // Ask before closing a ticket (it tells its residents), not before any other status.
   document.querySelectorAll("form[data-confirm-close]").forEach(function (form) {
     form.addEventListener("submit", function (event) {

@@ -31,9 +31,9 @@ from api.routes.staff.common import (
     page,
     render,
 )
-from bot import sms
 from bot.db import RowId, utcnow
 from bot.domain.broadcasts import service as broadcasts
+from bot.domain.broadcasts.models import ReminderSms
 from bot.domain.outbox import budget
 from bot.domain.settlements import edit
 from bot.domain.settlements import service as settlements
@@ -241,6 +241,7 @@ def meeting_list(request: Request, ctx: Reader) -> HTMLResponse:
         meeting=None,
         settlements=scopes.visible_settlements(session=ctx.session, scope=ctx.scope),
         levels=MEETING_LEVELS,
+        max_segments=budget.MAX_SEGMENTS,
     )
 
 
@@ -251,9 +252,9 @@ def meeting_page(request: Request, meeting_id: PathId, ctx: Reader) -> HTMLRespo
         session=ctx.session, scope=ctx.scope, meeting_id=meeting_id
     )
     # Taken, but said: letters outside GSM-7 that make its reminders pass 3 SMS segments.
-    reminder_sms = None
+    beyond = None
     if not meeting.cancelled:
-        reminder_sms = broadcasts.reminder_sms_beyond_budget(
+        beyond = broadcasts.reminder_sms_beyond_budget(
             title=meeting.title, venue=meeting.venue, starts_at=meeting.starts_at
         )
     return render(
@@ -261,9 +262,8 @@ def meeting_page(request: Request, meeting_id: PathId, ctx: Reader) -> HTMLRespo
         "meeting.html",
         ctx,
         meeting=meeting,
-        reminder_sms=reminder_sms,
+        beyond_budget=broadcasts.beyond_budget_note(beyond) if beyond else None,
         max_segments=budget.MAX_SEGMENTS,
-        ucs2_part=sms.UCS2_PART,
         can_change=can_change,
         settlements=scopes.visible_settlements(session=ctx.session, scope=ctx.scope),
         levels=MEETING_LEVELS,
@@ -317,6 +317,27 @@ def meeting_create(ctx: Editor, form: MeetingForm) -> RedirectResponse:
     saved = _save_meeting(ctx, None, form)
     ctx.audit("meeting.create", f"meeting:{saved.id}", title=saved.title)
     return back(f"/staff/meetings/{saved.id}?announce=announced", "created")
+
+
+# Before "/meetings/{meeting_id}", which would take "sms" for an id.
+@router.post("/meetings/sms")
+def meeting_sms(
+    ctx: Editor,
+    starts_at: Annotated[str, Form(max_length=40)],
+    title: Annotated[str, Form(max_length=300)] = "",
+    venue: Annotated[str, Form(max_length=2000)] = "",
+    meeting_id: Annotated[RowId | None, Form()] = None,
+) -> ReminderSms:
+    """Say how the largest SMS reminder of the meeting being written (`meeting_id`: being
+    changed) measures, and whether saving it would be refused (the meeting form's counter;
+    changes nothing)."""
+    meeting = None if meeting_id is None else _meeting(ctx, meeting_id, to_change=True)
+    return edit.meeting_reminder_sms(
+        meeting=meeting,
+        title=title,
+        venue=venue,
+        starts_at=_kept_start(meeting, local_datetime(starts_at)),
+    )
 
 
 @router.post("/meetings/{meeting_id}")

@@ -248,6 +248,27 @@ class TextsSms(BaseModel):
     languages: list[TextSms]
 
 
+class ReminderSms(BaseModel):
+    """The largest SMS reminder of a meeting being written, with the title and venue as long
+    as GSM-7 would count them, as saving it measures it (the meeting form's counter)."""
+
+    language: str
+    language_name: str
+    segments: int
+    encoding: Literal["GSM-7", "UCS-2"]
+    characters: int
+    max_segments: int
+    fits: bool = PydanticField(description="false: saving it would be refused")
+    field: str | None = PydanticField(
+        description="the field the refusal names (title or venue); null when it fits"
+    )
+    detail: str | None = PydanticField(description="the refusal, in its words; null when it fits")
+    beyond_budget: str | None = PydanticField(
+        description="taken, but said: letters outside GSM-7 make the reminders as sent UCS-2 "
+        "and longer than max_segments (the meeting page's notice)"
+    )
+
+
 class Preview(BaseModel):
     """What a broadcast would do when it goes (its send time, or now), to today's audience."""
 

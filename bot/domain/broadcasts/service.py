@@ -34,6 +34,7 @@ from bot.domain.broadcasts.models import (
     MeetingReminder,
     Preview,
     Progress,
+    ReminderSms,
     TemplateIn,
     TextSms,
     TextsSms,
@@ -1541,9 +1542,14 @@ def reminder_sms_problem(
     Officers write them once, and the reminders go by themselves, so they are measured
     when written; by length alone, so that a place is written in any official language's
     spelling (`reminder_sms_beyond_budget` says what its letters cost)."""
+    return _reminder_problem(_counted_reminder(title, venue, starts_at), venue=venue)
+
+
+def _counted_reminder(title: str, venue: str, starts_at: dt.datetime) -> Rendered:
+    """Return the largest SMS reminder with the title and venue as long as GSM-7 would
+    count them (`reminder_sms_problem`)."""
     gsm7_title, gsm7_venue = sms.as_gsm7(title), sms.as_gsm7(venue)
-    largest = _largest_reminder(title=gsm7_title, venue=gsm7_venue, starts_at=starts_at)
-    return _reminder_problem(largest, venue=venue)
+    return _largest_reminder(title=gsm7_title, venue=gsm7_venue, starts_at=starts_at)
 
 
 def reminder_sms_beyond_budget(
@@ -1554,6 +1560,45 @@ def reminder_sms_beyond_budget(
     refuses the rest). For the dashboard to say after saving; nothing is refused."""
     largest = _largest_reminder(title=title, venue=venue, starts_at=starts_at)
     return _reminder_problem(largest, venue=venue)
+
+
+def beyond_budget_note(problem: budget.Problem) -> str:
+    """Say to the officer what `reminder_sms_beyond_budget` found: which letters make the
+    reminders UCS-2, and how many segments the longest takes."""
+    return (
+        f"Written with {' '.join(problem.size.ucs2_because)}, which GSM-7 does not have: its "
+        f"SMS reminders go as UCS-2 ({sms.UCS2_PART} characters a segment), and the longest, "
+        f"{problem.what} will take {problem.size.describe()}, more than the "
+        f"{budget.MAX_SEGMENTS} the bot keeps to. They go whole; a shorter title or venue "
+        "makes them fewer."
+    )
+
+
+def reminder_sms(
+    *, title: str, venue: str, starts_at: dt.datetime, measured: bool = True
+) -> ReminderSms:
+    """Say how a meeting's largest SMS reminder measures, as `reminder_sms_problem` counts
+    it; whether saving it would be refused (never when not `measured`: its reminders say
+    nothing new, `meeting_words_changed`); and, if it would be taken, what letters outside
+    GSM-7 cost (`reminder_sms_beyond_budget`). The meeting form's counter; changes nothing."""
+    largest = _counted_reminder(title, venue, starts_at)
+    size = budget.measure(largest.sms_text)
+    problem = _reminder_problem(largest, venue=venue) if measured else None
+    beyond = None
+    if problem is None:
+        beyond = reminder_sms_beyond_budget(title=title, venue=venue, starts_at=starts_at)
+    return ReminderSms(
+        language=largest.language,
+        language_name=LANGUAGE_NAMES[largest.language],
+        segments=size.segments,
+        encoding=size.encoding,
+        characters=size.characters,
+        max_segments=budget.MAX_SEGMENTS,
+        fits=problem is None,
+        field=problem.field[-1] if problem else None,
+        detail=str(budget.TooManySegments([problem])) if problem else None,
+        beyond_budget=beyond_budget_note(beyond) if beyond else None,
+    )
 
 
 def _remind(

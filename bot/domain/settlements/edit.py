@@ -13,9 +13,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from bot.db import utcnow
+from bot.domain.broadcasts.models import ReminderSms
 from bot.domain.broadcasts.service import (
     meeting_changing,
     quoting_sms_measured,
+    reminder_sms,
     reminder_sms_problem,
     unsent_quoting,
     withdraw_invitations,
@@ -282,7 +284,7 @@ def save_meeting(
     and so are words whose SMS reminders, or announcements not sent yet that quote it,
     would pass the SMS budget (TooManySegments)."""
     level = _choice(level, MEETING_LEVELS, "level")
-    title = " ".join(title.split())
+    title = _one_line(title)
     if not title or len(title) > TITLE_LENGTH:
         raise EditRejected(f"a meeting needs a title of at most {TITLE_LENGTH} characters")
     _typed(title, "title", stored=meeting.title if meeting else None)
@@ -338,6 +340,24 @@ def save_meeting(
         target.updated_at = utcnow()
         _flush(session, target, _MEETING_CLASH)
     return target
+
+
+def _one_line(title: str) -> str:
+    return " ".join(title.split())
+
+
+def meeting_reminder_sms(
+    *, meeting: Meeting | None, title: str, venue: str, starts_at: dt.datetime
+) -> ReminderSms:
+    """Say how a meeting's largest SMS reminder would measure with these words (the meeting
+    form's counter), as `save_meeting` measures it: a change that says nothing new in its
+    reminders is not refused (`meeting_words_changed`). Changes nothing."""
+    words: dict[str, Any] = {
+        "title": _one_line(title),
+        "venue": venue.strip(),
+        "starts_at": starts_at.astimezone(dt.UTC),
+    }
+    return reminder_sms(**words, measured=meeting_words_changed(meeting, words))
 
 
 def cancel_meeting(*, session: Session, meeting: Meeting) -> None:

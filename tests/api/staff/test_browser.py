@@ -319,7 +319,15 @@ def test_confirm_dialogs_guard_erase_and_cancel_in_chromium(
         page = browser.new_page(viewport={"width": 360, "height": 740})
         _log_in(page, base)
         posts: list[str] = []
-        page.on("request", lambda request: request.method == "POST" and posts.append(request.url))
+        # Form posts: the meeting form's SMS counter asks the server too, and changes nothing.
+        page.on(
+            "request",
+            lambda request: (
+                request.method == "POST"
+                and not request.url.endswith("/sms")
+                and posts.append(request.url)
+            ),
+        )
         for path, phone, button, words, notice, after in cases:
             before = state()
             page.goto(base + path)
@@ -589,3 +597,75 @@ def test_a_refused_meeting_and_an_ended_session_keep_the_form_as_typed_in_chromi
     with Session(clean_db) as session:
         [meeting] = session.exec(select(Meeting)).all()
     assert (meeting.title, meeting.venue) == (typed["Title"], typed["Venue"])
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_the_meeting_form_counts_its_sms_reminders_and_holds_back_too_many_in_chromium(
+    settings: Settings, clean_db: Engine
+) -> None:
+    """As the officer types, the meeting form shows its largest SMS reminder's segments (as
+    saving measures them) and holds back a venue that would be refused, saying why; short
+    enough, it is saved. Letters outside GSM-7 that take the reminders past 3 segments are
+    said, as on the meeting's page, and do not hold the form back."""
+    from bot.domain.settlements.models import Meeting
+
+    settings = settings.model_copy(update={"public_url": "http://127.0.0.1:8000"})
+    with session_scope(clean_db) as session:
+        place = make_settlement(session, "Ubuhle Gardens", ward="14")
+        staff.create_user(session=session, email=EMAIL, role="admin", password=PASSWORD)
+    long_venue = "Ubuhle Gardens community hall, next to the creche by the taxi rank. " * 5
+    short_venue = "Ubuhle Gardens community hall"
+    with serve(create_app(settings, clean_db)) as base, chromium() as browser:
+        page = browser.new_page(viewport={"width": 360, "height": 740})
+        _log_in(page, base)
+        page.goto(f"{base}/staff/meetings")
+        counter = page.locator("#mt-sms")
+        expect(counter).to_contain_text("the longest may take at most 3 SMS segments")
+        page.get_by_label("Title", exact=True).fill("Block leaders meeting")
+        page.get_by_label("Settlement (neighbourhood meetings)").select_option(str(place.id))
+        page.get_by_label("Starts (Johannesburg time)").fill("2098-03-04T10:00")
+        expect(counter).to_have_text(
+            re.compile(
+                r"^Longest SMS reminder \(Afrikaans, with the date\): 2 SMS segments of at most"
+                r" 3 \(GSM-7, \d+ characters\)\.$"
+            )
+        )
+        venue = page.get_by_label("Venue", exact=True)
+        venue.fill(long_venue)
+        expect(counter).to_contain_text(
+            "Too long for SMS: venue: its isiZulu SMS reminder, with the date, would be 4 SMS"
+            " segments (GSM-7,"
+        )
+        expect(counter).to_have_class("error")
+        add = page.get_by_role("button", name="Add meeting")
+        add.click()  # held back by the browser
+        assert "would be 4 SMS segments" in venue.evaluate("input => input.validationMessage")
+        expect(page.get_by_role("alert")).to_have_count(0)
+        expect(page.get_by_role("heading", name="Meetings")).to_be_visible()
+
+        venue.fill(short_venue)
+        expect(counter).to_contain_text("2 SMS segments of at most 3 (GSM-7,")
+        expect(counter).to_have_class("muted")
+        add.click()
+        expect(page.get_by_role("status")).to_have_text("Created.")
+        expect(page.get_by_role("heading", name="Block leaders meeting")).to_be_visible()
+        # The saved meeting's form counts at once, and a letter outside GSM-7 that takes its
+        # reminders past 3 segments is said, without holding the form back.
+        expect(counter).to_contain_text("Longest SMS reminder (isiZulu, with the date): 2 SMS")
+        page.get_by_label("Title", exact=True).fill("Housing list information session")
+        page.get_by_label("Venue", exact=True).fill("Mošate community hall")
+        expect(counter).to_contain_text(
+            "Written with š, which GSM-7 does not have: its SMS reminders go as UCS-2"
+        )
+        expect(counter).to_have_class("notice")
+        page.get_by_role("button", name="Save meeting").click()
+        expect(page.get_by_role("status")).to_have_text("Saved.")
+        expect(page.locator("#reminder-sms")).to_contain_text("Written with š")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    with Session(clean_db) as session:
+        [meeting] = session.exec(select(Meeting)).all()
+    assert (meeting.title, meeting.venue) == (
+        "Housing list information session",
+        "Mošate community hall",
+    )

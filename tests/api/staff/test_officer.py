@@ -249,9 +249,9 @@ def test_a_milestone_done_or_delayed_offers_to_tell_the_residents(
     assert "Prepare the announcement" in client.get(f"{page}{roads.id}").text
 
 
-def test_meetings_create_edit_cancel(as_role: Login, world: World, clean_db: Engine) -> None:
-    client, csrf = as_role("officer")
-    form = {
+def block_committee(csrf: str, world: World) -> dict[str, str]:
+    """Return the meeting form filled in for a block committee in Ubuhle Gardens."""
+    return {
         "csrf_token": csrf,
         "level": "neighbourhood",
         "title": "Block committee",
@@ -259,6 +259,11 @@ def test_meetings_create_edit_cancel(as_role: Login, world: World, clean_db: Eng
         "settlement_id": str(world.here),
         "venue": "Creche hall",
     }
+
+
+def test_meetings_create_edit_cancel(as_role: Login, world: World, clean_db: Engine) -> None:
+    client, csrf = as_role("officer")
+    form = block_committee(csrf, world)
     assert client.post("/staff/meetings", data=form, follow_redirects=False).status_code == 303
     no_place = {**form, "settlement_id": ""}
     assert client.post("/staff/meetings", data=no_place).status_code == 422
@@ -351,6 +356,89 @@ def test_a_meeting_written_in_sepedi_or_tshivenda_is_saved_with_a_notice_of_its_
     assert "would be 4 SMS segments (GSM-7, " in html.unescape(refused.text)
     with Session(clean_db) as session:
         assert len(session.exec(select(Meeting)).all()) == 3
+
+
+def test_the_meeting_form_counts_its_sms_reminders_as_the_saving_would(
+    as_role: Login, world: World, clean_db: Engine
+) -> None:
+    """POST /staff/meetings/sms (the meeting form's counter) says the largest SMS reminder's
+    size as saving the meeting measures it: it fits; it would be refused, in the refusal's
+    words; or letters outside GSM-7 take the reminders as sent past 3 segments, said in the
+    words the meeting's page says after saving. A change that says nothing new in the
+    reminders of a meeting stored before they were measured is not refused, as on saving."""
+    client, csrf = as_role("officer")
+    page = client.get("/staff/meetings").text
+    assert 'data-sms-reminders="/staff/meetings/sms"' in page
+    assert "the longest may take at most 3 SMS segments" in page
+    form = block_committee(csrf, world)
+    size = client.post("/staff/meetings/sms", data=form).json()
+    assert size == {
+        "language": "af",
+        "language_name": "Afrikaans",
+        "segments": 2,
+        "encoding": "GSM-7",
+        "characters": 180,
+        "max_segments": 3,
+        "fits": True,
+        "field": None,
+        "detail": None,
+        "beyond_budget": None,
+    }
+
+    long_venue = {**form, "venue": "The civic centre in the main street, the hall. " * 7}
+    size = client.post("/staff/meetings/sms", data=long_venue).json()
+    assert (size["fits"], size["field"], size["segments"]) == (False, "venue", 4)
+    assert size["detail"] == (
+        "venue: its Afrikaans SMS reminder, with the date, would be 4 SMS segments (GSM-7, "
+        f"{size['characters']} characters): at most 3 segments go to a resident by SMS, so "
+        "shorten the title or venue"
+    )
+    refused = client.post("/staff/meetings", data=long_venue)
+    assert refused.status_code == 422 and size["detail"] in html.unescape(refused.text)
+
+    sepedi = {**form, "title": "Housing list information session", "venue": "Mošate community hall"}
+    size = client.post("/staff/meetings/sms", data=sepedi).json()
+    assert (size["fits"], size["encoding"], size["detail"]) == (True, "GSM-7", None)
+    assert size["beyond_budget"].startswith(
+        "Written with š, which GSM-7 does not have: its SMS reminders go as UCS-2 (67 "
+        "characters a segment), and the longest, its Afrikaans SMS reminder, with the date, "
+        "will take 4 SMS segments (UCS-2, "
+    )
+    saved = client.post("/staff/meetings", data=sepedi)
+    assert saved.status_code == 200 and "ok=created" in str(saved.url)
+    [notice] = re.findall(r'<p class="notice" id="reminder-sms">(.*?)</p>', saved.text, re.S)
+    assert html.unescape(notice) == size["beyond_budget"]
+
+    # Stored before reminders were measured: kept as it is, and changed elsewhere, not
+    # refused; a new venue is measured.
+    with session_scope(clean_db) as session:
+        stored = make_meeting(
+            session,
+            dt.datetime(2031, 5, 4, 16, tzinfo=dt.UTC),
+            settlement_id=world.here,
+            ward="14",
+            title=form["title"],
+            venue=long_venue["venue"].strip(),
+        )
+    kept = {**long_venue, "meeting_id": str(stored.id)}
+    size = client.post("/staff/meetings/sms", data=kept).json()
+    assert (size["fits"], size["segments"], size["detail"]) == (True, 4, None)
+    size = client.post("/staff/meetings/sms", data={**kept, "venue": "Civic centre hall. " * 20})
+    assert size.json()["field"] == "venue" and not size.json()["fits"]
+    assert client.post("/staff/meetings/sms", data={**kept, "meeting_id": "999"}).status_code == 404
+
+    no_token = {key: value for key, value in form.items() if key != "csrf_token"}
+    assert client.post("/staff/meetings/sms", data=no_token).status_code == 403
+    triage, triage_csrf = as_role("triage")
+    assert (
+        triage.post("/staff/meetings/sms", data={**form, "csrf_token": triage_csrf}).status_code
+        == 403
+    )
+    with Session(clean_db) as session:
+        assert [m.title for m in session.exec(select(Meeting)).all()] == [
+            "Housing list information session",
+            "Block committee",
+        ]
 
 
 def test_a_meeting_is_not_added_or_moved_to_a_time_that_has_passed(

@@ -74,6 +74,7 @@ MATRIX: list[tuple[str, str, set[str]]] = [
     ("GET", "/staff/meetings", KEEPERS),
     ("GET", "/staff/meetings/{meeting}", KEEPERS),
     ("POST", "/staff/meetings", KEEPERS),
+    ("POST", "/staff/meetings/sms", KEEPERS),
     ("POST", "/staff/meetings/{meeting}", KEEPERS),
     ("POST", "/staff/meetings/{meeting}/cancel", KEEPERS),
     ("GET", "/staff/import", KEEPERS),  # a scoped user's page says why there is no form
