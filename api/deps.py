@@ -36,6 +36,7 @@ from api.errors import Problem
 from bot import sms
 from bot.config import Settings
 from bot.db import MAX_ID, NOT_NOW, run_now, session_scope, utcnow
+from bot.domain import meanwhile
 from bot.domain.broadcasts import service as broadcasts
 from bot.domain.broadcasts.ports import SqlMeetingInvitations
 from bot.domain.messages.service import Converse
@@ -269,13 +270,19 @@ def _signed_with(
 def refused_as_http(*, refused: int = 422) -> Iterator[None]:
     """Answer a change the ticket, broadcast, settlement or staff-user domain refuses as
     HTTP (JSON for the API, the error page for the dashboard): 409 when the state does not
-    allow it, 404 for something it refers to that does not exist, 422 naming each field
-    for staff words too long for an SMS, else `refused`."""
+    allow it or someone else changed it since the change's page was opened, 404 for
+    something it refers to that does not exist, 422 naming each field for staff words too
+    long for an SMS, else `refused`."""
     try:
         yield
     except budget.TooManySegments as exc:
         raise HTTPException(422, exc.errors()) from None
-    except (tickets.InvalidTransition, broadcasts.Conflict, settlement_edit.StillQuoted) as exc:
+    except (
+        tickets.InvalidTransition,
+        broadcasts.Conflict,
+        settlement_edit.StillQuoted,
+        meanwhile.ChangedMeanwhile,
+    ) as exc:
         raise HTTPException(409, str(exc)) from None
     except broadcasts.NotFound as exc:
         raise HTTPException(404, str(exc)) from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Annotated, Literal
 from urllib.parse import quote
 
@@ -32,6 +33,7 @@ from api.routes.staff.common import (
     render,
 )
 from bot.db import RowId, utcnow
+from bot.domain import meanwhile
 from bot.domain.broadcasts import service as broadcasts
 from bot.domain.broadcasts.models import ReminderSms
 from bot.domain.outbox import budget
@@ -63,6 +65,10 @@ Editor = Annotated[StaffContext, Depends(action(*OFFICERS))]
 # A file may name any settlement or ward: imports act on the whole city.
 Importer = Annotated[StaffContext, Depends(action(*OFFICERS, whole_city=True))]
 Text = Annotated[str, Form(max_length=2000)]
+# What a form's page showed of a field (`was_*`), said by forms that say `was_shown`: a blank
+# field is not told from one not sent, which FastAPI reads as its default.
+Was = Annotated[str, Form(max_length=2000)]
+WasShown = Annotated[bool, Form()]
 
 
 def _settlement(ctx: StaffContext, settlement_id: int) -> Settlement:
@@ -94,6 +100,67 @@ def _date(value: str) -> dt.date | None:
         return dt.date.fromisoformat(value)
     except ValueError:
         raise HTTPException(422, f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _form_key(field: str, value: str) -> object:
+    """Return a form value as saving reads it: a start as its moment to the second, other
+    values without the line breaks a browser sends or the spaces saving strips."""
+    if field == "starts_at":
+        try:
+            parsed = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return value
+        return (
+            (parsed if parsed.tzinfo else parsed.replace(tzinfo=TIMEZONE))
+            .astimezone(dt.UTC)
+            .replace(microsecond=0)
+        )
+    return value.replace("\r\n", "\n").strip()
+
+
+# Free text, quoted in a refusal (and cut short); other fields are said as they are.
+_QUOTED = frozenset({"title", "note", "category_note", "current_phase", "venue", "ward"})
+
+
+def _said(field: str, value: str, names: Mapping[str, str]) -> str:
+    """Return a form field's value as a refusal says it is now."""
+    if not value.strip():
+        return "blank"
+    if field == "starts_at":
+        return local_datetime(value).astimezone(TIMEZONE).strftime("%Y-%m-%d %H:%M")
+    if field in _QUOTED:
+        text = " ".join(value.split())
+        return f"“{text[:60]}…”" if len(text) > 60 else f"“{text}”"
+    return names.get(value, value)
+
+
+def _as_changed(
+    what: str,
+    sent: Mapping[str, str],
+    was: Mapping[str, str] | None,
+    now: Mapping[str, str],
+    names: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """Return the form `sent` with each field left as its page showed it (`was`) set to
+    what it is `now`, so that a colleague's change saved meanwhile is kept; refuse (409,
+    naming it) a field they changed that this form changes too, to something else. A form
+    that does not say what its page showed (None: an older page, a script) is taken as
+    sent, as before forms said it."""
+    apply, clashes = meanwhile.changed_fields(
+        wanted=sent, shown=was or {}, current=now, key=_form_key
+    )
+    if clashes:
+        raise HTTPException(
+            409,
+            meanwhile.refusal(
+                what,
+                {
+                    field.removesuffix("_id").replace("_", " "): _said(field, value, names or {})
+                    for field, value in clashes.items()
+                },
+            ),
+        )
+    return {**now, **apply}
 
 
 @router.get("/settlements", response_class=HTMLResponse)
@@ -148,16 +215,45 @@ def settlement_update(
     category: Annotated[str, Form(max_length=2)] = "",
     category_note: Text = "",
     current_phase: Text = "",
+    was_shown: WasShown = False,
+    was_category: Was = "",
+    was_category_note: Was = "",
+    was_current_phase: Was = "",
 ) -> RedirectResponse:
-    """Change a settlement's category, category note and current phase."""
+    """Change a settlement's category, category note and current phase.
+
+    The form sends back what its page showed (`was_*`): only the fields changed from it
+    are saved, and one someone else changed meanwhile is refused (409) rather than
+    overwritten."""
     settlement = _settlement(ctx, settlement_id)
+    form = _as_changed(
+        f"settlement {settlement.name}",
+        sent={
+            "category": category,
+            "category_note": category_note,
+            "current_phase": current_phase,
+        },
+        was={
+            "category": was_category,
+            "category_note": was_category_note,
+            "current_phase": was_current_phase,
+        }
+        if was_shown
+        else None,
+        now={
+            "category": settlement.category or "",
+            "category_note": settlement.category_note,
+            "current_phase": settlement.current_phase,
+        },
+    )
+    category = form["category"]
     with refused_as_http():
         edit.update_settlement(
             session=ctx.session,
             settlement=settlement,
             category=category,
-            category_note=category_note,
-            current_phase=current_phase,
+            category_note=form["category_note"],
+            current_phase=form["current_phase"],
         )
     ctx.audit("settlement.update", f"settlement:{settlement_id}", category=category or None)
     return back(f"/staff/settlements/{settlement_id}", "updated")
@@ -173,11 +269,50 @@ def milestone_save(
     target_date: Annotated[str, Form(max_length=10)] = "",
     note: Text = "",
     milestone_id: Annotated[RowId | None, Form()] = None,
+    was_shown: WasShown = False,
+    was_strand: Was = "",
+    was_title: Was = "",
+    was_status: Was = "",
+    was_target_date: Was = "",
+    was_note: Was = "",
 ) -> RedirectResponse:
-    """Add a milestone, or change one (`milestone_id`)."""
+    """Add a milestone, or change one (`milestone_id`).
+
+    A change sends back what its page showed (`was_*`): only the fields changed from it
+    are saved, and one someone else changed meanwhile is refused (409) rather than
+    overwritten."""
     settlement = _settlement(ctx, settlement_id)
     milestone = None if milestone_id is None else _milestone(ctx, settlement_id, milestone_id)
     status_before, note_before = (milestone.status, milestone.note) if milestone else (None, None)
+    if milestone is not None:
+        form = _as_changed(
+            f"milestone “{milestone.title}”",
+            sent={
+                "strand": strand,
+                "title": title,
+                "status": status,
+                "target_date": target_date,
+                "note": note,
+            },
+            was={
+                "strand": was_strand,
+                "title": was_title,
+                "status": was_status,
+                "target_date": was_target_date,
+                "note": was_note,
+            }
+            if was_shown
+            else None,
+            now={
+                "strand": milestone.strand,
+                "title": milestone.title,
+                "status": milestone.status,
+                "target_date": milestone.target_date.isoformat() if milestone.target_date else "",
+                "note": milestone.note,
+            },
+        )
+        strand, title, status = form["strand"], form["title"], form["status"]
+        target_date, note = form["target_date"], form["note"]
     with refused_as_http():
         saved = edit.save_milestone(
             session=ctx.session,
@@ -284,6 +419,48 @@ class MeetingFields(BaseModel):
 MeetingForm = Annotated[MeetingFields, Form()]
 
 
+class MeetingChange(MeetingFields):
+    """The meeting form changing a meeting: also what its page showed, when it says so."""
+
+    was_shown: bool = False
+    was_level: str = Field("", max_length=20)
+    was_title: str = Field("", max_length=300)
+    was_starts_at: str = Field("", max_length=40)
+    was_settlement_id: str = Field("", max_length=12)
+    was_ward: str = Field("", max_length=50)
+    was_venue: str = Field("", max_length=2000)
+
+
+def _meeting_as_changed(ctx: StaffContext, meeting: Meeting, form: MeetingChange) -> MeetingFields:
+    """Return the meeting form with the fields left as its page showed them set to what
+    they are now (409 for one someone else changed meanwhile to something else)."""
+    fields = tuple(MeetingFields.model_fields)
+    place = (
+        settlements.get(session=ctx.session, settlement_id=meeting.settlement_id)
+        if meeting.settlement_id
+        else None
+    )
+    now = {
+        "level": meeting.level,
+        "title": meeting.title,
+        "starts_at": meeting.starts_at.astimezone(TIMEZONE).isoformat(),
+        "settlement_id": str(meeting.settlement_id or ""),
+        "ward": meeting.ward,
+        "venue": meeting.venue,
+    }
+    return MeetingFields.model_validate(
+        _as_changed(
+            f"meeting “{meeting.title}”",
+            sent={field: getattr(form, field) for field in fields},
+            was={field: getattr(form, f"was_{field}") for field in fields}
+            if form.was_shown
+            else None,
+            now=now,
+            names={now["settlement_id"]: place.name} if place else {},
+        )
+    )
+
+
 def _kept_start(meeting: Meeting | None, starts_at: dt.datetime) -> dt.datetime:
     """Return the start the meeting form means: the stored start, exactly, when the form's
     time is the one it showed (to the second: an API or CSV start may have seconds, and a
@@ -341,11 +518,17 @@ def meeting_sms(
 
 
 @router.post("/meetings/{meeting_id}")
-def meeting_update(meeting_id: PathId, ctx: Editor, form: MeetingForm) -> RedirectResponse:
-    """Change a meeting."""
+def meeting_update(
+    meeting_id: PathId, ctx: Editor, form: Annotated[MeetingChange, Form()]
+) -> RedirectResponse:
+    """Change a meeting.
+
+    The form sends back what its page showed (`was_*`): only the fields changed from it
+    are saved, and one someone else changed meanwhile is refused (409) rather than
+    overwritten."""
     meeting = _meeting(ctx, meeting_id, to_change=True)
     previous = meeting.starts_at
-    _save_meeting(ctx, meeting, form)
+    _save_meeting(ctx, meeting, _meeting_as_changed(ctx, meeting, form))
     ctx.audit("meeting.update", f"meeting:{meeting_id}", title=meeting.title)
     # Moved: offer to tell the residents concerned (a start set to its whole minute is not).
     if told_start(meeting.starts_at) != told_start(previous):

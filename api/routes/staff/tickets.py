@@ -378,19 +378,16 @@ def update_ticket(
         )
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
-    with refused_as_http():
-        try:
-            applied = tickets.change(
-                session=ctx.session,
-                ticket=ticket,
-                update_in=wanted,
-                loaded=loaded,
-                staff=ctx.user,
-                now=utcnow(),
-                settings=settings,
-            )
-        except tickets.ChangedMeanwhile as exc:
-            raise HTTPException(409, str(exc)) from None
+    with refused_as_http():  # a field someone else changed meanwhile: 409
+        applied = tickets.change(
+            session=ctx.session,
+            ticket=ticket,
+            update_in=wanted,
+            loaded=loaded,
+            staff=ctx.user,
+            now=utcnow(),
+            settings=settings,
+        )
     ctx.audit("ticket.update", f"ticket:{reference}", **tickets.audit_detail(applied))
     return _done(reference, "updated")
 

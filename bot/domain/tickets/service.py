@@ -23,6 +23,7 @@ from sqlmodel import Session, col
 from bot.config import Settings, get_settings
 from bot.content import load
 from bot.db import UTCDateTime
+from bot.domain import meanwhile
 from bot.domain.outbox import budget
 from bot.domain.settlements.models import Settlement
 from bot.domain.staff import scope as scopes
@@ -75,7 +76,7 @@ class InvalidTransition(TicketError):
     """The ticket cannot move from its status to the one asked for."""
 
 
-class ChangedMeanwhile(TicketError):
+class ChangedMeanwhile(TicketError, meanwhile.ChangedMeanwhile):
     """Someone else changed a field since the page the change was made on was loaded."""
 
 
@@ -923,28 +924,26 @@ def _changed_since(
     """Return `update_in` less the fields left as `loaded` showed them (None: not known);
     refuse one changed meanwhile by someone else to something other than what this change
     wants."""
-    now_shown = _shown(session, ticket)
-    kept: dict[str, Any] = {"note": update_in.note}
-    clashes: list[str] = []
-    for field in CHANGEABLE:
-        wanted, before = getattr(update_in, field), getattr(loaded, field)
-        if wanted is None:
-            continue
-        if field == "assignee_email":
-            wanted = wanted.strip().lower()
-            before = before if before is None else before.strip().lower()
-        if before is not None and wanted == before:
-            continue  # left as it was
-        current = now_shown[field]
-        if before is not None and current not in (before, wanted):
-            clashes.append(f"{field.replace('_email', '')} is now {current or 'unassigned'}")
-        kept[field] = wanted
+
+    def key(field: str, value: str) -> str:
+        return value.strip().lower() if field == "assignee_email" else value
+
+    apply, clashes = meanwhile.changed_fields(
+        wanted={field: getattr(update_in, field) for field in CHANGEABLE},
+        shown={field: getattr(loaded, field) for field in CHANGEABLE},
+        current=_shown(session, ticket),
+        key=key,
+    )
     if clashes:
         raise ChangedMeanwhile(
-            f"ticket {ticket.reference} changed since you opened it ({'; '.join(clashes)}): "
-            "open it in a new tab to see it as it is now, and make your change there"
+            meanwhile.refusal(
+                f"ticket {ticket.reference}",
+                {f.replace("_email", ""): now or "unassigned" for f, now in clashes.items()},
+            )
         )
-    return TicketUpdate.model_validate(kept)
+    if "assignee_email" in apply:
+        apply["assignee_email"] = key("assignee_email", apply["assignee_email"])
+    return TicketUpdate.model_validate({"note": update_in.note, **apply})
 
 
 def may_work(*, session: Session, user: StaffUser, ticket: Ticket) -> bool:

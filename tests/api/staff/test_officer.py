@@ -881,3 +881,116 @@ def test_saving_the_category_keeps_the_phase_and_note_as_imported(
             "Phase 2: roads.\nPhase 3: toilets.",
             "Pipes stolen.\nContractor back in May.",
         )
+
+
+def form_values(page: str, start: str) -> dict[str, str]:
+    """Return what a browser posts from the form whose opening tag has `start`, as shown."""
+    form = page[page.index(start) :]
+    form = form[: form.index("</form>")]
+    values = {
+        name: html.unescape(value)
+        for name, value in re.findall(r'<input[^>]*name="([a-z_]+)"[^>]*value="([^"]*)"', form)
+    }
+    for name, options in re.findall(
+        r'<select[^>]*name="([a-z_]+)"[^>]*>(.*?)</select>', form, re.S
+    ):
+        found = re.findall(r'<option( value="[^"]*")?( selected)?>([^<]*)</option>', options)
+        value, _, text = next((o for o in found if o[1]), found[0])
+        values[name] = html.unescape(value[len(' value="') : -1] if value else text)
+    for name, text in re.findall(
+        r'<textarea[^>]*name="([a-z_]+)"[^>]*>(.*?)</textarea>', form, re.S
+    ):
+        values[name] = html.unescape(text)
+    return values
+
+
+def test_two_officers_changing_one_milestone_keep_both_changes_and_never_undo_each_other(
+    as_role: Login, world: World, clean_db: Engine
+) -> None:
+    with session_scope(clean_db) as session:
+        place = session.get(Settlement, world.here)
+        assert place is not None
+        make_milestone(session, place, title="Taps", target_date=dt.date(2030, 1, 1))
+    url = f"/staff/settlements/{world.here}"
+    first, _ = as_role("admin")
+    second, _ = as_role("officer")
+    stale = form_values(first.get(url).text, 'aria-label="Milestone Taps"')
+    fresh = form_values(second.get(url).text, 'aria-label="Milestone Taps"')
+    delayed = {**fresh, "status": "delayed", "note": "Pipes stolen."}
+    assert second.post(url + "/milestones", data=delayed, follow_redirects=False).status_code == 303
+    # The first officer, on the page opened before that, changes only the target date.
+    moved = first.post(
+        url + "/milestones", data={**stale, "target_date": "2030-03-01"}, follow_redirects=False
+    )
+    assert moved.status_code == 303
+    # What they change that the other changed too is refused, naming it, not overwritten.
+    refused = first.post(url + "/milestones", data={**stale, "status": "done"})
+    assert refused.status_code == 409
+    assert "milestone “Taps” changed since you opened it (status is now delayed)" in (
+        html.unescape(refused.text)
+    )
+    assert "open it in a new tab to see it as it is now" in refused.text
+    with Session(clean_db) as session:
+        taps = session.exec(select(Milestone)).one()
+    assert (taps.status, taps.note, taps.target_date) == (
+        "delayed",
+        "Pipes stolen.",
+        dt.date(2030, 3, 1),
+    )
+    # The same change made by both is no clash.
+    again = {**stale, "status": "delayed", "note": "Pipes stolen."}
+    assert first.post(url + "/milestones", data=again, follow_redirects=False).status_code == 303
+
+
+def test_two_officers_changing_one_meeting_keep_both_changes_and_never_undo_each_other(
+    as_role: Login, world: World, clean_db: Engine
+) -> None:
+    first, csrf = as_role("admin")
+    second, _ = as_role("officer")
+    made = first.post("/staff/meetings", data=block_committee(csrf, world), follow_redirects=False)
+    url = made.headers["location"].split("?")[0]
+    start = f'<form method="post" action="{url}"'
+    stale = form_values(first.get(url).text, start)
+    fresh = form_values(second.get(url).text, start)
+    assert second.post(url, data={**fresh, "venue": "Church"}, follow_redirects=False).status_code
+    # The first officer, on the page opened before that, renames it: the venue stays.
+    renamed = first.post(
+        url, data={**stale, "title": "Block committee AGM"}, follow_redirects=False
+    )
+    assert renamed.status_code == 303
+    refused = first.post(url, data={**stale, "venue": "School"})
+    assert refused.status_code == 409
+    assert "changed since you opened it (venue is now “Church”)" in html.unescape(refused.text)
+    moved = first.post(url, data={**stale, "venue": "School", "starts_at": "2031-05-05T18:00"})
+    assert moved.status_code == 409  # nothing of a refused change is saved
+    with Session(clean_db) as session:
+        meeting = session.exec(select(Meeting)).one()
+    assert (meeting.title, meeting.venue) == ("Block committee AGM", "Church")
+    assert meeting.starts_at == dt.datetime(2031, 5, 4, 16, 0, tzinfo=dt.UTC)
+
+
+def test_two_officers_changing_one_settlement_keep_both_changes_and_never_undo_each_other(
+    as_role: Login, world: World, clean_db: Engine
+) -> None:
+    url = f"/staff/settlements/{world.here}"
+    start = f'<form method="post" action="{url}"'
+    first, _ = as_role("admin")
+    second, _ = as_role("officer")
+    stale = form_values(first.get(url).text, start)
+    fresh = form_values(second.get(url).text, start)
+    assert second.post(url, data={**fresh, "category": "B2"}, follow_redirects=False).status_code
+    phase = {**stale, "current_phase": "Roads first."}
+    assert first.post(url, data=phase, follow_redirects=False).status_code == 303
+    refused = first.post(url, data={**stale, "category": "C", "category_note": "Relocation."})
+    assert refused.status_code == 409
+    assert "settlement Ubuhle Gardens changed since you opened it (category is now B2)" in (
+        refused.text
+    )
+    with Session(clean_db) as session:
+        saved = session.get(Settlement, world.here)
+        assert saved is not None
+        assert (saved.category, saved.category_note, saved.current_phase) == (
+            "B2",
+            "",
+            "Roads first.",
+        )
