@@ -226,6 +226,7 @@ def settlement_update(
     are saved, and one someone else changed meanwhile is refused (409) rather than
     overwritten."""
     settlement = _settlement(ctx, settlement_id)
+    edit.lock(session=ctx.session, row=settlement)
     form = _as_changed(
         f"settlement {settlement.name}",
         sent={
@@ -283,6 +284,8 @@ def milestone_save(
     overwritten."""
     settlement = _settlement(ctx, settlement_id)
     milestone = None if milestone_id is None else _milestone(ctx, settlement_id, milestone_id)
+    if milestone is not None:
+        edit.lock(session=ctx.session, row=milestone)
     status_before, note_before = (milestone.status, milestone.note) if milestone else (None, None)
     if milestone is not None:
         form = _as_changed(
@@ -527,6 +530,7 @@ def meeting_update(
     are saved, and one someone else changed meanwhile is refused (409) rather than
     overwritten."""
     meeting = _meeting(ctx, meeting_id, to_change=True)
+    edit.lock(session=ctx.session, row=meeting)
     previous = meeting.starts_at
     _save_meeting(ctx, meeting, _meeting_as_changed(ctx, meeting, form))
     ctx.audit("meeting.update", f"meeting:{meeting_id}", title=meeting.title)

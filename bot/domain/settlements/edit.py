@@ -371,3 +371,12 @@ def cancel_meeting(*, session: Session, meeting: Meeting) -> None:
         withdraw_invitations(session=session, meeting_id=meeting.id)
     meeting.updated_at = utcnow()
     session.flush()
+
+
+def lock(*, session: Session, row: Settlement | Milestone | Meeting) -> None:
+    """Re-read `row` with it locked until the transaction ends, so that two changes of it
+    from the dashboard at once run one after the other and the second compares its page
+    with what the first saved (as `tickets.lock`: PostgreSQL's SELECT ... FOR UPDATE;
+    SQLite ignores it, its write gate serialises them)."""
+    session.flush()
+    session.refresh(row, with_for_update=True)
