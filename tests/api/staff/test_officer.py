@@ -788,6 +788,18 @@ def test_names_residents_typed_that_matched_nothing_are_listed_for_officers(
     assert "matched no settlement" not in scoped.get("/staff/settlements").text
 
 
+def test_the_last_time_a_name_was_typed_is_a_johannesburg_date(
+    as_role: Login, world: World, clean_db: Engine
+) -> None:
+    # 01:58 on 8 December in Johannesburg is still 7 December in UTC.
+    typed = dt.datetime(2026, 12, 8, 1, 58, tzinfo=TIMEZONE)
+    with session_scope(clean_db) as session:
+        session.add(UnmatchedSettlementName(text="Kwa Nonqaba", created_at=typed))
+    client, _ = as_role("officer")
+    page = client.get("/staff/settlements").text
+    assert "<tr><td>Kwa Nonqaba</td><td>1</td><td>2026-12-08</td>" in page
+
+
 def test_an_alias_added_on_the_dashboard_links_and_tells_the_residents_who_typed_it(
     as_role: Login, world: World, clean_db: Engine
 ) -> None:
