@@ -144,6 +144,8 @@ def test_compose_preview_send_and_follow(as_role: Role, residents: World) -> Non
     assert "Iitanki zamanzi" in page
     listing = client.get("/staff/broadcasts").text
     assert "Water tanks" in listing
+    # Each row's progress bar is named, for a screen reader.
+    assert re.search(r'<progress aria-label="Progress of Water tanks"', listing), listing
 
 
 def test_big_broadcasts_wait_for_a_second_officer(

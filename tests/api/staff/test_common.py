@@ -317,3 +317,33 @@ def test_every_form_whose_answer_is_a_page_of_its_own_is_posted_by_the_browser()
         if any(path.match(posted_to) for path in in_place) and "data-plain" not in tag:
             unplain.append(f"{name}: {tag}")
     assert unplain == []
+
+
+def _luminance(colour: str) -> float:
+    """WCAG relative luminance of a #rrggbb or #rgb colour."""
+    digits = colour.lstrip("#")
+    if len(digits) == 3:
+        digits = "".join(d * 2 for d in digits)
+    channels = [int(digits[i : i + 2], 16) / 255 for i in (0, 2, 4)]
+    r, g, b = (c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def _contrast(one: str, other: str) -> float:
+    light, dark = sorted((_luminance(one), _luminance(other)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def test_the_focus_ring_stands_out_three_to_one_on_every_background() -> None:
+    css = (Path(__file__).parents[3] / "api/static/staff.css").read_text()
+    colours = dict(re.findall(r"--([a-z-]+):\s*(#[0-9a-fA-F]{3,6})\b", css))
+    ring = re.search(r":focus-visible \{([^}]*)\}", css)
+    assert ring and "var(--focus)" in ring.group(1) and "var(--focus-halo)" in ring.group(1)
+    focus, halo = colours["focus"], colours["focus-halo"]
+    # The outline against the page and the cards, the halo against the green bar and buttons,
+    # and the two against each other (WCAG 1.4.11: 3:1 for focus indicators).
+    for background in (colours["bg"], colours["card"], "#fff"):
+        assert _contrast(focus, background) >= 3, (focus, background)
+    assert _contrast(halo, colours["accent"]) >= 3
+    assert _contrast(halo, colours["bad"]) >= 3
+    assert _contrast(focus, halo) >= 3
