@@ -375,6 +375,9 @@ def meeting_list(request: Request, ctx: Reader) -> HTMLResponse:
         "meetings.html",
         ctx,
         meetings=rows,
+        attendance=broadcasts.attendances(
+            session=ctx.session, meeting_ids=[m.id for m in rows if m.id is not None]
+        ),
         read_only={m.id for m in rows} - {m.id for m in own},
         meeting=None,
         settlements=scopes.visible_settlements(session=ctx.session, scope=ctx.scope),
@@ -400,6 +403,7 @@ def meeting_page(request: Request, meeting_id: PathId, ctx: Reader) -> HTMLRespo
         "meeting.html",
         ctx,
         meeting=meeting,
+        attendance=broadcasts.attendance(session=ctx.session, meeting_id=meeting_id),
         beyond_budget=broadcasts.beyond_budget_note(beyond) if beyond else None,
         max_segments=budget.MAX_SEGMENTS,
         can_change=can_change,

@@ -1695,12 +1695,30 @@ def record_attendance(
 def attendance(*, session: Session, meeting_id: int) -> tuple[int, int]:
     """Return (residents who said they will come, residents reminded) for a meeting: a
     reminder counts once it reached Twilio (SENT_STATUSES), not while queued or withdrawn."""
-    attending = session.execute(
-        select(func.count()).where(col(MeetingAttendance.meeting_id) == meeting_id)
-    ).scalar_one()
-    reminded = session.execute(
-        select(func.count(func.distinct(col(Outbox.resident_id)))).where(
-            col(Outbox.ref) == meeting_ref(meeting_id), col(Outbox.status).in_(SENT_STATUSES)
-        )
-    ).scalar_one()
-    return int(attending), int(reminded)
+    return attendances(session=session, meeting_ids=[meeting_id])[meeting_id]
+
+
+def attendances(*, session: Session, meeting_ids: Collection[int]) -> dict[int, tuple[int, int]]:
+    """Return `attendance` for each of the meetings, in two queries however many they are
+    (a meeting nobody answered or was reminded of: (0, 0))."""
+    ids = list(meeting_ids)
+    if not ids:
+        return {}
+    attending = {
+        meeting_id: count
+        for meeting_id, count in session.execute(
+            select(col(MeetingAttendance.meeting_id), func.count())
+            .where(col(MeetingAttendance.meeting_id).in_(ids))
+            .group_by(col(MeetingAttendance.meeting_id))
+        ).all()
+    }
+    refs = {meeting_ref(i): i for i in ids}
+    reminded = {
+        refs[ref]: count
+        for ref, count in session.execute(
+            select(col(Outbox.ref), func.count(func.distinct(col(Outbox.resident_id))))
+            .where(col(Outbox.ref).in_(refs), col(Outbox.status).in_(SENT_STATUSES))
+            .group_by(col(Outbox.ref))
+        ).all()
+    }
+    return {i: (int(attending.get(i, 0)), int(reminded.get(i, 0))) for i in ids}

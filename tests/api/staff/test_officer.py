@@ -282,6 +282,55 @@ def test_meetings_create_edit_cancel(as_role: Login, world: World, clean_db: Eng
     assert "cancelled" in client.get("/staff/meetings").text
 
 
+def test_a_meetings_page_and_the_list_say_who_will_come_and_who_was_reminded(
+    as_role: Login, world: World, clean_db: Engine
+) -> None:
+    from bot.domain.outbox.models import Outbox
+
+    start = dt.datetime(2031, 5, 4, 18, 0, tzinfo=TIMEZONE)
+    with session_scope(clean_db) as session:
+        busy = make_meeting(session, start, title="Busy meeting", settlement_id=world.here)
+        quiet = make_meeting(session, start, title="Quiet meeting", settlement_id=world.here)
+        people = [make_resident(session, f"+2782555000{i}").id for i in range(4)]
+        for resident_id in people[:3]:
+            session.add(MeetingAttendance(meeting_id=busy.id, resident_id=resident_id))
+        # Two sent reminders (one resident twice) and one still queued: two reminded.
+        for n, (resident_id, status) in enumerate(
+            [
+                (people[0], "sent"),
+                (people[0], "delivered"),
+                (people[1], "read"),
+                (people[2], "pending"),
+            ]
+        ):
+            session.add(
+                Outbox(
+                    resident_id=resident_id,
+                    channel="sms",
+                    purpose="reminder",
+                    ref=f"meeting:{busy.id}",
+                    dedupe_key=f"test-reminder-{n}",
+                    body="Reminder: Busy meeting",
+                    status=status,
+                )
+            )
+        busy_id, quiet_id = busy.id, quiet.id
+    client, _ = as_role("officer")
+    busy_page = html.unescape(client.get(f"/staff/meetings/{busy_id}").text)
+    assert "3 residents said they will come; 2 residents were reminded." in re.sub(
+        r"\s+", " ", busy_page
+    )
+    quiet_page = re.sub(r"\s+", " ", client.get(f"/staff/meetings/{quiet_id}").text)
+    assert (
+        "No resident has said they will come yet; no reminder has reached a resident yet."
+        in quiet_page
+    )
+    listing = client.get("/staff/meetings").text
+    assert "Coming / reminded" in listing
+    assert re.search(rf'href="/staff/meetings/{busy_id}">Busy meeting<.*?<td>3 / 2</td>', listing)
+    assert re.search(rf'href="/staff/meetings/{quiet_id}">Quiet meeting<.*?<td>0 / 0</td>', listing)
+
+
 def test_a_meeting_is_refused_where_the_csv_import_would_refuse_it(
     as_role: Login, world: World, clean_db: Engine
 ) -> None:
