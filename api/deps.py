@@ -282,6 +282,7 @@ def refused_as_http(*, refused: int = 422) -> Iterator[None]:
         broadcasts.Conflict,
         settlement_edit.StillQuoted,
         meanwhile.ChangedMeanwhile,
+        settlement_edit.MeetingCancelled,
     ) as exc:
         raise HTTPException(409, str(exc)) from None
     except broadcasts.NotFound as exc:

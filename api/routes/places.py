@@ -269,7 +269,7 @@ def create_meeting(
     return MeetingPublic.model_validate(saved, from_attributes=True)
 
 
-@router.put("/meetings/{meeting_id}", responses=documented(403, 404))
+@router.put("/meetings/{meeting_id}", responses=documented(403, 404, 409))
 def update_meeting(
     meeting_id: MeetingId,
     data: MeetingIn,
@@ -279,7 +279,7 @@ def update_meeting(
     session: SessionDep,
 ) -> MeetingPublic:
     """Change a meeting (every field, as given); 403 for a forum a scoped user only sees,
-    422 for a move to a time that has passed."""
+    409 for a cancelled meeting, 422 for a move to a time that has passed."""
     meeting = changeable_meeting(session=session, scope=scope, meeting_id=meeting_id)
     saved = _save_meeting(session, scope, meeting, data)
     audit_api(session, request, user, "meeting.update", f"meeting:{meeting_id}", title=saved.title)

@@ -398,6 +398,12 @@ def test_an_officer_adds_moves_and_cancels_meetings_as_the_import_would(
             now=dt.datetime(2031, 6, 1, tzinfo=dt.UTC),
         )
     assert [(m.title, m.cancelled) for m in shown] == [("Water point meeting", True)]
+    # Cancelled, it is not changed: residents were told it is off, not of a new time.
+    again = client.put(
+        url, json={**meeting, "starts_at": "2031-06-09T17:00:00+02:00"}, headers=officer
+    )
+    assert again.status_code == 409 and "was cancelled" in again.json()["detail"], again.text
+    assert client.get(url, headers=officer).json()["starts_at"] == "2031-06-02T15:00:00Z"
 
 
 def test_a_scoped_officer_changes_only_its_own_places(

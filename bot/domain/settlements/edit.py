@@ -64,6 +64,17 @@ class StillQuoted(EditRejected):
     """The thing is quoted by something that still needs it (the API answers 409)."""
 
 
+class MeetingCancelled(EditRejected):
+    """The meeting was cancelled, so it is not changed (the API answers 409): residents were
+    told it is off, and a new time or venue would be one they were never told."""
+
+
+CANCELLED_MEETING = (
+    "this meeting was cancelled, so it can no longer be changed: residents were told it is"
+    " off; add a new meeting instead"
+)
+
+
 def _choice(value: str, allowed: tuple[str, ...], label: str) -> str:
     if value not in allowed:
         raise EditRejected(f"{label} must be one of {', '.join(allowed)}")
@@ -282,7 +293,10 @@ def save_meeting(
     take it (`meeting_place_problems`); a time that has passed (at `now`, default now) is
     refused, but for a meeting held already that keeps its time (`passed_start_problem`),
     and so are words whose SMS reminders, or announcements not sent yet that quote it,
-    would pass the SMS budget (TooManySegments)."""
+    would pass the SMS budget (TooManySegments). A cancelled meeting is not changed
+    (MeetingCancelled)."""
+    if meeting is not None and meeting.cancelled:
+        raise MeetingCancelled(CANCELLED_MEETING)
     level = _choice(level, MEETING_LEVELS, "level")
     title = _one_line(title)
     if not title or len(title) > TITLE_LENGTH:

@@ -841,9 +841,12 @@ def _meetings(
             existing = session.exec(
                 select(Meeting).where(Meeting.natural_key == values["natural_key"])
             ).first()
-            if existing is not None and values["starts_at"] < now:  # held: stays as it was
+            # Held, or cancelled (as the dashboard and the API refuse to change it): stays
+            # as it was, so a file imported again takes back nothing residents were told.
+            if existing is not None and (existing.cancelled or values["starts_at"] < now):
+                left = "held already" if values["starts_at"] < now else "cancelled"
                 if _changes(existing, values):
-                    result.kept.append(f"{values['title']} (held already: left as it was)")
+                    result.kept.append(f"{values['title']} ({left}: left as it was)")
                 else:
                     result.unchanged.append(values["title"])
                 continue
@@ -913,8 +916,10 @@ def _long_reminders(
         existing = session.exec(
             select(Meeting).where(Meeting.natural_key == values["natural_key"])
         ).first()
-        if not meeting_words_changed(existing, values):
-            continue
+        if (existing is not None and existing.cancelled) or not meeting_words_changed(
+            existing, values
+        ):
+            continue  # a cancelled meeting's row changes nothing
         problem = broadcasts.reminder_sms_problem(
             title=values["title"], venue=values["venue"], starts_at=values["starts_at"]
         )

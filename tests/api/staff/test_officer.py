@@ -331,6 +331,28 @@ def test_a_meetings_page_and_the_list_say_who_will_come_and_who_was_reminded(
     assert re.search(rf'href="/staff/meetings/{quiet_id}">Quiet meeting<.*?<td>0 / 0</td>', listing)
 
 
+def test_a_cancelled_meeting_is_not_changed_and_its_page_says_why(
+    as_role: Login, world: World, clean_db: Engine
+) -> None:
+    client, csrf = as_role("officer")
+    form = block_committee(csrf, world)
+    client.post("/staff/meetings", data=form)
+    with Session(clean_db) as session:
+        meeting_id = session.exec(select(Meeting.id)).one()
+    url = f"/staff/meetings/{meeting_id}"
+    assert "Save meeting" in client.get(url).text
+    client.post(url + "/cancel", data={"csrf_token": csrf})
+    page = client.get(url).text
+    assert "Save meeting" not in page and f'action="{url}"' not in page
+    assert "This meeting was cancelled, so it can no longer be changed" in page
+    assert "Cancel meeting" not in page
+    moved = client.post(url, data={**form, "starts_at": "2031-05-11T18:00"})
+    assert moved.status_code == 409 and "this meeting was cancelled" in moved.text
+    with Session(clean_db) as session:
+        meeting = session.exec(select(Meeting)).one()
+    assert meeting.starts_at == dt.datetime(2031, 5, 4, 16, 0, tzinfo=dt.UTC)
+
+
 def test_a_meeting_is_refused_where_the_csv_import_would_refuse_it(
     as_role: Login, world: World, clean_db: Engine
 ) -> None:

@@ -715,6 +715,24 @@ def test_a_meeting_renamed_or_moved_on_the_dashboard_is_found_by_its_old_row(
     assert _count(session, Meeting) == 2
 
 
+def test_an_import_changes_no_cancelled_meeting(session: Session) -> None:
+    # As the dashboard and the API refuse to: the file imported again (or one with a new
+    # venue) left a cancelled meeting's venue changed under its "CANCELLED" line.
+    import_csv(session=session, kind="settlements", data=WARD_5)
+    import_csv(session=session, kind="meetings", data=OLD_FILE, now=JANUARY)
+    forum = session.exec(select(Meeting).where(Meeting.title == "Ward forum")).one()
+    edit.cancel_meeting(session=session, meeting=forum)
+    moved_hall = OLD_FILE.replace("Hall", "Church")
+    result = import_csv(session=session, kind="meetings", data=moved_hall, now=JANUARY)
+    assert result.kept == ["Ward forum (cancelled: left as it was)"]
+    assert result.unchanged == ["Blok meeting"] and result.updated == []
+    session.refresh(forum)
+    assert (forum.venue, forum.cancelled) == ("Hall", True)
+    # A row as it is stored changes nothing, and says so.
+    as_stored = import_csv(session=session, kind="meetings", data=OLD_FILE, now=JANUARY)
+    assert as_stored.unchanged == ["Blok meeting", "Ward forum"] and as_stored.kept == []
+
+
 def test_an_import_changes_no_meeting_held_already(session: Session) -> None:
     # Held, a meeting took the file's venue (or, renamed since, the file was refused).
     import_csv(session=session, kind="settlements", data=WARD_5)
