@@ -341,5 +341,8 @@ def test_a_meeting_change_that_makes_its_unsent_announcements_sms_too_long_is_re
         send_at=STARTS - dt.timedelta(days=2),
     )  # fmt: skip
     assert notice.status == "scheduled"
-    save(HALL[:292], title="Block Meeting")
-    assert meeting.venue == HALL[:292].strip()
+    assert broadcasts.quoting_sms_problems(session=session, meeting_id=meeting.id) == {}
+    # And a cancelled meeting is not changed any more (residents are told it is off).
+    with pytest.raises(edit.MeetingCancelled):
+        save(HALL[:292], title="Block Meeting")
+    assert meeting.venue == HALL[:290].strip()
