@@ -33,13 +33,15 @@ from bot.domain.broadcasts.models import TEMPLATE_NAMES, Broadcast, BroadcastCre
 from bot.domain.outbox import budget
 from bot.domain.settlements.models import CATEGORIES
 from bot.domain.staff import scope as scopes
-from bot.i18n import COMPLETE_LOCALES, LANGUAGE_NAMES
+from bot.i18n import COMPLETE_LOCALES, LANGUAGE_NAMES, SUPPORTED_LOCALES
 
 router = APIRouter()
 Reader = Annotated[StaffContext, Depends(page(*OFFICERS))]
 Editor = Annotated[StaffContext, Depends(action(*OFFICERS))]
-# Languages offered a text box: the complete ones first, then the five of the start.
-LANGUAGES = tuple(dict.fromkeys((*COMPLETE_LOCALES, "xh", "zu", "af", "st")))
+# Languages offered a text box and a filter: every one the API takes and residents may
+# have, the complete ones first; the others under "More languages" (`FIRST` tells them apart).
+LANGUAGES = tuple(dict.fromkeys((*COMPLETE_LOCALES, *SUPPORTED_LOCALES)))
+FIRST = len(COMPLETE_LOCALES)
 
 
 def _broadcast(ctx: StaffContext, broadcast_id: int) -> Broadcast:
@@ -128,7 +130,8 @@ def _compose(
         times=_times(draft),
         settlements=scopes.visible_settlements(session=ctx.session, scope=ctx.scope),
         categories=CATEGORIES,
-        languages=[(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
+        languages=[(code, LANGUAGE_NAMES[code]) for code in LANGUAGES[:FIRST]],
+        more_languages=[(code, LANGUAGE_NAMES[code]) for code in LANGUAGES[FIRST:]],
         templates=TEMPLATE_NAMES,
         meetings=meetings,
         max_segments=budget.MAX_SEGMENTS,

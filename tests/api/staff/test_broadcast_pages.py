@@ -126,6 +126,21 @@ def _payload(html: str) -> str:
     return match.group(1).replace("&#34;", '"').replace("&quot;", '"').replace("&amp;", "&")
 
 
+def _send_and_read(
+    client: TestClient, csrf: str, preview: str, engine: Engine, *, language: str
+) -> list[str | None]:
+    """Send the previewed broadcast; return the messages queued for residents of `language`."""
+    sent = client.post(
+        "/staff/broadcasts",
+        data={"csrf_token": csrf, "payload": _payload(preview)},
+        follow_redirects=False,
+    )
+    assert sent.status_code == 303, sent.text
+    with Session(engine) as session:
+        query = select(Outbox.body).join(Resident).where(col(Resident.language) == language)
+        return list(session.exec(query).all())
+
+
 def test_compose_preview_send_and_follow(as_role: Role, residents: World) -> None:
     client, csrf = as_role("officer")
     assert client.get("/staff/broadcasts/new").status_code == 200
@@ -146,6 +161,37 @@ def test_compose_preview_send_and_follow(as_role: Role, residents: World) -> Non
     assert "Water tanks" in listing
     # Each row's progress bar is named, for a screen reader.
     assert re.search(r'<progress aria-label="Progress of Water tanks"', listing), listing
+
+
+def test_the_compose_page_offers_every_language_and_a_setswana_text_reaches_setswana(
+    as_role: Role, residents: World, clean_db: Engine
+) -> None:
+    with session_scope(clean_db) as session:
+        make_member(session, settlement_id=residents.here, language="tn", channel="sms")
+    client, csrf = as_role("officer")
+    page = client.get("/staff/broadcasts/new").text
+    boxes = re.findall(r'<textarea id="bc-text-([a-z]+)"', page)
+    assert boxes == ["en", "xh", "zu", "af", "st", "tn", "nso", "ts", "ve", "ss", "nr"]
+    filters = re.findall(r'name="languages" value="([a-z]+)"', page)
+    assert filters == boxes
+    # The five first as before; the other six under "More languages", closed when empty.
+    more = re.search(r'<details id="bc-more-texts"([^>]*)>(.*?)</details>', page, re.S)
+    assert more and "open" not in more.group(1) and "More languages" in more.group(2)
+    assert re.findall(r'id="bc-text-([a-z]+)"', more.group(2)) == boxes[5:]
+    assert 'for="bc-text-tn">Setswana<' in more.group(2)
+    # Refused (too long for SMS), the form comes back with the text shown, not hidden.
+    setswana = "Ditanka tsa metsi di goroga ka Mosupologo."
+    refused = _compose(client, csrf, residents, text_tn=setswana * 12)
+    kept = re.search(r'<details id="bc-more-texts"([^>]*)>', refused)
+    assert kept and "open" in kept.group(1) and "the Setswana SMS" in refused
+    preview = _compose(client, csrf, residents, text_tn=setswana)
+    bodies = _send_and_read(client, csrf, preview, clean_db, language="tn")
+    assert len(bodies) == 1 and setswana in str(bodies[0])
+    # Filtered to Setswana (a box under "More languages"), it reaches that resident alone.
+    only = _compose(client, csrf, residents, text_tn=setswana, languages="tn")
+    assert 'id="pv-recipients">1<' in only
+    refused = _compose(client, csrf, residents, text_tn=setswana * 12, languages="tn")
+    assert re.search(r'<details id="bc-more-filters"[^>]*open', refused)
 
 
 def test_big_broadcasts_wait_for_a_second_officer(
@@ -348,16 +394,7 @@ def test_a_milestones_offer_composes_its_announcement_and_sends_it(
     assert 'id="pv-recipients">3<' in preview.text
     english = "*Good news for Ubuhle Gardens*\nThis step of the upgrading is done: Standpipes"
     assert english in html.unescape(preview.text)
-    sent = client.post(
-        "/staff/broadcasts",
-        data={"csrf_token": csrf, "payload": _payload(preview.text)},
-        follow_redirects=False,
-    )
-    assert sent.status_code == 303, sent.text
-    with Session(clean_db) as session:
-        bodies = session.exec(
-            select(Outbox.body).join(Resident).where(col(Resident.language) == "en")
-        ).all()
+    bodies = _send_and_read(client, csrf, preview.text, clean_db, language="en")
     assert len(bodies) == 1 and "This step of the upgrading is done: Standpipes" in str(bodies[0])
     # Delayed, the residents are told why, as the note says.
     page = _offered_milestone_announcement(
@@ -698,6 +735,14 @@ def test_the_compose_page_counts_each_languages_sms_as_the_officer_types_in_chro
         page.get_by_role("button", name="Preview").click()  # held back by the browser
         assert "4 SMS segments" in xhosa.evaluate("area => area.validationMessage")
         expect(page.get_by_role("heading", name="New broadcast")).to_be_visible()
+        # The six languages under "More languages" are counted too.
+        page.locator("#bc-more-texts summary").click()
+        page.get_by_role("textbox", name="Setswana", exact=True).fill(
+            "Ditanka tsa metsi di goroga ka Mosupologo mo mosong kwa holong. " * 8
+        )
+        expect(page.locator("#bc-text-tn-sms")).to_contain_text(
+            "Too long for SMS: the Setswana SMS, with its STOP hint, would be 4 SMS segments"
+        )
         # To the WhatsApp channel alone, without SMS fallback, it may be longer.
         page.get_by_role("checkbox", name="whatsapp", exact=True).check()
         expect(counter).to_contain_text("sent by WhatsApp alone, it may be longer")
