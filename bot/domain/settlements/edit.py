@@ -65,13 +65,13 @@ class StillQuoted(EditRejected):
 
 
 class MeetingCancelled(EditRejected):
-    """The meeting was cancelled, so it is not changed (the API answers 409): residents were
+    """The meeting was cancelled, so it is not changed (the API answers 409): residents are
     told it is off, and a new time or venue would be one they were never told."""
 
 
 CANCELLED_MEETING = (
-    "this meeting was cancelled, so it can no longer be changed: residents were told it is"
-    " off; add a new meeting instead"
+    "this meeting was cancelled, so it can no longer be changed: residents asking about"
+    " meetings are told it is off; add a new meeting instead"
 )
 
 
