@@ -40,6 +40,7 @@ from bot.domain.broadcasts.models import (
     BroadcastPublic,
     Moment,
     Preview,
+    PreviousVenue,
 )
 from bot.domain.staff import scope as scopes
 
@@ -49,10 +50,13 @@ BroadcastId = Annotated[int, Path(ge=1, le=MAX_ID, description="the broadcast id
 
 
 class MeetingAnnouncementIn(ApiInput):
-    """Announce a meeting change: `moved` needs the time it was planned for before."""
+    """Announce a meeting change: `moved` needs what differs, the time it was planned for
+    before (`previous_starts_at`), the venue it had (`previous_venue`, "" for none), or
+    both; one where neither differs from the meeting now is refused (409)."""
 
     change: Literal["announced", "moved", "cancelled"]
     previous_starts_at: Moment = None
+    previous_venue: PreviousVenue = None
     send_at: Moment = None
 
 
@@ -209,6 +213,7 @@ def offer_meeting_announcement(
             meeting=meeting,
             change=announcement.change,
             previous_starts_at=announcement.previous_starts_at,
+            previous_venue=announcement.previous_venue,
             send_at=announcement.send_at,
         )
         shown = broadcasts.preview_draft(
@@ -242,6 +247,7 @@ def announce_meeting(
             change=announcement.change,
             staff=user,
             previous_starts_at=announcement.previous_starts_at,
+            previous_venue=announcement.previous_venue,
             send_at=announcement.send_at,
         )
     audit_api(

@@ -22,8 +22,11 @@ class TemplateValues:
 
     title: str = ""
     starts_at: datetime | None = None
+    # A "moved" meeting: the start it had (None: the time did not change), and whether its
+    # venue changed.
     previous_starts_at: datetime | None = None
     venue: str = ""
+    venue_changed: bool = False
     area: str = ""
     ends_at: datetime | None = None
     settlement: str = ""
@@ -41,6 +44,22 @@ def _when(value: datetime | None) -> datetime:
     if value is None:
         raise ValueError("this template needs a date and time")
     return value
+
+
+def _moved(
+    content: Content, translator: Translator, values: TemplateValues, *, english: Translator
+) -> str:
+    """Say what changed of a moved meeting: its time, its venue (keeping the time), or both."""
+    dates = {"when": _when(values.starts_at)}
+    if values.previous_starts_at is not None:
+        dates["previous"] = values.previous_starts_at
+        msg_id = "meeting_moved_both" if values.venue_changed else "meeting_moved"
+    elif values.venue_changed:
+        msg_id = "meeting_moved_venue"
+    else:
+        raise ValueError("a moved meeting needs a time or a venue it had before")
+    msg_id = f"broadcast.{msg_id}"
+    return render_dated(content, translator, english, msg_id, title=values.title, **dates)
 
 
 def template(
@@ -62,16 +81,9 @@ def template(
             text = f"{text}\n{_venue(content, translator, values.venue)}"
         return text
     if name == "meeting_moved":
-        text = render_dated(
-            content,
-            translator,
-            english,
-            msg_id,
-            title=values.title,
-            when=_when(values.starts_at),
-            previous=_when(values.previous_starts_at),
+        return f"{_moved(content, translator, values, english=english)}\n" + _venue(
+            content, translator, values.venue
         )
-        return f"{text}\n{_venue(content, translator, values.venue)}"
     if name in ("water_interruption", "electricity_interruption"):
         return render_dated(
             content,

@@ -254,6 +254,51 @@ def test_meeting_announcement_offer_send_and_attendance(
     assert attendance.json() == {"meeting_id": world["meeting"], "attending": 0, "reminded": 0}
 
 
+def test_a_meeting_given_another_venue_is_announced_by_the_api_keeping_its_time(
+    client: TestClient, clean_db: Engine, world: dict[str, Any]
+) -> None:
+    # A "moved" announcement could only say a time: with the same time it told residents
+    # "It was planned for Friday 18:30. It is now on Friday 18:30." and no venue changed.
+    officer = auth(world["officer"])
+    starts = dt.datetime(2030, 3, 12, 16, 0, tzinfo=dt.UTC)  # 18:00 in Johannesburg
+    with session_scope(clean_db) as session:
+        meeting = make_meeting(
+            session, starts, settlement_id=world["home"], title="Block talk", venue="Hall"
+        ).id
+    body = {"settlement_id": world["home"], "level": "neighbourhood", "title": "Block talk"}
+    body |= {"starts_at": starts.isoformat(), "venue": "Church"}
+    changed = client.put(f"/api/v1/meetings/{meeting}", json=body, headers=officer)
+    assert changed.status_code == 200, changed.text
+    url = f"/api/v1/meetings/{meeting}/announcement"
+    # Nothing differs from what is said to have been: refused, with the reason.
+    for same in (
+        {"previous_starts_at": starts.isoformat()},
+        {"previous_venue": " Church "},
+        {"previous_starts_at": starts.isoformat(), "previous_venue": "Church"},
+    ):
+        refused = client.post(url, json={"change": "moved", **same}, headers=officer)
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["detail"] == (
+            f"meeting {meeting} has not moved: it is still on 2030-03-12 18:00 at Church, as before"
+        )
+    too_long = client.post(
+        url, json={"change": "moved", "previous_venue": "x" * 501}, headers=officer
+    )
+    assert too_long.status_code == 422
+    assert too_long.json()["detail"][0]["loc"] == ["body", "previous_venue"]
+    sent = client.post(url, json={"change": "moved", "previous_venue": "Hall"}, headers=officer)
+    assert sent.status_code == 201, sent.text
+    ref = broadcasts.ref_of(sent.json()["id"])
+    with Session(clean_db) as session:
+        rows = session.exec(select(Outbox).where(col(Outbox.ref) == ref)).all()
+        bodies = {(row.language, row.channel): row.body for row in rows}
+    assert bodies[("en", "sms")] == (
+        "Meeting venue changed: Block talk\nIt is still on Tuesday, 12 March 2030, 18:00, at a "
+        "new place.\nWhere: Church\nReply STOP to stop these messages."
+    )
+    assert "Ixesha alitshintshanga: " in str(bodies[("xh", "sms")])
+
+
 def test_milestone_announcement_offer_and_send(
     client: TestClient, clean_db: Engine, world: dict[str, Any]
 ) -> None:

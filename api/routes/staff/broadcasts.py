@@ -31,7 +31,7 @@ from bot.db import MAX_ID
 from bot.domain.broadcasts import service as broadcasts
 from bot.domain.broadcasts.models import TEMPLATE_NAMES, Broadcast, BroadcastCreate, TextsSms
 from bot.domain.outbox import budget
-from bot.domain.settlements.models import CATEGORIES
+from bot.domain.settlements.models import CATEGORIES, VENUE_LENGTH
 from bot.domain.staff import scope as scopes
 from bot.i18n import COMPLETE_LOCALES, LANGUAGE_NAMES, SUPPORTED_LOCALES
 
@@ -85,6 +85,10 @@ def composed(form: Any) -> BroadcastCreate:
             if str(form.get("meeting_id", "")).isdecimal()
             else None,
             "previous_starts_at": _local(str(form.get("previous_starts_at", ""))),
+            # Ticked: the venue it had, even none ("").
+            "previous_venue": str(form.get("previous_venue", "")).strip()
+            if form.get("venue_changed") == "1"
+            else None,
             "milestone_id": (
                 int(form["milestone_id"]) if str(form.get("milestone_id", "")).isdecimal() else None
             ),
@@ -156,16 +160,21 @@ def broadcast_new(
     meeting_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     change: str = "announced",
     previous: str = "",
+    previous_venue: Annotated[str | None, Query(max_length=VENUE_LENGTH)] = None,
     milestone_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> HTMLResponse:
-    """Compose a broadcast; with `meeting_id` (and `change`), or `milestone_id`, the
-    offered announcement."""
+    """Compose a broadcast; with `meeting_id` (and `change`; for `moved`, the start it had,
+    `previous`, and/or the venue it had, `previous_venue`), or `milestone_id`, the offered
+    announcement."""
     draft = None
     if meeting_id is not None:
         meeting = announceable_meeting(session=ctx.session, scope=ctx.scope, meeting_id=meeting_id)
         with refused_as_http():
             draft = broadcasts.meeting_announcement(
-                meeting=meeting, change=change, previous_starts_at=_local(previous)
+                meeting=meeting,
+                change=change,
+                previous_starts_at=_local(previous),
+                previous_venue=previous_venue,
             )
     elif milestone_id is not None:
         settlement, milestone = announceable_milestone(

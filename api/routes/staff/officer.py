@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from typing import Annotated, Literal
-from urllib.parse import quote
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -535,14 +535,27 @@ def meeting_update(
     overwritten."""
     meeting = _meeting(ctx, meeting_id, to_change=True)
     edit.lock(session=ctx.session, row=meeting)
-    previous = meeting.starts_at
+    previous, venue, place = meeting.starts_at, meeting.venue, _place(meeting)
     _save_meeting(ctx, meeting, _meeting_as_changed(ctx, meeting, form))
     ctx.audit("meeting.update", f"meeting:{meeting_id}", title=meeting.title)
-    # Moved: offer to tell the residents concerned (a start set to its whole minute is not).
+    # Moved in time or venue: offer to tell the residents concerned what differs (a start
+    # set to its whole minute is not moved). Only its place changed (settlement, ward or
+    # level): to the residents it now concerns, who were told nothing, it is a new meeting.
+    moved: dict[str, str] = {}
     if told_start(meeting.starts_at) != told_start(previous):
-        was = quote(previous.astimezone(TIMEZONE).isoformat(timespec="minutes"))
-        return back(f"/staff/meetings/{meeting_id}?announce=moved&previous={was}", "updated")
+        moved["previous"] = previous.astimezone(TIMEZONE).isoformat(timespec="minutes")
+    if meeting.venue != venue:
+        moved["previous_venue"] = venue
+    if moved:
+        offer = urlencode({"announce": "moved", **moved})
+        return back(f"/staff/meetings/{meeting_id}?{offer}", "updated")
+    if _place(meeting) != place:
+        return back(f"/staff/meetings/{meeting_id}?announce=announced", "updated")
     return back(f"/staff/meetings/{meeting_id}", "updated")
+
+
+def _place(meeting: Meeting) -> tuple[int | None, str, str]:
+    return meeting.settlement_id, meeting.ward, meeting.level
 
 
 @router.post("/meetings/{meeting_id}/cancel")

@@ -11,6 +11,7 @@ from sqlalchemy import JSON, CheckConstraint, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from bot.db import ApiInput, CleanText, RowId, UTCDateTime, utc_year, utcnow
+from bot.domain.settlements.models import VENUE_LENGTH
 from bot.engine.messages import Channel
 
 BroadcastStatus = Literal["awaiting_approval", "scheduled", "enqueued", "cancelled", "failed"]
@@ -164,16 +165,22 @@ class Audience(ApiInput):
         return self
 
 
+# The venue a moved meeting had: said to differ from its venue now, never quoted.
+PreviousVenue = Annotated[CleanText, PydanticField(max_length=VENUE_LENGTH)] | None
+
+
 class TemplateIn(ApiInput):
     """A structured template and its parameters.
 
-    Meetings: `meeting_id` (and `previous_starts_at` for meeting_moved). Interruptions:
+    Meetings: `meeting_id`; for meeting_moved, what differs: `previous_starts_at` (the start
+    it had) and/or `previous_venue` (the venue it had, "" for none). Interruptions:
     `area`, `starts_at`, `ends_at`. Milestones: `milestone_id` (its note is included).
     """
 
     name: TemplateName
     meeting_id: RowId | None = None
     previous_starts_at: Moment = None
+    previous_venue: PreviousVenue = None
     milestone_id: RowId | None = None
     area: Annotated[CleanText, PydanticField(max_length=200)] | None = None
     starts_at: Moment = None

@@ -135,6 +135,29 @@ def check_invitation_in_time(*, meeting: Meeting, name: str, at: dt.datetime) ->
         )
 
 
+def moved_change(
+    *, meeting: Meeting, previous_starts_at: dt.datetime | None, previous_venue: str | None
+) -> tuple[dt.datetime | None, bool]:
+    """Return what a "moved" announcement of `meeting` tells: the start it had (None when
+    its start, to the minute, is the same) and whether its venue changed. Refuse one that
+    gives neither (BroadcastError) or where nothing differs (Conflict): "It was planned for
+    Friday 18:30. It is now on Friday 18:30." tells residents nothing."""
+    if previous_starts_at is None and previous_venue is None:
+        raise BroadcastError("a moved meeting needs previous_starts_at, previous_venue or both")
+    if previous_starts_at is not None and told_start(previous_starts_at) == told_start(
+        meeting.starts_at
+    ):
+        previous_starts_at = None
+    venue_changed = previous_venue is not None and previous_venue.strip() != meeting.venue.strip()
+    if previous_starts_at is None and not venue_changed:
+        local = meeting.starts_at.astimezone(TIMEZONE).strftime("%Y-%m-%d %H:%M")
+        raise Conflict(
+            f"meeting {meeting.id} has not moved: it is still on {local} "
+            f"at {meeting.venue.strip() or 'a venue to be announced'}, as before"
+        )
+    return previous_starts_at, venue_changed
+
+
 def _check_invitation(
     session: Session, template: Mapping[str, Any] | None, at: dt.datetime
 ) -> None:
@@ -161,14 +184,19 @@ def template_values(
         if meeting is None:
             raise NotFound(f"no meeting {template.get('meeting_id')}")
         check_meeting_change(meeting=meeting, name=name)
-        previous = _datetime(template.get("previous_starts_at"))
-        if name == "meeting_moved" and previous is None:
-            raise BroadcastError("meeting_moved needs previous_starts_at")
+        previous, venue_changed = None, False
+        if name == "meeting_moved":
+            previous, venue_changed = moved_change(
+                meeting=meeting,
+                previous_starts_at=_datetime(template.get("previous_starts_at")),
+                previous_venue=template.get("previous_venue"),
+            )
         return TemplateValues(
             title=meeting.title,
             starts_at=meeting.starts_at,
             previous_starts_at=previous,
             venue=meeting.venue,
+            venue_changed=venue_changed,
         )
     if name.endswith("_interruption"):
         starts_at, ends_at = (
@@ -1262,19 +1290,22 @@ def meeting_announcement(
     meeting: Meeting,
     change: str,
     previous_starts_at: dt.datetime | None = None,
+    previous_venue: str | None = None,
     send_at: dt.datetime | None = None,
     now: dt.datetime | None = None,
 ) -> BroadcastCreate:
-    """Return the broadcast that announces a meeting created, moved or cancelled, for the
-    officer to send as it is or adjust (the offer made when a meeting changes); `send_at`
-    empty means now."""
+    """Return the broadcast that announces a meeting created, moved (in time, venue or
+    both: `moved_change`) or cancelled, for the officer to send as it is or adjust (the
+    offer made when a meeting changes); `send_at` empty means now."""
     if change not in MEETING_CHANGES:
         raise BroadcastError(f"change must be one of {list(MEETING_CHANGES)}")
     check_meeting_change(meeting=meeting, name=f"meeting_{change}")
     goes_at = _goes_at(send_at, now or utcnow())
     check_invitation_in_time(meeting=meeting, name=f"meeting_{change}", at=goes_at)
-    if change == "moved" and previous_starts_at is None:
-        raise BroadcastError("a moved meeting needs previous_starts_at")
+    if change == "moved":
+        moved_change(
+            meeting=meeting, previous_starts_at=previous_starts_at, previous_venue=previous_venue
+        )
     try:
         return BroadcastCreate(
             title=f"Meeting {change}: {meeting.title}"[:200],
@@ -1283,6 +1314,7 @@ def meeting_announcement(
                 name=f"meeting_{change}",
                 meeting_id=meeting.id,
                 previous_starts_at=previous_starts_at if change == "moved" else None,
+                previous_venue=previous_venue if change == "moved" else None,
             ),
             send_at=send_at,
         )
@@ -1298,6 +1330,7 @@ def announce_meeting(
     change: str,
     staff: StaffUser | None,
     previous_starts_at: dt.datetime | None = None,
+    previous_venue: str | None = None,
     send_at: dt.datetime | None = None,
     now: dt.datetime | None = None,
 ) -> Broadcast:
@@ -1306,6 +1339,7 @@ def announce_meeting(
         meeting=meeting,
         change=change,
         previous_starts_at=previous_starts_at,
+        previous_venue=previous_venue,
         send_at=send_at,
         now=now,
     )

@@ -349,6 +349,101 @@ def test_a_moved_meetings_announcement_gives_the_old_time_in_johannesburg_time(
     assert words and "18:00" in words.group(1) and "16:00" not in words.group(1)
 
 
+def _saved_meeting_offer(
+    client: TestClient, csrf: str, meeting_id: int, settlement_id: int, **changes: str
+) -> str:
+    """Save a meeting (18:00 on 12 March 2030 at the Hall, neighbourhood) with `changes` on
+    its page and return the page the officer is sent back to."""
+    form = {
+        "csrf_token": csrf,
+        "level": "neighbourhood",
+        "title": "Layout plan",
+        "starts_at": "2030-03-12T18:00",
+        "settlement_id": str(settlement_id),
+        "venue": "Hall",
+        **changes,
+    }
+    saved = client.post(f"/staff/meetings/{meeting_id}", data=form)
+    assert saved.status_code == 200, saved.text
+    return saved.text
+
+
+def test_a_meeting_given_another_venue_offers_the_announcement_of_its_new_venue(
+    clean_db: Engine, residents: World, as_role: Role
+) -> None:
+    # Only a new start offered "Tell the residents concerned?": residents reminded of the
+    # old venue, and city forums' residents (never reminded), were not told it changed;
+    # a "moved" announcement at the same time said "planned for 18:00 ... now on 18:00".
+    starts = dt.datetime(2030, 3, 12, 16, 0, tzinfo=dt.UTC)  # 18:00 in Johannesburg
+    with session_scope(clean_db) as session:
+        meeting = make_meeting(
+            session, starts, settlement_id=residents.here, title="Layout plan", venue="Hall"
+        )
+        meeting_id = meeting.id
+    client, csrf = as_role("officer")
+    page = _saved_meeting_offer(client, csrf, meeting_id, residents.here, venue="Church")
+    link = re.search(r'href="(/staff/broadcasts/new\?[^"]+)">Prepare the announcement', page)
+    assert link, page
+    assert "change=moved" in link.group(1) and "previous_venue=Hall" in link.group(1)
+    assert "previous=" not in link.group(1).replace("previous_venue=", "")  # same time
+    compose = client.get(html.unescape(link.group(1)))
+    assert compose.status_code == 200, compose.text
+    fields = _submitted(compose.text, BROADCAST_PREVIEW)
+    assert fields["template_name"] == ["meeting_moved"] and fields["venue_changed"] == ["1"]
+    assert fields["previous_venue"] == ["Hall"] and fields["previous_starts_at"] == [""]
+    preview = client.post(BROADCAST_PREVIEW, data=fields)
+    assert preview.status_code == 200, preview.text
+    words = html.unescape(preview.text)
+    assert "*Meeting venue changed: Layout plan*\nIt is still on " in words, words
+    # isiXhosa, in its own words (the time after a colon, not glued to a prefix).
+    assert "*Indawo yentlanganiso itshintshile: Layout plan*\nIxesha alitshintshanga: " in words
+    bodies = _send_and_read(client, csrf, preview.text, clean_db, language="en")
+    assert len(bodies) == 1
+    assert str(bodies[0]).startswith(
+        "Meeting venue changed: Layout plan\nIt is still on Tuesday, 12 March 2030, 18:00, "
+        "at a new place.\nWhere: Church\n"
+    ), bodies[0]
+    # Time and venue: both are said. Neither: nothing to tell, refused with the reason.
+    page = _saved_meeting_offer(
+        client, csrf, meeting_id, residents.here, venue="School", starts_at="2030-03-12T19:00"
+    )
+    link = re.search(r'href="(/staff/broadcasts/new\?[^"]+)">Prepare the announcement', page)
+    assert link and "previous_venue=Church" in link.group(1), page
+    compose = client.get(html.unescape(link.group(1))).text
+    preview = client.post(BROADCAST_PREVIEW, data=_submitted(compose, BROADCAST_PREVIEW))
+    words = html.unescape(preview.text)
+    assert "It was planned for Tuesday, 12 March 2030, 18:00. It is now on Tuesday, " in words
+    assert "2030, 19:00, at a new place.\nWhere: School" in words, words
+    same = {**_submitted(compose, BROADCAST_PREVIEW), "previous_venue": "School"}
+    same["previous_starts_at"] = ["2030-03-12T19:00"]
+    refused = client.post(BROADCAST_PREVIEW, data=same)
+    assert refused.status_code == 409
+    assert f"meeting {meeting_id} has not moved: it is still on 2030-03-12 19:00 at School" in (
+        html.unescape(refused.text)
+    )
+    # Only its place changed: to the residents it now concerns it is a new meeting.
+    page = _saved_meeting_offer(
+        client,
+        csrf,
+        meeting_id,
+        residents.there,
+        venue="School",
+        starts_at="2030-03-12T19:00",
+    )
+    assert "change=announced" in page and "Prepare the announcement" in page
+    # A title alone changed: nothing to offer.
+    page = _saved_meeting_offer(
+        client,
+        csrf,
+        meeting_id,
+        residents.there,
+        title="Layout plan review",
+        venue="School",
+        starts_at="2030-03-12T19:00",
+    )
+    assert "Prepare the announcement" not in page
+
+
 def _offered_milestone_announcement(
     client: TestClient, csrf: str, settlement_id: int, milestone_id: int, **changes: str
 ) -> str:

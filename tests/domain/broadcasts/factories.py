@@ -90,16 +90,20 @@ def make_failing_broadcast(
 HALL = "The community hall behind the clinic, next to the taxi rank, gate 2. " * 5
 
 
-def make_moved_announcement(session: Session, *, settings: Settings, meeting: Meeting) -> int:
-    """Schedule the announcement that `meeting` moved to its start from the day before, to
-    go two days before it starts; return its id."""
+def make_moved_announcement(
+    session: Session, *, settings: Settings, meeting: Meeting, previous_venue: str | None = None
+) -> int:
+    """Schedule the announcement that `meeting` moved to its start from the day before (or,
+    with `previous_venue`, to its venue from that one, at the same time), to go two days
+    before it starts; return its id."""
     broadcast = broadcasts.announce_meeting(
         session=session,
         settings=settings,
         meeting=meeting,
         change="moved",
         staff=None,
-        previous_starts_at=meeting.starts_at - dt.timedelta(days=1),
+        previous_starts_at=None if previous_venue else meeting.starts_at - dt.timedelta(days=1),
+        previous_venue=previous_venue,
         send_at=meeting.starts_at - dt.timedelta(days=2),
     )
     assert broadcast.id is not None and broadcast.status == "scheduled"

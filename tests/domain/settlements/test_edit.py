@@ -346,3 +346,35 @@ def test_a_meeting_change_that_makes_its_unsent_announcements_sms_too_long_is_re
     with pytest.raises(edit.MeetingCancelled):
         save(HALL[:292], title="Block Meeting")
     assert meeting.venue == HALL[:290].strip()
+
+
+def test_a_venue_change_that_makes_its_unsent_new_venue_announcement_too_long_is_refused(
+    session: Session, settings: Settings
+) -> None:
+    # A "moved" announcement of a new venue at the same time says its own words ("at a new
+    # place"): measured with them when the meeting's words change, as a move in time is.
+    place = make_settlement(session)
+    meeting = make_meeting(session, STARTS, settlement_id=place.id, venue="Creche hall")
+    announced = session.get_one(
+        Broadcast,
+        make_moved_announcement(
+            session, settings=settings, meeting=meeting, previous_venue="Old creche"
+        ),
+    )
+    assert broadcasts.quoting_sms_problems(session=session, meeting_id=meeting.id) == {}
+    with pytest.raises(budget.TooManySegments) as refused:
+        _meeting(session, place, meeting, title="Block meeting", venue=HALL[:290])
+    assert str(refused.value).startswith(
+        f"venue: broadcast {announced.id} quotes this meeting and is not sent yet: the "
+    )
+    assert meeting.venue == "Creche hall"
+    meeting.venue = HALL[:290].strip()  # as stored before the check
+    assert list(broadcasts.quoting_sms_problems(session=session, meeting_id=meeting.id)) == [
+        announced.id
+    ]
+    # Back at the venue it is said to have moved from, it has nothing to tell: it fails
+    # when due (not counted), and the officer is refused a preview of it now.
+    meeting.venue = "Old creche"
+    assert broadcasts.quoting_sms_problems(session=session, meeting_id=meeting.id) == {}
+    with pytest.raises(broadcasts.Conflict, match="has not moved"):
+        broadcasts.template_values(session=session, template=announced.template or {})
