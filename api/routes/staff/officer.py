@@ -535,12 +535,16 @@ def meeting_update(
     overwritten."""
     meeting = _meeting(ctx, meeting_id, to_change=True)
     edit.lock(session=ctx.session, row=meeting)
-    previous, venue, place = meeting.starts_at, meeting.venue, _place(meeting)
+    previous, venue = meeting.starts_at, meeting.venue
+    audience = broadcasts.meeting_audience(meeting)
     _save_meeting(ctx, meeting, _meeting_as_changed(ctx, meeting, form))
     ctx.audit("meeting.update", f"meeting:{meeting_id}", title=meeting.title)
     # Moved in time or venue: offer to tell the residents concerned what differs (a start
     # set to its whole minute is not moved). Only its place changed (settlement, ward or
-    # level): to the residents it now concerns, who were told nothing, it is a new meeting.
+    # level) so that it concerns other residents: to them, told nothing, it is new.
+    # A meeting held already, its venue corrected, has no one to invite.
+    if meeting.starts_at <= utcnow():
+        return back(f"/staff/meetings/{meeting_id}", "updated")
     moved: dict[str, str] = {}
     if told_start(meeting.starts_at) != told_start(previous):
         moved["previous"] = previous.astimezone(TIMEZONE).isoformat(timespec="minutes")
@@ -549,13 +553,9 @@ def meeting_update(
     if moved:
         offer = urlencode({"announce": "moved", **moved})
         return back(f"/staff/meetings/{meeting_id}?{offer}", "updated")
-    if _place(meeting) != place:
+    if broadcasts.meeting_audience(meeting) != audience:
         return back(f"/staff/meetings/{meeting_id}?announce=announced", "updated")
     return back(f"/staff/meetings/{meeting_id}", "updated")
-
-
-def _place(meeting: Meeting) -> tuple[int | None, str, str]:
-    return meeting.settlement_id, meeting.ward, meeting.level
 
 
 @router.post("/meetings/{meeting_id}/cancel")

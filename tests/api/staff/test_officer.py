@@ -554,12 +554,16 @@ def test_creating_moving_and_cancelling_a_meeting_offers_an_announcement(
         meeting_id = session.exec(select(Meeting.id)).one()
     offer = f"/staff/broadcasts/new?meeting_id={meeting_id}&amp;change="
     assert offer + "announced" in created.text
-    renamed = client.post(f"/staff/meetings/{meeting_id}", data={**form, "venue": "Church"})
-    assert "Prepare the announcement" not in renamed.text  # same time: nothing to announce
+    renamed = client.post(f"/staff/meetings/{meeting_id}", data={**form, "title": "Water"})
+    assert "Prepare the announcement" not in renamed.text  # same time and venue: nothing new
+    elsewhere = client.post(f"/staff/meetings/{meeting_id}", data={**form, "venue": "Church"})
+    assert offer + "moved&amp;previous_venue=Creche%20hall" in elsewhere.text  # same time
     moved = client.post(
-        f"/staff/meetings/{meeting_id}", data={**form, "starts_at": "2031-06-02T17:00"}
+        f"/staff/meetings/{meeting_id}",
+        data={**form, "starts_at": "2031-06-02T17:00", "venue": "Church"},
     )
     assert offer + "moved&amp;previous=2031-06-01T17%3A00%2B02%3A00" in moved.text
+    assert "previous_venue" not in moved.text  # the same venue
     link = re.search(r'href="(/staff/broadcasts/new[^"]+)"', moved.text)
     assert link is not None
     draft = client.get(html.unescape(link.group(1)))
@@ -636,7 +640,14 @@ def test_a_meeting_whose_start_has_seconds_keeps_it_when_only_the_venue_changes(
         assert shown.group(1) == when.astimezone(TIMEZONE).strftime("%Y-%m-%dT%H:%M:%S")
         saved = client.post(url, data=form(n, shown.group(1)))
         assert saved.status_code == 200, saved.text
-        assert "Prepare the announcement" not in saved.text  # not moved: nothing to announce
+        # Not moved in time: a new venue to tell of, only while the meeting is to come.
+        offer = re.search(r'href="([^"]+)">Prepare the announcement', saved.text)
+        if n == 0:
+            assert offer and offer.group(1).endswith("change=moved&amp;previous_venue=")  # none
+            compose = client.get(html.unescape(offer.group(1))).text
+            assert 'name="venue_changed" value="1" checked' in compose
+        else:
+            assert offer is None
         with Session(clean_db) as session:
             meeting = session.get(Meeting, meeting_id)
             assert meeting is not None
@@ -661,7 +672,7 @@ def test_an_officer_can_set_a_start_with_seconds_to_a_whole_minute(
     day = (utcnow() + dt.timedelta(days=30)).astimezone(TIMEZONE).date()
     imported = dt.datetime.combine(day, dt.time(10, 0, 30), TIMEZONE).astimezone(dt.UTC)
     with session_scope(clean_db) as session:
-        meeting_id = make_meeting(session, imported, settlement_id=world.here).id
+        meeting_id = make_meeting(session, imported, settlement_id=world.here, venue="Church").id
     url = f"/staff/meetings/{meeting_id}"
 
     def save(starts_at: str) -> tuple[str, dt.datetime]:
