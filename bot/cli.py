@@ -249,7 +249,17 @@ def i18n_report() -> None:
     typer.echo(i18n_tools.report())
 
 
-def _import(kind: str, path: Path) -> None:
+CheckOnly = Annotated[
+    bool,
+    typer.Option(
+        "--check-only",
+        "--dry-run",
+        help="run the whole import and print what it would do, writing nothing",
+    ),
+]
+
+
+def _import(kind: str, path: Path, check_only: bool) -> None:
     _require_current_schema()
     from bot.db import session_scope
     from bot.domain.settlements.importer import ImportRejected, import_csv, iter_lines
@@ -261,7 +271,12 @@ def _import(kind: str, path: Path) -> None:
         raise typer.Exit(1) from None
     try:
         with session_scope() as session:
-            result = import_csv(session=session, kind=kind, data=data)  # type: ignore[arg-type]
+            result = import_csv(
+                session=session,
+                kind=kind,  # type: ignore[arg-type]
+                data=data,
+                dry_run=check_only,
+            )
     except ImportRejected as rejected:
         typer.echo(f"{path}: {len(rejected.errors)} problem(s); nothing was imported.", err=True)
         for error in rejected.errors:
@@ -272,22 +287,22 @@ def _import(kind: str, path: Path) -> None:
 
 
 @import_app.command("settlements")
-def import_settlements(path: Path) -> None:
+def import_settlements(path: Path, check_only: CheckOnly = False) -> None:
     """Import settlements: name, aliases, ward, municipality, category, category_note,
     current_phase."""
-    _import("settlements", path)
+    _import("settlements", path, check_only)
 
 
 @import_app.command("milestones")
-def import_milestones(path: Path) -> None:
+def import_milestones(path: Path, check_only: CheckOnly = False) -> None:
     """Import milestones: settlement, strand, title, target_date, status, note."""
-    _import("milestones", path)
+    _import("milestones", path, check_only)
 
 
 @import_app.command("meetings")
-def import_meetings(path: Path) -> None:
+def import_meetings(path: Path, check_only: CheckOnly = False) -> None:
     """Import meetings: settlement, ward, level, title, starts_at, venue."""
-    _import("meetings", path)
+    _import("meetings", path, check_only)
 
 
 @app.command()

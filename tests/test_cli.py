@@ -79,6 +79,51 @@ def test_import_good_file_prints_created_then_updated(cli_db: Engine, tmp_path: 
     assert _count(cli_db, Settlement) == 1
 
 
+def test_import_says_what_each_update_changed_and_check_only_writes_nothing(
+    cli_db: Engine, tmp_path: Path
+) -> None:
+    # The audit: a milestone set done and a forum's venue changed on the dashboard went back
+    # when their files were imported again, and the CLI said only "updated: <name>".
+    files = {
+        "settlements": SETTLEMENTS_HEADER + "Ubuhle Gardens,,14,Town,A,,\n",
+        "milestones": "settlement,strand,title,target_date,status,note\n"
+        "Ubuhle Gardens,services,Standpipes installed,2030-03-01,delayed,\n",
+        "meetings": "settlement,ward,level,title,starts_at,venue\n"
+        ",14,ward,Ward 14 upgrading forum,2030-06-20T18:00:00+02:00,Ward 14 hall\n",
+    }
+    for kind, data in files.items():
+        (tmp_path / f"{kind}.csv").write_text(data, encoding="utf-8")
+        first = runner.invoke(app, ["import", kind, str(tmp_path / f"{kind}.csv")])
+        assert first.exit_code == 0, first.output
+    with Session(cli_db) as session:  # the dashboard's changes
+        session.exec(select(Milestone)).one().status = "done"
+        session.exec(select(Meeting)).one().venue = "Ward 14 NEW hall (old hall flooded)"
+        session.commit()
+    status = "updated: Ubuhle Gardens: Standpipes installed: status 'done' -> 'delayed'\n"
+    venue = (
+        "updated: Ward 14 upgrading forum: venue 'Ward 14 NEW hall (old hall flooded)' -> "
+        "'Ward 14 hall'\n"
+    )
+    milestones, meetings = str(tmp_path / "milestones.csv"), str(tmp_path / "meetings.csv")
+    checked = runner.invoke(app, ["import", "milestones", milestones, "--check-only"])
+    assert checked.exit_code == 0, checked.output
+    assert checked.output.startswith(status)
+    assert checked.output.endswith(
+        "checked only: nothing was written; run it again without --check-only to import\n"
+    )
+    checked = runner.invoke(app, ["import", "meetings", meetings, "--dry-run"])
+    assert checked.output.startswith(venue)
+    with Session(cli_db) as session:
+        assert session.exec(select(Milestone.status)).all() == ["done"]
+        assert session.exec(select(Meeting.venue)).all() == ["Ward 14 NEW hall (old hall flooded)"]
+    real = runner.invoke(app, ["import", "milestones", milestones])
+    assert real.output == status + "milestones: 0 created, 1 updated, 0 unchanged\n"
+    assert runner.invoke(app, ["import", "meetings", meetings]).output.startswith(venue)
+    with Session(cli_db) as session:
+        assert session.exec(select(Milestone.status)).all() == ["delayed"]
+        assert session.exec(select(Meeting.venue)).all() == ["Ward 14 hall"]
+
+
 def test_import_missing_file_is_a_clear_error(cli_db: Engine, tmp_path: Path) -> None:
     result = runner.invoke(app, ["import", "meetings", str(tmp_path / "nope.csv")])
     assert result.exit_code == 1

@@ -43,6 +43,7 @@ from bot.domain.settlements.importer import (
     COLUMNS,
     MAX_BYTES,
     ImportRejected,
+    ImportResult,
     RowError,
     import_csv,
 )
@@ -582,8 +583,11 @@ async def import_upload(
     ctx: Importer,
     kind: Annotated[ImportKind, Form()],
     file: Annotated[UploadFile, File()],
+    check_only: Annotated[bool, Form()] = False,
 ) -> HTMLResponse:
-    """Import a CSV file: every row or none, listing each bad row as the CLI does."""
+    """Import a CSV file: every row or none, listing each bad row and what each updated row
+    changed as the CLI does. `check_only`: the same import and result, nothing written (no
+    audit event either: nothing happened)."""
     data = await file.read(MAX_BYTES + 1)
     errors: list[RowError] | None = None
     result = None
@@ -591,9 +595,11 @@ async def import_upload(
         errors = [RowError(0, f"the file is larger than {MAX_BYTES // (1024 * 1024)} MB")]
     else:
         try:
-            result = import_csv(session=ctx.session, kind=kind, data=data)
+            result = import_csv(session=ctx.session, kind=kind, data=data, dry_run=check_only)
         except ImportRejected as exc:
             errors = exc.errors
+    if check_only:
+        return _import_page(request, ctx, kind, errors, result, check_only=True)
     ctx.audit(
         "import." + kind,
         file.filename or "",
@@ -604,6 +610,18 @@ async def import_upload(
         kept=len(result.kept) if result else 0,
         linked=result.linked if result else 0,
     )
+    return _import_page(request, ctx, kind, errors, result, check_only=False)
+
+
+def _import_page(
+    request: Request,
+    ctx: StaffContext,
+    kind: str,
+    errors: list[RowError] | None,
+    result: ImportResult | None,
+    *,
+    check_only: bool,
+) -> HTMLResponse:
     return render(
         request,
         "import.html",
@@ -613,4 +631,5 @@ async def import_upload(
         errors=errors,
         result=result,
         kind=kind,
+        check_only=check_only,
     )

@@ -5,6 +5,9 @@ nothing and the caller gets every bad row with its line number and reason. A goo
 file is upserted by natural key, so importing it again changes nothing. A row finds a
 meeting or milestone by a key it had before the dashboard or the API renamed or moved
 it too, and then changes nothing; nor does a row of a meeting held already.
+
+Every update says what it changed, field by field, old -> new (`Updated`), and an import
+may be checked only (`dry_run`): run whole, reported the same, and rolled back.
 """
 
 from __future__ import annotations
@@ -82,11 +85,25 @@ class ImportRejected(Exception):
         self.errors = errors
 
 
+@dataclass(frozen=True)
+class Updated:
+    """One updated row: its display name and what it changed, field by field, as
+    "field 'old' -> 'new'" (long values shortened, times in Johannesburg time)."""
+
+    label: str
+    changes: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return f"{self.label}: {'; '.join(self.changes)}" if self.changes else self.label
+
+
 @dataclass
 class ImportResult:
     """What a successful import created, updated and left as it was (by display name), and
     the rows it kept from changing what they name (`kept`: a meeting held already, or one
-    renamed or moved on the dashboard or with the API since; each says why)."""
+    renamed or moved on the dashboard or with the API since; each says why). `changes`
+    holds, for each of `updated` in turn, what it changed. `dry_run`: checked only, nothing
+    was written."""
 
     kind: str
     created: list[str] = field(default_factory=list)
@@ -94,6 +111,8 @@ class ImportResult:
     unchanged: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
     linked: int = 0  # residents whose unmatched settlement name this import made a settlement's
+    changes: list[Updated] = field(default_factory=list)
+    dry_run: bool = False
 
 
 @dataclass
@@ -279,13 +298,45 @@ def _changes(obj: Any, values: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in values.items() if getattr(obj, key) != value}
 
 
-def _apply(obj: Any, values: dict[str, Any]) -> bool:
+def _apply(obj: Any, values: dict[str, Any]) -> tuple[str, ...] | None:
+    """Set `values` on `obj`; return what changed, as `Updated` says it (None: nothing)."""
     changes = _changes(obj, values)
+    said = tuple(
+        f"{key} {_shown(getattr(obj, key))} -> {_shown(value)}"
+        for key, value in changes.items()
+        if key not in _UNSHOWN
+    )
     for key, value in changes.items():
         setattr(obj, key, value)
-    if changes:
-        obj.updated_at = utcnow()
-    return bool(changes)
+    if not changes:
+        return None
+    obj.updated_at = utcnow()
+    return said
+
+
+# Columns derived from shown ones (a key folded for matching, an id the row names by name).
+_UNSHOWN = frozenset({"name_key", "municipality_key", "title_key", "natural_key", "settlement_id"})
+SHOWN_LENGTH = 60  # a longer value (a note, say) is shortened with an ellipsis
+
+
+def _shown(value: Any) -> str:
+    """Return a value as an update's change shows it: quoted, blank for nothing, a list
+    ";"-separated as the file writes it, a time in Johannesburg time as the dashboard shows
+    it (seconds only when it has some), a long text shortened."""
+    if value is None or value == "" or value == []:
+        return "(blank)"
+    if isinstance(value, dt.datetime):
+        local = value.astimezone(TIMEZONE)
+        text = local.strftime("%Y-%m-%d %H:%M:%S" if local.second else "%Y-%m-%d %H:%M")
+    elif isinstance(value, dt.date):
+        text = value.isoformat()
+    elif isinstance(value, list):
+        text = "; ".join(str(item) for item in value)
+    else:
+        text = str(value)
+    if len(text) > SHOWN_LENGTH:
+        text = text[: SHOWN_LENGTH - 1].rstrip() + "…"
+    return repr(text)
 
 
 def remember_key(former: list[str], *, old: str, new: str) -> list[str]:
@@ -312,8 +363,9 @@ def _upsert(
     if existing is None:
         session.add(model(**values))
         result.created.append(label)
-    elif _apply(existing, values):
+    elif (changes := _apply(existing, values)) is not None:
         result.updated.append(label)
+        result.changes.append(Updated(label, changes))
     else:
         result.unchanged.append(label)
 
@@ -1054,16 +1106,42 @@ IMPORT_LOCK_KEY = 0x5349_59414B_494D  # "SIYAKIM"
 
 
 def import_csv(
-    *, session: Session, kind: Kind, data: bytes | str, now: dt.datetime | None = None
+    *,
+    session: Session,
+    kind: Kind,
+    data: bytes | str,
+    now: dt.datetime | None = None,
+    dry_run: bool = False,
 ) -> ImportResult:
     """Check every row, then create or update them all; raise ImportRejected if any is bad.
-    `now` (default now) says which meetings have passed."""
+    `now` (default now) says which meetings have passed. `dry_run` (check only): the whole
+    import runs in a savepoint that is rolled back, so the result (or the refusal) is the
+    real run's and nothing is written: no row, audit, outbox notice (`settlement.linked`)
+    nor withdrawn reminder."""
     if kind not in _IMPORTERS:
         raise ValueError(f"unknown import kind {kind!r}")
     rows, unreadable = _read(kind, data)
     if session.get_bind().dialect.name == "postgresql":  # released when the import commits
         lock = text("SELECT pg_advisory_xact_lock(:key)")
         session.execute(lock, {"key": IMPORT_LOCK_KEY})
+    if not dry_run:
+        return _run(session, kind, rows, unreadable, now)
+    checked = session.begin_nested()
+    try:
+        result = _run(session, kind, rows, unreadable, now)
+    finally:
+        checked.rollback()
+    result.dry_run = True
+    return result
+
+
+def _run(
+    session: Session,
+    kind: Kind,
+    rows: list[_Row],
+    unreadable: list[RowError],
+    now: dt.datetime | None,
+) -> ImportResult:
     # The rows that could be read are checked too, so every bad row is listed at once.
     result = _IMPORTERS[kind](session, rows, unreadable, now or utcnow())
     session.flush()
@@ -1074,8 +1152,8 @@ def iter_lines(result: ImportResult) -> Iterator[str]:
     """Yield a human summary of an import, one line each."""
     for label in result.created:
         yield f"created: {label}"
-    for label in result.updated:
-        yield f"updated: {label}"
+    for updated in result.changes:
+        yield f"updated: {updated}"
     for label in result.kept:
         yield f"kept: {label}"
     kept = f", {len(result.kept)} kept as they are" if result.kept else ""
@@ -1084,7 +1162,14 @@ def iter_lines(result: ImportResult) -> Iterator[str]:
         f"{len(result.unchanged)} unchanged{kept}"
     )
     if result.linked:
+        told = "would be told" if result.dry_run else "is told"
         yield (
             f"linked: {result.linked} resident(s) who had typed a name that matched no "
-            "settlement (each is told, unless opted out)"
+            f"settlement (each {told}, unless opted out)"
         )
+    if result.dry_run:
+        yield DRY_RUN_NOTE
+
+
+# The CLI's last line after a check (the upload page says it in its own words).
+DRY_RUN_NOTE = "checked only: nothing was written; run it again without --check-only to import"

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bot.config import Settings
 from bot.db import session_scope, utcnow
@@ -753,7 +753,10 @@ def test_csv_upload_lists_the_same_row_errors_as_the_cli(
         data={"csrf_token": csrf, "kind": "settlements"},
         files={"file": ("good.csv", GOOD.replace(b"Assessment", b"Services"), "text/csv")},
     )
-    assert '<ul id="import-updated"><li>Sunrise Camp</li></ul>' in again.text
+    assert (
+        '<ul id="import-updated"><li>Sunrise Camp: current_phase &#39;Assessment&#39; -&gt; '
+        "&#39;Services&#39;</li></ul>" in again.text
+    )
     assert 'id="import-created"' not in again.text
     with Session(clean_db) as session:
         assert session.exec(select(Settlement).where(Settlement.name == "Sunrise Camp")).one()
@@ -928,6 +931,57 @@ def test_an_alias_added_on_the_dashboard_links_and_tells_the_residents_who_typed
         assert audit.detail["linked"] == 2
     page = client.get("/staff/settlements").text
     assert "matched no settlement" not in page  # no one is left unmatched
+
+
+AUDITED_MILESTONES = b"""settlement,strand,title,target_date,status,note
+Ubuhle Gardens,services,Standpipes installed,2030-03-01,delayed,
+"""
+AUDITED_FORUM = b"""settlement,ward,level,title,starts_at,venue
+,14,ward,Ward 14 upgrading forum,2030-06-20T18:00:00+02:00,Ward 14 hall
+"""
+
+
+def test_a_reimport_shows_what_it_changes_and_check_only_writes_nothing(
+    as_role: Login, world: World, clean_db: Engine
+) -> None:
+    # The audit: a milestone set done on the dashboard went back to delayed when its file
+    # was uploaded again, a forum's venue changed there went back, and the page said only
+    # "Updated: <name>".
+    client, csrf = as_role("officer")
+
+    def upload(kind: str, data: bytes, **form: str) -> str:
+        answer = client.post(
+            "/staff/import",
+            data={"csrf_token": csrf, "kind": kind, **form},
+            files={"file": (f"{kind}.csv", data, "text/csv")},
+        )
+        assert answer.status_code == 200, answer.text
+        return html.unescape(answer.text)
+
+    upload("milestones", AUDITED_MILESTONES)
+    upload("meetings", AUDITED_FORUM)
+    with session_scope(clean_db) as session:  # the dashboard's changes
+        session.exec(select(Milestone)).one().status = "done"
+        session.exec(select(Meeting)).one().venue = "Ward 14 NEW hall (old hall flooded)"
+    status = "Ubuhle Gardens: Standpipes installed: status 'done' -> 'delayed'"
+    venue = "Ward 14 upgrading forum: venue 'Ward 14 NEW hall (old hall flooded)' -> 'Ward 14 hall'"
+    checked = upload("milestones", AUDITED_MILESTONES, check_only="true")
+    assert "Checked only: nothing was written." in checked
+    assert "milestones: 0 created, 1 updated, 0 unchanged." in checked
+    assert f'<ul id="import-updated"><li>{status}</li></ul>' in checked
+    assert "Checked only" in upload("meetings", AUDITED_FORUM, check_only="true")
+    with Session(clean_db) as session:
+        assert session.exec(select(Milestone.status)).all() == ["done"]
+        assert session.exec(select(Meeting.venue)).all() == ["Ward 14 NEW hall (old hall flooded)"]
+        audit = session.exec(select(AuditEvent).where(col(AuditEvent.action).startswith("import")))
+        assert len(audit.all()) == 2  # the two real uploads: a check wrote nothing
+    page = upload("milestones", AUDITED_MILESTONES)
+    assert "Checked only" not in page
+    assert f'<ul id="import-updated"><li>{status}</li></ul>' in page
+    assert f'<ul id="import-updated"><li>{venue}</li></ul>' in upload("meetings", AUDITED_FORUM)
+    with Session(clean_db) as session:
+        assert session.exec(select(Milestone.status)).all() == ["delayed"]
+        assert session.exec(select(Meeting.venue)).all() == ["Ward 14 hall"]
 
 
 # What a browser would post for a form on the page, every field as the page holds it.

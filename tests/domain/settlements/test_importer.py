@@ -17,9 +17,17 @@ from bot.db import session_scope, utcnow
 from bot.domain.broadcasts import service as broadcasts
 from bot.domain.broadcasts.models import Broadcast
 from bot.domain.outbox.models import Outbox
+from bot.domain.residents.models import Resident
 from bot.domain.settlements import edit
 from bot.domain.settlements import service as settlements
-from bot.domain.settlements.importer import ImportRejected, ImportResult, import_csv, meeting_key
+from bot.domain.settlements.importer import (
+    ImportRejected,
+    ImportResult,
+    Updated,
+    import_csv,
+    iter_lines,
+    meeting_key,
+)
 from bot.domain.settlements.models import (
     NOTE_LENGTH,
     PHASE_LENGTH,
@@ -30,7 +38,7 @@ from bot.domain.settlements.models import (
 )
 from bot.i18n import TIMEZONE
 from tests.domain.broadcasts.factories import HALL, make_member, make_moved_announcement
-from tests.factories import make_settlement
+from tests.factories import make_resident, make_settlement
 
 SETTLEMENTS = """name,aliases,ward,municipality,category,category_note,current_phase
 Ubuhle Gardens,Ubuhle;eBuhle,14,Test Bay,B1,Toilets first.,Services
@@ -423,6 +431,133 @@ def test_an_import_changing_a_meeting_withdraws_its_queued_reminders(
     assert broadcasts.send_reminders(session=session, settings=settings, now=later) == 1
     again = session.exec(select(Outbox).where(Outbox.status == "pending")).one()
     assert again.resident_id == resident.id and "Church hall" in (again.body or "")
+
+
+AUDITED_MILESTONES = """settlement,strand,title,target_date,status,note
+Ubuhle Gardens,services,Standpipes installed,2030-03-01,delayed,Waiting for the contractor
+Ubuhle Gardens,layout,Layout agreed,,planned,
+"""
+FORUM = """settlement,ward,level,title,starts_at,venue
+,14,ward,Ward 14 upgrading forum,2031-01-20T18:00:00+02:00,Ward 14 hall
+"""
+NOW = dt.datetime(2031, 1, 1, tzinfo=dt.UTC)
+
+
+def _dashboard_changes(session: Session) -> None:
+    """Import the audit's files, then change on the dashboard what no key holds: the
+    milestone's status, target and note, the forum's venue."""
+    import_csv(session=session, kind="settlements", data=SETTLEMENTS)
+    import_csv(session=session, kind="milestones", data=AUDITED_MILESTONES)
+    import_csv(session=session, kind="meetings", data=FORUM, now=NOW)
+    standpipes = session.exec(select(Milestone).where(Milestone.strand == "services")).one()
+    standpipes.status, standpipes.target_date = "done", dt.date(2030, 2, 14)
+    standpipes.note = "Every lane has a standpipe now, two more than the plan asked for, " * 2
+    forum = session.exec(select(Meeting)).one()
+    forum.venue = "Ward 14 NEW hall (old hall flooded)"
+    session.flush()
+
+
+def test_a_reimport_says_what_it_changed_field_by_field(session: Session) -> None:
+    # The audit: a milestone set done on the dashboard went back to delayed, a forum's
+    # venue changed there went back, and the import said only "updated: <name>".
+    _dashboard_changes(session)
+    milestones = import_csv(session=session, kind="milestones", data=AUDITED_MILESTONES)
+    assert milestones.updated == ["Ubuhle Gardens: Standpipes installed"]  # kept as it was
+    assert milestones.changes == [
+        Updated(
+            "Ubuhle Gardens: Standpipes installed",
+            (
+                "target_date '2030-02-14' -> '2030-03-01'",
+                "status 'done' -> 'delayed'",
+                "note 'Every lane has a standpipe now, two more than the plan aske…' "
+                "-> 'Waiting for the contractor'",
+            ),
+        )
+    ]
+    assert next(iter_lines(milestones)) == (
+        "updated: Ubuhle Gardens: Standpipes installed: target_date '2030-02-14' -> "
+        "'2030-03-01'; status 'done' -> 'delayed'; note 'Every lane has a standpipe now, two "
+        "more than the plan aske…' -> 'Waiting for the contractor'"
+    )
+    forum = import_csv(session=session, kind="meetings", data=FORUM, now=NOW)
+    assert [str(updated) for updated in forum.changes] == [
+        "Ward 14 upgrading forum: venue 'Ward 14 NEW hall (old hall flooded)' -> 'Ward 14 hall'"
+    ]
+    spelt = import_csv(
+        session=session,
+        kind="settlements",
+        data=SETTLEMENTS.replace(",,15,Test Bay,,Not yet assessed.", ",Sunrise,15,Test Bay,C,"),
+    )
+    assert [str(updated) for updated in spelt.changes] == [
+        "Sunrise Camp: aliases (blank) -> 'Sunrise'; category (blank) -> 'C'; "
+        "category_note 'Not yet assessed.' -> (blank)"
+    ]
+
+
+def test_a_meeting_time_is_shown_in_johannesburg_time_as_the_dashboard_shows_it() -> None:
+    from bot.domain.settlements.importer import _shown
+
+    assert _shown(dt.datetime(2031, 1, 20, 16, 0, tzinfo=dt.UTC)) == "'2031-01-20 18:00'"
+    assert _shown(dt.datetime(2031, 1, 20, 16, 0, 30, tzinfo=dt.UTC)) == "'2031-01-20 18:00:30'"
+
+
+def test_a_check_only_import_reports_the_real_one_and_writes_nothing(
+    session: Session, settings: Settings
+) -> None:
+    _dashboard_changes(session)
+    ubuhle = session.exec(select(Settlement).where(Settlement.name == "Ubuhle Gardens")).one()
+    make_member(session, settlement_id=ubuhle.id, now=NOW)
+    three_days_before = dt.datetime(2031, 1, 17, 5, 0, tzinfo=dt.UTC)
+    assert broadcasts.send_reminders(session=session, settings=settings, now=three_days_before) == 1
+    typed = make_resident(session, "+27821110199", consented_at=utcnow(), conversation={})
+    assert typed.id is not None
+    settlements.record_unmatched_name(session=session, text="Sinethemba", resident_id=typed.id)
+    session.commit()
+
+    def stored() -> list[object]:
+        session.expire_all()
+        return [
+            session.exec(select(Milestone.title, Milestone.status, Milestone.note)).all(),
+            session.exec(select(Meeting.venue, Meeting.updated_at)).all(),
+            session.exec(select(Settlement.name, Settlement.aliases)).all(),
+            session.exec(select(Outbox.status, Outbox.error_message, Outbox.body)).all(),
+            session.exec(select(Resident.settlement_id)).all(),
+        ]
+
+    before = stored()
+    files = [
+        ("milestones", AUDITED_MILESTONES),
+        ("meetings", FORUM),  # withdraws the queued reminder, for real
+        ("settlements", SETTLEMENTS + "Sinethemba,,15,Test Bay,,,\n"),  # links, tells
+    ]
+    for kind, data in files:
+        checked = import_csv(session=session, kind=kind, data=data, now=NOW, dry_run=True)  # type: ignore[arg-type]
+        assert checked.dry_run
+        session.commit()
+        assert stored() == before, kind
+        assert list(iter_lines(checked))[-1] == (
+            "checked only: nothing was written; run it again without --check-only to import"
+        )
+        real = import_csv(session=session, kind=kind, data=data, now=NOW)  # type: ignore[arg-type]
+        assert not real.dry_run
+        assert (checked.created, checked.changes, checked.unchanged, checked.kept) == (
+            real.created,
+            real.changes,
+            real.unchanged,
+            real.kept,
+        )
+        assert checked.linked == real.linked
+        assert real.changes or real.created
+        session.rollback()
+    assert checked.linked == 1
+    refused = MEETINGS.replace("2031-01-12", "2030-01-12")
+    with pytest.raises(ImportRejected) as check:
+        import_csv(session=session, kind="meetings", data=refused, now=NOW, dry_run=True)
+    with pytest.raises(ImportRejected) as real_refusal:
+        import_csv(session=session, kind="meetings", data=refused, now=NOW)
+    assert check.value.errors == real_refusal.value.errors
+    session.rollback()
+    assert stored() == before
 
 
 def test_bad_meeting_rows(session: Session) -> None:
