@@ -1598,11 +1598,19 @@ def reminder_sms_beyond_budget(
 
 def beyond_budget_note(problem: budget.Problem) -> str:
     """Say to the officer what `reminder_sms_beyond_budget` found: which letters make the
-    reminders UCS-2, and how many segments the longest takes."""
+    reminders UCS-2, and how many segments the longest takes. A meeting stored before its
+    reminders were measured may pass the budget in GSM-7 letters alone: then no letter is
+    named."""
+    letters = " ".join(problem.size.ucs2_because)
+    why = (
+        f"Written with {letters}, which GSM-7 does not have: its SMS reminders go as UCS-2 "
+        f"({sms.UCS2_PART} characters a segment), and the longest, "
+        if letters
+        else "Its SMS reminders are long (the meeting was saved before they were measured): "
+        "the longest, "
+    )
     return (
-        f"Written with {' '.join(problem.size.ucs2_because)}, which GSM-7 does not have: its "
-        f"SMS reminders go as UCS-2 ({sms.UCS2_PART} characters a segment), and the longest, "
-        f"{problem.what} will take {problem.size.describe()}, more than the "
+        f"{why}{problem.what} will take {problem.size.describe()}, more than the "
         f"{budget.MAX_SEGMENTS} the bot keeps to. They go whole; a shorter title or venue "
         "makes them fewer."
     )

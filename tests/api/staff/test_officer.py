@@ -394,6 +394,26 @@ def test_a_meeting_is_refused_where_the_csv_import_would_refuse_it(
     assert sorted(saved) == [("city", None, ""), ("ward", world.here, "14")]
 
 
+def test_a_meeting_stored_too_long_before_it_was_measured_is_said_so_without_naming_letters(
+    as_role: Login, world: World, clean_db: Engine
+) -> None:
+    # Its page said "Written with , which GSM-7 does not have": no letter is the cause.
+    with session_scope(clean_db) as session:
+        starts = dt.datetime(2031, 5, 4, 18, tzinfo=TIMEZONE)
+        meeting = make_meeting(session, starts, settlement_id=world.here, venue=HALL.strip())
+        meeting_id = meeting.id
+    client, _csrf = as_role("officer")
+    page = client.get(f"/staff/meetings/{meeting_id}").text
+    [notice] = re.findall(r'<p class="notice" id="reminder-sms">(.*?)</p>', page, re.S)
+    notice = " ".join(html.unescape(notice).split())
+    assert "Written with" not in notice
+    assert notice.startswith(
+        "Its SMS reminders are long (the meeting was saved before they were measured): the "
+        "longest, its "
+    )
+    assert "SMS segments (GSM-7" in notice and "more than the 3 the bot keeps to" in notice
+
+
 def test_a_meeting_written_in_sepedi_or_tshivenda_is_saved_with_a_notice_of_its_sms(
     as_role: Login, world: World, clean_db: Engine
 ) -> None:
