@@ -163,6 +163,27 @@ def test_compose_preview_send_and_follow(as_role: Role, residents: World) -> Non
     assert re.search(r'<progress aria-label="Progress of Water tanks"', listing), listing
 
 
+def test_a_cancelled_broadcast_s_page_counts_its_withdrawn_messages_as_not_handed_over(
+    as_role: Role, residents: World
+) -> None:
+    # Its page read "3 of 3 handed over" (a full bar) when all three were withdrawn.
+    client, csrf = as_role("officer")
+    html = _compose(client, csrf, residents)
+    sent = client.post(
+        "/staff/broadcasts",
+        data={"csrf_token": csrf, "payload": _payload(html)},
+        follow_redirects=False,
+    )
+    url = sent.headers["location"].split("?")[0]
+    before = client.get(url).text
+    assert 'id="bc-handed">0 of 3 handed over</span>' in before
+    assert "<dd>3 residents when created</dd>" in before
+    cancelled = client.post(f"{url}/cancel", data={"csrf_token": csrf}, follow_redirects=False)
+    assert cancelled.status_code == 303
+    page = client.get(url).text
+    assert 'id="bc-handed">0 of 3 handed over, 3 withdrawn before they went</span>' in page
+
+
 def test_the_compose_page_offers_every_language_and_a_setswana_text_reaches_setswana(
     as_role: Role, residents: World, clean_db: Engine
 ) -> None:
