@@ -194,7 +194,9 @@ def test_validation_roles_and_missing_things(client: TestClient, world: dict[str
     assert client.post("/api/v1/broadcasts", json=bad_meeting, headers=officer).status_code == 404
     no_meeting = {"audience": {"everyone": True}, "template": {"name": "meeting_announced"}}
     for path in ("/api/v1/broadcasts/preview", "/api/v1/broadcasts"):  # a 500 at d635bef
-        assert client.post(path, json=no_meeting, headers=officer).status_code == 404, path
+        refused = client.post(path, json=no_meeting, headers=officer)  # not "no meeting None"
+        assert refused.status_code == 422, path
+        assert "meeting_announced needs the meeting's number" in refused.text, path
     fine = {"audience": {"everyone": True}, "texts": {"en": "Hi."}}
     assert client.post("/api/v1/broadcasts", json=fine).status_code == 401
     assert (

@@ -175,6 +175,9 @@ def template_values(
     """Read what a structured template needs from the database and its parameters; with a
     `scope`, only a meeting or milestone it lets its user see (NotFound for any other)."""
     name = str(template["name"])
+    for kind in ("meeting", "milestone"):
+        if name.startswith(f"{kind}_") and template.get(f"{kind}_id") is None:
+            raise BroadcastError(f"{name} needs the {kind}'s number: choose the {kind}")
     if name.startswith("meeting_"):
         meeting = session.get(Meeting, template.get("meeting_id") or 0)
         if meeting is not None and scope is not None and not scope.unrestricted:

@@ -281,6 +281,12 @@ def test_bad_template_references_are_refused(
         _create(
             session, settings, world, template=TemplateIn(name="meeting_announced", meeting_id=999)
         )
+    # No number given: said so ("no meeting None" before, a 404 for what was never named).
+    for name, kind in (("meeting_announced", "meeting"), ("milestone_reached", "milestone")):
+        with pytest.raises(broadcasts.BroadcastError) as unnamed:
+            _create(session, settings, world, template=TemplateIn(name=name))
+        assert not isinstance(unnamed.value, broadcasts.NotFound)
+        assert str(unnamed.value) == f"{name} needs the {kind}'s number: choose the {kind}"
     with pytest.raises(broadcasts.BroadcastError, match="area"):
         _create(session, settings, world, template=TemplateIn(name="water_interruption"))
     with pytest.raises(broadcasts.BroadcastError, match="unknown languages"):
