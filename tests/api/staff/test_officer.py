@@ -394,6 +394,12 @@ def test_a_meeting_is_refused_where_the_csv_import_would_refuse_it(
     assert sorted(saved) == [("city", None, ""), ("ward", world.here, "14")]
 
 
+def _reminder_notice(page: str) -> str:
+    """Return the meeting page's notice of what its SMS reminders cost (there is one)."""
+    [notice] = re.findall(r'<p class="notice" id="reminder-sms">(.*?)</p>', page, re.S)
+    return html.unescape(notice)
+
+
 def test_a_meeting_stored_too_long_before_it_was_measured_is_said_so_without_naming_letters(
     as_role: Login, world: World, clean_db: Engine
 ) -> None:
@@ -404,8 +410,7 @@ def test_a_meeting_stored_too_long_before_it_was_measured_is_said_so_without_nam
         meeting_id = meeting.id
     client, _csrf = as_role("officer")
     page = client.get(f"/staff/meetings/{meeting_id}").text
-    [notice] = re.findall(r'<p class="notice" id="reminder-sms">(.*?)</p>', page, re.S)
-    notice = " ".join(html.unescape(notice).split())
+    notice = " ".join(_reminder_notice(page).split())
     assert "Written with" not in notice
     assert notice.startswith(
         "Its SMS reminders are long (the meeting was saved before they were measured): the "
@@ -430,8 +435,7 @@ def test_a_meeting_written_in_sepedi_or_tshivenda_is_saved_with_a_notice_of_its_
     ):
         saved = client.post("/staff/meetings", data={**form, "title": title, "venue": venue})
         assert saved.status_code == 200 and "ok=created" in str(saved.url), saved.text
-        [notice] = re.findall(r'<p class="notice" id="reminder-sms">(.*?)</p>', saved.text, re.S)
-        notice = " ".join(html.unescape(notice).split())
+        notice = " ".join(_reminder_notice(saved.text).split())
         assert f"Written with {letters}, which GSM-7 does not have" in notice
         assert (
             "its Afrikaans SMS reminder, with the date, will take 4 SMS segments (UCS-2" in notice
@@ -497,8 +501,7 @@ def test_the_meeting_form_counts_its_sms_reminders_as_the_saving_would(
     )
     saved = client.post("/staff/meetings", data=sepedi)
     assert saved.status_code == 200 and "ok=created" in str(saved.url)
-    [notice] = re.findall(r'<p class="notice" id="reminder-sms">(.*?)</p>', saved.text, re.S)
-    assert html.unescape(notice) == size["beyond_budget"]
+    assert _reminder_notice(saved.text) == size["beyond_budget"]
 
     # Stored before reminders were measured: kept as it is, and changed elsewhere, not
     # refused; a new venue is measured.
