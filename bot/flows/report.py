@@ -105,6 +105,15 @@ def pin_of(data: Mapping[str, Any]) -> Location | None:
     )
 
 
+def place_of(typed: str, *, label: str | None, address: str | None) -> str:
+    """Return a place as the resident gave it: the words they typed for it with a pin's
+    names (its Label, then its Address, once each) after them, or those alone: "Near the
+    big tree (Standpipe 4, Ubuhle Gardens)"; at most MAX_WHERE characters."""
+    named = ", ".join(dict.fromkeys(name for name in (label, address) if name))
+    where = f"{typed} ({named})" if typed and named else typed or named
+    return where[:MAX_WHERE]
+
+
 def _attach(draft: dict[str, Any], media: list[dict[str, str]], pin: dict[str, Any] | None) -> None:
     """Add media (up to MAX_MEDIA) to a draft, and a pin. The place is the words the
     resident typed for it (`where_typed`) with the pin's label and address after them, or
@@ -116,10 +125,9 @@ def _attach(draft: dict[str, Any], media: list[dict[str, str]], pin: dict[str, A
         return
     draft["pin"] = pin
     typed = str(draft.get("where_typed", ""))
-    named = ", ".join(dict.fromkeys(str(pin[key]) for key in ("label", "address") if pin.get(key)))
-    where = f"{typed} ({named})" if typed and named else typed or named
+    where = place_of(typed, label=pin.get("label"), address=pin.get("address"))
     if where:
-        draft["where"] = where[:MAX_WHERE]
+        draft["where"] = where
     else:
         draft.pop("where", None)
 

@@ -67,10 +67,11 @@ def test_media_and_location_are_kept(client, settings, clean_db) -> None:
         rows = session.exec(select(InboundMessage).order_by(InboundMessage.id)).all()
     assert [m["content_type"] for m in rows[0].media] == ["image/jpeg", "audio/ogg"]
     assert rows[0].media[0]["url"].endswith("/Media/ME00000000000000000000000000000001")
-    assert (rows[1].latitude, rows[1].longitude, rows[1].address) == (
+    assert (rows[1].latitude, rows[1].longitude, rows[1].address, rows[1].label) == (
         -33.9874,
         18.5612,
         "Ubuhle Gardens",
+        "Standpipe 4",  # the place's name, which was dropped
     )
 
 
@@ -92,6 +93,8 @@ def test_a_pin_sent_under_an_open_report_is_added_with_its_names(
     assert events[1].data["address"] == "Ubuhle Gardens"
     assert events[1].data["label"] == "Standpipe 4"
     assert (ticket.latitude, ticket.longitude) == (-33.9874, 18.5612)
+    # The report's first pin names its place too, as a pin sent while reporting does.
+    assert ticket.location_text == "Lane 4 (Standpipe 4, Ubuhle Gardens)"
 
 
 def test_same_person_on_sms_and_whatsapp_is_one_resident(client, settings, clean_db) -> None:

@@ -29,6 +29,8 @@ class InboundMessage(SQLModel, table=True):
     latitude: float | None = None
     longitude: float | None = None
     address: str | None = None
+    # A WhatsApp pin's Label: the place's name ("Standpipe 4"), beside its Address.
+    label: str | None = None
     replies: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     received_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
 
@@ -43,4 +45,5 @@ DEIDENTIFIED: dict[str, Any] = {
     "latitude": None,
     "longitude": None,
     "address": None,
+    "label": None,
 }

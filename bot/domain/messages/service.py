@@ -41,6 +41,7 @@ def _personal_fields(inbound: Inbound, *, resident_id: int | None) -> dict[str, 
         "latitude": location.latitude if location else None,
         "longitude": location.longitude if location else None,
         "address": location.address if location else None,
+        "label": location.label if location else None,
     }
 
 
@@ -127,6 +128,7 @@ def forget_before(*, session: Session, before: dt.datetime, after_id: int, limit
                 cast(_MESSAGE.c.media, String) != "[]",
                 _MESSAGE.c.latitude.is_not(None),
                 _MESSAGE.c.address.is_not(None),
+                _MESSAGE.c.label.is_not(None),
                 cast(_MESSAGE.c.replies, String) != "[]",
             ),
         )

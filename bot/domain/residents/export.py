@@ -143,6 +143,7 @@ def export(
                 "latitude": m.latitude,
                 "longitude": m.longitude,
                 "address": m.address,
+                "label": m.label,
                 "replies": m.replies,
             }
             for m in messages

@@ -16,6 +16,7 @@ from bot.domain.outbox.models import Outbox
 from bot.domain.residents.models import Resident
 from bot.domain.staff import scope as scopes
 from bot.domain.tickets.models import Ticket
+from bot.flows import report
 from bot.logs import mask_phone
 
 # The chat that led to a report starts a little before the ticket is opened.
@@ -36,6 +37,7 @@ class Entry:
     media: list[dict[str, Any]] = field(default_factory=list)
     latitude: float | None = None
     longitude: float | None = None
+    place: str = ""  # a pin's names: its Label, then its Address ("Standpipe 4, Ubuhle Gardens")
 
 
 def for_ticket(
@@ -89,6 +91,7 @@ def for_ticket(
                 media=list(message.media),
                 latitude=message.latitude,
                 longitude=message.longitude,
+                place=report.place_of("", label=message.label, address=message.address),
             )
         )
         for reply in message.replies:

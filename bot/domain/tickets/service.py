@@ -641,8 +641,11 @@ def add_from_resident(
         pin = effect.location
         data = {"latitude": pin.latitude, "longitude": pin.longitude}
         data.update({k: v for k, v in (("address", pin.address), ("label", pin.label)) if v})
-        if ticket.latitude is None:
-            ticket.latitude, ticket.longitude = effect.location.latitude, effect.location.longitude
+        if ticket.latitude is None:  # its first pin: the report's place names it too
+            ticket.latitude, ticket.longitude = pin.latitude, pin.longitude
+            ticket.location_text = report_flow.place_of(
+                ticket.location_text, label=pin.label, address=pin.address
+            )
     return _resident_said(
         session, ticket, effect.text, now=now, media=_media(effect.media), data=data
     )

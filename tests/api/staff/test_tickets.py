@@ -108,6 +108,8 @@ def test_whatsapp_complaint_worked_from_the_dashboard(
     assert f'src="/staff/tickets/{reference}/media/0"' in page  # the photo
     assert f'<audio controls preload="none" src="/staff/tickets/{reference}/media/1"' in page
     assert "-33.98740, 18.56120" in page and "openstreetmap.org/?mlat=-33.9874" in page
+    # The pin in the chat is named as Twilio named it: its Label, then its Address.
+    assert "pin -33.98740, 18.56120 (Standpipe 4, Ubuhle Gardens)" in page
     assert "Main menu" in page  # the bot's side of the chat is there too
 
     photo = http.get(f"/staff/tickets/{reference}/media/0")

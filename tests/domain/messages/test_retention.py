@@ -47,6 +47,7 @@ def _message(sid: str, resident_id: int, received_at: dt.datetime) -> InboundMes
         latitude=-33.9,
         longitude=18.6,
         address="Section 4",
+        label="Standpipe 4",
         replies=["Report 1234567: tap at section 4 near my shack 17"],
         received_at=received_at,
     )
@@ -67,7 +68,7 @@ def test_inbound_messages_past_retention_lose_everything_personal(
         rows = {m.message_sid: m for m in session.exec(select(InboundMessage))}
     old, new = rows["SMold"], rows["SMnew"]
     assert (old.resident_id, old.body, old.media, old.replies) == (None, "", [], [])
-    assert (old.latitude, old.longitude, old.address) == (None, None, None)
+    assert (old.latitude, old.longitude, old.address, old.label) == (None, None, None, None)
     assert (old.channel, old.received_at) == ("whatsapp", OLD)  # still counted
     assert new.body.startswith("The tap") and new.media and new.latitude == -33.9
     assert new.resident_id is not None and new.replies
