@@ -47,7 +47,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import PoFileError, read_po, unescape, write_po
 
 from bot import content, sms
-from bot.engine.render import strip_bold
+from bot.engine.render import strip_markup
 from bot.i18n import (
     COMPLETE_LOCALES,
     DEFAULT_LOCALE,
@@ -535,7 +535,7 @@ def check(
 
 def sms_text(text: str) -> str:
     """Return text as it goes out by SMS: WhatsApp *bold* stars removed."""
-    return strip_bold(text)
+    return strip_markup(text)
 
 
 @dataclass

@@ -18,15 +18,18 @@ SMS_MAX_SEGMENTS = sms.MAX_SEGMENTS
 WHATSAPP_MAX_CHARS = 1600
 PAGE_JOINER = "\n\n"
 
-# WhatsApp's bold: a star opening at the start of a word, closing at the end of one. Stars
-# inside a word or with spaces inside them are text, which an SMS must keep: a USSD code
-# (*120*4664#) in a note, "5 * 6".
-_BOLD = re.compile(r"(?<![\w*])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])")
+# WhatsApp's *bold*, _italic_ and ~strikethrough~: a marker opening at the start of a word,
+# the same closing at the end of one. Markers inside a word or with spaces inside them are
+# text, which an SMS must keep: a USSD code (*120*4664#) in a note, "5 * 6", a_file_name.
+_MARKUP = re.compile(
+    "|".join(rf"(?<![\w{m}]){m}(?=\S)([^{m}\n]+?)(?<=\S){m}(?![\w{m}])" for m in (r"\*", "_", "~"))
+)
 
 
-def strip_bold(text: str) -> str:
-    """Remove WhatsApp *bold* markers, which an SMS would show as stars."""
-    return _BOLD.sub(r"\1", text)
+def strip_markup(text: str) -> str:
+    """Remove WhatsApp's *bold*, _italic_ and ~strikethrough~ markers, which an SMS would
+    show as they are typed."""
+    return _MARKUP.sub(lambda m: next(g for g in m.groups() if g is not None), text)
 
 
 def _cut(text: str, limit: int) -> tuple[str, str]:
@@ -75,7 +78,7 @@ def _as_carried(text: str, channel: Channel, more_hint: str) -> tuple[str, str]:
     """Return a reply and its MORE hint as the channel carries them: SMS shows no bold, and
     no curly quotes where GSM-7 has straight ones (`sms.plain_punctuation`)."""
     if channel == "sms":
-        return sms.plain_punctuation(strip_bold(text)), strip_bold(more_hint)
+        return sms.plain_punctuation(strip_markup(text)), strip_markup(more_hint)
     return text, more_hint
 
 
@@ -110,6 +113,7 @@ def first_page(text: str, channel: Channel, *, more_hint: str) -> tuple[str, str
 
 def join_pages(pages: list[str], *, more_hint: str) -> str:
     """Join pages back into the text they were cut from, less the MORE hint ending each
-    (with or without WhatsApp's bold)."""
+    (with or without WhatsApp's markup)."""
     suffix = PAGE_JOINER + more_hint
-    return PAGE_JOINER.join(p.removesuffix(suffix).removesuffix(strip_bold(suffix)) for p in pages)
+    plain = strip_markup(suffix)
+    return PAGE_JOINER.join(p.removesuffix(suffix).removesuffix(plain) for p in pages)

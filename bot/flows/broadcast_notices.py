@@ -13,7 +13,7 @@ from datetime import datetime
 from bot import sms
 from bot.content import Content
 from bot.engine.ports import Translator, render_dated
-from bot.engine.render import strip_bold
+from bot.engine.render import strip_markup
 
 
 @dataclass(frozen=True)
@@ -137,5 +137,5 @@ def sms_version(content: Content, translator: Translator, text: str) -> str:
     """Return the SMS form of a broadcast: no WhatsApp bold, plain punctuation where that
     keeps it GSM-7 (`sms.plain_punctuation`), with the STOP hint."""
     return sms.plain_punctuation(
-        f"{strip_bold(text)}\n{content.render('broadcast.stop_hint', translator)}"
+        f"{strip_markup(text)}\n{content.render('broadcast.stop_hint', translator)}"
     )

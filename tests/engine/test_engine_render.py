@@ -5,13 +5,14 @@ from __future__ import annotations
 import pytest
 
 from bot import sms
-from bot.engine.render import first_page, for_channel, pages_chars, strip_bold
+from bot.engine.render import first_page, for_channel, pages_chars, strip_markup
 
 HINT = "Reply MORE for the rest."
 
 
-def test_strip_bold_for_sms() -> None:
-    assert strip_bold("*Main menu*\nReply *now*. 2 * 3") == "Main menu\nReply now. 2 * 3"
+def test_strip_markup_for_sms() -> None:
+    assert strip_markup("*Main menu*\nReply *now*. 2 * 3") == "Main menu\nReply now. 2 * 3"
+    assert strip_markup("_Note_: it is ~Monday~ *today*") == "Note: it is Monday today"
 
 
 @pytest.mark.parametrize(
@@ -21,11 +22,13 @@ def test_strip_bold_for_sms() -> None:
         "stand 5*6",
         "*a*b*",
         "* x *",
+        "see stand_5_b or ~/tmp",
+        "_ x _ and a ~ b ~",
     ],
 )
-def test_strip_bold_keeps_stars_that_are_not_bold(text) -> None:
-    assert strip_bold(text) == text
-    assert strip_bold(f"*Note* {text}") == f"Note {text}"
+def test_strip_markup_keeps_stars_that_are_not_bold(text) -> None:
+    assert strip_markup(text) == text
+    assert strip_markup(f"*Note* {text}") == f"Note {text}"
 
 
 def test_sms_pages_fit_three_segments_and_hint_more() -> None:

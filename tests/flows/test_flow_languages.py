@@ -19,7 +19,7 @@ import yaml
 from bot import sms
 from bot.content import load, normalise, render
 from bot.engine import OptOut, SetLanguage
-from bot.engine.render import strip_bold
+from bot.engine.render import strip_markup
 from bot.flows import broadcast_notices
 from bot.flows.onboarding import greeted_languages, missing_for_offer, required_ids
 from bot.i18n import SUPPORTED_LOCALES, get_translator
@@ -496,5 +496,5 @@ def test_a_greeting_is_no_settlement_name_and_at_the_menu_shows_it(c, language, 
     assert chat.effects == [] and chat.record.settlement_id == c.MASAKHANE
     assert chat.step in ("settlement", "menu"), reply  # asked again, or MENU (a keyword)
     chat.send("0")
-    menu_text = strip_bold(render("menu.main", get_translator(language)))  # SMS: no bold
+    menu_text = strip_markup(render("menu.main", get_translator(language)))  # SMS: no bold
     assert chat.send(greeting).endswith(menu_text)

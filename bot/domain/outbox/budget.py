@@ -2,8 +2,9 @@
 budget (`bot.sms.MAX_SEGMENTS`, 3 segments), as the bot's replies are (those are paged).
 
 Checked when staff write the words (a reply, a public note, a broadcast, a meeting that
-will be reminded), never when a message is sent: what was queued goes as it was queued.
-Pure: no I/O.
+will be reminded), not when a message is sent: what was queued goes as it was queued.
+Words queued for WhatsApp that fall back to SMS when sent (the 24-hour window closed) are
+the exception: never measured for SMS, they are measured then (`routing`). Pure: no I/O.
 """
 
 from __future__ import annotations

@@ -36,6 +36,7 @@ from bot.domain.outbox.routing import (
     Stop,
     find_template,
     route,
+    sms_text,
     template_variable,
 )
 from bot.domain.outbox.service import Claimed, Outcome, Stale
@@ -343,7 +344,8 @@ class Dispatcher:
 
 def _texts(draft: Draft) -> list[str]:
     texts = [text for text in (draft.body, draft.sms_body) if text]
-    texts += [sms.plain_punctuation(text) for text in texts]  # as SMS carries it (`_by_sms`)
+    texts += [sms.plain_punctuation(text) for text in texts]
+    texts += [text for text in [sms_text(draft)] if text]  # as SMS carries it (`_by_sms`)
     return [" ".join(text.split()) for text in dict.fromkeys(texts)]
 
 

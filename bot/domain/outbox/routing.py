@@ -8,8 +8,11 @@ Order of the checks:
    24 hours of the resident's last WhatsApp message (less a safety margin, and never
    after the provider said 63016 for this row); outside it, the configured template
    for the purpose and language (then the English one), if the text fits in it (900
-   characters); then SMS if the row allows it
-   and the resident can take SMS; otherwise the row fails with the reason.
+   characters); then SMS if the row allows it, the resident can take SMS and the text,
+   written for WhatsApp and never measured for SMS, fits the SMS budget (3 segments);
+   otherwise the row fails with the reason, which staff see beside it.
+By SMS a row goes as its SMS version, else as its text without WhatsApp's markup
+(`sms_text`).
 A channel opt-out recorded from a provider error (21610, 63014) is lifted by a later
 inbound message from the resident on that channel.
 """
@@ -23,6 +26,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from bot import sms
+from bot.domain.outbox import budget
+from bot.engine.render import strip_markup
 
 WHATSAPP_WINDOW = dt.timedelta(hours=24)
 # Free-form text queued just before the window closes may be sent after it: keep a margin.
@@ -85,6 +90,8 @@ class Stop:
 
     status: Literal["cancelled", "failed"]
     reason: str
+    too_long: str | None = None
+    """The SMS it would have gone as, when that passed the SMS budget (for measuring)."""
 
 
 def _blocked(opted_out_at: dt.datetime | None, last_inbound_at: dt.datetime | None) -> bool:
@@ -138,15 +145,30 @@ def find_template(
     return by_language.get(language or DEFAULT_LANGUAGE) or by_language.get(DEFAULT_LANGUAGE)
 
 
+def sms_text(draft: Draft) -> str | None:
+    """Return the text `draft` goes as by SMS: its SMS version, else its text without
+    WhatsApp's *bold* and _italic_ markers (an SMS shows them as typed), with GSM-7's
+    punctuation where that makes it GSM-7; None when it has no text (a template)."""
+    text = draft.sms_body or (strip_markup(draft.body) if draft.body else None)
+    # A staff reply typed with a phone's curly quotes costs half as many segments without.
+    return sms.plain_punctuation(text) if text else None
+
+
 def _by_sms(draft: Draft, recipient: Recipient) -> Route | Stop:
     reason = sms_block_reason(recipient)
     if reason:
         return Stop("cancelled" if "opted out" in reason else "failed", reason)
-    text = draft.sms_body or draft.body
+    text = sms_text(draft)
     if not text:
         return Stop("failed", "a template-only message has no text to send by SMS")
-    # A staff reply typed with a phone's curly quotes costs half as many segments without.
-    return Route("sms", recipient.phone, body=sms.plain_punctuation(text))
+    if draft.channel == "whatsapp" and draft.sms_body is None:
+        # Words written for WhatsApp (a staff reply, a notice) were never held to the SMS
+        # budget: refused whole rather than sent long or cut, and staff see why.
+        size = budget.measure(text)
+        if not size.fits:
+            problem = budget.Problem((), "its SMS", size, "it and send it again")
+            return Stop("failed", problem.message(), too_long=text)
+    return Route("sms", recipient.phone, body=text)
 
 
 def route(
@@ -190,6 +212,7 @@ def route(
             "failed",
             f"outside the WhatsApp 24-hour window, {no_template}, "
             f"and SMS fallback impossible: {fallback.reason}",
+            too_long=fallback.too_long,
         )
     return Stop(
         "failed",

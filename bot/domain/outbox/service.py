@@ -48,6 +48,7 @@ from bot.domain.outbox.routing import (
     Draft,
     Recipient,
     Route,
+    Stop,
     route,
 )
 from bot.domain.residents.models import Resident
@@ -224,7 +225,7 @@ def sms_if_queued_now(
     decision = route(draft, recipient, now=now, templates=templates)
     if isinstance(decision, Route) and decision.channel == "sms":
         return decision.body
-    return None
+    return decision.too_long if isinstance(decision, Stop) else None
 
 
 # What `enqueue_select` and `enqueue_many` set themselves on a new row, in this order.

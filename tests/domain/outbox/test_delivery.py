@@ -137,8 +137,12 @@ def test_retries_end_in_failure_after_the_last_attempt(
 CURLY = "Report 1234567: we\u2019ll fix the tap \u2013 the plumber comes \u201ctoday\u201d"
 
 
-# The second is sent by SMS with plain punctuation (sms.plain_punctuation): found all the same.
-@pytest.mark.parametrize("words", [{}, {"body": CURLY}])
+MARKED = {"channel": "whatsapp", "purpose": "staff_reply", "body": "Report 1234567: *fixed*"}
+
+
+# The second is sent by SMS with plain punctuation (sms.plain_punctuation), the third by SMS
+# without its WhatsApp markup (no WhatsApp window, no template): found all the same.
+@pytest.mark.parametrize("words", [{}, {"body": CURLY}, MARKED])
 def test_a_lost_response_is_reconciled_not_resent(
     clean_db: Engine, standin: TwilioStandIn, sender: TwilioSender, words: dict[str, str]
 ) -> None:
@@ -286,6 +290,47 @@ def test_63016_without_a_template_falls_back_to_sms(
     assert (message["to"], message["body"]) == (PHONE, "Meeting tonight")
     row = row_of(clean_db, outbox_id)
     assert (row.status, row.sent_channel) == ("sent", "sms")
+
+
+REPLY = "Siyakha: news about your report 1234567: "
+
+
+def test_a_reply_falling_back_to_sms_reads_as_an_sms_or_is_refused_saying_why(
+    clean_db: Engine, standin: TwilioStandIn, sender: TwilioSender
+) -> None:
+    # Staff replies queued for WhatsApp; the resident's 24-hour window has closed, and no
+    # template is set up for replies: SMS. They went as written, stars, underscores and
+    # all, and a long one in 5 segments.
+    closed = {"last_inbound_whatsapp_at": utcnow() - dt.timedelta(days=2)}
+    short = queue(
+        clean_db,
+        key="short",
+        channel="whatsapp",
+        purpose="staff_reply",
+        body=REPLY + "the tap is *fixed*, _thank you_ for waiting.",
+        resident=closed,
+    )
+    long = queue(
+        clean_db,
+        key="long",
+        channel="whatsapp",
+        purpose="staff_reply",
+        body=REPLY + "*Next week*: " + "the contractor comes to fix the standpipe. " * 14,
+    )
+    deliver(clean_db, sender)
+    (message,) = standin.messages
+    assert (message["to"], message["body"]) == (
+        PHONE,
+        REPLY + "the tap is fixed, thank you for waiting.",
+    )
+    assert (row_of(clean_db, short).status, row_of(clean_db, short).sent_channel) == (
+        "sent",
+        "sms",
+    )
+    refused = row_of(clean_db, long)
+    assert (refused.status, refused.sent_channel, refused.provider_sid) == ("failed", None, None)
+    assert "its SMS would be 5 SMS segments (GSM-7, " in (refused.error_message or "")
+    assert "so shorten it and send it again" in (refused.error_message or "")
 
 
 def queue_broadcast(engine: Engine, *, last_inbound_whatsapp_at: dt.datetime) -> int:

@@ -63,10 +63,40 @@ def test_a_text_too_long_for_a_template_goes_by_sms_or_fails_with_the_reason() -
     assert decide(whatsapp(body=longest), closed).content_sid == "HXen"  # type: ignore[union-attr]
     too_long = "Water " * 160  # 959 characters flattened
     allowed = whatsapp(body=too_long, allow_sms_fallback=True)
-    assert decide(allowed, closed) == Route("sms", PHONE, body=too_long)
+    also_too_long_for_sms = decide(allowed, closed)
+    assert isinstance(also_too_long_for_sms, Stop) and also_too_long_for_sms.status == "failed"
+    assert "too long for a template" in also_too_long_for_sms.reason
+    assert "its SMS would be 7 SMS segments" in also_too_long_for_sms.reason
     refused = decide(whatsapp(body=too_long), closed)
     assert isinstance(refused, Stop) and refused.status == "failed"
     assert "too long for a template (900 characters)" in refused.reason
+
+
+def test_a_whatsapp_text_falling_back_to_sms_loses_its_markup() -> None:
+    # Written for WhatsApp (a staff reply, a notice), sent by SMS after the window closed:
+    # an SMS shows *bold* and _italic_ as stars and underscores.
+    written = "*Report 1234567*: the tap is _fixed_ ~soon~. Dial *120*4664# for help."
+    draft = whatsapp(purpose="staff_reply", body=written, allow_sms_fallback=True)
+    assert decide(draft, person()) == Route(
+        "sms", PHONE, body="Report 1234567: the tap is fixed soon. Dial *120*4664# for help."
+    )
+
+
+def test_a_whatsapp_text_over_the_sms_budget_is_refused_saying_why() -> None:
+    # 3 segments is the budget of every SMS of ours; words written for WhatsApp were never
+    # held to it. Sent as it is, 5 segments reached the resident (or, cut, half a reply).
+    reply = "*Update*: " + "The contractor will come to fix the standpipe next week. " * 10
+    draft = whatsapp(purpose="staff_reply", body=reply, allow_sms_fallback=True)
+    decision = decide(draft, person())
+    assert isinstance(decision, Stop) and decision.status == "failed"
+    assert decision.reason == (
+        "outside the WhatsApp 24-hour window, no template for staff_reply/en, and SMS "
+        "fallback impossible: its SMS would be 4 SMS segments (GSM-7, 578 characters): at "
+        "most 3 segments go to a resident by SMS, so shorten it and send it again"
+    )
+    assert decision.too_long is not None and decision.too_long.startswith("Update: The")
+    # An SMS row was measured when it was written: it goes as it was queued.
+    assert isinstance(decide(whatsapp(channel="sms", body=reply), person()), Route)
 
 
 def test_english_template_when_none_in_the_language() -> None:
