@@ -23,8 +23,9 @@ we use South African day-month-year patterns with the language's own CLDR
 names (`_DATE_PATTERN_OVERRIDES`). CLDR's isiXhosa and isiZulu dates are month first
 ("Disemba 3, 2026", and isiXhosa's numeric short date is the US M/d/yy); they are made
 day-first too. Formatted values use plain spaces and ASCII apostrophes instead of
-CLDR's no-break spaces and curly apostrophes, which would force a whole SMS into UCS-2;
-Tshivenda and Sepedi names keep their letters (ḓ ḽ ṅ ṋ ṱ, š), which are not GSM-7.
+CLDR's no-break spaces and curly apostrophes, which would force a whole SMS into UCS-2,
+and Sepedi and Tshivenda day and month names are written in GSM-7's letters as on a phone
+(š as "sh", or "s" before an h; ḓ ḽ ṅ ṋ ṱ as d l n n t), for the same reason (`_PLAIN_LETTERS`).
 """
 
 from __future__ import annotations
@@ -97,14 +98,24 @@ _WIDTHS: Final = ("short", "medium", "long", "full")
 _SMS_PLAIN: Final = str.maketrans(
     {"\u00a0": " ", "\u202f": " ", "\u2009": " ", "\u2019": "'", "\u2018": "'"}
 )
+# Letters of CLDR's Sepedi and Tshivenda day and month names that GSM-7 lacks, written as
+# people write them on phones and as those catalogs' drafts do, in this order: Sepedi
+# s-caron as "s" before an h (Matšhe: Matshe), else "sh" (Mošupologo: Moshupologo);
+# Tshivenda without the dots and circumflex below (Ṱhafamuhwe: Thafamuhwe).
+_PLAIN_LETTERS: Final[dict[str, tuple[tuple[str, str], ...]]] = {
+    "nso": (("\u0161h", "sh"), ("\u0160h", "Sh"), ("\u0161", "sh"), ("\u0160", "Sh")),
+    "ve": tuple(
+        zip(
+            "\u1e13\u1e12\u1e3d\u1e3c\u1e45\u1e44\u1e4b\u1e4a\u1e71\u1e70",
+            "dDlLnNnNtT",
+            strict=True,
+        )
+    ),
+}
 
 
 _PLACEHOLDER = re.compile(r"\{\w+\}")
 _NOT_WORDS = " \n.,:;()*"
-
-
-def _plain(text: str) -> str:
-    return text.translate(_SMS_PLAIN)
 
 
 def offer_required_ids(messages: Mapping[str, str], wanted: Iterable[str]) -> list[str]:
@@ -149,6 +160,7 @@ class Translator:
         self.locale = locale
         self._translations = translations or gettext.NullTranslations()
         self._babel_locale = Locale.parse(_BABEL_LOCALES.get(locale, locale))
+        self._plain_letters = _PLAIN_LETTERS.get(locale, ())
         # Every resident asking for the meetings is shown the same few times: each is
         # formatted once per language (Babel's formatting costs more than the rest of
         # the reply).
@@ -182,6 +194,13 @@ class Translator:
         """Translate a message with a context and a plural form."""
         return self._translations.npgettext(context, singular, plural, n)
 
+    def _plain(self, text: str) -> str:
+        """Return a formatted value in GSM-7 where it has a plain equivalent."""
+        text = text.translate(_SMS_PLAIN)
+        for letter, plain in self._plain_letters:
+            text = text.replace(letter, plain)
+        return text
+
     def _date_pattern(self, format: str) -> str:
         """Return the date pattern for a named width ("short" ... "full") or a pattern."""
         override = _DATE_PATTERN_OVERRIDES.get(self.locale, {}).get(format)
@@ -201,7 +220,7 @@ class Translator:
         """Format a date (or an aware datetime, in Africa/Johannesburg) for this locale."""
         if isinstance(value, datetime):
             value = _require_aware(value).date()
-        return _plain(
+        return self._plain(
             dates.format_date(value, self._date_pattern(format), locale=self._babel_locale)
         )
 
@@ -209,7 +228,7 @@ class Translator:
         """Format an aware datetime in Africa/Johannesburg time for this locale."""
         local = _require_aware(value)
         pattern = self._datetime_pattern(format, format) if format in _WIDTHS else format
-        return _plain(
+        return self._plain(
             dates.format_datetime(local, pattern, tzinfo=TIMEZONE, locale=self._babel_locale)
         )
 
@@ -221,7 +240,7 @@ class Translator:
             if len(self._when) >= _WHEN_CACHE_SIZE:
                 self._when.clear()
             pattern = self._datetime_pattern("full", "short")
-            formatted = self._when[local] = _plain(
+            formatted = self._when[local] = self._plain(
                 dates.format_datetime(local, pattern, tzinfo=TIMEZONE, locale=self._babel_locale)
             )
         return formatted
@@ -230,10 +249,10 @@ class Translator:
         """Format an aware datetime's Africa/Johannesburg time, or a local wall-clock time."""
         if isinstance(value, datetime):
             local = _require_aware(value)
-            return _plain(
+            return self._plain(
                 dates.format_time(local, format, tzinfo=TIMEZONE, locale=self._babel_locale)
             )
-        return _plain(dates.format_time(value, format, locale=self._babel_locale))
+        return self._plain(dates.format_time(value, format, locale=self._babel_locale))
 
     def format_weekday(
         self, value: date, width: Literal["abbreviated", "narrow", "short", "wide"] = "wide"
@@ -242,11 +261,11 @@ class Translator:
         if isinstance(value, datetime):
             value = _require_aware(value).date()
         names = dates.get_day_names(width, context="format", locale=self._babel_locale)
-        return _plain(names[value.weekday()])
+        return self._plain(names[value.weekday()])
 
     def format_number(self, value: float | int) -> str:
         """Format a number with this locale's separators."""
-        return _plain(numbers.format_decimal(value, locale=self._babel_locale))
+        return self._plain(numbers.format_decimal(value, locale=self._babel_locale))
 
 
 def locales_dir(override: str | os.PathLike[str] | None = None) -> Path:
