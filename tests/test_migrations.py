@@ -27,6 +27,8 @@ from bot.domain.residents import service as residents
 from bot.domain.residents.models import Resident
 from bot.domain.settlements.importer import import_csv
 from bot.domain.settlements.models import Meeting, Milestone, Settlement
+from bot.domain.staff import scope as scopes
+from bot.domain.staff.models import StaffScope, StaffUser
 from bot.domain.tickets.models import Ticket, TicketEvent
 from tests.conftest import _postgres_database
 from tests.factories import make_resident
@@ -461,3 +463,37 @@ def test_meetings_and_milestones_stored_before_0016_have_no_former_keys(clean_db
         )
         result = import_csv(session=session, kind="milestones", data=again)
         assert (result.unchanged, result.kept) == (["Old Town: Taps"], [])
+
+
+def test_a_settlement_a_user_is_scoped_to_cannot_be_deleted_from_under_them(
+    clean_db: Engine,
+) -> None:
+    """Migration 0018: `staff_scope.settlement_id` restricts. It cascaded: deleting the one
+    settlement an officer was scoped to deleted their last scope row, and a user with no
+    rows is unrestricted (they saw everything). Rows and the one-target check are kept, on
+    SQLite (the table rebuilt) too."""
+    migrate.downgrade(clean_db, "0017")
+    try:
+        with session_scope(clean_db) as session:
+            kept = Settlement(name="K", name_key="k", municipality="B", municipality_key="b")
+            settlement = _old_row(session, kept)
+            officer = _old_row(session, StaffUser(email="scoped@example.org", role="officer"))
+            _old_row(session, StaffScope(user_id=officer, settlement_id=settlement))
+    finally:
+        migrate.upgrade(clean_db)
+    gone = delete(Settlement).where(col(Settlement.id) == settlement)
+    with pytest.raises(IntegrityError), session_scope(clean_db) as session:
+        session.execute(gone)
+    two_targets = StaffScope(user_id=officer, settlement_id=settlement, ward="7")
+    one_target = pytest.raises(IntegrityError, match="ck_staff_scope_one_target")
+    with one_target, session_scope(clean_db) as session:
+        _old_row(session, two_targets)
+    with session_scope(clean_db) as session:
+        user = session.get(StaffUser, officer)
+        assert user is not None
+        assert scopes.for_user(session=session, user=user).settlement_ids == {settlement}
+        # Given another scope first, as an admin would, the settlement goes.
+        scopes.set_scope(session=session, user=user, settlement_ids=[], wards=["7"])
+        session.execute(gone)
+    with session_scope(clean_db) as session:
+        assert session.get(Settlement, settlement) is None

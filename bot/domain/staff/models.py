@@ -57,7 +57,9 @@ class StaffPublic(SQLModel):
 
 
 class StaffScope(SQLModel, table=True):
-    """One settlement or one ward a scoped user may see; a user with no rows sees everything."""
+    """One settlement or one ward a scoped user may see; a user with no rows sees everything,
+    so a settlement named here cannot be deleted (RESTRICT, migration 0018): it would take
+    the row with it and leave a user scoped to it alone unrestricted."""
 
     __tablename__ = "staff_scope"
     __table_args__ = (
@@ -68,7 +70,9 @@ class StaffScope(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="staff_user.id", ondelete="CASCADE", index=True)
-    settlement_id: int | None = Field(default=None, foreign_key="settlement.id", ondelete="CASCADE")
+    settlement_id: int | None = Field(
+        default=None, foreign_key="settlement.id", ondelete="RESTRICT"
+    )
     ward: str | None = Field(default=None, max_length=50)
 
 

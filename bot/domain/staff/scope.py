@@ -1,6 +1,7 @@
 """Scopes: the settlements and wards a scoped staff user may see, as SQL conditions.
 
-A user with no scope rows sees everything. A scoped user sees tickets, settlements,
+A user with no scope rows sees everything (so a settlement named in a scope cannot be
+deleted: `StaffScope`). A scoped user sees tickets, settlements,
 meetings and residents of their settlements and of every settlement in their wards,
 in the dashboard and the API alike; anything else is answered as if it did not exist.
 The one exception is read-only: the city and ward forums their residents are invited
