@@ -154,10 +154,13 @@ def preview_stored_broadcast(
     broadcast_id: BroadcastId, scope: CurrentScope, session: SessionDep, settings: SettingsDep
 ) -> Preview:
     """Preview a stored broadcast against today's audience (for the approving officer), the
-    WhatsApp window as it will be at its send time."""
+    WhatsApp window as it will be at its send time; 404 when it quotes a meeting or
+    milestone outside the caller's scope (another user composed it)."""
     broadcast = _broadcast(session, broadcast_id, scope)
     with refused_as_http():
-        return broadcasts.preview_of(session=session, settings=settings, broadcast=broadcast)
+        return broadcasts.preview_of(
+            session=session, settings=settings, scope=scope, broadcast=broadcast
+        )
 
 
 @router.post("/broadcasts/{broadcast_id}/approve", responses=documented(403, 404, 409))

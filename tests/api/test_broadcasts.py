@@ -18,7 +18,7 @@ from bot.config import Settings
 from bot.db import session_scope, utcnow
 from bot.domain.broadcasts import jobs
 from bot.domain.broadcasts import service as broadcasts
-from bot.domain.broadcasts.models import Broadcast
+from bot.domain.broadcasts.models import Audience, Broadcast, BroadcastCreate, TemplateIn
 from bot.domain.outbox.models import Outbox
 from bot.domain.settlements.models import Meeting, Milestone, Settlement
 from bot.domain.settlements.service import upcoming_meetings
@@ -713,6 +713,34 @@ def test_a_template_cannot_show_a_scoped_officer_a_meeting_or_milestone_outside_
     announced = {"name": "meeting_announced", "meeting_id": ids["city"]}
     shown = {"title": "City", "audience": audience, "template": announced}
     assert client.post("/api/v1/broadcasts/preview", json=shown, headers=scoped).status_code == 200
+
+
+def test_a_scoped_officer_cannot_preview_a_stored_broadcast_quoting_what_they_may_not_see(
+    client: TestClient, settings: Settings, clean_db: Engine, world: dict[str, Any]
+) -> None:
+    # An unscoped officer composed it for ward 9's residents, quoting ward 14's milestone:
+    # the ward 9 officer sees the broadcast (its audience is theirs), not what it quotes.
+    with session_scope(clean_db) as session:
+        home = session.get_one(Settlement, world["home"])  # Ubuhle Gardens, ward 14
+        milestone = make_milestone(session, home, title="Farm 12 bought", status="done")
+        draft = BroadcastCreate(
+            title="News",
+            audience=Audience(wards=["9"]),
+            template=TemplateIn(name="milestone_reached", milestone_id=milestone.id),
+            send_at=utcnow() + dt.timedelta(days=2),
+        )
+        stored = broadcasts.create(
+            session=session, settings=settings, broadcast_in=draft, staff=None
+        )
+    url = f"/api/v1/broadcasts/{stored.id}"
+    scoped = scoped_officer(clean_db, "9")
+    assert client.get(url, headers=scoped).status_code == 200
+    hidden = client.get(f"{url}/preview", headers=scoped)
+    assert hidden.status_code == 404, hidden.text
+    assert "Farm 12" not in hidden.text and "Ubuhle" not in hidden.text
+    shown = client.get(f"{url}/preview", headers=auth(world["officer"]))
+    assert shown.status_code == 200 and "Farm 12 bought" in shown.text
+    assert shown.json()["recipients"] == 1  # Thembalethu's resident
 
 
 def test_a_broadcast_whose_sms_would_pass_three_segments_is_refused_in_any_language(

@@ -264,7 +264,10 @@ def broadcast_page(request: Request, broadcast_id: PathId, ctx: Reader) -> HTMLR
         # Words that can no longer be built: the preview page says why.
         with contextlib.suppress(broadcasts.BroadcastError):
             preview = broadcasts.preview_of(
-                session=ctx.session, settings=request.app.state.settings, broadcast=broadcast
+                session=ctx.session,
+                settings=request.app.state.settings,
+                scope=ctx.scope,
+                broadcast=broadcast,
             )
     return render(
         request,
@@ -281,12 +284,13 @@ def broadcast_page(request: Request, broadcast_id: PathId, ctx: Reader) -> HTMLR
 def broadcast_stored_preview(request: Request, broadcast_id: PathId, ctx: Reader) -> HTMLResponse:
     """Preview a stored broadcast against today's audience (for the approving officer)."""
     broadcast = _broadcast(ctx, broadcast_id)
-    try:
+    with refused_as_http():  # 404 for a meeting or milestone quoted outside their scope
         preview = broadcasts.preview_of(
-            session=ctx.session, settings=request.app.state.settings, broadcast=broadcast
+            session=ctx.session,
+            settings=request.app.state.settings,
+            scope=ctx.scope,
+            broadcast=broadcast,
         )
-    except broadcasts.BroadcastError as error:
-        raise HTTPException(422, str(error)) from None
     return render(
         request,
         "broadcast_preview.html",

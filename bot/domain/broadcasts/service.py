@@ -594,9 +594,18 @@ def _seconds(count: int, rate: float) -> float:
 
 
 def preview_of(
-    *, session: Session, settings: Settings, broadcast: Broadcast, now: dt.datetime | None = None
+    *,
+    session: Session,
+    settings: Settings,
+    scope: scopes.Scope,
+    broadcast: Broadcast,
+    now: dt.datetime | None = None,
 ) -> Preview:
-    """Preview a stored broadcast, as it would go at its send time (or now, if that passed)."""
+    """Preview a stored broadcast for a user with `scope`, as it would go at its send time
+    (or now, if that passed): Conflict for an audience outside the scope, NotFound for a
+    template quoting a meeting or milestone the user may not see (another user composed
+    it), as a preview of their own would be refused."""
+    check_scope(session=session, scope=scope, audience=broadcast.audience)
     return preview(
         session=session,
         settings=settings,
@@ -605,6 +614,7 @@ def preview_of(
         template=broadcast.template,
         sms_fallback=broadcast.sms_fallback,
         now=_goes_at(broadcast.send_at, now or utcnow()),
+        scope=scope,
     )
 
 

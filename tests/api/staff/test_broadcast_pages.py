@@ -20,7 +20,8 @@ from api.main import create_app
 from bot.config import Settings
 from bot.db import session_scope, utcnow
 from bot.domain.broadcasts import jobs
-from bot.domain.broadcasts.models import Broadcast
+from bot.domain.broadcasts import service as broadcasts
+from bot.domain.broadcasts.models import Audience, Broadcast, BroadcastCreate, TemplateIn
 from bot.domain.outbox.models import Outbox
 from bot.domain.residents.models import Resident
 from bot.domain.settlements.models import Settlement
@@ -787,6 +788,36 @@ def test_a_scoped_officer_gets_no_announcement_of_another_places_milestone(
             assert "Secret over there" not in hidden.text
     triage, _ = as_role("triage")
     assert triage.get(f"/staff/broadcasts/new?milestone_id={here.id}").status_code == 403
+
+
+def test_a_scoped_officer_cannot_preview_a_stored_broadcast_quoting_another_places_milestone(
+    app: object, app_settings: Settings, clean_db: Engine, residents: World, as_role: Role
+) -> None:
+    # An unscoped officer composed it for ward 14's residents, quoting ward 22's milestone:
+    # the ward 14 officer sees the broadcast (its audience is theirs), not what it quotes.
+    with session_scope(clean_db) as session:
+        there = session.get_one(Settlement, residents.there)
+        milestone = make_milestone(session, there, title="Secret over there", status="done")
+        draft = BroadcastCreate(
+            title="News",
+            audience=Audience(settlement_ids=[residents.here]),
+            template=TemplateIn(name="milestone_reached", milestone_id=milestone.id),
+            send_at=utcnow() + dt.timedelta(days=2),
+        )
+        stored = broadcasts.create(
+            session=session, settings=app_settings, broadcast_in=draft, staff=None
+        )
+    url = f"/staff/broadcasts/{stored.id}"
+    make_scoped_user(clean_db, WARD_14_OFFICER, "officer", wards=["14"])
+    with logged_in(app, WARD_14_OFFICER) as (scoped, _csrf):
+        assert scoped.get(url).status_code == 200
+        hidden = scoped.get(f"{url}/preview")
+    assert hidden.status_code == 404, hidden.text
+    assert f"no milestone {milestone.id}" in hidden.text
+    assert "Secret over there" not in hidden.text and "Kwa-Thema" not in hidden.text
+    officer, _ = as_role("officer")
+    shown = officer.get(f"{url}/preview")
+    assert shown.status_code == 200 and "Secret over there" in html.unescape(shown.text)
 
 
 def test_texts_too_long_for_sms_are_measured_as_written_and_sent_back_with_the_count(

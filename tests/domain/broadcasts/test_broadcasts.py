@@ -390,7 +390,9 @@ def test_preview_of_a_scheduled_broadcast_counts_the_window_at_send_time(
         staff=officer,
         now=now,
     )
-    again = broadcasts.preview_of(session=session, settings=settings, broadcast=stored, now=now)
+    again = broadcasts.preview_of(
+        session=session, settings=settings, scope=scope, broadcast=stored, now=now
+    )
     assert again.whatsapp_outside_window == 1 and again.whatsapp_window_at == tomorrow
 
 
