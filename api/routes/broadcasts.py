@@ -337,8 +337,14 @@ def announce_milestone(
 def meeting_attendance(
     meeting_id: MeetingId, scope: CurrentScope, session: SessionDep, response: Response
 ) -> AttendancePublic:
-    """Return how many residents said they will come, and how many were reminded."""
+    """Return how many residents said they will come, and how many were reminded (a scoped
+    caller: only of the residents within their scope)."""
     readable_meeting(session=session, scope=scope, meeting_id=meeting_id)
-    attending, reminded = broadcasts.attendance(session=session, meeting_id=meeting_id)
+    attending, reminded = broadcasts.attendance(session=session, scope=scope, meeting_id=meeting_id)
     response.headers["Cache-Control"] = "no-store"
-    return AttendancePublic(meeting_id=meeting_id, attending=attending, reminded=reminded)
+    return AttendancePublic(
+        meeting_id=meeting_id,
+        attending=attending,
+        reminded=reminded,
+        within_scope_only=not scope.unrestricted,
+    )

@@ -20,6 +20,7 @@ from bot.domain.broadcasts import jobs
 from bot.domain.broadcasts import service as broadcasts
 from bot.domain.broadcasts.models import Audience, Broadcast, BroadcastCreate, TemplateIn
 from bot.domain.outbox.models import Outbox
+from bot.domain.residents.models import Resident
 from bot.domain.settlements.models import Meeting, Milestone, Settlement
 from bot.domain.settlements.service import upcoming_meetings
 from bot.domain.staff import scope as scopes
@@ -253,7 +254,12 @@ def test_meeting_announcement_offer_send_and_attendance(
     sent = client.post(url, json={"change": "announced"}, headers=officer)
     assert sent.status_code == 201 and sent.json()["meeting_id"] == world["meeting"]
     attendance = client.get(f"/api/v1/meetings/{world['meeting']}/attendance", headers=officer)
-    assert attendance.json() == {"meeting_id": world["meeting"], "attending": 0, "reminded": 0}
+    assert attendance.json() == {
+        "meeting_id": world["meeting"],
+        "attending": 0,
+        "reminded": 0,
+        "within_scope_only": False,
+    }
 
 
 def test_a_meeting_given_another_venue_is_announced_by_the_api_keeping_its_time(
@@ -632,6 +638,35 @@ def test_scoped_officers_read_city_forums_but_announce_only_to_their_places(
     officer = auth(world["officer"])  # unscoped
     assert client.post(f"{city_url}/preview", json=offer, headers=officer).status_code == 200
     assert attendance(elsewhere, officer) == 200
+
+
+def test_a_scoped_officer_counts_who_will_come_to_a_city_forum_among_their_residents_only(
+    client: TestClient, clean_db: Engine, world: dict[str, Any]
+) -> None:
+    # Everyone was reminded of the city forum and said they will come: three residents of
+    # Ubuhle Gardens (ward 14) and one of Thembalethu (ward 9).
+    with session_scope(clean_db) as session:
+        city = make_meeting(session, utcnow() + dt.timedelta(days=5), level="city").id
+        for n, resident_id in enumerate(session.exec(select(Resident.id)).all()):
+            broadcasts.record_attendance(session=session, resident_id=resident_id, meeting_id=city)
+            session.add(
+                Outbox(
+                    resident_id=resident_id,
+                    channel="sms",
+                    purpose="reminder",
+                    ref=broadcasts.meeting_ref(city),
+                    dedupe_key=f"forum-{n}",
+                    body="Reminder",
+                    status="delivered",
+                )
+            )
+    url = f"/api/v1/meetings/{city}/attendance"
+    scoped = client.get(url, headers=scoped_officer(clean_db, "9")).json()
+    assert (scoped["attending"], scoped["reminded"]) == (1, 1)  # Thembalethu's
+    assert scoped["within_scope_only"] is True
+    everyone = client.get(url, headers=auth(world["officer"])).json()
+    assert (everyone["attending"], everyone["reminded"]) == (4, 4)
+    assert everyone["within_scope_only"] is False
 
 
 def test_a_city_forum_that_names_a_settlement_still_concerns_everyone(

@@ -254,7 +254,7 @@ def broadcast_page(request: Request, broadcast_id: PathId, ctx: Reader) -> HTMLR
     broadcast = _broadcast(ctx, broadcast_id)
     public = broadcasts.to_public(session=ctx.session, broadcast=broadcast)
     attendance = (
-        broadcasts.attendance(session=ctx.session, meeting_id=broadcast.meeting_id)
+        broadcasts.attendance(session=ctx.session, scope=ctx.scope, meeting_id=broadcast.meeting_id)
         if broadcast.meeting_id
         else None
     )

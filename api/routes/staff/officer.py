@@ -377,7 +377,9 @@ def meeting_list(request: Request, ctx: Reader) -> HTMLResponse:
         ctx,
         meetings=rows,
         attendance=broadcasts.attendances(
-            session=ctx.session, meeting_ids=[m.id for m in rows if m.id is not None]
+            session=ctx.session,
+            scope=ctx.scope,
+            meeting_ids=[m.id for m in rows if m.id is not None],
         ),
         read_only={m.id for m in rows} - {m.id for m in own},
         meeting=None,
@@ -404,7 +406,9 @@ def meeting_page(request: Request, meeting_id: PathId, ctx: Reader) -> HTMLRespo
         "meeting.html",
         ctx,
         meeting=meeting,
-        attendance=broadcasts.attendance(session=ctx.session, meeting_id=meeting_id),
+        attendance=broadcasts.attendance(
+            session=ctx.session, scope=ctx.scope, meeting_id=meeting_id
+        ),
         beyond_budget=broadcasts.beyond_budget_note(beyond) if beyond else None,
         max_segments=budget.MAX_SEGMENTS,
         can_change=can_change,

@@ -349,3 +349,10 @@ class AttendancePublic(BaseModel):
     meeting_id: int
     attending: int
     reminded: int
+    within_scope_only: Annotated[
+        bool,
+        PydanticField(
+            description="true for a scoped caller: both figures count only the residents of"
+            " their settlements and wards (a city or ward forum invites others too)"
+        ),
+    ]

@@ -1747,13 +1747,17 @@ def record_attendance(
     return True
 
 
-def attendance(*, session: Session, meeting_id: int) -> tuple[int, int]:
+def attendance(*, session: Session, scope: scopes.Scope, meeting_id: int) -> tuple[int, int]:
     """Return (residents who said they will come, residents reminded) for a meeting: a
-    reminder counts once it reached Twilio (SENT_STATUSES), not while queued or withdrawn."""
-    return attendances(session=session, meeting_ids=[meeting_id])[meeting_id]
+    reminder counts once it reached Twilio (SENT_STATUSES), not while queued or withdrawn.
+    A scoped user counts only the residents within their scope: a city or ward forum they
+    may read invites residents of other places too, and those counts are not theirs."""
+    return attendances(session=session, scope=scope, meeting_ids=[meeting_id])[meeting_id]
 
 
-def attendances(*, session: Session, meeting_ids: Collection[int]) -> dict[int, tuple[int, int]]:
+def attendances(
+    *, session: Session, scope: scopes.Scope, meeting_ids: Collection[int]
+) -> dict[int, tuple[int, int]]:
     """Return `attendance` for each of the meetings, in two queries however many they are
     (a meeting nobody answered or was reminded of: (0, 0))."""
     ids = list(meeting_ids)
@@ -1764,6 +1768,7 @@ def attendances(*, session: Session, meeting_ids: Collection[int]) -> dict[int, 
         for meeting_id, count in session.execute(
             select(col(MeetingAttendance.meeting_id), func.count())
             .where(col(MeetingAttendance.meeting_id).in_(ids))
+            .where(scopes.resident_id_condition(MeetingAttendance.resident_id, scope))
             .group_by(col(MeetingAttendance.meeting_id))
         ).all()
     }
@@ -1773,6 +1778,7 @@ def attendances(*, session: Session, meeting_ids: Collection[int]) -> dict[int, 
         for ref, count in session.execute(
             select(col(Outbox.ref), func.count(func.distinct(col(Outbox.resident_id))))
             .where(col(Outbox.ref).in_(refs), col(Outbox.status).in_(SENT_STATUSES))
+            .where(scopes.resident_id_condition(Outbox.resident_id, scope))
             .group_by(col(Outbox.ref))
         ).all()
     }

@@ -5,7 +5,8 @@ deleted: `StaffScope`). A scoped user sees tickets, settlements,
 meetings and residents of their settlements and of every settlement in their wards,
 in the dashboard and the API alike; anything else is answered as if it did not exist.
 The one exception is read-only: the city and ward forums their residents are invited
-to (`meeting_read_condition`), which they see but may not change.
+to (`meeting_read_condition`), which they see but may not change; who will come to one,
+and who was reminded, they count among their own residents only (`resident_id_condition`).
 """
 
 from __future__ import annotations
@@ -127,6 +128,15 @@ def ticket_outside_condition(scope: Scope) -> ColumnElement[bool]:
 def resident_condition(scope: Scope) -> ColumnElement[bool]:
     """Return the condition on Resident rows the scope allows."""
     return settlement_id_condition(Resident.settlement_id, scope)
+
+
+def resident_id_condition(column: object, scope: Scope) -> ColumnElement[bool]:
+    """Return the condition that a resident id column names a resident within the scope
+    (one with no settlement: only when unrestricted), for counts of other tables' rows."""
+    if scope.unrestricted:
+        return true()
+    allowed = select(col(Resident.id)).where(resident_condition(scope))
+    return col(column).in_(allowed.scalar_subquery())
 
 
 def meeting_condition(scope: Scope) -> ColumnElement[bool]:

@@ -15,8 +15,10 @@ from sqlmodel import Session, col, select
 
 from bot.config import Settings
 from bot.db import session_scope, utcnow
-from bot.domain.broadcasts.models import Broadcast, MeetingAttendance
+from bot.domain.broadcasts import service as broadcasts
+from bot.domain.broadcasts.models import Audience, Broadcast, BroadcastCreate, MeetingAttendance
 from bot.domain.messages.models import InboundMessage
+from bot.domain.outbox.models import Outbox
 from bot.domain.residents.models import Resident
 from bot.domain.settlements.importer import import_csv
 from bot.domain.settlements.models import (
@@ -285,8 +287,6 @@ def test_meetings_create_edit_cancel(as_role: Login, world: World, clean_db: Eng
 def test_a_meetings_page_and_the_list_say_who_will_come_and_who_was_reminded(
     as_role: Login, world: World, clean_db: Engine
 ) -> None:
-    from bot.domain.outbox.models import Outbox
-
     start = dt.datetime(2031, 5, 4, 18, 0, tzinfo=TIMEZONE)
     with session_scope(clean_db) as session:
         busy = make_meeting(session, start, title="Busy meeting", settlement_id=world.here)
@@ -329,6 +329,66 @@ def test_a_meetings_page_and_the_list_say_who_will_come_and_who_was_reminded(
     assert "Coming / reminded" in listing
     assert re.search(rf'href="/staff/meetings/{busy_id}">Busy meeting<.*?<td>3 / 2</td>', listing)
     assert re.search(rf'href="/staff/meetings/{quiet_id}">Quiet meeting<.*?<td>0 / 0</td>', listing)
+
+
+def test_a_scoped_user_counts_who_will_come_to_a_forum_among_their_own_residents_only(
+    app: object, as_role: Login, world: World, app_settings: Settings, clean_db: Engine
+) -> None:
+    # A city forum invites everyone: two residents of Ubuhle (ward 14) and one of
+    # Kwa-Thema (ward 22) will come, and all three were reminded. Kwa-Thema's officer
+    # reads the forum, but Ubuhle's residents are not theirs to count.
+    start = dt.datetime(2031, 5, 4, 18, 0, tzinfo=TIMEZONE)
+    with session_scope(clean_db) as session:
+        forum = make_meeting(session, start, title="City forum", level="city")
+        homes = (world.here, world.here, world.there)
+        for n, settlement_id in enumerate(homes):
+            resident = make_resident(session, f"+2782555100{n}", settlement_id=settlement_id)
+            session.add(MeetingAttendance(meeting_id=forum.id, resident_id=resident.id))
+            reminder = Outbox(
+                resident_id=resident.id,
+                channel="sms",
+                purpose="reminder",
+                ref=f"meeting:{forum.id}",
+                dedupe_key=f"test-forum-reminder-{n}",
+                body="Reminder: City forum",
+                status="delivered",
+            )
+            session.add(reminder)
+        texts = {"en": "The city forum is on Sunday."}
+        told = BroadcastCreate(
+            title="Forum",
+            audience=Audience(wards=["22"]),
+            texts=texts,
+            send_at=utcnow() + dt.timedelta(days=2),
+        )
+        broadcast = broadcasts.create(
+            session=session, settings=app_settings, broadcast_in=told, staff=None
+        )
+        broadcast.meeting_id = forum.id  # an announcement of it, to ward 22
+        forum_id, broadcast_id = forum.id, broadcast.id
+    row = rf'href="/staff/meetings/{forum_id}">City forum<.*?<td>(\d+ / \d+)</td>'
+
+    def seen(client: TestClient) -> tuple[str, str, str]:
+        page = re.sub(r"\s+", " ", html.unescape(client.get(f"/staff/meetings/{forum_id}").text))
+        listing = client.get("/staff/meetings").text
+        told = re.sub(r"\s+", " ", client.get(f"/staff/broadcasts/{broadcast_id}").text)
+        counted = re.search(row, listing)
+        assert counted is not None
+        return page, listing + counted.group(1), told
+
+    make_scoped_user(clean_db, "ward22@ubuntubay.example.org", "officer", wards=["22"])
+    with logged_in(app, "ward22@ubuntubay.example.org") as (scoped, _csrf):
+        page, listing, told = seen(scoped)
+    assert "1 resident said they will come; 1 resident was reminded." in page
+    assert "Only residents of your settlements and wards are counted." in page
+    assert "Coming / reminded (your residents)" in listing and listing.endswith("1 / 1")
+    assert "1 resident has said they will come (1 reminded), counting only residents" in told
+    officer, _ = as_role("officer")  # unscoped: everyone, and no such words
+    page, listing, told = seen(officer)
+    assert "3 residents said they will come; 3 residents were reminded." in page
+    assert "Only residents of" not in page and listing.endswith("3 / 3")
+    assert "(your residents)" not in listing
+    assert "3 residents have said they will come (3 reminded)</dd>" in told
 
 
 def test_a_cancelled_meeting_is_not_changed_and_its_page_says_why(

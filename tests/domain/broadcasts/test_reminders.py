@@ -22,6 +22,7 @@ from bot.domain.outbox.models import Outbox
 from bot.domain.residents.models import Resident
 from bot.domain.settlements import edit
 from bot.domain.settlements.models import Meeting, Settlement
+from bot.domain.staff import scope as scopes
 from bot.engine.messages import Inbound
 from bot.flows import broadcast_notices
 from tests.domain.broadcasts.factories import make_member
@@ -336,7 +337,9 @@ def test_a_resident_answering_a_reminder_is_counted_once(
     broadcasts.send_reminders(session=session, settings=settings, now=THREE_DAYS_BEFORE)
     # Queued, not sent: no invitation yet ("1" is the menu's), and nobody counted reminded.
     assert invitations.pending(resident.phone, since=None, now=THREE_DAYS_BEFORE) == []
-    assert broadcasts.attendance(session=session, meeting_id=meeting.id) == (0, 0)
+    assert broadcasts.attendance(
+        session=session, scope=scopes.EVERYTHING, meeting_id=meeting.id
+    ) == (0, 0)
     session.execute(update(Outbox).values(status="sent", sent_at=THREE_DAYS_BEFORE))
     [found] = invitations.pending(resident.phone, since=None, now=THREE_DAYS_BEFORE)
     assert found.meeting_id == meeting.id and found.title == "Layout plan"
@@ -350,7 +353,9 @@ def test_a_resident_answering_a_reminder_is_counted_once(
     assert not broadcasts.record_attendance(
         session=session, resident_id=resident.id, meeting_id=meeting.id
     )
-    assert broadcasts.attendance(session=session, meeting_id=meeting.id) == (1, 2)
+    assert broadcasts.attendance(
+        session=session, scope=scopes.EVERYTHING, meeting_id=meeting.id
+    ) == (1, 2)
 
 
 def test_a_reminder_still_standing_is_answered_when_a_newer_one_s_meeting_was_cancelled(
@@ -538,7 +543,9 @@ def test_a_resident_who_said_yes_is_told_so_not_asked_again(
     assert _say(session, asked_xh, "1", later).startswith(
         "Enkosi. Siqaphele ukuba uza kuza kwi-Layout plan (Lwesine, 12 Matshi 2026 18:00)."
     )
-    assert broadcasts.attendance(session=session, meeting_id=scene["meeting"].id) == (4, 4)
+    assert broadcasts.attendance(
+        session=session, scope=scopes.EVERYTHING, meeting_id=scene["meeting"].id
+    ) == (4, 4)
 
 
 def test_the_sms_budget_of_a_reminder_counts_the_words_for_those_who_said_yes(
