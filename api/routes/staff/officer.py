@@ -183,8 +183,13 @@ def settlement_page(
     """One settlement: edit its category, note and phase; its milestones and meetings;
     after a milestone became news (`announce`: its id), the offer to tell the residents."""
     settlement = _settlement(ctx, settlement_id)
-    # Its own meetings and the ward forums that name it (not a city forum, which is everyone's).
-    condition = and_(col(Meeting.settlement_id) == settlement_id, col(Meeting.level) != "city")
+    # Its own meetings and the ward forums that name it (not a city forum, which is everyone's),
+    # those the user may read: a forum of a ward outside their scope may name it too.
+    condition = and_(
+        col(Meeting.settlement_id) == settlement_id,
+        col(Meeting.level) != "city",
+        scopes.meeting_read_condition(ctx.scope),
+    )
     milestones = edit.milestones(session=ctx.session, settlement_id=settlement_id)
     # Only what is true of it now: a milestone of this settlement, done or delayed.
     news = next(

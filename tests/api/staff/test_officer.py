@@ -391,6 +391,30 @@ def test_a_scoped_user_counts_who_will_come_to_a_forum_among_their_own_residents
     assert "3 residents have said they will come (3 reminded)</dd>" in told
 
 
+def test_a_settlement_page_lists_no_forum_of_a_ward_outside_the_users_scope(
+    app: object, as_role: Login, world: World, clean_db: Engine
+) -> None:
+    # A ward 22 forum that names Ubuhle (ward 14), as the dashboard once let one be saved:
+    # it reaches ward 22, so ward 14's officer may not read it, and its settlement page
+    # listed it all the same.
+    start = dt.datetime(2031, 5, 4, 18, 0, tzinfo=TIMEZONE)
+    with session_scope(clean_db) as session:
+        forum = make_meeting(
+            session, start, title="Ward 22 forum", level="ward", ward="22", settlement_id=world.here
+        )
+        own = make_meeting(session, start, title="Ubuhle meeting", settlement_id=world.here)
+        forum_id, own_id = forum.id, own.id
+    url = f"/staff/settlements/{world.here}"
+    make_scoped_user(clean_db, "ward14@ubuntubay.example.org", "officer", wards=["14"])
+    with logged_in(app, "ward14@ubuntubay.example.org") as (scoped, _csrf):
+        assert scoped.get(f"/staff/meetings/{forum_id}").status_code == 404
+        page = scoped.get(url).text
+    assert f'href="/staff/meetings/{own_id}"' in page
+    assert "Ward 22 forum" not in page and f"/staff/meetings/{forum_id}" not in page
+    officer, _ = as_role("officer")  # unscoped: both
+    assert f'href="/staff/meetings/{forum_id}">Ward 22 forum<' in officer.get(url).text
+
+
 def test_a_cancelled_meeting_is_not_changed_and_its_page_says_why(
     as_role: Login, world: World, clean_db: Engine
 ) -> None:
