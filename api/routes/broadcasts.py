@@ -171,7 +171,8 @@ def approve_broadcast(
     scope: CurrentScope,
     session: SessionDep,
 ) -> BroadcastPublic:
-    """Approve a broadcast waiting for a second officer (not the one who created it)."""
+    """Approve a broadcast waiting for a second officer (not the one who created it); 404
+    when it quotes a meeting or milestone outside the caller's scope."""
     with refused_as_http():
         broadcast = broadcasts.approve(
             session=session, broadcast=_broadcast(session, broadcast_id, scope), staff=user

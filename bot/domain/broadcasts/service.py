@@ -169,6 +169,54 @@ def _check_invitation(
             check_invitation_in_time(meeting=meeting, name=str(name), at=at)
 
 
+def _quoted_meeting(
+    session: Session, template: Mapping[str, Any], scope: scopes.Scope | None
+) -> Meeting:
+    """Return the meeting a template quotes: with a `scope`, only one it lets its user see
+    (NotFound for any other)."""
+    meeting = session.get(Meeting, template.get("meeting_id") or 0)
+    if meeting is not None and scope is not None and not scope.unrestricted:
+        readable = scopes.meeting_read_condition(scope)
+        found = select(col(Meeting.id)).where(col(Meeting.id) == meeting.id, readable)
+        meeting = meeting if session.execute(found).first() else None
+    if meeting is None:
+        raise NotFound(f"no meeting {template.get('meeting_id')}")
+    return meeting
+
+
+def _quoted_milestone(
+    session: Session, template: Mapping[str, Any], scope: scopes.Scope | None
+) -> Milestone:
+    """Return the milestone a template quotes: with a `scope`, only one of a settlement it
+    allows (NotFound for any other)."""
+    milestone = session.get(Milestone, template.get("milestone_id") or 0)
+    if (
+        milestone is not None
+        and scope is not None
+        and not scopes.allows_settlement(
+            session=session, scope=scope, settlement_id=milestone.settlement_id
+        )
+    ):
+        milestone = None
+    if milestone is None:
+        raise NotFound(f"no milestone {template.get('milestone_id')}")
+    return milestone
+
+
+def check_quoted_in_scope(
+    *, session: Session, scope: scopes.Scope, template: Mapping[str, Any] | None
+) -> None:
+    """Refuse (NotFound) a template quoting a meeting or milestone the scope may not see,
+    and nothing else: a stored broadcast's words are checked again only when they go."""
+    if template is None or scope.unrestricted:
+        return
+    name = str(template["name"])
+    if name.startswith("meeting_"):
+        _quoted_meeting(session, template, scope)
+    elif name.startswith("milestone_"):
+        _quoted_milestone(session, template, scope)
+
+
 def template_values(
     *, session: Session, template: Mapping[str, Any], scope: scopes.Scope | None = None
 ) -> TemplateValues:
@@ -179,13 +227,7 @@ def template_values(
         if name.startswith(f"{kind}_") and template.get(f"{kind}_id") is None:
             raise BroadcastError(f"{name} needs the {kind}'s number: choose the {kind}")
     if name.startswith("meeting_"):
-        meeting = session.get(Meeting, template.get("meeting_id") or 0)
-        if meeting is not None and scope is not None and not scope.unrestricted:
-            readable = scopes.meeting_read_condition(scope)
-            found = select(col(Meeting.id)).where(col(Meeting.id) == meeting.id, readable)
-            meeting = meeting if session.execute(found).first() else None
-        if meeting is None:
-            raise NotFound(f"no meeting {template.get('meeting_id')}")
+        meeting = _quoted_meeting(session, template, scope)
         check_meeting_change(meeting=meeting, name=name)
         previous, venue_changed = None, False
         if name == "meeting_moved":
@@ -213,17 +255,7 @@ def template_values(
             raise BroadcastError("ends_at must be after starts_at")
         return TemplateValues(area=area, starts_at=starts_at, ends_at=ends_at)
     if name.startswith("milestone_"):
-        milestone = session.get(Milestone, template.get("milestone_id") or 0)
-        if (
-            milestone is not None
-            and scope is not None
-            and not scopes.allows_settlement(
-                session=session, scope=scope, settlement_id=milestone.settlement_id
-            )
-        ):
-            milestone = None
-        if milestone is None:
-            raise NotFound(f"no milestone {template.get('milestone_id')}")
+        milestone = _quoted_milestone(session, template, scope)
         check_milestone_status(milestone=milestone, name=name)
         settlement = session.get(Settlement, milestone.settlement_id)
         return TemplateValues(
@@ -890,11 +922,10 @@ def approve(
         raise Conflict(f"broadcast {broadcast.id} is {broadcast.status}, not awaiting approval")
     if broadcast.created_by_id is not None and broadcast.created_by_id == staff.id:
         raise Conflict("a second officer must approve: you created this broadcast")
-    check_scope(
-        session=session,
-        scope=scopes.for_user(session=session, user=staff),
-        audience=broadcast.audience,
-    )
+    scope = scopes.for_user(session=session, user=staff)
+    check_scope(session=session, scope=scope, audience=broadcast.audience)
+    # Not words they may not read, which its preview does not show them (`preview_of`).
+    check_quoted_in_scope(session=session, scope=scope, template=broadcast.template)
     broadcast.status = "scheduled"
     broadcast.approved_by_id = staff.id
     broadcast.approved_at = now

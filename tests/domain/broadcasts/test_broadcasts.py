@@ -732,6 +732,31 @@ def test_scoped_officers_reach_only_their_settlements_and_wards(
     assert mine.audience_size == 3
 
 
+def test_a_scoped_officer_cannot_approve_a_broadcast_quoting_what_they_may_not_see(
+    session: Session, settings: Settings, world: dict[str, Any]
+) -> None:
+    # Composed by an unscoped officer for ward 9, quoting a milestone of ward 14's Ubuhle
+    # Gardens: ward 9's officer may not preview its words (`preview_of`), nor approve them.
+    settings = settings.model_copy(update={"broadcast_approval_threshold": 1})
+    milestone = make_milestone(session, world["a"], title="Farm 12 bought", status="done")
+    draft = BroadcastCreate(
+        audience=Audience(wards=["9"]),
+        template=TemplateIn(name="milestone_reached", milestone_id=milestone.id),
+    )
+    stored = broadcasts.create(
+        session=session, settings=settings, broadcast_in=draft, staff=world["officer"], now=NOW
+    )
+    assert stored.status == "awaiting_approval"
+    second: StaffUser = world["second"]
+    scopes.set_scope(session=session, user=second, settlement_ids=[], wards=["9"])
+    with pytest.raises(broadcasts.NotFound, match=f"no milestone {milestone.id}"):
+        broadcasts.approve(session=session, broadcast=stored, staff=second, now=NOW)
+    assert stored.status == "awaiting_approval" and stored.approved_by_id is None
+    scopes.set_scope(session=session, user=second, settlement_ids=[], wards=[])
+    broadcasts.approve(session=session, broadcast=stored, staff=second, now=NOW)
+    assert stored.status == "enqueued" and stored.approved_by_id == second.id
+
+
 def test_audience_wards_take_the_settlements_spelling(
     session: Session, settings: Settings, world: dict[str, Any]
 ) -> None:
