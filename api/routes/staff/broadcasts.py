@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from api.deps import PathId, announceable_meeting, announceable_milestone, refused_as_http
 from api.routes.staff.common import (
     OFFICERS,
+    TEMPLATES,
     StaffContext,
     action,
     back,
@@ -29,7 +30,13 @@ from api.routes.staff.common import (
 )
 from bot.db import MAX_ID
 from bot.domain.broadcasts import service as broadcasts
-from bot.domain.broadcasts.models import TEMPLATE_NAMES, Broadcast, BroadcastCreate, TextsSms
+from bot.domain.broadcasts.models import (
+    TEMPLATE_NAMES,
+    Broadcast,
+    BroadcastCreate,
+    BroadcastPublic,
+    TextsSms,
+)
 from bot.domain.outbox import budget
 from bot.domain.settlements.models import CATEGORIES, VENUE_LENGTH
 from bot.domain.staff import scope as scopes
@@ -42,6 +49,17 @@ Editor = Annotated[StaffContext, Depends(action(*OFFICERS))]
 # have, the complete ones first; the others under "More languages" (`FIRST` tells them apart).
 LANGUAGES = tuple(dict.fromkeys((*COMPLETE_LOCALES, *SUPPORTED_LOCALES)))
 FIRST = len(COMPLETE_LOCALES)
+
+
+def state(broadcast: BroadcastPublic) -> str:
+    """Say in one word where a broadcast stands, for its badge and the list: "sending" while
+    messages wait to go, "sent" once none does ("enqueued" and "done" are the worker's)."""
+    if broadcast.status == "enqueued":
+        return "sent" if broadcast.done else "sending"
+    return broadcast.status.replace("_", " ")
+
+
+TEMPLATES.env.filters["broadcast_state"] = state
 
 
 def _broadcast(ctx: StaffContext, broadcast_id: int) -> Broadcast:

@@ -156,12 +156,46 @@ def test_compose_preview_send_and_follow(as_role: Role, residents: World) -> Non
     )
     assert sent.status_code == 303
     page = client.get(sent.headers["location"]).text
-    assert "<progress" in page and "enqueued" in page
+    assert "<progress" in page and 'id="bc-status">sending<' in page
     assert "Iitanki zamanzi" in page
     listing = client.get("/staff/broadcasts").text
     assert "Water tanks" in listing
     # Each row's progress bar is named, for a screen reader.
     assert re.search(r'<progress aria-label="Progress of Water tanks"', listing), listing
+
+
+def test_a_broadcast_s_state_is_one_word_on_its_page_and_in_the_list(
+    as_role: Role, residents: World, clean_db: Engine
+) -> None:
+    # A broadcast sent whole read "enqueued, done" (and "enqueued (done)" in the list), a
+    # cancelled one "cancelled, done": the worker's words, two states at once.
+    client, csrf = as_role("officer")
+    sent = client.post(
+        "/staff/broadcasts",
+        data={"csrf_token": csrf, "payload": _payload(_compose(client, csrf, residents))},
+        follow_redirects=False,
+    )
+    url = sent.headers["location"].split("?")[0]
+
+    def states() -> tuple[str, str]:
+        badge = re.search(r'id="bc-status">([^<]*)<', client.get(url).text)
+        row = re.search(
+            r"Water tanks</a></td>\s*<td>([^<]*)<", client.get("/staff/broadcasts").text
+        )
+        assert badge and row
+        return badge.group(1), row.group(1)
+
+    assert states() == ("sending", "sending")
+    with session_scope(clean_db) as session:
+        session.execute(update(Outbox).values(status="delivered"))
+    assert states() == ("sent", "sent")
+    later = _compose(client, csrf, residents, send_at="2030-05-01T18:30")
+    scheduled = client.post(
+        "/staff/broadcasts", data={"csrf_token": csrf, "payload": _payload(later)}
+    )
+    assert re.search(r'id="bc-status">scheduled<', scheduled.text)
+    cancelled = client.post(str(scheduled.url).split("?")[0] + "/cancel", data={"csrf_token": csrf})
+    assert re.search(r'id="bc-status">cancelled<', cancelled.text)
 
 
 def test_a_cancelled_broadcast_s_page_counts_its_withdrawn_messages_as_not_handed_over(
@@ -730,7 +764,7 @@ def test_broadcast_pages_in_chromium(
         expect(page.locator("#pv-recipients")).to_have_text("3")
         expect(page.locator("#pv-fallback")).to_contain_text("af, xh")
         page.get_by_role("button", name="Send now").click()
-        expect(page.locator("#bc-status")).to_contain_text("enqueued")
+        expect(page.locator("#bc-status")).to_have_text("sending")
         expect(page.locator("#bc-progress")).to_have_attribute("max", "3")
 
 
