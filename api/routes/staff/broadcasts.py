@@ -28,6 +28,7 @@ from api.routes.staff.common import (
     page,
     render,
 )
+from bot import sms
 from bot.db import MAX_ID
 from bot.domain.broadcasts import service as broadcasts
 from bot.domain.broadcasts.models import (
@@ -60,6 +61,8 @@ def state(broadcast: BroadcastPublic) -> str:
 
 
 TEMPLATES.env.filters["broadcast_state"] = state
+# The parts a phone receives of an SMS copy, as the preview measures its segments.
+TEMPLATES.env.filters["sms_parts"] = sms.split
 
 
 def _broadcast(ctx: StaffContext, broadcast_id: int) -> Broadcast:

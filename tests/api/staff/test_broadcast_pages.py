@@ -17,7 +17,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select, update
 
 from api.main import create_app
+from bot import sms
 from bot.config import Settings
+from bot.content import load
 from bot.db import session_scope, utcnow
 from bot.domain.broadcasts import jobs
 from bot.domain.broadcasts import service as broadcasts
@@ -26,7 +28,8 @@ from bot.domain.outbox.models import Outbox
 from bot.domain.residents.models import Resident
 from bot.domain.settlements.models import Settlement
 from bot.domain.staff.models import StaffUser
-from bot.i18n import TIMEZONE
+from bot.flows import broadcast_notices
+from bot.i18n import TIMEZONE, get_translator
 from tests.api.staff.conftest import EMAILS, PASSWORD, World, logged_in, make_scoped_user
 from tests.browser import chromium
 from tests.domain.broadcasts.factories import make_failing_broadcast, make_member
@@ -219,6 +222,44 @@ def test_a_cancelled_broadcast_s_page_counts_its_withdrawn_messages_as_not_hande
     assert 'id="bc-handed">0 of 3 handed over, 3 withdrawn before they went</span>' in page
 
 
+def _sms_cell(preview: str, language: str) -> tuple[str, list[str]]:
+    """Return the size line and the parts of the SMS copy the preview shows for `language`."""
+    row = re.search(rf'<tr id="pv-{language}">(.*?)</tr>', preview, re.S)
+    assert row, preview
+    cells = re.findall(r"<td>(.*?)</td>", row.group(1), re.S)
+    size = re.search(r'id="pv-[a-z]+-sms-size">([^<]*)<', cells[3])
+    parts = re.findall(r'<pre class="words sms-part">(.*?)</pre>', cells[3], re.S)
+    assert size, cells[3]
+    return html.unescape(size.group(1)), [html.unescape(part) for part in parts]
+
+
+def test_the_preview_shows_each_language_s_sms_copy_as_residents_get_it(
+    as_role: Role, residents: World
+) -> None:
+    # The preview gave the WhatsApp text and an SMS size alone: what an SMS resident reads
+    # (no bold, plain punctuation, the STOP hint in their language, cut in parts) was not
+    # shown anywhere.
+    client, csrf = as_role("officer")
+    english = "*Water tanks* arrive on “Monday”."
+    xhosa = "Iitanki zamanzi zifika ngoMvulo eholweni, yiza nezitya zakho. " * 3
+    preview = _compose(client, csrf, residents, text_en=english, text_xh=xhosa)
+    expected = {
+        language: broadcast_notices.sms_version(load(), get_translator(language), text.strip())
+        for language, text in (("en", english), ("xh", xhosa))
+    }
+    size, parts = _sms_cell(preview, "en")
+    assert (
+        parts == [expected["en"]] and size == f"GSM-7, {len(expected['en'])} characters, 1 segment"
+    )
+    assert parts[0].startswith('Water tanks arrive on "Monday".\nReply STOP')
+    size, parts = _sms_cell(preview, "xh")
+    assert len(parts) == sms.segments(expected["xh"]) == 2 and "".join(parts) == expected["xh"]
+    assert size == f"GSM-7, {len(expected['xh'])} characters, 2 segments"
+    assert "Part 1 of 2" in preview and "Part 2 of 2" in preview
+    whatsapp = re.search(r'<tr id="pv-en">.*?<pre class="words">(.*?)</pre>', preview, re.S)
+    assert whatsapp and html.unescape(whatsapp.group(1)) == english  # bold and all
+
+
 def test_the_compose_page_offers_every_language_and_a_setswana_text_reaches_setswana(
     as_role: Role, residents: World, clean_db: Engine
 ) -> None:
@@ -401,7 +442,7 @@ def test_a_moved_meetings_announcement_gives_the_old_time_in_johannesburg_time(
         },
     )
     assert preview.status_code == 200, preview.text
-    words = re.search(r"<pre>(.*?)</pre>", preview.text, re.S)
+    words = re.search(r'<pre class="words">(.*?)</pre>', preview.text, re.S)
     assert words and "18:00" in words.group(1) and "16:00" not in words.group(1)
 
 
