@@ -167,11 +167,10 @@ def _compose(
 @router.get("/broadcasts", response_class=HTMLResponse)
 def broadcast_list(request: Request, ctx: Reader) -> HTMLResponse:
     """The newest broadcasts (within the user's scope) with their progress."""
-    rows = [
-        broadcasts.to_public(session=ctx.session, broadcast=b)
-        for b in broadcasts.list_visible(session=ctx.session, scope=ctx.scope)
-    ]
-    return render(request, "broadcasts.html", ctx, broadcasts=rows)
+    found = broadcasts.list_visible(session=ctx.session, scope=ctx.scope)
+    rows = [broadcasts.to_public(session=ctx.session, broadcast=b) for b in found]
+    officers = broadcasts.officers(session=ctx.session, broadcasts=found)
+    return render(request, "broadcasts.html", ctx, broadcasts=rows, officers=officers)
 
 
 @router.get("/broadcasts/new", response_class=HTMLResponse)
@@ -295,6 +294,7 @@ def broadcast_page(request: Request, broadcast_id: PathId, ctx: Reader) -> HTMLR
         "broadcast.html",
         ctx,
         b=public,
+        officers=broadcasts.officers(session=ctx.session, broadcasts=[broadcast]),
         attendance=attendance,
         can_approve=can_approve,
         preview=preview,
@@ -331,7 +331,7 @@ def broadcast_approve(broadcast_id: PathId, ctx: Editor) -> RedirectResponse:
             session=ctx.session, broadcast=_broadcast(ctx, broadcast_id), staff=ctx.user
         )
     ctx.audit("broadcast.approve", f"broadcast:{broadcast_id}")
-    return back(f"/staff/broadcasts/{broadcast_id}", "updated")
+    return back(f"/staff/broadcasts/{broadcast_id}", "approved")
 
 
 @router.post("/broadcasts/{broadcast_id}/cancel")

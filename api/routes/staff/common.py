@@ -135,6 +135,7 @@ NOTICES = {
     "linked": "Linked as a duplicate.",
     "bulk": "Bulk change applied.",
     "created": "Created.",
+    "approved": "Approved: this page now says by whom and when, for its author too.",
     "cancelled": "Meeting cancelled.",
     "deleted": "Deleted.",
     "imported": "Import finished.",

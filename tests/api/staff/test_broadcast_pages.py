@@ -727,6 +727,26 @@ def _awaiting_approval(
     return officer, str(sent.url).split("?")[0]
 
 
+def test_an_approved_broadcast_says_who_approved_it_and_when_to_its_author_too(
+    app_settings: Settings, clean_db: Engine, residents: World, as_role: Role
+) -> None:
+    # Its page said "approved 2026-12-08 10:00", not by whom; the list said nothing; the
+    # approver was told "Saved.".
+    officer, url = _awaiting_approval(app_settings, residents, as_role)
+    waiting = officer.get(url).text
+    assert 'id="bc-approval">waiting for a second officer<' in waiting
+    assert f'id="bc-author">{EMAILS["officer"]}<' in waiting
+    admin, admin_csrf = as_role("admin")
+    approved = admin.post(url + "/approve", data={"csrf_token": admin_csrf})
+    assert 'role="status">Approved: this page now says by whom and when' in approved.text
+    with session_scope(clean_db) as session:
+        at = session.exec(select(Broadcast)).one().approved_at
+    assert at is not None
+    said = f"approved by {EMAILS['admin']} at {at.astimezone(TIMEZONE):%Y-%m-%d %H:%M}"
+    assert f'id="bc-approval">{said}<' in officer.get(url).text
+    assert f'<span class="muted">{said}</span>' in officer.get("/staff/broadcasts").text
+
+
 def _move_away(engine: Engine, residents: World) -> None:
     """Move everyone here there."""
     with session_scope(engine) as session:
