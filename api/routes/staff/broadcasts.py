@@ -228,6 +228,7 @@ async def broadcast_preview(request: Request, ctx: Editor) -> HTMLResponse:
         draft=draft,
         payload=draft.model_dump_json(),
         preview=preview,
+        warnings=broadcasts.draft_warnings(session=ctx.session, broadcast_in=draft),
     )
 
 
@@ -319,6 +320,9 @@ def broadcast_stored_preview(request: Request, broadcast_id: PathId, ctx: Reader
         draft=broadcast,
         payload="",
         preview=preview,
+        warnings=broadcasts.warnings(
+            session=ctx.session, audience=broadcast.audience, template=broadcast.template
+        ),
         stored=True,
     )
 

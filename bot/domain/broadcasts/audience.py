@@ -77,6 +77,20 @@ def conditions(audience: Mapping[str, Any]) -> list[ColumnElement[bool]]:
     return conditions
 
 
+def takes_settlement(audience: Mapping[str, Any], settlement: Settlement) -> bool:
+    """Return whether an audience may reach residents of `settlement`, as `conditions`
+    selects them: its settlement, ward and category filters let it in (languages and
+    channels choose among its residents)."""
+    if audience.get("everyone"):
+        return True
+    chosen = (
+        ("settlement_ids", settlement.id),
+        ("wards", settlement.ward),
+        ("categories", settlement.category),
+    )
+    return all(not audience.get(key) or value in audience[key] for key, value in chosen)
+
+
 def select_members(audience: Mapping[str, Any]) -> Select[Any]:
     """Return the query for (id, language, channel, last WhatsApp inbound) of the audience."""
     r = resident_table

@@ -614,6 +614,35 @@ def preview_draft(
     )
 
 
+def warnings(
+    *, session: Session, audience: Mapping[str, Any], template: Mapping[str, Any] | None
+) -> list[str]:
+    """Say what an officer may not mean in a broadcast that may be sent all the same (the
+    dashboard's preview, for its author and its approver): a milestone's news to an
+    audience that leaves out the milestone's settlement."""
+    said: list[str] = []
+    name = str((template or {}).get("name", ""))
+    if name.startswith("milestone_"):
+        milestone = session.get(Milestone, (template or {}).get("milestone_id") or 0)
+        settlement = session.get(Settlement, milestone.settlement_id) if milestone else None
+        if settlement is not None and not audiences.takes_settlement(audience, settlement):
+            said.append(
+                f"This is news of a milestone of {settlement.name}, but the audience leaves "
+                f"{settlement.name} out: none of its residents will get it. Send it only if "
+                "you mean it for the residents chosen."
+            )
+    return said
+
+
+def draft_warnings(*, session: Session, broadcast_in: BroadcastCreate) -> list[str]:
+    """Return `warnings` of a composed broadcast (its wards as the settlements spell them)."""
+    return warnings(
+        session=session,
+        audience=_audience_of(session, broadcast_in),
+        template=template_dict(broadcast_in.template),
+    )
+
+
 def _goes_at(send_at: dt.datetime | None, now: dt.datetime) -> dt.datetime:
     """Return when a broadcast would go: at its send time, or now if that has passed (the
     WhatsApp window is counted then: a resident who writes today may be outside it by a

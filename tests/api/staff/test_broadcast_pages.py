@@ -687,6 +687,54 @@ def test_a_broadcast_that_failed_when_due_shows_why(
     assert 'failed<br><span class="muted">Its words could not be built when it was due' in listing
 
 
+def test_a_milestone_s_news_to_an_audience_without_its_settlement_is_warned_of_not_refused(
+    clean_db: Engine, residents: World, as_role: Role
+) -> None:
+    # "Good news for Ubuhle Gardens" could go to Kwa-Thema Extension alone, without a word.
+    with session_scope(clean_db) as session:
+        here = session.get_one(Settlement, residents.here)
+        milestone_id = make_milestone(session, here, status="done").id
+    client, csrf = as_role("officer")
+    form = {
+        "csrf_token": csrf,
+        "mode": "template",
+        "template_name": "milestone_reached",
+        "milestone_id": str(milestone_id),
+    }
+    warning = "news of a milestone of Ubuhle Gardens, but the audience leaves Ubuhle Gardens out"
+    for audience in ({"settlement_ids": str(residents.there)}, {"wards": "22"}):
+        preview = client.post(BROADCAST_PREVIEW, data={**form, **audience})
+        assert preview.status_code == 200, preview.text
+        assert warning in preview.text and "Send now" in preview.text, audience
+    # Ubuhle Gardens has no category yet: a category filter leaves it out.
+    assert warning in client.post(BROADCAST_PREVIEW, data={**form, "categories": "A"}).text
+    for audience in (
+        {"settlement_ids": str(residents.here)},
+        {"wards": "14"},
+        {"languages": "xh"},
+        {"settlement_ids": [str(residents.here), str(residents.there)]},
+    ):
+        preview = client.post(BROADCAST_PREVIEW, data={**form, **audience})
+        assert preview.status_code == 200, preview.text
+        assert warning not in preview.text, audience
+    # Stored, its approver's preview says so too.
+    sent = client.post(
+        "/staff/broadcasts",
+        data={
+            "csrf_token": csrf,
+            "payload": _payload(
+                client.post(
+                    BROADCAST_PREVIEW, data={**form, "settlement_ids": str(residents.there)}
+                ).text
+            ),
+        },
+        follow_redirects=False,
+    )
+    assert sent.status_code == 303, sent.text
+    stored = client.get(sent.headers["location"].split("?")[0] + "/preview").text
+    assert warning in stored
+
+
 def test_a_broadcast_that_reaches_nobody_says_so_and_is_not_offered_to_send(
     as_role: Role, residents: World
 ) -> None:
