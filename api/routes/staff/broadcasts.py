@@ -25,6 +25,7 @@ from api.routes.staff.common import (
     action,
     back,
     local_datetime,
+    local_time,
     page,
     render,
 )
@@ -83,76 +84,200 @@ def _ints(values: list[str]) -> list[int]:
     return [int(v) for v in values if v.strip().isdecimal()]
 
 
-def composed(form: Any) -> BroadcastCreate:
-    """Build a broadcast from the compose form (422 with the reason when it is not valid)."""
+# The compose form's fields that take several values, and every other one it has.
+LISTED = ("settlement_ids", "categories", "languages", "channels")
+SINGLE = (
+    "title",
+    "everyone",
+    "wards",
+    "mode",
+    "template_name",
+    "meeting_id",
+    "previous_starts_at",
+    "venue_changed",
+    "previous_venue",
+    "milestone_id",
+    "area",
+    "starts_at",
+    "ends_at",
+    "send_at",
+    "sms_fallback",
+    *(f"text_{code}" for code in LANGUAGES),
+)
+# A datetime-local field's value, in Johannesburg time.
+FIELD_TIME = "%Y-%m-%dT%H:%M"
+# Where the compose page says a refusal: the field it is about (its id), or the fieldset
+# ("who": the audience; "what": the words as a whole).
+TEMPLATE_FIELDS = {
+    "meeting_id": "bc-meeting",
+    "previous_starts_at": "bc-previous",
+    "previous_venue": "bc-previous-venue",
+    "milestone_id": "bc-milestone",
+    "area": "bc-area",
+    "starts_at": "bc-from",
+    "ends_at": "bc-to",
+}
+PLACES = {
+    "title": "bc-title",
+    "who": "bc-who",
+    "what": "bc-what",
+    "template": "bc-template",
+    "send_at": "bc-send-at",
+    **TEMPLATE_FIELDS,
+    **{f"text_{code}": f"bc-text-{code}" for code in LANGUAGES},
+}
+
+
+def _typed(form: Any) -> dict[str, Any]:
+    """Return the compose form's fields as sent, to build the broadcast from and to show
+    again as typed (every field, those of the mode not chosen too)."""
+    typed: dict[str, Any] = {name: [str(v) for v in form.getlist(name)] for name in LISTED}
+    typed.update({name: str(form.get(name, "")) for name in SINGLE})
+    return typed
+
+
+def _prefilled(draft: BroadcastCreate | None) -> dict[str, Any]:
+    """Return a broadcast offered to the officer (a meeting's or milestone's announcement)
+    as the compose form's fields."""
+    if draft is None:
+        return {}
+    a, t = draft.audience, draft.template
+    fields: dict[str, Any] = {
+        "title": draft.title,
+        "everyone": "1" if a.everyone else "",
+        "settlement_ids": [str(i) for i in a.settlement_ids],
+        "wards": ", ".join(a.wards),
+        "categories": list(a.categories),
+        "languages": list(a.languages),
+        "channels": list(a.channels),
+        "mode": "template" if t else "texts",
+        "send_at": local_time(draft.send_at, FIELD_TIME),
+        "sms_fallback": "1" if draft.sms_fallback else "",
+        **{f"text_{code}": text for code, text in (draft.texts or {}).items()},
+    }
+    if t is not None:
+        fields.update(
+            template_name=t.name,
+            meeting_id=str(t.meeting_id or ""),
+            previous_starts_at=local_time(t.previous_starts_at, FIELD_TIME),
+            venue_changed="" if t.previous_venue is None else "1",
+            previous_venue=t.previous_venue or "",
+            milestone_id=str(t.milestone_id or ""),
+            area=t.area or "",
+            starts_at=local_time(t.starts_at, FIELD_TIME),
+            ends_at=local_time(t.ends_at, FIELD_TIME),
+        )
+    return fields
+
+
+def _place(field: tuple[Any, ...]) -> str:
+    """Return where the compose page says a refusal of `field` (as the API names fields)."""
+    head = str(field[0]) if field else ""
+    rest = [str(part) for part in field[1:]]
+    if head == "audience":
+        return "who"
+    if head == "texts":
+        return f"text_{rest[0]}" if rest and f"text_{rest[0]}" in PLACES else "what"
+    if head == "template":
+        return rest[0] if rest and rest[0] in TEMPLATE_FIELDS else "template"
+    return head if head in ("title", "send_at") else "what"
+
+
+class Refused(Exception):
+    """The compose form cannot be previewed: the reasons, each with its place on the page."""
+
+    def __init__(self, reasons: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(reason for _, reason in reasons))
+        self.reasons = reasons
+
+
+def composed(typed: dict[str, Any]) -> BroadcastCreate:
+    """Build a broadcast from the compose form's fields (`_typed`); Refused, with every
+    reason and where it belongs, when it is not valid."""
+    reasons: list[tuple[str, str]] = []
+
+    def moment(name: str) -> dt.datetime | None:
+        try:
+            return _local(typed[name])
+        except HTTPException as error:
+            reasons.append((name, str(error.detail)))  # each time field is a place
+            return None
+
     audience: dict[str, Any] = {
-        "everyone": form.get("everyone") == "1",
-        "settlement_ids": _ints(form.getlist("settlement_ids")),
-        "wards": [w.strip() for w in str(form.get("wards", "")).split(",") if w.strip()],
-        "categories": form.getlist("categories"),
-        "languages": form.getlist("languages"),
-        "channels": form.getlist("channels"),
+        "everyone": typed["everyone"] == "1",
+        "settlement_ids": _ints(typed["settlement_ids"]),
+        "wards": [w.strip() for w in typed["wards"].split(",") if w.strip()],
+        "categories": typed["categories"],
+        "languages": typed["languages"],
+        "channels": typed["channels"],
     }
     values: dict[str, Any] = {
-        "title": str(form.get("title", "")).strip(),
+        "title": typed["title"].strip(),
         "audience": audience,
-        "send_at": _local(str(form.get("send_at", ""))),
-        "sms_fallback": form.get("sms_fallback") == "1",
+        "send_at": moment("send_at"),
+        "sms_fallback": typed["sms_fallback"] == "1",
     }
-    if form.get("mode") == "template":
+    if typed["mode"] == "template":
+        number = {
+            n: int(typed[n]) if typed[n].isdecimal() else None
+            for n in ("meeting_id", "milestone_id")
+        }
         values["template"] = {
-            "name": form.get("template_name"),
-            "meeting_id": int(form["meeting_id"])
-            if str(form.get("meeting_id", "")).isdecimal()
-            else None,
-            "previous_starts_at": _local(str(form.get("previous_starts_at", ""))),
+            "name": typed["template_name"],
+            **number,
+            "previous_starts_at": moment("previous_starts_at"),
             # Ticked: the venue it had, even none ("").
-            "previous_venue": str(form.get("previous_venue", "")).strip()
-            if form.get("venue_changed") == "1"
+            "previous_venue": typed["previous_venue"].strip()
+            if typed["venue_changed"] == "1"
             else None,
-            "milestone_id": (
-                int(form["milestone_id"]) if str(form.get("milestone_id", "")).isdecimal() else None
-            ),
-            "area": str(form.get("area", "")).strip() or None,
-            "starts_at": _local(str(form.get("starts_at", ""))),
-            "ends_at": _local(str(form.get("ends_at", ""))),
+            "area": typed["area"].strip() or None,
+            "starts_at": moment("starts_at"),
+            "ends_at": moment("ends_at"),
         }
     else:
         values["texts"] = {
-            code: str(form.get(f"text_{code}", "")).strip()
+            code: typed[f"text_{code}"].strip()
             for code in LANGUAGES
-            if str(form.get(f"text_{code}", "")).strip()
+            if typed[f"text_{code}"].strip()
         }
     try:
-        return BroadcastCreate.model_validate(values)
+        draft = BroadcastCreate.model_validate(values)
     except ValidationError as error:
-        reasons = "; ".join(e["msg"].removeprefix("Value error, ") for e in error.errors())
-        raise HTTPException(422, reasons) from None
-
-
-def _times(draft: BroadcastCreate | None) -> dict[str, dt.datetime | None]:
-    """The draft's times, for the form's fields (which read and show Johannesburg time)."""
-    template = draft.template if draft else None
-    return {
-        "send_at": draft.send_at if draft else None,
-        "previous_starts_at": template.previous_starts_at if template else None,
-        "starts_at": template.starts_at if template else None,
-        "ends_at": template.ends_at if template else None,
-    }
+        reasons += [
+            (_place(e["loc"]), e["msg"].removeprefix("Value error, ")) for e in error.errors()
+        ]
+    if reasons:
+        raise Refused(reasons)
+    return draft
 
 
 def _compose(
-    request: Request, ctx: StaffContext, draft: BroadcastCreate | None, **extra: Any
+    request: Request,
+    ctx: StaffContext,
+    fields: dict[str, Any],
+    reasons: list[tuple[str, str]] | None = None,
+    status_code: int = 200,
 ) -> HTMLResponse:
     meetings = broadcasts.recent_meetings(
         session=ctx.session, condition=scopes.meeting_read_condition(ctx.scope)
     )
+    said: dict[str, list[str]] = {}
+    for place, reason in reasons or []:
+        said.setdefault(place, []).append(reason)
     return render(
         request,
         "broadcast_new.html",
         ctx,
-        draft=draft.model_dump(mode="json") if draft else None,
-        times=_times(draft),
+        status_code=status_code,
+        f={name: [] if name in LISTED else "" for name in (*LISTED, *SINGLE)} | fields,
+        reasons=reasons or [],
+        said=said,
+        places=PLACES,
+        # The other languages' boxes are shown when one has words, or a reason.
+        more_texts_open=any(
+            str(fields.get(f"text_{code}", "")).strip() or f"text_{code}" in said
+            for code in LANGUAGES[FIRST:]
+        ),
         settlements=scopes.visible_settlements(session=ctx.session, scope=ctx.scope),
         categories=CATEGORIES,
         languages=[(code, LANGUAGE_NAMES[code]) for code in LANGUAGES[:FIRST]],
@@ -160,7 +285,6 @@ def _compose(
         templates=TEMPLATE_NAMES,
         meetings=meetings,
         max_segments=budget.MAX_SEGMENTS,
-        **extra,
     )
 
 
@@ -202,14 +326,19 @@ def broadcast_new(
         )
         with refused_as_http():
             draft = broadcasts.milestone_announcement(milestone=milestone, settlement=settlement)
-    return _compose(request, ctx, draft)
+    return _compose(request, ctx, _prefilled(draft))
 
 
 @router.post("/broadcasts/preview", response_class=HTMLResponse)
 async def broadcast_preview(request: Request, ctx: Editor) -> HTMLResponse:
-    """Show what the composed broadcast would do, with buttons to send or schedule it."""
+    """Show what the composed broadcast would do, with buttons to send or schedule it; a
+    refused one, the form again as typed with each reason beside its field."""
     form = await request.form()  # read by `storable_input`, within its limits
-    draft = composed(form)
+    typed = _typed(form)
+    try:
+        draft = composed(typed)
+    except Refused as refused:
+        return _compose(request, ctx, typed, refused.reasons, status_code=422)
     try:
         preview = broadcasts.preview_draft(
             session=ctx.session,
@@ -217,10 +346,14 @@ async def broadcast_preview(request: Request, ctx: Editor) -> HTMLResponse:
             scope=ctx.scope,
             broadcast_in=draft,
         )
-    except (broadcasts.BroadcastError, budget.TooManySegments) as error:
-        # The form again, with the reason; 409 for what the state refuses, as on sending.
+    except budget.TooManySegments as error:
+        reasons = [(_place(p.field), p.message()) for p in error.problems]
+        return _compose(request, ctx, typed, reasons)
+    except broadcasts.BroadcastError as error:
+        # 409 for what the state refuses, as on sending.
         conflict = isinstance(error, broadcasts.Conflict)
-        return _compose(request, ctx, draft, error=str(error), status_code=409 if conflict else 200)
+        reasons = [(_place(error.field), str(error))]
+        return _compose(request, ctx, typed, reasons, status_code=409 if conflict else 200)
     return render(
         request,
         "broadcast_preview.html",

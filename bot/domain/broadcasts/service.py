@@ -73,7 +73,13 @@ INVITATIONS = ("meeting_announced", "meeting_moved")
 
 
 class BroadcastError(ValueError):
-    """A broadcast request that cannot be carried out (the API answers 409 or 422)."""
+    """A broadcast request that cannot be carried out (the API answers 409 or 422);
+    `field`, when known, is the input it is about, as the API names fields (`("audience",)`,
+    `("texts", "xh")`, `("template",)`), for the dashboard to say it there."""
+
+    def __init__(self, message: str, *, field: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class NotFound(BroadcastError):
@@ -97,6 +103,16 @@ class Rendered:
 def ref_of(broadcast_id: int) -> str:
     """Return the outbox `ref` that groups one broadcast's rows."""
     return f"broadcast:{broadcast_id}"
+
+
+@contextmanager
+def concerning(*field: str) -> Iterator[None]:
+    """Name `field` on a BroadcastError raised within that names no input of its own."""
+    try:
+        yield
+    except BroadcastError as error:
+        error.field = error.field or field
+        raise
 
 
 # --- rendering ----------------------------------------------------------------------------
@@ -457,11 +473,13 @@ def _check_languages(broadcast_in: BroadcastCreate) -> None:
     if broadcast_in.texts:
         unknown = sorted(set(broadcast_in.texts) - set(SUPPORTED_LOCALES))
         if unknown:
-            raise BroadcastError(f"unknown languages {unknown}; known: {list(SUPPORTED_LOCALES)}")
+            known = list(SUPPORTED_LOCALES)
+            raise BroadcastError(f"unknown languages {unknown}; known: {known}", field=("texts",))
     unknown = sorted(set(broadcast_in.audience.languages) - set(SUPPORTED_LOCALES))
     if unknown:
         raise BroadcastError(
-            f"unknown audience languages {unknown}; known: {list(SUPPORTED_LOCALES)}"
+            f"unknown audience languages {unknown}; known: {list(SUPPORTED_LOCALES)}",
+            field=("audience", "languages"),
         )
 
 
@@ -596,12 +614,14 @@ def preview_draft(
     """Preview a composed broadcast the user means to send, as it would go at its send time
     (Conflict outside their scope; refused as `create` would refuse it)."""
     _check_languages(broadcast_in)
-    audience = _audience_of(session, broadcast_in)
-    check_scope(session=session, scope=scope, audience=audience)
+    with concerning("audience"):
+        audience = _audience_of(session, broadcast_in)
+        check_scope(session=session, scope=scope, audience=audience)
     template = template_dict(broadcast_in.template)
-    _check_words(session, broadcast_in, audience, template, scope)
-    goes_at = _goes_at(broadcast_in.send_at, utcnow())
-    _check_invitation(session, template, goes_at)
+    with concerning("template" if template else "texts"):
+        _check_words(session, broadcast_in, audience, template, scope)
+        goes_at = _goes_at(broadcast_in.send_at, utcnow())
+        _check_invitation(session, template, goes_at)
     return preview(
         session=session,
         settings=settings,

@@ -12,7 +12,7 @@ from html.parser import HTMLParser
 
 import pytest
 from fastapi.testclient import TestClient
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Request, expect
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select, update
 
@@ -629,8 +629,96 @@ def test_a_milestones_announcement_keeps_to_the_sms_budget(
     )
     refused = client.post("/staff/broadcasts/preview", data=_submitted(page, BROADCAST_PREVIEW))
     words = html.unescape(refused.text)
-    assert "Preview:" not in words and "template: the English SMS, with its STOP hint" in words
+    assert "Preview:" not in words
+    assert 'id="bc-template-refused">the English SMS, with its STOP hint' in words
     assert "so shorten the milestone's title or note" in words
+
+
+def _typed_form(csrf: str, world: World, **changes: str | list[str]) -> dict[str, list[str]]:
+    """Return a compose form filled in everywhere (both modes' fields), as a browser sends
+    it, with `changes`."""
+    form: dict[str, list[str]] = {
+        "csrf_token": [csrf],
+        "title": ["Water tanks"],
+        "settlement_ids": [str(world.here), str(world.there)],
+        "wards": ["14, 22"],
+        "categories": [],
+        "languages": ["xh", "tn"],
+        "channels": ["sms"],
+        "mode": ["texts"],
+        "text_en": ["Water tanks arrive on Monday.\nBring containers."],
+        "text_xh": ["Iitanki zamanzi zifika ngoMvulo."],
+        "text_tn": ["Ditanka tsa metsi di goroga ka Mosupologo."],
+        "template_name": ["water_interruption"],
+        "meeting_id": [""],
+        "previous_starts_at": [""],
+        "previous_venue": ["Old hall"],
+        "milestone_id": ["7"],
+        "area": ["Lane 3"],
+        "starts_at": ["2030-05-01T08:00"],
+        "ends_at": ["2030-05-01T17:00"],
+        "send_at": ["2030-05-01T07:30"],
+        "sms_fallback": ["1"],
+    }
+    return form | {name: [v] if isinstance(v, str) else v for name, v in changes.items()}
+
+
+def _shown_again(sent: dict[str, list[str]], page: str) -> None:
+    """Assert that the compose form on `page` holds every field as `sent` (empty ones as
+    the browser leaves them out or sends them blank)."""
+    kept = _submitted(page, BROADCAST_PREVIEW)
+    for name, values in sent.items():
+        if name != "csrf_token":
+            assert sorted(v for v in kept.get(name, []) if v) == sorted(v for v in values if v), (
+                name
+            )
+
+
+@pytest.mark.parametrize(
+    ("changes", "place", "reason"),
+    [
+        (  # no audience at all
+            {"settlement_ids": [], "wards": "", "languages": [], "channels": []},
+            "bc-who",
+            "choose settlements, wards, categories, languages or channels, or set everyone",
+        ),
+        ({"text_en": ""}, "bc-what", "texts must include English (en)"),
+        ({"send_at": "next Monday"}, "bc-send-at", "'next Monday' is not a date and time"),
+        (  # a template that needs what was not given
+            {"mode": "template", "area": ""},
+            "bc-template",
+            "water_interruption needs area, starts_at and ends_at",
+        ),
+        (  # SMS too long
+            {"text_tn": "Ditanka tsa metsi di goroga ka Mosupologo mo mosong. " * 12},
+            "bc-text-tn",
+            "the Setswana SMS, with its STOP hint, would be",
+        ),
+    ],
+)
+def test_a_refused_compose_form_comes_back_as_typed_with_the_reason_beside_the_field(
+    as_role: Role,
+    residents: World,
+    changes: dict[str, str | list[str]],
+    place: str,
+    reason: str,
+) -> None:
+    # No audience, no English, a date not understood went to the error page: Back kept the
+    # words, but the officer no longer saw what to put right, nor where.
+    client, csrf = as_role("officer")
+    sent = _typed_form(csrf, residents, **changes)
+    refused = client.post(BROADCAST_PREVIEW, data=sent)
+    assert refused.status_code in (200, 422), refused.text
+    page = html.unescape(refused.text)
+    assert "<h1>New broadcast</h1>" in page and "Preview:" not in page
+    beside = re.search(rf'<p class="error" id="{place}-refused">([^<]*)</p>', page)
+    assert beside and reason in beside.group(1), page
+    summary = re.search(r'<div class="error" role="alert" id="bc-refused"(.*?)</div>', page, re.S)
+    assert summary and f'href="#{place}"' in summary.group(1)
+    assert f'aria-describedby="{place}-refused' in page
+    _shown_again(sent, refused.text)
+    if place == "bc-text-tn":  # a language under "More languages" is shown, not hidden
+        assert re.search(r'<details id="bc-more-texts"[^>]*open', page)
 
 
 def test_a_refused_preview_keeps_the_times_and_the_sms_fallback(
@@ -877,6 +965,49 @@ def test_broadcast_pages_in_chromium(
         expect(page.locator("#bc-progress")).to_have_attribute("max", "3")
 
 
+@pytest.mark.browser
+@pytest.mark.slow
+def test_a_refused_compose_form_keeps_what_was_typed_with_and_without_javascript_in_chromium(
+    app_settings: Settings, clean_db: Engine, residents: World
+) -> None:
+    # With no audience chosen, Preview led to the error page ("Please check the form"):
+    # Back kept the words, but not the reason, nor where it applied.
+    local = app_settings.model_copy(update={"public_url": "http://127.0.0.1"})
+    requests: list[Request] = []  # the page's, from the click on Preview
+    with serve(create_app(local, clean_db)) as base, chromium() as browser:
+        for scripted in (True, False):
+            page = browser.new_context(java_script_enabled=scripted).new_page()
+            _log_in(page, base)
+            page.goto(base + "/staff/broadcasts/new")
+            page.get_by_label("Title (for staff only)").fill("Water tanks")
+            english = page.get_by_role("textbox", name="English", exact=True)
+            english.fill("Water tanks arrive on Monday.\nBring containers.")
+            page.locator("#bc-more-texts summary").click()
+            setswana = page.get_by_role("textbox", name="Setswana", exact=True)
+            setswana.fill("Ditanka tsa metsi di goroga ka Mosupologo.")
+            page.get_by_label("Send at (Johannesburg time; empty: now)").fill("2030-05-01T07:30")
+            requests.clear()
+            page.on("request", lambda request: requests.append(request))
+            page.get_by_role("button", name="Preview").click()
+            who = page.locator("#bc-who-refused")
+            expect(who).to_contain_text("choose settlements, wards, categories, languages")
+            expect(page.locator("#bc-refused")).to_be_visible()
+            expect(page.get_by_role("heading", name="New broadcast")).to_be_visible()
+            # One page, the form as typed: no redirect, no second load.
+            loads = [f"{r.method} {r.url}" for r in requests if r.is_navigation_request()]
+            assert loads == [f"POST {base}{BROADCAST_PREVIEW}"], (scripted, loads)
+            expect(english).to_have_value("Water tanks arrive on Monday.\nBring containers.")
+            expect(setswana).to_be_visible()
+            expect(setswana).to_have_value("Ditanka tsa metsi di goroga ka Mosupologo.")
+            expect(page.get_by_label("Title (for staff only)")).to_have_value("Water tanks")
+            expect(page.locator("#bc-send-at")).to_have_value("2030-05-01T07:30")
+            # Put right, it previews.
+            page.get_by_label("Settlements").select_option(str(residents.here))
+            page.get_by_role("button", name="Preview").click()
+            expect(page.locator("#pv-recipients")).to_have_text("3")
+            page.context.close()
+
+
 def test_scoped_officers_see_only_broadcasts_to_their_places(
     app: object, clean_db: Engine, as_role: Role, residents: World
 ) -> None:
@@ -991,9 +1122,8 @@ def test_texts_too_long_for_sms_are_measured_as_written_and_sent_back_with_the_c
 
     refused = client.post("/staff/broadcasts/preview", data=form)
     assert refused.status_code == 200 and "Preview:" not in refused.text
-    assert "texts.af: the Afrikaans SMS, with its STOP hint, would be 4 SMS segments" in (
-        html.unescape(refused.text)
-    )
+    beside = 'id="bc-text-af-refused">the Afrikaans SMS, with its STOP hint, would be 4 SMS'
+    assert beside in html.unescape(refused.text)
     assert long_af.strip() in html.unescape(refused.text)  # the words are kept to shorten
     previewed = client.post("/staff/broadcasts/preview", data={**form, "channels": "whatsapp"})
     assert "Preview:" in previewed.text
