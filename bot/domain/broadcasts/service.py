@@ -233,6 +233,73 @@ def check_quoted_in_scope(
         _quoted_milestone(session, template, scope)
 
 
+@dataclass(frozen=True)
+class Told:
+    """What an announcement queued for residents said of a meeting (kept in its template
+    as "told" when `release` queues it)."""
+
+    title: str
+    starts_at: dt.datetime
+    venue: str
+    broadcast_id: int
+    sent_at: dt.datetime
+
+    def changed(self, meeting: Meeting) -> list[str]:
+        """Say what of `meeting` differs from this, as residents would notice it."""
+        said = []
+        if meeting.title.strip() != self.title.strip():
+            said.append(f"renamed from \u201c{self.title}\u201d to \u201c{meeting.title}\u201d")
+        if told_start(meeting.starts_at) != told_start(self.starts_at):
+            said.append(
+                f"moved from {_local_time(self.starts_at)} to {_local_time(meeting.starts_at)}"
+            )
+        if meeting.venue.strip() != self.venue.strip():
+            venue = meeting.venue.strip() or "no venue"
+            said.append(f"given another venue ({self.venue.strip() or 'none'} to {venue})")
+        return said
+
+
+def _local_time(value: dt.datetime) -> str:
+    return value.astimezone(TIMEZONE).strftime("%Y-%m-%d %H:%M")
+
+
+def _told_anyone(session: Session, broadcast: Broadcast) -> bool:
+    """Return whether any of a broadcast's messages went, or is still to go (not all
+    withdrawn before they went: a cancelled meeting's announcements are)."""
+    assert broadcast.id is not None
+    found = select(col(Outbox.id)).where(
+        col(Outbox.ref) == ref_of(broadcast.id), col(Outbox.status) != "cancelled"
+    )
+    return session.execute(found.limit(1)).first() is not None
+
+
+def last_told(*, session: Session, meeting_id: int) -> Told | None:
+    """Return what residents were last told of a meeting by an invitation ("announced",
+    "moved") that went to them, or is going; None when none did (or none since invitations
+    kept what they told, 2026-12-08)."""
+    queued = (
+        select(Broadcast)
+        .where(col(Broadcast.meeting_id) == meeting_id, col(Broadcast.enqueued_count) > 0)
+        .order_by(col(Broadcast.enqueued_at).desc(), col(Broadcast.id).desc())
+    )
+    for broadcast in session.execute(queued).scalars():
+        told = (broadcast.template or {}).get("told")
+        if (
+            told
+            and (broadcast.template or {}).get("name") in INVITATIONS
+            and _told_anyone(session, broadcast)
+        ):
+            assert broadcast.id is not None and broadcast.enqueued_at is not None
+            return Told(
+                title=str(told["title"]),
+                starts_at=dt.datetime.fromisoformat(told["starts_at"]),
+                venue=str(told.get("venue", "")),
+                broadcast_id=broadcast.id,
+                sent_at=broadcast.enqueued_at,
+            )
+    return None
+
+
 def template_values(
     *, session: Session, template: Mapping[str, Any], scope: scopes.Scope | None = None
 ) -> TemplateValues:
@@ -252,9 +319,14 @@ def template_values(
                 previous_starts_at=_datetime(template.get("previous_starts_at")),
                 previous_venue=template.get("previous_venue"),
             )
+        told = None
+        if name == "meeting_cancelled" and meeting.id is not None:
+            # Renamed or moved since residents were told, unannounced: as they know it.
+            told = last_told(session=session, meeting_id=meeting.id)
+        when = meeting.starts_at if told is None else told.starts_at
         return TemplateValues(
-            title=meeting.title,
-            starts_at=meeting.starts_at,
+            title=meeting.title if told is None else told.title,
+            starts_at=when,
             previous_starts_at=previous,
             venue=meeting.venue,
             venue_changed=venue_changed,
@@ -639,9 +711,16 @@ def warnings(
 ) -> list[str]:
     """Say what an officer may not mean in a broadcast that may be sent all the same (the
     dashboard's preview, for its author and its approver): a milestone's news to an
-    audience that leaves out the milestone's settlement."""
+    audience that leaves out the milestone's settlement; a meeting's cancellation or move
+    when it was renamed, moved or given another venue since residents were last told
+    (`last_told`)."""
     said: list[str] = []
     name = str((template or {}).get("name", ""))
+    if name in ("meeting_cancelled", "meeting_moved"):
+        meeting = session.get(Meeting, (template or {}).get("meeting_id") or 0)
+        told = last_told(session=session, meeting_id=meeting.id or 0) if meeting else None
+        if meeting is not None and told is not None and told.changed(meeting):
+            said.append(_unannounced_change(name, meeting, told))
     if name.startswith("milestone_"):
         milestone = session.get(Milestone, (template or {}).get("milestone_id") or 0)
         settlement = session.get(Settlement, milestone.settlement_id) if milestone else None
@@ -652,6 +731,25 @@ def warnings(
                 "you mean it for the residents chosen."
             )
     return said
+
+
+def _unannounced_change(name: str, meeting: Meeting, told: Told) -> str:
+    """Say that a meeting changed since residents were last told (`told`), and how its
+    cancellation or move reaches them."""
+    was = f"\u201c{told.title}\u201d on {_local_time(told.starts_at)}"
+    venue = told.venue.strip() or "a venue to be announced"
+    heard = (
+        f"Residents last heard of this meeting as {was} at {venue} (broadcast "
+        f"{told.broadcast_id}, sent {_local_time(told.sent_at)}); since then it was "
+        f"{' and '.join(told.changed(meeting))} without telling them."
+    )
+    if name == "meeting_cancelled":
+        return f"{heard} This notice names it as they know it: {was}."
+    return (
+        f"{heard} For them it moves from {_local_time(told.starts_at)} at {venue}: give that"
+        " as where it was planned before (the time it had, and the venue if it changed), so"
+        " that they recognise it."
+    )
 
 
 def draft_warnings(*, session: Session, broadcast_in: BroadcastCreate) -> list[str]:
@@ -1069,6 +1167,7 @@ def release(
             )
             return 0
     name = (broadcast.template or {}).get("name")
+    meeting = None
     if name in INVITATIONS and broadcast.meeting_id is not None:
         meeting = session.get(Meeting, broadcast.meeting_id)
         if meeting is None or meeting.cancelled:  # cancelled since it was scheduled
@@ -1094,6 +1193,10 @@ def release(
         return _failed(
             session, broadcast, f"Its words could not be built when it was due: {error}", now
         )
+    if name in INVITATIONS and broadcast.meeting_id is not None and meeting is not None:
+        # What residents are told, for a later announcement to compare with (`last_told`).
+        told = {"title": meeting.title, "starts_at": meeting.starts_at.isoformat()}
+        broadcast.template = {**(broadcast.template or {}), "told": told | {"venue": meeting.venue}}
     ref = ref_of(broadcast.id)
     added = enqueue_audience(
         session=session,

@@ -541,6 +541,97 @@ def test_a_meeting_given_another_venue_offers_the_announcement_of_its_new_venue(
     assert "Prepare the announcement" not in page
 
 
+def _announce(client: TestClient, csrf: str, engine: Engine, meeting_id: int, here: int) -> None:
+    """Send a meeting's "new meeting" announcement from the compose page, and have every
+    message delivered, as the worker would."""
+    form = {
+        "csrf_token": csrf,
+        "settlement_ids": str(here),
+        "mode": "template",
+        "template_name": "meeting_announced",
+        "meeting_id": str(meeting_id),
+    }
+    payload = _payload(client.post(BROADCAST_PREVIEW, data=form).text)
+    sent = client.post("/staff/broadcasts", data={"csrf_token": csrf, "payload": payload})
+    assert sent.status_code == 200, sent.text
+    with session_scope(engine) as session:
+        session.execute(update(Outbox).values(status="delivered"))
+
+
+def _template_preview(client: TestClient, csrf: str, here: int, **template: str) -> str:
+    """Preview a meeting template to the settlement `here`; return the page, unescaped."""
+    form = {"csrf_token": csrf, "settlement_ids": str(here), "mode": "template", **template}
+    preview = client.post(BROADCAST_PREVIEW, data=form)
+    assert preview.status_code == 200, preview.text
+    return html.unescape(preview.text)
+
+
+def test_a_meeting_changed_unannounced_is_cancelled_as_residents_know_it_and_the_preview_says_so(
+    clean_db: Engine, residents: World, as_role: Role
+) -> None:
+    # Announced as "Layout plan" on 12 March at 18:00, renamed and moved to the 13th without
+    # a word, then cancelled: residents were told "Meeting cancelled: Budget meeting ... on
+    # Wednesday, 13 March", a meeting they never heard of.
+    starts = dt.datetime(2030, 3, 12, 16, 0, tzinfo=dt.UTC)  # 18:00 in Johannesburg
+    with session_scope(clean_db) as session:
+        meeting = make_meeting(
+            session, starts, settlement_id=residents.here, title="Layout plan", venue="Hall"
+        )
+        kept = make_meeting(
+            session, starts, settlement_id=residents.here, title="Kept as told", venue="Hall"
+        )
+        meeting_id, kept_id = meeting.id, kept.id
+    client, csrf = as_role("officer")
+    _announce(client, csrf, clean_db, meeting_id, residents.here)
+    _announce(client, csrf, clean_db, kept_id, residents.here)
+    _saved_meeting_offer(
+        client,
+        csrf,
+        meeting_id,
+        residents.here,
+        title="Budget meeting",
+        starts_at="2030-03-13T10:00",
+    )
+    # Moved now, its move is said from where residents know it.
+    moved = _template_preview(
+        client,
+        csrf,
+        residents.here,
+        template_name="meeting_moved",
+        meeting_id=str(meeting_id),
+        previous_starts_at="2030-03-12T18:00",
+    )
+    heard = "last heard of this meeting as \u201cLayout plan\u201d on 2030-03-12 18:00 at Hall"
+    assert heard in moved, moved
+    assert "renamed from \u201cLayout plan\u201d to \u201cBudget meeting\u201d" in moved
+    assert "moved from 2030-03-12 18:00 to 2030-03-13 10:00 without telling them" in moved
+    assert "For them it moves from 2030-03-12 18:00 at Hall" in moved
+    for meeting_to_cancel in (meeting_id, kept_id):
+        cancelled = client.post(
+            f"/staff/meetings/{meeting_to_cancel}/cancel",
+            data={"csrf_token": csrf},
+            follow_redirects=False,
+        )
+        assert cancelled.status_code == 303, cancelled.text
+    preview = _template_preview(
+        client, csrf, residents.here, template_name="meeting_cancelled", meeting_id=str(meeting_id)
+    )
+    assert heard in preview
+    assert "This notice names it as they know it: \u201cLayout plan\u201d on 2030-03-12 18:00" in (
+        preview
+    )
+    words = re.search(r'<tr id="pv-en">.*?<pre class="words">(.*?)</pre>', preview, re.S)
+    assert words, preview
+    assert words.group(1).startswith("*Meeting cancelled: Layout plan*\nThe meeting on ")
+    assert "12 March 2030, 18:00" in words.group(1) and "Budget" not in words.group(1)
+    # One changed in nothing residents would notice: as it is, and nothing to warn of.
+    same = _template_preview(
+        client, csrf, residents.here, template_name="meeting_cancelled", meeting_id=str(kept_id)
+    )
+    assert "Residents last heard" not in same
+    assert "*Meeting cancelled: Kept as told*" in same
+
+
 def _offered_milestone_announcement(
     client: TestClient, csrf: str, settlement_id: int, milestone_id: int, **changes: str
 ) -> str:
