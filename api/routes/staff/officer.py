@@ -361,9 +361,10 @@ def milestone_delete(settlement_id: PathId, milestone_id: PathId, ctx: Editor) -
 
 
 @router.get("/meetings", response_class=HTMLResponse)
-def meeting_list(request: Request, ctx: Reader) -> HTMLResponse:
+def meeting_list(request: Request, ctx: Reader, settlement_id: str = "") -> HTMLResponse:
     """Upcoming meetings (and those of the last week) the user may see, city and ward forums
-    their residents are invited to included, and a form to add one."""
+    their residents are invited to included, and a form to add one (for `settlement_id`,
+    a settlement's page's link: that settlement chosen, if the user may see it)."""
     since = utcnow() - dt.timedelta(days=7)
     rows = edit.meetings(
         session=ctx.session, condition=scopes.meeting_read_condition(ctx.scope), since=since
@@ -376,6 +377,7 @@ def meeting_list(request: Request, ctx: Reader) -> HTMLResponse:
             session=ctx.session, condition=scopes.meeting_condition(ctx.scope), since=since
         )
     )
+    places = scopes.visible_settlements(session=ctx.session, scope=ctx.scope)
     return render(
         request,
         "meetings.html",
@@ -388,7 +390,8 @@ def meeting_list(request: Request, ctx: Reader) -> HTMLResponse:
         ),
         read_only={m.id for m in rows} - {m.id for m in own},
         meeting=None,
-        settlements=scopes.visible_settlements(session=ctx.session, scope=ctx.scope),
+        settlements=places,
+        chosen=next((s.id for s in places if str(s.id) == settlement_id), None),
         levels=MEETING_LEVELS,
         max_segments=budget.MAX_SEGMENTS,
     )

@@ -669,3 +669,34 @@ def test_the_meeting_form_counts_its_sms_reminders_and_holds_back_too_many_in_ch
         "Housing list information session",
         "Mošate community hall",
     )
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_add_a_meeting_from_a_settlements_page_has_that_settlement_chosen_in_chromium(
+    settings: Settings, clean_db: Engine
+) -> None:
+    """The settlement page's "Add a meeting" opens the form with the settlement chosen, and
+    the meeting added is that settlement's."""
+    from bot.domain.settlements.models import Meeting
+
+    settings = settings.model_copy(update={"public_url": "http://127.0.0.1:8000"})
+    with session_scope(clean_db) as session:
+        make_settlement(session, "Ubuhle Gardens", ward="14")
+        place = make_settlement(session, "Kwa-Thema Extension", ward="22")
+        staff.create_user(session=session, email=EMAIL, role="admin", password=PASSWORD)
+    with serve(create_app(settings, clean_db)) as base, chromium() as browser:
+        page = browser.new_page(viewport={"width": 360, "height": 740})
+        _log_in(page, base)
+        page.goto(f"{base}/staff/settlements/{place.id}")
+        page.get_by_role("link", name="Add a meeting").click()
+        expect(page.get_by_role("heading", name="Add a meeting")).to_be_visible()
+        chosen = page.get_by_label("Settlement (neighbourhood meetings)")
+        expect(chosen).to_have_value(str(place.id))
+        page.get_by_label("Title", exact=True).fill("Layout workshop")
+        page.get_by_label("Starts (Johannesburg time)").fill("2098-03-04T10:00")
+        page.get_by_role("button", name="Add meeting").click()
+        expect(page.get_by_role("status")).to_have_text("Created.")
+    with Session(clean_db) as session:
+        [meeting] = session.exec(select(Meeting)).all()
+    assert (meeting.title, meeting.settlement_id) == ("Layout workshop", place.id)
