@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Annotated, Literal
 from urllib.parse import urlencode
 
@@ -32,6 +32,7 @@ from api.routes.staff.common import (
     page,
     render,
 )
+from bot.content import load
 from bot.db import RowId, utcnow
 from bot.domain import meanwhile
 from bot.domain.broadcasts import service as broadcasts
@@ -92,6 +93,28 @@ def _meeting(ctx: StaffContext, meeting_id: int, *, to_change: bool = False) -> 
     if to_change:
         return changeable_meeting(session=ctx.session, scope=ctx.scope, meeting_id=meeting_id)
     return readable_meeting(session=ctx.session, scope=ctx.scope, meeting_id=meeting_id)
+
+
+# A milestone's status as the dashboard says it ("In progress"; stored as in_progress).
+STATUS_WORDS = {status: status.replace("_", " ").capitalize() for status in MILESTONE_STATUSES}
+
+
+def _strands() -> dict[str, str]:
+    """Return the strands in the order residents' timeline lists them (`flows.timeline`),
+    each with its name as residents read it ("Essential services" for services)."""
+    content = load()
+    order = [strand for strand in content.fact("strands") if strand in STRANDS]
+    # One the content does not list (none should be) still shows, after the others.
+    order += [strand for strand in STRANDS if strand not in order]
+    names = {strand: content.messages.get(f"strand.{strand}.name") for strand in order}
+    return {strand: name.text.strip("*") if name else strand for strand, name in names.items()}
+
+
+def _in_timeline_order(milestones: list[Milestone], strands: Collection[str]) -> list[Milestone]:
+    """Return milestones as residents' timeline lists them: by strand in `strands`' order,
+    then (as `edit.milestones` returns them) by target date, undated last."""
+    rank = {strand: number for number, strand in enumerate(strands)}
+    return sorted(milestones, key=lambda m: rank.get(m.strand, len(rank)))
 
 
 def _date(value: str) -> dt.date | None:
@@ -190,7 +213,10 @@ def settlement_page(
         col(Meeting.level) != "city",
         scopes.meeting_read_condition(ctx.scope),
     )
-    milestones = edit.milestones(session=ctx.session, settlement_id=settlement_id)
+    strands = _strands()
+    milestones = _in_timeline_order(
+        edit.milestones(session=ctx.session, settlement_id=settlement_id), strands
+    )
     # Only what is true of it now: a milestone of this settlement, done or delayed.
     news = next(
         (
@@ -209,8 +235,8 @@ def settlement_page(
         announce=news,
         meetings=edit.meetings(session=ctx.session, condition=condition),
         categories=CATEGORIES,
-        strands=STRANDS,
-        statuses=MILESTONE_STATUSES,
+        strands=strands,
+        statuses=STATUS_WORDS,
     )
 
 

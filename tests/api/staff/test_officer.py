@@ -194,6 +194,50 @@ def test_a_milestone_target_falls_between_2000_and_2099(
         assert session.exec(select(Milestone)).all() == []
 
 
+def test_milestones_are_listed_as_residents_timeline_lists_them_with_their_status_in_words(
+    as_role: Login, world: World, clean_db: Engine
+) -> None:
+    # They came by strand name in the alphabet (housing first, planning in the middle) with
+    # their statuses as stored codes: "in_progress". Residents' timeline lists the strands
+    # in the order of content/upgrading.yaml (planning, services, tenure, layout, housing),
+    # each by target date, undated last.
+    with session_scope(clean_db) as session:
+        here = session.get(Settlement, world.here)
+        assert here is not None
+        for strand, title, target, status in [
+            ("housing", "Show houses", dt.date(2029, 1, 1), "planned"),
+            ("services", "Toilets", None, "planned"),
+            ("planning", "Community action plan", dt.date(2030, 6, 1), "in_progress"),
+            ("services", "Standpipes", dt.date(2031, 3, 1), "delayed"),
+            ("services", "Drains", dt.date(2030, 9, 1), "done"),
+            ("layout", "Re-blocking plan", dt.date(2028, 2, 1), "planned"),
+        ]:
+            make_milestone(
+                session, here, strand=strand, title=title, target_date=target, status=status
+            )
+    client, _ = as_role("officer")
+    page = client.get(f"/staff/settlements/{world.here}").text
+    listed = page[page.index("<h2>Milestones</h2>") : page.index('id="new-m"')]
+    shown = re.findall(r'<h3>([^<]+)</h3>|aria-label="Milestone ([^"]+)"', listed)
+    assert [heading or f"- {title}" for heading, title in shown] == [
+        "Planning",
+        "- Community action plan",
+        "Essential services",
+        "- Drains",
+        "- Standpipes",
+        "- Toilets",
+        "Settlement layout",
+        "- Re-blocking plan",
+        "Housing",
+        "- Show houses",
+    ]
+    plan = form_values(page, 'aria-label="Milestone Community action plan"')
+    assert (plan["strand"], plan["status"]) == ("planning", "in_progress")
+    chosen = re.findall(r'<option value="([a-z_]+)" selected>([^<]+)</option>', listed)
+    assert ("in_progress", "In progress") in chosen and ("services", "Essential services") in chosen
+    assert ">in_progress<" not in page and ">services<" not in page
+
+
 def test_a_milestone_done_or_delayed_offers_to_tell_the_residents(
     as_role: Login, world: World, clean_db: Engine
 ) -> None:
