@@ -120,10 +120,19 @@
           !window.confirm(form.getAttribute("data-confirm-close"))) { event.preventDefault(); }
     });
   });
-  // Ask before destructive actions (erase, cancel).
+  // Ask before destructive actions (delete, erase, cancel), and say so to the server with
+  // `confirm`: a post without it is answered with a page that asks (no script ran here).
   document.querySelectorAll("form[data-confirm]").forEach(function (form) {
     form.addEventListener("submit", function (event) {
-      if (!window.confirm(form.getAttribute("data-confirm"))) { event.preventDefault(); }
+      if (!window.confirm(form.getAttribute("data-confirm"))) { event.preventDefault(); return; }
+      var field = form.querySelector("input[name=confirm]");
+      if (!field) {
+        field = document.createElement("input");
+        field.type = "hidden";
+        field.name = "confirm";
+        form.append(field);
+      }
+      field.value = "yes";
     });
   });
   // Post the dashboard's forms with fetch, so that a refusal keeps what was typed: its

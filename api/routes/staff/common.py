@@ -16,10 +16,10 @@ import re
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from fastapi import HTTPException, Request
+from fastapi import Form, HTTPException, Request
 from fastapi.exception_handlers import (
     http_exception_handler,
     request_validation_exception_handler,
@@ -287,6 +287,27 @@ def render(
     )
     response.headers.update(SECURITY_HEADERS)
     return response
+
+
+# A destructive post (a delete, a cancel) says it was confirmed: the page's script sends
+# `confirm` once its dialog is accepted; without it (no script ran), the server asks first.
+Confirmed = Annotated[bool, Form(alias="confirm")]
+
+
+def confirmation(
+    request: Request, ctx: StaffContext, *, question: str, what: str, back: str
+) -> HTMLResponse:
+    """Answer a destructive post that was not confirmed with a page that asks: what will
+    happen, a Confirm that sends the same post confirmed, and a way `back`."""
+    return render(
+        request,
+        "confirm.html",
+        ctx,
+        question=question,
+        what=what,
+        action=request.url.path,
+        back=back,
+    )
 
 
 def attachment(body: str | bytes, media_type: str, filename: str) -> Response:

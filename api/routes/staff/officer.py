@@ -25,10 +25,13 @@ from api.deps import (
 )
 from api.routes.staff.common import (
     OFFICERS,
+    Confirmed,
     StaffContext,
     action,
     back,
+    confirmation,
     local_datetime,
+    local_time,
     page,
     render,
 )
@@ -373,11 +376,27 @@ def milestone_save(
     return back(f"/staff/settlements/{settlement_id}", "updated")
 
 
-@router.post("/settlements/{settlement_id}/milestones/{milestone_id}/delete")
-def milestone_delete(settlement_id: PathId, milestone_id: PathId, ctx: Editor) -> RedirectResponse:
-    """Delete a milestone (refused while a broadcast not sent yet quotes it)."""
+@router.post("/settlements/{settlement_id}/milestones/{milestone_id}/delete", response_model=None)
+def milestone_delete(
+    request: Request,
+    settlement_id: PathId,
+    milestone_id: PathId,
+    ctx: Editor,
+    confirm: Confirmed = False,
+) -> RedirectResponse | HTMLResponse:
+    """Delete a milestone (refused while a broadcast not sent yet quotes it); not
+    `confirm`ed, a page asks first."""
     milestone = _milestone(ctx, settlement_id, milestone_id)
     title = milestone.title
+    if not confirm:
+        return confirmation(
+            request,
+            ctx,
+            question=f"Delete the milestone “{title}”?",
+            what=f"Residents of {_settlement(ctx, settlement_id).name} will no longer see it "
+            "in their timeline. This cannot be undone.",
+            back=f"/staff/settlements/{settlement_id}",
+        )
     with refused_as_http():
         edit.delete_milestone(session=ctx.session, milestone=milestone)
     ctx.audit(
@@ -597,10 +616,23 @@ def meeting_update(
     return back(f"/staff/meetings/{meeting_id}", "updated")
 
 
-@router.post("/meetings/{meeting_id}/cancel")
-def meeting_cancel(meeting_id: PathId, ctx: Editor) -> RedirectResponse:
-    """Cancel a meeting."""
+@router.post("/meetings/{meeting_id}/cancel", response_model=None)
+def meeting_cancel(
+    request: Request, meeting_id: PathId, ctx: Editor, confirm: Confirmed = False
+) -> RedirectResponse | HTMLResponse:
+    """Cancel a meeting; not `confirm`ed, a page asks first."""
     meeting = _meeting(ctx, meeting_id, to_change=True)
+    if not confirm:
+        return confirmation(
+            request,
+            ctx,
+            question=f"Cancel the meeting “{meeting.title}”?",
+            what=f"The meeting on {local_time(meeting.starts_at)} will "
+            "be marked cancelled: residents asking about meetings are told it is off, and its "
+            "reminders and announcements not sent yet are withdrawn. It cannot be changed "
+            "afterwards. You can then tell the residents it is cancelled.",
+            back=f"/staff/meetings/{meeting_id}",
+        )
     edit.cancel_meeting(session=ctx.session, meeting=meeting)
     ctx.audit("meeting.cancel", f"meeting:{meeting_id}", title=meeting.title)
     return back(f"/staff/meetings/{meeting_id}?announce=cancelled", "cancelled")

@@ -700,3 +700,77 @@ def test_add_a_meeting_from_a_settlements_page_has_that_settlement_chosen_in_chr
     with Session(clean_db) as session:
         [meeting] = session.exec(select(Meeting)).all()
     assert (meeting.title, meeting.settlement_id) == ("Layout workshop", place.id)
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_without_javascript_deleting_and_cancelling_ask_on_a_page_first_in_chromium(
+    settings: Settings, clean_db: Engine
+) -> None:
+    """With no script to show a dialog, "Delete milestone" and "Cancel meeting" open a page
+    that says what will happen; Back changes nothing, Confirm does the deed, audited once."""
+    from bot.domain.settlements.models import Meeting, Milestone
+    from bot.domain.staff.models import AuditEvent
+    from tests.factories import make_meeting, make_milestone
+
+    settings = settings.model_copy(update={"public_url": "http://127.0.0.1:8000"})
+    with session_scope(clean_db) as session:
+        place = make_settlement(session, "Ubuhle Gardens", ward="14")
+        milestone_id = make_milestone(session, place, title="Standpipes").id
+        soon = dt.datetime.now(dt.UTC) + dt.timedelta(days=3)
+        meeting_id = make_meeting(session, soon, settlement_id=place.id, title="Block meeting").id
+        staff.create_user(session=session, email=EMAIL, role="admin", password=PASSWORD)
+
+    def state() -> tuple[bool, bool, list[str]]:
+        with Session(clean_db) as session:
+            meeting = session.get(Meeting, meeting_id)
+            assert meeting is not None
+            audited = session.exec(
+                select(AuditEvent.action)
+                .where(col(AuditEvent.action).in_(["milestone.delete", "meeting.cancel"]))
+                .order_by(col(AuditEvent.id))
+            ).all()
+            return session.get(Milestone, milestone_id) is not None, meeting.cancelled, audited
+
+    cases = [  # (page, button, question, what it says, notice after, state after)
+        (
+            f"/staff/settlements/{place.id}",
+            "Delete milestone",
+            "Delete the milestone “Standpipes”?",
+            "Residents of Ubuhle Gardens will no longer see it in their timeline.",
+            "Deleted.",
+            (False, False, ["milestone.delete"]),
+        ),
+        (
+            f"/staff/meetings/{meeting_id}",
+            "Cancel meeting",
+            "Cancel the meeting “Block meeting”?",
+            "will be marked cancelled: residents asking about meetings are told it is off",
+            "Meeting cancelled.",
+            (False, True, ["milestone.delete", "meeting.cancel"]),
+        ),
+    ]
+    with serve(create_app(settings, clean_db)) as base, chromium() as browser:
+        context = browser.new_context(
+            viewport={"width": 360, "height": 740}, java_script_enabled=False
+        )
+        page = context.new_page()
+        dialogs: list[str] = []
+        page.on("dialog", lambda dialog: dialogs.append(dialog.message))
+        _log_in(page, base)
+        for path, button, question, what, notice, after in cases:
+            before = state()
+            page.goto(base + path)
+            page.get_by_role("button", name=button).click()
+            expect(page.get_by_role("heading", name=question)).to_be_visible()
+            expect(page.locator("#confirm-what")).to_contain_text(what)
+            assert state() == before, path
+            page.get_by_role("link", name="Back").click()
+            expect(page).to_have_url(base + path)
+            assert state() == before, path
+            page.get_by_role("button", name=button).click()
+            page.get_by_role("button", name="Confirm").click()
+            expect(page.get_by_role("status")).to_have_text(notice)
+            assert state() == after, path
+            assert page.evaluate("document.documentElement.scrollWidth") <= 360
+        assert dialogs == []

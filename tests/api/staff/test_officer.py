@@ -112,13 +112,24 @@ def test_an_officer_deletes_a_milestone_after_confirming(
     assert client.post(url, data={}).status_code == 403  # no CSRF token
     with logged_in(app, "ward22@example.org") as (outsider, outsider_csrf):
         assert outsider.post(url, data={"csrf_token": outsider_csrf}).status_code == 404
-    quoted = client.post(url, data={"csrf_token": csrf})
+    confirmed = {"csrf_token": csrf, "confirm": "yes"}
+    quoted = client.post(url, data=confirmed)
     assert quoted.status_code == 409 and "cancel it, or wait until it is sent" in quoted.text
     with session_scope(clean_db) as session:
         cancelled = session.get(Broadcast, broadcast_id)
         assert cancelled is not None
         cancelled.status = "cancelled"
-    deleted = client.post(url, data={"csrf_token": csrf}, follow_redirects=False)
+    # Without `confirm` (the page's script sends it after its dialog), a page asks first.
+    asked = client.post(url, data={"csrf_token": csrf}, follow_redirects=False)
+    assert asked.status_code == 200
+    assert "<h1>Delete the milestone “Standpipes instaled”?</h1>" in asked.text
+    assert "Residents of Ubuhle Gardens will no longer see it in their timeline" in asked.text
+    question = re.search(f'<form method="post" action="{url}".*?</form>', asked.text, re.S)
+    assert question is not None and 'name="confirm" value="yes"' in question.group()
+    assert f'href="/staff/settlements/{world.here}">Back</a>' in question.group()
+    with Session(clean_db) as session:
+        assert session.get(Milestone, typo) is not None
+    deleted = client.post(url, data=confirmed, follow_redirects=False)
     assert deleted.status_code == 303
     assert "Standpipes instaled" not in client.get(f"/staff/settlements/{world.here}").text
     with Session(clean_db) as session:
@@ -321,10 +332,24 @@ def test_meetings_create_edit_cancel(as_role: Login, world: World, clean_db: Eng
     edited = client.post(url, data={**form, "venue": "Church"}, follow_redirects=False)
     assert edited.status_code == 303
     assert 'value="2031-05-04T18:00"' in client.get(url).text
-    assert client.post(url + "/cancel", data={"csrf_token": csrf}).status_code == 200
+    asked = client.post(url + "/cancel", data={"csrf_token": csrf})
+    assert (
+        asked.status_code == 200 and "<h1>Cancel the meeting “Block committee”?</h1>" in asked.text
+    )
+    assert "The meeting on 2031-05-04 18:00 will be marked cancelled" in asked.text
+    with Session(clean_db) as session:
+        assert not session.exec(select(Meeting.cancelled)).one()
+        assert (
+            session.exec(select(AuditEvent).where(AuditEvent.action == "meeting.cancel")).all()
+            == []
+        )
+    cancel = {"csrf_token": csrf, "confirm": "yes"}
+    assert client.post(url + "/cancel", data=cancel).status_code == 200
     with Session(clean_db) as session:
         meeting = session.exec(select(Meeting)).one()
         assert (meeting.venue, meeting.cancelled) == ("Church", True)
+        events = session.exec(select(AuditEvent).where(AuditEvent.action == "meeting.cancel"))
+        assert len(events.all()) == 1
     assert "cancelled" in client.get("/staff/meetings").text
 
 
@@ -469,7 +494,7 @@ def test_a_cancelled_meeting_is_not_changed_and_its_page_says_why(
         meeting_id = session.exec(select(Meeting.id)).one()
     url = f"/staff/meetings/{meeting_id}"
     assert "Save meeting" in client.get(url).text
-    client.post(url + "/cancel", data={"csrf_token": csrf})
+    client.post(url + "/cancel", data={"csrf_token": csrf, "confirm": "yes"})
     page = client.get(url).text
     assert "Save meeting" not in page and f'action="{url}"' not in page
     assert "This meeting was cancelled, so it can no longer be changed" in page
@@ -719,7 +744,9 @@ def test_creating_moving_and_cancelling_a_meeting_offers_an_announcement(
     assert link is not None
     draft = client.get(html.unescape(link.group(1)))
     assert draft.status_code == 200 and "Water point meeting" in draft.text
-    cancelled = client.post(f"/staff/meetings/{meeting_id}/cancel", data={"csrf_token": csrf})
+    cancelled = client.post(
+        f"/staff/meetings/{meeting_id}/cancel", data={"csrf_token": csrf, "confirm": "yes"}
+    )
     assert offer + "cancelled" in cancelled.text
     triage, _ = as_role("triage")
     page = triage.get(f"/staff/meetings/{meeting_id}?announce=cancelled")

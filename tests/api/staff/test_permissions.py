@@ -99,7 +99,8 @@ MATRIX: list[tuple[str, str, set[str]]] = [
     ("POST", "/staff/broadcasts/{broadcast}/approve", KEEPERS),
     ("POST", "/staff/broadcasts/{broadcast}/cancel", KEEPERS),
 ]
-# Allowed posts carry only the CSRF token: most stop at validation (422), the rest succeed.
+# Allowed posts carry only the CSRF token (and `confirm`): most stop at validation (422),
+# the rest succeed.
 
 # The dashboard routes no role check guards, so not in MATRIX; each says why. Every other
 # route under /staff must be in MATRIX (test_every_dashboard_route_is_in_the_matrix).
@@ -194,7 +195,9 @@ def test_permission_matrix(
                 if method == "GET":
                     answer = client.get(path, follow_redirects=False)
                 else:
-                    answer = client.post(path, data={"csrf_token": csrf}, follow_redirects=False)
+                    # Confirmed: a delete or cancel asks first, on a page, without it.
+                    form = {"csrf_token": csrf, "confirm": "yes"}
+                    answer = client.post(path, data=form, follow_redirects=False)
                 status = answer.status_code
                 if role in allowed:
                     ok = status in (200, 303) if method == "GET" else status in (200, 303, 422)
@@ -663,7 +666,9 @@ def test_unscoped_officers_change_and_cancel_city_forums(
     )
     assert edit.status_code == 303
     cancel = client.post(
-        f"/staff/meetings/{ids['city']}/cancel", data={"csrf_token": csrf}, follow_redirects=False
+        f"/staff/meetings/{ids['city']}/cancel",
+        data={"csrf_token": csrf, "confirm": "yes"},
+        follow_redirects=False,
     )
     assert cancel.status_code == 303
     with Session(clean_db) as session:
