@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import and_
 from sqlmodel import col
@@ -28,6 +28,7 @@ from api.routes.staff.common import (
     Confirmed,
     StaffContext,
     action,
+    attachment,
     back,
     confirmation,
     local_datetime,
@@ -44,11 +45,12 @@ from bot.domain.outbox import budget
 from bot.domain.settlements import edit
 from bot.domain.settlements import service as settlements
 from bot.domain.settlements.importer import (
-    COLUMNS,
+    FORMATS,
     MAX_BYTES,
     ImportRejected,
     ImportResult,
     RowError,
+    example,
     import_csv,
 )
 from bot.domain.settlements.models import (
@@ -644,7 +646,19 @@ ImportKind = Literal["settlements", "milestones", "meetings"]
 @router.get("/import", response_class=HTMLResponse)
 def import_form(request: Request, ctx: Reader) -> HTMLResponse:
     """Upload a settlements, milestones or meetings CSV file."""
-    return render(request, "import.html", ctx, columns=COLUMNS, errors=None, result=None)
+    return render(request, "import.html", ctx, formats=FORMATS, errors=None, result=None)
+
+
+@router.get("/import/examples/{kind}.csv")
+def import_example(kind: ImportKind, ctx: Reader) -> Response:
+    """Download a small file of `kind` that imports cleanly, to copy: its milestones and
+    meetings are those of a settlement the user may see."""
+    places = scopes.visible_settlements(session=ctx.session, scope=ctx.scope)
+    return attachment(
+        example(kind, settlement=places[0] if places else None, now=utcnow()),
+        "text/csv; charset=utf-8",
+        f"{kind}-example.csv",
+    )
 
 
 @router.post("/import", response_class=HTMLResponse)
@@ -697,7 +711,7 @@ def _import_page(
         "import.html",
         ctx,
         status_code=422 if errors else 200,
-        columns=COLUMNS,
+        formats=FORMATS,
         errors=errors,
         result=result,
         kind=kind,

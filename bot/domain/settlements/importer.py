@@ -50,20 +50,113 @@ from bot.names import same_name_key
 
 Kind = Literal["settlements", "milestones", "meetings"]
 
-COLUMNS: dict[str, tuple[str, ...]] = {
+
+# Meetings start and milestones fall due in these years: a placeholder like 9999-12-31
+# could not be shown in Johannesburg time, and would break every resident's list of
+# meetings; 0001-01-01 or 9999-12-31 is no milestone's real target either.
+YEARS = range(2000, 2100)
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of an import file and what it takes, as the upload page's help says it."""
+
+    name: str
+    takes: str = ""
+    required: bool = False
+    longest: int | None = None  # characters
+
+
+def _one_of(values: tuple[str, ...]) -> str:
+    return "|".join(values)
+
+
+# Each kind's columns in the order of its header row, and their formats (README's "Import
+# files"): the header check and the upload page's help read them here.
+FORMATS: dict[str, tuple[Column, ...]] = {
     "settlements": (
-        "name",
-        "aliases",
-        "ward",
-        "municipality",
-        "category",
-        "category_note",
-        "current_phase",
+        Column("name", required=True, longest=NAME_LENGTH),
+        Column("aliases", '";"-separated'),
+        Column("ward", longest=WARD_LENGTH),
+        Column("municipality", required=True, longest=NAME_LENGTH),
+        Column("category", f"{_one_of(CATEGORIES)} or blank: not yet assessed"),
+        Column("category_note", longest=NOTE_LENGTH),
+        Column("current_phase", longest=PHASE_LENGTH),
     ),
-    "milestones": ("settlement", "strand", "title", "target_date", "status", "note"),
-    "meetings": ("settlement", "ward", "level", "title", "starts_at", "venue"),
+    "milestones": (
+        Column("settlement", "a settlement's name, imported first", required=True),
+        Column("strand", _one_of(STRANDS), required=True),
+        Column("title", required=True, longest=TITLE_LENGTH),
+        Column("target_date", f"YYYY-MM-DD between {YEARS.start} and {YEARS.stop - 1}, or blank"),
+        Column("status", _one_of(MILESTONE_STATUSES), required=True),
+        Column("note", longest=NOTE_LENGTH),
+    ),
+    "meetings": (
+        Column("settlement", "blank for a ward/city forum"),
+        Column("ward", "blank for a city forum", longest=WARD_LENGTH),
+        Column("level", _one_of(MEETING_LEVELS), required=True),
+        Column("title", required=True, longest=TITLE_LENGTH),
+        Column("starts_at", "ISO 8601 with offset, e.g. 2031-05-04T18:00+02:00", required=True),
+        Column("venue", longest=VENUE_LENGTH),
+    ),
+}
+COLUMNS: dict[str, tuple[str, ...]] = {
+    kind: tuple(column.name for column in columns) for kind, columns in FORMATS.items()
 }
 MAX_BYTES = 5 * 1024 * 1024
+EXAMPLE_SETTLEMENT = "Example Park"
+
+
+def example(kind: str, *, settlement: Settlement | None, now: dt.datetime) -> str:
+    """Return a small file of `kind` that imports cleanly, to copy: its milestones and
+    meetings are `settlement`'s (one imported already), or with None the settlements
+    example's (import that first). Its meetings start a month or so after `now`."""
+    name = settlement.name if settlement else EXAMPLE_SETTLEMENT
+    ward = settlement.ward if settlement else "1"
+    day = now.astimezone(TIMEZONE).date() + dt.timedelta(days=30)
+
+    def evening(days: int) -> str:
+        moment = dt.datetime.combine(day + dt.timedelta(days=days), dt.time(18), TIMEZONE)
+        return moment.isoformat(timespec="minutes")
+
+    rows: dict[str, list[tuple[str, ...]]] = {
+        "settlements": [
+            (
+                EXAMPLE_SETTLEMENT,
+                "Expark;Example Pk",
+                ward,
+                settlement.municipality if settlement else "Example Municipality",
+                "B1",
+                "Water standpipes and toilets come first.",
+                "Essential services installation",
+            )
+        ],
+        "milestones": [
+            (
+                name,
+                "planning",
+                "Community action plan (example)",
+                f"{day:%Y-%m-%d}",
+                "in_progress",
+                "Agreed with the block committees.",
+            ),
+            (name, "services", "Standpipes installed (example)", "", "planned", ""),
+        ],
+        "meetings": [
+            (name, "", "neighbourhood", "Block committee (example)", evening(0), "Community hall"),
+            *(
+                [("", ward, "ward", f"Ward {ward} forum (example)", evening(7), "Ward office")]
+                if ward
+                else []
+            ),
+            ("", "", "city", "City forum (example)", evening(14), "City hall"),
+        ],
+    }
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(COLUMNS[kind])
+    writer.writerows(rows[kind])
+    return out.getvalue()
 
 
 @dataclass(frozen=True)
@@ -691,12 +784,6 @@ def _parse_starts_at(check: _Checker) -> dt.datetime | None:
         check.reasons.append(problem)
         return None
     return parsed.astimezone(dt.UTC)
-
-
-# Meetings start and milestones fall due in these years: a placeholder like 9999-12-31
-# could not be shown in Johannesburg time, and would break every resident's list of
-# meetings; 0001-01-01 or 9999-12-31 is no milestone's real target either.
-YEARS = range(2000, 2100)
 
 
 def _years_problem(column: str, value: dt.date, year: int) -> str | None:

@@ -942,6 +942,57 @@ def test_csv_upload_lists_the_same_row_errors_as_the_cli(
         assert [e.detail["ok"] for e in audit] == [False, True, True]
 
 
+def test_the_import_page_says_each_kinds_columns_and_its_example_files_import_cleanly(
+    as_role: Login, world: World, clean_db: Engine
+) -> None:
+    # The page listed column names alone: no formats, nothing to start a file from.
+    from bot.domain.settlements.importer import FORMATS
+
+    client, csrf = as_role("officer")
+    page = client.get("/staff/import").text
+    for kind, columns in FORMATS.items():
+        start = page.index(f'<section id="columns-{kind}"')
+        section = html.unescape(page[start : page.index("</section>", start)])
+        assert [f"<code>{c.name}</code>" for c in columns] == re.findall(
+            r"<code>[a-z_]+</code>", section
+        )
+        for column in columns:
+            assert column.takes in section
+        assert f'href="/staff/import/examples/{kind}.csv"' in section
+    assert "A|B1|B2|C or blank: not yet assessed" in page
+    assert "YYYY-MM-DD between 2000 and 2099, or blank" in page
+    assert "ISO 8601 with offset" in page and "neighbourhood|ward|city" in page
+    for kind, made in (("settlements", 1), ("milestones", 2), ("meetings", 3)):
+        download = client.get(f"/staff/import/examples/{kind}.csv")
+        assert download.status_code == 200
+        assert download.headers["content-type"].startswith("text/csv")
+        assert download.headers["content-disposition"] == (
+            f'attachment; filename="{kind}-example.csv"'
+        )
+        checked = client.post(
+            "/staff/import",
+            data={"csrf_token": csrf, "kind": kind, "check_only": "true"},
+            files={"file": (f"{kind}-example.csv", download.content, "text/csv")},
+        )
+        assert checked.status_code == 200, checked.text
+        assert f"{kind}: {made} created, 0 updated" in checked.text
+        assert "Checked only: nothing was written." in checked.text
+        # Refused, the page is the import page again, its kind chosen and its help there.
+        refused = client.post(
+            "/staff/import",
+            data={"csrf_token": csrf, "kind": kind},
+            files={"file": ("bad.csv", download.content + b"one,two\n", "text/csv")},
+        )
+        assert refused.status_code == 422 and 'id="import-errors"' in refused.text
+        assert f'<option value="{kind}" selected>' in refused.text
+        assert f'<section id="columns-{kind}"' in refused.text
+    with Session(clean_db) as session:
+        assert session.exec(select(Settlement.name)).all() == [
+            "Ubuhle Gardens",
+            "Kwa-Thema Extension",
+        ]
+
+
 def test_a_residents_page_says_which_channel_their_stop_came_on(
     as_role: Login, world: World, clean_db: Engine
 ) -> None:

@@ -79,6 +79,7 @@ MATRIX: list[tuple[str, str, set[str]]] = [
     ("POST", "/staff/meetings/{meeting}/cancel", KEEPERS),
     ("GET", "/staff/import", KEEPERS),  # a scoped user's page says why there is no form
     ("POST", "/staff/import", {ADMIN, OFFICER}),  # a file may name any place: no scope
+    ("GET", "/staff/import/examples/{kind}.csv", KEEPERS),
     ("GET", "/staff/residents", KEEPERS),
     ("GET", "/staff/residents/{resident}", KEEPERS),
     ("GET", "/staff/residents/{resident}/export.json", KEEPERS),
@@ -159,6 +160,7 @@ def ids(world: World, clean_db: Engine, app_settings: Settings) -> dict[str, str
             "ticket": world.ticket_here,
             "photo": photo.reference,
             "index": "0",
+            "kind": "milestones",
             "meeting": str(meeting.id),
             "resident": str(resident.id),
             "user": str(user.id),

@@ -21,9 +21,11 @@ from bot.domain.residents.models import Resident
 from bot.domain.settlements import edit
 from bot.domain.settlements import service as settlements
 from bot.domain.settlements.importer import (
+    COLUMNS,
     ImportRejected,
     ImportResult,
     Updated,
+    example,
     import_csv,
     iter_lines,
     meeting_key,
@@ -67,6 +69,35 @@ def test_good_settlements_file_creates_every_row(session: Session) -> None:
     assert masakhane.one().category == "A"  # lower case accepted, stored canonical
     sunrise = session.exec(select(Settlement).where(Settlement.name == "Sunrise Camp")).one()
     assert sunrise.category is None
+
+
+def test_the_examples_import_as_they_are_with_no_settlement_yet_and_with_one(
+    session: Session,
+) -> None:
+    # With none imported yet, the milestones and meetings examples are the settlements
+    # example's; once there is one, theirs (its ward's forum too).
+    now = utcnow()
+    files = {kind: example(kind, settlement=None, now=now) for kind in COLUMNS}
+    assert list(files) == ["settlements", "milestones", "meetings"]
+    created = {
+        kind: import_csv(session=session, kind=kind, data=data, now=now).created  # type: ignore[arg-type]
+        for kind, data in files.items()
+    }
+    assert created["settlements"] == ["Example Park"]
+    assert len(created["milestones"]) == 2 and len(created["meetings"]) == 3
+    for kind, data in files.items():
+        assert data.splitlines()[0] == ",".join(COLUMNS[kind])
+    place = make_settlement(session, "Ubuhle Gardens", ward="14", municipality="Test Bay")
+    for kind in COLUMNS:
+        data = example(kind, settlement=place, now=now)
+        result = import_csv(session=session, kind=kind, data=data, now=now, dry_run=True)  # type: ignore[arg-type]
+        rows = result.created + result.updated + result.unchanged  # the city forum: unchanged
+        assert len(rows) == {"settlements": 1, "milestones": 2, "meetings": 3}[kind]
+        if kind == "milestones":
+            assert all(name.startswith("Ubuhle Gardens: ") for name in result.created)
+    meetings = example("meetings", settlement=place, now=now).splitlines()
+    assert meetings[1].startswith("Ubuhle Gardens,,neighbourhood,Block committee (example),")
+    assert meetings[2].startswith(",14,ward,Ward 14 forum (example),")
 
 
 def test_reimport_updates_by_natural_key_and_never_duplicates(session: Session) -> None:
