@@ -63,11 +63,25 @@ def find(request: Request, ctx: Reader) -> HTMLResponse | RedirectResponse:
 
 @router.get("/residents/{resident_id}", response_class=HTMLResponse)
 def resident_page(request: Request, resident_id: PathId, ctx: Reader) -> HTMLResponse:
-    """What is kept about one resident, with export and erase."""
+    """What is kept about one resident, the latest broadcasts sent to them and meetings they
+    said they will attend (within the user's scope), with export and erase."""
     resident = _resident(ctx, resident_id)
     ctx.audit("resident.view", f"resident:{resident_id}")
     summary = residents.summarise(session=ctx.session, resident=resident)
-    return render(request, "resident.html", ctx, r=resident, summary=summary)
+    assert resident.id is not None
+    return render(
+        request,
+        "resident.html",
+        ctx,
+        r=resident,
+        summary=summary,
+        broadcasts=resident_data.broadcasts_sent(
+            session=ctx.session, resident_id=resident.id, scope=ctx.scope
+        ),
+        meetings=resident_data.meetings_attending(
+            session=ctx.session, resident_id=resident.id, scope=ctx.scope
+        ),
+    )
 
 
 @router.get("/residents/{resident_id}/export.json")

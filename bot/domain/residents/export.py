@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, func, select
 from sqlmodel import Session, col
 
-from bot.domain.broadcasts.models import MeetingAttendance
+from bot.domain.broadcasts import service as broadcasts
+from bot.domain.broadcasts.models import Broadcast, MeetingAttendance
 from bot.domain.messages.models import InboundMessage
 from bot.domain.outbox.models import Outbox
 from bot.domain.residents.models import Resident
@@ -33,6 +34,55 @@ def get(*, session: Session, resident_id: int, condition: ColumnElement[bool]) -
     return session.execute(
         select(Resident).where(col(Resident.id) == resident_id, condition)
     ).scalar_one_or_none()
+
+
+# How many of a resident's latest broadcasts and meetings their page lists.
+LATEST = 10
+
+
+def broadcasts_sent(
+    *, session: Session, resident_id: int, scope: scopes.Scope, limit: int = LATEST
+) -> tuple[list[tuple[Broadcast, Outbox]], int]:
+    """Return the latest `limit` broadcasts sent (or being sent) to a resident that a user
+    of `scope` may see, newest first, each with its message to them (channel, status), and
+    how many broadcasts they were sent in all. A scoped user's list leaves out those whose
+    audience is outside their scope (a city-wide one, one to where the resident lived
+    before), as the broadcast pages answer 404 for them."""
+    rows = list(
+        session.execute(
+            select(Outbox)
+            .where(col(Outbox.resident_id) == resident_id, col(Outbox.purpose) == "broadcast")
+            .order_by(col(Outbox.id).desc())
+        ).scalars()
+    )
+    shown: list[tuple[Broadcast, Outbox]] = []
+    for row in rows:
+        number = (row.ref or "").removeprefix("broadcast:")
+        found = session.get(Broadcast, int(number)) if number.isdecimal() else None
+        if found is not None and broadcasts.within_scope(
+            session=session, scope=scope, broadcast=found
+        ):
+            shown.append((found, row))
+            if len(shown) == limit:
+                break
+    return shown, len(rows)
+
+
+def meetings_attending(
+    *, session: Session, resident_id: int, scope: scopes.Scope, limit: int = LATEST
+) -> tuple[list[tuple[Meeting, MeetingAttendance]], int]:
+    """Return the latest `limit` meetings (by start) a resident said they will attend that
+    a user of `scope` may see, with when they said so, and how many they said in all."""
+    attending = col(MeetingAttendance.resident_id) == resident_id
+    shown = session.execute(
+        select(Meeting, MeetingAttendance)
+        .join(MeetingAttendance, col(MeetingAttendance.meeting_id) == col(Meeting.id))
+        .where(attending, scopes.meeting_read_condition(scope))
+        .order_by(col(Meeting.starts_at).desc(), col(Meeting.id).desc())
+        .limit(limit)
+    ).all()
+    total = session.execute(select(func.count()).where(attending)).scalar_one()
+    return [(meeting, said) for meeting, said in shown], total
 
 
 def _when(value: dt.datetime | None) -> str | None:

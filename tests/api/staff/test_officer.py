@@ -1016,6 +1016,77 @@ def test_a_residents_page_says_which_channel_their_stop_came_on(
     assert "Opted out</dt><dd>yes, 2026-11-02 10:00</dd>" in shown[2]
 
 
+def test_a_residents_page_lists_the_latest_broadcasts_and_meetings_within_the_users_scope(
+    app: object, as_role: Login, world: World, clean_db: Engine
+) -> None:
+    # The page said neither what the municipality had sent a resident nor which meetings
+    # they said they would come to: staff answering "I was never told" had to guess.
+    from bot.domain.outbox.models import Outbox
+
+    start = dt.datetime(2031, 3, 2, 8, tzinfo=dt.UTC)
+    with session_scope(clean_db) as session:
+        resident_id = make_resident(session, "+27821117777", settlement_id=world.here).id
+        audiences = [{"settlement_ids": [world.here]}] * 11 + [{"everyone": True}]
+        for number, audience in enumerate(audiences, 1):
+            sent = Broadcast(title=f"Notice {number}", audience=audience, status="enqueued")
+            session.add(sent)
+            session.flush()
+            session.add(
+                Outbox(
+                    resident_id=resident_id,
+                    channel="sms",
+                    purpose="broadcast",
+                    ref=f"broadcast:{sent.id}",
+                    dedupe_key=f"broadcast:{sent.id}:{resident_id}",
+                    body=f"Secret words {number}",
+                    status="delivered",
+                    sent_at=start + dt.timedelta(hours=number),
+                )
+            )
+        ids = {}
+        for title, place, days in (("Here", world.here, 1), ("There", world.there, 2)):
+            meeting = make_meeting(
+                session, start + dt.timedelta(days=days), settlement_id=place, title=title
+            )
+            ids[title] = meeting.id
+            session.add(MeetingAttendance(meeting_id=meeting.id, resident_id=resident_id))
+        with_ids = {b.title: b.id for b in session.exec(select(Broadcast)).all()}
+    make_scoped_user(clean_db, "ward14@example.org", "officer", wards=["14"])
+    url = f"/staff/residents/{resident_id}"
+
+    def listed(page: str, what: str) -> list[str]:
+        start = page.index(f'<ul id="resident-{what}"')
+        items = page[start : page.index("</ul>", start)]
+        return [
+            f"{href} {text}"
+            for href, text in re.findall(r'<li><a href="([^"]+)">([^<]+)</a>', items)
+        ]
+
+    client, _ = as_role("officer")
+    page = client.get(url).text
+    assert listed(page, "broadcasts") == [
+        f"/staff/broadcasts/{with_ids[f'Notice {n}']} Notice {n}" for n in range(12, 2, -1)
+    ]
+    assert "The latest 10 of 12." in page and "2031-03-02 22:00 · sms · delivered" in page
+    assert listed(page, "meetings") == [
+        f"/staff/meetings/{ids['There']} There",
+        f"/staff/meetings/{ids['Here']} Here",
+    ]
+    assert "Secret words" not in page  # what was said is on the broadcast's own page
+    with logged_in(app, "ward14@example.org") as (scoped, _csrf):
+        page = scoped.get(url).text
+        # each link opens (the city-wide broadcast's would not)
+        for link in listed(page, "broadcasts") + listed(page, "meetings"):
+            assert scoped.get(link.split()[0]).status_code == 200, link
+        assert scoped.get(f"/staff/broadcasts/{with_ids['Notice 12']}").status_code == 404
+    assert listed(page, "broadcasts") == [
+        f"/staff/broadcasts/{with_ids[f'Notice {n}']} Notice {n}" for n in range(11, 1, -1)
+    ]  # not the city-wide one (12), which a scoped officer's broadcast pages do not show
+    assert "The latest 10 of 12; those outside your scope are not listed." in page
+    assert listed(page, "meetings") == [f"/staff/meetings/{ids['Here']} Here"]
+    assert "The latest 1 of 2; those outside your scope are not listed." in page
+
+
 def test_residents_find_export_erase(as_role: Login, world: World, clean_db: Engine) -> None:
     with session_scope(clean_db) as session:
         resident = make_resident(
