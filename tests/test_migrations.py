@@ -497,3 +497,28 @@ def test_a_settlement_a_user_is_scoped_to_cannot_be_deleted_from_under_them(
         session.execute(gone)
     with session_scope(clean_db) as session:
         assert session.get(Settlement, settlement) is None
+
+
+def test_yeses_stored_before_0017_are_for_the_meeting_s_start_as_it_is(clean_db: Engine) -> None:
+    """Migration 0019 keeps the start a yes was given for: rows already there take their
+    meeting's start (what they meant until then), and count as before."""
+    from bot.domain.broadcasts import service as broadcasts
+    from bot.domain.broadcasts.models import MeetingAttendance
+
+    migrate.downgrade(clean_db, "0018")
+    starts = NOW + dt.timedelta(days=3, seconds=30)
+    try:
+        with session_scope(clean_db) as session:
+            forum = Meeting(level="city", title="Forum", starts_at=starts, natural_key="forum")
+            meeting = _old_row(session, forum)
+            resident = _old_row(session, Resident(phone="+27821234567"))
+            said = MeetingAttendance(meeting_id=meeting, resident_id=resident, starts_at=NOW)
+            _old_row(session, said)
+    finally:
+        migrate.upgrade(clean_db)
+    with session_scope(clean_db) as session:
+        [row] = session.exec(select(MeetingAttendance)).all()
+        assert row.starts_at == starts
+        assert broadcasts.attendance(
+            session=session, scope=scopes.EVERYTHING, meeting_id=meeting
+        ) == (1, 0)

@@ -7,6 +7,7 @@ conversation script can assert exactly what a turn would change.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from bot.engine.messages import Channel, Location, Media
 
@@ -97,9 +98,11 @@ class AnswerResolution:
 
 @dataclass(frozen=True)
 class AttendMeeting:
-    """The resident says they will come to a meeting they were reminded of."""
+    """The resident says they will come to a meeting they were reminded of, at the start
+    the reply names (`starts_at`; a yes stands only while the meeting keeps it)."""
 
     meeting_id: int
+    starts_at: datetime
 
 
 Effect = (

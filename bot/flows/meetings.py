@@ -172,7 +172,7 @@ def attend(turn: Turn, invitation: InvitationInfo) -> None:
 
 
 def _record(turn: Turn, invitation: InvitationInfo) -> None:
-    turn.emit(AttendMeeting(meeting_id=invitation.meeting_id))
+    turn.emit(AttendMeeting(meeting_id=invitation.meeting_id, starts_at=invitation.starts_at))
     turn.say(
         "broadcast.attend_thanks",
         title=invitation.title,

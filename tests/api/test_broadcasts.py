@@ -646,9 +646,11 @@ def test_a_scoped_officer_counts_who_will_come_to_a_city_forum_among_their_resid
     # Everyone was reminded of the city forum and said they will come: three residents of
     # Ubuhle Gardens (ward 14) and one of Thembalethu (ward 9).
     with session_scope(clean_db) as session:
-        city = make_meeting(session, utcnow() + dt.timedelta(days=5), level="city").id
+        forum = make_meeting(session, utcnow() + dt.timedelta(days=5), level="city")
+        city = forum.id
         for n, resident_id in enumerate(session.exec(select(Resident.id)).all()):
-            broadcasts.record_attendance(session=session, resident_id=resident_id, meeting_id=city)
+            said = {"resident_id": resident_id, "meeting_id": city, "starts_at": forum.starts_at}
+            broadcasts.record_attendance(session=session, **said)
             session.add(
                 Outbox(
                     resident_id=resident_id,

@@ -42,6 +42,13 @@ from bot.engine import (
 from bot.engine.effects import AttendMeeting
 from bot.i18n import get_translator
 
+
+def attended(effects: list[Any]) -> list[Any]:
+    """Return a turn's effects with each AttendMeeting as its meeting id (scripts whose
+    point is which meetings were said yes to, not at which start)."""
+    return [e.meeting_id if isinstance(e, AttendMeeting) else e for e in effects]
+
+
 START = datetime(2025, 6, 2, 8, 0, tzinfo=UTC)  # a Monday, 10:00 in Johannesburg
 MUNICIPALITY = "Ubuntu Bay Municipality"
 

@@ -464,6 +464,9 @@ def meeting_page(request: Request, meeting_id: PathId, ctx: Reader) -> HTMLRespo
         attendance=broadcasts.attendance(
             session=ctx.session, scope=ctx.scope, meeting_id=meeting_id
         ),
+        earlier_yeses=broadcasts.earlier_yeses(
+            session=ctx.session, scope=ctx.scope, meeting=meeting
+        ),
         beyond_budget=broadcasts.beyond_budget_note(beyond) if beyond else None,
         max_segments=budget.MAX_SEGMENTS,
         can_change=can_change,

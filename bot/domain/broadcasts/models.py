@@ -7,11 +7,11 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ValidationInfo, model_validator
 from pydantic import Field as PydanticField
-from sqlalchemy import JSON, CheckConstraint, Column, UniqueConstraint
-from sqlmodel import Field, SQLModel
+from sqlalchemy import JSON, CheckConstraint, Column, UniqueConstraint, and_
+from sqlmodel import Field, SQLModel, col
 
 from bot.db import ApiInput, CleanText, RowId, UTCDateTime, utc_year, utcnow
-from bot.domain.settlements.models import VENUE_LENGTH
+from bot.domain.settlements.models import VENUE_LENGTH, Meeting
 from bot.engine.messages import Channel
 
 BroadcastStatus = Literal["awaiting_approval", "scheduled", "enqueued", "cancelled", "failed"]
@@ -80,7 +80,10 @@ class Broadcast(SQLModel, table=True):
 
 
 class MeetingAttendance(SQLModel, table=True):
-    """A resident said they will attend a meeting (replying to its reminder)."""
+    """A resident said they will attend a meeting (replying to its reminder), at the start
+    they were told: a yes stands only while the meeting keeps that start
+    (`ATTENDANCE_STANDS`). Moved, the meeting asks them again; their newest yes replaces
+    the row."""
 
     __tablename__ = "meeting_attendance"
     __table_args__ = (UniqueConstraint("meeting_id", "resident_id", name="uq_meeting_attendance"),)
@@ -88,7 +91,19 @@ class MeetingAttendance(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     meeting_id: int = Field(foreign_key="meeting.id", ondelete="CASCADE", index=True)
     resident_id: int = Field(foreign_key="resident.id", ondelete="CASCADE", index=True)
+    # The meeting's start the yes was given for, as stored then (migration 0019).
+    starts_at: dt.datetime = Field(sa_type=UTCDateTime)
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+# Join a yes to its meeting only while the meeting starts when the yes was given for: a yes
+# to 10:00 is no yes to a meeting moved to 14:00 (the reminders, the answers to them and
+# the officers' counts all read it so). A change of seconds residents are never told
+# carries the yeses along (`service.meeting_changing`).
+ATTENDANCE_STANDS = and_(
+    col(Meeting.id) == col(MeetingAttendance.meeting_id),
+    col(Meeting.starts_at) == col(MeetingAttendance.starts_at),
+)
 
 
 class MeetingReminder(SQLModel, table=True):

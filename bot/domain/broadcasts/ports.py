@@ -9,7 +9,7 @@ from sqlalchemy import String, bindparam, cast, literal, select
 from sqlmodel import Session, col
 
 from bot.db import EPOCH
-from bot.domain.broadcasts.models import MeetingAttendance
+from bot.domain.broadcasts.models import ATTENDANCE_STANDS, MeetingAttendance
 from bot.domain.outbox.models import SENT_STATUSES, Outbox
 from bot.domain.residents.models import Resident
 from bot.domain.settlements.models import Meeting
@@ -26,6 +26,8 @@ LATE_REPLY = dt.timedelta(hours=2)
 # (broadcast.attend_noted, `service._remind`), so their "1" is the menu's.
 _ASKED_NOTHING = (
     select(col(MeetingAttendance.id))
+    # A yes to a start the meeting moved from: the reminder of the new start asked again.
+    .join(Meeting, ATTENDANCE_STANDS)
     .where(
         col(MeetingAttendance.resident_id) == col(Outbox.resident_id),
         literal("meeting:") + cast(col(MeetingAttendance.meeting_id), String) == col(Outbox.ref),
@@ -49,6 +51,7 @@ _NEWEST_REMINDERS = (
 )
 _ATTENDING = (
     select(col(MeetingAttendance.meeting_id))
+    .join(Meeting, ATTENDANCE_STANDS)
     .join(Resident, col(Resident.id) == col(MeetingAttendance.resident_id))
     .where(
         col(Resident.phone) == bindparam("phone"),
@@ -97,7 +100,7 @@ class SqlMeetingInvitations:
 
     def attending(self, phone: str, meeting_ids: Collection[int]) -> set[int]:
         """Return those of the meetings the resident said they will attend (`AttendMeeting`,
-        recorded in meeting_attendance)."""
+        recorded in meeting_attendance) at the start each has now."""
         if not meeting_ids:
             return set()
         rows = self.session.connection().execute(

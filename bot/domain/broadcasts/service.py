@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from pydantic import ValidationError
-from sqlalchemy import ColumnElement, String, case, cast, delete, func, literal, select
+from sqlalchemy import ColumnElement, String, case, cast, delete, func, literal, select, update
 from sqlmodel import Session, col
 
 from bot import sms
@@ -25,6 +25,7 @@ from bot.content import load
 from bot.db import utcnow
 from bot.domain.broadcasts import audience as audiences
 from bot.domain.broadcasts.models import (
+    ATTENDANCE_STANDS,
     Audience,
     Broadcast,
     BroadcastCreate,
@@ -1639,6 +1640,15 @@ def meeting_changing(*, session: Session, meeting: Meeting, values: Mapping[str,
     changed = {name for name, value in values.items() if getattr(meeting, name) != value}
     if "starts_at" in changed and told_start(meeting.starts_at) == told_start(values["starts_at"]):
         changed.discard("starts_at")  # seconds residents are never told (an import's 18:00:30)
+        # The yeses to the start residents were told stand (`ATTENDANCE_STANDS`).
+        session.execute(
+            update(MeetingAttendance)
+            .where(
+                col(MeetingAttendance.meeting_id) == meeting.id,
+                col(MeetingAttendance.starts_at) == meeting.starts_at,
+            )
+            .values(starts_at=values["starts_at"])
+        )
     # A reminder already sent of the same time and place stands: a corrected title is not
     # worth a second SMS.
     keep_sent = False
@@ -1893,7 +1903,12 @@ def _remind(
 
     # Those who already said they will come are told so, not asked again (their "1" is
     # then the menu's: `SqlMeetingInvitations.pending`).
-    said = select(col(MeetingAttendance.id)).where(col(MeetingAttendance.meeting_id) == meeting.id)
+    # A yes to a start the meeting has moved from is no yes to this one (`ATTENDANCE_STANDS`).
+    said = (
+        select(col(MeetingAttendance.id))
+        .join(Meeting, ATTENDANCE_STANDS)
+        .where(col(MeetingAttendance.meeting_id) == meeting.id)
+    )
     instead = None
     if session.execute(said.limit(1)).first() is not None:
         resident = audiences.resident_table.c.id
@@ -1929,22 +1944,35 @@ def _remind(
 
 
 def record_attendance(
-    *, session: Session, resident_id: int, meeting_id: int, now: dt.datetime | None = None
+    *,
+    session: Session,
+    resident_id: int,
+    meeting_id: int,
+    starts_at: dt.datetime,
+    now: dt.datetime | None = None,
 ) -> bool:
-    """Note that a resident will come to a meeting; return False if already noted."""
-    exists = session.execute(
-        select(col(MeetingAttendance.id)).where(
+    """Note that a resident will come to a meeting at `starts_at`, the start their thanks
+    named (a yes to a start the meeting has since left does not count for the new one);
+    return False if already noted for it. A yes to a new start replaces the old one."""
+    meeting = session.get(Meeting, meeting_id)
+    if meeting is None:
+        return False
+    if told_start(starts_at) == told_start(meeting.starts_at):
+        starts_at = meeting.starts_at  # as stored, seconds and all (`ATTENDANCE_STANDS`)
+    said = session.execute(
+        select(MeetingAttendance).where(
             col(MeetingAttendance.meeting_id) == meeting_id,
             col(MeetingAttendance.resident_id) == resident_id,
         )
-    ).first()
-    if exists is not None or session.get(Meeting, meeting_id) is None:
+    ).scalar_one_or_none()
+    if said is not None and said.starts_at == starts_at:
         return False
-    session.add(
-        MeetingAttendance(
-            meeting_id=meeting_id, resident_id=resident_id, created_at=now or utcnow()
+    if said is None:
+        said = MeetingAttendance(
+            meeting_id=meeting_id, resident_id=resident_id, starts_at=starts_at
         )
-    )
+        session.add(said)
+    said.starts_at, said.created_at = starts_at, now or utcnow()
     session.flush()
     return True
 
@@ -1961,7 +1989,9 @@ def attendances(
     *, session: Session, scope: scopes.Scope, meeting_ids: Collection[int]
 ) -> dict[int, tuple[int, int]]:
     """Return `attendance` for each of the meetings, in two queries however many they are
-    (a meeting nobody answered or was reminded of: (0, 0))."""
+    (a meeting nobody answered or was reminded of: (0, 0)). A yes counts only for the
+    start it was given for (`ATTENDANCE_STANDS`): one to a time the meeting moved from is
+    not counted (`earlier_yeses`)."""
     ids = list(meeting_ids)
     if not ids:
         return {}
@@ -1969,6 +1999,7 @@ def attendances(
         meeting_id: count
         for meeting_id, count in session.execute(
             select(col(MeetingAttendance.meeting_id), func.count())
+            .join(Meeting, ATTENDANCE_STANDS)
             .where(col(MeetingAttendance.meeting_id).in_(ids))
             .where(scopes.resident_id_condition(MeetingAttendance.resident_id, scope))
             .group_by(col(MeetingAttendance.meeting_id))
@@ -1985,3 +2016,18 @@ def attendances(
         ).all()
     }
     return {i: (int(attending.get(i, 0)), int(reminded.get(i, 0))) for i in ids}
+
+
+def earlier_yeses(*, session: Session, scope: scopes.Scope, meeting: Meeting) -> int:
+    """Return how many residents said they will come to the meeting at a start it has
+    since moved from, and have not said yes to its new start (not counted as coming);
+    as `attendance`, a scoped user counts only the residents within their scope."""
+    return int(
+        session.execute(
+            select(func.count()).where(
+                col(MeetingAttendance.meeting_id) == meeting.id,
+                col(MeetingAttendance.starts_at) != meeting.starts_at,
+                scopes.resident_id_condition(MeetingAttendance.resident_id, scope),
+            )
+        ).scalar_one()
+    )

@@ -159,10 +159,13 @@ def export(
         else:
             sent.append(row)
     attending = session.execute(
-        select(col(Meeting.title), col(Meeting.starts_at), col(MeetingAttendance.created_at))
+        # The start they said yes to, which the meeting may have moved from since.
+        select(
+            col(Meeting.title), col(MeetingAttendance.starts_at), col(MeetingAttendance.created_at)
+        )
         .join(Meeting, col(Meeting.id) == col(MeetingAttendance.meeting_id))
         .where(col(MeetingAttendance.resident_id) == resident.id)
-        .order_by(col(Meeting.starts_at))
+        .order_by(col(MeetingAttendance.starts_at))
     ).all()
     typed = session.execute(
         select(UnmatchedSettlementName)

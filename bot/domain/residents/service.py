@@ -154,9 +154,13 @@ def record_turn(
                 changes["opted_out_channel"] = channel
             case fx.OptIn():
                 changes.update(opted_out_at=None, opted_out_channel=None)
-            case fx.AttendMeeting(meeting_id=meeting_id):
+            case fx.AttendMeeting(meeting_id=meeting_id, starts_at=starts_at):
                 broadcasts.record_attendance(
-                    session=session, resident_id=resident["id"], meeting_id=meeting_id, now=now
+                    session=session,
+                    resident_id=resident["id"],
+                    meeting_id=meeting_id,
+                    starts_at=starts_at,
+                    now=now,
                 )
             case fx.EraseResident():
                 erase(session=session, resident_id=resident["id"])

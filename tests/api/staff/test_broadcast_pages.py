@@ -609,7 +609,7 @@ def test_a_meeting_changed_unannounced_is_cancelled_as_residents_know_it_and_the
     for meeting_to_cancel in (meeting_id, kept_id):
         cancelled = client.post(
             f"/staff/meetings/{meeting_to_cancel}/cancel",
-            data={"csrf_token": csrf},
+            data={"csrf_token": csrf, "confirm": "yes"},
             follow_redirects=False,
         )
         assert cancelled.status_code == 303, cancelled.text

@@ -362,7 +362,12 @@ def test_a_meetings_page_and_the_list_say_who_will_come_and_who_was_reminded(
         quiet = make_meeting(session, start, title="Quiet meeting", settlement_id=world.here)
         people = [make_resident(session, f"+2782555000{i}").id for i in range(4)]
         for resident_id in people[:3]:
-            session.add(MeetingAttendance(meeting_id=busy.id, resident_id=resident_id))
+            session.add(
+                MeetingAttendance(meeting_id=busy.id, resident_id=resident_id, starts_at=start)
+            )
+        # A yes to the time the meeting moved from: not counted, said apart.
+        earlier = start - dt.timedelta(days=1)
+        session.add(MeetingAttendance(meeting_id=busy.id, resident_id=people[3], starts_at=earlier))
         # Two sent reminders (one resident twice) and one still queued: two reminded.
         for n, (resident_id, status) in enumerate(
             [
@@ -386,14 +391,18 @@ def test_a_meetings_page_and_the_list_say_who_will_come_and_who_was_reminded(
         busy_id, quiet_id = busy.id, quiet.id
     client, _ = as_role("officer")
     busy_page = html.unescape(client.get(f"/staff/meetings/{busy_id}").text)
-    assert "3 residents said they will come; 2 residents were reminded." in re.sub(
-        r"\s+", " ", busy_page
+    busy_text = re.sub(r"\s+", " ", busy_page)
+    assert "3 residents said they will come; 2 residents were reminded." in busy_text
+    assert (
+        "1 more resident said they would come at a time the meeting has moved from: not "
+        "counted above, and their next reminder asks them again." in busy_text
     )
     quiet_page = re.sub(r"\s+", " ", client.get(f"/staff/meetings/{quiet_id}").text)
     assert (
         "No resident has said they will come yet; no reminder has reached a resident yet."
         in quiet_page
     )
+    assert "meeting-earlier-yeses" not in quiet_page
     listing = client.get("/staff/meetings").text
     assert "Coming / reminded" in listing
     assert re.search(rf'href="/staff/meetings/{busy_id}">Busy meeting<.*?<td>3 / 2</td>', listing)
@@ -412,7 +421,8 @@ def test_a_scoped_user_counts_who_will_come_to_a_forum_among_their_own_residents
         homes = (world.here, world.here, world.there)
         for n, settlement_id in enumerate(homes):
             resident = make_resident(session, f"+2782555100{n}", settlement_id=settlement_id)
-            session.add(MeetingAttendance(meeting_id=forum.id, resident_id=resident.id))
+            said = {"meeting_id": forum.id, "resident_id": resident.id, "starts_at": start}
+            session.add(MeetingAttendance(**said))
             reminder = Outbox(
                 resident_id=resident.id,
                 channel="sms",
@@ -1049,7 +1059,8 @@ def test_a_residents_page_lists_the_latest_broadcasts_and_meetings_within_the_us
                 session, start + dt.timedelta(days=days), settlement_id=place, title=title
             )
             ids[title] = meeting.id
-            session.add(MeetingAttendance(meeting_id=meeting.id, resident_id=resident_id))
+            said = {"meeting_id": meeting.id, "resident_id": resident_id}
+            session.add(MeetingAttendance(**said, starts_at=meeting.starts_at))
         with_ids = {b.title: b.id for b in session.exec(select(Broadcast)).all()}
     make_scoped_user(clean_db, "ward14@example.org", "officer", wards=["14"])
     url = f"/staff/residents/{resident_id}"
@@ -1111,8 +1122,11 @@ def test_residents_find_export_erase(as_role: Login, world: World, clean_db: Eng
         ticket.resident_id = resident.id
         resident_id = resident.id
         session.add(UnmatchedSettlementName(text="Nowhere Heights", resident_id=resident_id))
-        meeting = make_meeting(session, dt.datetime(2026, 12, 5, 15, tzinfo=dt.UTC), title="Plan")
-        session.add(MeetingAttendance(meeting_id=meeting.id, resident_id=resident_id))
+        starts = dt.datetime(2026, 12, 5, 15, tzinfo=dt.UTC)
+        meeting = make_meeting(session, starts, title="Plan")
+        session.add(
+            MeetingAttendance(meeting_id=meeting.id, resident_id=resident_id, starts_at=starts)
+        )
     client, csrf = as_role("officer")
     found = client.get("/staff/residents?phone=082 111 5555", follow_redirects=False)
     assert found.headers["location"] == f"/staff/residents/{resident_id}"

@@ -347,12 +347,9 @@ def test_a_resident_answering_a_reminder_is_counted_once(
     assert invitations.pending(resident.phone, since=future, now=THREE_DAYS_BEFORE) == []
     assert invitations.pending(resident.phone, since=None, now=STARTS + dt.timedelta(hours=3)) == []
 
-    assert broadcasts.record_attendance(
-        session=session, resident_id=resident.id, meeting_id=meeting.id
-    )
-    assert not broadcasts.record_attendance(
-        session=session, resident_id=resident.id, meeting_id=meeting.id
-    )
+    said = {"resident_id": resident.id, "meeting_id": meeting.id, "starts_at": STARTS}
+    assert broadcasts.record_attendance(session=session, **said)
+    assert not broadcasts.record_attendance(session=session, **said)
     assert broadcasts.attendance(
         session=session, scope=scopes.EVERYTHING, meeting_id=meeting.id
     ) == (1, 2)
@@ -565,3 +562,71 @@ def test_the_sms_budget_of_a_reminder_counts_the_words_for_those_who_said_yes(
     assert problem is not None
     assert "SMS reminder, with the date, would be" in problem.message()
     assert "so shorten the title or venue" in problem.message()
+
+
+def test_a_yes_counts_only_for_the_start_it_was_given_for(
+    session: Session, settings: Settings, scene: dict[str, Any]
+) -> None:
+    # A yes to Thursday 18:00 was carried to the meeting moved to Friday: the next reminder
+    # said "You said you will come. See you there." of a time never agreed to, asked
+    # nothing, and officers counted the resident as coming.
+    meeting, resident = scene["meeting"], scene["en"]
+    broadcasts.send_reminders(session=session, settings=settings, now=THREE_DAYS_BEFORE)
+    _deliver(session, THREE_DAYS_BEFORE + dt.timedelta(minutes=1))
+    answered = THREE_DAYS_BEFORE + dt.timedelta(minutes=30)
+    assert "Thursday, 12 March 2026, 18:00" in _say(session, resident, "1", answered)
+    assert (
+        broadcasts.attendance(session=session, scope=scopes.EVERYTHING, meeting_id=meeting.id)[0]
+        == 1
+    )
+
+    friday = STARTS + dt.timedelta(days=1)
+    _change(session, meeting, starts_at=friday, venue=meeting.venue)
+    moved_due = THREE_DAYS_BEFORE + dt.timedelta(days=1)
+    broadcasts.send_reminders(session=session, settings=settings, now=moved_due)
+    [again] = [r for r in _queued(session) if r.resident_id == resident.id]
+    assert "Friday, 13 March 2026" in (again.body or "")
+    assert "Reply 1 or ATTEND to tell us you will come." in (again.body or "")
+    assert "You said you will come" not in (again.body or "")
+    # Not counted as coming to Friday; the page says one said yes to the earlier time.
+    assert (
+        broadcasts.attendance(session=session, scope=scopes.EVERYTHING, meeting_id=meeting.id)[0]
+        == 0
+    )
+    assert broadcasts.earlier_yeses(session=session, scope=scopes.EVERYTHING, meeting=meeting) == 1
+    invitations = SqlMeetingInvitations(session)
+    assert invitations.attending(resident.phone, [meeting.id]) == set()
+    # The reminder asked, so the resident's "1" answers it, for Friday.
+    _deliver(session, moved_due + dt.timedelta(minutes=1))
+    [asked] = invitations.pending(resident.phone, since=answered, now=moved_due)
+    assert asked.meeting_id == meeting.id and asked.starts_at == friday
+    later = moved_due + dt.timedelta(minutes=30)
+    assert _say(session, resident, "1", later).startswith(
+        "Thank you. We noted that you will come to Layout plan on Friday, 13 March 2026, 18:00."
+    )
+    assert (
+        broadcasts.attendance(session=session, scope=scopes.EVERYTHING, meeting_id=meeting.id)[0]
+        == 1
+    )
+    assert broadcasts.earlier_yeses(session=session, scope=scopes.EVERYTHING, meeting=meeting) == 0
+    assert invitations.attending(resident.phone, [meeting.id]) == {meeting.id}
+
+
+def test_a_yes_stands_when_only_the_venue_or_the_start_s_seconds_change(
+    session: Session, settings: Settings, scene: dict[str, Any]
+) -> None:
+    meeting, resident = scene["meeting"], scene["en"]
+    meeting.starts_at = STARTS + dt.timedelta(seconds=30)  # an import's 18:00:30
+    session.flush()
+    assert broadcasts.record_attendance(
+        session=session, resident_id=resident.id, meeting_id=meeting.id, starts_at=STARTS
+    )
+    _change(session, meeting, starts_at=STARTS, venue="Creche")  # 18:00, at the creche
+    assert (
+        broadcasts.attendance(session=session, scope=scopes.EVERYTHING, meeting_id=meeting.id)[0]
+        == 1
+    )
+    broadcasts.send_reminders(session=session, settings=settings, now=THREE_DAYS_BEFORE)
+    [reminder] = [r for r in _queued(session) if r.resident_id == resident.id]
+    assert "Where: Creche" in (reminder.body or "")
+    assert "You said you will come. See you there." in (reminder.body or "")
