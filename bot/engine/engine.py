@@ -17,7 +17,10 @@ Order of precedence for a message:
    never opts out (`Content.keyword`). MENU after IDLE_AFTER (a greeting, mostly: "hi",
    "molo") gets the welcome back of 5 before the menu.
 4. A new resident (or one without a language or consent) continues onboarding.
-4a. STATUS <report number> (or STATUS alone) at the menu and while looking at reports;
+4a. STATUS alone, or an attend word alone (the whole message: "Kom", not "Kom ons
+   praat"), at any step, as HELP says: a report being written is then not sent, and the
+   reply says so first (`report.set_aside`). STATUS <report number> at the menu and while
+   looking at reports;
    and, between flows, 1/2 (yes/no) answering a report's "fixed?" question or 1 (ATTEND)
    answering a meeting reminder received since the resident last wrote (one that asked: to
    a resident who already said they will come, it says so instead); a 1 goes to the
@@ -297,12 +300,14 @@ def _converse(
     ) is not None:
         linked(turn)
     elif (
-        anytime := reports.anytime(turn, last_seen=last_seen, between_flows=_between_flows(turn))
+        anytime := reports.anytime(
+            turn, last_seen=last_seen, between_flows=_between_flows(turn), alone=_alone(turn)
+        )
     ) is not None:
         anytime(turn)
     elif (
         attend := meetings.attend_reply(
-            turn, last_seen=last_seen, between_flows=_between_flows(turn)
+            turn, last_seen=last_seen, between_flows=_between_flows(turn), alone=_alone(turn)
         )
     ) is not None:
         attend(turn)
@@ -332,6 +337,13 @@ def _between_flows(turn: Turn) -> bool:
     if turn.step in (MY_REPORTS, TICKET_VIEW):
         return "held" not in turn.data
     return turn.step == MENU
+
+
+def _alone(turn: Turn) -> bool:
+    """Return whether STATUS or an attend word sent alone is read as the keyword here, as
+    HELP says ("at any time"): everywhere but at the list of reports holding a photo or pin
+    for the report the resident picks (its answer says which)."""
+    return not (turn.step == MY_REPORTS and "held" in turn.data)
 
 
 def _answer_delete(turn: Turn, *, idle: bool) -> None:

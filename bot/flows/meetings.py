@@ -4,7 +4,9 @@
 A reminder ends "Reply 1 or ATTEND" (to a resident who already said they will come, it
 says so instead and asks nothing, so it is no reminder here). Between flows, "1" answers
 the reminders that reached the resident since they last wrote (otherwise it is menu
-option 1), and an attend word answers any reminder of a meeting neither cancelled nor over.
+option 1); an attend word alone, at any step (as HELP says; a report being written is
+then not sent, and the reply says so first), answers any reminder of a meeting neither
+cancelled nor over.
 With one such meeting the answer is recorded and the thanks names it. With two or more (a
 round may bring the ward forum and the settlement's meeting together) nothing is recorded
 yet: the reply lists them by start time, the order of a calendar (reminders of one round
@@ -34,7 +36,7 @@ from datetime import datetime
 from bot.engine.effects import AttendMeeting
 from bot.engine.ports import InvitationInfo, MeetingInfo, SettlementInfo
 from bot.engine.turn import ATTEND_WHICH, MENU, Turn
-from bot.flows import menu
+from bot.flows import menu, report
 
 LIMIT = 5
 
@@ -224,20 +226,25 @@ def on_which(turn: Turn) -> None:
 
 
 def attend_reply(
-    turn: Turn, *, last_seen: datetime | None, between_flows: bool
+    turn: Turn, *, last_seen: datetime | None, between_flows: bool, alone: bool = True
 ) -> Callable[[Turn], None] | None:
-    """Return the handler for "I will attend", between flows: an attend word after any
-    reminder of an upcoming meeting, or "1" after a reminder received since the resident
-    last wrote (so a menu choice keeps its meaning otherwise). Inside a flow the words
-    answer its question ("Kom" may be a report's description). What is offered: see
-    `_answer`."""
-    if not between_flows:
-        return None
+    """Return the handler for "I will attend": an attend word alone (the whole message) at
+    any step where `alone`, as HELP says (a report being written is then not sent:
+    `report.set_aside`); and between flows "1" after a reminder received since the
+    resident last wrote (so a menu choice keeps its meaning otherwise). What is offered:
+    see `_answer`."""
     word = turn.norm in turn.content.attend_words
+    if not (between_flows or (word and alone)):
+        return None
     if not word and turn.norm != "1":
         return None
     since = None if word else last_seen
     reminded = turn.ports.invitations.pending(turn.resident.phone, since=since, now=turn.now)
     if not reminded and not word:
         return None
-    return lambda t: _answer(t, reminded, upcoming=word)
+    return lambda t: _set_aside_and_answer(t, reminded, upcoming=word)
+
+
+def _set_aside_and_answer(turn: Turn, reminded: list[InvitationInfo], *, upcoming: bool) -> None:
+    report.set_aside(turn)
+    _answer(turn, reminded, upcoming=upcoming)

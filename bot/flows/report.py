@@ -27,6 +27,7 @@ from bot.engine.turn import (
     REPORT_CHANGE,
     REPORT_CONFIRM,
     REPORT_DESCRIBE,
+    REPORT_DRAFT_STEPS,
     REPORT_KIND,
     REPORT_WHERE,
     Turn,
@@ -41,6 +42,13 @@ MAX_MEDIA = 10
 SUMMARY_TEXT = 240
 PROBLEM = "problem"
 QUESTION = "question"
+
+
+def set_aside(turn: Turn) -> None:
+    """Tell the resident a report being written was not sent: STATUS or ATTEND, sent alone,
+    answers from any step (bot/flows/reports.py, bot/flows/meetings.py) and leaves it."""
+    if turn.step in REPORT_DRAFT_STEPS:
+        turn.say("report.set_aside")
 
 
 def categories(content: Content) -> list[dict[str, Any]]:

@@ -2,10 +2,11 @@
 
 - Menu 6 (or the STATUS word alone) lists the open reports with their status; replying
   with a report number (or its place in the list) shows it.
-- "STATUS <report number>" works at the main menu and while looking at or adding to
-  reports. Inside other flows the message answers the question on screen: "Stand 45"
-  (Afrikaans STATUS, and the usual word for a plot) is a place, and a report draft is
-  never thrown away.
+- The STATUS word alone works at any step, as HELP says (a report being written is then
+  not sent, and the reply says so: `report.set_aside`). "STATUS <report number>" works at
+  the main menu and while looking at or adding to reports. Inside other flows that
+  message answers the question on screen: "Stand 45" (Afrikaans STATUS, and the usual
+  word for a plot) is a place.
 - A report's view offers 1 to add more (words; on WhatsApp media and a pin), or, when
   the municipality has resolved it, asks "fixed? 1 yes 2 no". A photo or pin sent while
   a report is on the screen is added to it at once; sent at the list, it is added to the
@@ -306,6 +307,7 @@ def _status_request(turn: Turn) -> str | None:
 
 def status(turn: Turn, reference: str) -> None:
     """Show one report by number (STATUS <number>), or list them (STATUS alone)."""
+    report.set_aside(turn)
     if not reference:
         my_reports(turn)
         return
@@ -332,12 +334,14 @@ def _reads_status(turn: Turn, reference: str) -> bool:
 
 
 def anytime(
-    turn: Turn, *, last_seen: datetime | None, between_flows: bool
+    turn: Turn, *, last_seen: datetime | None, between_flows: bool, alone: bool = True
 ) -> Callable[[Turn], None] | None:
     """Return the handler for STATUS, or for an answer to "fixed?" asked since the resident
-    last wrote (only between flows, so a number typed inside a flow keeps its meaning)."""
+    last wrote (only between flows, so a number typed inside a flow keeps its meaning).
+    The STATUS word alone is read at any step where `alone` (a report being written is
+    then not sent: `report.set_aside`)."""
     reference = _status_request(turn)
-    if reference is not None and _reads_status(turn, reference):
+    if reference is not None and (_reads_status(turn, reference) or (alone and not reference)):
         return lambda t: status(t, reference)
     if not between_flows:
         return None

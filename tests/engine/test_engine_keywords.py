@@ -3,6 +3,7 @@ START, MY DATA, DELETE, MORE."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 
 import pytest
@@ -467,3 +468,62 @@ def test_another_keyword_leaves_a_pending_delete_saying_so(c, word) -> None:
     reply = chat.send(word)
     assert reply.startswith("Nothing was deleted"), reply
     assert chat.effects == [] and chat.step != "delete_confirm"
+
+
+def _help_words(text: str) -> list[str]:
+    """Return the words HELP says work at any time: the lines "WORD or WORD: what it does"
+    under its heading (the line ending ":")."""
+    words: list[str] = []
+    heading = False
+    for line in text.split("\n"):
+        if line.endswith(":"):
+            heading = True
+        elif heading and ": " in line:
+            head = line.split(": ", 1)[0]
+            words += re.split(r"\s+(?:or|okanye|noma|of|kapa)\s+", head)
+    return words
+
+
+@pytest.mark.parametrize("language", ["en", "xh", "zu", "af", "st"])
+def test_every_word_help_says_works_at_any_time_is_read_inside_a_flow(c, language) -> None:
+    # HELP said STATUS and ATTEND work "at any time"; inside a flow they were taken as the
+    # answer to its question.
+    chat = c.Chat().onboarded(language=language)
+    words = _help_words(chat.send("HELP"))
+    assert {"MENU", "STATUS", "ATTEND"} <= set(words)
+    chat.send("5")  # a report started: the step answers what is not a keyword
+    not_an_answer = chat.send("xyzzy")
+    assert chat.step == "report_kind"
+    for word in words:
+        assert chat.send(word) != not_an_answer, word  # read as the keyword it is
+        chat.send("START" if word.upper() == "STOP" else "0")
+        chat.send("5")
+
+
+@pytest.mark.parametrize(
+    ("language", "status", "attend"), [("en", "STATUS", "ATTEND"), ("xh", "Imeko", "ndiza!")]
+)
+def test_status_and_attend_alone_work_from_any_step_and_a_draft_is_said_not_sent(
+    c, language, status, attend
+) -> None:
+    tr = get_translator(language)
+    set_aside = render("report.set_aside", tr)
+    chat = c.Chat().onboarded(language=language)
+    for text in ["5", "1", "1"]:
+        chat.send(text)  # a problem about water: its words asked for
+    assert chat.step == "report_describe"
+    reply = chat.send(status)
+    assert reply.startswith(set_aside) and render("my_reports.none", tr) in reply
+    assert chat.step == "menu"
+    chat.send("7")  # the settlement question
+    reply = chat.send(attend)
+    assert set_aside not in reply  # no report was being written
+    assert chat.step == "attend_which" and chat.effects == []  # option 4's meetings offered
+    chat.send("0")
+    # In a sentence, or STATUS with a number inside a report, they are the report's words.
+    for text in ["5", "1", "1"]:
+        chat.send(text)
+    chat.send(f"{status} of the tap is bad")
+    assert chat.step == "report_where"
+    chat.send(f"{status} 45")  # a place: "Stand 45" in Afrikaans
+    assert chat.step == "report_confirm"

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from bot.content import render
 from bot.engine.effects import AttendMeeting, OptOut
 from bot.engine.engine import Outcome, handle
 from bot.engine.messages import Inbound
@@ -90,27 +91,35 @@ def test_attend_word_works_after_any_reminder_in_the_residents_language(c: Modul
     assert c.attended(_turn(c, "Ndiza", sent_after_last_seen=False, language="xh").effects) == [7]
 
 
-def test_an_attend_word_inside_a_report_is_part_of_it(c: ModuleType) -> None:
+def test_an_attend_word_in_a_sentence_inside_a_report_is_part_of_it(c: ModuleType) -> None:
     chat = c.Chat().onboarded()
     invitations = one_reminder(chat.now - timedelta(hours=1), chat.now + timedelta(days=3))
     chat.ports = dataclasses.replace(chat.ports, invitations=invitations)
     chat.send("5")
     chat.send("1")  # a problem
     assert "photos or a voice note" in chat.send("1")  # water: describe it
-    assert "share a location pin" in chat.send("Kom")  # kept as the description
+    assert "share a location pin" in chat.send("Kom kyk na die pyp")  # the description
     assert chat.effects == []
-    assert chat.step == "report_where"  # at the menu, "Kom" says I will come (above)
+    assert chat.step == "report_where"
 
 
-def test_after_idle_an_attend_word_inside_a_report_is_still_part_of_it(c: ModuleType) -> None:
-    chat = c.Chat().onboarded()
+@pytest.mark.parametrize("idle", [False, True], ids=["at_once", "after_idle"])
+def test_an_attend_word_alone_inside_a_report_attends_and_says_the_report_was_not_sent(
+    c: ModuleType, idle: bool
+) -> None:
+    # HELP says ATTEND works at any time: inside a report it was taken as the description.
+    chat = c.Chat().onboarded(language="af")
     invitations = one_reminder(chat.now - timedelta(hours=1), chat.now + timedelta(days=3))
     chat.ports = dataclasses.replace(chat.ports, invitations=invitations)
     for text in ["5", "1", "1"]:
         chat.send(text)
-    chat.wait(minutes=40)
-    assert "share a location pin" in chat.send("Kom")
-    assert chat.effects == [] and chat.step == "report_where"
+    if idle:
+        chat.wait(minutes=40)
+    reply = chat.send("Kom")
+    af = get_translator("af")
+    assert reply.startswith(render("report.set_aside", af))
+    assert c.attended(chat.effects) == [7] and chat.step == "menu"
+    assert chat.send("xyzzy") == render("menu.not_understood", af)  # the draft is gone
 
 
 # One round brings two reminders: the ward forum's first, then Layout plan's, though
