@@ -1902,7 +1902,12 @@ def _remind(
         }
 
     # Those who already said they will come are told so, not asked again (their "1" is
-    # then the menu's: `SqlMeetingInvitations.pending`).
+    # then the menu's: `SqlMeetingInvitations.pending`). The meeting is held until the
+    # round commits: a yes being saved meanwhile (`record_attendance` holds it too) is
+    # waited for, and the INSERT below, a statement of its own, sees it; one saved later
+    # waits for the round. Without it a yes committed while the round was being queued was
+    # not seen, and "Reply 1 or ATTEND" went to a resident who had just said yes.
+    session.execute(select(col(Meeting.id)).where(col(Meeting.id) == meeting.id).with_for_update())
     # A yes to a start the meeting has moved from is no yes to this one (`ATTENDANCE_STANDS`).
     said = (
         select(col(MeetingAttendance.id))
@@ -1953,8 +1958,15 @@ def record_attendance(
 ) -> bool:
     """Note that a resident will come to a meeting at `starts_at`, the start their thanks
     named (a yes to a start the meeting has since left does not count for the new one);
-    return False if already noted for it. A yes to a new start replaces the old one."""
-    meeting = session.get(Meeting, meeting_id)
+    return False if already noted for it. A yes to a new start replaces the old one.
+
+    The meeting is held (FOR KEY SHARE) until the transaction ends: a reminder round being
+    queued for it waits for this yes, and then sees it (`_remind`)."""
+    meeting = session.execute(
+        select(Meeting)
+        .where(col(Meeting.id) == meeting_id)
+        .with_for_update(read=True, key_share=True)
+    ).scalar_one_or_none()
     if meeting is None:
         return False
     if told_start(starts_at) == told_start(meeting.starts_at):

@@ -63,7 +63,11 @@ _TURN_READS = (
 LOOKUP = (
     select(*(RESIDENT.c[name] for name in _TURN_READS))
     .where(RESIDENT.c.phone == bindparam("phone"))
-    .with_for_update()
+    # FOR NO KEY UPDATE (PostgreSQL): a second message from the resident waits, but a job
+    # queuing messages for them (its foreign key takes FOR KEY SHARE) does not; a meeting's
+    # reminder round holds the meeting while it queues, and a "yes" waits for it, so each
+    # waiting for the other would deadlock (`broadcasts.service._remind`).
+    .with_for_update(key_share=True)
 )
 
 
