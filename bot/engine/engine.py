@@ -22,19 +22,18 @@ Order of precedence for a message:
    reply says so first (`report.set_aside`). STATUS <report number> at the menu and while
    looking at reports;
    and, between flows, 1/2 (yes/no) answering a report's "fixed?" question or 1 (ATTEND)
-   answering a meeting reminder received since the resident last wrote (one that asked: to
-   a resident who already said they will come, it says so instead); a 1 goes to the
-   newer of the two (bot/flows/reports.py, bot/flows/meetings.py). With two or more
-   meetings pending, the reply asks which (step ATTEND_WHICH) and records nothing yet; an
-   attend word with none pending offers the meetings option 4 lists instead. Meetings
-   the resident already said they will come to are not offered again (the reply says so
-   when nothing else is left). The
-   list of reports and a report's view count as between flows (`_between_flows`): the
-   question that came after them is the newer one on the screen, so its 1 or 2 is no place
-   in the list. So is the notice that a settlements import linked the resident to the
-   name they typed: its 1 (category) or 7 (change settlement), between flows and at the
-   settlement question it answered, unless a newer question asks for the 1
-   (bot/flows/settlement.py).
+   answering a meeting reminder received since the resident last wrote (one that asked:
+   to a resident who already said they will come, it says so instead); a 1 goes to the
+   one that reached the resident last (bot/flows/reports.py, bot/flows/meetings.py). With
+   two or more meetings pending, the reply asks which (step ATTEND_WHICH) and records
+   nothing yet; an attend word with none pending offers the meetings option 4 lists
+   instead. Meetings the resident already said they will come to are not offered again
+   (the reply says so when nothing else is left). The list of reports and a report's view
+   count as between flows (`_between_flows`): the question that came after them is the
+   newer one on the screen, so its 1 or 2 is no place in the list. So is the notice that
+   a settlements import linked the resident to the name they typed: its 1 (category) or 7
+   (change settlement), between flows and at the settlement question it answered, unless
+   a newer question asks for the 1 (bot/flows/settlement.py).
 5. After IDLE_AFTER without messages the next message gets a short welcome back. At the
    main menu it is followed by the menu, or by the option the message picks, and read as
    at the menu otherwise (`menu.on_menu`): words, a photo or a pin answer a staff question
@@ -293,6 +292,10 @@ def _converse(
             onboarding.on_consent(turn)
         else:
             onboarding.show_consent(turn)
+    # A 1 (or 1/2, 7) between flows answers the question that reached the resident last: a
+    # settlement link's notice, a report's "fixed?", a meeting reminder, each timed by when
+    # its message reached Twilio (outbox sent_at, the ports' one clock). Each answerer
+    # below yields to a newer question of the others, in this order.
     elif (
         linked := settlement.linked_reply(
             turn, last_seen=last_seen, between_flows=_between_flows(turn)

@@ -121,6 +121,8 @@ class TicketInfo:
     last_public_note: str = ""
     last_public_canned: str = ""  # the canned response that note is, in English
     resolved_at: datetime | None = None
+    # When its "fixed?" question reached the resident (`TicketDesk.awaiting_answer`).
+    asked_at: datetime | None = None
 
 
 class SettlementDirectory(Protocol):
@@ -184,8 +186,9 @@ class TicketDesk(Protocol):
         ...
 
     def awaiting_answer(self, phone: str, *, since: datetime | None) -> TicketInfo | None:
-        """Return the report most recently resolved after `since` (None: any) that still
-        waits for the resident to say whether it is fixed."""
+        """Return the resolved report whose "fixed?" question reached the resident most
+        recently after `since` (None: any), still waiting for them to say whether it is
+        fixed (`asked_at`: when it reached them; not before its message did)."""
         ...
 
 

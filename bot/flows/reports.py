@@ -351,7 +351,8 @@ def anytime(
     info = turn.ports.tickets.awaiting_answer(turn.resident.phone, since=last_seen)
     if info is None:
         return None
-    if turn.ports.invitations.pending(turn.resident.phone, since=info.resolved_at, now=turn.now):
+    asked = info.asked_at or info.resolved_at
+    if turn.ports.invitations.pending(turn.resident.phone, since=asked, now=turn.now):
         return None  # meeting reminders came after the question: the newer are answered
     fixed, words = answer
     return lambda t: answer_fixed(t, info.reference, fixed=fixed, words=words)

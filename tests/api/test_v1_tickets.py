@@ -174,8 +174,13 @@ def test_staff_updates_reach_the_resident_and_no_reopens(client, settings, clean
     assert detail["events"][-2]["kind"] == "not_fixed"
     assert detail["events"][-2]["body"] == "Still no water at lane 4"
 
-    # Resolve again; this time the resident says it is fixed.
+    # Resolve again; this time the resident says it is fixed, once the question reached
+    # them (still queued, it is not on their screen: "1" is menu option 1 meanwhile).
     client.patch(f"/api/v1/tickets/{ref}", json={"status": "resolved"}, headers=headers)
+    assert f"Report {ref} is now closed" not in phone.send("1")
+    phone.send("0")
+    with TwilioStandIn() as standin:
+        deliver(settings, clean_db, standin)
     assert f"Report {ref} is now closed" in phone.send("1")
     assert client.get(f"/api/v1/tickets/{ref}", headers=headers).json()["status"] == "closed"
 

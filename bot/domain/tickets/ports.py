@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, literal, select
 from sqlmodel import Session, col
 
 from bot.db import EPOCH
+from bot.domain.outbox.models import SENT_STATUSES, Outbox
 from bot.domain.residents.models import Resident
 from bot.domain.tickets import service
 from bot.domain.tickets.models import Ticket
@@ -35,11 +36,25 @@ _OF_RESIDENT = (
 _OPEN = _OF_RESIDENT.where(col(Ticket.status) != "closed").order_by(
     col(Ticket.created_at).desc(), col(Ticket.id).desc()
 )
-_AWAITING = (
-    _OF_RESIDENT.where(
-        col(Ticket.status) == "resolved", col(Ticket.resolved_at) > bindparam("since")
+# When a resolved report's "fixed?" question reached the resident: its message (the status
+# change's ticket_update) once it reached Twilio, as a meeting reminder or a settlement
+# link's notice counts (`SqlMeetingInvitations.pending`, `links.notice_reached`). The newest
+# question is the one that reached the resident last, all three on one clock: the
+# resolution's time was not that, when the message waited behind a round of reminders.
+_ASKED_AT = (
+    select(func.max(col(Outbox.sent_at)))
+    .where(
+        col(Outbox.ref) == literal("ticket:") + col(Ticket.reference),
+        col(Outbox.purpose) == "ticket_update",
+        col(Outbox.status).in_(SENT_STATUSES),
+        col(Outbox.created_at) >= col(Ticket.resolved_at),
     )
-    .order_by(col(Ticket.resolved_at).desc())
+    .scalar_subquery()
+)
+_AWAITING = (
+    _OF_RESIDENT.add_columns(_ASKED_AT.label("asked_at"))
+    .where(col(Ticket.status) == "resolved", bindparam("since") < _ASKED_AT)
+    .order_by(_ASKED_AT.desc())
     .limit(1)
 )
 _FIND = _OF_RESIDENT.where(col(Ticket.reference) == bindparam("reference"))
@@ -60,6 +75,7 @@ def info(ticket: Ticket | Any) -> TicketInfo:
         last_public_note=ticket.last_public_note,
         last_public_canned=ticket.last_public_canned,
         resolved_at=ticket.resolved_at if ticket.status == "resolved" else None,
+        asked_at=getattr(ticket, "asked_at", None),  # `_AWAITING`'s rows only
     )
 
 
@@ -88,7 +104,8 @@ class SqlTicketDesk:
         return info(row) if row else None
 
     def awaiting_answer(self, phone: str, *, since: dt.datetime | None) -> TicketInfo | None:
-        """Return the report resolved most recently after `since`, awaiting "fixed?"."""
+        """Return the resolved report whose "fixed?" question reached the resident most
+        recently after `since` (`_ASKED_AT`), awaiting the answer."""
         row = (
             self.session.connection()
             .execute(_AWAITING, {"phone": phone, "since": since or EPOCH})

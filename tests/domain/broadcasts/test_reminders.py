@@ -630,3 +630,29 @@ def test_a_yes_stands_when_only_the_venue_or_the_start_s_seconds_change(
     [reminder] = [r for r in _queued(session) if r.resident_id == resident.id]
     assert "Where: Creche" in (reminder.body or "")
     assert "You said you will come. See you there." in (reminder.body or "")
+
+
+def test_1_answers_the_question_that_reached_the_resident_last(
+    session: Session, settings: Settings, scene: dict[str, Any]
+) -> None:
+    # A report resolved at 06:50 asks "fixed?"; its message waited behind the 07:00 round
+    # of reminders (hours at the SMS rate) and reached the resident at 08:00, after the
+    # reminder (07:05). The "fixed?" question was taken as the older of the two (its time
+    # was the resolution's, the reminder's when it reached them): "1" said "I will come".
+    from bot.domain.tickets import service as tickets
+    from tests.domain.tickets.factories import make_ticket
+
+    resident = scene["en"]
+    ticket = make_ticket(session, status="in_progress", resident_id=resident.id)
+    resolved = THREE_DAYS_BEFORE - dt.timedelta(minutes=10)
+    tickets.set_status(session=session, ticket=ticket, status="resolved", staff=None, now=resolved)
+    broadcasts.send_reminders(session=session, settings=settings, now=THREE_DAYS_BEFORE)
+    for purpose, reached in (("reminder", 5), ("ticket_update", 60)):
+        session.execute(
+            update(Outbox)
+            .where(col(Outbox.purpose) == purpose, col(Outbox.resident_id) == resident.id)
+            .values(status="sent", sent_at=THREE_DAYS_BEFORE + dt.timedelta(minutes=reached))
+        )
+    reply = _say(session, resident, "1", THREE_DAYS_BEFORE + dt.timedelta(minutes=65))
+    assert reply.startswith(f"Thank you for letting us know. Report {ticket.reference} is now")
+    assert broadcasts.attendance(session=session, meeting_id=scene["meeting"].id)[0] == 0
