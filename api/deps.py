@@ -269,14 +269,17 @@ def _signed_with(
 @contextmanager
 def refused_as_http(*, refused: int = 422) -> Iterator[None]:
     """Answer a change the ticket, broadcast, settlement or staff-user domain refuses as
-    HTTP (JSON for the API, the error page for the dashboard): 409 when the state does not
-    allow it or someone else changed it since the change's page was opened, 404 for
-    something it refers to that does not exist, 422 naming each field for staff words too
-    long for an SMS, else `refused`."""
+    HTTP (JSON for the API, the error page for the dashboard): 403 when it would reach
+    residents or tickets outside the user's scope, 409 when the state does not allow it or
+    someone else changed it since the change's page was opened, 404 for something it
+    refers to that does not exist, 422 naming each field for staff words too long for an
+    SMS, else `refused`."""
     try:
         yield
     except budget.TooManySegments as exc:
         raise HTTPException(422, exc.errors()) from None
+    except (broadcasts.OutsideScope, tickets.OutsideScope) as exc:
+        raise HTTPException(403, str(exc)) from None
     except (
         tickets.InvalidTransition,
         broadcasts.Conflict,

@@ -5,6 +5,13 @@ FastAPI answers an error as `{"detail": ...}`: a sentence for an HTTP error (401
 range) and a list of problems for input checking's 422. Each /api/v1 router documents
 `API_ERRORS` (every route needs a token; input is checked); `documented(...)` adds the
 answers only some routes give, with the same shared descriptions and models.
+
+A token's scope refuses in two ways, as `bot.domain.staff.scope` says: what it hides
+answers 404, as if it did not exist (a ticket, settlement, milestone, meeting or broadcast
+outside it); a change it does not allow to something it shows, or one that would reach
+places, residents or tickets outside it, answers 403 (a forum it only reads, a broadcast
+to everyone or to another ward, a ward forum of another ward, a duplicate link reaching a
+ticket it cannot see). Never 409, which says the thing's state refuses the change.
 """
 
 from __future__ import annotations
@@ -37,9 +44,13 @@ class Invalid(BaseModel):
 
 _WHY: dict[int, tuple[type[BaseModel], str]] = {
     401: (Problem, "no valid staff API token (`Authorization: Bearer ...`)"),
-    403: (Problem, "the token's role or scope does not allow this change"),
-    404: (Problem, "no such thing, or outside the token's scope"),
-    409: (Problem, "not allowed in its current state, or outside the token's scope"),
+    403: (
+        Problem,
+        "the token's role does not allow this change, or its scope does not: the change "
+        "would reach places, residents or tickets outside it",
+    ),
+    404: (Problem, "no such thing, or one outside the token's scope (as if it did not exist)"),
+    409: (Problem, "not allowed in its current state"),
     413: (Problem, "the request body is larger than 1 MiB (`api.limits`)"),
     422: (Invalid, "the input is malformed or refused"),
 }

@@ -5,7 +5,9 @@ officer or admin role. A broadcast whose audience is larger than
 SIYAKHA_BROADCAST_APPROVAL_THRESHOLD waits for a second officer's approval. A scoped user
 reads the meetings of their places and the city and ward forums their residents are
 invited to, and announces only to their own places: a meeting of theirs, or a milestone of
-one of their settlements.
+one of their settlements. A broadcast, meeting or milestone outside their scope answers
+404; an audience outside it (everyone, another ward or settlement) or a forum they only
+read answers 403 (`api.errors`).
 """
 
 from __future__ import annotations
@@ -88,14 +90,14 @@ def _broadcast(session: Session, broadcast_id: int, scope: scopes.Scope) -> Broa
     return broadcast
 
 
-@router.post("/broadcasts/preview", responses=documented(404, 409))
+@router.post("/broadcasts/preview", responses=documented(403, 404, 409))
 def preview_broadcast(
     broadcast_in: BroadcastCreate, scope: CurrentScope, session: SessionDep, settings: SettingsDep
 ) -> Preview:
     """Preview a broadcast before creating it: recipients by language and channel, each
     language's text (and which fall back to English), SMS segments and encoding, estimated
     cost and time to send, WhatsApp recipients outside the 24-hour window (as it will be at
-    `send_at`: `whatsapp_window_at`)."""
+    `send_at`: `whatsapp_window_at`); 403 for an audience outside a scoped user's places."""
     with refused_as_http():
         return broadcasts.preview_draft(
             session=session,
@@ -115,7 +117,8 @@ def create_broadcast(
 ) -> BroadcastPublic:
     """Create a broadcast: sent now (no `send_at`) or at `send_at`; above the approval
     threshold it waits for a second officer. One to be sent now whose audience matches no
-    resident is refused (409); scheduled, it is taken (residents may join before it goes)."""
+    resident is refused (409); scheduled, it is taken (residents may join before it goes).
+    A scoped user's audience must be their own settlements or wards (403 otherwise)."""
     with refused_as_http():
         broadcast = broadcasts.create(
             session=session, settings=settings, broadcast_in=broadcast_in, staff=user

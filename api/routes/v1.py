@@ -352,7 +352,8 @@ def link_duplicate(
     session: SessionDep,
     settings: SettingsDep,
 ) -> TicketDetail:
-    """Link this ticket as a duplicate of another; the parent's updates reach its reporter."""
+    """Link this ticket as a duplicate of another; the parent's updates reach its reporter
+    (403 when the link would reach a ticket outside a scoped user's scope)."""
     ticket = _ticket(session, reference, scope)
     parent = _ticket(session, body.parent, scope)
     with refused_as_http(refused=409):

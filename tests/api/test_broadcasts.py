@@ -590,7 +590,7 @@ def test_scoped_officers_see_and_touch_only_broadcasts_to_their_places(
     scoped = scoped_officer(clean_db, "14")
     everyone = {"audience": {"everyone": True}, "texts": {"en": "Hello everyone."}}
     mine = {"audience": {"wards": ["14"]}, "texts": {"en": "Ward 14 forum moved."}}
-    assert client.post("/api/v1/broadcasts", json=everyone, headers=scoped).status_code == 409
+    assert client.post("/api/v1/broadcasts", json=everyone, headers=scoped).status_code == 403
     theirs = client.post("/api/v1/broadcasts", json=everyone, headers=auth(world["officer"]))
     own = client.post("/api/v1/broadcasts", json=mine, headers=scoped)
     assert own.status_code == 201, own.text

@@ -3,18 +3,23 @@ its route does not know is refused (422, the field named in `loc`), not obeyed i
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, func, select
 
-from bot.db import session_scope
+from bot.db import session_scope, utcnow
+from bot.domain.broadcasts.models import Broadcast
 from bot.domain.settlements.models import Settlement
+from bot.domain.staff import scope as scopes
+from bot.domain.tickets import service as tickets
+from bot.domain.tickets.models import Ticket
 from tests.api.test_v1_tickets import auth
-from tests.domain.tickets.factories import make_staff
-from tests.factories import make_settlement
+from tests.domain.tickets.factories import make_staff, make_ticket
+from tests.factories import make_meeting, make_milestone, make_settlement
 
 UNKNOWN = {
     "loc": ["body", "titel"],
@@ -72,3 +77,122 @@ def test_an_unknown_field_in_any_api_v1_body_is_refused_with_its_name(
         "msg": "Extra inputs are not permitted",
         "type": "extra_forbidden",
     } in _problems(answer)
+
+
+def _scope_world(engine: Engine) -> dict[str, Any]:
+    """Ward 14 and ward 9, with meetings, a milestone and tickets in each; an officer and a
+    triage user scoped to ward 9, and an unscoped admin."""
+    soon = utcnow() + dt.timedelta(days=5)
+    with session_scope(engine) as session:
+        home = make_settlement(session, "Ubuhle Gardens", ward="14")
+        mine = make_settlement(session, "Thembalethu", ward="9")
+        admin, admin_token = make_staff(session, "admin@ubuntubay.example.org", "admin")
+        officer, officer_token = make_staff(session, "ward9@ubuntubay.example.org", "officer")
+        triage, triage_token = make_staff(session, "triage9@ubuntubay.example.org", "triage")
+        for user in (officer, triage):
+            scopes.set_scope(session=session, user=user, settlement_ids=[], wards=["9"])
+        here, there = (make_ticket(session, settlement_id=mine.id) for _ in range(2))
+        hidden = make_ticket(session, settlement_id=home.id)
+        # An admin linked ward 14's ticket to ward 9's: it moves with `here` if that is linked.
+        tickets.link(
+            session=session, ticket=hidden, parent=here, staff=admin, now=utcnow(), scope=None
+        )
+        return {
+            "home": home.id,
+            "mine": mine.id,
+            "milestone": make_milestone(session, home).id,
+            "city": make_meeting(session, soon, level="city", title="City forum").id,
+            "ward9": make_meeting(session, soon, level="ward", ward="9", title="Ward 9").id,
+            "home_meeting": make_meeting(session, soon, settlement_id=home.id).id,
+            "here": here.reference,
+            "there": there.reference,
+            "hidden": hidden.reference,
+            "admin": auth(admin_token),
+            "officer": auth(officer_token),
+            "triage": auth(triage_token),
+        }
+
+
+def test_a_scope_refuses_with_one_status_across_the_api(
+    client: TestClient, clean_db: Engine
+) -> None:
+    # A broadcast outside the scope was 409 (as for a state that refuses it), a forum 403.
+    w = _scope_world(clean_db)
+    later = (utcnow() + dt.timedelta(days=2)).isoformat()
+    words = {"texts": {"en": "Water tanks arrive on Monday."}, "send_at": later}
+    theirs = client.post(
+        "/api/v1/broadcasts", json={"audience": {"everyone": True}, **words}, headers=w["admin"]
+    )
+    assert theirs.status_code == 201, theirs.text
+    forum = {"level": "ward", "title": "Report-back", "starts_at": later}
+    city = f"/api/v1/meetings/{w['city']}"
+    # A change the scope does not allow to what it shows, or reaching what it hides: 403.
+    refused = [
+        (w["officer"], "POST", "/api/v1/broadcasts", {"audience": {"everyone": True}, **words}),
+        (
+            w["officer"],
+            "POST",
+            "/api/v1/broadcasts/preview",
+            {"audience": {"wards": ["14"]}, **words},
+        ),
+        (w["officer"], "POST", "/api/v1/broadcasts", {"audience": {"wards": ["14"]}, **words}),
+        (
+            w["officer"],
+            "POST",
+            "/api/v1/broadcasts",
+            {"audience": {"settlement_ids": [w["home"]]}, **words},
+        ),
+        (w["officer"], "POST", "/api/v1/meetings", {**forum, "ward": "14"}),
+        (w["officer"], "PUT", f"/api/v1/meetings/{w['ward9']}", {**forum, "ward": "14"}),
+        (w["officer"], "PUT", city, {**forum, "level": "city"}),
+        (w["officer"], "POST", f"{city}/cancel", None),
+        (w["officer"], "POST", f"{city}/announcement/preview", {"change": "announced"}),
+        (w["officer"], "POST", f"{city}/announcement", {"change": "announced"}),
+        (w["triage"], "PUT", f"/api/v1/tickets/{w['here']}/parent", {"parent": w["there"]}),
+    ]
+    for headers, method, url, body in refused:
+        answer = client.request(method, url, json=body, headers=headers)
+        assert answer.status_code == 403, (method, url, answer.text)
+        assert "scope" in answer.json()["detail"], (method, url, answer.text)
+    # What the scope hides: 404, as if it did not exist.
+    hidden_broadcast = f"/api/v1/broadcasts/{theirs.json()['id']}"
+    milestone = f"/api/v1/settlements/{w['home']}/milestones/{w['milestone']}"
+    hidden = [
+        (w["officer"], "GET", hidden_broadcast, None),
+        (w["officer"], "POST", f"{hidden_broadcast}/approve", None),
+        (w["officer"], "POST", f"{hidden_broadcast}/cancel", None),
+        (w["officer"], "PUT", f"/api/v1/meetings/{w['home_meeting']}", {**forum, "ward": "9"}),
+        (
+            w["officer"],
+            "POST",
+            f"/api/v1/meetings/{w['home_meeting']}/announcement",
+            {"change": "announced"},
+        ),
+        (
+            w["officer"],
+            "POST",
+            "/api/v1/meetings",
+            {**forum, "level": "neighbourhood", "settlement_id": w["home"]},
+        ),
+        (
+            w["officer"],
+            "PUT",
+            milestone,
+            {"strand": "services", "title": "Standpipes", "status": "done"},
+        ),
+        (w["officer"], "POST", f"{milestone}/announcement", None),
+        (w["triage"], "PUT", f"/api/v1/tickets/{w['hidden']}/parent", {"parent": w["there"]}),
+        (w["triage"], "PUT", f"/api/v1/tickets/{w['there']}/parent", {"parent": w["hidden"]}),
+    ]
+    for headers, method, url, body in hidden:
+        answer = client.request(method, url, json=body, headers=headers)
+        assert answer.status_code == 404, (method, url, answer.text)
+    # Nothing refused was done.
+    with Session(clean_db) as session:
+        assert session.exec(select(func.count()).select_from(Broadcast)).one() == 1
+        linked = session.exec(select(Ticket).where(Ticket.reference == w["here"])).one()
+        assert linked.parent_id is None
+    spec = client.get("/openapi.json").json()["paths"]
+    for path in ("/api/v1/broadcasts", "/api/v1/broadcasts/preview", "/api/v1/meetings"):
+        assert "403" in spec[path]["post"]["responses"], path
+    assert "scope" not in spec["/api/v1/broadcasts"]["post"]["responses"]["409"]["description"]

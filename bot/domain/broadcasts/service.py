@@ -91,6 +91,12 @@ class Conflict(BroadcastError):
     """The broadcast is not in a state that allows this."""
 
 
+class OutsideScope(Conflict):
+    """A scoped officer's broadcast would reach residents outside their settlements and
+    wards. The API answers 403, as for any change a scope does not allow; the dashboard's
+    broadcast pages answer it as a Conflict."""
+
+
 @dataclass(frozen=True)
 class Rendered:
     """A broadcast's words in one language: WhatsApp text and SMS text."""
@@ -1023,21 +1029,21 @@ def within_scope(*, session: Session, scope: scopes.Scope, broadcast: Broadcast)
     """Return whether a scoped user may see this broadcast (its audience is theirs)."""
     try:
         check_scope(session=session, scope=scope, audience=broadcast.audience)
-    except Conflict:
+    except OutsideScope:
         return False
     return True
 
 
 def check_scope(*, session: Session, scope: scopes.Scope, audience: Mapping[str, Any]) -> None:
-    """Refuse an audience outside a scoped officer's settlements and wards: they must name
-    settlements (or wards) of their own, never everyone."""
+    """Refuse (OutsideScope) an audience outside a scoped officer's settlements and wards:
+    they must name settlements (or wards) of their own, never everyone."""
     if scope.unrestricted:
         return
     named = audience.get("settlement_ids") or []
     allowed = scopes.allowed_settlement_ids(session=session, scope=scope, among=named)
     refusal = _outside_scope(scope, audience, allowed)
     if refusal is not None:
-        raise Conflict(refusal)
+        raise OutsideScope(refusal)
 
 
 def _outside_scope(

@@ -72,6 +72,10 @@ class TicketError(ValueError):
     """A ticket change that cannot be made (the API answers 4xx)."""
 
 
+class OutsideScope(TicketError):
+    """The change would reach a ticket outside the staff user's scope (the API answers 403)."""
+
+
 class InvalidTransition(TicketError):
     """The ticket cannot move from its status to the one asked for."""
 
@@ -1329,7 +1333,7 @@ def link(
     if scope is not None and not all(
         scopes.allows_ticket(session=session, scope=scope, ticket=t) for t in [parent, *moving]
     ):
-        raise TicketError("linking these would reach a ticket outside your scope")
+        raise OutsideScope("linking these would reach a ticket outside your scope")
     told = set() if told is None else told
     if parent.resident_id is not None:
         told.add(parent.resident_id)
