@@ -17,7 +17,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+)
 from sqlalchemy import DateTime, event, make_url
 from sqlalchemy.dialects import registry
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
@@ -107,6 +114,26 @@ EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 def utcnow() -> dt.datetime:
     """Return the current time, aware, in UTC."""
     return dt.datetime.now(dt.UTC)
+
+
+def needs_offset(value: dt.datetime, field: str | None) -> None:
+    """Refuse (ValueError naming `field`) a time written without a UTC offset: a municipal
+    system's local time read as UTC would be 2 hours off."""
+    if value.tzinfo is None:
+        raise ValueError(f"{field} needs a UTC offset, e.g. 2027-03-01T18:00+02:00")
+
+
+def _in_utc(value: dt.datetime, info: ValidationInfo) -> dt.datetime:
+    needs_offset(value, info.field_name)
+    try:
+        return value.astimezone(dt.UTC)
+    except (OverflowError, ValueError):
+        raise ValueError(f"{info.field_name} {value.isoformat()} is out of range") from None
+
+
+# A time an API client gives, with its UTC offset (a 422 naming the field otherwise, as any
+# input problem is), read in UTC.
+OffsetDateTime = Annotated[dt.datetime, AfterValidator(_in_utc)]
 
 
 def utc_year(moment: dt.datetime) -> int:

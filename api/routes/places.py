@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Query, Request
 from sqlmodel import Session
 
 from api.deps import (
@@ -244,17 +244,12 @@ def _save_meeting(
         else None
     )
     check_meeting_place(scope=scope, settlement=settlement, level=data.level, ward=data.ward)
-    if data.starts_at.tzinfo is None:  # a municipal system's local time read as UTC: 2 h off
-        raise HTTPException(422, "starts_at needs a UTC offset, e.g. 2027-03-01T18:00+02:00")
-    starts_at = aware(data.starts_at)  # 422 near the ends of time
-    assert starts_at is not None
     with refused_as_http():
         return edit.save_meeting(
             session=session,
             meeting=meeting,
             settlement=settlement,
-            starts_at=starts_at,
-            **data.model_dump(exclude={"settlement_id", "starts_at"}),
+            **data.model_dump(exclude={"settlement_id"}),
         )
 
 

@@ -406,6 +406,32 @@ def test_an_officer_adds_moves_and_cancels_meetings_as_the_import_would(
     assert client.get(url, headers=officer).json()["starts_at"] == "2031-06-02T15:00:00Z"
 
 
+def test_a_meeting_time_without_an_offset_is_refused_as_other_input_is(
+    client: TestClient, world: dict[str, Any]
+) -> None:
+    # It was a sentence ({"detail": "starts_at needs ..."}) where every other input problem
+    # is a list naming its field, so a client could not show it beside the field.
+    officer = world["officer"]
+    put = f"/api/v1/meetings/{world['meetings']['home']}"
+    for starts_at, says in (
+        ("2031-06-01T17:00:00", "starts_at needs a UTC offset, e.g. 2027-03-01T18:00+02:00"),
+        ("0001-01-01T00:00:00+02:00", "starts_at 0001-01-01T00:00:00+02:00 is out of range"),
+    ):
+        meeting = _water_point(world, starts_at=starts_at)
+        for method, url in (("POST", "/api/v1/meetings"), ("PUT", put)):
+            answer = client.request(method, url, json=meeting, headers=officer)
+            assert answer.status_code == 422, (method, answer.text)
+            [problem] = answer.json()["detail"]
+            assert problem["loc"] == ["body", "starts_at"], problem
+            assert (problem["type"], problem["msg"]) == ("value_error", f"Value error, {says}")
+    # A broadcast's times say which field wants the offset in the same words.
+    draft = {"audience": {"everyone": True}, "texts": {"en": "Hi."}, "send_at": "2031-06-01T17:00"}
+    answer = client.post("/api/v1/broadcasts/preview", json=draft, headers=officer)
+    [problem] = answer.json()["detail"]
+    assert problem["loc"] == ["body", "send_at"]
+    assert problem["msg"] == "Value error, send_at needs a UTC offset, e.g. 2027-03-01T18:00+02:00"
+
+
 def test_a_scoped_officer_changes_only_its_own_places(
     client: TestClient, world: dict[str, Any]
 ) -> None:

@@ -10,7 +10,7 @@ from pydantic import Field as PydanticField
 from sqlalchemy import JSON, CheckConstraint, Column, UniqueConstraint, and_
 from sqlmodel import Field, SQLModel, col
 
-from bot.db import ApiInput, CleanText, RowId, UTCDateTime, utc_year, utcnow
+from bot.db import ApiInput, CleanText, RowId, UTCDateTime, needs_offset, utc_year, utcnow
 from bot.domain.settlements.models import VENUE_LENGTH, Meeting
 from bot.engine.messages import Channel
 
@@ -133,8 +133,7 @@ MOMENT_YEARS = range(2000, 2101)
 def _sane_moment(value: dt.datetime | None, info: ValidationInfo) -> dt.datetime | None:
     if value is None:
         return None
-    if value.tzinfo is None:  # a municipal system's local time read as UTC is 2 hours off
-        raise ValueError("a time needs a UTC offset, e.g. 2027-03-01T18:00+02:00")
+    needs_offset(value, info.field_name)
     # The year in UTC, not as written: 2100-12-31T23:30-05:00 is 2101 in UTC.
     if utc_year(value) not in MOMENT_YEARS:
         raise ValueError(

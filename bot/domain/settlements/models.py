@@ -9,7 +9,7 @@ from pydantic import Field as PydanticField
 from sqlalchemy import JSON, CheckConstraint, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from bot.db import ApiInput, CleanText, RowId, UTCDateTime, utcnow
+from bot.db import ApiInput, CleanText, OffsetDateTime, RowId, UTCDateTime, utcnow
 
 CATEGORIES = ("A", "B1", "B2", "C")
 Strand = Literal["planning", "services", "tenure", "layout", "housing"]
@@ -232,7 +232,7 @@ class MeetingIn(ApiInput):
     title: CleanText = PydanticField(
         max_length=TITLE_LENGTH, description="the meeting's name" + _REMINDED
     )
-    starts_at: dt.datetime = PydanticField(description="with a UTC offset")
+    starts_at: OffsetDateTime = PydanticField(description="with a UTC offset")
     settlement_id: RowId | None = None
     ward: CleanText = PydanticField("", max_length=WARD_LENGTH)
     venue: CleanText = PydanticField("", max_length=VENUE_LENGTH, description="where" + _REMINDED)
