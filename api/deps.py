@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 import logging
 import re
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 from urllib.parse import parse_qsl, quote
 
 import anyio
-from fastapi import Depends, HTTPException, Path, Request
+from fastapi import Depends, Header, HTTPException, Path, Request
+from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BeforeValidator
+from pydantic import BaseModel, BeforeValidator
 from pydantic_core import PydanticCustomError
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -46,10 +49,10 @@ from bot.domain.settlements import edit as settlement_edit
 from bot.domain.settlements.models import Meeting, Milestone, Settlement, name_key
 from bot.domain.settlements.ports import SqlSettlementDirectory
 from bot.domain.settlements.service import UnknownWard
-from bot.domain.staff import audit, sessions
+from bot.domain.staff import audit, idempotency, sessions
 from bot.domain.staff import scope as scopes
 from bot.domain.staff import service as staff
-from bot.domain.staff.models import TICKET_WORKERS, StaffUser
+from bot.domain.staff.models import TICKET_WORKERS, IdempotencyKey, StaffUser
 from bot.domain.tickets import service as tickets
 from bot.domain.tickets.ports import SqlTicketDesk
 from bot.engine import engine as conversation
@@ -65,6 +68,7 @@ MeetingId = Annotated[int, Path(ge=1, le=MAX_ID, description="the meeting id")]
 SettlementId = Annotated[int, Path(ge=1, le=MAX_ID, description="the settlement id")]
 MilestoneId = Annotated[int, Path(ge=1, le=MAX_ID, description="the milestone id")]
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 
 async def get_app_settings(request: Request) -> Settings:
@@ -411,6 +415,94 @@ def get_scope(session: SessionDep, user: CurrentStaff) -> scopes.Scope:
 
 # The scope of the API caller: routes hide (404) or filter out everything outside it.
 CurrentScope = Annotated[scopes.Scope, Depends(get_scope)]
+
+
+IDEMPOTENCY_KEY_WORDS = (
+    "Optional: a key of the client's choosing (1 to 255 printable ASCII characters, "
+    "a UUID say), new for each request it means. A retry with the same key and the same "
+    "body gets the first request's answer, with `Idempotent-Replayed: true`, and nothing "
+    "is done again, even while the first is still running; the same key with another body "
+    "or address is refused (422). A request refused or failed keeps nothing: its retry runs "
+    f"again. Keys are each user's own and kept {idempotency.KEEP.total_seconds() / 3600:.0f} "
+    "hours."
+)
+
+
+class Replayed(Exception):
+    """A retry of a request its Idempotency-Key names: answered as that request was."""
+
+    def __init__(self, answer: idempotency.Answer) -> None:
+        super().__init__(answer.status_code)
+        self.answer = answer
+
+
+async def replayed_answer(request: Request, exc: Exception) -> JSONResponse:
+    """Answer a retry with its first request's answer, saying it is one."""
+    assert isinstance(exc, Replayed)
+    answer = exc.answer
+    return JSONResponse(
+        answer.body, status_code=answer.status_code, headers={"Idempotent-Replayed": "true"}
+    )
+
+
+async def _request_hash(request: Request) -> str:
+    """Return what names this request for its Idempotency-Key (JSON compared as data, so
+    a retry that spaces or orders its fields otherwise is the same request)."""
+    body = await request.body()
+    with suppress(ValueError):  # not JSON: refused anyway, and compared as sent
+        body = json.dumps(json.loads(body or b"null"), sort_keys=True).encode()
+    return idempotency.request_hash(method=request.method, path=request.url.path, body=body)
+
+
+@dataclass(frozen=True)
+class Once:
+    """A request that is done once per Idempotency-Key: `keep` its answer for retries."""
+
+    session: Session
+    claimed: IdempotencyKey | None
+
+    def keep(self, answer: M, status_code: int) -> M:
+        """Return `answer`, kept for the retries of a request that came with a key."""
+        if self.claimed is not None:
+            body = answer.model_dump(mode="json", by_alias=True)
+            kept = idempotency.Answer(status_code=status_code, body=body)
+            idempotency.remember(session=self.session, claimed=self.claimed, answer=kept)
+        return answer
+
+
+def get_once(
+    session: SessionDep,
+    user: CurrentStaff,
+    request_hash: Annotated[str, Depends(_request_hash)],
+    key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=255,
+            pattern=r"^[!-~]+$",
+            description=IDEMPOTENCY_KEY_WORDS,
+        ),
+    ] = None,
+) -> Once:
+    """Claim the request's Idempotency-Key, if it has one; answer a retry as the first
+    request was answered (`Replayed`), and refuse (422) the key of another request."""
+    if key is None:
+        return Once(session, None)
+    assert user.id is not None
+    try:
+        found = idempotency.claim(
+            session=session, user_id=user.id, key=key, request=request_hash, now=utcnow()
+        )
+    except idempotency.KeyReused as exc:
+        raise HTTPException(422, str(exc)) from None
+    if isinstance(found, idempotency.Answer):
+        raise Replayed(found)
+    return Once(session, found)
+
+
+# A creating request that sends to residents: done once per `Idempotency-Key`.
+Idempotent = Annotated[Once, Depends(get_once)]
 
 
 def readable_meeting(*, session: Session, scope: scopes.Scope, meeting_id: int) -> Meeting:

@@ -10,7 +10,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.deps import UnitOfWork
+from api.deps import Replayed, UnitOfWork, replayed_answer
 from api.limits import BodyLimit
 from api.routes import broadcasts, health, open311, places, simulator, status, v1, webhooks
 from api.routes.staff import router as staff_router
@@ -59,6 +59,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     # FastAPI's JSON errors.
     app.add_exception_handler(StarletteHTTPException, error_response)
     app.add_exception_handler(RequestValidationError, error_response)
+    # A retry with an Idempotency-Key gets its first request's answer (`api.deps.Once`).
+    app.add_exception_handler(Replayed, replayed_answer)
     # A dashboard request slides its session on; this sets the re-signed cookie.
     app.add_middleware(RenewSessionCookie)
     # A redirect after a form staff.js posted goes to the script, not to fetch to follow.

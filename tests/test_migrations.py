@@ -499,7 +499,7 @@ def test_a_settlement_a_user_is_scoped_to_cannot_be_deleted_from_under_them(
         assert session.get(Settlement, settlement) is None
 
 
-def test_yeses_stored_before_0017_are_for_the_meeting_s_start_as_it_is(clean_db: Engine) -> None:
+def test_yeses_stored_before_0019_are_for_the_meeting_s_start_as_it_is(clean_db: Engine) -> None:
     """Migration 0019 keeps the start a yes was given for: rows already there take their
     meeting's start (what they meant until then), and count as before."""
     from bot.domain.broadcasts import service as broadcasts

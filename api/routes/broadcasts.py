@@ -20,6 +20,7 @@ from sqlmodel import Session
 
 from api.deps import (
     CurrentScope,
+    Idempotent,
     MeetingId,
     MilestoneId,
     Officer,
@@ -114,6 +115,7 @@ def create_broadcast(
     user: Officer,
     session: SessionDep,
     settings: SettingsDep,
+    once: Idempotent,
 ) -> BroadcastPublic:
     """Create a broadcast: sent now (no `send_at`) or at `send_at`; above the approval
     threshold it waits for a second officer. One to be sent now whose audience matches no
@@ -131,7 +133,7 @@ def create_broadcast(
         f"broadcast:{broadcast.id}",
         recipients=broadcast.audience_size,
     )
-    return broadcasts.to_public(session=session, broadcast=broadcast)
+    return once.keep(broadcasts.to_public(session=session, broadcast=broadcast), 201)
 
 
 @router.get("/broadcasts")
@@ -240,6 +242,7 @@ def announce_meeting(
     scope: CurrentScope,
     session: SessionDep,
     settings: SettingsDep,
+    once: Idempotent,
 ) -> BroadcastPublic:
     """Send the announcement of a meeting created, moved or cancelled to the residents it
     concerns (its settlement, its ward, or everyone for a city forum); 409 when it would go
@@ -266,7 +269,7 @@ def announce_meeting(
         broadcast=broadcast.id,
         change=announcement.change,
     )
-    return broadcasts.to_public(session=session, broadcast=broadcast)
+    return once.keep(broadcasts.to_public(session=session, broadcast=broadcast), 201)
 
 
 MILESTONE_ANNOUNCEMENT = "/settlements/{settlement_id}/milestones/{milestone_id}/announcement"
@@ -308,6 +311,7 @@ def announce_milestone(
     scope: CurrentScope,
     session: SessionDep,
     settings: SettingsDep,
+    once: Idempotent,
     announcement: MilestoneAnnouncement = SEND_NOW,
 ) -> BroadcastPublic:
     """Send the announcement that a settlement's milestone is done or delayed to that
@@ -334,7 +338,7 @@ def announce_milestone(
         broadcast=broadcast.id,
         settlement=settlement_id,
     )
-    return broadcasts.to_public(session=session, broadcast=broadcast)
+    return once.keep(broadcasts.to_public(session=session, broadcast=broadcast), 201)
 
 
 @router.get("/meetings/{meeting_id}/attendance", responses=documented(404))

@@ -18,6 +18,7 @@ from sqlmodel import Session
 from api.deps import (
     CurrentScope,
     CurrentStaff,
+    Idempotent,
     QueryDateTime,
     QueryDateTimeTo,
     SessionDep,
@@ -294,6 +295,7 @@ def reply(
     scope: CurrentScope,
     session: SessionDep,
     settings: SettingsDep,
+    once: Idempotent,
 ) -> TicketDetail:
     """Send a public reply to the resident (and the reporters of linked duplicates)."""
     ticket = _ticket(session, reference, scope)
@@ -308,7 +310,7 @@ def reply(
             settings=settings,
         )
     _audit(session, request, user, "ticket.reply", reference, canned=body.canned)
-    return _detail(session, ticket, settings, scope)
+    return once.keep(_detail(session, ticket, settings, scope), 201)
 
 
 class NoteIn(NoteCreate):

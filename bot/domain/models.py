@@ -8,6 +8,7 @@ from bot.domain.settlements.models import Meeting, Milestone, Settlement, Unmatc
 from bot.domain.staff.models import (
     ApiToken,
     AuditEvent,
+    IdempotencyKey,
     LoginAttempt,
     StaffScope,
     StaffSession,
@@ -19,6 +20,7 @@ __all__ = [
     "ApiToken",
     "AuditEvent",
     "Broadcast",
+    "IdempotencyKey",
     "InboundMessage",
     "LoginAttempt",
     "Meeting",

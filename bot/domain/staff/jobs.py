@@ -1,7 +1,8 @@
 """Scheduled staff jobs, run by the leader worker's APScheduler (see bot/worker.py).
 
 - `staff.prune` (hourly): forget login attempts older than a day (throttling looks back
-  SIYAKHA_LOGIN_WINDOW_MINUTES) and sessions that ended more than a day ago.
+  SIYAKHA_LOGIN_WINDOW_MINUTES), sessions that ended more than a day ago, and API
+  idempotency keys older than `idempotency.KEEP` (24 hours).
 """
 
 from __future__ import annotations
@@ -15,13 +16,15 @@ from sqlmodel import Session, col
 
 from bot.config import Settings, get_settings
 from bot.db import session_scope, utcnow
+from bot.domain.staff import idempotency
 from bot.domain.staff.models import LoginAttempt, StaffSession
 
 KEEP = dt.timedelta(days=1)
 
 
 def prune(*, session: Session, now: dt.datetime, settings: Settings) -> int:
-    """Delete old login attempts and long-ended sessions; return how many rows went."""
+    """Delete old login attempts, long-ended sessions and expired idempotency keys; return
+    how many rows went."""
     attempts_before = now - max(KEEP, dt.timedelta(minutes=settings.login_window_minutes))
     gone = session.execute(delete(LoginAttempt).where(col(LoginAttempt.at) < attempts_before))
     ended = session.execute(
@@ -32,7 +35,8 @@ def prune(*, session: Session, now: dt.datetime, settings: Settings) -> int:
             )
         )
     )
-    return int(getattr(gone, "rowcount", 0) or 0) + int(getattr(ended, "rowcount", 0) or 0)
+    keys = idempotency.prune(session=session, now=now)
+    return int(getattr(gone, "rowcount", 0) or 0) + int(getattr(ended, "rowcount", 0) or 0) + keys
 
 
 def run_prune(engine: Engine | None = None) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from sqlalchemy import JSON, CheckConstraint, Column, Index
+from sqlalchemy import JSON, CheckConstraint, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from bot.db import UTCDateTime, utcnow
@@ -122,3 +122,19 @@ class AuditEvent(SQLModel, table=True):
     target: str = Field(default="", max_length=200)
     detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     ip: str = Field(default="", max_length=45)
+
+
+class IdempotencyKey(SQLModel, table=True):
+    """An `Idempotency-Key` a staff user's API request came with, the request it came with
+    (a SHA-256 of its method, path and body) and the answer it got, replayed to a retry."""
+
+    __tablename__ = "idempotency_key"
+    __table_args__ = (UniqueConstraint("user_id", "key", name="uq_idempotency_key_user_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="staff_user.id", ondelete="CASCADE")
+    key: str = Field(max_length=255)
+    request_hash: str = Field(max_length=64)
+    status_code: int = 0
+    response: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
