@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
 import json
 import logging
 import re
@@ -18,7 +19,7 @@ from typing import Annotated, Any, TypeVar
 from urllib.parse import parse_qsl, quote
 
 import anyio
-from fastapi import Depends, Header, HTTPException, Path, Request
+from fastapi import Depends, Header, HTTPException, Path, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, BeforeValidator
@@ -503,6 +504,94 @@ def get_once(
 
 # A creating request that sends to residents: done once per `Idempotency-Key`.
 Idempotent = Annotated[Once, Depends(get_once)]
+
+
+# What a version of a thing is made of: the fields the API shows, but its id and the time
+# it was last saved (a save that changes nothing leaves its version as it was).
+_UNVERSIONED = frozenset({"id", "updated_at"})
+IF_MATCH_WORDS = (
+    "Optional: the `ETag` of the version this change was made from (as GET or the last "
+    "change answered it). When it is no longer the current one, because someone changed "
+    "it since, the change is refused (412, naming the fields changed since, with the "
+    "current `ETag`) rather than overwriting theirs. Without it the change is made "
+    "unchecked, as before."
+)
+IfMatch = Annotated[str | None, Header(alias="If-Match", description=IF_MATCH_WORDS)]
+# OpenAPI: the answers of a thing with a version (`versioned`) carry its ETag.
+ETAG_HEADER: dict[str, Any] = {
+    "ETag": {
+        "description": "the version of what is answered: give it as `If-Match` to a change",
+        "schema": {"type": "string"},
+    }
+}
+
+
+def _versions(public: BaseModel) -> dict[str, str]:
+    """Return a short digest of each versioned field of a thing as the API shows it."""
+    shown = public.model_dump(mode="json")
+    return {
+        field: hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:8]
+        for field, value in sorted(shown.items())
+        if field not in _UNVERSIONED
+    }
+
+
+def etag_of(public: BaseModel) -> str:
+    """Return a thing's ETag: its fields' digests, in order, so that an old one tells which
+    fields changed since."""
+    return '"' + ".".join(_versions(public).values()) + '"'
+
+
+def versioned(response: Response, public: M) -> M:
+    """Return `public` with its ETag on the response."""
+    response.headers["ETag"] = etag_of(public)
+    return public
+
+
+def check_if_match(
+    if_match: str | None,
+    *,
+    session: Session,
+    row: Any,
+    public: Callable[[Any], BaseModel],
+    what: str,
+) -> None:
+    """Refuse (412) a change made from a version of `row` it no longer has, naming the
+    fields changed since (`public` shows the row as the API does); one without If-Match
+    (or with `*`) is taken unchecked. The row is locked first: of two changes made from
+    one version at once, the second is refused."""
+    if if_match is None:
+        return
+    session.refresh(row, with_for_update=True)
+    current = etag_of(public(row))
+    given = [tag.strip() for tag in if_match.split(",")]
+    if "*" in given or current in given:
+        return
+    now = _versions(public(row))
+    changed: list[str] = []
+    for tag in given:
+        digests = tag.strip('"').split(".")
+        if not tag.startswith("W/") and len(digests) == len(now):
+            then = dict(zip(now, digests, strict=True))
+            changed = [field for field, digest in now.items() if then[field] != digest]
+            break
+    shown = public(row).model_dump(mode="json")
+    said = "; ".join(f"{field.replace('_', ' ')} is now {_said(shown[field])}" for field in changed)
+    raise HTTPException(
+        412,
+        f"{what} changed since the version If-Match names"
+        + (f" ({said})" if said else "")
+        + ": read it again for its current ETag and make your change on that",
+        headers={"ETag": current},
+    )
+
+
+def _said(value: object) -> str:
+    """Return a field's value as a refusal quotes it (long text cut short)."""
+    if value is None or value == "":
+        return "blank"
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 80 else text[:79] + "…"
 
 
 def readable_meeting(*, session: Session, scope: scopes.Scope, meeting_id: int) -> Meeting:

@@ -51,6 +51,11 @@ _WHY: dict[int, tuple[type[BaseModel], str]] = {
     ),
     404: (Problem, "no such thing, or one outside the token's scope (as if it did not exist)"),
     409: (Problem, "not allowed in its current state"),
+    412: (
+        Problem,
+        "changed since the version `If-Match` names (the fields changed since are named; the "
+        "`ETag` header carries the current version)",
+    ),
     413: (Problem, "the request body is larger than 1 MiB (`api.limits`)"),
     422: (Invalid, "the input is malformed or refused"),
 }

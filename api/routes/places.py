@@ -10,13 +10,15 @@ it did not exist. They change only their own places: a forum they only see is 40
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from sqlmodel import Session
 
 from api.deps import (
+    ETAG_HEADER,
     CurrentScope,
+    IfMatch,
     MeetingId,
     MilestoneId,
     Officer,
@@ -26,9 +28,12 @@ from api.deps import (
     audit_api,
     aware,
     changeable_meeting,
+    check_if_match,
     check_meeting_place,
+    etag_of,
     readable_meeting,
     refused_as_http,
+    versioned,
     visible_milestone,
     visible_settlement,
 )
@@ -51,26 +56,39 @@ from bot.domain.settlements.models import (
 from bot.domain.staff import scope as scopes
 
 router = APIRouter(prefix="/api/v1", tags=["settlements and meetings"], responses=API_ERRORS)
+# A thing with a version: its answer carries its ETag.
+VERSIONED: dict[int | str, dict[str, Any]] = {200: {"headers": ETAG_HEADER}}
+CREATED: dict[int | str, dict[str, Any]] = {201: {"headers": ETAG_HEADER}}
+
+
+def _settlement_public(settlement: Settlement) -> SettlementPublic:
+    return SettlementPublic.model_validate(settlement, from_attributes=True)
+
+
+def _meeting_public(meeting: Meeting) -> MeetingPublic:
+    return MeetingPublic.model_validate(meeting, from_attributes=True)
 
 
 @router.get("/settlements")
 def list_settlements(scope: CurrentScope, session: SessionDep) -> list[SettlementPublic]:
     """Return the settlements the caller's scope allows, by name."""
     found = scopes.visible_settlements(session=session, scope=scope)
-    return [SettlementPublic.model_validate(s, from_attributes=True) for s in found]
+    return [_settlement_public(s) for s in found]
 
 
-@router.get("/settlements/{settlement_id}", responses=documented(404))
+@router.get("/settlements/{settlement_id}", responses={**documented(404), **VERSIONED})
 def get_settlement(
-    settlement_id: SettlementId, scope: CurrentScope, session: SessionDep
+    settlement_id: SettlementId, scope: CurrentScope, session: SessionDep, response: Response
 ) -> SettlementDetail:
-    """Return one settlement with its milestones; 404 outside the caller's scope."""
+    """Return one settlement with its milestones; 404 outside the caller's scope. Its ETag
+    is the settlement's own fields' version (each milestone has its own)."""
     settlement = visible_settlement(session=session, scope=scope, settlement_id=settlement_id)
-    return _detail(session, settlement)
+    return _detail(session, settlement, response)
 
 
-def _detail(session: Session, settlement: Settlement) -> SettlementDetail:
+def _detail(session: Session, settlement: Settlement, response: Response) -> SettlementDetail:
     assert settlement.id is not None
+    response.headers["ETag"] = etag_of(_settlement_public(settlement))
     milestones = edit.milestones(session=session, settlement_id=settlement.id)
     return SettlementDetail.model_validate(
         {**settlement.model_dump(), "milestones": [_milestone_public(m) for m in milestones]}
@@ -109,33 +127,45 @@ def list_meetings(
         level=level,
         limit=limit,
     )
-    return [MeetingPublic.model_validate(m, from_attributes=True) for m in found]
+    return [_meeting_public(m) for m in found]
 
 
-@router.get("/meetings/{meeting_id}", responses=documented(404))
-def get_meeting(meeting_id: MeetingId, scope: CurrentScope, session: SessionDep) -> MeetingPublic:
+@router.get("/meetings/{meeting_id}", responses={**documented(404), **VERSIONED})
+def get_meeting(
+    meeting_id: MeetingId, scope: CurrentScope, session: SessionDep, response: Response
+) -> MeetingPublic:
     """Return one meeting; 404 for one the caller's scope may not read."""
     meeting = readable_meeting(session=session, scope=scope, meeting_id=meeting_id)
-    return MeetingPublic.model_validate(meeting, from_attributes=True)
+    return versioned(response, _meeting_public(meeting))
 
 
 # --- changes: officers and admins keep settlements, milestones and meetings current --------
 
 
-@router.patch("/settlements/{settlement_id}", responses=documented(403, 404))
+@router.patch("/settlements/{settlement_id}", responses={**documented(403, 404, 412), **VERSIONED})
 def update_settlement(
     settlement_id: SettlementId,
     change: SettlementUpdate,
     request: Request,
+    response: Response,
     user: Officer,
     scope: CurrentScope,
     session: SessionDep,
+    if_match: IfMatch = None,
 ) -> SettlementDetail:
-    """Change a settlement's category, category note or current phase."""
+    """Change a settlement's category, category note or current phase (with `If-Match`,
+    only the version it names: 412 once someone changed it since)."""
     settlement = visible_settlement(session=session, scope=scope, settlement_id=settlement_id)
+    check_if_match(
+        if_match,
+        session=session,
+        row=settlement,
+        public=_settlement_public,
+        what=f"settlement {settlement_id}",
+    )
     given = change.model_fields_set
     if not given:  # nothing to change: nothing written, nothing logged
-        return _detail(session, settlement)
+        return _detail(session, settlement, response)
     category = change.category if "category" in given else settlement.category
     note = change.category_note if "category_note" in given else settlement.category_note
     phase = change.current_phase if "current_phase" in given else settlement.current_phase
@@ -155,7 +185,7 @@ def update_settlement(
         f"settlement:{settlement_id}",
         fields=sorted(given),
     )
-    return _detail(session, settlement)
+    return _detail(session, settlement, response)
 
 
 def _save_milestone(
@@ -168,12 +198,15 @@ def _save_milestone(
 
 
 @router.post(
-    "/settlements/{settlement_id}/milestones", status_code=201, responses=documented(403, 404)
+    "/settlements/{settlement_id}/milestones",
+    status_code=201,
+    responses={**documented(403, 404), **CREATED},
 )
 def create_milestone(
     settlement_id: SettlementId,
     data: MilestoneIn,
     request: Request,
+    response: Response,
     user: Officer,
     scope: CurrentScope,
     session: SessionDep,
@@ -183,33 +216,59 @@ def create_milestone(
     saved = _save_milestone(session, settlement, None, data)
     target = f"milestone:{saved.id}"
     audit_api(session, request, user, "milestone.create", target, settlement=settlement_id)
-    return _milestone_public(saved)
+    return versioned(response, _milestone_public(saved))
 
 
-@router.put(
-    "/settlements/{settlement_id}/milestones/{milestone_id}", responses=documented(403, 404)
-)
+MILESTONE = "/settlements/{settlement_id}/milestones/{milestone_id}"
+
+
+@router.get(MILESTONE, responses={**documented(404), **VERSIONED})
+def get_milestone(
+    settlement_id: SettlementId,
+    milestone_id: MilestoneId,
+    scope: CurrentScope,
+    session: SessionDep,
+    response: Response,
+) -> MilestonePublic:
+    """Return one milestone of a settlement; 404 outside the caller's scope."""
+    _, milestone = visible_milestone(
+        session=session, scope=scope, settlement_id=settlement_id, milestone_id=milestone_id
+    )
+    return versioned(response, _milestone_public(milestone))
+
+
+@router.put(MILESTONE, responses={**documented(403, 404, 412), **VERSIONED})
 def update_milestone(
     settlement_id: SettlementId,
     milestone_id: MilestoneId,
     data: MilestoneIn,
     request: Request,
+    response: Response,
     user: Officer,
     scope: CurrentScope,
     session: SessionDep,
+    if_match: IfMatch = None,
 ) -> MilestonePublic:
-    """Change a milestone (every field, as given)."""
+    """Change a milestone (every field, as given; with `If-Match`, only the version it
+    names: 412 once someone changed it since)."""
     settlement, milestone = visible_milestone(
         session=session, scope=scope, settlement_id=settlement_id, milestone_id=milestone_id
+    )
+    check_if_match(
+        if_match,
+        session=session,
+        row=milestone,
+        public=_milestone_public,
+        what=f"milestone {milestone_id}",
     )
     saved = _save_milestone(session, settlement, milestone, data)
     target = f"milestone:{milestone_id}"
     audit_api(session, request, user, "milestone.update", target, settlement=settlement_id)
-    return _milestone_public(saved)
+    return versioned(response, _milestone_public(saved))
 
 
 @router.delete(
-    "/settlements/{settlement_id}/milestones/{milestone_id}",
+    MILESTONE,
     status_code=204,
     responses=documented(403, 404, 409),
 )
@@ -253,37 +312,57 @@ def _save_meeting(
         )
 
 
-@router.post("/meetings", status_code=201, responses=documented(403, 404))
+@router.post("/meetings", status_code=201, responses={**documented(403, 404), **CREATED})
 def create_meeting(
-    data: MeetingIn, request: Request, user: Officer, scope: CurrentScope, session: SessionDep
+    data: MeetingIn,
+    request: Request,
+    response: Response,
+    user: Officer,
+    scope: CurrentScope,
+    session: SessionDep,
 ) -> MeetingPublic:
     """Add a meeting (422 for a time that has passed). Residents hear of it when an
     announcement is sent (`POST /api/v1/meetings/{id}/announcement`)."""
     saved = _save_meeting(session, scope, None, data)
     audit_api(session, request, user, "meeting.create", f"meeting:{saved.id}", title=saved.title)
-    return MeetingPublic.model_validate(saved, from_attributes=True)
+    return versioned(response, _meeting_public(saved))
 
 
-@router.put("/meetings/{meeting_id}", responses=documented(403, 404, 409))
+@router.put("/meetings/{meeting_id}", responses={**documented(403, 404, 409, 412), **VERSIONED})
 def update_meeting(
     meeting_id: MeetingId,
     data: MeetingIn,
     request: Request,
+    response: Response,
     user: Officer,
     scope: CurrentScope,
     session: SessionDep,
+    if_match: IfMatch = None,
 ) -> MeetingPublic:
-    """Change a meeting (every field, as given); 403 for a forum a scoped user only sees,
-    409 for a cancelled meeting, 422 for a move to a time that has passed."""
+    """Change a meeting (every field, as given; with `If-Match`, only the version it names:
+    412 once someone changed it since); 403 for a forum a scoped user only sees, 409 for a
+    cancelled meeting, 422 for a move to a time that has passed."""
     meeting = changeable_meeting(session=session, scope=scope, meeting_id=meeting_id)
+    check_if_match(
+        if_match,
+        session=session,
+        row=meeting,
+        public=_meeting_public,
+        what=f"meeting {meeting_id}",
+    )
     saved = _save_meeting(session, scope, meeting, data)
     audit_api(session, request, user, "meeting.update", f"meeting:{meeting_id}", title=saved.title)
-    return MeetingPublic.model_validate(saved, from_attributes=True)
+    return versioned(response, _meeting_public(saved))
 
 
-@router.post("/meetings/{meeting_id}/cancel", responses=documented(403, 404))
+@router.post("/meetings/{meeting_id}/cancel", responses={**documented(403, 404), **VERSIONED})
 def cancel_meeting(
-    meeting_id: MeetingId, request: Request, user: Officer, scope: CurrentScope, session: SessionDep
+    meeting_id: MeetingId,
+    request: Request,
+    response: Response,
+    user: Officer,
+    scope: CurrentScope,
+    session: SessionDep,
 ) -> MeetingPublic:
     """Cancel a meeting (residents asking for meetings are told it is cancelled); its
     reminders and announcements ("new meeting", "moved") not sent yet are withdrawn."""
@@ -292,4 +371,4 @@ def cancel_meeting(
     audit_api(
         session, request, user, "meeting.cancel", f"meeting:{meeting_id}", title=meeting.title
     )
-    return MeetingPublic.model_validate(meeting, from_attributes=True)
+    return versioned(response, _meeting_public(meeting))

@@ -432,6 +432,85 @@ def test_a_meeting_time_without_an_offset_is_refused_as_other_input_is(
     assert problem["msg"] == "Value error, send_at needs a UTC offset, e.g. 2027-03-01T18:00+02:00"
 
 
+def test_a_change_made_from_an_old_version_is_refused_not_overwriting_a_colleagues(
+    client: TestClient, world: dict[str, Any]
+) -> None:
+    # Two officers had read the same meeting: the second's PUT, every field as they had
+    # read it, put the old venue back over the first's new one, and nobody knew.
+    officer = world["officer"]
+    meeting_id = world["meetings"]["home"]
+    url = f"/api/v1/meetings/{meeting_id}"
+    fields = ("level", "title", "starts_at", "settlement_id", "ward", "venue")
+    stored = client.get(url, headers=officer).json()
+    # Saved once as the API saves it (the factory left its settlement's ward out).
+    assert client.put(url, json={name: stored[name] for name in fields}, headers=officer).is_success
+    read = client.get(url, headers=officer)
+    etag = read.headers["etag"]
+    meeting = {name: read.json()[name] for name in fields}
+    first = client.put(
+        url, json={**meeting, "venue": "Church hall"}, headers={**officer, "If-Match": etag}
+    )
+    assert first.status_code == 200, first.text
+    assert first.headers["etag"] not in ("", etag)
+    retitled = {**meeting, "title": "Layout plan, second look"}
+    stale = client.put(url, json=retitled, headers={**officer, "If-Match": etag})
+    assert stale.status_code == 412
+    assert stale.json()["detail"] == (
+        f'meeting {meeting_id} changed since the version If-Match names (venue is now "Church '
+        'hall"): read it again for its current ETag and make your change on that'
+    )
+    assert stale.headers["etag"] == first.headers["etag"]
+    now = client.get(url, headers=officer)
+    assert (now.json()["venue"], now.json()["title"]) == ("Church hall", "Layout plan")
+    assert now.headers["etag"] == first.headers["etag"]
+    # From the current version (or any, with *) it is made; without If-Match, as before.
+    for if_match in (now.headers["etag"], "*"):
+        taken = client.put(
+            url,
+            json={**retitled, "venue": "Church hall"},
+            headers={**officer, "If-Match": if_match},
+        )
+        assert taken.status_code == 200, taken.text
+    assert client.put(url, json=meeting, headers=officer).json()["venue"] == ""
+    # A milestone and a settlement likewise.
+    milestones = f"/api/v1/settlements/{world['home']}/milestones"
+    detail = client.get(f"/api/v1/settlements/{world['home']}", headers=officer).json()
+    [standpipes] = [m for m in detail["milestones"] if m["title"] == "Standpipes installed"]
+    milestone_url = f"{milestones}/{standpipes['id']}"
+    old = client.get(milestone_url, headers=officer).headers["etag"]
+    body = {"strand": "services", "title": "Standpipes installed", "status": "in_progress"}
+    done = {**body, "status": "done", "target_date": "2027-04-01"}
+    assert client.put(milestone_url, json=done, headers={**officer, "If-Match": old}).is_success
+    stale = client.put(milestone_url, json=body, headers={**officer, "If-Match": old})
+    assert stale.status_code == 412
+    assert '(status is now "done"; target date is now "2027-04-01")' in stale.json()["detail"]
+    settlement_url = f"/api/v1/settlements/{world['home']}"
+    old = client.get(settlement_url, headers=officer).headers["etag"]
+    changed = client.patch(
+        settlement_url, json={"category": "A"}, headers={**officer, "If-Match": old}
+    )
+    assert changed.status_code == 200 and changed.headers["etag"] != old
+    stale = client.patch(
+        settlement_url, json={"current_phase": "Planning"}, headers={**officer, "If-Match": old}
+    )
+    assert stale.status_code == 412 and '(category is now "A")' in stale.json()["detail"]
+    # A milestone's change of its own does not make its settlement's version old.
+    again = client.get(settlement_url, headers=officer).headers["etag"]
+    assert client.put(milestone_url, json=body, headers=officer).is_success
+    assert client.get(settlement_url, headers=officer).headers["etag"] == again
+    spec = client.get("/openapi.json").json()["paths"]
+    for path, method in (
+        ("/api/v1/meetings/{meeting_id}", "put"),
+        ("/api/v1/settlements/{settlement_id}/milestones/{milestone_id}", "put"),
+        ("/api/v1/settlements/{settlement_id}", "patch"),
+    ):
+        operation = spec[path][method]
+        assert "If-Match" in [p["name"] for p in operation["parameters"]], path
+        assert "412" in operation["responses"], path
+        assert "ETag" in operation["responses"]["200"]["headers"], path
+        assert "ETag" in spec[path]["get"]["responses"]["200"]["headers"], path
+
+
 def test_a_scoped_officer_changes_only_its_own_places(
     client: TestClient, world: dict[str, Any]
 ) -> None:
