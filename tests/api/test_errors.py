@@ -196,3 +196,68 @@ def test_a_scope_refuses_with_one_status_across_the_api(
     for path in ("/api/v1/broadcasts", "/api/v1/broadcasts/preview", "/api/v1/meetings"):
         assert "403" in spec[path]["post"]["responses"], path
     assert "scope" not in spec["/api/v1/broadcasts"]["post"]["responses"]["409"]["description"]
+
+
+def test_refusals_say_things_as_the_readme_does_not_by_internal_names(
+    client: TestClient, clean_db: Engine
+) -> None:
+    # "your scope does not include wards ['14']", "target_date 1999-12-31 ...", "unknown
+    # languages ['zz']; known: ['en', ...]": Python's names and lists, shown to people.
+    w = _scope_world(clean_db)
+    with session_scope(clean_db) as session:
+        make_settlement(session, "Far Away", ward="30")
+    words = {"texts": {"en": "Water tanks arrive on Monday."}}
+    interruption = {
+        "name": "water_interruption",
+        "area": "Block C",
+        "starts_at": "2031-03-10T16:00:00+02:00",
+        "ends_at": "2031-03-10T08:00:00+02:00",
+    }
+    milestones = f"/api/v1/settlements/{w['mine']}/milestones"
+    said = [
+        (
+            w["officer"],
+            "/api/v1/broadcasts/preview",
+            {"audience": {"wards": ["14"]}, **words},
+            "your scope does not include ward 14",
+        ),
+        (
+            w["officer"],
+            "/api/v1/broadcasts/preview",
+            {"audience": {"wards": ["30", "14"]}, **words},
+            "your scope does not include wards 14 and 30",
+        ),
+        (
+            w["officer"],
+            milestones,
+            {
+                "strand": "tenure",
+                "title": "Title deeds",
+                "status": "planned",
+                "target_date": "1999-12-31",
+            },
+            "target date 1999-12-31 is not between 2000 and 2099",
+        ),
+        (
+            w["admin"],
+            "/api/v1/broadcasts/preview",
+            {"audience": {"everyone": True}, "texts": {"en": "Hi.", "zz": "Hi."}},
+            "no such language: zz (known: en, xh, zu, af, st, tn, nso, ts, ve, ss, nr)",
+        ),
+        (
+            w["admin"],
+            "/api/v1/broadcasts/preview",
+            {"audience": {"everyone": True}, "template": interruption},
+            "the interruption must end after it starts",
+        ),
+        (
+            w["officer"],
+            f"/api/v1/meetings/{w['ward9']}/announcement/preview",
+            {"change": "moved"},
+            "a moved meeting needs the time it was planned for before, the venue it had, or both",
+        ),
+    ]
+    for headers, url, body, detail in said:
+        answer = client.post(url, json=body, headers=headers)
+        assert answer.status_code in (403, 422), (url, answer.text)
+        assert answer.json()["detail"] == detail, url

@@ -271,12 +271,12 @@ def test_a_milestone_target_falls_between_2000_and_2099(
     for target in ("0001-01-01", "9999-12-31", "1999-12-31"):
         answer = client.post(url, json={**milestone, "target_date": target}, headers=officer)
         assert answer.status_code == 422, target
-        assert answer.json()["detail"] == f"target_date {target} is not between 2000 and 2099"
+        assert answer.json()["detail"] == f"target date {target} is not between 2000 and 2099"
     created = client.post(url, json={**milestone, "target_date": "2099-12-31"}, headers=officer)
     assert created.status_code == 201
     moved = {**milestone, "target_date": "0001-01-01"}
     answer = client.put(f"{url}/{created.json()['id']}", json=moved, headers=officer)
-    assert answer.status_code == 422 and "target_date 0001-01-01" in answer.text
+    assert answer.status_code == 422 and "target date 0001-01-01" in answer.text
     detail = client.get(f"/api/v1/settlements/{world['home']}", headers=officer).json()
     assert [m["target_date"] for m in detail["milestones"] if m["title"] == "Houses built"] == [
         "2099-12-31"

@@ -166,7 +166,9 @@ def moved_change(
     gives neither (BroadcastError) or where nothing differs (Conflict): "It was planned for
     Friday 18:30. It is now on Friday 18:30." tells residents nothing."""
     if previous_starts_at is None and previous_venue is None:
-        raise BroadcastError("a moved meeting needs previous_starts_at, previous_venue or both")
+        raise BroadcastError(
+            "a moved meeting needs the time it was planned for before, the venue it had, or both"
+        )
     if previous_starts_at is not None and told_start(previous_starts_at) == told_start(
         meeting.starts_at
     ):
@@ -345,9 +347,9 @@ def template_values(
         )
         area = str(template.get("area") or "").strip()
         if not area or starts_at is None or ends_at is None:
-            raise BroadcastError(f"{name} needs area, starts_at and ends_at")
+            raise BroadcastError(f"{name} needs the area, the start and the end")
         if ends_at <= starts_at:
-            raise BroadcastError("ends_at must be after starts_at")
+            raise BroadcastError("the interruption must end after it starts")
         return TemplateValues(area=area, starts_at=starts_at, ends_at=ends_at)
     if name.startswith("milestone_"):
         milestone = _quoted_milestone(session, template, scope)
@@ -549,15 +551,17 @@ def template_dict(template: TemplateIn | None) -> dict[str, Any] | None:
 def _check_languages(broadcast_in: BroadcastCreate) -> None:
     """Refuse a text, or an audience language, in a language residents cannot have: an
     audience of "isiXhosa" (not "xh") would reach no one."""
+    known = ", ".join(SUPPORTED_LOCALES)
     if broadcast_in.texts:
         unknown = sorted(set(broadcast_in.texts) - set(SUPPORTED_LOCALES))
         if unknown:
-            known = list(SUPPORTED_LOCALES)
-            raise BroadcastError(f"unknown languages {unknown}; known: {known}", field=("texts",))
+            raise BroadcastError(
+                f"no such language: {', '.join(unknown)} (known: {known})", field=("texts",)
+            )
     unknown = sorted(set(broadcast_in.audience.languages) - set(SUPPORTED_LOCALES))
     if unknown:
         raise BroadcastError(
-            f"unknown audience languages {unknown}; known: {list(SUPPORTED_LOCALES)}",
+            f"no such language in the audience: {', '.join(unknown)} (known: {known})",
             field=("audience", "languages"),
         )
 
@@ -1055,12 +1059,19 @@ def _outside_scope(
     wards = set(audience.get("wards") or [])
     if audience.get("everyone") or not (settlement_ids or wards):
         return "your scope allows broadcasts only to your settlements or wards"
-    if wards - set(scope.wards):
-        return f"your scope does not include wards {sorted(wards - set(scope.wards))}"
+    if outside := sorted(wards - set(scope.wards)):
+        return f"your scope does not include {_wards(outside)}"
     for settlement_id in settlement_ids:
         if settlement_id not in allowed:
             return f"your scope does not include settlement {settlement_id}"
     return None
+
+
+def _wards(wards: list[str]) -> str:
+    """Return wards as the README and the CSV name them: "ward 15", "wards 3, 9 and 15"."""
+    if len(wards) == 1:
+        return f"ward {wards[0]}"
+    return f"wards {', '.join(wards[:-1])} and {wards[-1]}"
 
 
 # --- approve, release, cancel -------------------------------------------------------------

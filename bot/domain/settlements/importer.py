@@ -786,10 +786,10 @@ def _parse_starts_at(check: _Checker) -> dt.datetime | None:
     return parsed.astimezone(dt.UTC)
 
 
-def _years_problem(column: str, value: dt.date, year: int) -> str | None:
+def _years_problem(what: str, value: dt.date, year: int) -> str | None:
     if year in YEARS:
         return None
-    return f"{column} {value.isoformat()} is not between {YEARS.start} and {YEARS.stop - 1}"
+    return f"{what} {value.isoformat()} is not between {YEARS.start} and {YEARS.stop - 1}"
 
 
 def meeting_time_problem(starts_at: dt.datetime) -> str | None:
@@ -812,7 +812,7 @@ def passed_start_problem(starts_at: dt.datetime, *, now: dt.datetime) -> str | N
 
 def target_date_problem(target_date: dt.date) -> str | None:
     """Return why a milestone cannot fall due on `target_date`, or None."""
-    return _years_problem("target_date", target_date, target_date.year)
+    return _years_problem("target date", target_date, target_date.year)
 
 
 def meeting_place_problems(

@@ -832,7 +832,9 @@ def test_a_refused_preview_keeps_the_times_and_the_sms_fallback(
             "sms_fallback": "1",
         },
     )
-    assert refused.status_code == 200 and "ends_at must be after starts_at" in refused.text
+    assert (
+        refused.status_code == 200 and "the interruption must end after it starts" in refused.text
+    )
     for name, value in [
         ("send_at", "2030-05-01T18:30"),
         ("starts_at", "2030-05-02T14:00"),

@@ -200,7 +200,7 @@ def test_a_milestone_target_falls_between_2000_and_2099(
     for target in ("0001-01-01", "9999-12-31"):
         answer = client.post(url, data={**milestone, "target_date": target})
         assert answer.status_code == 422
-        assert f"target_date {target} is not between 2000 and 2099" in answer.text
+        assert f"target date {target} is not between 2000 and 2099" in answer.text
     with Session(clean_db) as session:
         assert session.exec(select(Milestone)).all() == []
 

@@ -411,9 +411,9 @@ Ubuhle Gardens,services,Lights,9999-12-31,planned,
 Ubuhle Gardens,services,Toilets,1999-12-31,done,
 """
     assert _errors(session, "milestones", data) == [
-        "line 2: target_date 0001-01-01 is not between 2000 and 2099",
-        "line 4: target_date 9999-12-31 is not between 2000 and 2099",
-        "line 5: target_date 1999-12-31 is not between 2000 and 2099",
+        "line 2: target date 0001-01-01 is not between 2000 and 2099",
+        "line 4: target date 9999-12-31 is not between 2000 and 2099",
+        "line 5: target date 1999-12-31 is not between 2000 and 2099",
     ]
     assert _count(session, Milestone) == 0
     bounds = data.replace("0001-01-01", "2000-01-01").split("\n")
