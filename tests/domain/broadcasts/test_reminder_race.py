@@ -17,6 +17,7 @@ from bot.db import session_scope
 from bot.domain.broadcasts import service as broadcasts
 from bot.domain.outbox.models import Outbox
 from bot.domain.residents import service as residents
+from bot.domain.staff import scope as scopes
 from tests.domain.broadcasts.factories import make_member
 from tests.factories import make_meeting, make_settlement
 
@@ -120,4 +121,9 @@ def test_a_yes_waiting_for_a_round_does_not_hold_the_round_up(
     yes.join(10)
     assert not yes.is_alive() and not errors, errors
     with Session(clean_db) as session:
-        assert broadcasts.attendance(session=session, meeting_id=meeting_id)[0] == 1
+        assert (
+            broadcasts.attendance(session=session, scope=scopes.EVERYTHING, meeting_id=meeting_id)[
+                0
+            ]
+            == 1
+        )

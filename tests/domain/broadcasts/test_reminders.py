@@ -655,4 +655,9 @@ def test_1_answers_the_question_that_reached_the_resident_last(
         )
     reply = _say(session, resident, "1", THREE_DAYS_BEFORE + dt.timedelta(minutes=65))
     assert reply.startswith(f"Thank you for letting us know. Report {ticket.reference} is now")
-    assert broadcasts.attendance(session=session, meeting_id=scene["meeting"].id)[0] == 0
+    assert (
+        broadcasts.attendance(
+            session=session, scope=scopes.EVERYTHING, meeting_id=scene["meeting"].id
+        )[0]
+        == 0
+    )
