@@ -778,7 +778,7 @@ def _shown_again(sent: dict[str, list[str]], page: str) -> None:
         (  # a template that needs what was not given
             {"mode": "template", "area": ""},
             "bc-template",
-            "water_interruption needs area, starts_at and ends_at",
+            "water_interruption needs the area, the start and the end",
         ),
         (  # SMS too long
             {"text_tn": "Ditanka tsa metsi di goroga ka Mosupologo mo mosong. " * 12},
