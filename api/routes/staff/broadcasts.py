@@ -21,9 +21,11 @@ from api.deps import PathId, announceable_meeting, announceable_milestone, refus
 from api.routes.staff.common import (
     OFFICERS,
     TEMPLATES,
+    Confirmed,
     StaffContext,
     action,
     back,
+    confirmation,
     local_datetime,
     local_time,
     page,
@@ -471,12 +473,26 @@ def broadcast_approve(broadcast_id: PathId, ctx: Editor) -> RedirectResponse:
     return back(f"/staff/broadcasts/{broadcast_id}", "approved")
 
 
-@router.post("/broadcasts/{broadcast_id}/cancel")
-def broadcast_cancel(broadcast_id: PathId, ctx: Editor) -> RedirectResponse:
-    """Cancel a scheduled broadcast, or the unsent rest of a running one."""
-    with refused_as_http():
-        rows = broadcasts.cancel(
-            session=ctx.session, broadcast=_broadcast(ctx, broadcast_id), staff=ctx.user
+@router.post("/broadcasts/{broadcast_id}/cancel", response_model=None)
+def broadcast_cancel(
+    request: Request, broadcast_id: PathId, ctx: Editor, confirm: Confirmed = False
+) -> RedirectResponse | HTMLResponse:
+    """Cancel a scheduled broadcast, or the unsent rest of a running one; not `confirm`ed,
+    a page asks first."""
+    broadcast = _broadcast(ctx, broadcast_id)
+    if not confirm:
+        running = broadcast.status == "enqueued"
+        return confirmation(
+            request,
+            ctx,
+            question=f"Cancel the broadcast “{broadcast.title or f'#{broadcast_id}'}”?",
+            what="Its messages not yet handed to Twilio are withdrawn; those already sent "
+            "stay sent. It cannot be started again."
+            if running
+            else "It will not be sent, to anyone. It cannot be started again.",
+            back=f"/staff/broadcasts/{broadcast_id}",
         )
+    with refused_as_http():
+        rows = broadcasts.cancel(session=ctx.session, broadcast=broadcast, staff=ctx.user)
     ctx.audit("broadcast.cancel", f"broadcast:{broadcast_id}", messages=rows)
     return back(f"/staff/broadcasts/{broadcast_id}", "updated")

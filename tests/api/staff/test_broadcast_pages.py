@@ -197,7 +197,8 @@ def test_a_broadcast_s_state_is_one_word_on_its_page_and_in_the_list(
         "/staff/broadcasts", data={"csrf_token": csrf, "payload": _payload(later)}
     )
     assert re.search(r'id="bc-status">scheduled<', scheduled.text)
-    cancelled = client.post(str(scheduled.url).split("?")[0] + "/cancel", data={"csrf_token": csrf})
+    confirmed = {"csrf_token": csrf, "confirm": "yes"}
+    cancelled = client.post(str(scheduled.url).split("?")[0] + "/cancel", data=confirmed)
     assert re.search(r'id="bc-status">cancelled<', cancelled.text)
 
 
@@ -216,7 +217,17 @@ def test_a_cancelled_broadcast_s_page_counts_its_withdrawn_messages_as_not_hande
     before = client.get(url).text
     assert 'id="bc-handed">0 of 3 handed over</span>' in before
     assert "<dd>3 residents when created</dd>" in before
-    cancelled = client.post(f"{url}/cancel", data={"csrf_token": csrf}, follow_redirects=False)
+    # Without `confirm` (the page's script sends it after its dialog), a page asks first
+    # and nothing is withdrawn.
+    asked = client.post(f"{url}/cancel", data={"csrf_token": csrf}, follow_redirects=False)
+    assert asked.status_code == 200
+    assert "Cancel the broadcast" in asked.text
+    assert "Its messages not yet handed to Twilio are withdrawn" in asked.text
+    assert 'name="confirm" value="yes"' in asked.text
+    assert 'id="bc-handed">0 of 3 handed over</span>' in client.get(url).text
+    cancelled = client.post(
+        f"{url}/cancel", data={"csrf_token": csrf, "confirm": "yes"}, follow_redirects=False
+    )
     assert cancelled.status_code == 303
     page = client.get(url).text
     assert 'id="bc-handed">0 of 3 handed over, 3 withdrawn before they went</span>' in page

@@ -308,7 +308,7 @@ def test_every_form_whose_answer_is_a_page_of_its_own_is_posted_by_the_browser()
         for path, route in in_place.items()
         if "confirm" in {field.alias for field in route.dependant.body_params}
     }
-    assert (len(in_place), len(asking)) == (9, 2)
+    assert (len(in_place), len(asking)) == (10, 3)
     forms = [
         (template.name, tag)
         for template in sorted(TEMPLATES.glob("*.html"))
