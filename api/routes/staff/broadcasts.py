@@ -77,6 +77,14 @@ def _broadcast(ctx: StaffContext, broadcast_id: int) -> Broadcast:
     return found
 
 
+def _refusal_status(error: broadcasts.BroadcastError, otherwise: int) -> int:
+    """Return the status a refused broadcast is answered with, as the API's: 403 outside
+    the user's scope, 409 for what the state refuses, else `otherwise`."""
+    if isinstance(error, broadcasts.OutsideScope):
+        return 403
+    return 409 if isinstance(error, broadcasts.Conflict) else otherwise
+
+
 def _local(value: str) -> dt.datetime | None:
     """An optional form date and time: blank is None."""
     return local_datetime(value.strip()) if value.strip() else None
@@ -352,10 +360,10 @@ async def broadcast_preview(request: Request, ctx: Editor) -> HTMLResponse:
         reasons = [(_place(p.field), p.message()) for p in error.problems]
         return _compose(request, ctx, typed, reasons)
     except broadcasts.BroadcastError as error:
-        # 409 for what the state refuses, as on sending.
-        conflict = isinstance(error, broadcasts.Conflict)
+        # As the API answers: 403 for an audience the user's scope does not allow, 409 for
+        # what the state refuses (as on sending).
         reasons = [(_place(error.field), str(error))]
-        return _compose(request, ctx, typed, reasons, status_code=409 if conflict else 200)
+        return _compose(request, ctx, typed, reasons, status_code=_refusal_status(error, 200))
     return render(
         request,
         "broadcast_preview.html",
@@ -395,9 +403,7 @@ async def broadcast_create(request: Request, ctx: Editor) -> RedirectResponse:
             staff=ctx.user,
         )
     except broadcasts.BroadcastError as error:
-        raise HTTPException(
-            409 if isinstance(error, broadcasts.Conflict) else 422, str(error)
-        ) from None
+        raise HTTPException(_refusal_status(error, 422), str(error)) from None
     except budget.TooManySegments as error:  # a quoted note lengthened since the preview
         raise HTTPException(422, str(error)) from None
     ctx.audit("broadcast.create", f"broadcast:{broadcast.id}", recipients=broadcast.audience_size)

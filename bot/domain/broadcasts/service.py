@@ -93,8 +93,8 @@ class Conflict(BroadcastError):
 
 class OutsideScope(Conflict):
     """A scoped officer's broadcast would reach residents outside their settlements and
-    wards. The API answers 403, as for any change a scope does not allow; the dashboard's
-    broadcast pages answer it as a Conflict."""
+    wards. The API and the dashboard answer 403, as for any change a scope does not allow
+    (a Conflict still, for callers that only tell a refusal from bad input)."""
 
 
 @dataclass(frozen=True)

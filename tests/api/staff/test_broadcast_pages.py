@@ -1135,6 +1135,33 @@ def test_scoped_officers_see_only_broadcasts_to_their_places(
     assert f'href="/staff{url_there}"' not in listing
 
 
+def test_a_scoped_officer_s_broadcast_to_another_ward_is_refused_as_the_api_refuses_it(
+    app: object, clean_db: Engine, residents: World
+) -> None:
+    # The API answered 403 (a change the scope does not allow); the dashboard said 409, as
+    # for a state that refuses it.
+    make_scoped_user(clean_db, WARD_14_OFFICER, "officer", wards=["14"])
+    with logged_in(app, WARD_14_OFFICER) as (scoped, csrf):
+        form = {
+            "csrf_token": csrf,
+            "title": "Water tanks",
+            "wards": "22",
+            "mode": "texts",
+            "text_en": "Water tanks arrive on Monday.",
+        }
+        refused = scoped.post("/staff/broadcasts/preview", data=form)
+        assert refused.status_code == 403, refused.text
+        assert "your scope does not include ward 22" in refused.text
+        assert "Water tanks arrive on Monday." in refused.text  # kept as typed
+        crafted = BroadcastCreate(
+            title="Water tanks",
+            audience=Audience(wards=["22"]),
+            texts={"en": "Water tanks arrive on Monday."},
+        ).model_dump_json()
+        sent = scoped.post("/staff/broadcasts", data={"csrf_token": csrf, "payload": crafted})
+        assert sent.status_code == 403 and "your scope does not include ward 22" in sent.text
+
+
 def test_a_scoped_officer_gets_no_announcement_of_another_places_meeting(
     app: object, clean_db: Engine, residents: World
 ) -> None:
