@@ -186,7 +186,8 @@ def test_a_milestone_renamed_on_the_dashboard_is_found_by_its_row_in_the_old_fil
             ("Layout agreed", "planned"),
             ("Standpipes in every lane", "done"),
         ]
-        audit = session.exec(select(AuditEvent).where(AuditEvent.action == "import.milestones"))
+        imports = select(AuditEvent).where(AuditEvent.action == "import.milestones")
+        audit = session.exec(imports.order_by(col(AuditEvent.id)))  # in the order written
         assert [e.detail["kept"] for e in audit] == [0, 1]
 
 
@@ -948,7 +949,9 @@ def test_csv_upload_lists_the_same_row_errors_as_the_cli(
     assert 'id="import-created"' not in again.text
     with Session(clean_db) as session:
         assert session.exec(select(Settlement).where(Settlement.name == "Sunrise Camp")).one()
-        audit = session.exec(select(AuditEvent).where(AuditEvent.action == "import.settlements"))
+        imports = select(AuditEvent).where(AuditEvent.action == "import.settlements")
+        # In the order written: PostgreSQL returns rows in no set order without ORDER BY.
+        audit = session.exec(imports.order_by(col(AuditEvent.id)))
         assert [e.detail["ok"] for e in audit] == [False, True, True]
 
 
