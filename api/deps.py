@@ -552,7 +552,7 @@ def check_if_match(
     if_match: str | None,
     *,
     session: Session,
-    row: Any,
+    row: Settlement | Milestone | Meeting,
     public: Callable[[Any], BaseModel],
     what: str,
 ) -> None:
@@ -562,7 +562,7 @@ def check_if_match(
     one version at once, the second is refused."""
     if if_match is None:
         return
-    session.refresh(row, with_for_update=True)
+    settlement_edit.lock(session=session, row=row)
     current = etag_of(public(row))
     given = [tag.strip() for tag in if_match.split(",")]
     if "*" in given or current in given:

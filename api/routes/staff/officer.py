@@ -64,6 +64,7 @@ from bot.domain.settlements.models import (
     told_start,
 )
 from bot.domain.staff import scope as scopes
+from bot.engine.render import strip_markup
 from bot.i18n import TIMEZONE
 
 router = APIRouter()
@@ -112,7 +113,7 @@ def _strands() -> dict[str, str]:
     # One the content does not list (none should be) still shows, after the others.
     order += [strand for strand in STRANDS if strand not in order]
     names = {strand: content.messages.get(f"strand.{strand}.name") for strand in order}
-    return {strand: name.text.strip("*") if name else strand for strand, name in names.items()}
+    return {strand: strip_markup(name.text) if name else strand for strand, name in names.items()}
 
 
 def _in_timeline_order(milestones: list[Milestone], strands: Collection[str]) -> list[Milestone]:

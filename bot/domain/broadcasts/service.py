@@ -107,9 +107,13 @@ class Rendered:
     falls_back: bool
 
 
+# What an outbox `ref` of a broadcast's rows starts with, before the broadcast's id.
+REF_PREFIX = "broadcast:"
+
+
 def ref_of(broadcast_id: int) -> str:
     """Return the outbox `ref` that groups one broadcast's rows."""
-    return f"broadcast:{broadcast_id}"
+    return f"{REF_PREFIX}{broadcast_id}"
 
 
 @contextmanager
@@ -175,9 +179,8 @@ def moved_change(
         previous_starts_at = None
     venue_changed = previous_venue is not None and previous_venue.strip() != meeting.venue.strip()
     if previous_starts_at is None and not venue_changed:
-        local = meeting.starts_at.astimezone(TIMEZONE).strftime("%Y-%m-%d %H:%M")
         raise Conflict(
-            f"meeting {meeting.id} has not moved: it is still on {local} "
+            f"meeting {meeting.id} has not moved: it is still on {_local_time(meeting.starts_at)} "
             f"at {meeting.venue.strip() or 'a venue to be announced'}, as before"
         )
     return previous_starts_at, venue_changed

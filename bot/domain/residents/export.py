@@ -55,10 +55,15 @@ def broadcasts_sent(
             .order_by(col(Outbox.id).desc())
         ).scalars()
     )
+    numbers = [(row.ref or "").removeprefix(broadcasts.REF_PREFIX) for row in rows]
+    ids = {int(number) for number in numbers if number.isdecimal()}
+    by_id = {
+        found.id: found
+        for found in session.execute(select(Broadcast).where(col(Broadcast.id).in_(ids))).scalars()
+    }
     shown: list[tuple[Broadcast, Outbox]] = []
-    for row in rows:
-        number = (row.ref or "").removeprefix("broadcast:")
-        found = session.get(Broadcast, int(number)) if number.isdecimal() else None
+    for row, number in zip(rows, numbers, strict=True):
+        found = by_id.get(int(number)) if number.isdecimal() else None
         if found is not None and broadcasts.within_scope(
             session=session, scope=scope, broadcast=found
         ):
