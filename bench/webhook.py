@@ -194,17 +194,66 @@ def wait_up(port: int, path: str) -> None:
     raise RuntimeError(f"server on {port} did not come up")
 
 
+# The servers each round drives, in order: the app, the baseline, and two for reference.
+SERVERS = ("siyakha", "bare", "one_write", "front")
+
+
+def server_command(
+    kind: str, port: int, env: dict[str, str], tmp: Path, loop: str
+) -> tuple[list[str], dict[str, str]]:
+    """Return the command and environment that serve `kind` (one of SERVERS) on `port`:
+    `siyakha serve` on the event loop `loop`, the bare baseline, the bare baseline plus one
+    SQLite write (its file in `tmp`), or the app without its turn (on `loop`)."""
+    bin_dir = Path(sys.executable).parent
+    uvicorn = [str(bin_dir / "uvicorn"), "--log-level", "warning", "--no-access-log"]
+    if kind == "siyakha":
+        return [str(bin_dir / "siyakha"), "serve", "--port", str(port), "--loop", loop], env
+    if kind == "bare":
+        return [*uvicorn, "bench.bare_app:app", "--port", str(port)], env
+    if kind == "one_write":
+        one_write_db = str(tmp / "one_write.db")
+        return [*uvicorn, "bench.bare_app:one_write", "--port", str(port)], {
+            **env,
+            "BENCH_ONE_WRITE_DB": one_write_db,
+        }
+    if kind == "front":
+        code = f"from bench.bare_app import serve_front; serve_front({port}, {loop!r})"
+        return [sys.executable, "-c", code], {
+            **env,
+            "SIYAKHA_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        }
+    raise ValueError(f"unknown server {kind!r}")
+
+
+def app_environment(database: str, port: int, log_level: str) -> dict[str, str]:
+    """Return the environment the servers run in, after migrating `database` and loading
+    the demo into it (the settlement "Ubuhle" the script names)."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": database,
+        "TWILIO_AUTH_TOKEN": TOKEN,
+        "SIYAKHA_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "SIYAKHA_ENV": "test",
+        "SIYAKHA_SECRET_KEY": TEST_SECRET_KEY,
+        "SIYAKHA_LOG_LEVEL": log_level,
+    }
+    siyakha = str(Path(sys.executable).parent / "siyakha")
+    for command in (["db", "upgrade"], ["demo"]):
+        subprocess.run([siyakha, *command], env=env, cwd=ROOT, check=True, capture_output=True)
+    return env
+
+
 def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     """Start a server process logging to `log`."""
     with log.open("ab") as out:
         return subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=out, stderr=out)
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """Stop a server process."""
+def stop(process: subprocess.Popen[bytes], timeout: float = 15) -> None:
+    """Stop a server process (killed if it has not stopped within `timeout` seconds)."""
     process.send_signal(signal.SIGINT)
     try:
-        process.wait(timeout=15)
+        process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         process.kill()
 
@@ -240,75 +289,24 @@ def main() -> None:
     )
     parser.add_argument("--server-log", help="folder to keep the servers' logs in")
     args = parser.parse_args()
-    bin_dir = Path(sys.executable).parent
     with (
         tempfile.TemporaryDirectory() as tmp,
         fresh_database(args.database, Path(tmp)) as database,
     ):
         port, bare_port, write_port, front_port = (free_port() for _ in range(4))
-        env = {
-            **os.environ,
-            "DATABASE_URL": database,
-            "TWILIO_AUTH_TOKEN": TOKEN,
-            "SIYAKHA_PUBLIC_URL": f"http://127.0.0.1:{port}",
-            "SIYAKHA_ENV": "test",
-            "SIYAKHA_SECRET_KEY": TEST_SECRET_KEY,
-            "SIYAKHA_LOG_LEVEL": args.log_level,
-        }
-        subprocess.run(
-            [str(bin_dir / "siyakha"), "db", "upgrade"],
-            env=env,
-            cwd=ROOT,
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        subprocess.run(
-            [str(bin_dir / "siyakha"), "demo"],
-            env=env,
-            cwd=ROOT,
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        env = app_environment(database, port, args.log_level)
         logs = Path(args.server_log) if args.server_log else Path(tmp)
-        uvicorn = [str(bin_dir / "uvicorn"), "--log-level", "warning", "--no-access-log"]
-        front_code = (
-            f"from bench.bare_app import serve_front; serve_front({front_port}, {args.loop!r})"
-        )
         servers = [
             (
                 start(
-                    [str(bin_dir / "siyakha"), "serve", "--port", str(port), "--loop", args.loop],
-                    env,
-                    logs / "siyakha.log",
+                    *server_command(kind, server_port, env, Path(tmp), args.loop),
+                    logs / f"{kind}.log",
                 ),
-                port,
-            ),
-            (
-                start(
-                    [*uvicorn, "bench.bare_app:app", "--port", str(bare_port)],
-                    env,
-                    logs / "bare.log",
-                ),
-                bare_port,
-            ),
-            (
-                start(
-                    [*uvicorn, "bench.bare_app:one_write", "--port", str(write_port)],
-                    {**env, "BENCH_ONE_WRITE_DB": str(Path(tmp) / "one_write.db")},
-                    logs / "one_write.log",
-                ),
-                write_port,
-            ),
-            (
-                start(
-                    [sys.executable, "-c", front_code],
-                    {**env, "SIYAKHA_PUBLIC_URL": f"http://127.0.0.1:{front_port}"},
-                    logs / "front.log",
-                ),
-                front_port,
-            ),
+                server_port,
+            )
+            for kind, server_port in zip(
+                SERVERS, (port, bare_port, write_port, front_port), strict=True
+            )
         ]
         try:
             for _, server_port in servers:
