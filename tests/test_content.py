@@ -233,6 +233,25 @@ def test_thanks_words_are_no_keyword_answer_or_menu_word() -> None:
     assert not CONTENT.is_thanks("") and not CONTENT.is_thanks("  ")
 
 
+def _folded(fact: str) -> set[str]:
+    return {normalise(w) for words in CONTENT.fact(fact).values() for w in words}
+
+
+def test_attend_words_are_no_other_word_the_bot_answers_to() -> None:
+    # An attend word alone is read as one at any step (bot/engine/engine.py, 4a): one that
+    # were also a keyword, a yes or no, a menu option, STATUS, a cancel word or thanks would
+    # be taken from that meaning (or take it).
+    taken = (
+        set(CONTENT.keywords)
+        | set(CONTENT.answers)
+        | set(CONTENT.menu_words)
+        | CONTENT.thanks_words
+        | _folded("status_words")
+        | _folded("cancel_words")
+    )
+    assert CONTENT.attend_words and not CONTENT.attend_words & taken
+
+
 def test_normalise_folds_case_accents_punctuation_and_emoji() -> None:
     assert normalise("  HÉLP!! ") == "help"
     assert normalise("My-Data") == "my data"

@@ -191,6 +191,7 @@ def test_every_offered_language_has_words_for_every_keyword_answer_and_option(co
     options = {n for w, n in CONTENT.menu_words.items() if w in words}
     assert options == set(range(1, 8)), code
     assert CONTENT.fact("status_words").get(code), code
+    assert _attend_words().get(code), code  # named by reminders, meeting lists and HELP
     assert _keywords_file()["thanks_words"].get(code), code
     assert CONTENT.fact("urgent_words").get(code), code  # a fire is urgent in every language
 
@@ -214,6 +215,17 @@ def test_help_names_only_words_that_work_and_the_language_s_own_status_and_atten
     own_attend = _attend_words().get(code, [])
     assert not own_status or any(w.upper() in named for w in own_status), code
     assert not own_attend or any(w.upper() in named for w in own_attend), code
+
+
+@pytest.mark.parametrize("code", SUPPORTED_LOCALES)
+@pytest.mark.parametrize("msg_id", ["broadcast.attend_prompt", "meetings.attend_hint"])
+def test_reminders_and_meeting_lists_name_the_language_s_own_attend_word(code, msg_id) -> None:
+    # As HELP does: the word in capitals is one the bot takes as ATTEND, and the language's
+    # own where it has one (English ATTEND is for everyone, and HELP lists it).
+    named = set(HELP_WORD.findall(render(msg_id, get_translator(code))))
+    assert named and all(normalise(word) in CONTENT.attend_words for word in named), named
+    own = _attend_words().get(code, [])
+    assert not own or any(w.upper() in named for w in own), (code, named)
 
 
 @cache
