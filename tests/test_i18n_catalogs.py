@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot import content, i18n, i18n_tools, sms
+from bot.flows import broadcast_notices
 
 ROOT = i18n_tools.REPO_ROOT
 SMS_BUDGET = 3
@@ -143,3 +144,71 @@ def test_no_prefix_is_glued_to_a_meeting_time(locale: str, compiled: Path) -> No
         if re.search(rf"\w-{re.escape(when)}", filled):
             glued.append((msg_id, filled))
     assert glued == []
+
+
+def _meeting_sms(t: i18n.Translator, starts_at: dt.datetime) -> dict[str, int]:
+    """Return the length (SMS units) of each of a meeting's SMS in t's language, with a
+    one-letter title and venue: the words and dates around what officers write."""
+    words, english = content.load(), i18n.get_translator("en")
+    before = starts_at - dt.timedelta(days=40)
+    notices = {
+        "reminder": broadcast_notices.reminder(
+            words,
+            t,
+            english=english,
+            title="T",
+            starts_at=starts_at,
+            venue="V",
+            today=False,
+            attending=False,
+        ),
+        **{
+            f"{name} {venue_changed} {moved}": broadcast_notices.template(
+                words,
+                t,
+                name,
+                broadcast_notices.TemplateValues(
+                    title="T",
+                    starts_at=starts_at,
+                    previous_starts_at=before if moved else None,
+                    venue="V",
+                    venue_changed=venue_changed,
+                ),
+                english=english,
+            )
+            for name, venue_changed, moved in [
+                ("meeting_announced", False, False),
+                ("meeting_cancelled", False, False),
+                ("meeting_moved", False, True),
+                ("meeting_moved", True, True),
+                ("meeting_moved", True, False),
+            ]
+        },
+    }
+    return {k: sms.units(broadcast_notices.sms_version(words, t, v)) for k, v in notices.items()}
+
+
+def test_tshivenda_meeting_sms_are_its_own_and_leave_titles_and_venues_their_room(
+    compiled: Path,
+) -> None:
+    # Its drafts were held (English went instead) while its long day and month names
+    # (Nyendavhusiku) made its reminder and its moved announcement the longest of all
+    # languages, which cut the room every meeting's title and venue has: now they are
+    # Tshivenda and, on every day of a year, no longer than another language's.
+    ve = i18n.get_translator("ve", compiled)
+    others = [
+        i18n.get_translator(code, compiled) for code in i18n.SUPPORTED_LOCALES if code != "ve"
+    ]
+    english = content.load().message("broadcast.meeting_reminder").text
+    assert ve.text("broadcast.meeting_reminder", english) != english
+    day = dt.datetime(2026, 1, 1, 16, 0, tzinfo=dt.UTC)
+    longer = []
+    for starts_at in (day + dt.timedelta(days=n) for n in range(365)):
+        ours = _meeting_sms(ve, starts_at)
+        theirs = [_meeting_sms(t, starts_at) for t in others]
+        longer += [
+            (starts_at.date(), kind, units)
+            for kind, units in ours.items()
+            if units > max(their[kind] for their in theirs)
+        ]
+    assert longer == []
