@@ -212,3 +212,21 @@ def test_tshivenda_meeting_sms_are_its_own_and_leave_titles_and_venues_their_roo
             if units > max(their[kind] for their in theirs)
         ]
     assert longer == []
+
+
+# Setswana and Sepedi spell "list" differently (lenaane, lenaaneng; lenaneo, lenaneong): a
+# draft written from the other language's catalog read "mo lenaneong" in Setswana.
+OTHER_SPELLING = {"tn": r"\blenane(o|ong|ng)?\b", "nso": r"\blenaa\w*"}
+
+
+@pytest.mark.parametrize("locale", sorted(OTHER_SPELLING))
+def test_setswana_and_sepedi_each_write_list_their_own_way(locale: str) -> None:
+    catalog = i18n_tools._read_catalog(i18n_tools.po_path(locale, ROOT), locale)
+    found = [
+        (m.context, hit.group())
+        for m in catalog
+        if m.id
+        for text in i18n_tools._strings(m.string)
+        for hit in re.finditer(OTHER_SPELLING[locale], text, re.IGNORECASE)
+    ]
+    assert found == []
