@@ -4,14 +4,15 @@ Everyone with a staff token may read; composing, approving and cancelling need t
 officer or admin role. A broadcast whose audience is larger than
 SIYAKHA_BROADCAST_APPROVAL_THRESHOLD waits for a second officer's approval. A scoped user
 reads the meetings of their places and the city and ward forums their residents are
-invited to, and announces only to their own places: a meeting of theirs, or a milestone of
-one of their settlements. A broadcast, meeting or milestone outside their scope answers
-404; an audience outside it (everyone, another ward or settlement) or a forum they only
-read answers 403 (`api.errors`).
+invited to, and announces only to their own places: a meeting of theirs, or a milestone or
+the category of one of their settlements. A broadcast, meeting, milestone or settlement
+outside their scope answers 404; an audience outside it (everyone, another ward or
+settlement) or a forum they only read answers 403 (`api.errors`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, HTTPException, Path, Request, Response
@@ -32,8 +33,10 @@ from api.deps import (
     readable_meeting,
     refused_as_http,
     visible_milestone,
+    visible_settlement,
 )
 from api.errors import API_ERRORS, documented
+from bot.config import Settings
 from bot.db import MAX_ID, ApiInput
 from bot.domain.broadcasts import service as broadcasts
 from bot.domain.broadcasts.models import (
@@ -41,6 +44,7 @@ from bot.domain.broadcasts.models import (
     Broadcast,
     BroadcastCreate,
     BroadcastPublic,
+    CategoryCode,
     Moment,
     Preview,
     PreviousVenue,
@@ -74,12 +78,36 @@ MilestoneAnnouncement = Annotated[MilestoneAnnouncementIn, Body()]
 SEND_NOW = MilestoneAnnouncementIn()
 
 
+class CategoryAnnouncementIn(ApiInput):
+    """Announce a settlement's new category: `category`, the one it was placed in, which
+    must be its category now (409 once it changed again); `previous_category`, the one it
+    had ("" for not yet assessed), if known, which must differ (409 for no change); now, or
+    at `send_at`."""
+
+    category: CategoryCode
+    previous_category: CategoryCode | Literal[""] | None = None
+    send_at: Moment = None
+
+
 class AnnouncementOffer(BaseModel):
-    """The announcement offered for a meeting or milestone change, and what sending it would
-    do."""
+    """The announcement offered for a meeting, milestone or category change, and what sending
+    it would do."""
 
     broadcast: BroadcastCreate
     preview: Preview
+
+
+def _offered(
+    session: Session, settings: Settings, scope: scopes.Scope, draft: Callable[[], BroadcastCreate]
+) -> AnnouncementOffer:
+    """Return the announcement `draft` builds with its preview, as the caller would send it
+    (refused as `preview_draft` refuses it)."""
+    with refused_as_http():
+        offered = draft()
+        shown = broadcasts.preview_draft(
+            session=session, settings=settings, scope=scope, broadcast_in=offered
+        )
+    return AnnouncementOffer(broadcast=offered, preview=shown)
 
 
 def _broadcast(session: Session, broadcast_id: int, scope: scopes.Scope) -> Broadcast:
@@ -217,18 +245,18 @@ def offer_meeting_announcement(
     """Offer the announcement of a meeting created, moved or cancelled, with its preview
     (a scoped user: only of a meeting of their own places; 403 for a forum they only read)."""
     meeting = announceable_meeting(session=session, scope=scope, meeting_id=meeting_id)
-    with refused_as_http():
-        draft = broadcasts.meeting_announcement(
+    return _offered(
+        session,
+        settings,
+        scope,
+        lambda: broadcasts.meeting_announcement(
             meeting=meeting,
             change=announcement.change,
             previous_starts_at=announcement.previous_starts_at,
             previous_venue=announcement.previous_venue,
             send_at=announcement.send_at,
-        )
-        shown = broadcasts.preview_draft(
-            session=session, settings=settings, scope=scope, broadcast_in=draft
-        )
-    return AnnouncementOffer(broadcast=draft, preview=shown)
+        ),
+    )
 
 
 @router.post(
@@ -290,16 +318,14 @@ def offer_milestone_announcement(
     settlement, milestone = visible_milestone(
         session=session, scope=scope, settlement_id=settlement_id, milestone_id=milestone_id
     )
-    with refused_as_http():
-        draft = broadcasts.milestone_announcement(
-            milestone=milestone,
-            settlement=settlement,
-            send_at=announcement.send_at,
-        )
-        shown = broadcasts.preview_draft(
-            session=session, settings=settings, scope=scope, broadcast_in=draft
-        )
-    return AnnouncementOffer(broadcast=draft, preview=shown)
+    return _offered(
+        session,
+        settings,
+        scope,
+        lambda: broadcasts.milestone_announcement(
+            milestone=milestone, settlement=settlement, send_at=announcement.send_at
+        ),
+    )
 
 
 @router.post(MILESTONE_ANNOUNCEMENT, status_code=201, responses=documented(403, 404, 409))
@@ -337,6 +363,71 @@ def announce_milestone(
         f"milestone:{milestone_id}",
         broadcast=broadcast.id,
         settlement=settlement_id,
+    )
+    return once.keep(broadcasts.to_public(session=session, broadcast=broadcast), 201)
+
+
+CATEGORY_ANNOUNCEMENT = "/settlements/{settlement_id}/category/announcement"
+
+
+@router.post(f"{CATEGORY_ANNOUNCEMENT}/preview", responses=documented(404, 409))
+def offer_category_announcement(
+    settlement_id: SettlementId,
+    announcement: CategoryAnnouncementIn,
+    scope: CurrentScope,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> AnnouncementOffer:
+    """Offer the announcement that tells a settlement's residents its new category
+    (`category_changed`, one message per category), with its preview; 409 for a category it
+    no longer has, or the one it had before; 404 outside the caller's scope."""
+    settlement = visible_settlement(session=session, scope=scope, settlement_id=settlement_id)
+    return _offered(
+        session,
+        settings,
+        scope,
+        lambda: broadcasts.category_announcement(
+            settlement=settlement,
+            category=announcement.category,
+            previous_category=announcement.previous_category,
+            send_at=announcement.send_at,
+        ),
+    )
+
+
+@router.post(CATEGORY_ANNOUNCEMENT, status_code=201, responses=documented(403, 404, 409))
+def announce_category(
+    settlement_id: SettlementId,
+    announcement: CategoryAnnouncementIn,
+    request: Request,
+    user: Officer,
+    scope: CurrentScope,
+    session: SessionDep,
+    settings: SettingsDep,
+    once: Idempotent,
+) -> BroadcastPublic:
+    """Send the announcement of a settlement's new category to that settlement's residents;
+    409 for a category it no longer has (changed again since), the one it had before, or
+    when it would go now and no resident matches; 404 outside the caller's scope."""
+    settlement = visible_settlement(session=session, scope=scope, settlement_id=settlement_id)
+    with refused_as_http():
+        broadcast = broadcasts.announce_category(
+            session=session,
+            settings=settings,
+            settlement=settlement,
+            staff=user,
+            category=announcement.category,
+            previous_category=announcement.previous_category,
+            send_at=announcement.send_at,
+        )
+    audit_api(
+        session,
+        request,
+        user,
+        "settlement.announce_category",
+        f"settlement:{settlement_id}",
+        broadcast=broadcast.id,
+        category=announcement.category,
     )
     return once.keep(broadcasts.to_public(session=session, broadcast=broadcast), 201)
 

@@ -32,6 +32,18 @@ class TemplateValues:
     settlement: str = ""
     milestone: str = ""
     note: str = ""
+    # A settlement's new category (A, B1, B2, C): each has its own whole message.
+    category: str = ""
+
+
+def message_id(name: str, values: TemplateValues) -> str:
+    """Return the content id of the structured template `name`'s words (category_changed:
+    the one of the settlement's new category)."""
+    if name == "category_changed":
+        if not values.category:
+            raise ValueError("this template needs the category")
+        return f"broadcast.category_changed.{values.category.lower()}"
+    return f"broadcast.{name}"
 
 
 def _venue(content: Content, translator: Translator, venue: str) -> str:
@@ -72,7 +84,7 @@ def template(
 ) -> str:
     """Render the structured template `name` in the translator's language (`english` writes
     the dates of a message that falls back to English)."""
-    msg_id = f"broadcast.{name}"
+    msg_id = message_id(name, values)
     if name in ("meeting_announced", "meeting_cancelled"):
         text = render_dated(
             content, translator, english, msg_id, title=values.title, when=_when(values.starts_at)
@@ -102,6 +114,8 @@ def template(
             note = content.render("broadcast.note", translator, note=values.note.strip())
             text = f"{text}\n{note}"
         return text
+    if name == "category_changed":
+        return content.render(msg_id, translator, settlement=values.settlement)
     raise ValueError(f"unknown broadcast template {name!r}")
 
 

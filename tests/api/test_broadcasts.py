@@ -835,3 +835,100 @@ def test_a_meeting_announcement_too_long_for_sms_is_refused_naming_what_to_short
     assert "so shorten the meeting's title or venue" in problem["msg"]
     with Session(clean_db) as session:
         assert session.exec(select(Broadcast)).all() == []
+
+
+def test_category_announcement_offer_send_and_delivery_in_each_language(
+    client: TestClient, settings: Settings, clean_db: Engine, world: dict[str, Any]
+) -> None:
+    # A settlement's category changed through the API, the dashboard or an import, and
+    # nothing offered to tell its residents, though it is the fact that matters most.
+    officer = auth(world["officer"])
+    home = world["home"]
+    changed = client.patch(f"/api/v1/settlements/{home}", json={"category": "B2"}, headers=officer)
+    assert changed.status_code == 200, changed.text
+    url = f"/api/v1/settlements/{home}/category/announcement"
+    body = {"category": "B2", "previous_category": ""}  # not assessed before
+    offer = client.post(f"{url}/preview", json=body, headers=officer)
+    assert offer.status_code == 200, offer.text
+    draft = offer.json()["broadcast"]
+    assert draft["title"] == "Category B2: Ubuhle Gardens"
+    assert draft["audience"]["settlement_ids"] == [home]
+    assert draft["template"] == {
+        "name": "category_changed",
+        "meeting_id": None,
+        "previous_starts_at": None,
+        "previous_venue": None,
+        "milestone_id": None,
+        "settlement_id": home,
+        "category": "B2",
+        "previous_category": "",
+        "area": None,
+        "starts_at": None,
+        "ends_at": None,
+    }
+    assert offer.json()["preview"]["recipients"] == 3
+    [english] = [p for p in offer.json()["preview"]["languages"] if p["language"] == "en"]
+    assert (
+        "in category B2: emergency services now, and a move to a new place later."
+        in (english["text"])
+    )
+    sent = client.post(url, json=body, headers=officer)
+    assert sent.status_code == 201, sent.text
+    assert sent.json()["status"] == "enqueued" and sent.json()["progress"]["queued"] == 3
+    with TwilioStandIn() as standin:
+        deliver(settings, clean_db, standin)
+        bodies = sorted(m["body"] for m in standin.messages)
+    assert len(bodies) == 3
+    assert sum(b.startswith("News for Ubuhle Gardens: category B2\n") for b in bodies) == 1
+    assert sum("Iindaba ze-Ubuhle Gardens: udidi B2" in b for b in bodies) == 2
+    with Session(clean_db) as session:
+        [event] = session.exec(
+            select(AuditEvent).where(AuditEvent.action == "api.settlement.announce_category")
+        ).all()
+    assert event.target == f"settlement:{home}"
+    assert event.detail == {"broadcast": sent.json()["id"], "category": "B2"}
+
+
+def test_a_category_announcement_says_only_what_is_true_and_only_in_scope(
+    client: TestClient, clean_db: Engine, world: dict[str, Any]
+) -> None:
+    officer = auth(world["officer"])
+    home = world["home"]
+    with session_scope(clean_db) as session:
+        session.get_one(Settlement, home).category = "C"
+    url = f"/api/v1/settlements/{home}/category/announcement"
+    refusals = {
+        # Changed again since the caller read it.
+        "B1": f"settlement {home} (Ubuhle Gardens) is now in category C, not B1: its "
+        "category changed since; announce the category it has, or nothing",
+        # "Changed" to the category it had.
+        "C": f"settlement {home} (Ubuhle Gardens) was in category C already: placing it "
+        "there again is no change to announce",
+    }
+    for category, refusal in refusals.items():
+        body = {"category": category, "previous_category": "C"}
+        for answer in (
+            client.post(f"{url}/preview", json=body, headers=officer),
+            client.post(url, json=body, headers=officer),
+        ):
+            assert answer.status_code == 409, answer.text
+            assert answer.json()["detail"] == refusal
+    assert client.post(url, json={"category": "D"}, headers=officer).status_code == 422
+    assert client.post(url, json={}, headers=officer).status_code == 422
+    # Another ward's officer does not see the settlement; triage may not send.
+    body = {"category": "C", "previous_category": "B2"}
+    outsider = scoped_officer(clean_db, "9")  # Ubuhle Gardens is ward 14
+    assert client.post(f"{url}/preview", json=body, headers=outsider).status_code == 404
+    assert client.post(url, json=body, headers=outsider).status_code == 404
+    assert client.post(url, json=body, headers=auth(world["triage"])).status_code == 403
+    template = {"name": "category_changed", "settlement_id": home, "category": "C"}
+    quoted = {"title": "News", "audience": {"wards": ["9"]}, "template": template}
+    hidden = client.post("/api/v1/broadcasts", json=quoted, headers=outsider)
+    assert hidden.status_code == 404 and "Ubuhle" not in hidden.text
+    # Ward 14's officer may tell their settlement, not everyone.
+    insider = scoped_officer(clean_db, "14")
+    everyone = {**quoted, "audience": {"everyone": True}}
+    assert client.post("/api/v1/broadcasts", json=everyone, headers=insider).status_code == 403
+    assert client.post(f"{url}/preview", json=body, headers=insider).status_code == 200
+    with Session(clean_db) as session:
+        assert session.exec(select(Broadcast)).all() == []

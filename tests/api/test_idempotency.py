@@ -39,7 +39,7 @@ def world(clean_db: Engine) -> dict[str, Any]:
     """Two residents of one settlement, its meeting and a milestone done, a ticket of one of
     them, two officers and a triage user."""
     with session_scope(clean_db) as session:
-        home = make_settlement(session, "Ubuhle Gardens", ward="14")
+        home = make_settlement(session, "Ubuhle Gardens", ward="14", category="B1")
         member = make_member(session, settlement_id=home.id)
         make_member(session, settlement_id=home.id, language="xh", channel="whatsapp")
         meeting = make_meeting(session, utcnow() + dt.timedelta(days=3), settlement_id=home.id)
@@ -135,6 +135,11 @@ def test_every_request_that_sends_to_residents_takes_a_key(
         ),
         (world["officer"], milestone, None),
         (
+            world["officer"],
+            "/api/v1/settlements/{settlement_id}/category/announcement",
+            {"category": "B1"},
+        ),
+        (
             world["triage"],
             "/api/v1/tickets/{reference}/replies",
             {"body": "A plumber comes."},
@@ -160,7 +165,7 @@ def test_every_request_that_sends_to_residents_takes_a_key(
         assert _count(clean_db, Outbox) == queued, url  # nothing sent twice
         names = [p["name"] for p in spec[template]["post"].get("parameters", [])]
         assert "Idempotency-Key" in names, template
-    assert _count(clean_db, Broadcast) == 2
+    assert _count(clean_db, Broadcast) == 3
     create = spec["/api/v1/broadcasts"]["post"]["parameters"]
     [header] = [p for p in create if p["name"] == "Idempotency-Key"]
     assert header["in"] == "header" and "24 hours" in header["description"]

@@ -17,7 +17,13 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 
-from api.deps import PathId, announceable_meeting, announceable_milestone, refused_as_http
+from api.deps import (
+    PathId,
+    announceable_meeting,
+    announceable_milestone,
+    refused_as_http,
+    visible_settlement,
+)
 from api.routes.staff.common import (
     OFFICERS,
     TEMPLATES,
@@ -107,6 +113,9 @@ SINGLE = (
     "venue_changed",
     "previous_venue",
     "milestone_id",
+    "category_settlement_id",
+    "category",
+    "previous_category",
     "area",
     "starts_at",
     "ends_at",
@@ -114,6 +123,9 @@ SINGLE = (
     "sms_fallback",
     *(f"text_{code}" for code in LANGUAGES),
 )
+# The compose form's "category before" choice for a settlement not yet assessed ("" is the
+# template's; the form's blank is "not said").
+UNASSESSED = "none"
 # A datetime-local field's value, in Johannesburg time.
 FIELD_TIME = "%Y-%m-%dT%H:%M"
 # Where the compose page says a refusal: the field it is about (its id), or the fieldset
@@ -123,6 +135,9 @@ TEMPLATE_FIELDS = {
     "previous_starts_at": "bc-previous",
     "previous_venue": "bc-previous-venue",
     "milestone_id": "bc-milestone",
+    "settlement_id": "bc-category-settlement",
+    "category": "bc-category",
+    "previous_category": "bc-previous-category",
     "area": "bc-area",
     "starts_at": "bc-from",
     "ends_at": "bc-to",
@@ -173,6 +188,11 @@ def _prefilled(draft: BroadcastCreate | None) -> dict[str, Any]:
             venue_changed="" if t.previous_venue is None else "1",
             previous_venue=t.previous_venue or "",
             milestone_id=str(t.milestone_id or ""),
+            category_settlement_id=str(t.settlement_id or ""),
+            category=t.category or "",
+            previous_category=UNASSESSED
+            if t.previous_category == ""
+            else (t.previous_category or ""),
             area=t.area or "",
             starts_at=local_time(t.starts_at, FIELD_TIME),
             ends_at=local_time(t.ends_at, FIELD_TIME),
@@ -232,9 +252,15 @@ def composed(typed: dict[str, Any]) -> BroadcastCreate:
             n: int(typed[n]) if typed[n].isdecimal() else None
             for n in ("meeting_id", "milestone_id")
         }
+        previous = typed["previous_category"]
         values["template"] = {
             "name": typed["template_name"],
             **number,
+            "settlement_id": int(typed["category_settlement_id"])
+            if typed["category_settlement_id"].isdecimal()
+            else None,
+            "category": typed["category"] or None,
+            "previous_category": "" if previous == UNASSESSED else previous or None,
             "previous_starts_at": moment("previous_starts_at"),
             # Ticked: the venue it had, even none ("").
             "previous_venue": typed["previous_venue"].strip()
@@ -316,10 +342,14 @@ def broadcast_new(
     previous: str = "",
     previous_venue: Annotated[str | None, Query(max_length=VENUE_LENGTH)] = None,
     milestone_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    settlement_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    category: Annotated[str | None, Query(max_length=2)] = None,
+    previous_category: Annotated[str | None, Query(max_length=2)] = None,
 ) -> HTMLResponse:
     """Compose a broadcast; with `meeting_id` (and `change`; for `moved`, the start it had,
-    `previous`, and/or the venue it had, `previous_venue`), or `milestone_id`, the offered
-    announcement."""
+    `previous`, and/or the venue it had, `previous_venue`), `milestone_id`, or
+    `settlement_id` (with the `category` it was placed in and the `previous_category` it
+    had, "" for none), the offered announcement."""
     draft = None
     if meeting_id is not None:
         meeting = announceable_meeting(session=ctx.session, scope=ctx.scope, meeting_id=meeting_id)
@@ -336,6 +366,14 @@ def broadcast_new(
         )
         with refused_as_http():
             draft = broadcasts.milestone_announcement(milestone=milestone, settlement=settlement)
+    elif settlement_id is not None:
+        placed = visible_settlement(
+            session=ctx.session, scope=ctx.scope, settlement_id=settlement_id
+        )
+        with refused_as_http():
+            draft = broadcasts.category_announcement(
+                settlement=placed, category=category, previous_category=previous_category
+            )
     return _compose(request, ctx, _prefilled(draft))
 
 

@@ -7,7 +7,7 @@ from collections.abc import Collection, Mapping
 from typing import Annotated, Literal
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import and_
@@ -207,10 +207,16 @@ def settlement_list(request: Request, ctx: Reader) -> HTMLResponse:
 
 @router.get("/settlements/{settlement_id}", response_class=HTMLResponse)
 def settlement_page(
-    request: Request, settlement_id: PathId, ctx: Reader, announce: str = ""
+    request: Request,
+    settlement_id: PathId,
+    ctx: Reader,
+    announce: str = "",
+    category: Annotated[str, Query(max_length=2)] = "",
+    previous: Annotated[str, Query(max_length=2)] = "",
 ) -> HTMLResponse:
     """One settlement: edit its category, note and phase; its milestones and meetings;
-    after a milestone became news (`announce`: its id), the offer to tell the residents."""
+    after a milestone became news (`announce`: its id), or its category changed
+    (`announce=category`, `category` from `previous`), the offer to tell the residents."""
     settlement = _settlement(ctx, settlement_id)
     # Its own meetings and the ward forums that name it (not a city forum, which is everyone's),
     # those the user may read: a forum of a ward outside their scope may name it too.
@@ -232,6 +238,8 @@ def settlement_page(
         ),
         None,
     )
+    # Only while it is true: the category saved is still the settlement's.
+    placed = announce == "category" and bool(category) and settlement.category == category
     return render(
         request,
         "settlement.html",
@@ -239,6 +247,7 @@ def settlement_page(
         s=settlement,
         milestones=milestones,
         announce=news,
+        announce_category=previous if placed else None,
         meetings=edit.meetings(session=ctx.session, condition=condition),
         categories=CATEGORIES,
         strands=strands,
@@ -285,7 +294,7 @@ def settlement_update(
             "current_phase": settlement.current_phase,
         },
     )
-    category = form["category"]
+    category, category_before = form["category"], settlement.category
     with refused_as_http():
         edit.update_settlement(
             session=ctx.session,
@@ -295,6 +304,12 @@ def settlement_update(
             current_phase=form["current_phase"],
         )
     ctx.audit("settlement.update", f"settlement:{settlement_id}", category=category or None)
+    # Placed in another category: offer to tell the residents.
+    if broadcasts.category_is_news(settlement=settlement, category_before=category_before):
+        offer = urlencode(
+            {"announce": "category", "category": category, "previous": category_before or ""}
+        )
+        return back(f"/staff/settlements/{settlement_id}?{offer}", "updated")
     return back(f"/staff/settlements/{settlement_id}", "updated")
 
 

@@ -24,6 +24,7 @@ TemplateName = Literal[
     "electricity_interruption",
     "milestone_reached",
     "milestone_delayed",
+    "category_changed",
 ]
 TEMPLATE_NAMES: tuple[str, ...] = get_args(TemplateName)
 # The longest text an officer may write for one language (the dashboard's box holds as
@@ -179,6 +180,9 @@ class Audience(ApiInput):
         return self
 
 
+# A settlement's upgrading category, as a category_changed template names it.
+CategoryCode = Literal["A", "B1", "B2", "C"]
+
 # The venue a moved meeting had: said to differ from its venue now, never quoted.
 PreviousVenue = Annotated[CleanText, PydanticField(max_length=VENUE_LENGTH)] | None
 
@@ -189,6 +193,10 @@ class TemplateIn(ApiInput):
     Meetings: `meeting_id`; for meeting_moved, what differs: `previous_starts_at` (the start
     it had) and/or `previous_venue` (the venue it had, "" for none). Interruptions:
     `area`, `starts_at`, `ends_at`. Milestones: `milestone_id` (its note is included).
+    category_changed: `settlement_id` and `category`, the category it was placed in (it must
+    be the settlement's category when the broadcast is composed and when it goes), and
+    optionally `previous_category`, the one it had ("" for not yet assessed), which must
+    differ.
     """
 
     name: TemplateName
@@ -196,6 +204,9 @@ class TemplateIn(ApiInput):
     previous_starts_at: Moment = None
     previous_venue: PreviousVenue = None
     milestone_id: RowId | None = None
+    settlement_id: RowId | None = None
+    category: CategoryCode | None = None
+    previous_category: CategoryCode | Literal[""] | None = None
     area: Annotated[CleanText, PydanticField(max_length=200)] | None = None
     starts_at: Moment = None
     ends_at: Moment = None

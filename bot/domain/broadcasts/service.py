@@ -1,5 +1,5 @@
 """Broadcast queries: create, preview, approve, release (enqueue), cancel, progress;
-milestone and meeting announcements, meeting reminders and attendance.
+milestone, category and meeting announcements, meeting reminders and attendance.
 
 Services take the caller's session, flush when they need an id and never commit.
 Every broadcast is rendered once per language, then queued for its whole audience in one
@@ -84,7 +84,7 @@ class BroadcastError(ValueError):
 
 
 class NotFound(BroadcastError):
-    """A meeting or milestone the broadcast refers to does not exist."""
+    """A meeting, milestone or settlement the broadcast refers to does not exist."""
 
 
 class Conflict(BroadcastError):
@@ -150,6 +150,29 @@ def check_milestone_status(*, milestone: Milestone, name: str) -> None:
         raise Conflict(
             f"milestone {milestone.id} is {milestone.status.replace('_', ' ')}, not {status}: "
             f"set its status to {status} first, or tell residents something else"
+        )
+
+
+def check_category_current(
+    *, settlement: Settlement, category: str, previous_category: str | None = None
+) -> None:
+    """Refuse (Conflict) a category_changed template that would tell residents what is not
+    true: a category the settlement does not have (changed again since it was composed, as
+    composed and again when it goes), or a "change" to the category it had already."""
+    if settlement.category != category:
+        now = (
+            f"is now in category {settlement.category}"
+            if settlement.category
+            else "has no category now (not yet assessed)"
+        )
+        raise Conflict(
+            f"settlement {settlement.id} ({settlement.name}) {now}, not {category}: its "
+            "category changed since; announce the category it has, or nothing"
+        )
+    if previous_category == category:
+        raise Conflict(
+            f"settlement {settlement.id} ({settlement.name}) was in category {category} "
+            "already: placing it there again is no change to announce"
         )
 
 
@@ -231,11 +254,29 @@ def _quoted_milestone(
     return milestone
 
 
+def _quoted_settlement(
+    session: Session, template: Mapping[str, Any], scope: scopes.Scope | None
+) -> Settlement:
+    """Return the settlement a category template quotes: with a `scope`, only one it allows
+    (NotFound for any other)."""
+    settlement = session.get(Settlement, template.get("settlement_id") or 0)
+    if (
+        settlement is not None
+        and scope is not None
+        and not scopes.allows_settlement(session=session, scope=scope, settlement_id=settlement.id)
+    ):
+        settlement = None
+    if settlement is None:
+        raise NotFound(f"no settlement {template.get('settlement_id')}")
+    return settlement
+
+
 def check_quoted_in_scope(
     *, session: Session, scope: scopes.Scope, template: Mapping[str, Any] | None
 ) -> None:
-    """Refuse (NotFound) a template quoting a meeting or milestone the scope may not see,
-    and nothing else: a stored broadcast's words are checked again only when they go."""
+    """Refuse (NotFound) a template quoting a meeting, milestone or settlement the scope may
+    not see, and nothing else: a stored broadcast's words are checked again only when they
+    go."""
     if template is None or scope.unrestricted:
         return
     name = str(template["name"])
@@ -243,6 +284,8 @@ def check_quoted_in_scope(
         _quoted_meeting(session, template, scope)
     elif name.startswith("milestone_"):
         _quoted_milestone(session, template, scope)
+    elif name == "category_changed":
+        _quoted_settlement(session, template, scope)
 
 
 @dataclass(frozen=True)
@@ -316,11 +359,25 @@ def template_values(
     *, session: Session, template: Mapping[str, Any], scope: scopes.Scope | None = None
 ) -> TemplateValues:
     """Read what a structured template needs from the database and its parameters; with a
-    `scope`, only a meeting or milestone it lets its user see (NotFound for any other)."""
+    `scope`, only a meeting, milestone or settlement it lets its user see (NotFound for any
+    other)."""
     name = str(template["name"])
     for kind in ("meeting", "milestone"):
         if name.startswith(f"{kind}_") and template.get(f"{kind}_id") is None:
             raise BroadcastError(f"{name} needs the {kind}'s number: choose the {kind}")
+    if name == "category_changed":
+        if template.get("settlement_id") is None or not template.get("category"):
+            raise BroadcastError(
+                "category_changed needs the settlement and the category it was placed in"
+            )
+        placed = _quoted_settlement(session, template, scope)
+        category = str(template["category"])
+        check_category_current(
+            settlement=placed,
+            category=category,
+            previous_category=template.get("previous_category"),
+        )
+        return TemplateValues(settlement=placed.name, category=category)
     if name.startswith("meeting_"):
         meeting = _quoted_meeting(session, template, scope)
         check_meeting_change(meeting=meeting, name=name)
@@ -378,11 +435,11 @@ def _datetime(value: Any) -> dt.datetime | None:
     return value.astimezone(dt.UTC)
 
 
-def _template_falls_back(name: str, language: str) -> bool:
+def _template_falls_back(name: str, values: TemplateValues, language: str) -> bool:
     """Return whether the template's message has no translation in `language`."""
     if language == DEFAULT_LOCALE:
         return False
-    message = load().message(f"broadcast.{name}")
+    message = load().message(broadcast_notices.message_id(name, values))
     return not has_translation(get_translator(language), message.id, message.text)
 
 
@@ -431,7 +488,7 @@ def _template_words(name: str, values: TemplateValues, language: str) -> Rendere
     translator = get_translator(language)
     english = get_translator(DEFAULT_LOCALE)
     text = broadcast_notices.template(load(), translator, name, values, english=english)
-    return _as_sent(language, text, translator, _template_falls_back(name, language))
+    return _as_sent(language, text, translator, _template_falls_back(name, values, language))
 
 
 def _own_words(texts: Mapping[str, str], language: str) -> Rendered:
@@ -456,6 +513,7 @@ def reaches_sms(audience: Mapping[str, Any], sms_fallback: bool) -> bool:
 _QUOTED = {
     "meeting": "the meeting's title or venue",
     "milestone": "the milestone's title or note",
+    "category": "the settlement's name",
 }
 
 
@@ -735,15 +793,20 @@ def warnings(
         told = last_told(session=session, meeting_id=meeting.id or 0) if meeting else None
         if meeting is not None and told is not None and told.changed(meeting):
             said.append(_unannounced_change(name, meeting, told))
+    settlement, news = None, ""
     if name.startswith("milestone_"):
         milestone = session.get(Milestone, (template or {}).get("milestone_id") or 0)
         settlement = session.get(Settlement, milestone.settlement_id) if milestone else None
-        if settlement is not None and not audiences.takes_settlement(audience, settlement):
-            said.append(
-                f"This is news of a milestone of {settlement.name}, but the audience leaves "
-                f"{settlement.name} out: none of its residents will get it. Send it only if "
-                "you mean it for the residents chosen."
-            )
+        news = "a milestone of"
+    elif name == "category_changed":
+        settlement = session.get(Settlement, (template or {}).get("settlement_id") or 0)
+        news = "the category of"
+    if settlement is not None and not audiences.takes_settlement(audience, settlement):
+        said.append(
+            f"This is news of {news} {settlement.name}, but the audience leaves "
+            f"{settlement.name} out: none of its residents will get it. Send it only if "
+            "you mean it for the residents chosen."
+        )
     return said
 
 
@@ -1504,6 +1567,77 @@ def announce_milestone(
     """Create the broadcast that tells a settlement's residents its milestone is done or
     delayed (approval rules apply)."""
     draft = milestone_announcement(milestone=milestone, settlement=settlement, send_at=send_at)
+    return create(session=session, settings=settings, broadcast_in=draft, staff=staff, now=now)
+
+
+# --- categories: announcements -------------------------------------------------------------
+
+
+def category_is_news(*, settlement: Settlement, category_before: str | None) -> bool:
+    """Return whether a settlement just saved has news for its residents: a category, and
+    not the one it had (none before: not yet assessed). A category cleared (back to not
+    assessed) is not told: residents' menu says it has none yet."""
+    return settlement.category is not None and settlement.category != category_before
+
+
+def category_announcement(
+    *,
+    settlement: Settlement,
+    category: str | None = None,
+    previous_category: str | None = None,
+    send_at: dt.datetime | None = None,
+) -> BroadcastCreate:
+    """Return the broadcast that tells a settlement's residents its new category (`category`,
+    default its category now; `previous_category`, the one it had, "" for none, if known),
+    for the officer to send as it is or adjust (the offer made when a category changes).
+    Conflict for a settlement with no category, a category it no longer has, or one the
+    same as the category it had. `send_at` empty means now."""
+    if settlement.category is None:
+        raise Conflict(
+            f"settlement {settlement.id} ({settlement.name}) has no category (not yet "
+            "assessed): residents are told of its category once it is set"
+        )
+    category = category or settlement.category
+    check_category_current(
+        settlement=settlement, category=category, previous_category=previous_category
+    )
+    try:
+        return BroadcastCreate(
+            title=f"Category {category}: {settlement.name}"[:200],
+            audience=Audience(settlement_ids=[settlement.id or 0]),
+            template=TemplateIn.model_validate(
+                {
+                    "name": "category_changed",
+                    "settlement_id": settlement.id,
+                    "category": category,
+                    "previous_category": previous_category,
+                }
+            ),
+            send_at=send_at,
+        )
+    except ValidationError as exc:  # a category code the settlement cannot have
+        raise BroadcastError("; ".join(error["msg"] for error in exc.errors())) from None
+
+
+def announce_category(
+    *,
+    session: Session,
+    settings: Settings,
+    settlement: Settlement,
+    staff: StaffUser | None,
+    category: str | None = None,
+    previous_category: str | None = None,
+    send_at: dt.datetime | None = None,
+    now: dt.datetime | None = None,
+) -> Broadcast:
+    """Create the broadcast that tells a settlement's residents its new category (approval
+    rules apply; refused as `category_announcement` refuses it)."""
+    draft = category_announcement(
+        settlement=settlement,
+        category=category,
+        previous_category=previous_category,
+        send_at=send_at,
+    )
     return create(session=session, settings=settings, broadcast_in=draft, staff=staff, now=now)
 
 

@@ -1301,3 +1301,74 @@ def test_the_compose_page_counts_each_languages_sms_as_the_officer_types_in_chro
         assert page.evaluate("document.documentElement.scrollWidth") <= 360
         page.get_by_role("button", name="Preview").click()
         expect(page.locator("#pv-recipients")).to_have_text("1")
+
+
+def _category_offer(page: str) -> str | None:
+    """Return the category offer a settlement page makes, as read, if any."""
+    found = re.search(r'<p class="notice" id="announce-category">(.*?)</p>', page, re.S)
+    return " ".join(html.unescape(found.group(1)).split()) if found else None
+
+
+def test_a_category_change_offers_its_announcement_and_residents_get_it_in_their_language(
+    app: object, clean_db: Engine, residents: World, as_role: Role
+) -> None:
+    # A settlement placed in another category offered nothing: its residents heard of the
+    # fact that matters most to them only if an officer composed it by hand.
+    client, csrf = as_role("officer")
+    url = f"/staff/settlements/{residents.here}"
+    first = client.post(url, data={"csrf_token": csrf, "category": "B1"}, follow_redirects=False)
+    assert first.headers["location"] == f"{url}?announce=category&category=B1&previous=&ok=updated"
+    shown = client.post(url, data={"csrf_token": csrf, "category": "B2"})
+    link = f"/staff/broadcasts/new?settlement_id={residents.here}&category=B2&previous_category=B1"
+    assert _category_offer(shown.text) == (
+        f'Ubuhle Gardens is now in category B2 (it was B1). Tell its residents? <a href="{link}">'
+        "Prepare the announcement</a> (you will see it in every language and the recipients "
+        "before anything is sent)."
+    )
+    # Saved again in the same category (its note changed): no news, no offer.
+    kept = {"csrf_token": csrf, "category": "B2", "category_note": "Water first"}
+    again = client.post(url, data=kept, follow_redirects=False)
+    assert again.headers["location"] == f"{url}?ok=updated"
+    compose = client.get(link)
+    assert compose.status_code == 200, compose.text
+    fields = _submitted(compose.text, BROADCAST_PREVIEW)
+    assert fields["mode"] == ["template"] and fields["template_name"] == ["category_changed"]
+    assert fields["category_settlement_id"] == [str(residents.here)]
+    assert (fields["category"], fields["previous_category"]) == (["B2"], ["B1"])
+    assert fields["settlement_ids"] == [str(residents.here)]
+    assert fields["title"] == ["Category B2: Ubuhle Gardens"]
+    preview = client.post(BROADCAST_PREVIEW, data=fields)
+    assert preview.status_code == 200, preview.text
+    assert 'id="pv-recipients">3<' in preview.text
+    english = (
+        "*News for Ubuhle Gardens: category B2*\nThe municipality has placed Ubuhle Gardens "
+        "in category B2: emergency services now, and a move to a new place later."
+    )
+    assert english in html.unescape(preview.text)
+    [xhosa] = _send_and_read(client, csrf, preview.text, clean_db, language="xh")
+    assert str(xhosa).startswith("*Iindaba ze-Ubuhle Gardens: udidi B2*\nUMasipala ubeke")
+    with Session(clean_db) as session:
+        [afrikaans] = session.exec(
+            select(Outbox.body).join(Resident).where(col(Resident.language) == "af")
+        ).all()
+    assert str(afrikaans).startswith("Nuus vir Ubuhle Gardens: kategorie B2\n")
+    # Placed in C by a colleague before the offer was followed: it is no longer offered,
+    # and the old link says why.
+    client.post(url, data={"csrf_token": csrf, "category": "C"})
+    stale = client.get(f"{url}?announce=category&category=B2&previous=B1")
+    assert stale.status_code == 200 and _category_offer(stale.text) is None
+    refused = client.get(link)
+    assert refused.status_code == 409
+    assert (
+        f"settlement {residents.here} (Ubuhle Gardens) is now in category C, not B2"
+        in html.unescape(refused.text)
+    )
+    same = client.get(
+        link.replace("B2", "C").replace("previous_category=B1", "previous_category=C")
+    )
+    assert same.status_code == 409 and "no change to announce" in same.text
+    # Another ward's officer sees neither the settlement nor its offer.
+    make_scoped_user(clean_db, WARD_14_OFFICER.replace("14", "22"), "officer", wards=["22"])
+    with logged_in(app, WARD_14_OFFICER.replace("14", "22")) as (scoped, _csrf):
+        hidden = scoped.get(link.replace("B2", "C"))
+        assert hidden.status_code == 404 and "Ubuhle" not in hidden.text

@@ -821,3 +821,132 @@ def test_a_broadcast_scheduled_before_sms_were_measured_still_goes_whole(
             staff=None,
             now=NOW,
         )
+
+
+def _category_news(
+    settlement: Settlement, category: str, previous: str | None = None
+) -> TemplateIn:
+    return TemplateIn.model_validate(
+        {
+            "name": "category_changed",
+            "settlement_id": settlement.id,
+            "category": category,
+            "previous_category": previous,
+        }
+    )
+
+
+@pytest.mark.parametrize("category", ["A", "B1", "B2", "C"])
+def test_category_news_renders_in_every_language_within_the_sms_budget(
+    session: Session, world: dict[str, Any], category: str
+) -> None:
+    settlement = world["a"]
+    settlement.name = "Kwa-Langa Extension 4"  # long-ish, as the catalog tests fill it
+    settlement.category = category
+    template = _category_news(settlement, category).model_dump()
+    rendered = broadcasts.render(
+        session=session, texts=None, template=template, languages=list(SUPPORTED_LOCALES)
+    )
+    english = rendered["en"].text
+    assert english.startswith(f"*News for Kwa-Langa Extension 4: category {category}*\n")
+    assert f"placed Kwa-Langa Extension 4 in category {category}: " in english
+    for language, words in rendered.items():
+        assert not words.falls_back, language  # drafted in every catalog
+        assert words.text != english or language == "en"
+        assert words.text.count("Kwa-Langa Extension 4") == 2, language
+        assert f" {category}" in words.text and "MENU" in words.text, language
+        assert "*" not in words.sms_text and words.sms_text.endswith("."), language
+        assert sms.encoding(words.sms_text) == "GSM-7", (language, words.sms_text)
+        assert sms.segments(words.sms_text) <= budget.MAX_SEGMENTS, (language, words.sms_text)
+    assert rendered["xh"].text.startswith(f"*Iindaba ze-Kwa-Langa Extension 4: udidi {category}*")
+
+
+def test_category_news_must_say_what_is_true_when_composed_and_when_sent(
+    session: Session, settings: Settings, world: dict[str, Any]
+) -> None:
+    ubuhle = world["a"]  # category B1
+    audience = Audience(settlement_ids=[ubuhle.id])
+    for template, refusal in (
+        (
+            _category_news(ubuhle, "C"),
+            f"settlement {ubuhle.id} (Ubuhle Gardens) is now in category B1, not C: its "
+            "category changed since; announce the category it has, or nothing",
+        ),
+        (
+            _category_news(ubuhle, "B1", previous="B1"),
+            f"settlement {ubuhle.id} (Ubuhle Gardens) was in category B1 already: placing it "
+            "there again is no change to announce",
+        ),
+        (
+            TemplateIn(name="category_changed", settlement_id=ubuhle.id),
+            "category_changed needs the settlement and the category it was placed in",
+        ),
+    ):
+        with pytest.raises(broadcasts.BroadcastError) as refused:
+            _create(session, settings, world, template=template, audience=audience)
+        assert str(refused.value) == refusal
+    with pytest.raises(broadcasts.NotFound):
+        _create(
+            session,
+            settings,
+            world,
+            template=TemplateIn(name="category_changed", settlement_id=999_999, category="A"),
+            audience=audience,
+        )
+    # Composed for B1 (from A), scheduled; placed in C before it went: it fails, saying why.
+    later = NOW + dt.timedelta(hours=2)
+    scheduled = _create(
+        session,
+        settings,
+        world,
+        template=_category_news(ubuhle, "B1", previous="A"),
+        audience=audience,
+        send_at=later,
+    )
+    assert scheduled.status == "scheduled"
+    ubuhle.category = "C"
+    broadcasts.send_due(session=session, now=later)
+    assert scheduled.status == "failed" and _rows(session, scheduled.id) == []
+    assert scheduled.status_reason is not None and "is now in category C, not B1" in (
+        scheduled.status_reason
+    )
+    # A settlement with no category has nothing to announce.
+    ubuhle.category = None
+    with pytest.raises(broadcasts.Conflict, match="has no category"):
+        broadcasts.category_announcement(settlement=ubuhle)
+
+
+def test_category_news_goes_to_the_settlement_s_residents_in_their_language(
+    session: Session, settings: Settings, world: dict[str, Any]
+) -> None:
+    ubuhle = world["a"]
+    ubuhle.category = "C"
+    assert broadcasts.category_is_news(settlement=ubuhle, category_before="B1")
+    assert not broadcasts.category_is_news(settlement=ubuhle, category_before="C")
+    broadcast = broadcasts.announce_category(
+        session=session,
+        settings=settings,
+        settlement=ubuhle,
+        staff=world["officer"],
+        previous_category="B1",
+        now=NOW,
+    )
+    assert broadcast.status == "enqueued" and broadcast.title == "Category C: Ubuhle Gardens"
+    assert broadcast.template == {
+        "name": "category_changed",
+        "settlement_id": ubuhle.id,
+        "category": "C",
+        "previous_category": "B1",
+    }
+    rows = {row.resident_id: row for row in _rows(session, broadcast.id)}
+    people = world["people"]
+    assert set(rows) == _person(world, "en_sms", "xh_wa")  # not opted out, not unconsented
+    assert rows[people["en_sms"].id].body == (
+        "News for Ubuhle Gardens: category C\nThe municipality has placed Ubuhle Gardens in "
+        "category C: families will move to a prepared new place soon. Send MENU, then 1, to "
+        "see what this means for you.\nReply STOP to stop these messages."
+    )
+    xhosa = rows[people["xh_wa"].id]
+    assert (xhosa.language, xhosa.channel) == ("xh", "whatsapp")
+    assert xhosa.body is not None
+    assert xhosa.body.startswith("*Iindaba ze-Ubuhle Gardens: udidi C*\nUMasipala ubeke ")
