@@ -17,11 +17,17 @@ Order of precedence for a message:
    never opts out (`Content.keyword`). MENU after IDLE_AFTER (a greeting, mostly: "hi",
    "molo") gets the welcome back of 5 before the menu.
 4. A new resident (or one without a language or consent) continues onboarding.
-4a. STATUS alone, or an attend word alone (the whole message: "Kom", not "Kom ons
-   praat"), at any step, as HELP says: a report being written is then not sent, and the
-   reply says so first (`report.set_aside`). STATUS <report number> at the menu and while
-   looking at reports;
-   and, between flows, 1/2 (yes/no) answering a report's "fixed?" question or 1 (ATTEND)
+4a. One rule, as HELP and a sent report's "Send STATUS {number} at any time" say: STATUS
+   alone, STATUS with the number of one of the resident's own reports, and an attend word
+   alone (the whole message: "Kom", not "Kom ons praat") answer at any step. A report
+   being written is then kept, never sent and never dropped: the reply ends saying it is
+   not sent and that 5 carries on with it, and 5 (or the report word) resumes it at its
+   step with its words, media and pin (`report.keep_draft`; kept in the state's "draft"
+   for STEP_KEPT_FOR after it was kept, or until a day of silence sets everything
+   pending aside; idle in between only adds a welcome back). STATUS with any other number
+   is read only at the menu and while looking at reports (it says no such report of
+   theirs); elsewhere it answers the question on the screen ("Stand 45" is a place).
+   And, between flows, 1/2 (yes/no) answering a report's "fixed?" question or 1 (ATTEND)
    answering a meeting reminder received since the resident last wrote (one that asked:
    to a resident who already said they will come, it says so instead); a 1 goes to the
    one that reached the resident last (bot/flows/reports.py, bot/flows/meetings.py). With
@@ -51,7 +57,8 @@ Order of precedence for a message:
 State (JSON, kept by the domain per resident): `{"step": str, "last_seen": ISO-8601 UTC,
 "more": str (the rest of the last reply, not yet sent, for MORE; paged for the channel
 MORE arrives on), "data": {...} (step-specific: settlement `choices` and the `query`
-typed)}`. Missing or malformed state is treated as a fresh conversation; an erased
+typed), "draft": {"step", "data", "kept_at", "told"} (a report kept aside by 4a)}`.
+Missing or malformed state is treated as a fresh conversation; an erased
 resident gets `{}`. States written before "more" kept a list of "pages" cut for one
 channel; they are read back as text.
 """
@@ -82,6 +89,7 @@ from bot.engine.turn import (
     REPORT_CHANGE,
     REPORT_CONFIRM,
     REPORT_DESCRIBE,
+    REPORT_DRAFT_STEPS,
     REPORT_KIND,
     REPORT_WHERE,
     SETTLEMENT,
@@ -168,25 +176,43 @@ def _read_state(
     more = more if isinstance(more, str) else ""
     pages = state.get("pages")
     pages = [p for p in pages if isinstance(p, str)] if isinstance(pages, list) else []
-    last_seen = None
-    raw = state.get("last_seen")
-    if isinstance(raw, str):
-        try:
-            parsed = datetime.fromisoformat(raw)
-        except ValueError:
-            parsed = None
-        if parsed is not None and parsed.tzinfo is not None:
-            last_seen = parsed
-    return step, data, more, pages, last_seen
+    return step, data, more, pages, _moment(state.get("last_seen"))
 
 
-def _state(step: str, data: dict[str, Any], more: str, now: datetime) -> dict[str, Any]:
+def _moment(raw: object) -> datetime | None:
+    """Return a stored ISO-8601 moment, or None for junk or a time without a zone."""
+    if not isinstance(raw, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+def _kept_draft(state: dict[str, Any] | None, now: datetime) -> dict[str, Any] | None:
+    """Return the report kept aside in stored state (bot/flows/report.py `keep_draft`), or
+    None: none, junk, or kept longer than STEP_KEPT_FOR ago (dropped, never sent)."""
+    raw = state.get("draft") if isinstance(state, dict) else None
+    if not isinstance(raw, dict) or raw.get("step") not in REPORT_DRAFT_STEPS:
+        return None
+    kept_at = _moment(raw.get("kept_at"))
+    if not isinstance(raw.get("data"), dict) or kept_at is None or now - kept_at > STEP_KEPT_FOR:
+        return None
+    return {**raw, "told": bool(raw.get("told"))}
+
+
+def _state(
+    step: str, data: dict[str, Any], more: str, now: datetime, draft: dict[str, Any] | None
+) -> dict[str, Any]:
     """Build the state to store after a turn."""
     state: dict[str, Any] = {"step": step, "last_seen": now.isoformat()}
     if data:
         state["data"] = data
     if more:
         state["more"] = more
+    if draft:
+        state["draft"] = draft
     return state
 
 
@@ -208,6 +234,7 @@ def _converse(
 ) -> Outcome:
     """Run the flows for one message (see the module docstring for the precedence)."""
     step, data, more, old_pages, last_seen = _read_state(state)
+    draft = _kept_draft(state, now)
     if (
         last_seen is not None
         and now - last_seen > STEP_KEPT_FOR
@@ -215,7 +242,7 @@ def _converse(
     ):
         # Days later the question is no longer the last thing on the screen (updates and
         # broadcasts came since): what was pending is set aside, the main menu answers.
-        step, data = MENU, {}
+        step, data, draft = MENU, {}, None
     language = resident.language
     turn = Turn(
         inbound=inbound,
@@ -226,6 +253,7 @@ def _converse(
         translator=ports.translator_for(language or DEFAULT_LANGUAGE),
         step=step or MENU,
         data=data,
+        draft=draft,
         language=language,
         consented=resident.consented,
         opted_out=resident.opted_out,
@@ -265,7 +293,7 @@ def _converse(
         if more:
             hint = turn.text_of("more.hint")
             page, rest = first_page(more, inbound.channel, more_hint=hint)
-            return Outcome(replies=[page], state=_state(turn.step, data, rest, now))
+            return Outcome(replies=[page], state=_state(turn.step, data, rest, now, draft))
         if idle or step in (None, MENU):  # "Môre!": good morning, a greeting like "hallo"
             if idle:
                 turn.say("menu.welcome_back")
@@ -321,12 +349,13 @@ def _converse(
             turn.say("menu.welcome_back")  # and the step answers: see the module docstring
         _step_flows()[turn.step](turn)
 
+    report.tell_kept_draft(turn)
     reply, rest = _render(turn, inbound)
     if turn.erased:
         return Outcome(replies=[reply], state={}, effects=list(turn.effects))
     return Outcome(
         replies=[reply],
-        state=_state(turn.step, turn.data, rest, now),
+        state=_state(turn.step, turn.data, rest, now, turn.draft),
         effects=list(turn.effects),
     )
 
@@ -392,6 +421,6 @@ def handle(
         text = content.render("error.sorry", translator)
         return Outcome(
             replies=[text],
-            state=_state(MENU, {}, "", now) if resident.consented else {},
+            state=_state(MENU, {}, "", now, None) if resident.consented else {},
             effects=[],
         )

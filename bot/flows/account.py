@@ -9,6 +9,8 @@ one's data does not lapse with opting out. The OptOut keeps whether a STOP came 
 
 from __future__ import annotations
 
+from typing import Any
+
 from bot.engine.effects import EraseResident, OptIn, OptOut
 from bot.engine.turn import (
     DELETE_CONFIRM,
@@ -122,21 +124,33 @@ def my_data(turn: Turn) -> None:
 
 def _unsent_lines(turn: Turn) -> list[str]:
     """Return MY DATA's lines about what the resident gave for a report and has not sent:
-    a report or question started (the draft in the step data, bot/flows/report.py), or
-    words, photos or a pin sent at their reports list, kept until they say which report
-    it is for (bot/flows/reports.py). None when nothing of theirs waits; a draft that holds
-    only the choice of problem or question is theirs too. The step data read is the one
-    this turn keeps: a draft set aside after a day is not mentioned."""
-    chosen = False  # a report's kind chosen: the draft is theirs though it holds nothing else
+    a report or question started (the draft in the step data, or kept aside while STATUS
+    or ATTEND answered: bot/flows/report.py), or words, photos or a pin sent at their
+    reports list, kept until they say which report it is for (bot/flows/reports.py). None
+    when nothing of theirs waits; a draft that holds only the choice of problem or
+    question is theirs too. What is read is what this turn keeps: a draft set aside after
+    a day is not mentioned."""
+    lines = []
     if turn.step in REPORT_DRAFT_STEPS:
-        kept = turn.data
-        chosen = kept.get("kind") in (report.PROBLEM, report.QUESTION)
-        question = kept.get("kind") == report.QUESTION
-        heading = "mydata.draft_question" if question else "mydata.draft_problem"
+        lines += _draft_lines(turn, turn.data)
     elif turn.step == MY_REPORTS and isinstance(turn.data.get("held"), dict):
-        kept, heading = turn.data["held"], "mydata.draft_held"
-    else:
-        return []
+        lines += _kept_lines(turn, turn.data["held"], "mydata.draft_held", chosen=False)
+    if turn.draft is not None:
+        lines += _draft_lines(turn, turn.draft["data"])
+    return lines
+
+
+def _draft_lines(turn: Turn, kept: dict[str, Any]) -> list[str]:
+    """Return MY DATA's lines about a report or question being written."""
+    question = kept.get("kind") == report.QUESTION
+    heading = "mydata.draft_question" if question else "mydata.draft_problem"
+    chosen = kept.get("kind") in (report.PROBLEM, report.QUESTION)
+    return _kept_lines(turn, kept, heading, chosen=chosen)
+
+
+def _kept_lines(turn: Turn, kept: dict[str, Any], heading: str, *, chosen: bool) -> list[str]:
+    """Return a heading and what `kept` holds, or nothing when it holds nothing of theirs
+    (`chosen`: a report's kind chosen, theirs though it holds nothing else)."""
     lines = []
     if kept.get("category"):
         title = turn.text_of(f"report_category.{kept['category']}")

@@ -4,9 +4,11 @@
 A reminder ends "Reply 1 or ATTEND" (to a resident who already said they will come, it
 says so instead and asks nothing, so it is no reminder here). Between flows, "1" answers
 the reminders that reached the resident since they last wrote (otherwise it is menu
-option 1); an attend word alone, at any step (as HELP says; a report being written is
-then not sent, and the reply says so first), answers any reminder of a meeting neither
-cancelled nor over.
+option 1); an attend word alone, at any step (as HELP says), answers any reminder of a
+meeting neither cancelled nor over. The rule is STATUS's (bot/flows/reports.py): a
+report being written is kept, not sent and not dropped, the reply ends saying so once 5
+means menu option 5 again (after the answer to "which meeting?", when one is asked), and
+5 carries on with it (bot/flows/report.py `keep_draft`).
 With one such meeting the answer is recorded and the thanks names it. With two or more (a
 round may bring the ward forum and the settlement's meeting together) nothing is recorded
 yet: the reply lists them by start time, the order of a calendar (reminders of one round
@@ -229,8 +231,8 @@ def attend_reply(
     turn: Turn, *, last_seen: datetime | None, between_flows: bool, alone: bool = True
 ) -> Callable[[Turn], None] | None:
     """Return the handler for "I will attend": an attend word alone (the whole message) at
-    any step where `alone`, as HELP says (a report being written is then not sent:
-    `report.set_aside`); and between flows "1" after a reminder received since the
+    any step where `alone`, as HELP says (a report being written is kept for 5:
+    `report.keep_draft`); and between flows "1" after a reminder received since the
     resident last wrote (so a menu choice keeps its meaning otherwise). What is offered:
     see `_answer`."""
     word = turn.norm in turn.content.attend_words
@@ -242,9 +244,9 @@ def attend_reply(
     reminded = turn.ports.invitations.pending(turn.resident.phone, since=since, now=turn.now)
     if not reminded and not word:
         return None
-    return lambda t: _set_aside_and_answer(t, reminded, upcoming=word)
+    return lambda t: _keep_draft_and_answer(t, reminded, upcoming=word)
 
 
-def _set_aside_and_answer(turn: Turn, reminded: list[InvitationInfo], *, upcoming: bool) -> None:
-    report.set_aside(turn)
+def _keep_draft_and_answer(turn: Turn, reminded: list[InvitationInfo], *, upcoming: bool) -> None:
+    report.keep_draft(turn)
     _answer(turn, reminded, upcoming=upcoming)

@@ -11,6 +11,15 @@ through `TicketDesk.new_reference` and emits `OpenTicket`; the domain writes the
 in the same transaction as the reply, so the number the resident reads is the one kept.
 Urgent reports (an urgent category, or urgent words such as fire or burst pipe) get the
 emergency numbers from content and are marked high priority by the domain.
+
+STATUS (alone, or with the number of one of the resident's reports) and an attend word
+alone answer from any step (bot/flows/reports.py, bot/flows/meetings.py). A report being
+written is then kept aside, never sent and never dropped (`keep_draft`): the reply says
+so once, as soon as 5 means menu option 5 again (`tell_kept_draft`), and 5 (or the
+report word) carries on at the step it was at, its words, media and pin kept. A kept
+draft is dropped without a word after STEP_KEPT_FOR (a day) since it was kept, or after
+a day of silence, as any unanswered question is (bot/engine/engine.py); it is never sent
+without the resident's 1 under its summary.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ from bot.engine.effects import OpenTicket
 from bot.engine.messages import Location, Media
 from bot.engine.turn import (
     MENU,
+    MY_REPORTS,
     REPORT_CATEGORY,
     REPORT_CHANGE,
     REPORT_CONFIRM,
@@ -30,6 +40,7 @@ from bot.engine.turn import (
     REPORT_DRAFT_STEPS,
     REPORT_KIND,
     REPORT_WHERE,
+    TICKET_VIEW,
     Turn,
 )
 from bot.flows import menu
@@ -44,11 +55,33 @@ PROBLEM = "problem"
 QUESTION = "question"
 
 
-def set_aside(turn: Turn) -> None:
-    """Tell the resident a report being written was not sent: STATUS or ATTEND, sent alone,
-    answers from any step (bot/flows/reports.py, bot/flows/meetings.py) and leaves it."""
+def keep_draft(turn: Turn) -> None:
+    """Keep a report being written aside (STATUS or ATTEND answered from inside it), to be
+    carried on with 5; the turn's flow then moves on from its step."""
     if turn.step in REPORT_DRAFT_STEPS:
-        turn.say("report.set_aside")
+        turn.draft = {
+            "step": turn.step,
+            "data": dict(turn.data),
+            "kept_at": turn.now.isoformat(),
+            "told": False,
+        }
+
+
+def tell_kept_draft(turn: Turn) -> None:
+    """End the reply, once, saying a kept draft is not sent and that 5 carries on with it:
+    at the first step where 5 is menu option 5 (the menu, a report's view, a list of fewer
+    than five reports), not under a list where 5 picks a report or a meeting."""
+    draft = turn.draft
+    if draft is None or draft.get("told") or turn.opted_out or turn.erased:
+        return
+    if turn.step == MY_REPORTS:
+        shown = len(turn.data.get("refs", []))
+        reachable = "held" not in turn.data and shown < menu.REPORT
+    else:
+        reachable = turn.step in (MENU, TICKET_VIEW)
+    if reachable:
+        turn.say("report.draft_kept")
+        draft["told"] = True
 
 
 def categories(content: Content) -> list[dict[str, Any]]:
@@ -153,9 +186,33 @@ def _whatsapp(turn: Turn) -> bool:
 
 
 def start(turn: Turn) -> None:
-    """Ask whether the resident wants to report a problem or ask a question."""
+    """Ask whether the resident wants to report a problem or ask a question, or carry on
+    with the report kept aside (`keep_draft`) at the step it was at."""
+    kept = turn.draft
+    if kept is None:
+        _ask_kind(turn, {})
+        return
+    turn.draft = None
+    turn.say("report.draft_resumed")
+    step, draft = str(kept["step"]), dict(kept["data"])
+    {
+        REPORT_KIND: _ask_kind,
+        REPORT_CATEGORY: ask_category,
+        REPORT_DESCRIBE: ask_description,
+        REPORT_WHERE: ask_where,
+        REPORT_CONFIRM: show_summary,
+        REPORT_CHANGE: _ask_change,
+    }[step](turn, draft)
+
+
+def _ask_kind(turn: Turn, draft: dict[str, Any]) -> None:
     turn.say("report.kind")
-    turn.goto(REPORT_KIND)
+    turn.goto(REPORT_KIND, **draft)
+
+
+def _ask_change(turn: Turn, draft: dict[str, Any]) -> None:
+    turn.say("report.change")
+    turn.goto(REPORT_CHANGE, **draft)
 
 
 def on_kind(turn: Turn) -> None:
@@ -350,8 +407,7 @@ def on_confirm(turn: Turn) -> None:
     if answer in ("1", "yes"):
         submit(turn, dict(turn.data))
     elif answer in ("2", "no"):
-        turn.say("report.change")
-        turn.goto(REPORT_CHANGE, **turn.data)
+        _ask_change(turn, dict(turn.data))
     else:
         turn.say("report.confirm_retry")
 

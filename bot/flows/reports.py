@@ -2,11 +2,16 @@
 
 - Menu 6 (or the STATUS word alone) lists the open reports with their status; replying
   with a report number (or its place in the list) shows it.
-- The STATUS word alone works at any step, as HELP says (a report being written is then
-  not sent, and the reply says so: `report.set_aside`). "STATUS <report number>" works at
-  the main menu and while looking at or adding to reports. Inside other flows that
-  message answers the question on screen: "Stand 45" (Afrikaans STATUS, and the usual
-  word for a plot) is a place.
+- One rule for STATUS, as HELP and a sent report's "Send STATUS {number} at any time"
+  promise: the word alone, and STATUS with the number of one of the resident's own
+  reports, answer at any step. A report being written is kept, not sent and not dropped,
+  and 5 carries on with it (bot/flows/report.py `keep_draft`); ATTEND alone does the
+  same (bot/flows/meetings.py). At the main menu and while looking at reports, STATUS
+  with a number that is not theirs says no such report of theirs was found. Inside
+  other flows such a message answers the question on screen, so it tells nothing about
+  anyone's report: "Stand 45" (Afrikaans STATUS, and the usual word for a plot) stays a
+  place. Report numbers are seven digits or more with a check digit
+  (bot/domain/tickets/references.py), so no plot number or description names one.
 - A report's view offers 1 to add more (words; on WhatsApp media and a pin), or, when
   the municipality has resolved it, asks "fixed? 1 yes 2 no". A photo or pin sent while
   a report is on the screen is added to it at once; sent at the list, it is added to the
@@ -46,7 +51,8 @@ from bot.engine.turn import (
 from bot.flows import menu, report, report_notices
 
 LIST_LIMIT = 5
-# Where STATUS <number> is read: between flows and while looking at reports (see above).
+# Where STATUS <number> is read whatever the number: between flows and while looking at
+# reports (elsewhere, only when it names one of the resident's reports: see above).
 STATUS_STEPS = frozenset({MENU, MY_REPORTS, TICKET_VIEW})
 
 
@@ -98,6 +104,9 @@ def on_my_reports(turn: Turn) -> None:
             turn.goto(MY_REPORTS, refs=refs, held=held)
             return
     info = turn.ports.tickets.find(turn.resident.phone, reference) if reference else None
+    if info is None and not held and turn.draft and menu.chosen_option(turn) == menu.REPORT:
+        report.start(turn)  # "send 5 to carry on" said under this list: 5 picks no report
+        return
     if info is None:
         turn.say("my_reports.retry")
         turn.goto(MY_REPORTS, refs=refs, held=held)
@@ -306,8 +315,9 @@ def _status_request(turn: Turn) -> str | None:
 
 
 def status(turn: Turn, reference: str) -> None:
-    """Show one report by number (STATUS <number>), or list them (STATUS alone)."""
-    report.set_aside(turn)
+    """Show one report by number (STATUS <number>), or list them (STATUS alone); a report
+    being written is kept aside for 5 (`report.keep_draft`)."""
+    report.keep_draft(turn)
     if not reference:
         my_reports(turn)
         return
@@ -321,16 +331,13 @@ def status(turn: Turn, reference: str) -> None:
 
 
 def _reads_status(turn: Turn, reference: str) -> bool:
-    """Return whether STATUS <reference> is read here, rather than taken as the answer."""
+    """Return whether STATUS <reference> is read here, rather than taken as the answer:
+    between flows and at reports whatever the number, elsewhere when it names one of the
+    resident's reports ("Stand 45" answering "where?" is a place). Only a message of the
+    STATUS word and digits costs the lookup."""
     if turn.step in STATUS_STEPS:
         return True
-    # Adding to a report leaves nothing pending (each message is added at once), so STATUS
-    # naming one of the resident's reports is read there; "Stand 45" is still added.
-    return (
-        turn.step == TICKET_ADD
-        and bool(reference)
-        and turn.ports.tickets.find(turn.resident.phone, reference) is not None
-    )
+    return turn.ports.tickets.find(turn.resident.phone, reference) is not None
 
 
 def anytime(
@@ -338,10 +345,12 @@ def anytime(
 ) -> Callable[[Turn], None] | None:
     """Return the handler for STATUS, or for an answer to "fixed?" asked since the resident
     last wrote (only between flows, so a number typed inside a flow keeps its meaning).
-    The STATUS word alone is read at any step where `alone` (a report being written is
-    then not sent: `report.set_aside`)."""
+    The STATUS word alone is read at any step where `alone`, STATUS <number> as
+    `_reads_status` says (a report being written is kept: `report.keep_draft`)."""
     reference = _status_request(turn)
-    if reference is not None and (_reads_status(turn, reference) or (alone and not reference)):
+    if reference is not None and (
+        (alone and not reference) or (bool(reference) and _reads_status(turn, reference))
+    ):
         return lambda t: status(t, reference)
     if not between_flows:
         return None

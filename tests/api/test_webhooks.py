@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import xml.etree.ElementTree as ET
 from typing import Any
 
@@ -19,6 +20,7 @@ from bot.channels.twilio import twiml
 from bot.config import Settings
 from bot.db import session_scope, utcnow
 from bot.domain.messages.models import InboundMessage
+from bot.domain.residents import export as resident_export
 from bot.domain.residents.models import Resident
 from bot.domain.tickets.models import Ticket, TicketEvent
 from tests import TEST_SECRET_KEY
@@ -485,6 +487,50 @@ def test_my_data_tells_the_names_typed_a_draft_and_a_blocked_channel_until_lifte
     # An SMS lifts the block (outbox routing reads the later message): not said to it.
     by_sms = say("MY DATA", "sms")
     assert "cannot reach you" not in by_sms and "Nowhere Heights near the dam" in by_sms
+
+
+@pytest.mark.parametrize("channel", ["sms", "whatsapp"])
+def test_status_inside_a_report_keeps_it_stored_and_tells_nothing_of_another_s_report(
+    client, settings, clean_db, channel
+) -> None:
+    # Through the app and its database: STATUS dropped a report being written; STATUS with
+    # another resident's number is that resident's business, whatever the step.
+    def say(text: str, phone: str, on: str = channel) -> str:
+        form = whatsapp(text, phone=phone) if on == "whatsapp" else sms(text, phone=phone)
+        [reply] = messages_of(post(client, settings, form))
+        return reply
+
+    with session_scope(clean_db) as session:
+        make_settlement(session, "Ubuhle Gardens")
+    other, mine = "+27821230001", "+27821230002"
+    for text in ["hi", "1", "1", "Ubuhle Gardens", "5", "1", "1", "Tap broken", "Lane 4"]:
+        say(text, other, "whatsapp")
+    theirs = re.search(r"report number is (\d+)", say("1", other, "whatsapp"))
+    assert theirs is not None
+    for text in ["hi", "1", "1", "Ubuhle Gardens", "5", "1", "2", "Toilets blocked"]:
+        say(text, mine)
+    summary = say(f"STATUS {theirs[1]}", mine)  # the place they typed, nothing of theirs
+    assert "Please check your report" in summary and "Water" not in summary
+    say("2", mine)
+    say("3", mine)  # where, again
+    reply = say("STATUS", mine)
+    assert "You have no open reports" in reply and reply.endswith("Send 5 to carry on with it.")
+    with session_scope(clean_db) as session:
+        resident = session.exec(select(Resident).where(Resident.phone == mine)).one()
+        exported = resident_export.export(session=session, resident=resident)
+    kept = exported["conversation"]["kept_draft"]  # an access request sees it too
+    assert kept["step"] == "report_where" and kept["data"]["text"] == "Toilets blocked"
+    assert "Here is the report or question you were writing" in say("5", mine)
+    say("Block C", mine)
+    say("1", mine)
+    assert "among your reports" in say(f"STATUS {theirs[1]}", mine)  # at the menu
+    with Session(clean_db) as session:
+        ticket = session.exec(select(Ticket).join(Resident).where(Resident.phone == mine)).one()
+    assert (ticket.category, ticket.description, ticket.location_text) == (
+        "sanitation",
+        "Toilets blocked",
+        "Block C",
+    )
 
 
 def test_openapi_lists_every_answer_the_twilio_webhooks_give(client, settings) -> None:

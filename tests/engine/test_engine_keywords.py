@@ -503,26 +503,27 @@ def test_every_word_help_says_works_at_any_time_is_read_inside_a_flow(c, languag
 @pytest.mark.parametrize(
     ("language", "status", "attend"), [("en", "STATUS", "ATTEND"), ("xh", "Imeko", "ndiza!")]
 )
-def test_status_and_attend_alone_work_from_any_step_and_a_draft_is_said_not_sent(
+def test_status_and_attend_alone_work_from_any_step_and_a_draft_is_kept_not_sent(
     c, language, status, attend
 ) -> None:
+    # STATUS dropped a report being written ("was not sent. Send 5 to start it again").
     tr = get_translator(language)
-    set_aside = render("report.set_aside", tr)
+    kept = render("report.draft_kept", tr)
     chat = c.Chat().onboarded(language=language)
     for text in ["5", "1", "1"]:
         chat.send(text)  # a problem about water: its words asked for
     assert chat.step == "report_describe"
     reply = chat.send(status)
-    assert reply.startswith(set_aside) and render("my_reports.none", tr) in reply
-    assert chat.step == "menu"
+    assert render("my_reports.none", tr) in reply and reply.endswith(kept)
+    assert chat.step == "menu" and chat.state["draft"]["step"] == "report_describe"
     chat.send("7")  # the settlement question
     reply = chat.send(attend)
-    assert set_aside not in reply  # no report was being written
+    assert kept not in reply  # told once; and "5" under the list would pick a meeting
     assert chat.step == "attend_which" and chat.effects == []  # option 4's meetings offered
     chat.send("0")
-    # In a sentence, or STATUS with a number inside a report, they are the report's words.
-    for text in ["5", "1", "1"]:
-        chat.send(text)
+    assert render("report.draft_resumed", tr) in chat.send("5")
+    assert chat.step == "report_describe"  # the report kept is carried on
+    # In a sentence, or STATUS with a number not of a report of theirs, they are its words.
     chat.send(f"{status} of the tap is bad")
     assert chat.step == "report_where"
     chat.send(f"{status} 45")  # a place: "Stand 45" in Afrikaans

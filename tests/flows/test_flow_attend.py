@@ -103,23 +103,50 @@ def test_an_attend_word_in_a_sentence_inside_a_report_is_part_of_it(c: ModuleTyp
     assert chat.step == "report_where"
 
 
-@pytest.mark.parametrize("idle", [False, True], ids=["at_once", "after_idle"])
-def test_an_attend_word_alone_inside_a_report_attends_and_says_the_report_was_not_sent(
-    c: ModuleType, idle: bool
+@pytest.mark.parametrize(
+    ("idle", "channel"),
+    [(False, "sms"), (True, "whatsapp")],
+    ids=["at_once_sms", "after_idle_whatsapp"],
+)
+def test_an_attend_word_alone_inside_a_report_attends_and_keeps_the_report_for_5(
+    c: ModuleType, idle: bool, channel: str
 ) -> None:
-    # HELP says ATTEND works at any time: inside a report it was taken as the description.
-    chat = c.Chat().onboarded(language="af")
+    # ATTEND inside a report dropped it ("was not sent. Send 5 to start it again").
+    chat = c.Chat(channel=channel).onboarded(language="af")
     invitations = one_reminder(chat.now - timedelta(hours=1), chat.now + timedelta(days=3))
     chat.ports = dataclasses.replace(chat.ports, invitations=invitations)
-    for text in ["5", "1", "1"]:
+    for text in ["5", "1", "1", "Die kraan by laan 4 lek heeldag"]:
         chat.send(text)
+    assert chat.step == "report_where"
     if idle:
         chat.wait(minutes=40)
     reply = chat.send("Kom")
     af = get_translator("af")
-    assert reply.startswith(render("report.set_aside", af))
     assert c.attended(chat.effects) == [7] and chat.step == "menu"
-    assert chat.send("xyzzy") == render("menu.not_understood", af)  # the draft is gone
+    assert "Layout plan" in reply and reply.endswith(render("report.draft_kept", af))
+    reply = chat.send("5")
+    assert reply.startswith(render("report.draft_resumed", af))
+    assert chat.step == "report_where"
+    assert chat.state["data"]["text"] == "Die kraan by laan 4 lek heeldag"
+    assert "draft" not in chat.state  # carried on: no longer kept aside
+
+
+def test_attend_with_two_meetings_inside_a_report_tells_of_the_report_after_the_pick(
+    c: ModuleType,
+) -> None:
+    """Under "which meeting?" 5 may be a meeting (or all of them): the report is said to be
+    kept once the pick is made."""
+    chat = two_reminders(c, channel="sms")
+    for text in ["5", "1"]:
+        chat.send(text)
+    assert chat.step == "report_category"
+    kept = render("report.draft_kept", get_translator("en"))
+    assert kept not in chat.send("ATTEND")
+    assert chat.step == "attend_which"
+    reply = chat.send("1")
+    assert c.attended(chat.effects) == [FORUM] and reply.endswith(kept)
+    assert render("report.draft_resumed", get_translator("en")) in chat.send("5")
+    assert chat.step == "report_category" and chat.state["data"]["kind"] == "problem"
 
 
 # One round brings two reminders: the ward forum's first, then Layout plan's, though

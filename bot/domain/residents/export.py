@@ -101,25 +101,37 @@ _STATE_NOISE = frozenset({"choices", "refs", "resolved"})
 
 def _pending(conversation: object, shown: set[str], *, whole: bool) -> dict[str, Any] | None:
     """Return the step a resident is at and what it keeps of theirs (a report's words,
-    media links and pin, a settlement name typed, the reply's pages not yet sent), or None
-    at the main menu with nothing kept. A report number is shown only if the report is
-    (`shown`), and the unsent pages only if the export is `whole` (they may quote any
-    report): see `export`."""
+    media links and pin, a settlement name typed, a report kept aside while STATUS or
+    ATTEND answered, the reply's pages not yet sent), or None at the main menu with
+    nothing kept. A report number is shown only if the report is (`shown`), and the unsent
+    pages only if the export is `whole` (they may quote any report): see `export`."""
     if not isinstance(conversation, dict):
         return None
-    step, data = conversation.get("step"), conversation.get("data")
-    data = {
+    step = conversation.get("step")
+    data = _kept(conversation.get("data"), shown)
+    draft = conversation.get("draft")
+    more = conversation.get("more") if whole else None
+    if not data and not more and not draft and step in (None, MENU):
+        return None
+    pending = {"step": step, "last_message_at": conversation.get("last_seen"), "data": data}
+    if isinstance(draft, dict):
+        pending["kept_draft"] = {
+            "step": draft.get("step"),
+            "kept_at": draft.get("kept_at"),
+            "data": _kept(draft.get("data"), shown),
+        }
+    if more:
+        pending["unsent_pages"] = more
+    return pending
+
+
+def _kept(data: object, shown: set[str]) -> dict[str, Any]:
+    """Return what step data keeps of the resident's (`_pending`)."""
+    return {
         key: value
         for key, value in (data.items() if isinstance(data, dict) else ())
         if key not in _STATE_NOISE and (key != "reference" or value in shown)
     }
-    more = conversation.get("more") if whole else None
-    if not data and not more and step in (None, MENU):
-        return None
-    pending = {"step": step, "last_message_at": conversation.get("last_seen"), "data": data}
-    if more:
-        pending["unsent_pages"] = more
-    return pending
 
 
 def export(

@@ -198,8 +198,9 @@ def _reached(inbound: Inbound, *, number_flag_code: int | None) -> dict[str, Any
 
 
 # A conversation state with these keys holds a resident's words: a draft's text, media
-# links and pin ("data"), or the unsent pages of a reply ("more", older "pages").
-_STATE_WITH_WORDS = ('"data"', '"more"', '"pages"')
+# links and pin ("data", or a report kept aside while STATUS answered, "draft"), or the
+# unsent pages of a reply ("more", older "pages").
+_STATE_WITH_WORDS = ('"data"', '"draft"', '"more"', '"pages"')
 
 
 def forget_conversations_before(
