@@ -15,7 +15,8 @@
 - A report's view offers 1 to add more (words; on WhatsApp media and a pin), or, when
   the municipality has resolved it, asks "fixed? 1 yes 2 no". A photo or pin sent while
   a report is on the screen is added to it at once; sent at the list, it is added to the
-  report the resident then picks.
+  report the resident then picks (by place, number, or STATUS and number: there STATUS
+  answers "which report?", and STATUS alone asks again, keeping what is held).
 - That question also arrives through the outbox. The resident's next message answers it
   when it is 1/2 (or yes/no) and nothing else was said since the question was asked; "no"
   asks what is still wrong and reopens the report with those words. While the resident is
@@ -118,8 +119,9 @@ def on_my_reports(turn: Turn) -> None:
 
 
 def _picked(turn: Turn, refs: list[str]) -> str | None:
-    """Return the report the message picks from the list: its number or its place."""
-    digits = turn.norm.replace(" ", "")
+    """Return the report the message picks from the list: its number (STATUS and it, too)
+    or its place."""
+    digits = _status_request(turn) or turn.norm.replace(" ", "")
     if digits in refs:
         return digits
     if digits.isdecimal() and 1 <= int(digits) <= len(refs):
@@ -335,6 +337,8 @@ def _reads_status(turn: Turn, reference: str) -> bool:
     between flows and at reports whatever the number, elsewhere when it names one of the
     resident's reports ("Stand 45" answering "where?" is a place). Only a message of the
     STATUS word and digits costs the lookup."""
+    if turn.step == MY_REPORTS and "held" in turn.data:
+        return False  # it picks the report for what is held (`on_my_reports`)
     if turn.step in STATUS_STEPS:
         return True
     return turn.ports.tickets.find(turn.resident.phone, reference) is not None

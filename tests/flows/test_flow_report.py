@@ -995,6 +995,19 @@ def test_a_photo_held_for_a_resolved_report_asks_fixed_again(c) -> None:
     assert chat.desk.answers[0] == report_flow_answer("4817263", fixed=False, text="Still dry")
 
 
+def test_status_at_a_list_holding_a_photo_keeps_it_for_the_report_picked(c) -> None:
+    # STATUS listed the reports again (and STATUS <number> showed one): the photo was lost.
+    chat = _two_reports(c)
+    chat.send("6")
+    chat.send("Still blocked", media=(PHOTO,))
+    assert chat.send("STATUS").startswith("Please reply with one of the report numbers")
+    assert chat.step == "my_reports" and "held" in chat.state["data"]
+    assert "we have added that to report 5302918" in chat.send("STATUS 5302918")
+    assert chat.desk.added == [
+        AddToTicket(reference="5302918", text="Still blocked", media=(PHOTO,), location=None)
+    ]
+
+
 def test_the_menu_key_at_the_list_drops_what_was_held(c) -> None:
     chat = _two_reports(c)
     chat.send("6")
