@@ -10,7 +10,8 @@ Order of precedence for a message:
    (Afrikaans "Môre", good morning): the main menu, with a welcome back after idle; only
    inside a flow does it say there is nothing more, so the flow's step is kept.
 3. Keywords, in any supported language, whatever the resident chose: MENU/0, HELP,
-   LANGUAGE, STOP, START, MY DATA, DELETE. Inside a flow a cancel word ("kanselleer",
+   LANGUAGE, STOP, START, MY DATA, DELETE (and, leaving a pending DELETE the same way,
+   the words of 4a). Inside a flow a cancel word ("kanselleer",
    "khansela"...: `cancel_words` in content/keywords.yaml) is MENU/0. An opt-out word
    wins over any flow: English CANCEL (one of Twilio's standard opt-out words) is STOP.
    A question mark at the end asks for the same keyword ("Help?"), except that "stop?"
@@ -309,7 +310,12 @@ def _converse(
         if turn.step == DELETE_CONFIRM and keyword != "delete":
             turn.goto(MENU)
     elif step == DELETE_CONFIRM:
-        _answer_delete(turn, idle=idle)
+        if turn.consented and (asked := _anytime_word(turn, last_seen)) is not None:
+            turn.say("delete.cancelled")  # as any other keyword: see rule 3
+            turn.goto(MENU)
+            asked(turn)
+        else:
+            _answer_delete(turn, idle=idle)
     elif resident.is_new or turn.language is None:
         if step == LANGUAGE and not resident.is_new:
             onboarding.on_language(turn)
@@ -376,6 +382,14 @@ def _alone(turn: Turn) -> bool:
     HELP says ("at any time"): everywhere but at the list of reports holding a photo or pin
     for the report the resident picks (its answer says which)."""
     return not (turn.step == MY_REPORTS and "held" in turn.data)
+
+
+def _anytime_word(turn: Turn, last_seen: datetime | None) -> Callable[[Turn], None] | None:
+    """Return the handler for STATUS (alone or with a number of theirs) or an attend word
+    alone, as read inside a flow (rule 4a), or None."""
+    return reports.anytime(turn, last_seen=last_seen, between_flows=False) or (
+        meetings.attend_reply(turn, last_seen=last_seen, between_flows=False)
+    )
 
 
 def _answer_delete(turn: Turn, *, idle: bool) -> None:

@@ -470,6 +470,28 @@ def test_another_keyword_leaves_a_pending_delete_saying_so(c, word) -> None:
     assert chat.effects == [] and chat.step != "delete_confirm"
 
 
+@pytest.mark.parametrize(
+    ("language", "channel", "word", "answer"),
+    [
+        ("en", "sms", "STATUS", "my_reports.none"),
+        ("af", "whatsapp", "Stand", "my_reports.none"),
+        ("af", "sms", "Kom", "meetings.attend_which"),
+    ],
+)
+def test_status_and_attend_leave_a_pending_delete_saying_so_and_answer(
+    c, language, channel, word, answer
+) -> None:
+    # They answered nothing there: "Nothing was deleted" and the menu, as for any word.
+    chat = c.Chat(channel=channel).onboarded(language=language)
+    chat.send("DELETE")
+    reply = chat.send(word)
+    tr = get_translator(language)
+    assert reply.startswith(render("delete.cancelled", tr))
+    params = {"choices": ""} if answer == "meetings.attend_which" else {}
+    assert render(answer, tr, **params).splitlines()[0] in reply
+    assert chat.effects == [] and chat.step != "delete_confirm" and chat.record.exists
+
+
 def _help_words(text: str) -> list[str]:
     """Return the words HELP says work at any time: the lines "WORD or WORD: what it does"
     under its heading (the line ending ":")."""
