@@ -355,8 +355,13 @@ def _converse(
             turn.say("menu.welcome_back")  # and the step answers: see the module docstring
         _step_flows()[turn.step](turn)
 
-    report.tell_kept_draft(turn)
+    kept = report.tell_kept_draft(turn)
     reply, rest = _render(turn, inbound)
+    if kept is not None and kept not in reply:
+        # The end of a long SMS (four reports listed) is on the page MORE sends: say it
+        # first instead, where it is read.
+        turn.parts.insert(0, turn.parts.pop())
+        reply, rest = _render(turn, inbound)
     if turn.erased:
         return Outcome(replies=[reply], state={}, effects=list(turn.effects))
     return Outcome(

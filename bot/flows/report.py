@@ -67,21 +67,24 @@ def keep_draft(turn: Turn) -> None:
         }
 
 
-def tell_kept_draft(turn: Turn) -> None:
+def tell_kept_draft(turn: Turn) -> str | None:
     """End the reply, once, saying a kept draft is not sent and that 5 carries on with it:
     at the first step where 5 is menu option 5 (the menu, a report's view, a list of fewer
-    than five reports), not under a list where 5 picks a report or a meeting."""
+    than five reports), not under a list where 5 picks a report or a meeting. Return the
+    line said, if it was."""
     draft = turn.draft
     if draft is None or draft.get("told") or turn.opted_out or turn.erased:
-        return
+        return None
     if turn.step == MY_REPORTS:
         shown = len(turn.data.get("refs", []))
         reachable = "held" not in turn.data and shown < menu.REPORT
     else:
         reachable = turn.step in (MENU, TICKET_VIEW)
-    if reachable:
-        turn.say("report.draft_kept")
-        draft["told"] = True
+    if not reachable:
+        return None
+    turn.say("report.draft_kept")
+    draft["told"] = True
+    return turn.parts[-1]
 
 
 def categories(content: Content) -> list[dict[str, Any]]:

@@ -685,6 +685,23 @@ def test_status_at_a_list_of_five_reports_leaves_5_to_the_list_and_tells_at_the_
     assert chat.send("5").startswith(render("report.draft_resumed", EN))
 
 
+@pytest.mark.parametrize("language", ["en", "ts"])
+def test_status_under_a_long_sms_list_says_first_that_the_report_is_kept(c, language) -> None:
+    """Four reports fill an SMS: the end of the reply is on the page MORE would send."""
+    chat = report_chat(c, channel="sms").onboarded(language=language)
+    chat.desk.next_refs = ["4817263", "5302918", "6120394", "7000008"]
+    for n in range(4):
+        for text in ["5", "1", "2", f"Toilets blocked again in block {n}", "Block C", "1"]:
+            chat.send(text)
+    for text in ["5", "1", "1", "No water"]:
+        chat.send(text)
+    reply = chat.send("STATUS")
+    kept = render("report.draft_kept", get_translator(language))
+    assert reply.startswith(kept) and "7000008" in reply and chat.step == "my_reports"
+    assert kept not in chat.send("MORE")  # said once
+    assert chat.send("5").startswith(render("report.draft_resumed", get_translator(language)))
+
+
 def test_status_inside_a_report_keeps_the_draft_and_works_at_the_menu(c) -> None:
     chat = _reported(c)
     for text in ["5", "1", "2", "Toilet blocked", "Block C"]:
