@@ -702,7 +702,7 @@ def audit_api(
     audit.record(
         session=session,
         user=user,
-        action=f"api.{action}",
+        action=audit.API_PREFIX + action,
         target=target,
         detail={k: v for k, v in detail.items() if v is not None},
         ip=client_ip(request),

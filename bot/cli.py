@@ -259,10 +259,29 @@ CheckOnly = Annotated[
 ]
 
 
-def _import(kind: str, path: Path, check_only: bool) -> None:
+OverwriteEdits = Annotated[
+    bool,
+    typer.Option(
+        "--overwrite-edits",
+        help="let the file win over what people changed on the dashboard or with the API "
+        "since the last import (and create again the rows they deleted): without it such a "
+        "file is refused, each change listed",
+    ),
+]
+
+
+def _import(kind: str, path: Path, check_only: bool, overwrite_edits: bool) -> None:
     _require_current_schema()
     from bot.db import session_scope
-    from bot.domain.settlements.importer import ImportRejected, import_csv, iter_lines
+    from bot.domain.settlements.importer import (
+        EDITS_NOTE,
+        EditsInTheWay,
+        ImportRejected,
+        audit_detail,
+        import_csv,
+        iter_lines,
+    )
+    from bot.domain.staff import audit
 
     try:
         data = path.read_bytes()
@@ -276,33 +295,51 @@ def _import(kind: str, path: Path, check_only: bool) -> None:
                 kind=kind,  # type: ignore[arg-type]
                 data=data,
                 dry_run=check_only,
+                overwrite_edits=overwrite_edits,
             )
+            if not check_only:  # no staff user: the audit log names the command line
+                detail = audit_detail(result, None, overwrite_edits=overwrite_edits)
+                audit.record(
+                    session=session,
+                    user=None,
+                    action=f"import.{kind}",
+                    target=path.name,
+                    detail={"via": "cli", **detail},
+                )
     except ImportRejected as rejected:
-        typer.echo(f"{path}: {len(rejected.errors)} problem(s); nothing was imported.", err=True)
+        typer.echo(f"{path}: {rejected}.", err=True)
         for error in rejected.errors:
             typer.echo(f"  {error}", err=True)
+        if isinstance(rejected, EditsInTheWay):
+            typer.echo(EDITS_NOTE, err=True)
         raise typer.Exit(1) from None
     for line in iter_lines(result):
         typer.echo(line)
 
 
 @import_app.command("settlements")
-def import_settlements(path: Path, check_only: CheckOnly = False) -> None:
+def import_settlements(
+    path: Path, check_only: CheckOnly = False, overwrite_edits: OverwriteEdits = False
+) -> None:
     """Import settlements: name, aliases, ward, municipality, category, category_note,
     current_phase."""
-    _import("settlements", path, check_only)
+    _import("settlements", path, check_only, overwrite_edits)
 
 
 @import_app.command("milestones")
-def import_milestones(path: Path, check_only: CheckOnly = False) -> None:
+def import_milestones(
+    path: Path, check_only: CheckOnly = False, overwrite_edits: OverwriteEdits = False
+) -> None:
     """Import milestones: settlement, strand, title, target_date, status, note."""
-    _import("milestones", path, check_only)
+    _import("milestones", path, check_only, overwrite_edits)
 
 
 @import_app.command("meetings")
-def import_meetings(path: Path, check_only: CheckOnly = False) -> None:
+def import_meetings(
+    path: Path, check_only: CheckOnly = False, overwrite_edits: OverwriteEdits = False
+) -> None:
     """Import meetings: settlement, ward, level, title, starts_at, venue."""
-    _import("meetings", path, check_only)
+    _import("meetings", path, check_only, overwrite_edits)
 
 
 @app.command()

@@ -13,18 +13,23 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 from typer.testing import CliRunner
 
+from api.main import create_app
 from bot import db
 from bot.cli import app
-from bot.config import get_settings
+from bot.config import Settings, get_settings
+from bot.db import session_scope
 from bot.domain.messages.models import InboundMessage
 from bot.domain.residents.models import Resident
 from bot.domain.settlements import demo
 from bot.domain.settlements.models import Meeting, Milestone, Settlement
+from bot.domain.staff.models import AuditEvent
 from bot.domain.tickets import sla
+from tests.domain.tickets.factories import make_staff
 from tests.factories import make_settlement
 
 runner = CliRunner()
@@ -105,23 +110,105 @@ def test_import_says_what_each_update_changed_and_check_only_writes_nothing(
         "'Ward 14 hall'\n"
     )
     milestones, meetings = str(tmp_path / "milestones.csv"), str(tmp_path / "meetings.csv")
-    checked = runner.invoke(app, ["import", "milestones", milestones, "--check-only"])
+    # Changed since the last import: the file is refused unless the officer chooses.
+    refused = runner.invoke(app, ["import", "milestones", milestones, "--check-only"])
+    assert refused.exit_code == 1
+    assert re.search(
+        r"1 change\(s\) made since the last import would be overwritten; nothing was imported"
+        r"\.\n  line 2: Ubuhle Gardens: Standpipes installed: status changed since the import "
+        r"of \d{4}-\d\d-\d\d \d\d:\d\d: the file says 'delayed', now 'done'\n.*"
+        r"--overwrite-edits",
+        refused.output,
+    )
+    overwrite = ["--overwrite-edits"]
+    checked = runner.invoke(app, ["import", "milestones", milestones, "--check-only", *overwrite])
     assert checked.exit_code == 0, checked.output
     assert checked.output.startswith(status)
     assert checked.output.endswith(
         "checked only: nothing was written; run it again without --check-only to import\n"
     )
-    checked = runner.invoke(app, ["import", "meetings", meetings, "--dry-run"])
+    checked = runner.invoke(app, ["import", "meetings", meetings, "--dry-run", *overwrite])
     assert checked.output.startswith(venue)
     with Session(cli_db) as session:
         assert session.exec(select(Milestone.status)).all() == ["done"]
         assert session.exec(select(Meeting.venue)).all() == ["Ward 14 NEW hall (old hall flooded)"]
-    real = runner.invoke(app, ["import", "milestones", milestones])
-    assert real.output == status + "milestones: 0 created, 1 updated, 0 unchanged\n"
-    assert runner.invoke(app, ["import", "meetings", meetings]).output.startswith(venue)
+    real = runner.invoke(app, ["import", "milestones", milestones, *overwrite])
+    assert re.fullmatch(
+        re.escape(status) + r"overwritten: line 2: [^\n]* status changed since [^\n]*\n"
+        r"milestones: 0 created, 1 updated, 0 unchanged\n",
+        real.output,
+    )
+    assert runner.invoke(app, ["import", "meetings", meetings, *overwrite]).output.startswith(venue)
     with Session(cli_db) as session:
         assert session.exec(select(Milestone.status)).all() == ["delayed"]
         assert session.exec(select(Meeting.venue)).all() == ["Ward 14 hall"]
+
+
+def test_a_reimport_after_api_changes_is_refused_unless_overwrite_edits(
+    cli_db: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    # Known faults: the same file imported again set back a status changed with the API
+    # and brought back a milestone deleted with it, saying only "updated" and "created".
+    (tmp_path / "s.csv").write_text(SETTLEMENTS_HEADER + "Ubuhle Gardens,,14,Town,A,,\n")
+    assert runner.invoke(app, ["import", "settlements", str(tmp_path / "s.csv")]).exit_code == 0
+    path = tmp_path / "m.csv"
+    path.write_text(
+        "settlement,strand,title,target_date,status,note\n"
+        "Ubuhle Gardens,services,Standpipes installed,2030-03-01,delayed,\n"
+        "Ubuhle Gardens,layout,Layout agreed,,planned,\n"
+        "Ubuhle Gardens,tenure,Certificates,,planned,\n"
+    )
+    assert runner.invoke(app, ["import", "milestones", str(path)]).exit_code == 0
+    with session_scope(cli_db) as session:
+        _user, token = make_staff(session, "officer@ubuntubay.example.org", "officer")
+        ids = {m.strand: m.id for m in session.exec(select(Milestone))}
+        settlement_id = session.exec(select(Settlement.id)).one()
+    url = f"/api/v1/settlements/{settlement_id}/milestones"
+    officer = {"Authorization": f"Bearer {token}"}
+    done = {"strand": "services", "title": "Standpipes installed", "status": "done"}
+    with TestClient(create_app(settings, cli_db)) as api:
+        assert api.put(f"{url}/{ids['services']}", json=done, headers=officer).status_code == 200
+        assert api.delete(f"{url}/{ids['layout']}", headers=officer).status_code == 204
+    path.write_text(path.read_text().replace("Certificates,,planned", "Certificates,,done"))
+    by = r"with the API by officer@ubuntubay\.example\.org on \d{4}-\d\d-\d\d \d\d:\d\d"
+    listed = [
+        rf"  line 2: Ubuhle Gardens: Standpipes installed: target_date changed {by}: the file "
+        r"says '2030-03-01', now \(blank\)",
+        rf"  line 2: Ubuhle Gardens: Standpipes installed: status changed {by}: the file says "
+        r"'delayed', now 'done'",
+        rf"  line 3: Ubuhle Gardens: Layout agreed: deleted {by}: the file creates it again",
+    ]
+    for check in (["--check-only"], []):
+        refused = runner.invoke(app, ["import", "milestones", str(path), *check])
+        assert refused.exit_code == 1
+        lines = refused.output.splitlines()
+        assert lines[0].endswith(
+            "3 change(s) made since the last import would be overwritten; nothing was imported."
+        )
+        assert all(re.fullmatch(p, line) for p, line in zip(listed, lines[1:4], strict=True))
+        assert "--overwrite-edits" in lines[4]
+    with Session(cli_db) as session:  # nothing was written, the certificates' status neither
+        stored = session.exec(select(Milestone.strand, Milestone.status)).all()
+        assert sorted(stored) == [("services", "done"), ("tenure", "planned")]
+    chosen = runner.invoke(app, ["import", "milestones", str(path), "--overwrite-edits"])
+    assert chosen.exit_code == 0, chosen.output
+    assert "milestones: 1 created, 2 updated, 0 unchanged" in chosen.output
+    overwritten = [line for line in chosen.output.splitlines() if line.startswith("overwritten:")]
+    assert len(overwritten) == 3
+    with Session(cli_db) as session:
+        stored = session.exec(select(Milestone.strand, Milestone.status)).all()
+        assert sorted(stored) == [
+            ("layout", "planned"),
+            ("services", "delayed"),
+            ("tenure", "done"),
+        ]
+        events = session.exec(
+            select(AuditEvent).where(AuditEvent.action == "import.milestones")
+        ).all()
+        assert [(event.detail["via"], event.actor_email) for event in events] == [("cli", "")] * 2
+        detail = events[-1].detail
+        assert (detail["overwrite_edits"], detail["created"], detail["updated"]) == (True, 1, 2)
+        assert detail["overwritten"] == [line.removeprefix("overwritten: ") for line in overwritten]
 
 
 def test_import_missing_file_is_a_clear_error(cli_db: Engine, tmp_path: Path) -> None:

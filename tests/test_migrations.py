@@ -26,7 +26,7 @@ from bot.domain.outbox.models import Outbox
 from bot.domain.residents import service as residents
 from bot.domain.residents.models import Resident
 from bot.domain.settlements.importer import import_csv
-from bot.domain.settlements.models import Meeting, Milestone, Settlement
+from bot.domain.settlements.models import ImportedRow, Meeting, Milestone, Settlement
 from bot.domain.staff import scope as scopes
 from bot.domain.staff.models import StaffScope, StaffUser
 from bot.domain.tickets.models import Ticket, TicketEvent
@@ -522,3 +522,31 @@ def test_yeses_stored_before_0019_are_for_the_meeting_s_start_as_it_is(clean_db:
         assert broadcasts.attendance(
             session=session, scope=scopes.EVERYTHING, meeting_id=meeting
         ) == (1, 0)
+
+
+def test_rows_imported_before_0021_are_updated_by_their_next_import_as_before(
+    clean_db: Engine,
+) -> None:
+    """Migration 0021 adds what the last import wrote (`imported_row`), empty: for a row
+    imported before it, no one can tell a person's change from the import's, so its next
+    import updates it as imports did, and remembers what it wrote from then on."""
+    migrate.downgrade(clean_db, "0020")
+    try:
+        assert "imported_row" not in inspect(clean_db).get_table_names()
+        with session_scope(clean_db) as session:
+            town = Settlement(
+                name="Old Town", name_key="old town", municipality="Bay", municipality_key="bay"
+            )
+            settlement = _old_row(session, town)
+            done = Milestone(
+                settlement_id=settlement, strand="services", title="Taps", title_key="taps"
+            )
+            done.status = "done"  # changed on the dashboard since it was imported as planned
+            _old_row(session, done)
+    finally:
+        migrate.upgrade(clean_db)
+    planned = "settlement,strand,title,target_date,status,note\nOld Town,services,Taps,,planned,\n"
+    with session_scope(clean_db) as session:
+        result = import_csv(session=session, kind="milestones", data=planned)
+        assert (result.updated, result.overwritten) == (["Old Town: Taps"], [])
+        assert [row.imported["status"] for row in session.exec(select(ImportedRow))] == ["planned"]

@@ -4,7 +4,13 @@ from bot.domain.broadcasts.models import Broadcast, MeetingAttendance, MeetingRe
 from bot.domain.messages.models import InboundMessage
 from bot.domain.outbox.models import Outbox
 from bot.domain.residents.models import Resident
-from bot.domain.settlements.models import Meeting, Milestone, Settlement, UnmatchedSettlementName
+from bot.domain.settlements.models import (
+    ImportedRow,
+    Meeting,
+    Milestone,
+    Settlement,
+    UnmatchedSettlementName,
+)
 from bot.domain.staff.models import (
     ApiToken,
     AuditEvent,
@@ -21,6 +27,7 @@ __all__ = [
     "AuditEvent",
     "Broadcast",
     "IdempotencyKey",
+    "ImportedRow",
     "InboundMessage",
     "LoginAttempt",
     "Meeting",

@@ -47,9 +47,11 @@ from bot.domain.settlements import service as settlements
 from bot.domain.settlements.importer import (
     FORMATS,
     MAX_BYTES,
+    EditsInTheWay,
     ImportRejected,
     ImportResult,
     RowError,
+    audit_detail,
     example,
     import_csv,
 )
@@ -687,33 +689,34 @@ async def import_upload(
     kind: Annotated[ImportKind, Form()],
     file: Annotated[UploadFile, File()],
     check_only: Annotated[bool, Form()] = False,
+    overwrite_edits: Annotated[bool, Form()] = False,
 ) -> HTMLResponse:
     """Import a CSV file: every row or none, listing each bad row and what each updated row
-    changed as the CLI does. `check_only`: the same import and result, nothing written (no
-    audit event either: nothing happened)."""
+    changed as the CLI does. A file that would overwrite what people changed since the last
+    import (a field, a row deleted) is refused, each listed, unless `overwrite_edits`.
+    `check_only`: the same import and result, nothing written (no audit event either:
+    nothing happened)."""
     data = await file.read(MAX_BYTES + 1)
     errors: list[RowError] | None = None
+    edits = False
     result = None
     if len(data) > MAX_BYTES:
         errors = [RowError(0, f"the file is larger than {MAX_BYTES // (1024 * 1024)} MB")]
     else:
         try:
-            result = import_csv(session=ctx.session, kind=kind, data=data, dry_run=check_only)
+            result = import_csv(
+                session=ctx.session,
+                kind=kind,
+                data=data,
+                dry_run=check_only,
+                overwrite_edits=overwrite_edits,
+            )
         except ImportRejected as exc:
-            errors = exc.errors
-    if check_only:
-        return _import_page(request, ctx, kind, errors, result, check_only=True)
-    ctx.audit(
-        "import." + kind,
-        file.filename or "",
-        ok=errors is None,
-        problems=len(errors or []),
-        created=len(result.created) if result else 0,
-        updated=len(result.updated) if result else 0,
-        kept=len(result.kept) if result else 0,
-        linked=result.linked if result else 0,
-    )
-    return _import_page(request, ctx, kind, errors, result, check_only=False)
+            errors, edits = exc.errors, isinstance(exc, EditsInTheWay)
+    if not check_only:
+        detail = audit_detail(result, errors, overwrite_edits=overwrite_edits)
+        ctx.audit("import." + kind, file.filename or "", **detail)
+    return _import_page(request, ctx, kind, errors, result, check_only=check_only, edits=edits)
 
 
 def _import_page(
@@ -724,6 +727,7 @@ def _import_page(
     result: ImportResult | None,
     *,
     check_only: bool,
+    edits: bool = False,
 ) -> HTMLResponse:
     return render(
         request,
@@ -732,6 +736,7 @@ def _import_page(
         status_code=422 if errors else 200,
         formats=FORMATS,
         errors=errors,
+        edits=edits,
         result=result,
         kind=kind,
         check_only=check_only,

@@ -18,7 +18,7 @@ import io
 import re
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from sqlalchemy import func, text
 from sqlalchemy import select as select_columns
@@ -40,11 +40,13 @@ from bot.domain.settlements.models import (
     TITLE_LENGTH,
     VENUE_LENGTH,
     WARD_LENGTH,
+    ImportedRow,
     Meeting,
     Milestone,
     Settlement,
     name_key,
 )
+from bot.domain.staff import audit
 from bot.i18n import TIMEZONE
 from bot.names import same_name_key
 
@@ -178,6 +180,19 @@ class ImportRejected(Exception):
         self.errors = errors
 
 
+class EditsInTheWay(ImportRejected):
+    """The file was refused, nothing written, because it would overwrite what people
+    changed since the last import (a field, or a row they deleted): each is an error. The
+    officer may write the values as they are now, or import with `overwrite_edits`."""
+
+    def __init__(self, errors: list[RowError]) -> None:
+        super().__init__(errors)
+        self.args = (
+            f"{len(errors)} change(s) made since the last import would be overwritten; "
+            "nothing was imported",
+        )
+
+
 @dataclass(frozen=True)
 class Updated:
     """One updated row: its display name and what it changed, field by field, as
@@ -195,8 +210,10 @@ class ImportResult:
     """What a successful import created, updated and left as it was (by display name), and
     the rows it kept from changing what they name (`kept`: a meeting held already, or one
     renamed or moved on the dashboard or with the API since; each says why). `changes`
-    holds, for each of `updated` in turn, what it changed. `dry_run`: checked only, nothing
-    was written."""
+    holds, for each of `updated` in turn, what it changed. `overwritten`: each field a
+    person changed since the last import, and each row a person deleted since, that the
+    file overwrote or created again (only with `overwrite_edits`; else the file is refused,
+    `EditsInTheWay`). `dry_run`: checked only, nothing was written."""
 
     kind: str
     created: list[str] = field(default_factory=list)
@@ -205,6 +222,7 @@ class ImportResult:
     kept: list[str] = field(default_factory=list)
     linked: int = 0  # residents whose unmatched settlement name this import made a settlement's
     changes: list[Updated] = field(default_factory=list)
+    overwritten: list[RowError] = field(default_factory=list)
     dry_run: bool = False
 
 
@@ -449,18 +467,138 @@ def _upsert(
     session: Session,
     result: ImportResult,
     existing: Any,
-    model: type,
+    model: type[Settlement | Milestone | Meeting],
     values: dict[str, Any],
     label: str,
+    line: int,
 ) -> None:
+    """Create or update one row, and remember what it wrote (`ImportedRow`); first list in
+    `result.overwritten` what this overwrites that a person changed since the last import:
+    a field, or the row itself, deleted since."""
+    kind, key = model.__tablename__, imported_key(model, values)
     if existing is None:
-        session.add(model(**values))
+        gone = session.exec(
+            select(ImportedRow)
+            .where(ImportedRow.kind == kind, ImportedRow.natural_key == key)
+            .order_by(col(ImportedRow.imported_at).desc(), col(ImportedRow.id).desc())
+        ).first()
+        if gone is not None and _deleted_since(session, model, gone):
+            said = audit.last_change(
+                session=session,
+                target=f"{kind}:{gone.row_id}",
+                verb="delete",
+                since=gone.imported_at,
+            )
+            reason = f"{label}: deleted {_by(said, gone)}: the file creates it again"
+            result.overwritten.append(RowError(line, reason))
+        existing = model(**values)
+        session.add(existing)
+        session.flush()  # its id, for the record
         result.created.append(label)
-    elif (changes := _apply(existing, values)) is not None:
-        result.updated.append(label)
-        result.changes.append(Updated(label, changes))
+        record = _record_of(session, kind, existing)
     else:
-        result.unchanged.append(label)
+        record = _record_of(session, kind, existing)
+        if record is not None and _imported_as_it_was(existing, record):
+            result.overwritten += [
+                RowError(line, reason)
+                for reason in _edited_since(session, existing, values, record, label)
+            ]
+        if (changes := _apply(existing, values)) is not None:
+            result.updated.append(label)
+            result.changes.append(Updated(label, changes))
+        else:
+            result.unchanged.append(label)
+    assert existing.id is not None
+    if record is None:
+        record = ImportedRow(kind=kind, natural_key=key, row_id=existing.id)
+    record.natural_key = key
+    record.imported = {name: _as_json(values[name]) for name in values if name not in _UNSHOWN}
+    record.imported_at = utcnow()
+    session.add(record)
+
+
+def _record_of(
+    session: Session, kind: str, row: Settlement | Milestone | Meeting
+) -> ImportedRow | None:
+    """Return what the last import of `row` wrote (perhaps of a row deleted whose id SQLite
+    gave to `row`: `_imported_as_it_was` tells)."""
+    return session.exec(
+        select(ImportedRow).where(ImportedRow.kind == kind, ImportedRow.row_id == row.id)
+    ).first()
+
+
+def imported_key(model: type[Settlement | Milestone | Meeting], values: Mapping[str, Any]) -> str:
+    """Return the key a file names a row by, as `ImportedRow` keeps it: a settlement's
+    municipality and name, a milestone's settlement, strand and title, a meeting's own."""
+    if model is Settlement:
+        return f"{values['municipality_key']}|{values['name_key']}"
+    if model is Milestone:
+        return f"{values['settlement_id']}|{milestone_key(values['strand'], values['title_key'])}"
+    return str(values["natural_key"])
+
+
+def _as_json(value: Any) -> Any:
+    """Return a value as `ImportedRow.imported` keeps it (a date or time as ISO 8601, UTC)."""
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def _imported_as_it_was(row: Settlement | Milestone | Meeting, record: ImportedRow) -> bool:
+    """Return whether `record` is of `row` itself, not of one deleted whose id SQLite gave
+    to a row made since (SQLite may reuse the highest id)."""
+    return row.id == record.row_id and row.created_at <= record.imported_at
+
+
+def _deleted_since(
+    session: Session, model: type[Settlement | Milestone | Meeting], record: ImportedRow
+) -> bool:
+    """Return whether the row `record` is of was deleted since it was imported."""
+    row = cast(Settlement | Milestone | Meeting | None, session.get(model, record.row_id))
+    return row is None or not _imported_as_it_was(row, record)
+
+
+def _edited_since(
+    session: Session,
+    row: Settlement | Milestone | Meeting,
+    values: Mapping[str, Any],
+    record: ImportedRow,
+    label: str,
+) -> list[str]:
+    """Return each field of `row` a person changed since the last import (it is not what
+    that import wrote) that `values` would overwrite, saying who and when as the audit log
+    has it (the row's last edit since the import)."""
+    edited = [
+        name
+        for name, was in record.imported.items()
+        if name in values
+        and getattr(row, name) != values[name]
+        and _as_json(getattr(row, name)) != was
+    ]
+    if not edited:
+        return []
+    said = audit.last_change(
+        session=session, target=f"{record.kind}:{row.id}", verb="update", since=record.imported_at
+    )
+    return [
+        f"{label}: {name} changed {_by(said, record)}: the file says {_shown(values[name])}, "
+        f"now {_shown(getattr(row, name))}"
+        for name in edited
+    ]
+
+
+def _by(event: audit.Change | None, record: ImportedRow) -> str:
+    """Say who changed a row and when, as the audit log has it, or since when."""
+    if event is None:
+        return f"since the import of {_when(record.imported_at)}"
+    where = "with the API" if event.by_api else "on the dashboard"
+    return f"{where} by {event.actor or 'an unknown user'} on {_when(event.at)}"
+
+
+def _when(moment: dt.datetime) -> str:
+    return moment.astimezone(TIMEZONE).strftime("%Y-%m-%d %H:%M")
 
 
 def _settlements(
@@ -523,7 +661,7 @@ def _settlements(
                 Settlement.name_key == values["name_key"],
             )
         ).first()
-        _upsert(session, result, existing, Settlement, values, values["name"])
+        _upsert(session, result, existing, Settlement, values, values["name"], _row.line)
     session.flush()
     result.linked = links.link_unmatched(session=session)
     return result
@@ -733,7 +871,15 @@ def _milestones(
             too_long += [
                 RowError(line, reason)
                 for reason in _upsert_quoted(
-                    session, result, existing, Milestone, values, label, quoted=quoted, field=field
+                    session,
+                    result,
+                    existing,
+                    Milestone,
+                    values,
+                    label,
+                    line,
+                    quoted=quoted,
+                    field=field,
                 )
             ]
         if too_long:
@@ -748,6 +894,7 @@ def _upsert_quoted(
     model: type[Milestone | Meeting],
     values: dict[str, Any],
     label: str,
+    line: int,
     *,
     quoted: Collection[int],
     field: str,
@@ -758,7 +905,7 @@ def _upsert_quoted(
     savepoint, which the refusal rolls back."""
     measured = existing if existing is not None and existing.id in quoted else None
     with broadcasts.quoting_sms_measured(session=session, changed=measured, field=field) as worse:
-        _upsert(session, result, existing, model, values, label)
+        _upsert(session, result, existing, model, values, label, line)
     return [f"{field}: {problem.message()}" for problem in worse]
 
 
@@ -1002,6 +1149,7 @@ def _meetings(
                     Meeting,
                     values,
                     values["title"],
+                    line,
                     quoted=quoted,
                     field=field,
                 )
@@ -1199,26 +1347,36 @@ def import_csv(
     data: bytes | str,
     now: dt.datetime | None = None,
     dry_run: bool = False,
+    overwrite_edits: bool = False,
 ) -> ImportResult:
     """Check every row, then create or update them all; raise ImportRejected if any is bad.
-    `now` (default now) says which meetings have passed. `dry_run` (check only): the whole
-    import runs in a savepoint that is rolled back, so the result (or the refusal) is the
-    real run's and nothing is written: no row, audit, outbox notice (`settlement.linked`)
-    nor withdrawn reminder."""
+    `now` (default now) says which meetings have passed. A file that would overwrite a
+    field a person changed since the last import, or create again a row a person deleted
+    since, is refused (EditsInTheWay, each listed) unless `overwrite_edits`; the result
+    lists them then (`overwritten`). `dry_run` (check only): the whole import runs in a
+    savepoint that is rolled back, so the result (or the refusal) is the real run's and
+    nothing is written: no row, audit, outbox notice (`settlement.linked`) nor withdrawn
+    reminder."""
     if kind not in _IMPORTERS:
         raise ValueError(f"unknown import kind {kind!r}")
     rows, unreadable = _read(kind, data)
     if session.get_bind().dialect.name == "postgresql":  # released when the import commits
         lock = text("SELECT pg_advisory_xact_lock(:key)")
         session.execute(lock, {"key": IMPORT_LOCK_KEY})
-    if not dry_run:
-        return _run(session, kind, rows, unreadable, now)
-    checked = session.begin_nested()
+    # A savepoint: a file refused for what people changed is found so only once written.
+    run = session.begin_nested()
     try:
         result = _run(session, kind, rows, unreadable, now)
-    finally:
-        checked.rollback()
-    result.dry_run = True
+        if result.overwritten and not overwrite_edits:
+            raise EditsInTheWay(sorted(result.overwritten, key=lambda error: error.line))
+    except BaseException:
+        run.rollback()
+        raise
+    if dry_run:
+        run.rollback()
+        result.dry_run = True
+    else:
+        run.commit()
     return result
 
 
@@ -1243,6 +1401,8 @@ def iter_lines(result: ImportResult) -> Iterator[str]:
         yield f"updated: {updated}"
     for label in result.kept:
         yield f"kept: {label}"
+    for overwritten in result.overwritten:
+        yield f"overwritten: {overwritten}"
     kept = f", {len(result.kept)} kept as they are" if result.kept else ""
     yield (
         f"{result.kind}: {len(result.created)} created, {len(result.updated)} updated, "
@@ -1260,3 +1420,34 @@ def iter_lines(result: ImportResult) -> Iterator[str]:
 
 # The CLI's last line after a check (the upload page says it in its own words).
 DRY_RUN_NOTE = "checked only: nothing was written; run it again without --check-only to import"
+# The CLI's last line after EditsInTheWay (the upload page says it in its own words).
+EDITS_NOTE = (
+    "people changed these since the file was last imported: write the values as they are "
+    "now (take out the rows of those deleted), or run it again with --overwrite-edits to "
+    "let the file win (the audit log records that choice)"
+)
+
+
+def audit_detail(
+    result: ImportResult | None, errors: list[RowError] | None, *, overwrite_edits: bool
+) -> dict[str, Any]:
+    """Return what an import's audit event says of it (the dashboard's and the CLI's): its
+    counts, the officer's choice to overwrite people's changes, and what it overwrote."""
+    detail: dict[str, Any] = {
+        "ok": errors is None,
+        "problems": len(errors or []),
+        "created": len(result.created) if result else 0,
+        "updated": len(result.updated) if result else 0,
+        "kept": len(result.kept) if result else 0,
+        "linked": result.linked if result else 0,
+    }
+    if overwrite_edits:
+        detail["overwrite_edits"] = True
+        overwritten = result.overwritten if result else []
+        detail["overwritten"] = [str(error) for error in overwritten[:AUDITED_OVERWRITES]]
+        if len(overwritten) > AUDITED_OVERWRITES:
+            detail["overwritten_more"] = len(overwritten) - AUDITED_OVERWRITES
+    return detail
+
+
+AUDITED_OVERWRITES = 100  # an audit event lists at most these, and counts the rest

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from pydantic import Field as PydanticField
-from sqlalchemy import JSON, CheckConstraint, Column, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from bot.db import ApiInput, CleanText, OffsetDateTime, RowId, UTCDateTime, utcnow
@@ -123,6 +123,31 @@ class Meeting(SQLModel, table=True):
     )
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+IMPORTED_KEY_LENGTH = 720  # `importer.imported_key`: a meeting's key is the longest
+
+
+class ImportedRow(SQLModel, table=True):
+    """What the last CSV import wrote to one settlement, milestone or meeting, and the key
+    its file named it by: the next import tells a value a person changed since (on the
+    dashboard or with the API) from one an import wrote, and a row a person deleted from
+    one never imported. It has no foreign key, as it outlives a deleted row: that is how
+    one shows."""
+
+    __tablename__ = "imported_row"
+    __table_args__ = (
+        UniqueConstraint("kind", "row_id", name="uq_imported_row"),
+        Index("ix_imported_row_kind_natural_key", "kind", "natural_key"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=20)  # the table: settlement, milestone, meeting
+    row_id: int
+    natural_key: str = Field(max_length=IMPORTED_KEY_LENGTH)
+    # Field -> the value the import wrote, as JSON holds it (dates and times ISO 8601).
+    imported: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    imported_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class UnmatchedSettlementName(SQLModel, table=True):

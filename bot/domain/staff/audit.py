@@ -8,6 +8,7 @@ admin can list changes or views alone (`recent(kind=...)`).
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 from sqlalchemy import func, not_, select
@@ -79,3 +80,36 @@ def recent(
         .offset(offset)
     ).scalars()
     return list(rows), int(total)
+
+
+@dataclass(frozen=True)
+class Change:
+    """The last change of one thing the audit log has: by whom, when, and whether through
+    the API (else on the dashboard)."""
+
+    actor: str
+    at: dt.datetime
+    by_api: bool
+
+
+API_PREFIX = "api."  # `api.deps.audit_api` names the API's actions so
+
+
+def last_change(*, session: Session, target: str, verb: str, since: dt.datetime) -> Change | None:
+    """Return the last `<thing>.<verb>` of `target` (like `milestone:12`, verb `update`) on
+    the dashboard or with the API at or after `since`, or None."""
+    thing = target.partition(":")[0]
+    action = f"{thing}.{verb}"
+    event = session.execute(
+        select(AuditEvent)
+        .where(
+            col(AuditEvent.target) == target,
+            col(AuditEvent.action).in_([action, API_PREFIX + action]),
+            col(AuditEvent.at) >= since,
+        )
+        .order_by(col(AuditEvent.at).desc(), col(AuditEvent.id).desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    if event is None:
+        return None
+    return Change(event.actor_email, event.at, event.action.startswith(API_PREFIX))

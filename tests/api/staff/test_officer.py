@@ -27,7 +27,8 @@ from bot.domain.settlements.models import (
     Settlement,
     UnmatchedSettlementName,
 )
-from bot.domain.staff.models import AuditEvent
+from bot.domain.staff import service as staff
+from bot.domain.staff.models import AuditEvent, StaffUser
 from bot.domain.tickets.models import Ticket
 from bot.i18n import TIMEZONE
 from tests.api.staff.conftest import World, logged_in, make_scoped_user
@@ -1282,23 +1283,214 @@ def test_a_reimport_shows_what_it_changes_and_check_only_writes_nothing(
         session.exec(select(Meeting)).one().venue = "Ward 14 NEW hall (old hall flooded)"
     status = "Ubuhle Gardens: Standpipes installed: status 'done' -> 'delayed'"
     venue = "Ward 14 upgrading forum: venue 'Ward 14 NEW hall (old hall flooded)' -> 'Ward 14 hall'"
-    checked = upload("milestones", AUDITED_MILESTONES, check_only="true")
+    # Changes made since the last import: overwritten only as the officer chooses.
+    checked = upload("milestones", AUDITED_MILESTONES, check_only="true", overwrite_edits="true")
     assert "Checked only: nothing was written." in checked
     assert "milestones: 0 created, 1 updated, 0 unchanged." in checked
     assert f'<ul id="import-updated"><li>{status}</li></ul>' in checked
-    assert "Checked only" in upload("meetings", AUDITED_FORUM, check_only="true")
+    assert "Checked only" in upload(
+        "meetings", AUDITED_FORUM, check_only="true", overwrite_edits="true"
+    )
     with Session(clean_db) as session:
         assert session.exec(select(Milestone.status)).all() == ["done"]
         assert session.exec(select(Meeting.venue)).all() == ["Ward 14 NEW hall (old hall flooded)"]
         audit = session.exec(select(AuditEvent).where(col(AuditEvent.action).startswith("import")))
         assert len(audit.all()) == 2  # the two real uploads: a check wrote nothing
-    page = upload("milestones", AUDITED_MILESTONES)
+    refused = client.post(  # the same file again, without the choice: nothing changes
+        "/staff/import",
+        data={"csrf_token": csrf, "kind": "milestones"},
+        files={"file": ("milestones.csv", AUDITED_MILESTONES, "text/csv")},
+    )
+    assert refused.status_code == 422
+    assert "1 change(s) made since the last import would be overwritten" in refused.text
+    page = upload("milestones", AUDITED_MILESTONES, overwrite_edits="true")
     assert "Checked only" not in page
     assert f'<ul id="import-updated"><li>{status}</li></ul>' in page
-    assert f'<ul id="import-updated"><li>{venue}</li></ul>' in upload("meetings", AUDITED_FORUM)
+    assert re.search(r'<ul id="import-overwritten"><li>line 2: [^<]* status changed since', page)
+    forum = upload("meetings", AUDITED_FORUM, overwrite_edits="true")
+    assert f'<ul id="import-updated"><li>{venue}</li></ul>' in forum
     with Session(clean_db) as session:
         assert session.exec(select(Milestone.status)).all() == ["delayed"]
         assert session.exec(select(Meeting.venue)).all() == ["Ward 14 hall"]
+
+
+REIMPORTED = b"""settlement,strand,title,target_date,status,note
+Ubuhle Gardens,services,Standpipes installed,2030-03-01,delayed,
+Ubuhle Gardens,layout,Layout agreed,,planned,
+"""
+WHEN = r"on \d{4}-\d\d-\d\d \d\d:\d\d"  # Johannesburg time, to the minute
+
+
+def _uploader(client: TestClient, csrf: str) -> Callable[..., tuple[int, str]]:
+    def upload(data: bytes, **form: str) -> tuple[int, str]:
+        answer = client.post(
+            "/staff/import",
+            data={"csrf_token": csrf, "kind": "milestones", **form},
+            files={"file": ("milestones.csv", data, "text/csv")},
+        )
+        return answer.status_code, html.unescape(answer.text)
+
+    return upload
+
+
+def _stored_milestones(clean_db: Engine) -> list[tuple[str, dt.date | None, str, str]]:
+    with Session(clean_db) as session:
+        rows = session.exec(
+            select(Milestone.title, Milestone.target_date, Milestone.status, Milestone.note)
+        )
+        return sorted(rows.all())
+
+
+def _import_events(clean_db: Engine) -> list[dict[str, object]]:
+    with Session(clean_db) as session:
+        events = session.exec(
+            select(AuditEvent)
+            .where(AuditEvent.action == "import.milestones")
+            .order_by(col(AuditEvent.id))
+        )
+        return [event.detail for event in events]
+
+
+def test_a_reimport_does_not_undo_a_dashboard_edit_unless_the_officer_chooses_to(
+    as_role: Login, world: World, clean_db: Engine
+) -> None:
+    # Known fault: the same file uploaded again set the target date an officer had changed
+    # on the dashboard back to the file's, and the page listed it as any other update.
+    client, csrf = as_role("officer")
+    upload = _uploader(client, csrf)
+    assert upload(REIMPORTED)[0] == 200
+    with Session(clean_db) as session:
+        standpipes = session.exec(select(Milestone).where(Milestone.strand == "services")).one()
+    moved = {
+        "csrf_token": csrf,
+        "milestone_id": str(standpipes.id),
+        "strand": "services",
+        "title": "Standpipes installed",
+        "status": "delayed",
+        "target_date": "2030-04-01",
+    }
+    url = f"/staff/settlements/{world.here}/milestones"
+    assert client.post(url, data=moved, follow_redirects=False).status_code == 303
+    changed = REIMPORTED.replace(b"Layout agreed,,planned", b"Layout agreed,,in_progress")
+    edited = (
+        r"line 2: Ubuhle Gardens: Standpipes installed: target_date changed on the dashboard "
+        rf"by officer@ubuntubay\.example\.org {WHEN}: the file says '2030-03-01', now "
+        r"'2030-04-01'"
+    )
+    before = _stored_milestones(clean_db)
+    for form in ({"check_only": "true"}, {}):
+        status, page = upload(changed, **form)
+        assert status == 422
+        assert "1 change(s) made since the last import would be overwritten" in page
+        errors = re.search(r'<ul id="import-errors">(.*?)</ul>', page, re.S)
+        assert errors is not None and re.fullmatch(f"<li>{edited}</li>", errors.group(1))
+        assert 'id="import-edits"' in page
+        assert _stored_milestones(clean_db) == before  # the layout's status neither
+    assert _import_events(clean_db) == [
+        {"ok": True, "problems": 0, "created": 2, "updated": 0, "kept": 0, "linked": 0},
+        {"ok": False, "problems": 1, "created": 0, "updated": 0, "kept": 0, "linked": 0},
+    ]
+    status, page = upload(changed, overwrite_edits="true")
+    assert status == 200
+    overwritten = re.search(r'<ul id="import-overwritten"><li>(.*?)</li></ul>', page)
+    assert overwritten is not None and re.fullmatch(edited, overwritten.group(1))
+    assert _stored_milestones(clean_db) == [
+        ("Layout agreed", None, "in_progress", ""),
+        ("Standpipes installed", dt.date(2030, 3, 1), "delayed", ""),
+    ]
+    chosen = _import_events(clean_db)[-1]
+    assert (chosen["ok"], chosen["updated"], chosen["overwrite_edits"]) == (True, 2, True)
+    assert isinstance(chosen["overwritten"], list) and len(chosen["overwritten"]) == 1
+    assert re.fullmatch(edited, chosen["overwritten"][0])
+    # Imported again, what this import wrote is no one's change: nothing to overwrite.
+    status, page = upload(changed)
+    assert status == 200 and "milestones: 0 created, 0 updated, 2 unchanged." in page
+
+
+def test_a_reimport_after_an_api_edit_updates_the_rest_and_names_the_api(
+    app: object, as_role: Login, world: World, clean_db: Engine
+) -> None:
+    client, csrf = as_role("officer")
+    upload = _uploader(client, csrf)
+    assert upload(REIMPORTED)[0] == 200
+    with session_scope(clean_db) as session:
+        officer = session.exec(
+            select(StaffUser).where(StaffUser.email == "officer@ubuntubay.example.org")
+        ).one()
+        _row, token = staff.create_token(session=session, user=officer, name="tests")
+        standpipes = session.exec(select(Milestone).where(Milestone.strand == "services")).one()
+    noted = {
+        "strand": "services",
+        "title": "Standpipes installed",
+        "status": "delayed",
+        "target_date": "2030-03-01",
+        "note": "Pipes on site",
+    }
+    with TestClient(app) as api:  # type: ignore[arg-type]
+        put = api.put(
+            f"/api/v1/settlements/{world.here}/milestones/{standpipes.id}",
+            json=noted,
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert put.status_code == 200, put.text
+    # The file moves the date, which no one changed since: the note is in the way.
+    later = REIMPORTED.replace(b"2030-03-01", b"2030-05-01")
+    status, page = upload(later)
+    assert status == 422
+    assert re.search(
+        r"<li>line 2: Ubuhle Gardens: Standpipes installed: note changed with the API by "
+        rf"officer@ubuntubay\.example\.org {WHEN}: the file says \(blank\), now "
+        r"'Pipes on site'</li>",
+        page,
+    )
+    assert "target_date" not in page.split('id="import-errors"')[1].split("</ul>")[0]
+    # The file written with the note as it is now: the date, changed only in the file,
+    # is updated as before, and nothing is overwritten.
+    status, page = upload(later.replace(b"delayed,\n", b"delayed,Pipes on site\n", 1))
+    assert status == 200
+    assert "Standpipes installed: target_date '2030-03-01' -> '2030-05-01'" in page
+    assert 'id="import-overwritten"' not in page
+    assert _stored_milestones(clean_db)[1] == (
+        "Standpipes installed",
+        dt.date(2030, 5, 1),
+        "delayed",
+        "Pipes on site",
+    )
+
+
+def test_a_reimport_does_not_bring_back_a_milestone_deleted_on_the_dashboard_unasked(
+    as_role: Login, world: World, clean_db: Engine
+) -> None:
+    # Known fault: a milestone deleted on the dashboard came back with the next upload.
+    client, csrf = as_role("officer")
+    upload = _uploader(client, csrf)
+    assert upload(REIMPORTED)[0] == 200
+    with Session(clean_db) as session:
+        layout = session.exec(select(Milestone).where(Milestone.strand == "layout")).one()
+    deleted = client.post(
+        f"/staff/settlements/{world.here}/milestones/{layout.id}/delete",
+        data={"csrf_token": csrf, "confirm": "yes"},
+        follow_redirects=False,
+    )
+    assert deleted.status_code == 303
+    gone = (
+        r"line 3: Ubuhle Gardens: Layout agreed: deleted on the dashboard by "
+        rf"officer@ubuntubay\.example\.org {WHEN}: the file creates it again"
+    )
+    for form in ({"check_only": "true"}, {}):
+        status, page = upload(REIMPORTED, **form)
+        assert status == 422 and re.search(f"<li>{gone}</li>", page)
+        assert [title for title, *_ in _stored_milestones(clean_db)] == ["Standpipes installed"]
+    status, page = upload(REIMPORTED, overwrite_edits="true")
+    assert status == 200
+    assert re.search(f'<ul id="import-overwritten"><li>{gone}</li></ul>', page)
+    assert "Created:" in page and "<li>Ubuhle Gardens: Layout agreed</li>" in page
+    assert [title for title, *_ in _stored_milestones(clean_db)] == [
+        "Layout agreed",
+        "Standpipes installed",
+    ]
+    chosen = _import_events(clean_db)[-1]
+    assert chosen["overwrite_edits"] is True and chosen["created"] == 1
 
 
 # What a browser would post for a form on the page, every field as the page holds it.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import threading
 import time
 from typing import Any
@@ -22,6 +23,7 @@ from bot.domain.settlements import edit
 from bot.domain.settlements import service as settlements
 from bot.domain.settlements.importer import (
     COLUMNS,
+    EditsInTheWay,
     ImportRejected,
     ImportResult,
     Updated,
@@ -490,9 +492,17 @@ def _dashboard_changes(session: Session) -> None:
 
 def test_a_reimport_says_what_it_changed_field_by_field(session: Session) -> None:
     # The audit: a milestone set done on the dashboard went back to delayed, a forum's
-    # venue changed there went back, and the import said only "updated: <name>".
+    # venue changed there went back, and the import said only "updated: <name>". Changes
+    # made since the last import are overwritten only by choice (`overwrite_edits`).
     _dashboard_changes(session)
-    milestones = import_csv(session=session, kind="milestones", data=AUDITED_MILESTONES)
+    milestones = import_csv(
+        session=session, kind="milestones", data=AUDITED_MILESTONES, overwrite_edits=True
+    )
+    assert [(e.line, e.reason.split(" changed ")[0]) for e in milestones.overwritten] == [
+        (2, "Ubuhle Gardens: Standpipes installed: target_date"),
+        (2, "Ubuhle Gardens: Standpipes installed: status"),
+        (2, "Ubuhle Gardens: Standpipes installed: note"),
+    ]
     assert milestones.updated == ["Ubuhle Gardens: Standpipes installed"]  # kept as it was
     assert milestones.changes == [
         Updated(
@@ -510,7 +520,7 @@ def test_a_reimport_says_what_it_changed_field_by_field(session: Session) -> Non
         "'2030-03-01'; status 'done' -> 'delayed'; note 'Every lane has a standpipe now, two "
         "more than the plan aske…' -> 'Waiting for the contractor'"
     )
-    forum = import_csv(session=session, kind="meetings", data=FORUM, now=NOW)
+    forum = import_csv(session=session, kind="meetings", data=FORUM, now=NOW, overwrite_edits=True)
     assert [str(updated) for updated in forum.changes] == [
         "Ward 14 upgrading forum: venue 'Ward 14 NEW hall (old hall flooded)' -> 'Ward 14 hall'"
     ]
@@ -523,6 +533,86 @@ def test_a_reimport_says_what_it_changed_field_by_field(session: Session) -> Non
         "Sunrise Camp: aliases (blank) -> 'Sunrise'; category (blank) -> 'C'; "
         "category_note 'Not yet assessed.' -> (blank)"
     ]
+
+
+SINCE = r"since the import of \d{4}-\d\d-\d\d \d\d:\d\d"  # no audit event says by whom
+
+
+def test_a_reimport_overwrites_a_settlement_or_meeting_changed_since_only_by_choice(
+    session: Session,
+) -> None:
+    # Settlements and meetings as milestones: the category set on the dashboard and a
+    # forum's venue changed there went back to the file's with the next import.
+    import_csv(session=session, kind="settlements", data=SETTLEMENTS)
+    import_csv(session=session, kind="meetings", data=FORUM, now=NOW)
+    ubuhle = session.exec(select(Settlement).where(Settlement.name == "Ubuhle Gardens")).one()
+    edit.update_settlement(
+        session=session,
+        settlement=ubuhle,
+        category="B2",
+        category_note=ubuhle.category_note,
+        current_phase=ubuhle.current_phase,
+    )
+    forum = session.exec(select(Meeting)).one()
+    _change(session, forum.title, venue="Ward 14 NEW hall")
+    with pytest.raises(EditsInTheWay) as settlements_refused:
+        import_csv(session=session, kind="settlements", data=SETTLEMENTS)
+    with pytest.raises(EditsInTheWay) as meetings_refused:
+        import_csv(session=session, kind="meetings", data=FORUM, now=NOW)
+    refused = settlements_refused.value.errors + meetings_refused.value.errors
+    expected = [
+        rf"line 2: Ubuhle Gardens: category changed {SINCE}: the file says 'B1', now 'B2'",
+        rf"line 2: Ward 14 upgrading forum: venue changed {SINCE}: the file says "
+        r"'Ward 14 hall', now 'Ward 14 NEW hall'",
+    ]
+    assert all(re.fullmatch(p, str(e)) for p, e in zip(expected, refused, strict=True))
+    session.refresh(ubuhle)
+    assert (ubuhle.category, forum.venue) == ("B2", "Ward 14 NEW hall")  # nothing written
+    # A file that says what is stored now imports, and its other changes are made.
+    now_file = SETTLEMENTS.replace(",B1,Toilets first.", ",B2,Toilets and taps first.")
+    result = import_csv(session=session, kind="settlements", data=now_file)
+    assert [str(c) for c in result.changes] == [
+        "Ubuhle Gardens: category_note 'Toilets first.' -> 'Toilets and taps first.'"
+    ]
+    assert result.overwritten == []
+
+
+def test_a_milestone_deleted_since_is_told_from_one_made_later_with_its_id(
+    session: Session,
+) -> None:
+    # SQLite may give a deleted row's id (the highest) to the next one: the record of the
+    # deleted milestone must not read the new one as the milestone it was.
+    import_csv(session=session, kind="settlements", data=SETTLEMENTS)
+    import_csv(session=session, kind="milestones", data=AUDITED_MILESTONES)
+    layout = session.exec(select(Milestone).where(Milestone.strand == "layout")).one()
+    ubuhle = session.get(Settlement, layout.settlement_id)
+    assert ubuhle is not None
+    edit.delete_milestone(session=session, milestone=layout)
+    edit.save_milestone(
+        session=session,
+        settlement=ubuhle,
+        milestone=None,
+        strand="housing",
+        title="Houses built",
+        target_date=None,
+        status="planned",
+        note="",
+    )
+    with pytest.raises(EditsInTheWay) as caught:
+        import_csv(session=session, kind="milestones", data=AUDITED_MILESTONES)
+    [deleted] = caught.value.errors
+    assert re.fullmatch(
+        rf"line 3: Ubuhle Gardens: Layout agreed: deleted {SINCE}: the file creates it again",
+        str(deleted),
+    )
+    again = import_csv(
+        session=session, kind="milestones", data=AUDITED_MILESTONES, overwrite_edits=True
+    )
+    assert (again.created, again.unchanged) == (
+        ["Ubuhle Gardens: Layout agreed"],
+        ["Ubuhle Gardens: Standpipes installed"],
+    )
+    assert again.overwritten == caught.value.errors
 
 
 def test_a_meeting_time_is_shown_in_johannesburg_time_as_the_dashboard_shows_it() -> None:
@@ -562,21 +652,29 @@ def test_a_check_only_import_reports_the_real_one_and_writes_nothing(
         ("settlements", SETTLEMENTS + "Sinethemba,,15,Test Bay,,,\n"),  # links, tells
     ]
     for kind, data in files:
-        checked = import_csv(session=session, kind=kind, data=data, now=NOW, dry_run=True)  # type: ignore[arg-type]
+        checked = import_csv(
+            session=session,
+            kind=kind,  # type: ignore[arg-type]
+            data=data,
+            now=NOW,
+            dry_run=True,
+            overwrite_edits=True,
+        )
         assert checked.dry_run
         session.commit()
         assert stored() == before, kind
         assert list(iter_lines(checked))[-1] == (
             "checked only: nothing was written; run it again without --check-only to import"
         )
-        real = import_csv(session=session, kind=kind, data=data, now=NOW)  # type: ignore[arg-type]
+        real = import_csv(session=session, kind=kind, data=data, now=NOW, overwrite_edits=True)  # type: ignore[arg-type]
         assert not real.dry_run
-        assert (checked.created, checked.changes, checked.unchanged, checked.kept) == (
-            real.created,
-            real.changes,
-            real.unchanged,
-            real.kept,
-        )
+        assert (
+            checked.created,
+            checked.changes,
+            checked.unchanged,
+            checked.kept,
+            checked.overwritten,
+        ) == (real.created, real.changes, real.unchanged, real.kept, real.overwritten)
         assert checked.linked == real.linked
         assert real.changes or real.created
         session.rollback()
