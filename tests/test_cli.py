@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, func, select
+from sqlmodel import Session, col, func, select
 from typer.testing import CliRunner
 
 from api.main import create_app
@@ -235,6 +235,28 @@ def test_demo_covers_every_category_strand_status_and_level(cli_db: Engine) -> N
     again = runner.invoke(app, ["demo", "--if-empty"])
     assert "demo data not loaded" in again.output
     assert _count(cli_db, Settlement) == len(settlements)
+
+
+def test_demo_loaded_again_puts_back_what_was_changed_and_lists_it(cli_db: Engine) -> None:
+    # Loading the demo again resets it: a change made since is overwritten, and said so
+    # (not refused, as a file of an officer's would be without --overwrite-edits).
+    assert runner.invoke(app, ["demo"]).exit_code == 0
+    with session_scope(cli_db) as session:
+        milestone = session.exec(select(Milestone).order_by(col(Milestone.id))).first()
+        assert milestone is not None
+        was, milestone.status = (
+            milestone.status,
+            "delayed" if milestone.status != "delayed" else "done",
+        )
+        title = milestone.title
+    again = runner.invoke(app, ["demo"])
+    assert again.exit_code == 0, again.output
+    assert [line for line in again.output.splitlines() if line.startswith("overwritten:")] == [
+        line for line in again.output.splitlines() if f"{title}: status changed" in line
+    ]
+    assert f"{title}: status changed since the import of" in again.output
+    with Session(cli_db) as session:
+        assert session.exec(select(Milestone.status).where(Milestone.title == title)).one() == was
 
 
 def test_demo_dates_are_relative_to_today() -> None:

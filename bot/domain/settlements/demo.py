@@ -45,10 +45,13 @@ def render(text: str, today: dt.date) -> str:
 def load(
     *, session: Session, today: dt.date | None = None, directory: Path = DEMO_DIR
 ) -> list[ImportResult]:
-    """Import the demo settlements, milestones and meetings, dated from `today`."""
+    """Import the demo settlements, milestones and meetings, dated from `today`. Loaded
+    again, the demo is put back as its files say: what was changed on the dashboard since
+    is overwritten (`overwrite_edits`; each is listed as overwritten), as a demo reset."""
     today = today or dt.datetime.now(SAST).date()
     results = []
     for kind in ORDER:
         text = (directory / f"{kind}.csv").read_text(encoding="utf-8")
-        results.append(import_csv(session=session, kind=kind, data=render(text, today)))
+        data = render(text, today)
+        results.append(import_csv(session=session, kind=kind, data=data, overwrite_edits=True))
     return results
