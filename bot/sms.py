@@ -35,8 +35,9 @@ GSM7_BASIC: Final[frozenset[str]] = frozenset(
 GSM7_EXTENSION: Final[frozenset[str]] = frozenset("\x0c^{}\\[~]|€")
 
 # The most segments one SMS of ours takes: the bot's longer replies are paged
-# (bot/engine/render.py), and staff words that would need more are refused when written
-# (bot/domain/outbox/budget.py).
+# (bot/engine/render.py), staff words that would need more are refused when written
+# (bot/domain/outbox/budget.py), and words written for WhatsApp that must go by SMS when
+# sent go as numbered parts (`numbered_parts`, bot/domain/outbox/routing.py).
 MAX_SEGMENTS: Final = 3
 
 GSM7_SINGLE: Final = 160
@@ -252,6 +253,17 @@ def _break_point(rest: str, limit: int, min_fill: float) -> tuple[int, int]:
     return cut, cut
 
 
+def _take_page(rest: str, limit: int, min_fill: float) -> tuple[str, str]:
+    """Return the page of at most `limit` characters that `rest` begins with (`_break_point`)
+    and what is left after it, without the whitespace at the break."""
+    end, nxt = _break_point(rest, limit, min_fill)
+    page = rest[:end].rstrip()
+    if not page:  # only whitespace before the break: cut the text instead
+        end = nxt = _safe_hard_cut(rest, limit)
+        page = rest[:end]
+    return page, rest[nxt:].lstrip()
+
+
 def _last_space_run(rest: str, limit: int) -> tuple[int, int] | None:
     """Return the span of the last whitespace run in rest that starts after 0 and at or
     before limit, if any (found backwards: a page holds dozens of words)."""
@@ -295,10 +307,43 @@ def pages(
         limit = _longest_prefix(rest, suffix, max_segments)
         if limit == 0:
             raise ValueError("more_hint does not leave room for any text within max_segments")
-        end, nxt = _break_point(rest, limit, min_fill)
-        page = rest[:end].rstrip()
-        if not page:  # only whitespace before the break: cut the text instead
-            end = nxt = _safe_hard_cut(rest, limit)
-            page = rest[:end]
-        rest = rest[nxt:].lstrip()
+        page, rest = _take_page(rest, limit, min_fill)
         yield page + suffix if rest else page
+
+
+# How each of a message's numbered parts begins: digits and punctuation only, so it is
+# GSM-7 and reads the same in every language (no words to translate).
+PART_MARK: Final = "({number}/{total}) "
+# Room kept for the mark while cutting: single digits, so at most 9 parts.
+_PART_MARK_ROOM: Final = PART_MARK.format(number=9, total=9)
+
+
+def numbered_parts(
+    text: str, *, max_parts: int, max_segments: int = MAX_SEGMENTS, min_fill: float = 0.5
+) -> list[str] | None:
+    """Return `text` as numbered SMS, "(1/3) ...", "(2/3) ...", each within `max_segments`
+    with its mark, or None when it would take more than `max_parts` (at most 9).
+
+    Parts end at a paragraph, else a line, else a word break (as `pages` cuts), so a word
+    or a link is cut only when it alone is longer than a part. Each part is encoded on its
+    own: one without a character outside GSM-7 stays GSM-7 when another part is UCS-2."""
+    if not 1 <= max_parts <= 9:
+        raise ValueError("max_parts must be between 1 and 9")
+    rest = text.strip()
+    chunks: list[str] = []
+    while rest:
+        if len(chunks) == max_parts:
+            return None
+        if _fits(_PART_MARK_ROOM + rest, max_segments):
+            chunks.append(rest)
+            break
+        limit = _longest_prefix(rest, _PART_MARK_ROOM, max_segments)
+        # Counted as sent, mark first: a two-unit character may not straddle segments.
+        while limit > 0 and segments(_PART_MARK_ROOM + rest[:limit]) > max_segments:
+            limit -= 1
+        if limit == 0:
+            raise ValueError("max_segments leaves no room for text after the part mark")
+        chunk, rest = _take_page(rest, limit, min_fill)
+        chunks.append(chunk)
+    total = len(chunks)
+    return [PART_MARK.format(number=n, total=total) + c for n, c in enumerate(chunks, 1)]

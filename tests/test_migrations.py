@@ -302,12 +302,18 @@ def test_taking_outbox_columns_back_keeps_its_ids_from_being_given_again(
             session.execute(delete(Outbox).where(col(Outbox.id) == dropped))
     finally:
         migrate.upgrade(clean_db)
-    with session_scope(clean_db) as session:
-        newcomer = make_resident(session, "+27821110094")
+    assert _next_message_id(clean_db, "+27821110094") > dropped > kept
+
+
+def _next_message_id(engine: Engine, phone: str) -> int:
+    """Queue a message for a new resident; return its id."""
+    with session_scope(engine) as session:
+        newcomer = make_resident(session, phone)
         row = outbox.enqueue(
             session=session, resident=newcomer, purpose="notice", dedupe_key="new", body="Hi"
         )
-        assert row.id > dropped > kept
+        assert row.id is not None
+        return row.id
 
 
 def test_duplicates_left_waiting_on_their_parents_reporter_are_taken_back(
@@ -550,3 +556,54 @@ def test_rows_imported_before_0021_are_updated_by_their_next_import_as_before(
         result = import_csv(session=session, kind="milestones", data=planned)
         assert (result.updated, result.overwritten) == (["Old Town: Taps"], [])
         assert [row.imported["status"] for row in session.exec(select(ImportedRow))] == ["planned"]
+
+
+def test_messages_queued_before_0022_are_whole_messages_and_its_columns_go_in_place(
+    clean_db: Engine,
+) -> None:
+    """Migration 0022 adds the outbox's part columns: a message queued before is no part of
+    another, and is claimed as before. Its downgrade drops them in place (no rebuild that
+    would lose SQLite's AUTOINCREMENT), parts and all."""
+    migrate.downgrade(clean_db, "0021")
+    try:
+        assert {"parent_id", "part"}.isdisjoint(
+            c["name"] for c in inspect(clean_db).get_columns("outbox")
+        )
+        with session_scope(clean_db) as session:
+            resident = _old_row(session, Resident(phone="+27821110095", consented_at=NOW))
+            queued = Outbox(
+                resident_id=resident, channel="sms", purpose="notice", dedupe_key="old", body="Hi"
+            )
+            kept = _old_row(session, queued)
+    finally:
+        migrate.upgrade(clean_db)
+    assert "ix_outbox_parent_id" in {i["name"] for i in inspect(clean_db).get_indexes("outbox")}
+    with session_scope(clean_db) as session:
+        (claimed,) = outbox.claim(
+            session=session, worker_id="w", channel="sms", limit=5, lease=dt.timedelta(seconds=30)
+        )
+        row = session.get(Outbox, kept)
+        assert claimed.id == kept and row is not None and (row.parent_id, row.part) == (None, None)
+        parts = [
+            Outbox(
+                resident_id=resident,
+                channel="sms",
+                purpose="notice",
+                dedupe_key=f"old:part:{n}",
+                body=f"({n}/2) Hi",
+                parent_id=kept,
+                part=n,
+            )
+            for n in (1, 2)
+        ]
+        session.add_all(parts)
+        session.flush()
+        session.execute(delete(Outbox).where(col(Outbox.parent_id) == kept))
+    migrate.downgrade(clean_db, "0021")
+    try:
+        assert {"parent_id", "part"}.isdisjoint(
+            c["name"] for c in inspect(clean_db).get_columns("outbox")
+        )
+    finally:
+        migrate.upgrade(clean_db)
+    assert _next_message_id(clean_db, "+27821110096") > max(p.id or 0 for p in parts)

@@ -4,7 +4,8 @@ budget (`bot.sms.MAX_SEGMENTS`, 3 segments), as the bot's replies are (those are
 Checked when staff write the words (a reply, a public note, a broadcast, a meeting that
 will be reminded), not when a message is sent: what was queued goes as it was queued.
 Words queued for WhatsApp that fall back to SMS when sent (the 24-hour window closed) are
-the exception: never measured for SMS, they are measured then (`routing`). Pure: no I/O.
+the exception: never measured for SMS, they are measured then (`routing`), and go as
+numbered SMS within the budget each, at most MAX_PARTS of them. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -16,6 +17,13 @@ from typing import Any
 from bot import sms
 
 MAX_SEGMENTS = sms.MAX_SEGMENTS
+# Words written for WhatsApp that must go by SMS at send time (the window closed after
+# they were written) go as numbered SMS of MAX_SEGMENTS each, at most this many; longer
+# ones are refused, as before. 5 parts is 15 segments, R5.25 at the default segment price
+# (35 WhatsApp messages): room for the longest staff reply (1,000 characters and its frame,
+# 3 parts in GSM-7) and for most in UCS-2 (about 195 characters a part), where a longer
+# text costs more than staff would choose to pay for one message if asked.
+MAX_PARTS = 5
 # The input a refusal names, as FastAPI names a field that fails its check.
 ERROR_TYPE = "sms_segments"
 

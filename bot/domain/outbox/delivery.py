@@ -33,6 +33,7 @@ from bot.domain.outbox.routing import (
     WINDOW_CLOSED_CODE,
     Draft,
     Route,
+    Split,
     Stop,
     find_template,
     route,
@@ -214,6 +215,8 @@ class Dispatcher:
             )
         if self.stop.is_set():
             return Outcome(row.id, row.resident_id, "release", message="released unsent")
+        if isinstance(decision, Split):  # queued as numbered SMS rows, sent in order
+            return Outcome(row.id, row.resident_id, "split", channel="sms", parts=decision.parts)
         self.in_flight[row.draft.channel] += 1
         self.pool.submit(self._send, row, decision)
         return None

@@ -105,6 +105,14 @@ class Outbox(SQLModel, table=True):
     # Set when what it says was withdrawn after it went (a cancelled broadcast, a moved or
     # cancelled meeting): a failed send is then not tried again.
     withdrawn_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # A message that had to go by SMS and was too long for one (routing's `Split`) goes as
+    # numbered parts, each a row of its own (migration 0022): `parent_id` is the message's
+    # row, `part` the part's number from 1. A part is claimed only once the part before it
+    # reached the provider; one that fails stops those after it. No foreign key: parts go
+    # with their resident, as the message does (resident_id), and SQLite could not drop a
+    # foreign key column in place (see migration 0011's downgrade).
+    parent_id: int | None = Field(default=None, index=True)
+    part: int | None = None
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 

@@ -8,9 +8,10 @@ Order of the checks:
    24 hours of the resident's last WhatsApp message (less a safety margin, and never
    after the provider said 63016 for this row); outside it, the configured template
    for the purpose and language (then the English one), if the text fits in it (900
-   characters); then SMS if the row allows it, the resident can take SMS and the text,
-   written for WhatsApp and never measured for SMS, fits the SMS budget (3 segments);
-   otherwise the row fails with the reason, which staff see beside it.
+   characters); then SMS if the row allows it and the resident can take SMS: the text,
+   written for WhatsApp and never measured for SMS, goes as one SMS within the SMS budget
+   (3 segments), else as numbered parts of 3 segments each (`Split`, at most
+   `budget.MAX_PARTS`); otherwise the row fails with the reason, which staff see beside it.
 By SMS a row goes as its SMS version, else as its text without WhatsApp's markup
 (`sms_text`).
 A channel opt-out recorded from a provider error (21610, 63014) is lifted by a later
@@ -85,6 +86,16 @@ class Route:
 
 
 @dataclass(frozen=True)
+class Split:
+    """Send by SMS as these numbered parts, in order, each a message of its own."""
+
+    to: str
+    parts: tuple[str, ...]
+    text: str
+    """The SMS it would have gone as whole (for measuring)."""
+
+
+@dataclass(frozen=True)
 class Stop:
     """Do not send; end the row with this status and reason."""
 
@@ -154,7 +165,7 @@ def sms_text(draft: Draft) -> str | None:
     return sms.plain_punctuation(text) if text else None
 
 
-def _by_sms(draft: Draft, recipient: Recipient) -> Route | Stop:
+def _by_sms(draft: Draft, recipient: Recipient) -> Route | Split | Stop:
     reason = sms_block_reason(recipient)
     if reason:
         return Stop("cancelled" if "opted out" in reason else "failed", reason)
@@ -163,10 +174,18 @@ def _by_sms(draft: Draft, recipient: Recipient) -> Route | Stop:
         return Stop("failed", "a template-only message has no text to send by SMS")
     if draft.channel == "whatsapp" and draft.sms_body is None:
         # Words written for WhatsApp (a staff reply, a notice) were never held to the SMS
-        # budget: refused whole rather than sent long or cut, and staff see why.
+        # budget: sent as numbered SMS within it rather than long, or refused when that
+        # takes too many, and staff see why.
         size = budget.measure(text)
         if not size.fits:
-            problem = budget.Problem((), "its SMS", size, "it and send it again")
+            parts = sms.numbered_parts(text, max_parts=budget.MAX_PARTS)
+            if parts is not None:
+                return Split(recipient.phone, tuple(parts), text)
+            advice = (
+                f" (cut into SMS of at most {budget.MAX_SEGMENTS} segments it would take more "
+                f"than {budget.MAX_PARTS}, the most one message is sent as)"
+            )
+            problem = budget.Problem((), "its SMS", size, "it and send it again", advice)
             return Stop("failed", problem.message(), too_long=text)
     return Route("sms", recipient.phone, body=text)
 
@@ -177,7 +196,7 @@ def route(
     *,
     now: dt.datetime,
     templates: Mapping[str, Mapping[str, str]],
-) -> Route | Stop:
+) -> Route | Split | Stop:
     """Return how `draft` may reach `recipient` now, or why it must not be sent."""
     if recipient.opted_out_at is not None:
         return Stop("cancelled", "resident opted out")
@@ -206,7 +225,7 @@ def route(
         no_template = f"the text is too long for a template ({TEMPLATE_VALUE_LIMIT} characters)"
     if draft.allow_sms_fallback:
         fallback = _by_sms(draft, recipient)
-        if isinstance(fallback, Route):
+        if not isinstance(fallback, Stop):
             return fallback
         return Stop(
             "failed",

@@ -48,6 +48,7 @@ from bot.domain.outbox.routing import (
     Draft,
     Recipient,
     Route,
+    Split,
     Stop,
     route,
 )
@@ -225,6 +226,8 @@ def sms_if_queued_now(
     decision = route(draft, recipient, now=now, templates=templates)
     if isinstance(decision, Route) and decision.channel == "sms":
         return decision.body
+    if isinstance(decision, Split):
+        return decision.text
     return decision.too_long if isinstance(decision, Stop) else None
 
 
@@ -584,11 +587,14 @@ def record_provider_deletion(
 def list_for_phone(
     *, session: Session, phone: str, since: dt.datetime | None = None, limit: int = 50
 ) -> list[Outbox]:
-    """Return the newest proactive messages for a phone (the simulator shows them)."""
+    """Return the newest proactive messages for a phone as it receives them (the simulator
+    shows them): a message sent as several SMS as those SMS."""
+    part = outbox_table.alias("part")
+    split = select(part.c.id).where(part.c.parent_id == col(Outbox.id)).exists()
     query = (
         select(Outbox)
         .join(Resident, col(Resident.id) == col(Outbox.resident_id))
-        .where(col(Resident.phone) == phone)
+        .where(col(Resident.phone) == phone, ~split)
         .order_by(col(Outbox.created_at).desc(), col(Outbox.id).desc())
         .limit(limit)
     )
@@ -687,13 +693,15 @@ def claim(
 
     On PostgreSQL, rows other workers hold are skipped (FOR UPDATE SKIP LOCKED). A
     claimed row's lease ends at `next_attempt_at`; if the worker has not recorded an
-    outcome by then, reconciliation checks the provider before it is sent again.
+    outcome by then, reconciliation checks the provider before it is sent again. A part of
+    a message sent as several SMS waits until the part before it reached the provider.
     """
     now = now or utcnow()
     t = outbox_table
     due = (
         select(t.c.id)
         .where(t.c.status == "pending", t.c.channel == channel, t.c.next_attempt_at <= now)
+        .where(or_(t.c.part.is_(None), t.c.part == 1, _earlier_part_sent(t)))
         .order_by(t.c.next_attempt_at, t.c.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -723,6 +731,20 @@ def claim(
             Claimed(row.id, row.resident_id, row.attempts, row.claimed_at, draft, recipient)
         )
     return claimed
+
+
+def _earlier_part_sent(t: Table) -> ColumnElement[bool]:
+    """Whether the part before this one of a message sent as parts reached the provider."""
+    earlier = t.alias("earlier")
+    return (
+        select(earlier.c.id)
+        .where(
+            earlier.c.parent_id == t.c.parent_id,
+            earlier.c.part == t.c.part - 1,
+            earlier.c.status.in_(PART_SENT),
+        )
+        .exists()
+    )
 
 
 @dataclass(frozen=True)
@@ -824,7 +846,7 @@ def known_sids(*, session: Session, sids: Iterable[str]) -> set[str]:
 
 # --- outcomes ---------------------------------------------------------------------------
 
-OutcomeKind = Literal["sent", "retry", "ambiguous", "final", "release", "reroute"]
+OutcomeKind = Literal["sent", "retry", "ambiguous", "final", "release", "reroute", "split"]
 
 
 @dataclass(frozen=True)
@@ -842,6 +864,8 @@ class Outcome:
     retry_at: dt.datetime | None = None
     content_sid: str | None = None
     """For 'sent': the WhatsApp template it went out as (None: free-form text or SMS)."""
+    parts: tuple[str, ...] = ()
+    """For 'split': the numbered SMS it goes as, in order (routing's `Split`)."""
 
 
 def _keep_window_closed(t: Table) -> ColumnElement[Any]:
@@ -873,6 +897,8 @@ def record_outcomes(
 
     if groups.get("sent"):
         _record_sent(session, groups["sent"], now)
+    for split in groups.get("split", []):
+        _record_split(session, split, now)
     retry_like = [*groups.get("retry", []), *groups.get("reroute", []), *groups.get("release", [])]
     if retry_like:
         session.execute(
@@ -948,6 +974,128 @@ def record_outcomes(
     flags = [(o.resident_id, o.code) for o in outcomes if o.code is not None]
     if flags:
         flag_residents(session=session, flags=flags, now=now)
+    if groups.get("final"):
+        ended = [o.outbox_id for o in groups["final"]]
+        parents = session.execute(
+            select(t.c.parent_id).where(t.c.id.in_(ended), t.c.parent_id.is_not(None))
+        ).scalars()
+        settle_parts(session=session, parent_ids=set(parents), now=now)
+
+
+# --- messages sent as several SMS -------------------------------------------------------
+
+# The statuses of a part that reached the provider: the next part may go.
+PART_SENT = ("sent", "delivered", "read")
+# The statuses of a part that did not, and will not: the parts after it are not sent.
+PART_STOPPED = ("failed", "undelivered", "cancelled")
+
+
+def _record_split(session: Session, outcome: Outcome, now: dt.datetime) -> None:
+    """Queue the numbered SMS a claimed row goes as, in order, and mark the row sent as
+    them: its own status then follows theirs (`settle_parts`). Each part keeps the row's
+    resident, purpose, ref (a withdrawal by ref reaches it) and creation time (retention
+    forgets it with the row)."""
+    t = outbox_table
+    row = session.execute(
+        select(t.c.resident_id, t.c.purpose, t.c.ref, t.c.dedupe_key, t.c.language)
+        .add_columns(t.c.created_at)
+        .where(t.c.id == outcome.outbox_id, t.c.status == "sending")
+    ).first()
+    if row is None:  # cancelled or erased since the claim
+        return
+    parts = [
+        {
+            "resident_id": row.resident_id,
+            "channel": "sms",
+            "purpose": row.purpose,
+            "ref": row.ref,
+            "dedupe_key": f"{row.dedupe_key}:part:{number}",
+            "language": row.language,
+            "body": text,
+            # As sent: routing takes an SMS row's `sms_body` as it is.
+            "sms_body": text,
+            "allow_sms_fallback": False,
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": row.created_at,
+            "updated_at": now,
+            "parent_id": outcome.outbox_id,
+            "part": number,
+        }
+        for number, text in enumerate(outcome.parts, 1)
+    ]
+    session.execute(_insert(session).values(parts).on_conflict_do_nothing())
+    session.execute(
+        update(t)
+        .where(t.c.id == outcome.outbox_id, t.c.status == "sending")
+        .values(
+            status="sent",
+            sent_channel="sms",
+            sent_content_sid=None,
+            sent_at=now,
+            status_at=now,
+            claimed_by=None,
+            error_code=None,
+            error_message=None,
+            updated_at=now,
+        )
+    )
+    log.info(
+        "outbox row goes as SMS parts",
+        extra={"outbox_id": outcome.outbox_id, "parts": len(outcome.parts)},
+    )
+
+
+def settle_parts(
+    *, session: Session, parent_ids: Collection[int], now: dt.datetime | None = None
+) -> None:
+    """Bring messages sent as parts up to date with their parts: a part that failed (or
+    was cancelled) stops the parts after it not sent yet and fails the message, naming the
+    part and why; a message whose every part was delivered is delivered (read: read)."""
+    if not parent_ids:
+        return
+    now = now or utcnow()
+    t = outbox_table
+    found = session.execute(
+        select(t.c.parent_id, t.c.part, t.c.status, t.c.error_code, t.c.error_message)
+        .where(t.c.parent_id.in_(sorted(parent_ids)))
+        .order_by(t.c.parent_id, t.c.part)
+    ).all()
+    by_parent: dict[int, list[Any]] = {}
+    for part in found:
+        by_parent.setdefault(part.parent_id, []).append(part)
+    for parent_id, parts in by_parent.items():
+        total = len(parts)
+        stopped = next((p for p in parts if p.status in PART_STOPPED), None)
+        values: dict[str, Any]
+        if stopped is not None:
+            session.execute(
+                update(t)
+                .where(t.c.parent_id == parent_id, t.c.part > stopped.part, t.c.status == "pending")
+                .values(
+                    status="cancelled",
+                    error_message=f"not sent: part {stopped.part} of {total} was not",
+                    status_at=now,
+                    updated_at=now,
+                )
+            )
+            reason = stopped.error_message or stopped.status
+            values = {
+                "status": stopped.status,
+                "error_code": stopped.error_code,
+                "error_message": f"part {stopped.part} of {total}: {reason}"[:500],
+            }
+        elif all(p.status in ("delivered", "read") for p in parts):
+            read = all(p.status == "read" for p in parts)
+            values = {"status": "read" if read else "delivered"}
+        else:
+            continue
+        session.execute(
+            update(t)
+            .where(t.c.id == parent_id, t.c.status != values["status"])
+            .values(**values, status_at=now, updated_at=now)
+        )
 
 
 def _record_sent(session: Session, sent: list[Outcome], now: dt.datetime) -> None:
@@ -1161,5 +1309,7 @@ def record_status(
     session.execute(update(t).where(and_(t.c.id == row.id, t.c.status.in_(lower))).values(**values))
     if code is not None and status in ("failed", "undelivered"):
         flag_residents(session=session, flags=[(row.resident_id, code)], now=now)
+    if row.parent_id is not None:
+        settle_parts(session=session, parent_ids=[row.parent_id], now=now)
     session.refresh(row)
     return row

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
 import threading
 import time
 
@@ -12,8 +13,11 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from bot import sms
 from bot.channels.sender import TwilioSender
+from bot.config import Settings
 from bot.db import session_scope, utcnow
+from bot.domain.messages import jobs as message_jobs
 from bot.domain.outbox import delivery, service
 from bot.domain.outbox.delivery import DeliveryConfig, Dispatcher
 from bot.domain.outbox.models import Outbox
@@ -295,12 +299,12 @@ def test_63016_without_a_template_falls_back_to_sms(
 REPLY = "Siyakha: news about your report 1234567: "
 
 
-def test_a_reply_falling_back_to_sms_reads_as_an_sms_or_is_refused_saying_why(
+def test_a_reply_falling_back_to_sms_reads_as_an_sms_or_goes_as_numbered_sms(
     clean_db: Engine, standin: TwilioStandIn, sender: TwilioSender
 ) -> None:
     # Staff replies queued for WhatsApp; the resident's 24-hour window has closed, and no
     # template is set up for replies: SMS. They went as written, stars, underscores and
-    # all, and a long one in 5 segments.
+    # all; a long one (5 segments) was refused whole, and the resident heard nothing.
     closed = {"last_inbound_whatsapp_at": utcnow() - dt.timedelta(days=2)}
     short = queue(
         clean_db,
@@ -310,16 +314,10 @@ def test_a_reply_falling_back_to_sms_reads_as_an_sms_or_is_refused_saying_why(
         body=REPLY + "the tap is *fixed*, _thank you_ for waiting.",
         resident=closed,
     )
-    long = queue(
-        clean_db,
-        key="long",
-        channel="whatsapp",
-        purpose="staff_reply",
-        body=REPLY + "*Next week*: " + "the contractor comes to fix the standpipe. " * 14,
-    )
+    long = queue(clean_db, key="long", **LONG_REPLY)
     deliver(clean_db, sender)
-    (message,) = standin.messages
-    assert (message["to"], message["body"]) == (
+    first, *parts = standin.messages
+    assert (first["to"], first["body"]) == (
         PHONE,
         REPLY + "the tap is fixed, thank you for waiting.",
     )
@@ -327,10 +325,148 @@ def test_a_reply_falling_back_to_sms_reads_as_an_sms_or_is_refused_saying_why(
         "sent",
         "sms",
     )
-    refused = row_of(clean_db, long)
+    assert [m["body"][:6] for m in parts] == ["(1/2) ", "(2/2) "]
+    assert {m["to"] for m in parts} == {PHONE}
+    assert all(sms.segments(m["body"]) <= 3 for m in parts)
+    words = " ".join(m["body"][6:] for m in parts)
+    assert words == REPLY + "Next week: " + "the contractor comes to fix the standpipe. " * 13 + (
+        "the contractor comes to fix the standpipe."
+    )
+    message = row_of(clean_db, long)
+    assert (message.status, message.sent_channel, message.provider_sid) == ("sent", "sms", None)
+    rows = parts_of(clean_db, long)
+    assert [(r.part, r.status, r.provider_sid) for r in rows] == [
+        (n, "sent", m["sid"]) for n, m in enumerate(parts, 1)
+    ]
+
+
+LONG_REPLY: dict[str, object] = {
+    "channel": "whatsapp",
+    "purpose": "staff_reply",
+    "body": REPLY + "*Next week*: " + "the contractor comes to fix the standpipe. " * 14,
+    "resident": {"last_inbound_whatsapp_at": utcnow() - dt.timedelta(days=2)},
+}
+# 3 SMS of 3 segments each by SMS, once the window has closed.
+LONGER_REPLY = {**LONG_REPLY, "body": REPLY + "the contractor comes on Monday. " * 40}
+
+
+def parts_of(engine: Engine, outbox_id: int) -> list[Outbox]:
+    """Return the rows of the SMS a message went as, in order."""
+    with Session(engine) as session:
+        found = select(Outbox).where(Outbox.parent_id == outbox_id).order_by(Outbox.part)
+        return list(session.execute(found).scalars())
+
+
+def split_and_send_the_first_part(engine: Engine, sender: TwilioSender) -> int:
+    """Queue LONGER_REPLY, let the worker split it and send its first part only; return
+    the message's row id."""
+    outbox_id = queue(engine, key="longer", **LONGER_REPLY)
+    dispatcher = Dispatcher(engine=engine, sender=sender, config=config(), worker_id="test")
+    dispatcher.top_up()  # splits the message, then claims what may go: the first part
+    deadline = time.monotonic() + 10
+    while dispatcher.in_flight["sms"] and time.monotonic() < deadline:
+        dispatcher.drain_results()
+        time.sleep(0.01)
+    dispatcher.shutdown()
+    assert [r.status for r in parts_of(engine, outbox_id)] == ["sent", "pending", "pending"]
+    return outbox_id
+
+
+def test_the_parts_of_a_message_reach_twilio_in_order_one_after_another(
+    clean_db: Engine, standin: TwilioStandIn, sender: TwilioSender
+) -> None:
+    # With 4 sends at once, and Twilio slow to answer, parts claimed together would race;
+    # each waits for the one before it instead.
+    standin.set_latency(0.05)
+    outbox_id = queue(clean_db, key="longer", **LONGER_REPLY)
+    deliver(clean_db, sender, config(concurrency=4))
+    assert [m["body"][:6] for m in standin.messages] == ["(1/3) ", "(2/3) ", "(3/3) "]
+    rows = parts_of(clean_db, outbox_id)
+    assert [r.provider_sid for r in rows] == [m["sid"] for m in standin.messages]
+    assert all(a.sent_at <= b.claimed_at for a, b in itertools.pairwise(rows))  # type: ignore[operator]
+    for message in standin.messages:  # the handset has them all: so has the message
+        callback(clean_db, standin.callback_form(message["sid"], "delivered"))
+    assert row_of(clean_db, outbox_id).status == "delivered"
+
+
+def test_a_part_twilio_refuses_stops_the_rest_and_staff_see_which_and_why(
+    clean_db: Engine, standin: TwilioStandIn, sender: TwilioSender
+) -> None:
+    outbox_id = split_and_send_the_first_part(clean_db, sender)
+    standin.fail_next(400, 30007)
+    deliver(clean_db, sender, rounds=2)
+    assert len(standin.messages) == 1  # the first part only
+    first, second, third = parts_of(clean_db, outbox_id)
+    assert (first.status, second.status, third.status) == ("sent", "failed", "cancelled")
+    assert second.error_code == 30007
+    assert third.error_message == "not sent: part 2 of 3 was not"
+    message = row_of(clean_db, outbox_id)
+    assert (message.status, message.error_code) == ("failed", 30007)
+    assert (message.error_message or "").startswith("part 2 of 3: ")
+
+
+def test_a_part_reported_undelivered_stops_the_parts_not_sent_yet(
+    clean_db: Engine, standin: TwilioStandIn, sender: TwilioSender
+) -> None:
+    outbox_id = split_and_send_the_first_part(clean_db, sender)
+    sid = standin.messages[0]["sid"]
+    callback(clean_db, standin.callback_form(sid, "undelivered", error_code=30007))
+    deliver(clean_db, sender)
+    assert len(standin.messages) == 1
+    assert [r.status for r in parts_of(clean_db, outbox_id)] == [
+        "undelivered",
+        "cancelled",
+        "cancelled",
+    ]
+    message = row_of(clean_db, outbox_id)
+    assert (message.status, message.error_code) == ("undelivered", 30007)
+
+
+def test_a_part_tried_again_does_not_send_the_parts_before_it_again(
+    clean_db: Engine, standin: TwilioStandIn, sender: TwilioSender
+) -> None:
+    outbox_id = split_and_send_the_first_part(clean_db, sender)
+    standin.fail_next(429, 20429)  # the second part: too many requests, try again
+    deliver(clean_db, sender, rounds=4)
+    assert [m["body"][:6] for m in standin.messages] == ["(1/3) ", "(2/3) ", "(3/3) "]
+    assert sorted(standin.bodies().values()) == [1, 1, 1]
+    rows = parts_of(clean_db, outbox_id)
+    assert [(r.status, r.attempts) for r in rows] == [("sent", 1), ("sent", 2), ("sent", 1)]
+
+
+def test_a_reply_too_long_for_5_sms_is_still_refused_saying_why(
+    clean_db: Engine, standin: TwilioStandIn, sender: TwilioSender
+) -> None:
+    outbox_id = queue(
+        clean_db, key="longest", **{**LONG_REPLY, "body": REPLY + "the contractor. " * 160}
+    )
+    deliver(clean_db, sender)
+    assert standin.messages == [] and parts_of(clean_db, outbox_id) == []
+    refused = row_of(clean_db, outbox_id)
     assert (refused.status, refused.sent_channel, refused.provider_sid) == ("failed", None, None)
-    assert "its SMS would be 5 SMS segments (GSM-7, " in (refused.error_message or "")
-    assert "so shorten it and send it again" in (refused.error_message or "")
+    assert "its SMS would be 17 SMS segments (GSM-7, " in (refused.error_message or "")
+    assert "it would take more than 5, the most one message is sent as" in (
+        refused.error_message or ""
+    )
+
+
+def test_retention_and_erasure_take_the_parts_as_they_take_the_message(
+    clean_db: Engine, standin: TwilioStandIn, sender: TwilioSender, settings: Settings
+) -> None:
+    # POPIA: the parts hold the message's words; they are forgotten with it (created when
+    # it was) and erased with its resident.
+    outbox_id = queue(clean_db, key="longer", **LONGER_REPLY)
+    deliver(clean_db, sender)
+    rows = [row_of(clean_db, outbox_id), *parts_of(clean_db, outbox_id)]
+    assert len(rows) == 4 and {r.created_at for r in rows} == {rows[0].created_at}
+    past = rows[0].created_at + dt.timedelta(days=settings.retention_days, seconds=1)
+    assert message_jobs.forget(engine=clean_db, settings=settings, now=past) == 4
+    rows = [row_of(clean_db, outbox_id), *parts_of(clean_db, outbox_id)]
+    assert {(r.body, r.sms_body) for r in rows} == {("", None)}
+    with session_scope(clean_db) as session:
+        residents.erase(session=session, resident_id=rows[0].resident_id)
+    with Session(clean_db) as session:
+        assert session.execute(select(Outbox)).scalars().all() == []
 
 
 def queue_broadcast(engine: Engine, *, last_inbound_whatsapp_at: dt.datetime) -> int:

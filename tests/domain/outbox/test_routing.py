@@ -6,7 +6,8 @@ import datetime as dt
 
 import pytest
 
-from bot.domain.outbox.routing import Draft, Recipient, Route, Stop, route
+from bot import sms
+from bot.domain.outbox.routing import Draft, Recipient, Route, Split, Stop, route
 
 NOW = dt.datetime(2026, 3, 2, 10, 0, tzinfo=dt.UTC)
 PHONE = "+27821234567"
@@ -23,7 +24,7 @@ def whatsapp(**fields: object) -> Draft:
     )  # type: ignore[arg-type]
 
 
-def decide(draft: Draft, recipient: Recipient) -> Route | Stop:
+def decide(draft: Draft, recipient: Recipient) -> Route | Split | Stop:
     return route(draft, recipient, now=NOW, templates=TEMPLATES)
 
 
@@ -61,12 +62,10 @@ def test_a_text_too_long_for_a_template_goes_by_sms_or_fails_with_the_reason() -
     closed = person(last_inbound_whatsapp_at=NOW - dt.timedelta(hours=25))
     longest = "x" * 900  # 124 of Twilio's 1,024 are left for the template's own words
     assert decide(whatsapp(body=longest), closed).content_sid == "HXen"  # type: ignore[union-attr]
-    too_long = "Water " * 160  # 959 characters flattened
+    too_long = "Water " * 160  # 959 characters flattened: 7 segments by SMS
     allowed = whatsapp(body=too_long, allow_sms_fallback=True)
-    also_too_long_for_sms = decide(allowed, closed)
-    assert isinstance(also_too_long_for_sms, Stop) and also_too_long_for_sms.status == "failed"
-    assert "too long for a template" in also_too_long_for_sms.reason
-    assert "its SMS would be 7 SMS segments" in also_too_long_for_sms.reason
+    by_sms = decide(allowed, closed)
+    assert isinstance(by_sms, Split) and len(by_sms.parts) == 3
     refused = decide(whatsapp(body=too_long), closed)
     assert isinstance(refused, Stop) and refused.status == "failed"
     assert "too long for a template (900 characters)" in refused.reason
@@ -82,17 +81,74 @@ def test_a_whatsapp_text_falling_back_to_sms_loses_its_markup() -> None:
     )
 
 
-def test_a_whatsapp_text_over_the_sms_budget_is_refused_saying_why() -> None:
-    # 3 segments is the budget of every SMS of ours; words written for WhatsApp were never
-    # held to it. Sent as it is, 5 segments reached the resident (or, cut, half a reply).
-    reply = "*Update*: " + "The contractor will come to fix the standpipe next week. " * 10
-    draft = whatsapp(purpose="staff_reply", body=reply, allow_sms_fallback=True)
-    decision = decide(draft, person())
+def by_sms(body: str) -> Route | Split | Stop:
+    """Route a staff reply written for WhatsApp to a resident SMS alone reaches now."""
+    return decide(whatsapp(purpose="staff_reply", body=body, allow_sms_fallback=True), person())
+
+
+def words_of(parts: tuple[str, ...]) -> list[str]:
+    """Return the words of numbered parts, without their marks."""
+    return [word for part in parts for word in part.split(" ", 1)[1].split()]
+
+
+def test_a_whatsapp_text_of_exactly_3_sms_segments_goes_as_one_sms() -> None:
+    text = ("Water " * 77)[:459]  # 459 GSM-7 characters: 3 segments of 153
+    assert sms.segments(text) == 3
+    assert by_sms(text) == Route("sms", PHONE, body=text)
+
+
+def test_a_whatsapp_text_of_3_sms_segments_and_a_character_goes_as_two_numbered_sms() -> None:
+    # Refused whole before (the resident heard nothing until staff shortened it); now two
+    # SMS of at most 3 segments, each saying which it is, cut between words.
+    text = ("Water " * 77)[:459] + "s"
+    decision = by_sms(text)
+    assert isinstance(decision, Split) and decision.to == PHONE and decision.text == text
+    first, second = decision.parts
+    assert first.startswith("(1/2) Water ") and second.startswith("(2/2) ")
+    assert all(sms.segments(p) <= 3 and sms.encoding(p) == "GSM-7" for p in decision.parts)
+    assert words_of(decision.parts) == text.split()
+
+
+def test_a_ucs2_text_goes_in_parts_of_3_ucs2_segments_and_gsm7_where_a_part_allows() -> None:
+    # "sê" makes the text UCS-2 (67 characters a segment): the part that holds it is UCS-2,
+    # within 201 units with its mark; the parts after it are GSM-7 again.
+    text = "Die kontrakteur sê: " + "die kraan word Maandag reggemaak. " * 20
+    decision = by_sms(text)
+    assert isinstance(decision, Split)
+    encodings = [sms.encoding(p) for p in decision.parts]
+    assert encodings[0] == "UCS-2" and set(encodings[1:]) == {"GSM-7"}
+    assert all(sms.segments(p) <= 3 for p in decision.parts)
+    assert len(decision.parts[0]) <= 3 * sms.UCS2_PART
+    assert words_of(decision.parts) == text.split()
+
+
+def test_a_link_is_never_cut_where_a_break_exists_and_a_word_too_long_is_cut() -> None:
+    link = "https://water.example.gov.za/outages/2026/ward-12?area=ubuhle-gardens&from=monday"
+    text = "See the list of outages at " + ("the link " * 44) + link + " for more news today."
+    decision = by_sms(text)
+    assert isinstance(decision, Split)
+    assert sum(link in part for part in decision.parts) == 1  # whole, in one part
+    assert words_of(decision.parts) == text.split()
+    endless = "https://example.org/" + "a" * 700  # longer than a part: cut, nothing lost
+    cut = by_sms(endless)
+    assert isinstance(cut, Split) and len(cut.parts) == 2
+    assert "".join(p.split(" ", 1)[1] for p in cut.parts) == endless
+    assert all(sms.segments(p) <= 3 for p in cut.parts)
+
+
+def test_a_whatsapp_text_over_5_sms_is_refused_saying_why() -> None:
+    # 5 SMS of 3 segments is the most one message is sent as (budget.MAX_PARTS): past that
+    # it is refused as before, and staff see why.
+    fits = "Water " * 370  # 2,220 characters: 5 parts of 453 and a mark
+    assert isinstance(by_sms(fits), Split) and len(by_sms(fits).parts) == 5  # type: ignore[union-attr]
+    reply = "*Update*: " + "The contractor will come to fix the standpipe next week. " * 50
+    decision = by_sms(reply)
     assert isinstance(decision, Stop) and decision.status == "failed"
     assert decision.reason == (
         "outside the WhatsApp 24-hour window, no template for staff_reply/en, and SMS "
-        "fallback impossible: its SMS would be 4 SMS segments (GSM-7, 578 characters): at "
-        "most 3 segments go to a resident by SMS, so shorten it and send it again"
+        "fallback impossible: its SMS would be 19 SMS segments (GSM-7, 2,858 characters): at "
+        "most 3 segments go to a resident by SMS, so shorten it and send it again (cut into "
+        "SMS of at most 3 segments it would take more than 5, the most one message is sent as)"
     )
     assert decision.too_long is not None and decision.too_long.startswith("Update: The")
     # An SMS row was measured when it was written: it goes as it was queued.

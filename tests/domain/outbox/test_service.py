@@ -113,6 +113,30 @@ def test_list_for_phone_shows_the_newest_first(session: Session) -> None:
     assert service.list_for_phone(session=session, phone="+27820000001") == []
 
 
+def test_list_for_phone_shows_a_message_sent_as_several_sms_as_those_sms(
+    session: Session,
+) -> None:
+    resident = _resident(session)
+    whole = service.enqueue(
+        session=session, resident=resident, purpose="notice", dedupe_key="n", body="A B"
+    )
+    for number, word in enumerate("AB", 1):
+        session.add(
+            Outbox(
+                resident_id=resident.id,  # type: ignore[arg-type]
+                channel="sms",
+                purpose="notice",
+                dedupe_key=f"n:part:{number}",
+                body=f"({number}/2) {word}",
+                parent_id=whole.id,
+                part=number,
+            )
+        )
+    session.flush()
+    rows = service.list_for_phone(session=session, phone="+27821234567")
+    assert [r.body for r in rows] == ["(2/2) B", "(1/2) A"]
+
+
 def test_claim_moves_due_rows_to_sending_with_a_lease(session: Session) -> None:
     resident = _resident(session)
     later = utcnow() + dt.timedelta(hours=1)
