@@ -168,10 +168,15 @@ def export(
         ).scalars()
     )
     sent = []
+    # A message sent as several SMS is listed once, in its words, with how each part fared.
+    parts: dict[int, list[dict[str, Any]]] = {}
     for row in session.execute(
         select(Outbox).where(col(Outbox.resident_id) == resident.id).order_by(col(Outbox.id))
     ).scalars():
-        if row.ref in away_refs:
+        if row.parent_id is not None:
+            if row.ref not in away_refs:
+                parts.setdefault(row.parent_id, []).append({"part": row.part, "status": row.status})
+        elif row.ref in away_refs:
             hidden += 1
         else:
             sent.append(row)
@@ -245,6 +250,7 @@ def export(
                 "sms_body": o.sms_body,
                 "template_values": o.content_variables,
                 "status": o.status,
+                **({"sms_parts": parts[o.id]} if o.id in parts else {}),
             }
             for o in sent
         ],

@@ -334,7 +334,9 @@ def summarise(
     ).one()
     sent = session.execute(
         select(func.count()).where(
-            col(Outbox.resident_id) == resident.id, col(Outbox.status).in_(SENT_STATUSES)
+            col(Outbox.resident_id) == resident.id,
+            col(Outbox.status).in_(SENT_STATUSES),
+            col(Outbox.parent_id).is_(None),  # a message sent as parts counts once
         )
     ).scalar_one()
     meetings = session.execute(

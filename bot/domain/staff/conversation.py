@@ -23,6 +23,15 @@ from bot.logs import mask_phone
 LEAD_IN = dt.timedelta(hours=2)
 
 
+@dataclass(frozen=True)
+class Part:
+    """One of the numbered SMS a proactive message went as, and how it fared."""
+
+    number: int
+    status: str
+    error: str | None = None
+
+
 @dataclass
 class Entry:
     """One message in the conversation."""
@@ -38,6 +47,8 @@ class Entry:
     latitude: float | None = None
     longitude: float | None = None
     place: str = ""  # a pin's names: its Label, then its Address ("Standpipe 4, Ubuhle Gardens")
+    # The numbered SMS a proactive message too long for one went as, in order.
+    parts: list[Part] = field(default_factory=list)
 
 
 def for_ticket(
@@ -114,7 +125,16 @@ def for_ticket(
         .order_by(col(Outbox.created_at).desc(), col(Outbox.id).desc())
         .limit(limit)
     ).scalars()
+    parts: dict[int, list[Part]] = {}
+    sent = []
     for row in reversed(outbound.all()):
+        if row.parent_id is None:
+            sent.append(row)
+            continue
+        assert row.part is not None
+        parts.setdefault(row.parent_id, []).append(Part(row.part, row.status, _error(row)))
+    for row in sent:
+        assert row.id is not None
         entries.append(
             Entry(
                 at=row.created_at,
@@ -123,7 +143,8 @@ def for_ticket(
                 body=row.body or _without_words(row),
                 kind="proactive",
                 status=row.status,
-                error=f"{row.error_code or ''} {row.error_message or ''}".strip() or None,
+                error=_error(row),
+                parts=sorted(parts.get(row.id, []), key=lambda p: p.number),
             )
         )
     entries.sort(key=lambda e: (e.at, e.direction == "out"))
@@ -170,6 +191,10 @@ def outside(*, session: Session, resident_id: int, scope: scopes.Scope) -> Outsi
         later = [max(start - LEAD_IN, opened) for start in starts if start > opened]
         spans.append((opened - LEAD_IN, min(later) if later else None))
     return Outside(references=frozenset(ref for ref, _ in away), spans=tuple(spans))
+
+
+def _error(row: Outbox) -> str | None:
+    return f"{row.error_code or ''} {row.error_message or ''}".strip() or None
 
 
 def _without_words(row: Outbox) -> str:

@@ -21,10 +21,14 @@ from sqlmodel import Session, select
 
 from api.main import create_app
 from bot import sms
+from bot.channels.sender import TwilioSender
 from bot.config import Settings
 from bot.content import load
 from bot.db import session_scope, utcnow
+from bot.domain.outbox import service as outbox
+from bot.domain.outbox.delivery import DeliveryConfig, Dispatcher
 from bot.domain.outbox.models import Outbox
+from bot.domain.residents.models import Resident
 from bot.domain.staff import service as staff
 from bot.domain.staff.models import AuditEvent, StaffUser
 from bot.domain.tickets import jobs
@@ -35,6 +39,7 @@ from tests.api.staff.conftest import EMAILS, World, csrf_of, login
 from tests.domain.tickets.factories import Phone, make_ticket
 from tests.factories import make_resident
 from tests.live_server import serve
+from tests.twilio_standin import TwilioStandIn, standin_settings
 
 PHONE = "+27821110001"
 SCRIPT = "<script>window.pwned=1</script> the tap leaks"
@@ -653,6 +658,54 @@ def test_a_reply_too_long_for_sms_is_measured_as_written_and_refused_on_sending(
     with Session(clean_db) as session:
         [row] = session.exec(select(Outbox)).all()
     assert row.channel == "sms" and sms.segments(row.body or "") == 3
+
+
+def test_a_reply_that_went_as_several_sms_shows_each_part_and_how_it_fared(
+    as_role: Callable[[str], tuple[TestClient, str]],
+    world: World,
+    clean_db: Engine,
+    database_url: str,
+) -> None:
+    # Written inside the resident's WhatsApp window; by the time the worker sends it the
+    # window has closed and no template is set up: 3 SMS, which the page lists.
+    with session_scope(clean_db) as session:
+        ticket = session.exec(select(Ticket).where(Ticket.reference == world.ticket_here)).one()
+        now = utcnow()
+        resident = make_resident(
+            session, phone=PHONE, consented_at=now, last_inbound_whatsapp_at=now
+        )
+        ticket.resident_id = resident.id
+    triage, csrf = as_role("triage")
+    sent = triage.post(
+        f"/staff/tickets/{world.ticket_here}/reply",
+        data={"csrf_token": csrf, "body": "The contractor comes on Monday morning. " * 24},
+        follow_redirects=False,
+    )
+    assert sent.status_code == 303, sent.text
+    with session_scope(clean_db) as session:
+        closed = session.exec(select(Resident).where(Resident.phone == PHONE)).one()
+        closed.last_inbound_whatsapp_at = now - dt.timedelta(days=2)
+    with TwilioStandIn() as standin:
+        sender = TwilioSender(standin_settings(standin, database_url))
+        config = DeliveryConfig(rates={"sms": 0, "whatsapp": 0}, backoff_base=0.01)
+        Dispatcher(engine=clean_db, sender=sender, config=config, worker_id="t").run(
+            until_idle=True
+        )
+        first, _, third = (m["sid"] for m in standin.messages)
+        with session_scope(clean_db) as session:
+            for form in (
+                standin.callback_form(first, "delivered"),
+                standin.callback_form(third, "undelivered", error_code=30007),
+            ):
+                outbox.record_status(session=session, form=form)
+    page = html.unescape(triage.get(f"/staff/tickets/{world.ticket_here}").text)
+    assert "The contractor comes on Monday morning." in page
+    assert "went as 3 SMS" in page
+    assert 'SMS 1 of 3 · <span class="status">delivered</span></li>' in page
+    assert 'SMS 2 of 3 · <span class="status">sent</span></li>' in page
+    assert 'SMS 3 of 3 · <span class="status">undelivered</span> · 30007' in page
+    assert '<span class="status">undelivered</span> · 30007 part 3 of 3: ' in page
+    assert page.count("(1/3)") == 0  # the message once, in its words, not each part again
 
 
 def test_a_resident_s_plain_reply_answers_staff_waiting_on_them(

@@ -12,6 +12,7 @@ from sqlmodel import Session, col
 from bot.domain.messages.models import InboundMessage
 from bot.domain.outbox.models import Outbox
 from bot.domain.residents import export as resident_export
+from bot.domain.residents import service as residents
 from bot.domain.staff import conversation
 from bot.domain.staff import scope as scopes
 from tests.domain.tickets.factories import make_ticket
@@ -165,3 +166,58 @@ def test_a_scoped_export_leaves_out_the_messages_about_a_report_outside_the_scop
     assert len(whole["messages_received"]) == 4 and len(whole["messages_sent"]) == 3
     assert whole["reports_outside_scope"] == 0 and whole["messages_outside_scope"] == 0
     assert whole["conversation"]["unsent_pages"] == "Your reports: ... Fire at Mama's place"
+
+
+def test_a_message_sent_as_several_sms_is_one_message_with_its_parts(session: Session) -> None:
+    # Each SMS part is an outbox row of its own; staff, the export and MY DATA see the
+    # message once, in its words, with how each part fared.
+    resident = make_resident(session, consented_at=NOW)
+    ticket = make_ticket(session, resident_id=resident.id, now=NOW)
+    ref = f"ticket:{ticket.reference}"
+    message = Outbox(
+        resident_id=resident.id,
+        channel="whatsapp",
+        purpose="staff_reply",
+        ref=ref,
+        dedupe_key="reply",
+        body="The contractor comes on Monday. " * 20,
+        status="failed",
+        sent_channel="sms",
+        error_message="part 2 of 2: refused",
+        created_at=NOW,
+    )
+    session.add(message)
+    session.flush()
+    for number, status in ((1, "delivered"), (2, "failed")):
+        session.add(
+            Outbox(
+                resident_id=resident.id,
+                channel="sms",
+                purpose="staff_reply",
+                ref=ref,
+                dedupe_key=f"reply:part:{number}",
+                body=f"({number}/2) The contractor comes on Monday.",
+                status=status,
+                error_message="refused" if status == "failed" else None,
+                created_at=NOW,
+                parent_id=message.id,
+                part=number,
+            )
+        )
+    session.flush()
+    (sent,) = [
+        e for e in conversation.for_ticket(session=session, ticket=ticket) if e.direction == "out"
+    ]
+    assert sent.body == message.body and sent.channel == "sms"
+    assert sent.parts == [
+        conversation.Part(1, "delivered", None),
+        conversation.Part(2, "failed", "refused"),
+    ]
+    exported = resident_export.export(session=session, resident=resident, scope=scopes.Scope())
+    (listed,) = exported["messages_sent"]
+    assert listed["sms_parts"] == [
+        {"part": 1, "status": "delivered"},
+        {"part": 2, "status": "failed"},
+    ]
+    session.execute(update(Outbox).where(col(Outbox.id) == message.id).values(status="delivered"))
+    assert residents.summarise(session=session, resident=resident).sent == 1
