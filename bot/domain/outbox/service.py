@@ -693,15 +693,13 @@ def claim(
 
     On PostgreSQL, rows other workers hold are skipped (FOR UPDATE SKIP LOCKED). A
     claimed row's lease ends at `next_attempt_at`; if the worker has not recorded an
-    outcome by then, reconciliation checks the provider before it is sent again. A part of
-    a message sent as several SMS waits until the part before it reached the provider.
+    outcome by then, reconciliation checks the provider before it is sent again.
     """
     now = now or utcnow()
     t = outbox_table
     due = (
         select(t.c.id)
         .where(t.c.status == "pending", t.c.channel == channel, t.c.next_attempt_at <= now)
-        .where(or_(t.c.part.is_(None), t.c.part == 1, _earlier_part_sent(t)))
         .order_by(t.c.next_attempt_at, t.c.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -731,20 +729,6 @@ def claim(
             Claimed(row.id, row.resident_id, row.attempts, row.claimed_at, draft, recipient)
         )
     return claimed
-
-
-def _earlier_part_sent(t: Table) -> ColumnElement[bool]:
-    """Whether the part before this one of a message sent as parts reached the provider."""
-    earlier = t.alias("earlier")
-    return (
-        select(earlier.c.id)
-        .where(
-            earlier.c.parent_id == t.c.parent_id,
-            earlier.c.part == t.c.part - 1,
-            earlier.c.status.in_(PART_SENT),
-        )
-        .exists()
-    )
 
 
 @dataclass(frozen=True)
@@ -897,6 +881,7 @@ def record_outcomes(
 
     if groups.get("sent"):
         _record_sent(session, groups["sent"], now)
+        _release_next_parts(session, now)
     for split in groups.get("split", []):
         _record_split(session, split, now)
     retry_like = [*groups.get("retry", []), *groups.get("reroute", []), *groups.get("release", [])]
@@ -986,13 +971,19 @@ def record_outcomes(
 
 # The statuses of a part that reached the provider: the next part may go.
 PART_SENT = ("sent", "delivered", "read")
+# When a part after the first is due until the part before it reached the provider: never,
+# until `_release_next_parts` makes it due. Held so, a part costs the claim query nothing
+# (a condition on the part before, in the claim, made PostgreSQL's estimate of it high
+# enough to compile it with JIT: 4x slower on 100,000 due rows).
+PART_HELD = dt.datetime(9999, 12, 31, tzinfo=dt.UTC)
 # The statuses of a part that did not, and will not: the parts after it are not sent.
 PART_STOPPED = ("failed", "undelivered", "cancelled")
 
 
 def _record_split(session: Session, outcome: Outcome, now: dt.datetime) -> None:
-    """Queue the numbered SMS a claimed row goes as, in order, and mark the row sent as
-    them: its own status then follows theirs (`settle_parts`). Each part keeps the row's
+    """Queue the numbered SMS a claimed row goes as, the first due now, each of the others
+    once the one before it reached the provider (`_release_next_parts`), and mark the row
+    sent as them: its own status then follows theirs (`settle_parts`). Each part keeps the row's
     resident, purpose, ref (a withdrawal by ref reaches it) and creation time (retention
     forgets it with the row)."""
     t = outbox_table
@@ -1017,7 +1008,7 @@ def _record_split(session: Session, outcome: Outcome, now: dt.datetime) -> None:
             "allow_sms_fallback": False,
             "status": "pending",
             "attempts": 0,
-            "next_attempt_at": now,
+            "next_attempt_at": now if number == 1 else PART_HELD,
             "created_at": row.created_at,
             "updated_at": now,
             "parent_id": outcome.outbox_id,
@@ -1096,6 +1087,27 @@ def settle_parts(
             .where(t.c.id == parent_id, t.c.status != values["status"])
             .values(**values, status_at=now, updated_at=now)
         )
+
+
+def _release_next_parts(session: Session, now: dt.datetime) -> None:
+    """Make due now each held part whose part before it reached the provider. Held parts
+    are few, found by the due index (status, next_attempt_at): cheap beside any batch."""
+    t = outbox_table
+    earlier = t.alias("earlier")
+    before_sent = (
+        select(earlier.c.id)
+        .where(
+            earlier.c.parent_id == t.c.parent_id,
+            earlier.c.part == t.c.part - 1,
+            earlier.c.status.in_(PART_SENT),
+        )
+        .exists()
+    )
+    session.execute(
+        update(t)
+        .where(t.c.status == "pending", t.c.next_attempt_at == PART_HELD, before_sent)
+        .values(next_attempt_at=now, updated_at=now)
+    )
 
 
 def _record_sent(session: Session, sent: list[Outcome], now: dt.datetime) -> None:
