@@ -1322,6 +1322,8 @@ def record_status(
     if code is not None and status in ("failed", "undelivered"):
         flag_residents(session=session, flags=[(row.resident_id, code)], now=now)
     if row.parent_id is not None:
+        # A send whose answer the worker lost may be known from its callback alone.
+        _release_next_parts(session, now)
         settle_parts(session=session, parent_ids=[row.parent_id], now=now)
     session.refresh(row)
     return row

@@ -21,6 +21,7 @@ from bot.domain.messages import jobs as message_jobs
 from bot.domain.outbox import delivery, service
 from bot.domain.outbox.delivery import DeliveryConfig, Dispatcher
 from bot.domain.outbox.models import Outbox
+from bot.domain.outbox.routing import Split
 from bot.domain.outbox.service import outbox_table
 from bot.domain.residents import service as residents
 from bot.domain.residents.models import Resident
@@ -432,6 +433,36 @@ def test_a_part_tried_again_does_not_send_the_parts_before_it_again(
     assert sorted(standin.bodies().values()) == [1, 1, 1]
     rows = parts_of(clean_db, outbox_id)
     assert [(r.status, r.attempts) for r in rows] == [("sent", 1), ("sent", 2), ("sent", 1)]
+
+
+def test_a_part_known_sent_from_its_callback_alone_lets_the_next_part_go(
+    clean_db: Engine, standin: TwilioStandIn, sender: TwilioSender
+) -> None:
+    # The worker lost Twilio's answer for the first part (it stays 'sending', for
+    # reconciliation); Twilio's callback says it was delivered, which takes the row out of
+    # reconciliation's reach: the callback lets the second part go.
+    outbox_id = queue(clean_db, key="longer", **LONGER_REPLY)
+    with session_scope(clean_db) as session:
+        (claimed,) = service.claim(
+            session=session,
+            worker_id="w",
+            channel="whatsapp",
+            limit=1,
+            lease=dt.timedelta(seconds=30),
+        )
+    decision = delivery.route(claimed.draft, claimed.recipient, now=utcnow(), templates={})
+    assert isinstance(decision, Split)
+    split = service.Outcome(claimed.id, claimed.resident_id, "split", parts=decision.parts)
+    with session_scope(clean_db) as session:
+        service.record_outcomes(session=session, outcomes=[split])
+    first = send_unrecorded(clean_db, sender, "sms")
+    assert first.sid is not None
+    callback(
+        clean_db, standin.callback_form(first.sid, "delivered"), parts_of(clean_db, outbox_id)[0].id
+    )
+    deliver(clean_db, sender)
+    assert [m["body"][:6] for m in standin.messages] == ["(1/3) ", "(2/3) ", "(3/3) "]
+    assert [r.status for r in parts_of(clean_db, outbox_id)] == ["delivered", "sent", "sent"]
 
 
 def test_a_reply_too_long_for_5_sms_is_still_refused_saying_why(
