@@ -54,7 +54,7 @@ def test_user_create_with_a_scope(cli_db: Engine) -> None:
         ["user", "create", "--email", "v@example.org", "--role", "triage", "--password",
          "correct horse 1", "--ward", "Ward 12"],
     )  # fmt: skip
-    assert nowhere.exit_code == 1 and "no settlement is in ward 'Ward 12'" in nowhere.output
+    assert nowhere.exit_code == 1 and "no settlement is in ward Ward 12" in nowhere.output
     unknown = runner.invoke(
         app,
         ["user", "create", "--email", "x@example.org", "--role", "triage", "--password",

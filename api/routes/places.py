@@ -176,6 +176,7 @@ def update_settlement(
             category=category or "",
             category_note=note or "",
             current_phase=phase or "",
+            names=edit.API_NAMES,
         )
     audit_api(
         session,
@@ -193,7 +194,11 @@ def _save_milestone(
 ) -> Milestone:
     with refused_as_http():
         return edit.save_milestone(
-            session=session, settlement=settlement, milestone=milestone, **data.model_dump()
+            session=session,
+            settlement=settlement,
+            milestone=milestone,
+            names=edit.API_NAMES,
+            **data.model_dump(),
         )
 
 
@@ -308,6 +313,7 @@ def _save_meeting(
             session=session,
             meeting=meeting,
             settlement=settlement,
+            names=edit.API_NAMES,
             **data.model_dump(exclude={"settlement_id"}),
         )
 

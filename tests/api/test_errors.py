@@ -7,12 +7,14 @@ import datetime as dt
 import re
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
 from bot.db import session_scope, utcnow
 from bot.domain.broadcasts.models import Broadcast
+from bot.domain.settlements.importer import ImportRejected, import_csv
 from bot.domain.settlements.models import Settlement
 from bot.domain.staff import scope as scopes
 from bot.domain.tickets import service as tickets
@@ -261,3 +263,104 @@ def test_refusals_say_things_as_the_readme_does_not_by_internal_names(
         answer = client.post(url, json=body, headers=headers)
         assert answer.status_code in (403, 422), (url, answer.text)
         assert answer.json()["detail"] == detail, url
+
+
+def test_refusals_name_the_api_s_fields_where_the_csv_names_its_columns(
+    client: TestClient, clean_db: Engine
+) -> None:
+    # The checks the API shares with the CSV import said "needs a settlement" and "leave it
+    # blank" (the API's field is settlement_id, which is left out, not blank), "the note"
+    # (category_note), and quoted values as Python does ("unknown category 'x'").
+    w = _scope_world(clean_db)
+    later = (utcnow() + dt.timedelta(days=5)).isoformat()
+    forum = {"title": "Report-back", "starts_at": later}
+    settlement = f"/api/v1/settlements/{w['home']}"
+    said = [
+        (
+            "post",
+            "/api/v1/meetings",
+            {**forum, "level": "neighbourhood"},
+            "a neighbourhood meeting needs settlement_id",
+        ),
+        (
+            "post",
+            "/api/v1/meetings",
+            {**forum, "level": "city", "settlement_id": w["home"]},
+            "a city forum belongs to no single settlement: leave settlement_id out",
+        ),
+        (
+            "post",
+            "/api/v1/meetings",
+            {**forum, "level": "city", "ward": "14"},
+            "a city forum belongs to no single ward: leave ward out",
+        ),
+        (
+            "post",
+            "/api/v1/meetings",
+            {**forum, "level": "ward", "ward": "9", "settlement_id": w["home"]},
+            "ward 9 differs from Ubuhle Gardens's ward (14)",
+        ),
+        (
+            "post",
+            "/api/v1/meetings",
+            {**forum, "level": "ward", "ward": "99"},
+            "no settlement is in ward 99",
+        ),
+        (
+            "patch",
+            settlement,
+            {"category_note": "Bell\u0007"},
+            "category_note contains a control character (U+0007), which no one can see: take "
+            "it out (tabs and line breaks may stay)",
+        ),
+        (
+            "patch",
+            settlement,
+            {"current_phase": "Bell\u0007"},
+            "current_phase contains a control character (U+0007), which no one can see: take "
+            "it out (tabs and line breaks may stay)",
+        ),
+        (
+            "patch",
+            f"/api/v1/tickets/{w['here']}",
+            {"category": "x"},
+            "no such category: x (known: water, sanitation, electricity, roads, stormwater, "
+            "fire, refuse, housing_list, relocation, safety, upgrading, other)",
+        ),
+        (
+            "patch",
+            f"/api/v1/tickets/{w['here']}",
+            {"assignee_email": "nobody@ubuntubay.example.org"},
+            "no active staff user has the email nobody@ubuntubay.example.org",
+        ),
+        (
+            "post",
+            "/api/v1/broadcasts/preview",
+            {"audience": {"wards": ["99"]}, "texts": {"en": "Water tanks arrive on Monday."}},
+            "no settlement is in ward 99",
+        ),
+    ]
+    for method, url, body, detail in said:
+        answer = client.request(method, url, json=body, headers=w["admin"])
+        assert answer.status_code == 422, (url, answer.text)
+        assert answer.json()["detail"] == detail, url
+    canned = client.post(
+        f"/api/v1/tickets/{w['here']}/replies", json={"canned": "nope"}, headers=w["admin"]
+    )
+    assert canned.json()["detail"].startswith("no such canned response: nope (known: ")
+    # The CSV import names its columns, as officers fix a file by column.
+    csv = (
+        "settlement,ward,level,title,starts_at,venue\n"
+        f",,neighbourhood,Report-back,{later},\n"
+        f"Ubuhle Gardens,,city,Report-back,{later},\n"
+        f",14,city,Report-back,{later},\n"
+        f"Ubuhle Gardens,9,ward,Report-back,{later},\n"
+    )
+    with session_scope(clean_db) as session, pytest.raises(ImportRejected) as caught:
+        import_csv(session=session, kind="meetings", data=csv)
+    assert [str(e) for e in caught.value.errors] == [
+        "line 2: a neighbourhood meeting needs a settlement",
+        "line 3: a city forum belongs to no single settlement: leave it blank",
+        "line 4: a city forum belongs to no single ward: leave the ward blank",
+        "line 5: ward 9 differs from Ubuhle Gardens's ward (14)",
+    ]

@@ -4,7 +4,7 @@ meetings (create, edit, cancel). Checks match the CSV importer's, so both refuse
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -25,6 +25,7 @@ from bot.domain.broadcasts.service import (
 )
 from bot.domain.outbox import budget
 from bot.domain.settlements.importer import (
+    PLACE_WORDS,
     control_character_problem,
     meeting_key,
     meeting_key_problem,
@@ -81,6 +82,27 @@ def _choice(value: str, allowed: tuple[str, ...], label: str) -> str:
     return value
 
 
+# How a refusal names a field: the dashboard's words (FORM_NAMES), or the API's fields as
+# /openapi.json documents them (API_NAMES), which the API passes. The CSV import names its
+# columns itself.
+FORM_NAMES: Mapping[str, str] = {
+    **PLACE_WORDS,
+    "title": "the title",
+    "venue": "the venue",
+    "ward": "the ward",
+    "note": "the note",
+    "category_note": "the note",
+    "current_phase": "the current phase",
+}
+API_NAMES: Mapping[str, str] = {
+    "settlement": "settlement_id",
+    "no settlement": "leave settlement_id out",
+    "no ward": "leave ward out",
+    **{name: name for name in ("title", "venue", "ward", "note", "category_note")},
+    "current_phase": "current_phase",
+}
+
+
 _MILESTONE_CLASH = "this settlement already has a milestone with that strand and title"
 _MEETING_CLASH = "there is already a meeting with that title, time and place"
 
@@ -97,11 +119,11 @@ def _flush(session: Session, target: Milestone | Meeting, clash: str) -> None:
 
 
 def _text(value: str, limit: int, what: str, *, stored: str | None = None) -> str:
-    """Return `value` stripped; refuse it if longer than `limit` (cutting it would lose
-    what the officer wrote without saying so)."""
+    """Return `value` stripped; refuse it (named `what`) if longer than `limit` (cutting it
+    would lose what the officer wrote without saying so)."""
     value = value.strip()
     if len(value) > limit:
-        raise EditRejected(f"the {what} is longer than {limit} characters")
+        raise EditRejected(f"{what} is longer than {limit} characters")
     _typed(value, what, stored=stored)
     return value
 
@@ -109,7 +131,7 @@ def _text(value: str, limit: int, what: str, *, stored: str | None = None) -> st
 def _typed(value: str, what: str, *, stored: str | None) -> None:
     """Refuse a control character the import would refuse, in a value changed from the one
     `stored`: one imported before they were refused holds up no other change."""
-    if value != stored and (problem := control_character_problem(f"the {what}", value)):
+    if value != stored and (problem := control_character_problem(what, value)):
         raise EditRejected(problem)
 
 
@@ -120,14 +142,16 @@ def update_settlement(
     category: str,
     category_note: str,
     current_phase: str,
+    names: Mapping[str, str] = FORM_NAMES,
 ) -> Settlement:
-    """Change a settlement's category (blank: not yet assessed), its note and its phase."""
+    """Change a settlement's category (blank: not yet assessed), its note and its phase;
+    a refusal names the fields as `names` does."""
     settlement.category = _choice(category, CATEGORIES, "category") if category else None
     settlement.category_note = _text(
-        category_note, NOTE_LENGTH, "note", stored=settlement.category_note
+        category_note, NOTE_LENGTH, names["category_note"], stored=settlement.category_note
     )
     settlement.current_phase = _text(
-        current_phase, PHASE_LENGTH, "current phase", stored=settlement.current_phase
+        current_phase, PHASE_LENGTH, names["current_phase"], stored=settlement.current_phase
     )
     settlement.updated_at = utcnow()
     session.flush()
@@ -157,18 +181,19 @@ def save_milestone(
     target_date: dt.date | None,
     status: str,
     note: str,
+    names: Mapping[str, str] = FORM_NAMES,
 ) -> Milestone:
     """Create a milestone (when `milestone` is None) or change one; refused
     (TooManySegments) if a broadcast not sent yet that quotes it would then pass the SMS
-    budget, or pass it by more."""
+    budget, or pass it by more. A refusal names the fields as `names` does."""
     title = " ".join(title.split())
     if not title or len(title) > TITLE_LENGTH:
         raise EditRejected(f"a milestone needs a title of at most {TITLE_LENGTH} characters")
     if len(name_key(title)) > TITLE_LENGTH:  # folding lengthens some ("ß" becomes "ss")
-        raise EditRejected(f"the title is longer than {TITLE_LENGTH} characters once folded")
+        raise EditRejected(f"{names['title']} is longer than {TITLE_LENGTH} characters once folded")
     if target_date is not None and (problem := target_date_problem(target_date)):
         raise EditRejected(problem)
-    _typed(title, "title", stored=milestone.title if milestone else None)
+    _typed(title, names["title"], stored=milestone.title if milestone else None)
     assert settlement.id is not None
     values: dict[str, Any] = {
         "strand": _choice(strand, STRANDS, "strand"),
@@ -176,7 +201,9 @@ def save_milestone(
         "title_key": name_key(title),
         "target_date": target_date,
         "status": _choice(status, MILESTONE_STATUSES, "status"),
-        "note": _text(note, NOTE_LENGTH, "note", stored=milestone.note if milestone else None),
+        "note": _text(
+            note, NOTE_LENGTH, names["note"], stored=milestone.note if milestone else None
+        ),
     }
     clash = session.execute(
         select(Milestone).where(
@@ -288,28 +315,29 @@ def save_meeting(
     starts_at: dt.datetime,
     venue: str,
     now: dt.datetime | None = None,
+    names: Mapping[str, str] = FORM_NAMES,
 ) -> Meeting:
     """Create a meeting (when `meeting` is None) or change one, where the CSV import would
     take it (`meeting_place_problems`); a time that has passed (at `now`, default now) is
     refused, but for a meeting held already that keeps its time (`passed_start_problem`),
     and so are words whose SMS reminders, or announcements not sent yet that quote it,
     would pass the SMS budget (TooManySegments). A cancelled meeting is not changed
-    (MeetingCancelled)."""
+    (MeetingCancelled). A refusal names the fields as `names` does."""
     if meeting is not None and meeting.cancelled:
         raise MeetingCancelled(CANCELLED_MEETING)
     level = _choice(level, MEETING_LEVELS, "level")
     title = _one_line(title)
     if not title or len(title) > TITLE_LENGTH:
         raise EditRejected(f"a meeting needs a title of at most {TITLE_LENGTH} characters")
-    _typed(title, "title", stored=meeting.title if meeting else None)
-    venue = _text(venue, VENUE_LENGTH, "venue", stored=meeting.venue if meeting else None)
+    _typed(title, names["title"], stored=meeting.title if meeting else None)
+    venue = _text(venue, VENUE_LENGTH, names["venue"], stored=meeting.venue if meeting else None)
     if starts_at.tzinfo is None:
         raise EditRejected("the start time needs a time zone")
     if problem := meeting_time_problem(starts_at):
         raise EditRejected(problem)
-    ward = _text(ward, WARD_LENGTH, "ward", stored=meeting.ward if meeting else None)
+    ward = _text(ward, WARD_LENGTH, names["ward"], stored=meeting.ward if meeting else None)
     problems = meeting_place_problems(
-        level=level, ward=ward, settlement=settlement, named=settlement is not None
+        level=level, ward=ward, settlement=settlement, named=settlement is not None, names=names
     )
     if problems:
         raise EditRejected("; ".join(problems))

@@ -962,32 +962,48 @@ def target_date_problem(target_date: dt.date) -> str | None:
     return _years_problem("target date", target_date, target_date.year)
 
 
+# How a refusal of a meeting's place names its settlement and ward: the CSV's columns and
+# the dashboard's form say "a settlement" and "blank"; the API names its fields
+# (`edit.API_NAMES`).
+PLACE_WORDS: Mapping[str, str] = {
+    "settlement": "a settlement",
+    "no settlement": "leave it blank",
+    "no ward": "leave the ward blank",
+}
+
+
 def meeting_place_problems(
-    *, level: str, ward: str, settlement: Settlement | None, named: bool
+    *,
+    level: str,
+    ward: str,
+    settlement: Settlement | None,
+    named: bool,
+    names: Mapping[str, str] = PLACE_WORDS,
 ) -> list[str]:
     """Return what is wrong with where a meeting is for (nothing: an empty list), the same
-    for the CSV import and the dashboard: a neighbourhood meeting needs a settlement, a ward
-    meeting a ward (its settlement's, when none is given, and no other), and a city forum,
-    which concerns everyone, neither settlement nor ward. `named` says a settlement was
-    given, `settlement` is it if it was found."""
+    for the CSV import, the dashboard and the API (each naming the fields as it does,
+    `names`): a neighbourhood meeting needs a settlement, a ward meeting a ward (its
+    settlement's, when none is given, and no other), and a city forum, which concerns
+    everyone, neither settlement nor ward. `named` says a settlement was given,
+    `settlement` is it if it was found."""
     problems = []
     theirs = settlement.ward if settlement is not None else ""
     if settlement is not None and ward and name_key(ward) != name_key(theirs):
         # A settlement with no ward is no licence to name one: a scoped officer of that
         # settlement would reach (and keep changing) another ward's forum.
         problems.append(
-            f"ward {ward!r} differs from {settlement.name}'s ward {theirs!r}"
+            f"ward {ward} differs from {settlement.name}'s ward ({theirs})"
             if theirs
-            else f"{settlement.name} has no ward: leave the ward blank"
+            else f"{settlement.name} has no ward: {names['no ward']}"
         )
     if level == "neighbourhood" and not named:
-        problems.append("a neighbourhood meeting needs a settlement")
+        problems.append(f"a neighbourhood meeting needs {names['settlement']}")
     if level == "ward" and not (ward or theirs):
         problems.append("a ward meeting needs a ward")
     if level == "city" and named:
-        problems.append("a city forum belongs to no single settlement: leave it blank")
+        problems.append(f"a city forum belongs to no single settlement: {names['no settlement']}")
     if level == "city" and ward:  # else a second copy of the same forum, told to everyone
-        problems.append("a city forum belongs to no single ward: leave the ward blank")
+        problems.append(f"a city forum belongs to no single ward: {names['no ward']}")
     return problems
 
 

@@ -143,7 +143,7 @@ def spell_wards(
             continue
         found = spellings.get(name_key(ward))
         if found is None:
-            raise UnknownWard(f"no settlement is in ward {' '.join(ward.split())!r}")
+            raise UnknownWard(f"no settlement is in ward {' '.join(ward.split())}")
         spelt.append(found)
     return spelt
 

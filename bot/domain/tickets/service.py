@@ -995,7 +995,8 @@ def change(
     if loaded is not None:
         update_in = _changed_since(session, ticket, update_in, loaded)
     if update_in.category is not None and update_in.category not in category_codes():
-        raise TicketError(f"unknown category {update_in.category!r}")
+        known = ", ".join(category_codes())
+        raise TicketError(f"no such category: {update_in.category} (known: {known})")
     assignee: StaffUser | None = None
     if update_in.assignee_email:
         assignee = session.execute(
@@ -1004,7 +1005,7 @@ def change(
             )
         ).scalar_one_or_none()
         if assignee is None or not assignee.is_active:
-            raise TicketError(f"no active staff user {update_in.assignee_email!r}")
+            raise TicketError(f"no active staff user has the email {update_in.assignee_email}")
         # Only someone who works tickets, and may see this one, can be given it (a form that
         # sends the current assignee back unchanged is not giving it to anyone).
         if assignee.id != ticket.assignee_id and not may_work(
@@ -1127,7 +1128,8 @@ def _reply_text(*, body: str | None, canned: str | None) -> str:
         raise TicketError("a reply is a canned response or your own words, not both")
     if canned is not None:
         if canned not in report_notices.canned_codes(load()):
-            raise TicketError(f"unknown canned response {canned!r}")
+            known = ", ".join(report_notices.canned_codes(load()))
+            raise TicketError(f"no such canned response: {canned} (known: {known})")
         return report_notices.canned_text(load(), get_translator("en"), canned)
     if body and body.strip():
         return body.strip()

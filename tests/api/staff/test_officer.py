@@ -532,7 +532,7 @@ def test_a_meeting_is_refused_where_the_csv_import_would_refuse_it(
     }
     refusals = {
         "a city forum belongs to no single settlement: leave it blank": form,
-        "ward &#39;15&#39; differs from Ubuhle Gardens&#39;s ward &#39;14&#39;": {
+        "ward 15 differs from Ubuhle Gardens&#39;s ward (14)": {
             **form,
             "level": "ward",
             "ward": "15",

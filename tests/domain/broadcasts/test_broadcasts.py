@@ -769,7 +769,7 @@ def test_audience_wards_take_the_settlements_spelling(
     )
     assert sent.audience["wards"] == ["14"]
     assert sent.audience_size == 3
-    with pytest.raises(broadcasts.BroadcastError, match="no settlement is in ward '99'"):
+    with pytest.raises(broadcasts.BroadcastError, match="no settlement is in ward 99"):
         _create(session, settings, world, texts={"en": "Hello."}, audience=Audience(wards=["99"]))
 
 

@@ -86,7 +86,7 @@ def test_a_forum_takes_the_settlements_spelling_of_its_ward(session: Session) ->
         session=session, settlement=ubuhle, ward="WARD 5", title="Ward forum B", **forum
     )
     assert named.ward == "Ward 5"
-    with pytest.raises(edit.EditRejected, match="no settlement is in ward 'Ward 55'"):
+    with pytest.raises(edit.EditRejected, match="no settlement is in ward Ward 55"):
         edit.save_meeting(session=session, settlement=None, ward="Ward 55", title="X", **forum)
 
 

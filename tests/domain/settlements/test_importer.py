@@ -711,7 +711,7 @@ Ubuhle Gardens,15,neighbourhood,Wrong ward,2031-01-12T18:00:00+02:00,
         "line 5: level 'block' is not one of neighbourhood, ward, city",
         "line 6: starts_at '2031-01-12T18:00:00' has no UTC offset (write e.g. +02:00)",
         "line 7: starts_at 'next tuesday' is not an ISO 8601 date and time",
-        "line 8: ward '15' differs from Ubuhle Gardens's ward '14'",
+        "line 8: ward 15 differs from Ubuhle Gardens's ward (14)",
         "line 10: duplicates line 9 (twice)",
         # A placeholder date could not be shown in Johannesburg time: residents' lists broke.
         "line 11: starts_at 9999-12-31T23:30:00+00:00 is not between 2000 and 2099",
@@ -799,7 +799,7 @@ Ubuhle, WARD  5 ,ward,Ward forum B,2030-03-02T10:00:00+02:00,Hall
     )
     assert [row.title for row in upcoming] == ["Ward forum", "Ward forum B"]
     nowhere = "settlement,ward,level,title,starts_at,venue\n,Ward 55,ward,Lost,2030-03-01T10:00Z,\n"
-    assert _errors(session, "meetings", nowhere) == ["line 2: no settlement is in ward 'Ward 55'"]
+    assert _errors(session, "meetings", nowhere) == ["line 2: no settlement is in ward Ward 55"]
     # A settlement imported with another spelling of a ward takes the one stored.
     more = WARD_5.splitlines()[0] + "\nSizwe,,WARD   5,Test Bay,,,\nLindo,,ward 6,Test Bay,,,\n"
     import_csv(session=session, kind="settlements", data=more + "Zola,,Ward 6,Test Bay,,,\n")
