@@ -64,7 +64,8 @@ def find(request: Request, ctx: Reader) -> HTMLResponse | RedirectResponse:
 @router.get("/residents/{resident_id}", response_class=HTMLResponse)
 def resident_page(request: Request, resident_id: PathId, ctx: Reader) -> HTMLResponse:
     """What is kept about one resident, the latest broadcasts sent to them and meetings they
-    said they will attend (within the user's scope), with export and erase."""
+    said they will attend (within the user's scope, as are the reports and messages
+    counted), with export and erase."""
     resident = _resident(ctx, resident_id)
     ctx.audit("resident.view", f"resident:{resident_id}")
     summary = residents.summarise(session=ctx.session, resident=resident)
@@ -75,6 +76,9 @@ def resident_page(request: Request, resident_id: PathId, ctx: Reader) -> HTMLRes
         ctx,
         r=resident,
         summary=summary,
+        counted=resident_data.counted(
+            session=ctx.session, resident_id=resident.id, scope=ctx.scope
+        ),
         broadcasts=resident_data.broadcasts_sent(
             session=ctx.session, resident_id=resident.id, scope=ctx.scope
         ),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
@@ -88,6 +89,39 @@ def meetings_attending(
     ).all()
     total = session.execute(select(func.count()).where(attending)).scalar_one()
     return [(meeting, said) for meeting, said in shown], total
+
+
+@dataclass(frozen=True)
+class Counted:
+    """How many of a resident's reports, and of the messages they sent, a user sees, and
+    how many their scope hides (`export` leaves out the same ones)."""
+
+    reports: int
+    reports_outside: int
+    messages: int
+    messages_outside: int
+
+
+def counted(*, session: Session, resident_id: int, scope: scopes.Scope) -> Counted:
+    """Return how many of a resident's reports and messages a user of `scope` sees and how
+    many it hides: the reports outside it (another settlement's, or none) and the chat about
+    them, as `export` cuts them."""
+    away = conversations.outside(session=session, resident_id=resident_id, scope=scope)
+    reports = session.execute(
+        select(func.count()).where(col(Ticket.resident_id) == resident_id)
+    ).scalar_one()
+    received = session.execute(
+        select(col(InboundMessage.received_at)).where(
+            col(InboundMessage.resident_id) == resident_id
+        )
+    ).scalars()
+    held = [away.holds(at) for at in received]
+    return Counted(
+        reports=reports - len(away.references),
+        reports_outside=len(away.references),
+        messages=held.count(False),
+        messages_outside=held.count(True),
+    )
 
 
 def _when(value: dt.datetime | None) -> str | None:

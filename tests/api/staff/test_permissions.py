@@ -4,6 +4,7 @@ settlements, the API included."""
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 import json
 import pkgutil
@@ -21,6 +22,8 @@ from bot.config import Settings
 from bot.db import session_scope
 from bot.domain.broadcasts import service as broadcasts
 from bot.domain.broadcasts.models import Audience, Broadcast, BroadcastCreate
+from bot.domain.messages.models import InboundMessage
+from bot.domain.residents import service as residents
 from bot.domain.residents.models import Resident
 from bot.domain.settlements.models import Meeting, Milestone, Settlement
 from bot.domain.staff import media
@@ -791,9 +794,9 @@ def test_a_parent_outside_the_viewers_scope_is_shown_as_such_not_by_number(
         assert "(none)" in page[page.index("<dt>Duplicate of</dt>") :].split("</dd>")[0]
 
 
-def test_a_scoped_officers_export_leaves_out_reports_outside_their_scope(
-    app: object, world: World, clean_db: Engine
-) -> None:
+def _resident_of_three_reports(clean_db: Engine, world: World) -> tuple[int, str]:
+    """Give a ward-14 resident every ticket of `world` and one with no settlement; return
+    their id and that ticket's reference. A ward-14 officer sees one of the three."""
     from bot.db import utcnow
 
     make_scoped_user(clean_db, "ward14@example.org", "officer", wards=["14"])
@@ -810,7 +813,14 @@ def test_a_scoped_officers_export_leaves_out_reports_outside_their_scope(
             ticket.resident_id = resident.id
         nowhere = make_ticket(session, settlement_id=None, description="Secret, no place")
         nowhere.resident_id = resident.id
-        resident_id, nowhere_ref = resident.id, nowhere.reference
+        assert resident.id is not None
+        return resident.id, nowhere.reference
+
+
+def test_a_scoped_officers_export_leaves_out_reports_outside_their_scope(
+    app: object, world: World, clean_db: Engine
+) -> None:
+    resident_id, nowhere_ref = _resident_of_three_reports(clean_db, world)
     export = f"/staff/residents/{resident_id}/export.json"
     with logged_in(app, "ward14@example.org") as (client, _):
         assert client.get(f"/staff/tickets/{world.ticket_there}").status_code == 404
@@ -826,3 +836,47 @@ def test_a_scoped_officers_export_leaves_out_reports_outside_their_scope(
     )
     assert whole["reports_outside_scope"] == 0
     assert whole["conversation"]["data"] == {"reference": world.ticket_there}
+
+
+def test_a_resident_s_page_counts_the_reports_the_viewer_may_see_and_the_others_apart(
+    app: object, world: World, clean_db: Engine
+) -> None:
+    # The page said "Reports 3" to a ward-14 officer who may open one of them (the export
+    # they download says 1, and 2 outside their scope).
+    from bot.db import utcnow
+
+    resident_id, _ = _resident_of_three_reports(clean_db, world)
+    now = utcnow()
+    with session_scope(clean_db) as session:
+        # Their ward-14 report 10 days ago, the two others 5 days ago; a message about each.
+        for ticket in session.exec(select(Ticket)):
+            here = ticket.reference == world.ticket_here
+            ticket.created_at = now - dt.timedelta(days=10 if here else 5)
+        for days, sid in ((10, "SMhere"), (5, "SMthere")):
+            at = now - dt.timedelta(days=days, minutes=-1)
+            session.add(
+                InboundMessage(
+                    message_sid=sid, resident_id=resident_id, channel="sms", received_at=at
+                )
+            )
+    page = f"/staff/residents/{resident_id}"
+
+    def shown(client: TestClient, what: str) -> str:
+        text = client.get(page).text
+        return text[text.index(f"<dt>{what}</dt>") :].split("</dd>")[0].split(">")[-1]
+
+    with logged_in(app, "ward14@example.org") as (client, _):
+        assert shown(client, "Reports") == (
+            "1, and 2 outside your scope (another settlement, or none)"
+        )
+        assert shown(client, "Messages") == "1, and 1 about reports outside your scope"
+        exported = client.get(f"{page}/export.json").json()
+        assert (len(exported["reports"]), exported["reports_outside_scope"]) == (1, 2)
+        assert len(exported["messages_received"]) == 1
+    with logged_in(app, "admin@ubuntubay.example.org") as (client, _):
+        assert (shown(client, "Reports"), shown(client, "Messages")) == ("3", "2")
+    # The resident's own MY DATA counts every report of theirs, whoever's scope it is in.
+    with Session(clean_db) as session:
+        resident = session.get(Resident, resident_id)
+        assert resident is not None
+        assert residents.summarise(session=session, resident=resident).reports == 3
