@@ -47,7 +47,8 @@ from bot.domain.messages.service import Converse
 from bot.domain.outbox import budget
 from bot.domain.residents.service import SqlResidentData
 from bot.domain.settlements import edit as settlement_edit
-from bot.domain.settlements.models import Meeting, Milestone, Settlement, name_key
+from bot.domain.settlements import service as settlements
+from bot.domain.settlements.models import Meeting, Milestone, Settlement
 from bot.domain.settlements.ports import SqlSettlementDirectory
 from bot.domain.settlements.service import UnknownWard
 from bot.domain.staff import audit, idempotency, sessions
@@ -674,17 +675,25 @@ def announceable_milestone(
 
 
 def check_meeting_place(
-    *, scope: scopes.Scope, settlement: Settlement | None, level: str, ward: str
+    *,
+    session: Session,
+    scope: scopes.Scope,
+    settlement: Settlement | None,
+    level: str,
+    ward: str,
 ) -> None:
     """Refuse (403) a meeting a scoped user would place outside their scope. Its audience
     decides (`broadcasts.meeting_audience`): a neighbourhood meeting reaches its settlement
     (theirs: resolved in scope before this), a ward forum the whole ward, which must be one
-    of their wards even when it names a settlement of theirs, a city forum everyone."""
+    of their wards even when it names a settlement of theirs, a city forum everyone. The
+    ward is compared as the forum would be stored and then listed, read and changed: as
+    the settlements spell it (`scopes.has_ward`)."""
     if scope.unrestricted or (level == "neighbourhood" and settlement is not None):
         return
-    forum_ward = ward.strip() or (settlement.ward if settlement is not None else "")
-    # Folded: the forum is stored with the settlements' spelling of the ward, as scopes are.
-    if level != "ward" or name_key(forum_ward) not in {name_key(w) for w in scope.wards}:
+    forum_ward = settlements.as_spelt(ward, settlements.ward_spellings(session=session))
+    if not forum_ward and settlement is not None:
+        forum_ward = settlement.ward
+    if level != "ward" or not scopes.has_ward(scope, forum_ward):
         raise HTTPException(
             403, "your scope allows only meetings of your settlements and forums of your wards"
         )

@@ -607,3 +607,75 @@ def test_messages_queued_before_0022_are_whole_messages_and_its_columns_go_in_pl
     finally:
         migrate.upgrade(clean_db)
     assert _next_message_id(clean_db, "+27821110096") > max(p.id or 0 for p in parts)
+
+
+def test_wards_stored_before_585da9e_take_their_first_settlement_s_spelling(
+    clean_db: Engine,
+) -> None:
+    """Migration 0023: settlements, meetings, staff scopes and broadcasts' audiences stored
+    with another spelling of a ward take its first settlement's, as new writes do since
+    585da9e and as scopes and forums are compared; a ward no settlement is in is left. A
+    scope of "WARD 14" saw none of "Ward 14"'s settlements, a forum of "ward 14" reached
+    none of its residents. Downgrade keeps the new spellings."""
+    from bot.domain.broadcasts.models import Broadcast
+
+    migrate.downgrade(clean_db, "0022")
+    try:
+        with session_scope(clean_db) as session:
+            ids: dict[str, int] = {}
+            places = (
+                ("first", "Ward 14"),
+                ("shouted", "WARD 14"),
+                ("loose", "ward  14"),
+                ("nine", "9"),
+            )
+            for name, ward in places:
+                row = Settlement(
+                    name=name, name_key=name, municipality="B", municipality_key="b", ward=ward
+                )
+                ids[name] = _old_row(session, row)
+            for title, ward in (("forum", "ward 14"), ("nowhere", "Ward  99")):
+                meeting = Meeting(
+                    level="ward", ward=ward, title=title, starts_at=NOW, natural_key=title
+                )
+                ids[title] = _old_row(session, meeting)
+            officer = _old_row(session, StaffUser(email="ward14@example.org", role="officer"))
+            for ward in ("WARD 14", "ward 14", " 9 "):
+                _old_row(session, StaffScope(user_id=officer, ward=ward))
+            audience = {"wards": ["WARD 14", "Ward 14", "Ward  99"], "languages": ["en"]}
+            ids["broadcast"] = _old_row(session, Broadcast(audience=audience, send_at=NOW))
+    finally:
+        migrate.upgrade(clean_db)
+    for step in ("after upgrade", "after downgrade"):
+        with Session(clean_db) as session:
+            wards = {
+                name: row.ward
+                for name in ("first", "shouted", "loose", "nine")
+                if (row := session.get(Settlement, ids[name])) is not None
+            }
+            assert wards == {
+                "first": "Ward 14",
+                "shouted": "Ward 14",
+                "loose": "Ward 14",
+                "nine": "9",
+            }
+            forum, nowhere = (session.get(Meeting, ids[t]) for t in ("forum", "nowhere"))
+            assert forum is not None and forum.ward == "Ward 14", step
+            assert nowhere is not None and nowhere.ward == "Ward  99", step
+            scoped = session.exec(
+                select(StaffScope.ward)
+                .where(StaffScope.user_id == officer)
+                .order_by(col(StaffScope.id))
+            ).all()
+            assert scoped == ["Ward 14", "9"], step
+            broadcast = session.get(Broadcast, ids["broadcast"])
+            assert broadcast is not None
+            assert broadcast.audience == {"wards": ["Ward 14", "Ward  99"], "languages": ["en"]}
+            user = session.get(StaffUser, officer)
+            assert user is not None
+            seen = scopes.visible_settlements(
+                session=session, scope=scopes.for_user(session=session, user=user)
+            )
+            assert sorted(s.name for s in seen) == ["first", "loose", "nine", "shouted"], step
+        migrate.downgrade(clean_db, "0022")
+        migrate.upgrade(clean_db)

@@ -307,7 +307,9 @@ def _save_meeting(
         if data.settlement_id is not None
         else None
     )
-    check_meeting_place(scope=scope, settlement=settlement, level=data.level, ward=data.ward)
+    check_meeting_place(
+        session=session, scope=scope, settlement=settlement, level=data.level, ward=data.ward
+    )
     with refused_as_http():
         return edit.save_meeting(
             session=session,

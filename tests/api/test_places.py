@@ -17,7 +17,7 @@ from bot.domain.settlements.importer import import_csv
 from bot.domain.settlements.models import Meeting, Settlement
 from bot.domain.settlements.service import upcoming_meetings
 from bot.domain.staff import scope as scopes
-from bot.domain.staff.models import AuditEvent
+from bot.domain.staff.models import AuditEvent, StaffScope
 from tests.api.test_v1_tickets import auth
 from tests.domain.broadcasts.factories import HALL
 from tests.domain.tickets.factories import make_staff
@@ -735,3 +735,61 @@ def test_a_meeting_change_that_makes_its_unsent_announcement_too_long_for_sms_is
     assert client.get(url, headers=officer).json()["venue"] == "Creche hall"
     changed = client.put(url, json={**meeting, "venue": hall[:270]}, headers=officer)
     assert changed.status_code == 200 and changed.json()["venue"] == hall[:270].strip()
+
+
+def test_a_ward_spelt_any_way_is_one_ward_wherever_a_scope_compares_it(
+    client: TestClient, clean_db: Engine
+) -> None:
+    # The meeting form compared a scope's wards folded, the lists, pages and changes
+    # exactly: a scope saved as "WARD 14" let its officer add a ward 14 forum they then
+    # could not list, read or change (404), nor see ward 14's settlements.
+    later = utcnow() + dt.timedelta(days=9)
+    spellings = ("Ward 14", "ward 14 ", "WARD 14")
+    with session_scope(clean_db) as session:
+        home = make_settlement(session, "Ubuhle Gardens", ward="Ward 14")
+        forum = make_meeting(session, later, level="ward", ward="Ward 14", title="Forum")
+        officers = {}
+        for n, spelt in enumerate(spellings):
+            user, token = make_staff(session, f"ward14-{n}@ubuntubay.example.org", "officer")
+            scopes.set_scope(session=session, user=user, settlement_ids=[], wards=[spelt])
+            officers[spelt] = auth(token)
+        ids = (home.id, forum.id)
+    home_id, forum_id = ids
+    for n, spelt in enumerate(spellings):
+        headers = officers[spelt]
+        listed = client.get("/api/v1/settlements", headers=headers).json()
+        assert [s["id"] for s in listed] == [home_id], spelt
+        meetings = client.get("/api/v1/meetings", headers=headers).json()
+        assert forum_id in [m["id"] for m in meetings], spelt
+        assert client.get(f"/api/v1/meetings/{forum_id}", headers=headers).status_code == 200
+        body = {"level": "ward", "ward": spelt, "starts_at": later.isoformat()}
+        changed = client.put(
+            f"/api/v1/meetings/{forum_id}", json={**body, "title": "Forum"}, headers=headers
+        )
+        assert (changed.status_code, changed.json()["ward"]) == (200, "Ward 14"), spelt
+        added = client.post(
+            "/api/v1/meetings", json={**body, "title": f"Report-back {n}"}, headers=headers
+        )
+        assert (added.status_code, added.json()["ward"]) == (201, "Ward 14"), added.text
+        preview = client.post(
+            "/api/v1/broadcasts/preview",
+            json={"audience": {"wards": [spelt]}, "texts": {"en": "Water tanks on Monday."}},
+            headers=headers,
+        )
+        assert preview.status_code == 200, (spelt, preview.text)
+    with Session(clean_db) as session:
+        stored = session.exec(select(StaffScope.ward).where(col(StaffScope.ward).is_not(None)))
+        assert set(stored) == {"Ward 14"}
+    # A scope row spelt otherwise (as stored before migration 0023 respelt them) is compared
+    # as the lists compare it: the forum it may not read, it may not add either.
+    with session_scope(clean_db) as session:
+        user, token = make_staff(session, "legacy@ubuntubay.example.org", "officer")
+        session.add(StaffScope(user_id=user.id, ward="WARD 14"))
+    legacy = auth(token)
+    assert client.get(f"/api/v1/meetings/{forum_id}", headers=legacy).status_code == 404
+    refused = client.post(
+        "/api/v1/meetings",
+        json={"level": "ward", "ward": "Ward 14", "title": "Other", "starts_at": later.isoformat()},
+        headers=legacy,
+    )
+    assert refused.status_code == 403, refused.text

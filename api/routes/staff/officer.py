@@ -562,7 +562,9 @@ def _kept_start(meeting: Meeting | None, starts_at: dt.datetime) -> dt.datetime:
 def _save_meeting(ctx: StaffContext, meeting: Meeting | None, form: MeetingFields) -> Meeting:
     settlement_id, ward, level = form.settlement_id, form.ward, form.level
     settlement = _settlement(ctx, int(settlement_id)) if settlement_id.isdecimal() else None
-    check_meeting_place(scope=ctx.scope, settlement=settlement, level=level, ward=ward)
+    check_meeting_place(
+        session=ctx.session, scope=ctx.scope, settlement=settlement, level=level, ward=ward
+    )
     with refused_as_http():
         return edit.save_meeting(
             session=ctx.session,

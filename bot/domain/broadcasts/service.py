@@ -1122,10 +1122,10 @@ def _outside_scope(
     """Return why an audience is outside a scoped user's scope (None if it is within),
     given the ids of the settlements the scope allows."""
     settlement_ids = list(audience.get("settlement_ids") or [])
-    wards = set(audience.get("wards") or [])
+    wards = set(audience.get("wards") or [])  # spelt as the settlements spell them
     if audience.get("everyone") or not (settlement_ids or wards):
         return "your scope allows broadcasts only to your settlements or wards"
-    if outside := sorted(wards - set(scope.wards)):
+    if outside := sorted(ward for ward in wards if not scopes.has_ward(scope, ward)):
         return f"your scope does not include {_wards(outside)}"
     for settlement_id in settlement_ids:
         if settlement_id not in allowed:

@@ -119,14 +119,24 @@ class UnknownWard(ValueError):
 
 
 def ward_spellings(*, session: Session) -> dict[str, str]:
-    """Return how the settlements spell each ward, by its folded key (`name_key`)."""
+    """Return how the settlements spell each ward, by its folded key (`name_key`): as the
+    first settlement in it (the lowest id) does, on every database (migration 0023 respelt
+    the others so)."""
     wards = session.execute(
-        select_columns(_C.ward).where(_C.ward != "").distinct().order_by(_C.ward)
+        select_columns(_C.ward).where(_C.ward != "").group_by(_C.ward).order_by(func.min(_C.id))
     ).scalars()
     spellings: dict[str, str] = {}
     for ward in wards:
         spellings.setdefault(name_key(ward), ward)
     return spellings
+
+
+def as_spelt(ward: str, spellings: Mapping[str, str]) -> str:
+    """Return a ward as the settlements spell it ("Ward 5" for "ward 5 " or "WARD 5"), or
+    as typed, spaces collapsed, if no settlement is in it. The one rule wards are compared
+    by: every ward stored (settlements, meetings, scopes, audiences) or compared with one is
+    first spelt so, then compared exactly (`scope.has_ward`, the scopes' SQL)."""
+    return spellings.get(name_key(ward), " ".join(ward.split()))
 
 
 def spell_wards(
@@ -141,10 +151,9 @@ def spell_wards(
     for ward in wards:
         if not ward.strip():
             continue
-        found = spellings.get(name_key(ward))
-        if found is None:
+        if name_key(ward) not in spellings:
             raise UnknownWard(f"no settlement is in ward {' '.join(ward.split())}")
-        spelt.append(found)
+        spelt.append(as_spelt(ward, spellings))
     return spelt
 
 

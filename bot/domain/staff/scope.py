@@ -18,6 +18,7 @@ from sqlalchemy import ColumnElement, and_, delete, false, or_, select, true
 from sqlmodel import Session, col
 
 from bot.domain.residents.models import Resident
+from bot.domain.settlements import service as settlements
 from bot.domain.settlements.models import Meeting, Settlement
 from bot.domain.staff.models import StaffScope, StaffUser
 from bot.domain.tickets.models import Ticket
@@ -79,17 +80,26 @@ def for_users(*, session: Session, user_ids: Iterable[int]) -> dict[int, Scope]:
 def set_scope(
     *, session: Session, user: StaffUser, settlement_ids: Iterable[int], wards: Iterable[str]
 ) -> Scope:
-    """Replace a user's scope (both empty: unrestricted)."""
+    """Replace a user's scope (both empty: unrestricted); its wards are stored as the
+    settlements spell them (`settlements.as_spelt`), which is how they are compared."""
     assert user.id is not None
     session.execute(delete(StaffScope).where(col(StaffScope.user_id) == user.id))
     ids = sorted({int(i) for i in settlement_ids})
-    names = sorted({w.strip() for w in wards if w.strip()})
+    spellings = settlements.ward_spellings(session=session)
+    names = sorted({settlements.as_spelt(w, spellings) for w in wards if w.strip()})
     for settlement_id in ids:
         session.add(StaffScope(user_id=user.id, settlement_id=settlement_id))
     for ward in names:
         session.add(StaffScope(user_id=user.id, ward=ward[:50]))
     session.flush()
     return Scope(settlement_ids=frozenset(ids), wards=frozenset(names))
+
+
+def has_ward(scope: Scope, ward: str) -> bool:
+    """Return whether `ward`, spelt as the settlements spell it (`settlements.as_spelt`), is
+    one of a scoped user's wards: the comparison `settlement_condition` and
+    `meeting_condition` make in SQL, exact on both sides' one spelling."""
+    return ward in scope.wards
 
 
 def settlement_condition(scope: Scope) -> ColumnElement[bool]:
