@@ -78,7 +78,7 @@ def claim(
             return found
     if found.request_hash != request:
         raise KeyReused(
-            f"Idempotency-Key {key!r} was used with another request (another body or "
+            f"Idempotency-Key {key} was used with another request (another body or "
             f"address) within {KEEP.total_seconds() / 3600:.0f} hours: use a new key for a "
             "new request"
         )
