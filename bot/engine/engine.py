@@ -17,15 +17,31 @@ Order of precedence for a message:
    A question mark at the end asks for the same keyword ("Help?"), except that "stop?"
    never opts out (`Content.keyword`). MENU after IDLE_AFTER (a greeting, mostly: "hi",
    "molo") gets the welcome back of 5 before the menu.
+   One rule for a report being written, as HELP says these words work "at any time": every
+   word that works at any time (these keywords, and STATUS and ATTEND of 4a) keeps it
+   aside, never sent and never dropped. The reply ends saying, once, that it is not sent
+   and that 5 carries on with it, where 5 is menu option 5 again (after the language
+   chosen, the DELETE declined), and 5 (or the report word) resumes it at its step with
+   its words, media and pin (`report.keep_draft`; kept in the state's "draft" for
+   STEP_KEPT_FOR after it was kept, or until a day of silence sets everything pending
+   aside; idle in between only adds a welcome back). HELP and MY DATA, which answer where
+   they are sent, answer it at the menu, so that 5 then means the menu's 5 that HELP
+   names, not a place or a category. The exceptions, and why:
+   - 0 or a cancel word inside the report drops it: the report's own words for leaving it
+     unsent ("0 if you do not want to send it"; "kanselleer" is what "0 to cancel" once
+     said). MENU and greetings keep it: no report screen offers them as a way out.
+   - STOP drops it, and one kept before: an opted-out resident gets no replies, so it could
+     only come back on START, and privacy says keep less; English CANCEL, an opt-out word,
+     was most likely meant for the report.
+   - DELETE keeps it while the erase is asked; declined, it is still there, confirmed, it
+     goes with everything else.
+   - MORE is no such word: it sends the rest of the last reply, or says there is none and
+     keeps the step (2).
 4. A new resident (or one without a language or consent) continues onboarding.
-4a. One rule, as HELP and a sent report's "Send STATUS {number} at any time" say: STATUS
-   alone, STATUS with the number of one of the resident's own reports, and an attend word
-   alone (the whole message: "Kom", not "Kom ons praat") answer at any step. A report
-   being written is then kept, never sent and never dropped: the reply ends saying it is
-   not sent and that 5 carries on with it, and 5 (or the report word) resumes it at its
-   step with its words, media and pin (`report.keep_draft`; kept in the state's "draft"
-   for STEP_KEPT_FOR after it was kept, or until a day of silence sets everything
-   pending aside; idle in between only adds a welcome back). STATUS with any other number
+4a. As HELP and a sent report's "Send STATUS {number} at any time" say: STATUS alone,
+   STATUS with the number of one of the resident's own reports, and an attend word alone
+   (the whole message: "Kom", not "Kom ons praat") answer at any step, keeping a report
+   being written as the keywords of 3 do. STATUS with any other number
    is read only at the menu and while looking at reports (it says no such report of
    theirs); elsewhere it answers the question on the screen ("Stand 45" is a place).
    And, between flows, 1/2 (yes/no) answering a report's "fixed?" question or 1 (ATTEND)
@@ -58,7 +74,7 @@ Order of precedence for a message:
 State (JSON, kept by the domain per resident): `{"step": str, "last_seen": ISO-8601 UTC,
 "more": str (the rest of the last reply, not yet sent, for MORE; paged for the channel
 MORE arrives on), "data": {...} (step-specific: settlement `choices` and the `query`
-typed), "draft": {"step", "data", "kept_at", "told"} (a report kept aside by 4a)}`.
+typed), "draft": {"step", "data", "kept_at", "told"} (a report kept aside: 3, 4a)}`.
 Missing or malformed state is treated as a fresh conversation; an erased
 resident gets `{}`. States written before "more" kept a list of "pages" cut for one
 channel; they are read back as text.
@@ -280,7 +296,8 @@ def _converse(
         keyword = "start"
     if keyword == "more" and not more and (resident.is_new or language is None):
         keyword = None  # a newcomer's "Môre" (Afrikaans: morning) is a greeting, not MORE
-    if _cancels(turn, keyword):
+    cancelled = _cancels(turn, keyword) or (keyword == "menu" and turn.norm == "0")
+    if cancelled:
         keyword = "menu"
 
     if resident.opted_out and keyword not in OPTED_OUT_KEYWORDS:
@@ -306,6 +323,7 @@ def _converse(
             turn.say("menu.welcome_back")
         if step == DELETE_CONFIRM and keyword not in ("delete", "menu"):  # MENU says so too
             turn.say("delete.cancelled")  # any other keyword abandons a pending DELETE
+        _set_report_aside(turn, keyword, cancelled=cancelled)
         _keyword_flows()[keyword](turn)
         if turn.step == DELETE_CONFIRM and keyword != "delete":
             turn.goto(MENU)
@@ -369,6 +387,18 @@ def _converse(
         state=_state(turn.step, turn.data, rest, now, turn.draft),
         effects=list(turn.effects),
     )
+
+
+def _set_report_aside(turn: Turn, keyword: str, *, cancelled: bool) -> None:
+    """Keep a report being written aside before a keyword answers (rule 3), as STATUS and
+    ATTEND do (rule 4a): 5 carries on with it. Two words drop it instead: 0 or a cancel
+    word (`cancelled`), the report's own "0 if you do not want to send it"; and STOP, which
+    also drops one kept before, since nothing unsent is kept for a resident who opted out."""
+    if keyword == "stop":
+        turn.draft = None
+    elif turn.step in REPORT_DRAFT_STEPS and not cancelled:
+        report.keep_draft(turn)
+        turn.goto(MENU)  # HELP and MY DATA stay at the step they answer at: the menu's
 
 
 def _between_flows(turn: Turn) -> bool:

@@ -93,7 +93,7 @@ class Turn:
     data: dict[str, Any] = field(default_factory=dict)
     """Step-specific values kept for the next turn (e.g. settlement choices)."""
     draft: dict[str, Any] | None = None
-    """A report being written, kept aside while STATUS or ATTEND answered from inside it:
+    """A report being written, kept aside while a word that works at any time answered:
     {"step", "data", "kept_at", "told"} (bot/flows/report.py `keep_draft`); menu 5 resumes it."""
     parts: list[str] = field(default_factory=list)
     effects: list[Effect] = field(default_factory=list)

@@ -1,5 +1,8 @@
 """Words that work at any time: MENU, HELP, LANGUAGE, STOP, START, MY DATA, DELETE.
 
+A report being written when one is sent is kept aside for 5 first, or dropped by 0 and
+STOP (bot/engine/engine.py, rule 3), so these flows answer from outside it.
+
 Opting out: STOP records an OptOut and confirms once. While opted out, the resident's
 messages get only a one-line reminder (never a menu or anything proactive), except
 START, which opts back in, and MY DATA and DELETE, because the right to see and erase
@@ -16,7 +19,6 @@ from bot.engine.turn import (
     DELETE_CONFIRM,
     MENU,
     MY_REPORTS,
-    REPORT_DRAFT_STEPS,
     SAST,
     SETTLEMENT_CHOICE,
     Turn,
@@ -124,16 +126,14 @@ def my_data(turn: Turn) -> None:
 
 def _unsent_lines(turn: Turn) -> list[str]:
     """Return MY DATA's lines about what the resident gave for a report and has not sent:
-    a report or question started (the draft in the step data, or kept aside while STATUS
-    or ATTEND answered: bot/flows/report.py), or words, photos or a pin sent at their
-    reports list, kept until they say which report it is for (bot/flows/reports.py). None
-    when nothing of theirs waits; a draft that holds only the choice of problem or
-    question is theirs too. What is read is what this turn keeps: a draft set aside after
-    a day is not mentioned."""
+    a report or question started (kept aside, as MY DATA sent inside it keeps it too:
+    bot/flows/report.py `keep_draft`), or words, photos or a pin sent at their reports
+    list, kept until they say which report it is for (bot/flows/reports.py). None when
+    nothing of theirs waits; a draft that holds only the choice of problem or question is
+    theirs too. What is read is what this turn keeps: a draft set aside after a day is not
+    mentioned."""
     lines = []
-    if turn.step in REPORT_DRAFT_STEPS:
-        lines += _draft_lines(turn, turn.data)
-    elif turn.step == MY_REPORTS and isinstance(turn.data.get("held"), dict):
+    if turn.step == MY_REPORTS and isinstance(turn.data.get("held"), dict):
         lines += _kept_lines(turn, turn.data["held"], "mydata.draft_held", chosen=False)
     if turn.draft is not None:
         lines += _draft_lines(turn, turn.draft["data"])

@@ -12,14 +12,16 @@ in the same transaction as the reply, so the number the resident reads is the on
 Urgent reports (an urgent category, or urgent words such as fire or burst pipe) get the
 emergency numbers from content and are marked high priority by the domain.
 
-STATUS (alone, or with the number of one of the resident's reports) and an attend word
-alone answer from any step (bot/flows/reports.py, bot/flows/meetings.py). A report being
-written is then kept aside, never sent and never dropped (`keep_draft`): the reply says
-so once, as soon as 5 means menu option 5 again (`tell_kept_draft`), and 5 (or the
-report word) carries on at the step it was at, its words, media and pin kept. A kept
-draft is dropped without a word after STEP_KEPT_FOR (a day) since it was kept, or after
-a day of silence, as any unanswered question is (bot/engine/engine.py); it is never sent
-without the resident's 1 under its summary.
+The words that work at any time (MENU, HELP, LANGUAGE, START, MY DATA, DELETE; STATUS,
+alone or with the number of one of the resident's reports, and an attend word alone:
+bot/flows/reports.py, bot/flows/meetings.py) answer from any step. A report being
+written is then kept aside, never sent and never dropped (`keep_draft`; the engine's
+rule 3 names the exceptions: 0 or a cancel word, and STOP, drop it): the reply says so
+once, as soon as 5 means menu option 5 again (`tell_kept_draft`), and 5 (or the report
+word) carries on at the step it was at, its words, media and pin kept. A kept draft is
+dropped without a word after STEP_KEPT_FOR (a day) since it was kept, or after a day of
+silence, as any unanswered question is (bot/engine/engine.py); it is never sent without
+the resident's 1 under its summary.
 """
 
 from __future__ import annotations
@@ -56,8 +58,8 @@ QUESTION = "question"
 
 
 def keep_draft(turn: Turn) -> None:
-    """Keep a report being written aside (STATUS or ATTEND answered from inside it), to be
-    carried on with 5; the turn's flow then moves on from its step."""
+    """Keep a report being written aside (a word that works at any time answered from
+    inside it), to be carried on with 5; the turn's flow then moves on from its step."""
     if turn.step in REPORT_DRAFT_STEPS:
         turn.draft = {
             "step": turn.step,

@@ -18,11 +18,13 @@ from api.main import create_app
 from api.routes import status, webhooks
 from bot.channels.twilio import twiml
 from bot.config import Settings
+from bot.content import render
 from bot.db import session_scope, utcnow
 from bot.domain.messages.models import InboundMessage
 from bot.domain.residents import export as resident_export
 from bot.domain.residents.models import Resident
 from bot.domain.tickets.models import Ticket, TicketEvent
+from bot.i18n import get_translator
 from tests import TEST_SECRET_KEY
 from tests.factories import make_resident, make_settlement
 from tests.twilio_payloads import new_sid, payload, signed, signed_by_rule, sms, whatsapp
@@ -489,6 +491,22 @@ def test_my_data_tells_the_names_typed_a_draft_and_a_blocked_channel_until_lifte
     assert "cannot reach you" not in by_sms and "Nowhere Heights near the dam" in by_sms
 
 
+def kept_draft_of(engine: Engine, phone: str) -> dict[str, Any]:
+    """Return the report kept aside for a resident, as an access request exports it."""
+    with session_scope(engine) as session:
+        resident = session.exec(select(Resident).where(Resident.phone == phone)).one()
+        exported = resident_export.export(session=session, resident=resident)
+    kept: dict[str, Any] = exported["conversation"]["kept_draft"]
+    return kept
+
+
+def ticket_of(engine: Engine, phone: str) -> tuple[str, str, str]:
+    """Return the category, words and place of the one report a resident sent."""
+    with Session(engine) as session:
+        ticket = session.exec(select(Ticket).join(Resident).where(Resident.phone == phone)).one()
+    return ticket.category, ticket.description, ticket.location_text
+
+
 @pytest.mark.parametrize("channel", ["sms", "whatsapp"])
 def test_status_inside_a_report_keeps_it_stored_and_tells_nothing_of_another_s_report(
     client, settings, clean_db, channel
@@ -515,22 +533,43 @@ def test_status_inside_a_report_keeps_it_stored_and_tells_nothing_of_another_s_r
     say("3", mine)  # where, again
     reply = say("STATUS", mine)
     assert "You have no open reports" in reply and reply.endswith("Send 5 to carry on with it.")
-    with session_scope(clean_db) as session:
-        resident = session.exec(select(Resident).where(Resident.phone == mine)).one()
-        exported = resident_export.export(session=session, resident=resident)
-    kept = exported["conversation"]["kept_draft"]  # an access request sees it too
+    kept = kept_draft_of(clean_db, mine)  # an access request sees it too
     assert kept["step"] == "report_where" and kept["data"]["text"] == "Toilets blocked"
     assert "Here is the report or question you were writing" in say("5", mine)
     say("Block C", mine)
     say("1", mine)
     assert "among your reports" in say(f"STATUS {theirs[1]}", mine)  # at the menu
+    assert ticket_of(clean_db, mine) == ("sanitation", "Toilets blocked", "Block C")
+
+
+@pytest.mark.parametrize("channel", ["sms", "whatsapp"])
+def test_language_inside_a_report_keeps_it_stored_and_5_carries_on_in_the_new_language(
+    client, settings, clean_db, channel
+) -> None:
+    # Through the app and its database: LANGUAGE inside a report dropped it.
+    xh = get_translator("xh")
+    phone = "+27821230003"
+
+    def say(text: str) -> str:
+        form = whatsapp(text, phone=phone) if channel == "whatsapp" else sms(text, phone=phone)
+        [reply] = messages_of(post(client, settings, form))
+        return reply
+
+    with session_scope(clean_db) as session:
+        make_settlement(session, "Ubuhle Gardens")
+    for text in ["hi", "1", "1", "Ubuhle Gardens", "5", "1", "2", "Toilets blocked"]:
+        say(text)
+    say("LANGUAGE")
+    reply = say("2")  # isiXhosa
+    assert render("report.draft_kept", xh) in reply
     with Session(clean_db) as session:
-        ticket = session.exec(select(Ticket).join(Resident).where(Resident.phone == mine)).one()
-    assert (ticket.category, ticket.description, ticket.location_text) == (
-        "sanitation",
-        "Toilets blocked",
-        "Block C",
-    )
+        assert session.exec(select(Resident.language).where(Resident.phone == phone)).one() == "xh"
+    kept = kept_draft_of(clean_db, phone)
+    assert kept["step"] == "report_where" and kept["data"]["text"] == "Toilets blocked"
+    assert say("5").startswith(render("report.draft_resumed", xh))
+    assert render("report.confirm", xh) in say("Block C")
+    say("1")
+    assert ticket_of(clean_db, phone) == ("sanitation", "Toilets blocked", "Block C")
 
 
 def test_openapi_lists_every_answer_the_twilio_webhooks_give(client, settings) -> None:

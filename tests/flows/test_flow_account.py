@@ -51,6 +51,8 @@ def test_my_data_counts_what_an_unsent_report_holds_and_keeps_it(c) -> None:
     chat = c.Chat().onboarded()
     chat.send("5")
     assert UNSENT not in chat.send("MY DATA")  # asked "problem or question?": nothing chosen
+    assert chat.step == "menu" and chat.state["draft"]["step"] == "report_kind"
+    chat.send("5")  # carries on with it
     assert chat.step == "report_kind"
     chat.send("1")  # a problem
     assert chat.step == "report_category"
@@ -63,12 +65,17 @@ def test_my_data_counts_what_an_unsent_report_holds_and_keeps_it(c) -> None:
     assert "It holds your words." in reply
     assert "Photos and voice notes in it: 2" in reply
     assert "place you gave" not in reply and "location pin" not in reply
-    assert chat.step == "report_where"  # MY DATA leaves the report where it was
+    assert chat.step == "menu"  # MY DATA keeps the report aside, as any word at any time
+    chat.send("5")
+    assert chat.step == "report_where"  # where it was
     chat.send("Next to the creche")
     reply = chat.send("my data")
     assert "It holds the place you gave." in reply and "location pin" not in reply
+    chat.send("5")
     chat.send("", location=PIN)
     assert "It holds a location pin." in chat.send("my data")
+    chat.send("5")
+    assert chat.step == "report_confirm"
     chat.send("0")  # cancelled: the draft is gone
     assert UNSENT not in chat.send("MY DATA")
 
@@ -89,7 +96,9 @@ def test_my_data_names_an_unsent_draft_that_holds_only_its_kind(c, answer, said)
     assert said in reply
     assert "Its category" not in reply and "It holds" not in reply
     assert "Photos and voice notes" not in reply
-    assert chat.step == "report_category"  # MY DATA leaves the draft where it was
+    assert chat.step == "menu"  # MY DATA keeps the draft aside for 5
+    chat.send("5")
+    assert chat.step == "report_category"  # where it was
     chat.send("1")  # water
     assert chat.step == "report_describe"
 
@@ -211,4 +220,5 @@ def test_my_data_with_every_line_is_paged_on_sms(c, code) -> None:
         line("mydata.footer"),
     ]:
         assert expected in flat, expected
-    assert chat.step == "report_confirm"  # paging MY DATA leaves the report to send
+    assert pages[0].startswith(render("report.draft_kept", t))  # said where it is read
+    assert chat.step == "menu" and chat.state["draft"]["step"] == "report_confirm"

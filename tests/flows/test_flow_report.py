@@ -16,7 +16,7 @@ import pytest
 
 from bot import sms
 from bot.content import load, render
-from bot.engine import OptOut
+from bot.engine import EraseResident, OptOut
 from bot.engine.effects import AddToTicket, AnswerResolution, AttendMeeting, Effect, OpenTicket
 from bot.engine.messages import Location, Media
 from bot.engine.ports import InvitationInfo, Ports, TicketInfo
@@ -634,18 +634,19 @@ def test_status_alone_inside_a_report_keeps_it_and_5_carries_on_with_its_words(
     assert second.media == sent.get("media", ())
 
 
+# The messages that take a report to each of its steps, and the step.
+STEPS_OF_A_REPORT = [
+    (["5"], "report_kind"),
+    (["5", "1"], "report_category"),
+    (["5", "1", "1"], "report_describe"),
+    (["5", "1", "1", "Pipe leaking"], "report_where"),
+    (["5", "1", "1", "Pipe leaking", "Lane 4"], "report_confirm"),
+    (["5", "1", "1", "Pipe leaking", "Lane 4", "2"], "report_change"),
+]
+
+
 @pytest.mark.parametrize("channel", ["sms", "whatsapp"])
-@pytest.mark.parametrize(
-    ("steps", "step"),
-    [
-        (["5"], "report_kind"),
-        (["5", "1"], "report_category"),
-        (["5", "1", "1"], "report_describe"),
-        (["5", "1", "1", "Pipe leaking"], "report_where"),
-        (["5", "1", "1", "Pipe leaking", "Lane 4"], "report_confirm"),
-        (["5", "1", "1", "Pipe leaking", "Lane 4", "2"], "report_change"),
-    ],
-)
+@pytest.mark.parametrize(("steps", "step"), STEPS_OF_A_REPORT)
 def test_status_with_their_report_number_inside_a_report_shows_it_and_keeps_the_report(
     c, channel, steps, step
 ) -> None:
@@ -1363,3 +1364,180 @@ def test_words_added_to_a_report_resolved_meanwhile_are_added_and_fixed_asked(c)
     reply = chat.send("The standpipe by the creche")
     assert "we have added that to report 4817263" in reply and "Is it fixed now?" in reply
     assert chat.desk.answers == []
+
+
+# --- one rule for every word that works at any time (H7, 2026-12-08) ---------------------
+# HELP, MY DATA, MENU (and greetings), START, LANGUAGE and DELETE inside a report dropped it
+# (or, HELP and MY DATA, left its step waiting, so HELP's "send 5" became the place). Now
+# they keep it aside as STATUS and ATTEND do; 0, a cancel word and STOP drop it.
+
+KEEPING_WORDS = {
+    "en": ["HELP", "my data", "MENU", "Hi", "START"],
+    "xh": ["Uncedo", "iinkcukacha zam", "imenyu", "Molo", "qala"],
+}
+
+
+@pytest.mark.parametrize("channel", ["sms", "whatsapp"])
+@pytest.mark.parametrize(
+    ("language", "word"), [(code, word) for code, words in KEEPING_WORDS.items() for word in words]
+)
+def test_a_word_that_works_at_any_time_keeps_a_report_and_5_carries_on_with_it(
+    c, language, word, channel
+) -> None:
+    tr = get_translator(language)
+    kept = render("report.draft_kept", tr)
+    chat = report_chat(c, channel=channel).onboarded(language=language)
+    sent = {"media": (PHOTO,), "location": PIN} if channel == "whatsapp" else {}
+    for text in ["5", "1", "1"]:
+        chat.send(text)
+    chat.send("The tap at the standpipe is broken", **sent)
+    if channel == "whatsapp":  # the pin said where: at the summary
+        assert chat.step == "report_confirm"
+    else:
+        assert chat.step == "report_where"
+    step, draft = chat.step, dict(chat.state["data"])
+    reply = chat.send(word)
+    assert reply.count(kept) == 1 and chat.effects == []
+    assert chat.step == "menu" and chat.state["draft"]["data"] == draft
+    assert kept not in chat.send(KEEPING_WORDS[language][0])  # told once
+    reply = chat.send("5")
+    assert reply.startswith(render("report.draft_resumed", tr))
+    assert chat.step == step and chat.state["data"] == draft
+    if channel == "sms":
+        chat.send("Lane 4")
+    chat.send("1")
+    [opened] = chat.desk.opened
+    assert (opened.category, opened.description) == ("water", "The tap at the standpipe is broken")
+    assert opened.media == sent.get("media", ()) and (opened.location == sent.get("location"))
+    assert opened.where == ("Lane 4" if channel == "sms" else PIN.address)
+
+
+@pytest.mark.parametrize(
+    "word", ["HELP", "MY DATA", "MENU", "hello", "START", "LANGUAGE", "DELETE"]
+)
+@pytest.mark.parametrize(("steps", "step"), STEPS_OF_A_REPORT)
+def test_a_report_is_kept_at_every_step_and_resumed_there(c, word, steps, step) -> None:
+    chat = report_chat(c, channel="sms").onboarded()
+    for text in steps:
+        question = chat.send(text)
+    assert chat.step == step
+    draft = dict(chat.state.get("data", {}))
+    chat.send(word)
+    if word == "LANGUAGE":
+        chat.send("1")  # English again
+    elif word == "DELETE":
+        chat.send("0")  # keep everything
+    reply = chat.send("5")
+    assert reply.startswith(render("report.draft_resumed", EN))
+    assert question.splitlines()[-1] in reply  # the question it was at, asked again
+    assert chat.step == step and chat.state.get("data", {}) == draft
+    assert chat.desk.opened == []
+
+
+@pytest.mark.parametrize(
+    ("language", "channel", "word", "choice", "chosen"),
+    [
+        ("en", "sms", "LANGUAGE", "2", "xh"),
+        ("en", "whatsapp", "language", "isiXhosa", "xh"),
+        ("xh", "sms", "Ulwimi", "1", "en"),
+        ("xh", "whatsapp", "ULWIMI", "4", "af"),
+    ],
+)
+def test_language_inside_a_report_keeps_it_and_5_carries_on_in_the_new_language(
+    c, language, channel, word, choice, chosen
+) -> None:
+    new = get_translator(chosen)
+    chat = report_chat(c, channel=channel).onboarded(language=language)
+    for text in ["5", "1", "1", "Amanzi awekho kwitephu"]:
+        chat.send(text)
+    assert chat.step == "report_where"
+    reply = chat.send(word)
+    assert chat.step == "language"
+    assert render("report.draft_kept", get_translator(language)) not in reply  # 5 is a language
+    reply = chat.send(choice)
+    assert chat.record.language == chosen and chat.step == "menu"
+    assert render("report.draft_kept", new) in reply
+    reply = chat.send("5")
+    assert reply.startswith(render("report.draft_resumed", new))
+    where = "report.where_whatsapp" if channel == "whatsapp" else "report.where"
+    assert reply.endswith(render(where, new)) and chat.step == "report_where"
+    assert render("report.confirm", new) in chat.send("Lane 4")
+    chat.send("1")
+    [opened] = chat.desk.opened
+    assert (opened.description, opened.where) == ("Amanzi awekho kwitephu", "Lane 4")
+
+
+@pytest.mark.parametrize(
+    ("language", "channel", "word", "no"),
+    [("en", "sms", "DELETE", "0"), ("en", "whatsapp", "delete", "2"), ("xh", "sms", "Cima", "0")],
+)
+def test_delete_inside_a_report_declined_keeps_it_confirmed_erases_it(
+    c, language, channel, word, no
+) -> None:
+    tr = get_translator(language)
+    chat = report_chat(c, channel=channel).onboarded(language=language)
+    for text in ["5", "2", "8", "When is the housing list updated?"]:
+        chat.send(text)
+    assert chat.step == "report_confirm"
+    assert chat.send(word) == render("delete.confirm", tr)
+    reply = chat.send(no)
+    assert reply.startswith(render("delete.cancelled", tr))
+    assert render("report.draft_kept", tr) in reply and chat.record.exists
+    assert chat.send("5").startswith(render("report.draft_resumed", tr))
+    assert chat.step == "report_confirm"
+    chat.send(word)
+    reply = chat.send("HELP")  # another word leaves the DELETE question: the report stays
+    assert render("delete.cancelled", tr) in reply and render("report.draft_kept", tr) in reply
+    chat.send("5")
+    chat.send(word)
+    assert chat.send("1") == render("delete.done", tr)
+    assert chat.outcome.state == {} and chat.effects == [EraseResident()]
+    assert chat.desk.opened == []
+    chat.send("Hi")
+    assert chat.step == "language"  # afresh: nothing of theirs, no report kept
+
+
+@pytest.mark.parametrize("channel", ["sms", "whatsapp"])
+@pytest.mark.parametrize("kept_first", [False, True])
+def test_stop_inside_a_report_drops_it_and_one_kept_before(c, channel, kept_first) -> None:
+    chat = report_chat(c, channel=channel).onboarded(language="xh")
+    tr = get_translator("xh")
+    for text in ["5", "1", "1", "Itephu yaphukile"]:
+        chat.send(text)
+    if kept_first:  # kept aside by STATUS, then STOP at the menu
+        assert render("report.draft_kept", tr) in chat.send("Imeko")
+    chat.send("Yeka")
+    assert chat.effects == [OptOut(channel=channel)]
+    assert "draft" not in chat.state and "data" not in chat.state
+    reply = chat.send("qala")
+    assert render("optin.confirmed", tr) in reply
+    assert render("report.draft_kept", tr) not in reply
+    reply = chat.send("5")
+    assert render("report.draft_resumed", tr) not in reply and chat.step == "report_kind"
+    assert chat.state.get("data", {}) == {}
+
+
+@pytest.mark.parametrize(("language", "word"), [("en", "0"), ("xh", "0"), ("af", "Kanselleer")])
+def test_0_or_a_cancel_word_inside_a_report_drops_it_unkept(c, language, word) -> None:
+    chat = report_chat(c).onboarded(language=language)
+    for text in ["5", "1", "1", "Pipe leaking"]:
+        chat.send(text)
+    reply = chat.send(word)
+    assert render("report.draft_kept", get_translator(language)) not in reply
+    assert chat.step == "menu" and "draft" not in chat.state
+    chat.send("5")
+    assert chat.step == "report_kind" and chat.state.get("data", {}) == {}
+
+
+@pytest.mark.parametrize(("language", "greeting"), [("en", "hello"), ("xh", "Molweni")])
+def test_a_greeting_after_idle_inside_a_report_keeps_it(c, language, greeting) -> None:
+    tr = get_translator(language)
+    chat = report_chat(c, channel="sms").onboarded(language=language)
+    for text in ["5", "1", "1", "Pipe leaking"]:
+        chat.send(text)
+    chat.wait(minutes=45)
+    reply = chat.send(greeting)
+    assert reply.startswith(render("menu.welcome_back", tr))
+    assert render("report.draft_kept", tr) in reply
+    assert chat.send("5").startswith(render("report.draft_resumed", tr))
+    assert chat.step == "report_where" and chat.state["data"]["text"] == "Pipe leaking"
