@@ -355,9 +355,13 @@ def link_duplicate(
     settings: SettingsDep,
 ) -> TicketDetail:
     """Link this ticket as a duplicate of another; the parent's updates reach its reporter
-    (403 when the link would reach a ticket outside a scoped user's scope)."""
+    (404 naming `parent` when it is no ticket the caller may see; 403 when the link would
+    reach a ticket outside a scoped user's scope)."""
     ticket = _ticket(session, reference, scope)
-    parent = _ticket(session, body.parent, scope)
+    try:
+        parent = _ticket(session, body.parent, scope)
+    except HTTPException:
+        raise HTTPException(404, tickets.no_parent(body.parent)) from None
     with refused_as_http(refused=409):
         tickets.link(
             session=session, ticket=ticket, parent=parent, staff=user, now=utcnow(), scope=scope

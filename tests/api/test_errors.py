@@ -364,3 +364,23 @@ def test_refusals_name_the_api_s_fields_where_the_csv_names_its_columns(
         "line 4: a city forum belongs to no single ward: leave the ward blank",
         "line 5: ward 9 differs from Ubuhle Gardens's ward (14)",
     ]
+
+
+def test_a_parent_that_is_no_ticket_is_named_as_the_dashboard_names_it(
+    client: TestClient, clean_db: Engine
+) -> None:
+    # PUT .../parent answered 404 "no ticket 9013161", which read as if the ticket being
+    # worked on were missing; the dashboard says which number is wrong.
+    w = _scope_world(clean_db)
+    here = f"/api/v1/tickets/{w['here']}/parent"
+    for headers, parent in [(w["admin"], "9013161"), (w["triage"], w["hidden"])]:
+        answer = client.put(here, json={"parent": parent}, headers=headers)
+        assert answer.status_code == 404, answer.text
+        assert answer.json()["detail"] == (
+            f"there is no ticket {parent} to link to: check the number"
+        )
+    # The ticket worked on, when missing, is still named as it is.
+    gone = client.put(
+        "/api/v1/tickets/9013161/parent", json={"parent": w["there"]}, headers=w["admin"]
+    )
+    assert gone.status_code == 404 and gone.json()["detail"] == "no ticket 9013161"

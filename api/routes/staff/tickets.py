@@ -70,9 +70,7 @@ def _parent(ctx: StaffContext, reference: str) -> Ticket:
     try:
         return _ticket(ctx, reference)
     except HTTPException:
-        raise HTTPException(
-            422, f"there is no ticket {reference} to link to: check the number"
-        ) from None
+        raise HTTPException(422, tickets.no_parent(reference)) from None
 
 
 def _link(

@@ -1290,6 +1290,13 @@ def note(
     )
 
 
+def no_parent(reference: str) -> str:
+    """Say that `reference`, typed as the ticket to link a duplicate to, is no ticket the
+    user may see: the dashboard (422) and the API (404) say it alike, naming that number,
+    not the ticket being worked on."""
+    return f"there is no ticket {reference} to link to: check the number"
+
+
 def link(
     *,
     session: Session,
