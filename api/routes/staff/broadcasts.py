@@ -79,7 +79,7 @@ def _broadcast(ctx: StaffContext, broadcast_id: int) -> Broadcast:
     if found is None or not broadcasts.within_scope(
         session=ctx.session, scope=ctx.scope, broadcast=found
     ):
-        raise HTTPException(404, "no such broadcast")
+        raise HTTPException(404, f"no broadcast {broadcast_id}")
     return found
 
 

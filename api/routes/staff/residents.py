@@ -36,7 +36,7 @@ def _resident(ctx: StaffContext, resident_id: int) -> Resident:
         condition=scopes.resident_condition(ctx.scope),
     )
     if found is None:
-        raise HTTPException(404, "no such resident")
+        raise HTTPException(404, f"no resident {resident_id}")
     return found
 
 

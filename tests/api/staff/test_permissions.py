@@ -880,3 +880,29 @@ def test_a_resident_s_page_counts_the_reports_the_viewer_may_see_and_the_others_
         resident = session.get(Resident, resident_id)
         assert resident is not None
         assert residents.summarise(session=session, resident=resident).reports == 3
+
+
+def test_an_unknown_broadcast_or_resident_is_named_alike_on_the_dashboard_and_the_api(
+    as_role: Callable[[str], tuple[TestClient, str]], world: World, clean_db: Engine, app: object
+) -> None:
+    # The dashboard said "no such broadcast" / "no such resident", the API "no broadcast 7",
+    # as every other 404 on both names what the address names ("no meeting 7").
+    with session_scope(clean_db) as session:
+        user = staff.get_by_email(session=session, email="admin@ubuntubay.example.org")
+        assert user is not None
+        _row, token = staff.create_token(session=session, user=user)
+        hidden = make_resident(session, settlement_id=world.there).id
+    make_scoped_user(clean_db, "ward14@ubuntubay.example.org", OFFICER, wards=["14"])
+    admin, _csrf = as_role(ADMIN)
+    answers = [
+        (admin.get("/staff/broadcasts/99999"), "no broadcast 99999"),
+        (admin.get("/staff/residents/99999"), "no resident 99999"),
+    ]
+    with logged_in(app, "ward14@ubuntubay.example.org") as (scoped, _csrf):
+        answers.append((scoped.get(f"/staff/residents/{hidden}"), f"no resident {hidden}"))
+    for answer, said in answers:
+        assert answer.status_code == 404 and said in answer.text, answer.text
+        assert "no such" not in answer.text
+    with TestClient(app) as client:  # type: ignore[arg-type]
+        api = client.get("/api/v1/broadcasts/99999", headers={"Authorization": f"Bearer {token}"})
+    assert api.status_code == 404 and api.json()["detail"] == "no broadcast 99999"
