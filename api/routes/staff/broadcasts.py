@@ -91,9 +91,18 @@ def _refusal_status(error: broadcasts.BroadcastError, otherwise: int) -> int:
     return 409 if isinstance(error, broadcasts.Conflict) else otherwise
 
 
-def _local(value: str) -> dt.datetime | None:
-    """An optional form date and time: blank is None."""
-    return local_datetime(value.strip()) if value.strip() else None
+# How a refusal names the compose form's times ("Send at", "From", "Until", "Planned before").
+_TIMES = {
+    "send_at": "send time",
+    "starts_at": "start time",
+    "ends_at": "end time",
+    "previous_starts_at": "previous time",
+}
+
+
+def _local(value: str, name: str) -> dt.datetime | None:
+    """An optional form date and time, the field `name`: blank is None."""
+    return local_datetime(value.strip(), _TIMES[name]) if value.strip() else None
 
 
 def _ints(values: list[str]) -> list[int]:
@@ -228,7 +237,7 @@ def composed(typed: dict[str, Any]) -> BroadcastCreate:
 
     def moment(name: str) -> dt.datetime | None:
         try:
-            return _local(typed[name])
+            return _local(typed[name], name)
         except HTTPException as error:
             reasons.append((name, str(error.detail)))  # each time field is a place
             return None
@@ -357,7 +366,7 @@ def broadcast_new(
             draft = broadcasts.meeting_announcement(
                 meeting=meeting,
                 change=change,
-                previous_starts_at=_local(previous),
+                previous_starts_at=_local(previous, "previous_starts_at"),
                 previous_venue=previous_venue,
             )
     elif milestone_id is not None:

@@ -149,13 +149,14 @@ def local_time(value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return value.astimezone(TIMEZONE).strftime(fmt) if value else ""
 
 
-def local_datetime(value: str) -> dt.datetime:
+def local_datetime(value: str, what: str) -> dt.datetime:
     """Parse a form's ISO date and time; one without a UTC offset is Africa/Johannesburg
-    time (422 when it is not a date and time)."""
+    time (422 naming the field, `what`, as its form labels it, when it is not a date and
+    time)."""
     try:
         parsed = dt.datetime.fromisoformat(value)
     except ValueError:
-        raise HTTPException(422, f"{value!r} is not a date and time") from None
+        raise HTTPException(422, f"{what} {value} is not a date and time") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=TIMEZONE)
 
 

@@ -104,6 +104,7 @@ def _meeting(ctx: StaffContext, meeting_id: int, *, to_change: bool = False) -> 
 
 
 # A milestone's status as the dashboard says it ("In progress"; stored as in_progress).
+MEETING_START = "start time"  # how a refusal names the form's "Starts"
 STATUS_WORDS = {status: status.replace("_", " ").capitalize() for status in MILESTONE_STATUSES}
 
 
@@ -131,7 +132,7 @@ def _date(value: str) -> dt.date | None:
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise HTTPException(422, f"{value!r} is not a date (YYYY-MM-DD)") from None
+        raise HTTPException(422, f"target date {value} is not a date (YYYY-MM-DD)") from None
 
 
 def _form_key(field: str, value: str) -> object:
@@ -159,7 +160,7 @@ def _said(field: str, value: str, names: Mapping[str, str]) -> str:
     if not value.strip():
         return "blank"
     if field == "starts_at":
-        return local_datetime(value).astimezone(TIMEZONE).strftime("%Y-%m-%d %H:%M")
+        return local_datetime(value, MEETING_START).astimezone(TIMEZONE).strftime("%Y-%m-%d %H:%M")
     if field in _QUOTED:
         text = " ".join(value.split())
         return f"“{text[:60]}…”" if len(text) > 60 else f"“{text}”"
@@ -573,7 +574,7 @@ def _save_meeting(ctx: StaffContext, meeting: Meeting | None, form: MeetingField
             ward=ward,
             level=level,
             title=form.title,
-            starts_at=_kept_start(meeting, local_datetime(form.starts_at)),
+            starts_at=_kept_start(meeting, local_datetime(form.starts_at, MEETING_START)),
             venue=form.venue,
         )
 
@@ -603,7 +604,7 @@ def meeting_sms(
         meeting=meeting,
         title=title,
         venue=venue,
-        starts_at=_kept_start(meeting, local_datetime(starts_at)),
+        starts_at=_kept_start(meeting, local_datetime(starts_at, MEETING_START)),
     )
 
 

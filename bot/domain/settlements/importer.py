@@ -787,7 +787,7 @@ def _parse_date(check: _Checker, column: str) -> dt.date | None:
             return dt.date.fromisoformat(value)
     except ValueError:
         pass
-    check.reasons.append(f"{column} {value!r} is not a date (YYYY-MM-DD)")
+    check.reasons.append(f"{column} {value} is not a date (YYYY-MM-DD)")
     return None
 
 
@@ -922,10 +922,10 @@ def _parse_starts_at(check: _Checker) -> dt.datetime | None:
     try:
         parsed = dt.datetime.fromisoformat(value)
     except ValueError:
-        check.reasons.append(f"starts_at {value!r} is not an ISO 8601 date and time")
+        check.reasons.append(f"starts_at {value} is not an ISO 8601 date and time")
         return None
     if parsed.tzinfo is None:
-        check.reasons.append(f"starts_at {value!r} has no UTC offset (write e.g. +02:00)")
+        check.reasons.append(f"starts_at {value} has no UTC offset (write e.g. +02:00)")
         return None
     if problem := meeting_time_problem(parsed):
         check.reasons.append(problem)

@@ -785,7 +785,7 @@ def _shown_again(sent: dict[str, list[str]], page: str) -> None:
             "choose settlements, wards, categories, languages or channels, or set everyone",
         ),
         ({"text_en": ""}, "bc-what", "texts must include English (en)"),
-        ({"send_at": "next Monday"}, "bc-send-at", "'next Monday' is not a date and time"),
+        ({"send_at": "next Monday"}, "bc-send-at", "send time next Monday is not a date and time"),
         (  # a template that needs what was not given
             {"mode": "template", "area": ""},
             "bc-template",

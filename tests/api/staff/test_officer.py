@@ -20,7 +20,7 @@ from bot.domain.broadcasts.models import Audience, Broadcast, BroadcastCreate, M
 from bot.domain.messages.models import InboundMessage
 from bot.domain.outbox.models import Outbox
 from bot.domain.residents.models import Resident
-from bot.domain.settlements.importer import import_csv
+from bot.domain.settlements.importer import ImportRejected, import_csv
 from bot.domain.settlements.models import (
     Meeting,
     Milestone,
@@ -205,6 +205,33 @@ def test_a_milestone_target_falls_between_2000_and_2099(
         assert f"target date {target} is not between 2000 and 2099" in answer.text
     with Session(clean_db) as session:
         assert session.exec(select(Milestone)).all() == []
+
+
+def test_a_bad_date_is_named_as_the_form_labels_it_and_the_csv_as_its_column(
+    as_role: Login, world: World, clean_db: Engine
+) -> None:
+    # The form said "'01/02/2027' is not a date (YYYY-MM-DD)", Python's quotes and no field;
+    # the CSV "target_date '01/02/2027' ...". Each names the field as it does, quoting none.
+    client, csrf = as_role("officer")
+    url = f"/staff/settlements/{world.here}/milestones"
+    milestone = {"csrf_token": csrf, "strand": "services", "title": "Pipes", "status": "planned"}
+    answer = client.post(url, data={**milestone, "target_date": "01/02/2027"})
+    assert answer.status_code == 422
+    assert "target date 01/02/2027 is not a date (YYYY-MM-DD)" in html.unescape(answer.text)
+    meeting = {"csrf_token": csrf, "level": "city", "title": "Forum", "starts_at": "next Monday"}
+    answer = client.post("/staff/meetings", data=meeting)
+    assert answer.status_code == 422
+    assert "start time next Monday is not a date and time" in html.unescape(answer.text)
+    assert "&#39;" not in answer.text
+    csv = (
+        "settlement,strand,title,target_date,status,note\n"
+        "Ubuhle Gardens,services,Pipes,01/02/2027,planned,\n"
+    )
+    with session_scope(clean_db) as session, pytest.raises(ImportRejected) as caught:
+        import_csv(session=session, kind="milestones", data=csv)
+    assert [str(e) for e in caught.value.errors] == [
+        "line 2: target_date 01/02/2027 is not a date (YYYY-MM-DD)"
+    ]
 
 
 def test_milestones_are_listed_as_residents_timeline_lists_them_with_their_status_in_words(
