@@ -66,7 +66,7 @@ def test_import_bad_file_lists_every_bad_row_and_writes_nothing(
     assert result.exit_code == 1
     assert "2 problem(s); nothing was imported" in result.output
     assert "line 3: name is missing" in result.output
-    assert "line 4: category 'Z' is not one of A, B1, B2, C" in result.output
+    assert "line 4: category Z is not one of A, B1, B2, C" in result.output
     assert _count(cli_db, Settlement) == 0
 
 

@@ -1668,7 +1668,7 @@ def meeting_announcement(
     both: `moved_change`) or cancelled, for the officer to send as it is or adjust (the
     offer made when a meeting changes); `send_at` empty means now."""
     if change not in MEETING_CHANGES:
-        raise BroadcastError(f"change must be one of {list(MEETING_CHANGES)}")
+        raise BroadcastError(f"change {change} is not one of {', '.join(MEETING_CHANGES)}")
     check_meeting_change(meeting=meeting, name=f"meeting_{change}")
     goes_at = _goes_at(send_at, now or utcnow())
     check_invitation_in_time(meeting=meeting, name=f"meeting_{change}", at=goes_at)

@@ -26,6 +26,7 @@ from bot.domain.broadcasts.service import (
 from bot.domain.outbox import budget
 from bot.domain.settlements.importer import (
     PLACE_WORDS,
+    choice_problem,
     control_character_problem,
     meeting_key,
     meeting_key_problem,
@@ -78,7 +79,7 @@ CANCELLED_MEETING = (
 
 def _choice(value: str, allowed: tuple[str, ...], label: str) -> str:
     if value not in allowed:
-        raise EditRejected(f"{label} must be one of {', '.join(allowed)}")
+        raise EditRejected(choice_problem(label, value, allowed))
     return value
 
 

@@ -73,6 +73,13 @@ def _one_of(values: tuple[str, ...]) -> str:
     return "|".join(values)
 
 
+def choice_problem(what: str, value: str, allowed: tuple[str, ...]) -> str:
+    """Say that `value` of the field `what` (named as its surface names it: a CSV column,
+    a form's label) is none of `allowed`, the same on every surface."""
+    known = ", ".join(allowed)
+    return f"{what} {value} is not one of {known}" if value else f"{what} is missing ({known})"
+
+
 # Each kind's columns in the order of its header row, and their formats (README's "Import
 # files"): the header check and the upload page's help read them here.
 FORMATS: dict[str, tuple[Column, ...]] = {
@@ -372,7 +379,7 @@ class _Checker:
         if not value and blank_ok:
             return ""
         if value.lower() not in folded:
-            self.reasons.append(f"{column} {value!r} is not one of {', '.join(allowed)}")
+            self.reasons.append(choice_problem(column, value, allowed))
             return ""
         return folded[value.lower()]
 

@@ -34,6 +34,7 @@ from bot.i18n import TIMEZONE
 from tests.api.staff.conftest import World, logged_in, make_scoped_user
 from tests.browser import chromium
 from tests.domain.broadcasts.factories import HALL, make_moved_announcement
+from tests.domain.settlements.test_importer import _errors as import_errors
 from tests.factories import make_meeting, make_milestone, make_resident, make_settlement
 
 Login = Callable[[str], tuple[TestClient, str]]
@@ -227,11 +228,39 @@ def test_a_bad_date_is_named_as_the_form_labels_it_and_the_csv_as_its_column(
         "settlement,strand,title,target_date,status,note\n"
         "Ubuhle Gardens,services,Pipes,01/02/2027,planned,\n"
     )
-    with session_scope(clean_db) as session, pytest.raises(ImportRejected) as caught:
-        import_csv(session=session, kind="milestones", data=csv)
-    assert [str(e) for e in caught.value.errors] == [
-        "line 2: target_date 01/02/2027 is not a date (YYYY-MM-DD)"
-    ]
+    with session_scope(clean_db) as session:
+        refused = import_errors(session, "milestones", csv)
+    assert refused == ["line 2: target_date 01/02/2027 is not a date (YYYY-MM-DD)"]
+
+
+def test_a_choice_not_offered_is_refused_in_the_same_words_as_the_csv_s(
+    as_role: Login, world: World, clean_db: Engine
+) -> None:
+    # The form said "category must be one of A, B1, B2, C", the CSV "category 'Z' is not
+    # one of A, B1, B2, C": one cause, two sentences, one with Python's quotes.
+    client, csrf = as_role("officer")
+    url = f"/staff/settlements/{world.here}"
+    answer = client.post(url, data={"csrf_token": csrf, "category": "Z"})
+    assert answer.status_code == 422
+    assert "category Z is not one of A, B1, B2, C" in answer.text
+    meeting = {"csrf_token": csrf, "level": "block", "title": "Forum"}
+    answer = client.post("/staff/meetings", data={**meeting, "starts_at": "2031-03-01T12:00"})
+    assert answer.status_code == 422
+    assert "level block is not one of neighbourhood, ward, city" in answer.text
+    # The offer of an announcement said "change must be one of ['announced', ...]".
+    with session_scope(clean_db) as session:
+        when = utcnow() + dt.timedelta(days=5)
+        forum = make_meeting(session, when, level="city", title="City forum").id
+    offer = client.get(f"/staff/broadcasts/new?meeting_id={forum}&change=postponed")
+    assert offer.status_code == 422
+    assert "change postponed is not one of announced, moved, cancelled" in offer.text
+    csv = (
+        "name,aliases,ward,municipality,category,category_note,current_phase\n"
+        "Ubuhle Gardens,,14,Test Municipality,Z,,\n"
+    )
+    with session_scope(clean_db) as session:
+        refused = import_errors(session, "settlements", csv)
+    assert refused == ["line 2: category Z is not one of A, B1, B2, C"]
 
 
 def test_milestones_are_listed_as_residents_timeline_lists_them_with_their_status_in_words(
@@ -939,7 +968,7 @@ Sunrise Camp,,15,Test Municipality,Q,,
 def test_csv_upload_lists_the_same_row_errors_as_the_cli(
     as_role: Login, world: World, clean_db: Engine, tmp_path: object
 ) -> None:
-    from bot.domain.settlements.importer import ImportRejected, import_csv
+    from bot.domain.settlements.importer import import_csv
 
     client, csrf = as_role("officer")
     with session_scope(clean_db) as session:

@@ -199,7 +199,7 @@ Nowhere,,14,,C,,
     errors = _errors(session, "settlements", data)
     assert errors == [
         "line 3: name is missing",
-        "line 4: category 'D' is not one of A, B1, B2, C",
+        "line 4: category D is not one of A, B1, B2, C",
         "line 5: duplicates line 2 (Ubuhle  gardens in Test Bay)",
         "line 6: municipality is missing",
     ]
@@ -270,7 +270,7 @@ Fine Place,,14,Test Bay,C,,
 """
     errors = _errors(session, "settlements", data)
     assert errors == [
-        "line 2: category 'D' is not one of A, B1, B2, C",
+        "line 2: category D is not one of A, B1, B2, C",
         "line 3: has 8 fields; the header has 7",
         "line 4: is not valid CSV (field larger than field limit (131072))",
         "line 5: name is missing",
@@ -394,10 +394,10 @@ Ubuhle Gardens,services,TOILETS,,done,
 """
     assert _errors(session, "milestones", data) == [
         "line 2: unknown settlement 'Atlantis' (import settlements first)",
-        "line 3: strand 'roads' is not one of planning, services, tenure, layout, housing",
+        "line 3: strand roads is not one of planning, services, tenure, layout, housing",
         "line 4: target_date 01/02/2027 is not a date (YYYY-MM-DD)",
         "line 5: target_date 2027-02-30 is not a date (YYYY-MM-DD)",
-        "line 5: status 'finished' is not one of planned, in_progress, done, delayed",
+        "line 5: status finished is not one of planned, in_progress, done, delayed",
         "line 7: duplicates line 6 (Ubuhle Gardens, TOILETS)",
     ]
     assert _count(session, Milestone) == 0
@@ -708,7 +708,7 @@ Ubuhle Gardens,15,neighbourhood,Wrong ward,2031-01-12T18:00:00+02:00,
         "line 2: a neighbourhood meeting needs a settlement",
         "line 3: a ward meeting needs a ward",
         "line 4: a city forum belongs to no single settlement: leave it blank",
-        "line 5: level 'block' is not one of neighbourhood, ward, city",
+        "line 5: level block is not one of neighbourhood, ward, city",
         "line 6: starts_at 2031-01-12T18:00:00 has no UTC offset (write e.g. +02:00)",
         "line 7: starts_at next tuesday is not an ISO 8601 date and time",
         "line 8: ward 15 differs from Ubuhle Gardens's ward (14)",
