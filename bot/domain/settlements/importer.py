@@ -404,9 +404,9 @@ def _settlement_lookup(session: Session) -> Callable[[str], Settlement | str]:
     def lookup(name: str) -> Settlement | str:
         found = by_key.get(name_key(name), [])
         if not found:
-            return f"unknown settlement {name!r} (import settlements first)"
+            return f"no such settlement: {name} (import settlements first)"
         if len(found) > 1:
-            return f"settlement name {name!r} is used in more than one municipality"
+            return f"settlement name {name} is used in more than one municipality"
         return found[0]
 
     return lookup
@@ -684,7 +684,7 @@ class _Called:
     where: str  # "line 3", or the municipality of one already imported
 
     def __str__(self) -> str:
-        called = self.name if self.value == self.name else f"{self.name}'s alias {self.value!r}"
+        called = self.name if self.value == self.name else f"{self.name}'s alias {self.value}"
         return f"{called} ({self.where})"
 
 
@@ -737,7 +737,7 @@ def _names_alike(
             errors.append(
                 RowError(
                     row.line,
-                    f"{what} {one.value!r} reads the same to residents as "
+                    f"{what} {one.value} reads the same to residents as "
                     f"{', '.join(map(str, others))}: the bot matches names without case, "
                     'accents, punctuation, spaces or words like "informal settlement", and '
                     "reads Ext as Extension; give one a name residents can tell apart",
@@ -776,10 +776,10 @@ def _wards_shared(
             errors.append(
                 RowError(
                     row.line,
-                    f"ward {ward!r} is already a ward of {' and '.join(others)}: wards are "
+                    f"ward {ward} is already a ward of {' and '.join(others)}: wards are "
                     "told apart by name alone (forums, reminders, broadcasts, staff scopes), "
                     "so name this municipality's wards differently, e.g. "
-                    f"'{values['municipality']} {ward}'",
+                    f"{values['municipality']} {ward}",
                 )
             )
     return errors
@@ -1331,16 +1331,16 @@ def _changed_meetings(
                 for moment in sorted(moved[place])
             )
             reason = (
-                f"{values['title']!r} is already on {when} at this place, and no row of "
+                f"“{values['title']}” is already on {when} at this place, and no row of "
                 "this file has that date: to move it, change it on the dashboard or with the "
                 "API (its reminders move; announce it to tell residents); to add another "
                 "meeting, keep its row in this file too"
             )
         else:
-            titles = " and ".join(repr(title) for title in sorted(renamed[slot]))
+            titles = " and ".join(f"“{title}”" for title in sorted(renamed[slot]))
             reason = (
                 f"{titles} is already at this time and place, and no row of this file has "
-                f"that title: to rename it {values['title']!r}, change it on the dashboard or "
+                f"that title: to rename it “{values['title']}”, change it on the dashboard or "
                 "with the API (its reminders follow); to add another meeting at the same "
                 "time and place, keep its row in this file too"
             )

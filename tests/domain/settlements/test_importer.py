@@ -147,21 +147,21 @@ def test_names_residents_cannot_tell_apart_are_not_two_settlements(session: Sess
         "Lambda,,14,Test Bay,,,\n"
     )
     assert _errors(session, "settlements", data) == [
-        f"line 2: name 'Mandela Park' reads the same to residents as Mandéla Park (line 3){WHY}",
-        f"line 3: name 'Mandéla Park' reads the same to residents as Mandela Park (line 2){WHY}",
-        f"line 4: name 'Zola Ext 2' reads the same to residents as Zola Extension-2 (line 5){WHY}",
-        f"line 5: name 'Zola Extension-2' reads the same to residents as Zola Ext 2 (line 4){WHY}",
-        f"line 6: alias 'Kappa' reads the same to residents as KAPPA (line 7){WHY}",
-        f"line 7: name 'KAPPA' reads the same to residents as Iota's alias 'Kappa' (line 6){WHY}",
+        f"line 2: name Mandela Park reads the same to residents as Mandéla Park (line 3){WHY}",
+        f"line 3: name Mandéla Park reads the same to residents as Mandela Park (line 2){WHY}",
+        f"line 4: name Zola Ext 2 reads the same to residents as Zola Extension-2 (line 5){WHY}",
+        f"line 5: name Zola Extension-2 reads the same to residents as Zola Ext 2 (line 4){WHY}",
+        f"line 6: alias Kappa reads the same to residents as KAPPA (line 7){WHY}",
+        f"line 7: name KAPPA reads the same to residents as Iota's alias Kappa (line 6){WHY}",
     ]
     assert _count(session, Settlement) == 0
     # Against those already imported in the same municipality.
     import_csv(session=session, kind="settlements", data=SETTLEMENTS)
     data = HEADER + ("Masakhane-Heights,,14,Test Bay,,,\nEbuhle,,14,Test Bay,,,\n")
     assert _errors(session, "settlements", data) == [
-        "line 2: name 'Masakhane-Heights' reads the same to residents as Masakhane Heights "
+        "line 2: name Masakhane-Heights reads the same to residents as Masakhane Heights "
         f"(in Test Bay){WHY}",
-        "line 3: name 'Ebuhle' reads the same to residents as Ubuhle Gardens's alias 'eBuhle' "
+        "line 3: name Ebuhle reads the same to residents as Ubuhle Gardens's alias eBuhle "
         f"(in Test Bay){WHY}",
     ]
     # An alias may move from one settlement to another in one file.
@@ -393,7 +393,7 @@ Ubuhle Gardens,services,Toilets,,planned,
 Ubuhle Gardens,services,TOILETS,,done,
 """
     assert _errors(session, "milestones", data) == [
-        "line 2: unknown settlement 'Atlantis' (import settlements first)",
+        "line 2: no such settlement: Atlantis (import settlements first)",
         "line 3: strand roads is not one of planning, services, tenure, layout, housing",
         "line 4: target_date 01/02/2027 is not a date (YYYY-MM-DD)",
         "line 5: target_date 2027-02-30 is not a date (YYYY-MM-DD)",
@@ -816,7 +816,7 @@ def test_a_meeting_moved_in_the_file_is_refused_not_doubled(session: Session) ->
     second = ",Ward 5,ward,Ward forum,2030-04-05T10:00:00+02:00,Hall\n"
     import_csv(session=session, kind="meetings", data=header + first)
     assert _errors(session, "meetings", header + second) == [
-        "line 2: 'Ward forum' is already on 2030-03-01T10:00+02:00 at this place, and no row "
+        "line 2: “Ward forum” is already on 2030-03-01T10:00+02:00 at this place, and no row "
         "of this file has that date: to move it, change it on the dashboard or with the API "
         "(its reminders move; announce it to tell residents); to add another meeting, keep its row "
         "in this file too"
@@ -896,8 +896,8 @@ def test_a_meeting_renamed_in_the_file_is_refused_not_doubled(session: Session) 
     fixed = typo.replace("Blok", "Block")
     import_csv(session=session, kind="meetings", data=header + typo)
     assert _errors(session, "meetings", header + fixed) == [
-        "line 2: 'Blok meeting' is already at this time and place, and no row of this file "
-        "has that title: to rename it 'Block meeting', change it on the dashboard or with the "
+        "line 2: “Blok meeting” is already at this time and place, and no row of this file "
+        "has that title: to rename it “Block meeting”, change it on the dashboard or with the "
         "API (its reminders follow); to add another meeting at the same time and place, keep "
         "its row in this file too"
     ]
@@ -1034,14 +1034,14 @@ def test_a_ward_of_one_municipality_is_not_taken_by_another(session: Session) ->
     import_csv(session=session, kind="settlements", data=HEADER + "Sakhile,,Ward 3,Metro A,,,\n")
     rows = "Thembeka,,ward 3,Municipality B,,,\nLindelani,,Ward 4,Municipality B,,,\n"
     assert _errors(session, "settlements", HEADER + rows) == [
-        "line 2: ward 'Ward 3' is already a ward of Metro A: wards are told apart by name "
+        "line 2: ward Ward 3 is already a ward of Metro A: wards are told apart by name "
         "alone (forums, reminders, broadcasts, staff scopes), so name this municipality's "
-        "wards differently, e.g. 'Municipality B Ward 3'"
+        "wards differently, e.g. Municipality B Ward 3"
     ]
     both = HEADER + "Kwanele,,7,Metro A,,,\nZola,,7,Municipality B,,,\n"  # in one file
-    assert [error[:30] for error in _errors(session, "settlements", both)] == [
-        "line 2: ward '7' is already a ",
-        "line 3: ward '7' is already a ",
+    assert [error[:28] for error in _errors(session, "settlements", both)] == [
+        "line 2: ward 7 is already a ",
+        "line 3: ward 7 is already a ",
     ]
     fixed = rows.replace("ward 3", "Municipality B Ward 3")
     assert len(import_csv(session=session, kind="settlements", data=HEADER + fixed).created) == 2
