@@ -400,7 +400,7 @@ def user_create(
             for name in settlement or []:
                 found = settlements.by_name(session=session, name=name)
                 if len(found) != 1 or found[0].id is None:
-                    raise staff.StaffError(f"no single settlement named {name!r}")
+                    raise staff.StaffError(f"no single settlement named {name}")
                 ids.append(found[0].id)
             # As the settlements spell them: scopes compare wards as stored.
             wards = settlements.spell_wards(session=session, wards=ward or [])

@@ -60,7 +60,7 @@ def test_user_create_with_a_scope(cli_db: Engine) -> None:
         ["user", "create", "--email", "x@example.org", "--role", "triage", "--password",
          "correct horse 1", "--settlement", "Nowhere"],
     )  # fmt: skip
-    assert unknown.exit_code == 1 and "no single settlement named 'Nowhere'" in unknown.output
+    assert unknown.exit_code == 1 and "no single settlement named Nowhere\n" in unknown.output
     with Session(cli_db) as session:  # nothing half-made
         for email in ("x@example.org", "v@example.org"):
             assert session.exec(select(StaffUser).where(StaffUser.email == email)).first() is None

@@ -34,7 +34,7 @@ def normalise_email(email: str) -> str:
     value = email.strip().lower()
     local, _, domain = value.partition("@")
     if not local or "." not in domain or " " in value or len(value) > 254:
-        raise StaffError(f"not an email address: {email!r}")
+        raise StaffError(f"not an email address: {email.strip()}")
     return value
 
 
@@ -45,7 +45,7 @@ def hash_password(password: str) -> str:
 
 def _check(*, role: str, password: str | None) -> None:
     if role not in ROLES:
-        raise StaffError(f"role must be one of {', '.join(ROLES)}")
+        raise StaffError(f"role {role} is not one of {', '.join(ROLES)}")
     # Length is what makes a password strong (NIST SP 800-63B); but ten spaces, or one key
     # held down, are as easy to guess as no password.
     if password is not None and (len(password) < 10 or len(set(password) - {" "}) < 4):

@@ -51,6 +51,23 @@ def test_users_have_argon2_hashes_and_roles(session: Session) -> None:
             staff.create_user(session=session, **bad)  # type: ignore[arg-type]
 
 
+def test_a_refused_user_is_told_the_value_as_typed_without_python_s_quotes(
+    session: Session,
+) -> None:
+    # "not an email address: 'thandi at home'", "role must be one of admin, ...": Python's
+    # quotes, and a choice worded unlike the others ("category Z is not one of A, ...").
+    for bad, said in [
+        ({"email": " thandi at home ", "role": "admin"}, "not an email address: thandi at home"),
+        (
+            {"email": "x@example.org", "role": "mayor"},
+            "role mayor is not one of admin, officer, triage",
+        ),
+    ]:
+        with pytest.raises(staff.StaffError) as caught:
+            staff.create_user(session=session, **bad)
+        assert str(caught.value) == said
+
+
 def test_tokens_are_stored_hashed_and_can_be_revoked(session: Session) -> None:
     user = staff.create_user(session=session, email="a@example.org", role="officer")
     row, token = staff.create_token(session=session, user=user, name="call centre")
