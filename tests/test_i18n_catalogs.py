@@ -275,3 +275,50 @@ def test_setswana_and_sepedi_each_write_list_their_own_way(locale: str) -> None:
         for hit in re.finditer(OTHER_SPELLING[locale], text, re.IGNORECASE)
     ]
     assert found == []
+
+
+# Sepedi's š and Tshivenda's ḓ ḽ ṅ ṋ ṱ, which GSM-7 lacks, are written as `bot.i18n` writes
+# their day and month names (`_PLAIN_LETTERS`, "as on a phone"): š as "sh", or "s" before
+# an h (mošomo: moshomo, tšhelete: tshelete), the others without their dot or circumflex
+# (nnḓu: nndu). Drafts wrote most of Sepedi's š as "s" ("eupsa", "mesomo", "tsa", "molaetsa"
+# beside "shomishwa") and Tshivenda's nnḓu (house) as "nnyu": these are those words.
+WRITTEN_OTHERWISE = {
+    "nso": frozenset(
+        re.findall(
+            r"\w+",
+            """
+        akaretsa amogetse amogetswe baagisane beakantswe beakantswego bitsa bitswago
+        boditse boledisana boletse boletsego bontsi botsa botse botsisa botsise butse
+        butswe dikgopotso dipotsiso ditsebiso ditshepiso dumetse dutse dutsego emetse
+        emisa emisitse eupsa feletsego fetiseditse fetotswe fosagetse gatisitswego
+        gopotswe hlalosa hlalosago hlalosetsa holofeditse holofeditswe hweditse hwetsa
+        hwetsago hwetswa kaonafatsa kaonafatso kaonafatswa kaonafatswe keletso
+        kgapeletse kgoboketsa kgopotso khanseletswe kwesisa leletsa lentsu letetswe
+        letsatsi lokishitswe lokishitswego mantsu matsatsi melaetsa mesomo mmuso
+        molaetsa nyetse nyetswe okeditse oketsa phatlalatsa phethagatsa phumotswe
+        phumotswego potsiso romeletse romeletsego rometse rometsego setse setsego
+        sireletsago swanetse swanetsego thusa thuse thuso thwetswe tiiswa tlosa tlositse
+        tsa tse tsea tsebisa tsebise tsebisitse tsebisong tsebiswa tsentse tsentswe tseo
+        tshireletso tshoganetsa tshoganetsago tshoganetso tshupetso tsohle tsona tswa
+        tswaletswe tswela
+        """,
+        )
+    ),
+    "ve": frozenset({"nnyu"}),
+}
+
+
+@pytest.mark.parametrize("locale", sorted(WRITTEN_OTHERWISE))
+def test_sepedi_and_tshivenda_write_their_letters_as_their_dates_do(locale: str) -> None:
+    catalog = i18n_tools._read_catalog(i18n_tools.po_path(locale, ROOT), locale)
+    texts = [(m.context, text) for m in catalog if m.id for text in i18n_tools._strings(m.string)]
+    assert [
+        (msg_id, sms.non_gsm_chars(text)) for msg_id, text in texts if sms.non_gsm_chars(text)
+    ] == []
+    found = [
+        (msg_id, word)
+        for msg_id, text in texts
+        for word in re.findall(r"[^\W\d_]+", text.lower())
+        if word in WRITTEN_OTHERWISE[locale]
+    ]
+    assert found == []
