@@ -313,7 +313,7 @@ def _import(kind: str, path: Path, check_only: bool, overwrite_edits: bool) -> N
         if isinstance(rejected, EditsInTheWay):
             typer.echo(EDITS_NOTE, err=True)
         raise typer.Exit(1) from None
-    for line in iter_lines(result):
+    for line in iter_lines(result, public_url=get_settings().public_url):
         typer.echo(line)
 
 
@@ -360,7 +360,7 @@ def demo(
             typer.echo("settlements already present; demo data not loaded")
             return
         for result in demo_data.load(session=session):
-            for line in iter_lines(result):
+            for line in iter_lines(result, public_url=get_settings().public_url):
                 typer.echo(line)
 
 

@@ -23,12 +23,15 @@ from bot import db
 from bot.cli import app
 from bot.config import Settings, get_settings
 from bot.db import session_scope
+from bot.domain.broadcasts import service as broadcasts
+from bot.domain.broadcasts.models import Broadcast
 from bot.domain.messages.models import InboundMessage
 from bot.domain.residents.models import Resident
 from bot.domain.settlements import demo
 from bot.domain.settlements.models import Meeting, Milestone, Settlement
 from bot.domain.staff.models import AuditEvent
 from bot.domain.tickets import sla
+from bot.i18n import TIMEZONE
 from tests.domain.tickets.factories import make_staff
 from tests.factories import make_settlement
 
@@ -552,3 +555,68 @@ def test_data_commands_on_a_database_without_migrations_say_what_to_do(
     assert result.exit_code == 1
     assert "run `siyakha db upgrade` first" in result.output
     assert "Traceback" not in result.output
+
+
+def test_an_import_that_changes_a_category_prints_how_to_announce_it_and_what_it_withdrew(
+    cli_db: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: Settings
+) -> None:
+    # The CLI said only "updated: Good One: category 'A' -> 'B1'": the README sent officers
+    # to find the API call or the compose page themselves.
+    monkeypatch.setenv("SIYAKHA_PUBLIC_URL", "https://siyakha.example.org/")
+    get_settings.cache_clear()
+    path = tmp_path / "s.csv"
+    path.write_text(SETTLEMENTS_HEADER + "Good One,,1,Town,A,,\nOther,,2,Town,,,\n", "utf-8")
+    created = runner.invoke(app, ["import", "settlements", str(path)])
+    assert created.exit_code == 0 and "category" not in created.output  # new: nothing to tell
+    path.write_text(SETTLEMENTS_HEADER + "Good One,,1,Town,B1,,\nOther,,2,Town,C,,\n", "utf-8")
+    with Session(cli_db) as session:
+        ids = dict(session.exec(select(Settlement.name, Settlement.id)).all())
+    checked = runner.invoke(app, ["import", "settlements", str(path), "--check-only"])
+    assert checked.exit_code == 0, checked.output
+    assert [line for line in checked.output.splitlines() if "categor" in line] == [
+        "updated: Good One: category 'A' -> 'B1'",
+        "updated: Other: category (blank) -> 'C'",
+        "would change category: Good One: category A -> B1 (announce it once imported)",
+        "would change category: Other: category (not yet assessed) -> C (announce it once "
+        "imported)",
+    ]
+    real = runner.invoke(app, ["import", "settlements", str(path)])
+    assert real.exit_code == 0, real.output
+    good, other = ids["Good One"], ids["Other"]
+    assert [line for line in real.output.splitlines() if line.startswith("announce")] == [
+        "announce the new category: Good One: category A -> B1: https://siyakha.example.org"
+        f"/staff/broadcasts/new?settlement_id={good}&category=B1&previous_category=A (or POST "
+        f'/api/v1/settlements/{good}/category/announcement {{"category": "B1", '
+        '"previous_category": "A"})',
+        "announce the new category: Other: category (not yet assessed) -> C: "
+        f"https://siyakha.example.org/staff/broadcasts/new?settlement_id={other}&category=C"
+        f"&previous_category= (or POST /api/v1/settlements/{other}/category/announcement "
+        '{"category": "C", "previous_category": ""})',
+    ]
+    # Announced for B1 and scheduled; a file that places it in B2 withdraws it and says so.
+    with session_scope(cli_db) as session:
+        scheduled = broadcasts.announce_category(
+            session=session,
+            settings=settings,
+            settlement=session.get_one(Settlement, good),
+            staff=None,
+            previous_category="A",
+            send_at=dt.datetime.now(dt.UTC) + dt.timedelta(hours=2),
+        )
+        broadcast_id = scheduled.id
+    path.write_text(SETTLEMENTS_HEADER + "Good One,,1,Town,B2,,\nOther,,2,Town,C,,\n", "utf-8")
+    day = dt.datetime.now(TIMEZONE).strftime("%Y-%m-%d")
+    withdrawn = (
+        f"withdrawn: broadcast {broadcast_id} (Category B1: Good One): the category changed "
+        f"again to B2 on {day}"
+    )
+    dry = runner.invoke(app, ["import", "settlements", str(path), "--dry-run"])
+    assert withdrawn.replace("withdrawn:", "would withdraw:") in dry.output.splitlines()
+    again = runner.invoke(app, ["import", "settlements", str(path)])
+    assert withdrawn in again.output.splitlines()
+    with Session(cli_db) as session:
+        assert session.get_one(Broadcast, broadcast_id).status == "cancelled"
+        [event] = session.exec(
+            select(AuditEvent).where(col(AuditEvent.action) == "broadcast.withdraw")
+        ).all()
+        assert (event.staff_user_id, event.detail["via"]) == (None, "import")

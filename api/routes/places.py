@@ -39,6 +39,7 @@ from api.deps import (
 )
 from api.errors import API_ERRORS, documented
 from bot.db import utcnow
+from bot.domain.broadcasts.service import Withdrawn
 from bot.domain.settlements import edit
 from bot.domain.settlements.models import (
     MEETING_LEVELS,
@@ -51,7 +52,9 @@ from bot.domain.settlements.models import (
     Settlement,
     SettlementDetail,
     SettlementPublic,
+    SettlementSaved,
     SettlementUpdate,
+    WithdrawnAnnouncement,
 )
 from bot.domain.staff import scope as scopes
 
@@ -152,9 +155,11 @@ def update_settlement(
     scope: CurrentScope,
     session: SessionDep,
     if_match: IfMatch = None,
-) -> SettlementDetail:
+) -> SettlementSaved:
     """Change a settlement's category, category note or current phase (with `If-Match`,
-    only the version it names: 412 once someone changed it since)."""
+    only the version it names: 412 once someone changed it since). A new category
+    withdraws the announcements of its category before that are not sent yet (scheduled or
+    awaiting approval), each listed in `withdrawn_announcements`."""
     settlement = visible_settlement(session=session, scope=scope, settlement_id=settlement_id)
     check_if_match(
         if_match,
@@ -165,18 +170,20 @@ def update_settlement(
     )
     given = change.model_fields_set
     if not given:  # nothing to change: nothing written, nothing logged
-        return _detail(session, settlement, response)
+        return _saved(_detail(session, settlement, response), [])
     category = change.category if "category" in given else settlement.category
     note = change.category_note if "category_note" in given else settlement.category_note
     phase = change.current_phase if "current_phase" in given else settlement.current_phase
     with refused_as_http():
-        edit.update_settlement(
+        withdrawn = edit.update_settlement(
             session=session,
             settlement=settlement,
             category=category or "",
             category_note=note or "",
             current_phase=phase or "",
             names=edit.API_NAMES,
+            staff=user,
+            via="api",
         )
     audit_api(
         session,
@@ -186,7 +193,17 @@ def update_settlement(
         f"settlement:{settlement_id}",
         fields=sorted(given),
     )
-    return _detail(session, settlement, response)
+    return _saved(_detail(session, settlement, response), withdrawn)
+
+
+def _saved(detail: SettlementDetail, withdrawn: list[Withdrawn]) -> SettlementSaved:
+    return SettlementSaved(
+        **detail.model_dump(),
+        withdrawn_announcements=[
+            WithdrawnAnnouncement(broadcast_id=w.broadcast_id, title=w.title, reason=w.reason)
+            for w in withdrawn
+        ],
+    )
 
 
 def _save_milestone(

@@ -25,6 +25,7 @@ from bot.domain.settlements.models import Meeting, Milestone, Settlement
 from bot.domain.settlements.service import upcoming_meetings
 from bot.domain.staff import scope as scopes
 from bot.domain.staff.models import AuditEvent
+from bot.i18n import TIMEZONE
 from tests.api.test_v1_tickets import auth, deliver
 from tests.domain.broadcasts.factories import make_member
 from tests.domain.tickets.factories import make_staff
@@ -932,3 +933,37 @@ def test_a_category_announcement_says_only_what_is_true_and_only_in_scope(
     assert client.post(f"{url}/preview", json=body, headers=insider).status_code == 200
     with Session(clean_db) as session:
         assert session.exec(select(Broadcast)).all() == []
+
+
+def test_a_category_changed_again_with_the_api_withdraws_its_scheduled_announcement(
+    client: TestClient, clean_db: Engine, world: dict[str, Any]
+) -> None:
+    # The scheduled "placed in B1" stood after the category changed again, and failed only
+    # when due; the caller who changed it was told nothing.
+    officer = auth(world["officer"])
+    home = world["home"]
+    url = f"/api/v1/settlements/{home}"
+    assert client.patch(url, json={"category": "B1"}, headers=officer).status_code == 200
+    later = (utcnow() + dt.timedelta(hours=3)).isoformat()
+    body = {"category": "B1", "send_at": later}
+    made = client.post(f"{url}/category/announcement", json=body, headers=officer)
+    assert made.status_code in (200, 201), made.text
+    broadcast_id = made.json()["id"]
+    assert made.json()["status"] == "scheduled"
+    kept = client.patch(url, json={"category_note": "Water first"}, headers=officer)
+    assert kept.json()["withdrawn_announcements"] == []
+    changed = client.patch(url, json={"category": "B2"}, headers=officer)
+    assert changed.status_code == 200, changed.text
+    day = utcnow().astimezone(TIMEZONE).strftime("%Y-%m-%d")
+    reason = f"the category changed again to B2 on {day}"
+    assert changed.json()["withdrawn_announcements"] == [
+        {"broadcast_id": broadcast_id, "title": "Category B1: Ubuhle Gardens", "reason": reason}
+    ]
+    shown = client.get(f"/api/v1/broadcasts/{broadcast_id}", headers=officer).json()
+    assert (shown["status"], shown["status_reason"]) == ("cancelled", reason)
+    with Session(clean_db) as session:
+        [event] = session.exec(
+            select(AuditEvent).where(col(AuditEvent.action) == "broadcast.withdraw")
+        ).all()
+        assert event.target == f"broadcast:{broadcast_id}"
+        assert event.detail == {"reason": reason, "settlement_id": home, "via": "api"}

@@ -216,10 +216,12 @@ def settlement_page(
     announce: str = "",
     category: Annotated[str, Query(max_length=2)] = "",
     previous: Annotated[str, Query(max_length=2)] = "",
+    withdrawn: Annotated[list[RowId], Query(max_length=20)] = [],  # noqa: B006 (FastAPI's)
 ) -> HTMLResponse:
     """One settlement: edit its category, note and phase; its milestones and meetings;
     after a milestone became news (`announce`: its id), or its category changed
-    (`announce=category`, `category` from `previous`), the offer to tell the residents."""
+    (`announce=category`, `category` from `previous`), the offer to tell the residents,
+    and the announcements of its category before that the change withdrew (`withdrawn`)."""
     settlement = _settlement(ctx, settlement_id)
     # Its own meetings and the ward forums that name it (not a city forum, which is everyone's),
     # those the user may read: a forum of a ward outside their scope may name it too.
@@ -242,7 +244,11 @@ def settlement_page(
         None,
     )
     # Only while it is true: the category saved is still the settlement's.
-    placed = announce == "category" and bool(category) and settlement.category == category
+    placed = (
+        broadcasts.CategoryNews(settlement_id, settlement.name, category, previous)
+        if announce == "category" and category and settlement.category == category
+        else None
+    )
     return render(
         request,
         "settlement.html",
@@ -250,7 +256,10 @@ def settlement_page(
         s=settlement,
         milestones=milestones,
         announce=news,
-        announce_category=previous if placed else None,
+        announce_category=placed,
+        withdrawn=broadcasts.withdrawn_news(
+            session=ctx.session, settlement_id=settlement_id, broadcast_ids=withdrawn
+        ),
         meetings=edit.meetings(session=ctx.session, condition=condition),
         categories=CATEGORIES,
         strands=strands,
@@ -299,21 +308,22 @@ def settlement_update(
     )
     category, category_before = form["category"], settlement.category
     with refused_as_http():
-        edit.update_settlement(
+        withdrawn = edit.update_settlement(
             session=ctx.session,
             settlement=settlement,
             category=category,
             category_note=form["category_note"],
             current_phase=form["current_phase"],
+            staff=ctx.user,
         )
     ctx.audit("settlement.update", f"settlement:{settlement_id}", category=category or None)
+    said: list[tuple[str, str | int]] = [("withdrawn", w.broadcast_id) for w in withdrawn]
     # Placed in another category: offer to tell the residents.
     if broadcasts.category_is_news(settlement=settlement, category_before=category_before):
-        offer = urlencode(
-            {"announce": "category", "category": category, "previous": category_before or ""}
-        )
-        return back(f"/staff/settlements/{settlement_id}?{offer}", "updated")
-    return back(f"/staff/settlements/{settlement_id}", "updated")
+        said += [("announce", "category"), ("category", category)]
+        said.append(("previous", category_before or ""))
+    query = f"?{urlencode(said)}" if said else ""
+    return back(f"/staff/settlements/{settlement_id}{query}", "updated")
 
 
 @router.post("/settlements/{settlement_id}/milestones")
@@ -713,6 +723,7 @@ async def import_upload(
                 data=data,
                 dry_run=check_only,
                 overwrite_edits=overwrite_edits,
+                staff=ctx.user,
             )
         except ImportRejected as exc:
             errors, edits = exc.errors, isinstance(exc, EditsInTheWay)
@@ -732,10 +743,19 @@ def _import_page(
     check_only: bool,
     edits: bool = False,
 ) -> HTMLResponse:
+    # Each category changed, offered while in the user's scope and still the settlement's.
+    offers = (
+        broadcasts.category_news_offered(
+            session=ctx.session, scope=ctx.scope, news=result.categories
+        )
+        if result and not result.dry_run
+        else []
+    )
     return render(
         request,
         "import.html",
         ctx,
+        offers=offers,
         status_code=422 if errors else 200,
         formats=FORMATS,
         errors=errors,

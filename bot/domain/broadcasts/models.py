@@ -348,7 +348,11 @@ class BroadcastPublic(BaseModel):
     status: str
     status_reason: Annotated[
         str | None,
-        PydanticField(description='why it failed (status "failed"): null for any other'),
+        PydanticField(
+            description='why it failed (status "failed"), or why it was withdrawn before it '
+            'went (status "cancelled": its settlement\'s category changed again); null for '
+            "any other"
+        ),
     ]
     done: bool
     audience: dict[str, Any]

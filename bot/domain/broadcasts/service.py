@@ -14,6 +14,7 @@ from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any, Literal
+from urllib.parse import urlencode
 
 from pydantic import ValidationError
 from sqlalchemy import ColumnElement, String, case, cast, delete, func, literal, select, update
@@ -46,6 +47,7 @@ from bot.domain.outbox.models import PURPOSES, SENT_STATUSES, Outbox
 from bot.domain.outbox.routing import WHATSAPP_WINDOW, find_template, fits_a_template
 from bot.domain.settlements import service as settlements
 from bot.domain.settlements.models import Meeting, Milestone, Settlement, told_start
+from bot.domain.staff import audit
 from bot.domain.staff import scope as scopes
 from bot.domain.staff.models import StaffUser
 from bot.engine.ports import Translator, has_translation
@@ -1578,6 +1580,157 @@ def category_is_news(*, settlement: Settlement, category_before: str | None) -> 
     not the one it had (none before: not yet assessed). A category cleared (back to not
     assessed) is not told: residents' menu says it has none yet."""
     return settlement.category is not None and settlement.category != category_before
+
+
+@dataclass(frozen=True)
+class CategoryNews:
+    """A settlement placed in another category (by a save or an import), whose announcement
+    is offered: `previous` is the category it had, "" for none (not yet assessed)."""
+
+    settlement_id: int
+    name: str
+    category: str
+    previous: str
+
+    @property
+    def compose_path(self) -> str:
+        """Return the dashboard's compose page filled in with this announcement."""
+        offer = {
+            "settlement_id": self.settlement_id,
+            "category": self.category,
+            "previous_category": self.previous,
+        }
+        return f"/staff/broadcasts/new?{urlencode(offer)}"
+
+    @property
+    def api_path(self) -> str:
+        """Return the JSON API's path that sends this announcement (POST, body: category
+        and previous_category)."""
+        return f"/api/v1/settlements/{self.settlement_id}/category/announcement"
+
+    @property
+    def api_body(self) -> dict[str, str]:
+        """Return the body of the API's call (`api_path`)."""
+        return {"category": self.category, "previous_category": self.previous}
+
+    def __str__(self) -> str:
+        was = f"{self.previous} -> " if self.previous else "(not yet assessed) -> "
+        return f"{self.name}: category {was}{self.category}"
+
+
+def category_news(*, settlement: Settlement, category_before: str | None) -> CategoryNews | None:
+    """Return the news of a settlement just saved or imported (as `category_is_news` says),
+    or None."""
+    if not category_is_news(settlement=settlement, category_before=category_before):
+        return None
+    assert settlement.id is not None and settlement.category is not None
+    return CategoryNews(settlement.id, settlement.name, settlement.category, category_before or "")
+
+
+def category_news_offered(
+    *, session: Session, scope: scopes.Scope, news: Collection[CategoryNews]
+) -> list[CategoryNews]:
+    """Return the `news` still worth offering to a user of `scope`: of a settlement the
+    scope includes that is still in the category it was placed in."""
+    offered = []
+    for item in news:
+        settlement = session.get(Settlement, item.settlement_id)
+        if (
+            settlement is not None
+            and settlement.category == item.category
+            and scopes.allows_settlement(
+                session=session, scope=scope, settlement_id=item.settlement_id
+            )
+        ):
+            offered.append(item)
+    return offered
+
+
+@dataclass(frozen=True)
+class Withdrawn:
+    """A broadcast withdrawn before it went, and why (its `status_reason`)."""
+
+    broadcast_id: int
+    title: str
+    reason: str
+
+    def __str__(self) -> str:
+        title = f" ({self.title})" if self.title else ""
+        return f"broadcast {self.broadcast_id}{title}: {self.reason}"
+
+
+def withdraw_category_news(
+    *,
+    session: Session,
+    settlement: Settlement,
+    staff: StaffUser | None,
+    via: str,
+    now: dt.datetime | None = None,
+) -> list[Withdrawn]:
+    """Withdraw the announcements of a settlement's category not sent yet (scheduled or
+    awaiting approval) that name a category it no longer has, once it changed again: each
+    is cancelled at once, its reason kept (`status_reason`) and audited
+    (`broadcast.withdraw`, by `staff`, none for the CLI, `via` the change's surface). One
+    already sending is left to the check made as each message goes."""
+    now = now or utcnow()
+    template = col(Broadcast.template)
+    found = (
+        select(Broadcast)
+        .where(
+            col(Broadcast.status).in_(("awaiting_approval", "scheduled")),
+            template["name"].as_string() == "category_changed",
+            template["settlement_id"].as_integer() == settlement.id,
+        )
+        .order_by(col(Broadcast.id))
+        .with_for_update()  # only these: the due job skips them meanwhile
+        .execution_options(populate_existing=True)  # a release may have just taken it
+    )
+    now_in = settlement.category or "none (not yet assessed)"
+    day = now.astimezone(TIMEZONE).strftime("%Y-%m-%d")
+    withdrawn = []
+    for broadcast in list(session.execute(found).scalars()):
+        if (broadcast.template or {}).get("category") == settlement.category:
+            continue
+        assert broadcast.id is not None
+        reason = f"the category changed again to {now_in} on {day}"
+        _mark_cancelled(session, broadcast, None, now)
+        broadcast.status_reason = reason
+        audit.record(
+            session=session,
+            user=staff,
+            action="broadcast.withdraw",
+            target=f"broadcast:{broadcast.id}",
+            detail={"reason": reason, "settlement_id": settlement.id, "via": via},
+            now=now,
+        )
+        withdrawn.append(Withdrawn(broadcast.id, broadcast.title, reason))
+    session.flush()
+    if withdrawn:
+        log.info(
+            "category announcements withdrawn",
+            extra={"settlement_id": settlement.id, "count": len(withdrawn)},
+        )
+    return withdrawn
+
+
+def withdrawn_news(
+    *, session: Session, settlement_id: int, broadcast_ids: Collection[int]
+) -> list[Withdrawn]:
+    """Return those of `broadcast_ids` that are withdrawn announcements of the settlement's
+    category, with why (what a save that withdrew them says after it)."""
+    if not broadcast_ids:
+        return []
+    found = session.execute(
+        select(Broadcast)
+        .where(col(Broadcast.id).in_(list(broadcast_ids)), col(Broadcast.status) == "cancelled")
+        .order_by(col(Broadcast.id))
+    ).scalars()
+    return [
+        Withdrawn(broadcast.id or 0, broadcast.title, broadcast.status_reason or "")
+        for broadcast in found
+        if (broadcast.template or {}).get("name") == "category_changed"
+        and (broadcast.template or {}).get("settlement_id") == settlement_id
+    ]
 
 
 def category_announcement(

@@ -15,11 +15,13 @@ from sqlmodel import Session, col
 from bot.db import utcnow
 from bot.domain.broadcasts.models import ReminderSms
 from bot.domain.broadcasts.service import (
+    Withdrawn,
     meeting_changing,
     quoting_sms_measured,
     reminder_sms,
     reminder_sms_problem,
     unsent_quoting,
+    withdraw_category_news,
     withdraw_invitations,
     withdraw_reminders,
 )
@@ -56,6 +58,7 @@ from bot.domain.settlements.models import (
     name_key,
 )
 from bot.domain.settlements.service import UnknownWard
+from bot.domain.staff.models import StaffUser
 
 
 class EditRejected(ValueError):
@@ -144,9 +147,14 @@ def update_settlement(
     category_note: str,
     current_phase: str,
     names: Mapping[str, str] = FORM_NAMES,
-) -> Settlement:
+    staff: StaffUser | None = None,
+    via: str = "dashboard",
+) -> list[Withdrawn]:
     """Change a settlement's category (blank: not yet assessed), its note and its phase;
-    a refusal names the fields as `names` does."""
+    a refusal names the fields as `names` does. Return the announcements of its category
+    withdrawn because it changed again (audited as `staff`'s, `via` the dashboard or the
+    API)."""
+    category_before = settlement.category
     settlement.category = _choice(category, CATEGORIES, "category") if category else None
     settlement.category_note = _text(
         category_note, NOTE_LENGTH, names["category_note"], stored=settlement.category_note
@@ -156,7 +164,9 @@ def update_settlement(
     )
     settlement.updated_at = utcnow()
     session.flush()
-    return settlement
+    if settlement.category == category_before:
+        return []
+    return withdraw_category_news(session=session, settlement=settlement, staff=staff, via=via)
 
 
 def milestones(*, session: Session, settlement_id: int) -> list[Milestone]:

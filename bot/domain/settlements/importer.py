@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 import re
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ from bot.domain.settlements.models import (
     name_key,
 )
 from bot.domain.staff import audit
+from bot.domain.staff.models import StaffUser
 from bot.i18n import TIMEZONE
 from bot.names import same_name_key
 
@@ -220,7 +222,10 @@ class ImportResult:
     holds, for each of `updated` in turn, what it changed. `overwritten`: each field a
     person changed since the last import, and each row a person deleted since, that the
     file overwrote or created again (only with `overwrite_edits`; else the file is refused,
-    `EditsInTheWay`). `dry_run`: checked only, nothing was written."""
+    `EditsInTheWay`). `categories`: each existing settlement the file placed in another
+    category, whose announcement is offered; `withdrawn`: announcements of a category not
+    sent yet that the file's change withdrew. `dry_run`: checked only, nothing was
+    written."""
 
     kind: str
     created: list[str] = field(default_factory=list)
@@ -230,6 +235,10 @@ class ImportResult:
     linked: int = 0  # residents whose unmatched settlement name this import made a settlement's
     changes: list[Updated] = field(default_factory=list)
     overwritten: list[RowError] = field(default_factory=list)
+    # Settlements whose category the file changed (to a category: one cleared is no news),
+    # each announcement to offer, and the announcements of an earlier change it withdrew.
+    categories: list[broadcasts.CategoryNews] = field(default_factory=list)
+    withdrawn: list[broadcasts.Withdrawn] = field(default_factory=list)
     dry_run: bool = False
 
 
@@ -609,7 +618,11 @@ def _when(moment: dt.datetime) -> str:
 
 
 def _settlements(
-    session: Session, rows: list[_Row], errors: list[RowError], now: dt.datetime
+    session: Session,
+    rows: list[_Row],
+    errors: list[RowError],
+    now: dt.datetime,
+    staff: StaffUser | None = None,
 ) -> ImportResult:
     seen: dict[tuple[str, str], int] = {}
     clean: list[tuple[_Row, dict[str, Any]]] = []
@@ -668,10 +681,30 @@ def _settlements(
                 Settlement.name_key == values["name_key"],
             )
         ).first()
+        category_before = existing.category if existing is not None else None
         _upsert(session, result, existing, Settlement, values, values["name"], _row.line)
+        if existing is not None and existing.category != category_before:
+            _category_changed(session, result, existing, category_before, staff)
     session.flush()
     result.linked = links.link_unmatched(session=session)
     return result
+
+
+def _category_changed(
+    session: Session,
+    result: ImportResult,
+    settlement: Settlement,
+    category_before: str | None,
+    staff: StaffUser | None,
+) -> None:
+    """Note a settlement the file placed in another category: its announcement to offer,
+    and the announcements of its category before, not sent yet, withdrawn."""
+    news = broadcasts.category_news(settlement=settlement, category_before=category_before)
+    if news is not None:
+        result.categories.append(news)
+    result.withdrawn += broadcasts.withdraw_category_news(
+        session=session, settlement=settlement, staff=staff, via="import"
+    )
 
 
 @dataclass(frozen=True)
@@ -1371,6 +1404,7 @@ def import_csv(
     now: dt.datetime | None = None,
     dry_run: bool = False,
     overwrite_edits: bool = False,
+    staff: StaffUser | None = None,
 ) -> ImportResult:
     """Check every row, then create or update them all; raise ImportRejected if any is bad.
     `now` (default now) says which meetings have passed. A file that would overwrite a
@@ -1379,7 +1413,8 @@ def import_csv(
     lists them then (`overwritten`). `dry_run` (check only): the whole import runs in a
     savepoint that is rolled back, so the result (or the refusal) is the real run's and
     nothing is written: no row, audit, outbox notice (`settlement.linked`) nor withdrawn
-    reminder."""
+    reminder or announcement. `staff`: who imports (None: the CLI), whom the audit log
+    names for an announcement the import withdraws."""
     if kind not in _IMPORTERS:
         raise ValueError(f"unknown import kind {kind!r}")
     rows, unreadable = _read(kind, data)
@@ -1389,7 +1424,7 @@ def import_csv(
     # A savepoint: a file refused for what people changed is found so only once written.
     run = session.begin_nested()
     try:
-        result = _run(session, kind, rows, unreadable, now)
+        result = _run(session, kind, rows, unreadable, now, staff)
         if result.overwritten and not overwrite_edits:
             raise EditsInTheWay(sorted(result.overwritten, key=lambda error: error.line))
     except BaseException:
@@ -1409,15 +1444,20 @@ def _run(
     rows: list[_Row],
     unreadable: list[RowError],
     now: dt.datetime | None,
+    staff: StaffUser | None,
 ) -> ImportResult:
     # The rows that could be read are checked too, so every bad row is listed at once.
-    result = _IMPORTERS[kind](session, rows, unreadable, now or utcnow())
+    if kind == "settlements":  # the one kind that may withdraw what a user composed
+        result = _settlements(session, rows, unreadable, now or utcnow(), staff)
+    else:
+        result = _IMPORTERS[kind](session, rows, unreadable, now or utcnow())
     session.flush()
     return result
 
 
-def iter_lines(result: ImportResult) -> Iterator[str]:
-    """Yield a human summary of an import, one line each."""
+def iter_lines(result: ImportResult, *, public_url: str = "") -> Iterator[str]:
+    """Yield a human summary of an import, one line each; a category changed, with the
+    dashboard's page at `public_url` and the API's call that announce it."""
     for label in result.created:
         yield f"created: {label}"
     for updated in result.changes:
@@ -1437,6 +1477,16 @@ def iter_lines(result: ImportResult) -> Iterator[str]:
             f"linked: {result.linked} resident(s) who had typed a name that matched no "
             f"settlement (each {told}, unless opted out)"
         )
+    for news in result.categories:
+        if result.dry_run:
+            yield f"would change category: {news} (announce it once imported)"
+        else:
+            yield (
+                f"announce the new category: {news}: {public_url.rstrip('/')}"
+                f"{news.compose_path} (or POST {news.api_path} {json.dumps(news.api_body)})"
+            )
+    for withdrawn in result.withdrawn:
+        yield f"{'would withdraw' if result.dry_run else 'withdrawn'}: {withdrawn}"
     if result.dry_run:
         yield DRY_RUN_NOTE
 
@@ -1464,6 +1514,10 @@ def audit_detail(
         "kept": len(result.kept) if result else 0,
         "linked": result.linked if result else 0,
     }
+    if result and result.categories:
+        detail["categories"] = [str(news) for news in result.categories]
+    if result and result.withdrawn:
+        detail["withdrawn"] = [withdrawn.broadcast_id for withdrawn in result.withdrawn]
     if overwrite_edits:
         detail["overwrite_edits"] = True
         overwritten = result.overwritten if result else []

@@ -198,6 +198,22 @@ class SettlementDetail(SettlementPublic):
     milestones: list[MilestonePublic]
 
 
+class WithdrawnAnnouncement(SQLModel):
+    """An announcement of a settlement's category, not sent yet, that a change of its
+    category withdrew (cancelled at once, `reason` its `status_reason`)."""
+
+    broadcast_id: int
+    title: str
+    reason: str
+
+
+class SettlementSaved(SettlementDetail):
+    """A settlement as a change left it, and the announcements of its category before
+    that the change withdrew (none unless its category changed)."""
+
+    withdrawn_announcements: list[WithdrawnAnnouncement]
+
+
 class MeetingPublic(SQLModel):
     """A meeting or forum: neighbourhood (one settlement), ward or city level."""
 

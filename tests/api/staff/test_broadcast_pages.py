@@ -27,7 +27,7 @@ from bot.domain.broadcasts.models import Audience, Broadcast, BroadcastCreate, T
 from bot.domain.outbox.models import Outbox
 from bot.domain.residents.models import Resident
 from bot.domain.settlements.models import Settlement
-from bot.domain.staff.models import StaffUser
+from bot.domain.staff.models import AuditEvent, StaffUser
 from bot.flows import broadcast_notices
 from bot.i18n import TIMEZONE, get_translator
 from tests.api.staff.conftest import EMAILS, PASSWORD, World, logged_in, make_scoped_user
@@ -1372,3 +1372,129 @@ def test_a_category_change_offers_its_announcement_and_residents_get_it_in_their
     with logged_in(app, WARD_14_OFFICER.replace("14", "22")) as (scoped, _csrf):
         hidden = scoped.get(link.replace("B2", "C"))
         assert hidden.status_code == 404 and "Ubuhle" not in hidden.text
+
+
+SETTLEMENTS_CSV = "name,aliases,ward,municipality,category,category_note,current_phase\n"
+
+
+def _import(client: TestClient, csrf: str, rows: str, **extra: str) -> str:
+    answer = client.post(
+        "/staff/import",
+        data={"csrf_token": csrf, "kind": "settlements", **extra},
+        files={"file": ("settlements.csv", SETTLEMENTS_CSV + rows, "text/csv")},
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.text
+
+
+def _listed(page: str, list_id: str) -> list[str] | None:
+    """Return the items of one list of a page, as read, without markup (None: no such
+    list)."""
+    found = re.search(rf'<ul id="{list_id}">(.*?)</ul>', page, re.S)
+    if found is None:
+        return None
+    items = re.findall(r"<li>(.*?)</li>", found.group(1), re.S)
+    return [" ".join(html.unescape(re.sub("<[^>]+>", "", item)).split()) for item in items]
+
+
+def test_a_category_set_by_import_is_offered_and_a_change_again_withdraws_its_announcement(
+    app: object, clean_db: Engine, residents: World, as_role: Role, settings: Settings
+) -> None:
+    # An import that placed settlements in another category offered nothing (the README
+    # sent officers to the API), and a scheduled announcement stood after the category
+    # changed again, to fail only when due.
+    client, csrf = as_role("officer")
+    here, there = residents.here, residents.there
+    rows = (
+        "Ubuhle Gardens,,14,Test Municipality,B1,,\n"  # not yet assessed -> B1
+        "Kwa-Thema Extension,,22,Test Municipality,,,\n"  # still not assessed
+        "Sunrise Camp,,3,Test Municipality,A,,\n"  # new: no one was told another category
+    )
+    checked = _import(client, csrf, rows, check_only="true")
+    assert _listed(checked, "import-categories") == [
+        "Ubuhle Gardens: category (not yet assessed) -> B1"
+    ]
+    assert "announce the new category" not in checked and "/staff/broadcasts/new" not in checked
+    imported = _import(client, csrf, rows)
+    link = f"/staff/broadcasts/new?settlement_id={here}&amp;category=B1&amp;previous_category="
+    assert (
+        f'<li>Ubuhle Gardens is now in category B1: <a href="{link}">announce the new '
+        "category</a></li>" in imported
+    )
+    assert _listed(imported, "import-categories") == [
+        "Ubuhle Gardens is now in category B1: announce the new category"
+    ]
+    compose = client.get(html.unescape(link))
+    fields = _submitted(compose.text, BROADCAST_PREVIEW)
+    assert fields["template_name"] == ["category_changed"]
+    assert (fields["category"], fields["previous_category"]) == (["B1"], ["none"])
+    # Scheduled, then the settlement placed in B2 on its page: withdrawn at once, and the
+    # save's result and the broadcast's page say why.
+    with session_scope(clean_db) as session:
+        ubuhle = session.get_one(Settlement, here)
+        scheduled = broadcasts.announce_category(
+            session=session,
+            settings=settings,
+            settlement=ubuhle,
+            staff=None,
+            previous_category="",
+            send_at=utcnow() + dt.timedelta(hours=2),
+        )
+        assert scheduled.status == "scheduled" and scheduled.id is not None
+        first = scheduled.id
+    url = f"/staff/settlements/{here}"
+    saved = client.post(url, data={"csrf_token": csrf, "category": "B2"}, follow_redirects=False)
+    assert saved.headers["location"] == (
+        f"{url}?withdrawn={first}&announce=category&category=B2&previous=B1&ok=updated"
+    )
+    day = utcnow().astimezone(TIMEZONE).strftime("%Y-%m-%d")
+    page = client.get(saved.headers["location"]).text
+    assert _listed(page, "withdrawn-category-list") == [
+        "Category B1: Ubuhle Gardens was withdrawn before it went: the category changed again "
+        f"to B2 on {day}."
+    ]
+    assert _category_offer(page) is not None  # the new category is offered as before
+    shown = client.get(f"/staff/broadcasts/{first}").text
+    assert re.search(
+        rf'id="bc-reason">Nothing was sent\. the category changed again to B2 on {day}</p>', shown
+    )
+    # Another settlement's page, given this broadcast's number, lists nothing.
+    assert (
+        _listed(
+            client.get(f"/staff/settlements/{there}?withdrawn={first}").text,
+            "withdrawn-category-list",
+        )
+        is None
+    )
+    # Scheduled for B2, then a file places it in C: the import withdraws it and lists it.
+    with session_scope(clean_db) as session:
+        again = broadcasts.announce_category(
+            session=session,
+            settings=settings,
+            settlement=session.get_one(Settlement, here),
+            staff=None,
+            send_at=utcnow() + dt.timedelta(hours=2),
+        )
+        second = again.id
+    # (The file wins over the page's B2 only when the officer says so.)
+    moved = _import(client, csrf, rows.replace("B1", "C"), overwrite_edits="true")
+    assert _listed(moved, "import-withdrawn") == [
+        f"Category B2: Ubuhle Gardens was withdrawn before it went: the category changed "
+        f"again to C on {day}."
+    ]
+    assert _listed(moved, "import-categories") == [
+        "Ubuhle Gardens is now in category C (it was B2): announce the new category"
+    ]
+    with Session(clean_db) as session:
+        withdrawn = session.get_one(Broadcast, second)
+        assert (withdrawn.status, withdrawn.status_reason) == (
+            "cancelled",
+            f"the category changed again to C on {day}",
+        )
+        events = session.exec(
+            select(AuditEvent).where(col(AuditEvent.action) == "broadcast.withdraw")
+        ).all()
+        assert sorted((e.target, e.detail["via"]) for e in events) == sorted(
+            [(f"broadcast:{first}", "dashboard"), (f"broadcast:{second}", "import")]
+        )
+        assert {e.actor_email for e in events} == {EMAILS["officer"]}

@@ -22,11 +22,12 @@ from bot.domain.outbox import service as outbox
 from bot.domain.outbox.models import Outbox
 from bot.domain.residents.models import Resident
 from bot.domain.settlements import edit
+from bot.domain.settlements.importer import import_csv
 from bot.domain.settlements.models import Settlement
 from bot.domain.staff import scope as scopes
-from bot.domain.staff.models import StaffUser
+from bot.domain.staff.models import AuditEvent, StaffUser
 from bot.flows import broadcast_notices
-from bot.i18n import SUPPORTED_LOCALES
+from bot.i18n import SUPPORTED_LOCALES, TIMEZONE
 from tests.domain.broadcasts.factories import make_failing_broadcast, make_member
 from tests.domain.tickets.factories import make_staff
 from tests.factories import make_meeting, make_milestone, make_settlement
@@ -950,3 +951,126 @@ def test_category_news_goes_to_the_settlement_s_residents_in_their_language(
     assert (xhosa.language, xhosa.channel) == ("xh", "whatsapp")
     assert xhosa.body is not None
     assert xhosa.body.startswith("*Iindaba ze-Ubuhle Gardens: udidi C*\nUMasipala ubeke ")
+
+
+def test_a_category_changed_again_withdraws_its_announcement_not_sent_yet_and_says_why(
+    session: Session, settings: Settings, world: dict[str, Any]
+) -> None:
+    # A scheduled "placed in B1" was left standing when the category changed again: it
+    # failed only when due, hours later, and no one was told at the change.
+    ubuhle, masakhane, officer = world["a"], world["b"], world["officer"]
+    later = NOW + dt.timedelta(hours=2)
+    here = Audience(settlement_ids=[ubuhle.id])
+    news = _category_news(ubuhle, "B1", previous="A")
+    scheduled = _create(session, settings, world, template=news, audience=here, send_at=later)
+    waiting = _create(
+        session,
+        settings.model_copy(update={"broadcast_approval_threshold": 1}),
+        world,
+        template=news,
+        audience=here,
+        send_at=later,
+    )
+    sending = _create(session, settings, world, template=news, audience=here)
+    elsewhere = _create(
+        session,
+        settings,
+        world,
+        template=_category_news(masakhane, "A", previous="B1"),
+        audience=Audience(settlement_ids=[masakhane.id]),
+        send_at=later,
+    )
+    words = _create(session, settings, world, texts={"en": "Hello."}, audience=here, send_at=later)
+    assert [b.status for b in (scheduled, waiting, sending)] == [
+        "scheduled",
+        "awaiting_approval",
+        "enqueued",
+    ]
+    # A save that keeps the category (its note changed) withdraws nothing.
+    same = edit.update_settlement(
+        session=session,
+        settlement=ubuhle,
+        category="B1",
+        category_note="Water first",
+        current_phase="",
+        staff=officer,
+    )
+    assert same == [] and scheduled.status == "scheduled"
+    withdrawn = edit.update_settlement(
+        session=session,
+        settlement=ubuhle,
+        category="B2",
+        category_note="Water first",
+        current_phase="",
+        staff=officer,
+        via="api",
+    )
+    day = utcnow().astimezone(TIMEZONE).strftime("%Y-%m-%d")
+    reason = f"the category changed again to B2 on {day}"
+    assert withdrawn == [
+        broadcasts.Withdrawn(scheduled.id, scheduled.title, reason),
+        broadcasts.Withdrawn(waiting.id, waiting.title, reason),
+    ]
+    for gone in (scheduled, waiting):
+        assert (gone.status, gone.status_reason) == ("cancelled", reason)
+        assert _rows(session, gone.id) == []
+    # One already sending is left to the check made as each message goes; another
+    # settlement's news and an officer's own words stay as they were.
+    assert (sending.status, elsewhere.status, words.status) == (
+        "enqueued",
+        "scheduled",
+        "scheduled",
+    )
+    withdrawals = select(AuditEvent).where(col(AuditEvent.action) == "broadcast.withdraw")
+    events = session.execute(withdrawals.order_by(col(AuditEvent.id))).scalars().all()
+    assert [(e.target, e.staff_user_id, e.detail) for e in events] == [
+        (
+            f"broadcast:{b.id}",
+            officer.id,
+            {"reason": reason, "settlement_id": ubuhle.id, "via": "api"},
+        )
+        for b in (scheduled, waiting)
+    ]
+    # The CSV import does the same, and says so; checked only, it says so and writes nothing.
+    row = "name,aliases,ward,municipality,category,category_note,current_phase\n"
+    row += f"Masakhane,,14,{masakhane.municipality},C,,\n"
+    checked = import_csv(session=session, kind="settlements", data=row, dry_run=True)
+    assert [str(w) for w in checked.withdrawn] == [
+        f"broadcast {elsewhere.id}: the category changed again to C on {day}"
+    ]
+    session.refresh(elsewhere)
+    assert elsewhere.status == "scheduled" and masakhane.category == "A"
+    imported = import_csv(session=session, kind="settlements", data=row, staff=officer)
+    assert [w.broadcast_id for w in imported.withdrawn] == [elsewhere.id]
+    assert imported.categories == [
+        broadcasts.CategoryNews(masakhane.id, "Masakhane", "C", previous="A")
+    ]
+    assert elsewhere.status == "cancelled" and elsewhere.status_reason == (
+        f"the category changed again to C on {day}"
+    )
+    [event] = session.execute(
+        select(AuditEvent).where(col(AuditEvent.target) == f"broadcast:{elsewhere.id}")
+    ).scalars()
+    assert (event.action, event.staff_user_id, event.detail["via"]) == (
+        "broadcast.withdraw",
+        officer.id,
+        "import",
+    )
+
+
+def test_a_category_s_news_is_offered_only_in_scope_and_while_it_is_true(
+    session: Session, world: dict[str, Any]
+) -> None:
+    ubuhle, thembalethu = world["a"], world["c"]  # ward 14 and ward 9, both B1
+    news = [
+        broadcasts.CategoryNews(ubuhle.id, ubuhle.name, "B1", "A"),
+        broadcasts.CategoryNews(thembalethu.id, thembalethu.name, "B1", ""),
+    ]
+    everyone, ward_14 = scopes.Scope(), scopes.Scope(wards=frozenset({"14"}))
+    assert broadcasts.category_news_offered(session=session, scope=everyone, news=news) == news
+    assert broadcasts.category_news_offered(session=session, scope=ward_14, news=news) == news[:1]
+    thembalethu.category = "C"  # changed again since: its news is no longer true
+    assert broadcasts.category_news_offered(session=session, scope=everyone, news=news) == news[:1]
+    assert news[0].compose_path == (
+        f"/staff/broadcasts/new?settlement_id={ubuhle.id}&category=B1&previous_category=A"
+    )
