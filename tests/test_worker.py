@@ -62,6 +62,14 @@ def statuses(engine: Engine) -> dict[str, int]:
         return service.counts_by_status(session=session)
 
 
+def job_ids(engine: Engine) -> list[str]:
+    """Return the scheduler's stored job ids, each time in a transaction of its own: one
+    transaction held across polls (on SQLite it holds the write gate too) would keep seeing
+    what it saw first, and keep the worker from storing its jobs at all."""
+    with engine.connect() as connection:
+        return list(connection.execute(text("SELECT id FROM apscheduler_jobs")).scalars())
+
+
 def test_worker_delivers_and_schedules_its_jobs_in_the_database(
     clean_db: Engine, standin: TwilioStandIn, database_url: str
 ) -> None:
@@ -74,13 +82,7 @@ def test_worker_delivers_and_schedules_its_jobs_in_the_database(
     thread.start()
     try:
         wait_for(lambda: statuses(clean_db) == {"sent": 20})
-        with clean_db.connect() as connection:
-            wait_for(
-                lambda: (
-                    "outbox.reconcile"
-                    in connection.execute(text("SELECT id FROM apscheduler_jobs")).scalars().all()
-                )
-            )
+        wait_for(lambda: "outbox.reconcile" in job_ids(clean_db))
     finally:
         stop.set()
         thread.join(timeout=30)
