@@ -12,12 +12,10 @@ from sqlalchemy.engine import Engine
 
 from bot import worker
 from bot.channels.sender import TwilioSender
-from bot.config import Settings
 from bot.db import make_engine, session_scope, utcnow
 from bot.domain.outbox import service
 from bot.domain.outbox.delivery import Dispatcher
 from bot.domain.outbox.models import Outbox
-from bot.domain.outbox.ports import OutgoingMessage, SendResult
 from bot.domain.residents.models import Resident
 from tests.domain.outbox.test_delivery import config
 from tests.twilio_standin import TwilioStandIn, standin_settings
@@ -114,43 +112,29 @@ def pg(clean_db: Engine) -> Engine:
     return clean_db
 
 
-class _SendsOnceBothClaimed(TwilioSender):
-    """The real sender, whose first send waits until the other worker's sender is at its
-    first send too: each worker then holds a claimed batch, so both send, however late the
-    machine starts one thread (under load one worker once sent all 400 before the other
-    claimed any)."""
-
-    def __init__(self, settings: Settings, both: threading.Barrier) -> None:
-        super().__init__(settings)
-        self.both = both
-        self.first = threading.Lock()
-        self.met = False
-
-    def send(self, message: OutgoingMessage) -> SendResult:
-        with self.first:
-            if not self.met:
-                self.both.wait(timeout=30)
-                self.met = True
-        return super().send(message)
-
-
 def test_two_workers_never_send_a_row_twice(
     pg: Engine, standin: TwilioStandIn, database_url: str
 ) -> None:
     enqueue(pg, 400)
     standin.set_latency(0.002)
-    both = threading.Barrier(2)
+    sender = TwilioSender(standin_settings(standin, database_url))
     engines = [make_engine(database_url) for _ in range(2)]
+    # Both connected, then started together: under load a slow first connection once let
+    # one worker send all 400 before the other claimed any.
+    for e in engines:
+        with e.connect():
+            pass
     dispatchers = [
-        Dispatcher(
-            engine=e,
-            sender=_SendsOnceBothClaimed(standin_settings(standin, database_url), both),
-            config=config(batch=25),
-            worker_id=f"w{n}",
-        )
+        Dispatcher(engine=e, sender=sender, config=config(batch=25), worker_id=f"w{n}")
         for n, e in enumerate(engines)
     ]
-    threads = [threading.Thread(target=d.run, kwargs={"until_idle": True}) for d in dispatchers]
+    start = threading.Barrier(2)
+
+    def run(dispatcher: Dispatcher) -> None:
+        start.wait(timeout=30)
+        dispatcher.run(until_idle=True)
+
+    threads = [threading.Thread(target=run, args=(d,)) for d in dispatchers]
     for thread in threads:
         thread.start()
     for thread in threads:
