@@ -145,6 +145,12 @@ def normalise_locale(code: str | None) -> str | None:
 _WHEN_CACHE_SIZE = 1024  # meeting times kept formatted, per language
 
 
+def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """Write a moment as staff read it, in Africa/Johannesburg time ("2026-12-08 06:40"; ""
+    for none): the dashboard, the CLI's and the domain's refusals and notes alike."""
+    return value.astimezone(TIMEZONE).strftime(fmt) if value else ""
+
+
 def _require_aware(value: datetime) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("naive datetime: pass a timezone-aware datetime (UTC in storage)")

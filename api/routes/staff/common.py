@@ -38,7 +38,7 @@ from bot.db import clean_text
 from bot.domain.staff import audit
 from bot.domain.staff import scope as scopes
 from bot.domain.staff.models import TICKET_WORKERS, StaffSession, StaffUser
-from bot.i18n import TIMEZONE
+from bot.i18n import TIMEZONE, local_time
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parents[2] / "templates")
 OFFICERS = ("admin", "officer")
@@ -142,11 +142,6 @@ NOTICES = {
     "erased": "The resident's data was erased.",
     "user": "User saved.",
 }
-
-
-def local_time(value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """Render a UTC datetime in Africa/Johannesburg time."""
-    return value.astimezone(TIMEZONE).strftime(fmt) if value else ""
 
 
 def local_datetime(value: str, what: str) -> dt.datetime:

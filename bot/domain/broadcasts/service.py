@@ -54,7 +54,14 @@ from bot.engine.ports import Translator, has_translation
 from bot.engine.render import WHATSAPP_MAX_CHARS, twilio_length
 from bot.flows import broadcast_notices
 from bot.flows.broadcast_notices import TemplateValues
-from bot.i18n import DEFAULT_LOCALE, LANGUAGE_NAMES, SUPPORTED_LOCALES, TIMEZONE, get_translator
+from bot.i18n import (
+    DEFAULT_LOCALE,
+    LANGUAGE_NAMES,
+    SUPPORTED_LOCALES,
+    TIMEZONE,
+    get_translator,
+    local_time,
+)
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +212,7 @@ def moved_change(
     venue_changed = previous_venue is not None and previous_venue.strip() != meeting.venue.strip()
     if previous_starts_at is None and not venue_changed:
         raise Conflict(
-            f"meeting {meeting.id} has not moved: it is still on {_local_time(meeting.starts_at)} "
+            f"meeting {meeting.id} has not moved: it is still on {local_time(meeting.starts_at)} "
             f"at {meeting.venue.strip() or 'a venue to be announced'}, as before"
         )
     return previous_starts_at, venue_changed
@@ -237,19 +244,21 @@ def _quoted_meeting(
     return meeting
 
 
+def _outside(session: Session, scope: scopes.Scope | None, settlement_id: int | None) -> bool:
+    """Return whether a `scope` is given and does not allow the settlement (None: no scope
+    to keep to)."""
+    return scope is not None and not scopes.allows_settlement(
+        session=session, scope=scope, settlement_id=settlement_id
+    )
+
+
 def _quoted_milestone(
     session: Session, template: Mapping[str, Any], scope: scopes.Scope | None
 ) -> Milestone:
     """Return the milestone a template quotes: with a `scope`, only one of a settlement it
     allows (NotFound for any other)."""
     milestone = session.get(Milestone, template.get("milestone_id") or 0)
-    if (
-        milestone is not None
-        and scope is not None
-        and not scopes.allows_settlement(
-            session=session, scope=scope, settlement_id=milestone.settlement_id
-        )
-    ):
+    if milestone is not None and _outside(session, scope, milestone.settlement_id):
         milestone = None
     if milestone is None:
         raise NotFound(f"no milestone {template.get('milestone_id')}")
@@ -262,11 +271,7 @@ def _quoted_settlement(
     """Return the settlement a category template quotes: with a `scope`, only one it allows
     (NotFound for any other)."""
     settlement = session.get(Settlement, template.get("settlement_id") or 0)
-    if (
-        settlement is not None
-        and scope is not None
-        and not scopes.allows_settlement(session=session, scope=scope, settlement_id=settlement.id)
-    ):
+    if settlement is not None and _outside(session, scope, settlement.id):
         settlement = None
     if settlement is None:
         raise NotFound(f"no settlement {template.get('settlement_id')}")
@@ -308,16 +313,12 @@ class Told:
             said.append(f"renamed from \u201c{self.title}\u201d to \u201c{meeting.title}\u201d")
         if told_start(meeting.starts_at) != told_start(self.starts_at):
             said.append(
-                f"moved from {_local_time(self.starts_at)} to {_local_time(meeting.starts_at)}"
+                f"moved from {local_time(self.starts_at)} to {local_time(meeting.starts_at)}"
             )
         if meeting.venue.strip() != self.venue.strip():
             venue = meeting.venue.strip() or "no venue"
             said.append(f"given another venue ({self.venue.strip() or 'none'} to {venue})")
         return said
-
-
-def _local_time(value: dt.datetime) -> str:
-    return value.astimezone(TIMEZONE).strftime("%Y-%m-%d %H:%M")
 
 
 def _told_anyone(session: Session, broadcast: Broadcast) -> bool:
@@ -815,17 +816,17 @@ def warnings(
 def _unannounced_change(name: str, meeting: Meeting, told: Told) -> str:
     """Say that a meeting changed since residents were last told (`told`), and how its
     cancellation or move reaches them."""
-    was = f"\u201c{told.title}\u201d on {_local_time(told.starts_at)}"
+    was = f"\u201c{told.title}\u201d on {local_time(told.starts_at)}"
     venue = told.venue.strip() or "a venue to be announced"
     heard = (
         f"Residents last heard of this meeting as {was} at {venue} (broadcast "
-        f"{told.broadcast_id}, sent {_local_time(told.sent_at)}); since then it was "
+        f"{told.broadcast_id}, sent {local_time(told.sent_at)}); since then it was "
         f"{' and '.join(told.changed(meeting))} without telling them."
     )
     if name == "meeting_cancelled":
         return f"{heard} This notice names it as they know it: {was}."
     return (
-        f"{heard} For them it moves from {_local_time(told.starts_at)} at {venue}: give that"
+        f"{heard} For them it moves from {local_time(told.starts_at)} at {venue}: give that"
         " as where it was planned before (the time it had, and the venue if it changed), so"
         " that they recognise it."
     )
@@ -1686,7 +1687,7 @@ def withdraw_category_news(
         .execution_options(populate_existing=True)  # a release may have just taken it
     )
     now_in = settlement.category or "none (not yet assessed)"
-    day = now.astimezone(TIMEZONE).strftime("%Y-%m-%d")
+    day = local_time(now, "%Y-%m-%d")
     withdrawn = []
     for broadcast in list(session.execute(found).scalars()):
         if (broadcast.template or {}).get("category") == settlement.category:

@@ -49,7 +49,7 @@ from bot.domain.settlements.models import (
 )
 from bot.domain.staff import audit
 from bot.domain.staff.models import StaffUser
-from bot.i18n import TIMEZONE
+from bot.i18n import TIMEZONE, local_time
 from bot.names import same_name_key
 
 Kind = Literal["settlements", "milestones", "meetings"]
@@ -608,13 +608,9 @@ def _edited_since(
 def _by(event: audit.Change | None, record: ImportedRow) -> str:
     """Say who changed a row and when, as the audit log has it, or since when."""
     if event is None:
-        return f"since the import of {_when(record.imported_at)}"
+        return f"since the import of {local_time(record.imported_at)}"
     where = "with the API" if event.by_api else "on the dashboard"
-    return f"{where} by {event.actor or 'an unknown user'} on {_when(event.at)}"
-
-
-def _when(moment: dt.datetime) -> str:
-    return moment.astimezone(TIMEZONE).strftime("%Y-%m-%d %H:%M")
+    return f"{where} by {event.actor or 'an unknown user'} on {local_time(event.at)}"
 
 
 def _settlements(
